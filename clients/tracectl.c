@@ -1,0 +1,701 @@
+/*
+ * tracectl - the command line for every user of the ledger.
+ *
+ * Uses only libtrace's public API.  One table (commands[]) drives
+ * dispatch, usage lines and help, so they cannot drift apart.  Exit codes
+ * follow SPEC section 5: 0 ok, 1 usage, 2 rejected input, 3 verification
+ * failed, 4 not found, 5 permission denied, 6 unavailable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trace/trace.h"
+
+#define EXIT_USAGE          1
+#define MAX_REPORTED_ERRORS 20
+
+struct globals {
+    const char *data;    /* --data DIR */
+    const char *connect; /* --connect URL */
+    const char *keys;    /* --keys DIR */
+    const char *as;      /* --as PARTY */
+    int json;            /* --json */
+    char keys_buf[4096];
+};
+
+struct command {
+    const char *name;
+    int (*run)(struct globals *g, int argc, char **argv);
+    const char *args;
+    const char *summary;
+    const char *help;
+};
+
+static const struct command *find_command(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+static int fail(int rc)
+{
+    const char *msg = trace_error_last();
+    fprintf(stderr, "tracectl: %s\n", msg[0] ? msg : trace_strerror(rc));
+    return trace_error_exit_code(rc);
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+    const struct command *c = find_command(cmd);
+    fprintf(stderr, "tracectl %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: tracectl %s %s\n(see tracectl %s --help)\n", cmd,
+            c ? c->args : "", cmd);
+    return EXIT_USAGE;
+}
+
+static void print_help(const struct command *c)
+{
+    printf("usage: tracectl [global options] %s %s\n\n%s\n\n%s", c->name,
+           c->args, c->summary, c->help);
+}
+
+static const char *keys_dir(struct globals *g)
+{
+    if (g->keys)
+        return g->keys;
+    snprintf(g->keys_buf, sizeof(g->keys_buf), "%s/keys", g->data);
+    return g->keys_buf;
+}
+
+static int open_ledger(struct globals *g, trace_ledger **out)
+{
+    int rc;
+
+    if (g->connect) {
+        fprintf(stderr, "tracectl: --connect: this build has no daemon "
+                        "client yet; use --data DIR\n");
+        return 6;
+    }
+    if ((rc = trace_ledger_open(out, g->data)) != TRACE_OK)
+        return fail(rc);
+    return 0;
+}
+
+/* Parses a time for --from/--to/--at: RFC 3339 or a bare date (whole
+ * day in the ledger's zone, +08:00 by default). */
+static int parse_when(const char *s, int end_of_day, int64_t *out)
+{
+    struct tm tm = {0};
+    int y, mo, d, h = 0, mi = 0, se = 0, oh = 8, om = 0, n = 0;
+    char sign = '+';
+
+    if (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 &&
+        n == 10) {
+        if (end_of_day) {
+            h = 23;
+            mi = 59;
+            se = 59;
+        }
+    } else if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se,
+                      &n) == 6) {
+        const char *z = s + n;
+        if (strcmp(z, "Z") == 0)
+            oh = om = 0;
+        else if (sscanf(z, "%c%2d:%2d", &sign, &oh, &om) != 3 ||
+                 (sign != '+' && sign != '-') || strlen(z) != 6)
+            return -1;
+    } else {
+        return -1;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    int64_t t = (int64_t)timegm(&tm) -
+                (sign == '-' ? -1 : 1) * (int64_t)(oh * 3600 + om * 60);
+    *out = t * 1000000 + (end_of_day && strlen(s) == 10 ? 999999 : 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* init                                                                 */
+
+static int cmd_init(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"regulator", required_argument, NULL, 'r'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_init_opts io = TRACE_INIT_OPTS_INIT;
+    trace_keyring *ring = NULL;
+    trace_ledger *l = NULL;
+    const trace_key *key = NULL;
+    char *catalog = NULL;
+    int c, rc, ret = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            io.regulator = optarg;
+            break;
+        case 'c': {
+            FILE *f = fopen(optarg, "rb");
+            long n;
+            if (!f) {
+                fprintf(stderr, "tracectl: %s: %s\n", optarg, strerror(errno));
+                return 4;
+            }
+            fseek(f, 0, SEEK_END);
+            n = ftell(f);
+            rewind(f);
+            catalog = malloc((size_t)n + 1);
+            if (!catalog || fread(catalog, 1, (size_t)n, f) != (size_t)n) {
+                fclose(f);
+                free(catalog);
+                fprintf(stderr, "tracectl: cannot read %s\n", optarg);
+                return 6;
+            }
+            fclose(f);
+            io.catalog_json = catalog;
+            io.catalog_len = (size_t)n;
+            break;
+        }
+        case 'h':
+            print_help(find_command("init"));
+            return 0;
+        default:
+            return usage_error("init", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return usage_error("init", "unexpected argument %s", argv[optind]);
+    if (!io.regulator)
+        io.regulator = "REGULATOR";
+    if (!trace_party_id_valid(io.regulator)) {
+        free(catalog);
+        return usage_error("init", "invalid regulator id %s", io.regulator);
+    }
+    if (mkdir(g->data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tracectl: cannot create %s: %s\n", g->data,
+                strerror(errno));
+        free(catalog);
+        return 6;
+    }
+    if ((rc = trace_keyring_open(&ring, keys_dir(g), 1)) != TRACE_OK)
+        goto fail;
+    rc = trace_keyring_get(ring, io.regulator, &key);
+    if (rc == TRACE_ENOTFOUND)
+        rc = trace_keyring_generate(ring, io.regulator, &key);
+    if (rc != TRACE_OK)
+        goto fail;
+    if ((rc = trace_ledger_init(&l, g->data, key, &io)) != TRACE_OK)
+        goto fail;
+    if (g->json)
+        printf("{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
+               g->data, io.regulator, keys_dir(g));
+    else
+        printf("initialised ledger in %s\nroot regulator: %s (key in "
+               "%s/%s.key)\nnext: tracectl --data %s import "
+               "--provision-keys FILE\n",
+               g->data, io.regulator, keys_dir(g), io.regulator, g->data);
+    goto out;
+fail:
+    ret = fail(rc);
+out:
+    trace_ledger_close(l);
+    trace_keyring_free(ring);
+    free(catalog);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* keygen                                                               */
+
+static int cmd_keygen(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    trace_keyring *ring = NULL;
+    const trace_key *key;
+    char b64[64];
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            print_help(find_command("keygen"));
+            return 0;
+        }
+        return usage_error("keygen", "%s", "unknown option");
+    }
+    if (optind + 1 != argc)
+        return usage_error("keygen", "%s", "needs exactly one PARTY");
+    if (!trace_party_id_valid(argv[optind]))
+        return usage_error("keygen", "invalid party id %s", argv[optind]);
+    if ((rc = trace_keyring_open(&ring, keys_dir(g), 1)) != TRACE_OK)
+        return fail(rc);
+    rc = trace_keyring_generate(ring, argv[optind], &key);
+    if (rc != TRACE_OK) {
+        trace_keyring_free(ring);
+        return fail(rc);
+    }
+    trace_pubkey_format(b64, sizeof(b64), trace_key_public(key));
+    if (g->json)
+        printf("{\"party\":\"%s\",\"pubkey\":\"%s\",\"file\":\"%s/%s.key\"}\n",
+               argv[optind], b64, keys_dir(g), argv[optind]);
+    else
+        printf("new key for %s in %s/%s.key\npubkey: %s\n(a regulator "
+               "registers it with a `party` event carrying this pubkey)\n",
+               argv[optind], keys_dir(g), argv[optind], b64);
+    trace_keyring_free(ring);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* import                                                               */
+
+static int cmd_import(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"provision-keys", no_argument, NULL, 'p'},
+        {"historic", no_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    unsigned flags = 0;
+    trace_ledger *l = NULL;
+    trace_keyring *ring = NULL;
+    trace_batch *b = NULL;
+    trace_append_result res;
+    FILE *in = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    unsigned long lineno = 0, errors = 0;
+    int c, rc, ret = 0, first_err = TRACE_OK, tty = isatty(2);
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            flags |= TRACE_APPEND_PROVISION_KEYS;
+            break;
+        case 'H':
+            flags |= TRACE_APPEND_HISTORIC;
+            break;
+        case 'h':
+            print_help(find_command("import"));
+            return 0;
+        default:
+            return usage_error("import", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("import", "%s", "needs exactly one FILE (or -)");
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    if ((rc = trace_keyring_open(&ring, keys_dir(g), 0)) != TRACE_OK ||
+        (rc = trace_batch_new(&b, l)) != TRACE_OK) {
+        ret = fail(rc);
+        goto out;
+    }
+    in = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "rb");
+    if (!in) {
+        fprintf(stderr, "tracectl: %s: %s\n", argv[optind], strerror(errno));
+        ret = 4;
+        goto out;
+    }
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        rc = trace_batch_add_json(b, line, (size_t)n, lineno);
+        if (rc != TRACE_OK) {
+            if (first_err == TRACE_OK)
+                first_err = rc;
+            if (++errors <= MAX_REPORTED_ERRORS)
+                fprintf(stderr, "tracectl: %s\n", trace_error_last());
+        }
+        if (tty && lineno % 100000 == 0)
+            fprintf(stderr, "\rread %lu lines", lineno);
+    }
+    if (tty && lineno >= 100000)
+        fprintf(stderr, "\rread %lu lines\n", lineno);
+    if (ferror(in)) {
+        fprintf(stderr, "tracectl: %s: read error\n", argv[optind]);
+        ret = 6;
+        goto out;
+    }
+    if (errors) {
+        if (errors > MAX_REPORTED_ERRORS)
+            fprintf(stderr, "tracectl: ... %lu more rejected lines\n",
+                    errors - MAX_REPORTED_ERRORS);
+        fprintf(stderr,
+                "tracectl: %lu of %lu lines rejected; nothing was imported\n",
+                errors, lineno);
+        ret = trace_error_exit_code(first_err);
+        goto out;
+    }
+    if (tty && trace_batch_count(b) >= 100000)
+        fprintf(stderr, "appending %zu events...\n", trace_batch_count(b));
+    rc = trace_ledger_append(l, b, ring, g->as, flags, &res);
+    if (rc != TRACE_OK) {
+        fprintf(stderr, "tracectl: %s\ntracectl: nothing was imported\n",
+                trace_error_last());
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    if (g->json)
+        printf("{\"appended\":%llu,\"duplicates\":%llu,\"provisioned\":%llu,"
+               "\"first_seq\":%llu,\"last_seq\":%llu}\n",
+               (unsigned long long)res.appended,
+               (unsigned long long)res.duplicates,
+               (unsigned long long)res.provisioned,
+               (unsigned long long)res.first_seq,
+               (unsigned long long)res.last_seq);
+    else
+        printf("imported %llu events (%llu already present, %llu keys "
+               "provisioned)\n",
+               (unsigned long long)(res.appended - res.provisioned),
+               (unsigned long long)res.duplicates,
+               (unsigned long long)res.provisioned);
+out:
+    if (in && in != stdin)
+        fclose(in);
+    free(line);
+    trace_batch_free(b);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* export                                                               */
+
+static int write_line(const char *line, size_t len, void *ctx)
+{
+    FILE *out = ctx;
+    if (fwrite(line, 1, len, out) != len || fputc('\n', out) == EOF)
+        return TRACE_EIO;
+    return 0;
+}
+
+static int cmd_export(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"party", required_argument, NULL, 'p'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_export_opts eo = TRACE_EXPORT_OPTS_INIT;
+    trace_ledger *l = NULL;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            eo.party = optarg;
+            break;
+        case 'f':
+            if (parse_when(optarg, 0, &eo.from_us) != 0)
+                return usage_error("export", "bad --from time %s", optarg);
+            eo.has_from = 1;
+            break;
+        case 't':
+            if (parse_when(optarg, 1, &eo.to_us) != 0)
+                return usage_error("export", "bad --to time %s", optarg);
+            eo.has_to = 1;
+            break;
+        case 'h':
+            print_help(find_command("export"));
+            return 0;
+        default:
+            return usage_error("export", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return usage_error("export", "unexpected argument %s", argv[optind]);
+    if (eo.party && !trace_party_id_valid(eo.party))
+        return usage_error("export", "invalid party id %s", eo.party);
+    if (g->as)
+        eo.party = g->as;
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    rc = trace_ledger_export(l, &eo, write_line, stdout);
+    ret = 0;
+    if (rc == TRACE_EIO)
+        ret = 6;
+    else if (rc != TRACE_OK)
+        ret = fail(rc);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "tracectl: cannot write output: %s\n", strerror(errno));
+        ret = 6;
+    }
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* verify                                                               */
+
+static void verify_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    (void)ctx;
+    if (total)
+        fprintf(stderr, "\rverified %llu of %llu entries",
+                (unsigned long long)done, (unsigned long long)total);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+/* Runs in a child process: a damaged file may crash LMDB itself. */
+static int verify_child(struct globals *g)
+{
+    trace_verify_result res;
+    trace_ledger *l;
+    uint64_t size;
+    uint8_t head[32];
+    char hex[65];
+    int rc;
+
+    rc = trace_ledger_open(&l, g->data);
+    if (rc != TRACE_OK) {
+        if (rc == TRACE_EVERIFY || rc == TRACE_EUNAVAIL) {
+            if (g->json)
+                printf("{\"ok\":false,\"reason\":\"ledger cannot be "
+                       "opened\"}\n");
+            fprintf(stderr, "tracectl: verify FAILED: %s\n",
+                    trace_error_last());
+            return 3;
+        }
+        return fail(rc);
+    }
+    rc = trace_ledger_verify(l, &res, isatty(2) ? verify_progress : NULL, NULL);
+    if (rc == TRACE_OK && trace_ledger_head(l, &size, head) == TRACE_OK) {
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", head[i]);
+        if (g->json)
+            printf("{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
+                   "\"head\":\"%s\"}\n",
+                   (unsigned long long)res.entries,
+                   (unsigned long long)res.groups, hex);
+        else
+            printf("ok: %llu entries, %llu signatures verified\nhead: %s\n",
+                   (unsigned long long)res.entries,
+                   (unsigned long long)res.groups, hex);
+    } else if (rc == TRACE_EVERIFY) {
+        if (g->json)
+            printf("{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
+                   (unsigned long long)res.bad_seq, res.reason);
+        fprintf(stderr, "tracectl: verify FAILED: %s\n",
+                res.reason[0] ? res.reason : trace_error_last());
+    }
+    trace_ledger_close(l);
+    return rc == TRACE_OK ? 0 : trace_error_exit_code(rc);
+}
+
+static int cmd_verify(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c, status;
+    pid_t pid;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            print_help(find_command("verify"));
+            return 0;
+        }
+        return usage_error("verify", "%s", "unknown option");
+    }
+    if (optind != argc)
+        return usage_error("verify", "unexpected argument %s", argv[optind]);
+    if (g->connect)
+        return open_ledger(g, NULL);
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        perror("tracectl: fork");
+        return 6;
+    }
+    if (pid == 0) {
+        int rc = verify_child(g);
+        fflush(stdout);
+        _exit(rc);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            perror("tracectl: waitpid");
+            return 6;
+        }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (g->json)
+        printf("{\"ok\":false,\"reason\":\"storage damaged\"}\n");
+    fprintf(stderr,
+            "tracectl: verify FAILED: the ledger's storage is damaged "
+            "(reading it crashed with signal %d)\n",
+            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return 3;
+}
+
+/* ------------------------------------------------------------------ */
+/* The command table                                                    */
+
+static int cmd_help(struct globals *g, int argc, char **argv);
+
+static const struct command commands[] = {
+    {"init", cmd_init, "[--regulator ID] [--catalog FILE]",
+     "Create a new ledger in --data DIR with its root regulator.",
+     "  --regulator ID   root regulator party id (default REGULATOR)\n"
+     "  --catalog FILE   substance catalog JSON (default: the built-in one\n"
+     "                   with the substances of SPEC section 7)\n\n"
+     "The regulator's key is created in the key folder (DIR/keys unless\n"
+     "--keys is given) unless that folder already holds ID.key.\n"},
+    {"keygen", cmd_keygen, "PARTY",
+     "Create a new Ed25519 key for PARTY in the key folder.",
+     "Writes PARTY.key (private, mode 0600) and PARTY.pub and prints the\n"
+     "public key in base64, the form a `party` event's pubkey takes.\n"},
+    {"import", cmd_import, "[--provision-keys] [--historic] FILE|-",
+     "Append the events of a JSON Lines file (SPEC section 3).",
+     "  --provision-keys  create and register a key (signed by the root\n"
+     "                    regulator, whose key must be in the key folder)\n"
+     "                    for every registered party that has none\n"
+     "  --historic        mark the events as migrated records (no\n"
+     "                    LATE_REPORT)\n\n"
+     "Each event is signed with its recording party's key from the key\n"
+     "folder.  The whole file is one atomic batch: any rejected line is\n"
+     "reported with its number and nothing is imported.  Re-importing the\n"
+     "same events is harmless: identical ids and contents are skipped.\n"
+     "With --as PARTY every event must be recorded by PARTY.\n"},
+    {"export", cmd_export, "[--party P] [--from T] [--to T]",
+     "Write events as JSON Lines, in journal order.",
+     "  --party P   only events recorded by P\n"
+     "  --from T    only events whose `at` is at or after T\n"
+     "  --to T      only events whose `at` is at or before T\n"
+     "T is RFC 3339 (2026-03-01T08:00:00+08:00) or a date (the whole day,\n"
+     "+08:00).\n"},
+    {"verify", cmd_verify, "",
+     "Recompute every hash, link and signature of the ledger.",
+     "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
+     "when the storage itself is damaged.\n"},
+    {"help", cmd_help, "[COMMAND]", "Show help for a command.", ""},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void main_usage(FILE *f)
+{
+    fprintf(
+        f, "usage: tracectl [--data DIR | --connect URL] [--keys DIR] "
+           "[--as PARTY] [--json] COMMAND ...\n\n"
+           "Global options:\n"
+           "  --data DIR     ledger folder (default ./ledger, or $TRACE_DATA)\n"
+           "  --connect URL  talk to a traced daemon instead (not yet)\n"
+           "  --keys DIR     key folder (default DIR/keys)\n"
+           "  --as PARTY     act and sign as PARTY\n"
+           "  --json         JSON Lines output\n\nCommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
+                commands[i].summary);
+    fprintf(f, "\nFirst try:\n"
+               "  tracectl --data demo init\n"
+               "  tracectl --data demo import --provision-keys "
+               "examples/demo.jsonl\n"
+               "  tracectl --data demo verify\n"
+               "Exit codes: 0 ok, 1 usage, 2 rejected input, 3 verification "
+               "failed,\n4 not found, 5 permission denied, 6 unavailable.\n");
+}
+
+static int cmd_help(struct globals *g, int argc, char **argv)
+{
+    (void)g;
+    if (argc > 1) {
+        const struct command *c = find_command(argv[1]);
+        if (!c)
+            return usage_error("help", "unknown command %s", argv[1]);
+        print_help(c);
+        return 0;
+    }
+    main_usage(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"connect", required_argument, NULL, 'c'},
+        {"keys", required_argument, NULL, 'k'},
+        {"as", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {0}};
+    struct globals g = {0};
+    const struct command *cmd;
+    int c;
+
+    signal(SIGPIPE, SIG_IGN);
+    g.data = getenv("TRACE_DATA");
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            g.data = optarg;
+            break;
+        case 'c':
+            g.connect = optarg;
+            break;
+        case 'k':
+            g.keys = optarg;
+            break;
+        case 'a':
+            g.as = optarg;
+            break;
+        case 'j':
+            g.json = 1;
+            break;
+        case 'h':
+            main_usage(stdout);
+            return 0;
+        case 'V':
+            printf("tracectl %s\n", TRACE_VERSION_STRING);
+            return 0;
+        default:
+            main_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!g.data || !g.data[0])
+        g.data = "ledger";
+    if (g.as && !trace_party_id_valid(g.as)) {
+        fprintf(stderr, "tracectl: --as: invalid party id %s\n", g.as);
+        return EXIT_USAGE;
+    }
+    if (optind >= argc) {
+        main_usage(stderr);
+        return EXIT_USAGE;
+    }
+    cmd = find_command(argv[optind]);
+    if (!cmd) {
+        fprintf(stderr, "tracectl: unknown command %s\n\n", argv[optind]);
+        main_usage(stderr);
+        return EXIT_USAGE;
+    }
+    argc -= optind;
+    argv += optind;
+    optind = 1;
+    return cmd->run(&g, argc, argv);
+}

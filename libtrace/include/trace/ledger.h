@@ -1,0 +1,202 @@
+/*
+ * ledger.h - opening a ledger folder, appending signed batches of events,
+ * exporting them as JSON Lines and verifying the whole journal.
+ *
+ * Storage model
+ * -------------
+ * A ledger folder holds one LMDB environment (data.mdb, lock.mdb), the
+ * pseudonymisation secret (pseudonym.key, 0600, never exported) and by
+ * default the key folder keys/.  The journal is a totally ordered list of
+ * entries numbered from 1.  Each entry stores the exact encoded bytes of
+ * one event (proto/trace.proto, message Event) and links:
+ *
+ *   leaf(e)          = SHA-256(0x00 || exact Entry bytes)    (RFC 9162)
+ *   e.prev_hash       = leaf of entry e.seq - 1 (32 zero bytes for seq 1)
+ *   e.prev_party_hash = leaf of the recording party's previous entry
+ *
+ * so the journal head (last leaf) covers every entry and each party's
+ * entries also form a chain of their own.
+ *
+ * Signatures
+ * ----------
+ * Ed25519 verification costs far more than hashing, so a party signs a
+ * group of its consecutive events, not each event.  A group occupies
+ * consecutive journal positions; its last entry carries sig_count (the
+ * group's size n) and sig, an Ed25519 signature by the key named in every
+ * entry's key_id over the 32-byte digest
+ *
+ *   SHA-256( "trace.v1.group\n" || u8(len(party)) || party || key_id[8] ||
+ *            SHA-256(event_1) || ... || SHA-256(event_n) || u32be(n) )
+ *
+ * where event_i are the exact encoded Event bytes of the group's entries.
+ * The signature depends only on the events, so a remote client can sign
+ * before the ledger assigns sequence numbers.  Verification recomputes
+ * every leaf and link and checks one signature per group against the keys
+ * registered by `party` events earlier in the same journal.
+ *
+ * Atomicity: one append is one LMDB write transaction.  Either every
+ * event of the batch is stored with all its indexes, or none is.
+ */
+#ifndef TRACE_LEDGER_H
+#define TRACE_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/key.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trace_ledger trace_ledger;
+typedef struct trace_batch trace_batch;
+
+/* Reports progress of long work: `done` of `total` (total 0: unknown). */
+typedef void (*trace_progress_fn)(uint64_t done, uint64_t total, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Opening                                                              */
+
+#define TRACE_INIT_OPTS_VERSION 1
+typedef struct trace_init_opts {
+    unsigned version;         /* TRACE_INIT_OPTS_VERSION */
+    const char *regulator;    /* root regulator party id; NULL: "REGULATOR" */
+    const char *catalog_json; /* catalog file contents; NULL: built-in */
+    size_t catalog_len;
+    int tz_offset_min; /* zone for bare dates; default +480 (+08:00) */
+    int has_tz;        /* non-zero if tz_offset_min is set */
+} trace_init_opts;
+#define TRACE_INIT_OPTS_INIT                                                   \
+    {                                                                          \
+        TRACE_INIT_OPTS_VERSION, NULL, NULL, 0, 0, 0                           \
+    }
+
+/*
+ * Creates a new ledger in `dir` (created if missing; must not already
+ * hold a ledger: TRACE_EEXIST), stores the catalog, creates the
+ * pseudonymisation secret and records the genesis `party` event of the
+ * root regulator, signed with `regulator_key`.  The ledger stays open in
+ * *out.
+ */
+int trace_ledger_init(trace_ledger **out, const char *dir,
+                      const trace_key *regulator_key,
+                      const trace_init_opts *opts);
+
+/* Opens an existing ledger.  TRACE_ENOTFOUND if `dir` holds none. */
+int trace_ledger_open(trace_ledger **out, const char *dir);
+
+/* Closes the ledger.  NULL is a no-op. */
+void trace_ledger_close(trace_ledger *l);
+
+/* Root regulator id; borrowed, valid while the ledger is open. */
+const char *trace_ledger_regulator(const trace_ledger *l);
+
+/* Number of entries in the journal and the current head leaf hash. */
+int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32]);
+
+/* ------------------------------------------------------------------ */
+/* Batches                                                              */
+
+/* A new, empty batch for `l` (which resolves substances and keys). */
+int trace_batch_new(trace_batch **out, trace_ledger *l);
+void trace_batch_free(trace_batch *b);
+
+/*
+ * Parses one JSON Lines line (SPEC section 3) and adds it to the batch.
+ * `lineno` is used in messages.  Blank lines (only whitespace, a BOM or a
+ * CR) are skipped and return TRACE_OK.  On TRACE_EINVAL the batch is
+ * unchanged and trace_error_last() reads "line N: reason".
+ * Patient identifiers are pseudonymised here, before anything else sees
+ * them.
+ */
+int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
+                         unsigned long lineno);
+
+/* Number of events in the batch. */
+size_t trace_batch_count(const trace_batch *b);
+
+/* Flags for trace_ledger_append. */
+#define TRACE_APPEND_PROVISION_KEYS 0x1u /* create keys for parties without */
+#define TRACE_APPEND_HISTORIC       0x2u /* migrated records */
+
+typedef struct trace_append_result {
+    uint64_t appended;    /* new entries, including provisioned keys */
+    uint64_t duplicates;  /* idempotent re-submissions skipped */
+    uint64_t provisioned; /* keys created by TRACE_APPEND_PROVISION_KEYS */
+    uint64_t first_seq;   /* first new journal position (0: none) */
+    uint64_t last_seq;    /* last new journal position */
+} trace_append_result;
+
+/*
+ * Appends every event of the batch in one durable transaction, signing
+ * each run of consecutive events of one party with that party's key from
+ * `ring`.  If `as` is not NULL every event must be recorded by that party
+ * (TRACE_EPERM otherwise).
+ *
+ * Checks, each naming the offending line: the recording party is
+ * registered; `party`, `permit` and `permit_status` are recorded by a
+ * regulator (TRACE_EPERM); the folder's key of the recorder is one the
+ * ledger registered for it (TRACE_EPERM), or, with
+ * TRACE_APPEND_PROVISION_KEYS and the root regulator's key in `ring`, a
+ * key is created and registered for a party that has none; an id already
+ * used by the party with different content is TRACE_EEXIST, with the same
+ * content the event is skipped.  On any error nothing is stored.
+ * Returns only after the commit is on disk.
+ */
+int trace_ledger_append(trace_ledger *l, trace_batch *b, trace_keyring *ring,
+                        const char *as, unsigned flags,
+                        trace_append_result *res);
+
+/* ------------------------------------------------------------------ */
+/* Export                                                               */
+
+#define TRACE_EXPORT_OPTS_VERSION 1
+typedef struct trace_export_opts {
+    unsigned version;  /* TRACE_EXPORT_OPTS_VERSION */
+    const char *party; /* only events recorded by this party; NULL: all */
+    int64_t from_us;   /* only events with at >= from_us, if has_from */
+    int64_t to_us;     /* only events with at <= to_us, if has_to */
+    int has_from;
+    int has_to;
+} trace_export_opts;
+#define TRACE_EXPORT_OPTS_INIT                                                 \
+    {                                                                          \
+        TRACE_EXPORT_OPTS_VERSION, NULL, 0, 0, 0, 0                            \
+    }
+
+/* Receives one JSON line (no newline); non-zero stops the export and is
+ * returned by trace_ledger_export. */
+typedef int (*trace_line_fn)(const char *line, size_t len, void *ctx);
+
+/* Writes the matching events in journal order as SPEC section 3 JSON. */
+int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
+                        trace_line_fn emit, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Verification                                                         */
+
+typedef struct trace_verify_result {
+    uint64_t entries; /* entries checked */
+    uint64_t groups;  /* signatures checked */
+    uint64_t bad_seq; /* first bad entry (0: none or not attributable) */
+    char reason[256]; /* what was wrong, "" when all holds */
+} trace_verify_result;
+
+/*
+ * Recomputes every leaf hash, link and group signature from the first
+ * entry on, and checks the stored head.  TRACE_OK if all holds,
+ * TRACE_EVERIFY with res->bad_seq and res->reason naming the first bad
+ * entry otherwise.  Damage LMDB reports (corrupted pages) is also
+ * TRACE_EVERIFY.  A damaged file can still crash LMDB itself: callers
+ * that must survive that run verification in a child process, as
+ * tracectl does.
+ */
+int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
+                        trace_progress_fn progress, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

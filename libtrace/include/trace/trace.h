@@ -1,0 +1,68 @@
+/*
+ * trace.h - libtrace: a signed, hash-chained, append-only ledger for
+ * precursor chemicals and controlled drugs.
+ *
+ * Conventions for the whole API (read once, they hold everywhere):
+ *
+ *  - Every fallible function returns int: TRACE_OK (0) or a negative
+ *    TRACE_E* code.  After a failure trace_error_last() describes it in
+ *    words (thread-local; valid until the next libtrace call on the same
+ *    thread; never NULL).
+ *  - Objects are opaque.  What comes back through an `out` parameter is
+ *    the caller's and is released with the matching *_free(); every
+ *    *_free(NULL) is a no-op.  Pointers returned directly are borrowed
+ *    from the object they came from.
+ *  - Quantities are integers in base units (ug, uL, milli-units); times
+ *    are int64 microseconds since the Unix epoch, UTC.  No floats.
+ *  - Thread safety: a trace_ledger may be used from several threads for
+ *    reads; appends are serialised internally.  Other objects belong to
+ *    one thread at a time.
+ *
+ * No LMDB, OpenSSL, jansson or protobuf-c type appears in these headers.
+ */
+#ifndef TRACE_TRACE_H
+#define TRACE_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TRACE_VERSION_STRING "0.1.0"
+
+/* Error codes.  The comment gives the tracectl exit code each maps to. */
+enum trace_error {
+    TRACE_OK = 0,
+    TRACE_EINVAL = -1,    /* rejected input (2) */
+    TRACE_EPERM = -2,     /* permission denied (5) */
+    TRACE_ENOTFOUND = -3, /* not found (4) */
+    TRACE_EVERIFY = -4,   /* verification failed or damage found (3) */
+    TRACE_EUNAVAIL = -5,  /* storage or service unavailable (6) */
+    TRACE_ENOMEM = -6,    /* out of memory (6) */
+    TRACE_EEXIST = -7,    /* already exists (2) */
+    TRACE_EFULL = -8,     /* ledger map or disk full (6) */
+    TRACE_EIO = -9        /* I/O error on a file (6) */
+};
+
+/* A short, static description of an error code. */
+const char *trace_strerror(int err);
+
+/*
+ * The message of the last failure on this thread, with context (file,
+ * line number, field).  Never NULL; "" when there is none.
+ */
+const char *trace_error_last(void);
+
+/* Exit code of tracectl for a TRACE_E* code (0 for TRACE_OK). */
+int trace_error_exit_code(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "trace/key.h"
+#include "trace/ledger.h"
+
+#endif

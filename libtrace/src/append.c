@@ -1,0 +1,794 @@
+/*
+ * append.c - batches and the append transaction.
+ *
+ * One append is one LMDB write transaction.  Events are processed in
+ * batch order; for each one the writer
+ *
+ *   1. skips it if the party already recorded the same id with the same
+ *      bytes (idempotent re-submission), and refuses it if the bytes
+ *      differ;
+ *   2. checks the recorder: registered, a regulator for regulator-only
+ *      types, and its key in the key folder registered to it (or, when
+ *      provisioning, registers a new key with a synthesized `party` event
+ *      signed by the root regulator);
+ *   3. applies what the event changes in the indexes (party states and
+ *      keys for `party` events);
+ *   4. adds it to the current signature group.
+ *
+ * A group is a run of consecutive events of one party signed with one
+ * key.  Entries of a group are written as they come, except the last,
+ * which is held back ("pending") until the group closes, because it
+ * carries the group's signature.  Any failure aborts the transaction, so
+ * nothing of a rejected batch is stored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Batches ------------------------------------------------------------- */
+
+struct item {
+    Trace__V1__Event *ev; /* parsed event, in the batch arena */
+    uint8_t *bytes;       /* its exact encoding */
+    size_t len;
+    unsigned long lineno;
+};
+
+struct trace_batch {
+    trace_ledger *l;
+    arena *a;
+    struct item *items;
+    size_t n, cap;
+};
+
+int trace_batch_new(trace_batch **out, trace_ledger *l)
+{
+    trace_batch *b = calloc(1, sizeof(*b));
+
+    if (!b || !(b->a = arena_new(0))) {
+        free(b);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    b->l = l;
+    *out = b;
+    return TRACE_OK;
+}
+
+void trace_batch_free(trace_batch *b)
+{
+    if (!b)
+        return;
+    arena_free(b->a);
+    free(b->items);
+    free(b);
+}
+
+size_t trace_batch_count(const trace_batch *b)
+{
+    return b->n;
+}
+
+static int is_blank(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    for (; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return 0;
+    return 1;
+}
+
+int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
+                         unsigned long lineno)
+{
+    Trace__V1__Event *ev;
+    struct item *it;
+    int rc;
+
+    if (is_blank(line, len))
+        return TRACE_OK;
+    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        line += 3;
+        len -= 3;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        struct item *p = realloc(b->items, cap * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        b->items = p;
+        b->cap = cap;
+    }
+    rc = event_from_json(&ev, b->a, line, len, b->l);
+    if (rc != TRACE_OK)
+        return trace_fail_line(rc, lineno);
+    it = &b->items[b->n];
+    it->ev = ev;
+    it->len = trace__v1__event__get_packed_size(ev);
+    it->bytes = arena_alloc(b->a, it->len);
+    if (!it->bytes)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    trace__v1__event__pack(ev, it->bytes);
+    it->lineno = lineno;
+    b->n++;
+    return TRACE_OK;
+}
+
+/* Reading indexes ---------------------------------------------------- */
+
+int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
+                    const char *party, Trace__V1__PartyState **out)
+{
+    MDB_val k = {strlen(party), (void *)party}, v;
+    int rc = mdb_get(txn, l->dbi_parties, &k, &v);
+
+    if (rc == MDB_NOTFOUND)
+        return trace_fail(TRACE_ENOTFOUND, "party %s is not registered", party);
+    if (rc)
+        return trace_fail_mdb(rc, "parties");
+    *out = trace__v1__party_state__unpack(arena_allocator(a), v.mv_size,
+                                          v.mv_data);
+    if (!*out)
+        return trace_fail(TRACE_EVERIFY, "state of party %s is damaged", party);
+    return TRACE_OK;
+}
+
+int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
+              Trace__V1__Entry **out)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+
+    be64_put(kb, seq);
+    if ((rc = mdb_get(txn, l->dbi_journal, &k, &v)))
+        return trace_fail_mdb(rc, "journal");
+    *out = trace__v1__entry__unpack(arena_allocator(a), v.mv_size, v.mv_data);
+    if (!*out)
+        return trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                          (unsigned long long)seq);
+    return TRACE_OK;
+}
+
+/* The writer ------------------------------------------------------- */
+
+struct phead {
+    char *party;
+    uint64_t pseq;
+    uint8_t hash[TRACE_HASH_LEN];
+};
+
+struct pending {
+    const char *party;
+    const char *id;
+    const trace_key *key;
+    const uint8_t *bytes;
+    size_t len;
+};
+
+struct writer {
+    trace_ledger *l;
+    MDB_txn *txn;
+    arena *tmp;  /* per-event scratch, reset often */
+    arena *keep; /* lives for the whole append */
+    uint64_t size;
+    uint8_t head[TRACE_HASH_LEN];
+    int64_t now;
+    int historic;
+    struct phead *heads;
+    size_t n_heads, cap_heads;
+    /* current signature group */
+    const trace_key *gkey;
+    const char *gparty;
+    uint32_t gcount;
+    sha256_stream *gdigest;
+    struct pending pending;
+    int has_pending;
+    /* recorder checks already passed for this party and key */
+    const char *auth_party;
+    const trace_key *auth_key;
+    int auth_regulator;
+    uint8_t *buf;
+    size_t bufcap;
+    trace_append_result *res;
+};
+
+static int writer_begin(struct writer *w, trace_ledger *l,
+                        trace_append_result *res)
+{
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    memset(res, 0, sizeof(*res));
+    w->l = l;
+    w->res = res;
+    w->now = time_now_us();
+    w->tmp = arena_new(0);
+    w->keep = arena_new(0);
+    w->gdigest = sha256_stream_new();
+    if (!w->tmp || !w->keep || !w->gdigest)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = mdb_txn_begin(l->env, NULL, 0, &w->txn))) {
+        w->txn = NULL;
+        return trace_fail_mdb(rc, "begin");
+    }
+    return ledger_head_get(w->txn, l, &w->size, w->head);
+}
+
+static void writer_end(struct writer *w)
+{
+    if (w->txn)
+        mdb_txn_abort(w->txn);
+    for (size_t i = 0; i < w->n_heads; i++)
+        free(w->heads[i].party);
+    free(w->heads);
+    free(w->buf);
+    arena_free(w->tmp);
+    arena_free(w->keep);
+    sha256_stream_free(w->gdigest);
+}
+
+static int head_for(struct writer *w, const char *party, struct phead **out)
+{
+    MDB_val k = {strlen(party), (void *)party}, v;
+    struct phead *h;
+    int rc;
+
+    /* Most batches touch few parties; the last one used comes first. */
+    for (size_t i = w->n_heads; i-- > 0;)
+        if (strcmp(w->heads[i].party, party) == 0) {
+            *out = &w->heads[i];
+            return TRACE_OK;
+        }
+    if (w->n_heads == w->cap_heads) {
+        size_t cap = w->cap_heads ? w->cap_heads * 2 : 16;
+        struct phead *p = realloc(w->heads, cap * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        w->heads = p;
+        w->cap_heads = cap;
+    }
+    h = &w->heads[w->n_heads];
+    memset(h, 0, sizeof(*h));
+    rc = mdb_get(w->txn, w->l->dbi_heads, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != 8 + TRACE_HASH_LEN)
+            return trace_fail(TRACE_EVERIFY, "chain head of %s is damaged",
+                              party);
+        h->pseq = be64_get(v.mv_data);
+        memcpy(h->hash, (uint8_t *)v.mv_data + 8, TRACE_HASH_LEN);
+    } else if (rc != MDB_NOTFOUND) {
+        return trace_fail_mdb(rc, "heads");
+    }
+    if (!(h->party = strdup(party)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    w->n_heads++;
+    *out = h;
+    return TRACE_OK;
+}
+
+static int ensure_buf(struct writer *w, size_t n)
+{
+    if (n <= w->bufcap)
+        return TRACE_OK;
+    size_t cap = n < 4096 ? 4096 : n * 2;
+    uint8_t *p = realloc(w->buf, cap);
+    if (!p)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    w->buf = p;
+    w->bufcap = cap;
+    return TRACE_OK;
+}
+
+static int write_entry(struct writer *w, const struct pending *p,
+                       const uint8_t *sig, uint32_t count)
+{
+    Trace__V1__Entry e = TRACE__V1__ENTRY__INIT;
+    uint8_t seqb[8], key[TRACE_MAX_ID + 80], leaf[TRACE_HASH_LEN];
+    struct phead *h = NULL;
+    MDB_val k, v;
+    size_t len, klen;
+    int rc;
+
+    if ((rc = head_for(w, p->party, &h)) != TRACE_OK)
+        return rc;
+    e.version = 1;
+    e.seq = w->size + 1;
+    e.party = (char *)p->party;
+    e.party_seq = h->pseq + 1;
+    e.prev_hash.data = w->head;
+    e.prev_hash.len = TRACE_HASH_LEN;
+    e.prev_party_hash.data = h->hash;
+    e.prev_party_hash.len = TRACE_HASH_LEN;
+    e.recorded_us = w->now;
+    e.key_id.data = (uint8_t *)trace_key_id(p->key);
+    e.key_id.len = TRACE_KEY_ID_LEN;
+    e.event.data = (uint8_t *)p->bytes;
+    e.event.len = p->len;
+    if (w->historic) {
+        e.has_historic = 1;
+        e.historic = 1;
+    }
+    if (sig) {
+        e.has_sig_count = 1;
+        e.sig_count = count;
+        e.has_sig = 1;
+        e.sig.data = (uint8_t *)sig;
+        e.sig.len = TRACE_SIG_LEN;
+    }
+    len = trace__v1__entry__get_packed_size(&e);
+    if ((rc = ensure_buf(w, len)) != TRACE_OK)
+        return rc;
+    trace__v1__entry__pack(&e, w->buf);
+    leaf_hash(leaf, w->buf, len);
+
+    be64_put(seqb, e.seq);
+    k = (MDB_val){8, seqb};
+    v = (MDB_val){len, w->buf};
+    if ((rc = mdb_put(w->txn, w->l->dbi_journal, &k, &v, MDB_APPEND)))
+        return trace_fail_mdb(rc, "journal");
+
+    klen = compose_key(key, sizeof(key), p->party, p->id, strlen(p->id));
+    k = (MDB_val){klen, key};
+    v = (MDB_val){8, seqb};
+    if ((rc = mdb_put(w->txn, w->l->dbi_ids, &k, &v, MDB_NOOVERWRITE)))
+        return trace_fail_mdb(rc, "ids");
+
+    uint8_t pseqb[8];
+    be64_put(pseqb, e.party_seq);
+    klen = compose_key(key, sizeof(key), p->party, pseqb, 8);
+    k = (MDB_val){klen, key};
+    if ((rc = mdb_put(w->txn, w->l->dbi_pchain, &k, &v, MDB_APPEND)) ==
+        MDB_KEYEXIST)
+        rc = mdb_put(w->txn, w->l->dbi_pchain, &k, &v, 0);
+    if (rc)
+        return trace_fail_mdb(rc, "pchain");
+
+    w->size = e.seq;
+    memcpy(w->head, leaf, TRACE_HASH_LEN);
+    h->pseq = e.party_seq;
+    memcpy(h->hash, leaf, TRACE_HASH_LEN);
+    if (!w->res->first_seq)
+        w->res->first_seq = e.seq;
+    w->res->last_seq = e.seq;
+    w->res->appended++;
+    return TRACE_OK;
+}
+
+static int close_group(struct writer *w)
+{
+    uint8_t digest[TRACE_HASH_LEN], sig[TRACE_SIG_LEN];
+    int rc;
+
+    if (!w->has_pending)
+        return TRACE_OK;
+    group_digest_end(w->gdigest, w->gcount, digest);
+    if ((rc = trace_key_sign(w->gkey, digest, sizeof(digest), sig)))
+        return rc;
+    if ((rc = write_entry(w, &w->pending, sig, w->gcount)) != TRACE_OK)
+        return rc;
+    w->has_pending = 0;
+    w->gkey = NULL;
+    w->gparty = NULL;
+    w->gcount = 0;
+    return TRACE_OK;
+}
+
+/* Adds an event (already checked) to the current group. */
+static int add_event(struct writer *w, const char *party, const char *id,
+                     const trace_key *key, const uint8_t *bytes, size_t len)
+{
+    uint8_t h[TRACE_HASH_LEN];
+    int rc;
+
+    if (w->has_pending && (w->gkey != key || strcmp(w->gparty, party) != 0 ||
+                           w->gcount == UINT32_MAX)) {
+        if ((rc = close_group(w)) != TRACE_OK)
+            return rc;
+    }
+    if (!w->has_pending) {
+        w->gkey = key;
+        w->gparty = party;
+        w->gcount = 0;
+        group_digest_begin(w->gdigest, party, trace_key_id(key));
+    } else if ((rc = write_entry(w, &w->pending, NULL, 0)) != TRACE_OK) {
+        return rc;
+    }
+    sha256(h, bytes, len);
+    sha256_stream_update(w->gdigest, h, sizeof(h));
+    w->gcount++;
+    w->pending = (struct pending){party, id, key, bytes, len};
+    w->has_pending = 1;
+    return TRACE_OK;
+}
+
+/* Looks up (party, id): 0 if new, 1 if the same bytes are recorded,
+ * TRACE_EEXIST if different bytes are. */
+static int check_id(struct writer *w, const char *party, const char *id,
+                    const uint8_t *bytes, size_t len)
+{
+    uint8_t key[TRACE_MAX_ID + 80];
+    size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
+    MDB_val k = {klen, key}, v;
+    Trace__V1__Entry *e;
+    int rc;
+
+    if (w->has_pending && strcmp(w->pending.party, party) == 0 &&
+        strcmp(w->pending.id, id) == 0) {
+        if (w->pending.len == len && memcmp(w->pending.bytes, bytes, len) == 0)
+            return 1;
+        goto differs;
+    }
+    rc = mdb_get(w->txn, w->l->dbi_ids, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return trace_fail_mdb(rc, "ids");
+    if ((rc = entry_get(w->txn, w->l, w->tmp, be64_get(v.mv_data), &e)))
+        return rc;
+    if (e->event.len == len && memcmp(e->event.data, bytes, len) == 0)
+        return 1;
+differs:
+    return trace_fail(TRACE_EEXIST,
+                      "id \"%s\" was already recorded by %s with different "
+                      "content",
+                      id, party);
+}
+
+static int has_key(const Trace__V1__PartyState *st, const trace_key *key)
+{
+    for (size_t i = 0; i < st->n_keys; i++)
+        if (st->keys[i].len == TRACE_PUBKEY_LEN &&
+            memcmp(st->keys[i].data, trace_key_public(key), TRACE_PUBKEY_LEN) ==
+                0)
+            return 1;
+    return 0;
+}
+
+static int is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st)
+{
+    const Trace__V1__PartyBody *b = st->body;
+
+    if (strcmp(b->kind, "regulator") != 0)
+        return 0;
+    if (b->status && strcmp(b->status, "suspended") == 0)
+        return 0;
+    return strcmp(b->subject, l->regulator) == 0 ||
+           (st->registered_by && strcmp(st->registered_by, l->regulator) == 0);
+}
+
+/* Stores the new state of the party a `party` event describes. */
+static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
+                       const char *recorder)
+{
+    Trace__V1__PartyState *old = NULL, st = TRACE__V1__PARTY_STATE__INIT;
+    Trace__V1__PartyBody b = *body;
+    ProtobufCBinaryData *keys;
+    MDB_val k, v;
+    size_t len;
+    int rc, is_root = strcmp(body->subject, w->l->regulator) == 0;
+
+    rc = party_state_get(w->txn, w->l, w->tmp, body->subject, &old);
+    if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+        return rc;
+    if (is_root && (strcmp(body->kind, "regulator") != 0 ||
+                    (body->status && strcmp(body->status, "active") != 0)))
+        return trace_fail(TRACE_EINVAL,
+                          "the root regulator %s must stay an active "
+                          "regulator",
+                          body->subject);
+    keys = arena_alloc(w->tmp, ((old ? old->n_keys : 0) + 1) * sizeof(*keys));
+    if (!keys)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; old && i < old->n_keys; i++)
+        keys[st.n_keys++] = old->keys[i];
+    if (body->has_pubkey) {
+        uint8_t kid[TRACE_KEY_ID_LEN], val[80];
+        size_t slen = strlen(body->subject);
+        int known = 0;
+        trace_pubkey_id(kid, body->pubkey.data);
+        for (size_t i = 0; i < st.n_keys; i++)
+            known |=
+                memcmp(keys[i].data, body->pubkey.data, TRACE_PUBKEY_LEN) == 0;
+        memcpy(val, body->subject, slen + 1);
+        memcpy(val + slen + 1, body->pubkey.data, TRACE_PUBKEY_LEN);
+        k = (MDB_val){TRACE_KEY_ID_LEN, kid};
+        v = (MDB_val){slen + 1 + TRACE_PUBKEY_LEN, val};
+        rc = mdb_put(w->txn, w->l->dbi_keys, &k, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST && !(v.mv_size == slen + 1 + TRACE_PUBKEY_LEN &&
+                                    memcmp(v.mv_data, val, v.mv_size) == 0))
+            return trace_fail(TRACE_EINVAL,
+                              "pubkey is already registered to another "
+                              "party");
+        if (rc && rc != MDB_KEYEXIST)
+            return trace_fail_mdb(rc, "keys");
+        if (!known)
+            keys[st.n_keys++] = body->pubkey;
+    }
+    b.has_pubkey = 0;
+    st.body = &b;
+    st.keys = keys;
+    st.registered_by =
+        old && old->registered_by ? old->registered_by : (char *)recorder;
+    st.has_seq = 1;
+    st.seq = w->size + 1;
+    len = trace__v1__party_state__get_packed_size(&st);
+    uint8_t *buf = arena_alloc(w->tmp, len);
+    if (!buf)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    trace__v1__party_state__pack(&st, buf);
+    k = (MDB_val){strlen(body->subject), body->subject};
+    v = (MDB_val){len, buf};
+    if ((rc = mdb_put(w->txn, w->l->dbi_parties, &k, &v, 0)))
+        return trace_fail_mdb(rc, "parties");
+    w->auth_party = NULL; /* states changed: check recorders again */
+    return TRACE_OK;
+}
+
+/* Registers a new key for `party` with a `party` event signed by the root
+ * regulator, placed just before the party's first event. */
+static int provision(struct writer *w, trace_keyring *ring,
+                     const Trace__V1__PartyState *st, const trace_key **key)
+{
+    const trace_key *rk = NULL;
+    Trace__V1__Event ev = TRACE__V1__EVENT__INIT;
+    Trace__V1__Time at = TRACE__V1__TIME__INIT;
+    Trace__V1__PartyBody body = *st->body;
+    char id[128], hex[2 * TRACE_KEY_ID_LEN + 1];
+    const char *party = st->body->subject;
+    uint8_t *bytes;
+    size_t len;
+    int rc;
+
+    if (trace_keyring_get(ring, w->l->regulator, &rk) != TRACE_OK)
+        return trace_fail(TRACE_EPERM,
+                          "cannot provision a key for %s: the root regulator "
+                          "key %s.key is not in %s",
+                          party, w->l->regulator, trace_keyring_dir(ring));
+    if (!*key && (rc = trace_keyring_generate(ring, party, key)) != TRACE_OK)
+        return rc;
+    hex_encode(hex, trace_key_id(*key), TRACE_KEY_ID_LEN);
+    snprintf(id, sizeof(id), "key:%s:%s", party, hex);
+    body.has_pubkey = 1;
+    body.pubkey.data = (uint8_t *)trace_key_public(*key);
+    body.pubkey.len = TRACE_PUBKEY_LEN;
+    at.us = w->now;
+    ev.type = "party";
+    ev.id = id;
+    ev.party = w->l->regulator;
+    ev.at = &at;
+    ev.body_case = TRACE__V1__EVENT__BODY_PARTY_BODY;
+    ev.party_body = &body;
+    len = trace__v1__event__get_packed_size(&ev);
+    if (!(bytes = arena_alloc(w->keep, len)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    trace__v1__event__pack(&ev, bytes);
+    const char *kid = arena_strdup(w->keep, id, strlen(id));
+    if (!kid)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = check_id(w, w->l->regulator, kid, bytes, len)) < 0)
+        return rc;
+    if ((rc = apply_party(w, &body, w->l->regulator)) != TRACE_OK)
+        return rc;
+    w->res->provisioned++;
+    return add_event(w, w->l->regulator, kid, rk, bytes, len);
+}
+
+/* Checks the recorder of `ev` and returns the key to sign with. */
+static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
+                          int regulator_only, trace_keyring *ring,
+                          unsigned flags, const trace_key **out)
+{
+    Trace__V1__PartyState *st;
+    const trace_key *key;
+    int rc;
+
+    if (w->auth_party && strcmp(w->auth_party, ev->party) == 0 &&
+        (!regulator_only || w->auth_regulator)) {
+        *out = w->auth_key;
+        return TRACE_OK;
+    }
+    rc = party_state_get(w->txn, w->l, w->tmp, ev->party, &st);
+    if (rc == TRACE_ENOTFOUND)
+        return trace_fail(TRACE_EPERM,
+                          "%s is not a registered party (a regulator "
+                          "registers it with a `party` event first)",
+                          ev->party);
+    if (rc != TRACE_OK)
+        return rc;
+    if (regulator_only && !is_regulator(w->l, st))
+        return trace_fail(TRACE_EPERM,
+                          "only a regulator may record `%s` events; %s is "
+                          "a %s",
+                          ev->type, ev->party, st->body->kind);
+    rc = trace_keyring_get(ring, ev->party, &key);
+    if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+        return rc;
+    if (!key || !has_key(st, key)) {
+        if (st->n_keys == 0 && (flags & TRACE_APPEND_PROVISION_KEYS)) {
+            if ((rc = provision(w, ring, st, &key)) != TRACE_OK)
+                return rc;
+        } else if (!key) {
+            return trace_fail(TRACE_EPERM,
+                              "no key for %s in %s (create one with `tracectl "
+                              "keygen %s` and have it registered, or import "
+                              "with --provision-keys)",
+                              ev->party, trace_keyring_dir(ring), ev->party);
+        } else {
+            return trace_fail(TRACE_EPERM,
+                              "the key %s/%s.key is not registered to %s in "
+                              "this ledger",
+                              trace_keyring_dir(ring), ev->party, ev->party);
+        }
+    }
+    w->auth_party = ev->party;
+    w->auth_key = key;
+    w->auth_regulator = is_regulator(w->l, st);
+    *out = key;
+    return TRACE_OK;
+}
+
+static int check_correction(struct writer *w, const Trace__V1__Event *ev)
+{
+    const Trace__V1__CorrectionBody *c = ev->correction_body;
+    uint8_t key[TRACE_MAX_ID + 80];
+    size_t klen;
+    MDB_val k, v;
+    int rc;
+
+    klen = compose_key(key, sizeof(key), ev->party, c->corrects,
+                       strlen(c->corrects));
+    k = (MDB_val){klen, key};
+    rc = mdb_get(w->txn, w->l->dbi_ids, &k, &v);
+    if (rc == MDB_NOTFOUND &&
+        !(w->has_pending && strcmp(w->pending.party, ev->party) == 0 &&
+          strcmp(w->pending.id, c->corrects) == 0))
+        return trace_fail(TRACE_EINVAL,
+                          "corrects \"%s\", which %s never recorded",
+                          c->corrects, ev->party);
+    if (rc && rc != MDB_NOTFOUND)
+        return trace_fail_mdb(rc, "ids");
+    if (c->has_replacement) {
+        Trace__V1__Event *r = trace__v1__event__unpack(
+            arena_allocator(w->tmp), c->replacement.len, c->replacement.data);
+        if (!r || strcmp(r->party, ev->party) != 0)
+            return trace_fail(TRACE_EINVAL,
+                              "a replacement must be recorded by %s too",
+                              ev->party);
+    }
+    return TRACE_OK;
+}
+
+static int process(struct writer *w, const struct item *it, trace_keyring *ring,
+                   const char *as, unsigned flags)
+{
+    const Trace__V1__Event *ev = it->ev;
+    const event_type *t = event_type_by_case(ev->body_case);
+    const trace_key *key = NULL;
+    int rc;
+
+    arena_reset(w->tmp);
+    if (as && strcmp(ev->party, as) != 0)
+        return trace_fail(TRACE_EPERM,
+                          "event recorded by %s, but acting as %s: a party "
+                          "writes only its own ledger",
+                          ev->party, as);
+    if ((rc = check_id(w, ev->party, ev->id, it->bytes, it->len)) < 0)
+        return rc;
+    if (rc == 1) {
+        w->res->duplicates++;
+        return TRACE_OK;
+    }
+    if ((rc = check_recorder(w, ev, t->regulator_only, ring, flags, &key)))
+        return rc;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_PARTY_BODY &&
+        (rc = apply_party(w, ev->party_body, ev->party)) != TRACE_OK)
+        return rc;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+        (rc = check_correction(w, ev)) != TRACE_OK)
+        return rc;
+    return add_event(w, ev->party, ev->id, key, it->bytes, it->len);
+}
+
+static int writer_commit(struct writer *w)
+{
+    int rc;
+
+    if ((rc = close_group(w)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < w->n_heads; i++) {
+        uint8_t val[8 + TRACE_HASH_LEN];
+        MDB_val k = {strlen(w->heads[i].party), w->heads[i].party};
+        MDB_val v = {sizeof(val), val};
+        be64_put(val, w->heads[i].pseq);
+        memcpy(val + 8, w->heads[i].hash, TRACE_HASH_LEN);
+        if ((rc = mdb_put(w->txn, w->l->dbi_heads, &k, &v, 0)))
+            return trace_fail_mdb(rc, "heads");
+    }
+    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
+        return rc;
+    rc = mdb_txn_commit(w->txn);
+    w->txn = NULL;
+    if (rc) {
+        memset(w->res, 0, sizeof(*w->res));
+        return trace_fail_mdb(rc, "commit");
+    }
+    return TRACE_OK;
+}
+
+int trace_ledger_append(trace_ledger *l, trace_batch *b, trace_keyring *ring,
+                        const char *as, unsigned flags,
+                        trace_append_result *res)
+{
+    trace_append_result local;
+    struct writer w;
+    int rc;
+
+    if (!res)
+        res = &local;
+    if ((rc = writer_begin(&w, l, res)) != TRACE_OK)
+        goto out;
+    w.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if ((rc = process(&w, &b->items[i], ring, as, flags)) != TRACE_OK) {
+            trace_fail_line(rc, b->items[i].lineno);
+            goto out;
+        }
+    }
+    rc = writer_commit(&w);
+out:
+    if (rc != TRACE_OK)
+        memset(res, 0, sizeof(*res));
+    writer_end(&w);
+    return rc;
+}
+
+int ledger_genesis(trace_ledger *l, const trace_key *key)
+{
+    Trace__V1__Event ev = TRACE__V1__EVENT__INIT;
+    Trace__V1__Time at = TRACE__V1__TIME__INIT;
+    Trace__V1__PartyBody body = TRACE__V1__PARTY_BODY__INIT;
+    trace_append_result res;
+    struct writer w;
+    uint8_t *bytes = NULL;
+    size_t len;
+    int rc;
+
+    if ((rc = writer_begin(&w, l, &res)) != TRACE_OK)
+        goto out;
+    body.subject = l->regulator;
+    body.name = "Root regulator";
+    body.kind = "regulator";
+    body.region = "CN";
+    body.has_pubkey = 1;
+    body.pubkey.data = (uint8_t *)trace_key_public(key);
+    body.pubkey.len = TRACE_PUBKEY_LEN;
+    at.us = w.now;
+    ev.type = "party";
+    ev.id = "genesis";
+    ev.party = l->regulator;
+    ev.at = &at;
+    ev.body_case = TRACE__V1__EVENT__BODY_PARTY_BODY;
+    ev.party_body = &body;
+    len = trace__v1__event__get_packed_size(&ev);
+    if (!(bytes = malloc(len))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    trace__v1__event__pack(&ev, bytes);
+    if ((rc = apply_party(&w, &body, l->regulator)) != TRACE_OK ||
+        (rc = add_event(&w, l->regulator, "genesis", key, bytes, len)) !=
+            TRACE_OK)
+        goto out;
+    rc = writer_commit(&w);
+out:
+    writer_end(&w);
+    free(bytes);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/*
+ * arena.c - a bump allocator used to decode and build protobuf-c
+ * messages.  Blocks are chained; arena_reset() keeps the first block for
+ * reuse, so a loop that decodes one entry at a time allocates nothing in
+ * the steady state.  An optional byte budget bounds what outside input
+ * can make us allocate: past it, allocation returns NULL and protobuf-c
+ * rejects the message.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BLOCK_MIN 16384
+
+struct block {
+    struct block *next;
+    size_t size, used;
+    max_align_t data[]; /* payload follows */
+};
+
+struct arena {
+    struct block *head;
+    size_t limit, total;
+    ProtobufCAllocator pa;
+};
+
+static void *pa_alloc(void *ctx, size_t n)
+{
+    return arena_alloc(ctx, n);
+}
+
+static void pa_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+arena *arena_new(size_t limit)
+{
+    arena *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return NULL;
+    a->limit = limit;
+    a->pa.alloc = pa_alloc;
+    a->pa.free = pa_free;
+    a->pa.allocator_data = a;
+    return a;
+}
+
+void arena_reset(arena *a)
+{
+    struct block *b, *next;
+
+    if (!a || !a->head)
+        return;
+    for (b = a->head->next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->head->next = NULL;
+    a->head->used = 0;
+    a->total = 0;
+}
+
+void arena_free(arena *a)
+{
+    if (!a)
+        return;
+    arena_reset(a);
+    free(a->head);
+    free(a);
+}
+
+void *arena_alloc(arena *a, size_t n)
+{
+    struct block *b = a->head;
+    size_t align = sizeof(max_align_t);
+
+    n = (n + align - 1) & ~(align - 1);
+    if (n == 0)
+        n = align;
+    if (a->limit && a->total + n > a->limit)
+        return NULL;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > BLOCK_MIN ? n : BLOCK_MIN;
+        struct block *nb = malloc(sizeof(*nb) + size);
+
+        if (!nb)
+            return NULL;
+        nb->size = size;
+        nb->used = 0;
+        /* Keep the first (reusable) block at the head when it has room
+         * for later small allocations. */
+        if (b && size > BLOCK_MIN) {
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            a->head = nb;
+        }
+        b = nb;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    a->total += n;
+    return p;
+}
+
+char *arena_strdup(arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+ProtobufCAllocator *arena_allocator(arena *a)
+{
+    return &a->pa;
+}

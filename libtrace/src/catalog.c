@@ -1,0 +1,166 @@
+/*
+ * catalog.c - the substance catalog: codes, CAS numbers, dimension and
+ * controls per regime (data/catalog.json, SPEC section 7).
+ *
+ * Each control {"REGIME": "CLASS"} implies the licence scope
+ * "REGIME-CLASS" (e.g. CN-PC-1); a class-less control {"CN-NARC": true}
+ * implies the scope "CN-NARC".  Lookups accept a code or a CAS number.
+ * The catalog is small (hundreds of entries), so a linear scan is fine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+
+struct catalog {
+    substance *items;
+    size_t n;
+};
+
+static void substance_clear(substance *s)
+{
+    free(s->code);
+    free(s->cas);
+    free(s->name);
+    for (size_t i = 0; i < s->n_scopes; i++)
+        free(s->scopes[i]);
+    free(s->scopes);
+}
+
+void catalog_free(catalog *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        substance_clear(&c->items[i]);
+    free(c->items);
+    free(c);
+}
+
+static int valid_code(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '-'))
+            return 0;
+    return 1;
+}
+
+static int parse_one(substance *s, json_t *o, size_t idx)
+{
+    const char *code = json_string_value(json_object_get(o, "code"));
+    const char *cas = json_string_value(json_object_get(o, "cas"));
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *dim = json_string_value(json_object_get(o, "dimension"));
+    json_t *controls = json_object_get(o, "controls");
+    const char *regime;
+    json_t *cls;
+
+    if (!code || !valid_code(code))
+        return trace_fail(TRACE_EINVAL,
+                          "catalog entry %zu: code must be a lowercase slug",
+                          idx);
+    if (!dim)
+        return trace_fail(TRACE_EINVAL, "catalog %s: no dimension", code);
+    if (strcmp(dim, "mass") == 0)
+        s->dim = DIM_MASS;
+    else if (strcmp(dim, "volume") == 0)
+        s->dim = DIM_VOLUME;
+    else if (strcmp(dim, "count") == 0)
+        s->dim = DIM_COUNT;
+    else
+        return trace_fail(TRACE_EINVAL, "catalog %s: unknown dimension %s",
+                          code, dim);
+    if (controls && !json_is_object(controls))
+        return trace_fail(TRACE_EINVAL,
+                          "catalog %s: controls must be an "
+                          "object",
+                          code);
+    s->code = strdup(code);
+    s->cas = cas ? strdup(cas) : NULL;
+    s->name = strdup(name ? name : code);
+    if (!s->code || !s->name || (cas && !s->cas))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    s->scopes = calloc(json_object_size(controls) + 1, sizeof(char *));
+    if (!s->scopes)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    json_object_foreach(controls, regime, cls)
+    {
+        char buf[64];
+        if (json_is_true(cls))
+            snprintf(buf, sizeof(buf), "%s", regime);
+        else if (json_is_string(cls))
+            snprintf(buf, sizeof(buf), "%s-%s", regime, json_string_value(cls));
+        else
+            return trace_fail(TRACE_EINVAL,
+                              "catalog %s: control %s must be a class string "
+                              "or true",
+                              code, regime);
+        if (!(s->scopes[s->n_scopes++] = strdup(buf)))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    return TRACE_OK;
+}
+
+int catalog_parse(catalog **out, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *arr = root ? json_object_get(root, "substances") : NULL;
+    catalog *c = NULL;
+    int rc = TRACE_OK;
+
+    if (!root)
+        return trace_fail(TRACE_EINVAL, "catalog: %s (line %d)", jerr.text,
+                          jerr.line);
+    if (!json_is_array(arr)) {
+        rc = trace_fail(TRACE_EINVAL, "catalog: no \"substances\" array");
+        goto out;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c ||
+        !(c->items = calloc(json_array_size(arr) + 1, sizeof(substance)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        substance *s = &c->items[c->n++];
+        if ((rc = parse_one(s, json_array_get(arr, i), i)) != TRACE_OK)
+            goto out;
+        if (catalog_find(c, s->code) != s ||
+            (s->cas && catalog_find(c, s->cas) != s)) {
+            rc = trace_fail(TRACE_EINVAL,
+                            "catalog: %s or its CAS number is listed twice",
+                            s->code);
+            goto out;
+        }
+    }
+out:
+    json_decref(root);
+    if (rc != TRACE_OK) {
+        catalog_free(c);
+        return rc;
+    }
+    *out = c;
+    return TRACE_OK;
+}
+
+const substance *catalog_find(const catalog *c, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const substance *s = &c->items[i];
+        if (strcmp(s->code, key) == 0 || (s->cas && strcmp(s->cas, key) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+size_t catalog_count(const catalog *c)
+{
+    return c->n;
+}

@@ -1,0 +1,157 @@
+/*
+ * internal.h - declarations shared by libtrace's source files; never
+ * installed.  Everything here may change without notice.
+ */
+#ifndef TRACE_INTERNAL_H
+#define TRACE_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include <lmdb.h>
+
+#include "trace.pb-c.h"
+#include "trace/trace.h"
+
+#define TRACE_HASH_LEN   32
+#define TRACE_MAX_LINE   (1u << 20) /* longest JSON line accepted */
+#define TRACE_MAX_STRING 1024       /* longest string field */
+#define TRACE_MAX_ID     128        /* longest event id */
+
+/* error.c: set the thread-local message and return `err`. */
+int trace_fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prefix the current message with "line N: ". */
+int trace_fail_line(int err, unsigned long lineno);
+/* Translate an LMDB return code. */
+int trace_fail_mdb(int rc, const char *what);
+void trace_error_clear(void);
+
+/* arena.c: a bump allocator for protobuf-c (one free for everything). */
+typedef struct arena arena;
+arena *arena_new(size_t limit); /* limit: byte budget, 0 = none */
+void arena_free(arena *a);
+void arena_reset(arena *a);
+void *arena_alloc(arena *a, size_t n);
+char *arena_strdup(arena *a, const char *s, size_t n);
+ProtobufCAllocator *arena_allocator(arena *a);
+
+/* quantity.c */
+typedef enum { DIM_MASS = 0, DIM_VOLUME = 1, DIM_COUNT = 2 } dimension;
+int unit_lookup(const char *unit, dimension *dim, int64_t *factor);
+const char *dimension_name(dimension d);
+int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero);
+int qty_format(char *buf, size_t cap, int64_t base, int64_t factor);
+
+/* timefmt.c */
+int time_parse(Trace__V1__Time *out, const char *text, int allow_date,
+               int tz_offset_min);
+int time_format(char *buf, size_t cap, const Trace__V1__Time *t);
+/* End of the period a Time names: the instant, or the last microsecond
+ * of a bare date. */
+int64_t time_end_us(const Trace__V1__Time *t, int tz_offset_min);
+int64_t time_now_us(void);
+
+/* crypto.c */
+void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len);
+void leaf_hash(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len);
+int hmac_sha256(uint8_t out[32], const uint8_t *key, size_t keylen,
+                const void *data, size_t len);
+int random_bytes(uint8_t *out, size_t len);
+void hex_encode(char *out, const uint8_t *in, size_t len);
+int base64_encode(char *out, size_t cap, const uint8_t *in, size_t len);
+int base64_decode(uint8_t *out, size_t cap, size_t *outlen, const char *in);
+/* Streaming SHA-256 for group digests. */
+typedef struct sha256_stream sha256_stream;
+sha256_stream *sha256_stream_new(void);
+void sha256_stream_free(sha256_stream *s);
+void sha256_stream_reset(sha256_stream *s);
+void sha256_stream_update(sha256_stream *s, const void *data, size_t len);
+void sha256_stream_final(sha256_stream *s, uint8_t out[TRACE_HASH_LEN]);
+/* Digest signed for a group (see ledger.h). */
+void group_digest_begin(sha256_stream *s, const char *party,
+                        const uint8_t key_id[TRACE_KEY_ID_LEN]);
+void group_digest_end(sha256_stream *s, uint32_t n,
+                      uint8_t out[TRACE_HASH_LEN]);
+
+/* strmap.c: string -> fixed-size value (zero-filled on creation). */
+typedef struct strmap strmap;
+strmap *strmap_new(size_t val_size);
+void strmap_free(strmap *m);
+/* The value of `key`; with `create`, added if missing (NULL: no memory). */
+void *strmap_get(strmap *m, const char *key, int create);
+
+/* catalog.c */
+typedef struct substance {
+    char *code;
+    char *cas;
+    char *name;
+    dimension dim;
+    char **scopes; /* licence scopes implied by its controls, e.g. CN-PC-1 */
+    size_t n_scopes;
+} substance;
+typedef struct catalog catalog;
+int catalog_parse(catalog **out, const char *json, size_t len);
+void catalog_free(catalog *c);
+const substance *catalog_find(const catalog *c, const char *code_or_cas);
+size_t catalog_count(const catalog *c);
+extern const unsigned char trace_builtin_catalog[];
+extern const size_t trace_builtin_catalog_len;
+
+/* ledger.c: the open ledger. */
+struct trace_ledger {
+    MDB_env *env;
+    MDB_dbi dbi_meta;    /* "regulator", "head", "catalog", "tz" ... */
+    MDB_dbi dbi_journal; /* u64be seq -> Entry bytes */
+    MDB_dbi dbi_ids;     /* party \0 id -> u64be seq */
+    MDB_dbi dbi_pchain;  /* party \0 u64be party_seq -> u64be seq */
+    MDB_dbi dbi_heads;   /* party -> u64be party_seq || leaf hash */
+    MDB_dbi dbi_parties; /* party -> PartyBody bytes (current state) */
+    MDB_dbi dbi_keys;    /* key id -> party \0 pubkey */
+    char *dir;
+    char *regulator;
+    catalog *cat;
+    int tz_offset_min;
+    uint8_t secret[32]; /* pseudonymisation key */
+};
+
+void be64_put(uint8_t *p, uint64_t v);
+uint64_t be64_get(const uint8_t *p);
+/* Key party \0 suffix into buf; returns length or 0 if too long. */
+size_t compose_key(uint8_t *buf, size_t cap, const char *party,
+                   const void *suffix, size_t suffix_len);
+
+int ledger_head_get(MDB_txn *txn, trace_ledger *l, uint64_t *size,
+                    uint8_t hash[32]);
+int ledger_head_put(MDB_txn *txn, trace_ledger *l, uint64_t size,
+                    const uint8_t hash[32]);
+/* append.c: records the root regulator's self-registration. */
+int ledger_genesis(trace_ledger *l, const trace_key *key);
+/* Current state of a party, unpacked into `a`; TRACE_ENOTFOUND if the
+ * party is not registered. */
+int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
+                    const char *party, Trace__V1__PartyState **out);
+/* Reads entry `seq` from the journal and unpacks it into `a`. */
+int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
+              Trace__V1__Entry **out);
+
+/* event_json.c */
+typedef struct event_type {
+    const char *name;
+    uint32_t body_case; /* Trace__V1__Event__BodyCase */
+    int regulator_only;
+} event_type;
+const event_type *event_type_find(const char *name);
+const event_type *event_type_by_case(uint32_t body_case);
+/* Parses one JSON object into an Event allocated in `a`. */
+int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
+                    size_t len, const trace_ledger *l);
+/* Renders an Event as one JSON line into a malloc'd string. */
+int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
+                  const trace_ledger *l);
+/* The body message of an event (NULL if none). */
+const ProtobufCMessage *event_body(const Trace__V1__Event *ev);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * keyring.c - a folder of party keys (PARTY.key / PARTY.pub).
+ *
+ * Keys are loaded on first use and cached in a small list; a keyring is
+ * used by one thread at a time.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+struct cached {
+    char *party;
+    trace_key *key; /* NULL: looked up and absent */
+};
+
+struct trace_keyring {
+    char *dir;
+    struct cached *items;
+    size_t n, cap;
+};
+
+int trace_keyring_open(trace_keyring **out, const char *dir, int create)
+{
+    struct stat st;
+    trace_keyring *r;
+
+    if (stat(dir, &st) != 0) {
+        if (!create || errno != ENOENT)
+            return trace_fail(TRACE_ENOTFOUND, "key folder %s: %s", dir,
+                              strerror(errno));
+        if (mkdir(dir, 0700) != 0)
+            return trace_fail(TRACE_EIO, "cannot create key folder %s: %s", dir,
+                              strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        return trace_fail(TRACE_EINVAL, "%s is not a folder", dir);
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r || !(r->dir = strdup(dir))) {
+        free(r);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    *out = r;
+    return TRACE_OK;
+}
+
+void trace_keyring_free(trace_keyring *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->items[i].party);
+        trace_key_free(r->items[i].key);
+    }
+    free(r->items);
+    free(r->dir);
+    free(r);
+}
+
+const char *trace_keyring_dir(const trace_keyring *r)
+{
+    return r->dir;
+}
+
+static struct cached *remember(trace_keyring *r, const char *party,
+                               trace_key *key)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct cached *p = realloc(r->items, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        r->items = p;
+        r->cap = cap;
+    }
+    r->items[r->n].party = strdup(party);
+    if (!r->items[r->n].party)
+        return NULL;
+    r->items[r->n].key = key;
+    return &r->items[r->n++];
+}
+
+static int key_path(char *buf, size_t cap, const trace_keyring *r,
+                    const char *party)
+{
+    if (!trace_party_id_valid(party))
+        return trace_fail(TRACE_EINVAL, "invalid party id \"%.64s\"", party);
+    if ((size_t)snprintf(buf, cap, "%s/%s.key", r->dir, party) >= cap)
+        return trace_fail(TRACE_EINVAL, "key folder path too long");
+    return TRACE_OK;
+}
+
+int trace_keyring_get(trace_keyring *r, const char *party,
+                      const trace_key **out)
+{
+    char path[4096];
+    trace_key *key = NULL;
+    int rc;
+
+    *out = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->items[i].party, party) != 0)
+            continue;
+        if (!r->items[i].key)
+            return trace_fail(TRACE_ENOTFOUND, "no key for %s in %s", party,
+                              r->dir);
+        *out = r->items[i].key;
+        return TRACE_OK;
+    }
+    if ((rc = key_path(path, sizeof(path), r, party)) != TRACE_OK)
+        return rc;
+    rc = trace_key_load(&key, path);
+    if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+        return rc;
+    if (!remember(r, party, key)) {
+        trace_key_free(key);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    if (!key)
+        return trace_fail(TRACE_ENOTFOUND, "no key for %s in %s", party,
+                          r->dir);
+    *out = key;
+    return TRACE_OK;
+}
+
+int trace_keyring_generate(trace_keyring *r, const char *party,
+                           const trace_key **out)
+{
+    char path[4096];
+    trace_key *key = NULL;
+    int rc;
+
+    if ((rc = key_path(path, sizeof(path), r, party)) != TRACE_OK)
+        return rc;
+    if ((rc = trace_key_generate(&key)) != TRACE_OK)
+        return rc;
+    if ((rc = trace_key_save(key, path)) != TRACE_OK) {
+        trace_key_free(key);
+        return rc;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->items[i].party, party) == 0) {
+            trace_key_free(r->items[i].key);
+            r->items[i].key = key;
+            *out = key;
+            return TRACE_OK;
+        }
+    if (!remember(r, party, key)) {
+        trace_key_free(key);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    *out = key;
+    return TRACE_OK;
+}

@@ -1,0 +1,374 @@
+/*
+ * ledger.c - creating and opening a ledger folder.
+ *
+ * Layout of a ledger folder:
+ *
+ *   DIR/data.mdb, DIR/lock.mdb   the LMDB environment (named databases
+ *                                listed in struct trace_ledger)
+ *   DIR/pseudonym.key            32 random bytes keying patient pseudonyms
+ *   DIR/keys/                    default key folder (tracectl)
+ *
+ * The "meta" database holds: "format" ("1"), "regulator" (root regulator
+ * id), "tz" (minutes east of UTC, decimal), "catalog" (catalog JSON) and
+ * "head" (u64be size || 32-byte leaf hash of the last entry), the last one
+ * rewritten in every append transaction.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAP_SIZE (64ULL << 30) /* virtual; the file grows as used */
+
+void be64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+uint64_t be64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+size_t compose_key(uint8_t *buf, size_t cap, const char *party,
+                   const void *suffix, size_t suffix_len)
+{
+    size_t n = strlen(party);
+
+    if (n + 1 + suffix_len > cap)
+        return 0;
+    memcpy(buf, party, n);
+    buf[n] = '\0';
+    memcpy(buf + n + 1, suffix, suffix_len);
+    return n + 1 + suffix_len;
+}
+
+static int meta_get(MDB_txn *txn, trace_ledger *l, const char *key,
+                    MDB_val *out)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    int rc = mdb_get(txn, l->dbi_meta, &k, out);
+    return rc ? trace_fail_mdb(rc, key) : TRACE_OK;
+}
+
+static int meta_put(MDB_txn *txn, trace_ledger *l, const char *key,
+                    const void *data, size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)data};
+    int rc = mdb_put(txn, l->dbi_meta, &k, &v, 0);
+    return rc ? trace_fail_mdb(rc, key) : TRACE_OK;
+}
+
+static const struct {
+    const char *name;
+    size_t offset;
+} dbs[] = {
+    {"meta", offsetof(trace_ledger, dbi_meta)},
+    {"journal", offsetof(trace_ledger, dbi_journal)},
+    {"ids", offsetof(trace_ledger, dbi_ids)},
+    {"pchain", offsetof(trace_ledger, dbi_pchain)},
+    {"heads", offsetof(trace_ledger, dbi_heads)},
+    {"parties", offsetof(trace_ledger, dbi_parties)},
+    {"keys", offsetof(trace_ledger, dbi_keys)},
+};
+
+static int secret_path(char *buf, size_t cap, const char *dir)
+{
+    if ((size_t)snprintf(buf, cap, "%s/pseudonym.key", dir) >= cap)
+        return trace_fail(TRACE_EINVAL, "ledger path too long");
+    return TRACE_OK;
+}
+
+static int read_secret(trace_ledger *l)
+{
+    char path[4096];
+    int fd, rc;
+    ssize_t n;
+
+    if ((rc = secret_path(path, sizeof(path), l->dir)) != TRACE_OK)
+        return rc;
+    fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return trace_fail(TRACE_EUNAVAIL, "%s: %s", path, strerror(errno));
+    n = read(fd, l->secret, sizeof(l->secret));
+    close(fd);
+    if (n != (ssize_t)sizeof(l->secret))
+        return trace_fail(TRACE_EUNAVAIL, "%s: short or unreadable", path);
+    return TRACE_OK;
+}
+
+static int write_secret(const char *dir, uint8_t secret[32])
+{
+    char path[4096];
+    int fd, rc, ok;
+
+    if ((rc = secret_path(path, sizeof(path), dir)) != TRACE_OK)
+        return rc;
+    if ((rc = random_bytes(secret, 32)) != TRACE_OK)
+        return rc;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return trace_fail(errno == EEXIST ? TRACE_EEXIST : TRACE_EIO, "%s: %s",
+                          path, strerror(errno));
+    ok = write(fd, secret, 32) == 32 && fsync(fd) == 0;
+    close(fd);
+    if (!ok) {
+        unlink(path);
+        return trace_fail(TRACE_EIO, "%s: cannot write", path);
+    }
+    return TRACE_OK;
+}
+
+static int env_open(trace_ledger **out, const char *dir, int create)
+{
+    trace_ledger *l = calloc(1, sizeof(*l));
+    MDB_txn *txn = NULL;
+    int rc, dead;
+
+    if (!l || !(l->dir = strdup(dir))) {
+        free(l);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    l->tz_offset_min = 480;
+    if ((rc = mdb_env_create(&l->env)) != 0 ||
+        (rc = mdb_env_set_maxdbs(l->env, 16)) != 0 ||
+        (rc = mdb_env_set_mapsize(l->env, MAP_SIZE)) != 0 ||
+        (rc = mdb_env_set_maxreaders(l->env, 256)) != 0 ||
+        (rc = mdb_env_open(l->env, dir, MDB_NOTLS, 0600)) != 0) {
+        rc = trace_fail_mdb(rc, dir);
+        goto fail;
+    }
+    mdb_reader_check(l->env, &dead);
+    if ((rc = mdb_txn_begin(l->env, NULL, create ? 0 : MDB_RDONLY, &txn))) {
+        rc = trace_fail_mdb(rc, "begin");
+        goto fail;
+    }
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].offset);
+        rc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbi);
+        if (rc) {
+            rc = rc == MDB_NOTFOUND
+                     ? trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", dir)
+                     : trace_fail_mdb(rc, dbs[i].name);
+            goto fail;
+        }
+    }
+    /* Commit even when read-only: handles opened in an aborted
+     * transaction are closed with it. */
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc) {
+        rc = trace_fail_mdb(rc, "commit");
+        goto fail;
+    }
+    *out = l;
+    return TRACE_OK;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    trace_ledger_close(l);
+    return rc;
+}
+
+static int load_meta(trace_ledger *l)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    int rc;
+
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    if ((rc = meta_get(txn, l, "format", &v)) != TRACE_OK) {
+        rc = trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", l->dir);
+        goto out;
+    }
+    if (v.mv_size != 1 || *(char *)v.mv_data != '1') {
+        rc =
+            trace_fail(TRACE_EUNAVAIL, "%s: unsupported ledger format", l->dir);
+        goto out;
+    }
+    if ((rc = meta_get(txn, l, "regulator", &v)) != TRACE_OK)
+        goto out;
+    if (!(l->regulator = strndup(v.mv_data, v.mv_size))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = meta_get(txn, l, "tz", &v)) != TRACE_OK)
+        goto out;
+    char tz[16] = "";
+    memcpy(tz, v.mv_data, v.mv_size < 15 ? v.mv_size : 15);
+    l->tz_offset_min = atoi(tz);
+    if ((rc = meta_get(txn, l, "catalog", &v)) != TRACE_OK)
+        goto out;
+    rc = catalog_parse(&l->cat, v.mv_data, v.mv_size);
+out:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int trace_ledger_open(trace_ledger **out, const char *dir)
+{
+    trace_ledger *l;
+    struct stat st;
+    char path[4096];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) != 0)
+        return trace_fail(TRACE_ENOTFOUND,
+                          "%s holds no ledger (run `tracectl --data %s init` "
+                          "first)",
+                          dir, dir);
+    if ((rc = env_open(&l, dir, 0)) != TRACE_OK)
+        return rc;
+    if ((rc = load_meta(l)) != TRACE_OK || (rc = read_secret(l)) != TRACE_OK) {
+        trace_ledger_close(l);
+        return rc;
+    }
+    *out = l;
+    return TRACE_OK;
+}
+
+int trace_ledger_init(trace_ledger **out, const char *dir,
+                      const trace_key *regulator_key,
+                      const trace_init_opts *opts)
+{
+    trace_init_opts def = TRACE_INIT_OPTS_INIT;
+    const char *reg, *cat_json;
+    size_t cat_len;
+    char path[4096], tz[16];
+    trace_ledger *l = NULL;
+    MDB_txn *txn = NULL;
+    struct stat st;
+    int rc;
+
+    if (!opts)
+        opts = &def;
+    reg = opts->regulator ? opts->regulator : "REGULATOR";
+    cat_json = opts->catalog_json ? opts->catalog_json
+                                  : (const char *)trace_builtin_catalog;
+    cat_len =
+        opts->catalog_json ? opts->catalog_len : trace_builtin_catalog_len;
+    if (!trace_party_id_valid(reg))
+        return trace_fail(TRACE_EINVAL, "invalid regulator id \"%.64s\"", reg);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return trace_fail(TRACE_EIO, "cannot create %s: %s", dir,
+                          strerror(errno));
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) == 0)
+        return trace_fail(TRACE_EEXIST, "%s already holds a ledger", dir);
+    if ((rc = env_open(&l, dir, 1)) != TRACE_OK)
+        return rc;
+    if ((rc = catalog_parse(&l->cat, cat_json, cat_len)) != TRACE_OK)
+        goto fail;
+    if (!(l->regulator = strdup(reg))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (opts->has_tz)
+        l->tz_offset_min = opts->tz_offset_min;
+    if ((rc = write_secret(dir, l->secret)) != TRACE_OK)
+        goto fail;
+    if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn))) {
+        rc = trace_fail_mdb(rc, "begin");
+        goto fail;
+    }
+    snprintf(tz, sizeof(tz), "%d", l->tz_offset_min);
+    if ((rc = meta_put(txn, l, "format", "1", 1)) ||
+        (rc = meta_put(txn, l, "regulator", reg, strlen(reg))) ||
+        (rc = meta_put(txn, l, "tz", tz, strlen(tz))) ||
+        (rc = meta_put(txn, l, "catalog", cat_json, cat_len)))
+        goto fail;
+    if ((rc = mdb_txn_commit(txn))) {
+        txn = NULL;
+        rc = trace_fail_mdb(rc, "commit");
+        goto fail;
+    }
+    txn = NULL;
+    if ((rc = ledger_genesis(l, regulator_key)) != TRACE_OK)
+        goto fail;
+    *out = l;
+    return TRACE_OK;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    trace_ledger_close(l);
+    /* Leave no half-made ledger behind. */
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/pseudonym.key", dir);
+    if (rc != TRACE_EEXIST)
+        unlink(path);
+    return rc;
+}
+
+void trace_ledger_close(trace_ledger *l)
+{
+    if (!l)
+        return;
+    if (l->env)
+        mdb_env_close(l->env);
+    catalog_free(l->cat);
+    free(l->regulator);
+    free(l->dir);
+    memset(l->secret, 0, sizeof(l->secret));
+    free(l);
+}
+
+const char *trace_ledger_regulator(const trace_ledger *l)
+{
+    return l->regulator;
+}
+
+int ledger_head_get(MDB_txn *txn, trace_ledger *l, uint64_t *size,
+                    uint8_t hash[32])
+{
+    MDB_val v;
+    MDB_val k = {4, "head"};
+    int rc = mdb_get(txn, l->dbi_meta, &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        *size = 0;
+        memset(hash, 0, 32);
+        return TRACE_OK;
+    }
+    if (rc)
+        return trace_fail_mdb(rc, "head");
+    if (v.mv_size != 40)
+        return trace_fail(TRACE_EVERIFY, "stored head is damaged");
+    *size = be64_get(v.mv_data);
+    memcpy(hash, (uint8_t *)v.mv_data + 8, 32);
+    return TRACE_OK;
+}
+
+int ledger_head_put(MDB_txn *txn, trace_ledger *l, uint64_t size,
+                    const uint8_t hash[32])
+{
+    uint8_t buf[40];
+    be64_put(buf, size);
+    memcpy(buf + 8, hash, 32);
+    return meta_put(txn, l, "head", buf, sizeof(buf));
+}
+
+int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32])
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    rc = ledger_head_get(txn, l, size, hash);
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -1,0 +1,130 @@
+/*
+ * quantity.c - exact quantities.
+ *
+ * A quantity is stored as an int64 count of base units: micrograms for
+ * mass, microlitres for volume and milli-units for counts.  Parsing works
+ * on the decimal text itself, never through a float: "12.5" kg becomes
+ * 12500000000 ug exactly, and a digit finer than the base unit is an
+ * error rather than something to round.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const struct unit {
+    const char *name;
+    dimension dim;
+    int64_t factor; /* base units per unit */
+} units[] = {
+    {"ug", DIM_MASS, 1},
+    {"mg", DIM_MASS, 1000},
+    {"g", DIM_MASS, 1000000},
+    {"kg", DIM_MASS, 1000000000},
+    {"t", DIM_MASS, 1000000000000},
+    {"uL", DIM_VOLUME, 1},
+    {"mL", DIM_VOLUME, 1000},
+    {"L", DIM_VOLUME, 1000000},
+    {"m3", DIM_VOLUME, 1000000000},
+    {"unit", DIM_COUNT, 1000},
+};
+
+int unit_lookup(const char *unit, dimension *dim, int64_t *factor)
+{
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(units[i].name, unit) == 0) {
+            if (dim)
+                *dim = units[i].dim;
+            if (factor)
+                *factor = units[i].factor;
+            return TRACE_OK;
+        }
+    }
+    return trace_fail(TRACE_EINVAL,
+                      "unknown unit \"%.32s\" (use ug mg g kg t, uL mL L m3 "
+                      "or unit)",
+                      unit);
+}
+
+const char *dimension_name(dimension d)
+{
+    static const char *names[] = {"mass", "volume", "count"};
+    return names[d];
+}
+
+int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero)
+{
+    const char *p = text;
+    int64_t whole = 0, frac = 0, scale = factor;
+    int digits = 0;
+
+    if (*p == '-')
+        return trace_fail(TRACE_EINVAL, "negative quantity \"%.40s\"", text);
+    if (*p < '0' || *p > '9')
+        return trace_fail(TRACE_EINVAL, "malformed quantity \"%.40s\"", text);
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (whole > (INT64_MAX - 9) / 10)
+            return trace_fail(TRACE_EINVAL, "quantity too large \"%.40s\"",
+                              text);
+        whole = whole * 10 + (*p - '0');
+    }
+    if (digits > 1 && text[0] == '0')
+        return trace_fail(TRACE_EINVAL,
+                          "malformed quantity \"%.40s\" (leading zero)", text);
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return trace_fail(TRACE_EINVAL, "malformed quantity \"%.40s\"",
+                              text);
+        for (; *p >= '0' && *p <= '9'; p++) {
+            int d = *p - '0';
+            if (scale == 1) {
+                if (d != 0)
+                    return trace_fail(TRACE_EINVAL,
+                                      "quantity \"%.40s\" is more precise "
+                                      "than the base unit",
+                                      text);
+                continue;
+            }
+            scale /= 10;
+            frac += d * scale;
+        }
+    }
+    if (*p != '\0')
+        return trace_fail(TRACE_EINVAL,
+                          "malformed quantity \"%.40s\" (only digits and "
+                          "one decimal point)",
+                          text);
+    if (whole > (INT64_MAX - frac) / factor)
+        return trace_fail(TRACE_EINVAL, "quantity too large \"%.40s\"", text);
+    *out = whole * factor + frac;
+    if (*out == 0 && !allow_zero)
+        return trace_fail(TRACE_EINVAL, "quantity must be greater than zero");
+    return TRACE_OK;
+}
+
+int qty_format(char *buf, size_t cap, int64_t base, int64_t factor)
+{
+    int64_t whole = base / factor, frac = base % factor;
+    int n, width = 0;
+    const char *sign = "";
+
+    if (base < 0) {
+        sign = "-";
+        whole = -whole;
+        frac = -frac;
+    }
+    if (frac == 0) {
+        n = snprintf(buf, cap, "%s%lld", sign, (long long)whole);
+    } else {
+        for (int64_t f = factor; f > 1; f /= 10)
+            width++;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            width--;
+        }
+        n = snprintf(buf, cap, "%s%lld.%0*lld", sign, (long long)whole, width,
+                     (long long)frac);
+    }
+    return (n < 0 || (size_t)n >= cap) ? TRACE_EINVAL : TRACE_OK;
+}

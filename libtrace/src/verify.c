@@ -1,0 +1,334 @@
+/*
+ * verify.c - full verification of a ledger from its first entry.
+ *
+ * Trusts nothing but the journal itself: keys are learnt by replaying
+ * the `party` events in order (the genesis entry registers the root
+ * regulator's own key), so a changed index cannot make a forged entry
+ * pass.  For every entry it checks, in order: the LMDB key is the next
+ * sequence number; the record decodes; prev_hash is the previous leaf;
+ * party_seq and prev_party_hash continue that party's chain; the entry
+ * continues the open signature group (same party, same key).  At the end
+ * of each group one Ed25519 signature is checked.  Finally the stored
+ * head must equal the recomputed one.
+ *
+ * Memory is bounded by the number of parties and keys, not the journal.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct pstate {
+    uint64_t pseq;
+    uint8_t hash[TRACE_HASH_LEN];
+    int regulator;
+};
+
+struct kstate {
+    char party[72];
+    uint8_t pub[TRACE_PUBKEY_LEN];
+};
+
+struct verifier {
+    trace_ledger *l;
+    trace_verify_result *res;
+    strmap *parties;
+    strmap *keys; /* hex key id -> kstate */
+    arena *a;
+    sha256_stream *digest;
+    int in_group;
+    char gparty[72];
+    uint8_t gkid[TRACE_KEY_ID_LEN];
+    uint32_t gcount;
+};
+
+static int bad(struct verifier *v, uint64_t seq, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(struct verifier *v, uint64_t seq, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[200];
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    v->res->bad_seq = seq;
+    if (seq)
+        snprintf(v->res->reason, sizeof(v->res->reason), "entry %llu: %s",
+                 (unsigned long long)seq, msg);
+    else
+        snprintf(v->res->reason, sizeof(v->res->reason), "%s", msg);
+    return trace_fail(TRACE_EVERIFY, "%s", v->res->reason);
+}
+
+/* Reads a varint; returns bytes used or 0 on malformed input. */
+static size_t varint(const uint8_t *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < len && i < 10; i++) {
+        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *out = v;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Is this encoded Event a `party` event?  Walks the top-level fields
+ * without decoding the whole message. */
+static int is_party_event(const uint8_t *p, size_t len)
+{
+    size_t i = 0, n;
+    uint64_t tag, l;
+
+    while (i < len) {
+        if (!(n = varint(p + i, len - i, &tag)))
+            return 0;
+        i += n;
+        switch (tag & 7) {
+        case 0:
+            if (!(n = varint(p + i, len - i, &l)))
+                return 0;
+            i += n;
+            break;
+        case 2:
+            if (!(n = varint(p + i, len - i, &l)) || l > len - i - n)
+                return 0;
+            i += n;
+            if (tag >> 3 == 1)
+                return l == 5 && memcmp(p + i, "party", 5) == 0;
+            i += l;
+            break;
+        case 1:
+            i += 8;
+            break;
+        case 5:
+            i += 4;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int replay_party(struct verifier *v, const Trace__V1__Entry *e,
+                        struct pstate *recorder)
+{
+    Trace__V1__Event *ev = trace__v1__event__unpack(
+        arena_allocator(v->a), e->event.len, e->event.data);
+    const Trace__V1__PartyBody *b;
+    struct pstate *subj;
+    int genesis = e->seq == 1;
+
+    if (!ev || ev->body_case != TRACE__V1__EVENT__BODY_PARTY_BODY)
+        return bad(v, e->seq, "party event cannot be decoded");
+    b = ev->party_body;
+    if (strcmp(ev->party, e->party) != 0)
+        return bad(v, e->seq, "event names %s but entry is %s's", ev->party,
+                   e->party);
+    if (genesis && (strcmp(b->subject, e->party) != 0 ||
+                    strcmp(e->party, v->l->regulator) != 0))
+        return bad(v, e->seq, "genesis entry is not the root regulator's");
+    if (!genesis && !recorder->regulator)
+        return bad(v, e->seq, "party event recorded by %s, not a regulator",
+                   e->party);
+    if (!(subj = strmap_get(v->parties, b->subject, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    subj->regulator = strcmp(b->kind, "regulator") == 0 &&
+                      !(b->status && strcmp(b->status, "suspended") == 0);
+    if (b->has_pubkey) {
+        char hex[2 * TRACE_KEY_ID_LEN + 1];
+        uint8_t kid[TRACE_KEY_ID_LEN];
+        struct kstate *k;
+        if (b->pubkey.len != TRACE_PUBKEY_LEN)
+            return bad(v, e->seq, "registered key is not 32 bytes");
+        trace_pubkey_id(kid, b->pubkey.data);
+        hex_encode(hex, kid, sizeof(kid));
+        if (!(k = strmap_get(v->keys, hex, 1)))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (k->party[0] && strcmp(k->party, b->subject) != 0)
+            return bad(v, e->seq, "key registered to two parties");
+        snprintf(k->party, sizeof(k->party), "%s", b->subject);
+        memcpy(k->pub, b->pubkey.data, TRACE_PUBKEY_LEN);
+    }
+    return TRACE_OK;
+}
+
+static int check_group(struct verifier *v, const Trace__V1__Entry *e)
+{
+    uint8_t h[TRACE_HASH_LEN];
+
+    if (!v->in_group) {
+        v->in_group = 1;
+        v->gcount = 0;
+        snprintf(v->gparty, sizeof(v->gparty), "%s", e->party);
+        memcpy(v->gkid, e->key_id.data, TRACE_KEY_ID_LEN);
+        group_digest_begin(v->digest, e->party, v->gkid);
+    } else if (strcmp(v->gparty, e->party) != 0 ||
+               memcmp(v->gkid, e->key_id.data, TRACE_KEY_ID_LEN) != 0) {
+        return bad(v, e->seq,
+                   "signature group of %s ends without a "
+                   "signature",
+                   v->gparty);
+    }
+    sha256(h, e->event.data, e->event.len);
+    sha256_stream_update(v->digest, h, sizeof(h));
+    v->gcount++;
+    if (!e->has_sig)
+        return TRACE_OK;
+
+    char hex[2 * TRACE_KEY_ID_LEN + 1];
+    uint8_t digest[TRACE_HASH_LEN];
+    struct kstate *k;
+
+    if (!e->has_sig_count || e->sig_count != v->gcount)
+        return bad(v, e->seq, "signature covers %u entries, group has %u",
+                   e->has_sig_count ? e->sig_count : 0, v->gcount);
+    hex_encode(hex, v->gkid, TRACE_KEY_ID_LEN);
+    k = strmap_get(v->keys, hex, 0);
+    if (!k || strcmp(k->party, e->party) != 0)
+        return bad(v, e->seq, "signing key %s is not registered to %s", hex,
+                   e->party);
+    group_digest_end(v->digest, v->gcount, digest);
+    if (trace_sig_verify(k->pub, digest, sizeof(digest), e->sig.data) !=
+        TRACE_OK)
+        return bad(v, e->seq, "bad signature over the %u entries ending here",
+                   v->gcount);
+    v->in_group = 0;
+    v->res->groups++;
+    return TRACE_OK;
+}
+
+static int check_entry(struct verifier *v, const MDB_val *key,
+                       const MDB_val *val, uint64_t seq, uint8_t head[32])
+{
+    Trace__V1__Entry *e;
+    struct pstate *ps;
+    uint8_t leaf[TRACE_HASH_LEN];
+    int rc;
+
+    if (key->mv_size != 8 || be64_get(key->mv_data) != seq)
+        return bad(v, seq, "journal position missing or out of order");
+    arena_reset(v->a);
+    e = trace__v1__entry__unpack(arena_allocator(v->a), val->mv_size,
+                                 val->mv_data);
+    if (!e)
+        return bad(v, seq, "record cannot be decoded");
+    if (e->version != 1)
+        return bad(v, seq, "unknown entry version %u", e->version);
+    if (e->seq != seq)
+        return bad(v, seq, "record says it is entry %llu",
+                   (unsigned long long)e->seq);
+    if (e->prev_hash.len != TRACE_HASH_LEN ||
+        e->prev_party_hash.len != TRACE_HASH_LEN ||
+        e->key_id.len != TRACE_KEY_ID_LEN ||
+        (e->has_sig && e->sig.len != TRACE_SIG_LEN))
+        return bad(v, seq, "hash, key id or signature has a wrong length");
+    /* A broken link usually means the previous record was altered: name
+     * that one, as the first bad entry. */
+    if (memcmp(e->prev_hash.data, head, TRACE_HASH_LEN) != 0)
+        return seq == 1 ? bad(v, seq, "first entry links to a predecessor")
+                        : bad(v, seq - 1,
+                              "record does not match the hash entry %llu "
+                              "commits to (altered)",
+                              (unsigned long long)seq);
+    if (!trace_party_id_valid(e->party))
+        return bad(v, seq, "invalid party id");
+    if (!(ps = strmap_get(v->parties, e->party, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (e->party_seq != ps->pseq + 1 ||
+        memcmp(e->prev_party_hash.data, ps->hash, TRACE_HASH_LEN) != 0)
+        return bad(v, seq, "link to %s's previous entry does not hold",
+                   e->party);
+    if (is_party_event(e->event.data, e->event.len) &&
+        (rc = replay_party(v, e, ps)) != TRACE_OK)
+        return rc;
+    /* replay_party may have grown the map: look the recorder up again. */
+    ps = strmap_get(v->parties, e->party, 0);
+    if ((rc = check_group(v, e)) != TRACE_OK)
+        return rc;
+    leaf_hash(leaf, val->mv_data, val->mv_size);
+    memcpy(head, leaf, TRACE_HASH_LEN);
+    ps->pseq = e->party_seq;
+    memcpy(ps->hash, leaf, TRACE_HASH_LEN);
+    return TRACE_OK;
+}
+
+int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
+                        trace_progress_fn progress, void *ctx)
+{
+    trace_verify_result local;
+    struct verifier v = {0};
+    uint8_t head[TRACE_HASH_LEN] = {0}, stored[TRACE_HASH_LEN];
+    uint64_t seq = 0, size = 0;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc;
+
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    v.l = l;
+    v.res = res;
+    v.parties = strmap_new(sizeof(struct pstate));
+    v.keys = strmap_new(sizeof(struct kstate));
+    v.a = arena_new(64u << 20);
+    v.digest = sha256_stream_new();
+    if (!v.parties || !v.keys || !v.a || !v.digest) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) ||
+        (rc = mdb_cursor_open(txn, l->dbi_journal, &cur))) {
+        rc = trace_fail_mdb(rc, "journal");
+        goto out;
+    }
+    if ((rc = ledger_head_get(txn, l, &size, stored)) != TRACE_OK)
+        goto out;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if ((rc = check_entry(&v, &key, &val, ++seq, head)) != TRACE_OK)
+            goto out;
+        res->entries++;
+        if (progress && (seq & 0xffff) == 0)
+            progress(seq, size, ctx);
+    }
+    if (rc != MDB_NOTFOUND) {
+        rc = bad(&v, seq + 1, "storage cannot be read: %s", mdb_strerror(rc));
+        goto out;
+    }
+    if (v.in_group) {
+        rc =
+            bad(&v, seq, "the last entries of %s carry no signature", v.gparty);
+        goto out;
+    }
+    if (size == seq && seq > 0 && memcmp(stored, head, TRACE_HASH_LEN)) {
+        rc = bad(&v, seq, "record does not match the stored head (altered)");
+        goto out;
+    }
+    if (size != seq) {
+        rc = bad(&v, 0,
+                 "stored head (%llu entries) does not match the "
+                 "journal (%llu entries)",
+                 (unsigned long long)size, (unsigned long long)seq);
+        goto out;
+    }
+    if (progress)
+        progress(seq, size, ctx);
+    rc = TRACE_OK;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    strmap_free(v.parties);
+    strmap_free(v.keys);
+    arena_free(v.a);
+    sha256_stream_free(v.digest);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/* test_ledger.c - appending batches: registration, keys, permissions,
+ * idempotency, atomicity, export (append.c, ledger.c, export.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define REG_P1                                                                 \
+    "{\"type\":\"party\",\"id\":\"r1\",\"party\":\"REGULATOR\",\"at\":"        \
+    "\"2026-01-05T09:00:00+08:00\",\"subject\":\"P1\",\"name\":\"One\","       \
+    "\"kind\":\"manufacturer\",\"region\":\"CN-31\",\"licenses\":"             \
+    "[\"CN-PC-1\"]}"
+#define REG_P2                                                                 \
+    "{\"type\":\"party\",\"id\":\"r2\",\"party\":\"REGULATOR\",\"at\":"        \
+    "\"2026-01-05T09:00:00+08:00\",\"subject\":\"P2\",\"name\":\"Two\","       \
+    "\"kind\":\"distributor\",\"region\":\"CN-32\",\"licenses\":"              \
+    "[\"CN-PC-1\"]}"
+#define PRODUCE(id, qty)                                                       \
+    "{\"type\":\"produce\",\"id\":\"" id "\",\"party\":\"P1\",\"at\":"         \
+    "\"2026-01-08T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":"       \
+    "\"L1\",\"qty\":\"" qty "\",\"unit\":\"kg\"}"
+
+static uint64_t head_size(fixture *f)
+{
+    uint64_t n;
+    uint8_t h[32];
+    assert_int_equal(trace_ledger_head(f->l, &n, h), TRACE_OK);
+    return n;
+}
+
+static void test_genesis(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(head_size(f), 1);
+    assert_string_equal(trace_ledger_regulator(f->l), "REGULATOR");
+}
+
+static void test_provision_and_append(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+
+    /* P1 has no key: refused without provisioning, nothing stored */
+    assert_int_equal(fixture_import(f, REG_P1 "\n" PRODUCE("p1", "5"), 0, &r),
+                     TRACE_EPERM);
+    assert_non_null(strstr(trace_error_last(), "line 2:"));
+    assert_non_null(strstr(trace_error_last(), "no key for P1"));
+    assert_int_equal(head_size(f), 1);
+
+    assert_int_equal(fixture_import(f, REG_P1 "\n" PRODUCE("p1", "5"),
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    assert_int_equal(r.appended, 3); /* party, provisioned key, produce */
+    assert_int_equal(r.provisioned, 1);
+    assert_int_equal(head_size(f), 4);
+
+    /* the same again is idempotent; a different body under the same id
+     * is refused */
+    assert_int_equal(fixture_import(f, PRODUCE("p1", "5.000"), 0, &r),
+                     TRACE_OK);
+    assert_int_equal(r.appended, 0);
+    assert_int_equal(r.duplicates, 1);
+    assert_int_equal(fixture_import(f, PRODUCE("p1", "6"), 0, &r),
+                     TRACE_EEXIST);
+    assert_non_null(strstr(trace_error_last(), "different content"));
+    assert_int_equal(head_size(f), 4);
+}
+
+static void test_regulator_only(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    const char *permit_by_p1 =
+        "{\"type\":\"permit\",\"id\":\"x1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-06T10:00:00+08:00\",\"permit\":\"PL-1\",\"kind\":"
+        "\"purchase_license\",\"holder\":\"P1\",\"substance\":\"ephedrine\","
+        "\"qty\":\"500\",\"unit\":\"kg\",\"valid_from\":\"2026-01-06\","
+        "\"valid_until\":\"2026-12-31\",\"uses\":\"multi\"}";
+
+    assert_int_equal(fixture_import(f, REG_P1, TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    assert_int_equal(
+        fixture_import(f, PRODUCE("p1", "1"), TRACE_APPEND_PROVISION_KEYS, &r),
+        TRACE_OK);
+    uint64_t before = head_size(f);
+    assert_int_equal(fixture_import(f, permit_by_p1, 0, &r), TRACE_EPERM);
+    assert_non_null(strstr(trace_error_last(), "only a regulator"));
+    assert_int_equal(head_size(f), before);
+}
+
+static void test_unregistered_recorder(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    assert_int_equal(
+        fixture_import(f, PRODUCE("p1", "1"), TRACE_APPEND_PROVISION_KEYS, &r),
+        TRACE_EPERM);
+    assert_non_null(strstr(trace_error_last(), "not a registered party"));
+}
+
+static void test_batch_is_atomic(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    /* line 3 is recorded by an unregistered party: the registrations of
+     * lines 1 and 2 must not be stored either */
+    const char *batch =
+        REG_P1 "\n" REG_P2 "\n"
+               "{\"type\":\"loss\",\"id\":\"l1\",\"party\":\"P9\","
+               "\"at\":\"2026-01-10T09:30:00Z\",\"lot\":\"L1\","
+               "\"substance\":\"ephedrine\",\"qty\":\"5\",\"unit\":"
+               "\"kg\",\"reason\":\"theft\"}";
+    assert_int_equal(fixture_import(f, batch, TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_EPERM);
+    assert_int_equal(head_size(f), 1);
+    assert_int_equal(r.appended, 0);
+}
+
+static void test_acting_as_other_party(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_batch *b;
+    const char *line = PRODUCE("p1", "1");
+
+    assert_int_equal(
+        fixture_import(f, REG_P1 "\n" REG_P2, TRACE_APPEND_PROVISION_KEYS, &r),
+        TRACE_OK);
+    assert_int_equal(trace_batch_new(&b, f->l), TRACE_OK);
+    assert_int_equal(trace_batch_add_json(b, line, strlen(line), 1), TRACE_OK);
+    assert_int_equal(trace_ledger_append(f->l, b, f->ring, "P2",
+                                         TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_EPERM);
+    assert_non_null(strstr(trace_error_last(), "acting as P2"));
+    trace_batch_free(b);
+}
+
+static void test_foreign_key_refused(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    char path[400];
+    const trace_key *k;
+
+    assert_int_equal(fixture_import(f, REG_P1 "\n" PRODUCE("p1", "1"),
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    /* replace P1's key file with a key the ledger never registered */
+    snprintf(path, sizeof(path), "%s/P1.key", f->keys);
+    remove(path);
+    snprintf(path, sizeof(path), "%s/P1.pub", f->keys);
+    remove(path);
+    trace_keyring_free(f->ring);
+    assert_int_equal(trace_keyring_open(&f->ring, f->keys, 0), TRACE_OK);
+    assert_int_equal(trace_keyring_generate(f->ring, "P1", &k), TRACE_OK);
+    assert_int_equal(
+        fixture_import(f, PRODUCE("p2", "1"), TRACE_APPEND_PROVISION_KEYS, &r),
+        TRACE_EPERM);
+    assert_non_null(strstr(trace_error_last(), "not registered to P1"));
+}
+
+static int collect(const char *line, size_t len, void *ctx)
+{
+    char **buf = ctx;
+    size_t old = *buf ? strlen(*buf) : 0;
+    *buf = realloc(*buf, old + len + 2);
+    memcpy(*buf + old, line, len);
+    (*buf)[old + len] = '\n';
+    (*buf)[old + len + 1] = '\0';
+    return 0;
+}
+
+static void test_export(void **state)
+{
+    fixture *f = *state;
+    trace_export_opts o = TRACE_EXPORT_OPTS_INIT;
+    trace_append_result r;
+    char *out = NULL;
+
+    assert_int_equal(fixture_import(f, REG_P1 "\n" PRODUCE("p1", "12.5"),
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    o.party = "P1";
+    assert_int_equal(trace_ledger_export(f->l, &o, collect, &out), TRACE_OK);
+    int same = strcmp(out, PRODUCE("p1", "12.5") "\n") == 0;
+    free(out);
+    assert_true(same);
+    out = NULL;
+    /* time window: the produce is at 2026-01-08T00:00Z */
+    o.has_from = 1;
+    o.from_us = 1767830400000000LL + 1;
+    assert_int_equal(trace_ledger_export(f->l, &o, collect, &out), TRACE_OK);
+    assert_null(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_genesis, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_provision_and_append,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_regulator_only, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unregistered_recorder,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_is_atomic, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_acting_as_other_party,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_key_refused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_export, fixture_setup,
+                                        fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
