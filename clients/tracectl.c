@@ -545,6 +545,370 @@ static int cmd_verify(struct globals *g, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* balance                                                              */
+
+static void json_str(FILE *f, const char *key, const char *val, int comma)
+{
+    fprintf(f, "%s\"%s\":", comma ? "," : "", key);
+    if (!val) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+struct table {
+    struct globals *g;
+    size_t rows;
+};
+
+static int print_holding(const trace_holding *h, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        fputc('{', stdout);
+        json_str(stdout, "party", h->party, 0);
+        json_str(stdout, "site", h->site, 1);
+        json_str(stdout, "substance", h->substance, 1);
+        json_str(stdout, "lot", h->lot, 1);
+        json_str(stdout, "qty", h->qty_text, 1);
+        json_str(stdout, "unit", h->unit, 1);
+        fputs("}\n", stdout);
+    } else {
+        if (t->rows == 0)
+            printf("%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT", "SITE",
+                   "QTY", "UNIT");
+        printf("%-24s %-20s %-12s %18s %s\n", h->substance, h->lot, h->site,
+               h->qty_text, h->unit);
+    }
+    t->rows++;
+    return 0;
+}
+
+static int cmd_balance(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"at", required_argument, NULL, 'a'},
+        {"substance", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *substance = NULL, *at_text = NULL;
+    int64_t at = TRACE_AT_NOW;
+    struct table t = {g, 0};
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (parse_when(optarg, 1, &at) != 0)
+                return usage_error("balance", "bad --at time %s", optarg);
+            at_text = optarg;
+            break;
+        case 's':
+            substance = optarg;
+            break;
+        case 'h':
+            print_help(find_command("balance"));
+            return 0;
+        default:
+            return usage_error("balance", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("balance", "%s", "needs exactly one PARTY");
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    if (!g->json)
+        printf("book stock of %s %s%s\n", argv[optind],
+               at_text ? "as of " : "now", at_text ? at_text : "");
+    rc = trace_balance(l, argv[optind], at, substance, print_holding, &t);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    if (rc == TRACE_OK && !g->json && t.rows == 0)
+        printf("(no stock)\n");
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* trace                                                                */
+
+static int print_hop(const trace_hop *h, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        fputc('{', stdout);
+        json_str(stdout, "lot", h->lot, 0);
+        json_str(stdout, "substance", h->substance, 1);
+        json_str(stdout, "from", h->from, 1);
+        json_str(stdout, "to", h->to, 1);
+        json_str(stdout, "qty", h->qty_text, 1);
+        json_str(stdout, "unit", h->unit, 1);
+        json_str(stdout, "event", h->event, 1);
+        json_str(stdout, "at", h->at_text, 1);
+        json_str(stdout, "kind", h->kind, 1);
+        json_str(stdout, "party", h->party, 1);
+        json_str(stdout, "into_lot", h->into_lot, 1);
+        printf(",\"depth\":%d}\n", h->depth);
+    } else {
+        char route[160];
+        if (h->into_lot)
+            snprintf(route, sizeof(route), "%s: into lot %s", h->from,
+                     h->into_lot);
+        else
+            snprintf(route, sizeof(route), "%s -> %s",
+                     h->from ? h->from : "(origin)", h->to ? h->to : "(gone)");
+        printf("%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * h->depth, "", h->kind,
+               h->lot, route, h->qty_text ? h->qty_text : "",
+               h->unit ? h->unit : "", h->at_text, h->party, h->event);
+    }
+    t->rows++;
+    return 0;
+}
+
+static int cmd_trace(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"forward", no_argument, NULL, 'f'},
+        {"backward", no_argument, NULL, 'b'},
+        {"party", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *party = NULL;
+    int dir = 0, c, rc, ret;
+    struct table t = {g, 0};
+    trace_ledger *l;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            dir = TRACE_FORWARD;
+            break;
+        case 'b':
+            dir = TRACE_BACKWARD;
+            break;
+        case 'p':
+            party = optarg;
+            break;
+        case 'h':
+            print_help(find_command("trace"));
+            return 0;
+        default:
+            return usage_error("trace", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("trace", "%s", "needs exactly one LOT");
+    if (!dir)
+        return usage_error("trace", "%s", "say --forward or --backward");
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    rc = trace_lot(l, argv[optind], party, dir, print_hop, &t);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    if (rc == TRACE_OK && !g->json && t.rows == 0)
+        printf("(no movements%s%s)\n", party ? " involving " : "",
+               party ? party : "");
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* permit show                                                          */
+
+static int print_permit(const trace_permit_state *p, void *ctx)
+{
+    struct globals *g = ctx;
+    if (g->json) {
+        fputc('{', stdout);
+        json_str(stdout, "permit", p->permit, 0);
+        json_str(stdout, "kind", p->kind, 1);
+        json_str(stdout, "holder", p->holder, 1);
+        json_str(stdout, "counterparty", p->counterparty, 1);
+        json_str(stdout, "substance", p->substance, 1);
+        json_str(stdout, "uses", p->uses, 1);
+        json_str(stdout, "valid_from", p->valid_from, 1);
+        json_str(stdout, "valid_until", p->valid_until, 1);
+        json_str(stdout, "status", p->status, 1);
+        json_str(stdout, "budget", p->budget_text, 1);
+        json_str(stdout, "used", p->used_text, 1);
+        json_str(stdout, "remaining", p->remaining_text, 1);
+        json_str(stdout, "unit", p->unit, 1);
+        json_str(stdout, "issuer", p->issuer, 1);
+        fputs(",\"events\":[", stdout);
+        for (size_t i = 0; i < p->n_uses; i++) {
+            const trace_permit_use *u = &p->use[i];
+            fputs(i ? ",{" : "{", stdout);
+            json_str(stdout, "party", u->party, 0);
+            json_str(stdout, "id", u->event, 1);
+            json_str(stdout, "role", u->role, 1);
+            json_str(stdout, "at", u->at_text, 1);
+            json_str(stdout, "qty", u->qty_text, 1);
+            printf(",\"counted\":%s", u->valid ? "true" : "false");
+            json_str(stdout, "reason", u->reason, 1);
+            fputc('}', stdout);
+        }
+        fputs("]}\n", stdout);
+        return 0;
+    }
+    printf("permit     %s (%s, %s-use)\n", p->permit, p->kind, p->uses);
+    printf("status     %s\n", p->status);
+    printf("holder     %s\n", p->holder);
+    printf("counter    %s\n", p->counterparty ? p->counterparty : "(any)");
+    printf("substance  %s\n", p->substance);
+    printf("valid      %s .. %s\n", p->valid_from, p->valid_until);
+    printf("budget     %s %s\nused       %s %s\nremaining  %s %s\n",
+           p->budget_text, p->unit, p->used_text, p->unit, p->remaining_text,
+           p->unit);
+    printf("issued by  %s\n", p->issuer);
+    printf("citations  %zu\n", p->n_uses);
+    for (size_t i = 0; i < p->n_uses; i++) {
+        const trace_permit_use *u = &p->use[i];
+        printf("  %s  %-9s %s/%s  %s %s  %s%s\n", u->at_text, u->role, u->party,
+               u->event, u->qty_text, p->unit,
+               u->valid ? "written off" : "not counted: ",
+               u->valid ? "" : u->reason);
+    }
+    return 0;
+}
+
+static int cmd_permit(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"at", required_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int64_t at = TRACE_AT_NOW;
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (parse_when(optarg, 1, &at) != 0)
+                return usage_error("permit", "bad --at time %s", optarg);
+            break;
+        case 'h':
+            print_help(find_command("permit"));
+            return 0;
+        default:
+            return usage_error("permit", "%s", "unknown option");
+        }
+    }
+    if (optind + 2 != argc || strcmp(argv[optind], "show") != 0)
+        return usage_error("permit", "%s", "usage is: permit show ID");
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    rc = trace_permit_show(l, argv[optind + 1], at, print_permit, g);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* history                                                              */
+
+struct hist {
+    struct globals *g;
+    size_t rows;
+    uint64_t last;
+};
+
+static int print_event(const trace_event_info *e, void *ctx)
+{
+    struct hist *h = ctx;
+    if (h->g->json) {
+        printf("{\"seq\":%llu,\"corrected\":%s,\"event\":%s}\n",
+               (unsigned long long)e->seq, e->corrected ? "true" : "false",
+               e->json);
+    } else {
+        if (h->rows == 0)
+            printf("%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
+                   "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT", "QTY");
+        printf("%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
+               (unsigned long long)e->seq, e->at_text, e->type, e->party, e->id,
+               e->substance ? e->substance : "-", e->lot ? e->lot : "-",
+               e->qty_text ? e->qty_text : "", e->unit ? e->unit : "",
+               e->corrected ? "  (corrected)" : "");
+    }
+    h->rows++;
+    h->last = e->seq;
+    return 0;
+}
+
+static int cmd_history(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"lot", required_argument, NULL, 'l'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"after", required_argument, NULL, 'A'},
+        {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_history_opts ho = TRACE_HISTORY_OPTS_INIT;
+    struct hist h = {g, 0, 0};
+    trace_ledger *l;
+    char *end;
+    int c, rc, ret;
+
+    ho.limit = 100;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            ho.lot = optarg;
+            break;
+        case 'f':
+            if (parse_when(optarg, 0, &ho.from_us) != 0)
+                return usage_error("history", "bad --from time %s", optarg);
+            ho.has_from = 1;
+            break;
+        case 't':
+            if (parse_when(optarg, 1, &ho.to_us) != 0)
+                return usage_error("history", "bad --to time %s", optarg);
+            ho.has_to = 1;
+            break;
+        case 'A':
+            ho.after = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                return usage_error("history", "bad --after %s", optarg);
+            break;
+        case 'n':
+            ho.limit = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                return usage_error("history", "bad --limit %s", optarg);
+            break;
+        case 'h':
+            print_help(find_command("history"));
+            return 0;
+        default:
+            return usage_error("history", "%s", "unknown option");
+        }
+    }
+    if (ho.lot ? optind != argc : optind + 1 != argc)
+        return usage_error("history", "%s", "needs a PARTY or --lot LOT");
+    if (!ho.lot)
+        ho.party = argv[optind];
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    rc = trace_history(l, &ho, print_event, &h);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    if (rc == TRACE_OK && !g->json && ho.limit && h.rows == ho.limit)
+        printf("(more: add --after %llu)\n", (unsigned long long)h.last);
+    else if (rc == TRACE_OK && !g->json && h.rows == 0)
+        printf("(no events)\n");
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command table                                                    */
 
 static int cmd_help(struct globals *g, int argc, char **argv);
@@ -580,6 +944,34 @@ static const struct command commands[] = {
      "  --to T      only events whose `at` is at or before T\n"
      "T is RFC 3339 (2026-03-01T08:00:00+08:00) or a date (the whole day,\n"
      "+08:00).\n"},
+    {"balance", cmd_balance, "PARTY [--at T] [--substance S]",
+     "Book stock of a party per site, substance and lot.",
+     "  --at T          stock as of T (RFC 3339, or a date: the end of that\n"
+     "                  day, +08:00); default now\n"
+     "  --substance S   one substance (catalog code or CAS number)\n"
+     "--json prints one line per holding: party, site, substance, lot, qty\n"
+     "(exact decimal in unit), unit.  Holdings at zero are not shown.\n"},
+    {"trace", cmd_trace, "LOT [--party P] --forward|--backward",
+     "Where a lot went, or where it came from.",
+     "  --forward    every party that received the lot, and onward, also\n"
+     "               through `produce` events into new lots\n"
+     "  --backward   how the lot reached P (or its origin), back to its\n"
+     "               producer or importer and through a product's inputs\n"
+     "  --party P    start from P's holding of the lot\n"
+     "--json prints one line per hop: lot, substance, from, to, qty, unit,\n"
+     "event, at (and kind, party, into_lot, depth).\n"},
+    {"permit", cmd_permit, "show ID [--at T]",
+     "A permit's budget, write-off, remaining quantity and status.",
+     "  --at T   the state as of T (default now)\n"
+     "Lists every citation and whether it was written off (a citation\n"
+     "counts only if the permit was valid for it).\n"},
+    {"history", cmd_history,
+     "PARTY|--lot LOT [--from T] [--to T] [--after SEQ] [--limit N]",
+     "Events recorded by a party, or naming a lot, in journal order.",
+     "  --lot LOT     events naming LOT instead of a party's events\n"
+     "  --from/--to   `at` window (inclusive)\n"
+     "  --limit N     page size (default 100, 0: all)\n"
+     "  --after SEQ   next page: events after journal position SEQ\n"},
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
@@ -696,6 +1088,18 @@ int main(int argc, char **argv)
     }
     argc -= optind;
     argv += optind;
-    optind = 1;
+    /* --json may also follow the command */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--json") == 0) {
+            g.json = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+            argc--;
+            i--;
+        }
+    }
+    optind =
+        0; /* glibc: 0 re-initialises getopt for the command's own options */
     return cmd->run(&g, argc, argv);
 }

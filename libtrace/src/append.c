@@ -634,35 +634,20 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
     return TRACE_OK;
 }
 
-static int check_correction(struct writer *w, const Trace__V1__Event *ev)
+/* Updates the domain indexes for an event about to be added; its entry
+ * will be the next one after the pending one. */
+static int apply_state(struct writer *w, const Trace__V1__Event *ev)
 {
-    const Trace__V1__CorrectionBody *c = ev->correction_body;
-    uint8_t key[TRACE_MAX_ID + 80];
-    size_t klen;
-    MDB_val k, v;
-    int rc;
+    state_ctx sc = {w->txn, w->l, w->tmp, NULL, NULL, NULL, 0, 0};
 
-    klen = compose_key(key, sizeof(key), ev->party, c->corrects,
-                       strlen(c->corrects));
-    k = (MDB_val){klen, key};
-    rc = mdb_get(w->txn, w->l->dbi_ids, &k, &v);
-    if (rc == MDB_NOTFOUND &&
-        !(w->has_pending && strcmp(w->pending.party, ev->party) == 0 &&
-          strcmp(w->pending.id, c->corrects) == 0))
-        return trace_fail(TRACE_EINVAL,
-                          "corrects \"%s\", which %s never recorded",
-                          c->corrects, ev->party);
-    if (rc && rc != MDB_NOTFOUND)
-        return trace_fail_mdb(rc, "ids");
-    if (c->has_replacement) {
-        Trace__V1__Event *r = trace__v1__event__unpack(
-            arena_allocator(w->tmp), c->replacement.len, c->replacement.data);
-        if (!r || strcmp(r->party, ev->party) != 0)
-            return trace_fail(TRACE_EINVAL,
-                              "a replacement must be recorded by %s too",
-                              ev->party);
+    if (w->has_pending) {
+        sc.pending_party = w->pending.party;
+        sc.pending_id = w->pending.id;
+        sc.pending_bytes = w->pending.bytes;
+        sc.pending_len = w->pending.len;
+        sc.pending_seq = w->size + 1;
     }
-    return TRACE_OK;
+    return state_apply(&sc, ev, w->size + (w->has_pending ? 1 : 0) + 1);
 }
 
 static int process(struct writer *w, const struct item *it, trace_keyring *ring,
@@ -690,8 +675,7 @@ static int process(struct writer *w, const struct item *it, trace_keyring *ring,
     if (ev->body_case == TRACE__V1__EVENT__BODY_PARTY_BODY &&
         (rc = apply_party(w, ev->party_body, ev->party)) != TRACE_OK)
         return rc;
-    if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
-        (rc = check_correction(w, ev)) != TRACE_OK)
+    if ((rc = apply_state(w, ev)) != TRACE_OK)
         return rc;
     return add_event(w, ev->party, ev->id, key, it->bytes, it->len);
 }

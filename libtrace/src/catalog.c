@@ -16,11 +16,11 @@
 #include "internal.h"
 
 struct catalog {
-    substance *items;
+    subst_info *items;
     size_t n;
 };
 
-static void substance_clear(substance *s)
+static void substance_clear(subst_info *s)
 {
     free(s->code);
     free(s->cas);
@@ -51,7 +51,7 @@ static int valid_code(const char *s)
     return 1;
 }
 
-static int parse_one(substance *s, json_t *o, size_t idx)
+static int parse_one(subst_info *s, json_t *o, size_t idx)
 {
     const char *code = json_string_value(json_object_get(o, "code"));
     const char *cas = json_string_value(json_object_get(o, "cas"));
@@ -124,12 +124,12 @@ int catalog_parse(catalog **out, const char *text, size_t len)
     }
     c = calloc(1, sizeof(*c));
     if (!c ||
-        !(c->items = calloc(json_array_size(arr) + 1, sizeof(substance)))) {
+        !(c->items = calloc(json_array_size(arr) + 1, sizeof(subst_info)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        substance *s = &c->items[c->n++];
+        subst_info *s = &c->items[c->n++];
         if ((rc = parse_one(s, json_array_get(arr, i), i)) != TRACE_OK)
             goto out;
         if (catalog_find(c, s->code) != s ||
@@ -150,10 +150,10 @@ out:
     return TRACE_OK;
 }
 
-const substance *catalog_find(const catalog *c, const char *key)
+const subst_info *catalog_find(const catalog *c, const char *key)
 {
     for (size_t i = 0; i < c->n; i++) {
-        const substance *s = &c->items[i];
+        const subst_info *s = &c->items[i];
         if (strcmp(s->code, key) == 0 || (s->cas && strcmp(s->cas, key) == 0))
             return s;
     }

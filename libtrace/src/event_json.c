@@ -631,7 +631,7 @@ static int convert_msg(const struct conv *cv,
     const ProtobufCFieldDescriptor *sf =
         protobuf_c_message_descriptor_get_field_by_name(m, "substance");
     if (sf) {
-        const substance *sub =
+        const subst_info *sub =
             catalog_find(cv->l->cat, *(char **)FIELD_PTR(msg, sf));
         for (unsigned i = 0; i < m->n_fields; i++) {
             const ProtobufCFieldDescriptor *f = &m->fields[i];

@@ -19,6 +19,7 @@
 #define TRACE_MAX_LINE   (1u << 20) /* longest JSON line accepted */
 #define TRACE_MAX_STRING 1024       /* longest string field */
 #define TRACE_MAX_ID     128        /* longest event id */
+#define KEY_MAX          511        /* LMDB\'s default maximum key size */
 
 /* error.c: set the thread-local message and return `err`. */
 int trace_fail(int err, const char *fmt, ...)
@@ -44,6 +45,10 @@ int unit_lookup(const char *unit, dimension *dim, int64_t *factor);
 const char *dimension_name(dimension d);
 int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero);
 int qty_format(char *buf, size_t cap, int64_t base, int64_t factor);
+/* Position of a unit in the unit table (stored in indexes), or -1. */
+int unit_index(const char *unit);
+/* The unit at a table position, or NULL. */
+const char *unit_name(int index);
 
 /* timefmt.c */
 int time_parse(Trace__V1__Time *out, const char *text, int allow_date,
@@ -84,18 +89,18 @@ void strmap_free(strmap *m);
 void *strmap_get(strmap *m, const char *key, int create);
 
 /* catalog.c */
-typedef struct substance {
+typedef struct subst_info {
     char *code;
     char *cas;
     char *name;
     dimension dim;
     char **scopes; /* licence scopes implied by its controls, e.g. CN-PC-1 */
     size_t n_scopes;
-} substance;
+} subst_info;
 typedef struct catalog catalog;
 int catalog_parse(catalog **out, const char *json, size_t len);
 void catalog_free(catalog *c);
-const substance *catalog_find(const catalog *c, const char *code_or_cas);
+const subst_info *catalog_find(const catalog *c, const char *code_or_cas);
 size_t catalog_count(const catalog *c);
 extern const unsigned char trace_builtin_catalog[];
 extern const size_t trace_builtin_catalog_len;
@@ -110,6 +115,11 @@ struct trace_ledger {
     MDB_dbi dbi_heads;   /* party -> u64be party_seq || leaf hash */
     MDB_dbi dbi_parties; /* party -> PartyBody bytes (current state) */
     MDB_dbi dbi_keys;    /* key id -> party \0 pubkey */
+    MDB_dbi dbi_bal;     /* stock changes with running balances (state.c) */
+    MDB_dbi dbi_lots;    /* events per lot (state.c) */
+    MDB_dbi dbi_permits; /* permit id -> issuing entry */
+    MDB_dbi dbi_pev;     /* status changes and citations per permit */
+    MDB_dbi dbi_eff;     /* corrected event -> correction in force */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -136,6 +146,56 @@ int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
 /* Reads entry `seq` from the journal and unpacks it into `a`. */
 int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
               Trace__V1__Entry **out);
+
+/* state.c: the domain indexes, maintained in the append transaction. */
+enum lot_role {
+    LOT_PRODUCE = 1,
+    LOT_INPUT,
+    LOT_SALE,
+    LOT_RECEIPT,
+    LOT_TRANSFER,
+    LOT_CONSUME,
+    LOT_DISPENSE,
+    LOT_IMPORT,
+    LOT_EXPORT,
+    LOT_DESTROY,
+    LOT_LOSS,
+    LOT_STOCKTAKE
+};
+enum pev_role {
+    PEV_STATUS = 1,
+    PEV_PURCHASE,
+    PEV_TRANSPORT,
+    PEV_IMPORT,
+    PEV_EXPORT
+};
+typedef struct state_ctx {
+    MDB_txn *txn;
+    trace_ledger *l;
+    arena *tmp;
+    /* the appended-but-unwritten event, which a correction may name */
+    const char *pending_party, *pending_id;
+    const uint8_t *pending_bytes;
+    size_t pending_len;
+    uint64_t pending_seq;
+} state_ctx;
+/* Applies an event's effects on the indexes; `seq` is its entry. */
+int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq);
+/* Unpacks and sanity-checks an Event; NULL if it is not one. */
+Trace__V1__Event *event_decode(arena *a, const uint8_t *bytes, size_t len);
+/* A string or message field of a message by name (NULL if unset). */
+const void *msg_field(const ProtobufCMessage *m, const char *name);
+/* Catalog code for a code or CAS number (the input if unknown). */
+const char *canonical_substance(const trace_ledger *l, const char *s);
+/* Times as sortable unsigned keys. */
+uint64_t time_key(int64_t us);
+int64_t time_unkey(uint64_t k);
+
+/* query.c */
+int load_effective(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
+                   Trace__V1__Event **out);
+char *format_qty(arena *a, int64_t amount, const char *unit);
+char *format_time(arena *a, const Trace__V1__Time *t);
 
 /* event_json.c */
 typedef struct event_type {

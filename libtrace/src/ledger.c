@@ -79,6 +79,11 @@ static const struct {
     {"heads", offsetof(trace_ledger, dbi_heads)},
     {"parties", offsetof(trace_ledger, dbi_parties)},
     {"keys", offsetof(trace_ledger, dbi_keys)},
+    {"bal", offsetof(trace_ledger, dbi_bal)},
+    {"lots", offsetof(trace_ledger, dbi_lots)},
+    {"permits", offsetof(trace_ledger, dbi_permits)},
+    {"pev", offsetof(trace_ledger, dbi_pev)},
+    {"eff", offsetof(trace_ledger, dbi_eff)},
 };
 
 static int secret_path(char *buf, size_t cap, const char *dir)

@@ -46,6 +46,21 @@ int unit_lookup(const char *unit, dimension *dim, int64_t *factor)
                       unit);
 }
 
+int unit_index(const char *unit)
+{
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strcmp(units[i].name, unit) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *unit_name(int index)
+{
+    if (index < 0 || (size_t)index >= sizeof(units) / sizeof(units[0]))
+        return NULL;
+    return units[index].name;
+}
+
 const char *dimension_name(dimension d)
 {
     static const char *names[] = {"mass", "volume", "count"};

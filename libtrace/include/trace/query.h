@@ -1,0 +1,177 @@
+/*
+ * query.h - what the ledger knows: book stock at any time, where a lot
+ * came from and went, permits and their write-off, and event history.
+ *
+ * All answers come from indexes kept in the append transaction, never
+ * from replaying the journal.  Results are passed to a callback one item
+ * at a time; the strings in an item are borrowed and valid only during
+ * the call.  A callback returning non-zero stops the query, which then
+ * returns that value.
+ *
+ * Times are microseconds since the epoch (UTC); "at T" always includes
+ * events whose `at` equals T.  TRACE_AT_NOW asks for the latest state.
+ * Corrections are retroactive: a corrected event never counts, its
+ * replacement counts from the replacement's own `at`.
+ */
+#ifndef TRACE_QUERY_H
+#define TRACE_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/ledger.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TRACE_AT_NOW INT64_MAX
+
+/* ------------------------------------------------------------------ */
+/* Balances                                                             */
+
+typedef struct trace_holding {
+    const char *party;
+    const char *site;      /* "main" when events named no site */
+    const char *substance; /* catalog code */
+    const char *lot;
+    int64_t qty;          /* base units (ug, uL, milli-units); may be < 0 */
+    const char *unit;     /* unit the holding was first recorded in */
+    const char *qty_text; /* exact decimal of qty in `unit` */
+} trace_holding;
+
+typedef int (*trace_holding_fn)(const trace_holding *h, void *ctx);
+
+/*
+ * Book stock of `party` per (site, substance, lot) as of `at_us`, in
+ * substance, lot, site order; holdings at zero are skipped.  `substance`
+ * (code or CAS number) filters, NULL for all.  TRACE_ENOTFOUND if the
+ * party is not registered or the substance unknown.
+ */
+int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
+                  const char *substance, trace_holding_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Lot tracing                                                          */
+
+#define TRACE_FORWARD  1
+#define TRACE_BACKWARD 2
+
+typedef struct trace_hop {
+    const char *lot;
+    const char *substance;
+    const char *from;     /* party (or country for imports); NULL: none */
+    const char *to;       /* party (or country for exports); NULL: none */
+    const char *kind;     /* event type: sale, receipt, produce, ... */
+    const char *into_lot; /* produce: the new lot an input went into */
+    int64_t qty;
+    const char *unit;
+    const char *qty_text;
+    const char *party; /* recorder of the evidence event */
+    const char *event; /* its id */
+    int64_t at_us;
+    const char *at_text; /* RFC 3339 as recorded */
+    int depth;           /* hops from the starting point (for indenting) */
+} trace_hop;
+
+typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
+
+/*
+ * Forward: every movement of lot `lot` from its origin (or, with
+ * `party`, from that party on) to the parties that received it, and on
+ * through `produce` events that consumed it into new lots.  Backward:
+ * how the lot reached `party` (or its producers and importers when
+ * `party` is NULL), hop by hop back to its producer or importer, and
+ * through a produced lot's inputs.  Hops come in `at` order per lot.
+ * TRACE_ENOTFOUND if no event names the lot.
+ */
+int trace_lot(trace_ledger *l, const char *lot, const char *party,
+              int direction, trace_hop_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Permits                                                              */
+
+typedef struct trace_permit_use {
+    const char *party; /* recorder of the citing event */
+    const char *event; /* its id */
+    const char *role;  /* purchase, transport, import, export */
+    int64_t at_us;
+    const char *at_text;
+    int64_t qty;
+    const char *qty_text; /* in the permit's unit */
+    int valid;            /* 1 if it wrote the permit off */
+    const char *reason;   /* why not, when !valid */
+} trace_permit_use;
+
+typedef struct trace_permit_state {
+    const char *permit, *kind, *holder, *counterparty, *substance, *uses,
+        *issuer, *issue_event;
+    const char *valid_from, *valid_until; /* as recorded */
+    const char *unit;                     /* of the budget */
+    int64_t budget, used, remaining;      /* base units */
+    const char *budget_text, *used_text, *remaining_text;
+    /* active, suspended, revoked, exhausted, expired or not_yet_valid */
+    const char *status;
+    size_t n_uses;
+    const trace_permit_use *use; /* in `at` order */
+} trace_permit_state;
+
+typedef int (*trace_permit_fn)(const trace_permit_state *p, void *ctx);
+
+/*
+ * The state of a permit as of `at_us`: its budget, what valid citations
+ * wrote off (in `at` order), what remains, its status, and every citation
+ * with whether it counted.  A citation counts if, at its `at`, the permit
+ * is active and within its validity window, held by the right party
+ * (the buyer for a purchase permit, the consignor for a transport permit,
+ * the recorder for import and export), for the same substance and
+ * counterparty, of a kind the movement and the substance's category
+ * accept, and, if single-use, not used before.  TRACE_ENOTFOUND if no
+ * such permit was issued.
+ */
+int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
+                      trace_permit_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* History                                                              */
+
+#define TRACE_HISTORY_OPTS_VERSION 1
+typedef struct trace_history_opts {
+    unsigned version;
+    const char *party;      /* events recorded by this party ... */
+    const char *lot;        /* ... or events naming this lot (one of the two) */
+    int64_t from_us, to_us; /* `at` window, if has_from / has_to */
+    int has_from, has_to;
+    uint64_t after; /* page: only entries after this journal position */
+    size_t limit;   /* page size; 0: no limit */
+} trace_history_opts;
+#define TRACE_HISTORY_OPTS_INIT                                                \
+    {                                                                          \
+        TRACE_HISTORY_OPTS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, 0               \
+    }
+
+typedef struct trace_event_info {
+    uint64_t seq; /* journal position (the paging cursor) */
+    const char *type, *id, *party, *substance, *lot, *qty_text, *unit;
+    int64_t at_us;
+    const char *at_text;
+    int corrected;    /* 1 if a later correction replaced or voided it */
+    const char *json; /* the event as SPEC section 3 JSON */
+} trace_event_info;
+
+typedef int (*trace_event_fn)(const trace_event_info *e, void *ctx);
+
+/*
+ * Events recorded by a party, or naming a lot, in journal order, in the
+ * `at` window, after journal position `after`, at most `limit` of them
+ * (pass the last seq seen as `after` for the next page).
+ * TRACE_ENOTFOUND for an unknown party or lot.
+ */
+int trace_history(trace_ledger *l, const trace_history_opts *opts,
+                  trace_event_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

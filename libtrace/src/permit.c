@@ -1,0 +1,247 @@
+/*
+ * permit.c - permit state and write-off.
+ *
+ * The append transaction files every citation of a permit (and every
+ * status change) in the pev index; this module judges them.  Citations
+ * are judged in `at` order, so the outcome does not depend on the order
+ * in which events were imported: a single-use permit counts its first
+ * use in time, and a status change applies from its own `at`.
+ *
+ * Which permit kinds a movement accepts depends on the substance's
+ * controls, through the kinds[] table below (data, not code paths).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Permit kinds a movement accepts.  The first line whose scope the
+ * substance has (NULL: any substance) and whose role matches decides. */
+static const struct kind_rule {
+    const char *scope;
+    uint8_t role;
+    const char *kinds[3];
+} kinds[] = {
+    {"CN-PC-1", PEV_PURCHASE, {"purchase_license"}},
+    {"CN-PC-1", PEV_TRANSPORT, {"transport_license"}},
+    {"CN-PC-2", PEV_TRANSPORT, {"transport_license"}},
+    {NULL, PEV_PURCHASE, {"purchase_license", "purchase_filing"}},
+    {NULL, PEV_TRANSPORT, {"transport_license", "transport_filing"}},
+    {NULL, PEV_IMPORT, {"import_license"}},
+    {NULL, PEV_EXPORT, {"export_license"}},
+};
+
+static const char *const role_names[] = {
+    [PEV_STATUS] = "status",       [PEV_PURCHASE] = "purchase",
+    [PEV_TRANSPORT] = "transport", [PEV_IMPORT] = "import",
+    [PEV_EXPORT] = "export",
+};
+
+static int has_scope(const subst_info *s, const char *scope)
+{
+    for (size_t i = 0; s && i < s->n_scopes; i++)
+        if (strcmp(s->scopes[i], scope) == 0)
+            return 1;
+    return 0;
+}
+
+static int kind_accepted(const subst_info *s, uint8_t role, const char *kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        const struct kind_rule *r = &kinds[i];
+        if (r->role != role || (r->scope && !has_scope(s, r->scope)))
+            continue;
+        for (int k = 0; k < 3 && r->kinds[k]; k++)
+            if (strcmp(r->kinds[k], kind) == 0)
+                return 1;
+        return 0;
+    }
+    return 0;
+}
+
+/* Who must hold the permit and who must be its counterparty. */
+static void parties_for(const Trace__V1__Event *ev, uint8_t role,
+                        const char **holder, const char **counterparty)
+{
+    *holder = ev->party;
+    *counterparty = NULL;
+    if (ev->body_case != TRACE__V1__EVENT__BODY_SALE_BODY)
+        return;
+    if (role == PEV_PURCHASE) {
+        *holder = ev->sale_body->to;
+        *counterparty = ev->party;
+    } else {
+        *counterparty = ev->sale_body->to;
+    }
+}
+
+/* Why a citation does not count, or NULL if it does. */
+static const char *judge(const trace_ledger *l, const Trace__V1__PermitBody *p,
+                         const char *status, const Trace__V1__Event *ev,
+                         uint8_t role, int used_before)
+{
+    const subst_info *ps = catalog_find(l->cat, p->substance);
+    const char *sub = msg_field(event_body(ev), "substance");
+    const char *holder, *cp;
+
+    if (status && strcmp(status, "active") != 0)
+        return status; /* suspended, revoked, exhausted */
+    if (ev->at->us < p->valid_from->us)
+        return "not yet valid";
+    if (ev->at->us > time_end_us(p->valid_until, l->tz_offset_min))
+        return "expired";
+    parties_for(ev, role, &holder, &cp);
+    if (strcmp(p->holder, holder) != 0)
+        return "held by another party";
+    if (p->counterparty && cp && strcmp(p->counterparty, cp) != 0)
+        return "for another counterparty";
+    if (!sub || catalog_find(l->cat, sub) != ps)
+        return "for another substance";
+    if (!kind_accepted(ps, role, p->kind))
+        return "wrong kind of permit for this movement";
+    if (used_before && strcmp(p->uses, "single") == 0)
+        return "single-use permit already used";
+    return NULL;
+}
+
+int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
+                      trace_permit_fn fn, void *ctx)
+{
+    uint8_t prefix[KEY_MAX];
+    size_t plen = compose_key(prefix, sizeof(prefix), permit, "", 0);
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k = {strlen(permit), (void *)permit}, v;
+    arena *a = arena_new(0);
+    Trace__V1__Event *issue;
+    const Trace__V1__PermitBody *p;
+    trace_permit_state st = {0};
+    trace_permit_use *uses = NULL;
+    size_t n = 0, cap = 0, valid_uses = 0;
+    const char *status = NULL;
+    int64_t now = at_us == TRACE_AT_NOW ? time_now_us() : at_us;
+    int rc;
+
+    if (!a)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (!plen) {
+        rc = trace_fail(TRACE_EINVAL, "permit id too long");
+        goto out;
+    }
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+        txn = NULL;
+        rc = trace_fail_mdb(rc, "begin");
+        goto out;
+    }
+    rc = mdb_get(txn, l->dbi_permits, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rc = trace_fail(TRACE_ENOTFOUND, "unknown permit %s", permit);
+        goto out;
+    }
+    if (rc) {
+        rc = trace_fail_mdb(rc, "permits");
+        goto out;
+    }
+    if ((rc = load_effective(txn, l, a, be64_get(v.mv_data), &issue)))
+        goto out;
+    if (issue->body_case != TRACE__V1__EVENT__BODY_PERMIT_BODY) {
+        rc = trace_fail(TRACE_EVERIFY, "permit index is damaged");
+        goto out;
+    }
+    p = issue->permit_body;
+    st.budget = p->qty->amount;
+    if ((rc = mdb_cursor_open(txn, l->dbi_pev, &cur))) {
+        rc = trace_fail_mdb(rc, "pev");
+        goto out;
+    }
+    k = (MDB_val){plen, prefix};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size == plen + 16 &&
+         memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int64_t at = time_unkey(be64_get((uint8_t *)k.mv_data + plen));
+        uint64_t seq = be64_get((uint8_t *)k.mv_data + plen + 8);
+        uint8_t role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
+        Trace__V1__Event *ev;
+
+        if (at > at_us)
+            break;
+        if ((rc = load_effective(txn, l, a, seq, &ev)) != TRACE_OK)
+            goto out;
+        if (role == PEV_STATUS) {
+            status = ev->permit_status_body->status;
+            continue;
+        }
+        if (role < PEV_PURCHASE || role > PEV_EXPORT)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            trace_permit_use *nu = arena_alloc(a, nc * sizeof(*nu));
+            if (!nu) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                goto out;
+            }
+            if (n)
+                memcpy(nu, uses, n * sizeof(*nu));
+            uses = nu;
+            cap = nc;
+        }
+        trace_permit_use *u = &uses[n++];
+        const Trace__V1__Quantity *q = msg_field(event_body(ev), "qty");
+        memset(u, 0, sizeof(*u));
+        u->party = ev->party;
+        u->event = ev->id;
+        u->role = role_names[role];
+        u->at_us = ev->at->us;
+        u->at_text = format_time(a, ev->at);
+        u->qty = q ? q->amount : 0;
+        u->qty_text = format_qty(a, u->qty, p->qty->unit);
+        u->reason = judge(l, p, status, ev, role, valid_uses > 0);
+        u->valid = u->reason == NULL;
+        if (u->valid) {
+            valid_uses++;
+            st.used += u->qty;
+        }
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = trace_fail_mdb(rc, "pev");
+        goto out;
+    }
+    st.permit = p->permit;
+    st.kind = p->kind;
+    st.holder = p->holder;
+    st.counterparty = p->counterparty;
+    st.substance = canonical_substance(l, p->substance);
+    st.uses = p->uses;
+    st.issuer = issue->party;
+    st.issue_event = issue->id;
+    st.valid_from = format_time(a, p->valid_from);
+    st.valid_until = format_time(a, p->valid_until);
+    st.unit = p->qty->unit;
+    st.remaining = st.budget - st.used;
+    st.budget_text = format_qty(a, st.budget, st.unit);
+    st.used_text = format_qty(a, st.used, st.unit);
+    st.remaining_text = format_qty(a, st.remaining, st.unit);
+    if (status && strcmp(status, "active") != 0)
+        st.status = status;
+    else if (now > time_end_us(p->valid_until, l->tz_offset_min))
+        st.status = "expired";
+    else if (now < p->valid_from->us)
+        st.status = "not_yet_valid";
+    else if (st.remaining <= 0 ||
+             (strcmp(p->uses, "single") == 0 && valid_uses > 0))
+        st.status = "exhausted";
+    else
+        st.status = "active";
+    st.n_uses = n;
+    st.use = uses;
+    rc = fn(&st, ctx);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    arena_free(a);
+    return rc;
+}

@@ -1,0 +1,612 @@
+/*
+ * query.c - balances at any time, lot tracing and history, answered from
+ * the indexes of state.c inside one read transaction.
+ *
+ * Balance at T: for each holding of the party (a key prefix of the bal
+ * index) one seek to the last change at or before T, whose running
+ * balance is the answer.  Tracing walks the lots index of a lot in time
+ * order and decodes only the events it names.  Everything a query
+ * allocates lives in one arena, freed when the query ends.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A read transaction and scratch memory for one query. */
+typedef struct query {
+    trace_ledger *l;
+    MDB_txn *txn;
+    arena *a;
+} query;
+
+static int query_begin(query *q, trace_ledger *l)
+{
+    int rc;
+
+    q->l = l;
+    q->txn = NULL;
+    if (!(q->a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &q->txn))) {
+        q->txn = NULL;
+        return trace_fail_mdb(rc, "begin");
+    }
+    return TRACE_OK;
+}
+
+static void query_end(query *q)
+{
+    if (q->txn)
+        mdb_txn_abort(q->txn);
+    arena_free(q->a);
+}
+
+/* The event an index record filed under `seq` stands for: the entry's
+ * own event, or the replacement a correction carries. */
+int load_effective(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
+                   Trace__V1__Event **out)
+{
+    Trace__V1__Entry *e;
+    Trace__V1__Event *ev;
+    int rc;
+
+    if ((rc = entry_get(txn, l, a, seq, &e)) != TRACE_OK)
+        return rc;
+    if (!(ev = event_decode(a, e->event.data, e->event.len)))
+        return trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                          (unsigned long long)seq);
+    if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+        ev->correction_body->has_replacement) {
+        const ProtobufCBinaryData *r = &ev->correction_body->replacement;
+        if (!(ev = event_decode(a, r->data, r->len)))
+            return trace_fail(TRACE_EVERIFY,
+                              "replacement in entry %llu cannot be decoded",
+                              (unsigned long long)seq);
+    }
+    *out = ev;
+    return TRACE_OK;
+}
+
+char *format_qty(arena *a, int64_t amount, const char *unit)
+{
+    int64_t factor = 1;
+    char buf[48];
+
+    unit_lookup(unit, NULL, &factor);
+    if (qty_format(buf, sizeof(buf), amount, factor) != TRACE_OK)
+        snprintf(buf, sizeof(buf), "?");
+    return arena_strdup(a, buf, strlen(buf));
+}
+
+char *format_time(arena *a, const Trace__V1__Time *t)
+{
+    char buf[48];
+    if (time_format(buf, sizeof(buf), t) != TRACE_OK)
+        snprintf(buf, sizeof(buf), "?");
+    return arena_strdup(a, buf, strlen(buf));
+}
+
+/* ------------------------------------------------------------------ */
+/* Balances                                                             */
+
+int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
+                  const char *substance, trace_holding_fn fn, void *ctx)
+{
+    uint8_t prefix[KEY_MAX], seek[KEY_MAX + 17];
+    const char *code = NULL;
+    Trace__V1__PartyState *st;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    size_t plen;
+    query q;
+    int rc;
+
+    if ((rc = query_begin(&q, l)) != TRACE_OK)
+        goto out;
+    if ((rc = party_state_get(q.txn, l, q.a, party, &st)) != TRACE_OK) {
+        if (rc == TRACE_ENOTFOUND)
+            rc = trace_fail(rc, "unknown party %s", party);
+        goto out;
+    }
+    if (substance) {
+        const struct subst_info *s = catalog_find(l->cat, substance);
+        if (!s) {
+            rc = trace_fail(TRACE_ENOTFOUND, "unknown substance %s", substance);
+            goto out;
+        }
+        code = s->code;
+    }
+    plen = compose_key(prefix, sizeof(prefix) - 100, party, code ? code : "",
+                       code ? strlen(code) + 1 : 0);
+    if ((rc = mdb_cursor_open(q.txn, l->dbi_bal, &cur))) {
+        rc = trace_fail_mdb(rc, "bal");
+        goto out;
+    }
+    k = (MDB_val){plen, prefix};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > plen &&
+           memcmp(k.mv_data, prefix, plen) == 0) {
+        /* k is the first change of a holding: party\0sub\0lot\0site\0... */
+        const char *parts[4];
+        size_t hlen = 0;
+        for (int i = 0; i < 4; i++) {
+            parts[i] = (const char *)k.mv_data + hlen;
+            const char *nul = memchr(parts[i], '\0', k.mv_size - hlen);
+            if (!nul) {
+                rc = trace_fail(TRACE_EVERIFY, "stock index is damaged");
+                goto out;
+            }
+            hlen = (size_t)(nul - (const char *)k.mv_data) + 1;
+        }
+        if (k.mv_size != hlen + 17 || v.mv_size != 17) {
+            rc = trace_fail(TRACE_EVERIFY, "stock index is damaged");
+            goto out;
+        }
+        const char *unit = unit_name(((uint8_t *)v.mv_data)[16]);
+        char *hold = arena_strdup(q.a, k.mv_data, hlen); /* keeps the NULs */
+        const char *sub = hold + (parts[1] - (const char *)k.mv_data);
+        const char *lot = hold + (parts[2] - (const char *)k.mv_data);
+        const char *site = hold + (parts[3] - (const char *)k.mv_data);
+
+        /* last change at or before at_us */
+        memcpy(seek, hold, hlen);
+        be64_put(seek + hlen, time_key(at_us));
+        memset(seek + hlen + 8, 0xff, 9);
+        MDB_val sk = {hlen + 17, seek};
+        int64_t qty = 0;
+        int found = 0;
+        rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
+        rc = rc == 0 ? mdb_cursor_get(cur, &sk, &v, MDB_PREV)
+                     : mdb_cursor_get(cur, &sk, &v, MDB_LAST);
+        if (rc == 0 && sk.mv_size == hlen + 17 &&
+            memcmp(sk.mv_data, hold, hlen) == 0) {
+            qty = (int64_t)be64_get((uint8_t *)v.mv_data + 8);
+            found = 1;
+        }
+        if (found && qty != 0 && unit) {
+            trace_holding h = {
+                party, site, sub, lot, qty, unit, format_qty(q.a, qty, unit)};
+            if ((rc = fn(&h, ctx)) != 0)
+                goto out;
+        }
+        /* next holding: the first key past this one's records */
+        memset(seek + hlen, 0xff, 17);
+        sk = (MDB_val){hlen + 17, seek};
+        rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
+        k = sk;
+    }
+    rc = rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    query_end(&q);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lot records                                                          */
+
+typedef struct lotrec {
+    uint64_t seq;
+    int64_t at;
+    uint8_t role;
+    Trace__V1__Event *ev;
+} lotrec;
+
+/* Every event naming `lot`, in `at` order, decoded.  TRACE_ENOTFOUND if
+ * there is none. */
+static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
+{
+    uint8_t prefix[KEY_MAX];
+    size_t plen = compose_key(prefix, sizeof(prefix), lot, "", 0);
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    lotrec *recs = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    if (!plen)
+        return trace_fail(TRACE_EINVAL, "lot id too long");
+    if ((rc = mdb_cursor_open(q->txn, q->l->dbi_lots, &cur)))
+        return trace_fail_mdb(rc, "lots");
+    k = (MDB_val){plen, prefix};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size == plen + 16 &&
+         memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            lotrec *p = arena_alloc(q->a, nc * sizeof(*p));
+            if (!p) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                goto out;
+            }
+            if (cnt)
+                memcpy(p, recs, cnt * sizeof(*p));
+            recs = p;
+            cap = nc;
+        }
+        lotrec *r = &recs[cnt++];
+        r->at = time_unkey(be64_get((uint8_t *)k.mv_data + plen));
+        r->seq = be64_get((uint8_t *)k.mv_data + plen + 8);
+        r->role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = trace_fail_mdb(rc, "lots");
+        goto out;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (cnt == 0)
+        return trace_fail(TRACE_ENOTFOUND, "no event names lot %s", lot);
+    for (size_t i = 0; i < cnt; i++)
+        if ((rc = load_effective(q->txn, q->l, q->a, recs[i].seq,
+                                 &recs[i].ev)) != TRACE_OK)
+            return rc;
+    *out = recs;
+    *n = cnt;
+    return TRACE_OK;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tracing                                                              */
+
+typedef struct walk {
+    query *q;
+    trace_hop_fn fn;
+    void *ctx;
+    strmap *seen; /* "lot\x1party" pairs already expanded */
+} walk;
+
+static int emit_hop(walk *w, const lotrec *r, const char *lot, const char *from,
+                    const char *to, const char *into,
+                    const Trace__V1__Quantity *qty, int depth)
+{
+    const ProtobufCMessage *body = event_body(r->ev);
+    const char *sub = msg_field(body, "substance");
+    trace_hop h = {0};
+
+    if (r->role == LOT_INPUT) {
+        for (size_t i = 0; i < r->ev->produce_body->n_inputs; i++)
+            if (strcmp(r->ev->produce_body->inputs[i]->lot, lot) == 0) {
+                sub = r->ev->produce_body->inputs[i]->substance;
+                break;
+            }
+    }
+    h.lot = lot;
+    h.substance = canonical_substance(w->q->l, sub);
+    h.from = from;
+    h.to = to;
+    h.kind = r->ev->type;
+    h.into_lot = into;
+    h.qty = qty ? qty->amount : 0;
+    h.unit = qty ? qty->unit : NULL;
+    h.qty_text = qty ? format_qty(w->q->a, qty->amount, qty->unit) : NULL;
+    h.party = r->ev->party;
+    h.event = r->ev->id;
+    h.at_us = r->ev->at->us;
+    h.at_text = format_time(w->q->a, r->ev->at);
+    h.depth = depth;
+    return w->fn(&h, w->ctx);
+}
+
+/* Has (lot, party) been expanded already?  Marks it if not. */
+static int seen(walk *w, const char *lot, const char *party)
+{
+    char key[KEY_MAX];
+    int *mark;
+    snprintf(key, sizeof(key), "%s\x01%s", lot, party ? party : "");
+    mark = strmap_get(w->seen, key, 1);
+    if (!mark || *mark)
+        return 1;
+    *mark = 1;
+    return 0;
+}
+
+static const Trace__V1__Input *input_of(const Trace__V1__Event *ev,
+                                        const char *lot)
+{
+    for (size_t i = 0; i < ev->produce_body->n_inputs; i++)
+        if (strcmp(ev->produce_body->inputs[i]->lot, lot) == 0)
+            return ev->produce_body->inputs[i];
+    return NULL;
+}
+
+static int forward(walk *w, const char *lot, const char *start, int depth)
+{
+    strmap *reached;
+    lotrec *recs;
+    size_t n;
+    int rc;
+
+    if (seen(w, lot, start))
+        return TRACE_OK;
+    if ((rc = lot_records(w->q, lot, &recs, &n)) != TRACE_OK)
+        return depth == 0 ? rc : TRACE_OK;
+    if (!(reached = strmap_new(sizeof(int))))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (start)
+        strmap_get(reached, start, 1);
+#define REACHED(p) (!start || strmap_get(reached, (p), 0))
+#define REACH(p)   strmap_get(reached, (p), 1)
+    for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
+        const lotrec *r = &recs[i];
+        const Trace__V1__Event *ev = r->ev;
+        const ProtobufCMessage *body = event_body(ev);
+        const Trace__V1__Quantity *qty = msg_field(body, "qty");
+
+        switch (r->role) {
+        case LOT_PRODUCE:
+        case LOT_IMPORT:
+            if (start)
+                break;
+            REACH(ev->party);
+            rc = emit_hop(w, r, lot,
+                          r->role == LOT_IMPORT ? ev->import_body->country
+                                                : NULL,
+                          ev->party, NULL, qty, depth);
+            break;
+        case LOT_SALE:
+            if (!REACHED(ev->party))
+                break;
+            REACH(ev->sale_body->to);
+            rc = emit_hop(w, r, lot, ev->party, ev->sale_body->to, NULL, qty,
+                          depth);
+            break;
+        case LOT_INPUT: {
+            const Trace__V1__Input *in = input_of(ev, lot);
+            if (!in || !REACHED(ev->party))
+                break;
+            rc = emit_hop(w, r, lot, ev->party, ev->party,
+                          ev->produce_body->lot, in->qty, depth);
+            if (rc == TRACE_OK)
+                rc = forward(w, ev->produce_body->lot, ev->party, depth + 1);
+            break;
+        }
+        case LOT_CONSUME:
+        case LOT_DISPENSE:
+        case LOT_DESTROY:
+        case LOT_LOSS:
+        case LOT_EXPORT:
+            if (!REACHED(ev->party))
+                break;
+            rc = emit_hop(w, r, lot, ev->party,
+                          r->role == LOT_EXPORT ? ev->export_body->country
+                                                : NULL,
+                          NULL, qty, depth);
+            break;
+        default: /* receipts confirm sales; transfers and counts stay
+                    inside one party */
+            break;
+        }
+    }
+#undef REACHED
+#undef REACH
+    strmap_free(reached);
+    return rc;
+}
+
+static int backward(walk *w, const char *lot, const char *holder, int depth)
+{
+    lotrec *recs;
+    size_t n;
+    int rc, via_sale = 0;
+
+    if (seen(w, lot, holder))
+        return TRACE_OK;
+    if ((rc = lot_records(w->q, lot, &recs, &n)) != TRACE_OK)
+        return depth == 0 ? rc : TRACE_OK;
+    /* Sales to the holder are the evidence; receipts stand in only where
+     * no sale to the holder was recorded. */
+    for (size_t i = 0; holder && i < n; i++)
+        if (recs[i].role == LOT_SALE &&
+            strcmp(recs[i].ev->sale_body->to, holder) == 0)
+            via_sale = 1;
+    for (size_t i = n; i-- > 0 && rc == TRACE_OK;) {
+        const lotrec *r = &recs[i];
+        const Trace__V1__Event *ev = r->ev;
+        const Trace__V1__Quantity *qty = msg_field(event_body(ev), "qty");
+        const char *src = NULL;
+
+        switch (r->role) {
+        case LOT_PRODUCE:
+            if (holder && strcmp(ev->party, holder) != 0)
+                break;
+            rc = emit_hop(w, r, lot, NULL, ev->party, NULL, qty, depth);
+            for (size_t k = 0; rc == TRACE_OK && k < ev->produce_body->n_inputs;
+                 k++)
+                rc = backward(w, ev->produce_body->inputs[k]->lot, ev->party,
+                              depth + 1);
+            break;
+        case LOT_IMPORT:
+            if (holder && strcmp(ev->party, holder) != 0)
+                break;
+            rc = emit_hop(w, r, lot, ev->import_body->country, ev->party, NULL,
+                          qty, depth);
+            break;
+        case LOT_SALE:
+            if (!holder || strcmp(ev->sale_body->to, holder) != 0)
+                break;
+            src = ev->party;
+            rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
+            break;
+        case LOT_RECEIPT:
+            if (!holder || via_sale || strcmp(ev->party, holder) != 0)
+                break;
+            src = ev->receipt_body->from;
+            rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
+            break;
+        default:
+            break;
+        }
+        if (rc == TRACE_OK && src)
+            rc = backward(w, lot, src, depth + 1);
+    }
+    return rc;
+}
+
+int trace_lot(trace_ledger *l, const char *lot, const char *party,
+              int direction, trace_hop_fn fn, void *ctx)
+{
+    Trace__V1__PartyState *st;
+    walk w = {NULL, fn, ctx, NULL};
+    query q;
+    int rc;
+
+    if (direction != TRACE_FORWARD && direction != TRACE_BACKWARD)
+        return trace_fail(TRACE_EINVAL, "direction must be forward or "
+                                        "backward");
+    if ((rc = query_begin(&q, l)) != TRACE_OK)
+        goto out;
+    w.q = &q;
+    if (party &&
+        (rc = party_state_get(q.txn, l, q.a, party, &st)) != TRACE_OK) {
+        if (rc == TRACE_ENOTFOUND)
+            rc = trace_fail(rc, "unknown party %s", party);
+        goto out;
+    }
+    if (!(w.seen = strmap_new(sizeof(int)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = direction == TRACE_FORWARD ? forward(&w, lot, party, 0)
+                                    : backward(&w, lot, party, 0);
+out:
+    strmap_free(w.seen);
+    query_end(&q);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* History                                                              */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Is (party, id) corrected by a later correction? */
+static int is_corrected(query *q, const char *party, const char *id)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
+    MDB_val k = {klen, key}, v;
+    return klen && mdb_get(q->txn, q->l->dbi_eff, &k, &v) == 0;
+}
+
+static int emit_event(query *q, const trace_history_opts *o, uint64_t seq,
+                      trace_event_fn fn, void *ctx, size_t *count)
+{
+    Trace__V1__Entry *e;
+    Trace__V1__Event *ev;
+    trace_event_info info = {0};
+    char *json;
+    size_t len;
+    int rc;
+
+    if (seq <= o->after || (o->limit && *count >= o->limit))
+        return TRACE_OK;
+    if ((rc = entry_get(q->txn, q->l, q->a, seq, &e)) != TRACE_OK)
+        return rc;
+    if (!(ev = event_decode(q->a, e->event.data, e->event.len)))
+        return trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                          (unsigned long long)seq);
+    if ((o->has_from && ev->at->us < o->from_us) ||
+        (o->has_to && ev->at->us > o->to_us))
+        return TRACE_OK;
+    if ((rc = event_to_json(&json, &len, ev, q->l)) != TRACE_OK)
+        return rc;
+    const ProtobufCMessage *body = event_body(ev);
+    const Trace__V1__Quantity *qty = msg_field(body, "qty");
+    if (!qty && ev->body_case == TRACE__V1__EVENT__BODY_STOCKTAKE_BODY)
+        qty = ev->stocktake_body->counted;
+    info.seq = seq;
+    info.type = ev->type;
+    info.id = ev->id;
+    info.party = ev->party;
+    info.substance = canonical_substance(q->l, msg_field(body, "substance"));
+    info.lot = msg_field(body, "lot");
+    info.qty_text = qty ? format_qty(q->a, qty->amount, qty->unit) : NULL;
+    info.unit = qty ? qty->unit : NULL;
+    info.at_us = ev->at->us;
+    info.at_text = format_time(q->a, ev->at);
+    info.corrected = is_corrected(q, ev->party, ev->id);
+    info.json = json;
+    rc = fn(&info, ctx);
+    free(json);
+    (*count)++;
+    return rc;
+}
+
+int trace_history(trace_ledger *l, const trace_history_opts *opts,
+                  trace_event_fn fn, void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    size_t count = 0;
+    query q;
+    int rc;
+
+    if (!opts || (!opts->party == !opts->lot))
+        return trace_fail(TRACE_EINVAL, "history needs a party or a lot");
+    if ((rc = query_begin(&q, l)) != TRACE_OK)
+        goto out;
+    if (opts->party) {
+        Trace__V1__PartyState *st;
+        uint8_t prefix[KEY_MAX], start[KEY_MAX];
+        size_t plen = compose_key(prefix, sizeof(prefix), opts->party, "", 0);
+        MDB_val k, v;
+
+        if ((rc = party_state_get(q.txn, l, q.a, opts->party, &st))) {
+            if (rc == TRACE_ENOTFOUND)
+                rc = trace_fail(rc, "unknown party %s", opts->party);
+            goto out;
+        }
+        if ((rc = mdb_cursor_open(q.txn, l->dbi_pchain, &cur))) {
+            rc = trace_fail_mdb(rc, "pchain");
+            goto out;
+        }
+        memcpy(start, prefix, plen);
+        k = (MDB_val){plen, start};
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             rc == 0 && k.mv_size == plen + 8 &&
+             memcmp(k.mv_data, prefix, plen) == 0 &&
+             !(opts->limit && count >= opts->limit);
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if ((rc = emit_event(&q, opts, be64_get(v.mv_data), fn, ctx,
+                                 &count)) != TRACE_OK)
+                goto out;
+            arena_reset(q.a);
+        }
+        rc = rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK
+                                           : trace_fail_mdb(rc, "history");
+    } else {
+        lotrec *recs;
+        size_t n;
+        uint64_t *seqs;
+        if ((rc = lot_records(&q, opts->lot, &recs, &n)) != TRACE_OK)
+            goto out;
+        if (!(seqs = malloc(n * sizeof(*seqs)))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            seqs[i] = recs[i].seq;
+        qsort(seqs, n, sizeof(*seqs), cmp_u64);
+        for (size_t i = 0; i < n && rc == TRACE_OK; i++)
+            if (i == 0 || seqs[i] != seqs[i - 1])
+                rc = emit_event(&q, opts, seqs[i], fn, ctx, &count);
+        free(seqs);
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    query_end(&q);
+    return rc;
+}

@@ -1,0 +1,459 @@
+/*
+ * state.c - the domain indexes kept in the append transaction: book
+ * stock, lots and permits.  Everything here is derived from the journal
+ * and could be rebuilt from it.
+ *
+ * Index layouts (u64t = u64be(at_us + 2^63), so times sort as bytes; seq
+ * is the journal entry whose effects the record belongs to):
+ *
+ *   bal      party \0 substance \0 lot \0 site \0 u64t seq u8 n
+ *              -> i64be delta, i64be running balance, u8 unit
+ *            one record per change of a holding, in time order; the
+ *            running balance after the change lets "stock at T" be one
+ *            cursor seek per holding.
+ *   lots     lot \0 u64t seq -> u8 role     every event naming the lot
+ *   permits  permit -> u64be seq           the issuing `permit` event
+ *   pev      permit \0 u64t seq -> u8 role  status changes and citations
+ *   eff      party \0 id -> u64be seq       the correction now in force
+ *                                           for a corrected event
+ *
+ * Effects of an event are derived by one function (derive) and either
+ * inserted or deleted, so a correction removes exactly what the event it
+ * corrects (or that event's previous replacement) added, then adds its own
+ * replacement's effects under the correction's sequence number.
+ * Corrections are retroactive: the replacement counts from its own `at`,
+ * the corrected version never counted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TIME_BIAS 0x8000000000000000ULL
+
+uint64_t time_key(int64_t us)
+{
+    return (uint64_t)us + TIME_BIAS;
+}
+
+int64_t time_unkey(uint64_t k)
+{
+    return (int64_t)(k - TIME_BIAS);
+}
+
+/* Stock-moving types: the sign of `qty` on the event's site and the role
+ * of the event for its lot. */
+static const struct move {
+    uint32_t body_case;
+    int sign;
+    uint8_t role;
+} moves[] = {
+    {TRACE__V1__EVENT__BODY_PRODUCE_BODY, +1, LOT_PRODUCE},
+    {TRACE__V1__EVENT__BODY_SALE_BODY, -1, LOT_SALE},
+    {TRACE__V1__EVENT__BODY_RECEIPT_BODY, +1, LOT_RECEIPT},
+    {TRACE__V1__EVENT__BODY_TRANSFER_BODY, 0, LOT_TRANSFER},
+    {TRACE__V1__EVENT__BODY_CONSUME_BODY, -1, LOT_CONSUME},
+    {TRACE__V1__EVENT__BODY_DISPENSE_BODY, -1, LOT_DISPENSE},
+    {TRACE__V1__EVENT__BODY_IMPORT_BODY, +1, LOT_IMPORT},
+    {TRACE__V1__EVENT__BODY_EXPORT_BODY, -1, LOT_EXPORT},
+    {TRACE__V1__EVENT__BODY_DESTROY_BODY, -1, LOT_DESTROY},
+    {TRACE__V1__EVENT__BODY_LOSS_BODY, -1, LOT_LOSS},
+    {TRACE__V1__EVENT__BODY_STOCKTAKE_BODY, 0, LOT_STOCKTAKE},
+};
+
+/* Permit fields and the kind of citation each makes. */
+static const struct citation {
+    uint32_t body_case;
+    const char *field;
+    uint8_t role;
+} citations[] = {
+    {TRACE__V1__EVENT__BODY_SALE_BODY, "permit", PEV_PURCHASE},
+    {TRACE__V1__EVENT__BODY_SALE_BODY, "transport_permit", PEV_TRANSPORT},
+    {TRACE__V1__EVENT__BODY_IMPORT_BODY, "permit", PEV_IMPORT},
+    {TRACE__V1__EVENT__BODY_EXPORT_BODY, "permit", PEV_EXPORT},
+    {TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY, "permit", PEV_STATUS},
+};
+
+const void *msg_field(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    if (!f)
+        return NULL;
+    return *(const void *const *)((const char *)m + f->offset);
+}
+
+const char *canonical_substance(const trace_ledger *l, const char *s)
+{
+    const subst_info *sub = s ? catalog_find(l->cat, s) : NULL;
+    return sub ? sub->code : s;
+}
+
+struct effect {
+    enum { EFF_BAL, EFF_LOT, EFF_PEV } kind;
+    const char *party, *substance, *lot, *site, *permit;
+    int64_t delta;
+    uint8_t unit, role, n;
+};
+
+typedef int (*effect_fn)(void *ctx, const struct effect *e);
+
+static int bal(effect_fn fn, void *ctx, const trace_ledger *l,
+               const char *party, const char *sub, const char *lot,
+               const char *site, const Trace__V1__Quantity *q, int sign,
+               uint8_t n)
+{
+    struct effect e = {EFF_BAL,
+                       party,
+                       canonical_substance(l, sub),
+                       lot,
+                       site ? site : "main",
+                       NULL,
+                       sign * q->amount,
+                       (uint8_t)unit_index(q->unit),
+                       0,
+                       n};
+    return fn(ctx, &e);
+}
+
+/* Calls fn for every index record the event implies. */
+static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
+                  effect_fn fn, void *ctx)
+{
+    const ProtobufCMessage *body = event_body(ev);
+    const struct move *mv = NULL;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++)
+        if (moves[i].body_case == ev->body_case)
+            mv = &moves[i];
+    for (size_t i = 0; i < sizeof(citations) / sizeof(citations[0]); i++) {
+        const char *permit;
+        if (citations[i].body_case != ev->body_case ||
+            !(permit = msg_field(body, citations[i].field)))
+            continue;
+        struct effect e = {
+            EFF_PEV,           NULL, NULL, NULL, NULL, permit, 0, 0,
+            citations[i].role, 0};
+        if ((rc = fn(ctx, &e)) != TRACE_OK)
+            return rc;
+    }
+    if (!mv)
+        return TRACE_OK;
+
+    const char *code = msg_field(body, "substance");
+    const char *lot = msg_field(body, "lot");
+    struct effect le = {EFF_LOT, ev->party, NULL, lot,      NULL,
+                        NULL,    0,         0,    mv->role, 0};
+    if ((rc = fn(ctx, &le)) != TRACE_OK)
+        return rc;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_TRANSFER_BODY) {
+        const Trace__V1__TransferBody *t = ev->transfer_body;
+        if ((rc = bal(fn, ctx, l, ev->party, code, lot, t->from_site, t->qty,
+                      -1, 0)) != TRACE_OK)
+            return rc;
+        return bal(fn, ctx, l, ev->party, code, lot, t->to_site, t->qty, +1, 1);
+    }
+    if (mv->sign != 0) {
+        rc = bal(fn, ctx, l, ev->party, code, lot, msg_field(body, "site"),
+                 msg_field(body, "qty"), mv->sign, 0);
+        if (rc != TRACE_OK)
+            return rc;
+    }
+    if (ev->body_case == TRACE__V1__EVENT__BODY_PRODUCE_BODY) {
+        const Trace__V1__ProduceBody *p = ev->produce_body;
+        for (size_t i = 0; i < p->n_inputs; i++) {
+            const Trace__V1__Input *in = p->inputs[i];
+            struct effect ie = {EFF_LOT, ev->party, NULL, in->lot,   NULL,
+                                NULL,    0,         0,    LOT_INPUT, 0};
+            if ((rc = fn(ctx, &ie)) != TRACE_OK)
+                return rc;
+            rc = bal(fn, ctx, l, ev->party, in->substance, in->lot, p->site,
+                     in->qty, -1, (uint8_t)(i + 1));
+            if (rc != TRACE_OK)
+                return rc;
+        }
+    }
+    return TRACE_OK;
+}
+
+/* Applying effects ---------------------------------------------------- */
+
+struct apply {
+    state_ctx *sc;
+    int64_t at;
+    uint64_t seq;
+    int insert; /* 1 insert, 0 delete */
+};
+
+/* Builds "a \0 b \0 c \0" into buf; returns the length or 0. */
+static size_t join(uint8_t *buf, size_t cap, const char *const *parts, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(parts[i]) + 1;
+        if (o + len > cap)
+            return 0;
+        memcpy(buf + o, parts[i], len);
+        o += len;
+    }
+    return o;
+}
+
+static int64_t i64_get(const uint8_t *p)
+{
+    return (int64_t)be64_get(p);
+}
+
+static int apply_bal(struct apply *a, const struct effect *e)
+{
+    MDB_txn *txn = a->sc->txn;
+    MDB_dbi dbi = a->sc->l->dbi_bal;
+    const char *parts[] = {e->party, e->substance, e->lot, e->site};
+    uint8_t key[KEY_MAX], val[17];
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    size_t plen = join(key, sizeof(key) - 17, parts, 4);
+    int64_t cum = 0, delta = e->delta;
+    int rc;
+
+    if (!plen)
+        return trace_fail(TRACE_EINVAL, "party, substance, lot and site "
+                                        "names are too long together");
+    be64_put(key + plen, time_key(a->at));
+    be64_put(key + plen + 8, a->seq);
+    key[plen + 16] = e->n;
+    k = (MDB_val){plen + 17, key};
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    if (a->insert) {
+        /* running balance just before this record */
+        MDB_val pk = k, pv;
+        rc = mdb_cursor_get(cur, &pk, &pv, MDB_SET_RANGE);
+        rc = rc == 0 ? mdb_cursor_get(cur, &pk, &pv, MDB_PREV)
+                     : mdb_cursor_get(cur, &pk, &pv, MDB_LAST);
+        if (rc == 0 && pk.mv_size > plen && memcmp(pk.mv_data, key, plen) == 0)
+            cum = i64_get((uint8_t *)pv.mv_data + 8);
+        be64_put(val, (uint64_t)delta);
+        be64_put(val + 8, (uint64_t)(cum + delta));
+        val[16] = e->unit;
+        v = (MDB_val){sizeof(val), val};
+        if ((rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE))) {
+            rc = trace_fail_mdb(rc, "bal");
+            goto out;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    } else {
+        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY))) {
+            rc = trace_fail(TRACE_EVERIFY, "stock index lacks a record it "
+                                           "should hold");
+            goto out;
+        }
+        delta = -i64_get(v.mv_data);
+        if ((rc = mdb_cursor_del(cur, 0))) {
+            rc = trace_fail_mdb(rc, "bal");
+            goto out;
+        }
+        k = (MDB_val){plen + 17, key};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    /* Records after this one (back-dated or corrected events) shift. */
+    while (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, key, plen) == 0) {
+        memcpy(val, v.mv_data, sizeof(val));
+        be64_put(val + 8, (uint64_t)(i64_get(val + 8) + delta));
+        v = (MDB_val){sizeof(val), val};
+        if ((rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT)))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    rc = rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
+                       uint8_t role)
+{
+    uint8_t key[KEY_MAX];
+    size_t plen = join(key, sizeof(key) - 16, &name, 1);
+    MDB_val k, v = {1, &role};
+    int rc;
+
+    if (!plen)
+        return trace_fail(TRACE_EINVAL, "lot or permit id too long");
+    be64_put(key + plen, time_key(a->at));
+    be64_put(key + plen + 8, a->seq);
+    k = (MDB_val){plen + 16, key};
+    rc = a->insert ? mdb_put(a->sc->txn, dbi, &k, &v, 0)
+                   : mdb_del(a->sc->txn, dbi, &k, NULL);
+    if (rc && !(rc == MDB_NOTFOUND && !a->insert))
+        return trace_fail_mdb(rc, "index");
+    return TRACE_OK;
+}
+
+static int apply_one(void *ctx, const struct effect *e)
+{
+    struct apply *a = ctx;
+
+    switch (e->kind) {
+    case EFF_BAL:
+        return apply_bal(a, e);
+    case EFF_LOT:
+        return apply_keyed(a, a->sc->l->dbi_lots, e->lot, e->role);
+    case EFF_PEV:
+        return apply_keyed(a, a->sc->l->dbi_pev, e->permit, e->role);
+    }
+    return TRACE_OK;
+}
+
+static int apply_event(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq,
+                       int insert)
+{
+    struct apply a = {sc, ev->at->us, seq, insert};
+    return derive(sc->l, ev, apply_one, &a);
+}
+
+/* The event whose effects stand for (party, id) now, and the entry they
+ * are filed under. */
+static int current_version(state_ctx *sc, const char *party, const char *id,
+                           Trace__V1__Event **out, uint64_t *seq)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
+    MDB_val k = {klen, key}, v;
+    Trace__V1__Entry *e;
+    const uint8_t *bytes;
+    size_t len;
+    int rc;
+
+    rc = mdb_get(sc->txn, sc->l->dbi_eff, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_get(sc->txn, sc->l->dbi_ids, &k, &v);
+    if (rc == 0) {
+        *seq = be64_get(v.mv_data);
+        if ((rc = entry_get(sc->txn, sc->l, sc->tmp, *seq, &e)) != TRACE_OK)
+            return rc;
+        bytes = e->event.data;
+        len = e->event.len;
+    } else if (rc == MDB_NOTFOUND && sc->pending_id &&
+               strcmp(sc->pending_party, party) == 0 &&
+               strcmp(sc->pending_id, id) == 0) {
+        *seq = sc->pending_seq;
+        bytes = sc->pending_bytes;
+        len = sc->pending_len;
+    } else {
+        return rc == MDB_NOTFOUND
+                   ? trace_fail(TRACE_EINVAL,
+                                "corrects \"%s\", which %s never recorded", id,
+                                party)
+                   : trace_fail_mdb(rc, "ids");
+    }
+    *out = event_decode(sc->tmp, bytes, len);
+    if (!*out)
+        return trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                          (unsigned long long)*seq);
+    return TRACE_OK;
+}
+
+static int apply_correction(state_ctx *sc, const Trace__V1__Event *ev,
+                            uint64_t seq)
+{
+    const Trace__V1__CorrectionBody *c = ev->correction_body;
+    Trace__V1__Event *old, *rep = NULL;
+    uint64_t old_seq;
+    uint8_t key[KEY_MAX], seqb[8];
+    size_t klen;
+    MDB_val k, v = {8, seqb};
+    int rc;
+
+    if ((rc = current_version(sc, ev->party, c->corrects, &old, &old_seq)))
+        return rc;
+    if (old->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+        strcmp(old->id, c->corrects) != 0)
+        return trace_fail(TRACE_EINVAL, "corrects a correction");
+    /* `old` is the corrected event itself or, when it was corrected
+     * before, the correction whose replacement stands now. */
+    if (old->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
+        const Trace__V1__CorrectionBody *oc = old->correction_body;
+        old = oc->has_replacement ? event_decode(sc->tmp, oc->replacement.data,
+                                                 oc->replacement.len)
+                                  : NULL;
+    }
+    if (old && (rc = apply_event(sc, old, old_seq, 0)) != TRACE_OK)
+        return rc;
+    if (c->has_replacement) {
+        rep = event_decode(sc->tmp, c->replacement.data, c->replacement.len);
+        if (!rep || strcmp(rep->party, ev->party) != 0)
+            return trace_fail(TRACE_EINVAL,
+                              "a replacement must be recorded by %s too",
+                              ev->party);
+        if (!event_type_by_case(rep->body_case) ||
+            event_type_by_case(rep->body_case)->regulator_only)
+            return trace_fail(TRACE_EINVAL,
+                              "registrations and permits are changed by new "
+                              "party, permit or permit_status events, not "
+                              "corrections");
+        if ((rc = apply_event(sc, rep, seq, 1)) != TRACE_OK)
+            return rc;
+    }
+    klen = compose_key(key, sizeof(key), ev->party, c->corrects,
+                       strlen(c->corrects));
+    k = (MDB_val){klen, key};
+    be64_put(seqb, seq);
+    if ((rc = mdb_put(sc->txn, sc->l->dbi_eff, &k, &v, 0)))
+        return trace_fail_mdb(rc, "eff");
+    return TRACE_OK;
+}
+
+static int apply_permit(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
+{
+    const char *id = ev->permit_body->permit;
+    uint8_t seqb[8];
+    MDB_val k = {strlen(id), (void *)id}, v = {8, seqb};
+    int rc;
+
+    be64_put(seqb, seq);
+    rc = mdb_put(sc->txn, sc->l->dbi_permits, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        return trace_fail(TRACE_EINVAL,
+                          "permit %s was already issued (change its status "
+                          "with a permit_status event)",
+                          id);
+    return rc ? trace_fail_mdb(rc, "permits") : TRACE_OK;
+}
+
+int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
+{
+    MDB_val k, v;
+    int rc;
+
+    switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_CORRECTION_BODY:
+        return apply_correction(sc, ev, seq);
+    case TRACE__V1__EVENT__BODY_PERMIT_BODY:
+        return apply_permit(sc, ev, seq);
+    case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY:
+        k = (MDB_val){strlen(ev->permit_status_body->permit),
+                      ev->permit_status_body->permit};
+        rc = mdb_get(sc->txn, sc->l->dbi_permits, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            return trace_fail(TRACE_EINVAL, "unknown permit %s",
+                              ev->permit_status_body->permit);
+        if (rc)
+            return trace_fail_mdb(rc, "permits");
+        break;
+    default:
+        break;
+    }
+    return apply_event(sc, ev, seq, 1);
+}
+
+Trace__V1__Event *event_decode(arena *a, const uint8_t *bytes, size_t len)
+{
+    Trace__V1__Event *ev =
+        trace__v1__event__unpack(arena_allocator(a), len, bytes);
+    if (!ev || !ev->at || !event_type_by_case(ev->body_case) || !event_body(ev))
+        return NULL;
+    return ev;
+}
