@@ -314,10 +314,10 @@ static int apply_event(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq,
     return derive(sc->l, ev, apply_one, &a);
 }
 
-/* The event whose effects stand for (party, id) now, and the entry they
- * are filed under. */
-static int current_version(state_ctx *sc, const char *party, const char *id,
-                           Trace__V1__Event **out, uint64_t *seq)
+/* Looks up (party, id) in `dbi`, or in the pending event; the event and
+ * the entry it is filed under.  TRACE_ENOTFOUND if absent. */
+static int find_event(state_ctx *sc, MDB_dbi dbi, const char *party,
+                      const char *id, Trace__V1__Event **out, uint64_t *seq)
 {
     uint8_t key[KEY_MAX];
     size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
@@ -327,27 +327,29 @@ static int current_version(state_ctx *sc, const char *party, const char *id,
     size_t len;
     int rc;
 
-    rc = mdb_get(sc->txn, sc->l->dbi_eff, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        rc = mdb_get(sc->txn, sc->l->dbi_ids, &k, &v);
-    if (rc == 0) {
+    rc = mdb_get(sc->txn, dbi, &k, &v);
+    if (rc == 0 && sc->pending_id && be64_get(v.mv_data) == sc->pending_seq) {
+        /* filed under the event not yet written (the eff index is
+         * updated before the entry is) */
+        *seq = sc->pending_seq;
+        bytes = sc->pending_bytes;
+        len = sc->pending_len;
+    } else if (rc == 0) {
         *seq = be64_get(v.mv_data);
         if ((rc = entry_get(sc->txn, sc->l, sc->tmp, *seq, &e)) != TRACE_OK)
             return rc;
         bytes = e->event.data;
         len = e->event.len;
-    } else if (rc == MDB_NOTFOUND && sc->pending_id &&
-               strcmp(sc->pending_party, party) == 0 &&
+    } else if (rc == MDB_NOTFOUND && dbi == sc->l->dbi_ids &&
+               sc->pending_id && strcmp(sc->pending_party, party) == 0 &&
                strcmp(sc->pending_id, id) == 0) {
         *seq = sc->pending_seq;
         bytes = sc->pending_bytes;
         len = sc->pending_len;
+    } else if (rc == MDB_NOTFOUND) {
+        return TRACE_ENOTFOUND;
     } else {
-        return rc == MDB_NOTFOUND
-                   ? trace_fail(TRACE_EINVAL,
-                                "corrects \"%s\", which %s never recorded", id,
-                                party)
-                   : trace_fail_mdb(rc, "ids");
+        return trace_fail_mdb(rc, "ids");
     }
     *out = event_decode(sc->tmp, bytes, len);
     if (!*out)
@@ -367,18 +369,30 @@ static int apply_correction(state_ctx *sc, const Trace__V1__Event *ev,
     MDB_val k, v = {8, seqb};
     int rc;
 
-    if ((rc = current_version(sc, ev->party, c->corrects, &old, &old_seq)))
+    rc = find_event(sc, sc->l->dbi_ids, ev->party, c->corrects, &old,
+                    &old_seq);
+    if (rc == TRACE_ENOTFOUND)
+        return trace_fail(TRACE_EINVAL,
+                          "corrects \"%s\", which %s never recorded",
+                          c->corrects, ev->party);
+    if (rc != TRACE_OK)
         return rc;
-    if (old->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
-        strcmp(old->id, c->corrects) != 0)
-        return trace_fail(TRACE_EINVAL, "corrects a correction");
-    /* `old` is the corrected event itself or, when it was corrected
-     * before, the correction whose replacement stands now. */
-    if (old->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
+    if (old->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY)
+        return trace_fail(TRACE_EINVAL,
+                          "corrects \"%s\", a correction: name the original "
+                          "event instead",
+                          c->corrects);
+    /* If it was corrected before, the correction in force holds the
+     * version whose effects stand now (NULL: voided). */
+    rc = find_event(sc, sc->l->dbi_eff, ev->party, c->corrects, &old,
+                    &old_seq);
+    if (rc == TRACE_OK) {
         const Trace__V1__CorrectionBody *oc = old->correction_body;
         old = oc->has_replacement ? event_decode(sc->tmp, oc->replacement.data,
                                                  oc->replacement.len)
                                   : NULL;
+    } else if (rc != TRACE_ENOTFOUND) {
+        return rc;
     }
     if (old && (rc = apply_event(sc, old, old_seq, 0)) != TRACE_OK)
         return rc;

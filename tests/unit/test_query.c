@@ -1,0 +1,430 @@
+/* test_query.c - balances, lot tracing, permits and history (state.c,
+ * query.c, permit.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define EV(type, id, party, at, rest)                                       \
+    "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party           \
+    "\",\"at\":\"" at "\"," rest "}\n"
+#define REG(id, subject, kind)                                              \
+    EV("party", id, "REGULATOR", "2026-01-01T00:00:00+08:00",               \
+       "\"subject\":\"" subject "\",\"name\":\"n\",\"kind\":\"" kind        \
+       "\",\"region\":\"CN-31\",\"licenses\":[\"CN-PC-1\",\"CN-PC-2\"]")
+
+/* 2026-01-08T08:00:00+08:00 */
+#define T_PRODUCE 1767830400000000LL
+
+static const char *const world =
+    REG("r1", "MAKER", "manufacturer") REG("r2", "DIST", "distributor")
+    REG("r3", "USER", "user")
+    EV("permit", "p1", "REGULATOR", "2026-01-02T00:00:00+08:00",
+       "\"permit\":\"PL-1\",\"kind\":\"purchase_license\",\"holder\":"
+       "\"DIST\",\"counterparty\":\"MAKER\",\"substance\":\"ephedrine\","
+       "\"qty\":\"100\",\"unit\":\"kg\",\"valid_from\":\"2026-01-02\","
+       "\"valid_until\":\"2026-01-31\",\"uses\":\"multi\"")
+    EV("permit", "p2", "REGULATOR", "2026-01-02T00:00:00+08:00",
+       "\"permit\":\"PL-2\",\"kind\":\"purchase_license\",\"holder\":"
+       "\"DIST\",\"substance\":\"ephedrine\",\"qty\":\"10\",\"unit\":\"kg\","
+       "\"valid_from\":\"2026-01-02\",\"valid_until\":\"2026-12-31\","
+       "\"uses\":\"single\"")
+    EV("produce", "m1", "MAKER", "2026-01-08T08:00:00+08:00",
+       "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"150\","
+       "\"unit\":\"kg\"")
+    EV("sale", "s1", "MAKER", "2026-01-10T09:00:00+08:00",
+       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+       "\"qty\":\"60\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
+    EV("receipt", "c1", "DIST", "2026-01-11T09:00:00+08:00",
+       "\"from\":\"MAKER\",\"ref\":\"s1\",\"substance\":\"299-42-3\","
+       "\"lot\":\"E1\",\"qty\":\"60000\",\"unit\":\"g\"")
+    EV("sale", "s2", "MAKER", "2026-01-20T09:00:00+08:00",
+       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+       "\"qty\":\"40\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
+    EV("sale", "s3", "MAKER", "2026-02-20T09:00:00+08:00",
+       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+       "\"qty\":\"1\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
+    EV("sale", "s4", "MAKER", "2026-01-21T09:00:00+08:00",
+       "\"to\":\"USER\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+       "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-2\"")
+    EV("sale", "s5", "MAKER", "2026-01-22T09:00:00+08:00",
+       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+       "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-2\"")
+    EV("sale", "s6", "MAKER", "2026-01-23T09:00:00+08:00",
+       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+       "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-2\"")
+    /* DIST turns 0.5 kg of E1 into lot X1, sold to USER */
+    EV("produce", "d1", "DIST", "2026-01-12T09:00:00+08:00",
+       "\"substance\":\"pseudoephedrine\",\"lot\":\"X1\",\"qty\":\"400\","
+       "\"unit\":\"g\",\"inputs\":[{\"lot\":\"E1\",\"substance\":"
+       "\"ephedrine\",\"qty\":\"500\",\"unit\":\"g\"}]")
+    EV("sale", "d2", "DIST", "2026-01-13T09:00:00+08:00",
+       "\"to\":\"USER\",\"substance\":\"pseudoephedrine\",\"lot\":\"X1\","
+       "\"qty\":\"0.1\",\"unit\":\"kg\"")
+    EV("consume", "u1", "DIST", "2026-01-14T09:00:00+08:00",
+       "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"2.5\","
+       "\"unit\":\"kg\",\"purpose\":\"synthesis\"");
+
+static int setup(void **state)
+{
+    trace_append_result r;
+    if (fixture_setup(state) != 0)
+        return -1;
+    if (fixture_import(*state, world, TRACE_APPEND_PROVISION_KEYS, &r) !=
+        TRACE_OK) {
+        fprintf(stderr, "setup: %s\n", trace_error_last());
+        return -1;
+    }
+    return 0;
+}
+
+/* Sum of one party's holdings of (substance, lot), in base units, and
+ * the text of the last one seen. */
+struct sum {
+    const char *lot;
+    int64_t total;
+    int rows;
+    char text[64], unit[8];
+};
+
+static int add_holding(const trace_holding *h, void *ctx)
+{
+    struct sum *s = ctx;
+    if (s->lot && strcmp(s->lot, h->lot) != 0)
+        return 0;
+    s->total += h->qty;
+    s->rows++;
+    snprintf(s->text, sizeof(s->text), "%s", h->qty_text);
+    snprintf(s->unit, sizeof(s->unit), "%s", h->unit);
+    return 0;
+}
+
+static int64_t stock(fixture *f, const char *party, const char *lot,
+                     int64_t at)
+{
+    struct sum s = {lot, 0, 0, "", ""};
+    assert_int_equal(trace_balance(f->l, party, at, NULL, add_holding, &s),
+                     TRACE_OK);
+    return s.total;
+}
+
+#define KG 1000000000LL
+
+static void test_balance_boundaries(void **state)
+{
+    fixture *f = *state;
+    /* the produce counts from exactly its `at`, not a microsecond before */
+    assert_true(stock(f, "MAKER", "E1", T_PRODUCE - 1) == 0);
+    assert_true(stock(f, "MAKER", "E1", T_PRODUCE) == 150 * KG);
+    /* after the first sale (2026-01-10T09:00+08:00) */
+    assert_true(stock(f, "MAKER", "E1", T_PRODUCE + 2 * 86400000000LL +
+                                            3600000000LL) == 90 * KG);
+    /* now: 150 - 60 - 40 - 1 - 5 - 5 - 5 */
+    assert_true(stock(f, "MAKER", "E1", TRACE_AT_NOW) == 34 * KG);
+}
+
+static void test_units_convert_exactly(void **state)
+{
+    fixture *f = *state;
+    struct sum s = {"E1", 0, 0, "", ""};
+    /* DIST: +60000 g (receipt, by CAS number) - 500 g (input) - 2.5 kg */
+    assert_int_equal(trace_balance(f->l, "DIST", TRACE_AT_NOW, "ephedrine",
+                                   add_holding, &s),
+                     TRACE_OK);
+    assert_true(s.total == 57 * KG);
+    assert_int_equal(s.rows, 1);
+    /* shown in the unit the holding was first recorded in */
+    assert_string_equal(s.unit, "g");
+    assert_string_equal(s.text, "57000");
+    struct sum x = {"X1", 0, 0, "", ""};
+    assert_int_equal(trace_balance(f->l, "DIST", TRACE_AT_NOW, NULL,
+                                   add_holding, &x),
+                     TRACE_OK);
+    assert_true(x.total == 300000000LL); /* 400 g - 0.1 kg */
+}
+
+static void test_corrections(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+
+    /* replace the 2.5 kg consume by 1.25 kg (retroactively) */
+    assert_int_equal(
+        fixture_import(f,
+                       EV("correction", "k1", "DIST",
+                          "2026-03-01T09:00:00+08:00",
+                          "\"corrects\":\"u1\",\"reason\":\"typo\","
+                          "\"replacement\":{\"type\":\"consume\",\"id\":"
+                          "\"u1\",\"party\":\"DIST\",\"at\":"
+                          "\"2026-01-14T09:00:00+08:00\",\"substance\":"
+                          "\"ephedrine\",\"lot\":\"E1\",\"qty\":\"1.25\","
+                          "\"unit\":\"kg\",\"purpose\":\"synthesis\"}"),
+                       0, &r),
+        TRACE_OK);
+    assert_true(stock(f, "DIST", "E1", TRACE_AT_NOW) ==
+                57 * KG + 1250000000LL);
+    /* correct it again: void it entirely */
+    assert_int_equal(fixture_import(f,
+                                    EV("correction", "k2", "DIST",
+                                       "2026-03-02T09:00:00+08:00",
+                                       "\"corrects\":\"u1\",\"reason\":"
+                                       "\"never happened\""),
+                                    0, &r),
+                     TRACE_OK);
+    assert_true(stock(f, "DIST", "E1", TRACE_AT_NOW) == 59500000000LL);
+    /* correcting an unknown event is refused */
+    assert_int_equal(fixture_import(f,
+                                    EV("correction", "k3", "DIST",
+                                       "2026-03-02T09:00:00+08:00",
+                                       "\"corrects\":\"nope\",\"reason\":"
+                                       "\"x\""),
+                                    0, &r),
+                     TRACE_EINVAL);
+    assert_non_null(strstr(trace_error_last(), "never recorded"));
+}
+
+static void test_backdated_event_shifts_later_balances(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    int64_t before = stock(f, "MAKER", "E1", TRACE_AT_NOW);
+    assert_int_equal(fixture_import(f,
+                                    EV("loss", "l1", "MAKER",
+                                       "2026-01-09T00:00:00+08:00",
+                                       "\"substance\":\"ephedrine\",\"lot\":"
+                                       "\"E1\",\"qty\":\"1\",\"unit\":\"kg\","
+                                       "\"reason\":\"damage\""),
+                                    0, &r),
+                     TRACE_OK);
+    assert_true(stock(f, "MAKER", "E1", TRACE_AT_NOW) == before - KG);
+    assert_true(stock(f, "MAKER", "E1", T_PRODUCE) == 150 * KG);
+}
+
+struct hops {
+    char seen[32][96];
+    int n;
+};
+
+static int add_hop(const trace_hop *h, void *ctx)
+{
+    struct hops *s = ctx;
+    if (s->n < 32)
+        snprintf(s->seen[s->n++], 96, "%s %s %s>%s %s%s", h->kind, h->lot,
+                 h->from ? h->from : "-", h->to ? h->to : "-",
+                 h->qty_text ? h->qty_text : "",
+                 h->into_lot ? h->into_lot : "");
+    return 0;
+}
+
+static int has_hop(const struct hops *s, const char *want)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->seen[i], want) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_trace_through_transformation(void **state)
+{
+    fixture *f = *state;
+    struct hops fw = {0}, bw = {0};
+
+    assert_int_equal(trace_lot(f->l, "E1", NULL, TRACE_FORWARD, add_hop, &fw),
+                     TRACE_OK);
+    assert_true(has_hop(&fw, "produce E1 ->MAKER 150"));
+    assert_true(has_hop(&fw, "sale E1 MAKER>DIST 60"));
+    assert_true(has_hop(&fw, "produce E1 DIST>DIST 500X1"));
+    assert_true(has_hop(&fw, "sale X1 DIST>USER 0.1"));
+    assert_true(has_hop(&fw, "consume E1 DIST>- 2.5"));
+    /* backward from USER's X1: DIST made it from E1, which MAKER made */
+    assert_int_equal(
+        trace_lot(f->l, "X1", "USER", TRACE_BACKWARD, add_hop, &bw),
+        TRACE_OK);
+    assert_true(has_hop(&bw, "sale X1 DIST>USER 0.1"));
+    assert_true(has_hop(&bw, "produce X1 ->DIST 400"));
+    assert_true(has_hop(&bw, "sale E1 MAKER>DIST 60"));
+    assert_true(has_hop(&bw, "produce E1 ->MAKER 150"));
+    /* no receipt hop when the sale is on record */
+    for (int i = 0; i < bw.n; i++)
+        assert_null(strstr(bw.seen[i], "receipt"));
+}
+
+static int ignore(const void *x, void *ctx)
+{
+    (void)x;
+    (void)ctx;
+    return 0;
+}
+
+static void test_unknowns(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(trace_balance(f->l, "NOBODY", TRACE_AT_NOW, NULL,
+                                   (trace_holding_fn)ignore, NULL),
+                     TRACE_ENOTFOUND);
+    assert_non_null(strstr(trace_error_last(), "unknown party NOBODY"));
+    assert_int_equal(trace_balance(f->l, "MAKER", TRACE_AT_NOW, "unobtainium",
+                                   (trace_holding_fn)ignore, NULL),
+                     TRACE_ENOTFOUND);
+    assert_int_equal(trace_lot(f->l, "NOLOT", NULL, TRACE_FORWARD,
+                               (trace_hop_fn)ignore, NULL),
+                     TRACE_ENOTFOUND);
+    assert_int_equal(trace_permit_show(f->l, "NOPERMIT", TRACE_AT_NOW,
+                                       (trace_permit_fn)ignore, NULL),
+                     TRACE_ENOTFOUND);
+}
+
+struct permit_view {
+    int64_t used, remaining;
+    char status[32];
+    int counted[8];
+    char reason[8][64];
+    size_t n;
+};
+
+static int keep_permit(const trace_permit_state *p, void *ctx)
+{
+    struct permit_view *v = ctx;
+    v->used = p->used;
+    v->remaining = p->remaining;
+    snprintf(v->status, sizeof(v->status), "%s", p->status);
+    v->n = p->n_uses;
+    for (size_t i = 0; i < p->n_uses && i < 8; i++) {
+        v->counted[i] = p->use[i].valid;
+        snprintf(v->reason[i], 64, "%s",
+                 p->use[i].reason ? p->use[i].reason : "");
+    }
+    return 0;
+}
+
+static void test_permit_write_off(void **state)
+{
+    fixture *f = *state;
+    struct permit_view v = {0};
+
+    /* PL-1: 60 + 40 = exactly the budget; the February sale is after the
+     * permit expired and does not count */
+    assert_int_equal(trace_permit_show(f->l, "PL-1", TRACE_AT_NOW,
+                                       keep_permit, &v),
+                     TRACE_OK);
+    assert_int_equal(v.n, 3);
+    assert_true(v.used == 100 * KG);
+    assert_true(v.remaining == 0);
+    assert_int_equal(v.counted[0], 1);
+    assert_int_equal(v.counted[1], 1);
+    assert_int_equal(v.counted[2], 0);
+    assert_string_equal(v.reason[2], "expired");
+    assert_string_equal(v.status, "expired");
+    /* as of 2026-01-15 only the first sale had been written off */
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(trace_permit_show(f->l, "PL-1", 1768435200000000LL,
+                                       keep_permit, &v),
+                     TRACE_OK);
+    assert_true(v.used == 60 * KG);
+    assert_string_equal(v.status, "active");
+
+    /* PL-2 (single-use, held by DIST): a sale to USER is held by another
+     * party, the first sale to DIST counts, the second does not */
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(trace_permit_show(f->l, "PL-2", TRACE_AT_NOW,
+                                       keep_permit, &v),
+                     TRACE_OK);
+    assert_int_equal(v.n, 3);
+    assert_string_equal(v.reason[0], "held by another party");
+    assert_int_equal(v.counted[1], 1);
+    assert_string_equal(v.reason[2], "single-use permit already used");
+    assert_true(v.used == 5 * KG);
+    assert_string_equal(v.status, "exhausted");
+}
+
+static void test_permit_suspension_applies_from_its_time(void **state)
+{
+    fixture *f = *state;
+    struct permit_view v = {0};
+    trace_append_result r;
+
+    /* suspended on 2026-01-15: the 2026-01-20 sale no longer counts */
+    assert_int_equal(fixture_import(f,
+                                    EV("permit_status", "ps1", "REGULATOR",
+                                       "2026-01-15T00:00:00+08:00",
+                                       "\"permit\":\"PL-1\",\"status\":"
+                                       "\"suspended\",\"reason\":\"audit\""),
+                                    0, &r),
+                     TRACE_OK);
+    assert_int_equal(trace_permit_show(f->l, "PL-1", TRACE_AT_NOW,
+                                       keep_permit, &v),
+                     TRACE_OK);
+    assert_true(v.used == 60 * KG);
+    assert_string_equal(v.reason[1], "suspended");
+    assert_string_equal(v.status, "suspended");
+    /* a status for an unknown permit is refused */
+    assert_int_equal(fixture_import(f,
+                                    EV("permit_status", "ps2", "REGULATOR",
+                                       "2026-01-15T00:00:00+08:00",
+                                       "\"permit\":\"PL-9\",\"status\":"
+                                       "\"revoked\",\"reason\":\"x\""),
+                                    0, &r),
+                     TRACE_EINVAL);
+}
+
+struct count {
+    int n;
+    uint64_t last;
+};
+
+static int count_event(const trace_event_info *e, void *ctx)
+{
+    struct count *c = ctx;
+    c->n++;
+    c->last = e->seq;
+    return 0;
+}
+
+static void test_history_paging(void **state)
+{
+    fixture *f = *state;
+    trace_history_opts o = TRACE_HISTORY_OPTS_INIT;
+    struct count a = {0, 0}, b = {0, 0}, all = {0, 0};
+
+    o.party = "MAKER";
+    assert_int_equal(trace_history(f->l, &o, count_event, &all), TRACE_OK);
+    assert_int_equal(all.n, 7);
+    o.limit = 4;
+    assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_OK);
+    assert_int_equal(a.n, 4);
+    o.after = a.last;
+    assert_int_equal(trace_history(f->l, &o, count_event, &b), TRACE_OK);
+    assert_int_equal(b.n, 3);
+    o = (trace_history_opts)TRACE_HISTORY_OPTS_INIT;
+    o.lot = "X1";
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_OK);
+    assert_int_equal(a.n, 2);
+    o.lot = "NOLOT";
+    assert_int_equal(trace_history(f->l, &o, count_event, &a),
+                     TRACE_ENOTFOUND);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fixture_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_balance_boundaries),
+        T(test_units_convert_exactly),
+        T(test_corrections),
+        T(test_backdated_event_shifts_later_balances),
+        T(test_trace_through_transformation),
+        T(test_unknowns),
+        T(test_permit_write_off),
+        T(test_permit_suspension_applies_from_its_time),
+        T(test_history_paging),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
