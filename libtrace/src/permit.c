@@ -105,6 +105,20 @@ static const char *judge(const trace_ledger *l, const Trace__V1__PermitBody *p,
     return NULL;
 }
 
+struct rec {
+    uint64_t seq;
+    uint8_t role;
+    Trace__V1__Event *ev;
+};
+
+static int cmp_rec(const void *a, const void *b)
+{
+    const struct rec *x = a, *y = b;
+    if (x->ev->at->us != y->ev->at->us)
+        return x->ev->at->us < y->ev->at->us ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
                       trace_permit_fn fn, void *ctx)
 {
@@ -118,7 +132,8 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
     const Trace__V1__PermitBody *p;
     trace_permit_state st = {0};
     trace_permit_use *uses = NULL;
-    size_t n = 0, cap = 0, valid_uses = 0;
+    struct rec *recs = NULL;
+    size_t n = 0, nrec = 0, caprec = 0, valid_uses = 0;
     const char *status = NULL;
     int64_t now = at_us == TRACE_AT_NOW ? time_now_us() : at_us;
     int rc;
@@ -155,38 +170,53 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
         rc = trace_fail_mdb(rc, "pev");
         goto out;
     }
+    /* Collect the citations and status changes, then judge them in `at`
+     * order. */
     k = (MDB_val){plen, prefix};
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && k.mv_size == plen + 16 &&
+         rc == 0 && k.mv_size == plen + 8 &&
          memcmp(k.mv_data, prefix, plen) == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        int64_t at = time_unkey(be64_get((uint8_t *)k.mv_data + plen));
-        uint64_t seq = be64_get((uint8_t *)k.mv_data + plen + 8);
-        uint8_t role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
-        Trace__V1__Event *ev;
-
-        if (at > at_us)
-            break;
-        if ((rc = load_effective(txn, l, a, seq, &ev)) != TRACE_OK)
+        if (nrec == caprec) {
+            size_t nc = caprec ? caprec * 2 : 8;
+            struct rec *nr = arena_alloc(a, nc * sizeof(*nr));
+            if (!nr) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                goto out;
+            }
+            if (nrec)
+                memcpy(nr, recs, nrec * sizeof(*nr));
+            recs = nr;
+            caprec = nc;
+        }
+        recs[nrec].seq = be64_get((uint8_t *)k.mv_data + plen);
+        recs[nrec].role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
+        nrec++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = trace_fail_mdb(rc, "pev");
+        goto out;
+    }
+    for (size_t i = 0; i < nrec; i++)
+        if ((rc = load_effective(txn, l, a, recs[i].seq, &recs[i].ev)))
             goto out;
+    qsort(recs, nrec, sizeof(*recs), cmp_rec);
+    if (nrec && !(uses = arena_alloc(a, nrec * sizeof(*uses)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nrec; i++) {
+        const Trace__V1__Event *ev = recs[i].ev;
+        uint8_t role = recs[i].role;
+
+        if (ev->at->us > at_us)
+            break;
         if (role == PEV_STATUS) {
             status = ev->permit_status_body->status;
             continue;
         }
         if (role < PEV_PURCHASE || role > PEV_EXPORT)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            trace_permit_use *nu = arena_alloc(a, nc * sizeof(*nu));
-            if (!nu) {
-                rc = trace_fail(TRACE_ENOMEM, "out of memory");
-                goto out;
-            }
-            if (n)
-                memcpy(nu, uses, n * sizeof(*nu));
-            uses = nu;
-            cap = nc;
-        }
         trace_permit_use *u = &uses[n++];
         const Trace__V1__Quantity *q = msg_field(event_body(ev), "qty");
         memset(u, 0, sizeof(*u));
@@ -203,10 +233,6 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
             valid_uses++;
             st.used += u->qty;
         }
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        rc = trace_fail_mdb(rc, "pev");
-        goto out;
     }
     st.permit = p->permit;
     st.kind = p->kind;

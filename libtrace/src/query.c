@@ -140,11 +140,11 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
             }
             hlen = (size_t)(nul - (const char *)k.mv_data) + 1;
         }
-        if (k.mv_size != hlen + 17 || v.mv_size != 17) {
+        if (k.mv_size != hlen + 17 || v.mv_size != 9) {
             rc = trace_fail(TRACE_EVERIFY, "stock index is damaged");
             goto out;
         }
-        const char *unit = unit_name(((uint8_t *)v.mv_data)[16]);
+        const char *unit = unit_name(((uint8_t *)v.mv_data)[8]);
         char *hold = arena_strdup(q.a, k.mv_data, hlen); /* keeps the NULs */
         const char *sub = hold + (parts[1] - (const char *)k.mv_data);
         const char *lot = hold + (parts[2] - (const char *)k.mv_data);
@@ -162,7 +162,7 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
                      : mdb_cursor_get(cur, &sk, &v, MDB_LAST);
         if (rc == 0 && sk.mv_size == hlen + 17 &&
             memcmp(sk.mv_data, hold, hlen) == 0) {
-            qty = (int64_t)be64_get((uint8_t *)v.mv_data + 8);
+            qty = (int64_t)be64_get(v.mv_data);
             found = 1;
         }
         if (found && qty != 0 && unit) {
@@ -195,6 +195,14 @@ typedef struct lotrec {
     Trace__V1__Event *ev;
 } lotrec;
 
+static int cmp_lotrec(const void *a, const void *b)
+{
+    const lotrec *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* Every event naming `lot`, in `at` order, decoded.  TRACE_ENOTFOUND if
  * there is none. */
 static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
@@ -213,7 +221,7 @@ static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
         return trace_fail_mdb(rc, "lots");
     k = (MDB_val){plen, prefix};
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && k.mv_size == plen + 16 &&
+         rc == 0 && k.mv_size == plen + 8 &&
          memcmp(k.mv_data, prefix, plen) == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (cnt == cap) {
@@ -229,8 +237,7 @@ static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
             cap = nc;
         }
         lotrec *r = &recs[cnt++];
-        r->at = time_unkey(be64_get((uint8_t *)k.mv_data + plen));
-        r->seq = be64_get((uint8_t *)k.mv_data + plen + 8);
+        r->seq = be64_get((uint8_t *)k.mv_data + plen);
         r->role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -241,10 +248,13 @@ static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
     cur = NULL;
     if (cnt == 0)
         return trace_fail(TRACE_ENOTFOUND, "no event names lot %s", lot);
-    for (size_t i = 0; i < cnt; i++)
+    for (size_t i = 0; i < cnt; i++) {
         if ((rc = load_effective(q->txn, q->l, q->a, recs[i].seq,
                                  &recs[i].ev)) != TRACE_OK)
             return rc;
+        recs[i].at = recs[i].ev->at->us;
+    }
+    qsort(recs, cnt, sizeof(*recs), cmp_lotrec);
     *out = recs;
     *n = cnt;
     return TRACE_OK;

@@ -7,13 +7,17 @@
  * is the journal entry whose effects the record belongs to):
  *
  *   bal      party \0 substance \0 lot \0 site \0 u64t seq u8 n
- *              -> i64be delta, i64be running balance, u8 unit
+ *              -> i64be running balance, u8 unit
  *            one record per change of a holding, in time order; the
  *            running balance after the change lets "stock at T" be one
- *            cursor seek per holding.
- *   lots     lot \0 u64t seq -> u8 role     every event naming the lot
+ *            cursor seek per holding (a change is the difference from
+ *            the record before it).
+ *   lots     lot \0 u64be seq -> u8 role   every event naming the lot
  *   permits  permit -> u64be seq           the issuing `permit` event
- *   pev      permit \0 u64t seq -> u8 role  status changes and citations
+ *   pev      permit \0 u64be seq -> u8 role status changes and citations
+ *
+ * lots and pev are keyed by journal position, not time, so appends land
+ * at the end of their range; readers sort the few records by `at`.
  *   eff      party \0 id -> u64be seq       the correction now in force
  *                                           for a corrected event
  *
@@ -210,11 +214,11 @@ static int apply_bal(struct apply *a, const struct effect *e)
     MDB_txn *txn = a->sc->txn;
     MDB_dbi dbi = a->sc->l->dbi_bal;
     const char *parts[] = {e->party, e->substance, e->lot, e->site};
-    uint8_t key[KEY_MAX], val[17];
+    uint8_t key[KEY_MAX], val[9];
     MDB_cursor *cur = NULL;
-    MDB_val k, v;
+    MDB_val k, v, pk, pv;
     size_t plen = join(key, sizeof(key) - 17, parts, 4);
-    int64_t cum = 0, delta = e->delta;
+    int64_t before = 0, delta = e->delta;
     int rc;
 
     if (!plen)
@@ -226,17 +230,17 @@ static int apply_bal(struct apply *a, const struct effect *e)
     k = (MDB_val){plen + 17, key};
     if ((rc = mdb_cursor_open(txn, dbi, &cur)))
         return trace_fail_mdb(rc, "bal");
+    /* running balance just before this record's place */
+    pk = k;
+    rc = mdb_cursor_get(cur, &pk, &pv, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(cur, &pk, &pv, MDB_PREV)
+                 : mdb_cursor_get(cur, &pk, &pv, MDB_LAST);
+    if (rc == 0 && pk.mv_size > plen && memcmp(pk.mv_data, key, plen) == 0 &&
+        pv.mv_size == sizeof(val))
+        before = i64_get(pv.mv_data);
     if (a->insert) {
-        /* running balance just before this record */
-        MDB_val pk = k, pv;
-        rc = mdb_cursor_get(cur, &pk, &pv, MDB_SET_RANGE);
-        rc = rc == 0 ? mdb_cursor_get(cur, &pk, &pv, MDB_PREV)
-                     : mdb_cursor_get(cur, &pk, &pv, MDB_LAST);
-        if (rc == 0 && pk.mv_size > plen && memcmp(pk.mv_data, key, plen) == 0)
-            cum = i64_get((uint8_t *)pv.mv_data + 8);
-        be64_put(val, (uint64_t)delta);
-        be64_put(val + 8, (uint64_t)(cum + delta));
-        val[16] = e->unit;
+        be64_put(val, (uint64_t)(before + delta));
+        val[8] = e->unit;
         v = (MDB_val){sizeof(val), val};
         if ((rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE))) {
             rc = trace_fail_mdb(rc, "bal");
@@ -244,12 +248,13 @@ static int apply_bal(struct apply *a, const struct effect *e)
         }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     } else {
-        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY))) {
+        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) ||
+            v.mv_size != sizeof(val)) {
             rc = trace_fail(TRACE_EVERIFY, "stock index lacks a record it "
                                            "should hold");
             goto out;
         }
-        delta = -i64_get(v.mv_data);
+        delta = before - i64_get(v.mv_data); /* undo this change */
         if ((rc = mdb_cursor_del(cur, 0))) {
             rc = trace_fail_mdb(rc, "bal");
             goto out;
@@ -260,7 +265,7 @@ static int apply_bal(struct apply *a, const struct effect *e)
     /* Records after this one (back-dated or corrected events) shift. */
     while (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, key, plen) == 0) {
         memcpy(val, v.mv_data, sizeof(val));
-        be64_put(val + 8, (uint64_t)(i64_get(val + 8) + delta));
+        be64_put(val, (uint64_t)(i64_get(val) + delta));
         v = (MDB_val){sizeof(val), val};
         if ((rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT)))
             break;
@@ -276,15 +281,14 @@ static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
                        uint8_t role)
 {
     uint8_t key[KEY_MAX];
-    size_t plen = join(key, sizeof(key) - 16, &name, 1);
+    size_t plen = join(key, sizeof(key) - 8, &name, 1);
     MDB_val k, v = {1, &role};
     int rc;
 
     if (!plen)
         return trace_fail(TRACE_EINVAL, "lot or permit id too long");
-    be64_put(key + plen, time_key(a->at));
-    be64_put(key + plen + 8, a->seq);
-    k = (MDB_val){plen + 16, key};
+    be64_put(key + plen, a->seq);
+    k = (MDB_val){plen + 8, key};
     rc = a->insert ? mdb_put(a->sc->txn, dbi, &k, &v, 0)
                    : mdb_del(a->sc->txn, dbi, &k, NULL);
     if (rc && !(rc == MDB_NOTFOUND && !a->insert))
@@ -340,8 +344,8 @@ static int find_event(state_ctx *sc, MDB_dbi dbi, const char *party,
             return rc;
         bytes = e->event.data;
         len = e->event.len;
-    } else if (rc == MDB_NOTFOUND && dbi == sc->l->dbi_ids &&
-               sc->pending_id && strcmp(sc->pending_party, party) == 0 &&
+    } else if (rc == MDB_NOTFOUND && dbi == sc->l->dbi_ids && sc->pending_id &&
+               strcmp(sc->pending_party, party) == 0 &&
                strcmp(sc->pending_id, id) == 0) {
         *seq = sc->pending_seq;
         bytes = sc->pending_bytes;
@@ -369,8 +373,7 @@ static int apply_correction(state_ctx *sc, const Trace__V1__Event *ev,
     MDB_val k, v = {8, seqb};
     int rc;
 
-    rc = find_event(sc, sc->l->dbi_ids, ev->party, c->corrects, &old,
-                    &old_seq);
+    rc = find_event(sc, sc->l->dbi_ids, ev->party, c->corrects, &old, &old_seq);
     if (rc == TRACE_ENOTFOUND)
         return trace_fail(TRACE_EINVAL,
                           "corrects \"%s\", which %s never recorded",
@@ -384,8 +387,7 @@ static int apply_correction(state_ctx *sc, const Trace__V1__Event *ev,
                           c->corrects);
     /* If it was corrected before, the correction in force holds the
      * version whose effects stand now (NULL: voided). */
-    rc = find_event(sc, sc->l->dbi_eff, ev->party, c->corrects, &old,
-                    &old_seq);
+    rc = find_event(sc, sc->l->dbi_eff, ev->party, c->corrects, &old, &old_seq);
     if (rc == TRACE_OK) {
         const Trace__V1__CorrectionBody *oc = old->correction_body;
         old = oc->has_replacement ? event_decode(sc->tmp, oc->replacement.data,
