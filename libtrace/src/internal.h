@@ -160,7 +160,8 @@ enum lot_role {
     LOT_EXPORT,
     LOT_DESTROY,
     LOT_LOSS,
-    LOT_STOCKTAKE
+    LOT_STOCKTAKE,
+    LOT_SALE_IN /* a sale, filed under its buyer */
 };
 enum pev_role {
     PEV_STATUS = 1,

@@ -189,10 +189,11 @@ out:
 /* Lot records                                                          */
 
 typedef struct lotrec {
+    const char *party; /* the party the record is filed under */
     uint64_t seq;
     int64_t at;
     uint8_t role;
-    Trace__V1__Event *ev;
+    Trace__V1__Event *ev; /* NULL unless decoded */
 } lotrec;
 
 static int cmp_lotrec(const void *a, const void *b)
@@ -203,27 +204,60 @@ static int cmp_lotrec(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Every event naming `lot`, in `at` order, decoded.  TRACE_ENOTFOUND if
- * there is none. */
-static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
+static int decode_rec(query *q, lotrec *r)
 {
+    int rc;
+    if (r->ev)
+        return TRACE_OK;
+    if ((rc = load_effective(q->txn, q->l, q->a, r->seq, &r->ev)))
+        return rc;
+    r->at = r->ev->at->us;
+    return TRACE_OK;
+}
+
+/*
+ * The records of `lot` filed under `party` (NULL: every party).  With
+ * `decode` the events are loaded and the records sorted by `at`;
+ * otherwise they come in key order with only party, seq and role.
+ */
+static int lot_records(query *q, const char *lot, const char *party, int decode,
+                       lotrec **out, size_t *n)
+{
+    const char *parts[2] = {lot, party};
     uint8_t prefix[KEY_MAX];
-    size_t plen = compose_key(prefix, sizeof(prefix), lot, "", 0);
+    size_t plen = 0;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     lotrec *recs = NULL;
     size_t cnt = 0, cap = 0;
     int rc;
 
-    if (!plen)
-        return trace_fail(TRACE_EINVAL, "lot id too long");
+    for (int i = 0; i < (party ? 2 : 1); i++) {
+        size_t len = strlen(parts[i]) + 1;
+        if (plen + len > sizeof(prefix) - 8)
+            return trace_fail(TRACE_EINVAL, "lot id too long");
+        memcpy(prefix + plen, parts[i], len);
+        plen += len;
+    }
     if ((rc = mdb_cursor_open(q->txn, q->l->dbi_lots, &cur)))
         return trace_fail_mdb(rc, "lots");
     k = (MDB_val){plen, prefix};
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && k.mv_size == plen + 8 &&
+         rc == 0 && k.mv_size > plen + 8 - (party ? 1 : 0) &&
          memcmp(k.mv_data, prefix, plen) == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *who = party;
+        if (!party) {
+            /* lot \0 party \0 seq */
+            who = arena_strdup(q->a, (const char *)k.mv_data + plen,
+                               k.mv_size - plen - 9);
+            if (!who) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                goto out;
+            }
+        } else if (k.mv_size != plen + 8) {
+            continue; /* another party whose id extends this one */
+        }
         if (cnt == cap) {
             size_t nc = cap ? cap * 2 : 16;
             lotrec *p = arena_alloc(q->a, nc * sizeof(*p));
@@ -237,30 +271,25 @@ static int lot_records(query *q, const char *lot, lotrec **out, size_t *n)
             cap = nc;
         }
         lotrec *r = &recs[cnt++];
-        r->seq = be64_get((uint8_t *)k.mv_data + plen);
+        r->party = who;
+        r->seq = be64_get((uint8_t *)k.mv_data + k.mv_size - 8);
+        r->at = 0;
         r->role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
+        r->ev = NULL;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
         rc = trace_fail_mdb(rc, "lots");
         goto out;
     }
-    mdb_cursor_close(cur);
-    cur = NULL;
-    if (cnt == 0)
-        return trace_fail(TRACE_ENOTFOUND, "no event names lot %s", lot);
-    for (size_t i = 0; i < cnt; i++) {
-        if ((rc = load_effective(q->txn, q->l, q->a, recs[i].seq,
-                                 &recs[i].ev)) != TRACE_OK)
-            return rc;
-        recs[i].at = recs[i].ev->at->us;
-    }
-    qsort(recs, cnt, sizeof(*recs), cmp_lotrec);
+    rc = TRACE_OK;
+    for (size_t i = 0; decode && i < cnt && rc == TRACE_OK; i++)
+        rc = decode_rec(q, &recs[i]);
+    if (rc == TRACE_OK && decode)
+        qsort(recs, cnt, sizeof(*recs), cmp_lotrec);
     *out = recs;
     *n = cnt;
-    return TRACE_OK;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    mdb_cursor_close(cur);
     return rc;
 }
 
@@ -328,55 +357,85 @@ static const Trace__V1__Input *input_of(const Trace__V1__Event *ev,
     return NULL;
 }
 
-static int forward(walk *w, const char *lot, const char *start, int depth)
+static int forward(walk *w, const char *lot, const char *party, int depth);
+static int backward(walk *w, const char *lot, const char *holder, int depth);
+
+/* The produce and import records of a lot, decoded, in `at` order: where
+ * the lot enters the ledger.  Then `next` continues from each. */
+static int origins(walk *w, const char *lot, int depth, int dir)
 {
-    strmap *reached;
+    lotrec *recs;
+    size_t n, k = 0;
+    int rc;
+
+    if ((rc = lot_records(w->q, lot, NULL, 0, &recs, &n)) != TRACE_OK)
+        return rc;
+    if (n == 0)
+        return trace_fail(TRACE_ENOTFOUND, "no event names lot %s", lot);
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].role == LOT_PRODUCE || recs[i].role == LOT_IMPORT)
+            recs[k++] = recs[i];
+    for (size_t i = 0; i < k; i++)
+        if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
+            return rc;
+    qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    for (size_t i = 0; i < k && rc == TRACE_OK; i++) {
+        const lotrec *r = &recs[i];
+        const Trace__V1__Event *ev = r->ev;
+        if (r->role == LOT_IMPORT)
+            rc = emit_hop(w, r, lot, ev->import_body->country, ev->party, NULL,
+                          ev->import_body->qty, depth);
+        else
+            rc = emit_hop(w, r, lot, NULL, ev->party, NULL,
+                          ev->produce_body->qty, depth);
+        if (rc != TRACE_OK)
+            break;
+        if (dir == TRACE_FORWARD) {
+            rc = forward(w, lot, ev->party, depth + 1);
+        } else if (r->role == LOT_PRODUCE && !seen(w, lot, ev->party)) {
+            for (size_t j = 0; rc == TRACE_OK && j < ev->produce_body->n_inputs;
+                 j++)
+                rc = backward(w, ev->produce_body->inputs[j]->lot, ev->party,
+                              depth + 1);
+        }
+    }
+    return rc;
+}
+
+/* Where `party`'s holding of `lot` went. */
+static int forward(walk *w, const char *lot, const char *party, int depth)
+{
     lotrec *recs;
     size_t n;
     int rc;
 
-    if (seen(w, lot, start))
+    if (seen(w, lot, party))
         return TRACE_OK;
-    if ((rc = lot_records(w->q, lot, &recs, &n)) != TRACE_OK)
-        return depth == 0 ? rc : TRACE_OK;
-    if (!(reached = strmap_new(sizeof(int))))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    if (start)
-        strmap_get(reached, start, 1);
-#define REACHED(p) (!start || strmap_get(reached, (p), 0))
-#define REACH(p)   strmap_get(reached, (p), 1)
+    if ((rc = lot_records(w->q, lot, party, 1, &recs, &n)) != TRACE_OK)
+        return rc;
+    if (n == 0 && depth == 0)
+        return trace_fail(TRACE_ENOTFOUND, "%s has no record of lot %s", party,
+                          lot);
     for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
         const lotrec *r = &recs[i];
         const Trace__V1__Event *ev = r->ev;
-        const ProtobufCMessage *body = event_body(ev);
-        const Trace__V1__Quantity *qty = msg_field(body, "qty");
+        const Trace__V1__Quantity *qty = msg_field(event_body(ev), "qty");
 
         switch (r->role) {
-        case LOT_PRODUCE:
-        case LOT_IMPORT:
-            if (start)
-                break;
-            REACH(ev->party);
-            rc = emit_hop(w, r, lot,
-                          r->role == LOT_IMPORT ? ev->import_body->country
-                                                : NULL,
-                          ev->party, NULL, qty, depth);
-            break;
         case LOT_SALE:
-            if (!REACHED(ev->party))
-                break;
-            REACH(ev->sale_body->to);
-            rc = emit_hop(w, r, lot, ev->party, ev->sale_body->to, NULL, qty,
-                          depth);
+            rc =
+                emit_hop(w, r, lot, party, ev->sale_body->to, NULL, qty, depth);
+            if (rc == TRACE_OK)
+                rc = forward(w, lot, ev->sale_body->to, depth + 1);
             break;
         case LOT_INPUT: {
             const Trace__V1__Input *in = input_of(ev, lot);
-            if (!in || !REACHED(ev->party))
+            if (!in)
                 break;
-            rc = emit_hop(w, r, lot, ev->party, ev->party,
-                          ev->produce_body->lot, in->qty, depth);
+            rc = emit_hop(w, r, lot, party, party, ev->produce_body->lot,
+                          in->qty, depth);
             if (rc == TRACE_OK)
-                rc = forward(w, ev->produce_body->lot, ev->party, depth + 1);
+                rc = forward(w, ev->produce_body->lot, party, depth + 1);
             break;
         }
         case LOT_CONSUME:
@@ -384,40 +443,43 @@ static int forward(walk *w, const char *lot, const char *start, int depth)
         case LOT_DESTROY:
         case LOT_LOSS:
         case LOT_EXPORT:
-            if (!REACHED(ev->party))
-                break;
-            rc = emit_hop(w, r, lot, ev->party,
+            rc = emit_hop(w, r, lot, party,
                           r->role == LOT_EXPORT ? ev->export_body->country
                                                 : NULL,
                           NULL, qty, depth);
             break;
-        default: /* receipts confirm sales; transfers and counts stay
-                    inside one party */
+        default: /* what came in, and moves inside the party */
             break;
         }
     }
-#undef REACHED
-#undef REACH
-    strmap_free(reached);
     return rc;
 }
 
+/* How `holder` came to hold `lot`. */
 static int backward(walk *w, const char *lot, const char *holder, int depth)
 {
     lotrec *recs;
     size_t n;
-    int rc, via_sale = 0;
+    int rc;
+    strmap *sellers;
 
     if (seen(w, lot, holder))
         return TRACE_OK;
-    if ((rc = lot_records(w->q, lot, &recs, &n)) != TRACE_OK)
-        return depth == 0 ? rc : TRACE_OK;
-    /* Sales to the holder are the evidence; receipts stand in only where
-     * no sale to the holder was recorded. */
-    for (size_t i = 0; holder && i < n; i++)
-        if (recs[i].role == LOT_SALE &&
-            strcmp(recs[i].ev->sale_body->to, holder) == 0)
-            via_sale = 1;
+    if ((rc = lot_records(w->q, lot, holder, 1, &recs, &n)) != TRACE_OK)
+        return rc;
+    if (n == 0 && depth == 0)
+        return trace_fail(TRACE_ENOTFOUND, "%s has no record of lot %s", holder,
+                          lot);
+    /* Sales to the holder are the evidence; receipts stand in only for
+     * sellers with no sale on record. */
+    if (!(sellers = strmap_new(sizeof(int))))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].role == LOT_SALE_IN &&
+            !strmap_get(sellers, recs[i].ev->party, 1)) {
+            strmap_free(sellers);
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        }
     for (size_t i = n; i-- > 0 && rc == TRACE_OK;) {
         const lotrec *r = &recs[i];
         const Trace__V1__Event *ev = r->ev;
@@ -426,28 +488,22 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
 
         switch (r->role) {
         case LOT_PRODUCE:
-            if (holder && strcmp(ev->party, holder) != 0)
-                break;
-            rc = emit_hop(w, r, lot, NULL, ev->party, NULL, qty, depth);
+            rc = emit_hop(w, r, lot, NULL, holder, NULL, qty, depth);
             for (size_t k = 0; rc == TRACE_OK && k < ev->produce_body->n_inputs;
                  k++)
-                rc = backward(w, ev->produce_body->inputs[k]->lot, ev->party,
+                rc = backward(w, ev->produce_body->inputs[k]->lot, holder,
                               depth + 1);
             break;
         case LOT_IMPORT:
-            if (holder && strcmp(ev->party, holder) != 0)
-                break;
-            rc = emit_hop(w, r, lot, ev->import_body->country, ev->party, NULL,
+            rc = emit_hop(w, r, lot, ev->import_body->country, holder, NULL,
                           qty, depth);
             break;
-        case LOT_SALE:
-            if (!holder || strcmp(ev->sale_body->to, holder) != 0)
-                break;
+        case LOT_SALE_IN:
             src = ev->party;
             rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
             break;
         case LOT_RECEIPT:
-            if (!holder || via_sale || strcmp(ev->party, holder) != 0)
+            if (strmap_get(sellers, ev->receipt_body->from, 0))
                 break;
             src = ev->receipt_body->from;
             rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
@@ -458,6 +514,7 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
         if (rc == TRACE_OK && src)
             rc = backward(w, lot, src, depth + 1);
     }
+    strmap_free(sellers);
     return rc;
 }
 
@@ -485,8 +542,12 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
-    rc = direction == TRACE_FORWARD ? forward(&w, lot, party, 0)
-                                    : backward(&w, lot, party, 0);
+    if (!party)
+        rc = origins(&w, lot, 0, direction);
+    else if (direction == TRACE_FORWARD)
+        rc = forward(&w, lot, party, 0);
+    else
+        rc = backward(&w, lot, party, 0);
 out:
     strmap_free(w.seen);
     query_end(&q);
@@ -600,8 +661,13 @@ int trace_history(trace_ledger *l, const trace_history_opts *opts,
         lotrec *recs;
         size_t n;
         uint64_t *seqs;
-        if ((rc = lot_records(&q, opts->lot, &recs, &n)) != TRACE_OK)
+        if ((rc = lot_records(&q, opts->lot, NULL, 0, &recs, &n)) != TRACE_OK)
             goto out;
+        if (n == 0) {
+            rc =
+                trace_fail(TRACE_ENOTFOUND, "no event names lot %s", opts->lot);
+            goto out;
+        }
         if (!(seqs = malloc(n * sizeof(*seqs)))) {
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
             goto out;

@@ -12,7 +12,10 @@
  *            running balance after the change lets "stock at T" be one
  *            cursor seek per holding (a change is the difference from
  *            the record before it).
- *   lots     lot \0 u64be seq -> u8 role   every event naming the lot
+ *   lots     lot \0 party \0 u64be seq -> u8 role
+ *            every event naming the lot, under its recorder (a sale also
+ *            under its buyer, role LOT_SALE_IN), so tracing reads only
+ *            the records of the parties it visits
  *   permits  permit -> u64be seq           the issuing `permit` event
  *   pev      permit \0 u64be seq -> u8 role status changes and citations
  *
@@ -151,6 +154,12 @@ static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
                         NULL,    0,         0,    mv->role, 0};
     if ((rc = fn(ctx, &le)) != TRACE_OK)
         return rc;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_SALE_BODY) {
+        le.party = ev->sale_body->to;
+        le.role = LOT_SALE_IN;
+        if ((rc = fn(ctx, &le)) != TRACE_OK)
+            return rc;
+    }
     if (ev->body_case == TRACE__V1__EVENT__BODY_TRANSFER_BODY) {
         const Trace__V1__TransferBody *t = ev->transfer_body;
         if ((rc = bal(fn, ctx, l, ev->party, code, lot, t->from_site, t->qty,
@@ -277,11 +286,13 @@ out:
     return rc;
 }
 
+/* Files (or removes) `role` under name [\0 party] \0 seq. */
 static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
-                       uint8_t role)
+                       const char *party, uint8_t role)
 {
+    const char *parts[] = {name, party};
     uint8_t key[KEY_MAX];
-    size_t plen = join(key, sizeof(key) - 8, &name, 1);
+    size_t plen = join(key, sizeof(key) - 8, parts, party ? 2 : 1);
     MDB_val k, v = {1, &role};
     int rc;
 
@@ -304,9 +315,9 @@ static int apply_one(void *ctx, const struct effect *e)
     case EFF_BAL:
         return apply_bal(a, e);
     case EFF_LOT:
-        return apply_keyed(a, a->sc->l->dbi_lots, e->lot, e->role);
+        return apply_keyed(a, a->sc->l->dbi_lots, e->lot, e->party, e->role);
     case EFF_PEV:
-        return apply_keyed(a, a->sc->l->dbi_pev, e->permit, e->role);
+        return apply_keyed(a, a->sc->l->dbi_pev, e->permit, NULL, e->role);
     }
     return TRACE_OK;
 }
