@@ -196,6 +196,7 @@ struct writer {
     int auth_regulator;
     uint8_t *buf;
     size_t bufcap;
+    strmap *tails; /* stock index tails (state.c) */
     trace_append_result *res;
 };
 
@@ -212,7 +213,8 @@ static int writer_begin(struct writer *w, trace_ledger *l,
     w->tmp = arena_new(0);
     w->keep = arena_new(0);
     w->gdigest = sha256_stream_new();
-    if (!w->tmp || !w->keep || !w->gdigest)
+    w->tails = state_tails_new();
+    if (!w->tmp || !w->keep || !w->gdigest || !w->tails)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     if ((rc = mdb_txn_begin(l->env, NULL, 0, &w->txn))) {
         w->txn = NULL;
@@ -232,6 +234,7 @@ static void writer_end(struct writer *w)
     arena_free(w->tmp);
     arena_free(w->keep);
     sha256_stream_free(w->gdigest);
+    strmap_free(w->tails);
 }
 
 static int head_for(struct writer *w, const char *party, struct phead **out)
@@ -638,7 +641,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
  * will be the next one after the pending one. */
 static int apply_state(struct writer *w, const Trace__V1__Event *ev)
 {
-    state_ctx sc = {w->txn, w->l, w->tmp, NULL, NULL, NULL, 0, 0};
+    state_ctx sc = {w->txn, w->l, w->tmp, NULL, NULL, NULL, 0, 0, w->tails};
 
     if (w->has_pending) {
         sc.pending_party = w->pending.party;

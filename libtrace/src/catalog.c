@@ -18,6 +18,7 @@
 struct catalog {
     subst_info *items;
     size_t n;
+    strmap *index; /* code and CAS number -> subst_info * */
 };
 
 static void substance_clear(subst_info *s)
@@ -37,6 +38,7 @@ void catalog_free(catalog *c)
     for (size_t i = 0; i < c->n; i++)
         substance_clear(&c->items[i]);
     free(c->items);
+    strmap_free(c->index);
     free(c);
 }
 
@@ -124,7 +126,8 @@ int catalog_parse(catalog **out, const char *text, size_t len)
     }
     c = calloc(1, sizeof(*c));
     if (!c ||
-        !(c->items = calloc(json_array_size(arr) + 1, sizeof(subst_info)))) {
+        !(c->items = calloc(json_array_size(arr) + 1, sizeof(subst_info))) ||
+        !(c->index = strmap_new(sizeof(subst_info *)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
@@ -132,13 +135,22 @@ int catalog_parse(catalog **out, const char *text, size_t len)
         subst_info *s = &c->items[c->n++];
         if ((rc = parse_one(s, json_array_get(arr, i), i)) != TRACE_OK)
             goto out;
-        if (catalog_find(c, s->code) != s ||
-            (s->cas && catalog_find(c, s->cas) != s)) {
+        const subst_info **by_code = strmap_get(c->index, s->code, 1);
+        const subst_info **by_cas =
+            s->cas ? strmap_get(c->index, s->cas, 1) : NULL;
+        if (!by_code || (s->cas && !by_cas)) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (*by_code || (by_cas && *by_cas)) {
             rc = trace_fail(TRACE_EINVAL,
                             "catalog: %s or its CAS number is listed twice",
                             s->code);
             goto out;
         }
+        *by_code = s;
+        if (by_cas)
+            *by_cas = s;
     }
 out:
     json_decref(root);
@@ -152,12 +164,8 @@ out:
 
 const subst_info *catalog_find(const catalog *c, const char *key)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        const subst_info *s = &c->items[i];
-        if (strcmp(s->code, key) == 0 || (s->cas && strcmp(s->cas, key) == 0))
-            return s;
-    }
-    return NULL;
+    const subst_info **s = strmap_get(c->index, key, 0);
+    return s ? *s : NULL;
 }
 
 size_t catalog_count(const catalog *c)

@@ -179,7 +179,12 @@ typedef struct state_ctx {
     const uint8_t *pending_bytes;
     size_t pending_len;
     uint64_t pending_seq;
+    /* last stock record per holding, for appends at the end (the common
+     * case); NULL disables it */
+    strmap *tails;
 } state_ctx;
+/* A new cache of stock index tails for state_ctx.tails. */
+strmap *state_tails_new(void);
 /* Applies an event's effects on the indexes; `seq` is its entry. */
 int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq);
 /* Unpacks and sanity-checks an Event; NULL if it is not one. */

@@ -218,6 +218,59 @@ static int64_t i64_get(const uint8_t *p)
     return (int64_t)be64_get(p);
 }
 
+/* The last record of a holding, as far as this transaction knows. */
+struct tail {
+    int state; /* 0 unknown, 1 empty, 2 known */
+    uint8_t key[17];
+    int64_t balance;
+};
+
+strmap *state_tails_new(void)
+{
+    return strmap_new(sizeof(struct tail));
+}
+
+/* Finds the cached tail of the holding `key[0..plen)`, loading it from
+ * the index on first use. */
+static int tail_of(struct apply *a, const uint8_t *key, size_t plen,
+                   struct tail **out)
+{
+    char name[KEY_MAX];
+    uint8_t seek[KEY_MAX];
+    MDB_val k, v;
+    struct tail *t;
+    int rc;
+
+    /* the map wants a C string: the NULs between fields become 0x01,
+     * which no accepted name contains */
+    for (size_t i = 0; i < plen; i++)
+        name[i] = key[i] ? (char)key[i] : '\x01';
+    name[plen] = '\0';
+    if (!(t = strmap_get(a->sc->tails, name, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    *out = t;
+    if (t->state)
+        return TRACE_OK;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(a->sc->txn, a->sc->l->dbi_bal, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    memcpy(seek, key, plen);
+    memset(seek + plen, 0xff, 17);
+    k = (MDB_val){plen + 17, seek};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+                 : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    t->state = 1;
+    if (rc == 0 && k.mv_size == plen + 17 &&
+        memcmp(k.mv_data, key, plen) == 0 && v.mv_size == 9) {
+        t->state = 2;
+        memcpy(t->key, (uint8_t *)k.mv_data + plen, 17);
+        t->balance = i64_get(v.mv_data);
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
+}
+
 static int apply_bal(struct apply *a, const struct effect *e)
 {
     MDB_txn *txn = a->sc->txn;
@@ -237,6 +290,26 @@ static int apply_bal(struct apply *a, const struct effect *e)
     be64_put(key + plen + 8, a->seq);
     key[plen + 16] = e->n;
     k = (MDB_val){plen + 17, key};
+    if (a->sc->tails) {
+        struct tail *t = NULL;
+        if ((rc = tail_of(a, key, plen, &t)) != TRACE_OK)
+            return rc;
+        if (a->insert &&
+            (t->state == 1 || memcmp(key + plen, t->key, 17) > 0)) {
+            /* appended after the last record: nothing to shift */
+            int64_t bal = (t->state == 2 ? t->balance : 0) + delta;
+            be64_put(val, (uint64_t)bal);
+            val[8] = e->unit;
+            v = (MDB_val){sizeof(val), val};
+            if ((rc = mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE)))
+                return trace_fail_mdb(rc, "bal");
+            t->state = 2;
+            memcpy(t->key, key + plen, 17);
+            t->balance = bal;
+            return TRACE_OK;
+        }
+        t->state = 0; /* changed below: reload on next use */
+    }
     if ((rc = mdb_cursor_open(txn, dbi, &cur)))
         return trace_fail_mdb(rc, "bal");
     /* running balance just before this record's place */
