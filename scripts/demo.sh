@@ -16,5 +16,8 @@ run --data "$data" verify
 echo "\$ tracectl --data $data export --party 12310000MB0000005"
 "$t" --data "$data" export --party 12310000MB0000005
 echo
+run --data "$data" balance 91320000MA1K000002
+run --data "$data" trace MOR-2601 --party 12310000MB0000005 --backward
+run --data "$data" permit show CN-PL-2026-0001
 echo "The ledger is in $data/ and its keys in $data/keys/."
 echo "Try: ./build/tracectl --data $data --help"

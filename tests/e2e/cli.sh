@@ -118,6 +118,24 @@ expect 5 "permit by a manufacturer" -- "$T" --data "$D" import "$W/perm.jsonl"
 expect 5 "import as another party" -- "$T" --data "$D" --as 91320000MA1K000002 import "$DEMO"
 [ "$(size)" = "$n_after" ] && ok || bad "a refused batch changed the ledger"
 
+# Queries: balances (kg in, g out), traces, permits, history; unknowns
+# are exit 4 with a message.
+"$T" --data "$D" balance 91330000MA1K000003 --substance acetic-anhydride --json >"$W/bal" || bad "balance failed"
+grep -q '"qty":"574.5","unit":"kg"' "$W/bal" && ok || bad "balance after correction: $(cat "$W/bal")"
+"$T" --data "$D" balance 91320000MA1K000002 --at 2026-01-11 --json >"$W/bal" || bad "balance --at failed"
+grep -q '"qty":"99.95"' "$W/bal" && ok || bad "balance at a date: $(cat "$W/bal")"
+expect 4 "balance of unknown party" -- "$T" --data "$D" balance NOBODY
+grep -q "unknown party NOBODY" "$W/err" && ok || bad "no message for unknown party"
+expect 4 "trace unknown lot" -- "$T" --data "$D" trace NOLOT --forward
+expect 1 "trace without direction" -- "$T" --data "$D" trace MOR-2601
+"$T" --data "$D" trace MOR-2601 --party 12310000MB0000005 --backward --json >"$W/tr" || bad "trace failed"
+grep -q '"kind":"import".*"lot":"AA-IMP-2601"\|"lot":"AA-IMP-2601".*"kind":"import"' "$W/tr" && ok || bad "backward trace does not reach the import of the input lot"
+expect 4 "unknown permit" -- "$T" --data "$D" permit show NOPERMIT
+"$T" --data "$D" --json permit show CN-TL-2026-0001 >"$W/pm" || bad "permit show failed"
+grep -q '"status":"revoked"' "$W/pm" && ok || bad "permit status: $(cat "$W/pm")"
+expect 0 "history" -- "$T" --data "$D" history 12310000MB0000005 --limit 2
+grep -q "more: add --after" "$W/out" && ok || bad "history does not offer the next page"
+
 # keygen
 expect 0 "keygen" -- "$T" --data "$D" keygen NEWPARTY
 [ -f "$D/keys/NEWPARTY.key" ] && ok || bad "keygen wrote no key"
