@@ -909,6 +909,282 @@ static int cmd_history(struct globals *g, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* reconcile, alerts, ack                                               */
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f)
+        return -1;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+        fseek(f, 0, SEEK_SET) != 0 || !(*out = malloc((size_t)n + 1))) {
+        fclose(f);
+        return -1;
+    }
+    if (fread(*out, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(*out);
+        return -1;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return 0;
+}
+
+static int print_alert(const trace_alert *a, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        printf("%s\n", a->json);
+    } else {
+        if (t->rows == 0)
+            printf("%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
+                   "SEVERITY", "STATUS", "PARTY", "DETAIL");
+        printf("%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
+               a->status, a->party ? a->party : "-", a->detail);
+    }
+    t->rows++;
+    return 0;
+}
+
+static int print_rule(const char *code, const char *severity,
+                      const char *params, const char *summary, void *ctx)
+{
+    (void)ctx;
+    printf("  %-20s %-8s %s\n  %-20s          %s\n", code, severity, summary,
+           "", params[0] ? params : "(no parameters)");
+    return 0;
+}
+
+static int cmd_reconcile(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"as-of", required_argument, NULL, 'a'},
+        {"rules", required_argument, NULL, 'r'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum = {0};
+    struct table t = {g, 0};
+    char *rules = NULL;
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (parse_when(optarg, 1, &ro.as_of_us) != 0)
+                return usage_error("reconcile", "bad --as-of time %s", optarg);
+            break;
+        case 'r':
+            free(rules);
+            if (read_file(optarg, &rules, &ro.rules_len) != 0) {
+                fprintf(stderr, "tracectl: cannot read %s\n", optarg);
+                return 4;
+            }
+            ro.rules_json = rules;
+            break;
+        case 'n':
+            ro.dry_run = 1;
+            break;
+        case 'h':
+            print_help(find_command("reconcile"));
+            printf("\nRules (code, default severity; parameters and defaults):"
+                   "\n");
+            trace_rules_describe(print_rule, NULL);
+            return 0;
+        default:
+            free(rules);
+            return usage_error("reconcile", "%s", "unknown option");
+        }
+    }
+    if (optind != argc) {
+        free(rules);
+        return usage_error("reconcile", "unexpected argument %s", argv[optind]);
+    }
+    if ((ret = open_ledger(g, &l)) != 0) {
+        free(rules);
+        return ret;
+    }
+    rc = trace_reconcile(l, &ro, print_alert, &t, &sum);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    if (rc == TRACE_OK)
+        fprintf(stderr, "%llu alerts (%llu new) over %llu events in %.2f s\n",
+                (unsigned long long)sum.alerts,
+                (unsigned long long)sum.new_alerts,
+                (unsigned long long)sum.events, sum.seconds);
+    trace_ledger_close(l);
+    free(rules);
+    return ret;
+}
+
+static int cmd_alerts(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"open", no_argument, NULL, 'o'},
+        {"status", required_argument, NULL, 's'},
+        {"rule", required_argument, NULL, 'r'},
+        {"party", required_argument, NULL, 'p'},
+        {"follow", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
+    struct table t = {g, 0};
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            f.status = "open";
+            break;
+        case 's':
+            f.status = optarg;
+            break;
+        case 'r':
+            f.rule = optarg;
+            break;
+        case 'p':
+            f.party = optarg;
+            break;
+        case 'f':
+            fprintf(stderr, "tracectl: alerts --follow needs a daemon "
+                            "(--connect), which this build does not have "
+                            "yet\n");
+            return 6;
+        case 'h':
+            print_help(find_command("alerts"));
+            return 0;
+        default:
+            return usage_error("alerts", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return usage_error("alerts", "unexpected argument %s", argv[optind]);
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    rc = trace_alerts(l, &f, print_alert, &t);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    if (rc == TRACE_OK && !g->json && t.rows == 0)
+        printf("(no alerts)\n");
+    trace_ledger_close(l);
+    return ret;
+}
+
+struct find_alert {
+    const char *id;
+    int found;
+};
+
+static int match_alert(const trace_alert *a, void *ctx)
+{
+    struct find_alert *fa = ctx;
+    if (strcmp(a->id, fa->id) == 0)
+        fa->found = 1;
+    return 0;
+}
+
+static int cmd_ack(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"status", required_argument, NULL, 's'},
+        {"note", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *status = "acknowledged", *note = NULL, *as;
+    struct find_alert fa = {NULL, 0};
+    trace_keyring *ring = NULL;
+    trace_batch *b = NULL;
+    trace_append_result res;
+    trace_ledger *l = NULL;
+    char line[4096], when[40], id[128];
+    struct timespec ts;
+    struct tm tm;
+    int c, rc, ret = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            status = optarg;
+            break;
+        case 'n':
+            note = optarg;
+            break;
+        case 'h':
+            print_help(find_command("ack"));
+            return 0;
+        default:
+            return usage_error("ack", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("ack", "%s", "needs exactly one ALERT id");
+    if (strcmp(status, "acknowledged") != 0 &&
+        strcmp(status, "resolved") != 0 && strcmp(status, "open") != 0)
+        return usage_error("ack",
+                           "--status must be acknowledged, resolved or "
+                           "open, not %s",
+                           status);
+    if (!note)
+        return usage_error("ack", "%s", "--note TEXT is required");
+    fa.id = argv[optind];
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    if ((rc = trace_alerts(l, NULL, match_alert, &fa)) != TRACE_OK) {
+        ret = fail(rc);
+        goto out;
+    }
+    if (!fa.found) {
+        fprintf(stderr, "tracectl: no alert %s (run reconcile first)\n", fa.id);
+        ret = 4;
+        goto out;
+    }
+    as = g->as ? g->as : trace_ledger_regulator(l);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(id, sizeof(id), "ack-%s-%lld%06ld", fa.id, (long long)ts.tv_sec,
+             ts.tv_nsec / 1000);
+    /* the note is user text: let the JSON writer escape it */
+    {
+        FILE *m = fmemopen(line, sizeof(line), "w");
+        if (!m) {
+            ret = 6;
+            goto out;
+        }
+        fputc('{', m);
+        json_str(m, "type", "alert_ack", 0);
+        json_str(m, "id", id, 1);
+        json_str(m, "party", as, 1);
+        json_str(m, "at", when, 1);
+        json_str(m, "alert", fa.id, 1);
+        json_str(m, "status", status, 1);
+        json_str(m, "note", note, 1);
+        fputc('}', m);
+        if (fclose(m) != 0 || strlen(line) >= sizeof(line) - 1) {
+            fprintf(stderr, "tracectl: note too long\n");
+            ret = 2;
+            goto out;
+        }
+    }
+    if ((rc = trace_keyring_open(&ring, keys_dir(g), 0)) != TRACE_OK ||
+        (rc = trace_batch_new(&b, l)) != TRACE_OK ||
+        (rc = trace_batch_add_json(b, line, strlen(line), 1)) != TRACE_OK ||
+        (rc = trace_ledger_append(l, b, ring, as, 0, &res)) != TRACE_OK) {
+        ret = fail(rc);
+        goto out;
+    }
+    printf("%s %s by %s (event %s)\n", fa.id, status, as, id);
+out:
+    trace_batch_free(b);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command table                                                    */
 
 static int cmd_help(struct globals *g, int argc, char **argv);
@@ -972,6 +1248,27 @@ static const struct command commands[] = {
      "  --from/--to   `at` window (inclusive)\n"
      "  --limit N     page size (default 100, 0: all)\n"
      "  --after SEQ   next page: events after journal position SEQ\n"},
+    {"reconcile", cmd_reconcile, "[--as-of T] [--rules FILE] [--dry-run]",
+     "Run every reconciliation rule over the ledger and store the alerts.",
+     "  --as-of T      judge as of T (default now): windows such as the\n"
+     "                 receipt window count up to T\n"
+     "  --rules FILE   JSON overrides, e.g. "
+     "{\"UNUSUAL_ORDER\":{\"factor\":4},\n"
+     "                 "
+     "\"LATE_REPORT\":{\"enabled\":false,\"severity\":\"low\"}}\n"
+     "  --dry-run      print the alerts without storing them\n"
+     "--json prints one alert per line: id, rule, severity, party,\n"
+     "counterparty, substance, lot, permit, events [{party,id}], detail,\n"
+     "status.  The same ledger gives the same alerts with the same ids.\n"},
+    {"alerts", cmd_alerts, "[--open] [--status S] [--rule R] [--party P]",
+     "List stored alerts.",
+     "  --open        only alerts nobody acknowledged or resolved\n"
+     "  --status S    open, acknowledged or resolved\n"
+     "  --rule R      one rule code\n"
+     "  --party P     alerts naming P as party or counterparty\n"},
+    {"ack", cmd_ack, "ALERT --status acknowledged|resolved --note TEXT",
+     "Acknowledge or resolve an alert (records an alert_ack event).",
+     "Recorded and signed as --as PARTY, by default the root regulator.\n"},
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"

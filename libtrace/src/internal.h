@@ -120,6 +120,9 @@ struct trace_ledger {
     MDB_dbi dbi_permits; /* permit id -> issuing entry */
     MDB_dbi dbi_pev;     /* status changes and citations per permit */
     MDB_dbi dbi_eff;     /* corrected event -> correction in force */
+    MDB_dbi dbi_alerts;   /* alert id -> alert JSON (reconcile.c) */
+    MDB_dbi dbi_alertseq; /* u64be n -> alert id, in order found */
+    MDB_dbi dbi_acks;     /* alert id -> i64be at, status (latest ack) */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -196,6 +199,9 @@ const char *canonical_substance(const trace_ledger *l, const char *s);
 /* Times as sortable unsigned keys. */
 uint64_t time_key(int64_t us);
 int64_t time_unkey(uint64_t k);
+
+/* permit.c */
+int subst_has_scope(const subst_info *s, const char *scope);
 
 /* query.c */
 int load_effective(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,

@@ -84,6 +84,9 @@ static const struct {
     {"permits", offsetof(trace_ledger, dbi_permits)},
     {"pev", offsetof(trace_ledger, dbi_pev)},
     {"eff", offsetof(trace_ledger, dbi_eff)},
+    {"alerts", offsetof(trace_ledger, dbi_alerts)},
+    {"alertseq", offsetof(trace_ledger, dbi_alertseq)},
+    {"acks", offsetof(trace_ledger, dbi_acks)},
 };
 
 static int secret_path(char *buf, size_t cap, const char *dir)

@@ -38,7 +38,7 @@ static const char *const role_names[] = {
     [PEV_EXPORT] = "export",
 };
 
-static int has_scope(const subst_info *s, const char *scope)
+int subst_has_scope(const subst_info *s, const char *scope)
 {
     for (size_t i = 0; s && i < s->n_scopes; i++)
         if (strcmp(s->scopes[i], scope) == 0)
@@ -50,7 +50,7 @@ static int kind_accepted(const subst_info *s, uint8_t role, const char *kind)
 {
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         const struct kind_rule *r = &kinds[i];
-        if (r->role != role || (r->scope && !has_scope(s, r->scope)))
+        if (r->role != role || (r->scope && !subst_has_scope(s, r->scope)))
             continue;
         for (int k = 0; k < 3 && r->kinds[k]; k++)
             if (strcmp(r->kinds[k], kind) == 0)

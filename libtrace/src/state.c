@@ -523,12 +523,38 @@ static int apply_permit(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
     return rc ? trace_fail_mdb(rc, "permits") : TRACE_OK;
 }
 
+/* The latest acknowledgement (by `at`) sets an alert's status. */
+static int apply_ack(state_ctx *sc, const Trace__V1__Event *ev)
+{
+    const Trace__V1__AlertAckBody *b = ev->alert_ack_body;
+    uint8_t val[8 + 32];
+    size_t slen = strlen(b->status);
+    MDB_val k = {strlen(b->alert), b->alert}, v;
+    int rc;
+
+    if (slen > 32)
+        return trace_fail(TRACE_EINVAL, "alert status too long");
+    rc = mdb_get(sc->txn, sc->l->dbi_acks, &k, &v);
+    if (rc == 0 && v.mv_size >= 8 && (int64_t)be64_get(v.mv_data) > ev->at->us)
+        return TRACE_OK; /* a later acknowledgement stands */
+    if (rc && rc != MDB_NOTFOUND)
+        return trace_fail_mdb(rc, "acks");
+    be64_put(val, (uint64_t)ev->at->us);
+    memcpy(val + 8, b->status, slen);
+    v = (MDB_val){8 + slen, val};
+    if ((rc = mdb_put(sc->txn, sc->l->dbi_acks, &k, &v, 0)))
+        return trace_fail_mdb(rc, "acks");
+    return TRACE_OK;
+}
+
 int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
 {
     MDB_val k, v;
     int rc;
 
     switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_ALERT_ACK_BODY:
+        return apply_ack(sc, ev);
     case TRACE__V1__EVENT__BODY_CORRECTION_BODY:
         return apply_correction(sc, ev, seq);
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:

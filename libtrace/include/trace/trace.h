@@ -65,5 +65,6 @@ int trace_error_exit_code(int err);
 #include "trace/key.h"
 #include "trace/ledger.h"
 #include "trace/query.h"
+#include "trace/reconcile.h"
 
 #endif

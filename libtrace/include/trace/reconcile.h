@@ -1,0 +1,105 @@
+/*
+ * reconcile.h - reconciliation: the rules of SPEC section 4 run over the
+ * ledger, raising alerts that are stored in the ledger folder.
+ *
+ * Each rule is one line of a table (code, default severity, thresholds,
+ * function); thresholds and severities can be overridden by a rules file:
+ *
+ *   {"SHIPMENT_UNCONFIRMED": {"window_hours": 48, "severity": "high"},
+ *    "UNUSUAL_ORDER": {"factor": 4}, "LATE_REPORT": {"enabled": false}}
+ *
+ * (`tracectl reconcile --help` lists every rule and its parameters.)
+ *
+ * An alert's id is derived from its rule and evidence, so re-running over
+ * the same ledger finds the same alerts with the same ids; each is stored
+ * once, and its status (open, acknowledged, resolved) follows the
+ * `alert_ack` events recorded for it.
+ */
+#ifndef TRACE_RECONCILE_H
+#define TRACE_RECONCILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/ledger.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trace_event_ref {
+    const char *party;
+    const char *id;
+} trace_event_ref;
+
+typedef struct trace_alert {
+    const char *id;       /* stable: "A" + 16 hex digits */
+    const char *rule;     /* e.g. "PERMIT_MISSING" */
+    const char *severity; /* info, low, medium, high, critical */
+    const char *party, *counterparty, *substance, *lot, *permit; /* or NULL */
+    size_t n_events;
+    const trace_event_ref *events; /* the evidence */
+    const char *detail;
+    const char *status; /* open, acknowledged, resolved */
+    int is_new;         /* first found by this run */
+    const char *json;   /* the alert as one SPEC section 4 JSON object */
+} trace_alert;
+
+typedef int (*trace_alert_fn)(const trace_alert *a, void *ctx);
+
+#define TRACE_RECONCILE_OPTS_VERSION 1
+typedef struct trace_reconcile_opts {
+    unsigned version;
+    int64_t as_of_us;       /* TRACE_AT_NOW (query.h) for now */
+    const char *rules_json; /* overrides, or NULL */
+    size_t rules_len;
+    int dry_run; /* non-zero: do not store the alerts */
+} trace_reconcile_opts;
+#define TRACE_RECONCILE_OPTS_INIT                                              \
+    {                                                                          \
+        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0                    \
+    }
+
+typedef struct trace_reconcile_summary {
+    uint64_t events; /* events examined */
+    uint64_t alerts; /* alerts found */
+    uint64_t new_alerts;
+    double seconds;
+} trace_reconcile_summary;
+
+/*
+ * Runs every enabled rule over the whole ledger as of `as_of_us`, calls
+ * `fn` for each alert found (in rule order, then evidence order), and
+ * stores the new ones.  TRACE_EINVAL for a bad rules file.
+ */
+int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
+                    trace_alert_fn fn, void *ctx,
+                    trace_reconcile_summary *summary);
+
+#define TRACE_ALERT_FILTER_VERSION 1
+typedef struct trace_alert_filter {
+    unsigned version;
+    const char *status; /* "open", ... or NULL */
+    const char *rule;
+    const char *party; /* alerts naming it as party or counterparty */
+} trace_alert_filter;
+#define TRACE_ALERT_FILTER_INIT                                                \
+    {                                                                          \
+        TRACE_ALERT_FILTER_VERSION, NULL, NULL, NULL                           \
+    }
+
+/* Stored alerts matching the filter, in the order they were first found. */
+int trace_alerts(trace_ledger *l, const trace_alert_filter *filter,
+                 trace_alert_fn fn, void *ctx);
+
+/* Describes the rules and their parameters (for help), one per call. */
+typedef int (*trace_rule_info_fn)(const char *code, const char *severity,
+                                  const char *params, const char *summary,
+                                  void *ctx);
+int trace_rules_describe(trace_rule_info_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
