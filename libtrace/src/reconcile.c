@@ -1425,13 +1425,9 @@ static int load_events(struct run *r)
         arena_reset(tmp);
         e = trace__v1__entry__unpack(arena_allocator(tmp), v.mv_size,
                                      v.mv_data);
-        if (!e || !(ev = event_decode(tmp, e->event.data, e->event.len))) {
-            rc = trace_fail(TRACE_EVERIFY,
-                            "entry %llu cannot be decoded "
-                            "(run verify)",
-                            (unsigned long long)seq);
-            goto out;
-        }
+        /* a damaged entry is left out; CHAIN_BROKEN reports it */
+        if (!e || !(ev = event_decode(tmp, e->event.data, e->event.len)))
+            continue;
         if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
             const Trace__V1__CorrectionBody *c = ev->correction_body;
             snprintf(key, sizeof(key), "%s\x01%s", ev->party, c->corrects);
@@ -1439,13 +1435,8 @@ static int load_events(struct run *r)
             if (!in_force || *in_force != seq || !c->has_replacement)
                 continue;
             ev = event_decode(tmp, c->replacement.data, c->replacement.len);
-            if (!ev) {
-                rc = trace_fail(TRACE_EVERIFY,
-                                "entry %llu: replacement "
-                                "cannot be decoded",
-                                (unsigned long long)seq);
-                goto out;
-            }
+            if (!ev)
+                continue;
         } else {
             snprintf(key, sizeof(key), "%s\x01%s", ev->party, ev->id);
             if (strmap_get(eff, key, 0))

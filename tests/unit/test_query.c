@@ -12,65 +12,77 @@
 
 #include "helpers.h"
 
-#define EV(type, id, party, at, rest)                                       \
-    "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party           \
+#define EV(type, id, party, at, rest)                                          \
+    "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party              \
     "\",\"at\":\"" at "\"," rest "}\n"
-#define REG(id, subject, kind)                                              \
-    EV("party", id, "REGULATOR", "2026-01-01T00:00:00+08:00",               \
-       "\"subject\":\"" subject "\",\"name\":\"n\",\"kind\":\"" kind        \
+#define REG(id, subject, kind)                                                 \
+    EV("party", id, "REGULATOR", "2026-01-01T00:00:00+08:00",                  \
+       "\"subject\":\"" subject "\",\"name\":\"n\",\"kind\":\"" kind           \
        "\",\"region\":\"CN-31\",\"licenses\":[\"CN-PC-1\",\"CN-PC-2\"]")
 
 /* 2026-01-08T08:00:00+08:00 */
 #define T_PRODUCE 1767830400000000LL
 
-static const char *const world =
-    REG("r1", "MAKER", "manufacturer") REG("r2", "DIST", "distributor")
-    REG("r3", "USER", "user")
-    EV("permit", "p1", "REGULATOR", "2026-01-02T00:00:00+08:00",
-       "\"permit\":\"PL-1\",\"kind\":\"purchase_license\",\"holder\":"
-       "\"DIST\",\"counterparty\":\"MAKER\",\"substance\":\"ephedrine\","
-       "\"qty\":\"100\",\"unit\":\"kg\",\"valid_from\":\"2026-01-02\","
-       "\"valid_until\":\"2026-01-31\",\"uses\":\"multi\"")
-    EV("permit", "p2", "REGULATOR", "2026-01-02T00:00:00+08:00",
-       "\"permit\":\"PL-2\",\"kind\":\"purchase_license\",\"holder\":"
-       "\"DIST\",\"substance\":\"ephedrine\",\"qty\":\"10\",\"unit\":\"kg\","
-       "\"valid_from\":\"2026-01-02\",\"valid_until\":\"2026-12-31\","
-       "\"uses\":\"single\"")
-    EV("produce", "m1", "MAKER", "2026-01-08T08:00:00+08:00",
-       "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"150\","
-       "\"unit\":\"kg\"")
-    EV("sale", "s1", "MAKER", "2026-01-10T09:00:00+08:00",
-       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
-       "\"qty\":\"60\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
-    EV("receipt", "c1", "DIST", "2026-01-11T09:00:00+08:00",
-       "\"from\":\"MAKER\",\"ref\":\"s1\",\"substance\":\"299-42-3\","
-       "\"lot\":\"E1\",\"qty\":\"60000\",\"unit\":\"g\"")
-    EV("sale", "s2", "MAKER", "2026-01-20T09:00:00+08:00",
-       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
-       "\"qty\":\"40\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
-    EV("sale", "s3", "MAKER", "2026-02-20T09:00:00+08:00",
-       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
-       "\"qty\":\"1\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
-    EV("sale", "s4", "MAKER", "2026-01-21T09:00:00+08:00",
-       "\"to\":\"USER\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
-       "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-2\"")
-    EV("sale", "s5", "MAKER", "2026-01-22T09:00:00+08:00",
-       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
-       "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-2\"")
-    EV("sale", "s6", "MAKER", "2026-01-23T09:00:00+08:00",
-       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
-       "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-2\"")
+static const char *const world = REG("r1", "MAKER", "manufacturer")
+    REG("r2", "DIST", "distributor") REG("r3", "USER", "user") EV(
+        "permit", "p1", "REGULATOR", "2026-01-02T00:00:00+08:00",
+        "\"permit\":\"PL-1\",\"kind\":\"purchase_license\",\"holder\":"
+        "\"DIST\",\"counterparty\":\"MAKER\",\"substance\":\"ephedrine\","
+        "\"qty\":\"100\",\"unit\":\"kg\",\"valid_from\":\"2026-01-02\","
+        "\"valid_until\":\"2026-01-31\",\"uses\":\"multi\"")
+        EV("permit", "p2", "REGULATOR", "2026-01-02T00:00:00+08:00",
+           "\"permit\":\"PL-2\",\"kind\":\"purchase_license\",\"holder\":"
+           "\"DIST\",\"substance\":\"ephedrine\",\"qty\":\"10\",\"unit\":"
+           "\"kg\","
+           "\"valid_from\":\"2026-01-02\",\"valid_until\":\"2026-12-31\","
+           "\"uses\":\"single\"") EV("produce", "m1", "MAKER",
+                                     "2026-01-08T08:00:00+08:00",
+                                     "\"substance\":\"ephedrine\",\"lot\":"
+                                     "\"E1\",\"qty\":\"150\","
+                                     "\"unit\":\"kg\"")
+            EV("sale", "s1", "MAKER", "2026-01-10T09:00:00+08:00",
+               "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+               "\"qty\":\"60\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
+                EV("receipt", "c1", "DIST", "2026-01-11T09:00:00+08:00",
+                   "\"from\":\"MAKER\",\"ref\":\"s1\",\"substance\":\"299-42-"
+                   "3\","
+                   "\"lot\":\"E1\",\"qty\":\"60000\",\"unit\":\"g\"")
+                    EV("sale", "s2", "MAKER", "2026-01-20T09:00:00+08:00",
+                       "\"to\":\"DIST\",\"substance\":\"ephedrine\",\"lot\":"
+                       "\"E1\","
+                       "\"qty\":\"40\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
+                        EV("sale", "s3", "MAKER", "2026-02-20T09:00:00+08:00",
+                           "\"to\":\"DIST\",\"substance\":\"ephedrine\","
+                           "\"lot\":\"E1\","
+                           "\"qty\":\"1\",\"unit\":\"kg\",\"permit\":\"PL-1\"")
+                            EV("sale", "s4", "MAKER",
+                               "2026-01-21T09:00:00+08:00",
+                               "\"to\":\"USER\",\"substance\":\"ephedrine\","
+                               "\"lot\":\"E1\","
+                               "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":\"PL-"
+                               "2\"") EV("sale", "s5", "MAKER",
+                                         "2026-01-22T09:00:00+08:00",
+                                         "\"to\":\"DIST\",\"substance\":"
+                                         "\"ephedrine\",\"lot\":\"E1\","
+                                         "\"qty\":\"5\",\"unit\":\"kg\","
+                                         "\"permit\":\"PL-2\"")
+                                EV("sale", "s6", "MAKER",
+                                   "2026-01-23T09:00:00+08:00",
+                                   "\"to\":\"DIST\",\"substance\":"
+                                   "\"ephedrine\",\"lot\":\"E1\","
+                                   "\"qty\":\"5\",\"unit\":\"kg\",\"permit\":"
+                                   "\"PL-2\"")
     /* DIST turns 0.5 kg of E1 into lot X1, sold to USER */
     EV("produce", "d1", "DIST", "2026-01-12T09:00:00+08:00",
        "\"substance\":\"pseudoephedrine\",\"lot\":\"X1\",\"qty\":\"400\","
        "\"unit\":\"g\",\"inputs\":[{\"lot\":\"E1\",\"substance\":"
        "\"ephedrine\",\"qty\":\"500\",\"unit\":\"g\"}]")
-    EV("sale", "d2", "DIST", "2026-01-13T09:00:00+08:00",
-       "\"to\":\"USER\",\"substance\":\"pseudoephedrine\",\"lot\":\"X1\","
-       "\"qty\":\"0.1\",\"unit\":\"kg\"")
-    EV("consume", "u1", "DIST", "2026-01-14T09:00:00+08:00",
-       "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"2.5\","
-       "\"unit\":\"kg\",\"purpose\":\"synthesis\"");
+        EV("sale", "d2", "DIST", "2026-01-13T09:00:00+08:00",
+           "\"to\":\"USER\",\"substance\":\"pseudoephedrine\",\"lot\":\"X1\","
+           "\"qty\":\"0.1\",\"unit\":\"kg\"")
+            EV("consume", "u1", "DIST", "2026-01-14T09:00:00+08:00",
+               "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"2.5\","
+               "\"unit\":\"kg\",\"purpose\":\"synthesis\"");
 
 static int setup(void **state)
 {
@@ -106,8 +118,7 @@ static int add_holding(const trace_holding *h, void *ctx)
     return 0;
 }
 
-static int64_t stock(fixture *f, const char *party, const char *lot,
-                     int64_t at)
+static int64_t stock(fixture *f, const char *party, const char *lot, int64_t at)
 {
     struct sum s = {lot, 0, 0, "", ""};
     assert_int_equal(trace_balance(f->l, party, at, NULL, add_holding, &s),
@@ -124,8 +135,8 @@ static void test_balance_boundaries(void **state)
     assert_true(stock(f, "MAKER", "E1", T_PRODUCE - 1) == 0);
     assert_true(stock(f, "MAKER", "E1", T_PRODUCE) == 150 * KG);
     /* after the first sale (2026-01-10T09:00+08:00) */
-    assert_true(stock(f, "MAKER", "E1", T_PRODUCE + 2 * 86400000000LL +
-                                            3600000000LL) == 90 * KG);
+    assert_true(stock(f, "MAKER", "E1",
+                      T_PRODUCE + 2 * 86400000000LL + 3600000000LL) == 90 * KG);
     /* now: 150 - 60 - 40 - 1 - 5 - 5 - 5 */
     assert_true(stock(f, "MAKER", "E1", TRACE_AT_NOW) == 34 * KG);
 }
@@ -135,18 +146,18 @@ static void test_units_convert_exactly(void **state)
     fixture *f = *state;
     struct sum s = {"E1", 0, 0, "", ""};
     /* DIST: +60000 g (receipt, by CAS number) - 500 g (input) - 2.5 kg */
-    assert_int_equal(trace_balance(f->l, "DIST", TRACE_AT_NOW, "ephedrine",
-                                   add_holding, &s),
-                     TRACE_OK);
+    assert_int_equal(
+        trace_balance(f->l, "DIST", TRACE_AT_NOW, "ephedrine", add_holding, &s),
+        TRACE_OK);
     assert_true(s.total == 57 * KG);
     assert_int_equal(s.rows, 1);
     /* shown in the unit the holding was first recorded in */
     assert_string_equal(s.unit, "g");
     assert_string_equal(s.text, "57000");
     struct sum x = {"X1", 0, 0, "", ""};
-    assert_int_equal(trace_balance(f->l, "DIST", TRACE_AT_NOW, NULL,
-                                   add_holding, &x),
-                     TRACE_OK);
+    assert_int_equal(
+        trace_balance(f->l, "DIST", TRACE_AT_NOW, NULL, add_holding, &x),
+        TRACE_OK);
     assert_true(x.total == 300000000LL); /* 400 g - 0.1 kg */
 }
 
@@ -168,8 +179,7 @@ static void test_corrections(void **state)
                           "\"unit\":\"kg\",\"purpose\":\"synthesis\"}"),
                        0, &r),
         TRACE_OK);
-    assert_true(stock(f, "DIST", "E1", TRACE_AT_NOW) ==
-                57 * KG + 1250000000LL);
+    assert_true(stock(f, "DIST", "E1", TRACE_AT_NOW) == 57 * KG + 1250000000LL);
     /* correct it again: void it entirely */
     assert_int_equal(fixture_import(f,
                                     EV("correction", "k2", "DIST",
@@ -195,14 +205,14 @@ static void test_backdated_event_shifts_later_balances(void **state)
     fixture *f = *state;
     trace_append_result r;
     int64_t before = stock(f, "MAKER", "E1", TRACE_AT_NOW);
-    assert_int_equal(fixture_import(f,
-                                    EV("loss", "l1", "MAKER",
-                                       "2026-01-09T00:00:00+08:00",
-                                       "\"substance\":\"ephedrine\",\"lot\":"
-                                       "\"E1\",\"qty\":\"1\",\"unit\":\"kg\","
-                                       "\"reason\":\"damage\""),
-                                    0, &r),
-                     TRACE_OK);
+    assert_int_equal(
+        fixture_import(f,
+                       EV("loss", "l1", "MAKER", "2026-01-09T00:00:00+08:00",
+                          "\"substance\":\"ephedrine\",\"lot\":"
+                          "\"E1\",\"qty\":\"1\",\"unit\":\"kg\","
+                          "\"reason\":\"damage\""),
+                       0, &r),
+        TRACE_OK);
     assert_true(stock(f, "MAKER", "E1", TRACE_AT_NOW) == before - KG);
     assert_true(stock(f, "MAKER", "E1", T_PRODUCE) == 150 * KG);
 }
@@ -245,8 +255,7 @@ static void test_trace_through_transformation(void **state)
     assert_true(has_hop(&fw, "consume E1 DIST>- 2.5"));
     /* backward from USER's X1: DIST made it from E1, which MAKER made */
     assert_int_equal(
-        trace_lot(f->l, "X1", "USER", TRACE_BACKWARD, add_hop, &bw),
-        TRACE_OK);
+        trace_lot(f->l, "X1", "USER", TRACE_BACKWARD, add_hop, &bw), TRACE_OK);
     assert_true(has_hop(&bw, "sale X1 DIST>USER 0.1"));
     assert_true(has_hop(&bw, "produce X1 ->DIST 400"));
     assert_true(has_hop(&bw, "sale E1 MAKER>DIST 60"));
@@ -311,9 +320,9 @@ static void test_permit_write_off(void **state)
 
     /* PL-1: 60 + 40 = exactly the budget; the February sale is after the
      * permit expired and does not count */
-    assert_int_equal(trace_permit_show(f->l, "PL-1", TRACE_AT_NOW,
-                                       keep_permit, &v),
-                     TRACE_OK);
+    assert_int_equal(
+        trace_permit_show(f->l, "PL-1", TRACE_AT_NOW, keep_permit, &v),
+        TRACE_OK);
     assert_int_equal(v.n, 3);
     assert_true(v.used == 100 * KG);
     assert_true(v.remaining == 0);
@@ -324,18 +333,18 @@ static void test_permit_write_off(void **state)
     assert_string_equal(v.status, "expired");
     /* as of 2026-01-15 only the first sale had been written off */
     memset(&v, 0, sizeof(v));
-    assert_int_equal(trace_permit_show(f->l, "PL-1", 1768435200000000LL,
-                                       keep_permit, &v),
-                     TRACE_OK);
+    assert_int_equal(
+        trace_permit_show(f->l, "PL-1", 1768435200000000LL, keep_permit, &v),
+        TRACE_OK);
     assert_true(v.used == 60 * KG);
     assert_string_equal(v.status, "active");
 
     /* PL-2 (single-use, held by DIST): a sale to USER is held by another
      * party, the first sale to DIST counts, the second does not */
     memset(&v, 0, sizeof(v));
-    assert_int_equal(trace_permit_show(f->l, "PL-2", TRACE_AT_NOW,
-                                       keep_permit, &v),
-                     TRACE_OK);
+    assert_int_equal(
+        trace_permit_show(f->l, "PL-2", TRACE_AT_NOW, keep_permit, &v),
+        TRACE_OK);
     assert_int_equal(v.n, 3);
     assert_string_equal(v.reason[0], "held by another party");
     assert_int_equal(v.counted[1], 1);
@@ -358,9 +367,9 @@ static void test_permit_suspension_applies_from_its_time(void **state)
                                        "\"suspended\",\"reason\":\"audit\""),
                                     0, &r),
                      TRACE_OK);
-    assert_int_equal(trace_permit_show(f->l, "PL-1", TRACE_AT_NOW,
-                                       keep_permit, &v),
-                     TRACE_OK);
+    assert_int_equal(
+        trace_permit_show(f->l, "PL-1", TRACE_AT_NOW, keep_permit, &v),
+        TRACE_OK);
     assert_true(v.used == 60 * KG);
     assert_string_equal(v.reason[1], "suspended");
     assert_string_equal(v.status, "suspended");
@@ -408,8 +417,7 @@ static void test_history_paging(void **state)
     assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_OK);
     assert_int_equal(a.n, 2);
     o.lot = "NOLOT";
-    assert_int_equal(trace_history(f->l, &o, count_event, &a),
-                     TRACE_ENOTFOUND);
+    assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_ENOTFOUND);
 }
 
 int main(void)

@@ -1,0 +1,465 @@
+/* test_reconcile.c - every rule of SPEC section 4: a case that must fire
+ * and a near miss that must not (reconcile.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define EV(type, id, party, at, rest)                                          \
+    "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party              \
+    "\",\"at\":\"" at "\"," rest "}\n"
+#define REG(subject, kind, lic)                                                \
+    EV("party", "r-" subject, "REGULATOR", "2026-01-01T00:00:00+08:00",        \
+       "\"subject\":\"" subject "\",\"name\":\"n\",\"kind\":\"" kind           \
+       "\",\"region\":\"CN-31\",\"licenses\":[" lic "]")
+#define ALL_SCOPES                                                             \
+    "\"CN-PC-1\",\"CN-PC-2\",\"CN-PC-3\",\"CN-NARC\",\"CN-PSY-1\","            \
+    "\"CN-PSY-2\""
+#define PARTIES                                                                \
+    REG("S", "manufacturer", ALL_SCOPES)                                       \
+    REG("B", "distributor", ALL_SCOPES)                                        \
+    REG("N", "distributor", "")                                                \
+    REG("W", "warehouse", ALL_SCOPES) REG("PH1", "pharmacy", ALL_SCOPES)       \
+        REG("PH2", "pharmacy", ALL_SCOPES) REG("PH3", "pharmacy", ALL_SCOPES)  \
+            REG("PH4", "pharmacy", ALL_SCOPES)                                 \
+                REG("PH5", "pharmacy", ALL_SCOPES)
+#define PERMIT(id, kind, holder, sub, qty, unit, from, until, uses)            \
+    EV("permit", "p-" id, "REGULATOR", "2026-01-01T00:00:00+08:00",            \
+       "\"permit\":\"" id "\",\"kind\":\"" kind "\",\"holder\":\"" holder      \
+       "\",\"substance\":\"" sub "\",\"qty\":\"" qty "\",\"unit\":\"" unit     \
+       "\",\"valid_from\":\"" from "\",\"valid_until\":\"" until               \
+       "\",\"uses\":\"" uses "\"")
+#define PRODUCE(id, sub, lot, qty, unit)                                       \
+    EV("produce", id, "S", "2026-01-02T00:00:00+08:00",                        \
+       "\"substance\":\"" sub "\",\"lot\":\"" lot "\",\"qty\":\"" qty          \
+       "\",\"unit\":\"" unit "\"")
+#define SALE(id, to, at, sub, lot, qty, unit, extra)                           \
+    EV("sale", id, "S", at,                                                    \
+       "\"to\":\"" to "\",\"substance\":\"" sub "\",\"lot\":\"" lot            \
+       "\",\"qty\":\"" qty "\",\"unit\":\"" unit "\"" extra)
+#define RECEIPT(id, party, ref, at, sub, lot, qty, unit)                       \
+    EV("receipt", id, party, at,                                               \
+       "\"from\":\"S\",\"ref\":\"" ref "\",\"substance\":\"" sub               \
+       "\",\"lot\":\"" lot "\",\"qty\":\"" qty "\",\"unit\":\"" unit "\"")
+
+/* 2026-06-01T00:00:00Z */
+#define AS_OF 1780272000000000LL
+
+struct tally {
+    const char *rule; /* the rule counted */
+    int n;
+    char ids[64][18];
+    char status[64][16];
+};
+
+static int collect(const trace_alert *a, void *ctx)
+{
+    struct tally *t = ctx;
+    const char *rule = t->rule;
+    if (getenv("TEST_VERBOSE"))
+        fprintf(stderr, "  %s\n", a->json);
+    if (strcmp(a->rule, rule) != 0)
+        return 0;
+    if (t->n < 64) {
+        snprintf(t->ids[t->n], 18, "%s", a->id);
+        snprintf(t->status[t->n], 16, "%s", a->status);
+    }
+    t->n++;
+    return 0;
+}
+
+/* Number of alerts of `rule` found as of `as_of`. */
+static int alerts_of(fixture *f, const char *rule, int64_t as_of,
+                     struct tally *out)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    struct tally local;
+    struct tally *t = out ? out : &local;
+    memset(t, 0, sizeof(*t));
+    t->rule = rule;
+    o.as_of_us = as_of;
+    if (trace_reconcile(f->l, &o, collect, t, NULL) != TRACE_OK)
+        fail_msg("reconcile: %s", trace_error_last());
+    return t->n;
+}
+
+static void load(fixture *f, const char *jsonl)
+{
+    trace_append_result r;
+    if (fixture_import(f, jsonl,
+                       TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC,
+                       &r) != TRACE_OK)
+        fail_msg("import: %s", trace_error_last());
+}
+
+#define SETUP(...)                                                             \
+    fixture *f = *state;                                                       \
+    load(f, PARTIES);                                                          \
+    load(f, __VA_ARGS__)
+
+static void test_permit_missing(void **state)
+{
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100",
+                  "kg") PRODUCE("m2", "morphine", "M1", "100", "unit")
+              SALE("s1", "B", "2026-01-05T00:00:00+08:00", "ephedrine", "E1",
+                   "10", "kg", "") SALE("s2", "B", "2026-01-05T00:00:00+08:00",
+                                        "morphine", "M1", "10", "unit", "")
+                  SALE("s3", "B", "2026-01-05T00:00:00+08:00", "ephedrine",
+                       "E1", "10", "kg", ",\"permit\":\"GHOST\""));
+    /* s1 cites none (category 1), s3 an unknown permit; the drug sale
+     * needs no permit */
+    assert_int_equal(alerts_of(f, "PERMIT_MISSING", AS_OF, NULL), 2);
+}
+
+static void test_permit_invalid_and_exceeded(void **state)
+{
+    SETUP(PERMIT("PL", "purchase_license", "B", "ephedrine", "20", "kg",
+                 "2026-01-01", "2026-01-31", "multi")
+              PERMIT("PF", "purchase_filing", "B", "ephedrine", "20", "kg",
+                     "2026-01-01", "2026-12-31", "multi")
+                  PRODUCE("m1", "ephedrine", "E1", "100", "kg")
+          /* last valid day (inclusive bound): counts */
+          SALE("s1", "B", "2026-01-31T23:00:00+08:00", "ephedrine", "E1", "10",
+               "kg", ",\"permit\":\"PL\"")
+          /* a day after: expired */
+          SALE("s2", "B", "2026-02-01T01:00:00+08:00", "ephedrine", "E1", "10",
+               "kg", ",\"permit\":\"PL\"")
+          /* a filing is the wrong kind for category 1 */
+          SALE("s3", "B", "2026-01-10T00:00:00+08:00", "ephedrine", "E1", "10",
+               "kg", ",\"permit\":\"PF\"")
+          /* exactly the budget: 10 (s1) + 10 (s4) = 20 */
+          SALE("s4", "B", "2026-01-11T00:00:00+08:00", "ephedrine", "E1", "10",
+               "kg", ",\"permit\":\"PL\""));
+    assert_int_equal(alerts_of(f, "PERMIT_INVALID", AS_OF, NULL), 2);
+    assert_int_equal(alerts_of(f, "PERMIT_EXCEEDED", AS_OF, NULL), 0);
+    load(f, SALE("s5", "B", "2026-01-12T00:00:00+08:00", "ephedrine", "E1",
+                 "0.001", "kg", ",\"permit\":\"PL\""));
+    assert_int_equal(alerts_of(f, "PERMIT_EXCEEDED", AS_OF, NULL), 1);
+}
+
+static void test_shipment_and_quantities(void **state)
+{
+    SETUP(PRODUCE("m1", "acetone", "A1", "1000", "L")
+              PRODUCE("m2", "morphine", "M1", "100", "unit")
+          /* no receipt at all */
+          SALE("s1", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "100",
+               "L", "")
+          /* receipt 71 hours later: confirmed */
+          SALE("s2", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "100",
+               "L", "") RECEIPT("c2", "B", "s2", "2026-01-07T23:00:00+08:00",
+                                "acetone", "A1", "100", "L")
+          /* 0.05 % short: within tolerance */
+          SALE("s3", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "100",
+               "L", "") RECEIPT("c3", "B", "s3", "2026-01-06T00:00:00+08:00",
+                                "acetone", "A1", "99.95", "L")
+          /* 1 % short: a mismatch, not an unconfirmed shipment */
+          SALE("s4", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "100",
+               "L", "") RECEIPT("c4", "B", "s4", "2026-01-06T00:00:00+08:00",
+                                "acetone", "A1", "99", "L")
+          /* counts: any difference */
+          SALE("s5", "B", "2026-01-05T00:00:00+08:00", "morphine", "M1", "10",
+               "unit", "") RECEIPT("c5", "B", "s5", "2026-01-06T00:00:00+08:00",
+                                   "morphine", "M1", "9", "unit")
+          /* a receipt citing no sale, and one for another lot */
+          RECEIPT("c6", "B", "nope", "2026-01-06T00:00:00+08:00", "acetone",
+                  "A1", "1", "L")
+              RECEIPT("c7", "B", "s2", "2026-01-06T00:00:00+08:00", "acetone",
+                      "A9", "1", "L"));
+    assert_int_equal(alerts_of(f, "SHIPMENT_UNCONFIRMED", AS_OF, NULL), 1);
+    /* as of 71 hours after the sale the window is still open */
+    assert_int_equal(alerts_of(f, "SHIPMENT_UNCONFIRMED",
+                               1767542400000000LL + 71 * 3600000000LL, NULL),
+                     0);
+    assert_int_equal(alerts_of(f, "QTY_MISMATCH", AS_OF, NULL), 2);
+    assert_int_equal(alerts_of(f, "RECEIPT_UNMATCHED", AS_OF, NULL), 2);
+}
+
+static void test_stock(void **state)
+{
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "10", "kg")
+              PRODUCE("m2", "ephedrine", "E2", "10", "kg")
+          /* E1 sold out exactly; E2 oversold twice (two crossings) */
+          SALE("s1", "B", "2026-01-05T00:00:00+08:00", "ephedrine", "E1", "10",
+               "kg", "") SALE("s2", "B", "2026-01-05T00:00:00+08:00",
+                              "ephedrine", "E2", "11", "kg", "")
+              EV("produce", "m3", "S", "2026-01-06T00:00:00+08:00",
+                 "\"substance\":\"ephedrine\",\"lot\":\"E2\",\"qty\":"
+                 "\"5\",\"unit\":\"kg\"")
+                  SALE("s3", "B", "2026-01-07T00:00:00+08:00", "ephedrine",
+                       "E2", "5", "kg", "")
+          /* counts: equal to book (0 at E1); 5 where book is 0 */
+          EV("stocktake", "k1", "S", "2026-01-08T00:00:00+08:00",
+             "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"counted\":\"0\","
+             "\"unit\":\"kg\"")
+              EV("stocktake", "k2", "B", "2026-01-04T00:00:00+08:00",
+                 "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"counted\":"
+                 "\"5\",\"unit\":\"kg\""));
+    assert_int_equal(alerts_of(f, "NEGATIVE_STOCK", AS_OF, NULL), 2);
+    assert_int_equal(alerts_of(f, "STOCKTAKE_VARIANCE", AS_OF, NULL), 1);
+}
+
+static void test_unusual_order(void **state)
+{
+    SETUP(PRODUCE("m1", "acetone", "A1", "1000", "L") SALE(
+        "o1", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "10", "L", "")
+              SALE("o2", "B", "2026-01-06T00:00:00+08:00", "acetone", "A1",
+                   "10", "L", "") SALE("o3", "B", "2026-01-07T00:00:00+08:00",
+                                       "acetone", "A1", "10", "L", "")
+          /* 2.5 x the mean of 10: no alert */
+          SALE("o4", "B", "2026-01-08T00:00:00+08:00", "acetone", "A1", "25",
+               "L", ""));
+    assert_int_equal(alerts_of(f, "UNUSUAL_ORDER", AS_OF, NULL), 0);
+    /* mean of 10, 10, 10, 25 is 13.75: 45 is 3.27 x */
+    load(f, SALE("o5", "B", "2026-01-09T00:00:00+08:00", "acetone", "A1", "45",
+                 "L", ""));
+    assert_int_equal(alerts_of(f, "UNUSUAL_ORDER", AS_OF, NULL), 1);
+}
+
+static void test_unlicensed(void **state)
+{
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg")
+              SALE("s1", "B", "2026-01-05T00:00:00+08:00", "ephedrine", "E1",
+                   "1", "kg", "") SALE("s2", "N", "2026-01-05T00:00:00+08:00",
+                                       "ephedrine", "E1", "1", "kg", "")
+                  SALE("s3", "GHOST", "2026-01-05T00:00:00+08:00", "ephedrine",
+                       "E1", "1", "kg", "")
+          /* B is suspended from March on */
+          EV("party", "r-B2", "REGULATOR", "2026-03-01T00:00:00+08:00",
+             "\"subject\":\"B\",\"name\":\"n\",\"kind\":\"distributor\","
+             "\"region\":\"CN-31\",\"licenses\":[" ALL_SCOPES
+             "],\"status\":\"suspended\"")
+              SALE("s4", "B", "2026-03-05T00:00:00+08:00", "ephedrine", "E1",
+                   "1", "kg", ""));
+    assert_int_equal(alerts_of(f, "UNLICENSED_PARTY", AS_OF, NULL), 3);
+}
+
+#define DESTROY(id, witness)                                                   \
+    EV("destroy", id, "S", "2026-01-05T00:00:00+08:00",                        \
+       "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"1\",\"unit\":"    \
+       "\"kg\",\"method\":\"incineration\"" witness)
+
+static void test_destroy_loss(void **state)
+{
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg") DESTROY("d1", "")
+              DESTROY("d2", ",\"witness\":\"REGULATOR\"")
+                  DESTROY("d3", ",\"witness\":\"W\"")
+                      DESTROY("d4", ",\"witness\":\"NOBODY\"")
+                          EV("loss", "l1", "S", "2026-01-05T00:00:00+08:00",
+                             "\"substance\":\"ephedrine\",\"lot\":\"E1\","
+                             "\"qty\":\"1\",\"unit\":\"kg\",\"reason\":"
+                             "\"in_transit\""));
+    assert_int_equal(alerts_of(f, "DESTROY_UNWITNESSED", AS_OF, NULL), 3);
+    assert_int_equal(alerts_of(f, "LOSS_REPORTED", AS_OF, NULL), 1);
+}
+
+static void test_late_report(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    char buf[4096], at[40];
+    time_t t = time(NULL) - 10 * 86400;
+    struct tm tm;
+
+    load(f, PARTIES PRODUCE("m1", "ephedrine", "E1", "100", "kg")
+                PRODUCE("m2", "acetone", "A1", "100", "L"));
+    gmtime_r(&t, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* recorded 10 days late: over category 1's 5 days, within category
+     * 3's 30 days */
+    snprintf(buf, sizeof(buf),
+             "{\"type\":\"sale\",\"id\":\"late1\",\"party\":\"S\",\"at\":"
+             "\"%s\",\"to\":\"B\",\"substance\":\"ephedrine\",\"lot\":\"E1\","
+             "\"qty\":\"1\",\"unit\":\"kg\"}\n"
+             "{\"type\":\"sale\",\"id\":\"late3\",\"party\":\"S\",\"at\":"
+             "\"%s\",\"to\":\"B\",\"substance\":\"acetone\",\"lot\":\"A1\","
+             "\"qty\":\"1\",\"unit\":\"L\"}",
+             at, at);
+    assert_int_equal(fixture_import(f, buf, 0, &r), TRACE_OK);
+    assert_int_equal(alerts_of(f, "LATE_REPORT", TRACE_AT_NOW, NULL), 1);
+}
+
+#define DISPENSE(id, ph, at, sub, rx, dr, patient, days, form, chronic)        \
+    EV("dispense", id, ph, at,                                                 \
+       "\"substance\":\"" sub "\",\"lot\":\"L\",\"qty\":\"1\",\"unit\":"       \
+       "\"unit\",\"rx\":{\"id\":\"" rx "\",\"prescriber\":\"" dr               \
+       "\",\"patient\":\"" patient "\",\"written\":\"2026-01-01\","            \
+       "\"days_supply\":" days ",\"form\":\"" form "\"" chronic "}")
+
+static void test_rx_limits(void **state)
+{
+    SETUP(
+        /* at the limit: no alert */
+        DISPENSE("d1", "PH1", "2026-01-05T00:00:00+08:00", "morphine", "R1",
+                 "D1", "P1", "1", "injection", "")
+            DISPENSE("d2", "PH1", "2026-01-05T00:00:00+08:00", "morphine", "R2",
+                     "D1", "P2", "7", "controlled_release",
+                     "") DISPENSE("d3", "PH1", "2026-01-05T00:00:00+08:00",
+                                  "ketamine", "R3", "D1", "P3", "3", "oral", "")
+                DISPENSE("d4", "PH1", "2026-01-05T00:00:00+08:00", "morphine",
+                         "R4", "D1", "P4", "15", "patch", ",\"chronic\":true")
+                    DISPENSE("d5", "PH1", "2026-01-05T00:00:00+08:00",
+                             "diazepam", "R5", "D1", "P5", "7", "oral", "")
+        /* one over: alerts */
+        DISPENSE("e1", "PH1", "2026-01-05T00:00:00+08:00", "morphine", "S1",
+                 "D1", "P1", "2", "injection", "")
+            DISPENSE("e2", "PH1", "2026-01-05T00:00:00+08:00", "oxycodone",
+                     "S2", "D1", "P2", "8", "controlled_release",
+                     "") DISPENSE("e3", "PH1", "2026-01-05T00:00:00+08:00",
+                                  "ketamine", "S3", "D1", "P3", "4", "oral", "")
+                DISPENSE("e4", "PH1", "2026-01-05T00:00:00+08:00", "morphine",
+                         "S4", "D1", "P4", "16", "patch", ",\"chronic\":true")
+                    DISPENSE("e5", "PH1", "2026-01-05T00:00:00+08:00",
+                             "diazepam", "S5", "D1", "P5", "8", "oral",
+                             ",\"chronic\":true")
+                        DISPENSE("e6", "PH1", "2026-01-05T00:00:00+08:00",
+                                 "fentanyl", "S6", "D1", "P6", "4", "injection",
+                                 ",\"chronic\":true"));
+    assert_int_equal(alerts_of(f, "RX_LIMIT", AS_OF, NULL), 6);
+}
+
+static void test_rx_reuse_and_shopping(void **state)
+{
+    SETUP(
+        /* one prescription twice, at two pharmacies */
+        DISPENSE("d1", "PH1", "2026-01-05T00:00:00+08:00", "morphine", "R1",
+                 "D1", "X", "1", "oral", "")
+            DISPENSE("d1", "PH2", "2026-01-06T00:00:00+08:00", "morphine", "R1",
+                     "D1", "X", "1", "oral", "")
+        /* patient Y: 5 prescribers, 5 pharmacies within 90 days */
+        DISPENSE("y1", "PH1", "2026-02-01T00:00:00+08:00", "diazepam", "Y1",
+                 "D1", "Y", "1", "oral", "")
+            DISPENSE("y2", "PH2", "2026-02-11T00:00:00+08:00", "diazepam", "Y2",
+                     "D2", "Y", "1", "oral", "")
+                DISPENSE("y3", "PH3", "2026-02-21T00:00:00+08:00", "diazepam",
+                         "Y3", "D3", "Y", "1", "oral", "")
+                    DISPENSE("y4", "PH4", "2026-03-01T00:00:00+08:00",
+                             "diazepam", "Y4", "D4", "Y", "1", "oral", "")
+                        DISPENSE("y5", "PH5", "2026-05-02T00:00:00+08:00",
+                                 "diazepam", "Y5", "D5", "Y", "1", "oral", ""));
+    load(f,
+         /* patient Z: only 4 pharmacies */
+         DISPENSE("z1", "PH1", "2026-02-01T00:00:00+08:00", "diazepam", "Z1",
+                  "D1", "Z", "1", "oral", "")
+             DISPENSE("z2", "PH2", "2026-02-02T00:00:00+08:00", "diazepam",
+                      "Z2", "D2", "Z", "1", "oral", "")
+                 DISPENSE("z3", "PH3", "2026-02-03T00:00:00+08:00", "diazepam",
+                          "Z3", "D3", "Z", "1", "oral", "")
+                     DISPENSE("z4", "PH4", "2026-02-04T00:00:00+08:00",
+                              "diazepam", "Z4", "D4", "Z", "1", "oral", "")
+                         DISPENSE("z5", "PH4", "2026-02-05T00:00:00+08:00",
+                                  "diazepam", "Z5", "D5", "Z", "1", "oral", "")
+         /* patient V: 5 and 5, but over 91 days */
+         DISPENSE("v1", "PH1", "2026-02-01T00:00:00+08:00", "diazepam", "V1",
+                  "D1", "V", "1", "oral",
+                  "") DISPENSE("v2", "PH2", "2026-02-02T00:00:00+08:00",
+                               "diazepam", "V2", "D2", "V", "1", "oral", "")
+             DISPENSE("v3", "PH3", "2026-02-03T00:00:00+08:00", "diazepam",
+                      "V3", "D3", "V", "1", "oral", "")
+                 DISPENSE("v4", "PH4", "2026-02-04T00:00:00+08:00", "diazepam",
+                          "V4", "D4", "V", "1", "oral", "")
+                     DISPENSE("v5", "PH5", "2026-05-03T00:00:00+08:00",
+                              "diazepam", "V5", "D5", "V", "1", "oral", ""));
+    assert_int_equal(alerts_of(f, "RX_REUSE", AS_OF, NULL), 1);
+    /* Y: 2026-02-01 to 2026-05-02 is exactly 90 days */
+    assert_int_equal(alerts_of(f, "DOCTOR_SHOPPING", AS_OF, NULL), 1);
+}
+
+static void test_stable_ids_and_ack(void **state)
+{
+    struct tally a, b;
+    trace_append_result r;
+    char ack[512];
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg")
+              EV("loss", "l1", "S", "2026-01-05T00:00:00+08:00",
+                 "\"substance\":\"ephedrine\",\"lot\":\"E1\",\"qty\":\"1\","
+                 "\"unit\":\"kg\",\"reason\":\"theft\""));
+    assert_int_equal(alerts_of(f, "LOSS_REPORTED", AS_OF, &a), 1);
+    assert_int_equal(alerts_of(f, "LOSS_REPORTED", AS_OF, &b), 1);
+    assert_string_equal(a.ids[0], b.ids[0]);
+    assert_string_equal(a.status[0], "open");
+    snprintf(ack, sizeof(ack),
+             "{\"type\":\"alert_ack\",\"id\":\"ack1\",\"party\":\"REGULATOR\","
+             "\"at\":\"2026-06-02T00:00:00Z\",\"alert\":\"%s\",\"status\":"
+             "\"resolved\",\"note\":\"police report filed\"}",
+             a.ids[0]);
+    assert_int_equal(fixture_import(f, ack, 0, &r), TRACE_OK);
+    assert_int_equal(alerts_of(f, "LOSS_REPORTED", AS_OF, &b), 1);
+    assert_string_equal(b.status[0], "resolved");
+}
+
+static void test_chain_broken(void **state)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 5};
+    MDB_val k = {8, key}, v;
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg"));
+    assert_int_equal(alerts_of(f, "CHAIN_BROKEN", AS_OF, NULL), 0);
+    /* change a byte of entry 5 behind the library's back */
+    trace_ledger_close(f->l);
+    f->l = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64ULL << 30), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "journal", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    uint8_t *copy = malloc(v.mv_size);
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[v.mv_size / 2] ^= 0x20;
+    v.mv_data = copy;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    free(copy);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    struct tally t;
+    assert_int_equal(alerts_of(f, "CHAIN_BROKEN", AS_OF, &t), 1);
+}
+
+static void test_rules_file(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    static const char bad[] = "{\"NO_SUCH_RULE\":{}}";
+    static const char bad2[] = "{\"UNUSUAL_ORDER\":{\"factr\":2}}";
+    fixture *f = *state;
+    o.rules_json = bad;
+    o.rules_len = sizeof(bad) - 1;
+    assert_int_equal(trace_reconcile(f->l, &o, NULL, NULL, NULL), TRACE_EINVAL);
+    o.rules_json = bad2;
+    o.rules_len = sizeof(bad2) - 1;
+    assert_int_equal(trace_reconcile(f->l, &o, NULL, NULL, NULL), TRACE_EINVAL);
+}
+
+int main(void)
+{
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_permit_missing),
+        T(test_permit_invalid_and_exceeded),
+        T(test_shipment_and_quantities),
+        T(test_stock),
+        T(test_unusual_order),
+        T(test_unlicensed),
+        T(test_destroy_loss),
+        T(test_late_report),
+        T(test_rx_limits),
+        T(test_rx_reuse_and_shopping),
+        T(test_stable_ids_and_ack),
+        T(test_chain_broken),
+        T(test_rules_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
