@@ -36,6 +36,7 @@ struct input {
 };
 
 typedef struct rec {
+    size_t pos; /* position in `at` order */
     uint64_t seq;
     int64_t at, recorded;
     uint32_t kind; /* body case */
@@ -58,6 +59,7 @@ typedef struct rec {
 struct alert {
     const struct rule *rule;
     const char *severity;
+    size_t pos; /* `at` position of the first evidence: output order */
     const char *party, *counterparty, *substance, *lot, *permit;
     trace_event_ref *events;
     size_t n_events;
@@ -82,8 +84,10 @@ struct run {
     rec *recs;
     size_t n, cap;
     rec **by_at; /* recs in (at, seq) order */
+    rec **by_id; /* recs in (party, id) order, built on first use */
     struct alert *alerts;
     size_t n_alerts, cap_alerts;
+    sha256_stream *digest; /* for alert ids */
     struct cfg cfg[32];
 };
 
@@ -154,8 +158,10 @@ static int raise_alert(struct run *r, const struct rule *rule,
     if (!al->events)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     /* the id: rule and evidence, which do not change between runs */
-    if (!(s = sha256_stream_new()))
+    if (!r->digest && !(r->digest = sha256_stream_new()))
         return trace_fail(TRACE_ENOMEM, "out of memory");
+    s = r->digest;
+    sha256_stream_reset(s);
     sha256_stream_update(s, rule->code, strlen(rule->code) + 1);
     for (size_t i = 0; i < n_ev; i++) {
         al->events[i].party = ev[i]->party;
@@ -168,10 +174,10 @@ static int raise_alert(struct run *r, const struct rule *rule,
     if (n_ev == 0 && party)
         sha256_stream_update(s, party, strlen(party) + 1);
     sha256_stream_final(s, h);
-    sha256_stream_free(s);
     al->id[0] = 'A';
     hex_encode(al->id + 1, h, 8);
     al->n_events = n_ev;
+    al->pos = n_ev ? ev[0]->pos : 0;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
@@ -315,47 +321,45 @@ static int keep_permit(const trace_permit_state *p, void *ctx)
     return 0;
 }
 
-static const rec *find_rec(struct run *r, strmap *index, const char *party,
-                           const char *id)
+static int cmp_id(const void *a, const void *b)
 {
-    char key[KEY_MAX];
-    size_t *i;
-    snprintf(key, sizeof(key), "%s\x01%s", party, id);
-    i = strmap_get(index, key, 0);
-    return i && *i ? &r->recs[*i - 1] : NULL;
+    const rec *x = *(rec *const *)a, *y = *(rec *const *)b;
+    if (x->party != y->party) /* interned: pointer order is enough */
+        return (uintptr_t)x->party < (uintptr_t)y->party ? -1 : 1;
+    return strcmp(x->id, y->id);
 }
 
-static int index_ids(struct run *r, strmap **out)
+/* The event (party, id), or NULL; the index is built on first use. */
+static const rec *find_rec(struct run *r, const char *party, const char *id)
 {
-    strmap *m = strmap_new(sizeof(size_t));
-    char key[KEY_MAX];
-    if (!m)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->n; i++) {
-        size_t *slot;
-        snprintf(key, sizeof(key), "%s\x01%s", r->recs[i].party, r->recs[i].id);
-        if (!(slot = strmap_get(m, key, 1))) {
-            strmap_free(m);
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        }
-        *slot = i + 1;
+    rec key;
+    const rec *kp = &key, **hit;
+
+    if (!r->n)
+        return NULL;
+    if (!r->by_id) {
+        if (!(r->by_id = malloc((r->n + 1) * sizeof(*r->by_id))))
+            return NULL;
+        for (size_t i = 0; i < r->n; i++)
+            r->by_id[i] = &r->recs[i];
+        qsort(r->by_id, r->n, sizeof(*r->by_id), cmp_id);
     }
-    *out = m;
-    return TRACE_OK;
+    key.party = intern(r, party);
+    key.id = id;
+    hit = bsearch(&kp, r->by_id, r->n, sizeof(*r->by_id), cmp_id);
+    return hit ? *hit : NULL;
 }
 
 static int rule_permits(struct run *r, const struct cfg *c)
 {
     const struct rule *missing = RULE(0), *invalid = RULE(1),
                       *exceeded = RULE(2);
-    strmap *seen = strmap_new(sizeof(int)), *ids = NULL;
+    strmap *seen = strmap_new(sizeof(int));
     int rc = TRACE_OK;
 
     (void)c;
     if (!seen)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = index_ids(r, &ids)) != TRACE_OK)
-        goto out;
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const subst_info *s = sub_of(r, e);
@@ -427,7 +431,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
             size_t n_over = 0;
             for (size_t u = 0; u < v.n && rc == TRACE_OK; u++) {
                 const trace_permit_use *use = &v.uses[u];
-                const rec *x = find_rec(r, ids, use->party, use->event);
+                const rec *x = find_rec(r, use->party, use->event);
                 if (!x)
                     continue;
                 if (!use->valid) {
@@ -453,9 +457,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
                                  fmt_qty(r, v.budget, v.unit), v.unit);
         }
     }
-out:
     strmap_free(seen);
-    strmap_free(ids);
     return rc;
 }
 
@@ -475,23 +477,18 @@ static int rule_two_way(struct run *r, const struct cfg *c)
                       *unmatched = RULE(5);
     int64_t window = (int64_t)(r->cfg[3].p[0] * (double)US_PER_HOUR);
     double pct = r->cfg[4].p[0];
-    strmap *ids = NULL;
     size_t *confirmed = NULL; /* per rec: receipts in the window */
-    int rc;
+    int rc = TRACE_OK;
 
     (void)c;
-    if ((rc = index_ids(r, &ids)) != TRACE_OK)
-        return rc;
-    if (!(confirmed = calloc(r->n + 1, sizeof(*confirmed)))) {
-        strmap_free(ids);
+    if (!(confirmed = calloc(r->n + 1, sizeof(*confirmed))))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    }
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const rec *sale;
         if (e->kind != TRACE__V1__EVENT__BODY_RECEIPT_BODY)
             continue;
-        sale = find_rec(r, ids, e->from, e->ref);
+        sale = find_rec(r, e->from, e->ref);
         if (!sale || sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY ||
             strcmp(sale->to, e->party) != 0 ||
             strcmp(sale->substance, e->substance) != 0 ||
@@ -538,7 +535,6 @@ static int rule_two_way(struct run *r, const struct cfg *c)
                          e->to, r->cfg[3].p[0]);
     }
     free(confirmed);
-    strmap_free(ids);
     return rc;
 }
 
@@ -601,20 +597,66 @@ static void walks_free(struct walks *ws)
     free(ws->keys);
 }
 
-static int stock_changes(struct run *r, int per_site, struct walks *m)
+/* One change of a holding; holdings are told apart by their interned
+ * names, so grouping is a sort, not a hash lookup per event. */
+struct hchange {
+    const char *party, *sub, *lot, *site; /* site NULL: all sites */
+    size_t order;                         /* position in `at` order */
+    struct change ch;
+};
+
+struct hlist {
+    struct hchange *v;
+    size_t n, cap;
+};
+
+static int hpush(struct hlist *h, const char *party, const char *sub,
+                 const char *lot, const char *site, size_t order,
+                 struct change ch)
 {
-    char key[KEY_MAX];
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 1024;
+        struct hchange *p = realloc(h->v, nc * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        h->v = p;
+        h->cap = nc;
+    }
+    h->v[h->n++] = (struct hchange){party, sub, lot, site, order, ch};
+    return TRACE_OK;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static int same_holding(const struct hchange *x, const struct hchange *y)
+{
+    return x->party == y->party && x->sub == y->sub && x->lot == y->lot &&
+           x->site == y->site;
+}
+
+static int cmp_hchange(const void *a, const void *b)
+{
+    const struct hchange *x = a, *y = b;
+    int c;
+    if ((c = cmp_ptr(x->party, y->party)) || (c = cmp_ptr(x->sub, y->sub)) ||
+        (c = cmp_ptr(x->lot, y->lot)) || (c = cmp_ptr(x->site, y->site)))
+        return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Every stock change (and, per site, every count) grouped by holding,
+ * each group in `at` order. */
+static int stock_changes(struct run *r, int per_site, struct hlist *h)
+{
     int rc = TRACE_OK;
 
-    memset(m, 0, sizeof(*m));
-    if (!(m->m = strmap_new(sizeof(struct walk))))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-#define KEY(party, sub, lot, site)                                             \
-    (snprintf(key, sizeof(key), "%s\x01%s\x01%s\x01%s", party, sub, lot,       \
-              per_site ? (site) : ""),                                         \
-     key)
+    memset(h, 0, sizeof(*h));
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
+        const char *site = per_site ? e->site : NULL;
         int sign = 0;
         switch (e->kind) {
         case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
@@ -632,150 +674,138 @@ static int stock_changes(struct run *r, int per_site, struct walks *m)
             break;
         case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
             if (!per_site)
-                break;
-            rc = push_change(r, m, KEY(e->party, e->substance, e->lot, e->from),
-                             (struct change){e, -e->qty, 0, 0});
+                continue; /* nets to zero over all sites */
+            rc = hpush(h, e->party, e->substance, e->lot, e->from, i,
+                       (struct change){e, -e->qty, 0, 0});
             if (rc == TRACE_OK)
-                rc = push_change(r, m,
-                                 KEY(e->party, e->substance, e->lot, e->to),
-                                 (struct change){e, e->qty, 0, 0});
+                rc = hpush(h, e->party, e->substance, e->lot, e->to, i,
+                           (struct change){e, e->qty, 0, 0});
             continue;
         case TRACE__V1__EVENT__BODY_STOCKTAKE_BODY:
             if (per_site)
-                rc = push_change(r, m,
-                                 KEY(e->party, e->substance, e->lot, e->site),
-                                 (struct change){e, e->qty, 1, 0});
+                rc = hpush(h, e->party, e->substance, e->lot, site, i,
+                           (struct change){e, e->qty, 1, 0});
             continue;
         default:
             continue;
         }
-        if (e->kind == TRACE__V1__EVENT__BODY_PRODUCE_BODY)
-            for (size_t k = 0; k < e->n_inputs && rc == TRACE_OK; k++)
-                rc = push_change(
-                    r, m,
-                    KEY(e->party, e->inputs[k].substance, e->inputs[k].lot,
-                        e->site),
-                    (struct change){e, -e->inputs[k].qty, 0, (int)k + 1});
+        for (size_t k = 0; k < e->n_inputs && rc == TRACE_OK; k++)
+            rc = hpush(h, e->party, e->inputs[k].substance, e->inputs[k].lot,
+                       site, i,
+                       (struct change){e, -e->inputs[k].qty, 0, (int)k + 1});
         if (rc == TRACE_OK)
-            rc = push_change(r, m, KEY(e->party, e->substance, e->lot, e->site),
-                             (struct change){e, sign * e->qty, 0, 0});
+            rc = hpush(h, e->party, e->substance, e->lot, site, i,
+                       (struct change){e, sign * e->qty, 0, 0});
     }
-#undef KEY
-    if (rc != TRACE_OK)
-        walks_free(m);
-    return rc;
+    if (rc != TRACE_OK) {
+        free(h->v);
+        return rc;
+    }
+    qsort(h->v, h->n, sizeof(*h->v), cmp_hchange);
+    return TRACE_OK;
 }
-
-struct walk_ctx {
-    struct run *r;
-    const struct rule *rule;
-    int rc;
-};
 
 static int rule_negative(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(6);
-    struct walks ws;
+    struct hlist h;
     int rc;
 
     (void)c;
-    if ((rc = stock_changes(r, 0, &ws)) != TRACE_OK)
+    if ((rc = stock_changes(r, 0, &h)) != TRACE_OK)
         return rc;
-    for (size_t i = 0; i < ws.n && rc == TRACE_OK; i++) {
-        struct walk *w = strmap_get(ws.m, ws.keys[i], 0);
-        int64_t stock = 0;
-        for (size_t k = 0; k < w->n && rc == TRACE_OK; k++) {
-            const rec *e = w->c[k].e;
-            const char *sub = e->substance, *lot = e->lot;
-            int64_t before = stock;
-            stock += w->c[k].delta;
-            if (!(before >= 0 && stock < 0))
-                continue;
-            if (w->c[k].input) {
-                sub = e->inputs[w->c[k].input - 1].substance;
-                lot = e->inputs[w->c[k].input - 1].lot;
-            }
-            rc = RAISE(r, &e, 1, e->party, NULL, sub, lot, NULL,
-                       "book stock of %s lot %s at %s goes below zero (%s "
-                       "%s) with %s %s",
-                       sub, lot, e->party, fmt_qty(r, stock, e->unit), e->unit,
-                       e->type, e->id);
-        }
+    int64_t stock = 0;
+    for (size_t i = 0; i < h.n && rc == TRACE_OK; i++) {
+        const struct hchange *x = &h.v[i];
+        const rec *e = x->ch.e;
+        if (i == 0 || !same_holding(x, &h.v[i - 1]))
+            stock = 0;
+        int64_t before = stock;
+        stock += x->ch.delta;
+        if (!(before >= 0 && stock < 0))
+            continue;
+        rc = RAISE(r, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
+                   "book stock of %s lot %s at %s goes below zero (%s %s) "
+                   "with %s %s",
+                   x->sub, x->lot, e->party, fmt_qty(r, stock, e->unit),
+                   e->unit, e->type, e->id);
     }
-    walks_free(&ws);
+    free(h.v);
     return rc;
 }
 
 static int rule_stocktake(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(7);
-    struct walks ws;
+    struct hlist h;
     int rc;
 
-    if ((rc = stock_changes(r, 1, &ws)) != TRACE_OK)
+    if ((rc = stock_changes(r, 1, &h)) != TRACE_OK)
         return rc;
-    for (size_t i = 0; i < ws.n && rc == TRACE_OK; i++) {
-        struct walk *w = strmap_get(ws.m, ws.keys[i], 0);
-        int64_t book = 0;
-        for (size_t k = 0; k < w->n && rc == TRACE_OK; k++) {
-            const struct change *ch = &w->c[k];
-            if (!ch->is_count) {
-                book += ch->delta;
-                continue;
-            }
-            if (within_tolerance(sub_of(r, ch->e), book, ch->delta, c->p[0]))
-                continue;
-            rc = RAISE(r, &ch->e, 1, ch->e->party, NULL, ch->e->substance,
-                       ch->e->lot, NULL,
-                       "stocktake %s at site %s counted %s %s, book stock "
-                       "%s %s",
-                       ch->e->id, ch->e->site,
-                       fmt_qty(r, ch->delta, ch->e->unit), ch->e->unit,
-                       fmt_qty(r, book, ch->e->unit), ch->e->unit);
+    int64_t book = 0;
+    for (size_t i = 0; i < h.n && rc == TRACE_OK; i++) {
+        const struct hchange *x = &h.v[i];
+        const rec *e = x->ch.e;
+        if (i == 0 || !same_holding(x, &h.v[i - 1]))
+            book = 0;
+        if (!x->ch.is_count) {
+            book += x->ch.delta;
+            continue;
         }
+        if (within_tolerance(sub_of(r, e), book, x->ch.delta, c->p[0]))
+            continue;
+        rc = RAISE(r, &e, 1, e->party, NULL, e->substance, e->lot, NULL,
+                   "stocktake %s at site %s counted %s %s, book stock %s %s",
+                   e->id, e->site, fmt_qty(r, x->ch.delta, e->unit), e->unit,
+                   fmt_qty(r, book, e->unit), e->unit);
     }
-    walks_free(&ws);
+    free(h.v);
     return rc;
 }
 
-/* UNUSUAL_ORDER: orders are sales to a buyer of a substance. */
+/* UNUSUAL_ORDER: orders are sales to a buyer of a substance.  Each
+ * (buyer, substance) keeps its orders in time order with a sliding
+ * one-year window and its running sum. */
+struct orders {
+    struct walk w;
+    size_t start; /* first order inside the window */
+    double sum;   /* of orders [start, n) */
+};
+
 static int rule_unusual(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(8);
     int64_t year = 365 * US_PER_DAY;
-    struct walks ws = {strmap_new(sizeof(struct walk)), NULL, 0, 0};
-    strmap *m = ws.m;
+    struct walks ws = {strmap_new(sizeof(struct orders)), NULL, 0, 0};
     char key[KEY_MAX];
     int rc = TRACE_OK;
 
-    if (!m)
+    if (!ws.m)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        struct walk *w;
+        struct orders *o;
         if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY)
             continue;
         snprintf(key, sizeof(key), "%s\x01%s", e->to, e->substance);
-        if (!(w = strmap_get(m, key, 1))) {
+        if (!(o = strmap_get(ws.m, key, 1))) {
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
             break;
         }
-        /* prior orders within the year before this one */
-        double sum = 0;
-        size_t n = 0;
-        for (size_t k = 0; k < w->n; k++)
-            if (w->c[k].e->at < e->at && e->at - w->c[k].e->at <= year) {
-                sum += (double)w->c[k].delta;
-                n++;
-            }
-        if (n >= (size_t)c->p[1] && (double)e->qty * (double)n > c->p[0] * sum)
+        while (o->start < o->w.n && e->at - o->w.c[o->start].e->at > year)
+            o->sum -= (double)o->w.c[o->start++].delta;
+        size_t n = o->w.n - o->start;
+        if (n >= (size_t)c->p[1] && o->sum > 0 &&
+            (double)e->qty * (double)n > c->p[0] * o->sum)
             rc = RAISE(r, &e, 1, e->to, e->party, e->substance, e->lot, NULL,
                        "order %s of %s %s is %.1f times %s's mean order over "
                        "the past year (%zu orders)",
                        e->id, fmt_qty(r, e->qty, e->unit), e->unit,
-                       (double)e->qty * (double)n / sum, e->to, n);
+                       (double)e->qty * (double)n / o->sum, e->to, n);
+        /* struct orders begins with its walk, so push_change can grow it */
         if (rc == TRACE_OK)
             rc = push_change(r, &ws, key, (struct change){e, e->qty, 0, 0});
+        o->sum += (double)e->qty;
     }
     walks_free(&ws);
     return rc;
@@ -1007,18 +1037,8 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
             rx_class(sub_of(r, e)))
             rc = push_change(r, &ws, e->patient, (struct change){e, 0, 0, 0});
     }
-    strmap *done = strmap_new(sizeof(int));
-    if (!done)
-        rc = trace_fail(TRACE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
-        const rec *e = r->by_at[i];
-        struct walk *w;
-        int *d;
-        if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY || !e->patient ||
-            !(w = strmap_get(m, e->patient, 0)) ||
-            !(d = strmap_get(done, e->patient, 1)) || *d)
-            continue;
-        *d = 1;
+    for (size_t p = 0; p < ws.n && rc == TRACE_OK; p++) {
+        struct walk *w = strmap_get(m, ws.keys[p], 0);
         const rec **ev = arena_alloc(r->a, (w->n + 1) * sizeof(*ev));
         if (!ev) {
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
@@ -1029,22 +1049,23 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
             while (w->c[k].e->at - w->c[start].e->at > span)
                 start++;
             size_t n = k - start + 1;
+            if (n < (size_t)c->p[0] || n < (size_t)c->p[1])
+                continue;
             for (size_t j = 0; j < n; j++)
                 ev[j] = w->c[start + j].e;
             if (count_distinct(ev, n, 1) < (int)c->p[0] ||
                 count_distinct(ev, n, 0) < (int)c->p[1])
                 continue;
-            rc = RAISE(r, ev, n, ev[n - 1]->party, NULL, e->substance, NULL,
+            rc = RAISE(r, ev, n, ev[n - 1]->party, NULL, ev[0]->substance, NULL,
                        NULL,
                        "patient %.16s... received controlled drugs from %d "
                        "prescribers and %d pharmacies within %.0f days",
-                       e->patient, count_distinct(ev, n, 1),
+                       ev[0]->patient, count_distinct(ev, n, 1),
                        count_distinct(ev, n, 0), c->p[2]);
             /* the episode ends here: the next one starts afresh */
             start = k + 1;
         }
     }
-    strmap_free(done);
     walks_free(&ws);
     return rc;
 }
@@ -1457,6 +1478,8 @@ static int load_events(struct run *r)
     for (size_t i = 0; i < r->n; i++)
         r->by_at[i] = &r->recs[i];
     qsort(r->by_at, r->n, sizeof(*r->by_at), cmp_at);
+    for (size_t i = 0; i < r->n; i++)
+        r->by_at[i]->pos = i;
 out:
     if (cur)
         mdb_cursor_close(cur);
@@ -1565,8 +1588,13 @@ static int emit_alert(struct run *r, const struct alert *al, int is_new,
                       trace_alert_fn fn, void *ctx)
 {
     char buf[32];
-    const char *status = alert_status(r->txn, r->l, al->id, buf, sizeof(buf));
-    char *json = alert_json(al, status);
+    const char *status;
+    char *json;
+
+    if (!fn)
+        return TRACE_OK;
+    status = alert_status(r->txn, r->l, al->id, buf, sizeof(buf));
+    json = alert_json(al, status);
     trace_alert a = {al->id,           al->rule->code,
                      al->severity,     al->party,
                      al->counterparty, al->substance,
@@ -1577,9 +1605,19 @@ static int emit_alert(struct run *r, const struct alert *al, int is_new,
     int rc;
     if (!json)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    rc = fn ? fn(&a, ctx) : 0;
+    rc = fn(&a, ctx);
     free(json);
     return rc;
+}
+
+static int cmp_alert(const void *a, const void *b)
+{
+    const struct alert *x = a, *y = b;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    if (x->pos != y->pos)
+        return x->pos < y->pos ? -1 : 1;
+    return strcmp(x->id, y->id);
 }
 
 int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
@@ -1627,6 +1665,9 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     }
     if (rc != TRACE_OK)
         goto out;
+    /* the same order on every run: rule, then evidence in time */
+    if (r.n_alerts)
+        qsort(r.alerts, r.n_alerts, sizeof(*r.alerts), cmp_alert);
     /* drop alerts of disabled rules raised by shared functions */
     size_t kept = 0;
     for (size_t i = 0; i < r.n_alerts; i++)
@@ -1657,7 +1698,9 @@ out:
     free(is_new);
     free(r.recs);
     free(r.by_at);
+    free(r.by_id);
     free(r.alerts);
+    sha256_stream_free(r.digest);
     strmap_free(r.strings);
     arena_free(r.a);
     return rc;

@@ -11,6 +11,7 @@
 struct slot {
     char *key;
     void *val;
+    uint64_t hash; /* compared before the key */
 };
 
 struct strmap {
@@ -63,7 +64,7 @@ static int grow(strmap *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->slots[i].key)
             continue;
-        size_t j = fnv1a(m->slots[i].key) & (cap - 1);
+        size_t j = m->slots[i].hash & (cap - 1);
         while (s[j].key)
             j = (j + 1) & (cap - 1);
         s[j] = m->slots[i];
@@ -76,13 +77,14 @@ static int grow(strmap *m)
 
 void *strmap_get(strmap *m, const char *key, int create)
 {
+    uint64_t h = fnv1a(key);
     size_t i;
 
     if (create && (m->n + 1) * 2 > m->cap && grow(m) != 0)
         return NULL;
-    i = fnv1a(key) & (m->cap - 1);
+    i = h & (m->cap - 1);
     while (m->slots[i].key) {
-        if (strcmp(m->slots[i].key, key) == 0)
+        if (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0)
             return m->slots[i].val;
         i = (i + 1) & (m->cap - 1);
     }
@@ -90,6 +92,7 @@ void *strmap_get(strmap *m, const char *key, int create)
         return NULL;
     m->slots[i].key = strdup(key);
     m->slots[i].val = calloc(1, m->val_size);
+    m->slots[i].hash = h;
     if (!m->slots[i].key || !m->slots[i].val) {
         free(m->slots[i].key);
         free(m->slots[i].val);
