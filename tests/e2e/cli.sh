@@ -136,6 +136,28 @@ grep -q '"status":"revoked"' "$W/pm" && ok || bad "permit status: $(cat "$W/pm")
 expect 0 "history" -- "$T" --data "$D" history 12310000MB0000005 --limit 2
 grep -q "more: add --after" "$W/out" && ok || bad "history does not offer the next page"
 
+# A pharmacy records a dispensing at the counter and prints its register.
+PH=12310000MB0000005
+expect 0 "record dispense" -- "$T" --data "$D" --as $PH record dispense --substance morphine --lot MOR-2601 --qty 10 --unit unit --rx-id RX-E2E-1 --prescriber DR-9 --patient 110101199001011111 --written 2026-02-01 --days 3 --form oral --at 2026-02-01T11:00:00+08:00
+expect 2 "record dispense without days" -- "$T" --data "$D" --as $PH record dispense --substance morphine --lot MOR-2601 --qty 1 --unit unit --rx-id RX-E2E-2 --prescriber DR-9 --patient X --written 2026-02-01 --form oral
+grep -q 'missing field "rx.days_supply"' "$W/err" && ok || bad "no clear error for a missing prescription field: $(cat "$W/err")"
+expect 5 "record for another party's ledger" -- "$T" --data "$D" --as $PH record loss --party 91310000MA1K000001 --substance morphine --lot MOR-2601 --qty 1 --unit unit --reason theft
+"$T" --data "$D" register $PH --substance morphine --from 2026-02-01 --to 2026-02-02 --csv >"$W/reg" || bad "register failed"
+grep -q '^2026-02-01,12310000MB0000005,morphine,unit,600,0,31,0,0,569,,RX-SH6-2026-000101 RX-E2E-1$' "$W/reg" && ok || bad "register day: $(cat "$W/reg")"
+grep -q '^2026-02-02,.*,569,0,1,0,0,568,' "$W/reg" && ok || bad "register next day: $(cat "$W/reg")"
+if grep -rq "110101199001011111" "$D"; then bad "clear patient id stored by record"; else ok; fi
+
+# Reconciliation: alerts with stable ids, acknowledged with an event.
+"$T" --data "$D" --json reconcile >"$W/rec1" 2>/dev/null || bad "reconcile failed"
+"$T" --data "$D" --json reconcile >"$W/rec2" 2>/dev/null || bad "reconcile again failed"
+cmp -s "$W/rec1" "$W/rec2" && ok || bad "re-running reconcile changed the alerts"
+grep -q '"rule":"LOSS_REPORTED"' "$W/rec1" && ok || bad "no LOSS_REPORTED alert"
+AID=$(python3 -c 'import json,sys; print([a["id"] for a in map(json.loads, open(sys.argv[1])) if a["rule"]=="LOSS_REPORTED"][0])' "$W/rec1")
+expect 0 "ack" -- "$T" --data "$D" ack "$AID" --status resolved --note "breakage confirmed on site"
+"$T" --data "$D" --json alerts --status resolved >"$W/al" || bad "alerts failed"
+grep -q "\"id\":\"$AID\"" "$W/al" && ok || bad "acknowledged alert not resolved: $(cat "$W/al")"
+expect 4 "ack unknown alert" -- "$T" --data "$D" ack A0000000000000000 --note x
+
 # keygen
 expect 0 "keygen" -- "$T" --data "$D" keygen NEWPARTY
 [ -f "$D/keys/NEWPARTY.key" ] && ok || bad "keygen wrote no key"

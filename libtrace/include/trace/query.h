@@ -170,6 +170,45 @@ typedef int (*trace_event_fn)(const trace_event_info *e, void *ctx);
 int trace_history(trace_ledger *l, const trace_history_opts *opts,
                   trace_event_fn fn, void *ctx);
 
+/* ------------------------------------------------------------------ */
+/* Special register (专用账册)                                           */
+
+typedef struct trace_register_line {
+    const char *kind;  /* receipt, produce, import, dispense, destroy,
+                          sale, consume, loss, export */
+    const char *event; /* id of the event (recorded by the party) */
+    const char *lot;
+    const char *qty_text;     /* in the day's unit; negative for outflows */
+    const char *counterparty; /* supplier, buyer or prescriber */
+    const char *rx;           /* prescription id of a dispensing */
+    const char *at_text;
+} trace_register_line;
+
+typedef struct trace_register_day {
+    const char *date; /* YYYY-MM-DD in the ledger's zone */
+    const char *party, *substance, *unit;
+    int64_t opening, received, dispensed, destroyed, other_out, closing;
+    const char *opening_text, *received_text, *dispensed_text, *destroyed_text,
+        *other_out_text, *closing_text;
+    size_t n_lines;
+    const trace_register_line *lines; /* in `at` order */
+} trace_register_day;
+
+typedef int (*trace_register_fn)(const trace_register_day *d, void *ctx);
+
+/*
+ * The special register of `party` for one substance, one entry per day
+ * from the day of `from_us` to the day of `to_us` (inclusive, in the
+ * ledger's zone): opening balance, what came in (receipts with their
+ * supplier and lot), what was dispensed (with prescription ids),
+ * destroyed, and otherwise went out (sales or returns, use, losses),
+ * and the closing balance, over all the party's sites and lots.
+ * TRACE_ENOTFOUND for an unknown party or substance.
+ */
+int trace_register(trace_ledger *l, const char *party, const char *substance,
+                   int64_t from_us, int64_t to_us, trace_register_fn fn,
+                   void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,271 @@
+/*
+ * register.c - the special register (专用账册) of a pharmacy or any
+ * holder: per day, opening balance, receipts, dispensings, destructions,
+ * other outflows and closing balance of one substance.
+ *
+ * Built from the stock index (state.c): for each holding of the party
+ * and substance, one seek gives the balance before the first day, and the
+ * records inside the window are exactly the day's movements, so the cost
+ * follows the window, not the party's whole history.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "trace/query.h"
+
+#define US_PER_DAY 86400000000LL
+#define MAX_DAYS   3700
+
+struct move {
+    int64_t at;
+    uint64_t seq;
+    uint8_t n;
+    int64_t delta;
+};
+
+static int cmp_move(const void *a, const void *b)
+{
+    const struct move *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->n - y->n;
+}
+
+static int64_t day_start(int64_t t, int tz_min)
+{
+    int64_t off = (int64_t)tz_min * 60000000LL, local = t + off;
+    int64_t d = local >= 0 ? local / US_PER_DAY
+                           : -((-local + US_PER_DAY - 1) / US_PER_DAY);
+    return d * US_PER_DAY - off;
+}
+
+/* Collects the party's movements of `code` in [from, to] and its
+ * opening balance. */
+static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
+                   const char *code, int64_t from, int64_t to, int64_t *opening,
+                   struct move **out, size_t *n_out, const char **unit)
+{
+    uint8_t prefix[KEY_MAX], seek[KEY_MAX + 17];
+    size_t plen = 0, n = 0, cap = 0;
+    struct move *mv = NULL;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    plen = compose_key(prefix, sizeof(prefix) - 100, party, code,
+                       strlen(code) + 1);
+    if ((rc = mdb_cursor_open(txn, l->dbi_bal, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    *opening = 0;
+    k = (MDB_val){plen, prefix};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > plen + 17 &&
+           memcmp(k.mv_data, prefix, plen) == 0) {
+        /* holding: party \0 code \0 lot \0 site \0 */
+        size_t hlen = k.mv_size - 17;
+        int64_t cum = 0;
+        memcpy(seek, k.mv_data, hlen);
+        if (!*unit && v.mv_size == 9)
+            *unit = unit_name(((uint8_t *)v.mv_data)[8]);
+        /* balance before the window */
+        be64_put(seek + hlen, time_key(from));
+        memset(seek + hlen + 8, 0, 9);
+        MDB_val sk = {hlen + 17, seek};
+        rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
+        if (rc == 0) {
+            MDB_val pk, pv;
+            if (mdb_cursor_get(cur, &pk, &pv, MDB_PREV) == 0 &&
+                pk.mv_size == hlen + 17 && memcmp(pk.mv_data, seek, hlen) == 0)
+                cum = (int64_t)be64_get(pv.mv_data);
+            sk = (MDB_val){hlen + 17, seek};
+            rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
+        } else if (rc == MDB_NOTFOUND) {
+            MDB_val pk, pv;
+            if (mdb_cursor_get(cur, &pk, &pv, MDB_LAST) == 0 &&
+                pk.mv_size == hlen + 17 && memcmp(pk.mv_data, seek, hlen) == 0)
+                cum = (int64_t)be64_get(pv.mv_data);
+        }
+        *opening += cum;
+        /* records in the window */
+        while (rc == 0 && sk.mv_size == hlen + 17 &&
+               memcmp(sk.mv_data, seek, hlen) == 0) {
+            const uint8_t *kd = sk.mv_data;
+            int64_t at = time_unkey(be64_get(kd + hlen));
+            int64_t now = (int64_t)be64_get(v.mv_data);
+            if (at > to)
+                break;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                struct move *p = realloc(mv, nc * sizeof(*p));
+                if (!p) {
+                    rc = ENOMEM;
+                    break;
+                }
+                mv = p;
+                cap = nc;
+            }
+            mv[n++] = (struct move){at, be64_get(kd + hlen + 8), kd[hlen + 16],
+                                    now - cum};
+            cum = now;
+            rc = mdb_cursor_get(cur, &sk, &v, MDB_NEXT);
+        }
+        if (rc == ENOMEM)
+            break;
+        /* next holding */
+        memset(seek + hlen, 0xff, 17);
+        k = (MDB_val){hlen + 17, seek};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (rc == ENOMEM) {
+        free(mv);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(mv);
+        return trace_fail_mdb(rc, "bal");
+    }
+    if (n)
+        qsort(mv, n, sizeof(*mv), cmp_move);
+    *out = mv;
+    *n_out = n;
+    return TRACE_OK;
+}
+
+int trace_register(trace_ledger *l, const char *party, const char *substance,
+                   int64_t from_us, int64_t to_us, trace_register_fn fn,
+                   void *ctx)
+{
+    static const char *const dim_units[] = {"g", "mL", "unit"};
+    const subst_info *s = catalog_find(l->cat, substance);
+    Trace__V1__PartyState *st;
+    MDB_txn *txn = NULL;
+    arena *a = arena_new(0), *day = arena_new(0);
+    struct move *mv = NULL;
+    trace_register_line *lines = NULL;
+    const char *unit = NULL;
+    size_t n = 0, i = 0;
+    int64_t bal, from = day_start(from_us, l->tz_offset_min),
+                 to = day_start(to_us, l->tz_offset_min) + US_PER_DAY - 1;
+    int rc;
+
+    if (!a || !day) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!s) {
+        rc = trace_fail(TRACE_ENOTFOUND, "unknown substance %s", substance);
+        goto out;
+    }
+    if (to < from || (to - from) / US_PER_DAY >= MAX_DAYS) {
+        rc = trace_fail(TRACE_EINVAL, "the register covers 1 to %d days",
+                        MAX_DAYS);
+        goto out;
+    }
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+        txn = NULL;
+        rc = trace_fail_mdb(rc, "begin");
+        goto out;
+    }
+    if ((rc = party_state_get(txn, l, a, party, &st)) != TRACE_OK) {
+        if (rc == TRACE_ENOTFOUND)
+            rc = trace_fail(rc, "unknown party %s", party);
+        goto out;
+    }
+    if ((rc = collect(txn, l, party, s->code, from, to, &bal, &mv, &n,
+                      &unit)) != TRACE_OK)
+        goto out;
+    if (!unit)
+        unit = dim_units[s->dim];
+    if (!(lines = malloc((n + 1) * sizeof(*lines)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int64_t d = from; d <= to && rc == TRACE_OK; d += US_PER_DAY) {
+        trace_register_day r = {0};
+        Trace__V1__Time date = TRACE__V1__TIME__INIT;
+        size_t nl = 0;
+
+        arena_reset(day);
+        r.party = party;
+        r.substance = s->code;
+        r.unit = unit;
+        r.opening = bal;
+        for (; i < n && mv[i].at < d + US_PER_DAY; i++) {
+            Trace__V1__Event *ev;
+            const ProtobufCMessage *body;
+            trace_register_line *ln = &lines[nl];
+            if ((rc = load_effective(txn, l, day, mv[i].seq, &ev)))
+                break;
+            body = event_body(ev);
+            bal += mv[i].delta;
+            if (ev->body_case == TRACE__V1__EVENT__BODY_TRANSFER_BODY)
+                continue; /* between the party's own sites */
+            memset(ln, 0, sizeof(*ln));
+            ln->kind = ev->type;
+            ln->event = ev->id;
+            ln->lot = msg_field(body, "lot");
+            ln->qty_text = format_qty(day, mv[i].delta, unit);
+            ln->at_text = format_time(day, ev->at);
+            switch (ev->body_case) {
+            case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
+                ln->counterparty = ev->receipt_body->from;
+                break;
+            case TRACE__V1__EVENT__BODY_SALE_BODY:
+                ln->counterparty = ev->sale_body->to;
+                break;
+            case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
+                ln->counterparty = ev->dispense_body->rx->prescriber;
+                ln->rx = ev->dispense_body->rx->id;
+                break;
+            case TRACE__V1__EVENT__BODY_IMPORT_BODY:
+                ln->counterparty = ev->import_body->country;
+                break;
+            case TRACE__V1__EVENT__BODY_DESTROY_BODY:
+                ln->counterparty = ev->destroy_body->witness;
+                break;
+            default:
+                break;
+            }
+            if (mv[i].delta > 0)
+                r.received += mv[i].delta;
+            else if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY)
+                r.dispensed -= mv[i].delta;
+            else if (ev->body_case == TRACE__V1__EVENT__BODY_DESTROY_BODY)
+                r.destroyed -= mv[i].delta;
+            else
+                r.other_out -= mv[i].delta;
+            nl++;
+        }
+        if (rc != TRACE_OK)
+            break;
+        r.closing = bal;
+        date.us = d;
+        date.has_offset_min = 1;
+        date.offset_min = l->tz_offset_min;
+        date.has_date_only = 1;
+        date.date_only = 1;
+        r.date = format_time(day, &date);
+        r.opening_text = format_qty(day, r.opening, unit);
+        r.received_text = format_qty(day, r.received, unit);
+        r.dispensed_text = format_qty(day, r.dispensed, unit);
+        r.destroyed_text = format_qty(day, r.destroyed, unit);
+        r.other_out_text = format_qty(day, r.other_out, unit);
+        r.closing_text = format_qty(day, r.closing, unit);
+        r.n_lines = nl;
+        r.lines = lines;
+        rc = fn(&r, ctx);
+    }
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    free(mv);
+    free(lines);
+    arena_free(a);
+    arena_free(day);
+    return rc;
+}
