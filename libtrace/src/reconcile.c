@@ -974,34 +974,66 @@ static int rule_rx_limit(struct run *r, const struct cfg *c)
     return rc;
 }
 
+/* Dispensings of controlled drugs (or all, with `all`), grouped by a
+ * field (interned, so grouping is a pointer sort) and in `at` order. */
+struct by_field {
+    const char *key;
+    const rec *e;
+};
+
+static int cmp_by_field(const void *a, const void *b)
+{
+    const struct by_field *x = a, *y = b;
+    int c = cmp_ptr(x->key, y->key);
+    if (c)
+        return c;
+    return x->e->pos < y->e->pos ? -1 : x->e->pos > y->e->pos;
+}
+
+static int dispensings(struct run *r, int patient, int all,
+                       struct by_field **out, size_t *n_out)
+{
+    struct by_field *v = malloc((r->n + 1) * sizeof(*v));
+    size_t n = 0;
+
+    if (!v)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n; i++) {
+        const rec *e = r->by_at[i];
+        if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY ||
+            (!all && !rx_class(sub_of(r, e))))
+            continue;
+        v[n++] = (struct by_field){patient ? e->patient : e->rx, e};
+    }
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_by_field);
+    *out = v;
+    *n_out = n;
+    return TRACE_OK;
+}
+
 static int rule_rx_reuse(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(14);
-    strmap *first = strmap_new(sizeof(const rec *));
-    int rc = TRACE_OK;
+    struct by_field *v = NULL;
+    size_t n = 0, first = 0;
+    int rc;
 
     (void)c;
-    if (!first)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
-        const rec *e = r->by_at[i], **f;
-        if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY)
-            continue;
-        if (!(f = strmap_get(first, e->rx, 1))) {
-            rc = trace_fail(TRACE_ENOMEM, "out of memory");
-            break;
-        }
-        if (!*f) {
-            *f = e;
+    if ((rc = dispensings(r, 0, 1, &v, &n)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
+        if (i == 0 || v[i].key != v[i - 1].key) {
+            first = i;
             continue;
         }
-        const rec *ev[2] = {*f, e};
-        rc = RAISE(r, ev, 2, e->party, (*f)->party, e->substance, e->lot, NULL,
-                   "prescription %s dispensed again by %s (first by "
-                   "%s, %s)",
-                   e->rx, e->party, (*f)->party, (*f)->id);
+        const rec *ev[2] = {v[first].e, v[i].e};
+        rc = RAISE(r, ev, 2, ev[1]->party, ev[0]->party, ev[1]->substance,
+                   ev[1]->lot, NULL,
+                   "prescription %s dispensed again by %s (first by %s, %s)",
+                   ev[1]->rx, ev[1]->party, ev[0]->party, ev[0]->id);
     }
-    strmap_free(first);
+    free(v);
     return rc;
 }
 
@@ -1024,49 +1056,46 @@ static int count_distinct(const rec *const *ev, size_t n, int prescribers)
 static int rule_doctor_shopping(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(15);
-    struct walks ws = {strmap_new(sizeof(struct walk)), NULL, 0, 0};
-    strmap *m = ws.m;
     int64_t span = (int64_t)(c->p[2] * (double)US_PER_DAY);
-    int rc = TRACE_OK;
+    struct by_field *v = NULL;
+    const rec **ev = NULL;
+    size_t n_all = 0;
+    int rc;
 
-    if (!m)
+    if ((rc = dispensings(r, 1, 0, &v, &n_all)) != TRACE_OK)
+        return rc;
+    if (!(ev = malloc((n_all + 1) * sizeof(*ev)))) {
+        free(v);
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
-        const rec *e = r->by_at[i];
-        if (e->kind == TRACE__V1__EVENT__BODY_DISPENSE_BODY &&
-            rx_class(sub_of(r, e)))
-            rc = push_change(r, &ws, e->patient, (struct change){e, 0, 0, 0});
     }
-    for (size_t p = 0; p < ws.n && rc == TRACE_OK; p++) {
-        struct walk *w = strmap_get(m, ws.keys[p], 0);
-        const rec **ev = arena_alloc(r->a, (w->n + 1) * sizeof(*ev));
-        if (!ev) {
-            rc = trace_fail(TRACE_ENOMEM, "out of memory");
-            break;
-        }
-        size_t start = 0;
-        for (size_t k = 0; k < w->n && rc == TRACE_OK; k++) {
-            while (w->c[k].e->at - w->c[start].e->at > span)
+    for (size_t g = 0; g < n_all && rc == TRACE_OK;) {
+        size_t end = g, start = g;
+        while (end < n_all && v[end].key == v[g].key)
+            end++;
+        for (size_t k = g; k < end && rc == TRACE_OK; k++) {
+            while (v[k].e->at - v[start].e->at > span)
                 start++;
             size_t n = k - start + 1;
             if (n < (size_t)c->p[0] || n < (size_t)c->p[1])
                 continue;
             for (size_t j = 0; j < n; j++)
-                ev[j] = w->c[start + j].e;
-            if (count_distinct(ev, n, 1) < (int)c->p[0] ||
-                count_distinct(ev, n, 0) < (int)c->p[1])
+                ev[j] = v[start + j].e;
+            int prescribers = count_distinct(ev, n, 1);
+            int pharmacies = count_distinct(ev, n, 0);
+            if (prescribers < (int)c->p[0] || pharmacies < (int)c->p[1])
                 continue;
             rc = RAISE(r, ev, n, ev[n - 1]->party, NULL, ev[0]->substance, NULL,
                        NULL,
                        "patient %.16s... received controlled drugs from %d "
                        "prescribers and %d pharmacies within %.0f days",
-                       ev[0]->patient, count_distinct(ev, n, 1),
-                       count_distinct(ev, n, 0), c->p[2]);
+                       ev[0]->patient, prescribers, pharmacies, c->p[2]);
             /* the episode ends here: the next one starts afresh */
             start = k + 1;
         }
+        g = end;
     }
-    walks_free(&ws);
+    free(ev);
+    free(v);
     return rc;
 }
 
