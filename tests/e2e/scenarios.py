@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Reconciliation quality on generated scenarios with injected anomalies.
+
+    scenarios.py TRACECTL [--seed N] [--clean N] [--per-rule N]
+
+Generates a multi-party ledger of clean supply-chain flows (production,
+permitted sales with transport, timely full receipts, counted stock,
+witnessed destruction, orderly dispensing) and, in flows of their own,
+anomalies of every reconciliation rule, each with the evidence event the
+rule must name.  Imports it through tracectl, runs `reconcile --json`, and
+prints recall (injected anomalies found) and precision (alerts that are
+injected anomalies) per rule.  A rule passes with both at least 90 %.
+Exit status is non-zero if any rule fails.
+
+Independent of libtrace's code: the expectations come from SPEC section 4.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+
+TZ = timezone(timedelta(hours=8))
+BASE = datetime(2026, 3, 1, 9, 0, tzinfo=TZ)
+
+
+def iso(t):
+    return t.isoformat()
+
+
+class Scenario:
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+        self.lines = []        # historic events (LATE_REPORT off)
+        self.recent = []       # imported as they happen (late reports)
+        self.expect = {}       # rule -> set of (party, id) evidence
+        self.n = 0
+        self.parties = set()
+
+    def uid(self, prefix):
+        self.n += 1
+        return "%s-%05d" % (prefix, self.n)
+
+    def ev(self, type_, party, at, out=None, **fields):
+        e = {"type": type_, "id": fields.pop("id", None) or self.uid(type_),
+             "party": party, "at": iso(at)}
+        e.update(fields)
+        (self.lines if out is None else out).append(e)
+        return e
+
+    def expect_alert(self, rule, e):
+        self.expect.setdefault(rule, set()).add((e["party"], e["id"]))
+
+    def party(self, pid, kind, licenses):
+        if pid in self.parties:
+            return pid
+        self.parties.add(pid)
+        self.ev("party", "REGULATOR", BASE - timedelta(days=60),
+                subject=pid, name="Party " + pid, kind=kind,
+                region="CN-31", licenses=licenses)
+        return pid
+
+    def permit(self, holder, kind, substance, qty, unit, t0, t1,
+               counterparty=None, uses="multi"):
+        pid = self.uid("PMT")
+        f = dict(permit=pid, kind=kind, holder=holder, substance=substance,
+                 qty=qty, unit=unit, valid_from=t0.date().isoformat(),
+                 valid_until=t1.date().isoformat(), uses=uses)
+        if counterparty:
+            f["counterparty"] = counterparty
+        self.ev("permit", "REGULATOR", BASE - timedelta(days=30), **f)
+        return pid
+
+    # -- a clean precursor flow, optionally bent into one anomaly -------
+    def flow(self, bend=None):
+        r = self.rng
+        k = self.uid("F")
+        sub, cat = r.choice([("ephedrine", 1), ("acetic-anhydride", 2),
+                             ("potassium-permanganate", 3)])
+        seller = self.party("S" + k, "manufacturer",
+                            ["CN-PC-1", "CN-PC-2", "CN-PC-3"])
+        buyer_lic = ["CN-PC-1", "CN-PC-2", "CN-PC-3"]
+        if bend == "UNLICENSED_PARTY":
+            buyer_lic = []
+        buyer = self.party("B" + k, "distributor", buyer_lic)
+        carrier = self.party("CARRIER", "carrier", ["CN-PC-1", "CN-PC-2"])
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        lot = "L" + k
+        self.ev("produce", seller, t - timedelta(days=2), substance=sub,
+                lot=lot, qty="1000", unit="kg")
+        kind = "purchase_license" if cat == 1 else "purchase_filing"
+        until = t + timedelta(days=90)
+        if bend == "PERMIT_INVALID":
+            until = t - timedelta(days=2)       # expired before the sale
+        budget = "10" if bend == "PERMIT_EXCEEDED" else "500"
+        pm = self.permit(buyer, kind, sub, budget, "kg",
+                         t - timedelta(days=20), until)
+        sales = []
+        n_orders = 4 if bend == "UNUSUAL_ORDER" else 1
+        for i in range(n_orders):
+            qty = "6" if bend == "PERMIT_EXCEEDED" else "10"
+            if bend == "UNUSUAL_ORDER" and i == n_orders - 1:
+                qty = "50"
+            at = t + timedelta(days=i)
+            f = dict(to=buyer, substance=sub, lot=lot, qty=qty, unit="kg")
+            if bend != "PERMIT_MISSING":
+                f["permit"] = pm
+            if cat in (1, 2):
+                f["carrier"] = carrier
+                f["transport_permit"] = self.permit(
+                    seller, "transport_license", sub, "100", "kg",
+                    at - timedelta(days=5), at + timedelta(days=5),
+                    counterparty=buyer, uses="single")
+            sale = self.ev("sale", seller, at, **f)
+            sales.append(sale)
+            if bend == "SHIPMENT_UNCONFIRMED":
+                continue
+            rqty = "9.5" if bend == "QTY_MISMATCH" else qty
+            self.ev("receipt", buyer, at + timedelta(hours=20),
+                    **{"from": seller}, ref=sale["id"], substance=sub,
+                    lot=lot, qty=rqty, unit="kg")
+        if bend == "PERMIT_EXCEEDED":
+            sales.append(self._extra_sale(seller, buyer, sub, lot, pm,
+                                          carrier, t + timedelta(days=1)))
+        last = sales[-1]
+        got = 9.5 if bend == "QTY_MISMATCH" else sum(
+            float(s["qty"]) for s in sales)
+        if bend == "SHIPMENT_UNCONFIRMED":
+            got = 0.0          # nothing arrived
+        if bend == "RECEIPT_UNMATCHED":
+            got += 1           # an unmatched receipt still adds stock
+        after = t + timedelta(days=n_orders + 2)
+        if bend == "RECEIPT_UNMATCHED":
+            e = self.ev("receipt", buyer, after, **{"from": seller},
+                        ref="NO-SUCH-SALE", substance=sub, lot=lot,
+                        qty="1", unit="kg")
+            self.expect_alert(bend, e)
+        if bend == "NEGATIVE_STOCK":
+            e = self.ev("consume", buyer, after, substance=sub, lot=lot,
+                        qty="%g" % (got + 5), unit="kg", purpose="batch")
+            self.expect_alert(bend, e)
+        count = "%g" % got
+        if bend == "STOCKTAKE_VARIANCE":
+            count = "%g" % (got * 0.9)
+        if bend != "NEGATIVE_STOCK":
+            st = self.ev("stocktake", buyer, after + timedelta(hours=1),
+                         substance=sub, lot=lot, counted=count, unit="kg")
+            if bend == "STOCKTAKE_VARIANCE":
+                self.expect_alert(bend, st)
+        if bend == "DESTROY_UNWITNESSED":
+            e = self.ev("destroy", seller, after, substance=sub, lot=lot,
+                        qty="1", unit="kg", method="incineration")
+            self.expect_alert(bend, e)
+        elif r.random() < 0.3:
+            self.ev("destroy", seller, after, substance=sub, lot=lot,
+                    qty="1", unit="kg", method="incineration",
+                    witness="REGULATOR")
+        if bend == "LOSS_REPORTED":
+            e = self.ev("loss", seller, after, substance=sub, lot=lot,
+                        qty="2", unit="kg", reason="theft")
+            self.expect_alert(bend, e)
+        if bend in ("PERMIT_MISSING", "PERMIT_INVALID", "UNUSUAL_ORDER",
+                    "UNLICENSED_PARTY", "SHIPMENT_UNCONFIRMED",
+                    "PERMIT_EXCEEDED"):
+            self.expect_alert(bend, last)
+        if bend == "QTY_MISMATCH":
+            self.expect_alert(bend, last)
+        if bend == "LATE_REPORT":
+            # the same flow, but the sale is recorded now, 10 days late
+            now = datetime.now(TZ).replace(microsecond=0)
+            when = now - timedelta(days=10)
+            lot2 = lot + "-LATE"
+            self.ev("produce", seller, when - timedelta(days=1),
+                    out=self.recent, substance=sub, lot=lot2, qty="100",
+                    unit="kg")
+            pm2 = self.permit(buyer, kind, sub, "500", "kg",
+                              when - timedelta(days=5),
+                              when + timedelta(days=30))
+            f = dict(to=buyer, substance=sub, lot=lot2, qty="10", unit="kg",
+                     permit=pm2)
+            if cat in (1, 2):
+                f["carrier"] = carrier
+                f["transport_permit"] = self.permit(
+                    seller, "transport_license", sub, "100", "kg",
+                    when - timedelta(days=5), when + timedelta(days=5),
+                    counterparty=buyer, uses="single")
+            sale = self.ev("sale", seller, when, out=self.recent, **f)
+            self.ev("receipt", buyer, when + timedelta(hours=5),
+                    out=self.recent, **{"from": seller}, ref=sale["id"],
+                    substance=sub, lot=lot2, qty="10", unit="kg")
+            if cat == 1:   # categories 2 and 3 allow 30 days
+                self.expect_alert(bend, sale)
+
+    def _extra_sale(self, seller, buyer, sub, lot, pm, carrier, at):
+        f = dict(to=buyer, substance=sub, lot=lot, qty="6", unit="kg",
+                 permit=pm)
+        if sub != "potassium-permanganate":
+            f["carrier"] = carrier
+            f["transport_permit"] = self.permit(
+                seller, "transport_license", sub, "100", "kg",
+                at - timedelta(days=5), at + timedelta(days=5),
+                counterparty=buyer, uses="single")
+        sale = self.ev("sale", seller, at, **f)
+        self.ev("receipt", buyer, at + timedelta(hours=20),
+                **{"from": seller}, ref=sale["id"], substance=sub, lot=lot,
+                qty="6", unit="kg")
+        return sale
+
+    # -- pharmacy flows ---------------------------------------------------
+    def pharmacy(self, name, drug, stock_lot):
+        ph = self.party(name, "pharmacy", ["CN-NARC", "CN-PSY-1", "CN-PSY-2"])
+        if (name, drug) not in getattr(self, "_stocked", set()):
+            self._stocked = getattr(self, "_stocked", set())
+            self._stocked.add((name, drug))
+            maker = self.party("DRUGMAKER", "manufacturer",
+                               ["CN-NARC", "CN-PSY-1", "CN-PSY-2"])
+            self.ev("produce", maker, BASE - timedelta(days=20),
+                    substance=drug, lot=stock_lot + "-" + drug + "-" + name,
+                    qty="100000", unit="unit")
+            sale = self.ev("sale", maker, BASE - timedelta(days=10), to=ph,
+                           substance=drug, lot=stock_lot + "-" + drug + "-" + name,
+                           qty="5000", unit="unit")
+            self.ev("receipt", ph, BASE - timedelta(days=10, hours=-3),
+                    **{"from": maker}, ref=sale["id"], substance=drug,
+                    lot=stock_lot + "-" + drug + "-" + name, qty="5000", unit="unit")
+        return ph
+
+    def dispense(self, ph, drug, lot, at, rx, doctor, patient, days, form,
+                 chronic=False):
+        rxo = dict(id=rx, prescriber=doctor, patient=patient,
+                   written=at.date().isoformat(), days_supply=days, form=form)
+        if chronic:
+            rxo["chronic"] = True
+        return self.ev("dispense", ph, at, substance=drug,
+                       lot=lot + "-" + drug + "-" + ph, qty=str(days * 2), unit="unit",
+                       rx=rxo)
+
+    def rx_flow(self, bend=None):
+        r = self.rng
+        drug, form, days = r.choice([("morphine", "oral", 3),
+                                     ("morphine", "injection", 1),
+                                     ("oxycodone", "controlled_release", 7),
+                                     ("diazepam", "oral", 7)])
+        ph = self.pharmacy("PH%02d" % r.randint(1, 12), drug, "RXLOT")
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        patient = "PAT-" + self.uid("p")
+        rx = self.uid("RX")
+        if bend == "RX_LIMIT":
+            e = self.dispense(ph, drug, "RXLOT", t, rx, "DR1", patient,
+                              days + 1, form)
+            self.expect_alert(bend, e)
+        elif bend == "RX_REUSE":
+            self.dispense(ph, drug, "RXLOT", t, rx, "DR1", patient, days,
+                          form)
+            ph2 = self.pharmacy("PH%02d" % r.randint(1, 12), drug, "RXLOT")
+            e = self.dispense(ph2, drug, "RXLOT", t + timedelta(days=2), rx,
+                              "DR1", patient, days, form)
+            self.expect_alert(bend, e)
+        elif bend == "DOCTOR_SHOPPING":
+            evs = []
+            for i in range(5):
+                phi = self.pharmacy("SHOP%d" % i, drug, "RXLOT")
+                evs.append(self.dispense(phi, drug, "RXLOT",
+                                         t + timedelta(days=6 * i),
+                                         self.uid("RX"), "DOC%d" % i,
+                                         patient, days, form))
+            self.expect_alert(bend, evs[-1])
+        else:
+            self.dispense(ph, drug, "RXLOT", t, rx, "DR%d" % r.randint(1, 9),
+                          patient, days, form)
+            if r.random() < 0.3:   # a refill later, same doctor
+                self.dispense(ph, drug, "RXLOT", t + timedelta(days=30),
+                              self.uid("RX"), "DR1", patient, days, form)
+
+
+RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "PERMIT_EXCEEDED",
+         "SHIPMENT_UNCONFIRMED", "QTY_MISMATCH", "RECEIPT_UNMATCHED",
+         "NEGATIVE_STOCK", "STOCKTAKE_VARIANCE", "UNUSUAL_ORDER",
+         "UNLICENSED_PARTY", "DESTROY_UNWITNESSED", "LOSS_REPORTED",
+         "LATE_REPORT", "RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"]
+RX = {"RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"}
+
+
+def main():
+    args = sys.argv[1:]
+    if not args:
+        sys.exit(__doc__)
+    tracectl = args[0]
+    opt = {"--seed": 1, "--clean": 150, "--per-rule": 10}
+    for i in range(1, len(args) - 1, 2):
+        opt[args[i]] = int(args[i + 1])
+    sc = Scenario(opt["--seed"])
+    sc.party("CARRIER", "carrier", ["CN-PC-1", "CN-PC-2"])
+    plan = [None] * opt["--clean"] + \
+        [r for r in RULES for _ in range(opt["--per-rule"])]
+    sc.rng.shuffle(plan)
+    for bend in plan:
+        if bend in RX or (bend is None and sc.rng.random() < 0.4):
+            sc.rx_flow(bend)
+        else:
+            sc.flow(bend)
+    # registrations first (a recorder must be registered before it
+    # records); everything else in random order: rules read `at` order
+    regs = [e for e in sc.lines if e["type"] == "party"]
+    rest = [e for e in sc.lines if e["type"] != "party"]
+    sc.rng.shuffle(rest)
+    sc.lines = regs + rest
+    with tempfile.TemporaryDirectory() as d:
+        data = os.path.join(d, "ledger")
+
+        def run(*a, check=True):
+            p = subprocess.run([tracectl, "--data", data] + list(a),
+                               capture_output=True, text=True)
+            if check and p.returncode != 0:
+                sys.exit("tracectl %s failed (%d): %s" %
+                         (" ".join(a), p.returncode, p.stderr))
+            return p.stdout
+
+        run("init")
+        for name, lines, flags in (("historic", sc.lines, ["--historic"]),
+                                   ("recent", sc.recent, [])):
+            path = os.path.join(d, name + ".jsonl")
+            with open(path, "w") as f:
+                for e in lines:
+                    f.write(json.dumps(e) + "\n")
+            run("import", "--provision-keys", *flags, path)
+        out = run("--json", "reconcile")
+    alerts = [json.loads(l) for l in out.splitlines() if l.strip()]
+    passed = failed = 0
+    print("%-22s %8s %8s %8s %8s" % ("rule", "injected", "alerts", "recall",
+                                     "precision"))
+    for rule in RULES:
+        want = sc.expect.get(rule, set())
+        got = [a for a in alerts if a["rule"] == rule]
+        hit = set()
+        good = 0
+        for a in got:
+            ev = {(e["party"], e["id"]) for e in a["events"]}
+            if ev & want:
+                good += 1
+                hit |= ev & want
+        recall = len(hit) / len(want) if want else 1.0
+        precision = good / len(got) if got else 1.0
+        ok = recall >= 0.9 and precision >= 0.9 and want
+        passed += bool(ok)
+        failed += not ok
+        print("%-22s %8d %8d %7.0f%% %7.0f%% %s" % (
+            rule, len(want), len(got), 100 * recall, 100 * precision,
+            "" if ok else "FAIL"))
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
