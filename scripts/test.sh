@@ -10,3 +10,6 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DTRACE_WERROR=ON \
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -j"$(nproc)"
+# A short fuzzing run of every decoder of outside bytes (clang/libFuzzer).
+cd ..
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
