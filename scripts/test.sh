@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine, builds with warnings as errors under
-# AddressSanitizer and UBSan, and runs every test.
+# AddressSanitizer and UBSan, fuzzes the decoders of outside bytes for a
+# short while, and runs every test (cmocka unit tests, end-to-end tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -8,8 +9,6 @@ build=${BUILD_DIR:-build-test}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DTRACE_WERROR=ON \
       -DTRACE_SANITIZE=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 cd "$build"
 ctest --output-on-failure -j"$(nproc)"
-# A short fuzzing run of every decoder of outside bytes (clang/libFuzzer).
-cd ..
-bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
