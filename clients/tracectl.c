@@ -1508,6 +1508,37 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* backup                                                               */
+
+static int cmd_backup(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {0}};
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            print_help(find_command("backup"));
+            return 0;
+        }
+        return usage_error("backup", "%s", "unknown option");
+    }
+    if (optind + 1 != argc)
+        return usage_error("backup", "%s", "needs exactly one DEST folder");
+    if ((ret = open_ledger(g, &l)) != 0)
+        return ret;
+    rc = trace_ledger_backup(l, argv[optind]);
+    ret = rc == TRACE_OK ? 0 : fail(rc);
+    if (rc == TRACE_OK)
+        printf("backed up %s to %s (check it with: tracectl --data %s "
+               "verify)\n",
+               g->data, argv[optind], argv[optind]);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
 /* The command table                                                    */
 
 static int cmd_help(struct globals *g, int argc, char **argv);
@@ -1613,6 +1644,11 @@ static const struct command commands[] = {
      "                  that day), in the ledger's zone (+08:00)\n"
      "  --csv           one row per day; --json one object per day with\n"
      "                  its entries (supplier and lot, prescription ids)\n"},
+    {"backup", cmd_backup, "DEST",
+     "Write a consistent, compacted copy of the ledger to DEST.",
+     "Safe while others append: the copy is the ledger at one moment.  The\n"
+     "pseudonymisation secret is copied; key folders are not.  Restore by\n"
+     "pointing --data at the copy (or copying it back).\n"},
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"

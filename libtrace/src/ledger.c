@@ -334,6 +334,35 @@ void trace_ledger_close(trace_ledger *l)
     free(l);
 }
 
+int trace_ledger_backup(trace_ledger *l, const char *dest)
+{
+    char path[4096];
+    struct stat st;
+    int rc, fd;
+
+    if (mkdir(dest, 0700) != 0 && errno != EEXIST)
+        return trace_fail(TRACE_EIO, "cannot create %s: %s", dest,
+                          strerror(errno));
+    snprintf(path, sizeof(path), "%s/data.mdb", dest);
+    if (stat(path, &st) == 0)
+        return trace_fail(TRACE_EEXIST, "%s already holds a ledger", dest);
+    if ((rc = mdb_env_copy2(l->env, dest, MDB_CP_COMPACT))) {
+        unlink(path);
+        return trace_fail_mdb(rc, dest);
+    }
+    snprintf(path, sizeof(path), "%s/pseudonym.key", dest);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || write(fd, l->secret, sizeof(l->secret)) !=
+                      (ssize_t)sizeof(l->secret) ||
+        fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return trace_fail(TRACE_EIO, "%s: cannot write", path);
+    }
+    close(fd);
+    return TRACE_OK;
+}
+
 const char *trace_ledger_regulator(const trace_ledger *l)
 {
     return l->regulator;

@@ -158,6 +158,13 @@ expect 0 "ack" -- "$T" --data "$D" ack "$AID" --status resolved --note "breakage
 grep -q "\"id\":\"$AID\"" "$W/al" && ok || bad "acknowledged alert not resolved: $(cat "$W/al")"
 expect 4 "ack unknown alert" -- "$T" --data "$D" ack A0000000000000000 --note x
 
+# Backup: the copy verifies and exports the same events.
+expect 0 "backup" -- "$T" --data "$D" backup "$W/backup"
+expect 0 "verify backup" -- "$T" --data "$W/backup" verify
+"$T" --data "$D" export >"$W/e1"; "$T" --data "$W/backup" export >"$W/e2"
+cmp -s "$W/e1" "$W/e2" && ok || bad "backup exports differently"
+expect 2 "backup over a ledger" -- "$T" --data "$D" backup "$W/backup"
+
 # keygen
 expect 0 "keygen" -- "$T" --data "$D" keygen NEWPARTY
 [ -f "$D/keys/NEWPARTY.key" ] && ok || bad "keygen wrote no key"

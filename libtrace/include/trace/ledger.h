@@ -89,6 +89,15 @@ int trace_ledger_open(trace_ledger **out, const char *dir);
 /* Closes the ledger.  NULL is a no-op. */
 void trace_ledger_close(trace_ledger *l);
 
+/*
+ * Writes a consistent, compacted copy of the ledger into the folder
+ * `dest` (created; must not hold a ledger), while others may go on
+ * appending: the copy is the state of one moment.  The pseudonymisation
+ * secret is copied too; key folders are not (private keys belong to their
+ * parties).  TRACE_EEXIST if `dest` already holds a ledger.
+ */
+int trace_ledger_backup(trace_ledger *l, const char *dest);
+
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
 
