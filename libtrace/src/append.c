@@ -709,9 +709,30 @@ static int writer_commit(struct writer *w)
     return TRACE_OK;
 }
 
+static int append_once(trace_ledger *l, trace_batch *b, trace_keyring *ring,
+                       const char *as, unsigned flags,
+                       trace_append_result *res);
+
 int trace_ledger_append(trace_ledger *l, trace_batch *b, trace_keyring *ring,
                         const char *as, unsigned flags,
                         trace_append_result *res)
+{
+    int rc;
+
+    /* A full map is grown and the whole batch tried again (the failed
+     * transaction left nothing behind); a full disk is reported. */
+    for (int attempt = 0;; attempt++) {
+        rc = append_once(l, b, ring, as, flags, res);
+        if (rc != TRACE_EFULL || last_mdb_error() != MDB_MAP_FULL ||
+            attempt == 8)
+            return rc;
+        if (ledger_grow_map(l) != TRACE_OK)
+            return rc;
+    }
+}
+
+static int append_once(trace_ledger *l, trace_batch *b, trace_keyring *ring,
+                       const char *as, unsigned flags, trace_append_result *res)
 {
     trace_append_result local;
     struct writer w;

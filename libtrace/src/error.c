@@ -11,6 +11,7 @@
 #include "internal.h"
 
 static _Thread_local char last_msg[1024];
+static _Thread_local int last_mdb;
 
 int trace_fail(int err, const char *fmt, ...)
 {
@@ -35,10 +36,16 @@ int trace_fail_line(int err, unsigned long lineno)
     return err;
 }
 
+int last_mdb_error(void)
+{
+    return last_mdb;
+}
+
 int trace_fail_mdb(int rc, const char *what)
 {
     int err;
 
+    last_mdb = rc;
     switch (rc) {
     case MDB_MAP_FULL:
         err = TRACE_EFULL;

@@ -29,6 +29,8 @@ int trace_fail_line(int err, unsigned long lineno);
 /* Translate an LMDB return code. */
 int trace_fail_mdb(int rc, const char *what);
 void trace_error_clear(void);
+/* The LMDB code behind the last trace_fail_mdb() on this thread. */
+int last_mdb_error(void);
 
 /* arena.c: a bump allocator for protobuf-c (one free for everything). */
 typedef struct arena arena;
@@ -108,18 +110,18 @@ extern const size_t trace_builtin_catalog_len;
 /* ledger.c: the open ledger. */
 struct trace_ledger {
     MDB_env *env;
-    MDB_dbi dbi_meta;    /* "regulator", "head", "catalog", "tz" ... */
-    MDB_dbi dbi_journal; /* u64be seq -> Entry bytes */
-    MDB_dbi dbi_ids;     /* party \0 id -> u64be seq */
-    MDB_dbi dbi_pchain;  /* party \0 u64be party_seq -> u64be seq */
-    MDB_dbi dbi_heads;   /* party -> u64be party_seq || leaf hash */
-    MDB_dbi dbi_parties; /* party -> PartyBody bytes (current state) */
-    MDB_dbi dbi_keys;    /* key id -> party \0 pubkey */
-    MDB_dbi dbi_bal;     /* stock changes with running balances (state.c) */
-    MDB_dbi dbi_lots;    /* events per lot (state.c) */
-    MDB_dbi dbi_permits; /* permit id -> issuing entry */
-    MDB_dbi dbi_pev;     /* status changes and citations per permit */
-    MDB_dbi dbi_eff;     /* corrected event -> correction in force */
+    MDB_dbi dbi_meta;     /* "regulator", "head", "catalog", "tz" ... */
+    MDB_dbi dbi_journal;  /* u64be seq -> Entry bytes */
+    MDB_dbi dbi_ids;      /* party \0 id -> u64be seq */
+    MDB_dbi dbi_pchain;   /* party \0 u64be party_seq -> u64be seq */
+    MDB_dbi dbi_heads;    /* party -> u64be party_seq || leaf hash */
+    MDB_dbi dbi_parties;  /* party -> PartyBody bytes (current state) */
+    MDB_dbi dbi_keys;     /* key id -> party \0 pubkey */
+    MDB_dbi dbi_bal;      /* stock changes with running balances (state.c) */
+    MDB_dbi dbi_lots;     /* events per lot (state.c) */
+    MDB_dbi dbi_permits;  /* permit id -> issuing entry */
+    MDB_dbi dbi_pev;      /* status changes and citations per permit */
+    MDB_dbi dbi_eff;      /* corrected event -> correction in force */
     MDB_dbi dbi_alerts;   /* alert id -> alert JSON (reconcile.c) */
     MDB_dbi dbi_alertseq; /* u64be n -> alert id, in order found */
     MDB_dbi dbi_acks;     /* alert id -> i64be at, status (latest ack) */
@@ -136,6 +138,8 @@ uint64_t be64_get(const uint8_t *p);
 size_t compose_key(uint8_t *buf, size_t cap, const char *party,
                    const void *suffix, size_t suffix_len);
 
+/* Doubles the map size; no transaction may be open in this process. */
+int ledger_grow_map(trace_ledger *l);
 int ledger_head_get(MDB_txn *txn, trace_ledger *l, uint64_t *size,
                     uint8_t hash[32]);
 int ledger_head_put(MDB_txn *txn, trace_ledger *l, uint64_t size,

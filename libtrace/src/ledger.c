@@ -23,7 +23,9 @@
 
 #include "internal.h"
 
-#define MAP_SIZE (64ULL << 30) /* virtual; the file grows as used */
+/* Virtual; the file grows as used, and the map doubles when it fills.
+ * TRACE_MAPSIZE (bytes) overrides it, for tests of the growth. */
+#define MAP_SIZE (64ULL << 30)
 
 void be64_put(uint8_t *p, uint64_t v)
 {
@@ -136,6 +138,23 @@ static int write_secret(const char *dir, uint8_t secret[32])
     return TRACE_OK;
 }
 
+static size_t map_size(void)
+{
+    const char *s = getenv("TRACE_MAPSIZE");
+    unsigned long long v = s ? strtoull(s, NULL, 10) : 0;
+    return v >= (1u << 20) ? (size_t)v : (size_t)MAP_SIZE;
+}
+
+int ledger_grow_map(trace_ledger *l)
+{
+    MDB_envinfo info;
+    int rc;
+
+    mdb_env_info(l->env, &info);
+    rc = mdb_env_set_mapsize(l->env, info.me_mapsize * 2);
+    return rc ? trace_fail_mdb(rc, "growing the map") : TRACE_OK;
+}
+
 static int env_open(trace_ledger **out, const char *dir, int create)
 {
     trace_ledger *l = calloc(1, sizeof(*l));
@@ -149,7 +168,7 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     l->tz_offset_min = 480;
     if ((rc = mdb_env_create(&l->env)) != 0 ||
         (rc = mdb_env_set_maxdbs(l->env, 16)) != 0 ||
-        (rc = mdb_env_set_mapsize(l->env, MAP_SIZE)) != 0 ||
+        (rc = mdb_env_set_mapsize(l->env, map_size())) != 0 ||
         (rc = mdb_env_set_maxreaders(l->env, 256)) != 0 ||
         (rc = mdb_env_open(l->env, dir, MDB_NOTLS, 0600)) != 0) {
         rc = trace_fail_mdb(rc, dir);
@@ -352,8 +371,8 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
     }
     snprintf(path, sizeof(path), "%s/pseudonym.key", dest);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0 || write(fd, l->secret, sizeof(l->secret)) !=
-                      (ssize_t)sizeof(l->secret) ||
+    if (fd < 0 ||
+        write(fd, l->secret, sizeof(l->secret)) != (ssize_t)sizeof(l->secret) ||
         fsync(fd) != 0) {
         if (fd >= 0)
             close(fd);

@@ -165,6 +165,18 @@ expect 0 "verify backup" -- "$T" --data "$W/backup" verify
 cmp -s "$W/e1" "$W/e2" && ok || bad "backup exports differently"
 expect 2 "backup over a ledger" -- "$T" --data "$D" backup "$W/backup"
 
+# A ledger whose map is full grows it and the import succeeds.
+python3 - "$W/big.jsonl" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write('{"type":"party","id":"r1","party":"REGULATOR","at":"2026-01-01T00:00:00Z","subject":"P1","name":"one","kind":"manufacturer","region":"CN-31","licenses":["CN-PC-1"]}\n')
+    for i in range(20000):
+        f.write('{"type":"produce","id":"p%d","party":"P1","at":"2026-02-01T00:00:00Z","substance":"ephedrine","lot":"L%d","qty":"1","unit":"kg"}\n' % (i, i))
+PY
+TRACE_MAPSIZE=1048576 "$T" --data "$W/small" init >/dev/null
+expect 0 "import into a full map" -- env TRACE_MAPSIZE=1048576 "$T" --data "$W/small" import --provision-keys "$W/big.jsonl"
+expect 0 "verify after growth" -- "$T" --data "$W/small" verify
+
 # keygen
 expect 0 "keygen" -- "$T" --data "$D" keygen NEWPARTY
 [ -f "$D/keys/NEWPARTY.key" ] && ok || bad "keygen wrote no key"
