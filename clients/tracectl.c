@@ -905,6 +905,17 @@ static int cmd_history(struct globals *g, int argc, char **argv)
     if ((ret = open_ledger(g, &l)) != 0)
         return ret;
     rc = trace_history(l, &ho, print_event, &h);
+    if (rc == TRACE_ENOTFOUND && ho.party && h.rows == 0) {
+        /* `history X`: X may also be a lot */
+        ho.lot = ho.party;
+        ho.party = NULL;
+        rc = trace_history(l, &ho, print_event, &h);
+        if (rc == TRACE_ENOTFOUND) {
+            fprintf(stderr, "tracectl: no party or lot named %s\n", ho.lot);
+            trace_ledger_close(l);
+            return 4;
+        }
+    }
     ret = rc == TRACE_OK ? 0 : fail(rc);
     if (rc == TRACE_OK && !g->json && ho.limit && h.rows == ho.limit)
         printf("(more: add --after %llu)\n", (unsigned long long)h.last);
@@ -1134,7 +1145,7 @@ static int cmd_ack(struct globals *g, int argc, char **argv)
                            "open, not %s",
                            status);
     if (!note)
-        return usage_error("ack", "%s", "--note TEXT is required");
+        note = status; /* the event needs a note; say what was done */
     fa.id = argv[optind];
     if ((ret = open_ledger(g, &l)) != 0)
         return ret;
@@ -1512,8 +1523,7 @@ out:
 
 static int cmd_backup(struct globals *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
     trace_ledger *l;
     int c, rc, ret;
 
@@ -1596,9 +1606,11 @@ static const struct command commands[] = {
      "Lists every citation and whether it was written off (a citation\n"
      "counts only if the permit was valid for it).\n"},
     {"history", cmd_history,
-     "PARTY|--lot LOT [--from T] [--to T] [--after SEQ] [--limit N]",
+     "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N]",
      "Events recorded by a party, or naming a lot, in journal order.",
-     "  --lot LOT     events naming LOT instead of a party's events\n"
+     "  PARTY|LOT     a party's own events, or (if no party has that id)\n"
+     "                every event naming the lot\n"
+     "  --lot LOT     events naming LOT, even if a party has that id\n"
      "  --from/--to   `at` window (inclusive)\n"
      "  --limit N     page size (default 100, 0: all)\n"
      "  --after SEQ   next page: events after journal position SEQ\n"},
@@ -1620,7 +1632,7 @@ static const struct command commands[] = {
      "  --status S    open, acknowledged or resolved\n"
      "  --rule R      one rule code\n"
      "  --party P     alerts naming P as party or counterparty\n"},
-    {"ack", cmd_ack, "ALERT --status acknowledged|resolved --note TEXT",
+    {"ack", cmd_ack, "ALERT [--status acknowledged|resolved] [--note TEXT]",
      "Acknowledge or resolve an alert (records an alert_ack event).",
      "Recorded and signed as --as PARTY, by default the root regulator.\n"},
     {"record", cmd_record, "TYPE --FIELD VALUE ...",
