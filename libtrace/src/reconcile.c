@@ -631,32 +631,34 @@ static int cmp_ptr(const void *a, const void *b)
     return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
 }
 
-static int same_holding(const struct hchange *x, const struct hchange *y)
+static int same_lot(const struct hchange *x, const struct hchange *y)
 {
-    return x->party == y->party && x->sub == y->sub && x->lot == y->lot &&
-           x->site == y->site;
+    return x->party == y->party && x->sub == y->sub && x->lot == y->lot;
 }
 
+/* By (party, substance, lot), then time; sites mix within a lot. */
 static int cmp_hchange(const void *a, const void *b)
 {
     const struct hchange *x = a, *y = b;
     int c;
     if ((c = cmp_ptr(x->party, y->party)) || (c = cmp_ptr(x->sub, y->sub)) ||
-        (c = cmp_ptr(x->lot, y->lot)) || (c = cmp_ptr(x->site, y->site)))
+        (c = cmp_ptr(x->lot, y->lot)))
         return c;
-    return x->order < y->order ? -1 : x->order > y->order;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return cmp_ptr(x->site, y->site);
 }
 
-/* Every stock change (and, per site, every count) grouped by holding,
- * each group in `at` order. */
-static int stock_changes(struct run *r, int per_site, struct hlist *h)
+/* Every stock change and count, grouped by (party, substance, lot), each
+ * group in `at` order; each change names its site. */
+static int stock_changes(struct run *r, struct hlist *h)
 {
     int rc = TRACE_OK;
 
     memset(h, 0, sizeof(*h));
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        const char *site = per_site ? e->site : NULL;
+        const char *site = e->site;
         int sign = 0;
         switch (e->kind) {
         case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
@@ -673,8 +675,6 @@ static int stock_changes(struct run *r, int per_site, struct hlist *h)
             sign = -1;
             break;
         case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
-            if (!per_site)
-                continue; /* nets to zero over all sites */
             rc = hpush(h, e->party, e->substance, e->lot, e->from, i,
                        (struct change){e, -e->qty, 0, 0});
             if (rc == TRACE_OK)
@@ -682,9 +682,8 @@ static int stock_changes(struct run *r, int per_site, struct hlist *h)
                            (struct change){e, e->qty, 0, 0});
             continue;
         case TRACE__V1__EVENT__BODY_STOCKTAKE_BODY:
-            if (per_site)
-                rc = hpush(h, e->party, e->substance, e->lot, site, i,
-                           (struct change){e, e->qty, 1, 0});
+            rc = hpush(h, e->party, e->substance, e->lot, site, i,
+                       (struct change){e, e->qty, 1, 0});
             continue;
         default:
             continue;
@@ -705,60 +704,80 @@ static int stock_changes(struct run *r, int per_site, struct hlist *h)
     return TRACE_OK;
 }
 
-static int rule_negative(struct run *r, const struct cfg *c)
+/* NEGATIVE_STOCK over all sites of a (party, substance, lot), and
+ * STOCKTAKE_VARIANCE against the counted site's book stock, in one walk. */
+struct site_book {
+    const char *site;
+    int64_t book;
+};
+
+static int rule_stock(struct run *r, const struct cfg *c)
 {
-    const struct rule *self = RULE(6);
+    const struct rule *negative = RULE(6), *variance = RULE(7);
+    double pct = r->cfg[7].p[0];
+    struct site_book *sites = NULL;
+    size_t n_sites = 0, cap_sites = 0;
     struct hlist h;
+    int64_t total = 0, before = 0;
     int rc;
 
     (void)c;
-    if ((rc = stock_changes(r, 0, &h)) != TRACE_OK)
+    if ((rc = stock_changes(r, &h)) != TRACE_OK)
         return rc;
-    int64_t stock = 0;
     for (size_t i = 0; i < h.n && rc == TRACE_OK; i++) {
         const struct hchange *x = &h.v[i];
         const rec *e = x->ch.e;
-        if (i == 0 || !same_holding(x, &h.v[i - 1]))
-            stock = 0;
-        int64_t before = stock;
-        stock += x->ch.delta;
-        if (!(before >= 0 && stock < 0))
-            continue;
-        rc = RAISE(r, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
-                   "book stock of %s lot %s at %s goes below zero (%s %s) "
-                   "with %s %s",
-                   x->sub, x->lot, e->party, fmt_qty(r, stock, e->unit),
-                   e->unit, e->type, e->id);
-    }
-    free(h.v);
-    return rc;
-}
-
-static int rule_stocktake(struct run *r, const struct cfg *c)
-{
-    const struct rule *self = RULE(7);
-    struct hlist h;
-    int rc;
-
-    if ((rc = stock_changes(r, 1, &h)) != TRACE_OK)
-        return rc;
-    int64_t book = 0;
-    for (size_t i = 0; i < h.n && rc == TRACE_OK; i++) {
-        const struct hchange *x = &h.v[i];
-        const rec *e = x->ch.e;
-        if (i == 0 || !same_holding(x, &h.v[i - 1]))
-            book = 0;
-        if (!x->ch.is_count) {
-            book += x->ch.delta;
+        struct site_book *sb = NULL;
+        int first = i == 0 || !same_lot(x, &h.v[i - 1]);
+        if (first) {
+            total = 0;
+            n_sites = 0;
+        }
+        for (size_t k = 0; k < n_sites; k++)
+            if (sites[k].site == x->site)
+                sb = &sites[k];
+        if (!sb) {
+            if (n_sites == cap_sites) {
+                size_t nc = cap_sites ? cap_sites * 2 : 8;
+                struct site_book *p = realloc(sites, nc * sizeof(*p));
+                if (!p) {
+                    rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                    break;
+                }
+                sites = p;
+                cap_sites = nc;
+            }
+            sb = &sites[n_sites++];
+            *sb = (struct site_book){x->site, 0};
+        }
+        if (x->ch.is_count) {
+            if (r->cfg[7].enabled &&
+                !within_tolerance(sub_of(r, e), sb->book, x->ch.delta, pct))
+                rc = raise_alert(r, variance, &e, 1, e->party, NULL,
+                                 e->substance, e->lot, NULL,
+                                 "stocktake %s at site %s counted %s %s, "
+                                 "book stock %s %s",
+                                 e->id, e->site,
+                                 fmt_qty(r, x->ch.delta, e->unit), e->unit,
+                                 fmt_qty(r, sb->book, e->unit), e->unit);
             continue;
         }
-        if (within_tolerance(sub_of(r, e), book, x->ch.delta, c->p[0]))
-            continue;
-        rc = RAISE(r, &e, 1, e->party, NULL, e->substance, e->lot, NULL,
-                   "stocktake %s at site %s counted %s %s, book stock %s %s",
-                   e->id, e->site, fmt_qty(r, x->ch.delta, e->unit), e->unit,
-                   fmt_qty(r, book, e->unit), e->unit);
+        /* an event's changes (a transfer has two) count together */
+        if (first || h.v[i - 1].ch.e != e)
+            before = total;
+        sb->book += x->ch.delta;
+        total += x->ch.delta;
+        int last =
+            i + 1 == h.n || h.v[i + 1].ch.e != e || !same_lot(x, &h.v[i + 1]);
+        if (last && before >= 0 && total < 0 && r->cfg[6].enabled)
+            rc = raise_alert(
+                r, negative, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
+                "book stock of %s lot %s at %s goes below zero "
+                "(%s %s) with %s %s",
+                x->sub, x->lot, e->party, fmt_qty(r, total, e->unit), e->unit,
+                e->type, e->id);
     }
+    free(sites);
     free(h.v);
     return rc;
 }
@@ -1167,13 +1186,13 @@ static const struct rule rules[N_RULES] = {
      "book stock of a (party, substance, lot) goes below zero",
      {NULL},
      {0},
-     rule_negative},
+     rule_stock},
     {"STOCKTAKE_VARIANCE",
      "medium",
      "a stocktake differs from book stock beyond tolerance",
      {"tolerance_pct"},
      {0.1},
-     rule_stocktake},
+     NULL},
     {"UNUSUAL_ORDER",
      "medium",
      "an order is more than factor x the buyer's mean order of the "
