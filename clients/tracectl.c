@@ -95,6 +95,7 @@ static int parse_when(const char *s, int end_of_day, int64_t *out)
 {
     struct tm tm = {0};
     int y, mo, d, h = 0, mi = 0, se = 0, oh = 8, om = 0, n = 0;
+    int64_t us = 0;
     char sign = '+';
 
     if (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 &&
@@ -107,6 +108,14 @@ static int parse_when(const char *s, int end_of_day, int64_t *out)
     } else if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se,
                       &n) == 6) {
         const char *z = s + n;
+        if (*z == '.') { /* fraction of a second, down to a microsecond */
+            int64_t scale = 100000;
+            for (z++; *z >= '0' && *z <= '9'; z++, scale /= 10)
+                if (scale)
+                    us += (*z - '0') * scale;
+                else if (*z != '0')
+                    return -1;
+        }
         if (strcmp(z, "Z") == 0)
             oh = om = 0;
         else if (sscanf(z, "%c%2d:%2d", &sign, &oh, &om) != 3 ||
@@ -123,7 +132,7 @@ static int parse_when(const char *s, int end_of_day, int64_t *out)
     tm.tm_sec = se;
     int64_t t = (int64_t)timegm(&tm) -
                 (sign == '-' ? -1 : 1) * (int64_t)(oh * 3600 + om * 60);
-    *out = t * 1000000 + (end_of_day && strlen(s) == 10 ? 999999 : 0);
+    *out = t * 1000000 + us + (end_of_day && strlen(s) == 10 ? 999999 : 0);
     return 0;
 }
 

@@ -149,8 +149,8 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
     trace_register_line *lines = NULL;
     const char *unit = NULL;
     size_t n = 0, i = 0;
-    int64_t bal, from = day_start(from_us, l->tz_offset_min),
-                 to = day_start(to_us, l->tz_offset_min) + US_PER_DAY - 1;
+    int64_t bal = 0, from = day_start(from_us, l->tz_offset_min),
+            to = day_start(to_us, l->tz_offset_min) + US_PER_DAY - 1;
     int rc;
 
     if (!a || !day) {

@@ -98,6 +98,15 @@ void trace_ledger_close(trace_ledger *l);
  */
 int trace_ledger_backup(trace_ledger *l, const char *dest);
 
+/*
+ * Parses an RFC 3339 time (fractions of a second allowed, down to a
+ * microsecond) or a bare date, which means the start of that day in the
+ * ledger's zone, or with `end_of_day` its last microsecond.
+ * TRACE_EINVAL with a message for anything else.
+ */
+int trace_ledger_parse_time(const trace_ledger *l, const char *text,
+                            int end_of_day, int64_t *out_us);
+
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
 
