@@ -1,0 +1,420 @@
+/*
+ * cmd_alerts.c - tracectl commands that record single events and work
+ * with alerts: record, reconcile, alerts, ack.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tracectl.h"
+
+/* ------------------------------------------------------------------ */
+/* record                                                               */
+
+/* Short names for the fields of a dispensing at the counter. */
+static const struct {
+    const char *flag, *field;
+} aliases[] = {
+    {"rx-id", "rx.id"},
+    {"prescriber", "rx.prescriber"},
+    {"patient", "rx.patient"},
+    {"written", "rx.written"},
+    {"days", "rx.days_supply"},
+    {"days-supply", "rx.days_supply"},
+    {"form", "rx.form"},
+    {"chronic", "rx.chronic"},
+    {"from-site", "from_site"},
+    {"to-site", "to_site"},
+    {"transport-permit", "transport_permit"},
+};
+
+/* Appends `"name":value` to the JSON in `m`; "a.b" nests (one level). */
+static void record_field(FILE *m, const char *name, const char *value,
+                         int first)
+{
+    int boolean = strcmp(value, "true") == 0 || strcmp(value, "false") == 0;
+    fprintf(m, "%s\"", first ? "" : ",");
+    for (const char *p = name; *p; p++)
+        fputc(*p == '-' ? '_' : *p, m);
+    fputs("\":", m);
+    if (boolean)
+        fputs(value, m);
+    else
+        ctl_json_value(m, value);
+}
+
+int cmd_record(struct globals *g, int argc, char **argv)
+{
+    char *buf = NULL, at[40], id[96];
+    size_t len = 0;
+    const char *type, *party, *user_id = NULL, *user_at = NULL;
+    const char *user_party = NULL;
+    const char *fields[64][2], *nested[64][2];
+    size_t nf = 0, nn = 0;
+    trace_keyring *ring = NULL;
+    trace_batch *b = NULL;
+    trace_ledger *l = NULL;
+    trace_append_result res;
+    struct timespec ts;
+    struct tm tm;
+    int rc, ret = 0;
+    FILE *m;
+
+    if (argc >= 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_help(ctl_find_command("record"));
+        return 0;
+    }
+    if (argc < 2)
+        return ctl_usage("record", "%s", "needs an event TYPE");
+    type = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *name = argv[i], *value;
+        if (strncmp(name, "--", 2) != 0)
+            return ctl_usage("record", "expected --FIELD VALUE, got %s", name);
+        name += 2;
+        if (strcmp(name, "help") == 0) {
+            ctl_help(ctl_find_command("record"));
+            return 0;
+        }
+        if (strcmp(name, "chronic") == 0 &&
+            (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+            value = "true";
+        } else {
+            if (i + 1 >= argc)
+                return ctl_usage("record", "--%s needs a value", name);
+            value = argv[++i];
+        }
+        for (size_t k = 0; k < sizeof(aliases) / sizeof(aliases[0]); k++)
+            if (strcmp(aliases[k].flag, name) == 0)
+                name = aliases[k].field;
+        if (strcmp(name, "id") == 0)
+            user_id = value;
+        else if (strcmp(name, "party") == 0)
+            user_party = value; /* must match --as: refused otherwise */
+        else if (strcmp(name, "at") == 0)
+            user_at = value;
+        else if (strncmp(name, "rx.", 3) == 0 && nn < 64)
+            nested[nn][0] = name + 3, nested[nn++][1] = value;
+        else if (nf < 64)
+            fields[nf][0] = name, fields[nf++][1] = value;
+        else
+            return ctl_usage("record", "%s", "too many fields");
+    }
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    party = g->as ? g->as : trace_ledger_regulator(l);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(id, sizeof(id), "%s-%lld%06ld", type, (long long)ts.tv_sec,
+             ts.tv_nsec / 1000);
+    if (!(m = open_memstream(&buf, &len))) {
+        ret = 6;
+        goto out;
+    }
+    fputc('{', m);
+    ctl_json_str(m, "type", type, 0);
+    ctl_json_str(m, "id", user_id ? user_id : id, 1);
+    ctl_json_str(m, "party", user_party ? user_party : party, 1);
+    ctl_json_str(m, "at", user_at ? user_at : at, 1);
+    for (size_t i = 0; i < nf; i++)
+        record_field(m, fields[i][0], fields[i][1], 0);
+    if (nn) {
+        fputs(",\"rx\":{", m);
+        for (size_t i = 0; i < nn; i++)
+            record_field(m, nested[i][0], nested[i][1], i == 0);
+        fputc('}', m);
+    }
+    fputc('}', m);
+    if (fclose(m) != 0) {
+        ret = 6;
+        goto out;
+    }
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK ||
+        (rc = trace_batch_new(&b, l)) != TRACE_OK ||
+        (rc = trace_batch_add_json(b, buf, len, 1)) != TRACE_OK ||
+        (rc = trace_ledger_append(l, b, ring, party, 0, &res)) != TRACE_OK) {
+        const char *msg = trace_error_last();
+        if (strncmp(msg, "line 1: ", 8) == 0)
+            msg += 8;
+        fprintf(stderr, "tracectl: %s\n", msg);
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    if (g->json)
+        printf("{\"party\":\"%s\",\"id\":\"%s\",\"seq\":%llu}\n", party,
+               user_id ? user_id : id, (unsigned long long)res.last_seq);
+    else if (res.appended)
+        printf("recorded %s %s for %s (entry %llu)\n", type,
+               user_id ? user_id : id, party, (unsigned long long)res.last_seq);
+    else
+        printf("%s %s was already recorded\n", type, user_id ? user_id : id);
+out:
+    free(buf);
+    trace_batch_free(b);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* reconcile, alerts, ack                                               */
+
+static int print_alert(const trace_alert *a, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        printf("%s\n", a->json);
+    } else {
+        if (t->rows == 0)
+            printf("%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
+                   "SEVERITY", "STATUS", "PARTY", "DETAIL");
+        printf("%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
+               a->status, a->party ? a->party : "-", a->detail);
+    }
+    t->rows++;
+    return 0;
+}
+
+static int print_rule(const char *code, const char *severity,
+                      const char *params, const char *summary, void *ctx)
+{
+    (void)ctx;
+    printf("  %-20s %-8s %s\n  %-20s          %s\n", code, severity, summary,
+           "", params[0] ? params : "(no parameters)");
+    return 0;
+}
+
+int cmd_reconcile(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"as-of", required_argument, NULL, 'a'},
+        {"rules", required_argument, NULL, 'r'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum = {0};
+    struct table t = {g, 0};
+    char *rules = NULL;
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (ctl_parse_when(optarg, 1, &ro.as_of_us) != 0)
+                return ctl_usage("reconcile", "bad --as-of time %s", optarg);
+            break;
+        case 'r':
+            free(rules);
+            if (ctl_read_file(optarg, &rules, &ro.rules_len) != 0) {
+                fprintf(stderr, "tracectl: cannot read %s\n", optarg);
+                return 4;
+            }
+            ro.rules_json = rules;
+            break;
+        case 'n':
+            ro.dry_run = 1;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("reconcile"));
+            printf("\nRules (code, default severity; parameters and defaults):"
+                   "\n");
+            trace_rules_describe(print_rule, NULL);
+            return 0;
+        default:
+            free(rules);
+            return ctl_usage("reconcile", "%s", "unknown option");
+        }
+    }
+    if (optind != argc) {
+        free(rules);
+        return ctl_usage("reconcile", "unexpected argument %s", argv[optind]);
+    }
+    if ((ret = ctl_open(g, &l)) != 0) {
+        free(rules);
+        return ret;
+    }
+    rc = trace_reconcile(l, &ro, print_alert, &t, &sum);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    if (rc == TRACE_OK)
+        fprintf(stderr, "%llu alerts (%llu new) over %llu events in %.2f s\n",
+                (unsigned long long)sum.alerts,
+                (unsigned long long)sum.new_alerts,
+                (unsigned long long)sum.events, sum.seconds);
+    trace_ledger_close(l);
+    free(rules);
+    return ret;
+}
+
+int cmd_alerts(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"open", no_argument, NULL, 'o'},
+        {"status", required_argument, NULL, 's'},
+        {"rule", required_argument, NULL, 'r'},
+        {"party", required_argument, NULL, 'p'},
+        {"follow", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
+    struct table t = {g, 0};
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            f.status = "open";
+            break;
+        case 's':
+            f.status = optarg;
+            break;
+        case 'r':
+            f.rule = optarg;
+            break;
+        case 'p':
+            f.party = optarg;
+            break;
+        case 'f':
+            fprintf(stderr, "tracectl: alerts --follow needs a daemon "
+                            "(--connect), which this build does not have "
+                            "yet\n");
+            return 6;
+        case 'h':
+            ctl_help(ctl_find_command("alerts"));
+            return 0;
+        default:
+            return ctl_usage("alerts", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("alerts", "unexpected argument %s", argv[optind]);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_alerts(l, &f, print_alert, &t);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    if (rc == TRACE_OK && !g->json && t.rows == 0)
+        printf("(no alerts)\n");
+    trace_ledger_close(l);
+    return ret;
+}
+
+struct find_alert {
+    const char *id;
+    int found;
+};
+
+static int match_alert(const trace_alert *a, void *ctx)
+{
+    struct find_alert *fa = ctx;
+    if (strcmp(a->id, fa->id) == 0)
+        fa->found = 1;
+    return 0;
+}
+
+int cmd_ack(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"status", required_argument, NULL, 's'},
+        {"note", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *status = "acknowledged", *note = NULL, *as;
+    struct find_alert fa = {NULL, 0};
+    trace_keyring *ring = NULL;
+    trace_batch *b = NULL;
+    trace_append_result res;
+    trace_ledger *l = NULL;
+    char line[4096], when[40], id[128];
+    struct timespec ts;
+    struct tm tm;
+    int c, rc, ret = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            status = optarg;
+            break;
+        case 'n':
+            note = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("ack"));
+            return 0;
+        default:
+            return ctl_usage("ack", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("ack", "%s", "needs exactly one ALERT id");
+    if (strcmp(status, "acknowledged") != 0 &&
+        strcmp(status, "resolved") != 0 && strcmp(status, "open") != 0)
+        return ctl_usage("ack",
+                         "--status must be acknowledged, resolved or "
+                         "open, not %s",
+                         status);
+    if (!note)
+        note = status; /* the event needs a note; say what was done */
+    fa.id = argv[optind];
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    if ((rc = trace_alerts(l, NULL, match_alert, &fa)) != TRACE_OK) {
+        ret = ctl_fail(rc);
+        goto out;
+    }
+    if (!fa.found) {
+        fprintf(stderr, "tracectl: no alert %s (run reconcile first)\n", fa.id);
+        ret = 4;
+        goto out;
+    }
+    as = g->as ? g->as : trace_ledger_regulator(l);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(id, sizeof(id), "ack-%s-%lld%06ld", fa.id, (long long)ts.tv_sec,
+             ts.tv_nsec / 1000);
+    /* the note is user text: let the JSON writer escape it */
+    {
+        FILE *m = fmemopen(line, sizeof(line), "w");
+        if (!m) {
+            ret = 6;
+            goto out;
+        }
+        fputc('{', m);
+        ctl_json_str(m, "type", "alert_ack", 0);
+        ctl_json_str(m, "id", id, 1);
+        ctl_json_str(m, "party", as, 1);
+        ctl_json_str(m, "at", when, 1);
+        ctl_json_str(m, "alert", fa.id, 1);
+        ctl_json_str(m, "status", status, 1);
+        ctl_json_str(m, "note", note, 1);
+        fputc('}', m);
+        if (fclose(m) != 0 || strlen(line) >= sizeof(line) - 1) {
+            fprintf(stderr, "tracectl: note too long\n");
+            ret = 2;
+            goto out;
+        }
+    }
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK ||
+        (rc = trace_batch_new(&b, l)) != TRACE_OK ||
+        (rc = trace_batch_add_json(b, line, strlen(line), 1)) != TRACE_OK ||
+        (rc = trace_ledger_append(l, b, ring, as, 0, &res)) != TRACE_OK) {
+        ret = ctl_fail(rc);
+        goto out;
+    }
+    printf("%s %s by %s (event %s)\n", fa.id, status, as, id);
+out:
+    trace_batch_free(b);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    return ret;
+}

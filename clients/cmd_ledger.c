@@ -1,0 +1,465 @@
+/*
+ * cmd_ledger.c - tracectl commands that create, fill, copy and check a
+ * ledger: init, keygen, import, export, verify, backup.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tracectl.h"
+
+#define MAX_REPORTED_ERRORS 20 /* rejected lines shown of an import */
+
+/* ------------------------------------------------------------------ */
+/* init                                                                 */
+
+int cmd_init(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"regulator", required_argument, NULL, 'r'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_init_opts io = TRACE_INIT_OPTS_INIT;
+    trace_keyring *ring = NULL;
+    trace_ledger *l = NULL;
+    const trace_key *key = NULL;
+    char *catalog = NULL;
+    int c, rc, ret = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            io.regulator = optarg;
+            break;
+        case 'c': {
+            FILE *f = fopen(optarg, "rb");
+            long n;
+            if (!f) {
+                fprintf(stderr, "tracectl: %s: %s\n", optarg, strerror(errno));
+                return 4;
+            }
+            fseek(f, 0, SEEK_END);
+            n = ftell(f);
+            rewind(f);
+            catalog = malloc((size_t)n + 1);
+            if (!catalog || fread(catalog, 1, (size_t)n, f) != (size_t)n) {
+                fclose(f);
+                free(catalog);
+                fprintf(stderr, "tracectl: cannot read %s\n", optarg);
+                return 6;
+            }
+            fclose(f);
+            io.catalog_json = catalog;
+            io.catalog_len = (size_t)n;
+            break;
+        }
+        case 'h':
+            ctl_help(ctl_find_command("init"));
+            return 0;
+        default:
+            return ctl_usage("init", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("init", "unexpected argument %s", argv[optind]);
+    if (!io.regulator)
+        io.regulator = "REGULATOR";
+    if (!trace_party_id_valid(io.regulator)) {
+        free(catalog);
+        return ctl_usage("init", "invalid regulator id %s", io.regulator);
+    }
+    if (mkdir(g->data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tracectl: cannot create %s: %s\n", g->data,
+                strerror(errno));
+        free(catalog);
+        return 6;
+    }
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 1)) != TRACE_OK)
+        goto fail;
+    rc = trace_keyring_get(ring, io.regulator, &key);
+    if (rc == TRACE_ENOTFOUND)
+        rc = trace_keyring_generate(ring, io.regulator, &key);
+    if (rc != TRACE_OK)
+        goto fail;
+    if ((rc = trace_ledger_init(&l, g->data, key, &io)) != TRACE_OK)
+        goto fail;
+    if (g->json)
+        printf("{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
+               g->data, io.regulator, ctl_keys_dir(g));
+    else
+        printf("initialised ledger in %s\nroot regulator: %s (key in "
+               "%s/%s.key)\nnext: tracectl --data %s import "
+               "--provision-keys FILE\n",
+               g->data, io.regulator, ctl_keys_dir(g), io.regulator, g->data);
+    goto out;
+fail:
+    ret = ctl_fail(rc);
+out:
+    trace_ledger_close(l);
+    trace_keyring_free(ring);
+    free(catalog);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* keygen                                                               */
+
+int cmd_keygen(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    trace_keyring *ring = NULL;
+    const trace_key *key;
+    char b64[64];
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            ctl_help(ctl_find_command("keygen"));
+            return 0;
+        }
+        return ctl_usage("keygen", "%s", "unknown option");
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("keygen", "%s", "needs exactly one PARTY");
+    if (!trace_party_id_valid(argv[optind]))
+        return ctl_usage("keygen", "invalid party id %s", argv[optind]);
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 1)) != TRACE_OK)
+        return ctl_fail(rc);
+    rc = trace_keyring_generate(ring, argv[optind], &key);
+    if (rc != TRACE_OK) {
+        trace_keyring_free(ring);
+        return ctl_fail(rc);
+    }
+    trace_pubkey_format(b64, sizeof(b64), trace_key_public(key));
+    if (g->json)
+        printf("{\"party\":\"%s\",\"pubkey\":\"%s\",\"file\":\"%s/%s.key\"}\n",
+               argv[optind], b64, ctl_keys_dir(g), argv[optind]);
+    else
+        printf("new key for %s in %s/%s.key\npubkey: %s\n(a regulator "
+               "registers it with a `party` event carrying this pubkey)\n",
+               argv[optind], ctl_keys_dir(g), argv[optind], b64);
+    trace_keyring_free(ring);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* import                                                               */
+
+int cmd_import(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"provision-keys", no_argument, NULL, 'p'},
+        {"historic", no_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    unsigned flags = 0;
+    trace_ledger *l = NULL;
+    trace_keyring *ring = NULL;
+    trace_batch *b = NULL;
+    trace_append_result res;
+    FILE *in = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    unsigned long lineno = 0, errors = 0;
+    int c, rc, ret = 0, first_err = TRACE_OK, tty = isatty(2);
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            flags |= TRACE_APPEND_PROVISION_KEYS;
+            break;
+        case 'H':
+            flags |= TRACE_APPEND_HISTORIC;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("import"));
+            return 0;
+        default:
+            return ctl_usage("import", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("import", "%s", "needs exactly one FILE (or -)");
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK ||
+        (rc = trace_batch_new(&b, l)) != TRACE_OK) {
+        ret = ctl_fail(rc);
+        goto out;
+    }
+    in = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "rb");
+    if (!in) {
+        fprintf(stderr, "tracectl: %s: %s\n", argv[optind], strerror(errno));
+        ret = 4;
+        goto out;
+    }
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        rc = trace_batch_add_json(b, line, (size_t)n, lineno);
+        if (rc != TRACE_OK) {
+            if (first_err == TRACE_OK)
+                first_err = rc;
+            if (++errors <= MAX_REPORTED_ERRORS)
+                fprintf(stderr, "tracectl: %s\n", trace_error_last());
+        }
+        if (tty && lineno % 100000 == 0)
+            fprintf(stderr, "\rread %lu lines", lineno);
+    }
+    if (tty && lineno >= 100000)
+        fprintf(stderr, "\rread %lu lines\n", lineno);
+    if (ferror(in)) {
+        fprintf(stderr, "tracectl: %s: read error\n", argv[optind]);
+        ret = 6;
+        goto out;
+    }
+    if (errors) {
+        if (errors > MAX_REPORTED_ERRORS)
+            fprintf(stderr, "tracectl: ... %lu more rejected lines\n",
+                    errors - MAX_REPORTED_ERRORS);
+        fprintf(stderr,
+                "tracectl: %lu of %lu lines rejected; nothing was imported\n",
+                errors, lineno);
+        ret = trace_error_exit_code(first_err);
+        goto out;
+    }
+    if (tty && trace_batch_count(b) >= 100000)
+        fprintf(stderr, "appending %zu events...\n", trace_batch_count(b));
+    rc = trace_ledger_append(l, b, ring, g->as, flags, &res);
+    if (rc != TRACE_OK) {
+        fprintf(stderr, "tracectl: %s\ntracectl: nothing was imported\n",
+                trace_error_last());
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    if (g->json)
+        printf("{\"appended\":%llu,\"duplicates\":%llu,\"provisioned\":%llu,"
+               "\"first_seq\":%llu,\"last_seq\":%llu}\n",
+               (unsigned long long)res.appended,
+               (unsigned long long)res.duplicates,
+               (unsigned long long)res.provisioned,
+               (unsigned long long)res.first_seq,
+               (unsigned long long)res.last_seq);
+    else
+        printf("imported %llu events (%llu already present, %llu keys "
+               "provisioned)\n",
+               (unsigned long long)(res.appended - res.provisioned),
+               (unsigned long long)res.duplicates,
+               (unsigned long long)res.provisioned);
+out:
+    if (in && in != stdin)
+        fclose(in);
+    free(line);
+    trace_batch_free(b);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* export                                                               */
+
+static int write_line(const char *line, size_t len, void *ctx)
+{
+    FILE *out = ctx;
+    if (fwrite(line, 1, len, out) != len || fputc('\n', out) == EOF)
+        return TRACE_EIO;
+    return 0;
+}
+
+int cmd_export(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"party", required_argument, NULL, 'p'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_export_opts eo = TRACE_EXPORT_OPTS_INIT;
+    trace_ledger *l = NULL;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            eo.party = optarg;
+            break;
+        case 'f':
+            if (ctl_parse_when(optarg, 0, &eo.from_us) != 0)
+                return ctl_usage("export", "bad --from time %s", optarg);
+            eo.has_from = 1;
+            break;
+        case 't':
+            if (ctl_parse_when(optarg, 1, &eo.to_us) != 0)
+                return ctl_usage("export", "bad --to time %s", optarg);
+            eo.has_to = 1;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("export"));
+            return 0;
+        default:
+            return ctl_usage("export", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("export", "unexpected argument %s", argv[optind]);
+    if (eo.party && !trace_party_id_valid(eo.party))
+        return ctl_usage("export", "invalid party id %s", eo.party);
+    if (g->as)
+        eo.party = g->as;
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_ledger_export(l, &eo, write_line, stdout);
+    ret = 0;
+    if (rc == TRACE_EIO)
+        ret = 6;
+    else if (rc != TRACE_OK)
+        ret = ctl_fail(rc);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "tracectl: cannot write output: %s\n", strerror(errno));
+        ret = 6;
+    }
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* verify                                                               */
+
+static void verify_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    (void)ctx;
+    if (total)
+        fprintf(stderr, "\rverified %llu of %llu entries",
+                (unsigned long long)done, (unsigned long long)total);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+/* Runs in a child process: a damaged file may crash LMDB itself. */
+static int verify_child(struct globals *g)
+{
+    trace_verify_result res;
+    trace_ledger *l;
+    uint64_t size;
+    uint8_t head[32];
+    char hex[65];
+    int rc;
+
+    rc = trace_ledger_open(&l, g->data);
+    if (rc != TRACE_OK) {
+        /* a ledger that exists but cannot be opened is damaged */
+        if (rc != TRACE_ENOTFOUND && rc != TRACE_ENOMEM) {
+            if (g->json)
+                printf("{\"ok\":false,\"reason\":\"ledger cannot be "
+                       "opened\"}\n");
+            fprintf(stderr, "tracectl: verify FAILED: %s\n",
+                    trace_error_last());
+            return 3;
+        }
+        return ctl_fail(rc);
+    }
+    rc = trace_ledger_verify(l, &res, isatty(2) ? verify_progress : NULL, NULL);
+    if (rc == TRACE_OK && trace_ledger_head(l, &size, head) == TRACE_OK) {
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", head[i]);
+        if (g->json)
+            printf("{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
+                   "\"head\":\"%s\"}\n",
+                   (unsigned long long)res.entries,
+                   (unsigned long long)res.groups, hex);
+        else
+            printf("ok: %llu entries, %llu signatures verified\nhead: %s\n",
+                   (unsigned long long)res.entries,
+                   (unsigned long long)res.groups, hex);
+    } else if (rc == TRACE_EVERIFY) {
+        if (g->json)
+            printf("{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
+                   (unsigned long long)res.bad_seq, res.reason);
+        fprintf(stderr, "tracectl: verify FAILED: %s\n",
+                res.reason[0] ? res.reason : trace_error_last());
+    }
+    trace_ledger_close(l);
+    return rc == TRACE_OK ? 0 : trace_error_exit_code(rc);
+}
+
+int cmd_verify(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int c, status;
+    pid_t pid;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            ctl_help(ctl_find_command("verify"));
+            return 0;
+        }
+        return ctl_usage("verify", "%s", "unknown option");
+    }
+    if (optind != argc)
+        return ctl_usage("verify", "unexpected argument %s", argv[optind]);
+    if (g->connect)
+        return ctl_open(g, NULL);
+    fflush(stdout);
+    pid = fork();
+    if (pid < 0) {
+        perror("tracectl: fork");
+        return 6;
+    }
+    if (pid == 0) {
+        int rc = verify_child(g);
+        fflush(stdout);
+        _exit(rc);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            perror("tracectl: waitpid");
+            return 6;
+        }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (g->json)
+        printf("{\"ok\":false,\"reason\":\"storage damaged\"}\n");
+    fprintf(stderr,
+            "tracectl: verify FAILED: the ledger's storage is damaged "
+            "(reading it crashed with signal %d)\n",
+            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return 3;
+}
+
+/* ------------------------------------------------------------------ */
+/* backup                                                               */
+
+int cmd_backup(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            ctl_help(ctl_find_command("backup"));
+            return 0;
+        }
+        return ctl_usage("backup", "%s", "unknown option");
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("backup", "%s", "needs exactly one DEST folder");
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_ledger_backup(l, argv[optind]);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    if (rc == TRACE_OK)
+        printf("backed up %s to %s (check it with: tracectl --data %s "
+               "verify)\n",
+               g->data, argv[optind], argv[optind]);
+    trace_ledger_close(l);
+    return ret;
+}

@@ -1,0 +1,532 @@
+/*
+ * cmd_query.c - tracectl commands that answer questions: balance, trace,
+ * permit show, history and the special register.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tracectl.h"
+
+/* ------------------------------------------------------------------ */
+/* balance                                                              */
+
+static int print_holding(const trace_holding *h, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        fputc('{', stdout);
+        ctl_json_str(stdout, "party", h->party, 0);
+        ctl_json_str(stdout, "site", h->site, 1);
+        ctl_json_str(stdout, "substance", h->substance, 1);
+        ctl_json_str(stdout, "lot", h->lot, 1);
+        ctl_json_str(stdout, "qty", h->qty_text, 1);
+        ctl_json_str(stdout, "unit", h->unit, 1);
+        fputs("}\n", stdout);
+    } else {
+        if (t->rows == 0)
+            printf("%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT", "SITE",
+                   "QTY", "UNIT");
+        printf("%-24s %-20s %-12s %18s %s\n", h->substance, h->lot, h->site,
+               h->qty_text, h->unit);
+    }
+    t->rows++;
+    return 0;
+}
+
+int cmd_balance(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"at", required_argument, NULL, 'a'},
+        {"substance", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *substance = NULL, *at_text = NULL;
+    int64_t at = TRACE_AT_NOW;
+    struct table t = {g, 0};
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (ctl_parse_when(optarg, 1, &at) != 0)
+                return ctl_usage("balance", "bad --at time %s", optarg);
+            at_text = optarg;
+            break;
+        case 's':
+            substance = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("balance"));
+            return 0;
+        default:
+            return ctl_usage("balance", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("balance", "%s", "needs exactly one PARTY");
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    if (!g->json)
+        printf("book stock of %s %s%s\n", argv[optind],
+               at_text ? "as of " : "now", at_text ? at_text : "");
+    rc = trace_balance(l, argv[optind], at, substance, print_holding, &t);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    if (rc == TRACE_OK && !g->json && t.rows == 0)
+        printf("(no stock)\n");
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* trace                                                                */
+
+static int print_hop(const trace_hop *h, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        fputc('{', stdout);
+        ctl_json_str(stdout, "lot", h->lot, 0);
+        ctl_json_str(stdout, "substance", h->substance, 1);
+        ctl_json_str(stdout, "from", h->from, 1);
+        ctl_json_str(stdout, "to", h->to, 1);
+        ctl_json_str(stdout, "qty", h->qty_text, 1);
+        ctl_json_str(stdout, "unit", h->unit, 1);
+        ctl_json_str(stdout, "event", h->event, 1);
+        ctl_json_str(stdout, "at", h->at_text, 1);
+        ctl_json_str(stdout, "kind", h->kind, 1);
+        ctl_json_str(stdout, "party", h->party, 1);
+        ctl_json_str(stdout, "into_lot", h->into_lot, 1);
+        printf(",\"depth\":%d}\n", h->depth);
+    } else {
+        char route[160];
+        if (h->into_lot)
+            snprintf(route, sizeof(route), "%s: into lot %s", h->from,
+                     h->into_lot);
+        else
+            snprintf(route, sizeof(route), "%s -> %s",
+                     h->from ? h->from : "(origin)", h->to ? h->to : "(gone)");
+        printf("%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * h->depth, "", h->kind,
+               h->lot, route, h->qty_text ? h->qty_text : "",
+               h->unit ? h->unit : "", h->at_text, h->party, h->event);
+    }
+    t->rows++;
+    return 0;
+}
+
+int cmd_trace(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"forward", no_argument, NULL, 'f'},
+        {"backward", no_argument, NULL, 'b'},
+        {"party", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *party = NULL;
+    int dir = 0, c, rc, ret;
+    struct table t = {g, 0};
+    trace_ledger *l;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            dir = TRACE_FORWARD;
+            break;
+        case 'b':
+            dir = TRACE_BACKWARD;
+            break;
+        case 'p':
+            party = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("trace"));
+            return 0;
+        default:
+            return ctl_usage("trace", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("trace", "%s", "needs exactly one LOT");
+    if (!dir)
+        return ctl_usage("trace", "%s", "say --forward or --backward");
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_lot(l, argv[optind], party, dir, print_hop, &t);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    if (rc == TRACE_OK && !g->json && t.rows == 0)
+        printf("(no movements%s%s)\n", party ? " involving " : "",
+               party ? party : "");
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* permit show                                                          */
+
+static int print_permit(const trace_permit_state *p, void *ctx)
+{
+    struct globals *g = ctx;
+    if (g->json) {
+        fputc('{', stdout);
+        ctl_json_str(stdout, "permit", p->permit, 0);
+        ctl_json_str(stdout, "kind", p->kind, 1);
+        ctl_json_str(stdout, "holder", p->holder, 1);
+        ctl_json_str(stdout, "counterparty", p->counterparty, 1);
+        ctl_json_str(stdout, "substance", p->substance, 1);
+        ctl_json_str(stdout, "uses", p->uses, 1);
+        ctl_json_str(stdout, "valid_from", p->valid_from, 1);
+        ctl_json_str(stdout, "valid_until", p->valid_until, 1);
+        ctl_json_str(stdout, "status", p->status, 1);
+        ctl_json_str(stdout, "budget", p->budget_text, 1);
+        ctl_json_str(stdout, "used", p->used_text, 1);
+        ctl_json_str(stdout, "remaining", p->remaining_text, 1);
+        ctl_json_str(stdout, "unit", p->unit, 1);
+        ctl_json_str(stdout, "issuer", p->issuer, 1);
+        fputs(",\"events\":[", stdout);
+        for (size_t i = 0; i < p->n_uses; i++) {
+            const trace_permit_use *u = &p->use[i];
+            fputs(i ? ",{" : "{", stdout);
+            ctl_json_str(stdout, "party", u->party, 0);
+            ctl_json_str(stdout, "id", u->event, 1);
+            ctl_json_str(stdout, "role", u->role, 1);
+            ctl_json_str(stdout, "at", u->at_text, 1);
+            ctl_json_str(stdout, "qty", u->qty_text, 1);
+            printf(",\"counted\":%s", u->valid ? "true" : "false");
+            ctl_json_str(stdout, "reason", u->reason, 1);
+            fputc('}', stdout);
+        }
+        fputs("]}\n", stdout);
+        return 0;
+    }
+    printf("permit     %s (%s, %s-use)\n", p->permit, p->kind, p->uses);
+    printf("status     %s\n", p->status);
+    printf("holder     %s\n", p->holder);
+    printf("counter    %s\n", p->counterparty ? p->counterparty : "(any)");
+    printf("substance  %s\n", p->substance);
+    printf("valid      %s .. %s\n", p->valid_from, p->valid_until);
+    printf("budget     %s %s\nused       %s %s\nremaining  %s %s\n",
+           p->budget_text, p->unit, p->used_text, p->unit, p->remaining_text,
+           p->unit);
+    printf("issued by  %s\n", p->issuer);
+    printf("citations  %zu\n", p->n_uses);
+    for (size_t i = 0; i < p->n_uses; i++) {
+        const trace_permit_use *u = &p->use[i];
+        printf("  %s  %-9s %s/%s  %s %s  %s%s\n", u->at_text, u->role, u->party,
+               u->event, u->qty_text, p->unit,
+               u->valid ? "written off" : "not counted: ",
+               u->valid ? "" : u->reason);
+    }
+    return 0;
+}
+
+int cmd_permit(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"at", required_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    int64_t at = TRACE_AT_NOW;
+    trace_ledger *l;
+    int c, rc, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (ctl_parse_when(optarg, 1, &at) != 0)
+                return ctl_usage("permit", "bad --at time %s", optarg);
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("permit"));
+            return 0;
+        default:
+            return ctl_usage("permit", "%s", "unknown option");
+        }
+    }
+    if (optind + 2 != argc || strcmp(argv[optind], "show") != 0)
+        return ctl_usage("permit", "%s", "usage is: permit show ID");
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_permit_show(l, argv[optind + 1], at, print_permit, g);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* history                                                              */
+
+struct hist {
+    struct globals *g;
+    size_t rows;
+    uint64_t last;
+};
+
+static int print_event(const trace_event_info *e, void *ctx)
+{
+    struct hist *h = ctx;
+    if (h->g->json) {
+        printf("{\"seq\":%llu,\"corrected\":%s,\"event\":%s}\n",
+               (unsigned long long)e->seq, e->corrected ? "true" : "false",
+               e->json);
+    } else {
+        if (h->rows == 0)
+            printf("%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
+                   "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT", "QTY");
+        printf("%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
+               (unsigned long long)e->seq, e->at_text, e->type, e->party, e->id,
+               e->substance ? e->substance : "-", e->lot ? e->lot : "-",
+               e->qty_text ? e->qty_text : "", e->unit ? e->unit : "",
+               e->corrected ? "  (corrected)" : "");
+    }
+    h->rows++;
+    h->last = e->seq;
+    return 0;
+}
+
+int cmd_history(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"lot", required_argument, NULL, 'l'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"after", required_argument, NULL, 'A'},
+        {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    trace_history_opts ho = TRACE_HISTORY_OPTS_INIT;
+    struct hist h = {g, 0, 0};
+    trace_ledger *l;
+    char *end;
+    int c, rc, ret;
+
+    ho.limit = 100;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            ho.lot = optarg;
+            break;
+        case 'f':
+            if (ctl_parse_when(optarg, 0, &ho.from_us) != 0)
+                return ctl_usage("history", "bad --from time %s", optarg);
+            ho.has_from = 1;
+            break;
+        case 't':
+            if (ctl_parse_when(optarg, 1, &ho.to_us) != 0)
+                return ctl_usage("history", "bad --to time %s", optarg);
+            ho.has_to = 1;
+            break;
+        case 'A':
+            ho.after = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                return ctl_usage("history", "bad --after %s", optarg);
+            break;
+        case 'n':
+            ho.limit = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                return ctl_usage("history", "bad --limit %s", optarg);
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("history"));
+            return 0;
+        default:
+            return ctl_usage("history", "%s", "unknown option");
+        }
+    }
+    if (ho.lot ? optind != argc : optind + 1 != argc)
+        return ctl_usage("history", "%s", "needs a PARTY or --lot LOT");
+    if (!ho.lot)
+        ho.party = argv[optind];
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_history(l, &ho, print_event, &h);
+    if (rc == TRACE_ENOTFOUND && ho.party && h.rows == 0) {
+        /* `history X`: X may also be a lot */
+        ho.lot = ho.party;
+        ho.party = NULL;
+        rc = trace_history(l, &ho, print_event, &h);
+        if (rc == TRACE_ENOTFOUND) {
+            fprintf(stderr, "tracectl: no party or lot named %s\n", ho.lot);
+            trace_ledger_close(l);
+            return 4;
+        }
+    }
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    if (rc == TRACE_OK && !g->json && ho.limit && h.rows == ho.limit)
+        printf("(more: add --after %llu)\n", (unsigned long long)h.last);
+    else if (rc == TRACE_OK && !g->json && h.rows == 0)
+        printf("(no events)\n");
+    trace_ledger_close(l);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* register                                                             */
+
+struct reg_out {
+    struct globals *g;
+    int csv;
+    size_t rows;
+};
+
+static void csv_field(const char *v, int last)
+{
+    int quote = v && strpbrk(v, ",\"\n") != NULL;
+    if (quote) {
+        fputc('"', stdout);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                fputc('"', stdout);
+            fputc(*p, stdout);
+        }
+        fputc('"', stdout);
+    } else if (v) {
+        fputs(v, stdout);
+    }
+    fputc(last ? '\n' : ',', stdout);
+}
+
+static int print_register(const trace_register_day *d, void *ctx)
+{
+    struct reg_out *o = ctx;
+    if (o->g->json) {
+        fputc('{', stdout);
+        ctl_json_str(stdout, "date", d->date, 0);
+        ctl_json_str(stdout, "party", d->party, 1);
+        ctl_json_str(stdout, "substance", d->substance, 1);
+        ctl_json_str(stdout, "unit", d->unit, 1);
+        ctl_json_str(stdout, "opening", d->opening_text, 1);
+        ctl_json_str(stdout, "received", d->received_text, 1);
+        ctl_json_str(stdout, "dispensed", d->dispensed_text, 1);
+        ctl_json_str(stdout, "destroyed", d->destroyed_text, 1);
+        ctl_json_str(stdout, "other_out", d->other_out_text, 1);
+        ctl_json_str(stdout, "closing", d->closing_text, 1);
+        fputs(",\"entries\":[", stdout);
+        for (size_t i = 0; i < d->n_lines; i++) {
+            const trace_register_line *l = &d->lines[i];
+            fputs(i ? ",{" : "{", stdout);
+            ctl_json_str(stdout, "kind", l->kind, 0);
+            ctl_json_str(stdout, "id", l->event, 1);
+            ctl_json_str(stdout, "at", l->at_text, 1);
+            ctl_json_str(stdout, "lot", l->lot, 1);
+            ctl_json_str(stdout, "qty", l->qty_text, 1);
+            ctl_json_str(stdout, "counterparty", l->counterparty, 1);
+            ctl_json_str(stdout, "rx", l->rx, 1);
+            fputc('}', stdout);
+        }
+        fputs("]}\n", stdout);
+    } else if (o->csv) {
+        char ins[1024] = "", rxs[2048] = "";
+        size_t a = 0, b = 0;
+        if (o->rows == 0)
+            printf("date,party,substance,unit,opening,received,dispensed,"
+                   "destroyed,other_out,closing,received_from,"
+                   "prescriptions\n");
+        for (size_t i = 0; i < d->n_lines; i++) {
+            const trace_register_line *l = &d->lines[i];
+            if (l->rx && b < sizeof(rxs) - 1)
+                b += (size_t)snprintf(rxs + b, sizeof(rxs) - b, "%s%s",
+                                      b ? " " : "", l->rx);
+            else if (l->qty_text[0] != '-' && a < sizeof(ins) - 1)
+                a += (size_t)snprintf(ins + a, sizeof(ins) - a, "%s%s/%s",
+                                      a ? " " : "",
+                                      l->counterparty ? l->counterparty : "-",
+                                      l->lot ? l->lot : "-");
+        }
+        csv_field(d->date, 0);
+        csv_field(d->party, 0);
+        csv_field(d->substance, 0);
+        csv_field(d->unit, 0);
+        csv_field(d->opening_text, 0);
+        csv_field(d->received_text, 0);
+        csv_field(d->dispensed_text, 0);
+        csv_field(d->destroyed_text, 0);
+        csv_field(d->other_out_text, 0);
+        csv_field(d->closing_text, 0);
+        csv_field(ins, 0);
+        csv_field(rxs, 1);
+    } else {
+        printf("%s  %s  %s (%s)\n", d->date, d->party, d->substance, d->unit);
+        printf("  opening %-12s received %-10s dispensed %-10s destroyed "
+               "%-8s other out %-8s closing %s\n",
+               d->opening_text, d->received_text, d->dispensed_text,
+               d->destroyed_text, d->other_out_text, d->closing_text);
+        for (size_t i = 0; i < d->n_lines; i++) {
+            const trace_register_line *l = &d->lines[i];
+            printf("    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n", l->at_text,
+                   l->kind, l->event, l->lot ? l->lot : "-", l->qty_text,
+                   l->counterparty ? l->counterparty : "", l->rx ? "  rx " : "",
+                   l->rx ? l->rx : "");
+        }
+    }
+    o->rows++;
+    return 0;
+}
+
+int cmd_register(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"substance", required_argument, NULL, 's'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"csv", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *substance = NULL;
+    int64_t from = 0, to = 0;
+    int have_from = 0, have_to = 0, c, rc, ret;
+    struct reg_out o = {g, 0, 0};
+    trace_ledger *l;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            substance = optarg;
+            break;
+        case 'f':
+            if (ctl_parse_when(optarg, 0, &from) != 0)
+                return ctl_usage("register", "bad --from date %s", optarg);
+            have_from = 1;
+            break;
+        case 't':
+            if (ctl_parse_when(optarg, 0, &to) != 0)
+                return ctl_usage("register", "bad --to date %s", optarg);
+            have_to = 1;
+            break;
+        case 'c':
+            o.csv = 1;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("register"));
+            return 0;
+        default:
+            return ctl_usage("register", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage("register", "%s", "needs exactly one PARTY");
+    if (!substance)
+        return ctl_usage("register", "%s", "--substance S is required");
+    if (!have_from && !have_to) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        from = to = (int64_t)ts.tv_sec * 1000000;
+    } else if (!have_from || !have_to) {
+        if (!have_from)
+            from = to;
+        else
+            to = from;
+    }
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_register(l, argv[optind], substance, from, to, print_register,
+                        &o);
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    trace_ledger_close(l);
+    return ret;
+}

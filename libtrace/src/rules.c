@@ -1,0 +1,1080 @@
+/*
+ * rules.c - the reconciliation rules of SPEC section 4, one function per
+ * rule (or per group of rules that share a walk over the events), and the
+ * table that names them with their default severities and thresholds.
+ *
+ * Every function reads the run's compact records (reconcile_int.h), in
+ * `at` order (ties in journal order) through r->by_at, and reports through
+ * RAISE().  Grouping is done by sorting interned pointers rather than by
+ * hashing strings per event.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconcile_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers for rules                                                    */
+
+static const subst_info *sub_of(const struct run *r, const rec *e)
+{
+    return e->substance ? catalog_find(r->l->cat, e->substance) : NULL;
+}
+
+/* The CN precursor category of a substance (1-3), or 0. */
+static int pc_category(const subst_info *s)
+{
+    static const char *const cats[] = {"CN-PC-1", "CN-PC-2", "CN-PC-3"};
+    for (int i = 0; i < 3; i++)
+        if (subst_has_scope(s, cats[i]))
+            return i + 1;
+    return 0;
+}
+
+static int is_drug(const subst_info *s)
+{
+    return subst_has_scope(s, "CN-NARC") || subst_has_scope(s, "CN-PSY-1") ||
+           subst_has_scope(s, "CN-PSY-2");
+}
+
+static char *fmt_qty(struct run *r, int64_t amount, const char *unit)
+{
+    return format_qty(r->a, amount, unit);
+}
+
+/* Registration of a party as of a time. */
+struct snapshot {
+    int64_t at;
+    uint64_t seq;
+    const rec *ev; /* the party event */
+};
+
+struct pstate {
+    struct snapshot *s;
+    size_t n, cap;
+};
+
+static const rec *party_at(struct run *r, strmap *parties, const char *party,
+                           int64_t at)
+{
+    struct pstate *ps = strmap_get(parties, party, 0);
+    const rec *found = NULL;
+    (void)r;
+    for (size_t i = 0; ps && i < ps->n; i++)
+        if (ps->s[i].at <= at)
+            found = ps->s[i].ev;
+    return found;
+}
+
+static int party_history(struct run *r, strmap **out)
+{
+    strmap *m = strmap_new(sizeof(struct pstate));
+    if (!m)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n; i++) {
+        rec *e = r->by_at[i];
+        struct pstate *ps;
+        if (e->kind != TRACE__V1__EVENT__BODY_PARTY_BODY)
+            continue;
+        if (!(ps = strmap_get(m, e->subject, 1)))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (ps->n == ps->cap) {
+            size_t nc = ps->cap ? ps->cap * 2 : 4;
+            struct snapshot *p = arena_alloc(r->a, nc * sizeof(*p));
+            if (!p)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            if (ps->n)
+                memcpy(p, ps->s, ps->n * sizeof(*p));
+            ps->s = p;
+            ps->cap = nc;
+        }
+        ps->s[ps->n++] = (struct snapshot){e->at, e->seq, e};
+    }
+    *out = m;
+    return TRACE_OK;
+}
+
+static void free_parties(strmap *m)
+{
+    strmap_free(m); /* snapshots live in the run arena */
+}
+
+static int has_license(const rec *p, const char *scope)
+{
+    for (size_t i = 0; i < p->n_licenses; i++)
+        if (strcmp(p->licenses[i], scope) == 0)
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rules                                                                */
+
+#define RULE(i) (&reconcile_rules[i])
+
+/* PERMIT_MISSING, PERMIT_INVALID and PERMIT_EXCEEDED share the judging
+ * of permit.c: each cited permit is shown as of the run's time. */
+struct permit_view {
+    struct run *r;
+    int exists;
+    const char *permit;
+    int64_t budget, used;
+    const char *unit;
+    trace_permit_use *uses;
+    size_t n;
+};
+
+static int keep_permit(const trace_permit_state *p, void *ctx)
+{
+    struct permit_view *v = ctx;
+    v->exists = 1;
+    v->budget = p->budget;
+    v->used = p->used;
+    v->unit = arena_strdup(v->r->a, p->unit, strlen(p->unit));
+    v->n = p->n_uses;
+    v->uses = arena_alloc(v->r->a, (p->n_uses + 1) * sizeof(*v->uses));
+    if (!v->uses)
+        return TRACE_ENOMEM;
+    for (size_t i = 0; i < p->n_uses; i++) {
+        v->uses[i] = p->use[i];
+        v->uses[i].party = intern(v->r, p->use[i].party);
+        v->uses[i].event =
+            arena_strdup(v->r->a, p->use[i].event, strlen(p->use[i].event));
+        v->uses[i].reason =
+            p->use[i].reason ? intern(v->r, p->use[i].reason) : NULL;
+    }
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    const rec *x = *(rec *const *)a, *y = *(rec *const *)b;
+    if (x->party != y->party) /* interned: pointer order is enough */
+        return (uintptr_t)x->party < (uintptr_t)y->party ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* The event (party, id), or NULL; the index is built on first use. */
+static const rec *find_rec(struct run *r, const char *party, const char *id)
+{
+    rec key;
+    const rec *kp = &key, **hit;
+
+    if (!r->n)
+        return NULL;
+    if (!r->by_id) {
+        if (!(r->by_id = malloc((r->n + 1) * sizeof(*r->by_id))))
+            return NULL;
+        for (size_t i = 0; i < r->n; i++)
+            r->by_id[i] = &r->recs[i];
+        qsort(r->by_id, r->n, sizeof(*r->by_id), cmp_id);
+    }
+    key.party = intern(r, party);
+    key.id = id;
+    hit = bsearch(&kp, r->by_id, r->n, sizeof(*r->by_id), cmp_id);
+    return hit ? *hit : NULL;
+}
+
+static int rule_permits(struct run *r, const struct cfg *c)
+{
+    const struct rule *missing = RULE(0), *invalid = RULE(1),
+                      *exceeded = RULE(2);
+    strmap *seen = strmap_new(sizeof(int));
+    int rc = TRACE_OK;
+
+    (void)c;
+    if (!seen)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const subst_info *s = sub_of(r, e);
+        const char *cited[2] = {e->permit, e->tpermit};
+        int cat = pc_category(s), need = 0, need_transport = 0;
+
+        if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY) {
+            need = cat != 0 && r->cfg[0].enabled;
+            need_transport = e->carrier && (cat == 1 || cat == 2 ||
+                                            (cat == 3 && r->cfg[0].p[0] != 0));
+        } else if (e->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY ||
+                   e->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) {
+            need = cat != 0 || is_drug(s);
+        } else {
+            continue;
+        }
+        for (int k = 0; k < 2 && rc == TRACE_OK; k++) {
+            const char *pm = cited[k];
+            int *mark;
+            if (!pm) {
+                int required = k == 0 ? need : need_transport;
+                if (required && r->cfg[0].enabled)
+                    rc = raise_alert(
+                        r, missing, &e, 1, e->party, e->to, e->substance,
+                        e->lot, NULL,
+                        "%s %s of %s (category %d) cites no %s "
+                        "permit",
+                        e->type, e->id, e->substance, cat,
+                        k == 0 ? (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
+                                      ? "purchase"
+                                      : e->type)
+                               : "transport");
+                continue;
+            }
+            if (!(mark = strmap_get(seen, pm, 1))) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                break;
+            }
+            if (*mark)
+                continue; /* judged with its first citation */
+            *mark = 1;
+            struct permit_view v = {r, 0, pm, 0, 0, NULL, NULL, 0};
+            int prc = trace_permit_show(r->l, pm, r->as_of, keep_permit, &v);
+            if (prc == TRACE_ENOTFOUND) {
+                /* every citation of an unknown permit */
+                for (size_t j = i; j < r->n && rc == TRACE_OK; j++) {
+                    const rec *x = r->by_at[j];
+                    if (!((x->permit && strcmp(x->permit, pm) == 0) ||
+                          (x->tpermit && strcmp(x->tpermit, pm) == 0)))
+                        continue;
+                    if (r->cfg[0].enabled)
+                        rc = raise_alert(r, missing, &x, 1, x->party, x->to,
+                                         x->substance, x->lot, pm,
+                                         "%s %s cites permit %s, which was "
+                                         "never issued",
+                                         x->type, x->id, pm);
+                }
+                continue;
+            }
+            if (prc != TRACE_OK) {
+                rc = prc;
+                break;
+            }
+            /* one PERMIT_INVALID per bad citation; one PERMIT_EXCEEDED
+             * per permit, naming the citations from the one that crossed
+             * the budget on */
+            int64_t used = 0;
+            const rec *over[64];
+            size_t n_over = 0;
+            for (size_t u = 0; u < v.n && rc == TRACE_OK; u++) {
+                const trace_permit_use *use = &v.uses[u];
+                const rec *x = find_rec(r, use->party, use->event);
+                if (!x)
+                    continue;
+                if (!use->valid) {
+                    if (r->cfg[1].enabled)
+                        rc = raise_alert(r, invalid, &x, 1, x->party, x->to,
+                                         x->substance, x->lot, pm,
+                                         "%s %s cites permit %s: %s", x->type,
+                                         x->id, pm, use->reason);
+                    continue;
+                }
+                used += use->qty;
+                if (used > v.budget && n_over < 64)
+                    over[n_over++] = x;
+            }
+            if (rc == TRACE_OK && n_over && r->cfg[2].enabled)
+                rc = raise_alert(r, exceeded, over, n_over,
+                                 over[0]->to ? over[0]->to : over[0]->party,
+                                 over[0]->to ? over[0]->party : NULL,
+                                 over[0]->substance, over[0]->lot, pm,
+                                 "permit %s: %s %s written off against a "
+                                 "budget of %s %s",
+                                 pm, fmt_qty(r, v.used, v.unit), v.unit,
+                                 fmt_qty(r, v.budget, v.unit), v.unit);
+        }
+    }
+    strmap_free(seen);
+    return rc;
+}
+
+/* SHIPMENT_UNCONFIRMED, QTY_MISMATCH, RECEIPT_UNMATCHED. */
+static int within_tolerance(const subst_info *s, int64_t want, int64_t got,
+                            double pct)
+{
+    int64_t diff = want > got ? want - got : got - want;
+    if (!s || s->dim == DIM_COUNT)
+        return diff == 0;
+    return (double)diff <= (double)(want < 0 ? -want : want) * pct / 100.0;
+}
+
+static int rule_two_way(struct run *r, const struct cfg *c)
+{
+    const struct rule *unconfirmed = RULE(3), *mismatch = RULE(4),
+                      *unmatched = RULE(5);
+    int64_t window = (int64_t)(r->cfg[3].p[0] * (double)US_PER_HOUR);
+    double pct = r->cfg[4].p[0];
+    size_t *confirmed = NULL; /* per rec: receipts in the window */
+    int rc = TRACE_OK;
+
+    (void)c;
+    if (!(confirmed = calloc(r->n + 1, sizeof(*confirmed))))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const rec *sale;
+        if (e->kind != TRACE__V1__EVENT__BODY_RECEIPT_BODY)
+            continue;
+        sale = find_rec(r, e->from, e->ref);
+        if (!sale || sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY ||
+            strcmp(sale->to, e->party) != 0 ||
+            strcmp(sale->substance, e->substance) != 0 ||
+            strcmp(sale->lot, e->lot) != 0) {
+            const rec *ev[2] = {e, sale};
+            if (r->cfg[5].enabled)
+                rc = raise_alert(
+                    r, unmatched, ev, sale ? 2 : 1, e->party, e->from,
+                    e->substance, e->lot, NULL,
+                    !sale ? "receipt %s cites %s, which is not a sale of %s"
+                    : sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY
+                        ? "receipt %s cites %s, which is not a sale of %s"
+                        : "receipt %s does not match sale %s of %s (buyer, "
+                          "substance or lot differ)",
+                    e->id, e->ref, e->from);
+            continue;
+        }
+        /* a matching receipt: confirms the sale if in the window */
+        if (e->at >= sale->at && e->at - sale->at <= window)
+            confirmed[sale - r->recs]++;
+        else if (e->at < sale->at)
+            confirmed[sale - r->recs]++; /* recorded out of order */
+        if (!within_tolerance(sub_of(r, sale), sale->qty, e->qty, pct)) {
+            const rec *ev[2] = {sale, e};
+            confirmed[sale - r->recs]++; /* a short receipt is a mismatch */
+            if (r->cfg[4].enabled)
+                rc = raise_alert(
+                    r, mismatch, ev, 2, sale->party, e->party, e->substance,
+                    e->lot, NULL, "sale %s: %s %s sent, %s %s received",
+                    sale->id, fmt_qty(r, sale->qty, sale->unit), sale->unit,
+                    fmt_qty(r, e->qty, sale->unit), sale->unit);
+        }
+    }
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY ||
+            confirmed[e - r->recs] || !r->cfg[3].enabled)
+            continue;
+        if (r->as_of <= e->at + window)
+            continue; /* the window is still open */
+        rc = raise_alert(r, unconfirmed, &e, 1, e->party, e->to, e->substance,
+                         e->lot, NULL,
+                         "sale %s to %s has no receipt within %.0f h", e->id,
+                         e->to, r->cfg[3].p[0]);
+    }
+    free(confirmed);
+    return rc;
+}
+
+/* Stock walks: NEGATIVE_STOCK per (party, substance, lot) over all
+ * sites, STOCKTAKE_VARIANCE per (party, site, substance, lot). */
+struct change {
+    const rec *e;
+    int64_t delta;
+    int is_count;
+    int input; /* 1 + index of the produce input it consumes, or 0 */
+};
+
+struct walk {
+    struct change *c;
+    size_t n, cap;
+};
+
+/* Walks in the order their keys were first seen (deterministic output). */
+struct walks {
+    strmap *m;
+    const char **keys;
+    size_t n, cap;
+};
+
+static int push_change(struct run *r, struct walks *ws, const char *key,
+                       struct change ch)
+{
+    struct walk *w = strmap_get(ws->m, key, 1);
+    if (!w)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (w->n == 0) {
+        if (ws->n == ws->cap) {
+            size_t nc = ws->cap ? ws->cap * 2 : 64;
+            const char **p = realloc(ws->keys, nc * sizeof(*p));
+            if (!p)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            ws->keys = p;
+            ws->cap = nc;
+        }
+        if (!(ws->keys[ws->n++] = arena_strdup(r->a, key, strlen(key))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    if (w->n == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 8;
+        struct change *p = arena_alloc(r->a, nc * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (w->n)
+            memcpy(p, w->c, w->n * sizeof(*p));
+        w->c = p;
+        w->cap = nc;
+    }
+    w->c[w->n++] = ch;
+    return TRACE_OK;
+}
+
+static void walks_free(struct walks *ws)
+{
+    strmap_free(ws->m);
+    free(ws->keys);
+}
+
+/* One change of a holding; holdings are told apart by their interned
+ * names, so grouping is a sort, not a hash lookup per event. */
+struct hchange {
+    const char *party, *sub, *lot, *site; /* site NULL: all sites */
+    size_t order;                         /* position in `at` order */
+    struct change ch;
+};
+
+struct hlist {
+    struct hchange *v;
+    size_t n, cap;
+};
+
+static int hpush(struct hlist *h, const char *party, const char *sub,
+                 const char *lot, const char *site, size_t order,
+                 struct change ch)
+{
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 1024;
+        struct hchange *p = realloc(h->v, nc * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        h->v = p;
+        h->cap = nc;
+    }
+    h->v[h->n++] = (struct hchange){party, sub, lot, site, order, ch};
+    return TRACE_OK;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+}
+
+static int same_lot(const struct hchange *x, const struct hchange *y)
+{
+    return x->party == y->party && x->sub == y->sub && x->lot == y->lot;
+}
+
+/* By (party, substance, lot), then time; sites mix within a lot. */
+static int cmp_hchange(const void *a, const void *b)
+{
+    const struct hchange *x = a, *y = b;
+    int c;
+    if ((c = cmp_ptr(x->party, y->party)) || (c = cmp_ptr(x->sub, y->sub)) ||
+        (c = cmp_ptr(x->lot, y->lot)))
+        return c;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return cmp_ptr(x->site, y->site);
+}
+
+/* Every stock change and count, grouped by (party, substance, lot), each
+ * group in `at` order; each change names its site. */
+static int stock_changes(struct run *r, struct hlist *h)
+{
+    int rc = TRACE_OK;
+
+    memset(h, 0, sizeof(*h));
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const char *site = e->site;
+        int sign = 0;
+        switch (e->kind) {
+        case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
+        case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
+        case TRACE__V1__EVENT__BODY_IMPORT_BODY:
+            sign = 1;
+            break;
+        case TRACE__V1__EVENT__BODY_SALE_BODY:
+        case TRACE__V1__EVENT__BODY_CONSUME_BODY:
+        case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
+        case TRACE__V1__EVENT__BODY_EXPORT_BODY:
+        case TRACE__V1__EVENT__BODY_DESTROY_BODY:
+        case TRACE__V1__EVENT__BODY_LOSS_BODY:
+            sign = -1;
+            break;
+        case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
+            rc = hpush(h, e->party, e->substance, e->lot, e->from, i,
+                       (struct change){e, -e->qty, 0, 0});
+            if (rc == TRACE_OK)
+                rc = hpush(h, e->party, e->substance, e->lot, e->to, i,
+                           (struct change){e, e->qty, 0, 0});
+            continue;
+        case TRACE__V1__EVENT__BODY_STOCKTAKE_BODY:
+            rc = hpush(h, e->party, e->substance, e->lot, site, i,
+                       (struct change){e, e->qty, 1, 0});
+            continue;
+        default:
+            continue;
+        }
+        for (size_t k = 0; k < e->n_inputs && rc == TRACE_OK; k++)
+            rc = hpush(h, e->party, e->inputs[k].substance, e->inputs[k].lot,
+                       site, i,
+                       (struct change){e, -e->inputs[k].qty, 0, (int)k + 1});
+        if (rc == TRACE_OK)
+            rc = hpush(h, e->party, e->substance, e->lot, site, i,
+                       (struct change){e, sign * e->qty, 0, 0});
+    }
+    if (rc != TRACE_OK) {
+        free(h->v);
+        return rc;
+    }
+    qsort(h->v, h->n, sizeof(*h->v), cmp_hchange);
+    return TRACE_OK;
+}
+
+/* NEGATIVE_STOCK over all sites of a (party, substance, lot), and
+ * STOCKTAKE_VARIANCE against the counted site's book stock, in one walk. */
+struct site_book {
+    const char *site;
+    int64_t book;
+};
+
+static int rule_stock(struct run *r, const struct cfg *c)
+{
+    const struct rule *negative = RULE(6), *variance = RULE(7);
+    double pct = r->cfg[7].p[0];
+    struct site_book *sites = NULL;
+    size_t n_sites = 0, cap_sites = 0;
+    struct hlist h;
+    int64_t total = 0, before = 0;
+    int rc;
+
+    (void)c;
+    if ((rc = stock_changes(r, &h)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < h.n && rc == TRACE_OK; i++) {
+        const struct hchange *x = &h.v[i];
+        const rec *e = x->ch.e;
+        struct site_book *sb = NULL;
+        int first = i == 0 || !same_lot(x, &h.v[i - 1]);
+        if (first) {
+            total = 0;
+            n_sites = 0;
+        }
+        for (size_t k = 0; k < n_sites; k++)
+            if (sites[k].site == x->site)
+                sb = &sites[k];
+        if (!sb) {
+            if (n_sites == cap_sites) {
+                size_t nc = cap_sites ? cap_sites * 2 : 8;
+                struct site_book *p = realloc(sites, nc * sizeof(*p));
+                if (!p) {
+                    rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                    break;
+                }
+                sites = p;
+                cap_sites = nc;
+            }
+            sb = &sites[n_sites++];
+            *sb = (struct site_book){x->site, 0};
+        }
+        if (x->ch.is_count) {
+            if (r->cfg[7].enabled &&
+                !within_tolerance(sub_of(r, e), sb->book, x->ch.delta, pct))
+                rc = raise_alert(r, variance, &e, 1, e->party, NULL,
+                                 e->substance, e->lot, NULL,
+                                 "stocktake %s at site %s counted %s %s, "
+                                 "book stock %s %s",
+                                 e->id, e->site,
+                                 fmt_qty(r, x->ch.delta, e->unit), e->unit,
+                                 fmt_qty(r, sb->book, e->unit), e->unit);
+            continue;
+        }
+        /* an event's changes (a transfer has two) count together */
+        if (first || h.v[i - 1].ch.e != e)
+            before = total;
+        sb->book += x->ch.delta;
+        total += x->ch.delta;
+        int last =
+            i + 1 == h.n || h.v[i + 1].ch.e != e || !same_lot(x, &h.v[i + 1]);
+        if (last && before >= 0 && total < 0 && r->cfg[6].enabled)
+            rc = raise_alert(
+                r, negative, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
+                "book stock of %s lot %s at %s goes below zero "
+                "(%s %s) with %s %s",
+                x->sub, x->lot, e->party, fmt_qty(r, total, e->unit), e->unit,
+                e->type, e->id);
+    }
+    free(sites);
+    free(h.v);
+    return rc;
+}
+
+/* UNUSUAL_ORDER: orders are sales to a buyer of a substance.  Each
+ * (buyer, substance) keeps its orders in time order with a sliding
+ * one-year window and its running sum. */
+struct orders {
+    struct walk w;
+    size_t start; /* first order inside the window */
+    double sum;   /* of orders [start, n) */
+};
+
+static int rule_unusual(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(8);
+    int64_t year = 365 * US_PER_DAY;
+    struct walks ws = {strmap_new(sizeof(struct orders)), NULL, 0, 0};
+    char key[KEY_MAX];
+    int rc = TRACE_OK;
+
+    if (!ws.m)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        struct orders *o;
+        if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY)
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", e->to, e->substance);
+        if (!(o = strmap_get(ws.m, key, 1))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
+        }
+        while (o->start < o->w.n && e->at - o->w.c[o->start].e->at > year)
+            o->sum -= (double)o->w.c[o->start++].delta;
+        size_t n = o->w.n - o->start;
+        if (n >= (size_t)c->p[1] && o->sum > 0 &&
+            (double)e->qty * (double)n > c->p[0] * o->sum)
+            rc = RAISE(r, &e, 1, e->to, e->party, e->substance, e->lot, NULL,
+                       "order %s of %s %s is %.1f times %s's mean order over "
+                       "the past year (%zu orders)",
+                       e->id, fmt_qty(r, e->qty, e->unit), e->unit,
+                       (double)e->qty * (double)n / o->sum, e->to, n);
+        /* struct orders begins with its walk, so push_change can grow it */
+        if (rc == TRACE_OK)
+            rc = push_change(r, &ws, key, (struct change){e, e->qty, 0, 0});
+        o->sum += (double)e->qty;
+    }
+    walks_free(&ws);
+    return rc;
+}
+
+/* UNLICENSED_PARTY: the buyer of a sale, the seller named by a receipt. */
+static int rule_unlicensed(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(9);
+    strmap *parties;
+    int rc;
+
+    (void)c;
+    if ((rc = party_history(r, &parties)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const char *who, *why = NULL;
+        const subst_info *s = sub_of(r, e);
+        if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY)
+            who = e->to;
+        else if (e->kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
+            who = e->from;
+        else
+            continue;
+        const rec *p = party_at(r, parties, who, e->at);
+        char need[64] = "";
+        for (size_t k = 0; s && k < s->n_scopes; k++)
+            if (strncmp(s->scopes[k], "CN-", 3) == 0) {
+                snprintf(need, sizeof(need), "%s", s->scopes[k]);
+                break;
+            }
+        if (!p)
+            why = "is not registered";
+        else if (p->pstatus && strcmp(p->pstatus, "suspended") == 0)
+            why = "is suspended";
+        else if (need[0] && !has_license(p, need))
+            why = "lacks the licence scope";
+        if (!why)
+            continue;
+        rc = RAISE(r, &e, 1, who, e->party, e->substance, e->lot, NULL,
+                   "%s %s%s%s for %s (%s %s)", who, why,
+                   why[0] == 'l' ? " " : "", why[0] == 'l' ? need : "",
+                   e->substance, e->type, e->id);
+    }
+    free_parties(parties);
+    return rc;
+}
+
+static int rule_destroy(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(10);
+    strmap *parties;
+    int rc;
+
+    (void)c;
+    if ((rc = party_history(r, &parties)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const rec *w;
+        const char *why = NULL;
+        if (e->kind != TRACE__V1__EVENT__BODY_DESTROY_BODY)
+            continue;
+        if (!e->witness)
+            why = "names no witness";
+        else if (!(w = party_at(r, parties, e->witness, e->at)) &&
+                 strcmp(e->witness, r->l->regulator) != 0)
+            why = "names an unregistered witness";
+        else if (w && (strcmp(w->pkind, "regulator") != 0 ||
+                       (w->pstatus && strcmp(w->pstatus, "suspended") == 0)))
+            why = "names a witness who is not an active regulator";
+        if (why)
+            rc = RAISE(r, &e, 1, e->party, e->witness, e->substance, e->lot,
+                       NULL, "destruction %s of %s %s %s", e->id,
+                       fmt_qty(r, e->qty, e->unit), e->unit, why);
+    }
+    free_parties(parties);
+    return rc;
+}
+
+static int rule_loss(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(11);
+    int rc = TRACE_OK;
+    (void)c;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        if (e->kind == TRACE__V1__EVENT__BODY_LOSS_BODY)
+            rc = RAISE(r, &e, 1, e->party, NULL, e->substance, e->lot, NULL,
+                       "%s of %s %s of %s lot %s (%s)", e->reason,
+                       fmt_qty(r, e->qty, e->unit), e->unit, e->substance,
+                       e->lot, e->id);
+    }
+    return rc;
+}
+
+static int rule_late(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(12);
+    int rc = TRACE_OK;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const subst_info *s;
+        int cat;
+        double days;
+        if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY || e->historic)
+            continue;
+        s = sub_of(r, e);
+        cat = pc_category(s);
+        if (cat)
+            days = cat == 1 ? c->p[0] : c->p[1];
+        else if (is_drug(s) && c->p[2] > 0)
+            days = c->p[2];
+        else
+            continue;
+        if ((double)(e->recorded - e->at) > days * (double)US_PER_DAY)
+            rc = RAISE(r, &e, 1, e->party, e->to, e->substance, e->lot, NULL,
+                       "sale %s recorded %.1f days after it happened "
+                       "(deadline %.0f days)",
+                       e->id, (double)(e->recorded - e->at) / US_PER_DAY, days);
+    }
+    return rc;
+}
+
+/* RX_LIMIT, RX_REUSE, DOCTOR_SHOPPING. */
+static int rx_class(const subst_info *s)
+{
+    if (subst_has_scope(s, "CN-NARC") || subst_has_scope(s, "CN-PSY-1"))
+        return 1;
+    if (subst_has_scope(s, "CN-PSY-2"))
+        return 2;
+    return 0;
+}
+
+static int rule_rx_limit(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(13);
+    int rc = TRACE_OK;
+    (void)c;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        int cls, limit;
+        if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY)
+            continue;
+        cls = rx_class(sub_of(r, e));
+        if (!cls)
+            continue;
+        const int injection = strcmp(e->form, "injection") == 0;
+        const int cr = strcmp(e->form, "controlled_release") == 0 ||
+                       strcmp(e->form, "patch") == 0;
+        if (cls == 2)
+            limit = (int)c->p[6];
+        else
+            limit = (int)c->p[(e->chronic ? 3 : 0) + (injection ? 0
+                                                      : cr      ? 1
+                                                                : 2)];
+        if ((int64_t)e->days > limit)
+            rc = RAISE(r, &e, 1, e->party, e->prescriber, e->substance, e->lot,
+                       NULL,
+                       "prescription %s: %u days of %s (%s%s) exceeds the "
+                       "limit of %d",
+                       e->rx, e->days, e->substance, e->form,
+                       e->chronic ? ", chronic" : "", limit);
+    }
+    return rc;
+}
+
+/* Dispensings of controlled drugs (or all, with `all`), grouped by a
+ * field (interned, so grouping is a pointer sort) and in `at` order. */
+struct by_field {
+    const char *key;
+    const rec *e;
+};
+
+static int cmp_by_field(const void *a, const void *b)
+{
+    const struct by_field *x = a, *y = b;
+    int c = cmp_ptr(x->key, y->key);
+    if (c)
+        return c;
+    return x->e->pos < y->e->pos ? -1 : x->e->pos > y->e->pos;
+}
+
+static int dispensings(struct run *r, int patient, int all,
+                       struct by_field **out, size_t *n_out)
+{
+    struct by_field *v = malloc((r->n + 1) * sizeof(*v));
+    size_t n = 0;
+
+    if (!v)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n; i++) {
+        const rec *e = r->by_at[i];
+        if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY ||
+            (!all && !rx_class(sub_of(r, e))))
+            continue;
+        v[n++] = (struct by_field){patient ? e->patient : e->rx, e};
+    }
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_by_field);
+    *out = v;
+    *n_out = n;
+    return TRACE_OK;
+}
+
+static int rule_rx_reuse(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(14);
+    struct by_field *v = NULL;
+    size_t n = 0, first = 0;
+    int rc;
+
+    (void)c;
+    if ((rc = dispensings(r, 0, 1, &v, &n)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
+        if (i == 0 || v[i].key != v[i - 1].key) {
+            first = i;
+            continue;
+        }
+        const rec *ev[2] = {v[first].e, v[i].e};
+        rc = RAISE(r, ev, 2, ev[1]->party, ev[0]->party, ev[1]->substance,
+                   ev[1]->lot, NULL,
+                   "prescription %s dispensed again by %s (first by %s, %s)",
+                   ev[1]->rx, ev[1]->party, ev[0]->party, ev[0]->id);
+    }
+    free(v);
+    return rc;
+}
+
+static int count_distinct(const rec *const *ev, size_t n, int prescribers)
+{
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = prescribers ? ev[i]->prescriber : ev[i]->party;
+        size_t j;
+        for (j = 0; j < i; j++)
+            if (strcmp(prescribers ? ev[j]->prescriber : ev[j]->party, v) == 0)
+                break;
+        count += j == i;
+    }
+    return count;
+}
+
+/* One patient, >= P prescribers and >= Q pharmacies within D days (last
+ * minus first <= D days); one alert per episode. */
+static int rule_doctor_shopping(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(15);
+    int64_t span = (int64_t)(c->p[2] * (double)US_PER_DAY);
+    struct by_field *v = NULL;
+    const rec **ev = NULL;
+    size_t n_all = 0;
+    int rc;
+
+    if ((rc = dispensings(r, 1, 0, &v, &n_all)) != TRACE_OK)
+        return rc;
+    if (!(ev = malloc((n_all + 1) * sizeof(*ev)))) {
+        free(v);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    for (size_t g = 0; g < n_all && rc == TRACE_OK;) {
+        size_t end = g, start = g;
+        while (end < n_all && v[end].key == v[g].key)
+            end++;
+        for (size_t k = g; k < end && rc == TRACE_OK; k++) {
+            while (v[k].e->at - v[start].e->at > span)
+                start++;
+            size_t n = k - start + 1;
+            if (n < (size_t)c->p[0] || n < (size_t)c->p[1])
+                continue;
+            for (size_t j = 0; j < n; j++)
+                ev[j] = v[start + j].e;
+            int prescribers = count_distinct(ev, n, 1);
+            int pharmacies = count_distinct(ev, n, 0);
+            if (prescribers < (int)c->p[0] || pharmacies < (int)c->p[1])
+                continue;
+            rc = RAISE(r, ev, n, ev[n - 1]->party, NULL, ev[0]->substance, NULL,
+                       NULL,
+                       "patient %.16s... received controlled drugs from %d "
+                       "prescribers and %d pharmacies within %.0f days",
+                       ev[0]->patient, prescribers, pharmacies, c->p[2]);
+            /* the episode ends here: the next one starts afresh */
+            start = k + 1;
+        }
+        g = end;
+    }
+    free(ev);
+    free(v);
+    return rc;
+}
+
+static int rule_chain(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(16);
+    trace_verify_result res;
+    int rc;
+    (void)c;
+    rc = trace_ledger_verify(r->l, &res, NULL, NULL);
+    if (rc == TRACE_OK)
+        return TRACE_OK;
+    if (rc != TRACE_EVERIFY)
+        return rc;
+    char ref[32];
+    snprintf(ref, sizeof(ref), "entry-%llu", (unsigned long long)res.bad_seq);
+    rec fake = {0};
+    fake.party = "journal";
+    fake.id = intern(r, ref);
+    const rec *ev = &fake;
+    return RAISE(r, &ev, 1, NULL, NULL, NULL, NULL, NULL, "%s", res.reason);
+}
+
+/* The rule table: code, default severity, summary, parameters. */
+const struct rule reconcile_rules[N_RULES] = {
+    {"PERMIT_MISSING",
+     "high",
+     "a sale, import or export needing a permit cites none or an unknown "
+     "one; a category 1/2 sale with a carrier has no transport permit",
+     {"cat3_transport"},
+     {0},
+     rule_permits},
+    {"PERMIT_INVALID",
+     "high",
+     "a cited permit is expired, not yet valid, suspended, revoked, held by "
+     "another party, for another substance or counterparty, of the wrong "
+     "kind, or single-use and used",
+     {NULL},
+     {0},
+     NULL},
+    {"PERMIT_EXCEEDED",
+     "high",
+     "valid citations write off more than the permit's budget",
+     {NULL},
+     {0},
+     NULL},
+    {"SHIPMENT_UNCONFIRMED",
+     "medium",
+     "no receipt within the window after a sale",
+     {"window_hours"},
+     {72},
+     rule_two_way},
+    {"QTY_MISMATCH",
+     "medium",
+     "a receipt's quantity differs from its sale's beyond tolerance (any "
+     "difference for counts)",
+     {"tolerance_pct"},
+     {0.1},
+     NULL},
+    {"RECEIPT_UNMATCHED",
+     "medium",
+     "a receipt cites no sale of `from`, or one to another buyer, of "
+     "another substance or lot",
+     {NULL},
+     {0},
+     NULL},
+    {"NEGATIVE_STOCK",
+     "high",
+     "book stock of a (party, substance, lot) goes below zero",
+     {NULL},
+     {0},
+     rule_stock},
+    {"STOCKTAKE_VARIANCE",
+     "medium",
+     "a stocktake differs from book stock beyond tolerance",
+     {"tolerance_pct"},
+     {0.1},
+     NULL},
+    {"UNUSUAL_ORDER",
+     "medium",
+     "an order is more than factor x the buyer's mean order of the "
+     "substance over the past 365 days",
+     {"factor", "min_orders"},
+     {3, 3},
+     rule_unusual},
+    {"UNLICENSED_PARTY",
+     "high",
+     "a buyer (or the seller a receipt names) is unregistered, suspended or "
+     "lacks the licence scope",
+     {NULL},
+     {0},
+     rule_unlicensed},
+    {"DESTROY_UNWITNESSED",
+     "medium",
+     "a destruction names no witness, or one that is not a regulator",
+     {NULL},
+     {0},
+     rule_destroy},
+    {"LOSS_REPORTED",
+     "high",
+     "a loss or theft was recorded",
+     {NULL},
+     {0},
+     rule_loss},
+    {"LATE_REPORT",
+     "low",
+     "a sale recorded more than the deadline after it happened",
+     {"cat1_days", "cat23_days", "drug_days"},
+     {5, 30, 0},
+     rule_late},
+    {"RX_LIMIT",
+     "medium",
+     "days_supply over the limit for the drug class and form",
+     {"injection", "controlled_release", "other", "chronic_injection",
+      "chronic_controlled_release", "chronic_other", "psy2"},
+     {1, 7, 3, 3, 15, 7, 7},
+     rule_rx_limit},
+    {"RX_REUSE",
+     "high",
+     "a prescription id dispensed twice",
+     {NULL},
+     {0},
+     rule_rx_reuse},
+    {"DOCTOR_SHOPPING",
+     "high",
+     "one patient gets controlled drugs from >= prescribers and >= "
+     "pharmacies within days",
+     {"prescribers", "pharmacies", "days"},
+     {5, 5, 90},
+     rule_doctor_shopping},
+    {"CHAIN_BROKEN",
+     "critical",
+     "verification finds an entry whose hash, link or signature fails",
+     {NULL},
+     {0},
+     rule_chain},
+};
