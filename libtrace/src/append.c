@@ -343,11 +343,9 @@ static int write_entry(struct writer *w, const struct pending *p,
     if ((rc = mdb_put(w->txn, w->l->dbi_ids, &k, &v, MDB_NOOVERWRITE)))
         return trace_fail_mdb(rc, "ids");
 
-    uint8_t pseqb[8];
-    be64_put(pseqb, e.party_seq);
-    klen = compose_key(key, sizeof(key), p->party, pseqb, 8);
-    k = (MDB_val){klen, key};
-    if ((rc = mdb_put(w->txn, w->l->dbi_pchain, &k, &v, MDB_APPEND)) ==
+    /* the party's entries, in order: appended at the end of its list */
+    k = (MDB_val){strlen(p->party), (void *)p->party};
+    if ((rc = mdb_put(w->txn, w->l->dbi_pchain, &k, &v, MDB_APPENDDUP)) ==
         MDB_KEYEXIST)
         rc = mdb_put(w->txn, w->l->dbi_pchain, &k, &v, 0);
     if (rc)

@@ -50,8 +50,6 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
     MDB_cursor *cur = NULL;
     MDB_val key, val;
     arena *a = arena_new(64u << 20);
-    uint8_t prefix[80];
-    size_t plen = 0;
     int rc;
 
     if (!opts)
@@ -64,8 +62,7 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
         goto out;
     }
     if (opts->party) {
-        plen = compose_key(prefix, sizeof(prefix), opts->party, "", 0);
-        if (!plen) {
+        if (!trace_party_id_valid(opts->party)) {
             rc = trace_fail(TRACE_EINVAL, "invalid party id");
             goto out;
         }
@@ -73,12 +70,10 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
             rc = trace_fail_mdb(rc, "pchain");
             goto out;
         }
-        key = (MDB_val){plen, prefix};
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        key = (MDB_val){strlen(opts->party), (void *)opts->party};
+        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY); rc == 0;
+             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP)) {
             MDB_val k2 = {8, val.mv_data}, v2;
-            if (key.mv_size < plen || memcmp(key.mv_data, prefix, plen) != 0)
-                break;
             if ((rc = mdb_get(txn, l->dbi_journal, &k2, &v2))) {
                 rc = trace_fail_mdb(rc, "journal");
                 goto out;

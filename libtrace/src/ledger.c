@@ -70,25 +70,31 @@ static int meta_put(MDB_txn *txn, trace_ledger *l, const char *key,
     return rc ? trace_fail_mdb(rc, key) : TRACE_OK;
 }
 
+/* Position lists (a key with many fixed-size, sorted values) are LMDB
+ * DUPSORT|DUPFIXED databases: the key is stored once and the values pack
+ * densely. */
+#define DUPS (MDB_DUPSORT | MDB_DUPFIXED)
+
 static const struct {
     const char *name;
     size_t offset;
+    unsigned flags;
 } dbs[] = {
-    {"meta", offsetof(trace_ledger, dbi_meta)},
-    {"journal", offsetof(trace_ledger, dbi_journal)},
-    {"ids", offsetof(trace_ledger, dbi_ids)},
-    {"pchain", offsetof(trace_ledger, dbi_pchain)},
-    {"heads", offsetof(trace_ledger, dbi_heads)},
-    {"parties", offsetof(trace_ledger, dbi_parties)},
-    {"keys", offsetof(trace_ledger, dbi_keys)},
-    {"bal", offsetof(trace_ledger, dbi_bal)},
-    {"lots", offsetof(trace_ledger, dbi_lots)},
-    {"permits", offsetof(trace_ledger, dbi_permits)},
-    {"pev", offsetof(trace_ledger, dbi_pev)},
-    {"eff", offsetof(trace_ledger, dbi_eff)},
-    {"alerts", offsetof(trace_ledger, dbi_alerts)},
-    {"alertseq", offsetof(trace_ledger, dbi_alertseq)},
-    {"acks", offsetof(trace_ledger, dbi_acks)},
+    {"meta", offsetof(trace_ledger, dbi_meta), 0},
+    {"journal", offsetof(trace_ledger, dbi_journal), 0},
+    {"ids", offsetof(trace_ledger, dbi_ids), 0},
+    {"pchain", offsetof(trace_ledger, dbi_pchain), DUPS},
+    {"heads", offsetof(trace_ledger, dbi_heads), 0},
+    {"parties", offsetof(trace_ledger, dbi_parties), 0},
+    {"keys", offsetof(trace_ledger, dbi_keys), 0},
+    {"bal", offsetof(trace_ledger, dbi_bal), 0},
+    {"lots", offsetof(trace_ledger, dbi_lots), DUPS},
+    {"permits", offsetof(trace_ledger, dbi_permits), 0},
+    {"pev", offsetof(trace_ledger, dbi_pev), DUPS},
+    {"eff", offsetof(trace_ledger, dbi_eff), 0},
+    {"alerts", offsetof(trace_ledger, dbi_alerts), 0},
+    {"alertseq", offsetof(trace_ledger, dbi_alertseq), 0},
+    {"acks", offsetof(trace_ledger, dbi_acks), 0},
 };
 
 static int secret_path(char *buf, size_t cap, const char *dir)
@@ -181,7 +187,8 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     }
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].offset);
-        rc = mdb_dbi_open(txn, dbs[i].name, create ? MDB_CREATE : 0, dbi);
+        rc = mdb_dbi_open(txn, dbs[i].name,
+                          dbs[i].flags | (create ? MDB_CREATE : 0), dbi);
         if (rc) {
             rc = rc == MDB_NOTFOUND
                      ? trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", dir)

@@ -122,8 +122,6 @@ static int cmp_rec(const void *a, const void *b)
 int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
                       trace_permit_fn fn, void *ctx)
 {
-    uint8_t prefix[KEY_MAX];
-    size_t plen = compose_key(prefix, sizeof(prefix), permit, "", 0);
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k = {strlen(permit), (void *)permit}, v;
@@ -140,7 +138,7 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
 
     if (!a)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if (!plen) {
+    if (strlen(permit) > TRACE_MAX_STRING) {
         rc = trace_fail(TRACE_EINVAL, "permit id too long");
         goto out;
     }
@@ -172,11 +170,11 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
     }
     /* Collect the citations and status changes, then judge them in `at`
      * order. */
-    k = (MDB_val){plen, prefix};
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && k.mv_size == plen + 8 &&
-         memcmp(k.mv_data, prefix, plen) == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    k = (MDB_val){strlen(permit), (void *)permit};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size != 9)
+            continue;
         if (nrec == caprec) {
             size_t nc = caprec ? caprec * 2 : 8;
             struct rec *nr = arena_alloc(a, nc * sizeof(*nr));
@@ -189,8 +187,8 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
             recs = nr;
             caprec = nc;
         }
-        recs[nrec].seq = be64_get((uint8_t *)k.mv_data + plen);
-        recs[nrec].role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
+        recs[nrec].seq = be64_get(v.mv_data);
+        recs[nrec].role = ((uint8_t *)v.mv_data)[8];
         nrec++;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {

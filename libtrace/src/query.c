@@ -223,40 +223,33 @@ static int decode_rec(query *q, lotrec *r)
 static int lot_records(query *q, const char *lot, const char *party, int decode,
                        lotrec **out, size_t *n)
 {
-    const char *parts[2] = {lot, party};
-    uint8_t prefix[KEY_MAX];
-    size_t plen = 0;
+    uint8_t key[KEY_MAX];
+    size_t llen = strlen(lot) + 1, plen = party ? strlen(party) : 0;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     lotrec *recs = NULL;
     size_t cnt = 0, cap = 0;
     int rc;
 
-    for (int i = 0; i < (party ? 2 : 1); i++) {
-        size_t len = strlen(parts[i]) + 1;
-        if (plen + len > sizeof(prefix) - 8)
-            return trace_fail(TRACE_EINVAL, "lot id too long");
-        memcpy(prefix + plen, parts[i], len);
-        plen += len;
-    }
+    /* lot \0 party, or with no party the prefix lot \0 of all of them */
+    if (llen + plen > sizeof(key))
+        return trace_fail(TRACE_EINVAL, "lot id too long");
+    memcpy(key, lot, llen);
+    if (party)
+        memcpy(key + llen, party, plen);
     if ((rc = mdb_cursor_open(q->txn, q->l->dbi_lots, &cur)))
         return trace_fail_mdb(rc, "lots");
-    k = (MDB_val){plen, prefix};
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && k.mv_size > plen + 8 - (party ? 1 : 0) &&
-         memcmp(k.mv_data, prefix, plen) == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    k = (MDB_val){llen + plen, key};
+    for (rc = mdb_cursor_get(cur, &k, &v, party ? MDB_SET_KEY : MDB_SET_RANGE);
+         rc == 0 && k.mv_size > llen && memcmp(k.mv_data, key, llen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, party ? MDB_NEXT_DUP : MDB_NEXT)) {
         const char *who = party;
-        if (!party) {
-            /* lot \0 party \0 seq */
-            who = arena_strdup(q->a, (const char *)k.mv_data + plen,
-                               k.mv_size - plen - 9);
-            if (!who) {
-                rc = trace_fail(TRACE_ENOMEM, "out of memory");
-                goto out;
-            }
-        } else if (k.mv_size != plen + 8) {
-            continue; /* another party whose id extends this one */
+        if (v.mv_size != 9)
+            continue;
+        if (!party && !(who = arena_strdup(q->a, (const char *)k.mv_data + llen,
+                                           k.mv_size - llen))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
         }
         if (cnt == cap) {
             size_t nc = cap ? cap * 2 : 16;
@@ -272,9 +265,9 @@ static int lot_records(query *q, const char *lot, const char *party, int decode,
         }
         lotrec *r = &recs[cnt++];
         r->party = who;
-        r->seq = be64_get((uint8_t *)k.mv_data + k.mv_size - 8);
+        r->seq = be64_get(v.mv_data);
         r->at = 0;
-        r->role = v.mv_size ? *(uint8_t *)v.mv_data : 0;
+        r->role = ((uint8_t *)v.mv_data)[8];
         r->ev = NULL;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -630,8 +623,6 @@ int trace_history(trace_ledger *l, const trace_history_opts *opts,
         goto out;
     if (opts->party) {
         Trace__V1__PartyState *st;
-        uint8_t prefix[KEY_MAX], start[KEY_MAX];
-        size_t plen = compose_key(prefix, sizeof(prefix), opts->party, "", 0);
         MDB_val k, v;
 
         if ((rc = party_state_get(q.txn, l, q.a, opts->party, &st))) {
@@ -643,13 +634,10 @@ int trace_history(trace_ledger *l, const trace_history_opts *opts,
             rc = trace_fail_mdb(rc, "pchain");
             goto out;
         }
-        memcpy(start, prefix, plen);
-        k = (MDB_val){plen, start};
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-             rc == 0 && k.mv_size == plen + 8 &&
-             memcmp(k.mv_data, prefix, plen) == 0 &&
-             !(opts->limit && count >= opts->limit);
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        k = (MDB_val){strlen(opts->party), (void *)opts->party};
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+             rc == 0 && !(opts->limit && count >= opts->limit);
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
             if ((rc = emit_event(&q, opts, be64_get(v.mv_data), fn, ctx,
                                  &count)) != TRACE_OK)
                 goto out;

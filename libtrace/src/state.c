@@ -12,12 +12,12 @@
  *            running balance after the change lets "stock at T" be one
  *            cursor seek per holding (a change is the difference from
  *            the record before it).
- *   lots     lot \0 party \0 u64be seq -> u8 role
+ *   lots     lot \0 party -> u64be seq, u8 role (sorted duplicates)
  *            every event naming the lot, under its recorder (a sale also
  *            under its buyer, role LOT_SALE_IN), so tracing reads only
  *            the records of the parties it visits
  *   permits  permit -> u64be seq           the issuing `permit` event
- *   pev      permit \0 u64be seq -> u8 role status changes and citations
+ *   pev      permit -> u64be seq, u8 role     status changes, citations
  *
  * lots and pev are keyed by journal position, not time, so appends land
  * at the end of their range; readers sort the few records by `at`.
@@ -359,22 +359,30 @@ out:
     return rc;
 }
 
-/* Files (or removes) `role` under name [\0 party] \0 seq. */
+/* Files (or removes) seq and role under the key name [\0 party]. */
 static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
                        const char *party, uint8_t role)
 {
     const char *parts[] = {name, party};
-    uint8_t key[KEY_MAX];
-    size_t plen = join(key, sizeof(key) - 8, parts, party ? 2 : 1);
-    MDB_val k, v = {1, &role};
+    uint8_t key[KEY_MAX], val[9];
+    size_t klen = join(key, sizeof(key), parts, party ? 2 : 1);
+    MDB_val k, v = {sizeof(val), val};
     int rc;
 
-    if (!plen)
+    if (!klen)
         return trace_fail(TRACE_EINVAL, "lot or permit id too long");
-    be64_put(key + plen, a->seq);
-    k = (MDB_val){plen + 8, key};
-    rc = a->insert ? mdb_put(a->sc->txn, dbi, &k, &v, 0)
-                   : mdb_del(a->sc->txn, dbi, &k, NULL);
+    k = (MDB_val){klen - 1, key}; /* no NUL after the last part */
+    be64_put(val, a->seq);
+    val[8] = role;
+    if (a->insert) {
+        rc = mdb_put(a->sc->txn, dbi, &k, &v, MDB_APPENDDUP);
+        if (rc == MDB_KEYEXIST) /* not the newest: an earlier entry */
+            rc = mdb_put(a->sc->txn, dbi, &k, &v, MDB_NODUPDATA);
+        if (rc == MDB_KEYEXIST)
+            rc = 0; /* filed already */
+    } else {
+        rc = mdb_del(a->sc->txn, dbi, &k, &v);
+    }
     if (rc && !(rc == MDB_NOTFOUND && !a->insert))
         return trace_fail_mdb(rc, "index");
     return TRACE_OK;
