@@ -190,6 +190,11 @@ typedef struct state_ctx {
      * case); NULL disables it */
     strmap *tails;
 } state_ctx;
+/* A stock record: the sorted duplicate value under a holding's key
+ * (party \0 substance \0 lot \0 site). */
+#define BAL_ORDER 17 /* u64t at, u64be seq, u8 n: the sort part */
+#define BAL_SIZE  26 /* + i64be running balance (17), u8 unit (25) */
+int64_t bal_balance(const void *record);
 /* A new cache of stock index tails for state_ctx.tails. */
 strmap *state_tails_new(void);
 /* Applies an event's effects on the indexes; `seq` is its entry. */

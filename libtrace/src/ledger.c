@@ -87,7 +87,7 @@ static const struct {
     {"heads", offsetof(trace_ledger, dbi_heads), 0},
     {"parties", offsetof(trace_ledger, dbi_parties), 0},
     {"keys", offsetof(trace_ledger, dbi_keys), 0},
-    {"bal", offsetof(trace_ledger, dbi_bal), 0},
+    {"bal", offsetof(trace_ledger, dbi_bal), DUPS},
     {"lots", offsetof(trace_ledger, dbi_lots), DUPS},
     {"permits", offsetof(trace_ledger, dbi_permits), 0},
     {"pev", offsetof(trace_ledger, dbi_pev), DUPS},

@@ -94,7 +94,7 @@ char *format_time(arena *a, const Trace__V1__Time *t)
 int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
                   const char *substance, trace_holding_fn fn, void *ctx)
 {
-    uint8_t prefix[KEY_MAX], seek[KEY_MAX + 17];
+    uint8_t prefix[KEY_MAX], probe[BAL_SIZE];
     const char *code = NULL;
     Trace__V1__PartyState *st;
     MDB_cursor *cur = NULL;
@@ -111,71 +111,81 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
         goto out;
     }
     if (substance) {
-        const struct subst_info *s = catalog_find(l->cat, substance);
+        const subst_info *s = catalog_find(l->cat, substance);
         if (!s) {
             rc = trace_fail(TRACE_ENOTFOUND, "unknown substance %s", substance);
             goto out;
         }
         code = s->code;
     }
-    plen = compose_key(prefix, sizeof(prefix) - 100, party, code ? code : "",
+    /* holdings: party \0 [code \0] ... */
+    plen = compose_key(prefix, sizeof(prefix), party, code ? code : "",
                        code ? strlen(code) + 1 : 0);
     if ((rc = mdb_cursor_open(q.txn, l->dbi_bal, &cur))) {
         rc = trace_fail_mdb(rc, "bal");
         goto out;
     }
+    /* the last change at or before at_us sorts just below this */
+    be64_put(probe, time_key(at_us));
+    memset(probe + 8, 0xff, BAL_SIZE - 8);
     k = (MDB_val){plen, prefix};
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size > plen &&
            memcmp(k.mv_data, prefix, plen) == 0) {
-        /* k is the first change of a holding: party\0sub\0lot\0site\0... */
+        /* k names a holding: party \0 substance \0 lot \0 site */
         const char *parts[4];
-        size_t hlen = 0;
+        size_t hlen = k.mv_size, o = 0;
+        char *hold = arena_alloc(q.a, hlen + 1);
+        if (!hold) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(hold, k.mv_data, k.mv_size);
+        hold[k.mv_size] = '\0';
         for (int i = 0; i < 4; i++) {
-            parts[i] = (const char *)k.mv_data + hlen;
-            const char *nul = memchr(parts[i], '\0', k.mv_size - hlen);
-            if (!nul) {
+            if (o > k.mv_size) {
                 rc = trace_fail(TRACE_EVERIFY, "stock index is damaged");
                 goto out;
             }
-            hlen = (size_t)(nul - (const char *)k.mv_data) + 1;
+            parts[i] = hold + o;
+            o += strlen(hold + o) + 1;
         }
-        if (k.mv_size != hlen + 17 || v.mv_size != 9) {
-            rc = trace_fail(TRACE_EVERIFY, "stock index is damaged");
-            goto out;
-        }
-        const char *unit = unit_name(((uint8_t *)v.mv_data)[8]);
-        char *hold = arena_strdup(q.a, k.mv_data, hlen); /* keeps the NULs */
-        const char *sub = hold + (parts[1] - (const char *)k.mv_data);
-        const char *lot = hold + (parts[2] - (const char *)k.mv_data);
-        const char *site = hold + (parts[3] - (const char *)k.mv_data);
-
-        /* last change at or before at_us */
-        memcpy(seek, hold, hlen);
-        be64_put(seek + hlen, time_key(at_us));
-        memset(seek + hlen + 8, 0xff, 9);
-        MDB_val sk = {hlen + 17, seek};
+        /* the unit of the holding's first record */
+        const char *unit = v.mv_size == BAL_SIZE
+                               ? unit_name(((uint8_t *)v.mv_data)[25])
+                               : NULL;
+        MDB_val hk = {hlen, hold}, hv = {BAL_SIZE, probe};
         int64_t qty = 0;
         int found = 0;
-        rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
-        rc = rc == 0 ? mdb_cursor_get(cur, &sk, &v, MDB_PREV)
-                     : mdb_cursor_get(cur, &sk, &v, MDB_LAST);
-        if (rc == 0 && sk.mv_size == hlen + 17 &&
-            memcmp(sk.mv_data, hold, hlen) == 0) {
-            qty = (int64_t)be64_get(v.mv_data);
+        rc = mdb_cursor_get(cur, &hk, &hv, MDB_GET_BOTH_RANGE);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &hk, &hv, MDB_PREV_DUP);
+        else if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(cur, &hk, &hv, MDB_LAST_DUP);
+        if (rc == 0 && hv.mv_size == BAL_SIZE) {
+            qty = bal_balance(hv.mv_data);
             found = 1;
         }
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            rc = trace_fail_mdb(rc, "bal");
+            goto out;
+        }
         if (found && qty != 0 && unit) {
-            trace_holding h = {
-                party, site, sub, lot, qty, unit, format_qty(q.a, qty, unit)};
+            trace_holding h = {party,
+                               parts[3],
+                               parts[1],
+                               parts[2],
+                               qty,
+                               unit,
+                               format_qty(q.a, qty, unit)};
             if ((rc = fn(&h, ctx)) != 0)
                 goto out;
         }
-        /* next holding: the first key past this one's records */
-        memset(seek + hlen, 0xff, 17);
-        sk = (MDB_val){hlen + 17, seek};
-        rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
-        k = sk;
+        /* next holding */
+        hk = (MDB_val){hlen, hold};
+        rc = mdb_cursor_get(cur, &hk, &hv, MDB_SET_KEY);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
     }
     rc = rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
 out:

@@ -49,82 +49,79 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
                    const char *code, int64_t from, int64_t to, int64_t *opening,
                    struct move **out, size_t *n_out, const char **unit)
 {
-    uint8_t prefix[KEY_MAX], seek[KEY_MAX + 17];
-    size_t plen = 0, n = 0, cap = 0;
+    uint8_t prefix[KEY_MAX], probe[BAL_SIZE], hold[KEY_MAX];
+    size_t plen, n = 0, cap = 0;
     struct move *mv = NULL;
     MDB_cursor *cur;
     MDB_val k, v;
     int rc;
 
-    plen = compose_key(prefix, sizeof(prefix) - 100, party, code,
-                       strlen(code) + 1);
+    plen = compose_key(prefix, sizeof(prefix), party, code, strlen(code) + 1);
     if ((rc = mdb_cursor_open(txn, l->dbi_bal, &cur)))
         return trace_fail_mdb(rc, "bal");
     *opening = 0;
+    be64_put(probe, time_key(from));
+    memset(probe + 8, 0, BAL_SIZE - 8);
     k = (MDB_val){plen, prefix};
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size > plen + 17 &&
+    while (rc == 0 && k.mv_size > plen && k.mv_size <= sizeof(hold) &&
            memcmp(k.mv_data, prefix, plen) == 0) {
-        /* holding: party \0 code \0 lot \0 site \0 */
-        size_t hlen = k.mv_size - 17;
+        size_t hlen = k.mv_size;
         int64_t cum = 0;
-        memcpy(seek, k.mv_data, hlen);
-        if (!*unit && v.mv_size == 9)
-            *unit = unit_name(((uint8_t *)v.mv_data)[8]);
-        /* balance before the window */
-        be64_put(seek + hlen, time_key(from));
-        memset(seek + hlen + 8, 0, 9);
-        MDB_val sk = {hlen + 17, seek};
-        rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
+        memcpy(hold, k.mv_data, hlen);
+        if (!*unit && v.mv_size == BAL_SIZE)
+            *unit = unit_name(((uint8_t *)v.mv_data)[25]);
+        /* balance before the window, then the window's records */
+        MDB_val hk = {hlen, hold}, hv = {BAL_SIZE, probe};
+        rc = mdb_cursor_get(cur, &hk, &hv, MDB_GET_BOTH_RANGE);
         if (rc == 0) {
             MDB_val pk, pv;
-            if (mdb_cursor_get(cur, &pk, &pv, MDB_PREV) == 0 &&
-                pk.mv_size == hlen + 17 && memcmp(pk.mv_data, seek, hlen) == 0)
-                cum = (int64_t)be64_get(pv.mv_data);
-            sk = (MDB_val){hlen + 17, seek};
-            rc = mdb_cursor_get(cur, &sk, &v, MDB_SET_RANGE);
+            if (mdb_cursor_get(cur, &pk, &pv, MDB_PREV_DUP) == 0) {
+                cum = bal_balance(pv.mv_data);
+                rc = mdb_cursor_get(cur, &pk, &pv, MDB_NEXT_DUP);
+                hv = pv;
+            } else {
+                hk = (MDB_val){hlen, hold};
+                hv = (MDB_val){BAL_SIZE, probe};
+                rc = mdb_cursor_get(cur, &hk, &hv, MDB_GET_BOTH_RANGE);
+            }
         } else if (rc == MDB_NOTFOUND) {
-            MDB_val pk, pv;
-            if (mdb_cursor_get(cur, &pk, &pv, MDB_LAST) == 0 &&
-                pk.mv_size == hlen + 17 && memcmp(pk.mv_data, seek, hlen) == 0)
-                cum = (int64_t)be64_get(pv.mv_data);
+            hk = (MDB_val){hlen, hold};
+            if (mdb_cursor_get(cur, &hk, &hv, MDB_SET_KEY) == 0 &&
+                mdb_cursor_get(cur, &hk, &hv, MDB_LAST_DUP) == 0)
+                cum = bal_balance(hv.mv_data);
+            rc = MDB_NOTFOUND;
         }
         *opening += cum;
-        /* records in the window */
-        while (rc == 0 && sk.mv_size == hlen + 17 &&
-               memcmp(sk.mv_data, seek, hlen) == 0) {
-            const uint8_t *kd = sk.mv_data;
-            int64_t at = time_unkey(be64_get(kd + hlen));
-            int64_t now = (int64_t)be64_get(v.mv_data);
+        while (rc == 0 && hv.mv_size == BAL_SIZE) {
+            const uint8_t *d = hv.mv_data;
+            int64_t at = time_unkey(be64_get(d)), now = bal_balance(d);
             if (at > to)
                 break;
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 struct move *p = realloc(mv, nc * sizeof(*p));
                 if (!p) {
-                    rc = ENOMEM;
-                    break;
+                    mdb_cursor_close(cur);
+                    free(mv);
+                    return trace_fail(TRACE_ENOMEM, "out of memory");
                 }
                 mv = p;
                 cap = nc;
             }
-            mv[n++] = (struct move){at, be64_get(kd + hlen + 8), kd[hlen + 16],
-                                    now - cum};
+            mv[n++] = (struct move){at, be64_get(d + 8), d[16], now - cum};
             cum = now;
-            rc = mdb_cursor_get(cur, &sk, &v, MDB_NEXT);
+            rc = mdb_cursor_get(cur, &hk, &hv, MDB_NEXT_DUP);
         }
-        if (rc == ENOMEM)
+        if (rc != 0 && rc != MDB_NOTFOUND)
             break;
         /* next holding */
-        memset(seek + hlen, 0xff, 17);
-        k = (MDB_val){hlen + 17, seek};
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        hk = (MDB_val){hlen, hold};
+        rc = mdb_cursor_get(cur, &hk, &hv, MDB_SET_KEY);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
     }
     mdb_cursor_close(cur);
-    if (rc == ENOMEM) {
-        free(mv);
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    }
     if (rc != 0 && rc != MDB_NOTFOUND) {
         free(mv);
         return trace_fail_mdb(rc, "bal");

@@ -6,8 +6,9 @@
  * Index layouts (u64t = u64be(at_us + 2^63), so times sort as bytes; seq
  * is the journal entry whose effects the record belongs to):
  *
- *   bal      party \0 substance \0 lot \0 site \0 u64t seq u8 n
- *              -> i64be running balance, u8 unit
+ *   bal      party \0 substance \0 lot \0 site
+ *              -> u64t seq u8 n i64be running balance, u8 unit
+ *            (sorted duplicates, so in time order)
  *            one record per change of a holding, in time order; the
  *            running balance after the change lets "stock at T" be one
  *            cursor seek per holding (a change is the difference from
@@ -213,15 +214,25 @@ static size_t join(uint8_t *buf, size_t cap, const char *const *parts, size_t n)
     return o;
 }
 
-static int64_t i64_get(const uint8_t *p)
+static void bal_pack(uint8_t *v, int64_t at, uint64_t seq, uint8_t n,
+                     int64_t balance, uint8_t unit)
 {
-    return (int64_t)be64_get(p);
+    be64_put(v, time_key(at));
+    be64_put(v + 8, seq);
+    v[16] = n;
+    be64_put(v + 17, (uint64_t)balance);
+    v[25] = unit;
+}
+
+int64_t bal_balance(const void *v)
+{
+    return (int64_t)be64_get((const uint8_t *)v + 17);
 }
 
 /* The last record of a holding, as far as this transaction knows. */
 struct tail {
     int state; /* 0 unknown, 1 empty, 2 known */
-    uint8_t key[17];
+    uint8_t order[BAL_ORDER];
     int64_t balance;
 };
 
@@ -230,43 +241,122 @@ strmap *state_tails_new(void)
     return strmap_new(sizeof(struct tail));
 }
 
-/* Finds the cached tail of the holding `key[0..plen)`, loading it from
- * the index on first use. */
-static int tail_of(struct apply *a, const uint8_t *key, size_t plen,
-                   struct tail **out)
+/* Finds the cached tail of the holding `key`, loading it on first use. */
+static int tail_of(struct apply *a, const MDB_val *key, struct tail **out)
 {
-    char name[KEY_MAX];
-    uint8_t seek[KEY_MAX];
-    MDB_val k, v;
+    char name[KEY_MAX + 1];
+    MDB_cursor *cur;
+    MDB_val k = *key, v;
     struct tail *t;
     int rc;
 
     /* the map wants a C string: the NULs between fields become 0x01,
      * which no accepted name contains */
-    for (size_t i = 0; i < plen; i++)
-        name[i] = key[i] ? (char)key[i] : '\x01';
-    name[plen] = '\0';
+    for (size_t i = 0; i < key->mv_size; i++)
+        name[i] = ((const char *)key->mv_data)[i]
+                      ? ((const char *)key->mv_data)[i]
+                      : '\x01';
+    name[key->mv_size] = '\0';
     if (!(t = strmap_get(a->sc->tails, name, 1)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     *out = t;
     if (t->state)
         return TRACE_OK;
-    MDB_cursor *cur;
     if ((rc = mdb_cursor_open(a->sc->txn, a->sc->l->dbi_bal, &cur)))
         return trace_fail_mdb(rc, "bal");
-    memcpy(seek, key, plen);
-    memset(seek + plen, 0xff, 17);
-    k = (MDB_val){plen + 17, seek};
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-                 : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
     t->state = 1;
-    if (rc == 0 && k.mv_size == plen + 17 &&
-        memcmp(k.mv_data, key, plen) == 0 && v.mv_size == 9) {
+    if (rc == 0 && v.mv_size == BAL_SIZE) {
         t->state = 2;
-        memcpy(t->key, (uint8_t *)k.mv_data + plen, 17);
-        t->balance = i64_get(v.mv_data);
+        memcpy(t->order, v.mv_data, BAL_ORDER);
+        t->balance = bal_balance(v.mv_data);
     }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
+}
+
+/* Adds `delta` to the running balance of every record of the holding
+ * after `from` (exclusive): back-dated events and corrections.  Values
+ * are the sort order, so each is replaced by delete and insert. */
+static int shift_after(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
+                       const uint8_t *from, int64_t delta)
+{
+    MDB_cursor *cur;
+    MDB_val k = *key, v = {BAL_SIZE, (void *)from};
+    uint8_t *later = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    if (delta == 0)
+        return TRACE_OK;
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    uint8_t probe[BAL_SIZE];
+    memcpy(probe, from, BAL_ORDER);
+    memset(probe + BAL_ORDER, 0xff, BAL_SIZE - BAL_ORDER);
+    v = (MDB_val){BAL_SIZE, probe};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size != BAL_SIZE)
+            continue;
+        if (memcmp(v.mv_data, from, BAL_ORDER) <= 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            uint8_t *p = realloc(later, nc * BAL_SIZE);
+            if (!p) {
+                rc = ENOMEM;
+                break;
+            }
+            later = p;
+            cap = nc;
+        }
+        memcpy(later + n++ * BAL_SIZE, v.mv_data, BAL_SIZE);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        free(later);
+        return rc == ENOMEM ? trace_fail(TRACE_ENOMEM, "out of memory")
+                            : trace_fail_mdb(rc, "bal");
+    }
+    rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint8_t *old = later + i * BAL_SIZE, upd[BAL_SIZE];
+        MDB_val ov = {BAL_SIZE, old}, nv = {BAL_SIZE, upd};
+        memcpy(upd, old, BAL_SIZE);
+        be64_put(upd + 17, (uint64_t)(bal_balance(old) + delta));
+        if ((rc = mdb_del(txn, dbi, (MDB_val *)key, &ov)) == 0)
+            rc = mdb_put(txn, dbi, (MDB_val *)key, &nv, MDB_NODUPDATA);
+    }
+    free(later);
+    return rc ? trace_fail_mdb(rc, "bal") : TRACE_OK;
+}
+
+/* The record before `order` in the holding: its balance, or 0. */
+static int balance_before(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
+                          const uint8_t *order, int64_t *out)
+{
+    MDB_cursor *cur;
+    MDB_val k = *key, v;
+    uint8_t probe[BAL_SIZE];
+    int rc;
+
+    *out = 0;
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    memcpy(probe, order, BAL_ORDER);
+    memset(probe + BAL_ORDER, 0, BAL_SIZE - BAL_ORDER);
+    v = (MDB_val){BAL_SIZE, probe};
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV_DUP);
+    else if (rc == MDB_NOTFOUND &&
+             mdb_cursor_get(cur, &k, &v, MDB_SET_KEY) == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
+    if (rc == 0 && v.mv_size == BAL_SIZE)
+        *out = bal_balance(v.mv_data);
     mdb_cursor_close(cur);
     return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
 }
@@ -276,87 +366,66 @@ static int apply_bal(struct apply *a, const struct effect *e)
     MDB_txn *txn = a->sc->txn;
     MDB_dbi dbi = a->sc->l->dbi_bal;
     const char *parts[] = {e->party, e->substance, e->lot, e->site};
-    uint8_t key[KEY_MAX], val[9];
-    MDB_cursor *cur = NULL;
-    MDB_val k, v, pk, pv;
-    size_t plen = join(key, sizeof(key) - 17, parts, 4);
-    int64_t before = 0, delta = e->delta;
+    uint8_t key[KEY_MAX], val[BAL_SIZE];
+    size_t klen = join(key, sizeof(key), parts, 4);
+    MDB_val k = {klen ? klen - 1 : 0, key}, v = {BAL_SIZE, val};
+    int64_t before;
     int rc;
 
-    if (!plen)
+    if (!klen)
         return trace_fail(TRACE_EINVAL, "party, substance, lot and site "
                                         "names are too long together");
-    be64_put(key + plen, time_key(a->at));
-    be64_put(key + plen + 8, a->seq);
-    key[plen + 16] = e->n;
-    k = (MDB_val){plen + 17, key};
+    bal_pack(val, a->at, a->seq, e->n, 0, e->unit);
     if (a->sc->tails) {
         struct tail *t = NULL;
-        if ((rc = tail_of(a, key, plen, &t)) != TRACE_OK)
+        if ((rc = tail_of(a, &k, &t)) != TRACE_OK)
             return rc;
         if (a->insert &&
-            (t->state == 1 || memcmp(key + plen, t->key, 17) > 0)) {
+            (t->state == 1 || memcmp(val, t->order, BAL_ORDER) > 0)) {
             /* appended after the last record: nothing to shift */
-            int64_t bal = (t->state == 2 ? t->balance : 0) + delta;
-            be64_put(val, (uint64_t)bal);
-            val[8] = e->unit;
-            v = (MDB_val){sizeof(val), val};
-            if ((rc = mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE)))
+            int64_t bal = (t->state == 2 ? t->balance : 0) + e->delta;
+            be64_put(val + 17, (uint64_t)bal);
+            rc = mdb_put(txn, dbi, &k, &v, MDB_APPENDDUP);
+            if (rc == MDB_KEYEXIST)
+                rc = mdb_put(txn, dbi, &k, &v, MDB_NODUPDATA);
+            if (rc)
                 return trace_fail_mdb(rc, "bal");
             t->state = 2;
-            memcpy(t->key, key + plen, 17);
+            memcpy(t->order, val, BAL_ORDER);
             t->balance = bal;
             return TRACE_OK;
         }
         t->state = 0; /* changed below: reload on next use */
     }
-    if ((rc = mdb_cursor_open(txn, dbi, &cur)))
-        return trace_fail_mdb(rc, "bal");
-    /* running balance just before this record's place */
-    pk = k;
-    rc = mdb_cursor_get(cur, &pk, &pv, MDB_SET_RANGE);
-    rc = rc == 0 ? mdb_cursor_get(cur, &pk, &pv, MDB_PREV)
-                 : mdb_cursor_get(cur, &pk, &pv, MDB_LAST);
-    if (rc == 0 && pk.mv_size > plen && memcmp(pk.mv_data, key, plen) == 0 &&
-        pv.mv_size == sizeof(val))
-        before = i64_get(pv.mv_data);
+    if ((rc = balance_before(txn, dbi, &k, val, &before)) != TRACE_OK)
+        return rc;
     if (a->insert) {
-        be64_put(val, (uint64_t)(before + delta));
-        val[8] = e->unit;
-        v = (MDB_val){sizeof(val), val};
-        if ((rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE))) {
-            rc = trace_fail_mdb(rc, "bal");
-            goto out;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    } else {
-        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY)) ||
-            v.mv_size != sizeof(val)) {
-            rc = trace_fail(TRACE_EVERIFY, "stock index lacks a record it "
-                                           "should hold");
-            goto out;
-        }
-        delta = before - i64_get(v.mv_data); /* undo this change */
-        if ((rc = mdb_cursor_del(cur, 0))) {
-            rc = trace_fail_mdb(rc, "bal");
-            goto out;
-        }
-        k = (MDB_val){plen + 17, key};
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        be64_put(val + 17, (uint64_t)(before + e->delta));
+        if ((rc = mdb_put(txn, dbi, &k, &v, MDB_NODUPDATA)))
+            return trace_fail_mdb(rc, "bal");
+        return shift_after(txn, dbi, &k, val, e->delta);
     }
-    /* Records after this one (back-dated or corrected events) shift. */
-    while (rc == 0 && k.mv_size > plen && memcmp(k.mv_data, key, plen) == 0) {
-        memcpy(val, v.mv_data, sizeof(val));
-        be64_put(val, (uint64_t)(i64_get(val) + delta));
-        v = (MDB_val){sizeof(val), val};
-        if ((rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT)))
-            break;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    /* delete: find the record to learn its balance, then undo it */
+    {
+        MDB_cursor *cur;
+        MDB_val fk = k, fv = {BAL_SIZE, val};
+        int64_t mine;
+        if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+            return trace_fail_mdb(rc, "bal");
+        rc = mdb_cursor_get(cur, &fk, &fv, MDB_GET_BOTH_RANGE);
+        if (rc || fv.mv_size != BAL_SIZE ||
+            memcmp(fv.mv_data, val, BAL_ORDER) != 0) {
+            mdb_cursor_close(cur);
+            return trace_fail(TRACE_EVERIFY, "stock index lacks a record it "
+                                             "should hold");
+        }
+        mine = bal_balance(fv.mv_data);
+        rc = mdb_cursor_del(cur, 0);
+        mdb_cursor_close(cur);
+        if (rc)
+            return trace_fail_mdb(rc, "bal");
+        return shift_after(txn, dbi, &k, val, before - mine);
     }
-    rc = rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
-out:
-    mdb_cursor_close(cur);
-    return rc;
 }
 
 /* Files (or removes) seq and role under the key name [\0 party]. */
