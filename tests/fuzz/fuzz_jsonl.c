@@ -52,8 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)trace_batch_add_json(b, (const char *)data, size, 1);
     trace_batch_free(b);
 
-    if (event_from_json(&e1, a, (const char *)data, size, ledger) ==
-        TRACE_OK) {
+    if (event_from_json(&e1, a, (const char *)data, size, ledger) == TRACE_OK) {
         size_t n1 = trace__v1__event__get_packed_size(e1);
         uint8_t *b1 = malloc(n1 + 1);
         trace__v1__event__pack(e1, b1);

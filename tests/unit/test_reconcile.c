@@ -28,10 +28,10 @@
     REG("S", "manufacturer", ALL_SCOPES)                                       \
     REG("B", "distributor", ALL_SCOPES)                                        \
     REG("N", "distributor", "")                                                \
-    REG("W", "warehouse", ALL_SCOPES) REG("PH1", "pharmacy", ALL_SCOPES)       \
-        REG("PH2", "pharmacy", ALL_SCOPES) REG("PH3", "pharmacy", ALL_SCOPES)  \
-            REG("PH4", "pharmacy", ALL_SCOPES)                                 \
-                REG("PH5", "pharmacy", ALL_SCOPES)
+    REG("W", "warehouse", ALL_SCOPES)                                          \
+    REG("PH1", "pharmacy", ALL_SCOPES) REG("PH2", "pharmacy", ALL_SCOPES)      \
+        REG("PH3", "pharmacy", ALL_SCOPES) REG("PH4", "pharmacy", ALL_SCOPES)  \
+            REG("PH5", "pharmacy", ALL_SCOPES)
 #define PERMIT(id, kind, holder, sub, qty, unit, from, until, uses)            \
     EV("permit", "p-" id, "REGULATOR", "2026-01-01T00:00:00+08:00",            \
        "\"permit\":\"" id "\",\"kind\":\"" kind "\",\"holder\":\"" holder      \
