@@ -24,14 +24,18 @@
 #define ALL_SCOPES                                                             \
     "\"CN-PC-1\",\"CN-PC-2\",\"CN-PC-3\",\"CN-NARC\",\"CN-PSY-1\","            \
     "\"CN-PSY-2\""
+/* clang-format off */
 #define PARTIES                                                                \
     REG("S", "manufacturer", ALL_SCOPES)                                       \
     REG("B", "distributor", ALL_SCOPES)                                        \
     REG("N", "distributor", "")                                                \
     REG("W", "warehouse", ALL_SCOPES)                                          \
-    REG("PH1", "pharmacy", ALL_SCOPES) REG("PH2", "pharmacy", ALL_SCOPES)      \
-        REG("PH3", "pharmacy", ALL_SCOPES) REG("PH4", "pharmacy", ALL_SCOPES)  \
-            REG("PH5", "pharmacy", ALL_SCOPES)
+    REG("PH1", "pharmacy", ALL_SCOPES)                                         \
+    REG("PH2", "pharmacy", ALL_SCOPES)                                         \
+    REG("PH3", "pharmacy", ALL_SCOPES)                                         \
+    REG("PH4", "pharmacy", ALL_SCOPES)                                         \
+    REG("PH5", "pharmacy", ALL_SCOPES)
+/* clang-format on */
 #define PERMIT(id, kind, holder, sub, qty, unit, from, until, uses)            \
     EV("permit", "p-" id, "REGULATOR", "2026-01-01T00:00:00+08:00",            \
        "\"permit\":\"" id "\",\"kind\":\"" kind "\",\"holder\":\"" holder      \
