@@ -167,7 +167,7 @@ struct phead {
 struct pending {
     const char *party;
     const char *id;
-    const trace_key *key;
+    const uint8_t *key_id;
     const uint8_t *bytes;
     size_t len;
 };
@@ -184,7 +184,8 @@ struct writer {
     struct phead *heads;
     size_t n_heads, cap_heads;
     /* current signature group */
-    const trace_key *gkey;
+    const trace_key *gkey;  /* signs the group, unless presig is set */
+    const uint8_t *gkey_id; /* TRACE_KEY_ID_LEN bytes */
     const char *gparty;
     uint32_t gcount;
     sha256_stream *gdigest;
@@ -197,6 +198,9 @@ struct writer {
     uint8_t *buf;
     size_t bufcap;
     strmap *tails; /* stock index tails (state.c) */
+    /* a batch signed by its recorder elsewhere: one group, this signature */
+    const uint8_t *presig;
+    const uint8_t *presig_key_id;
     trace_append_result *res;
 };
 
@@ -310,7 +314,7 @@ static int write_entry(struct writer *w, const struct pending *p,
     e.prev_party_hash.data = h->hash;
     e.prev_party_hash.len = TRACE_HASH_LEN;
     e.recorded_us = w->now;
-    e.key_id.data = (uint8_t *)trace_key_id(p->key);
+    e.key_id.data = (uint8_t *)p->key_id;
     e.key_id.len = TRACE_KEY_ID_LEN;
     e.event.data = (uint8_t *)p->bytes;
     e.event.len = p->len;
@@ -370,12 +374,15 @@ static int close_group(struct writer *w)
     if (!w->has_pending)
         return TRACE_OK;
     group_digest_end(w->gdigest, w->gcount, digest);
-    if ((rc = trace_key_sign(w->gkey, digest, sizeof(digest), sig)))
+    if (w->presig)
+        memcpy(sig, w->presig, TRACE_SIG_LEN); /* checked before writing */
+    else if ((rc = trace_key_sign(w->gkey, digest, sizeof(digest), sig)))
         return rc;
     if ((rc = write_entry(w, &w->pending, sig, w->gcount)) != TRACE_OK)
         return rc;
     w->has_pending = 0;
     w->gkey = NULL;
+    w->gkey_id = NULL;
     w->gparty = NULL;
     w->gcount = 0;
     return TRACE_OK;
@@ -385,26 +392,32 @@ static int close_group(struct writer *w)
 static int add_event(struct writer *w, const char *party, const char *id,
                      const trace_key *key, const uint8_t *bytes, size_t len)
 {
+    const uint8_t *kid = key ? trace_key_id(key) : w->presig_key_id;
     uint8_t h[TRACE_HASH_LEN];
     int rc;
 
-    if (w->has_pending && (w->gkey != key || strcmp(w->gparty, party) != 0 ||
-                           w->gcount == UINT32_MAX)) {
+    if (w->has_pending &&
+        (memcmp(w->gkey_id, kid, TRACE_KEY_ID_LEN) != 0 ||
+         strcmp(w->gparty, party) != 0 || w->gcount == UINT32_MAX)) {
+        if (w->presig)
+            return trace_fail(TRACE_EINVAL, "a signed batch must hold the "
+                                            "events of one party only");
         if ((rc = close_group(w)) != TRACE_OK)
             return rc;
     }
     if (!w->has_pending) {
         w->gkey = key;
+        w->gkey_id = kid;
         w->gparty = party;
         w->gcount = 0;
-        group_digest_begin(w->gdigest, party, trace_key_id(key));
+        group_digest_begin(w->gdigest, party, kid);
     } else if ((rc = write_entry(w, &w->pending, NULL, 0)) != TRACE_OK) {
         return rc;
     }
     sha256(h, bytes, len);
     sha256_stream_update(w->gdigest, h, sizeof(h));
     w->gcount++;
-    w->pending = (struct pending){party, id, key, bytes, len};
+    w->pending = (struct pending){party, id, kid, bytes, len};
     w->has_pending = 1;
     return TRACE_OK;
 }
@@ -608,6 +621,14 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
                           "only a regulator may record `%s` events; %s is "
                           "a %s",
                           ev->type, ev->party, st->body->kind);
+    if (w->presig) {
+        /* the batch's signature was checked against a key of this party */
+        *out = NULL;
+        w->auth_party = ev->party;
+        w->auth_key = NULL;
+        w->auth_regulator = is_regulator(w->l, st);
+        return TRACE_OK;
+    }
     rc = trace_keyring_get(ring, ev->party, &key);
     if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
         return rc;
@@ -796,5 +817,115 @@ int ledger_genesis(trace_ledger *l, const trace_key *key)
 out:
     writer_end(&w);
     free(bytes);
+    return rc;
+}
+
+/* Signed elsewhere ---------------------------------------------------- */
+
+int trace_batch_digest(const trace_batch *b, const char *party,
+                       const uint8_t key_id[TRACE_KEY_ID_LEN],
+                       uint8_t digest[32])
+{
+    sha256_stream *s;
+    uint8_t h[TRACE_HASH_LEN];
+
+    if (b->n == 0 || b->n > UINT32_MAX)
+        return trace_fail(TRACE_EINVAL, "a signed batch holds 1 to 2^32-1 "
+                                        "events");
+    if (strlen(party) > 255)
+        return trace_fail(TRACE_EINVAL, "party id too long");
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->items[i].ev->party, party) != 0)
+            return trace_fail(TRACE_EPERM,
+                              "line %lu: recorded by %s, not %s: a signed "
+                              "batch holds one party's events",
+                              b->items[i].lineno, b->items[i].ev->party, party);
+    if (!(s = sha256_stream_new()))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    group_digest_begin(s, party, key_id);
+    for (size_t i = 0; i < b->n; i++) {
+        sha256(h, b->items[i].bytes, b->items[i].len);
+        sha256_stream_update(s, h, sizeof(h));
+    }
+    group_digest_end(s, (uint32_t)b->n, digest);
+    sha256_stream_free(s);
+    return TRACE_OK;
+}
+
+/* The registered public key with this id, and whether it is `party`'s. */
+static int registered_key(MDB_txn *txn, const trace_ledger *l,
+                          const char *party,
+                          const uint8_t key_id[TRACE_KEY_ID_LEN],
+                          uint8_t pub[TRACE_PUBKEY_LEN])
+{
+    MDB_val k = {TRACE_KEY_ID_LEN, (void *)key_id}, v;
+    size_t plen = strlen(party);
+    int rc = mdb_get(txn, l->dbi_keys, &k, &v);
+
+    if (rc == MDB_NOTFOUND ||
+        (rc == 0 && !(v.mv_size == plen + 1 + TRACE_PUBKEY_LEN &&
+                      memcmp(v.mv_data, party, plen + 1) == 0)))
+        return trace_fail(TRACE_EPERM,
+                          "the signing key is not registered to "
+                          "%s",
+                          party);
+    if (rc)
+        return trace_fail_mdb(rc, "keys");
+    memcpy(pub, (uint8_t *)v.mv_data + plen + 1, TRACE_PUBKEY_LEN);
+    return TRACE_OK;
+}
+
+int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
+                               const char *party,
+                               const uint8_t key_id[TRACE_KEY_ID_LEN],
+                               const uint8_t sig[TRACE_SIG_LEN], unsigned flags,
+                               trace_append_result *res)
+{
+    trace_append_result local;
+    uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
+    struct writer w;
+    int rc;
+
+    if (!res)
+        res = &local;
+    if (flags & TRACE_APPEND_PROVISION_KEYS)
+        return trace_fail(TRACE_EINVAL, "a signed batch cannot provision "
+                                        "keys");
+    if ((rc = trace_batch_digest(b, party, key_id, digest)) != TRACE_OK)
+        return rc;
+    if ((rc = writer_begin(&w, l, res)) != TRACE_OK)
+        goto out;
+    if ((rc = registered_key(w.txn, l, party, key_id, pub)) != TRACE_OK)
+        goto out;
+    if ((rc = trace_sig_verify(pub, digest, sizeof(digest), sig)) != TRACE_OK) {
+        rc = trace_fail(TRACE_EPERM,
+                        "the batch's signature does not verify "
+                        "with %s's key",
+                        party);
+        goto out;
+    }
+    w.presig = sig;
+    w.presig_key_id = key_id;
+    w.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if ((rc = process(&w, &b->items[i], NULL, party, 0)) != TRACE_OK) {
+            trace_fail_line(rc, b->items[i].lineno);
+            goto out;
+        }
+    }
+    /* the signature covers the whole batch: all of it new, or (a retry)
+     * all of it recorded already */
+    if (res->duplicates && res->duplicates != b->n) {
+        rc = trace_fail(TRACE_EEXIST,
+                        "%llu of the batch's %zu events are recorded already: "
+                        "sign and send only the new ones",
+                        (unsigned long long)res->duplicates, b->n);
+        goto out;
+    }
+    rc = writer_commit(&w);
+out:
+    if (rc != TRACE_OK)
+        memset(res, 0, sizeof(*res));
+    writer_end(&w);
     return rc;
 }

@@ -200,6 +200,88 @@ static void test_export(void **state)
     assert_null(out);
 }
 
+static trace_batch *batch_of(fixture *f, const char *const *lines, size_t n)
+{
+    trace_batch *b;
+    assert_int_equal(trace_batch_new(&b, f->l), TRACE_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(
+            trace_batch_add_json(b, lines[i], strlen(lines[i]), i + 1),
+            TRACE_OK);
+    return b;
+}
+
+/* A client signs its batch; the ledger checks and stores it. */
+static void test_signed_elsewhere(void **state)
+{
+    fixture *f = *state;
+    static const char *const lines[] = {PRODUCE("s1", "1"), PRODUCE("s2", "2"),
+                                        PRODUCE("s3", "3")};
+    static const char *const mixed[] = {PRODUCE("s3", "3"), PRODUCE("s4", "4")};
+    trace_append_result r;
+    const trace_key *key;
+    trace_key *stranger;
+    uint8_t digest[32], sig[TRACE_SIG_LEN];
+    trace_batch *b;
+
+    assert_int_equal(fixture_import(f,
+                                    REG_P1 "\n" REG_P2 "\n" PRODUCE("p0", "1"),
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    uint64_t before = head_size(f);
+    assert_int_equal(trace_keyring_get(f->ring, "P1", &key), TRACE_OK);
+    b = batch_of(f, lines, 3);
+    assert_int_equal(trace_batch_digest(b, "P1", trace_key_id(key), digest),
+                     TRACE_OK);
+    assert_int_equal(trace_key_sign(key, digest, sizeof(digest), sig),
+                     TRACE_OK);
+
+    /* a wrong signature, or a key P1 does not have: refused */
+    sig[5] ^= 1;
+    assert_int_equal(trace_ledger_append_signed(f->l, b, "P1",
+                                                trace_key_id(key), sig, 0, &r),
+                     TRACE_EPERM);
+    sig[5] ^= 1;
+    assert_int_equal(trace_key_generate(&stranger), TRACE_OK);
+    assert_int_equal(trace_ledger_append_signed(
+                         f->l, b, "P1", trace_key_id(stranger), sig, 0, &r),
+                     TRACE_EPERM);
+    trace_key_free(stranger);
+    /* signed as another party */
+    assert_int_equal(trace_ledger_append_signed(f->l, b, "P2",
+                                                trace_key_id(key), sig, 0, &r),
+                     TRACE_EPERM);
+    assert_true(head_size(f) == before);
+
+    assert_int_equal(trace_ledger_append_signed(f->l, b, "P1",
+                                                trace_key_id(key), sig, 0, &r),
+                     TRACE_OK);
+    assert_int_equal(r.appended, 3);
+    /* a retry of the same request is harmless */
+    assert_int_equal(trace_ledger_append_signed(f->l, b, "P1",
+                                                trace_key_id(key), sig, 0, &r),
+                     TRACE_OK);
+    assert_int_equal(r.appended, 0);
+    assert_int_equal(r.duplicates, 3);
+    trace_batch_free(b);
+
+    /* partly recorded already: refused, since the signature covers all */
+    b = batch_of(f, mixed, 2);
+    assert_int_equal(trace_batch_digest(b, "P1", trace_key_id(key), digest),
+                     TRACE_OK);
+    assert_int_equal(trace_key_sign(key, digest, sizeof(digest), sig),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_append_signed(f->l, b, "P1",
+                                                trace_key_id(key), sig, 0, &r),
+                     TRACE_EEXIST);
+    trace_batch_free(b);
+
+    /* it all verifies */
+    trace_verify_result vr;
+    assert_int_equal(trace_ledger_verify(f->l, &vr, NULL, NULL), TRACE_OK);
+    assert_true(vr.entries == before + 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +300,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_key_refused, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_export, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_signed_elsewhere, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,6 +166,32 @@ int trace_ledger_append(trace_ledger *l, trace_batch *b, trace_keyring *ring,
                         const char *as, unsigned flags,
                         trace_append_result *res);
 
+/*
+ * For batches signed by their recorder elsewhere (a client of a daemon):
+ * the digest that party signs, over every event of the batch (all must be
+ * recorded by `party`) as one group, with the key `key_id` (see the
+ * signature scheme above).
+ */
+int trace_batch_digest(const trace_batch *b, const char *party,
+                       const uint8_t key_id[TRACE_KEY_ID_LEN],
+                       uint8_t digest[32]);
+
+/*
+ * Appends a batch signed elsewhere: `sig` is `party`'s Ed25519 signature
+ * over trace_batch_digest() with its registered key `key_id`.  Checks the
+ * signature first (TRACE_EPERM if it fails or the key is not registered
+ * to `party`), then everything trace_ledger_append checks.  The batch is
+ * one signature group, so it is stored whole, or, when every event is
+ * already recorded (a retried request), accepted with nothing new; a
+ * batch only partly recorded already is TRACE_EEXIST.
+ * TRACE_APPEND_PROVISION_KEYS is not allowed here.
+ */
+int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
+                               const char *party,
+                               const uint8_t key_id[TRACE_KEY_ID_LEN],
+                               const uint8_t sig[TRACE_SIG_LEN], unsigned flags,
+                               trace_append_result *res);
+
 /* ------------------------------------------------------------------ */
 /* Export                                                               */
 
