@@ -8,6 +8,8 @@
  * submitting its own batch), parsed before the clock starts; "import"
  * figures include JSON parsing.  Every append is a durable LMDB commit.
  */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,21 @@
 #include <unistd.h>
 
 #include "trace/trace.h"
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes the bench's own temporary ledger (not one given with --dir). */
+static void cleanup(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static double now(void)
 {
@@ -88,6 +105,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    int own = !dir;
     if (!dir && !(dir = mkdtemp(tmpl))) {
         perror("mkdtemp");
         return 1;
@@ -183,5 +201,7 @@ int main(int argc, char **argv)
            (long long)st.st_size);
     trace_ledger_close(l);
     trace_keyring_free(ring);
+    if (own)
+        cleanup(dir);
     return 0;
 }

@@ -9,6 +9,8 @@
  * random parties, lots and times: balance at a time, lot trace forward
  * and backward, printing p50/p99/max; then one full reconciliation.
  */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,21 @@
 #define N_DIST       20
 #define N_PHARM      200
 #define LOTS_PER_MFR 50
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes the bench's own temporary ledger (not one given with --dir). */
+static void cleanup(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static double now(void)
 {
@@ -119,6 +136,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    int own = !dir;
     if (!dir && !(dir = mkdtemp(tmpl)))
         return perror("mkdtemp"), 1;
     snprintf(keys, sizeof(keys), "%s/keys", dir);
@@ -275,5 +293,7 @@ int main(int argc, char **argv)
     trace_ledger_close(l);
     trace_keyring_free(ring);
     trace_batch_free(batch);
+    if (own)
+        cleanup(dir);
     return 0;
 }
