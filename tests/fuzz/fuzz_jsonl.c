@@ -15,13 +15,23 @@
 #include "internal.h"
 
 static trace_ledger *ledger;
+static char dir[] = "/tmp/trace-fuzz-XXXXXX";
+
+static void cleanup(void)
+{
+    char cmd[64];
+    trace_ledger_close(ledger);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char dir[] = "/tmp/trace-fuzz-XXXXXX", keys[64];
+    char keys[64];
     trace_keyring *ring;
     const trace_key *key;
 
@@ -35,6 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         trace_ledger_init(&ledger, dir, key, NULL) != TRACE_OK)
         abort();
     trace_keyring_free(ring);
+    atexit(cleanup);
     return 0;
 }
 
