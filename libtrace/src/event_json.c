@@ -402,12 +402,16 @@ static int convert_bytes(const struct conv *cv,
 {
     if (m == &trace__v1__party_body__descriptor &&
         strcmp(f->name, "pubkey") == 0) {
-        const char *text;
-        int rc = get_text(&text, v, cv->path, f->name, 0);
-        if (rc == TRACE_OK && json_string_length(v) > 4096)
-            rc = trace_fail(TRACE_EINVAL, "field \"pubkey\" is too long");
-        if (rc != TRACE_OK)
-            return rc;
+        /* PEM has line breaks, so not get_text(): only the length and
+         * the key parser judge it */
+        const char *text = json_string_value(v);
+        if (!text || text[0] == NUM_MARK)
+            return trace_fail(TRACE_EINVAL, "field \"pubkey\" must be a "
+                                            "string");
+        if (json_string_length(v) > 4096 ||
+            strlen(text) != json_string_length(v))
+            return trace_fail(TRACE_EINVAL, "field \"pubkey\" is too long "
+                                            "or holds a NUL");
         out->data = arena_alloc(cv->a, TRACE_PUBKEY_LEN);
         if (!out->data)
             return trace_fail(TRACE_ENOMEM, "out of memory");

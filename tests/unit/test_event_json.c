@@ -194,6 +194,53 @@ static void test_render_round_trip(void **state)
     arena_free(a);
 }
 
+/* A `party` event takes its pubkey as PEM (line breaks and all) or as
+ * base64 of the raw 32 bytes; both register the same key. */
+static void test_pubkey_forms(void **state)
+{
+    fixture *f = *state;
+    const trace_key *key;
+    char b64[64], pem[512], line[2048], esc[1024];
+    arena *a = arena_new(0);
+    Trace__V1__Event *e1, *e2;
+    FILE *fp;
+    size_t n, o = 0;
+
+    assert_int_equal(trace_keyring_get(f->ring, "REGULATOR", &key), TRACE_OK);
+    assert_int_equal(
+        trace_pubkey_format(b64, sizeof(b64), trace_key_public(key)), TRACE_OK);
+    snprintf(line, sizeof(line), "%s/REGULATOR.pub", f->keys);
+    assert_non_null(fp = fopen(line, "r"));
+    n = fread(pem, 1, sizeof(pem) - 1, fp);
+    fclose(fp);
+    pem[n] = '\0';
+    for (size_t i = 0; i < n && o < sizeof(esc) - 3; i++) {
+        if (pem[i] == '\n') {
+            esc[o++] = '\\';
+            esc[o++] = 'n';
+        } else {
+            esc[o++] = pem[i];
+        }
+    }
+    esc[o] = '\0';
+#define PARTY_WITH_KEY                                                         \
+    "{\"type\":\"party\",\"id\":\"k\",\"party\":\"REGULATOR\",\"at\":"         \
+    "\"2026-01-01T00:00:00Z\",\"subject\":\"X\",\"name\":\"x\",\"kind\":"      \
+    "\"user\",\"region\":\"CN\",\"licenses\":[],\"pubkey\":\"%s\"}"
+    snprintf(line, sizeof(line), PARTY_WITH_KEY, b64);
+    assert_int_equal(event_from_json(&e1, a, line, strlen(line), f->l),
+                     TRACE_OK);
+    snprintf(line, sizeof(line), PARTY_WITH_KEY, esc);
+    if (event_from_json(&e2, a, line, strlen(line), f->l) != TRACE_OK)
+        fail_msg("PEM pubkey refused: %s", trace_error_last());
+    assert_memory_equal(e1->party_body->pubkey.data,
+                        e2->party_body->pubkey.data, TRACE_PUBKEY_LEN);
+    snprintf(line, sizeof(line), PARTY_WITH_KEY, "bm90IGEga2V5");
+    assert_int_equal(event_from_json(&e2, a, line, strlen(line), f->l),
+                     TRACE_EINVAL);
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_same_content_after_parsing),
         cmocka_unit_test(test_patient_pseudonymised),
         cmocka_unit_test(test_render_round_trip),
+        cmocka_unit_test(test_pubkey_forms),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
