@@ -90,10 +90,11 @@ static const char *const ack_statuses[] = {"open", "acknowledged", "resolved",
                                            NULL};
 
 enum check {
-    CHECK_TEXT = 0, /* any non-empty text without control characters */
-    CHECK_ENUM,     /* one of `values` */
-    CHECK_PARTY,    /* a party id */
-    CHECK_SUBSTANCE /* a catalog code or CAS number */
+    CHECK_TEXT = 0,  /* any non-empty text without control characters */
+    CHECK_ENUM,      /* one of `values` */
+    CHECK_PARTY,     /* a party id */
+    CHECK_SUBSTANCE, /* a catalog code or CAS number */
+    CHECK_EVENT_ID   /* names an event: as long as ids may be */
 };
 
 /* What the schema cannot say about a string field.  `msg` NULL matches
@@ -122,6 +123,8 @@ static const struct field_rule {
     {NULL, "carrier", CHECK_PARTY, NULL},
     {NULL, "witness", CHECK_PARTY, NULL},
     {NULL, "substance", CHECK_SUBSTANCE, NULL},
+    {NULL, "corrects", CHECK_EVENT_ID, NULL},
+    {NULL, "ref", CHECK_EVENT_ID, NULL},
 };
 
 /* Repeated fields the JSON must carry, even if empty. */
@@ -298,6 +301,13 @@ static int check_string(const struct conv *cv,
                               "field \"%s%s\": unknown substance \"%.64s\" "
                               "(use a catalog code or CAS number)",
                               cv->path, name, s);
+        break;
+    case CHECK_EVENT_ID:
+        if (strlen(s) > TRACE_MAX_ID)
+            return trace_fail(TRACE_EINVAL,
+                              "field \"%s%s\" is longer than an event id "
+                              "may be (%u bytes)",
+                              cv->path, name, TRACE_MAX_ID);
         break;
     case CHECK_TEXT:
         break;
