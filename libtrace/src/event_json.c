@@ -125,6 +125,9 @@ static const struct field_rule {
     {NULL, "substance", CHECK_SUBSTANCE, NULL},
     {NULL, "corrects", CHECK_EVENT_ID, NULL},
     {NULL, "ref", CHECK_EVENT_ID, NULL},
+    {NULL, "permit", CHECK_EVENT_ID, NULL}, /* keys of indexes, too */
+    {NULL, "transport_permit", CHECK_EVENT_ID, NULL},
+    {NULL, "alert", CHECK_EVENT_ID, NULL},
 };
 
 /* Repeated fields the JSON must carry, even if empty. */
