@@ -162,8 +162,10 @@ int cmd_import(struct globals *g, int argc, char **argv)
     unsigned flags = 0;
     trace_ledger *l = NULL;
     trace_keyring *ring = NULL;
-    trace_batch *b = NULL;
+    trace_import *im = NULL;
     trace_append_result res;
+    struct stat st;
+    uint64_t hint = 0;
     FILE *in = NULL;
     char *line = NULL;
     size_t cap = 0;
@@ -190,8 +192,7 @@ int cmd_import(struct globals *g, int argc, char **argv)
         return ctl_usage("import", "%s", "needs exactly one FILE (or -)");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK ||
-        (rc = trace_batch_new(&b, l)) != TRACE_OK) {
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
     }
@@ -201,9 +202,17 @@ int cmd_import(struct globals *g, int argc, char **argv)
         ret = 4;
         goto out;
     }
+    if (in != stdin && fstat(fileno(in), &st) == 0)
+        hint = (uint64_t)st.st_size;
+    /* one transaction for the whole input, written as it is read */
+    if ((rc = trace_import_begin(&im, l, ring, g->as, flags, hint)) !=
+        TRACE_OK) {
+        ret = ctl_fail(rc);
+        goto out;
+    }
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
-        rc = trace_batch_add_json(b, line, (size_t)n, lineno);
+        rc = trace_import_line(im, line, (size_t)n, lineno);
         if (rc != TRACE_OK) {
             if (first_err == TRACE_OK)
                 first_err = rc;
@@ -216,7 +225,8 @@ int cmd_import(struct globals *g, int argc, char **argv)
     if (tty && lineno >= 100000)
         fprintf(stderr, "\rread %lu lines\n", lineno);
     if (ferror(in)) {
-        fprintf(stderr, "tracectl: %s: read error\n", argv[optind]);
+        fprintf(stderr, "tracectl: %s: read error; nothing was imported\n",
+                argv[optind]);
         ret = 6;
         goto out;
     }
@@ -230,9 +240,7 @@ int cmd_import(struct globals *g, int argc, char **argv)
         ret = trace_error_exit_code(first_err);
         goto out;
     }
-    if (tty && trace_batch_count(b) >= 100000)
-        fprintf(stderr, "appending %zu events...\n", trace_batch_count(b));
-    rc = trace_ledger_append(l, b, ring, g->as, flags, &res);
+    rc = trace_import_commit(im, &res);
     if (rc != TRACE_OK) {
         fprintf(stderr, "tracectl: %s\ntracectl: nothing was imported\n",
                 trace_error_last());
@@ -254,10 +262,10 @@ int cmd_import(struct globals *g, int argc, char **argv)
                (unsigned long long)res.duplicates,
                (unsigned long long)res.provisioned);
 out:
+    trace_import_free(im); /* aborts what was not committed */
     if (in && in != stdin)
         fclose(in);
     free(line);
-    trace_batch_free(b);
     trace_keyring_free(ring);
     trace_ledger_close(l);
     return ret;

@@ -186,13 +186,13 @@ struct writer {
     /* current signature group */
     const trace_key *gkey;  /* signs the group, unless presig is set */
     const uint8_t *gkey_id; /* TRACE_KEY_ID_LEN bytes */
-    const char *gparty;
+    char gparty[72];        /* copied: events may be freed as they go */
     uint32_t gcount;
     sha256_stream *gdigest;
     struct pending pending;
     int has_pending;
     /* recorder checks already passed for this party and key */
-    const char *auth_party;
+    char auth_party[72]; /* "" when none */
     const trace_key *auth_key;
     int auth_regulator;
     uint8_t *buf;
@@ -383,7 +383,7 @@ static int close_group(struct writer *w)
     w->has_pending = 0;
     w->gkey = NULL;
     w->gkey_id = NULL;
-    w->gparty = NULL;
+    w->gparty[0] = '\0';
     w->gcount = 0;
     return TRACE_OK;
 }
@@ -408,7 +408,7 @@ static int add_event(struct writer *w, const char *party, const char *id,
     if (!w->has_pending) {
         w->gkey = key;
         w->gkey_id = kid;
-        w->gparty = party;
+        snprintf(w->gparty, sizeof(w->gparty), "%s", party);
         w->gcount = 0;
         group_digest_begin(w->gdigest, party, kid);
     } else if ((rc = write_entry(w, &w->pending, NULL, 0)) != TRACE_OK) {
@@ -541,7 +541,7 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
     v = (MDB_val){len, buf};
     if ((rc = mdb_put(w->txn, w->l->dbi_parties, &k, &v, 0)))
         return trace_fail_mdb(rc, "parties");
-    w->auth_party = NULL; /* states changed: check recorders again */
+    w->auth_party[0] = '\0'; /* states changed: check recorders again */
     return TRACE_OK;
 }
 
@@ -603,7 +603,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
     const trace_key *key;
     int rc;
 
-    if (w->auth_party && strcmp(w->auth_party, ev->party) == 0 &&
+    if (w->auth_party[0] && strcmp(w->auth_party, ev->party) == 0 &&
         (!regulator_only || w->auth_regulator)) {
         *out = w->auth_key;
         return TRACE_OK;
@@ -624,7 +624,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
     if (w->presig) {
         /* the batch's signature was checked against a key of this party */
         *out = NULL;
-        w->auth_party = ev->party;
+        snprintf(w->auth_party, sizeof(w->auth_party), "%s", ev->party);
         w->auth_key = NULL;
         w->auth_regulator = is_regulator(w->l, st);
         return TRACE_OK;
@@ -649,7 +649,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
                               trace_keyring_dir(ring), ev->party, ev->party);
         }
     }
-    w->auth_party = ev->party;
+    snprintf(w->auth_party, sizeof(w->auth_party), "%s", ev->party);
     w->auth_key = key;
     w->auth_regulator = is_regulator(w->l, st);
     *out = key;
@@ -928,4 +928,122 @@ out:
         memset(res, 0, sizeof(*res));
     writer_end(&w);
     return rc;
+}
+
+/* Streaming imports ---------------------------------------------------- */
+
+struct trace_import {
+    struct writer w;
+    trace_ledger *l;
+    trace_keyring *ring;
+    char as[72];
+    int has_as;
+    unsigned flags;
+    arena *ev[2]; /* events alternate; the pending one's arena is kept */
+    int pend;     /* arena holding the pending event, or -1 */
+    int bad;      /* code of the first rejected line, 0 if none */
+    int begun;
+    trace_append_result res;
+};
+
+int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
+                       const char *as, unsigned flags, uint64_t size_hint)
+{
+    trace_import *im;
+    int rc;
+
+    if (!(im = calloc(1, sizeof(*im))))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    im->l = l;
+    im->ring = ring;
+    im->flags = flags;
+    im->pend = -1;
+    if (as) {
+        snprintf(im->as, sizeof(im->as), "%s", as);
+        im->has_as = 1;
+    }
+    if (!(im->ev[0] = arena_new(0)) || !(im->ev[1] = arena_new(0))) {
+        trace_import_free(im);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    /* room for the whole input in one transaction (no transaction may be
+     * open while the map grows) */
+    if ((rc = ledger_ensure_room(l, size_hint * 4)) != TRACE_OK) {
+        trace_import_free(im);
+        return rc;
+    }
+    rc = writer_begin(&im->w, l, &im->res);
+    im->begun = 1; /* writer_end frees what writer_begin made */
+    if (rc != TRACE_OK) {
+        trace_import_free(im);
+        return rc;
+    }
+    im->w.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    *out = im;
+    return TRACE_OK;
+}
+
+int trace_import_line(trace_import *im, const char *line, size_t len,
+                      unsigned long lineno)
+{
+    struct item it;
+    int i = im->pend == 0 ? 1 : 0, rc;
+
+    if (is_blank(line, len))
+        return TRACE_OK;
+    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        line += 3;
+        len -= 3;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    arena_reset(im->ev[i]);
+    rc = event_from_json(&it.ev, im->ev[i], line, len, im->l);
+    if (rc == TRACE_OK) {
+        it.len = trace__v1__event__get_packed_size(it.ev);
+        if (!(it.bytes = arena_alloc(im->ev[i], it.len)))
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        else
+            trace__v1__event__pack(it.ev, it.bytes);
+    }
+    /* after a rejected line the rest is only parsed, to report more */
+    if (rc == TRACE_OK && !im->bad) {
+        it.lineno = lineno;
+        rc = process(&im->w, &it, im->ring, im->has_as ? im->as : NULL,
+                     im->flags);
+        if (rc == TRACE_OK && im->w.has_pending &&
+            im->w.pending.bytes == it.bytes)
+            im->pend = i;
+    }
+    if (rc != TRACE_OK) {
+        if (!im->bad)
+            im->bad = rc;
+        return trace_fail_line(rc, lineno);
+    }
+    return TRACE_OK;
+}
+
+int trace_import_commit(trace_import *im, trace_append_result *res)
+{
+    int rc;
+
+    if (im->bad)
+        rc = trace_fail(im->bad, "the input has rejected lines; nothing "
+                                 "was imported");
+    else
+        rc = writer_commit(&im->w);
+    if (res)
+        *res = rc == TRACE_OK ? im->res : (trace_append_result){0};
+    return rc;
+}
+
+void trace_import_free(trace_import *im)
+{
+    if (!im)
+        return;
+    if (im->begun)
+        writer_end(&im->w);
+    arena_free(im->ev[0]);
+    arena_free(im->ev[1]);
+    free(im);
 }

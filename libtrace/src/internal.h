@@ -138,6 +138,8 @@ uint64_t be64_get(const uint8_t *p);
 size_t compose_key(uint8_t *buf, size_t cap, const char *party,
                    const void *suffix, size_t suffix_len);
 
+/* Grows the map so `bytes` more fit; no transaction may be open. */
+int ledger_ensure_room(trace_ledger *l, uint64_t bytes);
 /* Doubles the map size; no transaction may be open in this process. */
 int ledger_grow_map(trace_ledger *l);
 int ledger_head_get(MDB_txn *txn, trace_ledger *l, uint64_t *size,

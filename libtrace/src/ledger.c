@@ -151,6 +151,22 @@ static size_t map_size(void)
     return v >= (1u << 20) ? (size_t)v : (size_t)MAP_SIZE;
 }
 
+int ledger_ensure_room(trace_ledger *l, uint64_t bytes)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uint64_t used, need = bytes + (64u << 20);
+    int rc;
+
+    mdb_env_info(l->env, &info);
+    mdb_env_stat(l->env, &st);
+    used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    if (info.me_mapsize >= used + need)
+        return TRACE_OK;
+    rc = mdb_env_set_mapsize(l->env, (size_t)(used + need * 2));
+    return rc ? trace_fail_mdb(rc, "growing the map") : TRACE_OK;
+}
+
 int ledger_grow_map(trace_ledger *l)
 {
     MDB_envinfo info;

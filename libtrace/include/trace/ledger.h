@@ -192,6 +192,26 @@ int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
                                const uint8_t sig[TRACE_SIG_LEN], unsigned flags,
                                trace_append_result *res);
 
+/*
+ * Streaming import: like one trace_ledger_append of the whole input, but
+ * each line is parsed, checked and written as it comes, so memory does not
+ * grow with the input.  The write transaction stays open from begin to
+ * commit (other writers wait).  `size_hint` (bytes of input, 0 if
+ * unknown) lets the map grow beforehand.
+ *
+ * trace_import_line returns TRACE_OK or the line's error ("line N: ...");
+ * after a rejected line the rest is still parsed, so more errors can be
+ * reported, but nothing is written and commit fails with the first
+ * line's code.  trace_import_free aborts what was not committed.
+ */
+typedef struct trace_import trace_import;
+int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
+                       const char *as, unsigned flags, uint64_t size_hint);
+int trace_import_line(trace_import *im, const char *line, size_t len,
+                      unsigned long lineno);
+int trace_import_commit(trace_import *im, trace_append_result *res);
+void trace_import_free(trace_import *im);
+
 /* ------------------------------------------------------------------ */
 /* Export                                                               */
 
