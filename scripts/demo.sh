@@ -19,5 +19,6 @@ echo
 run --data "$data" balance 91320000MA1K000002
 run --data "$data" trace MOR-2601 --party 12310000MB0000005 --backward
 run --data "$data" permit show CN-PL-2026-0001
+run --data "$data" reconcile
 echo "The ledger is in $data/ and its keys in $data/keys/."
 echo "Try: ./build/tracectl --data $data --help"
