@@ -431,14 +431,20 @@ int cmd_verify(struct globals *g, int argc, char **argv)
             perror("tracectl: waitpid");
             return 6;
         }
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
+    /* the child exits 0, 3, 4 or 6; anything else means reading the
+     * storage crashed it (a signal, or a sanitizer that caught one) */
+    if (WIFEXITED(status)) {
+        int code = WEXITSTATUS(status);
+        if (code == 0 || code == 3 || code == 4 || code == 6)
+            return code;
+    }
     if (g->json)
         printf("{\"ok\":false,\"reason\":\"storage damaged\"}\n");
     fprintf(stderr,
             "tracectl: verify FAILED: the ledger's storage is damaged "
-            "(reading it crashed with signal %d)\n",
-            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+            "(reading it crashed: %s %d)\n",
+            WIFSIGNALED(status) ? "signal" : "exit status",
+            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     return 3;
 }
 
