@@ -530,3 +530,92 @@ int cmd_register(struct globals *g, int argc, char **argv)
     trace_ledger_close(l);
     return ret;
 }
+
+/* ------------------------------------------------------------------ */
+/* catalog, head                                                        */
+
+static int print_substance(const trace_substance *s, void *ctx)
+{
+    struct table *t = ctx;
+    if (t->g->json) {
+        fputc('{', stdout);
+        ctl_json_str(stdout, "code", s->code, 0);
+        ctl_json_str(stdout, "cas", s->cas, 1);
+        ctl_json_str(stdout, "name", s->name, 1);
+        ctl_json_str(stdout, "dimension", s->dimension, 1);
+        fputs(",\"scopes\":[", stdout);
+        for (size_t i = 0; i < s->n_scopes; i++) {
+            if (i)
+                fputc(',', stdout);
+            ctl_json_value(stdout, s->scopes[i]);
+        }
+        fputs("]}\n", stdout);
+    } else {
+        if (t->rows == 0)
+            printf("%-26s %-12s %-7s %s\n", "CODE", "CAS", "DIM", "CONTROLS");
+        printf("%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
+               s->dimension);
+        for (size_t i = 0; i < s->n_scopes; i++)
+            printf(" %s", s->scopes[i]);
+        putchar('\n');
+    }
+    t->rows++;
+    return 0;
+}
+
+int cmd_catalog(struct globals *g, int argc, char **argv)
+{
+    struct table t = {g, 0};
+    trace_ledger *l;
+    int ret;
+
+    if (argc > 1 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_help(ctl_find_command("catalog"));
+        return 0;
+    }
+    if (argc > 1)
+        return ctl_usage("catalog", "unexpected argument %s", argv[1]);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    trace_ledger_substances(l, print_substance, &t);
+    trace_ledger_close(l);
+    return 0;
+}
+
+int cmd_head(struct globals *g, int argc, char **argv)
+{
+    trace_ledger *l;
+    uint64_t size;
+    uint8_t hash[32];
+    char hex[65];
+    int rc, ret;
+
+    if (argc > 1 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_help(ctl_find_command("head"));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--follow") == 0) {
+        fprintf(stderr, "tracectl: head --follow needs a daemon (--connect), "
+                        "which this build does not have yet\n");
+        return 6;
+    }
+    if (argc > 1)
+        return ctl_usage("head", "unexpected argument %s", argv[1]);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    rc = trace_ledger_head(l, &size, hash);
+    if (rc == TRACE_OK) {
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+        if (g->json)
+            printf("{\"size\":%llu,\"head\":\"%s\"}\n",
+                   (unsigned long long)size, hex);
+        else
+            printf("%llu entries, head %s\n", (unsigned long long)size, hex);
+    }
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    trace_ledger_close(l);
+    return ret;
+}

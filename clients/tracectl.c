@@ -272,6 +272,15 @@ static const struct command commands[] = {
      "Safe while others append: the copy is the ledger at one moment.  The\n"
      "pseudonymisation secret is copied; key folders are not.  Restore by\n"
      "pointing --data at the copy (or copying it back).\n"},
+    {"catalog", cmd_catalog, "",
+     "List the substances of the ledger's catalog and their controls.",
+     "Codes and CAS numbers are what events name as `substance`; the\n"
+     "controls are the licence scopes a buyer needs (e.g. CN-PC-1).\n"},
+    {"head", cmd_head, "",
+     "Print the journal's size and head hash (to record outside).",
+     "The head hash covers every entry: writing it down somewhere else\n"
+     "(a register, an e-mail, a newspaper) lets anyone check later that\n"
+     "nothing before it was rewritten.\n"},
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"

@@ -55,6 +55,8 @@ int ctl_read_file(const char *path, char **out, size_t *len);
 int cmd_ack(struct globals *g, int argc, char **argv);
 int cmd_alerts(struct globals *g, int argc, char **argv);
 int cmd_backup(struct globals *g, int argc, char **argv);
+int cmd_catalog(struct globals *g, int argc, char **argv);
+int cmd_head(struct globals *g, int argc, char **argv);
 int cmd_balance(struct globals *g, int argc, char **argv);
 int cmd_export(struct globals *g, int argc, char **argv);
 int cmd_history(struct globals *g, int argc, char **argv);

@@ -168,6 +168,25 @@ const subst_info *catalog_find(const catalog *c, const char *key)
     return s ? *s : NULL;
 }
 
+int trace_ledger_substances(const trace_ledger *l,
+                            int (*fn)(const trace_substance *s, void *ctx),
+                            void *ctx)
+{
+    for (size_t i = 0; i < l->cat->n; i++) {
+        const subst_info *s = &l->cat->items[i];
+        trace_substance t = {s->code,
+                             s->cas,
+                             s->name,
+                             dimension_name(s->dim),
+                             (const char *const *)s->scopes,
+                             s->n_scopes};
+        int rc = fn(&t, ctx);
+        if (rc)
+            return rc;
+    }
+    return TRACE_OK;
+}
+
 size_t catalog_count(const catalog *c)
 {
     return c->n;

@@ -177,6 +177,13 @@ TRACE_MAPSIZE=1048576 "$T" --data "$W/small" init >/dev/null
 expect 0 "import into a full map" -- env TRACE_MAPSIZE=1048576 "$T" --data "$W/small" import --provision-keys "$W/big.jsonl"
 expect 0 "verify after growth" -- "$T" --data "$W/small" verify
 
+# The catalog lists the 46 seed substances; head matches verify.
+[ "$("$T" --data "$D" --json catalog | wc -l)" = 46 ] && ok || bad "catalog does not list 46 substances"
+"$T" --data "$D" --json catalog | grep -q '"code":"morphine","cas":"57-27-2","name":"Morphine","dimension":"count","scopes":\["CN-NARC"' && ok || bad "catalog entry of morphine"
+h1=$("$T" --data "$D" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
+h2=$("$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
+[ -n "$h1" ] && [ "$h1" = "$h2" ] && ok || bad "head $h1 differs from verify's $h2"
+
 # keygen
 expect 0 "keygen" -- "$T" --data "$D" keygen NEWPARTY
 [ -f "$D/keys/NEWPARTY.key" ] && ok || bad "keygen wrote no key"

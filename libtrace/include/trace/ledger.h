@@ -110,6 +110,20 @@ int trace_ledger_parse_time(const trace_ledger *l, const char *text,
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
 
+/* A substance of the ledger's catalog (strings borrowed from the ledger). */
+typedef struct trace_substance {
+    const char *code, *cas, *name;
+    const char *dimension;     /* mass, volume or count */
+    const char *const *scopes; /* licence scopes its controls imply */
+    size_t n_scopes;
+} trace_substance;
+
+/* Calls fn for every substance of the catalog, in catalog order; a
+ * non-zero return stops and is returned. */
+int trace_ledger_substances(const trace_ledger *l,
+                            int (*fn)(const trace_substance *s, void *ctx),
+                            void *ctx);
+
 /* Number of entries in the journal and the current head leaf hash. */
 int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32]);
 
