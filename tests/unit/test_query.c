@@ -420,6 +420,83 @@ static void test_history_paging(void **state)
     assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_ENOTFOUND);
 }
 
+struct reg_days {
+    int n;
+    char line[8][160];
+};
+
+static int keep_day(const trace_register_day *d, void *ctx)
+{
+    struct reg_days *r = ctx;
+    if (r->n < 8)
+        snprintf(r->line[r->n], 160,
+                 "%s %s>%s in %s disp %s destr %s out %s lines %zu", d->date,
+                 d->opening_text, d->closing_text, d->received_text,
+                 d->dispensed_text, d->destroyed_text, d->other_out_text,
+                 d->n_lines);
+    r->n++;
+    return 0;
+}
+
+/* The special register: days in the ledger's zone, receipts in, moves
+ * between the party's own sites left out, every kind of outflow apart. */
+static void test_register(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    struct reg_days days = {0};
+    int64_t from, to;
+    const char *events = REG("r4", "PH", "pharmacy") EV(
+        "produce", "m9", "MAKER", "2026-03-01T08:00:00+08:00",
+        "\"substance\":\"morphine\",\"lot\":\"M9\",\"qty\":\"1000\","
+        "\"unit\":\"unit\"")
+        EV("receipt", "c9", "PH", "2026-03-02T23:30:00+08:00",
+           "\"from\":\"MAKER\",\"ref\":\"x\",\"substance\":\"morphine\","
+           "\"lot\":\"M9\",\"qty\":\"100\",\"unit\":\"unit\"")
+            EV("transfer", "t9", "PH", "2026-03-03T09:00:00+08:00",
+               "\"from_site\":\"main\",\"to_site\":\"safe\",\"substance\":"
+               "\"morphine\",\"lot\":\"M9\",\"qty\":\"40\",\"unit\":\"unit\"")
+                EV("dispense", "d9", "PH", "2026-03-03T10:00:00+08:00",
+                   "\"substance\":\"morphine\",\"lot\":\"M9\",\"qty\":\"10\","
+                   "\"unit\":\"unit\",\"site\":\"safe\",\"rx\":{\"id\":\"R9\","
+                   "\"prescriber\":\"D9\",\"patient\":\"X\",\"written\":"
+                   "\"2026-03-03\",\"days_supply\":3,\"form\":\"oral\"}")
+                    EV("destroy", "x9", "PH", "2026-03-03T11:00:00+08:00",
+                       "\"substance\":\"morphine\",\"lot\":\"M9\",\"qty\":"
+                       "\"2\","
+                       "\"unit\":\"unit\",\"method\":\"incineration\","
+                       "\"witness\":"
+                       "\"REGULATOR\"")
+                        EV("loss", "l9", "PH", "2026-03-04T00:30:00+08:00",
+                           "\"substance\":\"morphine\",\"lot\":\"M9\",\"qty\":"
+                           "\"1\","
+                           "\"unit\":\"unit\",\"reason\":\"damage\"");
+
+    assert_int_equal(fixture_import(f, events, TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-03-02", 0, &from),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-03-04", 0, &to),
+                     TRACE_OK);
+    assert_int_equal(
+        trace_register(f->l, "PH", "morphine", from, to, keep_day, &days),
+        TRACE_OK);
+    assert_int_equal(days.n, 3);
+    /* 23:30 +08:00 is still the 2nd; the transfer is not a line */
+    assert_string_equal(days.line[0], "2026-03-02 0>100 in 100 disp 0 destr 0 "
+                                      "out 0 lines 1");
+    assert_string_equal(days.line[1], "2026-03-03 100>88 in 0 disp 10 destr 2 "
+                                      "out 0 lines 2");
+    assert_string_equal(days.line[2], "2026-03-04 88>87 in 0 disp 0 destr 0 "
+                                      "out 1 lines 1");
+    assert_int_equal(
+        trace_register(f->l, "NOBODY", "morphine", from, to, keep_day, &days),
+        TRACE_ENOTFOUND);
+    assert_int_equal(
+        trace_register(f->l, "PH", "unobtainium", from, to, keep_day, &days),
+        TRACE_ENOTFOUND);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fixture_teardown)
@@ -433,6 +510,7 @@ int main(void)
         T(test_permit_write_off),
         T(test_permit_suspension_applies_from_its_time),
         T(test_history_paging),
+        T(test_register),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
