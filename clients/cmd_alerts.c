@@ -255,6 +255,19 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
     return ret;
 }
 
+struct follow {
+    struct table *t;
+    uint64_t last; /* position of the last alert seen */
+};
+
+static int follow_alert(const trace_alert *a, void *ctx)
+{
+    struct follow *fo = ctx;
+    if (a->position > fo->last)
+        fo->last = a->position;
+    return print_alert(a, fo->t);
+}
+
 int cmd_alerts(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -267,8 +280,9 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
         {0}};
     trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
     struct table t = {g, 0};
+    struct follow fo = {&t, 0};
     trace_ledger *l;
-    int c, rc, ret;
+    int c, rc, ret, follow = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -285,10 +299,8 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
             f.party = optarg;
             break;
         case 'f':
-            fprintf(stderr, "tracectl: alerts --follow needs a daemon "
-                            "(--connect), which this build does not have "
-                            "yet\n");
-            return 6;
+            follow = 1;
+            break;
         case 'h':
             ctl_help(ctl_find_command("alerts"));
             return 0;
@@ -300,10 +312,18 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
         return ctl_usage("alerts", "unexpected argument %s", argv[optind]);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    rc = trace_alerts(l, &f, print_alert, &t);
-    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    if (rc == TRACE_OK && !g->json && t.rows == 0)
+    rc = trace_alerts(l, &f, follow_alert, &fo);
+    if (rc == TRACE_OK && !g->json && t.rows == 0 && !follow)
         printf("(no alerts)\n");
+    /* --follow: print alerts as reconciliation runs store them (a
+     * nightly job or another tracectl), until interrupted */
+    while (rc == TRACE_OK && follow) {
+        fflush(stdout);
+        sleep(1);
+        f.after = fo.last;
+        rc = trace_alerts(l, &f, follow_alert, &fo);
+    }
+    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     trace_ledger_close(l);
     return ret;
 }

@@ -586,34 +586,42 @@ int cmd_catalog(struct globals *g, int argc, char **argv)
 int cmd_head(struct globals *g, int argc, char **argv)
 {
     trace_ledger *l;
-    uint64_t size;
+    uint64_t size, shown = UINT64_MAX;
     uint8_t hash[32];
     char hex[65];
-    int rc, ret;
+    int rc, ret, follow = 0;
 
     if (argc > 1 &&
         (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         ctl_help(ctl_find_command("head"));
         return 0;
     }
-    if (argc > 1 && strcmp(argv[1], "--follow") == 0) {
-        fprintf(stderr, "tracectl: head --follow needs a daemon (--connect), "
-                        "which this build does not have yet\n");
-        return 6;
-    }
-    if (argc > 1)
+    if (argc > 1 && strcmp(argv[1], "--follow") == 0)
+        follow = 1;
+    else if (argc > 1)
         return ctl_usage("head", "unexpected argument %s", argv[1]);
+    if (argc > 2)
+        return ctl_usage("head", "unexpected argument %s", argv[2]);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    rc = trace_ledger_head(l, &size, hash);
-    if (rc == TRACE_OK) {
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", hash[i]);
-        if (g->json)
-            printf("{\"size\":%llu,\"head\":\"%s\"}\n",
-                   (unsigned long long)size, hex);
-        else
-            printf("%llu entries, head %s\n", (unsigned long long)size, hex);
+    /* with --follow, print each new head as appends land, until
+     * interrupted */
+    while ((rc = trace_ledger_head(l, &size, hash)) == TRACE_OK) {
+        if (size != shown) {
+            for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+            if (g->json)
+                printf("{\"size\":%llu,\"head\":\"%s\"}\n",
+                       (unsigned long long)size, hex);
+            else
+                printf("%llu entries, head %s\n", (unsigned long long)size,
+                       hex);
+            fflush(stdout);
+            shown = size;
+        }
+        if (!follow)
+            break;
+        sleep(1);
     }
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     trace_ledger_close(l);

@@ -237,12 +237,15 @@ static const struct command commands[] = {
      "--json prints one alert per line: id, rule, severity, party,\n"
      "counterparty, substance, lot, permit, events [{party,id}], detail,\n"
      "status.  The same ledger gives the same alerts with the same ids.\n"},
-    {"alerts", cmd_alerts, "[--open] [--status S] [--rule R] [--party P]",
+    {"alerts", cmd_alerts,
+     "[--open] [--status S] [--rule R] [--party P] [--follow]",
      "List stored alerts.",
      "  --open        only alerts nobody acknowledged or resolved\n"
      "  --status S    open, acknowledged or resolved\n"
      "  --rule R      one rule code\n"
-     "  --party P     alerts naming P as party or counterparty\n"},
+     "  --party P     alerts naming P as party or counterparty\n"
+     "  --follow      then keep printing new alerts as reconciliation runs\n"
+     "                store them (Ctrl-C to stop)\n"},
     {"ack", cmd_ack, "ALERT [--status acknowledged|resolved] [--note TEXT]",
      "Acknowledge or resolve an alert (records an alert_ack event).",
      "Recorded and signed as --as PARTY, by default the root regulator.\n"},
@@ -276,11 +279,12 @@ static const struct command commands[] = {
      "List the substances of the ledger's catalog and their controls.",
      "Codes and CAS numbers are what events name as `substance`; the\n"
      "controls are the licence scopes a buyer needs (e.g. CN-PC-1).\n"},
-    {"head", cmd_head, "",
+    {"head", cmd_head, "[--follow]",
      "Print the journal's size and head hash (to record outside).",
      "The head hash covers every entry: writing it down somewhere else\n"
      "(a register, an e-mail, a newspaper) lets anyone check later that\n"
-     "nothing before it was rewritten.\n"},
+     "nothing before it was rewritten.  --follow prints each new head as\n"
+     "appends land, until interrupted.\n"},
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"

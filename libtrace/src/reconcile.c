@@ -492,13 +492,21 @@ static int emit_alert(struct run *r, const struct alert *al, int is_new,
         return TRACE_OK;
     status = alert_status(r->txn, r->l, al->id, buf, sizeof(buf));
     json = alert_json(al, status);
-    trace_alert a = {al->id,           al->rule->code,
-                     al->severity,     al->party,
-                     al->counterparty, al->substance,
-                     al->lot,          al->permit,
-                     al->n_events,     al->events,
-                     al->detail,       status,
-                     is_new,           json};
+    trace_alert a = {al->id,
+                     al->rule->code,
+                     al->severity,
+                     al->party,
+                     al->counterparty,
+                     al->substance,
+                     al->lot,
+                     al->permit,
+                     al->n_events,
+                     al->events,
+                     al->detail,
+                     status,
+                     is_new,
+                     json,
+                     0};
     int rc;
     if (!json)
         return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -620,14 +628,22 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
         rc = trace_fail_mdb(rc, "alerts");
         goto out;
     }
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+    if (f->after) {
+        uint8_t start[8];
+        be64_put(start, f->after + 1);
+        k = (MDB_val){8, start};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    } else {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         json_t *o, *evs;
         char buf[32], id[64];
         const char *status;
         trace_event_ref refs[64];
         size_t n = 0;
 
-        if (v.mv_size >= sizeof(id) ||
+        if (k.mv_size != 8 || v.mv_size >= sizeof(id) ||
             mdb_get(txn, l->dbi_alerts, &v, &av) != 0)
             continue;
         memcpy(id, v.mv_data, v.mv_size);
@@ -666,7 +682,8 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
                          S("detail"),
                          status,
                          0,
-                         json};
+                         json,
+                         be64_get(k.mv_data)};
 #undef S
         rc = json ? fn(&a, ctx) : TRACE_ENOMEM;
         free(json);

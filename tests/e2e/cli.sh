@@ -184,6 +184,17 @@ h1=$("$T" --data "$D" --json head | python3 -c 'import json,sys; print(json.load
 h2=$("$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
 [ -n "$h1" ] && [ "$h1" = "$h2" ] && ok || bad "head $h1 differs from verify's $h2"
 
+# --follow: new alerts and heads appear as another process stores them.
+timeout 6 "$T" --data "$D" --json alerts --follow --rule LOSS_REPORTED >"$W/fa" 2>&1 &
+timeout 6 "$T" --data "$D" --json head --follow >"$W/fh" 2>&1 &
+sleep 2
+n_before=$(wc -l <"$W/fa")
+"$T" --data "$D" --as 91320000MA1K000002 record loss --substance ephedrine --lot EPH-2601-A --qty 0.1 --unit kg --reason theft >/dev/null
+"$T" --data "$D" reconcile >/dev/null 2>&1
+wait
+[ "$(wc -l <"$W/fa")" -gt "$n_before" ] && ok || bad "alerts --follow did not print the new alert"
+[ "$(wc -l <"$W/fh")" -ge 2 ] && ok || bad "head --follow did not print the new head"
+
 # keygen
 expect 0 "keygen" -- "$T" --data "$D" keygen NEWPARTY
 [ -f "$D/keys/NEWPARTY.key" ] && ok || bad "keygen wrote no key"

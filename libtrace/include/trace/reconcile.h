@@ -43,6 +43,8 @@ typedef struct trace_alert {
     const char *status; /* open, acknowledged, resolved */
     int is_new;         /* first found by this run */
     const char *json;   /* the alert as one SPEC section 4 JSON object */
+    uint64_t position;  /* order in which stored alerts were found (1, 2,
+                           ...; 0 for a dry run's alerts) */
 } trace_alert;
 
 typedef int (*trace_alert_fn)(const trace_alert *a, void *ctx);
@@ -82,10 +84,11 @@ typedef struct trace_alert_filter {
     const char *status; /* "open", ... or NULL */
     const char *rule;
     const char *party; /* alerts naming it as party or counterparty */
+    uint64_t after;    /* only alerts stored after this position */
 } trace_alert_filter;
 #define TRACE_ALERT_FILTER_INIT                                                \
     {                                                                          \
-        TRACE_ALERT_FILTER_VERSION, NULL, NULL, NULL                           \
+        TRACE_ALERT_FILTER_VERSION, NULL, NULL, NULL, 0                        \
     }
 
 /* Stored alerts matching the filter, in the order they were first found. */
