@@ -70,16 +70,24 @@ size_t trace_batch_count(const trace_batch *b)
     return b->n;
 }
 
-static int is_blank(const char *s, size_t len)
+/* Drops a UTF-8 BOM and the line end; 0 if nothing but blanks is left. */
+static int trim_line(const char **line, size_t *len)
 {
-    size_t i = 0;
+    const char *s = *line;
+    size_t n = *len;
 
-    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-        i = 3;
-    for (; i < len; i++)
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        n -= 3;
+    }
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        n--;
+    *line = s;
+    *len = n;
+    for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 0;
-    return 1;
+            return 1;
+    return 0;
 }
 
 int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
@@ -89,14 +97,8 @@ int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
     struct item *it;
     int rc;
 
-    if (is_blank(line, len))
-        return TRACE_OK;
-    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-        line += 3;
-        len -= 3;
-    }
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        len--;
+    if (!trim_line(&line, &len))
+        return TRACE_OK; /* blank */
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
         struct item *p = realloc(b->items, cap * sizeof(*p));
@@ -989,14 +991,8 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
     struct item it;
     int i = im->pend == 0 ? 1 : 0, rc;
 
-    if (is_blank(line, len))
-        return TRACE_OK;
-    if (len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-        line += 3;
-        len -= 3;
-    }
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        len--;
+    if (!trim_line(&line, &len))
+        return TRACE_OK; /* blank */
     arena_reset(im->ev[i]);
     rc = event_from_json(&it.ev, im->ev[i], line, len, im->l);
     if (rc == TRACE_OK) {
