@@ -8,8 +8,6 @@
  * submitting its own batch), parsed before the clock starts; "import"
  * figures include JSON parsing.  Every append is a durable LMDB commit.
  */
-#define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,29 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "trace/trace.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Removes the bench's own temporary ledger (not one given with --dir). */
-static void cleanup(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static unsigned long serial;
 
@@ -155,10 +132,10 @@ int main(int argc, char **argv)
         trace_batch **bs = calloc(rounds, sizeof(*bs));
         for (size_t i = 0; i < rounds; i++)
             bs[i] = make_batch(l, per, 1 + (int)(i % 4));
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t i = 0; i < rounds; i++)
             append(l, ring, bs[i]);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         for (size_t i = 0; i < rounds; i++)
             trace_batch_free(bs[i]);
         free(bs);
@@ -170,24 +147,24 @@ int main(int argc, char **argv)
     {
         /* parse + append: the import path */
         size_t rounds = 20, per = 10000;
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t i = 0; i < rounds; i++) {
             trace_batch *b = make_batch(l, per, 1 + (int)(i % 4));
             append(l, ring, b);
             trace_batch_free(b);
         }
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         printf("%-44s %10.0f ev/s\n", "JSON parse + durable append (10,000)",
                (double)(rounds * per) / dt);
     }
     {
         trace_verify_result res;
-        double t0 = now();
+        double t0 = bench_now();
         if (trace_ledger_verify(l, &res, NULL, NULL) != TRACE_OK) {
             fprintf(stderr, "bench: verify: %s\n", trace_error_last());
             return 1;
         }
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         printf("%-44s %10.0f entries/s  (%llu entries, %llu signatures)\n",
                "full verification", (double)res.entries / dt,
                (unsigned long long)res.entries, (unsigned long long)res.groups);
@@ -202,6 +179,6 @@ int main(int argc, char **argv)
     trace_ledger_close(l);
     trace_keyring_free(ring);
     if (own)
-        cleanup(dir);
+        bench_rmtree(dir);
     return 0;
 }

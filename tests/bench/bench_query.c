@@ -9,42 +9,19 @@
  * random parties, lots and times: balance at a time, lot trace forward
  * and backward, printing p50/p99/max; then one full reconciliation.
  */
-#define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "trace/trace.h"
 
 #define N_MFR        4
 #define N_DIST       20
 #define N_PHARM      200
 #define LOTS_PER_MFR 50
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Removes the bench's own temporary ledger (not one given with --dir). */
-static void cleanup(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(uint64_t n)
@@ -146,7 +123,7 @@ int main(int argc, char **argv)
         return fprintf(stderr, "bench: %s\n", trace_error_last()), 1;
     trace_batch_new(&batch, l);
 
-    double t0 = now();
+    double t0 = bench_now();
     static const struct {
         const char *prefix, *kind;
         int n;
@@ -231,7 +208,7 @@ int main(int argc, char **argv)
     uint8_t head[32];
     trace_ledger_head(l, &size, head);
     printf("built %llu entries in %.1f s\n", (unsigned long long)size,
-           now() - t0);
+           bench_now() - t0);
 
     enum { N = 2000 };
     static double t[N];
@@ -241,10 +218,10 @@ int main(int argc, char **argv)
         snprintf(party, sizeof(party), "PH%d", (int)rnd(N_PHARM));
         int64_t when_us =
             (1767225600LL + (int64_t)rnd(365 * 86400)) * 1000000LL;
-        double s = now();
+        double s = bench_now();
         trace_balance(l, party, when_us, NULL, (trace_holding_fn)count_row,
                       &rows);
-        t[i] = now() - s;
+        t[i] = bench_now() - s;
     }
     report("balance at time, pharmacy", t, N, (double)rows);
     rows = 0;
@@ -252,10 +229,10 @@ int main(int argc, char **argv)
         snprintf(party, sizeof(party), "DIST%d", (int)rnd(N_DIST));
         int64_t when_us =
             (1767225600LL + (int64_t)rnd(365 * 86400)) * 1000000LL;
-        double s = now();
+        double s = bench_now();
         trace_balance(l, party, when_us, NULL, (trace_holding_fn)count_row,
                       &rows);
-        t[i] = now() - s;
+        t[i] = bench_now() - s;
     }
     report("balance at time, distributor", t, N, (double)rows);
     rows = 0;
@@ -263,37 +240,37 @@ int main(int argc, char **argv)
         snprintf(party, sizeof(party), "PH%d", (int)rnd(N_PHARM));
         snprintf(lot, sizeof(lot), "L%d-%d", (int)rnd(N_MFR),
                  (int)rnd(LOTS_PER_MFR));
-        double s = now();
+        double s = bench_now();
         trace_lot(l, lot, party, TRACE_BACKWARD, (trace_hop_fn)count_row,
                   &rows);
-        t[i] = now() - s;
+        t[i] = bench_now() - s;
     }
     report("trace backward from a pharmacy", t, N, (double)rows);
     rows = 0;
     for (int i = 0; i < 200; i++) {
         snprintf(lot, sizeof(lot), "L%d-%d", (int)rnd(N_MFR),
                  (int)rnd(LOTS_PER_MFR));
-        double s = now();
+        double s = bench_now();
         trace_lot(l, lot, NULL, TRACE_FORWARD, (trace_hop_fn)count_row, &rows);
-        t[i] = now() - s;
+        t[i] = bench_now() - s;
     }
     report("trace forward, whole lot", t, 200, (double)rows);
 
     trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
     trace_reconcile_summary sum;
     ro.dry_run = 1;
-    double s0 = now();
+    double s0 = bench_now();
     if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
         fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
         return 1;
     }
     printf("%-40s %.2f s for %llu events (%llu alerts)\n",
-           "reconcile, all rules", now() - s0, (unsigned long long)sum.events,
-           (unsigned long long)sum.alerts);
+           "reconcile, all rules", bench_now() - s0,
+           (unsigned long long)sum.events, (unsigned long long)sum.alerts);
     trace_ledger_close(l);
     trace_keyring_free(ring);
     trace_batch_free(batch);
     if (own)
-        cleanup(dir);
+        bench_rmtree(dir);
     return 0;
 }

@@ -9,40 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_ledger.h"
 #include "internal.h"
 
 static trace_ledger *ledger;
-static char dir[] = "/tmp/trace-fuzz-entry-XXXXXX";
-
-static void cleanup(void)
-{
-    char cmd[64];
-    trace_ledger_close(ledger);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char keys[64];
-    trace_keyring *ring;
-    const trace_key *key;
-
     (void)argc;
     (void)argv;
-    if (!mkdtemp(dir))
-        abort();
-    snprintf(keys, sizeof(keys), "%s/keys", dir);
-    if (trace_keyring_open(&ring, keys, 1) != TRACE_OK ||
-        trace_keyring_generate(ring, "REGULATOR", &key) != TRACE_OK ||
-        trace_ledger_init(&ledger, dir, key, NULL) != TRACE_OK)
-        abort();
-    trace_keyring_free(ring);
-    atexit(cleanup);
+    ledger = fuzz_ledger();
     return 0;
 }
 
