@@ -122,6 +122,70 @@ int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
     return TRACE_OK;
 }
 
+int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
+                            unsigned long lineno)
+{
+    Trace__V1__Event *ev;
+    struct item *it;
+    uint8_t *copy;
+
+    if (len == 0 || len > TRACE_MAX_LINE)
+        return trace_fail(TRACE_EINVAL, "line %lu: event of %zu bytes",
+                          lineno, len);
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        struct item *p = realloc(b->items, cap * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        b->items = p;
+        b->cap = cap;
+    }
+    if (!(copy = arena_alloc(b->a, len)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(copy, bytes, len);
+    ev = event_decode(b->a, copy, len);
+    /* only the canonical encoding is accepted: packing the decoded event
+     * must give the same bytes back */
+    if (!ev || !event_type_by_case(ev->body_case) ||
+        trace__v1__event__get_packed_size(ev) != len)
+        return trace_fail(TRACE_EINVAL, "line %lu: not an encoded event",
+                          lineno);
+    {
+        uint8_t *re = arena_alloc(b->a, len);
+        if (!re)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        trace__v1__event__pack(ev, re);
+        if (memcmp(re, copy, len) != 0)
+            return trace_fail(TRACE_EINVAL,
+                              "line %lu: event not in canonical encoding",
+                              lineno);
+    }
+    it = &b->items[b->n];
+    it->ev = ev;
+    it->bytes = copy;
+    it->len = len;
+    it->lineno = lineno;
+    b->n++;
+    return TRACE_OK;
+}
+
+int trace_batch_event(const trace_batch *b, size_t i, const char **party,
+                      const uint8_t **bytes, size_t *len,
+                      unsigned long *lineno)
+{
+    if (i >= b->n)
+        return trace_fail(TRACE_ENOTFOUND, "no event %zu in the batch", i);
+    if (party)
+        *party = b->items[i].ev->party;
+    if (bytes)
+        *bytes = b->items[i].bytes;
+    if (len)
+        *len = b->items[i].len;
+    if (lineno)
+        *lineno = b->items[i].lineno;
+    return TRACE_OK;
+}
+
 /* Reading indexes ---------------------------------------------------- */
 
 int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
@@ -824,34 +888,68 @@ out:
 
 /* Signed elsewhere ---------------------------------------------------- */
 
-int trace_batch_digest(const trace_batch *b, const char *party,
+int trace_group_digest(const char *party,
                        const uint8_t key_id[TRACE_KEY_ID_LEN],
-                       uint8_t digest[32])
+                       const uint8_t *const *events, const size_t *lens,
+                       size_t n, uint8_t digest[32])
 {
     sha256_stream *s;
     uint8_t h[TRACE_HASH_LEN];
 
-    if (b->n == 0 || b->n > UINT32_MAX)
-        return trace_fail(TRACE_EINVAL, "a signed batch holds 1 to 2^32-1 "
+    if (n == 0 || n > UINT32_MAX)
+        return trace_fail(TRACE_EINVAL, "a signed group holds 1 to 2^32-1 "
                                         "events");
     if (strlen(party) > 255)
         return trace_fail(TRACE_EINVAL, "party id too long");
-    for (size_t i = 0; i < b->n; i++)
+    if (!(s = sha256_stream_new()))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    group_digest_begin(s, party, key_id);
+    for (size_t i = 0; i < n; i++) {
+        sha256(h, events[i], lens[i]);
+        sha256_stream_update(s, h, sizeof(h));
+    }
+    group_digest_end(s, (uint32_t)n, digest);
+    sha256_stream_free(s);
+    return TRACE_OK;
+}
+
+/* Digest of events [first, first + n) of a batch, all by `party`. */
+static int batch_range_digest(const trace_batch *b, size_t first, size_t n,
+                              const char *party,
+                              const uint8_t key_id[TRACE_KEY_ID_LEN],
+                              uint8_t digest[32])
+{
+    sha256_stream *s;
+    uint8_t h[TRACE_HASH_LEN];
+
+    if (n == 0 || n > UINT32_MAX || first > b->n || b->n - first < n)
+        return trace_fail(TRACE_EINVAL, "a signed group holds 1 to 2^32-1 "
+                                        "events of the batch");
+    if (strlen(party) > 255)
+        return trace_fail(TRACE_EINVAL, "party id too long");
+    for (size_t i = first; i < first + n; i++)
         if (strcmp(b->items[i].ev->party, party) != 0)
             return trace_fail(TRACE_EPERM,
                               "line %lu: recorded by %s, not %s: a signed "
-                              "batch holds one party's events",
+                              "group holds one party's events",
                               b->items[i].lineno, b->items[i].ev->party, party);
     if (!(s = sha256_stream_new()))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     group_digest_begin(s, party, key_id);
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = first; i < first + n; i++) {
         sha256(h, b->items[i].bytes, b->items[i].len);
         sha256_stream_update(s, h, sizeof(h));
     }
-    group_digest_end(s, (uint32_t)b->n, digest);
+    group_digest_end(s, (uint32_t)n, digest);
     sha256_stream_free(s);
     return TRACE_OK;
+}
+
+int trace_batch_digest(const trace_batch *b, const char *party,
+                       const uint8_t key_id[TRACE_KEY_ID_LEN],
+                       uint8_t digest[32])
+{
+    return batch_range_digest(b, 0, b->n, party, key_id, digest);
 }
 
 /* The registered public key with this id, and whether it is `party`'s. */
@@ -877,58 +975,252 @@ static int registered_key(MDB_txn *txn, const trace_ledger *l,
     return TRACE_OK;
 }
 
+/* Group commits ------------------------------------------------------- */
+
+struct trace_commit {
+    struct writer w;
+    trace_append_result total; /* what every added batch appended */
+    trace_append_result scratch;
+    int broken; /* a failure left the transaction unusable */
+};
+
+int trace_commit_begin(trace_commit **out, trace_ledger *l)
+{
+    trace_commit *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (!c)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = writer_begin(&c->w, l, &c->scratch)) != TRACE_OK) {
+        writer_end(&c->w);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return TRACE_OK;
+}
+
+/* Forgets what the writer cached about a child transaction that was
+ * aborted: chain heads, stock tails and the journal head go back to
+ * what the parent transaction holds. */
+static int writer_rewind(struct writer *w, uint64_t size,
+                         const uint8_t head[TRACE_HASH_LEN])
+{
+    for (size_t i = 0; i < w->n_heads; i++)
+        free(w->heads[i].party);
+    w->n_heads = 0;
+    strmap_free(w->tails);
+    w->tails = state_tails_new();
+    w->size = size;
+    memcpy(w->head, head, TRACE_HASH_LEN);
+    w->has_pending = 0;
+    w->gcount = 0;
+    w->gkey = NULL;
+    w->gkey_id = NULL;
+    w->gparty[0] = '\0';
+    w->auth_party[0] = '\0';
+    w->presig = NULL;
+    w->presig_key_id = NULL;
+    if (!w->tails)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    return TRACE_OK;
+}
+
+/* Stores the cached party chain heads in the current transaction. */
+static int writer_put_heads(struct writer *w)
+{
+    int rc;
+
+    for (size_t i = 0; i < w->n_heads; i++) {
+        uint8_t val[8 + TRACE_HASH_LEN];
+        MDB_val k = {strlen(w->heads[i].party), w->heads[i].party};
+        MDB_val v = {sizeof(val), val};
+        be64_put(val, w->heads[i].pseq);
+        memcpy(val + 8, w->heads[i].hash, TRACE_HASH_LEN);
+        if ((rc = mdb_put(w->txn, w->l->dbi_heads, &k, &v, 0)))
+            return trace_fail_mdb(rc, "heads");
+    }
+    return TRACE_OK;
+}
+
+/* The groups of one request, inside the child transaction. */
+static int commit_groups(struct writer *w, trace_batch *b,
+                         const trace_signed_group *groups, size_t n_groups,
+                         trace_append_result *res)
+{
+    uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
+    size_t first = 0;
+    int rc;
+
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        const trace_signed_group *g = &groups[gi];
+        uint64_t dups = res->duplicates;
+
+        if ((rc = batch_range_digest(b, first, g->count, g->party, g->key_id,
+                                     digest)) != TRACE_OK)
+            return rc;
+        if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
+            return rc;
+        if (trace_sig_verify(pub, digest, sizeof(digest), g->sig) != TRACE_OK)
+            return trace_fail(TRACE_EPERM,
+                              "line %lu: the signature does not verify with "
+                              "%s's key",
+                              b->items[first].lineno, g->party);
+        w->presig = g->sig;
+        w->presig_key_id = g->key_id;
+        w->auth_party[0] = '\0';
+        for (size_t i = first; i < first + g->count; i++) {
+            if ((rc = process(w, &b->items[i], NULL, g->party, 0))) {
+                trace_fail_line(rc, b->items[i].lineno);
+                return rc;
+            }
+        }
+        /* the signature covers the whole group: all of it new, or (a
+         * retry) all of it recorded already */
+        dups = res->duplicates - dups;
+        if (dups && dups != g->count)
+            return trace_fail(TRACE_EEXIST,
+                              "line %lu: %llu of the %zu events signed "
+                              "together are recorded already: sign and send "
+                              "only the new ones",
+                              b->items[first].lineno, (unsigned long long)dups,
+                              g->count);
+        if ((rc = close_group(w)) != TRACE_OK)
+            return rc;
+        w->presig = NULL;
+        w->presig_key_id = NULL;
+        first += g->count;
+    }
+    if (first != b->n)
+        return trace_fail(TRACE_EINVAL, "the signed groups cover %zu of the "
+                                        "batch's %zu events",
+                          first, b->n);
+    return writer_put_heads(w);
+}
+
+int trace_commit_add(trace_commit *c, trace_batch *b,
+                     const trace_signed_group *groups, size_t n_groups,
+                     unsigned flags, trace_append_result *res)
+{
+    struct writer *w = &c->w;
+    trace_append_result local;
+    uint8_t head[TRACE_HASH_LEN];
+    uint64_t size = w->size;
+    MDB_txn *parent = w->txn, *child = NULL;
+    int rc, rc2;
+
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    if (c->broken)
+        return trace_fail(TRACE_EUNAVAIL, "the group commit failed earlier");
+    if (flags & TRACE_APPEND_PROVISION_KEYS)
+        return trace_fail(TRACE_EINVAL, "a signed batch cannot provision "
+                                        "keys");
+    if (n_groups == 0 || b->n == 0)
+        return trace_fail(TRACE_EINVAL, "nothing to append");
+    memcpy(head, w->head, TRACE_HASH_LEN);
+    if ((rc = mdb_txn_begin(w->l->env, parent, 0, &child))) {
+        c->broken = 1;
+        return trace_fail_mdb(rc, "begin");
+    }
+    w->txn = child;
+    w->res = res;
+    w->historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    rc = commit_groups(w, b, groups, n_groups, res);
+    if (rc == TRACE_OK && (rc = mdb_txn_commit(child)) != 0) {
+        rc = trace_fail_mdb(rc, "commit");
+        c->broken = 1; /* a failed child commit is not recoverable */
+        child = NULL;
+    } else if (rc == TRACE_OK) {
+        child = NULL;
+    }
+    if (child)
+        mdb_txn_abort(child);
+    w->txn = parent;
+    w->res = &c->scratch;
+    if (rc != TRACE_OK) {
+        /* a full map poisons the parent transaction too */
+        if (last_mdb_error() == MDB_MAP_FULL)
+            c->broken = 1;
+        memset(res, 0, sizeof(*res));
+        if ((rc2 = writer_rewind(w, size, head)) != TRACE_OK) {
+            c->broken = 1;
+            return rc2;
+        }
+        return rc;
+    }
+    c->total.appended += res->appended;
+    c->total.duplicates += res->duplicates;
+    if (res->first_seq && !c->total.first_seq)
+        c->total.first_seq = res->first_seq;
+    if (res->last_seq)
+        c->total.last_seq = res->last_seq;
+    return TRACE_OK;
+}
+
+int trace_commit_end(trace_commit *c, trace_append_result *total)
+{
+    struct writer *w = &c->w;
+    int rc;
+
+    if (total)
+        memset(total, 0, sizeof(*total));
+    if (c->broken)
+        return trace_fail(TRACE_EUNAVAIL, "the group commit failed earlier; "
+                                          "nothing of it was stored");
+    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
+        return rc;
+    rc = mdb_txn_commit(w->txn);
+    w->txn = NULL;
+    if (rc)
+        return trace_fail_mdb(rc, "commit");
+    if (total)
+        *total = c->total;
+    return TRACE_OK;
+}
+
+void trace_commit_free(trace_commit *c)
+{
+    if (!c)
+        return;
+    writer_end(&c->w); /* aborts what was not committed */
+    free(c);
+}
+
 int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
                                const char *party,
                                const uint8_t key_id[TRACE_KEY_ID_LEN],
                                const uint8_t sig[TRACE_SIG_LEN], unsigned flags,
                                trace_append_result *res)
 {
+    trace_signed_group g;
+    trace_commit *c = NULL;
     trace_append_result local;
-    uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
-    struct writer w;
     int rc;
 
     if (!res)
         res = &local;
-    if (flags & TRACE_APPEND_PROVISION_KEYS)
-        return trace_fail(TRACE_EINVAL, "a signed batch cannot provision "
-                                        "keys");
-    if ((rc = trace_batch_digest(b, party, key_id, digest)) != TRACE_OK)
-        return rc;
-    if ((rc = writer_begin(&w, l, res)) != TRACE_OK)
-        goto out;
-    if ((rc = registered_key(w.txn, l, party, key_id, pub)) != TRACE_OK)
-        goto out;
-    if ((rc = trace_sig_verify(pub, digest, sizeof(digest), sig)) != TRACE_OK) {
-        rc = trace_fail(TRACE_EPERM,
-                        "the batch's signature does not verify "
-                        "with %s's key",
-                        party);
-        goto out;
+    memset(res, 0, sizeof(*res));
+    if (strlen(party) >= sizeof(g.party))
+        return trace_fail(TRACE_EINVAL, "party id too long");
+    memset(&g, 0, sizeof(g));
+    snprintf(g.party, sizeof(g.party), "%s", party);
+    memcpy(g.key_id, key_id, TRACE_KEY_ID_LEN);
+    memcpy(g.sig, sig, TRACE_SIG_LEN);
+    g.count = b->n;
+    for (int attempt = 0;; attempt++) {
+        if ((rc = trace_commit_begin(&c, l)) == TRACE_OK &&
+            (rc = trace_commit_add(c, b, &g, 1, flags, res)) == TRACE_OK)
+            rc = trace_commit_end(c, NULL);
+        trace_commit_free(c);
+        c = NULL;
+        if (rc != TRACE_EFULL || last_mdb_error() != MDB_MAP_FULL ||
+            attempt == 8 || ledger_grow_map(l) != TRACE_OK)
+            break;
     }
-    w.presig = sig;
-    w.presig_key_id = key_id;
-    w.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
-    for (size_t i = 0; i < b->n; i++) {
-        if ((rc = process(&w, &b->items[i], NULL, party, 0)) != TRACE_OK) {
-            trace_fail_line(rc, b->items[i].lineno);
-            goto out;
-        }
-    }
-    /* the signature covers the whole batch: all of it new, or (a retry)
-     * all of it recorded already */
-    if (res->duplicates && res->duplicates != b->n) {
-        rc = trace_fail(TRACE_EEXIST,
-                        "%llu of the batch's %zu events are recorded already: "
-                        "sign and send only the new ones",
-                        (unsigned long long)res->duplicates, b->n);
-        goto out;
-    }
-    rc = writer_commit(&w);
-out:
     if (rc != TRACE_OK)
         memset(res, 0, sizeof(*res));
-    writer_end(&w);
     return rc;
 }
 

@@ -282,6 +282,135 @@ static void test_signed_elsewhere(void **state)
     assert_true(vr.entries == before + 3);
 }
 
+#define P2_PRODUCE                                                             \
+    "{\"type\":\"produce\",\"id\":\"q0\",\"party\":\"P2\",\"at\":"         \
+    "\"2026-01-08T00:00:00Z\",\"substance\":\"ephedrine\",\"lot\":\"Q\","      \
+    "\"qty\":\"1\",\"unit\":\"kg\"}"
+
+/* Signs events [first, first + n) of b as one group of `party`. */
+static void sign_group(trace_batch *b, size_t first, size_t n,
+                       const char *party, const trace_key *key,
+                       trace_signed_group *g)
+{
+    const uint8_t *ev[8];
+    size_t lens[8];
+    uint8_t digest[32];
+
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(trace_batch_event(b, first + i, NULL, &ev[i],
+                                           &lens[i], NULL),
+                         TRACE_OK);
+    memset(g, 0, sizeof(*g));
+    snprintf(g->party, sizeof(g->party), "%s", party);
+    memcpy(g->key_id, trace_key_id(key), TRACE_KEY_ID_LEN);
+    g->count = n;
+    assert_int_equal(trace_group_digest(party, g->key_id, ev, lens, n, digest),
+                     TRACE_OK);
+    assert_int_equal(trace_key_sign(key, digest, sizeof(digest), g->sig),
+                     TRACE_OK);
+}
+
+/* Several requests in one commit: a bad one in the middle leaves no
+ * trace, the others are stored, and the result verifies. */
+static void test_group_commit(void **state)
+{
+    fixture *f = *state;
+    static const char *const one[] = {PRODUCE("g1", "1"), PRODUCE("g2", "2")};
+    static const char *const two[] = {PRODUCE("g3", "3")};
+    static const char *const mixed[] = {PRODUCE("g4", "4"),
+                                        "{\"type\":\"produce\",\"id\":\"q1\","
+                                        "\"party\":\"P2\",\"at\":\"2026-01-08T"
+                                        "00:00:00Z\",\"substance\":\"ephedrine"
+                                        "\",\"lot\":\"Q\",\"qty\":\"1\","
+                                        "\"unit\":\"kg\"}"};
+    trace_append_result r, total;
+    const trace_key *k1, *k2;
+    trace_signed_group g[2], bad;
+    trace_batch *b1, *b2, *b3, *b4;
+    trace_commit *c;
+
+    assert_int_equal(fixture_import(f,
+                                    REG_P1 "\n" REG_P2 "\n" PRODUCE("p0", "1") "\n" P2_PRODUCE,
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    uint64_t before = head_size(f);
+    assert_int_equal(trace_keyring_get(f->ring, "P1", &k1), TRACE_OK);
+    assert_int_equal(trace_keyring_get(f->ring, "P2", &k2), TRACE_OK);
+    b1 = batch_of(f, one, 2);
+    b2 = batch_of(f, two, 1);
+    b3 = batch_of(f, two, 1);
+    b4 = batch_of(f, mixed, 2);
+
+    assert_int_equal(trace_commit_begin(&c, f->l), TRACE_OK);
+    sign_group(b1, 0, 2, "P1", k1, &g[0]);
+    assert_int_equal(trace_commit_add(c, b1, g, 1, 0, &r), TRACE_OK);
+    assert_int_equal(r.appended, 2);
+    /* signed by P2's key for P1's events: refused, nothing of it kept */
+    sign_group(b2, 0, 1, "P1", k2, &bad);
+    assert_int_equal(trace_commit_add(c, b2, &bad, 1, 0, &r), TRACE_EPERM);
+    assert_int_equal(r.appended, 0);
+    /* a group naming the wrong party for its events */
+    sign_group(b4, 0, 2, "P1", k1, &bad);
+    assert_int_equal(trace_commit_add(c, b4, &bad, 1, 0, &r), TRACE_EPERM);
+    /* two parties' groups in one request */
+    sign_group(b4, 0, 1, "P1", k1, &g[0]);
+    sign_group(b4, 1, 1, "P2", k2, &g[1]);
+    assert_int_equal(trace_commit_add(c, b4, g, 2, 0, &r), TRACE_OK);
+    assert_int_equal(r.appended, 2);
+    /* the same id again with other content (b3 is g3 again: fine) */
+    sign_group(b3, 0, 1, "P1", k1, &g[0]);
+    assert_int_equal(trace_commit_add(c, b3, g, 1, 0, &r), TRACE_OK);
+    assert_int_equal(r.appended, 1);
+    /* nothing is visible before the end */
+    assert_true(head_size(f) == before);
+    assert_int_equal(trace_commit_end(c, &total), TRACE_OK);
+    trace_commit_free(c);
+    assert_int_equal(total.appended, 5);
+    assert_true(head_size(f) == before + 5);
+
+    /* a retried request in a new commit: accepted, nothing new */
+    assert_int_equal(trace_commit_begin(&c, f->l), TRACE_OK);
+    sign_group(b1, 0, 2, "P1", k1, &g[0]);
+    assert_int_equal(trace_commit_add(c, b1, g, 1, 0, &r), TRACE_OK);
+    assert_int_equal(r.duplicates, 2);
+    assert_int_equal(trace_commit_end(c, &total), TRACE_OK);
+    trace_commit_free(c);
+
+    /* a commit given up stores nothing */
+    trace_batch *b5 = batch_of(f, (const char *const[]){PRODUCE("g9", "9")}, 1);
+    assert_int_equal(trace_commit_begin(&c, f->l), TRACE_OK);
+    sign_group(b5, 0, 1, "P1", k1, &g[0]);
+    assert_int_equal(trace_commit_add(c, b5, g, 1, 0, &r), TRACE_OK);
+    trace_commit_free(c);
+    assert_true(head_size(f) == before + 5);
+
+    /* encoded bytes round-trip; anything else is refused */
+    const uint8_t *bytes;
+    size_t len;
+    trace_batch *b6;
+    assert_int_equal(trace_batch_event(b5, 0, NULL, &bytes, &len, NULL),
+                     TRACE_OK);
+    assert_int_equal(trace_batch_new(&b6, f->l), TRACE_OK);
+    assert_int_equal(trace_batch_add_encoded(b6, bytes, len, 1), TRACE_OK);
+    assert_int_equal(trace_batch_add_encoded(b6, bytes, len - 1, 2),
+                     TRACE_EINVAL);
+    assert_int_equal(trace_batch_add_encoded(b6, (const uint8_t *)"\x0a\x01",
+                                             2, 3),
+                     TRACE_EINVAL);
+    assert_int_equal(trace_batch_count(b6), 1);
+    trace_batch_free(b6);
+
+    trace_verify_result vr;
+    assert_int_equal(trace_ledger_verify(f->l, &vr, NULL, NULL), TRACE_OK);
+    assert_true(vr.entries == before + 5);
+    trace_batch_free(b1);
+    trace_batch_free(b2);
+    trace_batch_free(b3);
+    trace_batch_free(b4);
+    trace_batch_free(b5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +431,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_signed_elsewhere, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -207,6 +207,60 @@ int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
                                trace_append_result *res);
 
 /*
+ * Adds an event already encoded (proto Event bytes) to the batch, as
+ * produced by trace_batch_event() on a batch this ledger parsed.  Only the
+ * canonical encoding is accepted.  The content is not checked again as
+ * trace_batch_add_json checks it: a daemon uses this for bytes it parsed
+ * itself and authenticated (with a MAC) on their way through a client.
+ * `lineno` is used in messages.
+ */
+int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
+                            unsigned long lineno);
+
+/* Event `i` of the batch: its recording party, its exact bytes (what is
+ * hashed and signed) and line number; all borrowed from the batch. */
+int trace_batch_event(const trace_batch *b, size_t i, const char **party,
+                      const uint8_t **bytes, size_t *len,
+                      unsigned long *lineno);
+
+/* The digest a party signs for a group of n encoded events (see the
+ * signature scheme above), computed from the bytes alone. */
+int trace_group_digest(const char *party,
+                       const uint8_t key_id[TRACE_KEY_ID_LEN],
+                       const uint8_t *const *events, const size_t *lens,
+                       size_t n, uint8_t digest[32]);
+
+/*
+ * Group commit: many signed batches (the requests of many clients) in one
+ * durable LMDB commit.  Each trace_commit_add runs in a nested
+ * transaction: it is stored whole or, on error, leaves no trace while the
+ * batches added before and after it are kept.  Nothing is durable before
+ * trace_commit_end returns TRACE_OK; trace_commit_free aborts what was
+ * not committed.  One group commit at a time per ledger (LMDB has one
+ * writer); readers go on meanwhile.
+ *
+ * A batch is cut into consecutive signature groups: groups[i] covers the
+ * next groups[i].count events, recorded by groups[i].party and signed with
+ * its registered key key_id over trace_group_digest().  Each group must be
+ * entirely new or (a retried request) entirely recorded already.
+ */
+typedef struct trace_signed_group {
+    char party[72];
+    uint8_t key_id[TRACE_KEY_ID_LEN];
+    uint8_t sig[TRACE_SIG_LEN];
+    size_t count;
+} trace_signed_group;
+
+typedef struct trace_commit trace_commit;
+int trace_commit_begin(trace_commit **out, trace_ledger *l);
+int trace_commit_add(trace_commit *c, trace_batch *b,
+                     const trace_signed_group *groups, size_t n_groups,
+                     unsigned flags, trace_append_result *res);
+/* `total` (may be NULL) receives the sum over the batches added. */
+int trace_commit_end(trace_commit *c, trace_append_result *total);
+void trace_commit_free(trace_commit *c);
+
+/*
  * Streaming import: like one trace_ledger_append of the whole input, but
  * each line is parsed, checked and written as it comes, so memory does not
  * grow with the input.  The write transaction stays open from begin to
