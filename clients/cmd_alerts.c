@@ -57,8 +57,7 @@ int cmd_record(struct globals *g, int argc, char **argv)
     const char *user_party = NULL;
     const char *fields[64][2], *nested[64][2];
     size_t nf = 0, nn = 0;
-    trace_keyring *ring = NULL;
-    trace_batch *b = NULL;
+    const unsigned long one = 1;
     trace_ledger *l = NULL;
     trace_append_result res;
     struct timespec ts;
@@ -109,7 +108,7 @@ int cmd_record(struct globals *g, int argc, char **argv)
     }
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    party = g->as ? g->as : trace_ledger_regulator(l);
+    party = ctl_acting_party(g, l);
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -137,30 +136,26 @@ int cmd_record(struct globals *g, int argc, char **argv)
         ret = 6;
         goto out;
     }
-    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK ||
-        (rc = trace_batch_new(&b, l)) != TRACE_OK ||
-        (rc = trace_batch_add_json(b, buf, len, 1)) != TRACE_OK ||
-        (rc = trace_ledger_append(l, b, ring, party, 0, &res)) != TRACE_OK) {
-        const char *msg = trace_error_last();
+    if ((rc = ctl_append_lines(g, l, &buf, &len, &one, 1, party, 0, &res)) !=
+        TRACE_OK) {
+        const char *msg = ctl_errmsg();
         if (strncmp(msg, "line 1: ", 8) == 0)
             msg += 8;
-        fprintf(stderr, "tracectl: %s\n", msg);
+        fprintf(ctl_err, "tracectl: %s\n", msg);
         ret = trace_error_exit_code(rc);
         goto out;
     }
     if (g->json)
-        printf("{\"party\":\"%s\",\"id\":\"%s\",\"seq\":%llu}\n", party,
+        fprintf(ctl_out, "{\"party\":\"%s\",\"id\":\"%s\",\"seq\":%llu}\n", party,
                user_id ? user_id : id, (unsigned long long)res.last_seq);
     else if (res.appended)
-        printf("recorded %s %s for %s (entry %llu)\n", type,
+        fprintf(ctl_out, "recorded %s %s for %s (entry %llu)\n", type,
                user_id ? user_id : id, party, (unsigned long long)res.last_seq);
     else
-        printf("%s %s was already recorded\n", type, user_id ? user_id : id);
+        fprintf(ctl_out, "%s %s was already recorded\n", type, user_id ? user_id : id);
 out:
     free(buf);
-    trace_batch_free(b);
-    trace_keyring_free(ring);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }
 
@@ -171,12 +166,12 @@ static int print_alert(const trace_alert *a, void *ctx)
 {
     struct table *t = ctx;
     if (t->g->json) {
-        printf("%s\n", a->json);
+        fprintf(ctl_out, "%s\n", a->json);
     } else {
         if (t->rows == 0)
-            printf("%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
+            fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
                    "SEVERITY", "STATUS", "PARTY", "DETAIL");
-        printf("%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
+        fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
                a->status, a->party ? a->party : "-", a->detail);
     }
     t->rows++;
@@ -187,7 +182,7 @@ static int print_rule(const char *code, const char *severity,
                       const char *params, const char *summary, void *ctx)
 {
     (void)ctx;
-    printf("  %-20s %-8s %s\n  %-20s          %s\n", code, severity, summary,
+    fprintf(ctl_out, "  %-20s %-8s %s\n  %-20s          %s\n", code, severity, summary,
            "", params[0] ? params : "(no parameters)");
     return 0;
 }
@@ -216,7 +211,7 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         case 'r':
             free(rules);
             if (ctl_read_file(optarg, &rules, &ro.rules_len) != 0) {
-                fprintf(stderr, "tracectl: cannot read %s\n", optarg);
+                fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
                 return 4;
             }
             ro.rules_json = rules;
@@ -226,7 +221,7 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
             break;
         case 'h':
             ctl_help(ctl_find_command("reconcile"));
-            printf("\nRules (code, default severity; parameters and defaults):"
+            fprintf(ctl_out, "\nRules (code, default severity; parameters and defaults):"
                    "\n");
             trace_rules_describe(print_rule, NULL);
             return 0;
@@ -239,6 +234,10 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         free(rules);
         return ctl_usage("reconcile", "unexpected argument %s", argv[optind]);
     }
+    if (!ctl_may_read_party(g, "")) {
+        free(rules);
+        return ctl_denied("%s", "only a regulator runs reconciliation");
+    }
     if ((ret = ctl_open(g, &l)) != 0) {
         free(rules);
         return ret;
@@ -246,11 +245,11 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
     rc = trace_reconcile(l, &ro, print_alert, &t, &sum);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK)
-        fprintf(stderr, "%llu alerts (%llu new) over %llu events in %.2f s\n",
+        fprintf(ctl_err, "%llu alerts (%llu new) over %llu events in %.2f s\n",
                 (unsigned long long)sum.alerts,
                 (unsigned long long)sum.new_alerts,
                 (unsigned long long)sum.events, sum.seconds);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     free(rules);
     return ret;
 }
@@ -276,9 +275,11 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
         {"rule", required_argument, NULL, 'r'},
         {"party", required_argument, NULL, 'p'},
         {"follow", no_argument, NULL, 'f'},
+        {"after", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
+    char *end;
     struct table t = {g, 0};
     struct follow fo = {&t, 0};
     trace_ledger *l;
@@ -301,6 +302,15 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
         case 'f':
             follow = 1;
             break;
+        case 'A':
+            /* alerts stored after position N, as a continuation of an
+             * earlier listing: no header */
+            f.after = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                return ctl_usage("alerts", "bad --after %s", optarg);
+            fo.last = f.after;
+            t.rows = 1;
+            break;
         case 'h':
             ctl_help(ctl_find_command("alerts"));
             return 0;
@@ -310,21 +320,28 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("alerts", "unexpected argument %s", argv[optind]);
+    if (f.party && !ctl_may_read_party(g, f.party))
+        return ctl_denied("the alerts of %s are not yours to read", f.party);
+    if (!ctl_may_read_party(g, ""))
+        f.party = g->principal; /* in traced: alerts naming the requester */
+    if (follow && g->ledger)
+        return ctl_usage("alerts", "%s", "--follow is for tracectl");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     rc = trace_alerts(l, &f, follow_alert, &fo);
+    g->cursor = fo.last;
     if (rc == TRACE_OK && !g->json && t.rows == 0 && !follow)
-        printf("(no alerts)\n");
+        fprintf(ctl_out, "(no alerts)\n");
     /* --follow: print alerts as reconciliation runs store them (a
      * nightly job or another tracectl), until interrupted */
     while (rc == TRACE_OK && follow) {
-        fflush(stdout);
+        fflush(ctl_out);
         sleep(1);
         f.after = fo.last;
         rc = trace_alerts(l, &f, follow_alert, &fo);
     }
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }
 
@@ -350,8 +367,6 @@ int cmd_ack(struct globals *g, int argc, char **argv)
         {0}};
     const char *status = "acknowledged", *note = NULL, *as;
     struct find_alert fa = {NULL, 0};
-    trace_keyring *ring = NULL;
-    trace_batch *b = NULL;
     trace_append_result res;
     trace_ledger *l = NULL;
     char line[4096], when[40], id[128];
@@ -387,16 +402,17 @@ int cmd_ack(struct globals *g, int argc, char **argv)
     fa.id = argv[optind];
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    if ((rc = trace_alerts(l, NULL, match_alert, &fa)) != TRACE_OK) {
+    /* (a daemon checks this itself when it prepares the event) */
+    if (l && (rc = trace_alerts(l, NULL, match_alert, &fa)) != TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
     }
-    if (!fa.found) {
-        fprintf(stderr, "tracectl: no alert %s (run reconcile first)\n", fa.id);
+    if (l && !fa.found) {
+        fprintf(ctl_err, "tracectl: no alert %s (run reconcile first)\n", fa.id);
         ret = 4;
         goto out;
     }
-    as = g->as ? g->as : trace_ledger_regulator(l);
+    as = ctl_acting_party(g, l);
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -419,22 +435,27 @@ int cmd_ack(struct globals *g, int argc, char **argv)
         ctl_json_str(m, "note", note, 1);
         fputc('}', m);
         if (fclose(m) != 0 || strlen(line) >= sizeof(line) - 1) {
-            fprintf(stderr, "tracectl: note too long\n");
+            fprintf(ctl_err, "tracectl: note too long\n");
             ret = 2;
             goto out;
         }
     }
-    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK ||
-        (rc = trace_batch_new(&b, l)) != TRACE_OK ||
-        (rc = trace_batch_add_json(b, line, strlen(line), 1)) != TRACE_OK ||
-        (rc = trace_ledger_append(l, b, ring, as, 0, &res)) != TRACE_OK) {
-        ret = ctl_fail(rc);
-        goto out;
+    {
+        char *lp = line;
+        size_t ll = strlen(line);
+        const unsigned long one = 1;
+        if ((rc = ctl_append_lines(g, l, &lp, &ll, &one, 1, as, 0, &res)) !=
+            TRACE_OK) {
+            const char *msg = ctl_errmsg();
+            if (strncmp(msg, "line 1: ", 8) == 0)
+                msg += 8;
+            fprintf(ctl_err, "tracectl: %s\n", msg);
+            ret = trace_error_exit_code(rc);
+            goto out;
+        }
     }
-    printf("%s %s by %s (event %s)\n", fa.id, status, as, id);
+    fprintf(ctl_out, "%s %s by %s (event %s)\n", fa.id, status, as, id);
 out:
-    trace_batch_free(b);
-    trace_keyring_free(ring);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }

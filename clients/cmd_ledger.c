@@ -42,7 +42,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
             FILE *f = fopen(optarg, "rb");
             long n;
             if (!f) {
-                fprintf(stderr, "tracectl: %s: %s\n", optarg, strerror(errno));
+                fprintf(ctl_err, "tracectl: %s: %s\n", optarg, strerror(errno));
                 return 4;
             }
             fseek(f, 0, SEEK_END);
@@ -52,7 +52,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
             if (!catalog || fread(catalog, 1, (size_t)n, f) != (size_t)n) {
                 fclose(f);
                 free(catalog);
-                fprintf(stderr, "tracectl: cannot read %s\n", optarg);
+                fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
                 return 6;
             }
             fclose(f);
@@ -76,7 +76,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
         return ctl_usage("init", "invalid regulator id %s", io.regulator);
     }
     if (mkdir(g->data, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tracectl: cannot create %s: %s\n", g->data,
+        fprintf(ctl_err, "tracectl: cannot create %s: %s\n", g->data,
                 strerror(errno));
         free(catalog);
         return 6;
@@ -91,10 +91,10 @@ int cmd_init(struct globals *g, int argc, char **argv)
     if ((rc = trace_ledger_init(&l, g->data, key, &io)) != TRACE_OK)
         goto fail;
     if (g->json)
-        printf("{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
+        fprintf(ctl_out, "{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
                g->data, io.regulator, ctl_keys_dir(g));
     else
-        printf("initialised ledger in %s\nroot regulator: %s (key in "
+        fprintf(ctl_out, "initialised ledger in %s\nroot regulator: %s (key in "
                "%s/%s.key)\nnext: tracectl --data %s import "
                "--provision-keys FILE\n",
                g->data, io.regulator, ctl_keys_dir(g), io.regulator, g->data);
@@ -102,7 +102,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
 fail:
     ret = ctl_fail(rc);
 out:
-    trace_ledger_close(l);
+    ctl_close(g, l);
     trace_keyring_free(ring);
     free(catalog);
     return ret;
@@ -139,10 +139,10 @@ int cmd_keygen(struct globals *g, int argc, char **argv)
     }
     trace_pubkey_format(b64, sizeof(b64), trace_key_public(key));
     if (g->json)
-        printf("{\"party\":\"%s\",\"pubkey\":\"%s\",\"file\":\"%s/%s.key\"}\n",
+        fprintf(ctl_out, "{\"party\":\"%s\",\"pubkey\":\"%s\",\"file\":\"%s/%s.key\"}\n",
                argv[optind], b64, ctl_keys_dir(g), argv[optind]);
     else
-        printf("new key for %s in %s/%s.key\npubkey: %s\n(a regulator "
+        fprintf(ctl_out, "new key for %s in %s/%s.key\npubkey: %s\n(a regulator "
                "registers it with a `party` event carrying this pubkey)\n",
                argv[optind], ctl_keys_dir(g), argv[optind], b64);
     trace_keyring_free(ring);
@@ -151,6 +151,112 @@ int cmd_keygen(struct globals *g, int argc, char **argv)
 
 /* ------------------------------------------------------------------ */
 /* import                                                               */
+
+static void print_imported(struct globals *g, const trace_append_result *res)
+{
+    if (g->json)
+        fprintf(ctl_out,
+                "{\"appended\":%llu,\"duplicates\":%llu,\"provisioned\":%llu,"
+                "\"first_seq\":%llu,\"last_seq\":%llu}\n",
+                (unsigned long long)res->appended,
+                (unsigned long long)res->duplicates,
+                (unsigned long long)res->provisioned,
+                (unsigned long long)res->first_seq,
+                (unsigned long long)res->last_seq);
+    else
+        fprintf(ctl_out,
+                "imported %llu events (%llu already present, %llu keys "
+                "provisioned)\n",
+                (unsigned long long)(res->appended - res->provisioned),
+                (unsigned long long)res->duplicates,
+                (unsigned long long)res->provisioned);
+}
+
+/* import through a daemon: the input is read whole, prepared, signed
+ * and committed as one batch. */
+static int import_remote(struct globals *g, const char *path, unsigned flags)
+{
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char **lines = NULL, *line = NULL;
+    size_t *lens = NULL, n = 0, cap = 0, lcap = 0;
+    unsigned long *linenos = NULL, lineno = 0;
+    trace_append_result res;
+    ssize_t len;
+    int rc, ret = 0;
+
+    if (flags & TRACE_APPEND_PROVISION_KEYS) {
+        fprintf(ctl_err, "tracectl: --provision-keys needs the ledger folder "
+                         "(--data); through a daemon, register keys with "
+                         "`party` events that carry `pubkey`\n");
+        return EXIT_USAGE;
+    }
+    if (!in) {
+        fprintf(ctl_err, "tracectl: %s: %s\n", path, strerror(errno));
+        return 4;
+    }
+    while ((len = getline(&line, &lcap, in)) >= 0) {
+        lineno++;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 1024;
+            char **nl = realloc(lines, nc * sizeof(*nl));
+            size_t *nlen = nl ? realloc(lens, nc * sizeof(*nlen)) : NULL;
+            unsigned long *nno =
+                nlen ? realloc(linenos, nc * sizeof(*nno)) : NULL;
+            if (nl)
+                lines = nl;
+            if (nlen)
+                lens = nlen;
+            if (!nno) {
+                ret = 6;
+                fprintf(ctl_err, "tracectl: out of memory\n");
+                goto out;
+            }
+            linenos = nno;
+            cap = nc;
+        }
+        lines[n] = line;
+        lens[n] = (size_t)len;
+        linenos[n++] = lineno;
+        line = NULL;
+        lcap = 0;
+    }
+    if (ferror(in)) {
+        fprintf(ctl_err, "tracectl: %s: read error; nothing was imported\n",
+                path);
+        ret = 6;
+        goto out;
+    }
+    rc = ctl_append_lines(g, NULL, lines, lens, linenos, n, g->as, flags, &res);
+    if (rc != TRACE_OK) {
+        const char *m = ctl_errmsg(), *nl;
+        unsigned long rejected, total;
+        /* one message per rejected line, as an embedded import prints */
+        for (; (nl = strchr(m, '\n')); m = nl + 1)
+            fprintf(ctl_err, "tracectl: %.*s\n", (int)(nl - m), m);
+        ctl_rejected(&rejected, &total);
+        if (rejected)
+            fprintf(ctl_err,
+                    "tracectl: %s\ntracectl: %lu of %lu lines rejected; "
+                    "nothing was imported\n",
+                    m, rejected, total);
+        else
+            fprintf(ctl_err, "tracectl: %s\ntracectl: nothing was imported\n",
+                    m);
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    print_imported(g, &res);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    free(lens);
+    free(linenos);
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    return ret;
+}
 
 int cmd_import(struct globals *g, int argc, char **argv)
 {
@@ -192,13 +298,15 @@ int cmd_import(struct globals *g, int argc, char **argv)
         return ctl_usage("import", "%s", "needs exactly one FILE (or -)");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
+    if (!l)
+        return import_remote(g, argv[optind], flags);
     if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
     }
     in = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "rb");
     if (!in) {
-        fprintf(stderr, "tracectl: %s: %s\n", argv[optind], strerror(errno));
+        fprintf(ctl_err, "tracectl: %s: %s\n", argv[optind], strerror(errno));
         ret = 4;
         goto out;
     }
@@ -217,24 +325,24 @@ int cmd_import(struct globals *g, int argc, char **argv)
             if (first_err == TRACE_OK)
                 first_err = rc;
             if (++errors <= MAX_REPORTED_ERRORS)
-                fprintf(stderr, "tracectl: %s\n", trace_error_last());
+                fprintf(ctl_err, "tracectl: %s\n", trace_error_last());
         }
         if (tty && lineno % 100000 == 0)
-            fprintf(stderr, "\rread %lu lines", lineno);
+            fprintf(ctl_err, "\rread %lu lines", lineno);
     }
     if (tty && lineno >= 100000)
-        fprintf(stderr, "\rread %lu lines\n", lineno);
+        fprintf(ctl_err, "\rread %lu lines\n", lineno);
     if (ferror(in)) {
-        fprintf(stderr, "tracectl: %s: read error; nothing was imported\n",
+        fprintf(ctl_err, "tracectl: %s: read error; nothing was imported\n",
                 argv[optind]);
         ret = 6;
         goto out;
     }
     if (errors) {
         if (errors > MAX_REPORTED_ERRORS)
-            fprintf(stderr, "tracectl: ... %lu more rejected lines\n",
+            fprintf(ctl_err, "tracectl: ... %lu more rejected lines\n",
                     errors - MAX_REPORTED_ERRORS);
-        fprintf(stderr,
+        fprintf(ctl_err,
                 "tracectl: %lu of %lu lines rejected; nothing was imported\n",
                 errors, lineno);
         ret = trace_error_exit_code(first_err);
@@ -242,32 +350,19 @@ int cmd_import(struct globals *g, int argc, char **argv)
     }
     rc = trace_import_commit(im, &res);
     if (rc != TRACE_OK) {
-        fprintf(stderr, "tracectl: %s\ntracectl: nothing was imported\n",
+        fprintf(ctl_err, "tracectl: %s\ntracectl: nothing was imported\n",
                 trace_error_last());
         ret = trace_error_exit_code(rc);
         goto out;
     }
-    if (g->json)
-        printf("{\"appended\":%llu,\"duplicates\":%llu,\"provisioned\":%llu,"
-               "\"first_seq\":%llu,\"last_seq\":%llu}\n",
-               (unsigned long long)res.appended,
-               (unsigned long long)res.duplicates,
-               (unsigned long long)res.provisioned,
-               (unsigned long long)res.first_seq,
-               (unsigned long long)res.last_seq);
-    else
-        printf("imported %llu events (%llu already present, %llu keys "
-               "provisioned)\n",
-               (unsigned long long)(res.appended - res.provisioned),
-               (unsigned long long)res.duplicates,
-               (unsigned long long)res.provisioned);
+    print_imported(g, &res);
 out:
     trace_import_free(im); /* aborts what was not committed */
     if (in && in != stdin)
         fclose(in);
     free(line);
     trace_keyring_free(ring);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }
 
@@ -320,21 +415,25 @@ int cmd_export(struct globals *g, int argc, char **argv)
         return ctl_usage("export", "unexpected argument %s", argv[optind]);
     if (eo.party && !trace_party_id_valid(eo.party))
         return ctl_usage("export", "invalid party id %s", eo.party);
+    if (eo.party && !ctl_may_read_party(g, eo.party))
+        return ctl_denied("the events of %s are not yours to read", eo.party);
+    if (!eo.party && !ctl_may_read_party(g, ""))
+        eo.party = g->principal; /* in traced: one's own events */
     if (g->as)
         eo.party = g->as;
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    rc = trace_ledger_export(l, &eo, write_line, stdout);
+    rc = trace_ledger_export(l, &eo, write_line, ctl_out);
     ret = 0;
     if (rc == TRACE_EIO)
         ret = 6;
     else if (rc != TRACE_OK)
         ret = ctl_fail(rc);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "tracectl: cannot write output: %s\n", strerror(errno));
+    if (fflush(ctl_out) != 0) {
+        fprintf(ctl_err, "tracectl: cannot write output: %s\n", strerror(errno));
         ret = 6;
     }
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }
 
@@ -345,10 +444,10 @@ static void verify_progress(uint64_t done, uint64_t total, void *ctx)
 {
     (void)ctx;
     if (total)
-        fprintf(stderr, "\rverified %llu of %llu entries",
+        fprintf(ctl_err, "\rverified %llu of %llu entries",
                 (unsigned long long)done, (unsigned long long)total);
     if (done == total)
-        fputc('\n', stderr);
+        fputc('\n', ctl_err);
 }
 
 /* Runs in a child process: a damaged file may crash LMDB itself. */
@@ -361,14 +460,14 @@ static int verify_child(struct globals *g)
     char hex[65];
     int rc;
 
-    rc = trace_ledger_open(&l, g->data);
+    rc = g->ledger ? ctl_open(g, &l) : trace_ledger_open(&l, g->data);
     if (rc != TRACE_OK) {
         /* a ledger that exists but cannot be opened is damaged */
         if (rc != TRACE_ENOTFOUND && rc != TRACE_ENOMEM) {
             if (g->json)
-                printf("{\"ok\":false,\"reason\":\"ledger cannot be "
+                fprintf(ctl_out, "{\"ok\":false,\"reason\":\"ledger cannot be "
                        "opened\"}\n");
-            fprintf(stderr, "tracectl: verify FAILED: %s\n",
+            fprintf(ctl_err, "tracectl: verify FAILED: %s\n",
                     trace_error_last());
             return 3;
         }
@@ -379,22 +478,22 @@ static int verify_child(struct globals *g)
         for (int i = 0; i < 32; i++)
             snprintf(hex + 2 * i, 3, "%02x", head[i]);
         if (g->json)
-            printf("{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
+            fprintf(ctl_out, "{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
                    "\"head\":\"%s\"}\n",
                    (unsigned long long)res.entries,
                    (unsigned long long)res.groups, hex);
         else
-            printf("ok: %llu entries, %llu signatures verified\nhead: %s\n",
+            fprintf(ctl_out, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
                    (unsigned long long)res.entries,
                    (unsigned long long)res.groups, hex);
     } else if (rc == TRACE_EVERIFY) {
         if (g->json)
-            printf("{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
+            fprintf(ctl_out, "{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
                    (unsigned long long)res.bad_seq, res.reason);
-        fprintf(stderr, "tracectl: verify FAILED: %s\n",
+        fprintf(ctl_err, "tracectl: verify FAILED: %s\n",
                 res.reason[0] ? res.reason : trace_error_last());
     }
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return rc == TRACE_OK ? 0 : trace_error_exit_code(rc);
 }
 
@@ -413,9 +512,9 @@ int cmd_verify(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("verify", "unexpected argument %s", argv[optind]);
-    if (g->connect)
-        return ctl_open(g, NULL);
-    fflush(stdout);
+    if (g->ledger)
+        return verify_child(g); /* traced: no fork in a threaded process */
+    fflush(ctl_out);
     pid = fork();
     if (pid < 0) {
         perror("tracectl: fork");
@@ -423,7 +522,7 @@ int cmd_verify(struct globals *g, int argc, char **argv)
     }
     if (pid == 0) {
         int rc = verify_child(g);
-        fflush(stdout);
+        fflush(ctl_out);
         _exit(rc);
     }
     while (waitpid(pid, &status, 0) < 0)
@@ -439,8 +538,8 @@ int cmd_verify(struct globals *g, int argc, char **argv)
             return code;
     }
     if (g->json)
-        printf("{\"ok\":false,\"reason\":\"storage damaged\"}\n");
-    fprintf(stderr,
+        fprintf(ctl_out, "{\"ok\":false,\"reason\":\"storage damaged\"}\n");
+    fprintf(ctl_err,
             "tracectl: verify FAILED: the ledger's storage is damaged "
             "(reading it crashed: %s %d)\n",
             WIFSIGNALED(status) ? "signal" : "exit status",
@@ -466,14 +565,16 @@ int cmd_backup(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("backup", "%s", "needs exactly one DEST folder");
+    if (!ctl_may_read_party(g, ""))
+        return ctl_denied("%s", "only a regulator backs up the ledger");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     rc = trace_ledger_backup(l, argv[optind]);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK)
-        printf("backed up %s to %s (check it with: tracectl --data %s "
+        fprintf(ctl_out, "backed up %s to %s (check it with: tracectl --data %s "
                "verify)\n",
                g->data, argv[optind], argv[optind]);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }

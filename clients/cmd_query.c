@@ -21,19 +21,19 @@ static int print_holding(const trace_holding *h, void *ctx)
 {
     struct table *t = ctx;
     if (t->g->json) {
-        fputc('{', stdout);
-        ctl_json_str(stdout, "party", h->party, 0);
-        ctl_json_str(stdout, "site", h->site, 1);
-        ctl_json_str(stdout, "substance", h->substance, 1);
-        ctl_json_str(stdout, "lot", h->lot, 1);
-        ctl_json_str(stdout, "qty", h->qty_text, 1);
-        ctl_json_str(stdout, "unit", h->unit, 1);
-        fputs("}\n", stdout);
+        fputc('{', ctl_out);
+        ctl_json_str(ctl_out, "party", h->party, 0);
+        ctl_json_str(ctl_out, "site", h->site, 1);
+        ctl_json_str(ctl_out, "substance", h->substance, 1);
+        ctl_json_str(ctl_out, "lot", h->lot, 1);
+        ctl_json_str(ctl_out, "qty", h->qty_text, 1);
+        ctl_json_str(ctl_out, "unit", h->unit, 1);
+        fputs("}\n", ctl_out);
     } else {
         if (t->rows == 0)
-            printf("%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT", "SITE",
+            fprintf(ctl_out, "%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT", "SITE",
                    "QTY", "UNIT");
-        printf("%-24s %-20s %-12s %18s %s\n", h->substance, h->lot, h->site,
+        fprintf(ctl_out, "%-24s %-20s %-12s %18s %s\n", h->substance, h->lot, h->site,
                h->qty_text, h->unit);
     }
     t->rows++;
@@ -72,16 +72,18 @@ int cmd_balance(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("balance", "%s", "needs exactly one PARTY");
+    if (!ctl_may_read_party(g, argv[optind]))
+        return ctl_denied("the stock of %s is not yours to read", argv[optind]);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     if (!g->json)
-        printf("book stock of %s %s%s\n", argv[optind],
+        fprintf(ctl_out, "book stock of %s %s%s\n", argv[optind],
                at_text ? "as of " : "now", at_text ? at_text : "");
     rc = trace_balance(l, argv[optind], at, substance, print_holding, &t);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && t.rows == 0)
-        printf("(no stock)\n");
-    trace_ledger_close(l);
+        fprintf(ctl_out, "(no stock)\n");
+    ctl_close(g, l);
     return ret;
 }
 
@@ -92,19 +94,19 @@ static int print_hop(const trace_hop *h, void *ctx)
 {
     struct table *t = ctx;
     if (t->g->json) {
-        fputc('{', stdout);
-        ctl_json_str(stdout, "lot", h->lot, 0);
-        ctl_json_str(stdout, "substance", h->substance, 1);
-        ctl_json_str(stdout, "from", h->from, 1);
-        ctl_json_str(stdout, "to", h->to, 1);
-        ctl_json_str(stdout, "qty", h->qty_text, 1);
-        ctl_json_str(stdout, "unit", h->unit, 1);
-        ctl_json_str(stdout, "event", h->event, 1);
-        ctl_json_str(stdout, "at", h->at_text, 1);
-        ctl_json_str(stdout, "kind", h->kind, 1);
-        ctl_json_str(stdout, "party", h->party, 1);
-        ctl_json_str(stdout, "into_lot", h->into_lot, 1);
-        printf(",\"depth\":%d}\n", h->depth);
+        fputc('{', ctl_out);
+        ctl_json_str(ctl_out, "lot", h->lot, 0);
+        ctl_json_str(ctl_out, "substance", h->substance, 1);
+        ctl_json_str(ctl_out, "from", h->from, 1);
+        ctl_json_str(ctl_out, "to", h->to, 1);
+        ctl_json_str(ctl_out, "qty", h->qty_text, 1);
+        ctl_json_str(ctl_out, "unit", h->unit, 1);
+        ctl_json_str(ctl_out, "event", h->event, 1);
+        ctl_json_str(ctl_out, "at", h->at_text, 1);
+        ctl_json_str(ctl_out, "kind", h->kind, 1);
+        ctl_json_str(ctl_out, "party", h->party, 1);
+        ctl_json_str(ctl_out, "into_lot", h->into_lot, 1);
+        fprintf(ctl_out, ",\"depth\":%d}\n", h->depth);
     } else {
         char route[160];
         if (h->into_lot)
@@ -113,7 +115,7 @@ static int print_hop(const trace_hop *h, void *ctx)
         else
             snprintf(route, sizeof(route), "%s -> %s",
                      h->from ? h->from : "(origin)", h->to ? h->to : "(gone)");
-        printf("%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * h->depth, "", h->kind,
+        fprintf(ctl_out, "%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * h->depth, "", h->kind,
                h->lot, route, h->qty_text ? h->qty_text : "",
                h->unit ? h->unit : "", h->at_text, h->party, h->event);
     }
@@ -158,67 +160,90 @@ int cmd_trace(struct globals *g, int argc, char **argv)
         return ctl_usage("trace", "%s", "say --forward or --backward");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
+    if (!ctl_may_read_party(g, "") &&
+        !trace_lot_held(l, argv[optind], g->principal)) {
+        ctl_close(g, l);
+        return ctl_denied("%s never held the lot", g->principal);
+    }
     rc = trace_lot(l, argv[optind], party, dir, print_hop, &t);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && t.rows == 0)
-        printf("(no movements%s%s)\n", party ? " involving " : "",
+        fprintf(ctl_out, "(no movements%s%s)\n", party ? " involving " : "",
                party ? party : "");
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }
 
 /* ------------------------------------------------------------------ */
 /* permit show                                                          */
 
+/* In traced: the holder, the designated counterparty (or, for a
+ * purchase permit without one, any seller, who must check it before
+ * selling) and whoever cited it may read a permit. */
+static int may_read_permit(struct globals *g, const trace_permit_state *p)
+{
+    int purchase = strcmp(p->kind, "purchase_license") == 0 ||
+                   strcmp(p->kind, "purchase_filing") == 0;
+    if (ctl_may_read_party(g, p->holder) || (purchase && !p->counterparty) ||
+        (p->counterparty && strcmp(p->counterparty, g->principal) == 0))
+        return 1;
+    for (size_t i = 0; i < p->n_uses; i++)
+        if (strcmp(p->use[i].party, g->principal) == 0)
+            return 1;
+    return 0;
+}
+
 static int print_permit(const trace_permit_state *p, void *ctx)
 {
     struct globals *g = ctx;
+    if (!may_read_permit(g, p))
+        return 5;
     if (g->json) {
-        fputc('{', stdout);
-        ctl_json_str(stdout, "permit", p->permit, 0);
-        ctl_json_str(stdout, "kind", p->kind, 1);
-        ctl_json_str(stdout, "holder", p->holder, 1);
-        ctl_json_str(stdout, "counterparty", p->counterparty, 1);
-        ctl_json_str(stdout, "substance", p->substance, 1);
-        ctl_json_str(stdout, "uses", p->uses, 1);
-        ctl_json_str(stdout, "valid_from", p->valid_from, 1);
-        ctl_json_str(stdout, "valid_until", p->valid_until, 1);
-        ctl_json_str(stdout, "status", p->status, 1);
-        ctl_json_str(stdout, "budget", p->budget_text, 1);
-        ctl_json_str(stdout, "used", p->used_text, 1);
-        ctl_json_str(stdout, "remaining", p->remaining_text, 1);
-        ctl_json_str(stdout, "unit", p->unit, 1);
-        ctl_json_str(stdout, "issuer", p->issuer, 1);
-        fputs(",\"events\":[", stdout);
+        fputc('{', ctl_out);
+        ctl_json_str(ctl_out, "permit", p->permit, 0);
+        ctl_json_str(ctl_out, "kind", p->kind, 1);
+        ctl_json_str(ctl_out, "holder", p->holder, 1);
+        ctl_json_str(ctl_out, "counterparty", p->counterparty, 1);
+        ctl_json_str(ctl_out, "substance", p->substance, 1);
+        ctl_json_str(ctl_out, "uses", p->uses, 1);
+        ctl_json_str(ctl_out, "valid_from", p->valid_from, 1);
+        ctl_json_str(ctl_out, "valid_until", p->valid_until, 1);
+        ctl_json_str(ctl_out, "status", p->status, 1);
+        ctl_json_str(ctl_out, "budget", p->budget_text, 1);
+        ctl_json_str(ctl_out, "used", p->used_text, 1);
+        ctl_json_str(ctl_out, "remaining", p->remaining_text, 1);
+        ctl_json_str(ctl_out, "unit", p->unit, 1);
+        ctl_json_str(ctl_out, "issuer", p->issuer, 1);
+        fputs(",\"events\":[", ctl_out);
         for (size_t i = 0; i < p->n_uses; i++) {
             const trace_permit_use *u = &p->use[i];
-            fputs(i ? ",{" : "{", stdout);
-            ctl_json_str(stdout, "party", u->party, 0);
-            ctl_json_str(stdout, "id", u->event, 1);
-            ctl_json_str(stdout, "role", u->role, 1);
-            ctl_json_str(stdout, "at", u->at_text, 1);
-            ctl_json_str(stdout, "qty", u->qty_text, 1);
-            printf(",\"counted\":%s", u->valid ? "true" : "false");
-            ctl_json_str(stdout, "reason", u->reason, 1);
-            fputc('}', stdout);
+            fputs(i ? ",{" : "{", ctl_out);
+            ctl_json_str(ctl_out, "party", u->party, 0);
+            ctl_json_str(ctl_out, "id", u->event, 1);
+            ctl_json_str(ctl_out, "role", u->role, 1);
+            ctl_json_str(ctl_out, "at", u->at_text, 1);
+            ctl_json_str(ctl_out, "qty", u->qty_text, 1);
+            fprintf(ctl_out, ",\"counted\":%s", u->valid ? "true" : "false");
+            ctl_json_str(ctl_out, "reason", u->reason, 1);
+            fputc('}', ctl_out);
         }
-        fputs("]}\n", stdout);
+        fputs("]}\n", ctl_out);
         return 0;
     }
-    printf("permit     %s (%s, %s-use)\n", p->permit, p->kind, p->uses);
-    printf("status     %s\n", p->status);
-    printf("holder     %s\n", p->holder);
-    printf("counter    %s\n", p->counterparty ? p->counterparty : "(any)");
-    printf("substance  %s\n", p->substance);
-    printf("valid      %s .. %s\n", p->valid_from, p->valid_until);
-    printf("budget     %s %s\nused       %s %s\nremaining  %s %s\n",
+    fprintf(ctl_out, "permit     %s (%s, %s-use)\n", p->permit, p->kind, p->uses);
+    fprintf(ctl_out, "status     %s\n", p->status);
+    fprintf(ctl_out, "holder     %s\n", p->holder);
+    fprintf(ctl_out, "counter    %s\n", p->counterparty ? p->counterparty : "(any)");
+    fprintf(ctl_out, "substance  %s\n", p->substance);
+    fprintf(ctl_out, "valid      %s .. %s\n", p->valid_from, p->valid_until);
+    fprintf(ctl_out, "budget     %s %s\nused       %s %s\nremaining  %s %s\n",
            p->budget_text, p->unit, p->used_text, p->unit, p->remaining_text,
            p->unit);
-    printf("issued by  %s\n", p->issuer);
-    printf("citations  %zu\n", p->n_uses);
+    fprintf(ctl_out, "issued by  %s\n", p->issuer);
+    fprintf(ctl_out, "citations  %zu\n", p->n_uses);
     for (size_t i = 0; i < p->n_uses; i++) {
         const trace_permit_use *u = &p->use[i];
-        printf("  %s  %-9s %s/%s  %s %s  %s%s\n", u->at_text, u->role, u->party,
+        fprintf(ctl_out, "  %s  %-9s %s/%s  %s %s  %s%s\n", u->at_text, u->role, u->party,
                u->event, u->qty_text, p->unit,
                u->valid ? "written off" : "not counted: ",
                u->valid ? "" : u->reason);
@@ -253,8 +278,11 @@ int cmd_permit(struct globals *g, int argc, char **argv)
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     rc = trace_permit_show(l, argv[optind + 1], at, print_permit, g);
-    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    trace_ledger_close(l);
+    if (rc == 5)
+        ret = ctl_denied("permit %s is not yours to read", argv[optind + 1]);
+    else
+        ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
+    ctl_close(g, l);
     return ret;
 }
 
@@ -271,14 +299,14 @@ static int print_event(const trace_event_info *e, void *ctx)
 {
     struct hist *h = ctx;
     if (h->g->json) {
-        printf("{\"seq\":%llu,\"corrected\":%s,\"event\":%s}\n",
+        fprintf(ctl_out, "{\"seq\":%llu,\"corrected\":%s,\"event\":%s}\n",
                (unsigned long long)e->seq, e->corrected ? "true" : "false",
                e->json);
     } else {
         if (h->rows == 0)
-            printf("%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
+            fprintf(ctl_out, "%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
                    "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT", "QTY");
-        printf("%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
+        fprintf(ctl_out, "%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
                (unsigned long long)e->seq, e->at_text, e->type, e->party, e->id,
                e->substance ? e->substance : "-", e->lot ? e->lot : "-",
                e->qty_text ? e->qty_text : "", e->unit ? e->unit : "",
@@ -344,6 +372,22 @@ int cmd_history(struct globals *g, int argc, char **argv)
         ho.party = argv[optind];
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
+    if (!ctl_may_read_party(g, "")) {
+        /* in traced: one's own events, or those of a lot one held */
+        trace_party pi;
+        const char *what = ho.lot ? ho.lot : ho.party;
+        if (ho.party && strcmp(ho.party, g->principal) != 0 &&
+            trace_party_info(l, ho.party, &pi) == TRACE_OK) {
+            ctl_close(g, l);
+            return ctl_denied("the events of %s are not yours to read",
+                              ho.party);
+        }
+        if ((ho.lot || strcmp(ho.party, g->principal) != 0) &&
+            !trace_lot_held(l, what, g->principal)) {
+            ctl_close(g, l);
+            return ctl_denied("%s never held the lot", g->principal);
+        }
+    }
     rc = trace_history(l, &ho, print_event, &h);
     if (rc == TRACE_ENOTFOUND && ho.party && h.rows == 0) {
         /* `history X`: X may also be a lot */
@@ -351,17 +395,17 @@ int cmd_history(struct globals *g, int argc, char **argv)
         ho.party = NULL;
         rc = trace_history(l, &ho, print_event, &h);
         if (rc == TRACE_ENOTFOUND) {
-            fprintf(stderr, "tracectl: no party or lot named %s\n", ho.lot);
-            trace_ledger_close(l);
+            fprintf(ctl_err, "tracectl: no party or lot named %s\n", ho.lot);
+            ctl_close(g, l);
             return 4;
         }
     }
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && ho.limit && h.rows == ho.limit)
-        printf("(more: add --after %llu)\n", (unsigned long long)h.last);
+        fprintf(ctl_out, "(more: add --after %llu)\n", (unsigned long long)h.last);
     else if (rc == TRACE_OK && !g->json && h.rows == 0)
-        printf("(no events)\n");
-    trace_ledger_close(l);
+        fprintf(ctl_out, "(no events)\n");
+    ctl_close(g, l);
     return ret;
 }
 
@@ -378,53 +422,53 @@ static void csv_field(const char *v, int last)
 {
     int quote = v && strpbrk(v, ",\"\n") != NULL;
     if (quote) {
-        fputc('"', stdout);
+        fputc('"', ctl_out);
         for (const char *p = v; *p; p++) {
             if (*p == '"')
-                fputc('"', stdout);
-            fputc(*p, stdout);
+                fputc('"', ctl_out);
+            fputc(*p, ctl_out);
         }
-        fputc('"', stdout);
+        fputc('"', ctl_out);
     } else if (v) {
-        fputs(v, stdout);
+        fputs(v, ctl_out);
     }
-    fputc(last ? '\n' : ',', stdout);
+    fputc(last ? '\n' : ',', ctl_out);
 }
 
 static int print_register(const trace_register_day *d, void *ctx)
 {
     struct reg_out *o = ctx;
     if (o->g->json) {
-        fputc('{', stdout);
-        ctl_json_str(stdout, "date", d->date, 0);
-        ctl_json_str(stdout, "party", d->party, 1);
-        ctl_json_str(stdout, "substance", d->substance, 1);
-        ctl_json_str(stdout, "unit", d->unit, 1);
-        ctl_json_str(stdout, "opening", d->opening_text, 1);
-        ctl_json_str(stdout, "received", d->received_text, 1);
-        ctl_json_str(stdout, "dispensed", d->dispensed_text, 1);
-        ctl_json_str(stdout, "destroyed", d->destroyed_text, 1);
-        ctl_json_str(stdout, "other_out", d->other_out_text, 1);
-        ctl_json_str(stdout, "closing", d->closing_text, 1);
-        fputs(",\"entries\":[", stdout);
+        fputc('{', ctl_out);
+        ctl_json_str(ctl_out, "date", d->date, 0);
+        ctl_json_str(ctl_out, "party", d->party, 1);
+        ctl_json_str(ctl_out, "substance", d->substance, 1);
+        ctl_json_str(ctl_out, "unit", d->unit, 1);
+        ctl_json_str(ctl_out, "opening", d->opening_text, 1);
+        ctl_json_str(ctl_out, "received", d->received_text, 1);
+        ctl_json_str(ctl_out, "dispensed", d->dispensed_text, 1);
+        ctl_json_str(ctl_out, "destroyed", d->destroyed_text, 1);
+        ctl_json_str(ctl_out, "other_out", d->other_out_text, 1);
+        ctl_json_str(ctl_out, "closing", d->closing_text, 1);
+        fputs(",\"entries\":[", ctl_out);
         for (size_t i = 0; i < d->n_lines; i++) {
             const trace_register_line *l = &d->lines[i];
-            fputs(i ? ",{" : "{", stdout);
-            ctl_json_str(stdout, "kind", l->kind, 0);
-            ctl_json_str(stdout, "id", l->event, 1);
-            ctl_json_str(stdout, "at", l->at_text, 1);
-            ctl_json_str(stdout, "lot", l->lot, 1);
-            ctl_json_str(stdout, "qty", l->qty_text, 1);
-            ctl_json_str(stdout, "counterparty", l->counterparty, 1);
-            ctl_json_str(stdout, "rx", l->rx, 1);
-            fputc('}', stdout);
+            fputs(i ? ",{" : "{", ctl_out);
+            ctl_json_str(ctl_out, "kind", l->kind, 0);
+            ctl_json_str(ctl_out, "id", l->event, 1);
+            ctl_json_str(ctl_out, "at", l->at_text, 1);
+            ctl_json_str(ctl_out, "lot", l->lot, 1);
+            ctl_json_str(ctl_out, "qty", l->qty_text, 1);
+            ctl_json_str(ctl_out, "counterparty", l->counterparty, 1);
+            ctl_json_str(ctl_out, "rx", l->rx, 1);
+            fputc('}', ctl_out);
         }
-        fputs("]}\n", stdout);
+        fputs("]}\n", ctl_out);
     } else if (o->csv) {
         char ins[1024] = "", rxs[2048] = "";
         size_t a = 0, b = 0;
         if (o->rows == 0)
-            printf("date,party,substance,unit,opening,received,dispensed,"
+            fprintf(ctl_out, "date,party,substance,unit,opening,received,dispensed,"
                    "destroyed,other_out,closing,received_from,"
                    "prescriptions\n");
         for (size_t i = 0; i < d->n_lines; i++) {
@@ -451,14 +495,14 @@ static int print_register(const trace_register_day *d, void *ctx)
         csv_field(ins, 0);
         csv_field(rxs, 1);
     } else {
-        printf("%s  %s  %s (%s)\n", d->date, d->party, d->substance, d->unit);
-        printf("  opening %-12s received %-10s dispensed %-10s destroyed "
+        fprintf(ctl_out, "%s  %s  %s (%s)\n", d->date, d->party, d->substance, d->unit);
+        fprintf(ctl_out, "  opening %-12s received %-10s dispensed %-10s destroyed "
                "%-8s other out %-8s closing %s\n",
                d->opening_text, d->received_text, d->dispensed_text,
                d->destroyed_text, d->other_out_text, d->closing_text);
         for (size_t i = 0; i < d->n_lines; i++) {
             const trace_register_line *l = &d->lines[i];
-            printf("    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n", l->at_text,
+            fprintf(ctl_out, "    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n", l->at_text,
                    l->kind, l->event, l->lot ? l->lot : "-", l->qty_text,
                    l->counterparty ? l->counterparty : "", l->rx ? "  rx " : "",
                    l->rx ? l->rx : "");
@@ -522,12 +566,15 @@ int cmd_register(struct globals *g, int argc, char **argv)
         else
             to = from;
     }
+    if (!ctl_may_read_party(g, argv[optind]))
+        return ctl_denied("the register of %s is not yours to read",
+                          argv[optind]);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     rc = trace_register(l, argv[optind], substance, from, to, print_register,
                         &o);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }
 
@@ -538,26 +585,26 @@ static int print_substance(const trace_substance *s, void *ctx)
 {
     struct table *t = ctx;
     if (t->g->json) {
-        fputc('{', stdout);
-        ctl_json_str(stdout, "code", s->code, 0);
-        ctl_json_str(stdout, "cas", s->cas, 1);
-        ctl_json_str(stdout, "name", s->name, 1);
-        ctl_json_str(stdout, "dimension", s->dimension, 1);
-        fputs(",\"scopes\":[", stdout);
+        fputc('{', ctl_out);
+        ctl_json_str(ctl_out, "code", s->code, 0);
+        ctl_json_str(ctl_out, "cas", s->cas, 1);
+        ctl_json_str(ctl_out, "name", s->name, 1);
+        ctl_json_str(ctl_out, "dimension", s->dimension, 1);
+        fputs(",\"scopes\":[", ctl_out);
         for (size_t i = 0; i < s->n_scopes; i++) {
             if (i)
-                fputc(',', stdout);
-            ctl_json_value(stdout, s->scopes[i]);
+                fputc(',', ctl_out);
+            ctl_json_value(ctl_out, s->scopes[i]);
         }
-        fputs("]}\n", stdout);
+        fputs("]}\n", ctl_out);
     } else {
         if (t->rows == 0)
-            printf("%-26s %-12s %-7s %s\n", "CODE", "CAS", "DIM", "CONTROLS");
-        printf("%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
+            fprintf(ctl_out, "%-26s %-12s %-7s %s\n", "CODE", "CAS", "DIM", "CONTROLS");
+        fprintf(ctl_out, "%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
                s->dimension);
         for (size_t i = 0; i < s->n_scopes; i++)
-            printf(" %s", s->scopes[i]);
-        putchar('\n');
+            fprintf(ctl_out, " %s", s->scopes[i]);
+        fputc('\n', ctl_out);
     }
     t->rows++;
     return 0;
@@ -579,7 +626,7 @@ int cmd_catalog(struct globals *g, int argc, char **argv)
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     trace_ledger_substances(l, print_substance, &t);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return 0;
 }
 
@@ -602,6 +649,8 @@ int cmd_head(struct globals *g, int argc, char **argv)
         return ctl_usage("head", "unexpected argument %s", argv[1]);
     if (argc > 2)
         return ctl_usage("head", "unexpected argument %s", argv[2]);
+    if (follow && g->ledger)
+        return ctl_usage("head", "%s", "--follow is for tracectl");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     /* with --follow, print each new head as appends land, until
@@ -611,12 +660,12 @@ int cmd_head(struct globals *g, int argc, char **argv)
             for (int i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", hash[i]);
             if (g->json)
-                printf("{\"size\":%llu,\"head\":\"%s\"}\n",
+                fprintf(ctl_out, "{\"size\":%llu,\"head\":\"%s\"}\n",
                        (unsigned long long)size, hex);
             else
-                printf("%llu entries, head %s\n", (unsigned long long)size,
+                fprintf(ctl_out, "%llu entries, head %s\n", (unsigned long long)size,
                        hex);
-            fflush(stdout);
+            fflush(ctl_out);
             shown = size;
         }
         if (!follow)
@@ -624,6 +673,6 @@ int cmd_head(struct globals *g, int argc, char **argv)
         sleep(1);
     }
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    trace_ledger_close(l);
+    ctl_close(g, l);
     return ret;
 }

@@ -9,9 +9,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "trace/ledger.h"
 #include "trace/trace.h"
 
 #define EXIT_USAGE 1
+
+struct remote;
 
 struct globals {
     const char *data;    /* --data DIR */
@@ -19,8 +22,21 @@ struct globals {
     const char *keys;    /* --keys DIR */
     const char *as;      /* --as PARTY */
     int json;            /* --json */
+    int timeout_ms;      /* --timeout, for requests to a daemon */
+    const char *tls_ca, *tls_cert, *tls_key; /* tls+tcp:// */
     char keys_buf[4096];
+    /* set by traced when it runs a command for a client */
+    trace_ledger *ledger;  /* the daemon's open ledger */
+    const char *principal; /* the authenticated requester */
+    int principal_regulator;
+    uint64_t cursor; /* alerts: position of the last alert listed */
+    /* set by tracectl --connect */
+    struct remote *remote;
 };
+
+/* Where commands print; per thread, so traced can capture them. */
+extern _Thread_local FILE *ctl_out;
+extern _Thread_local FILE *ctl_err;
 
 struct command {
     const char *name;
@@ -43,8 +59,35 @@ void ctl_help(const struct command *c);
 const struct command *ctl_find_command(const char *name);
 /* The key folder: --keys, or DIR/keys. */
 const char *ctl_keys_dir(struct globals *g);
-/* Opens --data (0) or prints why not (exit code). */
+/* Opens --data (0) or prints why not (exit code).  In traced, the
+ * daemon's ledger; with --connect, NULL (the command talks to the
+ * daemon through remote.c). */
 int ctl_open(struct globals *g, trace_ledger **out);
+/* Closes what ctl_open opened. */
+void ctl_close(struct globals *g, trace_ledger *l);
+/* The party a command acts as: --as, else the root regulator. */
+const char *ctl_acting_party(struct globals *g, trace_ledger *l);
+/* Runs the command of argv[0]; the global options are in g. */
+int ctl_dispatch(struct globals *g, int argc, char **argv);
+void ctl_main_usage(FILE *f);
+/* In traced: 1 if the requester may read `party`'s own data. */
+int ctl_may_read_party(struct globals *g, const char *party);
+/* Prints a refusal and returns exit code 5. */
+int ctl_denied(const char *fmt, const char *arg);
+/* Appends JSON Lines signed as their recorders (embedded: with keys
+ * from the key folder; --connect: through the daemon) as one batch.
+ * Prints nothing; returns a TRACE_E* code, described by ctl_errmsg(). */
+int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
+                     const size_t *lens, const unsigned long *linenos,
+                     size_t n, const char *as, unsigned flags,
+                     trace_append_result *res);
+const char *ctl_errmsg(void);
+/* After a failed ctl_append_lines through a daemon: lines rejected and
+ * lines read (0, 0 when the failure was not about lines). */
+void ctl_rejected(unsigned long *rejected, unsigned long *lines);
+void ctl_set_rejected(unsigned long rejected, unsigned long lines);
+/* remote.c sets the message of a failed request here. */
+void ctl_set_errmsg(const char *msg);
 /* RFC 3339 (fractions allowed) or a date: its start, or with
  * end_of_day its last microsecond, in +08:00. */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out);
@@ -69,5 +112,22 @@ int cmd_record(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);
+
+/* remote.c: tracectl --connect */
+int remote_open(struct globals *g);
+void remote_close(struct globals *g);
+const char *remote_regulator(struct globals *g);
+/* Runs a read command on the daemon and prints what it printed. */
+int remote_exec(struct globals *g, int argc, char **argv);
+/* Prepares, signs and commits lines as one batch; returns a TRACE_E*
+ * code (message in ctl_errmsg()) and prints nothing. */
+int remote_append(struct globals *g, char **lines, const size_t *lens,
+                  const unsigned long *linenos, size_t n, const char *as,
+                  unsigned flags, trace_append_result *res);
+/* TRACE_E* code for a tracectl exit code. */
+int ctl_code_of_exit(int exit_code);
+/* head --follow and alerts --follow against a daemon. */
+int remote_follow_heads(struct globals *g);
+int remote_follow_alerts(struct globals *g, int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,12 +30,19 @@ struct sha256_stream {
     EVP_MD_CTX *ctx;
 };
 
+/* Fetched once for the process: a fetched EVP_MD is safe to share. */
+static EVP_MD *sha256_md;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static const EVP_MD *md_sha256(void)
 {
-    static _Thread_local EVP_MD *md;
-    if (!md)
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    return md;
+    pthread_once(&md_once, md_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
 }
 
 void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
@@ -43,14 +51,31 @@ void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
 }
 
 /* Leaf hashes run once per entry on every append and verify: keep one
- * context per thread instead of allocating one per call. */
+ * context per thread instead of allocating one per call.  A thread key
+ * frees it when the thread ends (a daemon's workers come and go). */
+static pthread_key_t leaf_key;
+static pthread_once_t leaf_once = PTHREAD_ONCE_INIT;
+
+static void leaf_ctx_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void leaf_key_make(void)
+{
+    (void)pthread_key_create(&leaf_key, leaf_ctx_free);
+}
+
 void leaf_hash(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
 {
     static _Thread_local EVP_MD_CTX *ctx;
     static const uint8_t zero = 0;
 
-    if (!ctx)
+    if (!ctx) {
+        pthread_once(&leaf_once, leaf_key_make);
         ctx = EVP_MD_CTX_new();
+        pthread_setspecific(leaf_key, ctx);
+    }
     EVP_DigestInit_ex(ctx, md_sha256(), NULL);
     EVP_DigestUpdate(ctx, &zero, 1);
     EVP_DigestUpdate(ctx, data, len);

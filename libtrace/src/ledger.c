@@ -463,3 +463,8 @@ int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32])
     mdb_txn_abort(txn);
     return rc;
 }
+
+int trace_ledger_reserve(trace_ledger *l, uint64_t bytes)
+{
+    return ledger_ensure_room(l, bytes);
+}

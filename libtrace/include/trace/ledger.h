@@ -107,6 +107,15 @@ int trace_ledger_backup(trace_ledger *l, const char *dest);
 int trace_ledger_parse_time(const trace_ledger *l, const char *text,
                             int end_of_day, int64_t *out_us);
 
+/*
+ * Grows the memory map so that `bytes` more data fit without growing it
+ * again (appends grow it by themselves when it fills, but only while no
+ * other transaction of this process is open: a daemon reserves room up
+ * front and while it holds its readers back).  No transaction may be
+ * open in this process during the call.
+ */
+int trace_ledger_reserve(trace_ledger *l, uint64_t bytes);
+
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
 

@@ -209,6 +209,27 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
                    int64_t from_us, int64_t to_us, trace_register_fn fn,
                    void *ctx);
 
+/* ------------------------------------------------------------------ */
+/* Access: what a daemon checks before serving a request                */
+
+typedef struct trace_party {
+    char kind[32];  /* manufacturer, pharmacy, regulator ... */
+    int suspended;  /* status suspended */
+    int regulator;  /* an active regulator: the root one or registered by it */
+    size_t n_keys;  /* registered public keys */
+} trace_party;
+
+/* The party that registered the key `key_id` (into party, cap bytes) and
+ * its raw public key.  TRACE_ENOTFOUND if no party registered it. */
+int trace_key_owner(trace_ledger *l, const uint8_t key_id[TRACE_KEY_ID_LEN],
+                    char *party, size_t cap, uint8_t pub[TRACE_PUBKEY_LEN]);
+
+/* What the ledger knows of a registered party (TRACE_ENOTFOUND if none). */
+int trace_party_info(trace_ledger *l, const char *party, trace_party *out);
+
+/* 1 if `party` recorded or received an event naming `lot`, else 0. */
+int trace_lot_held(trace_ledger *l, const char *lot, const char *party);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,7 @@
 /*
- * tracectl - the command line for every user of the ledger.
+ * cli.c - tracectl's commands: the table, dispatch and shared helpers.
+ * traced runs the same commands for its clients, so a command prints
+ * through ctl_out/ctl_err (per thread) and never exits.
  *
  * Uses only libtrace's public API.  One table (commands[]) drives
  * dispatch, usage lines and help, so they cannot drift apart.  Exit codes
@@ -19,29 +21,32 @@
 
 #include "tracectl.h"
 
+_Thread_local FILE *ctl_out;
+_Thread_local FILE *ctl_err;
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
 int ctl_fail(int rc)
 {
     const char *msg = trace_error_last();
-    fprintf(stderr, "tracectl: %s\n", msg[0] ? msg : trace_strerror(rc));
+    fprintf(ctl_err, "tracectl: %s\n", msg[0] ? msg : trace_strerror(rc));
     return trace_error_exit_code(rc);
 }
 
 int ctl_usage(const char *cmd, const char *fmt, const char *arg)
 {
     const struct command *c = ctl_find_command(cmd);
-    fprintf(stderr, "tracectl %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: tracectl %s %s\n(see tracectl %s --help)\n", cmd,
+    fprintf(ctl_err, "tracectl %s: ", cmd);
+    fprintf(ctl_err, fmt, arg);
+    fprintf(ctl_err, "\nusage: tracectl %s %s\n(see tracectl %s --help)\n", cmd,
             c ? c->args : "", cmd);
     return EXIT_USAGE;
 }
 
 void ctl_help(const struct command *c)
 {
-    printf("usage: tracectl [global options] %s %s\n\n%s\n\n%s", c->name,
+    fprintf(ctl_out, "usage: tracectl [global options] %s %s\n\n%s\n\n%s", c->name,
            c->args, c->summary, c->help);
 }
 
@@ -57,14 +62,117 @@ int ctl_open(struct globals *g, trace_ledger **out)
 {
     int rc;
 
+    if (g->ledger) {
+        *out = g->ledger;
+        return 0;
+    }
     if (g->connect) {
-        fprintf(stderr, "tracectl: --connect: this build has no daemon "
-                        "client yet; use --data DIR\n");
-        return 6;
+        *out = NULL;
+        return g->remote ? 0 : remote_open(g);
     }
     if ((rc = trace_ledger_open(out, g->data)) != TRACE_OK)
         return ctl_fail(rc);
     return 0;
+}
+
+void ctl_close(struct globals *g, trace_ledger *l)
+{
+    if (l && l != g->ledger)
+        trace_ledger_close(l);
+}
+
+const char *ctl_acting_party(struct globals *g, trace_ledger *l)
+{
+    if (g->as)
+        return g->as;
+    if (l)
+        return trace_ledger_regulator(l);
+    return g->remote ? remote_regulator(g) : "REGULATOR";
+}
+
+int ctl_may_read_party(struct globals *g, const char *party)
+{
+    return !g->principal || g->principal_regulator ||
+           strcmp(g->principal, party) == 0;
+}
+
+int ctl_denied(const char *fmt, const char *arg)
+{
+    fputs("tracectl: permission denied: ", ctl_err);
+    fprintf(ctl_err, fmt, arg);
+    fputc('\n', ctl_err);
+    return 5;
+}
+
+static _Thread_local char errmsg[1024];
+static _Thread_local int errmsg_set;
+
+void ctl_set_errmsg(const char *msg)
+{
+    snprintf(errmsg, sizeof(errmsg), "%s", msg);
+    errmsg_set = 1;
+}
+
+static _Thread_local unsigned long n_rejected, n_lines;
+
+void ctl_set_rejected(unsigned long rejected, unsigned long lines)
+{
+    n_rejected = rejected;
+    n_lines = lines;
+}
+
+void ctl_rejected(unsigned long *rejected, unsigned long *lines)
+{
+    *rejected = n_rejected;
+    *lines = n_lines;
+}
+
+const char *ctl_errmsg(void)
+{
+    return errmsg_set ? errmsg : trace_error_last();
+}
+
+int ctl_code_of_exit(int exit_code)
+{
+    switch (exit_code) {
+    case 0:
+        return TRACE_OK;
+    case 3:
+        return TRACE_EVERIFY;
+    case 4:
+        return TRACE_ENOTFOUND;
+    case 5:
+        return TRACE_EPERM;
+    case 6:
+        return TRACE_EUNAVAIL;
+    default:
+        return TRACE_EINVAL;
+    }
+}
+
+int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
+                     const size_t *lens, const unsigned long *linenos,
+                     size_t n, const char *as, unsigned flags,
+                     trace_append_result *res)
+{
+    trace_keyring *ring = NULL;
+    trace_batch *b = NULL;
+    int rc;
+
+    errmsg_set = 0;
+    n_rejected = n_lines = 0;
+    if (!l)
+        return remote_append(g, lines, lens, linenos, n, as, flags, res);
+    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) == TRACE_OK &&
+        (rc = trace_batch_new(&b, l)) == TRACE_OK) {
+        for (size_t i = 0; i < n && rc == TRACE_OK; i++)
+            rc = trace_batch_add_json(b, lines[i], lens[i], linenos[i]);
+        if (rc == TRACE_OK)
+            rc = trace_ledger_append(l, b, ring, as, flags, res);
+    }
+    trace_batch_free(b);
+    trace_keyring_free(ring);
+    return rc;
 }
 
 /* Parses a time for --from/--to/--at: RFC 3339 or a bare date (whole
@@ -301,16 +409,22 @@ const struct command *ctl_find_command(const char *name)
     return NULL;
 }
 
-static void main_usage(FILE *f)
+void ctl_main_usage(FILE *f)
 {
     fprintf(
         f, "usage: tracectl [--data DIR | --connect URL] [--keys DIR] "
            "[--as PARTY] [--json] COMMAND ...\n\n"
            "Global options:\n"
            "  --data DIR     ledger folder (default ./ledger, or $TRACE_DATA)\n"
-           "  --connect URL  talk to a traced daemon instead (not yet)\n"
+           "  --connect URL  talk to a traced daemon instead (ipc://, tcp://,\n"
+           "                 tls+tcp://; or $TRACE_CONNECT): the same commands\n"
            "  --keys DIR     key folder (default DIR/keys)\n"
-           "  --as PARTY     act and sign as PARTY\n"
+           "  --as PARTY     act and sign as PARTY (default: the root\n"
+           "                 regulator); with --connect, requests are signed\n"
+           "                 with its key from the key folder\n"
+           "  --timeout S    with --connect: seconds to wait for an answer\n"
+           "  --tls-ca FILE  with tls+tcp://: CA that signed the daemon's cert\n"
+           "  --tls-cert F   with tls+tcp://: our certificate and key (PEM)\n"
            "  --json         JSON Lines output\n\nCommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
@@ -334,85 +448,71 @@ static int cmd_help(struct globals *g, int argc, char **argv)
         ctl_help(c);
         return 0;
     }
-    main_usage(stdout);
+    ctl_main_usage(ctl_out);
     return 0;
 }
 
-int main(int argc, char **argv)
+/* With --connect: which commands run here and which on the daemon. */
+static int remote_route(struct globals *g, const struct command *cmd,
+                        int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"connect", required_argument, NULL, 'c'},
-        {"keys", required_argument, NULL, 'k'},
-        {"as", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {0}};
-    struct globals g = {0};
-    const struct command *cmd;
-    int c;
+    int ret, follow = 0;
 
-    signal(SIGPIPE, SIG_IGN);
-    g.data = getenv("TRACE_DATA");
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            g.data = optarg;
-            break;
-        case 'c':
-            g.connect = optarg;
-            break;
-        case 'k':
-            g.keys = optarg;
-            break;
-        case 'a':
-            g.as = optarg;
-            break;
-        case 'j':
-            g.json = 1;
-            break;
-        case 'h':
-            main_usage(stdout);
-            return 0;
-        case 'V':
-            printf("tracectl %s\n", TRACE_VERSION_STRING);
-            return 0;
-        default:
-            main_usage(stderr);
-            return EXIT_USAGE;
-        }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return cmd->run(g, argc, argv);
+        if (strcmp(argv[i], "--follow") == 0)
+            follow = 1;
     }
-    if (!g.data || !g.data[0])
-        g.data = "ledger";
-    if (g.as && !trace_party_id_valid(g.as)) {
-        fprintf(stderr, "tracectl: --as: invalid party id %s\n", g.as);
+    if (strcmp(cmd->name, "help") == 0 || strcmp(cmd->name, "keygen") == 0)
+        return cmd->run(g, argc, argv);
+    if (strcmp(cmd->name, "init") == 0) {
+        fprintf(ctl_err, "tracectl: init creates a ledger folder: run it "
+                         "with --data DIR where traced will run\n");
         return EXIT_USAGE;
     }
-    if (optind >= argc) {
-        main_usage(stderr);
+    if ((ret = remote_open(g)) != 0)
+        return ret;
+    if (strcmp(cmd->name, "import") == 0 || strcmp(cmd->name, "record") == 0 ||
+        strcmp(cmd->name, "ack") == 0)
+        ret = cmd->run(g, argc, argv);
+    else if (follow && strcmp(cmd->name, "head") == 0)
+        ret = remote_follow_heads(g);
+    else if (follow && strcmp(cmd->name, "alerts") == 0)
+        ret = remote_follow_alerts(g, argc, argv);
+    else
+        ret = remote_exec(g, argc, argv);
+    remote_close(g);
+    return ret;
+}
+
+int ctl_dispatch(struct globals *g, int argc, char **argv)
+{
+    const struct command *cmd;
+
+    if (argc < 1) {
+        ctl_main_usage(ctl_err);
         return EXIT_USAGE;
     }
-    cmd = ctl_find_command(argv[optind]);
+    cmd = ctl_find_command(argv[0]);
     if (!cmd) {
-        fprintf(stderr, "tracectl: unknown command %s\n\n", argv[optind]);
-        main_usage(stderr);
+        fprintf(ctl_err, "tracectl: unknown command %s\n\n", argv[0]);
+        ctl_main_usage(ctl_err);
         return EXIT_USAGE;
     }
-    argc -= optind;
-    argv += optind;
     /* --json may also follow the command */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--json") == 0) {
-            g.json = 1;
+            g->json = 1;
             memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
             argc--;
             i--;
         }
     }
-    optind =
-        0; /* glibc: 0 re-initialises getopt for the command's own options */
-    return cmd->run(&g, argc, argv);
+    optind = 0; /* glibc: 0 re-initialises getopt for the command's options */
+    if (g->connect && !g->ledger)
+        return remote_route(g, cmd, argc, argv);
+    return cmd->run(g, argc, argv);
 }

@@ -1,0 +1,613 @@
+/*
+ * remote.c - tracectl --connect: the same commands, run through traced.
+ *
+ * Reads are run by the daemon (Exec) with the requester's rights, and
+ * their output comes back byte for byte.  Writes take two requests: the
+ * daemon parses the JSON Lines (it holds the catalog and the
+ * pseudonymisation secret) and returns the canonical event bytes
+ * (Prepare); tracectl signs each run of one party's events with that
+ * party's key from the key folder and sends the signatures (Commit).
+ * Every request is signed by the acting party (--as, default the root
+ * regulator) and carries a fresh nonce and the time.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "tracectl.h"
+#include "wire.h"
+
+#define DEFAULT_TIMEOUT_MS 300000
+
+struct remote {
+    nng_socket sock;
+    nng_tls_config *tls;
+    trace_keyring *ring;
+    const trace_key *key; /* the acting party's */
+    char party[72];
+    char regulator[72];
+    char pub_url[256];
+    uint8_t daemon_pub[TRACE_PUBKEY_LEN];
+    uint64_t max_message;
+};
+
+static int transport_error(const char *url, const char *what, int rv)
+{
+    fprintf(ctl_err, "tracectl: %s %s: %s\n", what, url, nng_strerror(rv));
+    return 6;
+}
+
+/* TLS for tls+tcp:// URLs: --tls-ca checks the daemon, --tls-cert (a PEM
+ * file with the certificate and its key) identifies us. */
+static int tls_setup(struct globals *g, struct remote *r, nng_dialer d,
+                     nng_tls_mode mode)
+{
+    int rv;
+
+    if ((rv = nng_tls_config_alloc(&r->tls, mode)) != 0)
+        return rv;
+    if (g->tls_ca) {
+        if ((rv = nng_tls_config_ca_file(r->tls, g->tls_ca)) != 0)
+            return rv;
+        nng_tls_config_auth_mode(r->tls, NNG_TLS_AUTH_MODE_REQUIRED);
+    } else {
+        nng_tls_config_auth_mode(r->tls, NNG_TLS_AUTH_MODE_NONE);
+    }
+    if (g->tls_cert &&
+        (rv = nng_tls_config_cert_key_file(r->tls, g->tls_cert, NULL)) != 0)
+        return rv;
+    return nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, r->tls);
+}
+
+/* Sends a packed Request and unpacks the Response (NULL: printed why). */
+static Trace__Wire__V1__Response *roundtrip(struct globals *g,
+                                            const Trace__Wire__V1__Request *rq,
+                                            int *ret)
+{
+    struct remote *r = g->remote;
+    size_t len = trace__wire__v1__request__get_packed_size(rq);
+    Trace__Wire__V1__Response *resp;
+    void *buf = nng_alloc(len ? len : 1), *in = NULL;
+    size_t inlen = 0;
+    int rv;
+
+    *ret = 6;
+    if (!buf) {
+        fprintf(ctl_err, "tracectl: out of memory\n");
+        return NULL;
+    }
+    trace__wire__v1__request__pack(rq, buf);
+    if (r->max_message && len > r->max_message) {
+        nng_free(buf, len);
+        fprintf(ctl_err,
+                "tracectl: the request (%zu bytes) is larger than the daemon "
+                "accepts (%llu): split the input\n",
+                len, (unsigned long long)r->max_message);
+        *ret = 2;
+        return NULL;
+    }
+    if ((rv = nng_send(r->sock, buf, len, NNG_FLAG_ALLOC)) != 0) {
+        nng_free(buf, len);
+        transport_error(g->connect, "cannot send to", rv);
+        return NULL;
+    }
+    if ((rv = nng_recv(r->sock, &in, &inlen, NNG_FLAG_ALLOC)) != 0) {
+        transport_error(g->connect, "no answer from", rv);
+        return NULL;
+    }
+    resp = trace__wire__v1__response__unpack(NULL, inlen, in);
+    nng_free(in, inlen);
+    if (!resp) {
+        fprintf(ctl_err, "tracectl: the daemon's answer cannot be decoded\n");
+        return NULL;
+    }
+    *ret = 0;
+    return resp;
+}
+
+int remote_open(struct globals *g)
+{
+    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
+    Trace__Wire__V1__Hello hello = TRACE__WIRE__V1__HELLO__INIT;
+    Trace__Wire__V1__Response *resp;
+    struct remote *r;
+    nng_dialer d;
+    int rv, ret;
+
+    if (g->remote)
+        return 0;
+    if (!(r = calloc(1, sizeof(*r)))) {
+        fprintf(ctl_err, "tracectl: out of memory\n");
+        return 6;
+    }
+    g->remote = r;
+    if ((rv = nng_req0_open(&r->sock)) != 0) {
+        ret = transport_error(g->connect, "cannot open a socket for", rv);
+        goto fail;
+    }
+    nng_socket_set_ms(r->sock, NNG_OPT_SENDTIMEO,
+                      g->timeout_ms ? g->timeout_ms : DEFAULT_TIMEOUT_MS);
+    nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO,
+                      g->timeout_ms ? g->timeout_ms : DEFAULT_TIMEOUT_MS);
+    /* a request is sent once: a resend could be taken for a replay */
+    nng_socket_set_ms(r->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, 0);
+    if ((rv = nng_dialer_create(&d, r->sock, g->connect)) != 0) {
+        ret = transport_error(g->connect, "cannot use", rv);
+        goto fail;
+    }
+    if (strncmp(g->connect, "tls+", 4) == 0 &&
+        (rv = tls_setup(g, r, d, NNG_TLS_MODE_CLIENT)) != 0) {
+        ret = transport_error(g->connect, "TLS setup for", rv);
+        goto fail;
+    }
+    if ((rv = nng_dialer_start(d, 0)) != 0) {
+        ret = transport_error(g->connect, "cannot reach traced at", rv);
+        goto fail;
+    }
+    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_HELLO;
+    rq.hello = &hello;
+    if (!(resp = roundtrip(g, &rq, &ret)))
+        goto fail;
+    if (resp->code != 0 || !resp->hello ||
+        resp->hello->pubkey.len != TRACE_PUBKEY_LEN ||
+        resp->hello->version != WIRE_VERSION) {
+        fprintf(ctl_err, "tracectl: %s does not speak this protocol: %s\n",
+                g->connect, resp->message ? resp->message : "bad hello");
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+        ret = 6;
+        goto fail;
+    }
+    snprintf(r->regulator, sizeof(r->regulator), "%s", resp->hello->regulator);
+    memcpy(r->daemon_pub, resp->hello->pubkey.data, TRACE_PUBKEY_LEN);
+    r->max_message = resp->hello->max_message;
+    if (resp->hello->pub_url)
+        snprintf(r->pub_url, sizeof(r->pub_url), "%s", resp->hello->pub_url);
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+
+    snprintf(r->party, sizeof(r->party), "%s", g->as ? g->as : r->regulator);
+    if ((rv = trace_keyring_open(&r->ring, ctl_keys_dir(g), 0)) != TRACE_OK) {
+        ret = ctl_fail(rv);
+        goto fail;
+    }
+    rv = trace_keyring_get(r->ring, r->party, &r->key);
+    if (rv != TRACE_OK) {
+        fprintf(ctl_err,
+                "tracectl: no key for %s in %s: requests to traced are "
+                "signed by the acting party (--as, --keys)\n",
+                r->party, trace_keyring_dir(r->ring));
+        ret = 5;
+        goto fail;
+    }
+    return 0;
+fail:
+    remote_close(g);
+    return ret;
+}
+
+void remote_close(struct globals *g)
+{
+    struct remote *r = g->remote;
+
+    if (!r)
+        return;
+    nng_close(r->sock);
+    if (r->tls)
+        nng_tls_config_free(r->tls);
+    trace_keyring_free(r->ring);
+    free(r);
+    g->remote = NULL;
+}
+
+const char *remote_regulator(struct globals *g)
+{
+    return g->remote ? g->remote->regulator : "REGULATOR";
+}
+
+/* Signs `body` (its op already set) as the acting party and sends it. */
+static Trace__Wire__V1__Response *call(struct globals *g,
+                                       Trace__Wire__V1__RequestBody *body,
+                                       int *ret)
+{
+    struct remote *r = g->remote;
+    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
+    Trace__Wire__V1__SignedRequest sr = TRACE__WIRE__V1__SIGNED_REQUEST__INIT;
+    Trace__Wire__V1__Response *resp;
+    uint8_t nonce[WIRE_NONCE_LEN], digest[32], sig[TRACE_SIG_LEN], *buf;
+    size_t len;
+
+    body->party = r->party;
+    body->key_id.data = (uint8_t *)trace_key_id(r->key);
+    body->key_id.len = TRACE_KEY_ID_LEN;
+    if (wire_random(nonce, sizeof(nonce)) != 0) {
+        fprintf(ctl_err, "tracectl: no randomness for a nonce\n");
+        *ret = 6;
+        return NULL;
+    }
+    body->nonce.data = nonce;
+    body->nonce.len = sizeof(nonce);
+    body->time_us = wire_now_us();
+    len = trace__wire__v1__request_body__get_packed_size(body);
+    if (!(buf = malloc(len ? len : 1))) {
+        fprintf(ctl_err, "tracectl: out of memory\n");
+        *ret = 6;
+        return NULL;
+    }
+    trace__wire__v1__request_body__pack(body, buf);
+    wire_request_digest(digest, buf, len);
+    if (trace_key_sign(r->key, digest, sizeof(digest), sig) != TRACE_OK) {
+        free(buf);
+        *ret = ctl_fail(TRACE_EUNAVAIL);
+        return NULL;
+    }
+    sr.body.data = buf;
+    sr.body.len = len;
+    sr.sig.data = sig;
+    sr.sig.len = sizeof(sig);
+    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
+    rq.signed_ = &sr;
+    resp = roundtrip(g, &rq, ret);
+    free(buf);
+    return resp;
+}
+
+static int exec_cursor(struct globals *g, int argc, char **argv,
+                       uint64_t *cursor)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Exec ex = TRACE__WIRE__V1__EXEC__INIT;
+    Trace__Wire__V1__Response *resp;
+    int ret;
+
+    ex.n_argv = (size_t)argc;
+    ex.argv = argv;
+    ex.has_json = 1;
+    ex.json = g->json != 0;
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
+    body.exec = &ex;
+    if (!(resp = call(g, &body, &ret)))
+        return ret;
+    if (resp->has_out && resp->out.len)
+        fwrite(resp->out.data, 1, resp->out.len, ctl_out);
+    if (resp->has_err && resp->err.len)
+        fwrite(resp->err.data, 1, resp->err.len, ctl_err);
+    if (resp->code != 0 && !resp->has_err && resp->message)
+        fprintf(ctl_err, "tracectl: %s\n", resp->message);
+    ret = resp->code;
+    if (cursor && resp->has_cursor && resp->cursor > *cursor)
+        *cursor = resp->cursor;
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return ret;
+}
+
+int remote_exec(struct globals *g, int argc, char **argv)
+{
+    return exec_cursor(g, argc, argv, NULL);
+}
+
+/* A failed write request: its message for ctl_errmsg(), its code. */
+static int append_failed(Trace__Wire__V1__Response *resp)
+{
+    int rc = ctl_code_of_exit(resp->code);
+    ctl_set_errmsg(resp->message ? resp->message : trace_strerror(rc));
+    if (resp->has_rejected)
+        ctl_set_rejected((unsigned long)resp->rejected,
+                         (unsigned long)resp->lines);
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* Signs each run of one party's events and commits the prepared chunk. */
+static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
+                           unsigned flags, trace_append_result *res)
+{
+    struct remote *r = g->remote;
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Commit cm = TRACE__WIRE__V1__COMMIT__INIT;
+    Trace__Wire__V1__Group *groups = NULL, **gp = NULL;
+    Trace__Wire__V1__Response *resp;
+    uint8_t(*sigs)[TRACE_SIG_LEN] = NULL;
+    const uint8_t **evp = NULL;
+    size_t *lens = NULL, ng = 0;
+    int rc = TRACE_OK, ret;
+    char msg[512];
+
+    if (p->n_events == 0)
+        return TRACE_OK;
+    if (p->n_parties != p->n_events || p->n_linenos != p->n_events) {
+        ctl_set_errmsg("the daemon's prepared events are malformed");
+        return TRACE_EUNAVAIL;
+    }
+    groups = calloc(p->n_events, sizeof(*groups));
+    gp = calloc(p->n_events, sizeof(*gp));
+    sigs = calloc(p->n_events, sizeof(*sigs));
+    evp = calloc(p->n_events, sizeof(*evp));
+    lens = calloc(p->n_events, sizeof(*lens));
+    if (!groups || !gp || !sigs || !evp || !lens) {
+        ctl_set_errmsg("out of memory");
+        rc = TRACE_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < p->n_events; i++) {
+        evp[i] = p->events[i].data;
+        lens[i] = p->events[i].len;
+    }
+    for (size_t i = 0; i < p->n_events;) {
+        const char *party = p->parties[i];
+        const trace_key *key;
+        uint8_t digest[32];
+        size_t j = i;
+
+        while (j < p->n_events && strcmp(p->parties[j], party) == 0)
+            j++;
+        if (trace_keyring_get(r->ring, party, &key) != TRACE_OK) {
+            snprintf(msg, sizeof(msg),
+                     "line %llu: no key for %s in %s (create one with "
+                     "`tracectl keygen %s` and have it registered)",
+                     (unsigned long long)p->linenos[i], party,
+                     trace_keyring_dir(r->ring), party);
+            ctl_set_errmsg(msg);
+            rc = TRACE_EPERM;
+            goto out;
+        }
+        if ((rc = trace_group_digest(party, trace_key_id(key), evp + i,
+                                     lens + i, j - i, digest)) != TRACE_OK ||
+            (rc = trace_key_sign(key, digest, sizeof(digest), sigs[ng]))) {
+            ctl_set_errmsg(trace_error_last());
+            goto out;
+        }
+        trace__wire__v1__group__init(&groups[ng]);
+        groups[ng].party = (char *)party;
+        groups[ng].key_id.data = (uint8_t *)trace_key_id(key);
+        groups[ng].key_id.len = TRACE_KEY_ID_LEN;
+        groups[ng].sig.data = sigs[ng];
+        groups[ng].sig.len = TRACE_SIG_LEN;
+        groups[ng].count = (uint32_t)(j - i);
+        gp[ng] = &groups[ng];
+        ng++;
+        i = j;
+    }
+    cm.n_events = p->n_events;
+    cm.events = p->events;
+    cm.n_linenos = p->n_linenos;
+    cm.linenos = p->linenos;
+    cm.ticket = p->ticket;
+    cm.n_groups = ng;
+    cm.groups = gp;
+    cm.has_historic = 1;
+    cm.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT;
+    body.commit = &cm;
+    if (!(resp = call(g, &body, &ret))) {
+        ctl_set_errmsg("the commit got no answer: run the import again (what "
+                       "was committed is skipped as already present)");
+        rc = ctl_code_of_exit(ret);
+        goto out;
+    }
+    if (resp->code != 0 || !resp->committed) {
+        rc = append_failed(resp);
+        goto out;
+    }
+    res->appended += resp->committed->appended;
+    res->duplicates += resp->committed->duplicates;
+    if (resp->committed->first_seq && !res->first_seq)
+        res->first_seq = resp->committed->first_seq;
+    if (resp->committed->last_seq)
+        res->last_seq = resp->committed->last_seq;
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+out:
+    free(groups);
+    free(gp);
+    free(sigs);
+    free(evp);
+    free(lens);
+    return rc;
+}
+
+/* Prepares lines [from, to); *prep receives the daemon's answer. */
+static int prepare(struct globals *g, char **lines, const size_t *lens,
+                   const unsigned long *linenos, size_t from, size_t to,
+                   Trace__Wire__V1__Response **prep)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Prepare pr = TRACE__WIRE__V1__PREPARE__INIT;
+    Trace__Wire__V1__Line *ls = calloc(to - from + 1, sizeof(*ls));
+    Trace__Wire__V1__Line **lp = calloc(to - from + 1, sizeof(*lp));
+    Trace__Wire__V1__Response *resp = NULL;
+    int ret, rc = TRACE_OK;
+
+    *prep = NULL;
+    if (!ls || !lp) {
+        free(ls);
+        free(lp);
+        ctl_set_errmsg("out of memory");
+        return TRACE_ENOMEM;
+    }
+    for (size_t i = from; i < to; i++) {
+        trace__wire__v1__line__init(&ls[i - from]);
+        ls[i - from].lineno = linenos[i];
+        ls[i - from].text.data = (uint8_t *)lines[i];
+        ls[i - from].text.len = lens[i];
+        lp[i - from] = &ls[i - from];
+    }
+    pr.n_lines = to - from;
+    pr.lines = lp;
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE;
+    body.prepare = &pr;
+    resp = call(g, &body, &ret);
+    free(ls);
+    free(lp);
+    if (!resp) {
+        ctl_set_errmsg("nothing was sent");
+        return ctl_code_of_exit(ret);
+    }
+    if (resp->code != 0 || !resp->prepared)
+        return append_failed(resp);
+    *prep = resp;
+    return rc;
+}
+
+int remote_append(struct globals *g, char **lines, const size_t *lens,
+                  const unsigned long *linenos, size_t n, const char *as,
+                  unsigned flags, trace_append_result *res)
+{
+    struct remote *r = g->remote;
+    Trace__Wire__V1__Response **preps = NULL;
+    size_t nprep = 0, from = 0;
+    /* a request holds at most a third of what the daemon accepts: the
+     * prepared events come back somewhat larger than the lines */
+    uint64_t budget = r->max_message ? r->max_message / 3 : (16u << 20);
+    int rc = TRACE_OK;
+    char msg[512];
+
+    memset(res, 0, sizeof(*res));
+    if (flags & TRACE_APPEND_PROVISION_KEYS) {
+        ctl_set_errmsg("--provision-keys needs the ledger folder");
+        return TRACE_EINVAL;
+    }
+    if (!(preps = calloc(n / 1 + 1, sizeof(*preps)))) {
+        ctl_set_errmsg("out of memory");
+        return TRACE_ENOMEM;
+    }
+    /* every chunk is prepared (checked) before any is committed, so a
+     * rejected line anywhere leaves the ledger untouched */
+    while (from < n && rc == TRACE_OK) {
+        size_t to = from, bytes = 0;
+        while (to < n && (to == from || bytes + lens[to] + 32 <= budget))
+            bytes += lens[to++] + 32;
+        rc = prepare(g, lines, lens, linenos, from, to, &preps[nprep]);
+        if (rc == TRACE_OK)
+            nprep++;
+        from = to;
+    }
+    for (size_t i = 0; i < nprep && rc == TRACE_OK && as; i++) {
+        Trace__Wire__V1__Prepared *p = preps[i]->prepared;
+        for (size_t j = 0; j < p->n_parties; j++)
+            if (strcmp(p->parties[j], as) != 0) {
+                snprintf(msg, sizeof(msg),
+                         "line %llu: event recorded by %s, but acting as %s: "
+                         "a party writes only its own ledger",
+                         (unsigned long long)(j < p->n_linenos ? p->linenos[j]
+                                                               : 0),
+                         p->parties[j], as);
+                ctl_set_errmsg(msg);
+                rc = TRACE_EPERM;
+                break;
+            }
+    }
+    for (size_t i = 0; i < nprep && rc == TRACE_OK; i++)
+        rc = commit_prepared(g, preps[i]->prepared, flags, res);
+    for (size_t i = 0; i < nprep; i++)
+        trace__wire__v1__response__free_unpacked(preps[i], NULL);
+    free(preps);
+    if (rc != TRACE_OK && res->appended) {
+        snprintf(msg, sizeof(msg),
+                 "%s\n(the input was sent in parts; %llu events of the first "
+                 "parts were committed: running the import again skips them)",
+                 ctl_errmsg(), (unsigned long long)res->appended);
+        ctl_set_errmsg(msg);
+    }
+    return rc;
+}
+
+int remote_follow_heads(struct globals *g)
+{
+    struct remote *r = g->remote;
+    char *argv[] = {"head", NULL};
+    nng_socket sub;
+    uint64_t shown = 0;
+    int rv, ret;
+
+    if (!r->pub_url[0]) {
+        fprintf(ctl_err, "tracectl: the daemon publishes no heads (start "
+                         "traced with --pub URL)\n");
+        return 6;
+    }
+    if ((rv = nng_sub0_open(&sub)) != 0)
+        return transport_error(r->pub_url, "cannot subscribe to", rv);
+    nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, WIRE_HEAD_TOPIC,
+                   strlen(WIRE_HEAD_TOPIC));
+    if ((rv = nng_dial(sub, r->pub_url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_close(sub);
+        return transport_error(r->pub_url, "cannot subscribe to", rv);
+    }
+    /* the current head first, as without --follow */
+    if ((ret = remote_exec(g, 1, argv)) != 0) {
+        nng_close(sub);
+        return ret;
+    }
+    fflush(ctl_out);
+    for (;;) {
+        Trace__Wire__V1__Checkpoint *cp;
+        size_t tl = strlen(WIRE_HEAD_TOPIC), len = 0;
+        uint8_t digest[32];
+        char hex[65];
+        void *buf = NULL;
+
+        if ((rv = nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
+            nng_close(sub);
+            return transport_error(r->pub_url, "lost", rv);
+        }
+        cp = len > tl ? trace__wire__v1__checkpoint__unpack(
+                            NULL, len - tl, (uint8_t *)buf + tl)
+                      : NULL;
+        nng_free(buf, len);
+        if (!cp)
+            continue;
+        wire_checkpoint_digest(digest, cp->size,
+                               cp->head.len == 32 ? cp->head.data
+                                                  : (uint8_t *)digest,
+                               cp->time_us);
+        if (cp->head.len != 32 || cp->sig.len != TRACE_SIG_LEN ||
+            trace_sig_verify(r->daemon_pub, digest, sizeof(digest),
+                             cp->sig.data) != TRACE_OK) {
+            fprintf(ctl_err, "tracectl: a checkpoint with a bad signature "
+                             "was ignored\n");
+        } else if (cp->size > shown) {
+            for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", cp->head.data[i]);
+            if (g->json)
+                fprintf(ctl_out, "{\"size\":%llu,\"head\":\"%s\"}\n",
+                        (unsigned long long)cp->size, hex);
+            else
+                fprintf(ctl_out, "%llu entries, head %s\n",
+                        (unsigned long long)cp->size, hex);
+            fflush(ctl_out);
+            shown = cp->size;
+        }
+        trace__wire__v1__checkpoint__free_unpacked(cp, NULL);
+    }
+}
+
+int remote_follow_alerts(struct globals *g, int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 3, sizeof(*args)), after[32];
+    uint64_t cursor = 0;
+    int n = 0, ret;
+
+    if (!args)
+        return 6;
+    /* the daemon lists the alerts (with the requester's rights); then it
+     * is asked every two seconds for those stored after the last one */
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--follow") != 0)
+            args[n++] = argv[i];
+    ret = exec_cursor(g, n, args, &cursor);
+    args[n] = "--after";
+    args[n + 1] = after;
+    while (ret == 0) {
+        fflush(ctl_out);
+        sleep(2);
+        snprintf(after, sizeof(after), "%llu", (unsigned long long)cursor);
+        ret = exec_cursor(g, n + 2, args, &cursor);
+    }
+    free(args);
+    return ret;
+}

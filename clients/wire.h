@@ -1,0 +1,36 @@
+/*
+ * wire.h - what tracectl --connect and traced share about the protocol
+ * of proto/wire.proto: the digests that are signed and small helpers.
+ */
+#ifndef TRACE_WIRE_H
+#define TRACE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.pb-c.h"
+
+#define WIRE_VERSION   1
+#define WIRE_NONCE_LEN 16
+#define WIRE_HEAD_TOPIC  "head "
+#define WIRE_ALERT_TOPIC "alert "
+
+/* SHA-256("trace.v1.request\n" || body): what a requester signs. */
+void wire_request_digest(uint8_t out[32], const uint8_t *body, size_t len);
+
+/* SHA-256("trace.v1.checkpoint\n" || u64be size || head || i64be time):
+ * what the daemon signs for a journal head. */
+void wire_checkpoint_digest(uint8_t out[32], uint64_t size,
+                            const uint8_t head[32], int64_t time_us);
+
+/* HMAC-SHA256 of data under key; 0 on success. */
+int wire_hmac(uint8_t out[32], const uint8_t key[32], const void *data,
+              size_t len);
+
+/* Cryptographically random bytes; 0 on success. */
+int wire_random(uint8_t *out, size_t len);
+
+/* Wall clock, microseconds since the epoch. */
+int64_t wire_now_us(void);
+
+#endif

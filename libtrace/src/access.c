@@ -1,0 +1,88 @@
+/*
+ * access.c - what a daemon needs to authenticate and authorise a
+ * request: who owns a key, what a party is, and which lots it held.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "trace/query.h"
+
+int trace_key_owner(trace_ledger *l, const uint8_t key_id[TRACE_KEY_ID_LEN],
+                    char *party, size_t cap, uint8_t pub[TRACE_PUBKEY_LEN])
+{
+    MDB_txn *txn;
+    MDB_val k = {TRACE_KEY_ID_LEN, (void *)key_id}, v;
+    const char *p;
+    size_t plen;
+    int rc;
+
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    rc = mdb_get(txn, l->dbi_keys, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return trace_fail(TRACE_ENOTFOUND, "unknown key");
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return trace_fail_mdb(rc, "keys");
+    }
+    p = v.mv_data;
+    plen = strnlen(p, v.mv_size);
+    if (plen + 1 + TRACE_PUBKEY_LEN != v.mv_size || plen + 1 > cap) {
+        mdb_txn_abort(txn);
+        return trace_fail(TRACE_EVERIFY, "key record is damaged");
+    }
+    memcpy(party, p, plen + 1);
+    memcpy(pub, p + plen + 1, TRACE_PUBKEY_LEN);
+    mdb_txn_abort(txn);
+    return TRACE_OK;
+}
+
+int trace_party_info(trace_ledger *l, const char *party, trace_party *out)
+{
+    Trace__V1__PartyState *st;
+    MDB_txn *txn;
+    arena *a;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!(a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+        arena_free(a);
+        return trace_fail_mdb(rc, "begin");
+    }
+    rc = party_state_get(txn, l, a, party, &st);
+    if (rc == TRACE_OK) {
+        const Trace__V1__PartyBody *b = st->body;
+        snprintf(out->kind, sizeof(out->kind), "%s", b->kind ? b->kind : "");
+        out->suspended = b->status && strcmp(b->status, "suspended") == 0;
+        out->regulator =
+            strcmp(out->kind, "regulator") == 0 && !out->suspended &&
+            (strcmp(b->subject, l->regulator) == 0 ||
+             (st->registered_by && strcmp(st->registered_by, l->regulator) == 0));
+        out->n_keys = st->n_keys;
+    }
+    mdb_txn_abort(txn);
+    arena_free(a);
+    return rc;
+}
+
+int trace_lot_held(trace_ledger *l, const char *lot, const char *party)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), lot, party, strlen(party));
+    MDB_val k = {klen, key}, v;
+    MDB_txn *txn;
+    int rc;
+
+    if (!klen)
+        return 0;
+    if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    rc = mdb_get(txn, l->dbi_lots, &k, &v);
+    mdb_txn_abort(txn);
+    return rc == 0;
+}

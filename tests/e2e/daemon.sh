@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# End-to-end test of traced with real processes:
+#   daemon.sh TRACECTL TRACED RAWREQ DEMO.jsonl
+# The same commands through the daemon print what they print embedded;
+# concurrent writers of several parties; refused cross-party writes and
+# reads; bad signature, replay (also across a restart), skewed clock,
+# garbage, truncated and oversized messages, a silent client: each gets a
+# clear error, nothing is committed, and the daemon keeps serving.
+# SIGTERM ends it with exit 0.
+set -u
+T=$1 TD=$2 RAW=$3 DEMO=$4
+W=$(mktemp -d /tmp/trace-daemon-XXXXXX)
+D=$W/ledger K=$W/ledger/keys
+PORT=$((20000 + $$ % 20000))
+IPC=ipc://$W/traced.ipc TCP=tcp://127.0.0.1:$PORT PUB=ipc://$W/pub.ipc
+DPID=
+cleanup() {
+  [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+  jobs -p | xargs -r kill -9 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() {
+  local want=$1 desc=$2; shift 3
+  "$@" >"$W/out" 2>"$W/err"
+  local got=$?
+  if [ "$got" -eq "$want" ]; then ok; else
+    bad "$desc: exit $got, wanted $want"; sed 's/^/  | /' "$W/err" "$W/out" | head -6
+  fi
+}
+C() { "$T" --connect "$IPC" --keys "$K" "$@"; }
+E() { "$T" --data "$D" "$@"; }
+size() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
+start() {
+  "$TD" --data "$D" --listen "$IPC" --listen "$TCP" --pub "$PUB" \
+    --max-message 1048576 --log-level debug "$@" 2>>"$W/traced.log" &
+  DPID=$!
+  for _ in $(seq 100); do
+    C head >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  bad "traced did not start"; cat "$W/traced.log"; exit 1
+}
+stop() {
+  kill -TERM "$DPID"
+  local st=0
+  wait "$DPID" || st=$?
+  DPID=
+  [ "$st" -eq 0 ] && ok || bad "traced exited $st on SIGTERM"
+}
+
+MAN=91310000MA1K000001 DIST=91320000MA1K000002 USER=91330000MA1K000003
+"$T" --data "$D" init >/dev/null && "$T" --data "$D" import --provision-keys "$DEMO" >/dev/null ||
+  { echo "FAIL: setup"; exit 1; }
+
+expect 0 "traced --help" -- "$TD" --help
+grep -q -- "--max-message" "$W/out" || bad "--help lists no keys"
+expect 0 "traced --check-config" -- "$TD" --data "$D" --listen "$IPC" --check-config
+grep -q "clock-window = 300" "$W/out" || bad "--check-config does not print defaults"
+expect 1 "traced without listen" -- "$TD" --data "$D"
+expect 1 "traced with a bad value" -- "$TD" --data "$D" --listen "$IPC" --workers 0
+printf 'listen = %s\nworkers = many\n' "$IPC" >"$W/bad.conf"
+expect 1 "traced with a bad config file" -- "$TD" --data "$D" --config "$W/bad.conf"
+grep -q "bad.conf:2" "$W/err" || bad "config error does not name the line"
+
+start
+
+# The same output and exit codes as embedded.
+for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02-01" \
+  "trace EPH-2601-A --forward" "trace EPH-2601-A --backward --party $DIST" \
+  "permit show CN-PF-2026-0001" "history $DIST" "history EPH-2601-A" \
+  "register $DIST --substance ephedrine --from 2026-01-01 --to 2026-03-31" \
+  "export" "export --party $MAN" "alerts" "balance NOBODY" "trace NO-LOT --forward" \
+  "permit show NOPE" "balance" "frobnicate"; do
+  for j in "" "--json"; do
+    E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
+    C $j $cmd >"$W/c.out" 2>/dev/null; cc=$?
+    if [ "$ec" = "$cc" ] && cmp -s "$W/e.out" "$W/c.out"; then ok; else
+      bad "'$j $cmd' differs through the daemon (exit $ec vs $cc)"
+      diff "$W/e.out" "$W/c.out" | head -4
+    fi
+  done
+done
+expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
+
+# Writes: record and import, idempotent, atomic.
+n0=$(size)
+expect 0 "record through the daemon" -- C --as "$DIST" record loss --substance ephedrine \
+  --lot EPH-2601-A --qty 0.1 --unit kg --reason theft
+[ "$(size)" = $((n0 + 1)) ] && ok || bad "record did not append one entry"
+python3 - "$W" "$MAN" <<'PY'
+import sys
+w, man = sys.argv[1], sys.argv[2]
+with open(f"{w}/man.jsonl", "w") as f:
+    for i in range(50):
+        f.write('{"type":"produce","id":"d-%d","party":"%s","at":"2026-03-01T08:00:00+08:00",'
+                '"substance":"ephedrine","lot":"EPH-D","qty":"1","unit":"kg"}\n' % (i, man))
+PY
+expect 0 "import through the daemon" -- C import "$W/man.jsonl"
+grep -q "imported 50 events" "$W/out" || bad "import did not say 50: $(cat "$W/out")"
+expect 0 "import again: idempotent" -- C import "$W/man.jsonl"
+grep -q "imported 0 events (50 already present" "$W/out" || bad "re-import: $(cat "$W/out")"
+n1=$(size)
+sed 's/"d-7","party"/"d-x7","party"/; s/"qty":"1"/"qty":"-1"/' "$W/man.jsonl" | sed 's/"d-\([0-9]*\)"/"e-\1"/' >"$W/bad.jsonl"
+expect 2 "a bad line: rejected" -- C import "$W/bad.jsonl"
+grep -q "line 1: " "$W/err" || bad "rejected import names no line"
+grep -q "nothing was imported" "$W/err" || bad "rejected import does not say nothing was imported"
+[ "$(size)" = "$n1" ] && ok || bad "rejected import left entries"
+expect 1 "--provision-keys needs the folder" -- C import --provision-keys "$W/man.jsonl"
+
+# A party writes and reads only its own.
+sed "s/\"party\":\"$MAN\"/\"party\":\"$MAN\"/; s/\"d-/\"x-/" "$W/man.jsonl" >"$W/other.jsonl"
+expect 5 "import another party's events" -- C --as "$DIST" import "$W/other.jsonl"
+[ "$(size)" = "$n1" ] && ok || bad "cross-party import left entries"
+grep -q "$W" "$W/traced.log" 2>/dev/null; grep -q "refused\|rejected" "$W/traced.log" && ok || bad "refusals are not logged"
+expect 5 "read another party's stock" -- C --as "$DIST" balance "$MAN"
+grep -q "permission denied" "$W/err" || bad "no 'permission denied' message"
+expect 0 "read own stock" -- C --as "$DIST" balance "$DIST"
+expect 5 "trace a lot never held" -- C --as 12310000MB0000005 trace EPH-2601-A --forward
+expect 0 "trace a lot held" -- C --as "$DIST" trace EPH-2601-A --forward
+expect 5 "history of another party" -- C --as "$DIST" history "$MAN"
+expect 5 "reconcile as a party" -- C --as "$DIST" reconcile
+expect 5 "backup as a party" -- C --as "$DIST" backup "$W/b"
+expect 0 "export as a party: own events" -- C --as "$DIST" export
+if grep -v "\"party\":\"$DIST\"" "$W/out" | grep -q .; then bad "party export shows others' events"; else ok; fi
+"$T" --keys "$W/stranger" keygen STRANGER >/dev/null 2>&1
+expect 5 "a key the ledger does not know" -- "$T" --connect "$IPC" --keys "$W/stranger" --as STRANGER head
+
+# Alerts: reconcile and ack through the daemon.
+expect 0 "reconcile through the daemon" -- C reconcile --as-of 2026-06-01
+expect 0 "alerts listed" -- C --json alerts
+A=$(head -1 "$W/out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null)
+AP=$(head -1 "$W/out" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a["party"] or "")' 2>/dev/null)
+if [ -n "$A" ]; then
+  OTHER=$USER; [ "$AP" = "$USER" ] && OTHER=$DIST
+  expect 5 "ack another party's alert" -- C --as "$OTHER" ack "$A" --note "not mine"
+  expect 0 "ack by the regulator" -- C ack "$A" --status resolved --note "checked"
+  expect 0 "ack shows" -- C alerts --status resolved
+  grep -q "$A" "$W/out" || bad "resolved alert not listed"
+else
+  bad "no alert to acknowledge"
+fi
+expect 4 "ack an unknown alert" -- C ack A0000000000000000 --note x
+
+# Raw requests: each refused with a clear error, nothing committed.
+n2=$(size)
+expect 0 "signed request" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR --save "$W/req.bin" -- head
+grep -q "code=0" "$W/out" || bad "signed request: $(head -1 "$W/out")"
+expect 0 "replayed request" -- "$RAW" "$IPC" file "$W/req.bin"
+grep -q "code=5.*replayed" "$W/out" || bad "replay not refused: $(head -1 "$W/out")"
+expect 0 "bad signature" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR --bad-sig -- head
+grep -q "code=5.*bad signature" "$W/out" || bad "bad signature: $(head -1 "$W/out")"
+expect 0 "signed as another party" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" "$DIST" -- head
+grep -q "code=5" "$W/out" || bad "key of another party: $(head -1 "$W/out")"
+expect 0 "clock an hour off" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR --skew 3600 -- head
+grep -q "code=5.*clock" "$W/out" || bad "skewed clock: $(head -1 "$W/out")"
+expect 0 "garbage" -- "$RAW" "$IPC" random 5000
+grep -q "code=2" "$W/out" || bad "garbage: $(head -1 "$W/out")"
+expect 0 "empty message" -- "$RAW" "$IPC" bytes ""
+expect 0 "truncated request" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR --truncate 40 -- head
+grep -q "code=2" "$W/out" || bad "truncated: $(head -1 "$W/out")"
+expect 0 "a command the daemon does not run" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR -- init
+grep -q "code=1" "$W/out" || bad "init through daemon: $(head -1 "$W/out")"
+# larger than max-message: nng drops it and the connection; no answer
+timeout 12 "$RAW" "$IPC" random 2000000 >"$W/out" 2>&1
+[ $? -ne 0 ] && ok || bad "an oversized message got an answer: $(head -1 "$W/out")"
+"$RAW" "$IPC" silent 3 >/dev/null 2>&1 &
+expect 0 "serving beside a silent client" -- C head
+[ "$(size)" = "$n2" ] && ok || bad "refused requests changed the ledger"
+
+# Concurrent writers of four parties, through ipc and tcp.
+python3 - "$W" "$MAN" "$DIST" "$USER" 91310000MA1K000006 <<'PY'
+import sys
+w, parties = sys.argv[1], sys.argv[2:]
+for p in parties:
+    with open(f"{w}/{p}.jsonl", "w") as f:
+        for i in range(500):
+            f.write('{"type":"produce","id":"c-%d","party":"%s","at":"2026-03-02T08:00:00+08:00",'
+                    '"substance":"acetone","lot":"AC-%s","qty":"1","unit":"L"}\n' % (i, p, p))
+PY
+n3=$(size)
+pids=
+for p in $MAN $DIST $USER 91310000MA1K000006; do
+  url=$IPC; [ "$p" = "$USER" ] && url=$TCP
+  for k in 1 2 3; do
+    # three rounds of the same file per party: the later ones are no-ops
+    "$T" --connect "$url" --keys "$K" --as "$p" import "$W/$p.jsonl" >"$W/w-$p-$k.out" 2>&1 &
+    pids="$pids $!"
+  done
+done
+for p in $pids; do wait "$p" || bad "a concurrent writer failed: $(cat "$W"/w-*.out | grep -v imported | head -3)"; done
+[ "$(size)" = $((n3 + 2000)) ] && ok || bad "concurrent writers: $(size) entries, wanted $((n3 + 2000))"
+expect 0 "verify after concurrent writes" -- E verify
+
+# Signed heads on PUB.
+"$T" --connect "$IPC" --keys "$K" --json head --follow >"$W/follow.out" 2>"$W/follow.err" &
+FPID=$!
+sleep 1
+C --as "$DIST" record loss --substance ephedrine --lot EPH-2601-A --qty 0.1 --unit kg --reason loss >/dev/null
+sleep 1
+kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
+[ "$(wc -l <"$W/follow.out")" -ge 2 ] && ok || bad "head --follow saw no new head: $(cat "$W/follow.out" "$W/follow.err")"
+tail -1 "$W/follow.out" | grep -q "\"size\":$(size)" && ok || bad "followed head is not the ledger's"
+
+# Clean shutdown, then a request saved before the restart is refused.
+stop
+grep -q "stopped" "$W/traced.log" && ok || bad "no 'stopped' in the log"
+start
+expect 0 "replay across a restart" -- "$RAW" "$IPC" file "$W/req.bin"
+grep -q "code=5" "$W/out" || bad "replay after restart not refused: $(head -1 "$W/out")"
+expect 0 "serving after the restart" -- C verify
+stop
+
+echo "daemon: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
