@@ -9,6 +9,7 @@
  * Settings come from the table in config.c: defaults, then the config
  * file, then the command line.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,11 @@ int main(int argc, char **argv)
         return 0;
     }
     log_init(cfg.log_level, (int)cfg.syslog);
+    /* Requests come and go in buffers of megabytes: keep them in the heap
+     * for reuse rather than mapping and faulting in fresh pages for each
+     * (the heap stays bounded by contexts x max-message). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     status = server_run(&cfg);
     config_free(&cfg);
     return status;

@@ -1,0 +1,299 @@
+/*
+ * bench_daemon - durable signed appends through traced.
+ *
+ *   bench_daemon TRACED [EVENTS] [BATCH]
+ *
+ * Makes a ledger in a temporary folder with 16 parties and their keys,
+ * starts TRACED on it (ipc://), and measures, with clients that are
+ * threads of this process doing what `tracectl --connect import` does
+ * (send JSON Lines, sign the prepared events with the party's key,
+ * commit):
+ *   - throughput with 1, 4 and 16 concurrent clients, each a party,
+ *     sending batches of BATCH events (default 10,000);
+ *   - latency of single-event appends from one client at light load
+ *     (p50, p99, max over 500 requests);
+ *   - the daemon's peak resident memory.
+ * Every acknowledged append is durable (fsync'd) before its answer.
+ * The clients share the machine's cores with the daemon.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "trace/ledger.h"
+#include "tracectl.h"
+
+#define MAX_CLIENTS 16
+
+static char dir[256], url[300], keys[300];
+static long per_client = 40000, batch = 10000;
+
+struct client {
+    int idx;
+    long events;
+    int failed;
+    double *lat; /* single-event latencies, if measuring them */
+    long n_lat;
+    char tag[16];
+};
+
+static void party_id(char *out, size_t cap, int i)
+{
+    snprintf(out, cap, "BENCH-P%02d", i);
+}
+
+static int setup(void)
+{
+    trace_key *rk;
+    trace_ledger *l;
+    trace_keyring *ring;
+    trace_import *im;
+    trace_append_result res;
+    char path[400], line[512];
+    unsigned long n = 0;
+
+    snprintf(dir, sizeof(dir), "/tmp/trace-bench-daemon-%d", (int)getpid());
+    snprintf(keys, sizeof(keys), "%s/keys", dir);
+    snprintf(url, sizeof(url), "ipc://%s/traced.ipc", dir);
+    if (mkdir(dir, 0700) != 0 || trace_keyring_open(&ring, keys, 1) != TRACE_OK ||
+        trace_key_generate(&rk) != TRACE_OK)
+        return -1;
+    snprintf(path, sizeof(path), "%s/REGULATOR.key", keys);
+    if (trace_key_save(rk, path) != TRACE_OK ||
+        trace_ledger_init(&l, dir, rk, NULL) != TRACE_OK)
+        return -1;
+    trace_key_free(rk);
+    if (trace_import_begin(&im, l, ring, NULL, TRACE_APPEND_PROVISION_KEYS,
+                           0) != TRACE_OK)
+        return -1;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        char p[32];
+        party_id(p, sizeof(p), i);
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"party\",\"id\":\"reg-%s\",\"party\":\"REGULATOR\","
+                 "\"at\":\"2026-01-01T00:00:00Z\",\"subject\":\"%s\","
+                 "\"name\":\"Bench %d\",\"kind\":\"manufacturer\",\"region\":"
+                 "\"CN-31\",\"licenses\":[\"CN-PC-3\"]}",
+                 p, p, i);
+        if (trace_import_line(im, line, strlen(line), ++n) != TRACE_OK)
+            return -1;
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"produce\",\"id\":\"first\",\"party\":\"%s\","
+                 "\"at\":\"2026-01-02T00:00:00Z\",\"substance\":\"acetone\","
+                 "\"lot\":\"L-%s\",\"qty\":\"1\",\"unit\":\"L\"}",
+                 p, p);
+        if (trace_import_line(im, line, strlen(line), ++n) != TRACE_OK)
+            return -1;
+    }
+    if (trace_import_commit(im, &res) != TRACE_OK)
+        return -1;
+    trace_import_free(im);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    return 0;
+}
+
+static pid_t start_daemon(const char *traced)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(127);
+        execl(traced, traced, "--data", dir, "--listen", url, "--log-level",
+              "error", "--contexts", "64", "--rate", "0", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static long peak_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    struct globals g;
+    char party[32];
+    char **lines = NULL;
+    size_t *lens = NULL;
+    unsigned long *linenos = NULL;
+    long n = c->lat ? 1 : batch;
+    trace_append_result res;
+
+    ctl_out = stdout;
+    ctl_err = stderr;
+    memset(&g, 0, sizeof(g));
+    party_id(party, sizeof(party), c->idx);
+    g.connect = url;
+    g.keys = keys;
+    g.as = party;
+    if (remote_open(&g) != 0) {
+        c->failed = 1;
+        return NULL;
+    }
+    lines = calloc((size_t)n, sizeof(*lines));
+    lens = calloc((size_t)n, sizeof(*lens));
+    linenos = calloc((size_t)n, sizeof(*linenos));
+    for (long i = 0; i < n; i++) {
+        lines[i] = malloc(320);
+        linenos[i] = (unsigned long)i + 1;
+    }
+    for (long done = 0, round = 0; done < c->events; round++) {
+        double t0;
+        for (long i = 0; i < n; i++)
+            lens[i] = (size_t)snprintf(
+                lines[i], 320,
+                "{\"type\":\"produce\",\"id\":\"%s-%ld-%ld\",\"party\":\"%s\","
+                "\"at\":\"2026-02-01T08:00:00+08:00\",\"substance\":"
+                "\"acetone\",\"lot\":\"L-%s\",\"qty\":\"1.5\",\"unit\":\"L\"}",
+                c->tag, round, i, party, party);
+        t0 = bench_now();
+        if (remote_append(&g, lines, lens, linenos, (size_t)n, party, 0,
+                          &res) != TRACE_OK ||
+            res.appended != (uint64_t)n) {
+            fprintf(stderr, "bench_daemon: client %d: %s\n", c->idx,
+                    ctl_errmsg());
+            c->failed = 1;
+            break;
+        }
+        if (c->lat)
+            c->lat[c->n_lat++] = bench_now() - t0;
+        done += n;
+    }
+    for (long i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    free(lens);
+    free(linenos);
+    remote_close(&g);
+    return NULL;
+}
+
+static int run_clients(int n, long events_each, const char *tag, double *secs)
+{
+    pthread_t th[MAX_CLIENTS];
+    struct client cs[MAX_CLIENTS];
+    double t0 = bench_now();
+    int failed = 0;
+
+    for (int i = 0; i < n; i++) {
+        memset(&cs[i], 0, sizeof(cs[i]));
+        cs[i].idx = i;
+        cs[i].events = events_each;
+        snprintf(cs[i].tag, sizeof(cs[i].tag), "%s", tag);
+        pthread_create(&th[i], NULL, client_main, &cs[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        failed |= cs[i].failed;
+    }
+    *secs = bench_now() - t0;
+    return failed ? -1 : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    static const int clients[] = {1, 4, 16};
+    struct client lc;
+    pthread_t th;
+    pid_t pid;
+    int status;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_daemon TRACED [EVENTS] "
+                        "[BATCH]\n");
+        return 1;
+    }
+    if (argc > 2)
+        per_client = atol(argv[2]);
+    if (argc > 3)
+        batch = atol(argv[3]);
+    if (per_client < batch)
+        per_client = batch;
+    if (setup() != 0) {
+        fprintf(stderr, "bench_daemon: setup failed: %s\n",
+                trace_error_last());
+        return 1;
+    }
+    pid = start_daemon(argv[1]);
+    for (int i = 0; i < 100; i++) { /* wait for the socket */
+        char sock[400];
+        snprintf(sock, sizeof(sock), "%s/traced.ipc", dir);
+        if (access(sock, F_OK) == 0)
+            break;
+        usleep(50000);
+    }
+    printf("traced: durable signed appends, batches of %ld, %ld events per "
+           "row (at least 2 batches per client)\n",
+           batch, per_client);
+    printf("%-10s %12s %10s\n", "clients", "events/s", "seconds");
+    for (size_t k = 0; k < sizeof(clients) / sizeof(*clients); k++) {
+        char tag[16];
+        double secs;
+        /* the same total for each row, at least two batches a client */
+        long each = per_client / clients[k];
+        each = (each / batch) * batch;
+        if (each < 2 * batch)
+            each = 2 * batch;
+        snprintf(tag, sizeof(tag), "c%d", clients[k]);
+        if (run_clients(clients[k], each, tag, &secs) != 0) {
+            printf("%-10d failed\n", clients[k]);
+            continue;
+        }
+        printf("%-10d %12.0f %10.2f\n", clients[k],
+               (double)(each * clients[k]) / secs, secs);
+        fflush(stdout);
+    }
+
+    /* single events, one client, light load */
+    memset(&lc, 0, sizeof(lc));
+    lc.idx = 0;
+    lc.events = 500;
+    lc.lat = calloc(500, sizeof(double));
+    snprintf(lc.tag, sizeof(lc.tag), "one");
+    pthread_create(&th, NULL, client_main, &lc);
+    pthread_join(th, NULL);
+    if (!lc.failed && lc.n_lat > 0) {
+        qsort(lc.lat, (size_t)lc.n_lat, sizeof(double), cmp_double);
+        printf("single-event append (prepare + sign + commit, fsync), %ld "
+               "requests: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+               lc.n_lat, lc.lat[lc.n_lat / 2] * 1e3,
+               lc.lat[(lc.n_lat * 99) / 100] * 1e3, lc.lat[lc.n_lat - 1] * 1e3);
+    } else {
+        printf("single-event append failed\n");
+    }
+    free(lc.lat);
+    printf("traced peak RSS: %ld kB\n", peak_rss_kb(pid));
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    printf("traced exit status on SIGTERM: %d\n",
+           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    bench_rmtree(dir);
+    return 0;
+}
