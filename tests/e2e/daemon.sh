@@ -13,6 +13,7 @@ W=$(mktemp -d /tmp/trace-daemon-XXXXXX)
 D=$W/ledger K=$W/ledger/keys
 PORT=$((20000 + $$ % 20000))
 IPC=ipc://$W/traced.ipc TCP=tcp://127.0.0.1:$PORT PUB=ipc://$W/pub.ipc
+TLS=tls+tcp://127.0.0.1:$((PORT + 1))
 DPID=
 cleanup() {
   [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
@@ -36,6 +37,7 @@ E() { "$T" --data "$D" "$@"; }
 size() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
 start() {
   "$TD" --data "$D" --listen "$IPC" --listen "$TCP" --pub "$PUB" \
+    --listen "$TLS" --tls-cert "$W/pki/server.pem" --tls-ca "$W/pki/ca.crt" \
     --max-message 1048576 --log-level debug "$@" 2>>"$W/traced.log" &
   DPID=$!
   for _ in $(seq 100); do
@@ -51,6 +53,26 @@ stop() {
   DPID=
   [ "$st" -eq 0 ] && ok || bad "traced exited $st on SIGTERM"
 }
+
+# A small PKI for tls+tcp://: a CA, the daemon's certificate and a
+# client's; and a client certificate from a CA the daemon does not trust.
+mkdir -p "$W/pki"
+pki() {
+  local name=$1 ca=$2 cn=$3
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$W/pki/$name.key" -subj "/CN=$cn" -out "$W/pki/$name.csr" 2>/dev/null &&
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$W/pki/$name.ext" &&
+  openssl x509 -req -in "$W/pki/$name.csr" -CA "$W/pki/$ca.crt" -CAkey "$W/pki/$ca.key" \
+    -CAcreateserial -days 2 -extfile "$W/pki/$name.ext" -out "$W/pki/$name.crt" 2>/dev/null &&
+  cat "$W/pki/$name.crt" "$W/pki/$name.key" >"$W/pki/$name.pem"
+}
+for ca in ca rogue; do
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$W/pki/$ca.key" -subj "/CN=Test $ca" -days 2 -out "$W/pki/$ca.crt" 2>/dev/null ||
+    { echo "FAIL: openssl cannot make a CA"; exit 1; }
+done
+pki server ca 127.0.0.1 && pki client ca client && pki stranger rogue stranger ||
+  { echo "FAIL: openssl cannot make certificates"; exit 1; }
 
 MAN=91310000MA1K000001 DIST=91320000MA1K000002 USER=91330000MA1K000003
 "$T" --data "$D" init >/dev/null && "$T" --data "$D" import --provision-keys "$DEMO" >/dev/null ||
@@ -85,6 +107,14 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   done
 done
 expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
+expect 0 "tls+tcp:// with a client certificate" -- "$T" --connect "$TLS" --keys "$K" \
+  --tls-ca "$W/pki/ca.crt" --tls-cert "$W/pki/client.pem" --timeout 5 head
+expect 6 "tls+tcp:// without a client certificate" -- "$T" --connect "$TLS" --keys "$K" \
+  --tls-ca "$W/pki/ca.crt" --timeout 3 head
+expect 6 "tls+tcp:// with a certificate of another CA" -- "$T" --connect "$TLS" --keys "$K" \
+  --tls-ca "$W/pki/ca.crt" --tls-cert "$W/pki/stranger.pem" --timeout 3 head
+expect 6 "tls+tcp:// to a daemon of another CA" -- "$T" --connect "$TLS" --keys "$K" \
+  --tls-ca "$W/pki/rogue.crt" --tls-cert "$W/pki/client.pem" --timeout 3 head
 
 # Writes: record and import, idempotent, atomic.
 n0=$(size)
