@@ -1,24 +1,70 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine, builds tracectl and walks through the
-# demo: a new ledger, the multi-party demo data, verification, export.
+# Sets up a fresh Debian machine, builds tracectl and traced, loads the
+# multi-party demo data set into a new ledger, starts traced on it and
+# walks through the commands a newcomer needs, through the daemon.
+# traced then keeps running in the foreground: Ctrl-C stops it cleanly.
+# DEMO_STOP=1 stops it right after the walk-through; DEMO_DIR names the
+# ledger folder (default demo-ledger); DEMO_PORT the TCP port (7700).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target tracectl
+cmake --build build -j"$(nproc)" --target tracectl traced
 t=./build/tracectl
 data=${DEMO_DIR:-demo-ledger}
+port=${DEMO_PORT:-7700}
+url=tcp://127.0.0.1:$port
+pub=tcp://127.0.0.1:$((port + 1))
 rm -rf "$data"
 run() { echo "\$ tracectl $*"; "$t" "$@"; echo; }
+
+echo "== a new ledger with the demo data (embedded: tracectl --data)"
 run --data "$data" init
 run --data "$data" import --provision-keys examples/demo.jsonl
-run --data "$data" verify
-echo "\$ tracectl --data $data export --party 12310000MB0000005"
-"$t" --data "$data" export --party 12310000MB0000005
+
+echo "== traced on it"
+ipc=ipc://$(cd "$data" && pwd)/traced.ipc
+./build/traced --data "$data" --listen "$url" --listen "$ipc" --pub "$pub" &
+daemon=$!
+stop() { kill -TERM "$daemon" 2>/dev/null; wait "$daemon"; }
+trap 'stop; exit 0' INT TERM
+up=0
+for _ in $(seq 50); do
+  "$t" --connect "$url" --keys "$data/keys" head >/dev/null 2>&1 && { up=1; break; }
+  kill -0 "$daemon" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$up" = 1 ] || { echo "traced did not start (is port $port taken? DEMO_PORT=...)"; exit 1; }
+
 echo
-run --data "$data" balance 91320000MA1K000002
-run --data "$data" trace MOR-2601 --party 12310000MB0000005 --backward
-run --data "$data" permit show CN-PL-2026-0001
-run --data "$data" reconcile
-echo "The ledger is in $data/ and its keys in $data/keys/."
-echo "Try: ./build/tracectl --data $data --help"
+echo "== the same commands through the daemon (tracectl --connect)"
+c=(--connect "$url" --keys "$data/keys")
+run "${c[@]}" verify
+run "${c[@]}" balance 91320000MA1K000002
+run "${c[@]}" trace MOR-2601 --party 12310000MB0000005 --backward
+run "${c[@]}" permit show CN-PL-2026-0001
+run "${c[@]}" --as 12310000MB0000005 record dispense --substance morphine \
+  --lot MOR-2601 --qty 10 --unit unit --rx-id RX-DEMO-1 --prescriber DR-1 \
+  --patient 310101195001011234 --written 2026-02-01 --days 3 --form oral
+echo "(a party reads only its own data:)"
+run "${c[@]}" --as 12310000MB0000005 balance 91320000MA1K000002 || true
+run "${c[@]}" reconcile
+run "${c[@]}" head
+
+if [ "${DEMO_STOP:-0}" = 1 ]; then
+  stop
+  exit 0
+fi
+cat <<TXT
+traced is serving $data on $url (and $ipc),
+publishing signed heads and alerts on $pub.  Requests are signed with
+the keys in $data/keys (the regulator's by default, --as PARTY for another):
+
+  ./build/tracectl --connect $url --keys $data/keys balance 91320000MA1K000002
+  ./build/tracectl --connect $url --keys $data/keys --as 12310000MB0000005 history 12310000MB0000005
+  ./build/tracectl --connect $url --keys $data/keys head --follow
+  ./build/tracectl --connect $url --keys $data/keys --help
+
+Ctrl-C stops traced (it finishes what is in flight and exits 0).
+TXT
+wait "$daemon"
