@@ -553,6 +553,8 @@ int cmd_verify(struct globals *g, int argc, char **argv)
 int cmd_backup(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    const char *dest;
+    char path[4096];
     trace_ledger *l;
     int c, rc, ret;
 
@@ -567,14 +569,28 @@ int cmd_backup(struct globals *g, int argc, char **argv)
         return ctl_usage("backup", "%s", "needs exactly one DEST folder");
     if (!ctl_may_read_party(g, ""))
         return ctl_denied("%s", "only a regulator backs up the ledger");
+    dest = argv[optind];
+    if (g->ledger) {
+        /* in traced: a plain name inside the daemon's backup-dir, never a
+         * path a client chooses */
+        if (!g->backup_dir)
+            return ctl_denied("%s", "this daemon takes no backups (set "
+                                    "backup-dir)");
+        if (!trace_party_id_valid(dest))
+            return ctl_usage("backup", "DEST must be a plain name (letters, "
+                                       "digits, . _ : -), not %s",
+                             dest);
+        snprintf(path, sizeof(path), "%s/%s", g->backup_dir, dest);
+        dest = path;
+    }
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    rc = trace_ledger_backup(l, argv[optind]);
+    rc = trace_ledger_backup(l, dest);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK)
         fprintf(ctl_out, "backed up %s to %s (check it with: tracectl --data %s "
                "verify)\n",
-               g->data, argv[optind], argv[optind]);
+               g->data, dest, dest);
     ctl_close(g, l);
     return ret;
 }

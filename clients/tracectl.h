@@ -30,6 +30,7 @@ struct globals {
     const char *principal; /* the authenticated requester */
     int principal_regulator;
     uint64_t cursor; /* alerts: position of the last alert listed */
+    const char *backup_dir; /* where `backup NAME` writes, if anywhere */
     /* set by tracectl --connect */
     struct remote *remote;
 };

@@ -41,6 +41,8 @@ static const struct cfg_key keys[] = {
      "PEM file with the certificate and private key for tls+tcp://"},
     {"tls-ca", T_STRING, NULL, 0, 0, S(tls_ca),
      "PEM file with the CA of client certificates (required for tls+tcp://)"},
+    {"backup-dir", T_STRING, NULL, 0, 0, S(backup_dir),
+     "folder where a regulator's `backup NAME` writes copies (none if unset)"},
     {"log-level", T_STRING, "info", 0, 0, S(log_level),
      "error, warn, info or debug"},
     {"syslog", T_BOOL, "false", 0, 1, S(syslog),

@@ -22,6 +22,7 @@ struct config {
     char *log_level;    /* error, warn, info, debug */
     char *reconcile_at; /* HH:MM local time of the nightly run, or "off" */
     char *rules;        /* rules file (JSON) for reconciliation */
+    char *backup_dir;   /* where a regulator's `backup NAME` writes */
     long long workers;  /* threads that decode, check and run requests */
     long long contexts; /* requests in flight at once */
     long long max_message;    /* bytes */

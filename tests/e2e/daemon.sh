@@ -38,7 +38,8 @@ size() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdi
 start() {
   "$TD" --data "$D" --listen "$IPC" --listen "$TCP" --pub "$PUB" \
     --listen "$TLS" --tls-cert "$W/pki/server.pem" --tls-ca "$W/pki/ca.crt" \
-    --max-message 1048576 --log-level debug "$@" 2>>"$W/traced.log" &
+    --max-message 1048576 --log-level debug --backup-dir "$W/backups" \
+    "$@" 2>>"$W/traced.log" &
   DPID=$!
   for _ in $(seq 100); do
     C head >/dev/null 2>&1 && return 0
@@ -153,7 +154,13 @@ expect 5 "trace a lot never held" -- C --as 12310000MB0000005 trace EPH-2601-A -
 expect 0 "trace a lot held" -- C --as "$DIST" trace EPH-2601-A --forward
 expect 5 "history of another party" -- C --as "$DIST" history "$MAN"
 expect 5 "reconcile as a party" -- C --as "$DIST" reconcile
-expect 5 "backup as a party" -- C --as "$DIST" backup "$W/b"
+expect 5 "backup as a party" -- C --as "$DIST" backup b1
+mkdir -p "$W/backups"
+expect 1 "backup to a path of the client's choosing" -- C backup /tmp/elsewhere
+expect 0 "online backup through the daemon" -- C backup b1
+E export >"$W/orig.jsonl"; "$T" --data "$W/backups/b1" export >"$W/copy.jsonl"
+cmp -s "$W/orig.jsonl" "$W/copy.jsonl" && ok || bad "the backup exports differently"
+expect 0 "the backup verifies" -- "$T" --data "$W/backups/b1" verify
 expect 0 "export as a party: own events" -- C --as "$DIST" export
 if grep -v "\"party\":\"$DIST\"" "$W/out" | grep -q .; then bad "party export shows others' events"; else ok; fi
 "$T" --keys "$W/stranger" keygen STRANGER >/dev/null 2>&1
@@ -221,9 +228,17 @@ for p in $MAN $DIST $USER 91310000MA1K000006; do
     pids="$pids $!"
   done
 done
+sleep 0.3
+C backup b2 >"$W/b2.out" 2>&1 || bad "backup during the writes: $(cat "$W/b2.out")"
 for p in $pids; do wait "$p" || bad "a concurrent writer failed: $(cat "$W"/w-*.out | grep -v imported | head -3)"; done
 [ "$(size)" = $((n3 + 2000)) ] && ok || bad "concurrent writers: $(size) entries, wanted $((n3 + 2000))"
 expect 0 "verify after concurrent writes" -- E verify
+# the copy taken while they wrote is the ledger of one moment: it verifies
+# and its export is a prefix of the ledger's
+expect 0 "backup taken during the writes verifies" -- "$T" --data "$W/backups/b2" verify
+E export >"$W/orig.jsonl"; "$T" --data "$W/backups/b2" export >"$W/copy.jsonl"
+[ "$(head -c "$(stat -c %s "$W/copy.jsonl")" "$W/orig.jsonl" | cmp - "$W/copy.jsonl" && echo same)" = same ] &&
+  ok || bad "the online backup is not a prefix of the ledger"
 
 # Signed heads on PUB.
 "$T" --connect "$IPC" --keys "$K" --json head --follow >"$W/follow.out" 2>"$W/follow.err" &
