@@ -10,7 +10,7 @@ CC=clang cmake -S . -B "$build" -DTRACE_FUZZ=ON -DTRACE_BUILD_TESTS=OFF \
       -DTRACE_BUILD_BENCH=OFF -DTRACE_BUILD_EXAMPLES=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
-for target in jsonl entry; do
+for target in jsonl entry request; do
   scratch=$(mktemp -d)
   echo "fuzzing $target for ${secs}s"
   "$build/tests/fuzz/fuzz_$target" -max_total_time="$secs" -max_len=65536 \
@@ -18,7 +18,8 @@ for target in jsonl entry; do
     grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done" || true
   rm -rf "$scratch"
   # libFuzzer exits non-zero on a finding; check for crash files too
-  if ls crash-* leak-* timeout-* >/dev/null 2>&1; then
+  if compgen -G "crash-*" >/dev/null || compgen -G "leak-*" >/dev/null ||
+     compgen -G "timeout-*" >/dev/null || compgen -G "oom-*" >/dev/null; then
     echo "fuzz_$target found a problem: see crash-*/leak-*/timeout-*"
     exit 1
   fi

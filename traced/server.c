@@ -122,6 +122,8 @@ struct server {
     pthread_mutex_t pub_mu;
     uint64_t published_size;
     uint64_t alert_pos;
+    int direct; /* no sockets or threads: requests handled in the caller
+                   (the fuzz target's harness) */
     atomic_int stopping;
     atomic_int busy; /* requests received and not yet answered */
     atomic_int connections;
@@ -210,6 +212,8 @@ static void reply(struct work *w, Trace__Wire__V1__Response *resp)
         if (nng_msg_alloc(&m, len) != 0) {
             /* nothing to send: the client times out; the context goes on */
             w->sending = 0;
+            if (w->srv->direct)
+                return;
             atomic_fetch_sub(&w->srv->busy, 1);
             if (!atomic_load(&w->srv->stopping))
                 nng_ctx_recv(w->ctx, w->aio);
@@ -218,6 +222,10 @@ static void reply(struct work *w, Trace__Wire__V1__Response *resp)
         trace__wire__v1__response__pack(&oom, nng_msg_body(m));
     } else {
         trace__wire__v1__response__pack(resp, nng_msg_body(m));
+    }
+    if (w->srv->direct) {
+        nng_msg_free(m);
+        return;
     }
     w->sending = 1;
     nng_aio_set_msg(w->aio, m);
@@ -521,6 +529,8 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
 
 /* Prepare and commit ----------------------------------------------------- */
 
+static void write_all(struct server *s, struct work *list);
+
 /* ticket = u64be issued_us || HMAC(key, issued_us || requester || 0 ||
  * for each event: u32be len || bytes) */
 static int ticket_mac(struct server *s, uint8_t mac[32], int64_t issued,
@@ -802,7 +812,11 @@ static void run_commit(struct work *w, const Trace__Wire__V1__Commit *cm,
     w->n_groups = cm->n_groups;
     w->flags = cm->has_historic && cm->historic ? TRACE_APPEND_HISTORIC : 0;
     snprintf(w->principal, sizeof(w->principal), "%s", party);
-    queue_push(&s->commitq, w);
+    w->next = NULL;
+    if (s->direct)
+        write_all(s, w);
+    else
+        queue_push(&s->commitq, w);
     return;
 fail:
     free(w->groups);
@@ -1053,67 +1067,67 @@ static int commit_round(struct server *s, struct work *list, size_t n,
     return full;
 }
 
+/* Commits the works of `list` in rounds of at most commit-events events
+ * and answers each. */
+static void write_all(struct server *s, struct work *list)
+{
+    while (list) {
+        struct work *w = list, *rest, *prev = NULL;
+        size_t n = 0, events = 0, i = 0;
+        uint64_t appended = 0;
+        struct outcome *out;
+
+        for (; w && (n == 0 || events + trace_batch_count(w->batch) <=
+                                   (size_t)s->cfg->commit_events);
+             prev = w, w = w->next) {
+            events += trace_batch_count(w->batch);
+            n++;
+        }
+        rest = w;
+        if (prev)
+            prev->next = NULL;
+        if (!(out = calloc(n, sizeof(*out)))) {
+            for (w = list; w; w = list) {
+                list = w->next;
+                answer_commit(w, TRACE_ENOMEM, "out of memory", NULL);
+            }
+            list = rest;
+            continue;
+        }
+        if (commit_round(s, list, n, out)) {
+            /* the map filled: grow it with every reader held back, then
+             * try the round once more */
+            pthread_rwlock_wrlock(&s->map_lock);
+            if (trace_ledger_reserve(s->l, (uint64_t)s->cfg->map_reserve
+                                               << 20) == TRACE_OK)
+                log_msg(LOG_LVL_INFO, "grew the ledger map");
+            pthread_rwlock_unlock(&s->map_lock);
+            memset(out, 0, n * sizeof(*out));
+            commit_round(s, list, n, out);
+        }
+        for (w = list; w; i++) {
+            struct work *next = w->next;
+            appended += out[i].rc == TRACE_OK ? out[i].res.appended : 0;
+            answer_commit(w, out[i].rc, out[i].msg, &out[i].res);
+            w = next;
+        }
+        if (appended) {
+            log_msg(LOG_LVL_DEBUG, "committed %llu events from %zu requests",
+                    (unsigned long long)appended, n);
+            publish_head(s, 0);
+        }
+        free(out);
+        list = rest;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct server *s = arg;
     struct work *list;
 
-    while ((list = queue_take(&s->commitq, 0)) != NULL) {
-        while (list) {
-            struct work *w = list, *rest, *prev = NULL;
-            size_t n = 0, events = 0;
-            struct outcome *out;
-
-            /* a round takes works up to commit-events events */
-            for (; w && (n == 0 || events + trace_batch_count(w->batch) <=
-                                       (size_t)s->cfg->commit_events);
-                 prev = w, w = w->next) {
-                events += trace_batch_count(w->batch);
-                n++;
-            }
-            rest = w;
-            if (prev)
-                prev->next = NULL;
-            out = calloc(n, sizeof(*out));
-            if (!out) {
-                for (w = list; w; w = rest) {
-                    rest = w->next;
-                    answer_commit(w, TRACE_ENOMEM, "out of memory", NULL);
-                }
-                list = rest;
-                continue;
-            }
-            if (commit_round(s, list, n, out)) {
-                /* the map filled: grow it with every reader held back,
-                 * then try the round once more */
-                pthread_rwlock_wrlock(&s->map_lock);
-                if (trace_ledger_reserve(s->l, (uint64_t)s->cfg->map_reserve
-                                                   << 20) == TRACE_OK)
-                    log_msg(LOG_LVL_INFO, "grew the ledger map");
-                pthread_rwlock_unlock(&s->map_lock);
-                memset(out, 0, n * sizeof(*out));
-                commit_round(s, list, n, out);
-            }
-            {
-                size_t i = 0;
-                uint64_t appended = 0;
-                for (w = list; w; i++) {
-                    struct work *next = w->next;
-                    appended += out[i].rc == TRACE_OK ? out[i].res.appended : 0;
-                    answer_commit(w, out[i].rc, out[i].msg, &out[i].res);
-                    w = next;
-                }
-                if (appended) {
-                    log_msg(LOG_LVL_DEBUG, "committed %llu events from %zu "
-                                           "requests",
-                            (unsigned long long)appended, n);
-                    publish_head(s, 0);
-                }
-            }
-            free(out);
-            list = rest;
-        }
-    }
+    while ((list = queue_take(&s->commitq, 0)) != NULL)
+        write_all(s, list);
     return NULL;
 }
 
@@ -1515,4 +1529,64 @@ out_ledger:
     log_msg(status == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, "stopped");
     free(s);
     return status;
+}
+
+/* Direct use, for the fuzz target: the whole request handler on a ledger
+ * folder, without sockets or threads. ------------------------------------ */
+
+struct server *server_direct_open(const struct config *c)
+{
+    struct server *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->cfg = c;
+    s->direct = 1;
+    if (trace_ledger_open(&s->l, c->data) != TRACE_OK ||
+        trace_key_generate(&s->key) != TRACE_OK ||
+        wire_random(s->ticket_key, 32) != 0 ||
+        pthread_mutex_init(&s->exec_mu, NULL) ||
+        pthread_rwlock_init(&s->map_lock, NULL) ||
+        pthread_mutex_init(&s->replay_mu, NULL) ||
+        pthread_mutex_init(&s->rate_mu, NULL) ||
+        pthread_mutex_init(&s->pub_mu, NULL) ||
+        replay_gen_init(&s->gen[0], (size_t)c->replay_cache) ||
+        replay_gen_init(&s->gen[1], (size_t)c->replay_cache) ||
+        !(s->rates = calloc(RATE_SLOTS, sizeof(*s->rates)))) {
+        server_direct_close(s);
+        return NULL;
+    }
+    s->start_us = wire_now_us() - 1;
+    s->turned_us = s->start_us;
+    return s;
+}
+
+void server_direct_request(struct server *s, const uint8_t *data, size_t len)
+{
+    struct work w;
+    nng_msg *m;
+
+    memset(&w, 0, sizeof(w));
+    w.srv = s;
+    if (nng_msg_alloc(&m, len) != 0)
+        return;
+    if (len)
+        memcpy(nng_msg_body(m), data, len);
+    w.req = m;
+    w.received_us = wire_now_us();
+    handle(&w);
+}
+
+void server_direct_close(struct server *s)
+{
+    if (!s)
+        return;
+    free(s->gen[0].keys);
+    free(s->gen[0].used);
+    free(s->gen[1].keys);
+    free(s->gen[1].used);
+    free(s->rates);
+    trace_key_free(s->key);
+    trace_ledger_close(s->l);
+    free(s);
 }

@@ -59,4 +59,11 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 /* Runs the daemon until SIGTERM/SIGINT; returns the exit status. */
 int server_run(const struct config *c);
 
+/* The request handler without sockets or threads, for the fuzz target:
+ * each request is handled (and a commit committed) in the caller. */
+struct server;
+struct server *server_direct_open(const struct config *c);
+void server_direct_request(struct server *s, const uint8_t *data, size_t len);
+void server_direct_close(struct server *s);
+
 #endif
