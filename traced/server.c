@@ -1274,21 +1274,45 @@ static void nightly(struct server *s)
 
 /* Connections ---------------------------------------------------------------- */
 
+/* Pipes refused at ADD_PRE: nng 1.5 may still report their removal,
+ * which must not count as a connection closing. */
+#define REFUSED_RING 1024
+static uint32_t refused[REFUSED_RING];
+static size_t refused_next;
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     struct server *s = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+
+    log_msg(LOG_LVL_DEBUG, "pipe %u %s (%d connections before)", id,
+            ev == NNG_PIPE_EV_ADD_PRE ? "added" : "removed",
+            atomic_load(&s->connections));
 
     if (ev == NNG_PIPE_EV_ADD_PRE) {
         if (atomic_fetch_add(&s->connections, 1) >= s->cfg->max_connections) {
             atomic_fetch_sub(&s->connections, 1);
+            pthread_mutex_lock(&refused_mu);
+            refused[refused_next++ % REFUSED_RING] = id;
+            pthread_mutex_unlock(&refused_mu);
             log_msg(LOG_LVL_WARN, "connection refused: max-connections (%lld) "
                                   "reached",
                     s->cfg->max_connections);
-            nng_pipe_close(p); /* no REM event follows a refused pipe */
-            return;
+            nng_pipe_close(p);
         }
     } else if (ev == NNG_PIPE_EV_REM_POST) {
-        atomic_fetch_sub(&s->connections, 1);
+        int was_refused = 0;
+        pthread_mutex_lock(&refused_mu);
+        for (size_t i = 0; i < REFUSED_RING; i++)
+            if (refused[i] == id && id != 0) {
+                refused[i] = 0;
+                was_refused = 1;
+                break;
+            }
+        pthread_mutex_unlock(&refused_mu);
+        if (!was_refused)
+            atomic_fetch_sub(&s->connections, 1);
     }
 }
 

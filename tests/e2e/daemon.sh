@@ -259,5 +259,24 @@ grep -q "code=5" "$W/out" || bad "replay after restart not refused: $(head -1 "$
 expect 0 "serving after the restart" -- C verify
 stop
 
+# Limits: per-party request rate, connections at once.
+start --rate 1 --burst 3 --max-connections 3
+sleep 1.5 # refill what start's readiness probes used
+for i in 1 2 3 4 5 6; do C head >/dev/null 2>"$W/rate-$i.err"; echo $? >>"$W/rate.codes"; done
+grep -q "^6$" "$W/rate.codes" && ok || bad "no request refused over the rate: $(tr '\n' ' ' <"$W/rate.codes")"
+grep -q "rate limit" "$W"/rate-*.err && ok || bad "rate refusal does not say why"
+grep -q "^0$" "$W/rate.codes" && ok || bad "the burst was not served"
+expect 0 "another party has its own budget" -- C --as "$DIST" balance "$DIST"
+sleep 2
+"$RAW" "$IPC" silent 4 >/dev/null 2>&1 &
+"$RAW" "$IPC" silent 4 >/dev/null 2>&1 &
+"$RAW" "$IPC" silent 4 >/dev/null 2>&1 &
+sleep 0.5
+expect 6 "a connection over max-connections" -- C --timeout 2 head
+grep -q "max-connections" "$W/traced.log" && ok || bad "refused connection not logged"
+sleep 5
+expect 0 "served again once connections close" -- C --timeout 5 head
+stop
+
 echo "daemon: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
