@@ -789,7 +789,7 @@ static int writer_commit(struct writer *w)
     w->txn = NULL;
     if (rc) {
         memset(w->res, 0, sizeof(*w->res));
-        return trace_fail_mdb(rc, "commit");
+        return ledger_commit_failed(w->l, rc);
     }
     return TRACE_OK;
 }
@@ -1174,7 +1174,7 @@ int trace_commit_end(trace_commit *c, trace_append_result *total)
     rc = mdb_txn_commit(w->txn);
     w->txn = NULL;
     if (rc)
-        return trace_fail_mdb(rc, "commit");
+        return ledger_commit_failed(w->l, rc);
     if (total)
         *total = c->total;
     return TRACE_OK;

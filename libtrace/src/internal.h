@@ -140,6 +140,8 @@ size_t compose_key(uint8_t *buf, size_t cap, const char *party,
 
 /* Grows the map so `bytes` more fit; no transaction may be open. */
 int ledger_ensure_room(trace_ledger *l, uint64_t bytes);
+/* The error of a failed commit, telling a full disk apart. */
+int ledger_commit_failed(const trace_ledger *l, int rc);
 /* Doubles the map size; no transaction may be open in this process. */
 int ledger_grow_map(trace_ledger *l);
 int ledger_head_get(MDB_txn *txn, trace_ledger *l, uint64_t *size,

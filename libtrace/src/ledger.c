@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -467,4 +468,22 @@ int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32])
 int trace_ledger_reserve(trace_ledger *l, uint64_t bytes)
 {
     return ledger_ensure_room(l, bytes);
+}
+
+int ledger_commit_failed(const trace_ledger *l, int rc)
+{
+    struct statvfs st;
+
+    /* LMDB reports a write that found no room as EIO or ENOSPC; say
+     * which it was, since the remedy differs */
+    if ((rc == EIO || rc == ENOSPC) && statvfs(l->dir, &st) == 0 &&
+        (uint64_t)st.f_bavail * st.f_frsize < (16u << 20)) {
+        trace_fail_mdb(rc, "commit");
+        return trace_fail(TRACE_EFULL,
+                          "the disk holding %s is full (%llu bytes free): "
+                          "nothing of this batch was stored",
+                          l->dir,
+                          (unsigned long long)st.f_bavail * st.f_frsize);
+    }
+    return trace_fail_mdb(rc, "commit");
 }
