@@ -549,10 +549,11 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
 {
     Trace__V1__PartyState *old = NULL, st = TRACE__V1__PARTY_STATE__INIT;
     Trace__V1__PartyBody b = *body;
-    ProtobufCBinaryData *keys;
+    ProtobufCBinaryData *keys, *revoked;
     MDB_val k, v;
     size_t len;
-    int rc, is_root = strcmp(body->subject, w->l->regulator) == 0;
+    int rc, found_revoke = 0;
+    int is_root = strcmp(body->subject, w->l->regulator) == 0;
 
     rc = party_state_get(w->txn, w->l, w->tmp, body->subject, &old);
     if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
@@ -564,10 +565,43 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
                           "regulator",
                           body->subject);
     keys = arena_alloc(w->tmp, ((old ? old->n_keys : 0) + 1) * sizeof(*keys));
-    if (!keys)
+    revoked = arena_alloc(w->tmp,
+                          ((old ? old->n_revoked : 0) + 1) * sizeof(*revoked));
+    if (!keys || !revoked)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    for (size_t i = 0; old && i < old->n_keys; i++)
+    for (size_t i = 0; old && i < old->n_revoked; i++) {
+        revoked[st.n_revoked++] = old->revoked[i];
+        if (body->has_pubkey && old->revoked[i].len == TRACE_PUBKEY_LEN &&
+            memcmp(old->revoked[i].data, body->pubkey.data,
+                   TRACE_PUBKEY_LEN) == 0)
+            return trace_fail(TRACE_EINVAL, "pubkey was revoked from %s and "
+                                            "cannot be registered again",
+                              body->subject);
+    }
+    for (size_t i = 0; old && i < old->n_keys; i++) {
+        if (body->has_revoke &&
+            memcmp(old->keys[i].data, body->revoke.data, TRACE_PUBKEY_LEN) ==
+                0) {
+            /* withdrawn: off the party's keys and the key index, so
+             * nothing signed with it is accepted from now on */
+            uint8_t kid[TRACE_KEY_ID_LEN];
+            trace_pubkey_id(kid, body->revoke.data);
+            k = (MDB_val){TRACE_KEY_ID_LEN, kid};
+            if ((rc = mdb_del(w->txn, w->l->dbi_keys, &k, NULL)) &&
+                rc != MDB_NOTFOUND)
+                return trace_fail_mdb(rc, "keys");
+            revoked[st.n_revoked++] = body->revoke;
+            found_revoke = 1;
+            continue;
+        }
         keys[st.n_keys++] = old->keys[i];
+    }
+    if (body->has_revoke && !found_revoke)
+        return trace_fail(TRACE_EINVAL, "revoke: not a registered key of %s",
+                          body->subject);
+    if (body->has_revoke && body->has_pubkey &&
+        memcmp(body->revoke.data, body->pubkey.data, TRACE_PUBKEY_LEN) == 0)
+        return trace_fail(TRACE_EINVAL, "pubkey and revoke name the same key");
     if (body->has_pubkey) {
         uint8_t kid[TRACE_KEY_ID_LEN], val[80];
         size_t slen = strlen(body->subject);
@@ -592,8 +626,10 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
             keys[st.n_keys++] = body->pubkey;
     }
     b.has_pubkey = 0;
+    b.has_revoke = 0;
     st.body = &b;
     st.keys = keys;
+    st.revoked = revoked;
     st.registered_by =
         old && old->registered_by ? old->registered_by : (char *)recorder;
     st.has_seq = 1;
@@ -709,6 +745,15 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
                               "with --provision-keys)",
                               ev->party, trace_keyring_dir(ring), ev->party);
         } else {
+            for (size_t i = 0; i < st->n_revoked; i++)
+                if (st->revoked[i].len == TRACE_PUBKEY_LEN &&
+                    memcmp(st->revoked[i].data, trace_key_public(key),
+                           TRACE_PUBKEY_LEN) == 0)
+                    return trace_fail(TRACE_EPERM,
+                                      "the key %s/%s.key was revoked for %s: "
+                                      "sign with its new key",
+                                      trace_keyring_dir(ring), ev->party,
+                                      ev->party);
             return trace_fail(TRACE_EPERM,
                               "the key %s/%s.key is not registered to %s in "
                               "this ledger",

@@ -414,17 +414,18 @@ static int convert_bytes(const struct conv *cv,
                          ProtobufCBinaryData *out)
 {
     if (m == &trace__v1__party_body__descriptor &&
-        strcmp(f->name, "pubkey") == 0) {
+        (strcmp(f->name, "pubkey") == 0 || strcmp(f->name, "revoke") == 0)) {
         /* PEM has line breaks, so not get_text(): only the length and
          * the key parser judge it */
         const char *text = json_string_value(v);
         if (!text || text[0] == NUM_MARK)
-            return trace_fail(TRACE_EINVAL, "field \"pubkey\" must be a "
-                                            "string");
+            return trace_fail(TRACE_EINVAL, "field \"%s\" must be a string",
+                              f->name);
         if (json_string_length(v) > 4096 ||
             strlen(text) != json_string_length(v))
-            return trace_fail(TRACE_EINVAL, "field \"pubkey\" is too long "
-                                            "or holds a NUL");
+            return trace_fail(TRACE_EINVAL, "field \"%s\" is too long or "
+                                            "holds a NUL",
+                              f->name);
         out->data = arena_alloc(cv->a, TRACE_PUBKEY_LEN);
         if (!out->data)
             return trace_fail(TRACE_ENOMEM, "out of memory");

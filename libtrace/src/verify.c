@@ -28,6 +28,7 @@ struct pstate {
 struct kstate {
     char party[72];
     uint8_t pub[TRACE_PUBKEY_LEN];
+    uint64_t revoked_at; /* entry that revoked it, 0 if none */
 };
 
 struct verifier {
@@ -152,8 +153,25 @@ static int replay_party(struct verifier *v, const Trace__V1__Entry *e,
             return trace_fail(TRACE_ENOMEM, "out of memory");
         if (k->party[0] && strcmp(k->party, b->subject) != 0)
             return bad(v, e->seq, "key registered to two parties");
+        if (k->revoked_at)
+            return bad(v, e->seq, "a revoked key is registered again");
         snprintf(k->party, sizeof(k->party), "%s", b->subject);
         memcpy(k->pub, b->pubkey.data, TRACE_PUBKEY_LEN);
+    }
+    if (b->has_revoke) {
+        char hex[2 * TRACE_KEY_ID_LEN + 1];
+        uint8_t kid[TRACE_KEY_ID_LEN];
+        struct kstate *k;
+        if (b->revoke.len != TRACE_PUBKEY_LEN)
+            return bad(v, e->seq, "revoked key is not 32 bytes");
+        trace_pubkey_id(kid, b->revoke.data);
+        hex_encode(hex, kid, sizeof(kid));
+        k = strmap_get(v->keys, hex, 0);
+        if (!k || strcmp(k->party, b->subject) != 0)
+            return bad(v, e->seq, "revokes a key %s never registered to %s",
+                       hex, b->subject);
+        if (!k->revoked_at)
+            k->revoked_at = e->seq;
     }
     return TRACE_OK;
 }
@@ -193,6 +211,12 @@ static int check_group(struct verifier *v, const Trace__V1__Entry *e)
     if (!k || strcmp(k->party, e->party) != 0)
         return bad(v, e->seq, "signing key %s is not registered to %s", hex,
                    e->party);
+    /* a key signs until the entry that revokes it: a group that began
+     * later must not use it */
+    if (k->revoked_at && e->seq - v->gcount + 1 > k->revoked_at)
+        return bad(v, e->seq, "signed with key %s of %s, revoked at entry "
+                              "%llu",
+                   hex, e->party, (unsigned long long)k->revoked_at);
     group_digest_end(v->digest, v->gcount, digest);
     if (trace_sig_verify(k->pub, digest, sizeof(digest), e->sig.data) !=
         TRACE_OK)

@@ -250,6 +250,26 @@ kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
 [ "$(wc -l <"$W/follow.out")" -ge 2 ] && ok || bad "head --follow saw no new head: $(cat "$W/follow.out" "$W/follow.err")"
 tail -1 "$W/follow.out" | grep -q "\"size\":$(size)" && ok || bad "followed head is not the ledger's"
 
+# Key rotation: a new key registered and the old one revoked by the
+# regulator; requests and events signed with the old key are refused.
+"$T" --keys "$W/newkeys" keygen "$USER" >/dev/null
+python3 - "$DEMO" "$USER" "$K/$USER.pub" "$W/newkeys/$USER.pub" >"$W/rotate.jsonl" <<'PY'
+import json, sys
+demo, who, old, new = sys.argv[1:]
+for line in open(demo):
+    e = json.loads(line)
+    if e["type"] == "party" and e["subject"] == who:
+        e["id"] = "rotate-" + who
+        e["pubkey"] = open(new).read()
+        e["revoke"] = open(old).read()
+        print(json.dumps(e))
+PY
+expect 0 "rotate a party's key" -- C import "$W/rotate.jsonl"
+expect 5 "a request signed with the revoked key" -- C --as "$USER" balance "$USER"
+cp "$K"/REGULATOR.* "$W/newkeys/"
+expect 0 "a request signed with the new key" -- "$T" --connect "$IPC" --keys "$W/newkeys" --as "$USER" balance "$USER"
+expect 0 "verify after the rotation" -- E verify
+
 # Clean shutdown, then a request saved before the restart is refused.
 stop
 grep -q "stopped" "$W/traced.log" && ok || bad "no 'stopped' in the log"

@@ -411,6 +411,98 @@ static void test_group_commit(void **state)
     trace_batch_free(b5);
 }
 
+/* Key rotation: a new key registered, the old one revoked; events signed
+ * with the old key are refused from then on, the old entries still
+ * verify, and a revoked key cannot come back. */
+static void test_key_rotation(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    const trace_key *old;
+    trace_key *fresh;
+    trace_keyring *ring2;
+    char line[1024], pub_new[64], pub_old[64], dir2[300];
+    uint8_t digest[32], sig[TRACE_SIG_LEN];
+    trace_batch *b;
+
+    assert_int_equal(fixture_import(f, REG_P1 "\n" PRODUCE("k1", "1"),
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    assert_int_equal(trace_keyring_get(f->ring, "P1", &old), TRACE_OK);
+    assert_int_equal(trace_key_generate(&fresh), TRACE_OK);
+    trace_pubkey_format(pub_new, sizeof(pub_new), trace_key_public(fresh));
+    trace_pubkey_format(pub_old, sizeof(pub_old), trace_key_public(old));
+    snprintf(line, sizeof(line),
+             "{\"type\":\"party\",\"id\":\"rot\",\"party\":\"REGULATOR\","
+             "\"at\":\"2026-01-09T09:00:00+08:00\",\"subject\":\"P1\","
+             "\"name\":\"One\",\"kind\":\"manufacturer\",\"region\":\"CN-31\","
+             "\"licenses\":[\"CN-PC-1\"],\"pubkey\":\"%s\",\"revoke\":\"%s\"}",
+             pub_new, pub_old);
+    assert_int_equal(fixture_import(f, line, 0, &r), TRACE_OK);
+
+    /* the old key (still in the folder) is refused, with the reason */
+    assert_int_equal(fixture_import(f, PRODUCE("k2", "1"), 0, &r),
+                     TRACE_EPERM);
+    assert_non_null(strstr(trace_error_last(), "revoked"));
+    /* also for a batch signed elsewhere */
+    b = batch_of(f, (const char *const[]){PRODUCE("k3", "1")}, 1);
+    assert_int_equal(trace_batch_digest(b, "P1", trace_key_id(old), digest),
+                     TRACE_OK);
+    assert_int_equal(trace_key_sign(old, digest, sizeof(digest), sig),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_append_signed(f->l, b, "P1",
+                                                trace_key_id(old), sig, 0, &r),
+                     TRACE_EPERM);
+    /* the new key works */
+    assert_int_equal(trace_batch_digest(b, "P1", trace_key_id(fresh), digest),
+                     TRACE_OK);
+    assert_int_equal(trace_key_sign(fresh, digest, sizeof(digest), sig),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_append_signed(
+                         f->l, b, "P1", trace_key_id(fresh), sig, 0, &r),
+                     TRACE_OK);
+    trace_batch_free(b);
+    /* a key folder holding the new key signs imports again */
+    snprintf(dir2, sizeof(dir2), "%s/keys2", f->dir);
+    assert_int_equal(trace_keyring_open(&ring2, dir2, 1), TRACE_OK);
+    {
+        char path[400];
+        snprintf(path, sizeof(path), "%s/P1.key", dir2);
+        assert_int_equal(trace_key_save(fresh, path), TRACE_OK);
+    }
+    assert_int_equal(trace_batch_new(&b, f->l), TRACE_OK);
+    assert_int_equal(trace_batch_add_json(b, PRODUCE("k4", "1"),
+                                          strlen(PRODUCE("k4", "1")), 1),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_append(f->l, b, ring2, NULL, 0, &r),
+                     TRACE_OK);
+    trace_batch_free(b);
+    trace_keyring_free(ring2);
+
+    /* the revoked key cannot be registered again */
+    snprintf(line, sizeof(line),
+             "{\"type\":\"party\",\"id\":\"back\",\"party\":\"REGULATOR\","
+             "\"at\":\"2026-01-10T09:00:00+08:00\",\"subject\":\"P1\","
+             "\"name\":\"One\",\"kind\":\"manufacturer\",\"region\":\"CN-31\","
+             "\"licenses\":[\"CN-PC-1\"],\"pubkey\":\"%s\"}",
+             pub_old);
+    assert_int_equal(fixture_import(f, line, 0, &r), TRACE_EINVAL);
+    /* nor a key P1 never had be revoked */
+    snprintf(line, sizeof(line),
+             "{\"type\":\"party\",\"id\":\"bad\",\"party\":\"REGULATOR\","
+             "\"at\":\"2026-01-10T09:00:00+08:00\",\"subject\":\"P1\","
+             "\"name\":\"One\",\"kind\":\"manufacturer\",\"region\":\"CN-31\","
+             "\"licenses\":[\"CN-PC-1\"],\"revoke\":\"%s\"}",
+             pub_old);
+    assert_int_equal(fixture_import(f, line, 0, &r), TRACE_EINVAL);
+
+    /* everything recorded verifies: k1 under the old key, k3 and k4 under
+     * the new one */
+    trace_verify_result vr;
+    assert_int_equal(trace_ledger_verify(f->l, &vr, NULL, NULL), TRACE_OK);
+    trace_key_free(fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signed_elsewhere, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_rotation, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
