@@ -11,6 +11,7 @@
  * regulator) and carries a fresh nonce and the time.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,14 @@ static Trace__Wire__V1__Response *roundtrip(struct globals *g,
     return resp;
 }
 
+/* nng frees pipes on its own threads: let them finish at exit. */
+static pthread_once_t fini_once = PTHREAD_ONCE_INIT;
+
+static void register_fini(void)
+{
+    atexit(nng_fini);
+}
+
 int remote_open(struct globals *g)
 {
     Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
@@ -123,6 +132,7 @@ int remote_open(struct globals *g)
 
     if (g->remote)
         return 0;
+    pthread_once(&fini_once, register_fini);
     if (!(r = calloc(1, sizeof(*r)))) {
         fprintf(ctl_err, "tracectl: out of memory\n");
         return 6;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/nng.h>
+
 #include "trace/trace.h"
 #include "traced.h"
 
@@ -117,5 +119,6 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     status = server_run(&cfg);
     config_free(&cfg);
+    nng_fini(); /* nng's own threads and resources, before exit */
     return status;
 }

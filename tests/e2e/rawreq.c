@@ -141,6 +141,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: see the comment at the top of rawreq.c\n");
         return 1;
     }
+    atexit(nng_fini);
     if ((rv = nng_req0_open(&s)) != 0)
         return 6;
     nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
