@@ -249,6 +249,9 @@ sleep 1
 kill "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
 [ "$(wc -l <"$W/follow.out")" -ge 2 ] && ok || bad "head --follow saw no new head: $(cat "$W/follow.out" "$W/follow.err")"
 tail -1 "$W/follow.out" | grep -q "\"size\":$(size)" && ok || bad "followed head is not the ledger's"
+# new alerts need a run that finds some: make one (a loss) and keep the
+# reconciliation for the restart below
+C --as "$DIST" record loss --substance ephedrine --lot EPH-2601-A --qty 0.2 --unit kg --reason theft >/dev/null
 
 # Key rotation: a new key registered and the old one revoked by the
 # regulator; requests and events signed with the old key are refused.
@@ -273,7 +276,16 @@ expect 0 "verify after the rotation" -- E verify
 # Clean shutdown, then a request saved before the restart is refused.
 stop
 grep -q "stopped" "$W/traced.log" && ok || bad "no 'stopped' in the log"
-start
+# the restart also runs the nightly reconciliation now (this minute) and
+# publishes the new alerts on PUB
+[ "$(date +%S)" -ge 57 ] && sleep 4
+"$RAW" "$PUB" sub "alert " 4 >"$W/sub.out" 2>&1 &
+SUBPID=$!
+sleep 0.3
+start --reconcile-at "$(date +%H:%M)"
+wait "$SUBPID"
+grep -q "nightly reconciliation: .* alerts" "$W/traced.log" && ok || bad "no nightly reconciliation in the log"
+grep -q '^alert {"id"' "$W/sub.out" && ok || bad "no alert published: $(head -3 "$W/sub.out")"
 expect 0 "replay across a restart" -- "$RAW" "$IPC" file "$W/req.bin"
 grep -q "code=5" "$W/out" || bad "replay after restart not refused: $(head -1 "$W/out")"
 expect 0 "serving after the restart" -- C verify

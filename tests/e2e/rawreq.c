@@ -7,6 +7,8 @@
  *   rawreq URL random N                     N random bytes
  *   rawreq URL silent SECONDS               connect, send nothing, wait
  *   rawreq URL file PATH                    send a saved request again
+ *   rawreq URL sub TOPIC SECONDS            print what a PUB socket
+ *                                           publishes under TOPIC
  *   rawreq URL signed KEY PARTY [options] -- COMMAND ARGS...
  *       a signed Exec request; options:
  *       --save PATH      also write the request bytes to PATH
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include "trace/key.h"
@@ -142,6 +145,37 @@ int main(int argc, char **argv)
         return 1;
     }
     atexit(nng_fini);
+    if (strcmp(argv[2], "sub") == 0 && argc > 4) {
+        /* one line per message: the topic, then the rest as text or, for
+         * a checkpoint, its size */
+        if (nng_sub0_open(&s) != 0 ||
+            nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, argv[3], strlen(argv[3])) ||
+            nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200) ||
+            nng_dial(s, argv[1], NULL, NNG_FLAG_NONBLOCK))
+            return 6;
+        for (int i = 0; i < atoi(argv[4]) * 5; i++) {
+            char *buf = NULL;
+            size_t len = 0;
+            if (nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
+                continue;
+            if (strncmp(buf, WIRE_HEAD_TOPIC, strlen(WIRE_HEAD_TOPIC)) == 0) {
+                Trace__Wire__V1__Checkpoint *cp =
+                    trace__wire__v1__checkpoint__unpack(
+                        NULL, len - strlen(WIRE_HEAD_TOPIC),
+                        (uint8_t *)buf + strlen(WIRE_HEAD_TOPIC));
+                printf("head %llu\n",
+                       cp ? (unsigned long long)cp->size : 0ULL);
+                if (cp)
+                    trace__wire__v1__checkpoint__free_unpacked(cp, NULL);
+            } else {
+                printf("%.*s\n", (int)len, buf);
+            }
+            fflush(stdout);
+            nng_free(buf, len);
+        }
+        nng_close(s);
+        return 0;
+    }
     if ((rv = nng_req0_open(&s)) != 0)
         return 6;
     nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
