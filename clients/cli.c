@@ -23,6 +23,7 @@
 
 _Thread_local FILE *ctl_out;
 _Thread_local FILE *ctl_err;
+_Thread_local int ctl_tz_min = 480;
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
@@ -180,9 +181,10 @@ int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out)
 {
     struct tm tm = {0};
-    int y, mo, d, h = 0, mi = 0, se = 0, oh = 8, om = 0, n = 0;
+    int y, mo, d, h = 0, mi = 0, se = 0, n = 0;
+    int oh = abs(ctl_tz_min) / 60, om = abs(ctl_tz_min) % 60;
     int64_t us = 0;
-    char sign = '+';
+    char sign = ctl_tz_min < 0 ? '-' : '+';
 
     if (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 &&
         n == 10) {
@@ -273,11 +275,13 @@ int ctl_read_file(const char *path, char **out, size_t *len)
 static int cmd_help(struct globals *g, int argc, char **argv);
 
 static const struct command commands[] = {
-    {"init", cmd_init, "[--regulator ID] [--catalog FILE]",
+    {"init", cmd_init, "[--regulator ID] [--catalog FILE] [--tz +HH:MM]",
      "Create a new ledger in --data DIR with its root regulator.",
      "  --regulator ID   root regulator party id (default REGULATOR)\n"
      "  --catalog FILE   substance catalog JSON (default: the built-in one\n"
-     "                   with the substances of SPEC section 7)\n\n"
+     "                   with the substances of SPEC section 7)\n"
+     "  --tz +HH:MM      the zone of bare dates in events and options\n"
+     "                   (default +08:00)\n\n"
      "The regulator's key is created in the key folder (DIR/keys unless\n"
      "--keys is given) unless that folder already holds ID.key.\n"},
     {"keygen", cmd_keygen, "PARTY",
@@ -512,6 +516,18 @@ int ctl_dispatch(struct globals *g, int argc, char **argv)
         }
     }
     optind = 0; /* glibc: 0 re-initialises getopt for the command's options */
+    if (g->ledger) {
+        ctl_tz_min = trace_ledger_tz(g->ledger);
+    } else if (!g->connect && strcmp(cmd->name, "init") != 0 &&
+               strcmp(cmd->name, "keygen") != 0 &&
+               strcmp(cmd->name, "help") != 0) {
+        /* bare dates on the command line mean days in the ledger's zone */
+        trace_ledger *l;
+        if (trace_ledger_open(&l, g->data) == TRACE_OK) {
+            ctl_tz_min = trace_ledger_tz(l);
+            trace_ledger_close(l);
+        }
+    }
     if (g->connect && !g->ledger)
         return remote_route(g, cmd, argc, argv);
     return cmd->run(g, argc, argv);

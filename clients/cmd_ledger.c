@@ -24,6 +24,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
     static const struct option opts[] = {
         {"regulator", required_argument, NULL, 'r'},
         {"catalog", required_argument, NULL, 'c'},
+        {"tz", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     trace_init_opts io = TRACE_INIT_OPTS_INIT;
@@ -58,6 +59,19 @@ int cmd_init(struct globals *g, int argc, char **argv)
             fclose(f);
             io.catalog_json = catalog;
             io.catalog_len = (size_t)n;
+            break;
+        }
+        case 'z': {
+            char sign;
+            int hh, mm, n = 0;
+            if (sscanf(optarg, "%c%2d:%2d%n", &sign, &hh, &mm, &n) != 3 ||
+                n != 6 || (sign != '+' && sign != '-') || hh > 14 || mm > 59) {
+                free(catalog);
+                return ctl_usage("init", "--tz takes +HH:MM or -HH:MM, not %s",
+                                 optarg);
+            }
+            io.tz_offset_min = (sign == '-' ? -1 : 1) * (hh * 60 + mm);
+            io.has_tz = 1;
             break;
         }
         case 'h':

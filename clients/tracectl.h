@@ -38,6 +38,8 @@ struct globals {
 /* Where commands print; per thread, so traced can capture them. */
 extern _Thread_local FILE *ctl_out;
 extern _Thread_local FILE *ctl_err;
+/* The ledger's zone, minutes east of UTC, for bare dates in options. */
+extern _Thread_local int ctl_tz_min;
 
 struct command {
     const char *name;
@@ -90,7 +92,7 @@ void ctl_set_rejected(unsigned long rejected, unsigned long lines);
 /* remote.c sets the message of a failed request here. */
 void ctl_set_errmsg(const char *msg);
 /* RFC 3339 (fractions allowed) or a date: its start, or with
- * end_of_day its last microsecond, in +08:00. */
+ * end_of_day its last microsecond, in the ledger's zone (ctl_tz_min). */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out);
 void ctl_json_value(FILE *f, const char *val);
 void ctl_json_str(FILE *f, const char *key, const char *val, int comma);

@@ -487,3 +487,8 @@ int ledger_commit_failed(const trace_ledger *l, int rc)
     }
     return trace_fail_mdb(rc, "commit");
 }
+
+int trace_ledger_tz(const trace_ledger *l)
+{
+    return l->tz_offset_min;
+}

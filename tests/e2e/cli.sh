@@ -233,5 +233,15 @@ PY
   if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then ok; else bad "verify on random damage $i: exit $rc"; fi
 done
 
+# Bare dates in options mean days in the ledger's zone (init --tz).
+TZD=$W/tz
+expect 0 "init --tz" -- "$T" --data "$TZD" init --tz -05:00
+expect 1 "init --tz malformed" -- "$T" --data "$W/tz2" init --tz 5
+printf '%s\n' '{"type":"party","id":"r1","party":"REGULATOR","at":"2026-01-05T09:00:00Z","subject":"P1","name":"One","kind":"manufacturer","region":"US","licenses":["CN-PC-1"]}' \
+  '{"type":"produce","id":"p1","party":"P1","at":"2026-01-08T23:00:00-05:00","substance":"ephedrine","lot":"L1","qty":"5","unit":"kg"}' >"$W/tz.jsonl"
+expect 0 "import in -05:00" -- "$T" --data "$TZD" import --provision-keys "$W/tz.jsonl"
+expect 0 "balance at a bare date" -- "$T" --data "$TZD" --json balance P1 --at 2026-01-08
+grep -q '"qty":"5"' "$W/out" && ok || bad "--at 2026-01-08 is not the end of that day in -05:00"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

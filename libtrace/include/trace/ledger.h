@@ -116,6 +116,9 @@ int trace_ledger_parse_time(const trace_ledger *l, const char *text,
  */
 int trace_ledger_reserve(trace_ledger *l, uint64_t bytes);
 
+/* The ledger's zone for bare dates, in minutes east of UTC. */
+int trace_ledger_tz(const trace_ledger *l);
+
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
 
