@@ -210,6 +210,11 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
             break;
         case 'r':
             free(rules);
+            rules = NULL;
+            if (g->ledger) /* traced reads no file a client names */
+                return ctl_usage("reconcile", "%s",
+                                 "--rules is a setting of traced (rules = "
+                                 "FILE), not of a request");
             if (ctl_read_file(optarg, &rules, &ro.rules_len) != 0) {
                 fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
                 return 4;
@@ -237,6 +242,15 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
     if (!ctl_may_read_party(g, "")) {
         free(rules);
         return ctl_denied("%s", "only a regulator runs reconciliation");
+    }
+    if (g->ledger && g->rules_file) {
+        /* in traced: the rules of its configuration */
+        if (ctl_read_file(g->rules_file, &rules, &ro.rules_len) != 0) {
+            fprintf(ctl_err, "tracectl: the daemon cannot read its rules "
+                             "file\n");
+            return 6;
+        }
+        ro.rules_json = rules;
     }
     if ((ret = ctl_open(g, &l)) != 0) {
         free(rules);

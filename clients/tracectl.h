@@ -31,6 +31,7 @@ struct globals {
     int principal_regulator;
     uint64_t cursor; /* alerts: position of the last alert listed */
     const char *backup_dir; /* where `backup NAME` writes, if anywhere */
+    const char *rules_file; /* the daemon's reconciliation rules */
     /* set by tracectl --connect */
     struct remote *remote;
 };

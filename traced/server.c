@@ -478,6 +478,7 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
     g.principal = party;
     g.principal_regulator = pi->regulator;
     g.backup_dir = s->cfg->backup_dir;
+    g.rules_file = s->cfg->rules;
     g.json = ex->has_json && ex->json;
     ctl_out = cap_open(&out, (size_t)s->cfg->max_message);
     ctl_err = cap_open(&err, 1u << 20);

@@ -167,6 +167,7 @@ if grep -v "\"party\":\"$DIST\"" "$W/out" | grep -q .; then bad "party export sh
 expect 5 "a key the ledger does not know" -- "$T" --connect "$IPC" --keys "$W/stranger" --as STRANGER head
 
 # Alerts: reconcile and ack through the daemon.
+expect 1 "reconcile --rules names no file on the daemon's host" -- C reconcile --rules /etc/passwd
 expect 0 "reconcile through the daemon" -- C reconcile --as-of 2026-06-01
 expect 0 "alerts listed" -- C --json alerts
 A=$(head -1 "$W/out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null)
