@@ -3,11 +3,14 @@
  *
  *   bench_query [--dir DIR] [--events N]
  *
- * Builds a ledger of N events (default 1,000,000): 4 manufacturers
- * produce lots, sell them to 20 distributors (with receipts), who sell
- * to 200 pharmacies (with receipts), who dispense.  Then times, over
- * random parties, lots and times: balance at a time, lot trace forward
- * and backward, printing p50/p99/max; then one full reconciliation.
+ * Builds a ledger of about N events (default 1,000,000): lot by lot
+ * through a year, 4 manufacturers produce lots (one per ~5,000 events),
+ * sell each to 5 of 20 distributors, who sell it on to 10 of 200
+ * pharmacies (every sale with its receipt), who dispense it to their
+ * patients.  Then times, over random parties, lots and times: balance at
+ * a time, lot trace backward from a pharmacy that holds the lot and
+ * forward over a whole lot, printing p50/p99/max; then one full
+ * reconciliation (which should find little in this clean chain).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,6 @@
 #define N_MFR        4
 #define N_DIST       20
 #define N_PHARM      200
-#define LOTS_PER_MFR 50
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(uint64_t n)
@@ -31,6 +33,15 @@ static uint64_t rnd(uint64_t n)
     rng ^= rng << 17;
     return rng % n;
 }
+
+/* (pharmacy, lot) pairs that exist, sampled for backward traces */
+struct pair {
+    int ph;
+    size_t lot;
+};
+#define N_PAIRS 4096
+static struct pair pairs[N_PAIRS];
+static size_t n_pairs, n_lots_made;
 
 static trace_ledger *l;
 static trace_keyring *ring;
@@ -142,68 +153,92 @@ int main(int argc, char **argv)
             add(line);
         }
     flush();
-    /* manufacturers produce */
-    for (int m = 0; m < N_MFR; m++)
-        for (int k = 0; k < LOTS_PER_MFR; k++) {
-            when(at, sizeof(at), (unsigned)k * 7, 3600);
+    /* Lot by lot, in time order through 2026: a manufacturer produces
+     * the lot, sells it to 5 distributors, each sells it on to 10
+     * pharmacies (every sale with its receipt a day later), and each
+     * pharmacy dispenses it over the next weeks to its own patients.  The
+     * number of lots grows with the target, so a lot's history keeps a
+     * realistic size (~5,000 events) at any scale. */
+    size_t per_lot_dispense = 96; /* per pharmacy and lot */
+    size_t per_lot = 1 + 10 + 100 + 50 * per_lot_dispense;
+    size_t n_lots = target / per_lot ? target / per_lot : 1;
+    for (size_t k = 0; k < n_lots; k++) {
+        int m = (int)(k % N_MFR);
+        unsigned day = (unsigned)(k * 330 / n_lots);
+        unsigned long long units = 50ULL * per_lot_dispense * 5;
+        char lotid[32];
+        snprintf(lotid, sizeof(lotid), "L%zu", k);
+        when(at, sizeof(at), day, 3600);
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"produce\",\"id\":\"P%zu\",\"party\":\"MFR%d\","
+                 "\"at\":\"%s\",\"substance\":\"morphine\",\"lot\":\"%s\","
+                 "\"qty\":\"%llu\",\"unit\":\"unit\"}",
+                 k, m, at, lotid, units);
+        add(line);
+        for (int di = 0; di < 5; di++) {
+            int d = (int)((k * 5 + (size_t)di) % N_DIST);
+            when(at, sizeof(at), day + 1, 3600 + (unsigned)di);
             snprintf(line, sizeof(line),
-                     "{\"type\":\"produce\",\"id\":\"P%d\",\"party\":\"MFR%d\","
-                     "\"at\":\"%s\",\"substance\":\"morphine\",\"lot\":"
-                     "\"L%d-%d\",\"qty\":\"1000000\",\"unit\":\"unit\"}",
-                     k, m, at, m, k);
+                     "{\"type\":\"sale\",\"id\":\"S%zu-%d\",\"party\":"
+                     "\"MFR%d\",\"at\":\"%s\",\"to\":\"DIST%d\",\"substance\":"
+                     "\"morphine\",\"lot\":\"%s\",\"qty\":\"%llu\",\"unit\":"
+                     "\"unit\"}",
+                     k, di, m, at, d, lotid, units / 5);
             add(line);
-        }
-    flush();
-    /* sales down the chain, each with its receipt; then dispensing */
-    size_t per_stage = target / 10;
-    for (int stage = 0; stage < 2; stage++) {
-        int sellers = stage == 0 ? N_MFR : N_DIST;
-        int buyers = stage == 0 ? N_DIST : N_PHARM;
-        const char *sp = stage == 0 ? "MFR" : "DIST";
-        const char *bp = stage == 0 ? "DIST" : "PH";
-        size_t n = stage == 0 ? per_stage / 4 : per_stage * 3 / 2;
-        for (int s = 0; s < sellers; s++) {
-            for (size_t i = 0; i < n / (size_t)sellers; i++) {
-                int b = (int)rnd((uint64_t)buyers);
-                int m = stage == 0 ? s : (int)rnd(N_MFR);
-                int k = (int)rnd(LOTS_PER_MFR);
-                unsigned d = (unsigned)(k * 7 + 1 + rnd(14));
-                when(at, sizeof(at), d > 364 ? 364 : d, (unsigned)rnd(80000));
+            when(at, sizeof(at), day + 2, 3600 + (unsigned)di);
+            snprintf(line, sizeof(line),
+                     "{\"type\":\"receipt\",\"id\":\"R%zu-%d\",\"party\":"
+                     "\"DIST%d\",\"at\":\"%s\",\"from\":\"MFR%d\",\"ref\":"
+                     "\"S%zu-%d\",\"substance\":\"morphine\",\"lot\":\"%s\","
+                     "\"qty\":\"%llu\",\"unit\":\"unit\"}",
+                     k, di, d, at, m, k, di, lotid, units / 5);
+            add(line);
+            for (int pi = 0; pi < 10; pi++) {
+                int ph = (int)((k * 50 + (size_t)(di * 10 + pi)) % N_PHARM);
+                unsigned long long q = per_lot_dispense * 5;
+                when(at, sizeof(at), day + 3, 3600 + (unsigned)pi);
                 snprintf(line, sizeof(line),
-                         "{\"type\":\"sale\",\"id\":\"S%zu\",\"party\":"
-                         "\"%s%d\",\"at\":\"%s\",\"to\":\"%s%d\","
-                         "\"substance\":\"morphine\",\"lot\":\"L%d-%d\","
-                         "\"qty\":\"%d\",\"unit\":\"unit\"}",
-                         i, sp, s, at, bp, b, m, k, 10 + (int)rnd(500));
+                         "{\"type\":\"sale\",\"id\":\"S%zu-%d-%d\",\"party\":"
+                         "\"DIST%d\",\"at\":\"%s\",\"to\":\"PH%d\","
+                         "\"substance\":\"morphine\",\"lot\":\"%s\",\"qty\":"
+                         "\"%llu\",\"unit\":\"unit\"}",
+                         k, di, pi, d, at, ph, lotid, q);
                 add(line);
+                when(at, sizeof(at), day + 4, 3600 + (unsigned)pi);
+                snprintf(line, sizeof(line),
+                         "{\"type\":\"receipt\",\"id\":\"R%zu-%d-%d\","
+                         "\"party\":\"PH%d\",\"at\":\"%s\",\"from\":"
+                         "\"DIST%d\",\"ref\":\"S%zu-%d-%d\",\"substance\":"
+                         "\"morphine\",\"lot\":\"%s\",\"qty\":\"%llu\","
+                         "\"unit\":\"unit\"}",
+                         k, di, pi, ph, at, d, k, di, pi, lotid, q);
+                add(line);
+                if (n_pairs < N_PAIRS)
+                    pairs[n_pairs++] = (struct pair){ph, k};
+                else if (rnd(k + 1) < 4)
+                    pairs[rnd(N_PAIRS)] = (struct pair){ph, k};
+                for (size_t j = 0; j < per_lot_dispense; j++) {
+                    /* a pharmacy's patients see its own few doctors */
+                    when(at, sizeof(at), day + 5 + (unsigned)(j * 30 / per_lot_dispense),
+                         (unsigned)rnd(80000));
+                    snprintf(line, sizeof(line),
+                             "{\"type\":\"dispense\",\"id\":\"D%zu-%d-%d-%zu\","
+                             "\"party\":\"PH%d\",\"at\":\"%s\",\"substance\":"
+                             "\"morphine\",\"lot\":\"%s\",\"qty\":\"%d\","
+                             "\"unit\":\"unit\",\"rx\":{\"id\":"
+                             "\"RX%zu-%d-%d-%zu\",\"prescriber\":\"DR%d-%d\","
+                             "\"patient\":\"PAT%d-%d\",\"written\":"
+                             "\"2026-01-01\",\"days_supply\":3,\"form\":"
+                             "\"oral\"}}",
+                             k, di, pi, j, ph, at, lotid, 1 + (int)rnd(5), k,
+                             di, pi, j, ph, (int)rnd(4), ph, (int)rnd(2000));
+                    add(line);
+                }
             }
-            flush();
         }
-        (void)bp;
-    }
-    /* receipts are recorded by buyers; dispensing by pharmacies */
-    size_t left = target > total_events ? target - total_events : 0;
-    for (int p = 0; p < N_PHARM && left; p++) {
-        size_t n = left / (size_t)(N_PHARM - p);
-        for (size_t i = 0; i < n; i++) {
-            int m = (int)rnd(N_MFR), k = (int)rnd(LOTS_PER_MFR);
-            unsigned d = (unsigned)(k * 7 + 3 + rnd(30));
-            when(at, sizeof(at), d > 364 ? 364 : d, (unsigned)rnd(80000));
-            snprintf(line, sizeof(line),
-                     "{\"type\":\"dispense\",\"id\":\"D%zu\",\"party\":"
-                     "\"PH%d\",\"at\":\"%s\",\"substance\":\"morphine\","
-                     "\"lot\":\"L%d-%d\",\"qty\":\"%d\",\"unit\":\"unit\","
-                     "\"rx\":{\"id\":\"RX-%d-%zu\",\"prescriber\":\"DR%d\","
-                     "\"patient\":\"PAT%d\",\"written\":\"2026-01-01\","
-                     "\"days_supply\":3,\"form\":\"oral\"}}",
-                     i, p, at, m, k, 1 + (int)rnd(30), p, i, (int)rnd(1000),
-                     (int)rnd(100000));
-            add(line);
-        }
-        left -= n;
-        flush();
     }
     flush();
+    n_lots_made = n_lots;
     uint64_t size;
     uint8_t head[32];
     trace_ledger_head(l, &size, head);
@@ -237,9 +272,9 @@ int main(int argc, char **argv)
     report("balance at time, distributor", t, N, (double)rows);
     rows = 0;
     for (int i = 0; i < N; i++) {
-        snprintf(party, sizeof(party), "PH%d", (int)rnd(N_PHARM));
-        snprintf(lot, sizeof(lot), "L%d-%d", (int)rnd(N_MFR),
-                 (int)rnd(LOTS_PER_MFR));
+        struct pair pr = pairs[rnd(n_pairs)];
+        snprintf(party, sizeof(party), "PH%d", pr.ph);
+        snprintf(lot, sizeof(lot), "L%zu", pr.lot);
         double s = bench_now();
         trace_lot(l, lot, party, TRACE_BACKWARD, (trace_hop_fn)count_row,
                   &rows);
@@ -248,8 +283,8 @@ int main(int argc, char **argv)
     report("trace backward from a pharmacy", t, N, (double)rows);
     rows = 0;
     for (int i = 0; i < 200; i++) {
-        snprintf(lot, sizeof(lot), "L%d-%d", (int)rnd(N_MFR),
-                 (int)rnd(LOTS_PER_MFR));
+        snprintf(lot, sizeof(lot), "L%llu",
+                 (unsigned long long)rnd(n_lots_made));
         double s = bench_now();
         trace_lot(l, lot, NULL, TRACE_FORWARD, (trace_hop_fn)count_row, &rows);
         t[i] = bench_now() - s;
