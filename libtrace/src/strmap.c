@@ -14,10 +14,37 @@ struct slot {
     uint64_t hash; /* compared before the key */
 };
 
+/* Keys and values live in chunks freed together: a pass over millions of
+ * distinct strings makes no allocation per string. */
+struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
 struct strmap {
     struct slot *slots;
     size_t cap, n, val_size;
+    struct chunk *chunks;
 };
+
+static void *pool_alloc(strmap *m, size_t n)
+{
+    struct chunk *c = m->chunks;
+
+    n = (n + 15) & ~(size_t)15;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > (1u << 16) ? n : (1u << 16);
+        if (!(c = malloc(sizeof(*c) + cap)))
+            return NULL;
+        c->next = m->chunks;
+        c->used = 0;
+        c->cap = cap;
+        m->chunks = c;
+    }
+    c->used += n;
+    return c->data + c->used - n;
+}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -46,9 +73,10 @@ void strmap_free(strmap *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->cap; i++) {
-        free(m->slots[i].key);
-        free(m->slots[i].val);
+    while (m->chunks) {
+        struct chunk *next = m->chunks->next;
+        free(m->chunks);
+        m->chunks = next;
     }
     free(m->slots);
     free(m);
@@ -90,15 +118,16 @@ void *strmap_get(strmap *m, const char *key, int create)
     }
     if (!create)
         return NULL;
-    m->slots[i].key = strdup(key);
-    m->slots[i].val = calloc(1, m->val_size);
-    m->slots[i].hash = h;
-    if (!m->slots[i].key || !m->slots[i].val) {
-        free(m->slots[i].key);
-        free(m->slots[i].val);
-        m->slots[i].key = NULL;
-        m->slots[i].val = NULL;
-        return NULL;
+    {
+        size_t vs = (m->val_size + 15) & ~(size_t)15, kl = strlen(key) + 1;
+        unsigned char *p = pool_alloc(m, vs + kl);
+        if (!p)
+            return NULL;
+        memset(p, 0, vs);
+        memcpy(p + vs, key, kl);
+        m->slots[i].val = p;
+        m->slots[i].key = (char *)p + vs;
+        m->slots[i].hash = h;
     }
     m->n++;
     return m->slots[i].val;

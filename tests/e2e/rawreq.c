@@ -151,6 +151,9 @@ int main(int argc, char **argv)
         if (nng_sub0_open(&s) != 0 ||
             nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, argv[3], strlen(argv[3])) ||
             nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200) ||
+            /* redial fast: the publisher may start after us */
+            nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 10) ||
+            nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 50) ||
             nng_dial(s, argv[1], NULL, NNG_FLAG_NONBLOCK))
             return 6;
         for (int i = 0; i < atoi(argv[4]) * 5; i++) {
