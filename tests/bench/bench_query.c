@@ -1,7 +1,12 @@
 /*
  * bench_query - query latency on a generated supply chain.
  *
- *   bench_query [--dir DIR] [--events N]
+ *   bench_query [--dir DIR] [--events N] [--seed S] [--emit FILE]
+ *
+ * --seed picks the generator's random sequence (the same seed gives the
+ * same ledger); --emit FILE only writes the workload as SPEC section 3
+ * JSON Lines (import it with `tracectl import --provision-keys FILE`)
+ * and measures nothing.
  *
  * Builds a ledger of about N events (default 1,000,000): lot by lot
  * through a year, 4 manufacturers produce lots (one per ~5,000 events),
@@ -65,8 +70,15 @@ static void flush(void)
     in_batch = 0;
 }
 
+static FILE *emit; /* --emit: write JSON Lines instead of appending */
+
 static void add(const char *line)
 {
+    if (emit) {
+        fprintf(emit, "%s\n", line);
+        total_events++;
+        return;
+    }
     if (trace_batch_add_json(batch, line, strlen(line), ++serial) != TRACE_OK) {
         fprintf(stderr, "bench: %s\n", trace_error_last());
         exit(1);
@@ -117,10 +129,17 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             dir = argv[++i];
-        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+            rng = 0x9e3779b97f4a7c15ULL ^
+                  (strtoull(argv[++i], NULL, 10) * 0xbf58476d1ce4e5b9ULL + 1);
+        else if (strcmp(argv[i], "--emit") == 0 && i + 1 < argc) {
+            if (!(emit = fopen(argv[++i], "w")))
+                return perror(argv[i]), 1;
+        } else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
             target = strtoul(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_query [--dir DIR] [--events N]\n");
+            fprintf(stderr, "usage: bench_query [--dir DIR] [--events N] "
+                            "[--seed S] [--emit FILE]\n");
             return 1;
         }
     }
@@ -239,6 +258,16 @@ int main(int argc, char **argv)
     }
     flush();
     n_lots_made = n_lots;
+    if (emit) {
+        int bad = fclose(emit) != 0;
+        printf("wrote %zu events\n", total_events);
+        trace_ledger_close(l);
+        trace_keyring_free(ring);
+        trace_batch_free(batch);
+        if (own)
+            bench_rmtree(dir);
+        return bad;
+    }
     uint64_t size;
     uint8_t head[32];
     trace_ledger_head(l, &size, head);
