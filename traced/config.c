@@ -286,7 +286,9 @@ void config_help(FILE *f)
                  : k->type == T_BOOL ? "BOOL"
                                      : "VALUE");
         fprintf(f, "  %-26s %s", arg, k->help);
-        if (k->def)
+        if (k->def && k->type == T_INT)
+            fprintf(f, " (default %s; %lld..%lld)", k->def, k->min, k->max);
+        else if (k->def)
             fprintf(f, " (default %s)", k->def);
         fputc('\n', f);
     }
