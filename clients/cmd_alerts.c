@@ -49,6 +49,24 @@ static void record_field(FILE *m, const char *name, const char *value,
         ctl_json_value(m, value);
 }
 
+/* Appends one JSON line as `as` (record and ack); prints why not and
+ * returns the exit code. */
+static int append_one(struct globals *g, trace_ledger *l, char *line,
+                      size_t len, const char *as, trace_append_result *res)
+{
+    const unsigned long one = 1;
+    const char *msg;
+    int rc = ctl_append_lines(g, l, &line, &len, &one, 1, as, 0, res);
+
+    if (rc == TRACE_OK)
+        return 0;
+    msg = ctl_errmsg();
+    if (strncmp(msg, "line 1: ", 8) == 0)
+        msg += 8;
+    fprintf(ctl_err, "tracectl: %s\n", msg);
+    return trace_error_exit_code(rc);
+}
+
 int cmd_record(struct globals *g, int argc, char **argv)
 {
     char *buf = NULL, at[40], id[96];
@@ -57,12 +75,11 @@ int cmd_record(struct globals *g, int argc, char **argv)
     const char *user_party = NULL;
     const char *fields[64][2], *nested[64][2];
     size_t nf = 0, nn = 0;
-    const unsigned long one = 1;
     trace_ledger *l = NULL;
     trace_append_result res;
     struct timespec ts;
     struct tm tm;
-    int rc, ret = 0;
+    int ret = 0;
     FILE *m;
 
     if (argc >= 2 &&
@@ -136,15 +153,8 @@ int cmd_record(struct globals *g, int argc, char **argv)
         ret = 6;
         goto out;
     }
-    if ((rc = ctl_append_lines(g, l, &buf, &len, &one, 1, party, 0, &res)) !=
-        TRACE_OK) {
-        const char *msg = ctl_errmsg();
-        if (strncmp(msg, "line 1: ", 8) == 0)
-            msg += 8;
-        fprintf(ctl_err, "tracectl: %s\n", msg);
-        ret = trace_error_exit_code(rc);
+    if ((ret = append_one(g, l, buf, len, party, &res)) != 0)
         goto out;
-    }
     if (g->json)
         fprintf(ctl_out, "{\"party\":\"%s\",\"id\":\"%s\",\"seq\":%llu}\n", party,
                user_id ? user_id : id, (unsigned long long)res.last_seq);
@@ -454,20 +464,8 @@ int cmd_ack(struct globals *g, int argc, char **argv)
             goto out;
         }
     }
-    {
-        char *lp = line;
-        size_t ll = strlen(line);
-        const unsigned long one = 1;
-        if ((rc = ctl_append_lines(g, l, &lp, &ll, &one, 1, as, 0, &res)) !=
-            TRACE_OK) {
-            const char *msg = ctl_errmsg();
-            if (strncmp(msg, "line 1: ", 8) == 0)
-                msg += 8;
-            fprintf(ctl_err, "tracectl: %s\n", msg);
-            ret = trace_error_exit_code(rc);
-            goto out;
-        }
-    }
+    if ((ret = append_one(g, l, line, strlen(line), as, &res)) != 0)
+        goto out;
     fprintf(ctl_out, "%s %s by %s (event %s)\n", fa.id, status, as, id);
 out:
     ctl_close(g, l);

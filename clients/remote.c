@@ -67,13 +67,12 @@ static int tls_setup(struct globals *g, struct remote *r, nng_dialer d,
     return nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, r->tls);
 }
 
-/* Sends a packed Request and unpacks the Response (NULL: printed why). */
-static Trace__Wire__V1__Response *roundtrip(struct globals *g,
-                                            const Trace__Wire__V1__Request *rq,
-                                            int *ret)
+/* Sends request bytes and unpacks the Response (NULL: printed why). */
+static Trace__Wire__V1__Response *roundtrip_bytes(struct globals *g,
+                                                  const uint8_t *bytes,
+                                                  size_t len, int *ret)
 {
     struct remote *r = g->remote;
-    size_t len = trace__wire__v1__request__get_packed_size(rq);
     Trace__Wire__V1__Response *resp;
     void *buf = nng_alloc(len ? len : 1), *in = NULL;
     size_t inlen = 0;
@@ -84,7 +83,7 @@ static Trace__Wire__V1__Response *roundtrip(struct globals *g,
         fprintf(ctl_err, "tracectl: out of memory\n");
         return NULL;
     }
-    trace__wire__v1__request__pack(rq, buf);
+    memcpy(buf, bytes, len);
     if (r->max_message && len > r->max_message) {
         nng_free(buf, len);
         fprintf(ctl_err,
@@ -164,8 +163,13 @@ int remote_open(struct globals *g)
     }
     rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_HELLO;
     rq.hello = &hello;
-    if (!(resp = roundtrip(g, &rq, &ret)))
-        goto fail;
+    {
+        uint8_t hb[16];
+        size_t hl = trace__wire__v1__request__get_packed_size(&rq);
+        trace__wire__v1__request__pack(&rq, hb);
+        if (!(resp = roundtrip_bytes(g, hb, hl, &ret)))
+            goto fail;
+    }
     if (resp->code != 0 || !resp->hello ||
         resp->hello->pubkey.len != TRACE_PUBKEY_LEN ||
         resp->hello->version != WIRE_VERSION) {
@@ -227,10 +231,8 @@ static Trace__Wire__V1__Response *call(struct globals *g,
                                        int *ret)
 {
     struct remote *r = g->remote;
-    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
-    Trace__Wire__V1__SignedRequest sr = TRACE__WIRE__V1__SIGNED_REQUEST__INIT;
     Trace__Wire__V1__Response *resp;
-    uint8_t nonce[WIRE_NONCE_LEN], digest[32], sig[TRACE_SIG_LEN], *buf;
+    uint8_t nonce[WIRE_NONCE_LEN], *buf;
     size_t len;
 
     body->party = r->party;
@@ -244,26 +246,12 @@ static Trace__Wire__V1__Response *call(struct globals *g,
     body->nonce.data = nonce;
     body->nonce.len = sizeof(nonce);
     body->time_us = wire_now_us();
-    len = trace__wire__v1__request_body__get_packed_size(body);
-    if (!(buf = malloc(len ? len : 1))) {
-        fprintf(ctl_err, "tracectl: out of memory\n");
+    if (wire_sign_request(r->key, body, 0, &buf, &len) != 0) {
+        fprintf(ctl_err, "tracectl: cannot sign the request\n");
         *ret = 6;
         return NULL;
     }
-    trace__wire__v1__request_body__pack(body, buf);
-    wire_request_digest(digest, buf, len);
-    if (trace_key_sign(r->key, digest, sizeof(digest), sig) != TRACE_OK) {
-        free(buf);
-        *ret = ctl_fail(TRACE_EUNAVAIL);
-        return NULL;
-    }
-    sr.body.data = buf;
-    sr.body.len = len;
-    sr.sig.data = sig;
-    sr.sig.len = sizeof(sig);
-    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
-    rq.signed_ = &sr;
-    resp = roundtrip(g, &rq, ret);
+    resp = roundtrip_bytes(g, buf, len, ret);
     free(buf);
     return resp;
 }

@@ -1,6 +1,7 @@
 /*
  * wire.c - digests and helpers of the daemon protocol (see wire.h).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -8,6 +9,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "trace/key.h"
+#include "trace/trace.h"
 #include "wire.h"
 
 static void digest2(uint8_t out[32], const char *label, const void *a,
@@ -59,4 +62,39 @@ int64_t wire_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int wire_sign_request(const struct trace_key *key,
+                      const Trace__Wire__V1__RequestBody *body, int bad_sig,
+                      uint8_t **out, size_t *len)
+{
+    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
+    Trace__Wire__V1__SignedRequest sr = TRACE__WIRE__V1__SIGNED_REQUEST__INIT;
+    uint8_t digest[32], sig[TRACE_SIG_LEN], *b;
+    size_t blen = trace__wire__v1__request_body__get_packed_size(body);
+
+    if (!(b = malloc(blen ? blen : 1)))
+        return -1;
+    trace__wire__v1__request_body__pack(body, b);
+    wire_request_digest(digest, b, blen);
+    if (trace_key_sign(key, digest, sizeof(digest), sig) != TRACE_OK) {
+        free(b);
+        return -1;
+    }
+    if (bad_sig)
+        sig[10] ^= 1;
+    sr.body.data = b;
+    sr.body.len = blen;
+    sr.sig.data = sig;
+    sr.sig.len = sizeof(sig);
+    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
+    rq.signed_ = &sr;
+    *len = trace__wire__v1__request__get_packed_size(&rq);
+    if (!(*out = malloc(*len))) {
+        free(b);
+        return -1;
+    }
+    trace__wire__v1__request__pack(&rq, *out);
+    free(b);
+    return 0;
 }

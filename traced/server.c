@@ -1381,6 +1381,26 @@ static int start_listeners(struct server *s)
     return 0;
 }
 
+/* What both the daemon and the direct handler need besides the ledger
+ * and the key: locks, queues, the replay and rate tables, the ticket key
+ * and the start time. */
+static int server_init_state(struct server *s)
+{
+    if (wire_random(s->ticket_key, 32) != 0 || queue_init(&s->inq) ||
+        queue_init(&s->commitq) || pthread_mutex_init(&s->exec_mu, NULL) ||
+        pthread_rwlock_init(&s->map_lock, NULL) ||
+        pthread_mutex_init(&s->replay_mu, NULL) ||
+        pthread_mutex_init(&s->rate_mu, NULL) ||
+        pthread_mutex_init(&s->pub_mu, NULL) ||
+        replay_gen_init(&s->gen[0], (size_t)s->cfg->replay_cache) ||
+        replay_gen_init(&s->gen[1], (size_t)s->cfg->replay_cache) ||
+        !(s->rates = calloc(RATE_SLOTS, sizeof(*s->rates))))
+        return -1;
+    s->start_us = wire_now_us();
+    s->turned_us = s->start_us;
+    return 0;
+}
+
 static int local_minutes(time_t t)
 {
     struct tm tm;
@@ -1418,19 +1438,9 @@ int server_run(const struct config *c)
         TRACE_OK)
         log_msg(LOG_LVL_WARN, "cannot reserve map room: %s",
                 trace_error_last());
-    if (load_key(s) != TRACE_OK || wire_random(s->ticket_key, 32) != 0)
+    if (load_key(s) != TRACE_OK)
         goto out_ledger;
-    s->start_us = wire_now_us();
-    s->turned_us = s->start_us;
-    if (queue_init(&s->inq) || queue_init(&s->commitq) ||
-        pthread_mutex_init(&s->exec_mu, NULL) ||
-        pthread_rwlock_init(&s->map_lock, NULL) ||
-        pthread_mutex_init(&s->replay_mu, NULL) ||
-        pthread_mutex_init(&s->rate_mu, NULL) ||
-        pthread_mutex_init(&s->pub_mu, NULL) ||
-        replay_gen_init(&s->gen[0], (size_t)c->replay_cache) ||
-        replay_gen_init(&s->gen[1], (size_t)c->replay_cache) ||
-        !(s->rates = calloc(RATE_SLOTS, sizeof(*s->rates)))) {
+    if (server_init_state(s) != 0) {
         log_msg(LOG_LVL_ERROR, "out of memory");
         goto out_ledger;
     }
@@ -1568,21 +1578,11 @@ struct server *server_direct_open(const struct config *c)
     s->cfg = c;
     s->direct = 1;
     if (trace_ledger_open(&s->l, c->data) != TRACE_OK ||
-        trace_key_generate(&s->key) != TRACE_OK ||
-        wire_random(s->ticket_key, 32) != 0 ||
-        pthread_mutex_init(&s->exec_mu, NULL) ||
-        pthread_rwlock_init(&s->map_lock, NULL) ||
-        pthread_mutex_init(&s->replay_mu, NULL) ||
-        pthread_mutex_init(&s->rate_mu, NULL) ||
-        pthread_mutex_init(&s->pub_mu, NULL) ||
-        replay_gen_init(&s->gen[0], (size_t)c->replay_cache) ||
-        replay_gen_init(&s->gen[1], (size_t)c->replay_cache) ||
-        !(s->rates = calloc(RATE_SLOTS, sizeof(*s->rates)))) {
+        trace_key_generate(&s->key) != TRACE_OK || server_init_state(s) != 0) {
         server_direct_close(s);
         return NULL;
     }
-    s->start_us = wire_now_us() - 1;
-    s->turned_us = s->start_us;
+    s->start_us -= 1; /* requests signed in this microsecond are fine */
     return s;
 }
 

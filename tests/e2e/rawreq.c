@@ -64,16 +64,14 @@ static int send_and_print(nng_socket s, const uint8_t *buf, size_t len)
 
 static int signed_request(nng_socket s, int argc, char **argv)
 {
-    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
-    Trace__Wire__V1__SignedRequest sr = TRACE__WIRE__V1__SIGNED_REQUEST__INIT;
     Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
     Trace__Wire__V1__Exec ex = TRACE__WIRE__V1__EXEC__INIT;
     const char *save = NULL;
     int bad_sig = 0, i = 2;
     long skew = 0, truncate_to = -1;
-    uint8_t nonce[WIRE_NONCE_LEN], digest[32], sig[TRACE_SIG_LEN], *b, *out;
+    uint8_t nonce[WIRE_NONCE_LEN], *out;
     trace_key *key;
-    size_t blen, len;
+    size_t len;
     int ret;
 
     if (argc < 4 || trace_key_load(&key, argv[0]) != TRACE_OK) {
@@ -103,22 +101,8 @@ static int signed_request(nng_socket s, int argc, char **argv)
     body.time_us = wire_now_us() + (int64_t)skew * 1000000;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
     body.exec = &ex;
-    blen = trace__wire__v1__request_body__get_packed_size(&body);
-    b = malloc(blen);
-    trace__wire__v1__request_body__pack(&body, b);
-    wire_request_digest(digest, b, blen);
-    trace_key_sign(key, digest, sizeof(digest), sig);
-    if (bad_sig)
-        sig[10] ^= 1;
-    sr.body.data = b;
-    sr.body.len = blen;
-    sr.sig.data = sig;
-    sr.sig.len = sizeof(sig);
-    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
-    rq.signed_ = &sr;
-    len = trace__wire__v1__request__get_packed_size(&rq);
-    out = malloc(len);
-    trace__wire__v1__request__pack(&rq, out);
+    if (wire_sign_request(key, &body, bad_sig, &out, &len) != 0)
+        return 1;
     if (save) {
         FILE *f = fopen(save, "wb");
         if (f) {
@@ -130,7 +114,6 @@ static int signed_request(nng_socket s, int argc, char **argv)
         len = (size_t)truncate_to;
     ret = send_and_print(s, out, len);
     free(out);
-    free(b);
     trace_key_free(key);
     return ret;
 }

@@ -87,11 +87,8 @@ static void setup(void)
 static void send_signed(const uint8_t *data, size_t len, int who)
 {
     Trace__Wire__V1__RequestBody *body;
-    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
-    Trace__Wire__V1__SignedRequest sr = TRACE__WIRE__V1__SIGNED_REQUEST__INIT;
-    uint8_t nonce[WIRE_NONCE_LEN] = {0}, digest[32], sig[TRACE_SIG_LEN];
-    uint8_t *b, *out;
-    size_t blen, olen;
+    uint8_t nonce[WIRE_NONCE_LEN] = {0}, *out;
+    size_t olen;
 
     body = trace__wire__v1__request_body__unpack(NULL, len, data);
     if (!body)
@@ -106,23 +103,10 @@ static void send_signed(const uint8_t *data, size_t len, int who)
     body->nonce.data = nonce;
     body->nonce.len = sizeof(nonce);
     body->time_us = wire_now_us();
-    blen = trace__wire__v1__request_body__get_packed_size(body);
-    b = malloc(blen ? blen : 1);
-    trace__wire__v1__request_body__pack(body, b);
-    wire_request_digest(digest, b, blen);
-    trace_key_sign(keys[who], digest, sizeof(digest), sig);
-    sr.body.data = b;
-    sr.body.len = blen;
-    sr.sig.data = sig;
-    sr.sig.len = sizeof(sig);
-    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
-    rq.signed_ = &sr;
-    olen = trace__wire__v1__request__get_packed_size(&rq);
-    out = malloc(olen);
-    trace__wire__v1__request__pack(&rq, out);
-    server_direct_request(srv, out, olen);
-    free(out);
-    free(b);
+    if (wire_sign_request(keys[who], body, 0, &out, &olen) == 0) {
+        server_direct_request(srv, out, olen);
+        free(out);
+    }
     /* give back what was unpacked before freeing it */
     body->party = party0;
     body->key_id = key0;
