@@ -67,23 +67,19 @@ static int tls_setup(struct globals *g, struct remote *r, nng_dialer d,
     return nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, r->tls);
 }
 
-/* Sends request bytes and unpacks the Response (NULL: printed why). */
+/* Sends request bytes (from nng_alloc; nng takes them) and unpacks the
+ * Response (NULL: printed why). */
 static Trace__Wire__V1__Response *roundtrip_bytes(struct globals *g,
-                                                  const uint8_t *bytes,
-                                                  size_t len, int *ret)
+                                                  uint8_t *buf, size_t len,
+                                                  int *ret)
 {
     struct remote *r = g->remote;
     Trace__Wire__V1__Response *resp;
-    void *buf = nng_alloc(len ? len : 1), *in = NULL;
+    void *in = NULL;
     size_t inlen = 0;
     int rv;
 
     *ret = 6;
-    if (!buf) {
-        fprintf(ctl_err, "tracectl: out of memory\n");
-        return NULL;
-    }
-    memcpy(buf, bytes, len);
     if (r->max_message && len > r->max_message) {
         nng_free(buf, len);
         fprintf(ctl_err,
@@ -164,8 +160,12 @@ int remote_open(struct globals *g)
     rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_HELLO;
     rq.hello = &hello;
     {
-        uint8_t hb[16];
         size_t hl = trace__wire__v1__request__get_packed_size(&rq);
+        uint8_t *hb = nng_alloc(hl ? hl : 1);
+        if (!hb) {
+            ret = 6;
+            goto fail;
+        }
         trace__wire__v1__request__pack(&rq, hb);
         if (!(resp = roundtrip_bytes(g, hb, hl, &ret)))
             goto fail;
@@ -231,7 +231,6 @@ static Trace__Wire__V1__Response *call(struct globals *g,
                                        int *ret)
 {
     struct remote *r = g->remote;
-    Trace__Wire__V1__Response *resp;
     uint8_t nonce[WIRE_NONCE_LEN], *buf;
     size_t len;
 
@@ -246,14 +245,12 @@ static Trace__Wire__V1__Response *call(struct globals *g,
     body->nonce.data = nonce;
     body->nonce.len = sizeof(nonce);
     body->time_us = wire_now_us();
-    if (wire_sign_request(r->key, body, 0, &buf, &len) != 0) {
+    if (wire_sign_request(r->key, body, 0, nng_alloc, &buf, &len) != 0) {
         fprintf(ctl_err, "tracectl: cannot sign the request\n");
         *ret = 6;
         return NULL;
     }
-    resp = roundtrip_bytes(g, buf, len, ret);
-    free(buf);
-    return resp;
+    return roundtrip_bytes(g, buf, len, ret);
 }
 
 static int exec_cursor(struct globals *g, int argc, char **argv,

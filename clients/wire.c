@@ -66,7 +66,7 @@ int64_t wire_now_us(void)
 
 int wire_sign_request(const struct trace_key *key,
                       const Trace__Wire__V1__RequestBody *body, int bad_sig,
-                      uint8_t **out, size_t *len)
+                      void *(*alloc)(size_t), uint8_t **out, size_t *len)
 {
     Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
     Trace__Wire__V1__SignedRequest sr = TRACE__WIRE__V1__SIGNED_REQUEST__INIT;
@@ -90,7 +90,7 @@ int wire_sign_request(const struct trace_key *key,
     rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
     rq.signed_ = &sr;
     *len = trace__wire__v1__request__get_packed_size(&rq);
-    if (!(*out = malloc(*len))) {
+    if (!(*out = alloc(*len ? *len : 1))) {
         free(b);
         return -1;
     }

@@ -26,11 +26,12 @@ void wire_checkpoint_digest(uint8_t out[32], uint64_t size,
 struct trace_key;
 
 /* Packs `body` (every field set), signs it with `key` and wraps it in a
- * Request; *out (malloc'd, *len bytes) is what goes on the wire.  With
- * `bad_sig` the signature is spoiled (for tests).  0 on success. */
+ * Request; *out (from `alloc`: malloc, or nng_alloc to hand it to nng
+ * without a copy; *len bytes) is what goes on the wire.  With `bad_sig`
+ * the signature is spoiled (for tests).  0 on success. */
 int wire_sign_request(const struct trace_key *key,
                       const Trace__Wire__V1__RequestBody *body, int bad_sig,
-                      uint8_t **out, size_t *len);
+                      void *(*alloc)(size_t), uint8_t **out, size_t *len);
 
 /* HMAC-SHA256 of data under key; 0 on success. */
 int wire_hmac(uint8_t out[32], const uint8_t key[32], const void *data,

@@ -101,7 +101,7 @@ static int signed_request(nng_socket s, int argc, char **argv)
     body.time_us = wire_now_us() + (int64_t)skew * 1000000;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
     body.exec = &ex;
-    if (wire_sign_request(key, &body, bad_sig, &out, &len) != 0)
+    if (wire_sign_request(key, &body, bad_sig, malloc, &out, &len) != 0)
         return 1;
     if (save) {
         FILE *f = fopen(save, "wb");

@@ -103,7 +103,7 @@ static void send_signed(const uint8_t *data, size_t len, int who)
     body->nonce.data = nonce;
     body->nonce.len = sizeof(nonce);
     body->time_us = wire_now_us();
-    if (wire_sign_request(keys[who], body, 0, &out, &olen) == 0) {
+    if (wire_sign_request(keys[who], body, 0, malloc, &out, &olen) == 0) {
         server_direct_request(srv, out, olen);
         free(out);
     }
