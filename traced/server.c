@@ -1412,7 +1412,7 @@ int server_run(const struct config *c)
 {
     struct server *s = calloc(1, sizeof(*s));
     sigset_t sigs;
-    int status = 1, rv, at_min = -1, h, m;
+    int status = 1, rv, at_min = -1, h, m, writer_started = 0;
     long last_day = -1;
 
     if (!s)
@@ -1480,6 +1480,7 @@ int server_run(const struct config *c)
         }
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
         goto out_threads;
+    writer_started = 1;
     for (size_t i = 0; i < s->n_works; i++) {
         struct work *w = &s->works[i];
         w->srv = s;
@@ -1543,7 +1544,7 @@ out_threads:
     queue_close(&s->commitq);
     for (size_t i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i], NULL);
-    if (s->n_threads)
+    if (writer_started)
         pthread_join(s->writer, NULL);
 out_sock:
     nng_close(s->rep);
