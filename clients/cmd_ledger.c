@@ -198,12 +198,6 @@ static int import_remote(struct globals *g, const char *path, unsigned flags)
     ssize_t len;
     int rc, ret = 0;
 
-    if (flags & TRACE_APPEND_PROVISION_KEYS) {
-        fprintf(ctl_err, "tracectl: --provision-keys needs the ledger folder "
-                         "(--data); through a daemon, register keys with "
-                         "`party` events that carry `pubkey`\n");
-        return EXIT_USAGE;
-    }
     if (!in) {
         fprintf(ctl_err, "tracectl: %s: %s\n", path, strerror(errno));
         return 4;

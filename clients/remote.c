@@ -406,10 +406,12 @@ out:
     return rc;
 }
 
-/* Prepares lines [from, to); *prep receives the daemon's answer. */
+/* Prepares lines [from, to), after registrations of the keys in
+ * `prov` (n_prov of them); *prep receives the daemon's answer. */
 static int prepare(struct globals *g, char **lines, const size_t *lens,
                    const unsigned long *linenos, size_t from, size_t to,
-                   Trace__Wire__V1__Response **prep)
+                   Trace__Wire__V1__ProvisionKey **prov, size_t n_prov,
+                   int want_provision, Trace__Wire__V1__Response **prep)
 {
     Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
     Trace__Wire__V1__Prepare pr = TRACE__WIRE__V1__PREPARE__INIT;
@@ -434,6 +436,10 @@ static int prepare(struct globals *g, char **lines, const size_t *lens,
     }
     pr.n_lines = to - from;
     pr.lines = lp;
+    pr.n_provision = n_prov;
+    pr.provision = prov;
+    pr.has_want_provision = 1;
+    pr.want_provision = want_provision != 0;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE;
     body.prepare = &pr;
     resp = call(g, &body, &ret);
@@ -449,43 +455,105 @@ static int prepare(struct globals *g, char **lines, const size_t *lens,
     return rc;
 }
 
+/* --provision-keys: a key made here for every recorder the daemon says
+ * has none; *out receives their registrations to prepare. */
+static int make_keys(struct globals *g, Trace__Wire__V1__Response **preps,
+                     size_t nprep, Trace__Wire__V1__ProvisionKey **out,
+                     size_t *n_out, size_t cap)
+{
+    struct remote *r = g->remote;
+    char msg[512];
+
+    *n_out = 0;
+    for (size_t i = 0; i < nprep; i++) {
+        Trace__Wire__V1__Prepared *p = preps[i]->prepared;
+        for (size_t j = 0; j < p->n_need_keys; j++) {
+            const char *party = p->need_keys[j];
+            const trace_key *key;
+            size_t k = 0;
+            while (k < *n_out && strcmp(out[k]->party, party) != 0)
+                k++;
+            if (k < *n_out || *n_out == cap)
+                continue;
+            /* a key already in the folder but never registered is used */
+            if (trace_keyring_get(r->ring, party, &key) != TRACE_OK &&
+                trace_keyring_generate(r->ring, party, &key) != TRACE_OK) {
+                snprintf(msg, sizeof(msg), "cannot make a key for %s: %s",
+                         party, trace_error_last());
+                ctl_set_errmsg(msg);
+                return TRACE_EIO;
+            }
+            if (!(out[*n_out] = calloc(1, sizeof(**out)))) {
+                ctl_set_errmsg("out of memory");
+                return TRACE_ENOMEM;
+            }
+            trace__wire__v1__provision_key__init(out[*n_out]);
+            out[*n_out]->party = strdup(party);
+            out[*n_out]->pubkey.data = (uint8_t *)trace_key_public(key);
+            out[*n_out]->pubkey.len = TRACE_PUBKEY_LEN;
+            if (!out[*n_out]->party) {
+                free(out[*n_out]);
+                ctl_set_errmsg("out of memory");
+                return TRACE_ENOMEM;
+            }
+            (*n_out)++;
+        }
+    }
+    return TRACE_OK;
+}
+
 int remote_append(struct globals *g, char **lines, const size_t *lens,
                   const unsigned long *linenos, size_t n, const char *as,
                   unsigned flags, trace_append_result *res)
 {
     struct remote *r = g->remote;
     Trace__Wire__V1__Response **preps = NULL;
-    size_t nprep = 0, from = 0;
+    Trace__Wire__V1__ProvisionKey **prov = NULL;
+    size_t nprep = 0, n_prov = 0, from, max_prov = n + 1;
     /* a request holds at most a third of what the daemon accepts: the
      * prepared events come back somewhat larger than the lines */
     uint64_t budget = r->max_message ? r->max_message / 3 : (16u << 20);
+    int provision = (flags & TRACE_APPEND_PROVISION_KEYS) != 0;
     int rc = TRACE_OK;
     char msg[512];
 
     memset(res, 0, sizeof(*res));
-    if (flags & TRACE_APPEND_PROVISION_KEYS) {
-        ctl_set_errmsg("--provision-keys needs the ledger folder");
-        return TRACE_EINVAL;
-    }
-    if (!(preps = calloc(n / 1 + 1, sizeof(*preps)))) {
+    if (!(preps = calloc(n + 1, sizeof(*preps))) ||
+        !(prov = calloc(max_prov, sizeof(*prov)))) {
+        free(preps);
         ctl_set_errmsg("out of memory");
         return TRACE_ENOMEM;
     }
     /* every chunk is prepared (checked) before any is committed, so a
-     * rejected line anywhere leaves the ledger untouched */
-    while (from < n && rc == TRACE_OK) {
-        size_t to = from, bytes = 0;
-        while (to < n && (to == from || bytes + lens[to] + 32 <= budget))
-            bytes += lens[to++] + 32;
-        rc = prepare(g, lines, lens, linenos, from, to, &preps[nprep]);
-        if (rc == TRACE_OK)
-            nprep++;
-        from = to;
+     * rejected line anywhere leaves the ledger untouched; with
+     * --provision-keys a second round registers the missing keys first */
+    for (int round = 0; round < 2 && rc == TRACE_OK; round++) {
+        for (size_t i = 0; i < nprep; i++)
+            trace__wire__v1__response__free_unpacked(preps[i], NULL);
+        nprep = 0;
+        for (from = 0; from < n && rc == TRACE_OK;) {
+            size_t to = from, bytes = 0;
+            while (to < n && (to == from || bytes + lens[to] + 32 <= budget))
+                bytes += lens[to++] + 32;
+            rc = prepare(g, lines, lens, linenos, from, to,
+                         nprep == 0 ? prov : NULL, nprep == 0 ? n_prov : 0,
+                         provision && round == 0, &preps[nprep]);
+            if (rc == TRACE_OK)
+                nprep++;
+            from = to;
+        }
+        if (rc != TRACE_OK || !provision || round == 1)
+            break;
+        if ((rc = make_keys(g, preps, nprep, prov, &n_prov, max_prov)) !=
+                TRACE_OK ||
+            n_prov == 0)
+            break;
     }
     for (size_t i = 0; i < nprep && rc == TRACE_OK && as; i++) {
         Trace__Wire__V1__Prepared *p = preps[i]->prepared;
         for (size_t j = 0; j < p->n_parties; j++)
-            if (strcmp(p->parties[j], as) != 0) {
+            if (strcmp(p->parties[j], as) != 0 &&
+                !(i == 0 && j < n_prov)) {
                 snprintf(msg, sizeof(msg),
                          "line %llu: event recorded by %s, but acting as %s: "
                          "a party writes only its own ledger",
@@ -499,8 +567,15 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     }
     for (size_t i = 0; i < nprep && rc == TRACE_OK; i++)
         rc = commit_prepared(g, preps[i]->prepared, flags, res);
+    if (rc == TRACE_OK)
+        res->provisioned = n_prov;
     for (size_t i = 0; i < nprep; i++)
         trace__wire__v1__response__free_unpacked(preps[i], NULL);
+    for (size_t i = 0; i < n_prov; i++) {
+        free(prov[i]->party);
+        free(prov[i]);
+    }
+    free(prov);
     free(preps);
     if (rc != TRACE_OK && res->appended) {
         snprintf(msg, sizeof(msg),

@@ -611,6 +611,60 @@ static int check_ack(struct server *s, const char *line, size_t len,
     return ret;
 }
 
+/* Keys to provision for parties registered by lines of the batch: each
+ * key's registration follows its party's line. */
+struct provctx {
+    char *pending;  /* per provision entry: 1 waiting for its line, 2 done */
+    char **keyed;   /* subjects of party lines that carry a pubkey */
+    size_t n_keyed;
+};
+
+static void provctx_free(struct provctx *pc)
+{
+    for (size_t i = 0; i < pc->n_keyed; i++)
+        free(pc->keyed[i]);
+    free(pc->keyed);
+    free(pc->pending);
+}
+
+static int after_party_line(trace_batch *b, const Trace__Wire__V1__Prepare *pr,
+                            struct provctx *pc, const char *requester,
+                            const Trace__Wire__V1__Line *ln, char *msg,
+                            size_t cap)
+{
+    json_t *j = json_loadb((const char *)ln->text.data, ln->text.len, 0, NULL);
+    const char *type, *subject;
+    int rc = TRACE_OK;
+
+    if (!j)
+        return TRACE_OK;
+    type = json_string_value(json_object_get(j, "type"));
+    subject = json_string_value(json_object_get(j, "subject"));
+    if (type && subject && strcmp(type, "party") == 0) {
+        if (json_object_get(j, "pubkey")) {
+            char **p = realloc(pc->keyed, (pc->n_keyed + 1) * sizeof(*p));
+            if (p && (p[pc->n_keyed] = strdup(subject)))
+                pc->keyed = p, pc->n_keyed++;
+            else if (p)
+                pc->keyed = p;
+        }
+        for (size_t i = 0; pc->pending && i < pr->n_provision; i++) {
+            const Trace__Wire__V1__ProvisionKey *pk = pr->provision[i];
+            if (pc->pending[i] != 1 || strcmp(pk->party, subject) != 0 ||
+                pk->pubkey.len != TRACE_PUBKEY_LEN)
+                continue;
+            rc = trace_batch_add_key_registration(b, requester, pk->party,
+                                                  pk->pubkey.data);
+            if (rc != TRACE_OK)
+                snprintf(msg, cap, "line %llu: %s",
+                         (unsigned long long)ln->lineno, trace_error_last());
+            pc->pending[i] = 2;
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
 static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
                         const char *party, const trace_party *pi)
 {
@@ -618,7 +672,9 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
     Trace__Wire__V1__Prepared prep = TRACE__WIRE__V1__PREPARED__INIT;
     ProtobufCBinaryData *evs = NULL;
-    char **parties = NULL, *msgs = NULL;
+    char **parties = NULL, *msgs = NULL, **need = NULL;
+    size_t n_need = 0;
+    struct provctx pc = {NULL, NULL, 0};
     uint64_t *linenos = NULL;
     uint8_t ticket[8 + 32];
     size_t mlen = 0, n;
@@ -636,6 +692,47 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         return;
     }
     pthread_rwlock_rdlock(&s->map_lock);
+    /* import --provision-keys: a regulator registers keys first */
+    if (pr->n_provision && !(pc.pending = calloc(pr->n_provision, 1))) {
+        pthread_rwlock_unlock(&s->map_lock);
+        fclose(m);
+        free(msgs);
+        trace_batch_free(b);
+        reply_error(w, 6, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < pr->n_provision; i++) {
+        const Trace__Wire__V1__ProvisionKey *pk = pr->provision[i];
+        const char *why = NULL;
+        trace_party known;
+        int code = 0;
+        if (pi->regulator && trace_party_id_valid(pk->party) &&
+            trace_party_info(s->l, pk->party, &known) != TRACE_OK) {
+            pc.pending[i] = 1; /* registered by a line of this batch */
+            continue;
+        }
+        if (!pi->regulator) {
+            code = 5;
+            why = "permission denied: only a regulator registers keys";
+        } else if (!trace_party_id_valid(pk->party) ||
+                   pk->pubkey.len != TRACE_PUBKEY_LEN) {
+            code = 2;
+            why = "malformed key to provision";
+        } else if ((rc = trace_batch_add_key_registration(
+                        b, party, pk->party, pk->pubkey.data)) != TRACE_OK) {
+            code = trace_error_exit_code(rc);
+            why = trace_error_last();
+        }
+        if (why) {
+            pthread_rwlock_unlock(&s->map_lock);
+            fclose(m);
+            free(msgs);
+            provctx_free(&pc);
+            trace_batch_free(b);
+            reply_error(w, code, why);
+            return;
+        }
+    }
     for (size_t i = 0; i < pr->n_lines; i++) {
         const Trace__Wire__V1__Line *ln = pr->lines[i];
         size_t before = trace_batch_count(b);
@@ -658,6 +755,9 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
                                         ln->text.len, party, pi, amsg,
                                         sizeof(amsg))) != 0) {
                 rc = arc == 4 ? TRACE_ENOTFOUND : TRACE_EPERM;
+            } else {
+                rc = after_party_line(b, pr, &pc, party, ln, amsg,
+                                      sizeof(amsg));
             }
             if (rc != TRACE_OK && errors < MAX_REPORTED_ERRORS)
                 fprintf(m, "%s%s", errors ? "\n" : "", amsg);
@@ -671,6 +771,14 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         }
     }
     pthread_rwlock_unlock(&s->map_lock);
+    for (size_t i = 0; !errors && pc.pending && i < pr->n_provision; i++)
+        if (pc.pending[i] == 1) {
+            fprintf(m, "%s is not a registered party (a regulator registers "
+                       "it with a `party` event first)",
+                    pr->provision[i]->party);
+            first = 5;
+            errors++;
+        }
     if (errors) {
         if (errors > MAX_REPORTED_ERRORS)
             fprintf(m, "\n... %lu more rejected lines",
@@ -685,6 +793,7 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
                 party, errors, lines);
         reply(w, &resp);
         free(msgs);
+        provctx_free(&pc);
         trace_batch_free(b);
         return;
     }
@@ -721,6 +830,31 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
     prep.linenos = linenos;
     prep.ticket.data = ticket;
     prep.ticket.len = sizeof(ticket);
+    if (pr->has_want_provision && pr->want_provision &&
+        !(need = calloc(n + 1, sizeof(*need)))) {
+        reply_error(w, 6, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; need && i < n; i++) {
+        /* recorders registered without any key, once each */
+        trace_party info;
+        size_t k = 0;
+        while (k < n_need && strcmp(need[k], parties[i]) != 0)
+            k++;
+        if (k < n_need)
+            continue;
+        for (k = 0; k < pc.n_keyed && strcmp(pc.keyed[k], parties[i]); k++)
+            ;
+        if (k < pc.n_keyed)
+            continue; /* registered with its key in this batch */
+        pthread_rwlock_rdlock(&s->map_lock);
+        if (trace_party_info(s->l, parties[i], &info) != TRACE_OK ||
+            info.n_keys == 0)
+            need[n_need++] = parties[i];
+        pthread_rwlock_unlock(&s->map_lock);
+    }
+    prep.n_need_keys = n_need;
+    prep.need_keys = need;
     resp.code = 0;
     resp.prepared = &prep;
     reply(w, &resp);
@@ -728,6 +862,8 @@ out:
     free(evs);
     free(parties);
     free(linenos);
+    free(need);
+    provctx_free(&pc);
     trace_batch_free(b);
 }
 

@@ -169,6 +169,74 @@ int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
     return TRACE_OK;
 }
 
+int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
+                                     const char *party,
+                                     const uint8_t pubkey[TRACE_PUBKEY_LEN])
+{
+    Trace__V1__Event ev = TRACE__V1__EVENT__INIT;
+    Trace__V1__Time at = TRACE__V1__TIME__INIT;
+    Trace__V1__PartyBody body;
+    Trace__V1__PartyState *st;
+    uint8_t kid[TRACE_KEY_ID_LEN], *bytes;
+    char id[160], hex[2 * TRACE_KEY_ID_LEN + 1];
+    MDB_txn *txn;
+    arena *tmp = arena_new(0);
+    size_t len;
+    int rc;
+
+    if (!tmp)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = mdb_txn_begin(b->l->env, NULL, MDB_RDONLY, &txn))) {
+        arena_free(tmp);
+        return trace_fail_mdb(rc, "begin");
+    }
+    /* the party's registration as it stands - its latest `party` event in
+     * this batch, or else the ledger's - with the key added: what
+     * import --provision-keys records */
+    const Trace__V1__PartyBody *in_batch = NULL;
+    for (size_t i = b->n; i-- > 0 && !in_batch;)
+        if (b->items[i].ev->body_case == TRACE__V1__EVENT__BODY_PARTY_BODY &&
+            strcmp(b->items[i].ev->party_body->subject, party) == 0)
+            in_batch = b->items[i].ev->party_body;
+    if (in_batch) {
+        rc = in_batch->has_pubkey
+                 ? trace_fail(TRACE_EEXIST, "%s is registered with a key", party)
+                 : TRACE_OK;
+    } else {
+        rc = party_state_get(txn, b->l, tmp, party, &st);
+        if (rc == TRACE_OK && st->n_keys > 0)
+            rc = trace_fail(TRACE_EEXIST, "%s already has a registered key",
+                            party);
+    }
+    if (rc == TRACE_OK) {
+        body = in_batch ? *in_batch : *st->body;
+        body.has_pubkey = 1;
+        body.pubkey.data = (uint8_t *)pubkey;
+        body.pubkey.len = TRACE_PUBKEY_LEN;
+        body.has_revoke = 0;
+        trace_pubkey_id(kid, pubkey);
+        hex_encode(hex, kid, sizeof(kid));
+        snprintf(id, sizeof(id), "key:%s:%s", party, hex);
+        at.us = time_now_us();
+        ev.type = "party";
+        ev.id = id;
+        ev.party = (char *)regulator;
+        ev.at = &at;
+        ev.body_case = TRACE__V1__EVENT__BODY_PARTY_BODY;
+        ev.party_body = &body;
+        len = trace__v1__event__get_packed_size(&ev);
+        if (!(bytes = arena_alloc(tmp, len)))
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        else {
+            trace__v1__event__pack(&ev, bytes);
+            rc = trace_batch_add_encoded(b, bytes, len, 0);
+        }
+    }
+    mdb_txn_abort(txn);
+    arena_free(tmp);
+    return rc;
+}
+
 int trace_batch_event(const trace_batch *b, size_t i, const char **party,
                       const uint8_t **bytes, size_t *len,
                       unsigned long *lineno)

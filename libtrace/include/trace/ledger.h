@@ -229,6 +229,15 @@ int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
 int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
                             unsigned long lineno);
 
+/* Adds a `party` event recorded by `regulator` that registers `pubkey`
+ * for `party` (its registration as it stands - its latest `party` event
+ * in the batch, else the ledger's - with the key added), as
+ * import --provision-keys does.  TRACE_ENOTFOUND for an unregistered
+ * party, TRACE_EEXIST if it already has a key. */
+int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
+                                     const char *party,
+                                     const uint8_t pubkey[TRACE_PUBKEY_LEN]);
+
 /* Event `i` of the batch: its recording party, its exact bytes (what is
  * hashed and signed) and line number; all borrowed from the batch. */
 int trace_batch_event(const trace_batch *b, size_t i, const char **party,
