@@ -199,6 +199,19 @@ else
   bad "no alert to acknowledge"
 fi
 expect 4 "ack an unknown alert" -- C ack A0000000000000000 --note x
+# alerts --follow through the daemon: the listing, then alerts stored later
+"$T" --connect "$IPC" --keys "$K" --json alerts --follow >"$W/af.out" 2>"$W/af.err" &
+AFPID=$!
+sleep 1
+n_before=$(wc -l <"$W/af.out")
+C --as "$DIST" record loss --substance ephedrine --lot EPH-2601-A --qty 0.3 --unit kg --reason theft >/dev/null
+C reconcile --as-of 2026-06-01 >/dev/null 2>&1
+C reconcile >/dev/null 2>&1
+sleep 3
+kill "$AFPID" 2>/dev/null; wait "$AFPID" 2>/dev/null
+[ "$n_before" -gt 0 ] && [ "$(wc -l <"$W/af.out")" -gt "$n_before" ] && ok ||
+  bad "alerts --follow: $n_before then $(wc -l <"$W/af.out") lines ($(cat "$W/af.err"))"
+if sort "$W/af.out" | uniq -d | grep -q .; then bad "alerts --follow printed an alert twice"; else ok; fi
 
 # Raw requests: each refused with a clear error, nothing committed.
 n2=$(size)
