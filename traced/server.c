@@ -579,22 +579,22 @@ static int match_alert(const trace_alert *a, void *ctx)
     return 1;
 }
 
-/* An alert_ack must name a stored alert, and one about the requester
- * unless a regulator acknowledges it.  0 or an exit code with msg. */
+/* An alert_ack line must name a stored alert, and one about the
+ * requester unless a regulator acknowledges it.  0 or an exit code with
+ * msg. */
 static int check_ack(struct server *s, const char *line, size_t len,
                      const char *party, const trace_party *pi, char *msg,
                      size_t cap)
 {
     json_t *j = json_loadb(line, len, 0, NULL);
-    const char *type, *alert;
+    const char *alert;
     struct find_alert fa = {NULL, party, 0, 0};
     int ret = 0;
 
     if (!j)
         return 0; /* the parser has already accepted it; nothing to add */
-    type = json_string_value(json_object_get(j, "type"));
     alert = json_string_value(json_object_get(j, "alert"));
-    if (type && alert && strcmp(type, "alert_ack") == 0) {
+    if (alert) {
         fa.id = alert;
         trace_alerts(s->l, NULL, match_alert, &fa);
         if (!fa.found) {
@@ -633,14 +633,13 @@ static int after_party_line(trace_batch *b, const Trace__Wire__V1__Prepare *pr,
                             size_t cap)
 {
     json_t *j = json_loadb((const char *)ln->text.data, ln->text.len, 0, NULL);
-    const char *type, *subject;
+    const char *subject;
     int rc = TRACE_OK;
 
     if (!j)
         return TRACE_OK;
-    type = json_string_value(json_object_get(j, "type"));
     subject = json_string_value(json_object_get(j, "subject"));
-    if (type && subject && strcmp(type, "party") == 0) {
+    if (subject) {
         if (json_object_get(j, "pubkey")) {
             char **p = realloc(pc->keyed, (pc->n_keyed + 1) * sizeof(*p));
             if (p && (p[pc->n_keyed] = strdup(subject)))
@@ -743,19 +742,20 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         rc = trace_batch_add_json(b, (const char *)ln->text.data, ln->text.len,
                                   (unsigned long)ln->lineno);
         if (rc == TRACE_OK && trace_batch_count(b) > before) {
-            const char *rec;
-            trace_batch_event(b, before, &rec, NULL, NULL, NULL);
+            const char *rec, *type;
+            trace_batch_event(b, before, &type, &rec, NULL, NULL, NULL);
             if (!pi->regulator && strcmp(rec, party) != 0) {
                 rc = TRACE_EPERM;
                 snprintf(amsg, sizeof(amsg),
                          "line %llu: event recorded by %s, but acting as %s: "
                          "a party writes only its own ledger",
                          (unsigned long long)ln->lineno, rec, party);
-            } else if ((arc = check_ack(s, (const char *)ln->text.data,
+            } else if (strcmp(type, "alert_ack") == 0 &&
+                       (arc = check_ack(s, (const char *)ln->text.data,
                                         ln->text.len, party, pi, amsg,
                                         sizeof(amsg))) != 0) {
                 rc = arc == 4 ? TRACE_ENOTFOUND : TRACE_EPERM;
-            } else {
+            } else if (strcmp(type, "party") == 0) {
                 rc = after_party_line(b, pr, &pc, party, ln, amsg,
                                       sizeof(amsg));
             }
@@ -811,7 +811,7 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         const uint8_t *bytes;
         const char *rec;
         unsigned long ln;
-        trace_batch_event(b, i, &rec, &bytes, &evs[i].len, &ln);
+        trace_batch_event(b, i, NULL, &rec, &bytes, &evs[i].len, &ln);
         evs[i].data = (uint8_t *)bytes;
         parties[i] = (char *)rec;
         linenos[i] = ln;

@@ -237,12 +237,14 @@ int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
     return rc;
 }
 
-int trace_batch_event(const trace_batch *b, size_t i, const char **party,
-                      const uint8_t **bytes, size_t *len,
+int trace_batch_event(const trace_batch *b, size_t i, const char **type,
+                      const char **party, const uint8_t **bytes, size_t *len,
                       unsigned long *lineno)
 {
     if (i >= b->n)
         return trace_fail(TRACE_ENOTFOUND, "no event %zu in the batch", i);
+    if (type)
+        *type = b->items[i].ev->type;
     if (party)
         *party = b->items[i].ev->party;
     if (bytes)
@@ -1032,30 +1034,34 @@ static int batch_range_digest(const trace_batch *b, size_t first, size_t n,
                               const uint8_t key_id[TRACE_KEY_ID_LEN],
                               uint8_t digest[32])
 {
-    sha256_stream *s;
-    uint8_t h[TRACE_HASH_LEN];
+    const uint8_t **ev;
+    size_t *lens;
+    int rc;
 
-    if (n == 0 || n > UINT32_MAX || first > b->n || b->n - first < n)
+    if (n == 0 || first > b->n || b->n - first < n)
         return trace_fail(TRACE_EINVAL, "a signed group holds 1 to 2^32-1 "
                                         "events of the batch");
-    if (strlen(party) > 255)
-        return trace_fail(TRACE_EINVAL, "party id too long");
     for (size_t i = first; i < first + n; i++)
         if (strcmp(b->items[i].ev->party, party) != 0)
             return trace_fail(TRACE_EPERM,
                               "line %lu: recorded by %s, not %s: a signed "
                               "group holds one party's events",
                               b->items[i].lineno, b->items[i].ev->party, party);
-    if (!(s = sha256_stream_new()))
+    ev = malloc(n * sizeof(*ev));
+    lens = malloc(n * sizeof(*lens));
+    if (!ev || !lens) {
+        free(ev);
+        free(lens);
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    group_digest_begin(s, party, key_id);
-    for (size_t i = first; i < first + n; i++) {
-        sha256(h, b->items[i].bytes, b->items[i].len);
-        sha256_stream_update(s, h, sizeof(h));
     }
-    group_digest_end(s, (uint32_t)n, digest);
-    sha256_stream_free(s);
-    return TRACE_OK;
+    for (size_t i = 0; i < n; i++) {
+        ev[i] = b->items[first + i].bytes;
+        lens[i] = b->items[first + i].len;
+    }
+    rc = trace_group_digest(party, key_id, ev, lens, n, digest);
+    free(ev);
+    free(lens);
+    return rc;
 }
 
 int trace_batch_digest(const trace_batch *b, const char *party,

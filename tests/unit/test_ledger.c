@@ -298,7 +298,7 @@ static void sign_group(trace_batch *b, size_t first, size_t n,
 
     assert_true(n <= 8);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(trace_batch_event(b, first + i, NULL, &ev[i],
+        assert_int_equal(trace_batch_event(b, first + i, NULL, NULL, &ev[i],
                                            &lens[i], NULL),
                          TRACE_OK);
     memset(g, 0, sizeof(*g));
@@ -389,7 +389,7 @@ static void test_group_commit(void **state)
     const uint8_t *bytes;
     size_t len;
     trace_batch *b6;
-    assert_int_equal(trace_batch_event(b5, 0, NULL, &bytes, &len, NULL),
+    assert_int_equal(trace_batch_event(b5, 0, NULL, NULL, &bytes, &len, NULL),
                      TRACE_OK);
     assert_int_equal(trace_batch_new(&b6, f->l), TRACE_OK);
     assert_int_equal(trace_batch_add_encoded(b6, bytes, len, 1), TRACE_OK);

@@ -238,10 +238,11 @@ int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
                                      const char *party,
                                      const uint8_t pubkey[TRACE_PUBKEY_LEN]);
 
-/* Event `i` of the batch: its recording party, its exact bytes (what is
- * hashed and signed) and line number; all borrowed from the batch. */
-int trace_batch_event(const trace_batch *b, size_t i, const char **party,
-                      const uint8_t **bytes, size_t *len,
+/* Event `i` of the batch: its type ("sale" ...), recording party, exact
+ * bytes (what is hashed and signed) and line number; all borrowed from
+ * the batch.  Any output may be NULL. */
+int trace_batch_event(const trace_batch *b, size_t i, const char **type,
+                      const char **party, const uint8_t **bytes, size_t *len,
                       unsigned long *lineno);
 
 /* The digest a party signs for a group of n encoded events (see the
