@@ -47,8 +47,8 @@ int ctl_usage(const char *cmd, const char *fmt, const char *arg)
 
 void ctl_help(const struct command *c)
 {
-    fprintf(ctl_out, "usage: tracectl [global options] %s %s\n\n%s\n\n%s", c->name,
-           c->args, c->summary, c->help);
+    fprintf(ctl_out, "usage: tracectl [global options] %s %s\n\n%s\n\n%s",
+            c->name, c->args, c->summary, c->help);
 }
 
 const char *ctl_keys_dir(struct globals *g)
@@ -152,9 +152,8 @@ int ctl_code_of_exit(int exit_code)
 }
 
 int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
-                     const size_t *lens, const unsigned long *linenos,
-                     size_t n, const char *as, unsigned flags,
-                     trace_append_result *res)
+                     const size_t *lens, const unsigned long *linenos, size_t n,
+                     const char *as, unsigned flags, trace_append_result *res)
 {
     trace_keyring *ring = NULL;
     trace_batch *b = NULL;
@@ -416,20 +415,21 @@ const struct command *ctl_find_command(const char *name)
 void ctl_main_usage(FILE *f)
 {
     fprintf(
-        f, "usage: tracectl [--data DIR | --connect URL] [--keys DIR] "
-           "[--as PARTY] [--json] COMMAND ...\n\n"
-           "Global options:\n"
-           "  --data DIR     ledger folder (default ./ledger, or $TRACE_DATA)\n"
-           "  --connect URL  talk to a traced daemon instead (ipc://, tcp://,\n"
-           "                 tls+tcp://; or $TRACE_CONNECT): the same commands\n"
-           "  --keys DIR     key folder (default DIR/keys)\n"
-           "  --as PARTY     act and sign as PARTY (default: the root\n"
-           "                 regulator); with --connect, requests are signed\n"
-           "                 with its key from the key folder\n"
-           "  --timeout S    with --connect: seconds to wait for an answer\n"
-           "  --tls-ca FILE  with tls+tcp://: CA that signed the daemon's cert\n"
-           "  --tls-cert F   with tls+tcp://: our certificate and key (PEM)\n"
-           "  --json         JSON Lines output\n\nCommands:\n");
+        f,
+        "usage: tracectl [--data DIR | --connect URL] [--keys DIR] "
+        "[--as PARTY] [--json] COMMAND ...\n\n"
+        "Global options:\n"
+        "  --data DIR     ledger folder (default ./ledger, or $TRACE_DATA)\n"
+        "  --connect URL  talk to a traced daemon instead (ipc://, tcp://,\n"
+        "                 tls+tcp://; or $TRACE_CONNECT): the same commands\n"
+        "  --keys DIR     key folder (default DIR/keys)\n"
+        "  --as PARTY     act and sign as PARTY (default: the root\n"
+        "                 regulator); with --connect, requests are signed\n"
+        "                 with its key from the key folder\n"
+        "  --timeout S    with --connect: seconds to wait for an answer\n"
+        "  --tls-ca FILE  with tls+tcp://: CA that signed the daemon's cert\n"
+        "  --tls-cert F   with tls+tcp://: our certificate and key (PEM)\n"
+        "  --json         JSON Lines output\n\nCommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
                 commands[i].summary);
@@ -457,8 +457,8 @@ static int cmd_help(struct globals *g, int argc, char **argv)
 }
 
 /* With --connect: which commands run here and which on the daemon. */
-static int remote_route(struct globals *g, const struct command *cmd,
-                        int argc, char **argv)
+static int remote_route(struct globals *g, const struct command *cmd, int argc,
+                        char **argv)
 {
     int ret, follow = 0;
 

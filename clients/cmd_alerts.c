@@ -156,13 +156,16 @@ int cmd_record(struct globals *g, int argc, char **argv)
     if ((ret = append_one(g, l, buf, len, party, &res)) != 0)
         goto out;
     if (g->json)
-        fprintf(ctl_out, "{\"party\":\"%s\",\"id\":\"%s\",\"seq\":%llu}\n", party,
-               user_id ? user_id : id, (unsigned long long)res.last_seq);
+        fprintf(ctl_out, "{\"party\":\"%s\",\"id\":\"%s\",\"seq\":%llu}\n",
+                party, user_id ? user_id : id,
+                (unsigned long long)res.last_seq);
     else if (res.appended)
         fprintf(ctl_out, "recorded %s %s for %s (entry %llu)\n", type,
-               user_id ? user_id : id, party, (unsigned long long)res.last_seq);
+                user_id ? user_id : id, party,
+                (unsigned long long)res.last_seq);
     else
-        fprintf(ctl_out, "%s %s was already recorded\n", type, user_id ? user_id : id);
+        fprintf(ctl_out, "%s %s was already recorded\n", type,
+                user_id ? user_id : id);
 out:
     free(buf);
     ctl_close(g, l);
@@ -180,9 +183,9 @@ static int print_alert(const trace_alert *a, void *ctx)
     } else {
         if (t->rows == 0)
             fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
-                   "SEVERITY", "STATUS", "PARTY", "DETAIL");
-        fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
-               a->status, a->party ? a->party : "-", a->detail);
+                    "SEVERITY", "STATUS", "PARTY", "DETAIL");
+        fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule,
+                a->severity, a->status, a->party ? a->party : "-", a->detail);
     }
     t->rows++;
     return 0;
@@ -192,8 +195,8 @@ static int print_rule(const char *code, const char *severity,
                       const char *params, const char *summary, void *ctx)
 {
     (void)ctx;
-    fprintf(ctl_out, "  %-20s %-8s %s\n  %-20s          %s\n", code, severity, summary,
-           "", params[0] ? params : "(no parameters)");
+    fprintf(ctl_out, "  %-20s %-8s %s\n  %-20s          %s\n", code, severity,
+            summary, "", params[0] ? params : "(no parameters)");
     return 0;
 }
 
@@ -236,8 +239,9 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
             break;
         case 'h':
             ctl_help(ctl_find_command("reconcile"));
-            fprintf(ctl_out, "\nRules (code, default severity; parameters and defaults):"
-                   "\n");
+            fprintf(ctl_out,
+                    "\nRules (code, default severity; parameters and defaults):"
+                    "\n");
             trace_rules_describe(print_rule, NULL);
             return 0;
         default:
@@ -432,7 +436,8 @@ int cmd_ack(struct globals *g, int argc, char **argv)
         goto out;
     }
     if (l && !fa.found) {
-        fprintf(ctl_err, "tracectl: no alert %s (run reconcile first)\n", fa.id);
+        fprintf(ctl_err, "tracectl: no alert %s (run reconcile first)\n",
+                fa.id);
         ret = 4;
         goto out;
     }

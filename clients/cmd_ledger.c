@@ -105,13 +105,15 @@ int cmd_init(struct globals *g, int argc, char **argv)
     if ((rc = trace_ledger_init(&l, g->data, key, &io)) != TRACE_OK)
         goto fail;
     if (g->json)
-        fprintf(ctl_out, "{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
-               g->data, io.regulator, ctl_keys_dir(g));
+        fprintf(ctl_out,
+                "{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
+                g->data, io.regulator, ctl_keys_dir(g));
     else
-        fprintf(ctl_out, "initialised ledger in %s\nroot regulator: %s (key in "
-               "%s/%s.key)\nnext: tracectl --data %s import "
-               "--provision-keys FILE\n",
-               g->data, io.regulator, ctl_keys_dir(g), io.regulator, g->data);
+        fprintf(ctl_out,
+                "initialised ledger in %s\nroot regulator: %s (key in "
+                "%s/%s.key)\nnext: tracectl --data %s import "
+                "--provision-keys FILE\n",
+                g->data, io.regulator, ctl_keys_dir(g), io.regulator, g->data);
     goto out;
 fail:
     ret = ctl_fail(rc);
@@ -153,12 +155,14 @@ int cmd_keygen(struct globals *g, int argc, char **argv)
     }
     trace_pubkey_format(b64, sizeof(b64), trace_key_public(key));
     if (g->json)
-        fprintf(ctl_out, "{\"party\":\"%s\",\"pubkey\":\"%s\",\"file\":\"%s/%s.key\"}\n",
-               argv[optind], b64, ctl_keys_dir(g), argv[optind]);
+        fprintf(ctl_out,
+                "{\"party\":\"%s\",\"pubkey\":\"%s\",\"file\":\"%s/%s.key\"}\n",
+                argv[optind], b64, ctl_keys_dir(g), argv[optind]);
     else
-        fprintf(ctl_out, "new key for %s in %s/%s.key\npubkey: %s\n(a regulator "
-               "registers it with a `party` event carrying this pubkey)\n",
-               argv[optind], ctl_keys_dir(g), argv[optind], b64);
+        fprintf(ctl_out,
+                "new key for %s in %s/%s.key\npubkey: %s\n(a regulator "
+                "registers it with a `party` event carrying this pubkey)\n",
+                argv[optind], ctl_keys_dir(g), argv[optind], b64);
     trace_keyring_free(ring);
     return 0;
 }
@@ -438,7 +442,8 @@ int cmd_export(struct globals *g, int argc, char **argv)
     else if (rc != TRACE_OK)
         ret = ctl_fail(rc);
     if (fflush(ctl_out) != 0) {
-        fprintf(ctl_err, "tracectl: cannot write output: %s\n", strerror(errno));
+        fprintf(ctl_err, "tracectl: cannot write output: %s\n",
+                strerror(errno));
         ret = 6;
     }
     ctl_close(g, l);
@@ -474,7 +479,7 @@ static int verify_child(struct globals *g)
         if (rc != TRACE_ENOTFOUND && rc != TRACE_ENOMEM) {
             if (g->json)
                 fprintf(ctl_out, "{\"ok\":false,\"reason\":\"ledger cannot be "
-                       "opened\"}\n");
+                                 "opened\"}\n");
             fprintf(ctl_err, "tracectl: verify FAILED: %s\n",
                     trace_error_last());
             return 3;
@@ -486,18 +491,21 @@ static int verify_child(struct globals *g)
         for (int i = 0; i < 32; i++)
             snprintf(hex + 2 * i, 3, "%02x", head[i]);
         if (g->json)
-            fprintf(ctl_out, "{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
-                   "\"head\":\"%s\"}\n",
-                   (unsigned long long)res.entries,
-                   (unsigned long long)res.groups, hex);
+            fprintf(ctl_out,
+                    "{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
+                    "\"head\":\"%s\"}\n",
+                    (unsigned long long)res.entries,
+                    (unsigned long long)res.groups, hex);
         else
-            fprintf(ctl_out, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
-                   (unsigned long long)res.entries,
-                   (unsigned long long)res.groups, hex);
+            fprintf(ctl_out,
+                    "ok: %llu entries, %llu signatures verified\nhead: %s\n",
+                    (unsigned long long)res.entries,
+                    (unsigned long long)res.groups, hex);
     } else if (rc == TRACE_EVERIFY) {
         if (g->json)
-            fprintf(ctl_out, "{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
-                   (unsigned long long)res.bad_seq, res.reason);
+            fprintf(ctl_out,
+                    "{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
+                    (unsigned long long)res.bad_seq, res.reason);
         fprintf(ctl_err, "tracectl: verify FAILED: %s\n",
                 res.reason[0] ? res.reason : trace_error_last());
     }
@@ -585,8 +593,9 @@ int cmd_backup(struct globals *g, int argc, char **argv)
             return ctl_denied("%s", "this daemon takes no backups (set "
                                     "backup-dir)");
         if (!trace_party_id_valid(dest))
-            return ctl_usage("backup", "DEST must be a plain name (letters, "
-                                       "digits, . _ : -), not %s",
+            return ctl_usage("backup",
+                             "DEST must be a plain name (letters, "
+                             "digits, . _ : -), not %s",
                              dest);
         snprintf(path, sizeof(path), "%s/%s", g->backup_dir, dest);
         dest = path;
@@ -596,9 +605,10 @@ int cmd_backup(struct globals *g, int argc, char **argv)
     rc = trace_ledger_backup(l, dest);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK)
-        fprintf(ctl_out, "backed up %s to %s (check it with: tracectl --data %s "
-               "verify)\n",
-               g->data, dest, dest);
+        fprintf(ctl_out,
+                "backed up %s to %s (check it with: tracectl --data %s "
+                "verify)\n",
+                g->data, dest, dest);
     ctl_close(g, l);
     return ret;
 }

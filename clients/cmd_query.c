@@ -31,10 +31,10 @@ static int print_holding(const trace_holding *h, void *ctx)
         fputs("}\n", ctl_out);
     } else {
         if (t->rows == 0)
-            fprintf(ctl_out, "%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT", "SITE",
-                   "QTY", "UNIT");
-        fprintf(ctl_out, "%-24s %-20s %-12s %18s %s\n", h->substance, h->lot, h->site,
-               h->qty_text, h->unit);
+            fprintf(ctl_out, "%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT",
+                    "SITE", "QTY", "UNIT");
+        fprintf(ctl_out, "%-24s %-20s %-12s %18s %s\n", h->substance, h->lot,
+                h->site, h->qty_text, h->unit);
     }
     t->rows++;
     return 0;
@@ -78,7 +78,7 @@ int cmd_balance(struct globals *g, int argc, char **argv)
         return ret;
     if (!g->json)
         fprintf(ctl_out, "book stock of %s %s%s\n", argv[optind],
-               at_text ? "as of " : "now", at_text ? at_text : "");
+                at_text ? "as of " : "now", at_text ? at_text : "");
     rc = trace_balance(l, argv[optind], at, substance, print_holding, &t);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && t.rows == 0)
@@ -115,9 +115,9 @@ static int print_hop(const trace_hop *h, void *ctx)
         else
             snprintf(route, sizeof(route), "%s -> %s",
                      h->from ? h->from : "(origin)", h->to ? h->to : "(gone)");
-        fprintf(ctl_out, "%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * h->depth, "", h->kind,
-               h->lot, route, h->qty_text ? h->qty_text : "",
-               h->unit ? h->unit : "", h->at_text, h->party, h->event);
+        fprintf(ctl_out, "%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * h->depth, "",
+                h->kind, h->lot, route, h->qty_text ? h->qty_text : "",
+                h->unit ? h->unit : "", h->at_text, h->party, h->event);
     }
     t->rows++;
     return 0;
@@ -169,7 +169,7 @@ int cmd_trace(struct globals *g, int argc, char **argv)
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && t.rows == 0)
         fprintf(ctl_out, "(no movements%s%s)\n", party ? " involving " : "",
-               party ? party : "");
+                party ? party : "");
     ctl_close(g, l);
     return ret;
 }
@@ -230,23 +230,25 @@ static int print_permit(const trace_permit_state *p, void *ctx)
         fputs("]}\n", ctl_out);
         return 0;
     }
-    fprintf(ctl_out, "permit     %s (%s, %s-use)\n", p->permit, p->kind, p->uses);
+    fprintf(ctl_out, "permit     %s (%s, %s-use)\n", p->permit, p->kind,
+            p->uses);
     fprintf(ctl_out, "status     %s\n", p->status);
     fprintf(ctl_out, "holder     %s\n", p->holder);
-    fprintf(ctl_out, "counter    %s\n", p->counterparty ? p->counterparty : "(any)");
+    fprintf(ctl_out, "counter    %s\n",
+            p->counterparty ? p->counterparty : "(any)");
     fprintf(ctl_out, "substance  %s\n", p->substance);
     fprintf(ctl_out, "valid      %s .. %s\n", p->valid_from, p->valid_until);
     fprintf(ctl_out, "budget     %s %s\nused       %s %s\nremaining  %s %s\n",
-           p->budget_text, p->unit, p->used_text, p->unit, p->remaining_text,
-           p->unit);
+            p->budget_text, p->unit, p->used_text, p->unit, p->remaining_text,
+            p->unit);
     fprintf(ctl_out, "issued by  %s\n", p->issuer);
     fprintf(ctl_out, "citations  %zu\n", p->n_uses);
     for (size_t i = 0; i < p->n_uses; i++) {
         const trace_permit_use *u = &p->use[i];
-        fprintf(ctl_out, "  %s  %-9s %s/%s  %s %s  %s%s\n", u->at_text, u->role, u->party,
-               u->event, u->qty_text, p->unit,
-               u->valid ? "written off" : "not counted: ",
-               u->valid ? "" : u->reason);
+        fprintf(ctl_out, "  %s  %-9s %s/%s  %s %s  %s%s\n", u->at_text, u->role,
+                u->party, u->event, u->qty_text, p->unit,
+                u->valid ? "written off" : "not counted: ",
+                u->valid ? "" : u->reason);
     }
     return 0;
 }
@@ -300,17 +302,18 @@ static int print_event(const trace_event_info *e, void *ctx)
     struct hist *h = ctx;
     if (h->g->json) {
         fprintf(ctl_out, "{\"seq\":%llu,\"corrected\":%s,\"event\":%s}\n",
-               (unsigned long long)e->seq, e->corrected ? "true" : "false",
-               e->json);
+                (unsigned long long)e->seq, e->corrected ? "true" : "false",
+                e->json);
     } else {
         if (h->rows == 0)
-            fprintf(ctl_out, "%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
-                   "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT", "QTY");
+            fprintf(ctl_out, "%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n",
+                    "SEQ", "AT", "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT",
+                    "QTY");
         fprintf(ctl_out, "%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
-               (unsigned long long)e->seq, e->at_text, e->type, e->party, e->id,
-               e->substance ? e->substance : "-", e->lot ? e->lot : "-",
-               e->qty_text ? e->qty_text : "", e->unit ? e->unit : "",
-               e->corrected ? "  (corrected)" : "");
+                (unsigned long long)e->seq, e->at_text, e->type, e->party,
+                e->id, e->substance ? e->substance : "-", e->lot ? e->lot : "-",
+                e->qty_text ? e->qty_text : "", e->unit ? e->unit : "",
+                e->corrected ? "  (corrected)" : "");
     }
     h->rows++;
     h->last = e->seq;
@@ -402,7 +405,8 @@ int cmd_history(struct globals *g, int argc, char **argv)
     }
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && ho.limit && h.rows == ho.limit)
-        fprintf(ctl_out, "(more: add --after %llu)\n", (unsigned long long)h.last);
+        fprintf(ctl_out, "(more: add --after %llu)\n",
+                (unsigned long long)h.last);
     else if (rc == TRACE_OK && !g->json && h.rows == 0)
         fprintf(ctl_out, "(no events)\n");
     ctl_close(g, l);
@@ -468,9 +472,10 @@ static int print_register(const trace_register_day *d, void *ctx)
         char ins[1024] = "", rxs[2048] = "";
         size_t a = 0, b = 0;
         if (o->rows == 0)
-            fprintf(ctl_out, "date,party,substance,unit,opening,received,dispensed,"
-                   "destroyed,other_out,closing,received_from,"
-                   "prescriptions\n");
+            fprintf(ctl_out,
+                    "date,party,substance,unit,opening,received,dispensed,"
+                    "destroyed,other_out,closing,received_from,"
+                    "prescriptions\n");
         for (size_t i = 0; i < d->n_lines; i++) {
             const trace_register_line *l = &d->lines[i];
             if (l->rx && b < sizeof(rxs) - 1)
@@ -495,17 +500,19 @@ static int print_register(const trace_register_day *d, void *ctx)
         csv_field(ins, 0);
         csv_field(rxs, 1);
     } else {
-        fprintf(ctl_out, "%s  %s  %s (%s)\n", d->date, d->party, d->substance, d->unit);
-        fprintf(ctl_out, "  opening %-12s received %-10s dispensed %-10s destroyed "
-               "%-8s other out %-8s closing %s\n",
-               d->opening_text, d->received_text, d->dispensed_text,
-               d->destroyed_text, d->other_out_text, d->closing_text);
+        fprintf(ctl_out, "%s  %s  %s (%s)\n", d->date, d->party, d->substance,
+                d->unit);
+        fprintf(ctl_out,
+                "  opening %-12s received %-10s dispensed %-10s destroyed "
+                "%-8s other out %-8s closing %s\n",
+                d->opening_text, d->received_text, d->dispensed_text,
+                d->destroyed_text, d->other_out_text, d->closing_text);
         for (size_t i = 0; i < d->n_lines; i++) {
             const trace_register_line *l = &d->lines[i];
-            fprintf(ctl_out, "    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n", l->at_text,
-                   l->kind, l->event, l->lot ? l->lot : "-", l->qty_text,
-                   l->counterparty ? l->counterparty : "", l->rx ? "  rx " : "",
-                   l->rx ? l->rx : "");
+            fprintf(ctl_out, "    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n",
+                    l->at_text, l->kind, l->event, l->lot ? l->lot : "-",
+                    l->qty_text, l->counterparty ? l->counterparty : "",
+                    l->rx ? "  rx " : "", l->rx ? l->rx : "");
         }
     }
     o->rows++;
@@ -599,9 +606,10 @@ static int print_substance(const trace_substance *s, void *ctx)
         fputs("]}\n", ctl_out);
     } else {
         if (t->rows == 0)
-            fprintf(ctl_out, "%-26s %-12s %-7s %s\n", "CODE", "CAS", "DIM", "CONTROLS");
+            fprintf(ctl_out, "%-26s %-12s %-7s %s\n", "CODE", "CAS", "DIM",
+                    "CONTROLS");
         fprintf(ctl_out, "%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
-               s->dimension);
+                s->dimension);
         for (size_t i = 0; i < s->n_scopes; i++)
             fprintf(ctl_out, " %s", s->scopes[i]);
         fputc('\n', ctl_out);
@@ -661,10 +669,10 @@ int cmd_head(struct globals *g, int argc, char **argv)
                 snprintf(hex + 2 * i, 3, "%02x", hash[i]);
             if (g->json)
                 fprintf(ctl_out, "{\"size\":%llu,\"head\":\"%s\"}\n",
-                       (unsigned long long)size, hex);
+                        (unsigned long long)size, hex);
             else
-                fprintf(ctl_out, "%llu entries, head %s\n", (unsigned long long)size,
-                       hex);
+                fprintf(ctl_out, "%llu entries, head %s\n",
+                        (unsigned long long)size, hex);
             fflush(ctl_out);
             shown = size;
         }

@@ -69,9 +69,8 @@ static int tls_setup(struct globals *g, struct remote *r, nng_dialer d,
 
 /* Sends request bytes (from nng_alloc; nng takes them) and unpacks the
  * Response (NULL: printed why). */
-static Trace__Wire__V1__Response *roundtrip_bytes(struct globals *g,
-                                                  uint8_t *buf, size_t len,
-                                                  int *ret)
+static Trace__Wire__V1__Response *
+roundtrip_bytes(struct globals *g, uint8_t *buf, size_t len, int *ret)
 {
     struct remote *r = g->remote;
     Trace__Wire__V1__Response *resp;
@@ -226,9 +225,8 @@ const char *remote_regulator(struct globals *g)
 }
 
 /* Signs `body` (its op already set) as the acting party and sends it. */
-static Trace__Wire__V1__Response *call(struct globals *g,
-                                       Trace__Wire__V1__RequestBody *body,
-                                       int *ret)
+static Trace__Wire__V1__Response *
+call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
 {
     struct remote *r = g->remote;
     uint8_t nonce[WIRE_NONCE_LEN], *buf;
@@ -552,14 +550,13 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     for (size_t i = 0; i < nprep && rc == TRACE_OK && as; i++) {
         Trace__Wire__V1__Prepared *p = preps[i]->prepared;
         for (size_t j = 0; j < p->n_parties; j++)
-            if (strcmp(p->parties[j], as) != 0 &&
-                !(i == 0 && j < n_prov)) {
-                snprintf(msg, sizeof(msg),
-                         "line %llu: event recorded by %s, but acting as %s: "
-                         "a party writes only its own ledger",
-                         (unsigned long long)(j < p->n_linenos ? p->linenos[j]
-                                                               : 0),
-                         p->parties[j], as);
+            if (strcmp(p->parties[j], as) != 0 && !(i == 0 && j < n_prov)) {
+                snprintf(
+                    msg, sizeof(msg),
+                    "line %llu: event recorded by %s, but acting as %s: "
+                    "a party writes only its own ledger",
+                    (unsigned long long)(j < p->n_linenos ? p->linenos[j] : 0),
+                    p->parties[j], as);
                 ctl_set_errmsg(msg);
                 rc = TRACE_EPERM;
                 break;
@@ -625,8 +622,8 @@ int remote_follow_heads(struct globals *g)
             nng_close(sub);
             return transport_error(r->pub_url, "lost", rv);
         }
-        cp = len > tl ? trace__wire__v1__checkpoint__unpack(
-                            NULL, len - tl, (uint8_t *)buf + tl)
+        cp = len > tl ? trace__wire__v1__checkpoint__unpack(NULL, len - tl,
+                                                            (uint8_t *)buf + tl)
                       : NULL;
         nng_free(buf, len);
         if (!cp)

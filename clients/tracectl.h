@@ -29,7 +29,7 @@ struct globals {
     trace_ledger *ledger;  /* the daemon's open ledger */
     const char *principal; /* the authenticated requester */
     int principal_regulator;
-    uint64_t cursor; /* alerts: position of the last alert listed */
+    uint64_t cursor;        /* alerts: position of the last alert listed */
     const char *backup_dir; /* where `backup NAME` writes, if anywhere */
     const char *rules_file; /* the daemon's reconciliation rules */
     /* set by tracectl --connect */
@@ -82,9 +82,8 @@ int ctl_denied(const char *fmt, const char *arg);
  * from the key folder; --connect: through the daemon) as one batch.
  * Prints nothing; returns a TRACE_E* code, described by ctl_errmsg(). */
 int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
-                     const size_t *lens, const unsigned long *linenos,
-                     size_t n, const char *as, unsigned flags,
-                     trace_append_result *res);
+                     const size_t *lens, const unsigned long *linenos, size_t n,
+                     const char *as, unsigned flags, trace_append_result *res);
 const char *ctl_errmsg(void);
 /* After a failed ctl_append_lines through a daemon: lines rejected and
  * lines read (0, 0 when the failure was not about lines). */

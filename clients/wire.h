@@ -10,8 +10,8 @@
 
 #include "wire.pb-c.h"
 
-#define WIRE_VERSION   1
-#define WIRE_NONCE_LEN 16
+#define WIRE_VERSION     1
+#define WIRE_NONCE_LEN   16
 #define WIRE_HEAD_TOPIC  "head "
 #define WIRE_ALERT_TOPIC "alert "
 

@@ -101,8 +101,8 @@ int config_known(const char *key)
     return find(key) != NULL;
 }
 
-int config_set(struct config *c, const char *key, const char *value,
-               char *err, size_t errlen)
+int config_set(struct config *c, const char *key, const char *value, char *err,
+               size_t errlen)
 {
     const struct cfg_key *k = find(key);
     char *p = (char *)c;
@@ -151,8 +151,9 @@ int config_set(struct config *c, const char *key, const char *value,
         errno = 0;
         long long x = strtoll(value, &end, 10);
         if (errno || end == value || *end || x < k->min || x > k->max) {
-            snprintf(err, errlen, "%s: expected an integer from %lld to %lld, "
-                                  "not %s",
+            snprintf(err, errlen,
+                     "%s: expected an integer from %lld to %lld, "
+                     "not %s",
                      key, k->min, k->max, value);
             return -1;
         }
@@ -240,21 +241,25 @@ int config_check(const struct config *c, char *err, size_t errlen)
         return -1;
     }
     if (c->n_listen == 0) {
-        snprintf(err, errlen, "no address to serve: set listen (--listen "
-                              "URL)");
+        snprintf(err, errlen,
+                 "no address to serve: set listen (--listen "
+                 "URL)");
         return -1;
     }
     for (size_t i = 0; i < c->n_listen; i++) {
         const char *u = c->listen[i];
         if (strncmp(u, "ipc://", 6) && strncmp(u, "tcp://", 6) &&
             strncmp(u, "tls+tcp://", 10) && strncmp(u, "inproc://", 9)) {
-            snprintf(err, errlen, "listen %s: use ipc://, tcp:// or "
-                                  "tls+tcp://", u);
+            snprintf(err, errlen,
+                     "listen %s: use ipc://, tcp:// or "
+                     "tls+tcp://",
+                     u);
             return -1;
         }
         if (!strncmp(u, "tls+tcp://", 10) && (!c->tls_cert || !c->tls_ca)) {
-            snprintf(err, errlen, "listen %s: tls+tcp:// needs tls-cert and "
-                                  "tls-ca (clients must show a certificate)",
+            snprintf(err, errlen,
+                     "listen %s: tls+tcp:// needs tls-cert and "
+                     "tls-ca (clients must show a certificate)",
                      u);
             return -1;
         }

@@ -15,33 +15,33 @@ struct config {
     char *data;                   /* ledger folder */
     char *listen[CFG_MAX_LISTEN]; /* REQ/REP addresses */
     size_t n_listen;
-    char *pub;          /* PUB address for checkpoints and alerts */
-    char *key;          /* the daemon's checkpoint key (PEM) */
-    char *tls_cert;     /* PEM: certificate and key, for tls+tcp:// */
-    char *tls_ca;       /* PEM: CA of client certificates */
-    char *log_level;    /* error, warn, info, debug */
-    char *reconcile_at; /* HH:MM local time of the nightly run, or "off" */
-    char *rules;        /* rules file (JSON) for reconciliation */
-    char *backup_dir;   /* where a regulator's `backup NAME` writes */
-    long long workers;  /* threads that decode, check and run requests */
-    long long contexts; /* requests in flight at once */
-    long long max_message;    /* bytes */
-    long long clock_window;   /* seconds a request's time may be off */
+    char *pub;              /* PUB address for checkpoints and alerts */
+    char *key;              /* the daemon's checkpoint key (PEM) */
+    char *tls_cert;         /* PEM: certificate and key, for tls+tcp:// */
+    char *tls_ca;           /* PEM: CA of client certificates */
+    char *log_level;        /* error, warn, info, debug */
+    char *reconcile_at;     /* HH:MM local time of the nightly run, or "off" */
+    char *rules;            /* rules file (JSON) for reconciliation */
+    char *backup_dir;       /* where a regulator's `backup NAME` writes */
+    long long workers;      /* threads that decode, check and run requests */
+    long long contexts;     /* requests in flight at once */
+    long long max_message;  /* bytes */
+    long long clock_window; /* seconds a request's time may be off */
     long long request_timeout; /* ms a request may wait for its turn */
     long long max_connections;
-    long long rate;           /* requests per second per party (0: none) */
-    long long burst;          /* requests a party may send at once */
-    long long commit_events;  /* most events in one group commit */
-    long long replay_cache;   /* nonces remembered per clock window */
-    long long map_reserve;    /* MiB of map room kept ahead */
-    long long syslog;         /* log to syslog instead of stderr */
+    long long rate;          /* requests per second per party (0: none) */
+    long long burst;         /* requests a party may send at once */
+    long long commit_events; /* most events in one group commit */
+    long long replay_cache;  /* nonces remembered per clock window */
+    long long map_reserve;   /* MiB of map room kept ahead */
+    long long syslog;        /* log to syslog instead of stderr */
 };
 
 void config_defaults(struct config *c);
 void config_free(struct config *c);
 /* Sets one key from text; 0, or -1 with a message in err. */
-int config_set(struct config *c, const char *key, const char *value,
-               char *err, size_t errlen);
+int config_set(struct config *c, const char *key, const char *value, char *err,
+               size_t errlen);
 /* 1 if `key` names a configuration key (for the command line). */
 int config_known(const char *key);
 /* Reads "key = value" lines (# comments); 0, or -1 with err. */

@@ -59,10 +59,11 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out)
         const Trace__V1__PartyBody *b = st->body;
         snprintf(out->kind, sizeof(out->kind), "%s", b->kind ? b->kind : "");
         out->suspended = b->status && strcmp(b->status, "suspended") == 0;
-        out->regulator =
-            strcmp(out->kind, "regulator") == 0 && !out->suspended &&
-            (strcmp(b->subject, l->regulator) == 0 ||
-             (st->registered_by && strcmp(st->registered_by, l->regulator) == 0));
+        out->regulator = strcmp(out->kind, "regulator") == 0 &&
+                         !out->suspended &&
+                         (strcmp(b->subject, l->regulator) == 0 ||
+                          (st->registered_by &&
+                           strcmp(st->registered_by, l->regulator) == 0));
         out->n_keys = st->n_keys;
     }
     mdb_txn_abort(txn);

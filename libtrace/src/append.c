@@ -130,8 +130,8 @@ int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
     uint8_t *copy;
 
     if (len == 0 || len > TRACE_MAX_LINE)
-        return trace_fail(TRACE_EINVAL, "line %lu: event of %zu bytes",
-                          lineno, len);
+        return trace_fail(TRACE_EINVAL, "line %lu: event of %zu bytes", lineno,
+                          len);
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
         struct item *p = realloc(b->items, cap * sizeof(*p));
@@ -199,9 +199,10 @@ int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
             strcmp(b->items[i].ev->party_body->subject, party) == 0)
             in_batch = b->items[i].ev->party_body;
     if (in_batch) {
-        rc = in_batch->has_pubkey
-                 ? trace_fail(TRACE_EEXIST, "%s is registered with a key", party)
-                 : TRACE_OK;
+        rc =
+            in_batch->has_pubkey
+                ? trace_fail(TRACE_EEXIST, "%s is registered with a key", party)
+                : TRACE_OK;
     } else {
         rc = party_state_get(txn, b->l, tmp, party, &st);
         if (rc == TRACE_OK && st->n_keys > 0)
@@ -642,16 +643,16 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
     for (size_t i = 0; old && i < old->n_revoked; i++) {
         revoked[st.n_revoked++] = old->revoked[i];
         if (body->has_pubkey && old->revoked[i].len == TRACE_PUBKEY_LEN &&
-            memcmp(old->revoked[i].data, body->pubkey.data,
-                   TRACE_PUBKEY_LEN) == 0)
-            return trace_fail(TRACE_EINVAL, "pubkey was revoked from %s and "
-                                            "cannot be registered again",
+            memcmp(old->revoked[i].data, body->pubkey.data, TRACE_PUBKEY_LEN) ==
+                0)
+            return trace_fail(TRACE_EINVAL,
+                              "pubkey was revoked from %s and "
+                              "cannot be registered again",
                               body->subject);
     }
     for (size_t i = 0; old && i < old->n_keys; i++) {
-        if (body->has_revoke &&
-            memcmp(old->keys[i].data, body->revoke.data, TRACE_PUBKEY_LEN) ==
-                0) {
+        if (body->has_revoke && memcmp(old->keys[i].data, body->revoke.data,
+                                       TRACE_PUBKEY_LEN) == 0) {
             /* withdrawn: off the party's keys and the key index, so
              * nothing signed with it is accepted from now on */
             uint8_t kid[TRACE_KEY_ID_LEN];
@@ -1211,8 +1212,9 @@ static int commit_groups(struct writer *w, trace_batch *b,
         first += g->count;
     }
     if (first != b->n)
-        return trace_fail(TRACE_EINVAL, "the signed groups cover %zu of the "
-                                        "batch's %zu events",
+        return trace_fail(TRACE_EINVAL,
+                          "the signed groups cover %zu of the "
+                          "batch's %zu events",
                           first, b->n);
     return writer_put_heads(w);
 }

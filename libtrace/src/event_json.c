@@ -423,8 +423,9 @@ static int convert_bytes(const struct conv *cv,
                               f->name);
         if (json_string_length(v) > 4096 ||
             strlen(text) != json_string_length(v))
-            return trace_fail(TRACE_EINVAL, "field \"%s\" is too long or "
-                                            "holds a NUL",
+            return trace_fail(TRACE_EINVAL,
+                              "field \"%s\" is too long or "
+                              "holds a NUL",
                               f->name);
         out->data = arena_alloc(cv->a, TRACE_PUBKEY_LEN);
         if (!out->data)

@@ -214,8 +214,9 @@ static int check_group(struct verifier *v, const Trace__V1__Entry *e)
     /* a key signs until the entry that revokes it: a group that began
      * later must not use it */
     if (k->revoked_at && e->seq - v->gcount + 1 > k->revoked_at)
-        return bad(v, e->seq, "signed with key %s of %s, revoked at entry "
-                              "%llu",
+        return bad(v, e->seq,
+                   "signed with key %s of %s, revoked at entry "
+                   "%llu",
                    hex, e->party, (unsigned long long)k->revoked_at);
     group_digest_end(v->digest, v->gcount, digest);
     if (trace_sig_verify(k->pub, digest, sizeof(digest), e->sig.data) !=

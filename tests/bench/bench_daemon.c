@@ -63,7 +63,8 @@ static int setup(void)
     snprintf(dir, sizeof(dir), "/tmp/trace-bench-daemon-%d", (int)getpid());
     snprintf(keys, sizeof(keys), "%s/keys", dir);
     snprintf(url, sizeof(url), "ipc://%s/traced.ipc", dir);
-    if (mkdir(dir, 0700) != 0 || trace_keyring_open(&ring, keys, 1) != TRACE_OK ||
+    if (mkdir(dir, 0700) != 0 ||
+        trace_keyring_open(&ring, keys, 1) != TRACE_OK ||
         trace_key_generate(&rk) != TRACE_OK)
         return -1;
     snprintf(path, sizeof(path), "%s/REGULATOR.key", keys);
@@ -77,12 +78,13 @@ static int setup(void)
     for (int i = 0; i < MAX_CLIENTS; i++) {
         char p[32];
         party_id(p, sizeof(p), i);
-        snprintf(line, sizeof(line),
-                 "{\"type\":\"party\",\"id\":\"reg-%s\",\"party\":\"REGULATOR\","
-                 "\"at\":\"2026-01-01T00:00:00Z\",\"subject\":\"%s\","
-                 "\"name\":\"Bench %d\",\"kind\":\"manufacturer\",\"region\":"
-                 "\"CN-31\",\"licenses\":[\"CN-PC-3\"]}",
-                 p, p, i);
+        snprintf(
+            line, sizeof(line),
+            "{\"type\":\"party\",\"id\":\"reg-%s\",\"party\":\"REGULATOR\","
+            "\"at\":\"2026-01-01T00:00:00Z\",\"subject\":\"%s\","
+            "\"name\":\"Bench %d\",\"kind\":\"manufacturer\",\"region\":"
+            "\"CN-31\",\"licenses\":[\"CN-PC-3\"]}",
+            p, p, i);
         if (trace_import_line(im, line, strlen(line), ++n) != TRACE_OK)
             return -1;
         snprintf(line, sizeof(line),
@@ -94,11 +96,12 @@ static int setup(void)
             return -1;
     }
     for (long i = 0; i < preload; i++) {
-        snprintf(line, sizeof(line),
-                 "{\"type\":\"produce\",\"id\":\"pre-%ld\",\"party\":"
-                 "\"BENCH-P%02ld\",\"at\":\"2026-01-03T00:00:00Z\",\"substance\":"
-                 "\"acetone\",\"lot\":\"PRE-%ld\",\"qty\":\"1\",\"unit\":\"L\"}",
-                 i, i % MAX_CLIENTS, i % 1000);
+        snprintf(
+            line, sizeof(line),
+            "{\"type\":\"produce\",\"id\":\"pre-%ld\",\"party\":"
+            "\"BENCH-P%02ld\",\"at\":\"2026-01-03T00:00:00Z\",\"substance\":"
+            "\"acetone\",\"lot\":\"PRE-%ld\",\"qty\":\"1\",\"unit\":\"L\"}",
+            i, i % MAX_CLIENTS, i % 1000);
         if (trace_import_line(im, line, strlen(line), ++n) != TRACE_OK)
             return -1;
     }
@@ -249,8 +252,7 @@ int main(int argc, char **argv)
     if (per_client < batch)
         per_client = batch;
     if (setup() != 0) {
-        fprintf(stderr, "bench_daemon: setup failed: %s\n",
-                trace_error_last());
+        fprintf(stderr, "bench_daemon: setup failed: %s\n", trace_error_last());
         return 1;
     }
     pid = start_daemon(argv[1]);

@@ -26,9 +26,9 @@
 #include "bench_util.h"
 #include "trace/trace.h"
 
-#define N_MFR        4
-#define N_DIST       20
-#define N_PHARM      200
+#define N_MFR   4
+#define N_DIST  20
+#define N_PHARM 200
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(uint64_t n)
@@ -238,7 +238,8 @@ int main(int argc, char **argv)
                     pairs[rnd(N_PAIRS)] = (struct pair){ph, k};
                 for (size_t j = 0; j < per_lot_dispense; j++) {
                     /* a pharmacy's patients see its own few doctors */
-                    when(at, sizeof(at), day + 5 + (unsigned)(j * 30 / per_lot_dispense),
+                    when(at, sizeof(at),
+                         day + 5 + (unsigned)(j * 30 / per_lot_dispense),
                          (unsigned)rnd(80000));
                     snprintf(line, sizeof(line),
                              "{\"type\":\"dispense\",\"id\":\"D%zu-%d-%d-%zu\","

@@ -132,7 +132,8 @@ int main(int argc, char **argv)
         /* one line per message: the topic, then the rest as text or, for
          * a checkpoint, its size */
         if (nng_sub0_open(&s) != 0 ||
-            nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, argv[3], strlen(argv[3])) ||
+            nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, argv[3],
+                           strlen(argv[3])) ||
             nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200) ||
             /* redial fast: the publisher may start after us */
             nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 10) ||
@@ -149,8 +150,7 @@ int main(int argc, char **argv)
                     trace__wire__v1__checkpoint__unpack(
                         NULL, len - strlen(WIRE_HEAD_TOPIC),
                         (uint8_t *)buf + strlen(WIRE_HEAD_TOPIC));
-                printf("head %llu\n",
-                       cp ? (unsigned long long)cp->size : 0ULL);
+                printf("head %llu\n", cp ? (unsigned long long)cp->size : 0ULL);
                 if (cp)
                     trace__wire__v1__checkpoint__free_unpacked(cp, NULL);
             } else {

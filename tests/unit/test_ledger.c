@@ -283,7 +283,7 @@ static void test_signed_elsewhere(void **state)
 }
 
 #define P2_PRODUCE                                                             \
-    "{\"type\":\"produce\",\"id\":\"q0\",\"party\":\"P2\",\"at\":"         \
+    "{\"type\":\"produce\",\"id\":\"q0\",\"party\":\"P2\",\"at\":"             \
     "\"2026-01-08T00:00:00Z\",\"substance\":\"ephedrine\",\"lot\":\"Q\","      \
     "\"qty\":\"1\",\"unit\":\"kg\"}"
 
@@ -298,9 +298,9 @@ static void sign_group(trace_batch *b, size_t first, size_t n,
 
     assert_true(n <= 8);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(trace_batch_event(b, first + i, NULL, NULL, &ev[i],
-                                           &lens[i], NULL),
-                         TRACE_OK);
+        assert_int_equal(
+            trace_batch_event(b, first + i, NULL, NULL, &ev[i], &lens[i], NULL),
+            TRACE_OK);
     memset(g, 0, sizeof(*g));
     snprintf(g->party, sizeof(g->party), "%s", party);
     memcpy(g->key_id, trace_key_id(key), TRACE_KEY_ID_LEN);
@@ -330,10 +330,11 @@ static void test_group_commit(void **state)
     trace_batch *b1, *b2, *b3, *b4;
     trace_commit *c;
 
-    assert_int_equal(fixture_import(f,
-                                    REG_P1 "\n" REG_P2 "\n" PRODUCE("p0", "1") "\n" P2_PRODUCE,
-                                    TRACE_APPEND_PROVISION_KEYS, &r),
-                     TRACE_OK);
+    assert_int_equal(
+        fixture_import(
+            f, REG_P1 "\n" REG_P2 "\n" PRODUCE("p0", "1") "\n" P2_PRODUCE,
+            TRACE_APPEND_PROVISION_KEYS, &r),
+        TRACE_OK);
     uint64_t before = head_size(f);
     assert_int_equal(trace_keyring_get(f->ring, "P1", &k1), TRACE_OK);
     assert_int_equal(trace_keyring_get(f->ring, "P2", &k2), TRACE_OK);
@@ -395,9 +396,9 @@ static void test_group_commit(void **state)
     assert_int_equal(trace_batch_add_encoded(b6, bytes, len, 1), TRACE_OK);
     assert_int_equal(trace_batch_add_encoded(b6, bytes, len - 1, 2),
                      TRACE_EINVAL);
-    assert_int_equal(trace_batch_add_encoded(b6, (const uint8_t *)"\x0a\x01",
-                                             2, 3),
-                     TRACE_EINVAL);
+    assert_int_equal(
+        trace_batch_add_encoded(b6, (const uint8_t *)"\x0a\x01", 2, 3),
+        TRACE_EINVAL);
     assert_int_equal(trace_batch_count(b6), 1);
     trace_batch_free(b6);
 
@@ -441,8 +442,7 @@ static void test_key_rotation(void **state)
     assert_int_equal(fixture_import(f, line, 0, &r), TRACE_OK);
 
     /* the old key (still in the folder) is refused, with the reason */
-    assert_int_equal(fixture_import(f, PRODUCE("k2", "1"), 0, &r),
-                     TRACE_EPERM);
+    assert_int_equal(fixture_import(f, PRODUCE("k2", "1"), 0, &r), TRACE_EPERM);
     assert_non_null(strstr(trace_error_last(), "revoked"));
     /* also for a batch signed elsewhere */
     b = batch_of(f, (const char *const[]){PRODUCE("k3", "1")}, 1);

@@ -213,10 +213,10 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
 /* Access: what a daemon checks before serving a request                */
 
 typedef struct trace_party {
-    char kind[32];  /* manufacturer, pharmacy, regulator ... */
-    int suspended;  /* status suspended */
-    int regulator;  /* an active regulator: the root one or registered by it */
-    size_t n_keys;  /* registered public keys */
+    char kind[32]; /* manufacturer, pharmacy, regulator ... */
+    int suspended; /* status suspended */
+    int regulator; /* an active regulator: the root one or registered by it */
+    size_t n_keys; /* registered public keys */
 } trace_party;
 
 /* The party that registered the key `key_id` (into party, cap bytes) and

@@ -1,0 +1,890 @@
+/*
+ * requests.c - what traced does with one request: decode it (with a byte
+ * budget), authenticate it (key, signature, clock window, start time,
+ * nonce, suspension, rate), and run it with the requester's rights: Exec
+ * (a tracectl command with its output captured), Prepare (JSON Lines to
+ * canonical events and a ticket) or Commit (checked, then handed to the
+ * writer in server.c).
+ */
+#define _GNU_SOURCE /* fopencookie */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "server_int.h"
+#include "trace/query.h"
+#include "trace/reconcile.h"
+#include "tracectl.h"
+
+#define TICKET_LIFETIME_US  (600LL * 1000000) /* prepare -> commit */
+#define MAX_REPORTED_ERRORS 20
+#define MAX_EXEC_ARGS       64
+#define MAX_ARG_LEN         4096
+
+/* A protobuf-c allocator with a byte budget, for outside bytes. */
+struct budget {
+    ProtobufCAllocator a;
+    size_t left;
+};
+
+static void *budget_alloc(void *data, size_t n)
+{
+    struct budget *b = data;
+    if (n > b->left)
+        return NULL;
+    b->left -= n;
+    return malloc(n);
+}
+
+static void budget_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+static void budget_init(struct budget *b, size_t msg_len)
+{
+    b->a.alloc = budget_alloc;
+    b->a.free = budget_free;
+    b->a.allocator_data = b;
+    b->left = 4 * msg_len + (1u << 16);
+}
+
+/* Authentication --------------------------------------------------------- */
+
+int replay_gen_init(struct replay_gen *g, size_t cap)
+{
+    g->keys = calloc(cap, sizeof(*g->keys));
+    g->used = calloc(cap, 1);
+    g->cap = cap;
+    g->n = 0;
+    return g->keys && g->used ? 0 : -1;
+}
+
+static size_t replay_find(const struct replay_gen *g, const uint8_t *k,
+                          int *found)
+{
+    uint64_t h = 0;
+    memcpy(&h, k + TRACE_KEY_ID_LEN, sizeof(h)); /* the nonce is random */
+    size_t i = (size_t)(h % g->cap);
+    for (;;) {
+        if (!g->used[i]) {
+            *found = 0;
+            return i;
+        }
+        if (memcmp(g->keys[i], k, TRACE_KEY_ID_LEN + WIRE_NONCE_LEN) == 0) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) % g->cap;
+    }
+}
+
+/* 0 if (key, nonce) is new (and now remembered), 1 if seen, -1 if the
+ * cache is full for this window. */
+static int replay_check(struct server *s, const uint8_t *key_id,
+                        const uint8_t *nonce, int64_t now)
+{
+    uint8_t k[TRACE_KEY_ID_LEN + WIRE_NONCE_LEN];
+    int found, ret = 0;
+    size_t i;
+
+    memcpy(k, key_id, TRACE_KEY_ID_LEN);
+    memcpy(k + TRACE_KEY_ID_LEN, nonce, WIRE_NONCE_LEN);
+    pthread_mutex_lock(&s->replay_mu);
+    if (now - s->turned_us > s->cfg->clock_window * 1000000LL) {
+        /* the older generation is past any accepted time: forget it */
+        struct replay_gen old = s->gen[1];
+        s->gen[1] = s->gen[0];
+        s->gen[0] = old;
+        memset(s->gen[0].used, 0, s->gen[0].cap);
+        s->gen[0].n = 0;
+        s->turned_us = now;
+    }
+    replay_find(&s->gen[1], k, &found);
+    if (found) {
+        ret = 1;
+    } else {
+        i = replay_find(&s->gen[0], k, &found);
+        if (found) {
+            ret = 1;
+        } else if (s->gen[0].n * 10 >= s->gen[0].cap * 7) {
+            ret = -1;
+        } else {
+            memcpy(s->gen[0].keys[i], k, sizeof(k));
+            s->gen[0].used[i] = 1;
+            s->gen[0].n++;
+        }
+    }
+    pthread_mutex_unlock(&s->replay_mu);
+    return ret;
+}
+
+/* Token bucket per party: 0 if the request may go on. */
+static int rate_check(struct server *s, const char *party, int64_t now)
+{
+    uint64_t h = 1469598103934665603ULL;
+    int ret = 0;
+
+    if (s->cfg->rate == 0)
+        return 0;
+    for (const char *p = party; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    pthread_mutex_lock(&s->rate_mu);
+    for (size_t n = 0, i = (size_t)(h % RATE_SLOTS); n < RATE_SLOTS;
+         n++, i = (i + 1) % RATE_SLOTS) {
+        struct rate *r = &s->rates[i];
+        if (r->party[0] && strcmp(r->party, party) != 0)
+            continue;
+        if (!r->party[0]) {
+            snprintf(r->party, sizeof(r->party), "%s", party);
+            r->tokens = (double)s->cfg->burst;
+            r->last_us = now;
+        }
+        r->tokens += (double)(now - r->last_us) * (double)s->cfg->rate / 1e6;
+        if (r->tokens > (double)s->cfg->burst)
+            r->tokens = (double)s->cfg->burst;
+        r->last_us = now;
+        if (r->tokens < 1.0)
+            ret = -1;
+        else
+            r->tokens -= 1.0;
+        break;
+    }
+    pthread_mutex_unlock(&s->rate_mu);
+    return ret;
+}
+
+/* Exec ------------------------------------------------------------------- */
+
+struct capbuf {
+    char *data;
+    size_t len, cap, limit;
+    int overflow;
+};
+
+static ssize_t cap_write(void *cookie, const char *buf, size_t n)
+{
+    struct capbuf *c = cookie;
+    if (c->len + n > c->limit) {
+        c->overflow = 1;
+        return -1;
+    }
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->len + n)
+            cap *= 2;
+        char *p = realloc(c->data, cap);
+        if (!p) {
+            c->overflow = 1;
+            return -1;
+        }
+        c->data = p;
+        c->cap = cap;
+    }
+    memcpy(c->data + c->len, buf, n);
+    c->len += n;
+    return (ssize_t)n;
+}
+
+static FILE *cap_open(struct capbuf *c, size_t limit)
+{
+    cookie_io_functions_t io = {NULL, cap_write, NULL, NULL};
+    memset(c, 0, sizeof(*c));
+    c->limit = limit;
+    return fopencookie(c, "w", io);
+}
+
+static const char *const exec_allowed[] = {
+    "balance", "trace",  "permit",    "history", "register", "catalog",
+    "head",    "export", "reconcile", "alerts",  "verify",   "backup"};
+
+static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
+                     const char *party, const trace_party *pi)
+{
+    struct server *s = w->srv;
+    Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
+    char *argv[MAX_EXEC_ARGS + 1];
+    struct globals g;
+    struct capbuf out, err;
+    size_t allowed = 0;
+    int code;
+
+    if (ex->n_argv == 0 || ex->n_argv > MAX_EXEC_ARGS) {
+        reply_error(w, 1, "a command and at most 64 arguments");
+        return;
+    }
+    for (size_t i = 0; i < ex->n_argv; i++)
+        if (strlen(ex->argv[i]) > MAX_ARG_LEN) {
+            reply_error(w, 1, "argument too long");
+            return;
+        }
+    for (size_t i = 0; i < sizeof(exec_allowed) / sizeof(*exec_allowed); i++)
+        if (strcmp(ex->argv[0], exec_allowed[i]) == 0)
+            allowed = 1;
+    if (!allowed) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "`%.64s` is not run by the daemon",
+                 ex->argv[0]);
+        reply_error(w, 1, msg);
+        return;
+    }
+    /* getopt permutes argv: give it copies */
+    for (size_t i = 0; i < ex->n_argv; i++)
+        argv[i] = ex->argv[i];
+    argv[ex->n_argv] = NULL;
+    memset(&g, 0, sizeof(g));
+    g.data = s->cfg->data;
+    g.ledger = s->l;
+    g.principal = party;
+    g.principal_regulator = pi->regulator;
+    g.backup_dir = s->cfg->backup_dir;
+    g.rules_file = s->cfg->rules;
+    g.json = ex->has_json && ex->json;
+    ctl_out = cap_open(&out, (size_t)s->cfg->max_message);
+    ctl_err = cap_open(&err, 1u << 20);
+    if (!ctl_out || !ctl_err) {
+        if (ctl_out)
+            fclose(ctl_out);
+        if (ctl_err)
+            fclose(ctl_err);
+        free(out.data);
+        free(err.data);
+        reply_error(w, 6, "out of memory");
+        return;
+    }
+    pthread_mutex_lock(&s->exec_mu);
+    pthread_rwlock_rdlock(&s->map_lock);
+    code = ctl_dispatch(&g, (int)ex->n_argv, argv);
+    pthread_rwlock_unlock(&s->map_lock);
+    pthread_mutex_unlock(&s->exec_mu);
+    fclose(ctl_out);
+    fclose(ctl_err);
+    ctl_out = ctl_err = NULL;
+    if (out.overflow) {
+        code = 6;
+        resp.message = "the output is larger than the daemon's max-message: "
+                       "narrow the request (--party, --from, --to)";
+    } else {
+        resp.has_out = 1;
+        resp.out.data = (uint8_t *)out.data;
+        resp.out.len = out.len;
+    }
+    resp.has_err = 1;
+    resp.err.data = (uint8_t *)err.data;
+    resp.err.len = err.len;
+    resp.code = code;
+    if (strcmp(ex->argv[0], "alerts") == 0) {
+        resp.has_cursor = 1;
+        resp.cursor = g.cursor;
+    }
+    if (code == 5)
+        log_msg(LOG_LVL_WARN, "refused %s the command %s: %.*s", party,
+                ex->argv[0], (int)(err.len > 200 ? 200 : err.len),
+                err.data ? err.data : "");
+    else
+        log_msg(LOG_LVL_DEBUG, "%s ran %s: exit %d", party, ex->argv[0], code);
+    reply(w, &resp);
+    free(out.data);
+    free(err.data);
+}
+
+/* Prepare and commit ----------------------------------------------------- */
+
+/* ticket = u64be issued_us || HMAC(key, issued_us || requester || 0 ||
+ * for each event: u32be len || bytes) */
+static int ticket_mac(struct server *s, uint8_t mac[32], int64_t issued,
+                      const char *principal, const ProtobufCBinaryData *ev,
+                      size_t n)
+{
+    size_t len = 8 + strlen(principal) + 1;
+    uint8_t *buf, *p;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        len += 4 + ev[i].len;
+    if (!(buf = malloc(len)))
+        return -1;
+    p = buf;
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)((uint64_t)issued >> (56 - 8 * i));
+    memcpy(p, principal, strlen(principal) + 1);
+    p += strlen(principal) + 1;
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 4; k++)
+            *p++ = (uint8_t)(ev[i].len >> (24 - 8 * k));
+        memcpy(p, ev[i].data, ev[i].len);
+        p += ev[i].len;
+    }
+    rc = wire_hmac(mac, s->ticket_key, buf, len);
+    free(buf);
+    return rc;
+}
+
+struct find_alert {
+    const char *id;
+    const char *party;
+    int found, names_party;
+};
+
+static int match_alert(const trace_alert *a, void *ctx)
+{
+    struct find_alert *fa = ctx;
+    if (strcmp(a->id, fa->id) != 0)
+        return 0;
+    fa->found = 1;
+    fa->names_party =
+        (a->party && strcmp(a->party, fa->party) == 0) ||
+        (a->counterparty && strcmp(a->counterparty, fa->party) == 0);
+    return 1;
+}
+
+/* An alert_ack line must name a stored alert, and one about the
+ * requester unless a regulator acknowledges it.  0 or an exit code with
+ * msg. */
+static int check_ack(struct server *s, const char *line, size_t len,
+                     const char *party, const trace_party *pi, char *msg,
+                     size_t cap)
+{
+    json_t *j = json_loadb(line, len, 0, NULL);
+    const char *alert;
+    struct find_alert fa = {NULL, party, 0, 0};
+    int ret = 0;
+
+    if (!j)
+        return 0; /* the parser has already accepted it; nothing to add */
+    alert = json_string_value(json_object_get(j, "alert"));
+    if (alert) {
+        fa.id = alert;
+        trace_alerts(s->l, NULL, match_alert, &fa);
+        if (!fa.found) {
+            snprintf(msg, cap, "no alert %.128s (run reconcile first)", alert);
+            ret = 4;
+        } else if (!pi->regulator && !fa.names_party) {
+            snprintf(msg, cap,
+                     "permission denied: alert %.128s is not about %s", alert,
+                     party);
+            ret = 5;
+        }
+    }
+    json_decref(j);
+    return ret;
+}
+
+/* Keys to provision for parties registered by lines of the batch: each
+ * key's registration follows its party's line. */
+struct provctx {
+    char *pending; /* per provision entry: 1 waiting for its line, 2 done */
+    char **keyed;  /* subjects of party lines that carry a pubkey */
+    size_t n_keyed;
+};
+
+static void provctx_free(struct provctx *pc)
+{
+    for (size_t i = 0; i < pc->n_keyed; i++)
+        free(pc->keyed[i]);
+    free(pc->keyed);
+    free(pc->pending);
+}
+
+static int after_party_line(trace_batch *b, const Trace__Wire__V1__Prepare *pr,
+                            struct provctx *pc, const char *requester,
+                            const Trace__Wire__V1__Line *ln, char *msg,
+                            size_t cap)
+{
+    json_t *j = json_loadb((const char *)ln->text.data, ln->text.len, 0, NULL);
+    const char *subject;
+    int rc = TRACE_OK;
+
+    if (!j)
+        return TRACE_OK;
+    subject = json_string_value(json_object_get(j, "subject"));
+    if (subject) {
+        if (json_object_get(j, "pubkey")) {
+            char **p = realloc(pc->keyed, (pc->n_keyed + 1) * sizeof(*p));
+            if (p && (p[pc->n_keyed] = strdup(subject)))
+                pc->keyed = p, pc->n_keyed++;
+            else if (p)
+                pc->keyed = p;
+        }
+        for (size_t i = 0; pc->pending && i < pr->n_provision; i++) {
+            const Trace__Wire__V1__ProvisionKey *pk = pr->provision[i];
+            if (pc->pending[i] != 1 || strcmp(pk->party, subject) != 0 ||
+                pk->pubkey.len != TRACE_PUBKEY_LEN)
+                continue;
+            rc = trace_batch_add_key_registration(b, requester, pk->party,
+                                                  pk->pubkey.data);
+            if (rc != TRACE_OK)
+                snprintf(msg, cap, "line %llu: %s",
+                         (unsigned long long)ln->lineno, trace_error_last());
+            pc->pending[i] = 2;
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
+                        const char *party, const trace_party *pi)
+{
+    struct server *s = w->srv;
+    Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
+    Trace__Wire__V1__Prepared prep = TRACE__WIRE__V1__PREPARED__INIT;
+    ProtobufCBinaryData *evs = NULL;
+    char **parties = NULL, *msgs = NULL, **need = NULL;
+    size_t n_need = 0;
+    struct provctx pc = {NULL, NULL, 0};
+    uint64_t *linenos = NULL;
+    uint8_t ticket[8 + 32];
+    size_t mlen = 0, n;
+    unsigned long errors = 0, lines = 0;
+    int first = 0, rc;
+    FILE *m = open_memstream(&msgs, &mlen);
+    trace_batch *b = NULL;
+    int64_t issued = wire_now_us();
+
+    if (!m || trace_batch_new(&b, s->l) != TRACE_OK) {
+        if (m)
+            fclose(m);
+        free(msgs);
+        reply_error(w, 6, "out of memory");
+        return;
+    }
+    pthread_rwlock_rdlock(&s->map_lock);
+    /* import --provision-keys: a regulator registers keys first */
+    if (pr->n_provision && !(pc.pending = calloc(pr->n_provision, 1))) {
+        pthread_rwlock_unlock(&s->map_lock);
+        fclose(m);
+        free(msgs);
+        trace_batch_free(b);
+        reply_error(w, 6, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < pr->n_provision; i++) {
+        const Trace__Wire__V1__ProvisionKey *pk = pr->provision[i];
+        const char *why = NULL;
+        trace_party known;
+        int code = 0;
+        if (pi->regulator && trace_party_id_valid(pk->party) &&
+            trace_party_info(s->l, pk->party, &known) != TRACE_OK) {
+            pc.pending[i] = 1; /* registered by a line of this batch */
+            continue;
+        }
+        if (!pi->regulator) {
+            code = 5;
+            why = "permission denied: only a regulator registers keys";
+        } else if (!trace_party_id_valid(pk->party) ||
+                   pk->pubkey.len != TRACE_PUBKEY_LEN) {
+            code = 2;
+            why = "malformed key to provision";
+        } else if ((rc = trace_batch_add_key_registration(
+                        b, party, pk->party, pk->pubkey.data)) != TRACE_OK) {
+            code = trace_error_exit_code(rc);
+            why = trace_error_last();
+        }
+        if (why) {
+            pthread_rwlock_unlock(&s->map_lock);
+            fclose(m);
+            free(msgs);
+            provctx_free(&pc);
+            trace_batch_free(b);
+            reply_error(w, code, why);
+            return;
+        }
+    }
+    for (size_t i = 0; i < pr->n_lines; i++) {
+        const Trace__Wire__V1__Line *ln = pr->lines[i];
+        size_t before = trace_batch_count(b);
+        char amsg[300];
+        int arc;
+
+        lines++;
+        rc = trace_batch_add_json(b, (const char *)ln->text.data, ln->text.len,
+                                  (unsigned long)ln->lineno);
+        if (rc == TRACE_OK && trace_batch_count(b) > before) {
+            const char *rec, *type;
+            trace_batch_event(b, before, &type, &rec, NULL, NULL, NULL);
+            if (!pi->regulator && strcmp(rec, party) != 0) {
+                rc = TRACE_EPERM;
+                snprintf(amsg, sizeof(amsg),
+                         "line %llu: event recorded by %s, but acting as %s: "
+                         "a party writes only its own ledger",
+                         (unsigned long long)ln->lineno, rec, party);
+            } else if (strcmp(type, "alert_ack") == 0 &&
+                       (arc = check_ack(s, (const char *)ln->text.data,
+                                        ln->text.len, party, pi, amsg,
+                                        sizeof(amsg))) != 0) {
+                rc = arc == 4 ? TRACE_ENOTFOUND : TRACE_EPERM;
+            } else if (strcmp(type, "party") == 0) {
+                rc =
+                    after_party_line(b, pr, &pc, party, ln, amsg, sizeof(amsg));
+            }
+            if (rc != TRACE_OK && errors < MAX_REPORTED_ERRORS)
+                fprintf(m, "%s%s", errors ? "\n" : "", amsg);
+        } else if (rc != TRACE_OK && errors < MAX_REPORTED_ERRORS) {
+            fprintf(m, "%s%s", errors ? "\n" : "", trace_error_last());
+        }
+        if (rc != TRACE_OK) {
+            if (!first)
+                first = trace_error_exit_code(rc);
+            errors++;
+        }
+    }
+    pthread_rwlock_unlock(&s->map_lock);
+    for (size_t i = 0; !errors && pc.pending && i < pr->n_provision; i++)
+        if (pc.pending[i] == 1) {
+            fprintf(m,
+                    "%s is not a registered party (a regulator registers "
+                    "it with a `party` event first)",
+                    pr->provision[i]->party);
+            first = 5;
+            errors++;
+        }
+    if (errors) {
+        if (errors > MAX_REPORTED_ERRORS)
+            fprintf(m, "\n... %lu more rejected lines",
+                    errors - MAX_REPORTED_ERRORS);
+        fclose(m);
+        resp.has_rejected = resp.has_lines = 1;
+        resp.rejected = errors;
+        resp.lines = lines;
+        resp.code = first;
+        resp.message = msgs;
+        log_msg(LOG_LVL_INFO, "prepare for %s: %lu of %lu lines rejected",
+                party, errors, lines);
+        reply(w, &resp);
+        free(msgs);
+        provctx_free(&pc);
+        trace_batch_free(b);
+        return;
+    }
+    fclose(m);
+    free(msgs);
+    n = trace_batch_count(b);
+    evs = calloc(n + 1, sizeof(*evs));
+    parties = calloc(n + 1, sizeof(*parties));
+    linenos = calloc(n + 1, sizeof(*linenos));
+    if (!evs || !parties || !linenos) {
+        reply_error(w, 6, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *bytes;
+        const char *rec;
+        unsigned long ln;
+        trace_batch_event(b, i, NULL, &rec, &bytes, &evs[i].len, &ln);
+        evs[i].data = (uint8_t *)bytes;
+        parties[i] = (char *)rec;
+        linenos[i] = ln;
+    }
+    for (int i = 0; i < 8; i++)
+        ticket[i] = (uint8_t)((uint64_t)issued >> (56 - 8 * i));
+    if (ticket_mac(s, ticket + 8, issued, party, evs, n) != 0) {
+        reply_error(w, 6, "out of memory");
+        goto out;
+    }
+    prep.n_events = n;
+    prep.events = evs;
+    prep.n_parties = n;
+    prep.parties = parties;
+    prep.n_linenos = n;
+    prep.linenos = linenos;
+    prep.ticket.data = ticket;
+    prep.ticket.len = sizeof(ticket);
+    if (pr->has_want_provision && pr->want_provision &&
+        !(need = calloc(n + 1, sizeof(*need)))) {
+        reply_error(w, 6, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; need && i < n; i++) {
+        /* recorders registered without any key, once each */
+        trace_party info;
+        size_t k = 0;
+        while (k < n_need && strcmp(need[k], parties[i]) != 0)
+            k++;
+        if (k < n_need)
+            continue;
+        for (k = 0; k < pc.n_keyed && strcmp(pc.keyed[k], parties[i]); k++)
+            ;
+        if (k < pc.n_keyed)
+            continue; /* registered with its key in this batch */
+        pthread_rwlock_rdlock(&s->map_lock);
+        if (trace_party_info(s->l, parties[i], &info) != TRACE_OK ||
+            info.n_keys == 0)
+            need[n_need++] = parties[i];
+        pthread_rwlock_unlock(&s->map_lock);
+    }
+    prep.n_need_keys = n_need;
+    prep.need_keys = need;
+    resp.code = 0;
+    resp.prepared = &prep;
+    reply(w, &resp);
+out:
+    free(evs);
+    free(parties);
+    free(linenos);
+    free(need);
+    provctx_free(&pc);
+    trace_batch_free(b);
+}
+
+/* Checks a commit and hands it to the writer (which answers it). */
+static void run_commit(struct work *w, const Trace__Wire__V1__Commit *cm,
+                       const char *party, const trace_party *pi)
+{
+    struct server *s = w->srv;
+    uint8_t mac[32];
+    int64_t issued = 0;
+    size_t total = 0;
+    char msg[256];
+
+    if (cm->ticket.len != 40) {
+        reply_error(w, 2, "malformed ticket");
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        issued = (int64_t)(((uint64_t)issued << 8) | cm->ticket.data[i]);
+    if (ticket_mac(s, mac, issued, party, cm->events, cm->n_events) != 0) {
+        reply_error(w, 6, "out of memory");
+        return;
+    }
+    if (CRYPTO_memcmp(mac, cm->ticket.data + 8, 32) != 0) {
+        log_msg(LOG_LVL_WARN, "refused %s a commit: events not as prepared",
+                party);
+        reply_error(w, 5,
+                    "permission denied: the events are not what this "
+                    "daemon prepared for you (prepare them again)");
+        return;
+    }
+    if (wire_now_us() - issued > TICKET_LIFETIME_US) {
+        reply_error(w, 2, "the prepared events expired: prepare them again");
+        return;
+    }
+    if (cm->n_groups == 0 || cm->n_events == 0) {
+        reply_error(w, 2, "nothing to commit");
+        return;
+    }
+    w->groups = calloc(cm->n_groups, sizeof(*w->groups));
+    if (!w->groups || trace_batch_new(&w->batch, s->l) != TRACE_OK) {
+        free(w->groups);
+        w->groups = NULL;
+        reply_error(w, 6, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < cm->n_groups; i++) {
+        const Trace__Wire__V1__Group *g = cm->groups[i];
+        if (strlen(g->party) >= sizeof(w->groups[i].party) ||
+            g->key_id.len != TRACE_KEY_ID_LEN || g->sig.len != TRACE_SIG_LEN ||
+            g->count == 0) {
+            reply_error(w, 2, "malformed signature group");
+            goto fail;
+        }
+        if (!pi->regulator && strcmp(g->party, party) != 0) {
+            snprintf(msg, sizeof(msg),
+                     "permission denied: %s may not send events of %s", party,
+                     g->party);
+            log_msg(LOG_LVL_WARN, "refused %s a commit of %s's events", party,
+                    g->party);
+            reply_error(w, 5, msg);
+            goto fail;
+        }
+        snprintf(w->groups[i].party, sizeof(w->groups[i].party), "%s",
+                 g->party);
+        memcpy(w->groups[i].key_id, g->key_id.data, TRACE_KEY_ID_LEN);
+        memcpy(w->groups[i].sig, g->sig.data, TRACE_SIG_LEN);
+        w->groups[i].count = g->count;
+        total += g->count;
+    }
+    if (total != cm->n_events) {
+        reply_error(w, 2, "the signature groups do not cover the events");
+        goto fail;
+    }
+    for (size_t i = 0; i < cm->n_events; i++) {
+        unsigned long ln = cm->n_linenos == cm->n_events
+                               ? (unsigned long)cm->linenos[i]
+                               : i + 1;
+        if (trace_batch_add_encoded(w->batch, cm->events[i].data,
+                                    cm->events[i].len, ln) != TRACE_OK) {
+            reply_error(w, 2, trace_error_last());
+            goto fail;
+        }
+    }
+    w->n_groups = cm->n_groups;
+    w->flags = cm->has_historic && cm->historic ? TRACE_APPEND_HISTORIC : 0;
+    snprintf(w->principal, sizeof(w->principal), "%s", party);
+    w->next = NULL;
+    if (s->direct)
+        write_all(s, w);
+    else
+        queue_push(&s->commitq, w);
+    return;
+fail:
+    free(w->groups);
+    w->groups = NULL;
+    trace_batch_free(w->batch);
+    w->batch = NULL;
+}
+
+/* Requests ---------------------------------------------------------------- */
+
+static void handle_hello(struct work *w)
+{
+    struct server *s = w->srv;
+    Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
+    Trace__Wire__V1__HelloReply h = TRACE__WIRE__V1__HELLO_REPLY__INIT;
+
+    h.version = WIRE_VERSION;
+    h.regulator = (char *)trace_ledger_regulator(s->l);
+    h.pubkey.data = (uint8_t *)trace_key_public(s->key);
+    h.pubkey.len = TRACE_PUBKEY_LEN;
+    h.max_message = (uint64_t)s->cfg->max_message;
+    h.pub_url = s->has_pub ? s->cfg->pub : NULL;
+    resp.code = 0;
+    resp.hello = &h;
+    reply(w, &resp);
+}
+
+static void handle_signed(struct work *w,
+                          const Trace__Wire__V1__SignedRequest *sr,
+                          size_t msg_len)
+{
+    struct server *s = w->srv;
+    Trace__Wire__V1__RequestBody *body;
+    struct budget bud;
+    char owner[72], msg[300];
+    uint8_t pub[TRACE_PUBKEY_LEN], digest[32];
+    int64_t now = wire_now_us(), window = s->cfg->clock_window * 1000000LL;
+    trace_party pi;
+    int rc;
+
+    budget_init(&bud, msg_len);
+    if (sr->sig.len != TRACE_SIG_LEN) {
+        reply_error(w, 5, "permission denied: malformed signature");
+        return;
+    }
+    body = trace__wire__v1__request_body__unpack(&bud.a, sr->body.len,
+                                                 sr->body.data);
+    if (!body) {
+        reply_error(w, 2, "malformed request body");
+        return;
+    }
+    if (body->key_id.len != TRACE_KEY_ID_LEN ||
+        body->nonce.len != WIRE_NONCE_LEN ||
+        !trace_party_id_valid(body->party)) {
+        reply_error(w, 2, "malformed request: key id, nonce or party");
+        goto out;
+    }
+    pthread_rwlock_rdlock(&s->map_lock);
+    rc = trace_key_owner(s->l, body->key_id.data, owner, sizeof(owner), pub);
+    if (rc == TRACE_OK)
+        rc = trace_party_info(s->l, owner, &pi);
+    pthread_rwlock_unlock(&s->map_lock);
+    if (rc != TRACE_OK || strcmp(owner, body->party) != 0) {
+        log_msg(LOG_LVL_WARN,
+                "refused a request as %s: key not registered "
+                "to it",
+                body->party);
+        reply_error(w, 5,
+                    "permission denied: the key is not registered to "
+                    "that party");
+        goto out;
+    }
+    wire_request_digest(digest, sr->body.data, sr->body.len);
+    if (trace_sig_verify(pub, digest, sizeof(digest), sr->sig.data) !=
+        TRACE_OK) {
+        log_msg(LOG_LVL_WARN, "refused a request as %s: bad signature",
+                body->party);
+        reply_error(w, 5, "permission denied: bad signature");
+        goto out;
+    }
+    if (body->time_us > now + window || body->time_us < now - window) {
+        snprintf(msg, sizeof(msg),
+                 "permission denied: the request's time is %+.0f s from the "
+                 "daemon's clock (window %lld s): check the clock",
+                 (double)(body->time_us - now) / 1e6, s->cfg->clock_window);
+        log_msg(LOG_LVL_WARN, "refused a request of %s: clock off by %+.0f s",
+                body->party, (double)(body->time_us - now) / 1e6);
+        reply_error(w, 5, msg);
+        goto out;
+    }
+    if (body->time_us < s->start_us) {
+        log_msg(LOG_LVL_WARN,
+                "refused a request of %s signed before the "
+                "daemon started",
+                body->party);
+        reply_error(w, 5,
+                    "permission denied: the request was signed before "
+                    "the daemon started (a replay?); send it again");
+        goto out;
+    }
+    rc = replay_check(s, body->key_id.data, body->nonce.data, now);
+    if (rc == 1) {
+        log_msg(LOG_LVL_WARN, "refused a replayed request of %s", body->party);
+        reply_error(w, 5, "permission denied: replayed request");
+        goto out;
+    }
+    if (rc < 0) {
+        reply_error(w, 6, "busy: too many requests in this clock window");
+        goto out;
+    }
+    if (pi.suspended) {
+        log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
+        reply_error(w, 5, "permission denied: the party is suspended");
+        goto out;
+    }
+    if (rate_check(s, owner, now) != 0) {
+        reply_error(w, 6, "busy: request rate limit; slow down");
+        goto out;
+    }
+    switch (body->op_case) {
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC:
+        run_exec(w, body->exec, owner, &pi);
+        break;
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE:
+        run_prepare(w, body->prepare, owner, &pi);
+        break;
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT:
+        run_commit(w, body->commit, owner, &pi);
+        break;
+    default:
+        reply_error(w, 1, "unknown request");
+        break;
+    }
+out:
+    trace__wire__v1__request_body__free_unpacked(body, &bud.a);
+}
+
+void handle(struct work *w)
+{
+    struct server *s = w->srv;
+    nng_msg *m = w->req;
+    size_t len = nng_msg_len(m);
+    Trace__Wire__V1__Request *rq;
+    struct budget bud;
+
+    w->req = NULL;
+    if (wire_now_us() - w->received_us > s->cfg->request_timeout * 1000LL) {
+        nng_msg_free(m);
+        reply_error(w, 6, "busy: the request waited too long; try again");
+        return;
+    }
+    budget_init(&bud, len);
+    rq = trace__wire__v1__request__unpack(&bud.a, len, nng_msg_body(m));
+    if (!rq) {
+        nng_msg_free(m);
+        log_msg(LOG_LVL_INFO, "malformed request of %zu bytes", len);
+        reply_error(w, 2, "malformed request");
+        return;
+    }
+    if (rq->kind_case == TRACE__WIRE__V1__REQUEST__KIND_HELLO)
+        handle_hello(w);
+    else if (rq->kind_case == TRACE__WIRE__V1__REQUEST__KIND_SIGNED)
+        handle_signed(w, rq->signed_, len);
+    else
+        reply_error(w, 1, "unknown request");
+    trace__wire__v1__request__free_unpacked(rq, &bud.a);
+    nng_msg_free(m);
+}

@@ -1,0 +1,111 @@
+/*
+ * server_int.h - what traced's request handling (requests.c) and its
+ * sockets, threads and writer (server.c) share.  Private to traced.
+ */
+#ifndef TRACED_SERVER_INT_H
+#define TRACED_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "trace/ledger.h"
+#include "traced.h"
+#include "wire.h"
+
+struct server;
+
+/* One nng context and the request it is working on. */
+struct work {
+    struct server *srv;
+    nng_ctx ctx;
+    nng_aio *aio;
+    int sending;
+    nng_msg *req;
+    int64_t received_us;
+    struct work *next; /* in a queue */
+    /* a commit on its way through the writer */
+    trace_batch *batch;
+    trace_signed_group *groups;
+    size_t n_groups;
+    unsigned flags;
+    char principal[72];
+};
+
+struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct work *head, *tail;
+    size_t n;
+    int closed;
+};
+
+/* Nonces seen in this clock window and the one before. */
+struct replay_gen {
+    uint8_t (*keys)[TRACE_KEY_ID_LEN + WIRE_NONCE_LEN];
+    uint8_t *used;
+    size_t cap, n;
+};
+
+struct rate {
+    char party[72];
+    double tokens;
+    int64_t last_us;
+};
+#define RATE_SLOTS 4096
+
+struct server {
+    const struct config *cfg;
+    trace_ledger *l;
+    trace_key *key; /* signs checkpoints */
+    uint8_t ticket_key[32];
+    int64_t start_us;
+    nng_socket rep, pub;
+    int has_pub;
+    nng_listener listeners[CFG_MAX_LISTEN];
+    size_t n_listeners;
+    nng_tls_config *tls;
+    struct work *works;
+    size_t n_works;
+    struct queue inq, commitq;
+    pthread_t *threads;
+    size_t n_threads;
+    pthread_t writer;
+    pthread_mutex_t exec_mu; /* commands run one at a time */
+    /* held for reading around any use of the ledger; the writer takes it
+     * for writing to grow the map (no transaction may be open then) */
+    pthread_rwlock_t map_lock;
+    pthread_mutex_t replay_mu;
+    struct replay_gen gen[2];
+    int64_t turned_us;
+    pthread_mutex_t rate_mu;
+    struct rate *rates;
+    pthread_mutex_t pub_mu;
+    uint64_t published_size;
+    uint64_t alert_pos;
+    int direct; /* no sockets or threads: requests handled in the caller
+                   (the fuzz target's harness) */
+    atomic_int stopping;
+    atomic_int busy; /* requests received and not yet answered */
+    atomic_int connections;
+};
+
+/* server.c */
+void queue_push(struct queue *q, struct work *w);
+/* Sends the answer of the work's request and lets its context go on. */
+void reply(struct work *w, Trace__Wire__V1__Response *resp);
+void reply_error(struct work *w, int code, const char *msg);
+/* Commits the works of `list` (linked by next) and answers each. */
+void write_all(struct server *s, struct work *list);
+
+/* requests.c */
+int replay_gen_init(struct replay_gen *g, size_t cap);
+/* Decodes, authenticates, authorises and runs the work's request; a
+ * commit goes on to the writer, everything else is answered here. */
+void handle(struct work *w);
+
+#endif
