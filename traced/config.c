@@ -80,18 +80,16 @@ static const struct cfg_key keys[] = {
 
 static const struct cfg_key *find(const char *name)
 {
-    for (size_t i = 0; i < N_KEYS; i++)
-        if (strcmp(keys[i].name, name) == 0)
-            return &keys[i];
-    /* underscores as in a config file written by hand */
-    char alt[64];
+    /* underscores too, as in a config file written by hand */
+    char key[64];
     size_t n = strlen(name);
-    if (n >= sizeof(alt))
+
+    if (n >= sizeof(key))
         return NULL;
     for (size_t i = 0; i <= n; i++)
-        alt[i] = name[i] == '_' ? '-' : name[i];
+        key[i] = name[i] == '_' ? '-' : name[i];
     for (size_t i = 0; i < N_KEYS; i++)
-        if (strcmp(keys[i].name, alt) == 0)
+        if (strcmp(keys[i].name, key) == 0)
             return &keys[i];
     return NULL;
 }

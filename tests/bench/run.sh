@@ -2,7 +2,7 @@
 # Every benchmark in one run, for the README's Performance table:
 #   tests/bench/run.sh BUILD_DIR [QUERY_EVENTS] [BASELINE_EVENTS]
 # (defaults 1,000,000 and 200,000; SPEC section 6 asks 10,000,000 for the
-# query and reconciliation figures: give 10000000, ~20 minutes here).
+# query and reconciliation figures: give 10000000, ~10 minutes here).
 # Prints the machine, then library appends / verify / disk, the daemon
 # with 1, 4 and 16 clients, query latency and reconciliation on a
 # generated supply chain, and the PostgreSQL/SQLite baselines.
