@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -22,8 +23,57 @@ struct block {
 struct arena {
     struct block *head;
     size_t limit, total;
+    size_t block; /* size of a new block */
     ProtobufCAllocator pa;
 };
+
+/* ------------------------------------------------------------------ */
+/* Big buffers                                                          */
+
+/* A header in front of every big buffer: its mapping's length, or 0 when
+ * it came from malloc(). */
+#define BIG_HDR 64
+#define BIG_MIN (2u << 20)
+
+void *big_alloc(size_t n)
+{
+    size_t len = n + BIG_HDR;
+    unsigned char *p;
+
+    if (n >= BIG_MIN) {
+        len = (len + BIG_MIN - 1) & ~((size_t)BIG_MIN - 1);
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        /* a run over millions of records touches every page once: huge
+         * pages take one fault where small ones take 512 */
+        (void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+    } else {
+        if (!(p = calloc(1, len)))
+            return NULL;
+        len = 0;
+    }
+    memcpy(p, &len, sizeof(len));
+    return p + BIG_HDR;
+}
+
+void big_free(void *ptr)
+{
+    unsigned char *p = ptr;
+    size_t len;
+
+    if (!p)
+        return;
+    p -= BIG_HDR;
+    memcpy(&len, p, sizeof(len));
+    if (len)
+        munmap(p, len);
+    else
+        free(p);
+}
 
 static void *pa_alloc(void *ctx, size_t n)
 {
@@ -43,10 +93,16 @@ arena *arena_new(size_t limit)
     if (!a)
         return NULL;
     a->limit = limit;
+    a->block = BLOCK_MIN;
     a->pa.alloc = pa_alloc;
     a->pa.free = pa_free;
     a->pa.allocator_data = a;
     return a;
+}
+
+void arena_set_block(arena *a, size_t size)
+{
+    a->block = size > BLOCK_MIN ? size : BLOCK_MIN;
 }
 
 void arena_reset(arena *a)
@@ -57,7 +113,7 @@ void arena_reset(arena *a)
         return;
     for (b = a->head->next; b; b = next) {
         next = b->next;
-        free(b);
+        big_free(b);
     }
     a->head->next = NULL;
     a->head->used = 0;
@@ -69,7 +125,7 @@ void arena_free(arena *a)
     if (!a)
         return;
     arena_reset(a);
-    free(a->head);
+    big_free(a->head);
     free(a);
 }
 
@@ -84,8 +140,9 @@ void *arena_alloc(arena *a, size_t n)
     if (a->limit && a->total + n > a->limit)
         return NULL;
     if (!b || b->size - b->used < n) {
-        size_t size = n > BLOCK_MIN ? n : BLOCK_MIN;
-        struct block *nb = malloc(sizeof(*nb) + size);
+        size_t size =
+            n > a->block ? n : a->block - sizeof(struct block) - BIG_HDR;
+        struct block *nb = big_alloc(sizeof(*nb) + size);
 
         if (!nb)
             return NULL;
@@ -93,7 +150,7 @@ void *arena_alloc(arena *a, size_t n)
         nb->used = 0;
         /* Keep the first (reusable) block at the head when it has room
          * for later small allocations. */
-        if (b && size > BLOCK_MIN) {
+        if (b && n > a->block) {
             nb->next = b->next;
             b->next = nb;
         } else {

@@ -34,7 +34,14 @@ int last_mdb_error(void);
 
 /* arena.c: a bump allocator for protobuf-c (one free for everything). */
 typedef struct arena arena;
+/* A zero-filled buffer; from 2 MiB on it is mapped with huge pages where
+ * the kernel allows, so a pass over millions of records faults a page
+ * per 2 MiB rather than per 4 KiB.  Freed with big_free() only. */
+void *big_alloc(size_t n);
+void big_free(void *p);
 arena *arena_new(size_t limit); /* limit: byte budget, 0 = none */
+/* Size of the blocks the arena takes from now on (default 16 KiB). */
+void arena_set_block(arena *a, size_t size);
 void arena_free(arena *a);
 void arena_reset(arena *a);
 void *arena_alloc(arena *a, size_t n);
@@ -89,6 +96,11 @@ strmap *strmap_new(size_t val_size);
 void strmap_free(strmap *m);
 /* The value of `key`; with `create`, added if missing (NULL: no memory). */
 void *strmap_get(strmap *m, const char *key, int create);
+/* The map's own copy of key, added if absent (NULL: out of memory); it
+ * stays put until strmap_free(), so equal strings get equal pointers. */
+const char *strmap_intern(strmap *m, const char *key);
+/* The 64-bit hash the map uses for a string. */
+uint64_t strmap_hash(const char *s);
 
 /* catalog.c */
 typedef struct subst_info {

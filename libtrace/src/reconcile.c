@@ -24,15 +24,50 @@
 
 const char *intern(struct run *r, const char *s)
 {
-    const char **slot;
-    if (!s)
+    return s ? strmap_intern(r->strings, s) : NULL;
+}
+
+/* What the rules ask of a substance, worked out once per name. */
+struct subst_facts {
+    const char *code; /* interned catalog code (or the name as recorded) */
+    const subst_info *sub;
+    uint8_t cat, drug, rxcls;
+};
+
+static const struct subst_facts *substance_facts(struct run *r,
+                                                 const char *name)
+{
+    static const char *const cats[] = {"CN-PC-1", "CN-PC-2", "CN-PC-3"};
+    struct subst_facts *f = strmap_get(r->subs, name, 1);
+    const subst_info *s;
+
+    if (!f || f->code)
+        return f;
+    s = catalog_find(r->l->cat, name);
+    f->sub = s;
+    if (!(f->code = intern(r, s ? s->code : name)))
         return NULL;
-    slot = strmap_get(r->strings, s, 1);
-    if (!slot)
-        return NULL;
-    if (!*slot)
-        *slot = arena_strdup(r->a, s, strlen(s));
-    return *slot;
+    for (int i = 0; s && i < 3 && !f->cat; i++)
+        if (subst_has_scope(s, cats[i]))
+            f->cat = (uint8_t)(i + 1);
+    if (s && (subst_has_scope(s, "CN-NARC") || subst_has_scope(s, "CN-PSY-1")))
+        f->rxcls = 1;
+    else if (s && subst_has_scope(s, "CN-PSY-2"))
+        f->rxcls = 2;
+    f->drug = f->rxcls != 0;
+    return f;
+}
+
+static int field_offset(const ProtobufCMessageDescriptor *d, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(d, name);
+    return f ? (int)f->offset : -1;
+}
+
+static const void *at_offset(const ProtobufCMessage *m, int off)
+{
+    return off < 0 ? NULL : *(const void *const *)((const char *)m + off);
 }
 
 /* ------------------------------------------------------------------ */
@@ -183,9 +218,22 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
                    const Trace__V1__Entry *e, uint64_t seq)
 {
     const ProtobufCMessage *body = event_body(ev);
-    const Trace__V1__Quantity *q = msg_field(body, "qty");
+    struct body_layout *bl;
+    const Trace__V1__Quantity *q;
+    const char *sub;
     rec *x;
 
+    if (!body || ev->body_case >= 64)
+        return TRACE_OK;
+    bl = &r->layouts[ev->body_case];
+    if (!bl->known) {
+        bl->qty = field_offset(body->descriptor, "qty");
+        bl->substance = field_offset(body->descriptor, "substance");
+        bl->lot = field_offset(body->descriptor, "lot");
+        bl->site = field_offset(body->descriptor, "site");
+        bl->known = 1;
+    }
+    q = at_offset(body, bl->qty);
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 1024;
         rec *p = realloc(r->recs, nc * sizeof(*p));
@@ -204,10 +252,18 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
     x->type = event_type_by_case(ev->body_case)->name;
     x->party = intern(r, ev->party);
     x->id = arena_strdup(r->a, ev->id, strlen(ev->id));
-    x->substance =
-        intern(r, canonical_substance(r->l, msg_field(body, "substance")));
-    x->lot = intern(r, msg_field(body, "lot"));
-    x->site = intern(r, msg_field(body, "site"));
+    if ((sub = at_offset(body, bl->substance))) {
+        const struct subst_facts *f = substance_facts(r, sub);
+        if (!f)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        x->substance = f->code;
+        x->sub = f->sub;
+        x->cat = f->cat;
+        x->drug = f->drug;
+        x->rxcls = f->rxcls;
+    }
+    x->lot = intern(r, at_offset(body, bl->lot));
+    x->site = intern(r, at_offset(body, bl->site));
     if (!x->site)
         x->site = intern(r, "main");
     if (!q && ev->body_case == TRACE__V1__EVENT__BODY_STOCKTAKE_BODY)
@@ -246,7 +302,9 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
         break;
     case TRACE__V1__EVENT__BODY_DISPENSE_BODY: {
         const Trace__V1__Rx *rx = ev->dispense_body->rx;
-        x->rx = intern(r, rx->id);
+        x->rx = arena_strdup(r->a, rx->id, strlen(rx->id)); /* unique */
+        if (!x->rx)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
         x->prescriber = intern(r, rx->prescriber);
         x->patient = intern(r, rx->patient);
         x->form = intern(r, rx->form);
@@ -262,8 +320,11 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
             return trace_fail(TRACE_ENOMEM, "out of memory");
         for (size_t i = 0; i < p->n_inputs; i++) {
             x->inputs[i].lot = intern(r, p->inputs[i]->lot);
-            x->inputs[i].substance =
-                intern(r, canonical_substance(r->l, p->inputs[i]->substance));
+            const struct subst_facts *f =
+                substance_facts(r, p->inputs[i]->substance);
+            if (!f)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            x->inputs[i].substance = f->code;
             x->inputs[i].qty = p->inputs[i]->qty->amount;
         }
         break;
@@ -288,12 +349,54 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
     return TRACE_OK;
 }
 
-static int cmp_at(const void *a, const void *b)
+/* r->by_at: the records in (at, seq) order.  The records are in journal
+ * order, so a stable sort by `at` alone gives it: a least significant
+ * digit radix sort, 16 bits a pass, skipping the passes whose digit is
+ * the same for every record (the top bits of times a few years apart). */
+static int sort_by_at(struct run *r)
 {
-    const rec *x = *(rec *const *)a, *y = *(rec *const *)b;
-    if (x->at != y->at)
-        return x->at < y->at ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    struct key {
+        uint64_t at; /* sign bit flipped: unsigned order is time order */
+        size_t i;
+    } *a = big_alloc((r->n + 1) * sizeof(*a)),
+      *b = big_alloc((r->n + 1) * sizeof(*b));
+    size_t *count = malloc(65536 * sizeof(*count));
+    int rc = TRACE_OK;
+
+    if (!a || !b || !count ||
+        !(r->by_at = big_alloc((r->n + 1) * sizeof(*r->by_at)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        a[i] = (struct key){(uint64_t)r->recs[i].at ^ (1ULL << 63), i};
+    for (int shift = 0; shift < 64; shift += 16) {
+        size_t sum = 0;
+        memset(count, 0, 65536 * sizeof(*count));
+        for (size_t i = 0; i < r->n; i++)
+            count[(a[i].at >> shift) & 0xffff]++;
+        if (r->n && count[(a[0].at >> shift) & 0xffff] == r->n)
+            continue; /* one digit for all: the order stays */
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < r->n; i++)
+            b[count[(a[i].at >> shift) & 0xffff]++] = a[i];
+        struct key *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        r->by_at[i] = &r->recs[a[i].i];
+        r->by_at[i]->pos = i;
+    }
+out:
+    big_free(a);
+    big_free(b);
+    free(count);
+    return rc;
 }
 
 /* Reads the journal once: every event in force, corrections applied. */
@@ -301,6 +404,7 @@ static int load_events(struct run *r)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
+    MDB_stat st;
     arena *tmp = arena_new(64u << 20);
     strmap *eff = strmap_new(sizeof(uint64_t));
     int rc;
@@ -329,11 +433,19 @@ static int load_events(struct run *r)
         *slot = be64_get(v.mv_data);
     }
     mdb_cursor_close(cur);
-    if ((rc = mdb_cursor_open(r->txn, r->l->dbi_journal, &cur))) {
+    cur = NULL;
+    /* one allocation for every record: no copying as the array grows */
+    if ((rc = mdb_stat(r->txn, r->l->dbi_journal, &st)) ||
+        (rc = mdb_cursor_open(r->txn, r->l->dbi_journal, &cur))) {
         cur = NULL;
         rc = trace_fail_mdb(rc, "journal");
         goto out;
     }
+    if (!(r->recs = big_alloc((st.ms_entries + 1) * sizeof(*r->recs)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    r->cap = st.ms_entries + 1;
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         Trace__V1__Entry *e;
         Trace__V1__Event *ev;
@@ -367,16 +479,7 @@ static int load_events(struct run *r)
         rc = trace_fail_mdb(rc, "journal");
         goto out;
     }
-    rc = TRACE_OK;
-    if (!(r->by_at = malloc((r->n + 1) * sizeof(*r->by_at)))) {
-        rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < r->n; i++)
-        r->by_at[i] = &r->recs[i];
-    qsort(r->by_at, r->n, sizeof(*r->by_at), cmp_at);
-    for (size_t i = 0; i < r->n; i++)
-        r->by_at[i]->pos = i;
+    rc = sort_by_at(r);
 out:
     if (cur)
         mdb_cursor_close(cur);
@@ -525,6 +628,15 @@ static int cmp_alert(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+static void *verify_thread(void *arg)
+{
+    struct verify_job *j = arg;
+    j->rc = trace_ledger_verify(j->l, &j->res, NULL, NULL);
+    if (j->rc != TRACE_OK)
+        snprintf(j->err, sizeof(j->err), "%s", trace_error_last());
+    return NULL;
+}
+
 int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
                     trace_alert_fn fn, void *ctx,
                     trace_reconcile_summary *summary)
@@ -541,14 +653,22 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     memset(&r, 0, sizeof(r));
     r.l = l;
     r.as_of = opts->as_of_us == INT64_MAX ? time_now_us() : opts->as_of_us;
-    r.a = arena_new(0);
-    r.strings = strmap_new(sizeof(char *));
-    if (!r.a || !r.strings) {
+    if ((r.a = arena_new(0)))
+        arena_set_block(r.a, 4u << 20);
+    r.strings = strmap_new(0);
+    r.subs = strmap_new(sizeof(struct subst_facts));
+    if (!r.a || !r.strings || !r.subs) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = load_config(&r, opts)) != TRACE_OK)
         goto out;
+    /* CHAIN_BROKEN's verification needs nothing of the rest: it runs on
+     * another core meanwhile (inline in rule_chain if no thread starts) */
+    r.verify.l = l;
+    if (r.cfg[N_RULES - 1].enabled &&
+        pthread_create(&r.verify.thread, NULL, verify_thread, &r.verify) == 0)
+        r.verify.started = 1;
     if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &r.txn))) {
         r.txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
@@ -598,15 +718,18 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
                            (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     }
 out:
+    if (r.verify.started)
+        pthread_join(r.verify.thread, NULL);
     if (r.txn)
         mdb_txn_abort(r.txn);
     free(is_new);
-    free(r.recs);
-    free(r.by_at);
-    free(r.by_id);
+    big_free(r.recs);
+    big_free(r.by_at);
+    big_free(r.by_id);
     free(r.alerts);
     sha256_stream_free(r.digest);
     strmap_free(r.strings);
+    strmap_free(r.subs);
     arena_free(r.a);
     return rc;
 }

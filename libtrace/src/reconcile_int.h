@@ -6,6 +6,8 @@
 #ifndef TRACE_RECONCILE_INT_H
 #define TRACE_RECONCILE_INT_H
 
+#include <pthread.h>
+
 #include "internal.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
@@ -28,6 +30,10 @@ typedef struct rec {
     uint32_t kind; /* body case */
     const char *type, *party, *id;
     const char *substance; /* catalog code */
+    const subst_info *sub; /* its catalog entry, or NULL */
+    uint8_t cat;           /* CN precursor category 1-3, or 0 */
+    uint8_t drug;          /* CN-NARC, CN-PSY-1 or CN-PSY-2 */
+    uint8_t rxcls;         /* 1: 麻/精一, 2: 精二, 0: neither */
     const char *lot, *site;
     int64_t qty;      /* base units; stocktake: counted */
     const char *unit; /* as recorded */
@@ -61,20 +67,42 @@ struct cfg {
     double p[MAX_PARAMS];
 };
 
+/* Where the common fields sit in each body message: looked up by name
+ * once per body type rather than once per event. */
+struct body_layout {
+    int known;
+    int qty, substance, lot, site; /* offsets, or -1 */
+};
+
+/* Full verification for CHAIN_BROKEN, run on a thread of its own while
+ * the events are loaded and the other rules run. */
+struct verify_job {
+    trace_ledger *l;
+    pthread_t thread;
+    int started;
+    int rc;
+    trace_verify_result res;
+    char err[256]; /* the thread's error message when rc is not OK */
+};
+
 struct run {
     trace_ledger *l;
     MDB_txn *txn;
     arena *a;
     strmap *strings; /* interned strings */
+    strmap *subs;    /* substance as recorded -> struct subst_facts */
     int64_t as_of;
     rec *recs;
     size_t n, cap;
-    rec **by_at; /* recs in (at, seq) order */
-    rec **by_id; /* recs in (party, id) order, built on first use */
+    rec **by_at;   /* recs in (at, seq) order */
+    size_t *by_id; /* (party, id) hash index: 1 + index into recs */
+    size_t id_cap;
     struct alert *alerts;
     size_t n_alerts, cap_alerts;
     sha256_stream *digest; /* for alert ids */
     struct cfg cfg[32];
+    struct body_layout layouts[64]; /* by body case */
+    struct verify_job verify;
 };
 
 typedef int (*rule_fn)(struct run *r, const struct cfg *c);

@@ -19,23 +19,8 @@
 
 static const subst_info *sub_of(const struct run *r, const rec *e)
 {
-    return e->substance ? catalog_find(r->l->cat, e->substance) : NULL;
-}
-
-/* The CN precursor category of a substance (1-3), or 0. */
-static int pc_category(const subst_info *s)
-{
-    static const char *const cats[] = {"CN-PC-1", "CN-PC-2", "CN-PC-3"};
-    for (int i = 0; i < 3; i++)
-        if (subst_has_scope(s, cats[i]))
-            return i + 1;
-    return 0;
-}
-
-static int is_drug(const subst_info *s)
-{
-    return subst_has_scope(s, "CN-NARC") || subst_has_scope(s, "CN-PSY-1") ||
-           subst_has_scope(s, "CN-PSY-2");
+    (void)r;
+    return e->sub;
 }
 
 static char *fmt_qty(struct run *r, int64_t amount, const char *unit)
@@ -147,33 +132,101 @@ static int keep_permit(const trace_permit_state *p, void *ctx)
     return 0;
 }
 
-static int cmp_id(const void *a, const void *b)
+/* Grouping without sorting: items 0..n-1 with 64-bit hashes and an
+ * equality test are given group numbers by an open-addressing table, then
+ * placed group after group by a counting sort.  Groups come in the order
+ * of their first item and keep their items in item order, so callers that
+ * feed items in `at` order get each group in `at` order. */
+typedef int (*same_fn)(const void *ctx, size_t a, size_t b);
+
+static uint64_t mix64(uint64_t h)
 {
-    const rec *x = *(rec *const *)a, *y = *(rec *const *)b;
-    if (x->party != y->party) /* interned: pointer order is enough */
-        return (uintptr_t)x->party < (uintptr_t)y->party ? -1 : 1;
-    return strcmp(x->id, y->id);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
 }
 
-/* The event (party, id), or NULL; the index is built on first use. */
+static int group_items(size_t n, const uint64_t *hash, same_fn same,
+                       const void *ctx, size_t *perm)
+{
+    size_t cap = 16, n_groups = 0;
+    struct gslot {
+        uint64_t h;
+        size_t first; /* 0: empty, else 1 + the group's first item */
+        size_t group;
+    } * t;
+    size_t *group = big_alloc((n + 1) * sizeof(*group)), *start;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    t = big_alloc(cap * sizeof(*t));
+    if (!t || !group) {
+        big_free(t);
+        big_free(group);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = hash[i] & (cap - 1);
+        while (t[j].first &&
+               !(t[j].h == hash[i] && same(ctx, t[j].first - 1, i)))
+            j = (j + 1) & (cap - 1);
+        if (!t[j].first)
+            t[j] = (struct gslot){hash[i], i + 1, n_groups++};
+        group[i] = t[j].group;
+    }
+    big_free(t);
+    if (!(start = big_alloc((n_groups + 1) * sizeof(*start)))) {
+        big_free(group);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        start[group[i] + 1]++;
+    for (size_t g = 0; g < n_groups; g++)
+        start[g + 1] += start[g];
+    for (size_t i = 0; i < n; i++)
+        perm[start[group[i]]++] = i;
+    big_free(start);
+    big_free(group);
+    return TRACE_OK;
+}
+
+/* The event (party, id), or NULL: a hash index over the records, built
+ * on first use (r->by_id holds 1 + the record's index, 0 when empty). */
+static uint64_t id_hash(const char *party, const char *id)
+{
+    return mix64((uintptr_t)party) ^ strmap_hash(id);
+}
+
 static const rec *find_rec(struct run *r, const char *party, const char *id)
 {
-    rec key;
-    const rec *kp = &key, **hit;
+    uint64_t h;
+    size_t j;
 
-    if (!r->n)
+    if (!r->n || !(party = intern(r, party)))
         return NULL;
     if (!r->by_id) {
-        if (!(r->by_id = malloc((r->n + 1) * sizeof(*r->by_id))))
+        size_t cap = 16;
+        while (cap < 2 * r->n)
+            cap *= 2;
+        if (!(r->by_id = big_alloc(cap * sizeof(*r->by_id))))
             return NULL;
-        for (size_t i = 0; i < r->n; i++)
-            r->by_id[i] = &r->recs[i];
-        qsort(r->by_id, r->n, sizeof(*r->by_id), cmp_id);
+        r->id_cap = cap;
+        for (size_t i = 0; i < r->n; i++) {
+            j = id_hash(r->recs[i].party, r->recs[i].id) & (cap - 1);
+            while (r->by_id[j])
+                j = (j + 1) & (cap - 1);
+            r->by_id[j] = i + 1;
+        }
     }
-    key.party = intern(r, party);
-    key.id = id;
-    hit = bsearch(&kp, r->by_id, r->n, sizeof(*r->by_id), cmp_id);
-    return hit ? *hit : NULL;
+    h = id_hash(party, id);
+    for (j = h & (r->id_cap - 1); r->by_id[j]; j = (j + 1) & (r->id_cap - 1)) {
+        const rec *x = &r->recs[r->by_id[j] - 1];
+        if (x->party == party && strcmp(x->id, id) == 0)
+            return x;
+    }
+    return NULL;
 }
 
 static int rule_permits(struct run *r, const struct cfg *c)
@@ -188,9 +241,8 @@ static int rule_permits(struct run *r, const struct cfg *c)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        const subst_info *s = sub_of(r, e);
         const char *cited[2] = {e->permit, e->tpermit};
-        int cat = pc_category(s), need = 0, need_transport = 0;
+        int cat = e->cat, need = 0, need_transport = 0;
 
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY) {
             need = cat != 0 && r->cfg[0].enabled;
@@ -198,7 +250,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
                                             (cat == 3 && r->cfg[0].p[0] != 0));
         } else if (e->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY ||
                    e->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) {
-            need = cat != 0 || is_drug(s);
+            need = cat != 0 || e->drug;
         } else {
             continue;
         }
@@ -307,7 +359,7 @@ static int rule_two_way(struct run *r, const struct cfg *c)
     int rc = TRACE_OK;
 
     (void)c;
-    if (!(confirmed = calloc(r->n + 1, sizeof(*confirmed))))
+    if (!(confirmed = big_alloc((r->n + 1) * sizeof(*confirmed))))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
@@ -360,7 +412,7 @@ static int rule_two_way(struct run *r, const struct cfg *c)
                          "sale %s to %s has no receipt within %.0f h", e->id,
                          e->to, r->cfg[3].p[0]);
     }
-    free(confirmed);
+    big_free(confirmed);
     return rc;
 }
 
@@ -440,21 +492,10 @@ static int hpush(struct hlist *h, const char *party, const char *sub,
                  const char *lot, const char *site, size_t order,
                  struct change ch)
 {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 1024;
-        struct hchange *p = realloc(h->v, nc * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        h->v = p;
-        h->cap = nc;
-    }
+    if (h->n == h->cap) /* sized by stock_changes() */
+        return trace_fail(TRACE_EUNAVAIL, "stock changes miscounted");
     h->v[h->n++] = (struct hchange){party, sub, lot, site, order, ch};
     return TRACE_OK;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
 }
 
 static int same_lot(const struct hchange *x, const struct hchange *y)
@@ -462,26 +503,27 @@ static int same_lot(const struct hchange *x, const struct hchange *y)
     return x->party == y->party && x->sub == y->sub && x->lot == y->lot;
 }
 
-/* By (party, substance, lot), then time; sites mix within a lot. */
-static int cmp_hchange(const void *a, const void *b)
+static int same_lot_at(const void *ctx, size_t a, size_t b)
 {
-    const struct hchange *x = a, *y = b;
-    int c;
-    if ((c = cmp_ptr(x->party, y->party)) || (c = cmp_ptr(x->sub, y->sub)) ||
-        (c = cmp_ptr(x->lot, y->lot)))
-        return c;
-    if (x->order != y->order)
-        return x->order < y->order ? -1 : 1;
-    return cmp_ptr(x->site, y->site);
+    const struct hchange *v = ctx;
+    return same_lot(&v[a], &v[b]);
 }
 
 /* Every stock change and count, grouped by (party, substance, lot), each
- * group in `at` order; each change names its site. */
+ * group in `at` order (an event's changes in the order pushed); each
+ * change names its site. */
 static int stock_changes(struct run *r, struct hlist *h)
 {
     int rc = TRACE_OK;
 
+    /* at most two changes an event (a transfer) and one per produce input:
+     * one buffer, of which the pages never written cost nothing */
     memset(h, 0, sizeof(*h));
+    h->cap = 2 * r->n + 1;
+    for (size_t i = 0; i < r->n; i++)
+        h->cap += r->recs[i].n_inputs;
+    if (!(h->v = big_alloc(h->cap * sizeof(*h->v))))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const char *site = e->site;
@@ -522,12 +564,31 @@ static int stock_changes(struct run *r, struct hlist *h)
             rc = hpush(h, e->party, e->substance, e->lot, site, i,
                        (struct change){e, sign * e->qty, 0, 0});
     }
+    /* group by (party, substance, lot); each group stays in `at` order */
+    uint64_t *hash = NULL;
+    size_t *perm = NULL;
+    struct hchange *v = NULL;
+    if (rc == TRACE_OK && (!(hash = big_alloc((h->n + 1) * sizeof(*hash))) ||
+                           !(perm = big_alloc((h->n + 1) * sizeof(*perm))) ||
+                           !(v = big_alloc((h->n + 1) * sizeof(*v)))))
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == TRACE_OK && i < h->n; i++)
+        hash[i] = mix64((uintptr_t)h->v[i].party) ^
+                  mix64((uintptr_t)h->v[i].sub + 1) ^
+                  mix64((uintptr_t)h->v[i].lot + 2);
+    if (rc == TRACE_OK)
+        rc = group_items(h->n, hash, same_lot_at, h->v, perm);
+    for (size_t i = 0; rc == TRACE_OK && i < h->n; i++)
+        v[i] = h->v[perm[i]];
+    big_free(hash);
+    big_free(perm);
+    big_free(h->v);
+    h->v = v;
     if (rc != TRACE_OK) {
-        free(h->v);
-        return rc;
+        big_free(h->v);
+        h->v = NULL;
     }
-    qsort(h->v, h->n, sizeof(*h->v), cmp_hchange);
-    return TRACE_OK;
+    return rc;
 }
 
 /* NEGATIVE_STOCK over all sites of a (party, substance, lot), and
@@ -604,7 +665,7 @@ static int rule_stock(struct run *r, const struct cfg *c)
                 e->type, e->id);
     }
     free(sites);
-    free(h.v);
+    big_free(h.v);
     return rc;
 }
 
@@ -754,16 +815,13 @@ static int rule_late(struct run *r, const struct cfg *c)
     int rc = TRACE_OK;
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        const subst_info *s;
-        int cat;
+        int cat = e->cat;
         double days;
         if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY || e->historic)
             continue;
-        s = sub_of(r, e);
-        cat = pc_category(s);
         if (cat)
             days = cat == 1 ? c->p[0] : c->p[1];
-        else if (is_drug(s) && c->p[2] > 0)
+        else if (e->drug && c->p[2] > 0)
             days = c->p[2];
         else
             continue;
@@ -777,15 +835,6 @@ static int rule_late(struct run *r, const struct cfg *c)
 }
 
 /* RX_LIMIT, RX_REUSE, DOCTOR_SHOPPING. */
-static int rx_class(const subst_info *s)
-{
-    if (subst_has_scope(s, "CN-NARC") || subst_has_scope(s, "CN-PSY-1"))
-        return 1;
-    if (subst_has_scope(s, "CN-PSY-2"))
-        return 2;
-    return 0;
-}
-
 static int rule_rx_limit(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(13);
@@ -796,7 +845,7 @@ static int rule_rx_limit(struct run *r, const struct cfg *c)
         int cls, limit;
         if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY)
             continue;
-        cls = rx_class(sub_of(r, e));
+        cls = e->rxcls;
         if (!cls)
             continue;
         const int injection = strcmp(e->form, "injection") == 0;
@@ -819,42 +868,68 @@ static int rule_rx_limit(struct run *r, const struct cfg *c)
     return rc;
 }
 
-/* Dispensings of controlled drugs (or all, with `all`), grouped by a
- * field (interned, so grouping is a pointer sort) and in `at` order. */
+/* Dispensings of controlled drugs (or all, with `all`), grouped by
+ * patient (interned: the pointer is the key) or by prescription id (not
+ * interned, as nearly every one is unique: its hash, then its text), each
+ * group in `at` order. */
 struct by_field {
+    uint64_t h;
     const char *key;
     const rec *e;
 };
 
-static int cmp_by_field(const void *a, const void *b)
+static int same_key(const struct by_field *x, const struct by_field *y)
 {
-    const struct by_field *x = a, *y = b;
-    int c = cmp_ptr(x->key, y->key);
-    if (c)
-        return c;
-    return x->e->pos < y->e->pos ? -1 : x->e->pos > y->e->pos;
+    return x->h == y->h && (x->key == y->key || strcmp(x->key, y->key) == 0);
+}
+
+static int same_key_at(const void *ctx, size_t a, size_t b)
+{
+    const struct by_field *v = ctx;
+    return same_key(&v[a], &v[b]);
 }
 
 static int dispensings(struct run *r, int patient, int all,
                        struct by_field **out, size_t *n_out)
 {
-    struct by_field *v = malloc((r->n + 1) * sizeof(*v));
+    struct by_field *v = big_alloc((r->n + 1) * sizeof(*v)), *g = NULL;
+    uint64_t *hash = big_alloc((r->n + 1) * sizeof(*hash));
+    size_t *perm = big_alloc((r->n + 1) * sizeof(*perm));
     size_t n = 0;
+    int rc = TRACE_OK;
 
-    if (!v)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (!v || !hash || !perm) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < r->n; i++) {
         const rec *e = r->by_at[i];
         if (e->kind != TRACE__V1__EVENT__BODY_DISPENSE_BODY ||
-            (!all && !rx_class(sub_of(r, e))))
+            (!all && !e->rxcls))
             continue;
-        v[n++] = (struct by_field){patient ? e->patient : e->rx, e};
+        if (patient)
+            v[n] =
+                (struct by_field){mix64((uintptr_t)e->patient), e->patient, e};
+        else
+            v[n] = (struct by_field){strmap_hash(e->rx), e->rx, e};
+        hash[n] = v[n].h;
+        n++;
     }
-    if (n)
-        qsort(v, n, sizeof(*v), cmp_by_field);
-    *out = v;
+    if ((rc = group_items(n, hash, same_key_at, v, perm)) != TRACE_OK)
+        goto out;
+    if (!(g = big_alloc((n + 1) * sizeof(*g)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        g[i] = v[perm[i]];
+    *out = g;
     *n_out = n;
-    return TRACE_OK;
+out:
+    big_free(v);
+    big_free(hash);
+    big_free(perm);
+    return rc;
 }
 
 static int rule_rx_reuse(struct run *r, const struct cfg *c)
@@ -868,7 +943,7 @@ static int rule_rx_reuse(struct run *r, const struct cfg *c)
     if ((rc = dispensings(r, 0, 1, &v, &n)) != TRACE_OK)
         return rc;
     for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
-        if (i == 0 || v[i].key != v[i - 1].key) {
+        if (i == 0 || !same_key(&v[i], &v[i - 1])) {
             first = i;
             continue;
         }
@@ -878,7 +953,7 @@ static int rule_rx_reuse(struct run *r, const struct cfg *c)
                    "prescription %s dispensed again by %s (first by %s, %s)",
                    ev[1]->rx, ev[1]->party, ev[0]->party, ev[0]->id);
     }
-    free(v);
+    big_free(v);
     return rc;
 }
 
@@ -909,13 +984,13 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
 
     if ((rc = dispensings(r, 1, 0, &v, &n_all)) != TRACE_OK)
         return rc;
-    if (!(ev = malloc((n_all + 1) * sizeof(*ev)))) {
-        free(v);
+    if (!(ev = big_alloc((n_all + 1) * sizeof(*ev)))) {
+        big_free(v);
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
     for (size_t g = 0; g < n_all && rc == TRACE_OK;) {
         size_t end = g, start = g;
-        while (end < n_all && v[end].key == v[g].key)
+        while (end < n_all && same_key(&v[end], &v[g]))
             end++;
         for (size_t k = g; k < end && rc == TRACE_OK; k++) {
             while (v[k].e->at - v[start].e->at > span)
@@ -939,8 +1014,8 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
         }
         g = end;
     }
-    free(ev);
-    free(v);
+    big_free(ev);
+    big_free(v);
     return rc;
 }
 
@@ -950,7 +1025,16 @@ static int rule_chain(struct run *r, const struct cfg *c)
     trace_verify_result res;
     int rc;
     (void)c;
-    rc = trace_ledger_verify(r->l, &res, NULL, NULL);
+    if (r->verify.started) { /* started with the run (reconcile.c) */
+        pthread_join(r->verify.thread, NULL);
+        r->verify.started = 0;
+        rc = r->verify.rc;
+        res = r->verify.res;
+        if (rc != TRACE_OK && rc != TRACE_EVERIFY)
+            return trace_fail(rc, "%s", r->verify.err);
+    } else {
+        rc = trace_ledger_verify(r->l, &res, NULL, NULL);
+    }
     if (rc == TRACE_OK)
         return TRACE_OK;
     if (rc != TRACE_EVERIFY)

@@ -46,12 +46,31 @@ static void *pool_alloc(strmap *m, size_t n)
     return c->data + c->used - n;
 }
 
-static uint64_t fnv1a(const char *s)
+/* A multiply-xorshift hash over 8 bytes at a time: pseudonyms and event
+ * ids are long enough that a byte-at-a-time hash shows in profiles. */
+static uint64_t str_hash(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = (uint64_t)len * k, w;
+
+    for (; len >= 8; s += 8, len -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, s, len);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    return h ^ (h >> 32);
+}
+
+uint64_t strmap_hash(const char *s)
+{
+    return str_hash(s, strlen(s));
 }
 
 strmap *strmap_new(size_t val_size)
@@ -103,9 +122,10 @@ static int grow(strmap *m)
     return 0;
 }
 
-void *strmap_get(strmap *m, const char *key, int create)
+static struct slot *find_slot(strmap *m, const char *key, int create)
 {
-    uint64_t h = fnv1a(key);
+    size_t kl = strlen(key);
+    uint64_t h = str_hash(key, kl);
     size_t i;
 
     if (create && (m->n + 1) * 2 > m->cap && grow(m) != 0)
@@ -113,22 +133,34 @@ void *strmap_get(strmap *m, const char *key, int create)
     i = h & (m->cap - 1);
     while (m->slots[i].key) {
         if (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0)
-            return m->slots[i].val;
+            return &m->slots[i];
         i = (i + 1) & (m->cap - 1);
     }
     if (!create)
         return NULL;
     {
-        size_t vs = (m->val_size + 15) & ~(size_t)15, kl = strlen(key) + 1;
-        unsigned char *p = pool_alloc(m, vs + kl);
+        size_t vs = (m->val_size + 15) & ~(size_t)15;
+        unsigned char *p = pool_alloc(m, vs + kl + 1);
         if (!p)
             return NULL;
         memset(p, 0, vs);
-        memcpy(p + vs, key, kl);
+        memcpy(p + vs, key, kl + 1);
         m->slots[i].val = p;
         m->slots[i].key = (char *)p + vs;
         m->slots[i].hash = h;
     }
     m->n++;
-    return m->slots[i].val;
+    return &m->slots[i];
+}
+
+void *strmap_get(strmap *m, const char *key, int create)
+{
+    struct slot *s = find_slot(m, key, create);
+    return s ? s->val : NULL;
+}
+
+const char *strmap_intern(strmap *m, const char *key)
+{
+    struct slot *s = find_slot(m, key, 1);
+    return s ? s->key : NULL;
 }
