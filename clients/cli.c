@@ -336,10 +336,17 @@ static const struct command commands[] = {
      "  --from/--to   `at` window (inclusive)\n"
      "  --limit N     page size (default 100, 0: all)\n"
      "  --after SEQ   next page: events after journal position SEQ\n"},
-    {"reconcile", cmd_reconcile, "[--as-of T] [--rules FILE] [--dry-run]",
+    {"reconcile", cmd_reconcile,
+     "[--as-of T] [--rules FILE] [--dry-run] [--incremental]",
      "Run every reconciliation rule over the ledger and store the alerts.",
      "  --as-of T      judge as of T (default now): windows such as the\n"
      "                 receipt window count up to T\n"
+     "  --incremental  read only what was appended since the previous\n"
+     "                 incremental run and what judging it needs (its\n"
+     "                 lots, permits, buyers' orders, patients, and sales\n"
+     "                 whose receipt window was open); prints the alerts\n"
+     "                 about those.  The first run, and one after the rules\n"
+     "                 changed or a correction, reads everything\n"
      "  --rules FILE   JSON overrides, e.g. "
      "{\"UNUSUAL_ORDER\":{\"factor\":4},\n"
      "                 "

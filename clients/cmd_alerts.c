@@ -206,6 +206,7 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         {"as-of", required_argument, NULL, 'a'},
         {"rules", required_argument, NULL, 'r'},
         {"dry-run", no_argument, NULL, 'n'},
+        {"incremental", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
@@ -236,6 +237,9 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
             break;
         case 'n':
             ro.dry_run = 1;
+            break;
+        case 'i':
+            ro.incremental = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("reconcile"));
@@ -272,7 +276,15 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
     }
     rc = trace_reconcile(l, &ro, print_alert, &t, &sum);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    if (rc == TRACE_OK)
+    if (rc == TRACE_OK && sum.partial)
+        fprintf(ctl_err,
+                "%llu alerts (%llu new) over %llu events (%llu appended "
+                "since the previous run) in %.2f s\n",
+                (unsigned long long)sum.alerts,
+                (unsigned long long)sum.new_alerts,
+                (unsigned long long)sum.events,
+                (unsigned long long)sum.new_events, sum.seconds);
+    else if (rc == TRACE_OK)
         fprintf(ctl_err, "%llu alerts (%llu new) over %llu events in %.2f s\n",
                 (unsigned long long)sum.alerts,
                 (unsigned long long)sum.new_alerts,

@@ -99,6 +99,10 @@ void *strmap_get(strmap *m, const char *key, int create);
 /* The map's own copy of key, added if absent (NULL: out of memory); it
  * stays put until strmap_free(), so equal strings get equal pointers. */
 const char *strmap_intern(strmap *m, const char *key);
+/* Calls fn for every entry (in no particular order) until it returns
+ * non-zero, which is returned. */
+int strmap_each(const strmap *m,
+                int (*fn)(const char *key, void *val, void *ctx), void *ctx);
 /* The 64-bit hash the map uses for a string. */
 uint64_t strmap_hash(const char *s);
 
@@ -137,6 +141,7 @@ struct trace_ledger {
     MDB_dbi dbi_alerts;   /* alert id -> alert JSON (reconcile.c) */
     MDB_dbi dbi_alertseq; /* u64be n -> alert id, in order found */
     MDB_dbi dbi_acks;     /* alert id -> i64be at, status (latest ack) */
+    MDB_dbi dbi_rcidx;    /* reconciliation's own indexes (reconcile_inc.c) */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -156,6 +161,18 @@ int ledger_ensure_room(trace_ledger *l, uint64_t bytes);
 int ledger_commit_failed(const trace_ledger *l, int rc);
 /* Doubles the map size; no transaction may be open in this process. */
 int ledger_grow_map(trace_ledger *l);
+/* verify.c: verification that resumes where the previous one stopped.
+ * With `resume`, the verifier's state kept by the previous call (meta
+ * "verify.state": position, head, every party's chain and every key) is
+ * loaded and only later entries are checked, after checking that the
+ * entry it stopped at still hashes to the head it recorded; without it
+ * (or with no usable state) everything is checked.  On success *state
+ * (malloc'd) is the state to keep for the next call, which the caller
+ * stores in the same transaction as its other results. */
+int ledger_verify_from(trace_ledger *l, trace_verify_result *res, int resume,
+                       uint8_t **state, size_t *state_len);
+#define VERIFY_STATE_KEY "verify.state"
+
 int ledger_head_get(MDB_txn *txn, trace_ledger *l, uint64_t *size,
                     uint8_t hash[32]);
 int ledger_head_put(MDB_txn *txn, trace_ledger *l, uint64_t size,

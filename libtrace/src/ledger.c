@@ -190,7 +190,7 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     }
     l->tz_offset_min = 480;
     if ((rc = mdb_env_create(&l->env)) != 0 ||
-        (rc = mdb_env_set_maxdbs(l->env, 16)) != 0 ||
+        (rc = mdb_env_set_maxdbs(l->env, 32)) != 0 ||
         (rc = mdb_env_set_mapsize(l->env, map_size())) != 0 ||
         (rc = mdb_env_set_maxreaders(l->env, 256)) != 0 ||
         (rc = mdb_env_open(l->env, dir, MDB_NOTLS, 0600)) != 0) {
@@ -212,6 +212,29 @@ static int env_open(trace_ledger **out, const char *dir, int create)
                      : trace_fail_mdb(rc, dbs[i].name);
             goto fail;
         }
+    }
+    /* Added after the first ledgers were made: created on first open. */
+    rc = mdb_dbi_open(txn, "rcidx", create ? MDB_CREATE : 0, &l->dbi_rcidx);
+    if (rc == MDB_NOTFOUND) {
+        /* commit, not abort: that would close the handles opened above */
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc == 0 && (rc = mdb_txn_begin(l->env, NULL, 0, &txn)) == 0 &&
+            (rc = mdb_dbi_open(txn, "rcidx", MDB_CREATE, &l->dbi_rcidx)) == 0)
+            rc = mdb_txn_commit(txn);
+        else if (txn)
+            mdb_txn_abort(txn);
+        txn = NULL;
+        if (rc) {
+            rc = trace_fail_mdb(rc, "rcidx");
+            goto fail;
+        }
+        *out = l;
+        return TRACE_OK;
+    }
+    if (rc) {
+        rc = trace_fail_mdb(rc, "rcidx");
+        goto fail;
     }
     /* Commit even when read-only: handles opened in an aborted
      * transaction are closed with it. */

@@ -214,8 +214,8 @@ static int load_config(struct run *r, const trace_reconcile_opts *o)
 /* ------------------------------------------------------------------ */
 /* Loading the effective events                                         */
 
-static int add_rec(struct run *r, const Trace__V1__Event *ev,
-                   const Trace__V1__Entry *e, uint64_t seq)
+int rec_add(struct run *r, const Trace__V1__Event *ev,
+            const Trace__V1__Entry *e, uint64_t seq)
 {
     const ProtobufCMessage *body = event_body(ev);
     struct body_layout *bl;
@@ -234,11 +234,14 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
         bl->known = 1;
     }
     q = at_offset(body, bl->qty);
-    if (r->n == r->cap) {
+    if (r->n == r->cap) { /* a full run sizes it once; a partial one grows */
         size_t nc = r->cap ? r->cap * 2 : 1024;
-        rec *p = realloc(r->recs, nc * sizeof(*p));
+        rec *p = big_alloc(nc * sizeof(*p));
         if (!p)
             return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (r->n)
+            memcpy(p, r->recs, r->n * sizeof(*p));
+        big_free(r->recs);
         r->recs = p;
         r->cap = nc;
     }
@@ -290,6 +293,12 @@ static int add_rec(struct run *r, const Trace__V1__Event *ev,
         break;
     case TRACE__V1__EVENT__BODY_IMPORT_BODY:
         x->permit = intern(r, ev->import_body->permit);
+        break;
+    case TRACE__V1__EVENT__BODY_PERMIT_BODY:
+        x->permit = intern(r, ev->permit_body->permit);
+        break;
+    case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY:
+        x->permit = intern(r, ev->permit_status_body->permit);
         break;
     case TRACE__V1__EVENT__BODY_EXPORT_BODY:
         x->permit = intern(r, ev->export_body->permit);
@@ -399,6 +408,12 @@ out:
     return rc;
 }
 
+static int cmp_seq(const void *a, const void *b)
+{
+    const rec *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* Reads the journal once: every event in force, corrections applied. */
 static int load_events(struct run *r)
 {
@@ -472,14 +487,10 @@ static int load_events(struct run *r)
             if (strmap_get(eff, key, 0))
                 continue; /* corrected: its replacement stands instead */
         }
-        if ((rc = add_rec(r, ev, e, seq)) != TRACE_OK)
+        if ((rc = rec_add(r, ev, e, seq)) != TRACE_OK)
             goto out;
     }
-    if (rc != MDB_NOTFOUND) {
-        rc = trace_fail_mdb(rc, "journal");
-        goto out;
-    }
-    rc = sort_by_at(r);
+    rc = rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "journal");
 out:
     if (cur)
         mdb_cursor_close(cur);
@@ -579,6 +590,19 @@ static int store_alerts(struct run *r, int *is_new)
         return rc == ENOMEM ? trace_fail(TRACE_ENOMEM, "out of memory")
                             : trace_fail_mdb(rc, "alerts");
     }
+    /* what the next incremental run starts from, with these alerts */
+    if (r->incremental && (rc = inc_store(r, txn)) != TRACE_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if (r->verify.state) {
+        k = (MDB_val){strlen(VERIFY_STATE_KEY), VERIFY_STATE_KEY};
+        v = (MDB_val){r->verify.state_len, r->verify.state};
+        if ((rc = mdb_put(txn, r->l->dbi_meta, &k, &v, 0))) {
+            mdb_txn_abort(txn);
+            return trace_fail_mdb(rc, "verify state");
+        }
+    }
     if ((rc = mdb_txn_commit(txn)))
         return trace_fail_mdb(rc, "commit");
     return TRACE_OK;
@@ -631,7 +655,9 @@ static int cmp_alert(const void *a, const void *b)
 static void *verify_thread(void *arg)
 {
     struct verify_job *j = arg;
-    j->rc = trace_ledger_verify(j->l, &j->res, NULL, NULL);
+    j->rc = j->resume
+                ? ledger_verify_from(j->l, &j->res, 1, &j->state, &j->state_len)
+                : trace_ledger_verify(j->l, &j->res, NULL, NULL);
     if (j->rc != TRACE_OK)
         snprintf(j->err, sizeof(j->err), "%s", trace_error_last());
     return NULL;
@@ -666,6 +692,7 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     /* CHAIN_BROKEN's verification needs nothing of the rest: it runs on
      * another core meanwhile (inline in rule_chain if no thread starts) */
     r.verify.l = l;
+    r.verify.resume = opts->version >= 2 && opts->incremental;
     if (r.cfg[N_RULES - 1].enabled &&
         pthread_create(&r.verify.thread, NULL, verify_thread, &r.verify) == 0)
         r.verify.started = 1;
@@ -674,7 +701,23 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
         rc = trace_fail_mdb(rc, "begin");
         goto out;
     }
-    if ((rc = load_events(&r)) != TRACE_OK)
+    if (opts->version >= 2 && opts->incremental) {
+        r.incremental = 1;
+        if ((rc = inc_plan(&r)) != TRACE_OK)
+            goto out;
+    }
+    if (r.partial && (rc = inc_load(&r)) != TRACE_OK)
+        goto out;
+    if (!r.partial) { /* a full run, or an incremental one that must be */
+        big_free(r.recs);
+        r.recs = NULL;
+        r.n = r.cap = r.n_new = 0;
+        if ((rc = load_events(&r)) != TRACE_OK)
+            goto out;
+    } else if (r.n) { /* loaded by scope: back into journal order */
+        qsort(r.recs, r.n, sizeof(*r.recs), cmp_seq);
+    }
+    if ((rc = sort_by_at(&r)) != TRACE_OK)
         goto out;
     /* A rule without a function is raised by the function of the rule
      * before it (permits, two-way verification): run each function if
@@ -710,6 +753,8 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     if (summary) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         summary->events = r.n;
+        summary->partial = r.partial;
+        summary->new_events = r.partial ? r.n_new : r.n;
         summary->alerts = r.n_alerts;
         summary->new_alerts = 0;
         for (size_t i = 0; i < r.n_alerts; i++)
@@ -723,6 +768,13 @@ out:
     if (r.txn)
         mdb_txn_abort(r.txn);
     free(is_new);
+    free(r.verify.state);
+    arena_free(r.tmp);
+    strmap_free(r.loaded);
+    for (int i = 0; i < N_SCOPES; i++)
+        strmap_free(r.scopes[i]);
+    strmap_free(r.open_set);
+    free(r.open_lots);
     big_free(r.recs);
     big_free(r.by_at);
     big_free(r.by_id);

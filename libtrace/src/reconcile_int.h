@@ -74,6 +74,17 @@ struct body_layout {
     int qty, substance, lot, site; /* offsets, or -1 */
 };
 
+/* The scopes of an incremental run (reconcile_inc.c). */
+enum {
+    SCOPE_LOT,
+    SCOPE_PERMIT,
+    SCOPE_ORDERS,
+    SCOPE_PATIENT,
+    SCOPE_RX,
+    SCOPE_SUBJECT, /* events naming a party as buyer, seller or witness */
+    N_SCOPES
+};
+
 /* Full verification for CHAIN_BROKEN, run on a thread of its own while
  * the events are loaded and the other rules run. */
 struct verify_job {
@@ -82,7 +93,10 @@ struct verify_job {
     int started;
     int rc;
     trace_verify_result res;
-    char err[256]; /* the thread's error message when rc is not OK */
+    char err[256];  /* the thread's error message when rc is not OK */
+    int resume;     /* incremental: from where the previous run stopped */
+    uint8_t *state; /* incremental: what the next run resumes from */
+    size_t state_len;
 };
 
 struct run {
@@ -103,6 +117,21 @@ struct run {
     struct cfg cfg[32];
     struct body_layout layouts[64]; /* by body case */
     struct verify_job verify;
+
+    /* incremental runs (reconcile_inc.c) */
+    int incremental;   /* asked for: keep the state */
+    int partial;       /* only the new events and their scopes loaded */
+    uint64_t since;    /* last entry of the previous run */
+    uint64_t last_seq; /* last entry of this run's snapshot */
+    size_t n_new;      /* events of entries after `since` */
+    const void *open;  /* previous run's open lots (in r->txn) */
+    size_t open_len;
+    arena *tmp;               /* decoding one entry */
+    strmap *loaded;           /* entries loaded, by seq */
+    strmap *scopes[N_SCOPES]; /* keys whose scope is loaded whole */
+    strmap *open_set;         /* lots with a sale inside its window */
+    const char **open_lots;
+    size_t n_open, cap_open;
 };
 
 typedef int (*rule_fn)(struct run *r, const struct cfg *c);
@@ -117,6 +146,23 @@ struct rule {
 #define N_RULES 17
 /* The rules, in output order (rules.c). */
 extern const struct rule reconcile_rules[N_RULES];
+
+/* Adds the record of an event in force at `seq` (reconcile.c). */
+int rec_add(struct run *r, const Trace__V1__Event *ev,
+            const Trace__V1__Entry *e, uint64_t seq);
+
+/* Incremental runs (reconcile_inc.c): inc_plan() decides whether the run
+ * can be partial, inc_load() loads it, inc_store() writes the state in
+ * the transaction that stores the alerts. */
+int inc_plan(struct run *r);
+int inc_load(struct run *r);
+int inc_store(struct run *r, MDB_txn *txn);
+/* Whether a rule may judge the key (a, or a and b) of `scope`: always in
+ * a full run; in a partial run only if the scope was loaded whole. */
+int scope_complete(const struct run *r, int scope, const char *a,
+                   const char *b);
+/* Remembers the lot of a sale still inside its receipt window. */
+int inc_keep_open(struct run *r, const char *lot);
 
 /* The interned copy of s for this run (NULL for NULL). */
 const char *intern(struct run *r, const char *s);

@@ -279,13 +279,18 @@ static int rule_permits(struct run *r, const struct cfg *c)
             if (*mark)
                 continue; /* judged with its first citation */
             *mark = 1;
+            if (!scope_complete(r, SCOPE_PERMIT, pm, NULL))
+                continue; /* some citations not loaded (incremental) */
             struct permit_view v = {r, 0, pm, 0, 0, NULL, NULL, 0};
             int prc = trace_permit_show(r->l, pm, r->as_of, keep_permit, &v);
             if (prc == TRACE_ENOTFOUND) {
                 /* every citation of an unknown permit */
                 for (size_t j = i; j < r->n && rc == TRACE_OK; j++) {
                     const rec *x = r->by_at[j];
-                    if (!((x->permit && strcmp(x->permit, pm) == 0) ||
+                    if (!(x->kind == TRACE__V1__EVENT__BODY_SALE_BODY ||
+                          x->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY ||
+                          x->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) ||
+                        !((x->permit && strcmp(x->permit, pm) == 0) ||
                           (x->tpermit && strcmp(x->tpermit, pm) == 0)))
                         continue;
                     if (r->cfg[0].enabled)
@@ -403,10 +408,15 @@ static int rule_two_way(struct run *r, const struct cfg *c)
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY ||
-            confirmed[e - r->recs] || !r->cfg[3].enabled)
+            confirmed[e - r->recs] || !r->cfg[3].enabled ||
+            !scope_complete(r, SCOPE_LOT, e->lot, NULL))
             continue;
-        if (r->as_of <= e->at + window)
-            continue; /* the window is still open */
+        if (r->as_of <= e->at + window) {
+            /* the window is still open: the next incremental run
+             * looks at this lot again */
+            rc = inc_keep_open(r, e->lot);
+            continue;
+        }
         rc = raise_alert(r, unconfirmed, &e, 1, e->party, e->to, e->substance,
                          e->lot, NULL,
                          "sale %s to %s has no receipt within %.0f h", e->id,
@@ -606,7 +616,7 @@ static int rule_stock(struct run *r, const struct cfg *c)
     size_t n_sites = 0, cap_sites = 0;
     struct hlist h;
     int64_t total = 0, before = 0;
-    int rc;
+    int rc, judge = 1;
 
     (void)c;
     if ((rc = stock_changes(r, &h)) != TRACE_OK)
@@ -619,7 +629,10 @@ static int rule_stock(struct run *r, const struct cfg *c)
         if (first) {
             total = 0;
             n_sites = 0;
+            judge = scope_complete(r, SCOPE_LOT, x->lot, NULL);
         }
+        if (!judge)
+            continue; /* a holding of a lot not loaded whole */
         for (size_t k = 0; k < n_sites; k++)
             if (sites[k].site == x->site)
                 sb = &sites[k];
@@ -702,7 +715,8 @@ static int rule_unusual(struct run *r, const struct cfg *c)
             o->sum -= (double)o->w.c[o->start++].delta;
         size_t n = o->w.n - o->start;
         if (n >= (size_t)c->p[1] && o->sum > 0 &&
-            (double)e->qty * (double)n > c->p[0] * o->sum)
+            (double)e->qty * (double)n > c->p[0] * o->sum &&
+            scope_complete(r, SCOPE_ORDERS, e->to, e->substance))
             rc = RAISE(r, &e, 1, e->to, e->party, e->substance, e->lot, NULL,
                        "order %s of %s %s is %.1f times %s's mean order over "
                        "the past year (%zu orders)",
@@ -947,6 +961,8 @@ static int rule_rx_reuse(struct run *r, const struct cfg *c)
             first = i;
             continue;
         }
+        if (!scope_complete(r, SCOPE_RX, v[i].e->rx, NULL))
+            continue;
         const rec *ev[2] = {v[first].e, v[i].e};
         rc = RAISE(r, ev, 2, ev[1]->party, ev[0]->party, ev[1]->substance,
                    ev[1]->lot, NULL,
@@ -992,6 +1008,10 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
         size_t end = g, start = g;
         while (end < n_all && same_key(&v[end], &v[g]))
             end++;
+        if (!scope_complete(r, SCOPE_PATIENT, v[g].e->patient, NULL)) {
+            g = end;
+            continue;
+        }
         for (size_t k = g; k < end && rc == TRACE_OK; k++) {
             while (v[k].e->at - v[start].e->at > span)
                 start++;
@@ -1033,7 +1053,10 @@ static int rule_chain(struct run *r, const struct cfg *c)
         if (rc != TRACE_OK && rc != TRACE_EVERIFY)
             return trace_fail(rc, "%s", r->verify.err);
     } else {
-        rc = trace_ledger_verify(r->l, &res, NULL, NULL);
+        rc = r->verify.resume
+                 ? ledger_verify_from(r->l, &res, 1, &r->verify.state,
+                                      &r->verify.state_len)
+                 : trace_ledger_verify(r->l, &res, NULL, NULL);
     }
     if (rc == TRACE_OK)
         return TRACE_OK;

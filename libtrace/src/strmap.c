@@ -164,3 +164,14 @@ const char *strmap_intern(strmap *m, const char *key)
     struct slot *s = find_slot(m, key, 1);
     return s ? s->key : NULL;
 }
+
+int strmap_each(const strmap *m,
+                int (*fn)(const char *key, void *val, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        int rc;
+        if (m->slots[i].key && (rc = fn(m->slots[i].key, m->slots[i].val, ctx)))
+            return rc;
+    }
+    return 0;
+}

@@ -31,6 +31,11 @@ struct kstate {
     uint64_t revoked_at; /* entry that revoked it, 0 if none */
 };
 
+struct verifier;
+static int verify_run(trace_ledger *l, trace_verify_result *res,
+                      trace_progress_fn progress, void *ctx, int resume,
+                      uint8_t **state, size_t *state_len);
+
 struct verifier {
     trace_ledger *l;
     trace_verify_result *res;
@@ -283,8 +288,202 @@ static int check_entry(struct verifier *v, const MDB_val *key,
     return TRACE_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* The verifier's state, kept between incremental verifications          */
+/*
+ * 'V' 1 | seq u64 | head 32 | parties u32 | keys u32, then per party:
+ * name-length u8, name, pseq u64, hash 32, regulator u8; per key: id-hex
+ * length u8, id hex, party length u8, party, pubkey 32, revoked_at u64.
+ * Integers big-endian.
+ */
+struct buf {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+};
+
+static void put(struct buf *b, const void *d, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        while (nc < b->n + n)
+            nc *= 2;
+        uint8_t *p = realloc(b->p, nc);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void put64(struct buf *b, uint64_t v)
+{
+    uint8_t x[8];
+    be64_put(x, v);
+    put(b, x, 8);
+}
+
+static void put_str(struct buf *b, const char *s)
+{
+    uint8_t n = (uint8_t)strlen(s); /* ids are at most 71 bytes */
+    put(b, &n, 1);
+    put(b, s, n);
+}
+
+static int save_party(const char *name, void *val, void *ctx)
+{
+    const struct pstate *ps = val;
+    uint8_t reg = (uint8_t)ps->regulator;
+    put_str(ctx, name);
+    put64(ctx, ps->pseq);
+    put(ctx, ps->hash, TRACE_HASH_LEN);
+    put(ctx, &reg, 1);
+    return 0;
+}
+
+static int save_key(const char *hex, void *val, void *ctx)
+{
+    const struct kstate *k = val;
+    put_str(ctx, hex);
+    put_str(ctx, k->party);
+    put(ctx, k->pub, TRACE_PUBKEY_LEN);
+    put64(ctx, k->revoked_at);
+    return 0;
+}
+
+static int count_one(const char *key, void *val, void *ctx)
+{
+    (void)key;
+    (void)val;
+    (*(uint32_t *)ctx)++;
+    return 0;
+}
+
+static int save_state(struct verifier *v, uint64_t seq, const uint8_t *head,
+                      uint8_t **out, size_t *out_len)
+{
+    struct buf b = {0};
+    uint32_t np = 0, nk = 0;
+    uint8_t n4[4];
+
+    strmap_each(v->parties, count_one, &np);
+    strmap_each(v->keys, count_one, &nk);
+    put(&b, "V\1", 2);
+    put64(&b, seq);
+    put(&b, head, TRACE_HASH_LEN);
+    n4[0] = (uint8_t)(np >> 24), n4[1] = (uint8_t)(np >> 16);
+    n4[2] = (uint8_t)(np >> 8), n4[3] = (uint8_t)np;
+    put(&b, n4, 4);
+    n4[0] = (uint8_t)(nk >> 24), n4[1] = (uint8_t)(nk >> 16);
+    n4[2] = (uint8_t)(nk >> 8), n4[3] = (uint8_t)nk;
+    put(&b, n4, 4);
+    strmap_each(v->parties, save_party, &b);
+    strmap_each(v->keys, save_key, &b);
+    if (b.oom) {
+        free(b.p);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    *out = b.p;
+    *out_len = b.n;
+    return TRACE_OK;
+}
+
+struct reader {
+    const uint8_t *p;
+    size_t n, o;
+    int bad;
+};
+
+static const uint8_t *take(struct reader *r, size_t n)
+{
+    if (r->bad || r->n - r->o < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    r->o += n;
+    return r->p + r->o - n;
+}
+
+static int take_str(struct reader *r, char *out, size_t cap)
+{
+    const uint8_t *n = take(r, 1), *s;
+    if (!n || *n >= cap || !(s = take(r, *n)))
+        return r->bad = 1, -1;
+    memcpy(out, s, *n);
+    out[*n] = '\0';
+    return 0;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+/* Loads the kept state; 0 if there is none or it does not parse (the
+ * caller then verifies from the first entry). */
+static int load_state(struct verifier *v, MDB_txn *txn, uint64_t *seq,
+                      uint8_t head[TRACE_HASH_LEN])
+{
+    MDB_val k = {strlen(VERIFY_STATE_KEY), VERIFY_STATE_KEY}, val;
+    struct reader r;
+    const uint8_t *p;
+    uint32_t np, nk;
+
+    if (mdb_get(txn, v->l->dbi_meta, &k, &val) != 0)
+        return 0;
+    r = (struct reader){val.mv_data, val.mv_size, 0, 0};
+    if (!(p = take(&r, 2 + 8 + TRACE_HASH_LEN + 8)) || memcmp(p, "V\1", 2) != 0)
+        return 0;
+    *seq = be64_get(p + 2);
+    memcpy(head, p + 10, TRACE_HASH_LEN);
+    np = get32(p + 42);
+    nk = get32(p + 46);
+    for (uint32_t i = 0; i < np && !r.bad; i++) {
+        char name[80];
+        struct pstate *ps;
+        if (take_str(&r, name, sizeof(name)) || !(p = take(&r, 41)) ||
+            !(ps = strmap_get(v->parties, name, 1)))
+            return 0;
+        ps->pseq = be64_get(p);
+        memcpy(ps->hash, p + 8, TRACE_HASH_LEN);
+        ps->regulator = p[40];
+    }
+    for (uint32_t i = 0; i < nk && !r.bad; i++) {
+        char hex[2 * TRACE_KEY_ID_LEN + 1];
+        struct kstate *ks;
+        if (take_str(&r, hex, sizeof(hex)) ||
+            !(ks = strmap_get(v->keys, hex, 1)) ||
+            take_str(&r, ks->party, sizeof(ks->party)) ||
+            !(p = take(&r, TRACE_PUBKEY_LEN + 8)))
+            return 0;
+        memcpy(ks->pub, p, TRACE_PUBKEY_LEN);
+        ks->revoked_at = be64_get(p + TRACE_PUBKEY_LEN);
+    }
+    return !r.bad && r.o == r.n;
+}
+
 int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
                         trace_progress_fn progress, void *ctx)
+{
+    return verify_run(l, res, progress, ctx, 0, NULL, NULL);
+}
+
+int ledger_verify_from(trace_ledger *l, trace_verify_result *res, int resume,
+                       uint8_t **state, size_t *state_len)
+{
+    return verify_run(l, res, NULL, NULL, resume, state, state_len);
+}
+
+static int verify_run(trace_ledger *l, trace_verify_result *res,
+                      trace_progress_fn progress, void *ctx, int resume,
+                      uint8_t **state, size_t *state_len)
 {
     trace_verify_result local;
     struct verifier v = {0};
@@ -293,7 +492,7 @@ int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
-    int rc;
+    int rc, op = MDB_FIRST;
 
     if (!res)
         res = &local;
@@ -315,7 +514,34 @@ int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
     }
     if ((rc = ledger_head_get(txn, l, &size, stored)) != TRACE_OK)
         goto out;
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+    if (resume && load_state(&v, txn, &seq, head) && seq > 0 && seq <= size) {
+        /* the entry verified last must still be the one verified */
+        uint8_t kb[8], leaf[TRACE_HASH_LEN];
+        be64_put(kb, seq);
+        key = (MDB_val){8, kb};
+        if ((rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY)) != 0) {
+            rc = bad(&v, seq, "entry verified before is gone");
+            goto out;
+        }
+        leaf_hash(leaf, val.mv_data, val.mv_size);
+        if (memcmp(leaf, head, TRACE_HASH_LEN) != 0) {
+            rc = bad(&v, seq, "record changed since it was verified");
+            goto out;
+        }
+        op = MDB_NEXT;
+    } else if (resume) { /* nothing usable kept: from the start */
+        strmap_free(v.parties);
+        strmap_free(v.keys);
+        v.parties = strmap_new(sizeof(struct pstate));
+        v.keys = strmap_new(sizeof(struct kstate));
+        seq = 0;
+        memset(head, 0, sizeof(head));
+        if (!v.parties || !v.keys) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, op); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         if ((rc = check_entry(&v, &key, &val, ++seq, head)) != TRACE_OK)
             goto out;
@@ -345,7 +571,7 @@ int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
     }
     if (progress)
         progress(seq, size, ctx);
-    rc = TRACE_OK;
+    rc = state ? save_state(&v, seq, head, state, state_len) : TRACE_OK;
 out:
     if (cur)
         mdb_cursor_close(cur);

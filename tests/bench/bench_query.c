@@ -119,9 +119,93 @@ static int count_row(const void *x, void *ctx)
     return 0;
 }
 
+/* One lot's whole history, from its production on `day`: a manufacturer
+ * produces it, sells it to 5 distributors, each sells it on to 10
+ * pharmacies (every sale with its receipt a day later), and each pharmacy
+ * dispenses it over the next weeks to its own patients. */
+static const size_t per_lot_dispense = 96; /* per pharmacy and lot */
+
+static void gen_lot(size_t k, unsigned day)
+{
+    char line[1024], at[40];
+    int m = (int)(k % N_MFR);
+    unsigned long long units = 50ULL * per_lot_dispense * 5;
+    char lotid[32];
+    snprintf(lotid, sizeof(lotid), "L%zu", k);
+    when(at, sizeof(at), day, 3600);
+    snprintf(line, sizeof(line),
+             "{\"type\":\"produce\",\"id\":\"P%zu\",\"party\":\"MFR%d\","
+             "\"at\":\"%s\",\"substance\":\"morphine\",\"lot\":\"%s\","
+             "\"qty\":\"%llu\",\"unit\":\"unit\"}",
+             k, m, at, lotid, units);
+    add(line);
+    for (int di = 0; di < 5; di++) {
+        int d = (int)((k * 5 + (size_t)di) % N_DIST);
+        when(at, sizeof(at), day + 1, 3600 + (unsigned)di);
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"sale\",\"id\":\"S%zu-%d\",\"party\":"
+                 "\"MFR%d\",\"at\":\"%s\",\"to\":\"DIST%d\",\"substance\":"
+                 "\"morphine\",\"lot\":\"%s\",\"qty\":\"%llu\",\"unit\":"
+                 "\"unit\"}",
+                 k, di, m, at, d, lotid, units / 5);
+        add(line);
+        when(at, sizeof(at), day + 2, 3600 + (unsigned)di);
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"receipt\",\"id\":\"R%zu-%d\",\"party\":"
+                 "\"DIST%d\",\"at\":\"%s\",\"from\":\"MFR%d\",\"ref\":"
+                 "\"S%zu-%d\",\"substance\":\"morphine\",\"lot\":\"%s\","
+                 "\"qty\":\"%llu\",\"unit\":\"unit\"}",
+                 k, di, d, at, m, k, di, lotid, units / 5);
+        add(line);
+        for (int pi = 0; pi < 10; pi++) {
+            int ph = (int)((k * 50 + (size_t)(di * 10 + pi)) % N_PHARM);
+            unsigned long long q = per_lot_dispense * 5;
+            when(at, sizeof(at), day + 3, 3600 + (unsigned)pi);
+            snprintf(line, sizeof(line),
+                     "{\"type\":\"sale\",\"id\":\"S%zu-%d-%d\",\"party\":"
+                     "\"DIST%d\",\"at\":\"%s\",\"to\":\"PH%d\","
+                     "\"substance\":\"morphine\",\"lot\":\"%s\",\"qty\":"
+                     "\"%llu\",\"unit\":\"unit\"}",
+                     k, di, pi, d, at, ph, lotid, q);
+            add(line);
+            when(at, sizeof(at), day + 4, 3600 + (unsigned)pi);
+            snprintf(line, sizeof(line),
+                     "{\"type\":\"receipt\",\"id\":\"R%zu-%d-%d\","
+                     "\"party\":\"PH%d\",\"at\":\"%s\",\"from\":"
+                     "\"DIST%d\",\"ref\":\"S%zu-%d-%d\",\"substance\":"
+                     "\"morphine\",\"lot\":\"%s\",\"qty\":\"%llu\","
+                     "\"unit\":\"unit\"}",
+                     k, di, pi, ph, at, d, k, di, pi, lotid, q);
+            add(line);
+            if (n_pairs < N_PAIRS)
+                pairs[n_pairs++] = (struct pair){ph, k};
+            else if (rnd(k + 1) < 4)
+                pairs[rnd(N_PAIRS)] = (struct pair){ph, k};
+            for (size_t j = 0; j < per_lot_dispense; j++) {
+                /* a pharmacy's patients see its own few doctors */
+                when(at, sizeof(at),
+                     day + 5 + (unsigned)(j * 30 / per_lot_dispense),
+                     (unsigned)rnd(80000));
+                snprintf(line, sizeof(line),
+                         "{\"type\":\"dispense\",\"id\":\"D%zu-%d-%d-%zu\","
+                         "\"party\":\"PH%d\",\"at\":\"%s\",\"substance\":"
+                         "\"morphine\",\"lot\":\"%s\",\"qty\":\"%d\","
+                         "\"unit\":\"unit\",\"rx\":{\"id\":"
+                         "\"RX%zu-%d-%d-%zu\",\"prescriber\":\"DR%d-%d\","
+                         "\"patient\":\"PAT%d-%d\",\"written\":"
+                         "\"2026-01-01\",\"days_supply\":3,\"form\":"
+                         "\"oral\"}}",
+                         k, di, pi, j, ph, at, lotid, 1 + (int)rnd(5), k, di,
+                         pi, j, ph, (int)rnd(4), ph, (int)rnd(2000));
+                add(line);
+            }
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
-    char tmpl[] = "/tmp/trace-qbench-XXXXXX", keys[512], line[1024], at[40];
+    char tmpl[] = "/tmp/trace-qbench-XXXXXX", keys[512], line[1024];
     const char *dir = NULL;
     size_t target = 1000000;
     const trace_key *key;
@@ -178,85 +262,10 @@ int main(int argc, char **argv)
      * pharmacy dispenses it over the next weeks to its own patients.  The
      * number of lots grows with the target, so a lot's history keeps a
      * realistic size (~5,000 events) at any scale. */
-    size_t per_lot_dispense = 96; /* per pharmacy and lot */
     size_t per_lot = 1 + 10 + 100 + 50 * per_lot_dispense;
     size_t n_lots = target / per_lot ? target / per_lot : 1;
-    for (size_t k = 0; k < n_lots; k++) {
-        int m = (int)(k % N_MFR);
-        unsigned day = (unsigned)(k * 330 / n_lots);
-        unsigned long long units = 50ULL * per_lot_dispense * 5;
-        char lotid[32];
-        snprintf(lotid, sizeof(lotid), "L%zu", k);
-        when(at, sizeof(at), day, 3600);
-        snprintf(line, sizeof(line),
-                 "{\"type\":\"produce\",\"id\":\"P%zu\",\"party\":\"MFR%d\","
-                 "\"at\":\"%s\",\"substance\":\"morphine\",\"lot\":\"%s\","
-                 "\"qty\":\"%llu\",\"unit\":\"unit\"}",
-                 k, m, at, lotid, units);
-        add(line);
-        for (int di = 0; di < 5; di++) {
-            int d = (int)((k * 5 + (size_t)di) % N_DIST);
-            when(at, sizeof(at), day + 1, 3600 + (unsigned)di);
-            snprintf(line, sizeof(line),
-                     "{\"type\":\"sale\",\"id\":\"S%zu-%d\",\"party\":"
-                     "\"MFR%d\",\"at\":\"%s\",\"to\":\"DIST%d\",\"substance\":"
-                     "\"morphine\",\"lot\":\"%s\",\"qty\":\"%llu\",\"unit\":"
-                     "\"unit\"}",
-                     k, di, m, at, d, lotid, units / 5);
-            add(line);
-            when(at, sizeof(at), day + 2, 3600 + (unsigned)di);
-            snprintf(line, sizeof(line),
-                     "{\"type\":\"receipt\",\"id\":\"R%zu-%d\",\"party\":"
-                     "\"DIST%d\",\"at\":\"%s\",\"from\":\"MFR%d\",\"ref\":"
-                     "\"S%zu-%d\",\"substance\":\"morphine\",\"lot\":\"%s\","
-                     "\"qty\":\"%llu\",\"unit\":\"unit\"}",
-                     k, di, d, at, m, k, di, lotid, units / 5);
-            add(line);
-            for (int pi = 0; pi < 10; pi++) {
-                int ph = (int)((k * 50 + (size_t)(di * 10 + pi)) % N_PHARM);
-                unsigned long long q = per_lot_dispense * 5;
-                when(at, sizeof(at), day + 3, 3600 + (unsigned)pi);
-                snprintf(line, sizeof(line),
-                         "{\"type\":\"sale\",\"id\":\"S%zu-%d-%d\",\"party\":"
-                         "\"DIST%d\",\"at\":\"%s\",\"to\":\"PH%d\","
-                         "\"substance\":\"morphine\",\"lot\":\"%s\",\"qty\":"
-                         "\"%llu\",\"unit\":\"unit\"}",
-                         k, di, pi, d, at, ph, lotid, q);
-                add(line);
-                when(at, sizeof(at), day + 4, 3600 + (unsigned)pi);
-                snprintf(line, sizeof(line),
-                         "{\"type\":\"receipt\",\"id\":\"R%zu-%d-%d\","
-                         "\"party\":\"PH%d\",\"at\":\"%s\",\"from\":"
-                         "\"DIST%d\",\"ref\":\"S%zu-%d-%d\",\"substance\":"
-                         "\"morphine\",\"lot\":\"%s\",\"qty\":\"%llu\","
-                         "\"unit\":\"unit\"}",
-                         k, di, pi, ph, at, d, k, di, pi, lotid, q);
-                add(line);
-                if (n_pairs < N_PAIRS)
-                    pairs[n_pairs++] = (struct pair){ph, k};
-                else if (rnd(k + 1) < 4)
-                    pairs[rnd(N_PAIRS)] = (struct pair){ph, k};
-                for (size_t j = 0; j < per_lot_dispense; j++) {
-                    /* a pharmacy's patients see its own few doctors */
-                    when(at, sizeof(at),
-                         day + 5 + (unsigned)(j * 30 / per_lot_dispense),
-                         (unsigned)rnd(80000));
-                    snprintf(line, sizeof(line),
-                             "{\"type\":\"dispense\",\"id\":\"D%zu-%d-%d-%zu\","
-                             "\"party\":\"PH%d\",\"at\":\"%s\",\"substance\":"
-                             "\"morphine\",\"lot\":\"%s\",\"qty\":\"%d\","
-                             "\"unit\":\"unit\",\"rx\":{\"id\":"
-                             "\"RX%zu-%d-%d-%zu\",\"prescriber\":\"DR%d-%d\","
-                             "\"patient\":\"PAT%d-%d\",\"written\":"
-                             "\"2026-01-01\",\"days_supply\":3,\"form\":"
-                             "\"oral\"}}",
-                             k, di, pi, j, ph, at, lotid, 1 + (int)rnd(5), k,
-                             di, pi, j, ph, (int)rnd(4), ph, (int)rnd(2000));
-                    add(line);
-                }
-            }
-        }
-    }
+    for (size_t k = 0; k < n_lots; k++)
+        gen_lot(k, (unsigned)(k * 330 / n_lots));
     flush();
     n_lots_made = n_lots;
     if (emit) {
@@ -332,6 +341,31 @@ int main(int argc, char **argv)
     printf("%-40s %.2f s for %llu events (%llu alerts)\n",
            "reconcile, all rules", bench_now() - s0,
            (unsigned long long)sum.events, (unsigned long long)sum.alerts);
+
+    /* incremental: the first run reads everything and files its index;
+     * then a new lot's whole history (~4,900 events: a busy day's volume
+     * at this scale) is appended and an incremental run judges it */
+    ro.dry_run = 0;
+    ro.incremental = 1;
+    s0 = bench_now();
+    if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
+        fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
+        return 1;
+    }
+    printf("%-40s %.2f s for %llu events (%llu alerts)\n",
+           "reconcile, first incremental (full)", bench_now() - s0,
+           (unsigned long long)sum.events, (unsigned long long)sum.alerts);
+    gen_lot(n_lots_made, 331);
+    flush();
+    s0 = bench_now();
+    if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
+        fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
+        return 1;
+    }
+    printf("%-40s %.2f s for %llu new events, %llu read (%llu alerts)\n",
+           "reconcile, incremental", bench_now() - s0,
+           (unsigned long long)sum.new_events, (unsigned long long)sum.events,
+           (unsigned long long)sum.alerts);
     trace_ledger_close(l);
     trace_keyring_free(ring);
     trace_batch_free(batch);

@@ -49,17 +49,25 @@ typedef struct trace_alert {
 
 typedef int (*trace_alert_fn)(const trace_alert *a, void *ctx);
 
-#define TRACE_RECONCILE_OPTS_VERSION 1
+#define TRACE_RECONCILE_OPTS_VERSION 2
 typedef struct trace_reconcile_opts {
     unsigned version;
     int64_t as_of_us;       /* TRACE_AT_NOW (query.h) for now */
     const char *rules_json; /* overrides, or NULL */
     size_t rules_len;
     int dry_run; /* non-zero: do not store the alerts */
+    /* version 2: non-zero for an incremental run - only the entries
+     * appended since the previous incremental run, and what the rules need
+     * to judge what they touch (their lots, permits, buyers' orders,
+     * patients, prescriptions, the parties a registration changes; sales
+     * whose receipt window was open) are read; the alerts are those a full
+     * run would find about them.  The first such run, or one after the
+     * rules changed or a `correction` was appended, reads everything. */
+    int incremental;
 } trace_reconcile_opts;
 #define TRACE_RECONCILE_OPTS_INIT                                              \
     {                                                                          \
-        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0                    \
+        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0, 0                 \
     }
 
 typedef struct trace_reconcile_summary {
@@ -67,10 +75,13 @@ typedef struct trace_reconcile_summary {
     uint64_t alerts; /* alerts found */
     uint64_t new_alerts;
     double seconds;
+    int partial;         /* an incremental run that read only a part */
+    uint64_t new_events; /* events appended since the previous run (all
+                            events for a full run) */
 } trace_reconcile_summary;
 
 /*
- * Runs every enabled rule over the whole ledger as of `as_of_us`, calls
+ * Runs every enabled rule over the ledger as of `as_of_us`, calls
  * `fn` for each alert found (in rule order, then evidence order), and
  * stores the new ones.  TRACE_EINVAL for a bad rules file.
  */
