@@ -235,7 +235,7 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     }
     q = at_offset(body, bl->qty);
     if (r->n == r->cap) { /* a full run sizes it once; a partial one grows */
-        size_t nc = r->cap ? r->cap * 2 : 1024;
+        size_t nc = r->cap ? r->cap * 2 : 64;
         rec *p = big_alloc(nc * sizeof(*p));
         if (!p)
             return trace_fail(TRACE_ENOMEM, "out of memory");

@@ -346,7 +346,8 @@ int inc_load(struct run *r)
         return rc;
     /* the scopes of the new events */
     for (size_t i = 0; i < n_new && rc == TRACE_OK; i++) {
-        const rec *e = &r->recs[i];
+        /* a copy: loading grows (moves) r->recs */
+        const rec ev = r->recs[i], *e = &ev;
         if (e->lot)
             rc = load_lot(r, e->lot);
         for (size_t j = 0; j < e->n_inputs && rc == TRACE_OK; j++)
@@ -368,8 +369,7 @@ int inc_load(struct run *r)
                 rc = load_keyed(r, SCOPE_RX, 'x', e->rx, NULL);
         }
     }
-    /* permits issued or changed: their citations (permit events are
-     * recorded by regulators; `permit` is set for permit_status only) */
+    /* permits issued or changed: their citations */
     for (size_t i = 0; i < n_new && rc == TRACE_OK; i++)
         if (r->recs[i].kind == TRACE__V1__EVENT__BODY_PERMIT_BODY ||
             r->recs[i].kind == TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY)
