@@ -396,8 +396,19 @@ int inc_load(struct run *r)
 /* ------------------------------------------------------------------ */
 /* Storing the state with the alerts                                    */
 
-static int put_idx(MDB_txn *txn, MDB_dbi dbi, char tag, const char *a,
-                   const char *b, uint64_t seq)
+/* Where index keys go: straight into rcidx (the few keys of an
+ * incremental run), or collected, sorted and appended (a rebuild: LMDB
+ * appends sorted keys several times faster than it inserts random ones). */
+struct sink {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    arena *a;       /* collecting: key bytes, each after a u16 length */
+    uint8_t **keys; /* collecting */
+    size_t n, cap;
+};
+
+static int put_idx(struct sink *sk, char tag, const char *a, const char *b,
+                   uint64_t seq)
 {
     uint8_t key[KEY_MAX];
     size_t n = 0, la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
@@ -416,37 +427,82 @@ static int put_idx(MDB_txn *txn, MDB_dbi dbi, char tag, const char *a,
         n += lb + 1;
     }
     be64_put(key + n, seq);
-    k = (MDB_val){n + 8, key};
-    rc = mdb_put(txn, dbi, &k, &v, 0);
+    n += 8;
+    if (sk->a) {
+        uint8_t *p = arena_alloc(sk->a, n + 2);
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        p[0] = (uint8_t)(n >> 8);
+        p[1] = (uint8_t)n;
+        memcpy(p + 2, key, n);
+        if (sk->n == sk->cap) {
+            size_t nc = sk->cap ? sk->cap * 2 : 4096;
+            uint8_t **q = realloc(sk->keys, nc * sizeof(*q));
+            if (!q)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            sk->keys = q;
+            sk->cap = nc;
+        }
+        sk->keys[sk->n++] = p;
+        return TRACE_OK;
+    }
+    k = (MDB_val){n, key};
+    rc = mdb_put(sk->txn, sk->dbi, &k, &v, 0);
     return rc ? trace_fail_mdb(rc, "rcidx") : TRACE_OK;
 }
 
-static int index_rec(MDB_txn *txn, MDB_dbi dbi, const rec *e)
+/* LMDB's default key order: bytes, then the shorter first. */
+static int cmp_key(const void *x, const void *y)
+{
+    const uint8_t *a = *(uint8_t *const *)x, *b = *(uint8_t *const *)y;
+    size_t la = (size_t)a[0] << 8 | a[1], lb = (size_t)b[0] << 8 | b[1];
+    int c = memcmp(a + 2, b + 2, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+static int sink_flush(struct sink *sk)
+{
+    MDB_val k, v = {0, ""};
+    int rc = 0;
+
+    if (sk->n)
+        qsort(sk->keys, sk->n, sizeof(*sk->keys), cmp_key);
+    for (size_t i = 0; i < sk->n && rc == 0; i++) {
+        if (i && cmp_key(&sk->keys[i - 1], &sk->keys[i]) == 0)
+            continue;
+        k = (MDB_val){(size_t)sk->keys[i][0] << 8 | sk->keys[i][1],
+                      sk->keys[i] + 2};
+        rc = mdb_put(sk->txn, sk->dbi, &k, &v, MDB_APPEND);
+    }
+    return rc ? trace_fail_mdb(rc, "rcidx") : TRACE_OK;
+}
+
+static int index_rec(struct sink *sk, const rec *e)
 {
     int rc = TRACE_OK;
     switch (e->kind) {
     case TRACE__V1__EVENT__BODY_SALE_BODY:
         if (e->to && e->substance)
-            rc = put_idx(txn, dbi, 'o', e->to, e->substance, e->seq);
+            rc = put_idx(sk, 'o', e->to, e->substance, e->seq);
         if (rc == TRACE_OK && e->to)
-            rc = put_idx(txn, dbi, 'u', e->to, NULL, e->seq);
+            rc = put_idx(sk, 'u', e->to, NULL, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
         if (e->from)
-            rc = put_idx(txn, dbi, 'u', e->from, NULL, e->seq);
+            rc = put_idx(sk, 'u', e->from, NULL, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:
         if (e->witness)
-            rc = put_idx(txn, dbi, 'u', e->witness, NULL, e->seq);
+            rc = put_idx(sk, 'u', e->witness, NULL, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
         if (e->patient)
-            rc = put_idx(txn, dbi, 'p', e->patient, NULL, e->seq);
+            rc = put_idx(sk, 'p', e->patient, NULL, e->seq);
         if (rc == TRACE_OK && e->rx)
-            rc = put_idx(txn, dbi, 'x', e->rx, NULL, e->seq);
+            rc = put_idx(sk, 'x', e->rx, NULL, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_PARTY_BODY:
-        rc = put_idx(txn, dbi, 'g', NULL, NULL, e->seq);
+        rc = put_idx(sk, 'g', NULL, NULL, e->seq);
         break;
     default:
         break;
@@ -462,11 +518,21 @@ int inc_store(struct run *r, MDB_txn *txn)
     int rc = TRACE_OK;
 
     /* rcidx: rebuilt after a full run, else the new events added */
-    if (!r->partial && (rc = mdb_drop(txn, r->l->dbi_rcidx, 0)))
-        return trace_fail_mdb(rc, "rcidx");
+    struct sink sk = {txn, r->l->dbi_rcidx, NULL, NULL, 0, 0};
+    if (!r->partial) {
+        if ((rc = mdb_drop(txn, r->l->dbi_rcidx, 0)))
+            return trace_fail_mdb(rc, "rcidx");
+        if (!(sk.a = arena_new(0)))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        arena_set_block(sk.a, 4u << 20);
+    }
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++)
         if (!r->partial || r->recs[i].seq > r->since)
-            rc = index_rec(txn, r->l->dbi_rcidx, &r->recs[i]);
+            rc = index_rec(&sk, &r->recs[i]);
+    if (rc == TRACE_OK && sk.a)
+        rc = sink_flush(&sk);
+    arena_free(sk.a);
+    free(sk.keys);
     if (rc != TRACE_OK)
         return rc;
     for (size_t i = 0; i < r->n_open; i++)
