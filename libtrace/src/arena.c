@@ -140,8 +140,9 @@ void *arena_alloc(arena *a, size_t n)
     if (a->limit && a->total + n > a->limit)
         return NULL;
     if (!b || b->size - b->used < n) {
-        size_t size =
-            n > a->block ? n : a->block - sizeof(struct block) - BIG_HDR;
+        /* blocks of a->block bytes with their headers, or one that fits */
+        size_t regular = a->block - sizeof(struct block) - BIG_HDR;
+        size_t size = n > regular ? n : regular;
         struct block *nb = big_alloc(sizeof(*nb) + size);
 
         if (!nb)
@@ -150,7 +151,7 @@ void *arena_alloc(arena *a, size_t n)
         nb->used = 0;
         /* Keep the first (reusable) block at the head when it has room
          * for later small allocations. */
-        if (b && n > a->block) {
+        if (b && n > regular) {
             nb->next = b->next;
             b->next = nb;
         } else {
