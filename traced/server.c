@@ -15,27 +15,34 @@
  *       a nested transaction of one LMDB transaction, commits once
  *       (durable), and only then answers each request and publishes the
  *       new signed head;
- *   the main thread: signals, the nightly reconciliation, and publishing
- *       heads and alerts that other processes stored.
+ *   the main thread: signals, the nightly reconciliation, publishing
+ *       heads and alerts that other processes stored, and listening
+ *       again where nng stopped accepting (see "Listener supervision").
  *
  * Shutdown (SIGTERM/SIGINT): listeners close, queued requests are
  * finished and answered (commits included), then contexts, sockets and
  * the ledger close in that order, and the process exits 0.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 
 #include "trace/ledger.h"
@@ -474,46 +481,419 @@ static void nightly(struct server *s)
 /* Connections ----------------------------------------------------------------
  */
 
-/* Pipes refused at ADD_PRE: nng 1.5 may still report their removal,
- * which must not count as a connection closing. */
-#define REFUSED_RING 1024
-static uint32_t refused[REFUSED_RING];
-static size_t refused_next;
-static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+/* A pipe counts as a connection from its ADD_PRE, if that accepts it, to
+ * its REM_POST: its id is in s->conn_ids meanwhile.  nng 1.5 reports
+ * REM_POST for every pipe that had an ADD_PRE, those closed at ADD_PRE
+ * (over max-connections) included; their ids were never in the set, so
+ * their removal changes nothing, and no pipe is uncounted twice.  The
+ * probes of listener supervision (below) are closed at ADD_PRE too, and
+ * not counted. */
+static int is_probe(struct server *s, nng_pipe p);
 
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     struct server *s = arg;
     uint32_t id = (uint32_t)nng_pipe_id(p);
+    size_t before;
+    int refuse = 0, counted = 0;
 
-    log_msg(LOG_LVL_DEBUG, "pipe %u %s (%d connections before)", id,
-            ev == NNG_PIPE_EV_ADD_PRE ? "added" : "removed",
-            atomic_load(&s->connections));
-
+    if (ev == NNG_PIPE_EV_ADD_PRE && is_probe(s, p)) {
+        nng_pipe_close(p);
+        return;
+    }
+    pthread_mutex_lock(&s->conn_mu);
+    before = s->n_conns;
     if (ev == NNG_PIPE_EV_ADD_PRE) {
-        if (atomic_fetch_add(&s->connections, 1) >= s->cfg->max_connections) {
-            atomic_fetch_sub(&s->connections, 1);
-            pthread_mutex_lock(&refused_mu);
-            refused[refused_next++ % REFUSED_RING] = id;
-            pthread_mutex_unlock(&refused_mu);
-            log_msg(LOG_LVL_WARN,
-                    "connection refused: max-connections (%lld) "
-                    "reached",
-                    s->cfg->max_connections);
-            nng_pipe_close(p);
-        }
+        if (s->n_conns < (size_t)s->cfg->max_connections)
+            s->conn_ids[s->n_conns++] = id;
+        else
+            refuse = 1;
     } else if (ev == NNG_PIPE_EV_REM_POST) {
-        int was_refused = 0;
-        pthread_mutex_lock(&refused_mu);
-        for (size_t i = 0; i < REFUSED_RING; i++)
-            if (refused[i] == id && id != 0) {
-                refused[i] = 0;
-                was_refused = 1;
+        for (size_t i = 0; i < s->n_conns; i++)
+            if (s->conn_ids[i] == id) {
+                s->conn_ids[i] = s->conn_ids[--s->n_conns];
+                counted = 1;
                 break;
             }
-        pthread_mutex_unlock(&refused_mu);
-        if (!was_refused)
-            atomic_fetch_sub(&s->connections, 1);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+
+    if (ev == NNG_PIPE_EV_ADD_PRE)
+        log_msg(LOG_LVL_DEBUG, "pipe %u added (%zu connections before)", id,
+                before);
+    else if (counted)
+        log_msg(LOG_LVL_DEBUG, "pipe %u removed (%zu connections before)", id,
+                before);
+    if (refuse) {
+        log_msg(LOG_LVL_WARN,
+                "connection refused: max-connections (%lld) reached",
+                s->cfg->max_connections);
+        nng_pipe_close(p);
+    }
+}
+
+/* Listener supervision --------------------------------------------------------
+ *
+ * nng 1.5.2 can stop accepting on a listener for good.  When a peer hangs
+ * up while its connection is still negotiated (the SP header exchange,
+ * which the accepting side starts by writing its header: to a peer already
+ * gone that write fails with EPIPE, which nng reports as NNG_ECLOSED), the
+ * transport hands the error to the listener's pending accept, and the
+ * listener takes NNG_ECLOSED for its own closing: it never accepts again
+ * (nng issue #1518, fixed after 1.5.2).  Its transport goes on accepting
+ * and negotiating, so clients connect, and then wait forever.  Any client
+ * that connects and exits at once does this; clients refused at
+ * max-connections redial at once and give up at their timeout, so after
+ * refusals it happens often.
+ *
+ * So the main loop watches each listener's nng statistics.  Such an error
+ * is counted ("other", or "canceled"), and afterwards no connection is
+ * accepted; a connection that breaks counts there too, so an error is only
+ * a suspicion, cleared when the listener accepts a connection after it.
+ * A listener that accepted none by the next look is probed: a connection
+ * of our own that completes the SP header exchange.  A listener that still
+ * accepts hands it to the socket, where ADD_PRE closes it (uncounted); one
+ * that stopped leaves it waiting.  (tls+tcp:// is probed by nng without a
+ * client certificate: the handshake fails, which a listener that accepts
+ * counts.)  A listener that does not answer within PROBE_MS is closed, with
+ * the connections it had accepted, and opened again on the same address.
+ */
+
+#define PROBE_MS 1000
+
+static int listener_open(struct server *s, struct listener *ls, int quiet)
+{
+    const struct config *c = s->cfg;
+    const char *what = "listen";
+    int rv;
+
+    if ((rv = nng_listener_create(&ls->l, s->rep, ls->url)) != 0)
+        goto fail;
+    if (strncmp(ls->url, "tls+", 4) == 0) {
+        what = "TLS for";
+        if ((!s->tls &&
+             ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) ||
+              (rv = nng_tls_config_cert_key_file(s->tls, c->tls_cert, NULL)) ||
+              (rv = nng_tls_config_ca_file(s->tls, c->tls_ca)) ||
+              (rv = nng_tls_config_auth_mode(s->tls,
+                                             NNG_TLS_AUTH_MODE_REQUIRED)))) ||
+            (rv = nng_listener_set_ptr(ls->l, NNG_OPT_TLS_CONFIG, s->tls)))
+            goto fail_close;
+        what = "listen";
+    }
+    if ((rv = nng_listener_start(ls->l, 0)) != 0)
+        goto fail_close;
+    ls->open = 1;
+    ls->suspect = 0;
+    ls->errors = 0;
+    return 0;
+
+fail_close:
+    nng_listener_close(ls->l);
+fail:
+    if (!quiet)
+        log_msg(LOG_LVL_ERROR, "%s %s: %s", what, ls->url, nng_strerror(rv));
+    return -1;
+}
+
+/* The statistics scope of the listener with this id.  (nng 1.5.2's
+ * nng_stat_find_listener can return another listener's.) */
+static nng_stat *listener_stats(nng_stat *st, int id)
+{
+    for (; st; st = nng_stat_next(st)) {
+        nng_stat *c;
+        if (nng_stat_type(st) == NNG_STAT_SCOPE &&
+            strcmp(nng_stat_name(st), "listener") == 0 &&
+            (c = nng_stat_find(st, "id")) != NULL) {
+            /* an id is kept at the start of the value's storage */
+            uint64_t v = nng_stat_value(c);
+            int sid;
+            memcpy(&sid, &v, sizeof(sid));
+            if (sid == id)
+                return st;
+        }
+        if ((c = listener_stats(nng_stat_child(st), id)) != NULL)
+            return c;
+    }
+    return NULL;
+}
+
+static uint64_t stat_count(nng_stat *scope, const char *name)
+{
+    nng_stat *c = nng_stat_find(scope, name);
+    return c ? nng_stat_value(c) : 0;
+}
+
+/* What a listener counted (nng statistics): errors that may have stopped
+ * it ("other": connections that broke, or failed before they were
+ * accepted; "canceled"), connections accepted, handshakes refused. */
+struct counts {
+    uint64_t errors, accepts, auth;
+};
+
+/* -1 if nng keeps no statistics of the listener. */
+static int listener_counts(const struct listener *ls, struct counts *c)
+{
+    nng_stat *st, *scope;
+
+    if (nng_stats_get(&st) != 0)
+        return -1;
+    if (!(scope = listener_stats(st, nng_listener_id(ls->l)))) {
+        nng_stats_free(st);
+        return -1;
+    }
+    c->errors = stat_count(scope, "other") + stat_count(scope, "canceled");
+    c->accepts = stat_count(scope, "accept");
+    c->auth = stat_count(scope, "auth");
+    nng_stats_free(st);
+    return 0;
+}
+
+/* 1 if the pipe is a probe's: from this process (ipc://), or from the
+ * address the probe connects from (tcp://). */
+static int is_probe(struct server *s, nng_pipe p)
+{
+    nng_sockaddr sa;
+    int pid, probe = 0;
+
+    if (!atomic_load(&s->probing))
+        return 0;
+    if (nng_pipe_get_int(p, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+        return pid == (int)getpid();
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+        return 0;
+    pthread_mutex_lock(&s->conn_mu);
+    if (sa.s_family == NNG_AF_INET && s->probe_from.s_family == NNG_AF_INET)
+        probe = sa.s_in.sa_addr == s->probe_from.s_in.sa_addr &&
+                sa.s_in.sa_port == s->probe_from.s_in.sa_port;
+    else if (sa.s_family == NNG_AF_INET6 &&
+             s->probe_from.s_family == NNG_AF_INET6)
+        probe =
+            memcmp(sa.s_in6.sa_addr, s->probe_from.s_in6.sa_addr, 16) == 0 &&
+            sa.s_in6.sa_port == s->probe_from.s_in6.sa_port;
+    pthread_mutex_unlock(&s->conn_mu);
+    return probe;
+}
+
+/* Reads or writes all `len` bytes, within the socket's timeouts. */
+static int io_full(int fd, void *buf, size_t len, int writing)
+{
+    uint8_t *b = buf;
+
+    while (len > 0) {
+        ssize_t n =
+            writing ? send(fd, b, len, MSG_NOSIGNAL) : recv(fd, b, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The ipc:// and tcp:// probe: 1 if the listener hands our connection to
+ * the socket within PROBE_MS, 0 if not. */
+static int probe_plain(struct server *s, const nng_sockaddr *sa)
+{
+    /* the SP header of a PAIR0 peer, which REP does not talk to */
+    static const uint8_t hello[8] = {0, 'S', 'P', 0, 0x00, 0x10, 0, 0};
+    struct timeval tv = {PROBE_MS / 1000, (PROBE_MS % 1000) * 1000};
+    struct sockaddr_storage ss, from;
+    socklen_t sl, fl = sizeof(from);
+    uint8_t head[8];
+    int fd, alive = 0;
+    ssize_t n;
+
+    memset(&ss, 0, sizeof(ss));
+    if (sa->s_family == NNG_AF_IPC) {
+        struct sockaddr_un *u = (struct sockaddr_un *)&ss;
+        if (strlen(sa->s_ipc.sa_path) >= sizeof(u->sun_path))
+            return -1;
+        u->sun_family = AF_UNIX;
+        memcpy(u->sun_path, sa->s_ipc.sa_path, strlen(sa->s_ipc.sa_path) + 1);
+        sl = sizeof(*u);
+    } else if (sa->s_family == NNG_AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = sa->s_in.sa_port;
+        in->sin_addr.s_addr =
+            sa->s_in.sa_addr ? sa->s_in.sa_addr : htonl(INADDR_LOOPBACK);
+        sl = sizeof(*in);
+    } else if (sa->s_family == NNG_AF_INET6) {
+        static const uint8_t any6[16];
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = sa->s_in6.sa_port;
+        if (memcmp(sa->s_in6.sa_addr, any6, 16) == 0)
+            in6->sin6_addr = in6addr_loopback;
+        else
+            memcpy(&in6->sin6_addr, sa->s_in6.sa_addr, 16);
+        sl = sizeof(*in6);
+    } else {
+        return -1;
+    }
+    if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&from, &fl) != 0) {
+        close(fd);
+        return -1;
+    }
+    pthread_mutex_lock(&s->conn_mu);
+    memset(&s->probe_from, 0, sizeof(s->probe_from));
+    if (from.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&from;
+        s->probe_from.s_in.sa_family = NNG_AF_INET;
+        s->probe_from.s_in.sa_addr = in->sin_addr.s_addr;
+        s->probe_from.s_in.sa_port = in->sin_port;
+    } else if (from.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&from;
+        s->probe_from.s_in6.sa_family = NNG_AF_INET6;
+        memcpy(s->probe_from.s_in6.sa_addr, &in6->sin6_addr, 16);
+        s->probe_from.s_in6.sa_port = in6->sin6_port;
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    /* Their header first: a transport that accepted has written it, so
+     * closing afterwards never hangs up in the middle of the exchange.
+     * Then ours, and the end of file when the socket closes the pipe. */
+    if (io_full(fd, head, sizeof(head), 0) == 0 &&
+        io_full(fd, (void *)hello, sizeof(hello), 1) == 0) {
+        do
+            n = recv(fd, head, sizeof(head), 0);
+        while (n > 0 || (n < 0 && errno == EINTR));
+        alive = n == 0 || errno == ECONNRESET;
+    }
+    close(fd);
+    return alive;
+}
+
+/* The tls+tcp:// probe: 1 if the listener counts our failed handshake
+ * within PROBE_MS, 0 if not, -1 if it cannot be probed. */
+static int probe_tls(struct server *s, const struct listener *ls,
+                     const nng_sockaddr *sa)
+{
+    char url[128], host[INET6_ADDRSTRLEN];
+    static const uint8_t any6[16];
+    struct counts c0, c;
+    nng_dialer d;
+    int alive = 0;
+
+    if (sa->s_family == NNG_AF_INET) {
+        struct in_addr a;
+        a.s_addr = sa->s_in.sa_addr ? sa->s_in.sa_addr : htonl(INADDR_LOOPBACK);
+        inet_ntop(AF_INET, &a, host, sizeof(host));
+        snprintf(url, sizeof(url), "tls+tcp://%s:%u", host,
+                 (unsigned)ntohs(sa->s_in.sa_port));
+    } else if (sa->s_family == NNG_AF_INET6) {
+        if (memcmp(sa->s_in6.sa_addr, any6, 16) == 0)
+            snprintf(host, sizeof(host), "::1");
+        else
+            inet_ntop(AF_INET6, sa->s_in6.sa_addr, host, sizeof(host));
+        snprintf(url, sizeof(url), "tls+tcp://[%s]:%u", host,
+                 (unsigned)ntohs(sa->s_in6.sa_port));
+    } else {
+        return -1;
+    }
+    if (!s->has_probe) {
+        if (nng_req0_open(&s->probe) != 0)
+            return -1;
+        s->has_probe = 1;
+    }
+    if (!s->probe_tls &&
+        (nng_tls_config_alloc(&s->probe_tls, NNG_TLS_MODE_CLIENT) != 0 ||
+         nng_tls_config_auth_mode(s->probe_tls, NNG_TLS_AUTH_MODE_NONE) != 0)) {
+        if (s->probe_tls)
+            nng_tls_config_free(s->probe_tls);
+        s->probe_tls = NULL;
+        return -1;
+    }
+    /* twice: a failure in the 100 ms that a listener rests after an
+     * error is not counted */
+    for (int attempt = 0; attempt < 2 && !alive; attempt++) {
+        if (listener_counts(ls, &c0) != 0 ||
+            nng_dialer_create(&d, s->probe, url) != 0)
+            return -1;
+        if (nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, s->probe_tls) != 0) {
+            nng_dialer_close(d);
+            return -1;
+        }
+        /* blocking, one attempt: the handshake fails on the listener's
+         * side (no certificate), then the dialer closes before it could
+         * dial again */
+        nng_dialer_start(d, 0);
+        nng_dialer_close(d);
+        for (int waited = 0; waited < PROBE_MS / 2 && !alive; waited += 20) {
+            struct timespec ms20 = {0, 20 * 1000000};
+            nanosleep(&ms20, NULL);
+            alive = listener_counts(ls, &c) == 0 &&
+                    (c.auth != c0.auth || c.accepts != c0.accepts);
+        }
+    }
+    return alive;
+}
+
+/* 1 if the listener still accepts, 0 if not, -1 if it cannot be told. */
+static int listener_probe(struct server *s, const struct listener *ls)
+{
+    nng_sockaddr sa;
+    int alive;
+
+    if (nng_listener_get_addr(ls->l, NNG_OPT_LOCADDR, &sa) != 0)
+        return -1;
+    if (strncmp(ls->url, "tls+", 4) == 0)
+        return probe_tls(s, ls, &sa);
+    atomic_store(&s->probing, 1);
+    alive = probe_plain(s, &sa);
+    atomic_store(&s->probing, 0);
+    return alive;
+}
+
+/* Called from the main loop: finds listeners that stopped accepting and
+ * opens them again. */
+static void supervise_listeners(struct server *s)
+{
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        struct listener *ls = &s->listeners[i];
+        struct counts c;
+        int alive;
+
+        if (!ls->open) {
+            /* closed by an earlier round, and could not listen again */
+            if (listener_open(s, ls, 1) == 0)
+                log_msg(LOG_LVL_INFO, "listening on %s again", ls->url);
+            continue;
+        }
+        if (listener_counts(ls, &c) != 0)
+            continue;
+        if (ls->suspect && c.accepts != ls->accepts)
+            ls->suspect = 0; /* it accepted a connection after the errors */
+        if (ls->suspect) {
+            ls->suspect = 0;
+            if ((alive = listener_probe(s, ls)) != 0) {
+                log_msg(LOG_LVL_DEBUG, "%s %s", ls->url,
+                        alive > 0 ? "accepts connections" : "cannot be probed");
+                continue;
+            }
+            log_msg(LOG_LVL_WARN,
+                    "%s stopped accepting connections (a client hung up "
+                    "while connecting): listening again",
+                    ls->url);
+            nng_listener_close(ls->l);
+            ls->open = 0;
+            if (listener_open(s, ls, 0) == 0)
+                log_msg(LOG_LVL_INFO, "listening on %s again", ls->url);
+            continue;
+        }
+        if (c.errors != ls->errors) {
+            /* looked at again next round */
+            ls->errors = c.errors;
+            ls->accepts = c.accepts;
+            ls->suspect = 1;
+        }
     }
 }
 
@@ -543,38 +923,14 @@ static int load_key(struct server *s)
 static int start_listeners(struct server *s)
 {
     const struct config *c = s->cfg;
-    int rv;
 
     for (size_t i = 0; i < c->n_listen; i++) {
-        nng_listener *ls = &s->listeners[s->n_listeners];
-        const char *url = c->listen[i];
-        if ((rv = nng_listener_create(ls, s->rep, url)) != 0) {
-            log_msg(LOG_LVL_ERROR, "listen %s: %s", url, nng_strerror(rv));
+        struct listener *ls = &s->listeners[s->n_listeners];
+        ls->url = c->listen[i];
+        if (listener_open(s, ls, 0) != 0)
             return -1;
-        }
-        if (strncmp(url, "tls+", 4) == 0) {
-            if (!s->tls &&
-                ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) ||
-                 (rv = nng_tls_config_cert_key_file(s->tls, c->tls_cert,
-                                                    NULL)) ||
-                 (rv = nng_tls_config_ca_file(s->tls, c->tls_ca)) ||
-                 (rv = nng_tls_config_auth_mode(s->tls,
-                                                NNG_TLS_AUTH_MODE_REQUIRED)))) {
-                log_msg(LOG_LVL_ERROR, "TLS for %s: %s", url, nng_strerror(rv));
-                return -1;
-            }
-            if ((rv = nng_listener_set_ptr(*ls, NNG_OPT_TLS_CONFIG, s->tls))) {
-                log_msg(LOG_LVL_ERROR, "TLS for %s: %s", url, nng_strerror(rv));
-                return -1;
-            }
-        }
-        if ((rv = nng_listener_start(*ls, 0)) != 0) {
-            log_msg(LOG_LVL_ERROR, "listen %s: %s", url, nng_strerror(rv));
-            nng_listener_close(*ls);
-            return -1;
-        }
         s->n_listeners++;
-        log_msg(LOG_LVL_INFO, "listening on %s", url);
+        log_msg(LOG_LVL_INFO, "listening on %s", ls->url);
     }
     return 0;
 }
@@ -590,6 +946,7 @@ static int server_init_state(struct server *s)
         pthread_mutex_init(&s->replay_mu, NULL) ||
         pthread_mutex_init(&s->rate_mu, NULL) ||
         pthread_mutex_init(&s->pub_mu, NULL) ||
+        pthread_mutex_init(&s->conn_mu, NULL) ||
         replay_gen_init(&s->gen[0], (size_t)s->cfg->replay_cache) ||
         replay_gen_init(&s->gen[1], (size_t)s->cfg->replay_cache) ||
         !(s->rates = calloc(RATE_SLOTS, sizeof(*s->rates))))
@@ -652,6 +1009,11 @@ int server_run(const struct config *c)
     }
     nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ,
                         (size_t)c->max_message + 4096);
+    if (!(s->conn_ids =
+              calloc((size_t)c->max_connections, sizeof(*s->conn_ids)))) {
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        goto out_sock;
+    }
     nng_pipe_notify(s->rep, NNG_PIPE_EV_ADD_PRE, pipe_cb, s);
     nng_pipe_notify(s->rep, NNG_PIPE_EV_REM_POST, pipe_cb, s);
     if (c->pub) {
@@ -705,6 +1067,7 @@ int server_run(const struct config *c)
                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
+        supervise_listeners(s);
         publish_head(s, 0);
         publish_alerts(s);
         now = time(NULL);
@@ -720,7 +1083,8 @@ out_works:
     /* no new connections; then let queued requests finish and answer */
     atomic_store(&s->stopping, 1);
     for (size_t i = 0; i < s->n_listeners; i++)
-        nng_listener_close(s->listeners[i]);
+        if (s->listeners[i].open)
+            nng_listener_close(s->listeners[i].l);
     for (int waited = 0; atomic_load(&s->busy) > 0 && waited < 3000; waited++) {
         struct timespec ms10 = {0, 10 * 1000000};
         nanosleep(&ms10, NULL);
@@ -743,12 +1107,17 @@ out_threads:
     if (writer_started)
         pthread_join(s->writer, NULL);
 out_sock:
+    if (s->has_probe)
+        nng_close(s->probe);
     nng_close(s->rep);
     if (s->has_pub)
         nng_close(s->pub);
     if (s->tls)
         nng_tls_config_free(s->tls);
+    if (s->probe_tls)
+        nng_tls_config_free(s->probe_tls);
 out_ledger:
+    free(s->conn_ids);
     free(s->threads);
     free(s->works);
     free(s->gen[0].keys);

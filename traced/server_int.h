@@ -58,6 +58,17 @@ struct rate {
 };
 #define RATE_SLOTS 4096
 
+/* One listen address of the REP socket (see "Listener supervision" in
+ * server.c). */
+struct listener {
+    const char *url; /* as configured */
+    nng_listener l;
+    int open;         /* l was started and is not closed */
+    uint64_t errors;  /* its "other" + "canceled" counts, last looked at */
+    int suspect;      /* errors were counted: is it still accepting? */
+    uint64_t accepts; /* connections it had accepted by then */
+};
+
 struct server {
     const struct config *cfg;
     trace_ledger *l;
@@ -66,9 +77,14 @@ struct server {
     int64_t start_us;
     nng_socket rep, pub;
     int has_pub;
-    nng_listener listeners[CFG_MAX_LISTEN];
+    struct listener listeners[CFG_MAX_LISTEN];
     size_t n_listeners;
     nng_tls_config *tls;
+    nng_socket probe; /* dials our tls+tcp:// listeners (supervision) */
+    int has_probe;
+    nng_tls_config *probe_tls; /* the probe's: no certificate */
+    atomic_int probing;        /* a probe of ipc:// or tcp:// is on */
+    nng_sockaddr probe_from;   /* where that tcp:// probe comes from */
     struct work *works;
     size_t n_works;
     struct queue inq, commitq;
@@ -91,7 +107,11 @@ struct server {
                    (the fuzz target's harness) */
     atomic_int stopping;
     atomic_int busy; /* requests received and not yet answered */
-    atomic_int connections;
+    /* the pipes counted against max-connections: an id is added when
+     * ADD_PRE accepts the pipe, removed at its REM_POST */
+    pthread_mutex_t conn_mu;
+    uint32_t *conn_ids; /* max-connections of them */
+    size_t n_conns;
 };
 
 /* server.c */

@@ -50,12 +50,6 @@ start() {
 stop() {
   kill -TERM "$DPID"
   local st=0
-  if [ "${LIMITS:-0}" = 1 ]; then
-    # the connection-limit daemon (see below): stopped, not judged
-    for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; DPID=
-    return
-  fi
   wait "$DPID" || st=$?
   DPID=
   [ "$st" -eq 0 ] && ok || bad "traced exited $st on SIGTERM"
@@ -339,11 +333,11 @@ grep -q "code=5" "$W/out" || bad "replay after restart not refused: $(head -1 "$
 expect 0 "serving after the restart" -- C verify
 stop
 
-# Limits: per-party request rate, connections at once.
-# (nng's teardown of refused pipes is not leak-checked, as for the
-# client below)
+# Limits: per-party request rate, connections at once; and listeners that
+# nng stopped.  (Not leak-checked: when a client hangs up while connecting,
+# nng 1.5.2 stops accepting on that listener and never frees the
+# connections left waiting on it; traced closes it and listens again.)
 ASAN_OPTIONS=detect_leaks=0 start --rate 1 --burst 3 --max-connections 3
-LIMITS=1
 sleep 1.5 # refill what start's readiness probes used
 for i in 1 2 3 4 5 6; do C head >/dev/null 2>"$W/rate-$i.err"; echo $? >>"$W/rate.codes"; done
 grep -q "^6$" "$W/rate.codes" && ok || bad "no request refused over the rate: $(tr '\n' ' ' <"$W/rate.codes")"
@@ -360,10 +354,14 @@ sleep 0.5
 ASAN_OPTIONS=detect_leaks=0 expect 6 "a connection over max-connections" -- C --timeout 2 head
 grep -q "max-connections" "$W/traced.log" && ok || bad "refused connection not logged"
 sleep 5
-# Known defect, not asserted: under load traced sometimes stops accepting
-# connections after refusing some at max-connections (see the issue 8
-# note); the stop below then kills it if it does not exit.
+expect 0 "served again once connections close" -- C --timeout 5 head
+# a client that connects and hangs up at once, before the SP handshake
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.close()' "$W/traced.ipc"
+sleep 3
+expect 0 "served after a client hung up while connecting" -- C --timeout 5 head
 stop
+grep -q "Sanitizer" "$W/traced.log" && bad "a sanitizer report in traced's log" || ok
 
 echo "daemon: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
