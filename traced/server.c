@@ -458,6 +458,7 @@ static void nightly(struct server *s)
     }
     o.rules_json = rules;
     o.rules_len = rlen;
+    o.incremental = 1; /* what was appended since last night, in scope */
     log_msg(LOG_LVL_INFO, "nightly reconciliation started");
     pthread_mutex_lock(&s->exec_mu);
     pthread_rwlock_rdlock(&s->map_lock);
@@ -466,11 +467,14 @@ static void nightly(struct server *s)
     pthread_mutex_unlock(&s->exec_mu);
     if (rc == TRACE_OK)
         log_msg(LOG_LVL_INFO,
-                "nightly reconciliation: %llu alerts (%llu new) over %llu "
-                "events in %.2f s",
+                "nightly reconciliation (%s): %llu alerts (%llu new) over "
+                "%llu events (%llu appended since the previous run) in "
+                "%.2f s",
+                sum.partial ? "incremental" : "full",
                 (unsigned long long)sum.alerts,
                 (unsigned long long)sum.new_alerts,
-                (unsigned long long)sum.events, sum.seconds);
+                (unsigned long long)sum.events,
+                (unsigned long long)sum.new_events, sum.seconds);
     else
         log_msg(LOG_LVL_ERROR, "nightly reconciliation failed: %s",
                 trace_error_last());

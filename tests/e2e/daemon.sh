@@ -326,8 +326,12 @@ SUBPID=$!
 sleep 1
 start --reconcile-at "$(date +%H:%M)"
 wait "$SUBPID"
-grep -q "nightly reconciliation: .* alerts" "$W/traced.log" && ok || bad "no nightly reconciliation in the log"
+grep -Eq "nightly reconciliation \((full|incremental)\): .* alerts" "$W/traced.log" && ok || bad "no nightly reconciliation in the log"
 grep -q '^alert {"id"' "$W/sub.out" && ok || bad "no alert published: $(head -3 "$W/sub.out")"
+# the nightly run is incremental: a regulator's incremental run after it
+# reads only what was appended since (nothing), and finds no new alert
+expect 0 "incremental reconcile after the nightly run" -- C reconcile --incremental
+grep -q "(0 new) over .* (0 appended since the previous run)" "$W/err" && ok || bad "not an incremental run: $(cat "$W/err")"
 expect 0 "replay across a restart" -- "$RAW" "$IPC" file "$W/req.bin"
 grep -q "code=5" "$W/out" || bad "replay after restart not refused: $(head -1 "$W/out")"
 expect 0 "serving after the restart" -- C verify
