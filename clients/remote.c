@@ -21,6 +21,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "tracectl.h"
 #include "wire.h"
@@ -37,6 +38,7 @@ struct remote {
     char pub_url[256];
     uint8_t daemon_pub[TRACE_PUBKEY_LEN];
     uint64_t max_message;
+    int dial_failed;
 };
 
 static int transport_error(const char *url, const char *what, int rv)
@@ -153,6 +155,7 @@ int remote_open(struct globals *g)
         goto fail;
     }
     if ((rv = nng_dialer_start(d, 0)) != 0) {
+        r->dial_failed = 1;
         ret = transport_error(g->connect, "cannot reach traced at", rv);
         goto fail;
     }
@@ -212,6 +215,12 @@ void remote_close(struct globals *g)
     if (!r)
         return;
     nng_close(r->sock);
+    /* A failed TLS dial leaves its connection to nng's reaper thread, and
+     * nng 1.5.2's nng_fini() (at exit) shuts TLS down before it drains
+     * the reaper: a reaper still at work then locks a destroyed mutex and
+     * nng panics.  Give it time to finish first. */
+    if (r->tls && r->dial_failed)
+        nng_msleep(200);
     if (r->tls)
         nng_tls_config_free(r->tls);
     trace_keyring_free(r->ring);
