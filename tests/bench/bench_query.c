@@ -203,6 +203,26 @@ static void gen_lot(size_t k, unsigned day)
     }
 }
 
+/* Times one reconciliation (a dry run unless incremental) and prints it. */
+static void time_reconcile(const char *what, int incremental)
+{
+    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum;
+    double s0 = bench_now();
+
+    ro.dry_run = !incremental;
+    ro.incremental = incremental;
+    if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
+        fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
+        exit(1);
+    }
+    printf("%-40s %.2f s for %llu events", what, bench_now() - s0,
+           (unsigned long long)(sum.partial ? sum.new_events : sum.events));
+    if (sum.partial)
+        printf(" appended, %llu read", (unsigned long long)sum.events);
+    printf(" (%llu alerts)\n", (unsigned long long)sum.alerts);
+}
+
 int main(int argc, char **argv)
 {
     char tmpl[] = "/tmp/trace-qbench-XXXXXX", keys[512], line[1024];
@@ -330,42 +350,14 @@ int main(int argc, char **argv)
     }
     report("trace forward, whole lot", t, 200, (double)rows);
 
-    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
-    trace_reconcile_summary sum;
-    ro.dry_run = 1;
-    double s0 = bench_now();
-    if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
-        fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
-        return 1;
-    }
-    printf("%-40s %.2f s for %llu events (%llu alerts)\n",
-           "reconcile, all rules", bench_now() - s0,
-           (unsigned long long)sum.events, (unsigned long long)sum.alerts);
-
-    /* incremental: the first run reads everything and files its index;
-     * then a new lot's whole history (~4,900 events: a busy day's volume
-     * at this scale) is appended and an incremental run judges it */
-    ro.dry_run = 0;
-    ro.incremental = 1;
-    s0 = bench_now();
-    if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
-        fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
-        return 1;
-    }
-    printf("%-40s %.2f s for %llu events (%llu alerts)\n",
-           "reconcile, first incremental (full)", bench_now() - s0,
-           (unsigned long long)sum.events, (unsigned long long)sum.alerts);
+    /* a full run; then incremental ones: the first reads everything and
+     * files its index, then a new lot's whole history (~4,900 events: a
+     * busy day's volume at this scale) is appended and judged */
+    time_reconcile("reconcile, all rules", 0);
+    time_reconcile("reconcile, first incremental (full)", 1);
     gen_lot(n_lots_made, 331);
     flush();
-    s0 = bench_now();
-    if (trace_reconcile(l, &ro, NULL, NULL, &sum) != TRACE_OK) {
-        fprintf(stderr, "bench: reconcile: %s\n", trace_error_last());
-        return 1;
-    }
-    printf("%-40s %.2f s for %llu new events, %llu read (%llu alerts)\n",
-           "reconcile, incremental", bench_now() - s0,
-           (unsigned long long)sum.new_events, (unsigned long long)sum.events,
-           (unsigned long long)sum.alerts);
+    time_reconcile("reconcile, incremental", 1);
     trace_ledger_close(l);
     trace_keyring_free(ring);
     trace_batch_free(batch);

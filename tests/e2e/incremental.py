@@ -34,15 +34,7 @@ def main():
     opt = {"--seed": 7, "--days": 12, "--late": 15}
     for i in range(1, len(args) - 1, 2):
         opt[args[i]] = int(args[i + 1])
-    sc = scenarios.Scenario(opt["--seed"])
-    sc.party("CARRIER", "carrier", ["CN-PC-1", "CN-PC-2"])
-    plan = [None] * 60 + [r for r in scenarios.RULES for _ in range(4)]
-    sc.rng.shuffle(plan)
-    for bend in plan:
-        if bend in scenarios.RX or (bend is None and sc.rng.random() < 0.4):
-            sc.rx_flow(bend)
-        else:
-            sc.flow(bend)
+    sc = scenarios.build(opt["--seed"], 60, 4)
     rng = random.Random(opt["--seed"])
     regs = [e for e in sc.lines if e["type"] == "party"]
     rest = sorted((e for e in sc.lines if e["type"] != "party"),

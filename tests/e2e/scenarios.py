@@ -283,6 +283,21 @@ RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "PERMIT_EXCEEDED",
 RX = {"RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"}
 
 
+def build(seed, clean, per_rule):
+    """A scenario of `clean` clean flows and `per_rule` anomalies of each
+    rule, in random order."""
+    sc = Scenario(seed)
+    sc.party("CARRIER", "carrier", ["CN-PC-1", "CN-PC-2"])
+    plan = [None] * clean + [r for r in RULES for _ in range(per_rule)]
+    sc.rng.shuffle(plan)
+    for bend in plan:
+        if bend in RX or (bend is None and sc.rng.random() < 0.4):
+            sc.rx_flow(bend)
+        else:
+            sc.flow(bend)
+    return sc
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -291,16 +306,7 @@ def main():
     opt = {"--seed": 1, "--clean": 150, "--per-rule": 10}
     for i in range(1, len(args) - 1, 2):
         opt[args[i]] = int(args[i + 1])
-    sc = Scenario(opt["--seed"])
-    sc.party("CARRIER", "carrier", ["CN-PC-1", "CN-PC-2"])
-    plan = [None] * opt["--clean"] + \
-        [r for r in RULES for _ in range(opt["--per-rule"])]
-    sc.rng.shuffle(plan)
-    for bend in plan:
-        if bend in RX or (bend is None and sc.rng.random() < 0.4):
-            sc.rx_flow(bend)
-        else:
-            sc.flow(bend)
+    sc = build(opt["--seed"], opt["--clean"], opt["--per-rule"])
     # registrations first (a recorder must be registered before it
     # records); everything else in random order: rules read `at` order
     regs = [e for e in sc.lines if e["type"] == "party"]
