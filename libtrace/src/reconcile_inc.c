@@ -31,9 +31,10 @@
  * can change any verdict on the event it corrects).
  * CHAIN_BROKEN always verifies the whole journal (on a thread of its own).
  *
- * The state ("reconcile.state" in meta) and rcidx are written in the
- * transaction that stores the run's alerts, so they always describe the
- * same run; a dry run writes neither.
+ * The state ("reconcile.state" in meta; its position is repeated in
+ * rcidx under the key "\0", so an emptied rcidx is noticed) and rcidx are
+ * written in the transaction that stores the run's alerts, so they always
+ * describe the same run; a dry run writes neither.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,11 @@ int inc_plan(struct run *r)
     p = v.mv_data;
     if (p[0] != STATE_VERSION || memcmp(p + 17, digest, TRACE_HASH_LEN) != 0 ||
         be64_get(p + 1) > r->last_seq)
+        return TRACE_OK;
+    /* rcidx must be the one filed with this state (not emptied since) */
+    MDB_val mk = {1, "\0"}, mv;
+    if (mdb_get(r->txn, r->l->dbi_rcidx, &mk, &mv) != 0 || mv.mv_size != 8 ||
+        memcmp(mv.mv_data, p + 1, 8) != 0)
         return TRACE_OK;
     r->since = be64_get(p + 1);
     r->open = p + STATE_FIXED;
@@ -541,6 +547,14 @@ int inc_store(struct run *r, MDB_txn *txn)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     buf[0] = STATE_VERSION;
     be64_put(buf + 1, r->last_seq);
+    /* the same position inside rcidx, under a key no scope reads */
+    k = (MDB_val){1, "\0"};
+    v = (MDB_val){8, buf + 1};
+    if ((rc = mdb_put(txn, r->l->dbi_rcidx, &k, &v, 0))) {
+        free(buf);
+        return trace_fail_mdb(rc, "rcidx");
+    }
+    k = (MDB_val){strlen(STATE_KEY), STATE_KEY};
     be64_put(buf + 9, (uint64_t)r->as_of);
     rules_digest(r, buf + 17);
     o = STATE_FIXED;

@@ -478,6 +478,44 @@ static void test_incremental(void **state)
     assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 1);
 }
 
+/* Empties reconciliation's own index behind the library's back. */
+static void empty_rcidx(fixture *f)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    trace_ledger_close(f->l);
+    f->l = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64ULL << 30), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "rcidx", 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+}
+
+static void test_incremental_index_lost(void **state)
+{
+    int partial;
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg"));
+    assert_int_equal(incremental(f, "NEGATIVE_STOCK", &partial), 0);
+    load(f, PRODUCE("m2", "ephedrine", "E2", "5", "kg"));
+    assert_int_equal(incremental(f, "NEGATIVE_STOCK", &partial), 0);
+    assert_true(partial);
+    /* an index that is not the one filed with the state: read all */
+    empty_rcidx(f);
+    load(f, PRODUCE("m3", "ephedrine", "E3", "5", "kg"));
+    assert_int_equal(incremental(f, "NEGATIVE_STOCK", &partial), 0);
+    assert_false(partial);
+    load(f, PRODUCE("m4", "ephedrine", "E4", "5", "kg"));
+    assert_int_equal(incremental(f, "NEGATIVE_STOCK", &partial), 0);
+    assert_true(partial);
+}
+
 static void test_incremental_correction(void **state)
 {
     int partial;
@@ -534,6 +572,7 @@ int main(void)
         T(test_chain_broken),
         T(test_incremental),
         T(test_incremental_correction),
+        T(test_incremental_index_lost),
         T(test_rules_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
