@@ -890,6 +890,7 @@ struct by_field {
     uint64_t h;
     const char *key;
     const rec *e;
+    int64_t at; /* e->at, at hand for the windows (no pointer chasing) */
 };
 
 static int same_key(const struct by_field *x, const struct by_field *y)
@@ -922,10 +923,10 @@ static int dispensings(struct run *r, int patient, int all,
             (!all && !e->rxcls))
             continue;
         if (patient)
-            v[n] =
-                (struct by_field){mix64((uintptr_t)e->patient), e->patient, e};
+            v[n] = (struct by_field){mix64((uintptr_t)e->patient), e->patient,
+                                     e, e->at};
         else
-            v[n] = (struct by_field){strmap_hash(e->rx), e->rx, e};
+            v[n] = (struct by_field){strmap_hash(e->rx), e->rx, e, e->at};
         hash[n] = v[n].h;
         n++;
     }
@@ -979,8 +980,8 @@ static int count_distinct(const rec *const *ev, size_t n, int prescribers)
     for (size_t i = 0; i < n; i++) {
         const char *v = prescribers ? ev[i]->prescriber : ev[i]->party;
         size_t j;
-        for (j = 0; j < i; j++)
-            if (strcmp(prescribers ? ev[j]->prescriber : ev[j]->party, v) == 0)
+        for (j = 0; j < i; j++) /* interned: equal strings, equal pointers */
+            if ((prescribers ? ev[j]->prescriber : ev[j]->party) == v)
                 break;
         count += j == i;
     }
@@ -1013,7 +1014,7 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
             continue;
         }
         for (size_t k = g; k < end && rc == TRACE_OK; k++) {
-            while (v[k].e->at - v[start].e->at > span)
+            while (v[k].at - v[start].at > span)
                 start++;
             size_t n = k - start + 1;
             if (n < (size_t)c->p[0] || n < (size_t)c->p[1])
