@@ -29,7 +29,11 @@
  * A run falls back to a full one when there is no state yet, when the
  * rules configuration changed, or when a new event is a correction (it
  * can change any verdict on the event it corrects).
- * CHAIN_BROKEN always verifies the whole journal (on a thread of its own).
+ * CHAIN_BROKEN resumes verification where the previous incremental run
+ * stopped (verify.c), after checking that the entry it stopped at still
+ * hashes to the head it recorded; if not, or if the kept state is not
+ * usable, it verifies the whole journal.  Entries before that point are
+ * not looked at again: `tracectl verify` and a full run do that.
  *
  * The state ("reconcile.state" in meta; its position is repeated in
  * rcidx under the key "\0", so an emptied rcidx is noticed) and rcidx are
@@ -43,7 +47,7 @@
 #include "reconcile_int.h"
 
 #define STATE_KEY     "reconcile.state"
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define STATE_FIXED   (1 + 8 + 8 + TRACE_HASH_LEN)
 
 /* ------------------------------------------------------------------ */
@@ -231,12 +235,19 @@ static int load_keyed(struct run *r, int scope, char tag, const char *a,
     size_t n = 0, la = strlen(a), lb = b ? strlen(b) : 0;
     int rc;
 
-    if (1 + la + 1 + lb + 1 + 8 > sizeof(key))
-        return TRACE_OK; /* never indexed: its scope stays partial */
+    if (1 + la + 1 + lb + 1 + 8 > sizeof(key)) {
+        r->partial = 0; /* too long to be indexed: judge everything */
+        return TRACE_OK;
+    }
     if ((rc = scope_mark(r, scope, a, b)) <= 0)
         return rc < 0 ? trace_fail(TRACE_ENOMEM, "out of memory") : TRACE_OK;
-    if (scope == SCOPE_PERMIT)
+    if (scope == SCOPE_PERMIT) { /* its issue, citations, status changes */
+        MDB_val pk = {la, (void *)a}, pv;
+        if (mdb_get(r->txn, r->l->dbi_permits, &pk, &pv) == 0 &&
+            pv.mv_size == 8 && (rc = load_seq(r, be64_get(pv.mv_data))) != 0)
+            return rc;
         return load_dups(r, r->l->dbi_pev, a, la, 1);
+    }
     key[n++] = (uint8_t)tag;
     memcpy(key + n, a, la + 1);
     n += la + 1;
@@ -285,6 +296,7 @@ int inc_plan(struct run *r)
     if (mdb_get(r->txn, r->l->dbi_meta, &k, &v) != 0 || v.mv_size < STATE_FIXED)
         return TRACE_OK; /* no state: a full run makes one */
     p = v.mv_data;
+    r->plan_state = be64_get(p + 1) + 1; /* see inc_store() */
     if (p[0] != STATE_VERSION || memcmp(p + 17, digest, TRACE_HASH_LEN) != 0 ||
         be64_get(p + 1) > r->last_seq)
         return TRACE_OK;
@@ -351,7 +363,7 @@ int inc_load(struct run *r)
     if ((rc = load_dups(r, r->l->dbi_rcidx, "g", 1, 0)) != TRACE_OK)
         return rc;
     /* the scopes of the new events */
-    for (size_t i = 0; i < n_new && rc == TRACE_OK; i++) {
+    for (size_t i = 0; i < n_new && rc == TRACE_OK && r->partial; i++) {
         /* a copy: loading grows (moves) r->recs */
         const rec ev = r->recs[i], *e = &ev;
         if (e->lot)
@@ -365,6 +377,9 @@ int inc_load(struct run *r)
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_SALE_BODY &&
             e->to && e->substance)
             rc = load_keyed(r, SCOPE_ORDERS, 'o', e->to, e->substance);
+        /* receipts that cited this event before it was recorded */
+        if (rc == TRACE_OK)
+            rc = load_keyed(r, SCOPE_CITED, 'r', e->party, e->id);
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_PARTY_BODY &&
             e->subject)
             rc = load_keyed(r, SCOPE_SUBJECT, 'u', e->subject, NULL);
@@ -376,23 +391,26 @@ int inc_load(struct run *r)
         }
     }
     /* permits issued or changed: their citations */
-    for (size_t i = 0; i < n_new && rc == TRACE_OK; i++)
+    for (size_t i = 0; i < n_new && rc == TRACE_OK && r->partial; i++)
         if (r->recs[i].kind == TRACE__V1__EVENT__BODY_PERMIT_BODY ||
             r->recs[i].kind == TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY)
             rc = r->recs[i].permit
                      ? load_keyed(r, SCOPE_PERMIT, 0, r->recs[i].permit, NULL)
                      : TRACE_OK;
     /* sales whose window was open at the previous run */
-    for (size_t o = 0; o < r->open_len && rc == TRACE_OK;) {
-        const char *lot = (const char *)r->open + o;
-        size_t len = strnlen(lot, r->open_len - o);
-        if (len == r->open_len - o)
+    for (size_t o = 0; o < r->open_len && rc == TRACE_OK && r->partial;) {
+        const char *item = (const char *)r->open + o;
+        size_t len = strnlen(item, r->open_len - o);
+        if (len == r->open_len - o || len < 2)
             break; /* not terminated: damaged state, ignore the rest */
-        rc = load_lot(r, lot);
+        if (item[0] == 'L')
+            rc = load_lot(r, item + 1);
+        else if (item[0] == 'P')
+            rc = load_keyed(r, SCOPE_PERMIT, 0, item + 1, NULL);
         o += len + 1;
     }
     /* the sale each receipt cites (the loop sees the ones it adds) */
-    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++)
+    for (size_t i = 0; i < r->n && rc == TRACE_OK && r->partial; i++)
         if (r->recs[i].kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY &&
             r->recs[i].from && r->recs[i].ref)
             rc = load_cited(r, r->recs[i].from, r->recs[i].ref);
@@ -496,6 +514,8 @@ static int index_rec(struct sink *sk, const rec *e)
     case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
         if (e->from)
             rc = put_idx(sk, 'u', e->from, NULL, e->seq);
+        if (rc == TRACE_OK && e->from && e->ref)
+            rc = put_idx(sk, 'r', e->from, e->ref, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:
         if (e->witness)
@@ -523,6 +543,14 @@ int inc_store(struct run *r, MDB_txn *txn)
     MDB_val k = {strlen(STATE_KEY), STATE_KEY}, v;
     int rc = TRACE_OK;
 
+    /* Another run may have stored its state since this one read it (a
+     * tracectl beside traced): then that state and rcidx stand, and this
+     * run stores only its alerts. */
+    uint64_t now_state = 0;
+    if (mdb_get(txn, r->l->dbi_meta, &k, &v) == 0 && v.mv_size >= STATE_FIXED)
+        now_state = be64_get((const uint8_t *)v.mv_data + 1) + 1;
+    if (now_state != r->plan_state)
+        return TRACE_OK;
     /* rcidx: rebuilt after a full run, else the new events added */
     struct sink sk = {txn, r->l->dbi_rcidx, NULL, NULL, 0, 0};
     if (!r->partial) {
@@ -569,16 +597,21 @@ int inc_store(struct run *r, MDB_txn *txn)
     return rc ? trace_fail_mdb(rc, "reconcile state") : TRACE_OK;
 }
 
-/* Called by SHIPMENT_UNCONFIRMED's rule for a sale still inside its
- * window with no receipt: its lot is loaded again by the next run. */
-int inc_keep_open(struct run *r, const char *lot)
+/* Remembers what the next incremental run must load again whatever is
+ * appended: the lot of a sale still inside its receipt window ('L'), a
+ * permit with a citation, status change or issue dated after the run's
+ * as-of time, which it did not count yet ('P'). */
+int inc_keep_open(struct run *r, char tag, const char *key)
 {
+    char item[KEY_MAX];
     int *mark;
-    if (!r->incremental || !lot)
+    if (!r->incremental || !key)
         return TRACE_OK;
+    if ((size_t)snprintf(item, sizeof(item), "%c%s", tag, key) >= sizeof(item))
+        return TRACE_OK; /* ids are far shorter */
     if (!r->open_set && !(r->open_set = strmap_new(sizeof(int))))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if (!(mark = strmap_get(r->open_set, lot, 1)))
+    if (!(mark = strmap_get(r->open_set, item, 1)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     if (*mark)
         return TRACE_OK;
@@ -591,6 +624,8 @@ int inc_keep_open(struct run *r, const char *lot)
         r->open_lots = p;
         r->cap_open = nc;
     }
-    r->open_lots[r->n_open++] = lot;
+    if (!(r->open_lots[r->n_open] = intern(r, item)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    r->n_open++;
     return TRACE_OK;
 }

@@ -82,6 +82,7 @@ enum {
     SCOPE_PATIENT,
     SCOPE_RX,
     SCOPE_SUBJECT, /* events naming a party as buyer, seller or witness */
+    SCOPE_CITED,   /* receipts citing an event (party, id) */
     N_SCOPES
 };
 
@@ -119,12 +120,13 @@ struct run {
     struct verify_job verify;
 
     /* incremental runs (reconcile_inc.c) */
-    int incremental;   /* asked for: keep the state */
-    int partial;       /* only the new events and their scopes loaded */
-    uint64_t since;    /* last entry of the previous run */
-    uint64_t last_seq; /* last entry of this run's snapshot */
-    size_t n_new;      /* events of entries after `since` */
-    const void *open;  /* previous run's open lots (in r->txn) */
+    int incremental;     /* asked for: keep the state */
+    int partial;         /* only the new events and their scopes loaded */
+    uint64_t since;      /* last entry of the previous run */
+    uint64_t plan_state; /* 1 + the state's position when read, 0: none */
+    uint64_t last_seq;   /* last entry of this run's snapshot */
+    size_t n_new;        /* events of entries after `since` */
+    const void *open;    /* previous run's open lots (in r->txn) */
     size_t open_len;
     arena *tmp;               /* decoding one entry */
     strmap *loaded;           /* entries loaded, by seq */
@@ -161,8 +163,10 @@ int inc_store(struct run *r, MDB_txn *txn);
  * a full run; in a partial run only if the scope was loaded whole. */
 int scope_complete(const struct run *r, int scope, const char *a,
                    const char *b);
-/* Remembers the lot of a sale still inside its receipt window. */
-int inc_keep_open(struct run *r, const char *lot);
+/* Remembers what the next incremental run loads again: 'L' the lot of a
+ * sale still inside its receipt window, 'P' a permit with an event dated
+ * after the as-of time. */
+int inc_keep_open(struct run *r, char tag, const char *key);
 
 /* The interned copy of s for this run (NULL for NULL). */
 const char *intern(struct run *r, const char *s);

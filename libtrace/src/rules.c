@@ -244,6 +244,14 @@ static int rule_permits(struct run *r, const struct cfg *c)
         const char *cited[2] = {e->permit, e->tpermit};
         int cat = e->cat, need = 0, need_transport = 0;
 
+        /* judged as of r->as_of, which does not count this event yet: the
+         * next incremental run looks at the permit again */
+        if (e->at > r->as_of)
+            for (int k = 0; k < 2 && rc == TRACE_OK; k++)
+                rc = inc_keep_open(r, 'P', cited[k]);
+        if (rc != TRACE_OK)
+            break;
+
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY) {
             need = cat != 0 && r->cfg[0].enabled;
             need_transport = e->carrier && (cat == 1 || cat == 2 ||
@@ -414,7 +422,7 @@ static int rule_two_way(struct run *r, const struct cfg *c)
         if (r->as_of <= e->at + window) {
             /* the window is still open: the next incremental run
              * looks at this lot again */
-            rc = inc_keep_open(r, e->lot);
+            rc = inc_keep_open(r, 'L', e->lot);
             continue;
         }
         rc = raise_alert(r, unconfirmed, &e, 1, e->party, e->to, e->substance,

@@ -515,21 +515,19 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
     if ((rc = ledger_head_get(txn, l, &size, stored)) != TRACE_OK)
         goto out;
     if (resume && load_state(&v, txn, &seq, head) && seq > 0 && seq <= size) {
-        /* the entry verified last must still be the one verified */
+        /* the entry verified last must still be the one verified; if it
+         * is not (or the kept state is wrong), verify everything: the
+         * full pass then says what is wrong, or writes a good state */
         uint8_t kb[8], leaf[TRACE_HASH_LEN];
         be64_put(kb, seq);
         key = (MDB_val){8, kb};
-        if ((rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY)) != 0) {
-            rc = bad(&v, seq, "entry verified before is gone");
-            goto out;
+        if (mdb_cursor_get(cur, &key, &val, MDB_SET_KEY) == 0) {
+            leaf_hash(leaf, val.mv_data, val.mv_size);
+            if (memcmp(leaf, head, TRACE_HASH_LEN) == 0)
+                op = MDB_NEXT;
         }
-        leaf_hash(leaf, val.mv_data, val.mv_size);
-        if (memcmp(leaf, head, TRACE_HASH_LEN) != 0) {
-            rc = bad(&v, seq, "record changed since it was verified");
-            goto out;
-        }
-        op = MDB_NEXT;
-    } else if (resume) { /* nothing usable kept: from the start */
+    }
+    if (resume && op == MDB_FIRST) { /* from the start, with a clean state */
         strmap_free(v.parties);
         strmap_free(v.keys);
         v.parties = strmap_new(sizeof(struct pstate));

@@ -516,6 +516,49 @@ static void test_incremental_index_lost(void **state)
     assert_true(partial);
 }
 
+/* Overwrites a meta value behind the library's back. */
+static void put_meta(fixture *f, const char *key, const void *val, size_t len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+    trace_ledger_close(f->l);
+    f->l = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64ULL << 30), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+}
+
+static void test_incremental_bad_verify_state(void **state)
+{
+    int partial;
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg"));
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+    /* a kept state that does not match the journal (garbage, or a head
+     * that is not the entry's) is not a broken chain: the run verifies
+     * everything instead, finds it sound and keeps a good state */
+    put_meta(f, "verify.state", "V\1garbage", 9);
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+    uint8_t bad[2 + 8 + 32 + 8] = {'V', 1};
+    uint64_t size;
+    uint8_t head[32];
+    assert_int_equal(trace_ledger_head(f->l, &size, head), TRACE_OK);
+    for (int i = 0; i < 8; i++)
+        bad[2 + i] = (uint8_t)(size >> (56 - 8 * i));
+    put_meta(f, "verify.state", bad, sizeof(bad));
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+    load(f, PRODUCE("m2", "ephedrine", "E2", "5", "kg"));
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+}
+
 static void test_incremental_correction(void **state)
 {
     int partial;
@@ -573,6 +616,7 @@ int main(void)
         T(test_incremental),
         T(test_incremental_correction),
         T(test_incremental_index_lost),
+        T(test_incremental_bad_verify_state),
         T(test_rules_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
