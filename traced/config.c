@@ -49,6 +49,9 @@ static const struct cfg_key keys[] = {
      "log to syslog (daemon facility) instead of stderr"},
     {"reconcile-at", T_STRING, "02:00", 0, 0, S(reconcile_at),
      "local time HH:MM of the nightly reconciliation, or off"},
+    {"full-every", T_INT, "7", 0, 366, S(full_every),
+     "every Nth night the reconciliation reads and verifies the whole "
+     "ledger (0: never; other nights read what was appended)"},
     {"rules", T_STRING, NULL, 0, 0, S(rules),
      "reconciliation rules file (JSON overrides, see tracectl reconcile)"},
     {"workers", T_INT, "2", 1, 64, S(workers),

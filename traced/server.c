@@ -459,6 +459,11 @@ static void nightly(struct server *s)
     o.rules_json = rules;
     o.rules_len = rlen;
     o.incremental = 1; /* what was appended since last night, in scope */
+    /* every Nth day (counted from the epoch, so restarts do not move it)
+     * the whole journal is read and verified again: an incremental run
+     * does not look at entries verified before */
+    o.full = s->cfg->full_every > 0 &&
+             (time(NULL) / 86400) % s->cfg->full_every == 0;
     log_msg(LOG_LVL_INFO, "nightly reconciliation started");
     pthread_mutex_lock(&s->exec_mu);
     pthread_rwlock_rdlock(&s->map_lock);

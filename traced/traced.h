@@ -21,6 +21,7 @@ struct config {
     char *tls_ca;           /* PEM: CA of client certificates */
     char *log_level;        /* error, warn, info, debug */
     char *reconcile_at;     /* HH:MM local time of the nightly run, or "off" */
+    long long full_every;   /* every Nth night a full run (0: never) */
     char *rules;            /* rules file (JSON) for reconciliation */
     char *backup_dir;       /* where a regulator's `backup NAME` writes */
     long long workers;      /* threads that decode, check and run requests */

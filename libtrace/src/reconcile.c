@@ -655,9 +655,9 @@ static int cmp_alert(const void *a, const void *b)
 static void *verify_thread(void *arg)
 {
     struct verify_job *j = arg;
-    j->rc = j->resume
-                ? ledger_verify_from(j->l, &j->res, 1, &j->state, &j->state_len)
-                : trace_ledger_verify(j->l, &j->res, NULL, NULL);
+    j->rc = j->keep ? ledger_verify_from(j->l, &j->res, j->resume, &j->state,
+                                         &j->state_len)
+                    : trace_ledger_verify(j->l, &j->res, NULL, NULL);
     if (j->rc != TRACE_OK)
         snprintf(j->err, sizeof(j->err), "%s", trace_error_last());
     return NULL;
@@ -692,7 +692,8 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     /* CHAIN_BROKEN's verification needs nothing of the rest: it runs on
      * another core meanwhile (inline in rule_chain if no thread starts) */
     r.verify.l = l;
-    r.verify.resume = opts->version >= 2 && opts->incremental;
+    r.verify.keep = opts->version >= 2 && opts->incremental;
+    r.verify.resume = r.verify.keep && !opts->full;
     if (r.cfg[N_RULES - 1].enabled &&
         pthread_create(&r.verify.thread, NULL, verify_thread, &r.verify) == 0)
         r.verify.started = 1;
@@ -705,6 +706,8 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
         r.incremental = 1;
         if ((rc = inc_plan(&r)) != TRACE_OK)
             goto out;
+        if (opts->full)
+            r.partial = 0; /* read everything, keep the state */
     }
     if (r.partial && (rc = inc_load(&r)) != TRACE_OK)
         goto out;

@@ -96,6 +96,7 @@ struct verify_job {
     trace_verify_result res;
     char err[256];  /* the thread's error message when rc is not OK */
     int resume;     /* incremental: from where the previous run stopped */
+    int keep;       /* incremental: make a state for the next run */
     uint8_t *state; /* incremental: what the next run resumes from */
     size_t state_len;
 };

@@ -1062,9 +1062,9 @@ static int rule_chain(struct run *r, const struct cfg *c)
         if (rc != TRACE_OK && rc != TRACE_EVERIFY)
             return trace_fail(rc, "%s", r->verify.err);
     } else {
-        rc = r->verify.resume
-                 ? ledger_verify_from(r->l, &res, 1, &r->verify.state,
-                                      &r->verify.state_len)
+        rc = r->verify.keep
+                 ? ledger_verify_from(r->l, &res, r->verify.resume,
+                                      &r->verify.state, &r->verify.state_len)
                  : trace_ledger_verify(r->l, &res, NULL, NULL);
     }
     if (rc == TRACE_OK)

@@ -437,8 +437,9 @@ static void test_chain_broken(void **state)
     assert_int_equal(alerts_of(f, "CHAIN_BROKEN", AS_OF, &t), 1);
 }
 
-/* An incremental run: what was appended since the previous one. */
-static int incremental(fixture *f, const char *rule, int *partial)
+/* An incremental run: what was appended since the previous one (with
+ * `full`: everything, keeping the state). */
+static int incremental_run(fixture *f, const char *rule, int full, int *partial)
 {
     trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
     trace_reconcile_summary sum;
@@ -447,10 +448,31 @@ static int incremental(fixture *f, const char *rule, int *partial)
     t.rule = rule;
     o.as_of_us = AS_OF;
     o.incremental = 1;
+    o.full = full;
     if (trace_reconcile(f->l, &o, collect, &t, &sum) != TRACE_OK)
         fail_msg("reconcile: %s", trace_error_last());
     *partial = sum.partial;
     return t.n;
+}
+
+static int incremental(fixture *f, const char *rule, int *partial)
+{
+    return incremental_run(f, rule, 0, partial);
+}
+
+static void test_incremental_periodic_full(void **state)
+{
+    int partial;
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg"));
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+    load(f, PRODUCE("m2", "ephedrine", "E2", "5", "kg"));
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+    /* an entry verified before is changed: incremental runs do not read
+     * it again (documented); the periodic full one does */
+    tamper(f, 5);
+    assert_int_equal(incremental(f, "CHAIN_BROKEN", &partial), 0);
+    assert_int_equal(incremental_run(f, "CHAIN_BROKEN", 1, &partial), 1);
+    assert_false(partial);
 }
 
 static void test_incremental(void **state)
@@ -617,6 +639,7 @@ int main(void)
         T(test_incremental_correction),
         T(test_incremental_index_lost),
         T(test_incremental_bad_verify_state),
+        T(test_incremental_periodic_full),
         T(test_rules_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,12 +62,17 @@ typedef struct trace_reconcile_opts {
      * patients, prescriptions, the parties a registration changes; sales
      * whose receipt window was open) are read; the alerts are those a full
      * run would find about them.  The first such run, or one after the
-     * rules changed or a `correction` was appended, reads everything. */
+     * rules changed or a `correction` was appended, reads everything.
+     * CHAIN_BROKEN then verifies from where the previous run stopped. */
     int incremental;
+    /* version 2, with `incremental`: read and verify everything this time
+     * (a periodic check of the whole journal) and keep the state for the
+     * next incremental run */
+    int full;
 } trace_reconcile_opts;
 #define TRACE_RECONCILE_OPTS_INIT                                              \
     {                                                                          \
-        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0, 0                 \
+        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0, 0, 0              \
     }
 
 typedef struct trace_reconcile_summary {
