@@ -564,11 +564,15 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
  * accepts hands it to the socket, where ADD_PRE closes it (uncounted); one
  * that stopped leaves it waiting.  (tls+tcp:// is probed by nng without a
  * client certificate: the handshake fails, which a listener that accepts
- * counts.)  A listener that does not answer within PROBE_MS is closed, with
- * the connections it had accepted, and opened again on the same address.
+ * counts.)  A listener that does not answer PROBES_FAILED probes in a row,
+ * each within PROBE_MS, is closed, with the connections it had accepted,
+ * and opened again on the same address.  (A busy machine - a sanitizer
+ * build beside other tests - can leave one probe unanswered for a second;
+ * closing a listener that still works drops its clients.)
  */
 
-#define PROBE_MS 1000
+#define PROBE_MS      2000
+#define PROBES_FAILED 2
 
 static int listener_open(struct server *s, struct listener *ls, int quiet)
 {
@@ -878,15 +882,24 @@ static void supervise_listeners(struct server *s)
         }
         if (listener_counts(ls, &c) != 0)
             continue;
-        if (ls->suspect && c.accepts != ls->accepts)
+        if (ls->suspect && c.accepts != ls->accepts) {
             ls->suspect = 0; /* it accepted a connection after the errors */
+            ls->failed = 0;
+        }
         if (ls->suspect) {
-            ls->suspect = 0;
             if ((alive = listener_probe(s, ls)) != 0) {
                 log_msg(LOG_LVL_DEBUG, "%s %s", ls->url,
                         alive > 0 ? "accepts connections" : "cannot be probed");
+                ls->suspect = 0;
+                ls->failed = 0;
                 continue;
             }
+            if (++ls->failed < PROBES_FAILED) {
+                log_msg(LOG_LVL_DEBUG, "%s did not answer a probe", ls->url);
+                continue; /* still suspect: probed again next round */
+            }
+            ls->suspect = 0;
+            ls->failed = 0;
             log_msg(LOG_LVL_WARN,
                     "%s stopped accepting connections (a client hung up "
                     "while connecting): listening again",

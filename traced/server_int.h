@@ -66,6 +66,7 @@ struct listener {
     int open;         /* l was started and is not closed */
     uint64_t errors;  /* its "other" + "canceled" counts, last looked at */
     int suspect;      /* errors were counted: is it still accepting? */
+    int failed;       /* probes in a row it did not answer */
     uint64_t accepts; /* connections it had accepted by then */
 };
 

@@ -363,7 +363,7 @@ expect 0 "served again once connections close" -- C --timeout 5 head
 # a client that connects and hangs up at once, before the SP handshake
 python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.close()' "$W/traced.ipc"
-sleep 3
+sleep 5 # two unanswered probes of 2 s each, then it listens again
 expect 0 "served after a client hung up while connecting" -- C --timeout 5 head
 stop
 grep -q "Sanitizer" "$W/traced.log" && bad "a sanitizer report in traced's log" || ok
