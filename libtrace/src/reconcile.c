@@ -652,7 +652,7 @@ static int cmp_alert(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static void *verify_thread(void *arg)
+void *verify_job_run(void *arg)
 {
     struct verify_job *j = arg;
     j->rc = j->keep ? ledger_verify_from(j->l, &j->res, j->resume, &j->state,
@@ -695,7 +695,7 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     r.verify.keep = opts->version >= 2 && opts->incremental;
     r.verify.resume = r.verify.keep && !opts->full;
     if (r.cfg[N_RULES - 1].enabled &&
-        pthread_create(&r.verify.thread, NULL, verify_thread, &r.verify) == 0)
+        pthread_create(&r.verify.thread, NULL, verify_job_run, &r.verify) == 0)
         r.verify.started = 1;
     if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &r.txn))) {
         r.txn = NULL;
@@ -776,8 +776,7 @@ out:
     strmap_free(r.loaded);
     for (int i = 0; i < N_SCOPES; i++)
         strmap_free(r.scopes[i]);
-    strmap_free(r.open_set);
-    free(r.open_lots);
+    strmap_free(r.reopen);
     big_free(r.recs);
     big_free(r.by_at);
     big_free(r.by_id);

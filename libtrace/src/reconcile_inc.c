@@ -306,8 +306,8 @@ int inc_plan(struct run *r)
         memcmp(mv.mv_data, p + 1, 8) != 0)
         return TRACE_OK;
     r->since = be64_get(p + 1);
-    r->open = p + STATE_FIXED;
-    r->open_len = v.mv_size - STATE_FIXED;
+    r->prev_reopen = p + STATE_FIXED;
+    r->prev_reopen_len = v.mv_size - STATE_FIXED;
     r->partial = 1;
     return TRACE_OK;
 }
@@ -398,10 +398,11 @@ int inc_load(struct run *r)
                      ? load_keyed(r, SCOPE_PERMIT, 0, r->recs[i].permit, NULL)
                      : TRACE_OK;
     /* sales whose window was open at the previous run */
-    for (size_t o = 0; o < r->open_len && rc == TRACE_OK && r->partial;) {
-        const char *item = (const char *)r->open + o;
-        size_t len = strnlen(item, r->open_len - o);
-        if (len == r->open_len - o || len < 2)
+    for (size_t o = 0;
+         o < r->prev_reopen_len && rc == TRACE_OK && r->partial;) {
+        const char *item = (const char *)r->prev_reopen + o;
+        size_t len = strnlen(item, r->prev_reopen_len - o);
+        if (len == r->prev_reopen_len - o || len < 2)
             break; /* not terminated: damaged state, ignore the rest */
         if (item[0] == 'L')
             rc = load_lot(r, item + 1);
@@ -536,10 +537,33 @@ static int index_rec(struct sink *sk, const rec *e)
     return rc;
 }
 
+/* The state's list of items to load again: NUL-terminated strings. */
+static int item_size(const char *item, void *val, void *ctx)
+{
+    (void)val;
+    *(size_t *)ctx += strlen(item) + 1;
+    return 0;
+}
+
+struct item_copy {
+    uint8_t *buf;
+    size_t o;
+};
+
+static int item_copy(const char *item, void *val, void *ctx)
+{
+    struct item_copy *c = ctx;
+    size_t n = strlen(item) + 1;
+    (void)val;
+    memcpy(c->buf + c->o, item, n);
+    c->o += n;
+    return 0;
+}
+
 int inc_store(struct run *r, MDB_txn *txn)
 {
     uint8_t *buf;
-    size_t len = STATE_FIXED, o;
+    size_t len = STATE_FIXED;
     MDB_val k = {strlen(STATE_KEY), STATE_KEY}, v;
     int rc = TRACE_OK;
 
@@ -569,8 +593,8 @@ int inc_store(struct run *r, MDB_txn *txn)
     free(sk.keys);
     if (rc != TRACE_OK)
         return rc;
-    for (size_t i = 0; i < r->n_open; i++)
-        len += strlen(r->open_lots[i]) + 1;
+    if (r->reopen)
+        strmap_each(r->reopen, item_size, &len);
     if (!(buf = malloc(len)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     buf[0] = STATE_VERSION;
@@ -585,12 +609,9 @@ int inc_store(struct run *r, MDB_txn *txn)
     k = (MDB_val){strlen(STATE_KEY), STATE_KEY};
     be64_put(buf + 9, (uint64_t)r->as_of);
     rules_digest(r, buf + 17);
-    o = STATE_FIXED;
-    for (size_t i = 0; i < r->n_open; i++) {
-        size_t n = strlen(r->open_lots[i]) + 1;
-        memcpy(buf + o, r->open_lots[i], n);
-        o += n;
-    }
+    struct item_copy ic = {buf, STATE_FIXED};
+    if (r->reopen)
+        strmap_each(r->reopen, item_copy, &ic);
     v = (MDB_val){len, buf};
     rc = mdb_put(txn, r->l->dbi_meta, &k, &v, 0);
     free(buf);
@@ -604,28 +625,13 @@ int inc_store(struct run *r, MDB_txn *txn)
 int inc_keep_open(struct run *r, char tag, const char *key)
 {
     char item[KEY_MAX];
-    int *mark;
     if (!r->incremental || !key)
         return TRACE_OK;
     if ((size_t)snprintf(item, sizeof(item), "%c%s", tag, key) >= sizeof(item))
         return TRACE_OK; /* ids are far shorter */
-    if (!r->open_set && !(r->open_set = strmap_new(sizeof(int))))
+    if (!r->reopen && !(r->reopen = strmap_new(0)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if (!(mark = strmap_get(r->open_set, item, 1)))
+    if (!strmap_intern(r->reopen, item))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if (*mark)
-        return TRACE_OK;
-    *mark = 1;
-    if (r->n_open == r->cap_open) {
-        size_t nc = r->cap_open ? r->cap_open * 2 : 64;
-        const char **p = realloc(r->open_lots, nc * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        r->open_lots = p;
-        r->cap_open = nc;
-    }
-    if (!(r->open_lots[r->n_open] = intern(r, item)))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    r->n_open++;
     return TRACE_OK;
 }

@@ -101,6 +101,9 @@ struct verify_job {
     size_t state_len;
 };
 
+/* Runs the job's verification (as a thread's function, or inline). */
+void *verify_job_run(void *job);
+
 struct run {
     trace_ledger *l;
     MDB_txn *txn;
@@ -121,20 +124,18 @@ struct run {
     struct verify_job verify;
 
     /* incremental runs (reconcile_inc.c) */
-    int incremental;     /* asked for: keep the state */
-    int partial;         /* only the new events and their scopes loaded */
-    uint64_t since;      /* last entry of the previous run */
-    uint64_t plan_state; /* 1 + the state's position when read, 0: none */
-    uint64_t last_seq;   /* last entry of this run's snapshot */
-    size_t n_new;        /* events of entries after `since` */
-    const void *open;    /* previous run's open lots (in r->txn) */
-    size_t open_len;
+    int incremental;         /* asked for: keep the state */
+    int partial;             /* only the new events and their scopes loaded */
+    uint64_t since;          /* last entry of the previous run */
+    uint64_t plan_state;     /* 1 + the state's position when read, 0: none */
+    uint64_t last_seq;       /* last entry of this run's snapshot */
+    size_t n_new;            /* events of entries after `since` */
+    const void *prev_reopen; /* the previous run's `reopen` (in r->txn) */
+    size_t prev_reopen_len;
     arena *tmp;               /* decoding one entry */
     strmap *loaded;           /* entries loaded, by seq */
     strmap *scopes[N_SCOPES]; /* keys whose scope is loaded whole */
-    strmap *open_set;         /* lots with a sale inside its window */
-    const char **open_lots;
-    size_t n_open, cap_open;
+    strmap *reopen; /* what the next run loads again (inc_keep_open) */
 };
 
 typedef int (*rule_fn)(struct run *r, const struct cfg *c);

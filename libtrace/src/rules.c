@@ -17,12 +17,6 @@
 /* ------------------------------------------------------------------ */
 /* Helpers for rules                                                    */
 
-static const subst_info *sub_of(const struct run *r, const rec *e)
-{
-    (void)r;
-    return e->sub;
-}
-
 static char *fmt_qty(struct run *r, int64_t amount, const char *unit)
 {
     return format_qty(r->a, amount, unit);
@@ -402,7 +396,7 @@ static int rule_two_way(struct run *r, const struct cfg *c)
             confirmed[sale - r->recs]++;
         else if (e->at < sale->at)
             confirmed[sale - r->recs]++; /* recorded out of order */
-        if (!within_tolerance(sub_of(r, sale), sale->qty, e->qty, pct)) {
+        if (!within_tolerance(sale->sub, sale->qty, e->qty, pct)) {
             const rec *ev[2] = {sale, e};
             confirmed[sale - r->recs]++; /* a short receipt is a mismatch */
             if (r->cfg[4].enabled)
@@ -660,7 +654,7 @@ static int rule_stock(struct run *r, const struct cfg *c)
         }
         if (x->ch.is_count) {
             if (r->cfg[7].enabled &&
-                !within_tolerance(sub_of(r, e), sb->book, x->ch.delta, pct))
+                !within_tolerance(e->sub, sb->book, x->ch.delta, pct))
                 rc = raise_alert(r, variance, &e, 1, e->party, NULL,
                                  e->substance, e->lot, NULL,
                                  "stocktake %s at site %s counted %s %s, "
@@ -752,7 +746,7 @@ static int rule_unlicensed(struct run *r, const struct cfg *c)
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const char *who, *why = NULL;
-        const subst_info *s = sub_of(r, e);
+        const subst_info *s = e->sub;
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY)
             who = e->to;
         else if (e->kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
@@ -1051,33 +1045,25 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
 static int rule_chain(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(16);
-    trace_verify_result res;
-    int rc;
+    const trace_verify_result *res = &r->verify.res;
     (void)c;
     if (r->verify.started) { /* started with the run (reconcile.c) */
         pthread_join(r->verify.thread, NULL);
         r->verify.started = 0;
-        rc = r->verify.rc;
-        res = r->verify.res;
-        if (rc != TRACE_OK && rc != TRACE_EVERIFY)
-            return trace_fail(rc, "%s", r->verify.err);
     } else {
-        rc = r->verify.keep
-                 ? ledger_verify_from(r->l, &res, r->verify.resume,
-                                      &r->verify.state, &r->verify.state_len)
-                 : trace_ledger_verify(r->l, &res, NULL, NULL);
+        verify_job_run(&r->verify);
     }
-    if (rc == TRACE_OK)
+    if (r->verify.rc == TRACE_OK)
         return TRACE_OK;
-    if (rc != TRACE_EVERIFY)
-        return rc;
+    if (r->verify.rc != TRACE_EVERIFY)
+        return trace_fail(r->verify.rc, "%s", r->verify.err);
     char ref[32];
-    snprintf(ref, sizeof(ref), "entry-%llu", (unsigned long long)res.bad_seq);
+    snprintf(ref, sizeof(ref), "entry-%llu", (unsigned long long)res->bad_seq);
     rec fake = {0};
     fake.party = "journal";
     fake.id = intern(r, ref);
     const rec *ev = &fake;
-    return RAISE(r, &ev, 1, NULL, NULL, NULL, NULL, NULL, "%s", res.reason);
+    return RAISE(r, &ev, 1, NULL, NULL, NULL, NULL, NULL, "%s", res->reason);
 }
 
 /* The rule table: code, default severity, summary, parameters. */

@@ -11,6 +11,27 @@
 
 #include "helpers.h"
 
+void raw_begin(fixture *f, const char *db, MDB_env **env, MDB_txn **txn,
+               MDB_dbi *dbi)
+{
+    trace_ledger_close(f->l);
+    f->l = NULL;
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(*env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(*env, 64ULL << 30), 0);
+    assert_int_equal(mdb_env_open(*env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, db, 0, dbi), 0);
+}
+
+void raw_end(fixture *f, MDB_env *env, MDB_txn *txn)
+{
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    if (trace_ledger_open(&f->l, f->dir) != TRACE_OK)
+        fail_msg("reopen: %s", trace_error_last());
+}
+
 void rm_tree(const char *dir)
 {
     char cmd[600];

@@ -408,14 +408,7 @@ static void tamper(fixture *f, uint8_t seq)
     MDB_dbi dbi;
     uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, seq};
     MDB_val k = {8, key}, v;
-    trace_ledger_close(f->l);
-    f->l = NULL;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, 64ULL << 30), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "journal", 0, &dbi), 0);
+    raw_begin(f, "journal", &env, &txn, &dbi);
     assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
     uint8_t *copy = malloc(v.mv_size);
     memcpy(copy, v.mv_data, v.mv_size);
@@ -423,9 +416,7 @@ static void tamper(fixture *f, uint8_t seq)
     v.mv_data = copy;
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
     free(copy);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    raw_end(f, env, txn);
 }
 
 static void test_chain_broken(void **state)
@@ -506,18 +497,9 @@ static void empty_rcidx(fixture *f)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    trace_ledger_close(f->l);
-    f->l = NULL;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, 64ULL << 30), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "rcidx", 0, &dbi), 0);
+    raw_begin(f, "rcidx", &env, &txn, &dbi);
     assert_int_equal(mdb_drop(txn, dbi, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    raw_end(f, env, txn);
 }
 
 static void test_incremental_index_lost(void **state)
@@ -545,18 +527,9 @@ static void put_meta(fixture *f, const char *key, const void *val, size_t len)
     MDB_txn *txn;
     MDB_dbi dbi;
     MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
-    trace_ledger_close(f->l);
-    f->l = NULL;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, 64ULL << 30), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    raw_begin(f, "meta", &env, &txn, &dbi);
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    raw_end(f, env, txn);
 }
 
 static void test_incremental_bad_verify_state(void **state)

@@ -59,10 +59,11 @@ typedef struct trace_reconcile_opts {
     /* version 2: non-zero for an incremental run - only the entries
      * appended since the previous incremental run, and what the rules need
      * to judge what they touch (their lots, permits, buyers' orders,
-     * patients, prescriptions, the parties a registration changes; sales
-     * whose receipt window was open) are read; the alerts are those a full
-     * run would find about them.  The first such run, or one after the
-     * rules changed or a `correction` was appended, reads everything.
+     * patients, prescriptions, the parties a registration changes, what
+     * was still pending at the previous run) are read; the alerts are
+     * those a full run would find about them.  The first such run, or one
+     * after the rules changed, a `correction` was appended or an id is too
+     * long to index, reads everything.
      * CHAIN_BROKEN then verifies from where the previous run stopped. */
     int incremental;
     /* version 2, with `incremental`: read and verify everything this time
