@@ -58,14 +58,35 @@ static const struct cfg_key keys[] = {
      "threads that check and run requests (the writer has its own)"},
     {"contexts", T_INT, "64", 1, 4096, S(contexts),
      "requests in flight at once"},
-    {"max-message", T_INT, "67108864", 1024, 1073741824, S(max_message),
-     "largest request accepted, bytes"},
+    {"max-message", T_INT, "4194304", 1024, 1073741824, S(max_message),
+     "largest request accepted, bytes (read whole before it is "
+     "authenticated; clients send large imports in several requests)"},
+    {"max-reply", T_INT, "67108864", 1024, 1073741824, S(max_reply),
+     "largest answer to an authenticated request (a command's output), "
+     "bytes"},
+    {"queue-bytes", T_INT, "64", 1, 65536, S(queue_bytes),
+     "MiB of requests over 64 KiB that may wait for a worker at once; "
+     "more are refused as busy"},
     {"clock-window", T_INT, "300", 1, 86400, S(clock_window),
      "seconds a request's timestamp may differ from the daemon's clock"},
     {"request-timeout", T_INT, "30000", 10, 3600000, S(request_timeout),
      "milliseconds a request may wait for its turn before it is refused"},
     {"max-connections", T_INT, "256", 1, 65536, S(max_connections),
-     "connections accepted at once; more are closed"},
+     "connections accepted at once on each listen address; a newcomer "
+     "then replaces the connection idle longest, or is closed"},
+    {"max-peer-connections", T_INT, "64", 1, 65536, S(max_peer_connections),
+     "connections one peer (IP address; user id on ipc://) may hold at "
+     "once"},
+    {"idle-grace", T_INT, "1000", 0, 3600000, S(idle_grace),
+     "milliseconds a connection must be idle before a newcomer over a "
+     "connection limit may replace it"},
+    {"first-request-timeout", T_INT, "10000", 0, 3600000,
+     S(first_request_timeout),
+     "milliseconds a new connection has to send a request before it is "
+     "closed (0: no limit)"},
+    {"idle-timeout", T_INT, "300", 0, 86400, S(idle_timeout),
+     "seconds a connection may stay idle before it is closed (0: no "
+     "limit)"},
     {"rate", T_INT, "1000", 0, 1000000, S(rate),
      "requests per second allowed per party (0: no limit)"},
     {"burst", T_INT, "2000", 1, 10000000, S(burst),
@@ -73,8 +94,11 @@ static const struct cfg_key keys[] = {
     {"commit-events", T_INT, "200000", 1, 10000000, S(commit_events),
      "most events in one group commit"},
     {"replay-cache", T_INT, "262144", 1024, 67108864, S(replay_cache),
-     "request nonces remembered per clock window (more requests are "
-     "refused until the window turns)"},
+     "request nonces remembered per clock window of request time (four "
+     "windows are kept; more requests are refused until the window turns)"},
+    {"replay-share", T_INT, "10", 1, 60, S(replay_share),
+     "percent of the replay cache one non-regulator party may fill in a "
+     "window (non-regulators together stop at 60 %, regulators at 80 %)"},
     {"map-reserve", T_INT, "4096", 64, 1048576, S(map_reserve),
      "MiB of LMDB map kept free ahead of the data"},
 };

@@ -53,111 +53,6 @@ static void budget_init(struct budget *b, size_t msg_len)
     b->left = 4 * msg_len + (1u << 16);
 }
 
-/* Authentication --------------------------------------------------------- */
-
-int replay_gen_init(struct replay_gen *g, size_t cap)
-{
-    g->keys = calloc(cap, sizeof(*g->keys));
-    g->used = calloc(cap, 1);
-    g->cap = cap;
-    g->n = 0;
-    return g->keys && g->used ? 0 : -1;
-}
-
-static size_t replay_find(const struct replay_gen *g, const uint8_t *k,
-                          int *found)
-{
-    uint64_t h = 0;
-    memcpy(&h, k + TRACE_KEY_ID_LEN, sizeof(h)); /* the nonce is random */
-    size_t i = (size_t)(h % g->cap);
-    for (;;) {
-        if (!g->used[i]) {
-            *found = 0;
-            return i;
-        }
-        if (memcmp(g->keys[i], k, TRACE_KEY_ID_LEN + WIRE_NONCE_LEN) == 0) {
-            *found = 1;
-            return i;
-        }
-        i = (i + 1) % g->cap;
-    }
-}
-
-/* 0 if (key, nonce) is new (and now remembered), 1 if seen, -1 if the
- * cache is full for this window. */
-static int replay_check(struct server *s, const uint8_t *key_id,
-                        const uint8_t *nonce, int64_t now)
-{
-    uint8_t k[TRACE_KEY_ID_LEN + WIRE_NONCE_LEN];
-    int found, ret = 0;
-    size_t i;
-
-    memcpy(k, key_id, TRACE_KEY_ID_LEN);
-    memcpy(k + TRACE_KEY_ID_LEN, nonce, WIRE_NONCE_LEN);
-    pthread_mutex_lock(&s->replay_mu);
-    if (now - s->turned_us > s->cfg->clock_window * 1000000LL) {
-        /* the older generation is past any accepted time: forget it */
-        struct replay_gen old = s->gen[1];
-        s->gen[1] = s->gen[0];
-        s->gen[0] = old;
-        memset(s->gen[0].used, 0, s->gen[0].cap);
-        s->gen[0].n = 0;
-        s->turned_us = now;
-    }
-    replay_find(&s->gen[1], k, &found);
-    if (found) {
-        ret = 1;
-    } else {
-        i = replay_find(&s->gen[0], k, &found);
-        if (found) {
-            ret = 1;
-        } else if (s->gen[0].n * 10 >= s->gen[0].cap * 7) {
-            ret = -1;
-        } else {
-            memcpy(s->gen[0].keys[i], k, sizeof(k));
-            s->gen[0].used[i] = 1;
-            s->gen[0].n++;
-        }
-    }
-    pthread_mutex_unlock(&s->replay_mu);
-    return ret;
-}
-
-/* Token bucket per party: 0 if the request may go on. */
-static int rate_check(struct server *s, const char *party, int64_t now)
-{
-    uint64_t h = 1469598103934665603ULL;
-    int ret = 0;
-
-    if (s->cfg->rate == 0)
-        return 0;
-    for (const char *p = party; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-    pthread_mutex_lock(&s->rate_mu);
-    for (size_t n = 0, i = (size_t)(h % RATE_SLOTS); n < RATE_SLOTS;
-         n++, i = (i + 1) % RATE_SLOTS) {
-        struct rate *r = &s->rates[i];
-        if (r->party[0] && strcmp(r->party, party) != 0)
-            continue;
-        if (!r->party[0]) {
-            snprintf(r->party, sizeof(r->party), "%s", party);
-            r->tokens = (double)s->cfg->burst;
-            r->last_us = now;
-        }
-        r->tokens += (double)(now - r->last_us) * (double)s->cfg->rate / 1e6;
-        if (r->tokens > (double)s->cfg->burst)
-            r->tokens = (double)s->cfg->burst;
-        r->last_us = now;
-        if (r->tokens < 1.0)
-            ret = -1;
-        else
-            r->tokens -= 1.0;
-        break;
-    }
-    pthread_mutex_unlock(&s->rate_mu);
-    return ret;
-}
-
 /* Exec ------------------------------------------------------------------- */
 
 struct capbuf {
@@ -244,7 +139,7 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
     g.backup_dir = s->cfg->backup_dir;
     g.rules_file = s->cfg->rules;
     g.json = ex->has_json && ex->json;
-    ctl_out = cap_open(&out, (size_t)s->cfg->max_message);
+    ctl_out = cap_open(&out, (size_t)s->cfg->max_reply);
     ctl_err = cap_open(&err, 1u << 20);
     if (!ctl_out || !ctl_err) {
         if (ctl_out)
@@ -266,7 +161,7 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
     ctl_out = ctl_err = NULL;
     if (out.overflow) {
         code = 6;
-        resp.message = "the output is larger than the daemon's max-message: "
+        resp.message = "the output is larger than the daemon's max-reply: "
                        "narrow the request (--party, --from, --to)";
     } else {
         resp.has_out = 1;
@@ -667,6 +562,13 @@ static void run_commit(struct work *w, const Trace__Wire__V1__Commit *cm,
         reply_error(w, 2, "nothing to commit");
         return;
     }
+    if (cm->has_historic && cm->historic && !pi->regulator) {
+        log_msg(LOG_LVL_WARN, "refused %s a historic commit", party);
+        reply_error(w, 5,
+                    "permission denied: only a regulator marks events as "
+                    "historic (migrated records)");
+        return;
+    }
     w->groups = calloc(cm->n_groups, sizeof(*w->groups));
     if (!w->groups || trace_batch_new(&w->batch, s->l) != TRACE_OK) {
         free(w->groups);
@@ -747,6 +649,13 @@ static void handle_hello(struct work *w)
     reply(w, &resp);
 }
 
+/* The request's time as seconds from the daemon's clock, for messages:
+ * computed in floating point, so any int64 time is safe. */
+static double skew_s(int64_t t, int64_t now)
+{
+    return ((double)t - (double)now) / 1e6;
+}
+
 static void handle_signed(struct work *w,
                           const Trace__Wire__V1__SignedRequest *sr,
                           size_t msg_len)
@@ -756,6 +665,8 @@ static void handle_signed(struct work *w,
     struct budget bud;
     char owner[72], msg[300];
     uint8_t pub[TRACE_PUBKEY_LEN], digest[32];
+    /* now and window are small (window <= 1 day): now +- window cannot
+     * overflow, and the untrusted time is only compared with them */
     int64_t now = wire_now_us(), window = s->cfg->clock_window * 1000000LL;
     trace_party pi;
     int rc;
@@ -777,6 +688,9 @@ static void handle_signed(struct work *w,
         reply_error(w, 2, "malformed request: key id, nonce or party");
         goto out;
     }
+    /* Stateless checks first: key, signature, suspension, clock.  Only a
+     * request that passes them may take a rate token and a place in the
+     * replay cache (admit.c). */
     pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_key_owner(s->l, body->key_id.data, owner, sizeof(owner), pub);
     if (rc == TRACE_OK)
@@ -800,13 +714,18 @@ static void handle_signed(struct work *w,
         reply_error(w, 5, "permission denied: bad signature");
         goto out;
     }
+    if (pi.suspended) {
+        log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
+        reply_error(w, 5, "permission denied: the party is suspended");
+        goto out;
+    }
     if (body->time_us > now + window || body->time_us < now - window) {
         snprintf(msg, sizeof(msg),
                  "permission denied: the request's time is %+.0f s from the "
                  "daemon's clock (window %lld s): check the clock",
-                 (double)(body->time_us - now) / 1e6, s->cfg->clock_window);
+                 skew_s(body->time_us, now), s->cfg->clock_window);
         log_msg(LOG_LVL_WARN, "refused a request of %s: clock off by %+.0f s",
-                body->party, (double)(body->time_us - now) / 1e6);
+                body->party, skew_s(body->time_us, now));
         reply_error(w, 5, msg);
         goto out;
     }
@@ -820,23 +739,31 @@ static void handle_signed(struct work *w,
                     "the daemon started (a replay?); send it again");
         goto out;
     }
-    rc = replay_check(s, body->key_id.data, body->nonce.data, now);
-    if (rc == 1) {
+    switch (admit_request(&s->admit, owner, pi.regulator, body->key_id.data,
+                          body->nonce.data, body->time_us, now)) {
+    case ADMIT_OK:
+        break;
+    case ADMIT_RATE:
+        reply_error(w, 6, "busy: request rate limit; slow down");
+        goto out;
+    case ADMIT_REPLAY:
+    case ADMIT_TOO_OLD:
         log_msg(LOG_LVL_WARN, "refused a replayed request of %s", body->party);
         reply_error(w, 5, "permission denied: replayed request");
         goto out;
-    }
-    if (rc < 0) {
+    case ADMIT_SHARE:
+        log_msg(LOG_LVL_WARN,
+                "refused %s: its share of the replay cache is full", owner);
+        reply_error(w, 6,
+                    "busy: too many requests of this party in this clock "
+                    "window; slow down");
+        goto out;
+    case ADMIT_FULL:
+        log_msg(LOG_LVL_WARN, "refused %s: the replay cache is full", owner);
         reply_error(w, 6, "busy: too many requests in this clock window");
         goto out;
-    }
-    if (pi.suspended) {
-        log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
-        reply_error(w, 5, "permission denied: the party is suspended");
-        goto out;
-    }
-    if (rate_check(s, owner, now) != 0) {
-        reply_error(w, 6, "busy: request rate limit; slow down");
+    case ADMIT_NOMEM:
+        reply_error(w, 6, "out of memory");
         goto out;
     }
     switch (body->op_case) {
@@ -865,9 +792,14 @@ void handle(struct work *w)
     Trace__Wire__V1__Request *rq;
     struct budget bud;
 
+    /* w may be reused as soon as it is answered: keep what it held */
+    size_t held = w->bytes;
+
     w->req = NULL;
+    w->bytes = 0;
     if (wire_now_us() - w->received_us > s->cfg->request_timeout * 1000LL) {
         nng_msg_free(m);
+        queue_bytes_release(s, held);
         reply_error(w, 6, "busy: the request waited too long; try again");
         return;
     }
@@ -875,6 +807,7 @@ void handle(struct work *w)
     rq = trace__wire__v1__request__unpack(&bud.a, len, nng_msg_body(m));
     if (!rq) {
         nng_msg_free(m);
+        queue_bytes_release(s, held);
         log_msg(LOG_LVL_INFO, "malformed request of %zu bytes", len);
         reply_error(w, 2, "malformed request");
         return;
@@ -887,4 +820,5 @@ void handle(struct work *w)
         reply_error(w, 1, "unknown request");
     trace__wire__v1__request__free_unpacked(rq, &bud.a);
     nng_msg_free(m);
+    queue_bytes_release(s, held);
 }

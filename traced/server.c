@@ -113,6 +113,11 @@ static void queue_close(struct queue *q)
 
 /* Replies ---------------------------------------------------------------- */
 
+/* Requests larger than this count against queue-bytes (MiB). */
+#define QUEUE_SMALL (64u << 10)
+
+static void conn_activity(struct server *s, uint32_t pipe, int delta);
+
 void reply_error(struct work *w, int code, const char *msg)
 {
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
@@ -136,6 +141,8 @@ void reply(struct work *w, Trace__Wire__V1__Response *resp)
             w->sending = 0;
             if (w->srv->direct)
                 return;
+            conn_activity(w->srv, w->pipe, -1);
+            w->pipe = 0;
             atomic_fetch_sub(&w->srv->busy, 1);
             if (!atomic_load(&w->srv->stopping))
                 nng_ctx_recv(w->ctx, w->aio);
@@ -165,6 +172,8 @@ static void work_cb(void *arg)
         if (rv != 0)
             nng_msg_free(nng_aio_get_msg(w->aio));
         w->sending = 0;
+        conn_activity(s, w->pipe, -1);
+        w->pipe = 0;
         atomic_fetch_sub(&s->busy, 1);
         if (!atomic_load(&s->stopping))
             nng_ctx_recv(w->ctx, w->aio);
@@ -178,8 +187,32 @@ static void work_cb(void *arg)
     }
     w->req = nng_aio_get_msg(w->aio);
     w->received_us = wire_now_us();
+    w->pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(w->req));
+    w->bytes = nng_msg_len(w->req);
+    conn_activity(s, w->pipe, 1);
     atomic_fetch_add(&s->busy, 1);
+    /* large requests wait for a worker only while queue-bytes allows:
+     * bytes held before authentication stay bounded */
+    if (w->bytes > QUEUE_SMALL &&
+        atomic_fetch_add(&s->queued_bytes, w->bytes) + w->bytes >
+            (size_t)s->cfg->queue_bytes << 20) {
+        atomic_fetch_sub(&s->queued_bytes, w->bytes);
+        nng_msg_free(w->req);
+        w->req = NULL;
+        w->bytes = 0;
+        log_msg(LOG_LVL_INFO, "refused a large request: queue-bytes reached");
+        reply_error(w, 6, "busy: too many large requests at once; try again");
+        return;
+    }
+    if (w->bytes <= QUEUE_SMALL)
+        w->bytes = 0;
     queue_push(&s->inq, w);
+}
+
+void queue_bytes_release(struct server *s, size_t bytes)
+{
+    if (bytes)
+        atomic_fetch_sub(&s->queued_bytes, bytes);
 }
 
 static void *worker_main(void *arg)
@@ -491,18 +524,150 @@ static void nightly(struct server *s)
  */
 
 /* A pipe counts as a connection from its ADD_PRE, if that accepts it, to
- * its REM_POST: its id is in s->conn_ids meanwhile.  nng 1.5 reports
- * REM_POST for every pipe that had an ADD_PRE, those closed at ADD_PRE
- * (over max-connections) included; their ids were never in the set, so
- * their removal changes nothing, and no pipe is uncounted twice.  The
- * probes of listener supervision (below) are closed at ADD_PRE too, and
- * not counted. */
+ * its REM_POST: it is in s->conns meanwhile.  nng 1.5 reports REM_POST for
+ * every pipe that had an ADD_PRE, those closed at ADD_PRE included; they
+ * were never in the table, so their removal changes nothing.  The probes
+ * of listener supervision (below) are closed at ADD_PRE too, and not
+ * counted.
+ *
+ * Limits, so that nobody can hold every connection without a key:
+ *   - each listener accepts at most max-connections, so clients of one
+ *     address (tcp://) cannot starve another (the regulator's ipc://);
+ *   - one peer (an IP address; on ipc:// a user id) holds at most
+ *     max-peer-connections;
+ *   - at a limit, a newcomer takes the place of the connection that has
+ *     been idle longest (no request in flight, none for idle-grace ms),
+ *     else it is refused: silent connections cannot lock clients out;
+ *   - a connection that completes no request within first-request-timeout
+ *     ms, or stays idle for idle-timeout s, is closed (the main loop's
+ *     conn_sweep).  A client's REQ socket simply dials again.
+ * Bytes held are bounded apart from connections: requests larger than
+ * QUEUE_SMALL wait for a worker only while queue-bytes allows (work_cb).
+ */
 static int is_probe(struct server *s, nng_pipe p);
+
+static int listener_index(const struct server *s, nng_pipe p)
+{
+    int id = nng_listener_id(nng_pipe_listener(p));
+    for (size_t i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i].open && nng_listener_id(s->listeners[i].l) == id)
+            return (int)i;
+    return -1;
+}
+
+static void peer_of(nng_pipe p, char *out, size_t cap)
+{
+    nng_sockaddr sa;
+    uint64_t uid;
+    char a[INET6_ADDRSTRLEN];
+
+    if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
+        snprintf(out, cap, "ipc uid %llu", (unsigned long long)uid);
+        return;
+    }
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+        if (sa.s_family == NNG_AF_INET &&
+            inet_ntop(AF_INET, &sa.s_in.sa_addr, a, sizeof(a))) {
+            snprintf(out, cap, "%s", a);
+            return;
+        }
+        if (sa.s_family == NNG_AF_INET6 &&
+            inet_ntop(AF_INET6, sa.s_in6.sa_addr, a, sizeof(a))) {
+            snprintf(out, cap, "%s", a);
+            return;
+        }
+        if (sa.s_family == NNG_AF_IPC) {
+            snprintf(out, cap, "ipc");
+            return;
+        }
+    }
+    snprintf(out, cap, "unknown");
+}
+
+/* The connection, among those `same` selects, that has been idle longest
+ * (at least idle-grace ms, nothing in flight); -1 if none. */
+static ssize_t idlest(const struct server *s, const struct conn *c,
+                      int by_peer, ssize_t skip, int64_t now)
+{
+    int64_t grace = s->cfg->idle_grace * 1000LL, best_idle = -1;
+    ssize_t best = -1;
+
+    for (size_t i = 0; i < s->n_conns; i++) {
+        const struct conn *o = &s->conns[i];
+        int64_t idle = now - (o->active_us ? o->active_us : o->since_us);
+        if ((ssize_t)i == skip || o->closing || o->in_flight)
+            continue;
+        if (by_peer ? strcmp(o->peer, c->peer) != 0
+                    : o->listener != c->listener)
+            continue;
+        if (idle >= grace && idle > best_idle) {
+            best_idle = idle;
+            best = (ssize_t)i;
+        }
+    }
+    return best;
+}
+
+/* Adds c under the limits (conn_mu held).  0 if added, with up to two
+ * connections to close in victims[] (0: none); -1 if refused, with the
+ * limit in *why. */
+static int conn_add(struct server *s, const struct conn *c,
+                    uint32_t victims[2], const char **why)
+{
+    size_t n_listener = 0, n_peer = 0;
+    ssize_t v1 = -1, v2 = -1;
+
+    victims[0] = victims[1] = 0;
+    for (size_t i = 0; i < s->n_conns; i++) {
+        const struct conn *o = &s->conns[i];
+        if (o->closing)
+            continue;
+        n_listener += o->listener == c->listener;
+        n_peer += strcmp(o->peer, c->peer) == 0;
+    }
+    if (n_peer >= (size_t)s->cfg->max_peer_connections) {
+        if ((v1 = idlest(s, c, 1, -1, c->since_us)) < 0) {
+            *why = "max-peer-connections";
+            return -1;
+        }
+        if (s->conns[v1].listener == c->listener)
+            n_listener--;
+    }
+    if (n_listener >= (size_t)s->cfg->max_connections) {
+        if ((v2 = idlest(s, c, 0, v1, c->since_us)) < 0) {
+            *why = "max-connections";
+            return -1;
+        }
+    }
+    if (s->n_conns == s->cap_conns) {
+        *why = "the connection table";
+        return -1;
+    }
+    if (v1 >= 0) {
+        s->conns[v1].closing = 1;
+        victims[0] = s->conns[v1].id;
+    }
+    if (v2 >= 0) {
+        s->conns[v2].closing = 1;
+        victims[1] = s->conns[v2].id;
+    }
+    s->conns[s->n_conns++] = *c;
+    return 0;
+}
+
+static void close_pipe(uint32_t id)
+{
+    nng_pipe p = NNG_PIPE_INITIALIZER;
+    p.id = id;
+    nng_pipe_close(p);
+}
 
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     struct server *s = arg;
-    uint32_t id = (uint32_t)nng_pipe_id(p);
+    uint32_t id = (uint32_t)nng_pipe_id(p), victims[2] = {0, 0};
+    const char *why = NULL;
+    struct conn c;
     size_t before;
     int refuse = 0, counted = 0;
 
@@ -510,17 +675,21 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
         nng_pipe_close(p);
         return;
     }
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
+        memset(&c, 0, sizeof(c));
+        c.id = id;
+        c.listener = listener_index(s, p);
+        c.since_us = wire_now_us();
+        peer_of(p, c.peer, sizeof(c.peer));
+    }
     pthread_mutex_lock(&s->conn_mu);
     before = s->n_conns;
     if (ev == NNG_PIPE_EV_ADD_PRE) {
-        if (s->n_conns < (size_t)s->cfg->max_connections)
-            s->conn_ids[s->n_conns++] = id;
-        else
-            refuse = 1;
+        refuse = conn_add(s, &c, victims, &why) != 0;
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         for (size_t i = 0; i < s->n_conns; i++)
-            if (s->conn_ids[i] == id) {
-                s->conn_ids[i] = s->conn_ids[--s->n_conns];
+            if (s->conns[i].id == id) {
+                s->conns[i] = s->conns[--s->n_conns];
                 counted = 1;
                 break;
             }
@@ -528,16 +697,77 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     pthread_mutex_unlock(&s->conn_mu);
 
     if (ev == NNG_PIPE_EV_ADD_PRE)
-        log_msg(LOG_LVL_DEBUG, "pipe %u added (%zu connections before)", id,
-                before);
+        log_msg(LOG_LVL_DEBUG, "pipe %u from %s added (%zu connections before)",
+                id, c.peer, before);
     else if (counted)
         log_msg(LOG_LVL_DEBUG, "pipe %u removed (%zu connections before)", id,
                 before);
+    for (int i = 0; i < 2; i++)
+        if (victims[i]) {
+            log_msg(LOG_LVL_INFO,
+                    "closed idle connection %u to make room for one from %s",
+                    victims[i], c.peer);
+            close_pipe(victims[i]);
+        }
     if (refuse) {
         log_msg(LOG_LVL_WARN,
-                "connection refused: max-connections (%lld) reached",
-                s->cfg->max_connections);
+                "connection from %s refused: %s reached (none idle for "
+                "%lld ms)",
+                c.peer, why, s->cfg->idle_grace);
         nng_pipe_close(p);
+    }
+}
+
+/* A request arrived on (delta 1) or was answered on (-1) the pipe. */
+static void conn_activity(struct server *s, uint32_t pipe, int delta)
+{
+    if (!pipe || s->direct)
+        return;
+    pthread_mutex_lock(&s->conn_mu);
+    for (size_t i = 0; i < s->n_conns; i++)
+        if (s->conns[i].id == pipe) {
+            struct conn *c = &s->conns[i];
+            if (delta > 0)
+                c->in_flight++;
+            else if (c->in_flight)
+                c->in_flight--;
+            c->active_us = wire_now_us();
+            break;
+        }
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* Called from the main loop: closes connections that sent no request in
+ * time, or stayed idle too long. */
+static void conn_sweep(struct server *s)
+{
+    int64_t now = wire_now_us(), first = s->cfg->first_request_timeout * 1000LL,
+            idle = s->cfg->idle_timeout * 1000000LL;
+    uint32_t ids[64];
+    char peers[64][64];
+    int silent[64];
+    size_t n = 0;
+
+    pthread_mutex_lock(&s->conn_mu);
+    for (size_t i = 0; i < s->n_conns && n < 64; i++) {
+        struct conn *c = &s->conns[i];
+        if (c->closing || c->in_flight)
+            continue;
+        if ((!c->active_us && first && now - c->since_us >= first) ||
+            (c->active_us && idle && now - c->active_us >= idle)) {
+            c->closing = 1;
+            silent[n] = !c->active_us;
+            memcpy(peers[n], c->peer, sizeof(peers[n]));
+            ids[n++] = c->id;
+        }
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    for (size_t i = 0; i < n; i++) {
+        log_msg(LOG_LVL_INFO, "closed connection %u from %s: %s", ids[i],
+                peers[i],
+                silent[i] ? "no request within first-request-timeout"
+                          : "idle for idle-timeout");
+        close_pipe(ids[i]);
     }
 }
 
@@ -962,19 +1192,22 @@ static int start_listeners(struct server *s)
  * and the start time. */
 static int server_init_state(struct server *s)
 {
+    struct admit_opts ao = {
+        .window_us = s->cfg->clock_window * 1000000LL,
+        .cache = (size_t)s->cfg->replay_cache,
+        .share = (unsigned)s->cfg->replay_share,
+        .rate = s->cfg->rate,
+        .burst = s->cfg->burst,
+    };
+
     if (wire_random(s->ticket_key, 32) != 0 || queue_init(&s->inq) ||
         queue_init(&s->commitq) || pthread_mutex_init(&s->exec_mu, NULL) ||
         pthread_rwlock_init(&s->map_lock, NULL) ||
-        pthread_mutex_init(&s->replay_mu, NULL) ||
-        pthread_mutex_init(&s->rate_mu, NULL) ||
         pthread_mutex_init(&s->pub_mu, NULL) ||
-        pthread_mutex_init(&s->conn_mu, NULL) ||
-        replay_gen_init(&s->gen[0], (size_t)s->cfg->replay_cache) ||
-        replay_gen_init(&s->gen[1], (size_t)s->cfg->replay_cache) ||
-        !(s->rates = calloc(RATE_SLOTS, sizeof(*s->rates))))
+        pthread_mutex_init(&s->conn_mu, NULL) || admit_init(&s->admit, &ao))
         return -1;
+    s->has_admit = 1;
     s->start_us = wire_now_us();
-    s->turned_us = s->start_us;
     return 0;
 }
 
@@ -1031,8 +1264,8 @@ int server_run(const struct config *c)
     }
     nng_socket_set_size(s->rep, NNG_OPT_RECVMAXSZ,
                         (size_t)c->max_message + 4096);
-    if (!(s->conn_ids =
-              calloc((size_t)c->max_connections, sizeof(*s->conn_ids)))) {
+    s->cap_conns = (size_t)c->max_connections * c->n_listen;
+    if (!(s->conns = calloc(s->cap_conns, sizeof(*s->conns)))) {
         log_msg(LOG_LVL_ERROR, "out of memory");
         goto out_sock;
     }
@@ -1090,6 +1323,7 @@ int server_run(const struct config *c)
             break;
         }
         supervise_listeners(s);
+        conn_sweep(s);
         publish_head(s, 0);
         publish_alerts(s);
         now = time(NULL);
@@ -1139,14 +1373,11 @@ out_sock:
     if (s->probe_tls)
         nng_tls_config_free(s->probe_tls);
 out_ledger:
-    free(s->conn_ids);
+    free(s->conns);
     free(s->threads);
     free(s->works);
-    free(s->gen[0].keys);
-    free(s->gen[0].used);
-    free(s->gen[1].keys);
-    free(s->gen[1].used);
-    free(s->rates);
+    if (s->has_admit)
+        admit_free(&s->admit);
     trace_key_free(s->key);
     trace_ledger_close(s->l);
     log_msg(status == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, "stopped");
@@ -1194,11 +1425,8 @@ void server_direct_close(struct server *s)
 {
     if (!s)
         return;
-    free(s->gen[0].keys);
-    free(s->gen[0].used);
-    free(s->gen[1].keys);
-    free(s->gen[1].used);
-    free(s->rates);
+    if (s->has_admit)
+        admit_free(&s->admit);
     trace_key_free(s->key);
     trace_ledger_close(s->l);
     free(s);

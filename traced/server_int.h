@@ -14,10 +14,22 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "trace/ledger.h"
+#include "admit.h"
 #include "traced.h"
 #include "wire.h"
 
 struct server;
+
+/* One connection (nng pipe) of the REP socket. */
+struct conn {
+    uint32_t id;
+    int listener;      /* index in s->listeners; -1 if not known */
+    char peer[64];     /* "tcp 127.0.0.1", "ipc uid 1000", ... */
+    int64_t since_us;  /* connected */
+    int64_t active_us; /* last request received or answered (0: none) */
+    unsigned in_flight; /* requests received and not yet answered */
+    int closing;       /* closed by us, REM_POST not yet seen */
+};
 
 /* One nng context and the request it is working on. */
 struct work {
@@ -27,6 +39,8 @@ struct work {
     int sending;
     nng_msg *req;
     int64_t received_us;
+    uint32_t pipe;     /* the connection the request came on (0: none) */
+    size_t bytes;      /* its size, counted in s->queued_bytes */
     struct work *next; /* in a queue */
     /* a commit on its way through the writer */
     trace_batch *batch;
@@ -44,19 +58,6 @@ struct queue {
     int closed;
 };
 
-/* Nonces seen in this clock window and the one before. */
-struct replay_gen {
-    uint8_t (*keys)[TRACE_KEY_ID_LEN + WIRE_NONCE_LEN];
-    uint8_t *used;
-    size_t cap, n;
-};
-
-struct rate {
-    char party[72];
-    double tokens;
-    int64_t last_us;
-};
-#define RATE_SLOTS 4096
 
 /* One listen address of the REP socket (see "Listener supervision" in
  * server.c). */
@@ -96,11 +97,8 @@ struct server {
     /* held for reading around any use of the ledger; the writer takes it
      * for writing to grow the map (no transaction may be open then) */
     pthread_rwlock_t map_lock;
-    pthread_mutex_t replay_mu;
-    struct replay_gen gen[2];
-    int64_t turned_us;
-    pthread_mutex_t rate_mu;
-    struct rate *rates;
+    struct admit admit; /* rate limits and the replay cache */
+    int has_admit;
     pthread_mutex_t pub_mu;
     uint64_t published_size;
     uint64_t alert_pos;
@@ -108,11 +106,14 @@ struct server {
                    (the fuzz target's harness) */
     atomic_int stopping;
     atomic_int busy; /* requests received and not yet answered */
-    /* the pipes counted against max-connections: an id is added when
-     * ADD_PRE accepts the pipe, removed at its REM_POST */
+    /* the pipes counted against the connection limits: added when
+     * ADD_PRE accepts the pipe, removed at its REM_POST (server.c,
+     * "Connections") */
     pthread_mutex_t conn_mu;
-    uint32_t *conn_ids; /* max-connections of them */
-    size_t n_conns;
+    struct conn *conns;
+    size_t n_conns, cap_conns;
+    /* bytes of requests received and not yet handled (queue-bytes) */
+    atomic_size_t queued_bytes;
 };
 
 /* server.c */
@@ -123,8 +124,10 @@ void reply_error(struct work *w, int code, const char *msg);
 /* Commits the works of `list` (linked by next) and answers each. */
 void write_all(struct server *s, struct work *list);
 
+/* A request of `bytes` counted against queue-bytes was freed. */
+void queue_bytes_release(struct server *s, size_t bytes);
+
 /* requests.c */
-int replay_gen_init(struct replay_gen *g, size_t cap);
 /* Decodes, authenticates, authorises and runs the work's request; a
  * commit goes on to the writer, everything else is answered here. */
 void handle(struct work *w);

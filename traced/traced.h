@@ -29,11 +29,18 @@ struct config {
     long long max_message;  /* bytes */
     long long clock_window; /* seconds a request's time may be off */
     long long request_timeout; /* ms a request may wait for its turn */
-    long long max_connections;
+    long long max_connections;      /* per listener */
+    long long max_peer_connections; /* per IP address or ipc uid */
+    long long idle_grace;           /* ms before a connection may be replaced */
+    long long first_request_timeout; /* ms */
+    long long idle_timeout;          /* s */
+    long long max_reply;             /* bytes of a command's output */
+    long long queue_bytes;           /* MiB of large requests waiting */
     long long rate;          /* requests per second per party (0: none) */
     long long burst;         /* requests a party may send at once */
     long long commit_events; /* most events in one group commit */
     long long replay_cache;  /* nonces remembered per clock window */
+    long long replay_share;  /* percent of it one non-regulator may hold */
     long long map_reserve;   /* MiB of map room kept ahead */
     long long syslog;        /* log to syslog instead of stderr */
 };

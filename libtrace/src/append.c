@@ -767,6 +767,39 @@ static int provision(struct writer *w, trace_keyring *ring,
     return add_event(w, w->l->regulator, kid, rk, bytes, len);
 }
 
+/* TRACE_APPEND_HISTORIC marks migrated records, which LATE_REPORT spares:
+ * only a regulator may set it.  Acting as `as`, that party must be a
+ * regulator; acting with the key folder alone (as NULL), the folder must
+ * hold a registered key of the root regulator. */
+static int check_historic(struct writer *w, trace_keyring *ring,
+                          const char *as, unsigned flags)
+{
+    const char *who = as ? as : w->l->regulator;
+    Trace__V1__PartyState *st;
+    const trace_key *key = NULL;
+    int rc;
+
+    if (!(flags & TRACE_APPEND_HISTORIC))
+        return TRACE_OK;
+    rc = party_state_get(w->txn, w->l, w->tmp, who, &st);
+    if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+        return rc;
+    if (rc == TRACE_OK && is_regulator(w->l, st)) {
+        if (as)
+            return TRACE_OK;
+        rc = ring ? trace_keyring_get(ring, who, &key) : TRACE_ENOTFOUND;
+        if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+            return rc;
+        if (key && has_key(st, key))
+            return TRACE_OK;
+    }
+    return trace_fail(TRACE_EPERM,
+                      "only a regulator may mark events as historic "
+                      "(migrated records): %s",
+                      as ? "the acting party is not one"
+                         : "the key folder has no key of the root regulator");
+}
+
 /* Checks the recorder of `ev` and returns the key to sign with. */
 static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
                           int regulator_only, trace_keyring *ring,
@@ -941,7 +974,8 @@ static int append_once(trace_ledger *l, trace_batch *b, trace_keyring *ring,
 
     if (!res)
         res = &local;
-    if ((rc = writer_begin(&w, l, res)) != TRACE_OK)
+    if ((rc = writer_begin(&w, l, res)) != TRACE_OK ||
+        (rc = check_historic(&w, ring, as, flags)) != TRACE_OK)
         goto out;
     w.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -1390,6 +1424,10 @@ int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
     rc = writer_begin(&im->w, l, &im->res);
     im->begun = 1; /* writer_end frees what writer_begin made */
     if (rc != TRACE_OK) {
+        trace_import_free(im);
+        return rc;
+    }
+    if ((rc = check_historic(&im->w, ring, as, flags)) != TRACE_OK) {
         trace_import_free(im);
         return rc;
     }

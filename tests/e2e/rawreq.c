@@ -14,14 +14,44 @@
  *       --save PATH      also write the request bytes to PATH
  *       --bad-sig        flip a bit of the signature
  *       --skew SECONDS   move the timestamp
+ *       --skew-ms MS     move the timestamp by milliseconds
+ *       --time-us T      sign this time (microseconds since the epoch)
  *       --truncate N     send only the first N bytes
+ *   rawreq URL hello                        print the daemon's max-message
+ *   rawreq URL resend PATH SECONDS MS       send a saved request again
+ *                                           every MS ms for SECONDS; one
+ *                                           line `MS-SINCE-START code=N`
+ *                                           per answer
+ *   rawreq URL flood KEY PARTY SECONDS      signed requests (an unknown
+ *                                           command) as fast as answered,
+ *                                           on 4 sockets; prints the count
+ *                                           of each answer code
+ *   rawreq URL hold N SECONDS               N raw connections that do the
+ *                                           SP handshake as a REQ peer and
+ *                                           then stay silent; prints how
+ *                                           many connected and how many
+ *                                           the daemon closed
+ *   rawreq URL junk N BYTES SECONDS         N raw connections, each sending
+ *                                           BYTES of random junk as one
+ *                                           message, again after each
+ *                                           answer; prints the counts
  *
  * Prints the daemon's answer as `code=N message` and the Exec output,
  * and exits 0 if an answer came, 6 if none did.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -67,8 +97,9 @@ static int signed_request(nng_socket s, int argc, char **argv)
     Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
     Trace__Wire__V1__Exec ex = TRACE__WIRE__V1__EXEC__INIT;
     const char *save = NULL;
-    int bad_sig = 0, i = 2;
-    long skew = 0, truncate_to = -1;
+    int bad_sig = 0, i = 2, has_time = 0;
+    long skew = 0, skew_ms = 0, truncate_to = -1;
+    long long time_us = 0;
     uint8_t nonce[WIRE_NONCE_LEN], *out;
     trace_key *key;
     size_t len;
@@ -85,6 +116,12 @@ static int signed_request(nng_socket s, int argc, char **argv)
             bad_sig = 1;
         else if (strcmp(argv[i], "--skew") == 0 && i + 1 < argc)
             skew = atol(argv[++i]);
+        else if (strcmp(argv[i], "--skew-ms") == 0 && i + 1 < argc)
+            skew_ms = atol(argv[++i]);
+        else if (strcmp(argv[i], "--time-us") == 0 && i + 1 < argc) {
+            time_us = strtoll(argv[++i], NULL, 10);
+            has_time = 1;
+        }
         else if (strcmp(argv[i], "--truncate") == 0 && i + 1 < argc)
             truncate_to = atol(argv[++i]);
     }
@@ -98,7 +135,9 @@ static int signed_request(nng_socket s, int argc, char **argv)
     wire_random(nonce, sizeof(nonce));
     body.nonce.data = nonce;
     body.nonce.len = sizeof(nonce);
-    body.time_us = wire_now_us() + (int64_t)skew * 1000000;
+    body.time_us = has_time ? (int64_t)time_us
+                            : wire_now_us() + (int64_t)skew * 1000000 +
+                                  (int64_t)skew_ms * 1000;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
     body.exec = &ex;
     if (wire_sign_request(key, &body, bad_sig, malloc, &out, &len) != 0)
@@ -118,16 +157,349 @@ static int signed_request(nng_socket s, int argc, char **argv)
     return ret;
 }
 
+static int64_t ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 +
+           (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int answer_code(const void *buf, size_t len)
+{
+    Trace__Wire__V1__Response *resp =
+        trace__wire__v1__response__unpack(NULL, len, buf);
+    int code = resp ? resp->code : -1;
+    if (resp)
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+    return code;
+}
+
+static int hello(nng_socket s)
+{
+    static const uint8_t req[] = {0x12, 0x00}; /* Request{hello{}} */
+    Trace__Wire__V1__Response *resp;
+    void *in = NULL;
+    size_t inlen = 0;
+
+    if (nng_send(s, (void *)req, sizeof(req), 0) != 0 ||
+        nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC) != 0)
+        return 6;
+    resp = trace__wire__v1__response__unpack(NULL, inlen, in);
+    nng_free(in, inlen);
+    if (!resp || !resp->hello)
+        return 6;
+    printf("%llu\n", (unsigned long long)resp->hello->max_message);
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return 0;
+}
+
+static int resend(nng_socket s, const char *path, int seconds, int every_ms)
+{
+    FILE *f = fopen(path, "rb");
+    static uint8_t buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    struct timespec t0;
+
+    if (f)
+        fclose(f);
+    if (!n)
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (ms_since(&t0) < (int64_t)seconds * 1000) {
+        void *in = NULL;
+        size_t inlen = 0;
+        int64_t at = ms_since(&t0);
+        if (nng_send(s, buf, n, 0) == 0 &&
+            nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC) == 0) {
+            printf("%lld code=%d\n", (long long)at, answer_code(in, inlen));
+            fflush(stdout);
+            nng_free(in, inlen);
+        }
+        struct timespec d = {every_ms / 1000, (every_ms % 1000) * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    return 0;
+}
+
+/* flood: requests that are cheap to answer (an unknown command) */
+static atomic_long flood_counts[8];
+
+struct flood_arg {
+    const char *url;
+    trace_key *key;
+    const char *party;
+    int seconds;
+};
+
+static void *flood_main(void *p)
+{
+    struct flood_arg *fa = p;
+    Trace__Wire__V1__Exec ex = TRACE__WIRE__V1__EXEC__INIT;
+    char *argv[] = {"nothing"};
+    struct timespec t0;
+    nng_socket s;
+
+    if (nng_req0_open(&s) != 0)
+        return NULL;
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    if (nng_dial(s, fa->url, NULL, 0) != 0) {
+        nng_close(s);
+        return NULL;
+    }
+    ex.n_argv = 1;
+    ex.argv = argv;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (ms_since(&t0) < (int64_t)fa->seconds * 1000) {
+        Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+        uint8_t nonce[WIRE_NONCE_LEN], *out;
+        size_t len;
+        nng_msg *m;
+        int code;
+
+        body.party = (char *)fa->party;
+        body.key_id.data = (uint8_t *)trace_key_id(fa->key);
+        body.key_id.len = TRACE_KEY_ID_LEN;
+        wire_random(nonce, sizeof(nonce));
+        body.nonce.data = nonce;
+        body.nonce.len = sizeof(nonce);
+        body.time_us = wire_now_us();
+        body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
+        body.exec = &ex;
+        if (wire_sign_request(fa->key, &body, 0, malloc, &out, &len) != 0)
+            break;
+        if (nng_msg_alloc(&m, len) != 0) {
+            free(out);
+            break;
+        }
+        memcpy(nng_msg_body(m), out, len);
+        free(out);
+        if (nng_sendmsg(s, m, 0) != 0) {
+            nng_msg_free(m);
+            continue;
+        }
+        if (nng_recvmsg(s, &m, 0) != 0)
+            continue;
+        code = answer_code(nng_msg_body(m), nng_msg_len(m));
+        nng_msg_free(m);
+        atomic_fetch_add(&flood_counts[code >= 0 && code < 8 ? code : 7], 1);
+    }
+    nng_close(s);
+    return NULL;
+}
+
+static int flood(const char *url, const char *keyfile, const char *party,
+                 int seconds)
+{
+    struct flood_arg fa = {url, NULL, party, seconds};
+    pthread_t t[4];
+
+    if (trace_key_load(&fa.key, keyfile) != TRACE_OK)
+        return 1;
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, flood_main, &fa);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++)
+        printf("code=%d %ld\n", i, atomic_load(&flood_counts[i]));
+    trace_key_free(fa.key);
+    return 0;
+}
+
+/* A raw stream connection to an ipc:// or tcp:// URL; -1 on failure. */
+static int raw_connect(const char *url)
+{
+    int fd = -1;
+
+    if (strncmp(url, "ipc://", 6) == 0) {
+        struct sockaddr_un sun;
+        memset(&sun, 0, sizeof(sun));
+        sun.sun_family = AF_UNIX;
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", url + 6);
+        if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 &&
+            connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    } else if (strncmp(url, "tcp://", 6) == 0) {
+        char host[64];
+        const char *colon = strrchr(url + 6, ':');
+        struct sockaddr_in sin;
+        if (!colon || (size_t)(colon - url - 6) >= sizeof(host))
+            return -1;
+        memcpy(host, url + 6, (size_t)(colon - url - 6));
+        host[colon - url - 6] = '\0';
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)atoi(colon + 1));
+        if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+            return -1;
+        if ((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0 &&
+            connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    return fd;
+}
+
+static int io_all(int fd, void *buf, size_t len, int writing)
+{
+    uint8_t *b = buf;
+    while (len) {
+        ssize_t n = writing ? send(fd, b, len, MSG_NOSIGNAL) : recv(fd, b, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The SP handshake of a REQ peer (protocol 0x30) with a REP daemon. */
+static int sp_handshake(int fd)
+{
+    static const uint8_t hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+    uint8_t peer[8];
+    struct timeval tv = {5, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return io_all(fd, (void *)hdr, 8, 1) || io_all(fd, peer, 8, 0) ||
+                   peer[1] != 'S' || peer[2] != 'P'
+               ? -1
+               : 0;
+}
+
+static int hold(const char *url, int n, int seconds)
+{
+    int *fds = calloc((size_t)n, sizeof(*fds)), up = 0, closed = 0;
+    struct timespec t0;
+
+    for (int i = 0; i < n; i++) {
+        fds[i] = raw_connect(url);
+        if (fds[i] >= 0 && sp_handshake(fds[i]) == 0) {
+            up++;
+        } else if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    printf("connected %d\n", up);
+    fflush(stdout);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (ms_since(&t0) < (int64_t)seconds * 1000) {
+        struct timespec d = {0, 100 * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0)
+            continue;
+        struct pollfd pf = {fds[i], POLLIN, 0};
+        char c;
+        if (poll(&pf, 1, 0) == 1 && recv(fds[i], &c, 1, MSG_DONTWAIT) <= 0)
+            closed++;
+        close(fds[i]);
+    }
+    printf("closed by the daemon %d\n", closed);
+    free(fds);
+    return 0;
+}
+
+struct junk_arg {
+    const char *url;
+    size_t bytes;
+    int seconds;
+};
+static atomic_long junk_sent, junk_answered;
+
+static void *junk_main(void *p)
+{
+    struct junk_arg *ja = p;
+    uint8_t *buf = malloc(ja->bytes + 8), len8[8];
+    struct timespec t0;
+    int fd = -1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    wire_random(buf + 8, ja->bytes > 4096 ? 4096 : ja->bytes);
+    for (size_t i = 4096; i < ja->bytes; i++)
+        buf[8 + i] = (uint8_t)(i * 131);
+    for (int k = 0; k < 8; k++)
+        buf[k] = (uint8_t)((uint64_t)ja->bytes >> (56 - 8 * k));
+    while (ms_since(&t0) < (int64_t)ja->seconds * 1000) {
+        uint64_t n = 0;
+        if (fd < 0 && ((fd = raw_connect(ja->url)) < 0 || sp_handshake(fd))) {
+            if (fd >= 0)
+                close(fd);
+            fd = -1;
+            struct timespec d = {0, 50 * 1000000L};
+            nanosleep(&d, NULL);
+            continue;
+        }
+        if (io_all(fd, buf, ja->bytes + 8, 1) != 0) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        atomic_fetch_add(&junk_sent, 1);
+        if (io_all(fd, len8, 8, 0) != 0) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        for (int k = 0; k < 8; k++)
+            n = (n << 8) | len8[k];
+        if (n > (1u << 20)) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        uint8_t *ans = malloc(n + 1);
+        if (io_all(fd, ans, n, 0) == 0)
+            atomic_fetch_add(&junk_answered, 1);
+        free(ans);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return NULL;
+}
+
+static int junk(const char *url, int n, size_t bytes, int seconds)
+{
+    pthread_t *t = calloc((size_t)n, sizeof(*t));
+    struct junk_arg ja = {url, bytes, seconds};
+
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, junk_main, &ja);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    printf("sent %ld answered %ld\n", atomic_load(&junk_sent),
+           atomic_load(&junk_answered));
+    free(t);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     nng_socket s;
     int rv, ret = 1;
 
-    if (argc < 4) {
+    if (argc < 3 || (argc < 4 && strcmp(argv[2], "hello") != 0)) {
         fprintf(stderr, "usage: see the comment at the top of rawreq.c\n");
         return 1;
     }
     atexit(nng_fini);
+    signal(SIGPIPE, SIG_IGN);
+    if (strcmp(argv[2], "hold") == 0 && argc > 4)
+        return hold(argv[1], atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(argv[2], "flood") == 0 && argc > 5)
+        return flood(argv[1], argv[3], argv[4], atoi(argv[5]));
+    if (strcmp(argv[2], "junk") == 0 && argc > 5)
+        return junk(argv[1], atoi(argv[3]), (size_t)atol(argv[4]),
+                    atoi(argv[5]));
     if (strcmp(argv[2], "sub") == 0 && argc > 4) {
         /* one line per message: the topic, then the rest as text or, for
          * a checkpoint, its size */
@@ -196,6 +568,10 @@ int main(int argc, char **argv)
         ret = send_and_print(s, buf, n);
     } else if (strcmp(argv[2], "signed") == 0) {
         ret = signed_request(s, argc - 3, argv + 3);
+    } else if (strcmp(argv[2], "hello") == 0) {
+        ret = hello(s);
+    } else if (strcmp(argv[2], "resend") == 0 && argc > 5) {
+        ret = resend(s, argv[3], atoi(argv[4]), atoi(argv[5]));
     }
     nng_close(s);
     return ret;

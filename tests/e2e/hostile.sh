@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Hostile clients against traced (issue: security and integrity defects):
+#   hostile.sh TRACECTL TRACED RAWREQ DEMO.jsonl [CASE...]
+# Cases (all by default):
+#   time      a request signed at INT64_MIN: refused, the daemon lives
+#   historic  `historic` set by a non-regulator: refused (exit 5), also
+#             embedded; a regulator may
+#   overflow  quantities that would overflow a running balance: refused
+#             (exit 2) through the daemon, nothing stored
+#   replay    a request signed ahead of the daemon's clock is refused when
+#             resent for the whole time it stays in the clock window
+#   flood     one party floods the replay cache: regulators and other
+#             parties are still served
+#   silent    300 silent connections over tcp:// and 300 over ipc://:
+#             `head` still answered within 5 s on both; silent ones closed
+#   memory    24 connections sending max-size junk: traced's peak RSS stays
+#             <= 512 MiB and a regulator's `head` is answered within 2 s
+# Each case prints what it measured; the script ends with "N passed, M
+# failed".
+set -u
+T=$1 TD=$2 RAW=$3 DEMO=$4
+shift 4
+CASES=${*:-time historic overflow replay flood silent memory}
+W=$(mktemp -d /tmp/trace-hostile-XXXXXX)
+D=$W/ledger K=$W/ledger/keys
+PORT=$((20000 + ($$ * 7) % 20000))
+IPC=ipc://$W/traced.ipc TCP=tcp://127.0.0.1:$PORT
+DPID=
+cleanup() {
+  [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+  jobs -p | xargs -r kill -9 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() {
+  local want=$1 desc=$2; shift 3
+  "$@" >"$W/out" 2>"$W/err"
+  local got=$?
+  if [ "$got" -eq "$want" ]; then ok; else
+    bad "$desc: exit $got, wanted $want"; sed 's/^/  | /' "$W/err" "$W/out" | head -6
+  fi
+}
+C() { "$T" --connect "$IPC" --keys "$K" "$@"; }
+CT() { "$T" --connect "$TCP" --keys "$K" "$@"; }
+E() { "$T" --data "$D" "$@"; }
+size() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
+start() {
+  "$TD" --data "$D" --listen "$IPC" --listen "$TCP" --log-level info \
+    --reconcile-at off "$@" 2>>"$W/traced.log" &
+  DPID=$!
+  for _ in $(seq 100); do
+    C head >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  bad "traced did not start"; cat "$W/traced.log"; exit 1
+}
+stop() {
+  kill -TERM "$DPID" 2>/dev/null
+  local st=0
+  wait "$DPID" || st=$?
+  DPID=
+  [ "$st" -eq 0 ] && ok || { bad "traced exited $st on SIGTERM"; tail -20 "$W/traced.log"; }
+  grep -q "runtime error\|Sanitizer" "$W/traced.log" &&
+    { bad "a sanitizer report in traced's log"; grep -m3 "runtime error\|Sanitizer" "$W/traced.log"; } || ok
+  : >"$W/traced.log"
+}
+alive() { # the daemon still runs and answers
+  kill -0 "$DPID" 2>/dev/null && C --timeout 5 head >/dev/null 2>&1
+}
+has() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+MAN=91310000MA1K000001 DIST=91320000MA1K000002 PHARM=12310000MB0000005
+"$T" --data "$D" init >/dev/null && "$T" --data "$D" import --provision-keys "$DEMO" >/dev/null ||
+  { echo "FAIL: setup"; exit 1; }
+
+if has time; then
+  start
+  expect 0 "a request signed at INT64_MIN" -- "$RAW" "$IPC" signed "$K/$PHARM.key" "$PHARM" \
+    --time-us -9223372036854775808 -- head
+  grep -q "code=5.*clock" "$W/out" && ok || bad "INT64_MIN time: $(head -1 "$W/out")"
+  expect 0 "a request signed at INT64_MAX" -- "$RAW" "$IPC" signed "$K/$PHARM.key" "$PHARM" \
+    --time-us 9223372036854775807 -- head
+  grep -q "code=5.*clock" "$W/out" && ok || bad "INT64_MAX time: $(head -1 "$W/out")"
+  alive && ok || bad "traced died on an extreme request time"
+  stop
+fi
+
+if has historic; then
+  start
+  late=$W/late.jsonl
+  printf '{"type":"produce","id":"hist-1","party":"%s","at":"2025-01-10T08:00:00+08:00","substance":"morphine","lot":"HIST-1","qty":"5","unit":"unit"}\n' "$PHARM" >"$late"
+  n0=$(size)
+  expect 5 "import --historic by a pharmacy through traced" -- C --as "$PHARM" import --historic "$late"
+  grep -q "regulator" "$W/err" && ok || bad "historic refusal does not say why: $(cat "$W/err")"
+  expect 5 "import --historic by a pharmacy, embedded" -- E --as "$PHARM" import --historic "$late"
+  [ "$(size)" = "$n0" ] && ok || bad "a refused historic import stored something"
+  expect 0 "the same import without --historic" -- C --as "$PHARM" import "$late"
+  expect 0 "import --historic by the regulator" -- C import --historic "$W/late.jsonl"
+  stop
+fi
+
+if has overflow; then
+  start
+  big=$W/big.jsonl
+  for i in 1 2; do
+    printf '{"type":"produce","id":"big-%s","party":"%s","at":"2026-03-01T08:00:00+08:00","substance":"acetone","lot":"BIG-1","qty":"9223372036854775.807","unit":"mL"}\n' "$i" "$MAN"
+  done >"$big"
+  n0=$(size)
+  expect 2 "two INT64_MAX produce events through traced" -- C --as "$MAN" import "$big"
+  grep -qi "overflow\|too large\|exceeds" "$W/err" && ok || bad "overflow refusal does not say why: $(cat "$W/err")"
+  expect 2 "two INT64_MAX produce events, embedded" -- E --as "$MAN" import "$big"
+  [ "$(size)" = "$n0" ] && ok || bad "an overflowing import stored something"
+  alive && ok || bad "traced died on an overflowing import"
+  expect 0 "balance after the refused import" -- C balance "$MAN"
+  grep -q "BIG-1" "$W/out" && bad "the refused lot shows in the balance" || ok
+  stop
+fi
+
+if has replay; then
+  # A request signed 3.9 s ahead of the clock stays acceptable until
+  # 7.9 s from now: resent every 250 ms for 9 s, only the first is served.
+  start --clock-window 4
+  # a cache that turns over by arrival time would forget the request
+  # while it is still acceptable when a turn falls just after it: make
+  # one fall there (a request 4.2 s after the start turns it, the next
+  # turn is due 4 s later; ours arrives 3.5 s after the first)
+  sleep 4.2
+  C head >/dev/null 2>&1
+  sleep 3.5
+  expect 0 "a request signed 3.9 s ahead" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR \
+    --skew-ms 3900 --save "$W/ahead.bin" -- head
+  grep -q "code=0" "$W/out" && ok || bad "request ahead of the clock: $(head -1 "$W/out")"
+  "$RAW" "$IPC" resend "$W/ahead.bin" 9 250 >"$W/resend.out" 2>&1
+  served=$(grep -c "code=0" "$W/resend.out")
+  refused=$(grep -c "code=5" "$W/resend.out")
+  echo "replay: $refused resends refused, $served served, over $(tail -1 "$W/resend.out" | cut -d' ' -f1) ms"
+  [ "$served" -eq 0 ] && ok || bad "a replayed request was served again: $(grep -m1 code=0 "$W/resend.out")"
+  [ "$refused" -ge 20 ] && ok || bad "too few resends answered: $refused"
+  stop
+fi
+
+if has flood; then
+  # a small cache and no rate limit: only the per-party share stops it
+  start --replay-cache 4096 --rate 0
+  "$RAW" "$IPC" flood "$K/$PHARM.key" "$PHARM" 4 >"$W/flood.out" 2>&1
+  echo "flood by $PHARM: $(tr '\n' ' ' <"$W/flood.out")"
+  grep -q "^code=6 [1-9]" "$W/flood.out" && ok || bad "the flood was never refused: $(cat "$W/flood.out")"
+  expect 0 "the regulator is served after the flood" -- C --timeout 5 head
+  expect 0 "another party is served after the flood" -- C --as "$DIST" --timeout 5 balance "$DIST"
+  grep -q "share of the replay cache" "$W/traced.log" && ok || bad "the share refusal is not logged"
+  stop
+  # with the default rate limit the flood is refused as too fast and
+  # takes no place in the cache
+  start --replay-cache 4096
+  "$RAW" "$IPC" flood "$K/$PHARM.key" "$PHARM" 3 >"$W/flood.out" 2>&1
+  echo "flood by $PHARM, rate 1000/s: $(tr '\n' ' ' <"$W/flood.out")"
+  expect 0 "the regulator is served after a rate-limited flood" -- C --timeout 5 head
+  stop
+fi
+
+if has silent; then
+  start --first-request-timeout 4000
+  "$RAW" "$TCP" hold 300 7 >"$W/hold-tcp.out" 2>&1 &
+  H1=$!
+  "$RAW" "$IPC" hold 300 7 >"$W/hold-ipc.out" 2>&1 &
+  H2=$!
+  sleep 1.5 # connected, and idle past idle-grace
+  expect 0 "head over tcp:// beside 300 silent connections" -- CT --timeout 5 head
+  expect 0 "head over ipc:// beside 300 silent connections" -- C --timeout 5 head
+  expect 0 "another party over tcp:// too" -- CT --as "$DIST" --timeout 5 balance "$DIST"
+  wait "$H1" "$H2"
+  echo "silent: tcp: $(tr '\n' ' ' <"$W/hold-tcp.out"); ipc: $(tr '\n' ' ' <"$W/hold-ipc.out")"
+  # everything the daemon accepted was closed: to make room, or after
+  # first-request-timeout
+  for f in tcp ipc; do
+    up=$(sed -n 's/^connected //p' "$W/hold-$f.out")
+    gone=$(sed -n 's/^closed by the daemon //p' "$W/hold-$f.out")
+    [ -n "$up" ] && [ "$up" -gt 0 ] && [ "$gone" = "$up" ] && ok ||
+      bad "$f: $up silent connections, $gone closed by the daemon"
+  done
+  grep -q "no request within first-request-timeout" "$W/traced.log" && ok || bad "silent connections not closed in time"
+  grep -q "max-peer-connections\|make room" "$W/traced.log" && ok || bad "the connection limits did not act"
+  stop
+fi
+
+if has memory; then
+  # on a sanitizer build freed memory waits in a quarantine: keep it small
+  # so that the peak measures what traced holds
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16 start
+  max=$("$RAW" "$IPC" hello)
+  echo "memory: 24 connections x $((max - 64)) bytes of junk, 10 s"
+  "$RAW" "$TCP" junk 24 $((max - 64)) 10 >"$W/junk.out" 2>&1 &
+  J=$!
+  slow=0 asked=0
+  t0=$(date +%s)
+  while kill -0 "$J" 2>/dev/null; do
+    asked=$((asked + 1))
+    s0=$(date +%s%N)
+    C --timeout 2 head >/dev/null 2>&1 || slow=$((slow + 1))
+    echo $((($(date +%s%N) - s0) / 1000000)) >>"$W/head.ms"
+    sleep 0.3
+  done
+  wait "$J"
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
+  echo "memory: $(cat "$W/junk.out"); traced VmHWM $((hwm / 1024)) MiB; regulator head: $asked asked, $slow not answered within 2 s, slowest $(sort -n "$W/head.ms" | tail -1) ms"
+  [ "$slow" -eq 0 ] && ok || bad "the regulator was not served within 2 s: $slow of $asked"
+  [ "$asked" -ge 10 ] && ok || bad "too few regulator requests during the junk: $asked (each waited too long)"
+  [ "$hwm" -le $((512 * 1024)) ] && ok || bad "traced's VmHWM $((hwm / 1024)) MiB > 512 MiB"
+  grep -q "answered 0$" "$W/junk.out" && bad "no junk message was answered" || ok
+  stop
+fi
+
+echo "hostile: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
