@@ -805,7 +805,9 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
         rc = trace_fail_mdb(rc, "alerts");
         goto out;
     }
-    if (f->after) {
+    if (f->after == UINT64_MAX) {
+        rc = MDB_NOTFOUND; /* nothing is stored after the last position */
+    } else if (f->after) {
         uint8_t start[8];
         be64_put(start, f->after + 1);
         k = (MDB_val){8, start};

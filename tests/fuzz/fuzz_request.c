@@ -9,7 +9,9 @@
  *         a fresh nonce and time, signs it with the key of the regulator
  *         (bit 1 clear) or of the party (bit 1 set) and sends it, so the
  *         fuzzer reaches the commands, the JSON Lines parser and the
- *         commit checks behind authentication.
+ *         commit checks behind authentication.  With bit 2 set the body
+ *         keeps its own time (extreme or skewed times, checked after the
+ *         signature), with bit 3 its own nonce (replays).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -84,7 +86,8 @@ static void setup(void)
     atexit(cleanup);
 }
 
-static void send_signed(const uint8_t *data, size_t len, int who)
+static void send_signed(const uint8_t *data, size_t len, int who,
+                        int own_time, int own_nonce)
 {
     Trace__Wire__V1__RequestBody *body;
     uint8_t nonce[WIRE_NONCE_LEN] = {0}, *out;
@@ -100,9 +103,12 @@ static void send_signed(const uint8_t *data, size_t len, int who)
     body->party = (char *)parties[who];
     body->key_id.data = (uint8_t *)trace_key_id(keys[who]);
     body->key_id.len = TRACE_KEY_ID_LEN;
-    body->nonce.data = nonce;
-    body->nonce.len = sizeof(nonce);
-    body->time_us = wire_now_us();
+    if (!own_nonce || nonce0.len != WIRE_NONCE_LEN) {
+        body->nonce.data = nonce;
+        body->nonce.len = sizeof(nonce);
+    }
+    if (!own_time)
+        body->time_us = wire_now_us();
     if (wire_sign_request(keys[who], body, 0, malloc, &out, &olen) == 0) {
         server_direct_request(srv, out, olen);
         free(out);
@@ -123,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((data[0] & 1) == 0)
         server_direct_request(srv, data + 1, size - 1);
     else
-        send_signed(data + 1, size - 1, (data[0] >> 1) & 1);
+        send_signed(data + 1, size - 1, (data[0] >> 1) & 1, (data[0] >> 2) & 1,
+                    (data[0] >> 3) & 1);
     return 0;
 }
