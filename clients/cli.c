@@ -274,13 +274,22 @@ int ctl_read_file(const char *path, char **out, size_t *len)
 static int cmd_help(struct globals *g, int argc, char **argv);
 
 static const struct command commands[] = {
-    {"init", cmd_init, "[--regulator ID] [--catalog FILE] [--tz +HH:MM]",
+    {"init", cmd_init,
+     "[--regulator ID] [--catalog FILE] [--tz +HH:MM] [--max-qty 'QTY UNIT']",
      "Create a new ledger in --data DIR with its root regulator.",
      "  --regulator ID   root regulator party id (default REGULATOR)\n"
      "  --catalog FILE   substance catalog JSON (default: the built-in one\n"
      "                   with the substances of SPEC section 7)\n"
      "  --tz +HH:MM      the zone of bare dates in events and options\n"
-     "                   (default +08:00)\n\n"
+     "                   (default +08:00)\n"
+     "  --max-qty 'QTY UNIT'\n"
+     "                   the largest quantity one event may carry in the\n"
+     "                   dimension of UNIT (mass, volume or count), e.g.\n"
+     "                   --max-qty '50000 t' --max-qty '1000 m3'; may be\n"
+     "                   repeated.  Default 10^18 base units: 1000000 t,\n"
+     "                   1000000000 m3, 10^15 unit.  Larger quantities are\n"
+     "                   refused when parsed (exit 2); stock that would\n"
+     "                   sum beyond ~9.2*10^18 base units is refused too.\n\n"
      "The regulator's key is created in the key folder (DIR/keys unless\n"
      "--keys is given) unless that folder already holds ID.key.\n"},
     {"keygen", cmd_keygen, "PARTY",

@@ -25,9 +25,12 @@ int cmd_init(struct globals *g, int argc, char **argv)
         {"regulator", required_argument, NULL, 'r'},
         {"catalog", required_argument, NULL, 'c'},
         {"tz", required_argument, NULL, 'z'},
+        {"max-qty", required_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     trace_init_opts io = TRACE_INIT_OPTS_INIT;
+    const char *max_qty[8]; /* "QTY UNIT" each; the last of a dimension wins */
+    size_t n_max_qty = 0;
     trace_keyring *ring = NULL;
     trace_ledger *l = NULL;
     const trace_key *key = NULL;
@@ -74,15 +77,27 @@ int cmd_init(struct globals *g, int argc, char **argv)
             io.has_tz = 1;
             break;
         }
+        case 'q':
+            if (n_max_qty == sizeof(max_qty) / sizeof(max_qty[0])) {
+                free(catalog);
+                return ctl_usage("init", "%s", "too many --max-qty");
+            }
+            max_qty[n_max_qty++] = optarg;
+            break;
         case 'h':
+            free(catalog);
             ctl_help(ctl_find_command("init"));
             return 0;
         default:
             return ctl_usage("init", "%s", "unknown option");
         }
     }
-    if (optind != argc)
+    if (optind != argc) {
+        free(catalog);
         return ctl_usage("init", "unexpected argument %s", argv[optind]);
+    }
+    io.max_qty = max_qty;
+    io.n_max_qty = n_max_qty;
     if (!io.regulator)
         io.regulator = "REGULATOR";
     if (!trace_party_id_valid(io.regulator)) {

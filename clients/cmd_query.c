@@ -214,6 +214,8 @@ static int print_permit(const trace_permit_state *p, void *ctx)
         ctl_json_str(ctl_out, "remaining", p->remaining_text, 1);
         ctl_json_str(ctl_out, "unit", p->unit, 1);
         ctl_json_str(ctl_out, "issuer", p->issuer, 1);
+        if (p->used_overflow)
+            fputs(",\"used_overflow\":true", ctl_out);
         fputs(",\"events\":[", ctl_out);
         for (size_t i = 0; i < p->n_uses; i++) {
             const trace_permit_use *u = &p->use[i];
@@ -241,6 +243,10 @@ static int print_permit(const trace_permit_state *p, void *ctx)
     fprintf(ctl_out, "budget     %s %s\nused       %s %s\nremaining  %s %s\n",
             p->budget_text, p->unit, p->used_text, p->unit, p->remaining_text,
             p->unit);
+    if (p->used_overflow)
+        fprintf(ctl_out, "note       the write-offs sum beyond the largest "
+                         "representable quantity: used and remaining are "
+                         "bounds\n");
     fprintf(ctl_out, "issued by  %s\n", p->issuer);
     fprintf(ctl_out, "citations  %zu\n", p->n_uses);
     for (size_t i = 0; i < p->n_uses; i++) {

@@ -160,6 +160,9 @@ int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
                               "line %lu: event not in canonical encoding",
                               lineno);
     }
+    /* quantities: within this ledger's ceiling, as when parsed */
+    if (event_check_quantities(b->l, ev) != TRACE_OK)
+        return trace_fail_line(TRACE_EINVAL, lineno);
     it = &b->items[b->n];
     it->ev = ev;
     it->bytes = copy;

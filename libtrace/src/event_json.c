@@ -14,7 +14,11 @@
  * small scanner rewrites every number token into a string that starts
  * with the byte 0x01 (which no accepted string may contain), rejecting
  * exponents on the way.  Quantity and count fields take either form;
- * string fields refuse a marked number.
+ * string fields refuse a marked number.  Every quantity (qty, counted,
+ * an input's qty, a permit's budget) is held to the ledger's ceiling for
+ * its dimension as it is converted (qty_check_ceiling); encoded events
+ * that skip this conversion get the same check from
+ * event_check_quantities().
  *
  * Patients.  rx.patient is replaced by "hmac:" + hex(HMAC-SHA256(secret,
  * patient)) while converting, so no clear identifier reaches the ledger.
@@ -351,6 +355,12 @@ static int convert_quantity(const struct conv *cv, json_t *obj,
     if (rc != TRACE_OK)
         return trace_fail(rc, "field \"%s%s\": %s", cv->path, name,
                           trace_error_last());
+    {
+        char field[96];
+        snprintf(field, sizeof(field), "%s%s", cv->path, name);
+        if ((rc = qty_check_ceiling(cv->l, field, q->amount, unit)))
+            return rc;
+    }
     q->unit = arena_strdup(cv->a, unit, strlen(unit));
     if (!q->unit)
         return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -769,6 +779,73 @@ int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
 out:
     json_decref(obj);
     return rc;
+}
+
+/* The quantities of an encoded message, checked as convert_quantity()
+ * checks parsed ones: a known unit, more than zero (a count may be 0),
+ * at most the ledger's ceiling.  A correction's replacement is checked
+ * too. */
+static int check_msg_quantities(const trace_ledger *l,
+                                const ProtobufCMessage *m, int depth)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    int rc;
+
+    if (depth > 4)
+        return trace_fail(TRACE_EINVAL, "event nested too deeply");
+    if (d == &trace__v1__quantity__descriptor) {
+        const Trace__V1__Quantity *q = (const Trace__V1__Quantity *)m;
+        if (!q->unit || unit_lookup(q->unit, NULL, NULL) != TRACE_OK)
+            return TRACE_EINVAL;
+        if (q->amount < 0)
+            return trace_fail(TRACE_EINVAL, "negative quantity");
+        return qty_check_ceiling(l, "qty", q->amount, q->unit);
+    }
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *p = (const char *)m + f->offset;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)m + f->quantifier_offset) !=
+                f->id)
+            continue; /* members of a oneof share their storage */
+        if (f->type == PROTOBUF_C_TYPE_BYTES &&
+            d == &trace__v1__correction_body__descriptor &&
+            strcmp(f->name, "replacement") == 0 &&
+            ((const Trace__V1__CorrectionBody *)m)->has_replacement) {
+            const ProtobufCBinaryData *b = (const ProtobufCBinaryData *)p;
+            Trace__V1__Event *rep =
+                trace__v1__event__unpack(NULL, b->len, b->data);
+            if (!rep)
+                return trace_fail(TRACE_EINVAL, "replacement is not an event");
+            rc = check_msg_quantities(l, &rep->base, depth + 1);
+            trace__v1__event__free_unpacked(rep, NULL);
+            if (rc != TRACE_OK)
+                return rc;
+            continue;
+        }
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
+            f->descriptor == &trace__v1__time__descriptor)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n =
+                *(const size_t *)((const char *)m + f->quantifier_offset);
+            const ProtobufCMessage *const *v =
+                *(const ProtobufCMessage *const *const *)p;
+            for (size_t k = 0; k < n; k++)
+                if ((rc = check_msg_quantities(l, v[k], depth + 1)))
+                    return rc;
+        } else if (*(const ProtobufCMessage *const *)p &&
+                   (rc = check_msg_quantities(
+                        l, *(const ProtobufCMessage *const *)p, depth + 1))) {
+            return rc;
+        }
+    }
+    return TRACE_OK;
+}
+
+int event_check_quantities(const trace_ledger *l, const Trace__V1__Event *ev)
+{
+    return check_msg_quantities(l, &ev->base, 0);
 }
 
 /* ------------------------------------------------------------------ */

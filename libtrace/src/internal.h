@@ -50,10 +50,42 @@ ProtobufCAllocator *arena_allocator(arena *a);
 
 /* quantity.c */
 typedef enum { DIM_MASS = 0, DIM_VOLUME = 1, DIM_COUNT = 2 } dimension;
+#define N_DIMS 3
+
+/* Checked quantity arithmetic: *out = a + b (a - b); non-zero,
+ * with *out unspecified, if the exact result does not fit an int64.
+ * Every sum or difference of quantities goes through these, so stock,
+ * write-offs and register totals are refused or reported, never
+ * wrapped. */
+static inline int qty_add(int64_t *out, int64_t a, int64_t b)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+static inline int qty_sub(int64_t *out, int64_t a, int64_t b)
+{
+    return __builtin_sub_overflow(a, b, out);
+}
+/* The change between two consecutive running balances of a holding,
+ * or non-zero if no single stored quantity (0 < q <= INT64_MAX) can
+ * make it: the later balance wrapped (an index written before sums were
+ * checked, or forged). */
+static inline int qty_step(int64_t *out, int64_t before, int64_t after)
+{
+    return __builtin_sub_overflow(after, before, out) || *out == INT64_MIN;
+}
 int unit_lookup(const char *unit, dimension *dim, int64_t *factor);
 const char *dimension_name(dimension d);
 int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero);
 int qty_format(char *buf, size_t cap, int64_t base, int64_t factor);
+/* Default per-event ceiling, in base units of every dimension: 10^18
+ * (10^6 t in ug, 10^9 m3 in uL, 10^15 units in milli-units). */
+#define TRACE_MAX_QTY_DEFAULT 1000000000000000000LL
+/* Parses "QTY UNIT" into the dimension and amount in base units. */
+int qty_spec_parse(const char *spec, dimension *dim, int64_t *amount);
+/* Refuses (TRACE_EINVAL) a quantity above the ledger's ceiling for the
+ * dimension of `unit`; `field` names it in the message. */
+int qty_check_ceiling(const trace_ledger *l, const char *field, int64_t amount,
+                      const char *unit);
 /* Position of a unit in the unit table (stored in indexes), or -1. */
 int unit_index(const char *unit);
 /* The unit at a table position, or NULL. */
@@ -146,7 +178,9 @@ struct trace_ledger {
     char *regulator;
     catalog *cat;
     int tz_offset_min;
-    uint8_t secret[32]; /* pseudonymisation key */
+    int64_t max_qty[N_DIMS]; /* per-event ceiling by dimension, base units
+                                (meta "max_qty"; quantity.c) */
+    uint8_t secret[32];      /* pseudonymisation key */
 };
 
 void be64_put(uint8_t *p, uint64_t v);
@@ -262,6 +296,10 @@ const event_type *event_type_by_case(uint32_t body_case);
 /* Parses one JSON object into an Event allocated in `a`. */
 int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
                     size_t len, const trace_ledger *l);
+/* Checks the quantities of an event that did not come through
+ * event_from_json (an encoded one): known units, not negative, at most
+ * the ledger's ceiling.  TRACE_EINVAL with a message otherwise. */
+int event_check_quantities(const trace_ledger *l, const Trace__V1__Event *ev);
 /* Renders an Event as one JSON line into a malloc'd string. */
 int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
                   const trace_ledger *l);

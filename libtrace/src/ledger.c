@@ -9,9 +9,12 @@
  *   DIR/keys/                    default key folder (tracectl)
  *
  * The "meta" database holds: "format" ("1"), "regulator" (root regulator
- * id), "tz" (minutes east of UTC, decimal), "catalog" (catalog JSON) and
- * "head" (u64be size || 32-byte leaf hash of the last entry), the last one
- * rewritten in every append transaction.
+ * id), "tz" (minutes east of UTC, decimal), "catalog" (catalog JSON),
+ * "max_qty" (the per-event quantity ceilings of mass, volume and count in
+ * base units, three decimals separated by spaces; absent in ledgers made
+ * before it existed: TRACE_MAX_QTY_DEFAULT each) and "head" (u64be size ||
+ * 32-byte leaf hash of the last entry), the last one rewritten in every
+ * append transaction.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,6 +192,8 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
     l->tz_offset_min = 480;
+    for (int d = 0; d < N_DIMS; d++)
+        l->max_qty[d] = TRACE_MAX_QTY_DEFAULT;
     if ((rc = mdb_env_create(&l->env)) != 0 ||
         (rc = mdb_env_set_maxdbs(l->env, 32)) != 0 ||
         (rc = mdb_env_set_mapsize(l->env, map_size())) != 0 ||
@@ -253,6 +258,52 @@ fail:
     return rc;
 }
 
+/* "max_qty": three decimals; anything else is a damaged ledger. */
+static int max_qty_decode(trace_ledger *l, const MDB_val *v)
+{
+    char buf[80], *p = buf, *end;
+    int64_t m[N_DIMS];
+
+    if (v->mv_size >= sizeof(buf))
+        return trace_fail(TRACE_EVERIFY, "meta max_qty is damaged");
+    memcpy(buf, v->mv_data, v->mv_size);
+    buf[v->mv_size] = '\0';
+    for (int d = 0; d < N_DIMS; d++) {
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || errno || x <= 0)
+            return trace_fail(TRACE_EVERIFY, "meta max_qty is damaged");
+        m[d] = x;
+        p = end;
+    }
+    if (*p)
+        return trace_fail(TRACE_EVERIFY, "meta max_qty is damaged");
+    memcpy(l->max_qty, m, sizeof(m));
+    return TRACE_OK;
+}
+
+static int max_qty_put(MDB_txn *txn, trace_ledger *l, const int64_t *m)
+{
+    char buf[80];
+    int n = snprintf(buf, sizeof(buf), "%lld %lld %lld", (long long)m[0],
+                     (long long)m[1], (long long)m[2]);
+    return meta_put(txn, l, "max_qty", buf, (size_t)n);
+}
+
+/* Applies "QTY UNIT" specs to a copy of the ceilings. */
+static int max_qty_apply(int64_t *m, const char *const *specs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dimension dim;
+        int64_t amount;
+        int rc = qty_spec_parse(specs[i], &dim, &amount);
+        if (rc != TRACE_OK)
+            return rc;
+        m[dim] = amount;
+    }
+    return TRACE_OK;
+}
+
 static int load_meta(trace_ledger *l)
 {
     MDB_txn *txn;
@@ -281,6 +332,16 @@ static int load_meta(trace_ledger *l)
     char tz[16] = "";
     memcpy(tz, v.mv_data, v.mv_size < 15 ? v.mv_size : 15);
     l->tz_offset_min = atoi(tz);
+    {
+        MDB_val mk = {7, "max_qty"};
+        int mrc = mdb_get(txn, l->dbi_meta, &mk, &v);
+        if (mrc == 0 && (rc = max_qty_decode(l, &v)) != TRACE_OK)
+            goto out;
+        if (mrc && mrc != MDB_NOTFOUND) {
+            rc = trace_fail_mdb(mrc, "max_qty");
+            goto out;
+        }
+    }
     if ((rc = meta_get(txn, l, "catalog", &v)) != TRACE_OK)
         goto out;
     rc = catalog_parse(&l->cat, v.mv_data, v.mv_size);
@@ -350,6 +411,9 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
     }
     if (opts->has_tz)
         l->tz_offset_min = opts->tz_offset_min;
+    if (opts->version >= 2 && (rc = max_qty_apply(l->max_qty, opts->max_qty,
+                                                  opts->n_max_qty)) != TRACE_OK)
+        goto fail;
     if ((rc = write_secret(dir, l->secret)) != TRACE_OK)
         goto fail;
     if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn))) {
@@ -360,7 +424,8 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
     if ((rc = meta_put(txn, l, "format", "1", 1)) ||
         (rc = meta_put(txn, l, "regulator", reg, strlen(reg))) ||
         (rc = meta_put(txn, l, "tz", tz, strlen(tz))) ||
-        (rc = meta_put(txn, l, "catalog", cat_json, cat_len)))
+        (rc = meta_put(txn, l, "catalog", cat_json, cat_len)) ||
+        (rc = max_qty_put(txn, l, l->max_qty)))
         goto fail;
     if ((rc = mdb_txn_commit(txn))) {
         txn = NULL;
@@ -509,6 +574,27 @@ int ledger_commit_failed(const trace_ledger *l, int rc)
                           (unsigned long long)st.f_bavail * st.f_frsize);
     }
     return trace_fail_mdb(rc, "commit");
+}
+
+int trace_ledger_set_max_qty(trace_ledger *l, const char *spec)
+{
+    int64_t m[N_DIMS];
+    MDB_txn *txn;
+    int rc;
+
+    memcpy(m, l->max_qty, sizeof(m));
+    if ((rc = max_qty_apply(m, &spec, 1)) != TRACE_OK)
+        return rc;
+    if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    if ((rc = max_qty_put(txn, l, m)) != TRACE_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn)))
+        return ledger_commit_failed(l, rc);
+    memcpy(l->max_qty, m, sizeof(m));
+    return TRACE_OK;
 }
 
 int trace_ledger_tz(const trace_ledger *l)

@@ -9,6 +9,11 @@
  *
  * Which permit kinds a movement accepts depends on the substance's
  * controls, through the kinds[] table below (data, not code paths).
+ *
+ * Write-offs are added with checked arithmetic: valid citations may sum
+ * beyond an int64 (each is at most the ledger's ceiling, but nothing
+ * bounds their number), and then `used` is reported as a bound
+ * (used_overflow, query.h), never wrapped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +122,18 @@ static int cmp_rec(const void *a, const void *b)
     if (x->ev->at->us != y->ev->at->us)
         return x->ev->at->us < y->ev->at->us ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* "<sign><text>": a bound, for sums beyond an int64. */
+static const char *bound_text(arena *a, char sign, const char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+    char *p = text ? arena_alloc(a, n + 2) : NULL;
+    if (p) {
+        p[0] = sign;
+        memcpy(p + 1, text, n + 1);
+    }
+    return p;
 }
 
 int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
@@ -229,7 +246,10 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
         u->valid = u->reason == NULL;
         if (u->valid) {
             valid_uses++;
-            st.used += u->qty;
+            if (!st.used_overflow && qty_add(&st.used, st.used, u->qty)) {
+                st.used_overflow = 1; /* stays a bound from here on */
+                st.used = INT64_MAX;
+            }
         }
     }
     st.permit = p->permit;
@@ -243,10 +263,21 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
     st.valid_from = format_time(a, p->valid_from);
     st.valid_until = format_time(a, p->valid_until);
     st.unit = p->qty->unit;
-    st.remaining = st.budget - st.used;
+    if (qty_sub(&st.remaining, st.budget, st.used)) {
+        st.used_overflow = 1; /* only with a damaged budget */
+        st.remaining = INT64_MIN;
+    }
     st.budget_text = format_qty(a, st.budget, st.unit);
     st.used_text = format_qty(a, st.used, st.unit);
     st.remaining_text = format_qty(a, st.remaining, st.unit);
+    if (st.used_overflow) {
+        st.used_text = bound_text(a, '>', st.used_text);
+        st.remaining_text = bound_text(a, '<', st.remaining_text);
+        if (!st.used_text || !st.remaining_text) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     if (status && strcmp(status, "active") != 0)
         st.status = status;
     else if (now > time_end_us(p->valid_until, l->tz_offset_min))

@@ -6,6 +6,12 @@
  * on the decimal text itself, never through a float: "12.5" kg becomes
  * 12500000000 ug exactly, and a digit finer than the base unit is an
  * error rather than something to round.
+ *
+ * One event's quantity is at most the ledger's ceiling for its dimension
+ * (qty_check_ceiling; default TRACE_MAX_QTY_DEFAULT = 10^18 base units),
+ * and sums of quantities are computed with the checked helpers of
+ * internal.h, never with a bare + or -: an int64 holds about 9.2 * 10^18
+ * base units, so ten events at the ceiling already overflow it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -78,7 +84,7 @@ int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero)
     if (*p < '0' || *p > '9')
         return trace_fail(TRACE_EINVAL, "malformed quantity \"%.40s\"", text);
     for (; *p >= '0' && *p <= '9'; p++, digits++) {
-        if (whole > (INT64_MAX - 9) / 10)
+        if (whole > (INT64_MAX - (*p - '0')) / 10) /* exact: up to MAX */
             return trace_fail(TRACE_EINVAL, "quantity too large \"%.40s\"",
                               text);
         whole = whole * 10 + (*p - '0');
@@ -120,26 +126,64 @@ int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero)
 
 int qty_format(char *buf, size_t cap, int64_t base, int64_t factor)
 {
-    int64_t whole = base / factor, frac = base % factor;
+    /* the magnitude as unsigned: -INT64_MIN does not fit an int64 */
+    uint64_t mag = base < 0 ? 0 - (uint64_t)base : (uint64_t)base;
+    uint64_t f = (uint64_t)factor, whole = mag / f, frac = mag % f;
     int n, width = 0;
-    const char *sign = "";
+    const char *sign = base < 0 ? "-" : "";
 
-    if (base < 0) {
-        sign = "-";
-        whole = -whole;
-        frac = -frac;
-    }
     if (frac == 0) {
-        n = snprintf(buf, cap, "%s%lld", sign, (long long)whole);
+        n = snprintf(buf, cap, "%s%llu", sign, (unsigned long long)whole);
     } else {
-        for (int64_t f = factor; f > 1; f /= 10)
+        for (uint64_t d = f; d > 1; d /= 10)
             width++;
         while (frac % 10 == 0) {
             frac /= 10;
             width--;
         }
-        n = snprintf(buf, cap, "%s%lld.%0*lld", sign, (long long)whole, width,
-                     (long long)frac);
+        n = snprintf(buf, cap, "%s%llu.%0*llu", sign, (unsigned long long)whole,
+                     width, (unsigned long long)frac);
     }
     return (n < 0 || (size_t)n >= cap) ? TRACE_EINVAL : TRACE_OK;
+}
+
+int qty_spec_parse(const char *spec, dimension *dim, int64_t *amount)
+{
+    char text[48], unit[8];
+    size_t n = strspn(spec, "0123456789.");
+    const char *u = spec + n + strspn(spec + n, " ");
+    int64_t factor;
+    int rc;
+
+    if (n == 0 || n >= sizeof(text) || !*u || strlen(u) >= sizeof(unit))
+        return trace_fail(TRACE_EINVAL,
+                          "a quantity ceiling is QTY UNIT, e.g. \"1000000 "
+                          "t\" or \"5000kg\", not \"%.40s\"",
+                          spec);
+    memcpy(text, spec, n);
+    text[n] = '\0';
+    snprintf(unit, sizeof(unit), "%s", u);
+    if ((rc = unit_lookup(unit, dim, &factor)) != TRACE_OK ||
+        (rc = qty_parse(amount, text, factor, 0)) != TRACE_OK)
+        return trace_fail(rc, "quantity ceiling: %s", trace_error_last());
+    return TRACE_OK;
+}
+
+int qty_check_ceiling(const trace_ledger *l, const char *field, int64_t amount,
+                      const char *unit)
+{
+    dimension dim;
+    int64_t factor;
+    char got[48], max[48];
+
+    if (unit_lookup(unit, &dim, &factor) != TRACE_OK)
+        return TRACE_EINVAL;
+    if (amount <= l->max_qty[dim])
+        return TRACE_OK;
+    qty_format(got, sizeof(got), amount, factor);
+    qty_format(max, sizeof(max), l->max_qty[dim], factor);
+    return trace_fail(TRACE_EINVAL,
+                      "field \"%s\": %s %s exceeds this ledger's ceiling of "
+                      "%s %s per event for %s (see tracectl init --max-qty)",
+                      field, got, unit, max, unit, dimension_name(dim));
 }

@@ -165,6 +165,25 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
         if (rc == 0 && hv.mv_size == BAL_SIZE) {
             qty = bal_balance(hv.mv_data);
             found = 1;
+            /* the change into this balance must be one event's: if not,
+             * the sum wrapped when it was stored (an index written before
+             * sums were checked, or altered) */
+            MDB_val pk, pv;
+            int64_t step;
+            if (mdb_cursor_get(cur, &pk, &pv, MDB_PREV_DUP) == 0 &&
+                pv.mv_size == BAL_SIZE &&
+                qty_step(&step, bal_balance(pv.mv_data), qty)) {
+                rc = trace_fail(TRACE_EVERIFY,
+                                "quantity overflow: the stock of %s lot %s at "
+                                "site %s of %s is beyond the %s representable "
+                                "quantity (the stock index holds a wrapped "
+                                "sum: run `tracectl reconcile`, which reports "
+                                "the events)",
+                                parts[1], parts[2], parts[3], party,
+                                bal_balance(pv.mv_data) > 0 ? "largest"
+                                                            : "smallest");
+                goto out;
+            }
         }
         if (rc != 0 && rc != MDB_NOTFOUND) {
             rc = trace_fail_mdb(rc, "bal");

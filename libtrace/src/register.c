@@ -7,6 +7,13 @@
  * and substance, one seek gives the balance before the first day, and the
  * records inside the window are exactly the day's movements, so the cost
  * follows the window, not the party's whole history.
+ *
+ * The opening balance and the day's totals add up several holdings, so
+ * they may not fit an int64 even though every holding does: those sums
+ * are checked, and one that overflows fails the register with "quantity
+ * overflow" naming the party, substance and day rather than print a
+ * wrapped figure.  A movement that is not one event's change (a wrapped
+ * index of an older version) is reported as damage.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,25 @@ static int64_t day_start(int64_t t, int tz_min)
     int64_t d = local >= 0 ? local / US_PER_DAY
                            : -((-local + US_PER_DAY - 1) / US_PER_DAY);
     return d * US_PER_DAY - off;
+}
+
+/* The error of a day whose balance or totals do not fit an int64. */
+static int day_overflow(const char *party, const char *code, int64_t day,
+                        int tz_min)
+{
+    Trace__V1__Time date = TRACE__V1__TIME__INIT;
+    char text[48] = "?";
+
+    date.us = day;
+    date.has_offset_min = 1;
+    date.offset_min = tz_min;
+    date.has_date_only = 1;
+    date.date_only = 1;
+    time_format(text, sizeof(text), &date);
+    return trace_fail(TRACE_EINVAL,
+                      "quantity overflow: the register of %s for %s on %s "
+                      "sums beyond the largest representable quantity",
+                      party, code, text);
 }
 
 /* Collects the party's movements of `code` in [from, to] and its
@@ -92,12 +118,29 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
                 cum = bal_balance(hv.mv_data);
             rc = MDB_NOTFOUND;
         }
-        *opening += cum;
+        if (qty_add(opening, *opening, cum)) {
+            mdb_cursor_close(cur);
+            free(mv);
+            return trace_fail(TRACE_EINVAL,
+                              "quantity overflow: the stock of %s held by %s "
+                              "before the register's first day is beyond "
+                              "the largest representable quantity",
+                              code, party);
+        }
         while (rc == 0 && hv.mv_size == BAL_SIZE) {
             const uint8_t *d = hv.mv_data;
-            int64_t at = time_unkey(be64_get(d)), now = bal_balance(d);
+            int64_t at = time_unkey(be64_get(d)), now = bal_balance(d), step;
             if (at > to)
                 break;
+            if (qty_step(&step, cum, now)) {
+                mdb_cursor_close(cur);
+                free(mv);
+                return trace_fail(TRACE_EVERIFY,
+                                  "quantity overflow: a stock of %s held by "
+                                  "%s is beyond the representable quantity "
+                                  "(the stock index holds a wrapped sum)",
+                                  code, party);
+            }
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 struct move *p = realloc(mv, nc * sizeof(*p));
@@ -109,7 +152,7 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
                 mv = p;
                 cap = nc;
             }
-            mv[n++] = (struct move){at, be64_get(d + 8), d[16], now - cum};
+            mv[n++] = (struct move){at, be64_get(d + 8), d[16], step};
             cum = now;
             rc = mdb_cursor_get(cur, &hk, &hv, MDB_NEXT_DUP);
         }
@@ -199,7 +242,10 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
             if ((rc = load_effective(txn, l, day, mv[i].seq, &ev)))
                 break;
             body = event_body(ev);
-            bal += mv[i].delta;
+            if (qty_add(&bal, bal, mv[i].delta)) {
+                rc = day_overflow(party, s->code, d, l->tz_offset_min);
+                break;
+            }
             if (ev->body_case == TRACE__V1__EVENT__BODY_TRANSFER_BODY)
                 continue; /* between the party's own sites */
             memset(ln, 0, sizeof(*ln));
@@ -228,14 +274,18 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
             default:
                 break;
             }
-            if (mv[i].delta > 0)
-                r.received += mv[i].delta;
-            else if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY)
-                r.dispensed -= mv[i].delta;
-            else if (ev->body_case == TRACE__V1__EVENT__BODY_DESTROY_BODY)
-                r.destroyed -= mv[i].delta;
-            else
-                r.other_out -= mv[i].delta;
+            int64_t *sum =
+                mv[i].delta > 0 ? &r.received
+                : ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY
+                    ? &r.dispensed
+                : ev->body_case == TRACE__V1__EVENT__BODY_DESTROY_BODY
+                    ? &r.destroyed
+                    : &r.other_out;
+            if (mv[i].delta > 0 ? qty_add(sum, *sum, mv[i].delta)
+                                : qty_sub(sum, *sum, mv[i].delta)) {
+                rc = day_overflow(party, s->code, d, l->tz_offset_min);
+                break;
+            }
             nl++;
         }
         if (rc != TRACE_OK)

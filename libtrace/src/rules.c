@@ -99,6 +99,7 @@ struct permit_view {
     int exists;
     const char *permit;
     int64_t budget, used;
+    int used_overflow; /* used is a bound: the sum is beyond an int64 */
     const char *unit;
     trace_permit_use *uses;
     size_t n;
@@ -110,6 +111,7 @@ static int keep_permit(const trace_permit_state *p, void *ctx)
     v->exists = 1;
     v->budget = p->budget;
     v->used = p->used;
+    v->used_overflow = p->used_overflow;
     v->unit = arena_strdup(v->r->a, p->unit, strlen(p->unit));
     v->n = p->n_uses;
     v->uses = arena_alloc(v->r->a, (p->n_uses + 1) * sizeof(*v->uses));
@@ -283,7 +285,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
             *mark = 1;
             if (!scope_complete(r, SCOPE_PERMIT, pm, NULL))
                 continue; /* some citations not loaded (incremental) */
-            struct permit_view v = {r, 0, pm, 0, 0, NULL, NULL, 0};
+            struct permit_view v = {r, 0, pm, 0, 0, 0, NULL, NULL, 0};
             int prc = trace_permit_show(r->l, pm, r->as_of, keep_permit, &v);
             if (prc == TRACE_ENOTFOUND) {
                 /* every citation of an unknown permit */
@@ -327,7 +329,9 @@ static int rule_permits(struct run *r, const struct cfg *c)
                                          x->id, pm, use->reason);
                     continue;
                 }
-                used += use->qty;
+                /* beyond an int64 is beyond any budget: saturate */
+                if (qty_add(&used, used, use->qty))
+                    used = INT64_MAX;
                 if (used > v.budget && n_over < 64)
                     over[n_over++] = x;
             }
@@ -336,9 +340,10 @@ static int rule_permits(struct run *r, const struct cfg *c)
                                  over[0]->to ? over[0]->to : over[0]->party,
                                  over[0]->to ? over[0]->party : NULL,
                                  over[0]->substance, over[0]->lot, pm,
-                                 "permit %s: %s %s written off against a "
+                                 "permit %s: %s%s %s written off against a "
                                  "budget of %s %s",
-                                 pm, fmt_qty(r, v.used, v.unit), v.unit,
+                                 pm, v.used_overflow ? "more than " : "",
+                                 fmt_qty(r, v.used, v.unit), v.unit,
                                  fmt_qty(r, v.budget, v.unit), v.unit);
         }
     }
@@ -350,10 +355,14 @@ static int rule_permits(struct run *r, const struct cfg *c)
 static int within_tolerance(const subst_info *s, int64_t want, int64_t got,
                             double pct)
 {
-    int64_t diff = want > got ? want - got : got - want;
+    /* magnitudes as unsigned: |INT64_MIN| and INT64_MAX - INT64_MIN do
+     * not fit an int64, and a stored book stock may be either */
+    uint64_t diff = want > got ? (uint64_t)want - (uint64_t)got
+                               : (uint64_t)got - (uint64_t)want;
+    uint64_t mag = want < 0 ? 0 - (uint64_t)want : (uint64_t)want;
     if (!s || s->dim == DIM_COUNT)
         return diff == 0;
-    return (double)diff <= (double)(want < 0 ? -want : want) * pct / 100.0;
+    return (double)diff <= (double)mag * pct / 100.0;
 }
 
 static int rule_two_way(struct run *r, const struct cfg *c)
@@ -521,6 +530,14 @@ static int same_lot_at(const void *ctx, size_t a, size_t b)
     return same_lot(&v[a], &v[b]);
 }
 
+/* -q; parsing admits no negative quantity, so only a forged INT64_MIN
+ * has no negation: it is taken as INT64_MAX (the walk then reports the
+ * overflow it causes) */
+static int64_t neg_qty(int64_t q)
+{
+    return q == INT64_MIN ? INT64_MAX : -q;
+}
+
 /* Every stock change and count, grouped by (party, substance, lot), each
  * group in `at` order (an event's changes in the order pushed); each
  * change names its site. */
@@ -556,7 +573,7 @@ static int stock_changes(struct run *r, struct hlist *h)
             break;
         case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
             rc = hpush(h, e->party, e->substance, e->lot, e->from, i,
-                       (struct change){e, -e->qty, 0, 0});
+                       (struct change){e, neg_qty(e->qty), 0, 0});
             if (rc == TRACE_OK)
                 rc = hpush(h, e->party, e->substance, e->lot, e->to, i,
                            (struct change){e, e->qty, 0, 0});
@@ -569,12 +586,13 @@ static int stock_changes(struct run *r, struct hlist *h)
             continue;
         }
         for (size_t k = 0; k < e->n_inputs && rc == TRACE_OK; k++)
-            rc = hpush(h, e->party, e->inputs[k].substance, e->inputs[k].lot,
-                       site, i,
-                       (struct change){e, -e->inputs[k].qty, 0, (int)k + 1});
+            rc = hpush(
+                h, e->party, e->inputs[k].substance, e->inputs[k].lot, site, i,
+                (struct change){e, neg_qty(e->inputs[k].qty), 0, (int)k + 1});
         if (rc == TRACE_OK)
-            rc = hpush(h, e->party, e->substance, e->lot, site, i,
-                       (struct change){e, sign * e->qty, 0, 0});
+            rc = hpush(
+                h, e->party, e->substance, e->lot, site, i,
+                (struct change){e, sign < 0 ? neg_qty(e->qty) : e->qty, 0, 0});
     }
     /* group by (party, substance, lot); each group stays in `at` order */
     uint64_t *hash = NULL;
@@ -604,7 +622,12 @@ static int stock_changes(struct run *r, struct hlist *h)
 }
 
 /* NEGATIVE_STOCK over all sites of a (party, substance, lot), and
- * STOCKTAKE_VARIANCE against the counted site's book stock, in one walk. */
+ * STOCKTAKE_VARIANCE against the counted site's book stock, in one walk.
+ * Stock is summed with checked arithmetic: a lot whose stock (over all
+ * sites, or at one site) goes beyond an int64 gets one NEGATIVE_STOCK
+ * alert saying so, naming the event that took it there, and is not
+ * judged further - its stock is not known, so neither rule can judge
+ * it. */
 struct site_book {
     const char *site;
     int64_t book;
@@ -667,8 +690,22 @@ static int rule_stock(struct run *r, const struct cfg *c)
         /* an event's changes (a transfer has two) count together */
         if (first || h.v[i - 1].ch.e != e)
             before = total;
-        sb->book += x->ch.delta;
-        total += x->ch.delta;
+        if (qty_add(&sb->book, sb->book, x->ch.delta) ||
+            qty_add(&total, total, x->ch.delta)) {
+            /* beyond an int64 of base units (a ledger of an older version,
+             * or a lot held at several sites): reported once, and the
+             * lot is not judged further, as its stock is not known */
+            judge = 0;
+            if (r->cfg[6].enabled)
+                rc = raise_alert(
+                    r, negative, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
+                    "book stock of %s lot %s at %s goes beyond the %s "
+                    "representable quantity with %s %s: quantity overflow, "
+                    "the lot's stock is not judged further",
+                    x->sub, x->lot, e->party,
+                    x->ch.delta > 0 ? "largest" : "smallest", e->type, e->id);
+            continue;
+        }
         int last =
             i + 1 == h.n || h.v[i + 1].ch.e != e || !same_lot(x, &h.v[i + 1]);
         if (last && before >= 0 && total < 0 && r->cfg[6].enabled)

@@ -31,6 +31,16 @@
  * replacement's effects under the correction's sequence number.
  * Corrections are retroactive: the replacement counts from its own `at`,
  * the corrected version never counted.
+ *
+ * Running balances never wrap.  Every balance written - the new record's
+ * and, for a back-dated change or a correction, every later record's -
+ * is computed with checked arithmetic (qty_add, internal.h); if one does
+ * not fit an int64 of base units the event is refused with "quantity
+ * overflow" naming the holding, and the append transaction, hence the
+ * whole batch, is aborted.  So every stored balance is exact, and the
+ * difference between two consecutive records of a holding is the change
+ * of one event (qty_step lets readers tell a wrapped index of an older
+ * version apart).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +121,8 @@ static int bal(effect_fn fn, void *ctx, const trace_ledger *l,
                const char *site, const Trace__V1__Quantity *q, int sign,
                uint8_t n)
 {
+    if (q->amount < 0) /* parsing refuses these; -INT64_MIN would wrap */
+        return trace_fail(TRACE_EINVAL, "negative quantity");
     struct effect e = {EFF_BAL,
                        party,
                        canonical_substance(l, sub),
@@ -277,9 +289,30 @@ static int tail_of(struct apply *a, const MDB_val *key, struct tail **out)
     return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
 }
 
+/* Refuses a change that takes the running stock of the holding `key`
+ * (party \0 substance \0 lot \0 site) past what an int64 holds; `up`
+ * tells the direction. */
+static int overflow(const MDB_val *key, int up)
+{
+    const char *p[4], *s = key->mv_data;
+    size_t o = 0;
+
+    for (int i = 0; i < 4; i++) {
+        p[i] = o < key->mv_size ? s + o : "?";
+        o += o < key->mv_size ? strnlen(s + o, key->mv_size - o) + 1 : 0;
+    }
+    return trace_fail(TRACE_EINVAL,
+                      "quantity overflow: the stock of %.64s lot %.64s at "
+                      "site %.64s of %.64s would %s the %s representable "
+                      "quantity",
+                      p[1], p[2], p[3], p[0], up ? "exceed" : "fall below",
+                      up ? "largest" : "smallest");
+}
+
 /* Adds `delta` to the running balance of every record of the holding
  * after `from` (exclusive): back-dated events and corrections.  Values
- * are the sort order, so each is replaced by delete and insert. */
+ * are the sort order, so each is replaced by delete and insert.  Every
+ * new balance is checked before anything is changed. */
 static int shift_after(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
                        const uint8_t *from, int64_t delta)
 {
@@ -320,6 +353,13 @@ static int shift_after(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
         free(later);
         return rc == ENOMEM ? trace_fail(TRACE_ENOMEM, "out of memory")
                             : trace_fail_mdb(rc, "bal");
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t moved;
+        if (qty_add(&moved, bal_balance(later + i * BAL_SIZE), delta)) {
+            free(later);
+            return overflow(key, delta > 0);
+        }
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -383,7 +423,9 @@ static int apply_bal(struct apply *a, const struct effect *e)
         if (a->insert &&
             (t->state == 1 || memcmp(val, t->order, BAL_ORDER) > 0)) {
             /* appended after the last record: nothing to shift */
-            int64_t bal = (t->state == 2 ? t->balance : 0) + e->delta;
+            int64_t bal;
+            if (qty_add(&bal, t->state == 2 ? t->balance : 0, e->delta))
+                return overflow(&k, e->delta > 0);
             be64_put(val + 17, (uint64_t)bal);
             rc = mdb_put(txn, dbi, &k, &v, MDB_APPENDDUP);
             if (rc == MDB_KEYEXIST)
@@ -400,7 +442,10 @@ static int apply_bal(struct apply *a, const struct effect *e)
     if ((rc = balance_before(txn, dbi, &k, val, &before)) != TRACE_OK)
         return rc;
     if (a->insert) {
-        be64_put(val + 17, (uint64_t)(before + e->delta));
+        int64_t after;
+        if (qty_add(&after, before, e->delta))
+            return overflow(&k, e->delta > 0);
+        be64_put(val + 17, (uint64_t)after);
         if ((rc = mdb_put(txn, dbi, &k, &v, MDB_NODUPDATA)))
             return trace_fail_mdb(rc, "bal");
         return shift_after(txn, dbi, &k, val, e->delta);
@@ -419,12 +464,17 @@ static int apply_bal(struct apply *a, const struct effect *e)
             return trace_fail(TRACE_EVERIFY, "stock index lacks a record it "
                                              "should hold");
         }
+        int64_t undo;
         mine = bal_balance(fv.mv_data);
+        if (qty_sub(&undo, before, mine)) {
+            mdb_cursor_close(cur);
+            return overflow(&k, before > mine);
+        }
         rc = mdb_cursor_del(cur, 0);
         mdb_cursor_close(cur);
         if (rc)
             return trace_fail_mdb(rc, "bal");
-        return shift_after(txn, dbi, &k, val, before - mine);
+        return shift_after(txn, dbi, &k, val, undo);
     }
 }
 

@@ -58,7 +58,7 @@ typedef void (*trace_progress_fn)(uint64_t done, uint64_t total, void *ctx);
 /* ------------------------------------------------------------------ */
 /* Opening                                                              */
 
-#define TRACE_INIT_OPTS_VERSION 1
+#define TRACE_INIT_OPTS_VERSION 2
 typedef struct trace_init_opts {
     unsigned version;         /* TRACE_INIT_OPTS_VERSION */
     const char *regulator;    /* root regulator party id; NULL: "REGULATOR" */
@@ -66,11 +66,50 @@ typedef struct trace_init_opts {
     size_t catalog_len;
     int tz_offset_min; /* zone for bare dates; default +480 (+08:00) */
     int has_tz;        /* non-zero if tz_offset_min is set */
+    /* version 2: per-event quantity ceilings, each "QTY UNIT" (e.g.
+     * "5000 t"); the unit names the dimension it applies to (mass,
+     * volume or count), a later spec of a dimension wins.  Dimensions
+     * not named keep TRACE_MAX_QTY_DEFAULT_TEXT. */
+    const char *const *max_qty;
+    size_t n_max_qty;
 } trace_init_opts;
 #define TRACE_INIT_OPTS_INIT                                                   \
     {                                                                          \
-        TRACE_INIT_OPTS_VERSION, NULL, NULL, 0, 0, 0                           \
+        TRACE_INIT_OPTS_VERSION, NULL, NULL, 0, 0, 0, NULL, 0                  \
     }
+
+/*
+ * Quantity ceilings.  Every quantity of an event (qty, a stocktake's
+ * counted, a produce input's qty, a permit's budget) must be at most the
+ * ledger's ceiling for its dimension; a larger one is refused when the
+ * event is parsed (TRACE_EINVAL, "line N: field ...", exit 2), like any
+ * malformed quantity.  The default is 10^18 base units for every
+ * dimension: 10^6 t of mass (in ug), 10^9 m3 of volume (in uL), 10^15
+ * dosage units (in milli-units) - far above any real movement, while
+ * nine of them still sum without overflowing an int64.
+ *
+ * Sums are checked as well: an event whose effect would take a running
+ * stock of a (party, substance, lot, site) beyond an int64 of base units
+ * (about 9.2 * 10^18) is refused at append (TRACE_EINVAL, "line N:
+ * quantity overflow: ..."), whatever the ceiling.  Queries and rules
+ * that meet a sum they cannot represent (a ledger written by an older
+ * version, or per-lot totals over several sites) report it instead of
+ * wrapping: see trace_balance(), trace_register(), trace_permit_show()
+ * and NEGATIVE_STOCK in reconcile.h.
+ */
+#define TRACE_MAX_QTY_DEFAULT_TEXT                                             \
+    "1000000 t, 1000000000 m3, 1000000000000000 unit"
+
+/*
+ * Sets the per-event ceiling of one dimension, "QTY UNIT" (e.g.
+ * "5000 t" sets the mass ceiling to 5 * 10^15 ug), and stores it in the
+ * ledger.  Events stored before keep counting even when above a lowered
+ * ceiling; only new events are checked against it.  Other processes
+ * that have the ledger open keep the ceiling they read until they open
+ * it again.  TRACE_EINVAL for a malformed spec.  No transaction of this
+ * process may be open.
+ */
+int trace_ledger_set_max_qty(trace_ledger *l, const char *spec);
 
 /*
  * Creates a new ledger in `dir` (created if missing; must not already
@@ -162,7 +201,13 @@ size_t trace_batch_count(const trace_batch *b);
 
 /* Flags for trace_ledger_append. */
 #define TRACE_APPEND_PROVISION_KEYS 0x1u /* create keys for parties without */
-#define TRACE_APPEND_HISTORIC       0x2u /* migrated records */
+#define TRACE_APPEND_HISTORIC       0x2u /* migrated records: LATE_REPORT
+                                              spares them.  Regulators
+                                              only: `as` must be one, or
+                                              without `as` the key folder
+                                              must hold the root
+                                              regulator's registered key
+                                              (TRACE_EPERM otherwise) */
 
 typedef struct trace_append_result {
     uint64_t appended;    /* new entries, including provisioned keys */

@@ -46,7 +46,12 @@ typedef int (*trace_holding_fn)(const trace_holding *h, void *ctx);
  * Book stock of `party` per (site, substance, lot) as of `at_us`, in
  * substance, lot, site order; holdings at zero are skipped.  `substance`
  * (code or CAS number) filters, NULL for all.  TRACE_ENOTFOUND if the
- * party is not registered or the substance unknown.
+ * party is not registered or the substance unknown.  TRACE_EVERIFY
+ * ("quantity overflow: the stock of ...") if the change into a holding's
+ * balance is not one event's: the stock index holds a sum that wrapped
+ * (written before sums were checked, or altered).  Only the last change
+ * before `at_us` is checked, to keep one seek per holding; reconcile
+ * recomputes every stock from the events.
  */
 int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
                   const char *substance, trace_holding_fn fn, void *ctx);
@@ -114,6 +119,11 @@ typedef struct trace_permit_state {
     const char *status;
     size_t n_uses;
     const trace_permit_use *use; /* in `at` order */
+    /* non-zero if the valid write-offs sum beyond what an int64 holds:
+     * `used` is then INT64_MAX and `remaining` budget - INT64_MAX, both
+     * bounds, their texts start with ">" and "<", and the status is
+     * exhausted (unless suspended, revoked or out of its dates) */
+    int used_overflow;
 } trace_permit_state;
 
 typedef int (*trace_permit_fn)(const trace_permit_state *p, void *ctx);
@@ -203,7 +213,11 @@ typedef int (*trace_register_fn)(const trace_register_day *d, void *ctx);
  * supplier and lot), what was dispensed (with prescription ids),
  * destroyed, and otherwise went out (sales or returns, use, losses),
  * and the closing balance, over all the party's sites and lots.
- * TRACE_ENOTFOUND for an unknown party or substance.
+ * TRACE_ENOTFOUND for an unknown party or substance; TRACE_EINVAL
+ * ("quantity overflow: the register of PARTY for SUBSTANCE on DAY ...")
+ * when a balance or total over several holdings does not fit an int64
+ * (days before it have been passed to fn); TRACE_EVERIFY for a stock
+ * index holding a wrapped sum (see trace_balance).
  */
 int trace_register(trace_ledger *l, const char *party, const char *substance,
                    int64_t from_us, int64_t to_us, trace_register_fn fn,

@@ -10,6 +10,12 @@
  *
  * (`tracectl reconcile --help` lists every rule and its parameters.)
  *
+ * Quantities are summed with checked arithmetic: a lot whose book stock
+ * goes beyond an int64 of base units (held at several sites, or a ledger
+ * written before sums were checked) gets one NEGATIVE_STOCK alert whose
+ * detail says "quantity overflow" and is not judged further; permit
+ * write-offs beyond an int64 are PERMIT_EXCEEDED.  No run wraps a sum.
+ *
  * An alert's id is derived from its rule and evidence, so re-running over
  * the same ledger finds the same alerts with the same ids; each is stored
  * once, and its status (open, acknowledged, resolved) follows the
