@@ -69,10 +69,23 @@ static int tls_setup(struct globals *g, struct remote *r, nng_dialer d,
     return nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, r->tls);
 }
 
+static Trace__Wire__V1__Response *
+roundtrip_quiet(struct globals *g, uint8_t *buf, size_t len, int *ret,
+                int *reset);
+
 /* Sends request bytes (from nng_alloc; nng takes them) and unpacks the
  * Response (NULL: printed why). */
 static Trace__Wire__V1__Response *
 roundtrip_bytes(struct globals *g, uint8_t *buf, size_t len, int *ret)
+{
+    return roundtrip_quiet(g, buf, len, ret, NULL);
+}
+
+/* As roundtrip_bytes; with `reset` non-NULL a connection the daemon
+ * closed under the request sets *reset and prints nothing. */
+static Trace__Wire__V1__Response *
+roundtrip_quiet(struct globals *g, uint8_t *buf, size_t len, int *ret,
+                int *reset)
 {
     struct remote *r = g->remote;
     Trace__Wire__V1__Response *resp;
@@ -96,6 +109,11 @@ roundtrip_bytes(struct globals *g, uint8_t *buf, size_t len, int *ret)
         return NULL;
     }
     if ((rv = nng_recv(r->sock, &in, &inlen, NNG_FLAG_ALLOC)) != 0) {
+        if (reset && (rv == NNG_ECONNRESET || rv == NNG_ECLOSED ||
+                      rv == NNG_ECONNSHUT)) {
+            *reset = 1;
+            return NULL;
+        }
         transport_error(g->connect, "no answer from", rv);
         return NULL;
     }
@@ -233,9 +251,34 @@ const char *remote_regulator(struct globals *g)
     return g->remote ? g->remote->regulator : "REGULATOR";
 }
 
-/* Signs `body` (its op already set) as the acting party and sends it. */
+static Trace__Wire__V1__Response *
+call_once(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret,
+          int *reset);
+
+/* Signs `body` (its op already set) as the acting party and sends it.
+ * The daemon may close an idle-looking connection just as a request
+ * arrives (it replaces idle connections when at its limits): a request
+ * lost that way is signed again, with a new nonce, and sent once more.
+ * Reads are harmless to repeat, and a commit is idempotent by event id
+ * (a commit stored before the connection dropped is accepted again with
+ * nothing new). */
 static Trace__Wire__V1__Response *
 call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
+{
+    Trace__Wire__V1__Response *resp;
+    int reset = 0;
+
+    resp = call_once(g, body, ret, &reset);
+    if (!resp && reset) {
+        reset = 0;
+        resp = call_once(g, body, ret, NULL);
+    }
+    return resp;
+}
+
+static Trace__Wire__V1__Response *
+call_once(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret,
+          int *reset)
 {
     struct remote *r = g->remote;
     uint8_t nonce[WIRE_NONCE_LEN], *buf;
@@ -257,7 +300,7 @@ call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
         *ret = 6;
         return NULL;
     }
-    return roundtrip_bytes(g, buf, len, ret);
+    return roundtrip_quiet(g, buf, len, ret, reset);
 }
 
 static int exec_cursor(struct globals *g, int argc, char **argv,
@@ -517,9 +560,10 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     Trace__Wire__V1__Response **preps = NULL;
     Trace__Wire__V1__ProvisionKey **prov = NULL;
     size_t nprep = 0, n_prov = 0, from, max_prov = n + 1;
-    /* a request holds at most a third of what the daemon accepts: the
-     * prepared events come back somewhat larger than the lines */
-    uint64_t budget = r->max_message ? r->max_message / 3 : (16u << 20);
+    /* a request holds at most half of what the daemon accepts: a commit
+     * carries the events and a signature per group, which for
+     * interleaved parties is a little more than the lines */
+    uint64_t budget = r->max_message ? r->max_message / 2 : (16u << 20);
     int provision = (flags & TRACE_APPEND_PROVISION_KEYS) != 0;
     int rc = TRACE_OK;
     char msg[512];

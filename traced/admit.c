@@ -16,8 +16,9 @@
  * ([now - W, now + W]), so a table never holds a bucket newer than the
  * request that looks into it; if it did the request is refused.
  *
- * Fairness: rate limits are checked first, so a limited request leaves
- * nothing behind.  A non-regulator party may hold at most `share` percent
+ * Fairness: a replay is refused before the rate limit is consulted (so
+ * replaying a captured request cannot spend its party's tokens); then the
+ * party's token bucket, so a limited request leaves nothing behind.  A non-regulator party may hold at most `share` percent
  * of a bucket, and non-regulators together stop at 60 % of it, which
  * leaves the rest to regulators (who stop at 80 %, where linear probing
  * is still short).  So one party's flood refuses only that party, and no
@@ -215,10 +216,6 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
         v = ADMIT_NOMEM;
         goto out;
     }
-    if (rate_take(a, p, now_us) != 0) {
-        v = ADMIT_RATE;
-        goto out;
-    }
     if (g->bucket != b) {
         if (g->bucket != INT64_MIN && g->bucket > b) {
             v = ADMIT_TOO_OLD;
@@ -230,7 +227,13 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
     }
     i = slot_of(a, g, k, &found);
     if (found) {
+        /* before the rate limit: replays of a captured request must not
+         * spend its party's tokens */
         v = ADMIT_REPLAY;
+        goto out;
+    }
+    if (rate_take(a, p, now_us) != 0) {
+        v = ADMIT_RATE;
         goto out;
     }
     if (!p->qvalid[gi] || p->qbucket[gi] != b) {
@@ -255,6 +258,42 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
 out:
     pthread_mutex_unlock(&a->mu);
     return v;
+}
+
+int admit_remember(struct admit *a, const uint8_t *key_id,
+                   const uint8_t *nonce, int64_t time_us)
+{
+    uint8_t k[ADMIT_KEY_LEN];
+    int64_t b = bucket_of(a, time_us);
+    struct admit_gen *g = &a->gen[gen_index(b)];
+    size_t i;
+    int found, rc = 0;
+
+    memcpy(k, key_id, TRACE_KEY_ID_LEN);
+    memcpy(k + TRACE_KEY_ID_LEN, nonce, WIRE_NONCE_LEN);
+    pthread_mutex_lock(&a->mu);
+    if (g->bucket != b) {
+        if (g->bucket != INT64_MIN && g->bucket > b) {
+            rc = -1;
+            goto out;
+        }
+        memset(g->used, 0, a->o.cache);
+        g->n = 0;
+        g->bucket = b;
+    }
+    i = slot_of(a, g, k, &found);
+    if (!found) {
+        if (g->n * 100 >= a->o.cache * 95) {
+            rc = -1;
+            goto out;
+        }
+        memcpy(g->keys[i], k, sizeof(k));
+        g->used[i] = 1;
+        g->n++;
+    }
+out:
+    pthread_mutex_unlock(&a->mu);
+    return rc;
 }
 
 size_t admit_held(struct admit *a, const char *party, int64_t time_us,

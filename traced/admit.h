@@ -59,14 +59,21 @@ void admit_free(struct admit *a);
 /*
  * Admits one authenticated request of `party` (a regulator when
  * `regulator`) whose signed time is `time_us`, the daemon's clock being
- * `now_us`: first the party's token bucket, then (key_id, nonce) in the
- * bucket of `time_us`.  The caller has checked that time_us lies within
+ * `now_us`: a (key_id, nonce) already in the bucket of `time_us` is a
+ * replay; otherwise the party's token bucket, its share, and then the
+ * nonce is remembered.  The caller has checked that time_us lies within
  * the clock window of now_us.  Thread-safe.
  */
 enum admit_verdict admit_request(struct admit *a, const char *party,
                                  int regulator, const uint8_t *key_id,
                                  const uint8_t *nonce, int64_t time_us,
                                  int64_t now_us);
+
+/* Remembers (key_id, nonce) of a request admitted earlier (by another
+ * process: ahead.c), outside any share or limit.  A full bucket skips
+ * it: -1. */
+int admit_remember(struct admit *a, const uint8_t *key_id,
+                   const uint8_t *nonce, int64_t time_us);
 
 /* Nonces held now (all buckets) and by `party` in the bucket of time_us:
  * for tests and logs. */

@@ -58,7 +58,7 @@ static const struct cfg_key keys[] = {
      "threads that check and run requests (the writer has its own)"},
     {"contexts", T_INT, "64", 1, 4096, S(contexts),
      "requests in flight at once"},
-    {"max-message", T_INT, "4194304", 1024, 1073741824, S(max_message),
+    {"max-message", T_INT, "1572864", 1024, 1073741824, S(max_message),
      "largest request accepted, bytes (read whole before it is "
      "authenticated; clients send large imports in several requests)"},
     {"max-reply", T_INT, "67108864", 1024, 1073741824, S(max_reply),
@@ -71,7 +71,7 @@ static const struct cfg_key keys[] = {
      "seconds a request's timestamp may differ from the daemon's clock"},
     {"request-timeout", T_INT, "30000", 10, 3600000, S(request_timeout),
      "milliseconds a request may wait for its turn before it is refused"},
-    {"max-connections", T_INT, "256", 1, 65536, S(max_connections),
+    {"max-connections", T_INT, "128", 1, 65536, S(max_connections),
      "connections accepted at once on each listen address; a newcomer "
      "then replaces the connection idle longest, or is closed"},
     {"max-peer-connections", T_INT, "64", 1, 65536, S(max_peer_connections),
@@ -80,10 +80,10 @@ static const struct cfg_key keys[] = {
     {"idle-grace", T_INT, "1000", 0, 3600000, S(idle_grace),
      "milliseconds a connection must be idle before a newcomer over a "
      "connection limit may replace it"},
-    {"first-request-timeout", T_INT, "10000", 0, 3600000,
+    {"first-request-timeout", T_INT, "30000", 0, 3600000,
      S(first_request_timeout),
-     "milliseconds a new connection has to send a request before it is "
-     "closed (0: no limit)"},
+     "milliseconds a new connection has to send an authenticated request "
+     "before it is closed (0: no limit)"},
     {"idle-timeout", T_INT, "300", 0, 86400, S(idle_timeout),
      "seconds a connection may stay idle before it is closed (0: no "
      "limit)"},

@@ -729,7 +729,7 @@ static void handle_signed(struct work *w,
         reply_error(w, 5, msg);
         goto out;
     }
-    if (body->time_us < s->start_us) {
+    if (body->time_us < s->floor_us) {
         log_msg(LOG_LVL_WARN,
                 "refused a request of %s signed before the "
                 "daemon started",
@@ -742,14 +742,32 @@ static void handle_signed(struct work *w,
     switch (admit_request(&s->admit, owner, pi.regulator, body->key_id.data,
                           body->nonce.data, body->time_us, now)) {
     case ADMIT_OK:
+        if (ahead_note(&s->ahead, body->key_id.data, body->nonce.data,
+                       body->time_us, now) != 0) {
+            log_msg(LOG_LVL_ERROR, "cannot record a request signed ahead "
+                                   "of the clock (traced.ahead)");
+            reply_error(w, 6,
+                        "unavailable: the daemon cannot record a request "
+                        "signed ahead of its clock; check the client's clock");
+            goto out;
+        }
+        w->admitted = 1;
         break;
     case ADMIT_RATE:
         reply_error(w, 6, "busy: request rate limit; slow down");
         goto out;
     case ADMIT_REPLAY:
-    case ADMIT_TOO_OLD:
         log_msg(LOG_LVL_WARN, "refused a replayed request of %s", body->party);
         reply_error(w, 5, "permission denied: replayed request");
+        goto out;
+    case ADMIT_TOO_OLD:
+        log_msg(LOG_LVL_WARN,
+                "refused a request of %s: its time is behind the replay "
+                "cache (the clock went back?)",
+                body->party);
+        reply_error(w, 5,
+                    "permission denied: the request's time is behind what "
+                    "the daemon can check for replays; send it again");
         goto out;
     case ADMIT_SHARE:
         log_msg(LOG_LVL_WARN,

@@ -116,7 +116,8 @@ static void queue_close(struct queue *q)
 /* Requests larger than this count against queue-bytes (MiB). */
 #define QUEUE_SMALL (64u << 10)
 
-static void conn_activity(struct server *s, uint32_t pipe, int delta);
+static void conn_activity(struct server *s, uint32_t pipe, int delta,
+                          int admitted);
 
 void reply_error(struct work *w, int code, const char *msg)
 {
@@ -141,8 +142,9 @@ void reply(struct work *w, Trace__Wire__V1__Response *resp)
             w->sending = 0;
             if (w->srv->direct)
                 return;
-            conn_activity(w->srv, w->pipe, -1);
+            conn_activity(w->srv, w->pipe, -1, w->admitted);
             w->pipe = 0;
+            w->admitted = 0;
             atomic_fetch_sub(&w->srv->busy, 1);
             if (!atomic_load(&w->srv->stopping))
                 nng_ctx_recv(w->ctx, w->aio);
@@ -172,8 +174,9 @@ static void work_cb(void *arg)
         if (rv != 0)
             nng_msg_free(nng_aio_get_msg(w->aio));
         w->sending = 0;
-        conn_activity(s, w->pipe, -1);
+        conn_activity(s, w->pipe, -1, w->admitted);
         w->pipe = 0;
+        w->admitted = 0;
         atomic_fetch_sub(&s->busy, 1);
         if (!atomic_load(&s->stopping))
             nng_ctx_recv(w->ctx, w->aio);
@@ -189,7 +192,8 @@ static void work_cb(void *arg)
     w->received_us = wire_now_us();
     w->pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(w->req));
     w->bytes = nng_msg_len(w->req);
-    conn_activity(s, w->pipe, 1);
+    w->admitted = 0;
+    conn_activity(s, w->pipe, 1, 0);
     atomic_fetch_add(&s->busy, 1);
     /* large requests wait for a worker only while queue-bytes allows:
      * bytes held before authentication stay bounded */
@@ -546,11 +550,11 @@ static void nightly(struct server *s)
  */
 static int is_probe(struct server *s, nng_pipe p);
 
-static int listener_index(const struct server *s, nng_pipe p)
+static int listener_index(struct server *s, nng_pipe p)
 {
     int id = nng_listener_id(nng_pipe_listener(p));
-    for (size_t i = 0; i < s->n_listeners; i++)
-        if (s->listeners[i].open && nng_listener_id(s->listeners[i].l) == id)
+    for (size_t i = 0; i < CFG_MAX_LISTEN; i++)
+        if (id > 0 && atomic_load(&s->listener_ids[i]) == id)
             return (int)i;
     return -1;
 }
@@ -595,7 +599,7 @@ static ssize_t idlest(const struct server *s, const struct conn *c,
     for (size_t i = 0; i < s->n_conns; i++) {
         const struct conn *o = &s->conns[i];
         int64_t idle = now - (o->active_us ? o->active_us : o->since_us);
-        if ((ssize_t)i == skip || o->closing || o->in_flight)
+        if ((ssize_t)i == skip || o->in_flight)
             continue;
         if (by_peer ? strcmp(o->peer, c->peer) != 0
                     : o->listener != c->listener)
@@ -608,25 +612,32 @@ static ssize_t idlest(const struct server *s, const struct conn *c,
     return best;
 }
 
+/* Removes entry i of the connection table (conn_mu held). */
+static void conn_remove(struct server *s, size_t i)
+{
+    s->conns[i] = s->conns[--s->n_conns];
+}
+
 /* Adds c under the limits (conn_mu held).  0 if added, with up to two
- * connections to close in victims[] (0: none); -1 if refused, with the
- * limit in *why. */
+ * connections to close in victims[] (0: none), already out of the table
+ * (their REM_POST finds nothing); -1 if refused, with the limit in *why.
+ * While every context is busy, requests may wait inside nng on any
+ * connection, so none is replaced then. */
 static int conn_add(struct server *s, const struct conn *c,
                     uint32_t victims[2], const char **why)
 {
     size_t n_listener = 0, n_peer = 0;
     ssize_t v1 = -1, v2 = -1;
+    int may_replace = (size_t)atomic_load(&s->busy) < s->n_works;
 
     victims[0] = victims[1] = 0;
     for (size_t i = 0; i < s->n_conns; i++) {
         const struct conn *o = &s->conns[i];
-        if (o->closing)
-            continue;
         n_listener += o->listener == c->listener;
         n_peer += strcmp(o->peer, c->peer) == 0;
     }
     if (n_peer >= (size_t)s->cfg->max_peer_connections) {
-        if ((v1 = idlest(s, c, 1, -1, c->since_us)) < 0) {
+        if (!may_replace || (v1 = idlest(s, c, 1, -1, c->since_us)) < 0) {
             *why = "max-peer-connections";
             return -1;
         }
@@ -634,22 +645,28 @@ static int conn_add(struct server *s, const struct conn *c,
             n_listener--;
     }
     if (n_listener >= (size_t)s->cfg->max_connections) {
-        if ((v2 = idlest(s, c, 0, v1, c->since_us)) < 0) {
+        if (!may_replace || (v2 = idlest(s, c, 0, v1, c->since_us)) < 0) {
             *why = "max-connections";
             return -1;
         }
     }
+    if (v1 >= 0)
+        victims[0] = s->conns[v1].id;
+    if (v2 >= 0)
+        victims[1] = s->conns[v2].id;
+    /* remove the higher index first: the lower stays valid */
+    if (v1 >= 0 && v2 >= 0 && v2 > v1) {
+        conn_remove(s, (size_t)v2);
+        conn_remove(s, (size_t)v1);
+    } else {
+        if (v1 >= 0)
+            conn_remove(s, (size_t)v1);
+        if (v2 >= 0)
+            conn_remove(s, (size_t)v2);
+    }
     if (s->n_conns == s->cap_conns) {
         *why = "the connection table";
         return -1;
-    }
-    if (v1 >= 0) {
-        s->conns[v1].closing = 1;
-        victims[0] = s->conns[v1].id;
-    }
-    if (v2 >= 0) {
-        s->conns[v2].closing = 1;
-        victims[1] = s->conns[v2].id;
     }
     s->conns[s->n_conns++] = *c;
     return 0;
@@ -689,7 +706,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         for (size_t i = 0; i < s->n_conns; i++)
             if (s->conns[i].id == id) {
-                s->conns[i] = s->conns[--s->n_conns];
+                conn_remove(s, i);
                 counted = 1;
                 break;
             }
@@ -718,8 +735,11 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     }
 }
 
-/* A request arrived on (delta 1) or was answered on (-1) the pipe. */
-static void conn_activity(struct server *s, uint32_t pipe, int delta)
+/* A request arrived on the pipe (delta 1), or its answer was sent (-1);
+ * only an admitted request (authenticated, not refused) makes the
+ * connection active: Hello or refused requests keep it idle. */
+static void conn_activity(struct server *s, uint32_t pipe, int delta,
+                          int admitted)
 {
     if (!pipe || s->direct)
         return;
@@ -731,44 +751,72 @@ static void conn_activity(struct server *s, uint32_t pipe, int delta)
                 c->in_flight++;
             else if (c->in_flight)
                 c->in_flight--;
-            c->active_us = wire_now_us();
+            if (admitted)
+                c->active_us = wire_now_us();
             break;
         }
     pthread_mutex_unlock(&s->conn_mu);
 }
 
-/* Called from the main loop: closes connections that sent no request in
- * time, or stayed idle too long. */
+/* Called from the main loop: closes connections that made no admitted
+ * request in time, or stayed idle too long, and forgets pipes nng has
+ * already freed (a REM_POST can run before its ADD_PRE added the pipe).
+ * Not while every context is busy: requests may be waiting inside nng. */
 static void conn_sweep(struct server *s)
 {
     int64_t now = wire_now_us(), first = s->cfg->first_request_timeout * 1000LL,
             idle = s->cfg->idle_timeout * 1000000LL;
-    uint32_t ids[64];
+    uint32_t ids[64], all[256];
     char peers[64][64];
     int silent[64];
-    size_t n = 0;
+    size_t n = 0, n_all = 0, gone = 0;
 
+    if ((size_t)atomic_load(&s->busy) >= s->n_works)
+        return;
     pthread_mutex_lock(&s->conn_mu);
-    for (size_t i = 0; i < s->n_conns && n < 64; i++) {
+    for (size_t i = 0; i < s->n_conns && n_all < 256; i++)
+        all[n_all++] = s->conns[(s->sweep_from + i) % s->n_conns].id;
+    if (s->n_conns)
+        s->sweep_from = (s->sweep_from + n_all) % s->n_conns;
+    for (size_t i = 0; i < s->n_conns && n < 64;) {
         struct conn *c = &s->conns[i];
-        if (c->closing || c->in_flight)
-            continue;
-        if ((!c->active_us && first && now - c->since_us >= first) ||
-            (c->active_us && idle && now - c->active_us >= idle)) {
-            c->closing = 1;
+        if (!c->in_flight &&
+            ((!c->active_us && first && now - c->since_us >= first) ||
+             (c->active_us && idle && now - c->active_us >= idle))) {
             silent[n] = !c->active_us;
             memcpy(peers[n], c->peer, sizeof(peers[n]));
             ids[n++] = c->id;
+            conn_remove(s, i);
+            continue;
         }
+        i++;
     }
     pthread_mutex_unlock(&s->conn_mu);
     for (size_t i = 0; i < n; i++) {
         log_msg(LOG_LVL_INFO, "closed connection %u from %s: %s", ids[i],
                 peers[i],
-                silent[i] ? "no request within first-request-timeout"
+                silent[i] ? "no admitted request within first-request-timeout"
                           : "idle for idle-timeout");
         close_pipe(ids[i]);
     }
+    /* pipes nng no longer knows (looked up without conn_mu) */
+    for (size_t i = 0; i < n_all; i++) {
+        nng_pipe p = NNG_PIPE_INITIALIZER;
+        nng_sockaddr sa;
+        p.id = all[i];
+        if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != NNG_ENOENT)
+            continue;
+        pthread_mutex_lock(&s->conn_mu);
+        for (size_t k = 0; k < s->n_conns; k++)
+            if (s->conns[k].id == all[i]) {
+                conn_remove(s, k);
+                gone++;
+                break;
+            }
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    if (gone)
+        log_msg(LOG_LVL_DEBUG, "forgot %zu connections nng had closed", gone);
 }
 
 /* Listener supervision --------------------------------------------------------
@@ -824,6 +872,7 @@ static int listener_open(struct server *s, struct listener *ls, int quiet)
             goto fail_close;
         what = "listen";
     }
+    atomic_store(&s->listener_ids[ls - s->listeners], nng_listener_id(ls->l));
     if ((rv = nng_listener_start(ls->l, 0)) != 0)
         goto fail_close;
     ls->open = 1;
@@ -1208,6 +1257,16 @@ static int server_init_state(struct server *s)
         return -1;
     s->has_admit = 1;
     s->start_us = wire_now_us();
+    if (ahead_open(&s->ahead, s->cfg->data, &s->admit, s->start_us,
+                   ao.window_us) != 0) {
+        log_msg(LOG_LVL_ERROR, "%s/traced.ahead cannot be read or written",
+                s->cfg->data);
+        return -1;
+    }
+    s->has_ahead = 1;
+    /* requests admitted by an earlier process at most AHEAD_SLACK ahead
+     * of its clock are refused by time (see ahead.c) */
+    s->floor_us = s->start_us + AHEAD_SLACK;
     return 0;
 }
 
@@ -1216,6 +1275,41 @@ static int local_minutes(time_t t)
     struct tm tm;
     localtime_r(&t, &tm);
     return tm.tm_hour * 60 + tm.tm_min;
+}
+
+#define CLOSE_GRACE_S 5
+
+static atomic_int close_done;
+
+static void *close_watchdog(void *arg)
+{
+    int status = (int)(intptr_t)arg;
+    for (int i = 0; i < CLOSE_GRACE_S * 10; i++) {
+        struct timespec d = {0, 100 * 1000000};
+        if (atomic_load(&close_done))
+            return NULL;
+        nanosleep(&d, NULL);
+    }
+    log_msg(LOG_LVL_WARN,
+            "nng did not close its sockets within %d s (a known nng 1.5.2 "
+            "hang); the ledger is closed and every answered request is "
+            "durable: exiting",
+            CLOSE_GRACE_S);
+    log_msg(status == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, "stopped");
+    _exit(status);
+}
+
+static void start_close_watchdog(int status)
+{
+    pthread_t t;
+    pthread_attr_t at;
+
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &at, close_watchdog, (void *)(intptr_t)status) !=
+        0)
+        log_msg(LOG_LVL_WARN, "no watchdog for closing the sockets");
+    pthread_attr_destroy(&at);
 }
 
 int server_run(const struct config *c)
@@ -1306,11 +1400,28 @@ int server_run(const struct config *c)
         }
         nng_ctx_recv(w->ctx, w->aio);
     }
+    /* serve only from floor_us on (see ahead.c) */
+    for (int64_t now = wire_now_us(); now < s->floor_us; now = wire_now_us()) {
+        int64_t left = s->floor_us - now;
+        struct timespec d = {(time_t)(left / 1000000),
+                             (long)(left % 1000000) * 1000};
+        nanosleep(&d, NULL);
+    }
     if (start_listeners(s) != 0)
         goto out_works;
     publish_head(s, 1);
     log_msg(LOG_LVL_INFO, "serving %s (%lld workers, %lld contexts)", c->data,
             c->workers, c->contexts);
+    /* what unauthenticated clients can make traced hold: every connection
+     * reading a request of max-message, and the queue of large ones */
+    log_msg(LOG_LVL_INFO,
+            "requests not yet authenticated can hold up to %lld MiB "
+            "(%zu listeners x max-connections %lld x max-message %lld "
+            "bytes, + queue-bytes %lld MiB)",
+            (long long)((double)c->n_listen * (double)c->max_connections *
+                            (double)(c->max_message + 4096) / 1048576.0) +
+                c->queue_bytes,
+            c->n_listen, c->max_connections, c->max_message, c->queue_bytes);
 
     for (;;) {
         struct timespec tick = {0, 200 * 1000000};
@@ -1363,11 +1474,20 @@ out_threads:
     if (writer_started)
         pthread_join(s->writer, NULL);
 out_sock:
+    /* Every request was answered and every commit is durable (the writer
+     * has been joined): the ledger can close before the sockets.  nng
+     * 1.5.2's nng_close can wait for ever for a connection that was
+     * receiving when the socket closed (seen with a few dozen clients
+     * sending at SIGTERM); past CLOSE_GRACE_S the process exits anyway. */
+    trace_ledger_close(s->l);
+    s->l = NULL;
+    start_close_watchdog(status);
     if (s->has_probe)
         nng_close(s->probe);
     nng_close(s->rep);
     if (s->has_pub)
         nng_close(s->pub);
+    atomic_store(&close_done, 1);
     if (s->tls)
         nng_tls_config_free(s->tls);
     if (s->probe_tls)
@@ -1378,6 +1498,8 @@ out_ledger:
     free(s->works);
     if (s->has_admit)
         admit_free(&s->admit);
+    if (s->has_ahead)
+        ahead_free(&s->ahead);
     trace_key_free(s->key);
     trace_ledger_close(s->l);
     log_msg(status == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, "stopped");
@@ -1401,7 +1523,7 @@ struct server *server_direct_open(const struct config *c)
         server_direct_close(s);
         return NULL;
     }
-    s->start_us -= 1; /* requests signed in this microsecond are fine */
+    s->floor_us = s->start_us - 1; /* no restart: any time now is fine */
     return s;
 }
 
@@ -1427,6 +1549,8 @@ void server_direct_close(struct server *s)
         return;
     if (s->has_admit)
         admit_free(&s->admit);
+    if (s->has_ahead)
+        ahead_free(&s->ahead);
     trace_key_free(s->key);
     trace_ledger_close(s->l);
     free(s);

@@ -15,6 +15,7 @@
 
 #include "trace/ledger.h"
 #include "admit.h"
+#include "ahead.h"
 #include "traced.h"
 #include "wire.h"
 
@@ -26,9 +27,8 @@ struct conn {
     int listener;      /* index in s->listeners; -1 if not known */
     char peer[64];     /* "tcp 127.0.0.1", "ipc uid 1000", ... */
     int64_t since_us;  /* connected */
-    int64_t active_us; /* last request received or answered (0: none) */
+    int64_t active_us; /* last admitted request answered (0: none yet) */
     unsigned in_flight; /* requests received and not yet answered */
-    int closing;       /* closed by us, REM_POST not yet seen */
 };
 
 /* One nng context and the request it is working on. */
@@ -37,6 +37,7 @@ struct work {
     nng_ctx ctx;
     nng_aio *aio;
     int sending;
+    int admitted;      /* the request passed authentication and admission */
     nng_msg *req;
     int64_t received_us;
     uint32_t pipe;     /* the connection the request came on (0: none) */
@@ -81,6 +82,7 @@ struct server {
     int has_pub;
     struct listener listeners[CFG_MAX_LISTEN];
     size_t n_listeners;
+    atomic_int listener_ids[CFG_MAX_LISTEN]; /* nng ids, read by pipe_cb */
     nng_tls_config *tls;
     nng_socket probe; /* dials our tls+tcp:// listeners (supervision) */
     int has_probe;
@@ -99,6 +101,9 @@ struct server {
     pthread_rwlock_t map_lock;
     struct admit admit; /* rate limits and the replay cache */
     int has_admit;
+    struct ahead ahead; /* requests signed ahead, across restarts */
+    int has_ahead;
+    int64_t floor_us; /* requests signed before it are refused */
     pthread_mutex_t pub_mu;
     uint64_t published_size;
     uint64_t alert_pos;
@@ -112,6 +117,7 @@ struct server {
     pthread_mutex_t conn_mu;
     struct conn *conns;
     size_t n_conns, cap_conns;
+    size_t sweep_from; /* where the next look for freed pipes starts */
     /* bytes of requests received and not yet handled (queue-bytes) */
     atomic_size_t queued_bytes;
 };

@@ -31,10 +31,16 @@
  *                                           then stay silent; prints how
  *                                           many connected and how many
  *                                           the daemon closed
- *   rawreq URL junk N BYTES SECONDS         N raw connections, each sending
+ *   rawreq URL junk N BYTES SECONDS [partial] [FROM...]
+ *                                           N raw connections, each sending
  *                                           BYTES of random junk as one
  *                                           message, again after each
- *                                           answer; prints the counts
+ *                                           answer (partial: all but the
+ *                                           last byte, then silence; FROM:
+ *                                           local addresses to connect from,
+ *                                           in turn); prints the counts
+ *   rawreq URL chatty N SECONDS             N raw connections that send an
+ *                                           unsigned Hello every 400 ms
  *
  * Prints the daemon's answer as `code=N message` and the Exec output,
  * and exits 0 if an answer came, 6 if none did.
@@ -308,7 +314,14 @@ static int flood(const char *url, const char *keyfile, const char *party,
 }
 
 /* A raw stream connection to an ipc:// or tcp:// URL; -1 on failure. */
+static int raw_connect_from(const char *url, const char *from);
+
 static int raw_connect(const char *url)
+{
+    return raw_connect_from(url, NULL);
+}
+
+static int raw_connect_from(const char *url, const char *from)
 {
     int fd = -1;
 
@@ -335,8 +348,19 @@ static int raw_connect(const char *url)
         sin.sin_port = htons((uint16_t)atoi(colon + 1));
         if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
             return -1;
-        if ((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0 &&
-            connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+        if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+            return -1;
+        if (from) {
+            struct sockaddr_in src;
+            memset(&src, 0, sizeof(src));
+            src.sin_family = AF_INET;
+            if (inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+                bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+                close(fd);
+                return -1;
+            }
+        }
+        if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
             close(fd);
             fd = -1;
         }
@@ -412,6 +436,8 @@ struct junk_arg {
     const char *url;
     size_t bytes;
     int seconds;
+    int partial;
+    const char *from;
 };
 static atomic_long junk_sent, junk_answered;
 
@@ -430,7 +456,8 @@ static void *junk_main(void *p)
         buf[k] = (uint8_t)((uint64_t)ja->bytes >> (56 - 8 * k));
     while (ms_since(&t0) < (int64_t)ja->seconds * 1000) {
         uint64_t n = 0;
-        if (fd < 0 && ((fd = raw_connect(ja->url)) < 0 || sp_handshake(fd))) {
+        if (fd < 0 &&
+            ((fd = raw_connect_from(ja->url, ja->from)) < 0 || sp_handshake(fd))) {
             if (fd >= 0)
                 close(fd);
             fd = -1;
@@ -438,12 +465,26 @@ static void *junk_main(void *p)
             nanosleep(&d, NULL);
             continue;
         }
-        if (io_all(fd, buf, ja->bytes + 8, 1) != 0) {
+        if (io_all(fd, buf, ja->bytes + 8 - (ja->partial ? 1 : 0), 1) != 0) {
             close(fd);
             fd = -1;
             continue;
         }
         atomic_fetch_add(&junk_sent, 1);
+        if (ja->partial) {
+            /* hold it unfinished until the daemon closes the connection
+             * or time is up */
+            struct pollfd pf = {fd, POLLIN, 0};
+            char c;
+            while (ms_since(&t0) < (int64_t)ja->seconds * 1000)
+                if (poll(&pf, 1, 100) == 1) {
+                    if (recv(fd, &c, 1, 0) <= 0)
+                        break;
+                }
+            close(fd);
+            fd = -1;
+            continue;
+        }
         if (io_all(fd, len8, 8, 0) != 0) {
             close(fd);
             fd = -1;
@@ -467,17 +508,85 @@ static void *junk_main(void *p)
     return NULL;
 }
 
-static int junk(const char *url, int n, size_t bytes, int seconds)
+static int junk(const char *url, int n, size_t bytes, int seconds,
+                int argc, char **argv)
 {
     pthread_t *t = calloc((size_t)n, sizeof(*t));
-    struct junk_arg ja = {url, bytes, seconds};
+    struct junk_arg *ja = calloc((size_t)n, sizeof(*ja));
+    int partial = argc > 0 && strcmp(argv[0], "partial") == 0;
+    int n_from = argc - partial;
 
-    for (int i = 0; i < n; i++)
-        pthread_create(&t[i], NULL, junk_main, &ja);
+    for (int i = 0; i < n; i++) {
+        ja[i] = (struct junk_arg){url, bytes, seconds, partial,
+                                  n_from > 0 ? argv[partial + i % n_from]
+                                             : NULL};
+        pthread_create(&t[i], NULL, junk_main, &ja[i]);
+    }
     for (int i = 0; i < n; i++)
         pthread_join(t[i], NULL);
+    free(ja);
     printf("sent %ld answered %ld\n", atomic_load(&junk_sent),
            atomic_load(&junk_answered));
+    free(t);
+    return 0;
+}
+
+/* chatty: connections that keep sending unsigned Hello requests */
+struct chatty_arg {
+    const char *url;
+    int seconds;
+};
+static atomic_long chatty_answered, chatty_closed;
+
+static void *chatty_main(void *p)
+{
+    struct chatty_arg *ca = p;
+    /* framed: u64be length 6, the REQ request id (high bit set), then
+     * Request{hello{}} */
+    static const uint8_t msg[14] = {0, 0, 0, 0, 0, 0, 0, 6,
+                                    0x80, 0, 0, 1, 0x12, 0x00};
+    struct timespec t0;
+    uint8_t len8[8], ans[4096];
+    int fd = raw_connect(ca->url);
+
+    if (fd < 0 || sp_handshake(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (ms_since(&t0) < (int64_t)ca->seconds * 1000) {
+        uint64_t n = 0;
+        if (io_all(fd, (void *)msg, sizeof(msg), 1) != 0 ||
+            io_all(fd, len8, 8, 0) != 0) {
+            atomic_fetch_add(&chatty_closed, 1);
+            break;
+        }
+        for (int k = 0; k < 8; k++)
+            n = (n << 8) | len8[k];
+        if (n > sizeof(ans) || io_all(fd, ans, n, 0) != 0) {
+            atomic_fetch_add(&chatty_closed, 1);
+            break;
+        }
+        atomic_fetch_add(&chatty_answered, 1);
+        struct timespec d = {0, 400 * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    close(fd);
+    return NULL;
+}
+
+static int chatty(const char *url, int n, int seconds)
+{
+    pthread_t *t = calloc((size_t)n, sizeof(*t));
+    struct chatty_arg ca = {url, seconds};
+
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, chatty_main, &ca);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    printf("hellos answered %ld, connections closed by the daemon %ld\n",
+           atomic_load(&chatty_answered), atomic_load(&chatty_closed));
     free(t);
     return 0;
 }
@@ -499,7 +608,9 @@ int main(int argc, char **argv)
         return flood(argv[1], argv[3], argv[4], atoi(argv[5]));
     if (strcmp(argv[2], "junk") == 0 && argc > 5)
         return junk(argv[1], atoi(argv[3]), (size_t)atol(argv[4]),
-                    atoi(argv[5]));
+                    atoi(argv[5]), argc - 6, argv + 6);
+    if (strcmp(argv[2], "chatty") == 0 && argc > 4)
+        return chatty(argv[1], atoi(argv[3]), atoi(argv[4]));
     if (strcmp(argv[2], "sub") == 0 && argc > 4) {
         /* one line per message: the topic, then the rest as text or, for
          * a checkpoint, its size */

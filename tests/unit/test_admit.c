@@ -184,6 +184,28 @@ static void test_rate_first(void **state)
     admit_free(&a);
 }
 
+/* Replays of a captured request are refused without spending the
+ * party's tokens: the party itself is still served. */
+static void test_replay_spends_no_token(void **state)
+{
+    struct admit a;
+    struct admit_opts o = {.window_us = W, .cache = 1024, .share = 50,
+                           .rate = 1, .burst = 2};
+    uint8_t n[WIRE_NONCE_LEN];
+    int64_t now = 1800000000LL * SEC;
+
+    (void)state;
+    assert_int_equal(admit_init(&a, &o), 0);
+    nonce_of(n, 1);
+    assert_int_equal(admit_request(&a, "REG", 1, kid, n, now, now), ADMIT_OK);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(admit_request(&a, "REG", 1, kid, n, now, now),
+                         ADMIT_REPLAY);
+    nonce_of(n, 2);
+    assert_int_equal(admit_request(&a, "REG", 1, kid, n, now, now), ADMIT_OK);
+    admit_free(&a);
+}
+
 /* Thousands of parties: each keeps its own limit (the table grows). */
 static void test_many_parties(void **state)
 {
@@ -216,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_buckets_turn),
         cmocka_unit_test(test_fair_share),
         cmocka_unit_test(test_rate_first),
+        cmocka_unit_test(test_replay_spends_no_token),
         cmocka_unit_test(test_many_parties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
