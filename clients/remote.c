@@ -38,6 +38,7 @@ struct remote {
     char pub_url[256];
     uint8_t daemon_pub[TRACE_PUBKEY_LEN];
     uint64_t max_message;
+    uint32_t features; /* WIRE_FEATURE_* of the daemon */
     int dial_failed;
 };
 
@@ -202,6 +203,7 @@ int remote_open(struct globals *g)
     snprintf(r->regulator, sizeof(r->regulator), "%s", resp->hello->regulator);
     memcpy(r->daemon_pub, resp->hello->pubkey.data, TRACE_PUBKEY_LEN);
     r->max_message = resp->hello->max_message;
+    r->features = resp->hello->has_features ? resp->hello->features : 0;
     if (resp->hello->pub_url)
         snprintf(r->pub_url, sizeof(r->pub_url), "%s", resp->hello->pub_url);
     trace__wire__v1__response__free_unpacked(resp, NULL);
@@ -359,9 +361,10 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
     Trace__Wire__V1__Group *groups = NULL, **gp = NULL;
     Trace__Wire__V1__Response *resp;
     uint8_t(*sigs)[TRACE_SIG_LEN] = NULL;
-    const uint8_t **evp = NULL;
-    size_t *lens = NULL, ng = 0;
-    int rc = TRACE_OK, ret;
+    const uint8_t **evp = NULL, **gev = NULL;
+    size_t *lens = NULL, *glen = NULL, ng = 0;
+    char *done = NULL;
+    int rc = TRACE_OK, ret, party_groups;
     char msg[512];
 
     if (p->n_events == 0)
@@ -384,14 +387,35 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
         evp[i] = p->events[i].data;
         lens[i] = p->events[i].len;
     }
-    for (size_t i = 0; i < p->n_events;) {
+    /* one signature per party over all of its events in this request
+     * (in order), or, for a daemon of the first protocol, one per run of
+     * a party's consecutive events */
+    party_groups = (r->features & WIRE_FEATURE_PARTY_GROUPS) != 0;
+    if (!(done = calloc(p->n_events, 1)) ||
+        !(gev = calloc(p->n_events, sizeof(*gev))) ||
+        !(glen = calloc(p->n_events, sizeof(*glen)))) {
+        ctl_set_errmsg("out of memory");
+        rc = TRACE_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < p->n_events; i++) {
         const char *party = p->parties[i];
         const trace_key *key;
         uint8_t digest[32];
-        size_t j = i;
+        size_t n = 0;
 
-        while (j < p->n_events && strcmp(p->parties[j], party) == 0)
-            j++;
+        if (done[i])
+            continue;
+        for (size_t j = i; j < p->n_events; j++) {
+            if (strcmp(p->parties[j], party) != 0) {
+                if (!party_groups)
+                    break;
+                continue;
+            }
+            gev[n] = evp[j];
+            glen[n++] = lens[j];
+            done[j] = 1;
+        }
         if (trace_keyring_get(r->ring, party, &key) != TRACE_OK) {
             snprintf(msg, sizeof(msg),
                      "line %llu: no key for %s in %s (create one with "
@@ -402,8 +426,8 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
             rc = TRACE_EPERM;
             goto out;
         }
-        if ((rc = trace_group_digest(party, trace_key_id(key), evp + i,
-                                     lens + i, j - i, digest)) != TRACE_OK ||
+        if ((rc = trace_group_digest(party, trace_key_id(key), gev, glen, n,
+                                     digest)) != TRACE_OK ||
             (rc = trace_key_sign(key, digest, sizeof(digest), sigs[ng]))) {
             ctl_set_errmsg(trace_error_last());
             goto out;
@@ -414,10 +438,9 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
         groups[ng].key_id.len = TRACE_KEY_ID_LEN;
         groups[ng].sig.data = sigs[ng];
         groups[ng].sig.len = TRACE_SIG_LEN;
-        groups[ng].count = (uint32_t)(j - i);
+        groups[ng].count = (uint32_t)n;
         gp[ng] = &groups[ng];
         ng++;
-        i = j;
     }
     cm.n_events = p->n_events;
     cm.events = p->events;
@@ -426,6 +449,8 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
     cm.ticket = p->ticket;
     cm.n_groups = ng;
     cm.groups = gp;
+    cm.has_party_groups = party_groups;
+    cm.party_groups = party_groups;
     cm.has_historic = 1;
     cm.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT;
@@ -453,6 +478,9 @@ out:
     free(sigs);
     free(evp);
     free(lens);
+    free(gev);
+    free(glen);
+    free(done);
     return rc;
 }
 

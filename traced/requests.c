@@ -616,6 +616,8 @@ static void run_commit(struct work *w, const Trace__Wire__V1__Commit *cm,
     }
     w->n_groups = cm->n_groups;
     w->flags = cm->has_historic && cm->historic ? TRACE_APPEND_HISTORIC : 0;
+    if (cm->has_party_groups && cm->party_groups)
+        w->flags |= TRACE_APPEND_PARTY_GROUPS;
     snprintf(w->principal, sizeof(w->principal), "%s", party);
     w->next = NULL;
     if (s->direct)
@@ -644,6 +646,8 @@ static void handle_hello(struct work *w)
     h.pubkey.len = TRACE_PUBKEY_LEN;
     h.max_message = (uint64_t)s->cfg->max_message;
     h.pub_url = s->has_pub ? s->cfg->pub : NULL;
+    h.has_features = 1;
+    h.features = WIRE_FEATURE_PARTY_GROUPS;
     resp.code = 0;
     resp.hello = &h;
     reply(w, &resp);

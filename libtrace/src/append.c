@@ -312,6 +312,31 @@ struct pending {
     size_t len;
 };
 
+/* An entry of the window (not yet written). */
+struct went {
+    struct pending p;          /* all in the writer's window arena */
+    uint8_t hash[TRACE_HASH_LEN]; /* SHA-256 of the event bytes */
+    size_t group;              /* index in the writer's groups */
+    size_t next;               /* the group's next entry + 1 (0: last) */
+};
+
+/* A party's signature group in the window. */
+struct wgroup {
+    const char *party;
+    const trace_key *key;      /* signs, unless presig is set */
+    uint8_t *kid;              /* in the window arena: entries point here */
+    uint32_t count;
+    size_t first, last;        /* its first and last entry */
+    const uint8_t *presig;     /* signed elsewhere (checked before) */
+    uint8_t sig[TRACE_SIG_LEN];
+};
+
+/* A window is written when it holds this many entries or bytes: the
+ * memory an append holds does not grow with its length, and a party
+ * signs about once per window. */
+#define WINDOW_ENTRIES 65536
+#define WINDOW_BYTES   (32u << 20)
+
 struct writer {
     trace_ledger *l;
     MDB_txn *txn;
@@ -323,14 +348,16 @@ struct writer {
     int historic;
     struct phead *heads;
     size_t n_heads, cap_heads;
-    /* current signature group */
-    const trace_key *gkey;  /* signs the group, unless presig is set */
-    const uint8_t *gkey_id; /* TRACE_KEY_ID_LEN bytes */
-    char gparty[72];        /* copied: events may be freed as they go */
-    uint32_t gcount;
+    /* the window: events checked and indexed but not yet written, each
+     * party's forming one signature group (see "Signatures" in ledger.h) */
+    arena *win;            /* their bytes, ids and party names */
+    struct went *went;     /* in journal order */
+    size_t n_went, cap_went, win_bytes;
+    struct wgroup *groups; /* one per party (and key) in the window */
+    size_t n_groups, cap_groups;
+    strmap *gindex;  /* party -> group index + 1 */
+    strmap *idindex; /* party \n id -> entry index + 1 */
     sha256_stream *gdigest;
-    struct pending pending;
-    int has_pending;
     /* recorder checks already passed for this party and key */
     char auth_party[72]; /* "" when none */
     const trace_key *auth_key;
@@ -358,7 +385,11 @@ static int writer_begin(struct writer *w, trace_ledger *l,
     w->keep = arena_new(0);
     w->gdigest = sha256_stream_new();
     w->tails = state_tails_new();
-    if (!w->tmp || !w->keep || !w->gdigest || !w->tails)
+    w->win = arena_new(0);
+    w->gindex = strmap_new(sizeof(size_t));
+    w->idindex = strmap_new(sizeof(size_t));
+    if (!w->tmp || !w->keep || !w->gdigest || !w->tails || !w->win ||
+        !w->gindex || !w->idindex)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     if ((rc = mdb_txn_begin(l->env, NULL, 0, &w->txn))) {
         w->txn = NULL;
@@ -379,6 +410,11 @@ static void writer_end(struct writer *w)
     arena_free(w->keep);
     sha256_stream_free(w->gdigest);
     strmap_free(w->tails);
+    arena_free(w->win);
+    free(w->went);
+    free(w->groups);
+    strmap_free(w->gindex);
+    strmap_free(w->idindex);
 }
 
 static int head_for(struct writer *w, const char *party, struct phead **out)
@@ -445,7 +481,7 @@ static int write_entry(struct writer *w, const struct pending *p,
 
     if ((rc = head_for(w, p->party, &h)) != TRACE_OK)
         return rc;
-    e.version = 1;
+    e.version = 2; /* its signature group may interleave (ledger.h) */
     e.seq = w->size + 1;
     e.party = (char *)p->party;
     e.party_seq = h->pseq + 1;
@@ -506,59 +542,178 @@ static int write_entry(struct writer *w, const struct pending *p,
     return TRACE_OK;
 }
 
-static int close_group(struct writer *w)
+/* Forgets the window (after it was written, or when a child transaction
+ * that filled it is aborted). */
+static int window_reset(struct writer *w)
 {
-    uint8_t digest[TRACE_HASH_LEN], sig[TRACE_SIG_LEN];
-    int rc;
-
-    if (!w->has_pending)
-        return TRACE_OK;
-    group_digest_end(w->gdigest, w->gcount, digest);
-    if (w->presig)
-        memcpy(sig, w->presig, TRACE_SIG_LEN); /* checked before writing */
-    else if ((rc = trace_key_sign(w->gkey, digest, sizeof(digest), sig)))
-        return rc;
-    if ((rc = write_entry(w, &w->pending, sig, w->gcount)) != TRACE_OK)
-        return rc;
-    w->has_pending = 0;
-    w->gkey = NULL;
-    w->gkey_id = NULL;
-    w->gparty[0] = '\0';
-    w->gcount = 0;
+    arena_reset(w->win);
+    w->n_went = 0;
+    w->n_groups = 0;
+    w->win_bytes = 0;
+    strmap_free(w->gindex);
+    strmap_free(w->idindex);
+    w->gindex = strmap_new(sizeof(size_t));
+    w->idindex = strmap_new(sizeof(size_t));
+    if (!w->gindex || !w->idindex)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
     return TRACE_OK;
 }
 
-/* Adds an event (already checked) to the current group. */
+/* Signs each party's group of the window and writes its entries in
+ * order, the last of each group carrying the signature. */
+static int window_flush(struct writer *w)
+{
+    uint8_t digest[TRACE_HASH_LEN];
+    int rc;
+
+    for (size_t gi = 0; gi < w->n_groups; gi++) {
+        struct wgroup *g = &w->groups[gi];
+        group_digest_begin(w->gdigest, g->party, g->kid);
+        for (size_t i = g->first + 1; i; i = w->went[i - 1].next)
+            sha256_stream_update(w->gdigest, w->went[i - 1].hash,
+                                 TRACE_HASH_LEN);
+        group_digest_end(w->gdigest, g->count, digest);
+        if (g->presig)
+            memcpy(g->sig, g->presig, TRACE_SIG_LEN);
+        else if ((rc = trace_key_sign(g->key, digest, sizeof(digest),
+                                      g->sig)) != TRACE_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < w->n_went; i++) {
+        const struct went *e = &w->went[i];
+        const struct wgroup *g = &w->groups[e->group];
+        if ((rc = write_entry(w, &e->p, g->last == i ? g->sig : NULL,
+                              g->count)) != TRACE_OK)
+            return rc;
+    }
+    return window_reset(w);
+}
+
+/* The window's entry for (party, id), or NULL. */
+static const struct went *window_find(struct writer *w, const char *party,
+                                      const char *id)
+{
+    char key[TRACE_MAX_ID + 80];
+    size_t *ix;
+
+    if (!w->n_went ||
+        (size_t)snprintf(key, sizeof(key), "%s\n%s", party, id) >= sizeof(key))
+        return NULL;
+    ix = strmap_get(w->idindex, key, 0);
+    return ix && *ix ? &w->went[*ix - 1] : NULL;
+}
+
+static int window_by_id(void *ctx, const char *party, const char *id,
+                        uint64_t *seq, const uint8_t **bytes, size_t *len)
+{
+    struct writer *w = ctx;
+    const struct went *e = window_find(w, party, id);
+    if (!e)
+        return TRACE_ENOTFOUND;
+    *seq = w->size + (uint64_t)(e - w->went) + 1;
+    *bytes = e->p.bytes;
+    *len = e->p.len;
+    return TRACE_OK;
+}
+
+static int window_by_seq(void *ctx, uint64_t seq, const uint8_t **bytes,
+                         size_t *len)
+{
+    struct writer *w = ctx;
+    if (seq <= w->size || seq - w->size > w->n_went)
+        return TRACE_ENOTFOUND;
+    *bytes = w->went[seq - w->size - 1].p.bytes;
+    *len = w->went[seq - w->size - 1].p.len;
+    return TRACE_OK;
+}
+
+/* Adds an event (already checked and indexed) to the window, in its
+ * party's group; `presig` is that group's signature when it was signed
+ * elsewhere. */
 static int add_event(struct writer *w, const char *party, const char *id,
                      const trace_key *key, const uint8_t *bytes, size_t len)
 {
     const uint8_t *kid = key ? trace_key_id(key) : w->presig_key_id;
-    uint8_t h[TRACE_HASH_LEN];
+    char idkey[TRACE_MAX_ID + 80];
+    struct wgroup *g = NULL;
+    struct went *e;
+    size_t *gx, *ix;
     int rc;
 
-    if (w->has_pending &&
-        (memcmp(w->gkey_id, kid, TRACE_KEY_ID_LEN) != 0 ||
-         strcmp(w->gparty, party) != 0 || w->gcount == UINT32_MAX)) {
+    if ((size_t)snprintf(idkey, sizeof(idkey), "%s\n%s", party, id) >=
+        sizeof(idkey))
+        return trace_fail(TRACE_EINVAL, "id too long");
+    if (w->n_went >= WINDOW_ENTRIES || w->win_bytes >= WINDOW_BYTES) {
         if (w->presig)
-            return trace_fail(TRACE_EINVAL, "a signed batch must hold the "
-                                            "events of one party only");
-        if ((rc = close_group(w)) != TRACE_OK)
+            return trace_fail(TRACE_EINVAL, "a signed request holds at most "
+                                            "65536 events");
+        if ((rc = window_flush(w)) != TRACE_OK)
             return rc;
     }
-    if (!w->has_pending) {
-        w->gkey = key;
-        w->gkey_id = kid;
-        snprintf(w->gparty, sizeof(w->gparty), "%s", party);
-        w->gcount = 0;
-        group_digest_begin(w->gdigest, party, kid);
-    } else if ((rc = write_entry(w, &w->pending, NULL, 0)) != TRACE_OK) {
-        return rc;
+    gx = strmap_get(w->gindex, party, 0);
+    if (gx && *gx) {
+        g = &w->groups[*gx - 1];
+        if (memcmp(g->kid, kid, TRACE_KEY_ID_LEN) != 0 ||
+            g->count == UINT32_MAX || g->presig != w->presig) {
+            /* another key (or another signed group) of the same party:
+             * its group so far is written first */
+            if (w->presig && g->presig)
+                return trace_fail(TRACE_EINVAL,
+                                  "two signed groups of %s in one request",
+                                  party);
+            if ((rc = window_flush(w)) != TRACE_OK)
+                return rc;
+            g = NULL;
+        }
     }
-    sha256(h, bytes, len);
-    sha256_stream_update(w->gdigest, h, sizeof(h));
-    w->gcount++;
-    w->pending = (struct pending){party, id, kid, bytes, len};
-    w->has_pending = 1;
+    if (w->n_went == w->cap_went) {
+        size_t cap = w->cap_went ? w->cap_went * 2 : 1024;
+        struct went *p = realloc(w->went, cap * sizeof(*p));
+        if (!p)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        w->went = p;
+        w->cap_went = cap;
+    }
+    if (!g) {
+        if (w->n_groups == w->cap_groups) {
+            size_t cap = w->cap_groups ? w->cap_groups * 2 : 64;
+            struct wgroup *p = realloc(w->groups, cap * sizeof(*p));
+            if (!p)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            w->groups = p;
+            w->cap_groups = cap;
+        }
+        g = &w->groups[w->n_groups];
+        memset(g, 0, sizeof(*g));
+        if (!(g->party = arena_strdup(w->win, party, strlen(party))) ||
+            !(g->kid = arena_alloc(w->win, TRACE_KEY_ID_LEN)) ||
+            !(gx = strmap_get(w->gindex, party, 1)))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        g->key = key;
+        memcpy(g->kid, kid, TRACE_KEY_ID_LEN);
+        g->presig = w->presig;
+        g->first = w->n_went;
+        *gx = ++w->n_groups;
+    } else {
+        w->went[g->last].next = w->n_went + 1;
+    }
+    e = &w->went[w->n_went];
+    memset(e, 0, sizeof(*e));
+    e->p.party = g->party;
+    e->p.key_id = g->kid;
+    e->p.len = len;
+    if (!(e->p.id = arena_strdup(w->win, id, strlen(id))) ||
+        !(e->p.bytes = arena_alloc(w->win, len ? len : 1)) ||
+        !(ix = strmap_get(w->idindex, idkey, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy((uint8_t *)e->p.bytes, bytes, len);
+    sha256(e->hash, bytes, len);
+    e->group = (size_t)(g - w->groups);
+    *ix = w->n_went + 1;
+    g->last = w->n_went;
+    g->count++;
+    w->n_went++;
+    w->win_bytes += len + 64;
     return TRACE_OK;
 }
 
@@ -573,9 +728,10 @@ static int check_id(struct writer *w, const char *party, const char *id,
     Trace__V1__Entry *e;
     int rc;
 
-    if (w->has_pending && strcmp(w->pending.party, party) == 0 &&
-        strcmp(w->pending.id, id) == 0) {
-        if (w->pending.len == len && memcmp(w->pending.bytes, bytes, len) == 0)
+    const struct went *pe = window_find(w, party, id);
+
+    if (pe) {
+        if (pe->p.len == len && memcmp(pe->p.bytes, bytes, len) == 0)
             return 1;
         goto differs;
     }
@@ -878,16 +1034,10 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
  * will be the next one after the pending one. */
 static int apply_state(struct writer *w, const Trace__V1__Event *ev)
 {
-    state_ctx sc = {w->txn, w->l, w->tmp, NULL, NULL, NULL, 0, 0, w->tails};
+    state_ctx sc = {w->txn,        w->l,          w->tmp, w->tails,
+                    w->size + 1,   window_by_id,  window_by_seq, w};
 
-    if (w->has_pending) {
-        sc.pending_party = w->pending.party;
-        sc.pending_id = w->pending.id;
-        sc.pending_bytes = w->pending.bytes;
-        sc.pending_len = w->pending.len;
-        sc.pending_seq = w->size + 1;
-    }
-    return state_apply(&sc, ev, w->size + (w->has_pending ? 1 : 0) + 1);
+    return state_apply(&sc, ev, w->size + w->n_went + 1);
 }
 
 static int process(struct writer *w, const struct item *it, trace_keyring *ring,
@@ -924,7 +1074,7 @@ static int writer_commit(struct writer *w)
 {
     int rc;
 
-    if ((rc = close_group(w)) != TRACE_OK)
+    if ((rc = window_flush(w)) != TRACE_OK)
         return rc;
     for (size_t i = 0; i < w->n_heads; i++) {
         uint8_t val[8 + TRACE_HASH_LEN];
@@ -1170,11 +1320,8 @@ static int writer_rewind(struct writer *w, uint64_t size,
     w->tails = state_tails_new();
     w->size = size;
     memcpy(w->head, head, TRACE_HASH_LEN);
-    w->has_pending = 0;
-    w->gcount = 0;
-    w->gkey = NULL;
-    w->gkey_id = NULL;
-    w->gparty[0] = '\0';
+    if (window_reset(w) != TRACE_OK)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
     w->auth_party[0] = '\0';
     w->presig = NULL;
     w->presig_key_id = NULL;
@@ -1200,18 +1347,156 @@ static int writer_put_heads(struct writer *w)
     return TRACE_OK;
 }
 
-/* The groups of one request, inside the child transaction. */
-static int commit_groups(struct writer *w, trace_batch *b,
-                         const trace_signed_group *groups, size_t n_groups,
-                         trace_append_result *res)
+/* Checks one group's signature over the given events of the batch. */
+static int check_group_sig(struct writer *w, const trace_batch *b,
+                           const trace_signed_group *g, const uint8_t **ev,
+                           const size_t *lens, size_t n, unsigned long lineno)
 {
     uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
+    int rc;
+
+    (void)b;
+    if ((rc = trace_group_digest(g->party, g->key_id, ev, lens, n, digest)))
+        return rc;
+    if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
+        return rc;
+    if (trace_sig_verify(pub, digest, sizeof(digest), g->sig) != TRACE_OK)
+        return trace_fail(TRACE_EPERM,
+                          "line %lu: the signature does not verify with "
+                          "%s's key",
+                          lineno, g->party);
+    return TRACE_OK;
+}
+
+/* Groups per party (TRACE_APPEND_PARTY_GROUPS): each group covers every
+ * event of its party in the batch, in batch order. */
+static int commit_party_groups(struct writer *w, trace_batch *b,
+                               const trace_signed_group *groups,
+                               size_t n_groups, trace_append_result *res)
+{
+    strmap *gi = strmap_new(sizeof(size_t));
+    size_t *of = calloc(b->n + 1, sizeof(*of)), *pos = NULL, *fill = NULL;
+    uint64_t *dups = NULL;
+    const uint8_t **ev = NULL;
+    size_t *lens = NULL, *cnt = NULL;
+    int rc = TRACE_OK;
+
+    if (!gi || !of || !(cnt = calloc(n_groups + 1, sizeof(*cnt))) ||
+        !(pos = calloc(n_groups + 1, sizeof(*pos))) ||
+        !(fill = calloc(n_groups + 1, sizeof(*fill))) ||
+        !(dups = calloc(n_groups + 1, sizeof(*dups))) ||
+        !(ev = calloc(b->n + 1, sizeof(*ev))) ||
+        !(lens = calloc(b->n + 1, sizeof(*lens)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        size_t *x = strmap_get(gi, groups[g].party, 1);
+        if (!x) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (*x) {
+            rc = trace_fail(TRACE_EINVAL, "two signed groups of %s",
+                            groups[g].party);
+            goto out;
+        }
+        *x = g + 1;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        size_t *x = strmap_get(gi, b->items[i].ev->party, 0);
+        if (!x || !*x) {
+            rc = trace_fail(TRACE_EPERM,
+                            "line %lu: no signature of %s covers this event",
+                            b->items[i].lineno, b->items[i].ev->party);
+            goto out;
+        }
+        of[i] = *x - 1;
+        cnt[of[i]]++;
+    }
+    /* the events of each group, in batch order, side by side */
+    for (size_t g = 1; g < n_groups; g++)
+        pos[g] = pos[g - 1] + cnt[g - 1];
+    for (size_t i = 0; i < b->n; i++) {
+        size_t k = pos[of[i]] + fill[of[i]]++;
+        ev[k] = b->items[i].bytes;
+        lens[k] = b->items[i].len;
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        if (cnt[g] != groups[g].count) {
+            rc = trace_fail(TRACE_EINVAL,
+                            "the signed group of %s counts %zu events, the "
+                            "batch holds %zu of them",
+                            groups[g].party, groups[g].count, cnt[g]);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const trace_signed_group *g = &groups[of[i]];
+        uint64_t before = res->duplicates;
+        /* a group's signature is checked at its first event, with the
+         * keys registered by the events before it (a batch may register
+         * the key that signs its later events) */
+        if (fill[of[i]] && (fill[of[i]] = 0,
+                            (rc = check_group_sig(w, b, g, ev + pos[of[i]],
+                                                  lens + pos[of[i]], cnt[of[i]],
+                                                  b->items[i].lineno)))) {
+            goto out;
+        }
+        w->presig = g->sig;
+        w->presig_key_id = g->key_id;
+        if ((rc = process(w, &b->items[i], NULL, g->party, 0))) {
+            trace_fail_line(rc, b->items[i].lineno);
+            goto out;
+        }
+        dups[of[i]] += res->duplicates - before;
+    }
+    /* a signature covers its whole group: all of it new, or (a retry)
+     * all of it recorded already */
+    for (size_t g = 0; g < n_groups; g++)
+        if (dups[g] && dups[g] != cnt[g]) {
+            rc = trace_fail(TRACE_EEXIST,
+                            "%llu of the %zu events %s signed together are "
+                            "recorded already: sign and send only the new "
+                            "ones",
+                            (unsigned long long)dups[g], cnt[g],
+                            groups[g].party);
+            goto out;
+        }
+    rc = window_flush(w);
+out:
+    w->presig = NULL;
+    w->presig_key_id = NULL;
+    strmap_free(gi);
+    free(of);
+    free(cnt);
+    free(pos);
+    free(fill);
+    free(dups);
+    free(ev);
+    free(lens);
+    return rc;
+}
+
+/* The groups of one request, inside the child transaction: each group
+ * a run of consecutive events of one party (the first wire protocol), or
+ * with TRACE_APPEND_PARTY_GROUPS one group per party. */
+static int commit_groups(struct writer *w, trace_batch *b,
+                         const trace_signed_group *groups, size_t n_groups,
+                         unsigned flags, trace_append_result *res)
+{
     size_t first = 0;
     int rc;
 
+    if (flags & TRACE_APPEND_PARTY_GROUPS) {
+        if ((rc = commit_party_groups(w, b, groups, n_groups, res)))
+            return rc;
+        return writer_put_heads(w);
+    }
     for (size_t gi = 0; gi < n_groups; gi++) {
         const trace_signed_group *g = &groups[gi];
         uint64_t dups = res->duplicates;
+        uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
 
         if ((rc = batch_range_digest(b, first, g->count, g->party, g->key_id,
                                      digest)) != TRACE_OK)
@@ -1242,7 +1527,8 @@ static int commit_groups(struct writer *w, trace_batch *b,
                               "only the new ones",
                               b->items[first].lineno, (unsigned long long)dups,
                               g->count);
-        if ((rc = close_group(w)) != TRACE_OK)
+        /* each group of this protocol is a window of its own */
+        if ((rc = window_flush(w)) != TRACE_OK)
             return rc;
         w->presig = NULL;
         w->presig_key_id = NULL;
@@ -1285,7 +1571,7 @@ int trace_commit_add(trace_commit *c, trace_batch *b,
     w->txn = child;
     w->res = res;
     w->historic = (flags & TRACE_APPEND_HISTORIC) != 0;
-    rc = commit_groups(w, b, groups, n_groups, res);
+    rc = commit_groups(w, b, groups, n_groups, flags, res);
     if (rc == TRACE_OK && (rc = mdb_txn_commit(child)) != 0) {
         rc = trace_fail_mdb(rc, "commit");
         c->broken = 1; /* a failed child commit is not recoverable */
@@ -1461,9 +1747,6 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
         it.lineno = lineno;
         rc = process(&im->w, &it, im->ring, im->has_as ? im->as : NULL,
                      im->flags);
-        if (rc == TRACE_OK && im->w.has_pending &&
-            im->w.pending.bytes == it.bytes)
-            im->pend = i;
     }
     if (rc != TRACE_OK) {
         if (!im->bad)

@@ -248,14 +248,17 @@ typedef struct state_ctx {
     MDB_txn *txn;
     trace_ledger *l;
     arena *tmp;
-    /* the appended-but-unwritten event, which a correction may name */
-    const char *pending_party, *pending_id;
-    const uint8_t *pending_bytes;
-    size_t pending_len;
-    uint64_t pending_seq;
     /* last stock record per holding, for appends at the end (the common
      * case); NULL disables it */
     strmap *tails;
+    /* events appended but not yet written (the writer's window), which a
+     * correction may name: from journal position `unwritten` on */
+    uint64_t unwritten;
+    int (*unwritten_by_id)(void *ctx, const char *party, const char *id,
+                           uint64_t *seq, const uint8_t **bytes, size_t *len);
+    int (*unwritten_by_seq)(void *ctx, uint64_t seq, const uint8_t **bytes,
+                            size_t *len);
+    void *unwritten_ctx;
 } state_ctx;
 /* A stock record: the sorted duplicate value under a holding's key
  * (party \0 substance \0 lot \0 site). */

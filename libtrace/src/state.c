@@ -529,8 +529,8 @@ static int apply_event(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq,
     return derive(sc->l, ev, apply_one, &a);
 }
 
-/* Looks up (party, id) in `dbi`, or in the pending event; the event and
- * the entry it is filed under.  TRACE_ENOTFOUND if absent. */
+/* Looks up (party, id) in `dbi`, or among the events not yet written;
+ * the event and the entry it is filed under.  TRACE_ENOTFOUND if absent. */
 static int find_event(state_ctx *sc, MDB_dbi dbi, const char *party,
                       const char *id, Trace__V1__Event **out, uint64_t *seq)
 {
@@ -543,24 +543,26 @@ static int find_event(state_ctx *sc, MDB_dbi dbi, const char *party,
     int rc;
 
     rc = mdb_get(sc->txn, dbi, &k, &v);
-    if (rc == 0 && sc->pending_id && be64_get(v.mv_data) == sc->pending_seq) {
-        /* filed under the event not yet written (the eff index is
+    if (rc == 0 && sc->unwritten_by_seq &&
+        be64_get(v.mv_data) >= sc->unwritten) {
+        /* filed under an event not yet written (the eff index is
          * updated before the entry is) */
-        *seq = sc->pending_seq;
-        bytes = sc->pending_bytes;
-        len = sc->pending_len;
+        *seq = be64_get(v.mv_data);
+        if ((rc = sc->unwritten_by_seq(sc->unwritten_ctx, *seq, &bytes,
+                                       &len)) != TRACE_OK)
+            return trace_fail(TRACE_EVERIFY, "entry %llu is missing",
+                              (unsigned long long)*seq);
     } else if (rc == 0) {
         *seq = be64_get(v.mv_data);
         if ((rc = entry_get(sc->txn, sc->l, sc->tmp, *seq, &e)) != TRACE_OK)
             return rc;
         bytes = e->event.data;
         len = e->event.len;
-    } else if (rc == MDB_NOTFOUND && dbi == sc->l->dbi_ids && sc->pending_id &&
-               strcmp(sc->pending_party, party) == 0 &&
-               strcmp(sc->pending_id, id) == 0) {
-        *seq = sc->pending_seq;
-        bytes = sc->pending_bytes;
-        len = sc->pending_len;
+    } else if (rc == MDB_NOTFOUND && dbi == sc->l->dbi_ids &&
+               sc->unwritten_by_id &&
+               sc->unwritten_by_id(sc->unwritten_ctx, party, id, seq, &bytes,
+                                   &len) == TRACE_OK) {
+        /* an event of the window */
     } else if (rc == MDB_NOTFOUND) {
         return TRACE_ENOTFOUND;
     } else {

@@ -23,6 +23,12 @@ struct pstate {
     uint64_t pseq;
     uint8_t hash[TRACE_HASH_LEN];
     int regulator;
+    /* the party's open signature group */
+    sha256_stream *digest; /* made at its first group, kept */
+    int in_group;
+    uint8_t gkid[TRACE_KEY_ID_LEN];
+    uint32_t gcount;
+    uint64_t gfirst; /* journal position of its first entry */
 };
 
 struct kstate {
@@ -42,11 +48,7 @@ struct verifier {
     strmap *parties;
     strmap *keys; /* hex key id -> kstate */
     arena *a;
-    sha256_stream *digest;
-    int in_group;
-    char gparty[72];
-    uint8_t gkid[TRACE_KEY_ID_LEN];
-    uint32_t gcount;
+    size_t open; /* parties with an open signature group */
 };
 
 static int bad(struct verifier *v, uint64_t seq, const char *fmt, ...)
@@ -181,26 +183,35 @@ static int replay_party(struct verifier *v, const Trace__V1__Entry *e,
     return TRACE_OK;
 }
 
-static int check_group(struct verifier *v, const Trace__V1__Entry *e)
+/* Signature groups (ledger.h): a party's group is its entries from its
+ * last signed one on; the entry carrying sig closes it.  Version 1
+ * entries were written as runs of consecutive journal entries: no other
+ * party's group may be open beside one. */
+static int check_group(struct verifier *v, struct pstate *ps,
+                       const Trace__V1__Entry *e)
 {
     uint8_t h[TRACE_HASH_LEN];
 
-    if (!v->in_group) {
-        v->in_group = 1;
-        v->gcount = 0;
-        snprintf(v->gparty, sizeof(v->gparty), "%s", e->party);
-        memcpy(v->gkid, e->key_id.data, TRACE_KEY_ID_LEN);
-        group_digest_begin(v->digest, e->party, v->gkid);
-    } else if (strcmp(v->gparty, e->party) != 0 ||
-               memcmp(v->gkid, e->key_id.data, TRACE_KEY_ID_LEN) != 0) {
+    if (e->version == 1 && v->open > (size_t)(ps->in_group ? 1 : 0))
         return bad(v, e->seq,
-                   "signature group of %s ends without a "
-                   "signature",
-                   v->gparty);
+                   "a signature group ends without a signature before this "
+                   "entry");
+    if (!ps->in_group) {
+        if (!ps->digest && !(ps->digest = sha256_stream_new()))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        ps->in_group = 1;
+        ps->gcount = 0;
+        ps->gfirst = e->seq;
+        memcpy(ps->gkid, e->key_id.data, TRACE_KEY_ID_LEN);
+        group_digest_begin(ps->digest, e->party, ps->gkid);
+        v->open++;
+    } else if (memcmp(ps->gkid, e->key_id.data, TRACE_KEY_ID_LEN) != 0) {
+        return bad(v, e->seq,
+                   "signature group of %s ends without a signature", e->party);
     }
     sha256(h, e->event.data, e->event.len);
-    sha256_stream_update(v->digest, h, sizeof(h));
-    v->gcount++;
+    sha256_stream_update(ps->digest, h, sizeof(h));
+    ps->gcount++;
     if (!e->has_sig)
         return TRACE_OK;
 
@@ -208,29 +219,48 @@ static int check_group(struct verifier *v, const Trace__V1__Entry *e)
     uint8_t digest[TRACE_HASH_LEN];
     struct kstate *k;
 
-    if (!e->has_sig_count || e->sig_count != v->gcount)
+    if (!e->has_sig_count || e->sig_count != ps->gcount)
         return bad(v, e->seq, "signature covers %u entries, group has %u",
-                   e->has_sig_count ? e->sig_count : 0, v->gcount);
-    hex_encode(hex, v->gkid, TRACE_KEY_ID_LEN);
+                   e->has_sig_count ? e->sig_count : 0, ps->gcount);
+    hex_encode(hex, ps->gkid, TRACE_KEY_ID_LEN);
     k = strmap_get(v->keys, hex, 0);
     if (!k || strcmp(k->party, e->party) != 0)
         return bad(v, e->seq, "signing key %s is not registered to %s", hex,
                    e->party);
     /* a key signs until the entry that revokes it: a group that began
      * later must not use it */
-    if (k->revoked_at && e->seq - v->gcount + 1 > k->revoked_at)
+    if (k->revoked_at && ps->gfirst > k->revoked_at)
         return bad(v, e->seq,
                    "signed with key %s of %s, revoked at entry "
                    "%llu",
                    hex, e->party, (unsigned long long)k->revoked_at);
-    group_digest_end(v->digest, v->gcount, digest);
+    group_digest_end(ps->digest, ps->gcount, digest);
     if (trace_sig_verify(k->pub, digest, sizeof(digest), e->sig.data) !=
         TRACE_OK)
         return bad(v, e->seq, "bad signature over the %u entries ending here",
-                   v->gcount);
-    v->in_group = 0;
+                   ps->gcount);
+    ps->in_group = 0;
+    v->open--;
     v->res->groups++;
     return TRACE_OK;
+}
+
+static int open_party(const char *name, void *val, void *ctx)
+{
+    const struct pstate *ps = val;
+    if (ps->in_group)
+        snprintf(ctx, 72, "%s", name);
+    return 0;
+}
+
+static int free_digest(const char *name, void *val, void *ctx)
+{
+    struct pstate *ps = val;
+    (void)name;
+    (void)ctx;
+    sha256_stream_free(ps->digest);
+    ps->digest = NULL;
+    return 0;
 }
 
 static int check_entry(struct verifier *v, const MDB_val *key,
@@ -248,7 +278,7 @@ static int check_entry(struct verifier *v, const MDB_val *key,
                                  val->mv_data);
     if (!e)
         return bad(v, seq, "record cannot be decoded");
-    if (e->version != 1)
+    if (e->version != 1 && e->version != 2)
         return bad(v, seq, "unknown entry version %u", e->version);
     if (e->seq != seq)
         return bad(v, seq, "record says it is entry %llu",
@@ -279,7 +309,7 @@ static int check_entry(struct verifier *v, const MDB_val *key,
         return rc;
     /* replay_party may have grown the map: look the recorder up again. */
     ps = strmap_get(v->parties, e->party, 0);
-    if ((rc = check_group(v, e)) != TRACE_OK)
+    if ((rc = check_group(v, ps, e)) != TRACE_OK)
         return rc;
     leaf_hash(leaf, val->mv_data, val->mv_size);
     memcpy(head, leaf, TRACE_HASH_LEN);
@@ -502,8 +532,7 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
     v.parties = strmap_new(sizeof(struct pstate));
     v.keys = strmap_new(sizeof(struct kstate));
     v.a = arena_new(64u << 20);
-    v.digest = sha256_stream_new();
-    if (!v.parties || !v.keys || !v.a || !v.digest) {
+    if (!v.parties || !v.keys || !v.a) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
@@ -551,9 +580,10 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
         rc = bad(&v, seq + 1, "storage cannot be read: %s", mdb_strerror(rc));
         goto out;
     }
-    if (v.in_group) {
-        rc =
-            bad(&v, seq, "the last entries of %s carry no signature", v.gparty);
+    if (v.open) {
+        char who[72] = "";
+        strmap_each(v.parties, open_party, who);
+        rc = bad(&v, seq, "the last entries of %s carry no signature", who);
         goto out;
     }
     if (size == seq && seq > 0 && memcmp(stored, head, TRACE_HASH_LEN)) {
@@ -575,9 +605,10 @@ out:
         mdb_cursor_close(cur);
     if (txn)
         mdb_txn_abort(txn);
+    if (v.parties)
+        strmap_each(v.parties, free_digest, NULL);
     strmap_free(v.parties);
     strmap_free(v.keys);
     arena_free(v.a);
-    sha256_stream_free(v.digest);
     return rc;
 }

@@ -138,7 +138,7 @@ if has replay; then
   expect 0 "a request signed 3.9 s ahead" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR \
     --skew-ms 3900 --save "$W/ahead.bin" -- head
   grep -q "code=0" "$W/out" && ok || bad "request ahead of the clock: $(head -1 "$W/out")"
-  "$RAW" "$IPC" resend "$W/ahead.bin" 9 250 >"$W/resend.out" 2>&1
+  timeout 60 "$RAW" "$IPC" resend "$W/ahead.bin" 9 250 >"$W/resend.out" 2>&1
   served=$(grep -c "code=0" "$W/resend.out")
   refused=$(grep -c "code=5" "$W/resend.out")
   echo "replay: $refused resends refused, $served served, over $(tail -1 "$W/resend.out" | cut -d' ' -f1) ms"
@@ -152,7 +152,7 @@ if has replay; then
   grep -q "code=0" "$W/out" && ok || bad "request 20 s ahead: $(head -1 "$W/out")"
   # replays are refused before the rate limit: 3 s of replays at 50/s
   # (over the rate of 20/s) leave the regulator its own tokens
-  "$RAW" "$IPC" resend "$W/ahead20.bin" 3 20 >"$W/drain.out" 2>&1
+  timeout 60 "$RAW" "$IPC" resend "$W/ahead20.bin" 3 20 >"$W/drain.out" 2>&1
   grep -q "code=6" "$W/drain.out" && bad "a replay was refused as over the rate: it spent a token" || ok
   expect 0 "the regulator is served during replays of its request" -- C --timeout 5 head
   stop
@@ -166,7 +166,7 @@ fi
 if has flood; then
   # a small cache and no rate limit: only the per-party share stops it
   start --replay-cache 4096 --rate 0
-  "$RAW" "$IPC" flood "$K/$PHARM.key" "$PHARM" 4 >"$W/flood.out" 2>&1
+  timeout 60 "$RAW" "$IPC" flood "$K/$PHARM.key" "$PHARM" 4 >"$W/flood.out" 2>&1
   echo "flood by $PHARM: $(tr '\n' ' ' <"$W/flood.out")"
   grep -q "^code=6 [1-9]" "$W/flood.out" && ok || bad "the flood was never refused: $(cat "$W/flood.out")"
   expect 0 "the regulator is served after the flood" -- C --timeout 5 head
@@ -176,7 +176,7 @@ if has flood; then
   # with the default rate limit the flood is refused as too fast and
   # takes no place in the cache
   start --rate 100 --burst 100
-  "$RAW" "$IPC" flood "$K/$PHARM.key" "$PHARM" 3 >"$W/flood.out" 2>&1
+  timeout 60 "$RAW" "$IPC" flood "$K/$PHARM.key" "$PHARM" 3 >"$W/flood.out" 2>&1
   echo "flood by $PHARM, rate 100/s: $(tr '\n' ' ' <"$W/flood.out")"
   grep -q "^code=6 [1-9]" "$W/flood.out" && ok || bad "the flood was never refused as too fast"
   grep -q "share of the replay cache" "$W/traced.log" && bad "the rate limit did not act first" || ok
@@ -186,9 +186,9 @@ fi
 
 if has silent; then
   start --first-request-timeout 4000
-  "$RAW" "$TCP" hold 300 7 >"$W/hold-tcp.out" 2>&1 &
+  timeout 60 "$RAW" "$TCP" hold 300 7 >"$W/hold-tcp.out" 2>&1 &
   H1=$!
-  "$RAW" "$IPC" hold 300 7 >"$W/hold-ipc.out" 2>&1 &
+  timeout 60 "$RAW" "$IPC" hold 300 7 >"$W/hold-ipc.out" 2>&1 &
   H2=$!
   sleep 1.5 # connected, and idle past idle-grace
   expect 0 "head over tcp:// beside 300 silent connections" -- CT --timeout 5 head
@@ -209,7 +209,7 @@ if has silent; then
   stop
   # connections that keep sending unsigned Hellos are idle all the same
   start --max-connections 16
-  "$RAW" "$TCP" chatty 16 5 >"$W/chatty.out" 2>&1 &
+  timeout 60 "$RAW" "$TCP" chatty 16 5 >"$W/chatty.out" 2>&1 &
   H1=$!
   sleep 1.5
   expect 0 "head over tcp:// beside 16 chatty connections at max-connections 16" -- CT --timeout 5 head
@@ -224,9 +224,9 @@ if has memory; then
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16 start
   max=$("$RAW" "$IPC" hello)
   echo "memory: 24 connections x $((max - 64)) bytes of junk; 240 unfinished requests from 4 addresses"
-  "$RAW" "$TCP" junk 24 $((max - 64)) 15 >"$W/junk.out" 2>&1 &
+  timeout 60 "$RAW" "$TCP" junk 24 $((max - 64)) 15 >"$W/junk.out" 2>&1 &
   J=$!
-  "$RAW" "$TCP" junk 240 "$max" 15 partial 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 >"$W/partial.out" 2>&1 &
+  timeout 60 "$RAW" "$TCP" junk 240 "$max" 15 partial 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 >"$W/partial.out" 2>&1 &
   J2=$!
   sleep 2
   slow=0

@@ -316,6 +316,15 @@ static int flood(const char *url, const char *keyfile, const char *party,
 /* A raw stream connection to an ipc:// or tcp:// URL; -1 on failure. */
 static int raw_connect_from(const char *url, const char *from);
 
+/* No socket operation of the attacks blocks for long: each of them
+ * (connect included) gives up after 2 s. */
+static void io_timeouts(int fd)
+{
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 static int raw_connect(const char *url)
 {
     return raw_connect_from(url, NULL);
@@ -331,7 +340,8 @@ static int raw_connect_from(const char *url, const char *from)
         sun.sun_family = AF_UNIX;
         snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", url + 6);
         if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 &&
-            connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+            (io_timeouts(fd),
+             connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)) {
             close(fd);
             fd = -1;
         }
@@ -350,6 +360,7 @@ static int raw_connect_from(const char *url, const char *from)
             return -1;
         if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
             return -1;
+        io_timeouts(fd);
         if (from) {
             struct sockaddr_in src;
             memset(&src, 0, sizeof(src));

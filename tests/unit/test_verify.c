@@ -111,10 +111,244 @@ static void test_truncated_tail(void **state)
     assert_non_null(strstr(res.reason, "signature"));
 }
 
+/* Two parties whose events alternate, in one append: one signature
+ * group per party, not one per event. */
+static const char *const interleaved =
+    "{\"type\":\"party\",\"id\":\"r1\",\"party\":\"REGULATOR\",\"at\":"
+    "\"2026-01-05T09:00:00+08:00\",\"subject\":\"P1\",\"name\":\"One\","
+    "\"kind\":\"manufacturer\",\"region\":\"CN-31\",\"licenses\":[]}\n"
+    "{\"type\":\"party\",\"id\":\"r2\",\"party\":\"REGULATOR\",\"at\":"
+    "\"2026-01-05T09:00:00+08:00\",\"subject\":\"P2\",\"name\":\"Two\","
+    "\"kind\":\"manufacturer\",\"region\":\"CN-31\",\"licenses\":[]}\n"
+    "{\"type\":\"produce\",\"id\":\"a1\",\"party\":\"P1\",\"at\":"
+    "\"2026-01-08T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":\"L1\","
+    "\"qty\":\"5\",\"unit\":\"kg\"}\n"
+    "{\"type\":\"produce\",\"id\":\"b1\",\"party\":\"P2\",\"at\":"
+    "\"2026-01-08T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":\"M1\","
+    "\"qty\":\"5\",\"unit\":\"kg\"}\n"
+    "{\"type\":\"produce\",\"id\":\"a2\",\"party\":\"P1\",\"at\":"
+    "\"2026-01-08T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":\"L2\","
+    "\"qty\":\"5\",\"unit\":\"kg\"}\n"
+    "{\"type\":\"produce\",\"id\":\"b2\",\"party\":\"P2\",\"at\":"
+    "\"2026-01-08T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":\"M2\","
+    "\"qty\":\"5\",\"unit\":\"kg\"}\n"
+    "{\"type\":\"correction\",\"id\":\"a3\",\"party\":\"P1\",\"at\":"
+    "\"2026-01-08T09:00:00+08:00\",\"corrects\":\"a2\",\"reason\":\"typo\"}\n"
+    "{\"type\":\"produce\",\"id\":\"b3\",\"party\":\"P2\",\"at\":"
+    "\"2026-01-08T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":\"M3\","
+    "\"qty\":\"5\",\"unit\":\"kg\"}";
+
+/* Entries: 1 genesis, 2 party P1, 3 party P2, 4 P1's key, 5 a1, 6 P2's
+ * key, 7 b1, 8 a2, 9 b2, 10 a3 (corrects a2, in the same window), 11 b3. */
+static int setup_interleaved(void **state)
+{
+    trace_append_result r;
+    if (fixture_setup(state) != 0)
+        return -1;
+    return fixture_import(*state, interleaved, TRACE_APPEND_PROVISION_KEYS,
+                          &r);
+}
+
+static void entry_at(fixture *f, uint64_t seq, Trace__V1__Entry **e,
+                     arena *a)
+{
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(f->l->env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(entry_get(txn, f->l, a, seq, e), TRACE_OK);
+    mdb_txn_abort(txn);
+}
+
+static void test_interleaved_groups(void **state)
+{
+    fixture *f = *state;
+    trace_verify_result res;
+    arena *a = arena_new(0);
+    Trace__V1__Entry *e;
+
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, 11);
+    /* genesis, then one group each: REGULATOR, P1, P2 */
+    assert_int_equal(res.groups, 4);
+    /* the signatures sit on each party's last entry of the append */
+    entry_at(f, 10, &e, a);
+    assert_string_equal(e->party, "P1");
+    assert_true(e->has_sig);
+    assert_int_equal(e->sig_count, 3);
+    assert_int_equal(e->version, 2);
+    entry_at(f, 8, &e, a);
+    assert_false(e->has_sig);
+    entry_at(f, 11, &e, a);
+    assert_true(e->has_sig);
+    assert_int_equal(e->sig_count, 3);
+    entry_at(f, 6, &e, a);
+    assert_string_equal(e->party, "REGULATOR");
+    assert_true(e->has_sig);
+    assert_int_equal(e->sig_count, 4);
+    arena_free(a);
+}
+
+static void test_interleaved_flipped_bits(void **state)
+{
+    fixture *f = *state;
+    trace_verify_result res;
+
+    for (uint64_t seq = 2; seq <= 11; seq++) {
+        edit_journal(f, seq, 0);
+        assert_int_not_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
+                             TRACE_OK);
+        assert_true(res.bad_seq > 0);
+        edit_journal(f, seq, 0); /* flips it back */
+        assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
+                         TRACE_OK);
+    }
+}
+
+/* Group commit with one signed group per party (what traced receives):
+ * the signatures are checked over each party's events in order; a wrong
+ * one, a wrong count or an uncovered party refuses the batch. */
+static void party_groups_batch(fixture *f, trace_batch **b,
+                               trace_signed_group g[2], int spoil)
+{
+    static const char *const lines[] = {
+        "{\"type\":\"produce\",\"id\":\"c1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-09T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":"
+        "\"L9\",\"qty\":\"1\",\"unit\":\"kg\"}",
+        "{\"type\":\"produce\",\"id\":\"d1\",\"party\":\"P2\",\"at\":"
+        "\"2026-01-09T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":"
+        "\"M9\",\"qty\":\"1\",\"unit\":\"kg\"}",
+        "{\"type\":\"produce\",\"id\":\"c2\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-09T08:00:00+08:00\",\"substance\":\"ephedrine\",\"lot\":"
+        "\"L9\",\"qty\":\"1\",\"unit\":\"kg\"}"};
+    const char *party[2] = {"P1", "P2"};
+
+    assert_int_equal(trace_batch_new(b, f->l), TRACE_OK);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(
+            trace_batch_add_json(*b, lines[i], strlen(lines[i]), i + 1),
+            TRACE_OK);
+    for (int k = 0; k < 2; k++) {
+        const trace_key *key;
+        const uint8_t *ev[3];
+        size_t lens[3], n = 0;
+        uint8_t digest[32];
+        for (size_t i = 0; i < 3; i++) {
+            const char *rec;
+            trace_batch_event(*b, i, NULL, &rec, &ev[n], &lens[n], NULL);
+            if (strcmp(rec, party[k]) == 0)
+                n++;
+        }
+        assert_int_equal(trace_keyring_get(f->ring, party[k], &key),
+                         TRACE_OK);
+        assert_int_equal(trace_group_digest(party[k], trace_key_id(key), ev,
+                                            lens, n, digest),
+                         TRACE_OK);
+        memset(&g[k], 0, sizeof(g[k]));
+        snprintf(g[k].party, sizeof(g[k].party), "%s", party[k]);
+        memcpy(g[k].key_id, trace_key_id(key), TRACE_KEY_ID_LEN);
+        assert_int_equal(trace_key_sign(key, digest, 32, g[k].sig), TRACE_OK);
+        g[k].count = n;
+    }
+    if (spoil == 1)
+        g[1].sig[5] ^= 1;
+    if (spoil == 2)
+        g[0].count = 1;
+}
+
+static int commit_one(fixture *f, trace_batch *b, trace_signed_group *g,
+                      size_t n)
+{
+    trace_commit *c;
+    trace_append_result r;
+    int rc;
+    assert_int_equal(trace_commit_begin(&c, f->l), TRACE_OK);
+    rc = trace_commit_add(c, b, g, n, TRACE_APPEND_PARTY_GROUPS, &r);
+    if (rc == TRACE_OK)
+        assert_int_equal(trace_commit_end(c, NULL), TRACE_OK);
+    trace_commit_free(c);
+    return rc;
+}
+
+static void test_commit_party_groups(void **state)
+{
+    fixture *f = *state;
+    trace_verify_result res;
+    trace_signed_group g[2];
+    trace_batch *b;
+
+    for (int spoil = 1; spoil <= 3; spoil++) {
+        party_groups_batch(f, &b, g, spoil);
+        assert_int_not_equal(commit_one(f, b, g, spoil == 3 ? 1 : 2),
+                             TRACE_OK);
+        trace_batch_free(b);
+    }
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, 11);
+    party_groups_batch(f, &b, g, 0);
+    assert_int_equal(commit_one(f, b, g, 2), TRACE_OK);
+    /* sent again (a retry): accepted, nothing new */
+    assert_int_equal(commit_one(f, b, g, 2), TRACE_OK);
+    trace_batch_free(b);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, 14);
+    assert_int_equal(res.groups, 6);
+}
+
+/* A ledger written by the first format (a signature per run of one
+ * party's consecutive events) verifies, and takes new appends. */
+static void test_first_format_ledger(void **state)
+{
+    char dir[] = "/tmp/trace-v1-XXXXXX", cmd[512], keys[300];
+    trace_ledger *l;
+    trace_keyring *ring;
+    trace_verify_result res;
+    trace_batch *b;
+    static const char *const more[] = {
+        "{\"type\":\"produce\",\"id\":\"v2-1\",\"party\":\"91310000MA1K000001\","
+        "\"at\":\"2026-03-01T08:00:00+08:00\",\"substance\":\"acetone\","
+        "\"lot\":\"V2\",\"qty\":\"1\",\"unit\":\"L\"}",
+        "{\"type\":\"produce\",\"id\":\"v2-2\",\"party\":\"91320000MA1K000002\","
+        "\"at\":\"2026-03-01T08:00:00+08:00\",\"substance\":\"acetone\","
+        "\"lot\":\"V2B\",\"qty\":\"1\",\"unit\":\"L\"}",
+        "{\"type\":\"produce\",\"id\":\"v2-3\",\"party\":\"91310000MA1K000001\","
+        "\"at\":\"2026-03-01T08:00:00+08:00\",\"substance\":\"acetone\","
+        "\"lot\":\"V2\",\"qty\":\"1\",\"unit\":\"L\"}"};
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "cp -r '%s'/. '%s'/ && chmod 600 '%s'/pseudonym.key",
+             TRACE_TEST_DATA "/ledger-v1", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(trace_ledger_open(&l, dir), TRACE_OK);
+    assert_int_equal(trace_ledger_verify(l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, 38);
+    assert_int_equal(res.groups, 16);
+    snprintf(keys, sizeof(keys), "%s/keys", dir);
+    assert_int_equal(trace_keyring_open(&ring, keys, 0), TRACE_OK);
+    assert_int_equal(trace_batch_new(&b, l), TRACE_OK);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(trace_batch_add_json(b, more[i], strlen(more[i]), i + 1),
+                         TRACE_OK);
+    assert_int_equal(trace_ledger_append(l, b, ring, NULL, 0, NULL), TRACE_OK);
+    trace_batch_free(b);
+    assert_int_equal(trace_ledger_verify(l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, 41);
+    assert_int_equal(res.groups, 18);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    rm_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_intact, setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_interleaved_groups,
+                                        setup_interleaved, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_interleaved_flipped_bits,
+                                        setup_interleaved, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_party_groups,
+                                        setup_interleaved, fixture_teardown),
+        cmocka_unit_test(test_first_format_ledger),
         cmocka_unit_test_setup_teardown(test_flipped_bit_in_each_entry, setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_deleted_entry, setup,
