@@ -20,19 +20,33 @@
  * Signatures
  * ----------
  * Ed25519 verification costs far more than hashing, so a party signs a
- * group of its consecutive events, not each event.  A group occupies
- * consecutive journal positions; its last entry carries sig_count (the
+ * group of its events, not each event.  A group is a party's entries from
+ * the one after its last signed entry on, in the party's own chain
+ * (party_seq order); the entry that closes it carries sig_count (the
  * group's size n) and sig, an Ed25519 signature by the key named in every
  * entry's key_id over the 32-byte digest
  *
  *   SHA-256( "trace.v1.group\n" || u8(len(party)) || party || key_id[8] ||
  *            SHA-256(event_1) || ... || SHA-256(event_n) || u32be(n) )
  *
- * where event_i are the exact encoded Event bytes of the group's entries.
- * The signature depends only on the events, so a remote client can sign
- * before the ledger assigns sequence numbers.  Verification recomputes
- * every leaf and link and checks one signature per group against the keys
- * registered by `party` events earlier in the same journal.
+ * where event_i are the exact encoded Event bytes of the group's entries,
+ * in order.  The signature depends only on the events, so a remote client
+ * can sign before the ledger assigns sequence numbers.
+ *
+ * Entry version 2 (written since the national-load work): an append
+ * writes its events in windows of up to 65,536 entries (or 32 MiB), and
+ * every party with events in a window gets one group there, closed by its
+ * last entry of the window, whatever other parties' entries lie between
+ * its own; a daemon's commit is one window, signed by each party once
+ * (wire.proto, Commit.party_groups).  A key change within a window starts
+ * a new group.  Version 1 entries (older ledgers) form groups of
+ * consecutive journal entries of one party; they still verify.
+ *
+ * Verification recomputes every leaf and link, keeps one open group per
+ * party, and checks one signature per group against the keys registered
+ * by `party` events earlier in the same journal (a group that begins
+ * after the entry revoking its key fails).  Every group is closed at the
+ * end of each append, so the journal never ends with unsigned entries.
  *
  * Atomicity: one append is one LMDB write transaction.  Either every
  * event of the batch is stored with all its indexes, or none is.
