@@ -334,8 +334,8 @@ struct wgroup {
 /* A window is written when it holds this many entries or bytes: the
  * memory an append holds does not grow with its length, and a party
  * signs about once per window. */
-#define WINDOW_ENTRIES 65536
-#define WINDOW_BYTES   (32u << 20)
+#define WINDOW_ENTRIES 262144
+#define WINDOW_BYTES   (64u << 20)
 
 struct writer {
     trace_ledger *l;
@@ -348,6 +348,7 @@ struct writer {
     int historic;
     struct phead *heads;
     size_t n_heads, cap_heads;
+    strmap *head_ix; /* party -> index in heads + 1 */
     /* the window: events checked and indexed but not yet written, each
      * party's forming one signature group (see "Signatures" in ledger.h) */
     arena *win;            /* their bytes, ids and party names */
@@ -386,10 +387,11 @@ static int writer_begin(struct writer *w, trace_ledger *l,
     w->gdigest = sha256_stream_new();
     w->tails = state_tails_new();
     w->win = arena_new(0);
+    w->head_ix = strmap_new(sizeof(size_t));
     w->gindex = strmap_new(sizeof(size_t));
     w->idindex = strmap_new(sizeof(size_t));
     if (!w->tmp || !w->keep || !w->gdigest || !w->tails || !w->win ||
-        !w->gindex || !w->idindex)
+        !w->head_ix || !w->gindex || !w->idindex)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     if ((rc = mdb_txn_begin(l->env, NULL, 0, &w->txn))) {
         w->txn = NULL;
@@ -411,6 +413,7 @@ static void writer_end(struct writer *w)
     sha256_stream_free(w->gdigest);
     strmap_free(w->tails);
     arena_free(w->win);
+    strmap_free(w->head_ix);
     free(w->went);
     free(w->groups);
     strmap_free(w->gindex);
@@ -423,12 +426,14 @@ static int head_for(struct writer *w, const char *party, struct phead **out)
     struct phead *h;
     int rc;
 
-    /* Most batches touch few parties; the last one used comes first. */
-    for (size_t i = w->n_heads; i-- > 0;)
-        if (strcmp(w->heads[i].party, party) == 0) {
-            *out = &w->heads[i];
-            return TRACE_OK;
-        }
+    size_t *ix = strmap_get(w->head_ix, party, 1);
+
+    if (!ix)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (*ix) {
+        *out = &w->heads[*ix - 1];
+        return TRACE_OK;
+    }
     if (w->n_heads == w->cap_heads) {
         size_t cap = w->cap_heads ? w->cap_heads * 2 : 16;
         struct phead *p = realloc(w->heads, cap * sizeof(*p));
@@ -451,7 +456,7 @@ static int head_for(struct writer *w, const char *party, struct phead **out)
     }
     if (!(h->party = strdup(party)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    w->n_heads++;
+    *ix = ++w->n_heads;
     *out = h;
     return TRACE_OK;
 }
@@ -646,7 +651,7 @@ static int add_event(struct writer *w, const char *party, const char *id,
     if (w->n_went >= WINDOW_ENTRIES || w->win_bytes >= WINDOW_BYTES) {
         if (w->presig)
             return trace_fail(TRACE_EINVAL, "a signed request holds at most "
-                                            "65536 events");
+                                            "262144 events");
         if ((rc = window_flush(w)) != TRACE_OK)
             return rc;
     }
@@ -1316,6 +1321,8 @@ static int writer_rewind(struct writer *w, uint64_t size,
     for (size_t i = 0; i < w->n_heads; i++)
         free(w->heads[i].party);
     w->n_heads = 0;
+    strmap_free(w->head_ix);
+    w->head_ix = strmap_new(sizeof(size_t));
     strmap_free(w->tails);
     w->tails = state_tails_new();
     w->size = size;
@@ -1325,7 +1332,7 @@ static int writer_rewind(struct writer *w, uint64_t size,
     w->auth_party[0] = '\0';
     w->presig = NULL;
     w->presig_key_id = NULL;
-    if (!w->tails)
+    if (!w->tails || !w->head_ix)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     return TRACE_OK;
 }

@@ -21,6 +21,7 @@ struct trace_keyring {
     char *dir;
     struct cached *items;
     size_t n, cap;
+    strmap *ix; /* party -> index in items + 1 */
 };
 
 int trace_keyring_open(trace_keyring **out, const char *dir, int create)
@@ -56,6 +57,7 @@ void trace_keyring_free(trace_keyring *r)
         trace_key_free(r->items[i].key);
     }
     free(r->items);
+    strmap_free(r->ix);
     free(r->dir);
     free(r);
 }
@@ -76,10 +78,17 @@ static struct cached *remember(trace_keyring *r, const char *party,
         r->items = p;
         r->cap = cap;
     }
+    size_t *ix;
+
+    if (!r->ix && !(r->ix = strmap_new(sizeof(size_t))))
+        return NULL;
+    if (!(ix = strmap_get(r->ix, party, 1)))
+        return NULL;
     r->items[r->n].party = strdup(party);
     if (!r->items[r->n].party)
         return NULL;
     r->items[r->n].key = key;
+    *ix = r->n + 1;
     return &r->items[r->n++];
 }
 
@@ -100,10 +109,11 @@ int trace_keyring_get(trace_keyring *r, const char *party,
     trace_key *key = NULL;
     int rc;
 
+    size_t *ix = r->ix ? strmap_get(r->ix, party, 0) : NULL;
+
     *out = NULL;
-    for (size_t i = 0; i < r->n; i++) {
-        if (strcmp(r->items[i].party, party) != 0)
-            continue;
+    if (ix && *ix) {
+        size_t i = *ix - 1;
         if (!r->items[i].key)
             return trace_fail(TRACE_ENOTFOUND, "no key for %s in %s", party,
                               r->dir);
