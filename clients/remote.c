@@ -588,10 +588,10 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     Trace__Wire__V1__Response **preps = NULL;
     Trace__Wire__V1__ProvisionKey **prov = NULL;
     size_t nprep = 0, n_prov = 0, from, max_prov = n + 1;
-    /* a request holds at most half of what the daemon accepts: a commit
-     * carries the events and a signature per group, which for
-     * interleaved parties is a little more than the lines */
-    uint64_t budget = r->max_message ? r->max_message / 2 : (16u << 20);
+    /* a request holds at most three quarters of what the daemon accepts:
+     * a commit carries the events (smaller than their JSON lines) and a
+     * signature per party (about 100 bytes each) */
+    uint64_t budget = r->max_message ? r->max_message / 4 * 3 : (16u << 20);
     int provision = (flags & TRACE_APPEND_PROVISION_KEYS) != 0;
     int rc = TRACE_OK;
     char msg[512];

@@ -58,7 +58,7 @@ static const struct cfg_key keys[] = {
      "threads that check and run requests (the writer has its own)"},
     {"contexts", T_INT, "64", 1, 4096, S(contexts),
      "requests in flight at once"},
-    {"max-message", T_INT, "1572864", 1024, 1073741824, S(max_message),
+    {"max-message", T_INT, "3145728", 1024, 1073741824, S(max_message),
      "largest request accepted, bytes (read whole before it is "
      "authenticated; clients send large imports in several requests)"},
     {"max-reply", T_INT, "67108864", 1024, 1073741824, S(max_reply),
@@ -71,10 +71,10 @@ static const struct cfg_key keys[] = {
      "seconds a request's timestamp may differ from the daemon's clock"},
     {"request-timeout", T_INT, "30000", 10, 3600000, S(request_timeout),
      "milliseconds a request may wait for its turn before it is refused"},
-    {"max-connections", T_INT, "128", 1, 65536, S(max_connections),
+    {"max-connections", T_INT, "64", 1, 65536, S(max_connections),
      "connections accepted at once on each listen address; a newcomer "
      "then replaces the connection idle longest, or is closed"},
-    {"max-peer-connections", T_INT, "64", 1, 65536, S(max_peer_connections),
+    {"max-peer-connections", T_INT, "32", 1, 65536, S(max_peer_connections),
      "connections one peer (IP address; user id on ipc://) may hold at "
      "once"},
     {"idle-grace", T_INT, "1000", 0, 3600000, S(idle_grace),
