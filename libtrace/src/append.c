@@ -420,6 +420,25 @@ static void writer_end(struct writer *w)
     strmap_free(w->idindex);
 }
 
+/* Room for one more element in a growing array (*pp of *cap elements of
+ * `elem` bytes, n used), doubling from `first`. */
+static int room_for_one(void *pp, size_t *cap, size_t n, size_t elem,
+                        size_t first)
+{
+    size_t c;
+    void *arr, *p;
+
+    if (n < *cap)
+        return TRACE_OK;
+    c = *cap ? *cap * 2 : first;
+    memcpy(&arr, pp, sizeof(arr)); /* the array's pointer, whatever its type */
+    if (!(p = realloc(arr, c * elem)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(pp, &p, sizeof(p));
+    *cap = c;
+    return TRACE_OK;
+}
+
 static int head_for(struct writer *w, const char *party, struct phead **out)
 {
     MDB_val k = {strlen(party), (void *)party}, v;
@@ -434,14 +453,9 @@ static int head_for(struct writer *w, const char *party, struct phead **out)
         *out = &w->heads[*ix - 1];
         return TRACE_OK;
     }
-    if (w->n_heads == w->cap_heads) {
-        size_t cap = w->cap_heads ? w->cap_heads * 2 : 16;
-        struct phead *p = realloc(w->heads, cap * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        w->heads = p;
-        w->cap_heads = cap;
-    }
+    if ((rc = room_for_one(&w->heads, &w->cap_heads, w->n_heads,
+                           sizeof(*w->heads), 16)) != TRACE_OK)
+        return rc;
     h = &w->heads[w->n_heads];
     memset(h, 0, sizeof(*h));
     rc = mdb_get(w->txn, w->l->dbi_heads, &k, &v);
@@ -671,23 +685,13 @@ static int add_event(struct writer *w, const char *party, const char *id,
             g = NULL;
         }
     }
-    if (w->n_went == w->cap_went) {
-        size_t cap = w->cap_went ? w->cap_went * 2 : 1024;
-        struct went *p = realloc(w->went, cap * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        w->went = p;
-        w->cap_went = cap;
-    }
+    if ((rc = room_for_one(&w->went, &w->cap_went, w->n_went,
+                           sizeof(*w->went), 1024)) != TRACE_OK)
+        return rc;
     if (!g) {
-        if (w->n_groups == w->cap_groups) {
-            size_t cap = w->cap_groups ? w->cap_groups * 2 : 64;
-            struct wgroup *p = realloc(w->groups, cap * sizeof(*p));
-            if (!p)
-                return trace_fail(TRACE_ENOMEM, "out of memory");
-            w->groups = p;
-            w->cap_groups = cap;
-        }
+        if ((rc = room_for_one(&w->groups, &w->cap_groups, w->n_groups,
+                               sizeof(*w->groups), 64)) != TRACE_OK)
+            return rc;
         g = &w->groups[w->n_groups];
         memset(g, 0, sizeof(*g));
         if (!(g->party = arena_strdup(w->win, party, strlen(party))) ||
