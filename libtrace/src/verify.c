@@ -11,8 +11,15 @@
  * of each group one Ed25519 signature is checked.  Finally the stored
  * head must equal the recomputed one.
  *
+ * Signatures are checked on a second thread (sigq below) while this one
+ * goes on hashing and linking: a group's digest, key and signature are
+ * queued, and the first failure (the lowest entry) is reported once the
+ * queue is drained - before any later structural fault, which is only
+ * named if no earlier signature failed.
+ *
  * Memory is bounded by the number of parties and keys, not the journal.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +44,107 @@ struct kstate {
     uint64_t revoked_at; /* entry that revoked it, 0 if none */
 };
 
+/* Signature checks handed to a worker thread. */
+struct sigjob {
+    uint8_t pub[TRACE_PUBKEY_LEN];
+    uint8_t digest[TRACE_HASH_LEN];
+    uint8_t sig[TRACE_SIG_LEN];
+    uint64_t seq;
+    uint32_t count;
+};
+
+#define SIGQ_LEN 512
+
+struct sigq {
+    pthread_mutex_t mu;
+    pthread_cond_t more, room;
+    struct sigjob jobs[SIGQ_LEN];
+    size_t head, n;
+    int closed, started;
+    uint64_t bad_seq; /* lowest entry whose signature failed (0: none) */
+    uint32_t bad_count;
+    pthread_t t;
+};
+
+static void *sigq_main(void *arg)
+{
+    struct sigq *q = arg;
+    struct sigjob j;
+
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->n && !q->closed)
+            pthread_cond_wait(&q->more, &q->mu);
+        if (!q->n)
+            break;
+        j = q->jobs[q->head];
+        q->head = (q->head + 1) % SIGQ_LEN;
+        q->n--;
+        pthread_cond_signal(&q->room);
+        pthread_mutex_unlock(&q->mu);
+        int ok = trace_sig_verify(j.pub, j.digest, sizeof(j.digest), j.sig) ==
+                 TRACE_OK;
+        pthread_mutex_lock(&q->mu);
+        if (!ok && (!q->bad_seq || j.seq < q->bad_seq)) {
+            q->bad_seq = j.seq;
+            q->bad_count = j.count;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void sigq_start(struct sigq *q)
+{
+    memset(q, 0, sizeof(*q));
+    if (pthread_mutex_init(&q->mu, NULL) || pthread_cond_init(&q->more, NULL) ||
+        pthread_cond_init(&q->room, NULL))
+        return;
+    q->started = pthread_create(&q->t, NULL, sigq_main, q) == 0;
+}
+
+/* Checks a signature: on the worker when there is one, else here (then a
+ * failure is recorded at once). */
+static void sigq_push(struct sigq *q, const uint8_t *pub, const uint8_t *digest,
+                      const uint8_t *sig, uint64_t seq, uint32_t count)
+{
+    struct sigjob *j;
+
+    if (!q->started) {
+        if (trace_sig_verify(pub, digest, TRACE_HASH_LEN, sig) != TRACE_OK &&
+            (!q->bad_seq || seq < q->bad_seq)) {
+            q->bad_seq = seq;
+            q->bad_count = count;
+        }
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (q->n == SIGQ_LEN)
+        pthread_cond_wait(&q->room, &q->mu);
+    j = &q->jobs[(q->head + q->n) % SIGQ_LEN];
+    memcpy(j->pub, pub, TRACE_PUBKEY_LEN);
+    memcpy(j->digest, digest, TRACE_HASH_LEN);
+    memcpy(j->sig, sig, TRACE_SIG_LEN);
+    j->seq = seq;
+    j->count = count;
+    q->n++;
+    pthread_cond_signal(&q->more);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits for every queued check and stops the worker. */
+static void sigq_finish(struct sigq *q)
+{
+    if (q->started) {
+        pthread_mutex_lock(&q->mu);
+        q->closed = 1;
+        pthread_cond_signal(&q->more);
+        pthread_mutex_unlock(&q->mu);
+        pthread_join(q->t, NULL);
+        q->started = 0;
+    }
+}
+
 struct verifier;
 static int verify_run(trace_ledger *l, trace_verify_result *res,
                       trace_progress_fn progress, void *ctx, int resume,
@@ -49,6 +157,7 @@ struct verifier {
     strmap *keys; /* hex key id -> kstate */
     arena *a;
     size_t open; /* parties with an open signature group */
+    struct sigq *sq;
 };
 
 static int bad(struct verifier *v, uint64_t seq, const char *fmt, ...)
@@ -235,10 +344,7 @@ static int check_group(struct verifier *v, struct pstate *ps,
                    "%llu",
                    hex, e->party, (unsigned long long)k->revoked_at);
     group_digest_end(ps->digest, ps->gcount, digest);
-    if (trace_sig_verify(k->pub, digest, sizeof(digest), e->sig.data) !=
-        TRACE_OK)
-        return bad(v, e->seq, "bad signature over the %u entries ending here",
-                   ps->gcount);
+    sigq_push(v->sq, k->pub, digest, e->sig.data, e->seq, ps->gcount);
     ps->in_group = 0;
     v->open--;
     v->res->groups++;
@@ -532,10 +638,12 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
     v.parties = strmap_new(sizeof(struct pstate));
     v.keys = strmap_new(sizeof(struct kstate));
     v.a = arena_new(64u << 20);
-    if (!v.parties || !v.keys || !v.a) {
+    v.sq = malloc(sizeof(*v.sq));
+    if (!v.parties || !v.keys || !v.a || !v.sq) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
+    sigq_start(v.sq);
     if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) ||
         (rc = mdb_cursor_open(txn, l->dbi_journal, &cur))) {
         rc = trace_fail_mdb(rc, "journal");
@@ -580,6 +688,11 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
         rc = bad(&v, seq + 1, "storage cannot be read: %s", mdb_strerror(rc));
         goto out;
     }
+    sigq_finish(v.sq);
+    if (v.sq->bad_seq) {
+        rc = TRACE_EVERIFY; /* named below, at out */
+        goto out;
+    }
     if (v.open) {
         char who[72] = "";
         strmap_each(v.parties, open_party, who);
@@ -601,6 +714,17 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
         progress(seq, size, ctx);
     rc = state ? save_state(&v, seq, head, state, state_len) : TRACE_OK;
 out:
+    if (v.sq) {
+        /* a signature that failed before the fault found here (or with
+         * none found) is the first bad entry */
+        sigq_finish(v.sq);
+        if ((rc == TRACE_OK || rc == TRACE_EVERIFY) && v.sq->bad_seq &&
+            (rc == TRACE_OK || !res->bad_seq || v.sq->bad_seq < res->bad_seq))
+            rc = bad(&v, v.sq->bad_seq,
+                     "bad signature over the %u entries ending here",
+                     v.sq->bad_count);
+        free(v.sq);
+    }
     if (cur)
         mdb_cursor_close(cur);
     if (txn)

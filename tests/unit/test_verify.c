@@ -338,6 +338,43 @@ static void test_first_format_ledger(void **state)
     rm_tree(dir);
 }
 
+/* A forged signature on a chain whose hashes were all made to agree (the
+ * last entry's signature changed, the stored head recomputed): only the
+ * signature check finds it, and names that entry. */
+static void test_forged_signature(void **state)
+{
+    fixture *f = *state;
+    trace_verify_result res;
+    arena *a = arena_new(0);
+    Trace__V1__Entry *e;
+    uint8_t *buf, leaf[TRACE_HASH_LEN];
+    size_t len;
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint8_t key[8];
+
+    entry_at(f, 11, &e, a);
+    assert_true(e->has_sig);
+    e->sig.data[7] ^= 0x40;
+    len = trace__v1__entry__get_packed_size(e);
+    buf = malloc(len);
+    trace__v1__entry__pack(e, buf);
+    leaf_hash(leaf, buf, len);
+    assert_int_equal(mdb_txn_begin(f->l->env, NULL, 0, &txn), 0);
+    be64_put(key, 11);
+    k = (MDB_val){8, key};
+    v = (MDB_val){len, buf};
+    assert_int_equal(mdb_put(txn, f->l->dbi_journal, &k, &v, 0), 0);
+    assert_int_equal(ledger_head_put(txn, f->l, 11, leaf), TRACE_OK);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    free(buf);
+    arena_free(a);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
+                     TRACE_EVERIFY);
+    assert_int_equal(res.bad_seq, 11);
+    assert_non_null(strstr(res.reason, "bad signature"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +386,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_party_groups,
                                         setup_interleaved, fixture_teardown),
         cmocka_unit_test(test_first_format_ledger),
+        cmocka_unit_test_setup_teardown(test_forged_signature,
+                                        setup_interleaved, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_flipped_bit_in_each_entry, setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_deleted_entry, setup,
