@@ -248,6 +248,19 @@ void remote_close(struct globals *g)
     g->remote = NULL;
 }
 
+int remote_act_as(struct globals *g, const char *party)
+{
+    struct remote *r = g->remote;
+    const trace_key *key;
+    int rc;
+
+    if ((rc = trace_keyring_get(r->ring, party, &key)) != TRACE_OK)
+        return rc;
+    snprintf(r->party, sizeof(r->party), "%s", party);
+    r->key = key;
+    return TRACE_OK;
+}
+
 const char *remote_regulator(struct globals *g)
 {
     return g->remote ? g->remote->regulator : "REGULATOR";

@@ -120,6 +120,10 @@ int cmd_verify(struct globals *g, int argc, char **argv);
 int remote_open(struct globals *g);
 void remote_close(struct globals *g);
 const char *remote_regulator(struct globals *g);
+/* Acts and signs as `party` from now on (its key from the key folder):
+ * one connection serving several parties, as a counter system does.
+ * TRACE_E* code. */
+int remote_act_as(struct globals *g, const char *party);
 /* Runs a read command on the daemon and prints what it printed. */
 int remote_exec(struct globals *g, int argc, char **argv);
 /* Prepares, signs and commits lines as one batch; returns a TRACE_E*

@@ -11,7 +11,8 @@
  * of each group one Ed25519 signature is checked.  Finally the stored
  * head must equal the recomputed one.
  *
- * Signatures are checked on a second thread (sigq below) while this one
+ * Signatures are checked on worker threads, one per core (sigq below),
+ * while this one
  * goes on hashing and linking: a group's digest, key and signature are
  * queued, and the first failure (the lowest entry) is reported once the
  * queue is drained - before any later structural fault, which is only
@@ -20,6 +21,7 @@
  * Memory is bounded by the number of parties and keys, not the journal.
  */
 #include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,17 +55,18 @@ struct sigjob {
     uint32_t count;
 };
 
-#define SIGQ_LEN 512
+#define SIGQ_LEN     512
+#define SIGQ_THREADS 8 /* at most; one per online core */
 
 struct sigq {
     pthread_mutex_t mu;
     pthread_cond_t more, room;
     struct sigjob jobs[SIGQ_LEN];
     size_t head, n;
-    int closed, started;
+    int closed, started; /* started: worker threads running */
     uint64_t bad_seq; /* lowest entry whose signature failed (0: none) */
     uint32_t bad_count;
-    pthread_t t;
+    pthread_t t[SIGQ_THREADS];
 };
 
 static void *sigq_main(void *arg)
@@ -96,11 +99,16 @@ static void *sigq_main(void *arg)
 
 static void sigq_start(struct sigq *q)
 {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = cores < 1 ? 1 : cores > SIGQ_THREADS ? SIGQ_THREADS : (int)cores;
+
     memset(q, 0, sizeof(*q));
     if (pthread_mutex_init(&q->mu, NULL) || pthread_cond_init(&q->more, NULL) ||
         pthread_cond_init(&q->room, NULL))
         return;
-    q->started = pthread_create(&q->t, NULL, sigq_main, q) == 0;
+    while (q->started < want &&
+           pthread_create(&q->t[q->started], NULL, sigq_main, q) == 0)
+        q->started++;
 }
 
 /* Checks a signature: on the worker when there is one, else here (then a
@@ -138,9 +146,10 @@ static void sigq_finish(struct sigq *q)
     if (q->started) {
         pthread_mutex_lock(&q->mu);
         q->closed = 1;
-        pthread_cond_signal(&q->more);
+        pthread_cond_broadcast(&q->more);
         pthread_mutex_unlock(&q->mu);
-        pthread_join(q->t, NULL);
+        for (int i = 0; i < q->started; i++)
+            pthread_join(q->t[i], NULL);
         q->started = 0;
     }
 }

@@ -2,6 +2,7 @@
  * bench_daemon - durable signed appends through traced.
  *
  *   bench_daemon TRACED [EVENTS] [BATCH] [PRELOAD]
+ *   bench_daemon TRACED --w3 [EVENTS]
  *
  * Makes a ledger in a temporary folder with 16 parties and their keys,
  * starts TRACED on it (ipc://), and measures, with clients that are
@@ -14,6 +15,12 @@
  *     (p50, p99, max over 500 requests);
  *   - the daemon's peak resident memory (PRELOAD events recorded before
  *     the daemon starts show that it does not grow with the ledger).
+ * With --w3, SPEC 6's counter traffic instead: 200 parties, 16
+ * connections, each serving its parties in turn with one event per
+ * request (prepare + sign + commit), EVENTS in all (default 20,000):
+ * throughput and per-event p50/p99; then the ledger so built is verified
+ * and its rate set beside this machine's Ed25519 verifications per second
+ * on one and on both cores, measured in the same run.
  * Every acknowledged append is durable (fsync'd) before its answer.
  * The clients share the machine's cores with the daemon.
  */
@@ -32,9 +39,11 @@
 #include "tracectl.h"
 
 #define MAX_CLIENTS 16
+#define W3_PARTIES  200
 
 static char dir[256], url[300], keys[300];
 static long per_client = 40000, batch = 10000, preload = 0;
+static int n_parties = MAX_CLIENTS;
 
 struct client {
     int idx;
@@ -47,7 +56,7 @@ struct client {
 
 static void party_id(char *out, size_t cap, int i)
 {
-    snprintf(out, cap, "BENCH-P%02d", i);
+    snprintf(out, cap, "BENCH-P%03d", i);
 }
 
 static int setup(void)
@@ -75,7 +84,7 @@ static int setup(void)
     if (trace_import_begin(&im, l, ring, NULL, TRACE_APPEND_PROVISION_KEYS,
                            0) != TRACE_OK)
         return -1;
-    for (int i = 0; i < MAX_CLIENTS; i++) {
+    for (int i = 0; i < n_parties; i++) {
         char p[32];
         party_id(p, sizeof(p), i);
         snprintf(
@@ -99,7 +108,7 @@ static int setup(void)
         snprintf(
             line, sizeof(line),
             "{\"type\":\"produce\",\"id\":\"pre-%ld\",\"party\":"
-            "\"BENCH-P%02ld\",\"at\":\"2026-01-03T00:00:00Z\",\"substance\":"
+            "\"BENCH-P%03ld\",\"at\":\"2026-01-03T00:00:00Z\",\"substance\":"
             "\"acetone\",\"lot\":\"PRE-%ld\",\"qty\":\"1\",\"unit\":\"L\"}",
             i, i % MAX_CLIENTS, i % 1000);
         if (trace_import_line(im, line, strlen(line), ++n) != TRACE_OK)
@@ -230,6 +239,177 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* W3: one connection serving the parties idx, idx + 16, ... in turn, one
+ * event per request. */
+struct w3client {
+    int idx;
+    long events;
+    int failed;
+    double *lat;
+};
+
+static void *w3_main(void *arg)
+{
+    struct w3client *c = arg;
+    struct globals g;
+    char party[32], line[320], *lines[1] = {line};
+    size_t lens[1];
+    unsigned long linenos[1] = {1};
+    trace_append_result res;
+
+    ctl_out = stdout;
+    ctl_err = stderr;
+    memset(&g, 0, sizeof(g));
+    party_id(party, sizeof(party), c->idx);
+    g.connect = url;
+    g.keys = keys;
+    g.as = party;
+    if (remote_open(&g) != 0) {
+        c->failed = 1;
+        return NULL;
+    }
+    for (long i = 0; i < c->events; i++) {
+        int p = c->idx + (int)(i % ((W3_PARTIES - c->idx + MAX_CLIENTS - 1) /
+                                    MAX_CLIENTS)) * MAX_CLIENTS;
+        double t0;
+        party_id(party, sizeof(party), p);
+        if (remote_act_as(&g, party) != TRACE_OK) {
+            c->failed = 1;
+            break;
+        }
+        lens[0] = (size_t)snprintf(
+            line, sizeof(line),
+            "{\"type\":\"produce\",\"id\":\"w3-%d-%ld\",\"party\":\"%s\","
+            "\"at\":\"2026-02-01T08:00:00+08:00\",\"substance\":\"acetone\","
+            "\"lot\":\"L-%s\",\"qty\":\"1\",\"unit\":\"L\"}",
+            c->idx, i, party, party);
+        t0 = bench_now();
+        if (remote_append(&g, lines, lens, linenos, 1, party, 0, &res) !=
+                TRACE_OK ||
+            res.appended != 1) {
+            fprintf(stderr, "bench_daemon: w3 client %d: %s\n", c->idx,
+                    ctl_errmsg());
+            c->failed = 1;
+            break;
+        }
+        c->lat[i] = bench_now() - t0;
+    }
+    remote_close(&g);
+    return NULL;
+}
+
+/* Ed25519 verifications per second on `threads` threads at once. */
+struct vcap {
+    trace_key *key;
+    uint8_t sig[TRACE_SIG_LEN], digest[32];
+    long n;
+};
+
+static void *vcap_main(void *arg)
+{
+    struct vcap *v = arg;
+    for (long i = 0; i < v->n; i++)
+        if (trace_sig_verify(trace_key_public(v->key), v->digest, 32,
+                             v->sig) != TRACE_OK)
+            abort();
+    return NULL;
+}
+
+static double verify_capacity(int threads)
+{
+    struct vcap v;
+    pthread_t th[2];
+    double t0;
+
+    memset(&v, 0, sizeof(v));
+    v.n = 20000;
+    if (trace_key_generate(&v.key) != TRACE_OK ||
+        trace_key_sign(v.key, v.digest, 32, v.sig) != TRACE_OK)
+        return 0;
+    t0 = bench_now();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, vcap_main, &v);
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+    t0 = bench_now() - t0;
+    trace_key_free(v.key);
+    return (double)v.n * threads / t0;
+}
+
+static int run_w3(const char *traced, long total)
+{
+    pthread_t th[MAX_CLIENTS];
+    struct w3client cs[MAX_CLIENTS];
+    double *all, secs, t0;
+    long each = total / MAX_CLIENTS, n = 0;
+    trace_ledger *l;
+    trace_verify_result vr;
+    pid_t pid;
+    int status, failed = 0;
+
+    n_parties = W3_PARTIES;
+    if (setup() != 0) {
+        fprintf(stderr, "bench_daemon: setup failed: %s\n", trace_error_last());
+        return 1;
+    }
+    pid = start_daemon(traced);
+    for (int i = 0; i < 100; i++) {
+        char sock[400];
+        snprintf(sock, sizeof(sock), "%s/traced.ipc", dir);
+        if (access(sock, F_OK) == 0)
+            break;
+        usleep(50000);
+    }
+    usleep(300000); /* traced serves 200 ms after it starts */
+    all = calloc((size_t)(each * MAX_CLIENTS), sizeof(*all));
+    t0 = bench_now();
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        memset(&cs[i], 0, sizeof(cs[i]));
+        cs[i].idx = i;
+        cs[i].events = each;
+        cs[i].lat = all + (size_t)i * (size_t)each;
+        pthread_create(&th[i], NULL, w3_main, &cs[i]);
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        failed |= cs[i].failed;
+    }
+    secs = bench_now() - t0;
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    if (failed) {
+        printf("W3 failed\n");
+        return 1;
+    }
+    n = each * MAX_CLIENTS;
+    qsort(all, (size_t)n, sizeof(double), cmp_double);
+    printf("W3 (%d parties, %d connections, one event per request): %ld "
+           "events in %.2f s: %.0f events/s, p50 %.2f ms, p99 %.2f ms\n",
+           W3_PARTIES, MAX_CLIENTS, n, secs, (double)n / secs,
+           all[n / 2] * 1e3, all[(n * 99) / 100] * 1e3);
+    free(all);
+    if (trace_ledger_open(&l, dir) != TRACE_OK)
+        return 1;
+    t0 = bench_now();
+    if (trace_ledger_verify(l, &vr, NULL, NULL) != TRACE_OK) {
+        printf("W3 verify failed: %s\n", vr.reason);
+        return 1;
+    }
+    secs = bench_now() - t0;
+    trace_ledger_close(l);
+    {
+        double one = verify_capacity(1), two = verify_capacity(2);
+        printf("W3 verify: %llu entries, %llu signatures in %.2f s: %.0f "
+               "signatures/s; this machine's Ed25519 verifications: %.0f/s on "
+               "one core, %.0f/s on two (verify at %.0f %% of two)\n",
+               (unsigned long long)vr.entries, (unsigned long long)vr.groups,
+               secs, (double)vr.groups / secs, one, two,
+               100.0 * (double)vr.groups / secs / two);
+    }
+    bench_rmtree(dir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const int clients[] = {1, 4, 16};
@@ -240,9 +420,12 @@ int main(int argc, char **argv)
 
     if (argc < 2) {
         fprintf(stderr, "usage: bench_daemon TRACED [EVENTS] "
-                        "[BATCH] [PRELOAD]\n");
+                        "[BATCH] [PRELOAD]\n"
+                        "       bench_daemon TRACED --w3 [EVENTS]\n");
         return 1;
     }
+    if (argc > 2 && strcmp(argv[2], "--w3") == 0)
+        return run_w3(argv[1], argc > 3 ? atol(argv[3]) : 20000);
     if (argc > 2)
         per_client = atol(argv[2]);
     if (argc > 3)

@@ -23,6 +23,9 @@ echo
 echo "== daemon: durable signed appends through traced"
 "$B/tests/bench/bench_daemon" "$B/traced" 160000
 echo
+echo "== W3: counter traffic through traced"
+"$B/tests/bench/bench_daemon" "$B/traced" --w3 20000
+echo
 echo "== queries and reconciliation on a generated supply chain of $QN events"
 "$B/tests/bench/bench_query" --events "$QN"
 echo
