@@ -364,7 +364,20 @@ static int append_failed(Trace__Wire__V1__Response *resp)
     return rc;
 }
 
-/* Signs each run of one party's events and commits the prepared chunk. */
+/* qsort's view of the parties of the events being grouped (per thread:
+ * bench_daemon's clients commit on several threads at once). */
+static _Thread_local char **sort_parties;
+
+/* Orders event indexes by party, then by position. */
+static int by_party(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(sort_parties[x], sort_parties[y]);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Signs the prepared chunk's events per party (or per run of one party's
+ * events) and commits it. */
 static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
                            unsigned flags, trace_append_result *res)
 {
@@ -376,7 +389,7 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
     uint8_t(*sigs)[TRACE_SIG_LEN] = NULL;
     const uint8_t **evp = NULL, **gev = NULL;
     size_t *lens = NULL, *glen = NULL, ng = 0;
-    char *done = NULL;
+    size_t *order = NULL;
     int rc = TRACE_OK, ret, party_groups;
     char msg[512];
 
@@ -402,38 +415,38 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
     }
     /* one signature per party over all of its events in this request
      * (in order), or, for a daemon of the first protocol, one per run of
-     * a party's consecutive events */
+     * a party's consecutive events: the events' indexes ordered by party
+     * (then position) give each party's events side by side */
     party_groups = (r->features & WIRE_FEATURE_PARTY_GROUPS) != 0;
-    if (!(done = calloc(p->n_events, 1)) ||
+    if (!(order = calloc(p->n_events, sizeof(*order))) ||
         !(gev = calloc(p->n_events, sizeof(*gev))) ||
         !(glen = calloc(p->n_events, sizeof(*glen)))) {
         ctl_set_errmsg("out of memory");
         rc = TRACE_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < p->n_events; i++) {
-        const char *party = p->parties[i];
+    for (size_t i = 0; i < p->n_events; i++)
+        order[i] = i;
+    if (party_groups) {
+        sort_parties = p->parties;
+        qsort(order, p->n_events, sizeof(*order), by_party);
+    }
+    for (size_t i = 0; i < p->n_events;) {
+        const char *party = p->parties[order[i]];
         const trace_key *key;
         uint8_t digest[32];
-        size_t n = 0;
+        size_t n = 0, first = order[i];
 
-        if (done[i])
-            continue;
-        for (size_t j = i; j < p->n_events; j++) {
-            if (strcmp(p->parties[j], party) != 0) {
-                if (!party_groups)
-                    break;
-                continue;
-            }
-            gev[n] = evp[j];
-            glen[n++] = lens[j];
-            done[j] = 1;
+        for (; i < p->n_events && strcmp(p->parties[order[i]], party) == 0;
+             i++) {
+            gev[n] = evp[order[i]];
+            glen[n++] = lens[order[i]];
         }
         if (trace_keyring_get(r->ring, party, &key) != TRACE_OK) {
             snprintf(msg, sizeof(msg),
                      "line %llu: no key for %s in %s (create one with "
                      "`tracectl keygen %s` and have it registered)",
-                     (unsigned long long)p->linenos[i], party,
+                     (unsigned long long)p->linenos[first], party,
                      trace_keyring_dir(r->ring), party);
             ctl_set_errmsg(msg);
             rc = TRACE_EPERM;
@@ -493,7 +506,7 @@ out:
     free(lens);
     free(gev);
     free(glen);
-    free(done);
+    free(order);
     return rc;
 }
 

@@ -281,6 +281,22 @@ E export >"$W/orig.jsonl"; "$T" --data "$W/backups/b2" export >"$W/copy.jsonl"
 [ "$(head -c "$(stat -c %s "$W/copy.jsonl")" "$W/orig.jsonl" | cmp - "$W/copy.jsonl" && echo same)" = same ] &&
   ok || bad "the online backup is not a prefix of the ledger"
 
+# A regulator's import whose lines alternate between two parties: one
+# signature per party for the whole request, not one per line.
+python3 - "$MAN" "$DIST" >"$W/mixed.jsonl" <<'PY'
+import sys
+a, b = sys.argv[1:]
+for i in range(40):
+    p = (a, b)[i % 2]
+    print('{"type":"produce","id":"mix-%d","party":"%s","at":"2026-03-03T08:00:00+08:00",'
+          '"substance":"acetone","lot":"MIX-%s","qty":"1","unit":"L"}' % (i, p, p))
+PY
+sig() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["signatures"])'; }
+s0=$(sig) n0=$(size)
+expect 0 "an interleaved import through the daemon" -- C import "$W/mixed.jsonl"
+[ "$(size)" = $((n0 + 40)) ] && ok || bad "interleaved import: $(size) entries, wanted $((n0 + 40))"
+[ "$(sig)" = $((s0 + 2)) ] && ok || bad "interleaved import: $(( $(sig) - s0 )) new signatures, wanted 2"
+
 # Signed heads on PUB.
 "$T" --connect "$IPC" --keys "$K" --json head --follow >"$W/follow.out" 2>"$W/follow.err" &
 FPID=$!
