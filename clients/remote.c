@@ -70,23 +70,12 @@ static int tls_setup(struct globals *g, struct remote *r, nng_dialer d,
     return nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, r->tls);
 }
 
-static Trace__Wire__V1__Response *
-roundtrip_quiet(struct globals *g, uint8_t *buf, size_t len, int *ret,
-                int *reset);
-
 /* Sends request bytes (from nng_alloc; nng takes them) and unpacks the
- * Response (NULL: printed why). */
-static Trace__Wire__V1__Response *
-roundtrip_bytes(struct globals *g, uint8_t *buf, size_t len, int *ret)
-{
-    return roundtrip_quiet(g, buf, len, ret, NULL);
-}
-
-/* As roundtrip_bytes; with `reset` non-NULL a connection the daemon
- * closed under the request sets *reset and prints nothing. */
-static Trace__Wire__V1__Response *
-roundtrip_quiet(struct globals *g, uint8_t *buf, size_t len, int *ret,
-                int *reset)
+ * Response (NULL: printed why); with `reset` non-NULL a connection the
+ * daemon closed under the request sets *reset and prints nothing. */
+static Trace__Wire__V1__Response *roundtrip_quiet(struct globals *g,
+                                                  uint8_t *buf, size_t len,
+                                                  int *ret, int *reset)
 {
     struct remote *r = g->remote;
     Trace__Wire__V1__Response *resp;
@@ -126,6 +115,14 @@ roundtrip_quiet(struct globals *g, uint8_t *buf, size_t len, int *ret,
     }
     *ret = 0;
     return resp;
+}
+
+/* Sends request bytes (from nng_alloc; nng takes them) and unpacks the
+ * Response (NULL: printed why). */
+static Trace__Wire__V1__Response *
+roundtrip_bytes(struct globals *g, uint8_t *buf, size_t len, int *ret)
+{
+    return roundtrip_quiet(g, buf, len, ret, NULL);
 }
 
 /* nng frees pipes on its own threads: let them finish at exit. */
@@ -266,34 +263,11 @@ const char *remote_regulator(struct globals *g)
     return g->remote ? g->remote->regulator : "REGULATOR";
 }
 
-static Trace__Wire__V1__Response *
-call_once(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret,
-          int *reset);
-
-/* Signs `body` (its op already set) as the acting party and sends it.
- * The daemon may close an idle-looking connection just as a request
- * arrives (it replaces idle connections when at its limits): a request
- * lost that way is signed again, with a new nonce, and sent once more.
- * Reads are harmless to repeat, and a commit is idempotent by event id
- * (a commit stored before the connection dropped is accepted again with
- * nothing new). */
-static Trace__Wire__V1__Response *
-call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
-{
-    Trace__Wire__V1__Response *resp;
-    int reset = 0;
-
-    resp = call_once(g, body, ret, &reset);
-    if (!resp && reset) {
-        reset = 0;
-        resp = call_once(g, body, ret, NULL);
-    }
-    return resp;
-}
-
-static Trace__Wire__V1__Response *
-call_once(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret,
-          int *reset)
+/* Signs `body` (its op already set) as the acting party and sends it
+ * once. */
+static Trace__Wire__V1__Response *call_once(struct globals *g,
+                                            Trace__Wire__V1__RequestBody *body,
+                                            int *ret, int *reset)
 {
     struct remote *r = g->remote;
     uint8_t nonce[WIRE_NONCE_LEN], *buf;
@@ -316,6 +290,27 @@ call_once(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret,
         return NULL;
     }
     return roundtrip_quiet(g, buf, len, ret, reset);
+}
+
+/* Signs `body` (its op already set) as the acting party and sends it.
+ * The daemon may close an idle-looking connection just as a request
+ * arrives (it replaces idle connections when at its limits): a request
+ * lost that way is signed again, with a new nonce, and sent once more.
+ * Reads are harmless to repeat, and a commit is idempotent by event id
+ * (a commit stored before the connection dropped is accepted again with
+ * nothing new). */
+static Trace__Wire__V1__Response *
+call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
+{
+    Trace__Wire__V1__Response *resp;
+    int reset = 0;
+
+    resp = call_once(g, body, ret, &reset);
+    if (!resp && reset) {
+        reset = 0;
+        resp = call_once(g, body, ret, NULL);
+    }
+    return resp;
 }
 
 static int exec_cursor(struct globals *g, int argc, char **argv,

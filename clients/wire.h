@@ -10,10 +10,10 @@
 
 #include "wire.pb-c.h"
 
-#define WIRE_VERSION     1
-#define WIRE_NONCE_LEN   16
-#define WIRE_HEAD_TOPIC  "head "
-#define WIRE_ALERT_TOPIC "alert "
+#define WIRE_VERSION              1
+#define WIRE_NONCE_LEN            16
+#define WIRE_HEAD_TOPIC           "head "
+#define WIRE_ALERT_TOPIC          "alert "
 #define WIRE_FEATURE_PARTY_GROUPS 0x1u /* Commit.party_groups understood */
 
 /* SHA-256("trace.v1.request\n" || body): what a requester signs. */

@@ -18,23 +18,25 @@
  *
  * Fairness: a replay is refused before the rate limit is consulted (so
  * replaying a captured request cannot spend its party's tokens); then the
- * party's token bucket, so a limited request leaves nothing behind.  A non-regulator party may hold at most `share` percent
- * of a bucket, and non-regulators together stop at 60 % of it, which
- * leaves the rest to regulators (who stop at 80 %, where linear probing
- * is still short).  So one party's flood refuses only that party, and no
- * crowd of parties can lock a regulator out.
+ * party's token bucket, so a limited request leaves nothing behind.  A
+ * non-regulator party may hold at most `share` percent of a bucket, and
+ * non-regulators together stop at 60 % of it, which leaves the rest to
+ * regulators (who stop at 80 %, where linear probing is still short).  So one
+ * party's flood refuses only that party, and no crowd of parties can lock a
+ * regulator out.
  *
  * The slot of a nonce comes from a hash keyed with a random secret, so a
  * party cannot choose nonces that collide.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admit.h"
 
-#define PARTY_MAX     72
-#define FILL_ALL      80 /* percent of a bucket anyone may fill */
-#define FILL_NONREG   60 /* percent non-regulators may fill */
+#define PARTY_MAX   72
+#define FILL_ALL    80 /* percent of a bucket anyone may fill */
+#define FILL_NONREG 60 /* percent non-regulators may fill */
 
 struct admit_party {
     char party[PARTY_MAX]; /* "" for a free slot */
@@ -140,7 +142,7 @@ static struct admit_party *party_slot(struct admit *a, const char *party)
     while (a->parties[i].party[0] && strcmp(a->parties[i].party, party) != 0)
         i = (i + 1) % a->cap_parties;
     if (!a->parties[i].party[0]) {
-        strcpy(a->parties[i].party, party); /* length checked above */
+        snprintf(a->parties[i].party, PARTY_MAX, "%s", party);
         a->parties[i].tokens = (double)a->o.burst;
         a->parties[i].last_us = INT64_MIN;
         a->n_parties++;
@@ -148,8 +150,7 @@ static struct admit_party *party_slot(struct admit *a, const char *party)
     return &a->parties[i];
 }
 
-static int rate_take(const struct admit *a, struct admit_party *p,
-                     int64_t now)
+static int rate_take(const struct admit *a, struct admit_party *p, int64_t now)
 {
     if (a->o.rate == 0)
         return 0;
@@ -196,6 +197,36 @@ static size_t slot_of(const struct admit *a, const struct admit_gen *g,
     }
 }
 
+/* The table of bucket b, cleared if it held an older bucket; NULL if it
+ * holds a newer one (b is behind every bucket kept).  mu held. */
+static struct admit_gen *gen_for(struct admit *a, int64_t b)
+{
+    struct admit_gen *g = &a->gen[gen_index(b)];
+
+    if (g->bucket != b) {
+        if (g->bucket != INT64_MIN && g->bucket > b)
+            return NULL;
+        memset(g->used, 0, a->o.cache);
+        g->n = 0;
+        g->bucket = b;
+    }
+    return g;
+}
+
+static void key_of(uint8_t k[ADMIT_KEY_LEN], const uint8_t *key_id,
+                   const uint8_t *nonce)
+{
+    memcpy(k, key_id, TRACE_KEY_ID_LEN);
+    memcpy(k + TRACE_KEY_ID_LEN, nonce, WIRE_NONCE_LEN);
+}
+
+static void put(struct admit_gen *g, size_t i, const uint8_t *k)
+{
+    memcpy(g->keys[i], k, ADMIT_KEY_LEN);
+    g->used[i] = 1;
+    g->n++;
+}
+
 enum admit_verdict admit_request(struct admit *a, const char *party,
                                  int regulator, const uint8_t *key_id,
                                  const uint8_t *nonce, int64_t time_us,
@@ -204,26 +235,20 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
     uint8_t k[ADMIT_KEY_LEN];
     int64_t b = bucket_of(a, time_us);
     size_t gi = gen_index(b), i;
-    struct admit_gen *g = &a->gen[gi];
+    struct admit_gen *g;
     struct admit_party *p;
     enum admit_verdict v = ADMIT_OK;
     int found;
 
-    memcpy(k, key_id, TRACE_KEY_ID_LEN);
-    memcpy(k + TRACE_KEY_ID_LEN, nonce, WIRE_NONCE_LEN);
+    key_of(k, key_id, nonce);
     pthread_mutex_lock(&a->mu);
     if (!(p = party_slot(a, party))) {
         v = ADMIT_NOMEM;
         goto out;
     }
-    if (g->bucket != b) {
-        if (g->bucket != INT64_MIN && g->bucket > b) {
-            v = ADMIT_TOO_OLD;
-            goto out;
-        }
-        memset(g->used, 0, a->o.cache);
-        g->n = 0;
-        g->bucket = b;
+    if (!(g = gen_for(a, b))) {
+        v = ADMIT_TOO_OLD;
+        goto out;
     }
     i = slot_of(a, g, k, &found);
     if (found) {
@@ -246,52 +271,36 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
         v = ADMIT_FULL;
         goto out;
     }
-    if (!regulator &&
-        (size_t)p->qcount[gi] * 100 >= a->o.cache * a->o.share) {
+    if (!regulator && (size_t)p->qcount[gi] * 100 >= a->o.cache * a->o.share) {
         v = ADMIT_SHARE;
         goto out;
     }
-    memcpy(g->keys[i], k, sizeof(k));
-    g->used[i] = 1;
-    g->n++;
+    put(g, i, k);
     p->qcount[gi]++;
 out:
     pthread_mutex_unlock(&a->mu);
     return v;
 }
 
-int admit_remember(struct admit *a, const uint8_t *key_id,
-                   const uint8_t *nonce, int64_t time_us)
+int admit_remember(struct admit *a, const uint8_t *key_id, const uint8_t *nonce,
+                   int64_t time_us)
 {
     uint8_t k[ADMIT_KEY_LEN];
-    int64_t b = bucket_of(a, time_us);
-    struct admit_gen *g = &a->gen[gen_index(b)];
+    struct admit_gen *g;
     size_t i;
-    int found, rc = 0;
+    int found, rc = -1;
 
-    memcpy(k, key_id, TRACE_KEY_ID_LEN);
-    memcpy(k + TRACE_KEY_ID_LEN, nonce, WIRE_NONCE_LEN);
+    key_of(k, key_id, nonce);
     pthread_mutex_lock(&a->mu);
-    if (g->bucket != b) {
-        if (g->bucket != INT64_MIN && g->bucket > b) {
-            rc = -1;
-            goto out;
+    if ((g = gen_for(a, bucket_of(a, time_us))) != NULL) {
+        i = slot_of(a, g, k, &found);
+        if (found)
+            rc = 0;
+        else if (g->n * 100 < a->o.cache * 95) {
+            put(g, i, k);
+            rc = 0;
         }
-        memset(g->used, 0, a->o.cache);
-        g->n = 0;
-        g->bucket = b;
     }
-    i = slot_of(a, g, k, &found);
-    if (!found) {
-        if (g->n * 100 >= a->o.cache * 95) {
-            rc = -1;
-            goto out;
-        }
-        memcpy(g->keys[i], k, sizeof(k));
-        g->used[i] = 1;
-        g->n++;
-    }
-out:
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

@@ -27,18 +27,18 @@ struct admit_opts {
 };
 
 enum admit_verdict {
-    ADMIT_OK,       /* new nonce, now remembered */
-    ADMIT_RATE,     /* the party's rate limit: nothing remembered */
-    ADMIT_REPLAY,   /* (key, nonce) already seen */
-    ADMIT_SHARE,    /* the party filled its share of the cache */
-    ADMIT_FULL,     /* the cache is full (for non-regulators: its part) */
-    ADMIT_TOO_OLD,  /* the request's time is behind every kept bucket */
+    ADMIT_OK,      /* new nonce, now remembered */
+    ADMIT_RATE,    /* the party's rate limit: nothing remembered */
+    ADMIT_REPLAY,  /* (key, nonce) already seen */
+    ADMIT_SHARE,   /* the party filled its share of the cache */
+    ADMIT_FULL,    /* the cache is full (for non-regulators: its part) */
+    ADMIT_TOO_OLD, /* the request's time is behind every kept bucket */
     ADMIT_NOMEM
 };
 
 struct admit_gen {
-    int64_t bucket;                   /* floor(time / window); -1 unused */
-    uint8_t (*keys)[ADMIT_KEY_LEN];   /* key id || nonce */
+    int64_t bucket; /* floor(time / window); INT64_MIN: not used yet */
+    uint8_t (*keys)[ADMIT_KEY_LEN]; /* key id || nonce */
     uint8_t *used;
     size_t n;
 };
@@ -72,8 +72,8 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
 /* Remembers (key_id, nonce) of a request admitted earlier (by another
  * process: ahead.c), outside any share or limit.  A full bucket skips
  * it: -1. */
-int admit_remember(struct admit *a, const uint8_t *key_id,
-                   const uint8_t *nonce, int64_t time_us);
+int admit_remember(struct admit *a, const uint8_t *key_id, const uint8_t *nonce,
+                   int64_t time_us);
 
 /* Nonces held now (all buckets) and by `party` in the bucket of time_us:
  * for tests and logs. */

@@ -16,9 +16,9 @@
 struct ahead {
     pthread_mutex_t mu;
     char path[4096];
-    int fd;           /* the file, open for appending; -1 if not */
-    int64_t window;   /* us */
-    size_t bytes;     /* in the file */
+    int fd;         /* the file, open for appending; -1 if not */
+    int64_t window; /* us */
+    size_t bytes;   /* in the file */
 };
 
 /* Opens DIR/traced.ahead (made if absent), gives the requests in it whose

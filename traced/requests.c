@@ -1,10 +1,10 @@
 /*
  * requests.c - what traced does with one request: decode it (with a byte
- * budget), authenticate it (key, signature, clock window, start time,
- * nonce, suspension, rate), and run it with the requester's rights: Exec
- * (a tracectl command with its output captured), Prepare (JSON Lines to
- * canonical events and a ticket) or Commit (checked, then handed to the
- * writer in server.c).
+ * budget), authenticate it (key, signature, suspension, clock window,
+ * start time; then admission in admit.c: replay, rate, share), and run
+ * it with the requester's rights: Exec (a tracectl command with its
+ * output captured), Prepare (JSON Lines to canonical events and a ticket)
+ * or Commit (checked, then handed to the writer in server.c).
  */
 #define _GNU_SOURCE /* fopencookie */
 #include <stdio.h>

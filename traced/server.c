@@ -16,8 +16,9 @@
  *       (durable), and only then answers each request and publishes the
  *       new signed head;
  *   the main thread: signals, the nightly reconciliation, publishing
- *       heads and alerts that other processes stored, and listening
- *       again where nng stopped accepting (see "Listener supervision").
+ *       heads and alerts that other processes stored, closing silent or
+ *       idle connections (see "Connections"), and listening again where
+ *       nng stopped accepting (see "Listener supervision").
  *
  * Shutdown (SIGTERM/SIGINT): listeners close, queued requests are
  * finished and answered (commits included), then contexts, sockets and
@@ -113,7 +114,7 @@ static void queue_close(struct queue *q)
 
 /* Replies ---------------------------------------------------------------- */
 
-/* Requests larger than this count against queue-bytes (MiB). */
+/* Requests larger than this (bytes) count against queue-bytes. */
 #define QUEUE_SMALL (64u << 10)
 
 static void conn_activity(struct server *s, uint32_t pipe, int delta,
@@ -540,11 +541,15 @@ static void nightly(struct server *s)
  *   - one peer (an IP address; on ipc:// a user id) holds at most
  *     max-peer-connections;
  *   - at a limit, a newcomer takes the place of the connection that has
- *     been idle longest (no request in flight, none for idle-grace ms),
+ *     been idle longest (no request in flight, no admitted request for
+ *     idle-grace ms; unsigned Hellos and refused requests do not count),
  *     else it is refused: silent connections cannot lock clients out;
- *   - a connection that completes no request within first-request-timeout
- *     ms, or stays idle for idle-timeout s, is closed (the main loop's
- *     conn_sweep).  A client's REQ socket simply dials again.
+ *   - a connection that makes no admitted request within
+ *     first-request-timeout ms, or stays idle for idle-timeout s, is
+ *     closed (the main loop's conn_sweep).  A client's REQ socket simply
+ *     dials again.
+ *   - nothing is replaced or swept while every context is busy: requests
+ *     may then wait inside nng, where traced cannot see them.
  * Bytes held are bounded apart from connections: requests larger than
  * QUEUE_SMALL wait for a worker only while queue-bytes allows (work_cb).
  */
@@ -590,8 +595,8 @@ static void peer_of(nng_pipe p, char *out, size_t cap)
 
 /* The connection, among those `same` selects, that has been idle longest
  * (at least idle-grace ms, nothing in flight); -1 if none. */
-static ssize_t idlest(const struct server *s, const struct conn *c,
-                      int by_peer, ssize_t skip, int64_t now)
+static ssize_t idlest(const struct server *s, const struct conn *c, int by_peer,
+                      ssize_t skip, int64_t now)
 {
     int64_t grace = s->cfg->idle_grace * 1000LL, best_idle = -1;
     ssize_t best = -1;
@@ -623,8 +628,8 @@ static void conn_remove(struct server *s, size_t i)
  * (their REM_POST finds nothing); -1 if refused, with the limit in *why.
  * While every context is busy, requests may wait inside nng on any
  * connection, so none is replaced then. */
-static int conn_add(struct server *s, const struct conn *c,
-                    uint32_t victims[2], const char **why)
+static int conn_add(struct server *s, const struct conn *c, uint32_t victims[2],
+                    const char **why)
 {
     size_t n_listener = 0, n_peer = 0;
     ssize_t v1 = -1, v2 = -1;
@@ -1306,8 +1311,7 @@ static void start_close_watchdog(int status)
 
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &at, close_watchdog, (void *)(intptr_t)status) !=
-        0)
+    if (pthread_create(&t, &at, close_watchdog, (void *)(intptr_t)status) != 0)
         log_msg(LOG_LVL_WARN, "no watchdog for closing the sockets");
     pthread_attr_destroy(&at);
 }
@@ -1419,7 +1423,7 @@ int server_run(const struct config *c)
             "(%zu listeners x max-connections %lld x max-message %lld "
             "bytes, + queue-bytes %lld MiB)",
             (long long)((double)c->n_listen * (double)c->max_connections *
-                            (double)(c->max_message + 4096) / 1048576.0) +
+                        (double)(c->max_message + 4096) / 1048576.0) +
                 c->queue_bytes,
             c->n_listen, c->max_connections, c->max_message, c->queue_bytes);
 

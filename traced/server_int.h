@@ -24,10 +24,10 @@ struct server;
 /* One connection (nng pipe) of the REP socket. */
 struct conn {
     uint32_t id;
-    int listener;      /* index in s->listeners; -1 if not known */
-    char peer[64];     /* "tcp 127.0.0.1", "ipc uid 1000", ... */
-    int64_t since_us;  /* connected */
-    int64_t active_us; /* last admitted request answered (0: none yet) */
+    int listener;       /* index in s->listeners; -1 if not known */
+    char peer[64];      /* "127.0.0.1", "::1", "ipc uid 1000", ... */
+    int64_t since_us;   /* connected */
+    int64_t active_us;  /* last admitted request answered (0: none yet) */
     unsigned in_flight; /* requests received and not yet answered */
 };
 
@@ -37,7 +37,7 @@ struct work {
     nng_ctx ctx;
     nng_aio *aio;
     int sending;
-    int admitted;      /* the request passed authentication and admission */
+    int admitted; /* the request passed authentication and admission */
     nng_msg *req;
     int64_t received_us;
     uint32_t pipe;     /* the connection the request came on (0: none) */
@@ -58,7 +58,6 @@ struct queue {
     size_t n;
     int closed;
 };
-
 
 /* One listen address of the REP socket (see "Listener supervision" in
  * server.c). */

@@ -28,7 +28,7 @@ struct config {
     long long contexts;     /* requests in flight at once */
     long long max_message;  /* bytes */
     long long clock_window; /* seconds a request's time may be off */
-    long long request_timeout; /* ms a request may wait for its turn */
+    long long request_timeout;      /* ms a request may wait for its turn */
     long long max_connections;      /* per listener */
     long long max_peer_connections; /* per IP address or ipc uid */
     long long idle_grace;           /* ms before a connection may be replaced */

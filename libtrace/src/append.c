@@ -13,13 +13,16 @@
  *      signed by the root regulator);
  *   3. applies what the event changes in the indexes (party states and
  *      keys for `party` events);
- *   4. adds it to the current signature group.
+ *   4. adds it to the window, in its party's signature group.
  *
- * A group is a run of consecutive events of one party signed with one
- * key.  Entries of a group are written as they come, except the last,
- * which is held back ("pending") until the group closes, because it
- * carries the group's signature.  Any failure aborts the transaction, so
- * nothing of a rejected batch is stored.
+ * The window holds checked and indexed events not yet written (a copy of
+ * their bytes, WINDOW_ENTRIES or WINDOW_BYTES at most).  When it is full,
+ * at the end of an append, or when a party's key changes, each party's
+ * group is signed and the entries are written in order, each party's
+ * last one carrying its signature (entry version 2, see ledger.h).  Look-
+ * ups of events of the window (a duplicate id, a correction naming one)
+ * go to the window, not the journal.  Any failure aborts the transaction,
+ * so nothing of a rejected batch is stored.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,7 +307,8 @@ struct phead {
     uint8_t hash[TRACE_HASH_LEN];
 };
 
-struct pending {
+/* An event to write: who, its id, the signing key id and its bytes. */
+struct event_ref {
     const char *party;
     const char *id;
     const uint8_t *key_id;
@@ -314,20 +318,20 @@ struct pending {
 
 /* An entry of the window (not yet written). */
 struct went {
-    struct pending p;          /* all in the writer's window arena */
+    struct event_ref p;           /* all in the writer's window arena */
     uint8_t hash[TRACE_HASH_LEN]; /* SHA-256 of the event bytes */
-    size_t group;              /* index in the writer's groups */
-    size_t next;               /* the group's next entry + 1 (0: last) */
+    size_t group;                 /* index in the writer's groups */
+    size_t next;                  /* the group's next entry + 1 (0: last) */
 };
 
 /* A party's signature group in the window. */
 struct wgroup {
     const char *party;
-    const trace_key *key;      /* signs, unless presig is set */
-    uint8_t *kid;              /* in the window arena: entries point here */
+    const trace_key *key; /* signs, unless presig is set */
+    uint8_t *kid;         /* in the window arena: entries point here */
     uint32_t count;
-    size_t first, last;        /* its first and last entry */
-    const uint8_t *presig;     /* signed elsewhere (checked before) */
+    size_t first, last;    /* its first and last entry */
+    const uint8_t *presig; /* signed elsewhere (checked before) */
     uint8_t sig[TRACE_SIG_LEN];
 };
 
@@ -351,8 +355,8 @@ struct writer {
     strmap *head_ix; /* party -> index in heads + 1 */
     /* the window: events checked and indexed but not yet written, each
      * party's forming one signature group (see "Signatures" in ledger.h) */
-    arena *win;            /* their bytes, ids and party names */
-    struct went *went;     /* in journal order */
+    arena *win;        /* their bytes, ids and party names */
+    struct went *went; /* in journal order */
     size_t n_went, cap_went, win_bytes;
     struct wgroup *groups; /* one per party (and key) in the window */
     size_t n_groups, cap_groups;
@@ -488,7 +492,7 @@ static int ensure_buf(struct writer *w, size_t n)
     return TRACE_OK;
 }
 
-static int write_entry(struct writer *w, const struct pending *p,
+static int write_entry(struct writer *w, const struct event_ref *p,
                        const uint8_t *sig, uint32_t count)
 {
     Trace__V1__Entry e = TRACE__V1__ENTRY__INIT;
@@ -685,8 +689,8 @@ static int add_event(struct writer *w, const char *party, const char *id,
             g = NULL;
         }
     }
-    if ((rc = room_for_one(&w->went, &w->cap_went, w->n_went,
-                           sizeof(*w->went), 1024)) != TRACE_OK)
+    if ((rc = room_for_one(&w->went, &w->cap_went, w->n_went, sizeof(*w->went),
+                           1024)) != TRACE_OK)
         return rc;
     if (!g) {
         if ((rc = room_for_one(&w->groups, &w->cap_groups, w->n_groups,
@@ -939,8 +943,8 @@ static int provision(struct writer *w, trace_keyring *ring,
  * only a regulator may set it.  Acting as `as`, that party must be a
  * regulator; acting with the key folder alone (as NULL), the folder must
  * hold a registered key of the root regulator. */
-static int check_historic(struct writer *w, trace_keyring *ring,
-                          const char *as, unsigned flags)
+static int check_historic(struct writer *w, trace_keyring *ring, const char *as,
+                          unsigned flags)
 {
     const char *who = as ? as : w->l->regulator;
     Trace__V1__PartyState *st;
@@ -1040,11 +1044,11 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
 }
 
 /* Updates the domain indexes for an event about to be added; its entry
- * will be the next one after the pending one. */
+ * will come right after the window's. */
 static int apply_state(struct writer *w, const Trace__V1__Event *ev)
 {
-    state_ctx sc = {w->txn,        w->l,          w->tmp, w->tails,
-                    w->size + 1,   window_by_id,  window_by_seq, w};
+    state_ctx sc = {w->txn,      w->l,         w->tmp,        w->tails,
+                    w->size + 1, window_by_id, window_by_seq, w};
 
     return state_apply(&sc, ev, w->size + w->n_went + 1);
 }
@@ -1448,10 +1452,10 @@ static int commit_party_groups(struct writer *w, trace_batch *b,
         /* a group's signature is checked at its first event, with the
          * keys registered by the events before it (a batch may register
          * the key that signs its later events) */
-        if (fill[of[i]] && (fill[of[i]] = 0,
-                            (rc = check_group_sig(w, b, g, ev + pos[of[i]],
-                                                  lens + pos[of[i]], cnt[of[i]],
-                                                  b->items[i].lineno)))) {
+        if (fill[of[i]] &&
+            (fill[of[i]] = 0,
+             (rc = check_group_sig(w, b, g, ev + pos[of[i]], lens + pos[of[i]],
+                                   cnt[of[i]], b->items[i].lineno)))) {
             goto out;
         }
         w->presig = g->sig;
@@ -1688,9 +1692,8 @@ struct trace_import {
     char as[72];
     int has_as;
     unsigned flags;
-    arena *ev[2]; /* events alternate; the pending one's arena is kept */
-    int pend;     /* arena holding the pending event, or -1 */
-    int bad;      /* code of the first rejected line, 0 if none */
+    arena *ev; /* the line being parsed (the window keeps a copy) */
+    int bad;   /* code of the first rejected line, 0 if none */
     int begun;
     trace_append_result res;
 };
@@ -1706,12 +1709,11 @@ int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
     im->l = l;
     im->ring = ring;
     im->flags = flags;
-    im->pend = -1;
     if (as) {
         snprintf(im->as, sizeof(im->as), "%s", as);
         im->has_as = 1;
     }
-    if (!(im->ev[0] = arena_new(0)) || !(im->ev[1] = arena_new(0))) {
+    if (!(im->ev = arena_new(0))) {
         trace_import_free(im);
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
@@ -1740,15 +1742,15 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
                       unsigned long lineno)
 {
     struct item it;
-    int i = im->pend == 0 ? 1 : 0, rc;
+    int rc;
 
     if (!trim_line(&line, &len))
         return TRACE_OK; /* blank */
-    arena_reset(im->ev[i]);
-    rc = event_from_json(&it.ev, im->ev[i], line, len, im->l);
+    arena_reset(im->ev);
+    rc = event_from_json(&it.ev, im->ev, line, len, im->l);
     if (rc == TRACE_OK) {
         it.len = trace__v1__event__get_packed_size(it.ev);
-        if (!(it.bytes = arena_alloc(im->ev[i], it.len)))
+        if (!(it.bytes = arena_alloc(im->ev, it.len)))
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
         else
             trace__v1__event__pack(it.ev, it.bytes);
@@ -1787,7 +1789,6 @@ void trace_import_free(trace_import *im)
         return;
     if (im->begun)
         writer_end(&im->w);
-    arena_free(im->ev[0]);
-    arena_free(im->ev[1]);
+    arena_free(im->ev);
     free(im);
 }

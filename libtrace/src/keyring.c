@@ -102,22 +102,27 @@ static int key_path(char *buf, size_t cap, const trace_keyring *r,
     return TRACE_OK;
 }
 
+/* What the ring knows of `party` (a key, or that it has none), or NULL. */
+static struct cached *cached_of(trace_keyring *r, const char *party)
+{
+    size_t *ix = r->ix ? strmap_get(r->ix, party, 0) : NULL;
+    return ix && *ix ? &r->items[*ix - 1] : NULL;
+}
+
 int trace_keyring_get(trace_keyring *r, const char *party,
                       const trace_key **out)
 {
     char path[4096];
     trace_key *key = NULL;
+    struct cached *c = cached_of(r, party);
     int rc;
 
-    size_t *ix = r->ix ? strmap_get(r->ix, party, 0) : NULL;
-
     *out = NULL;
-    if (ix && *ix) {
-        size_t i = *ix - 1;
-        if (!r->items[i].key)
+    if (c) {
+        if (!c->key)
             return trace_fail(TRACE_ENOTFOUND, "no key for %s in %s", party,
                               r->dir);
-        *out = r->items[i].key;
+        *out = c->key;
         return TRACE_OK;
     }
     if ((rc = key_path(path, sizeof(path), r, party)) != TRACE_OK)
@@ -141,6 +146,7 @@ int trace_keyring_generate(trace_keyring *r, const char *party,
 {
     char path[4096];
     trace_key *key = NULL;
+    struct cached *c;
     int rc;
 
     if ((rc = key_path(path, sizeof(path), r, party)) != TRACE_OK)
@@ -151,13 +157,12 @@ int trace_keyring_generate(trace_keyring *r, const char *party,
         trace_key_free(key);
         return rc;
     }
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->items[i].party, party) == 0) {
-            trace_key_free(r->items[i].key);
-            r->items[i].key = key;
-            *out = key;
-            return TRACE_OK;
-        }
+    if ((c = cached_of(r, party)) != NULL) {
+        trace_key_free(c->key);
+        c->key = key;
+        *out = key;
+        return TRACE_OK;
+    }
     if (!remember(r, party, key)) {
         trace_key_free(key);
         return trace_fail(TRACE_ENOMEM, "out of memory");

@@ -7,24 +7,24 @@
  * pass.  For every entry it checks, in order: the LMDB key is the next
  * sequence number; the record decodes; prev_hash is the previous leaf;
  * party_seq and prev_party_hash continue that party's chain; the entry
- * continues the open signature group (same party, same key).  At the end
- * of each group one Ed25519 signature is checked.  Finally the stored
- * head must equal the recomputed one.
+ * continues its party's open signature group (same key; see check_group
+ * for the two entry versions).  At the end of each group one Ed25519
+ * signature is checked.  Finally the stored head must equal the
+ * recomputed one.
  *
  * Signatures are checked on worker threads, one per core (sigq below),
- * while this one
- * goes on hashing and linking: a group's digest, key and signature are
- * queued, and the first failure (the lowest entry) is reported once the
- * queue is drained - before any later structural fault, which is only
- * named if no earlier signature failed.
+ * while this one goes on hashing and linking: a group's digest, key and
+ * signature are queued, and the first failure (the lowest entry) is
+ * reported once the queue is drained - before any later structural
+ * fault, which is only named if no earlier signature failed.
  *
  * Memory is bounded by the number of parties and keys, not the journal.
  */
 #include <pthread.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -64,7 +64,7 @@ struct sigq {
     struct sigjob jobs[SIGQ_LEN];
     size_t head, n;
     int closed, started; /* started: worker threads running */
-    uint64_t bad_seq; /* lowest entry whose signature failed (0: none) */
+    uint64_t bad_seq;    /* lowest entry whose signature failed (0: none) */
     uint32_t bad_count;
     pthread_t t[SIGQ_THREADS];
 };
@@ -324,8 +324,8 @@ static int check_group(struct verifier *v, struct pstate *ps,
         group_digest_begin(ps->digest, e->party, ps->gkid);
         v->open++;
     } else if (memcmp(ps->gkid, e->key_id.data, TRACE_KEY_ID_LEN) != 0) {
-        return bad(v, e->seq,
-                   "signature group of %s ends without a signature", e->party);
+        return bad(v, e->seq, "signature group of %s ends without a signature",
+                   e->party);
     }
     sha256(h, e->event.data, e->event.len);
     sha256_stream_update(ps->digest, h, sizeof(h));

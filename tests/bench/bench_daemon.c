@@ -151,6 +151,20 @@ static long peak_rss_kb(pid_t pid)
     return kb;
 }
 
+/* A client thread's connection to the daemon, acting as party `idx`
+ * (its id in party[]).  0 or -1. */
+static int connect_as(struct globals *g, char *party, size_t cap, int idx)
+{
+    ctl_out = stdout;
+    ctl_err = stderr;
+    memset(g, 0, sizeof(*g));
+    party_id(party, cap, idx);
+    g->connect = url;
+    g->keys = keys;
+    g->as = party;
+    return remote_open(g) != 0 ? -1 : 0;
+}
+
 static void *client_main(void *arg)
 {
     struct client *c = arg;
@@ -162,14 +176,7 @@ static void *client_main(void *arg)
     long n = c->lat ? 1 : batch;
     trace_append_result res;
 
-    ctl_out = stdout;
-    ctl_err = stderr;
-    memset(&g, 0, sizeof(g));
-    party_id(party, sizeof(party), c->idx);
-    g.connect = url;
-    g.keys = keys;
-    g.as = party;
-    if (remote_open(&g) != 0) {
+    if (connect_as(&g, party, sizeof(party), c->idx) != 0) {
         c->failed = 1;
         return NULL;
     }
@@ -257,20 +264,15 @@ static void *w3_main(void *arg)
     unsigned long linenos[1] = {1};
     trace_append_result res;
 
-    ctl_out = stdout;
-    ctl_err = stderr;
-    memset(&g, 0, sizeof(g));
-    party_id(party, sizeof(party), c->idx);
-    g.connect = url;
-    g.keys = keys;
-    g.as = party;
-    if (remote_open(&g) != 0) {
+    if (connect_as(&g, party, sizeof(party), c->idx) != 0) {
         c->failed = 1;
         return NULL;
     }
     for (long i = 0; i < c->events; i++) {
-        int p = c->idx + (int)(i % ((W3_PARTIES - c->idx + MAX_CLIENTS - 1) /
-                                    MAX_CLIENTS)) * MAX_CLIENTS;
+        int p =
+            c->idx +
+            (int)(i % ((W3_PARTIES - c->idx + MAX_CLIENTS - 1) / MAX_CLIENTS)) *
+                MAX_CLIENTS;
         double t0;
         party_id(party, sizeof(party), p);
         if (remote_act_as(&g, party) != TRACE_OK) {
@@ -309,8 +311,8 @@ static void *vcap_main(void *arg)
 {
     struct vcap *v = arg;
     for (long i = 0; i < v->n; i++)
-        if (trace_sig_verify(trace_key_public(v->key), v->digest, 32,
-                             v->sig) != TRACE_OK)
+        if (trace_sig_verify(trace_key_public(v->key), v->digest, 32, v->sig) !=
+            TRACE_OK)
             abort();
     return NULL;
 }
@@ -385,8 +387,8 @@ static int run_w3(const char *traced, long total)
     qsort(all, (size_t)n, sizeof(double), cmp_double);
     printf("W3 (%d parties, %d connections, one event per request): %ld "
            "events in %.2f s: %.0f events/s, p50 %.2f ms, p99 %.2f ms\n",
-           W3_PARTIES, MAX_CLIENTS, n, secs, (double)n / secs,
-           all[n / 2] * 1e3, all[(n * 99) / 100] * 1e3);
+           W3_PARTIES, MAX_CLIENTS, n, secs, (double)n / secs, all[n / 2] * 1e3,
+           all[(n * 99) / 100] * 1e3);
     free(all);
     if (trace_ledger_open(&l, dir) != TRACE_OK)
         return 1;

@@ -21,17 +21,8 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect() {
-  local want=$1 desc=$2; shift 3
-  "$@" >"$W/out" 2>"$W/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok; else
-    bad "$desc: exit $got, wanted $want"; sed 's/^/  | /' "$W/err" "$W/out" | head -6
-  fi
-}
+# shellcheck source=checks.sh
+. "$(dirname "$0")/checks.sh"
 C() { "$T" --connect "$IPC" --keys "$K" "$@"; }
 E() { "$T" --data "$D" "$@"; }
 size() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
@@ -385,5 +376,4 @@ expect 0 "served after a client hung up while connecting" -- C --timeout 5 head
 stop
 grep -q "Sanitizer" "$W/traced.log" && bad "a sanitizer report in traced's log" || ok
 
-echo "daemon: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done daemon

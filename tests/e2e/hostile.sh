@@ -37,17 +37,8 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect() {
-  local want=$1 desc=$2; shift 3
-  "$@" >"$W/out" 2>"$W/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok; else
-    bad "$desc: exit $got, wanted $want"; sed 's/^/  | /' "$W/err" "$W/out" | head -6
-  fi
-}
+# shellcheck source=checks.sh
+. "$(dirname "$0")/checks.sh"
 C() { "$T" --connect "$IPC" --keys "$K" "$@"; }
 CT() { "$T" --connect "$TCP" --keys "$K" "$@"; }
 E() { "$T" --data "$D" "$@"; }
@@ -245,5 +236,4 @@ if has memory; then
   stop
 fi
 
-echo "hostile: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done hostile

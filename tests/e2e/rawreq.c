@@ -127,8 +127,7 @@ static int signed_request(nng_socket s, int argc, char **argv)
         else if (strcmp(argv[i], "--time-us") == 0 && i + 1 < argc) {
             time_us = strtoll(argv[++i], NULL, 10);
             has_time = 1;
-        }
-        else if (strcmp(argv[i], "--truncate") == 0 && i + 1 < argc)
+        } else if (strcmp(argv[i], "--truncate") == 0 && i + 1 < argc)
             truncate_to = atol(argv[++i]);
     }
     if (i >= argc - 1)
@@ -383,7 +382,8 @@ static int io_all(int fd, void *buf, size_t len, int writing)
 {
     uint8_t *b = buf;
     while (len) {
-        ssize_t n = writing ? send(fd, b, len, MSG_NOSIGNAL) : recv(fd, b, len, 0);
+        ssize_t n =
+            writing ? send(fd, b, len, MSG_NOSIGNAL) : recv(fd, b, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -467,8 +467,8 @@ static void *junk_main(void *p)
         buf[k] = (uint8_t)((uint64_t)ja->bytes >> (56 - 8 * k));
     while (ms_since(&t0) < (int64_t)ja->seconds * 1000) {
         uint64_t n = 0;
-        if (fd < 0 &&
-            ((fd = raw_connect_from(ja->url, ja->from)) < 0 || sp_handshake(fd))) {
+        if (fd < 0 && ((fd = raw_connect_from(ja->url, ja->from)) < 0 ||
+                       sp_handshake(fd))) {
             if (fd >= 0)
                 close(fd);
             fd = -1;
@@ -519,8 +519,8 @@ static void *junk_main(void *p)
     return NULL;
 }
 
-static int junk(const char *url, int n, size_t bytes, int seconds,
-                int argc, char **argv)
+static int junk(const char *url, int n, size_t bytes, int seconds, int argc,
+                char **argv)
 {
     pthread_t *t = calloc((size_t)n, sizeof(*t));
     struct junk_arg *ja = calloc((size_t)n, sizeof(*ja));
@@ -528,9 +528,9 @@ static int junk(const char *url, int n, size_t bytes, int seconds,
     int n_from = argc - partial;
 
     for (int i = 0; i < n; i++) {
-        ja[i] = (struct junk_arg){url, bytes, seconds, partial,
-                                  n_from > 0 ? argv[partial + i % n_from]
-                                             : NULL};
+        ja[i] =
+            (struct junk_arg){url, bytes, seconds, partial,
+                              n_from > 0 ? argv[partial + i % n_from] : NULL};
         pthread_create(&t[i], NULL, junk_main, &ja[i]);
     }
     for (int i = 0; i < n; i++)
@@ -554,8 +554,8 @@ static void *chatty_main(void *p)
     struct chatty_arg *ca = p;
     /* framed: u64be length 6, the REQ request id (high bit set), then
      * Request{hello{}} */
-    static const uint8_t msg[14] = {0, 0, 0, 0, 0, 0, 0, 6,
-                                    0x80, 0, 0, 1, 0x12, 0x00};
+    static const uint8_t msg[14] = {0, 0,    0, 0, 0, 0,    0,
+                                    6, 0x80, 0, 0, 1, 0x12, 0x00};
     struct timespec t0;
     uint8_t len8[8], ans[4096];
     int fd = raw_connect(ca->url);

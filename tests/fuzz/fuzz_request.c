@@ -86,8 +86,8 @@ static void setup(void)
     atexit(cleanup);
 }
 
-static void send_signed(const uint8_t *data, size_t len, int who,
-                        int own_time, int own_nonce)
+static void send_signed(const uint8_t *data, size_t len, int who, int own_time,
+                        int own_nonce)
 {
     Trace__Wire__V1__RequestBody *body;
     uint8_t nonce[WIRE_NONCE_LEN] = {0}, *out;

@@ -56,9 +56,9 @@ static void test_replay_whole_window(void **state)
         for (int64_t now = t0 + 250000; now <= t + W; now += 250000) {
             nonce_of(other, k++);
             /* someone else's request, signed up to the window ahead */
-            assert_int_equal(admit_request(&a, "Q", 0, kid, other,
-                                           now + W - 1000, now),
-                             ADMIT_OK);
+            assert_int_equal(
+                admit_request(&a, "Q", 0, kid, other, now + W - 1000, now),
+                ADMIT_OK);
             assert_int_equal(admit_request(&a, "P", 0, kid, n, t, now),
                              ADMIT_REPLAY);
         }
@@ -117,8 +117,7 @@ static void test_fair_share(void **state)
     assert_int_equal(admit_request(&a, "FLOOD", 0, kid, n, now, now),
                      ADMIT_SHARE);
     nonce_of(n, k++);
-    assert_int_equal(admit_request(&a, "OTHER", 0, kid, n, now, now),
-                     ADMIT_OK);
+    assert_int_equal(admit_request(&a, "OTHER", 0, kid, n, now, now), ADMIT_OK);
     /* five more flooding parties: 600 held, non-regulators stop */
     for (int p = 0; p < 5; p++) {
         char name[16];
@@ -153,8 +152,8 @@ static void test_fair_share(void **state)
 static void test_rate_first(void **state)
 {
     struct admit a;
-    struct admit_opts o = {.window_us = W, .cache = 1024, .share = 50,
-                           .rate = 10, .burst = 5};
+    struct admit_opts o = {
+        .window_us = W, .cache = 1024, .share = 50, .rate = 10, .burst = 5};
     uint8_t n[WIRE_NONCE_LEN];
     int64_t now = 1800000000LL * SEC;
     size_t by;
@@ -175,9 +174,9 @@ static void test_rate_first(void **state)
     assert_int_equal(by, 5);
     /* 100 ms later one token is back */
     nonce_of(n, 100);
-    assert_int_equal(admit_request(&a, "P", 0, kid, n, now + 100000,
-                                   now + 100000),
-                     ADMIT_OK);
+    assert_int_equal(
+        admit_request(&a, "P", 0, kid, n, now + 100000, now + 100000),
+        ADMIT_OK);
     /* another party has its own bucket */
     nonce_of(n, 101);
     assert_int_equal(admit_request(&a, "Q", 0, kid, n, now, now), ADMIT_OK);
@@ -189,8 +188,8 @@ static void test_rate_first(void **state)
 static void test_replay_spends_no_token(void **state)
 {
     struct admit a;
-    struct admit_opts o = {.window_us = W, .cache = 1024, .share = 50,
-                           .rate = 1, .burst = 2};
+    struct admit_opts o = {
+        .window_us = W, .cache = 1024, .share = 50, .rate = 1, .burst = 2};
     uint8_t n[WIRE_NONCE_LEN];
     int64_t now = 1800000000LL * SEC;
 
@@ -210,8 +209,8 @@ static void test_replay_spends_no_token(void **state)
 static void test_many_parties(void **state)
 {
     struct admit a;
-    struct admit_opts o = {.window_us = W, .cache = 65536, .share = 1,
-                           .rate = 1, .burst = 1};
+    struct admit_opts o = {
+        .window_us = W, .cache = 65536, .share = 1, .rate = 1, .burst = 1};
     uint8_t n[WIRE_NONCE_LEN];
     int64_t now = 1800000000LL * SEC;
     char name[32];

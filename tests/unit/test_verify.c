@@ -145,12 +145,10 @@ static int setup_interleaved(void **state)
     trace_append_result r;
     if (fixture_setup(state) != 0)
         return -1;
-    return fixture_import(*state, interleaved, TRACE_APPEND_PROVISION_KEYS,
-                          &r);
+    return fixture_import(*state, interleaved, TRACE_APPEND_PROVISION_KEYS, &r);
 }
 
-static void entry_at(fixture *f, uint64_t seq, Trace__V1__Entry **e,
-                     arena *a)
+static void entry_at(fixture *f, uint64_t seq, Trace__V1__Entry **e, arena *a)
 {
     MDB_txn *txn;
     assert_int_equal(mdb_txn_begin(f->l->env, NULL, MDB_RDONLY, &txn), 0);
@@ -198,8 +196,7 @@ static void test_interleaved_flipped_bits(void **state)
                              TRACE_OK);
         assert_true(res.bad_seq > 0);
         edit_journal(f, seq, 0); /* flips it back */
-        assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
-                         TRACE_OK);
+        assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
     }
 }
 
@@ -237,8 +234,7 @@ static void party_groups_batch(fixture *f, trace_batch **b,
             if (strcmp(rec, party[k]) == 0)
                 n++;
         }
-        assert_int_equal(trace_keyring_get(f->ring, party[k], &key),
-                         TRACE_OK);
+        assert_int_equal(trace_keyring_get(f->ring, party[k], &key), TRACE_OK);
         assert_int_equal(trace_group_digest(party[k], trace_key_id(key), ev,
                                             lens, n, digest),
                          TRACE_OK);
@@ -277,8 +273,7 @@ static void test_commit_party_groups(void **state)
 
     for (int spoil = 1; spoil <= 3; spoil++) {
         party_groups_batch(f, &b, g, spoil);
-        assert_int_not_equal(commit_one(f, b, g, spoil == 3 ? 1 : 2),
-                             TRACE_OK);
+        assert_int_not_equal(commit_one(f, b, g, spoil == 3 ? 1 : 2), TRACE_OK);
         trace_batch_free(b);
     }
     assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
@@ -303,19 +298,23 @@ static void test_first_format_ledger(void **state)
     trace_verify_result res;
     trace_batch *b;
     static const char *const more[] = {
-        "{\"type\":\"produce\",\"id\":\"v2-1\",\"party\":\"91310000MA1K000001\","
+        "{\"type\":\"produce\",\"id\":\"v2-1\",\"party\":"
+        "\"91310000MA1K000001\","
         "\"at\":\"2026-03-01T08:00:00+08:00\",\"substance\":\"acetone\","
         "\"lot\":\"V2\",\"qty\":\"1\",\"unit\":\"L\"}",
-        "{\"type\":\"produce\",\"id\":\"v2-2\",\"party\":\"91320000MA1K000002\","
+        "{\"type\":\"produce\",\"id\":\"v2-2\",\"party\":"
+        "\"91320000MA1K000002\","
         "\"at\":\"2026-03-01T08:00:00+08:00\",\"substance\":\"acetone\","
         "\"lot\":\"V2B\",\"qty\":\"1\",\"unit\":\"L\"}",
-        "{\"type\":\"produce\",\"id\":\"v2-3\",\"party\":\"91310000MA1K000001\","
+        "{\"type\":\"produce\",\"id\":\"v2-3\",\"party\":"
+        "\"91310000MA1K000001\","
         "\"at\":\"2026-03-01T08:00:00+08:00\",\"substance\":\"acetone\","
         "\"lot\":\"V2\",\"qty\":\"1\",\"unit\":\"L\"}"};
 
     (void)state;
     assert_non_null(mkdtemp(dir));
-    snprintf(cmd, sizeof(cmd), "cp -r '%s'/. '%s'/ && chmod 600 '%s'/pseudonym.key",
+    snprintf(cmd, sizeof(cmd),
+             "cp -r '%s'/. '%s'/ && chmod 600 '%s'/pseudonym.key",
              TRACE_TEST_DATA "/ledger-v1", dir, dir);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(trace_ledger_open(&l, dir), TRACE_OK);
@@ -326,8 +325,8 @@ static void test_first_format_ledger(void **state)
     assert_int_equal(trace_keyring_open(&ring, keys, 0), TRACE_OK);
     assert_int_equal(trace_batch_new(&b, l), TRACE_OK);
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal(trace_batch_add_json(b, more[i], strlen(more[i]), i + 1),
-                         TRACE_OK);
+        assert_int_equal(
+            trace_batch_add_json(b, more[i], strlen(more[i]), i + 1), TRACE_OK);
     assert_int_equal(trace_ledger_append(l, b, ring, NULL, 0, NULL), TRACE_OK);
     trace_batch_free(b);
     assert_int_equal(trace_ledger_verify(l, &res, NULL, NULL), TRACE_OK);

@@ -215,17 +215,19 @@ size_t trace_batch_count(const trace_batch *b);
 
 /* Flags for trace_ledger_append. */
 #define TRACE_APPEND_PROVISION_KEYS 0x1u /* create keys for parties without */
-#define TRACE_APPEND_PARTY_GROUPS   0x4u /* trace_commit_add: one signed
-                                              group per party, covering
-                                              all of its events in the
-                                              batch, in order */
-#define TRACE_APPEND_HISTORIC       0x2u /* migrated records: LATE_REPORT
-                                              spares them.  Regulators
-                                              only: `as` must be one, or
-                                              without `as` the key folder
-                                              must hold the root
-                                              regulator's registered key
-                                              (TRACE_EPERM otherwise) */
+#define TRACE_APPEND_PARTY_GROUPS                                              \
+    0x4u /* trace_commit_add: one signed                                       \
+              group per party, covering                                        \
+              all of its events in the                                         \
+              batch, in order */
+#define TRACE_APPEND_HISTORIC                                                  \
+    0x2u /* migrated records: LATE_REPORT                                      \
+              spares them.  Regulators                                         \
+              only: `as` must be one, or                                       \
+              without `as` the key folder                                      \
+              must hold the root                                               \
+              regulator's registered key                                       \
+              (TRACE_EPERM otherwise) */
 
 typedef struct trace_append_result {
     uint64_t appended;    /* new entries, including provisioned keys */
