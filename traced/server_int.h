@@ -111,8 +111,7 @@ struct server {
     atomic_int stopping;
     atomic_int busy; /* requests received and not yet answered */
     /* the pipes counted against the connection limits: added when
-     * ADD_PRE accepts the pipe, removed at its REM_POST (server.c,
-     * "Connections") */
+     * ADD_PRE accepts the pipe, removed at its REM_POST (conn.c) */
     pthread_mutex_t conn_mu;
     struct conn *conns;
     size_t n_conns, cap_conns;
@@ -131,6 +130,18 @@ void write_all(struct server *s, struct work *list);
 
 /* A request of `bytes` counted against queue-bytes was freed. */
 void queue_bytes_release(struct server *s, size_t bytes);
+
+/* 1 if the pipe is a probe of listener supervision (closed, uncounted). */
+int is_probe(struct server *s, nng_pipe p);
+
+/* conn.c */
+/* nng's pipe notifications (ADD_PRE, REM_POST) for the REP socket. */
+void conn_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
+/* A request arrived on the pipe (delta 1) or its answer was sent (-1);
+ * `admitted`: it passed authentication and admission. */
+void conn_activity(struct server *s, uint32_t pipe, int delta, int admitted);
+/* Main loop: closes silent and idle connections, forgets freed pipes. */
+void conn_sweep(struct server *s);
 
 /* requests.c */
 /* Decodes, authenticates, authorises and runs the work's request; a
