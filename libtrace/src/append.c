@@ -1,5 +1,7 @@
 /*
- * append.c - batches and the append transaction.
+ * append.c - the append transaction: the writer, its window, appends
+ * with the key folder and streaming imports (batches: batch.c; appends
+ * signed elsewhere and group commits: commit.c).
  *
  * One append is one LMDB write transaction.  Events are processed in
  * batch order; for each one the writer
@@ -28,240 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* Batches ------------------------------------------------------------- */
-
-struct item {
-    Trace__V1__Event *ev; /* parsed event, in the batch arena */
-    uint8_t *bytes;       /* its exact encoding */
-    size_t len;
-    unsigned long lineno;
-};
-
-struct trace_batch {
-    trace_ledger *l;
-    arena *a;
-    struct item *items;
-    size_t n, cap;
-};
-
-int trace_batch_new(trace_batch **out, trace_ledger *l)
-{
-    trace_batch *b = calloc(1, sizeof(*b));
-
-    if (!b || !(b->a = arena_new(0))) {
-        free(b);
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    }
-    b->l = l;
-    *out = b;
-    return TRACE_OK;
-}
-
-void trace_batch_free(trace_batch *b)
-{
-    if (!b)
-        return;
-    arena_free(b->a);
-    free(b->items);
-    free(b);
-}
-
-size_t trace_batch_count(const trace_batch *b)
-{
-    return b->n;
-}
-
-/* Drops a UTF-8 BOM and the line end; 0 if nothing but blanks is left. */
-static int trim_line(const char **line, size_t *len)
-{
-    const char *s = *line;
-    size_t n = *len;
-
-    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
-        s += 3;
-        n -= 3;
-    }
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-        n--;
-    *line = s;
-    *len = n;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return 1;
-    return 0;
-}
-
-int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
-                         unsigned long lineno)
-{
-    Trace__V1__Event *ev;
-    struct item *it;
-    int rc;
-
-    if (!trim_line(&line, &len))
-        return TRACE_OK; /* blank */
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct item *p = realloc(b->items, cap * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        b->items = p;
-        b->cap = cap;
-    }
-    rc = event_from_json(&ev, b->a, line, len, b->l);
-    if (rc != TRACE_OK)
-        return trace_fail_line(rc, lineno);
-    it = &b->items[b->n];
-    it->ev = ev;
-    it->len = trace__v1__event__get_packed_size(ev);
-    it->bytes = arena_alloc(b->a, it->len);
-    if (!it->bytes)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    trace__v1__event__pack(ev, it->bytes);
-    it->lineno = lineno;
-    b->n++;
-    return TRACE_OK;
-}
-
-int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
-                            unsigned long lineno)
-{
-    Trace__V1__Event *ev;
-    struct item *it;
-    uint8_t *copy;
-
-    if (len == 0 || len > TRACE_MAX_LINE)
-        return trace_fail(TRACE_EINVAL, "line %lu: event of %zu bytes", lineno,
-                          len);
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct item *p = realloc(b->items, cap * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        b->items = p;
-        b->cap = cap;
-    }
-    if (!(copy = arena_alloc(b->a, len)))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    memcpy(copy, bytes, len);
-    ev = event_decode(b->a, copy, len);
-    /* only the canonical encoding is accepted: packing the decoded event
-     * must give the same bytes back */
-    if (!ev || !event_type_by_case(ev->body_case) ||
-        trace__v1__event__get_packed_size(ev) != len)
-        return trace_fail(TRACE_EINVAL, "line %lu: not an encoded event",
-                          lineno);
-    {
-        uint8_t *re = arena_alloc(b->a, len);
-        if (!re)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        trace__v1__event__pack(ev, re);
-        if (memcmp(re, copy, len) != 0)
-            return trace_fail(TRACE_EINVAL,
-                              "line %lu: event not in canonical encoding",
-                              lineno);
-    }
-    /* quantities: within this ledger's ceiling, as when parsed */
-    if (event_check_quantities(b->l, ev) != TRACE_OK)
-        return trace_fail_line(TRACE_EINVAL, lineno);
-    it = &b->items[b->n];
-    it->ev = ev;
-    it->bytes = copy;
-    it->len = len;
-    it->lineno = lineno;
-    b->n++;
-    return TRACE_OK;
-}
-
-int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
-                                     const char *party,
-                                     const uint8_t pubkey[TRACE_PUBKEY_LEN])
-{
-    Trace__V1__Event ev = TRACE__V1__EVENT__INIT;
-    Trace__V1__Time at = TRACE__V1__TIME__INIT;
-    Trace__V1__PartyBody body;
-    Trace__V1__PartyState *st;
-    uint8_t kid[TRACE_KEY_ID_LEN], *bytes;
-    char id[160], hex[2 * TRACE_KEY_ID_LEN + 1];
-    MDB_txn *txn;
-    arena *tmp = arena_new(0);
-    size_t len;
-    int rc;
-
-    if (!tmp)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = mdb_txn_begin(b->l->env, NULL, MDB_RDONLY, &txn))) {
-        arena_free(tmp);
-        return trace_fail_mdb(rc, "begin");
-    }
-    /* the party's registration as it stands - its latest `party` event in
-     * this batch, or else the ledger's - with the key added: what
-     * import --provision-keys records */
-    const Trace__V1__PartyBody *in_batch = NULL;
-    for (size_t i = b->n; i-- > 0 && !in_batch;)
-        if (b->items[i].ev->body_case == TRACE__V1__EVENT__BODY_PARTY_BODY &&
-            strcmp(b->items[i].ev->party_body->subject, party) == 0)
-            in_batch = b->items[i].ev->party_body;
-    if (in_batch) {
-        rc =
-            in_batch->has_pubkey
-                ? trace_fail(TRACE_EEXIST, "%s is registered with a key", party)
-                : TRACE_OK;
-    } else {
-        rc = party_state_get(txn, b->l, tmp, party, &st);
-        if (rc == TRACE_OK && st->n_keys > 0)
-            rc = trace_fail(TRACE_EEXIST, "%s already has a registered key",
-                            party);
-    }
-    if (rc == TRACE_OK) {
-        body = in_batch ? *in_batch : *st->body;
-        body.has_pubkey = 1;
-        body.pubkey.data = (uint8_t *)pubkey;
-        body.pubkey.len = TRACE_PUBKEY_LEN;
-        body.has_revoke = 0;
-        trace_pubkey_id(kid, pubkey);
-        hex_encode(hex, kid, sizeof(kid));
-        snprintf(id, sizeof(id), "key:%s:%s", party, hex);
-        at.us = time_now_us();
-        ev.type = "party";
-        ev.id = id;
-        ev.party = (char *)regulator;
-        ev.at = &at;
-        ev.body_case = TRACE__V1__EVENT__BODY_PARTY_BODY;
-        ev.party_body = &body;
-        len = trace__v1__event__get_packed_size(&ev);
-        if (!(bytes = arena_alloc(tmp, len)))
-            rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        else {
-            trace__v1__event__pack(&ev, bytes);
-            rc = trace_batch_add_encoded(b, bytes, len, 0);
-        }
-    }
-    mdb_txn_abort(txn);
-    arena_free(tmp);
-    return rc;
-}
-
-int trace_batch_event(const trace_batch *b, size_t i, const char **type,
-                      const char **party, const uint8_t **bytes, size_t *len,
-                      unsigned long *lineno)
-{
-    if (i >= b->n)
-        return trace_fail(TRACE_ENOTFOUND, "no event %zu in the batch", i);
-    if (type)
-        *type = b->items[i].ev->type;
-    if (party)
-        *party = b->items[i].ev->party;
-    if (bytes)
-        *bytes = b->items[i].bytes;
-    if (len)
-        *len = b->items[i].len;
-    if (lineno)
-        *lineno = b->items[i].lineno;
-    return TRACE_OK;
-}
+#include "writer.h"
 
 /* Reading indexes ---------------------------------------------------- */
 
@@ -301,83 +70,7 @@ int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
 
 /* The writer ------------------------------------------------------- */
 
-struct phead {
-    char *party;
-    uint64_t pseq;
-    uint8_t hash[TRACE_HASH_LEN];
-};
-
-/* An event to write: who, its id, the signing key id and its bytes. */
-struct event_ref {
-    const char *party;
-    const char *id;
-    const uint8_t *key_id;
-    const uint8_t *bytes;
-    size_t len;
-};
-
-/* An entry of the window (not yet written). */
-struct went {
-    struct event_ref p;           /* all in the writer's window arena */
-    uint8_t hash[TRACE_HASH_LEN]; /* SHA-256 of the event bytes */
-    size_t group;                 /* index in the writer's groups */
-    size_t next;                  /* the group's next entry + 1 (0: last) */
-};
-
-/* A party's signature group in the window. */
-struct wgroup {
-    const char *party;
-    const trace_key *key; /* signs, unless presig is set */
-    uint8_t *kid;         /* in the window arena: entries point here */
-    uint32_t count;
-    size_t first, last;    /* its first and last entry */
-    const uint8_t *presig; /* signed elsewhere (checked before) */
-    uint8_t sig[TRACE_SIG_LEN];
-};
-
-/* A window is written when it holds this many entries or bytes: the
- * memory an append holds does not grow with its length, and a party
- * signs about once per window. */
-#define WINDOW_ENTRIES 262144
-#define WINDOW_BYTES   (64u << 20)
-
-struct writer {
-    trace_ledger *l;
-    MDB_txn *txn;
-    arena *tmp;  /* per-event scratch, reset often */
-    arena *keep; /* lives for the whole append */
-    uint64_t size;
-    uint8_t head[TRACE_HASH_LEN];
-    int64_t now;
-    int historic;
-    struct phead *heads;
-    size_t n_heads, cap_heads;
-    strmap *head_ix; /* party -> index in heads + 1 */
-    /* the window: events checked and indexed but not yet written, each
-     * party's forming one signature group (see "Signatures" in ledger.h) */
-    arena *win;        /* their bytes, ids and party names */
-    struct went *went; /* in journal order */
-    size_t n_went, cap_went, win_bytes;
-    struct wgroup *groups; /* one per party (and key) in the window */
-    size_t n_groups, cap_groups;
-    strmap *gindex;  /* party -> group index + 1 */
-    strmap *idindex; /* party \n id -> entry index + 1 */
-    sha256_stream *gdigest;
-    /* recorder checks already passed for this party and key */
-    char auth_party[72]; /* "" when none */
-    const trace_key *auth_key;
-    int auth_regulator;
-    uint8_t *buf;
-    size_t bufcap;
-    strmap *tails; /* stock index tails (state.c) */
-    /* a batch signed by its recorder elsewhere: one group, this signature */
-    const uint8_t *presig;
-    const uint8_t *presig_key_id;
-    trace_append_result *res;
-};
-
-static int writer_begin(struct writer *w, trace_ledger *l,
-                        trace_append_result *res)
+int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res)
 {
     int rc;
 
@@ -404,7 +97,7 @@ static int writer_begin(struct writer *w, trace_ledger *l,
     return ledger_head_get(w->txn, l, &w->size, w->head);
 }
 
-static void writer_end(struct writer *w)
+void writer_end(struct writer *w)
 {
     if (w->txn)
         mdb_txn_abort(w->txn);
@@ -567,7 +260,7 @@ static int write_entry(struct writer *w, const struct event_ref *p,
 
 /* Forgets the window (after it was written, or when a child transaction
  * that filled it is aborted). */
-static int window_reset(struct writer *w)
+int window_reset(struct writer *w)
 {
     arena_reset(w->win);
     w->n_went = 0;
@@ -584,7 +277,7 @@ static int window_reset(struct writer *w)
 
 /* Signs each party's group of the window and writes its entries in
  * order, the last of each group carrying the signature. */
-static int window_flush(struct writer *w)
+int window_flush(struct writer *w)
 {
     uint8_t digest[TRACE_HASH_LEN];
     int rc;
@@ -1053,8 +746,8 @@ static int apply_state(struct writer *w, const Trace__V1__Event *ev)
     return state_apply(&sc, ev, w->size + w->n_went + 1);
 }
 
-static int process(struct writer *w, const struct item *it, trace_keyring *ring,
-                   const char *as, unsigned flags)
+int process(struct writer *w, const struct item *it, trace_keyring *ring,
+            const char *as, unsigned flags)
 {
     const Trace__V1__Event *ev = it->ev;
     const event_type *t = event_type_by_case(ev->body_case);
@@ -1083,12 +776,36 @@ static int process(struct writer *w, const struct item *it, trace_keyring *ring,
     return add_event(w, ev->party, ev->id, key, it->bytes, it->len);
 }
 
-static int writer_commit(struct writer *w)
+/* Forgets what the writer cached about a child transaction that was
+ * aborted: chain heads, stock tails and the journal head go back to
+ * what the parent transaction holds. */
+int writer_rewind(struct writer *w, uint64_t size,
+                  const uint8_t head[TRACE_HASH_LEN])
+{
+    for (size_t i = 0; i < w->n_heads; i++)
+        free(w->heads[i].party);
+    w->n_heads = 0;
+    strmap_free(w->head_ix);
+    w->head_ix = strmap_new(sizeof(size_t));
+    strmap_free(w->tails);
+    w->tails = state_tails_new();
+    w->size = size;
+    memcpy(w->head, head, TRACE_HASH_LEN);
+    if (window_reset(w) != TRACE_OK)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    w->auth_party[0] = '\0';
+    w->presig = NULL;
+    w->presig_key_id = NULL;
+    if (!w->tails || !w->head_ix)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    return TRACE_OK;
+}
+
+/* Stores the cached party chain heads in the current transaction. */
+int writer_put_heads(struct writer *w)
 {
     int rc;
 
-    if ((rc = window_flush(w)) != TRACE_OK)
-        return rc;
     for (size_t i = 0; i < w->n_heads; i++) {
         uint8_t val[8 + TRACE_HASH_LEN];
         MDB_val k = {strlen(w->heads[i].party), w->heads[i].party};
@@ -1098,6 +815,16 @@ static int writer_commit(struct writer *w)
         if ((rc = mdb_put(w->txn, w->l->dbi_heads, &k, &v, 0)))
             return trace_fail_mdb(rc, "heads");
     }
+    return TRACE_OK;
+}
+
+static int writer_commit(struct writer *w)
+{
+    int rc;
+
+    if ((rc = window_flush(w)) != TRACE_OK ||
+        (rc = writer_put_heads(w)) != TRACE_OK)
+        return rc;
     if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
         return rc;
     rc = mdb_txn_commit(w->txn);
@@ -1199,487 +926,6 @@ int ledger_genesis(trace_ledger *l, const trace_key *key)
 out:
     writer_end(&w);
     free(bytes);
-    return rc;
-}
-
-/* Signed elsewhere ---------------------------------------------------- */
-
-int trace_group_digest(const char *party,
-                       const uint8_t key_id[TRACE_KEY_ID_LEN],
-                       const uint8_t *const *events, const size_t *lens,
-                       size_t n, uint8_t digest[32])
-{
-    sha256_stream *s;
-    uint8_t h[TRACE_HASH_LEN];
-
-    if (n == 0 || n > UINT32_MAX)
-        return trace_fail(TRACE_EINVAL, "a signed group holds 1 to 2^32-1 "
-                                        "events");
-    if (strlen(party) > 255)
-        return trace_fail(TRACE_EINVAL, "party id too long");
-    if (!(s = sha256_stream_new()))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    group_digest_begin(s, party, key_id);
-    for (size_t i = 0; i < n; i++) {
-        sha256(h, events[i], lens[i]);
-        sha256_stream_update(s, h, sizeof(h));
-    }
-    group_digest_end(s, (uint32_t)n, digest);
-    sha256_stream_free(s);
-    return TRACE_OK;
-}
-
-/* Digest of events [first, first + n) of a batch, all by `party`. */
-static int batch_range_digest(const trace_batch *b, size_t first, size_t n,
-                              const char *party,
-                              const uint8_t key_id[TRACE_KEY_ID_LEN],
-                              uint8_t digest[32])
-{
-    const uint8_t **ev;
-    size_t *lens;
-    int rc;
-
-    if (n == 0 || first > b->n || b->n - first < n)
-        return trace_fail(TRACE_EINVAL, "a signed group holds 1 to 2^32-1 "
-                                        "events of the batch");
-    for (size_t i = first; i < first + n; i++)
-        if (strcmp(b->items[i].ev->party, party) != 0)
-            return trace_fail(TRACE_EPERM,
-                              "line %lu: recorded by %s, not %s: a signed "
-                              "group holds one party's events",
-                              b->items[i].lineno, b->items[i].ev->party, party);
-    ev = malloc(n * sizeof(*ev));
-    lens = malloc(n * sizeof(*lens));
-    if (!ev || !lens) {
-        free(ev);
-        free(lens);
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        ev[i] = b->items[first + i].bytes;
-        lens[i] = b->items[first + i].len;
-    }
-    rc = trace_group_digest(party, key_id, ev, lens, n, digest);
-    free(ev);
-    free(lens);
-    return rc;
-}
-
-int trace_batch_digest(const trace_batch *b, const char *party,
-                       const uint8_t key_id[TRACE_KEY_ID_LEN],
-                       uint8_t digest[32])
-{
-    return batch_range_digest(b, 0, b->n, party, key_id, digest);
-}
-
-/* The registered public key with this id, and whether it is `party`'s. */
-static int registered_key(MDB_txn *txn, const trace_ledger *l,
-                          const char *party,
-                          const uint8_t key_id[TRACE_KEY_ID_LEN],
-                          uint8_t pub[TRACE_PUBKEY_LEN])
-{
-    MDB_val k = {TRACE_KEY_ID_LEN, (void *)key_id}, v;
-    size_t plen = strlen(party);
-    int rc = mdb_get(txn, l->dbi_keys, &k, &v);
-
-    if (rc == MDB_NOTFOUND ||
-        (rc == 0 && !(v.mv_size == plen + 1 + TRACE_PUBKEY_LEN &&
-                      memcmp(v.mv_data, party, plen + 1) == 0)))
-        return trace_fail(TRACE_EPERM,
-                          "the signing key is not registered to "
-                          "%s",
-                          party);
-    if (rc)
-        return trace_fail_mdb(rc, "keys");
-    memcpy(pub, (uint8_t *)v.mv_data + plen + 1, TRACE_PUBKEY_LEN);
-    return TRACE_OK;
-}
-
-/* Group commits ------------------------------------------------------- */
-
-struct trace_commit {
-    struct writer w;
-    trace_append_result total; /* what every added batch appended */
-    trace_append_result scratch;
-    int broken; /* a failure left the transaction unusable */
-};
-
-int trace_commit_begin(trace_commit **out, trace_ledger *l)
-{
-    trace_commit *c = calloc(1, sizeof(*c));
-    int rc;
-
-    if (!c)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = writer_begin(&c->w, l, &c->scratch)) != TRACE_OK) {
-        writer_end(&c->w);
-        free(c);
-        return rc;
-    }
-    *out = c;
-    return TRACE_OK;
-}
-
-/* Forgets what the writer cached about a child transaction that was
- * aborted: chain heads, stock tails and the journal head go back to
- * what the parent transaction holds. */
-static int writer_rewind(struct writer *w, uint64_t size,
-                         const uint8_t head[TRACE_HASH_LEN])
-{
-    for (size_t i = 0; i < w->n_heads; i++)
-        free(w->heads[i].party);
-    w->n_heads = 0;
-    strmap_free(w->head_ix);
-    w->head_ix = strmap_new(sizeof(size_t));
-    strmap_free(w->tails);
-    w->tails = state_tails_new();
-    w->size = size;
-    memcpy(w->head, head, TRACE_HASH_LEN);
-    if (window_reset(w) != TRACE_OK)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    w->auth_party[0] = '\0';
-    w->presig = NULL;
-    w->presig_key_id = NULL;
-    if (!w->tails || !w->head_ix)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    return TRACE_OK;
-}
-
-/* Stores the cached party chain heads in the current transaction. */
-static int writer_put_heads(struct writer *w)
-{
-    int rc;
-
-    for (size_t i = 0; i < w->n_heads; i++) {
-        uint8_t val[8 + TRACE_HASH_LEN];
-        MDB_val k = {strlen(w->heads[i].party), w->heads[i].party};
-        MDB_val v = {sizeof(val), val};
-        be64_put(val, w->heads[i].pseq);
-        memcpy(val + 8, w->heads[i].hash, TRACE_HASH_LEN);
-        if ((rc = mdb_put(w->txn, w->l->dbi_heads, &k, &v, 0)))
-            return trace_fail_mdb(rc, "heads");
-    }
-    return TRACE_OK;
-}
-
-/* Checks one group's signature over the given events of the batch. */
-static int check_group_sig(struct writer *w, const trace_batch *b,
-                           const trace_signed_group *g, const uint8_t **ev,
-                           const size_t *lens, size_t n, unsigned long lineno)
-{
-    uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
-    int rc;
-
-    (void)b;
-    if ((rc = trace_group_digest(g->party, g->key_id, ev, lens, n, digest)))
-        return rc;
-    if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
-        return rc;
-    if (trace_sig_verify(pub, digest, sizeof(digest), g->sig) != TRACE_OK)
-        return trace_fail(TRACE_EPERM,
-                          "line %lu: the signature does not verify with "
-                          "%s's key",
-                          lineno, g->party);
-    return TRACE_OK;
-}
-
-/* Groups per party (TRACE_APPEND_PARTY_GROUPS): each group covers every
- * event of its party in the batch, in batch order. */
-static int commit_party_groups(struct writer *w, trace_batch *b,
-                               const trace_signed_group *groups,
-                               size_t n_groups, trace_append_result *res)
-{
-    strmap *gi = strmap_new(sizeof(size_t));
-    size_t *of = calloc(b->n + 1, sizeof(*of)), *pos = NULL, *fill = NULL;
-    uint64_t *dups = NULL;
-    const uint8_t **ev = NULL;
-    size_t *lens = NULL, *cnt = NULL;
-    int rc = TRACE_OK;
-
-    if (!gi || !of || !(cnt = calloc(n_groups + 1, sizeof(*cnt))) ||
-        !(pos = calloc(n_groups + 1, sizeof(*pos))) ||
-        !(fill = calloc(n_groups + 1, sizeof(*fill))) ||
-        !(dups = calloc(n_groups + 1, sizeof(*dups))) ||
-        !(ev = calloc(b->n + 1, sizeof(*ev))) ||
-        !(lens = calloc(b->n + 1, sizeof(*lens)))) {
-        rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t g = 0; g < n_groups; g++) {
-        size_t *x = strmap_get(gi, groups[g].party, 1);
-        if (!x) {
-            rc = trace_fail(TRACE_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (*x) {
-            rc = trace_fail(TRACE_EINVAL, "two signed groups of %s",
-                            groups[g].party);
-            goto out;
-        }
-        *x = g + 1;
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        size_t *x = strmap_get(gi, b->items[i].ev->party, 0);
-        if (!x || !*x) {
-            rc = trace_fail(TRACE_EPERM,
-                            "line %lu: no signature of %s covers this event",
-                            b->items[i].lineno, b->items[i].ev->party);
-            goto out;
-        }
-        of[i] = *x - 1;
-        cnt[of[i]]++;
-    }
-    /* the events of each group, in batch order, side by side */
-    for (size_t g = 1; g < n_groups; g++)
-        pos[g] = pos[g - 1] + cnt[g - 1];
-    for (size_t i = 0; i < b->n; i++) {
-        size_t k = pos[of[i]] + fill[of[i]]++;
-        ev[k] = b->items[i].bytes;
-        lens[k] = b->items[i].len;
-    }
-    for (size_t g = 0; g < n_groups; g++) {
-        if (cnt[g] != groups[g].count) {
-            rc = trace_fail(TRACE_EINVAL,
-                            "the signed group of %s counts %zu events, the "
-                            "batch holds %zu of them",
-                            groups[g].party, groups[g].count, cnt[g]);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        const trace_signed_group *g = &groups[of[i]];
-        uint64_t before = res->duplicates;
-        /* a group's signature is checked at its first event, with the
-         * keys registered by the events before it (a batch may register
-         * the key that signs its later events) */
-        if (fill[of[i]] &&
-            (fill[of[i]] = 0,
-             (rc = check_group_sig(w, b, g, ev + pos[of[i]], lens + pos[of[i]],
-                                   cnt[of[i]], b->items[i].lineno)))) {
-            goto out;
-        }
-        w->presig = g->sig;
-        w->presig_key_id = g->key_id;
-        if ((rc = process(w, &b->items[i], NULL, g->party, 0))) {
-            trace_fail_line(rc, b->items[i].lineno);
-            goto out;
-        }
-        dups[of[i]] += res->duplicates - before;
-    }
-    /* a signature covers its whole group: all of it new, or (a retry)
-     * all of it recorded already */
-    for (size_t g = 0; g < n_groups; g++)
-        if (dups[g] && dups[g] != cnt[g]) {
-            rc = trace_fail(TRACE_EEXIST,
-                            "%llu of the %zu events %s signed together are "
-                            "recorded already: sign and send only the new "
-                            "ones",
-                            (unsigned long long)dups[g], cnt[g],
-                            groups[g].party);
-            goto out;
-        }
-    rc = window_flush(w);
-out:
-    w->presig = NULL;
-    w->presig_key_id = NULL;
-    strmap_free(gi);
-    free(of);
-    free(cnt);
-    free(pos);
-    free(fill);
-    free(dups);
-    free(ev);
-    free(lens);
-    return rc;
-}
-
-/* The groups of one request, inside the child transaction: each group
- * a run of consecutive events of one party (the first wire protocol), or
- * with TRACE_APPEND_PARTY_GROUPS one group per party. */
-static int commit_groups(struct writer *w, trace_batch *b,
-                         const trace_signed_group *groups, size_t n_groups,
-                         unsigned flags, trace_append_result *res)
-{
-    size_t first = 0;
-    int rc;
-
-    if (flags & TRACE_APPEND_PARTY_GROUPS) {
-        if ((rc = commit_party_groups(w, b, groups, n_groups, res)))
-            return rc;
-        return writer_put_heads(w);
-    }
-    for (size_t gi = 0; gi < n_groups; gi++) {
-        const trace_signed_group *g = &groups[gi];
-        uint64_t dups = res->duplicates;
-        uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
-
-        if ((rc = batch_range_digest(b, first, g->count, g->party, g->key_id,
-                                     digest)) != TRACE_OK)
-            return rc;
-        if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
-            return rc;
-        if (trace_sig_verify(pub, digest, sizeof(digest), g->sig) != TRACE_OK)
-            return trace_fail(TRACE_EPERM,
-                              "line %lu: the signature does not verify with "
-                              "%s's key",
-                              b->items[first].lineno, g->party);
-        w->presig = g->sig;
-        w->presig_key_id = g->key_id;
-        w->auth_party[0] = '\0';
-        for (size_t i = first; i < first + g->count; i++) {
-            if ((rc = process(w, &b->items[i], NULL, g->party, 0))) {
-                trace_fail_line(rc, b->items[i].lineno);
-                return rc;
-            }
-        }
-        /* the signature covers the whole group: all of it new, or (a
-         * retry) all of it recorded already */
-        dups = res->duplicates - dups;
-        if (dups && dups != g->count)
-            return trace_fail(TRACE_EEXIST,
-                              "line %lu: %llu of the %zu events signed "
-                              "together are recorded already: sign and send "
-                              "only the new ones",
-                              b->items[first].lineno, (unsigned long long)dups,
-                              g->count);
-        /* each group of this protocol is a window of its own */
-        if ((rc = window_flush(w)) != TRACE_OK)
-            return rc;
-        w->presig = NULL;
-        w->presig_key_id = NULL;
-        first += g->count;
-    }
-    if (first != b->n)
-        return trace_fail(TRACE_EINVAL,
-                          "the signed groups cover %zu of the "
-                          "batch's %zu events",
-                          first, b->n);
-    return writer_put_heads(w);
-}
-
-int trace_commit_add(trace_commit *c, trace_batch *b,
-                     const trace_signed_group *groups, size_t n_groups,
-                     unsigned flags, trace_append_result *res)
-{
-    struct writer *w = &c->w;
-    trace_append_result local;
-    uint8_t head[TRACE_HASH_LEN];
-    uint64_t size = w->size;
-    MDB_txn *parent = w->txn, *child = NULL;
-    int rc, rc2;
-
-    if (!res)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-    if (c->broken)
-        return trace_fail(TRACE_EUNAVAIL, "the group commit failed earlier");
-    if (flags & TRACE_APPEND_PROVISION_KEYS)
-        return trace_fail(TRACE_EINVAL, "a signed batch cannot provision "
-                                        "keys");
-    if (n_groups == 0 || b->n == 0)
-        return trace_fail(TRACE_EINVAL, "nothing to append");
-    memcpy(head, w->head, TRACE_HASH_LEN);
-    if ((rc = mdb_txn_begin(w->l->env, parent, 0, &child))) {
-        c->broken = 1;
-        return trace_fail_mdb(rc, "begin");
-    }
-    w->txn = child;
-    w->res = res;
-    w->historic = (flags & TRACE_APPEND_HISTORIC) != 0;
-    rc = commit_groups(w, b, groups, n_groups, flags, res);
-    if (rc == TRACE_OK && (rc = mdb_txn_commit(child)) != 0) {
-        rc = trace_fail_mdb(rc, "commit");
-        c->broken = 1; /* a failed child commit is not recoverable */
-        child = NULL;
-    } else if (rc == TRACE_OK) {
-        child = NULL;
-    }
-    if (child)
-        mdb_txn_abort(child);
-    w->txn = parent;
-    w->res = &c->scratch;
-    if (rc != TRACE_OK) {
-        /* a full map poisons the parent transaction too */
-        if (last_mdb_error() == MDB_MAP_FULL)
-            c->broken = 1;
-        memset(res, 0, sizeof(*res));
-        if ((rc2 = writer_rewind(w, size, head)) != TRACE_OK) {
-            c->broken = 1;
-            return rc2;
-        }
-        return rc;
-    }
-    c->total.appended += res->appended;
-    c->total.duplicates += res->duplicates;
-    if (res->first_seq && !c->total.first_seq)
-        c->total.first_seq = res->first_seq;
-    if (res->last_seq)
-        c->total.last_seq = res->last_seq;
-    return TRACE_OK;
-}
-
-int trace_commit_end(trace_commit *c, trace_append_result *total)
-{
-    struct writer *w = &c->w;
-    int rc;
-
-    if (total)
-        memset(total, 0, sizeof(*total));
-    if (c->broken)
-        return trace_fail(TRACE_EUNAVAIL, "the group commit failed earlier; "
-                                          "nothing of it was stored");
-    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
-        return rc;
-    rc = mdb_txn_commit(w->txn);
-    w->txn = NULL;
-    if (rc)
-        return ledger_commit_failed(w->l, rc);
-    if (total)
-        *total = c->total;
-    return TRACE_OK;
-}
-
-void trace_commit_free(trace_commit *c)
-{
-    if (!c)
-        return;
-    writer_end(&c->w); /* aborts what was not committed */
-    free(c);
-}
-
-int trace_ledger_append_signed(trace_ledger *l, trace_batch *b,
-                               const char *party,
-                               const uint8_t key_id[TRACE_KEY_ID_LEN],
-                               const uint8_t sig[TRACE_SIG_LEN], unsigned flags,
-                               trace_append_result *res)
-{
-    trace_signed_group g;
-    trace_commit *c = NULL;
-    trace_append_result local;
-    int rc;
-
-    if (!res)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-    if (strlen(party) >= sizeof(g.party))
-        return trace_fail(TRACE_EINVAL, "party id too long");
-    memset(&g, 0, sizeof(g));
-    snprintf(g.party, sizeof(g.party), "%s", party);
-    memcpy(g.key_id, key_id, TRACE_KEY_ID_LEN);
-    memcpy(g.sig, sig, TRACE_SIG_LEN);
-    g.count = b->n;
-    for (int attempt = 0;; attempt++) {
-        if ((rc = trace_commit_begin(&c, l)) == TRACE_OK &&
-            (rc = trace_commit_add(c, b, &g, 1, flags, res)) == TRACE_OK)
-            rc = trace_commit_end(c, NULL);
-        trace_commit_free(c);
-        c = NULL;
-        if (rc != TRACE_EFULL || last_mdb_error() != MDB_MAP_FULL ||
-            attempt == 8 || ledger_grow_map(l) != TRACE_OK)
-            break;
-    }
-    if (rc != TRACE_OK)
-        memset(res, 0, sizeof(*res));
     return rc;
 }
 

@@ -1,0 +1,119 @@
+/*
+ * writer.h - what the append transaction's files share (private to
+ * libtrace): batches (batch.c), the writer and its window (append.c),
+ * appends signed elsewhere and group commits (commit.c).
+ */
+#ifndef TRACE_WRITER_H
+#define TRACE_WRITER_H
+
+#include "internal.h"
+
+struct item {
+    Trace__V1__Event *ev; /* parsed event, in the batch arena */
+    uint8_t *bytes;       /* its exact encoding */
+    size_t len;
+    unsigned long lineno;
+};
+
+struct trace_batch {
+    trace_ledger *l;
+    arena *a;
+    struct item *items;
+    size_t n, cap;
+};
+
+/* Strips a line's BOM, CR and surrounding blanks; 0 if nothing is left
+ * (a blank line). */
+int trim_line(const char **line, size_t *len);
+
+struct phead {
+    char *party;
+    uint64_t pseq;
+    uint8_t hash[TRACE_HASH_LEN];
+};
+
+/* An event to write: who, its id, the signing key id and its bytes. */
+struct event_ref {
+    const char *party;
+    const char *id;
+    const uint8_t *key_id;
+    const uint8_t *bytes;
+    size_t len;
+};
+
+/* An entry of the window (not yet written). */
+struct went {
+    struct event_ref p;           /* all in the writer's window arena */
+    uint8_t hash[TRACE_HASH_LEN]; /* SHA-256 of the event bytes */
+    size_t group;                 /* index in the writer's groups */
+    size_t next;                  /* the group's next entry + 1 (0: last) */
+};
+
+/* A party's signature group in the window. */
+struct wgroup {
+    const char *party;
+    const trace_key *key; /* signs, unless presig is set */
+    uint8_t *kid;         /* in the window arena: entries point here */
+    uint32_t count;
+    size_t first, last;    /* its first and last entry */
+    const uint8_t *presig; /* signed elsewhere (checked before) */
+    uint8_t sig[TRACE_SIG_LEN];
+};
+
+/* A window is written when it holds this many entries or bytes: the
+ * memory an append holds does not grow with its length, and a party
+ * signs about once per window. */
+#define WINDOW_ENTRIES 262144
+#define WINDOW_BYTES   (64u << 20)
+
+struct writer {
+    trace_ledger *l;
+    MDB_txn *txn;
+    arena *tmp;  /* per-event scratch, reset often */
+    arena *keep; /* lives for the whole append */
+    uint64_t size;
+    uint8_t head[TRACE_HASH_LEN];
+    int64_t now;
+    int historic;
+    struct phead *heads;
+    size_t n_heads, cap_heads;
+    strmap *head_ix; /* party -> index in heads + 1 */
+    /* the window: events checked and indexed but not yet written, each
+     * party's forming one signature group (see "Signatures" in ledger.h) */
+    arena *win;        /* their bytes, ids and party names */
+    struct went *went; /* in journal order */
+    size_t n_went, cap_went, win_bytes;
+    struct wgroup *groups; /* one per party (and key) in the window */
+    size_t n_groups, cap_groups;
+    strmap *gindex;  /* party -> group index + 1 */
+    strmap *idindex; /* party \n id -> entry index + 1 */
+    sha256_stream *gdigest;
+    /* recorder checks already passed for this party and key */
+    char auth_party[72]; /* "" when none */
+    const trace_key *auth_key;
+    int auth_regulator;
+    uint8_t *buf;
+    size_t bufcap;
+    strmap *tails; /* stock index tails (state.c) */
+    /* a batch signed by its recorder elsewhere: one group, this signature */
+    const uint8_t *presig;
+    const uint8_t *presig_key_id;
+    trace_append_result *res;
+};
+
+int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res);
+void writer_end(struct writer *w);
+/* Processes one event of a batch: checks, indexes, adds it to the
+ * window (see append.c). */
+int process(struct writer *w, const struct item *it, trace_keyring *ring,
+            const char *as, unsigned flags);
+/* Signs the window's groups and writes its entries; forgets it. */
+int window_flush(struct writer *w);
+int window_reset(struct writer *w);
+/* After an aborted child transaction: back to the parent's state. */
+int writer_rewind(struct writer *w, uint64_t size,
+                  const uint8_t head[TRACE_HASH_LEN]);
+/* Stores the cached party chain heads in the current transaction. */
+int writer_put_heads(struct writer *w);
+
+#endif
