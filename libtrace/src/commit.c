@@ -127,20 +127,17 @@ int trace_commit_begin(trace_commit **out, trace_ledger *l)
     return TRACE_OK;
 }
 
-/* Checks one group's signature over the given events of the batch. */
-static int check_group_sig(struct writer *w, const trace_batch *b,
-                           const trace_signed_group *g, const uint8_t **ev,
-                           const size_t *lens, size_t n, unsigned long lineno)
+/* Checks a group's signature over `digest` with the key registered to
+ * its party now; `lineno` (of its first event) names it in messages. */
+static int check_group_sig(struct writer *w, const trace_signed_group *g,
+                           const uint8_t digest[32], unsigned long lineno)
 {
-    uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
+    uint8_t pub[TRACE_PUBKEY_LEN];
     int rc;
 
-    (void)b;
-    if ((rc = trace_group_digest(g->party, g->key_id, ev, lens, n, digest)))
-        return rc;
     if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
         return rc;
-    if (trace_sig_verify(pub, digest, sizeof(digest), g->sig) != TRACE_OK)
+    if (trace_sig_verify(pub, digest, 32, g->sig) != TRACE_OK)
         return trace_fail(TRACE_EPERM,
                           "line %lu: the signature does not verify with "
                           "%s's key",
@@ -214,14 +211,17 @@ static int commit_party_groups(struct writer *w, trace_batch *b,
     for (size_t i = 0; i < b->n; i++) {
         const trace_signed_group *g = &groups[of[i]];
         uint64_t before = res->duplicates;
-        /* a group's signature is checked at its first event, with the
-         * keys registered by the events before it (a batch may register
-         * the key that signs its later events) */
-        if (fill[of[i]] &&
-            (fill[of[i]] = 0,
-             (rc = check_group_sig(w, b, g, ev + pos[of[i]], lens + pos[of[i]],
-                                   cnt[of[i]], b->items[i].lineno)))) {
-            goto out;
+        /* a group's signature is checked at its first event (the first
+         * of its events side by side), with the keys registered by the
+         * events before it: a batch may register the key that signs its
+         * later events */
+        if (ev[pos[of[i]]] == b->items[i].bytes) {
+            uint8_t digest[32];
+            if ((rc = trace_group_digest(g->party, g->key_id, ev + pos[of[i]],
+                                         lens + pos[of[i]], cnt[of[i]],
+                                         digest)) != TRACE_OK ||
+                (rc = check_group_sig(w, g, digest, b->items[i].lineno)))
+                goto out;
         }
         w->presig = g->sig;
         w->presig_key_id = g->key_id;
@@ -276,18 +276,12 @@ static int commit_groups(struct writer *w, trace_batch *b,
     for (size_t gi = 0; gi < n_groups; gi++) {
         const trace_signed_group *g = &groups[gi];
         uint64_t dups = res->duplicates;
-        uint8_t digest[32], pub[TRACE_PUBKEY_LEN];
+        uint8_t digest[32];
 
         if ((rc = batch_range_digest(b, first, g->count, g->party, g->key_id,
-                                     digest)) != TRACE_OK)
+                                     digest)) != TRACE_OK ||
+            (rc = check_group_sig(w, g, digest, b->items[first].lineno)))
             return rc;
-        if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
-            return rc;
-        if (trace_sig_verify(pub, digest, sizeof(digest), g->sig) != TRACE_OK)
-            return trace_fail(TRACE_EPERM,
-                              "line %lu: the signature does not verify with "
-                              "%s's key",
-                              b->items[first].lineno, g->party);
         w->presig = g->sig;
         w->presig_key_id = g->key_id;
         w->auth_party[0] = '\0';
