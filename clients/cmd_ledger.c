@@ -359,6 +359,13 @@ int cmd_import(struct globals *g, int argc, char **argv)
     }
     if (tty && lineno >= 100000)
         fprintf(ctl_err, "\rread %lu lines\n", lineno);
+    /* the lines given last are checked behind the reading */
+    while ((rc = trace_import_next_error(im)) != TRACE_OK) {
+        if (first_err == TRACE_OK)
+            first_err = rc;
+        if (++errors <= MAX_REPORTED_ERRORS)
+            fprintf(ctl_err, "tracectl: %s\n", trace_error_last());
+    }
     if (ferror(in)) {
         fprintf(ctl_err, "tracectl: %s: read error; nothing was imported\n",
                 argv[optind]);

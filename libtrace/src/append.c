@@ -636,8 +636,8 @@ static int provision(struct writer *w, trace_keyring *ring,
  * only a regulator may set it.  Acting as `as`, that party must be a
  * regulator; acting with the key folder alone (as NULL), the folder must
  * hold a registered key of the root regulator. */
-static int check_historic(struct writer *w, trace_keyring *ring, const char *as,
-                          unsigned flags)
+int check_historic(struct writer *w, trace_keyring *ring, const char *as,
+                   unsigned flags)
 {
     const char *who = as ? as : w->l->regulator;
     Trace__V1__PartyState *st;
@@ -818,7 +818,7 @@ int writer_put_heads(struct writer *w)
     return TRACE_OK;
 }
 
-static int writer_commit(struct writer *w)
+int writer_commit(struct writer *w)
 {
     int rc;
 
@@ -927,114 +927,4 @@ out:
     writer_end(&w);
     free(bytes);
     return rc;
-}
-
-/* Streaming imports ---------------------------------------------------- */
-
-struct trace_import {
-    struct writer w;
-    trace_ledger *l;
-    trace_keyring *ring;
-    char as[72];
-    int has_as;
-    unsigned flags;
-    arena *ev; /* the line being parsed (the window keeps a copy) */
-    int bad;   /* code of the first rejected line, 0 if none */
-    int begun;
-    trace_append_result res;
-};
-
-int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
-                       const char *as, unsigned flags, uint64_t size_hint)
-{
-    trace_import *im;
-    int rc;
-
-    if (!(im = calloc(1, sizeof(*im))))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    im->l = l;
-    im->ring = ring;
-    im->flags = flags;
-    if (as) {
-        snprintf(im->as, sizeof(im->as), "%s", as);
-        im->has_as = 1;
-    }
-    if (!(im->ev = arena_new(0))) {
-        trace_import_free(im);
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    }
-    /* room for the whole input in one transaction (no transaction may be
-     * open while the map grows) */
-    if ((rc = ledger_ensure_room(l, size_hint * 4)) != TRACE_OK) {
-        trace_import_free(im);
-        return rc;
-    }
-    rc = writer_begin(&im->w, l, &im->res);
-    im->begun = 1; /* writer_end frees what writer_begin made */
-    if (rc != TRACE_OK) {
-        trace_import_free(im);
-        return rc;
-    }
-    if ((rc = check_historic(&im->w, ring, as, flags)) != TRACE_OK) {
-        trace_import_free(im);
-        return rc;
-    }
-    im->w.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
-    *out = im;
-    return TRACE_OK;
-}
-
-int trace_import_line(trace_import *im, const char *line, size_t len,
-                      unsigned long lineno)
-{
-    struct item it;
-    int rc;
-
-    if (!trim_line(&line, &len))
-        return TRACE_OK; /* blank */
-    arena_reset(im->ev);
-    rc = event_from_json(&it.ev, im->ev, line, len, im->l);
-    if (rc == TRACE_OK) {
-        it.len = trace__v1__event__get_packed_size(it.ev);
-        if (!(it.bytes = arena_alloc(im->ev, it.len)))
-            rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        else
-            trace__v1__event__pack(it.ev, it.bytes);
-    }
-    /* after a rejected line the rest is only parsed, to report more */
-    if (rc == TRACE_OK && !im->bad) {
-        it.lineno = lineno;
-        rc = process(&im->w, &it, im->ring, im->has_as ? im->as : NULL,
-                     im->flags);
-    }
-    if (rc != TRACE_OK) {
-        if (!im->bad)
-            im->bad = rc;
-        return trace_fail_line(rc, lineno);
-    }
-    return TRACE_OK;
-}
-
-int trace_import_commit(trace_import *im, trace_append_result *res)
-{
-    int rc;
-
-    if (im->bad)
-        rc = trace_fail(im->bad, "the input has rejected lines; nothing "
-                                 "was imported");
-    else
-        rc = writer_commit(&im->w);
-    if (res)
-        *res = rc == TRACE_OK ? im->res : (trace_append_result){0};
-    return rc;
-}
-
-void trace_import_free(trace_import *im)
-{
-    if (!im)
-        return;
-    if (im->begun)
-        writer_end(&im->w);
-    arena_free(im->ev);
-    free(im);
 }

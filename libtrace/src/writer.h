@@ -115,5 +115,11 @@ int writer_rewind(struct writer *w, uint64_t size,
                   const uint8_t head[TRACE_HASH_LEN]);
 /* Stores the cached party chain heads in the current transaction. */
 int writer_put_heads(struct writer *w);
+/* Writes the window, the chain heads and the journal head, and commits. */
+int writer_commit(struct writer *w);
+/* A historic append (flags) needs a regulator: `as`, or without it the
+ * root regulator's registered key in `ring`. */
+int check_historic(struct writer *w, trace_keyring *ring, const char *as,
+                   unsigned flags);
 
 #endif

@@ -354,16 +354,25 @@ void trace_commit_free(trace_commit *c);
  * commit (other writers wait).  `size_hint` (bytes of input, 0 if
  * unknown) lets the map grow beforehand.
  *
- * trace_import_line returns TRACE_OK or the line's error ("line N: ...");
- * after a rejected line the rest is still parsed, so more errors can be
- * reported, but nothing is written and commit fails with the first
- * line's code.  trace_import_free aborts what was not committed.
+ * Two threads share the work: the caller's parses each line as it is
+ * given; a thread of the import's checks, signs and writes the lines
+ * parsed before (a few thousand behind at most).  So an error may be
+ * found after its line was given: trace_import_line returns TRACE_OK or
+ * one error of this or an earlier line ("line N: ..."), errors in line
+ * order and each once; trace_import_next_error waits until every line
+ * given is checked and returns the next error not yet returned, or
+ * TRACE_OK when none is left.  After a rejected line the rest is still
+ * parsed, so more errors can be reported, but nothing is written and
+ * commit fails with the first line's code.  Call the functions of one
+ * import from one thread.  trace_import_free aborts what was not
+ * committed.
  */
 typedef struct trace_import trace_import;
 int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
                        const char *as, unsigned flags, uint64_t size_hint);
 int trace_import_line(trace_import *im, const char *line, size_t len,
                       unsigned long lineno);
+int trace_import_next_error(trace_import *im);
 int trace_import_commit(trace_import *im, trace_append_result *res);
 void trace_import_free(trace_import *im);
 
