@@ -157,11 +157,21 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
         MDB_val hk = {hlen, hold}, hv = {BAL_SIZE, probe};
         int64_t qty = 0;
         int found = 0;
-        rc = mdb_cursor_get(cur, &hk, &hv, MDB_GET_BOTH_RANGE);
-        if (rc == 0)
-            rc = mdb_cursor_get(cur, &hk, &hv, MDB_PREV_DUP);
-        else if (rc == MDB_NOTFOUND)
-            rc = mdb_cursor_get(cur, &hk, &hv, MDB_LAST_DUP);
+        /* v is the holding's first change: none by at_us, nothing held.
+         * Else its last change, when made by at_us (a holding looked at
+         * now, or emptied before), or the last one before at_us: the
+         * cursor stays on this holding, for the next one's step. */
+        if (v.mv_size == BAL_SIZE && memcmp(v.mv_data, probe, BAL_SIZE) > 0) {
+            rc = MDB_NOTFOUND;
+        } else if ((rc = mdb_cursor_get(cur, &hk, &hv, MDB_LAST_DUP)) == 0 &&
+                   hv.mv_size == BAL_SIZE &&
+                   memcmp(hv.mv_data, probe, BAL_SIZE) > 0) {
+            hk = (MDB_val){hlen, hold};
+            hv = (MDB_val){BAL_SIZE, probe};
+            rc = mdb_cursor_get(cur, &hk, &hv, MDB_GET_BOTH_RANGE);
+            if (rc == 0)
+                rc = mdb_cursor_get(cur, &hk, &hv, MDB_PREV_DUP);
+        }
         if (rc == 0 && hv.mv_size == BAL_SIZE) {
             qty = bal_balance(hv.mv_data);
             found = 1;
@@ -201,10 +211,7 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
                 goto out;
         }
         /* next holding */
-        hk = (MDB_val){hlen, hold};
-        rc = mdb_cursor_get(cur, &hk, &hv, MDB_SET_KEY);
-        if (rc == 0)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
     }
     rc = rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
 out:

@@ -1,12 +1,14 @@
 /*
  * bench_query - query latency on a generated supply chain.
  *
- *   bench_query [--dir DIR] [--events N] [--seed S] [--emit FILE]
+ *   bench_query [--dir DIR [--reuse]] [--events N] [--seed S] [--emit FILE]
  *
  * --seed picks the generator's random sequence (the same seed gives the
  * same ledger); --emit FILE only writes the workload as SPEC section 3
  * JSON Lines (import it with `tracectl import --provision-keys FILE`)
- * and measures nothing.
+ * and measures nothing.  --dir keeps the ledger it builds in DIR; with
+ * --reuse, a ledger built there before with the same --events and --seed
+ * is measured again without building it.
  *
  * Builds a ledger of about N events (default 1,000,000): lot by lot
  * through a year, 4 manufacturers produce lots (one per ~5,000 events),
@@ -228,6 +230,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/trace-qbench-XXXXXX", keys[512], line[1024];
     const char *dir = NULL;
     size_t target = 1000000;
+    int reuse = 0;
     const trace_key *key;
 
     for (int i = 1; i < argc; i++) {
@@ -243,17 +246,27 @@ int main(int argc, char **argv)
             target = strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: bench_query [--dir DIR] [--events N] "
-                            "[--seed S] [--emit FILE]\n");
+                            "[--reuse] [--seed S] [--emit FILE]\n");
             return 1;
         }
     }
+    if (reuse && (!dir || emit))
+        return fprintf(stderr, "bench: --reuse needs --dir, not --emit\n"), 1;
     int own = !dir;
     if (!dir && !(dir = mkdtemp(tmpl)))
         return perror("mkdtemp"), 1;
     snprintf(keys, sizeof(keys), "%s/keys", dir);
-    if (trace_keyring_open(&ring, keys, 1) != TRACE_OK ||
-        trace_keyring_generate(ring, "REGULATOR", &key) != TRACE_OK ||
-        trace_ledger_init(&l, dir, key, NULL) != TRACE_OK)
+    if (reuse) {
+        /* the generator runs again, writing nowhere, for the lots and
+         * holders the queries sample */
+        if (trace_ledger_open(&l, dir) != TRACE_OK ||
+            trace_keyring_open(&ring, keys, 0) != TRACE_OK)
+            return fprintf(stderr, "bench: %s\n", trace_error_last()), 1;
+        if (!(emit = fopen("/dev/null", "w")))
+            return perror("/dev/null"), 1;
+    } else if (trace_keyring_open(&ring, keys, 1) != TRACE_OK ||
+               trace_keyring_generate(ring, "REGULATOR", &key) != TRACE_OK ||
+               trace_ledger_init(&l, dir, key, NULL) != TRACE_OK)
         return fprintf(stderr, "bench: %s\n", trace_error_last()), 1;
     trace_batch_new(&batch, l);
 
@@ -288,7 +301,10 @@ int main(int argc, char **argv)
         gen_lot(k, (unsigned)(k * 330 / n_lots));
     flush();
     n_lots_made = n_lots;
-    if (emit) {
+    if (reuse) {
+        fclose(emit);
+        emit = NULL;
+    } else if (emit) {
         int bad = fclose(emit) != 0;
         printf("wrote %zu events\n", total_events);
         trace_ledger_close(l);
