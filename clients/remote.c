@@ -371,36 +371,56 @@ static int by_party(const void *a, const void *b)
     return c ? c : (x > y) - (x < y);
 }
 
-/* Signs the prepared chunk's events per party (or per run of one party's
- * events) and commits it. */
-static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
-                           unsigned flags, trace_append_result *res)
-{
-    struct remote *r = g->remote;
-    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
-    Trace__Wire__V1__Commit cm = TRACE__WIRE__V1__COMMIT__INIT;
-    Trace__Wire__V1__Group *groups = NULL, **gp = NULL;
-    Trace__Wire__V1__Response *resp;
-    uint8_t(*sigs)[TRACE_SIG_LEN] = NULL;
-    const uint8_t **evp = NULL, **gev = NULL;
-    size_t *lens = NULL, *glen = NULL, ng = 0;
-    size_t *order = NULL;
-    int rc = TRACE_OK, ret, party_groups;
-    char msg[512];
+/* A prepared chunk's groups, signed (per party, or per run of one
+ * party's consecutive events for a daemon of the first protocol). */
+struct signed_chunk {
+    Trace__Wire__V1__Prepared *p;
+    Trace__Wire__V1__Group *groups, **gp;
+    uint8_t (*sigs)[TRACE_SIG_LEN];
+    size_t ng;
+    int party_groups;
+    int rc;        /* of signing */
+    char msg[512]; /* why it failed */
+};
 
+static void signed_chunk_free(struct signed_chunk *sc)
+{
+    free(sc->groups);
+    free(sc->gp);
+    free(sc->sigs);
+    memset(sc, 0, sizeof(*sc));
+}
+
+/* Signs sc->p's events (r's keyring is only read).  Runs on a thread of
+ * its own beside the commit of the chunk before: sets sc->rc and sc->msg,
+ * not ctl_errmsg(). */
+static int sign_chunk(struct remote *r, struct signed_chunk *sc)
+{
+    Trace__Wire__V1__Prepared *p = sc->p;
+    const uint8_t **evp = NULL, **gev = NULL;
+    size_t *lens = NULL, *glen = NULL, *order = NULL;
+    int rc = TRACE_OK;
+
+    sc->ng = 0;
+    sc->msg[0] = '\0';
     if (p->n_events == 0)
-        return TRACE_OK;
+        return sc->rc = TRACE_OK;
     if (p->n_parties != p->n_events || p->n_linenos != p->n_events) {
-        ctl_set_errmsg("the daemon's prepared events are malformed");
-        return TRACE_EUNAVAIL;
+        snprintf(sc->msg, sizeof(sc->msg),
+                 "the daemon's prepared events are malformed");
+        return sc->rc = TRACE_EUNAVAIL;
     }
-    groups = calloc(p->n_events, sizeof(*groups));
-    gp = calloc(p->n_events, sizeof(*gp));
-    sigs = calloc(p->n_events, sizeof(*sigs));
+    sc->groups = calloc(p->n_events, sizeof(*sc->groups));
+    sc->gp = calloc(p->n_events, sizeof(*sc->gp));
+    sc->sigs = calloc(p->n_events, sizeof(*sc->sigs));
     evp = calloc(p->n_events, sizeof(*evp));
     lens = calloc(p->n_events, sizeof(*lens));
-    if (!groups || !gp || !sigs || !evp || !lens) {
-        ctl_set_errmsg("out of memory");
+    order = calloc(p->n_events, sizeof(*order));
+    gev = calloc(p->n_events, sizeof(*gev));
+    glen = calloc(p->n_events, sizeof(*glen));
+    if (!sc->groups || !sc->gp || !sc->sigs || !evp || !lens || !order ||
+        !gev || !glen) {
+        snprintf(sc->msg, sizeof(sc->msg), "out of memory");
         rc = TRACE_ENOMEM;
         goto out;
     }
@@ -412,17 +432,10 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
      * (in order), or, for a daemon of the first protocol, one per run of
      * a party's consecutive events: the events' indexes ordered by party
      * (then position) give each party's events side by side */
-    party_groups = (r->features & WIRE_FEATURE_PARTY_GROUPS) != 0;
-    if (!(order = calloc(p->n_events, sizeof(*order))) ||
-        !(gev = calloc(p->n_events, sizeof(*gev))) ||
-        !(glen = calloc(p->n_events, sizeof(*glen)))) {
-        ctl_set_errmsg("out of memory");
-        rc = TRACE_ENOMEM;
-        goto out;
-    }
+    sc->party_groups = (r->features & WIRE_FEATURE_PARTY_GROUPS) != 0;
     for (size_t i = 0; i < p->n_events; i++)
         order[i] = i;
-    if (party_groups) {
+    if (sc->party_groups) {
         sort_parties = p->parties;
         qsort(order, p->n_events, sizeof(*order), by_party);
     }
@@ -431,6 +444,7 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
         const trace_key *key;
         uint8_t digest[32];
         size_t n = 0, first = order[i];
+        Trace__Wire__V1__Group *gr = &sc->groups[sc->ng];
 
         for (; i < p->n_events && strcmp(p->parties[order[i]], party) == 0;
              i++) {
@@ -438,40 +452,60 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
             glen[n++] = lens[order[i]];
         }
         if (trace_keyring_get(r->ring, party, &key) != TRACE_OK) {
-            snprintf(msg, sizeof(msg),
+            snprintf(sc->msg, sizeof(sc->msg),
                      "line %llu: no key for %s in %s (create one with "
                      "`tracectl keygen %s` and have it registered)",
                      (unsigned long long)p->linenos[first], party,
                      trace_keyring_dir(r->ring), party);
-            ctl_set_errmsg(msg);
             rc = TRACE_EPERM;
             goto out;
         }
         if ((rc = trace_group_digest(party, trace_key_id(key), gev, glen, n,
                                      digest)) != TRACE_OK ||
-            (rc = trace_key_sign(key, digest, sizeof(digest), sigs[ng]))) {
-            ctl_set_errmsg(trace_error_last());
+            (rc = trace_key_sign(key, digest, sizeof(digest),
+                                 sc->sigs[sc->ng]))) {
+            snprintf(sc->msg, sizeof(sc->msg), "%s", trace_error_last());
             goto out;
         }
-        trace__wire__v1__group__init(&groups[ng]);
-        groups[ng].party = (char *)party;
-        groups[ng].key_id.data = (uint8_t *)trace_key_id(key);
-        groups[ng].key_id.len = TRACE_KEY_ID_LEN;
-        groups[ng].sig.data = sigs[ng];
-        groups[ng].sig.len = TRACE_SIG_LEN;
-        groups[ng].count = (uint32_t)n;
-        gp[ng] = &groups[ng];
-        ng++;
+        trace__wire__v1__group__init(gr);
+        gr->party = (char *)party;
+        gr->key_id.data = (uint8_t *)trace_key_id(key);
+        gr->key_id.len = TRACE_KEY_ID_LEN;
+        gr->sig.data = sc->sigs[sc->ng];
+        gr->sig.len = TRACE_SIG_LEN;
+        gr->count = (uint32_t)n;
+        sc->gp[sc->ng++] = gr;
     }
+out:
+    free(evp);
+    free(lens);
+    free(gev);
+    free(glen);
+    free(order);
+    return sc->rc = rc;
+}
+
+/* Commits a signed chunk. */
+static int send_chunk(struct globals *g, struct signed_chunk *sc,
+                      unsigned flags, trace_append_result *res)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Commit cm = TRACE__WIRE__V1__COMMIT__INIT;
+    Trace__Wire__V1__Prepared *p = sc->p;
+    Trace__Wire__V1__Response *resp;
+    int ret;
+
+    if (p->n_events == 0)
+        return TRACE_OK;
     cm.n_events = p->n_events;
     cm.events = p->events;
     cm.n_linenos = p->n_linenos;
     cm.linenos = p->linenos;
     cm.ticket = p->ticket;
-    cm.n_groups = ng;
-    cm.groups = gp;
-    cm.has_party_groups = party_groups;
-    cm.party_groups = party_groups;
+    cm.n_groups = sc->ng;
+    cm.groups = sc->gp;
+    cm.has_party_groups = sc->party_groups;
+    cm.party_groups = sc->party_groups;
     cm.has_historic = 1;
     cm.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT;
@@ -479,13 +513,10 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
     if (!(resp = call(g, &body, &ret))) {
         ctl_set_errmsg("the commit got no answer: run the import again (what "
                        "was committed is skipped as already present)");
-        rc = ctl_code_of_exit(ret);
-        goto out;
+        return ctl_code_of_exit(ret);
     }
-    if (resp->code != 0 || !resp->committed) {
-        rc = append_failed(resp);
-        goto out;
-    }
+    if (resp->code != 0 || !resp->committed)
+        return append_failed(resp);
     res->appended += resp->committed->appended;
     res->duplicates += resp->committed->duplicates;
     if (resp->committed->first_seq && !res->first_seq)
@@ -493,15 +524,62 @@ static int commit_prepared(struct globals *g, Trace__Wire__V1__Prepared *p,
     if (resp->committed->last_seq)
         res->last_seq = resp->committed->last_seq;
     trace__wire__v1__response__free_unpacked(resp, NULL);
-out:
-    free(groups);
-    free(gp);
-    free(sigs);
-    free(evp);
-    free(lens);
-    free(gev);
-    free(glen);
-    free(order);
+    return TRACE_OK;
+}
+
+struct sign_job {
+    struct remote *r;
+    struct signed_chunk *sc;
+};
+
+static void *sign_job_run(void *arg)
+{
+    struct sign_job *j = arg;
+    sign_chunk(j->r, j->sc);
+    return NULL;
+}
+
+/* Commits the prepared chunks in order, each signed while the one before
+ * is on its way (signing a chunk of a thousand parties takes as long as
+ * the daemon's commit of it). */
+static int commit_all(struct globals *g, Trace__Wire__V1__Response **preps,
+                      size_t nprep, unsigned flags, trace_append_result *res)
+{
+    struct remote *r = g->remote;
+    struct signed_chunk sc[2];
+    int rc = TRACE_OK;
+
+    memset(sc, 0, sizeof(sc));
+    if (nprep == 0)
+        return TRACE_OK;
+    sc[0].p = preps[0]->prepared;
+    sign_chunk(r, &sc[0]);
+    for (size_t i = 0; i < nprep; i++) {
+        struct signed_chunk *cur = &sc[i % 2], *next = &sc[(i + 1) % 2];
+        struct sign_job job = {r, next};
+        pthread_t t;
+        int threaded = 0;
+
+        if (cur->rc != TRACE_OK) {
+            ctl_set_errmsg(cur->msg);
+            rc = cur->rc;
+            break;
+        }
+        if (i + 1 < nprep) {
+            next->p = preps[i + 1]->prepared;
+            threaded = pthread_create(&t, NULL, sign_job_run, &job) == 0;
+        }
+        rc = send_chunk(g, cur, flags, res);
+        if (threaded)
+            pthread_join(t, NULL);
+        else if (i + 1 < nprep)
+            sign_chunk(r, next);
+        signed_chunk_free(cur);
+        if (rc != TRACE_OK)
+            break;
+    }
+    signed_chunk_free(&sc[0]);
+    signed_chunk_free(&sc[1]);
     return rc;
 }
 
@@ -608,7 +686,7 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     struct remote *r = g->remote;
     Trace__Wire__V1__Response **preps = NULL;
     Trace__Wire__V1__ProvisionKey **prov = NULL;
-    size_t nprep = 0, n_prov = 0, from, max_prov = n + 1;
+    size_t nprep = 0, n_prov = 0, from, max_prov = n + 1, first_to = 0;
     /* a request holds at most three quarters of what the daemon accepts:
      * a commit carries the events (smaller than their JSON lines) and a
      * signature per party (about 100 bytes each) */
@@ -626,28 +704,35 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     }
     /* every chunk is prepared (checked) before any is committed, so a
      * rejected line anywhere leaves the ledger untouched; with
-     * --provision-keys a second round registers the missing keys first */
-    for (int round = 0; round < 2 && rc == TRACE_OK; round++) {
-        for (size_t i = 0; i < nprep; i++)
-            trace__wire__v1__response__free_unpacked(preps[i], NULL);
-        nprep = 0;
-        for (from = 0; from < n && rc == TRACE_OK;) {
-            size_t to = from, bytes = 0;
-            while (to < n && (to == from || bytes + lens[to] + 32 <= budget))
-                bytes += lens[to++] + 32;
-            rc = prepare(g, lines, lens, linenos, from, to,
-                         nprep == 0 ? prov : NULL, nprep == 0 ? n_prov : 0,
-                         provision && round == 0, &preps[nprep]);
-            if (rc == TRACE_OK)
-                nprep++;
-            from = to;
+     * --provision-keys the first part is prepared once more, with the
+     * registrations of the keys the daemon found missing */
+    for (from = 0; from < n && rc == TRACE_OK;) {
+        size_t to = from, bytes = 0;
+        while (to < n && (to == from || bytes + lens[to] + 32 <= budget))
+            bytes += lens[to++] + 32;
+        rc = prepare(g, lines, lens, linenos, from, to, NULL, 0, provision,
+                     &preps[nprep]);
+        if (rc == TRACE_OK)
+            nprep++;
+        if (from == 0)
+            first_to = to;
+        from = to;
+    }
+    if (rc == TRACE_OK && provision &&
+        (rc = make_keys(g, preps, nprep, prov, &n_prov, max_prov)) ==
+            TRACE_OK &&
+        n_prov > 0) {
+        /* only the first part changes: it carries the registrations (the
+         * others' events do not depend on them) */
+        trace__wire__v1__response__free_unpacked(preps[0], NULL);
+        rc = prepare(g, lines, lens, linenos, 0, first_to, prov, n_prov, 0,
+                     &preps[0]);
+        if (rc != TRACE_OK) {
+            /* preps[0] is gone: free the others only */
+            for (size_t i = 1; i < nprep; i++)
+                trace__wire__v1__response__free_unpacked(preps[i], NULL);
+            nprep = 0;
         }
-        if (rc != TRACE_OK || !provision || round == 1)
-            break;
-        if ((rc = make_keys(g, preps, nprep, prov, &n_prov, max_prov)) !=
-                TRACE_OK ||
-            n_prov == 0)
-            break;
     }
     for (size_t i = 0; i < nprep && rc == TRACE_OK && as; i++) {
         Trace__Wire__V1__Prepared *p = preps[i]->prepared;
@@ -664,8 +749,8 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
                 break;
             }
     }
-    for (size_t i = 0; i < nprep && rc == TRACE_OK; i++)
-        rc = commit_prepared(g, preps[i]->prepared, flags, res);
+    if (rc == TRACE_OK)
+        rc = commit_all(g, preps, nprep, flags, res);
     if (rc == TRACE_OK)
         res->provisioned = n_prov;
     for (size_t i = 0; i < nprep; i++)

@@ -322,6 +322,60 @@ static int after_party_line(trace_batch *b, const Trace__Wire__V1__Prepare *pr,
     return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The recorders among parties[n] registered without any key and not
+ * keyed by this batch, once each, in order of first appearance: each
+ * distinct recorder is looked up once (a chunk holds thousands of events
+ * of a few hundred recorders). */
+static int list_need_keys(struct server *s, char **parties, size_t n,
+                          const struct provctx *pc, char **need, size_t *n_need)
+{
+    char **u = malloc((n + 1) * sizeof(*u)), **keyed = NULL;
+    unsigned char *state = NULL; /* per distinct recorder: 1 need, 2 listed */
+    size_t nu = 0;
+
+    if (!u || !(state = calloc(n + 1, 1)) ||
+        !(keyed = malloc((pc->n_keyed + 1) * sizeof(*keyed)))) {
+        free(u);
+        free(state);
+        return -1;
+    }
+    memcpy(u, parties, n * sizeof(*u));
+    qsort(u, n, sizeof(*u), cmp_str);
+    for (size_t i = 0; i < n; i++)
+        if (nu == 0 || strcmp(u[nu - 1], u[i]) != 0)
+            u[nu++] = u[i];
+    if (pc->n_keyed)
+        memcpy(keyed, pc->keyed, pc->n_keyed * sizeof(*keyed));
+    qsort(keyed, pc->n_keyed, sizeof(*keyed), cmp_str);
+    pthread_rwlock_rdlock(&s->map_lock);
+    for (size_t i = 0; i < nu; i++) {
+        trace_party info;
+        if (bsearch(&u[i], keyed, pc->n_keyed, sizeof(*keyed), cmp_str))
+            continue; /* registered with its key in this batch */
+        if (trace_party_info(s->l, u[i], &info) != TRACE_OK || info.n_keys == 0)
+            state[i] = 1;
+    }
+    pthread_rwlock_unlock(&s->map_lock);
+    *n_need = 0;
+    for (size_t i = 0; i < n; i++) {
+        char **f = bsearch(&parties[i], u, nu, sizeof(*u), cmp_str);
+        size_t k = (size_t)(f - u);
+        if (state[k] == 1) {
+            need[(*n_need)++] = parties[i];
+            state[k] = 2;
+        }
+    }
+    free(u);
+    free(state);
+    free(keyed);
+    return 0;
+}
+
 static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
                         const char *party, const trace_party *pi)
 {
@@ -494,23 +548,9 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         reply_error(w, 6, "out of memory");
         goto out;
     }
-    for (size_t i = 0; need && i < n; i++) {
-        /* recorders registered without any key, once each */
-        trace_party info;
-        size_t k = 0;
-        while (k < n_need && strcmp(need[k], parties[i]) != 0)
-            k++;
-        if (k < n_need)
-            continue;
-        for (k = 0; k < pc.n_keyed && strcmp(pc.keyed[k], parties[i]); k++)
-            ;
-        if (k < pc.n_keyed)
-            continue; /* registered with its key in this batch */
-        pthread_rwlock_rdlock(&s->map_lock);
-        if (trace_party_info(s->l, parties[i], &info) != TRACE_OK ||
-            info.n_keys == 0)
-            need[n_need++] = parties[i];
-        pthread_rwlock_unlock(&s->map_lock);
+    if (need && list_need_keys(s, parties, n, &pc, need, &n_need) != 0) {
+        reply_error(w, 6, "out of memory");
+        goto out;
     }
     prep.n_need_keys = n_need;
     prep.need_keys = need;

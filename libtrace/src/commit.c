@@ -5,6 +5,7 @@
  * durable LMDB commit; groups either runs of one party's consecutive
  * events or, with TRACE_APPEND_PARTY_GROUPS, one per party).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,16 +128,60 @@ int trace_commit_begin(trace_commit **out, trace_ledger *l)
     return TRACE_OK;
 }
 
+/* A signature checked ahead, with the key registered before the batch. */
+struct preverified {
+    const uint8_t *sig;
+    uint8_t pub[TRACE_PUBKEY_LEN];
+    uint8_t digest[32];
+    int have, ok;
+};
+
+struct prever_job {
+    struct preverified *p;
+    size_t from, to;
+};
+
+static void *preverify_run(void *arg)
+{
+    struct prever_job *j = arg;
+
+    for (size_t i = j->from; i < j->to; i++)
+        if (j->p[i].have)
+            j->p[i].ok = trace_sig_verify(j->p[i].pub, j->p[i].digest, 32,
+                                          j->p[i].sig) == TRACE_OK;
+    return NULL;
+}
+
+/* Checks p[n]'s signatures, on a second thread too when there are many
+ * (a bulk request carries a group for each of hundreds of parties). */
+static void preverify(struct preverified *p, size_t n)
+{
+    struct prever_job a = {p, 0, n}, b = {p, n / 2, n};
+    pthread_t t;
+
+    if (n >= 16 && pthread_create(&t, NULL, preverify_run, &b) == 0) {
+        a.to = n / 2;
+        preverify_run(&a);
+        pthread_join(t, NULL);
+    } else {
+        preverify_run(&a);
+    }
+}
+
 /* Checks a group's signature over `digest` with the key registered to
- * its party now; `lineno` (of its first event) names it in messages. */
+ * its party now; `lineno` (of its first event) names it in messages.  A
+ * signature `pre` found good with the same key is not checked again. */
 static int check_group_sig(struct writer *w, const trace_signed_group *g,
-                           const uint8_t digest[32], unsigned long lineno)
+                           const uint8_t digest[32], unsigned long lineno,
+                           const struct preverified *pre)
 {
     uint8_t pub[TRACE_PUBKEY_LEN];
     int rc;
 
     if ((rc = registered_key(w->txn, w->l, g->party, g->key_id, pub)))
         return rc;
+    if (pre && pre->ok && memcmp(pre->pub, pub, sizeof(pub)) == 0)
+        return TRACE_OK;
     if (trace_sig_verify(pub, digest, 32, g->sig) != TRACE_OK)
         return trace_fail(TRACE_EPERM,
                           "line %lu: the signature does not verify with "
@@ -156,6 +201,7 @@ static int commit_party_groups(struct writer *w, trace_batch *b,
     uint64_t *dups = NULL;
     const uint8_t **ev = NULL;
     size_t *lens = NULL, *cnt = NULL;
+    struct preverified *pre = NULL;
     int rc = TRACE_OK;
 
     if (!gi || !of || !(cnt = calloc(n_groups + 1, sizeof(*cnt))) ||
@@ -208,6 +254,22 @@ static int commit_party_groups(struct writer *w, trace_batch *b,
             goto out;
         }
     }
+    /* the signatures are checked ahead, on both cores, with the keys
+     * registered before the batch; then, in order, as if one at a time */
+    if (!(pre = calloc(n_groups + 1, sizeof(*pre)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        if ((rc = trace_group_digest(groups[g].party, groups[g].key_id,
+                                     ev + pos[g], lens + pos[g], cnt[g],
+                                     pre[g].digest)) != TRACE_OK)
+            goto out;
+        pre[g].sig = groups[g].sig;
+        pre[g].have = registered_key(w->txn, w->l, groups[g].party,
+                                     groups[g].key_id, pre[g].pub) == TRACE_OK;
+    }
+    preverify(pre, n_groups);
     for (size_t i = 0; i < b->n; i++) {
         const trace_signed_group *g = &groups[of[i]];
         uint64_t before = res->duplicates;
@@ -215,14 +277,10 @@ static int commit_party_groups(struct writer *w, trace_batch *b,
          * of its events side by side), with the keys registered by the
          * events before it: a batch may register the key that signs its
          * later events */
-        if (ev[pos[of[i]]] == b->items[i].bytes) {
-            uint8_t digest[32];
-            if ((rc = trace_group_digest(g->party, g->key_id, ev + pos[of[i]],
-                                         lens + pos[of[i]], cnt[of[i]],
-                                         digest)) != TRACE_OK ||
-                (rc = check_group_sig(w, g, digest, b->items[i].lineno)))
-                goto out;
-        }
+        if (ev[pos[of[i]]] == b->items[i].bytes &&
+            (rc = check_group_sig(w, g, pre[of[i]].digest, b->items[i].lineno,
+                                  &pre[of[i]])))
+            goto out;
         w->presig = g->sig;
         w->presig_key_id = g->key_id;
         if ((rc = process(w, &b->items[i], NULL, g->party, 0))) {
@@ -255,6 +313,7 @@ out:
     free(dups);
     free(ev);
     free(lens);
+    free(pre);
     return rc;
 }
 
@@ -280,7 +339,7 @@ static int commit_groups(struct writer *w, trace_batch *b,
 
         if ((rc = batch_range_digest(b, first, g->count, g->party, g->key_id,
                                      digest)) != TRACE_OK ||
-            (rc = check_group_sig(w, g, digest, b->items[first].lineno)))
+            (rc = check_group_sig(w, g, digest, b->items[first].lineno, NULL)))
             return rc;
         w->presig = g->sig;
         w->presig_key_id = g->key_id;
