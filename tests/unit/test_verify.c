@@ -288,6 +288,95 @@ static void test_commit_party_groups(void **state)
     assert_int_equal(res.groups, 6);
 }
 
+/* A commit with a signed group for each of many parties (their
+ * signatures are checked ahead on two threads): one bad signature, in
+ * either half, refuses the whole batch and names its party; with all
+ * good ones every event is stored. */
+#define MANY 24
+static void many_groups_batch(fixture *f, trace_batch **b,
+                              trace_signed_group g[MANY], int spoil)
+{
+    char line[320];
+
+    assert_int_equal(trace_batch_new(b, f->l), TRACE_OK);
+    for (int i = 0; i < 2 * MANY; i++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"produce\",\"id\":\"m%d-%d\",\"party\":"
+                 "\"Q%02d\",\"at\":\"2026-01-10T08:00:00+08:00\","
+                 "\"substance\":\"ephedrine\",\"lot\":\"Q%02d\",\"qty\":"
+                 "\"1\",\"unit\":\"kg\"}",
+                 spoil, i, i % MANY, i % MANY);
+        assert_int_equal(trace_batch_add_json(*b, line, strlen(line), i + 1),
+                         TRACE_OK);
+    }
+    for (int k = 0; k < MANY; k++) {
+        const trace_key *key;
+        const uint8_t *ev[2];
+        size_t lens[2];
+        uint8_t digest[32];
+        char party[8];
+        snprintf(party, sizeof(party), "Q%02d", k);
+        trace_batch_event(*b, (size_t)k, NULL, NULL, &ev[0], &lens[0], NULL);
+        trace_batch_event(*b, (size_t)(k + MANY), NULL, NULL, &ev[1], &lens[1],
+                          NULL);
+        assert_int_equal(trace_keyring_get(f->ring, party, &key), TRACE_OK);
+        assert_int_equal(
+            trace_group_digest(party, trace_key_id(key), ev, lens, 2, digest),
+            TRACE_OK);
+        memset(&g[k], 0, sizeof(g[k]));
+        snprintf(g[k].party, sizeof(g[k].party), "%s", party);
+        memcpy(g[k].key_id, trace_key_id(key), TRACE_KEY_ID_LEN);
+        assert_int_equal(trace_key_sign(key, digest, 32, g[k].sig), TRACE_OK);
+        g[k].count = 2;
+    }
+    if (spoil > 0)
+        g[spoil - 1].sig[7] ^= 0x40;
+}
+
+static void test_commit_many_groups(void **state)
+{
+    fixture *f = *state;
+    trace_verify_result res;
+    trace_signed_group g[MANY];
+    trace_batch *b;
+    char reg[16384];
+    size_t o = 0;
+
+    /* registered, each with a first event (which provisions its key) */
+    for (int k = 0; k < MANY; k++)
+        o += (size_t)snprintf(
+            reg + o, sizeof(reg) - o,
+            "{\"type\":\"party\",\"id\":\"q%d\",\"party\":\"REGULATOR\","
+            "\"at\":\"2026-01-01T00:00:00+08:00\",\"subject\":\"Q%02d\","
+            "\"name\":\"Q\",\"kind\":\"manufacturer\",\"region\":\"CN\","
+            "\"licenses\":[\"CN-PC-1\"]}\n"
+            "{\"type\":\"produce\",\"id\":\"q0\",\"party\":\"Q%02d\","
+            "\"at\":\"2026-01-02T08:00:00+08:00\",\"substance\":"
+            "\"ephedrine\",\"lot\":\"Q%02d\",\"qty\":\"1\",\"unit\":"
+            "\"kg\"}\n",
+            k, k, k, k);
+    assert_int_equal(fixture_import(f, reg, TRACE_APPEND_PROVISION_KEYS, NULL),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    uint64_t before = res.entries;
+    static const int spoils[] = {2, MANY - 1};
+    for (size_t s = 0; s < 2; s++) {
+        char want[16];
+        many_groups_batch(f, &b, g, spoils[s]);
+        assert_int_equal(commit_one(f, b, g, MANY), TRACE_EPERM);
+        snprintf(want, sizeof(want), "Q%02d", spoils[s] - 1);
+        assert_non_null(strstr(trace_error_last(), want));
+        trace_batch_free(b);
+    }
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, before);
+    many_groups_batch(f, &b, g, 0);
+    assert_int_equal(commit_one(f, b, g, MANY), TRACE_OK);
+    trace_batch_free(b);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    assert_int_equal(res.entries, before + 2 * MANY);
+}
+
 /* A ledger written by the first format (a signature per run of one
  * party's consecutive events) verifies, and takes new appends. */
 static void test_first_format_ledger(void **state)
@@ -384,6 +473,8 @@ int main(void)
                                         setup_interleaved, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_commit_party_groups,
                                         setup_interleaved, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_many_groups, setup,
+                                        fixture_teardown),
         cmocka_unit_test(test_first_format_ledger),
         cmocka_unit_test_setup_teardown(test_forged_signature,
                                         setup_interleaved, fixture_teardown),
