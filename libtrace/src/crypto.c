@@ -1,8 +1,8 @@
 /*
  * crypto.c - SHA-256, HMAC, Ed25519 keys and encodings, through OpenSSL.
  *
- * OpenSSL types stay in this file.  One-shot hashes use EVP_Digest with a
- * cached EVP_MD; long-lived streams reuse their EVP_MD_CTX.
+ * OpenSSL types stay in this file.  One-shot hashes use a context per
+ * thread and a cached EVP_MD; long-lived streams reuse their EVP_MD_CTX.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,13 +45,8 @@ static const EVP_MD *md_sha256(void)
     return sha256_md ? sha256_md : EVP_sha256();
 }
 
-void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
-{
-    EVP_Digest(data, len, out, NULL, md_sha256(), NULL);
-}
-
-/* Leaf hashes run once per entry on every append and verify: keep one
- * context per thread instead of allocating one per call.  A thread key
+/* Hashes run once or twice per entry on every append and verify: keep
+ * one context per thread instead of allocating one per call.  A thread key
  * frees it when the thread ends (a daemon's workers come and go). */
 static pthread_key_t leaf_key;
 static pthread_once_t leaf_once = PTHREAD_ONCE_INIT;
@@ -66,16 +61,33 @@ static void leaf_key_make(void)
     (void)pthread_key_create(&leaf_key, leaf_ctx_free);
 }
 
-void leaf_hash(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
+/* This thread's hashing context, made on first use. */
+static EVP_MD_CTX *thread_ctx(void)
 {
     static _Thread_local EVP_MD_CTX *ctx;
-    static const uint8_t zero = 0;
 
     if (!ctx) {
         pthread_once(&leaf_once, leaf_key_make);
         ctx = EVP_MD_CTX_new();
         pthread_setspecific(leaf_key, ctx);
     }
+    return ctx;
+}
+
+void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
+{
+    EVP_MD_CTX *ctx = thread_ctx();
+
+    EVP_DigestInit_ex(ctx, md_sha256(), NULL);
+    EVP_DigestUpdate(ctx, data, len);
+    EVP_DigestFinal_ex(ctx, out, NULL);
+}
+
+void leaf_hash(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len)
+{
+    EVP_MD_CTX *ctx = thread_ctx();
+    static const uint8_t zero = 0;
+
     EVP_DigestInit_ex(ctx, md_sha256(), NULL);
     EVP_DigestUpdate(ctx, &zero, 1);
     EVP_DigestUpdate(ctx, data, len);

@@ -306,10 +306,9 @@ static int replay_party(struct verifier *v, const Trace__V1__Entry *e,
  * entries were written as runs of consecutive journal entries: no other
  * party's group may be open beside one. */
 static int check_group(struct verifier *v, struct pstate *ps,
-                       const Trace__V1__Entry *e)
+                       const Trace__V1__Entry *e,
+                       const uint8_t h[TRACE_HASH_LEN])
 {
-    uint8_t h[TRACE_HASH_LEN];
-
     if (e->version == 1 && v->open > (size_t)(ps->in_group ? 1 : 0))
         return bad(v, e->seq,
                    "a signature group ends without a signature before this "
@@ -327,8 +326,7 @@ static int check_group(struct verifier *v, struct pstate *ps,
         return bad(v, e->seq, "signature group of %s ends without a signature",
                    e->party);
     }
-    sha256(h, e->event.data, e->event.len);
-    sha256_stream_update(ps->digest, h, sizeof(h));
+    sha256_stream_update(ps->digest, h, TRACE_HASH_LEN);
     ps->gcount++;
     if (!e->has_sig)
         return TRACE_OK;
@@ -378,19 +376,26 @@ static int free_digest(const char *name, void *val, void *ctx)
     return 0;
 }
 
-static int check_entry(struct verifier *v, const MDB_val *key,
-                       const MDB_val *val, uint64_t seq, uint8_t head[32])
+/* An entry read ahead: its key and record (in the map, valid while the
+ * read transaction lasts), decoded, and its two hashes. */
+struct prepped {
+    MDB_val key, val;
+    Trace__V1__Entry *e;             /* NULL: it cannot be decoded */
+    uint8_t leaf[TRACE_HASH_LEN];    /* of the stored record */
+    uint8_t ev_hash[TRACE_HASH_LEN]; /* of its event bytes, when decoded */
+};
+
+static int check_entry(struct verifier *v, const struct prepped *x,
+                       uint64_t seq, uint8_t head[32])
 {
-    Trace__V1__Entry *e;
+    const MDB_val *key = &x->key;
+    Trace__V1__Entry *e = x->e;
     struct pstate *ps;
-    uint8_t leaf[TRACE_HASH_LEN];
     int rc;
 
     if (key->mv_size != 8 || be64_get(key->mv_data) != seq)
         return bad(v, seq, "journal position missing or out of order");
     arena_reset(v->a);
-    e = trace__v1__entry__unpack(arena_allocator(v->a), val->mv_size,
-                                 val->mv_data);
     if (!e)
         return bad(v, seq, "record cannot be decoded");
     if (e->version != 1 && e->version != 2)
@@ -424,13 +429,135 @@ static int check_entry(struct verifier *v, const MDB_val *key,
         return rc;
     /* replay_party may have grown the map: look the recorder up again. */
     ps = strmap_get(v->parties, e->party, 0);
-    if ((rc = check_group(v, ps, e)) != TRACE_OK)
+    if ((rc = check_group(v, ps, e, x->ev_hash)) != TRACE_OK)
         return rc;
-    leaf_hash(leaf, val->mv_data, val->mv_size);
-    memcpy(head, leaf, TRACE_HASH_LEN);
+    memcpy(head, x->leaf, TRACE_HASH_LEN);
     ps->pseq = e->party_seq;
-    memcpy(ps->hash, leaf, TRACE_HASH_LEN);
+    memcpy(ps->hash, x->leaf, TRACE_HASH_LEN);
     return TRACE_OK;
+}
+
+/* Reading ahead ------------------------------------------------------
+ *
+ * The journal is read here in blocks of entries; decoding and hashing a
+ * block (most of the work) falls to whichever thread takes it first,
+ * this one or a helper, and this one checks the blocks in order.  At
+ * most N_BLOCKS blocks of at most BLOCK_BYTES of records are in
+ * memory. */
+#define BLOCK_ENTRIES 4096
+#define BLOCK_BYTES   (4u << 20)
+#define N_BLOCKS      4
+
+enum { B_FREE, B_FILLED, B_TAKEN, B_READY };
+
+struct block {
+    struct prepped *x;
+    size_t n;
+    arena *a; /* the decoded entries */
+    int state;
+};
+
+struct ahead {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct block b[N_BLOCKS];
+    int stop, started, inited;
+    pthread_t t;
+};
+
+static void block_prep(struct block *b)
+{
+    arena_reset(b->a);
+    for (size_t i = 0; i < b->n; i++) {
+        struct prepped *x = &b->x[i];
+        x->e = trace__v1__entry__unpack(arena_allocator(b->a), x->val.mv_size,
+                                        x->val.mv_data);
+        if (x->e)
+            sha256(x->ev_hash, x->e->event.data, x->e->event.len);
+        leaf_hash(x->leaf, x->val.mv_data, x->val.mv_size);
+    }
+}
+
+/* Takes a filled block, if any, and prepares it; 0 if there was none.
+ * Called and returns with ah->mu held. */
+static int help_one(struct ahead *ah)
+{
+    for (int i = 0; i < N_BLOCKS; i++) {
+        struct block *b = &ah->b[i];
+        if (b->state != B_FILLED)
+            continue;
+        b->state = B_TAKEN;
+        pthread_mutex_unlock(&ah->mu);
+        block_prep(b);
+        pthread_mutex_lock(&ah->mu);
+        b->state = B_READY;
+        pthread_cond_broadcast(&ah->cv);
+        return 1;
+    }
+    return 0;
+}
+
+static void *ahead_main(void *arg)
+{
+    struct ahead *ah = arg;
+
+    pthread_mutex_lock(&ah->mu);
+    while (!ah->stop)
+        if (!help_one(ah))
+            pthread_cond_wait(&ah->cv, &ah->mu);
+    pthread_mutex_unlock(&ah->mu);
+    return NULL;
+}
+
+static int ahead_start(struct ahead *ah)
+{
+    memset(ah, 0, sizeof(*ah));
+    pthread_mutex_init(&ah->mu, NULL);
+    pthread_cond_init(&ah->cv, NULL);
+    ah->inited = 1;
+    for (int i = 0; i < N_BLOCKS; i++) {
+        /* a block's decoded records stay well under this; a record that
+         * alone would not fit cannot be decoded, as before */
+        if (!(ah->b[i].a = arena_new(64u << 20)) ||
+            !(ah->b[i].x = calloc(BLOCK_ENTRIES, sizeof(*ah->b[i].x))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        arena_set_block(ah->b[i].a, 1u << 20);
+    }
+    ah->started = pthread_create(&ah->t, NULL, ahead_main, ah) == 0;
+    return TRACE_OK;
+}
+
+static void ahead_stop(struct ahead *ah)
+{
+    if (!ah->inited)
+        return;
+    if (ah->started) {
+        pthread_mutex_lock(&ah->mu);
+        ah->stop = 1;
+        pthread_cond_broadcast(&ah->cv);
+        pthread_mutex_unlock(&ah->mu);
+        pthread_join(ah->t, NULL);
+        ah->started = 0;
+    }
+    for (int i = 0; i < N_BLOCKS; i++) {
+        arena_free(ah->b[i].a);
+        free(ah->b[i].x);
+        ah->b[i].a = NULL;
+        ah->b[i].x = NULL;
+    }
+    pthread_mutex_destroy(&ah->mu);
+    pthread_cond_destroy(&ah->cv);
+    ah->inited = 0;
+}
+
+/* Waits until block b is prepared, preparing blocks meanwhile. */
+static void block_wait(struct ahead *ah, struct block *b)
+{
+    pthread_mutex_lock(&ah->mu);
+    while (b->state != B_READY)
+        if (!help_one(ah))
+            pthread_cond_wait(&ah->cv, &ah->mu);
+    pthread_mutex_unlock(&ah->mu);
 }
 
 /* ------------------------------------------------------------------ */
@@ -637,7 +764,8 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
-    int rc, op = MDB_FIRST;
+    struct ahead ah = {0};
+    int rc, op = MDB_FIRST, end = MDB_NOTFOUND;
 
     if (!res)
         res = &local;
@@ -685,16 +813,48 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
             goto out;
         }
     }
-    for (rc = mdb_cursor_get(cur, &key, &val, op); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if ((rc = check_entry(&v, &key, &val, ++seq, head)) != TRACE_OK)
-            goto out;
-        res->entries++;
-        if (progress && (seq & 0xffff) == 0)
-            progress(seq, size, ctx);
+    if ((rc = ahead_start(&ah)) != TRACE_OK)
+        goto out;
+    for (size_t filled = 0, checked = 0, eof = 0;;) {
+        /* read up to N_BLOCKS blocks ahead of the checks */
+        while (!eof && filled - checked < N_BLOCKS) {
+            struct block *b = &ah.b[filled % N_BLOCKS];
+            size_t bytes = 0;
+            b->n = 0;
+            while (b->n < BLOCK_ENTRIES && bytes < BLOCK_BYTES) {
+                if ((end = mdb_cursor_get(cur, &key, &val, op)) != 0) {
+                    eof = 1;
+                    break;
+                }
+                op = MDB_NEXT;
+                b->x[b->n].key = key;
+                b->x[b->n++].val = val;
+                bytes += val.mv_size;
+            }
+            if (b->n == 0)
+                break;
+            pthread_mutex_lock(&ah.mu);
+            b->state = B_FILLED;
+            pthread_cond_broadcast(&ah.cv);
+            pthread_mutex_unlock(&ah.mu);
+            filled++;
+        }
+        if (checked == filled)
+            break;
+        struct block *b = &ah.b[checked % N_BLOCKS];
+        block_wait(&ah, b);
+        for (size_t i = 0; i < b->n; i++) {
+            if ((rc = check_entry(&v, &b->x[i], ++seq, head)) != TRACE_OK)
+                goto out;
+            res->entries++;
+            if (progress && (seq & 0xffff) == 0)
+                progress(seq, size, ctx);
+        }
+        b->state = B_FREE; /* only this thread fills a free block */
+        checked++;
     }
-    if (rc != MDB_NOTFOUND) {
-        rc = bad(&v, seq + 1, "storage cannot be read: %s", mdb_strerror(rc));
+    if (end != MDB_NOTFOUND) {
+        rc = bad(&v, seq + 1, "storage cannot be read: %s", mdb_strerror(end));
         goto out;
     }
     sigq_finish(v.sq);
@@ -734,6 +894,7 @@ out:
                      v.sq->bad_count);
         free(v.sq);
     }
+    ahead_stop(&ah); /* before the transaction its blocks point into */
     if (cur)
         mdb_cursor_close(cur);
     if (txn)
