@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.c - tracectl's commands: the table, dispatch and shared helpers.
  * traced runs the same commands for its clients, so a command prints

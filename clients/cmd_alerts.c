@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_alerts.c - tracectl commands that record single events and work
  * with alerts: record, reconcile, alerts, ack.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_ledger.c - tracectl commands that create, fill, copy and check a
  * ledger: init, keygen, import, export, verify, backup.

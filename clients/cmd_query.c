@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_query.c - tracectl commands that answer questions: balance, trace,
  * permit show, history and the special register.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * remote.c - tracectl --connect: the same commands, run through traced.
  *

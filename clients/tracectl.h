@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tracectl.h - what the command files of tracectl share: the global
  * options, the command table entry, output helpers and the commands.

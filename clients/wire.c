@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wire.c - digests and helpers of the daemon protocol (see wire.h).
  */

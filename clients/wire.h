@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wire.h - what tracectl --connect and traced share about the protocol
  * of proto/wire.proto: the digests that are signed and small helpers.

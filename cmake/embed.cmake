@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Turns a file into a C array: cmake -DIN=file -DOUT=out.c -DSYM=name -P embed.cmake
 file(READ ${IN} hex HEX)
 string(LENGTH "${hex}" n)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reconcile_run - runs every reconciliation rule and prints the alerts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_sale - records a sale and the buyer's receipt through the
  * library, as an ERP integration would.

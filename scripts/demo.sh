@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Sets up a fresh Debian machine, builds tracectl and traced, loads the
 # multi-party demo data set into a new ledger, starts traced on it and
 # walks through the commands a newcomer needs, through the daemon.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages needed to build and test (run as root or
 # with sudo available).  Safe to run again.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets with clang and runs each for SECONDS
 # (default 30) from the committed seed corpus.  New inputs go to a
 # scratch folder; crashes are written to the working folder (crash-*).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Sets up a fresh Debian machine, builds with warnings as errors under
 # AddressSanitizer and UBSan, fuzzes the decoders of outside bytes for a
 # short while, and runs every test (cmocka unit tests, end-to-end tests).

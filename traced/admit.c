@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admit.c - admission of authenticated requests: per-party rate limits
  * and the replay cache.

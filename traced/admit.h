@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admit.h - what an authenticated request must pass before the daemon
  * remembers anything of it: its party's rate limit, then the replay cache

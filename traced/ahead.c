@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ahead.c - replay protection across restarts for requests signed ahead
  * of the daemon's clock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ahead.h - requests signed ahead of the daemon's clock, remembered
  * across restarts (see ahead.c).  Private to traced.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - traced's configuration: one table gives every key its type,
  * default, bounds and help, and drives the config file, the command

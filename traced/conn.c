@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conn.c - traced's connections (nng pipes of the REP socket): who holds
  * them, the limits, and closing the silent and the idle.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * requests.c - what traced does with one request: decode it (with a byte
  * budget), authenticate it (key, signature, suspension, clock window,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.c - traced's sockets, threads, writer and main loop (what one
  * request goes through is in requests.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server_int.h - what traced's request handling (requests.c) and its
  * sockets, threads and writer (server.c) share.  Private to traced.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * traced - the ledger daemon: authenticated requests over nng REQ/REP,
  * group commit, signed journal heads and alerts over PUB, nightly

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * traced.h - what the daemon's source files share: its configuration
  * (one table in config.c), logging and the server entry point.

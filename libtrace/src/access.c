@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * access.c - what a daemon needs to authenticate and authorise a
  * request: who owns a key, what a party is, and which lots it held.

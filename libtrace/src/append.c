@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * append.c - the append transaction: the writer, its window, appends
  * with the key folder and streaming imports (batches: batch.c; appends

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * arena.c - a bump allocator used to decode and build protobuf-c
  * messages.  Blocks are chained; arena_reset() keeps the first block for

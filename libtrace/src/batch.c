@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * batch.c - batches of events to append: parsed from JSON Lines, added
  * already encoded (a daemon's own bytes on their way back from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * catalog.c - the substance catalog: codes, CAS numbers, dimension and
  * controls per regime (data/catalog.json, SPEC section 7).

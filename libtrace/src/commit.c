@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * commit.c - appends of batches signed elsewhere: the group digest a
  * client signs, a single signed batch, and the group commit a daemon

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * crypto.c - SHA-256, HMAC, Ed25519 keys and encodings, through OpenSSL.
  *

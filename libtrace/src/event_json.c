@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * event_json.c - SPEC section 3 JSON Lines <-> Event messages.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * export.c - the journal as SPEC section 3 JSON Lines, in journal order.
  *

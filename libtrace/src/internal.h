@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * internal.h - declarations shared by libtrace's source files; never
  * installed.  Everything here may change without notice.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyring.c - a folder of party keys (PARTY.key / PARTY.pub).
  *

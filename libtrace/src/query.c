@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * query.c - balances at any time, lot tracing and history, answered from
  * the indexes of state.c inside one read transaction.

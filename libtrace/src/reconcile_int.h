@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reconcile_int.h - what the rule engine (reconcile.c) and the rules
  * (rules.c) share: the compact event records of a run, the run itself,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * register.c - the special register (专用账册) of a pharmacy or any
  * holder: per day, opening balance, receipts, dispensings, destructions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rules.c - the reconciliation rules of SPEC section 4, one function per
  * rule (or per group of rules that share a walk over the events), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * state.c - the domain indexes kept in the append transaction: book
  * stock, lots and permits.  Everything here is derived from the journal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * strmap.c - a small open-addressing hash map from strings to fixed-size
  * values, used where a pass over the journal keeps per-party state.

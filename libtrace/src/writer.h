@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * writer.h - what the append transaction's files share (private to
  * libtrace): batches (batch.c), the writer and its window (append.c),

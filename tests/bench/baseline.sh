@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Side-by-side ingest benchmark: the same events, in durable batches of
 # 10,000, into
 #   - this ledger (tracectl import: JSON parsing, signing, hash chains and

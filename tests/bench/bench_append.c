@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_append - durable append throughput, verification speed and disk
  * use of a ledger, through the public API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_util.c - what the benchmark programs share. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>

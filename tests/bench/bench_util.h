@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench_util.h - what the benchmark programs share. */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H

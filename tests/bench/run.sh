@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every benchmark in one run, for the README's Performance table:
 #   tests/bench/run.sh BUILD_DIR [QUERY_EVENTS] [BASELINE_EVENTS]
 # (defaults 1,000,000 and 200,000; SPEC section 6 asks 10,000,000 for the

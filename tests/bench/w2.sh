@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # W2, the national load of SPEC section 6: N events from 1,000 parties,
 # interleaved in time order (tests/bench/w2gen.py), loaded with
 #   import --provision-keys --historic

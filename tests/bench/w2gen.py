@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """W2, the national load of SPEC section 6: one JSON Lines file of N events
 from P parties (18-character unified social credit codes), interleaved in
 time order so that neighbouring lines almost always belong to different

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Balances and lot traces checked against an independent computation.
 
     balances.py TRACECTL [--seed N] [--events N]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # checks.sh - counting checks for the end-to-end scripts (sourced; the
 # script sets W, its scratch folder):
 #   ok / bad MSG                 count a check that held / failed

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of tracectl in embedded mode, with real processes:
 #   cli.sh TRACECTL TAMPER DEMO.jsonl
 # init, import of the multi-party demo data set, export round trip, each

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Crash trials: kill -9 tracectl in the middle of imports, then check the
 # ledger verifies and holds each batch either whole or not at all.
 #   crash.sh TRACECTL [ROUNDS]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Crash trials of traced:
 #   crash_daemon.sh TRACECTL TRACED DEMO.jsonl [TRIALS]
 # Writers of three parties append through the daemon without pause and

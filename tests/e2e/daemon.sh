@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of traced with real processes:
 #   daemon.sh TRACECTL TRACED RAWREQ DEMO.jsonl
 # The same commands through the daemon print what they print embedded;

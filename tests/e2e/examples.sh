@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the example programs against a fresh ledger and checks what they
 # print.   examples.sh BUILD_DIR
 set -u

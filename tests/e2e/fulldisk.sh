@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A full disk: a ledger on a small tmpfs (mounted here; needs root, else
 # the test is skipped with exit 77), filled by imports embedded and
 # through traced.  The import that does not fit fails with a clear error

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Hostile clients against traced (issue: security and integrity defects):
 #   hostile.sh TRACECTL TRACED RAWREQ DEMO.jsonl [CASE...]
 # Cases (all by default):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Incremental reconciliation finds what full runs find.
 
     incremental.py TRACECTL [--seed N] [--days N] [--late PCT]

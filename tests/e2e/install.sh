@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the build into a scratch prefix and builds a program against
 # it twice: with CMake's find_package(trace) and with pkg-config.
 #   install.sh BUILD_DIR

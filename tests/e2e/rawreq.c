@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rawreq - sends hand-made requests to traced, for the daemon's
  * end-to-end tests (bad signatures, replays, skewed clocks, garbage,

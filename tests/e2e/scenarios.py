@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Reconciliation quality on generated scenarios with injected anomalies.
 
     scenarios.py TRACECTL [--seed N] [--clean N] [--per-rule N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tamper - changes a stored journal record behind libtrace's back, the
  * way someone with write access to the files could, so tests can check

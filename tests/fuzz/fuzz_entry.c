@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_entry - libFuzzer target for the decoders of stored records: an
  * Entry, the Event inside it and a correction's replacement are decoded

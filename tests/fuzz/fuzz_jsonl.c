@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_jsonl - libFuzzer target for the JSON Lines decoder, the main
  * door for outside bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_ledger.c - a temporary ledger shared by a fuzz target's runs. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_ledger.h - a temporary ledger shared by a fuzz target's runs. */
 #ifndef FUZZ_LEDGER_H
 #define FUZZ_LEDGER_H

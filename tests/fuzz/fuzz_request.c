@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_request.c - libFuzzer target for traced's whole request handler
  * (decoding, authentication, Exec, Prepare, Commit) on a temporary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* helpers.c - shared fixtures of the unit tests. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* helpers.h - shared fixtures of the unit tests. */
 #ifndef TEST_HELPERS_H
 #define TEST_HELPERS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_admit.c - traced's admission of authenticated requests (admit.c):
  * replays refused for as long as the request's own time is in the clock

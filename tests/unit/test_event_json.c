@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_event_json.c - JSON Lines parsing and rendering (event_json.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_ledger.c - appending batches: registration, keys, permissions,
  * idempotency, atomicity, export (append.c, ledger.c, export.c). */
 #include <stdarg.h>

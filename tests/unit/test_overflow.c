@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_overflow.c - quantities that do not fit an int64: the per-event
  * ceiling at parse time, running stock refused at append (import, the
  * signed/commit path), and queries and rules on ledgers that already hold

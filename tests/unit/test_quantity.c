@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_quantity.c - exact decimal quantities (quantity.c). */
 #include <stdarg.h>
 #include <stddef.h>

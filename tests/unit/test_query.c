@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_query.c - balances, lot tracing, permits and history (state.c,
  * query.c, permit.c). */
 #include <stdarg.h>

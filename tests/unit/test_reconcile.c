@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_reconcile.c - every rule of SPEC section 4: a case that must fire
  * and a near miss that must not (reconcile.c). */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_timefmt.c - RFC 3339 times (timefmt.c). */
 #include <stdarg.h>
 #include <stddef.h>

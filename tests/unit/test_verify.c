@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_verify.c - full verification and what it catches (verify.c). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ledger.h - opening a ledger folder, appending signed batches of events,
  * exporting them as JSON Lines and verifying the whole journal.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * query.h - what the ledger knows: book stock at any time, where a lot
  * came from and went, permits and their write-off, and event history.

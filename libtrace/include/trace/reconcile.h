@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reconcile.h - reconciliation: the rules of SPEC section 4 run over the
  * ledger, raising alerts that are stored in the ledger folder.

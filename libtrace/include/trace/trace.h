@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * trace.h - libtrace: a signed, hash-chained, append-only ledger for
  * precursor chemicals and controlled drugs.
