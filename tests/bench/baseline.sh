@@ -11,23 +11,19 @@
 #
 #   baseline.sh TRACECTL [EVENTS]      (default 200000)
 #
-# Needs the postgresql package (installed if missing, as root).
+# PostgreSQL comes from pglib.sh.
 set -euo pipefail
 T=$1
 N=${2:-200000}
 BATCH=10000
 W=$(mktemp -d /tmp/trace-baseline-XXXXXX)
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1 || true)
+. "$(dirname "$0")/pglib.sh"
+C=$(dirname "$0")/chain.py
 cleanup() {
-  [ -n "${PGBIN:-}" ] && [ -f "$W/pg/postmaster.pid" ] &&
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1 || true
+  pg_stop
   rm -rf "$W"
 }
 trap cleanup EXIT
-if [ -z "$PGBIN" ]; then
-  apt-get install -y -qq postgresql >/dev/null
-  PGBIN=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
-fi
 
 python3 - "$W" "$N" "$BATCH" <<'PY'
 import json, os, sys
@@ -75,41 +71,10 @@ t1=$(now)
 ours=$(rate "$N" "$(echo "$t1 - $t0" | bc -l)")
 
 # --- PostgreSQL -----------------------------------------------------------
-chown -R postgres "$W"
-runuser -u postgres -- "$PGBIN/initdb" -D "$W/pg" -A trust >/dev/null
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" \
-  -o "-c listen_addresses='' -k $W -c synchronous_commit=on -c fsync=on" \
-  start >/dev/null
-psql() { runuser -u postgres -- "$PGBIN/psql" -h "$W" -d postgres -q -v ON_ERROR_STOP=1 "$@"; }
-psql <<'SQL'
-CREATE TABLE ev_trigger (seq bigserial PRIMARY KEY, party text NOT NULL,
-  party_seq bigint NOT NULL, prev bytea NOT NULL, hash bytea NOT NULL,
-  body text NOT NULL);
-CREATE UNIQUE INDEX ON ev_trigger (party, party_seq);
-CREATE FUNCTION chain() RETURNS trigger AS $$
-DECLARE p_hash bytea; p_seq bigint;
-BEGIN
-  SELECT hash, party_seq INTO p_hash, p_seq FROM ev_trigger
-   WHERE party = NEW.party ORDER BY party_seq DESC LIMIT 1;
-  NEW.party_seq := coalesce(p_seq, 0) + 1;
-  NEW.prev := coalesce(p_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
-  NEW.hash := sha256(NEW.prev || convert_to(NEW.body, 'UTF8'));
-  RETURN NEW;
-END $$ LANGUAGE plpgsql;
-CREATE TRIGGER chain BEFORE INSERT ON ev_trigger FOR EACH ROW EXECUTE FUNCTION chain();
-CREATE TABLE ev_client (seq bigserial PRIMARY KEY, party text NOT NULL,
-  party_seq bigint NOT NULL, prev bytea NOT NULL, hash bytea NOT NULL,
-  body text NOT NULL);
-CREATE UNIQUE INDEX ON ev_client (party, party_seq);
-SQL
+pg_start
 # trigger: COPY party and body; the database chains
 for f in "$W"/parts/*.jsonl; do
-  python3 - "$f" >"$f.csv" <<'PY'
-import csv, json, sys
-w = csv.writer(sys.stdout)
-for line in open(sys.argv[1]):
-    w.writerow([json.loads(line)["party"], line.rstrip("\n")])
-PY
+  python3 "$C" trigger-csv "$f" >"$f.csv"
 done
 chown -R postgres "$W"
 t0=$(now)
@@ -123,55 +88,14 @@ pg_trigger=$(rate "$N" "$(echo "$t1 - $t0" | bc -l)")
 # transaction per batch
 t0=$(now)
 for f in "$W"/parts/*.jsonl; do
-  python3 - "$f" "$W/heads.json" <<'PY' | psql -c "\\copy ev_client(party, party_seq, prev, hash, body) FROM STDIN CSV"
-import csv, hashlib, json, os, sys
-path, state = sys.argv[1], sys.argv[2]
-heads = {}
-if os.path.exists(state):
-    heads = {k: (v[0], bytes.fromhex(v[1])) for k, v in json.load(open(state)).items()}
-w = csv.writer(sys.stdout)
-for line in open(path):
-    body = line.rstrip("\n")
-    party = json.loads(body)["party"]
-    seq, prev = heads.get(party, (0, b"\0" * 32))
-    h = hashlib.sha256(prev + body.encode()).digest()
-    heads[party] = (seq + 1, h)
-    w.writerow([party, seq + 1, "\\x" + prev.hex(), "\\x" + h.hex(), body])
-json.dump({k: [v[0], v[1].hex()] for k, v in heads.items()}, open(state, "w"))
-PY
+  python3 "$C" csv "$f" "$W/heads.json" |
+    psql -c "\\copy ev_client(party, party_seq, prev, hash, body) FROM STDIN CSV"
 done
 t1=$(now)
 pg_client=$(rate "$N" "$(echo "$t1 - $t0" | bc -l)")
 
 # --- SQLite -------------------------------------------------------------------
-sqlite=$(python3 - "$W" <<'PY'
-import glob, hashlib, json, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1] + "/sqlite.db", isolation_level=None)
-db.execute("PRAGMA journal_mode=WAL")
-db.execute("PRAGMA synchronous=FULL")
-db.execute("CREATE TABLE ev (seq INTEGER PRIMARY KEY, party TEXT NOT NULL, "
-           "party_seq INTEGER NOT NULL, prev BLOB NOT NULL, hash BLOB NOT NULL, "
-           "body TEXT NOT NULL, UNIQUE (party, party_seq))")
-files = sorted(glob.glob(sys.argv[1] + "/parts/*.jsonl"))
-heads, n = {}, 0
-t0 = time.time()
-for f in files:
-    rows = []
-    for line in open(f):
-        body = line.rstrip("\n")
-        party = json.loads(body)["party"]
-        seq, prev = heads.get(party, (0, b"\0" * 32))
-        h = hashlib.sha256(prev + body.encode()).digest()
-        heads[party] = (seq + 1, h)
-        rows.append((party, seq + 1, prev, h, body))
-    db.execute("BEGIN")
-    db.executemany("INSERT INTO ev (party, party_seq, prev, hash, body) "
-                   "VALUES (?, ?, ?, ?, ?)", rows)
-    db.execute("COMMIT")
-    n += len(rows)
-print(round(n / (time.time() - t0)))
-PY
-)
+sqlite=$(python3 "$C" sqlite "$W/sqlite.db" 0 "$W"/parts/*.jsonl)
 
 printf '\nDurable ingest of %d sale events in batches of %d (events/s)\n' "$N" "$BATCH"
 printf '%-58s %10s %8s\n' "system" "events/s" "ours/it"

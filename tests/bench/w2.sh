@@ -4,8 +4,9 @@
 # interleaved in time order (tests/bench/w2gen.py), loaded with
 #   import --provision-keys --historic
 # into a fresh ledger, embedded and through traced with one client; then
-# verify.  Prints events/s, entries/s, bytes per event (the whole ledger
-# folder) and peak RSS of each process.
+# verify; then PostgreSQL and SQLite load the same file (w2base.sh).
+# Prints events/s, entries/s, bytes per event (the whole ledger folder)
+# and peak RSS of each process, and the ratios to the other systems.
 #
 #   w2.sh BUILD_DIR [EVENTS]        (default 1000000; a Release build)
 set -euo pipefail
@@ -55,3 +56,18 @@ echo "W2 through traced, one client: $(rate "$N" "$s") events/s ($s s), traced p
 kill "$DPID"
 wait "$DPID" || true
 DPID=
+
+# The same file into PostgreSQL and SQLite, in the same run (W2_BASE=0
+# skips them).
+if [ "${W2_BASE:-1}" != 0 ]; then
+  emb=$(rate "$N" "$(cut -d' ' -f1 "$W/t1")")
+  bash "$(dirname "$0")/w2base.sh" "$W/w2.jsonl" >"$W/base"
+  while read -r name r bpe; do
+    case $name in
+    pg_trigger) label="PostgreSQL 15, chain by a trigger, COPY" ;;
+    pg_client) label="PostgreSQL 15, chain by the client, COPY" ;;
+    sqlite) label="SQLite, WAL + synchronous=FULL, client chain" ;;
+    esac
+    echo "W2 $label: $r events/s, $bpe bytes/event; embedded import / it: $(python3 -c "print('%.2f' % ($emb / $r))")"
+  done <"$W/base"
+fi
