@@ -152,9 +152,7 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
         return;
     }
     pthread_mutex_lock(&s->exec_mu);
-    pthread_rwlock_rdlock(&s->map_lock);
     code = ctl_dispatch(&g, (int)ex->n_argv, argv);
-    pthread_rwlock_unlock(&s->map_lock);
     pthread_mutex_unlock(&s->exec_mu);
     fclose(ctl_out);
     fclose(ctl_err);
@@ -348,10 +346,8 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         reply_error(w, 6, "out of memory");
         return;
     }
-    pthread_rwlock_rdlock(&s->map_lock);
     /* import --provision-keys: a regulator registers keys first */
     if (pr->n_provision && !(pc.pending = calloc(pr->n_provision, 1))) {
-        pthread_rwlock_unlock(&s->map_lock);
         fclose(m);
         free(msgs);
         trace_batch_free(b);
@@ -381,7 +377,6 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
             why = trace_error_last();
         }
         if (why) {
-            pthread_rwlock_unlock(&s->map_lock);
             fclose(m);
             free(msgs);
             provctx_free(&pc);
@@ -428,7 +423,6 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
             errors++;
         }
     }
-    pthread_rwlock_unlock(&s->map_lock);
     for (size_t i = 0; !errors && pc.pending && i < pr->n_provision; i++)
         if (pc.pending[i] == 1) {
             fprintf(m,
@@ -506,11 +500,9 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
             ;
         if (k < pc.n_keyed)
             continue; /* registered with its key in this batch */
-        pthread_rwlock_rdlock(&s->map_lock);
         if (trace_party_info(s->l, parties[i], &info) != TRACE_OK ||
             info.n_keys == 0)
             need[n_need++] = parties[i];
-        pthread_rwlock_unlock(&s->map_lock);
     }
     prep.n_need_keys = n_need;
     prep.need_keys = need;
@@ -695,11 +687,9 @@ static void handle_signed(struct work *w,
     /* Stateless checks first: key, signature, suspension, clock.  Only a
      * request that passes them may take a rate token and a place in the
      * replay cache (admit.c). */
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_key_owner(s->l, body->key_id.data, owner, sizeof(owner), pub);
     if (rc == TRACE_OK)
         rc = trace_party_info(s->l, owner, &pi);
-    pthread_rwlock_unlock(&s->map_lock);
     if (rc != TRACE_OK || strcmp(owner, body->party) != 0) {
         log_msg(LOG_LVL_WARN,
                 "refused a request as %s: key not registered "

@@ -272,7 +272,6 @@ static int commit_round(struct server *s, struct work *list, size_t n,
     size_t i = 0;
     int rc, full = 0;
 
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_commit_begin(&c, s->l);
     for (struct work *w = list; w; w = w->next, i++) {
         if (rc != TRACE_OK) {
@@ -302,7 +301,6 @@ static int commit_round(struct server *s, struct work *list, size_t n,
         }
     }
     trace_commit_free(c);
-    pthread_rwlock_unlock(&s->map_lock);
     return full;
 }
 
@@ -334,13 +332,11 @@ void write_all(struct server *s, struct work *list)
             continue;
         }
         if (commit_round(s, list, n, out)) {
-            /* the map filled: grow it with every reader held back, then
-             * try the round once more */
-            pthread_rwlock_wrlock(&s->map_lock);
+            /* the map filled: grow it (libtrace holds every reader back
+             * meanwhile), then try the round once more */
             if (trace_ledger_reserve(s->l, (uint64_t)s->cfg->map_reserve
                                                << 20) == TRACE_OK)
                 log_msg(LOG_LVL_INFO, "grew the ledger map");
-            pthread_rwlock_unlock(&s->map_lock);
             memset(out, 0, n * sizeof(*out));
             commit_round(s, list, n, out);
         }
@@ -385,9 +381,7 @@ static void publish_head(struct server *s, int force)
     if (!s->has_pub)
         return;
     pthread_mutex_lock(&s->pub_mu);
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_ledger_head(s->l, &size, head);
-    pthread_rwlock_unlock(&s->map_lock);
     if (rc != TRACE_OK || (size == s->published_size && !force)) {
         pthread_mutex_unlock(&s->pub_mu);
         return;
@@ -450,9 +444,7 @@ static void publish_alerts(struct server *s)
     if (!s->has_pub)
         return;
     f.after = s->alert_pos;
-    pthread_rwlock_rdlock(&s->map_lock);
     trace_alerts(s->l, &f, publish_alert, s);
-    pthread_rwlock_unlock(&s->map_lock);
 }
 
 /* Nightly reconciliation ----------------------------------------------------
@@ -501,9 +493,7 @@ static void nightly(struct server *s)
              (time(NULL) / 86400) % s->cfg->full_every == 0;
     log_msg(LOG_LVL_INFO, "nightly reconciliation started");
     pthread_mutex_lock(&s->exec_mu);
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_reconcile(s->l, &o, NULL, NULL, &sum);
-    pthread_rwlock_unlock(&s->map_lock);
     pthread_mutex_unlock(&s->exec_mu);
     if (rc == TRACE_OK)
         log_msg(LOG_LVL_INFO,
@@ -954,7 +944,6 @@ static int server_init_state(struct server *s)
 
     if (wire_random(s->ticket_key, 32) != 0 || queue_init(&s->inq) ||
         queue_init(&s->commitq) || pthread_mutex_init(&s->exec_mu, NULL) ||
-        pthread_rwlock_init(&s->map_lock, NULL) ||
         pthread_mutex_init(&s->pub_mu, NULL) ||
         pthread_mutex_init(&s->conn_mu, NULL) || admit_init(&s->admit, &ao))
         return -1;

@@ -95,10 +95,7 @@ struct server {
     size_t n_threads;
     pthread_t writer;
     pthread_mutex_t exec_mu; /* commands run one at a time */
-    /* held for reading around any use of the ledger; the writer takes it
-     * for writing to grow the map (no transaction may be open then) */
-    pthread_rwlock_t map_lock;
-    struct admit admit; /* rate limits and the replay cache */
+    struct admit admit;      /* rate limits and the replay cache */
     int has_admit;
     struct ahead ahead; /* requests signed ahead, across restarts */
     int has_ahead;

@@ -558,7 +558,7 @@ static int store_alerts(struct run *r, int *is_new)
     MDB_cursor *cur;
     int rc;
 
-    if ((rc = mdb_txn_begin(r->l->env, NULL, 0, &txn)))
+    if ((rc = ledger_txn_begin(r->l, 0, &txn)))
         return trace_fail_mdb(rc, "begin");
     if ((rc = mdb_cursor_open(txn, r->l->dbi_alertseq, &cur)) == 0) {
         if (mdb_cursor_get(cur, &sk, &v, MDB_LAST) == 0 && sk.mv_size == 8)
@@ -586,24 +586,24 @@ static int store_alerts(struct run *r, int *is_new)
         free(json);
     }
     if (rc) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(r->l, txn);
         return rc == ENOMEM ? trace_fail(TRACE_ENOMEM, "out of memory")
                             : trace_fail_mdb(rc, "alerts");
     }
     /* what the next incremental run starts from, with these alerts */
     if (r->incremental && (rc = inc_store(r, txn)) != TRACE_OK) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(r->l, txn);
         return rc;
     }
     if (r->verify.state) {
         k = (MDB_val){strlen(VERIFY_STATE_KEY), VERIFY_STATE_KEY};
         v = (MDB_val){r->verify.state_len, r->verify.state};
         if ((rc = mdb_put(txn, r->l->dbi_meta, &k, &v, 0))) {
-            mdb_txn_abort(txn);
+            ledger_txn_abort(r->l, txn);
             return trace_fail_mdb(rc, "verify state");
         }
     }
-    if ((rc = mdb_txn_commit(txn)))
+    if ((rc = ledger_txn_commit(r->l, txn)))
         return trace_fail_mdb(rc, "commit");
     return TRACE_OK;
 }
@@ -697,7 +697,7 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     if (r.cfg[N_RULES - 1].enabled &&
         pthread_create(&r.verify.thread, NULL, verify_job_run, &r.verify) == 0)
         r.verify.started = 1;
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &r.txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &r.txn))) {
         r.txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
         goto out;
@@ -769,7 +769,7 @@ out:
     if (r.verify.started)
         pthread_join(r.verify.thread, NULL);
     if (r.txn)
-        mdb_txn_abort(r.txn);
+        ledger_txn_abort(l, r.txn);
     free(is_new);
     free(r.verify.state);
     arena_free(r.tmp);
@@ -799,7 +799,7 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
 
     if (!f)
         f = &def;
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
         return trace_fail_mdb(rc, "begin");
     if ((rc = mdb_cursor_open(txn, l->dbi_alertseq, &cur))) {
         rc = trace_fail_mdb(rc, "alerts");
@@ -874,7 +874,7 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
 out:
     if (cur)
         mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     return rc;
 }
 

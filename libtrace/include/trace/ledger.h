@@ -162,10 +162,11 @@ int trace_ledger_parse_time(const trace_ledger *l, const char *text,
 
 /*
  * Grows the memory map so that `bytes` more data fit without growing it
- * again (appends grow it by themselves when it fills, but only while no
- * other transaction of this process is open: a daemon reserves room up
- * front and while it holds its readers back).  No transaction may be
- * open in this process during the call.
+ * again (appends grow it by themselves when it fills; a daemon may
+ * reserve room up front).  Waits until the transactions other threads
+ * have open end, and holds new ones back meanwhile.  TRACE_EFULL if the
+ * calling thread has an import or a group commit open (it would wait
+ * for itself).
  */
 int trace_ledger_reserve(trace_ledger *l, uint64_t bytes);
 

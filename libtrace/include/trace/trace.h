@@ -15,8 +15,14 @@
  *  - Quantities are integers in base units (ug, uL, milli-units); times
  *    are int64 microseconds since the Unix epoch, UTC.  No floats.
  *  - Thread safety: a trace_ledger may be used from several threads for
- *    reads; appends are serialised internally.  Other objects belong to
- *    one thread at a time.
+ *    reads and appends at once; appends are serialised internally, and
+ *    the memory map grows (when an append fills it) only once every
+ *    other thread's reads and appends in progress have ended.  An
+ *    append cannot grow the map while its own thread holds an open
+ *    import or group commit (trace_import_*, trace_commit_*): it then
+ *    fails with TRACE_EFULL; and a callback of a libtrace call runs
+ *    inside its transaction, so it must not wait for another thread
+ *    that appends.  Other objects belong to one thread at a time.
  *
  * No LMDB, OpenSSL, jansson or protobuf-c type appears in these headers.
  */
