@@ -649,13 +649,7 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
 int trace_ledger_parse_time(const trace_ledger *l, const char *text,
                             int end_of_day, int64_t *out_us)
 {
-    Trace__V1__Time t;
-    int rc = time_parse(&t, text, 1, l->tz_offset_min);
-
-    if (rc != TRACE_OK)
-        return rc;
-    *out_us = end_of_day ? time_end_us(&t, l->tz_offset_min) : t.us;
-    return TRACE_OK;
+    return trace_time_parse(out_us, text, l->tz_offset_min, end_of_day);
 }
 
 const char *trace_ledger_regulator(const trace_ledger *l)

@@ -92,7 +92,8 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   "permit show CN-PF-2026-0001" "history $DIST" "history EPH-2601-A" \
   "register $DIST --substance ephedrine --from 2026-01-01 --to 2026-03-31" \
   "export" "export --party $MAN" "alerts" "balance NOBODY" "trace NO-LOT --forward" \
-  "permit show NOPE" "balance" "frobnicate"; do
+  "permit show NOPE" "balance" "frobnicate" "balance $DIST --at 2026-02-31" \
+  "export --from 2026-02-31"; do
   for j in "" "--json"; do
     E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
     C $j $cmd >"$W/c.out" 2>/dev/null; cc=$?
@@ -102,6 +103,7 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
     fi
   done
 done
+expect 1 "a day that does not exist, through the daemon" -- C balance "$DIST" --at 2026-02-31
 expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
 # TLS against a traced of its own: after refused handshakes nng's poller
 # may spin on a dead socket (seen once under load), which must not stall

@@ -152,10 +152,11 @@ void trace_ledger_close(trace_ledger *l);
 int trace_ledger_backup(trace_ledger *l, const char *dest);
 
 /*
- * Parses an RFC 3339 time (fractions of a second allowed, down to a
- * microsecond) or a bare date, which means the start of that day in the
- * ledger's zone, or with `end_of_day` its last microsecond.
- * TRACE_EINVAL with a message for anything else.
+ * trace_time_parse (trace.h) in the ledger's zone: an RFC 3339 time
+ * (fractions of a second allowed, down to a microsecond) or a bare date,
+ * which means the start of that day in the ledger's zone, or with
+ * `end_of_day` its last microsecond.  TRACE_EINVAL with a message for
+ * anything else (2026-02-31 included).
  */
 int trace_ledger_parse_time(const trace_ledger *l, const char *text,
                             int end_of_day, int64_t *out_us);
