@@ -375,7 +375,8 @@ static const struct command commands[] = {
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
-     "when the storage itself is damaged.\n"},
+     "when the storage itself is damaged.  Through a daemon only a\n"
+     "regulator verifies (exit 5 for other parties).\n"},
     {"help", cmd_help, "[COMMAND]", "Show help for a command.", ""},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -175,6 +175,10 @@ expect 0 "trace a lot held" -- C --as "$DIST" trace EPH-2601-A --forward
 expect 5 "history of another party" -- C --as "$DIST" history "$MAN"
 expect 5 "reconcile as a party" -- C --as "$DIST" reconcile
 expect 5 "backup as a party" -- C --as "$DIST" backup b1
+expect 5 "verify as a party" -- C --as "$DIST" verify
+grep -q "permission denied" "$W/err" || bad "verify as a party: $(cat "$W/err")"
+expect 5 "verify --json as a party" -- C --as "$DIST" --json verify
+[ ! -s "$W/out" ] && ok || bad "a refused verify printed $(cat "$W/out")"
 mkdir -p "$W/backups"
 expect 1 "backup to a path of the client's choosing" -- C backup /tmp/elsewhere
 expect 0 "online backup through the daemon" -- C backup b1
