@@ -32,6 +32,10 @@ struct globals {
     uint64_t cursor;        /* alerts: position of the last alert listed */
     const char *backup_dir; /* where `backup NAME` writes, if anywhere */
     const char *rules_file; /* the daemon's reconciliation rules */
+    /* runs the store of reconcile's alerts on the daemon's writer
+     * (trace_reconcile_opts.store_via) */
+    int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
+    void *store_ctx;
     /* set by tracectl --connect */
     struct remote *remote;
 };

@@ -138,6 +138,8 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
     g.principal_regulator = pi->regulator;
     g.backup_dir = s->cfg->backup_dir;
     g.rules_file = s->cfg->rules;
+    g.store_via = store_on_writer; /* reconcile's alerts */
+    g.store_ctx = w;
     g.json = ex->has_json && ex->json;
     ctl_out = cap_open(&out, (size_t)s->cfg->max_reply);
     ctl_err = cap_open(&err, 1u << 20);

@@ -176,8 +176,8 @@ static size_t map_size(void)
  * The rules that keep it free of deadlocks and starvation:
  *
  *  - A thread may hold several transactions at once (a query's read,
- *    then an append; reconciliation's read, then the store of its
- *    alerts).  A thread that holds one never waits to begin another
+ *    then an append in its callback).  A thread that holds one never
+ *    waits to begin another
  *    (txns_held counts them per thread), so it never waits for a grower
  *    that waits for it.  (A glibc rwlock would give this by preferring
  *    readers, but then readers that overlap without a pause, as a busy

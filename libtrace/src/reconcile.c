@@ -608,6 +608,33 @@ static int store_alerts(struct run *r, int *is_new)
     return TRACE_OK;
 }
 
+/* The store of a run's alerts, run where trace_reconcile_opts.store_via
+ * says. */
+struct store_job {
+    struct run *r;
+    int *is_new;
+    char err[512]; /* a failure's message, for the run's thread */
+};
+
+/* Stores the alerts; a full map is grown (no transaction of the run is
+ * open by then) and the store tried again. */
+static int store_job_run(void *arg)
+{
+    struct store_job *j = arg;
+    int rc;
+
+    for (int attempt = 0;; attempt++) {
+        memset(j->is_new, 0, (j->r->n_alerts + 1) * sizeof(*j->is_new));
+        rc = store_alerts(j->r, j->is_new);
+        if (rc != TRACE_EFULL || last_mdb_error() != MDB_MAP_FULL ||
+            attempt == 8 || ledger_grow_map(j->r->l) != TRACE_OK)
+            break;
+    }
+    if (rc != TRACE_OK)
+        snprintf(j->err, sizeof(j->err), "%s", trace_error_last());
+    return rc;
+}
+
 static int emit_alert(struct run *r, const struct alert *al, int is_new,
                       trace_alert_fn fn, void *ctx)
 {
@@ -749,8 +776,26 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
-    if (!opts->dry_run && (rc = store_alerts(&r, is_new)) != TRACE_OK)
-        goto out;
+    if (!opts->dry_run) {
+        struct store_job job = {&r, is_new, ""};
+        /* the read transaction ends first: the store may wait for
+         * another thread (store_via), which may have to grow the map */
+        ledger_txn_abort(l, r.txn);
+        r.txn = NULL;
+        rc = opts->version >= 3 && opts->store_via
+                 ? opts->store_via(store_job_run, &job, opts->store_ctx)
+                 : store_job_run(&job);
+        if (rc != TRACE_OK) {
+            if (job.err[0])
+                trace_fail(rc, "%s", job.err);
+            goto out;
+        }
+        /* statuses as of now, the new alerts included */
+        if ((rc = ledger_txn_begin(l, MDB_RDONLY, &r.txn))) {
+            rc = trace_fail_mdb(rc, "begin");
+            goto out;
+        }
+    }
     for (size_t i = 0; i < r.n_alerts && rc == TRACE_OK; i++)
         rc = emit_alert(&r, &r.alerts[i], is_new[i], fn, ctx);
     if (summary) {

@@ -193,6 +193,11 @@ expect 5 "a key the ledger does not know" -- "$T" --connect "$IPC" --keys "$W/st
 # Alerts: reconcile and ack through the daemon.
 expect 1 "reconcile --rules names no file on the daemon's host" -- C reconcile --rules /etc/passwd
 expect 0 "reconcile through the daemon" -- C reconcile --as-of 2026-06-01
+# the alerts the daemon's writer stored, as an embedded run prints them
+C --json reconcile --as-of 2026-06-01 >"$W/rc.c" 2>/dev/null
+E --json reconcile --as-of 2026-06-01 >"$W/rc.e" 2>/dev/null
+[ -s "$W/rc.c" ] && cmp -s "$W/rc.c" "$W/rc.e" && ok ||
+  bad "reconcile through the daemon differs from embedded: $(diff "$W/rc.c" "$W/rc.e" | head -4)"
 expect 0 "alerts listed" -- C --json alerts
 A=$(head -1 "$W/out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null)
 AP=$(head -1 "$W/out" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a["party"] or "")' 2>/dev/null)
