@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tracectl.h"
@@ -176,52 +175,13 @@ int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
     return rc;
 }
 
-/* Parses a time for --from/--to/--at: RFC 3339 or a bare date (whole
- * day in the ledger's zone, +08:00 by default). */
+/* Parses a time for --from/--to/--at/--as-of with the library's parser
+ * (trace_time_parse): RFC 3339 or a bare date (whole day in the ledger's
+ * zone, ctl_tz_min). */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out)
 {
-    struct tm tm = {0};
-    int y, mo, d, h = 0, mi = 0, se = 0, n = 0;
-    int oh = abs(ctl_tz_min) / 60, om = abs(ctl_tz_min) % 60;
-    int64_t us = 0;
-    char sign = ctl_tz_min < 0 ? '-' : '+';
-
-    if (strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 &&
-        n == 10) {
-        if (end_of_day) {
-            h = 23;
-            mi = 59;
-            se = 59;
-        }
-    } else if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se,
-                      &n) == 6) {
-        const char *z = s + n;
-        if (*z == '.') { /* fraction of a second, down to a microsecond */
-            int64_t scale = 100000;
-            for (z++; *z >= '0' && *z <= '9'; z++, scale /= 10)
-                if (scale)
-                    us += (*z - '0') * scale;
-                else if (*z != '0')
-                    return -1;
-        }
-        if (strcmp(z, "Z") == 0)
-            oh = om = 0;
-        else if (sscanf(z, "%c%2d:%2d", &sign, &oh, &om) != 3 ||
-                 (sign != '+' && sign != '-') || strlen(z) != 6)
-            return -1;
-    } else {
-        return -1;
-    }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    int64_t t = (int64_t)timegm(&tm) -
-                (sign == '-' ? -1 : 1) * (int64_t)(oh * 3600 + om * 60);
-    *out = t * 1000000 + us + (end_of_day && strlen(s) == 10 ? 999999 : 0);
-    return 0;
+    return trace_time_parse(out, s, ctl_tz_min, end_of_day) == TRACE_OK ? 0
+                                                                        : -1;
 }
 
 void ctl_json_value(FILE *f, const char *val)
@@ -416,7 +376,8 @@ static const struct command commands[] = {
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
-     "when the storage itself is damaged.\n"},
+     "when the storage itself is damaged.  Through a daemon only a\n"
+     "regulator verifies (exit 5 for other parties).\n"},
     {"help", cmd_help, "[COMMAND]", "Show help for a command.", ""},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

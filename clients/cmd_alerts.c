@@ -275,6 +275,8 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         free(rules);
         return ret;
     }
+    ro.store_via = g->store_via; /* in traced: its writer stores */
+    ro.store_ctx = g->store_ctx;
     rc = trace_reconcile(l, &ro, print_alert, &t, &sum);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && sum.partial)

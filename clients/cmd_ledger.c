@@ -551,6 +551,10 @@ int cmd_verify(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("verify", "unexpected argument %s", argv[optind]);
+    /* through traced: the whole journal, every party's events, is a
+     * regulator's to read (embedded, whoever holds the files may) */
+    if (!ctl_may_read_party(g, ""))
+        return ctl_denied("%s", "only a regulator verifies the whole ledger");
     if (g->ledger)
         return verify_child(g); /* traced: no fork in a threaded process */
     fflush(ctl_out);

@@ -33,6 +33,10 @@ struct globals {
     uint64_t cursor;        /* alerts: position of the last alert listed */
     const char *backup_dir; /* where `backup NAME` writes, if anywhere */
     const char *rules_file; /* the daemon's reconciliation rules */
+    /* runs the store of reconcile's alerts on the daemon's writer
+     * (trace_reconcile_opts.store_via) */
+    int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
+    void *store_ctx;
     /* set by tracectl --connect */
     struct remote *remote;
 };
@@ -93,7 +97,8 @@ void ctl_set_rejected(unsigned long rejected, unsigned long lines);
 /* remote.c sets the message of a failed request here. */
 void ctl_set_errmsg(const char *msg);
 /* RFC 3339 (fractions allowed) or a date: its start, or with
- * end_of_day its last microsecond, in the ledger's zone (ctl_tz_min). */
+ * end_of_day its last microsecond, in the ledger's zone (ctl_tz_min);
+ * trace_time_parse() decides.  0, or -1 for a time it refuses. */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out);
 void ctl_json_value(FILE *f, const char *val);
 void ctl_json_str(FILE *f, const char *key, const char *val, int comma);

@@ -139,6 +139,8 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
     g.principal_regulator = pi->regulator;
     g.backup_dir = s->cfg->backup_dir;
     g.rules_file = s->cfg->rules;
+    g.store_via = store_on_writer; /* reconcile's alerts */
+    g.store_ctx = w;
     g.json = ex->has_json && ex->json;
     ctl_out = cap_open(&out, (size_t)s->cfg->max_reply);
     ctl_err = cap_open(&err, 1u << 20);
@@ -153,9 +155,7 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
         return;
     }
     pthread_mutex_lock(&s->exec_mu);
-    pthread_rwlock_rdlock(&s->map_lock);
     code = ctl_dispatch(&g, (int)ex->n_argv, argv);
-    pthread_rwlock_unlock(&s->map_lock);
     pthread_mutex_unlock(&s->exec_mu);
     fclose(ctl_out);
     fclose(ctl_err);
@@ -353,7 +353,6 @@ static int list_need_keys(struct server *s, char **parties, size_t n,
     if (pc->n_keyed)
         memcpy(keyed, pc->keyed, pc->n_keyed * sizeof(*keyed));
     qsort(keyed, pc->n_keyed, sizeof(*keyed), cmp_str);
-    pthread_rwlock_rdlock(&s->map_lock);
     for (size_t i = 0; i < nu; i++) {
         trace_party info;
         if (bsearch(&u[i], keyed, pc->n_keyed, sizeof(*keyed), cmp_str))
@@ -361,7 +360,6 @@ static int list_need_keys(struct server *s, char **parties, size_t n,
         if (trace_party_info(s->l, u[i], &info) != TRACE_OK || info.n_keys == 0)
             state[i] = 1;
     }
-    pthread_rwlock_unlock(&s->map_lock);
     *n_need = 0;
     for (size_t i = 0; i < n; i++) {
         char **f = bsearch(&parties[i], u, nu, sizeof(*u), cmp_str);
@@ -403,10 +401,8 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
         reply_error(w, 6, "out of memory");
         return;
     }
-    pthread_rwlock_rdlock(&s->map_lock);
     /* import --provision-keys: a regulator registers keys first */
     if (pr->n_provision && !(pc.pending = calloc(pr->n_provision, 1))) {
-        pthread_rwlock_unlock(&s->map_lock);
         fclose(m);
         free(msgs);
         trace_batch_free(b);
@@ -436,7 +432,6 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
             why = trace_error_last();
         }
         if (why) {
-            pthread_rwlock_unlock(&s->map_lock);
             fclose(m);
             free(msgs);
             provctx_free(&pc);
@@ -483,7 +478,6 @@ static void run_prepare(struct work *w, const Trace__Wire__V1__Prepare *pr,
             errors++;
         }
     }
-    pthread_rwlock_unlock(&s->map_lock);
     for (size_t i = 0; !errors && pc.pending && i < pr->n_provision; i++)
         if (pc.pending[i] == 1) {
             fprintf(m,
@@ -736,11 +730,9 @@ static void handle_signed(struct work *w,
     /* Stateless checks first: key, signature, suspension, clock.  Only a
      * request that passes them may take a rate token and a place in the
      * replay cache (admit.c). */
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_key_owner(s->l, body->key_id.data, owner, sizeof(owner), pub);
     if (rc == TRACE_OK)
         rc = trace_party_info(s->l, owner, &pi);
-    pthread_rwlock_unlock(&s->map_lock);
     if (rc != TRACE_OK || strcmp(owner, body->party) != 0) {
         log_msg(LOG_LVL_WARN,
                 "refused a request as %s: key not registered "

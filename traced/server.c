@@ -15,7 +15,9 @@
  *   the writer (one thread): takes every queued commit, appends each in
  *       a nested transaction of one LMDB transaction, commits once
  *       (durable), and only then answers each request and publishes the
- *       new signed head;
+ *       new signed head; it also stores reconciliation's alerts, queued
+ *       by the thread that ran the rules (store_on_writer), so that
+ *       nothing else in traced writes to the ledger;
  *   the main thread: signals, the nightly reconciliation, publishing
  *       heads and alerts that other processes stored, closing silent or
  *       idle connections (conn.c), and listening again where
@@ -273,7 +275,6 @@ static int commit_round(struct server *s, struct work *list, size_t n,
     size_t i = 0;
     int rc, full = 0;
 
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_commit_begin(&c, s->l);
     for (struct work *w = list; w; w = w->next, i++) {
         if (rc != TRACE_OK) {
@@ -303,7 +304,6 @@ static int commit_round(struct server *s, struct work *list, size_t n,
         }
     }
     trace_commit_free(c);
-    pthread_rwlock_unlock(&s->map_lock);
     return full;
 }
 
@@ -335,13 +335,11 @@ void write_all(struct server *s, struct work *list)
             continue;
         }
         if (commit_round(s, list, n, out)) {
-            /* the map filled: grow it with every reader held back, then
-             * try the round once more */
-            pthread_rwlock_wrlock(&s->map_lock);
+            /* the map filled: grow it (libtrace holds every reader back
+             * meanwhile), then try the round once more */
             if (trace_ledger_reserve(s->l, (uint64_t)s->cfg->map_reserve
                                                << 20) == TRACE_OK)
                 log_msg(LOG_LVL_INFO, "grew the ledger map");
-            pthread_rwlock_unlock(&s->map_lock);
             memset(out, 0, n * sizeof(*out));
             commit_round(s, list, n, out);
         }
@@ -361,13 +359,66 @@ void write_all(struct server *s, struct work *list)
     }
 }
 
+int store_on_writer(int (*store)(void *arg), void *arg, void *ctx)
+{
+    struct work *w = ctx;
+    struct server *s = w->srv;
+    int rc;
+
+    if (s->direct) /* no writer thread: this is the one that writes */
+        return store(arg);
+    w->job = store;
+    w->job_arg = arg;
+    w->job_done = 0;
+    queue_push(&s->commitq, w);
+    pthread_mutex_lock(&s->job_mu);
+    while (!w->job_done)
+        pthread_cond_wait(&s->job_cv, &s->job_mu);
+    rc = w->job_rc;
+    pthread_mutex_unlock(&s->job_mu);
+    w->job = NULL;
+    return rc;
+}
+
+/* Runs a waiting thread's job and wakes it. */
+static void run_job(struct server *s, struct work *w)
+{
+    int rc = w->job(w->job_arg);
+
+    pthread_mutex_lock(&s->job_mu);
+    w->job_rc = rc;
+    w->job_done = 1;
+    pthread_cond_broadcast(&s->job_cv);
+    pthread_mutex_unlock(&s->job_mu);
+}
+
 static void *writer_main(void *arg)
 {
     struct server *s = arg;
     struct work *list;
 
-    while ((list = queue_take(&s->commitq, 0)) != NULL)
-        write_all(s, list);
+    /* commits and jobs in the order they were queued: the commits
+     * before a job are committed (and answered) before it runs */
+    while ((list = queue_take(&s->commitq, 0)) != NULL) {
+        struct work *commits = NULL, **tail = &commits;
+        while (list) {
+            struct work *w = list;
+            list = w->next;
+            w->next = NULL;
+            if (!w->job) {
+                *tail = w;
+                tail = &w->next;
+                continue;
+            }
+            if (commits)
+                write_all(s, commits);
+            commits = NULL;
+            tail = &commits;
+            run_job(s, w);
+        }
+        if (commits)
+            write_all(s, commits);
+    }
     return NULL;
 }
 
@@ -386,9 +437,7 @@ static void publish_head(struct server *s, int force)
     if (!s->has_pub)
         return;
     pthread_mutex_lock(&s->pub_mu);
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_ledger_head(s->l, &size, head);
-    pthread_rwlock_unlock(&s->map_lock);
     if (rc != TRACE_OK || (size == s->published_size && !force)) {
         pthread_mutex_unlock(&s->pub_mu);
         return;
@@ -451,9 +500,7 @@ static void publish_alerts(struct server *s)
     if (!s->has_pub)
         return;
     f.after = s->alert_pos;
-    pthread_rwlock_rdlock(&s->map_lock);
     trace_alerts(s->l, &f, publish_alert, s);
-    pthread_rwlock_unlock(&s->map_lock);
 }
 
 /* Nightly reconciliation ----------------------------------------------------
@@ -482,6 +529,7 @@ static char *read_rules(const char *path, size_t *len)
 static void nightly(struct server *s)
 {
     trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    struct work job;
     trace_reconcile_summary sum;
     char *rules = NULL;
     size_t rlen = 0;
@@ -500,11 +548,14 @@ static void nightly(struct server *s)
      * does not look at entries verified before */
     o.full = s->cfg->full_every > 0 &&
              (time(NULL) / 86400) % s->cfg->full_every == 0;
+    /* the alerts are stored by the writer, which this thread waits for */
+    memset(&job, 0, sizeof(job));
+    job.srv = s;
+    o.store_via = store_on_writer;
+    o.store_ctx = &job;
     log_msg(LOG_LVL_INFO, "nightly reconciliation started");
     pthread_mutex_lock(&s->exec_mu);
-    pthread_rwlock_rdlock(&s->map_lock);
     rc = trace_reconcile(s->l, &o, NULL, NULL, &sum);
-    pthread_rwlock_unlock(&s->map_lock);
     pthread_mutex_unlock(&s->exec_mu);
     if (rc == TRACE_OK)
         log_msg(LOG_LVL_INFO,
@@ -955,7 +1006,8 @@ static int server_init_state(struct server *s)
 
     if (wire_random(s->ticket_key, 32) != 0 || queue_init(&s->inq) ||
         queue_init(&s->commitq) || pthread_mutex_init(&s->exec_mu, NULL) ||
-        pthread_rwlock_init(&s->map_lock, NULL) ||
+        pthread_mutex_init(&s->job_mu, NULL) ||
+        pthread_cond_init(&s->job_cv, NULL) ||
         pthread_mutex_init(&s->pub_mu, NULL) ||
         pthread_mutex_init(&s->conn_mu, NULL) || admit_init(&s->admit, &ao))
         return -1;
@@ -1170,10 +1222,12 @@ out_works:
             nng_msg_free(s->works[i].req);
     }
 out_threads:
+    /* the workers first: a request they finish may still queue a commit
+     * or a job for the writer */
     queue_close(&s->inq);
-    queue_close(&s->commitq);
     for (size_t i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i], NULL);
+    queue_close(&s->commitq);
     if (writer_started)
         pthread_join(s->writer, NULL);
 out_sock:

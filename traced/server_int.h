@@ -50,6 +50,12 @@ struct work {
     size_t n_groups;
     unsigned flags;
     char principal[72];
+    /* a write run by the writer for this work's thread, which waits for
+     * it (store_on_writer) */
+    int (*job)(void *arg);
+    void *job_arg;
+    int job_rc;
+    int job_done; /* under s->job_mu */
 };
 
 struct queue {
@@ -96,9 +102,8 @@ struct server {
     size_t n_threads;
     pthread_t writer;
     pthread_mutex_t exec_mu; /* commands run one at a time */
-    /* held for reading around any use of the ledger; the writer takes it
-     * for writing to grow the map (no transaction may be open then) */
-    pthread_rwlock_t map_lock;
+    pthread_mutex_t job_mu;  /* the writer finished a work's job */
+    pthread_cond_t job_cv;
     struct admit admit; /* rate limits and the replay cache */
     int has_admit;
     struct ahead ahead; /* requests signed ahead, across restarts */
@@ -128,6 +133,11 @@ void reply(struct work *w, Trace__Wire__V1__Response *resp);
 void reply_error(struct work *w, int code, const char *msg);
 /* Commits the works of `list` (linked by next) and answers each. */
 void write_all(struct server *s, struct work *list);
+/* trace_reconcile_opts.store_via for traced (`ctx` a struct work whose
+ * srv is set): the writer runs store(arg) between its group commits, as
+ * the one thread that writes, while the calling thread waits; it must
+ * hold no transaction of the ledger. */
+int store_on_writer(int (*store)(void *arg), void *arg, void *ctx);
 
 /* A request of `bytes` counted against queue-bytes was freed. */
 void queue_bytes_release(struct server *s, size_t bytes);

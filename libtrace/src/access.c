@@ -18,26 +18,26 @@ int trace_key_owner(trace_ledger *l, const uint8_t key_id[TRACE_KEY_ID_LEN],
     size_t plen;
     int rc;
 
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
         return trace_fail_mdb(rc, "begin");
     rc = mdb_get(txn, l->dbi_keys, &k, &v);
     if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
         return trace_fail(TRACE_ENOTFOUND, "unknown key");
     }
     if (rc) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
         return trace_fail_mdb(rc, "keys");
     }
     p = v.mv_data;
     plen = strnlen(p, v.mv_size);
     if (plen + 1 + TRACE_PUBKEY_LEN != v.mv_size || plen + 1 > cap) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
         return trace_fail(TRACE_EVERIFY, "key record is damaged");
     }
     memcpy(party, p, plen + 1);
     memcpy(pub, p + plen + 1, TRACE_PUBKEY_LEN);
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     return TRACE_OK;
 }
 
@@ -51,7 +51,7 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out)
     memset(out, 0, sizeof(*out));
     if (!(a = arena_new(0)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
         arena_free(a);
         return trace_fail_mdb(rc, "begin");
     }
@@ -67,7 +67,7 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out)
                            strcmp(st->registered_by, l->regulator) == 0));
         out->n_keys = st->n_keys;
     }
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     arena_free(a);
     return rc;
 }
@@ -82,9 +82,9 @@ int trace_lot_held(trace_ledger *l, const char *lot, const char *party)
 
     if (!klen)
         return 0;
-    if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+    if (ledger_txn_begin(l, MDB_RDONLY, &txn))
         return 0;
     rc = mdb_get(txn, l->dbi_lots, &k, &v);
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     return rc == 0;
 }

@@ -91,7 +91,7 @@ int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res)
     if (!w->tmp || !w->keep || !w->gdigest || !w->tails || !w->win ||
         !w->head_ix || !w->gindex || !w->idindex)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = mdb_txn_begin(l->env, NULL, 0, &w->txn))) {
+    if ((rc = ledger_txn_begin(l, 0, &w->txn))) {
         w->txn = NULL;
         return trace_fail_mdb(rc, "begin");
     }
@@ -101,7 +101,7 @@ int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res)
 void writer_end(struct writer *w)
 {
     if (w->txn)
-        mdb_txn_abort(w->txn);
+        ledger_txn_abort(w->l, w->txn);
     for (size_t i = 0; i < w->n_heads; i++)
         free(w->heads[i].party);
     free(w->heads);
@@ -828,7 +828,7 @@ int writer_commit(struct writer *w)
         return rc;
     if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
         return rc;
-    rc = mdb_txn_commit(w->txn);
+    rc = ledger_txn_commit(w->l, w->txn);
     w->txn = NULL;
     if (rc) {
         memset(w->res, 0, sizeof(*w->res));

@@ -157,7 +157,7 @@ int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
 
     if (!tmp)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = mdb_txn_begin(b->l->env, NULL, MDB_RDONLY, &txn))) {
+    if ((rc = ledger_txn_begin(b->l, MDB_RDONLY, &txn))) {
         arena_free(tmp);
         return trace_fail_mdb(rc, "begin");
     }
@@ -204,7 +204,7 @@ int trace_batch_add_key_registration(trace_batch *b, const char *regulator,
             rc = trace_batch_add_encoded(b, bytes, len, 0);
         }
     }
-    mdb_txn_abort(txn);
+    ledger_txn_abort(b->l, txn);
     arena_free(tmp);
     return rc;
 }

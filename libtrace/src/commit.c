@@ -449,7 +449,7 @@ int trace_commit_end(trace_commit *c, trace_append_result *total)
                                           "nothing of it was stored");
     if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
         return rc;
-    rc = mdb_txn_commit(w->txn);
+    rc = ledger_txn_commit(w->l, w->txn);
     w->txn = NULL;
     if (rc)
         return ledger_commit_failed(w->l, rc);

@@ -57,7 +57,7 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
         opts = &def;
     if (!a)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
         txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
         goto out;
@@ -101,7 +101,7 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     if (txn)
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
     arena_free(a);
     return rc;
 }

@@ -7,6 +7,7 @@
 #define TRACE_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -182,6 +183,13 @@ struct trace_ledger {
     int64_t max_qty[N_DIMS]; /* per-event ceiling by dimension, base units
                                 (meta "max_qty"; quantity.c) */
     uint8_t secret[32];      /* pseudonymisation key */
+    /* open transactions and map growth (see "Transactions" in ledger.c) */
+    pthread_mutex_t txn_mu;
+    pthread_cond_t txn_cv; /* txn_open fell to 0, or growing ended */
+    unsigned txn_open;     /* top-level transactions open */
+    unsigned txn_growers;  /* threads waiting to grow the map */
+    int txn_growing;       /* a thread is growing the map */
+    int has_txn_lock;      /* txn_mu and txn_cv were initialised */
 };
 
 void be64_put(uint8_t *p, uint64_t v);
@@ -190,11 +198,22 @@ uint64_t be64_get(const uint8_t *p);
 size_t compose_key(uint8_t *buf, size_t cap, const char *party,
                    const void *suffix, size_t suffix_len);
 
-/* Grows the map so `bytes` more fit; no transaction may be open. */
+/* Top-level transactions, begun and ended only through these (they
+ * count the transaction open, which holds map growth back; see
+ * "Transactions" in ledger.c for the rules).  Begin and commit return
+ * LMDB's code; commit and abort end the transaction whatever happens,
+ * and abort of NULL is a no-op.  A nested transaction is begun with
+ * mdb_txn_begin and its parent: the parent holds the share. */
+int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out);
+int ledger_txn_commit(trace_ledger *l, MDB_txn *txn);
+void ledger_txn_abort(trace_ledger *l, MDB_txn *txn);
+/* Grows the map so `bytes` more fit, once every other thread's
+ * transactions have ended; refused (TRACE_EFULL) if the calling thread
+ * holds a transaction. */
 int ledger_ensure_room(trace_ledger *l, uint64_t bytes);
 /* The error of a failed commit, telling a full disk apart. */
 int ledger_commit_failed(const trace_ledger *l, int rc);
-/* Doubles the map size; no transaction may be open in this process. */
+/* Doubles the map size, as ledger_ensure_room. */
 int ledger_grow_map(trace_ledger *l);
 /* verify.c: verification that resumes where the previous one stopped.
  * With `resume`, the verifier's state kept by the previous call (meta

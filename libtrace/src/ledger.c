@@ -156,6 +156,132 @@ static size_t map_size(void)
     return v >= (1u << 20) ? (size_t)v : (size_t)MAP_SIZE;
 }
 
+/* Transactions ------------------------------------------------------------
+ *
+ * LMDB lets the map grow (mdb_env_set_mapsize) only while no transaction
+ * of the process is open: the map may move, and a reader still using the
+ * old one crashes or reads freed memory.  Readers run beside appends (a
+ * daemon serves reads on worker threads while its writer appends), so
+ * every top-level transaction of a ledger is begun and ended here, and
+ * counted in txn_open while it is open; the map grows only while that
+ * count is 0 and with new transactions held back, after the failed write
+ * transaction was aborted.  In effect a reader-writer lock whose readers
+ * are transactions:
+ *
+ *    begin:  wait while the map grows or a grower waits (unless this
+ *            thread holds a transaction already), then txn_open++
+ *    end:    txn_open--, wake growers at 0
+ *    grow:   txn_growers++, wait until txn_open == 0 and nobody grows,
+ *            txn_growers--, growing = 1 ... grow ... growing = 0, wake all
+ *
+ * The rules that keep it free of deadlocks and starvation:
+ *
+ *  - A thread may hold several transactions at once (a query's read,
+ *    then an append in its callback).  A thread that holds one never
+ *    waits to begin another
+ *    (txns_held counts them per thread), so it never waits for a grower
+ *    that waits for it.  (A glibc rwlock would give this by preferring
+ *    readers, but then readers that overlap without a pause, as a busy
+ *    daemon's workers do, keep a grower out for ever.)
+ *  - Other threads wait while a grower waits: a grower waits only for
+ *    the transactions open when it came, so a long read (export,
+ *    verify) delays it, but later reads do not.
+ *  - A thread grows the map only while it holds no transaction (of any
+ *    ledger).  Otherwise the growth is refused and the append reports
+ *    the map full.
+ *  - A thread that holds a transaction never waits for another thread
+ *    that may grow the map (a daemon's writer): it ends its transactions
+ *    first, or each would wait for the other.
+ *  - Nested transactions need no count of their own: the parent holds
+ *    one.
+ */
+
+static _Thread_local unsigned txns_held;
+
+static void txn_enter(trace_ledger *l)
+{
+    pthread_mutex_lock(&l->txn_mu);
+    while (txns_held == 0 && (l->txn_growing || l->txn_growers))
+        pthread_cond_wait(&l->txn_cv, &l->txn_mu);
+    l->txn_open++;
+    pthread_mutex_unlock(&l->txn_mu);
+    txns_held++;
+}
+
+static void txn_leave(trace_ledger *l)
+{
+    txns_held--;
+    pthread_mutex_lock(&l->txn_mu);
+    if (--l->txn_open == 0)
+        pthread_cond_broadcast(&l->txn_cv);
+    pthread_mutex_unlock(&l->txn_mu);
+}
+
+/* Waits until no transaction is open, then holds new ones back; refused
+ * if this thread holds a transaction (it would wait for itself). */
+static int grow_enter(trace_ledger *l)
+{
+    if (txns_held)
+        return trace_fail(TRACE_EFULL,
+                          "the ledger map is full and cannot grow while "
+                          "this thread holds a transaction");
+    pthread_mutex_lock(&l->txn_mu);
+    l->txn_growers++;
+    while (l->txn_open || l->txn_growing)
+        pthread_cond_wait(&l->txn_cv, &l->txn_mu);
+    l->txn_growers--;
+    l->txn_growing = 1;
+    pthread_mutex_unlock(&l->txn_mu);
+    return TRACE_OK;
+}
+
+static void grow_leave(trace_ledger *l)
+{
+    pthread_mutex_lock(&l->txn_mu);
+    l->txn_growing = 0;
+    pthread_cond_broadcast(&l->txn_cv);
+    pthread_mutex_unlock(&l->txn_mu);
+}
+
+int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out)
+{
+    int rc;
+
+    txn_enter(l);
+    rc = mdb_txn_begin(l->env, NULL, flags, out);
+    if (rc == MDB_MAP_RESIZED && txns_held == 1) {
+        /* another process grew the map: take its size, then begin */
+        txn_leave(l);
+        grow_enter(l); /* holding nothing now: cannot be refused */
+        rc = mdb_env_set_mapsize(l->env, 0);
+        grow_leave(l);
+        txn_enter(l);
+        if (rc == 0)
+            rc = mdb_txn_begin(l->env, NULL, flags, out);
+    }
+    if (rc) {
+        *out = NULL;
+        txn_leave(l);
+    }
+    return rc;
+}
+
+int ledger_txn_commit(trace_ledger *l, MDB_txn *txn)
+{
+    int rc = mdb_txn_commit(txn);
+
+    txn_leave(l);
+    return rc;
+}
+
+void ledger_txn_abort(trace_ledger *l, MDB_txn *txn)
+{
+    if (!txn)
+        return;
+    mdb_txn_abort(txn);
+    txn_leave(l);
+}
+
 int ledger_ensure_room(trace_ledger *l, uint64_t bytes)
 {
     MDB_envinfo info;
@@ -163,12 +289,15 @@ int ledger_ensure_room(trace_ledger *l, uint64_t bytes)
     uint64_t used, need = bytes + (64u << 20);
     int rc;
 
+    if ((rc = grow_enter(l)) != TRACE_OK)
+        return rc;
     mdb_env_info(l->env, &info);
     mdb_env_stat(l->env, &st);
     used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
-    if (info.me_mapsize >= used + need)
-        return TRACE_OK;
-    rc = mdb_env_set_mapsize(l->env, (size_t)(used + need * 2));
+    rc = info.me_mapsize >= used + need
+             ? 0
+             : mdb_env_set_mapsize(l->env, (size_t)(used + need * 2));
+    grow_leave(l);
     return rc ? trace_fail_mdb(rc, "growing the map") : TRACE_OK;
 }
 
@@ -177,8 +306,11 @@ int ledger_grow_map(trace_ledger *l)
     MDB_envinfo info;
     int rc;
 
+    if ((rc = grow_enter(l)) != TRACE_OK)
+        return rc;
     mdb_env_info(l->env, &info);
     rc = mdb_env_set_mapsize(l->env, info.me_mapsize * 2);
+    grow_leave(l);
     return rc ? trace_fail_mdb(rc, "growing the map") : TRACE_OK;
 }
 
@@ -192,6 +324,18 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         free(l);
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
+    if (pthread_mutex_init(&l->txn_mu, NULL) != 0) {
+        free(l->dir);
+        free(l);
+        return trace_fail(TRACE_ENOMEM, "cannot make the ledger's lock");
+    }
+    if (pthread_cond_init(&l->txn_cv, NULL) != 0) {
+        pthread_mutex_destroy(&l->txn_mu);
+        free(l->dir);
+        free(l);
+        return trace_fail(TRACE_ENOMEM, "cannot make the ledger's lock");
+    }
+    l->has_txn_lock = 1;
     l->tz_offset_min = 480;
     for (int d = 0; d < N_DIMS; d++)
         l->max_qty[d] = TRACE_MAX_QTY_DEFAULT;
@@ -204,7 +348,7 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         goto fail;
     }
     mdb_reader_check(l->env, &dead);
-    if ((rc = mdb_txn_begin(l->env, NULL, create ? 0 : MDB_RDONLY, &txn))) {
+    if ((rc = ledger_txn_begin(l, create ? 0 : MDB_RDONLY, &txn))) {
         rc = trace_fail_mdb(rc, "begin");
         goto fail;
     }
@@ -223,13 +367,13 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     rc = mdb_dbi_open(txn, "rcidx", create ? MDB_CREATE : 0, &l->dbi_rcidx);
     if (rc == MDB_NOTFOUND) {
         /* commit, not abort: that would close the handles opened above */
-        rc = mdb_txn_commit(txn);
+        rc = ledger_txn_commit(l, txn);
         txn = NULL;
-        if (rc == 0 && (rc = mdb_txn_begin(l->env, NULL, 0, &txn)) == 0 &&
+        if (rc == 0 && (rc = ledger_txn_begin(l, 0, &txn)) == 0 &&
             (rc = mdb_dbi_open(txn, "rcidx", MDB_CREATE, &l->dbi_rcidx)) == 0)
-            rc = mdb_txn_commit(txn);
+            rc = ledger_txn_commit(l, txn);
         else if (txn)
-            mdb_txn_abort(txn);
+            ledger_txn_abort(l, txn);
         txn = NULL;
         if (rc) {
             rc = trace_fail_mdb(rc, "rcidx");
@@ -244,7 +388,7 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     }
     /* Commit even when read-only: handles opened in an aborted
      * transaction are closed with it. */
-    rc = mdb_txn_commit(txn);
+    rc = ledger_txn_commit(l, txn);
     txn = NULL;
     if (rc) {
         rc = trace_fail_mdb(rc, "commit");
@@ -254,7 +398,7 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     return TRACE_OK;
 fail:
     if (txn)
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
     trace_ledger_close(l);
     return rc;
 }
@@ -311,7 +455,7 @@ static int load_meta(trace_ledger *l)
     MDB_val v;
     int rc;
 
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
         return trace_fail_mdb(rc, "begin");
     if ((rc = meta_get(txn, l, "format", &v)) != TRACE_OK) {
         rc = trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", l->dir);
@@ -347,7 +491,7 @@ static int load_meta(trace_ledger *l)
         goto out;
     rc = catalog_parse(&l->cat, v.mv_data, v.mv_size);
 out:
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     return rc;
 }
 
@@ -417,7 +561,7 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
         goto fail;
     if ((rc = write_secret(dir, l->secret)) != TRACE_OK)
         goto fail;
-    if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn))) {
+    if ((rc = ledger_txn_begin(l, 0, &txn))) {
         rc = trace_fail_mdb(rc, "begin");
         goto fail;
     }
@@ -428,7 +572,7 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
         (rc = meta_put(txn, l, "catalog", cat_json, cat_len)) ||
         (rc = max_qty_put(txn, l, l->max_qty)))
         goto fail;
-    if ((rc = mdb_txn_commit(txn))) {
+    if ((rc = ledger_txn_commit(l, txn))) {
         txn = NULL;
         rc = trace_fail_mdb(rc, "commit");
         goto fail;
@@ -440,7 +584,7 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
     return TRACE_OK;
 fail:
     if (txn)
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
     trace_ledger_close(l);
     /* Leave no half-made ledger behind. */
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
@@ -459,6 +603,10 @@ void trace_ledger_close(trace_ledger *l)
         return;
     if (l->env)
         mdb_env_close(l->env);
+    if (l->has_txn_lock) {
+        pthread_cond_destroy(&l->txn_cv);
+        pthread_mutex_destroy(&l->txn_mu);
+    }
     catalog_free(l->cat);
     free(l->regulator);
     free(l->dir);
@@ -478,7 +626,11 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
     snprintf(path, sizeof(path), "%s/data.mdb", dest);
     if (stat(path, &st) == 0)
         return trace_fail(TRACE_EEXIST, "%s already holds a ledger", dest);
-    if ((rc = mdb_env_copy2(l->env, dest, MDB_CP_COMPACT))) {
+    /* the copy reads in a transaction of its own: count it */
+    txn_enter(l);
+    rc = mdb_env_copy2(l->env, dest, MDB_CP_COMPACT);
+    txn_leave(l);
+    if (rc) {
         unlink(path);
         return trace_fail_mdb(rc, dest);
     }
@@ -498,13 +650,7 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
 int trace_ledger_parse_time(const trace_ledger *l, const char *text,
                             int end_of_day, int64_t *out_us)
 {
-    Trace__V1__Time t;
-    int rc = time_parse(&t, text, 1, l->tz_offset_min);
-
-    if (rc != TRACE_OK)
-        return rc;
-    *out_us = end_of_day ? time_end_us(&t, l->tz_offset_min) : t.us;
-    return TRACE_OK;
+    return trace_time_parse(out_us, text, l->tz_offset_min, end_of_day);
 }
 
 const char *trace_ledger_regulator(const trace_ledger *l)
@@ -547,10 +693,10 @@ int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32])
     MDB_txn *txn;
     int rc;
 
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
         return trace_fail_mdb(rc, "begin");
     rc = ledger_head_get(txn, l, size, hash);
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     return rc;
 }
 
@@ -586,13 +732,13 @@ int trace_ledger_set_max_qty(trace_ledger *l, const char *spec)
     memcpy(m, l->max_qty, sizeof(m));
     if ((rc = max_qty_apply(m, &spec, 1)) != TRACE_OK)
         return rc;
-    if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)))
+    if ((rc = ledger_txn_begin(l, 0, &txn)))
         return trace_fail_mdb(rc, "begin");
     if ((rc = max_qty_put(txn, l, m)) != TRACE_OK) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
         return rc;
     }
-    if ((rc = mdb_txn_commit(txn)))
+    if ((rc = ledger_txn_commit(l, txn)))
         return ledger_commit_failed(l, rc);
     memcpy(l->max_qty, m, sizeof(m));
     return TRACE_OK;

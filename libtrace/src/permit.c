@@ -160,7 +160,7 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
         rc = trace_fail(TRACE_EINVAL, "permit id too long");
         goto out;
     }
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
         txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
         goto out;
@@ -297,7 +297,7 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     if (txn)
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
     arena_free(a);
     return rc;
 }

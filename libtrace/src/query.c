@@ -30,7 +30,7 @@ static int query_begin(query *q, trace_ledger *l)
     q->txn = NULL;
     if (!(q->a = arena_new(0)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &q->txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &q->txn))) {
         q->txn = NULL;
         return trace_fail_mdb(rc, "begin");
     }
@@ -40,7 +40,7 @@ static int query_begin(query *q, trace_ledger *l)
 static void query_end(query *q)
 {
     if (q->txn)
-        mdb_txn_abort(q->txn);
+        ledger_txn_abort(q->l, q->txn);
     arena_free(q->a);
 }
 

@@ -559,7 +559,7 @@ static int store_alerts(struct run *r, int *is_new)
     MDB_cursor *cur;
     int rc;
 
-    if ((rc = mdb_txn_begin(r->l->env, NULL, 0, &txn)))
+    if ((rc = ledger_txn_begin(r->l, 0, &txn)))
         return trace_fail_mdb(rc, "begin");
     if ((rc = mdb_cursor_open(txn, r->l->dbi_alertseq, &cur)) == 0) {
         if (mdb_cursor_get(cur, &sk, &v, MDB_LAST) == 0 && sk.mv_size == 8)
@@ -587,26 +587,53 @@ static int store_alerts(struct run *r, int *is_new)
         free(json);
     }
     if (rc) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(r->l, txn);
         return rc == ENOMEM ? trace_fail(TRACE_ENOMEM, "out of memory")
                             : trace_fail_mdb(rc, "alerts");
     }
     /* what the next incremental run starts from, with these alerts */
     if (r->incremental && (rc = inc_store(r, txn)) != TRACE_OK) {
-        mdb_txn_abort(txn);
+        ledger_txn_abort(r->l, txn);
         return rc;
     }
     if (r->verify.state) {
         k = (MDB_val){strlen(VERIFY_STATE_KEY), VERIFY_STATE_KEY};
         v = (MDB_val){r->verify.state_len, r->verify.state};
         if ((rc = mdb_put(txn, r->l->dbi_meta, &k, &v, 0))) {
-            mdb_txn_abort(txn);
+            ledger_txn_abort(r->l, txn);
             return trace_fail_mdb(rc, "verify state");
         }
     }
-    if ((rc = mdb_txn_commit(txn)))
+    if ((rc = ledger_txn_commit(r->l, txn)))
         return trace_fail_mdb(rc, "commit");
     return TRACE_OK;
+}
+
+/* The store of a run's alerts, run where trace_reconcile_opts.store_via
+ * says. */
+struct store_job {
+    struct run *r;
+    int *is_new;
+    char err[512]; /* a failure's message, for the run's thread */
+};
+
+/* Stores the alerts; a full map is grown (no transaction of the run is
+ * open by then) and the store tried again. */
+static int store_job_run(void *arg)
+{
+    struct store_job *j = arg;
+    int rc;
+
+    for (int attempt = 0;; attempt++) {
+        memset(j->is_new, 0, (j->r->n_alerts + 1) * sizeof(*j->is_new));
+        rc = store_alerts(j->r, j->is_new);
+        if (rc != TRACE_EFULL || last_mdb_error() != MDB_MAP_FULL ||
+            attempt == 8 || ledger_grow_map(j->r->l) != TRACE_OK)
+            break;
+    }
+    if (rc != TRACE_OK)
+        snprintf(j->err, sizeof(j->err), "%s", trace_error_last());
+    return rc;
 }
 
 static int emit_alert(struct run *r, const struct alert *al, int is_new,
@@ -698,7 +725,7 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     if (r.cfg[N_RULES - 1].enabled &&
         pthread_create(&r.verify.thread, NULL, verify_job_run, &r.verify) == 0)
         r.verify.started = 1;
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &r.txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &r.txn))) {
         r.txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
         goto out;
@@ -750,8 +777,26 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
-    if (!opts->dry_run && (rc = store_alerts(&r, is_new)) != TRACE_OK)
-        goto out;
+    if (!opts->dry_run) {
+        struct store_job job = {&r, is_new, ""};
+        /* the read transaction ends first: the store may wait for
+         * another thread (store_via), which may have to grow the map */
+        ledger_txn_abort(l, r.txn);
+        r.txn = NULL;
+        rc = opts->version >= 3 && opts->store_via
+                 ? opts->store_via(store_job_run, &job, opts->store_ctx)
+                 : store_job_run(&job);
+        if (rc != TRACE_OK) {
+            if (job.err[0])
+                trace_fail(rc, "%s", job.err);
+            goto out;
+        }
+        /* statuses as of now, the new alerts included */
+        if ((rc = ledger_txn_begin(l, MDB_RDONLY, &r.txn))) {
+            rc = trace_fail_mdb(rc, "begin");
+            goto out;
+        }
+    }
     for (size_t i = 0; i < r.n_alerts && rc == TRACE_OK; i++)
         rc = emit_alert(&r, &r.alerts[i], is_new[i], fn, ctx);
     if (summary) {
@@ -770,7 +815,7 @@ out:
     if (r.verify.started)
         pthread_join(r.verify.thread, NULL);
     if (r.txn)
-        mdb_txn_abort(r.txn);
+        ledger_txn_abort(l, r.txn);
     free(is_new);
     free(r.verify.state);
     arena_free(r.tmp);
@@ -800,7 +845,7 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
 
     if (!f)
         f = &def;
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
         return trace_fail_mdb(rc, "begin");
     if ((rc = mdb_cursor_open(txn, l->dbi_alertseq, &cur))) {
         rc = trace_fail_mdb(rc, "alerts");
@@ -875,7 +920,7 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
 out:
     if (cur)
         mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    ledger_txn_abort(l, txn);
     return rc;
 }
 

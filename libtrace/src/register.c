@@ -207,7 +207,7 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
                         MAX_DAYS);
         goto out;
     }
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))) {
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
         txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
         goto out;
@@ -310,7 +310,7 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
     }
 out:
     if (txn)
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
     free(mv);
     free(lines);
     arena_free(a);

@@ -143,6 +143,18 @@ bad:
                       s, allow_date ? " or 2026-03-01" : "");
 }
 
+int trace_time_parse(int64_t *out_us, const char *text, int tz_offset_min,
+                     int end_of_day)
+{
+    Trace__V1__Time t;
+    int rc = time_parse(&t, text, 1, tz_offset_min);
+
+    if (rc != TRACE_OK)
+        return rc;
+    *out_us = end_of_day ? time_end_us(&t, tz_offset_min) : t.us;
+    return TRACE_OK;
+}
+
 int time_format(char *buf, size_t cap, const Trace__V1__Time *t)
 {
     int off = t->has_offset_min ? t->offset_min : 0;

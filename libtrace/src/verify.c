@@ -782,7 +782,7 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
         goto out;
     }
     sigq_start(v.sq);
-    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) ||
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)) ||
         (rc = mdb_cursor_open(txn, l->dbi_journal, &cur))) {
         rc = trace_fail_mdb(rc, "journal");
         goto out;
@@ -899,7 +899,7 @@ out:
     if (cur)
         mdb_cursor_close(cur);
     if (txn)
-        mdb_txn_abort(txn);
+        ledger_txn_abort(l, txn);
     if (v.parties)
         strmap_each(v.parties, free_digest, NULL);
     strmap_free(v.parties);

@@ -256,6 +256,31 @@ PY
   if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then ok; else bad "verify on random damage $i: exit $rc"; fi
 done
 
+# Times in options are read by the library's parser: a day that does
+# not exist (2026-02-31, or 29 February of 2026) and out-of-range fields
+# are usage errors (exit 1), never rolled over into the next month.
+P2=91320000MA1K000002
+for args in "balance $P2 --at 2026-02-31" "balance $P2 --at 2026-02-31T10:00:00+08:00" \
+  "balance $P2 --at 2026-02-28T24:00:00+08:00" "reconcile --dry-run --as-of 2026-02-31" \
+  "export --from 2026-02-31" "export --to 2026-13-01" "history $P2 --to 2026-04-31" \
+  "register $P2 --substance ephedrine --from 2026-02-29 --to 2026-03-01" \
+  "permit show CN-PF-2026-0001 --at 2026-02-30" "balance $P2 --at 2026-03-01T10:00:00"; do
+  # shellcheck disable=SC2086
+  expect 1 "$args is refused" -- "$T" --data "$D" $args
+  grep -q "bad --" "$W/err" || bad "$args: no word on the bad time: $(cat "$W/err")"
+done
+# Valid times read as before: a bare date is that whole day in the
+# ledger's zone (+08:00 here), the same as its last microsecond written
+# out; fractions and other zones are accepted.
+"$T" --data "$D" --json balance $P2 --at 2026-01-11 >"$W/d1" &&
+  "$T" --data "$D" --json balance $P2 --at 2026-01-11T23:59:59.999999+08:00 >"$W/d2" &&
+  cmp -s "$W/d1" "$W/d2" && [ -s "$W/d1" ] && ok || bad "balance --at a bare date is not the end of that day"
+"$T" --data "$D" export --from 2026-01-11 --to 2026-01-11 >"$W/x1" &&
+  "$T" --data "$D" export --from 2026-01-10T16:00:00Z --to 2026-01-11T15:59:59.999999Z >"$W/x2" &&
+  cmp -s "$W/x1" "$W/x2" && ok || bad "export --from/--to bare dates are not whole days in +08:00"
+expect 0 "reconcile --as-of a bare date" -- "$T" --data "$D" reconcile --dry-run --as-of 2026-02-28
+expect 0 "balance --at 2028-02-29 (a leap day)" -- "$T" --data "$D" balance $P2 --at 2028-02-29
+
 # Bare dates in options mean days in the ledger's zone (init --tz).
 TZD=$W/tz
 expect 0 "init --tz" -- "$T" --data "$TZD" init --tz -05:00

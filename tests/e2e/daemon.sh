@@ -93,7 +93,8 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   "permit show CN-PF-2026-0001" "history $DIST" "history EPH-2601-A" \
   "register $DIST --substance ephedrine --from 2026-01-01 --to 2026-03-31" \
   "export" "export --party $MAN" "alerts" "balance NOBODY" "trace NO-LOT --forward" \
-  "permit show NOPE" "balance" "frobnicate"; do
+  "permit show NOPE" "balance" "frobnicate" "balance $DIST --at 2026-02-31" \
+  "export --from 2026-02-31"; do
   for j in "" "--json"; do
     E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
     C $j $cmd >"$W/c.out" 2>/dev/null; cc=$?
@@ -103,6 +104,7 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
     fi
   done
 done
+expect 1 "a day that does not exist, through the daemon" -- C balance "$DIST" --at 2026-02-31
 expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
 # TLS against a traced of its own: after refused handshakes nng's poller
 # may spin on a dead socket (seen once under load), which must not stall
@@ -174,6 +176,10 @@ expect 0 "trace a lot held" -- C --as "$DIST" trace EPH-2601-A --forward
 expect 5 "history of another party" -- C --as "$DIST" history "$MAN"
 expect 5 "reconcile as a party" -- C --as "$DIST" reconcile
 expect 5 "backup as a party" -- C --as "$DIST" backup b1
+expect 5 "verify as a party" -- C --as "$DIST" verify
+grep -q "permission denied" "$W/err" || bad "verify as a party: $(cat "$W/err")"
+expect 5 "verify --json as a party" -- C --as "$DIST" --json verify
+[ ! -s "$W/out" ] && ok || bad "a refused verify printed $(cat "$W/out")"
 mkdir -p "$W/backups"
 expect 1 "backup to a path of the client's choosing" -- C backup /tmp/elsewhere
 expect 0 "online backup through the daemon" -- C backup b1
@@ -188,6 +194,11 @@ expect 5 "a key the ledger does not know" -- "$T" --connect "$IPC" --keys "$W/st
 # Alerts: reconcile and ack through the daemon.
 expect 1 "reconcile --rules names no file on the daemon's host" -- C reconcile --rules /etc/passwd
 expect 0 "reconcile through the daemon" -- C reconcile --as-of 2026-06-01
+# the alerts the daemon's writer stored, as an embedded run prints them
+C --json reconcile --as-of 2026-06-01 >"$W/rc.c" 2>/dev/null
+E --json reconcile --as-of 2026-06-01 >"$W/rc.e" 2>/dev/null
+[ -s "$W/rc.c" ] && cmp -s "$W/rc.c" "$W/rc.e" && ok ||
+  bad "reconcile through the daemon differs from embedded: $(diff "$W/rc.c" "$W/rc.e" | head -4)"
 expect 0 "alerts listed" -- C --json alerts
 A=$(head -1 "$W/out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' 2>/dev/null)
 AP=$(head -1 "$W/out" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a["party"] or "")' 2>/dev/null)

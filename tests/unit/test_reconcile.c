@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -578,6 +580,86 @@ static void test_incremental_correction(void **state)
     assert_true(partial);
 }
 
+/* store_via: the store runs where the caller says (here on a thread of
+ * its own, as traced's writer), once, after the run's read; the alerts
+ * and their statuses come out as without it. */
+struct via {
+    int calls;
+    pthread_t caller;
+    int other_thread; /* store ran on another thread */
+};
+
+struct via_call {
+    int (*store)(void *arg);
+    void *arg;
+    int rc;
+    pthread_t caller;
+    int other_thread;
+};
+
+static void *via_thread(void *arg)
+{
+    struct via_call *c = arg;
+    c->other_thread = !pthread_equal(pthread_self(), c->caller);
+    c->rc = c->store(c->arg);
+    return NULL;
+}
+
+static int store_elsewhere(int (*store)(void *arg), void *arg, void *ctx)
+{
+    struct via *v = ctx;
+    struct via_call c = {store, arg, TRACE_EUNAVAIL, v->caller, 0};
+    pthread_t t;
+
+    v->calls++;
+    if (pthread_create(&t, NULL, via_thread, &c) != 0)
+        return TRACE_EUNAVAIL;
+    pthread_join(t, NULL);
+    v->other_thread = c.other_thread;
+    return c.rc;
+}
+
+static int count_alert(const trace_alert *a, void *ctx)
+{
+    (void)a;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_store_via(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum;
+    struct via v = {0, pthread_self(), 0};
+    int emitted = 0, stored = 0;
+
+    SETUP(PRODUCE("m1", "ephedrine", "E1", "100", "kg") DESTROY("d1", "")
+              DESTROY("d2", ",\"witness\":\"NOBODY\""));
+    o.as_of_us = AS_OF;
+    o.store_via = store_elsewhere;
+    o.store_ctx = &v;
+    o.dry_run = 1; /* nothing to store: never called */
+    assert_int_equal(trace_reconcile(f->l, &o, count_alert, &emitted, &sum),
+                     TRACE_OK);
+    assert_int_equal(v.calls, 0);
+    assert_int_equal(emitted, 2);
+    o.dry_run = 0;
+    emitted = 0;
+    assert_int_equal(trace_reconcile(f->l, &o, count_alert, &emitted, &sum),
+                     TRACE_OK);
+    assert_int_equal(v.calls, 1);
+    assert_true(v.other_thread);
+    assert_int_equal(emitted, 2);
+    assert_int_equal(sum.new_alerts, 2);
+    assert_int_equal(trace_alerts(f->l, NULL, count_alert, &stored), TRACE_OK);
+    assert_int_equal(stored, 2);
+    /* again: the same alerts, none new */
+    assert_int_equal(trace_reconcile(f->l, &o, NULL, NULL, &sum), TRACE_OK);
+    assert_int_equal(v.calls, 2);
+    assert_int_equal(sum.alerts, 2);
+    assert_int_equal(sum.new_alerts, 0);
+}
+
 static void test_rules_file(void **state)
 {
     trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
@@ -615,6 +697,7 @@ int main(void)
         T(test_incremental_bad_verify_state),
         T(test_incremental_periodic_full),
         T(test_rules_file),
+        T(test_store_via),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

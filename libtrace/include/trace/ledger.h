@@ -153,20 +153,22 @@ void trace_ledger_close(trace_ledger *l);
 int trace_ledger_backup(trace_ledger *l, const char *dest);
 
 /*
- * Parses an RFC 3339 time (fractions of a second allowed, down to a
- * microsecond) or a bare date, which means the start of that day in the
- * ledger's zone, or with `end_of_day` its last microsecond.
- * TRACE_EINVAL with a message for anything else.
+ * trace_time_parse (trace.h) in the ledger's zone: an RFC 3339 time
+ * (fractions of a second allowed, down to a microsecond) or a bare date,
+ * which means the start of that day in the ledger's zone, or with
+ * `end_of_day` its last microsecond.  TRACE_EINVAL with a message for
+ * anything else (2026-02-31 included).
  */
 int trace_ledger_parse_time(const trace_ledger *l, const char *text,
                             int end_of_day, int64_t *out_us);
 
 /*
  * Grows the memory map so that `bytes` more data fit without growing it
- * again (appends grow it by themselves when it fills, but only while no
- * other transaction of this process is open: a daemon reserves room up
- * front and while it holds its readers back).  No transaction may be
- * open in this process during the call.
+ * again (appends grow it by themselves when it fills; a daemon may
+ * reserve room up front).  Waits until the transactions other threads
+ * have open end, and holds new ones back meanwhile.  TRACE_EFULL if the
+ * calling thread has an import or a group commit open (it would wait
+ * for itself).
  */
 int trace_ledger_reserve(trace_ledger *l, uint64_t bytes);
 

@@ -56,7 +56,7 @@ typedef struct trace_alert {
 
 typedef int (*trace_alert_fn)(const trace_alert *a, void *ctx);
 
-#define TRACE_RECONCILE_OPTS_VERSION 2
+#define TRACE_RECONCILE_OPTS_VERSION 3
 typedef struct trace_reconcile_opts {
     unsigned version;
     int64_t as_of_us;       /* TRACE_AT_NOW (query.h) for now */
@@ -77,10 +77,20 @@ typedef struct trace_reconcile_opts {
      * (a periodic check of the whole journal) and keep the state for the
      * next incremental run */
     int full;
+    /* version 3: who runs the write transaction that stores the alerts
+     * (and an incremental run's state).  NULL: the calling thread.
+     * Otherwise store_via is called once (never with dry_run), after the
+     * run's own read transaction has ended, and must call store(arg)
+     * exactly once, on any thread (a daemon's single writer, say), and
+     * return what it returned; trace_reconcile waits for it, and its
+     * alerts' statuses are read after it.  A full map is grown by
+     * `store` (the thread running it must hold no transaction). */
+    int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
+    void *store_ctx;
 } trace_reconcile_opts;
 #define TRACE_RECONCILE_OPTS_INIT                                              \
     {                                                                          \
-        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0, 0, 0              \
+        TRACE_RECONCILE_OPTS_VERSION, INT64_MAX, NULL, 0, 0, 0, 0, NULL, NULL  \
     }
 
 typedef struct trace_reconcile_summary {

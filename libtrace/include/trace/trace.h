@@ -16,8 +16,14 @@
  *  - Quantities are integers in base units (ug, uL, milli-units); times
  *    are int64 microseconds since the Unix epoch, UTC.  No floats.
  *  - Thread safety: a trace_ledger may be used from several threads for
- *    reads; appends are serialised internally.  Other objects belong to
- *    one thread at a time.
+ *    reads and appends at once; appends are serialised internally, and
+ *    the memory map grows (when an append fills it) only once every
+ *    other thread's reads and appends in progress have ended.  An
+ *    append cannot grow the map while its own thread holds an open
+ *    import or group commit (trace_import_*, trace_commit_*): it then
+ *    fails with TRACE_EFULL; and a callback of a libtrace call runs
+ *    inside its transaction, so it must not wait for another thread
+ *    that appends.  Other objects belong to one thread at a time.
  *
  * No LMDB, OpenSSL, jansson or protobuf-c type appears in these headers.
  */
@@ -58,6 +64,21 @@ const char *trace_error_last(void);
 
 /* Exit code of tracectl for a TRACE_E* code (0 for TRACE_OK). */
 int trace_error_exit_code(int err);
+
+/*
+ * Parses a time as libtrace reads times everywhere: RFC 3339
+ * (2026-03-01T09:30:00+08:00; fractions of a second down to a
+ * microsecond; Z or a +HH:MM/-HH:MM offset) or a bare date (2026-03-01),
+ * which means that day in the zone `tz_offset_min` (minutes east of UTC;
+ * a ledger's is trace_ledger_tz()): its first microsecond, or with
+ * `end_of_day` its last.  Dates that do not exist (2026-02-31), years
+ * before 1900, hours, minutes or seconds out of range (leap seconds
+ * included) and date-times without a zone are refused.  TRACE_OK with
+ * *out_us (microseconds since the epoch, UTC), or TRACE_EINVAL with a
+ * message.  Thread-safe.
+ */
+int trace_time_parse(int64_t *out_us, const char *text, int tz_offset_min,
+                     int end_of_day);
 
 #ifdef __cplusplus
 }
