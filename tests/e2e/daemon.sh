@@ -245,9 +245,8 @@ expect 0 "truncated request" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATO
 grep -q "code=2" "$W/out" || bad "truncated: $(head -1 "$W/out")"
 expect 0 "a command the daemon does not run" -- "$RAW" "$IPC" signed "$K/REGULATOR.key" REGULATOR -- init
 grep -q "code=1" "$W/out" || bad "init through daemon: $(head -1 "$W/out")"
-# larger than max-message: nng drops it and the connection; no answer
-timeout 12 "$RAW" "$IPC" random 2000000 >"$W/out" 2>&1
-[ $? -ne 0 ] && ok || bad "an oversized message got an answer: $(head -1 "$W/out")"
+# (an oversized message is sent to the daemon of the limits below: nng
+# may stop accepting after it)
 "$RAW" "$IPC" silent 3 >/dev/null 2>&1 &
 expect 0 "serving beside a silent client" -- C head
 [ "$(size)" = "$n2" ] && ok || bad "refused requests changed the ledger"
@@ -357,9 +356,10 @@ grep -q "code=5" "$W/out" || bad "replay after restart not refused: $(head -1 "$
 expect 0 "serving after the restart" -- C verify
 stop
 
-# Limits: per-party request rate, connections at once; and listeners that
-# nng stopped.  (Not leak-checked: when a client hangs up while connecting,
-# nng 1.5.2 stops accepting on that listener and never frees the
+# Limits: per-party request rate, connections at once, an oversized
+# message; and listeners that nng stopped.  (Not leak-checked: when a
+# client hangs up while connecting, or after an oversized message, nng
+# 1.5.2 may stop accepting on that listener and never frees the
 # connections left waiting on it; traced closes it and listens again.)
 # (idle-grace: the silent clients below are not replaced by newcomers)
 ASAN_OPTIONS=detect_leaks=0 start --rate 1 --burst 3 --max-connections 3 --idle-grace 60000
@@ -380,6 +380,12 @@ ASAN_OPTIONS=detect_leaks=0 expect 6 "a connection over max-connections" -- C --
 grep -q "max-connections" "$W/traced.log" && ok || bad "refused connection not logged"
 sleep 5
 expect 0 "served again once connections close" -- C --timeout 5 head
+# larger than max-message: nng drops it and the connection, no answer.
+# nng 1.5.2 then sometimes stops accepting on that listener, as below
+# (about one run in five on a loaded machine: a client after it fails,
+# and the connections left on the listener leak)
+timeout 12 "$RAW" "$IPC" random 2000000 >"$W/out" 2>&1
+[ $? -ne 0 ] && ok || bad "an oversized message got an answer: $(head -1 "$W/out")"
 # a client that connects and hangs up at once, before the SP handshake
 python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.close()' "$W/traced.ipc"
