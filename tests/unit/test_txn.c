@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_txn.c - transactions beside map growth (ledger.c): readers on
  * other threads go on querying while appends fill a small map and grow
  * it; every answer is one the ledger gave at some moment, and nothing
