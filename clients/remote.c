@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <openssl/crypto.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
@@ -41,6 +42,19 @@ struct remote {
     uint64_t max_message;
     uint32_t features; /* WIRE_FEATURE_* of the daemon */
     int dial_failed;
+    /* sessions of the parties acted as on this connection (wire.proto);
+     * none if TRACECTL_SESSIONS=0 or the daemon has none */
+    struct rsession *sess;
+    size_t n_sess;
+    int no_sessions;
+};
+
+/* A party's session on this connection. */
+struct rsession {
+    char party[72];
+    uint8_t id[WIRE_SESSION_ID_LEN];
+    uint8_t key[32];
+    uint64_t seq; /* the last number used */
 };
 
 static int transport_error(const char *url, const char *what, int rv)
@@ -202,6 +216,10 @@ int remote_open(struct globals *g)
     memcpy(r->daemon_pub, resp->hello->pubkey.data, TRACE_PUBKEY_LEN);
     r->max_message = resp->hello->max_message;
     r->features = resp->hello->has_features ? resp->hello->features : 0;
+    {
+        const char *e = getenv("TRACECTL_SESSIONS");
+        r->no_sessions = e && strcmp(e, "0") == 0;
+    }
     if (resp->hello->pub_url)
         snprintf(r->pub_url, sizeof(r->pub_url), "%s", resp->hello->pub_url);
     trace__wire__v1__response__free_unpacked(resp, NULL);
@@ -242,6 +260,9 @@ void remote_close(struct globals *g)
     if (r->tls)
         nng_tls_config_free(r->tls);
     trace_keyring_free(r->ring);
+    if (r->sess)
+        OPENSSL_cleanse(r->sess, r->n_sess * sizeof(*r->sess));
+    free(r->sess);
     free(r);
     g->remote = NULL;
 }
@@ -266,9 +287,9 @@ const char *remote_regulator(struct globals *g)
 
 /* Signs `body` (its op already set) as the acting party and sends it
  * once. */
-static Trace__Wire__V1__Response *call_once(struct globals *g,
-                                            Trace__Wire__V1__RequestBody *body,
-                                            int *ret, int *reset)
+static Trace__Wire__V1__Response *
+signed_once(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret,
+            int *reset)
 {
     struct remote *r = g->remote;
     uint8_t nonce[WIRE_NONCE_LEN], *buf;
@@ -291,6 +312,117 @@ static Trace__Wire__V1__Response *call_once(struct globals *g,
         return NULL;
     }
     return roundtrip_quiet(g, buf, len, ret, reset);
+}
+
+/* Opens a session for the acting party (one signed request); NULL if the
+ * daemon does not give one (the request is then signed instead). */
+static struct rsession *session_open(struct globals *g, int *ret, int *reset)
+{
+    struct remote *r = g->remote;
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__OpenSession os = TRACE__WIRE__V1__OPEN_SESSION__INIT;
+    Trace__Wire__V1__Response *resp;
+    uint8_t priv[WIRE_SHARE_LEN], pub[WIRE_SHARE_LEN], key[32];
+    struct rsession *x = NULL, *grown;
+    int ok;
+
+    if (wire_x25519_new(priv, pub) != 0)
+        return NULL;
+    os.share.data = pub;
+    os.share.len = sizeof(pub);
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION;
+    body.open_session = &os;
+    if (!(resp = signed_once(g, &body, ret, reset))) {
+        OPENSSL_cleanse(priv, sizeof(priv));
+        return NULL;
+    }
+    ok = resp->code == 0 && resp->session &&
+         resp->session->session.len == WIRE_SESSION_ID_LEN &&
+         resp->session->share.len == WIRE_SHARE_LEN &&
+         wire_session_key(key, priv, resp->session->share.data,
+                          resp->session->session.data, pub,
+                          resp->session->share.data) == 0;
+    OPENSSL_cleanse(priv, sizeof(priv));
+    if (ok) {
+        for (size_t i = 0; i < r->n_sess && !x; i++)
+            if (strcmp(r->sess[i].party, r->party) == 0)
+                x = &r->sess[i];
+        if (!x &&
+            (grown = realloc(r->sess, (r->n_sess + 1) * sizeof(*r->sess)))) {
+            r->sess = grown;
+            x = &r->sess[r->n_sess++];
+        }
+        if (x) {
+            snprintf(x->party, sizeof(x->party), "%s", r->party);
+            memcpy(x->id, resp->session->session.data, WIRE_SESSION_ID_LEN);
+            memcpy(x->key, key, sizeof(key));
+            x->seq = 0;
+        }
+        OPENSSL_cleanse(key, sizeof(key));
+    }
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return x;
+}
+
+/* MACs `body` in session x and sends it once. */
+static Trace__Wire__V1__Response *
+sealed_once(struct globals *g, struct rsession *x,
+            Trace__Wire__V1__RequestBody *body, int *ret, int *reset)
+{
+    struct remote *r = g->remote;
+    static const uint8_t nonce[WIRE_NONCE_LEN]; /* not checked in a session */
+    uint8_t *buf;
+    size_t len;
+
+    body->party = r->party;
+    body->key_id.data = (uint8_t *)trace_key_id(r->key);
+    body->key_id.len = TRACE_KEY_ID_LEN;
+    body->nonce.data = (uint8_t *)nonce;
+    body->nonce.len = sizeof(nonce);
+    body->time_us = wire_now_us();
+    if (wire_seal_request(x->key, x->id, ++x->seq, body, nng_alloc, &buf,
+                          &len) != 0) {
+        fprintf(ctl_err, "tracectl: cannot seal the request\n");
+        *ret = 6;
+        return NULL;
+    }
+    return roundtrip_quiet(g, buf, len, ret, reset);
+}
+
+/* Sends `body` (its op already set) once as the acting party: in its
+ * session on this connection when the daemon has sessions (opened on
+ * first use, and again when the daemon says it is gone), else signed. */
+static Trace__Wire__V1__Response *call_once(struct globals *g,
+                                            Trace__Wire__V1__RequestBody *body,
+                                            int *ret, int *reset)
+{
+    struct remote *r = g->remote;
+    Trace__Wire__V1__Response *resp;
+    struct rsession *x = NULL;
+
+    if (r->no_sessions || !(r->features & WIRE_FEATURE_SESSIONS))
+        return signed_once(g, body, ret, reset);
+    for (size_t i = 0; i < r->n_sess && !x; i++)
+        if (strcmp(r->sess[i].party, r->party) == 0)
+            x = &r->sess[i];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!x || attempt == 1) {
+            int lost = 0;
+            x = session_open(g, ret, reset ? &lost : NULL);
+            if (lost && reset)
+                *reset = 1;
+            if (!x)
+                return lost ? NULL : signed_once(g, body, ret, reset);
+        }
+        resp = sealed_once(g, x, body, ret, reset);
+        if (!resp || !(resp->has_session_gone && resp->session_gone))
+            return resp;
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+    }
+    fprintf(ctl_err, "tracectl: the daemon keeps ending this connection's "
+                     "session\n");
+    *ret = 6;
+    return NULL;
 }
 
 /* Signs `body` (its op already set) as the acting party and sends it.

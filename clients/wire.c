@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -90,6 +91,114 @@ int wire_sign_request(const struct trace_key *key,
     sr.sig.len = sizeof(sig);
     rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
     rq.signed_ = &sr;
+    *len = trace__wire__v1__request__get_packed_size(&rq);
+    if (!(*out = alloc(*len ? *len : 1))) {
+        free(b);
+        return -1;
+    }
+    trace__wire__v1__request__pack(&rq, *out);
+    free(b);
+    return 0;
+}
+
+int wire_x25519_new(uint8_t priv[WIRE_SHARE_LEN], uint8_t pub[WIRE_SHARE_LEN])
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+    size_t a = WIRE_SHARE_LEN, b = WIRE_SHARE_LEN;
+    int ok = k && EVP_PKEY_get_raw_private_key(k, priv, &a) == 1 &&
+             EVP_PKEY_get_raw_public_key(k, pub, &b) == 1 &&
+             a == WIRE_SHARE_LEN && b == WIRE_SHARE_LEN;
+
+    EVP_PKEY_free(k);
+    return ok ? 0 : -1;
+}
+
+int wire_session_key(uint8_t key[32], const uint8_t priv[WIRE_SHARE_LEN],
+                     const uint8_t peer[WIRE_SHARE_LEN],
+                     const uint8_t id[WIRE_SESSION_ID_LEN],
+                     const uint8_t client[WIRE_SHARE_LEN],
+                     const uint8_t daemon[WIRE_SHARE_LEN])
+{
+    static const char label[] = "trace.v1.session\n";
+    EVP_PKEY *me = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv,
+                                                WIRE_SHARE_LEN);
+    EVP_PKEY *them = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer,
+                                                 WIRE_SHARE_LEN);
+    EVP_PKEY_CTX *c = me ? EVP_PKEY_CTX_new(me, NULL) : NULL;
+    uint8_t shared[32],
+        msg[sizeof(label) - 1 + WIRE_SESSION_ID_LEN + 2 * WIRE_SHARE_LEN];
+    size_t n = sizeof(shared), o = 0;
+    int rc = -1;
+
+    /* OpenSSL refuses a peer key of small order (an all-zero secret) */
+    if (c && them && EVP_PKEY_derive_init(c) == 1 &&
+        EVP_PKEY_derive_set_peer(c, them) == 1 &&
+        EVP_PKEY_derive(c, shared, &n) == 1 && n == sizeof(shared)) {
+        memcpy(msg, label, sizeof(label) - 1);
+        o = sizeof(label) - 1;
+        memcpy(msg + o, id, WIRE_SESSION_ID_LEN);
+        o += WIRE_SESSION_ID_LEN;
+        memcpy(msg + o, client, WIRE_SHARE_LEN);
+        o += WIRE_SHARE_LEN;
+        memcpy(msg + o, daemon, WIRE_SHARE_LEN);
+        o += WIRE_SHARE_LEN;
+        rc = wire_hmac(key, shared, msg, o);
+    }
+    OPENSSL_cleanse(shared, sizeof(shared));
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(me);
+    EVP_PKEY_free(them);
+    return rc;
+}
+
+int wire_seal_mac(uint8_t mac[32], const uint8_t key[32],
+                  const uint8_t id[WIRE_SESSION_ID_LEN], uint64_t seq,
+                  const uint8_t *body, size_t len)
+{
+    static const char label[] = "trace.v1.sealed\n";
+    size_t head = sizeof(label) - 1 + WIRE_SESSION_ID_LEN + 8;
+    uint8_t *buf = malloc(head + len + 1);
+    int rc;
+
+    if (!buf)
+        return -1;
+    memcpy(buf, label, sizeof(label) - 1);
+    memcpy(buf + sizeof(label) - 1, id, WIRE_SESSION_ID_LEN);
+    for (int i = 0; i < 8; i++)
+        buf[head - 8 + i] = (uint8_t)(seq >> (56 - 8 * i));
+    if (len)
+        memcpy(buf + head, body, len);
+    rc = wire_hmac(mac, key, buf, head + len);
+    free(buf);
+    return rc;
+}
+
+int wire_seal_request(const uint8_t key[32],
+                      const uint8_t id[WIRE_SESSION_ID_LEN], uint64_t seq,
+                      const Trace__Wire__V1__RequestBody *body,
+                      void *(*alloc)(size_t), uint8_t **out, size_t *len)
+{
+    Trace__Wire__V1__Request rq = TRACE__WIRE__V1__REQUEST__INIT;
+    Trace__Wire__V1__SealedRequest sr = TRACE__WIRE__V1__SEALED_REQUEST__INIT;
+    uint8_t mac[32], *b;
+    size_t blen = trace__wire__v1__request_body__get_packed_size(body);
+
+    if (!(b = malloc(blen ? blen : 1)))
+        return -1;
+    trace__wire__v1__request_body__pack(body, b);
+    if (wire_seal_mac(mac, key, id, seq, b, blen) != 0) {
+        free(b);
+        return -1;
+    }
+    sr.session.data = (uint8_t *)id;
+    sr.session.len = WIRE_SESSION_ID_LEN;
+    sr.seq = seq;
+    sr.body.data = b;
+    sr.body.len = blen;
+    sr.mac.data = mac;
+    sr.mac.len = sizeof(mac);
+    rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SEALED;
+    rq.sealed = &sr;
     *len = trace__wire__v1__request__get_packed_size(&rq);
     if (!(*out = alloc(*len ? *len : 1))) {
         free(b);

@@ -283,6 +283,21 @@ out:
     return v;
 }
 
+enum admit_verdict admit_rate(struct admit *a, const char *party,
+                              int64_t now_us)
+{
+    struct admit_party *p;
+    enum admit_verdict v = ADMIT_OK;
+
+    pthread_mutex_lock(&a->mu);
+    if (!(p = party_slot(a, party)))
+        v = ADMIT_NOMEM;
+    else if (rate_take(a, p, now_us) != 0)
+        v = ADMIT_RATE;
+    pthread_mutex_unlock(&a->mu);
+    return v;
+}
+
 int admit_remember(struct admit *a, const uint8_t *key_id, const uint8_t *nonce,
                    int64_t time_us)
 {

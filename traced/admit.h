@@ -70,6 +70,12 @@ enum admit_verdict admit_request(struct admit *a, const char *party,
                                  const uint8_t *nonce, int64_t time_us,
                                  int64_t now_us);
 
+/* The rate limit alone, for a request in a session (whose sequence
+ * numbers, not the replay cache, refuse replays): ADMIT_OK, ADMIT_RATE
+ * or ADMIT_NOMEM.  Thread-safe. */
+enum admit_verdict admit_rate(struct admit *a, const char *party,
+                              int64_t now_us);
+
 /* Remembers (key_id, nonce) of a request admitted earlier (by another
  * process: ahead.c), outside any share or limit.  A full bucket skips
  * it: -1. */

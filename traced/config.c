@@ -102,6 +102,13 @@ static const struct cfg_key keys[] = {
      "window (non-regulators together stop at 60 %, regulators at 80 %)"},
     {"map-reserve", T_INT, "4096", 64, 1048576, S(map_reserve),
      "MiB of LMDB map kept free ahead of the data"},
+    {"session-max", T_INT, "1024", 1, 1048576, S(session_max),
+     "sessions open at once (a party's requests on one connection MACed "
+     "instead of signed; when full, the one unused longest ends)"},
+    {"session-idle", T_INT, "300", 1, 86400, S(session_idle),
+     "seconds a session may stay unused"},
+    {"session-life", T_INT, "3600", 1, 604800, S(session_life),
+     "seconds a session may live"},
 };
 #undef S
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

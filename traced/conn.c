@@ -197,6 +197,8 @@ void conn_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
             }
     }
     pthread_mutex_unlock(&s->conn_mu);
+    if (ev == NNG_PIPE_EV_REM_POST && s->has_sessions)
+        sessions_forget_pipe(&s->sessions, id);
 
     if (ev == NNG_PIPE_EV_ADD_PRE)
         log_msg(LOG_LVL_DEBUG, "pipe %u from %s added (%zu connections before)",

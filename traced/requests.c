@@ -682,7 +682,7 @@ static void handle_hello(struct work *w)
     h.max_message = (uint64_t)s->cfg->max_message;
     h.pub_url = s->has_pub ? s->cfg->pub : NULL;
     h.has_features = 1;
-    h.features = WIRE_FEATURE_PARTY_GROUPS;
+    h.features = WIRE_FEATURE_PARTY_GROUPS | WIRE_FEATURE_SESSIONS;
     resp.code = 0;
     resp.hello = &h;
     reply(w, &resp);
@@ -693,6 +693,71 @@ static void handle_hello(struct work *w)
 static double skew_s(int64_t t, int64_t now)
 {
     return ((double)t - (double)now) / 1e6;
+}
+
+/* Runs an authenticated and admitted request. */
+static void dispatch(struct work *w, const Trace__Wire__V1__RequestBody *body,
+                     const char *owner, const trace_party *pi)
+{
+    switch (body->op_case) {
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC:
+        run_exec(w, body->exec, owner, pi);
+        break;
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE:
+        run_prepare(w, body->prepare, owner, pi);
+        break;
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT:
+        run_commit(w, body->commit, owner, pi);
+        break;
+    default:
+        reply_error(w, 1, "unknown request");
+        break;
+    }
+}
+
+/* Opens a session for the requester on this connection (wire.proto). */
+static void run_open_session(struct work *w,
+                             const Trace__Wire__V1__OpenSession *os,
+                             const char *owner, const uint8_t *key_id)
+{
+    struct server *s = w->srv;
+    Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
+    Trace__Wire__V1__SessionOpened so = TRACE__WIRE__V1__SESSION_OPENED__INIT;
+    uint8_t priv[WIRE_SHARE_LEN], pub[WIRE_SHARE_LEN], key[32],
+        id[WIRE_SESSION_ID_LEN];
+    int rc = 0;
+
+    if (os->share.len != WIRE_SHARE_LEN) {
+        reply_error(w, 2, "malformed request: the session share");
+        return;
+    }
+    if (wire_x25519_new(priv, pub) != 0 || wire_random(id, sizeof(id)) != 0) {
+        reply_error(w, 6, "unavailable: no key for a session");
+        return;
+    }
+    if (wire_session_key(key, priv, os->share.data, id, os->share.data, pub) !=
+        0)
+        rc = 2;
+    else if (sessions_open(&s->sessions, owner, key_id, w->pipe, key,
+                           wire_now_us(), id) != 0)
+        rc = 6;
+    OPENSSL_cleanse(priv, sizeof(priv));
+    OPENSSL_cleanse(key, sizeof(key));
+    if (rc) {
+        reply_error(w, rc,
+                    rc == 2 ? "the session share is not a usable "
+                              "X25519 key"
+                            : "unavailable: cannot open a session");
+        return;
+    }
+    so.session.data = id;
+    so.session.len = sizeof(id);
+    so.share.data = pub;
+    so.share.len = sizeof(pub);
+    so.idle_s = (uint32_t)s->cfg->session_idle;
+    resp.code = 0;
+    resp.session = &so;
+    reply(w, &resp);
 }
 
 static void handle_signed(struct work *w,
@@ -821,20 +886,108 @@ static void handle_signed(struct work *w,
         reply_error(w, 6, "out of memory");
         goto out;
     }
-    switch (body->op_case) {
-    case TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC:
-        run_exec(w, body->exec, owner, &pi);
-        break;
-    case TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE:
-        run_prepare(w, body->prepare, owner, &pi);
-        break;
-    case TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT:
-        run_commit(w, body->commit, owner, &pi);
-        break;
-    default:
-        reply_error(w, 1, "unknown request");
-        break;
+    if (body->op_case == TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION)
+        run_open_session(w, body->open_session, owner, body->key_id.data);
+    else
+        dispatch(w, body, owner, &pi);
+out:
+    trace__wire__v1__request_body__free_unpacked(body, &bud.a);
+}
+
+/* A request in a session: the session, its MAC and sequence number
+ * (session.c) stand for the signature, nonce and time of a signed one;
+ * the key's registration, the party's suspension and its rate limit are
+ * checked as for a signed request. */
+static void handle_sealed(struct work *w,
+                          const Trace__Wire__V1__SealedRequest *sr,
+                          size_t msg_len)
+{
+    struct server *s = w->srv;
+    Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
+    Trace__Wire__V1__RequestBody *body = NULL;
+    struct budget bud;
+    char party[72], owner[72];
+    uint8_t key_id[TRACE_KEY_ID_LEN], pub[TRACE_PUBKEY_LEN];
+    trace_party pi;
+    int rc;
+
+    if (sr->session.len != WIRE_SESSION_ID_LEN || sr->mac.len != 32) {
+        reply_error(w, 2, "malformed request: session id or MAC");
+        return;
     }
+    switch (sessions_check(&s->sessions, sr->session.data, w->pipe, sr->seq,
+                           sr->body.data, sr->body.len, sr->mac.data,
+                           wire_now_us(), party, key_id)) {
+    case SESSION_OK:
+        break;
+    case SESSION_GONE:
+        resp.code = 5;
+        resp.message = "permission denied: no such session on this "
+                       "connection (it expired): open a new one";
+        resp.has_session_gone = resp.session_gone = 1;
+        reply(w, &resp);
+        return;
+    case SESSION_BAD_MAC:
+        log_msg(LOG_LVL_WARN, "refused a request in a session: bad MAC");
+        reply_error(w, 5, "permission denied: bad session MAC");
+        return;
+    case SESSION_REPLAY:
+        log_msg(LOG_LVL_WARN, "refused a replayed request of %s (session)",
+                party);
+        reply_error(w, 5, "permission denied: replayed request");
+        return;
+    }
+    budget_init(&bud, msg_len);
+    body = trace__wire__v1__request_body__unpack(&bud.a, sr->body.len,
+                                                 sr->body.data);
+    if (!body) {
+        reply_error(w, 2, "malformed request body");
+        return;
+    }
+    if (strcmp(body->party, party) != 0 ||
+        body->key_id.len != TRACE_KEY_ID_LEN ||
+        memcmp(body->key_id.data, key_id, TRACE_KEY_ID_LEN) != 0) {
+        reply_error(w, 5,
+                    "permission denied: the request names another party or "
+                    "key than its session");
+        goto out;
+    }
+    if (body->op_case == TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION) {
+        reply_error(w, 5,
+                    "permission denied: a session is opened by a signed "
+                    "request");
+        goto out;
+    }
+    rc = trace_key_owner(s->l, key_id, owner, sizeof(owner), pub);
+    if (rc == TRACE_OK)
+        rc = trace_party_info(s->l, owner, &pi);
+    if (rc != TRACE_OK || strcmp(owner, party) != 0) {
+        log_msg(LOG_LVL_WARN,
+                "refused a request of %s in a session: its key is no "
+                "longer registered to it",
+                party);
+        reply_error(w, 5,
+                    "permission denied: the key is not registered to that "
+                    "party");
+        goto out;
+    }
+    if (pi.suspended) {
+        log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
+        reply_error(w, 5, "permission denied: the party is suspended");
+        goto out;
+    }
+    switch (admit_rate(&s->admit, owner, wire_now_us())) {
+    case ADMIT_OK:
+        w->admitted = 1;
+        break;
+    case ADMIT_RATE:
+        reply_error(w, 6, "busy: request rate limit; slow down");
+        goto out;
+    default:
+        reply_error(w, 6, "out of memory");
+        goto out;
+    }
+    dispatch(w, body, owner, &pi);
 out:
     trace__wire__v1__request_body__free_unpacked(body, &bud.a);
 }
@@ -871,6 +1024,8 @@ void handle(struct work *w)
         handle_hello(w);
     else if (rq->kind_case == TRACE__WIRE__V1__REQUEST__KIND_SIGNED)
         handle_signed(w, rq->signed_, len);
+    else if (rq->kind_case == TRACE__WIRE__V1__REQUEST__KIND_SEALED)
+        handle_sealed(w, rq->sealed, len);
     else
         reply_error(w, 1, "unknown request");
     trace__wire__v1__request__free_unpacked(rq, &bud.a);

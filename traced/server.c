@@ -1012,6 +1012,11 @@ static int server_init_state(struct server *s)
         pthread_mutex_init(&s->conn_mu, NULL) || admit_init(&s->admit, &ao))
         return -1;
     s->has_admit = 1;
+    if (sessions_init(&s->sessions, (size_t)s->cfg->session_max,
+                      s->cfg->session_idle * 1000000LL,
+                      s->cfg->session_life * 1000000LL) != 0)
+        return -1;
+    s->has_sessions = 1;
     s->start_us = wire_now_us();
     if (ahead_open(&s->ahead, s->cfg->data, &s->admit, s->start_us,
                    ao.window_us) != 0) {
@@ -1255,6 +1260,8 @@ out_ledger:
     free(s->works);
     if (s->has_admit)
         admit_free(&s->admit);
+    if (s->has_sessions)
+        sessions_free(&s->sessions);
     if (s->has_ahead)
         ahead_free(&s->ahead);
     trace_key_free(s->key);
@@ -1306,6 +1313,8 @@ void server_direct_close(struct server *s)
         return;
     if (s->has_admit)
         admit_free(&s->admit);
+    if (s->has_sessions)
+        sessions_free(&s->sessions);
     if (s->has_ahead)
         ahead_free(&s->ahead);
     trace_key_free(s->key);

@@ -16,6 +16,7 @@
 
 #include "trace/ledger.h"
 #include "admit.h"
+#include "session.h"
 #include "ahead.h"
 #include "traced.h"
 #include "wire.h"
@@ -106,6 +107,8 @@ struct server {
     pthread_cond_t job_cv;
     struct admit admit; /* rate limits and the replay cache */
     int has_admit;
+    struct sessions sessions; /* of connections (session.c) */
+    int has_sessions;
     struct ahead ahead; /* requests signed ahead, across restarts */
     int has_ahead;
     int64_t floor_us; /* requests signed before it are refused */

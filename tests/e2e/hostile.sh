@@ -25,7 +25,7 @@
 set -u
 T=$1 TD=$2 RAW=$3 DEMO=$4
 shift 4
-CASES=${*:-time historic overflow replay flood silent memory}
+CASES=${*:-time historic overflow replay session flood silent memory}
 W=$(mktemp -d /tmp/trace-hostile-XXXXXX)
 D=$W/ledger K=$W/ledger/keys
 # below the ephemeral range that the attacks' own connections use
@@ -41,6 +41,7 @@ trap cleanup EXIT
 # shellcheck source=checks.sh
 . "$(dirname "$0")/checks.sh"
 C() { "$T" --connect "$IPC" --keys "$K" "$@"; }
+CS() { TRACECTL_SESSIONS=0 "$T" --connect "$IPC" --keys "$K" "$@"; } # signed
 CT() { "$T" --connect "$TCP" --keys "$K" "$@"; }
 E() { "$T" --data "$D" "$@"; }
 size() { E --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
@@ -113,6 +114,32 @@ if has overflow; then
   alive && ok || bad "traced died on an overflowing import"
   expect 0 "balance after the refused import" -- C balance "$MAN"
   grep -q "BIG-1" "$W/out" && bad "the refused lot shows in the balance" || ok
+  stop
+fi
+
+if has session; then
+  # A session (MACed, numbered requests on one connection): each number
+  # is served once, in any order within the window; a bad MAC, another
+  # connection, an OpenSession inside it and an expired session are
+  # refused; tracectl works in sessions and after they expire.
+  start --session-idle 1
+  expect 0 "requests in a session" -- "$RAW" "$IPC" session "$K/$PHARM.key" "$PHARM" 2 -- head
+  for want in "open code=0" "first code=0 gone=0" "again code=5 gone=0" \
+              "skip code=0 gone=0" "back code=0 gone=0" "badmac code=5 gone=0" \
+              "other code=5 gone=1" "reopen code=5 gone=0" "later code=5 gone=1"; do
+    grep -qx "$want" "$W/out" && ok || bad "session: wanted '$want' in: $(tr '\n' ' ' <"$W/out")"
+  done
+  grep -q "replayed request of $PHARM (session)" "$W/traced.log" && ok ||
+    bad "the replay in a session is not logged"
+  expect 0 "tracectl balance in a session" -- C --as "$PHARM" balance "$PHARM"
+  expect 0 "tracectl balance signing each request" -- CS --as "$PHARM" balance "$PHARM"
+  cmp -s "$W/out" <(C --as "$PHARM" balance "$PHARM" 2>/dev/null) && ok ||
+    bad "a session answers otherwise than signed requests"
+  printf '{"type":"produce","id":"ses-1","party":"%s","at":"2026-03-02T08:00:00+08:00","substance":"acetone","lot":"SES-1","qty":"1","unit":"L"}\n' "$MAN" >"$W/ses.jsonl"
+  expect 0 "an import in a session" -- C --as "$MAN" import "$W/ses.jsonl"
+  expect 0 "tracectl's client across an expired session" -- "$RAW" "$IPC" client "$K" "$PHARM" 2
+  grep -qx "client 0 0" "$W/out" && ok || bad "the client did not open its session again: $(cat "$W/out" "$W/err")"
+  alive && ok || bad "traced died in the session case"
   stop
 fi
 

@@ -42,6 +42,19 @@
  *                                           in turn); prints the counts
  *   rawreq URL chatty N SECONDS             N raw connections that send an
  *                                           unsigned Hello every 400 ms
+ *   rawreq URL session KEY PARTY WAIT -- COMMAND ARGS...
+ *                                           opens a session and sends the
+ *                                           Exec in it: numbers 1, 1 again,
+ *                                           3, 2, a bad MAC, from another
+ *                                           connection, an OpenSession in
+ *                                           the session, then after WAIT
+ *                                           seconds once more; one line
+ *                                           `STEP code=N gone=G` per answer
+ *   rawreq URL client KEYS PARTY WAIT       tracectl's own client: `head`
+ *                                           as PARTY, then again after WAIT
+ *                                           seconds (its session expired:
+ *                                           opened again); prints the two
+ *                                           exit codes
  *
  * Prints the daemon's answer as `code=N message` and the Exec output,
  * and exits 0 if an answer came, 6 if none did.
@@ -66,6 +79,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "trace/key.h"
+#include "tracectl.h"
 #include "trace/trace.h"
 #include "wire.h"
 
@@ -603,6 +617,135 @@ static int chatty(const char *url, int n, int seconds)
     return 0;
 }
 
+/* One request and its answer's code and session_gone; -1 if none. */
+static int ask(nng_socket s, const uint8_t *buf, size_t len, int *gone)
+{
+    Trace__Wire__V1__Response *resp;
+    void *in = NULL;
+    size_t inlen = 0;
+    int code;
+
+    *gone = 0;
+    if (nng_send(s, (void *)buf, len, 0) != 0 ||
+        nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC) != 0)
+        return -1;
+    resp = trace__wire__v1__response__unpack(NULL, inlen, in);
+    nng_free(in, inlen);
+    if (!resp)
+        return -1;
+    code = resp->code;
+    *gone = resp->has_session_gone && resp->session_gone;
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return code;
+}
+
+static int session_steps(const char *url, int argc, char **argv)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__OpenSession os = TRACE__WIRE__V1__OPEN_SESSION__INIT;
+    Trace__Wire__V1__Exec ex = TRACE__WIRE__V1__EXEC__INIT;
+    Trace__Wire__V1__Response *resp;
+    uint8_t nonce[WIRE_NONCE_LEN] = {0}, priv[32], pub[32], key[32];
+    uint8_t id[WIRE_SESSION_ID_LEN], *buf;
+    void *in = NULL;
+    size_t len, inlen = 0;
+    nng_socket s, s2;
+    trace_key *k;
+    int i, gone, code;
+
+    if (argc < 5 || strcmp(argv[3], "--") != 0 ||
+        trace_key_load(&k, argv[0]) != TRACE_OK) {
+        fprintf(stderr, "rawreq: session KEY PARTY WAIT -- COMMAND\n");
+        return 1;
+    }
+    if (nng_req0_open(&s) || nng_req0_open(&s2) ||
+        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000) ||
+        nng_socket_set_ms(s2, NNG_OPT_RECVTIMEO, 10000) ||
+        nng_dial(s, url, NULL, 0) || nng_dial(s2, url, NULL, 0))
+        return 6;
+    body.party = argv[1];
+    body.key_id.data = (uint8_t *)trace_key_id(k);
+    body.key_id.len = TRACE_KEY_ID_LEN;
+    body.nonce.len = sizeof(nonce);
+    body.nonce.data = nonce;
+    body.time_us = wire_now_us();
+    if (wire_random(nonce, sizeof(nonce)) || wire_x25519_new(priv, pub))
+        return 6;
+    os.share.data = pub;
+    os.share.len = sizeof(pub);
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION;
+    body.open_session = &os;
+    if (wire_sign_request(k, &body, 0, malloc, &buf, &len) ||
+        nng_send(s, buf, len, 0) || nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC))
+        return 6;
+    free(buf);
+    resp = trace__wire__v1__response__unpack(NULL, inlen, in);
+    nng_free(in, inlen);
+    printf("open code=%d\n", resp ? resp->code : -1);
+    if (!resp || !resp->session || resp->session->session.len != sizeof(id) ||
+        resp->session->share.len != 32 ||
+        wire_session_key(key, priv, resp->session->share.data,
+                         resp->session->session.data, pub,
+                         resp->session->share.data))
+        return 6;
+    memcpy(id, resp->session->session.data, sizeof(id));
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    memset(nonce, 0, sizeof(nonce));
+    ex.n_argv = (size_t)(argc - 4);
+    ex.argv = argv + 4;
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
+    body.exec = &ex;
+    static const struct {
+        const char *step;
+        uint64_t seq;
+        int bad_mac, other, open, wait;
+    } steps[] = {{"first", 1, 0, 0, 0, 0},  {"again", 1, 0, 0, 0, 0},
+                 {"skip", 3, 0, 0, 0, 0},   {"back", 2, 0, 0, 0, 0},
+                 {"badmac", 4, 1, 0, 0, 0}, {"other", 5, 0, 1, 0, 0},
+                 {"reopen", 6, 0, 0, 1, 0}, {"later", 7, 0, 0, 0, 1}};
+    for (i = 0; i < (int)(sizeof(steps) / sizeof(steps[0])); i++) {
+        if (steps[i].wait)
+            sleep((unsigned)atoi(argv[2]));
+        body.op_case = steps[i].open
+                           ? TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION
+                           : TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
+        if (wire_seal_request(key, id, steps[i].seq, &body, malloc, &buf, &len))
+            return 6;
+        if (steps[i].bad_mac)
+            buf[len - 3] ^= 1; /* the MAC is the last field */
+        code = ask(steps[i].other ? s2 : s, buf, len, &gone);
+        free(buf);
+        printf("%s code=%d gone=%d\n", steps[i].step, code, gone);
+    }
+    trace_key_free(k);
+    nng_close(s);
+    nng_close(s2);
+    return 0;
+}
+
+/* tracectl's client (remote.c) across an expired session. */
+static int client_steps(const char *url, char *keys, char *party, int wait)
+{
+    struct globals g;
+    char *argv[] = {"head", NULL};
+    int a, b;
+
+    ctl_out = stdout;
+    ctl_err = stderr;
+    memset(&g, 0, sizeof(g));
+    g.connect = url;
+    g.keys = keys;
+    g.as = party;
+    if (remote_open(&g) != 0)
+        return 6;
+    a = remote_exec(&g, 1, argv);
+    sleep((unsigned)wait);
+    b = remote_exec(&g, 1, argv);
+    remote_close(&g);
+    printf("client %d %d\n", a, b);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     nng_socket s;
@@ -623,6 +766,10 @@ int main(int argc, char **argv)
                     atoi(argv[5]), argc - 6, argv + 6);
     if (strcmp(argv[2], "chatty") == 0 && argc > 4)
         return chatty(argv[1], atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(argv[2], "session") == 0)
+        return session_steps(argv[1], argc - 3, argv + 3);
+    if (strcmp(argv[2], "client") == 0 && argc > 5)
+        return client_steps(argv[1], argv[3], argv[4], atoi(argv[5]));
     if (strcmp(argv[2], "sub") == 0 && argc > 4) {
         /* one line per message: the topic, then the rest as text or, for
          * a checkpoint, its size */
