@@ -58,7 +58,8 @@ int sessions_open(struct sessions *s, const char *party,
                   const uint8_t key[32], int64_t now_us,
                   const uint8_t id[WIRE_SESSION_ID_LEN])
 {
-    struct session *x = NULL;
+    struct session *x = NULL, *mine = NULL;
+    size_t n_mine = 0, share = s->cap / 8 > 16 ? s->cap / 8 : 16;
 
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->cap; i++) {
@@ -66,12 +67,22 @@ int sessions_open(struct sessions *s, const char *party,
         if (y->live && expired(s, y, now_us))
             end(y);
         if (!y->live) {
-            x = y;
-            break;
+            if (!x || x->live)
+                x = y;
+            continue;
         }
-        if (!x || y->used_us < x->used_us)
+        if (strcmp(y->party, party) == 0) {
+            n_mine++;
+            if (!mine || y->used_us < mine->used_us)
+                mine = y;
+        }
+        if (!x || (x->live && y->used_us < x->used_us))
             x = y; /* the one unused longest, if all are taken */
     }
+    /* a party holding its share makes room from its own sessions: one
+     * party cannot push everyone else's out */
+    if (mine && n_mine >= share)
+        x = mine;
     end(x);
     memcpy(x->id, id, WIRE_SESSION_ID_LEN);
     memcpy(x->key, key, 32);

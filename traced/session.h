@@ -46,8 +46,10 @@ int sessions_init(struct sessions *s, size_t cap, int64_t idle_us,
                   int64_t life_us);
 void sessions_free(struct sessions *s);
 /* A new session `id` (random, from the caller) of (party, key_id) on
- * `pipe` with `key`.  When all places are taken, the session unused
- * longest ends.  0 on success. */
+ * `pipe` with `key`.  A party holding its share (an eighth of the table,
+ * at least 16) ends its own session unused longest; otherwise a free
+ * place is taken or, when all are taken, the session unused longest
+ * ends.  0 on success. */
 int sessions_open(struct sessions *s, const char *party,
                   const uint8_t key_id[TRACE_KEY_ID_LEN], uint32_t pipe,
                   const uint8_t key[32], int64_t now_us,

@@ -5,7 +5,8 @@
  * in any order within the window; a bad MAC takes no number; a session
  * lives on its own connection only, ends when idle or old, when its
  * connection closes, or when the table is full and it was unused
- * longest.  Times are the test's own, so nothing here waits.
+ * longest; a party past its share pushes out only its own.  Times are the
+ * test's own, so nothing here waits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -166,6 +167,28 @@ static void test_full_table(void **state)
     sessions_free(&s);
 }
 
+/* One party opening sessions without end pushes out only its own. */
+static void test_party_share(void **state)
+{
+    struct sessions s;
+    struct pair other, p;
+
+    (void)state;
+    assert_int_equal(sessions_init(&s, 32, 60 * SEC, 3600 * SEC), 0);
+    handshake(&other);
+    assert_int_equal(
+        sessions_open(&s, "P0", kid, 1, other.daemon_key, 0, other.id), 0);
+    for (int i = 0; i < 100; i++) {
+        handshake(&p);
+        assert_int_equal(
+            sessions_open(&s, "P9", kid, 2, p.daemon_key, 1 + i, p.id), 0);
+    }
+    assert_int_equal(sessions_count(&s), 17); /* P0's and P9's 16 */
+    assert_int_equal(send(&s, &other, 1, 1, 200, 0), SESSION_OK);
+    assert_int_equal(send(&s, &p, 2, 1, 200, 0), SESSION_OK);
+    sessions_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_numbers_once),
         cmocka_unit_test(test_connection_and_expiry),
         cmocka_unit_test(test_full_table),
+        cmocka_unit_test(test_party_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
