@@ -468,6 +468,14 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
     return ret;
 }
 
+void ctl_args_done(struct globals *g)
+{
+    if (g->args_done && !g->args_released) {
+        g->args_released = 1;
+        g->args_done(g->args_ctx);
+    }
+}
+
 int ctl_dispatch(struct globals *g, int argc, char **argv)
 {
     const struct command *cmd;

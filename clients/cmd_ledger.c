@@ -448,6 +448,7 @@ int cmd_export(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("export", "unexpected argument %s", argv[optind]);
+    ctl_args_done(g);
     if (eo.party && !trace_party_id_valid(eo.party))
         return ctl_usage("export", "invalid party id %s", eo.party);
     if (eo.party && !ctl_may_read_party(g, eo.party))

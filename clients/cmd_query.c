@@ -48,7 +48,7 @@ int cmd_balance(struct globals *g, int argc, char **argv)
         {"substance", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    const char *substance = NULL, *at_text = NULL;
+    const char *substance = NULL, *at_text = NULL, *party;
     int64_t at = TRACE_AT_NOW;
     struct table t = {g, 0};
     trace_ledger *l;
@@ -73,14 +73,16 @@ int cmd_balance(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("balance", "%s", "needs exactly one PARTY");
-    if (!ctl_may_read_party(g, argv[optind]))
-        return ctl_denied("the stock of %s is not yours to read", argv[optind]);
+    party = argv[optind];
+    ctl_args_done(g);
+    if (!ctl_may_read_party(g, party))
+        return ctl_denied("the stock of %s is not yours to read", party);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     if (!g->json)
-        fprintf(ctl_out, "book stock of %s %s%s\n", argv[optind],
+        fprintf(ctl_out, "book stock of %s %s%s\n", party,
                 at_text ? "as of " : "now", at_text ? at_text : "");
-    rc = trace_balance(l, argv[optind], at, substance, print_holding, &t);
+    rc = trace_balance(l, party, at, substance, print_holding, &t);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && t.rows == 0)
         fprintf(ctl_out, "(no stock)\n");
@@ -132,7 +134,7 @@ int cmd_trace(struct globals *g, int argc, char **argv)
         {"party", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    const char *party = NULL;
+    const char *party = NULL, *lot;
     int dir = 0, c, rc, ret;
     struct table t = {g, 0};
     trace_ledger *l;
@@ -159,14 +161,15 @@ int cmd_trace(struct globals *g, int argc, char **argv)
         return ctl_usage("trace", "%s", "needs exactly one LOT");
     if (!dir)
         return ctl_usage("trace", "%s", "say --forward or --backward");
+    lot = argv[optind];
+    ctl_args_done(g);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    if (!ctl_may_read_party(g, "") &&
-        !trace_lot_held(l, argv[optind], g->principal)) {
+    if (!ctl_may_read_party(g, "") && !trace_lot_held(l, lot, g->principal)) {
         ctl_close(g, l);
         return ctl_denied("%s never held the lot", g->principal);
     }
-    rc = trace_lot(l, argv[optind], party, dir, print_hop, &t);
+    rc = trace_lot(l, lot, party, dir, print_hop, &t);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     if (rc == TRACE_OK && !g->json && t.rows == 0)
         fprintf(ctl_out, "(no movements%s%s)\n", party ? " involving " : "",
@@ -267,6 +270,7 @@ int cmd_permit(struct globals *g, int argc, char **argv)
                                          {0}};
     int64_t at = TRACE_AT_NOW;
     trace_ledger *l;
+    const char *id;
     int c, rc, ret;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -284,11 +288,13 @@ int cmd_permit(struct globals *g, int argc, char **argv)
     }
     if (optind + 2 != argc || strcmp(argv[optind], "show") != 0)
         return ctl_usage("permit", "%s", "usage is: permit show ID");
+    id = argv[optind + 1];
+    ctl_args_done(g);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    rc = trace_permit_show(l, argv[optind + 1], at, print_permit, g);
+    rc = trace_permit_show(l, id, at, print_permit, g);
     if (rc == 5)
-        ret = ctl_denied("permit %s is not yours to read", argv[optind + 1]);
+        ret = ctl_denied("permit %s is not yours to read", id);
     else
         ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     ctl_close(g, l);
@@ -380,6 +386,7 @@ int cmd_history(struct globals *g, int argc, char **argv)
         return ctl_usage("history", "%s", "needs a PARTY or --lot LOT");
     if (!ho.lot)
         ho.party = argv[optind];
+    ctl_args_done(g);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     if (!ctl_may_read_party(g, "")) {
@@ -535,7 +542,7 @@ int cmd_register(struct globals *g, int argc, char **argv)
         {"csv", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    const char *substance = NULL;
+    const char *substance = NULL, *party;
     int64_t from = 0, to = 0;
     int have_from = 0, have_to = 0, c, rc, ret;
     struct reg_out o = {g, 0, 0};
@@ -580,13 +587,13 @@ int cmd_register(struct globals *g, int argc, char **argv)
         else
             to = from;
     }
-    if (!ctl_may_read_party(g, argv[optind]))
-        return ctl_denied("the register of %s is not yours to read",
-                          argv[optind]);
+    party = argv[optind];
+    ctl_args_done(g);
+    if (!ctl_may_read_party(g, party))
+        return ctl_denied("the register of %s is not yours to read", party);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
-    rc = trace_register(l, argv[optind], substance, from, to, print_register,
-                        &o);
+    rc = trace_register(l, party, substance, from, to, print_register, &o);
     ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
     ctl_close(g, l);
     return ret;
@@ -666,6 +673,7 @@ int cmd_head(struct globals *g, int argc, char **argv)
         return ctl_usage("head", "unexpected argument %s", argv[2]);
     if (follow && g->ledger)
         return ctl_usage("head", "%s", "--follow is for tracectl");
+    ctl_args_done(g);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     /* with --follow, print each new head as appends land, until

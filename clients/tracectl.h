@@ -37,9 +37,20 @@ struct globals {
      * (trace_reconcile_opts.store_via) */
     int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
     void *store_ctx;
+    /* called once by a command that has read its arguments (getopt's
+     * state is global: traced parses one command at a time, and a read
+     * command then runs beside others); see ctl_args_done */
+    void (*args_done)(void *ctx);
+    void *args_ctx;
+    int args_released;
     /* set by tracectl --connect */
     struct remote *remote;
 };
+
+/* A command calls this once it no longer reads getopt's state (optind,
+ * optarg) or its argv: traced then lets the next command parse while
+ * this one runs.  Only commands that read the ledger call it. */
+void ctl_args_done(struct globals *g);
 
 /* Where commands print; per thread, so traced can capture them. */
 extern _Thread_local FILE *ctl_out;

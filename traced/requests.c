@@ -98,6 +98,11 @@ static const char *const exec_allowed[] = {
     "balance", "trace",  "permit",    "history", "register", "catalog",
     "head",    "export", "reconcile", "alerts",  "verify",   "backup"};
 
+static void exec_unlock(void *ctx)
+{
+    pthread_mutex_unlock(&((struct server *)ctx)->exec_mu);
+}
+
 static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
                      const char *party, const trace_party *pi)
 {
@@ -154,9 +159,15 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
         reply_error(w, 6, "out of memory");
         return;
     }
+    /* one command parses at a time (getopt's state is global); a read
+     * command lets go once it has its arguments (ctl_args_done) and runs
+     * beside the others on its own read transactions */
+    g.args_done = exec_unlock;
+    g.args_ctx = s;
     pthread_mutex_lock(&s->exec_mu);
     code = ctl_dispatch(&g, (int)ex->n_argv, argv);
-    pthread_mutex_unlock(&s->exec_mu);
+    if (!g.args_released)
+        pthread_mutex_unlock(&s->exec_mu);
     fclose(ctl_out);
     fclose(ctl_err);
     ctl_out = ctl_err = NULL;

@@ -104,6 +104,27 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
     fi
   done
 done
+# Read commands run side by side (each parses alone, then runs on its
+# own read transaction): many at once, with exports beside them, print
+# what each prints alone.
+conc_cmds=("balance $DIST" "trace EPH-2601-A --forward" "history $DIST"
+  "permit show CN-PF-2026-0001" "export" "balance $MAN --at 2026-02-01")
+for i in "${!conc_cmds[@]}"; do C ${conc_cmds[$i]} >"$W/alone.$i" 2>&1; done
+conc_pids=()
+for round in 1 2 3; do
+  for i in "${!conc_cmds[@]}"; do
+    C ${conc_cmds[$i]} >"$W/conc.$round.$i" 2>&1 &
+    conc_pids+=($!)
+  done
+done
+wait "${conc_pids[@]}"
+same=1
+for round in 1 2 3; do
+  for i in "${!conc_cmds[@]}"; do
+    cmp -s "$W/alone.$i" "$W/conc.$round.$i" || { same=0; bad "'${conc_cmds[$i]}' side by side differs"; }
+  done
+done
+[ $same = 1 ] && ok
 expect 1 "a day that does not exist, through the daemon" -- C balance "$DIST" --at 2026-02-31
 expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
 # TLS against a traced of its own: after refused handshakes nng's poller
