@@ -21,6 +21,9 @@ echo
 echo "== W2: the national load (1,000 parties, interleaved)"
 bash "$(dirname "$0")/w2.sh" "$B" "${W2_EVENTS:-1000000}"
 echo
+echo "== reads through traced beside an export"
+bash "$(dirname "$0")/reads.sh" "$B"
+echo
 echo "== daemon: durable signed appends through traced"
 "$B/tests/bench/bench_daemon" "$B/traced" 160000
 echo
