@@ -556,6 +556,7 @@ int cmd_verify(struct globals *g, int argc, char **argv)
      * regulator's to read (embedded, whoever holds the files may) */
     if (!ctl_may_read_party(g, ""))
         return ctl_denied("%s", "only a regulator verifies the whole ledger");
+    ctl_args_done(g);
     if (g->ledger)
         return verify_child(g); /* traced: no fork in a threaded process */
     fflush(ctl_out);
