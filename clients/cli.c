@@ -175,6 +175,15 @@ int ctl_append_lines(struct globals *g, trace_ledger *l, char **lines,
     return rc;
 }
 
+int ctl_import_stream(struct globals *g, FILE *in, const char *as,
+                      unsigned flags, trace_append_result *res,
+                      int *read_failed)
+{
+    errmsg_set = 0;
+    n_rejected = n_lines = 0;
+    return remote_import(g, in, as, flags, res, read_failed);
+}
+
 /* Parses a time for --from/--to/--at/--as-of with the library's parser
  * (trace_time_parse): RFC 3339 or a bare date (whole day in the ledger's
  * zone, ctl_tz_min). */

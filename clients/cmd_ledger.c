@@ -206,55 +206,25 @@ static void print_imported(struct globals *g, const trace_append_result *res)
                 (unsigned long long)res->provisioned);
 }
 
-/* import through a daemon: the input is read whole, prepared, signed
- * and committed as one batch. */
+/* import through a daemon: the input is prepared chunk by chunk as it is
+ * read, and committed once every chunk passed (remote_import). */
 static int import_remote(struct globals *g, const char *path, unsigned flags)
 {
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char **lines = NULL, *line = NULL;
-    size_t *lens = NULL, n = 0, cap = 0, lcap = 0;
-    unsigned long *linenos = NULL, lineno = 0;
     trace_append_result res;
-    ssize_t len;
-    int rc, ret = 0;
+    int rc, ret = 0, read_failed;
 
     if (!in) {
         fprintf(ctl_err, "tracectl: %s: %s\n", path, strerror(errno));
         return 4;
     }
-    while ((len = getline(&line, &lcap, in)) >= 0) {
-        lineno++;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 1024;
-            char **nl = realloc(lines, nc * sizeof(*nl));
-            size_t *nlen = nl ? realloc(lens, nc * sizeof(*nlen)) : NULL;
-            unsigned long *nno =
-                nlen ? realloc(linenos, nc * sizeof(*nno)) : NULL;
-            if (nl)
-                lines = nl;
-            if (nlen)
-                lens = nlen;
-            if (!nno) {
-                ret = 6;
-                fprintf(ctl_err, "tracectl: out of memory\n");
-                goto out;
-            }
-            linenos = nno;
-            cap = nc;
-        }
-        lines[n] = line;
-        lens[n] = (size_t)len;
-        linenos[n++] = lineno;
-        line = NULL;
-        lcap = 0;
-    }
-    if (ferror(in)) {
+    rc = ctl_import_stream(g, in, g->as, flags, &res, &read_failed);
+    if (read_failed) {
         fprintf(ctl_err, "tracectl: %s: read error; nothing was imported\n",
                 path);
         ret = 6;
         goto out;
     }
-    rc = ctl_append_lines(g, NULL, lines, lens, linenos, n, g->as, flags, &res);
     if (rc != TRACE_OK) {
         const char *m = ctl_errmsg(), *nl;
         unsigned long rejected, total;
@@ -275,12 +245,6 @@ static int import_remote(struct globals *g, const char *path, unsigned flags)
     }
     print_imported(g, &res);
 out:
-    for (size_t i = 0; i < n; i++)
-        free(lines[i]);
-    free(lines);
-    free(lens);
-    free(linenos);
-    free(line);
     if (in != stdin)
         fclose(in);
     return ret;

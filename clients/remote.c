@@ -672,22 +672,49 @@ static void *sign_job_run(void *arg)
     return NULL;
 }
 
+/* Where commit_all takes the prepared chunks from, in order: next()
+ * gives the next (NULL at the end, or on failure with *rc set), done()
+ * lets it go. */
+struct chunk_source {
+    Trace__Wire__V1__Prepared *(*next)(struct chunk_source *src, int *rc);
+    void (*done)(struct chunk_source *src, Trace__Wire__V1__Prepared *p);
+};
+
+/* The chunks of an array of Prepare answers. */
+struct array_source {
+    struct chunk_source src;
+    Trace__Wire__V1__Response **preps;
+    size_t n, i;
+};
+
+static Trace__Wire__V1__Prepared *array_next(struct chunk_source *src, int *rc)
+{
+    struct array_source *a = (struct array_source *)src;
+    (void)rc;
+    return a->i < a->n ? a->preps[a->i++]->prepared : NULL;
+}
+
+static void array_done(struct chunk_source *src, Trace__Wire__V1__Prepared *p)
+{
+    (void)src;
+    (void)p; /* the array's owner frees them */
+}
+
 /* Commits the prepared chunks in order, each signed while the one before
  * is on its way (signing a chunk of a thousand parties takes as long as
  * the daemon's commit of it). */
-static int commit_all(struct globals *g, Trace__Wire__V1__Response **preps,
-                      size_t nprep, unsigned flags, trace_append_result *res)
+static int commit_all(struct globals *g, struct chunk_source *src,
+                      unsigned flags, trace_append_result *res)
 {
     struct remote *r = g->remote;
     struct signed_chunk sc[2];
-    int rc = TRACE_OK;
+    int rc = TRACE_OK, next_rc = TRACE_OK;
 
     memset(sc, 0, sizeof(sc));
-    if (nprep == 0)
-        return TRACE_OK;
-    sc[0].p = preps[0]->prepared;
+    if (!(sc[0].p = src->next(src, &rc)))
+        return rc;
     sign_chunk(r, &sc[0]);
-    for (size_t i = 0; i < nprep; i++) {
+    for (size_t i = 0;; i++) {
         struct signed_chunk *cur = &sc[i % 2], *next = &sc[(i + 1) % 2];
         struct sign_job job = {r, next};
         pthread_t t;
@@ -698,21 +725,25 @@ static int commit_all(struct globals *g, Trace__Wire__V1__Response **preps,
             rc = cur->rc;
             break;
         }
-        if (i + 1 < nprep) {
-            next->p = preps[i + 1]->prepared;
+        if ((next->p = src->next(src, &next_rc)) != NULL)
             threaded = pthread_create(&t, NULL, sign_job_run, &job) == 0;
-        }
         rc = send_chunk(g, cur, flags, res);
         if (threaded)
             pthread_join(t, NULL);
-        else if (i + 1 < nprep)
+        else if (next->p)
             sign_chunk(r, next);
+        src->done(src, cur->p);
         signed_chunk_free(cur);
-        if (rc != TRACE_OK)
+        if (rc == TRACE_OK && !next->p)
+            rc = next_rc; /* the source's own failure, if any */
+        if (rc != TRACE_OK || !next->p)
             break;
     }
-    signed_chunk_free(&sc[0]);
-    signed_chunk_free(&sc[1]);
+    for (int k = 0; k < 2; k++) {
+        if (sc[k].p)
+            src->done(src, sc[k].p);
+        signed_chunk_free(&sc[k]);
+    }
     return rc;
 }
 
@@ -767,48 +798,64 @@ static int prepare(struct globals *g, char **lines, const size_t *lens,
 
 /* --provision-keys: a key made here for every recorder the daemon says
  * has none; *out receives their registrations to prepare. */
+static int make_key(struct globals *g, const char *party,
+                    Trace__Wire__V1__ProvisionKey **out, size_t *n_out,
+                    size_t cap);
+
 static int make_keys(struct globals *g, Trace__Wire__V1__Response **preps,
                      size_t nprep, Trace__Wire__V1__ProvisionKey **out,
                      size_t *n_out, size_t cap)
 {
-    struct remote *r = g->remote;
-    char msg[512];
+    int rc;
 
     *n_out = 0;
     for (size_t i = 0; i < nprep; i++) {
         Trace__Wire__V1__Prepared *p = preps[i]->prepared;
-        for (size_t j = 0; j < p->n_need_keys; j++) {
-            const char *party = p->need_keys[j];
-            const trace_key *key;
-            size_t k = 0;
-            while (k < *n_out && strcmp(out[k]->party, party) != 0)
-                k++;
-            if (k < *n_out || *n_out == cap)
-                continue;
-            /* a key already in the folder but never registered is used */
-            if (trace_keyring_get(r->ring, party, &key) != TRACE_OK &&
-                trace_keyring_generate(r->ring, party, &key) != TRACE_OK) {
-                snprintf(msg, sizeof(msg), "cannot make a key for %s: %s",
-                         party, trace_error_last());
-                ctl_set_errmsg(msg);
-                return TRACE_EIO;
-            }
-            if (!(out[*n_out] = calloc(1, sizeof(**out)))) {
-                ctl_set_errmsg("out of memory");
-                return TRACE_ENOMEM;
-            }
-            trace__wire__v1__provision_key__init(out[*n_out]);
-            out[*n_out]->party = strdup(party);
-            out[*n_out]->pubkey.data = (uint8_t *)trace_key_public(key);
-            out[*n_out]->pubkey.len = TRACE_PUBKEY_LEN;
-            if (!out[*n_out]->party) {
-                free(out[*n_out]);
-                ctl_set_errmsg("out of memory");
-                return TRACE_ENOMEM;
-            }
-            (*n_out)++;
-        }
+        for (size_t j = 0; j < p->n_need_keys; j++)
+            if ((rc = make_key(g, p->need_keys[j], out, n_out, cap)))
+                return rc;
     }
+    return TRACE_OK;
+}
+
+/* A key for `party` (made, or one in the folder never registered) added
+ * to out[] unless there already or out[] is full; a linear search, as
+ * the list holds the recorders of one import that have no key. */
+static int make_key(struct globals *g, const char *party,
+                    Trace__Wire__V1__ProvisionKey **out, size_t *n_out,
+                    size_t cap)
+{
+    struct remote *r = g->remote;
+    const trace_key *key;
+    char msg[512];
+    size_t k = 0;
+
+    while (k < *n_out && strcmp(out[k]->party, party) != 0)
+        k++;
+    if (k < *n_out || *n_out == cap)
+        return TRACE_OK;
+    /* a key already in the folder but never registered is used */
+    if (trace_keyring_get(r->ring, party, &key) != TRACE_OK &&
+        trace_keyring_generate(r->ring, party, &key) != TRACE_OK) {
+        snprintf(msg, sizeof(msg), "cannot make a key for %s: %s", party,
+                 trace_error_last());
+        ctl_set_errmsg(msg);
+        return TRACE_EIO;
+    }
+    if (!(out[*n_out] = calloc(1, sizeof(**out)))) {
+        ctl_set_errmsg("out of memory");
+        return TRACE_ENOMEM;
+    }
+    trace__wire__v1__provision_key__init(out[*n_out]);
+    out[*n_out]->party = strdup(party);
+    out[*n_out]->pubkey.data = (uint8_t *)trace_key_public(key);
+    out[*n_out]->pubkey.len = TRACE_PUBKEY_LEN;
+    if (!out[*n_out]->party) {
+        free(out[*n_out]);
+        ctl_set_errmsg("out of memory");
+        return TRACE_ENOMEM;
+    }
+    (*n_out)++;
     return TRACE_OK;
 }
 
@@ -882,8 +929,10 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
                 break;
             }
     }
-    if (rc == TRACE_OK)
-        rc = commit_all(g, preps, nprep, flags, res);
+    if (rc == TRACE_OK) {
+        struct array_source a = {{array_next, array_done}, preps, nprep, 0};
+        rc = commit_all(g, &a.src, flags, res);
+    }
     if (rc == TRACE_OK)
         res->provisioned = n_prov;
     for (size_t i = 0; i < nprep; i++)
@@ -901,6 +950,320 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
                  ctl_errmsg(), (unsigned long long)res->appended);
         ctl_set_errmsg(msg);
     }
+    return rc;
+}
+
+/* Prepared chunks kept on disk between the checks of an import and its
+ * commits: the first in memory (it may be prepared again with key
+ * registrations), the others in a temporary file, each as u64be length
+ * and the packed Prepared. */
+struct spool_source {
+    struct chunk_source src;
+    Trace__Wire__V1__Prepared *first;
+    int first_given;
+    FILE *f;
+};
+
+static Trace__Wire__V1__Prepared *spool_next(struct chunk_source *src, int *rc)
+{
+    struct spool_source *sp = (struct spool_source *)src;
+    Trace__Wire__V1__Prepared *p;
+    uint8_t lb[8], *buf;
+    uint64_t len = 0;
+    size_t got;
+
+    if (!sp->first_given) {
+        sp->first_given = 1;
+        return sp->first;
+    }
+    if ((got = fread(lb, 1, sizeof(lb), sp->f)) == 0 && feof(sp->f))
+        return NULL;
+    for (int i = 0; i < 8; i++)
+        len = (len << 8) | lb[i];
+    if (got != sizeof(lb) || len > (1ull << 31) ||
+        !(buf = malloc(len ? len : 1))) {
+        ctl_set_errmsg("the spooled prepared events cannot be read");
+        *rc = TRACE_EIO;
+        return NULL;
+    }
+    p = fread(buf, 1, len, sp->f) == len
+            ? trace__wire__v1__prepared__unpack(NULL, len, buf)
+            : NULL;
+    free(buf);
+    if (!p) {
+        ctl_set_errmsg("the spooled prepared events cannot be read");
+        *rc = TRACE_EIO;
+    }
+    return p;
+}
+
+static void spool_done(struct chunk_source *src, Trace__Wire__V1__Prepared *p)
+{
+    if (p != ((struct spool_source *)src)->first)
+        trace__wire__v1__prepared__free_unpacked(p, NULL);
+}
+
+static int spool_put(FILE *f, const Trace__Wire__V1__Prepared *p)
+{
+    size_t len = trace__wire__v1__prepared__get_packed_size(p);
+    uint8_t lb[8], *buf = malloc(len ? len : 1);
+    int ok;
+
+    if (!buf)
+        return -1;
+    trace__wire__v1__prepared__pack(p, buf);
+    for (int i = 0; i < 8; i++)
+        lb[i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    ok = fwrite(lb, 1, sizeof(lb), f) == sizeof(lb) &&
+         fwrite(buf, 1, len, f) == len;
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+/* The recorders of a prepared chunk must all be `as` (but the first
+ * `exempt`: key registrations). */
+static int check_as(const Trace__Wire__V1__Prepared *p, const char *as,
+                    size_t exempt)
+{
+    char msg[512];
+
+    for (size_t j = exempt; as && j < p->n_parties; j++)
+        if (strcmp(p->parties[j], as) != 0) {
+            snprintf(msg, sizeof(msg),
+                     "line %llu: event recorded by %s, but acting as %s: a "
+                     "party writes only its own ledger",
+                     (unsigned long long)(j < p->n_linenos ? p->linenos[j] : 0),
+                     p->parties[j], as);
+            ctl_set_errmsg(msg);
+            return TRACE_EPERM;
+        }
+    return TRACE_OK;
+}
+
+struct chunk {
+    char **lines;
+    size_t *lens;
+    unsigned long *linenos;
+    size_t n, cap;
+};
+
+static void chunk_clear(struct chunk *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->lines[i]);
+    c->n = 0;
+}
+
+static int chunk_add(struct chunk *c, char *line, size_t len,
+                     unsigned long lineno)
+{
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 1024;
+        char **nl = realloc(c->lines, nc * sizeof(*nl));
+        size_t *nlen = nl ? realloc(c->lens, nc * sizeof(*nlen)) : NULL;
+        unsigned long *nno =
+            nlen ? realloc(c->linenos, nc * sizeof(*nno)) : NULL;
+        if (nl)
+            c->lines = nl;
+        if (nlen)
+            c->lens = nlen;
+        if (!nno)
+            return -1;
+        c->linenos = nno;
+        c->cap = nc;
+    }
+    c->lines[c->n] = line;
+    c->lens[c->n] = len;
+    c->linenos[c->n++] = lineno;
+    return 0;
+}
+
+/* Recorders without a key, each once: `sorted` to find them, `order`
+ * (the same strings) in the order the daemon named them, which is the
+ * order their keys are registered in. */
+struct needs {
+    char **sorted, **order;
+    size_t n, cap;
+};
+
+static int need_add(struct needs *nd, const char *party)
+{
+    size_t lo = 0, hi = nd->n;
+    char *copy;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(nd->sorted[mid], party);
+        if (c == 0)
+            return 0;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (nd->n == nd->cap) {
+        size_t nc = nd->cap ? nd->cap * 2 : 64;
+        char **a = realloc(nd->sorted, nc * sizeof(*a));
+        char **b = a ? realloc(nd->order, nc * sizeof(*b)) : NULL;
+        if (a)
+            nd->sorted = a;
+        if (!b)
+            return -1;
+        nd->order = b;
+        nd->cap = nc;
+    }
+    if (!(copy = strdup(party)))
+        return -1;
+    memmove(nd->sorted + lo + 1, nd->sorted + lo,
+            (nd->n - lo) * sizeof(*nd->sorted));
+    nd->sorted[lo] = copy;
+    nd->order[nd->n++] = copy;
+    return 0;
+}
+
+int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
+                  trace_append_result *res, int *read_failed)
+{
+    struct remote *r = g->remote;
+    uint64_t budget = r->max_message ? r->max_message / 4 * 3 : (16u << 20);
+    int provision = (flags & TRACE_APPEND_PROVISION_KEYS) != 0;
+    struct chunk c0 = {0}, c = {0};
+    Trace__Wire__V1__Response *first = NULL, *resp = NULL;
+    Trace__Wire__V1__ProvisionKey **prov = NULL;
+    struct needs need = {0};
+    size_t n_prov = 0, chunks = 0, plen = 0;
+    char *line = NULL, *pending = NULL, msg[512];
+    unsigned long lineno = 0, pno = 0;
+    size_t lcap = 0;
+    ssize_t len;
+    FILE *spool = tmpfile();
+    int rc = TRACE_OK, eof = 0;
+
+    memset(res, 0, sizeof(*res));
+    *read_failed = 0;
+    if (!spool) {
+        ctl_set_errmsg("cannot make a temporary file for the prepared "
+                       "events (TMPDIR)");
+        return TRACE_EIO;
+    }
+    /* every chunk is prepared (checked) before any is committed, so a
+     * rejected line anywhere leaves the ledger untouched; the first stays
+     * in memory (with --provision-keys it is prepared once more, with the
+     * registrations of the keys the daemon found missing), the others
+     * wait in the temporary file */
+    while (!eof && rc == TRACE_OK) {
+        struct chunk *cur = chunks == 0 ? &c0 : &c;
+        uint64_t bytes = 0;
+        for (;;) {
+            if (!pending) {
+                if ((len = getline(&line, &lcap, in)) < 0) {
+                    eof = 1;
+                    break;
+                }
+                pending = line;
+                plen = (size_t)len;
+                pno = ++lineno;
+                line = NULL;
+                lcap = 0;
+            }
+            if (cur->n > 0 && bytes + plen + 32 > budget)
+                break;
+            if (chunk_add(cur, pending, plen, pno) != 0) {
+                ctl_set_errmsg("out of memory");
+                rc = TRACE_ENOMEM;
+                break;
+            }
+            bytes += plen + 32;
+            pending = NULL;
+        }
+        if (rc != TRACE_OK || cur->n == 0)
+            break;
+        rc = prepare(g, cur->lines, cur->lens, cur->linenos, 0, cur->n, NULL, 0,
+                     provision, &resp);
+        if (rc != TRACE_OK)
+            break;
+        if ((rc = check_as(resp->prepared, as, 0)) == TRACE_OK)
+            for (size_t j = 0; j < resp->prepared->n_need_keys; j++)
+                if (need_add(&need, resp->prepared->need_keys[j]) != 0) {
+                    ctl_set_errmsg("out of memory");
+                    rc = TRACE_ENOMEM;
+                    break;
+                }
+        if (rc == TRACE_OK && chunks == 0) {
+            first = resp;
+        } else {
+            if (rc == TRACE_OK && spool_put(spool, resp->prepared) != 0) {
+                ctl_set_errmsg("cannot write the prepared events to a "
+                               "temporary file");
+                rc = TRACE_EIO;
+            }
+            trace__wire__v1__response__free_unpacked(resp, NULL);
+            chunk_clear(&c);
+        }
+        resp = NULL;
+        chunks++;
+    }
+    free(pending);
+    if (rc == TRACE_OK && ferror(in)) {
+        *read_failed = 1;
+        rc = TRACE_EIO;
+    }
+    if (rc == TRACE_OK && provision && need.n > 0) {
+        if (!(prov = calloc(need.n, sizeof(*prov)))) {
+            ctl_set_errmsg("out of memory");
+            rc = TRACE_ENOMEM;
+        }
+        for (size_t i = 0; rc == TRACE_OK && i < need.n; i++)
+            rc = make_key(g, need.order[i], prov, &n_prov, need.n);
+        if (rc == TRACE_OK && n_prov > 0) {
+            trace__wire__v1__response__free_unpacked(first, NULL);
+            first = NULL;
+            rc = prepare(g, c0.lines, c0.lens, c0.linenos, 0, c0.n, prov,
+                         n_prov, 0, &first);
+            if (rc == TRACE_OK)
+                rc = check_as(first->prepared, as, n_prov);
+        }
+    }
+    if (rc == TRACE_OK && first) {
+        struct spool_source sp = {
+            {spool_next, spool_done}, first->prepared, 0, spool};
+        if (fflush(spool) != 0 || fseek(spool, 0, SEEK_SET) != 0) {
+            ctl_set_errmsg("cannot read the prepared events back");
+            rc = TRACE_EIO;
+        } else {
+            rc = commit_all(g, &sp.src, flags, res);
+        }
+        if (rc == TRACE_OK)
+            res->provisioned = n_prov;
+    }
+    if (rc != TRACE_OK && res->appended) {
+        snprintf(msg, sizeof(msg),
+                 "%s\n(the input was sent in parts; %llu events of the first "
+                 "parts were committed: running the import again skips them)",
+                 ctl_errmsg(), (unsigned long long)res->appended);
+        ctl_set_errmsg(msg);
+    }
+    if (first)
+        trace__wire__v1__response__free_unpacked(first, NULL);
+    for (size_t i = 0; i < n_prov; i++) {
+        free(prov[i]->party);
+        free(prov[i]);
+    }
+    free(prov);
+    for (size_t i = 0; i < need.n; i++)
+        free(need.order[i]);
+    free(need.order);
+    free(need.sorted);
+    chunk_clear(&c0);
+    chunk_clear(&c);
+    free(c0.lines);
+    free(c0.lens);
+    free(c0.linenos);
+    free(c.lines);
+    free(c.lens);
+    free(c.linenos);
+    free(line);
+    fclose(spool);
     return rc;
 }
 

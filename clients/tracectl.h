@@ -148,6 +148,18 @@ int remote_exec(struct globals *g, int argc, char **argv);
 int remote_append(struct globals *g, char **lines, const size_t *lens,
                   const unsigned long *linenos, size_t n, const char *as,
                   unsigned flags, trace_append_result *res);
+/* An import from `in` through the daemon, in chunks of three quarters
+ * of its max-message: each chunk prepared (checked) as it is read and
+ * kept in a temporary file until every chunk passed, then all committed
+ * in order; memory does not grow with the input.  *read_failed is set
+ * when `in` could not be read (nothing was sent to commit).  Returns a
+ * TRACE_E* code, message in ctl_errmsg(). */
+int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
+                  trace_append_result *res, int *read_failed);
+/* The same through ctl's error state (ctl_rejected). */
+int ctl_import_stream(struct globals *g, FILE *in, const char *as,
+                      unsigned flags, trace_append_result *res,
+                      int *read_failed);
 /* TRACE_E* code for a tracectl exit code. */
 int ctl_code_of_exit(int exit_code);
 /* head --follow and alerts --follow against a daemon. */
