@@ -66,6 +66,18 @@ int64_t wire_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Packs rq into *out (from alloc) and frees `body`, the packed body it
+ * points into; 0 on success. */
+static int pack_request(const Trace__Wire__V1__Request *rq, uint8_t *body,
+                        void *(*alloc)(size_t), uint8_t **out, size_t *len)
+{
+    *len = trace__wire__v1__request__get_packed_size(rq);
+    if ((*out = alloc(*len ? *len : 1)) != NULL)
+        trace__wire__v1__request__pack(rq, *out);
+    free(body);
+    return *out ? 0 : -1;
+}
+
 int wire_sign_request(const struct trace_key *key,
                       const Trace__Wire__V1__RequestBody *body, int bad_sig,
                       void *(*alloc)(size_t), uint8_t **out, size_t *len)
@@ -91,14 +103,7 @@ int wire_sign_request(const struct trace_key *key,
     sr.sig.len = sizeof(sig);
     rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SIGNED;
     rq.signed_ = &sr;
-    *len = trace__wire__v1__request__get_packed_size(&rq);
-    if (!(*out = alloc(*len ? *len : 1))) {
-        free(b);
-        return -1;
-    }
-    trace__wire__v1__request__pack(&rq, *out);
-    free(b);
-    return 0;
+    return pack_request(&rq, b, alloc, out, len);
 }
 
 int wire_x25519_new(uint8_t priv[WIRE_SHARE_LEN], uint8_t pub[WIRE_SHARE_LEN])
@@ -199,12 +204,5 @@ int wire_seal_request(const uint8_t key[32],
     sr.mac.len = sizeof(mac);
     rq.kind_case = TRACE__WIRE__V1__REQUEST__KIND_SEALED;
     rq.sealed = &sr;
-    *len = trace__wire__v1__request__get_packed_size(&rq);
-    if (!(*out = alloc(*len ? *len : 1))) {
-        free(b);
-        return -1;
-    }
-    trace__wire__v1__request__pack(&rq, *out);
-    free(b);
-    return 0;
+    return pack_request(&rq, b, alloc, out, len);
 }
