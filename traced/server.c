@@ -1307,6 +1307,14 @@ void server_direct_request(struct server *s, const uint8_t *data, size_t len)
     handle(&w);
 }
 
+int server_direct_session(struct server *s, const char *party,
+                          const uint8_t key_id[8], const uint8_t key[32],
+                          const uint8_t id[16])
+{
+    return sessions_open(&s->sessions, party, key_id, 0, key, wire_now_us(),
+                         id);
+}
+
 void server_direct_close(struct server *s)
 {
     if (!s)

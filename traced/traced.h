@@ -77,5 +77,11 @@ struct server;
 struct server *server_direct_open(const struct config *c);
 void server_direct_request(struct server *s, const uint8_t *data, size_t len);
 void server_direct_close(struct server *s);
+/* Opens a session with `key` and `id` for (party, key_id) on the direct
+ * handler's connection (pipe 0), as a signed OpenSession would: the fuzz
+ * target's way to reach requests in a session.  0 on success. */
+int server_direct_session(struct server *s, const char *party,
+                          const uint8_t key_id[8], const uint8_t key[32],
+                          const uint8_t id[16]);
 
 #endif

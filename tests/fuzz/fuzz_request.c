@@ -12,7 +12,10 @@
  *         fuzzer reaches the commands, the JSON Lines parser and the
  *         commit checks behind authentication.  With bit 2 set the body
  *         keeps its own time (extreme or skewed times, checked after the
- *         signature), with bit 3 its own nonce (replays).
+ *         signature), with bit 3 its own nonce (replays).  With bit 4 set
+ *         the body goes in a session of that party instead (opened by the
+ *         harness), MACed with the next number, or with bit 3 the last
+ *         one again (a replay).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -88,7 +91,7 @@ static void setup(void)
 }
 
 static void send_signed(const uint8_t *data, size_t len, int who, int own_time,
-                        int own_nonce)
+                        int own_nonce, int sealed)
 {
     Trace__Wire__V1__RequestBody *body;
     uint8_t nonce[WIRE_NONCE_LEN] = {0}, *out;
@@ -110,7 +113,28 @@ static void send_signed(const uint8_t *data, size_t len, int who, int own_time,
     }
     if (!own_time)
         body->time_us = wire_now_us();
-    if (wire_sign_request(keys[who], body, 0, malloc, &out, &olen) == 0) {
+    if (sealed) {
+        /* one session per party, opened on first use */
+        static uint8_t skey[2][32], sid[2][WIRE_SESSION_ID_LEN];
+        static uint64_t seq[2];
+        static int opened[2];
+        if (!opened[who]) {
+            if (wire_random(skey[who], 32) || wire_random(sid[who], 16) ||
+                server_direct_session(srv, parties[who],
+                                      trace_key_id(keys[who]), skey[who],
+                                      sid[who]))
+                abort();
+            opened[who] = 1;
+        }
+        if (!own_nonce || seq[who] == 0)
+            seq[who]++;
+        if (wire_seal_request(skey[who], sid[who], seq[who], body, malloc, &out,
+                              &olen) == 0) {
+            server_direct_request(srv, out, olen);
+            free(out);
+        }
+    } else if (wire_sign_request(keys[who], body, 0, malloc, &out, &olen) ==
+               0) {
         server_direct_request(srv, out, olen);
         free(out);
     }
@@ -131,6 +155,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         server_direct_request(srv, data + 1, size - 1);
     else
         send_signed(data + 1, size - 1, (data[0] >> 1) & 1, (data[0] >> 2) & 1,
-                    (data[0] >> 3) & 1);
+                    (data[0] >> 3) & 1, (data[0] >> 4) & 1);
     return 0;
 }
