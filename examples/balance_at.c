@@ -4,11 +4,11 @@
  *
  *   example_balance_at LEDGER_DIR PARTY YYYY-MM-DD
  *
- * The date is read in +08:00 (the ledger's default zone); the balance
- * includes every event up to 23:59:59.999999 that day.
+ * The date is read in the ledger's zone (+08:00 by default) by the
+ * library's time parser; the balance includes every event up to
+ * 23:59:59.999999 that day.  An RFC 3339 date-time works too.
  */
 #include <stdio.h>
-#include <time.h>
 
 #include <trace/trace.h>
 
@@ -22,22 +22,24 @@ static int print_holding(const trace_holding *h, void *ctx)
 
 int main(int argc, char **argv)
 {
-    struct tm tm = {0};
     trace_ledger *l;
+    int64_t at;
     int rc;
 
-    if (argc != 4 || sscanf(argv[3], "%d-%d-%d", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday) != 3) {
+    if (argc != 4) {
         fprintf(stderr, "usage: %s LEDGER_DIR PARTY YYYY-MM-DD\n", argv[0]);
         return 1;
     }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    /* end of that day in +08:00 */
-    int64_t at = ((int64_t)timegm(&tm) + 86400 - 8 * 3600) * 1000000 - 1;
     if ((rc = trace_ledger_open(&l, argv[1])) != TRACE_OK) {
         fprintf(stderr, "error: %s\n", trace_error_last());
         return trace_error_exit_code(rc);
+    }
+    /* a bare date is that whole day in the ledger's zone: its end */
+    if ((rc = trace_time_parse(&at, argv[3], trace_ledger_tz(l), 1)) !=
+        TRACE_OK) {
+        fprintf(stderr, "error: %s\n", trace_error_last());
+        trace_ledger_close(l);
+        return 1;
     }
     printf("book stock of %s at the end of %s\n", argv[2], argv[3]);
     rc = trace_balance(l, argv[2], at, NULL, print_holding, NULL);
