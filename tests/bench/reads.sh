@@ -3,8 +3,10 @@
 # Reads through traced beside a long one: a W2 ledger of N events (default
 # 300,000; tests/bench/w2gen.py), one party's `balance` timed 100 times,
 # alone and while a regulator exports everything in a loop (the export of
-# a large ledger ends at max-reply; it runs the whole time).  Each call is
-# a tracectl process, start-up included.  Prints p50/p99 in ms.
+# a large ledger ends at max-reply; it runs the whole time); then the
+# throughput of 4 readers at once against one (200 balances each way).
+# Each call is a tracectl process, start-up included.  Prints p50/p99 in
+# ms and calls/s.
 #
 #   reads.sh BUILD_DIR [EVENTS]
 set -euo pipefail
@@ -36,6 +38,22 @@ run() {
   done | sort -n |
     awk '{a[NR] = $1} END {printf "p50 %.1f ms, p99 %.1f ms", a[int(NR * 0.5)] / 1000, a[int(NR * 0.99)] / 1000}'
 }
+loop() { for _ in $(seq "$1"); do C --as "$P" balance "$P" >/dev/null; done; }
+rate() { python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / float(sys.argv[2])))" "$@"; }
+t0=$(date +%s.%N)
+loop 200
+t1=$(date +%s.%N)
+one=$(rate 200 "$(echo "$t1 - $t0" | bc -l)")
+t0=$(date +%s.%N)
+pids=()
+for _ in 1 2 3 4; do
+  loop 50 &
+  pids+=($!)
+done
+wait "${pids[@]}"
+t1=$(date +%s.%N)
+four=$(rate 200 "$(echo "$t1 - $t0" | bc -l)")
+echo "reads ($N-event W2 ledger): balances by one reader $one/s, by four at once $four/s ($(python3 -c "print('%.2f' % ($four / $one))")x)"
 echo "reads ($N-event W2 ledger): a party's balance through traced alone: $(run)"
 (while true; do C export >/dev/null 2>&1 || true; done) &
 EP=$!
