@@ -4,6 +4,7 @@
  *
  *   bench_daemon TRACED [EVENTS] [BATCH] [PRELOAD]
  *   bench_daemon TRACED --w3 [EVENTS]
+ *   bench_daemon TRACED --reads LEDGER_DIR PARTY
  *
  * Makes a ledger in a temporary folder with 16 parties and their keys,
  * starts TRACED on it (ipc://), and measures, with clients that are
@@ -22,11 +23,17 @@
  * throughput and per-event p50/p99; then the ledger so built is verified
  * and its rate set beside this machine's Ed25519 verifications per second
  * on one and on both cores, measured in the same run.
+ * With --reads, reads on an existing ledger (its keys in LEDGER_DIR/keys,
+ * the regulator REGULATOR): PARTY's `balance` 500 times from one client
+ * (p50/p99), 500 times by four clients at once (throughput against one),
+ * and 3,000 times beside a regulator's export of everything in a loop:
+ * what the daemon takes, without a process start per call.
  * Every acknowledged append is durable (fsync'd) before its answer.
  * The clients share the machine's cores with the daemon.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +420,139 @@ static int run_w3(const char *traced, long total)
     return 0;
 }
 
+/* --reads: clients reading beside each other and beside an export. */
+struct reader {
+    const char *party;
+    long n;
+    double *lat;
+    int failed;
+};
+
+static atomic_int stop_export;
+
+static int connect_party(struct globals *g, const char *party)
+{
+    memset(g, 0, sizeof(*g));
+    if (!(ctl_out = fopen("/dev/null", "w")))
+        return -1;
+    ctl_err = stderr;
+    g->connect = url;
+    g->keys = keys;
+    g->as = party;
+    return remote_open(g) != 0 ? -1 : 0;
+}
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    struct globals g;
+    char *argv[] = {"balance", (char *)rd->party, NULL};
+
+    if (connect_party(&g, rd->party) != 0) {
+        rd->failed = 1;
+        return NULL;
+    }
+    for (long i = 0; i < rd->n; i++) {
+        double t0 = bench_now();
+        if (remote_exec(&g, 2, argv) != 0) {
+            rd->failed = 1;
+            break;
+        }
+        rd->lat[i] = bench_now() - t0;
+    }
+    remote_close(&g);
+    fclose(ctl_out);
+    return NULL;
+}
+
+static void *export_main(void *arg)
+{
+    struct globals g;
+    char *argv[] = {"export", NULL};
+    long *rounds = arg;
+
+    if (connect_party(&g, "REGULATOR") != 0)
+        return NULL;
+    while (!atomic_load(&stop_export)) {
+        remote_exec(&g, 1, argv); /* may end at max-reply: still work */
+        (*rounds)++;
+    }
+    remote_close(&g);
+    fclose(ctl_out);
+    return NULL;
+}
+
+/* n calls spread over `threads` readers; the rate, and p50/p99 in lat. */
+static double read_round(const char *party, int threads, long n, double *p50,
+                         double *p99)
+{
+    struct reader rd[4];
+    pthread_t th[4];
+    double *all = calloc((size_t)n, sizeof(*all)), t0, secs;
+    long k = 0;
+    int failed = 0;
+
+    for (int i = 0; i < threads; i++) {
+        rd[i] = (struct reader){party, n / threads, all + k, 0};
+        k += n / threads;
+    }
+    t0 = bench_now();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, reader_main, &rd[i]);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        failed |= rd[i].failed;
+    }
+    secs = bench_now() - t0;
+    qsort(all, (size_t)k, sizeof(*all), cmp_double);
+    *p50 = all[k / 2] * 1e3;
+    *p99 = all[k * 99 / 100] * 1e3;
+    free(all);
+    return failed ? -1 : (double)k / secs;
+}
+
+static int run_reads(const char *traced, const char *ledger, const char *party)
+{
+    double r1, r4, rx, p50, p99, q50, q99, x50, x99;
+    long rounds = 0;
+    pthread_t ex;
+    pid_t pid;
+    int status;
+
+    snprintf(dir, sizeof(dir), "%s", ledger);
+    snprintf(keys, sizeof(keys), "%s/keys", dir);
+    snprintf(url, sizeof(url), "ipc://%s/traced.ipc", dir);
+    pid = start_daemon(traced);
+    for (int i = 0; i < 100; i++) {
+        char sock[400];
+        snprintf(sock, sizeof(sock), "%s/traced.ipc", dir);
+        if (access(sock, F_OK) == 0)
+            break;
+        usleep(50000);
+    }
+    usleep(300000);
+    r1 = read_round(party, 1, 500, &p50, &p99);
+    r4 = read_round(party, 4, 500, &q50, &q99);
+    pthread_create(&ex, NULL, export_main, &rounds);
+    usleep(300000);
+    rx = read_round(party, 1, 3000, &x50, &x99);
+    atomic_store(&stop_export, 1);
+    pthread_join(ex, NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    if (r1 < 0 || r4 < 0 || rx < 0) {
+        printf("reads failed\n");
+        return 1;
+    }
+    printf("reads in one process: balance of %s, one client %.0f/s (p50 %.2f "
+           "ms, p99 %.2f ms); four clients %.0f/s (%.2fx one; p50 %.2f ms, "
+           "p99 %.2f ms); beside a regulator exporting all along (%ld exports "
+           "finished meanwhile) %.0f/s (p50 "
+           "%.2f ms, p99 %.2f ms)\n",
+           party, r1, p50, p99, r4, r4 / r1, q50, q99, rounds, rx, x50, x99);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const int clients[] = {1, 4, 16};
@@ -424,11 +564,15 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: bench_daemon TRACED [EVENTS] "
                         "[BATCH] [PRELOAD]\n"
-                        "       bench_daemon TRACED --w3 [EVENTS]\n");
+                        "       bench_daemon TRACED --w3 [EVENTS]\n"
+                        "       bench_daemon TRACED --reads LEDGER_DIR "
+                        "PARTY\n");
         return 1;
     }
     if (argc > 2 && strcmp(argv[2], "--w3") == 0)
         return run_w3(argv[1], argc > 3 ? atol(argv[3]) : 20000);
+    if (argc > 4 && strcmp(argv[2], "--reads") == 0)
+        return run_reads(argv[1], argv[3], argv[4]);
     if (argc > 2)
         per_client = atol(argv[2]);
     if (argc > 3)

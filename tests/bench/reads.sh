@@ -6,7 +6,8 @@
 # a large ledger ends at max-reply; it runs the whole time); then the
 # throughput of 4 readers at once against one (200 balances each way).
 # Each call is a tracectl process, start-up included.  Prints p50/p99 in
-# ms and calls/s.
+# ms and calls/s; then the same from clients inside one process
+# (bench_daemon --reads), which leaves the start-up out.
 #
 #   reads.sh BUILD_DIR [EVENTS]
 set -euo pipefail
@@ -59,3 +60,10 @@ echo "reads ($N-event W2 ledger): a party's balance through traced alone: $(run)
 EP=$!
 sleep 0.5
 echo "reads: the same beside a regulator's export loop: $(run)"
+kill "$EP" 2>/dev/null
+wait "$EP" 2>/dev/null || true
+EP=
+kill "$TP"
+wait "$TP" 2>/dev/null || true
+TP=
+"$B/tests/bench/bench_daemon" "$B/traced" --reads "$W/l" "$P"
