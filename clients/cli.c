@@ -45,6 +45,16 @@ int ctl_usage(const char *cmd, const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
+int ctl_bad_time(const char *cmd, const char *opt, const char *text)
+{
+    char m[600];
+
+    /* the library's reason, from the ctl_parse_when that failed */
+    snprintf(m, sizeof(m), "bad %s time %.64s: %.400s", opt, text,
+             trace_error_last());
+    return ctl_usage(cmd, "%s", m);
+}
+
 void ctl_help(const struct command *c)
 {
     fprintf(ctl_out, "usage: tracectl [global options] %s %s\n\n%s\n\n%s",

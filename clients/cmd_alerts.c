@@ -221,7 +221,7 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         switch (c) {
         case 'a':
             if (ctl_parse_when(optarg, 1, &ro.as_of_us) != 0)
-                return ctl_usage("reconcile", "bad --as-of time %s", optarg);
+                return ctl_bad_time("reconcile", "--as-of", optarg);
             break;
         case 'r':
             free(rules);

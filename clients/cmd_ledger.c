@@ -395,12 +395,12 @@ int cmd_export(struct globals *g, int argc, char **argv)
             break;
         case 'f':
             if (ctl_parse_when(optarg, 0, &eo.from_us) != 0)
-                return ctl_usage("export", "bad --from time %s", optarg);
+                return ctl_bad_time("export", "--from", optarg);
             eo.has_from = 1;
             break;
         case 't':
             if (ctl_parse_when(optarg, 1, &eo.to_us) != 0)
-                return ctl_usage("export", "bad --to time %s", optarg);
+                return ctl_bad_time("export", "--to", optarg);
             eo.has_to = 1;
             break;
         case 'h':

@@ -58,7 +58,7 @@ int cmd_balance(struct globals *g, int argc, char **argv)
         switch (c) {
         case 'a':
             if (ctl_parse_when(optarg, 1, &at) != 0)
-                return ctl_usage("balance", "bad --at time %s", optarg);
+                return ctl_bad_time("balance", "--at", optarg);
             at_text = optarg;
             break;
         case 's':
@@ -277,7 +277,7 @@ int cmd_permit(struct globals *g, int argc, char **argv)
         switch (c) {
         case 'a':
             if (ctl_parse_when(optarg, 1, &at) != 0)
-                return ctl_usage("permit", "bad --at time %s", optarg);
+                return ctl_bad_time("permit", "--at", optarg);
             break;
         case 'h':
             ctl_help(ctl_find_command("permit"));
@@ -357,12 +357,12 @@ int cmd_history(struct globals *g, int argc, char **argv)
             break;
         case 'f':
             if (ctl_parse_when(optarg, 0, &ho.from_us) != 0)
-                return ctl_usage("history", "bad --from time %s", optarg);
+                return ctl_bad_time("history", "--from", optarg);
             ho.has_from = 1;
             break;
         case 't':
             if (ctl_parse_when(optarg, 1, &ho.to_us) != 0)
-                return ctl_usage("history", "bad --to time %s", optarg);
+                return ctl_bad_time("history", "--to", optarg);
             ho.has_to = 1;
             break;
         case 'A':
@@ -555,12 +555,12 @@ int cmd_register(struct globals *g, int argc, char **argv)
             break;
         case 'f':
             if (ctl_parse_when(optarg, 0, &from) != 0)
-                return ctl_usage("register", "bad --from date %s", optarg);
+                return ctl_bad_time("register", "--from", optarg);
             have_from = 1;
             break;
         case 't':
             if (ctl_parse_when(optarg, 0, &to) != 0)
-                return ctl_usage("register", "bad --to date %s", optarg);
+                return ctl_bad_time("register", "--to", optarg);
             have_to = 1;
             break;
         case 'c':

@@ -75,6 +75,9 @@ struct table {
 int ctl_fail(int rc);
 /* Prints a usage error for command `cmd` and returns EXIT_USAGE. */
 int ctl_usage(const char *cmd, const char *fmt, const char *arg);
+/* A time option ctl_parse_when refused, with the parser's reason: a
+ * usage error (exit 1). */
+int ctl_bad_time(const char *cmd, const char *opt, const char *text);
 void ctl_help(const struct command *c);
 const struct command *ctl_find_command(const char *name);
 /* The key folder: --keys, or DIR/keys. */

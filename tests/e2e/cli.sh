@@ -267,7 +267,7 @@ for args in "balance $P2 --at 2026-02-31" "balance $P2 --at 2026-02-31T10:00:00+
   "permit show CN-PF-2026-0001 --at 2026-02-30" "balance $P2 --at 2026-03-01T10:00:00"; do
   # shellcheck disable=SC2086
   expect 1 "$args is refused" -- "$T" --data "$D" $args
-  grep -q "bad --" "$W/err" || bad "$args: no word on the bad time: $(cat "$W/err")"
+  grep -q "bad --.*time.*: .*RFC 3339" "$W/err" || bad "$args: no word on the bad time and why: $(cat "$W/err")"
 done
 # Valid times read as before: a bare date is that whole day in the
 # ledger's zone (+08:00 here), the same as its last microsecond written
