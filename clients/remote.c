@@ -859,6 +859,41 @@ static int make_key(struct globals *g, const char *party,
     return TRACE_OK;
 }
 
+/* The recorders of a prepared chunk must all be `as` (but the first
+ * `exempt`: key registrations). */
+static int check_as(const Trace__Wire__V1__Prepared *p, const char *as,
+                    size_t exempt)
+{
+    char msg[512];
+
+    for (size_t j = exempt; as && j < p->n_parties; j++)
+        if (strcmp(p->parties[j], as) != 0) {
+            snprintf(msg, sizeof(msg),
+                     "line %llu: event recorded by %s, but acting as %s: a "
+                     "party writes only its own ledger",
+                     (unsigned long long)(j < p->n_linenos ? p->linenos[j] : 0),
+                     p->parties[j], as);
+            ctl_set_errmsg(msg);
+            return TRACE_EPERM;
+        }
+    return TRACE_OK;
+}
+
+/* After a failed import of which earlier parts were committed: says so
+ * after the reason. */
+static void note_partial(const trace_append_result *res)
+{
+    char msg[1024];
+
+    if (!res->appended)
+        return;
+    snprintf(msg, sizeof(msg),
+             "%.700s\n(the input was sent in parts; %llu events of the first "
+             "parts were committed: running the import again skips them)",
+             ctl_errmsg(), (unsigned long long)res->appended);
+    ctl_set_errmsg(msg);
+}
+
 int remote_append(struct globals *g, char **lines, const size_t *lens,
                   const unsigned long *linenos, size_t n, const char *as,
                   unsigned flags, trace_append_result *res)
@@ -873,7 +908,6 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     uint64_t budget = r->max_message ? r->max_message / 4 * 3 : (16u << 20);
     int provision = (flags & TRACE_APPEND_PROVISION_KEYS) != 0;
     int rc = TRACE_OK;
-    char msg[512];
 
     memset(res, 0, sizeof(*res));
     if (!(preps = calloc(n + 1, sizeof(*preps))) ||
@@ -914,21 +948,8 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
             nprep = 0;
         }
     }
-    for (size_t i = 0; i < nprep && rc == TRACE_OK && as; i++) {
-        Trace__Wire__V1__Prepared *p = preps[i]->prepared;
-        for (size_t j = 0; j < p->n_parties; j++)
-            if (strcmp(p->parties[j], as) != 0 && !(i == 0 && j < n_prov)) {
-                snprintf(
-                    msg, sizeof(msg),
-                    "line %llu: event recorded by %s, but acting as %s: "
-                    "a party writes only its own ledger",
-                    (unsigned long long)(j < p->n_linenos ? p->linenos[j] : 0),
-                    p->parties[j], as);
-                ctl_set_errmsg(msg);
-                rc = TRACE_EPERM;
-                break;
-            }
-    }
+    for (size_t i = 0; i < nprep && rc == TRACE_OK; i++)
+        rc = check_as(preps[i]->prepared, as, i == 0 ? n_prov : 0);
     if (rc == TRACE_OK) {
         struct array_source a = {{array_next, array_done}, preps, nprep, 0};
         rc = commit_all(g, &a.src, flags, res);
@@ -943,13 +964,8 @@ int remote_append(struct globals *g, char **lines, const size_t *lens,
     }
     free(prov);
     free(preps);
-    if (rc != TRACE_OK && res->appended) {
-        snprintf(msg, sizeof(msg),
-                 "%s\n(the input was sent in parts; %llu events of the first "
-                 "parts were committed: running the import again skips them)",
-                 ctl_errmsg(), (unsigned long long)res->appended);
-        ctl_set_errmsg(msg);
-    }
+    if (rc != TRACE_OK)
+        note_partial(res);
     return rc;
 }
 
@@ -1018,26 +1034,6 @@ static int spool_put(FILE *f, const Trace__Wire__V1__Prepared *p)
          fwrite(buf, 1, len, f) == len;
     free(buf);
     return ok ? 0 : -1;
-}
-
-/* The recorders of a prepared chunk must all be `as` (but the first
- * `exempt`: key registrations). */
-static int check_as(const Trace__Wire__V1__Prepared *p, const char *as,
-                    size_t exempt)
-{
-    char msg[512];
-
-    for (size_t j = exempt; as && j < p->n_parties; j++)
-        if (strcmp(p->parties[j], as) != 0) {
-            snprintf(msg, sizeof(msg),
-                     "line %llu: event recorded by %s, but acting as %s: a "
-                     "party writes only its own ledger",
-                     (unsigned long long)(j < p->n_linenos ? p->linenos[j] : 0),
-                     p->parties[j], as);
-            ctl_set_errmsg(msg);
-            return TRACE_EPERM;
-        }
-    return TRACE_OK;
 }
 
 struct chunk {
@@ -1132,7 +1128,7 @@ int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
     Trace__Wire__V1__ProvisionKey **prov = NULL;
     struct needs need = {0};
     size_t n_prov = 0, chunks = 0, plen = 0;
-    char *line = NULL, *pending = NULL, msg[512];
+    char *line = NULL, *pending = NULL;
     unsigned long lineno = 0, pno = 0;
     size_t lcap = 0;
     ssize_t len;
@@ -1236,13 +1232,8 @@ int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
         if (rc == TRACE_OK)
             res->provisioned = n_prov;
     }
-    if (rc != TRACE_OK && res->appended) {
-        snprintf(msg, sizeof(msg),
-                 "%s\n(the input was sent in parts; %llu events of the first "
-                 "parts were committed: running the import again skips them)",
-                 ctl_errmsg(), (unsigned long long)res->appended);
-        ctl_set_errmsg(msg);
-    }
+    if (rc != TRACE_OK)
+        note_partial(res);
     if (first)
         trace__wire__v1__response__free_unpacked(first, NULL);
     for (size_t i = 0; i < n_prov; i++) {

@@ -771,6 +771,37 @@ static void run_open_session(struct work *w,
     reply(w, &resp);
 }
 
+/* The owner of key_id, its public key and the owner's record; 0, the
+ * request answered, unless the key is registered to `party`. */
+static int requester_key(struct work *w, const uint8_t *key_id,
+                         const char *party, char owner[72],
+                         uint8_t pub[TRACE_PUBKEY_LEN], trace_party *pi)
+{
+    struct server *s = w->srv;
+    int rc = trace_key_owner(s->l, key_id, owner, 72, pub);
+
+    if (rc == TRACE_OK)
+        rc = trace_party_info(s->l, owner, pi);
+    if (rc == TRACE_OK && strcmp(owner, party) == 0)
+        return 1;
+    log_msg(LOG_LVL_WARN, "refused a request as %s: key not registered to it",
+            party);
+    reply_error(w, 5,
+                "permission denied: the key is not registered to that party");
+    return 0;
+}
+
+/* 0, the request answered, if the requester is suspended. */
+static int requester_active(struct work *w, const trace_party *pi,
+                            const char *owner)
+{
+    if (!pi->suspended)
+        return 1;
+    log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
+    reply_error(w, 5, "permission denied: the party is suspended");
+    return 0;
+}
+
 static void handle_signed(struct work *w,
                           const Trace__Wire__V1__SignedRequest *sr,
                           size_t msg_len)
@@ -784,7 +815,6 @@ static void handle_signed(struct work *w,
      * overflow, and the untrusted time is only compared with them */
     int64_t now = wire_now_us(), window = s->cfg->clock_window * 1000000LL;
     trace_party pi;
-    int rc;
 
     budget_init(&bud, msg_len);
     if (sr->sig.len != TRACE_SIG_LEN) {
@@ -806,19 +836,8 @@ static void handle_signed(struct work *w,
     /* Stateless checks first: key, signature, suspension, clock.  Only a
      * request that passes them may take a rate token and a place in the
      * replay cache (admit.c). */
-    rc = trace_key_owner(s->l, body->key_id.data, owner, sizeof(owner), pub);
-    if (rc == TRACE_OK)
-        rc = trace_party_info(s->l, owner, &pi);
-    if (rc != TRACE_OK || strcmp(owner, body->party) != 0) {
-        log_msg(LOG_LVL_WARN,
-                "refused a request as %s: key not registered "
-                "to it",
-                body->party);
-        reply_error(w, 5,
-                    "permission denied: the key is not registered to "
-                    "that party");
+    if (!requester_key(w, body->key_id.data, body->party, owner, pub, &pi))
         goto out;
-    }
     wire_request_digest(digest, sr->body.data, sr->body.len);
     if (trace_sig_verify(pub, digest, sizeof(digest), sr->sig.data) !=
         TRACE_OK) {
@@ -827,11 +846,8 @@ static void handle_signed(struct work *w,
         reply_error(w, 5, "permission denied: bad signature");
         goto out;
     }
-    if (pi.suspended) {
-        log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
-        reply_error(w, 5, "permission denied: the party is suspended");
+    if (!requester_active(w, &pi, owner))
         goto out;
-    }
     if (body->time_us > now + window || body->time_us < now - window) {
         snprintf(msg, sizeof(msg),
                  "permission denied: the request's time is %+.0f s from the "
@@ -920,7 +936,6 @@ static void handle_sealed(struct work *w,
     char party[72], owner[72];
     uint8_t key_id[TRACE_KEY_ID_LEN], pub[TRACE_PUBKEY_LEN];
     trace_party pi;
-    int rc;
 
     if (sr->session.len != WIRE_SESSION_ID_LEN || sr->mac.len != 32) {
         reply_error(w, 2, "malformed request: session id or MAC");
@@ -969,24 +984,9 @@ static void handle_sealed(struct work *w,
                     "request");
         goto out;
     }
-    rc = trace_key_owner(s->l, key_id, owner, sizeof(owner), pub);
-    if (rc == TRACE_OK)
-        rc = trace_party_info(s->l, owner, &pi);
-    if (rc != TRACE_OK || strcmp(owner, party) != 0) {
-        log_msg(LOG_LVL_WARN,
-                "refused a request of %s in a session: its key is no "
-                "longer registered to it",
-                party);
-        reply_error(w, 5,
-                    "permission denied: the key is not registered to that "
-                    "party");
+    if (!requester_key(w, key_id, party, owner, pub, &pi) ||
+        !requester_active(w, &pi, owner))
         goto out;
-    }
-    if (pi.suspended) {
-        log_msg(LOG_LVL_WARN, "refused a request of suspended %s", owner);
-        reply_error(w, 5, "permission denied: the party is suspended");
-        goto out;
-    }
     switch (admit_rate(&s->admit, owner, wire_now_us())) {
     case ADMIT_OK:
         w->admitted = 1;

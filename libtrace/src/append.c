@@ -118,25 +118,6 @@ void writer_end(struct writer *w)
     strmap_free(w->idindex);
 }
 
-/* Room for one more element in a growing array (*pp of *cap elements of
- * `elem` bytes, n used), doubling from `first`. */
-static int room_for_one(void *pp, size_t *cap, size_t n, size_t elem,
-                        size_t first)
-{
-    size_t c;
-    void *arr, *p;
-
-    if (n < *cap)
-        return TRACE_OK;
-    c = *cap ? *cap * 2 : first;
-    memcpy(&arr, pp, sizeof(arr)); /* the array's pointer, whatever its type */
-    if (!(p = realloc(arr, c * elem)))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    memcpy(pp, &p, sizeof(p));
-    *cap = c;
-    return TRACE_OK;
-}
-
 static int head_for(struct writer *w, const char *party, struct phead **out)
 {
     MDB_val k = {strlen(party), (void *)party}, v;

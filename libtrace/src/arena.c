@@ -182,3 +182,19 @@ ProtobufCAllocator *arena_allocator(arena *a)
 {
     return &a->pa;
 }
+
+int room_for_one(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    size_t c;
+    void *arr, *p;
+
+    if (n < *cap)
+        return TRACE_OK;
+    c = *cap ? *cap * 2 : first;
+    memcpy(&arr, pp, sizeof(arr)); /* the array's pointer, whatever its type */
+    if (!(p = realloc(arr, c * elem)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(pp, &p, sizeof(p));
+    *cap = c;
+    return TRACE_OK;
+}

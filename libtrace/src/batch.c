@@ -67,14 +67,8 @@ int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
 
     if (!trim_line(&line, &len))
         return TRACE_OK; /* blank */
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct item *p = realloc(b->items, cap * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        b->items = p;
-        b->cap = cap;
-    }
+    if ((rc = room_for_one(&b->items, &b->cap, b->n, sizeof(*b->items), 256)))
+        return rc;
     rc = event_from_json(&ev, b->a, line, len, b->l);
     if (rc != TRACE_OK)
         return trace_fail_line(rc, lineno);
@@ -96,18 +90,13 @@ int trace_batch_add_encoded(trace_batch *b, const uint8_t *bytes, size_t len,
     Trace__V1__Event *ev;
     struct item *it;
     uint8_t *copy;
+    int rc;
 
     if (len == 0 || len > TRACE_MAX_LINE)
         return trace_fail(TRACE_EINVAL, "line %lu: event of %zu bytes", lineno,
                           len);
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        struct item *p = realloc(b->items, cap * sizeof(*p));
-        if (!p)
-            return trace_fail(TRACE_ENOMEM, "out of memory");
-        b->items = p;
-        b->cap = cap;
-    }
+    if ((rc = room_for_one(&b->items, &b->cap, b->n, sizeof(*b->items), 256)))
+        return rc;
     if (!(copy = arena_alloc(b->a, len)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     memcpy(copy, bytes, len);

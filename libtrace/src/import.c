@@ -73,7 +73,8 @@ struct trace_import {
     int begin_rc, commit_rc;
     char begin_msg[1024], commit_msg[1024];
     struct ierr *errs, *errs_tail;
-    int bad; /* code of the first rejected line, 0 if none */
+    int bad; /* code of the first rejected line, 0 if none (set by the
+                import thread only) */
     /* the caller's: */
     struct ibatch *cur;
     struct ibatch all[N_BATCHES];
@@ -108,16 +109,13 @@ static void run_batch(trace_import *im, struct ibatch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         struct iitem *x = &b->items[i];
-        int rc, bad;
+        int rc;
 
         if (!x->it.ev) {
             record_error(im, x->rc, x->msg);
             continue;
         }
-        pthread_mutex_lock(&im->mu);
-        bad = im->bad;
-        pthread_mutex_unlock(&im->mu);
-        if (bad)
+        if (im->bad) /* only this thread sets it */
             continue; /* only parsed, to report more */
         rc = process(&im->w, &x->it, im->ring, im->has_as ? im->as : NULL,
                      im->flags);

@@ -49,6 +49,10 @@ void arena_reset(arena *a);
 void *arena_alloc(arena *a, size_t n);
 char *arena_strdup(arena *a, const char *s, size_t n);
 ProtobufCAllocator *arena_allocator(arena *a);
+/* Room for one more element in a growing array (*pp of *cap elements of
+ * `elem` bytes, n used), doubling from `first`: TRACE_OK or
+ * TRACE_ENOMEM. */
+int room_for_one(void *pp, size_t *cap, size_t n, size_t elem, size_t first);
 
 /* quantity.c */
 typedef enum { DIM_MASS = 0, DIM_VOLUME = 1, DIM_COUNT = 2 } dimension;

@@ -161,16 +161,21 @@ static long peak_rss_kb(pid_t pid)
 
 /* A client thread's connection to the daemon, acting as party `idx`
  * (its id in party[]).  0 or -1. */
-static int connect_as(struct globals *g, char *party, size_t cap, int idx)
+static int connect_party(struct globals *g, const char *party, FILE *out)
 {
-    ctl_out = stdout;
+    ctl_out = out;
     ctl_err = stderr;
     memset(g, 0, sizeof(*g));
-    party_id(party, cap, idx);
     g->connect = url;
     g->keys = keys;
     g->as = party;
     return remote_open(g) != 0 ? -1 : 0;
+}
+
+static int connect_as(struct globals *g, char *party, size_t cap, int idx)
+{
+    party_id(party, cap, idx);
+    return connect_party(g, party, stdout);
 }
 
 static void *client_main(void *arg)
@@ -430,25 +435,14 @@ struct reader {
 
 static atomic_int stop_export;
 
-static int connect_party(struct globals *g, const char *party)
-{
-    memset(g, 0, sizeof(*g));
-    if (!(ctl_out = fopen("/dev/null", "w")))
-        return -1;
-    ctl_err = stderr;
-    g->connect = url;
-    g->keys = keys;
-    g->as = party;
-    return remote_open(g) != 0 ? -1 : 0;
-}
-
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
     struct globals g;
     char *argv[] = {"balance", (char *)rd->party, NULL};
+    FILE *null = fopen("/dev/null", "w");
 
-    if (connect_party(&g, rd->party) != 0) {
+    if (!null || connect_party(&g, rd->party, null) != 0) {
         rd->failed = 1;
         return NULL;
     }
@@ -470,8 +464,9 @@ static void *export_main(void *arg)
     struct globals g;
     char *argv[] = {"export", NULL};
     long *rounds = arg;
+    FILE *null = fopen("/dev/null", "w");
 
-    if (connect_party(&g, "REGULATOR") != 0)
+    if (!null || connect_party(&g, "REGULATOR", null) != 0)
         return NULL;
     while (!atomic_load(&stop_export)) {
         remote_exec(&g, 1, argv); /* may end at max-reply: still work */

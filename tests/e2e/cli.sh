@@ -10,19 +10,8 @@ T=$1 TAMPER=$2 DEMO=$3
 W=$(mktemp -d /tmp/trace-e2e-XXXXXX)
 trap 'rm -rf "$W"' EXIT
 D=$W/ledger
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-# expect CODE DESC -- command...
-expect() {
-  local want=$1 desc=$2; shift 3
-  "$@" >"$W/out" 2>"$W/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok; else
-    bad "$desc: exit $got, wanted $want"; sed 's/^/  | /' "$W/err" | head -5
-  fi
-}
+# shellcheck source=checks.sh
+. "$(dirname "$0")/checks.sh"
 size() { "$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
 
 expect 0 "init" -- "$T" --data "$D" init
@@ -291,5 +280,4 @@ expect 0 "import in -05:00" -- "$T" --data "$TZD" import --provision-keys "$W/tz
 expect 0 "balance at a bare date" -- "$T" --data "$TZD" --json balance P1 --at 2026-01-08
 grep -q '"qty":"5"' "$W/out" && ok || bad "--at 2026-01-08 is not the end of that day in -05:00"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done cli

@@ -22,9 +22,8 @@ if ! mount -t tmpfs -o size=1500k tmpfs "$M" 2>/dev/null; then
   exit 77
 fi
 D=$M/ledger
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# shellcheck source=checks.sh
+. "$(dirname "$0")/checks.sh"
 size() { "$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
 
 "$T" --data "$D" --keys "$W/keys" init >/dev/null || { echo "FAIL: init"; exit 1; }
@@ -72,5 +71,4 @@ grep -qi "full" "$W/err" && ok || bad "traced's answer is not clear: $(cat "$W/e
 kill -TERM "$DPID"; wait "$DPID"; st=$?; DPID=
 [ "$st" -eq 0 ] && ok || bad "traced exited $st"
 
-echo "fulldisk: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done fulldisk

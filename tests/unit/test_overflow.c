@@ -436,6 +436,18 @@ static int ignore_day(const trace_register_day *d, void *ctx)
     return 0;
 }
 
+/* P1's ephedrine register of 8-10 January 2026: its return code. */
+static int register_jan(fixture *f)
+{
+    int64_t from, to;
+
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-01-08", 0, &from),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-01-10", 1, &to),
+                     TRACE_OK);
+    return trace_register(f->l, "P1", "ephedrine", from, to, ignore_day, NULL);
+}
+
 /* One lot of P1 at two sites, INT64_MAX each: every holding fits, the
  * lot's stock does not.  Nothing crashes; NEGATIVE_STOCK says so; the
  * register, which adds holdings up, fails naming the day. */
@@ -460,14 +472,7 @@ static void test_lot_over_sites(void **state)
                            "quantity with produce g2: quantity overflow"));
     assert_int_equal(t.n, 1);
 
-    int64_t from, to;
-    assert_int_equal(trace_ledger_parse_time(f->l, "2026-01-08", 0, &from),
-                     TRACE_OK);
-    assert_int_equal(trace_ledger_parse_time(f->l, "2026-01-10", 1, &to),
-                     TRACE_OK);
-    assert_int_equal(
-        trace_register(f->l, "P1", "ephedrine", from, to, ignore_day, NULL),
-        TRACE_EINVAL);
+    assert_int_equal(register_jan(f), TRACE_EINVAL);
     assert_non_null(strstr(trace_error_last(),
                            "quantity overflow: the register of P1 for "
                            "ephedrine on 2026-01-0"));
@@ -516,14 +521,7 @@ static void test_wrapped_index(void **state)
     assert_non_null(strstr(trace_error_last(),
                            "quantity overflow: the stock of ephedrine lot LW "
                            "at site main of P1 is beyond the largest"));
-    int64_t from, to;
-    assert_int_equal(trace_ledger_parse_time(f->l, "2026-01-08", 0, &from),
-                     TRACE_OK);
-    assert_int_equal(trace_ledger_parse_time(f->l, "2026-01-10", 1, &to),
-                     TRACE_OK);
-    assert_int_equal(
-        trace_register(f->l, "P1", "ephedrine", from, to, ignore_day, NULL),
-        TRACE_EVERIFY);
+    assert_int_equal(register_jan(f), TRACE_EVERIFY);
     assert_non_null(strstr(trace_error_last(), "wrapped"));
     /* the rules add the events up themselves */
     assert_int_equal(reconcile(f, &t), TRACE_OK);
