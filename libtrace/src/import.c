@@ -115,7 +115,7 @@ static void run_batch(trace_import *im, struct ibatch *b)
             record_error(im, x->rc, x->msg);
             continue;
         }
-        if (im->bad) /* only this thread sets it */
+        if (im->bad)  /* only this thread sets it */
             continue; /* only parsed, to report more */
         rc = process(&im->w, &x->it, im->ring, im->has_as ? im->as : NULL,
                      im->flags);
