@@ -203,30 +203,6 @@ int ctl_parse_when(const char *s, int end_of_day, int64_t *out)
                                                                         : -1;
 }
 
-void ctl_json_value(FILE *f, const char *val)
-{
-    if (!val) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-void ctl_json_str(FILE *f, const char *key, const char *val, int comma)
-{
-    fprintf(f, "%s\"%s\":", comma ? "," : "", key);
-    ctl_json_value(f, val);
-}
-
 int ctl_read_file(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -474,8 +450,9 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
     }
     if ((ret = remote_open(g)) != 0)
         return ret;
-    if (strcmp(cmd->name, "import") == 0 || strcmp(cmd->name, "record") == 0 ||
-        strcmp(cmd->name, "ack") == 0)
+    /* typed operations and writes parse here and send what they parsed */
+    if (ops_find(cmd->name) || strcmp(cmd->name, "import") == 0 ||
+        strcmp(cmd->name, "record") == 0 || strcmp(cmd->name, "ack") == 0)
         ret = cmd->run(g, argc, argv);
     else if (follow && strcmp(cmd->name, "head") == 0)
         ret = remote_follow_heads(g);

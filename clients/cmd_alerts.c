@@ -47,7 +47,7 @@ static void record_field(FILE *m, const char *name, const char *value,
     if (boolean)
         fputs(value, m);
     else
-        ctl_json_value(m, value);
+        ops_json_value(m, value);
 }
 
 /* Appends one JSON line as `as` (record and ack); prints why not and
@@ -137,10 +137,10 @@ int cmd_record(struct globals *g, int argc, char **argv)
         goto out;
     }
     fputc('{', m);
-    ctl_json_str(m, "type", type, 0);
-    ctl_json_str(m, "id", user_id ? user_id : id, 1);
-    ctl_json_str(m, "party", user_party ? user_party : party, 1);
-    ctl_json_str(m, "at", user_at ? user_at : at, 1);
+    ops_json_str(m, "type", type, 0);
+    ops_json_str(m, "id", user_id ? user_id : id, 1);
+    ops_json_str(m, "party", user_party ? user_party : party, 1);
+    ops_json_str(m, "at", user_at ? user_at : at, 1);
     for (size_t i = 0; i < nf; i++)
         record_field(m, fields[i][0], fields[i][1], 0);
     if (nn) {
@@ -470,13 +470,13 @@ int cmd_ack(struct globals *g, int argc, char **argv)
             goto out;
         }
         fputc('{', m);
-        ctl_json_str(m, "type", "alert_ack", 0);
-        ctl_json_str(m, "id", id, 1);
-        ctl_json_str(m, "party", as, 1);
-        ctl_json_str(m, "at", when, 1);
-        ctl_json_str(m, "alert", fa.id, 1);
-        ctl_json_str(m, "status", status, 1);
-        ctl_json_str(m, "note", note, 1);
+        ops_json_str(m, "type", "alert_ack", 0);
+        ops_json_str(m, "id", id, 1);
+        ops_json_str(m, "party", as, 1);
+        ops_json_str(m, "at", when, 1);
+        ops_json_str(m, "alert", fa.id, 1);
+        ops_json_str(m, "status", status, 1);
+        ops_json_str(m, "note", note, 1);
         fputc('}', m);
         if (fclose(m) != 0 || strlen(line) >= sizeof(line) - 1) {
             fprintf(ctl_err, "tracectl: note too long\n");

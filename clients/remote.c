@@ -220,6 +220,9 @@ int remote_open(struct globals *g)
         const char *e = getenv("TRACECTL_SESSIONS");
         r->no_sessions = e && strcmp(e, "0") == 0;
     }
+    if (resp->hello->has_tz_min && resp->hello->tz_min >= -1440 &&
+        resp->hello->tz_min <= 1440)
+        ctl_tz_min = resp->hello->tz_min; /* bare dates: the ledger's days */
     if (resp->hello->pub_url)
         snprintf(r->pub_url, sizeof(r->pub_url), "%s", resp->hello->pub_url);
     trace__wire__v1__response__free_unpacked(resp, NULL);
@@ -478,6 +481,58 @@ static int exec_cursor(struct globals *g, int argc, char **argv,
 int remote_exec(struct globals *g, int argc, char **argv)
 {
     return exec_cursor(g, argc, argv, NULL);
+}
+
+int remote_call(struct globals *g, const ops_call_t *op)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Response *resp;
+    Trace__Ops__V1__Result *res = NULL;
+    ops_render r;
+    int ret;
+
+    if (!g->remote && (ret = remote_open(g)) != 0)
+        return ret;
+    if (!(g->remote->features & WIRE_FEATURE_CALLS)) {
+        fprintf(ctl_err,
+                "tracectl: %s runs an older traced that does not "
+                "take typed operations: upgrade it\n",
+                g->connect);
+        return 6;
+    }
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_CALL;
+    body.call = (ops_call_t *)op;
+    if (!(resp = call(g, &body, &ret)))
+        return ret;
+    memset(&r, 0, sizeof(r));
+    r.out = ctl_out;
+    r.json = g->json;
+    ret = resp->code;
+    if (resp->has_result && !(res = trace__ops__v1__result__unpack(
+                                  NULL, resp->result.len, resp->result.data))) {
+        fprintf(ctl_err, "tracectl: the daemon's answer is malformed\n");
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+        return 6;
+    }
+    if (res && res->ran)
+        ops_render_begin(&r, op);
+    for (size_t i = 0; res && i < res->n_items; i++)
+        if (ops_render_item(&r, op, res->items[i]) != 0) {
+            fprintf(ctl_err, "tracectl: the daemon answered with rows of "
+                             "another operation\n");
+            ret = 6;
+            break;
+        }
+    if (ret == resp->code) {
+        ops_render_end(&r, op, ret);
+        if (ret != 0)
+            fprintf(ctl_err, "tracectl: %s\n",
+                    resp->message ? resp->message : "the daemon failed");
+    }
+    if (res)
+        trace__ops__v1__result__free_unpacked(res, NULL);
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return ret;
 }
 
 /* A failed write request: its message for ctl_errmsg(), its code. */
@@ -1261,7 +1316,8 @@ int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
 int remote_follow_heads(struct globals *g)
 {
     struct remote *r = g->remote;
-    char *argv[] = {"head", NULL};
+    Trace__Ops__V1__Head hd = TRACE__OPS__V1__HEAD__INIT;
+    ops_call_t head = TRACE__OPS__V1__CALL__INIT;
     nng_socket sub;
     uint64_t shown = 0;
     int rv, ret;
@@ -1280,7 +1336,9 @@ int remote_follow_heads(struct globals *g)
         return transport_error(r->pub_url, "cannot subscribe to", rv);
     }
     /* the current head first, as without --follow */
-    if ((ret = remote_exec(g, 1, argv)) != 0) {
+    head.op_case = TRACE__OPS__V1__CALL__OP_HEAD;
+    head.head = &hd;
+    if ((ret = remote_call(g, &head)) != 0) {
         nng_close(sub);
         return ret;
     }

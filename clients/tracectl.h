@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ops.h"
 #include "trace/ledger.h"
 #include "trace/trace.h"
 
@@ -114,9 +115,15 @@ void ctl_set_errmsg(const char *msg);
  * end_of_day its last microsecond, in the ledger's zone (ctl_tz_min);
  * trace_time_parse() decides.  0, or -1 for a time it refuses. */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out);
-void ctl_json_value(FILE *f, const char *val);
-void ctl_json_str(FILE *f, const char *key, const char *val, int comma);
 int ctl_read_file(const char *path, char **out, size_t *len);
+/* Runs a typed operation (ops.h) parsed from the command line: on the
+ * ledger folder, or through the daemon with --connect, and prints its
+ * rows.  Returns the exit code. */
+int ctl_call(struct globals *g, const ops_call_t *call);
+/* head --follow: prints each new head until interrupted. */
+int ctl_follow_head(struct globals *g, const ops_call_t *call);
+/* Prints a failed operation's message ("tracectl: ..."). */
+void ctl_print_status(const ops_status *st);
 
 int cmd_ack(struct globals *g, int argc, char **argv);
 int cmd_alerts(struct globals *g, int argc, char **argv);
@@ -146,6 +153,8 @@ const char *remote_regulator(struct globals *g);
 int remote_act_as(struct globals *g, const char *party);
 /* Runs a read command on the daemon and prints what it printed. */
 int remote_exec(struct globals *g, int argc, char **argv);
+/* Runs a typed operation on the daemon and renders its rows. */
+int remote_call(struct globals *g, const ops_call_t *call);
 /* Prepares, signs and commits lines as one batch; returns a TRACE_E*
  * code (message in ctl_errmsg()) and prints nothing. */
 int remote_append(struct globals *g, char **lines, const size_t *lens,

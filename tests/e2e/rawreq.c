@@ -83,6 +83,25 @@
 #include "trace/trace.h"
 #include "wire.h"
 
+/* The request's operation: `head` is a typed Call (ops.proto), any
+ * other command an Exec of its argv. */
+static void set_op(Trace__Wire__V1__RequestBody *body,
+                   Trace__Wire__V1__Exec *ex)
+{
+    static Trace__Ops__V1__Head hd = TRACE__OPS__V1__HEAD__INIT;
+    static ops_call_t head = TRACE__OPS__V1__CALL__INIT;
+
+    if (ex->n_argv == 1 && strcmp(ex->argv[0], "head") == 0) {
+        head.op_case = TRACE__OPS__V1__CALL__OP_HEAD;
+        head.head = &hd;
+        body->op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_CALL;
+        body->call = &head;
+        return;
+    }
+    body->op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
+    body->exec = ex;
+}
+
 static int send_and_print(nng_socket s, const uint8_t *buf, size_t len)
 {
     Trace__Wire__V1__Response *resp;
@@ -158,8 +177,7 @@ static int signed_request(nng_socket s, int argc, char **argv)
     body.time_us = has_time ? (int64_t)time_us
                             : wire_now_us() + (int64_t)skew * 1000000 +
                                   (int64_t)skew_ms * 1000;
-    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
-    body.exec = &ex;
+    set_op(&body, &ex);
     if (wire_sign_request(key, &body, bad_sig, malloc, &out, &len) != 0)
         return 1;
     if (save) {
@@ -285,8 +303,7 @@ static void *flood_main(void *p)
         body.nonce.data = nonce;
         body.nonce.len = sizeof(nonce);
         body.time_us = wire_now_us();
-        body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
-        body.exec = &ex;
+        set_op(&body, &ex);
         if (wire_sign_request(fa->key, &body, 0, malloc, &out, &len) != 0)
             break;
         if (nng_msg_alloc(&m, len) != 0) {
@@ -693,8 +710,6 @@ static int session_steps(const char *url, int argc, char **argv)
     memset(nonce, 0, sizeof(nonce));
     ex.n_argv = (size_t)(argc - 4);
     ex.argv = argv + 4;
-    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
-    body.exec = &ex;
     static const struct {
         const char *step;
         uint64_t seq;
@@ -706,9 +721,11 @@ static int session_steps(const char *url, int argc, char **argv)
     for (i = 0; i < (int)(sizeof(steps) / sizeof(steps[0])); i++) {
         if (steps[i].wait)
             sleep((unsigned)atoi(argv[2]));
-        body.op_case = steps[i].open
-                           ? TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION
-                           : TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
+        if (steps[i].open) {
+            body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_OPEN_SESSION;
+            body.open_session = &os;
+        } else
+            set_op(&body, &ex);
         if (wire_seal_request(key, id, steps[i].seq, &body, malloc, &buf, &len))
             return 6;
         if (steps[i].bad_mac)
@@ -727,7 +744,8 @@ static int session_steps(const char *url, int argc, char **argv)
 static int client_steps(const char *url, char *keys, char *party, int wait)
 {
     struct globals g;
-    char *argv[] = {"head", NULL};
+    Trace__Ops__V1__Head hd = TRACE__OPS__V1__HEAD__INIT;
+    ops_call_t head = TRACE__OPS__V1__CALL__INIT;
     int a, b;
 
     ctl_out = stdout;
@@ -738,9 +756,11 @@ static int client_steps(const char *url, char *keys, char *party, int wait)
     g.as = party;
     if (remote_open(&g) != 0)
         return 6;
-    a = remote_exec(&g, 1, argv);
+    head.op_case = TRACE__OPS__V1__CALL__OP_HEAD;
+    head.head = &hd;
+    a = remote_call(&g, &head);
     sleep((unsigned)wait);
-    b = remote_exec(&g, 1, argv);
+    b = remote_call(&g, &head);
     remote_close(&g);
     printf("client %d %d\n", a, b);
     return 0;
