@@ -7,6 +7,7 @@
  * On a ledger folder the principal is the --as party (its rights as a
  * daemon would grant them), or the folder's owner without --as.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,18 +33,37 @@ static int render_row(const ops_item_t *item, void *ctx)
 
 /* The principal of an embedded command: --as, with the rights the
  * ledger gives that party, or the owner of the folder. */
-static int embedded_principal(struct globals *g, trace_ledger *l,
-                              ops_principal *who)
+static void embedded_principal(struct globals *g, trace_ledger *l,
+                               ops_principal *who)
 {
     trace_party pi;
 
     memset(who, 0, sizeof(*who));
     if (!g->as)
-        return 0;
+        return;
     who->party = g->as;
     if (trace_party_info(l, g->as, &pi) == TRACE_OK)
         who->regulator = pi.regulator && !pi.suspended;
-    return 0;
+}
+
+static void verify_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    (void)ctx;
+    if (total)
+        fprintf(ctl_err, "\rverified %llu of %llu entries",
+                (unsigned long long)done, (unsigned long long)total);
+    if (done == total)
+        fputc('\n', ctl_err);
+}
+
+void ctl_render_init(struct globals *g, ops_render *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->out = ctl_out;
+    r->err = ctl_err;
+    r->json = g->json;
+    r->csv = g->csv;
+    r->follow = g->follow;
 }
 
 void ctl_print_status(const ops_status *st)
@@ -52,34 +72,52 @@ void ctl_print_status(const ops_status *st)
         fprintf(ctl_err, "tracectl: %s\n", st->msg);
 }
 
-int ctl_call(struct globals *g, const ops_call_t *call)
+/* Output that could not be written (a full disk, a closed pipe) fails
+ * the command. */
+static int flushed(int ret)
+{
+    if (fflush(ctl_out) != 0) {
+        fprintf(ctl_err, "tracectl: cannot write output: %s\n",
+                strerror(errno));
+        return 6;
+    }
+    return ret;
+}
+
+int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call)
 {
     struct embedded e;
     ops_principal who;
+    ops_env env;
     ops_status st;
-    trace_ledger *l;
     int ret;
 
-    if (g->connect && !g->ledger)
-        return remote_call(g, call);
-    ctl_args_done(g);
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
     memset(&e, 0, sizeof(e));
-    e.r.out = ctl_out;
-    e.r.json = g->json;
+    ctl_render_init(g, &e.r);
     e.call = call;
-    if (g->principal) {
-        who.party = g->principal;
-        who.regulator = g->principal_regulator;
-    } else {
-        embedded_principal(g, l, &who);
-    }
-    ret = ops_call(l, &who, call, render_row, &e, &st);
+    embedded_principal(g, l, &who);
+    memset(&env, 0, sizeof(env));
+    env.data_dir = g->data;
+    if (call->op_case == TRACE__OPS__V1__CALL__OP_VERIFY && isatty(2))
+        env.progress = verify_progress;
+    ret = ops_call(l, &env, &who, call, render_row, &e, &st);
     if (st.ran && !e.begun)
         ops_render_begin(&e.r, call);
     ops_render_end(&e.r, call, ret);
     ctl_print_status(&st);
+    return flushed(ret);
+}
+
+int ctl_call(struct globals *g, const ops_call_t *call)
+{
+    trace_ledger *l;
+    int ret;
+
+    if (g->connect)
+        return remote_call(g, call);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    ret = ctl_call_on(g, l, call);
     ctl_close(g, l);
     return ret;
 }
@@ -111,19 +149,49 @@ int ctl_follow_head(struct globals *g, const ops_call_t *call)
     trace_ledger *l;
     int ret;
 
-    if (g->connect && !g->ledger)
+    if (g->connect)
         return remote_follow_heads(g);
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     embedded_principal(g, l, &who);
     memset(&f, 0, sizeof(f));
-    f.r.out = ctl_out;
-    f.r.json = g->json;
+    ctl_render_init(g, &f.r);
     f.call = call;
     f.shown = UINT64_MAX;
     /* each new head as appends land, until interrupted */
-    while ((ret = ops_call(l, &who, call, print_new_head, &f, &st)) == 0)
+    while ((ret = ops_call(l, NULL, &who, call, print_new_head, &f, &st)) == 0)
         sleep(1);
+    ctl_print_status(&st);
+    ctl_close(g, l);
+    return ret;
+}
+
+int ctl_follow_alerts(struct globals *g, const ops_call_t *call)
+{
+    struct embedded e;
+    ops_principal who;
+    ops_status st;
+    ops_cont next;
+    const ops_call_t *c = call;
+    trace_ledger *l = NULL;
+    int ret;
+
+    if (g->connect)
+        return remote_follow_alerts(g, call);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    embedded_principal(g, l, &who);
+    memset(&e, 0, sizeof(e));
+    ctl_render_init(g, &e.r);
+    e.call = call;
+    e.r.last_seq = call->alerts->after;
+    /* the alerts listed, then every second those stored after the last */
+    while ((ret = ops_call(l, NULL, &who, c, render_row, &e, &st)) == 0) {
+        fflush(ctl_out);
+        sleep(1);
+        ops_continue(&next, call, e.r.last_seq, 0);
+        c = &next.call;
+    }
     ctl_print_status(&st);
     ctl_close(g, l);
     return ret;

@@ -73,10 +73,6 @@ int ctl_open(struct globals *g, trace_ledger **out)
 {
     int rc;
 
-    if (g->ledger) {
-        *out = g->ledger;
-        return 0;
-    }
     if (g->connect) {
         *out = NULL;
         return g->remote ? 0 : remote_open(g);
@@ -88,7 +84,8 @@ int ctl_open(struct globals *g, trace_ledger **out)
 
 void ctl_close(struct globals *g, trace_ledger *l)
 {
-    if (l && l != g->ledger)
+    (void)g;
+    if (l)
         trace_ledger_close(l);
 }
 
@@ -99,20 +96,6 @@ const char *ctl_acting_party(struct globals *g, trace_ledger *l)
     if (l)
         return trace_ledger_regulator(l);
     return g->remote ? remote_regulator(g) : "REGULATOR";
-}
-
-int ctl_may_read_party(struct globals *g, const char *party)
-{
-    return !g->principal || g->principal_regulator ||
-           strcmp(g->principal, party) == 0;
-}
-
-int ctl_denied(const char *fmt, const char *arg)
-{
-    fputs("tracectl: permission denied: ", ctl_err);
-    fprintf(ctl_err, fmt, arg);
-    fputc('\n', ctl_err);
-    return 5;
 }
 
 static _Thread_local char errmsg[1024];
@@ -433,14 +416,11 @@ static int cmd_help(struct globals *g, int argc, char **argv)
 static int remote_route(struct globals *g, const struct command *cmd, int argc,
                         char **argv)
 {
-    int ret, follow = 0;
+    int ret;
 
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return cmd->run(g, argc, argv);
-        if (strcmp(argv[i], "--follow") == 0)
-            follow = 1;
-    }
     if (strcmp(cmd->name, "help") == 0 || strcmp(cmd->name, "keygen") == 0)
         return cmd->run(g, argc, argv);
     if (strcmp(cmd->name, "init") == 0) {
@@ -450,26 +430,11 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
     }
     if ((ret = remote_open(g)) != 0)
         return ret;
-    /* typed operations and writes parse here and send what they parsed */
-    if (ops_find(cmd->name) || strcmp(cmd->name, "import") == 0 ||
-        strcmp(cmd->name, "record") == 0 || strcmp(cmd->name, "ack") == 0)
-        ret = cmd->run(g, argc, argv);
-    else if (follow && strcmp(cmd->name, "head") == 0)
-        ret = remote_follow_heads(g);
-    else if (follow && strcmp(cmd->name, "alerts") == 0)
-        ret = remote_follow_alerts(g, argc, argv);
-    else
-        ret = remote_exec(g, argc, argv);
+    /* every command parses here and sends what it parsed: a Call (ops.h),
+     * or for writes Prepare and Commit */
+    ret = cmd->run(g, argc, argv);
     remote_close(g);
     return ret;
-}
-
-void ctl_args_done(struct globals *g)
-{
-    if (g->args_done && !g->args_released) {
-        g->args_released = 1;
-        g->args_done(g->args_ctx);
-    }
 }
 
 int ctl_dispatch(struct globals *g, int argc, char **argv)
@@ -498,11 +463,8 @@ int ctl_dispatch(struct globals *g, int argc, char **argv)
         }
     }
     optind = 0; /* glibc: 0 re-initialises getopt for the command's options */
-    if (g->ledger) {
-        ctl_tz_min = trace_ledger_tz(g->ledger);
-    } else if (!g->connect && strcmp(cmd->name, "init") != 0 &&
-               strcmp(cmd->name, "keygen") != 0 &&
-               strcmp(cmd->name, "help") != 0) {
+    if (!g->connect && strcmp(cmd->name, "init") != 0 &&
+        strcmp(cmd->name, "keygen") != 0 && strcmp(cmd->name, "help") != 0) {
         /* bare dates on the command line mean days in the ledger's zone */
         trace_ledger *l;
         if (trace_ledger_open(&l, g->data) == TRACE_OK) {
@@ -510,7 +472,7 @@ int ctl_dispatch(struct globals *g, int argc, char **argv)
             trace_ledger_close(l);
         }
     }
-    if (g->connect && !g->ledger)
+    if (g->connect)
         return remote_route(g, cmd, argc, argv);
     return cmd->run(g, argc, argv);
 }

@@ -176,22 +176,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* reconcile, alerts, ack                                               */
 
-static int print_alert(const trace_alert *a, void *ctx)
-{
-    struct table *t = ctx;
-    if (t->g->json) {
-        fprintf(ctl_out, "%s\n", a->json);
-    } else {
-        if (t->rows == 0)
-            fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
-                    "SEVERITY", "STATUS", "PARTY", "DETAIL");
-        fprintf(ctl_out, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule,
-                a->severity, a->status, a->party ? a->party : "-", a->detail);
-    }
-    t->rows++;
-    return 0;
-}
-
 static int print_rule(const char *code, const char *severity,
                       const char *params, const char *summary, void *ctx)
 {
@@ -210,39 +194,46 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         {"incremental", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
-    trace_reconcile_summary sum = {0};
-    struct table t = {g, 0};
+    Trace__Ops__V1__Reconcile rq = TRACE__OPS__V1__RECONCILE__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     char *rules = NULL;
-    trace_ledger *l;
-    int c, rc, ret;
+    size_t rules_len = 0;
+    int c, ret;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
-            if (ctl_parse_when(optarg, 1, &ro.as_of_us) != 0)
+            if (ctl_parse_when(optarg, 1, &rq.as_of_us) != 0) {
+                free(rules);
                 return ctl_bad_time("reconcile", "--as-of", optarg);
+            }
+            rq.has_as_of_us = 1;
             break;
         case 'r':
             free(rules);
             rules = NULL;
-            if (g->ledger) /* traced reads no file a client names */
+            if (g->connect) {
+                free(rules);
                 return ctl_usage("reconcile", "%s",
                                  "--rules is a setting of traced (rules = "
                                  "FILE), not of a request");
-            if (ctl_read_file(optarg, &rules, &ro.rules_len) != 0) {
+            }
+            if (ctl_read_file(optarg, &rules, &rules_len) != 0) {
                 fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
                 return 4;
             }
-            ro.rules_json = rules;
+            rq.has_rules = 1;
+            rq.rules.data = (uint8_t *)rules;
+            rq.rules.len = rules_len;
             break;
         case 'n':
-            ro.dry_run = 1;
+            rq.has_dry_run = rq.dry_run = 1;
             break;
         case 'i':
-            ro.incremental = 1;
+            rq.has_incremental = rq.incremental = 1;
             break;
         case 'h':
+            free(rules);
             ctl_help(ctl_find_command("reconcile"));
             fprintf(ctl_out,
                     "\nRules (code, default severity; parameters and defaults):"
@@ -258,56 +249,11 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         free(rules);
         return ctl_usage("reconcile", "unexpected argument %s", argv[optind]);
     }
-    if (!ctl_may_read_party(g, "")) {
-        free(rules);
-        return ctl_denied("%s", "only a regulator runs reconciliation");
-    }
-    if (g->ledger && g->rules_file) {
-        /* in traced: the rules of its configuration */
-        if (ctl_read_file(g->rules_file, &rules, &ro.rules_len) != 0) {
-            fprintf(ctl_err, "tracectl: the daemon cannot read its rules "
-                             "file\n");
-            return 6;
-        }
-        ro.rules_json = rules;
-    }
-    if ((ret = ctl_open(g, &l)) != 0) {
-        free(rules);
-        return ret;
-    }
-    ro.store_via = g->store_via; /* in traced: its writer stores */
-    ro.store_ctx = g->store_ctx;
-    rc = trace_reconcile(l, &ro, print_alert, &t, &sum);
-    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    if (rc == TRACE_OK && sum.partial)
-        fprintf(ctl_err,
-                "%llu alerts (%llu new) over %llu events (%llu appended "
-                "since the previous run) in %.2f s\n",
-                (unsigned long long)sum.alerts,
-                (unsigned long long)sum.new_alerts,
-                (unsigned long long)sum.events,
-                (unsigned long long)sum.new_events, sum.seconds);
-    else if (rc == TRACE_OK)
-        fprintf(ctl_err, "%llu alerts (%llu new) over %llu events in %.2f s\n",
-                (unsigned long long)sum.alerts,
-                (unsigned long long)sum.new_alerts,
-                (unsigned long long)sum.events, sum.seconds);
-    ctl_close(g, l);
+    call.op_case = TRACE__OPS__V1__CALL__OP_RECONCILE;
+    call.reconcile = &rq;
+    ret = ctl_call(g, &call);
     free(rules);
     return ret;
-}
-
-struct follow {
-    struct table *t;
-    uint64_t last; /* position of the last alert seen */
-};
-
-static int follow_alert(const trace_alert *a, void *ctx)
-{
-    struct follow *fo = ctx;
-    if (a->position > fo->last)
-        fo->last = a->position;
-    return print_alert(a, fo->t);
 }
 
 int cmd_alerts(struct globals *g, int argc, char **argv)
@@ -321,12 +267,10 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
         {"after", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
+    Trace__Ops__V1__Alerts f = TRACE__OPS__V1__ALERTS__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     char *end;
-    struct table t = {g, 0};
-    struct follow fo = {&t, 0};
-    trace_ledger *l;
-    int c, rc, ret, follow = 0;
+    int c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -343,7 +287,7 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
             f.party = optarg;
             break;
         case 'f':
-            follow = 1;
+            g->follow = 1;
             break;
         case 'A':
             /* alerts stored after position N, as a continuation of an
@@ -351,8 +295,7 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
             f.after = strtoull(optarg, &end, 10);
             if (*end || !*optarg)
                 return ctl_usage("alerts", "bad --after %s", optarg);
-            fo.last = f.after;
-            t.rows = 1;
+            f.has_after = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("alerts"));
@@ -363,29 +306,11 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("alerts", "unexpected argument %s", argv[optind]);
-    if (f.party && !ctl_may_read_party(g, f.party))
-        return ctl_denied("the alerts of %s are not yours to read", f.party);
-    if (!ctl_may_read_party(g, ""))
-        f.party = g->principal; /* in traced: alerts naming the requester */
-    if (follow && g->ledger)
-        return ctl_usage("alerts", "%s", "--follow is for tracectl");
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    rc = trace_alerts(l, &f, follow_alert, &fo);
-    g->cursor = fo.last;
-    if (rc == TRACE_OK && !g->json && t.rows == 0 && !follow)
-        fprintf(ctl_out, "(no alerts)\n");
-    /* --follow: print alerts as reconciliation runs store them (a
-     * nightly job or another tracectl), until interrupted */
-    while (rc == TRACE_OK && follow) {
-        fflush(ctl_out);
-        sleep(1);
-        f.after = fo.last;
-        rc = trace_alerts(l, &f, follow_alert, &fo);
-    }
-    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    ctl_close(g, l);
-    return ret;
+    call.op_case = TRACE__OPS__V1__CALL__OP_ALERTS;
+    call.alerts = &f;
+    /* --follow: then the alerts reconciliation runs store (a nightly job
+     * or another tracectl), until interrupted */
+    return g->follow ? ctl_follow_alerts(g, &call) : ctl_call(g, &call);
 }
 
 struct find_alert {

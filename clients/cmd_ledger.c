@@ -368,14 +368,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* export                                                               */
 
-static int write_line(const char *line, size_t len, void *ctx)
-{
-    FILE *out = ctx;
-    if (fwrite(line, 1, len, out) != len || fputc('\n', out) == EOF)
-        return TRACE_EIO;
-    return 0;
-}
-
 int cmd_export(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -384,24 +376,24 @@ int cmd_export(struct globals *g, int argc, char **argv)
         {"to", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    trace_export_opts eo = TRACE_EXPORT_OPTS_INIT;
-    trace_ledger *l = NULL;
-    int c, rc, ret;
+    Trace__Ops__V1__Export x = TRACE__OPS__V1__EXPORT__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            eo.party = optarg;
+            x.party = optarg;
             break;
         case 'f':
-            if (ctl_parse_when(optarg, 0, &eo.from_us) != 0)
+            if (ctl_parse_when(optarg, 0, &x.from_us) != 0)
                 return ctl_bad_time("export", "--from", optarg);
-            eo.has_from = 1;
+            x.has_from_us = 1;
             break;
         case 't':
-            if (ctl_parse_when(optarg, 1, &eo.to_us) != 0)
+            if (ctl_parse_when(optarg, 1, &x.to_us) != 0)
                 return ctl_bad_time("export", "--to", optarg);
-            eo.has_to = 1;
+            x.has_to_us = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("export"));
@@ -412,56 +404,23 @@ int cmd_export(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("export", "unexpected argument %s", argv[optind]);
-    ctl_args_done(g);
-    if (eo.party && !trace_party_id_valid(eo.party))
-        return ctl_usage("export", "invalid party id %s", eo.party);
-    if (eo.party && !ctl_may_read_party(g, eo.party))
-        return ctl_denied("the events of %s are not yours to read", eo.party);
-    if (!eo.party && !ctl_may_read_party(g, ""))
-        eo.party = g->principal; /* in traced: one's own events */
-    if (g->as)
-        eo.party = g->as;
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    rc = trace_ledger_export(l, &eo, write_line, ctl_out);
-    ret = 0;
-    if (rc == TRACE_EIO)
-        ret = 6;
-    else if (rc != TRACE_OK)
-        ret = ctl_fail(rc);
-    if (fflush(ctl_out) != 0) {
-        fprintf(ctl_err, "tracectl: cannot write output: %s\n",
-                strerror(errno));
-        ret = 6;
-    }
-    ctl_close(g, l);
-    return ret;
+    if (x.party && !trace_party_id_valid(x.party))
+        return ctl_usage("export", "invalid party id %s", x.party);
+    call.op_case = TRACE__OPS__V1__CALL__OP_EXPORT;
+    call.export = &x;
+    return ctl_call(g, &call);
 }
 
 /* ------------------------------------------------------------------ */
 /* verify                                                               */
 
-static void verify_progress(uint64_t done, uint64_t total, void *ctx)
-{
-    (void)ctx;
-    if (total)
-        fprintf(ctl_err, "\rverified %llu of %llu entries",
-                (unsigned long long)done, (unsigned long long)total);
-    if (done == total)
-        fputc('\n', ctl_err);
-}
-
 /* Runs in a child process: a damaged file may crash LMDB itself. */
-static int verify_child(struct globals *g)
+static int verify_child(struct globals *g, const ops_call_t *call)
 {
-    trace_verify_result res;
     trace_ledger *l;
-    uint64_t size;
-    uint8_t head[32];
-    char hex[65];
     int rc;
 
-    rc = g->ledger ? ctl_open(g, &l) : trace_ledger_open(&l, g->data);
+    rc = trace_ledger_open(&l, g->data);
     if (rc != TRACE_OK) {
         /* a ledger that exists but cannot be opened is damaged */
         if (rc != TRACE_ENOTFOUND && rc != TRACE_ENOMEM) {
@@ -474,36 +433,16 @@ static int verify_child(struct globals *g)
         }
         return ctl_fail(rc);
     }
-    rc = trace_ledger_verify(l, &res, isatty(2) ? verify_progress : NULL, NULL);
-    if (rc == TRACE_OK && trace_ledger_head(l, &size, head) == TRACE_OK) {
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", head[i]);
-        if (g->json)
-            fprintf(ctl_out,
-                    "{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
-                    "\"head\":\"%s\"}\n",
-                    (unsigned long long)res.entries,
-                    (unsigned long long)res.groups, hex);
-        else
-            fprintf(ctl_out,
-                    "ok: %llu entries, %llu signatures verified\nhead: %s\n",
-                    (unsigned long long)res.entries,
-                    (unsigned long long)res.groups, hex);
-    } else if (rc == TRACE_EVERIFY) {
-        if (g->json)
-            fprintf(ctl_out,
-                    "{\"ok\":false,\"bad_seq\":%llu,\"reason\":\"%s\"}\n",
-                    (unsigned long long)res.bad_seq, res.reason);
-        fprintf(ctl_err, "tracectl: verify FAILED: %s\n",
-                res.reason[0] ? res.reason : trace_error_last());
-    }
-    ctl_close(g, l);
-    return rc == TRACE_OK ? 0 : trace_error_exit_code(rc);
+    rc = ctl_call_on(g, l, call);
+    trace_ledger_close(l);
+    return rc;
 }
 
 int cmd_verify(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    Trace__Ops__V1__Verify v = TRACE__OPS__V1__VERIFY__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     int c, status;
     pid_t pid;
 
@@ -516,13 +455,10 @@ int cmd_verify(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("verify", "unexpected argument %s", argv[optind]);
-    /* through traced: the whole journal, every party's events, is a
-     * regulator's to read (embedded, whoever holds the files may) */
-    if (!ctl_may_read_party(g, ""))
-        return ctl_denied("%s", "only a regulator verifies the whole ledger");
-    ctl_args_done(g);
-    if (g->ledger)
-        return verify_child(g); /* traced: no fork in a threaded process */
+    call.op_case = TRACE__OPS__V1__CALL__OP_VERIFY;
+    call.verify = &v;
+    if (g->connect)
+        return ctl_call(g, &call);
     fflush(ctl_out);
     pid = fork();
     if (pid < 0) {
@@ -530,7 +466,7 @@ int cmd_verify(struct globals *g, int argc, char **argv)
         return 6;
     }
     if (pid == 0) {
-        int rc = verify_child(g);
+        int rc = verify_child(g, &call);
         fflush(ctl_out);
         _exit(rc);
     }
@@ -539,11 +475,11 @@ int cmd_verify(struct globals *g, int argc, char **argv)
             perror("tracectl: waitpid");
             return 6;
         }
-    /* the child exits 0, 3, 4 or 6; anything else means reading the
+    /* the child exits 0, 3, 4, 5 or 6; anything else means reading the
      * storage crashed it (a signal, or a sanitizer that caught one) */
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
-        if (code == 0 || code == 3 || code == 4 || code == 6)
+        if (code == 0 || code == 3 || code == 4 || code == 5 || code == 6)
             return code;
     }
     if (g->json)
@@ -562,10 +498,9 @@ int cmd_verify(struct globals *g, int argc, char **argv)
 int cmd_backup(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-    const char *dest;
-    char path[4096];
-    trace_ledger *l;
-    int c, rc, ret;
+    Trace__Ops__V1__Backup b = TRACE__OPS__V1__BACKUP__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
@@ -576,32 +511,8 @@ int cmd_backup(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("backup", "%s", "needs exactly one DEST folder");
-    if (!ctl_may_read_party(g, ""))
-        return ctl_denied("%s", "only a regulator backs up the ledger");
-    dest = argv[optind];
-    if (g->ledger) {
-        /* in traced: a plain name inside the daemon's backup-dir, never a
-         * path a client chooses */
-        if (!g->backup_dir)
-            return ctl_denied("%s", "this daemon takes no backups (set "
-                                    "backup-dir)");
-        if (!trace_party_id_valid(dest))
-            return ctl_usage("backup",
-                             "DEST must be a plain name (letters, "
-                             "digits, . _ : -), not %s",
-                             dest);
-        snprintf(path, sizeof(path), "%s/%s", g->backup_dir, dest);
-        dest = path;
-    }
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    rc = trace_ledger_backup(l, dest);
-    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    if (rc == TRACE_OK)
-        fprintf(ctl_out,
-                "backed up %s to %s (check it with: tracectl --data %s "
-                "verify)\n",
-                g->data, dest, dest);
-    ctl_close(g, l);
-    return ret;
+    b.dest = argv[optind];
+    call.op_case = TRACE__OPS__V1__CALL__OP_BACKUP;
+    call.backup = &b;
+    return ctl_call(g, &call);
 }

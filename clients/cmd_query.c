@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_query.c - tracectl commands that answer questions: balance, trace,
- * permit show, history and the special register.
+ * permit show, history, the special register, catalog and head.  Each
+ * parses its arguments into a Call (ops.h) and hands it to ctl_call.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tracectl.h"
 
@@ -198,109 +195,6 @@ int cmd_history(struct globals *g, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* register                                                             */
 
-struct reg_out {
-    struct globals *g;
-    int csv;
-    size_t rows;
-};
-
-static void csv_field(const char *v, int last)
-{
-    int quote = v && strpbrk(v, ",\"\n") != NULL;
-    if (quote) {
-        fputc('"', ctl_out);
-        for (const char *p = v; *p; p++) {
-            if (*p == '"')
-                fputc('"', ctl_out);
-            fputc(*p, ctl_out);
-        }
-        fputc('"', ctl_out);
-    } else if (v) {
-        fputs(v, ctl_out);
-    }
-    fputc(last ? '\n' : ',', ctl_out);
-}
-
-static int print_register(const trace_register_day *d, void *ctx)
-{
-    struct reg_out *o = ctx;
-    if (o->g->json) {
-        fputc('{', ctl_out);
-        ops_json_str(ctl_out, "date", d->date, 0);
-        ops_json_str(ctl_out, "party", d->party, 1);
-        ops_json_str(ctl_out, "substance", d->substance, 1);
-        ops_json_str(ctl_out, "unit", d->unit, 1);
-        ops_json_str(ctl_out, "opening", d->opening_text, 1);
-        ops_json_str(ctl_out, "received", d->received_text, 1);
-        ops_json_str(ctl_out, "dispensed", d->dispensed_text, 1);
-        ops_json_str(ctl_out, "destroyed", d->destroyed_text, 1);
-        ops_json_str(ctl_out, "other_out", d->other_out_text, 1);
-        ops_json_str(ctl_out, "closing", d->closing_text, 1);
-        fputs(",\"entries\":[", ctl_out);
-        for (size_t i = 0; i < d->n_lines; i++) {
-            const trace_register_line *l = &d->lines[i];
-            fputs(i ? ",{" : "{", ctl_out);
-            ops_json_str(ctl_out, "kind", l->kind, 0);
-            ops_json_str(ctl_out, "id", l->event, 1);
-            ops_json_str(ctl_out, "at", l->at_text, 1);
-            ops_json_str(ctl_out, "lot", l->lot, 1);
-            ops_json_str(ctl_out, "qty", l->qty_text, 1);
-            ops_json_str(ctl_out, "counterparty", l->counterparty, 1);
-            ops_json_str(ctl_out, "rx", l->rx, 1);
-            fputc('}', ctl_out);
-        }
-        fputs("]}\n", ctl_out);
-    } else if (o->csv) {
-        char ins[1024] = "", rxs[2048] = "";
-        size_t a = 0, b = 0;
-        if (o->rows == 0)
-            fprintf(ctl_out,
-                    "date,party,substance,unit,opening,received,dispensed,"
-                    "destroyed,other_out,closing,received_from,"
-                    "prescriptions\n");
-        for (size_t i = 0; i < d->n_lines; i++) {
-            const trace_register_line *l = &d->lines[i];
-            if (l->rx && b < sizeof(rxs) - 1)
-                b += (size_t)snprintf(rxs + b, sizeof(rxs) - b, "%s%s",
-                                      b ? " " : "", l->rx);
-            else if (l->qty_text[0] != '-' && a < sizeof(ins) - 1)
-                a += (size_t)snprintf(ins + a, sizeof(ins) - a, "%s%s/%s",
-                                      a ? " " : "",
-                                      l->counterparty ? l->counterparty : "-",
-                                      l->lot ? l->lot : "-");
-        }
-        csv_field(d->date, 0);
-        csv_field(d->party, 0);
-        csv_field(d->substance, 0);
-        csv_field(d->unit, 0);
-        csv_field(d->opening_text, 0);
-        csv_field(d->received_text, 0);
-        csv_field(d->dispensed_text, 0);
-        csv_field(d->destroyed_text, 0);
-        csv_field(d->other_out_text, 0);
-        csv_field(d->closing_text, 0);
-        csv_field(ins, 0);
-        csv_field(rxs, 1);
-    } else {
-        fprintf(ctl_out, "%s  %s  %s (%s)\n", d->date, d->party, d->substance,
-                d->unit);
-        fprintf(ctl_out,
-                "  opening %-12s received %-10s dispensed %-10s destroyed "
-                "%-8s other out %-8s closing %s\n",
-                d->opening_text, d->received_text, d->dispensed_text,
-                d->destroyed_text, d->other_out_text, d->closing_text);
-        for (size_t i = 0; i < d->n_lines; i++) {
-            const trace_register_line *l = &d->lines[i];
-            fprintf(ctl_out, "    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n",
-                    l->at_text, l->kind, l->event, l->lot ? l->lot : "-",
-                    l->qty_text, l->counterparty ? l->counterparty : "",
-                    l->rx ? "  rx " : "", l->rx ? l->rx : "");
-        }
-    }
-    o->rows++;
-    return 0;
-}
-
 int cmd_register(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -310,29 +204,27 @@ int cmd_register(struct globals *g, int argc, char **argv)
         {"csv", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    const char *substance = NULL, *party;
-    int64_t from = 0, to = 0;
-    int have_from = 0, have_to = 0, c, rc, ret;
-    struct reg_out o = {g, 0, 0};
-    trace_ledger *l;
+    Trace__Ops__V1__Register r = TRACE__OPS__V1__REGISTER__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int have_from = 0, have_to = 0, c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
-            substance = optarg;
+            r.substance = optarg;
             break;
         case 'f':
-            if (ctl_parse_when(optarg, 0, &from) != 0)
+            if (ctl_parse_when(optarg, 0, &r.from_us) != 0)
                 return ctl_bad_time("register", "--from", optarg);
             have_from = 1;
             break;
         case 't':
-            if (ctl_parse_when(optarg, 0, &to) != 0)
+            if (ctl_parse_when(optarg, 0, &r.to_us) != 0)
                 return ctl_bad_time("register", "--to", optarg);
             have_to = 1;
             break;
         case 'c':
-            o.csv = 1;
+            g->csv = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("register"));
@@ -343,28 +235,21 @@ int cmd_register(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("register", "%s", "needs exactly one PARTY");
-    if (!substance)
+    if (!r.substance)
         return ctl_usage("register", "%s", "--substance S is required");
     if (!have_from && !have_to) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        from = to = (int64_t)ts.tv_sec * 1000000;
-    } else if (!have_from || !have_to) {
-        if (!have_from)
-            from = to;
-        else
-            to = from;
+        r.from_us = r.to_us = (int64_t)ts.tv_sec * 1000000;
+    } else if (!have_from) {
+        r.from_us = r.to_us;
+    } else if (!have_to) {
+        r.to_us = r.from_us;
     }
-    party = argv[optind];
-    ctl_args_done(g);
-    if (!ctl_may_read_party(g, party))
-        return ctl_denied("the register of %s is not yours to read", party);
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    rc = trace_register(l, party, substance, from, to, print_register, &o);
-    ret = rc == TRACE_OK ? 0 : ctl_fail(rc);
-    ctl_close(g, l);
-    return ret;
+    r.party = argv[optind];
+    call.op_case = TRACE__OPS__V1__CALL__OP_SPECIAL_REGISTER;
+    call.special_register = &r;
+    return ctl_call(g, &call);
 }
 
 /* ------------------------------------------------------------------ */

@@ -449,64 +449,23 @@ call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
     return resp;
 }
 
-static int exec_cursor(struct globals *g, int argc, char **argv,
-                       uint64_t *cursor)
-{
-    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
-    Trace__Wire__V1__Exec ex = TRACE__WIRE__V1__EXEC__INIT;
-    Trace__Wire__V1__Response *resp;
-    int ret;
-
-    ex.n_argv = (size_t)argc;
-    ex.argv = argv;
-    ex.has_json = 1;
-    ex.json = g->json != 0;
-    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC;
-    body.exec = &ex;
-    if (!(resp = call(g, &body, &ret)))
-        return ret;
-    if (resp->has_out && resp->out.len)
-        fwrite(resp->out.data, 1, resp->out.len, ctl_out);
-    if (resp->has_err && resp->err.len)
-        fwrite(resp->err.data, 1, resp->err.len, ctl_err);
-    if (resp->code != 0 && !resp->has_err && resp->message)
-        fprintf(ctl_err, "tracectl: %s\n", resp->message);
-    ret = resp->code;
-    if (cursor && resp->has_cursor && resp->cursor > *cursor)
-        *cursor = resp->cursor;
-    trace__wire__v1__response__free_unpacked(resp, NULL);
-    return ret;
-}
-
-int remote_exec(struct globals *g, int argc, char **argv)
-{
-    return exec_cursor(g, argc, argv, NULL);
-}
-
-int remote_call(struct globals *g, const ops_call_t *op)
+/* One request of a Call; its rows rendered into r (begun on the first
+ * page that ran).  *next: where a paged answer continues, 0 at its end. */
+static int call_page(struct globals *g, const ops_call_t *op,
+                     const ops_call_t *page, ops_render *r, int *begun,
+                     uint64_t *next)
 {
     Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
     Trace__Wire__V1__Response *resp;
     Trace__Ops__V1__Result *res = NULL;
-    ops_render r;
+    const ops_op *row = ops_of_call(op);
     int ret;
 
-    if (!g->remote && (ret = remote_open(g)) != 0)
-        return ret;
-    if (!(g->remote->features & WIRE_FEATURE_CALLS)) {
-        fprintf(ctl_err,
-                "tracectl: %s runs an older traced that does not "
-                "take typed operations: upgrade it\n",
-                g->connect);
-        return 6;
-    }
+    *next = 0;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_CALL;
-    body.call = (ops_call_t *)op;
+    body.call = (ops_call_t *)page;
     if (!(resp = call(g, &body, &ret)))
         return ret;
-    memset(&r, 0, sizeof(r));
-    r.out = ctl_out;
-    r.json = g->json;
     ret = resp->code;
     if (resp->has_result && !(res = trace__ops__v1__result__unpack(
                                   NULL, resp->result.len, resp->result.data))) {
@@ -514,24 +473,74 @@ int remote_call(struct globals *g, const ops_call_t *op)
         trace__wire__v1__response__free_unpacked(resp, NULL);
         return 6;
     }
-    if (res && res->ran)
-        ops_render_begin(&r, op);
+    if (res && res->ran && !*begun) {
+        ops_render_begin(r, op);
+        *begun = 1;
+    }
     for (size_t i = 0; res && i < res->n_items; i++)
-        if (ops_render_item(&r, op, res->items[i]) != 0) {
+        if (ops_render_item(r, op, res->items[i]) != 0) {
             fprintf(ctl_err, "tracectl: the daemon answered with rows of "
                              "another operation\n");
             ret = 6;
             break;
         }
-    if (ret == resp->code) {
-        ops_render_end(&r, op, ret);
-        if (ret != 0)
-            fprintf(ctl_err, "tracectl: %s\n",
-                    resp->message ? resp->message : "the daemon failed");
+    if (ret == resp->code && ret != 0)
+        fprintf(ctl_err, "tracectl: %s\n",
+                resp->message ? resp->message : "the daemon failed");
+    if (ret == 0 && res && res->has_next) {
+        /* a page must bring rows, of an operation that pages */
+        if (res->n_items == 0 || !row || !(row->flags & OPS_PAGED)) {
+            fprintf(ctl_err, "tracectl: the daemon's answer is malformed\n");
+            ret = 6;
+        } else {
+            *next = res->next;
+        }
     }
     if (res)
         trace__ops__v1__result__free_unpacked(res, NULL);
     trace__wire__v1__response__free_unpacked(resp, NULL);
+    return ret;
+}
+
+/* Runs `op` on the daemon, all its pages, rendering into r. */
+static int call_all(struct globals *g, const ops_call_t *op, ops_render *r,
+                    int *begun)
+{
+    const ops_call_t *page = op;
+    ops_cont cont;
+    uint64_t next;
+    size_t taken = 0;
+    int ret;
+
+    if (!g->remote && (ret = remote_open(g)) != 0)
+        return ret;
+    if (!(g->remote->features & WIRE_FEATURE_CALLS)) {
+        fprintf(ctl_err,
+                "tracectl: %s runs an older traced that does not take "
+                "typed operations: upgrade it\n",
+                g->connect);
+        return 6;
+    }
+    for (;;) {
+        size_t before = r->rows;
+        ret = call_page(g, op, page, r, begun, &next);
+        taken += r->rows - before;
+        if (ret != 0 || next == 0)
+            return ret;
+        ops_continue(&cont, op, next, taken);
+        page = &cont.call;
+    }
+}
+
+int remote_call(struct globals *g, const ops_call_t *op)
+{
+    ops_render r;
+    int begun = 0, ret;
+
+    ctl_render_init(g, &r);
+    ret = call_all(g, op, &r, &begun);
+    if (begun || ret != 0)
+        ops_render_end(&r, op, ret);
     return ret;
 }
 
@@ -1385,28 +1394,22 @@ int remote_follow_heads(struct globals *g)
     }
 }
 
-int remote_follow_alerts(struct globals *g, int argc, char **argv)
+int remote_follow_alerts(struct globals *g, const ops_call_t *op)
 {
-    char **args = calloc((size_t)argc + 3, sizeof(*args)), after[32];
-    uint64_t cursor = 0;
-    int n = 0, ret;
+    const ops_call_t *c = op;
+    ops_render r;
+    ops_cont next;
+    int begun = 0, ret;
 
-    if (!args)
-        return 6;
     /* the daemon lists the alerts (with the requester's rights); then it
      * is asked every two seconds for those stored after the last one */
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--follow") != 0)
-            args[n++] = argv[i];
-    ret = exec_cursor(g, n, args, &cursor);
-    args[n] = "--after";
-    args[n + 1] = after;
-    while (ret == 0) {
+    ctl_render_init(g, &r);
+    r.last_seq = op->alerts->after;
+    while ((ret = call_all(g, c, &r, &begun)) == 0) {
         fflush(ctl_out);
         sleep(2);
-        snprintf(after, sizeof(after), "%llu", (unsigned long long)cursor);
-        ret = exec_cursor(g, n + 2, args, &cursor);
+        ops_continue(&next, op, r.last_seq, 0);
+        c = &next.call;
     }
-    free(args);
     return ret;
 }

@@ -24,36 +24,17 @@ struct globals {
     const char *keys;    /* --keys DIR */
     const char *as;      /* --as PARTY */
     int json;            /* --json */
+    int csv;             /* register --csv */
+    int follow;          /* alerts --follow */
     int timeout_ms;      /* --timeout, for requests to a daemon */
     const char *tls_ca, *tls_cert, *tls_key; /* tls+tcp:// */
     char keys_buf[4096];
-    /* set by traced when it runs a command for a client */
-    trace_ledger *ledger;  /* the daemon's open ledger */
-    const char *principal; /* the authenticated requester */
-    int principal_regulator;
-    uint64_t cursor;        /* alerts: position of the last alert listed */
-    const char *backup_dir; /* where `backup NAME` writes, if anywhere */
-    const char *rules_file; /* the daemon's reconciliation rules */
-    /* runs the store of reconcile's alerts on the daemon's writer
-     * (trace_reconcile_opts.store_via) */
-    int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
-    void *store_ctx;
-    /* called once by a command that has read its arguments (getopt's
-     * state is global: traced parses one command at a time, and a read
-     * command then runs beside others); see ctl_args_done */
-    void (*args_done)(void *ctx);
-    void *args_ctx;
-    int args_released;
     /* set by tracectl --connect */
     struct remote *remote;
 };
 
-/* A command calls this once it no longer reads getopt's state (optind,
- * optarg) or its argv: traced then lets the next command parse while
- * this one runs.  Only commands that read the ledger call it. */
-void ctl_args_done(struct globals *g);
-
-/* Where commands print; per thread, so traced can capture them. */
+/* Where commands print (per thread: bench_daemon runs clients on
+ * several). */
 extern _Thread_local FILE *ctl_out;
 extern _Thread_local FILE *ctl_err;
 /* The ledger's zone, minutes east of UTC, for bare dates in options. */
@@ -83,9 +64,8 @@ void ctl_help(const struct command *c);
 const struct command *ctl_find_command(const char *name);
 /* The key folder: --keys, or DIR/keys. */
 const char *ctl_keys_dir(struct globals *g);
-/* Opens --data (0) or prints why not (exit code).  In traced, the
- * daemon's ledger; with --connect, NULL (the command talks to the
- * daemon through remote.c). */
+/* Opens --data (0) or prints why not (exit code); with --connect, NULL
+ * (the command talks to the daemon through remote.c). */
 int ctl_open(struct globals *g, trace_ledger **out);
 /* Closes what ctl_open opened. */
 void ctl_close(struct globals *g, trace_ledger *l);
@@ -94,10 +74,6 @@ const char *ctl_acting_party(struct globals *g, trace_ledger *l);
 /* Runs the command of argv[0]; the global options are in g. */
 int ctl_dispatch(struct globals *g, int argc, char **argv);
 void ctl_main_usage(FILE *f);
-/* In traced: 1 if the requester may read `party`'s own data. */
-int ctl_may_read_party(struct globals *g, const char *party);
-/* Prints a refusal and returns exit code 5. */
-int ctl_denied(const char *fmt, const char *arg);
 /* Appends JSON Lines signed as their recorders (embedded: with keys
  * from the key folder; --connect: through the daemon) as one batch.
  * Prints nothing; returns a TRACE_E* code, described by ctl_errmsg(). */
@@ -120,8 +96,14 @@ int ctl_read_file(const char *path, char **out, size_t *len);
  * ledger folder, or through the daemon with --connect, and prints its
  * rows.  Returns the exit code. */
 int ctl_call(struct globals *g, const ops_call_t *call);
+/* The same on an open ledger. */
+int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call);
+/* A renderer for ctl_out/ctl_err with the global options. */
+void ctl_render_init(struct globals *g, ops_render *r);
 /* head --follow: prints each new head until interrupted. */
 int ctl_follow_head(struct globals *g, const ops_call_t *call);
+/* alerts --follow: the alerts, then each new one until interrupted. */
+int ctl_follow_alerts(struct globals *g, const ops_call_t *call);
 /* Prints a failed operation's message ("tracectl: ..."). */
 void ctl_print_status(const ops_status *st);
 
@@ -151,8 +133,6 @@ const char *remote_regulator(struct globals *g);
  * one connection serving several parties, as a counter system does.
  * TRACE_E* code. */
 int remote_act_as(struct globals *g, const char *party);
-/* Runs a read command on the daemon and prints what it printed. */
-int remote_exec(struct globals *g, int argc, char **argv);
 /* Runs a typed operation on the daemon and renders its rows. */
 int remote_call(struct globals *g, const ops_call_t *call);
 /* Prepares, signs and commits lines as one batch; returns a TRACE_E*
@@ -176,6 +156,6 @@ int ctl_import_stream(struct globals *g, FILE *in, const char *as,
 int ctl_code_of_exit(int exit_code);
 /* head --follow and alerts --follow against a daemon. */
 int remote_follow_heads(struct globals *g);
-int remote_follow_alerts(struct globals *g, int argc, char **argv);
+int remote_follow_alerts(struct globals *g, const ops_call_t *call);
 
 #endif

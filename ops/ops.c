@@ -26,6 +26,7 @@
 
 #include "ops.h"
 #include "trace/query.h"
+#include "trace/reconcile.h"
 #include "trace/trace.h"
 
 #define C(x) TRACE__OPS__V1__CALL__OP_##x
@@ -33,12 +34,15 @@
 /* What a handler shares with its library callbacks. */
 struct run {
     trace_ledger *l;
+    const ops_env *env;
     const ops_principal *who;
     const ops_call_t *call;
     ops_item_fn fn;
     void *ctx;
     ops_status *st;
     size_t rows;
+    uint64_t last; /* paged operations: position of the last row taken */
+    int paged;     /* the row is OPS_PAGED */
 };
 
 typedef int (*check_fn)(struct run *r);
@@ -86,7 +90,17 @@ static int reads_party(const ops_principal *who, const char *party)
 static int emit(struct run *r, ops_item_t *it)
 {
     int rc = r->fn(it, r->ctx);
-    r->rows++;
+    if (rc == 0)
+        r->rows++;
+    return rc;
+}
+
+/* Emits a row of a paged operation at position pos. */
+static int emit_at(struct run *r, ops_item_t *it, uint64_t pos)
+{
+    int rc = emit(r, it);
+    if (rc == 0)
+        r->last = pos;
     return rc;
 }
 
@@ -95,6 +109,16 @@ static int ended(struct run *r, int rc)
 {
     if (rc == TRACE_OK)
         return 0;
+    if (rc == OPS_FULL) {
+        if (r->paged && r->rows > 0) {
+            r->st->next = r->last;
+            return 0;
+        }
+        return ops_status_set(r->st, 6,
+                              "the output is larger than the daemon's "
+                              "max-reply: narrow the request (--party, "
+                              "--from, --to)");
+    }
     if (rc > 0) /* stopped by the item callback */
         return r->st->code ? r->st->code : (r->st->code = rc);
     return failed(r, rc);
@@ -297,7 +321,7 @@ static int on_event(const trace_event_info *e, void *ctx)
     m.json = (char *)e->json;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_EVENT;
     it.event = &m;
-    return emit(r, &it);
+    return emit_at(r, &it, e->seq);
 }
 
 static int run_history(struct run *r)
@@ -370,6 +394,293 @@ static int run_catalog(struct run *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* register                                                             */
+
+static int check_register(struct run *r)
+{
+    const char *p = r->call->special_register->party;
+    if (!reads_party(r->who, p))
+        return denied(r, "the register of %s is not yours to read", p);
+    return 0;
+}
+
+static int on_day(const trace_register_day *d, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__RegisterDay m = TRACE__OPS__V1__REGISTER_DAY__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    Trace__Ops__V1__RegisterLine *ls = NULL, **lp = NULL;
+    int rc;
+
+    if (d->n_lines && (!(ls = calloc(d->n_lines, sizeof(*ls))) ||
+                       !(lp = calloc(d->n_lines, sizeof(*lp))))) {
+        free(ls);
+        return ops_status_set(r->st, 6, "out of memory");
+    }
+    for (size_t i = 0; i < d->n_lines; i++) {
+        const trace_register_line *x = &d->lines[i];
+        trace__ops__v1__register_line__init(&ls[i]);
+        ls[i].kind = (char *)x->kind;
+        ls[i].id = (char *)x->event;
+        ls[i].at = (char *)x->at_text;
+        ls[i].lot = (char *)x->lot;
+        ls[i].qty = (char *)x->qty_text;
+        ls[i].counterparty = (char *)x->counterparty;
+        ls[i].rx = (char *)x->rx;
+        lp[i] = &ls[i];
+    }
+    m.date = (char *)d->date;
+    m.party = (char *)d->party;
+    m.substance = (char *)d->substance;
+    m.unit = (char *)d->unit;
+    m.opening = (char *)d->opening_text;
+    m.received = (char *)d->received_text;
+    m.dispensed = (char *)d->dispensed_text;
+    m.destroyed = (char *)d->destroyed_text;
+    m.other_out = (char *)d->other_out_text;
+    m.closing = (char *)d->closing_text;
+    m.n_entries = d->n_lines;
+    m.entries = lp;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_DAY;
+    it.day = &m;
+    rc = emit(r, &it);
+    free(ls);
+    free(lp);
+    return rc;
+}
+
+static int run_register(struct run *r)
+{
+    const Trace__Ops__V1__Register *g = r->call->special_register;
+    return ended(r, trace_register(r->l, g->party, g->substance, g->from_us,
+                                   g->to_us, on_day, r));
+}
+
+/* ------------------------------------------------------------------ */
+/* export                                                               */
+
+/* Through traced a party exports its own events; a regulator any. */
+static int check_export(struct run *r)
+{
+    const char *p = r->call->export->party;
+    if (p && !trace_party_id_valid(p))
+        return ops_status_set(r->st, 1, "export: invalid party id %s", p);
+    if (p && !reads_party(r->who, p))
+        return denied(r, "the events of %s are not yours to read", p);
+    return 0;
+}
+
+static int on_line(uint64_t seq, const char *line, size_t len, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__ExportLine m = TRACE__OPS__V1__EXPORT_LINE__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    (void)len;
+    m.seq = seq;
+    m.json = (char *)line;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_LINE;
+    it.line = &m;
+    return emit_at(r, &it, seq);
+}
+
+static int run_export(struct run *r)
+{
+    const Trace__Ops__V1__Export *x = r->call->export;
+    trace_export_opts eo = TRACE_EXPORT_OPTS_INIT;
+
+    eo.party = x->party;
+    if (!eo.party && !reads_party(r->who, ""))
+        eo.party = r->who->party; /* one's own events */
+    eo.has_from = x->has_from_us;
+    eo.from_us = x->from_us;
+    eo.has_to = x->has_to_us;
+    eo.to_us = x->to_us;
+    return ended(r, trace_ledger_export_after(r->l, &eo, x->after, on_line, r));
+}
+
+/* ------------------------------------------------------------------ */
+/* alerts, reconcile                                                    */
+
+static int check_alerts(struct run *r)
+{
+    const char *p = r->call->alerts->party;
+    if (p && !reads_party(r->who, p))
+        return denied(r, "the alerts of %s are not yours to read", p);
+    return 0;
+}
+
+static int on_alert(const trace_alert *a, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__Alert m = TRACE__OPS__V1__ALERT__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    m.id = (char *)a->id;
+    m.rule = (char *)a->rule;
+    m.severity = (char *)a->severity;
+    m.status = (char *)a->status;
+    m.party = (char *)a->party;
+    m.detail = (char *)a->detail;
+    m.json = (char *)a->json;
+    m.position = a->position;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_ALERT;
+    it.alert = &m;
+    return emit_at(r, &it, a->position);
+}
+
+static int run_alerts(struct run *r)
+{
+    const Trace__Ops__V1__Alerts *x = r->call->alerts;
+    trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
+
+    f.status = x->status;
+    f.rule = x->rule;
+    f.party = x->party;
+    if (!reads_party(r->who, ""))
+        f.party = r->who->party; /* alerts naming the requester */
+    f.after = x->after;
+    return ended(r, trace_alerts(r->l, &f, on_alert, r));
+}
+
+static int check_regulator(struct run *r)
+{
+    static const struct {
+        int op_case;
+        const char *why;
+    } why[] = {
+        {C(RECONCILE), "only a regulator runs reconciliation"},
+        {C(VERIFY), "only a regulator verifies the whole ledger"},
+        {C(BACKUP), "only a regulator backs up the ledger"},
+    };
+    if (reads_party(r->who, ""))
+        return 0;
+    for (size_t i = 0; i < sizeof(why) / sizeof(*why); i++)
+        if (why[i].op_case == (int)r->call->op_case)
+            return denied(r, "%s", why[i].why);
+    return denied(r, "%s", "only a regulator may");
+}
+
+static int check_reconcile(struct run *r)
+{
+    int rc = check_regulator(r);
+    if (rc == 0 && r->env->daemon && r->call->reconcile->has_rules)
+        return ops_status_set(r->st, 1,
+                              "reconcile: --rules is a setting of traced "
+                              "(rules = FILE), not of a request");
+    return rc;
+}
+
+static int run_reconcile(struct run *r)
+{
+    const Trace__Ops__V1__Reconcile *x = r->call->reconcile;
+    Trace__Ops__V1__ReconcileSummary m =
+        TRACE__OPS__V1__RECONCILE_SUMMARY__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum = {0};
+    int rc;
+
+    if (x->has_as_of_us)
+        ro.as_of_us = x->as_of_us;
+    ro.dry_run = x->has_dry_run && x->dry_run;
+    ro.incremental = x->has_incremental && x->incremental;
+    if (x->has_rules) {
+        ro.rules_json = (const char *)x->rules.data;
+        ro.rules_len = x->rules.len;
+    } else if (r->env->rules_json) {
+        ro.rules_json = r->env->rules_json;
+        ro.rules_len = r->env->rules_len;
+    }
+    ro.store_via = r->env->store_via;
+    ro.store_ctx = r->env->store_ctx;
+    if ((rc = trace_reconcile(r->l, &ro, on_alert, r, &sum)) != TRACE_OK)
+        return ended(r, rc);
+    m.alerts = sum.alerts;
+    m.new_alerts = sum.new_alerts;
+    m.events = sum.events;
+    m.new_events = sum.new_events;
+    m.seconds = sum.seconds;
+    m.partial = sum.partial != 0;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_SUMMARY;
+    it.summary = &m;
+    return ended(r, emit(r, &it));
+}
+
+/* ------------------------------------------------------------------ */
+/* verify, backup                                                       */
+
+static int run_verify(struct run *r)
+{
+    Trace__Ops__V1__Verified m = TRACE__OPS__V1__VERIFIED__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    trace_verify_result res;
+    uint8_t head[32];
+    uint64_t size;
+    int rc, erc;
+
+    memset(&res, 0, sizeof(res));
+    rc =
+        trace_ledger_verify(r->l, &res, r->env->progress, r->env->progress_ctx);
+    if (rc == TRACE_OK && (rc = trace_ledger_head(r->l, &size, head)) != 0)
+        return failed(r, rc);
+    if (rc != TRACE_OK && rc != TRACE_EVERIFY)
+        return failed(r, rc);
+    m.ok = rc == TRACE_OK;
+    m.has_entries = m.has_signatures = 1;
+    m.entries = res.entries;
+    m.signatures = res.groups;
+    if (m.ok) {
+        m.has_head = 1;
+        m.head.data = head;
+        m.head.len = sizeof(head);
+    } else {
+        m.has_bad_seq = 1;
+        m.bad_seq = res.bad_seq;
+        m.reason = res.reason;
+    }
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_VERIFIED;
+    it.verified = &m;
+    if ((erc = emit(r, &it)) != 0)
+        return ended(r, erc);
+    if (!m.ok)
+        return ops_status_set(r->st, 3, "verify FAILED: %s",
+                              res.reason[0] ? res.reason : trace_error_last());
+    return 0;
+}
+
+static int run_backup(struct run *r)
+{
+    const char *dest = r->call->backup->dest;
+    Trace__Ops__V1__BackedUp m = TRACE__OPS__V1__BACKED_UP__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    char path[4096];
+    int rc;
+
+    if (r->env->daemon) {
+        /* a plain name inside the daemon's backup-dir, never a path a
+         * client chooses */
+        if (!r->env->backup_dir)
+            return denied(r, "%s",
+                          "this daemon takes no backups (set backup-dir)");
+        if (!trace_party_id_valid(dest))
+            return ops_status_set(r->st, 1,
+                                  "backup: DEST must be a plain name "
+                                  "(letters, digits, . _ : -), not %.200s",
+                                  dest);
+        snprintf(path, sizeof(path), "%s/%s", r->env->backup_dir, dest);
+        dest = path;
+    }
+    if ((rc = trace_ledger_backup(r->l, dest)) != TRACE_OK)
+        return failed(r, rc);
+    m.source = (char *)(r->env->data_dir ? r->env->data_dir : "");
+    m.dest = (char *)dest;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_BACKED_UP;
+    it.backed_up = &m;
+    return ended(r, emit(r, &it));
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                            */
 
 static const struct row rows[] = {
@@ -384,7 +695,7 @@ static const struct row rows[] = {
       "without a counterparty), regulators"},
      NULL,
      run_permit},
-    {{"history", C(HISTORY), OPS_READ,
+    {{"history", C(HISTORY), OPS_READ | OPS_PAGED,
       "the party itself, parties that held the lot, regulators"},
      check_history,
      run_history},
@@ -392,6 +703,28 @@ static const struct row rows[] = {
     {{"catalog", C(CATALOG), OPS_READ, "any registered party"},
      NULL,
      run_catalog},
+    {{"register", C(SPECIAL_REGISTER), OPS_READ,
+      "the party itself, regulators"},
+     check_register,
+     run_register},
+    {{"export", C(EXPORT), OPS_READ | OPS_PAGED | OPS_LONG,
+      "a party its own events, regulators all"},
+     check_export,
+     run_export},
+    {{"alerts", C(ALERTS), OPS_READ | OPS_PAGED,
+      "alerts naming the party, regulators all"},
+     check_alerts,
+     run_alerts},
+    {{"reconcile", C(RECONCILE), OPS_REGULATOR | OPS_WRITE | OPS_LONG,
+      "regulators"},
+     check_reconcile,
+     run_reconcile},
+    {{"verify", C(VERIFY), OPS_READ | OPS_REGULATOR | OPS_LONG, "regulators"},
+     check_regulator,
+     run_verify},
+    {{"backup", C(BACKUP), OPS_READ | OPS_REGULATOR | OPS_LONG, "regulators"},
+     check_regulator,
+     run_backup},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(*rows))
@@ -435,20 +768,66 @@ static int well_formed(const ops_call_t *c, ops_status *st)
         return c->permit_show && c->permit_show->permit;
     case C(HISTORY):
         return c->history && (c->history->party || c->history->lot);
+    case C(SPECIAL_REGISTER):
+        return c->special_register && c->special_register->party &&
+               c->special_register->substance;
+    case C(EXPORT):
+        return c->export != NULL;
+    case C(ALERTS):
+        return c->alerts != NULL;
+    case C(RECONCILE):
+        return c->reconcile != NULL;
+    case C(BACKUP):
+        return c->backup && c->backup->dest;
     case C(HEAD):
+        return c->head != NULL;
     case C(CATALOG):
-        return 1;
+        return c->catalog != NULL;
+    case C(VERIFY):
+        return c->verify != NULL;
     default:
         (void)st;
         return 0;
     }
 }
 
-int ops_call(trace_ledger *l, const ops_principal *who, const ops_call_t *call,
-             ops_item_fn fn, void *ctx, ops_status *st)
+void ops_continue(ops_cont *c, const ops_call_t *call, uint64_t next,
+                  size_t taken)
 {
+    c->call = *call;
+    switch (call->op_case) {
+    case C(EXPORT):
+        c->u.export_ = *call->export;
+        c->u.export_.has_after = 1;
+        c->u.export_.after = next;
+        c->call.export = &c->u.export_;
+        break;
+    case C(ALERTS):
+        c->u.alerts = *call->alerts;
+        c->u.alerts.has_after = 1;
+        c->u.alerts.after = next;
+        c->call.alerts = &c->u.alerts;
+        break;
+    case C(HISTORY):
+        c->u.history = *call->history;
+        c->u.history.has_after = 1;
+        c->u.history.after = next;
+        if (c->u.history.limit)
+            c->u.history.limit =
+                c->u.history.limit > taken ? c->u.history.limit - taken : 1;
+        c->call.history = &c->u.history;
+        break;
+    default:
+        break;
+    }
+}
+
+int ops_call(trace_ledger *l, const ops_env *env, const ops_principal *who,
+             const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st)
+{
+    static const ops_env owner;
     const struct row *w = call ? row_of_case((int)call->op_case) : NULL;
-    struct run r = {l, who, call, fn, ctx, st, 0};
+    struct run r = {l, env ? env : &owner, who, call, fn, ctx, st, 0, 0, 0};
     int code;
 
     memset(st, 0, sizeof(*st));
@@ -460,6 +839,7 @@ int ops_call(trace_ledger *l, const ops_principal *who, const ops_call_t *call,
     if (w->check && (code = w->check(&r)) != 0)
         return code;
     st->ran = 1;
+    r.paged = (w->op.flags & OPS_PAGED) != 0;
     code = w->handler(&r);
     st->code = code;
     if (code == 0)

@@ -38,21 +38,47 @@ typedef struct ops_principal {
     int regulator;     /* an active regulator: reads everything */
 } ops_principal;
 
+/* Where an operation runs: what tracectl on a ledger folder and traced
+ * set differently.  All fields may be 0. */
+typedef struct ops_env {
+    int daemon;             /* for a client of traced: no path it names is
+                               opened, no rules it sends are used */
+    const char *data_dir;   /* the ledger folder (backup's message) */
+    const char *backup_dir; /* traced: backups go here, under plain names */
+    const char *rules_json; /* traced: its reconciliation rules */
+    size_t rules_len;
+    /* traced: reconciliation's alerts are stored through its writer
+     * (trace_reconcile_opts.store_via) */
+    int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
+    void *store_ctx;
+    /* progress of long operations (verify), or NULL */
+    void (*progress)(uint64_t done, uint64_t total, void *ctx);
+    void *progress_ctx;
+} ops_env;
+
 /* An operation's end: an exit code of tracectl (0 ok .. 6) and, when
  * not 0, why (printed after "tracectl: "). */
 typedef struct ops_status {
     int code;
-    int ran; /* got past authorization and began */
+    int ran;       /* got past authorization and began */
+    uint64_t next; /* stopped for room (OPS_FULL): continue after this */
     char msg[1024];
 } ops_status;
 
 /* Receives each row of an answer; the item and its strings are borrowed
  * for the call.  Non-zero stops the operation, which ends with that code
- * (st->msg left to the callee, through ops_status_set). */
+ * (st->msg left to the callee, through ops_status_set); OPS_FULL says
+ * that this row did not fit: an operation that pages (OPS_PAGED) then
+ * ends with code 0 and st->next set, others with code 6. */
 typedef int (*ops_item_fn)(const ops_item_t *item, void *ctx);
+#define OPS_FULL 100
 
-#define OPS_READ     0x1u /* reads only; runs beside other reads */
-#define OPS_PER_ROWS 0x2u /* authorization per row read (see ops.c) */
+#define OPS_READ      0x01u /* reads only; runs beside other reads */
+#define OPS_PER_ROWS  0x02u /* authorization per row read (see ops.c) */
+#define OPS_REGULATOR 0x04u /* regulators only */
+#define OPS_WRITE     0x08u /* stores something (through the writer) */
+#define OPS_PAGED     0x10u /* answers larger than a reply come in pages */
+#define OPS_LONG      0x20u /* may take minutes on a large ledger */
 
 typedef struct ops_op {
     const char *name;   /* the tracectl command */
@@ -68,10 +94,24 @@ const ops_op *ops_of_call(const ops_call_t *call);
 /* Row i of the table, or NULL past its end. */
 const ops_op *ops_at(size_t i);
 
-/* Runs `call` on `l` as `who`, passing each row to fn.  Fills st and
- * returns st->code. */
-int ops_call(trace_ledger *l, const ops_principal *who, const ops_call_t *call,
-             ops_item_fn fn, void *ctx, ops_status *st);
+/* Runs `call` on `l` as `who` in `env` (NULL: a ledger folder's owner's
+ * defaults), passing each row to fn.  Fills st and returns st->code. */
+int ops_call(trace_ledger *l, const ops_env *env, const ops_principal *who,
+             const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st);
+
+/* The Call that continues a paged answer (an OPS_PAGED row's) after
+ * position `next`, `taken` rows into it: c->call, which borrows the
+ * strings of `call`. */
+typedef struct ops_cont {
+    ops_call_t call;
+    union {
+        Trace__Ops__V1__Export export_;
+        Trace__Ops__V1__Alerts alerts;
+        Trace__Ops__V1__History history;
+    } u;
+} ops_cont;
+void ops_continue(ops_cont *c, const ops_call_t *call, uint64_t next,
+                  size_t taken);
 
 /* Sets st's code and message (printf-style); returns code. */
 int ops_status_set(ops_status *st, int code, const char *fmt, ...)
@@ -80,10 +120,13 @@ int ops_status_set(ops_status *st, int code, const char *fmt, ...)
 /* Rendering: what tracectl prints.  begin before the first item when
  * the operation ran, item per row, end after the last with the code. */
 typedef struct ops_render {
-    FILE *out;
+    FILE *out, *err; /* err: summaries (reconcile), as tracectl prints */
     int json;
+    int csv;    /* register --csv */
+    int follow; /* alerts --follow: no "(no alerts)" */
     size_t rows;
-    uint64_t last_seq; /* history: the last row's position */
+    uint64_t last_seq; /* history: the last row's position; alerts: the
+                          last alert's */
 } ops_render;
 
 void ops_render_begin(ops_render *r, const ops_call_t *call);

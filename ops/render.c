@@ -219,12 +219,177 @@ static void substance(ops_render *r, const Trace__Ops__V1__Substance *s)
     fputc('\n', o);
 }
 
+static void csv_field(FILE *o, const char *v, int last)
+{
+    int quote = v && strpbrk(v, ",\"\n") != NULL;
+    if (quote) {
+        fputc('"', o);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                fputc('"', o);
+            fputc(*p, o);
+        }
+        fputc('"', o);
+    } else if (v) {
+        fputs(v, o);
+    }
+    fputc(last ? '\n' : ',', o);
+}
+
+static void day(ops_render *r, const Trace__Ops__V1__RegisterDay *d)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "date", d->date, 0);
+        ops_json_str(o, "party", d->party, 1);
+        ops_json_str(o, "substance", d->substance, 1);
+        ops_json_str(o, "unit", d->unit, 1);
+        ops_json_str(o, "opening", d->opening, 1);
+        ops_json_str(o, "received", d->received, 1);
+        ops_json_str(o, "dispensed", d->dispensed, 1);
+        ops_json_str(o, "destroyed", d->destroyed, 1);
+        ops_json_str(o, "other_out", d->other_out, 1);
+        ops_json_str(o, "closing", d->closing, 1);
+        fputs(",\"entries\":[", o);
+        for (size_t i = 0; i < d->n_entries; i++) {
+            const Trace__Ops__V1__RegisterLine *l = d->entries[i];
+            fputs(i ? ",{" : "{", o);
+            ops_json_str(o, "kind", l->kind, 0);
+            ops_json_str(o, "id", l->id, 1);
+            ops_json_str(o, "at", l->at, 1);
+            ops_json_str(o, "lot", l->lot, 1);
+            ops_json_str(o, "qty", l->qty, 1);
+            ops_json_str(o, "counterparty", l->counterparty, 1);
+            ops_json_str(o, "rx", l->rx, 1);
+            fputc('}', o);
+        }
+        fputs("]}\n", o);
+    } else if (r->csv) {
+        char ins[1024] = "", rxs[2048] = "";
+        size_t a = 0, b = 0;
+        if (r->rows == 0)
+            fprintf(o, "date,party,substance,unit,opening,received,dispensed,"
+                       "destroyed,other_out,closing,received_from,"
+                       "prescriptions\n");
+        for (size_t i = 0; i < d->n_entries; i++) {
+            const Trace__Ops__V1__RegisterLine *l = d->entries[i];
+            if (l->rx && b < sizeof(rxs) - 1)
+                b += (size_t)snprintf(rxs + b, sizeof(rxs) - b, "%s%s",
+                                      b ? " " : "", l->rx);
+            else if (l->qty[0] != '-' && a < sizeof(ins) - 1)
+                a += (size_t)snprintf(ins + a, sizeof(ins) - a, "%s%s/%s",
+                                      a ? " " : "",
+                                      l->counterparty ? l->counterparty : "-",
+                                      l->lot ? l->lot : "-");
+        }
+        csv_field(o, d->date, 0);
+        csv_field(o, d->party, 0);
+        csv_field(o, d->substance, 0);
+        csv_field(o, d->unit, 0);
+        csv_field(o, d->opening, 0);
+        csv_field(o, d->received, 0);
+        csv_field(o, d->dispensed, 0);
+        csv_field(o, d->destroyed, 0);
+        csv_field(o, d->other_out, 0);
+        csv_field(o, d->closing, 0);
+        csv_field(o, ins, 0);
+        csv_field(o, rxs, 1);
+    } else {
+        fprintf(o, "%s  %s  %s (%s)\n", d->date, d->party, d->substance,
+                d->unit);
+        fprintf(o,
+                "  opening %-12s received %-10s dispensed %-10s destroyed "
+                "%-8s other out %-8s closing %s\n",
+                d->opening, d->received, d->dispensed, d->destroyed,
+                d->other_out, d->closing);
+        for (size_t i = 0; i < d->n_entries; i++) {
+            const Trace__Ops__V1__RegisterLine *l = d->entries[i];
+            fprintf(o, "    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n", l->at,
+                    l->kind, l->id, l->lot ? l->lot : "-", l->qty,
+                    or_empty(l->counterparty), l->rx ? "  rx " : "",
+                    or_empty(l->rx));
+        }
+    }
+}
+
+static void alert(ops_render *r, const Trace__Ops__V1__Alert *a)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fprintf(o, "%s\n", a->json);
+        return;
+    }
+    if (r->rows == 0)
+        fprintf(o, "%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
+                "SEVERITY", "STATUS", "PARTY", "DETAIL");
+    fprintf(o, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
+            a->status, a->party ? a->party : "-", a->detail);
+}
+
+static void summary(ops_render *r, const Trace__Ops__V1__ReconcileSummary *m)
+{
+    FILE *e = r->err ? r->err : stderr;
+
+    if (m->partial)
+        fprintf(e,
+                "%llu alerts (%llu new) over %llu events (%llu appended "
+                "since the previous run) in %.2f s\n",
+                (unsigned long long)m->alerts,
+                (unsigned long long)m->new_alerts,
+                (unsigned long long)m->events,
+                (unsigned long long)m->new_events, m->seconds);
+    else
+        fprintf(e, "%llu alerts (%llu new) over %llu events in %.2f s\n",
+                (unsigned long long)m->alerts,
+                (unsigned long long)m->new_alerts,
+                (unsigned long long)m->events, m->seconds);
+}
+
+static void hex32(char hex[65], const ProtobufCBinaryData *b)
+{
+    hex[0] = '\0';
+    for (size_t i = 0; i < b->len && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b->data[i]);
+}
+
+static void verified(ops_render *r, const Trace__Ops__V1__Verified *v)
+{
+    FILE *o = r->out;
+    char hex[65];
+
+    if (!v->ok) {
+        if (r->json) {
+            fprintf(o, "{\"ok\":false,\"bad_seq\":%llu,\"reason\":",
+                    (unsigned long long)v->bad_seq);
+            ops_json_value(o, or_empty(v->reason));
+            fputs("}\n", o);
+        }
+        return;
+    }
+    hex32(hex, &v->head);
+    if (r->json)
+        fprintf(o,
+                "{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
+                "\"head\":\"%s\"}\n",
+                (unsigned long long)v->entries,
+                (unsigned long long)v->signatures, hex);
+    else
+        fprintf(o, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
+                (unsigned long long)v->entries,
+                (unsigned long long)v->signatures, hex);
+}
+
 void ops_render_begin(ops_render *r, const ops_call_t *call)
 {
     const Trace__Ops__V1__Balance *b;
 
     r->rows = 0;
-    r->last_seq = 0;
+    /* alerts after a position continue an earlier listing: no heading */
+    if (call->op_case == C(ALERTS) && call->alerts->has_after)
+        r->rows = 1;
     if (call->op_case != C(BALANCE) || r->json)
         return;
     b = call->balance;
@@ -235,15 +400,25 @@ void ops_render_begin(ops_render *r, const ops_call_t *call)
 int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
 {
     static const int want[] = {
-        [C(BALANCE)] = I(HOLDING),    [C(TRACE)] = I(HOP),
-        [C(PERMIT_SHOW)] = I(PERMIT), [C(HISTORY)] = I(EVENT),
-        [C(HEAD)] = I(HEAD),          [C(CATALOG)] = I(SUBSTANCE),
+        [C(BALANCE)] = I(HOLDING),
+        [C(TRACE)] = I(HOP),
+        [C(PERMIT_SHOW)] = I(PERMIT),
+        [C(HISTORY)] = I(EVENT),
+        [C(HEAD)] = I(HEAD),
+        [C(CATALOG)] = I(SUBSTANCE),
+        [C(SPECIAL_REGISTER)] = I(DAY),
+        [C(EXPORT)] = I(LINE),
+        [C(ALERTS)] = I(ALERT),
+        [C(RECONCILE)] = I(ALERT),
+        [C(VERIFY)] = I(VERIFIED),
+        [C(BACKUP)] = I(BACKED_UP),
     };
 
     /* an item of another operation's kind (a confused or hostile
      * daemon): refused, never printed as something else */
     if ((size_t)call->op_case >= sizeof(want) / sizeof(*want) ||
-        want[call->op_case] != (int)it->item_case)
+        (want[call->op_case] != (int)it->item_case &&
+         !(call->op_case == C(RECONCILE) && it->item_case == I(SUMMARY))))
         return -1;
     switch (it->item_case) {
     case I(HOLDING):
@@ -264,6 +439,30 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(SUBSTANCE):
         substance(r, it->substance);
+        break;
+    case I(DAY):
+        day(r, it->day);
+        break;
+    case I(LINE):
+        fprintf(r->out, "%s\n", it->line->json);
+        break;
+    case I(ALERT):
+        alert(r, it->alert);
+        if (it->alert->position > r->last_seq)
+            r->last_seq = it->alert->position;
+        break;
+    case I(SUMMARY):
+        summary(r, it->summary);
+        return 0; /* not a row */
+    case I(VERIFIED):
+        verified(r, it->verified);
+        break;
+    case I(BACKED_UP):
+        fprintf(r->out,
+                "backed up %s to %s (check it with: tracectl --data %s "
+                "verify)\n",
+                it->backed_up->source, it->backed_up->dest,
+                it->backed_up->dest);
         break;
     default:
         return -1;
@@ -288,6 +487,10 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
             fprintf(o, "(no movements%s%s)\n",
                     call->trace->party ? " involving " : "",
                     or_empty(call->trace->party));
+        break;
+    case C(ALERTS):
+        if (r->rows == 0 && !r->follow)
+            fputs("(no alerts)\n", o);
         break;
     case C(HISTORY):
         if (call->history->limit && r->rows == call->history->limit)

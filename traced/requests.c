@@ -3,11 +3,11 @@
  * requests.c - what traced does with one request: decode it (with a byte
  * budget), authenticate it (key, signature, suspension, clock window,
  * start time; then admission in admit.c: replay, rate, share), and run
- * it with the requester's rights: Exec (a tracectl command with its
- * output captured), Prepare (JSON Lines to canonical events and a ticket)
- * or Commit (checked, then handed to the writer in server.c).
+ * it with the requester's rights: Call (a typed operation of ops.h, its
+ * rows encoded as they come), Prepare (JSON Lines to canonical events
+ * and a ticket) or Commit (checked, then handed to the writer in
+ * server.c).
  */
-#define _GNU_SOURCE /* fopencookie */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +18,11 @@
 #include "server_int.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
-#include "tracectl.h"
+#include "ops.h"
+#include "wire.h"
 
 #define TICKET_LIFETIME_US  (600LL * 1000000) /* prepare -> commit */
 #define MAX_REPORTED_ERRORS 20
-#define MAX_EXEC_ARGS       64
-#define MAX_ARG_LEN         4096
 
 /* A protobuf-c allocator with a byte budget, for outside bytes. */
 struct budget {
@@ -54,152 +53,6 @@ static void budget_init(struct budget *b, size_t msg_len)
     b->left = 4 * msg_len + (1u << 16);
 }
 
-/* Exec ------------------------------------------------------------------- */
-
-struct capbuf {
-    char *data;
-    size_t len, cap, limit;
-    int overflow;
-};
-
-static ssize_t cap_write(void *cookie, const char *buf, size_t n)
-{
-    struct capbuf *c = cookie;
-    if (c->len + n > c->limit) {
-        c->overflow = 1;
-        return -1;
-    }
-    if (c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n)
-            cap *= 2;
-        char *p = realloc(c->data, cap);
-        if (!p) {
-            c->overflow = 1;
-            return -1;
-        }
-        c->data = p;
-        c->cap = cap;
-    }
-    memcpy(c->data + c->len, buf, n);
-    c->len += n;
-    return (ssize_t)n;
-}
-
-static FILE *cap_open(struct capbuf *c, size_t limit)
-{
-    cookie_io_functions_t io = {NULL, cap_write, NULL, NULL};
-    memset(c, 0, sizeof(*c));
-    c->limit = limit;
-    return fopencookie(c, "w", io);
-}
-
-/* The commands without a typed operation (ops.h): those with one are
- * Calls only. */
-static const char *const exec_allowed[] = {"register", "export", "reconcile",
-                                           "alerts",   "verify", "backup"};
-
-static void exec_unlock(void *ctx)
-{
-    pthread_mutex_unlock(&((struct server *)ctx)->exec_mu);
-}
-
-static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
-                     const char *party, const trace_party *pi)
-{
-    struct server *s = w->srv;
-    Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
-    char *argv[MAX_EXEC_ARGS + 1];
-    struct globals g;
-    struct capbuf out, err;
-    size_t allowed = 0;
-    int code;
-
-    if (ex->n_argv == 0 || ex->n_argv > MAX_EXEC_ARGS) {
-        reply_error(w, 1, "a command and at most 64 arguments");
-        return;
-    }
-    for (size_t i = 0; i < ex->n_argv; i++)
-        if (strlen(ex->argv[i]) > MAX_ARG_LEN) {
-            reply_error(w, 1, "argument too long");
-            return;
-        }
-    for (size_t i = 0; i < sizeof(exec_allowed) / sizeof(*exec_allowed); i++)
-        if (strcmp(ex->argv[0], exec_allowed[i]) == 0)
-            allowed = 1;
-    if (!allowed) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "`%.64s` is not run by the daemon",
-                 ex->argv[0]);
-        reply_error(w, 1, msg);
-        return;
-    }
-    /* getopt permutes argv: give it copies */
-    for (size_t i = 0; i < ex->n_argv; i++)
-        argv[i] = ex->argv[i];
-    argv[ex->n_argv] = NULL;
-    memset(&g, 0, sizeof(g));
-    g.data = s->cfg->data;
-    g.ledger = s->l;
-    g.principal = party;
-    g.principal_regulator = pi->regulator;
-    g.backup_dir = s->cfg->backup_dir;
-    g.rules_file = s->cfg->rules;
-    g.store_via = store_on_writer; /* reconcile's alerts */
-    g.store_ctx = w;
-    g.json = ex->has_json && ex->json;
-    ctl_out = cap_open(&out, (size_t)s->cfg->max_reply);
-    ctl_err = cap_open(&err, 1u << 20);
-    if (!ctl_out || !ctl_err) {
-        if (ctl_out)
-            fclose(ctl_out);
-        if (ctl_err)
-            fclose(ctl_err);
-        free(out.data);
-        free(err.data);
-        reply_error(w, 6, "out of memory");
-        return;
-    }
-    /* one command parses at a time (getopt's state is global); a read
-     * command lets go once it has its arguments (ctl_args_done) and runs
-     * beside the others on its own read transactions */
-    g.args_done = exec_unlock;
-    g.args_ctx = s;
-    pthread_mutex_lock(&s->exec_mu);
-    code = ctl_dispatch(&g, (int)ex->n_argv, argv);
-    if (!g.args_released)
-        pthread_mutex_unlock(&s->exec_mu);
-    fclose(ctl_out);
-    fclose(ctl_err);
-    ctl_out = ctl_err = NULL;
-    if (out.overflow) {
-        code = 6;
-        resp.message = "the output is larger than the daemon's max-reply: "
-                       "narrow the request (--party, --from, --to)";
-    } else {
-        resp.has_out = 1;
-        resp.out.data = (uint8_t *)out.data;
-        resp.out.len = out.len;
-    }
-    resp.has_err = 1;
-    resp.err.data = (uint8_t *)err.data;
-    resp.err.len = err.len;
-    resp.code = code;
-    if (strcmp(ex->argv[0], "alerts") == 0) {
-        resp.has_cursor = 1;
-        resp.cursor = g.cursor;
-    }
-    if (code == 5)
-        log_msg(LOG_LVL_WARN, "refused %s the command %s: %.*s", party,
-                ex->argv[0], (int)(err.len > 200 ? 200 : err.len),
-                err.data ? err.data : "");
-    else
-        log_msg(LOG_LVL_DEBUG, "%s ran %s: exit %d", party, ex->argv[0], code);
-    reply(w, &resp);
-    free(out.data);
-    free(err.data);
-}
-
 /* Typed operations --------------------------------------------------------- */
 
 /* The rows of a Call's answer, encoded as a trace.ops.v1.Result as they
@@ -207,7 +60,6 @@ static void run_exec(struct work *w, const Trace__Wire__V1__Exec *ex,
 struct rows_out {
     uint8_t *buf;
     size_t len, cap, max;
-    int over;
 };
 
 static size_t put_varint(uint8_t *p, uint64_t v)
@@ -223,10 +75,8 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 
 static int rows_reserve(struct rows_out *o, size_t more)
 {
-    if (o->len + more > o->max) {
-        o->over = 1;
+    if (o->len + more > o->max)
         return -1;
-    }
     if (o->len + more > o->cap) {
         size_t cap = o->cap ? o->cap : 4096;
         uint8_t *b;
@@ -247,8 +97,9 @@ static int add_row(const ops_item_t *item, void *ctx)
     struct rows_out *o = ctx;
     size_t n = trace__ops__v1__item__get_packed_size(item);
 
-    if (rows_reserve(o, 1 + 10 + n) != 0)
-        return 6;
+    /* 13 bytes kept for the trailer (ran, next) */
+    if (rows_reserve(o, 1 + 10 + n + 13) != 0)
+        return OPS_FULL;
     o->buf[o->len++] = 0x0a; /* Result.items, length-delimited */
     o->len += put_varint(o->buf + o->len, n);
     o->len += trace__ops__v1__item__pack(item, o->buf + o->len);
@@ -262,22 +113,43 @@ static void run_call(struct work *w, const ops_call_t *call, const char *party,
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
     const ops_op *op = ops_of_call(call);
     ops_principal who = {party, pi->regulator};
-    struct rows_out o = {NULL, 0, 0, (size_t)s->cfg->max_reply, 0};
+    struct rows_out o = {NULL, 0, 0, (size_t)s->cfg->max_reply};
+    ops_env env;
     ops_status st;
-    int code;
+    char *rules = NULL;
+    int code, serial = op && (op->flags & OPS_WRITE);
 
-    code = ops_call(s->l, &who, call, add_row, &o, &st);
-    if (o.over) {
-        code = 6;
-        snprintf(st.msg, sizeof(st.msg),
-                 "the output is larger than the daemon's max-reply: "
-                 "narrow the request (--party, --from, --to)");
-    } else if (code == 6 && !st.msg[0]) {
-        snprintf(st.msg, sizeof(st.msg), "out of memory");
+    memset(&env, 0, sizeof(env));
+    memset(&st, 0, sizeof(st));
+    env.daemon = 1;
+    env.data_dir = s->cfg->data;
+    env.backup_dir = s->cfg->backup_dir;
+    env.store_via = store_on_writer; /* reconcile's alerts */
+    env.store_ctx = w;
+    if (op && op->op_case == TRACE__OPS__V1__CALL__OP_RECONCILE &&
+        s->cfg->rules &&
+        !(rules = traced_read_rules(s->cfg->rules, &env.rules_len))) {
+        reply_error(w, 6, "the daemon cannot read its rules file");
+        return;
     }
+    env.rules_json = rules;
+    /* reconciliations (stored alerts) one at a time, the nightly one
+     * included; reads run side by side on their own read transactions */
+    if (serial)
+        pthread_mutex_lock(&s->recon_mu);
+    code = ops_call(s->l, &env, &who, call, add_row, &o, &st);
+    if (serial)
+        pthread_mutex_unlock(&s->recon_mu);
+    free(rules);
+    if (code == 6 && !st.msg[0])
+        snprintf(st.msg, sizeof(st.msg), "out of memory");
     if (st.ran && rows_reserve(&o, 2) == 0) {
         o.buf[o.len++] = 0x10; /* Result.ran */
         o.buf[o.len++] = 1;
+    }
+    if (code == 0 && st.next && rows_reserve(&o, 11) == 0) {
+        o.buf[o.len++] = 0x18; /* Result.next */
+        o.len += put_varint(o.buf + o.len, st.next);
     }
     resp.code = code;
     resp.message = code ? st.msg : NULL;
@@ -810,7 +682,9 @@ static void dispatch(struct work *w, const Trace__Wire__V1__RequestBody *body,
 {
     switch (body->op_case) {
     case TRACE__WIRE__V1__REQUEST_BODY__OP_EXEC:
-        run_exec(w, body->exec, owner, pi);
+        reply_error(w, 1,
+                    "this daemon takes typed operations (Call), not "
+                    "Exec: the client is older than traced");
         break;
     case TRACE__WIRE__V1__REQUEST_BODY__OP_CALL:
         run_call(w, body->call, owner, pi);

@@ -53,7 +53,6 @@
 #include "trace/query.h"
 #include "trace/reconcile.h"
 #include "traced.h"
-#include "tracectl.h"
 #include "server_int.h"
 #include "wire.h"
 
@@ -506,7 +505,7 @@ static void publish_alerts(struct server *s)
 /* Nightly reconciliation ----------------------------------------------------
  */
 
-static char *read_rules(const char *path, size_t *len)
+char *traced_read_rules(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -535,7 +534,7 @@ static void nightly(struct server *s)
     size_t rlen = 0;
     int rc;
 
-    if (s->cfg->rules && !(rules = read_rules(s->cfg->rules, &rlen))) {
+    if (s->cfg->rules && !(rules = traced_read_rules(s->cfg->rules, &rlen))) {
         log_msg(LOG_LVL_ERROR, "nightly reconciliation: cannot read %s",
                 s->cfg->rules);
         return;
@@ -554,9 +553,9 @@ static void nightly(struct server *s)
     o.store_via = store_on_writer;
     o.store_ctx = &job;
     log_msg(LOG_LVL_INFO, "nightly reconciliation started");
-    pthread_mutex_lock(&s->exec_mu);
+    pthread_mutex_lock(&s->recon_mu);
     rc = trace_reconcile(s->l, &o, NULL, NULL, &sum);
-    pthread_mutex_unlock(&s->exec_mu);
+    pthread_mutex_unlock(&s->recon_mu);
     if (rc == TRACE_OK)
         log_msg(LOG_LVL_INFO,
                 "nightly reconciliation (%s): %llu alerts (%llu new) over "
@@ -1005,7 +1004,7 @@ static int server_init_state(struct server *s)
     };
 
     if (wire_random(s->ticket_key, 32) != 0 || queue_init(&s->inq) ||
-        queue_init(&s->commitq) || pthread_mutex_init(&s->exec_mu, NULL) ||
+        queue_init(&s->commitq) || pthread_mutex_init(&s->recon_mu, NULL) ||
         pthread_mutex_init(&s->job_mu, NULL) ||
         pthread_cond_init(&s->job_cv, NULL) ||
         pthread_mutex_init(&s->pub_mu, NULL) ||

@@ -102,8 +102,8 @@ struct server {
     pthread_t *threads;
     size_t n_threads;
     pthread_t writer;
-    pthread_mutex_t exec_mu; /* commands run one at a time */
-    pthread_mutex_t job_mu;  /* the writer finished a work's job */
+    pthread_mutex_t recon_mu; /* reconciliations run one at a time */
+    pthread_mutex_t job_mu;   /* the writer finished a work's job */
     pthread_cond_t job_cv;
     struct admit admit; /* rate limits and the replay cache */
     int has_admit;
@@ -141,6 +141,8 @@ void write_all(struct server *s, struct work *list);
  * the one thread that writes, while the calling thread waits; it must
  * hold no transaction of the ledger. */
 int store_on_writer(int (*store)(void *arg), void *arg, void *ctx);
+/* The rules file at path (malloc'd, *len bytes), or NULL. */
+char *traced_read_rules(const char *path, size_t *len);
 
 /* A request of `bytes` counted against queue-bytes was freed. */
 void queue_bytes_release(struct server *s, size_t bytes);

@@ -12,7 +12,8 @@
 #include "internal.h"
 
 static int emit_entry(trace_ledger *l, arena *a, const MDB_val *val,
-                      const trace_export_opts *o, trace_line_fn emit, void *ctx)
+                      const trace_export_opts *o, trace_line_at_fn emit,
+                      void *ctx)
 {
     Trace__V1__Entry *e;
     Trace__V1__Event *ev;
@@ -38,14 +39,34 @@ static int emit_entry(trace_ledger *l, arena *a, const MDB_val *val,
         return TRACE_OK;
     if ((rc = event_to_json(&line, &len, ev, l)) != TRACE_OK)
         return rc;
-    rc = emit(line, len, ctx);
+    rc = emit(e->seq, line, len, ctx);
     free(line);
     return rc;
+}
+
+struct plain {
+    trace_line_fn emit;
+    void *ctx;
+};
+
+static int plain_line(uint64_t seq, const char *line, size_t len, void *ctx)
+{
+    struct plain *p = ctx;
+    (void)seq;
+    return p->emit(line, len, p->ctx);
 }
 
 int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
                         trace_line_fn emit, void *ctx)
 {
+    struct plain p = {emit, ctx};
+    return trace_ledger_export_after(l, opts, 0, plain_line, &p);
+}
+
+int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
+                              uint64_t after, trace_line_at_fn emit, void *ctx)
+{
+    uint8_t from[8];
     trace_export_opts def = TRACE_EXPORT_OPTS_INIT;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
@@ -72,8 +93,11 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
             goto out;
         }
         key = (MDB_val){strlen(opts->party), (void *)opts->party};
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY); rc == 0;
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP)) {
+        be64_put(from, after + 1);
+        val = (MDB_val){8, from};
+        for (rc = after ? mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH_RANGE)
+                        : mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+             rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT_DUP)) {
             MDB_val k2 = {8, val.mv_data}, v2;
             if ((rc = mdb_get(txn, l->dbi_journal, &k2, &v2))) {
                 rc = trace_fail_mdb(rc, "journal");
@@ -87,8 +111,11 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
             rc = trace_fail_mdb(rc, "journal");
             goto out;
         }
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+        be64_put(from, after + 1);
+        key = (MDB_val){8, from};
+        for (rc = after ? mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)
+                        : mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+             rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
             if ((rc = emit_entry(l, a, &val, opts, emit, ctx)) != TRACE_OK)
                 goto out;
     }

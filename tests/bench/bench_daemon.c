@@ -439,16 +439,20 @@ static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
     struct globals g;
-    char *argv[] = {"balance", (char *)rd->party, NULL};
+    Trace__Ops__V1__Balance b = TRACE__OPS__V1__BALANCE__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     FILE *null = fopen("/dev/null", "w");
 
     if (!null || connect_party(&g, rd->party, null) != 0) {
         rd->failed = 1;
         return NULL;
     }
+    b.party = (char *)rd->party;
+    call.op_case = TRACE__OPS__V1__CALL__OP_BALANCE;
+    call.balance = &b;
     for (long i = 0; i < rd->n; i++) {
         double t0 = bench_now();
-        if (remote_exec(&g, 2, argv) != 0) {
+        if (remote_call(&g, &call) != 0) {
             rd->failed = 1;
             break;
         }
@@ -462,14 +466,17 @@ static void *reader_main(void *arg)
 static void *export_main(void *arg)
 {
     struct globals g;
-    char *argv[] = {"export", NULL};
+    Trace__Ops__V1__Export x = TRACE__OPS__V1__EXPORT__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     long *rounds = arg;
     FILE *null = fopen("/dev/null", "w");
 
     if (!null || connect_party(&g, "REGULATOR", null) != 0)
         return NULL;
+    call.op_case = TRACE__OPS__V1__CALL__OP_EXPORT;
+    call.export = &x;
     while (!atomic_load(&stop_export)) {
-        remote_exec(&g, 1, argv); /* may end at max-reply: still work */
+        remote_call(&g, &call); /* every page of the whole journal */
         (*rounds)++;
     }
     remote_close(&g);

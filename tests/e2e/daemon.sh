@@ -126,6 +126,29 @@ for round in 1 2 3; do
 done
 [ $same = 1 ] && ok
 expect 1 "a day that does not exist, through the daemon" -- C balance "$DIST" --at 2026-02-31
+# Answers larger than a reply come in pages (Result.next) and print the
+# same; an answer that does not page (catalog) is refused with the reason.
+"$TD" --data "$D" --listen "ipc://$W/small.ipc" --max-reply 1024 \
+  --log-level error 2>>"$W/traced-small.log" &
+SMALLPID=$!
+S() { "$T" --connect "ipc://$W/small.ipc" --keys "$K" "$@"; }
+for _ in $(seq 100); do S head >/dev/null 2>&1 && break; sleep 0.1; done
+for cmd in "export" "export --party $MAN" "history $DIST --limit 0" \
+  "history EPH-2601-A --limit 0" "history $DIST --limit 7" "alerts" \
+  "register $DIST --substance ephedrine --from 2026-01-01 --to 2026-01-05"; do
+  for j in "" "--json"; do
+    E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
+    S $j $cmd >"$W/c.out" 2>"$W/c.err"; cc=$?
+    if [ "$ec" = "$cc" ] && [ "$ec" = 0 ] && cmp -s "$W/e.out" "$W/c.out"; then ok; else
+      bad "'$j $cmd' in pages differs (exit $ec vs $cc): $(head -c 300 "$W/c.err")"
+      diff "$W/e.out" "$W/c.out" | head -4
+    fi
+  done
+done
+[ "$(E export | wc -l)" -gt 20 ] && ok || bad "the export is too short to need pages"
+expect 6 "an answer larger than a reply that does not page" -- S catalog
+grep -q "larger than the daemon's max-reply" "$W/err" && ok || bad "no reason for the refused answer: $(cat "$W/err")"
+kill -TERM "$SMALLPID"; wait "$SMALLPID" 2>/dev/null
 expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
 # TLS against a traced of its own: after refused handshakes nng's poller
 # may spin on a dead socket (seen once under load), which must not stall

@@ -404,6 +404,16 @@ typedef int (*trace_line_fn)(const char *line, size_t len, void *ctx);
 int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
                         trace_line_fn emit, void *ctx);
 
+/* A line with its entry's journal position. */
+typedef int (*trace_line_at_fn)(uint64_t seq, const char *line, size_t len,
+                                void *ctx);
+
+/* As trace_ledger_export, for the entries after journal position `after`
+ * (0: all), each line with its position: an export stopped by `emit`
+ * continues with `after` set to the last position it took. */
+int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
+                              uint64_t after, trace_line_at_fn emit, void *ctx);
+
 /* ------------------------------------------------------------------ */
 /* Verification                                                         */
 
