@@ -18,6 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <nng/nng.h>
 #include <openssl/crypto.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -449,28 +453,21 @@ call(struct globals *g, Trace__Wire__V1__RequestBody *body, int *ret)
     return resp;
 }
 
-/* One request of a Call; its rows rendered into r (begun on the first
- * page that ran).  *next: where a paged answer continues, 0 at its end. */
-static int call_page(struct globals *g, const ops_call_t *op,
-                     const ops_call_t *page, ops_render *r, int *begun,
-                     uint64_t *next)
+/* Renders the result of a Call's reply into r (begun on the first page
+ * that ran), prints its failure; *next: where a paged answer continues,
+ * 0 at its end.  The exit code. */
+static int render_reply(const ops_call_t *op,
+                        const Trace__Wire__V1__Response *resp, ops_render *r,
+                        int *begun, uint64_t *next)
 {
-    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
-    Trace__Wire__V1__Response *resp;
     Trace__Ops__V1__Result *res = NULL;
     const ops_op *row = ops_of_call(op);
-    int ret;
+    int ret = resp->code;
 
     *next = 0;
-    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_CALL;
-    body.call = (ops_call_t *)page;
-    if (!(resp = call(g, &body, &ret)))
-        return ret;
-    ret = resp->code;
     if (resp->has_result && !(res = trace__ops__v1__result__unpack(
                                   NULL, resp->result.len, resp->result.data))) {
         fprintf(ctl_err, "tracectl: the daemon's answer is malformed\n");
-        trace__wire__v1__response__free_unpacked(resp, NULL);
         return 6;
     }
     if (res && res->ran && !*begun) {
@@ -498,6 +495,24 @@ static int call_page(struct globals *g, const ops_call_t *op,
     }
     if (res)
         trace__ops__v1__result__free_unpacked(res, NULL);
+    return ret;
+}
+
+/* One request of a Call, rendered into r. */
+static int call_page(struct globals *g, const ops_call_t *op,
+                     const ops_call_t *page, ops_render *r, int *begun,
+                     uint64_t *next)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Response *resp;
+    int ret;
+
+    *next = 0;
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_CALL;
+    body.call = (ops_call_t *)page;
+    if (!(resp = call(g, &body, &ret)))
+        return ret;
+    ret = render_reply(op, resp, r, begun, next);
     trace__wire__v1__response__free_unpacked(resp, NULL);
     return ret;
 }
@@ -532,13 +547,119 @@ static int call_all(struct globals *g, const ops_call_t *op, ops_render *r,
     }
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* One JobControl request; the reply, or NULL with *ret set. */
+static Trace__Wire__V1__Response *
+job_request(struct globals *g, Trace__Wire__V1__JobControl *jc, int *ret)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Response *resp;
+
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_JOB;
+    body.job = jc;
+    if (!(resp = call(g, &body, ret)))
+        return NULL;
+    if (resp->code != 0 && !resp->job) {
+        fprintf(ctl_err, "tracectl: %s\n",
+                resp->message ? resp->message : "the daemon failed");
+        *ret = resp->code;
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+        return NULL;
+    }
+    if (!resp->job) {
+        fprintf(ctl_err, "tracectl: the daemon's answer is malformed\n");
+        *ret = 6;
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+        return NULL;
+    }
+    return resp;
+}
+
+/* A long operation as a daemon's job: started, polled with its progress
+ * on a terminal, cancelled on the first Ctrl-C, then rendered as a Call
+ * would be. */
+static int remote_job(struct globals *g, const ops_call_t *op, ops_render *r,
+                      int *begun)
+{
+    Trace__Wire__V1__JobControl jc = TRACE__WIRE__V1__JOB_CONTROL__INIT;
+    Trace__Wire__V1__Response *resp;
+    struct sigaction sa, old;
+    int ret = 0, shown = 0, cancel_sent = 0, tty = isatty(2);
+    uint64_t id, next;
+
+    jc.what_case = TRACE__WIRE__V1__JOB_CONTROL__WHAT_START;
+    jc.start = (ops_call_t *)op;
+    if (!(resp = job_request(g, &jc, &ret)))
+        return ret;
+    id = resp->job->id;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old);
+    while (!resp->job->done) {
+        struct timespec d = {0, 200 * 1000000};
+        if (tty && resp->job->total) {
+            fprintf(ctl_err, "\r%llu of %llu entries",
+                    (unsigned long long)resp->job->progress,
+                    (unsigned long long)resp->job->total);
+            shown = 1;
+        }
+        trace__wire__v1__response__free_unpacked(resp, NULL);
+        nanosleep(&d, NULL);
+        if (interrupted && !cancel_sent) {
+            jc.what_case = TRACE__WIRE__V1__JOB_CONTROL__WHAT_CANCEL;
+            jc.cancel = id;
+            cancel_sent = 1;
+            sigaction(SIGINT, &old, NULL); /* a second Ctrl-C ends us */
+            fprintf(ctl_err,
+                    "%stracectl: asking the daemon to stop job "
+                    "%llu\n",
+                    shown ? "\n" : "", (unsigned long long)id);
+            shown = 0;
+        } else {
+            jc.what_case = TRACE__WIRE__V1__JOB_CONTROL__WHAT_POLL;
+            jc.poll = id;
+        }
+        if (!(resp = job_request(g, &jc, &ret))) {
+            if (!cancel_sent)
+                sigaction(SIGINT, &old, NULL);
+            return ret;
+        }
+    }
+    if (!cancel_sent)
+        sigaction(SIGINT, &old, NULL);
+    if (shown)
+        fputc('\n', ctl_err);
+    if (resp->job->cancelled && resp->code == 0)
+        fprintf(ctl_err, "tracectl: the job ended before it could stop\n");
+    ret = render_reply(op, resp, r, begun, &next);
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return ret;
+}
+
 int remote_call(struct globals *g, const ops_call_t *op)
 {
+    const ops_op *row = ops_of_call(op);
     ops_render r;
     int begun = 0, ret;
 
     ctl_render_init(g, &r);
-    ret = call_all(g, op, &r, &begun);
+    if (!g->remote && (ret = remote_open(g)) != 0)
+        return ret;
+    /* long operations run as jobs where the daemon has them */
+    if (row && (row->flags & OPS_LONG) && !(row->flags & OPS_PAGED) &&
+        (g->remote->features & WIRE_FEATURE_JOBS))
+        ret = remote_job(g, op, &r, &begun);
+    else
+        ret = call_all(g, op, &r, &begun);
     if (begun || ret != 0)
         ops_render_end(&r, op, ret);
     return ret;

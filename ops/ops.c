@@ -620,8 +620,8 @@ static int run_verify(struct run *r)
     int rc, erc;
 
     memset(&res, 0, sizeof(res));
-    rc =
-        trace_ledger_verify(r->l, &res, r->env->progress, r->env->progress_ctx);
+    rc = trace_ledger_verify_stoppable(r->l, &res, r->env->progress,
+                                       r->env->stop, r->env->progress_ctx);
     if (rc == TRACE_OK && (rc = trace_ledger_head(r->l, &size, head)) != 0)
         return failed(r, rc);
     if (rc != TRACE_OK && rc != TRACE_EVERIFY)
@@ -820,6 +820,22 @@ void ops_continue(ops_cont *c, const ops_call_t *call, uint64_t next,
     default:
         break;
     }
+}
+
+int ops_authorize(trace_ledger *l, const ops_env *env, const ops_principal *who,
+                  const ops_call_t *call, ops_status *st)
+{
+    static const ops_env owner;
+    const struct row *w = call ? row_of_case((int)call->op_case) : NULL;
+    struct run r = {l, env ? env : &owner, who, call, NULL, NULL, st, 0, 0, 0};
+
+    memset(st, 0, sizeof(*st));
+    if (!w)
+        return ops_status_set(st, 1, "unknown operation");
+    if (!well_formed(call, st))
+        return ops_status_set(st, 1, "%s: a required field is missing",
+                              w->op.name);
+    return w->check ? w->check(&r) : 0;
 }
 
 int ops_call(trace_ledger *l, const ops_env *env, const ops_principal *who,

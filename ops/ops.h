@@ -51,8 +51,10 @@ typedef struct ops_env {
      * (trace_reconcile_opts.store_via) */
     int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
     void *store_ctx;
-    /* progress of long operations (verify), or NULL */
+    /* progress of long operations (verify), or NULL; stop(progress_ctx)
+     * non-zero ends them early (code 6) */
     void (*progress)(uint64_t done, uint64_t total, void *ctx);
+    int (*stop)(void *ctx);
     void *progress_ctx;
 } ops_env;
 
@@ -98,6 +100,12 @@ const ops_op *ops_at(size_t i);
  * defaults), passing each row to fn.  Fills st and returns st->code. */
 int ops_call(trace_ledger *l, const ops_env *env, const ops_principal *who,
              const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st);
+
+/* Only the checks of ops_call: the request's form and the principal's
+ * rights that do not depend on what the operation reads.  0 or the
+ * code in st. */
+int ops_authorize(trace_ledger *l, const ops_env *env, const ops_principal *who,
+                  const ops_call_t *call, ops_status *st);
 
 /* The Call that continues a paged answer (an OPS_PAGED row's) after
  * position `next`, `taken` rows into it: c->call, which borrows the

@@ -18,6 +18,7 @@
 #define WIRE_FEATURE_PARTY_GROUPS 0x1u /* Commit.party_groups understood */
 #define WIRE_FEATURE_SESSIONS     0x2u /* OpenSession and SealedRequest */
 #define WIRE_FEATURE_CALLS        0x4u /* RequestBody.call (ops.proto) */
+#define WIRE_FEATURE_JOBS         0x8u /* RequestBody.job */
 #define WIRE_SESSION_ID_LEN       16
 #define WIRE_SHARE_LEN            32 /* an X25519 public or private key */
 

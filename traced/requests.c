@@ -55,13 +55,6 @@ static void budget_init(struct budget *b, size_t msg_len)
 
 /* Typed operations --------------------------------------------------------- */
 
-/* The rows of a Call's answer, encoded as a trace.ops.v1.Result as they
- * come (field 1, one length-delimited Item each), up to max-reply. */
-struct rows_out {
-    uint8_t *buf;
-    size_t len, cap, max;
-};
-
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
@@ -92,7 +85,7 @@ static int rows_reserve(struct rows_out *o, size_t more)
     return 0;
 }
 
-static int add_row(const ops_item_t *item, void *ctx)
+int rows_add(const ops_item_t *item, void *ctx)
 {
     struct rows_out *o = ctx;
     size_t n = trace__ops__v1__item__get_packed_size(item);
@@ -106,62 +99,94 @@ static int add_row(const ops_item_t *item, void *ctx)
     return 0;
 }
 
+void rows_finish(struct rows_out *o, int code, const ops_status *st)
+{
+    if (st->ran && rows_reserve(o, 2) == 0) {
+        o->buf[o->len++] = 0x10; /* Result.ran */
+        o->buf[o->len++] = 1;
+    }
+    if (code == 0 && st->next && rows_reserve(o, 11) == 0) {
+        o->buf[o->len++] = 0x18; /* Result.next */
+        o->len += put_varint(o->buf + o->len, st->next);
+    }
+}
+
+int call_env(struct server *s, const ops_call_t *call, ops_env *env,
+             char **rules)
+{
+    const ops_op *op = ops_of_call(call);
+
+    memset(env, 0, sizeof(*env));
+    *rules = NULL;
+    env->daemon = 1;
+    env->data_dir = s->cfg->data;
+    env->backup_dir = s->cfg->backup_dir;
+    env->store_via = store_on_writer; /* reconcile's alerts */
+    if (op && op->op_case == TRACE__OPS__V1__CALL__OP_RECONCILE &&
+        s->cfg->rules &&
+        !(*rules = traced_read_rules(s->cfg->rules, &env->rules_len)))
+        return -1;
+    env->rules_json = *rules;
+    return 0;
+}
+
+int call_run(struct server *s, const ops_env *env, const ops_principal *who,
+             const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st)
+{
+    const ops_op *op = ops_of_call(call);
+    int code, serial = op && (op->flags & OPS_WRITE);
+
+    /* reconciliations (stored alerts) one at a time, the nightly one
+     * included; reads run side by side on their own read transactions */
+    if (serial)
+        pthread_mutex_lock(&s->recon_mu);
+    code = ops_call(s->l, env, who, call, fn, ctx, st);
+    if (serial)
+        pthread_mutex_unlock(&s->recon_mu);
+    if (code == 6 && !st->msg[0])
+        snprintf(st->msg, sizeof(st->msg), "out of memory");
+    return code;
+}
+
+void call_log(const char *party, const ops_call_t *call, int code,
+              const ops_status *st)
+{
+    const ops_op *op = ops_of_call(call);
+
+    if (code == 5)
+        log_msg(LOG_LVL_WARN, "refused %s the operation %s: %s", party,
+                op ? op->name : "?", st->msg);
+    else
+        log_msg(LOG_LVL_DEBUG, "%s ran %s: exit %d", party, op ? op->name : "?",
+                code);
+}
+
 static void run_call(struct work *w, const ops_call_t *call, const char *party,
                      const trace_party *pi)
 {
     struct server *s = w->srv;
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
-    const ops_op *op = ops_of_call(call);
     ops_principal who = {party, pi->regulator};
     struct rows_out o = {NULL, 0, 0, (size_t)s->cfg->max_reply};
     ops_env env;
     ops_status st;
-    char *rules = NULL;
-    int code, serial = op && (op->flags & OPS_WRITE);
+    char *rules;
+    int code;
 
-    memset(&env, 0, sizeof(env));
-    memset(&st, 0, sizeof(st));
-    env.daemon = 1;
-    env.data_dir = s->cfg->data;
-    env.backup_dir = s->cfg->backup_dir;
-    env.store_via = store_on_writer; /* reconcile's alerts */
-    env.store_ctx = w;
-    if (op && op->op_case == TRACE__OPS__V1__CALL__OP_RECONCILE &&
-        s->cfg->rules &&
-        !(rules = traced_read_rules(s->cfg->rules, &env.rules_len))) {
+    if (call_env(s, call, &env, &rules) != 0) {
         reply_error(w, 6, "the daemon cannot read its rules file");
         return;
     }
-    env.rules_json = rules;
-    /* reconciliations (stored alerts) one at a time, the nightly one
-     * included; reads run side by side on their own read transactions */
-    if (serial)
-        pthread_mutex_lock(&s->recon_mu);
-    code = ops_call(s->l, &env, &who, call, add_row, &o, &st);
-    if (serial)
-        pthread_mutex_unlock(&s->recon_mu);
+    env.store_ctx = w;
+    code = call_run(s, &env, &who, call, rows_add, &o, &st);
     free(rules);
-    if (code == 6 && !st.msg[0])
-        snprintf(st.msg, sizeof(st.msg), "out of memory");
-    if (st.ran && rows_reserve(&o, 2) == 0) {
-        o.buf[o.len++] = 0x10; /* Result.ran */
-        o.buf[o.len++] = 1;
-    }
-    if (code == 0 && st.next && rows_reserve(&o, 11) == 0) {
-        o.buf[o.len++] = 0x18; /* Result.next */
-        o.len += put_varint(o.buf + o.len, st.next);
-    }
+    rows_finish(&o, code, &st);
     resp.code = code;
     resp.message = code ? st.msg : NULL;
     resp.has_result = 1;
     resp.result.data = o.buf;
     resp.result.len = o.len;
-    if (code == 5)
-        log_msg(LOG_LVL_WARN, "refused %s the operation %s: %s", party,
-                op ? op->name : "?", st.msg);
-    else
-        log_msg(LOG_LVL_DEBUG, "%s ran %s: exit %d", party, op ? op->name : "?",
-                code);
+    call_log(party, call, code, &st);
     reply(w, &resp);
     free(o.buf);
 }
@@ -660,8 +685,8 @@ static void handle_hello(struct work *w)
     h.max_message = (uint64_t)s->cfg->max_message;
     h.pub_url = s->has_pub ? s->cfg->pub : NULL;
     h.has_features = 1;
-    h.features =
-        WIRE_FEATURE_PARTY_GROUPS | WIRE_FEATURE_SESSIONS | WIRE_FEATURE_CALLS;
+    h.features = WIRE_FEATURE_PARTY_GROUPS | WIRE_FEATURE_SESSIONS |
+                 WIRE_FEATURE_CALLS | WIRE_FEATURE_JOBS;
     h.has_tz_min = 1;
     h.tz_min = trace_ledger_tz(s->l);
     resp.code = 0;
@@ -688,6 +713,9 @@ static void dispatch(struct work *w, const Trace__Wire__V1__RequestBody *body,
         break;
     case TRACE__WIRE__V1__REQUEST_BODY__OP_CALL:
         run_call(w, body->call, owner, pi);
+        break;
+    case TRACE__WIRE__V1__REQUEST_BODY__OP_JOB:
+        jobs_handle(w, body->job, owner, pi);
         break;
     case TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE:
         run_prepare(w, body->prepare, owner, pi);

@@ -1148,6 +1148,8 @@ int server_run(const struct config *c)
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
         goto out_threads;
     writer_started = 1;
+    if (jobs_init(s) != 0)
+        goto out_threads;
     for (size_t i = 0; i < s->n_works; i++) {
         struct work *w = &s->works[i];
         w->srv = s;
@@ -1231,6 +1233,8 @@ out_threads:
     queue_close(&s->inq);
     for (size_t i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i], NULL);
+    /* then the jobs, which may still wait for the writer */
+    jobs_stop(s);
     queue_close(&s->commitq);
     if (writer_started)
         pthread_join(s->writer, NULL);
@@ -1282,7 +1286,8 @@ struct server *server_direct_open(const struct config *c)
     s->cfg = c;
     s->direct = 1;
     if (trace_ledger_open(&s->l, c->data) != TRACE_OK ||
-        trace_key_generate(&s->key) != TRACE_OK || server_init_state(s) != 0) {
+        trace_key_generate(&s->key) != TRACE_OK || server_init_state(s) != 0 ||
+        jobs_init(s) != 0) {
         server_direct_close(s);
         return NULL;
     }
@@ -1318,6 +1323,7 @@ void server_direct_close(struct server *s)
 {
     if (!s)
         return;
+    jobs_stop(s);
     if (s->has_admit)
         admit_free(&s->admit);
     if (s->has_sessions)

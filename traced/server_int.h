@@ -15,7 +15,9 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "trace/ledger.h"
+#include "trace/query.h"
 #include "admit.h"
+#include "ops.h"
 #include "session.h"
 #include "ahead.h"
 #include "traced.h"
@@ -127,6 +129,7 @@ struct server {
     size_t sweep_from; /* where the next look for freed pipes starts */
     /* bytes of requests received and not yet handled (queue-bytes) */
     atomic_size_t queued_bytes;
+    struct jobs *jobs; /* long operations in the background (jobs.c) */
 };
 
 /* server.c */
@@ -150,6 +153,14 @@ void queue_bytes_release(struct server *s, size_t bytes);
 /* 1 if the pipe is a probe of listener supervision (closed, uncounted). */
 int is_probe(struct server *s, nng_pipe p);
 
+/* jobs.c: long operations (verify, reconcile, backup) on a thread of
+ * their own, started, polled and cancelled by JobControl requests */
+int jobs_init(struct server *s);
+/* Cancels what runs, drops what waits and joins the thread. */
+void jobs_stop(struct server *s);
+void jobs_handle(struct work *w, const Trace__Wire__V1__JobControl *jc,
+                 const char *party, const trace_party *pi);
+
 /* conn.c */
 /* nng's pipe notifications (ADD_PRE, REM_POST) for the REP socket. */
 void conn_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
@@ -160,6 +171,27 @@ void conn_activity(struct server *s, uint32_t pipe, int delta, int admitted);
 void conn_sweep(struct server *s);
 
 /* requests.c */
+/* The rows of a Call's answer, encoded as a trace.ops.v1.Result as they
+ * come (field 1, one length-delimited Item each), up to max bytes. */
+struct rows_out {
+    uint8_t *buf;
+    size_t len, cap, max;
+};
+/* ops_item_fn appending to a struct rows_out (OPS_FULL when it is). */
+int rows_add(const ops_item_t *item, void *ctx);
+/* Ends the Result: its `ran` and `next` after the rows. */
+void rows_finish(struct rows_out *o, int code, const ops_status *st);
+/* The daemon's ops_env for a Call (*rules: the rules file read for a
+ * reconciliation, to free after).  -1 if the rules cannot be read. */
+int call_env(struct server *s, const ops_call_t *call, ops_env *env,
+             char **rules);
+/* ops_call, with reconciliations one at a time. */
+int call_run(struct server *s, const ops_env *env, const ops_principal *who,
+             const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st);
+/* Logs a Call's end (refusals as warnings). */
+void call_log(const char *party, const ops_call_t *call, int code,
+              const ops_status *st);
+
 /* Decodes, authenticates, authorises and runs the work's request; a
  * commit goes on to the writer, everything else is answered here. */
 void handle(struct work *w);

@@ -157,8 +157,9 @@ static void sigq_finish(struct sigq *q)
 
 struct verifier;
 static int verify_run(trace_ledger *l, trace_verify_result *res,
-                      trace_progress_fn progress, void *ctx, int resume,
-                      uint8_t **state, size_t *state_len);
+                      trace_progress_fn progress, int (*stop)(void *ctx),
+                      void *ctx, int resume, uint8_t **state,
+                      size_t *state_len);
 
 struct verifier {
     trace_ledger *l;
@@ -745,18 +746,25 @@ static int load_state(struct verifier *v, MDB_txn *txn, uint64_t *seq,
 int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
                         trace_progress_fn progress, void *ctx)
 {
-    return verify_run(l, res, progress, ctx, 0, NULL, NULL);
+    return verify_run(l, res, progress, NULL, ctx, 0, NULL, NULL);
+}
+
+int trace_ledger_verify_stoppable(trace_ledger *l, trace_verify_result *res,
+                                  trace_progress_fn progress,
+                                  int (*stop)(void *ctx), void *ctx)
+{
+    return verify_run(l, res, progress, stop, ctx, 0, NULL, NULL);
 }
 
 int ledger_verify_from(trace_ledger *l, trace_verify_result *res, int resume,
                        uint8_t **state, size_t *state_len)
 {
-    return verify_run(l, res, NULL, NULL, resume, state, state_len);
+    return verify_run(l, res, NULL, NULL, NULL, resume, state, state_len);
 }
 
 static int verify_run(trace_ledger *l, trace_verify_result *res,
-                      trace_progress_fn progress, void *ctx, int resume,
-                      uint8_t **state, size_t *state_len)
+                      trace_progress_fn progress, int (*stop)(void *ctx),
+                      void *ctx, int resume, uint8_t **state, size_t *state_len)
 {
     trace_verify_result local;
     struct verifier v = {0};
@@ -850,6 +858,14 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
             res->entries++;
             if (progress && (seq & 0xffff) == 0)
                 progress(seq, size, ctx);
+            if ((seq & 0xfff) == 0) {
+                if (stop && stop(ctx)) {
+                    rc = trace_fail(TRACE_EUNAVAIL,
+                                    "verification stopped at entry %llu",
+                                    (unsigned long long)seq);
+                    goto out;
+                }
+            }
         }
         b->state = B_FREE; /* only this thread fills a free block */
         checked++;

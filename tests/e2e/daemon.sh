@@ -197,7 +197,7 @@ grep -q "nothing was imported" "$W/err" || bad "rejected import does not say not
 # multi-party demo file, keys made here and registered by the regulator,
 # with the output of the embedded import
 "$T" --data "$W/l2" init >/dev/null
-"$TD" --data "$W/l2" --listen "ipc://$W/l2.ipc" --log-level error 2>>"$W/traced.log" &
+"$TD" --data "$W/l2" --listen "ipc://$W/l2.ipc" --log-level info 2>>"$W/traced2.log" &
 D2PID=$!
 for _ in $(seq 50); do "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" head >/dev/null 2>&1 && break; sleep 0.1; done
 expect 5 "import without keys through a daemon" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" import "$DEMO"
@@ -232,6 +232,19 @@ print(" ".join(seen))' "$W/w2.jsonl"); do
     cmp -s "$W/x2" "$W/x3" && ok || bad "party $p exports differently after the many-chunk import"
 done
 expect 0 "the many-chunk ledger verifies" -- "$T" --data "$W/l2" verify
+# Long operations as jobs: verify through the daemon runs as one (in the
+# log); jobs cancelled at once end cancelled, two per party at most, a
+# job is its starter's only, and an end is told once.
+expect 0 "verify through the daemon (a job)" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" verify
+grep -Eq "^ok: [0-9]+ entries" "$W/out" && ok || bad "verify as a job said: $(cat "$W/out" "$W/err")"
+grep -q "started job [0-9]* (verify)" "$W/traced2.log" && ok || bad "the verify was not a job: $(tail -3 "$W/traced2.log")"
+expect 0 "jobs started, cancelled and polled" -- "$RAW" "ipc://$W/l2.ipc" jobs "$W/l2/keys/REGULATOR.key" REGULATOR \
+  "$W/l2/keys/$DIST.key" "$DIST"
+for want in "^A code=0 done=0" "^B code=0 done=0" "^C code=6 .*busy" "^other code=4 " \
+  "^A end code=6 done=1 cancelled=1 (verification stopped|cancelled before it began)" \
+  "^B end code=6 done=1 cancelled=1 (verification stopped|cancelled before it began)" "^A again code=4 "; do
+  grep -Eq "$want" "$W/out" && ok || bad "jobs: wanted '$want' in: $(tr '\n' '|' <"$W/out")"
+done
 kill -TERM "$D2PID"; wait "$D2PID" && ok || bad "second traced did not stop cleanly"
 
 # A party writes and reads only its own.

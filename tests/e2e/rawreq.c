@@ -11,7 +11,8 @@
  *   rawreq URL sub TOPIC SECONDS            print what a PUB socket
  *                                           publishes under TOPIC
  *   rawreq URL signed KEY PARTY [options] -- COMMAND ARGS...
- *       a signed Exec request; options:
+ *       a signed request (`head` a typed Call, any other command an
+ *       Exec, which the daemon refuses); options:
  *       --save PATH      also write the request bytes to PATH
  *       --bad-sig        flip a bit of the signature
  *       --skew SECONDS   move the timestamp
@@ -50,6 +51,13 @@
  *                                           the session, then after WAIT
  *                                           seconds once more; one line
  *                                           `STEP code=N gone=G` per answer
+ *   rawreq URL jobs KEY PARTY OTHERKEY OTHERPARTY
+ *                                           verify jobs: two started and
+ *                                           cancelled, a third refused,
+ *                                           polled by another party, then
+ *                                           to their ends; one line
+ *                                           `NAME code=N done=D
+ *                                           cancelled=C MESSAGE` each
  *   rawreq URL client KEYS PARTY WAIT       tracectl's own client: `head`
  *                                           as PARTY, then again after WAIT
  *                                           seconds (its session expired:
@@ -766,6 +774,124 @@ static int client_steps(const char *url, char *keys, char *party, int wait)
     return 0;
 }
 
+/* A JobControl signed by k as party; the answer or NULL. */
+static Trace__Wire__V1__Response *job_send(nng_socket s, trace_key *k,
+                                           const char *party,
+                                           Trace__Wire__V1__JobControl *jc)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    uint8_t nonce[WIRE_NONCE_LEN], *buf;
+    void *in = NULL;
+    size_t len, inlen = 0;
+    Trace__Wire__V1__Response *resp;
+
+    body.party = (char *)party;
+    body.key_id.data = (uint8_t *)trace_key_id(k);
+    body.key_id.len = TRACE_KEY_ID_LEN;
+    if (wire_random(nonce, sizeof(nonce)) != 0)
+        return NULL;
+    body.nonce.data = nonce;
+    body.nonce.len = sizeof(nonce);
+    body.time_us = wire_now_us();
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_JOB;
+    body.job = jc;
+    if (wire_sign_request(k, &body, 0, malloc, &buf, &len) != 0)
+        return NULL;
+    if (nng_send(s, buf, len, 0) != 0 ||
+        nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC) != 0) {
+        free(buf);
+        return NULL;
+    }
+    free(buf);
+    resp = trace__wire__v1__response__unpack(NULL, inlen, in);
+    nng_free(in, inlen);
+    return resp;
+}
+
+/* Prints `NAME code=N done=D cancelled=C MESSAGE` for an answer. */
+static void job_line(const char *name, Trace__Wire__V1__Response *r)
+{
+    printf("%s code=%d done=%d cancelled=%d %s\n", name, r ? r->code : -1,
+           r && r->job ? (int)r->job->done : -1,
+           r && r->job ? (int)r->job->cancelled : -1,
+           r && r->message ? r->message : "");
+    fflush(stdout);
+}
+
+/* rawreq URL jobs KEY PARTY OTHERKEY OTHERPARTY: verify jobs as PARTY:
+ * A started and at once cancelled, B started and cancelled, a third
+ * refused (two per party), A polled by OTHERPARTY (not found), A and B
+ * polled to their ends, A polled once more (forgotten). */
+static int job_steps(const char *url, int argc, char **argv)
+{
+    static Trace__Ops__V1__Verify v = TRACE__OPS__V1__VERIFY__INIT;
+    Trace__Wire__V1__JobControl jc = TRACE__WIRE__V1__JOB_CONTROL__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    Trace__Wire__V1__Response *r;
+    trace_key *k, *other;
+    uint64_t id[2] = {0, 0};
+    nng_socket s;
+
+    if (argc < 4 || trace_key_load(&k, argv[0]) != TRACE_OK ||
+        trace_key_load(&other, argv[2]) != TRACE_OK) {
+        fprintf(stderr, "rawreq: jobs KEY PARTY OTHERKEY OTHERPARTY\n");
+        return 1;
+    }
+    if (nng_req0_open(&s) || nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 60000) ||
+        nng_dial(s, url, NULL, 0))
+        return 6;
+    call.op_case = TRACE__OPS__V1__CALL__OP_VERIFY;
+    call.verify = &v;
+    for (int i = 0; i < 3; i++) {
+        static const char *const names[] = {"A", "B", "C"};
+        jc.what_case = TRACE__WIRE__V1__JOB_CONTROL__WHAT_START;
+        jc.start = &call;
+        r = job_send(s, k, argv[1], &jc);
+        job_line(names[i], r);
+        if (i < 2 && r && r->job)
+            id[i] = r->job->id;
+        if (r)
+            trace__wire__v1__response__free_unpacked(r, NULL);
+        if (i < 2) {
+            jc.what_case = TRACE__WIRE__V1__JOB_CONTROL__WHAT_CANCEL;
+            jc.cancel = id[i];
+            r = job_send(s, k, argv[1], &jc);
+            if (r)
+                trace__wire__v1__response__free_unpacked(r, NULL);
+        }
+    }
+    jc.what_case = TRACE__WIRE__V1__JOB_CONTROL__WHAT_POLL;
+    jc.poll = id[0];
+    r = job_send(s, other, argv[3], &jc);
+    job_line("other", r);
+    if (r)
+        trace__wire__v1__response__free_unpacked(r, NULL);
+    for (int i = 0; i < 2; i++) {
+        for (int tries = 0; tries < 600; tries++) {
+            struct timespec d = {0, 100 * 1000000};
+            jc.poll = id[i];
+            r = job_send(s, k, argv[1], &jc);
+            if (!r || !r->job || r->job->done) {
+                job_line(i ? "B end" : "A end", r);
+                if (r)
+                    trace__wire__v1__response__free_unpacked(r, NULL);
+                break;
+            }
+            trace__wire__v1__response__free_unpacked(r, NULL);
+            nanosleep(&d, NULL);
+        }
+    }
+    jc.poll = id[0];
+    r = job_send(s, k, argv[1], &jc);
+    job_line("A again", r);
+    if (r)
+        trace__wire__v1__response__free_unpacked(r, NULL);
+    nng_close(s);
+    trace_key_free(k);
+    trace_key_free(other);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     nng_socket s;
@@ -788,6 +914,8 @@ int main(int argc, char **argv)
         return chatty(argv[1], atoi(argv[3]), atoi(argv[4]));
     if (strcmp(argv[2], "session") == 0)
         return session_steps(argv[1], argc - 3, argv + 3);
+    if (strcmp(argv[2], "jobs") == 0)
+        return job_steps(argv[1], argc - 3, argv + 3);
     if (strcmp(argv[2], "client") == 0 && argc > 5)
         return client_steps(argv[1], argv[3], argv[4], atoi(argv[5]));
     if (strcmp(argv[2], "sub") == 0 && argc > 4) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_request.c - libFuzzer target for traced's whole request handler
- * (decoding, authentication, Call, Exec, Prepare, Commit) on a temporary
+ * (decoding, authentication, Call, jobs, Prepare, Commit) on a temporary
  * ledger with a regulator and one party.
  *
  * The first input byte picks the mode:

@@ -436,6 +436,14 @@ typedef struct trace_verify_result {
 int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
                         trace_progress_fn progress, void *ctx);
 
+/* As trace_ledger_verify; `stop(ctx)`, asked every 4,096 entries, ends
+ * the work early with
+ * TRACE_EUNAVAIL ("verification stopped ...") when it returns non-zero.
+ * `stop` and `progress` may be NULL. */
+int trace_ledger_verify_stoppable(trace_ledger *l, trace_verify_result *res,
+                                  trace_progress_fn progress,
+                                  int (*stop)(void *ctx), void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
