@@ -2,8 +2,11 @@
 /*
  * remote.c - tracectl --connect: the same commands, run through traced.
  *
- * Reads are run by the daemon (Exec) with the requester's rights, and
- * their output comes back byte for byte.  Writes take two requests: the
+ * Reads and admin commands are typed operations (ops.h): the Call is
+ * sent, the daemon runs it with the requester's rights, and its rows come
+ * back (in pages where the operation pages, or as a background job for
+ * the long ones) to the same renderer as embedded.  Writes take two
+ * requests: the
  * daemon parses the JSON Lines (it holds the catalog and the
  * pseudonymisation secret) and returns the canonical event bytes
  * (Prepare); tracectl signs each run of one party's events with that

@@ -3,7 +3,7 @@
 # Reads through traced beside a long one: a W2 ledger of N events (default
 # 300,000; tests/bench/w2gen.py), one party's `balance` timed 100 times,
 # alone and while a regulator exports everything in a loop (the export of
-# a large ledger ends at max-reply; it runs the whole time); then the
+# a large ledger comes in pages of max-reply; it runs the whole time); then the
 # throughput of 4 readers at once against one (200 balances each way).
 # Each call is a tracectl process, start-up included.  Prints p50/p99 in
 # ms and calls/s; then the same from clients inside one process
