@@ -14,6 +14,8 @@
 #define C(x) TRACE__OPS__V1__CALL__OP_##x
 #define I(x) TRACE__OPS__V1__ITEM__ITEM_##x
 
+#define MAX_INDENT 64 /* levels of a trace's indentation */
+
 void ops_json_value(FILE *f, const char *val)
 {
     if (!val) {
@@ -67,7 +69,6 @@ static void holding(ops_render *r, const Trace__Ops__V1__Holding *h)
 static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
 {
     FILE *o = r->out;
-    char route[160];
 
     if (r->json) {
         fputc('{', o);
@@ -85,15 +86,20 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
         fprintf(o, ",\"depth\":%d}\n", (int)h->depth);
         return;
     }
+    /* indent by depth, at most MAX_INDENT levels (a depth comes from the
+     * ledger or a daemon: never a width that overflows) */
+    fprintf(o, "%*s%-9s %s ",
+            2 * (h->depth < 0            ? 0
+                 : h->depth > MAX_INDENT ? MAX_INDENT
+                                         : (int)h->depth),
+            "", h->kind, h->lot);
     if (h->into_lot)
-        snprintf(route, sizeof(route), "%s: into lot %s", or_empty(h->from),
-                 h->into_lot);
+        fprintf(o, "%s: into lot %s", or_empty(h->from), h->into_lot);
     else
-        snprintf(route, sizeof(route), "%s -> %s",
-                 h->from ? h->from : "(origin)", h->to ? h->to : "(gone)");
-    fprintf(o, "%*s%-9s %s %s  %s %s  [%s %s/%s]\n", 2 * (int)h->depth, "",
-            h->kind, h->lot, route, or_empty(h->qty), or_empty(h->unit), h->at,
-            h->party, h->event);
+        fprintf(o, "%s -> %s", h->from ? h->from : "(origin)",
+                h->to ? h->to : "(gone)");
+    fprintf(o, "  %s %s  [%s %s/%s]\n", or_empty(h->qty), or_empty(h->unit),
+            h->at, h->party, h->event);
 }
 
 static void permit(ops_render *r, const Trace__Ops__V1__Permit *p)

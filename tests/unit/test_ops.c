@@ -1,0 +1,1955 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_ops.c - the typed operations (ops/): who may run what on a small
+ * ledger, malformed Calls and the operation table, paged answers and
+ * their continuation, the text and JSON renderers, and decoding
+ * truncated Results (ops.c, render.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "ops.h"
+#include "trace/query.h"
+#include "trace/reconcile.h"
+
+#define C(x) TRACE__OPS__V1__CALL__OP_##x
+#define I(x) TRACE__OPS__V1__ITEM__ITEM_##x
+
+#define EV(type, id, party, at, rest)                                          \
+    "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party              \
+    "\",\"at\":\"" at "\"," rest "}\n"
+#define SCOPES                                                                 \
+    "\"CN-PC-1\",\"CN-PC-2\",\"CN-PC-3\",\"CN-NARC\",\"CN-PSY-1\","            \
+    "\"CN-PSY-2\""
+#define REG(subject, kind)                                                     \
+    EV("party", "r-" subject, "REGULATOR", "2026-01-01T00:00:00+08:00",        \
+       "\"subject\":\"" subject "\",\"name\":\"n\",\"kind\":\"" kind           \
+       "\",\"region\":\"CN-31\",\"licenses\":[" SCOPES "]")
+#define PRODUCE(id, party, at, sub, lot, qty, unit)                            \
+    EV("produce", id, party, at,                                               \
+       "\"substance\":\"" sub "\",\"lot\":\"" lot "\",\"qty\":\"" qty          \
+       "\",\"unit\":\"" unit "\"")
+#define SALE(id, party, to, at, sub, lot, qty, unit, extra)                    \
+    EV("sale", id, party, at,                                                  \
+       "\"to\":\"" to "\",\"substance\":\"" sub "\",\"lot\":\"" lot            \
+       "\",\"qty\":\"" qty "\",\"unit\":\"" unit "\"" extra)
+
+/* A regulator, three parties; A produces lot L1 and sells some to B on
+ * B's permit PL-B (A its counterparty); C has nothing to do with L1 or
+ * PL-B.  Three sales are never received: alerts naming A and B, and C
+ * and B. */
+/* clang-format off */
+static const char *const world =
+    REG("A", "manufacturer")
+    REG("B", "distributor")
+    REG("C", "distributor")
+    EV("permit", "p-PL-B", "REGULATOR", "2026-01-01T00:00:00+08:00",
+       "\"permit\":\"PL-B\",\"kind\":\"purchase_license\",\"holder\":\"B\","
+       "\"counterparty\":\"A\",\"substance\":\"ephedrine\",\"qty\":\"100\","
+       "\"unit\":\"kg\",\"valid_from\":\"2026-01-01\","
+       "\"valid_until\":\"2026-12-31\",\"uses\":\"multi\"")
+    PRODUCE("m1", "A", "2026-01-02T00:00:00+08:00", "ephedrine", "L1", "100",
+            "kg")
+    PRODUCE("m2", "A", "2026-01-02T01:00:00+08:00", "acetone", "L2", "1000",
+            "L")
+    PRODUCE("m3", "C", "2026-01-02T00:00:00+08:00", "acetone", "Z1", "1000",
+            "L")
+    SALE("s1", "A", "B", "2026-01-05T00:00:00+08:00", "ephedrine", "L1", "10",
+         "kg", ",\"permit\":\"PL-B\"")
+    EV("receipt", "c1", "B", "2026-01-06T00:00:00+08:00",
+       "\"from\":\"A\",\"ref\":\"s1\",\"substance\":\"ephedrine\","
+       "\"lot\":\"L1\",\"qty\":\"10\",\"unit\":\"kg\"")
+    SALE("s2", "A", "B", "2026-01-07T00:00:00+08:00", "acetone", "L2", "100",
+         "L", "")
+    SALE("s3", "A", "B", "2026-01-08T00:00:00+08:00", "acetone", "L2", "50",
+         "L", "")
+    SALE("s4", "C", "B", "2026-01-07T00:00:00+08:00", "acetone", "Z1", "100",
+         "L", "");
+/* clang-format on */
+
+/* 2026-06-01T00:00:00Z */
+#define AS_OF 1780272000000000LL
+/* 2026-01-01T00:00:00+08:00 and 2026-01-10T00:00:00+08:00 */
+#define REG_FROM 1767196800000000LL
+#define REG_TO   (REG_FROM + 9 * 86400000000LL)
+
+static int setup(void **state)
+{
+    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
+    trace_append_result res;
+    fixture *f;
+
+    if (fixture_setup(state) != 0)
+        return -1;
+    f = *state;
+    if (fixture_import(f, world,
+                       TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC,
+                       &res) != TRACE_OK) {
+        fprintf(stderr, "setup: %s\n", trace_error_last());
+        return -1;
+    }
+    /* the stored alerts the alerts operation lists */
+    ro.as_of_us = AS_OF;
+    if (trace_reconcile(f->l, &ro, NULL, NULL, NULL) != TRACE_OK) {
+        fprintf(stderr, "setup: reconcile: %s\n", trace_error_last());
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                                */
+
+/* A Call and room for every request message it may point to. */
+typedef struct callbuf {
+    ops_call_t call;
+    Trace__Ops__V1__Balance balance;
+    Trace__Ops__V1__Trace trace;
+    Trace__Ops__V1__PermitShow permit;
+    Trace__Ops__V1__History history;
+    Trace__Ops__V1__Head head;
+    Trace__Ops__V1__Catalog catalog;
+    Trace__Ops__V1__Register reg;
+    Trace__Ops__V1__Export export_;
+    Trace__Ops__V1__Alerts alerts;
+    Trace__Ops__V1__Reconcile reconcile;
+    Trace__Ops__V1__Verify verify;
+    Trace__Ops__V1__Backup backup;
+    char dest[400];
+} callbuf;
+
+/* An empty Call of `op_case` (its request message with defaults). */
+static ops_call_t *mk(callbuf *b, int op_case)
+{
+    memset(b, 0, sizeof(*b));
+    trace__ops__v1__call__init(&b->call);
+    trace__ops__v1__balance__init(&b->balance);
+    trace__ops__v1__trace__init(&b->trace);
+    trace__ops__v1__permit_show__init(&b->permit);
+    trace__ops__v1__history__init(&b->history);
+    trace__ops__v1__head__init(&b->head);
+    trace__ops__v1__catalog__init(&b->catalog);
+    trace__ops__v1__register__init(&b->reg);
+    trace__ops__v1__export__init(&b->export_);
+    trace__ops__v1__alerts__init(&b->alerts);
+    trace__ops__v1__reconcile__init(&b->reconcile);
+    trace__ops__v1__verify__init(&b->verify);
+    trace__ops__v1__backup__init(&b->backup);
+    b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
+    switch (op_case) {
+    case C(BALANCE):
+        b->call.balance = &b->balance;
+        break;
+    case C(TRACE):
+        b->call.trace = &b->trace;
+        break;
+    case C(PERMIT_SHOW):
+        b->call.permit_show = &b->permit;
+        break;
+    case C(HISTORY):
+        b->call.history = &b->history;
+        break;
+    case C(HEAD):
+        b->call.head = &b->head;
+        break;
+    case C(CATALOG):
+        b->call.catalog = &b->catalog;
+        break;
+    case C(SPECIAL_REGISTER):
+        b->call.special_register = &b->reg;
+        break;
+    case C(EXPORT):
+        b->call.export = &b->export_;
+        break;
+    case C(ALERTS):
+        b->call.alerts = &b->alerts;
+        break;
+    case C(RECONCILE):
+        b->call.reconcile = &b->reconcile;
+        break;
+    case C(VERIFY):
+        b->call.verify = &b->verify;
+        break;
+    case C(BACKUP):
+        b->call.backup = &b->backup;
+        break;
+    default:
+        break;
+    }
+    return &b->call;
+}
+
+static ops_call_t *history_of(callbuf *b, const char *party, const char *lot,
+                              uint64_t limit)
+{
+    ops_call_t *c = mk(b, C(HISTORY));
+    b->history.party = (char *)party;
+    b->history.lot = (char *)lot;
+    b->history.has_limit = 1;
+    b->history.limit = limit;
+    return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* Collecting rows                                                      */
+
+#define MAXR 128
+
+struct rows {
+    size_t n;
+    size_t cap; /* OPS_FULL for the row after `cap` rows; 0: never */
+    int stop;   /* with cap: what to return instead of OPS_FULL */
+    int kind[MAXR];
+    uint64_t pos[MAXR];   /* an event's, line's or alert's position */
+    char text[MAXR][512]; /* an export line, an alert's JSON */
+    char id[MAXR][24];    /* an alert's id */
+    char party[MAXR][24]; /* an alert's, holding's or event's party */
+};
+
+static int collect(const ops_item_t *it, void *ctx)
+{
+    struct rows *r = ctx;
+    size_t i = r->n;
+
+    if (r->cap && r->n >= r->cap)
+        return r->stop ? r->stop : OPS_FULL;
+    assert_true(i < MAXR);
+    r->kind[i] = (int)it->item_case;
+    r->pos[i] = 0;
+    r->text[i][0] = r->id[i][0] = r->party[i][0] = '\0';
+    switch (it->item_case) {
+    case I(EVENT):
+        r->pos[i] = it->event->seq;
+        snprintf(r->party[i], sizeof(r->party[i]), "%s", it->event->party);
+        snprintf(r->text[i], sizeof(r->text[i]), "%s", it->event->json);
+        break;
+    case I(LINE):
+        r->pos[i] = it->line->seq;
+        snprintf(r->text[i], sizeof(r->text[i]), "%s", it->line->json);
+        break;
+    case I(ALERT):
+        r->pos[i] = it->alert->position;
+        snprintf(r->id[i], sizeof(r->id[i]), "%s", it->alert->id);
+        snprintf(r->text[i], sizeof(r->text[i]), "%s", it->alert->json);
+        snprintf(r->party[i], sizeof(r->party[i]), "%s",
+                 it->alert->party ? it->alert->party : "");
+        break;
+    case I(HOLDING):
+        snprintf(r->party[i], sizeof(r->party[i]), "%s", it->holding->party);
+        break;
+    case I(BACKED_UP):
+        snprintf(r->text[i], sizeof(r->text[i]), "%s", it->backed_up->dest);
+        break;
+    default:
+        break;
+    }
+    r->n++;
+    return 0;
+}
+
+static int run(fixture *f, const ops_env *env, const ops_principal *who,
+               const ops_call_t *call, struct rows *r, ops_status *st)
+{
+    memset(r, 0, sizeof(*r));
+    return ops_call(f->l, env, who, call, collect, r, st);
+}
+
+/* Rows as `who`, which must succeed. */
+static size_t rows_of(fixture *f, const ops_principal *who,
+                      const ops_call_t *call, struct rows *r)
+{
+    ops_status st;
+    int code = run(f, NULL, who, call, r, &st);
+    if (code != 0)
+        fail_msg("%s: code %d: %s", ops_of_call(call)->name, code, st.msg);
+    return r->n;
+}
+
+static const ops_principal regulator = {"REGULATOR", 1};
+static const ops_principal party_a = {"A", 0};
+static const ops_principal party_b = {"B", 0};
+static const ops_principal party_c = {"C", 0};
+static const ops_principal owner = {NULL, 0};
+
+/* ------------------------------------------------------------------ */
+/* 1. Authorization                                                     */
+
+/* Operations on B's data (or the regulators' own), each run as a
+ * regulator, as B, as C and as the folder's owner. */
+enum {
+    K_BALANCE,
+    K_TRACE,
+    K_PERMIT,
+    K_HISTORY,
+    K_HISTORY_LOT,
+    K_REGISTER,
+    K_EXPORT_PARTY,
+    K_EXPORT_ALL,
+    K_ALERTS_PARTY,
+    K_RECONCILE,
+    K_VERIFY,
+    K_BACKUP,
+    K_N
+};
+
+static const char *const k_name[K_N] = {
+    "balance B",        "trace L1",   "permit PL-B",      "history B",
+    "history --lot L1", "register B", "export --party B", "export",
+    "alerts --party B", "reconcile",  "verify",           "backup",
+};
+
+static ops_call_t *build(callbuf *b, int k, const fixture *f, int n)
+{
+    ops_call_t *c = NULL;
+
+    switch (k) {
+    case K_BALANCE:
+        c = mk(b, C(BALANCE));
+        b->balance.party = "B";
+        break;
+    case K_TRACE:
+        c = mk(b, C(TRACE));
+        b->trace.lot = "L1";
+        break;
+    case K_PERMIT:
+        c = mk(b, C(PERMIT_SHOW));
+        b->permit.permit = "PL-B";
+        break;
+    case K_HISTORY:
+        c = history_of(b, "B", NULL, 0);
+        break;
+    case K_HISTORY_LOT:
+        c = history_of(b, NULL, "L1", 0);
+        break;
+    case K_REGISTER:
+        c = mk(b, C(SPECIAL_REGISTER));
+        b->reg.party = "B";
+        b->reg.substance = "ephedrine";
+        b->reg.from_us = REG_FROM;
+        b->reg.to_us = REG_TO;
+        break;
+    case K_EXPORT_PARTY:
+        c = mk(b, C(EXPORT));
+        b->export_.party = "B";
+        break;
+    case K_EXPORT_ALL:
+        c = mk(b, C(EXPORT));
+        break;
+    case K_ALERTS_PARTY:
+        c = mk(b, C(ALERTS));
+        b->alerts.party = "B";
+        break;
+    case K_RECONCILE:
+        c = mk(b, C(RECONCILE));
+        b->reconcile.has_as_of_us = 1;
+        b->reconcile.as_of_us = AS_OF;
+        b->reconcile.has_dry_run = 1;
+        b->reconcile.dry_run = 1;
+        break;
+    case K_VERIFY:
+        c = mk(b, C(VERIFY));
+        break;
+    case K_BACKUP:
+        c = mk(b, C(BACKUP));
+        snprintf(b->dest, sizeof(b->dest), "%s/backup-%d", f->dir, n);
+        b->backup.dest = b->dest;
+        break;
+    default:
+        fail_msg("case %d", k);
+    }
+    return c;
+}
+
+/* The code each principal gets: regulator, B, C, owner. */
+static int expected_code(int k, int who)
+{
+    int regulators_only = k == K_RECONCILE || k == K_VERIFY || k == K_BACKUP;
+    switch (who) {
+    case 1: /* B itself */
+        return regulators_only ? 5 : 0;
+    case 2: /* C: only its own export */
+        return k == K_EXPORT_ALL ? 0 : 5;
+    default: /* a regulator, the owner */
+        return 0;
+    }
+}
+
+static void test_authorization_table(void **state)
+{
+    fixture *f = *state;
+    const ops_principal *whos[4] = {&regulator, &party_b, &party_c, &owner};
+    static const char *const who_name[4] = {"regulator", "B", "C", "owner"};
+    int n = 0;
+
+    for (int k = 0; k < K_N; k++) {
+        for (int w = 0; w < 4; w++) {
+            callbuf b;
+            struct rows r;
+            ops_status st;
+            const ops_call_t *c = build(&b, k, f, n++);
+            int want = expected_code(k, w);
+            int code = run(f, NULL, whos[w], c, &r, &st);
+
+            if (code != want)
+                fail_msg("%s as %s: code %d (%s), expected %d", k_name[k],
+                         who_name[w], code, st.msg, want);
+            assert_int_equal(st.code, code);
+            if (want == 5) {
+                if (strncmp(st.msg, "permission denied", 17) != 0)
+                    fail_msg("%s as %s: message \"%s\"", k_name[k], who_name[w],
+                             st.msg);
+                /* nothing read reaches the caller */
+                assert_int_equal(r.n, 0);
+                /* refused before the handler began, except where the
+                 * right depends on the row read */
+                if (k != K_PERMIT)
+                    assert_int_equal(st.ran, 0);
+            } else {
+                if (r.n == 0)
+                    fail_msg("%s as %s: no rows", k_name[k], who_name[w]);
+                assert_int_equal(st.ran, 1);
+                assert_string_equal(st.msg, "");
+            }
+        }
+    }
+    /* a regulator-only operation names why */
+    {
+        callbuf b;
+        struct rows r;
+        ops_status st;
+        assert_int_equal(
+            run(f, NULL, &party_b, build(&b, K_VERIFY, f, n++), &r, &st), 5);
+        assert_string_equal(
+            st.msg,
+            "permission denied: only a regulator verifies the whole ledger");
+    }
+}
+
+/* Who else may read what: the permit's counterparty; a history of
+ * another party; balances of another party by name. */
+static void test_authorization_details(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+
+    /* the permit's counterparty reads it; the holder's is B */
+    mk(&b, C(PERMIT_SHOW));
+    b.permit.permit = "PL-B";
+    assert_int_equal(run(f, NULL, &party_a, &b.call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 5);
+    assert_string_equal(st.msg,
+                        "permission denied: permit PL-B is not yours to read");
+
+    /* B's balance: its own holdings only, A's refused to B */
+    mk(&b, C(BALANCE));
+    b.balance.party = "B";
+    assert_true(rows_of(f, &party_b, &b.call, &r) > 0);
+    for (size_t i = 0; i < r.n; i++)
+        assert_string_equal(r.party[i], "B");
+    b.balance.party = "A";
+    assert_int_equal(run(f, NULL, &party_b, &b.call, &r, &st), 5);
+    assert_string_equal(
+        st.msg, "permission denied: the stock of A is not yours to read");
+
+    /* B held L1, so reads its history by lot, but not A's events */
+    history_of(&b, "A", NULL, 0);
+    assert_int_equal(run(f, NULL, &party_b, &b.call, &r, &st), 5);
+    assert_string_equal(
+        st.msg, "permission denied: the events of A are not yours to read");
+    history_of(&b, "L1", NULL, 0); /* `history L1`: a lot by that name */
+    assert_int_equal(run(f, NULL, &party_b, &b.call, &r, &st), 0);
+    assert_true(r.n > 0);
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 5);
+    assert_string_equal(st.msg, "permission denied: C never held the lot");
+
+    /* an invalid party id in an export is refused before the rights */
+    mk(&b, C(EXPORT));
+    b.export_.party = "no such/party";
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 1);
+    assert_int_equal(st.ran, 0);
+}
+
+/* A party's export without --party gives its own events only. */
+static void test_export_own_events(void **state)
+{
+    fixture *f = *state;
+    const ops_principal *parties[3] = {&party_a, &party_b, &party_c};
+    static const char *const ids[3] = {"A", "B", "C"};
+    callbuf b;
+    struct rows r;
+    size_t all, sum = 0;
+
+    mk(&b, C(EXPORT));
+    all = rows_of(f, &owner, &b.call, &r);
+    assert_int_equal(rows_of(f, &regulator, &b.call, &r), all);
+    for (int p = 0; p < 3; p++) {
+        char want[32];
+        size_t mine, named;
+
+        mk(&b, C(EXPORT));
+        mine = rows_of(f, parties[p], &b.call, &r);
+        snprintf(want, sizeof(want), "\"party\":\"%s\"", ids[p]);
+        for (size_t i = 0; i < r.n; i++)
+            if (!strstr(r.text[i], want))
+                fail_msg("%s's export has %s", ids[p], r.text[i]);
+        /* the same as the owner's export of that party */
+        b.export_.party = (char *)ids[p];
+        named = rows_of(f, &owner, &b.call, &r);
+        assert_int_equal(mine, named);
+        assert_true(mine > 0);
+        assert_true(mine < all);
+        sum += mine;
+    }
+    /* A: m1 m2 s1 s2 s3; B: c1; C: m3 s4 */
+    assert_int_equal(sum, 8);
+}
+
+/* A party listing alerts sees those naming it only. */
+static void test_alerts_naming_the_party(void **state)
+{
+    fixture *f = *state;
+    const ops_principal *parties[3] = {&party_a, &party_b, &party_c};
+    static const char *const ids[3] = {"A", "B", "C"};
+    callbuf b;
+    struct rows all, mine, named;
+
+    mk(&b, C(ALERTS));
+    rows_of(f, &owner, &b.call, &all);
+    assert_true(all.n >= 3);
+    for (int p = 0; p < 3; p++) {
+        char want[32];
+
+        mk(&b, C(ALERTS));
+        rows_of(f, parties[p], &b.call, &mine);
+        b.alerts.party = (char *)ids[p];
+        rows_of(f, &owner, &b.call, &named);
+        assert_int_equal(mine.n, named.n);
+        assert_true(mine.n > 0);
+        snprintf(want, sizeof(want), "\"%s\"", ids[p]);
+        for (size_t i = 0; i < mine.n; i++) {
+            assert_string_equal(mine.id[i], named.id[i]);
+            if (!strstr(mine.text[i], want))
+                fail_msg("%s sees an alert not naming it: %s", ids[p],
+                         mine.text[i]);
+        }
+    }
+    /* A's alerts are not all: C's unreceived sale names C and B only */
+    mk(&b, C(ALERTS));
+    rows_of(f, &party_a, &b.call, &mine);
+    assert_true(mine.n < all.n);
+    rows_of(f, &party_c, &b.call, &mine);
+    assert_true(mine.n < all.n);
+    /* another party's alerts by name: refused */
+    b.alerts.party = "A";
+    {
+        ops_status st;
+        assert_int_equal(run(f, NULL, &party_c, &b.call, &mine, &st), 5);
+        assert_string_equal(
+            st.msg, "permission denied: the alerts of A are not yours to read");
+    }
+}
+
+/* traced's environment: no backups without a backup-dir, plain names
+ * only inside it; rules belong to the daemon. */
+static void test_daemon_env(void **state)
+{
+    fixture *f = *state;
+    ops_env env;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+    char dir[400], want[500];
+
+    memset(&env, 0, sizeof(env));
+    env.daemon = 1;
+    mk(&b, C(BACKUP));
+    b.backup.dest = "bk";
+    assert_int_equal(run(f, &env, &regulator, &b.call, &r, &st), 5);
+    assert_int_equal(strncmp(st.msg, "permission denied", 17), 0);
+    snprintf(dir, sizeof(dir), "%s", f->dir);
+    env.backup_dir = dir;
+    b.backup.dest = "../escape";
+    assert_int_equal(run(f, &env, &regulator, &b.call, &r, &st), 1);
+    assert_int_equal(r.n, 0);
+    b.backup.dest = "bk";
+    assert_int_equal(run(f, &env, &regulator, &b.call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.kind[0], I(BACKED_UP));
+    /* the copy is inside backup-dir, under that plain name */
+    snprintf(want, sizeof(want), "%s/bk", dir);
+    assert_string_equal(r.text[0], want);
+
+    mk(&b, C(RECONCILE));
+    b.reconcile.has_rules = 1;
+    b.reconcile.rules.data = (uint8_t *)"{}";
+    b.reconcile.rules.len = 2;
+    assert_int_equal(run(f, &env, &regulator, &b.call, &r, &st), 1);
+    assert_non_null(strstr(st.msg, "--rules"));
+    assert_int_equal(run(f, &env, &party_b, &b.call, &r, &st), 5);
+}
+
+/* ------------------------------------------------------------------ */
+/* 2. Malformed Calls, the table                                        */
+
+static void test_malformed_calls(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+
+    /* no operation, an unknown one, none at all */
+    mk(&b, 0);
+    assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 1);
+    assert_string_equal(st.msg, "unknown operation");
+    assert_int_equal(st.ran, 0);
+    mk(&b, 999);
+    assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 1);
+    assert_string_equal(st.msg, "unknown operation");
+    assert_int_equal(run(f, NULL, &owner, NULL, &r, &st), 1);
+
+    /* a Balance without its party */
+    mk(&b, C(BALANCE));
+    assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 1);
+    assert_non_null(strstr(st.msg, "required field"));
+    assert_string_equal(st.msg, "balance: a required field is missing");
+    assert_int_equal(st.ran, 0);
+    assert_int_equal(r.n, 0);
+
+    /* every operation's Call without its request message; those whose
+     * request has required strings, without them */
+    for (size_t i = 0; ops_at(i); i++) {
+        const ops_op *op = ops_at(i);
+        mk(&b, op->op_case);
+        b.call.balance = NULL; /* the oneof's pointer */
+        assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 1);
+        assert_non_null(strstr(st.msg, "required field"));
+        assert_int_equal(r.n, 0);
+    }
+    {
+        static const int need[] = {C(BALANCE), C(TRACE),  C(PERMIT_SHOW),
+                                   C(HISTORY), C(BACKUP), C(SPECIAL_REGISTER)};
+        for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++) {
+            mk(&b, need[i]);
+            if (need[i] == C(HISTORY))
+                b.history.limit = 0;
+            assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 1);
+            assert_non_null(strstr(st.msg, "required field"));
+        }
+        /* a register with its party but no substance */
+        mk(&b, C(SPECIAL_REGISTER));
+        b.reg.party = "B";
+        assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 1);
+    }
+    /* the same for a party: the form is checked before the rights */
+    mk(&b, C(BALANCE));
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 1);
+}
+
+static void test_table(void **state)
+{
+    int seen[64] = {0};
+    size_t n = 0;
+    callbuf b;
+
+    (void)state;
+    for (size_t i = 0; ops_at(i); i++, n++) {
+        const ops_op *op = ops_at(i);
+        assert_non_null(op->name);
+        assert_non_null(op->rights);
+        /* found by name and by Call, the same row */
+        assert_ptr_equal(ops_find(op->name), op);
+        assert_ptr_equal(ops_of_call(mk(&b, op->op_case)), op);
+        assert_true(op->op_case > 0 && op->op_case < 64);
+        assert_int_equal(seen[op->op_case], 0);
+        seen[op->op_case] = 1;
+        /* pages: export, history and alerts (proto/ops.proto) */
+        assert_int_equal((op->flags & OPS_PAGED) != 0,
+                         op->op_case == C(EXPORT) ||
+                             op->op_case == C(HISTORY) ||
+                             op->op_case == C(ALERTS));
+        assert_int_equal((op->flags & OPS_REGULATOR) != 0,
+                         op->op_case == C(RECONCILE) ||
+                             op->op_case == C(VERIFY) ||
+                             op->op_case == C(BACKUP));
+    }
+    assert_null(ops_at(n));
+    /* every Call field has its row */
+    assert_int_equal(n, 12);
+    for (int c = C(BALANCE); c <= C(BACKUP); c++)
+        assert_int_equal(seen[c], 1);
+    /* every name found maps back to the row of that name */
+    for (size_t i = 0; i < n; i++) {
+        const ops_op *op = ops_find(ops_at(i)->name);
+        assert_string_equal(op->name, ops_at(i)->name);
+        assert_int_equal(op->op_case, ops_at(i)->op_case);
+    }
+    assert_null(ops_find("nope"));
+    assert_null(ops_find(""));
+    assert_null(ops_find("Balance"));
+    assert_null(ops_of_call(NULL));
+    assert_null(ops_of_call(mk(&b, 0)));
+    assert_null(ops_of_call(mk(&b, 13)));
+    assert_string_equal(ops_find("register")->name, "register");
+    assert_int_equal(ops_find("permit")->op_case, C(PERMIT_SHOW));
+    assert_int_equal(ops_find("register")->op_case, C(SPECIAL_REGISTER));
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. Paging                                                            */
+
+/* All rows of `call` in pages of k (OPS_FULL at the row after k), each
+ * page continuing the previous with ops_continue; their positions into
+ * pos.  Returns the number of rows. */
+static size_t run_paged(fixture *f, const ops_principal *who,
+                        const ops_call_t *call, size_t k, uint64_t *pos,
+                        size_t max, int *pages)
+{
+    const ops_call_t *page = call;
+    ops_cont cont;
+    size_t taken = 0;
+
+    *pages = 0;
+    for (;;) {
+        struct rows r;
+        ops_status st;
+        int code;
+
+        memset(&r, 0, sizeof(r));
+        r.cap = k;
+        code = ops_call(f->l, NULL, who, page, collect, &r, &st);
+        if (code != 0)
+            fail_msg("page %d: code %d: %s", *pages, code, st.msg);
+        ++*pages;
+        assert_true(*pages < 100);
+        assert_true(r.n <= k);
+        assert_true(taken + r.n <= max);
+        memcpy(pos + taken, r.pos, r.n * sizeof(*pos));
+        taken += r.n;
+        if (st.next == 0)
+            return taken;
+        /* stopped for room: a full page, `next` its last row */
+        assert_int_equal(r.n, k);
+        assert_int_equal(st.next, r.pos[r.n - 1]);
+        ops_continue(&cont, call, st.next, taken);
+        page = &cont.call;
+    }
+}
+
+/* Pages of 1, 2, 3 rows give what one run gives; the Call continuing
+ * after the first page gives exactly the rest. */
+static void check_paging(fixture *f, const ops_principal *who,
+                         const ops_call_t *call, size_t min_rows)
+{
+    struct rows all, rest, first;
+    uint64_t pos[MAXR];
+    ops_status st;
+
+    rows_of(f, who, call, &all);
+    if (all.n < min_rows)
+        fail_msg("%s: %zu rows", ops_of_call(call)->name, all.n);
+    for (size_t i = 1; i < all.n; i++)
+        assert_true(all.pos[i] > all.pos[i - 1]);
+    for (size_t k = 1; k <= 3; k++) {
+        ops_cont cont;
+        int pages;
+        size_t n = run_paged(f, who, call, k, pos, MAXR, &pages);
+
+        assert_int_equal(n, all.n);
+        for (size_t i = 0; i < n; i++)
+            assert_true(pos[i] == all.pos[i]);
+        assert_int_equal(pages, (int)((all.n + k - 1) / k));
+
+        /* one page of k, then the rest in one */
+        memset(&first, 0, sizeof(first));
+        first.cap = k;
+        assert_int_equal(ops_call(f->l, NULL, who, call, collect, &first, &st),
+                         0);
+        assert_int_equal(first.n, k);
+        if (all.n == k) { /* all fitted: no next page */
+            assert_true(st.next == 0);
+            continue;
+        }
+        assert_true(st.next == all.pos[k - 1]);
+        ops_continue(&cont, call, st.next, k);
+        rows_of(f, who, &cont.call, &rest);
+        assert_int_equal(rest.n, all.n - k);
+        for (size_t i = 0; i < rest.n; i++)
+            assert_true(rest.pos[i] == all.pos[k + i]);
+        /* the original Call is untouched */
+        assert_ptr_not_equal(&cont.call, call);
+    }
+}
+
+static void test_paging(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+
+    mk(&b, C(EXPORT));
+    check_paging(f, &owner, &b.call, 8);
+    assert_false(b.export_.has_after);
+    mk(&b, C(EXPORT)); /* a party's own, paged */
+    check_paging(f, &party_a, &b.call, 5);
+    history_of(&b, "A", NULL, 0);
+    check_paging(f, &owner, &b.call, 5);
+    history_of(&b, "L1", NULL, 0); /* a lot, by its name: m1 s1 c1 */
+    check_paging(f, &party_b, &b.call, 3);
+    mk(&b, C(ALERTS));
+    check_paging(f, &owner, &b.call, 4);
+    mk(&b, C(ALERTS)); /* a party's alerts */
+    check_paging(f, &party_b, &b.call, 4);
+}
+
+/* A history with a limit stays within it over its pages. */
+static void test_paging_history_limit(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+    struct rows all;
+    uint64_t pos[MAXR];
+    int pages;
+
+    history_of(&b, "A", NULL, 4);
+    rows_of(f, &owner, &b.call, &all);
+    assert_int_equal(all.n, 4);
+    for (size_t k = 1; k <= 3; k++) {
+        size_t n = run_paged(f, &owner, &b.call, k, pos, MAXR, &pages);
+        assert_int_equal(n, 4);
+        for (size_t i = 0; i < n; i++)
+            assert_true(pos[i] == all.pos[i]);
+    }
+    /* after a full page, the continuation's limit is what remains */
+    {
+        ops_cont cont;
+        ops_continue(&cont, &b.call, all.pos[2], 3);
+        assert_int_equal(cont.call.history->limit, 1);
+        assert_true(cont.call.history->has_after);
+        assert_true(cont.call.history->after == all.pos[2]);
+        assert_ptr_equal(cont.call.history->party, b.history.party);
+        assert_int_equal(b.history.limit, 4);
+        assert_false(b.history.has_after);
+    }
+}
+
+static void test_full_without_paging(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+
+    /* a catalog larger than a reply: code 6, never a silent cut */
+    mk(&b, C(CATALOG));
+    memset(&r, 0, sizeof(r));
+    r.cap = 2;
+    assert_int_equal(ops_call(f->l, NULL, &owner, &b.call, collect, &r, &st),
+                     6);
+    assert_int_equal(st.code, 6);
+    assert_non_null(strstr(st.msg, "max-reply"));
+    assert_true(st.next == 0);
+    /* the same for a balance, a trace */
+    mk(&b, C(BALANCE));
+    b.balance.party = "A";
+    memset(&r, 0, sizeof(r));
+    r.cap = 1;
+    assert_int_equal(ops_call(f->l, NULL, &owner, &b.call, collect, &r, &st),
+                     6);
+    assert_non_null(strstr(st.msg, "max-reply"));
+    mk(&b, C(TRACE));
+    b.trace.lot = "L1";
+    memset(&r, 0, sizeof(r));
+    r.cap = 1;
+    assert_int_equal(ops_call(f->l, NULL, &owner, &b.call, collect, &r, &st),
+                     6);
+    /* a paged operation whose first row does not fit: no page at all */
+    mk(&b, C(EXPORT));
+    memset(&r, 0, sizeof(r));
+    r.cap = 1;
+    r.n = 1; /* the first row already finds no room */
+    assert_int_equal(ops_call(f->l, NULL, &owner, &b.call, collect, &r, &st),
+                     6);
+    assert_non_null(strstr(st.msg, "max-reply"));
+    assert_true(st.next == 0);
+    /* another code from the callback ends the operation with it */
+    mk(&b, C(EXPORT));
+    memset(&r, 0, sizeof(r));
+    r.cap = 2;
+    r.stop = 7;
+    assert_int_equal(ops_call(f->l, NULL, &owner, &b.call, collect, &r, &st),
+                     7);
+    assert_int_equal(st.code, 7);
+    assert_true(st.next == 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. Renderers                                                         */
+
+/* Where a renderer writes: two memory streams. */
+struct out {
+    FILE *f, *e;
+    char *buf, *ebuf;
+    size_t len, elen;
+};
+
+static void out_open(struct out *o, ops_render *r, int json)
+{
+    memset(o, 0, sizeof(*o));
+    o->f = open_memstream(&o->buf, &o->len);
+    o->e = open_memstream(&o->ebuf, &o->elen);
+    assert_non_null(o->f);
+    assert_non_null(o->e);
+    memset(r, 0, sizeof(*r));
+    r->out = o->f;
+    r->err = o->e;
+    r->json = json;
+}
+
+static void out_close(struct out *o)
+{
+    fclose(o->f);
+    fclose(o->e);
+}
+
+static void out_free(struct out *o)
+{
+    free(o->buf);
+    free(o->ebuf);
+}
+
+#define TEXT 0
+#define JSON 1
+#define CSV  2
+
+/* Renders `it` for `call` as row `row` (0: the first) and compares what
+ * it printed with `want`. */
+static void expect_render(const ops_call_t *call, const ops_item_t *it,
+                          int mode, size_t row, const char *want)
+{
+    struct out o;
+    ops_render r;
+
+    out_open(&o, &r, mode == JSON);
+    r.csv = mode == CSV;
+    r.rows = row;
+    assert_int_equal(ops_render_item(&r, call, it), 0);
+    assert_int_equal(r.rows, row + 1);
+    out_close(&o);
+    if (strcmp(o.buf, want) != 0)
+        fail_msg("%s rendered\n[%s]\nexpected\n[%s]", ops_of_call(call)->name,
+                 o.buf, want);
+    assert_string_equal(o.ebuf, "");
+    out_free(&o);
+}
+
+static const uint8_t hash32[32] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+    0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+    0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
+#define HEX32 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+/* One item of each kind (hand-built), kind-indexed. */
+struct items {
+    Trace__Ops__V1__Holding holding;
+    Trace__Ops__V1__Hop hop;
+    Trace__Ops__V1__PermitUse use[2];
+    Trace__Ops__V1__PermitUse *uses[2];
+    Trace__Ops__V1__Permit permit;
+    Trace__Ops__V1__Event event;
+    Trace__Ops__V1__HeadState head;
+    char *scopes[2];
+    Trace__Ops__V1__Substance substance;
+    Trace__Ops__V1__RegisterLine line[2];
+    Trace__Ops__V1__RegisterLine *lines[2];
+    Trace__Ops__V1__RegisterDay day;
+    Trace__Ops__V1__ExportLine export_line;
+    Trace__Ops__V1__Alert alert;
+    Trace__Ops__V1__ReconcileSummary summary;
+    Trace__Ops__V1__Verified verified;
+    Trace__Ops__V1__BackedUp backed_up;
+    ops_item_t it[13]; /* by item_case */
+};
+
+static void items_init(struct items *x)
+{
+    memset(x, 0, sizeof(*x));
+    for (int k = 0; k < 13; k++)
+        trace__ops__v1__item__init(&x->it[k]);
+
+    trace__ops__v1__holding__init(&x->holding);
+    x->holding.party = "B";
+    x->holding.site = "main";
+    x->holding.substance = "ephedrine";
+    x->holding.lot = "L1";
+    x->holding.qty = "10";
+    x->holding.unit = "kg";
+    x->it[I(HOLDING)].item_case = I(HOLDING);
+    x->it[I(HOLDING)].holding = &x->holding;
+
+    trace__ops__v1__hop__init(&x->hop);
+    x->hop.lot = "L1";
+    x->hop.substance = "ephedrine";
+    x->hop.from = "A";
+    x->hop.to = "B";
+    x->hop.qty = "10";
+    x->hop.unit = "kg";
+    x->hop.event = "s1";
+    x->hop.at = "2026-01-05T00:00:00+08:00";
+    x->hop.kind = "sale";
+    x->hop.party = "A";
+    x->hop.depth = 1;
+    x->it[I(HOP)].item_case = I(HOP);
+    x->it[I(HOP)].hop = &x->hop;
+
+    for (int i = 0; i < 2; i++) {
+        trace__ops__v1__permit_use__init(&x->use[i]);
+        x->uses[i] = &x->use[i];
+        x->use[i].party = "A";
+        x->use[i].role = "purchase";
+    }
+    x->use[0].id = "s1";
+    x->use[0].at = "2026-01-05T00:00:00+08:00";
+    x->use[0].qty = "10";
+    x->use[0].counted = 1;
+    x->use[1].id = "s9";
+    x->use[1].at = "2026-01-09T00:00:00+08:00";
+    x->use[1].qty = "5";
+    x->use[1].counted = 0;
+    x->use[1].reason = "expired";
+    trace__ops__v1__permit__init(&x->permit);
+    x->permit.permit = "PL-B";
+    x->permit.kind = "purchase_license";
+    x->permit.holder = "B";
+    x->permit.counterparty = "A";
+    x->permit.substance = "ephedrine";
+    x->permit.uses = "multi";
+    x->permit.valid_from = "2026-01-01";
+    x->permit.valid_until = "2026-12-31";
+    x->permit.status = "active";
+    x->permit.budget = "100";
+    x->permit.used = "10";
+    x->permit.remaining = "90";
+    x->permit.unit = "kg";
+    x->permit.issuer = "REGULATOR";
+    x->permit.n_events = 2;
+    x->permit.events = x->uses;
+    x->it[I(PERMIT)].item_case = I(PERMIT);
+    x->it[I(PERMIT)].permit = &x->permit;
+
+    trace__ops__v1__event__init(&x->event);
+    x->event.seq = 42;
+    x->event.type = "sale";
+    x->event.id = "s1";
+    x->event.party = "A";
+    x->event.substance = "ephedrine";
+    x->event.lot = "L1";
+    x->event.qty = "10";
+    x->event.unit = "kg";
+    x->event.at = "2026-01-05T00:00:00+08:00";
+    x->event.corrected = 1;
+    x->event.json = "{\"type\":\"sale\"}";
+    x->it[I(EVENT)].item_case = I(EVENT);
+    x->it[I(EVENT)].event = &x->event;
+
+    trace__ops__v1__head_state__init(&x->head);
+    x->head.size = 7;
+    x->head.head.data = (uint8_t *)hash32;
+    x->head.head.len = 32;
+    x->it[I(HEAD)].item_case = I(HEAD);
+    x->it[I(HEAD)].head = &x->head;
+
+    trace__ops__v1__substance__init(&x->substance);
+    x->scopes[0] = "CN-PC-1";
+    x->scopes[1] = "CN-X";
+    x->substance.code = "ephedrine";
+    x->substance.cas = "299-42-3";
+    x->substance.name = "Ephedrine";
+    x->substance.dimension = "mass";
+    x->substance.n_scopes = 2;
+    x->substance.scopes = x->scopes;
+    x->it[I(SUBSTANCE)].item_case = I(SUBSTANCE);
+    x->it[I(SUBSTANCE)].substance = &x->substance;
+
+    for (int i = 0; i < 2; i++) {
+        trace__ops__v1__register_line__init(&x->line[i]);
+        x->lines[i] = &x->line[i];
+    }
+    x->line[0].kind = "receipt";
+    x->line[0].id = "c1";
+    x->line[0].at = "2026-01-05T09:00:00+08:00";
+    x->line[0].lot = "L1";
+    x->line[0].qty = "10";
+    x->line[0].counterparty = "A";
+    x->line[1].kind = "dispense";
+    x->line[1].id = "x1";
+    x->line[1].at = "2026-01-05T10:00:00+08:00";
+    x->line[1].qty = "-1";
+    x->line[1].counterparty = "DR";
+    x->line[1].rx = "RX1";
+    trace__ops__v1__register_day__init(&x->day);
+    x->day.date = "2026-01-05";
+    x->day.party = "B";
+    x->day.substance = "ephedrine";
+    x->day.unit = "kg";
+    x->day.opening = "0";
+    x->day.received = "10";
+    x->day.dispensed = "1";
+    x->day.destroyed = "0";
+    x->day.other_out = "-2";
+    x->day.closing = "7";
+    x->day.n_entries = 2;
+    x->day.entries = x->lines;
+    x->it[I(DAY)].item_case = I(DAY);
+    x->it[I(DAY)].day = &x->day;
+
+    trace__ops__v1__export_line__init(&x->export_line);
+    x->export_line.seq = 3;
+    x->export_line.json = "{\"a\":\"b\"}";
+    x->it[I(LINE)].item_case = I(LINE);
+    x->it[I(LINE)].line = &x->export_line;
+
+    trace__ops__v1__alert__init(&x->alert);
+    x->alert.id = "A0123456789abcdef";
+    x->alert.rule = "SHIPMENT_UNCONFIRMED";
+    x->alert.severity = "medium";
+    x->alert.status = "open";
+    x->alert.detail = "no receipt";
+    x->alert.json = "{\"id\":\"A0123456789abcdef\"}";
+    x->alert.position = 5;
+    x->it[I(ALERT)].item_case = I(ALERT);
+    x->it[I(ALERT)].alert = &x->alert;
+
+    trace__ops__v1__reconcile_summary__init(&x->summary);
+    x->summary.alerts = 3;
+    x->summary.new_alerts = 1;
+    x->summary.events = 20;
+    x->summary.new_events = 5;
+    x->summary.seconds = 0.5;
+    x->it[I(SUMMARY)].item_case = I(SUMMARY);
+    x->it[I(SUMMARY)].summary = &x->summary;
+
+    trace__ops__v1__verified__init(&x->verified);
+    x->verified.ok = 1;
+    x->verified.has_entries = x->verified.has_signatures = 1;
+    x->verified.entries = 10;
+    x->verified.signatures = 4;
+    x->verified.has_head = 1;
+    x->verified.head.data = (uint8_t *)hash32;
+    x->verified.head.len = 32;
+    x->it[I(VERIFIED)].item_case = I(VERIFIED);
+    x->it[I(VERIFIED)].verified = &x->verified;
+
+    trace__ops__v1__backed_up__init(&x->backed_up);
+    x->backed_up.source = "/data/l";
+    x->backed_up.dest = "/backups/b1";
+    x->it[I(BACKED_UP)].item_case = I(BACKED_UP);
+    x->it[I(BACKED_UP)].backed_up = &x->backed_up;
+}
+
+static void test_render_holding(void **state)
+{
+    struct items x;
+    callbuf b;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(BALANCE));
+    expect_render(&b.call, &x.it[I(HOLDING)], TEXT, 0,
+                  "SUBSTANCE                LOT                  SITE        "
+                  "                QTY UNIT\n"
+                  "ephedrine                L1                   main        "
+                  "                 10 kg\n");
+    expect_render(&b.call, &x.it[I(HOLDING)], TEXT, 1,
+                  "ephedrine                L1                   main        "
+                  "                 10 kg\n");
+    expect_render(&b.call, &x.it[I(HOLDING)], JSON, 0,
+                  "{\"party\":\"B\",\"site\":\"main\",\"substance\":"
+                  "\"ephedrine\",\"lot\":\"L1\",\"qty\":\"10\",\"unit\":"
+                  "\"kg\"}\n");
+    /* quotes, backslashes and control characters escaped; DEL and UTF-8
+     * as they are */
+    x.holding.site = "a\"b\\c\n\t\x01\x1f\x7f\xc3\xa9";
+    expect_render(&b.call, &x.it[I(HOLDING)], JSON, 0,
+                  "{\"party\":\"B\",\"site\":\"a\\\"b\\\\c\\u000a\\u0009"
+                  "\\u0001\\u001f\x7f\xc3\xa9\",\"substance\":\"ephedrine\","
+                  "\"lot\":\"L1\",\"qty\":\"10\",\"unit\":\"kg\"}\n");
+}
+
+static void test_render_hop(void **state)
+{
+    struct items x;
+    callbuf b;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(TRACE));
+    expect_render(
+        &b.call, &x.it[I(HOP)], TEXT, 0,
+        "  sale      L1 A -> B  10 kg  [2026-01-05T00:00:00+08:00 A/s1]\n");
+    expect_render(&b.call, &x.it[I(HOP)], JSON, 0,
+                  "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"A\","
+                  "\"to\":\"B\",\"qty\":\"10\",\"unit\":\"kg\",\"event\":"
+                  "\"s1\",\"at\":\"2026-01-05T00:00:00+08:00\",\"kind\":"
+                  "\"sale\",\"party\":\"A\",\"into_lot\":null,\"depth\":1}\n");
+    /* into a produced lot, no quantity */
+    x.hop.kind = "produce";
+    x.hop.from = "B";
+    x.hop.to = NULL;
+    x.hop.into_lot = "X1";
+    x.hop.qty = x.hop.unit = NULL;
+    x.hop.depth = 0;
+    x.hop.event = "d1";
+    x.hop.party = "B";
+    x.hop.at = "2026-01-12T09:00:00+08:00";
+    expect_render(
+        &b.call, &x.it[I(HOP)], TEXT, 3,
+        "produce   L1 B: into lot X1     [2026-01-12T09:00:00+08:00 B/d1]\n");
+    expect_render(&b.call, &x.it[I(HOP)], JSON, 0,
+                  "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"B\","
+                  "\"to\":null,\"qty\":null,\"unit\":null,\"event\":\"d1\","
+                  "\"at\":\"2026-01-12T09:00:00+08:00\",\"kind\":\"produce\","
+                  "\"party\":\"B\",\"into_lot\":\"X1\",\"depth\":0}\n");
+    /* from its origin, to nobody */
+    x.hop.into_lot = NULL;
+    x.hop.from = NULL;
+    x.hop.depth = 2;
+    expect_render(
+        &b.call, &x.it[I(HOP)], TEXT, 0,
+        "    produce   L1 (origin) -> (gone)     [2026-01-12T09:00:00+08:00 "
+        "B/d1]\n");
+    /* a long lot id is printed whole; a huge depth (from a confused
+     * daemon) indents 64 levels and no more */
+    {
+        char lot[201], want[600];
+        memset(lot, 'x', 200);
+        lot[200] = '\0';
+        x.hop.into_lot = lot;
+        x.hop.from = "B";
+        x.hop.depth = 1073741824;
+        snprintf(want, sizeof(want),
+                 "%128sproduce   L1 B: into lot %s     "
+                 "[2026-01-12T09:00:00+08:00 B/d1]\n",
+                 "", lot);
+        expect_render(&b.call, &x.it[I(HOP)], TEXT, 0, want);
+        x.hop.depth = -5;
+        snprintf(want, sizeof(want),
+                 "produce   L1 B: into lot %s     "
+                 "[2026-01-12T09:00:00+08:00 B/d1]\n",
+                 lot);
+        expect_render(&b.call, &x.it[I(HOP)], TEXT, 0, want);
+    }
+}
+
+static void test_render_permit(void **state)
+{
+    struct items x;
+    callbuf b;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(PERMIT_SHOW));
+    expect_render(
+        &b.call, &x.it[I(PERMIT)], TEXT, 0,
+        "permit     PL-B (purchase_license, multi-use)\n"
+        "status     active\n"
+        "holder     B\n"
+        "counter    A\n"
+        "substance  ephedrine\n"
+        "valid      2026-01-01 .. 2026-12-31\n"
+        "budget     100 kg\n"
+        "used       10 kg\n"
+        "remaining  90 kg\n"
+        "issued by  REGULATOR\n"
+        "citations  2\n"
+        "  2026-01-05T00:00:00+08:00  purchase  A/s1  10 kg  written off\n"
+        "  2026-01-09T00:00:00+08:00  purchase  A/s9  5 kg  not counted: "
+        "expired\n");
+    expect_render(
+        &b.call, &x.it[I(PERMIT)], JSON, 0,
+        "{\"permit\":\"PL-B\",\"kind\":\"purchase_license\",\"holder\":\"B\","
+        "\"counterparty\":\"A\",\"substance\":\"ephedrine\",\"uses\":"
+        "\"multi\",\"valid_from\":\"2026-01-01\",\"valid_until\":"
+        "\"2026-12-31\",\"status\":\"active\",\"budget\":\"100\",\"used\":"
+        "\"10\",\"remaining\":\"90\",\"unit\":\"kg\",\"issuer\":"
+        "\"REGULATOR\",\"events\":[{\"party\":\"A\",\"id\":\"s1\",\"role\":"
+        "\"purchase\",\"at\":\"2026-01-05T00:00:00+08:00\",\"qty\":\"10\","
+        "\"counted\":true,\"reason\":null},{\"party\":\"A\",\"id\":\"s9\","
+        "\"role\":\"purchase\",\"at\":\"2026-01-09T00:00:00+08:00\","
+        "\"qty\":\"5\",\"counted\":false,\"reason\":\"expired\"}]}\n");
+    /* any counterparty, write-offs beyond an int64, no citations */
+    x.permit.counterparty = NULL;
+    x.permit.has_used_overflow = 1;
+    x.permit.used_overflow = 1;
+    x.permit.status = "exhausted";
+    x.permit.used = ">9";
+    x.permit.remaining = "<1";
+    x.permit.n_events = 0;
+    expect_render(&b.call, &x.it[I(PERMIT)], TEXT, 0,
+                  "permit     PL-B (purchase_license, multi-use)\n"
+                  "status     exhausted\n"
+                  "holder     B\n"
+                  "counter    (any)\n"
+                  "substance  ephedrine\n"
+                  "valid      2026-01-01 .. 2026-12-31\n"
+                  "budget     100 kg\n"
+                  "used       >9 kg\n"
+                  "remaining  <1 kg\n"
+                  "note       the write-offs sum beyond the largest "
+                  "representable quantity: used and remaining are bounds\n"
+                  "issued by  REGULATOR\n"
+                  "citations  0\n");
+    expect_render(
+        &b.call, &x.it[I(PERMIT)], JSON, 0,
+        "{\"permit\":\"PL-B\",\"kind\":\"purchase_license\",\"holder\":\"B\","
+        "\"counterparty\":null,\"substance\":\"ephedrine\",\"uses\":"
+        "\"multi\",\"valid_from\":\"2026-01-01\",\"valid_until\":"
+        "\"2026-12-31\",\"status\":\"exhausted\",\"budget\":\"100\","
+        "\"used\":\">9\",\"remaining\":\"<1\",\"unit\":\"kg\",\"issuer\":"
+        "\"REGULATOR\",\"used_overflow\":true,\"events\":[]}\n");
+}
+
+static void test_render_event(void **state)
+{
+    struct items x;
+    callbuf b;
+    struct out o;
+    ops_render r;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(HISTORY));
+    expect_render(&b.call, &x.it[I(EVENT)], TEXT, 0,
+                  "     SEQ  AT                        TYPE          PARTY    "
+                  "            ID               SUBSTANCE          LOT        "
+                  "    QTY\n"
+                  "      42  2026-01-05T00:00:00+08:00 sale          A        "
+                  "            s1               ephedrine          L1         "
+                  "    10 kg  (corrected)\n");
+    expect_render(&b.call, &x.it[I(EVENT)], JSON, 0,
+                  "{\"seq\":42,\"corrected\":true,\"event\":{\"type\":"
+                  "\"sale\"}}\n");
+    /* no substance, lot or quantity; not corrected */
+    x.event.seq = 7;
+    x.event.type = "party";
+    x.event.party = "REGULATOR";
+    x.event.id = "r-A";
+    x.event.substance = x.event.lot = x.event.qty = x.event.unit = NULL;
+    x.event.corrected = 0;
+    x.event.at = "2026-01-01T00:00:00+08:00";
+    expect_render(&b.call, &x.it[I(EVENT)], TEXT, 1,
+                  "       7  2026-01-01T00:00:00+08:00 party         REGULATOR"
+                  "            r-A              -                  -          "
+                  "     \n");
+    expect_render(&b.call, &x.it[I(EVENT)], JSON, 1,
+                  "{\"seq\":7,\"corrected\":false,\"event\":{\"type\":"
+                  "\"sale\"}}\n");
+    /* the renderer keeps the last row's position */
+    out_open(&o, &r, 0);
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(EVENT)]), 0);
+    assert_true(r.last_seq == 7);
+    out_close(&o);
+    out_free(&o);
+}
+
+static void test_render_head_substance(void **state)
+{
+    struct items x;
+    callbuf b;
+    static const uint8_t two[2] = {0xab, 0xcd};
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(HEAD));
+    expect_render(&b.call, &x.it[I(HEAD)], TEXT, 0,
+                  "7 entries, head " HEX32 "\n");
+    expect_render(&b.call, &x.it[I(HEAD)], JSON, 0,
+                  "{\"size\":7,\"head\":\"" HEX32 "\"}\n");
+    x.head.head.data = (uint8_t *)two;
+    x.head.head.len = 2;
+    x.head.size = 18446744073709551615ULL;
+    expect_render(&b.call, &x.it[I(HEAD)], TEXT, 0,
+                  "18446744073709551615 entries, head abcd\n");
+
+    mk(&b, C(CATALOG));
+    expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 0,
+                  "CODE                       CAS          DIM     CONTROLS\n"
+                  "ephedrine                  299-42-3     mass    CN-PC-1 "
+                  "CN-X\n");
+    expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 0,
+                  "{\"code\":\"ephedrine\",\"cas\":\"299-42-3\",\"name\":"
+                  "\"Ephedrine\",\"dimension\":\"mass\",\"scopes\":"
+                  "[\"CN-PC-1\",\"CN-X\"]}\n");
+    x.substance.code = "acetone";
+    x.substance.cas = NULL;
+    x.substance.name = NULL;
+    x.substance.dimension = "volume";
+    x.substance.n_scopes = 0;
+    expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 1,
+                  "acetone                    -            volume \n");
+    expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 1,
+                  "{\"code\":\"acetone\",\"cas\":null,\"name\":null,"
+                  "\"dimension\":\"volume\",\"scopes\":[]}\n");
+}
+
+static void test_render_register_day(void **state)
+{
+    struct items x;
+    callbuf b;
+    Trace__Ops__V1__RegisterLine more[2], *lines[4];
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(SPECIAL_REGISTER));
+    expect_render(
+        &b.call, &x.it[I(DAY)], TEXT, 0,
+        "2026-01-05  B  ephedrine (kg)\n"
+        "  opening 0            received 10         dispensed 1          "
+        "destroyed 0        other out -2       closing 7\n"
+        "    2026-01-05T09:00:00+08:00  receipt   c1             lot L1     "
+        "              10  A\n"
+        "    2026-01-05T10:00:00+08:00  dispense  x1             lot -      "
+        "              -1  DR  rx RX1\n");
+    expect_render(
+        &b.call, &x.it[I(DAY)], JSON, 0,
+        "{\"date\":\"2026-01-05\",\"party\":\"B\",\"substance\":"
+        "\"ephedrine\",\"unit\":\"kg\",\"opening\":\"0\",\"received\":"
+        "\"10\",\"dispensed\":\"1\",\"destroyed\":\"0\",\"other_out\":"
+        "\"-2\",\"closing\":\"7\",\"entries\":[{\"kind\":\"receipt\","
+        "\"id\":\"c1\",\"at\":\"2026-01-05T09:00:00+08:00\",\"lot\":\"L1\","
+        "\"qty\":\"10\",\"counterparty\":\"A\",\"rx\":null},{\"kind\":"
+        "\"dispense\",\"id\":\"x1\",\"at\":\"2026-01-05T10:00:00+08:00\","
+        "\"lot\":null,\"qty\":\"-1\",\"counterparty\":\"DR\",\"rx\":"
+        "\"RX1\"}]}\n");
+    expect_render(&b.call, &x.it[I(DAY)], CSV, 0,
+                  "date,party,substance,unit,opening,received,dispensed,"
+                  "destroyed,other_out,closing,received_from,prescriptions\n"
+                  "2026-01-05,B,ephedrine,kg,0,10,1,0,-2,7,A/L1,RX1\n");
+    /* CSV quoting; a receipt without supplier or lot; a sale out is not
+     * something received */
+    for (int i = 0; i < 2; i++)
+        trace__ops__v1__register_line__init(&more[i]);
+    more[0].kind = "receipt";
+    more[0].id = "c2";
+    more[0].at = "2026-01-05T11:00:00+08:00";
+    more[0].qty = "3";
+    more[1].kind = "sale";
+    more[1].id = "s5";
+    more[1].at = "2026-01-05T12:00:00+08:00";
+    more[1].qty = "-2";
+    more[1].counterparty = "C";
+    x.line[0].counterparty = "A,\"1";
+    lines[0] = &x.line[0];
+    lines[1] = &more[0];
+    lines[2] = &x.line[1];
+    lines[3] = &more[1];
+    x.day.entries = lines;
+    x.day.n_entries = 4;
+    expect_render(&b.call, &x.it[I(DAY)], CSV, 1,
+                  "2026-01-05,B,ephedrine,kg,0,10,1,0,-2,7,\"A,\"\"1/L1 -/-\","
+                  "RX1\n");
+}
+
+static void test_render_line_alert_verified(void **state)
+{
+    struct items x;
+    callbuf b;
+    struct out o;
+    ops_render r;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(EXPORT));
+    expect_render(&b.call, &x.it[I(LINE)], TEXT, 0, "{\"a\":\"b\"}\n");
+    expect_render(&b.call, &x.it[I(LINE)], JSON, 0, "{\"a\":\"b\"}\n");
+
+    mk(&b, C(ALERTS));
+    expect_render(&b.call, &x.it[I(ALERT)], TEXT, 0,
+                  "ID                RULE                 SEVERITY STATUS     "
+                  "  PARTY                DETAIL\n"
+                  "A0123456789abcdef SHIPMENT_UNCONFIRMED medium   open       "
+                  "  -                    no receipt\n");
+    expect_render(&b.call, &x.it[I(ALERT)], JSON, 0,
+                  "{\"id\":\"A0123456789abcdef\"}\n");
+    x.alert.id = "A00000000000000ff";
+    x.alert.rule = "QTY_MISMATCH";
+    x.alert.severity = "high";
+    x.alert.status = "acknowledged";
+    x.alert.party = "B";
+    x.alert.detail = "x";
+    expect_render(&b.call, &x.it[I(ALERT)], TEXT, 1,
+                  "A00000000000000ff QTY_MISMATCH         high     "
+                  "acknowledged B                    x\n");
+    /* a reconciliation's alerts print as alerts; its summary goes to err
+     * and is not a row */
+    mk(&b, C(RECONCILE));
+    expect_render(&b.call, &x.it[I(ALERT)], JSON, 0,
+                  "{\"id\":\"A0123456789abcdef\"}\n");
+    out_open(&o, &r, 0);
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(SUMMARY)]), 0);
+    assert_int_equal(r.rows, 0);
+    x.summary.partial = 1;
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(SUMMARY)]), 0);
+    out_close(&o);
+    assert_string_equal(o.buf, "");
+    assert_string_equal(o.ebuf, "3 alerts (1 new) over 20 events in 0.50 s\n"
+                                "3 alerts (1 new) over 20 events (5 appended "
+                                "since the previous run) in 0.50 s\n");
+    out_free(&o);
+
+    /* the last alert's position is kept, the largest seen */
+    mk(&b, C(ALERTS));
+    out_open(&o, &r, 1);
+    x.alert.position = 9;
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(ALERT)]), 0);
+    x.alert.position = 4;
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(ALERT)]), 0);
+    assert_true(r.last_seq == 9);
+    out_close(&o);
+    out_free(&o);
+
+    mk(&b, C(VERIFY));
+    expect_render(&b.call, &x.it[I(VERIFIED)], TEXT, 0,
+                  "ok: 10 entries, 4 signatures verified\nhead: " HEX32 "\n");
+    expect_render(&b.call, &x.it[I(VERIFIED)], JSON, 0,
+                  "{\"ok\":true,\"entries\":10,\"signatures\":4,\"head\":"
+                  "\"" HEX32 "\"}\n");
+    x.verified.ok = 0;
+    x.verified.has_head = 0;
+    x.verified.has_bad_seq = 1;
+    x.verified.bad_seq = 3;
+    x.verified.reason = "bad \"sig\"\n";
+    /* the failure's text is the status message, not a row's */
+    expect_render(&b.call, &x.it[I(VERIFIED)], TEXT, 0, "");
+    expect_render(&b.call, &x.it[I(VERIFIED)], JSON, 0,
+                  "{\"ok\":false,\"bad_seq\":3,\"reason\":\"bad \\\"sig\\\""
+                  "\\u000a\"}\n");
+
+    mk(&b, C(BACKUP));
+    expect_render(&b.call, &x.it[I(BACKED_UP)], TEXT, 0,
+                  "backed up /data/l to /backups/b1 (check it with: tracectl "
+                  "--data /backups/b1 verify)\n");
+}
+
+static void test_json_value(void **state)
+{
+    struct out o;
+    ops_render r;
+
+    (void)state;
+    out_open(&o, &r, 1);
+    ops_json_value(o.f, NULL);
+    fputc('|', o.f);
+    ops_json_value(o.f, "");
+    fputc('|', o.f);
+    ops_json_value(o.f, "\"\\/\b\f\n\r\t\x1f\x20~");
+    fputc('|', o.f);
+    ops_json_str(o.f, "k", "v", 0);
+    ops_json_str(o.f, "n", NULL, 1);
+    out_close(&o);
+    assert_string_equal(o.buf, "null|\"\"|\"\\\"\\\\/\\u0008\\u000c\\u000a"
+                               "\\u000d\\u0009\\u001f ~\"|\"k\":\"v\","
+                               "\"n\":null");
+    out_free(&o);
+}
+
+/* Which item kinds each operation renders; anything else is refused and
+ * prints nothing. */
+static int renders(int op_case, int item_case)
+{
+    switch (op_case) {
+    case C(BALANCE):
+        return item_case == I(HOLDING);
+    case C(TRACE):
+        return item_case == I(HOP);
+    case C(PERMIT_SHOW):
+        return item_case == I(PERMIT);
+    case C(HISTORY):
+        return item_case == I(EVENT);
+    case C(HEAD):
+        return item_case == I(HEAD);
+    case C(CATALOG):
+        return item_case == I(SUBSTANCE);
+    case C(SPECIAL_REGISTER):
+        return item_case == I(DAY);
+    case C(EXPORT):
+        return item_case == I(LINE);
+    case C(ALERTS):
+        return item_case == I(ALERT);
+    case C(RECONCILE):
+        return item_case == I(ALERT) || item_case == I(SUMMARY);
+    case C(VERIFY):
+        return item_case == I(VERIFIED);
+    case C(BACKUP):
+        return item_case == I(BACKED_UP);
+    default:
+        return 0;
+    }
+}
+
+static void test_render_wrong_kind(void **state)
+{
+    static const int cases[] = {0, 1, 2,  3,  4,  5,  6,  7,
+                                8, 9, 10, 11, 12, 13, 99, 100000};
+    struct items x;
+
+    (void)state;
+    items_init(&x);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(*cases); c++) {
+        for (int k = 0; k <= 12; k++) {
+            callbuf b;
+            struct out o;
+            ops_render r;
+            int want = renders(cases[c], k), rc;
+
+            mk(&b, cases[c]);
+            out_open(&o, &r, 0);
+            r.rows = 3;
+            rc = ops_render_item(&r, &b.call, &x.it[k]);
+            out_close(&o);
+            if (want) {
+                assert_int_equal(rc, 0);
+            } else {
+                if (rc != -1)
+                    fail_msg("op %d rendered item %d", cases[c], k);
+                assert_string_equal(o.buf, "");
+                assert_string_equal(o.ebuf, "");
+                assert_int_equal(r.rows, 3);
+            }
+            out_free(&o);
+        }
+    }
+    /* the brief's example: a Hop for a Balance */
+    {
+        callbuf b;
+        struct out o;
+        ops_render r;
+        mk(&b, C(BALANCE));
+        out_open(&o, &r, 1);
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), -1);
+        out_close(&o);
+        assert_int_equal(o.len, 0);
+        out_free(&o);
+    }
+}
+
+/* What begin and end print around the rows. */
+static char *begin_end(const ops_call_t *call, int json, int follow,
+                       size_t n_items, const ops_item_t *it, int code)
+{
+    struct out o;
+    ops_render r;
+
+    out_open(&o, &r, json);
+    r.follow = follow;
+    ops_render_begin(&r, call);
+    for (size_t i = 0; i < n_items; i++)
+        assert_int_equal(ops_render_item(&r, call, &it[i]), 0);
+    ops_render_end(&r, call, code);
+    out_close(&o);
+    free(o.ebuf);
+    return o.buf;
+}
+
+#define EXPECT_OUT(expr, want)                                                 \
+    do {                                                                       \
+        char *got_ = (expr);                                                   \
+        if (strcmp(got_, (want)) != 0)                                         \
+            fail_msg("%s:\n[%s]\nexpected\n[%s]", #expr, got_, (want));        \
+        free(got_);                                                            \
+    } while (0)
+
+static void test_render_begin_end(void **state)
+{
+    struct items x;
+    callbuf b;
+    ops_item_t events[3];
+    Trace__Ops__V1__Event ev[3];
+
+    (void)state;
+    items_init(&x);
+
+    /* balance: its heading; no rows: (no stock) */
+    mk(&b, C(BALANCE));
+    b.balance.party = "B";
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0),
+               "book stock of B now\n(no stock)\n");
+    b.balance.at_text = "2026-01-05";
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0),
+               "book stock of B as of 2026-01-05\n(no stock)\n");
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 1, &x.it[I(HOLDING)], 0),
+               "book stock of B as of 2026-01-05\n"
+               "SUBSTANCE                LOT                  SITE        "
+               "                QTY UNIT\n"
+               "ephedrine                L1                   main        "
+               "                 10 kg\n");
+    EXPECT_OUT(begin_end(&b.call, 1, 0, 0, NULL, 0), "");
+    /* a failed operation: nothing after the heading */
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 4),
+               "book stock of B as of 2026-01-05\n");
+
+    /* history: a page that reaches its limit says how to go on */
+    for (int i = 0; i < 3; i++) {
+        ev[i] = x.event;
+        ev[i].seq = (uint64_t)(5 + 2 * i);
+        events[i] = x.it[I(EVENT)];
+        events[i].event = &ev[i];
+    }
+    history_of(&b, "A", NULL, 3);
+    {
+        char *out = begin_end(&b.call, 0, 0, 3, events, 0);
+        const char *more = strstr(out, "(more: add --after 9)\n");
+        assert_non_null(more);
+        assert_string_equal(more, "(more: add --after 9)\n");
+        free(out);
+    }
+    EXPECT_OUT(begin_end(&b.call, 1, 0, 3, events, 0),
+               "{\"seq\":5,\"corrected\":true,\"event\":{\"type\":\"sale\"}}\n"
+               "{\"seq\":7,\"corrected\":true,\"event\":{\"type\":\"sale\"}}\n"
+               "{\"seq\":9,\"corrected\":true,\"event\":{\"type\":\"sale\"}}"
+               "\n");
+    {
+        /* fewer rows than the limit: no note */
+        char *out = begin_end(&b.call, 0, 0, 2, events, 0);
+        assert_null(strstr(out, "(more"));
+        free(out);
+    }
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0), "(no events)\n");
+    b.history.limit = 0;
+    {
+        char *out = begin_end(&b.call, 0, 0, 3, events, 0);
+        assert_null(strstr(out, "(more"));
+        free(out);
+    }
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0), "(no events)\n");
+
+    /* alerts: none, unless following */
+    mk(&b, C(ALERTS));
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0), "(no alerts)\n");
+    EXPECT_OUT(begin_end(&b.call, 0, 1, 0, NULL, 0), "");
+    EXPECT_OUT(begin_end(&b.call, 1, 0, 0, NULL, 0), "");
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 5), "");
+    /* alerts after a position continue a listing: no heading */
+    b.alerts.has_after = 1;
+    b.alerts.after = 4;
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 1, &x.it[I(ALERT)], 0),
+               "A0123456789abcdef SHIPMENT_UNCONFIRMED medium   open       "
+               "  -                    no receipt\n");
+
+    /* trace: no movements (involving the party) */
+    mk(&b, C(TRACE));
+    b.trace.lot = "L1";
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0), "(no movements)\n");
+    b.trace.party = "B";
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0),
+               "(no movements involving B)\n");
+    EXPECT_OUT(begin_end(&b.call, 1, 0, 0, NULL, 0), "");
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 4), "");
+    /* other operations print nothing around their rows */
+    mk(&b, C(CATALOG));
+    EXPECT_OUT(begin_end(&b.call, 0, 0, 0, NULL, 0), "");
+}
+
+/* ------------------------------------------------------------------ */
+/* 5. Decoding truncated Results                                        */
+
+/* Items packed as they come (traced's add_row packs them so too). */
+struct packed {
+    size_t n;
+    uint8_t *buf[MAXR];
+    size_t len[MAXR];
+};
+
+static int pack_row(const ops_item_t *it, void *ctx)
+{
+    struct packed *p = ctx;
+    size_t len = trace__ops__v1__item__get_packed_size(it);
+
+    assert_true(p->n < MAXR);
+    p->buf[p->n] = malloc(len ? len : 1);
+    assert_non_null(p->buf[p->n]);
+    assert_int_equal(trace__ops__v1__item__pack(it, p->buf[p->n]), len);
+    p->len[p->n++] = len;
+    return 0;
+}
+
+/* Renders every item of a decoded Result for `call`: each is one the
+ * call renders, or (unless strict) an empty Item (cut before its field),
+ * refused without printing. */
+static void render_all(const ops_call_t *call,
+                       const Trace__Ops__V1__Result *res, int json, int strict)
+{
+    struct out o;
+    ops_render r;
+
+    out_open(&o, &r, json);
+    ops_render_begin(&r, call);
+    for (size_t i = 0; i < res->n_items; i++) {
+        const ops_item_t *it = res->items[i];
+        size_t before;
+
+        fflush(o.f);
+        before = o.len;
+        if (ops_render_item(&r, call, it) != 0) {
+            assert_false(strict);
+            assert_int_equal(it->item_case, 0);
+            fflush(o.f);
+            assert_int_equal(o.len, before);
+        }
+    }
+    ops_render_end(&r, call, 0);
+    out_close(&o);
+    out_free(&o);
+}
+
+static void check_truncations(fixture *f, const ops_call_t *call,
+                              size_t min_items)
+{
+    Trace__Ops__V1__Result res = TRACE__OPS__V1__RESULT__INIT, *got;
+    Trace__Ops__V1__Item *items[MAXR];
+    struct packed p;
+    ops_status st;
+    uint8_t *buf, *copy;
+    size_t len, decoded = 0;
+
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(ops_call(f->l, NULL, &owner, call, pack_row, &p, &st), 0);
+    if (p.n < min_items)
+        fail_msg("%s: %zu items", ops_of_call(call)->name, p.n);
+    for (size_t i = 0; i < p.n; i++) {
+        items[i] = trace__ops__v1__item__unpack(NULL, p.len[i], p.buf[i]);
+        assert_non_null(items[i]);
+    }
+    res.n_items = p.n;
+    res.items = items;
+    res.has_ran = 1;
+    res.ran = 1;
+    res.has_next = 1;
+    res.next = 1234567;
+    len = trace__ops__v1__result__get_packed_size(&res);
+    buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(trace__ops__v1__result__pack(&res, buf), len);
+
+    /* the whole: every item back */
+    got = trace__ops__v1__result__unpack(NULL, len, buf);
+    assert_non_null(got);
+    assert_int_equal(got->n_items, p.n);
+    assert_true(got->ran && got->next == 1234567);
+    render_all(call, got, 0, 1);
+    trace__ops__v1__result__free_unpacked(got, NULL);
+
+    /* every prefix, each in a buffer of its own size (ASan sees any read
+     * past it): a message or NULL */
+    for (size_t n = 0; n < len; n++) {
+        copy = malloc(n ? n : 1);
+        assert_non_null(copy);
+        memcpy(copy, buf, n);
+        got = trace__ops__v1__result__unpack(NULL, n, copy);
+        if (got) {
+            decoded++;
+            assert_true(got->n_items <= p.n);
+            assert_false(got->has_next);
+            render_all(call, got, (int)(n & 1), 1);
+            trace__ops__v1__result__free_unpacked(got, NULL);
+        }
+        free(copy);
+    }
+    /* the prefixes that end between fields: before each item, after the
+     * last, after `ran` */
+    assert_int_equal(decoded, p.n + 2);
+
+    /* each item cut short inside a well-formed Result */
+    for (size_t i = 0; i < p.n; i++) {
+        for (size_t n = 0; n < p.len[i]; n++) {
+            uint8_t *m = malloc(n + 11);
+            size_t h = 1;
+            assert_non_null(m);
+            m[0] = 0x0a; /* Result.items, n bytes long */
+            for (size_t v = n; h == 1 || v; v >>= 7)
+                m[h++] = (uint8_t)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+            memcpy(m + h, p.buf[i], n);
+            got = trace__ops__v1__result__unpack(NULL, n + h, m);
+            if (got) {
+                assert_int_equal(got->n_items, 1);
+                render_all(call, got, (int)(n & 1), n > 0);
+                trace__ops__v1__result__free_unpacked(got, NULL);
+            }
+            free(m);
+        }
+    }
+
+    for (size_t i = 0; i < p.n; i++) {
+        trace__ops__v1__item__free_unpacked(items[i], NULL);
+        free(p.buf[i]);
+    }
+    free(buf);
+}
+
+static void test_truncated_results(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+
+    history_of(&b, "A", NULL, 0);
+    check_truncations(f, &b.call, 5);
+    mk(&b, C(PERMIT_SHOW));
+    b.permit.permit = "PL-B";
+    check_truncations(f, &b.call, 1);
+    mk(&b, C(TRACE));
+    b.trace.lot = "L1";
+    check_truncations(f, &b.call, 2);
+    mk(&b, C(SPECIAL_REGISTER));
+    b.reg.party = "B";
+    b.reg.substance = "ephedrine";
+    b.reg.from_us = REG_FROM;
+    b.reg.to_us = REG_TO;
+    check_truncations(f, &b.call, 3);
+    mk(&b, C(ALERTS));
+    check_truncations(f, &b.call, 3);
+    mk(&b, C(BALANCE));
+    b.balance.party = "A"; /* L1 and L2 */
+    check_truncations(f, &b.call, 2);
+    mk(&b, C(VERIFY));
+    check_truncations(f, &b.call, 1);
+    mk(&b, C(HEAD));
+    check_truncations(f, &b.call, 1);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_authorization_table),
+        T(test_authorization_details),
+        T(test_export_own_events),
+        T(test_alerts_naming_the_party),
+        T(test_daemon_env),
+        T(test_malformed_calls),
+        cmocka_unit_test(test_table),
+        T(test_paging),
+        T(test_paging_history_limit),
+        T(test_full_without_paging),
+        cmocka_unit_test(test_render_holding),
+        cmocka_unit_test(test_render_hop),
+        cmocka_unit_test(test_render_permit),
+        cmocka_unit_test(test_render_event),
+        cmocka_unit_test(test_render_head_substance),
+        cmocka_unit_test(test_render_register_day),
+        cmocka_unit_test(test_render_line_alert_verified),
+        cmocka_unit_test(test_json_value),
+        cmocka_unit_test(test_render_wrong_kind),
+        cmocka_unit_test(test_render_begin_end),
+        T(test_truncated_results),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
