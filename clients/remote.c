@@ -465,12 +465,18 @@ static int render_reply(const ops_call_t *op,
 {
     Trace__Ops__V1__Result *res = NULL;
     const ops_op *row = ops_of_call(op);
+    ProtobufCAllocator *mem = NULL;
     int ret = resp->code;
 
     *next = 0;
-    if (resp->has_result && !(res = trace__ops__v1__result__unpack(
-                                  NULL, resp->result.len, resp->result.data))) {
-        fprintf(ctl_err, "tracectl: the daemon's answer is malformed\n");
+    /* the rows decode into one arena: a row is a handful of strings */
+    if (resp->has_result &&
+        (!(mem = ops_bump_new(4 * resp->result.len)) ||
+         !(res = trace__ops__v1__result__unpack(mem, resp->result.len,
+                                                resp->result.data)))) {
+        fprintf(ctl_err, "tracectl: the daemon's answer is %s\n",
+                mem ? "malformed" : "too large for this machine's memory");
+        ops_bump_free(mem);
         return 6;
     }
     if (res && res->ran && !*begun) {
@@ -496,8 +502,7 @@ static int render_reply(const ops_call_t *op,
             *next = res->next;
         }
     }
-    if (res)
-        trace__ops__v1__result__free_unpacked(res, NULL);
+    ops_bump_free(mem); /* and res with it */
     return ret;
 }
 

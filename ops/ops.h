@@ -142,6 +142,13 @@ int ops_render_item(ops_render *r, const ops_call_t *call,
                     const ops_item_t *item);
 void ops_render_end(ops_render *r, const ops_call_t *call, int code);
 
+/* A protobuf-c allocator for decoding answers of many rows: memory comes
+ * from chunks of at least `first` bytes and is released all at once by
+ * ops_bump_free (free calls in between do nothing).  NULL if out of
+ * memory. */
+ProtobufCAllocator *ops_bump_new(size_t first);
+void ops_bump_free(ProtobufCAllocator *a);
+
 /* JSON helpers the renderers use (also tracectl's): a string value with
  * escapes, or null for NULL; `,"key":value` (without the comma when
  * comma is 0). */

@@ -6,7 +6,9 @@
  * were computed in process or came from traced, so both print the same
  * bytes.
  */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
@@ -15,6 +17,71 @@
 #define I(x) TRACE__OPS__V1__ITEM__ITEM_##x
 
 #define MAX_INDENT 64 /* levels of a trace's indentation */
+
+struct bump_chunk {
+    struct bump_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+struct bump {
+    ProtobufCAllocator a;
+    struct bump_chunk *head;
+    size_t next_cap;
+};
+
+static void *bump_alloc(void *data, size_t n)
+{
+    struct bump *b = data;
+    struct bump_chunk *c = b->head;
+    size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+
+    if (!c || c->cap - c->used < need) {
+        size_t cap = b->next_cap > need ? b->next_cap : need;
+        if (!(c = malloc(sizeof(*c) + cap)))
+            return NULL;
+        c->used = 0;
+        c->cap = cap;
+        c->next = b->head;
+        b->head = c;
+        b->next_cap = cap * 2;
+    }
+    c->used += need;
+    return (char *)c->data + c->used - need;
+}
+
+static void bump_nofree(void *data, void *p)
+{
+    (void)data;
+    (void)p;
+}
+
+ProtobufCAllocator *ops_bump_new(size_t first)
+{
+    struct bump *b = calloc(1, sizeof(*b));
+
+    if (!b)
+        return NULL;
+    b->a.alloc = bump_alloc;
+    b->a.free = bump_nofree;
+    b->a.allocator_data = b;
+    b->next_cap = first < 4096 ? 4096 : first;
+    return &b->a;
+}
+
+void ops_bump_free(ProtobufCAllocator *a)
+{
+    struct bump *b = a ? a->allocator_data : NULL;
+
+    if (!b)
+        return;
+    while (b->head) {
+        struct bump_chunk *c = b->head;
+        b->head = c->next;
+        free(c);
+    }
+    free(b);
+}
 
 void ops_json_value(FILE *f, const char *val)
 {
