@@ -54,6 +54,7 @@ struct remote {
     struct rsession *sess;
     size_t n_sess;
     int no_sessions;
+    unsigned signed_requests; /* before the first session */
 };
 
 /* A party's session on this connection. */
@@ -415,6 +416,10 @@ static Trace__Wire__V1__Response *call_once(struct globals *g,
     for (size_t i = 0; i < r->n_sess && !x; i++)
         if (strcmp(r->sess[i].party, r->party) == 0)
             x = &r->sess[i];
+    /* a connection's first request is signed: a command of one request
+     * (a balance at the counter) does not pay for opening a session */
+    if (!x && r->signed_requests++ == 0)
+        return signed_once(g, body, ret, reset);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!x || attempt == 1) {
             int lost = 0;

@@ -771,6 +771,7 @@ static void run_open_session(struct work *w,
     so.idle_s = (uint32_t)s->cfg->session_idle;
     resp.code = 0;
     resp.session = &so;
+    log_msg(LOG_LVL_INFO, "opened a session for %s", owner);
     reply(w, &resp);
 }
 

@@ -137,8 +137,16 @@ if has session; then
     bad "a session answers otherwise than signed requests"
   printf '{"type":"produce","id":"ses-1","party":"%s","at":"2026-03-02T08:00:00+08:00","substance":"acetone","lot":"SES-1","qty":"1","unit":"L"}\n' "$MAN" >"$W/ses.jsonl"
   expect 0 "an import in a session" -- C --as "$MAN" import "$W/ses.jsonl"
+  opened=$(grep -c "opened a session for $PHARM" "$W/traced.log")
   expect 0 "tracectl's client across an expired session" -- "$RAW" "$IPC" client "$K" "$PHARM" 2
   grep -qx "client 0 0" "$W/out" && ok || bad "the client did not open its session again: $(cat "$W/out" "$W/err")"
+  [ "$(grep -c "opened a session for $PHARM" "$W/traced.log")" = $((opened + 2)) ] && ok ||
+    bad "the client did not open two sessions (one, then another after the expiry)"
+  # a one-request command signs its request and opens no session
+  opened=$(grep -c "opened a session for $PHARM" "$W/traced.log")
+  expect 0 "a single balance" -- C --as "$PHARM" balance "$PHARM"
+  [ "$(grep -c "opened a session for $PHARM" "$W/traced.log")" = "$opened" ] && ok ||
+    bad "a single request opened a session"
   alive && ok || bad "traced died in the session case"
   stop
 fi
