@@ -3,6 +3,7 @@
  * cmd_ledger.c - tracectl commands that create, fill, copy and check a
  * ledger: init, keygen, import, export, verify, backup.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -66,15 +67,21 @@ int cmd_init(struct globals *g, int argc, char **argv)
             break;
         }
         case 'z': {
-            char sign;
-            int hh, mm, n = 0;
-            if (sscanf(optarg, "%c%2d:%2d%n", &sign, &hh, &mm, &n) != 3 ||
-                n != 6 || (sign != '+' && sign != '-') || hh > 14 || mm > 59) {
+            /* exactly +HH:MM or -HH:MM, as in an RFC 3339 time */
+            const char *z = optarg;
+            int hh, mm;
+            if (strlen(z) != 6 || (z[0] != '+' && z[0] != '-') ||
+                !isdigit((unsigned char)z[1]) ||
+                !isdigit((unsigned char)z[2]) || z[3] != ':' ||
+                !isdigit((unsigned char)z[4]) ||
+                !isdigit((unsigned char)z[5]) ||
+                (hh = (z[1] - '0') * 10 + (z[2] - '0')) > 14 ||
+                (mm = (z[4] - '0') * 10 + (z[5] - '0')) > 59) {
                 free(catalog);
                 return ctl_usage("init", "--tz takes +HH:MM or -HH:MM, not %s",
                                  optarg);
             }
-            io.tz_offset_min = (sign == '-' ? -1 : 1) * (hh * 60 + mm);
+            io.tz_offset_min = (z[0] == '-' ? -1 : 1) * (hh * 60 + mm);
             io.has_tz = 1;
             break;
         }

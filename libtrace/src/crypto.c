@@ -257,7 +257,7 @@ int trace_key_load(trace_key **out, const char *path)
 
     if (!f)
         return trace_fail(errno == ENOENT ? TRACE_ENOTFOUND : TRACE_EIO,
-                          "%s: %s", path, strerror(errno));
+                          "%s: %s", path, errno_text(errno));
     pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
     fclose(f);
     if (!pkey || EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
@@ -276,11 +276,11 @@ static int write_pem(const char *path, mode_t mode, const trace_key *key,
 
     if (fd < 0)
         return trace_fail(errno == EEXIST ? TRACE_EEXIST : TRACE_EIO, "%s: %s",
-                          path, strerror(errno));
+                          path, errno_text(errno));
     f = fdopen(fd, "w");
     if (!f) {
         close(fd);
-        return trace_fail(TRACE_EIO, "%s: %s", path, strerror(errno));
+        return trace_fail(TRACE_EIO, "%s: %s", path, errno_text(errno));
     }
     ok = private ? PEM_write_PrivateKey(f, key->pkey, NULL, NULL, 0, NULL, NULL)
                  : PEM_write_PUBKEY(f, key->pkey);

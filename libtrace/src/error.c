@@ -100,6 +100,15 @@ static const struct {
     {TRACE_EIO, 6, "I/O error"},
 };
 
+const char *errno_text(int e)
+{
+    static _Thread_local char buf[128];
+
+    if (strerror_r(e, buf, sizeof(buf)) != 0)
+        snprintf(buf, sizeof(buf), "error %d", e);
+    return buf;
+}
+
 const char *trace_strerror(int err)
 {
     for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)

@@ -198,6 +198,9 @@ struct trace_ledger {
 
 void be64_put(uint8_t *p, uint64_t v);
 uint64_t be64_get(const uint8_t *p);
+/* strerror(e) for messages, safe on any thread (strerror_r into a
+ * per-thread buffer). */
+const char *errno_text(int e);
 /* Key party \0 suffix into buf; returns length or 0 if too long. */
 size_t compose_key(uint8_t *buf, size_t cap, const char *party,
                    const void *suffix, size_t suffix_len);

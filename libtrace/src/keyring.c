@@ -33,10 +33,10 @@ int trace_keyring_open(trace_keyring **out, const char *dir, int create)
     if (stat(dir, &st) != 0) {
         if (!create || errno != ENOENT)
             return trace_fail(TRACE_ENOTFOUND, "key folder %s: %s", dir,
-                              strerror(errno));
+                              errno_text(errno));
         if (mkdir(dir, 0700) != 0)
             return trace_fail(TRACE_EIO, "cannot create key folder %s: %s", dir,
-                              strerror(errno));
+                              errno_text(errno));
     } else if (!S_ISDIR(st.st_mode)) {
         return trace_fail(TRACE_EINVAL, "%s is not a folder", dir);
     }

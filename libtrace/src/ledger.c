@@ -119,7 +119,7 @@ static int read_secret(trace_ledger *l)
         return rc;
     fd = open(path, O_RDONLY);
     if (fd < 0)
-        return trace_fail(TRACE_EUNAVAIL, "%s: %s", path, strerror(errno));
+        return trace_fail(TRACE_EUNAVAIL, "%s: %s", path, errno_text(errno));
     n = read(fd, l->secret, sizeof(l->secret));
     close(fd);
     if (n != (ssize_t)sizeof(l->secret))
@@ -139,7 +139,7 @@ static int write_secret(const char *dir, uint8_t secret[32])
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0)
         return trace_fail(errno == EEXIST ? TRACE_EEXIST : TRACE_EIO, "%s: %s",
-                          path, strerror(errno));
+                          path, errno_text(errno));
     ok = write(fd, secret, 32) == 32 && fsync(fd) == 0;
     close(fd);
     if (!ok) {
@@ -542,7 +542,7 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
         return trace_fail(TRACE_EINVAL, "invalid regulator id \"%.64s\"", reg);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return trace_fail(TRACE_EIO, "cannot create %s: %s", dir,
-                          strerror(errno));
+                          errno_text(errno));
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (stat(path, &st) == 0)
         return trace_fail(TRACE_EEXIST, "%s already holds a ledger", dir);
@@ -622,7 +622,7 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
 
     if (mkdir(dest, 0700) != 0 && errno != EEXIST)
         return trace_fail(TRACE_EIO, "cannot create %s: %s", dest,
-                          strerror(errno));
+                          errno_text(errno));
     snprintf(path, sizeof(path), "%s/data.mdb", dest);
     if (stat(path, &st) == 0)
         return trace_fail(TRACE_EEXIST, "%s already holds a ledger", dest);

@@ -274,6 +274,10 @@ expect 0 "balance --at 2028-02-29 (a leap day)" -- "$T" --data "$D" balance $P2 
 TZD=$W/tz
 expect 0 "init --tz" -- "$T" --data "$TZD" init --tz -05:00
 expect 1 "init --tz malformed" -- "$T" --data "$W/tz2" init --tz 5
+for z in "+ 8:00" "+08:60" "+15:00" "08:00" "+08:00x" "+8:00"; do
+  expect 1 "init --tz '$z'" -- "$T" --data "$W/tz3" init --tz "$z"
+  [ ! -e "$W/tz3/data.mdb" ] && ok || bad "init --tz '$z' made a ledger"
+done
 printf '%s\n' '{"type":"party","id":"r1","party":"REGULATOR","at":"2026-01-05T09:00:00Z","subject":"P1","name":"One","kind":"manufacturer","region":"US","licenses":["CN-PC-1"]}' \
   '{"type":"produce","id":"p1","party":"P1","at":"2026-01-08T23:00:00-05:00","substance":"ephedrine","lot":"L1","qty":"5","unit":"kg"}' >"$W/tz.jsonl"
 expect 0 "import in -05:00" -- "$T" --data "$TZD" import --provision-keys "$W/tz.jsonl"
