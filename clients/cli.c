@@ -270,11 +270,27 @@ static const struct command commands[] = {
      "  --party P    start from P's holding of the lot\n"
      "--json prints one line per hop: lot, substance, from, to, qty, unit,\n"
      "event, at (and kind, party, into_lot, depth).\n"},
-    {"permit", cmd_permit, "show ID [--at T]",
-     "A permit's budget, write-off, remaining quantity and status.",
-     "  --at T   the state as of T (default now)\n"
-     "Lists every citation and whether it was written off (a citation\n"
-     "counts only if the permit was valid for it).\n"},
+    {"permit", cmd_permit,
+     "show ID [--at T] | list [--holder P] [--status S] [--at T]",
+     "A permit's budget, write-off, remaining quantity and status; or a\n"
+     "list of permits.",
+     "  show ID      one permit: every citation and whether it was written\n"
+     "               off (a citation counts only if the permit was valid\n"
+     "               for it)\n"
+     "  list         one line per permit (a party: those it holds or is\n"
+     "               the named counterparty of; a regulator: all)\n"
+     "  --holder P   only permits held by P\n"
+     "  --status S   only permits in status S: active, suspended, revoked,\n"
+     "               exhausted, expired, not_yet_valid\n"
+     "  --at T       the state as of T (default now)\n"},
+    {"parties", cmd_parties, "[--kind K]",
+     "List the registered parties: id, kind, region, status, licences, "
+     "name.",
+     "  --kind K   only parties of kind K (manufacturer, distributor, user,\n"
+     "             enterprise, pharmacy, hospital, carrier, warehouse,\n"
+     "             importer, exporter, regulator)\n"
+     "Every registered party may read the registry (a seller checks a\n"
+     "buyer's licences and status in it).\n"},
     {"history", cmd_history,
      "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N]",
      "Events recorded by a party, or naming a lot, in journal order.",

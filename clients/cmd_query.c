@@ -101,19 +101,31 @@ int cmd_trace(struct globals *g, int argc, char **argv)
 
 int cmd_permit(struct globals *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"at", required_argument, NULL, 'a'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"at", required_argument, NULL, 'a'},
+        {"holder", required_argument, NULL, 'H'},
+        {"status", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
     Trace__Ops__V1__PermitShow p = TRACE__OPS__V1__PERMIT_SHOW__INIT;
+    Trace__Ops__V1__PermitList pl = TRACE__OPS__V1__PERMIT_LIST__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
-    int c;
+    const char *holder = NULL, *status = NULL;
+    int64_t at = 0;
+    int has_at = 0, c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
-            if (ctl_parse_when(optarg, 1, &p.at_us) != 0)
+            if (ctl_parse_when(optarg, 1, &at) != 0)
                 return ctl_bad_time("permit", "--at", optarg);
-            p.has_at_us = 1;
+            has_at = 1;
+            break;
+        case 'H':
+            holder = optarg;
+            break;
+        case 's':
+            status = optarg;
             break;
         case 'h':
             ctl_help(ctl_find_command("permit"));
@@ -122,11 +134,57 @@ int cmd_permit(struct globals *g, int argc, char **argv)
             return ctl_usage("permit", "%s", "unknown option");
         }
     }
+    if (optind + 1 == argc && strcmp(argv[optind], "list") == 0) {
+        pl.holder = (char *)holder;
+        pl.status = (char *)status;
+        pl.has_at_us = has_at;
+        pl.at_us = at;
+        call.op_case = TRACE__OPS__V1__CALL__OP_PERMIT_LIST;
+        call.permit_list = &pl;
+        return ctl_call(g, &call);
+    }
     if (optind + 2 != argc || strcmp(argv[optind], "show") != 0)
-        return ctl_usage("permit", "%s", "usage is: permit show ID");
+        return ctl_usage("permit", "%s",
+                         "usage is: permit show ID, or permit list");
+    if (holder || status)
+        return ctl_usage("permit", "%s",
+                         "--holder and --status are for permit list");
     p.permit = argv[optind + 1];
+    p.has_at_us = has_at;
+    p.at_us = at;
     call.op_case = TRACE__OPS__V1__CALL__OP_PERMIT_SHOW;
     call.permit_show = &p;
+    return ctl_call(g, &call);
+}
+
+/* ------------------------------------------------------------------ */
+/* parties                                                              */
+
+int cmd_parties(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"kind", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    Trace__Ops__V1__Parties pq = TRACE__OPS__V1__PARTIES__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            pq.kind = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("parties"));
+            return 0;
+        default:
+            return ctl_usage("parties", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("parties", "unexpected argument %s", argv[optind]);
+    call.op_case = TRACE__OPS__V1__CALL__OP_PARTIES;
+    call.parties = &pq;
     return ctl_call(g, &call);
 }
 

@@ -119,6 +119,7 @@ int cmd_import(struct globals *g, int argc, char **argv);
 int cmd_init(struct globals *g, int argc, char **argv);
 int cmd_keygen(struct globals *g, int argc, char **argv);
 int cmd_permit(struct globals *g, int argc, char **argv);
+int cmd_parties(struct globals *g, int argc, char **argv);
 int cmd_reconcile(struct globals *g, int argc, char **argv);
 int cmd_record(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);

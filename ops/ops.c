@@ -681,6 +681,76 @@ static int run_backup(struct run *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* parties, permit list                                                 */
+
+static int on_party(const trace_party_row *p, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__Party m = TRACE__OPS__V1__PARTY__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    m.party = (char *)p->party;
+    m.name = (char *)p->name;
+    m.kind = (char *)p->kind;
+    m.region = (char *)p->region;
+    m.n_licenses = p->n_licenses;
+    m.licenses = (char **)p->licenses;
+    m.status = (char *)p->status;
+    m.keys = (uint32_t)p->n_keys;
+    m.registered_by = (char *)p->registered_by;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_PARTY;
+    it.party = &m;
+    return emit(r, &it);
+}
+
+/* The registry is a directory every registered party may read: a seller
+ * checks a buyer's licences and status in it. */
+static int run_parties(struct run *r)
+{
+    return ended(r, trace_parties(r->l, r->call->parties->kind, on_party, r));
+}
+
+/* A party lists the permits it holds or is the named counterparty of
+ * (permit show, not the list, serves a seller checking a buyer's). */
+static int check_permit_list(struct run *r)
+{
+    const char *h = r->call->permit_list->holder;
+    if (h && !reads_party(r->who, h))
+        return denied(r, "the permits of %s are not yours to list", h);
+    return 0;
+}
+
+static int on_listed_permit(const trace_permit_state *p, void *ctx)
+{
+    struct run *r = ctx;
+    const Trace__Ops__V1__PermitList *x = r->call->permit_list;
+
+    if (x->holder && strcmp(p->holder, x->holder) != 0)
+        return 0;
+    if (x->status && strcmp(p->status, x->status) != 0)
+        return 0;
+    if (!reads_party(r->who, p->holder) &&
+        !(p->counterparty && strcmp(p->counterparty, r->who->party) == 0))
+        return 0;
+    return on_permit(p, ctx);
+}
+
+static int each_permit(const char *permit, void *ctx)
+{
+    struct run *r = ctx;
+    const Trace__Ops__V1__PermitList *x = r->call->permit_list;
+    int64_t at = x->has_at_us ? x->at_us : TRACE_AT_NOW;
+    int rc = trace_permit_show(r->l, permit, at, on_listed_permit, r);
+
+    return rc == TRACE_ENOTFOUND ? 0 : rc;
+}
+
+static int run_permit_list(struct run *r)
+{
+    return ended(r, trace_permit_ids(r->l, each_permit, r));
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                            */
 
 static const struct row rows[] = {
@@ -725,6 +795,13 @@ static const struct row rows[] = {
     {{"backup", C(BACKUP), OPS_READ | OPS_REGULATOR | OPS_LONG, "regulators"},
      check_regulator,
      run_backup},
+    {{"parties", C(PARTIES), OPS_READ, "any registered party"},
+     NULL,
+     run_parties},
+    {{"permit list", C(PERMIT_LIST), OPS_READ,
+      "regulators all; a party those it holds or is the counterparty of"},
+     check_permit_list,
+     run_permit_list},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(*rows))
@@ -785,6 +862,10 @@ static int well_formed(const ops_call_t *c, ops_status *st)
         return c->catalog != NULL;
     case C(VERIFY):
         return c->verify != NULL;
+    case C(PARTIES):
+        return c->parties != NULL;
+    case C(PERMIT_LIST):
+        return c->permit_list != NULL;
     default:
         (void)st;
         return 0;

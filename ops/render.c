@@ -230,6 +230,56 @@ static void permit(ops_render *r, const Trace__Ops__V1__Permit *p)
     }
 }
 
+static void party(ops_render *r, const Trace__Ops__V1__Party *p)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "party", p->party, 0);
+        ops_json_str(o, "name", p->name, 1);
+        ops_json_str(o, "kind", p->kind, 1);
+        ops_json_str(o, "region", p->region, 1);
+        fputs(",\"licenses\":[", o);
+        for (size_t i = 0; i < p->n_licenses; i++) {
+            if (i)
+                fputc(',', o);
+            ops_json_value(o, p->licenses[i]);
+        }
+        fputc(']', o);
+        ops_json_str(o, "status", p->status, 1);
+        fprintf(o, ",\"keys\":%u", (unsigned)p->keys);
+        ops_json_str(o, "registered_by", p->registered_by, 1);
+        fputs("}\n", o);
+        return;
+    }
+    if (r->rows == 0)
+        fprintf(o, "%-20s %-12s %-8s %-9s %-26s %s\n", "PARTY", "KIND",
+                "REGION", "STATUS", "LICENCES", "NAME");
+    fprintf(o, "%-20s %-12s %-8s %-9s ", p->party, p->kind, p->region,
+            p->status);
+    {
+        int w = 0;
+        for (size_t i = 0; i < p->n_licenses; i++)
+            w += fprintf(o, "%s%s", i ? "," : "", p->licenses[i]);
+        if (!p->n_licenses)
+            w += fprintf(o, "-");
+        fprintf(o, "%*s %s\n", w < 26 ? 26 - w : 0, "", p->name);
+    }
+}
+
+/* permit list: a line per permit (show prints the whole permit) */
+static void permit_row(ops_render *r, const Trace__Ops__V1__Permit *p)
+{
+    if (r->rows == 0)
+        fprintf(r->out, "%-20s %-17s %-20s %-18s %-13s %14s %-5s %s\n",
+                "PERMIT", "KIND", "HOLDER", "SUBSTANCE", "STATUS", "REMAINING",
+                "UNIT", "VALID UNTIL");
+    fprintf(r->out, "%-20s %-17s %-20s %-18s %-13s %14s %-5s %s\n", p->permit,
+            p->kind, p->holder, p->substance, p->status, p->remaining, p->unit,
+            p->valid_until);
+}
+
 static void event(ops_render *r, const Trace__Ops__V1__Event *e)
 {
     FILE *o = r->out;
@@ -483,6 +533,8 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(EXPORT)] = I(LINE),
         [C(ALERTS)] = I(ALERT),
         [C(RECONCILE)] = I(ALERT),
+        [C(PARTIES)] = I(PARTY),
+        [C(PERMIT_LIST)] = I(PERMIT),
         [C(VERIFY)] = I(VERIFIED),
         [C(BACKUP)] = I(BACKED_UP),
     };
@@ -501,7 +553,13 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         hop(r, it->hop);
         break;
     case I(PERMIT):
-        permit(r, it->permit);
+        if (call->op_case == C(PERMIT_LIST) && !r->json)
+            permit_row(r, it->permit);
+        else
+            permit(r, it->permit);
+        break;
+    case I(PARTY):
+        party(r, it->party);
         break;
     case I(EVENT):
         event(r, it->event);
@@ -564,6 +622,14 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
     case C(ALERTS):
         if (r->rows == 0 && !r->follow)
             fputs("(no alerts)\n", o);
+        break;
+    case C(PARTIES):
+        if (r->rows == 0)
+            fputs("(no parties)\n", o);
+        break;
+    case C(PERMIT_LIST):
+        if (r->rows == 0)
+            fputs("(no permits)\n", o);
         break;
     case C(HISTORY):
         if (call->history->limit && r->rows == call->history->limit)

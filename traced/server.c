@@ -1097,6 +1097,14 @@ int server_run(const struct config *c)
         free(s);
         return 1;
     }
+    /* one writer per ledger folder: a second traced, or a tracectl
+     * writing to the folder, is refused */
+    if (trace_ledger_claim_writer(s->l) != TRACE_OK) {
+        log_msg(LOG_LVL_ERROR, "%s", trace_error_last());
+        trace_ledger_close(s->l);
+        free(s);
+        return 6;
+    }
     if (trace_ledger_reserve(s->l, (uint64_t)c->map_reserve << 20) != TRACE_OK)
         log_msg(LOG_LVL_WARN, "cannot reserve map room: %s",
                 trace_error_last());

@@ -88,3 +88,101 @@ int trace_lot_held(trace_ledger *l, const char *lot, const char *party)
     ledger_txn_abort(l, txn);
     return rc == 0;
 }
+
+int trace_parties(trace_ledger *l, const char *kind, trace_party_row_fn fn,
+                  void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    arena *a;
+    int rc;
+
+    if (!(a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
+        arena_free(a);
+        return trace_fail_mdb(rc, "begin");
+    }
+    if ((rc = mdb_cursor_open(txn, l->dbi_parties, &cur))) {
+        rc = trace_fail_mdb(rc, "parties");
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        Trace__V1__PartyState *st;
+        const Trace__V1__PartyBody *b;
+        trace_party_row row;
+        int frc;
+
+        arena_reset(a);
+        st = trace__v1__party_state__unpack(arena_allocator(a), v.mv_size,
+                                            v.mv_data);
+        if (!st || !st->body) {
+            rc = trace_fail(TRACE_EVERIFY, "state of party %.*s is damaged",
+                            (int)(k.mv_size > 64 ? 64 : k.mv_size),
+                            (const char *)k.mv_data);
+            goto out;
+        }
+        b = st->body;
+        if (kind && strcmp(b->kind, kind) != 0)
+            continue;
+        row.party = b->subject;
+        row.name = b->name;
+        row.kind = b->kind;
+        row.region = b->region;
+        row.n_licenses = b->n_licenses;
+        row.licenses = (const char *const *)b->licenses;
+        row.status = b->status && strcmp(b->status, "suspended") == 0
+                         ? "suspended"
+                         : "active";
+        row.n_keys = st->n_keys;
+        row.registered_by = st->registered_by;
+        if ((frc = fn(&row, ctx)) != 0) {
+            rc = frc;
+            goto out;
+        }
+    }
+    rc = rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "parties");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ledger_txn_abort(l, txn);
+    arena_free(a);
+    return rc;
+}
+
+int trace_permit_ids(trace_ledger *l, int (*fn)(const char *permit, void *ctx),
+                     void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    char id[512];
+    int rc;
+
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    if ((rc = mdb_cursor_open(txn, l->dbi_permits, &cur))) {
+        rc = trace_fail_mdb(rc, "permits");
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int frc;
+        if (k.mv_size >= sizeof(id))
+            continue;
+        memcpy(id, k.mv_data, k.mv_size);
+        id[k.mv_size] = '\0';
+        if ((frc = fn(id, ctx)) != 0) {
+            rc = frc;
+            goto out;
+        }
+    }
+    rc = rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "permits");
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ledger_txn_abort(l, txn);
+    return rc;
+}

@@ -46,6 +46,8 @@ int trace_fail_mdb(int rc, const char *what)
 {
     int err;
 
+    if (rc == LEDGER_ELOCKED) /* the message is set (ledger.c) */
+        return TRACE_EUNAVAIL;
     last_mdb = rc;
     switch (rc) {
     case MDB_MAP_FULL:

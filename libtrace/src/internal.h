@@ -194,6 +194,9 @@ struct trace_ledger {
     unsigned txn_growers;  /* threads waiting to grow the map */
     int txn_growing;       /* a thread is growing the map */
     int has_txn_lock;      /* txn_mu and txn_cv were initialised */
+    /* DIR/writer.lock, locked (fcntl) while this process may write: -1
+     * until the first write transaction or trace_ledger_claim_writer */
+    int writer_fd;
 };
 
 void be64_put(uint8_t *p, uint64_t v);
@@ -201,6 +204,10 @@ uint64_t be64_get(const uint8_t *p);
 /* strerror(e) for messages, safe on any thread (strerror_r into a
  * per-thread buffer). */
 const char *errno_text(int e);
+
+/* ledger_txn_begin's answer when another process holds the writer lock
+ * (trace_fail_mdb then reports the lock's message). */
+#define LEDGER_ELOCKED (-30700)
 /* Key party \0 suffix into buf; returns length or 0 if too long. */
 size_t compose_key(uint8_t *buf, size_t cap, const char *party,
                    const void *suffix, size_t suffix_len);

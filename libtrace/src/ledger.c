@@ -243,10 +243,81 @@ static void grow_leave(trace_ledger *l)
     pthread_mutex_unlock(&l->txn_mu);
 }
 
+/* One writer per ledger folder: a process that writes holds an fcntl
+ * lock on DIR/writer.lock (taken at its first write transaction, or by
+ * trace_ledger_claim_writer, kept until the ledger is closed).  LMDB
+ * would serialise two writers, but a daemon keeps what it serves (heads
+ * it published, tickets, sessions, reconciliation state) on the
+ * assumption that it alone appends; a second traced or an embedded
+ * writer beside it is refused, naming the process that writes.  Readers
+ * take no lock. */
+static int writer_lock(trace_ledger *l)
+{
+    char path[4096], pid[32];
+    struct flock fl;
+    int fd, n;
+
+    if (l->writer_fd >= 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/writer.lock", l->dir);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        trace_fail(TRACE_EUNAVAIL, "cannot open %s: %s", path,
+                   errno_text(errno));
+        return LEDGER_ELOCKED;
+    }
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        int e = errno;
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if ((e == EACCES || e == EAGAIN) && fcntl(fd, F_GETLK, &fl) == 0 &&
+            fl.l_type != F_UNLCK)
+            trace_fail(TRACE_EUNAVAIL,
+                       "the ledger in %s is being written by process %ld "
+                       "(traced, or another tracectl): send writes through "
+                       "it (tracectl --connect URL), or stop it first",
+                       l->dir, (long)fl.l_pid);
+        else
+            trace_fail(TRACE_EUNAVAIL, "cannot lock %s: %s", path,
+                       errno_text(e));
+        close(fd);
+        return LEDGER_ELOCKED;
+    }
+    /* for people looking: which process writes */
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* the lock holds without the note */
+    }
+    l->writer_fd = fd;
+    return 0;
+}
+
+int trace_ledger_claim_writer(trace_ledger *l)
+{
+    int rc;
+
+    pthread_mutex_lock(&l->txn_mu);
+    rc = writer_lock(l);
+    pthread_mutex_unlock(&l->txn_mu);
+    return rc == 0 ? TRACE_OK : TRACE_EUNAVAIL;
+}
+
 int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out)
 {
     int rc;
 
+    if (!(flags & MDB_RDONLY)) {
+        pthread_mutex_lock(&l->txn_mu);
+        rc = writer_lock(l);
+        pthread_mutex_unlock(&l->txn_mu);
+        if (rc) {
+            *out = NULL;
+            return rc;
+        }
+    }
     txn_enter(l);
     rc = mdb_txn_begin(l->env, NULL, flags, out);
     if (rc == MDB_MAP_RESIZED && txns_held == 1) {
@@ -324,6 +395,7 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         free(l);
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
+    l->writer_fd = -1;
     if (pthread_mutex_init(&l->txn_mu, NULL) != 0) {
         free(l->dir);
         free(l);
@@ -603,6 +675,8 @@ void trace_ledger_close(trace_ledger *l)
         return;
     if (l->env)
         mdb_env_close(l->env);
+    if (l->writer_fd >= 0)
+        close(l->writer_fd); /* and the lock with it */
     if (l->has_txn_lock) {
         pthread_cond_destroy(&l->txn_cv);
         pthread_mutex_destroy(&l->txn_mu);

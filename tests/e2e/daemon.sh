@@ -87,6 +87,15 @@ grep -q "bad.conf:2" "$W/err" || bad "config error does not name the line"
 
 start
 
+# One writer per ledger folder: a second traced, or an embedded write
+# beside the daemon, is refused naming the daemon's pid; embedded reads
+# go on.
+expect 6 "a second traced on the same folder" -- "$TD" --data "$D" --listen "ipc://$W/second.ipc"
+grep -q "being written by process $DPID" "$W/err" && ok || bad "the second traced does not name the first: $(cat "$W/err")"
+expect 6 "an embedded import beside the daemon" -- E import "$DEMO"
+grep -q "being written by process $DPID" "$W/err" && ok || bad "the refusal does not name the daemon: $(cat "$W/err")"
+expect 0 "an embedded read beside the daemon" -- E balance "$DIST"
+
 # The same output and exit codes as embedded.
 for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02-01" \
   "trace EPH-2601-A --forward" "trace EPH-2601-A --backward --party $DIST" \
@@ -94,7 +103,8 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   "register $DIST --substance ephedrine --from 2026-01-01 --to 2026-03-31" \
   "export" "export --party $MAN" "alerts" "balance NOBODY" "trace NO-LOT --forward" \
   "permit show NOPE" "balance" "frobnicate" "balance $DIST --at 2026-02-31" \
-  "export --from 2026-02-31"; do
+  "export --from 2026-02-31" "parties" "parties --kind distributor" \
+  "permit list" "permit list --holder $USER" "permit list --status expired"; do
   for j in "" "--json"; do
     E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
     C $j $cmd >"$W/c.out" 2>/dev/null; cc=$?
@@ -128,7 +138,10 @@ done
 expect 1 "a day that does not exist, through the daemon" -- C balance "$DIST" --at 2026-02-31
 # Answers larger than a reply come in pages (Result.next) and print the
 # same; an answer that does not page (catalog) is refused with the reason.
-"$TD" --data "$D" --listen "ipc://$W/small.ipc" --max-reply 1024 \
+# (on a copy of the folder: the running daemon is its one writer)
+E backup "$W/small-ledger" >/dev/null && cp "$D/traced.key" "$W/small-ledger/" ||
+  bad "cannot copy the ledger for a second daemon"
+"$TD" --data "$W/small-ledger" --listen "ipc://$W/small.ipc" --max-reply 1024 \
   --log-level error 2>>"$W/traced-small.log" &
 SMALLPID=$!
 S() { "$T" --connect "ipc://$W/small.ipc" --keys "$K" "$@"; }
@@ -153,7 +166,8 @@ expect 0 "tcp:// works too" -- "$T" --connect "$TCP" --keys "$K" head
 # TLS against a traced of its own: after refused handshakes nng's poller
 # may spin on a dead socket (seen once under load), which must not stall
 # the daemon the rest of this test talks to
-"$TD" --data "$D" --listen "$TLS" --tls-cert "$W/pki/server.pem" --tls-ca "$W/pki/ca.crt" \
+E backup "$W/tls-ledger" >/dev/null || bad "cannot copy the ledger for the TLS daemon"
+"$TD" --data "$W/tls-ledger" --listen "$TLS" --tls-cert "$W/pki/server.pem" --tls-ca "$W/pki/ca.crt" \
   --log-level error 2>>"$W/traced-tls.log" &
 TLSPID=$!
 sleep 1
@@ -252,6 +266,11 @@ sed "s/\"party\":\"$MAN\"/\"party\":\"$MAN\"/; s/\"d-/\"x-/" "$W/man.jsonl" >"$W
 expect 5 "import another party's events" -- C --as "$DIST" import "$W/other.jsonl"
 [ "$(size)" = "$n1" ] && ok || bad "cross-party import left entries"
 grep -q "$W" "$W/traced.log" 2>/dev/null; grep -q "refused\|rejected" "$W/traced.log" && ok || bad "refusals are not logged"
+expect 5 "list another party's permits" -- C --as "$DIST" permit list --holder "$USER"
+expect 0 "a party lists its own permits" -- C --as "$USER" permit list
+grep -q "CN-PF-2026-0001" "$W/out" && ok || bad "the holder's permit list lacks its permit: $(cat "$W/out")"
+expect 0 "a party reads the registry" -- C --as "$USER" --json parties
+grep -q "\"party\":\"$MAN\"" "$W/out" && ok || bad "the registry lacks $MAN"
 expect 5 "read another party's stock" -- C --as "$DIST" balance "$MAN"
 grep -q "permission denied" "$W/err" || bad "no 'permission denied' message"
 expect 0 "read own stock" -- C --as "$DIST" balance "$DIST"
@@ -280,7 +299,7 @@ expect 1 "reconcile --rules names no file on the daemon's host" -- C reconcile -
 expect 0 "reconcile through the daemon" -- C reconcile --as-of 2026-06-01
 # the alerts the daemon's writer stored, as an embedded run prints them
 C --json reconcile --as-of 2026-06-01 >"$W/rc.c" 2>/dev/null
-E --json reconcile --as-of 2026-06-01 >"$W/rc.e" 2>/dev/null
+E --json reconcile --as-of 2026-06-01 --dry-run >"$W/rc.e" 2>/dev/null
 [ -s "$W/rc.c" ] && cmp -s "$W/rc.c" "$W/rc.e" && ok ||
   bad "reconcile through the daemon differs from embedded: $(diff "$W/rc.c" "$W/rc.e" | head -4)"
 expect 0 "alerts listed" -- C --json alerts

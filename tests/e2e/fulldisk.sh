@@ -41,34 +41,37 @@ for i in range(1000):
           '"substance":"acetone","lot":"AC-%d","qty":"1","unit":"L"}' % (b, i, i % 50))
 PY
 }
+# through traced first (it is the folder's one writer while it runs):
+# the commit that does not fit fails cleanly and the daemon serves on
 full=0
 for b in $(seq 1 200); do
   gen "$b" >"$W/batch.jsonl"
   before=$(size)
-  "$T" --data "$D" --keys "$W/keys" import "$W/batch.jsonl" >"$W/out" 2>"$W/err"
+  "$T" --connect "ipc://$W/d.ipc" --keys "$W/keys" import "$W/batch.jsonl" >"$W/out" 2>"$W/err"
   rc=$?
   if [ "$rc" -ne 0 ]; then
     full=1
-    [ "$rc" -eq 6 ] && ok || bad "a full disk: exit $rc, wanted 6"
-    grep -qi "full\|space" "$W/err" && ok || bad "no clear message: $(cat "$W/err")"
-    [ "$(size)" = "$before" ] && ok || bad "the failed import left entries"
+    [ "$rc" -eq 6 ] && ok || bad "full disk through traced: exit $rc, wanted 6 ($(cat "$W/err"))"
+    grep -qi "full" "$W/err" && ok || bad "traced's answer is not clear: $(cat "$W/err")"
+    [ "$(size)" = "$before" ] && ok || bad "the failed commit left entries"
     break
   fi
 done
-[ "$full" = 1 ] && ok || bad "the disk never filled"
-"$T" --data "$D" verify >/dev/null 2>"$W/err" && ok || bad "verify after a full disk: $(cat "$W/err")"
-"$T" --data "$D" balance REGULATOR >/dev/null && ok || bad "reads fail after a full disk"
-
-# the same through traced: the commit fails cleanly, the daemon serves on
-before=$(size)
-"$T" --connect "ipc://$W/d.ipc" --keys "$W/keys" import "$W/batch.jsonl" >"$W/out" 2>"$W/err"
-rc=$?
-[ "$rc" -eq 6 ] && ok || bad "full disk through traced: exit $rc, wanted 6 ($(cat "$W/err"))"
-grep -qi "full" "$W/err" && ok || bad "traced's answer is not clear: $(cat "$W/err")"
-[ "$(size)" = "$before" ] && ok || bad "the failed commit left entries"
+[ "$full" = 1 ] && ok || bad "the disk never filled through traced"
 "$T" --connect "ipc://$W/d.ipc" --keys "$W/keys" verify >/dev/null 2>"$W/err" && ok ||
   bad "traced does not serve after a full disk: $(cat "$W/err")"
 kill -TERM "$DPID"; wait "$DPID"; st=$?; DPID=
 [ "$st" -eq 0 ] && ok || bad "traced exited $st"
+
+# then embedded, on the same full disk: the import fails with a clear
+# error and stores nothing; the ledger verifies and reads work
+before=$(size)
+"$T" --data "$D" --keys "$W/keys" import "$W/batch.jsonl" >"$W/out" 2>"$W/err"
+rc=$?
+[ "$rc" -eq 6 ] && ok || bad "a full disk: exit $rc, wanted 6"
+grep -qi "full\|space" "$W/err" && ok || bad "no clear message: $(cat "$W/err")"
+[ "$(size)" = "$before" ] && ok || bad "the failed import left entries"
+"$T" --data "$D" verify >/dev/null 2>"$W/err" && ok || bad "verify after a full disk: $(cat "$W/err")"
+"$T" --data "$D" balance REGULATOR >/dev/null && ok || bad "reads fail after a full disk"
 
 checks_done fulldisk

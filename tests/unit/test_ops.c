@@ -121,6 +121,8 @@ typedef struct callbuf {
     Trace__Ops__V1__Reconcile reconcile;
     Trace__Ops__V1__Verify verify;
     Trace__Ops__V1__Backup backup;
+    Trace__Ops__V1__Parties parties;
+    Trace__Ops__V1__PermitList permit_list;
     char dest[400];
 } callbuf;
 
@@ -141,6 +143,8 @@ static ops_call_t *mk(callbuf *b, int op_case)
     trace__ops__v1__reconcile__init(&b->reconcile);
     trace__ops__v1__verify__init(&b->verify);
     trace__ops__v1__backup__init(&b->backup);
+    trace__ops__v1__parties__init(&b->parties);
+    trace__ops__v1__permit_list__init(&b->permit_list);
     b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
     switch (op_case) {
     case C(BALANCE):
@@ -178,6 +182,12 @@ static ops_call_t *mk(callbuf *b, int op_case)
         break;
     case C(BACKUP):
         b->call.backup = &b->backup;
+        break;
+    case C(PARTIES):
+        b->call.parties = &b->parties;
+        break;
+    case C(PERMIT_LIST):
+        b->call.permit_list = &b->permit_list;
         break;
     default:
         break;
@@ -479,6 +489,42 @@ static void test_authorization_details(void **state)
 }
 
 /* A party's export without --party gives its own events only. */
+/* The registry is every registered party's to read; a permit list shows
+ * a party the permits it holds or is the counterparty of, a regulator
+ * all of them; another party's list is refused. */
+static void test_parties_and_permit_list(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+
+    mk(&b, C(PARTIES));
+    assert_int_equal(rows_of(f, &owner, &b.call, &r), 4); /* REGULATOR A B C */
+    assert_int_equal(rows_of(f, &party_c, &b.call, &r), 4);
+    b.parties.kind = "distributor";
+    assert_int_equal(rows_of(f, &party_a, &b.call, &r), 2);
+    b.parties.kind = "pharmacy";
+    assert_int_equal(rows_of(f, &party_a, &b.call, &r), 0);
+
+    mk(&b, C(PERMIT_LIST));
+    assert_int_equal(rows_of(f, &owner, &b.call, &r), 1);
+    assert_int_equal(rows_of(f, &regulator, &b.call, &r), 1);
+    assert_int_equal(rows_of(f, &party_b, &b.call, &r), 1); /* holder */
+    assert_int_equal(rows_of(f, &party_a, &b.call, &r), 1); /* counterparty */
+    assert_int_equal(rows_of(f, &party_c, &b.call, &r), 0);
+    b.permit_list.status = "revoked";
+    assert_int_equal(rows_of(f, &regulator, &b.call, &r), 0);
+    b.permit_list.status = NULL;
+    b.permit_list.holder = "A";
+    assert_int_equal(rows_of(f, &regulator, &b.call, &r), 0);
+    b.permit_list.holder = "B";
+    assert_int_equal(rows_of(f, &party_b, &b.call, &r), 1);
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 5);
+    assert_non_null(strstr(st.msg, "permission denied"));
+    assert_int_equal(r.n, 0);
+}
+
 static void test_export_own_events(void **state)
 {
     fixture *f = *state;
@@ -684,8 +730,8 @@ static void test_table(void **state)
     }
     assert_null(ops_at(n));
     /* every Call field has its row */
-    assert_int_equal(n, 12);
-    for (int c = C(BALANCE); c <= C(BACKUP); c++)
+    assert_int_equal(n, 14);
+    for (int c = C(BALANCE); c <= C(PERMIT_LIST); c++)
         assert_int_equal(seen[c], 1);
     /* every name found maps back to the row of that name */
     for (size_t i = 0; i < n; i++) {
@@ -698,7 +744,7 @@ static void test_table(void **state)
     assert_null(ops_find("Balance"));
     assert_null(ops_of_call(NULL));
     assert_null(ops_of_call(mk(&b, 0)));
-    assert_null(ops_of_call(mk(&b, 13)));
+    assert_null(ops_of_call(mk(&b, 15)));
     assert_string_equal(ops_find("register")->name, "register");
     assert_int_equal(ops_find("permit")->op_case, C(PERMIT_SHOW));
     assert_int_equal(ops_find("register")->op_case, C(SPECIAL_REGISTER));
@@ -1930,6 +1976,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_authorization_table),
         T(test_authorization_details),
+        T(test_parties_and_permit_list),
         T(test_export_own_events),
         T(test_alerts_naming_the_party),
         T(test_daemon_env),

@@ -143,6 +143,15 @@ int trace_ledger_open(trace_ledger **out, const char *dir);
 /* Closes the ledger.  NULL is a no-op. */
 void trace_ledger_close(trace_ledger *l);
 
+/* Claims the ledger folder for writing by this process: a lock on
+ * DIR/writer.lock, held until the ledger is closed.  A writer takes it
+ * by itself at its first write transaction; a daemon claims it at start.
+ * TRACE_EUNAVAIL, naming the process, if another process writes to the
+ * folder (its write transactions, through any function of this
+ * library, fail the same way until that process closes the ledger).
+ * Readers take no lock. */
+int trace_ledger_claim_writer(trace_ledger *l);
+
 /*
  * Writes a consistent, compacted copy of the ledger into the folder
  * `dest` (created; must not hold a ledger), while others may go on

@@ -245,6 +245,29 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out);
 /* 1 if `party` recorded or received an event naming `lot`, else 0. */
 int trace_lot_held(trace_ledger *l, const char *lot, const char *party);
 
+/* ------------------------------------------------------------------ */
+/* Registries                                                           */
+
+typedef struct trace_party_row {
+    const char *party, *name, *kind, *region;
+    size_t n_licenses;
+    const char *const *licenses;
+    const char *status;        /* active or suspended */
+    size_t n_keys;             /* registered public keys in force */
+    const char *registered_by; /* the regulator that registered it */
+} trace_party_row;
+
+typedef int (*trace_party_row_fn)(const trace_party_row *p, void *ctx);
+
+/* The registered parties, by id; `kind` filters (NULL: all). */
+int trace_parties(trace_ledger *l, const char *kind, trace_party_row_fn fn,
+                  void *ctx);
+
+/* The ids of the permits issued, in id order, one per call (borrowed for
+ * the call); a non-zero return stops the walk and is returned. */
+int trace_permit_ids(trace_ledger *l, int (*fn)(const char *permit, void *ctx),
+                     void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
