@@ -357,6 +357,13 @@ static const struct command commands[] = {
      "Safe while others append: the copy is the ledger at one moment.  The\n"
      "pseudonymisation secret is copied; key folders are not.  Restore by\n"
      "pointing --data at the copy (or copying it back).\n"},
+    {"status", cmd_status, "",
+     "Is traced up, and how is its ledger? (needs no party key)",
+     "With --connect URL: the daemon's answer to an unauthenticated Hello:\n"
+     "its ledger's size and head, when it started, its last commit and\n"
+     "reconciliation, its jobs.  Exit 6 if it does not answer: for\n"
+     "monitoring and health checks.  With --data DIR: the ledger's size\n"
+     "and head, as `head` prints them.\n"},
     {"catalog", cmd_catalog, "",
      "List the substances of the ledger's catalog and their controls.",
      "Codes and CAS numbers are what events name as `substance`; the\n"
@@ -416,13 +423,18 @@ void ctl_main_usage(FILE *f)
 
 static int cmd_help(struct globals *g, int argc, char **argv)
 {
-    (void)g;
     if (argc > 1) {
         const struct command *c = ctl_find_command(argv[1]);
+        char *args[] = {argv[1], "--help", NULL};
         if (!c)
             return ctl_usage("help", "unknown command %s", argv[1]);
-        ctl_help(c);
-        return 0;
+        if (c->run == cmd_help) {
+            ctl_help(c);
+            return 0;
+        }
+        /* `help X` is `X --help`: each command prints its own */
+        optind = 0;
+        return c->run(g, 2, args);
     }
     ctl_main_usage(ctl_out);
     return 0;
@@ -439,6 +451,8 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
             return cmd->run(g, argc, argv);
     if (strcmp(cmd->name, "help") == 0 || strcmp(cmd->name, "keygen") == 0)
         return cmd->run(g, argc, argv);
+    if (strcmp(cmd->name, "status") == 0)
+        return cmd->run(g, argc, argv); /* a Hello: no key needed */
     if (strcmp(cmd->name, "init") == 0) {
         fprintf(ctl_err, "tracectl: init creates a ledger folder: run it "
                          "with --data DIR where traced will run\n");

@@ -523,3 +523,98 @@ int cmd_backup(struct globals *g, int argc, char **argv)
     call.backup = &b;
     return ctl_call(g, &call);
 }
+
+/* ------------------------------------------------------------------ */
+/* status                                                               */
+
+static void when_text(char *buf, size_t cap, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+
+    if (us <= 0 || !gmtime_r(&t, &tm))
+        snprintf(buf, cap, "none since start");
+    else
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void when_json(const char *key, int64_t us)
+{
+    char buf[40];
+
+    if (us <= 0) {
+        fprintf(ctl_out, ",\"%s\":null", key);
+        return;
+    }
+    when_text(buf, sizeof(buf), us);
+    ops_json_str(ctl_out, key, buf, 1);
+}
+
+int cmd_status(struct globals *g, int argc, char **argv)
+{
+    const struct remote_status *st;
+    char hex[65] = "", a[40], b[40], c[40];
+    struct timespec now;
+    int ret;
+
+    if (argc > 1 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_help(ctl_find_command("status"));
+        return 0;
+    }
+    if (argc > 1)
+        return ctl_usage("status", "unexpected argument %s", argv[1]);
+    if (!g->connect) {
+        /* a ledger folder: its size and head */
+        Trace__Ops__V1__Head hd = TRACE__OPS__V1__HEAD__INIT;
+        ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+        call.op_case = TRACE__OPS__V1__CALL__OP_HEAD;
+        call.head = &hd;
+        return ctl_call(g, &call);
+    }
+    g->hello_only = 1;
+    if (!g->remote && (ret = remote_open(g)) != 0) {
+        if (g->json) {
+            fputc('{', ctl_out);
+            ops_json_str(ctl_out, "url", g->connect, 0);
+            fputs(",\"running\":false}\n", ctl_out);
+        }
+        return ret;
+    }
+    st = remote_status(g);
+    for (int i = 0; st->has_size && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", st->head[i]);
+    if (g->json) {
+        fputc('{', ctl_out);
+        ops_json_str(ctl_out, "url", g->connect, 0);
+        fprintf(ctl_out, ",\"running\":true,\"protocol\":%u",
+                (unsigned)st->version);
+        ops_json_str(ctl_out, "regulator", st->regulator, 1);
+        if (st->has_size)
+            fprintf(ctl_out, ",\"entries\":%llu,\"head\":\"%s\"",
+                    (unsigned long long)st->size, hex);
+        when_json("started", st->started_us);
+        when_json("last_commit", st->last_commit_us);
+        when_json("last_reconciliation", st->last_reconcile_us);
+        fprintf(ctl_out, ",\"jobs\":%u}\n", (unsigned)st->jobs);
+        remote_close(g);
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    when_text(a, sizeof(a), st->started_us);
+    when_text(b, sizeof(b), st->last_commit_us);
+    when_text(c, sizeof(c), st->last_reconcile_us);
+    fprintf(ctl_out, "traced at %s: running since %s", g->connect, a);
+    if (st->started_us > 0)
+        fprintf(ctl_out, " (%lld s)",
+                (long long)(now.tv_sec - st->started_us / 1000000));
+    fprintf(ctl_out, ", protocol %u, root regulator %s\n",
+            (unsigned)st->version, st->regulator);
+    if (st->has_size)
+        fprintf(ctl_out, "ledger: %llu entries, head %s\n",
+                (unsigned long long)st->size, hex);
+    fprintf(ctl_out, "last commit: %s\nlast reconciliation: %s\njobs: %u\n", b,
+            c, (unsigned)st->jobs);
+    remote_close(g);
+    return 0;
+}

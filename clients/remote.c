@@ -54,7 +54,8 @@ struct remote {
     struct rsession *sess;
     size_t n_sess;
     int no_sessions;
-    unsigned signed_requests; /* before the first session */
+    unsigned signed_requests;    /* before the first session */
+    struct remote_status status; /* from the Hello */
 };
 
 /* A party's session on this connection. */
@@ -233,7 +234,25 @@ int remote_open(struct globals *g)
         ctl_tz_min = resp->hello->tz_min; /* bare dates: the ledger's days */
     if (resp->hello->pub_url)
         snprintf(r->pub_url, sizeof(r->pub_url), "%s", resp->hello->pub_url);
+    {
+        Trace__Wire__V1__HelloReply *h = resp->hello;
+        struct remote_status *st = &r->status;
+        st->version = h->version;
+        snprintf(st->regulator, sizeof(st->regulator), "%s", h->regulator);
+        st->has_size = h->has_size && h->has_head && h->head.len == 32;
+        st->size = h->size;
+        if (st->has_size)
+            memcpy(st->head, h->head.data, 32);
+        st->started_us = h->has_started_us ? h->started_us : 0;
+        st->last_commit_us = h->has_last_commit_us ? h->last_commit_us : 0;
+        st->last_reconcile_us =
+            h->has_last_reconcile_us ? h->last_reconcile_us : 0;
+        st->jobs = h->has_jobs ? h->jobs : 0;
+        st->features = r->features;
+    }
     trace__wire__v1__response__free_unpacked(resp, NULL);
+    if (g->hello_only)
+        return 0; /* tracectl status: no key needed */
 
     snprintf(r->party, sizeof(r->party), "%s", g->as ? g->as : r->regulator);
     if ((rv = trace_keyring_open(&r->ring, ctl_keys_dir(g), 0)) != TRACE_OK) {
@@ -1546,4 +1565,9 @@ int remote_follow_alerts(struct globals *g, const ops_call_t *op)
         c = &next.call;
     }
     return ret;
+}
+
+const struct remote_status *remote_status(struct globals *g)
+{
+    return g->remote ? &g->remote->status : NULL;
 }

@@ -29,8 +29,19 @@ struct globals {
     int timeout_ms;      /* --timeout, for requests to a daemon */
     const char *tls_ca, *tls_cert, *tls_key; /* tls+tcp:// */
     char keys_buf[4096];
+    int hello_only; /* status: --connect without a key */
     /* set by tracectl --connect */
     struct remote *remote;
+};
+
+/* What a daemon's Hello tells anyone who connects (tracectl status). */
+struct remote_status {
+    uint32_t version, features, jobs;
+    char regulator[72];
+    int has_size;
+    uint64_t size;
+    uint8_t head[32];
+    int64_t started_us, last_commit_us, last_reconcile_us; /* 0: none */
 };
 
 /* Where commands print (per thread: bench_daemon runs clients on
@@ -129,6 +140,9 @@ int cmd_verify(struct globals *g, int argc, char **argv);
 /* remote.c: tracectl --connect */
 int remote_open(struct globals *g);
 void remote_close(struct globals *g);
+/* After remote_open: the daemon's Hello. */
+const struct remote_status *remote_status(struct globals *g);
+int cmd_status(struct globals *g, int argc, char **argv);
 const char *remote_regulator(struct globals *g);
 /* Acts and signs as `party` from now on (its key from the key folder):
  * one connection serving several parties, as a counter system does.

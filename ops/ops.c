@@ -383,6 +383,7 @@ static int on_substance(const trace_substance *s, void *ctx)
     m.dimension = (char *)s->dimension;
     m.n_scopes = s->n_scopes;
     m.scopes = (char **)s->scopes;
+    m.name_zh = (char *)s->name_zh;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_SUBSTANCE;
     it.substance = &m;
     return emit(r, &it);

@@ -324,6 +324,7 @@ static void substance(ops_render *r, const Trace__Ops__V1__Substance *s)
         ops_json_str(o, "cas", s->cas, 1);
         ops_json_str(o, "name", s->name, 1);
         ops_json_str(o, "dimension", s->dimension, 1);
+        ops_json_str(o, "name_zh", s->name_zh, 1);
         fputs(",\"scopes\":[", o);
         for (size_t i = 0; i < s->n_scopes; i++) {
             if (i)

@@ -378,3 +378,17 @@ void jobs_handle(struct work *w, const Trace__Wire__V1__JobControl *jc,
         job_clear(j);
     pthread_mutex_unlock(&js->mu);
 }
+
+unsigned jobs_active(struct server *s)
+{
+    struct jobs *js = s->jobs;
+    unsigned n = 0;
+
+    if (!js)
+        return 0;
+    pthread_mutex_lock(&js->mu);
+    for (size_t i = 0; i < JOBS_MAX; i++)
+        n += js->slot[i].state == J_QUEUED || js->slot[i].state == J_RUNNING;
+    pthread_mutex_unlock(&js->mu);
+    return n;
+}

@@ -143,6 +143,9 @@ int call_run(struct server *s, const ops_env *env, const ops_principal *who,
     code = ops_call(s->l, env, who, call, fn, ctx, st);
     if (serial)
         pthread_mutex_unlock(&s->recon_mu);
+    if (code == 0 && op->op_case == TRACE__OPS__V1__CALL__OP_RECONCILE &&
+        !(call->reconcile->has_dry_run && call->reconcile->dry_run))
+        atomic_store(&s->last_reconcile_us, wire_now_us());
     if (code == 6 && !st->msg[0])
         snprintf(st->msg, sizeof(st->msg), "out of memory");
     return code;
@@ -677,6 +680,8 @@ static void handle_hello(struct work *w)
     struct server *s = w->srv;
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
     Trace__Wire__V1__HelloReply h = TRACE__WIRE__V1__HELLO_REPLY__INIT;
+    uint8_t head[32];
+    uint64_t size;
 
     h.version = WIRE_VERSION;
     h.regulator = (char *)trace_ledger_regulator(s->l);
@@ -689,6 +694,18 @@ static void handle_hello(struct work *w)
                  WIRE_FEATURE_CALLS | WIRE_FEATURE_JOBS;
     h.has_tz_min = 1;
     h.tz_min = trace_ledger_tz(s->l);
+    if (trace_ledger_head(s->l, &size, head) == TRACE_OK) {
+        h.has_size = h.has_head = 1;
+        h.size = size;
+        h.head.data = head;
+        h.head.len = sizeof(head);
+    }
+    h.has_started_us = h.has_last_commit_us = h.has_last_reconcile_us = 1;
+    h.started_us = s->start_us;
+    h.last_commit_us = atomic_load(&s->last_commit_us);
+    h.last_reconcile_us = atomic_load(&s->last_reconcile_us);
+    h.has_jobs = 1;
+    h.jobs = jobs_active(s);
     resp.code = 0;
     resp.hello = &h;
     reply(w, &resp);

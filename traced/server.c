@@ -290,6 +290,8 @@ static int commit_round(struct server *s, struct work *list, size_t n,
     }
     if (rc == TRACE_OK) {
         rc = trace_commit_end(c, NULL);
+        if (rc == TRACE_OK)
+            atomic_store(&s->last_commit_us, wire_now_us());
         if (rc != TRACE_OK) {
             /* nothing of the round is stored */
             for (size_t k = 0; k < n; k++)
@@ -556,6 +558,8 @@ static void nightly(struct server *s)
     pthread_mutex_lock(&s->recon_mu);
     rc = trace_reconcile(s->l, &o, NULL, NULL, &sum);
     pthread_mutex_unlock(&s->recon_mu);
+    if (rc == TRACE_OK)
+        atomic_store(&s->last_reconcile_us, wire_now_us());
     if (rc == TRACE_OK)
         log_msg(LOG_LVL_INFO,
                 "nightly reconciliation (%s): %llu alerts (%llu new) over "

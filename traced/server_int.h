@@ -130,6 +130,8 @@ struct server {
     /* bytes of requests received and not yet handled (queue-bytes) */
     atomic_size_t queued_bytes;
     struct jobs *jobs; /* long operations in the background (jobs.c) */
+    /* health (HelloReply): when the last commit and reconciliation ended */
+    _Atomic int64_t last_commit_us, last_reconcile_us;
 };
 
 /* server.c */
@@ -160,6 +162,8 @@ int jobs_init(struct server *s);
 void jobs_stop(struct server *s);
 void jobs_handle(struct work *w, const Trace__Wire__V1__JobControl *jc,
                  const char *party, const trace_party *pi);
+/* Jobs queued or running. */
+unsigned jobs_active(struct server *s);
 
 /* conn.c */
 /* nng's pipe notifications (ADD_PRE, REM_POST) for the REP socket. */

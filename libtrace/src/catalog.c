@@ -5,7 +5,9 @@
  *
  * Each control {"REGIME": "CLASS"} implies the licence scope
  * "REGIME-CLASS" (e.g. CN-PC-1); a class-less control {"CN-NARC": true}
- * implies the scope "CN-NARC".  Lookups accept a code or a CAS number.
+ * implies the scope "CN-NARC".  Lookups accept a code, a CAS number, the
+ * Chinese name (`name_zh`) or an alias (`aliases`: other names in use,
+ * such as 乙酸酐 for 醋酸酐); no two substances may share one.
  * The catalog is small (hundreds of entries), so a linear scan is fine.
  */
 #include <stdio.h>
@@ -27,6 +29,7 @@ static void substance_clear(subst_info *s)
     free(s->code);
     free(s->cas);
     free(s->name);
+    free(s->name_zh);
     for (size_t i = 0; i < s->n_scopes; i++)
         free(s->scopes[i]);
     free(s->scopes);
@@ -59,6 +62,7 @@ static int parse_one(subst_info *s, json_t *o, size_t idx)
     const char *code = json_string_value(json_object_get(o, "code"));
     const char *cas = json_string_value(json_object_get(o, "cas"));
     const char *name = json_string_value(json_object_get(o, "name"));
+    const char *name_zh = json_string_value(json_object_get(o, "name_zh"));
     const char *dim = json_string_value(json_object_get(o, "dimension"));
     json_t *controls = json_object_get(o, "controls");
     const char *regime;
@@ -87,7 +91,8 @@ static int parse_one(subst_info *s, json_t *o, size_t idx)
     s->code = strdup(code);
     s->cas = cas ? strdup(cas) : NULL;
     s->name = strdup(name ? name : code);
-    if (!s->code || !s->name || (cas && !s->cas))
+    s->name_zh = name_zh ? strdup(name_zh) : NULL;
+    if (!s->code || !s->name || (cas && !s->cas) || (name_zh && !s->name_zh))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     s->scopes = calloc(json_object_size(controls) + 1, sizeof(char *));
     if (!s->scopes)
@@ -139,6 +144,7 @@ int catalog_parse(catalog **out, const char *text, size_t len)
         const subst_info **by_code = strmap_get(c->index, s->code, 1);
         const subst_info **by_cas =
             s->cas ? strmap_get(c->index, s->cas, 1) : NULL;
+        json_t *aliases = json_object_get(json_array_get(arr, i), "aliases");
         if (!by_code || (s->cas && !by_cas)) {
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
             goto out;
@@ -152,6 +158,37 @@ int catalog_parse(catalog **out, const char *text, size_t len)
         *by_code = s;
         if (by_cas)
             *by_cas = s;
+        if (aliases && !json_is_array(aliases)) {
+            rc = trace_fail(TRACE_EINVAL,
+                            "catalog %s: aliases must be a list of names",
+                            s->code);
+            goto out;
+        }
+        /* the Chinese name and the aliases: more names for lookups */
+        for (size_t k = 0; k <= json_array_size(aliases); k++) {
+            const char *nm =
+                k == 0 ? s->name_zh
+                       : json_string_value(json_array_get(aliases, k - 1));
+            const subst_info **by_name;
+            if (k > 0 && !nm) {
+                rc = trace_fail(TRACE_EINVAL,
+                                "catalog %s: aliases must be strings", s->code);
+                goto out;
+            }
+            if (!nm || !nm[0])
+                continue;
+            if (!(by_name = strmap_get(c->index, nm, 1))) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                goto out;
+            }
+            if (*by_name && *by_name != s) {
+                rc = trace_fail(TRACE_EINVAL,
+                                "catalog: the name %s is given to %s and %s",
+                                nm, (*by_name)->code, s->code);
+                goto out;
+            }
+            *by_name = s;
+        }
     }
 out:
     json_decref(root);
@@ -180,7 +217,8 @@ int trace_ledger_substances(const trace_ledger *l,
                              s->name,
                              dimension_name(s->dim),
                              (const char *const *)s->scopes,
-                             s->n_scopes};
+                             s->n_scopes,
+                             s->name_zh};
         int rc = fn(&t, ctx);
         if (rc)
             return rc;

@@ -94,6 +94,84 @@ static const char *const loss_reasons[] = {"theft", "loss", "damage",
 static const char *const ack_statuses[] = {"open", "acknowledged", "resolved",
                                            NULL};
 
+/* Chinese spellings accepted for enumerated values, stored as the
+ * canonical English value (so exports, rules and comparisons see one
+ * spelling). */
+static const struct {
+    const char *alias, *value;
+} enum_aliases[] = {
+    /* party kinds */
+    {"生产企业", "manufacturer"},
+    {"经营企业", "distributor"},
+    {"批发企业", "distributor"},
+    {"使用单位", "user"},
+    {"企业", "enterprise"},
+    {"药店", "pharmacy"},
+    {"零售药店", "pharmacy"},
+    {"医院", "hospital"},
+    {"医疗机构", "hospital"},
+    {"承运人", "carrier"},
+    {"运输企业", "carrier"},
+    {"仓库", "warehouse"},
+    {"进口企业", "importer"},
+    {"出口企业", "exporter"},
+    {"监管部门", "regulator"},
+    /* statuses */
+    {"正常", "active"},
+    {"有效", "active"},
+    {"暂停", "suspended"},
+    {"吊销", "revoked"},
+    {"撤销", "revoked"},
+    {"用完", "exhausted"},
+    /* permit kinds */
+    {"购买许可证", "purchase_license"},
+    {"购买备案证明", "purchase_filing"},
+    {"运输许可证", "transport_license"},
+    {"运输备案证明", "transport_filing"},
+    {"进口许可证", "import_license"},
+    {"出口许可证", "export_license"},
+    /* uses */
+    {"一次性", "single"},
+    {"单次", "single"},
+    {"多次", "multi"},
+    /* dosage forms */
+    {"注射剂", "injection"},
+    {"缓控释制剂", "controlled_release"},
+    {"缓释制剂", "controlled_release"},
+    {"控释制剂", "controlled_release"},
+    {"口服", "oral"},
+    {"口服制剂", "oral"},
+    {"贴剂", "patch"},
+    {"其他", "other"},
+    /* loss reasons */
+    {"被盗", "theft"},
+    {"盗窃", "theft"},
+    {"丢失", "loss"},
+    {"损坏", "damage"},
+    {"破损", "damage"},
+    {"运输途中", "in_transit"},
+    {"在途", "in_transit"},
+    /* alert acknowledgement */
+    {"未处理", "open"},
+    {"已确认", "acknowledged"},
+    {"已解决", "resolved"},
+};
+
+/* The canonical value of `s` among `list`, accepting a Chinese spelling;
+ * NULL if it is none of them. */
+static const char *enum_value(const char *const *list, const char *s)
+{
+    for (const char *const *p = list; *p; p++)
+        if (strcmp(*p, s) == 0)
+            return *p;
+    for (size_t i = 0; i < sizeof(enum_aliases) / sizeof(*enum_aliases); i++)
+        if (strcmp(enum_aliases[i].alias, s) == 0)
+            for (const char *const *p = list; *p; p++)
+                if (strcmp(*p, enum_aliases[i].value) == 0)
+                    return *p;
+    return NULL;
+}
+
 enum check {
     CHECK_TEXT = 0,  /* any non-empty text without control characters */
     CHECK_ENUM,      /* one of `values` */
@@ -275,17 +353,23 @@ static int get_text(const char **out, json_t *v, const char *path,
     return TRACE_OK;
 }
 
+/* Checks a string field; *sp may be replaced by the canonical spelling
+ * of what it names (an enumerated value or a substance given by a
+ * Chinese name or alias). */
 static int check_string(const struct conv *cv,
                         const ProtobufCMessageDescriptor *m, const char *name,
-                        const char *s)
+                        const char **sp)
 {
     const struct field_rule *r = rule_for(m, name);
+    const char *s = *sp;
 
     if (!r)
         return TRACE_OK;
     switch (r->check) {
     case CHECK_ENUM:
-        if (!in_list(r->values, s)) {
+        if (enum_value(r->values, s)) {
+            *sp = enum_value(r->values, s);
+        } else {
             char allowed[256] = "";
             size_t o = 0;
             for (const char *const *v = r->values; *v && o < 200; v++)
@@ -303,13 +387,19 @@ static int check_string(const struct conv *cv,
                               "party id",
                               cv->path, name, s);
         break;
-    case CHECK_SUBSTANCE:
-        if (!catalog_find(cv->l->cat, s))
+    case CHECK_SUBSTANCE: {
+        const subst_info *sub = catalog_find(cv->l->cat, s);
+        if (!sub)
             return trace_fail(TRACE_EINVAL,
                               "field \"%s%s\": unknown substance \"%.64s\" "
-                              "(use a catalog code or CAS number)",
+                              "(use a catalog code, CAS number or Chinese "
+                              "name)",
                               cv->path, name, s);
+        /* a Chinese name or alias is stored as the code */
+        if (strcmp(s, sub->code) != 0 && (!sub->cas || strcmp(s, sub->cas)))
+            *sp = sub->code;
         break;
+    }
     case CHECK_EVENT_ID:
         if (strlen(s) > TRACE_MAX_ID)
             return trace_fail(TRACE_EINVAL,
@@ -348,6 +438,7 @@ static int convert_quantity(const struct conv *cv, json_t *obj,
         return rc;
     if ((rc = unit_lookup(unit, NULL, &factor)) != TRACE_OK)
         return rc;
+    unit = unit_canonical(unit); /* 吨 is stored as t */
     q = arena_alloc(cv->a, sizeof(*q));
     if (!q)
         return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -482,7 +573,7 @@ static int convert_field(const struct conv *cv,
     case PROTOBUF_C_TYPE_STRING:
         if ((rc = get_text(&s, v, cv->path, f->name, 0)) != TRACE_OK)
             return rc;
-        if ((rc = check_string(cv, m, f->name, s)) != TRACE_OK)
+        if ((rc = check_string(cv, m, f->name, &s)) != TRACE_OK)
             return rc;
         if (m == &trace__v1__rx__descriptor &&
             strcmp(f->name, "patient") == 0) {
@@ -578,7 +669,7 @@ static int convert_repeated(const struct conv *cv,
             const char *s;
             if ((rc = get_text(&s, item, cv->path, f->name, 0)) != TRACE_OK)
                 return rc;
-            if ((rc = check_string(cv, m, f->name, s)) != TRACE_OK)
+            if ((rc = check_string(cv, m, f->name, &s)) != TRACE_OK)
                 return rc;
             if (!(((char **)arr)[i] = arena_strdup(cv->a, s, strlen(s))))
                 return trace_fail(TRACE_ENOMEM, "out of memory");

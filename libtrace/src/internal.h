@@ -80,6 +80,9 @@ static inline int qty_step(int64_t *out, int64_t before, int64_t after)
     return __builtin_sub_overflow(after, before, out) || *out == INT64_MIN;
 }
 int unit_lookup(const char *unit, dimension *dim, int64_t *factor);
+/* The canonical name of a unit given by a Chinese spelling (吨: t), else
+ * `unit` itself. */
+const char *unit_canonical(const char *unit);
 const char *dimension_name(dimension d);
 int qty_parse(int64_t *out, const char *text, int64_t factor, int allow_zero);
 int qty_format(char *buf, size_t cap, int64_t base, int64_t factor);
@@ -149,6 +152,7 @@ typedef struct subst_info {
     char *code;
     char *cas;
     char *name;
+    char *name_zh; /* or NULL */
     dimension dim;
     char **scopes; /* licence scopes implied by its controls, e.g. CN-PC-1 */
     size_t n_scopes;
@@ -156,6 +160,7 @@ typedef struct subst_info {
 typedef struct catalog catalog;
 int catalog_parse(catalog **out, const char *json, size_t len);
 void catalog_free(catalog *c);
+/* By code, CAS number, Chinese name or alias. */
 const subst_info *catalog_find(const catalog *c, const char *code_or_cas);
 size_t catalog_count(const catalog *c);
 extern const unsigned char trace_builtin_catalog[];

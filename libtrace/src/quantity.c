@@ -36,8 +36,28 @@ static const struct unit {
     {"unit", DIM_COUNT, 1000},
 };
 
+/* Chinese spellings of the units, taken on input and stored as the
+ * canonical name. */
+static const struct {
+    const char *alias, *unit;
+} unit_aliases[] = {
+    {"微克", "ug"}, {"毫克", "mg"},   {"克", "g"},      {"千克", "kg"},
+    {"公斤", "kg"}, {"吨", "t"},      {"微升", "uL"},   {"毫升", "mL"},
+    {"升", "L"},    {"立方米", "m3"}, {"单位", "unit"}, {"片", "unit"},
+    {"粒", "unit"}, {"支", "unit"},   {"贴", "unit"},   {"个", "unit"},
+};
+
+const char *unit_canonical(const char *unit)
+{
+    for (size_t i = 0; i < sizeof(unit_aliases) / sizeof(*unit_aliases); i++)
+        if (strcmp(unit_aliases[i].alias, unit) == 0)
+            return unit_aliases[i].unit;
+    return unit;
+}
+
 int unit_lookup(const char *unit, dimension *dim, int64_t *factor)
 {
+    unit = unit_canonical(unit);
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(units[i].name, unit) == 0) {
             if (dim)
@@ -49,7 +69,7 @@ int unit_lookup(const char *unit, dimension *dim, int64_t *factor)
     }
     return trace_fail(TRACE_EINVAL,
                       "unknown unit \"%.32s\" (use ug mg g kg t, uL mL L m3 "
-                      "or unit)",
+                      "or unit; or 克 千克 吨 毫升 升 ...)",
                       unit);
 }
 

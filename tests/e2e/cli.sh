@@ -20,6 +20,10 @@ expect 4 "open missing ledger" -- "$T" --data "$W/none" export
 expect 1 "unknown command" -- "$T" --data "$D" frobnicate
 expect 1 "import without file" -- "$T" --data "$D" import
 expect 0 "import --help" -- "$T" import --help
+for c in init import export record trace balance history permit parties verify reconcile alerts ack register catalog head backup keygen; do
+  "$T" help "$c" >"$W/h1" 2>&1; "$T" "$c" --help >"$W/h2" 2>&1
+  cmp -s "$W/h1" "$W/h2" && ok || bad "help $c and $c --help differ"
+done
 grep -q -- "--provision-keys" "$W/out" || bad "import --help does not explain --provision-keys"
 
 # Without --provision-keys the demo's parties have no keys: refused, 5.
@@ -191,7 +195,7 @@ expect 0 "verify after growth" -- "$T" --data "$W/small" verify
 
 # The catalog lists the 46 seed substances; head matches verify.
 [ "$("$T" --data "$D" --json catalog | wc -l)" = 46 ] && ok || bad "catalog does not list 46 substances"
-"$T" --data "$D" --json catalog | grep -q '"code":"morphine","cas":"57-27-2","name":"Morphine","dimension":"count","scopes":\["CN-NARC"' && ok || bad "catalog entry of morphine"
+"$T" --data "$D" --json catalog | grep -q '"code":"morphine","cas":"57-27-2","name":"Morphine","dimension":"count","name_zh":"吗啡","scopes":\["CN-NARC"' && ok || bad "catalog entry of morphine"
 h1=$("$T" --data "$D" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
 h2=$("$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
 [ -n "$h1" ] && [ "$h1" = "$h2" ] && ok || bad "head $h1 differs from verify's $h2"
@@ -283,5 +287,36 @@ printf '%s\n' '{"type":"party","id":"r1","party":"REGULATOR","at":"2026-01-05T09
 expect 0 "import in -05:00" -- "$T" --data "$TZD" import --provision-keys "$W/tz.jsonl"
 expect 0 "balance at a bare date" -- "$T" --data "$TZD" --json balance P1 --at 2026-01-08
 grep -q '"qty":"5"' "$W/out" && ok || bad "--at 2026-01-08 is not the end of that day in -05:00"
+
+# Chinese on input: substances by Chinese name or alias, units and
+# enumerated values in Chinese, all stored in the canonical spelling; a
+# Chinese substance name in query options.
+ZH=$W/zh
+"$T" --data "$ZH" init >/dev/null
+printf '%s\n' '{"type":"party","id":"r1","party":"REGULATOR","at":"2026-01-05T09:00:00+08:00","subject":"P1","name":"一号化工","kind":"生产企业","region":"CN-31","licenses":["CN-PC-2"]}' \
+  '{"type":"produce","id":"z1","party":"P1","at":"2026-03-01T08:00:00+08:00","substance":"醋酸酐","lot":"ZH-1","qty":"1.5","unit":"吨"}' \
+  '{"type":"produce","id":"z2","party":"P1","at":"2026-03-01T09:00:00+08:00","substance":"乙酸酐","lot":"ZH-2","qty":"20","unit":"公斤"}' \
+  '{"type":"loss","id":"z3","party":"P1","at":"2026-03-02T08:00:00+08:00","substance":"108-24-7","lot":"ZH-1","qty":"2","unit":"千克","reason":"被盗"}' >"$W/zh.jsonl"
+expect 0 "import in Chinese" -- "$T" --data "$ZH" import --provision-keys "$W/zh.jsonl"
+"$T" --data "$ZH" export --party P1 >"$W/zh.out"
+grep -q '"id":"z1",.*"substance":"acetic-anhydride",.*"qty":"1.5","unit":"t"' "$W/zh.out" && ok || bad "醋酸酐/吨 not stored as acetic-anhydride/t: $(cat "$W/zh.out")"
+grep -q '"id":"z2",.*"substance":"acetic-anhydride",.*"unit":"kg"' "$W/zh.out" && ok || bad "the alias 乙酸酐 is not acetic-anhydride"
+grep -q '"reason":"theft"' "$W/zh.out" && ok || bad "被盗 not stored as theft"
+"$T" --data "$ZH" export --party REGULATOR | grep -q '"kind":"manufacturer"' && ok || bad "生产企业 not stored as manufacturer"
+expect 0 "balance --substance 醋酸酐" -- "$T" --data "$ZH" --json balance P1 --substance 醋酸酐
+grep -q '"lot":"ZH-1","qty":"1.498","unit":"t"' "$W/out" && ok || bad "balance by the Chinese name: $(cat "$W/out")"
+printf '%s\n' '{"type":"produce","id":"z4","party":"P1","at":"2026-03-03T08:00:00+08:00","substance":"醋酸酐","lot":"ZH-3","qty":"1","unit":"升"}' >"$W/zh2.jsonl"
+expect 2 "a volume unit in Chinese for a mass substance" -- "$T" --data "$ZH" import "$W/zh2.jsonl"
+printf '%s\n' '{"type":"loss","id":"z5","party":"P1","at":"2026-03-03T08:00:00+08:00","substance":"醋酸酐","lot":"ZH-1","qty":"1","unit":"kg","reason":"蒸发"}' >"$W/zh3.jsonl"
+expect 2 "an unknown Chinese loss reason" -- "$T" --data "$ZH" import "$W/zh3.jsonl"
+"$T" --data "$ZH" --json catalog | grep -q '"code":"npp".*"scopes":\["CN-PC-1"' && ok || bad "NPP is not in CN category 1"
+# a catalog that gives one Chinese name to two substances is refused
+cat >"$W/dup-cat.json" <<'JSON'
+{"version": 1, "substances": [
+ {"code": "a-one", "name_zh": "甲", "dimension": "mass", "controls": {}},
+ {"code": "b-two", "aliases": ["甲"], "dimension": "mass", "controls": {}}]}
+JSON
+expect 2 "a catalog with one name for two substances" -- "$T" --data "$W/dupcat" init --catalog "$W/dup-cat.json"
+grep -q "甲 is given to a-one and b-two" "$W/err" && ok || bad "the shared name is not named: $(cat "$W/err")"
 
 checks_done cli

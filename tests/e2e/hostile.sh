@@ -153,7 +153,16 @@ if has session; then
   [ "$(grep -c "opened a session for $PHARM" "$W/traced.log")" = "$opened" ] && ok ||
     bad "a single request opened a session"
   alive && ok || bad "traced died in the session case"
+  # health without a party key: an unauthenticated Hello
+  expect 0 "status without a key" -- "$T" --connect "$IPC" --keys "$W/no-keys" status
+  grep -q "^ledger: $(size) entries, head " "$W/out" && grep -q "^last commit: 20" "$W/out" &&
+    ok || bad "status says: $(cat "$W/out")"
+  expect 0 "status --json" -- "$T" --connect "$IPC" --keys "$W/no-keys" --json status
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["running"] and d["entries"] > 0 and d["last_commit"] and d["jobs"] == 0' "$W/out" &&
+    ok || bad "status --json says: $(cat "$W/out")"
   stop
+  expect 6 "status of a stopped daemon" -- "$T" --connect "$IPC" --keys "$W/no-keys" --json status
+  grep -q '"running":false' "$W/out" && ok || bad "status of a stopped daemon says: $(cat "$W/out")"
 fi
 
 if has replay; then

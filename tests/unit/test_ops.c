@@ -1120,6 +1120,7 @@ static void items_init(struct items *x)
     x->substance.cas = "299-42-3";
     x->substance.name = "Ephedrine";
     x->substance.dimension = "mass";
+    x->substance.name_zh = "麻黄碱";
     x->substance.n_scopes = 2;
     x->substance.scopes = x->scopes;
     x->it[I(SUBSTANCE)].item_case = I(SUBSTANCE);
@@ -1432,18 +1433,20 @@ static void test_render_head_substance(void **state)
                   "CN-X\n");
     expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 0,
                   "{\"code\":\"ephedrine\",\"cas\":\"299-42-3\",\"name\":"
-                  "\"Ephedrine\",\"dimension\":\"mass\",\"scopes\":"
-                  "[\"CN-PC-1\",\"CN-X\"]}\n");
+                  "\"Ephedrine\",\"dimension\":\"mass\",\"name_zh\":"
+                  "\"麻黄碱\",\"scopes\":[\"CN-PC-1\",\"CN-X\"]}\n");
     x.substance.code = "acetone";
     x.substance.cas = NULL;
     x.substance.name = NULL;
+    x.substance.name_zh = NULL;
     x.substance.dimension = "volume";
     x.substance.n_scopes = 0;
     expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 1,
                   "acetone                    -            volume \n");
     expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 1,
                   "{\"code\":\"acetone\",\"cas\":null,\"name\":null,"
-                  "\"dimension\":\"volume\",\"scopes\":[]}\n");
+                  "\"dimension\":\"volume\",\"name_zh\":null,\"scopes\":[]}"
+                  "\n");
 }
 
 static void test_render_register_day(void **state)

@@ -193,6 +193,7 @@ typedef struct trace_substance {
     const char *dimension;     /* mass, volume or count */
     const char *const *scopes; /* licence scopes its controls imply */
     size_t n_scopes;
+    const char *name_zh; /* Chinese name, or NULL */
 } trace_substance;
 
 /* Calls fn for every substance of the catalog, in catalog order; a
