@@ -17,6 +17,7 @@
  * 32-byte leaf hash of the last entry), the last one rewritten in every
  * append transaction.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -688,6 +689,77 @@ void trace_ledger_close(trace_ledger *l)
     free(l);
 }
 
+/* Copies the file src to dst (new, mode 0600) and syncs it.  0 when src
+ * does not exist. */
+static int copy_private(const char *src, const char *dst)
+{
+    char buf[65536];
+    int in, out, rc = TRACE_OK;
+    ssize_t n;
+
+    if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? TRACE_OK
+                               : trace_fail(TRACE_EIO, "cannot read %s: %s",
+                                            src, errno_text(errno));
+    if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        close(in);
+        return trace_fail(TRACE_EIO, "cannot create %s: %s", dst,
+                          errno_text(errno));
+    }
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+    if (n < 0 || fsync(out) != 0)
+        rc = trace_fail(TRACE_EIO, "cannot copy %s to %s: %s", src, dst,
+                        errno_text(errno));
+    close(in);
+    if (close(out) != 0 && rc == TRACE_OK)
+        rc = trace_fail(TRACE_EIO, "cannot write %s", dst);
+    return rc;
+}
+
+/* The key folder and the daemon's key go with a backup, private to the
+ * owner (0700 folder, 0600 files): a restored copy can record and serve. */
+static int backup_keys(const trace_ledger *l, const char *dest)
+{
+    static const char *const own[] = {"traced.key", "traced.pub"};
+    char src[4096], dst[4096];
+    struct dirent *e;
+    DIR *d;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(own) / sizeof(*own); i++) {
+        snprintf(src, sizeof(src), "%s/%s", l->dir, own[i]);
+        snprintf(dst, sizeof(dst), "%s/%s", dest, own[i]);
+        if ((rc = copy_private(src, dst)) != TRACE_OK)
+            return rc;
+    }
+    snprintf(src, sizeof(src), "%s/keys", l->dir);
+    if (!(d = opendir(src)))
+        return TRACE_OK; /* keys kept elsewhere (--keys) */
+    snprintf(dst, sizeof(dst), "%s/keys", dest);
+    if (mkdir(dst, 0700) != 0 && errno != EEXIST) {
+        closedir(d);
+        return trace_fail(TRACE_EIO, "cannot create %s: %s", dst,
+                          errno_text(errno));
+    }
+    rc = TRACE_OK;
+    while (rc == TRACE_OK && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' ||
+            !(n > 4 && (strcmp(e->d_name + n - 4, ".key") == 0 ||
+                        strcmp(e->d_name + n - 4, ".pub") == 0)))
+            continue;
+        snprintf(src, sizeof(src), "%s/keys/%s", l->dir, e->d_name);
+        snprintf(dst, sizeof(dst), "%s/keys/%s", dest, e->d_name);
+        rc = copy_private(src, dst);
+    }
+    closedir(d);
+    return rc;
+}
+
 int trace_ledger_backup(trace_ledger *l, const char *dest)
 {
     char path[4096];
@@ -708,6 +780,9 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
         unlink(path);
         return trace_fail_mdb(rc, dest);
     }
+    /* the ledger is as private as its folder */
+    if (chmod(path, 0600) != 0)
+        return trace_fail(TRACE_EIO, "%s: %s", path, errno_text(errno));
     snprintf(path, sizeof(path), "%s/pseudonym.key", dest);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0 ||
@@ -718,7 +793,7 @@ int trace_ledger_backup(trace_ledger *l, const char *dest)
         return trace_fail(TRACE_EIO, "%s: cannot write", path);
     }
     close(fd);
-    return TRACE_OK;
+    return backup_keys(l, dest);
 }
 
 int trace_ledger_parse_time(const trace_ledger *l, const char *text,

@@ -177,6 +177,14 @@ expect 4 "ack unknown alert" -- "$T" --data "$D" ack A0000000000000000 --note x
 # Backup: the copy verifies and exports the same events.
 expect 0 "backup" -- "$T" --data "$D" backup "$W/backup"
 expect 0 "verify backup" -- "$T" --data "$W/backup" verify
+# private to the owner, with the key folder: a restored copy records
+[ "$(stat -c %a "$W/backup")" = 700 ] && [ "$(stat -c %a "$W/backup/data.mdb")" = 600 ] &&
+  [ "$(stat -c %a "$W/backup/keys")" = 700 ] && [ "$(stat -c %a "$W/backup/keys/REGULATOR.key")" = 600 ] &&
+  ok || bad "backup permissions: $(stat -c '%a %n' "$W/backup" "$W/backup"/* "$W/backup/keys"/REGULATOR.*)"
+cmp -s "$D/keys/REGULATOR.key" "$W/backup/keys/REGULATOR.key" && ok || bad "the backup lacks the regulator's key"
+cp -a "$W/backup" "$W/restored"
+printf '%s\n' '{"type":"party","id":"restore-1","party":"REGULATOR","at":"2026-03-01T09:00:00+08:00","subject":"91440000MA1K000099","name":"Restored Test","kind":"distributor","region":"CN-44","licenses":["CN-PC-3"]}' >"$W/restore.jsonl"
+expect 0 "a restored copy records with its keys" -- "$T" --data "$W/restored" import "$W/restore.jsonl"
 "$T" --data "$D" export >"$W/e1"; "$T" --data "$W/backup" export >"$W/e2"
 cmp -s "$W/e1" "$W/e2" && ok || bad "backup exports differently"
 expect 2 "backup over a ledger" -- "$T" --data "$D" backup "$W/backup"

@@ -156,8 +156,12 @@ int trace_ledger_claim_writer(trace_ledger *l);
  * Writes a consistent, compacted copy of the ledger into the folder
  * `dest` (created; must not hold a ledger), while others may go on
  * appending: the copy is the state of one moment.  The pseudonymisation
- * secret is copied too; key folders are not (private keys belong to their
- * parties).  TRACE_EEXIST if `dest` already holds a ledger.
+ * secret, the folder's key folder (DIR/keys: the keys made there by init
+ * and --provision-keys) and the daemon's key (traced.key, traced.pub)
+ * are copied too, so a restored copy can record and serve; everything is
+ * private to the owner (files 0600, folders 0700).  Keys kept in other
+ * folders (--keys) are not copied.  TRACE_EEXIST if `dest` already holds
+ * a ledger.
  */
 int trace_ledger_backup(trace_ledger *l, const char *dest);
 
