@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,6 +185,19 @@ int ctl_parse_when(const char *s, int end_of_day, int64_t *out)
 {
     return trace_time_parse(out, s, ctl_tz_min, end_of_day) == TRACE_OK ? 0
                                                                         : -1;
+}
+
+void ctl_now_text(char *buf, size_t cap, time_t t)
+{
+    int off = ctl_tz_min, a = off < 0 ? -off : off;
+    time_t local = t + (time_t)off * 60;
+    struct tm tm;
+    char day[32];
+
+    gmtime_r(&local, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, cap, "%s%c%02d:%02d", day, off < 0 ? '-' : '+', a / 60,
+             a % 60);
 }
 
 int ctl_read_file(const char *path, char **out, size_t *len)

@@ -79,7 +79,6 @@ int cmd_record(struct globals *g, int argc, char **argv)
     trace_ledger *l = NULL;
     trace_append_result res;
     struct timespec ts;
-    struct tm tm;
     int ret = 0;
     FILE *m;
 
@@ -128,8 +127,7 @@ int cmd_record(struct globals *g, int argc, char **argv)
         return ret;
     party = ctl_acting_party(g, l);
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ctl_now_text(at, sizeof(at), ts.tv_sec);
     snprintf(id, sizeof(id), "%s-%lld%06ld", type, (long long)ts.tv_sec,
              ts.tv_nsec / 1000);
     if (!(m = open_memstream(&buf, &len))) {
@@ -339,7 +337,6 @@ int cmd_ack(struct globals *g, int argc, char **argv)
     trace_ledger *l = NULL;
     char line[4096], when[40], id[128];
     struct timespec ts;
-    struct tm tm;
     int c, rc, ret = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -383,8 +380,7 @@ int cmd_ack(struct globals *g, int argc, char **argv)
     }
     as = ctl_acting_party(g, l);
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ctl_now_text(when, sizeof(when), ts.tv_sec);
     snprintf(id, sizeof(id), "ack-%s-%lld%06ld", fa.id, (long long)ts.tv_sec,
              ts.tv_nsec / 1000);
     /* the note is user text: let the JSON writer escape it */

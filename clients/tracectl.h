@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "ops.h"
 #include "trace/ledger.h"
@@ -103,6 +104,9 @@ void ctl_set_errmsg(const char *msg);
  * trace_time_parse() decides.  0, or -1 for a time it refuses. */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out);
 int ctl_read_file(const char *path, char **out, size_t *len);
+/* `t` as RFC 3339 in the ledger's zone (ctl_tz_min): what record and ack
+ * put in `at` when none is given. */
+void ctl_now_text(char *buf, size_t cap, time_t t);
 /* Runs a typed operation (ops.h) parsed from the command line: on the
  * ledger folder, or through the daemon with --connect, and prints its
  * rows.  Returns the exit code. */

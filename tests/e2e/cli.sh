@@ -318,6 +318,11 @@ expect 2 "a volume unit in Chinese for a mass substance" -- "$T" --data "$ZH" im
 printf '%s\n' '{"type":"loss","id":"z5","party":"P1","at":"2026-03-03T08:00:00+08:00","substance":"醋酸酐","lot":"ZH-1","qty":"1","unit":"kg","reason":"蒸发"}' >"$W/zh3.jsonl"
 expect 2 "an unknown Chinese loss reason" -- "$T" --data "$ZH" import "$W/zh3.jsonl"
 "$T" --data "$ZH" --json catalog | grep -q '"code":"npp".*"scopes":\["CN-PC-1"' && ok || bad "NPP is not in CN category 1"
+# record without --at: now in the ledger's zone (+08:00), not UTC
+expect 0 "record without --at" -- "$T" --data "$ZH" --as P1 record produce --substance acetone --lot NOW-1 --qty 1 --unit L
+"$T" --data "$ZH" export --party P1 | grep '"lot":"NOW-1"' | grep -q '"at":"20[0-9-]*T[0-9:]*+08:00"' && ok ||
+  bad "record without --at is not in the ledger's zone: $("$T" --data "$ZH" export --party P1 | grep NOW-1)"
+
 # a catalog that gives one Chinese name to two substances is refused
 cat >"$W/dup-cat.json" <<'JSON'
 {"version": 1, "substances": [
