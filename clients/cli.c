@@ -268,11 +268,14 @@ static const struct command commands[] = {
      "  --to T      only events whose `at` is at or before T\n"
      "T is RFC 3339 (2026-03-01T08:00:00+08:00) or a date (the whole day,\n"
      "+08:00).\n"},
-    {"balance", cmd_balance, "PARTY [--at T] [--substance S]",
+    {"balance", cmd_balance, "PARTY [--at T] [--substance S] [--csv]",
      "Book stock of a party per site, substance and lot.",
      "  --at T          stock as of T (RFC 3339, or a date: the end of that\n"
      "                  day, +08:00); default now\n"
-     "  --substance S   one substance (catalog code or CAS number)\n"
+     "  --substance S   one substance (catalog code, CAS number or Chinese\n"
+     "                  name)\n"
+     "  --csv           CSV with a header (UTF-8 with a BOM, for "
+     "spreadsheets)\n"
      "--json prints one line per holding: party, site, substance, lot, qty\n"
      "(exact decimal in unit), unit.  Holdings at zero are not shown.\n"},
     {"trace", cmd_trace, "LOT [--party P] --forward|--backward",
@@ -306,14 +309,16 @@ static const struct command commands[] = {
      "Every registered party may read the registry (a seller checks a\n"
      "buyer's licences and status in it).\n"},
     {"history", cmd_history,
-     "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N]",
+     "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N] [--csv]",
      "Events recorded by a party, or naming a lot, in journal order.",
      "  PARTY|LOT     a party's own events, or (if no party has that id)\n"
      "                every event naming the lot\n"
      "  --lot LOT     events naming LOT, even if a party has that id\n"
      "  --from/--to   `at` window (inclusive)\n"
      "  --limit N     page size (default 100, 0: all)\n"
-     "  --after SEQ   next page: events after journal position SEQ\n"},
+     "  --after SEQ   next page: events after journal position SEQ\n"
+     "  --csv         CSV with a header (UTF-8 with a BOM, for "
+     "spreadsheets)\n"},
     {"reconcile", cmd_reconcile,
      "[--as-of T] [--rules FILE] [--dry-run] [--incremental]",
      "Run every reconciliation rule over the ledger and store the alerts.",
@@ -334,14 +339,16 @@ static const struct command commands[] = {
      "counterparty, substance, lot, permit, events [{party,id}], detail,\n"
      "status.  The same ledger gives the same alerts with the same ids.\n"},
     {"alerts", cmd_alerts,
-     "[--open] [--status S] [--rule R] [--party P] [--follow]",
+     "[--open] [--status S] [--rule R] [--party P] [--follow] [--csv]",
      "List stored alerts.",
      "  --open        only alerts nobody acknowledged or resolved\n"
      "  --status S    open, acknowledged or resolved\n"
      "  --rule R      one rule code\n"
      "  --party P     alerts naming P as party or counterparty\n"
      "  --follow      then keep printing new alerts as reconciliation runs\n"
-     "                store them (Ctrl-C to stop)\n"},
+     "                store them (Ctrl-C to stop)\n"
+     "  --csv         CSV with a header (UTF-8 with a BOM, for "
+     "spreadsheets)\n"},
     {"ack", cmd_ack, "ALERT [--status acknowledged|resolved] [--note TEXT]",
      "Acknowledge or resolve an alert (records an alert_ack event).",
      "Recorded and signed as --as PARTY, by default the root regulator.\n"},
@@ -364,8 +371,9 @@ static const struct command commands[] = {
      "  --substance S   the drug or chemical (code or CAS number)\n"
      "  --from/--to     first and last day (default today; one alone means\n"
      "                  that day), in the ledger's zone (+08:00)\n"
-     "  --csv           one row per day; --json one object per day with\n"
-     "                  its entries (supplier and lot, prescription ids)\n"},
+     "  --csv           one row per day, with a header (UTF-8 with a BOM, for\n"
+     "                  spreadsheets); --json one object per day with its\n"
+     "                  entries (supplier and lot, prescription ids)\n"},
     {"backup", cmd_backup, "DEST",
      "Write a consistent, compacted copy of the ledger to DEST.",
      "Safe while others append: the copy is the ledger at one moment.  The\n"

@@ -263,6 +263,7 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
         {"party", required_argument, NULL, 'p'},
         {"follow", no_argument, NULL, 'f'},
         {"after", required_argument, NULL, 'A'},
+        {"csv", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     Trace__Ops__V1__Alerts f = TRACE__OPS__V1__ALERTS__INIT;
@@ -286,6 +287,9 @@ int cmd_alerts(struct globals *g, int argc, char **argv)
             break;
         case 'f':
             g->follow = 1;
+            break;
+        case 'c':
+            g->csv = 1;
             break;
         case 'A':
             /* alerts stored after position N, as a continuation of an

@@ -20,6 +20,7 @@ int cmd_balance(struct globals *g, int argc, char **argv)
     static const struct option opts[] = {
         {"at", required_argument, NULL, 'a'},
         {"substance", required_argument, NULL, 's'},
+        {"csv", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     Trace__Ops__V1__Balance b = TRACE__OPS__V1__BALANCE__INIT;
@@ -36,6 +37,9 @@ int cmd_balance(struct globals *g, int argc, char **argv)
             break;
         case 's':
             b.substance = optarg;
+            break;
+        case 'c':
+            g->csv = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("balance"));
@@ -199,6 +203,7 @@ int cmd_history(struct globals *g, int argc, char **argv)
         {"to", required_argument, NULL, 't'},
         {"after", required_argument, NULL, 'A'},
         {"limit", required_argument, NULL, 'n'},
+        {"csv", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     Trace__Ops__V1__History h = TRACE__OPS__V1__HISTORY__INIT;
@@ -233,6 +238,9 @@ int cmd_history(struct globals *g, int argc, char **argv)
             h.limit = strtoull(optarg, &end, 10);
             if (*end || !*optarg)
                 return ctl_usage("history", "bad --limit %s", optarg);
+            break;
+        case 'c':
+            g->csv = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("history"));

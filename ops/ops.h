@@ -130,7 +130,7 @@ int ops_status_set(ops_status *st, int code, const char *fmt, ...)
 typedef struct ops_render {
     FILE *out, *err; /* err: summaries (reconcile), as tracectl prints */
     int json;
-    int csv;    /* register --csv */
+    int csv;    /* --csv (operations with ops_render_has_csv) */
     int follow; /* alerts --follow: no "(no alerts)" */
     size_t rows;
     uint64_t last_seq; /* history: the last row's position; alerts: the
@@ -138,6 +138,9 @@ typedef struct ops_render {
 } ops_render;
 
 void ops_render_begin(ops_render *r, const ops_call_t *call);
+/* 1 if the operation has a CSV form (r->csv): balance, history, alerts,
+ * register.  CSV starts with a UTF-8 BOM and a header line. */
+int ops_render_has_csv(int op_case);
 int ops_render_item(ops_render *r, const ops_call_t *call,
                     const ops_item_t *item);
 void ops_render_end(ops_render *r, const ops_call_t *call, int code);

@@ -112,6 +112,23 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
+static void csv_field(FILE *o, const char *v, int last)
+{
+    int quote = v && strpbrk(v, ",\"\n") != NULL;
+    if (quote) {
+        fputc('"', o);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                fputc('"', o);
+            fputc(*p, o);
+        }
+        fputc('"', o);
+    } else if (v) {
+        fputs(v, o);
+    }
+    fputc(last ? '\n' : ',', o);
+}
+
 static void holding(ops_render *r, const Trace__Ops__V1__Holding *h)
 {
     FILE *o = r->out;
@@ -124,6 +141,15 @@ static void holding(ops_render *r, const Trace__Ops__V1__Holding *h)
         ops_json_str(o, "qty", h->qty, 1);
         ops_json_str(o, "unit", h->unit, 1);
         fputs("}\n", o);
+        return;
+    }
+    if (r->csv) {
+        csv_field(o, h->party, 0);
+        csv_field(o, h->site, 0);
+        csv_field(o, h->substance, 0);
+        csv_field(o, h->lot, 0);
+        csv_field(o, h->qty, 0);
+        csv_field(o, h->unit, 1);
         return;
     }
     if (r->rows == 0)
@@ -290,6 +316,21 @@ static void event(ops_render *r, const Trace__Ops__V1__Event *e)
                 e->json);
         return;
     }
+    if (r->csv) {
+        char seq[24];
+        snprintf(seq, sizeof(seq), "%llu", (unsigned long long)e->seq);
+        csv_field(o, seq, 0);
+        csv_field(o, e->at, 0);
+        csv_field(o, e->type, 0);
+        csv_field(o, e->party, 0);
+        csv_field(o, e->id, 0);
+        csv_field(o, e->substance, 0);
+        csv_field(o, e->lot, 0);
+        csv_field(o, e->qty, 0);
+        csv_field(o, e->unit, 0);
+        csv_field(o, e->corrected ? "true" : "false", 1);
+        return;
+    }
     if (r->rows == 0)
         fprintf(o, "%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
                 "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT", "QTY");
@@ -343,23 +384,6 @@ static void substance(ops_render *r, const Trace__Ops__V1__Substance *s)
     fputc('\n', o);
 }
 
-static void csv_field(FILE *o, const char *v, int last)
-{
-    int quote = v && strpbrk(v, ",\"\n") != NULL;
-    if (quote) {
-        fputc('"', o);
-        for (const char *p = v; *p; p++) {
-            if (*p == '"')
-                fputc('"', o);
-            fputc(*p, o);
-        }
-        fputc('"', o);
-    } else if (v) {
-        fputs(v, o);
-    }
-    fputc(last ? '\n' : ',', o);
-}
-
 static void day(ops_render *r, const Trace__Ops__V1__RegisterDay *d)
 {
     FILE *o = r->out;
@@ -393,10 +417,6 @@ static void day(ops_render *r, const Trace__Ops__V1__RegisterDay *d)
     } else if (r->csv) {
         char ins[1024] = "", rxs[2048] = "";
         size_t a = 0, b = 0;
-        if (r->rows == 0)
-            fprintf(o, "date,party,substance,unit,opening,received,dispensed,"
-                       "destroyed,other_out,closing,received_from,"
-                       "prescriptions\n");
         for (size_t i = 0; i < d->n_entries; i++) {
             const Trace__Ops__V1__RegisterLine *l = d->entries[i];
             if (l->rx && b < sizeof(rxs) - 1)
@@ -444,6 +464,15 @@ static void alert(ops_render *r, const Trace__Ops__V1__Alert *a)
 
     if (r->json) {
         fprintf(o, "%s\n", a->json);
+        return;
+    }
+    if (r->csv) {
+        csv_field(o, a->id, 0);
+        csv_field(o, a->rule, 0);
+        csv_field(o, a->severity, 0);
+        csv_field(o, a->status, 0);
+        csv_field(o, a->party, 0);
+        csv_field(o, a->detail, 1);
         return;
     }
     if (r->rows == 0)
@@ -506,11 +535,40 @@ static void verified(ops_render *r, const Trace__Ops__V1__Verified *v)
                 (unsigned long long)v->signatures, hex);
 }
 
+/* CSV: the header of each operation that has a CSV form (the --json
+ * field names, in their order). */
+static const struct {
+    int op_case;
+    const char *header;
+} csv_headers[] = {
+    {C(BALANCE), "party,site,substance,lot,qty,unit"},
+    {C(HISTORY), "seq,at,type,party,id,substance,lot,qty,unit,corrected"},
+    {C(ALERTS), "id,rule,severity,status,party,detail"},
+    {C(SPECIAL_REGISTER),
+     "date,party,substance,unit,opening,received,dispensed,destroyed,"
+     "other_out,closing,received_from,prescriptions"},
+};
+
+int ops_render_has_csv(int op_case)
+{
+    for (size_t i = 0; i < sizeof(csv_headers) / sizeof(*csv_headers); i++)
+        if (csv_headers[i].op_case == op_case)
+            return 1;
+    return 0;
+}
+
 void ops_render_begin(ops_render *r, const ops_call_t *call)
 {
     const Trace__Ops__V1__Balance *b;
 
     r->rows = 0;
+    if (r->csv && !r->json) {
+        /* a UTF-8 BOM: spreadsheet programs then read Chinese text right */
+        for (size_t i = 0; i < sizeof(csv_headers) / sizeof(*csv_headers); i++)
+            if (csv_headers[i].op_case == (int)call->op_case)
+                fprintf(r->out, "\xEF\xBB\xBF%s\n", csv_headers[i].header);
+        return;
+    }
     /* alerts after a position continue an earlier listing: no heading */
     if (call->op_case == C(ALERTS) && call->alerts->has_after)
         r->rows = 1;
@@ -607,7 +665,7 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
 {
     FILE *o = r->out;
 
-    if (code != 0 || r->json)
+    if (code != 0 || r->json || (r->csv && ops_render_has_csv(call->op_case)))
         return;
     switch (call->op_case) {
     case C(BALANCE):

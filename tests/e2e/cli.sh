@@ -323,6 +323,11 @@ expect 0 "record without --at" -- "$T" --data "$ZH" --as P1 record produce --sub
 "$T" --data "$ZH" export --party P1 | grep '"lot":"NOW-1"' | grep -q '"at":"20[0-9-]*T[0-9:]*+08:00"' && ok ||
   bad "record without --at is not in the ledger's zone: $("$T" --data "$ZH" export --party P1 | grep NOW-1)"
 
+# CSV for spreadsheets: a UTF-8 BOM, a header, one row per holding
+expect 0 "balance --csv" -- "$T" --data "$ZH" balance P1 --csv
+[ "$(head -c 3 "$W/out" | od -An -tx1 | tr -d ' ')" = efbbbf ] && ok || bad "balance --csv has no UTF-8 BOM"
+[ "$(sed -n 1p "$W/out" | tail -c +4)" = "party,site,substance,lot,qty,unit" ] && ok || bad "balance --csv header: $(head -1 "$W/out")"
+grep -q "^P1,main,acetic-anhydride,ZH-1,1.498,t$" "$W/out" && ok || bad "balance --csv row: $(cat "$W/out")"
 # a catalog that gives one Chinese name to two substances is refused
 cat >"$W/dup-cat.json" <<'JSON'
 {"version": 1, "substances": [

@@ -104,7 +104,8 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   "export" "export --party $MAN" "alerts" "balance NOBODY" "trace NO-LOT --forward" \
   "permit show NOPE" "balance" "frobnicate" "balance $DIST --at 2026-02-31" \
   "export --from 2026-02-31" "parties" "parties --kind distributor" \
-  "permit list" "permit list --holder $USER" "permit list --status expired"; do
+  "permit list" "permit list --holder $USER" "permit list --status expired" \
+  "balance $DIST --csv" "history $DIST --csv" "alerts --csv"; do
   for j in "" "--json"; do
     E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
     C $j $cmd >"$W/c.out" 2>/dev/null; cc=$?

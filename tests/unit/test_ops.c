@@ -1478,10 +1478,23 @@ static void test_render_register_day(void **state)
         "\"dispense\",\"id\":\"x1\",\"at\":\"2026-01-05T10:00:00+08:00\","
         "\"lot\":null,\"qty\":\"-1\",\"counterparty\":\"DR\",\"rx\":"
         "\"RX1\"}]}\n");
+    /* the header (after a UTF-8 BOM) comes from ops_render_begin */
     expect_render(&b.call, &x.it[I(DAY)], CSV, 0,
-                  "date,party,substance,unit,opening,received,dispensed,"
-                  "destroyed,other_out,closing,received_from,prescriptions\n"
                   "2026-01-05,B,ephedrine,kg,0,10,1,0,-2,7,A/L1,RX1\n");
+    {
+        struct out o;
+        ops_render r;
+        out_open(&o, &r, 0);
+        r.csv = 1;
+        ops_render_begin(&r, &b.call);
+        ops_render_end(&r, &b.call, 0);
+        out_close(&o);
+        assert_string_equal(o.buf, "\xEF\xBB\xBF"
+                                   "date,party,substance,unit,opening,received,"
+                                   "dispensed,destroyed,other_out,closing,"
+                                   "received_from,prescriptions\n");
+        out_free(&o);
+    }
     /* CSV quoting; a receipt without supplier or lot; a sale out is not
      * something received */
     for (int i = 0; i < 2; i++)
