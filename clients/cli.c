@@ -365,10 +365,11 @@ static const struct command commands[] = {
      "The patient id is pseudonymised before anything is stored.  A missing\n"
      "or malformed field is named in the error (exit 2); nothing is stored.\n"},
     {"register", cmd_register,
-     "PARTY --substance S [--from DATE] [--to DATE] [--csv]",
+     "PARTY --substance S [--month YYYY-MM | --from DATE --to DATE] [--csv]",
      "The special register (专用账册): per day, opening, receipts, "
      "dispensings, destructions, closing.",
      "  --substance S   the drug or chemical (code or CAS number)\n"
+     "  --month YYYY-MM every day of that month\n"
      "  --from/--to     first and last day (default today; one alone means\n"
      "                  that day), in the ledger's zone (+08:00)\n"
      "  --csv           one row per day, with a header (UTF-8 with a BOM, for\n"

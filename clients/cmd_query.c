@@ -268,6 +268,7 @@ int cmd_register(struct globals *g, int argc, char **argv)
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},
         {"csv", no_argument, NULL, 'c'},
+        {"month", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     Trace__Ops__V1__Register r = TRACE__OPS__V1__REGISTER__INIT;
@@ -292,6 +293,26 @@ int cmd_register(struct globals *g, int argc, char **argv)
         case 'c':
             g->csv = 1;
             break;
+        case 'm': {
+            /* YYYY-MM: its first and last day */
+            static const int days[] = {31, 28, 31, 30, 31, 30,
+                                       31, 31, 30, 31, 30, 31};
+            char first[16], last[16];
+            int y, mo, n = 0, d;
+            if (strlen(optarg) != 7 || sscanf(optarg, "%4d-%2d%n", &y, &mo, &n) != 2 ||
+                n != 7 || mo < 1 || mo > 12 || y < 1)
+                return ctl_usage("register", "--month takes YYYY-MM, not %s",
+                                 optarg);
+            d = days[mo - 1] +
+                (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+            snprintf(first, sizeof(first), "%04d-%02d-01", y, mo);
+            snprintf(last, sizeof(last), "%04d-%02d-%02d", y, mo, d);
+            if (ctl_parse_when(first, 0, &r.from_us) != 0 ||
+                ctl_parse_when(last, 0, &r.to_us) != 0)
+                return ctl_bad_time("register", "--month", optarg);
+            have_from = have_to = 1;
+            break;
+        }
         case 'h':
             ctl_help(ctl_find_command("register"));
             return 0;

@@ -323,6 +323,12 @@ expect 0 "record without --at" -- "$T" --data "$ZH" --as P1 record produce --sub
 "$T" --data "$ZH" export --party P1 | grep '"lot":"NOW-1"' | grep -q '"at":"20[0-9-]*T[0-9:]*+08:00"' && ok ||
   bad "record without --at is not in the ledger's zone: $("$T" --data "$ZH" export --party P1 | grep NOW-1)"
 
+# the special register for a month: every day of it
+expect 0 "register --month" -- "$T" --data "$D" --json register $P2 --substance ephedrine --month 2026-02
+[ "$(wc -l <"$W/out")" = 28 ] && ok || bad "register --month 2026-02 has $(wc -l <"$W/out") days"
+"$T" --data "$D" --json register $P2 --substance ephedrine --from 2026-02-01 --to 2026-02-28 | cmp -s - "$W/out" && ok ||
+  bad "register --month differs from --from/--to"
+expect 1 "register --month 2026-13" -- "$T" --data "$D" register $P2 --substance ephedrine --month 2026-13
 # CSV for spreadsheets: a UTF-8 BOM, a header, one row per holding
 expect 0 "balance --csv" -- "$T" --data "$ZH" balance P1 --csv
 [ "$(head -c 3 "$W/out" | od -An -tx1 | tr -d ' ')" = efbbbf ] && ok || bad "balance --csv has no UTF-8 BOM"
