@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -64,6 +65,20 @@ void ctl_render_init(struct globals *g, ops_render *r)
     r->json = g->json;
     r->csv = g->csv;
     r->follow = g->follow;
+    r->lang = g->lang;
+}
+
+int ctl_lang_of_locale(void)
+{
+    static const char *const vars[] = {"LC_ALL", "LC_MESSAGES", "LANG"};
+
+    /* the first one set decides, as setlocale would */
+    for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && v[0])
+            return strncmp(v, "zh", 2) == 0 ? OPS_LANG_ZH : OPS_LANG_EN;
+    }
+    return OPS_LANG_EN;
 }
 
 void ctl_print_status(const ops_status *st)

@@ -431,7 +431,10 @@ void ctl_main_usage(FILE *f)
         "  --timeout S    with --connect: seconds to wait for an answer\n"
         "  --tls-ca FILE  with tls+tcp://: CA that signed the daemon's cert\n"
         "  --tls-cert F   with tls+tcp://: our certificate and key (PEM)\n"
-        "  --json         JSON Lines output\n\nCommands:\n");
+        "  --json         JSON Lines output\n"
+        "  --lang zh|en   words of the human-readable output (default: zh in\n"
+        "                 a zh_* locale, else en; --json is the same in both)\n"
+        "\nCommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
                 commands[i].summary);

@@ -297,10 +297,11 @@ int cmd_register(struct globals *g, int argc, char **argv)
             /* YYYY-MM: its first and last day */
             static const int days[] = {31, 28, 31, 30, 31, 30,
                                        31, 31, 30, 31, 30, 31};
-            char first[16], last[16];
+            char first[24], last[24];
             int y, mo, n = 0, d;
-            if (strlen(optarg) != 7 || sscanf(optarg, "%4d-%2d%n", &y, &mo, &n) != 2 ||
-                n != 7 || mo < 1 || mo > 12 || y < 1)
+            if (strlen(optarg) != 7 ||
+                sscanf(optarg, "%4d-%2d%n", &y, &mo, &n) != 2 || n != 7 ||
+                mo < 1 || mo > 12 || y < 1)
                 return ctl_usage("register", "--month takes YYYY-MM, not %s",
                                  optarg);
             d = days[mo - 1] +

@@ -29,6 +29,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"tls-ca", required_argument, NULL, 'C'},
         {"tls-cert", required_argument, NULL, 'T'},
+        {"lang", required_argument, NULL, 'L'},
         {0}};
     struct globals g = {0};
     int c;
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     ctl_err = stderr;
     signal(SIGPIPE, SIG_IGN);
     g.data = getenv("TRACE_DATA");
+    g.lang = ctl_lang_of_locale();
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -73,6 +75,17 @@ int main(int argc, char **argv)
         case 'V':
             fprintf(ctl_out, "tracectl %s\n", TRACE_VERSION_STRING);
             return 0;
+        case 'L':
+            if (strcmp(optarg, "zh") == 0) {
+                g.lang = OPS_LANG_ZH;
+            } else if (strcmp(optarg, "en") == 0) {
+                g.lang = OPS_LANG_EN;
+            } else {
+                fprintf(ctl_err, "tracectl: --lang: zh or en, not %s\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
         default:
             ctl_main_usage(ctl_err);
             return EXIT_USAGE;

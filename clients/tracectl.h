@@ -27,6 +27,7 @@ struct globals {
     int json;            /* --json */
     int csv;             /* register --csv */
     int follow;          /* alerts --follow */
+    int lang;            /* --lang: OPS_LANG_EN or OPS_LANG_ZH */
     int timeout_ms;      /* --timeout, for requests to a daemon */
     const char *tls_ca, *tls_cert, *tls_key; /* tls+tcp:// */
     char keys_buf[4096];
@@ -113,6 +114,8 @@ void ctl_now_text(char *buf, size_t cap, time_t t);
 int ctl_call(struct globals *g, const ops_call_t *call);
 /* The same on an open ledger. */
 int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call);
+/* OPS_LANG_ZH when the locale (LC_ALL, LC_MESSAGES, LANG) is zh_*. */
+int ctl_lang_of_locale(void);
 /* A renderer for ctl_out/ctl_err with the global options. */
 void ctl_render_init(struct globals *g, ops_render *r);
 /* head --follow: prints each new head until interrupted. */

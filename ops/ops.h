@@ -127,11 +127,15 @@ int ops_status_set(ops_status *st, int code, const char *fmt, ...)
 
 /* Rendering: what tracectl prints.  begin before the first item when
  * the operation ran, item per row, end after the last with the code. */
+#define OPS_LANG_EN 0
+#define OPS_LANG_ZH 1
+
 typedef struct ops_render {
     FILE *out, *err; /* err: summaries (reconcile), as tracectl prints */
     int json;
     int csv;    /* --csv (operations with ops_render_has_csv) */
     int follow; /* alerts --follow: no "(no alerts)" */
+    int lang;   /* OPS_LANG_EN or OPS_LANG_ZH (words, not --json) */
     size_t rows;
     uint64_t last_seq; /* history: the last row's position; alerts: the
                           last alert's */

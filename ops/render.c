@@ -107,6 +107,62 @@ void ops_json_str(FILE *f, const char *key, const char *val, int comma)
     ops_json_value(f, val);
 }
 
+/* ------------------------------------------------------------------ */
+/* Language: English or Chinese words in the human-readable output (the
+ * --json field names never change).  Columns are padded by display
+ * width, a Chinese character taking two columns. */
+
+#define L(r, en, zh) ((r)->lang == OPS_LANG_ZH ? (zh) : (en))
+
+static int display_width(const char *s)
+{
+    int w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        if (*p < 0x80) {
+            w++, p++;
+        } else if ((*p & 0xE0) == 0xC0) {
+            w++, p++;
+            if (*p)
+                p++;
+        } else {
+            int n = (*p & 0xF0) == 0xE0 ? 3 : 4;
+            w += 2;
+            for (int i = 0; i < n && *p; i++)
+                p++;
+        }
+    }
+    return w;
+}
+
+struct col {
+    const char *en, *zh;
+    int width; /* columns; negative: right-aligned */
+    int sep;   /* spaces before it (0: one) */
+};
+
+/* A heading line: each column's word padded to its width (the last one
+ * unpadded), separated as the rows are. */
+static void heading(const ops_render *r, const char *lead, const struct col *c,
+                    size_t n)
+{
+    FILE *o = r->out;
+
+    fputs(lead, o);
+    for (size_t i = 0; i < n; i++) {
+        const char *w = L(r, c[i].en, c[i].zh);
+        int width = c[i].width < 0 ? -c[i].width : c[i].width;
+        int pad = width - display_width(w);
+        if (i)
+            fprintf(o, "%*s", c[i].sep ? c[i].sep : 1, "");
+        if (c[i].width < 0 && pad > 0)
+            fprintf(o, "%*s", pad, "");
+        fputs(w, o);
+        if (c[i].width > 0 && pad > 0 && i + 1 < n)
+            fprintf(o, "%*s", pad, "");
+    }
+    fputc('\n', o);
+}
+
 static const char *or_empty(const char *s)
 {
     return s ? s : "";
@@ -152,9 +208,14 @@ static void holding(ops_render *r, const Trace__Ops__V1__Holding *h)
         csv_field(o, h->unit, 1);
         return;
     }
-    if (r->rows == 0)
-        fprintf(o, "%-24s %-20s %-12s %18s %s\n", "SUBSTANCE", "LOT", "SITE",
-                "QTY", "UNIT");
+    if (r->rows == 0) {
+        static const struct col c[] = {{"SUBSTANCE", "物质", 24, 0},
+                                       {"LOT", "批号", 20, 0},
+                                       {"SITE", "地点", 12, 0},
+                                       {"QTY", "数量", -18, 0},
+                                       {"UNIT", "单位", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
     fprintf(o, "%-24s %-20s %-12s %18s %s\n", h->substance, h->lot, h->site,
             h->qty, h->unit);
 }
@@ -187,10 +248,11 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
                                          : (int)h->depth),
             "", h->kind, h->lot);
     if (h->into_lot)
-        fprintf(o, "%s: into lot %s", or_empty(h->from), h->into_lot);
+        fprintf(o, "%s: %s %s", or_empty(h->from), L(r, "into lot", "投入批号"),
+                h->into_lot);
     else
-        fprintf(o, "%s -> %s", h->from ? h->from : "(origin)",
-                h->to ? h->to : "(gone)");
+        fprintf(o, "%s -> %s", h->from ? h->from : L(r, "(origin)", "(来源)"),
+                h->to ? h->to : L(r, "(gone)", "(去向终点)"));
     fprintf(o, "  %s %s  [%s %s/%s]\n", or_empty(h->qty), or_empty(h->unit),
             h->at, h->party, h->event);
 }
@@ -231,6 +293,31 @@ static void permit(ops_render *r, const Trace__Ops__V1__Permit *p)
             fputc('}', o);
         }
         fputs("]}\n", o);
+        return;
+    }
+    if (r->lang == OPS_LANG_ZH) {
+        fprintf(o, "许可证     %s (%s, %s)\n", p->permit, p->kind,
+                strcmp(p->uses, "single") == 0 ? "一次性" : "多次");
+        fprintf(o, "状态       %s\n", p->status);
+        fprintf(o, "持证单位   %s\n", p->holder);
+        fprintf(o, "对方单位   %s\n",
+                p->counterparty ? p->counterparty : "(不限)");
+        fprintf(o, "物质       %s\n", p->substance);
+        fprintf(o, "有效期     %s .. %s\n", p->valid_from, p->valid_until);
+        fprintf(o, "核定数量   %s %s\n已核销     %s %s\n剩余       %s %s\n",
+                p->budget, p->unit, p->used, p->unit, p->remaining, p->unit);
+        if (p->used_overflow)
+            fprintf(o, "注         核销量之和超出可表示的最大数量：已核销与剩余"
+                       "为界限值\n");
+        fprintf(o, "签发       %s\n", p->issuer);
+        fprintf(o, "引用       %zu\n", p->n_events);
+        for (size_t i = 0; i < p->n_events; i++) {
+            const Trace__Ops__V1__PermitUse *u = p->events[i];
+            fprintf(o, "  %s  %-9s %s/%s  %s %s  %s%s\n", u->at, u->role,
+                    u->party, u->id, u->qty, p->unit,
+                    u->counted ? "已核销" : "未计入：",
+                    u->counted ? "" : or_empty(u->reason));
+        }
         return;
     }
     fprintf(o, "permit     %s (%s, %s-use)\n", p->permit, p->kind, p->uses);
@@ -279,9 +366,13 @@ static void party(ops_render *r, const Trace__Ops__V1__Party *p)
         fputs("}\n", o);
         return;
     }
-    if (r->rows == 0)
-        fprintf(o, "%-20s %-12s %-8s %-9s %-26s %s\n", "PARTY", "KIND",
-                "REGION", "STATUS", "LICENCES", "NAME");
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"PARTY", "单位代码", 20, 0},    {"KIND", "类型", 12, 0},
+            {"REGION", "地区", 8, 0},        {"STATUS", "状态", 9, 0},
+            {"LICENCES", "许可范围", 26, 0}, {"NAME", "名称", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
     fprintf(o, "%-20s %-12s %-8s %-9s ", p->party, p->kind, p->region,
             p->status);
     {
@@ -297,10 +388,14 @@ static void party(ops_render *r, const Trace__Ops__V1__Party *p)
 /* permit list: a line per permit (show prints the whole permit) */
 static void permit_row(ops_render *r, const Trace__Ops__V1__Permit *p)
 {
-    if (r->rows == 0)
-        fprintf(r->out, "%-20s %-17s %-20s %-18s %-13s %14s %-5s %s\n",
-                "PERMIT", "KIND", "HOLDER", "SUBSTANCE", "STATUS", "REMAINING",
-                "UNIT", "VALID UNTIL");
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"PERMIT", "许可证", 20, 0},   {"KIND", "种类", 17, 0},
+            {"HOLDER", "持证单位", 20, 0}, {"SUBSTANCE", "物质", 18, 0},
+            {"STATUS", "状态", 13, 0},     {"REMAINING", "剩余", -14, 0},
+            {"UNIT", "单位", 5, 0},        {"VALID UNTIL", "有效期至", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
     fprintf(r->out, "%-20s %-17s %-20s %-18s %-13s %14s %-5s %s\n", p->permit,
             p->kind, p->holder, p->substance, p->status, p->remaining, p->unit,
             p->valid_until);
@@ -331,9 +426,14 @@ static void event(ops_render *r, const Trace__Ops__V1__Event *e)
         csv_field(o, e->corrected ? "true" : "false", 1);
         return;
     }
-    if (r->rows == 0)
-        fprintf(o, "%8s  %-25s %-13s %-20s %-16s %-18s %-14s %s\n", "SEQ", "AT",
-                "TYPE", "PARTY", "ID", "SUBSTANCE", "LOT", "QTY");
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"SEQ", "序号", -8, 0},  {"AT", "时间", 25, 2},
+            {"TYPE", "类型", 13, 0}, {"PARTY", "单位", 20, 0},
+            {"ID", "编号", 16, 0},   {"SUBSTANCE", "物质", 18, 0},
+            {"LOT", "批号", 14, 0},  {"QTY", "数量", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
     fprintf(o, "%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
             (unsigned long long)e->seq, e->at, e->type, e->party, e->id,
             e->substance ? e->substance : "-", e->lot ? e->lot : "-",
@@ -375,8 +475,13 @@ static void substance(ops_render *r, const Trace__Ops__V1__Substance *s)
         fputs("]}\n", o);
         return;
     }
-    if (r->rows == 0)
-        fprintf(o, "%-26s %-12s %-7s %s\n", "CODE", "CAS", "DIM", "CONTROLS");
+    if (r->rows == 0) {
+        static const struct col c[] = {{"CODE", "代码", 26, 0},
+                                       {"CAS", "CAS号", 12, 0},
+                                       {"DIM", "计量", 7, 0},
+                                       {"CONTROLS", "管制类别", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
     fprintf(o, "%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
             s->dimension);
     for (size_t i = 0; i < s->n_scopes; i++)
@@ -443,17 +548,24 @@ static void day(ops_render *r, const Trace__Ops__V1__RegisterDay *d)
     } else {
         fprintf(o, "%s  %s  %s (%s)\n", d->date, d->party, d->substance,
                 d->unit);
-        fprintf(o,
-                "  opening %-12s received %-10s dispensed %-10s destroyed "
-                "%-8s other out %-8s closing %s\n",
-                d->opening, d->received, d->dispensed, d->destroyed,
-                d->other_out, d->closing);
+        if (r->lang == OPS_LANG_ZH)
+            fprintf(o,
+                    "  期初 %-12s 收入 %-10s 发出(处方) %-10s 销毁 %-8s "
+                    "其他发出 %-8s 结存 %s\n",
+                    d->opening, d->received, d->dispensed, d->destroyed,
+                    d->other_out, d->closing);
+        else
+            fprintf(o,
+                    "  opening %-12s received %-10s dispensed %-10s destroyed "
+                    "%-8s other out %-8s closing %s\n",
+                    d->opening, d->received, d->dispensed, d->destroyed,
+                    d->other_out, d->closing);
         for (size_t i = 0; i < d->n_entries; i++) {
             const Trace__Ops__V1__RegisterLine *l = d->entries[i];
-            fprintf(o, "    %s  %-9s %-14s lot %-12s %10s  %s%s%s\n", l->at,
-                    l->kind, l->id, l->lot ? l->lot : "-", l->qty,
-                    or_empty(l->counterparty), l->rx ? "  rx " : "",
-                    or_empty(l->rx));
+            fprintf(o, "    %s  %-9s %-14s %s %-12s %10s  %s%s%s\n", l->at,
+                    l->kind, l->id, L(r, "lot", "批号"), l->lot ? l->lot : "-",
+                    l->qty, or_empty(l->counterparty),
+                    l->rx ? L(r, "  rx ", "  处方 ") : "", or_empty(l->rx));
         }
     }
 }
@@ -475,9 +587,13 @@ static void alert(ops_render *r, const Trace__Ops__V1__Alert *a)
         csv_field(o, a->detail, 1);
         return;
     }
-    if (r->rows == 0)
-        fprintf(o, "%-17s %-20s %-8s %-12s %-20s %s\n", "ID", "RULE",
-                "SEVERITY", "STATUS", "PARTY", "DETAIL");
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"ID", "编号", 17, 0},      {"RULE", "规则", 20, 0},
+            {"SEVERITY", "级别", 8, 0}, {"STATUS", "状态", 12, 0},
+            {"PARTY", "单位", 20, 0},   {"DETAIL", "详情", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
     fprintf(o, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
             a->status, a->party ? a->party : "-", a->detail);
 }
@@ -530,7 +646,9 @@ static void verified(ops_render *r, const Trace__Ops__V1__Verified *v)
                 (unsigned long long)v->entries,
                 (unsigned long long)v->signatures, hex);
     else
-        fprintf(o, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
+        fprintf(o,
+                L(r, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
+                  "通过：%llu 条记录，%llu 个签名已验证\n链头：%s\n"),
                 (unsigned long long)v->entries,
                 (unsigned long long)v->signatures, hex);
 }
@@ -575,8 +693,12 @@ void ops_render_begin(ops_render *r, const ops_call_t *call)
     if (call->op_case != C(BALANCE) || r->json)
         return;
     b = call->balance;
-    fprintf(r->out, "book stock of %s %s%s\n", b->party,
-            b->at_text ? "as of " : "now", b->at_text ? b->at_text : "");
+    if (r->lang == OPS_LANG_ZH)
+        fprintf(r->out, "%s 的账面库存（%s%s）\n", b->party,
+                b->at_text ? "截至 " : "当前", b->at_text ? b->at_text : "");
+    else
+        fprintf(r->out, "book stock of %s %s%s\n", b->party,
+                b->at_text ? "as of " : "now", b->at_text ? b->at_text : "");
 }
 
 int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
@@ -670,32 +792,34 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
     switch (call->op_case) {
     case C(BALANCE):
         if (r->rows == 0)
-            fputs("(no stock)\n", o);
+            fputs(L(r, "(no stock)\n", "（无库存）\n"), o);
         break;
     case C(TRACE):
         if (r->rows == 0)
-            fprintf(o, "(no movements%s%s)\n",
-                    call->trace->party ? " involving " : "",
-                    or_empty(call->trace->party));
+            fprintf(o, "%s%s%s%s\n", L(r, "(no movements", "（无流向"),
+                    call->trace->party ? L(r, " involving ", "，涉及 ") : "",
+                    or_empty(call->trace->party), L(r, ")", "）"));
         break;
     case C(ALERTS):
         if (r->rows == 0 && !r->follow)
-            fputs("(no alerts)\n", o);
+            fputs(L(r, "(no alerts)\n", "（无预警）\n"), o);
         break;
     case C(PARTIES):
         if (r->rows == 0)
-            fputs("(no parties)\n", o);
+            fputs(L(r, "(no parties)\n", "（无单位）\n"), o);
         break;
     case C(PERMIT_LIST):
         if (r->rows == 0)
-            fputs("(no permits)\n", o);
+            fputs(L(r, "(no permits)\n", "（无许可证）\n"), o);
         break;
     case C(HISTORY):
         if (call->history->limit && r->rows == call->history->limit)
-            fprintf(o, "(more: add --after %llu)\n",
+            fprintf(o,
+                    L(r, "(more: add --after %llu)\n",
+                      "（还有更多：加 --after %llu）\n"),
                     (unsigned long long)r->last_seq);
         else if (r->rows == 0)
-            fputs("(no events)\n", o);
+            fputs(L(r, "(no events)\n", "（无事件）\n"), o);
         break;
     default:
         break;

@@ -334,6 +334,16 @@ expect 0 "balance --csv" -- "$T" --data "$ZH" balance P1 --csv
 [ "$(head -c 3 "$W/out" | od -An -tx1 | tr -d ' ')" = efbbbf ] && ok || bad "balance --csv has no UTF-8 BOM"
 [ "$(sed -n 1p "$W/out" | tail -c +4)" = "party,site,substance,lot,qty,unit" ] && ok || bad "balance --csv header: $(head -1 "$W/out")"
 grep -q "^P1,main,acetic-anhydride,ZH-1,1.498,t$" "$W/out" && ok || bad "balance --csv row: $(cat "$W/out")"
+# Chinese words with --lang zh (and by default in a zh_* locale); --json
+# keeps its field names
+expect 0 "balance --lang zh" -- "$T" --data "$ZH" --lang zh balance P1
+grep -q "^P1 的账面库存（当前）$" "$W/out" && grep -q "^物质 *批号 *地点 *数量 单位$" "$W/out" && ok ||
+  bad "balance --lang zh: $(head -2 "$W/out")"
+LC_ALL= LC_MESSAGES= LANG=zh_CN.UTF-8 "$T" --data "$ZH" balance P1 | grep -q "的账面库存" && ok || bad "a zh_CN locale does not give Chinese"
+LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --lang en balance P1 | grep -q "^book stock of P1 now" && ok || bad "--lang en does not override the locale"
+[ "$(LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --json balance P1)" = "$("$T" --data "$ZH" --json balance P1)" ] && ok ||
+  bad "--json differs in a zh locale"
+expect 1 "--lang fr" -- "$T" --data "$ZH" --lang fr balance P1
 # a catalog that gives one Chinese name to two substances is refused
 cat >"$W/dup-cat.json" <<'JSON'
 {"version": 1, "substances": [
