@@ -99,7 +99,8 @@ static int flushed(int ret)
     return ret;
 }
 
-int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call)
+int ctl_call_on_into(struct globals *g, trace_ledger *l, const ops_call_t *call,
+                     ops_render *into)
 {
     struct embedded e;
     ops_principal who;
@@ -108,7 +109,7 @@ int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call)
     int ret;
 
     memset(&e, 0, sizeof(e));
-    ctl_render_init(g, &e.r);
+    e.r = *into;
     e.call = call;
     embedded_principal(g, l, &who);
     memset(&env, 0, sizeof(env));
@@ -120,7 +121,30 @@ int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call)
         ops_render_begin(&e.r, call);
     ops_render_end(&e.r, call, ret);
     ctl_print_status(&st);
+    *into = e.r;
     return flushed(ret);
+}
+
+int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call)
+{
+    ops_render r;
+
+    ctl_render_init(g, &r);
+    return ctl_call_on_into(g, l, call, &r);
+}
+
+int ctl_call_into(struct globals *g, const ops_call_t *call, ops_render *r)
+{
+    trace_ledger *l;
+    int ret;
+
+    if (g->connect)
+        return remote_call_into(g, call, r);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    ret = ctl_call_on_into(g, l, call, r);
+    ctl_close(g, l);
+    return ret;
 }
 
 int ctl_call(struct globals *g, const ops_call_t *call)

@@ -352,6 +352,17 @@ static const struct command commands[] = {
     {"ack", cmd_ack, "ALERT [--status acknowledged|resolved] [--note TEXT]",
      "Acknowledge or resolve an alert (records an alert_ack event).",
      "Recorded and signed as --as PARTY, by default the root regulator.\n"},
+    {"check", cmd_check, "TYPE --FIELD VALUE ...",
+     "Run the checks at entry on an event without recording it.",
+     "Takes the arguments of record (without --override) and prints what\n"
+     "recording the event now would run into: FUTURE_TIME (beyond 5 minutes\n"
+     "ahead), NEGATIVE_STOCK (the lot's book stock over all sites would go\n"
+     "below zero), PERMIT_MISSING / PERMIT_INVALID / PERMIT_EXCEEDED (the\n"
+     "cited permit: never issued; not active, another holder, counterparty,\n"
+     "substance or kind, single-use and used; less left than the movement),\n"
+     "RECEIPT_EXCEEDS_SALE (the receipts of a sale would total more than\n"
+     "it shipped).  Exit 2 if there is any finding, 0 if none.  A seller\n"
+     "checks a buyer's permit before a sale this way.\n"},
     {"record", cmd_record, "TYPE --FIELD VALUE ...",
      "Record one event, signed as --as PARTY (e.g. a dispensing at the "
      "counter).",
@@ -363,7 +374,12 @@ static const struct command commands[] = {
      "      --prescriber DR-1 --patient 310101195001011234 \\\n"
      "      --written 2026-02-01 --days 3 --form oral [--chronic]\n"
      "The patient id is pseudonymised before anything is stored.  A missing\n"
-     "or malformed field is named in the error (exit 2); nothing is stored.\n"},
+     "or malformed field is named in the error (exit 2); nothing is stored.\n"
+     "Before recording, the checks at entry run (see `check`): an event\n"
+     "that would take stock negative, cite a bad or exceeded permit, or\n"
+     "receive more than a sale shipped is refused (exit 2) unless\n"
+     "  --override REASON   records it anyway, the reason stored in the\n"
+     "                      event (a fact must never become unrecordable)\n"},
     {"register", cmd_register,
      "PARTY --substance S [--month YYYY-MM | --from DATE --to DATE] [--csv]",
      "The special register (专用账册): per day, opening, receipts, "

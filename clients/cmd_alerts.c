@@ -68,8 +68,57 @@ static int append_one(struct globals *g, trace_ledger *l, char *line,
     return trace_error_exit_code(rc);
 }
 
+static int record_or_check(struct globals *g, int argc, char **argv,
+                           int check_only);
+
+/* The checks at entry on the event in buf (ops "check"): with check_only
+ * its findings are the output (exit 2 if any); for record they are
+ * printed to stderr and refuse the event (exit 2) unless an override is
+ * given.  0 to go on recording. */
+static int run_checks(struct globals *g, trace_ledger *l, const char *buf,
+                      int check_only, const char *override)
+{
+    Trace__Ops__V1__Check ck = TRACE__OPS__V1__CHECK__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    ops_render r;
+    int ret;
+
+    ck.line = (char *)buf;
+    call.op_case = TRACE__OPS__V1__CALL__OP_CHECK;
+    call.check = &ck;
+    ctl_render_init(g, &r);
+    if (!check_only) {
+        r.out = ctl_err;
+        r.json = 0;
+        r.prefix = override ? "tracectl: warning: " : "tracectl: ";
+    }
+    ret = l ? ctl_call_on_into(g, l, &call, &r) : ctl_call_into(g, &call, &r);
+    if (ret != 0)
+        return ret;
+    if (check_only)
+        return r.rows ? 2 : 0;
+    if (r.rows && !override) {
+        fprintf(ctl_err, "tracectl: nothing was recorded; if it happened, "
+                         "record it with --override REASON\n");
+        return 2;
+    }
+    return 0;
+}
+
+int cmd_check(struct globals *g, int argc, char **argv)
+{
+    return record_or_check(g, argc, argv, 1);
+}
+
 int cmd_record(struct globals *g, int argc, char **argv)
 {
+    return record_or_check(g, argc, argv, 0);
+}
+
+static int record_or_check(struct globals *g, int argc, char **argv,
+                           int check_only)
+{
+    const char *cmd = check_only ? "check" : "record", *override = NULL;
     char *buf = NULL, at[40], id[96];
     size_t len = 0;
     const char *type, *party, *user_id = NULL, *user_at = NULL;
@@ -84,19 +133,19 @@ int cmd_record(struct globals *g, int argc, char **argv)
 
     if (argc >= 2 &&
         (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        ctl_help(ctl_find_command("record"));
+        ctl_help(ctl_find_command(cmd));
         return 0;
     }
     if (argc < 2)
-        return ctl_usage("record", "%s", "needs an event TYPE");
+        return ctl_usage(cmd, "%s", "needs an event TYPE");
     type = argv[1];
     for (int i = 2; i < argc; i++) {
         const char *name = argv[i], *value;
         if (strncmp(name, "--", 2) != 0)
-            return ctl_usage("record", "expected --FIELD VALUE, got %s", name);
+            return ctl_usage(cmd, "expected --FIELD VALUE, got %s", name);
         name += 2;
         if (strcmp(name, "help") == 0) {
-            ctl_help(ctl_find_command("record"));
+            ctl_help(ctl_find_command(cmd));
             return 0;
         }
         if (strcmp(name, "chronic") == 0 &&
@@ -104,12 +153,17 @@ int cmd_record(struct globals *g, int argc, char **argv)
             value = "true";
         } else {
             if (i + 1 >= argc)
-                return ctl_usage("record", "--%s needs a value", name);
+                return ctl_usage(cmd, "--%s needs a value", name);
             value = argv[++i];
         }
         for (size_t k = 0; k < sizeof(aliases) / sizeof(aliases[0]); k++)
             if (strcmp(aliases[k].flag, name) == 0)
                 name = aliases[k].field;
+        if (strcmp(name, "override") == 0) {
+            if (check_only)
+                return ctl_usage(cmd, "%s", "--override is for record");
+            override = value;
+        }
         if (strcmp(name, "id") == 0)
             user_id = value;
         else if (strcmp(name, "party") == 0)
@@ -121,7 +175,7 @@ int cmd_record(struct globals *g, int argc, char **argv)
         else if (nf < 64)
             fields[nf][0] = name, fields[nf++][1] = value;
         else
-            return ctl_usage("record", "%s", "too many fields");
+            return ctl_usage(cmd, "%s", "too many fields");
     }
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
@@ -152,6 +206,8 @@ int cmd_record(struct globals *g, int argc, char **argv)
         ret = 6;
         goto out;
     }
+    if ((ret = run_checks(g, l, buf, check_only, override)) != 0 || check_only)
+        goto out;
     if ((ret = append_one(g, l, buf, len, party, &res)) != 0)
         goto out;
     if (g->json)

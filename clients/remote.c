@@ -679,11 +679,18 @@ static int remote_job(struct globals *g, const ops_call_t *op, ops_render *r,
 
 int remote_call(struct globals *g, const ops_call_t *op)
 {
-    const ops_op *row = ops_of_call(op);
     ops_render r;
-    int begun = 0, ret;
 
     ctl_render_init(g, &r);
+    return remote_call_into(g, op, &r);
+}
+
+int remote_call_into(struct globals *g, const ops_call_t *op, ops_render *into)
+{
+    const ops_op *row = ops_of_call(op);
+    ops_render r = *into;
+    int begun = 0, ret;
+
     if (!g->remote && (ret = remote_open(g)) != 0)
         return ret;
     /* long operations run as jobs where the daemon has them */
@@ -694,6 +701,7 @@ int remote_call(struct globals *g, const ops_call_t *op)
         ret = call_all(g, op, &r, &begun);
     if (begun || ret != 0)
         ops_render_end(&r, op, ret);
+    *into = r;
     return ret;
 }
 

@@ -114,6 +114,11 @@ void ctl_now_text(char *buf, size_t cap, time_t t);
 int ctl_call(struct globals *g, const ops_call_t *call);
 /* The same on an open ledger. */
 int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call);
+/* The same, rendering with `r` (its rows counted there). */
+int ctl_call_into(struct globals *g, const ops_call_t *call, ops_render *r);
+/* ctl_call_into on an open ledger (never open one twice in a process). */
+int ctl_call_on_into(struct globals *g, trace_ledger *l, const ops_call_t *call,
+                     ops_render *r);
 /* OPS_LANG_ZH when the locale (LC_ALL, LC_MESSAGES, LANG) is zh_*. */
 int ctl_lang_of_locale(void);
 /* A renderer for ctl_out/ctl_err with the global options. */
@@ -140,6 +145,7 @@ int cmd_permit(struct globals *g, int argc, char **argv);
 int cmd_parties(struct globals *g, int argc, char **argv);
 int cmd_reconcile(struct globals *g, int argc, char **argv);
 int cmd_record(struct globals *g, int argc, char **argv);
+int cmd_check(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);
@@ -157,6 +163,7 @@ const char *remote_regulator(struct globals *g);
 int remote_act_as(struct globals *g, const char *party);
 /* Runs a typed operation on the daemon and renders its rows. */
 int remote_call(struct globals *g, const ops_call_t *call);
+int remote_call_into(struct globals *g, const ops_call_t *call, ops_render *r);
 /* Prepares, signs and commits lines as one batch; returns a TRACE_E*
  * code (message in ctl_errmsg()) and prints nothing. */
 int remote_append(struct globals *g, char **lines, const size_t *lens,

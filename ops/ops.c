@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ops.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
@@ -752,6 +754,47 @@ static int run_permit_list(struct run *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* check                                                                */
+
+/* A party checks its own events (they read its stock and the permits it
+ * cites); a regulator any. */
+static int check_check(struct run *r)
+{
+    const char *line = r->call->check->line;
+    json_t *j = json_loads(line, 0, NULL);
+    const char *party =
+        j ? json_string_value(json_object_get(j, "party")) : NULL;
+    int rc = 0;
+
+    if (!party)
+        rc = ops_status_set(r->st, 2, "check: the event names no party");
+    else if (!reads_party(r->who, party))
+        rc = denied(r, "%s's events are not yours to check", party);
+    json_decref(j);
+    return rc;
+}
+
+static int on_finding(const trace_finding *f, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__Finding m = TRACE__OPS__V1__FINDING__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    m.code = (char *)f->code;
+    m.message = (char *)f->message;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_FINDING;
+    it.finding = &m;
+    return emit(r, &it);
+}
+
+static int run_check(struct run *r)
+{
+    const char *line = r->call->check->line;
+    return ended(r, trace_check_json(r->l, line, strlen(line),
+                                     TRACE_CHECK_SKEW_US, on_finding, r));
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                            */
 
 static const struct row rows[] = {
@@ -799,6 +842,9 @@ static const struct row rows[] = {
     {{"parties", C(PARTIES), OPS_READ, "any registered party"},
      NULL,
      run_parties},
+    {{"check", C(CHECK), OPS_READ, "a party its own events, regulators any"},
+     check_check,
+     run_check},
     {{"permit list", C(PERMIT_LIST), OPS_READ,
       "regulators all; a party those it holds or is the counterparty of"},
      check_permit_list,
@@ -863,6 +909,8 @@ static int well_formed(const ops_call_t *c, ops_status *st)
         return c->catalog != NULL;
     case C(VERIFY):
         return c->verify != NULL;
+    case C(CHECK):
+        return c->check && c->check->line;
     case C(PARTIES):
         return c->parties != NULL;
     case C(PERMIT_LIST):

@@ -133,9 +133,10 @@ int ops_status_set(ops_status *st, int code, const char *fmt, ...)
 typedef struct ops_render {
     FILE *out, *err; /* err: summaries (reconcile), as tracectl prints */
     int json;
-    int csv;    /* --csv (operations with ops_render_has_csv) */
-    int follow; /* alerts --follow: no "(no alerts)" */
-    int lang;   /* OPS_LANG_EN or OPS_LANG_ZH (words, not --json) */
+    int csv;            /* --csv (operations with ops_render_has_csv) */
+    int follow;         /* alerts --follow: no "(no alerts)" */
+    int lang;           /* OPS_LANG_EN or OPS_LANG_ZH (words, not --json) */
+    const char *prefix; /* before each finding line (record's warnings) */
     size_t rows;
     uint64_t last_seq; /* history: the last row's position; alerts: the
                           last alert's */

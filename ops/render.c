@@ -716,6 +716,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(RECONCILE)] = I(ALERT),
         [C(PARTIES)] = I(PARTY),
         [C(PERMIT_LIST)] = I(PERMIT),
+        [C(CHECK)] = I(FINDING),
         [C(VERIFY)] = I(VERIFIED),
         [C(BACKUP)] = I(BACKED_UP),
     };
@@ -741,6 +742,17 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(PARTY):
         party(r, it->party);
+        break;
+    case I(FINDING):
+        if (r->json) {
+            fputc('{', r->out);
+            ops_json_str(r->out, "code", it->finding->code, 0);
+            ops_json_str(r->out, "message", it->finding->message, 1);
+            fputs("}\n", r->out);
+        } else {
+            fprintf(r->out, "%s%s: %s\n", r->prefix ? r->prefix : "",
+                    it->finding->code, it->finding->message);
+        }
         break;
     case I(EVENT):
         event(r, it->event);
@@ -807,6 +819,10 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
     case C(PARTIES):
         if (r->rows == 0)
             fputs(L(r, "(no parties)\n", "（无单位）\n"), o);
+        break;
+    case C(CHECK):
+        if (r->rows == 0 && !r->prefix)
+            fputs(L(r, "(no findings)\n", "（未发现问题）\n"), o);
         break;
     case C(PERMIT_LIST):
         if (r->rows == 0)

@@ -701,7 +701,8 @@ static int has_quantity(const ProtobufCMessageDescriptor *m)
     return 0;
 }
 
-static const char *const common_keys[] = {"type", "id", "party", "at", NULL};
+static const char *const common_keys[] = {"type", "id",       "party",
+                                          "at",   "override", NULL};
 
 /*
  * Builds message `m` from the JSON object.  With `top`, the common event
@@ -830,6 +831,12 @@ static int event_from_obj(Trace__V1__Event **out, const struct conv *cv,
         return trace_fail(TRACE_EINVAL, "missing field \"%sat\"", cv->path);
     if ((rc = convert_time(cv, "at", v, &ev->at)) != TRACE_OK)
         return rc;
+    if ((v = json_object_get(obj, "override"))) {
+        if ((rc = get_text(&s, v, cv->path, "override", 0)) != TRACE_OK)
+            return rc;
+        if (!(ev->override = arena_strdup(cv->a, s, strlen(s))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
 
     for (unsigned i = 0; i < trace__v1__event__descriptor.n_fields; i++)
         if (trace__v1__event__descriptor.fields[i].id == t->body_case)
@@ -1005,6 +1012,8 @@ static int field_to_json(json_t *obj, const ProtobufCMessage *msg,
             json_object_set_new(v, "at", time_json(ev->at));
             if (event_body(ev))
                 msg_to_json(event_body(ev), v);
+            if (ev->override)
+                json_object_set_new(v, "override", json_string(ev->override));
             trace__v1__event__free_unpacked(ev, NULL);
         } else {
             char buf[128];
@@ -1092,6 +1101,9 @@ int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
         json_decref(obj);
         return trace_fail(TRACE_EVERIFY, "entry cannot be rendered as JSON");
     }
+    /* the reason a finding at entry was overridden */
+    if (ev->override)
+        json_object_set_new(obj, "override", json_string(ev->override));
     s = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     if (!s)

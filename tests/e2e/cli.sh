@@ -344,6 +344,39 @@ LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --lang en balance P1 | grep -q "^book stock
 [ "$(LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --json balance P1)" = "$("$T" --data "$ZH" --json balance P1)" ] && ok ||
   bad "--json differs in a zh locale"
 expect 1 "--lang fr" -- "$T" --data "$ZH" --lang fr balance P1
+# Checks at entry: record refuses what would take stock negative, exceed
+# a permit or over-receive a sale, or lie in the future, unless an
+# override (stored) says why; check only reports.
+CK=$W/ck
+"$T" --data "$CK" init >/dev/null && "$T" --data "$CK" import --provision-keys "$DEMO" >/dev/null
+MAN=91310000MA1K000001 DIST=91320000MA1K000002 USR=91330000MA1K000003
+n0=$("$T" --data "$CK" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')
+expect 2 "record a sale beyond the stock" -- "$T" --data "$CK" --as $DIST record sale --to $USR --substance ephedrine --lot EPH-2601-A --qty 900 --unit kg
+grep -q "NEGATIVE_STOCK: .* to -800.55 kg (it holds 99.45 kg)" "$W/err" && grep -q "nothing was recorded" "$W/err" && ok ||
+  bad "negative stock refusal: $(cat "$W/err")"
+[ "$("$T" --data "$CK" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')" = "$n0" ] && ok ||
+  bad "a refused record stored something"
+expect 2 "check a sale beyond the permit" -- "$T" --data "$CK" --as $MAN check sale --id chk-1 --to $DIST --substance ephedrine --lot EPH-2601-A --qty 500 --unit kg --permit CN-PL-2026-0001
+grep -q "^PERMIT_EXCEEDED: chk-1 would write off 500 kg of permit CN-PL-2026-0001, which has 400 kg left$" "$W/out" && ok ||
+  bad "permit check: $(cat "$W/out")"
+expect 2 "check a revoked transport licence as a purchase permit" -- "$T" --data "$CK" --as $MAN check sale --id chk-2 --to $DIST --substance ephedrine --lot EPH-2601-A --qty 1 --unit kg --permit CN-TL-2026-0001
+grep -q "^PERMIT_INVALID: permit CN-TL-2026-0001 is revoked" "$W/out" && ok || bad "invalid permit check: $(cat "$W/out")"
+expect 2 "check a permit never issued" -- "$T" --data "$CK" --as $MAN check sale --id chk-3 --to $DIST --substance ephedrine --lot EPH-2601-A --qty 1 --unit kg --permit NOPE-1
+grep -q "^PERMIT_MISSING: chk-3 cites permit NOPE-1" "$W/out" && ok || bad "missing permit check: $(cat "$W/out")"
+expect 2 "check a second receipt of a sale" -- "$T" --data "$CK" --as $DIST check receipt --from $MAN --ref sal-0001 --substance ephedrine --lot EPH-2601-A --qty 5 --unit kg
+grep -q "^RECEIPT_EXCEEDS_SALE: the receipts of $MAN's sale sal-0001 would total 104.95 kg, more than the 100 kg it shipped$" "$W/out" && ok ||
+  bad "receipt check: $(cat "$W/out")"
+expect 2 "check an event in 2031" -- "$T" --data "$CK" --as $DIST check produce --substance acetone --lot F-1 --qty 1 --unit L --at 2031-01-01T00:00:00+08:00
+grep -q "^FUTURE_TIME: " "$W/out" && ok || bad "future check: $(cat "$W/out")"
+expect 0 "check a fine sale" -- "$T" --data "$CK" --as $MAN check sale --to $DIST --substance ephedrine --lot EPH-2601-A --qty 10 --unit kg --permit CN-PL-2026-0001
+grep -q "^(no findings)$" "$W/out" && ok || bad "a fine sale has findings: $(cat "$W/out")"
+expect 0 "record with --override" -- "$T" --data "$CK" --as $DIST record sale --id ovr-1 --to $USR --substance ephedrine --lot EPH-2601-A --qty 900 --unit kg --override "count pending, goods left"
+grep -q "warning: NEGATIVE_STOCK" "$W/err" && ok || bad "the overridden finding is not shown: $(cat "$W/err")"
+"$T" --data "$CK" export --party $DIST | grep '"id":"ovr-1"' | grep -q '"override":"count pending, goods left"' && ok ||
+  bad "the override is not stored in the event"
+expect 5 "check another party's event" -- "$T" --data "$CK" --as $USR check sale --party $DIST --to $USR --substance ephedrine --lot EPH-2601-A --qty 1 --unit kg
+expect 1 "check --override" -- "$T" --data "$CK" --as $DIST check loss --substance ephedrine --lot EPH-2601-A --qty 1 --unit kg --reason loss --override x
+
 # a catalog that gives one Chinese name to two substances is refused
 cat >"$W/dup-cat.json" <<'JSON'
 {"version": 1, "substances": [

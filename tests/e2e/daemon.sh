@@ -105,7 +105,8 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   "permit show NOPE" "balance" "frobnicate" "balance $DIST --at 2026-02-31" \
   "export --from 2026-02-31" "parties" "parties --kind distributor" \
   "permit list" "permit list --holder $USER" "permit list --status expired" \
-  "balance $DIST --csv" "history $DIST --csv" "alerts --csv"; do
+  "balance $DIST --csv" "history $DIST --csv" "alerts --csv" \
+  "check sale --id chk-d --to $USER --substance ephedrine --lot EPH-2601-A --qty 900 --unit kg"; do
   for j in "" "--json"; do
     E $j $cmd >"$W/e.out" 2>/dev/null; ec=$?
     C $j $cmd >"$W/c.out" 2>/dev/null; cc=$?
@@ -267,6 +268,10 @@ sed "s/\"party\":\"$MAN\"/\"party\":\"$MAN\"/; s/\"d-/\"x-/" "$W/man.jsonl" >"$W
 expect 5 "import another party's events" -- C --as "$DIST" import "$W/other.jsonl"
 [ "$(size)" = "$n1" ] && ok || bad "cross-party import left entries"
 grep -q "$W" "$W/traced.log" 2>/dev/null; grep -q "refused\|rejected" "$W/traced.log" && ok || bad "refusals are not logged"
+n_chk=$(size)
+expect 2 "record beyond the stock through traced" -- C --as "$DIST" record sale --to "$USER" --substance ephedrine --lot EPH-2601-A --qty 900 --unit kg
+grep -q "NEGATIVE_STOCK" "$W/err" && ok || bad "no finding through traced: $(cat "$W/err")"
+[ "$(size)" = "$n_chk" ] && ok || bad "a refused record through traced stored something"
 expect 5 "list another party's permits" -- C --as "$DIST" permit list --holder "$USER"
 expect 0 "a party lists its own permits" -- C --as "$USER" permit list
 grep -q "CN-PF-2026-0001" "$W/out" && ok || bad "the holder's permit list lacks its permit: $(cat "$W/out")"

@@ -123,6 +123,7 @@ typedef struct callbuf {
     Trace__Ops__V1__Backup backup;
     Trace__Ops__V1__Parties parties;
     Trace__Ops__V1__PermitList permit_list;
+    Trace__Ops__V1__Check check;
     char dest[400];
 } callbuf;
 
@@ -145,6 +146,7 @@ static ops_call_t *mk(callbuf *b, int op_case)
     trace__ops__v1__backup__init(&b->backup);
     trace__ops__v1__parties__init(&b->parties);
     trace__ops__v1__permit_list__init(&b->permit_list);
+    trace__ops__v1__check__init(&b->check);
     b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
     switch (op_case) {
     case C(BALANCE):
@@ -188,6 +190,9 @@ static ops_call_t *mk(callbuf *b, int op_case)
         break;
     case C(PERMIT_LIST):
         b->call.permit_list = &b->permit_list;
+        break;
+    case C(CHECK):
+        b->call.check = &b->check;
         break;
     default:
         break;
@@ -730,8 +735,8 @@ static void test_table(void **state)
     }
     assert_null(ops_at(n));
     /* every Call field has its row */
-    assert_int_equal(n, 14);
-    for (int c = C(BALANCE); c <= C(PERMIT_LIST); c++)
+    assert_int_equal(n, 15);
+    for (int c = C(BALANCE); c <= C(CHECK); c++)
         assert_int_equal(seen[c], 1);
     /* every name found maps back to the row of that name */
     for (size_t i = 0; i < n; i++) {
@@ -744,7 +749,7 @@ static void test_table(void **state)
     assert_null(ops_find("Balance"));
     assert_null(ops_of_call(NULL));
     assert_null(ops_of_call(mk(&b, 0)));
-    assert_null(ops_of_call(mk(&b, 15)));
+    assert_null(ops_of_call(mk(&b, 16)));
     assert_string_equal(ops_find("register")->name, "register");
     assert_int_equal(ops_find("permit")->op_case, C(PERMIT_SHOW));
     assert_int_equal(ops_find("register")->op_case, C(SPECIAL_REGISTER));

@@ -246,6 +246,32 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out);
 int trace_lot_held(trace_ledger *l, const char *lot, const char *party);
 
 /* ------------------------------------------------------------------ */
+/* Checks at entry                                                      */
+
+typedef struct trace_finding {
+    const char *code;    /* FUTURE_TIME, NEGATIVE_STOCK, PERMIT_MISSING,
+                            PERMIT_INVALID, PERMIT_EXCEEDED,
+                            RECEIPT_EXCEEDS_SALE */
+    const char *message; /* for people, naming the event */
+} trace_finding;
+
+typedef int (*trace_finding_fn)(const trace_finding *f, void *ctx);
+
+#define TRACE_CHECK_SKEW_US (300LL * 1000000) /* default allowed skew */
+
+/*
+ * The checks at entry on one event (a SPEC 3 JSON line) that is not yet
+ * recorded, against the ledger as it is now: `at` beyond `skew_us` in
+ * the future, stock going negative, a cited permit missing, invalid or
+ * exceeded, the receipts of a sale exceeding it.  Each finding goes to
+ * fn (a non-zero return stops and is returned).  Nothing is written.
+ * TRACE_OK whether or not there were findings; TRACE_EINVAL for a line
+ * that does not parse (as trace_batch_add_json says).
+ */
+int trace_check_json(trace_ledger *l, const char *line, size_t len,
+                     int64_t skew_us, trace_finding_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ */
 /* Registries                                                           */
 
 typedef struct trace_party_row {

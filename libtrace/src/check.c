@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * check.c - checks at entry: what one event, not yet recorded, would do
+ * to the ledger as it is now (SPEC 3, "Checks at entry").
+ *
+ * A ledger records facts, so these checks never make an event
+ * unrecordable: `record` refuses on a finding unless the recorder states
+ * an override (stored in the event), `check` only reports.  They read
+ * the indexes the queries read (balances, permits, a lot's history) and
+ * write nothing.
+ *
+ *   FUTURE_TIME           `at` lies beyond the allowed skew ahead of now
+ *   NEGATIVE_STOCK        an outgoing movement (sale, consume, dispense,
+ *                         export, destroy, loss, a produce's inputs) would
+ *                         take the party's book stock of the lot, over all
+ *                         sites, below zero as of `at`
+ *   PERMIT_MISSING        the cited permit was never issued
+ *   PERMIT_INVALID        the cited permit is not active at `at`, held by
+ *                         another party, names another counterparty or
+ *                         substance, is of the wrong kind, or is single-use
+ *                         and used
+ *   PERMIT_EXCEEDED       the movement would write off more than remains
+ *   RECEIPT_EXCEEDS_SALE  the receipts of one sale, this one included,
+ *                         would total more than the sale shipped
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+#include "trace/query.h"
+
+struct checker {
+    trace_ledger *l;
+    const Trace__V1__Event *ev;
+    trace_finding_fn fn;
+    void *ctx;
+    int rc; /* a callback's stop */
+};
+
+static int finding(struct checker *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int finding(struct checker *c, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    trace_finding f;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    f.code = code;
+    f.message = msg;
+    if (!c->rc)
+        c->rc = c->fn(&f, c->ctx);
+    return c->rc;
+}
+
+/* A quantity as text in `unit`. */
+static void amount_text(char *buf, size_t cap, int64_t base, const char *unit)
+{
+    int64_t factor = 1;
+
+    unit_lookup(unit, NULL, &factor);
+    if (qty_format(buf, cap, base, factor) != TRACE_OK)
+        snprintf(buf, cap, "%lld base units", (long long)base);
+}
+
+/* Book stock of one lot, over all sites. */
+struct lot_sum {
+    const char *lot;
+    int64_t sum;
+    int overflow;
+};
+
+static int add_holding(const trace_holding *h, void *ctx)
+{
+    struct lot_sum *s = ctx;
+    if (strcmp(h->lot, s->lot) == 0 &&
+        __builtin_add_overflow(s->sum, h->qty, &s->sum))
+        s->overflow = 1;
+    return 0;
+}
+
+static int check_stock(struct checker *c, const char *substance,
+                       const char *lot, const Trace__V1__Quantity *q)
+{
+    struct lot_sum s = {lot, 0, 0};
+    const Trace__V1__Event *ev = c->ev;
+    char have[64], after[64];
+    int64_t left;
+    int rc;
+
+    rc = trace_balance(c->l, ev->party, ev->at->us, substance, add_holding, &s);
+    if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+        return rc;
+    if (s.overflow || __builtin_sub_overflow(s.sum, q->amount, &left) ||
+        left >= 0)
+        return TRACE_OK;
+    amount_text(have, sizeof(have), s.sum, q->unit);
+    amount_text(after, sizeof(after), left, q->unit);
+    finding(c, "NEGATIVE_STOCK",
+            "%s would take %s's book stock of lot %s (%s) to %s %s (it holds "
+            "%s %s)",
+            ev->id, ev->party, lot, substance, after, q->unit, have, q->unit);
+    return TRACE_OK;
+}
+
+/* What the permit check needs of the cited permit. */
+struct permit_seen {
+    int found;
+    char status[32], holder[72], counterparty[72], kind[32], uses[16];
+    char substance[128], unit[16];
+    int64_t remaining;
+    size_t used;
+};
+
+static int keep_permit(const trace_permit_state *p, void *ctx)
+{
+    struct permit_seen *s = ctx;
+
+    s->found = 1;
+    snprintf(s->status, sizeof(s->status), "%s", p->status);
+    snprintf(s->holder, sizeof(s->holder), "%s", p->holder);
+    snprintf(s->counterparty, sizeof(s->counterparty), "%s",
+             p->counterparty ? p->counterparty : "");
+    snprintf(s->kind, sizeof(s->kind), "%s", p->kind);
+    snprintf(s->uses, sizeof(s->uses), "%s", p->uses);
+    snprintf(s->substance, sizeof(s->substance), "%s", p->substance);
+    snprintf(s->unit, sizeof(s->unit), "%s", p->unit);
+    s->remaining = p->remaining;
+    s->used = 0;
+    for (size_t i = 0; i < p->n_uses; i++)
+        s->used += p->use[i].valid != 0;
+    return 0;
+}
+
+/* A cited permit: `holder` must hold it, `counterparty` (or NULL) be the
+ * one it names, `kinds` list the kinds that fit. */
+static int check_permit(struct checker *c, const char *permit,
+                        const char *holder, const char *counterparty,
+                        const char *const *kinds, const char *substance,
+                        const Trace__V1__Quantity *q)
+{
+    const Trace__V1__Event *ev = c->ev;
+    struct permit_seen s;
+    const subst_info *a, *b;
+    char want[64], have[64];
+    int rc, kind_ok = 0;
+
+    memset(&s, 0, sizeof(s));
+    rc = trace_permit_show(c->l, permit, ev->at->us, keep_permit, &s);
+    if (rc == TRACE_ENOTFOUND || (rc == TRACE_OK && !s.found)) {
+        finding(c, "PERMIT_MISSING",
+                "%s cites permit %s, which was never issued", ev->id, permit);
+        return TRACE_OK;
+    }
+    if (rc != TRACE_OK)
+        return rc;
+    for (const char *const *k = kinds; *k; k++)
+        kind_ok |= strcmp(*k, s.kind) == 0;
+    a = catalog_find(c->l->cat, substance);
+    b = catalog_find(c->l->cat, s.substance);
+    if (strcmp(s.status, "active") != 0)
+        finding(c, "PERMIT_INVALID", "permit %s is %s at %s's time", permit,
+                s.status, ev->id);
+    else if (strcmp(s.holder, holder) != 0)
+        finding(c, "PERMIT_INVALID", "permit %s is held by %s, not %s", permit,
+                s.holder, holder);
+    else if (counterparty && s.counterparty[0] &&
+             strcmp(s.counterparty, counterparty) != 0)
+        finding(c, "PERMIT_INVALID", "permit %s names %s, not %s", permit,
+                s.counterparty, counterparty);
+    else if (!a || a != b)
+        finding(c, "PERMIT_INVALID", "permit %s is for %s, not %s", permit,
+                s.substance, substance);
+    else if (!kind_ok)
+        finding(c, "PERMIT_INVALID",
+                "permit %s is a %s, which does not cover "
+                "this movement",
+                permit, s.kind);
+    else if (strcmp(s.uses, "single") == 0 && s.used > 0)
+        finding(c, "PERMIT_INVALID", "single-use permit %s was used before",
+                permit);
+    else if (q->amount > s.remaining) {
+        amount_text(want, sizeof(want), q->amount, s.unit);
+        amount_text(have, sizeof(have), s.remaining > 0 ? s.remaining : 0,
+                    s.unit);
+        finding(c, "PERMIT_EXCEEDED",
+                "%s would write off %s %s of permit %s, which has %s %s left",
+                ev->id, want, s.unit, permit, have, s.unit);
+    }
+    return TRACE_OK;
+}
+
+/* The receipts of one sale: its quantity and what was received. */
+struct sale_sum {
+    const char *seller, *ref;
+    int found;
+    int64_t shipped, received;
+    const char *unit;
+    char unit_buf[16];
+    int bad;
+};
+
+static int add_receipts(const trace_event_info *e, void *ctx)
+{
+    struct sale_sum *s = ctx;
+    json_t *j, *ev;
+    const char *type, *from, *ref, *qty, *unit;
+    int64_t factor = 1, amount;
+
+    if (!e->qty_text || !e->unit)
+        return 0;
+    if (strcmp(e->type, "sale") == 0 && strcmp(e->party, s->seller) == 0 &&
+        strcmp(e->id, s->ref) == 0 && !e->corrected) {
+        unit_lookup(e->unit, NULL, &factor);
+        if (qty_parse(&amount, e->qty_text, factor, 0) == TRACE_OK) {
+            s->found = 1;
+            s->shipped = amount;
+            snprintf(s->unit_buf, sizeof(s->unit_buf), "%s", e->unit);
+            s->unit = s->unit_buf;
+        }
+        return 0;
+    }
+    if (strcmp(e->type, "receipt") != 0 || e->corrected)
+        return 0;
+    if (!(j = json_loads(e->json, 0, NULL)))
+        return 0;
+    ev = j;
+    type = json_string_value(json_object_get(ev, "type"));
+    from = json_string_value(json_object_get(ev, "from"));
+    ref = json_string_value(json_object_get(ev, "ref"));
+    qty = json_string_value(json_object_get(ev, "qty"));
+    unit = json_string_value(json_object_get(ev, "unit"));
+    if (type && from && ref && qty && unit && strcmp(from, s->seller) == 0 &&
+        strcmp(ref, s->ref) == 0 && unit_lookup(unit, NULL, &factor) == 0 &&
+        qty_parse(&amount, qty, factor, 0) == TRACE_OK &&
+        __builtin_add_overflow(s->received, amount, &s->received))
+        s->bad = 1;
+    json_decref(j);
+    return 0;
+}
+
+static int check_receipt(struct checker *c, const Trace__V1__ReceiptBody *b)
+{
+    trace_history_opts ho = TRACE_HISTORY_OPTS_INIT;
+    struct sale_sum s;
+    char shipped[64], total[64];
+    int64_t all;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    s.seller = b->from;
+    s.ref = b->ref;
+    ho.lot = b->lot;
+    ho.limit = 0;
+    rc = trace_history(c->l, &ho, add_receipts, &s);
+    if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+        return rc;
+    if (!s.found || s.bad ||
+        __builtin_add_overflow(s.received, b->qty->amount, &all) ||
+        all <= s.shipped)
+        return TRACE_OK; /* an unmatched receipt is reconciliation's */
+    amount_text(shipped, sizeof(shipped), s.shipped, s.unit);
+    amount_text(total, sizeof(total), all, s.unit);
+    finding(c, "RECEIPT_EXCEEDS_SALE",
+            "the receipts of %s's sale %s would total %s %s, more than the "
+            "%s %s it shipped",
+            b->from, b->ref, total, s.unit, shipped, s.unit);
+    return TRACE_OK;
+}
+
+int trace_check_json(trace_ledger *l, const char *line, size_t len,
+                     int64_t skew_us, trace_finding_fn fn, void *ctx)
+{
+    static const char *const purchase[] = {"purchase_license",
+                                           "purchase_filing", NULL};
+    static const char *const licence_only[] = {"purchase_license", NULL};
+    static const char *const imports[] = {"import_license", NULL};
+    static const char *const exports[] = {"export_license", NULL};
+    struct checker c = {l, NULL, fn, ctx, 0};
+    Trace__V1__Event *ev;
+    struct timespec now;
+    arena *a;
+    int rc;
+
+    if (!(a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = event_from_json(&ev, a, line, len, l)) != TRACE_OK)
+        goto out;
+    c.ev = ev;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (ev->at->us >
+        (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000 + skew_us) {
+        char when[64];
+        if (time_format(when, sizeof(when), ev->at) != TRACE_OK)
+            snprintf(when, sizeof(when), "%lld us", (long long)ev->at->us);
+        finding(&c, "FUTURE_TIME",
+                "%s happens at %s, more than %lld s ahead of this ledger's "
+                "clock",
+                ev->id, when, (long long)(skew_us / 1000000));
+    }
+    switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_SALE_BODY: {
+        const Trace__V1__SaleBody *b = ev->sale_body;
+        const subst_info *s = catalog_find(l->cat, b->substance);
+        int cat1 = 0;
+        for (size_t i = 0; s && i < s->n_scopes; i++)
+            cat1 |= strcmp(s->scopes[i], "CN-PC-1") == 0;
+        rc = check_stock(&c, b->substance, b->lot, b->qty);
+        if (rc == TRACE_OK && b->permit)
+            rc = check_permit(&c, b->permit, b->to, ev->party,
+                              cat1 ? licence_only : purchase, b->substance,
+                              b->qty);
+        break;
+    }
+    case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
+        rc = check_receipt(&c, ev->receipt_body);
+        break;
+    case TRACE__V1__EVENT__BODY_CONSUME_BODY:
+        rc = check_stock(&c, ev->consume_body->substance, ev->consume_body->lot,
+                         ev->consume_body->qty);
+        break;
+    case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
+        rc = check_stock(&c, ev->dispense_body->substance,
+                         ev->dispense_body->lot, ev->dispense_body->qty);
+        break;
+    case TRACE__V1__EVENT__BODY_DESTROY_BODY:
+        rc = check_stock(&c, ev->destroy_body->substance, ev->destroy_body->lot,
+                         ev->destroy_body->qty);
+        break;
+    case TRACE__V1__EVENT__BODY_LOSS_BODY:
+        rc = check_stock(&c, ev->loss_body->substance, ev->loss_body->lot,
+                         ev->loss_body->qty);
+        break;
+    case TRACE__V1__EVENT__BODY_EXPORT_BODY:
+        rc = check_stock(&c, ev->export_body->substance, ev->export_body->lot,
+                         ev->export_body->qty);
+        if (rc == TRACE_OK)
+            rc = check_permit(&c, ev->export_body->permit, ev->party, NULL,
+                              exports, ev->export_body->substance,
+                              ev->export_body->qty);
+        break;
+    case TRACE__V1__EVENT__BODY_IMPORT_BODY:
+        rc = check_permit(&c, ev->import_body->permit, ev->party, NULL, imports,
+                          ev->import_body->substance, ev->import_body->qty);
+        break;
+    case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
+        for (size_t i = 0; rc == TRACE_OK && i < ev->produce_body->n_inputs;
+             i++) {
+            const Trace__V1__Input *in = ev->produce_body->inputs[i];
+            rc = check_stock(&c, in->substance, in->lot, in->qty);
+        }
+        break;
+    default:
+        break;
+    }
+    if (rc == TRACE_OK && c.rc)
+        rc = c.rc;
+out:
+    arena_free(a);
+    return rc;
+}
