@@ -36,18 +36,42 @@ static const struct {
 };
 
 /* Appends `"name":value` to the JSON in `m`; "a.b" nests (one level). */
+/* Fields that are lists of names: --licenses CN-PC-1,CN-PC-2 (commas;
+ * an empty value is the empty list). */
+static const char *const list_fields[] = {"licenses", "scopes"};
+
 static void record_field(FILE *m, const char *name, const char *value,
                          int first)
 {
     int boolean = strcmp(value, "true") == 0 || strcmp(value, "false") == 0;
+    int list = 0;
+
+    for (size_t i = 0; i < sizeof(list_fields) / sizeof(*list_fields); i++)
+        list |= strcmp(name, list_fields[i]) == 0;
     fprintf(m, "%s\"", first ? "" : ",");
     for (const char *p = name; *p; p++)
         fputc(*p == '-' ? '_' : *p, m);
     fputs("\":", m);
-    if (boolean)
+    if (list) {
+        const char *p = value;
+        fputc('[', m);
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            char item[256];
+            snprintf(item, sizeof(item), "%.*s", (int)(n < 255 ? n : 255), p);
+            fprintf(m, "%s", p == value ? "" : ",");
+            ops_json_value(m, item);
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+        fputc(']', m);
+    } else if (boolean) {
         fputs(value, m);
-    else
+    } else {
         ops_json_value(m, value);
+    }
 }
 
 /* Appends one JSON line as `as` (record and ack); prints why not and

@@ -22,6 +22,11 @@
  *   PERMIT_EXCEEDED       the movement would write off more than remains
  *   RECEIPT_EXCEEDS_SALE  the receipts of one sale, this one included,
  *                         would total more than the sale shipped
+ *   LICENCE_SCOPE         a party registered with a scope its kind may not
+ *                         hold (a retail pharmacy with narcotics or class 1
+ *                         psychotropics), or a purchase or import permit
+ *                         issued to a party without the licence scope of
+ *                         the substance's category
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -276,6 +281,70 @@ static int check_receipt(struct checker *c, const Trace__V1__ReceiptBody *b)
     return TRACE_OK;
 }
 
+/* Scopes a kind of party may not hold (China: retail pharmacies sell
+ * neither narcotic nor class 1 psychotropic drugs). */
+static const struct {
+    const char *kind, *scope;
+} forbidden_scopes[] = {
+    {"pharmacy", "CN-NARC"},
+    {"pharmacy", "CN-PSY-1"},
+};
+
+static int check_party(struct checker *c, const Trace__V1__PartyBody *b)
+{
+    for (size_t i = 0; i < b->n_licenses; i++)
+        for (size_t k = 0;
+             k < sizeof(forbidden_scopes) / sizeof(*forbidden_scopes); k++)
+            if (strcmp(b->kind, forbidden_scopes[k].kind) == 0 &&
+                strcmp(b->licenses[i], forbidden_scopes[k].scope) == 0)
+                finding(c, "LICENCE_SCOPE",
+                        "%s is registered as a %s with the scope %s, which a "
+                        "%s may not hold",
+                        b->subject, b->kind, b->licenses[i], b->kind);
+    return TRACE_OK;
+}
+
+/* A purchase or import permit goes to a holder licensed for the
+ * substance's category (any one of its CN scopes). */
+static int check_permit_issue(struct checker *c, const Trace__V1__PermitBody *b)
+{
+    const subst_info *s = catalog_find(c->l->cat, b->substance);
+    Trace__V1__PartyState *st;
+    MDB_txn *txn;
+    arena *a;
+    int rc, needs = 0, has = 0;
+
+    if (!s || (strncmp(b->kind, "purchase_", 9) != 0 &&
+               strcmp(b->kind, "import_license") != 0))
+        return TRACE_OK;
+    if (!(a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = ledger_txn_begin(c->l, MDB_RDONLY, &txn))) {
+        arena_free(a);
+        return trace_fail_mdb(rc, "begin");
+    }
+    rc = party_state_get(txn, c->l, a, b->holder, &st);
+    if (rc == TRACE_OK) {
+        for (size_t i = 0; i < s->n_scopes; i++) {
+            if (strncmp(s->scopes[i], "CN-", 3) != 0)
+                continue;
+            needs = 1;
+            for (size_t k = 0; k < st->body->n_licenses; k++)
+                has |= strcmp(st->body->licenses[k], s->scopes[i]) == 0;
+        }
+        if (needs && !has)
+            finding(c, "LICENCE_SCOPE",
+                    "permit %s goes to %s, which holds no licence scope for "
+                    "%s (%s)",
+                    b->permit, b->holder, s->code,
+                    s->n_scopes ? s->scopes[0] : "-");
+    }
+    ledger_txn_abort(c->l, txn);
+    arena_free(a);
+    return rc == TRACE_ENOTFOUND ? TRACE_OK : rc; /* unregistered: refused
+                                                     at append */
+}
+
 int trace_check_json(trace_ledger *l, const char *line, size_t len,
                      int64_t skew_us, trace_finding_fn fn, void *ctx)
 {
@@ -357,6 +426,12 @@ int trace_check_json(trace_ledger *l, const char *line, size_t len,
             const Trace__V1__Input *in = ev->produce_body->inputs[i];
             rc = check_stock(&c, in->substance, in->lot, in->qty);
         }
+        break;
+    case TRACE__V1__EVENT__BODY_PARTY_BODY:
+        rc = check_party(&c, ev->party_body);
+        break;
+    case TRACE__V1__EVENT__BODY_PERMIT_BODY:
+        rc = check_permit_issue(&c, ev->permit_body);
         break;
     default:
         break;

@@ -376,6 +376,15 @@ grep -q "warning: NEGATIVE_STOCK" "$W/err" && ok || bad "the overridden finding 
   bad "the override is not stored in the event"
 expect 5 "check another party's event" -- "$T" --data "$CK" --as $USR check sale --party $DIST --to $USR --substance ephedrine --lot EPH-2601-A --qty 1 --unit kg
 expect 1 "check --override" -- "$T" --data "$CK" --as $DIST check loss --substance ephedrine --lot EPH-2601-A --qty 1 --unit kg --reason loss --override x
+# licence sanity: a retail pharmacy with narcotics, a purchase licence to
+# a party without the category's scope; --licenses takes a list
+expect 2 "register a pharmacy with CN-NARC" -- "$T" --data "$CK" record party --subject 91310000MA1K000088 --name 测试药店 --kind pharmacy --region CN-31 --licenses CN-NARC,CN-PSY-2
+grep -q "LICENCE_SCOPE: 91310000MA1K000088 is registered as a pharmacy with the scope CN-NARC" "$W/err" && ok || bad "pharmacy scope: $(cat "$W/err")"
+expect 0 "register a pharmacy with CN-PSY-2" -- "$T" --data "$CK" record party --subject 91310000MA1K000089 --name 零售药店 --kind 药店 --region CN-31 --licenses CN-PSY-2
+"$T" --data "$CK" --json parties --kind pharmacy | grep -q '"party":"91310000MA1K000089","name":"零售药店","kind":"pharmacy","region":"CN-31","licenses":\["CN-PSY-2"\]' && ok ||
+  bad "the pharmacy is not registered as given: $("$T" --data "$CK" --json parties --kind pharmacy)"
+expect 2 "a purchase licence for a party without the scope" -- "$T" --data "$CK" record permit --permit PL-X --kind purchase_license --holder 91310000MA1K000089 --substance ephedrine --qty 1 --unit kg --valid-from 2026-01-01 --valid-until 2026-12-31 --uses single
+grep -q "LICENCE_SCOPE: permit PL-X goes to 91310000MA1K000089, which holds no licence scope for ephedrine" "$W/err" && ok || bad "permit scope: $(cat "$W/err")"
 
 # a catalog that gives one Chinese name to two substances is refused
 cat >"$W/dup-cat.json" <<'JSON'

@@ -251,7 +251,7 @@ int trace_lot_held(trace_ledger *l, const char *lot, const char *party);
 typedef struct trace_finding {
     const char *code;    /* FUTURE_TIME, NEGATIVE_STOCK, PERMIT_MISSING,
                             PERMIT_INVALID, PERMIT_EXCEEDED,
-                            RECEIPT_EXCEEDS_SALE */
+                            RECEIPT_EXCEEDS_SALE, LICENCE_SCOPE */
     const char *message; /* for people, naming the event */
 } trace_finding;
 
