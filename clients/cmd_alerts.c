@@ -95,6 +95,39 @@ static int append_one(struct globals *g, trace_ledger *l, char *line,
 static int record_or_check(struct globals *g, int argc, char **argv,
                            int check_only);
 
+static int print_field(const char *name, const char *what, int required,
+                       void *ctx)
+{
+    (void)ctx;
+    fprintf(ctl_out, "  --%-22s %s%s\n", name, what,
+            required ? " (required)" : "");
+    return 0;
+}
+
+/* record TYPE --help: the command's help, then TYPE's fields, from the
+ * table that parses them. */
+static int type_help(const char *cmd, const char *type)
+{
+    ctl_help(ctl_find_command(cmd));
+    fprintf(ctl_out,
+            "\nFields of %s (besides --id and --at, which default "
+            "to a fresh id and now):\n",
+            type);
+    if (trace_event_fields(type, print_field, NULL) != TRACE_OK) {
+        fprintf(ctl_err,
+                "tracectl: %s is not an event type (party, permit, "
+                "permit_status, produce, sale, receipt, transfer, "
+                "consume, dispense, import, export, destroy, loss, "
+                "stocktake, correction, alert_ack)\n",
+                type);
+        return EXIT_USAGE;
+    }
+    if (strcmp(cmd, "record") == 0)
+        fprintf(ctl_out, "  --%-22s %s\n", "override REASON",
+                "record despite the checks at entry, saying why");
+    return 0;
+}
+
 /* The checks at entry on the event in buf (ops "check"): with check_only
  * its findings are the output (exit 2 if any); for record they are
  * printed to stderr and refuse the event (exit 2) unless an override is
@@ -168,10 +201,8 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         if (strncmp(name, "--", 2) != 0)
             return ctl_usage(cmd, "expected --FIELD VALUE, got %s", name);
         name += 2;
-        if (strcmp(name, "help") == 0) {
-            ctl_help(ctl_find_command(cmd));
-            return 0;
-        }
+        if (strcmp(name, "help") == 0)
+            return type_help(cmd, type);
         if (strcmp(name, "chronic") == 0 &&
             (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
             value = "true";

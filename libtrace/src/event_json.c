@@ -1112,3 +1112,69 @@ int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
     *outlen = strlen(s);
     return TRACE_OK;
 }
+
+/* Describes the fields of nested message m under prefix (rx.id, ...). */
+static int describe(const ProtobufCMessageDescriptor *m, const char *prefix,
+                    trace_field_fn fn, void *ctx)
+{
+    for (unsigned i = 0; i < m->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &m->fields[i];
+        const struct field_rule *r = rule_for(m, f->name);
+        int required = f->label == PROTOBUF_C_LABEL_REQUIRED;
+        int list = f->label == PROTOBUF_C_LABEL_REPEATED;
+        char name[96], what[160] = "";
+        const char *kind = "text";
+        int rc;
+
+        snprintf(name, sizeof(name), "%s%s", prefix, f->name);
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (f->descriptor == &trace__v1__quantity__descriptor) {
+                kind = "quantity (with --unit)";
+            } else if (f->descriptor == &trace__v1__time__descriptor) {
+                kind = "time (RFC 3339 or a date)";
+            } else if (!list) {
+                char sub[112];
+                snprintf(sub, sizeof(sub), "%s.", name);
+                if ((rc = describe(f->descriptor, sub, fn, ctx)) != 0)
+                    return rc;
+                continue;
+            } else {
+                kind = "list of objects (import a JSON line)";
+            }
+        } else if (f->type == PROTOBUF_C_TYPE_BOOL) {
+            kind = "true or false";
+        } else if (f->type != PROTOBUF_C_TYPE_STRING) {
+            kind = "number";
+        } else if (list) {
+            kind = "list (comma-separated)";
+        } else if (r && r->check == CHECK_ENUM) {
+            size_t o = 0;
+            for (const char *const *v = r->values; *v && o < 140; v++)
+                o += (size_t)snprintf(what + o, sizeof(what) - o, "%s%s",
+                                      o ? ", " : "one of ", *v);
+            kind = what;
+        } else if (r && r->check == CHECK_PARTY) {
+            kind = "a party id";
+        } else if (r && r->check == CHECK_SUBSTANCE) {
+            kind = "a substance (code, CAS number or Chinese name)";
+        }
+        if ((rc = fn(name, kind, required, ctx)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int trace_event_fields(const char *type, trace_field_fn fn, void *ctx)
+{
+    const event_type *t = event_type_find(type);
+    const ProtobufCFieldDescriptor *bf = NULL;
+
+    if (!t)
+        return trace_fail(TRACE_ENOTFOUND, "unknown event type %s", type);
+    for (unsigned i = 0; i < trace__v1__event__descriptor.n_fields; i++)
+        if (trace__v1__event__descriptor.fields[i].id == t->body_case)
+            bf = &trace__v1__event__descriptor.fields[i];
+    if (!bf)
+        return trace_fail(TRACE_ENOTFOUND, "unknown event type %s", type);
+    return describe(bf->descriptor, "", fn, ctx);
+}

@@ -227,6 +227,14 @@ void trace_batch_free(trace_batch *b);
 int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
                          unsigned long lineno);
 
+/* The fields an event of `type` carries beyond type, id, party and at,
+ * as its JSON names them (nested ones as rx.id), with what each takes
+ * and whether it is required: for help texts.  TRACE_ENOTFOUND for an
+ * unknown type; a non-zero return of fn stops and is returned. */
+typedef int (*trace_field_fn)(const char *name, const char *what, int required,
+                              void *ctx);
+int trace_event_fields(const char *type, trace_field_fn fn, void *ctx);
+
 /* Number of events in the batch. */
 size_t trace_batch_count(const trace_batch *b);
 
