@@ -20,17 +20,17 @@ expect 4 "open missing ledger" -- "$T" --data "$W/none" export
 expect 1 "unknown command" -- "$T" --data "$D" frobnicate
 expect 1 "import without file" -- "$T" --data "$D" import
 expect 0 "import --help" -- "$T" import --help
+for c in init import export record trace balance history permit parties verify reconcile alerts ack register catalog head backup keygen; do
+  "$T" help "$c" >"$W/h1" 2>&1; "$T" "$c" --help >"$W/h2" 2>&1
+  cmp -s "$W/h1" "$W/h2" && ok || bad "help $c and $c --help differ"
+done
+grep -q -- "--provision-keys" "$W/out" || bad "import --help does not explain --provision-keys"
 expect 0 "record sale --help" -- "$T" record sale --help
 grep -q "^  --to  *a party id (required)$" "$W/out" && grep -q "^  --rx" "$W/out" && bad "record sale --help lists rx fields" || ok
 grep -q "^  --to  *a party id (required)$" "$W/out" && grep -q "^  --override REASON" "$W/out" && ok || bad "record sale --help: $(tail -5 "$W/out")"
 expect 0 "record dispense --help" -- "$T" record dispense --help
 grep -q "^  --rx.form  *one of injection, controlled_release, oral, patch, other (required)$" "$W/out" && ok || bad "record dispense --help lacks rx.form"
 expect 1 "record nope --help" -- "$T" record nope --help
-for c in init import export record trace balance history permit parties verify reconcile alerts ack register catalog head backup keygen; do
-  "$T" help "$c" >"$W/h1" 2>&1; "$T" "$c" --help >"$W/h2" 2>&1
-  cmp -s "$W/h1" "$W/h2" && ok || bad "help $c and $c --help differ"
-done
-grep -q -- "--provision-keys" "$W/out" || bad "import --help does not explain --provision-keys"
 
 # Without --provision-keys the demo's parties have no keys: refused, 5.
 expect 5 "import without keys" -- "$T" --data "$D" import "$DEMO"
