@@ -527,6 +527,9 @@ static int on_alert(const trace_alert *a, void *ctx)
     m.detail = (char *)a->detail;
     m.json = (char *)a->json;
     m.position = a->position;
+    m.ack_by = (char *)a->ack_by;
+    m.ack_at = (char *)a->ack_at;
+    m.ack_note = (char *)a->ack_note;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_ALERT;
     it.alert = &m;
     return emit_at(r, &it, a->position);

@@ -584,7 +584,10 @@ static void alert(ops_render *r, const Trace__Ops__V1__Alert *a)
         csv_field(o, a->severity, 0);
         csv_field(o, a->status, 0);
         csv_field(o, a->party, 0);
-        csv_field(o, a->detail, 1);
+        csv_field(o, a->detail, 0);
+        csv_field(o, a->ack_by, 0);
+        csv_field(o, a->ack_at, 0);
+        csv_field(o, a->ack_note, 1);
         return;
     }
     if (r->rows == 0) {
@@ -596,6 +599,9 @@ static void alert(ops_render *r, const Trace__Ops__V1__Alert *a)
     }
     fprintf(o, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
             a->status, a->party ? a->party : "-", a->detail);
+    if (a->ack_at && a->ack_by)
+        fprintf(o, L(r, "%17s %s by %s at %s: %s\n", "%17s %s：%s 于 %s：%s\n"),
+                "", a->status, a->ack_by, a->ack_at, or_empty(a->ack_note));
 }
 
 static void summary(ops_render *r, const Trace__Ops__V1__ReconcileSummary *m)
@@ -661,7 +667,7 @@ static const struct {
 } csv_headers[] = {
     {C(BALANCE), "party,site,substance,lot,qty,unit"},
     {C(HISTORY), "seq,at,type,party,id,substance,lot,qty,unit,corrected"},
-    {C(ALERTS), "id,rule,severity,status,party,detail"},
+    {C(ALERTS), "id,rule,severity,status,party,detail,ack_by,ack_at,ack_note"},
     {C(SPECIAL_REGISTER),
      "date,party,substance,unit,opening,received,dispensed,destroyed,"
      "other_out,closing,received_from,prescriptions"},

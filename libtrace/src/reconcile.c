@@ -536,16 +536,56 @@ static char *alert_json(const struct alert *al, const char *status)
     return s;
 }
 
+/* An alert's acknowledgement, from the acks index (state.c). */
+struct ack {
+    char status[33];
+    int64_t at_us; /* 0: never acknowledged */
+    char by[80];
+    char note[1024];
+    int has_by;
+};
+
+static void alert_ack(MDB_txn *txn, const trace_ledger *l, const char *id,
+                      struct ack *a)
+{
+    MDB_val k = {strlen(id), (void *)id}, v;
+    const char *p, *end;
+    size_t n;
+
+    memset(a, 0, sizeof(*a));
+    snprintf(a->status, sizeof(a->status), "open");
+    if (mdb_get(txn, l->dbi_acks, &k, &v) != 0 || v.mv_size <= 8)
+        return;
+    p = (const char *)v.mv_data + 8;
+    end = (const char *)v.mv_data + v.mv_size;
+    n = strnlen(p, (size_t)(end - p));
+    if (n >= sizeof(a->status))
+        return;
+    memcpy(a->status, p, n);
+    a->status[n] = '\0';
+    a->at_us = (int64_t)be64_get(v.mv_data);
+    if (p + n >= end)
+        return; /* written before acks kept who and why */
+    p += n + 1;
+    n = strnlen(p, (size_t)(end - p));
+    snprintf(a->by, sizeof(a->by), "%.*s", (int)n, p);
+    a->has_by = 1;
+    if (p + n < end) {
+        p += n + 1;
+        snprintf(a->note, sizeof(a->note), "%.*s", (int)(end - p), p);
+    }
+}
+
 /* Status of an alert from the acks index (state.c). */
 static const char *alert_status(MDB_txn *txn, const trace_ledger *l,
                                 const char *id, char *buf, size_t cap)
 {
-    MDB_val k = {strlen(id), (void *)id}, v;
-    if (mdb_get(txn, l->dbi_acks, &k, &v) != 0 || v.mv_size <= 8 ||
-        v.mv_size - 8 >= cap)
+    struct ack a;
+
+    alert_ack(txn, l, id, &a);
+    if (strlen(a.status) >= cap)
         return "open";
-    memcpy(buf, (char *)v.mv_data + 8, v.mv_size - 8);
-    buf[v.mv_size - 8] = '\0';
+    memcpy(buf, a.status, strlen(a.status) + 1);
     return buf;
 }
 
@@ -661,7 +701,10 @@ static int emit_alert(struct run *r, const struct alert *al, int is_new,
                      status,
                      is_new,
                      json,
-                     0};
+                     0,
+                     NULL,
+                     NULL,
+                     NULL};
     int rc;
     if (!json)
         return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -863,8 +906,9 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
     }
     for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         json_t *o, *evs;
-        char buf[32], id[64];
+        char buf[33], id[64], ack_at[64];
         const char *status;
+        struct ack ack;
         trace_event_ref refs[64];
         size_t n = 0;
 
@@ -893,6 +937,23 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
                 json_object_get(json_array_get(evs, i), "id"));
         }
         json_object_set_new(o, "status", json_string(status));
+        alert_ack(txn, l, id, &ack);
+        ack_at[0] = '\0';
+        if (ack.at_us) {
+            Trace__V1__Time t = TRACE__V1__TIME__INIT;
+            json_t *ao = json_object();
+            t.us = ack.at_us;
+            t.has_offset_min = 1;
+            t.offset_min = trace_ledger_tz(l);
+            if (time_format(ack_at, sizeof(ack_at), &t) != TRACE_OK)
+                ack_at[0] = '\0';
+            json_object_set_new(ao, "by",
+                                ack.has_by ? json_string(ack.by) : json_null());
+            json_object_set_new(ao, "at", json_string(ack_at));
+            json_object_set_new(
+                ao, "note", ack.has_by ? json_string(ack.note) : json_null());
+            json_object_set_new(o, "ack", ao);
+        }
         char *json = json_dumps(o, JSON_COMPACT);
         trace_alert a = {id,
                          S("rule"),
@@ -908,7 +969,10 @@ int trace_alerts(trace_ledger *l, const trace_alert_filter *f,
                          status,
                          0,
                          json,
-                         be64_get(k.mv_data)};
+                         be64_get(k.mv_data),
+                         ack.at_us && ack.has_by ? ack.by : NULL,
+                         ack.at_us ? ack_at : NULL,
+                         ack.at_us && ack.has_by ? ack.note : NULL};
 #undef S
         rc = json ? fn(&a, ctx) : TRACE_ENOMEM;
         free(json);

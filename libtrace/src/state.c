@@ -653,13 +653,16 @@ static int apply_permit(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
     return rc ? trace_fail_mdb(rc, "permits") : TRACE_OK;
 }
 
-/* The latest acknowledgement (by `at`) sets an alert's status. */
+/* The latest acknowledgement (by `at`) sets an alert's status.  The acks
+ * value: i64be at || status || 0 || acknowledging party || 0 || note
+ * (values written before hold only at || status). */
 static int apply_ack(state_ctx *sc, const Trace__V1__Event *ev)
 {
     const Trace__V1__AlertAckBody *b = ev->alert_ack_body;
-    uint8_t val[8 + 32];
-    size_t slen = strlen(b->status);
+    size_t slen = strlen(b->status), plen = strlen(ev->party),
+           nlen = b->note ? strlen(b->note) : 0;
     MDB_val k = {strlen(b->alert), b->alert}, v;
+    uint8_t *val;
     int rc;
 
     if (slen > 32)
@@ -669,12 +672,19 @@ static int apply_ack(state_ctx *sc, const Trace__V1__Event *ev)
         return TRACE_OK; /* a later acknowledgement stands */
     if (rc && rc != MDB_NOTFOUND)
         return trace_fail_mdb(rc, "acks");
+    if (!(val = malloc(8 + slen + 1 + plen + 1 + nlen)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
     be64_put(val, (uint64_t)ev->at->us);
     memcpy(val + 8, b->status, slen);
-    v = (MDB_val){8 + slen, val};
-    if ((rc = mdb_put(sc->txn, sc->l->dbi_acks, &k, &v, 0)))
-        return trace_fail_mdb(rc, "acks");
-    return TRACE_OK;
+    val[8 + slen] = 0;
+    memcpy(val + 8 + slen + 1, ev->party, plen);
+    val[8 + slen + 1 + plen] = 0;
+    if (nlen)
+        memcpy(val + 8 + slen + 1 + plen + 1, b->note, nlen);
+    v = (MDB_val){8 + slen + 1 + plen + 1 + nlen, val};
+    rc = mdb_put(sc->txn, sc->l->dbi_acks, &k, &v, 0);
+    free(val);
+    return rc ? trace_fail_mdb(rc, "acks") : TRACE_OK;
 }
 
 int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)

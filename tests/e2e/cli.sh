@@ -178,6 +178,10 @@ AID=$(python3 -c 'import json,sys; print([a["id"] for a in map(json.loads, open(
 expect 0 "ack" -- "$T" --data "$D" ack "$AID" --status resolved --note "breakage confirmed on site"
 "$T" --data "$D" --json alerts --status resolved >"$W/al" || bad "alerts failed"
 grep -q "\"id\":\"$AID\"" "$W/al" && ok || bad "acknowledged alert not resolved: $(cat "$W/al")"
+grep "\"id\":\"$AID\"" "$W/al" | grep -q '"ack":{"by":"REGULATOR","at":"20[0-9T:+-]*","note":"breakage confirmed on site"}' && ok ||
+  bad "alerts --json does not say who acknowledged, when and why: $(cat "$W/al")"
+"$T" --data "$D" alerts --status resolved | grep -q "^ *resolved by REGULATOR at 20.*: breakage confirmed on site$" && ok ||
+  bad "alerts does not show the acknowledgement"
 expect 4 "ack unknown alert" -- "$T" --data "$D" ack A0000000000000000 --note x
 
 # Backup: the copy verifies and exports the same events.

@@ -52,6 +52,10 @@ typedef struct trace_alert {
     const char *json;   /* the alert as one SPEC section 4 JSON object */
     uint64_t position;  /* order in which stored alerts were found (1, 2,
                            ...; 0 for a dry run's alerts) */
+    /* the latest acknowledgement (trace_alerts), or NULL: who, when (RFC
+     * 3339 in the ledger's zone) and the note; by and note are NULL for
+     * acknowledgements stored before they were kept */
+    const char *ack_by, *ack_at, *ack_note;
 } trace_alert;
 
 typedef int (*trace_alert_fn)(const trace_alert *a, void *ctx);
