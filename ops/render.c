@@ -220,6 +220,23 @@ static void holding(ops_render *r, const Trace__Ops__V1__Holding *h)
             h->qty, h->unit);
 }
 
+/* Where a hop without a receiving party ends, by its kind. */
+static const char *end_of_hop(const ops_render *r, const char *kind)
+{
+    static const struct {
+        const char *kind, *en, *zh;
+    } ends[] = {
+        {"dispense", "(dispensed to patients)", "(发药给患者)"},
+        {"consume", "(used in production)", "(生产使用)"},
+        {"destroy", "(destroyed)", "(销毁)"},
+        {"loss", "(lost)", "(丢失)"},
+    };
+    for (size_t i = 0; i < sizeof(ends) / sizeof(*ends); i++)
+        if (strcmp(kind, ends[i].kind) == 0)
+            return L(r, ends[i].en, ends[i].zh);
+    return L(r, "(gone)", "(去向终点)");
+}
+
 static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
 {
     FILE *o = r->out;
@@ -252,7 +269,7 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
                 h->into_lot);
     else
         fprintf(o, "%s -> %s", h->from ? h->from : L(r, "(origin)", "(来源)"),
-                h->to ? h->to : L(r, "(gone)", "(去向终点)"));
+                h->to ? h->to : end_of_hop(r, h->kind));
     fprintf(o, "  %s %s  [%s %s/%s]\n", or_empty(h->qty), or_empty(h->unit),
             h->at, h->party, h->event);
 }

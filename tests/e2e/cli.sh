@@ -359,6 +359,12 @@ expect 1 "--lang fr" -- "$T" --data "$ZH" --lang fr balance P1
 # override (stored) says why; check only reports.
 CK=$W/ck
 "$T" --data "$CK" init >/dev/null && "$T" --data "$CK" import --provision-keys "$DEMO" >/dev/null
+# a trace names where goods leave the chain: dispensed, destroyed
+"$T" --data "$CK" trace MOR-2601 --forward >"$W/tr"
+grep -q "^ *dispense  MOR-2601 12310000MB0000005 -> (dispensed to patients) " "$W/tr" &&
+  grep -q "^ *destroy   MOR-2601 12310000MB0000005 -> (destroyed) " "$W/tr" && ok ||
+  bad "trace does not name dispensing and destruction: $(cat "$W/tr")"
+
 MAN=91310000MA1K000001 DIST=91320000MA1K000002 USR=91330000MA1K000003
 n0=$("$T" --data "$CK" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')
 expect 2 "record a sale beyond the stock" -- "$T" --data "$CK" --as $DIST record sale --to $USR --substance ephedrine --lot EPH-2601-A --qty 900 --unit kg
