@@ -249,13 +249,17 @@ static const struct command commands[] = {
      "Create a new Ed25519 key for PARTY in the key folder.",
      "Writes PARTY.key (private, mode 0600) and PARTY.pub and prints the\n"
      "public key in base64, the form a `party` event's pubkey takes.\n"},
-    {"import", cmd_import, "[--provision-keys] [--historic] FILE|-",
+    {"import", cmd_import, "[--provision-keys] [--historic] [--dry-run] FILE|-",
      "Append the events of a JSON Lines file (SPEC section 3).",
      "  --provision-keys  create and register a key (signed by the root\n"
      "                    regulator, whose key must be in the key folder)\n"
      "                    for every registered party that has none\n"
      "  --historic        mark the events as migrated records (no\n"
-     "                    LATE_REPORT)\n\n"
+     "                    LATE_REPORT)\n"
+     "  --dry-run         do everything but store: every line checked,\n"
+     "                    signed and indexed, then dropped; says what would\n"
+     "                    be imported (keys it would provision are made in\n"
+     "                    a temporary copy of the key folder)\n\n"
      "Each event is signed with its recording party's key from the key\n"
      "folder.  The whole file is one atomic batch: any rejected line is\n"
      "reported with its number and nothing is imported.  Re-importing the\n"

@@ -4,6 +4,7 @@
  * ledger: init, keygen, import, export, verify, backup.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -257,14 +258,72 @@ out:
     return ret;
 }
 
+/* A private copy of the key folder for a dry run's provisioned keys. */
+static int copy_keys_tmp(const char *dir, char *tmp, size_t cap)
+{
+    char src[4096], dst[4096], buf[8192];
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(tmp, cap, "/tmp/trace-dry-keys-XXXXXX");
+    if (!mkdtemp(tmp)) {
+        fprintf(ctl_err, "tracectl: cannot make a folder for the dry run: %s\n",
+                strerror(errno));
+        tmp[0] = '\0';
+        return 6;
+    }
+    if (!(d = opendir(dir)))
+        return 0; /* no keys yet */
+    while ((e = readdir(d))) {
+        FILE *in, *out;
+        size_t n;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(src, sizeof(src), "%s/%s", dir, e->d_name);
+        snprintf(dst, sizeof(dst), "%s/%s", tmp, e->d_name);
+        if (!(in = fopen(src, "rb")))
+            continue;
+        if (!(out = fopen(dst, "wb"))) {
+            fclose(in);
+            continue;
+        }
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+            fwrite(buf, 1, n, out);
+        fclose(in);
+        fclose(out);
+        chmod(dst, 0600);
+    }
+    closedir(d);
+    return 0;
+}
+
+static void remove_tmp_keys(const char *tmp)
+{
+    char path[4096];
+    struct dirent *e;
+    DIR *d = opendir(tmp);
+
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
+    rmdir(tmp);
+}
+
 int cmd_import(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"provision-keys", no_argument, NULL, 'p'},
         {"historic", no_argument, NULL, 'H'},
+        {"dry-run", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     unsigned flags = 0;
+    int dry_run = 0;
+    char tmp_keys[64] = "";
     trace_ledger *l = NULL;
     trace_keyring *ring = NULL;
     trace_import *im = NULL;
@@ -286,6 +345,9 @@ int cmd_import(struct globals *g, int argc, char **argv)
         case 'H':
             flags |= TRACE_APPEND_HISTORIC;
             break;
+        case 'n':
+            dry_run = 1;
+            break;
         case 'h':
             ctl_help(ctl_find_command("import"));
             return 0;
@@ -297,9 +359,20 @@ int cmd_import(struct globals *g, int argc, char **argv)
         return ctl_usage("import", "%s", "needs exactly one FILE (or -)");
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
+    if (!l && dry_run) {
+        fprintf(ctl_err, "tracectl: import --dry-run is for a ledger folder "
+                         "(--data); through traced every chunk is checked "
+                         "before anything is committed\n");
+        return EXIT_USAGE;
+    }
     if (!l)
         return import_remote(g, argv[optind], flags);
-    if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0)) != TRACE_OK) {
+    /* a dry run provisions keys in a copy of the key folder, dropped after */
+    if (dry_run && (flags & TRACE_APPEND_PROVISION_KEYS) &&
+        (ret = copy_keys_tmp(ctl_keys_dir(g), tmp_keys, sizeof(tmp_keys))) != 0)
+        goto out;
+    if ((rc = trace_keyring_open(
+             &ring, tmp_keys[0] ? tmp_keys : ctl_keys_dir(g), 0)) != TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
     }
@@ -354,16 +427,36 @@ int cmd_import(struct globals *g, int argc, char **argv)
         ret = trace_error_exit_code(first_err);
         goto out;
     }
-    rc = trace_import_commit(im, &res);
+    rc = dry_run ? trace_import_check(im, &res) : trace_import_commit(im, &res);
     if (rc != TRACE_OK) {
         fprintf(ctl_err, "tracectl: %s\ntracectl: nothing was imported\n",
                 trace_error_last());
         ret = trace_error_exit_code(rc);
         goto out;
     }
-    print_imported(g, &res);
+    if (dry_run) {
+        if (g->json)
+            fprintf(ctl_out,
+                    "{\"dry_run\":true,\"appended\":%llu,\"duplicates\":%llu,"
+                    "\"provisioned\":%llu}\n",
+                    (unsigned long long)res.appended,
+                    (unsigned long long)res.duplicates,
+                    (unsigned long long)res.provisioned);
+        else
+            fprintf(ctl_out,
+                    "dry run: %llu events would be imported (%llu already "
+                    "present, %llu keys would be provisioned); nothing was "
+                    "stored\n",
+                    (unsigned long long)(res.appended - res.provisioned),
+                    (unsigned long long)res.duplicates,
+                    (unsigned long long)res.provisioned);
+    } else {
+        print_imported(g, &res);
+    }
 out:
     trace_import_free(im); /* aborts what was not committed */
+    if (tmp_keys[0])
+        remove_tmp_keys(tmp_keys);
     if (in && in != stdin)
         fclose(in);
     free(line);

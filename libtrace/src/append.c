@@ -818,6 +818,17 @@ int writer_commit(struct writer *w)
     return TRACE_OK;
 }
 
+int writer_check(struct writer *w)
+{
+    int rc;
+
+    /* everything a commit does but the commit: writer_end aborts */
+    if ((rc = window_flush(w)) != TRACE_OK ||
+        (rc = writer_put_heads(w)) != TRACE_OK)
+        return rc;
+    return ledger_head_put(w->txn, w->l, w->size, w->head);
+}
+
 static int append_once(trace_ledger *l, trace_batch *b, trace_keyring *ring,
                        const char *as, unsigned flags,
                        trace_append_result *res);

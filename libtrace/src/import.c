@@ -52,7 +52,7 @@ struct ierr {
     char msg[];
 };
 
-enum { RUN, COMMIT, ABORT };
+enum { RUN, COMMIT, ABORT, CHECK };
 
 struct trace_import {
     trace_ledger *l;
@@ -68,7 +68,7 @@ struct trace_import {
     struct ibatch *todo, *todo_tail; /* for the writer thread, in order */
     struct ibatch *spare;            /* processed, to be filled again */
     int working;                     /* the writer thread holds a batch */
-    int end;                         /* RUN, COMMIT or ABORT */
+    int end;                         /* RUN, COMMIT, CHECK or ABORT */
     int ready, done;                 /* the thread began; it finished */
     int begin_rc, commit_rc;
     char begin_msg[1024], commit_msg[1024];
@@ -162,13 +162,14 @@ static void *import_main(void *arg)
         im->working = 0;
         pthread_cond_broadcast(&im->cv);
     }
-    if (rc == TRACE_OK && im->end == COMMIT) {
+    if (rc == TRACE_OK && (im->end == COMMIT || im->end == CHECK)) {
         if (im->bad) {
             rc = trace_fail(im->bad, "the input has rejected lines; nothing "
                                      "was imported");
         } else {
+            int check = im->end == CHECK;
             pthread_mutex_unlock(&im->mu);
-            rc = writer_commit(&im->w);
+            rc = check ? writer_check(&im->w) : writer_commit(&im->w);
             pthread_mutex_lock(&im->mu);
         }
         im->commit_rc = rc;
@@ -341,7 +342,7 @@ static void finish(trace_import *im, int how)
     im->started = 0;
 }
 
-int trace_import_commit(trace_import *im, trace_append_result *res)
+static int import_end(trace_import *im, int how, trace_append_result *res)
 {
     int rc;
 
@@ -349,7 +350,7 @@ int trace_import_commit(trace_import *im, trace_append_result *res)
         rc = trace_fail(TRACE_EINVAL, "the import has already ended");
     } else {
         hand_over(im);
-        finish(im, COMMIT);
+        finish(im, how);
         rc = im->commit_rc;
         if (rc != TRACE_OK)
             trace_fail(rc, "%s", im->commit_msg);
@@ -357,6 +358,16 @@ int trace_import_commit(trace_import *im, trace_append_result *res)
     if (res)
         *res = rc == TRACE_OK ? im->res : (trace_append_result){0};
     return rc;
+}
+
+int trace_import_commit(trace_import *im, trace_append_result *res)
+{
+    return import_end(im, COMMIT, res);
+}
+
+int trace_import_check(trace_import *im, trace_append_result *res)
+{
+    return import_end(im, CHECK, res);
 }
 
 void trace_import_free(trace_import *im)

@@ -118,6 +118,9 @@ int writer_rewind(struct writer *w, uint64_t size,
 int writer_put_heads(struct writer *w);
 /* Writes the window, the chain heads and the journal head, and commits. */
 int writer_commit(struct writer *w);
+/* As writer_commit up to the commit itself, which is left to writer_end
+ * to abort: a dry run. */
+int writer_check(struct writer *w);
 /* A historic append (flags) needs a regulator: `as`, or without it the
  * root regulator's registered key in `ring`. */
 int check_historic(struct writer *w, trace_keyring *ring, const char *as,

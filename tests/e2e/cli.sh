@@ -33,6 +33,13 @@ grep -q "^  --rx.form  *one of injection, controlled_release, oral, patch, other
 expect 1 "record nope --help" -- "$T" record nope --help
 
 # Without --provision-keys the demo's parties have no keys: refused, 5.
+ls "$D/keys" >"$W/keys.before"
+expect 0 "import --dry-run" -- "$T" --data "$D" import --provision-keys --dry-run "$DEMO"
+grep -q "^dry run: 32 events would be imported (0 already present, 5 keys would be provisioned); nothing was stored$" "$W/out" && ok ||
+  bad "import --dry-run said: $(cat "$W/out")"
+ls "$D/keys" | cmp -s - "$W/keys.before" && ok || bad "a dry run left keys in the key folder"
+[ "$("$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')" = 1 ] && ok ||
+  bad "a dry run stored entries"
 expect 5 "import without keys" -- "$T" --data "$D" import "$DEMO"
 grep -q "provision-keys" "$W/err" || bad "no hint about --provision-keys"
 [ "$(size)" = 1 ] && ok || bad "refused import left entries behind"

@@ -399,6 +399,10 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
                       unsigned long lineno);
 int trace_import_next_error(trace_import *im);
 int trace_import_commit(trace_import *im, trace_append_result *res);
+/* As trace_import_commit, but nothing is stored: every line parsed,
+ * checked, signed and indexed in the import's transaction, which is then
+ * aborted; *res says what a commit would have appended (a dry run). */
+int trace_import_check(trace_import *im, trace_append_result *res);
 void trace_import_free(trace_import *im);
 
 /* ------------------------------------------------------------------ */
