@@ -379,6 +379,7 @@ static const struct command commands[] = {
      "      --written 2026-02-01 --days 3 --form oral [--chronic]\n"
      "The patient id is pseudonymised before anything is stored.  A missing\n"
      "or malformed field is named in the error (exit 2); nothing is stored.\n"
+     "A correction without a replacement voids the event: say --void.\n"
      "Before recording, the checks at entry run (see `check`): an event\n"
      "that would take stock negative, cite a bad or exceeded permit, or\n"
      "receive more than a sale shipped is refused (exit 2) unless\n"

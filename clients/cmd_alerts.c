@@ -176,6 +176,7 @@ static int record_or_check(struct globals *g, int argc, char **argv,
                            int check_only)
 {
     const char *cmd = check_only ? "check" : "record", *override = NULL;
+    int voiding = 0;
     char *buf = NULL, at[40], id[96];
     size_t len = 0;
     const char *type, *party, *user_id = NULL, *user_at = NULL;
@@ -203,6 +204,10 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         name += 2;
         if (strcmp(name, "help") == 0)
             return type_help(cmd, type);
+        if (strcmp(name, "void") == 0 && strcmp(type, "correction") == 0) {
+            voiding = 1; /* a flag of tracectl, not a field */
+            continue;
+        }
         if (strcmp(name, "chronic") == 0 &&
             (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
             value = "true";
@@ -231,6 +236,21 @@ static int record_or_check(struct globals *g, int argc, char **argv,
             fields[nf][0] = name, fields[nf++][1] = value;
         else
             return ctl_usage(cmd, "%s", "too many fields");
+    }
+    if (strcmp(type, "correction") == 0) {
+        /* a correction without a replacement voids the event: never by
+         * accident */
+        int has_replacement = 0;
+        for (size_t i = 0; i < nf; i++)
+            has_replacement |= strcmp(fields[i][0], "replacement") == 0;
+        if (!has_replacement && !voiding)
+            return ctl_usage(cmd, "%s",
+                             "a correction without a replacement voids the "
+                             "event it corrects: say --void to void it (or "
+                             "import a correction line with its replacement)");
+        if (has_replacement && voiding)
+            return ctl_usage(cmd, "%s",
+                             "--void and a replacement contradict each other");
     }
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;

@@ -366,6 +366,12 @@ expect 1 "--lang fr" -- "$T" --data "$ZH" --lang fr balance P1
 # override (stored) says why; check only reports.
 CK=$W/ck
 "$T" --data "$CK" init >/dev/null && "$T" --data "$CK" import --provision-keys "$DEMO" >/dev/null
+# a correction without a replacement voids only with --void
+expect 1 "record correction without a replacement" -- "$T" --data "$CK" --as 91320000MA1K000002 record correction --corrects trf-0001 --reason "entered twice"
+grep -q "say --void" "$W/err" && ok || bad "no word on --void: $(cat "$W/err")"
+expect 0 "record correction --void" -- "$T" --data "$CK" --as 91320000MA1K000002 record correction --corrects trf-0001 --reason "entered twice" --void
+"$T" --data "$CK" export --party 91320000MA1K000002 | grep -q '"type":"correction",.*"corrects":"trf-0001"' && ok || bad "the void is not stored"
+
 # a trace names where goods leave the chain: dispensed, destroyed
 "$T" --data "$CK" trace MOR-2601 --forward >"$W/tr"
 grep -q "^ *dispense  MOR-2601 12310000MB0000005 -> (dispensed to patients) " "$W/tr" &&
