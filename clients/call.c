@@ -19,6 +19,7 @@
 struct embedded {
     ops_render r;
     const ops_call_t *call;
+    const ops_status *st; /* the party's name, set before the first row */
     int begun;
 };
 
@@ -26,6 +27,8 @@ static int render_row(const ops_item_t *item, void *ctx)
 {
     struct embedded *e = ctx;
     if (!e->begun) {
+        if (e->st)
+            snprintf(e->r.name, sizeof(e->r.name), "%s", e->st->name);
         ops_render_begin(&e->r, e->call);
         e->begun = 1;
     }
@@ -116,9 +119,12 @@ int ctl_call_on_into(struct globals *g, trace_ledger *l, const ops_call_t *call,
     env.data_dir = g->data;
     if (call->op_case == TRACE__OPS__V1__CALL__OP_VERIFY && isatty(2))
         env.progress = verify_progress;
+    e.st = &st;
     ret = ops_call(l, &env, &who, call, render_row, &e, &st);
-    if (st.ran && !e.begun)
+    if (st.ran && !e.begun) {
+        snprintf(e.r.name, sizeof(e.r.name), "%s", st.name);
         ops_render_begin(&e.r, call);
+    }
     ops_render_end(&e.r, call, ret);
     ctl_print_status(&st);
     *into = e.r;

@@ -503,6 +503,8 @@ static int render_reply(const ops_call_t *op,
         ops_bump_free(mem);
         return 6;
     }
+    if (res && res->party_name)
+        snprintf(r->name, sizeof(r->name), "%s", res->party_name);
     if (res && res->ran && !*begun) {
         ops_render_begin(r, op);
         *begun = 1;

@@ -158,6 +158,8 @@ static int run_balance(struct run *r)
 {
     const Trace__Ops__V1__Balance *b = r->call->balance;
     int64_t at = b->has_at_us ? b->at_us : TRACE_AT_NOW;
+
+    trace_party_name(r->l, b->party, r->st->name, sizeof(r->st->name));
     return ended(
         r, trace_balance(r->l, b->party, at, b->substance, on_holding, r));
 }
@@ -455,6 +457,8 @@ static int on_day(const trace_register_day *d, void *ctx)
 static int run_register(struct run *r)
 {
     const Trace__Ops__V1__Register *g = r->call->special_register;
+
+    trace_party_name(r->l, g->party, r->st->name, sizeof(r->st->name));
     return ended(r, trace_register(r->l, g->party, g->substance, g->from_us,
                                    g->to_us, on_day, r));
 }

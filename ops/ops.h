@@ -65,6 +65,8 @@ typedef struct ops_status {
     int ran;       /* got past authorization and began */
     uint64_t next; /* stopped for room (OPS_FULL): continue after this */
     char msg[1024];
+    char name[256]; /* balance, register: the party's name, set before
+                       the first row ("" if unknown) */
 } ops_status;
 
 /* Receives each row of an answer; the item and its strings are borrowed
@@ -137,6 +139,7 @@ typedef struct ops_render {
     int follow;         /* alerts --follow: no "(no alerts)" */
     int lang;           /* OPS_LANG_EN or OPS_LANG_ZH (words, not --json) */
     const char *prefix; /* before each finding line (record's warnings) */
+    char name[256]; /* the party's name (ops_status.name, Result's), or "" */
     size_t rows;
     uint64_t last_seq; /* history: the last row's position; alerts: the
                           last alert's */

@@ -563,8 +563,8 @@ static void day(ops_render *r, const Trace__Ops__V1__RegisterDay *d)
         csv_field(o, ins, 0);
         csv_field(o, rxs, 1);
     } else {
-        fprintf(o, "%s  %s  %s (%s)\n", d->date, d->party, d->substance,
-                d->unit);
+        fprintf(o, "%s  %s%s%s  %s (%s)\n", d->date, d->party,
+                r->name[0] ? " " : "", r->name, d->substance, d->unit);
         if (r->lang == OPS_LANG_ZH)
             fprintf(o,
                     "  期初 %-12s 收入 %-10s 发出(处方) %-10s 销毁 %-8s "
@@ -717,10 +717,12 @@ void ops_render_begin(ops_render *r, const ops_call_t *call)
         return;
     b = call->balance;
     if (r->lang == OPS_LANG_ZH)
-        fprintf(r->out, "%s 的账面库存（%s%s）\n", b->party,
-                b->at_text ? "截至 " : "当前", b->at_text ? b->at_text : "");
+        fprintf(r->out, "%s%s%s 的账面库存（%s%s）\n", b->party,
+                r->name[0] ? " " : "", r->name, b->at_text ? "截至 " : "当前",
+                b->at_text ? b->at_text : "");
     else
-        fprintf(r->out, "book stock of %s %s%s\n", b->party,
+        fprintf(r->out, "book stock of %s%s%s%s %s%s\n", b->party,
+                r->name[0] ? " (" : "", r->name, r->name[0] ? ")" : "",
                 b->at_text ? "as of " : "now", b->at_text ? b->at_text : "");
 }
 

@@ -109,6 +109,13 @@ void rows_finish(struct rows_out *o, int code, const ops_status *st)
         o->buf[o->len++] = 0x18; /* Result.next */
         o->len += put_varint(o->buf + o->len, st->next);
     }
+    if (st->name[0] && rows_reserve(o, 3 + strlen(st->name)) == 0) {
+        size_t n = strlen(st->name); /* < 256: two varint bytes at most */
+        o->buf[o->len++] = 0x22;     /* Result.party_name */
+        o->len += put_varint(o->buf + o->len, n);
+        memcpy(o->buf + o->len, st->name, n);
+        o->len += n;
+    }
 }
 
 int call_env(struct server *s, const ops_call_t *call, ops_env *env,

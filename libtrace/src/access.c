@@ -72,6 +72,38 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out)
     return rc;
 }
 
+int trace_party_name(trace_ledger *l, const char *party, char *buf, size_t cap)
+{
+    Trace__V1__PartyState *st;
+    MDB_txn *txn;
+    arena *a;
+    int rc;
+
+    if (cap)
+        buf[0] = '\0';
+    if (!(a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
+        arena_free(a);
+        return trace_fail_mdb(rc, "begin");
+    }
+    rc = party_state_get(txn, l, a, party, &st);
+    if (rc == TRACE_OK && cap) {
+        size_t n = strlen(st->body->name);
+        if (n >= cap) {
+            n = cap - 1;
+            /* not inside a UTF-8 sequence */
+            while (n > 0 && ((unsigned char)st->body->name[n] & 0xC0) == 0x80)
+                n--;
+        }
+        memcpy(buf, st->body->name, n);
+        buf[n] = '\0';
+    }
+    ledger_txn_abort(l, txn);
+    arena_free(a);
+    return rc;
+}
+
 int trace_lot_held(trace_ledger *l, const char *lot, const char *party)
 {
     uint8_t key[KEY_MAX];

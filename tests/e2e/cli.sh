@@ -354,10 +354,10 @@ grep -q "^P1,main,acetic-anhydride,ZH-1,1.498,t$" "$W/out" && ok || bad "balance
 # Chinese words with --lang zh (and by default in a zh_* locale); --json
 # keeps its field names
 expect 0 "balance --lang zh" -- "$T" --data "$ZH" --lang zh balance P1
-grep -q "^P1 的账面库存（当前）$" "$W/out" && grep -q "^物质 *批号 *地点 *数量 单位$" "$W/out" && ok ||
+grep -q "^P1 一号化工 的账面库存（当前）$" "$W/out" && grep -q "^物质 *批号 *地点 *数量 单位$" "$W/out" && ok ||
   bad "balance --lang zh: $(head -2 "$W/out")"
 LC_ALL= LC_MESSAGES= LANG=zh_CN.UTF-8 "$T" --data "$ZH" balance P1 | grep -q "的账面库存" && ok || bad "a zh_CN locale does not give Chinese"
-LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --lang en balance P1 | grep -q "^book stock of P1 now" && ok || bad "--lang en does not override the locale"
+LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --lang en balance P1 | grep -q "^book stock of P1 (一号化工) now" && ok || bad "--lang en does not override the locale"
 [ "$(LC_ALL=zh_CN.UTF-8 "$T" --data "$ZH" --json balance P1)" = "$("$T" --data "$ZH" --json balance P1)" ] && ok ||
   bad "--json differs in a zh locale"
 expect 1 "--lang fr" -- "$T" --data "$ZH" --lang fr balance P1

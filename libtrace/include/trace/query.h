@@ -242,6 +242,10 @@ int trace_key_owner(trace_ledger *l, const uint8_t key_id[TRACE_KEY_ID_LEN],
 /* What the ledger knows of a registered party (TRACE_ENOTFOUND if none). */
 int trace_party_info(trace_ledger *l, const char *party, trace_party *out);
 
+/* A registered party's name (as registered, cut to cap - 1 bytes at a
+ * character boundary); TRACE_ENOTFOUND if none. */
+int trace_party_name(trace_ledger *l, const char *party, char *buf, size_t cap);
+
 /* 1 if `party` recorded or received an event naming `lot`, else 0. */
 int trace_lot_held(trace_ledger *l, const char *lot, const char *party);
 
