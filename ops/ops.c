@@ -888,7 +888,7 @@ const ops_op *ops_at(size_t i)
 }
 
 /* The request's own strings: what no handler may meet. */
-static int well_formed(const ops_call_t *c, ops_status *st)
+static int well_formed(const ops_call_t *c)
 {
     switch (c->op_case) {
     case C(BALANCE):
@@ -923,7 +923,6 @@ static int well_formed(const ops_call_t *c, ops_status *st)
     case C(PERMIT_LIST):
         return c->permit_list != NULL;
     default:
-        (void)st;
         return 0;
     }
 }
@@ -959,37 +958,41 @@ void ops_continue(ops_cont *c, const ops_call_t *call, uint64_t next,
     }
 }
 
+/* The row of a Call that is well formed and that `who` may run: 0 and
+ * *out, or the code in st. */
+static int admit(struct run *r, const struct row **out)
+{
+    const struct row *w = r->call ? row_of_case((int)r->call->op_case) : NULL;
+
+    memset(r->st, 0, sizeof(*r->st));
+    if (!w)
+        return ops_status_set(r->st, 1, "unknown operation");
+    if (!well_formed(r->call))
+        return ops_status_set(r->st, 1, "%s: a required field is missing",
+                              w->op.name);
+    *out = w;
+    return w->check ? w->check(r) : 0;
+}
+
 int ops_authorize(trace_ledger *l, const ops_env *env, const ops_principal *who,
                   const ops_call_t *call, ops_status *st)
 {
     static const ops_env owner;
-    const struct row *w = call ? row_of_case((int)call->op_case) : NULL;
     struct run r = {l, env ? env : &owner, who, call, NULL, NULL, st, 0, 0, 0};
+    const struct row *w;
 
-    memset(st, 0, sizeof(*st));
-    if (!w)
-        return ops_status_set(st, 1, "unknown operation");
-    if (!well_formed(call, st))
-        return ops_status_set(st, 1, "%s: a required field is missing",
-                              w->op.name);
-    return w->check ? w->check(&r) : 0;
+    return admit(&r, &w);
 }
 
 int ops_call(trace_ledger *l, const ops_env *env, const ops_principal *who,
              const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st)
 {
     static const ops_env owner;
-    const struct row *w = call ? row_of_case((int)call->op_case) : NULL;
     struct run r = {l, env ? env : &owner, who, call, fn, ctx, st, 0, 0, 0};
+    const struct row *w;
     int code;
 
-    memset(st, 0, sizeof(*st));
-    if (!w)
-        return ops_status_set(st, 1, "unknown operation");
-    if (!well_formed(call, st))
-        return ops_status_set(st, 1, "%s: a required field is missing",
-                              w->op.name);
-    if (w->check && (code = w->check(&r)) != 0)
+    if ((code = admit(&r, &w)) != 0)
         return code;
     st->ran = 1;
     r.paged = (w->op.flags & OPS_PAGED) != 0;

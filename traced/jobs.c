@@ -234,13 +234,14 @@ static void start(struct work *w, const ops_call_t *call, const char *party,
     struct jobs *js = s->jobs;
     const ops_op *op = ops_of_call(call);
     ops_principal who = {party, pi->regulator};
+    ops_env env = {.daemon = 1}; /* what job_run will check again */
     struct job *j = NULL;
     ops_status st;
     size_t mine = 0, len;
     uint8_t *buf;
     int code;
 
-    if ((code = ops_authorize(s->l, NULL, &who, call, &st)) != 0) {
+    if ((code = ops_authorize(s->l, &env, &who, call, &st)) != 0) {
         call_log(party, call, code, &st);
         reply_error(w, code, st.msg);
         return;
