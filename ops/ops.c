@@ -979,7 +979,7 @@ int ops_authorize(trace_ledger *l, const ops_env *env, const ops_principal *who,
 {
     static const ops_env owner;
     struct run r = {l, env ? env : &owner, who, call, NULL, NULL, st, 0, 0, 0};
-    const struct row *w;
+    const struct row *w = NULL;
 
     return admit(&r, &w);
 }
@@ -989,7 +989,7 @@ int ops_call(trace_ledger *l, const ops_env *env, const ops_principal *who,
 {
     static const ops_env owner;
     struct run r = {l, env ? env : &owner, who, call, fn, ctx, st, 0, 0, 0};
-    const struct row *w;
+    const struct row *w = NULL;
     int code;
 
     if ((code = admit(&r, &w)) != 0)
