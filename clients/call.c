@@ -155,16 +155,10 @@ int ctl_call_into(struct globals *g, const ops_call_t *call, ops_render *r)
 
 int ctl_call(struct globals *g, const ops_call_t *call)
 {
-    trace_ledger *l;
-    int ret;
+    ops_render r;
 
-    if (g->connect)
-        return remote_call(g, call);
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    ret = ctl_call_on(g, l, call);
-    ctl_close(g, l);
-    return ret;
+    ctl_render_init(g, &r);
+    return ctl_call_into(g, call, &r);
 }
 
 struct follow {
