@@ -215,6 +215,11 @@ static int load_config(struct run *r, const trace_reconcile_opts *o)
 /* ------------------------------------------------------------------ */
 /* Loading the effective events                                         */
 
+const char *rec_type(const rec *x)
+{
+    return event_type_by_case(x->kind)->name;
+}
+
 int rec_add(struct run *r, const Trace__V1__Event *ev,
             const Trace__V1__Entry *e, uint64_t seq)
 {
@@ -252,8 +257,7 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     x->at = ev->at->us;
     x->recorded = e->recorded_us;
     x->historic = e->has_historic && e->historic;
-    x->kind = ev->body_case;
-    x->type = event_type_by_case(ev->body_case)->name;
+    x->kind = (uint8_t)ev->body_case;
     x->party = intern(r, ev->party);
     x->id = arena_strdup(r->a, ev->id, strlen(ev->id));
     if ((sub = at_offset(body, bl->substance))) {
@@ -324,7 +328,9 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     }
     case TRACE__V1__EVENT__BODY_PRODUCE_BODY: {
         const Trace__V1__ProduceBody *p = ev->produce_body;
-        x->n_inputs = p->n_inputs;
+        if (p->n_inputs > UINT32_MAX)
+            return trace_fail(TRACE_EINVAL, "too many inputs");
+        x->n_inputs = (uint32_t)p->n_inputs;
         x->inputs = arena_alloc(r->a, (p->n_inputs + 1) * sizeof(*x->inputs));
         if (!x->inputs)
             return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -344,7 +350,9 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         x->subject = intern(r, p->subject);
         x->pkind = intern(r, p->kind);
         x->pstatus = intern(r, p->status);
-        x->n_licenses = p->n_licenses;
+        if (p->n_licenses > UINT32_MAX)
+            return trace_fail(TRACE_EINVAL, "too many licences");
+        x->n_licenses = (uint32_t)p->n_licenses;
         x->licenses = arena_alloc(r->a, (p->n_licenses + 1) * sizeof(char *));
         if (!x->licenses)
             return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -373,6 +381,10 @@ static int sort_by_at(struct run *r)
     size_t *count = malloc(65536 * sizeof(*count));
     int rc = TRACE_OK;
 
+    if (r->n > UINT32_MAX) { /* rec.pos */
+        rc = trace_fail(TRACE_ENOMEM, "too many events for one run");
+        goto out;
+    }
     if (!a || !b || !count ||
         !(r->by_at = big_alloc((r->n + 1) * sizeof(*r->by_at)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
@@ -400,7 +412,7 @@ static int sort_by_at(struct run *r)
     }
     for (size_t i = 0; i < r->n; i++) {
         r->by_at[i] = &r->recs[a[i].i];
-        r->by_at[i]->pos = i;
+        r->by_at[i]->pos = (uint32_t)i;
     }
 out:
     big_free(a);

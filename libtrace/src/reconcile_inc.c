@@ -373,7 +373,8 @@ int inc_load(struct run *r)
             rc = load_lot(r, e->inputs[j].lot);
         if (rc == TRACE_OK && e->permit)
             rc = load_keyed(r, SCOPE_PERMIT, 0, e->permit, NULL);
-        if (rc == TRACE_OK && e->tpermit)
+        if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_SALE_BODY &&
+            e->tpermit)
             rc = load_keyed(r, SCOPE_PERMIT, 0, e->tpermit, NULL);
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_SALE_BODY &&
             e->to && e->substance)

@@ -24,30 +24,56 @@ struct input {
     int64_t qty;
 };
 
+/* One event of a run: 160 bytes, as a full run holds every event of the
+ * ledger at once.  The fields of one event type share a union: a rule
+ * reads them only after checking `kind` (sale: to, carrier, tpermit;
+ * receipt: from, ref; transfer: from and to, the sites; destroy:
+ * witness; loss: reason; dispense: rx, prescriber, patient, form;
+ * produce: inputs; party: subject, pkind, pstatus, licenses).  The
+ * fields outside it apply to every type (NULL or 0 where they do not). */
 typedef struct rec {
-    size_t pos; /* position in `at` order */
     uint64_t seq;
     int64_t at, recorded;
-    uint32_t kind; /* body case */
-    const char *type, *party, *id;
+    const char *party, *id;
     const char *substance; /* catalog code */
     const subst_info *sub; /* its catalog entry, or NULL */
-    uint8_t cat;           /* CN precursor category 1-3, or 0 */
-    uint8_t drug;          /* CN-NARC, CN-PSY-1 or CN-PSY-2 */
-    uint8_t rxcls;         /* 1: 麻/精一, 2: 精二, 0: neither */
     const char *lot, *site;
-    int64_t qty;      /* base units; stocktake: counted */
-    const char *unit; /* as recorded */
-    /* type-specific */
-    const char *to, *from, *ref, *permit, *tpermit, *carrier, *witness;
-    const char *rx, *prescriber, *patient, *form, *reason;
-    uint32_t days;
-    int chronic, historic;
-    const char *subject, *pkind, *pstatus; /* party events */
-    char **licenses;
-    size_t n_licenses, n_inputs;
-    struct input *inputs;
+    int64_t qty;        /* base units; stocktake: counted */
+    const char *unit;   /* as recorded */
+    const char *permit; /* sale, import, export, permit, permit_status */
+    uint32_t pos;       /* position in `at` order */
+    uint32_t days;      /* dispense: days_supply */
+    uint32_t n_inputs, n_licenses;
+    uint8_t kind;  /* body case (< 64) */
+    uint8_t cat;   /* CN precursor category 1-3, or 0 */
+    uint8_t drug;  /* CN-NARC, CN-PSY-1 or CN-PSY-2 */
+    uint8_t rxcls; /* 1: 麻/精一, 2: 精二, 0: neither */
+    uint8_t chronic, historic;
+    union {
+        struct {
+            const char *to, *from, *ref, *carrier, *tpermit;
+        };
+        struct {
+            const char *rx, *prescriber, *patient, *form;
+        };
+        struct {
+            const char *witness;
+        };
+        struct {
+            const char *reason;
+        };
+        struct {
+            struct input *inputs;
+        };
+        struct {
+            const char *subject, *pkind, *pstatus;
+            char **licenses;
+        };
+    };
 } rec;
+
+/* The event type's name ("sale"). */
+const char *rec_type(const rec *x);
 
 struct alert {
     const struct rule *rule;

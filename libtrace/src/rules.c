@@ -238,7 +238,9 @@ static int rule_permits(struct run *r, const struct cfg *c)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        const char *cited[2] = {e->permit, e->tpermit};
+        const char *cited[2] = {
+            e->permit,
+            e->kind == TRACE__V1__EVENT__BODY_SALE_BODY ? e->tpermit : NULL};
         int cat = e->cat, need = 0, need_transport = 0;
 
         /* judged as of r->as_of, which does not count this event yet: the
@@ -270,10 +272,10 @@ static int rule_permits(struct run *r, const struct cfg *c)
                         e->lot, NULL,
                         "%s %s of %s (category %d) cites no %s "
                         "permit",
-                        e->type, e->id, e->substance, cat,
+                        rec_type(e), e->id, e->substance, cat,
                         k == 0 ? (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
                                       ? "purchase"
-                                      : e->type)
+                                      : rec_type(e))
                                : "transport");
                 continue;
             }
@@ -296,14 +298,15 @@ static int rule_permits(struct run *r, const struct cfg *c)
                           x->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY ||
                           x->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) ||
                         !((x->permit && strcmp(x->permit, pm) == 0) ||
-                          (x->tpermit && strcmp(x->tpermit, pm) == 0)))
+                          (x->kind == TRACE__V1__EVENT__BODY_SALE_BODY &&
+                           x->tpermit && strcmp(x->tpermit, pm) == 0)))
                         continue;
                     if (r->cfg[0].enabled)
                         rc = raise_alert(r, missing, &x, 1, x->party, x->to,
                                          x->substance, x->lot, pm,
                                          "%s %s cites permit %s, which was "
                                          "never issued",
-                                         x->type, x->id, pm);
+                                         rec_type(x), x->id, pm);
                 }
                 continue;
             }
@@ -326,8 +329,8 @@ static int rule_permits(struct run *r, const struct cfg *c)
                     if (r->cfg[1].enabled)
                         rc = raise_alert(r, invalid, &x, 1, x->party, x->to,
                                          x->substance, x->lot, pm,
-                                         "%s %s cites permit %s: %s", x->type,
-                                         x->id, pm, use->reason);
+                                         "%s %s cites permit %s: %s",
+                                         rec_type(x), x->id, pm, use->reason);
                     continue;
                 }
                 /* beyond an int64 is beyond any budget: saturate */
@@ -704,7 +707,8 @@ static int rule_stock(struct run *r, const struct cfg *c)
                     "representable quantity with %s %s: quantity overflow, "
                     "the lot's stock is not judged further",
                     x->sub, x->lot, e->party,
-                    x->ch.delta > 0 ? "largest" : "smallest", e->type, e->id);
+                    x->ch.delta > 0 ? "largest" : "smallest", rec_type(e),
+                    e->id);
             continue;
         }
         int last =
@@ -715,7 +719,7 @@ static int rule_stock(struct run *r, const struct cfg *c)
                 "book stock of %s lot %s at %s goes below zero "
                 "(%s %s) with %s %s",
                 x->sub, x->lot, e->party, fmt_qty(r, total, e->unit), e->unit,
-                e->type, e->id);
+                rec_type(e), e->id);
     }
     free(sites);
     big_free(h.v);
@@ -809,7 +813,7 @@ static int rule_unlicensed(struct run *r, const struct cfg *c)
         rc = RAISE(r, &e, 1, who, e->party, e->substance, e->lot, NULL,
                    "%s %s%s%s for %s (%s %s)", who, why,
                    why[0] == 'l' ? " " : "", why[0] == 'l' ? need : "",
-                   e->substance, e->type, e->id);
+                   e->substance, rec_type(e), e->id);
     }
     free_parties(parties);
     return rc;
