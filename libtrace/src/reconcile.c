@@ -427,22 +427,193 @@ static int cmp_seq(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The records of the journal's entries from `first` to `last` (keys),
+ * every event in force, corrections applied: appended to r->recs. */
+static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
+                      uint64_t first, uint64_t last)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    arena *tmp = arena_new(64u << 20);
+    uint8_t start[8];
+    int rc = TRACE_OK, mrc;
+
+    if (!tmp)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((mrc = mdb_cursor_open(txn, r->l->dbi_journal, &cur))) {
+        arena_free(tmp);
+        return trace_fail_mdb(mrc, "journal");
+    }
+    be64_put(start, first);
+    k.mv_data = start;
+    k.mv_size = 8;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        Trace__V1__Entry *e;
+        Trace__V1__Event *ev;
+        char key[KEY_MAX];
+        uint64_t seq = be64_get(k.mv_data);
+        const uint64_t *in_force;
+
+        if (seq > last)
+            break;
+        arena_reset(tmp);
+        e = trace__v1__entry__unpack(arena_allocator(tmp), v.mv_size,
+                                     v.mv_data);
+        /* a damaged entry is left out; CHAIN_BROKEN reports it */
+        if (!e || !(ev = event_decode(tmp, e->event.data, e->event.len)))
+            continue;
+        if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
+            const Trace__V1__CorrectionBody *c = ev->correction_body;
+            snprintf(key, sizeof(key), "%s\x01%s", ev->party, c->corrects);
+            in_force = strmap_get((strmap *)eff, key, 0);
+            if (!in_force || *in_force != seq || !c->has_replacement)
+                continue;
+            ev = event_decode(tmp, c->replacement.data, c->replacement.len);
+            if (!ev)
+                continue;
+        } else {
+            snprintf(key, sizeof(key), "%s\x01%s", ev->party, ev->id);
+            if (strmap_get((strmap *)eff, key, 0))
+                continue; /* corrected: its replacement stands instead */
+        }
+        if ((rc = rec_add(r, ev, e, seq)) != TRACE_OK)
+            break;
+    }
+    if (rc == TRACE_OK && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = trace_fail_mdb(mrc, "journal");
+    mdb_cursor_close(cur);
+    arena_free(tmp);
+    return rc;
+}
+
+/* The second loader: the later half of the journal on another core, into
+ * its own part of r->recs, with its own strings (merged after). */
+struct loader {
+    struct run *main, r;
+    const strmap *eff;
+    uint64_t first, last;
+    pthread_t thread;
+    int rc;
+    char err[256];
+};
+
+static void *loader_run(void *arg)
+{
+    struct loader *ld = arg;
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if ((rc = ledger_txn_begin(ld->r.l, MDB_RDONLY, &txn)))
+        rc = trace_fail_mdb(rc, "begin");
+    else {
+        rc = load_range(&ld->r, txn, ld->eff, ld->first, ld->last);
+        ledger_txn_abort(ld->r.l, txn);
+    }
+    if ((ld->rc = rc) != TRACE_OK)
+        snprintf(ld->err, sizeof(ld->err), "%s", trace_error_last());
+    return NULL;
+}
+
+/* The run's interned copy of a string the second loader interned. */
+static const char *canon(const struct loader *ld, const char *s)
+{
+    return s ? *(const char *const *)strmap_val_of(ld->r.strings, s) : NULL;
+}
+
+static int canon_one(const char *key, void *val, void *ctx)
+{
+    struct loader *ld = ctx;
+    const char *c = intern(ld->main, key);
+    if (!c)
+        return TRACE_ENOMEM;
+    *(const char **)val = c;
+    return 0;
+}
+
+/* Appends the second loader's records to the run's, its interned strings
+ * replaced by the run's (rules compare interned strings by pointer). */
+static int loader_merge(struct loader *ld, size_t at)
+{
+    struct run *r = ld->main;
+
+    if (strmap_each(ld->r.strings, canon_one, ld))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (at != r->n)
+        memmove(r->recs + r->n, r->recs + at, ld->r.n * sizeof(*r->recs));
+    for (size_t i = r->n; i < r->n + ld->r.n; i++) {
+        rec *x = &r->recs[i];
+        x->party = canon(ld, x->party);
+        x->substance = canon(ld, x->substance);
+        x->lot = canon(ld, x->lot);
+        x->site = canon(ld, x->site);
+        x->permit = canon(ld, x->permit);
+        switch (x->kind) {
+        case TRACE__V1__EVENT__BODY_SALE_BODY:
+            x->to = canon(ld, x->to);
+            x->carrier = canon(ld, x->carrier);
+            x->tpermit = canon(ld, x->tpermit);
+            break;
+        case TRACE__V1__EVENT__BODY_RECEIPT_BODY: /* ref: not interned */
+            x->from = canon(ld, x->from);
+            break;
+        case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
+            x->from = canon(ld, x->from);
+            x->to = canon(ld, x->to);
+            break;
+        case TRACE__V1__EVENT__BODY_DESTROY_BODY:
+            x->witness = canon(ld, x->witness);
+            break;
+        case TRACE__V1__EVENT__BODY_LOSS_BODY:
+            x->reason = canon(ld, x->reason);
+            break;
+        case TRACE__V1__EVENT__BODY_DISPENSE_BODY: /* rx: not interned */
+            x->prescriber = canon(ld, x->prescriber);
+            x->patient = canon(ld, x->patient);
+            x->form = canon(ld, x->form);
+            break;
+        case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
+            for (uint32_t k = 0; k < x->n_inputs; k++) {
+                x->inputs[k].lot = canon(ld, x->inputs[k].lot);
+                x->inputs[k].substance = canon(ld, x->inputs[k].substance);
+            }
+            break;
+        case TRACE__V1__EVENT__BODY_PARTY_BODY:
+            x->subject = canon(ld, x->subject);
+            x->pkind = canon(ld, x->pkind);
+            x->pstatus = canon(ld, x->pstatus);
+            for (uint32_t k = 0; k < x->n_licenses; k++)
+                x->licenses[k] = (char *)canon(ld, x->licenses[k]);
+            break;
+        default:
+            break;
+        }
+    }
+    r->n += ld->r.n;
+    return TRACE_OK;
+}
+
+size_t reconcile_split_min = 1024;
+
 /* Reads the journal once: every event in force, corrections applied. */
 static int load_events(struct run *r)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     MDB_stat st;
-    arena *tmp = arena_new(64u << 20);
     strmap *eff = strmap_new(sizeof(uint64_t));
+    struct loader ld;
+    uint64_t first = 0, last = 0;
     int rc;
 
-    if (!tmp || !eff) {
+    memset(&ld, 0, sizeof(ld));
+    if (!eff) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
     /* the corrections in force, by corrected (party, id) */
     if ((rc = mdb_cursor_open(r->txn, r->l->dbi_eff, &cur))) {
+        cur = NULL;
         rc = trace_fail_mdb(rc, "eff");
         goto out;
     }
@@ -474,40 +645,61 @@ static int load_events(struct run *r)
         goto out;
     }
     r->cap = st.ms_entries + 1;
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        Trace__V1__Entry *e;
-        Trace__V1__Event *ev;
-        char key[KEY_MAX];
-        uint64_t seq = be64_get(k.mv_data), *in_force;
-
-        arena_reset(tmp);
-        e = trace__v1__entry__unpack(arena_allocator(tmp), v.mv_size,
-                                     v.mv_data);
-        /* a damaged entry is left out; CHAIN_BROKEN reports it */
-        if (!e || !(ev = event_decode(tmp, e->event.data, e->event.len)))
-            continue;
-        if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
-            const Trace__V1__CorrectionBody *c = ev->correction_body;
-            snprintf(key, sizeof(key), "%s\x01%s", ev->party, c->corrects);
-            in_force = strmap_get(eff, key, 0);
-            if (!in_force || *in_force != seq || !c->has_replacement)
-                continue;
-            ev = event_decode(tmp, c->replacement.data, c->replacement.len);
-            if (!ev)
-                continue;
-        } else {
-            snprintf(key, sizeof(key), "%s\x01%s", ev->party, ev->id);
-            if (strmap_get(eff, key, 0))
-                continue; /* corrected: its replacement stands instead */
-        }
-        if ((rc = rec_add(r, ev, e, seq)) != TRACE_OK)
-            goto out;
+    if ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 && k.mv_size == 8) {
+        first = be64_get(k.mv_data);
+        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8)
+            last = be64_get(k.mv_data);
     }
-    rc = rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "journal");
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc == MDB_NOTFOUND) {
+        rc = TRACE_OK;
+        goto out;
+    }
+    if (rc) {
+        rc = trace_fail_mdb(rc, "journal");
+        goto out;
+    }
+    /* the later half on a second thread (its own read transaction, cut
+     * at this snapshot's last entry), the earlier half here */
+    size_t half = st.ms_entries / 2;
+    if (st.ms_entries >= reconcile_split_min &&
+        last - first + 1 == st.ms_entries) {
+        ld.main = r;
+        ld.r.l = r->l;
+        ld.r.as_of = r->as_of;
+        ld.r.recs = r->recs + half;
+        ld.r.cap = r->cap - half;
+        ld.eff = eff;
+        ld.first = first + half;
+        ld.last = last;
+        if ((ld.r.a = arena_new(0)))
+            arena_set_block(ld.r.a, 4u << 20);
+        ld.r.strings = strmap_new(sizeof(const char *));
+        ld.r.subs = strmap_new(sizeof(struct subst_facts));
+        if (!ld.r.a || !ld.r.strings || !ld.r.subs) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (pthread_create(&ld.thread, NULL, loader_run, &ld) == 0) {
+            rc = load_range(r, r->txn, eff, first, first + half - 1);
+            pthread_join(ld.thread, NULL);
+            if (rc == TRACE_OK && ld.rc != TRACE_OK)
+                rc = trace_fail(ld.rc, "%s", ld.err);
+            if (rc == TRACE_OK)
+                rc = loader_merge(&ld, half);
+            r->a2 = ld.r.a;
+            ld.r.a = NULL;
+            goto out;
+        }
+    }
+    rc = load_range(r, r->txn, eff, first, last);
 out:
     if (cur)
         mdb_cursor_close(cur);
-    arena_free(tmp);
+    arena_free(ld.r.a);
+    strmap_free(ld.r.strings);
+    strmap_free(ld.r.subs);
     strmap_free(eff);
     return rc;
 }
@@ -886,6 +1078,7 @@ out:
     strmap_free(r.strings);
     strmap_free(r.subs);
     arena_free(r.a);
+    arena_free(r.a2);
     return rc;
 }
 

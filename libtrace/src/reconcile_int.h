@@ -135,6 +135,7 @@ struct run {
     trace_ledger *l;
     MDB_txn *txn;
     arena *a;
+    arena *a2;       /* strings of the records the second loader made */
     strmap *strings; /* interned strings */
     strmap *subs;    /* substance as recorded -> struct subst_facts */
     int64_t as_of;
@@ -177,6 +178,10 @@ struct rule {
 #define N_RULES 17
 /* The rules, in output order (rules.c). */
 extern const struct rule reconcile_rules[N_RULES];
+
+/* A journal of at least this many entries is loaded by two threads, a
+ * half each (reconcile.c; tests change it). */
+extern size_t reconcile_split_min;
 
 /* Adds the record of an event in force at `seq` (reconcile.c). */
 int rec_add(struct run *r, const Trace__V1__Event *ev,

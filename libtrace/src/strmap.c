@@ -154,6 +154,11 @@ static struct slot *find_slot(strmap *m, const char *key, int create)
     return &m->slots[i];
 }
 
+void *strmap_val_of(const strmap *m, const char *key)
+{
+    return (char *)key - ((m->val_size + 15) & ~(size_t)15);
+}
+
 void *strmap_get(strmap *m, const char *key, int create)
 {
     struct slot *s = find_slot(m, key, create);

@@ -16,6 +16,7 @@
 
 #include "helpers.h"
 #include "internal.h"
+#include "reconcile_int.h"
 
 #define EV(type, id, party, at, rest)                                          \
     "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party              \
@@ -660,6 +661,130 @@ static void test_store_via(void **state)
     assert_int_equal(sum.new_alerts, 0);
 }
 
+/* Every alert of a run as JSON lines, in output order. */
+static int append_json(const trace_alert *a, void *ctx)
+{
+    char **out = ctx;
+    size_t have = *out ? strlen(*out) : 0, add = strlen(a->json);
+    char *p = realloc(*out, have + add + 2);
+    if (!p)
+        return TRACE_ENOMEM;
+    memcpy(p + have, a->json, add);
+    p[have + add] = '\n';
+    p[have + add + 1] = '\0';
+    *out = p;
+    return 0;
+}
+
+static char *all_alerts(fixture *f)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char *out = NULL;
+    o.as_of_us = AS_OF;
+    o.dry_run = 1;
+    if (trace_reconcile(f->l, &o, append_json, &out, NULL) != TRACE_OK)
+        fail_msg("reconcile: %s", trace_error_last());
+    return out;
+}
+
+/* A journal loaded by two threads, a half each, gives the alerts of one
+ * loader: every rule that matches strings by their interned pointer
+ * (patients, prescribers, buyers, lots, sites) sees events of both
+ * halves. */
+static void test_split_load(void **state)
+{
+    fixture *f = *state;
+    char *buf = calloc(1, 1 << 20), *one = NULL, *two;
+    size_t len = 0;
+
+    assert_non_null(buf);
+    load(f, PARTIES);
+    for (int i = 0; i < 40; i++) {
+#define ADD(...)                                                               \
+    len += (size_t)snprintf(buf + len, (1u << 20) - len, __VA_ARGS__)
+        int day = 2 + i;
+        /* a lot, sold without permit (PERMIT_MISSING), to B or to the
+         * unlicensed N, received short (QTY_MISMATCH) or never */
+        ADD("{\"type\":\"produce\",\"id\":\"m%d\",\"party\":\"S\","
+            "\"at\":\"2026-01-%02dT01:00:00+08:00\",\"substance\":"
+            "\"ephedrine\",\"lot\":\"E%d\",\"qty\":\"100\",\"unit\":"
+            "\"kg\"%s}\n",
+            i, day % 28 + 1, i,
+            i % 7 == 3 ? ",\"inputs\":[{\"lot\":\"E0\",\"substance\":"
+                         "\"ephedrine\",\"qty\":\"1\",\"unit\":\"kg\"}]"
+                       : "");
+        ADD("{\"type\":\"sale\",\"id\":\"s%d\",\"party\":\"S\",\"at\":"
+            "\"2026-01-%02dT02:00:00+08:00\",\"to\":\"%s\",\"substance\":"
+            "\"ephedrine\",\"lot\":\"E%d\",\"qty\":\"%d\",\"unit\":"
+            "\"kg\"}\n",
+            i, day % 28 + 1, i % 9 == 4 ? "N" : "B", i % 3 ? i : 0,
+            i == 33 ? 200 : 10);
+        if (i % 4)
+            ADD("{\"type\":\"receipt\",\"id\":\"r%d\",\"party\":\"B\","
+                "\"at\":\"2026-01-%02dT03:00:00+08:00\",\"from\":\"S\","
+                "\"ref\":\"s%d\",\"substance\":\"ephedrine\",\"lot\":"
+                "\"E%d\",\"qty\":\"%d\",\"unit\":\"kg\"}\n",
+                i, day % 28 + 1, i, i % 3 ? i : 0, i % 5 ? 10 : 9);
+        ADD("{\"type\":\"transfer\",\"id\":\"t%d\",\"party\":\"S\","
+            "\"at\":\"2026-01-%02dT04:00:00+08:00\",\"from_site\":\"main\","
+            "\"to_site\":\"w%d\",\"substance\":\"ephedrine\",\"lot\":"
+            "\"E%d\",\"qty\":\"%d\",\"unit\":\"kg\"}\n",
+            i, day % 28 + 1, i % 2, i, i == 20 ? 500 : 5);
+        /* patients seen by many prescribers and pharmacies; one
+         * prescription dispensed twice */
+        ADD("{\"type\":\"dispense\",\"id\":\"d%d\",\"party\":\"PH%d\","
+            "\"at\":\"2026-02-%02dT05:00:00+08:00\",\"substance\":"
+            "\"diazepam\",\"lot\":\"L\",\"qty\":\"1\",\"unit\":"
+            "\"unit\",\"rx\":{\"id\":\"R%d\",\"prescriber\":\"D%d\","
+            "\"patient\":\"P%d\",\"written\":\"2026-01-01\","
+            "\"days_supply\":%d,\"form\":\"oral\"}}\n",
+            i, 1 + i % 5, day % 28 + 1, i == 37 ? 2 : i, i % 7, i % 3,
+            i % 11 == 5 ? 30 : 1);
+        if (i % 13 == 6)
+            ADD("{\"type\":\"loss\",\"id\":\"x%d\",\"party\":\"B\","
+                "\"at\":\"2026-03-01T00:00:00+08:00\",\"substance\":"
+                "\"ephedrine\",\"lot\":\"E%d\",\"qty\":\"1\",\"unit\":"
+                "\"kg\",\"reason\":\"theft\"}\n",
+                i, i);
+        if (i % 13 == 7)
+            ADD("{\"type\":\"destroy\",\"id\":\"y%d\",\"party\":\"S\","
+                "\"at\":\"2026-03-01T00:00:00+08:00\",\"substance\":"
+                "\"ephedrine\",\"lot\":\"E%d\",\"qty\":\"1\",\"unit\":"
+                "\"kg\",\"method\":\"burn\",\"witness\":\"%s\"}\n",
+                i, i, i % 2 ? "N" : "REGULATOR");
+#undef ADD
+        if (i % 10 != 9)
+            continue;
+        /* four loads: the halves meet at four places */
+        load(f, buf);
+        len = 0;
+        reconcile_split_min = SIZE_MAX; /* one loader */
+        one = all_alerts(f);
+        reconcile_split_min = 2;
+        two = all_alerts(f);
+        assert_non_null(one);
+        assert_non_null(two);
+        assert_string_equal(one, two);
+        free(two);
+        if (i < 39)
+            free(one);
+    }
+    free(buf);
+    for (const char *rule = "PERMIT_MISSING|QTY_MISMATCH|NEGATIVE_STOCK|"
+                            "UNUSUAL_ORDER|UNLICENSED_PARTY|RX_REUSE|"
+                            "DOCTOR_SHOPPING|RX_LIMIT|LOSS_REPORTED|"
+                            "DESTROY_UNWITNESSED|SHIPMENT_UNCONFIRMED";
+         *rule; rule += strcspn(rule, "|") + (rule[strcspn(rule, "|")] != 0)) {
+        char code[64];
+        snprintf(code, sizeof(code), "\"rule\":\"%.*s\"",
+                 (int)strcspn(rule, "|"), rule);
+        if (!strstr(one, code))
+            fail_msg("no %s alert in the data set", code);
+    }
+    reconcile_split_min = 1024;
+    free(one);
+}
+
 static void test_rules_file(void **state)
 {
     trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
@@ -697,6 +822,7 @@ int main(void)
         T(test_incremental_bad_verify_state),
         T(test_incremental_periodic_full),
         T(test_rules_file),
+        T(test_split_load),
         T(test_store_via),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
