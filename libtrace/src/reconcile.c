@@ -938,6 +938,94 @@ void *verify_job_run(void *arg)
     return NULL;
 }
 
+/* The rules run on two threads: these on a second one, with a run of
+ * their own for the alerts they raise (they read the records, intern no
+ * string and look up no event by id), the others here. */
+static int on_side(const struct rule *rule)
+{
+    return strcmp(rule->code, "NEGATIVE_STOCK") == 0 ||
+           strcmp(rule->code, "RX_REUSE") == 0;
+}
+
+struct side {
+    struct run r;
+    pthread_t thread;
+    int rc;
+    char err[256];
+};
+
+/* Runs rule i's function if any rule of its group is enabled (a rule
+ * without a function is raised by the function of the rule before it:
+ * permits, two-way verification, stock). */
+static int run_rule(struct run *r, size_t i)
+{
+    int any = r->cfg[i].enabled;
+    for (size_t j = i + 1; j < N_RULES && !reconcile_rules[j].fn; j++)
+        any |= r->cfg[j].enabled;
+    return any ? reconcile_rules[i].fn(r, &r->cfg[i]) : TRACE_OK;
+}
+
+static void *side_run(void *arg)
+{
+    struct side *sd = arg;
+    sd->rc = TRACE_OK;
+    for (size_t i = 0; i < N_RULES && sd->rc == TRACE_OK; i++)
+        if (reconcile_rules[i].fn && on_side(&reconcile_rules[i]))
+            sd->rc = run_rule(&sd->r, i);
+    if (sd->rc != TRACE_OK)
+        snprintf(sd->err, sizeof(sd->err), "%s", trace_error_last());
+    return NULL;
+}
+
+static int run_rules(struct run *r)
+{
+    struct side sd;
+    int started = 0, rc = TRACE_OK;
+
+    /* the side run shares the records and everything read-only */
+    sd.r = *r;
+    sd.r.alerts = NULL;
+    sd.r.n_alerts = sd.r.cap_alerts = 0;
+    sd.r.digest = NULL;
+    if ((sd.r.a = arena_new(0)))
+        arena_set_block(sd.r.a, 4u << 20);
+    if (sd.r.a && pthread_create(&sd.thread, NULL, side_run, &sd) == 0)
+        started = 1;
+    for (size_t i = 0; i < N_RULES && rc == TRACE_OK; i++)
+        if (reconcile_rules[i].fn &&
+            (started ? !on_side(&reconcile_rules[i]) : 1))
+            rc = run_rule(r, i);
+    if (!started) {
+        arena_free(sd.r.a);
+        return rc;
+    }
+    pthread_join(sd.thread, NULL);
+    if (rc == TRACE_OK && sd.rc != TRACE_OK)
+        rc = trace_fail(sd.rc, "%s", sd.err);
+    if (rc == TRACE_OK && sd.r.n_alerts) {
+        size_t n = r->n_alerts + sd.r.n_alerts;
+        struct alert *p =
+            n > r->cap_alerts ? realloc(r->alerts, n * sizeof(*p)) : r->alerts;
+        if (!p)
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        else {
+            memcpy(p + r->n_alerts, sd.r.alerts, sd.r.n_alerts * sizeof(*p));
+            r->alerts = p;
+            r->cap_alerts = n > r->cap_alerts ? n : r->cap_alerts;
+            r->n_alerts = n;
+        }
+    }
+    free(sd.r.alerts);
+    sha256_stream_free(sd.r.digest);
+    /* the alerts' details and evidence live in the side's arena */
+    if (rc == TRACE_OK) {
+        r->a3 = sd.r.a;
+        sd.r.a = NULL;
+    }
+    arena_free(sd.r.a);
+    return rc;
+}
+
 int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
                     trace_alert_fn fn, void *ctx,
                     trace_reconcile_summary *summary)
@@ -997,18 +1085,8 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     }
     if ((rc = sort_by_at(&r)) != TRACE_OK)
         goto out;
-    /* A rule without a function is raised by the function of the rule
-     * before it (permits, two-way verification): run each function if
-     * any rule of its group is enabled. */
-    for (size_t i = 0; i < N_RULES && rc == TRACE_OK; i++) {
-        int any = r.cfg[i].enabled;
-        if (!reconcile_rules[i].fn)
-            continue;
-        for (size_t j = i + 1; j < N_RULES && !reconcile_rules[j].fn; j++)
-            any |= r.cfg[j].enabled;
-        if (any)
-            rc = reconcile_rules[i].fn(&r, &r.cfg[i]);
-    }
+    if ((rc = run_rules(&r)) != TRACE_OK)
+        goto out;
     if (rc != TRACE_OK)
         goto out;
     /* the same order on every run: rule, then evidence in time */
@@ -1079,6 +1157,7 @@ out:
     strmap_free(r.subs);
     arena_free(r.a);
     arena_free(r.a2);
+    arena_free(r.a3);
     return rc;
 }
 

@@ -136,6 +136,7 @@ struct run {
     MDB_txn *txn;
     arena *a;
     arena *a2;       /* strings of the records the second loader made */
+    arena *a3;       /* alerts raised by the rules' second thread */
     strmap *strings; /* interned strings */
     strmap *subs;    /* substance as recorded -> struct subst_facts */
     int64_t as_of;
