@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "trace/trace.h"
 
 #define C(x) TRACE__OPS__V1__CALL__OP_##x
 #define I(x) TRACE__OPS__V1__ITEM__ITEM_##x
@@ -139,6 +140,20 @@ struct col {
     int width; /* columns; negative: right-aligned */
     int sep;   /* spaces before it (0: one) */
 };
+
+/* A value as shown: its Chinese name in a --lang zh table. */
+static const char *W(const ops_render *r, const char *v)
+{
+    return r->lang == OPS_LANG_ZH ? trace_zh_name(v) : v;
+}
+
+/* s left-aligned in `width` columns (a Chinese character takes two),
+ * then a space. */
+static void cell(FILE *o, const char *s, int width)
+{
+    int pad = width - display_width(s);
+    fprintf(o, "%s%*s ", s, pad > 0 ? pad : 0, "");
+}
 
 /* A heading line: each column's word padded to its width (the last one
  * unpadded), separated as the rows are. */
@@ -313,9 +328,9 @@ static void permit(ops_render *r, const Trace__Ops__V1__Permit *p)
         return;
     }
     if (r->lang == OPS_LANG_ZH) {
-        fprintf(o, "许可证     %s (%s, %s)\n", p->permit, p->kind,
-                strcmp(p->uses, "single") == 0 ? "一次性" : "多次");
-        fprintf(o, "状态       %s\n", p->status);
+        fprintf(o, "许可证     %s (%s, %s)\n", p->permit, W(r, p->kind),
+                W(r, p->uses));
+        fprintf(o, "状态       %s\n", W(r, p->status));
         fprintf(o, "持证单位   %s\n", p->holder);
         fprintf(o, "对方单位   %s\n",
                 p->counterparty ? p->counterparty : "(不限)");
@@ -390,8 +405,10 @@ static void party(ops_render *r, const Trace__Ops__V1__Party *p)
             {"LICENCES", "许可范围", 26, 0}, {"NAME", "名称", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
-    fprintf(o, "%-20s %-12s %-8s %-9s ", p->party, p->kind, p->region,
-            p->status);
+    fprintf(o, "%-20s ", p->party);
+    cell(o, W(r, p->kind), 12);
+    fprintf(o, "%-8s ", p->region);
+    cell(o, W(r, p->status), 9);
     {
         int w = 0;
         for (size_t i = 0; i < p->n_licenses; i++)
@@ -413,9 +430,11 @@ static void permit_row(ops_render *r, const Trace__Ops__V1__Permit *p)
             {"UNIT", "单位", 5, 0},        {"VALID UNTIL", "有效期至", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
-    fprintf(r->out, "%-20s %-17s %-20s %-18s %-13s %14s %-5s %s\n", p->permit,
-            p->kind, p->holder, p->substance, p->status, p->remaining, p->unit,
-            p->valid_until);
+    fprintf(r->out, "%-20s ", p->permit);
+    cell(r->out, W(r, p->kind), 17);
+    fprintf(r->out, "%-20s %-18s ", p->holder, p->substance);
+    cell(r->out, W(r, p->status), 13);
+    fprintf(r->out, "%14s %-5s %s\n", p->remaining, p->unit, p->valid_until);
 }
 
 static void event(ops_render *r, const Trace__Ops__V1__Event *e)
@@ -451,11 +470,12 @@ static void event(ops_render *r, const Trace__Ops__V1__Event *e)
             {"LOT", "批号", 14, 0},  {"QTY", "数量", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
-    fprintf(o, "%8llu  %-25s %-13s %-20s %-16s %-18s %-14s %s %s%s\n",
-            (unsigned long long)e->seq, e->at, e->type, e->party, e->id,
+    fprintf(o, "%8llu  %-25s ", (unsigned long long)e->seq, e->at);
+    cell(o, W(r, e->type), 13);
+    fprintf(o, "%-20s %-16s %-18s %-14s %s %s%s\n", e->party, e->id,
             e->substance ? e->substance : "-", e->lot ? e->lot : "-",
             or_empty(e->qty), or_empty(e->unit),
-            e->corrected ? "  (corrected)" : "");
+            e->corrected ? L(r, "  (corrected)", "  （已更正）") : "");
 }
 
 static void head(ops_render *r, const Trace__Ops__V1__HeadState *h)
@@ -614,11 +634,14 @@ static void alert(ops_render *r, const Trace__Ops__V1__Alert *a)
             {"PARTY", "单位", 20, 0},   {"DETAIL", "详情", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
-    fprintf(o, "%-17s %-20s %-8s %-12s %-20s %s\n", a->id, a->rule, a->severity,
-            a->status, a->party ? a->party : "-", a->detail);
+    fprintf(o, "%-17s %-20s ", a->id, a->rule);
+    cell(o, W(r, a->severity), 8);
+    cell(o, W(r, a->status), 12);
+    fprintf(o, "%-20s %s\n", a->party ? a->party : "-", a->detail);
     if (a->ack_at && a->ack_by)
         fprintf(o, L(r, "%17s %s by %s at %s: %s\n", "%17s %s：%s 于 %s：%s\n"),
-                "", a->status, a->ack_by, a->ack_at, or_empty(a->ack_note));
+                "", W(r, a->status), a->ack_by, a->ack_at,
+                or_empty(a->ack_note));
 }
 
 static void summary(ops_render *r, const Trace__Ops__V1__ReconcileSummary *m)

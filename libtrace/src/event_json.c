@@ -157,6 +157,52 @@ static const struct {
     {"已解决", "resolved"},
 };
 
+/* Chinese names of values that have no accepted alias above: event types
+ * and alert severities (shown, not parsed). */
+static const struct {
+    const char *value, *zh;
+} display_zh[] = {
+    {"party", "单位登记"},
+    {"permit", "许可证签发"},
+    {"permit_status", "许可证状态"},
+    {"produce", "生产"},
+    {"sale", "销售"},
+    {"receipt", "收货"},
+    {"transfer", "移库"},
+    {"consume", "使用"},
+    {"dispense", "发药"},
+    {"import", "进口"},
+    {"export", "出口"},
+    {"destroy", "销毁"},
+    {"loss", "丢失被盗"},
+    {"stocktake", "盘点"},
+    {"correction", "更正"},
+    {"alert_ack", "预警处理"},
+    {"info", "提示"},
+    {"low", "低"},
+    {"medium", "中"},
+    {"high", "高"},
+    {"critical", "严重"},
+    {"active", "有效"},
+    {"exhausted", "已用完"},
+    {"expired", "已过期"},
+    {"not_yet_valid", "未生效"},
+};
+
+const char *trace_zh_name(const char *value)
+{
+    if (!value)
+        return NULL;
+    for (size_t i = 0; i < sizeof(display_zh) / sizeof(*display_zh); i++)
+        if (strcmp(display_zh[i].value, value) == 0)
+            return display_zh[i].zh;
+    /* the first alias of a value is its name */
+    for (size_t i = 0; i < sizeof(enum_aliases) / sizeof(*enum_aliases); i++)
+        if (strcmp(enum_aliases[i].value, value) == 0)
+            return enum_aliases[i].alias;
+    return value;
+}
+
 /* The canonical value of `s` among `list`, accepting a Chinese spelling;
  * NULL if it is none of them. */
 static const char *enum_value(const char *const *list, const char *s)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "ops_test.h"
+#include "trace/trace.h"
 
 #define TEXT 0
 #define JSON 1
@@ -449,6 +450,42 @@ static void test_render_event(void **state)
     out_free(&o);
 }
 
+/* --lang zh: enumerated values by their Chinese names, padded by display
+ * width (a Chinese character takes two columns); JSON keeps the values. */
+static void test_render_zh_values(void **state)
+{
+    struct items x;
+    callbuf b;
+    struct out o;
+    ops_render r;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(HISTORY));
+    out_open(&o, &r, 0);
+    r.lang = OPS_LANG_ZH;
+    r.rows = 1; /* no heading */
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(EVENT)]), 0);
+    out_close(&o);
+    assert_string_equal(o.buf,
+                        "      42  2026-01-05T00:00:00+08:00 销售          A   "
+                        "                 s1               ephedrine          "
+                        "L1             10 kg  （已更正）\n");
+    out_free(&o);
+    out_open(&o, &r, 1);
+    r.lang = OPS_LANG_ZH;
+    assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(EVENT)]), 0);
+    out_close(&o);
+    assert_non_null(strstr(o.buf, "\"type\":\"sale\""));
+    out_free(&o);
+    assert_string_equal(trace_zh_name("purchase_license"), "购买许可证");
+    assert_string_equal(trace_zh_name("manufacturer"), "生产企业");
+    assert_string_equal(trace_zh_name("acknowledged"), "已确认");
+    assert_string_equal(trace_zh_name("critical"), "严重");
+    assert_string_equal(trace_zh_name("no-such-value"), "no-such-value");
+    assert_null(trace_zh_name(NULL));
+}
+
 static void test_render_head_substance(void **state)
 {
     struct items x;
@@ -869,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_render_hop),
         cmocka_unit_test(test_render_permit),
         cmocka_unit_test(test_render_event),
+        cmocka_unit_test(test_render_zh_values),
         cmocka_unit_test(test_render_head_substance),
         cmocka_unit_test(test_render_register_day),
         cmocka_unit_test(test_render_line_alert_verified),

@@ -80,6 +80,16 @@ int trace_error_exit_code(int err);
 int trace_time_parse(int64_t *out_us, const char *text, int tz_offset_min,
                      int end_of_day);
 
+/*
+ * The Chinese name shown for an enumerated value of SPEC section 3 or 4
+ * (an event type, party kind, permit kind or status, use, dosage form,
+ * loss reason, alert status or severity): "sale" gives "销售",
+ * "purchase_license" "购买许可证".  The names of party kinds, statuses,
+ * permit kinds, uses, forms and reasons are also accepted on input.  Any
+ * other value is returned as it is (NULL for NULL).
+ */
+const char *trace_zh_name(const char *value);
+
 #ifdef __cplusplus
 }
 #endif
