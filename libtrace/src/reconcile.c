@@ -14,6 +14,7 @@
  * first found.  Status comes from the latest `alert_ack` event for the
  * alert (state.c files them in "acks").
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,6 +492,7 @@ static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
  * its own part of r->recs, with its own strings (merged after). */
 struct loader {
     struct run *main, r;
+    MDB_txn *txn; /* begun and ended by the main thread (MDB_NOTLS) */
     const strmap *eff;
     uint64_t first, last;
     pthread_t thread;
@@ -501,15 +503,8 @@ struct loader {
 static void *loader_run(void *arg)
 {
     struct loader *ld = arg;
-    MDB_txn *txn = NULL;
-    int rc;
+    int rc = load_range(&ld->r, ld->txn, ld->eff, ld->first, ld->last);
 
-    if ((rc = ledger_txn_begin(ld->r.l, MDB_RDONLY, &txn)))
-        rc = trace_fail_mdb(rc, "begin");
-    else {
-        rc = load_range(&ld->r, txn, ld->eff, ld->first, ld->last);
-        ledger_txn_abort(ld->r.l, txn);
-    }
     if ((ld->rc = rc) != TRACE_OK)
         snprintf(ld->err, sizeof(ld->err), "%s", trace_error_last());
     return NULL;
@@ -594,6 +589,7 @@ static int loader_merge(struct loader *ld, size_t at)
 }
 
 size_t reconcile_split_min = 1024;
+size_t reconcile_split_runs;
 
 /* Reads the journal once: every event in force, corrections applied. */
 static int load_events(struct run *r)
@@ -681,9 +677,16 @@ static int load_events(struct run *r)
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
             goto out;
         }
-        if (pthread_create(&ld.thread, NULL, loader_run, &ld) == 0) {
+        /* this thread begins the loader's transaction: one that holds a
+         * transaction never waits for the map to grow, where the loader
+         * would wait for a grower waiting for this thread's to end */
+        ld.txn = NULL;
+        if (ledger_txn_begin(r->l, MDB_RDONLY, &ld.txn) == 0 &&
+            pthread_create(&ld.thread, NULL, loader_run, &ld) == 0) {
+            __atomic_fetch_add(&reconcile_split_runs, 1, __ATOMIC_RELAXED);
             rc = load_range(r, r->txn, eff, first, first + half - 1);
             pthread_join(ld.thread, NULL);
+            ledger_txn_abort(r->l, ld.txn);
             if (rc == TRACE_OK && ld.rc != TRACE_OK)
                 rc = trace_fail(ld.rc, "%s", ld.err);
             if (rc == TRACE_OK)
@@ -692,6 +695,9 @@ static int load_events(struct run *r)
             ld.r.a = NULL;
             goto out;
         }
+        if (ld.txn)
+            ledger_txn_abort(r->l, ld.txn);
+        trace_error_clear();
     }
     rc = load_range(r, r->txn, eff, first, last);
 out:
@@ -982,8 +988,13 @@ static int run_rules(struct run *r)
     struct side sd;
     int started = 0, rc = TRACE_OK;
 
-    /* the side run shares the records and everything read-only */
-    sd.r = *r;
+    /* the side run shares the records and everything read-only; not the
+     * verification job, which its thread writes meanwhile */
+    memcpy(&sd.r, r, offsetof(struct run, verify));
+    memset(&sd.r.verify, 0, sizeof(sd.r.verify));
+    memcpy((char *)&sd.r + offsetof(struct run, verify) + sizeof(r->verify),
+           (const char *)r + offsetof(struct run, verify) + sizeof(r->verify),
+           sizeof(*r) - offsetof(struct run, verify) - sizeof(r->verify));
     sd.r.alerts = NULL;
     sd.r.n_alerts = sd.r.cap_alerts = 0;
     sd.r.digest = NULL;

@@ -183,6 +183,7 @@ extern const struct rule reconcile_rules[N_RULES];
 /* A journal of at least this many entries is loaded by two threads, a
  * half each (reconcile.c; tests change it). */
 extern size_t reconcile_split_min;
+extern size_t reconcile_split_runs; /* loads that split (for tests) */
 
 /* Adds the record of an event in force at `seq` (reconcile.c). */
 int rec_add(struct run *r, const Trace__V1__Event *ev,

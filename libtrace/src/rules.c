@@ -226,6 +226,13 @@ static const rec *find_rec(struct run *r, const char *party, const char *id)
     return NULL;
 }
 
+/* The buyer of a sale; NULL for any other record (a permit's uses name
+ * events by id, and a correction's replacement may reuse any id). */
+static const char *rec_buyer(const rec *x)
+{
+    return x->kind == TRACE__V1__EVENT__BODY_SALE_BODY ? x->to : NULL;
+}
+
 static int rule_permits(struct run *r, const struct cfg *c)
 {
     const struct rule *missing = RULE(0), *invalid = RULE(1),
@@ -268,7 +275,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
                 int required = k == 0 ? need : need_transport;
                 if (required && r->cfg[0].enabled)
                     rc = raise_alert(
-                        r, missing, &e, 1, e->party, e->to, e->substance,
+                        r, missing, &e, 1, e->party, rec_buyer(e), e->substance,
                         e->lot, NULL,
                         "%s %s of %s (category %d) cites no %s "
                         "permit",
@@ -302,8 +309,8 @@ static int rule_permits(struct run *r, const struct cfg *c)
                            x->tpermit && strcmp(x->tpermit, pm) == 0)))
                         continue;
                     if (r->cfg[0].enabled)
-                        rc = raise_alert(r, missing, &x, 1, x->party, x->to,
-                                         x->substance, x->lot, pm,
+                        rc = raise_alert(r, missing, &x, 1, x->party,
+                                         rec_buyer(x), x->substance, x->lot, pm,
                                          "%s %s cites permit %s, which was "
                                          "never issued",
                                          rec_type(x), x->id, pm);
@@ -327,8 +334,8 @@ static int rule_permits(struct run *r, const struct cfg *c)
                     continue;
                 if (!use->valid) {
                     if (r->cfg[1].enabled)
-                        rc = raise_alert(r, invalid, &x, 1, x->party, x->to,
-                                         x->substance, x->lot, pm,
+                        rc = raise_alert(r, invalid, &x, 1, x->party,
+                                         rec_buyer(x), x->substance, x->lot, pm,
                                          "%s %s cites permit %s: %s",
                                          rec_type(x), x->id, pm, use->reason);
                     continue;
@@ -341,8 +348,9 @@ static int rule_permits(struct run *r, const struct cfg *c)
             }
             if (rc == TRACE_OK && n_over && r->cfg[2].enabled)
                 rc = raise_alert(r, exceeded, over, n_over,
-                                 over[0]->to ? over[0]->to : over[0]->party,
-                                 over[0]->to ? over[0]->party : NULL,
+                                 rec_buyer(over[0]) ? rec_buyer(over[0])
+                                                    : over[0]->party,
+                                 rec_buyer(over[0]) ? over[0]->party : NULL,
                                  over[0]->substance, over[0]->lot, pm,
                                  "permit %s: %s%s %s written off against a "
                                  "budget of %s %s",

@@ -740,6 +740,29 @@ static void test_split_load(void **state)
             "\"days_supply\":%d,\"form\":\"oral\"}}\n",
             i, 1 + i % 5, day % 28 + 1, i == 37 ? 2 : i, i % 7, i % 3,
             i % 11 == 5 ? 30 : 1);
+        /* parties registered along the way (one suspended, all without
+         * category 1), later buyers; counts at a second site; sales
+         * citing permits never issued, with a carrier */
+        if (i % 5 == 2)
+            ADD("{\"type\":\"party\",\"id\":\"g%d\",\"party\":"
+                "\"REGULATOR\",\"at\":\"2026-01-01T00:00:00+08:00\","
+                "\"subject\":\"Q%d\",\"name\":\"q\",\"kind\":"
+                "\"distributor\",\"region\":\"CN-31\",\"licenses\":"
+                "[\"CN-PC-3\"]%s}\n",
+                i, i, i % 10 == 7 ? ",\"status\":\"suspended\"" : "");
+        if (i % 5 == 4)
+            ADD("{\"type\":\"sale\",\"id\":\"q%d\",\"party\":\"S\","
+                "\"at\":\"2026-01-%02dT06:00:00+08:00\",\"to\":\"Q%d\","
+                "\"substance\":\"ephedrine\",\"lot\":\"E%d\",\"qty\":"
+                "\"1\",\"unit\":\"kg\",\"permit\":\"PL%d\",\"carrier\":"
+                "\"B\",\"transport_permit\":\"TP%d\"}\n",
+                i, day % 28 + 1, i - 2, i, i % 3, i % 2);
+        if (i % 6 == 1)
+            ADD("{\"type\":\"stocktake\",\"id\":\"k%d\",\"party\":"
+                "\"S\",\"at\":\"2026-01-%02dT07:00:00+08:00\",\"site\":"
+                "\"w%d\",\"substance\":\"ephedrine\",\"lot\":\"E%d\","
+                "\"counted\":\"%d\",\"unit\":\"kg\"}\n",
+                i, day % 28 + 1, i % 2, i, i % 12 == 7 ? 7 : 5);
         if (i % 13 == 6)
             ADD("{\"type\":\"loss\",\"id\":\"x%d\",\"party\":\"B\","
                 "\"at\":\"2026-03-01T00:00:00+08:00\",\"substance\":"
@@ -761,7 +784,9 @@ static void test_split_load(void **state)
         reconcile_split_min = SIZE_MAX; /* one loader */
         one = all_alerts(f);
         reconcile_split_min = 2;
+        size_t splits = reconcile_split_runs;
         two = all_alerts(f);
+        assert_true(reconcile_split_runs == splits + 1);
         assert_non_null(one);
         assert_non_null(two);
         assert_string_equal(one, two);
@@ -773,7 +798,8 @@ static void test_split_load(void **state)
     for (const char *rule = "PERMIT_MISSING|QTY_MISMATCH|NEGATIVE_STOCK|"
                             "UNUSUAL_ORDER|UNLICENSED_PARTY|RX_REUSE|"
                             "DOCTOR_SHOPPING|RX_LIMIT|LOSS_REPORTED|"
-                            "DESTROY_UNWITNESSED|SHIPMENT_UNCONFIRMED";
+                            "DESTROY_UNWITNESSED|SHIPMENT_UNCONFIRMED|"
+                            "STOCKTAKE_VARIANCE";
          *rule; rule += strcspn(rule, "|") + (rule[strcspn(rule, "|")] != 0)) {
         char code[64];
         snprintf(code, sizeof(code), "\"rule\":\"%.*s\"",
