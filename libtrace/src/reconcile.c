@@ -663,7 +663,6 @@ static int load_events(struct run *r)
         last - first + 1 == st.ms_entries) {
         ld.main = r;
         ld.r.l = r->l;
-        ld.r.as_of = r->as_of;
         ld.r.recs = r->recs + half;
         ld.r.cap = r->cap - half;
         ld.eff = eff;
@@ -1004,7 +1003,7 @@ static int run_rules(struct run *r)
         started = 1;
     for (size_t i = 0; i < N_RULES && rc == TRACE_OK; i++)
         if (reconcile_rules[i].fn &&
-            (started ? !on_side(&reconcile_rules[i]) : 1))
+            (!started || !on_side(&reconcile_rules[i])))
             rc = run_rule(r, i);
     if (!started) {
         arena_free(sd.r.a);
