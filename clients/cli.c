@@ -249,13 +249,16 @@ static const struct command commands[] = {
      "Create a new Ed25519 key for PARTY in the key folder.",
      "Writes PARTY.key (private, mode 0600) and PARTY.pub and prints the\n"
      "public key in base64, the form a `party` event's pubkey takes.\n"},
-    {"import", cmd_import, "[--provision-keys] [--historic] [--dry-run] FILE|-",
+    {"import", cmd_import,
+     "[--provision-keys] [--historic] [--strict] [--dry-run] FILE|-",
      "Append the events of a JSON Lines file (SPEC section 3).",
      "  --provision-keys  create and register a key (signed by the root\n"
      "                    regulator, whose key must be in the key folder)\n"
      "                    for every registered party that has none\n"
      "  --historic        mark the events as migrated records (no\n"
-     "                    LATE_REPORT)\n"
+     "                    LATE_REPORT, no checks at entry)\n"
+     "  --strict          refuse the file if the checks at entry find\n"
+     "                    anything (exit 2, nothing imported)\n"
      "  --dry-run         do everything but store: every line checked,\n"
      "                    signed and indexed, then dropped; says what would\n"
      "                    be imported (keys it would provision are made in\n"
@@ -264,7 +267,16 @@ static const struct command commands[] = {
      "folder.  The whole file is one atomic batch: any rejected line is\n"
      "reported with its number and nothing is imported.  Re-importing the\n"
      "same events is harmless: identical ids and contents are skipped.\n"
-     "With --as PARTY every event must be recorded by PARTY.\n"},
+     "With --as PARTY every event must be recorded by PARTY.\n\n"
+     "The checks at entry of `record` (see `check`: stock going negative,\n"
+     "a missing, invalid or exhausted permit, receipts exceeding their\n"
+     "sale, times in the future, licence scopes) run on every event against\n"
+     "the ledger plus the file's earlier lines.  A file records what already\n"
+     "happened, so a finding is a warning naming its line: the file is\n"
+     "imported, and reconciliation runs at once so that the findings'\n"
+     "alerts are raised now rather than at night (tracectl alerts --open).\n"
+     "Through traced the daemon does both; with --strict a multi-chunk file\n"
+     "keeps the chunks committed before the one with the finding.\n"},
     {"export", cmd_export, "[--party P] [--from T] [--to T]",
      "Write events as JSON Lines, in journal order.",
      "  --party P   only events recorded by P\n"

@@ -15,9 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trace/reconcile.h"
 #include "tracectl.h"
 
-#define MAX_REPORTED_ERRORS 20 /* rejected lines shown of an import */
+#define MAX_REPORTED_ERRORS   20 /* rejected lines shown of an import */
+#define MAX_REPORTED_WARNINGS 50 /* findings at entry shown of an import */
 
 /* ------------------------------------------------------------------ */
 /* init                                                                 */
@@ -199,12 +201,22 @@ static void print_imported(struct globals *g, const trace_append_result *res)
     if (g->json)
         fprintf(ctl_out,
                 "{\"appended\":%llu,\"duplicates\":%llu,\"provisioned\":%llu,"
-                "\"first_seq\":%llu,\"last_seq\":%llu}\n",
+                "\"first_seq\":%llu,\"last_seq\":%llu,\"warnings\":%llu}\n",
                 (unsigned long long)res->appended,
                 (unsigned long long)res->duplicates,
                 (unsigned long long)res->provisioned,
                 (unsigned long long)res->first_seq,
-                (unsigned long long)res->last_seq);
+                (unsigned long long)res->last_seq,
+                (unsigned long long)res->warnings);
+    else if (res->warnings)
+        fprintf(ctl_out,
+                "imported %llu events (%llu already present, %llu keys "
+                "provisioned, %llu finding%s at entry)\n",
+                (unsigned long long)(res->appended - res->provisioned),
+                (unsigned long long)res->duplicates,
+                (unsigned long long)res->provisioned,
+                (unsigned long long)res->warnings,
+                res->warnings == 1 ? "" : "s");
     else
         fprintf(ctl_out,
                 "imported %llu events (%llu already present, %llu keys "
@@ -212,6 +224,36 @@ static void print_imported(struct globals *g, const trace_append_result *res)
                 (unsigned long long)(res->appended - res->provisioned),
                 (unsigned long long)res->duplicates,
                 (unsigned long long)res->provisioned);
+}
+
+/* After an import with findings at entry: an incremental reconciliation
+ * now, so their alerts are raised at once (traced does the same). */
+static void reconcile_now(trace_ledger *l)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum;
+
+    o.incremental = 1;
+    if (trace_reconcile(l, &o, NULL, NULL, &sum) == TRACE_OK)
+        fprintf(ctl_err,
+                "tracectl: reconciliation: %llu new alerts (tracectl alerts "
+                "--open)\n",
+                (unsigned long long)sum.new_alerts);
+    else
+        fprintf(ctl_err,
+                "tracectl: the import is stored, but reconciliation failed: "
+                "%s\n",
+                trace_error_last());
+}
+
+/* Prints the findings of the checks at entry waiting in `im`. */
+static void print_warnings(trace_import *im, unsigned long *shown)
+{
+    const char *w;
+
+    while ((w = trace_import_next_warning(im)) != NULL)
+        if (++*shown <= MAX_REPORTED_WARNINGS)
+            fprintf(ctl_err, "tracectl: warning: %s\n", w);
 }
 
 /* import through a daemon: the input is prepared chunk by chunk as it is
@@ -319,9 +361,10 @@ int cmd_import(struct globals *g, int argc, char **argv)
         {"provision-keys", no_argument, NULL, 'p'},
         {"historic", no_argument, NULL, 'H'},
         {"dry-run", no_argument, NULL, 'n'},
+        {"strict", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    unsigned flags = 0;
+    unsigned flags = 0, checks = TRACE_APPEND_CHECK;
     int dry_run = 0;
     char tmp_keys[64] = "";
     trace_ledger *l = NULL;
@@ -334,7 +377,7 @@ int cmd_import(struct globals *g, int argc, char **argv)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    unsigned long lineno = 0, errors = 0;
+    unsigned long lineno = 0, errors = 0, warned = 0;
     int c, rc, ret = 0, first_err = TRACE_OK, tty = isatty(2);
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -348,6 +391,9 @@ int cmd_import(struct globals *g, int argc, char **argv)
         case 'n':
             dry_run = 1;
             break;
+        case 's':
+            checks = TRACE_APPEND_STRICT;
+            break;
         case 'h':
             ctl_help(ctl_find_command("import"));
             return 0;
@@ -357,6 +403,12 @@ int cmd_import(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("import", "%s", "needs exactly one FILE (or -)");
+    if ((flags & TRACE_APPEND_HISTORIC) && checks == TRACE_APPEND_STRICT)
+        return ctl_usage("import", "%s",
+                         "--historic records are not checked at entry: "
+                         "--strict has nothing to refuse");
+    if (!(flags & TRACE_APPEND_HISTORIC))
+        flags |= checks;
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     if (!l && dry_run) {
@@ -393,6 +445,7 @@ int cmd_import(struct globals *g, int argc, char **argv)
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
         rc = trace_import_line(im, line, (size_t)n, lineno);
+        print_warnings(im, &warned);
         if (rc != TRACE_OK) {
             if (first_err == TRACE_OK)
                 first_err = rc;
@@ -411,6 +464,10 @@ int cmd_import(struct globals *g, int argc, char **argv)
         if (++errors <= MAX_REPORTED_ERRORS)
             fprintf(ctl_err, "tracectl: %s\n", trace_error_last());
     }
+    print_warnings(im, &warned);
+    if (warned > MAX_REPORTED_WARNINGS)
+        fprintf(ctl_err, "tracectl: warning: ... %lu more findings\n",
+                warned - MAX_REPORTED_WARNINGS);
     if (ferror(in)) {
         fprintf(ctl_err, "tracectl: %s: read error; nothing was imported\n",
                 argv[optind]);
@@ -438,10 +495,11 @@ int cmd_import(struct globals *g, int argc, char **argv)
         if (g->json)
             fprintf(ctl_out,
                     "{\"dry_run\":true,\"appended\":%llu,\"duplicates\":%llu,"
-                    "\"provisioned\":%llu}\n",
+                    "\"provisioned\":%llu,\"warnings\":%llu}\n",
                     (unsigned long long)res.appended,
                     (unsigned long long)res.duplicates,
-                    (unsigned long long)res.provisioned);
+                    (unsigned long long)res.provisioned,
+                    (unsigned long long)res.warnings);
         else
             fprintf(ctl_out,
                     "dry run: %llu events would be imported (%llu already "
@@ -452,6 +510,11 @@ int cmd_import(struct globals *g, int argc, char **argv)
                     (unsigned long long)res.provisioned);
     } else {
         print_imported(g, &res);
+        if (res.warnings) {
+            trace_import_free(im); /* its transaction ended: free the writer */
+            im = NULL;
+            reconcile_now(l);
+        }
     }
 out:
     trace_import_free(im); /* aborts what was not committed */

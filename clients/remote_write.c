@@ -185,6 +185,8 @@ static int send_chunk(struct globals *g, struct signed_chunk *sc,
     cm.party_groups = sc->party_groups;
     cm.has_historic = 1;
     cm.historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    cm.has_checks = (flags & (TRACE_APPEND_CHECK | TRACE_APPEND_STRICT)) != 0;
+    cm.checks = (flags & TRACE_APPEND_STRICT) ? 2 : cm.has_checks ? 1 : 0;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_COMMIT;
     body.commit = &cm;
     if (!(resp = remote_request(g, &body, &ret))) {
@@ -196,6 +198,14 @@ static int send_chunk(struct globals *g, struct signed_chunk *sc,
         return append_failed(resp);
     res->appended += resp->committed->appended;
     res->duplicates += resp->committed->duplicates;
+    res->warnings += resp->committed->warnings;
+    for (size_t i = 0; i < resp->committed->n_findings; i++)
+        fprintf(ctl_err, "tracectl: warning: %s\n",
+                resp->committed->findings[i]);
+    if (resp->committed->warnings > resp->committed->n_findings)
+        fprintf(ctl_err, "tracectl: warning: ... %llu more in this chunk\n",
+                (unsigned long long)(resp->committed->warnings -
+                                     resp->committed->n_findings));
     if (resp->committed->first_seq && !res->first_seq)
         res->first_seq = resp->committed->first_seq;
     if (resp->committed->last_seq)

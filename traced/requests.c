@@ -663,7 +663,13 @@ static void run_commit(struct work *w, const Trace__Wire__V1__Commit *cm,
         }
     }
     w->n_groups = cm->n_groups;
+    if (cm->has_checks && cm->checks > 2) {
+        reply_error(w, 2, "checks: 0, 1 or 2");
+        goto fail;
+    }
     w->flags = cm->has_historic && cm->historic ? TRACE_APPEND_HISTORIC : 0;
+    if (cm->has_checks && cm->checks)
+        w->flags |= cm->checks == 2 ? TRACE_APPEND_STRICT : TRACE_APPEND_CHECK;
     if (cm->has_party_groups && cm->party_groups)
         w->flags |= TRACE_APPEND_PARTY_GROUPS;
     snprintf(w->principal, sizeof(w->principal), "%s", party);

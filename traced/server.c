@@ -233,13 +233,21 @@ static void *worker_main(void *arg)
 
 static void publish_head(struct server *s, int force);
 
+/* Findings of the checks at entry kept for one request's answer. */
+#define MAX_FINDINGS 100
+
 static void answer_commit(struct work *w, int rc, const char *msg,
-                          const trace_append_result *res)
+                          const trace_append_result *res, char **finds,
+                          size_t n_finds)
 {
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
     Trace__Wire__V1__Committed c = TRACE__WIRE__V1__COMMITTED__INIT;
 
     if (rc == TRACE_OK) {
+        c.has_warnings = res->warnings > 0;
+        c.warnings = res->warnings;
+        c.n_findings = n_finds;
+        c.findings = finds;
         c.appended = res->appended;
         c.duplicates = res->duplicates;
         c.has_first_seq = c.has_last_seq = 1;
@@ -264,7 +272,30 @@ struct outcome {
     int rc;
     char msg[512];
     trace_append_result res;
+    char *finds[MAX_FINDINGS];
+    size_t n_finds;
 };
+
+static int keep_finding(void *ctx, unsigned long lineno, const trace_finding *f)
+{
+    struct outcome *o = ctx;
+    char buf[1024];
+
+    if (o->n_finds < MAX_FINDINGS) {
+        snprintf(buf, sizeof(buf), "line %lu: %s: %s", lineno, f->code,
+                 f->message);
+        if ((o->finds[o->n_finds] = strdup(buf)))
+            o->n_finds++;
+    }
+    return 0;
+}
+
+static void outcome_clear(struct outcome *o)
+{
+    for (size_t i = 0; i < o->n_finds; i++)
+        free(o->finds[i]);
+    o->n_finds = 0;
+}
 
 /* One group commit of the works in `list`; 1 if the map was full. */
 static int commit_round(struct server *s, struct work *list, size_t n,
@@ -281,10 +312,13 @@ static int commit_round(struct server *s, struct work *list, size_t n,
             snprintf(out[i].msg, sizeof(out[i].msg), "%s", trace_error_last());
             continue;
         }
+        trace_commit_on_finding(c, keep_finding, &out[i]);
         out[i].rc = trace_commit_add(c, w->batch, w->groups, w->n_groups,
                                      w->flags, &out[i].res);
-        if (out[i].rc != TRACE_OK)
+        if (out[i].rc != TRACE_OK) {
             snprintf(out[i].msg, sizeof(out[i].msg), "%s", trace_error_last());
+            outcome_clear(&out[i]);
+        }
         if (out[i].rc == TRACE_EFULL)
             full = 1;
     }
@@ -315,7 +349,7 @@ void write_all(struct server *s, struct work *list)
     while (list) {
         struct work *w = list, *rest, *prev = NULL;
         size_t n = 0, events = 0, i = 0;
-        uint64_t appended = 0;
+        uint64_t appended = 0, warnings = 0;
         struct outcome *out;
 
         for (; w && (n == 0 || events + trace_batch_count(w->batch) <=
@@ -330,7 +364,7 @@ void write_all(struct server *s, struct work *list)
         if (!(out = calloc(n, sizeof(*out)))) {
             for (w = list; w; w = list) {
                 list = w->next;
-                answer_commit(w, TRACE_ENOMEM, "out of memory", NULL);
+                answer_commit(w, TRACE_ENOMEM, "out of memory", NULL, NULL, 0);
             }
             list = rest;
             continue;
@@ -341,20 +375,31 @@ void write_all(struct server *s, struct work *list)
             if (trace_ledger_reserve(s->l, (uint64_t)s->cfg->map_reserve
                                                << 20) == TRACE_OK)
                 log_msg(LOG_LVL_INFO, "grew the ledger map");
+            for (size_t k = 0; k < n; k++)
+                outcome_clear(&out[k]);
             memset(out, 0, n * sizeof(*out));
             commit_round(s, list, n, out);
         }
         for (w = list; w; i++) {
             struct work *next = w->next;
-            appended += out[i].rc == TRACE_OK ? out[i].res.appended : 0;
-            answer_commit(w, out[i].rc, out[i].msg, &out[i].res);
+            if (out[i].rc == TRACE_OK) {
+                appended += out[i].res.appended;
+                warnings += out[i].res.warnings;
+            }
+            answer_commit(w, out[i].rc, out[i].msg, &out[i].res, out[i].finds,
+                          out[i].n_finds);
+            outcome_clear(&out[i]);
             w = next;
         }
         if (appended) {
             log_msg(LOG_LVL_DEBUG, "committed %llu events from %zu requests",
                     (unsigned long long)appended, n);
+            atomic_fetch_add(&s->stat_events, appended);
+            atomic_fetch_add(&s->stat_requests, n);
             publish_head(s, 0);
         }
+        if (warnings) /* raise their alerts now, not at night */
+            atomic_store(&s->recheck, 1);
         free(out);
         list = rest;
     }
@@ -527,8 +572,13 @@ char *traced_read_rules(const char *path, size_t *len)
     return buf;
 }
 
-static void nightly(struct server *s)
+/* An incremental reconciliation; `nightly` may make it a full one (the
+ * other is run when commits had findings of the checks at entry, so that
+ * their alerts are raised at once). */
+static void reconcile_run(struct server *s, int nightly)
 {
+    const char *what = nightly ? "nightly reconciliation"
+                               : "reconciliation after findings at entry";
     trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
     struct work job;
     trace_reconcile_summary sum;
@@ -537,8 +587,7 @@ static void nightly(struct server *s)
     int rc;
 
     if (s->cfg->rules && !(rules = traced_read_rules(s->cfg->rules, &rlen))) {
-        log_msg(LOG_LVL_ERROR, "nightly reconciliation: cannot read %s",
-                s->cfg->rules);
+        log_msg(LOG_LVL_ERROR, "%s: cannot read %s", what, s->cfg->rules);
         return;
     }
     o.rules_json = rules;
@@ -547,14 +596,14 @@ static void nightly(struct server *s)
     /* every Nth day (counted from the epoch, so restarts do not move it)
      * the whole journal is read and verified again: an incremental run
      * does not look at entries verified before */
-    o.full = s->cfg->full_every > 0 &&
+    o.full = nightly && s->cfg->full_every > 0 &&
              (time(NULL) / 86400) % s->cfg->full_every == 0;
     /* the alerts are stored by the writer, which this thread waits for */
     memset(&job, 0, sizeof(job));
     job.srv = s;
     o.store_via = store_on_writer;
     o.store_ctx = &job;
-    log_msg(LOG_LVL_INFO, "nightly reconciliation started");
+    log_msg(LOG_LVL_INFO, "%s started", what);
     pthread_mutex_lock(&s->recon_mu);
     rc = trace_reconcile(s->l, &o, NULL, NULL, &sum);
     pthread_mutex_unlock(&s->recon_mu);
@@ -562,17 +611,16 @@ static void nightly(struct server *s)
         atomic_store(&s->last_reconcile_us, wire_now_us());
     if (rc == TRACE_OK)
         log_msg(LOG_LVL_INFO,
-                "nightly reconciliation (%s): %llu alerts (%llu new) over "
+                "%s (%s): %llu alerts (%llu new) over "
                 "%llu events (%llu appended since the previous run) in "
                 "%.2f s",
-                sum.partial ? "incremental" : "full",
+                what, sum.partial ? "incremental" : "full",
                 (unsigned long long)sum.alerts,
                 (unsigned long long)sum.new_alerts,
                 (unsigned long long)sum.events,
                 (unsigned long long)sum.new_events, sum.seconds);
     else
-        log_msg(LOG_LVL_ERROR, "nightly reconciliation failed: %s",
-                trace_error_last());
+        log_msg(LOG_LVL_ERROR, "%s failed: %s", what, trace_error_last());
     free(rules);
     publish_alerts(s);
 }
@@ -1081,6 +1129,7 @@ int server_run(const struct config *c)
     sigset_t sigs;
     int status = 1, rv, at_min = -1, h, m, writer_started = 0;
     long last_day = -1;
+    time_t last_stats = time(NULL);
 
     if (!s)
         return 1;
@@ -1214,7 +1263,21 @@ int server_run(const struct config *c)
         if (at_min >= 0 && local_minutes(now) == at_min &&
             now / 86400 != last_day) {
             last_day = now / 86400;
-            nightly(s);
+            reconcile_run(s, 1);
+        }
+        if (atomic_exchange(&s->recheck, 0))
+            reconcile_run(s, 0);
+        if (now - last_stats >= 60) {
+            /* one line a minute, not one per commit */
+            uint64_t ev = atomic_exchange(&s->stat_events, 0);
+            uint64_t rq = atomic_exchange(&s->stat_requests, 0);
+            if (ev)
+                log_msg(LOG_LVL_INFO,
+                        "committed %llu events from %llu requests in the "
+                        "last %lld s",
+                        (unsigned long long)ev, (unsigned long long)rq,
+                        (long long)(now - last_stats));
+            last_stats = now;
         }
     }
     status = 0;

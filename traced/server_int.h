@@ -132,6 +132,10 @@ struct server {
     struct jobs *jobs; /* long operations in the background (jobs.c) */
     /* health (HelloReply): when the last commit and reconciliation ended */
     _Atomic int64_t last_commit_us, last_reconcile_us;
+    /* commits since the last summary in the log (the main thread's) */
+    atomic_uint_fast64_t stat_events, stat_requests;
+    /* a commit had findings of the checks at entry: reconcile soon */
+    atomic_int recheck;
 };
 
 /* server.c */

@@ -52,15 +52,37 @@ int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
     return TRACE_OK;
 }
 
+/* The writer whose checks at entry run on this thread (check_entry):
+ * its window's events, indexed but not yet in the journal, are read as
+ * entries of its transaction. */
+static __thread struct writer *checking;
+
+static int window_by_seq(void *ctx, uint64_t seq, const uint8_t **bytes,
+                         size_t *len);
+
 int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
               Trace__V1__Entry **out)
 {
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
+    const uint8_t *bytes;
+    size_t len;
     int rc;
 
     be64_put(kb, seq);
-    if ((rc = mdb_get(txn, l->dbi_journal, &k, &v)))
+    rc = mdb_get(txn, l->dbi_journal, &k, &v);
+    if (rc == MDB_NOTFOUND && checking && checking->txn == txn &&
+        window_by_seq(checking, seq, &bytes, &len) == TRACE_OK) {
+        /* only the event: what queries read of an entry */
+        if (!(*out = arena_alloc(a, sizeof(**out))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        trace__v1__entry__init(*out);
+        (*out)->seq = seq;
+        (*out)->event.data = (uint8_t *)bytes;
+        (*out)->event.len = len;
+        return TRACE_OK;
+    }
+    if (rc)
         return trace_fail_mdb(rc, "journal");
     *out = trace__v1__entry__unpack(arena_allocator(a), v.mv_size, v.mv_data);
     if (!*out)
@@ -728,6 +750,47 @@ static int apply_state(struct writer *w, const Trace__V1__Event *ev)
     return state_apply(&sc, ev, w->size + w->n_went + 1);
 }
 
+/* A finding of the checks at entry: a warning, or under strict checks
+ * the first one, which refuses the event. */
+struct entry_check {
+    struct writer *w;
+    const struct item *it;
+    char refusal[640];
+};
+
+static int on_finding(const trace_finding *f, void *ctx)
+{
+    struct entry_check *c = ctx;
+    struct writer *w = c->w;
+
+    if (w->checks == WRITER_CHECKS_STRICT) {
+        snprintf(c->refusal, sizeof(c->refusal), "%s: %s", f->code, f->message);
+        return 1;
+    }
+    w->res->warnings++;
+    return w->on_finding ? w->on_finding(w->finding_ctx, c->it->lineno, f) : 0;
+}
+
+/* The checks at entry of one event, against what this transaction holds
+ * (the journal, the events before it in the window, their indexes). */
+static int check_entry(struct writer *w, const struct item *it)
+{
+    struct entry_check c = {w, it, ""};
+    int rc;
+
+    ledger_lend(w->l, w->txn);
+    checking = w;
+    rc = check_event(w->l, it->ev, TRACE_CHECK_SKEW_US, on_finding, &c);
+    checking = NULL;
+    ledger_lend(w->l, NULL);
+    if (c.refusal[0])
+        return trace_fail(TRACE_EINVAL,
+                          "%s (refused by --strict; import "
+                          "without it to record it with a warning)",
+                          c.refusal);
+    return rc;
+}
+
 int process(struct writer *w, const struct item *it, trace_keyring *ring,
             const char *as, unsigned flags)
 {
@@ -749,6 +812,8 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
         return TRACE_OK;
     }
     if ((rc = check_recorder(w, ev, t->regulator_only, ring, flags, &key)))
+        return rc;
+    if (w->checks && !w->historic && (rc = check_entry(w, it)) != TRACE_OK)
         return rc;
     if (ev->body_case == TRACE__V1__EVENT__BODY_PARTY_BODY &&
         (rc = apply_party(w, ev->party_body, ev->party)) != TRACE_OK)

@@ -36,8 +36,7 @@
 
 #include <jansson.h>
 
-#include "internal.h"
-#include "trace/query.h"
+#include "writer.h"
 
 struct checker {
     trace_ledger *l;
@@ -345,25 +344,18 @@ static int check_permit_issue(struct checker *c, const Trace__V1__PermitBody *b)
                                                      at append */
 }
 
-int trace_check_json(trace_ledger *l, const char *line, size_t len,
-                     int64_t skew_us, trace_finding_fn fn, void *ctx)
+int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
+                trace_finding_fn fn, void *ctx)
 {
     static const char *const purchase[] = {"purchase_license",
                                            "purchase_filing", NULL};
     static const char *const licence_only[] = {"purchase_license", NULL};
     static const char *const imports[] = {"import_license", NULL};
     static const char *const exports[] = {"export_license", NULL};
-    struct checker c = {l, NULL, fn, ctx, 0};
-    Trace__V1__Event *ev;
+    struct checker c = {l, ev, fn, ctx, 0};
     struct timespec now;
-    arena *a;
-    int rc;
+    int rc = TRACE_OK;
 
-    if (!(a = arena_new(0)))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    if ((rc = event_from_json(&ev, a, line, len, l)) != TRACE_OK)
-        goto out;
-    c.ev = ev;
     clock_gettime(CLOCK_REALTIME, &now);
     if (ev->at->us >
         (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000 + skew_us) {
@@ -438,7 +430,20 @@ int trace_check_json(trace_ledger *l, const char *line, size_t len,
     }
     if (rc == TRACE_OK && c.rc)
         rc = c.rc;
-out:
+    return rc;
+}
+
+int trace_check_json(trace_ledger *l, const char *line, size_t len,
+                     int64_t skew_us, trace_finding_fn fn, void *ctx)
+{
+    Trace__V1__Event *ev;
+    arena *a;
+    int rc;
+
+    if (!(a = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = event_from_json(&ev, a, line, len, l)) == TRACE_OK)
+        rc = check_event(l, ev, skew_us, fn, ctx);
     arena_free(a);
     return rc;
 }

@@ -405,6 +405,9 @@ int trace_commit_add(trace_commit *c, trace_batch *b,
     w->txn = child;
     w->res = res;
     w->historic = (flags & TRACE_APPEND_HISTORIC) != 0;
+    w->checks = (flags & TRACE_APPEND_STRICT)  ? WRITER_CHECKS_STRICT
+                : (flags & TRACE_APPEND_CHECK) ? WRITER_CHECKS
+                                               : 0;
     rc = commit_groups(w, b, groups, n_groups, flags, res);
     if (rc == TRACE_OK && (rc = mdb_txn_commit(child)) != 0) {
         rc = trace_fail_mdb(rc, "commit");
@@ -430,11 +433,21 @@ int trace_commit_add(trace_commit *c, trace_batch *b,
     }
     c->total.appended += res->appended;
     c->total.duplicates += res->duplicates;
+    c->total.warnings += res->warnings;
     if (res->first_seq && !c->total.first_seq)
         c->total.first_seq = res->first_seq;
     if (res->last_seq)
         c->total.last_seq = res->last_seq;
     return TRACE_OK;
+}
+
+void trace_commit_on_finding(trace_commit *c,
+                             int (*fn)(void *ctx, unsigned long lineno,
+                                       const struct trace_finding *f),
+                             void *ctx)
+{
+    c->w.on_finding = fn;
+    c->w.finding_ctx = ctx;
 }
 
 int trace_commit_end(trace_commit *c, trace_append_result *total)

@@ -73,10 +73,12 @@ struct trace_import {
     int begin_rc, commit_rc;
     char begin_msg[1024], commit_msg[1024];
     struct ierr *errs, *errs_tail;
+    struct ierr *warns, *warns_tail; /* findings of the checks at entry */
     int bad; /* code of the first rejected line, 0 if none (set by the
                 import thread only) */
     /* the caller's: */
     struct ibatch *cur;
+    struct ierr *warn_taken; /* the warning last returned */
     struct ibatch all[N_BATCHES];
     /* the writer thread's: */
     struct writer w;
@@ -102,6 +104,35 @@ static void record_error(trace_import *im, int rc, const char *msg)
         im->errs_tail = e;
     }
     pthread_mutex_unlock(&im->mu);
+}
+
+/* A finding of the checks at entry, queued for the caller. */
+static int import_finding(void *ctx, unsigned long lineno,
+                          const trace_finding *f)
+{
+    trace_import *im = ctx;
+    char msg[1024];
+    size_t n;
+    struct ierr *e;
+
+    n = (size_t)snprintf(msg, sizeof(msg), "line %lu: %s: %s", lineno, f->code,
+                         f->message);
+    if (n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    if (!(e = malloc(sizeof(*e) + n + 1)))
+        return 0; /* counted in the result all the same */
+    e->rc = TRACE_OK;
+    e->next = NULL;
+    memcpy(e->msg, msg, n);
+    e->msg[n] = '\0';
+    pthread_mutex_lock(&im->mu);
+    if (im->warns_tail)
+        im->warns_tail->next = e;
+    else
+        im->warns = e;
+    im->warns_tail = e;
+    pthread_mutex_unlock(&im->mu);
+    return 0;
 }
 
 /* The writer thread's part of one batch. */
@@ -136,6 +167,11 @@ static void *import_main(void *arg)
         rc = check_historic(&im->w, im->ring, im->has_as ? im->as : NULL,
                             im->flags);
     im->w.historic = (im->flags & TRACE_APPEND_HISTORIC) != 0;
+    im->w.checks = (im->flags & TRACE_APPEND_STRICT)  ? WRITER_CHECKS_STRICT
+                   : (im->flags & TRACE_APPEND_CHECK) ? WRITER_CHECKS
+                                                      : 0;
+    im->w.on_finding = import_finding;
+    im->w.finding_ctx = im;
     pthread_mutex_lock(&im->mu);
     im->ready = 1;
     im->begin_rc = rc;
@@ -318,6 +354,19 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
     return take_error(im);
 }
 
+const char *trace_import_next_warning(trace_import *im)
+{
+    struct ierr *e;
+
+    free(im->warn_taken);
+    pthread_mutex_lock(&im->mu);
+    if ((e = im->warns) != NULL && !(im->warns = e->next))
+        im->warns_tail = NULL;
+    pthread_mutex_unlock(&im->mu);
+    im->warn_taken = e;
+    return e ? e->msg : NULL;
+}
+
 int trace_import_next_error(trace_import *im)
 {
     hand_over(im);
@@ -380,6 +429,12 @@ void trace_import_free(trace_import *im)
         im->errs = e->next;
         free(e);
     }
+    while (im->warns) {
+        struct ierr *e = im->warns;
+        im->warns = e->next;
+        free(e);
+    }
+    free(im->warn_taken);
     for (int i = 0; i < N_BATCHES; i++) {
         arena_free(im->all[i].a);
         free(im->all[i].items);

@@ -228,6 +228,11 @@ size_t compose_key(uint8_t *buf, size_t cap, const char *party,
 int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out);
 int ledger_txn_commit(trace_ledger *l, MDB_txn *txn);
 void ledger_txn_abort(trace_ledger *l, MDB_txn *txn);
+/* Until ledger_lend(l, NULL), this thread's read transactions of `l`
+ * (ledger_txn_begin with MDB_RDONLY) are the write transaction `txn`
+ * itself, so queries see what it wrote; ending one leaves it open.  The
+ * checks at entry of an import run this way. */
+void ledger_lend(const trace_ledger *l, MDB_txn *txn);
 /* Grows the map so `bytes` more fit, once every other thread's
  * transactions have ended; refused (TRACE_EFULL) if the calling thread
  * holds a transaction. */

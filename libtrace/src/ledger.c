@@ -306,10 +306,26 @@ int trace_ledger_claim_writer(trace_ledger *l)
     return rc == 0 ? TRACE_OK : TRACE_EUNAVAIL;
 }
 
+/* A write transaction this thread lends to its own reads (ledger_lend). */
+static __thread struct {
+    const trace_ledger *l;
+    MDB_txn *txn;
+} lent;
+
+void ledger_lend(const trace_ledger *l, MDB_txn *txn)
+{
+    lent.l = txn ? l : NULL;
+    lent.txn = txn;
+}
+
 int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out)
 {
     int rc;
 
+    if ((flags & MDB_RDONLY) && lent.txn && lent.l == l) {
+        *out = lent.txn;
+        return 0;
+    }
     if (!(flags & MDB_RDONLY)) {
         pthread_mutex_lock(&l->txn_mu);
         rc = writer_lock(l);
@@ -348,8 +364,8 @@ int ledger_txn_commit(trace_ledger *l, MDB_txn *txn)
 
 void ledger_txn_abort(trace_ledger *l, MDB_txn *txn)
 {
-    if (!txn)
-        return;
+    if (!txn || txn == lent.txn)
+        return; /* lent: its owner ends it */
     mdb_txn_abort(txn);
     txn_leave(l);
 }

@@ -216,7 +216,8 @@ int trace_permit_show(trace_ledger *l, const char *permit, int64_t at_us,
     for (size_t i = 0; i < nrec; i++)
         if ((rc = load_effective(txn, l, a, recs[i].seq, &recs[i].ev)))
             goto out;
-    qsort(recs, nrec, sizeof(*recs), cmp_rec);
+    if (nrec)
+        qsort(recs, nrec, sizeof(*recs), cmp_rec);
     if (nrec && !(uses = arena_alloc(a, nrec * sizeof(*uses)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;

@@ -8,6 +8,7 @@
 #define TRACE_WRITER_H
 
 #include "internal.h"
+#include "trace/query.h"
 
 struct item {
     Trace__V1__Event *ev; /* parsed event, in the batch arena */
@@ -100,7 +101,19 @@ struct writer {
     const uint8_t *presig;
     const uint8_t *presig_key_id;
     trace_append_result *res;
+    /* the checks at entry (check.c) on each event before it is indexed,
+     * unless historic: findings counted in res->warnings and passed to
+     * on_finding, or under WRITER_CHECKS_STRICT refusing the event */
+    int checks;
+    int (*on_finding)(void *ctx, unsigned long lineno, const trace_finding *f);
+    void *finding_ctx;
 };
+#define WRITER_CHECKS        1
+#define WRITER_CHECKS_STRICT 2
+
+/* The checks at entry on an event (check.c): each finding to fn. */
+int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
+                trace_finding_fn fn, void *ctx);
 
 int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res);
 void writer_end(struct writer *w);

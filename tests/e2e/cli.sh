@@ -13,6 +13,7 @@ D=$W/ledger
 # shellcheck source=checks.sh
 . "$(dirname "$0")/checks.sh"
 size() { "$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
+size_of() { "$T" --data "$1" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])'; }
 
 expect 0 "init" -- "$T" --data "$D" init
 expect 2 "init twice" -- "$T" --data "$D" init
@@ -414,6 +415,42 @@ expect 0 "register a pharmacy with CN-PSY-2" -- "$T" --data "$CK" record party -
   bad "the pharmacy is not registered as given: $("$T" --data "$CK" --json parties --kind pharmacy)"
 expect 2 "a purchase licence for a party without the scope" -- "$T" --data "$CK" record permit --permit PL-X --kind purchase_license --holder 91310000MA1K000089 --substance ephedrine --qty 1 --unit kg --valid-from 2026-01-01 --valid-until 2026-12-31 --uses single
 grep -q "LICENCE_SCOPE: permit PL-X goes to 91310000MA1K000089, which holds no licence scope for ephedrine" "$W/err" && ok || bad "permit scope: $(cat "$W/err")"
+
+# Checks at entry on import: a file of what already happened is stored,
+# each finding a warning with its line, judged against the ledger plus the
+# file's earlier lines (the produce of line 1 covers the sale of line 2;
+# the receipt of line 3 counts against line 4's); its alerts are raised at
+# once.  --strict refuses the same file whole; --historic is not checked.
+cat >"$W/chk.jsonl" <<JSONL
+{"type":"produce","id":"ic-1","party":"$MAN","at":"2026-02-01T08:00:00+08:00","substance":"acetone","lot":"IC-A","qty":"100","unit":"L","site":"plant-1"}
+{"type":"sale","id":"ic-2","party":"$MAN","at":"2026-02-02T08:00:00+08:00","to":"$DIST","substance":"acetone","lot":"IC-A","qty":"60","unit":"L","site":"plant-1"}
+{"type":"receipt","id":"ic-3","party":"$DIST","at":"2026-02-03T08:00:00+08:00","from":"$MAN","ref":"ic-2","substance":"acetone","lot":"IC-A","qty":"60","unit":"L"}
+{"type":"receipt","id":"ic-4","party":"$DIST","at":"2026-02-04T08:00:00+08:00","from":"$MAN","ref":"ic-2","substance":"acetone","lot":"IC-A","qty":"10","unit":"L"}
+{"type":"consume","id":"ic-5","party":"$MAN","at":"2026-02-05T08:00:00+08:00","substance":"acetone","lot":"IC-A","qty":"50","unit":"L","site":"plant-1","purpose":"production"}
+JSONL
+n0=$(size_of "$CK")
+expect 2 "import --strict of a file with findings" -- "$T" --data "$CK" import --strict "$W/chk.jsonl"
+grep -q "^tracectl: line 4: RECEIPT_EXCEEDS_SALE: the receipts of $MAN's sale ic-2 would total 70 L, more than the 60 L it shipped (refused by --strict" "$W/err" &&
+  grep -q "nothing was imported" "$W/err" && ok || bad "import --strict: $(cat "$W/err")"
+[ "$(size_of "$CK")" = "$n0" ] && ok || bad "a refused --strict import stored entries"
+expect 0 "import --dry-run of a file with findings" -- "$T" --data "$CK" import --dry-run "$W/chk.jsonl"
+grep -c "^tracectl: warning: line " "$W/err" | grep -qx 2 && ok || bad "dry run findings: $(cat "$W/err")"
+[ "$(size_of "$CK")" = "$n0" ] && ok || bad "a dry run stored entries"
+expect 0 "import of a file with findings" -- "$T" --data "$CK" import "$W/chk.jsonl"
+grep -q "^imported 5 events (0 already present, 0 keys provisioned, 2 findings at entry)$" "$W/out" && ok || bad "import said: $(cat "$W/out")"
+grep -q "^tracectl: warning: line 4: RECEIPT_EXCEEDS_SALE: the receipts of $MAN's sale ic-2 would total 70 L, more than the 60 L it shipped$" "$W/err" &&
+  grep -q "^tracectl: warning: line 5: NEGATIVE_STOCK: ic-5 would take $MAN's book stock of lot IC-A (acetone) to -10 L (it holds 40 L)$" "$W/err" &&
+  [ "$(grep -c "warning: line" "$W/err")" = 2 ] && ok || bad "import findings: $(cat "$W/err")"
+grep -q "^tracectl: reconciliation: [1-9][0-9]* new alerts" "$W/err" && ok || bad "no reconciliation after findings: $(cat "$W/err")"
+"$T" --data "$CK" --json alerts --open --rule NEGATIVE_STOCK | grep -q '"lot":"IC-A"' && ok || bad "the negative stock alert was not raised at once"
+[ "$(size_of "$CK")" = "$((n0 + 5))" ] && ok || bad "the import with findings did not store its 5 events"
+expect 0 "the same file again" -- "$T" --data "$CK" import "$W/chk.jsonl"
+grep -q "^imported 0 events (5 already present, 0 keys provisioned)$" "$W/out" && [ ! -s "$W/err" ] && ok ||
+  bad "re-import of checked events: $(cat "$W/out" "$W/err")"
+sed 's/"ic-/"ih-/g; s/IC-A/IH-A/g' "$W/chk.jsonl" >"$W/chk-h.jsonl"
+expect 0 "import --historic is not checked" -- "$T" --data "$CK" import --historic "$W/chk-h.jsonl"
+grep -q "warning" "$W/err" && bad "a historic import was checked: $(cat "$W/err")" || ok
+expect 1 "import --historic --strict" -- "$T" --data "$CK" import --historic --strict "$W/chk-h.jsonl"
 
 # a catalog that gives one Chinese name to two substances is refused
 cat >"$W/dup-cat.json" <<'JSON'

@@ -218,7 +218,16 @@ D2PID=$!
 for _ in $(seq 50); do "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" head >/dev/null 2>&1 && break; sleep 0.1; done
 expect 5 "import without keys through a daemon" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" import "$DEMO"
 expect 0 "import --provision-keys through a daemon" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" import --provision-keys "$DEMO"
-grep -q "imported 32 events (0 already present, 5 keys provisioned)" "$W/out" && ok || bad "provisioning import said: $(cat "$W/out")"
+grep -q "imported 32 events (0 already present, 5 keys provisioned, 1 finding at entry)" "$W/out" && ok || bad "provisioning import said: $(cat "$W/out")"
+# the checks at entry run in the daemon's commit: the demo's export cites
+# a permit never issued; its alert is raised at once, not at night
+grep -q "^tracectl: warning: line 32: PERMIT_MISSING: exp-0001 cites permit CN-EL-2026-0007, which was never issued$" "$W/err" && ok ||
+  bad "no finding at entry through traced: $(cat "$W/err")"
+for _ in $(seq 100); do
+  "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" alerts --rule PERMIT_MISSING 2>/dev/null | grep -q "exp-0001" && break; sleep 0.1
+done
+"$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" alerts --rule PERMIT_MISSING | grep -q "exp-0001" && ok ||
+  bad "traced did not raise the finding's alert: $(tail -3 "$W/traced2.log")"
 expect 0 "provisioned ledger verifies" -- "$T" --data "$W/l2" verify
 expect 0 "a provisioned party signs its own requests" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" --as "$DIST" balance "$DIST"
 # A file of many chunks (W2: 40,000 events of 300 parties, ~8 MB): each

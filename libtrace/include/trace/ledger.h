@@ -254,12 +254,27 @@ size_t trace_batch_count(const trace_batch *b);
               regulator's registered key                                       \
               (TRACE_EPERM otherwise) */
 
+#define TRACE_APPEND_CHECK                                                     \
+    0x8u /* trace_import_*, trace_commit_add: the                              \
+              checks at entry (query.h) on each                                \
+              event against the ledger as the                                  \
+              transaction holds it, earlier                                    \
+              events of the same input included;                               \
+              findings are warnings (counted in                                \
+              trace_append_result.warnings).  Not                              \
+              with TRACE_APPEND_HISTORIC */
+#define TRACE_APPEND_STRICT                                                    \
+    0x10u /* as TRACE_APPEND_CHECK, but a                                      \
+               finding rejects its event                                       \
+               (TRACE_EINVAL, "line N: CODE: ...") */
+
 typedef struct trace_append_result {
     uint64_t appended;    /* new entries, including provisioned keys */
     uint64_t duplicates;  /* idempotent re-submissions skipped */
     uint64_t provisioned; /* keys created by TRACE_APPEND_PROVISION_KEYS */
     uint64_t first_seq;   /* first new journal position (0: none) */
     uint64_t last_seq;    /* last new journal position */
+    uint64_t warnings;    /* findings of TRACE_APPEND_CHECK */
 } trace_append_result;
 
 /*
@@ -368,6 +383,14 @@ int trace_commit_begin(trace_commit **out, trace_ledger *l);
 int trace_commit_add(trace_commit *c, trace_batch *b,
                      const trace_signed_group *groups, size_t n_groups,
                      unsigned flags, trace_append_result *res);
+/* With TRACE_APPEND_CHECK, the next trace_commit_add calls give each
+ * finding of the checks at entry to fn (lineno: the event's line), which
+ * returns 0; fn NULL: only counted. */
+struct trace_finding;
+void trace_commit_on_finding(trace_commit *c,
+                             int (*fn)(void *ctx, unsigned long lineno,
+                                       const struct trace_finding *f),
+                             void *ctx);
 /* `total` (may be NULL) receives the sum over the batches added. */
 int trace_commit_end(trace_commit *c, trace_append_result *total);
 void trace_commit_free(trace_commit *c);
@@ -398,6 +421,11 @@ int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
 int trace_import_line(trace_import *im, const char *line, size_t len,
                       unsigned long lineno);
 int trace_import_next_error(trace_import *im);
+/* With TRACE_APPEND_CHECK: the next finding of the lines checked so far
+ * ("line N: CODE: message"), valid until the next call or
+ * trace_import_free, or NULL when none is waiting (call it again after
+ * trace_import_next_error has drained the errors for the last ones). */
+const char *trace_import_next_warning(trace_import *im);
 int trace_import_commit(trace_import *im, trace_append_result *res);
 /* As trace_import_commit, but nothing is stored: every line parsed,
  * checked, signed and indexed in the import's transaction, which is then
