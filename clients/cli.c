@@ -391,12 +391,30 @@ static const struct command commands[] = {
      "      --written 2026-02-01 --days 3 --form oral [--chronic]\n"
      "The patient id is pseudonymised before anything is stored.  A missing\n"
      "or malformed field is named in the error (exit 2); nothing is stored.\n"
-     "A correction without a replacement voids the event: say --void.\n"
+     "A correction without a replacement voids the event: say --void (or\n"
+     "use `correct ID --FIELD VALUE`, which builds the replacement).\n"
+     "The registry by name (regulators):\n"
+     "  record party add --subject ID --name N --kind K --region R \\\n"
+     "      --licenses CN-PC-1,CN-PC-2      (the same as record party ...)\n"
+     "  record party update ID --FIELD VALUE ...   changes only those fields\n"
+     "      (--name, --kind, --region, --licenses, --status suspended)\n"
+     "  record party key ID --pubkey KEY [--revoke OLD-KEY]   a key rotation\n"
      "Before recording, the checks at entry run (see `check`): an event\n"
      "that would take stock negative, cite a bad or exceeded permit, or\n"
      "receive more than a sale shipped is refused (exit 2) unless\n"
      "  --override REASON   records it anyway, the reason stored in the\n"
      "                      event (a fact must never become unrecordable)\n"},
+    {"correct", cmd_correct, "EVENT-ID --reason R --FIELD VALUE ...",
+     "Correct one of your events: its replacement is the event as it "
+     "stands with the given fields changed.",
+     "  tracectl --as P correct use-0001 --reason \"weighing error\" --qty "
+     "205.5\n"
+     "records a `correction` of use-0001 whose replacement is use-0001 with\n"
+     "qty 205.5 (every --FIELD VALUE as record takes them, --at included:\n"
+     "they change the replacement; the correction itself is dated now).\n"
+     "The original stays in the journal, shown as corrected.  To void an\n"
+     "event instead: record correction --corrects ID --reason R --void.\n"
+     "The checks at entry run as for record (--override REASON).\n"},
     {"register", cmd_register,
      "PARTY --substance S [--month YYYY-MM | --from DATE --to DATE] [--csv]",
      "The special register (专用账册): per day, opening, receipts, "

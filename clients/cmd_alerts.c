@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "tracectl.h"
 
 /* ------------------------------------------------------------------ */
@@ -92,8 +94,18 @@ static int append_one(struct globals *g, trace_ledger *l, char *line,
     return trace_error_exit_code(rc);
 }
 
+/* What record_or_check builds: an event from its fields (record,
+ * check), or one from what the ledger holds with some fields changed. */
+enum rmode {
+    R_RECORD,
+    R_CHECK,
+    R_PARTY_UPDATE, /* record party update SUBJECT --FIELD VALUE ... */
+    R_PARTY_KEY,    /* record party key SUBJECT --pubkey KEY [--revoke KEY] */
+    R_CORRECT       /* correct EVENT-ID --reason R --FIELD VALUE ... */
+};
+
 static int record_or_check(struct globals *g, int argc, char **argv,
-                           int check_only);
+                           enum rmode mode);
 
 static int print_field(const char *name, const char *what, int required,
                        void *ctx)
@@ -164,22 +176,211 @@ static int run_checks(struct globals *g, trace_ledger *l, const char *buf,
 
 int cmd_check(struct globals *g, int argc, char **argv)
 {
-    return record_or_check(g, argc, argv, 1);
+    return record_or_check(g, argc, argv, R_CHECK);
 }
 
 int cmd_record(struct globals *g, int argc, char **argv)
 {
-    return record_or_check(g, argc, argv, 0);
+    /* record party add|update|key: the registry's changes by name */
+    if (argc >= 3 && strcmp(argv[1], "party") == 0) {
+        if (strcmp(argv[2], "add") == 0) {
+            argv[2] = argv[1];
+            return record_or_check(g, argc - 1, argv + 1, R_RECORD);
+        }
+        if (strcmp(argv[2], "update") == 0 || strcmp(argv[2], "key") == 0) {
+            enum rmode m = argv[2][0] == 'u' ? R_PARTY_UPDATE : R_PARTY_KEY;
+            if (argc < 4 || strncmp(argv[3], "--", 2) == 0)
+                return ctl_usage("record",
+                                 "record party %s needs the "
+                                 "party's id (SUBJECT)",
+                                 argv[2]);
+            /* argv[2] becomes the type's place: SUBJECT --FIELD ... */
+            argv[2] = argv[1];
+            return record_or_check(g, argc - 2, argv + 2, m);
+        }
+    }
+    return record_or_check(g, argc, argv, R_RECORD);
+}
+
+int cmd_correct(struct globals *g, int argc, char **argv)
+{
+    if (argc >= 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_help(ctl_find_command("correct"));
+        return 0;
+    }
+    if (argc < 2 || strncmp(argv[1], "--", 2) == 0)
+        return ctl_usage("correct", "%s", "needs the EVENT-ID to correct");
+    return record_or_check(g, argc, argv, R_CORRECT);
+}
+
+/* Rows of a read operation as JSON values (an array), or NULL with the
+ * exit code in *ret. */
+static json_t *call_rows(struct globals *g, trace_ledger *l,
+                         const ops_call_t *call, int *ret)
+{
+    ops_render r;
+    char *text = NULL, *line, *save = NULL;
+    size_t n = 0;
+    json_t *rows;
+    FILE *m = open_memstream(&text, &n);
+
+    if (!m) {
+        *ret = 6;
+        return NULL;
+    }
+    ctl_render_init(g, &r);
+    r.out = m;
+    r.json = 1;
+    r.csv = 0;
+    *ret = l ? ctl_call_on_into(g, l, call, &r) : ctl_call_into(g, call, &r);
+    fclose(m);
+    if (*ret != 0 || !(rows = json_array())) {
+        free(text);
+        if (*ret == 0)
+            *ret = 6;
+        return NULL;
+    }
+    for (line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *v = json_loads(line, 0, NULL);
+        if (v)
+            json_array_append_new(rows, v);
+    }
+    free(text);
+    return rows;
+}
+
+/* Sets one --FIELD VALUE on obj, typed as record types it ("rx.x" in
+ * obj's "rx"). */
+static int set_field(json_t *obj, const char *name, const char *value)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&text, &n);
+    json_t *v, *into = obj;
+    int rc = -1;
+
+    if (!m)
+        return -1;
+    if (strncmp(name, "rx.", 3) == 0) {
+        name += 3;
+        if (!json_is_object(into = json_object_get(obj, "rx"))) {
+            into = json_object();
+            json_object_set_new(obj, "rx", into);
+        }
+    }
+    fputc('{', m);
+    record_field(m, name, value, 1);
+    fputc('}', m);
+    fclose(m);
+    if ((v = json_loads(text, 0, NULL)) && into)
+        rc = json_object_update(into, v);
+    json_decref(v);
+    free(text);
+    return rc;
+}
+
+/* The party row of `subject` in the registry, as the fields of a party
+ * event, or NULL (*ret: the exit code). */
+static json_t *party_fields(struct globals *g, trace_ledger *l,
+                            const char *subject, int *ret)
+{
+    Trace__Ops__V1__Parties q = TRACE__OPS__V1__PARTIES__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    json_t *rows, *row, *out = NULL;
+    size_t i;
+
+    call.op_case = TRACE__OPS__V1__CALL__OP_PARTIES;
+    call.parties = &q;
+    if (!(rows = call_rows(g, l, &call, ret)))
+        return NULL;
+    json_array_foreach(rows, i, row)
+    {
+        const char *p = json_string_value(json_object_get(row, "party"));
+        if (p && strcmp(p, subject) == 0) {
+            out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O}", "subject", p,
+                            "name", json_object_get(row, "name"), "kind",
+                            json_object_get(row, "kind"), "region",
+                            json_object_get(row, "region"), "licenses",
+                            json_object_get(row, "licenses"), "status",
+                            json_object_get(row, "status"));
+            break;
+        }
+    }
+    json_decref(rows);
+    if (!out) {
+        fprintf(ctl_err, "tracectl: %s is not a registered party\n", subject);
+        *ret = 4;
+    }
+    return out;
+}
+
+/* The event `id` recorded by `party` as it stands (a replacement's
+ * content if it was corrected with one), or NULL (*ret: the exit
+ * code). */
+static json_t *event_fields(struct globals *g, trace_ledger *l,
+                            const char *party, const char *id, int *ret)
+{
+    Trace__Ops__V1__History q = TRACE__OPS__V1__HISTORY__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    json_t *rows, *row, *out = NULL;
+    size_t i;
+    int voided = 0;
+
+    q.party = (char *)party;
+    q.has_limit = 1;
+    q.limit = 0;
+    call.op_case = TRACE__OPS__V1__CALL__OP_HISTORY;
+    call.history = &q;
+    if (!(rows = call_rows(g, l, &call, ret)))
+        return NULL;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *ev = json_object_get(row, "event");
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *eid = json_string_value(json_object_get(ev, "id"));
+        if (!type || !eid)
+            continue;
+        if (strcmp(type, "correction") == 0) {
+            const char *c = json_string_value(json_object_get(ev, "corrects"));
+            json_t *rep = json_object_get(ev, "replacement");
+            if (c && strcmp(c, id) == 0) {
+                /* a later correction: its replacement is what stands */
+                json_decref(out);
+                out = json_is_object(rep) ? json_deep_copy(rep) : NULL;
+                voided = !out;
+            }
+        } else if (strcmp(eid, id) == 0) {
+            json_decref(out);
+            out = json_deep_copy(ev);
+            voided = 0;
+        }
+    }
+    json_decref(rows);
+    if (!out) {
+        if (voided)
+            fprintf(ctl_err, "tracectl: %s's event %s was voided\n", party, id);
+        else
+            fprintf(ctl_err, "tracectl: %s recorded no event %s\n", party, id);
+        *ret = 4;
+    }
+    return out;
 }
 
 static int record_or_check(struct globals *g, int argc, char **argv,
-                           int check_only)
+                           enum rmode mode)
 {
-    const char *cmd = check_only ? "check" : "record", *override = NULL;
+    int check_only = mode == R_CHECK;
+    const char *cmd = check_only          ? "check"
+                      : mode == R_CORRECT ? "correct"
+                                          : "record",
+               *override = NULL;
     int voiding = 0;
     char *buf = NULL, at[40], id[96];
     size_t len = 0;
     const char *type, *party, *user_id = NULL, *user_at = NULL;
+    const char *target = NULL, *reason = NULL;
     const char *user_party = NULL;
     const char *fields[64][2], *nested[64][2];
     size_t nf = 0, nn = 0;
@@ -197,13 +398,18 @@ static int record_or_check(struct globals *g, int argc, char **argv,
     if (argc < 2)
         return ctl_usage(cmd, "%s", "needs an event TYPE");
     type = argv[1];
+    if (mode == R_CORRECT || mode == R_PARTY_UPDATE || mode == R_PARTY_KEY) {
+        target = argv[1]; /* the event id, or the party's id */
+        type = mode == R_CORRECT ? "correction" : "party";
+    }
     for (int i = 2; i < argc; i++) {
         const char *name = argv[i], *value;
         if (strncmp(name, "--", 2) != 0)
             return ctl_usage(cmd, "expected --FIELD VALUE, got %s", name);
         name += 2;
         if (strcmp(name, "help") == 0)
-            return type_help(cmd, type);
+            return mode == R_CORRECT ? (ctl_help(ctl_find_command(cmd)), 0)
+                                     : type_help(cmd, type);
         if (strcmp(name, "void") == 0 && strcmp(type, "correction") == 0) {
             voiding = 1; /* a flag of tracectl, not a field */
             continue;
@@ -224,7 +430,15 @@ static int record_or_check(struct globals *g, int argc, char **argv,
                 return ctl_usage(cmd, "%s", "--override is for record");
             override = value;
         }
-        if (strcmp(name, "id") == 0)
+        if (mode == R_CORRECT && strcmp(name, "reason") == 0)
+            reason = value;
+        else if (mode == R_CORRECT && strcmp(name, "override") == 0)
+            ; /* the correction's, not the replacement's */
+        else if (mode == R_CORRECT &&
+                 (strncmp(name, "rx.", 3) == 0 || strcmp(name, "id") != 0) &&
+                 nf < 64)
+            fields[nf][0] = name, fields[nf++][1] = value;
+        else if (strcmp(name, "id") == 0)
             user_id = value;
         else if (strcmp(name, "party") == 0)
             user_party = value; /* must match --as: refused otherwise */
@@ -237,7 +451,33 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         else
             return ctl_usage(cmd, "%s", "too many fields");
     }
-    if (strcmp(type, "correction") == 0) {
+    if (mode == R_CORRECT && !reason)
+        return ctl_usage(cmd, "%s",
+                         "--reason R is required: why the event "
+                         "is corrected");
+    if (mode == R_CORRECT && nf == 0)
+        return ctl_usage(cmd, "%s",
+                         "nothing to change: give the corrected fields "
+                         "(--qty 98.5 ...), or void the event with record "
+                         "correction --corrects ID --void");
+    if (mode == R_PARTY_KEY) {
+        int has_key = 0;
+        for (size_t i = 0; i < nf; i++) {
+            if (strcmp(fields[i][0], "pubkey") == 0)
+                has_key = 1;
+            else if (strcmp(fields[i][0], "revoke") != 0 &&
+                     strcmp(fields[i][0], "override") != 0)
+                return ctl_usage(cmd,
+                                 "record party key takes --pubkey KEY "
+                                 "and --revoke OLD-KEY, not --%s",
+                                 fields[i][0]);
+        }
+        if (!has_key)
+            return ctl_usage(cmd, "%s",
+                             "record party key needs --pubkey KEY (the new "
+                             "public key, as tracectl keygen prints it)");
+    }
+    if (mode == R_RECORD && strcmp(type, "correction") == 0) {
         /* a correction without a replacement voids the event: never by
          * accident */
         int has_replacement = 0;
@@ -263,20 +503,68 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         ret = 6;
         goto out;
     }
-    fputc('{', m);
-    ops_json_str(m, "type", type, 0);
-    ops_json_str(m, "id", user_id ? user_id : id, 1);
-    ops_json_str(m, "party", user_party ? user_party : party, 1);
-    ops_json_str(m, "at", user_at ? user_at : at, 1);
-    for (size_t i = 0; i < nf; i++)
-        record_field(m, fields[i][0], fields[i][1], 0);
-    if (nn) {
-        fputs(",\"rx\":{", m);
-        for (size_t i = 0; i < nn; i++)
-            record_field(m, nested[i][0], nested[i][1], i == 0);
+    if (mode == R_RECORD || mode == R_CHECK) {
+        fputc('{', m);
+        ops_json_str(m, "type", type, 0);
+        ops_json_str(m, "id", user_id ? user_id : id, 1);
+        ops_json_str(m, "party", user_party ? user_party : party, 1);
+        ops_json_str(m, "at", user_at ? user_at : at, 1);
+        for (size_t i = 0; i < nf; i++)
+            record_field(m, fields[i][0], fields[i][1], 0);
+        if (nn) {
+            fputs(",\"rx\":{", m);
+            for (size_t i = 0; i < nn; i++)
+                record_field(m, nested[i][0], nested[i][1], i == 0);
+            fputc('}', m);
+        }
         fputc('}', m);
+    } else {
+        /* what the ledger holds, with the given fields changed */
+        json_t *base = mode == R_CORRECT
+                           ? event_fields(g, l, party, target, &ret)
+                           : party_fields(g, l, target, &ret);
+        json_t *ev;
+        char *text;
+        if (!base) {
+            fclose(m);
+            goto out;
+        }
+        for (size_t i = 0; i < nf; i++)
+            if (set_field(base, fields[i][0], fields[i][1]) != 0) {
+                fprintf(ctl_err, "tracectl: --%s: cannot set it\n",
+                        fields[i][0]);
+                ret = 2;
+            }
+        for (size_t i = 0; i < nn; i++) {
+            char name[300];
+            snprintf(name, sizeof(name), "rx.%s", nested[i][0]);
+            if (set_field(base, name, nested[i][1]) != 0)
+                ret = 2;
+        }
+        ev = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "id",
+                       user_id ? user_id : id, "party",
+                       user_party ? user_party : party, "at",
+                       user_at && mode != R_CORRECT ? user_at : at);
+        if (mode == R_CORRECT) {
+            json_object_set_new(ev, "corrects", json_string(target));
+            json_object_set_new(ev, "reason", json_string(reason));
+            json_object_set_new(ev, "replacement", base);
+        } else {
+            json_object_update(ev, base);
+            json_decref(base);
+        }
+        if (override)
+            json_object_set_new(ev, "override", json_string(override));
+        text = ret ? NULL : json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(ev);
+        if (text)
+            fputs(text, m);
+        free(text);
+        if (ret) {
+            fclose(m);
+            goto out;
+        }
     }
-    fputc('}', m);
     if (fclose(m) != 0) {
         ret = 6;
         goto out;

@@ -146,6 +146,7 @@ int cmd_parties(struct globals *g, int argc, char **argv);
 int cmd_reconcile(struct globals *g, int argc, char **argv);
 int cmd_record(struct globals *g, int argc, char **argv);
 int cmd_check(struct globals *g, int argc, char **argv);
+int cmd_correct(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);

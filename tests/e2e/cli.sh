@@ -21,7 +21,7 @@ expect 4 "open missing ledger" -- "$T" --data "$W/none" export
 expect 1 "unknown command" -- "$T" --data "$D" frobnicate
 expect 1 "import without file" -- "$T" --data "$D" import
 expect 0 "import --help" -- "$T" import --help
-for c in init import export record trace balance history permit parties verify reconcile alerts ack register catalog head backup keygen; do
+for c in init import export record trace balance history permit parties verify reconcile alerts ack register catalog head backup keygen correct; do
   "$T" help "$c" >"$W/h1" 2>&1; "$T" "$c" --help >"$W/h2" 2>&1
   cmp -s "$W/h1" "$W/h2" && ok || bad "help $c and $c --help differ"
 done
@@ -415,6 +415,44 @@ expect 0 "register a pharmacy with CN-PSY-2" -- "$T" --data "$CK" record party -
   bad "the pharmacy is not registered as given: $("$T" --data "$CK" --json parties --kind pharmacy)"
 expect 2 "a purchase licence for a party without the scope" -- "$T" --data "$CK" record permit --permit PL-X --kind purchase_license --holder 91310000MA1K000089 --substance ephedrine --qty 1 --unit kg --valid-from 2026-01-01 --valid-until 2026-12-31 --uses single
 grep -q "LICENCE_SCOPE: permit PL-X goes to 91310000MA1K000089, which holds no licence scope for ephedrine" "$W/err" && ok || bad "permit scope: $(cat "$W/err")"
+
+# record party add|update|key and correct: changes by name, built from
+# what the ledger holds
+"$T" --data "$CK" --json parties | grep "\"party\":\"$USR\"" >"$W/p0"
+expect 0 "record party update" -- "$T" --data "$CK" record party update $USR --name 新名化工
+"$T" --data "$CK" --json parties | grep "\"party\":\"$USR\"" >"$W/p1"
+python3 - "$W/p0" "$W/p1" <<'PY' && ok || bad "record party update changed more than the name: $(cat "$W/p0" "$W/p1")"
+import json, sys
+a, b = (json.loads(open(f).read()) for f in sys.argv[1:])
+assert b.pop("name") == "新名化工" and a.pop("name") != "新名化工"
+assert a == b and b["licenses"], (a, b)
+PY
+expect 4 "record party update of an unknown party" -- "$T" --data "$CK" record party update 91000000NOBODY0000 --name x
+grep -q "91000000NOBODY0000 is not a registered party" "$W/err" && ok || bad "unknown party update: $(cat "$W/err")"
+expect 1 "record party key without --pubkey" -- "$T" --data "$CK" record party key $USR
+expect 1 "record party update without an id" -- "$T" --data "$CK" record party update --name x
+NEWKEY=$("$T" --data "$CK" --keys "$W/k-new" keygen $USR | sed -n 's/^pubkey: //p')
+expect 0 "record party key" -- "$T" --data "$CK" record party key $USR --pubkey "$NEWKEY"
+"$T" --data "$CK" --json parties | grep "\"party\":\"$USR\"" | grep -q '"name":"新名化工".*"keys":2' && ok || bad "the key rotation lost fields or the key"
+expect 0 "the new key signs" -- "$T" --data "$CK" --keys "$W/k-new" --as $USR record produce --id kk-1 --substance acetone --lot KK-1 --qty 1 --unit L
+expect 0 "record party add" -- "$T" --data "$CK" record party add --subject 91310000MA1K000077 --name 新增药店 --kind pharmacy --region CN-31 --licenses CN-PSY-2
+"$T" --data "$CK" --json parties --kind pharmacy | grep -q '"party":"91310000MA1K000077","name":"新增药店"' && ok || bad "record party add did not register"
+expect 0 "correct an event by fields" -- "$T" --data "$CK" --as $USR correct use-0001 --reason "re-weighed" --qty 205
+"$T" --data "$CK" export --party $USR | grep '"type":"correction"' | tail -1 >"$W/cor"
+python3 - "$W/cor" <<'PY' && ok || bad "correct built the wrong replacement: $(cat "$W/cor")"
+import json, sys
+c = json.loads(open(sys.argv[1]).read())
+r = c["replacement"]
+# built from the event as it stood (demo's correction: 205.5 kg), qty changed
+assert c["corrects"] == "use-0001" and c["reason"] == "re-weighed", c
+assert r["id"] == "use-0001" and r["qty"] == "205" and r["unit"] == "kg", r
+assert r["purpose"] == "acetylation batch B-2026-014" and r["at"] == "2026-01-20T08:30:00+08:00", r
+PY
+expect 1 "correct without changes" -- "$T" --data "$CK" --as $USR correct use-0001 --reason r
+expect 1 "correct without a reason" -- "$T" --data "$CK" --as $USR correct use-0001 --qty 1
+expect 4 "correct an unknown event" -- "$T" --data "$CK" --as $USR correct nope-1 --reason r --qty 1
+expect 4 "correct a voided event" -- "$T" --data "$CK" --as $DIST correct trf-0001 --reason r --qty 1
+grep -q "trf-0001 was voided" "$W/err" && ok || bad "voided correction: $(cat "$W/err")"
 
 # Checks at entry on import: a file of what already happened is stored,
 # each finding a warning with its line, judged against the ledger plus the

@@ -281,6 +281,13 @@ n_chk=$(size)
 expect 2 "record beyond the stock through traced" -- C --as "$DIST" record sale --to "$USER" --substance ephedrine --lot EPH-2601-A --qty 900 --unit kg
 grep -q "NEGATIVE_STOCK" "$W/err" && ok || bad "no finding through traced: $(cat "$W/err")"
 [ "$(size)" = "$n_chk" ] && ok || bad "a refused record through traced stored something"
+# correct and record party update through traced: built from what the
+# daemon answers, written as any record
+expect 0 "correct through traced" -- C --as "$USER" correct use-0001 --reason "re-weighed" --qty 205
+C --as "$USER" export --party "$USER" | grep '"corrects":"use-0001","reason":"re-weighed"' | grep -q '"qty":"205","unit":"kg","purpose"' && ok ||
+  bad "correct through traced: $(cat "$W/out" "$W/err")"
+expect 0 "record party update through traced" -- C record party update "$USER" --region CN-34
+C --json parties | grep "\"party\":\"$USER\"" | grep -q '"region":"CN-34"' && ok || bad "party update through traced: $(cat "$W/err")"
 expect 5 "list another party's permits" -- C --as "$DIST" permit list --holder "$USER"
 expect 0 "a party lists its own permits" -- C --as "$USER" permit list
 grep -q "CN-PF-2026-0001" "$W/out" && ok || bad "the holder's permit list lacks its permit: $(cat "$W/out")"
