@@ -575,12 +575,10 @@ static const char *qty_out(const Trace__Ops__V1__RegisterLine *l)
 }
 
 /* The period as the request named it, else from the first day on. */
-static void period(const ops_render *r, const ops_call_t *call,
-                   const Trace__Ops__V1__RegisterDay *d, const char **from,
-                   const char **to)
+static void period(const ops_call_t *call, const Trace__Ops__V1__RegisterDay *d,
+                   const char **from, const char **to)
 {
     const Trace__Ops__V1__Register *g = call->special_register;
-    (void)r;
     *from = g && g->from_text ? g->from_text : d->date;
     *to = g && g->to_text ? g->to_text : "";
 }
@@ -640,7 +638,7 @@ static void register_heading(ops_render *r, const ops_call_t *call,
     FILE *o = r->out;
     const char *from, *to;
 
-    period(r, call, d, &from, &to);
+    period(call, d, &from, &to);
     if (r->html) {
         fputs("<!DOCTYPE html>\n<html lang=\"", o);
         fputs(L(r, "en", "zh-CN"), o);
