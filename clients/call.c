@@ -67,6 +67,7 @@ void ctl_render_init(struct globals *g, ops_render *r)
     r->err = ctl_err;
     r->json = g->json;
     r->csv = g->csv;
+    r->html = g->html;
     r->follow = g->follow;
     r->lang = g->lang;
 }

@@ -416,16 +416,40 @@ static const struct command commands[] = {
      "event instead: record correction --corrects ID --reason R --void.\n"
      "The checks at entry run as for record (--override REASON).\n"},
     {"register", cmd_register,
-     "PARTY --substance S [--month YYYY-MM | --from DATE --to DATE] [--csv]",
-     "The special register (专用账册): per day, opening, receipts, "
-     "dispensings, destructions, closing.",
-     "  --substance S   the drug or chemical (code or CAS number)\n"
-     "  --month YYYY-MM every day of that month\n"
+     "PARTY --substance S [--month YYYY-MM | --from DATE --to DATE] "
+     "[--csv | --html | --format text|csv|json|html]",
+     "The special register (专用账册): a row per receipt, dispensing, "
+     "destruction or other movement, with the running balance.",
+     "  --substance S   the drug or chemical (code, CAS number or Chinese "
+     "name)\n"
+     "  --month YYYY-MM that month\n"
      "  --from/--to     first and last day (default today; one alone means\n"
      "                  that day), in the ledger's zone (+08:00)\n"
-     "  --csv           one row per day, with a header (UTF-8 with a BOM, for\n"
-     "                  spreadsheets); --json one object per day with its\n"
-     "                  entries (supplier and lot, prescription ids)\n"},
+     "The heading names the party, the drug (its Chinese name with --lang\n"
+     "zh), its specification and the period; the opening balance is the\n"
+     "first row; then one row per entry: date, kind, entry id, prescription\n"
+     "id (dispensing) or supplier, buyer or witness, lot, specification,\n"
+     "quantity in or out, the balance after it over all lots and sites, and\n"
+     "the handler and checker (经手人, 复核人); days without movement have no\n"
+     "row; the period's totals (received, dispensed, destroyed, other out,\n"
+     "closing) end it.\n"
+     "  --csv           the same rows as CSV (UTF-8 with a BOM, a header "
+     "line;\n"
+     "                  an `opening` row first and a `total` row last)\n"
+     "  --html          a printable page (A4 landscape) with signature lines\n"
+     "  --json          one object per day, every day of the period, with its\n"
+     "                  totals and entries (supplier and lot, prescription "
+     "ids,\n"
+     "                  balance, handler, checker, spec)\n"
+     "Handler and checker are staff of the party (names or staff ids, never\n"
+     "a patient's): record them with the event, e.g. `record dispense ...\n"
+     "--handler 张药师 --checker 李药师` (also on receipt, sale and destroy).\n"
+     "The specification (规格, e.g. \"10mg×10片\") is the event's `spec`, "
+     "else\n"
+     "its lot's: the spec on the party's receipt (or produce) of the lot,\n"
+     "else on the lot's produce event; record it once per lot with\n"
+     "`record receipt ... --spec 10mg×10片`.  A hospital prints patients\n"
+     "from its own records: the ledger holds only pseudonyms.\n"},
     {"backup", cmd_backup, "DEST",
      "Write a consistent, compacted copy of the ledger to DEST.",
      "Safe while others append: the copy is the ledger at one moment.  The\n"

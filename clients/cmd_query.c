@@ -268,11 +268,14 @@ int cmd_register(struct globals *g, int argc, char **argv)
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},
         {"csv", no_argument, NULL, 'c'},
+        {"html", no_argument, NULL, 'H'},
+        {"format", required_argument, NULL, 'F'},
         {"month", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     Trace__Ops__V1__Register r = TRACE__OPS__V1__REGISTER__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    char first[24], last[24];
     int have_from = 0, have_to = 0, c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -283,21 +286,38 @@ int cmd_register(struct globals *g, int argc, char **argv)
         case 'f':
             if (ctl_parse_when(optarg, 0, &r.from_us) != 0)
                 return ctl_bad_time("register", "--from", optarg);
+            r.from_text = optarg;
             have_from = 1;
             break;
         case 't':
             if (ctl_parse_when(optarg, 0, &r.to_us) != 0)
                 return ctl_bad_time("register", "--to", optarg);
+            r.to_text = optarg;
             have_to = 1;
             break;
         case 'c':
             g->csv = 1;
             break;
+        case 'H':
+            g->html = 1;
+            break;
+        case 'F':
+            if (strcmp(optarg, "html") == 0)
+                g->html = 1;
+            else if (strcmp(optarg, "csv") == 0)
+                g->csv = 1;
+            else if (strcmp(optarg, "json") == 0)
+                g->json = 1;
+            else if (strcmp(optarg, "text") != 0)
+                return ctl_usage("register",
+                                 "--format takes text, csv, json or html, "
+                                 "not %s",
+                                 optarg);
+            break;
         case 'm': {
             /* YYYY-MM: its first and last day */
             static const int days[] = {31, 28, 31, 30, 31, 30,
                                        31, 31, 30, 31, 30, 31};
-            char first[24], last[24];
             int y, mo, n = 0, d;
             if (strlen(optarg) != 7 ||
                 sscanf(optarg, "%4d-%2d%n", &y, &mo, &n) != 2 || n != 7 ||
@@ -311,6 +331,8 @@ int cmd_register(struct globals *g, int argc, char **argv)
             if (ctl_parse_when(first, 0, &r.from_us) != 0 ||
                 ctl_parse_when(last, 0, &r.to_us) != 0)
                 return ctl_bad_time("register", "--month", optarg);
+            r.from_text = first;
+            r.to_text = last;
             have_from = have_to = 1;
             break;
         }
@@ -325,14 +347,22 @@ int cmd_register(struct globals *g, int argc, char **argv)
         return ctl_usage("register", "%s", "needs exactly one PARTY");
     if (!r.substance)
         return ctl_usage("register", "%s", "--substance S is required");
+    if (g->csv + g->html + g->json > 1)
+        return ctl_usage("register", "%s",
+                         "one form at a time: --csv, --html or --json");
     if (!have_from && !have_to) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         r.from_us = r.to_us = (int64_t)ts.tv_sec * 1000000;
+        ctl_now_text(first, sizeof(first), ts.tv_sec);
+        first[10] = '\0'; /* the date */
+        r.from_text = r.to_text = first;
     } else if (!have_from) {
         r.from_us = r.to_us;
+        r.from_text = r.to_text;
     } else if (!have_to) {
         r.to_us = r.from_us;
+        r.to_text = r.from_text;
     }
     r.party = argv[optind];
     call.op_case = TRACE__OPS__V1__CALL__OP_SPECIAL_REGISTER;

@@ -26,6 +26,7 @@ struct globals {
     const char *as;      /* --as PARTY */
     int json;            /* --json */
     int csv;             /* register --csv */
+    int html;            /* register --html */
     int follow;          /* alerts --follow */
     int lang;            /* --lang: OPS_LANG_EN or OPS_LANG_ZH */
     int timeout_ms;      /* --timeout, for requests to a daemon */

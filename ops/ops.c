@@ -432,6 +432,10 @@ static int on_day(const trace_register_day *d, void *ctx)
         ls[i].qty = (char *)x->qty_text;
         ls[i].counterparty = (char *)x->counterparty;
         ls[i].rx = (char *)x->rx;
+        ls[i].balance = (char *)x->balance_text;
+        ls[i].handler = (char *)x->handler;
+        ls[i].checker = (char *)x->checker;
+        ls[i].spec = (char *)x->spec;
         lp[i] = &ls[i];
     }
     m.date = (char *)d->date;
@@ -446,6 +450,14 @@ static int on_day(const trace_register_day *d, void *ctx)
     m.closing = (char *)d->closing_text;
     m.n_entries = d->n_lines;
     m.entries = lp;
+    m.substance_name = (char *)d->name;
+    m.substance_name_zh = (char *)d->name_zh;
+    m.category = (char *)d->category;
+    m.spec = (char *)d->spec;
+    m.period_received = (char *)d->period_received_text;
+    m.period_dispensed = (char *)d->period_dispensed_text;
+    m.period_destroyed = (char *)d->period_destroyed_text;
+    m.period_other_out = (char *)d->period_other_out_text;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_DAY;
     it.day = &m;
     rc = emit(r, &it);

@@ -136,6 +136,7 @@ typedef struct ops_render {
     FILE *out, *err; /* err: summaries (reconcile), as tracectl prints */
     int json;
     int csv;            /* --csv (operations with ops_render_has_csv) */
+    int html;           /* register --html: a printable page */
     int follow;         /* alerts --follow: no "(no alerts)" */
     int lang;           /* OPS_LANG_EN or OPS_LANG_ZH (words, not --json) */
     const char *prefix; /* before each finding line (record's warnings) */
@@ -143,12 +144,21 @@ typedef struct ops_render {
     size_t rows;
     uint64_t last_seq; /* history: the last row's position; alerts: the
                           last alert's */
+    struct {           /* register: its last day, for the totals that
+                          ops_render_end prints */
+        char date[16], unit[24];
+        char received[48], dispensed[48], destroyed[48], other_out[48],
+            closing[48];
+    } reg;
 } ops_render;
 
 void ops_render_begin(ops_render *r, const ops_call_t *call);
 /* 1 if the operation has a CSV form (r->csv): balance, history, alerts,
  * register.  CSV starts with a UTF-8 BOM and a header line. */
 int ops_render_has_csv(int op_case);
+/* 1 if the operation has a printable HTML form (r->html): register.  A
+ * whole page (UTF-8, inline CSS), every value HTML-escaped. */
+int ops_render_has_html(int op_case);
 int ops_render_item(ops_render *r, const ops_call_t *call,
                     const ops_item_t *item);
 void ops_render_end(ops_render *r, const ops_call_t *call, int code);

@@ -259,6 +259,17 @@ static const struct field_rule {
     {NULL, "alert", CHECK_EVENT_ID, NULL},
 };
 
+/* What a free-text field holds, for `record TYPE --help` (the schema
+ * only says "text"). */
+static const struct {
+    const char *field, *what;
+} field_help[] = {
+    {"handler", "staff who handled it (经手人): a name or staff id, never "
+                "a patient's"},
+    {"checker", "staff who checked it (复核人): a name or staff id"},
+    {"spec", "specification (规格) of the drug, e.g. 10mg×10片"},
+};
+
 /* Repeated fields the JSON must carry, even if empty. */
 static const char *const required_lists[] = {"licenses", NULL};
 
@@ -1203,6 +1214,11 @@ static int describe(const ProtobufCMessageDescriptor *m, const char *prefix,
             kind = "a party id";
         } else if (r && r->check == CHECK_SUBSTANCE) {
             kind = "a substance (code, CAS number or Chinese name)";
+        } else {
+            for (size_t k = 0; k < sizeof(field_help) / sizeof(*field_help);
+                 k++)
+                if (strcmp(field_help[k].field, f->name) == 0)
+                    kind = field_help[k].what;
         }
         if ((rc = fn(name, kind, required, ctx)) != 0)
             return rc;

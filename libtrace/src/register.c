@@ -9,6 +9,12 @@
  * records inside the window are exactly the day's movements, so the cost
  * follows the window, not the party's whole history.
  *
+ * Each entry carries the running balance after it over all holdings (the
+ * opening balance plus the changes before it in `at` order), and its
+ * specification (规格): the event's own `spec`, else the lot's, looked
+ * up once per lot in the lots index (the party's receipt or produce of
+ * the lot, else the lot's produce event by its producer).
+ *
  * The opening balance and the day's totals add up several holdings, so
  * they may not fit an int64 even though every holding does: those sums
  * are checked, and one that overflows fails the register with "quantity
@@ -71,10 +77,12 @@ static int day_overflow(const char *party, const char *code, int64_t day,
 }
 
 /* Collects the party's movements of `code` in [from, to] and its
- * opening balance. */
+ * opening balance; the lots of the holdings that moved in the window or
+ * held stock at its start go into `lots` (as keys). */
 static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
                    const char *code, int64_t from, int64_t to, int64_t *opening,
-                   struct move **out, size_t *n_out, const char **unit)
+                   struct move **out, size_t *n_out, const char **unit,
+                   strmap *lots)
 {
     uint8_t prefix[KEY_MAX], probe[BAL_SIZE], hold[KEY_MAX];
     size_t plen, n = 0, cap = 0;
@@ -93,8 +101,8 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size > plen && k.mv_size <= sizeof(hold) &&
            memcmp(k.mv_data, prefix, plen) == 0) {
-        size_t hlen = k.mv_size;
-        int64_t cum = 0;
+        size_t hlen = k.mv_size, n_before = n;
+        int64_t cum = 0, at_start;
         memcpy(hold, k.mv_data, hlen);
         if (!*unit && v.mv_size == BAL_SIZE)
             *unit = unit_name(((uint8_t *)v.mv_data)[25]);
@@ -119,6 +127,7 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
                 cum = bal_balance(hv.mv_data);
             rc = MDB_NOTFOUND;
         }
+        at_start = cum;
         if (qty_add(opening, *opening, cum)) {
             mdb_cursor_close(cur);
             free(mv);
@@ -159,6 +168,18 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
         }
         if (rc != 0 && rc != MDB_NOTFOUND)
             break;
+        if (at_start != 0 || n > n_before) {
+            /* the lot: between the substance's \0 and the site's */
+            char lot[KEY_MAX + 1];
+            size_t ll = strnlen((const char *)hold + plen, hlen - plen);
+            memcpy(lot, hold + plen, ll);
+            lot[ll] = '\0';
+            if (!strmap_get(lots, lot, 1)) {
+                mdb_cursor_close(cur);
+                free(mv);
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            }
+        }
         /* next holding */
         hk = (MDB_val){hlen, hold};
         rc = mdb_cursor_get(cur, &hk, &hv, MDB_SET_KEY);
@@ -177,6 +198,165 @@ static int collect(MDB_txn *txn, trace_ledger *l, const char *party,
     return TRACE_OK;
 }
 
+/* A lot's specification, found once per register. */
+struct lot_spec {
+    int looked;       /* looked up (spec may still be NULL) */
+    const char *spec; /* in the register's arena */
+};
+
+/* The spec of `lot` as `party` knows it: its own receipt, import or
+ * produce event of the lot that names one, else a produce event of the
+ * lot by anyone (the producer's).  NULL if none names one. */
+static int find_lot_spec(MDB_txn *txn, trace_ledger *l, arena *a,
+                         const char *party, const char *lot, const char **out)
+{
+    uint8_t key[KEY_MAX];
+    size_t llen = strlen(lot) + 1, plen = strlen(party);
+    const char *other = NULL;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, err = TRACE_OK;
+
+    *out = NULL;
+    if (llen >= sizeof(key))
+        return TRACE_OK;
+    memcpy(key, lot, llen);
+    if ((rc = mdb_cursor_open(txn, l->dbi_lots, &cur)))
+        return trace_fail_mdb(rc, "lots");
+    k = (MDB_val){llen, key};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > llen && memcmp(k.mv_data, key, llen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *d = v.mv_data;
+        int own = k.mv_size - llen == plen &&
+                  memcmp((const char *)k.mv_data + llen, party, plen) == 0;
+        Trace__V1__Event *ev;
+        const ProtobufCMessage *body;
+        const char *spec, *its_lot;
+
+        if (v.mv_size != 9 || (!own && other))
+            continue;
+        if (!(d[8] == LOT_PRODUCE ||
+              (own && (d[8] == LOT_RECEIPT || d[8] == LOT_IMPORT))))
+            continue;
+        if ((err = load_effective(txn, l, a, be64_get(d), &ev)) != TRACE_OK)
+            break;
+        if (!(body = event_body(ev)) || !(spec = msg_field(body, "spec")) ||
+            !(its_lot = msg_field(body, "lot")) || strcmp(its_lot, lot) != 0)
+            continue; /* none, or a correction moved it to another lot */
+        if (own) {
+            *out = spec;
+            break;
+        }
+        other = spec;
+    }
+    mdb_cursor_close(cur);
+    if (err != TRACE_OK)
+        return err;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return trace_fail_mdb(rc, "lots");
+    if (!*out)
+        *out = other;
+    return TRACE_OK;
+}
+
+/* The spec of `lot` from the cache, looked up on first use. */
+static int lot_spec(MDB_txn *txn, trace_ledger *l, arena *a, strmap *specs,
+                    const char *party, const char *lot, const char **out)
+{
+    struct lot_spec *ls = strmap_get(specs, lot, 1);
+    int rc;
+
+    if (!ls)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (!ls->looked) {
+        if ((rc = find_lot_spec(txn, l, a, party, lot, &ls->spec)))
+            return rc;
+        ls->looked = 1;
+    }
+    *out = ls->spec;
+    return TRACE_OK;
+}
+
+struct keys {
+    const char **v;
+    size_t n, cap;
+};
+
+static int add_key(const char *key, void *val, void *ctx)
+{
+    struct keys *k = ctx;
+    (void)val;
+    if (room_for_one(&k->v, &k->cap, k->n, sizeof(*k->v), 16) != TRACE_OK)
+        return TRACE_ENOMEM;
+    k->v[k->n++] = key;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The register's specifications: those of its lots, in lot order, each
+ * once, "; " between them (NULL if none has one). */
+static int register_spec(MDB_txn *txn, trace_ledger *l, arena *a, strmap *specs,
+                         strmap *lots, const char *party, const char **out)
+{
+    struct keys k = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = TRACE_OK;
+
+    *out = NULL;
+    if (strmap_each(lots, add_key, &k) != 0) {
+        free(k.v);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    if (k.n)
+        qsort(k.v, k.n, sizeof(*k.v), cmp_str);
+    for (size_t i = 0; i < k.n && rc == TRACE_OK; i++) {
+        const char *sp;
+        if ((rc = lot_spec(txn, l, a, specs, party, k.v[i], &sp)) || !sp)
+            continue;
+        /* each spec once */
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) {
+            struct lot_spec *o = strmap_get(specs, k.v[j], 0);
+            seen = o && o->spec && strcmp(o->spec, sp) == 0;
+        }
+        if (seen)
+            continue;
+        size_t n = strlen(sp);
+        char *nb = arena_alloc(a, len + (len ? 2 : 0) + n + 1);
+        if (!nb) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
+        }
+        if (len)
+            memcpy(nb, buf, len), memcpy(nb + len, "; ", 2), len += 2;
+        memcpy(nb + len, sp, n + 1);
+        len += n;
+        buf = nb;
+    }
+    free(k.v);
+    *out = buf;
+    return rc;
+}
+
+/* "drug" or "precursor": the kind of register a substance is kept in. */
+static const char *category_of(const subst_info *s)
+{
+    for (size_t i = 0; i < s->n_scopes; i++)
+        if (strncmp(s->scopes[i], "CN-NARC", 7) == 0 ||
+            strncmp(s->scopes[i], "CN-PSY", 6) == 0)
+            return "drug";
+    for (size_t i = 0; i < s->n_scopes; i++)
+        if (strncmp(s->scopes[i], "CN-PC", 5) == 0)
+            return "precursor";
+    return NULL;
+}
+
 int trace_register(trace_ledger *l, const char *party, const char *substance,
                    int64_t from_us, int64_t to_us, trace_register_fn fn,
                    void *ctx)
@@ -186,15 +366,17 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
     Trace__V1__PartyState *st;
     MDB_txn *txn = NULL;
     arena *a = arena_new(0), *day = arena_new(0);
+    strmap *lots = strmap_new(1), *specs = strmap_new(sizeof(struct lot_spec));
     struct move *mv = NULL;
     trace_register_line *lines = NULL;
-    const char *unit = NULL;
+    const char *unit = NULL, *spec = NULL;
     size_t n = 0, i = 0;
     int64_t bal = 0, from = day_start(from_us, l->tz_offset_min),
             to = day_start(to_us, l->tz_offset_min) + US_PER_DAY - 1;
+    int64_t total[4] = {0, 0, 0, 0}; /* received, dispensed, destroyed, other */
     int rc;
 
-    if (!a || !day) {
+    if (!a || !day || !lots || !specs) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
@@ -217,8 +399,10 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
             rc = trace_fail(rc, "unknown party %s", party);
         goto out;
     }
-    if ((rc = collect(txn, l, party, s->code, from, to, &bal, &mv, &n,
-                      &unit)) != TRACE_OK)
+    if ((rc = collect(txn, l, party, s->code, from, to, &bal, &mv, &n, &unit,
+                      lots)) != TRACE_OK)
+        goto out;
+    if ((rc = register_spec(txn, l, a, specs, lots, party, &spec)) != TRACE_OK)
         goto out;
     if (!unit)
         unit = dim_units[s->dim];
@@ -255,6 +439,14 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
             ln->lot = msg_field(body, "lot");
             ln->qty_text = format_qty(day, mv[i].delta, unit);
             ln->at_text = format_time(day, ev->at);
+            ln->balance = bal;
+            ln->balance_text = format_qty(day, bal, unit);
+            ln->handler = msg_field(body, "handler");
+            ln->checker = msg_field(body, "checker");
+            ln->spec = msg_field(body, "spec");
+            if (!ln->spec && ln->lot &&
+                (rc = lot_spec(txn, l, a, specs, party, ln->lot, &ln->spec)))
+                break;
             switch (ev->body_case) {
             case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
                 ln->counterparty = ev->receipt_body->from;
@@ -275,15 +467,20 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
             default:
                 break;
             }
-            int64_t *sum =
-                mv[i].delta > 0 ? &r.received
-                : ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY
-                    ? &r.dispensed
-                : ev->body_case == TRACE__V1__EVENT__BODY_DESTROY_BODY
-                    ? &r.destroyed
-                    : &r.other_out;
-            if (mv[i].delta > 0 ? qty_add(sum, *sum, mv[i].delta)
-                                : qty_sub(sum, *sum, mv[i].delta)) {
+            int which =
+                mv[i].delta > 0                                         ? 0
+                : ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY ? 1
+                : ev->body_case == TRACE__V1__EVENT__BODY_DESTROY_BODY  ? 2
+                                                                        : 3;
+            int64_t *sum = which == 0   ? &r.received
+                           : which == 1 ? &r.dispensed
+                           : which == 2 ? &r.destroyed
+                                        : &r.other_out;
+            if (mv[i].delta > 0
+                    ? qty_add(sum, *sum, mv[i].delta) ||
+                          qty_add(&total[which], total[which], mv[i].delta)
+                    : qty_sub(sum, *sum, mv[i].delta) ||
+                          qty_sub(&total[which], total[which], mv[i].delta)) {
                 rc = day_overflow(party, s->code, d, l->tz_offset_min);
                 break;
             }
@@ -306,6 +503,18 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
         r.closing_text = format_qty(day, r.closing, unit);
         r.n_lines = nl;
         r.lines = lines;
+        r.name = s->name;
+        r.name_zh = s->name_zh;
+        r.category = category_of(s);
+        r.spec = spec;
+        r.period_received = total[0];
+        r.period_dispensed = total[1];
+        r.period_destroyed = total[2];
+        r.period_other_out = total[3];
+        r.period_received_text = format_qty(day, total[0], unit);
+        r.period_dispensed_text = format_qty(day, total[1], unit);
+        r.period_destroyed_text = format_qty(day, total[2], unit);
+        r.period_other_out_text = format_qty(day, total[3], unit);
         rc = fn(&r, ctx);
     }
 out:
@@ -313,6 +522,8 @@ out:
         ledger_txn_abort(l, txn);
     free(mv);
     free(lines);
+    strmap_free(lots);
+    strmap_free(specs);
     arena_free(a);
     arena_free(day);
     return rc;

@@ -101,6 +101,8 @@ for cmd in "verify" "catalog" "head" "balance $DIST" "balance $DIST --at 2026-02
   "trace EPH-2601-A --forward" "trace EPH-2601-A --backward --party $DIST" \
   "permit show CN-PF-2026-0001" "history $DIST" "history EPH-2601-A" \
   "register $DIST --substance ephedrine --from 2026-01-01 --to 2026-03-31" \
+  "register $DIST --substance ephedrine --month 2026-01 --csv" \
+  "register $DIST --substance ephedrine --month 2026-01 --html" \
   "export" "export --party $MAN" "alerts" "balance NOBODY" "trace NO-LOT --forward" \
   "permit show NOPE" "balance" "frobnicate" "balance $DIST --at 2026-02-31" \
   "export --from 2026-02-31" "parties" "parties --kind distributor" \

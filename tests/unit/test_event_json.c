@@ -195,6 +195,87 @@ static void test_render_round_trip(void **state)
     arena_free(a);
 }
 
+/* Handler and checker (经手人, 复核人) and the spec (规格) are optional
+ * fields of dispense, receipt, sale and destroy (spec: dispense, receipt,
+ * produce): they round-trip by their proto names, an event without them
+ * has none, and an empty one is refused like any empty text. */
+#define HMAC64                                                                 \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+static void test_staff_fields(void **state)
+{
+    fixture *f = *state;
+    arena *a = arena_new(0);
+    Trace__V1__Event *e;
+    char *json;
+    size_t len;
+    static const char *const lines[] = {
+        "{\"type\":\"dispense\",\"id\":\"d1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-10T09:30:00+08:00\",\"substance\":\"morphine\",\"lot\":"
+        "\"L1\",\"qty\":\"5\",\"unit\":\"unit\",\"rx\":{\"id\":\"RX1\","
+        "\"prescriber\":\"D1\",\"patient\":\"hmac:" HMAC64 "\",\"written\":"
+        "\"2026-01-10\",\"days_supply\":3,\"form\":\"oral\"},\"handler\":"
+        "\"张药师\",\"checker\":\"S-0042\",\"spec\":\"10mg×10片\"}",
+        "{\"type\":\"receipt\",\"id\":\"c1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-10T09:30:00+08:00\",\"from\":\"P2\",\"ref\":\"s1\","
+        "\"substance\":\"morphine\",\"lot\":\"L1\",\"qty\":\"5\",\"unit\":"
+        "\"unit\",\"handler\":\"H\",\"checker\":\"C\",\"spec\":\"10mg\"}",
+        "{\"type\":\"sale\",\"id\":\"s1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-10T09:30:00+08:00\",\"to\":\"P2\",\"substance\":"
+        "\"morphine\",\"lot\":\"L1\",\"qty\":\"5\",\"unit\":\"unit\","
+        "\"handler\":\"H\",\"checker\":\"C\"}",
+        "{\"type\":\"destroy\",\"id\":\"x1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-10T09:30:00+08:00\",\"substance\":\"morphine\",\"lot\":"
+        "\"L1\",\"qty\":\"5\",\"unit\":\"unit\",\"method\":\"incineration\","
+        "\"handler\":\"H\",\"checker\":\"C\"}",
+        "{\"type\":\"produce\",\"id\":\"p1\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-10T09:30:00+08:00\",\"substance\":\"morphine\",\"lot\":"
+        "\"L1\",\"qty\":\"5\",\"unit\":\"unit\",\"spec\":\"10mg\"}",
+    };
+    const char *plain =
+        "{\"type\":\"dispense\",\"id\":\"d2\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-10T09:30:00+08:00\",\"substance\":\"morphine\",\"lot\":"
+        "\"L1\",\"qty\":\"5\",\"unit\":\"unit\",\"rx\":{\"id\":\"RX2\","
+        "\"prescriber\":\"D1\",\"patient\":\"hmac:" HMAC64 "\",\"written\":"
+        "\"2026-01-10\",\"days_supply\":3,\"form\":\"oral\"}";
+    char line[1024];
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(*lines); i++) {
+        if (event_from_json(&e, a, lines[i], strlen(lines[i]), f->l) !=
+            TRACE_OK)
+            fail_msg("%s refused: %s", lines[i], trace_error_last());
+        assert_int_equal(event_to_json(&json, &len, e, f->l), TRACE_OK);
+        assert_string_equal(json, lines[i]);
+        free(json);
+    }
+    assert_int_equal(event_from_json(&e, a, lines[0], strlen(lines[0]), f->l),
+                     TRACE_OK);
+    assert_string_equal(e->dispense_body->handler, "张药师");
+    assert_string_equal(e->dispense_body->checker, "S-0042");
+    assert_string_equal(e->dispense_body->spec, "10mg×10片");
+    /* without them: none, and the JSON has no such keys */
+    snprintf(line, sizeof(line), "%s}", plain);
+    assert_int_equal(event_from_json(&e, a, line, strlen(line), f->l),
+                     TRACE_OK);
+    assert_null(e->dispense_body->handler);
+    assert_null(e->dispense_body->checker);
+    assert_int_equal(event_to_json(&json, &len, e, f->l), TRACE_OK);
+    assert_null(strstr(json, "handler"));
+    free(json);
+    snprintf(line, sizeof(line), "%s,\"handler\":\"\"}", plain);
+    assert_int_equal(event_from_json(&e, a, line, strlen(line), f->l),
+                     TRACE_EINVAL);
+    assert_non_null(strstr(trace_error_last(), "\"handler\" is empty"));
+    /* not a field of a loss */
+    snprintf(line, sizeof(line),
+             "{\"type\":\"loss\",\"id\":\"l1\",\"party\":\"P1\",\"at\":"
+             "\"2026-01-10T09:30:00+08:00\",\"substance\":\"morphine\","
+             "\"lot\":\"L1\",\"qty\":\"5\",\"unit\":\"unit\",\"reason\":"
+             "\"theft\",\"handler\":\"H\"}");
+    assert_int_equal(event_from_json(&e, a, line, strlen(line), f->l),
+                     TRACE_EINVAL);
+    arena_free(a);
+}
+
 /* A `party` event takes its pubkey as PEM (line breaks and all) or as
  * base64 of the raw 32 bytes; both register the same key. */
 static void test_pubkey_forms(void **state)
@@ -279,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_same_content_after_parsing),
         cmocka_unit_test(test_patient_pseudonymised),
         cmocka_unit_test(test_render_round_trip),
+        cmocka_unit_test(test_staff_fields),
         cmocka_unit_test(test_pubkey_forms),
         cmocka_unit_test(test_arena_and_big_buffers),
     };

@@ -498,6 +498,115 @@ static void test_register(void **state)
         TRACE_ENOTFOUND);
 }
 
+struct reg_entries {
+    int days;
+    int n;
+    char line[8][200];
+    char spec[64], totals[96], names[64];
+};
+
+static int keep_entries(const trace_register_day *d, void *ctx)
+{
+    struct reg_entries *r = ctx;
+    for (size_t i = 0; i < d->n_lines && r->n < 8; i++) {
+        const trace_register_line *l = &d->lines[i];
+        snprintf(r->line[r->n++], 200, "%s %s %s %s=%lld %s/%s %s", d->date,
+                 l->kind, l->qty_text, l->balance_text, (long long)l->balance,
+                 l->handler ? l->handler : "-", l->checker ? l->checker : "-",
+                 l->spec ? l->spec : "-");
+    }
+    snprintf(r->spec, sizeof(r->spec), "%s", d->spec ? d->spec : "-");
+    snprintf(r->totals, sizeof(r->totals),
+             "%s: %s>%s in %s disp %s destr %s out %s", d->date,
+             r->days ? "?" : d->opening_text, d->closing_text,
+             d->period_received_text, d->period_dispensed_text,
+             d->period_destroyed_text, d->period_other_out_text);
+    snprintf(r->names, sizeof(r->names), "%s %s %s", d->name,
+             d->name_zh ? d->name_zh : "-", d->category ? d->category : "-");
+    r->days++;
+    return 0;
+}
+
+#define DISPENSE_M(id, at, lot, qty, extra)                                    \
+    EV("dispense", id, "PH", at,                                               \
+       "\"substance\":\"morphine\",\"lot\":\"" lot "\",\"qty\":\"" qty         \
+       "\",\"unit\":\"unit\",\"rx\":{\"id\":\"R-" id "\",\"prescriber\":"      \
+       "\"D9\",\"patient\":\"X\",\"written\":\"2026-03-01\","                  \
+       "\"days_supply\":3,\"form\":\"oral\"}" extra)
+
+/* Entries of the register: the running balance after each over all lots
+ * and sites, handler and checker, the spec of the event or else of its
+ * lot (the party's receipt before the producer's), the period totals,
+ * the drug's names and register category. */
+static void test_register_entries(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    struct reg_entries e;
+    int64_t from, to;
+    const char *events = REG("r4", "PH", "pharmacy") EV(
+        "produce", "p1", "MAKER", "2026-03-01T08:00:00+08:00",
+        "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":\"1000\","
+        "\"unit\":\"unit\",\"spec\":\"10mg×10片\"")
+        EV("produce", "p2", "MAKER", "2026-03-01T08:00:00+08:00",
+           "\"substance\":\"morphine\",\"lot\":\"M2\",\"qty\":\"1000\","
+           "\"unit\":\"unit\",\"spec\":\"maker's\"")
+            EV("receipt", "c1", "PH", "2026-03-01T09:00:00+08:00",
+               "\"from\":\"MAKER\",\"ref\":\"x\",\"substance\":\"morphine\","
+               "\"lot\":\"M1\",\"qty\":\"100\",\"unit\":\"unit\","
+               "\"handler\":\"王五\",\"checker\":\"赵六\"")
+                EV("receipt", "c2", "PH", "2026-03-01T10:00:00+08:00",
+                   "\"from\":\"MAKER\",\"ref\":\"y\",\"substance\":"
+                   "\"morphine\",\"lot\":\"M2\",\"qty\":\"50\",\"unit\":"
+                   "\"unit\",\"site\":\"safe\",\"spec\":\"5mg×20片\"")
+                    EV("transfer", "t1", "PH", "2026-03-03T08:00:00+08:00",
+                       "\"from_site\":\"main\",\"to_site\":\"safe\","
+                       "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":"
+                       "\"40\",\"unit\":\"unit\"")
+                        DISPENSE_M("d1", "2026-03-03T09:00:00+08:00", "M1",
+                                   "10",
+                                   ",\"handler\":\"张三\",\"checker\":\"李四\"")
+                            DISPENSE_M("d2", "2026-03-03T10:00:00+08:00", "M2",
+                                       "5", ",\"spec\":\"5mg\"");
+
+    assert_int_equal(fixture_import(f, events, TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-03-01", 0, &from),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-03-03", 0, &to),
+                     TRACE_OK);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(
+        trace_register(f->l, "PH", "morphine", from, to, keep_entries, &e),
+        TRACE_OK);
+    assert_int_equal(e.days, 3); /* the 2nd too, without lines */
+    assert_int_equal(e.n, 4);    /* the transfer is not a line */
+    assert_string_equal(
+        e.line[0], "2026-03-01 receipt 100 100=100000 王五/赵六 10mg×10片");
+    assert_string_equal(e.line[1],
+                        "2026-03-01 receipt 50 150=150000 -/- 5mg×20片");
+    assert_string_equal(
+        e.line[2], "2026-03-03 dispense -10 140=140000 张三/李四 10mg×10片");
+    assert_string_equal(e.line[3], "2026-03-03 dispense -5 135=135000 -/- 5mg");
+    assert_string_equal(e.spec, "10mg×10片; 5mg×20片");
+    assert_string_equal(e.totals,
+                        "2026-03-03: ?>135 in 150 disp 15 destr 0 out 0");
+    assert_string_equal(e.names, "Morphine 吗啡 drug");
+
+    /* from the 3rd: the opening balance is 150, the first entry 140 */
+    assert_int_equal(trace_ledger_parse_time(f->l, "2026-03-03", 0, &from),
+                     TRACE_OK);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(
+        trace_register(f->l, "PH", "morphine", from, to, keep_entries, &e),
+        TRACE_OK);
+    assert_int_equal(e.n, 2);
+    assert_string_equal(
+        e.line[0], "2026-03-03 dispense -10 140=140000 张三/李四 10mg×10片");
+    assert_string_equal(e.totals,
+                        "2026-03-03: 150>135 in 0 disp 15 destr 0 out 0");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fixture_teardown)
@@ -512,6 +621,7 @@ int main(void)
         T(test_permit_suspension_applies_from_its_time),
         T(test_history_paging),
         T(test_register),
+        T(test_register_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

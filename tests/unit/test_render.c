@@ -179,12 +179,17 @@ static void items_init(struct items *x)
     x->line[0].lot = "L1";
     x->line[0].qty = "10";
     x->line[0].counterparty = "A";
+    x->line[0].balance = "10";
+    x->line[0].spec = "10mg";
     x->line[1].kind = "dispense";
     x->line[1].id = "x1";
     x->line[1].at = "2026-01-05T10:00:00+08:00";
     x->line[1].qty = "-1";
     x->line[1].counterparty = "DR";
     x->line[1].rx = "RX1";
+    x->line[1].balance = "9";
+    x->line[1].handler = "张三";
+    x->line[1].checker = "Li";
     trace__ops__v1__register_day__init(&x->day);
     x->day.date = "2026-01-05";
     x->day.party = "B";
@@ -198,6 +203,14 @@ static void items_init(struct items *x)
     x->day.closing = "7";
     x->day.n_entries = 2;
     x->day.entries = x->lines;
+    x->day.substance_name = "Ephedrine";
+    x->day.substance_name_zh = "麻黄碱";
+    x->day.category = "precursor";
+    x->day.spec = "10mg";
+    x->day.period_received = "10";
+    x->day.period_dispensed = "1";
+    x->day.period_destroyed = "0";
+    x->day.period_other_out = "2";
     x->it[I(DAY)].item_case = I(DAY);
     x->it[I(DAY)].day = &x->day;
 
@@ -528,24 +541,127 @@ static void test_render_head_substance(void **state)
                   "\n");
 }
 
+/* A whole register as tracectl prints it: begin, the days, end. */
+static char *render_register(const ops_call_t *call, const ops_item_t **days,
+                             size_t n, int mode, int lang, int html,
+                             const char *name)
+{
+    struct out o;
+    ops_render r;
+    char *s;
+
+    out_open(&o, &r, mode == JSON);
+    r.csv = mode == CSV;
+    r.html = html;
+    r.lang = lang;
+    snprintf(r.name, sizeof(r.name), "%s", name);
+    ops_render_begin(&r, call);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ops_render_item(&r, call, days[i]), 0);
+    ops_render_end(&r, call, 0);
+    out_close(&o);
+    assert_string_equal(o.ebuf, "");
+    s = o.buf;
+    free(o.ebuf);
+    return s;
+}
+
+static void expect_str(const char *got, const char *want)
+{
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "rendered\n[%s]\nexpected\n[%s]\n", got, want);
+        fail();
+    }
+}
+
 static void test_render_register_day(void **state)
 {
     struct items x;
     callbuf b;
+    Trace__Ops__V1__RegisterDay empty, last;
+    ops_item_t it_empty = TRACE__OPS__V1__ITEM__INIT,
+               it_last = TRACE__OPS__V1__ITEM__INIT;
     Trace__Ops__V1__RegisterLine more[2], *lines[4];
+    const ops_item_t *days[3];
+    char *s;
 
     (void)state;
     items_init(&x);
     mk(&b, C(SPECIAL_REGISTER));
-    expect_render(
-        &b.call, &x.it[I(DAY)], TEXT, 0,
-        "2026-01-05  B  ephedrine (kg)\n"
-        "  opening 0            received 10         dispensed 1          "
-        "destroyed 0        other out -2       closing 7\n"
-        "    2026-01-05T09:00:00+08:00  receipt   c1             lot L1     "
-        "              10  A\n"
-        "    2026-01-05T10:00:00+08:00  dispense  x1             lot -      "
-        "              -1  DR  rx RX1\n");
+    b.reg.party = "B";
+    b.reg.substance = "ephedrine";
+    b.reg.from_text = "2026-01-05";
+    b.reg.to_text = "2026-01-07";
+    /* a day without entries, then one more with the period's totals */
+    empty = x.day;
+    empty.date = "2026-01-06";
+    empty.opening = empty.closing = "7";
+    empty.received = empty.dispensed = empty.destroyed = "0";
+    empty.other_out = "0";
+    empty.n_entries = 0;
+    empty.entries = NULL;
+    last = empty;
+    last.date = "2026-01-07";
+    last.period_received = "10";
+    last.period_dispensed = "1";
+    last.period_destroyed = "0";
+    last.period_other_out = "2";
+    it_empty.item_case = it_last.item_case = I(DAY);
+    it_empty.day = &empty;
+    it_last.day = &last;
+    days[0] = &x.it[I(DAY)];
+    days[1] = &it_empty;
+    days[2] = &it_last;
+
+    /* text: heading, the opening balance, a row per entry with its
+     * running balance, nothing for the days without entries, totals */
+    s = render_register(&b.call, days, 3, TEXT, OPS_LANG_EN, 0, "Bee & Co");
+    expect_str(
+        s,
+        "Special register of precursor chemicals\n"
+        "party     B Bee & Co\n"
+        "drug      Ephedrine (ephedrine)\n"
+        "spec      10mg\n"
+        "unit      kg\n"
+        "period    2026-01-05 .. 2026-01-07\n"
+        "DATE       KIND      ENTRY                     RX / FROM-TO         "
+        "LOT          SPEC                 IN        OUT      BALANCE  "
+        "HANDLER    CHECKER\n"
+        "2026-01-05 opening                                                  "
+        "                                                           0\n"
+        "2026-01-05 receipt   c1                        A                    "
+        "L1           10mg                 10                      10  -   "
+        "       -\n"
+        "2026-01-05 dispense  x1                        RX1                  "
+        "-            -                                1            9  张三 "
+        "      Li\n"
+        "period totals:  received 10  dispensed 1  destroyed 0  other out 2  "
+        "closing 7 kg\n");
+    free(s);
+    s = render_register(&b.call, days, 3, TEXT, OPS_LANG_ZH, 0, "");
+    expect_str(
+        s,
+        "易制毒化学品专用账册\n"
+        "单位      B\n"
+        "品名      麻黄碱 (ephedrine)\n"
+        "规格      10mg\n"
+        "计量单位  kg\n"
+        "期间      2026-01-05 至 2026-01-07\n"
+        "日期       摘要      凭证号                    处方号/来源去向      "
+        "批号         规格               收入       发出         结存  "
+        "经手人     复核人\n"
+        "2026-01-05 期初结存                                                 "
+        "                                                           0\n"
+        "2026-01-05 收货      c1                        A                    "
+        "L1           10mg                 10                      10  -   "
+        "       -\n"
+        "2026-01-05 发药      x1                        RX1                  "
+        "-            -                                1            9  张三 "
+        "      Li\n"
+        "本期合计：  收入 10  发药 1  销毁 0  其他发出 2  期末结存 7 kg\n");
+    free(s);
+
+    /* --json: every day, the same fields as before and the new ones */
     expect_render(
         &b.call, &x.it[I(DAY)], JSON, 0,
         "{\"date\":\"2026-01-05\",\"party\":\"B\",\"substance\":"
@@ -553,40 +669,41 @@ static void test_render_register_day(void **state)
         "\"10\",\"dispensed\":\"1\",\"destroyed\":\"0\",\"other_out\":"
         "\"-2\",\"closing\":\"7\",\"entries\":[{\"kind\":\"receipt\","
         "\"id\":\"c1\",\"at\":\"2026-01-05T09:00:00+08:00\",\"lot\":\"L1\","
-        "\"qty\":\"10\",\"counterparty\":\"A\",\"rx\":null},{\"kind\":"
+        "\"qty\":\"10\",\"counterparty\":\"A\",\"rx\":null,\"balance\":"
+        "\"10\",\"handler\":null,\"checker\":null,\"spec\":\"10mg\"},"
+        "{\"kind\":"
         "\"dispense\",\"id\":\"x1\",\"at\":\"2026-01-05T10:00:00+08:00\","
         "\"lot\":null,\"qty\":\"-1\",\"counterparty\":\"DR\",\"rx\":"
-        "\"RX1\"}]}\n");
-    /* the header (after a UTF-8 BOM) comes from ops_render_begin */
-    expect_render(&b.call, &x.it[I(DAY)], CSV, 0,
-                  "2026-01-05,B,ephedrine,kg,0,10,1,0,-2,7,A/L1,RX1\n");
+        "\"RX1\",\"balance\":\"9\",\"handler\":\"张三\",\"checker\":"
+        "\"Li\",\"spec\":null}],\"substance_name\":\"Ephedrine\","
+        "\"substance_name_zh\":\"麻黄碱\",\"category\":\"precursor\","
+        "\"spec\":\"10mg\",\"period_received\":\"10\",\"period_dispensed\":"
+        "\"1\",\"period_destroyed\":\"0\",\"period_other_out\":\"2\"}\n");
+    s = render_register(&b.call, days, 3, JSON, OPS_LANG_ZH, 0, "");
+    assert_int_equal(strlen(s) > 0 && s[strlen(s) - 1] == '\n', 1);
     {
-        struct out o;
-        ops_render r;
-        out_open(&o, &r, 0);
-        r.csv = 1;
-        ops_render_begin(&r, &b.call);
-        ops_render_end(&r, &b.call, 0);
-        out_close(&o);
-        assert_string_equal(o.buf, "\xEF\xBB\xBF"
-                                   "date,party,substance,unit,opening,received,"
-                                   "dispensed,destroyed,other_out,closing,"
-                                   "received_from,prescriptions\n");
-        out_free(&o);
+        int n = 0;
+        for (const char *p = s; *p; p++)
+            n += *p == '\n';
+        assert_int_equal(n, 3); /* one line per day, no totals line */
     }
-    /* CSV quoting; a receipt without supplier or lot; a sale out is not
-     * something received */
+    free(s);
+
+    /* CSV: BOM and header, an opening row, a row per entry (its quantity
+     * in the column of its kind), a total row; quoting */
     for (int i = 0; i < 2; i++)
         trace__ops__v1__register_line__init(&more[i]);
     more[0].kind = "receipt";
     more[0].id = "c2";
     more[0].at = "2026-01-05T11:00:00+08:00";
     more[0].qty = "3";
+    more[0].balance = "12";
     more[1].kind = "sale";
     more[1].id = "s5";
     more[1].at = "2026-01-05T12:00:00+08:00";
     more[1].qty = "-2";
     more[1].counterparty = "C";
+    more[1].balance = "9";
     x.line[0].counterparty = "A,\"1";
     lines[0] = &x.line[0];
     lines[1] = &more[0];
@@ -594,9 +711,83 @@ static void test_render_register_day(void **state)
     lines[3] = &more[1];
     x.day.entries = lines;
     x.day.n_entries = 4;
-    expect_render(&b.call, &x.it[I(DAY)], CSV, 1,
-                  "2026-01-05,B,ephedrine,kg,0,10,1,0,-2,7,\"A,\"\"1/L1 -/-\","
-                  "RX1\n");
+    s = render_register(&b.call, days, 3, CSV, OPS_LANG_ZH, 0, "");
+    expect_str(s, "\xEF\xBB\xBF"
+                  "date,party,substance,unit,kind,id,at,counterparty,rx,lot,"
+                  "received,dispensed,destroyed,other_out,balance,handler,"
+                  "checker,spec\n"
+                  "2026-01-05,B,ephedrine,kg,opening,,,,,,,,,,0,,,10mg\n"
+                  "2026-01-05,B,ephedrine,kg,receipt,c1,"
+                  "2026-01-05T09:00:00+08:00,\"A,\"\"1\",,L1,10,,,,10,,,10mg\n"
+                  "2026-01-05,B,ephedrine,kg,receipt,c2,"
+                  "2026-01-05T11:00:00+08:00,,,,3,,,,12,,,\n"
+                  "2026-01-05,B,ephedrine,kg,dispense,x1,"
+                  "2026-01-05T10:00:00+08:00,DR,RX1,,,1,,,9,张三,Li,\n"
+                  "2026-01-05,B,ephedrine,kg,sale,s5,"
+                  "2026-01-05T12:00:00+08:00,C,,,,,,2,9,,,\n"
+                  "2026-01-07,B,ephedrine,kg,total,,,,,,10,1,0,2,7,,,\n");
+    free(s);
+}
+
+/* The printable page: a whole HTML document, every value escaped. */
+static void test_render_register_html(void **state)
+{
+    struct items x;
+    callbuf b;
+    const ops_item_t *days[1];
+    char *s;
+
+    (void)state;
+    items_init(&x);
+    mk(&b, C(SPECIAL_REGISTER));
+    b.reg.party = "B";
+    b.reg.substance = "ephedrine";
+    b.reg.from_text = "2026-01-05";
+    b.reg.to_text = "2026-01-05";
+    x.day.category = "drug";
+    x.day.spec = "10mg×10片 <i>";
+    x.line[1].handler = "<script>alert(1)</script>";
+    x.line[1].checker = "A & B \"q\" 'x'";
+    days[0] = &x.it[I(DAY)];
+    s = render_register(&b.call, days, 1, TEXT, OPS_LANG_ZH, 1,
+                        "<script>evil()</script> & Sons");
+    assert_non_null(strstr(s, "<!DOCTYPE html>\n<html lang=\"zh-CN\">"));
+    assert_non_null(strstr(s, "<meta charset=\"utf-8\">"));
+    assert_non_null(strstr(s, "<style>"));
+    assert_non_null(strstr(s, "<h1>麻醉药品和精神药品专用账册</h1>"));
+    assert_non_null(
+        strstr(s, "<tr><th>单位</th><td>&lt;script&gt;evil()&lt;/script&gt; "
+                  "&amp; Sons (B)</td></tr>"));
+    assert_non_null(strstr(s, "<tr><th>品名</th><td>麻黄碱 (ephedrine)"));
+    assert_non_null(strstr(s, "<td>10mg×10片 &lt;i&gt;</td>"));
+    assert_non_null(strstr(s, "<td>2026-01-05 至 2026-01-05</td>"));
+    assert_non_null(strstr(s, "<th>经手人</th><th>复核人</th>"));
+    assert_non_null(strstr(
+        s, "<tr class=\"opening\"><td>2026-01-05</td><td>期初结存</td>"));
+    assert_non_null(strstr(
+        s, "<tr><td>2026-01-05</td><td>发药</td><td>x1</td><td>RX1</td>"
+           "<td></td><td></td><td class=\"n\"></td><td class=\"n\">1</td>"
+           "<td class=\"n\">9</td><td>&lt;script&gt;alert(1)&lt;/script&gt;"
+           "</td><td>A &amp; B &quot;q&quot; &#39;x&#39;</td></tr>"));
+    assert_non_null(strstr(s, "<th>本期合计</th>"));
+    assert_non_null(strstr(s, "<th>期末结存</th><td class=\"n\">7</td>"));
+    assert_non_null(strstr(s, "经手人（签字）："));
+    assert_non_null(strstr(s, "复核人（签字）："));
+    /* nothing the values brought in is markup */
+    assert_null(strstr(s, "<script"));
+    assert_null(strstr(s, "<i>"));
+    assert_int_equal(strcmp(s + strlen(s) - 8, "</html>\n"), 0);
+    free(s);
+    /* English */
+    s = render_register(&b.call, days, 1, TEXT, OPS_LANG_EN, 1, "");
+    assert_non_null(strstr(s, "<html lang=\"en\">"));
+    assert_non_null(
+        strstr(s, "<h1>Special register of narcotic and psychotropic drugs"));
+    assert_non_null(strstr(s, "<th>Handler</th><th>Checker</th>"));
+    assert_non_null(strstr(s, "<tr><th>Party</th><td>B</td></tr>"));
+    free(s);
+    assert_int_equal(ops_render_has_html(C(SPECIAL_REGISTER)), 1);
+    assert_int_equal(ops_render_has_html(C(BALANCE)), 0);
 }
 
 static void test_render_line_alert_verified(void **state)
@@ -909,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_render_zh_values),
         cmocka_unit_test(test_render_head_substance),
         cmocka_unit_test(test_render_register_day),
+        cmocka_unit_test(test_render_register_html),
         cmocka_unit_test(test_render_line_alert_verified),
         cmocka_unit_test(test_json_value),
         cmocka_unit_test(test_render_wrong_kind),

@@ -193,6 +193,16 @@ typedef struct trace_register_line {
     const char *counterparty; /* supplier, buyer or prescriber */
     const char *rx;           /* prescription id of a dispensing */
     const char *at_text;
+    /* The running balance after this entry, over all the party's lots
+     * and sites of the substance, in `at` order (ties in journal
+     * order): the opening balance of the register plus every entry up
+     * to this one. */
+    int64_t balance;
+    const char *balance_text;
+    const char *handler; /* staff who handled it (经手人), or NULL */
+    const char *checker; /* staff who checked it (复核人), or NULL */
+    const char *spec;    /* 规格: the event's own, else its lot's (see
+                            trace_register), or NULL */
 } trace_register_line;
 
 typedef struct trace_register_day {
@@ -203,6 +213,20 @@ typedef struct trace_register_day {
         *other_out_text, *closing_text;
     size_t n_lines;
     const trace_register_line *lines; /* in `at` order */
+    /* The same on every day of one register: */
+    const char *name;     /* the substance's name in the catalog */
+    const char *name_zh;  /* its Chinese name, or NULL */
+    const char *category; /* "drug" (a narcotic or psychotropic drug:
+                             CN-NARC, CN-PSY-1/2), "precursor" (CN-PC-1/2/3)
+                             or NULL */
+    const char *spec;     /* the distinct specifications (规格) of the lots
+                             in the register, "; " between them, or NULL */
+    /* Totals from the register's first day through this one (the last
+     * day's are the period's; its opening is the first day's). */
+    int64_t period_received, period_dispensed, period_destroyed,
+        period_other_out;
+    const char *period_received_text, *period_dispensed_text,
+        *period_destroyed_text, *period_other_out_text;
 } trace_register_day;
 
 typedef int (*trace_register_fn)(const trace_register_day *d, void *ctx);
@@ -213,7 +237,12 @@ typedef int (*trace_register_fn)(const trace_register_day *d, void *ctx);
  * ledger's zone): opening balance, what came in (receipts with their
  * supplier and lot), what was dispensed (with prescription ids),
  * destroyed, and otherwise went out (sales or returns, use, losses),
- * and the closing balance, over all the party's sites and lots.
+ * and the closing balance, over all the party's sites and lots.  Every
+ * day is passed to fn, those without entries too; each entry carries
+ * the running balance after it, its handler and checker, and its
+ * specification: the event's own `spec`, else the lot's (the `spec` of
+ * the party's receipt or produce event of that lot, else of the lot's
+ * produce event by whoever produced it).
  * TRACE_ENOTFOUND for an unknown party or substance; TRACE_EINVAL
  * ("quantity overflow: the register of PARTY for SUBSTANCE on DAY ...")
  * when a balance or total over several holdings does not fit an int64
