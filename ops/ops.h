@@ -143,6 +143,7 @@ typedef struct ops_render {
     size_t rows;
     uint64_t last_seq; /* history: the last row's position; alerts: the
                           last alert's */
+    char holder[256];  /* trace: the holder last named ("" none) */
 } ops_render;
 
 void ops_render_begin(ops_render *r, const ops_call_t *call);
