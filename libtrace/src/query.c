@@ -486,12 +486,21 @@ static int buyer_receipts(walk *w, const char *lot,
                           const Trace__V1__Event *sale, int depth)
 {
     lotrec *recs;
-    size_t n;
+    size_t n, k = 0;
     int rc;
 
-    if ((rc = lot_records(w->q, lot, sale->sale_body->to, 1, &recs, &n)))
+    /* only the receipts are decoded: the buyer's other records (all its
+     * dispensings, say) are read when the walk reaches it */
+    if ((rc = lot_records(w->q, lot, sale->sale_body->to, 0, &recs, &n)))
         return rc;
-    return emit_receipts(w, recs, n, lot, sale, depth);
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].role == LOT_RECEIPT)
+            recs[k++] = recs[i];
+    for (size_t i = 0; i < k; i++)
+        if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
+            return rc;
+    qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    return emit_receipts(w, recs, k, lot, sale, depth);
 }
 
 /* The produce and import records of a lot, decoded, in `at` order: where
