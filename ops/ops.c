@@ -193,6 +193,14 @@ static int on_hop(const trace_hop *h, void *ctx)
     m.party = (char *)h->party;
     m.into_lot = (char *)h->into_lot;
     m.depth = h->depth;
+    m.from_name = (char *)h->from_name;
+    m.to_name = (char *)h->to_name;
+    m.ref = (char *)h->ref;
+    m.leaves = (char *)h->leaves;
+    m.holder = (char *)h->holder;
+    m.holder_name = (char *)h->holder_name;
+    m.held = (char *)h->held_text;
+    m.held_unit = (char *)h->held_unit;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_HOP;
     it.hop = &m;
     return emit(r, &it);
@@ -323,6 +331,13 @@ static int on_event(const trace_event_info *e, void *ctx)
     m.at = (char *)e->at_text;
     m.corrected = e->corrected != 0;
     m.json = (char *)e->json;
+    m.party_name = (char *)e->party_name;
+    m.corrected_by = (char *)e->corrected_by;
+    m.has_voided = e->corrected != 0;
+    m.voided = e->voided != 0;
+    m.corrects = (char *)e->corrects;
+    m.has_voids = e->corrects != NULL;
+    m.voids = e->voids != 0;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_EVENT;
     it.event = &m;
     return emit_at(r, &it, e->seq);

@@ -150,6 +150,7 @@ typedef struct ops_render {
         char received[48], dispensed[48], destroyed[48], other_out[48],
             closing[48];
     } reg;
+    char holder[256]; /* trace: the holder last named ("" none) */
 } ops_render;
 
 void ops_render_begin(ops_render *r, const ops_call_t *call);

@@ -252,9 +252,18 @@ static const char *end_of_hop(const ops_render *r, const char *kind)
     return L(r, "(gone)", "(去向终点)");
 }
 
+/* A party id, with its registered name beside it when known. */
+static void who(FILE *o, const char *id, const char *name)
+{
+    fputs(id, o);
+    if (name && name[0])
+        fprintf(o, " (%s)", name);
+}
+
 static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
 {
     FILE *o = r->out;
+    int depth;
 
     if (r->json) {
         fputc('{', o);
@@ -269,24 +278,55 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
         ops_json_str(o, "kind", h->kind, 1);
         ops_json_str(o, "party", h->party, 1);
         ops_json_str(o, "into_lot", h->into_lot, 1);
-        fprintf(o, ",\"depth\":%d}\n", (int)h->depth);
+        fprintf(o, ",\"depth\":%d", (int)h->depth);
+        ops_json_str(o, "from_name", h->from_name, 1);
+        ops_json_str(o, "to_name", h->to_name, 1);
+        ops_json_str(o, "ref", h->ref, 1);
+        ops_json_str(o, "leaves", h->leaves, 1);
+        ops_json_str(o, "holder", h->holder, 1);
+        ops_json_str(o, "holder_name", h->holder_name, 1);
+        ops_json_str(o, "held", h->held, 1);
+        ops_json_str(o, "held_unit", h->held_unit, 1);
+        fputs("}\n", o);
         return;
+    }
+    /* a walk back from one of several holders: a line naming it first */
+    if (h->holder && strcmp(h->holder, r->holder) != 0) {
+        snprintf(r->holder, sizeof(r->holder), "%s", h->holder);
+        who(o, h->holder, h->holder_name);
+        if (h->held)
+            fprintf(o, L(r, " holds %s %s of %s\n", " 持有 %s %s（批号 %s）\n"),
+                    h->held, or_empty(h->held_unit), h->lot);
+        else
+            fprintf(o, L(r, " held %s\n", " 曾持有 %s\n"), h->lot);
     }
     /* indent by depth, at most MAX_INDENT levels (a depth comes from the
      * ledger or a daemon: never a width that overflows) */
-    fprintf(o, "%*s%-9s %s ",
-            2 * (h->depth < 0            ? 0
-                 : h->depth > MAX_INDENT ? MAX_INDENT
-                                         : (int)h->depth),
-            "", h->kind, h->lot);
-    if (h->into_lot)
-        fprintf(o, "%s: %s %s", or_empty(h->from), L(r, "into lot", "投入批号"),
-                h->into_lot);
-    else
-        fprintf(o, "%s -> %s", h->from ? h->from : L(r, "(origin)", "(来源)"),
-                h->to ? h->to : end_of_hop(r, h->kind));
-    fprintf(o, "  %s %s  [%s %s/%s]\n", or_empty(h->qty), or_empty(h->unit),
+    depth = h->depth < 0            ? 0
+            : h->depth > MAX_INDENT ? MAX_INDENT
+                                    : (int)h->depth;
+    if (h->holder && depth < MAX_INDENT)
+        depth++;
+    fprintf(o, "%*s%-9s %s ", 2 * depth, "", h->kind, h->lot);
+    if (h->into_lot) {
+        who(o, or_empty(h->from), h->from_name);
+        fprintf(o, ": %s %s", L(r, "into lot", "投入批号"), h->into_lot);
+    } else {
+        if (h->from)
+            who(o, h->from, h->from_name);
+        else
+            fputs(L(r, "(origin)", "(来源)"), o);
+        fputs(" -> ", o);
+        if (h->to)
+            who(o, h->to, h->to_name);
+        else
+            fputs(end_of_hop(r, h->kind), o);
+    }
+    fprintf(o, "  %s %s  [%s %s/%s]", or_empty(h->qty), or_empty(h->unit),
             h->at, h->party, h->event);
+    if (h->ref)
+        fprintf(o, L(r, "  receipt of sale %s", "  对应销售 %s"), h->ref);
+    fputc('\n', o);
 }
 
 static void permit(ops_render *r, const Trace__Ops__V1__Permit *p)
@@ -442,9 +482,15 @@ static void event(ops_render *r, const Trace__Ops__V1__Event *e)
     FILE *o = r->out;
 
     if (r->json) {
-        fprintf(o, "{\"seq\":%llu,\"corrected\":%s,\"event\":%s}\n",
+        fprintf(o, "{\"seq\":%llu,\"corrected\":%s,\"event\":%s",
                 (unsigned long long)e->seq, e->corrected ? "true" : "false",
                 e->json);
+        fprintf(o, ",\"voided\":%s", e->voided ? "true" : "false");
+        ops_json_str(o, "corrected_by", e->corrected_by, 1);
+        ops_json_str(o, "corrects", e->corrects, 1);
+        fprintf(o, ",\"voids\":%s", e->voids ? "true" : "false");
+        ops_json_str(o, "party_name", e->party_name, 1);
+        fputs("}\n", o);
         return;
     }
     if (r->csv) {
@@ -459,7 +505,12 @@ static void event(ops_render *r, const Trace__Ops__V1__Event *e)
         csv_field(o, e->lot, 0);
         csv_field(o, e->qty, 0);
         csv_field(o, e->unit, 0);
-        csv_field(o, e->corrected ? "true" : "false", 1);
+        csv_field(o, e->corrected ? "true" : "false", 0);
+        csv_field(o, e->voided ? "true" : "false", 0);
+        csv_field(o, e->corrected_by, 0);
+        csv_field(o, e->corrects, 0);
+        csv_field(o, e->voids ? "true" : "false", 0);
+        csv_field(o, e->party_name, 1);
         return;
     }
     if (r->rows == 0) {
@@ -467,15 +518,35 @@ static void event(ops_render *r, const Trace__Ops__V1__Event *e)
             {"SEQ", "序号", -8, 0},  {"AT", "时间", 25, 2},
             {"TYPE", "类型", 13, 0}, {"PARTY", "单位", 20, 0},
             {"ID", "编号", 16, 0},   {"SUBSTANCE", "物质", 18, 0},
-            {"LOT", "批号", 14, 0},  {"QTY", "数量", 0, 0}};
+            {"LOT", "批号", 14, 0},  {"QTY", "数量", 16, 0},
+            {"NAME", "名称", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
     fprintf(o, "%8llu  %-25s ", (unsigned long long)e->seq, e->at);
     cell(o, W(r, e->type), 13);
-    fprintf(o, "%-20s %-16s %-18s %-14s %s %s%s\n", e->party, e->id,
-            e->substance ? e->substance : "-", e->lot ? e->lot : "-",
-            or_empty(e->qty), or_empty(e->unit),
-            e->corrected ? L(r, "  (corrected)", "  （已更正）") : "");
+    fprintf(o, "%-20s %-16s %-18s %-14s ", e->party, e->id,
+            e->substance ? e->substance : "-", e->lot ? e->lot : "-");
+    {
+        char q[96];
+        snprintf(q, sizeof(q), "%s%s%s", or_empty(e->qty),
+                 e->qty && e->unit ? " " : "", e->qty ? or_empty(e->unit) : "");
+        cell(o, q, 16);
+    }
+    fputs(e->party_name && e->party_name[0] ? e->party_name : "-", o);
+    /* what corrections did: to this event, and what this one does */
+    if (e->corrected && e->corrected_by)
+        fprintf(o,
+                e->voided ? L(r, "  (voided by %s)", "  （已作废：%s）")
+                          : L(r, "  (corrected by %s)", "  （已更正：%s）"),
+                e->corrected_by);
+    else if (e->corrected)
+        fputs(L(r, "  (corrected)", "  （已更正）"), o);
+    if (e->corrects)
+        fprintf(o,
+                e->voids ? L(r, "  (voids %s)", "  （作废 %s）")
+                         : L(r, "  (corrects %s)", "  （更正 %s）"),
+                e->corrects);
+    fputc('\n', o);
 }
 
 static void head(ops_render *r, const Trace__Ops__V1__HeadState *h)
@@ -1038,7 +1109,8 @@ static const struct {
     const char *header;
 } csv_headers[] = {
     {C(BALANCE), "party,site,substance,lot,qty,unit"},
-    {C(HISTORY), "seq,at,type,party,id,substance,lot,qty,unit,corrected"},
+    {C(HISTORY), "seq,at,type,party,id,substance,lot,qty,unit,corrected,"
+                 "voided,corrected_by,corrects,voids,party_name"},
     {C(ALERTS), "id,rule,severity,status,party,detail,ack_by,ack_at,ack_note"},
     /* the register: a row per entry, after an opening row and before a
      * total row */
@@ -1066,6 +1138,7 @@ void ops_render_begin(ops_render *r, const ops_call_t *call)
 
     r->rows = 0;
     memset(&r->reg, 0, sizeof(r->reg));
+    r->holder[0] = '\0';
     if (r->csv && !r->json) {
         /* a UTF-8 BOM: spreadsheet programs then read Chinese text right */
         for (size_t i = 0; i < sizeof(csv_headers) / sizeof(*csv_headers); i++)

@@ -330,8 +330,63 @@ typedef struct walk {
     query *q;
     trace_hop_fn fn;
     void *ctx;
-    strmap *seen; /* "lot\x1party" pairs already expanded */
+    strmap *seen;  /* "lot\x1party" pairs already expanded */
+    strmap *names; /* party -> its registered name (or NULL), in q->a */
+    /* the holder a backward walk from every holder is explaining */
+    const char *holder, *holder_name, *held_text, *held_unit;
 } walk;
+
+/* The registered name of `party`, or NULL (not a party: a country, or
+ * unregistered).  Never fails: a name is an aid, not an answer. */
+static const char *party_name(query *q, const char *party)
+{
+    Trace__V1__PartyState *st;
+    MDB_val k, v;
+
+    if (!party)
+        return NULL;
+    k = (MDB_val){strlen(party), (void *)party};
+    if (mdb_get(q->txn, q->l->dbi_parties, &k, &v) != 0)
+        return NULL;
+    st = trace__v1__party_state__unpack(arena_allocator(q->a), v.mv_size,
+                                        v.mv_data);
+    return st && st->body && st->body->name && st->body->name[0]
+               ? st->body->name
+               : NULL;
+}
+
+/* party_name, remembered for the rest of the walk. */
+static const char *walk_name(walk *w, const char *party)
+{
+    const char **slot;
+
+    if (!party)
+        return NULL;
+    if (!w->names || !(slot = strmap_get(w->names, party, 1)))
+        return party_name(w->q, party);
+    if (!*slot)
+        *slot = party_name(w->q, party);
+    return *slot;
+}
+
+/* Where goods leave the chain, by the role of the event. */
+static const char *leaves_of(uint8_t role)
+{
+    switch (role) {
+    case LOT_DISPENSE:
+        return "dispensed";
+    case LOT_CONSUME:
+        return "consumed";
+    case LOT_DESTROY:
+        return "destroyed";
+    case LOT_LOSS:
+        return "lost";
+    case LOT_EXPORT:
+        return "exported";
+    default:
+        return NULL;
+    }
+}
 
 static int emit_hop(walk *w, const lotrec *r, const char *lot, const char *from,
                     const char *to, const char *into,
@@ -362,6 +417,16 @@ static int emit_hop(walk *w, const lotrec *r, const char *lot, const char *from,
     h.at_us = r->ev->at->us;
     h.at_text = format_time(w->q->a, r->ev->at);
     h.depth = depth;
+    /* an import comes from a country, an export goes to one */
+    h.from_name = r->role == LOT_IMPORT ? NULL : walk_name(w, from);
+    h.to_name = r->role == LOT_EXPORT ? NULL : walk_name(w, to);
+    if (r->ev->body_case == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
+        h.ref = r->ev->receipt_body->ref;
+    h.leaves = leaves_of(r->role);
+    h.holder = w->holder;
+    h.holder_name = w->holder_name;
+    h.held_text = w->held_text;
+    h.held_unit = w->held_unit;
     return w->fn(&h, w->ctx);
 }
 
@@ -389,6 +454,54 @@ static const Trace__V1__Input *input_of(const Trace__V1__Event *ev,
 
 static int forward(walk *w, const char *lot, const char *party, int depth);
 static int backward(walk *w, const char *lot, const char *holder, int depth);
+
+/* Is r a receipt of the sale `sale` (recorded by `seller`)? */
+static int receipt_of(const lotrec *r, const Trace__V1__Event *sale)
+{
+    const Trace__V1__ReceiptBody *b;
+
+    if (r->role != LOT_RECEIPT ||
+        r->ev->body_case != TRACE__V1__EVENT__BODY_RECEIPT_BODY)
+        return 0;
+    b = r->ev->receipt_body;
+    return b->from && b->ref && strcmp(b->from, sale->party) == 0 &&
+           strcmp(b->ref, sale->id) == 0;
+}
+
+/* The receipts among recs[0..n) of the sale `sale`, at `depth`. */
+static int emit_receipts(walk *w, const lotrec *recs, size_t n, const char *lot,
+                         const Trace__V1__Event *sale, int depth)
+{
+    int rc = TRACE_OK;
+
+    for (size_t i = 0; i < n && rc == TRACE_OK; i++)
+        if (receipt_of(&recs[i], sale))
+            rc = emit_hop(w, &recs[i], lot, sale->party, recs[i].ev->party,
+                          NULL, recs[i].ev->receipt_body->qty, depth);
+    return rc;
+}
+
+/* The buyer's receipts of the sale `sale` of `lot`, at `depth`. */
+static int buyer_receipts(walk *w, const char *lot,
+                          const Trace__V1__Event *sale, int depth)
+{
+    lotrec *recs;
+    size_t n, k = 0;
+    int rc;
+
+    /* only the receipts are decoded: the buyer's other records (all its
+     * dispensings, say) are read when the walk reaches it */
+    if ((rc = lot_records(w->q, lot, sale->sale_body->to, 0, &recs, &n)))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].role == LOT_RECEIPT)
+            recs[k++] = recs[i];
+    for (size_t i = 0; i < k; i++)
+        if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
+            return rc;
+    qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    return emit_receipts(w, recs, k, lot, sale, depth);
+}
 
 /* The produce and import records of a lot, decoded, in `at` order: where
  * the lot enters the ledger.  Then `next` continues from each. */
@@ -456,6 +569,8 @@ static int forward(walk *w, const char *lot, const char *party, int depth)
             rc =
                 emit_hop(w, r, lot, party, ev->sale_body->to, NULL, qty, depth);
             if (rc == TRACE_OK)
+                rc = buyer_receipts(w, lot, ev, depth);
+            if (rc == TRACE_OK)
                 rc = forward(w, lot, ev->sale_body->to, depth + 1);
             break;
         case LOT_INPUT: {
@@ -491,7 +606,7 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
     lotrec *recs;
     size_t n;
     int rc;
-    strmap *sellers;
+    strmap *sellers, *sales;
 
     if (seen(w, lot, holder))
         return TRACE_OK;
@@ -500,16 +615,30 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
     if (n == 0 && depth == 0)
         return trace_fail(TRACE_ENOTFOUND, "%s has no record of lot %s", holder,
                           lot);
-    /* Sales to the holder are the evidence; receipts stand in only for
-     * sellers with no sale on record. */
+    /* Sales to the holder are the evidence, each followed by the
+     * holder's receipts of it; a receipt of no sale on record is shown
+     * on its own, and stands in for a sale when its seller has none on
+     * record with the holder (`sellers`: who has; `sales`: "party\x01id"
+     * of each sale). */
     if (!(sellers = strmap_new(sizeof(int))))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].role == LOT_SALE_IN &&
-            !strmap_get(sellers, recs[i].ev->party, 1)) {
+    if (!(sales = strmap_new(sizeof(int)))) {
+        strmap_free(sellers);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char key[KEY_MAX];
+        if (recs[i].role != LOT_SALE_IN)
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", recs[i].ev->party,
+                 recs[i].ev->id);
+        if (!strmap_get(sellers, recs[i].ev->party, 1) ||
+            !strmap_get(sales, key, 1)) {
             strmap_free(sellers);
+            strmap_free(sales);
             return trace_fail(TRACE_ENOMEM, "out of memory");
         }
+    }
     for (size_t i = n; i-- > 0 && rc == TRACE_OK;) {
         const lotrec *r = &recs[i];
         const Trace__V1__Event *ev = r->ev;
@@ -531,13 +660,20 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
         case LOT_SALE_IN:
             src = ev->party;
             rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
+            if (rc == TRACE_OK)
+                rc = emit_receipts(w, recs, n, lot, ev, depth);
             break;
-        case LOT_RECEIPT:
-            if (strmap_get(sellers, ev->receipt_body->from, 0))
-                break;
-            src = ev->receipt_body->from;
-            rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
+        case LOT_RECEIPT: {
+            char key[KEY_MAX];
+            const Trace__V1__ReceiptBody *b = ev->receipt_body;
+            snprintf(key, sizeof(key), "%s\x01%s", b->from, b->ref);
+            if (strmap_get(sales, key, 0))
+                break; /* shown with its sale */
+            rc = emit_hop(w, r, lot, b->from, holder, NULL, qty, depth);
+            if (!strmap_get(sellers, b->from, 0))
+                src = b->from;
             break;
+        }
         default:
             break;
         }
@@ -545,6 +681,118 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
             rc = backward(w, lot, src, depth + 1);
     }
     strmap_free(sellers);
+    strmap_free(sales);
+    return rc;
+}
+
+/* A party's book stock of `lot` now, over all its sites: *held (base
+ * units, saturated) and its unit; *any is 0 if it has no stock record of
+ * it at all. */
+static int stock_now(query *q, const char *party, const char *substance,
+                     const char *lot, int64_t *held, const char **unit,
+                     int *any)
+{
+    const char *parts[] = {party, substance, lot};
+    uint8_t prefix[KEY_MAX];
+    size_t plen = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    *held = 0;
+    *unit = NULL;
+    *any = 0;
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = strlen(parts[i]) + 1;
+        if (plen + len > sizeof(prefix))
+            return TRACE_OK; /* too long to be stored */
+        memcpy(prefix + plen, parts[i], len);
+        plen += len;
+    }
+    if ((rc = mdb_cursor_open(q->txn, q->l->dbi_bal, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    k = (MDB_val){plen, prefix};
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > plen && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
+        if (v.mv_size == BAL_SIZE && !*unit)
+            *unit = unit_name(((uint8_t *)v.mv_data)[25]);
+        if ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP)))
+            break;
+        if (v.mv_size != BAL_SIZE)
+            continue;
+        *any = 1;
+        if (qty_add(held, *held, bal_balance(v.mv_data)))
+            *held = bal_balance(v.mv_data) > 0 ? INT64_MAX : INT64_MIN;
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
+}
+
+/* `trace LOT --backward` without a party: from every party holding
+ * stock of the lot now (or, if none does, that ever held stock of it),
+ * each walk on its own, or from its origins if no stock of it was ever
+ * booked. */
+static int from_holders(walk *w, const char *lot)
+{
+    lotrec *recs;
+    size_t n, nh = 0;
+    struct holder {
+        const char *party;
+        int64_t held;
+        const char *unit;
+        int now;
+    } * hs;
+    int rc, any_now = 0;
+
+    if ((rc = lot_records(w->q, lot, NULL, 0, &recs, &n)) != TRACE_OK)
+        return rc;
+    if (n == 0)
+        return trace_fail(TRACE_ENOTFOUND, "no event names lot %s", lot);
+    if (!(hs = arena_alloc(w->q->a, n * sizeof(*hs))))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    /* records come grouped by party, in party id order */
+    for (size_t i = 0; i < n; i++) {
+        const char *sub;
+        int any;
+        if (i > 0 && strcmp(recs[i].party, recs[i - 1].party) == 0)
+            continue;
+        if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
+            return rc;
+        sub = msg_field(event_body(recs[i].ev), "substance");
+        if (recs[i].role == LOT_INPUT) {
+            const Trace__V1__Input *in = input_of(recs[i].ev, lot);
+            sub = in ? in->substance : NULL;
+        }
+        if (!(sub = canonical_substance(w->q->l, sub)))
+            continue;
+        hs[nh].party = recs[i].party;
+        if ((rc = stock_now(w->q, recs[i].party, sub, lot, &hs[nh].held,
+                            &hs[nh].unit, &any)) != TRACE_OK)
+            return rc;
+        if (!any)
+            continue;
+        hs[nh].now = hs[nh].held != 0;
+        any_now |= hs[nh].now;
+        nh++;
+    }
+    if (nh == 0)
+        return origins(w, lot, 0, TRACE_BACKWARD);
+    for (size_t i = 0; i < nh && rc == TRACE_OK; i++) {
+        if (any_now && !hs[i].now)
+            continue;
+        /* each holder's walk is complete: what another holder's walk
+         * passed through is shown again */
+        strmap_free(w->seen);
+        if (!(w->seen = strmap_new(sizeof(int))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        w->holder = hs[i].party;
+        w->holder_name = walk_name(w, hs[i].party);
+        w->held_unit = hs[i].unit;
+        w->held_text =
+            hs[i].unit ? format_qty(w->q->a, hs[i].held, hs[i].unit) : NULL;
+        rc = backward(w, lot, hs[i].party, 0);
+    }
     return rc;
 }
 
@@ -552,7 +800,7 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
               int direction, trace_hop_fn fn, void *ctx)
 {
     Trace__V1__PartyState *st;
-    walk w = {NULL, fn, ctx, NULL};
+    walk w = {NULL, fn, ctx, NULL, NULL, NULL, NULL, NULL, NULL};
     query q;
     int rc;
 
@@ -568,11 +816,14 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
             rc = trace_fail(rc, "unknown party %s", party);
         goto out;
     }
-    if (!(w.seen = strmap_new(sizeof(int)))) {
+    if (!(w.seen = strmap_new(sizeof(int))) ||
+        !(w.names = strmap_new(sizeof(const char *)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
-    if (!party)
+    if (!party && direction == TRACE_BACKWARD)
+        rc = from_holders(&w, lot);
+    else if (!party)
         rc = origins(&w, lot, 0, direction);
     else if (direction == TRACE_FORWARD)
         rc = forward(&w, lot, party, 0);
@@ -580,6 +831,7 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
         rc = backward(&w, lot, party, 0);
 out:
     strmap_free(w.seen);
+    strmap_free(w.names);
     query_end(&q);
     return rc;
 }
@@ -593,21 +845,33 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Is (party, id) corrected by a later correction? */
-static int is_corrected(query *q, const char *party, const char *id)
+/* The event (party, id) and its journal position, looked up in `dbi`
+ * (ids: the event itself; eff: the correction in force for it).
+ * 0 if there is none. */
+static int event_by_key(query *q, MDB_dbi dbi, const char *party,
+                        const char *id, uint64_t *seq, Trace__V1__Event **out)
 {
     uint8_t key[KEY_MAX];
     size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
     MDB_val k = {klen, key}, v;
-    return klen && mdb_get(q->txn, q->l->dbi_eff, &k, &v) == 0;
+    Trace__V1__Entry *e;
+
+    if (!klen || mdb_get(q->txn, dbi, &k, &v) != 0 || v.mv_size < 8)
+        return 0;
+    *seq = be64_get(v.mv_data);
+    if (entry_get(q->txn, q->l, q->a, *seq, &e) != TRACE_OK ||
+        !(*out = event_decode(q->a, e->event.data, e->event.len)))
+        return 0;
+    return 1;
 }
 
 static int emit_event(query *q, const trace_history_opts *o, uint64_t seq,
                       trace_event_fn fn, void *ctx, size_t *count)
 {
     Trace__V1__Entry *e;
-    Trace__V1__Event *ev;
+    Trace__V1__Event *ev, *eff = NULL, *c;
     trace_event_info info = {0};
+    uint64_t cseq;
     char *json;
     size_t len;
     int rc;
@@ -624,25 +888,142 @@ static int emit_event(query *q, const trace_history_opts *o, uint64_t seq,
         return TRACE_OK;
     if ((rc = event_to_json(&json, &len, ev, q->l)) != TRACE_OK)
         return rc;
-    const ProtobufCMessage *body = event_body(ev);
-    const Trace__V1__Quantity *qty = msg_field(body, "qty");
-    if (!qty && ev->body_case == TRACE__V1__EVENT__BODY_STOCKTAKE_BODY)
-        qty = ev->stocktake_body->counted;
+    /* what the row's substance, lot and quantity describe: the event, or
+     * for a correction its replacement (or the event it voids) */
+    eff = ev;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
+        const Trace__V1__CorrectionBody *cb = ev->correction_body;
+        uint64_t oseq;
+        info.corrects = cb->corrects;
+        info.voids = !cb->has_replacement;
+        eff = NULL;
+        if (cb->has_replacement)
+            eff = event_decode(q->a, cb->replacement.data, cb->replacement.len);
+        else if (!cb->corrects || !event_by_key(q, q->l->dbi_ids, ev->party,
+                                                cb->corrects, &oseq, &eff))
+            eff = NULL;
+        /* superseded by a later correction of the same event? */
+        if (cb->corrects &&
+            event_by_key(q, q->l->dbi_eff, ev->party, cb->corrects, &cseq,
+                         &c) &&
+            cseq != seq) {
+            info.corrected = 1;
+            info.corrected_by = c->id;
+            info.voided =
+                c->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+                !c->correction_body->has_replacement;
+        }
+    } else if (event_by_key(q, q->l->dbi_eff, ev->party, ev->id, &cseq, &c)) {
+        info.corrected = 1;
+        info.corrected_by = c->id;
+        info.voided = c->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+                      !c->correction_body->has_replacement;
+    }
+    const ProtobufCMessage *body = eff ? event_body(eff) : NULL;
+    const Trace__V1__Quantity *qty = body ? msg_field(body, "qty") : NULL;
+    if (!qty && eff && eff->body_case == TRACE__V1__EVENT__BODY_STOCKTAKE_BODY)
+        qty = eff->stocktake_body->counted;
+    if (info.voids)
+        qty = NULL; /* a void moves nothing of its own */
     info.seq = seq;
     info.type = ev->type;
     info.id = ev->id;
     info.party = ev->party;
-    info.substance = canonical_substance(q->l, msg_field(body, "substance"));
-    info.lot = msg_field(body, "lot");
+    info.party_name = party_name(q, ev->party);
+    info.substance =
+        body ? canonical_substance(q->l, msg_field(body, "substance")) : NULL;
+    info.lot = body ? msg_field(body, "lot") : NULL;
     info.qty_text = qty ? format_qty(q->a, qty->amount, qty->unit) : NULL;
     info.unit = qty ? qty->unit : NULL;
     info.at_us = ev->at->us;
     info.at_text = format_time(q->a, ev->at);
-    info.corrected = is_corrected(q, ev->party, ev->id);
     info.json = json;
     rc = fn(&info, ctx);
     free(json);
     (*count)++;
+    return rc;
+}
+
+/* Does ev name `lot` (as its lot or one of its inputs)? */
+static int names_lot(const Trace__V1__Event *ev, const char *lot)
+{
+    const char *l = msg_field(event_body(ev), "lot");
+
+    if (l && strcmp(l, lot) == 0)
+        return 1;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_PRODUCE_BODY)
+        return input_of(ev, lot) != NULL;
+    return 0;
+}
+
+/* Do the bytes b[0..n) contain the string s? */
+static int bytes_have(const uint8_t *b, size_t n, const char *s)
+{
+    size_t m = strlen(s);
+    for (size_t i = 0; m && i + m <= n; i++)
+        if (b[i] == (uint8_t)s[0] && memcmp(b + i, s, m) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The journal positions of what corrections took out of the lots index
+ * for `lot`: each event that named the lot and is now voided or
+ * replaced, and the correction in force for it.  Appended to *seqs
+ * (malloc'd, *n of *cap).  Reads every correction in force; an event is
+ * decoded only if its bytes hold the lot id.
+ */
+static int corrected_of_lot(query *q, const char *lot, uint64_t **seqs,
+                            size_t *n, size_t *cap)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    arena *scratch;
+    int rc, mrc = 0;
+
+    if (!(scratch = arena_new(0)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if ((rc = mdb_cursor_open(q->txn, q->l->dbi_eff, &cur))) {
+        arena_free(scratch);
+        return trace_fail_mdb(rc, "eff");
+    }
+    rc = TRACE_OK;
+    while (rc == TRACE_OK &&
+           (mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        MDB_val ik = k, iv;
+        Trace__V1__Entry *e;
+        Trace__V1__Event *ev;
+        uint64_t oseq;
+
+        if (v.mv_size != 8 || mdb_get(q->txn, q->l->dbi_ids, &ik, &iv) != 0 ||
+            iv.mv_size < 8)
+            continue;
+        oseq = be64_get(iv.mv_data);
+        arena_reset(scratch);
+        if ((rc = entry_get(q->txn, q->l, scratch, oseq, &e)) != TRACE_OK)
+            continue;
+        if (!bytes_have(e->event.data, e->event.len, lot))
+            continue;
+        if (!(ev = event_decode(scratch, e->event.data, e->event.len)) ||
+            !names_lot(ev, lot))
+            continue;
+        if (*n + 2 > *cap) {
+            size_t nc = *cap * 2 + 2;
+            uint64_t *p = realloc(*seqs, nc * sizeof(*p));
+            if (!p) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                continue;
+            }
+            *seqs = p;
+            *cap = nc;
+        }
+        (*seqs)[(*n)++] = oseq;
+        (*seqs)[(*n)++] = be64_get(v.mv_data);
+    }
+    mdb_cursor_close(cur);
+    arena_free(scratch);
+    if (rc == TRACE_OK && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = trace_fail_mdb(mrc, "eff");
     return rc;
 }
 
@@ -684,21 +1065,29 @@ int trace_history(trace_ledger *l, const trace_history_opts *opts,
                                            : trace_fail_mdb(rc, "history");
     } else {
         lotrec *recs;
-        size_t n;
+        size_t n, cap;
         uint64_t *seqs;
         if ((rc = lot_records(&q, opts->lot, NULL, 0, &recs, &n)) != TRACE_OK)
             goto out;
-        if (n == 0) {
-            rc =
-                trace_fail(TRACE_ENOTFOUND, "no event names lot %s", opts->lot);
-            goto out;
-        }
-        if (!(seqs = malloc(n * sizeof(*seqs)))) {
+        cap = n + 2;
+        if (!(seqs = malloc(cap * sizeof(*seqs)))) {
             rc = trace_fail(TRACE_ENOMEM, "out of memory");
             goto out;
         }
         for (size_t i = 0; i < n; i++)
             seqs[i] = recs[i].seq;
+        /* what corrections removed from the lots index */
+        if ((rc = corrected_of_lot(&q, opts->lot, &seqs, &n, &cap)) !=
+            TRACE_OK) {
+            free(seqs);
+            goto out;
+        }
+        if (n == 0) {
+            free(seqs);
+            rc =
+                trace_fail(TRACE_ENOTFOUND, "no event names lot %s", opts->lot);
+            goto out;
+        }
         qsort(seqs, n, sizeof(*seqs), cmp_u64);
         for (size_t i = 0; i < n && rc == TRACE_OK; i++)
             if (i == 0 || seqs[i] != seqs[i - 1])

@@ -227,8 +227,9 @@ def main():
                                           (k, got.get(k), w.get(k)))
 
         # forward traces from each lot's origin, one level (no --party):
-        # every sale, outflow and transformation of the lot by anyone who
-        # got it from the origin; checked for the lot's own movements
+        # every sale (with the buyer's receipts of it), outflow and
+        # transformation of the lot by anyone who got it from the origin;
+        # checked for the lot's own movements
         lots = sorted({e["lot"] for e in live if e.get("lot")})
         for lot in r.sample(lots, min(40, len(lots))):
             mine = [e for e in live if e.get("lot") == lot]
@@ -259,6 +260,14 @@ def main():
                     continue
                 if e["type"] == "sale":
                     want.append(("sale", e["id"], e["party"], e["to"]))
+                    # each followed by the buyer's receipts of it
+                    for c in mine:
+                        if c["type"] == "receipt" and \
+                                c["party"] == e["to"] and \
+                                c["from"] == e["party"] and \
+                                c["ref"] == e["id"]:
+                            want.append(("receipt", c["id"], e["party"],
+                                         e["to"]))
                 elif e["type"] in ("consume", "dispense", "destroy", "loss"):
                     want.append((e["type"], e["id"], e["party"], ""))
                 elif e["type"] == "export":

@@ -375,8 +375,8 @@ expect 0 "record correction --void" -- "$T" --data "$CK" --as 91320000MA1K000002
 
 # a trace names where goods leave the chain: dispensed, destroyed
 "$T" --data "$CK" trace MOR-2601 --forward >"$W/tr"
-grep -q "^ *dispense  MOR-2601 12310000MB0000005 -> (dispensed to patients) " "$W/tr" &&
-  grep -q "^ *destroy   MOR-2601 12310000MB0000005 -> (destroyed) " "$W/tr" && ok ||
+grep -q "^ *dispense  MOR-2601 12310000MB0000005 (Shanghai Sixth People's Hospital Pharmacy) -> (dispensed to patients) " "$W/tr" &&
+  grep -q "^ *destroy   MOR-2601 12310000MB0000005 (Shanghai Sixth People's Hospital Pharmacy) -> (destroyed) " "$W/tr" && ok ||
   bad "trace does not name dispensing and destruction: $(cat "$W/tr")"
 
 MAN=91310000MA1K000001 DIST=91320000MA1K000002 USR=91330000MA1K000003

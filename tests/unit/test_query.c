@@ -261,9 +261,87 @@ static void test_trace_through_transformation(void **state)
     assert_true(has_hop(&bw, "produce X1 ->DIST 400"));
     assert_true(has_hop(&bw, "sale E1 MAKER>DIST 60"));
     assert_true(has_hop(&bw, "produce E1 ->MAKER 150"));
-    /* no receipt hop when the sale is on record */
+    /* DIST's receipt of s1 follows the sale; USER received nothing */
+    assert_true(has_hop(&bw, "receipt E1 MAKER>DIST 60000"));
+    assert_false(has_hop(&bw, "receipt X1 DIST>USER 0.1"));
+}
+
+/* Every hop of a trace, with what the first-generation hops lacked. */
+struct hops2 {
+    char line[48][160];
+    int n;
+};
+
+static int add_hop2(const trace_hop *h, void *ctx)
+{
+    struct hops2 *s = ctx;
+    if (s->n < 48)
+        snprintf(s->line[s->n++], 160,
+                 "%d %s %s %s(%s)>%s(%s) %s ref=%s leaves=%s holder=%s/%s",
+                 h->depth, h->kind, h->lot, h->from ? h->from : "-",
+                 h->from_name ? h->from_name : "-", h->to ? h->to : "-",
+                 h->to_name ? h->to_name : "-", h->qty_text ? h->qty_text : "",
+                 h->ref ? h->ref : "-", h->leaves ? h->leaves : "-",
+                 h->holder ? h->holder : "-",
+                 h->held_text ? h->held_text : "-");
+    return 0;
+}
+
+static int index_of(const struct hops2 *s, const char *want)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->line[i], want) == 0)
+            return i;
+    return -1;
+}
+
+/* A sale is followed by its receipts, at its depth, naming the sale;
+ * where goods leave the chain is named; parties come with their names. */
+static void test_trace_receipts_and_ends(void **state)
+{
+    fixture *f = *state;
+    struct hops2 fw = {0};
+    int sale, rcpt;
+
+    assert_int_equal(trace_lot(f->l, "E1", NULL, TRACE_FORWARD, add_hop2, &fw),
+                     TRACE_OK);
+    sale = index_of(&fw, "1 sale E1 MAKER(n)>DIST(n) 60 ref=- leaves=- "
+                         "holder=-/-");
+    rcpt = index_of(&fw, "1 receipt E1 MAKER(n)>DIST(n) 60000 ref=s1 "
+                         "leaves=- holder=-/-");
+    assert_true(sale >= 0);
+    assert_int_equal(rcpt, sale + 1);
+    /* s4 to USER was never received: no receipt hop for it */
+    for (int i = 0; i < fw.n; i++)
+        assert_null(strstr(fw.line[i], "receipt E1 MAKER(n)>USER"));
+    assert_true(index_of(&fw, "2 consume E1 DIST(n)>-(-) 2.5 ref=- "
+                              "leaves=consumed holder=-/-") >= 0);
+}
+
+/* Backward without a party: from every current holder, each walk whole. */
+static void test_trace_backward_from_holders(void **state)
+{
+    fixture *f = *state;
+    struct hops2 bw = {0};
+    int dist, maker;
+
+    assert_int_equal(trace_lot(f->l, "E1", NULL, TRACE_BACKWARD, add_hop2, &bw),
+                     TRACE_OK);
+    /* DIST (57 kg, booked in g) then MAKER (34 kg), in id order; USER
+     * was sold some but never booked a receipt: not a holder */
+    dist = index_of(&bw, "0 sale E1 MAKER(n)>DIST(n) 60 ref=- leaves=- "
+                         "holder=DIST/57000");
+    assert_true(dist >= 0);
+    assert_true(index_of(&bw, "0 receipt E1 MAKER(n)>DIST(n) 60000 ref=s1 "
+                              "leaves=- holder=DIST/57000") == dist + 1);
+    /* (newest first: MAKER's produce comes with the last sale, s3) */
+    assert_true(index_of(&bw, "1 produce E1 -(-)>MAKER(n) 150 ref=- leaves=- "
+                              "holder=DIST/57000") >= 0);
+    maker = index_of(&bw, "0 produce E1 -(-)>MAKER(n) 150 ref=- leaves=- "
+                          "holder=MAKER/34");
+    assert_true(maker > dist);
     for (int i = 0; i < bw.n; i++)
-        assert_null(strstr(bw.seen[i], "receipt"));
+        assert_null(strstr(bw.line[i], "holder=USER"));
 }
 
 static int ignore(const void *x, void *ctx)
@@ -419,6 +497,103 @@ static void test_history_paging(void **state)
     assert_int_equal(a.n, 2);
     o.lot = "NOLOT";
     assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_ENOTFOUND);
+}
+
+/* History rows as text: what corrections did is kept. */
+struct rows {
+    char line[16][200];
+    int n;
+};
+
+static int add_row(const trace_event_info *e, void *ctx)
+{
+    struct rows *s = ctx;
+    if (s->n < 16)
+        snprintf(s->line[s->n++], 200,
+                 "%s %s %s %s %s corrected=%d by=%s voided=%d corrects=%s "
+                 "voids=%d name=%s",
+                 e->type, e->id, e->lot ? e->lot : "-",
+                 e->qty_text ? e->qty_text : "-", e->unit ? e->unit : "-",
+                 e->corrected, e->corrected_by ? e->corrected_by : "-",
+                 e->voided, e->corrects ? e->corrects : "-", e->voids,
+                 e->party_name ? e->party_name : "-");
+    return 0;
+}
+
+static int has_row(const struct rows *s, const char *want)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->line[i], want) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_history_of_lot_keeps_corrections(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_history_opts o = TRACE_HISTORY_OPTS_INIT;
+    struct rows x1 = {0}, e1 = {0}, e9 = {0};
+
+    /* void DIST's sale d2 of X1; replace its consume u1 of E1 (same
+     * lot); replace its receipt c1 of E1 by one of lot E9 */
+    assert_int_equal(
+        fixture_import(
+            f,
+            EV("correction", "k1", "DIST", "2026-03-01T09:00:00+08:00",
+               "\"corrects\":\"d2\",\"reason\":\"never shipped\"")
+                EV("correction", "k2", "DIST", "2026-03-01T10:00:00+08:00",
+                   "\"corrects\":\"u1\",\"reason\":\"typo\","
+                   "\"replacement\":{\"type\":\"consume\",\"id\":"
+                   "\"u1\",\"party\":\"DIST\",\"at\":"
+                   "\"2026-01-14T09:00:00+08:00\",\"substance\":"
+                   "\"ephedrine\",\"lot\":\"E1\",\"qty\":\"1.25\","
+                   "\"unit\":\"kg\",\"purpose\":\"synthesis\"}")
+                    EV("correction", "k3", "DIST", "2026-03-01T11:00:00+08:00",
+                       "\"corrects\":\"c1\",\"reason\":\"wrong lot\","
+                       "\"replacement\":{\"type\":\"receipt\",\"id\":"
+                       "\"c1\",\"party\":\"DIST\",\"at\":"
+                       "\"2026-01-11T09:00:00+08:00\",\"from\":\"MAKER\","
+                       "\"ref\":\"s1\",\"substance\":\"ephedrine\","
+                       "\"lot\":\"E9\",\"qty\":\"60\",\"unit\":\"kg\"}"),
+            0, &r),
+        TRACE_OK);
+    o.lot = "X1";
+    assert_int_equal(trace_history(f->l, &o, add_row, &x1), TRACE_OK);
+    assert_int_equal(x1.n, 3);
+    assert_true(has_row(&x1, "sale d2 X1 0.1 kg corrected=1 by=k1 voided=1 "
+                             "corrects=- voids=0 name=n"));
+    assert_true(has_row(&x1, "correction k1 X1 - - corrected=0 by=- "
+                             "voided=0 corrects=d2 voids=1 name=n"));
+    o.lot = "E1";
+    assert_int_equal(trace_history(f->l, &o, add_row, &e1), TRACE_OK);
+    assert_true(has_row(&e1, "consume u1 E1 2.5 kg corrected=1 by=k2 "
+                             "voided=0 corrects=- voids=0 name=n"));
+    assert_true(has_row(&e1, "correction k2 E1 1.25 kg corrected=0 by=- "
+                             "voided=0 corrects=u1 voids=0 name=n"));
+    /* the receipt moved to E9: listed here, and its correction with it */
+    assert_true(has_row(&e1, "receipt c1 E1 60000 g corrected=1 by=k3 "
+                             "voided=0 corrects=- voids=0 name=n"));
+    assert_true(has_row(&e1, "correction k3 E9 60 kg corrected=0 by=- "
+                             "voided=0 corrects=c1 voids=0 name=n"));
+    /* in journal order: the corrections last */
+    assert_string_equal(e1.line[e1.n - 1],
+                        "correction k3 E9 60 kg corrected=0 by=- voided=0 "
+                        "corrects=c1 voids=0 name=n");
+    o.lot = "E9";
+    assert_int_equal(trace_history(f->l, &o, add_row, &e9), TRACE_OK);
+    assert_int_equal(e9.n, 1);
+    /* paging goes on after a correction's position */
+    {
+        struct count a = {0, 0}, b = {0, 0};
+        o.lot = "X1";
+        o.limit = 2;
+        assert_int_equal(trace_history(f->l, &o, count_event, &a), TRACE_OK);
+        assert_int_equal(a.n, 2);
+        o.after = a.last;
+        assert_int_equal(trace_history(f->l, &o, count_event, &b), TRACE_OK);
+        assert_int_equal(b.n, 1);
+    }
 }
 
 struct reg_days {
@@ -620,6 +795,9 @@ int main(void)
         T(test_permit_write_off),
         T(test_permit_suspension_applies_from_its_time),
         T(test_history_paging),
+        T(test_trace_receipts_and_ends),
+        T(test_trace_backward_from_holders),
+        T(test_history_of_lot_keeps_corrections),
         T(test_register),
         T(test_register_entries),
     };

@@ -298,11 +298,15 @@ static void test_render_hop(void **state)
     expect_render(
         &b.call, &x.it[I(HOP)], TEXT, 0,
         "  sale      L1 A -> B  10 kg  [2026-01-05T00:00:00+08:00 A/s1]\n");
-    expect_render(&b.call, &x.it[I(HOP)], JSON, 0,
-                  "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"A\","
-                  "\"to\":\"B\",\"qty\":\"10\",\"unit\":\"kg\",\"event\":"
-                  "\"s1\",\"at\":\"2026-01-05T00:00:00+08:00\",\"kind\":"
-                  "\"sale\",\"party\":\"A\",\"into_lot\":null,\"depth\":1}\n");
+    expect_render(
+        &b.call, &x.it[I(HOP)], JSON, 0,
+        "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"A\","
+        "\"to\":\"B\",\"qty\":\"10\",\"unit\":\"kg\",\"event\":"
+        "\"s1\",\"at\":\"2026-01-05T00:00:00+08:00\",\"kind\":"
+        "\"sale\",\"party\":\"A\",\"into_lot\":null,\"depth\":1,"
+        "\"from_name\":null,\"to_name\":null,\"ref\":null,\"leaves\":null,"
+        "\"holder\":null,\"holder_name\":null,\"held\":null,"
+        "\"held_unit\":null}\n");
     /* into a produced lot, no quantity */
     x.hop.kind = "produce";
     x.hop.from = "B";
@@ -316,11 +320,15 @@ static void test_render_hop(void **state)
     expect_render(
         &b.call, &x.it[I(HOP)], TEXT, 3,
         "produce   L1 B: into lot X1     [2026-01-12T09:00:00+08:00 B/d1]\n");
-    expect_render(&b.call, &x.it[I(HOP)], JSON, 0,
-                  "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"B\","
-                  "\"to\":null,\"qty\":null,\"unit\":null,\"event\":\"d1\","
-                  "\"at\":\"2026-01-12T09:00:00+08:00\",\"kind\":\"produce\","
-                  "\"party\":\"B\",\"into_lot\":\"X1\",\"depth\":0}\n");
+    expect_render(
+        &b.call, &x.it[I(HOP)], JSON, 0,
+        "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"B\","
+        "\"to\":null,\"qty\":null,\"unit\":null,\"event\":\"d1\","
+        "\"at\":\"2026-01-12T09:00:00+08:00\",\"kind\":\"produce\","
+        "\"party\":\"B\",\"into_lot\":\"X1\",\"depth\":0,"
+        "\"from_name\":null,\"to_name\":null,\"ref\":null,\"leaves\":null,"
+        "\"holder\":null,\"holder_name\":null,\"held\":null,"
+        "\"held_unit\":null}\n");
     /* from its origin, to nobody */
     x.hop.into_lot = NULL;
     x.hop.from = NULL;
@@ -349,6 +357,54 @@ static void test_render_hop(void **state)
                  "[2026-01-12T09:00:00+08:00 B/d1]\n",
                  lot);
         expect_render(&b.call, &x.it[I(HOP)], TEXT, 0, want);
+    }
+    /* a receipt: names beside ids, the sale it matches */
+    x.hop.into_lot = NULL;
+    x.hop.kind = "receipt";
+    x.hop.from = "A";
+    x.hop.from_name = "Maker Co.";
+    x.hop.to = "B";
+    x.hop.to_name = "药房";
+    x.hop.ref = "s1";
+    x.hop.qty = "9.5";
+    x.hop.unit = "kg";
+    x.hop.depth = 1;
+    expect_render(&b.call, &x.it[I(HOP)], TEXT, 0,
+                  "  receipt   L1 A (Maker Co.) -> B (药房)  9.5 kg  "
+                  "[2026-01-12T09:00:00+08:00 B/d1]  receipt of sale s1\n");
+    /* where it leaves the chain, in a walk back from one holder of
+     * several: the holder is named once, before its first hop */
+    x.hop.kind = "dispense";
+    x.hop.to = x.hop.to_name = x.hop.ref = NULL;
+    x.hop.leaves = "dispensed";
+    x.hop.holder = "B";
+    x.hop.holder_name = "药房";
+    x.hop.held = "3";
+    x.hop.held_unit = "kg";
+    x.hop.depth = 0;
+    expect_render(&b.call, &x.it[I(HOP)], TEXT, 0,
+                  "B (药房) holds 3 kg of L1\n"
+                  "  dispense  L1 A (Maker Co.) -> (dispensed to patients)  "
+                  "9.5 kg  [2026-01-12T09:00:00+08:00 B/d1]\n");
+    expect_render(&b.call, &x.it[I(HOP)], JSON, 0,
+                  "{\"lot\":\"L1\",\"substance\":\"ephedrine\",\"from\":\"A\","
+                  "\"to\":null,\"qty\":\"9.5\",\"unit\":\"kg\",\"event\":"
+                  "\"d1\",\"at\":\"2026-01-12T09:00:00+08:00\",\"kind\":"
+                  "\"dispense\",\"party\":\"B\",\"into_lot\":null,"
+                  "\"depth\":0,\"from_name\":\"Maker Co.\",\"to_name\":null,"
+                  "\"ref\":null,\"leaves\":\"dispensed\",\"holder\":\"B\","
+                  "\"holder_name\":\"药房\",\"held\":\"3\",\"held_unit\":"
+                  "\"kg\"}\n");
+    {
+        struct out o;
+        ops_render r;
+        out_open(&o, &r, 0);
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+        out_close(&o);
+        assert_non_null(strstr(o.buf, "holds"));
+        assert_null(strstr(strstr(o.buf, "holds") + 1, "holds"));
+        out_free(&o);
     }
 }
 
@@ -433,13 +489,14 @@ static void test_render_event(void **state)
     expect_render(&b.call, &x.it[I(EVENT)], TEXT, 0,
                   "     SEQ  AT                        TYPE          PARTY    "
                   "            ID               SUBSTANCE          LOT        "
-                  "    QTY\n"
+                  "    QTY              NAME\n"
                   "      42  2026-01-05T00:00:00+08:00 sale          A        "
                   "            s1               ephedrine          L1         "
-                  "    10 kg  (corrected)\n");
+                  "    10 kg            -  (corrected)\n");
     expect_render(&b.call, &x.it[I(EVENT)], JSON, 0,
                   "{\"seq\":42,\"corrected\":true,\"event\":{\"type\":"
-                  "\"sale\"}}\n");
+                  "\"sale\"},\"voided\":false,\"corrected_by\":null,"
+                  "\"corrects\":null,\"voids\":false,\"party_name\":null}\n");
     /* no substance, lot or quantity; not corrected */
     x.event.seq = 7;
     x.event.type = "party";
@@ -451,10 +508,46 @@ static void test_render_event(void **state)
     expect_render(&b.call, &x.it[I(EVENT)], TEXT, 1,
                   "       7  2026-01-01T00:00:00+08:00 party         REGULATOR"
                   "            r-A              -                  -          "
-                  "     \n");
+                  "                     -\n");
     expect_render(&b.call, &x.it[I(EVENT)], JSON, 1,
                   "{\"seq\":7,\"corrected\":false,\"event\":{\"type\":"
-                  "\"sale\"}}\n");
+                  "\"sale\"},\"voided\":false,\"corrected_by\":null,"
+                  "\"corrects\":null,\"voids\":false,\"party_name\":null}\n");
+    /* voided by a correction, with the recorder's name */
+    x.event.corrected = 1;
+    x.event.voided = 1;
+    x.event.has_voided = 1;
+    x.event.corrected_by = "k1";
+    x.event.party_name = "Reg";
+    expect_render(&b.call, &x.it[I(EVENT)], TEXT, 1,
+                  "       7  2026-01-01T00:00:00+08:00 party         REGULATOR"
+                  "            r-A              -                  -          "
+                  "                     Reg  (voided by k1)\n");
+    expect_render(&b.call, &x.it[I(EVENT)], CSV, 1,
+                  "7,2026-01-01T00:00:00+08:00,party,REGULATOR,r-A,,,,,true,"
+                  "true,k1,,false,Reg\n");
+    /* the correction itself: what it corrects */
+    x.event.corrected = x.event.voided = 0;
+    x.event.corrected_by = NULL;
+    x.event.type = "correction";
+    x.event.corrects = "s1";
+    x.event.voids = 1;
+    x.event.has_voids = 1;
+    x.event.lot = "L1";
+    expect_render(&b.call, &x.it[I(EVENT)], TEXT, 1,
+                  "       7  2026-01-01T00:00:00+08:00 correction    REGULATOR"
+                  "            r-A              -                  L1         "
+                  "                     Reg  (voids s1)\n");
+    expect_render(&b.call, &x.it[I(EVENT)], JSON, 1,
+                  "{\"seq\":7,\"corrected\":false,\"event\":{\"type\":"
+                  "\"sale\"},\"voided\":false,\"corrected_by\":null,"
+                  "\"corrects\":\"s1\",\"voids\":true,\"party_name\":"
+                  "\"Reg\"}\n");
+    x.event.voids = 0;
+    expect_render(&b.call, &x.it[I(EVENT)], TEXT, 1,
+                  "       7  2026-01-01T00:00:00+08:00 correction    REGULATOR"
+                  "            r-A              -                  L1         "
+                  "                     Reg  (corrects s1)\n");
     /* the renderer keeps the last row's position */
     out_open(&o, &r, 0);
     assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(EVENT)]), 0);
@@ -483,7 +576,7 @@ static void test_render_zh_values(void **state)
     assert_string_equal(o.buf,
                         "      42  2026-01-05T00:00:00+08:00 销售          A   "
                         "                 s1               ephedrine          "
-                        "L1             10 kg  （已更正）\n");
+                        "L1             10 kg            -  （已更正）\n");
     out_free(&o);
     out_open(&o, &r, 1);
     r.lang = OPS_LANG_ZH;
@@ -1044,10 +1137,15 @@ static void test_render_begin_end(void **state)
         free(out);
     }
     EXPECT_OUT(begin_end(&b.call, 1, 0, 3, events, 0),
-               "{\"seq\":5,\"corrected\":true,\"event\":{\"type\":\"sale\"}}\n"
-               "{\"seq\":7,\"corrected\":true,\"event\":{\"type\":\"sale\"}}\n"
-               "{\"seq\":9,\"corrected\":true,\"event\":{\"type\":\"sale\"}}"
-               "\n");
+               "{\"seq\":5,\"corrected\":true,\"event\":{\"type\":\"sale\"},"
+               "\"voided\":false,\"corrected_by\":null,\"corrects\":null,"
+               "\"voids\":false,\"party_name\":null}\n"
+               "{\"seq\":7,\"corrected\":true,\"event\":{\"type\":\"sale\"},"
+               "\"voided\":false,\"corrected_by\":null,\"corrects\":null,"
+               "\"voids\":false,\"party_name\":null}\n"
+               "{\"seq\":9,\"corrected\":true,\"event\":{\"type\":\"sale\"},"
+               "\"voided\":false,\"corrected_by\":null,\"corrects\":null,"
+               "\"voids\":false,\"party_name\":null}\n");
     {
         /* fewer rows than the limit: no note */
         char *out = begin_end(&b.call, 0, 0, 2, events, 0);

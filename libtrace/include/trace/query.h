@@ -78,6 +78,20 @@ typedef struct trace_hop {
     int64_t at_us;
     const char *at_text; /* RFC 3339 as recorded */
     int depth;           /* hops from the starting point (for indenting) */
+    /* the registered names of `from` and `to` (NULL: not a registered
+     * party, e.g. a country) */
+    const char *from_name, *to_name;
+    /* receipt: the id of the seller's sale it cites (`ref`) */
+    const char *ref;
+    /* where goods leave the chain (NULL: they do not): dispensed (to
+     * patients), consumed (used in production), destroyed, lost,
+     * exported */
+    const char *leaves;
+    /* a backward trace without a party walks back from every current
+     * holder of the lot in turn: the holder whose stock this hop
+     * explains, its name and its book stock of the lot now (in
+     * `held_unit`); all NULL otherwise */
+    const char *holder, *holder_name, *held_text, *held_unit;
 } trace_hop;
 
 typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
@@ -85,11 +99,24 @@ typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
 /*
  * Forward: every movement of lot `lot` from its origin (or, with
  * `party`, from that party on) to the parties that received it, and on
- * through `produce` events that consumed it into new lots.  Backward:
- * how the lot reached `party` (or its producers and importers when
- * `party` is NULL), hop by hop back to its producer or importer, and
- * through a produced lot's inputs.  Hops come in `at` order per lot.
- * TRACE_ENOTFOUND if no event names the lot.
+ * through `produce` events that consumed it into new lots.  A sale is
+ * followed by the buyer's receipts that cite it (kind "receipt", `ref`
+ * the sale, at the sale's depth); dispensing, use in production,
+ * destruction, loss and export end a branch (`leaves`).
+ *
+ * Backward: how the lot reached `party`, hop by hop back to its
+ * producer or importer, and through a produced lot's inputs; a sale
+ * into a holder is followed by the holder's receipts of it, and a
+ * receipt citing no sale on record stands in for a missing sale.
+ * Without `party`, the walk starts from every current holder of the lot
+ * (a party whose book stock of it, over all its sites, is not zero
+ * now), in party id order, each walk complete on its own (`holder`,
+ * `held_text`); if nobody holds any, from every party that ever held
+ * stock of it; a lot with no stock records at all starts from its
+ * producers and importers.
+ *
+ * Hops come in `at` order per lot.  TRACE_ENOTFOUND if no event names
+ * the lot.
  */
 int trace_lot(trace_ledger *l, const char *lot, const char *party,
               int direction, trace_hop_fn fn, void *ctx);
@@ -168,6 +195,15 @@ typedef struct trace_event_info {
     const char *at_text;
     int corrected;    /* 1 if a later correction replaced or voided it */
     const char *json; /* the event as SPEC section 3 JSON */
+    const char *party_name;   /* the recorder's registered name, or NULL */
+    const char *corrected_by; /* when corrected: the correction in force */
+    int voided;               /* when corrected: 1 if that one voids it */
+    /* a correction: the id of the event it corrects, and 1 if it voids
+     * it (no replacement).  Its substance, lot and quantity are its
+     * replacement's (what stands now), or for a void the substance and
+     * lot of the voided event and no quantity. */
+    const char *corrects;
+    int voids;
 } trace_event_info;
 
 typedef int (*trace_event_fn)(const trace_event_info *e, void *ctx);
@@ -176,6 +212,15 @@ typedef int (*trace_event_fn)(const trace_event_info *e, void *ctx);
  * Events recorded by a party, or naming a lot, in journal order, in the
  * `at` window, after journal position `after`, at most `limit` of them
  * (pass the last seq seen as `after` for the next page).
+ *
+ * A lot's history keeps what corrections changed: an event that named
+ * the lot and was voided or replaced is listed (corrected, with the
+ * correction in force), and so is that correction, also when its
+ * replacement names another lot.  (A correction superseded by a later
+ * one of the same event is listed only in its party's history.)  This
+ * reads every correction in force once: a lot's history costs time in
+ * proportion to the corrections in the ledger.
+ *
  * TRACE_ENOTFOUND for an unknown party or lot.
  */
 int trace_history(trace_ledger *l, const trace_history_opts *opts,
