@@ -117,7 +117,9 @@ int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res)
         w->txn = NULL;
         return trace_fail_mdb(rc, "begin");
     }
-    return ledger_head_get(w->txn, l, &w->size, w->head);
+    if ((rc = ledger_head_get(w->txn, l, &w->size, w->head)) != TRACE_OK)
+        return rc;
+    return tree_load(w->txn, l, w->size, &w->tree);
 }
 
 void writer_end(struct writer *w)
@@ -251,6 +253,8 @@ static int write_entry(struct writer *w, const struct event_ref *p,
     if (rc)
         return trace_fail_mdb(rc, "pchain");
 
+    if ((rc = tree_add(w->txn, w->l, &w->tree, leaf)) != TRACE_OK)
+        return rc;
     w->size = e.seq;
     memcpy(w->head, leaf, TRACE_HASH_LEN);
     h->pseq = e.party_seq;
@@ -840,6 +844,8 @@ int writer_rewind(struct writer *w, uint64_t size,
     memcpy(w->head, head, TRACE_HASH_LEN);
     if (window_reset(w) != TRACE_OK)
         return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (tree_load(w->txn, w->l, size, &w->tree) != TRACE_OK)
+        return trace_fail(TRACE_EVERIFY, "cannot read the Merkle tree back");
     w->auth_party[0] = '\0';
     w->presig = NULL;
     w->presig_key_id = NULL;
@@ -872,7 +878,8 @@ int writer_commit(struct writer *w)
     if ((rc = window_flush(w)) != TRACE_OK ||
         (rc = writer_put_heads(w)) != TRACE_OK)
         return rc;
-    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
+    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK ||
+        (rc = checkpoint_commit(w->txn, w->l, w->size)) != TRACE_OK)
         return rc;
     rc = ledger_txn_commit(w->l, w->txn);
     w->txn = NULL;

@@ -460,7 +460,8 @@ int trace_commit_end(trace_commit *c, trace_append_result *total)
     if (c->broken)
         return trace_fail(TRACE_EUNAVAIL, "the group commit failed earlier; "
                                           "nothing of it was stored");
-    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK)
+    if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK ||
+        (rc = checkpoint_commit(w->txn, w->l, w->size)) != TRACE_OK)
         return rc;
     rc = ledger_txn_commit(w->l, w->txn);
     w->txn = NULL;

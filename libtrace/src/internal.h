@@ -15,6 +15,7 @@
 #include <lmdb.h>
 
 #include "trace.pb-c.h"
+#include "trace/key.h"
 #include "trace/trace.h"
 
 #define TRACE_HASH_LEN   32
@@ -187,6 +188,12 @@ struct trace_ledger {
     MDB_dbi dbi_alertseq; /* u64be n -> alert id, in order found */
     MDB_dbi dbi_acks;     /* alert id -> i64be at, status (latest ack) */
     MDB_dbi dbi_rcidx;    /* reconciliation's own indexes (reconcile_inc.c) */
+    MDB_dbi dbi_tree;     /* Merkle subtrees: u8 height || u64be index ->
+                             hash (merkle.c) */
+    MDB_dbi dbi_ckpt;     /* u64be tree size -> signed checkpoint note */
+    trace_key *ckpt_key;  /* signs checkpoints (checkpoint.c): DIR/traced.key,
+                             loaded when the first commit needs it */
+    const trace_key *ckpt_ext; /* or this one (traced's), if set */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -205,6 +212,63 @@ struct trace_ledger {
      * until the first write transaction or trace_ledger_claim_writer */
     int writer_fd;
 };
+
+/* The journal's Merkle tree (merkle.c; RFC 9162 2.1) ----------------- */
+#define TREE_STRIDE    4  /* heights of stored subtrees: multiples of this */
+#define TREE_MAX_PROOF 64 /* hashes in any proof of a tree of < 2^64 */
+/* The leaves of the newest block (less than 2^TREE_STRIDE), which the
+ * append transaction adds to. */
+struct tree_acc {
+    uint64_t base; /* index of leaves[0] */
+    unsigned n;
+    uint8_t leaves[1u << TREE_STRIDE][32];
+};
+void merkle_node(uint8_t out[32], const uint8_t left[32],
+                 const uint8_t right[32]);
+/* Hash of the complete subtree of `height` at `index`. */
+int tree_node(MDB_txn *txn, const trace_ledger *l, unsigned height,
+              uint64_t index, uint8_t out[32]);
+/* MTH of leaves [start, end). */
+int tree_range(MDB_txn *txn, const trace_ledger *l, uint64_t start,
+               uint64_t end, uint8_t out[32]);
+/* MTH of the first `size` leaves (SHA-256 of nothing for 0). */
+int tree_root(MDB_txn *txn, const trace_ledger *l, uint64_t size,
+              uint8_t out[32]);
+/* Inclusion proof of leaf `index` in the tree of `size` (RFC 9162
+ * 2.1.3.1), *n hashes; proof has room for TREE_MAX_PROOF. */
+int tree_inclusion(MDB_txn *txn, const trace_ledger *l, uint64_t index,
+                   uint64_t size, uint8_t (*proof)[32], size_t *n);
+/* Consistency proof from old_size to new_size (2.1.4.1). */
+int tree_consistency(MDB_txn *txn, const trace_ledger *l, uint64_t old_size,
+                     uint64_t new_size, uint8_t (*proof)[32], size_t *n);
+/* 1 if the proofs hold (2.1.3.2, 2.1.4.2), 0 if not. */
+int merkle_verify_inclusion(uint64_t index, uint64_t size,
+                            const uint8_t leaf[32], const uint8_t (*proof)[32],
+                            size_t n, const uint8_t root[32]);
+int merkle_verify_consistency(uint64_t size1, uint64_t size2,
+                              const uint8_t root1[32], const uint8_t root2[32],
+                              const uint8_t (*proof)[32], size_t n);
+/* Reads the newest block's leaves for a journal of `size` entries,
+ * building the stored tree first if the ledger predates it. */
+int tree_load(MDB_txn *txn, const trace_ledger *l, uint64_t size,
+              struct tree_acc *t);
+/* Adds the next leaf, storing the subtrees it completes. */
+int tree_add(MDB_txn *txn, const trace_ledger *l, struct tree_acc *t,
+             const uint8_t leaf[32]);
+
+/* Signs and stores the checkpoint of `size` entries (checkpoint.c), in
+ * the append transaction, unless one is stored already. */
+int checkpoint_commit(MDB_txn *txn, trace_ledger *l, uint64_t size);
+/* The stored checkpoint note of `size` (0: latest) with its
+ * cosignatures, malloc'd. */
+int checkpoint_note_txn(MDB_txn *txn, trace_ledger *l, uint64_t size,
+                        char **note, size_t *len);
+/* The log's signature line "— NAME base64(keyid || sig)\n" over text
+ * (note.c). */
+int note_sign_line(const trace_key *key, const char *name, const char *text,
+                   size_t len, char *line, size_t cap);
+/* Makes the ledger id (meta "ledger_id") if there is none. */
+int ledger_id_create(MDB_txn *txn, trace_ledger *l);
 
 void be64_put(uint8_t *p, uint64_t v);
 uint64_t be64_get(const uint8_t *p);

@@ -103,6 +103,17 @@ static const struct {
     {"acks", offsetof(trace_ledger, dbi_acks), 0},
 };
 
+/* Added after the first ledgers were made: created when first opened
+ * (or, opened read-only, by a short write transaction). */
+static const struct {
+    const char *name;
+    size_t offset;
+} late[] = {
+    {"rcidx", offsetof(trace_ledger, dbi_rcidx)},
+    {"tree", offsetof(trace_ledger, dbi_tree)},
+    {"ckpt", offsetof(trace_ledger, dbi_ckpt)},
+};
+
 static int secret_path(char *buf, size_t cap, const char *dir)
 {
     if ((size_t)snprintf(buf, cap, "%s/pseudonym.key", dir) >= cap)
@@ -453,16 +464,28 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         }
     }
     /* Added after the first ledgers were made: created on first open. */
-    rc = mdb_dbi_open(txn, "rcidx", create ? MDB_CREATE : 0, &l->dbi_rcidx);
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(late) / sizeof(*late); i++) {
+        MDB_dbi *dbi = (MDB_dbi *)((char *)l + late[i].offset);
+        rc = mdb_dbi_open(txn, late[i].name, create ? MDB_CREATE : 0, dbi);
+    }
     if (rc == MDB_NOTFOUND) {
         /* commit, not abort: that would close the handles opened above */
         rc = ledger_txn_commit(l, txn);
         txn = NULL;
-        if (rc == 0 && (rc = ledger_txn_begin(l, 0, &txn)) == 0 &&
-            (rc = mdb_dbi_open(txn, "rcidx", MDB_CREATE, &l->dbi_rcidx)) == 0)
-            rc = ledger_txn_commit(l, txn);
-        else if (txn)
+        if (rc == 0 && (rc = ledger_txn_begin(l, 0, &txn)) == 0) {
+            for (size_t i = 0; rc == 0 && i < sizeof(late) / sizeof(*late);
+                 i++) {
+                MDB_dbi *dbi = (MDB_dbi *)((char *)l + late[i].offset);
+                rc = mdb_dbi_open(txn, late[i].name, MDB_CREATE, dbi);
+            }
+            if (rc == 0)
+                rc = ledger_txn_commit(l, txn);
+            else
+                ledger_txn_abort(l, txn);
+        } else if (txn) {
             ledger_txn_abort(l, txn);
+        }
         txn = NULL;
         if (rc) {
             rc = trace_fail_mdb(rc, "rcidx");
@@ -659,7 +682,8 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
         (rc = meta_put(txn, l, "regulator", reg, strlen(reg))) ||
         (rc = meta_put(txn, l, "tz", tz, strlen(tz))) ||
         (rc = meta_put(txn, l, "catalog", cat_json, cat_len)) ||
-        (rc = max_qty_put(txn, l, l->max_qty)))
+        (rc = max_qty_put(txn, l, l->max_qty)) ||
+        (rc = ledger_id_create(txn, l)))
         goto fail;
     if ((rc = ledger_txn_commit(l, txn))) {
         txn = NULL;
@@ -699,6 +723,7 @@ void trace_ledger_close(trace_ledger *l)
         pthread_mutex_destroy(&l->txn_mu);
     }
     catalog_free(l->cat);
+    trace_key_free(l->ckpt_key);
     free(l->regulator);
     free(l->dir);
     memset(l->secret, 0, sizeof(l->secret));

@@ -101,6 +101,7 @@ struct writer {
     const uint8_t *presig;
     const uint8_t *presig_key_id;
     trace_append_result *res;
+    struct tree_acc tree; /* the Merkle tree's newest leaves (merkle.c) */
     /* the checks at entry (check.c) on each event before it is indexed,
      * unless historic: findings counted in res->warnings and passed to
      * on_finding, or under WRITER_CHECKS_STRICT refusing the event */

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * checkpoint.c - the ledger's signed checkpoints (trace/proof.h).
+ *
+ * Every append transaction ends with checkpoint_commit: the tree root of
+ * the new size, signed with the log key, stored under u64be size in the
+ * "ckpt" database beside the entries it covers.  Witnesses' cosignature
+ * lines are stored under u64be size || witness name, after the
+ * checkpoint they sign; trace_checkpoint_note returns both.  The origin
+ * is trace/<root regulator>/<ledger id>, the ledger id 16 random bytes
+ * in hex made at init (meta "ledger_id"; for older ledgers at their
+ * first checkpoint).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "trace/proof.h"
+
+static int ledger_id(MDB_txn *txn, trace_ledger *l, int create, char *out,
+                     size_t cap)
+{
+    MDB_val k = {9, "ledger_id"}, v;
+    uint8_t raw[16];
+    char hex[33];
+    int rc = mdb_get(txn, l->dbi_meta, &k, &v);
+
+    if (rc == MDB_NOTFOUND && create) {
+        if ((rc = random_bytes(raw, sizeof(raw))) != TRACE_OK)
+            return rc;
+        hex_encode(hex, raw, sizeof(raw));
+        v = (MDB_val){32, hex};
+        if ((rc = mdb_put(txn, l->dbi_meta, &k, &v, 0)))
+            return trace_fail_mdb(rc, "meta");
+    } else if (rc == MDB_NOTFOUND) {
+        return trace_fail(TRACE_ENOTFOUND, "this ledger has no checkpoint "
+                                           "yet (it gets one at its next "
+                                           "append)");
+    } else if (rc) {
+        return trace_fail_mdb(rc, "meta");
+    }
+    if (v.mv_size + 1 > sizeof(hex))
+        return trace_fail(TRACE_EVERIFY, "ledger id damaged");
+    memcpy(hex, v.mv_data, v.mv_size);
+    hex[v.mv_size] = '\0';
+    snprintf(out, cap, "trace/%s/%s", l->regulator, hex);
+    return TRACE_OK;
+}
+
+int ledger_id_create(MDB_txn *txn, trace_ledger *l)
+{
+    char origin[256];
+    return ledger_id(txn, l, 1, origin, sizeof(origin));
+}
+
+void trace_ledger_set_checkpoint_key(trace_ledger *l, const trace_key *key)
+{
+    l->ckpt_ext = key;
+}
+
+/* The log key: the one given, or DIR/traced.key (made if missing). */
+static int log_key(trace_ledger *l, const trace_key **out)
+{
+    char path[4096];
+    int rc;
+
+    if (l->ckpt_ext) {
+        *out = l->ckpt_ext;
+        return TRACE_OK;
+    }
+    pthread_mutex_lock(&l->txn_mu);
+    if (!l->ckpt_key) {
+        snprintf(path, sizeof(path), "%s/traced.key", l->dir);
+        rc = trace_key_load(&l->ckpt_key, path);
+        if (rc == TRACE_ENOTFOUND &&
+            (rc = trace_key_generate(&l->ckpt_key)) == TRACE_OK &&
+            (rc = trace_key_save(l->ckpt_key, path)) != TRACE_OK) {
+            trace_key_free(l->ckpt_key);
+            l->ckpt_key = NULL;
+        }
+        if (rc != TRACE_OK) {
+            pthread_mutex_unlock(&l->txn_mu);
+            return rc;
+        }
+    }
+    *out = l->ckpt_key;
+    pthread_mutex_unlock(&l->txn_mu);
+    return TRACE_OK;
+}
+
+int checkpoint_commit(MDB_txn *txn, trace_ledger *l, uint64_t size)
+{
+    const trace_key *key;
+    char origin[256], text[512], line[256], b64[64], note[1024];
+    uint8_t kb[8], root[32];
+    MDB_val k = {8, kb}, v;
+    int rc, n;
+
+    if (size == 0)
+        return TRACE_OK;
+    be64_put(kb, size);
+    if ((rc = mdb_get(txn, l->dbi_ckpt, &k, &v)) == 0)
+        return TRACE_OK; /* nothing appended since */
+    if (rc != MDB_NOTFOUND)
+        return trace_fail_mdb(rc, "ckpt");
+    if ((rc = ledger_id(txn, l, 1, origin, sizeof(origin))) != TRACE_OK ||
+        (rc = log_key(l, &key)) != TRACE_OK ||
+        (rc = tree_root(txn, l, size, root)) != TRACE_OK)
+        return rc;
+    base64_encode(b64, sizeof(b64), root, 32);
+    n = snprintf(text, sizeof(text), "%s\n%llu\n%s\n", origin,
+                 (unsigned long long)size, b64);
+    if ((rc = note_sign_line(key, origin, text, (size_t)n, line,
+                             sizeof(line))) != TRACE_OK)
+        return rc;
+    n = snprintf(note, sizeof(note), "%s\n%s", text, line);
+    v = (MDB_val){(size_t)n, note};
+    if ((rc = mdb_put(txn, l->dbi_ckpt, &k, &v, 0)))
+        return trace_fail_mdb(rc, "ckpt");
+    return TRACE_OK;
+}
+
+int trace_checkpoint_origin(trace_ledger *l, char *out, size_t cap)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    rc = ledger_id(txn, l, 0, out, cap);
+    ledger_txn_abort(l, txn);
+    return rc;
+}
+
+int trace_checkpoint_vkey(trace_ledger *l, char *out, size_t cap)
+{
+    const trace_key *key;
+    char origin[256];
+    int rc;
+
+    if ((rc = trace_checkpoint_origin(l, origin, sizeof(origin))) != TRACE_OK ||
+        (rc = log_key(l, &key)) != TRACE_OK)
+        return rc;
+    return trace_vkey_format(out, cap, origin, trace_key_public(key));
+}
+
+/* The checkpoint of `size` (0: the latest) and its cosignatures. */
+int checkpoint_note_txn(MDB_txn *txn, trace_ledger *l, uint64_t size,
+                        char **note, size_t *len)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    char *buf = NULL;
+    size_t n = 0;
+    int rc;
+
+    *note = NULL;
+    if ((rc = mdb_cursor_open(txn, l->dbi_ckpt, &cur)))
+        return trace_fail_mdb(rc, "ckpt");
+    if (size == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (rc == 0 && k.mv_size >= 8)
+            size = be64_get(k.mv_data);
+        else if (rc == MDB_NOTFOUND)
+            rc = TRACE_ENOTFOUND;
+    }
+    if (rc == 0) {
+        be64_put(kb, size);
+        k = (MDB_val){8, kb};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        if (rc == MDB_NOTFOUND)
+            rc = TRACE_ENOTFOUND;
+    }
+    /* the note, then each cosignature line stored after it */
+    while (rc == 0) {
+        char *nb = realloc(buf, n + v.mv_size + 1);
+        if (!nb) {
+            rc = TRACE_ENOMEM;
+            break;
+        }
+        buf = nb;
+        memcpy(buf + n, v.mv_data, v.mv_size);
+        n += v.mv_size;
+        buf[n] = '\0';
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        if (rc == 0 && (k.mv_size <= 8 || memcmp(k.mv_data, kb, 8) != 0))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == TRACE_ENOTFOUND) {
+        free(buf);
+        return trace_fail(TRACE_ENOTFOUND,
+                          "no checkpoint of %llu entries is stored (one is "
+                          "stored at the end of each append)",
+                          (unsigned long long)size);
+    }
+    if (rc == TRACE_ENOMEM) {
+        free(buf);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        free(buf);
+        return trace_fail_mdb(rc, "ckpt");
+    }
+    *note = buf;
+    *len = n;
+    return TRACE_OK;
+}
+
+int trace_checkpoint_note(trace_ledger *l, uint64_t size, char **note,
+                          size_t *len)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    rc = checkpoint_note_txn(txn, l, size, note, len);
+    ledger_txn_abort(l, txn);
+    return rc;
+}
+
+int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
+                               const char *witness_vkey)
+{
+    trace_checkpoint *cp = NULL, *ours = NULL;
+    char name[256], *stored = NULL, line[512] = "";
+    uint8_t pub[32], key[8 + 256], kb[8];
+    size_t slen, klen;
+    uint64_t time;
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    int rc;
+
+    if ((rc = trace_vkey_parse(witness_vkey, name, sizeof(name), pub)) !=
+        TRACE_OK)
+        return rc;
+    if (!(cp = malloc(sizeof(*cp))) || !(ours = malloc(sizeof(*ours)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = trace_checkpoint_parse(cp, note, len)) != TRACE_OK ||
+        (rc = trace_checkpoint_verify_cosig(cp, name, pub, &time)) != TRACE_OK)
+        goto out;
+    if ((rc = ledger_txn_begin(l, 0, &txn))) {
+        txn = NULL;
+        rc = trace_fail_mdb(rc, "begin");
+        goto out;
+    }
+    /* only for a checkpoint this log signed, as it signed it */
+    if ((rc = checkpoint_note_txn(txn, l, cp->size, &stored, &slen)) !=
+            TRACE_OK ||
+        (rc = trace_checkpoint_parse(ours, stored, slen)) != TRACE_OK)
+        goto out;
+    if (ours->text_len != cp->text_len ||
+        memcmp(ours->text, cp->text, cp->text_len) != 0) {
+        rc = trace_fail(TRACE_EVERIFY,
+                        "the cosigned checkpoint is not the one this ledger "
+                        "stored for %llu entries",
+                        (unsigned long long)cp->size);
+        goto out;
+    }
+    /* the witness's line, as it is in the note */
+    for (size_t i = 0; i < cp->n_sigs; i++) {
+        char b64[160];
+        uint8_t raw[4 + 72];
+        if (strcmp(cp->sigs[i].name, name) != 0 || cp->sigs[i].sig_len != 72)
+            continue;
+        memcpy(raw, cp->sigs[i].key_id, 4);
+        memcpy(raw + 4, cp->sigs[i].sig, 72);
+        base64_encode(b64, sizeof(b64), raw, sizeof(raw));
+        snprintf(line, sizeof(line), "\xe2\x80\x94 %s %s\n", name, b64);
+        break;
+    }
+    be64_put(kb, cp->size);
+    klen = 8 + strlen(name);
+    memcpy(key, kb, 8);
+    memcpy(key + 8, name, strlen(name));
+    k = (MDB_val){klen, key};
+    v = (MDB_val){strlen(line), line};
+    if ((rc = mdb_put(txn, l->dbi_ckpt, &k, &v, 0))) {
+        rc = trace_fail_mdb(rc, "ckpt");
+        goto out;
+    }
+    rc = ledger_txn_commit(l, txn);
+    txn = NULL;
+    rc = rc ? trace_fail_mdb(rc, "commit") : TRACE_OK;
+    (void)time;
+out:
+    if (txn)
+        ledger_txn_abort(l, txn);
+    free(stored);
+    free(cp);
+    free(ours);
+    return rc;
+}

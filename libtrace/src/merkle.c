@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * merkle.c - the journal as a Merkle tree (RFC 9162 section 2.1; SPEC 8).
+ *
+ * Leaf i (from 0) is journal entry i + 1: its hash SHA-256(0x00 || exact
+ * Entry bytes) is the leaf hash the entries already chain by.  A node is
+ * SHA-256(0x01 || left || right).  The tree of size n is MTH(D[0:n]).
+ *
+ * Storage: the "tree" database keeps the hash of every complete subtree
+ * whose height is a multiple of TREE_STRIDE (4): key u8 height || u64be
+ * index (the subtree covers leaves [index << height, (index + 1) <<
+ * height)), value its 32-byte hash.  Leaves themselves are the journal's
+ * (hashed when needed), so the tree adds about 2 bytes per entry, and
+ * any node is at most 15 combinations of stored hashes or 8 leaves away:
+ * a proof of a tree of 2^k leaves reads O(k) records.  The append
+ * transaction adds each new leaf (tree_add), writing a height-4 node
+ * every 16 leaves and the nodes above it as they complete, so the tree
+ * always covers exactly the journal.  A ledger written before the tree
+ * existed gets its nodes at its next append (tree_load).  Everything
+ * here can be recomputed from the journal alone (verify does).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define STRIDE     TREE_STRIDE
+#define BLOCK      (1u << STRIDE) /* leaves under a height-4 node */
+#define MAX_HEIGHT 64
+
+void merkle_node(uint8_t out[32], const uint8_t left[32],
+                 const uint8_t right[32])
+{
+    uint8_t buf[1 + 64];
+
+    buf[0] = 0x01;
+    memcpy(buf + 1, left, 32);
+    memcpy(buf + 33, right, 32);
+    sha256(out, buf, sizeof(buf));
+}
+
+static void tree_key(uint8_t key[9], unsigned height, uint64_t index)
+{
+    key[0] = (uint8_t)height;
+    be64_put(key + 1, index);
+}
+
+/* Hash of leaf i: its journal entry hashed. */
+static int leaf_at(MDB_txn *txn, const trace_ledger *l, uint64_t i,
+                   uint8_t out[32])
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+
+    be64_put(kb, i + 1);
+    if ((rc = mdb_get(txn, l->dbi_journal, &k, &v)))
+        return trace_fail_mdb(rc, "journal");
+    leaf_hash(out, v.mv_data, v.mv_size);
+    return TRACE_OK;
+}
+
+/* The hashes of n consecutive nodes at `height` combined pairwise into
+ * one (n a power of two); `h` is overwritten. */
+static void fold(uint8_t (*h)[32], size_t n)
+{
+    for (; n > 1; n /= 2)
+        for (size_t i = 0; i < n / 2; i++)
+            merkle_node(h[i], h[2 * i], h[2 * i + 1]);
+}
+
+int tree_node(MDB_txn *txn, const trace_ledger *l, unsigned height,
+              uint64_t index, uint8_t out[32])
+{
+    unsigned base = height - height % STRIDE;
+    uint8_t h[BLOCK][32];
+    size_t n;
+    int rc;
+
+    if (height >= MAX_HEIGHT)
+        return trace_fail(TRACE_EINVAL, "no tree node of height %u", height);
+    if (height == 0)
+        return leaf_at(txn, l, index, out);
+    if (base == height) {
+        uint8_t key[9];
+        MDB_val k = {9, key}, v;
+        tree_key(key, height, index);
+        rc = mdb_get(txn, l->dbi_tree, &k, &v);
+        if (rc == 0 && v.mv_size == 32) {
+            memcpy(out, v.mv_data, 32);
+            return TRACE_OK;
+        }
+        if (rc && rc != MDB_NOTFOUND)
+            return trace_fail_mdb(rc, "tree");
+        /* not stored (a ledger the tree has not caught up with yet):
+         * from the level below */
+        base -= STRIDE;
+    }
+    n = (size_t)1 << (height - base);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = tree_node(txn, l, base, (index << (height - base)) + i,
+                            h[i])) != TRACE_OK)
+            return rc;
+    fold(h, n);
+    memcpy(out, h[0], 32);
+    return TRACE_OK;
+}
+
+/* The largest power of two smaller than n (n > 1). */
+static uint64_t split_of(uint64_t n)
+{
+    uint64_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    return k;
+}
+
+static int is_pow2(uint64_t n)
+{
+    return n && !(n & (n - 1));
+}
+
+static unsigned log2_of(uint64_t n)
+{
+    unsigned k = 0;
+    while (n > 1)
+        n >>= 1, k++;
+    return k;
+}
+
+int tree_range(MDB_txn *txn, const trace_ledger *l, uint64_t start,
+               uint64_t end, uint8_t out[32])
+{
+    uint64_t n = end - start, k;
+    uint8_t a[32], b[32];
+    int rc;
+
+    if (end <= start)
+        return trace_fail(TRACE_EINVAL, "empty range");
+    if (is_pow2(n) && start % n == 0)
+        return tree_node(txn, l, log2_of(n), start / n, out);
+    k = split_of(n);
+    if ((rc = tree_range(txn, l, start, start + k, a)) != TRACE_OK ||
+        (rc = tree_range(txn, l, start + k, end, b)) != TRACE_OK)
+        return rc;
+    merkle_node(out, a, b);
+    return TRACE_OK;
+}
+
+int tree_root(MDB_txn *txn, const trace_ledger *l, uint64_t size,
+              uint8_t out[32])
+{
+    if (size == 0) {
+        sha256(out, "", 0);
+        return TRACE_OK;
+    }
+    return tree_range(txn, l, 0, size, out);
+}
+
+/* Proofs (RFC 9162 2.1.3.1 PATH and 2.1.4.1 SUBPROOF) ------------------ */
+
+static int push(uint8_t (*proof)[32], size_t *n, const uint8_t h[32])
+{
+    if (*n >= TREE_MAX_PROOF)
+        return trace_fail(TRACE_EINVAL, "proof too long");
+    memcpy(proof[(*n)++], h, 32);
+    return TRACE_OK;
+}
+
+/* PATH(m, D[start:end]) */
+static int path(MDB_txn *txn, const trace_ledger *l, uint64_t m, uint64_t start,
+                uint64_t end, uint8_t (*proof)[32], size_t *n)
+{
+    uint64_t len = end - start, k;
+    uint8_t h[32];
+    int rc;
+
+    if (len <= 1)
+        return TRACE_OK;
+    k = split_of(len);
+    if (m < k) {
+        if ((rc = path(txn, l, m, start, start + k, proof, n)) != TRACE_OK ||
+            (rc = tree_range(txn, l, start + k, end, h)) != TRACE_OK)
+            return rc;
+    } else {
+        if ((rc = path(txn, l, m - k, start + k, end, proof, n)) != TRACE_OK ||
+            (rc = tree_range(txn, l, start, start + k, h)) != TRACE_OK)
+            return rc;
+    }
+    return push(proof, n, h);
+}
+
+int tree_inclusion(MDB_txn *txn, const trace_ledger *l, uint64_t index,
+                   uint64_t size, uint8_t (*proof)[32], size_t *n)
+{
+    *n = 0;
+    if (index >= size)
+        return trace_fail(TRACE_EINVAL,
+                          "leaf %llu is not in a tree of %llu entries",
+                          (unsigned long long)index, (unsigned long long)size);
+    return path(txn, l, index, 0, size, proof, n);
+}
+
+/* SUBPROOF(m, D[start:end], b) */
+static int subproof(MDB_txn *txn, const trace_ledger *l, uint64_t m,
+                    uint64_t start, uint64_t end, int b, uint8_t (*proof)[32],
+                    size_t *n)
+{
+    uint64_t len = end - start, k;
+    uint8_t h[32];
+    int rc;
+
+    if (m == len) {
+        if (b)
+            return TRACE_OK;
+        if ((rc = tree_range(txn, l, start, end, h)) != TRACE_OK)
+            return rc;
+        return push(proof, n, h);
+    }
+    k = split_of(len);
+    if (m <= k) {
+        if ((rc = subproof(txn, l, m, start, start + k, b, proof, n)) !=
+                TRACE_OK ||
+            (rc = tree_range(txn, l, start + k, end, h)) != TRACE_OK)
+            return rc;
+    } else {
+        if ((rc = subproof(txn, l, m - k, start + k, end, 0, proof, n)) !=
+                TRACE_OK ||
+            (rc = tree_range(txn, l, start, start + k, h)) != TRACE_OK)
+            return rc;
+    }
+    return push(proof, n, h);
+}
+
+int tree_consistency(MDB_txn *txn, const trace_ledger *l, uint64_t old_size,
+                     uint64_t new_size, uint8_t (*proof)[32], size_t *n)
+{
+    *n = 0;
+    if (old_size == 0 || old_size > new_size)
+        return trace_fail(TRACE_EINVAL,
+                          "no consistency proof from %llu to %llu entries "
+                          "(0 < OLD <= NEW)",
+                          (unsigned long long)old_size,
+                          (unsigned long long)new_size);
+    if (old_size == new_size)
+        return TRACE_OK;
+    return subproof(txn, l, old_size, 0, new_size, 1, proof, n);
+}
+
+/* Verification (RFC 9162 2.1.3.2 and 2.1.4.2) --------------------------- */
+
+int merkle_verify_inclusion(uint64_t index, uint64_t size,
+                            const uint8_t leaf[32], const uint8_t (*proof)[32],
+                            size_t n, const uint8_t root[32])
+{
+    uint64_t fn = index, sn;
+    uint8_t r[32];
+
+    if (index >= size)
+        return 0;
+    sn = size - 1;
+    memcpy(r, leaf, 32);
+    for (size_t i = 0; i < n; i++) {
+        if (sn == 0)
+            return 0;
+        if ((fn & 1) || fn == sn) {
+            merkle_node(r, proof[i], r);
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            merkle_node(r, r, proof[i]);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && memcmp(r, root, 32) == 0;
+}
+
+int merkle_verify_consistency(uint64_t size1, uint64_t size2,
+                              const uint8_t root1[32], const uint8_t root2[32],
+                              const uint8_t (*proof)[32], size_t n)
+{
+    uint64_t fn, sn;
+    uint8_t fr[32], sr[32];
+    size_t i = 0;
+
+    if (size1 == 0 || size2 < size1)
+        return 0;
+    if (size1 == size2)
+        return n == 0 && memcmp(root1, root2, 32) == 0;
+    if (n == 0)
+        return 0;
+    fn = size1 - 1;
+    sn = size2 - 1;
+    while (fn & 1) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    if (is_pow2(size1)) {
+        memcpy(fr, root1, 32);
+    } else {
+        memcpy(fr, proof[0], 32);
+        i = 1;
+    }
+    memcpy(sr, fr, 32);
+    for (; i < n; i++) {
+        if (sn == 0)
+            return 0;
+        if ((fn & 1) || fn == sn) {
+            merkle_node(fr, proof[i], fr);
+            merkle_node(sr, proof[i], sr);
+            while (!(fn & 1) && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            merkle_node(sr, sr, proof[i]);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && memcmp(fr, root1, 32) == 0 && memcmp(sr, root2, 32) == 0;
+}
+
+/* Growing the stored tree ----------------------------------------------- */
+
+/* Stores the height-4 node of the block just completed and every node
+ * above it that completes with it. */
+static int store_up(MDB_txn *txn, const trace_ledger *l, unsigned height,
+                    uint64_t index, const uint8_t hash[32])
+{
+    uint8_t key[9], h[BLOCK][32];
+    MDB_val k = {9, key}, v = {32, (void *)hash};
+    int rc;
+
+    tree_key(key, height, index);
+    if ((rc = mdb_put(txn, l->dbi_tree, &k, &v, 0)))
+        return trace_fail_mdb(rc, "tree");
+    if ((index + 1) % BLOCK != 0 || height + STRIDE >= MAX_HEIGHT)
+        return TRACE_OK;
+    /* the 16th node of its parent: the parent completes */
+    for (unsigned i = 0; i < BLOCK; i++) {
+        MDB_val pv;
+        tree_key(key, height, index + 1 - BLOCK + i);
+        if ((rc = mdb_get(txn, l->dbi_tree, &k, &pv)) || pv.mv_size != 32)
+            return rc ? trace_fail_mdb(rc, "tree")
+                      : trace_fail(TRACE_EVERIFY, "tree node damaged");
+        memcpy(h[i], pv.mv_data, 32);
+    }
+    fold(h, BLOCK);
+    return store_up(txn, l, height + STRIDE, index / BLOCK, h[0]);
+}
+
+int tree_add(MDB_txn *txn, const trace_ledger *l, struct tree_acc *t,
+             const uint8_t leaf[32])
+{
+    memcpy(t->leaves[t->n++], leaf, 32);
+    if (t->n < BLOCK)
+        return TRACE_OK;
+    fold(t->leaves, BLOCK);
+    t->n = 0;
+    t->base += BLOCK;
+    return store_up(txn, l, STRIDE, t->base / BLOCK - 1, t->leaves[0]);
+}
+
+int tree_load(MDB_txn *txn, const trace_ledger *l, uint64_t size,
+              struct tree_acc *t)
+{
+    uint64_t blocks = size / BLOCK;
+    uint8_t key[9], leaf[32];
+    MDB_val k = {9, key}, v;
+    int rc;
+
+    t->n = 0;
+    t->base = blocks * BLOCK;
+    if (blocks) {
+        tree_key(key, STRIDE, blocks - 1);
+        rc = mdb_get(txn, l->dbi_tree, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            /* a ledger from before the tree: built once, from the start */
+            t->base = 0;
+            for (uint64_t i = 0; i < blocks * BLOCK; i++)
+                if ((rc = leaf_at(txn, l, i, leaf)) != TRACE_OK ||
+                    (rc = tree_add(txn, l, t, leaf)) != TRACE_OK)
+                    return rc;
+        } else if (rc) {
+            return trace_fail_mdb(rc, "tree");
+        }
+    }
+    for (uint64_t i = t->base; i < size; i++) {
+        if ((rc = leaf_at(txn, l, i, leaf)) != TRACE_OK)
+            return rc;
+        memcpy(t->leaves[t->n++], leaf, 32);
+    }
+    return TRACE_OK;
+}

@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_merkle.c - the journal's Merkle tree, proofs and checkpoints
+ * (merkle.c, note.c, checkpoint.c): RFC 9162 probe vectors
+ * (tests/data/merkle, from ../shared/vectors/merkle as published), the
+ * stored tree against an independent computation at many sizes, signed
+ * notes and cosignatures.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "helpers.h"
+#include "internal.h"
+#include "trace/proof.h"
+
+/* RFC 9162 probe vectors ---------------------------------------------- */
+
+struct tally {
+    int files, happy, refused;
+};
+
+/* base64 field into out; 0 if absent/null or not 32 bytes (a 32-byte
+ * verifier cannot take it) */
+static int b64_32(json_t *v, uint8_t out[32], size_t *len)
+{
+    const char *s = json_string_value(v);
+    uint8_t buf[256];
+    size_t n = 0;
+
+    *len = 0;
+    if (!s)
+        return 0;
+    if (!*s)
+        return 0;
+    if (base64_decode(buf, sizeof(buf), &n, s) != TRACE_OK)
+        return 0;
+    *len = n;
+    if (n != 32)
+        return 0;
+    memcpy(out, buf, 32);
+    return 1;
+}
+
+/* The proof array: 0 if an element is not 32 bytes. */
+static int proof_of(json_t *arr, uint8_t (*proof)[32], size_t *n)
+{
+    size_t i, len;
+    json_t *v;
+
+    *n = 0;
+    if (json_is_null(arr) || !arr)
+        return 1;
+    json_array_foreach(arr, i, v)
+    {
+        if (i >= TREE_MAX_PROOF || !b64_32(v, proof[i], &len))
+            return 0;
+        (*n)++;
+    }
+    return 1;
+}
+
+/* A size or index; the probes go up to 2^64 - 1, which jansson reads
+ * only as a real. */
+static uint64_t u64_of(json_t *v)
+{
+    double d = json_number_value(v);
+    if (d >= 18446744073709551615.0)
+        return UINT64_MAX;
+    return d <= 0 ? 0 : (uint64_t)d;
+}
+
+static void run_inclusion(json_t *j, struct tally *t)
+{
+    uint8_t leaf[32], root[32], proof[TREE_MAX_PROOF][32];
+    size_t n, ll, rl;
+    int want_err = json_is_true(json_object_get(j, "wantErr")), ok;
+    uint64_t idx = u64_of(json_object_get(j, "leafIdx"));
+    uint64_t size = u64_of(json_object_get(j, "treeSize"));
+
+    ok = b64_32(json_object_get(j, "leafHash"), leaf, &ll) &&
+         b64_32(json_object_get(j, "root"), root, &rl) &&
+         proof_of(json_object_get(j, "proof"), proof, &n) &&
+         trace_merkle_verify_inclusion(idx, size, leaf,
+                                       (const uint8_t(*)[32])proof, n, root);
+    if (ok == want_err)
+        fail_msg("inclusion vector %s: got %s",
+                 json_string_value(json_object_get(j, "desc")),
+                 ok ? "valid" : "invalid");
+    t->happy += ok;
+    t->refused += !ok;
+}
+
+static void run_consistency(json_t *j, struct tally *t)
+{
+    uint8_t r1[32], r2[32], proof[TREE_MAX_PROOF][32];
+    size_t n, l1, l2;
+    int want_err = json_is_true(json_object_get(j, "wantErr")), ok;
+    uint64_t s1 = u64_of(json_object_get(j, "size1"));
+    uint64_t s2 = u64_of(json_object_get(j, "size2"));
+    const char *a = json_string_value(json_object_get(j, "root1"));
+    const char *b = json_string_value(json_object_get(j, "root2"));
+    int h1 = b64_32(json_object_get(j, "root1"), r1, &l1);
+    int h2 = b64_32(json_object_get(j, "root2"), r2, &l2);
+
+    if (!proof_of(json_object_get(j, "proof"), proof, &n))
+        ok = 0;
+    else if (s1 == s2 && s1 != 0 && n == 0 && (!h1 || !h2))
+        /* equal sizes compare the roots as given, whatever their length */
+        ok = a && b && strcmp(a, b) == 0;
+    else
+        ok = h1 && h2 &&
+             trace_merkle_verify_consistency(s1, s2, r1, r2,
+                                             (const uint8_t(*)[32])proof, n);
+    if (ok == want_err)
+        fail_msg("consistency vector %s (%llu -> %llu): got %s",
+                 json_string_value(json_object_get(j, "desc")),
+                 (unsigned long long)s1, (unsigned long long)s2,
+                 ok ? "valid" : "invalid");
+    t->happy += ok;
+    t->refused += !ok;
+}
+
+static void walk(const char *dir, int inclusion, struct tally *t)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        json_error_t err;
+        json_t *j;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (!strstr(e->d_name, ".json")) {
+            walk(path, inclusion, t);
+            continue;
+        }
+        j = json_load_file(path, JSON_DECODE_INT_AS_REAL, &err);
+        if (!j)
+            fail_msg("%s: %s", path, err.text);
+        t->files++;
+        if (inclusion)
+            run_inclusion(j, t);
+        else
+            run_consistency(j, t);
+        json_decref(j);
+    }
+    closedir(d);
+}
+
+static void test_vectors(void **state)
+{
+    struct tally inc = {0}, con = {0};
+    (void)state;
+
+    walk(TRACE_TEST_DATA "/merkle/inclusion", 1, &inc);
+    walk(TRACE_TEST_DATA "/merkle/consistency", 0, &con);
+    /* every published probe ran, and both verdicts occurred */
+    print_message("%d inclusion and %d consistency probes\n", inc.files,
+                  con.files);
+    assert_true(inc.files >= 60 && con.files >= 90);
+    assert_true(inc.happy >= 5 && inc.refused >= 50);
+    assert_true(con.happy >= 5 && con.refused >= 80);
+}
+
+/* The stored tree against the RFC definition ------------------------- */
+
+/* MTH(D[start:end]) straight from the definition. */
+static void mth(uint8_t (*leaves)[32], uint64_t start, uint64_t end,
+                uint8_t out[32])
+{
+    uint64_t n = end - start, k = 1;
+    uint8_t a[32], b[32];
+
+    if (n == 1) {
+        memcpy(out, leaves[start], 32);
+        return;
+    }
+    while (k * 2 < n)
+        k *= 2;
+    mth(leaves, start, start + k, a);
+    mth(leaves, start + k, end, b);
+    merkle_node(out, a, b);
+}
+
+static char *produce_lines(int from, int n)
+{
+    size_t cap = (size_t)n * 200 + 1, len = 0;
+    char *s = malloc(cap);
+    for (int i = from; i < from + n; i++)
+        len += (size_t)snprintf(
+            s + len, cap - len,
+            "%s{\"type\":\"produce\",\"id\":\"m%d\",\"party\":\"P1\","
+            "\"at\":\"2026-01-08T08:00:00+08:00\",\"substance\":\"acetone\","
+            "\"lot\":\"L%d\",\"qty\":\"1\",\"unit\":\"L\"}",
+            len ? "\n" : "", i, i % 7);
+    return s;
+}
+
+static const char *const party_p1 =
+    "{\"type\":\"party\",\"id\":\"r1\",\"party\":\"REGULATOR\",\"at\":"
+    "\"2026-01-05T09:00:00+08:00\",\"subject\":\"P1\",\"name\":\"One\","
+    "\"kind\":\"manufacturer\",\"region\":\"CN-31\",\"licenses\":[]}\n"
+    "{\"type\":\"produce\",\"id\":\"m-first\",\"party\":\"P1\","
+    "\"at\":\"2026-01-08T08:00:00+08:00\",\"substance\":\"acetone\","
+    "\"lot\":\"L0\",\"qty\":\"1\",\"unit\":\"L\"}";
+
+/* Appends events in commits of varied sizes until the journal holds
+ * `total` entries. */
+static uint64_t grow(fixture *f, uint64_t total, int *next)
+{
+    static const int steps[] = {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144};
+    trace_append_result r;
+    uint64_t size;
+    uint8_t head[32];
+
+    for (int s = 0;; s++) {
+        assert_int_equal(trace_ledger_head(f->l, &size, head), TRACE_OK);
+        if (size >= total)
+            return size;
+        int n = steps[s % 11];
+        if ((uint64_t)n > total - size)
+            n = (int)(total - size);
+        char *lines = produce_lines(*next, n);
+        *next += n;
+        if (fixture_import(f, lines, 0, &r) != TRACE_OK)
+            fail_msg("import: %s", trace_error_last());
+        free(lines);
+    }
+}
+
+static void test_tree(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    uint8_t(*leaves)[32];
+    uint8_t root[32], want[32], proof[TREE_MAX_PROOF][32];
+    uint64_t size;
+    MDB_txn *txn;
+    size_t n;
+    int next = 0;
+
+    assert_int_equal(
+        fixture_import(f, party_p1, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    size = grow(f, 4200, &next);
+    leaves = calloc(size, 32);
+    assert_int_equal(ledger_txn_begin(f->l, MDB_RDONLY, &txn), 0);
+    for (uint64_t i = 0; i < size; i++) {
+        uint8_t kb[8];
+        MDB_val k = {8, kb}, v;
+        be64_put(kb, i + 1);
+        assert_int_equal(mdb_get(txn, f->l->dbi_journal, &k, &v), 0);
+        leaf_hash(leaves[i], v.mv_data, v.mv_size);
+    }
+    /* roots at every size to 300, around every power of two, the end */
+    for (uint64_t s = 1; s <= size; s++) {
+        int pow = (s & (s - 1)) == 0 || ((s + 1) & s) == 0 ||
+                  ((s - 1) & (s - 2)) == 0;
+        if (s > 300 && !pow && s != size && s % 97 != 0)
+            continue;
+        mth(leaves, 0, s, want);
+        assert_int_equal(tree_root(txn, f->l, s, root), TRACE_OK);
+        assert_memory_equal(root, want, 32);
+        /* inclusion of every leaf up to 300, some beyond */
+        for (uint64_t m = 0; m < s; m += s <= 300 ? 1 : s / 13 + 1) {
+            assert_int_equal(tree_inclusion(txn, f->l, m, s, proof, &n),
+                             TRACE_OK);
+            assert_true(merkle_verify_inclusion(
+                m, s, leaves[m], (const uint8_t(*)[32])proof, n, want));
+            if (n) { /* a changed proof hash, another leaf */
+                proof[n / 2][7] ^= 1;
+                assert_false(merkle_verify_inclusion(
+                    m, s, leaves[m], (const uint8_t(*)[32])proof, n, want));
+                proof[n / 2][7] ^= 1;
+                assert_false(merkle_verify_inclusion(
+                    m, s, leaves[(m + 1) % s], (const uint8_t(*)[32])proof, n,
+                    want));
+            }
+        }
+        /* consistency from a few older sizes */
+        for (uint64_t o = 1; o <= s; o += s <= 64 ? 1 : s / 7 + 1) {
+            uint8_t old[32];
+            mth(leaves, 0, o, old);
+            assert_int_equal(tree_consistency(txn, f->l, o, s, proof, &n),
+                             TRACE_OK);
+            assert_true(merkle_verify_consistency(
+                o, s, old, want, (const uint8_t(*)[32])proof, n));
+            if (n) {
+                proof[0][0] ^= 1;
+                assert_false(merkle_verify_consistency(
+                    o, s, old, want, (const uint8_t(*)[32])proof, n));
+            }
+            if (o < s)
+                assert_false(merkle_verify_consistency(
+                    o, s, want, want, (const uint8_t(*)[32])proof, n));
+        }
+    }
+    ledger_txn_abort(f->l, txn);
+    free(leaves);
+}
+
+/* Checkpoints --------------------------------------------------------- */
+
+static void test_checkpoints(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_checkpoint cp;
+    char vkey[256], name[256], *note, bad[2048], line[512];
+    uint8_t pub[32], root[32], head[32];
+    trace_key *wkey, *other;
+    uint64_t size, t;
+    MDB_txn *txn;
+    size_t len;
+    int next = 0;
+
+    assert_int_equal(
+        fixture_import(f, party_p1, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    grow(f, 40, &next);
+    assert_int_equal(trace_ledger_head(f->l, &size, head), TRACE_OK);
+    assert_int_equal(trace_checkpoint_vkey(f->l, vkey, sizeof(vkey)), TRACE_OK);
+    assert_int_equal(trace_vkey_parse(vkey, name, sizeof(name), pub), TRACE_OK);
+    assert_non_null(strstr(name, "trace/REGULATOR/"));
+    /* the latest is the head's size, signed by the log key, its root the
+     * tree's */
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(&cp, note, len), TRACE_OK);
+    assert_int_equal(cp.size, size);
+    assert_string_equal(cp.origin, name);
+    assert_int_equal(trace_checkpoint_verify(&cp, name, pub), TRACE_OK);
+    assert_int_equal(ledger_txn_begin(f->l, MDB_RDONLY, &txn), 0);
+    assert_int_equal(tree_root(txn, f->l, size, root), TRACE_OK);
+    ledger_txn_abort(f->l, txn);
+    assert_memory_equal(cp.root, root, 32);
+    /* a changed byte of the text, or another key: refused */
+    memcpy(bad, note, len);
+    bad[strlen(name) + 1] ^= 1; /* the size */
+    if (trace_checkpoint_parse(&cp, bad, len) == TRACE_OK)
+        assert_int_equal(trace_checkpoint_verify(&cp, name, pub),
+                         TRACE_EVERIFY);
+    assert_int_equal(trace_checkpoint_parse(&cp, note, len), TRACE_OK);
+    assert_int_equal(trace_key_generate(&other), TRACE_OK);
+    assert_int_equal(
+        trace_checkpoint_verify(&cp, name, trace_key_public(other)),
+        TRACE_EVERIFY);
+    /* a checkpoint of every commit's size, none of others */
+    free(note);
+    assert_int_equal(trace_checkpoint_note(f->l, 1, &note, &len), TRACE_OK);
+    free(note);
+    assert_int_equal(trace_checkpoint_note(f->l, size + 1, &note, &len),
+                     TRACE_ENOTFOUND);
+    /* a witness cosigns; the ledger keeps the line and serves it */
+    assert_int_equal(trace_checkpoint_note(f->l, size, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(&cp, note, len), TRACE_OK);
+    assert_int_equal(trace_key_generate(&wkey), TRACE_OK);
+    assert_int_equal(trace_checkpoint_cosign(&cp, wkey, "witness.example/w1",
+                                             1700000000, line, sizeof(line)),
+                     TRACE_OK);
+    snprintf(bad, sizeof(bad), "%s%s", note, line);
+    assert_int_equal(trace_checkpoint_parse(&cp, bad, strlen(bad)), TRACE_OK);
+    assert_int_equal(trace_checkpoint_verify_cosig(&cp, "witness.example/w1",
+                                                   trace_key_public(wkey), &t),
+                     TRACE_OK);
+    assert_int_equal(t, 1700000000);
+    assert_int_equal(trace_checkpoint_verify_cosig(&cp, "witness.example/w1",
+                                                   trace_key_public(other),
+                                                   NULL),
+                     TRACE_EVERIFY);
+    char wvkey[256];
+    assert_int_equal(trace_vkey_format(wvkey, sizeof(wvkey),
+                                       "witness.example/w1",
+                                       trace_key_public(wkey)),
+                     TRACE_OK);
+    assert_int_equal(trace_checkpoint_add_cosig(f->l, bad, strlen(bad), wvkey),
+                     TRACE_OK);
+    free(note);
+    assert_int_equal(trace_checkpoint_note(f->l, size, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(&cp, note, len), TRACE_OK);
+    assert_int_equal(cp.n_sigs, 2);
+    assert_int_equal(trace_checkpoint_verify_cosig(&cp, "witness.example/w1",
+                                                   trace_key_public(wkey),
+                                                   NULL),
+                     TRACE_OK);
+    /* a cosigned checkpoint this ledger did not sign (another root under
+     * its origin and size): refused */
+    free(note);
+    assert_int_equal(trace_checkpoint_note(f->l, size, &note, &len), TRACE_OK);
+    char *nl = strchr(strchr(note, '\n') + 1, '\n') + 1; /* the root line */
+    nl[0] = nl[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(trace_checkpoint_parse(&cp, note, len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_cosign(&cp, wkey, "witness.example/w1",
+                                             1700000001, line, sizeof(line)),
+                     TRACE_OK);
+    snprintf(bad, sizeof(bad), "%s%s", note, line);
+    assert_int_equal(trace_checkpoint_add_cosig(f->l, bad, strlen(bad), wvkey),
+                     TRACE_EVERIFY);
+    free(note);
+    trace_key_free(wkey);
+    trace_key_free(other);
+}
+
+/* Malformed notes are refused, never read past their end. */
+static void test_note_parse(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "origin\n1\n",
+        "origin\n1\nAAAA\n\n",
+        "origin\nx\n"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
+        "\xe2\x80\x94 origin AAAAAAAA\n",
+        "origin\n01\n"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
+        "\xe2\x80\x94 origin AAAAAAAA\n",
+        "origin\n1\n"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
+        "- origin AAAAAAAA\n",
+        "origin\n1\n"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
+        "\xe2\x80\x94 origin AAAAAAAA",
+        "or igin\n1\n"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
+        "\xe2\x80\x94 origin AAAAAAAA\n",
+    };
+    trace_checkpoint cp;
+    char name[64];
+    uint8_t pub[32];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(trace_checkpoint_parse(&cp, bad[i], strlen(bad[i])),
+                         TRACE_EINVAL);
+    assert_int_equal(
+        trace_vkey_parse("name+00000000+AQ==", name, sizeof(name), pub),
+        TRACE_EINVAL);
+    assert_int_equal(trace_vkey_parse("nokey", name, sizeof(name), pub),
+                     TRACE_EINVAL);
+}
+
+/* A ledger written before the tree gets it at its next append. */
+static void test_old_ledger(void **state)
+{
+    char dir[] = "/tmp/trace-merkle-old-XXXXXX", cmd[512];
+    trace_ledger *l;
+    trace_keyring *ring;
+    trace_batch *b;
+    trace_append_result r;
+    uint8_t head[32], root[32], want[32];
+    uint64_t size;
+    MDB_txn *txn;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "cp -r %s/ledger-v1/. %s/", TRACE_TEST_DATA,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(trace_ledger_open(&l, dir), TRACE_OK);
+    snprintf(cmd, sizeof(cmd), "%s/keys", dir);
+    assert_int_equal(trace_keyring_open(&ring, cmd, 0), TRACE_OK);
+    assert_int_equal(trace_ledger_head(l, &size, head), TRACE_OK);
+    assert_int_equal(trace_batch_new(&b, l), TRACE_OK);
+    const char *line =
+        "{\"type\":\"party\",\"id\":\"merkle-new\",\"party\":\"REGULATOR\","
+        "\"at\":\"2026-03-05T09:00:00+08:00\",\"subject\":\"PX9\",\"name\":"
+        "\"X\",\"kind\":\"manufacturer\",\"region\":\"CN-31\",\"licenses\":[]}";
+    assert_int_equal(trace_batch_add_json(b, line, strlen(line), 1), TRACE_OK);
+    if (trace_ledger_append(l, b, ring, NULL, 0, &r) != TRACE_OK)
+        fail_msg("append to the old ledger: %s", trace_error_last());
+    trace_batch_free(b);
+    /* the stored tree of size+1 equals the one from the journal */
+    uint8_t(*leaves)[32] = calloc(size + 1, 32);
+    assert_int_equal(ledger_txn_begin(l, MDB_RDONLY, &txn), 0);
+    for (uint64_t i = 0; i <= size; i++) {
+        uint8_t kb[8];
+        MDB_val k = {8, kb}, v;
+        be64_put(kb, i + 1);
+        assert_int_equal(mdb_get(txn, l->dbi_journal, &k, &v), 0);
+        leaf_hash(leaves[i], v.mv_data, v.mv_size);
+    }
+    mth(leaves, 0, size + 1, want);
+    assert_int_equal(tree_root(txn, l, size + 1, root), TRACE_OK);
+    assert_memory_equal(root, want, 32);
+    if (size >= 16) {
+        uint8_t key[9] = {4, 0, 0, 0, 0, 0, 0, 0, 0};
+        MDB_val k = {9, key}, v;
+        assert_int_equal(mdb_get(txn, l->dbi_tree, &k, &v), 0);
+    }
+    ledger_txn_abort(l, txn);
+    free(leaves);
+    trace_keyring_free(ring);
+    trace_ledger_close(l);
+    rm_tree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_note_parse),
+        cmocka_unit_test_setup_teardown(test_tree, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test(test_old_ledger),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
