@@ -472,6 +472,49 @@ static const struct command commands[] = {
      "(a register, an e-mail, a newspaper) lets anyone check later that\n"
      "nothing before it was rewritten.  --follow prints each new head as\n"
      "appends land, until interrupted.\n"},
+    {"checkpoint", cmd_checkpoint, "[--size N] [--public-key]",
+     "Print the ledger's signed checkpoint (a C2SP signed note) with its "
+     "witnesses' cosignatures.",
+     "Every append ends with a checkpoint: the Merkle tree root (RFC 9162)\n"
+     "of the journal at that size, signed by the ledger's log key\n"
+     "(DIR/traced.key).  Keep one outside the box, or have witnesses cosign\n"
+     "it: nobody can later rewrite or roll back what it covers unseen.\n"
+     "  --size N      the checkpoint stored when the journal had N entries\n"
+     "  --public-key  the log's verifier key (NAME+KEYID+BASE64), which\n"
+     "                check-proof and witnesses need\n"},
+    {"prove", cmd_prove,
+     "PARTY/EVENT-ID | --history PARTY | --consistency OLD NEW [--out F]",
+     "Write an offline proof bundle (JSON) for check-proof.",
+     "  PARTY/EVENT-ID        the event, its exact stored bytes, its entry,\n"
+     "                        leaf index and inclusion proof, the checkpoint,\n"
+     "                        the recorder's signature over its group and\n"
+     "                        the registration of its key, proven the same\n"
+     "  --history PARTY       every entry of the party's chain, each proven\n"
+     "  --consistency OLD NEW that the tree of NEW entries extends the one\n"
+     "                        of OLD (both stored checkpoints)\n"
+     "  --out F               write to F instead of standard output\n"},
+    {"check-proof", cmd_check_proof,
+     "FILE --log-key VKEY [--witness-key [NAME=]VKEY ...] [--min-cosigs K]",
+     "Check a proof bundle offline, with no ledger.",
+     "Exit 0 when everything holds (printing what was shown), 3 naming the\n"
+     "first thing that does not: the checkpoint's signature by the log key,\n"
+     "the witnesses' cosignatures (at least K of the keys given), the\n"
+     "inclusion proof, the entry, the event, the recorder's signature, the\n"
+     "key's registration, a history's chain links.\n"},
+    {"witness", cmd_witness,
+     "--log DIR --key FILE --state DIR [--name NAME] [--log-key VKEY]",
+     "Cosign the log's latest checkpoint if it extends the last one cosigned.",
+     "A witness (a regulator, an outside auditor) keeps in --state the last\n"
+     "checkpoint it cosigned for each log and the log key seen first.  It\n"
+     "cosigns (C2SP tlog-cosignature, cosignature/v1) a newer checkpoint\n"
+     "only after checking the log's consistency proof from that one, and\n"
+     "stores the cosignature in the ledger folder.  A smaller (rolled back)\n"
+     "or inconsistent checkpoint is refused with exit 3, both signed notes\n"
+     "written to an evidence file in --state.\n"
+     "  --key FILE       the witness's Ed25519 key (PEM)\n"
+     "  --name NAME      its key name (default: the key file's name)\n"
+     "  --public-key     print the witness's verifier key (making the key\n"
+     "                   file if it does not exist) and stop\n"},
     {"verify", cmd_verify, "",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
