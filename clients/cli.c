@@ -217,6 +217,7 @@ int ctl_read_file(const char *path, char **out, size_t *len)
         return -1;
     }
     fclose(f);
+    (*out)[n] = '\0'; /* callers may read it as a string */
     *len = (size_t)n;
     return 0;
 }
@@ -515,11 +516,18 @@ static const struct command commands[] = {
      "  --name NAME      its key name (default: the key file's name)\n"
      "  --public-key     print the witness's verifier key (making the key\n"
      "                   file if it does not exist) and stop\n"},
-    {"verify", cmd_verify, "",
+    {"verify", cmd_verify, "[--from-checkpoint FILE]",
      "Recompute every hash, link and signature of the ledger.",
-     "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
-     "when the storage itself is damaged.  Through a daemon only a\n"
-     "regulator verifies (exit 5 for other parties).\n"},
+     "Also recomputes the Merkle tree and checks every stored subtree and\n"
+     "checkpoint against it (and each checkpoint's signature by the log\n"
+     "key).  Exit 0 if everything holds; exit 3 naming the first bad entry,\n"
+     "or when the storage itself is damaged.  Through a daemon only a\n"
+     "regulator verifies (exit 5 for other parties).\n"
+     "  --from-checkpoint FILE  a signed checkpoint kept outside (tracectl\n"
+     "                          checkpoint > FILE): the journal must still\n"
+     "                          hold its tree; a rewrite or a rollback\n"
+     "                          below it fails (the whole journal is still\n"
+     "                          verified)\n"},
     {"help", cmd_help, "[COMMAND]", "Show help for a command.", ""},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -601,21 +601,52 @@ static int verify_child(struct globals *g, const ops_call_t *call)
     return rc;
 }
 
+static int verify_call(struct globals *g, int argc, char **argv,
+                       Trace__Ops__V1__Verify *vp, ops_call_t *cp);
+
 int cmd_verify(struct globals *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {
+        {"from-checkpoint", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
     Trace__Ops__V1__Verify v = TRACE__OPS__V1__VERIFY__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
-    int c, status;
-    pid_t pid;
+    char *note = NULL;
+    size_t note_len;
+    int c, ret;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
+            free(note);
             ctl_help(ctl_find_command("verify"));
             return 0;
         }
+        if (c == 'c') {
+            free(note);
+            if (ctl_read_file(optarg, &note, &note_len) != 0) {
+                fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
+                return 4;
+            }
+            v.from_checkpoint = note;
+            continue;
+        }
+        free(note);
         return ctl_usage("verify", "%s", "unknown option");
     }
+    ret = verify_call(g, argc, argv, &v, &call);
+    free(note);
+    return ret;
+}
+
+static int verify_call(struct globals *g, int argc, char **argv,
+                       Trace__Ops__V1__Verify *vp, ops_call_t *cp)
+{
+    Trace__Ops__V1__Verify v = *vp;
+    ops_call_t call = *cp;
+    int status;
+    pid_t pid;
+
     if (optind != argc)
         return ctl_usage("verify", "unexpected argument %s", argv[optind]);
     call.op_case = TRACE__OPS__V1__CALL__OP_VERIFY;

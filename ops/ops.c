@@ -657,8 +657,14 @@ static int run_verify(struct run *r)
     int rc, erc;
 
     memset(&res, 0, sizeof(res));
-    rc = trace_ledger_verify_stoppable(r->l, &res, r->env->progress,
-                                       r->env->stop, r->env->progress_ctx);
+    if (r->call->verify->from_checkpoint)
+        rc = trace_ledger_verify_checkpoint(
+            r->l, &res, r->call->verify->from_checkpoint,
+            strlen(r->call->verify->from_checkpoint), r->env->progress,
+            r->env->stop, r->env->progress_ctx);
+    else
+        rc = trace_ledger_verify_stoppable(r->l, &res, r->env->progress,
+                                           r->env->stop, r->env->progress_ctx);
     if (rc == TRACE_OK && (rc = trace_ledger_head(r->l, &size, head)) != 0)
         return failed(r, rc);
     if (rc != TRACE_OK && rc != TRACE_EVERIFY)
@@ -667,6 +673,8 @@ static int run_verify(struct run *r)
     m.has_entries = m.has_signatures = 1;
     m.entries = res.entries;
     m.signatures = res.groups;
+    m.has_checkpoints = 1;
+    m.checkpoints = res.checkpoints;
     if (m.ok) {
         m.has_head = 1;
         m.head.data = head;

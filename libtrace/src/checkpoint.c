@@ -121,6 +121,36 @@ int checkpoint_commit(MDB_txn *txn, trace_ledger *l, uint64_t size)
     return TRACE_OK;
 }
 
+int checkpoint_origin_txn(MDB_txn *txn, trace_ledger *l, char *out, size_t cap)
+{
+    return ledger_id(txn, l, 0, out, cap);
+}
+
+int checkpoint_pubkey(trace_ledger *l, uint8_t pub[32])
+{
+    char path[4096];
+    trace_key *k;
+    int rc;
+
+    if (l->ckpt_ext) {
+        memcpy(pub, trace_key_public(l->ckpt_ext), 32);
+        return TRACE_OK;
+    }
+    pthread_mutex_lock(&l->txn_mu);
+    k = l->ckpt_key;
+    pthread_mutex_unlock(&l->txn_mu);
+    if (k) {
+        memcpy(pub, trace_key_public(k), 32);
+        return TRACE_OK;
+    }
+    snprintf(path, sizeof(path), "%s/traced.key", l->dir);
+    if ((rc = trace_key_load(&k, path)) != TRACE_OK)
+        return rc;
+    memcpy(pub, trace_key_public(k), 32);
+    trace_key_free(k);
+    return TRACE_OK;
+}
+
 int trace_checkpoint_origin(trace_ledger *l, char *out, size_t cap)
 {
     MDB_txn *txn;

@@ -252,6 +252,24 @@ int merkle_verify_consistency(uint64_t size1, uint64_t size2,
  * building the stored tree first if the ledger predates it. */
 int tree_load(MDB_txn *txn, const trace_ledger *l, uint64_t size,
               struct tree_acc *t);
+/* Verification's recomputation of the tree (merkle.c): from `start`
+ * leaves on (their subtrees read from the stored tree), each leaf added
+ * in order; every stored subtree and checkpoint met is compared (and
+ * the checkpoints' signatures checked with the log key when it is at
+ * hand), and `ext` (a note, or NULL) when the journal reaches its size.
+ * TRACE_EVERIFY naming what differs. */
+struct tree_check;
+int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
+                     uint64_t start, const char *ext, size_t ext_len);
+int tree_check_leaf(struct tree_check *t, const uint8_t leaf[32]);
+int tree_check_end(struct tree_check *t, uint64_t *checked);
+void tree_check_free(struct tree_check *t);
+/* The log key's public half (checkpoint.c), without making one:
+ * TRACE_ENOTFOUND if there is none. */
+int checkpoint_pubkey(trace_ledger *l, uint8_t pub[32]);
+/* The log's origin, or TRACE_ENOTFOUND before the first checkpoint. */
+int checkpoint_origin_txn(MDB_txn *txn, trace_ledger *l, char *out,
+                          size_t cap);
 /* Adds the next leaf, storing the subtrees it completes. */
 int tree_add(MDB_txn *txn, const trace_ledger *l, struct tree_acc *t,
              const uint8_t leaf[32]);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "trace/proof.h"
 
 #define STRIDE     TREE_STRIDE
 #define BLOCK      (1u << STRIDE) /* leaves under a height-4 node */
@@ -395,5 +396,212 @@ int tree_load(MDB_txn *txn, const trace_ledger *l, uint64_t size,
             return rc;
         memcpy(t->leaves[t->n++], leaf, 32);
     }
+    return TRACE_OK;
+}
+
+/* Verification's side: the tree recomputed from the journal ------------ */
+
+struct tree_check {
+    MDB_txn *txn;
+    trace_ledger *l;
+    uint64_t n;                  /* leaves added */
+    unsigned depth;              /* nodes on the stack */
+    unsigned height[MAX_HEIGHT]; /* of each complete subtree, left first */
+    uint8_t hash[MAX_HEIGHT][32];
+    int stored_tree; /* the ledger stores tree nodes */
+    int have_pub;    /* checkpoints' signatures checked */
+    uint8_t pub[32];
+    char origin[256];
+    MDB_cursor *ckpt;           /* the next stored checkpoint */
+    uint64_t next_size;         /* its size (0: none left) */
+    trace_checkpoint *cp, *ext; /* parsed note; the outside one */
+    uint64_t checked;
+};
+
+/* Moves to the next stored checkpoint (keys of 8 bytes; longer ones are
+ * cosignatures). */
+static int next_ckpt(struct tree_check *t, int op)
+{
+    MDB_val k, v;
+    int rc;
+
+    t->next_size = 0;
+    for (rc = mdb_cursor_get(t->ckpt, &k, &v, op); rc == 0;
+         rc = mdb_cursor_get(t->ckpt, &k, &v, MDB_NEXT))
+        if (k.mv_size == 8 && be64_get(k.mv_data) > t->n) {
+            t->next_size = be64_get(k.mv_data);
+            return TRACE_OK;
+        }
+    return rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "ckpt");
+}
+
+void tree_check_free(struct tree_check *t)
+{
+    if (!t)
+        return;
+    if (t->ckpt)
+        mdb_cursor_close(t->ckpt);
+    free(t->cp);
+    free(t->ext);
+    free(t);
+}
+
+int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
+                     uint64_t start, const char *ext, size_t ext_len)
+{
+    struct tree_check *t = calloc(1, sizeof(*t));
+    MDB_stat st;
+    int rc;
+
+    *out = NULL;
+    if (!t || !(t->cp = malloc(sizeof(*t->cp))))
+        goto nomem;
+    t->txn = txn;
+    t->l = l;
+    t->stored_tree = mdb_stat(txn, l->dbi_tree, &st) == 0 && st.ms_entries;
+    t->have_pub = checkpoint_pubkey(l, t->pub) == TRACE_OK;
+    if (checkpoint_origin_txn(txn, l, t->origin, sizeof(t->origin)) != TRACE_OK)
+        t->origin[0] = '\0'; /* no checkpoint yet */
+    if (ext) {
+        if (!(t->ext = malloc(sizeof(*t->ext))))
+            goto nomem;
+        if ((rc = trace_checkpoint_parse(t->ext, ext, ext_len)) != TRACE_OK)
+            goto fail;
+        if (!t->have_pub || strcmp(t->ext->origin, t->origin) != 0 ||
+            trace_checkpoint_verify(t->ext, t->origin, t->pub) != TRACE_OK) {
+            rc = trace_fail(TRACE_EVERIFY,
+                            "the checkpoint given is not one this ledger's "
+                            "log key signed (origin %s)",
+                            t->ext->origin);
+            goto fail;
+        }
+    }
+    /* the stack of complete subtrees of the first `start` leaves */
+    for (int h = MAX_HEIGHT - 1; h >= 0; h--)
+        if (start & ((uint64_t)1 << h)) {
+            uint64_t idx = (t->n >> h);
+            if ((rc = tree_node(txn, l, (unsigned)h, idx, t->hash[t->depth])) !=
+                TRACE_OK)
+                goto fail;
+            t->height[t->depth++] = (unsigned)h;
+            t->n += (uint64_t)1 << h;
+        }
+    if ((rc = mdb_cursor_open(txn, l->dbi_ckpt, &t->ckpt))) {
+        t->ckpt = NULL;
+        rc = trace_fail_mdb(rc, "ckpt");
+        goto fail;
+    }
+    if ((rc = next_ckpt(t, MDB_FIRST)) != TRACE_OK)
+        goto fail;
+    *out = t;
+    return TRACE_OK;
+nomem:
+    rc = trace_fail(TRACE_ENOMEM, "out of memory");
+fail:
+    tree_check_free(t);
+    return rc;
+}
+
+/* The root of the leaves so far. */
+static void stack_root(const struct tree_check *t, uint8_t out[32])
+{
+    memcpy(out, t->hash[t->depth - 1], 32);
+    for (unsigned i = t->depth - 1; i-- > 0;)
+        merkle_node(out, t->hash[i], out);
+}
+
+static int check_note(struct tree_check *t, const trace_checkpoint *cp,
+                      const char *what)
+{
+    uint8_t root[32];
+
+    stack_root(t, root);
+    if (memcmp(root, cp->root, 32) != 0)
+        return trace_fail(TRACE_EVERIFY,
+                          "%s of %llu entries does not match the tree of "
+                          "the journal",
+                          what, (unsigned long long)t->n);
+    return TRACE_OK;
+}
+
+int tree_check_leaf(struct tree_check *t, const uint8_t leaf[32])
+{
+    int rc;
+
+    if (t->depth == MAX_HEIGHT)
+        return trace_fail(TRACE_EVERIFY, "tree too large");
+    memcpy(t->hash[t->depth], leaf, 32);
+    t->height[t->depth++] = 0;
+    t->n++;
+    while (t->depth >= 2 &&
+           t->height[t->depth - 1] == t->height[t->depth - 2]) {
+        unsigned h = t->height[t->depth - 1] + 1;
+        merkle_node(t->hash[t->depth - 2], t->hash[t->depth - 2],
+                    t->hash[t->depth - 1]);
+        t->height[t->depth - 2] = h;
+        t->depth--;
+        if (h % STRIDE == 0 && t->stored_tree) {
+            uint8_t key[9];
+            MDB_val k = {9, key}, v;
+            tree_key(key, h, (t->n >> h) - 1);
+            rc = mdb_get(t->txn, t->l->dbi_tree, &k, &v);
+            if (rc == 0 && (v.mv_size != 32 ||
+                            memcmp(v.mv_data, t->hash[t->depth - 1], 32) != 0))
+                return trace_fail(TRACE_EVERIFY,
+                                  "the stored Merkle subtree of height %u "
+                                  "ending here does not match the journal",
+                                  h);
+            if (rc == MDB_NOTFOUND)
+                return trace_fail(TRACE_EVERIFY,
+                                  "the stored Merkle subtree of height %u "
+                                  "ending here is missing",
+                                  h);
+            if (rc)
+                return trace_fail_mdb(rc, "tree");
+        }
+    }
+    if (t->ext && t->ext->size == t->n &&
+        (rc = check_note(t, t->ext, "the checkpoint given")) != TRACE_OK)
+        return rc;
+    if (t->next_size == t->n) {
+        MDB_val k, v;
+        if ((rc = mdb_cursor_get(t->ckpt, &k, &v, MDB_GET_CURRENT)))
+            return trace_fail_mdb(rc, "ckpt");
+        if (trace_checkpoint_parse(t->cp, v.mv_data, v.mv_size) != TRACE_OK ||
+            t->cp->size != t->n || strcmp(t->cp->origin, t->origin) != 0)
+            return trace_fail(TRACE_EVERIFY,
+                              "the stored checkpoint of %llu entries is "
+                              "damaged",
+                              (unsigned long long)t->n);
+        if (t->have_pub &&
+            trace_checkpoint_verify(t->cp, t->origin, t->pub) != TRACE_OK)
+            return trace_fail(TRACE_EVERIFY,
+                              "the stored checkpoint of %llu entries is not "
+                              "signed by the log key",
+                              (unsigned long long)t->n);
+        if ((rc = check_note(t, t->cp, "the stored checkpoint")) != TRACE_OK)
+            return rc;
+        t->checked++;
+        if ((rc = next_ckpt(t, MDB_NEXT)) != TRACE_OK)
+            return rc;
+    }
+    return TRACE_OK;
+}
+
+int tree_check_end(struct tree_check *t, uint64_t *checked)
+{
+    *checked = t->checked;
+    if (t->next_size)
+        return trace_fail(TRACE_EVERIFY,
+                          "a checkpoint of %llu entries is stored, but the "
+                          "journal has %llu",
+                          (unsigned long long)t->next_size,
+                          (unsigned long long)t->n);
+    if (t->ext && t->ext->size > t->n)
+        return trace_fail(TRACE_EVERIFY,
+                          "the checkpoint given covers %llu entries; the "
+                          "journal has %llu (rolled back?)",
+                          (unsigned long long)t->ext->size,
+                          (unsigned long long)t->n);
     return TRACE_OK;
 }

@@ -158,8 +158,8 @@ static void sigq_finish(struct sigq *q)
 struct verifier;
 static int verify_run(trace_ledger *l, trace_verify_result *res,
                       trace_progress_fn progress, int (*stop)(void *ctx),
-                      void *ctx, int resume, uint8_t **state,
-                      size_t *state_len);
+                      void *ctx, int resume, uint8_t **state, size_t *state_len,
+                      const char *ext, size_t ext_len);
 
 struct verifier {
     trace_ledger *l;
@@ -746,26 +746,37 @@ static int load_state(struct verifier *v, MDB_txn *txn, uint64_t *seq,
 int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
                         trace_progress_fn progress, void *ctx)
 {
-    return verify_run(l, res, progress, NULL, ctx, 0, NULL, NULL);
+    return verify_run(l, res, progress, NULL, ctx, 0, NULL, NULL, NULL, 0);
 }
 
 int trace_ledger_verify_stoppable(trace_ledger *l, trace_verify_result *res,
                                   trace_progress_fn progress,
                                   int (*stop)(void *ctx), void *ctx)
 {
-    return verify_run(l, res, progress, stop, ctx, 0, NULL, NULL);
+    return verify_run(l, res, progress, stop, ctx, 0, NULL, NULL, NULL, 0);
+}
+
+int trace_ledger_verify_checkpoint(trace_ledger *l, trace_verify_result *res,
+                                   const char *note, size_t len,
+                                   trace_progress_fn progress,
+                                   int (*stop)(void *ctx), void *ctx)
+{
+    return verify_run(l, res, progress, stop, ctx, 0, NULL, NULL, note, len);
 }
 
 int ledger_verify_from(trace_ledger *l, trace_verify_result *res, int resume,
                        uint8_t **state, size_t *state_len)
 {
-    return verify_run(l, res, NULL, NULL, NULL, resume, state, state_len);
+    return verify_run(l, res, NULL, NULL, NULL, resume, state, state_len, NULL,
+                      0);
 }
 
 static int verify_run(trace_ledger *l, trace_verify_result *res,
                       trace_progress_fn progress, int (*stop)(void *ctx),
-                      void *ctx, int resume, uint8_t **state, size_t *state_len)
+                      void *ctx, int resume, uint8_t **state, size_t *state_len,
+                      const char *ext, size_t ext_len)
 {
+    struct tree_check *tc = NULL;
     trace_verify_result local;
     struct verifier v = {0};
     uint8_t head[TRACE_HASH_LEN] = {0}, stored[TRACE_HASH_LEN];
@@ -822,6 +833,12 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
             goto out;
         }
     }
+    /* the Merkle tree, its stored subtrees and checkpoints, alongside */
+    if ((rc = tree_check_begin(&tc, txn, l, seq, ext, ext_len)) != TRACE_OK) {
+        if (rc == TRACE_EVERIFY)
+            rc = bad(&v, 0, "%s", trace_error_last());
+        goto out;
+    }
     if ((rc = ahead_start(&ah)) != TRACE_OK)
         goto out;
     for (size_t filled = 0, checked = 0, eof = 0;;) {
@@ -855,6 +872,11 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
         for (size_t i = 0; i < b->n; i++) {
             if ((rc = check_entry(&v, &b->x[i], ++seq, head)) != TRACE_OK)
                 goto out;
+            if ((rc = tree_check_leaf(tc, b->x[i].leaf)) != TRACE_OK) {
+                if (rc == TRACE_EVERIFY)
+                    rc = bad(&v, seq, "%s", trace_error_last());
+                goto out;
+            }
             res->entries++;
             if (progress && (seq & 0xffff) == 0)
                 progress(seq, size, ctx);
@@ -896,6 +918,11 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
                  (unsigned long long)size, (unsigned long long)seq);
         goto out;
     }
+    if ((rc = tree_check_end(tc, &res->checkpoints)) != TRACE_OK) {
+        if (rc == TRACE_EVERIFY)
+            rc = bad(&v, 0, "%s", trace_error_last());
+        goto out;
+    }
     if (progress)
         progress(seq, size, ctx);
     rc = state ? save_state(&v, seq, head, state, state_len) : TRACE_OK;
@@ -912,6 +939,7 @@ out:
         free(v.sq);
     }
     ahead_stop(&ah); /* before the transaction its blocks point into */
+    tree_check_free(tc);
     if (cur)
         mdb_cursor_close(cur);
     if (txn)

@@ -476,6 +476,7 @@ typedef struct trace_verify_result {
     uint64_t groups;  /* signatures checked */
     uint64_t bad_seq; /* first bad entry (0: none or not attributable) */
     char reason[256]; /* what was wrong, "" when all holds */
+    uint64_t checkpoints; /* stored checkpoints checked against the tree */
 } trace_verify_result;
 
 /*
@@ -497,6 +498,15 @@ int trace_ledger_verify(trace_ledger *l, trace_verify_result *res,
 int trace_ledger_verify_stoppable(trace_ledger *l, trace_verify_result *res,
                                   trace_progress_fn progress,
                                   int (*stop)(void *ctx), void *ctx);
+
+/* As trace_ledger_verify_stoppable, and the journal must also hold the
+ * tree of the signed checkpoint `note` (kept outside the ledger; signed
+ * by this ledger's log key): TRACE_EVERIFY if it does not (a rewrite, or
+ * a journal rolled back below its size). */
+int trace_ledger_verify_checkpoint(trace_ledger *l, trace_verify_result *res,
+                                   const char *note, size_t len,
+                                   trace_progress_fn progress,
+                                   int (*stop)(void *ctx), void *ctx);
 
 #ifdef __cplusplus
 }
