@@ -206,6 +206,17 @@ struct trace_ledger {
     int writer_fd;
 };
 
+/* The ledger's sub-databases: name, where its handle sits in
+ * trace_ledger and its flags (ledger.c).  rcidx, the last, is opened on
+ * its own (it was added later). */
+struct ledger_db {
+    const char *name;
+    size_t offset; /* of the MDB_dbi in trace_ledger */
+    unsigned flags;
+};
+extern const struct ledger_db ledger_dbs[];
+extern const size_t ledger_n_dbs;
+
 void be64_put(uint8_t *p, uint64_t v);
 uint64_t be64_get(const uint8_t *p);
 /* strerror(e) for messages, safe on any thread (strerror_r into a
@@ -263,6 +274,13 @@ int ledger_genesis(trace_ledger *l, const trace_key *key);
  * party is not registered. */
 int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
                     const char *party, Trace__V1__PartyState **out);
+/* Stores the state of the party a `party` event describes (parties) and
+ * its key changes (keys): the event, recorded by `recorder`, is journal
+ * entry `seq`.  Refuses (TRACE_EINVAL) what a party event may not do.
+ * The append path and verify --deep (deep.c) both call it. */
+int party_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
+                const Trace__V1__PartyBody *body, const char *recorder,
+                uint64_t seq);
 /* Reads entry `seq` from the journal and unpacks it into `a`. */
 int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
               Trace__V1__Entry **out);
