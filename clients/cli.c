@@ -472,11 +472,29 @@ static const struct command commands[] = {
      "(a register, an e-mail, a newspaper) lets anyone check later that\n"
      "nothing before it was rewritten.  --follow prints each new head as\n"
      "appends land, until interrupted.\n"},
-    {"verify", cmd_verify, "",
+    {"verify", cmd_verify, "[--deep]",
      "Recompute every hash, link and signature of the ledger.",
      "Exit 0 if everything holds; exit 3 naming the first bad entry, or\n"
      "when the storage itself is damaged.  Through a daemon only a\n"
-     "regulator verifies (exit 5 for other parties).\n"},
+     "regulator verifies (exit 5 for other parties).\n"
+     "\n"
+     "--deep  then re-derive every index that queries read from the\n"
+     "        journal (replayed into a scratch copy in a temporary\n"
+     "        directory beside the ledger, removed after) and compare it\n"
+     "        with the stored one, record by record: ids, pchain, heads,\n"
+     "        parties, keys, bal, lots, permits, pev, eff, acks and rcidx\n"
+     "        (reconciliation's keys as of its last incremental run).\n"
+     "        Alerts come from reconciliation runs, not from the journal\n"
+     "        alone, so they are checked for consistency only: alertseq\n"
+     "        numbers each stored alert once, each alert's JSON parses,\n"
+     "        its id is the one its rule and evidence give, and its\n"
+     "        evidence is in the journal.  Exit 3 naming the first record\n"
+     "        that differs: its index, its key (strings as text, \\0\n"
+     "        between fields; binary as hex), what the journal gives and\n"
+     "        what is stored, or missing/unexpected.  --json adds deep,\n"
+     "        index_records and, on a difference, index, key, problem,\n"
+     "        expected and found.  Needs disk space about the size of the\n"
+     "        indexes; takes a few times as long as verify.\n"},
     {"help", cmd_help, "[COMMAND]", "Show help for a command.", ""},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

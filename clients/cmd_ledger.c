@@ -603,7 +603,9 @@ static int verify_child(struct globals *g, const ops_call_t *call)
 
 int cmd_verify(struct globals *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"deep", no_argument, NULL, 'd'},
+                                         {0}};
     Trace__Ops__V1__Verify v = TRACE__OPS__V1__VERIFY__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     int c, status;
@@ -613,6 +615,10 @@ int cmd_verify(struct globals *g, int argc, char **argv)
         if (c == 'h') {
             ctl_help(ctl_find_command("verify"));
             return 0;
+        }
+        if (c == 'd') {
+            v.has_deep = v.deep = 1;
+            continue;
         }
         return ctl_usage("verify", "%s", "unknown option");
     }
