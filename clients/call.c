@@ -60,6 +60,19 @@ static void verify_progress(uint64_t done, uint64_t total, void *ctx)
         fputc('\n', ctl_err);
 }
 
+/* verify --deep: the journal, then the indexes (ops.c reports both as
+ * one, in thousandths of each half). */
+static void deep_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    (void)ctx;
+    if (total)
+        fprintf(ctl_err, "\rverify --deep: %s %3llu%%",
+                done < total / 2 ? "journal" : "indexes",
+                (unsigned long long)(done * 100 / total));
+    if (done == total)
+        fputc('\n', ctl_err);
+}
+
 void ctl_render_init(struct globals *g, ops_render *r)
 {
     memset(r, 0, sizeof(*r));
@@ -119,7 +132,9 @@ int ctl_call_on_into(struct globals *g, trace_ledger *l, const ops_call_t *call,
     memset(&env, 0, sizeof(env));
     env.data_dir = g->data;
     if (call->op_case == TRACE__OPS__V1__CALL__OP_VERIFY && isatty(2))
-        env.progress = verify_progress;
+        env.progress = call->verify->has_deep && call->verify->deep
+                           ? deep_progress
+                           : verify_progress;
     e.st = &st;
     ret = ops_call(l, &env, &who, call, render_row, &e, &st);
     if (st.ran && !e.begun) {

@@ -516,18 +516,35 @@ static const struct command commands[] = {
      "  --name NAME      its key name (default: the key file's name)\n"
      "  --public-key     print the witness's verifier key (making the key\n"
      "                   file if it does not exist) and stop\n"},
-    {"verify", cmd_verify, "[--from-checkpoint FILE]",
+    {"verify", cmd_verify, "[--deep] [--from-checkpoint FILE]",
      "Recompute every hash, link and signature of the ledger.",
      "Also recomputes the Merkle tree and checks every stored subtree and\n"
      "checkpoint against it (and each checkpoint's signature by the log\n"
      "key).  Exit 0 if everything holds; exit 3 naming the first bad entry,\n"
      "or when the storage itself is damaged.  Through a daemon only a\n"
      "regulator verifies (exit 5 for other parties).\n"
-     "  --from-checkpoint FILE  a signed checkpoint kept outside (tracectl\n"
-     "                          checkpoint > FILE): the journal must still\n"
-     "                          hold its tree; a rewrite or a rollback\n"
-     "                          below it fails (the whole journal is still\n"
-     "                          verified)\n"},
+     "\n"
+     "--from-checkpoint FILE  a signed checkpoint kept outside (tracectl\n"
+     "        checkpoint > FILE): the journal must still hold its tree; a\n"
+     "        rewrite or a rollback below it fails (the whole journal is\n"
+     "        still verified)\n"
+     "--deep  then re-derive every index that queries read from the\n"
+     "        journal (replayed into a scratch copy in a temporary\n"
+     "        directory beside the ledger, removed after) and compare it\n"
+     "        with the stored one, record by record: ids, pchain, heads,\n"
+     "        parties, keys, bal, lots, permits, pev, eff, acks and rcidx\n"
+     "        (reconciliation's keys as of its last incremental run).\n"
+     "        Alerts come from reconciliation runs, not from the journal\n"
+     "        alone, so they are checked for consistency only: alertseq\n"
+     "        numbers each stored alert once, each alert's JSON parses,\n"
+     "        its id is the one its rule and evidence give, and its\n"
+     "        evidence is in the journal.  Exit 3 naming the first record\n"
+     "        that differs: its index, its key (strings as text, \\0\n"
+     "        between fields; binary as hex), what the journal gives and\n"
+     "        what is stored, or missing/unexpected.  --json adds deep,\n"
+     "        index_records and, on a difference, index, key, problem,\n"
+     "        expected and found.  Needs disk space about the size of the\n"
+     "        indexes; takes a few times as long as verify.\n"},
     {"help", cmd_help, "[COMMAND]", "Show help for a command.", ""},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -608,6 +608,7 @@ int cmd_verify(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"from-checkpoint", required_argument, NULL, 'c'},
+        {"deep", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     Trace__Ops__V1__Verify v = TRACE__OPS__V1__VERIFY__INIT;
@@ -629,6 +630,10 @@ int cmd_verify(struct globals *g, int argc, char **argv)
                 return 4;
             }
             v.from_checkpoint = note;
+            continue;
+        }
+        if (c == 'd') {
+            v.has_deep = v.deep = 1;
             continue;
         }
         free(note);

@@ -183,9 +183,16 @@ static int remote_job(struct globals *g, const ops_call_t *op, ops_render *r,
     while (!resp->job->done) {
         struct timespec d = {0, 200 * 1000000};
         if (tty && resp->job->total) {
-            fprintf(ctl_err, "\r%llu of %llu entries",
-                    (unsigned long long)resp->job->progress,
-                    (unsigned long long)resp->job->total);
+            if (op->op_case == TRACE__OPS__V1__CALL__OP_VERIFY &&
+                op->verify->has_deep && op->verify->deep)
+                /* the journal, then the indexes: thousandths (ops.c) */
+                fprintf(ctl_err, "\rverify --deep: %3llu%%",
+                        (unsigned long long)(resp->job->progress * 100 /
+                                             resp->job->total));
+            else
+                fprintf(ctl_err, "\r%llu of %llu entries",
+                        (unsigned long long)resp->job->progress,
+                        (unsigned long long)resp->job->total);
             shown = 1;
         }
         trace__wire__v1__response__free_unpacked(resp, NULL);

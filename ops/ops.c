@@ -647,10 +647,36 @@ static int run_reconcile(struct run *r)
 /* ------------------------------------------------------------------ */
 /* verify, backup                                                       */
 
+/* verify --deep reports its two passes as one: the journal's entries
+ * are the first half of the work, the indexes' the second. */
+struct two_phase {
+    const ops_env *env;
+    int second;
+};
+
+static void phase_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    const struct two_phase *p = ctx;
+    if (!p->env->progress || !total)
+        return;
+    /* in units of 1/1000 of each half */
+    p->env->progress(p->second * 1000 + done * 1000 / total, 2000,
+                     p->env->progress_ctx);
+}
+
+static int phase_stop(void *ctx)
+{
+    const struct two_phase *p = ctx;
+    return p->env->stop ? p->env->stop(p->env->progress_ctx) : 0;
+}
+
 static int run_verify(struct run *r)
 {
     Trace__Ops__V1__Verified m = TRACE__OPS__V1__VERIFIED__INIT;
     ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    const int deep = r->call->verify->has_deep && r->call->verify->deep;
+    struct two_phase ph = {r->env, 0};
+    trace_verify_deep_result *dres = NULL;
     trace_verify_result res;
     uint8_t head[32];
     uint64_t size;
@@ -660,13 +686,46 @@ static int run_verify(struct run *r)
     if (r->call->verify->from_checkpoint)
         rc = trace_ledger_verify_checkpoint(
             r->l, &res, r->call->verify->from_checkpoint,
-            strlen(r->call->verify->from_checkpoint), r->env->progress,
-            r->env->stop, r->env->progress_ctx);
+            strlen(r->call->verify->from_checkpoint),
+            deep ? (r->env->progress ? phase_progress : NULL)
+                 : r->env->progress,
+            deep ? (r->env->stop ? phase_stop : NULL) : r->env->stop,
+            deep ? (void *)&ph : r->env->progress_ctx);
+    else if (deep)
+        rc = trace_ledger_verify_stoppable(
+            r->l, &res, r->env->progress ? phase_progress : NULL,
+            r->env->stop ? phase_stop : NULL, &ph);
     else
         rc = trace_ledger_verify_stoppable(r->l, &res, r->env->progress,
                                            r->env->stop, r->env->progress_ctx);
     if (rc == TRACE_OK && (rc = trace_ledger_head(r->l, &size, head)) != 0)
         return failed(r, rc);
+    if (rc == TRACE_OK && deep) {
+        /* the indexes, once the journal they derive from holds */
+        if (!(dres = calloc(1, sizeof(*dres))))
+            return failed(r, TRACE_ENOMEM);
+        ph.second = 1;
+        rc = trace_ledger_verify_deep(r->l, NULL, dres,
+                                      r->env->progress ? phase_progress : NULL,
+                                      r->env->stop ? phase_stop : NULL, &ph);
+        if (rc != TRACE_OK && rc != TRACE_EVERIFY) {
+            free(dres);
+            return failed(r, rc);
+        }
+        m.has_deep = m.deep = 1;
+        m.has_index_records = 1;
+        m.index_records = dres->records;
+        if (rc == TRACE_EVERIFY) {
+            res.bad_seq = dres->bad_seq;
+            if (dres->index[0]) {
+                m.index = dres->index;
+                m.index_key = dres->key;
+                m.problem = dres->problem;
+                m.expected = dres->expected;
+                m.found = dres->found;
+            }
+        }
+    }
     if (rc != TRACE_OK && rc != TRACE_EVERIFY)
         return failed(r, rc);
     m.ok = rc == TRACE_OK;
@@ -682,15 +741,21 @@ static int run_verify(struct run *r)
     } else {
         m.has_bad_seq = 1;
         m.bad_seq = res.bad_seq;
-        m.reason = res.reason;
+        m.reason = dres && dres->reason[0] ? dres->reason : res.reason;
     }
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_VERIFIED;
     it.verified = &m;
-    if ((erc = emit(r, &it)) != 0)
+    if ((erc = emit(r, &it)) != 0) {
+        free(dres);
         return ended(r, erc);
-    if (!m.ok)
-        return ops_status_set(r->st, 3, "verify FAILED: %s",
-                              res.reason[0] ? res.reason : trace_error_last());
+    }
+    if (!m.ok) {
+        erc = ops_status_set(r->st, 3, "verify FAILED: %s",
+                             m.reason[0] ? m.reason : trace_error_last());
+        free(dres);
+        return erc;
+    }
+    free(dres);
     return 0;
 }
 

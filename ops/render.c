@@ -1073,6 +1073,34 @@ static void hex32(char hex[65], const ProtobufCBinaryData *b)
         snprintf(hex + 2 * i, 3, "%02x", b->data[i]);
 }
 
+/* verify --deep's fields, after the others of the JSON object. */
+static void verified_deep_json(FILE *o, const Trace__Ops__V1__Verified *v)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } strs[] = {
+        {"index", offsetof(Trace__Ops__V1__Verified, index)},
+        {"key", offsetof(Trace__Ops__V1__Verified, index_key)},
+        {"problem", offsetof(Trace__Ops__V1__Verified, problem)},
+        {"expected", offsetof(Trace__Ops__V1__Verified, expected)},
+        {"found", offsetof(Trace__Ops__V1__Verified, found)},
+    };
+
+    if (!v->has_deep || !v->deep)
+        return;
+    fprintf(o, ",\"deep\":true,\"index_records\":%llu",
+            (unsigned long long)v->index_records);
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        const char *x =
+            *(const char *const *)((const char *)v + strs[i].offset);
+        if (!x)
+            continue;
+        fprintf(o, ",\"%s\":", strs[i].name);
+        ops_json_value(o, x);
+    }
+}
+
 static void verified(ops_render *r, const Trace__Ops__V1__Verified *v)
 {
     FILE *o = r->out;
@@ -1083,23 +1111,42 @@ static void verified(ops_render *r, const Trace__Ops__V1__Verified *v)
             fprintf(o, "{\"ok\":false,\"bad_seq\":%llu,\"reason\":",
                     (unsigned long long)v->bad_seq);
             ops_json_value(o, or_empty(v->reason));
+            verified_deep_json(o, v);
             fputs("}\n", o);
         }
         return;
     }
     hex32(hex, &v->head);
-    if (r->json)
+    if (r->json) {
         fprintf(o,
                 "{\"ok\":true,\"entries\":%llu,\"signatures\":%llu,"
-                "\"head\":\"%s\"}\n",
+                "\"head\":\"%s\"",
                 (unsigned long long)v->entries,
                 (unsigned long long)v->signatures, hex);
-    else
+        if (v->has_checkpoints)
+            fprintf(o, ",\"checkpoints\":%llu",
+                    (unsigned long long)v->checkpoints);
+        verified_deep_json(o, v);
+        fputs("}\n", o);
+        return;
+    }
+    fprintf(o,
+            L(r, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
+              "通过：%llu 条记录，%llu 个签名已验证\n链头：%s\n"),
+            (unsigned long long)v->entries, (unsigned long long)v->signatures,
+            hex);
+    if (v->has_checkpoints && v->checkpoints)
         fprintf(o,
-                L(r, "ok: %llu entries, %llu signatures verified\nhead: %s\n",
-                  "通过：%llu 条记录，%llu 个签名已验证\n链头：%s\n"),
-                (unsigned long long)v->entries,
-                (unsigned long long)v->signatures, hex);
+                L(r,
+                  "checkpoints: %llu, each signed by the log key and "
+                  "matching the Merkle tree\n",
+                  "检查点：%llu 个，均由日志密钥签名且与默克尔树一致\n"),
+                (unsigned long long)v->checkpoints);
+    if (v->has_deep && v->deep)
+        fprintf(o,
+                L(r, "indexes: %llu records, each as the journal gives it\n",
+                  "索引：%llu 条记录，均与日志重算一致\n"),
+                (unsigned long long)v->index_records);
 }
 
 /* CSV: the header of each operation that has a CSV form (the --json

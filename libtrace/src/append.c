@@ -487,9 +487,21 @@ static int is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st)
            (st->registered_by && strcmp(st->registered_by, l->regulator) == 0);
 }
 
-/* Stores the new state of the party a `party` event describes. */
+/* Stores the new state of the party a `party` event describes (the
+ * event will be the entry after the window's). */
 static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
                        const char *recorder)
+{
+    int rc = party_apply(w->txn, w->l, w->tmp, body, recorder,
+                         w->size + w->n_went + 1);
+    if (rc == TRACE_OK)
+        w->auth_party[0] = '\0'; /* states changed: check recorders again */
+    return rc;
+}
+
+int party_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
+                const Trace__V1__PartyBody *body, const char *recorder,
+                uint64_t seq)
 {
     Trace__V1__PartyState *old = NULL, st = TRACE__V1__PARTY_STATE__INIT;
     Trace__V1__PartyBody b = *body;
@@ -497,9 +509,9 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
     MDB_val k, v;
     size_t len;
     int rc, found_revoke = 0;
-    int is_root = strcmp(body->subject, w->l->regulator) == 0;
+    int is_root = strcmp(body->subject, l->regulator) == 0;
 
-    rc = party_state_get(w->txn, w->l, w->tmp, body->subject, &old);
+    rc = party_state_get(txn, l, tmp, body->subject, &old);
     if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
         return rc;
     if (is_root && (strcmp(body->kind, "regulator") != 0 ||
@@ -508,9 +520,9 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
                           "the root regulator %s must stay an active "
                           "regulator",
                           body->subject);
-    keys = arena_alloc(w->tmp, ((old ? old->n_keys : 0) + 1) * sizeof(*keys));
-    revoked = arena_alloc(w->tmp,
-                          ((old ? old->n_revoked : 0) + 1) * sizeof(*revoked));
+    keys = arena_alloc(tmp, ((old ? old->n_keys : 0) + 1) * sizeof(*keys));
+    revoked =
+        arena_alloc(tmp, ((old ? old->n_revoked : 0) + 1) * sizeof(*revoked));
     if (!keys || !revoked)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; old && i < old->n_revoked; i++) {
@@ -531,7 +543,7 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
             uint8_t kid[TRACE_KEY_ID_LEN];
             trace_pubkey_id(kid, body->revoke.data);
             k = (MDB_val){TRACE_KEY_ID_LEN, kid};
-            if ((rc = mdb_del(w->txn, w->l->dbi_keys, &k, NULL)) &&
+            if ((rc = mdb_del(txn, l->dbi_keys, &k, NULL)) &&
                 rc != MDB_NOTFOUND)
                 return trace_fail_mdb(rc, "keys");
             revoked[st.n_revoked++] = body->revoke;
@@ -558,7 +570,7 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
         memcpy(val + slen + 1, body->pubkey.data, TRACE_PUBKEY_LEN);
         k = (MDB_val){TRACE_KEY_ID_LEN, kid};
         v = (MDB_val){slen + 1 + TRACE_PUBKEY_LEN, val};
-        rc = mdb_put(w->txn, w->l->dbi_keys, &k, &v, MDB_NOOVERWRITE);
+        rc = mdb_put(txn, l->dbi_keys, &k, &v, MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST && !(v.mv_size == slen + 1 + TRACE_PUBKEY_LEN &&
                                     memcmp(v.mv_data, val, v.mv_size) == 0))
             return trace_fail(TRACE_EINVAL,
@@ -577,17 +589,16 @@ static int apply_party(struct writer *w, const Trace__V1__PartyBody *body,
     st.registered_by =
         old && old->registered_by ? old->registered_by : (char *)recorder;
     st.has_seq = 1;
-    st.seq = w->size + 1;
+    st.seq = seq;
     len = trace__v1__party_state__get_packed_size(&st);
-    uint8_t *buf = arena_alloc(w->tmp, len);
+    uint8_t *buf = arena_alloc(tmp, len);
     if (!buf)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     trace__v1__party_state__pack(&st, buf);
     k = (MDB_val){strlen(body->subject), body->subject};
     v = (MDB_val){len, buf};
-    if ((rc = mdb_put(w->txn, w->l->dbi_parties, &k, &v, 0)))
+    if ((rc = mdb_put(txn, l->dbi_parties, &k, &v, 0)))
         return trace_fail_mdb(rc, "parties");
-    w->auth_party[0] = '\0'; /* states changed: check recorders again */
     return TRACE_OK;
 }
 

@@ -268,8 +268,7 @@ void tree_check_free(struct tree_check *t);
  * TRACE_ENOTFOUND if there is none. */
 int checkpoint_pubkey(trace_ledger *l, uint8_t pub[32]);
 /* The log's origin, or TRACE_ENOTFOUND before the first checkpoint. */
-int checkpoint_origin_txn(MDB_txn *txn, trace_ledger *l, char *out,
-                          size_t cap);
+int checkpoint_origin_txn(MDB_txn *txn, trace_ledger *l, char *out, size_t cap);
 /* Adds the next leaf, storing the subtrees it completes. */
 int tree_add(MDB_txn *txn, const trace_ledger *l, struct tree_acc *t,
              const uint8_t leaf[32]);
@@ -287,6 +286,16 @@ int note_sign_line(const trace_key *key, const char *name, const char *text,
                    size_t len, char *line, size_t cap);
 /* Makes the ledger id (meta "ledger_id") if there is none. */
 int ledger_id_create(MDB_txn *txn, trace_ledger *l);
+/* The ledger's sub-databases: name, where its handle sits in
+ * trace_ledger and its flags (ledger.c).  rcidx, the last, is opened on
+ * its own (it was added later). */
+struct ledger_db {
+    const char *name;
+    size_t offset; /* of the MDB_dbi in trace_ledger */
+    unsigned flags;
+};
+extern const struct ledger_db ledger_dbs[];
+extern const size_t ledger_n_dbs;
 
 void be64_put(uint8_t *p, uint64_t v);
 uint64_t be64_get(const uint8_t *p);
@@ -345,6 +354,13 @@ int ledger_genesis(trace_ledger *l, const trace_key *key);
  * party is not registered. */
 int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
                     const char *party, Trace__V1__PartyState **out);
+/* Stores the state of the party a `party` event describes (parties) and
+ * its key changes (keys): the event, recorded by `recorder`, is journal
+ * entry `seq`.  Refuses (TRACE_EINVAL) what a party event may not do.
+ * The append path and verify --deep (deep.c) both call it. */
+int party_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
+                const Trace__V1__PartyBody *body, const char *recorder,
+                uint64_t seq);
 /* Reads entry `seq` from the journal and unpacks it into `a`. */
 int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
               Trace__V1__Entry **out);

@@ -81,11 +81,7 @@ static int meta_put(MDB_txn *txn, trace_ledger *l, const char *key,
  * densely. */
 #define DUPS (MDB_DUPSORT | MDB_DUPFIXED)
 
-static const struct {
-    const char *name;
-    size_t offset;
-    unsigned flags;
-} dbs[] = {
+const struct ledger_db ledger_dbs[] = {
     {"meta", offsetof(trace_ledger, dbi_meta), 0},
     {"journal", offsetof(trace_ledger, dbi_journal), 0},
     {"ids", offsetof(trace_ledger, dbi_ids), 0},
@@ -101,7 +97,9 @@ static const struct {
     {"alerts", offsetof(trace_ledger, dbi_alerts), 0},
     {"alertseq", offsetof(trace_ledger, dbi_alertseq), 0},
     {"acks", offsetof(trace_ledger, dbi_acks), 0},
+    {"rcidx", offsetof(trace_ledger, dbi_rcidx), 0}, /* opened on its own */
 };
+const size_t ledger_n_dbs = sizeof(ledger_dbs) / sizeof(ledger_dbs[0]);
 
 /* Added after the first ledgers were made: created when first opened
  * (or, opened read-only, by a short write transaction). */
@@ -452,14 +450,14 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         rc = trace_fail_mdb(rc, "begin");
         goto fail;
     }
-    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-        MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].offset);
-        rc = mdb_dbi_open(txn, dbs[i].name,
-                          dbs[i].flags | (create ? MDB_CREATE : 0), dbi);
+    for (size_t i = 0; i + 1 < ledger_n_dbs; i++) { /* but rcidx */
+        MDB_dbi *dbi = (MDB_dbi *)((char *)l + ledger_dbs[i].offset);
+        rc = mdb_dbi_open(txn, ledger_dbs[i].name,
+                          ledger_dbs[i].flags | (create ? MDB_CREATE : 0), dbi);
         if (rc) {
             rc = rc == MDB_NOTFOUND
                      ? trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", dir)
-                     : trace_fail_mdb(rc, dbs[i].name);
+                     : trace_fail_mdb(rc, ledger_dbs[i].name);
             goto fail;
         }
     }

@@ -75,16 +75,35 @@ static const void *at_offset(const ProtobufCMessage *m, int off)
 /* ------------------------------------------------------------------ */
 /* Raising alerts                                                       */
 
+void alert_id_make(char id[18], sha256_stream *s, const char *rule,
+                   const trace_event_ref *ev, size_t n_ev, const char *permit,
+                   const char *party)
+{
+    uint8_t h[32];
+
+    sha256_stream_reset(s);
+    sha256_stream_update(s, rule, strlen(rule) + 1);
+    for (size_t i = 0; i < n_ev; i++) {
+        sha256_stream_update(s, ev[i].party, strlen(ev[i].party) + 1);
+        sha256_stream_update(s, ev[i].id, strlen(ev[i].id) + 1);
+    }
+    if (permit)
+        sha256_stream_update(s, permit, strlen(permit) + 1);
+    if (n_ev == 0 && party)
+        sha256_stream_update(s, party, strlen(party) + 1);
+    sha256_stream_final(s, h);
+    id[0] = 'A';
+    hex_encode(id + 1, h, 8);
+}
+
 int raise_alert(struct run *r, const struct rule *rule, const rec *const *ev,
                 size_t n_ev, const char *party, const char *counterparty,
                 const char *substance, const char *lot, const char *permit,
                 const char *fmt, ...)
 {
     struct alert *al;
-    uint8_t h[32];
     char detail[512];
     va_list ap;
-    sha256_stream *s;
 
     if (r->n_alerts == r->cap_alerts) {
         size_t nc = r->cap_alerts ? r->cap_alerts * 2 : 64;
@@ -109,22 +128,12 @@ int raise_alert(struct run *r, const struct rule *rule, const rec *const *ev,
     /* the id: rule and evidence, which do not change between runs */
     if (!r->digest && !(r->digest = sha256_stream_new()))
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    s = r->digest;
-    sha256_stream_reset(s);
-    sha256_stream_update(s, rule->code, strlen(rule->code) + 1);
     for (size_t i = 0; i < n_ev; i++) {
         al->events[i].party = ev[i]->party;
         al->events[i].id = ev[i]->id;
-        sha256_stream_update(s, ev[i]->party, strlen(ev[i]->party) + 1);
-        sha256_stream_update(s, ev[i]->id, strlen(ev[i]->id) + 1);
     }
-    if (permit)
-        sha256_stream_update(s, permit, strlen(permit) + 1);
-    if (n_ev == 0 && party)
-        sha256_stream_update(s, party, strlen(party) + 1);
-    sha256_stream_final(s, h);
-    al->id[0] = 'A';
-    hex_encode(al->id + 1, h, 8);
+    alert_id_make(al->id, r->digest, rule->code, al->events, n_ev, permit,
+                  party);
     al->n_events = n_ev;
     al->pos = n_ev ? ev[0]->pos : 0;
     va_start(ap, fmt);

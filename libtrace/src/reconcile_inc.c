@@ -539,6 +539,12 @@ static int index_rec(struct sink *sk, const rec *e)
     return rc;
 }
 
+int inc_index_rec(MDB_txn *txn, MDB_dbi dbi, const rec *e)
+{
+    struct sink sk = {txn, dbi, NULL, NULL, 0, 0};
+    return index_rec(&sk, e);
+}
+
 /* The state's list of items to load again: NUL-terminated strings. */
 static int item_size(const char *item, void *val, void *ctx)
 {

@@ -213,6 +213,19 @@ int raise_alert(struct run *r, const struct rule *rule, const rec *const *ev,
                 const char *substance, const char *lot, const char *permit,
                 const char *fmt, ...) __attribute__((format(printf, 10, 11)));
 
+/* An alert's id: "A" and 16 hex digits of SHA-256 over its rule code and
+ * evidence (each event's party and id), its permit and, without
+ * evidence, its party; the same alert gets the same id in every run
+ * (verify --deep recomputes it, deep.c). */
+void alert_id_make(char id[18], sha256_stream *s, const char *rule,
+                   const trace_event_ref *ev, size_t n_ev, const char *permit,
+                   const char *party);
+
+/* The keys an event in force at rec->seq files in rcidx (the fields
+ * index_rec reads: kind, seq and the kind's names), put straight into
+ * `dbi` of `txn` (reconcile_inc.c; verify --deep re-derives rcidx). */
+int inc_index_rec(MDB_txn *txn, MDB_dbi dbi, const rec *e);
+
 /* In a rule function whose rule is `self`. */
 #define RAISE(r, ...) raise_alert(r, self, __VA_ARGS__)
 

@@ -410,6 +410,79 @@ static void test_checkpoints(void **state)
     trace_key_free(other);
 }
 
+/* verify recomputes the tree: a changed stored subtree or checkpoint is
+ * named, a checkpoint of another key too; an intact ledger counts its
+ * checkpoints. */
+static void test_verify_tree(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_verify_result res;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint8_t key[9] = {4, 0, 0, 0, 0, 0, 0, 0, 1}, hash[32];
+    MDB_val k = {9, key}, v;
+    char *note;
+    size_t len;
+    int next = 0;
+
+    assert_int_equal(
+        fixture_import(f, party_p1, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    grow(f, 60, &next);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    assert_true(res.checkpoints >= 10);
+    /* an outside checkpoint the journal holds; then one it does not */
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(
+        trace_ledger_verify_checkpoint(f->l, &res, note, len, NULL, NULL, NULL),
+        TRACE_OK);
+    char *nl = strchr(strchr(note, '\n') + 1, '\n') + 1;
+    nl[0] = nl[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(
+        trace_ledger_verify_checkpoint(f->l, &res, note, len, NULL, NULL, NULL),
+        TRACE_EVERIFY);
+    free(note);
+    /* the second height-4 subtree (leaves 16..31) changed */
+    raw_begin(f, "tree", &env, &txn, &dbi);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    memcpy(hash, v.mv_data, 32);
+    hash[0] ^= 1;
+    v = (MDB_val){32, hash};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    raw_end(f, env, txn);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
+                     TRACE_EVERIFY);
+    assert_int_equal(res.bad_seq, 32);
+    assert_non_null(strstr(res.reason, "Merkle subtree of height 4"));
+    hash[0] ^= 1;
+    raw_begin(f, "tree", &env, &txn, &dbi);
+    v = (MDB_val){32, hash};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    raw_end(f, env, txn);
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    /* a stored checkpoint's root changed (and so its signature) */
+    {
+        uint8_t kb[8];
+        MDB_val ck = {8, kb};
+        char buf[1024];
+        be64_put(kb, 1);
+        raw_begin(f, "ckpt", &env, &txn, &dbi);
+        assert_int_equal(mdb_get(txn, dbi, &ck, &v), 0);
+        assert_true(v.mv_size < sizeof(buf));
+        memcpy(buf, v.mv_data, v.mv_size);
+        char *root = strchr(strchr(buf, '\n') + 1, '\n') + 1;
+        root[0] = root[0] == 'A' ? 'B' : 'A';
+        v.mv_data = buf;
+        assert_int_equal(mdb_put(txn, dbi, &ck, &v, 0), 0);
+        raw_end(f, env, txn);
+    }
+    assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
+                     TRACE_EVERIFY);
+    assert_int_equal(res.bad_seq, 1);
+    assert_non_null(strstr(res.reason, "checkpoint of 1 entries"));
+}
+
 /* Malformed notes are refused, never read past their end. */
 static void test_note_parse(void **state)
 {
@@ -511,6 +584,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tree, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_tree, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_old_ledger),
     };

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "helpers.h"
 #include "internal.h"
+#include "trace/reconcile.h"
 
 static const char *const demo =
     "{\"type\":\"party\",\"id\":\"r1\",\"party\":\"REGULATOR\",\"at\":"
@@ -411,6 +413,11 @@ static void test_first_format_ledger(void **state)
     assert_int_equal(trace_ledger_verify(l, &res, NULL, NULL), TRACE_OK);
     assert_int_equal(res.entries, 38);
     assert_int_equal(res.groups, 16);
+    /* its indexes are what the journal gives (--deep), party states that
+     * name the first entry of their append included */
+    trace_verify_deep_result dres;
+    if (trace_ledger_verify_deep(l, NULL, &dres, NULL, NULL, NULL) != TRACE_OK)
+        fail_msg("deep: %s", dres.reason);
     snprintf(keys, sizeof(keys), "%s/keys", dir);
     assert_int_equal(trace_keyring_open(&ring, keys, 0), TRACE_OK);
     assert_int_equal(trace_batch_new(&b, l), TRACE_OK);
@@ -422,6 +429,8 @@ static void test_first_format_ledger(void **state)
     assert_int_equal(trace_ledger_verify(l, &res, NULL, NULL), TRACE_OK);
     assert_int_equal(res.entries, 41);
     assert_int_equal(res.groups, 18);
+    if (trace_ledger_verify_deep(l, NULL, &dres, NULL, NULL, NULL) != TRACE_OK)
+        fail_msg("deep after appends: %s", dres.reason);
     trace_keyring_free(ring);
     trace_ledger_close(l);
     rm_tree(dir);
@@ -455,6 +464,9 @@ static void test_forged_signature(void **state)
     v = (MDB_val){len, buf};
     assert_int_equal(mdb_put(txn, f->l->dbi_journal, &k, &v, 0), 0);
     assert_int_equal(ledger_head_put(txn, f->l, 11, leaf), TRACE_OK);
+    /* the checkpoint of 11 entries would no longer match the tree: the
+     * forger drops it too, leaving the signature as the only witness */
+    assert_int_equal(mdb_del(txn, f->l->dbi_ckpt, &k, NULL), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     free(buf);
     arena_free(a);
@@ -462,6 +474,293 @@ static void test_forged_signature(void **state)
                      TRACE_EVERIFY);
     assert_int_equal(res.bad_seq, 11);
     assert_non_null(strstr(res.reason, "bad signature"));
+}
+
+/* ------------------------------------------------------------------ */
+/* verify --deep: the indexes against the journal (deep.c)              */
+
+/* An alert's id, for an acknowledgement. */
+static int first_alert(const trace_alert *a, void *ctx)
+{
+    char *id = ctx;
+    if (!id[0])
+        snprintf(id, 32, "%s", a->id);
+    return 0;
+}
+
+/* examples/demo.jsonl (permits, sales, receipts, a correction, dispenses,
+ * a destruction), an incremental reconciliation (alerts, rcidx) and an
+ * acknowledgement of one alert (acks). */
+static int deep_setup(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    trace_append_result r;
+    char *text, ack[512], id[32] = "";
+    FILE *fp;
+    long n;
+    int rc;
+
+    if (fixture_setup(state) != 0)
+        return -1;
+    fixture *f = *state;
+    fp = fopen(TRACE_TEST_DATA "/../../examples/demo.jsonl", "rb");
+    if (!fp)
+        return -1;
+    fseek(fp, 0, SEEK_END);
+    n = ftell(fp);
+    rewind(fp);
+    text = calloc(1, (size_t)n + 1);
+    if (!text || fread(text, 1, (size_t)n, fp) != (size_t)n) {
+        fclose(fp);
+        free(text);
+        return -1;
+    }
+    fclose(fp);
+    rc = fixture_import(f, text, TRACE_APPEND_PROVISION_KEYS, &r);
+    free(text);
+    if (rc != TRACE_OK)
+        return -1;
+    o.incremental = 1;
+    if (trace_reconcile(f->l, &o, first_alert, id, NULL) != TRACE_OK || !id[0])
+        return -1;
+    snprintf(ack, sizeof(ack),
+             "{\"type\":\"alert_ack\",\"id\":\"ack-1\",\"party\":"
+             "\"REGULATOR\",\"at\":\"2026-03-06T09:00:00+08:00\",\"alert\":"
+             "\"%s\",\"status\":\"acknowledged\",\"note\":\"seen\"}",
+             id);
+    return fixture_import(f, ack, 0, &r) == TRACE_OK ? 0 : -1;
+}
+
+/* Whether a scratch directory of verify --deep was left in dir. */
+static int scratch_left(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int left = 0;
+    while (d && (e = readdir(d)))
+        left |= strncmp(e->d_name, ".deep-verify-", 13) == 0;
+    if (d)
+        closedir(d);
+    return left;
+}
+
+static void test_deep_intact(void **state)
+{
+    fixture *f = *state;
+    trace_verify_deep_result res;
+    int rc = trace_ledger_verify_deep(f->l, NULL, &res, NULL, NULL, NULL);
+
+    if (rc != TRACE_OK)
+        fail_msg("deep: %s", res.reason[0] ? res.reason : trace_error_last());
+    assert_int_equal(res.entries, 39); /* genesis, 5 keys, 32 events, ack */
+    assert_true(res.records > 150);
+    assert_string_equal(res.index, "");
+    assert_false(scratch_left(f->dir));
+}
+
+enum edit { E_KEY, E_VALUE, E_DELETE };
+
+/* Changes, behind the library's back, the first record of `db` whose
+ * key begins with `prefix` (NULL: the first record): a byte in the
+ * middle of its key, a byte of its value (the byte after `needle` in
+ * it, or its last byte), or deletes it. */
+static void edit_index(fixture *f, const char *db, const char *prefix,
+                       enum edit what, const char *needle)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v, nk, nv;
+    uint8_t kb[KEY_MAX], *vb;
+    size_t at;
+    int rc;
+
+    raw_begin(f, db, &env, &txn, &dbi);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (!prefix || (k.mv_size >= strlen(prefix) &&
+                        memcmp(k.mv_data, prefix, strlen(prefix)) == 0))
+            break;
+    assert_int_equal(rc, 0);
+    memcpy(kb, k.mv_data, k.mv_size);
+    vb = malloc(v.mv_size + 1);
+    memcpy(vb, v.mv_data, v.mv_size);
+    nk = (MDB_val){k.mv_size, kb};
+    nv = (MDB_val){v.mv_size, vb};
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_del(txn, dbi, &nk, &nv), 0);
+    if (what == E_KEY) {
+        for (at = nk.mv_size / 2; at < nk.mv_size && !kb[at]; at++)
+            ;
+        assert_true(at < nk.mv_size);
+        kb[at] ^= 0x01;
+    } else if (what == E_VALUE) {
+        at = nv.mv_size - 1;
+        for (size_t i = 0; needle && i + strlen(needle) <= nv.mv_size; i++)
+            if (memcmp(vb + i, needle, strlen(needle)) == 0) {
+                at = i + strlen(needle) < nv.mv_size ? i + strlen(needle) : i;
+                break;
+            }
+        vb[at] ^= 0x01;
+    }
+    if (what != E_DELETE)
+        assert_int_equal(mdb_put(txn, dbi, &nk, &nv, 0), 0);
+    free(vb);
+    raw_end(f, env, txn);
+}
+
+/* A byte changed in a key or value of each index, or a record deleted:
+ * plain verify still passes, --deep names the index and the record. */
+static void test_deep_catches(void **state)
+{
+    static const struct {
+        const char *db, *prefix;
+        enum edit what;
+        const char *needle, *problem;
+    } cases[] = {
+        {"bal", NULL, E_KEY, NULL, NULL},
+        {"bal", NULL, E_VALUE, NULL, "differs"},
+        {"lots", NULL, E_KEY, NULL, NULL},
+        {"lots", NULL, E_VALUE, NULL, "differs"},
+        {"permits", NULL, E_KEY, NULL, NULL},
+        {"permits", NULL, E_VALUE, NULL, "differs"},
+        {"parties", NULL, E_KEY, NULL, NULL},
+        {"parties", NULL, E_VALUE, "Hospital", "differs"},
+        {"pev", NULL, E_VALUE, NULL, "differs"},
+        {"ids", NULL, E_KEY, NULL, NULL},
+        {"ids", NULL, E_VALUE, NULL, "differs"},
+        {"pchain", NULL, E_VALUE, NULL, NULL},
+        {"heads", NULL, E_VALUE, NULL, "differs"},
+        {"keys", NULL, E_VALUE, NULL, "differs"},
+        {"eff", NULL, E_VALUE, NULL, "differs"},
+        {"acks", NULL, E_VALUE, NULL, "differs"},
+        {"rcidx", "o", E_KEY, NULL, NULL},
+        {"alerts", NULL, E_VALUE, "\"rule\":\"", "inconsistent"},
+        {"alerts", NULL, E_VALUE, "\"events\":[{\"party\":\"", "inconsistent"},
+        {"alerts", NULL, E_VALUE, "{", "inconsistent"},
+        {"lots", NULL, E_DELETE, NULL, "missing"},
+        {"bal", NULL, E_DELETE, NULL, "missing"},
+        {"parties", NULL, E_DELETE, NULL, "missing"},
+        {"alertseq", NULL, E_DELETE, NULL, "inconsistent"},
+        {"alerts", NULL, E_DELETE, NULL, "inconsistent"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        trace_verify_deep_result res;
+        trace_verify_result vres;
+        const char *want_db = cases[i].db;
+        fixture *f;
+        int rc;
+
+        fixture_teardown(state);
+        assert_int_equal(deep_setup(state), 0);
+        f = *state;
+        edit_index(f, cases[i].db, cases[i].prefix, cases[i].what,
+                   cases[i].needle);
+        assert_int_equal(trace_ledger_verify(f->l, &vres, NULL, NULL),
+                         TRACE_OK);
+        rc = trace_ledger_verify_deep(f->l, NULL, &res, NULL, NULL, NULL);
+        if (rc != TRACE_EVERIFY || strcmp(res.index, want_db) != 0 ||
+            !res.key[0] ||
+            (cases[i].problem && strcmp(res.problem, cases[i].problem)) ||
+            (!cases[i].problem && strcmp(res.problem, "missing") != 0 &&
+             strcmp(res.problem, "unexpected") != 0))
+            fail_msg("case %zu (%s %d): rc %d, %s", i, cases[i].db,
+                     cases[i].what, rc, res.reason);
+        assert_non_null(strstr(res.reason, want_db));
+        assert_non_null(strstr(res.reason, res.key));
+        assert_false(scratch_left(f->dir));
+    }
+}
+
+/* The reason names the record readably: the holding's strings as text. */
+static void test_deep_names_record(void **state)
+{
+    fixture *f = *state;
+    trace_verify_deep_result res;
+
+    edit_index(f, "bal", "91320000MA1K000002", E_VALUE, NULL);
+    assert_int_equal(
+        trace_ledger_verify_deep(f->l, NULL, &res, NULL, NULL, NULL),
+        TRACE_EVERIFY);
+    assert_string_equal(res.index, "bal");
+    assert_string_equal(res.problem, "differs");
+    assert_string_equal(res.key,
+                        "91320000MA1K000002\\0ephedrine\\0EPH-2601-A\\0main");
+    assert_non_null(strstr(res.expected, "unit kg"));
+    assert_non_null(strstr(res.found, "unit "));
+    assert_string_not_equal(res.expected, res.found);
+}
+
+/* A party state written by an older version names the first entry of
+ * its append's window: accepted when only that differs and the entry it
+ * names was recorded in the same append; any other seq is not. */
+static void test_deep_party_seq(void **state)
+{
+    fixture *f = *state;
+    trace_verify_deep_result res;
+
+    for (int round = 0; round < 2; round++) {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_val k = {18, "91310000MA1K000001"}, v;
+        Trace__V1__PartyState *st;
+        uint8_t *buf;
+        size_t len;
+
+        raw_begin(f, "parties", &env, &txn, &dbi);
+        assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+        st = trace__v1__party_state__unpack(NULL, v.mv_size, v.mv_data);
+        assert_non_null(st);
+        assert_true(st->has_seq && (round == 1 || st->seq > 2));
+        st->seq = round == 0 ? 2 : 1; /* 1: genesis, another append */
+        len = trace__v1__party_state__get_packed_size(st);
+        buf = malloc(len);
+        trace__v1__party_state__pack(st, buf);
+        trace__v1__party_state__free_unpacked(st, NULL);
+        v = (MDB_val){len, buf};
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        free(buf);
+        raw_end(f, env, txn);
+        assert_int_equal(
+            trace_ledger_verify_deep(f->l, NULL, &res, NULL, NULL, NULL),
+            round == 0 ? TRACE_OK : TRACE_EVERIFY);
+    }
+    assert_string_equal(res.index, "parties");
+    assert_string_equal(res.key, "91310000MA1K000001");
+}
+
+/* Progress reaches its total; stop ends the work (and leaves nothing). */
+static void progress_seen(uint64_t done, uint64_t total, void *ctx)
+{
+    uint64_t *last = ctx;
+    assert_true(done <= total);
+    *last = done == total ? total : 0;
+}
+
+static int stop_now(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+static void test_deep_progress_stop(void **state)
+{
+    fixture *f = *state;
+    trace_verify_deep_result res;
+    uint64_t last = 0;
+
+    assert_int_equal(
+        trace_ledger_verify_deep(f->l, NULL, &res, progress_seen, NULL, &last),
+        TRACE_OK);
+    assert_true(last > 0);
+    assert_int_equal(
+        trace_ledger_verify_deep(f->l, NULL, &res, NULL, stop_now, NULL),
+        TRACE_EUNAVAIL);
+    assert_false(scratch_left(f->dir));
 }
 
 int main(void)
@@ -477,6 +776,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_many_groups, setup,
                                         fixture_teardown),
         cmocka_unit_test(test_first_format_ledger),
+        cmocka_unit_test_setup_teardown(test_deep_intact, deep_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_catches, deep_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_names_record, deep_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_party_seq, deep_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_progress_stop, deep_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_forged_signature,
                                         setup_interleaved, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_flipped_bit_in_each_entry, setup,

@@ -507,6 +507,71 @@ int trace_ledger_verify_checkpoint(trace_ledger *l, trace_verify_result *res,
                                    const char *note, size_t len,
                                    trace_progress_fn progress,
                                    int (*stop)(void *ctx), void *ctx);
+/* ------------------------------------------------------------------ */
+/* Deep verification: the indexes against the journal                   */
+
+/*
+ * What trace_ledger_verify_deep found.  When an index record differs,
+ * `index` names its sub-database, `key` its key (strings as text, with
+ * \0 between the fields and \xHH for other bytes; binary keys as hex),
+ * `problem` says how ("differs", "missing": the journal implies it and
+ * it is not stored, "unexpected": stored and not implied,
+ * "inconsistent": a record that is not derived from the journal alone
+ * contradicts itself or the journal), `expected` and `found` the values
+ * readably ("" where there is none), and `reason` all of that in one
+ * line.  When an entry cannot be re-applied, bad_seq names it.
+ */
+typedef struct trace_verify_deep_result {
+    uint64_t entries; /* journal entries replayed */
+    uint64_t records; /* stored index records compared */
+    uint64_t bad_seq; /* entry that cannot be re-applied (0: none) */
+    char index[16];   /* "" when all holds */
+    char problem[16]; /* differs, missing, unexpected, inconsistent */
+    char key[400];
+    char expected[400];
+    char found[400];
+    char reason[1400]; /* "" when all holds */
+} trace_verify_deep_result;
+
+/*
+ * Re-derives every index from the journal and compares it with the
+ * stored one, record by record, in key order; stops at the first
+ * difference.  Call it after trace_ledger_verify: it trusts the journal.
+ *
+ * Re-derived: ids, pchain, heads, parties, keys (the append path's party
+ * and key updates), bal, lots, permits, pev, eff and acks (state.c),
+ * by replaying every entry into a scratch LMDB environment; rcidx (the
+ * keys reconciliation files for the events in force at the position of
+ * its last incremental run).  Alerts come from reconciliation runs (at
+ * their as-of times, under the rules configured then), not from the
+ * journal alone, so they are checked for consistency only: every
+ * alertseq entry is the next number and names a stored alert, every
+ * stored alert is named by exactly one, its JSON parses, its id is the
+ * key and is the one its rule and evidence give, and its evidence
+ * events are in the journal.  Not checked: meta (the head is checked by
+ * trace_ledger_verify; the rest is configuration), an alert's severity
+ * and detail.  A party state written before entry numbers were kept
+ * exactly may name the first entry of the append that wrote it.
+ *
+ * The scratch environment lives in a new directory in `tmpdir` (NULL:
+ * the ledger's directory, else $TMPDIR or /tmp if that is not
+ * writable) and is removed before returning, whatever happens; it takes
+ * about as much disk as the indexes, and memory stays bounded (the
+ * scratch transaction is committed every few thousand entries).
+ * `progress` (may be NULL) gets (done, total) in entries; `stop(ctx)`
+ * (may be NULL), asked every 4,096 entries, ends the work early with
+ * TRACE_EUNAVAIL.
+ *
+ * Returns TRACE_OK if every index matches, TRACE_EVERIFY with `res`
+ * filled otherwise, TRACE_EUNAVAIL if stopped or the scratch
+ * environment cannot be made, TRACE_EFULL if it runs out of room,
+ * TRACE_ENOMEM.  Not to be called while this thread holds a transaction
+ * of `l`.
+ */
+int trace_ledger_verify_deep(trace_ledger *l, const char *tmpdir,
+                             trace_verify_deep_result *res,
+                             trace_progress_fn progress, int (*stop)(void *ctx),
+                             void *ctx);
 
 #ifdef __cplusplus
 }
