@@ -501,12 +501,17 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         MDB_dbi *dbi = (MDB_dbi *)((char *)l + dbs[i].offset);
         rc = mdb_dbi_open(txn, dbs[i].name,
                           dbs[i].flags | (create ? MDB_CREATE : 0), dbi);
-        if (rc) {
+        if (rc == MDB_NOTFOUND && i > 0) /* meta is there: damage */
+            rc = trace_fail(TRACE_EVERIFY,
+                            "%s: the ledger is damaged: its %s database is "
+                            "missing",
+                            dir, dbs[i].name);
+        else if (rc)
             rc = rc == MDB_NOTFOUND
                      ? trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", dir)
                      : trace_fail_mdb(rc, dbs[i].name);
+        if (rc)
             goto fail;
-        }
     }
     /* Added after the first ledgers were made: created on first open. */
     rc = mdb_dbi_open(txn, "rcidx", create ? MDB_CREATE : 0, &l->dbi_rcidx);
