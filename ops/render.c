@@ -584,13 +584,13 @@ static void substance(ops_render *r, const Trace__Ops__V1__Substance *s)
         return;
     }
     if (r->rows == 0) {
-        static const struct col c[] = {{"CODE", "代码", 26, 0},
+        static const struct col c[] = {{"CODE", "代码", 33, 0},
                                        {"CAS", "CAS号", 12, 0},
                                        {"DIM", "计量", 7, 0},
                                        {"CONTROLS", "管制类别", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
-    fprintf(o, "%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
+    fprintf(o, "%-33s %-12s %-7s", s->code, s->cas ? s->cas : "-",
             s->dimension);
     for (size_t i = 0; i < s->n_scopes; i++)
         fprintf(o, " %s", s->scopes[i]);

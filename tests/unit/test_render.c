@@ -613,8 +613,10 @@ static void test_render_head_substance(void **state)
 
     mk(&b, C(CATALOG));
     expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 0,
-                  "CODE                       CAS          DIM     CONTROLS\n"
-                  "ephedrine                  299-42-3     mass    CN-PC-1 "
+                  "CODE                              CAS          DIM     "
+                  "CONTROLS\n"
+                  "ephedrine                         299-42-3     mass    "
+                  "CN-PC-1 "
                   "CN-X\n");
     expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 0,
                   "{\"code\":\"ephedrine\",\"cas\":\"299-42-3\",\"name\":"
@@ -627,7 +629,7 @@ static void test_render_head_substance(void **state)
     x.substance.dimension = "volume";
     x.substance.n_scopes = 0;
     expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 1,
-                  "acetone                    -            volume \n");
+                  "acetone                           -            volume \n");
     expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 1,
                   "{\"code\":\"acetone\",\"cas\":null,\"name\":null,"
                   "\"dimension\":\"volume\",\"name_zh\":null,\"scopes\":[]}"
