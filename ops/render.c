@@ -307,7 +307,9 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
                                     : (int)h->depth;
     if (h->holder && depth < MAX_INDENT)
         depth++;
-    fprintf(o, "%*s%-9s %s ", 2 * depth, "", h->kind, h->lot);
+    fprintf(o, "%*s", 2 * depth, "");
+    cell(o, W(r, h->kind), 9); /* 销售, 收货 ... in zh */
+    fprintf(o, "%s ", h->lot);
     if (h->into_lot) {
         who(o, or_empty(h->from), h->from_name);
         fprintf(o, ": %s %s", L(r, "into lot", "投入批号"), h->into_lot);
