@@ -378,7 +378,9 @@ static const struct command commands[] = {
      "cited permit: never issued; not active, another holder, counterparty,\n"
      "substance or kind, single-use and used; less left than the movement),\n"
      "RECEIPT_EXCEEDS_SALE (the receipts of a sale would total more than\n"
-     "it shipped).  Exit 2 if there is any finding, 0 if none.  A seller\n"
+     "it shipped), RX_REUSE (a dispensing's prescription id was dispensed\n"
+     "already, by anyone: names that dispensing).  Exit 2 if there is any\n"
+     "finding, 0 if none.  A seller\n"
      "checks a buyer's permit before a sale this way.\n"},
     {"record", cmd_record, "TYPE --FIELD VALUE ...",
      "Record one event, signed as --as PARTY (e.g. a dispensing at the "
@@ -401,8 +403,9 @@ static const struct command commands[] = {
      "      (--name, --kind, --region, --licenses, --status suspended)\n"
      "  record party key ID --pubkey KEY [--revoke OLD-KEY]   a key rotation\n"
      "Before recording, the checks at entry run (see `check`): an event\n"
-     "that would take stock negative, cite a bad or exceeded permit, or\n"
-     "receive more than a sale shipped is refused (exit 2) unless\n"
+     "that would take stock negative, cite a bad or exceeded permit,\n"
+     "receive more than a sale shipped or dispense a prescription again is\n"
+     "refused (exit 2) unless\n"
      "  --override REASON   records it anyway, the reason stored in the\n"
      "                      event (a fact must never become unrecordable)\n"},
     {"correct", cmd_correct, "EVENT-ID --reason R --FIELD VALUE ...",

@@ -307,7 +307,9 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
                                     : (int)h->depth;
     if (h->holder && depth < MAX_INDENT)
         depth++;
-    fprintf(o, "%*s%-9s %s ", 2 * depth, "", h->kind, h->lot);
+    fprintf(o, "%*s", 2 * depth, "");
+    cell(o, W(r, h->kind), 9); /* 销售, 收货 ... in zh */
+    fprintf(o, "%s ", h->lot);
     if (h->into_lot) {
         who(o, or_empty(h->from), h->from_name);
         fprintf(o, ": %s %s", L(r, "into lot", "投入批号"), h->into_lot);
@@ -584,13 +586,13 @@ static void substance(ops_render *r, const Trace__Ops__V1__Substance *s)
         return;
     }
     if (r->rows == 0) {
-        static const struct col c[] = {{"CODE", "代码", 26, 0},
+        static const struct col c[] = {{"CODE", "代码", 33, 0},
                                        {"CAS", "CAS号", 12, 0},
                                        {"DIM", "计量", 7, 0},
                                        {"CONTROLS", "管制类别", 0, 0}};
         heading(r, "", c, sizeof(c) / sizeof(*c));
     }
-    fprintf(o, "%-26s %-12s %-7s", s->code, s->cas ? s->cas : "-",
+    fprintf(o, "%-33s %-12s %-7s", s->code, s->cas ? s->cas : "-",
             s->dimension);
     for (size_t i = 0; i < s->n_scopes; i++)
         fprintf(o, " %s", s->scopes[i]);

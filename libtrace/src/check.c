@@ -27,6 +27,15 @@
  *                         psychotropics), or a purchase or import permit
  *                         issued to a party without the licence scope of
  *                         the substance's category
+ *   RX_REUSE              a dispensing whose prescription id (`rx.id`, as
+ *                         the reconciliation rule RX_REUSE keys it: the id
+ *                         alone, whoever prescribed, any substance) was
+ *                         dispensed already by anyone; names the earliest
+ *                         such dispensing in force (a voided one does not
+ *                         count; a replaced one counts as replaced).  Read
+ *                         from the rx index (state.c), or from a scan of
+ *                         the journal in a ledger opened while another
+ *                         process wrote it before the index was built.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -280,6 +289,59 @@ static int check_receipt(struct checker *c, const Trace__V1__ReceiptBody *b)
     return TRACE_OK;
 }
 
+/* The earliest other dispensing of one prescription. */
+struct rx_seen {
+    const Trace__V1__Event *ev; /* the one being checked */
+    int found;
+    int64_t at;
+    uint64_t seq;
+    char party[72], id[TRACE_MAX_ID + 1], date[16];
+};
+
+static int keep_rx(void *ctx, uint64_t seq, const Trace__V1__Event *d,
+                   const char *recorded)
+{
+    struct rx_seen *s = ctx;
+    char when[64];
+
+    if (strcmp(d->party, s->ev->party) == 0 &&
+        (strcmp(d->id, s->ev->id) == 0 || strcmp(recorded, s->ev->id) == 0))
+        return 0; /* itself, recorded before (an idempotent re-submission) */
+    if (s->found && (d->at->us > s->at || (d->at->us == s->at && seq > s->seq)))
+        return 0;
+    s->found = 1;
+    s->at = d->at->us;
+    s->seq = seq;
+    snprintf(s->party, sizeof(s->party), "%s", d->party);
+    snprintf(s->id, sizeof(s->id), "%s", d->id);
+    if (time_format(when, sizeof(when), d->at) != TRACE_OK)
+        snprintf(when, sizeof(when), "?");
+    snprintf(s->date, sizeof(s->date), "%.10s", when);
+    return 0;
+}
+
+static int check_rx(struct checker *c, const Trace__V1__DispenseBody *b)
+{
+    struct rx_seen s;
+    MDB_txn *txn;
+    int rc;
+
+    if (!b->rx || !b->rx->id)
+        return TRACE_OK;
+    memset(&s, 0, sizeof(s));
+    s.ev = c->ev;
+    if ((rc = ledger_txn_begin(c->l, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    rc = rx_dispensings(txn, c->l, b->rx->id, keep_rx, &s);
+    ledger_txn_abort(c->l, txn);
+    if (rc != TRACE_OK || !s.found)
+        return rc;
+    finding(c, "RX_REUSE",
+            "prescription %s was dispensed already: by %s as %s on %s",
+            b->rx->id, s.party, s.id, s.date);
+    return TRACE_OK;
+}
+
 /* Scopes a kind of party may not hold (China: retail pharmacies sell
  * neither narcotic nor class 1 psychotropic drugs). */
 static const struct {
@@ -391,6 +453,8 @@ int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
     case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
         rc = check_stock(&c, ev->dispense_body->substance,
                          ev->dispense_body->lot, ev->dispense_body->qty);
+        if (rc == TRACE_OK)
+            rc = check_rx(&c, ev->dispense_body);
         break;
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:
         rc = check_stock(&c, ev->destroy_body->substance, ev->destroy_body->lot,

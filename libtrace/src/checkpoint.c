@@ -187,6 +187,10 @@ int checkpoint_note_txn(MDB_txn *txn, trace_ledger *l, uint64_t size,
     int rc;
 
     *note = NULL;
+    if (l->late_missing)
+        return trace_fail(TRACE_ENOTFOUND, "this ledger has no checkpoint "
+                                           "yet (it gets one at its next "
+                                           "append)");
     if ((rc = mdb_cursor_open(txn, l->dbi_ckpt, &cur)))
         return trace_fail_mdb(rc, "ckpt");
     if (size == 0) {

@@ -62,6 +62,7 @@ enum {
     DB_ACKS,
     DB_ALERTS,
     DB_RCIDX,
+    DB_RX,       /* compared when the ledger has built it (rx_ready) */
     DB_ALERTSEQ, /* checked with the alerts (check_alerts), not compared */
     N_DB
 };
@@ -110,6 +111,7 @@ static const struct cmp_db {
                    0},
     [DB_RCIDX] = {"rcidx", offsetof(trace_ledger, dbi_rcidx), F_RCIDX, F_RCVAL,
                   0},
+    [DB_RX] = {"rx", offsetof(trace_ledger, dbi_rx), F_TEXT, F_SEQROLE, 8},
     [DB_ALERTSEQ] = {"alertseq", offsetof(trace_ledger, dbi_alertseq), F_U64,
                      F_TEXT, 0},
 };
@@ -425,6 +427,10 @@ static int scratch_open(struct deep *d, const char *tmpdir)
                           (MDB_dbi *)((char *)&d->sl + ledger_dbs[i].offset));
     if (rc == 0)
         rc = mdb_dbi_open(txn, "effp", MDB_CREATE, &d->dbi_effp);
+    /* the prescription index, when the ledger keeps one (state.c) */
+    if (rc == 0 && d->sl.rx_ready)
+        rc = mdb_dbi_open(txn, "rx", MDB_DUPSORT | MDB_DUPFIXED | MDB_CREATE,
+                          &d->sl.dbi_rx);
     if (rc) {
         mdb_txn_abort(txn);
         return trace_fail_mdb(rc, "scratch");
@@ -977,7 +983,8 @@ static int compare_all(struct deep *d)
         return trace_fail_mdb(rc, "scratch");
     rc = TRACE_OK;
     for (int db = 0; db < N_DB && rc == TRACE_OK; db++)
-        if (db != DB_ALERTSEQ && (db != DB_RCIDX || !d->rc_skip))
+        if (db != DB_ALERTSEQ && (db != DB_RCIDX || !d->rc_skip) &&
+            (db != DB_RX || d->l->rx_ready))
             rc = compare_db(d, stxn, db);
     mdb_txn_abort(stxn);
     return rc;

@@ -194,6 +194,15 @@ struct trace_ledger {
     trace_key *ckpt_key;  /* signs checkpoints (checkpoint.c): DIR/traced.key,
                              loaded when the first commit needs it */
     const trace_key *ckpt_ext; /* or this one (traced's), if set */
+    /* rcidx, tree or ckpt are missing (an older ledger opened while
+     * another process writes): their handles are 0 until this process's
+     * first write transaction makes them */
+    _Atomic int late_missing;
+    MDB_dbi dbi_rx; /* prescription id -> dispensings (state.c) */
+    /* dbi_rx is open and kept by this process's appends; 0 in a ledger
+     * written before it existed, until rx_index_build ran (ledger.c) */
+    _Atomic int rx_ready;
+    _Atomic int rx_failed; /* building it failed: not tried again */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -419,6 +428,25 @@ Trace__V1__Event *event_decode(arena *a, const uint8_t *bytes, size_t len);
 const void *msg_field(const ProtobufCMessage *m, const char *name);
 /* Catalog code for a code or CAS number (the input if unknown). */
 const char *canonical_substance(const trace_ledger *l, const char *s);
+/* The rx index (see state.c): a dispensing in force is filed under the
+ * first RX_KEY_MAX bytes of its prescription id. */
+#define RX_KEY_MAX 400
+/* Calls fn for every dispensing in force of prescription `rx_id`, read
+ * in txn (the index, or a scan of the journal while the ledger has no
+ * index): `seq` the entry it is filed under, ev the dispensing (the
+ * replacement for a corrected one; valid during the call), `recorded`
+ * the id it was recorded under.  A non-zero return of fn stops and is
+ * returned. */
+typedef int (*rx_fn)(void *ctx, uint64_t seq, const Trace__V1__Event *ev,
+                     const char *recorded);
+int rx_dispensings(MDB_txn *txn, const trace_ledger *l, const char *rx_id,
+                   rx_fn fn, void *ctx);
+/* Fills the empty rx index `dbi` from the journal, in the write
+ * transaction txn. */
+int rx_index_build(MDB_txn *txn, const trace_ledger *l, MDB_dbi dbi);
+/* Builds the rx index of a ledger that has none, if this process can
+ * write (ledger.c); TRACE_OK whether or not it could. */
+void ledger_rx_ensure(trace_ledger *l, int at_open);
 /* Times as sortable unsigned keys. */
 uint64_t time_key(int64_t us);
 int64_t time_unkey(uint64_t k);

@@ -343,8 +343,30 @@ int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out)
             *out = NULL;
             return rc;
         }
+        if (!l->rx_ready && !l->rx_failed)
+            ledger_rx_ensure(l, 0); /* before this process's first write */
     }
     txn_enter(l);
+    if (!(flags & MDB_RDONLY) && l->late_missing && txns_held == 1) {
+        /* the databases added later, missing at open: made first */
+        MDB_txn *t;
+        if ((rc = mdb_txn_begin(l->env, NULL, 0, &t)) == 0) {
+            for (size_t i = 0; rc == 0 && i < sizeof(late) / sizeof(*late); i++)
+                rc = mdb_dbi_open(t, late[i].name, MDB_CREATE,
+                                  (MDB_dbi *)((char *)l + late[i].offset));
+            if (rc == 0)
+                rc = mdb_txn_commit(t);
+            else
+                mdb_txn_abort(t);
+            if (rc == 0)
+                l->late_missing = 0;
+        }
+        if (rc) {
+            *out = NULL;
+            txn_leave(l);
+            return rc;
+        }
+    }
     rc = mdb_txn_begin(l->env, NULL, flags, out);
     if (rc == MDB_MAP_RESIZED && txns_held == 1) {
         /* another process grew the map: take its size, then begin */
@@ -411,6 +433,60 @@ int ledger_grow_map(trace_ledger *l)
     return rc ? trace_fail_mdb(rc, "growing the map") : TRACE_OK;
 }
 
+/* The rx index (state.c) of a ledger written before it existed.
+ *
+ * It is built from the journal once, by the first process that opens
+ * the ledger able to write (it takes the writer lock for the build,
+ * and gives it back at once if it held it not before) or, if another
+ * process was writing when it opened, before its own first write (the
+ * writer lock held: no other process writes in between).  Until then
+ * l->rx_ready is 0: appends file nothing in it, and the check of a
+ * dispensing (check.c) scans the journal instead, which finds the same.
+ * As the index exists only once it was built whole, and every process
+ * that writes while it exists keeps it, it is complete whenever it
+ * exists.  A build that fails (a damaged journal, a full disk) leaves
+ * no index behind and is not tried again by this process, so a damaged
+ * ledger still opens for verification. */
+void ledger_rx_ensure(trace_ledger *l, int at_open)
+{
+    static _Thread_local int busy;
+    int had_lock = l->writer_fd >= 0, rc;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+
+    if (l->rx_ready || l->rx_failed || busy)
+        return;
+    busy = 1;
+    if ((rc = ledger_txn_begin(l, 0, &txn)) != 0)
+        goto out; /* another process writes: it has to wait */
+    rc = mdb_dbi_open(txn, "rx", DUPS, &dbi);
+    if (rc == MDB_NOTFOUND &&
+        (rc = mdb_dbi_open(txn, "rx", DUPS | MDB_CREATE, &dbi)) == 0 &&
+        rx_index_build(txn, l, dbi) != TRACE_OK)
+        rc = -1;
+    if (rc == 0) {
+        rc = ledger_txn_commit(l, txn);
+        txn = NULL;
+    }
+    if (rc == 0) {
+        l->dbi_rx = dbi;
+        l->rx_ready = 1;
+    } else {
+        l->rx_failed = 1;
+    }
+out:
+    if (txn)
+        ledger_txn_abort(l, txn);
+    if (at_open && !had_lock && l->writer_fd >= 0) {
+        pthread_mutex_lock(&l->txn_mu);
+        close(l->writer_fd);
+        l->writer_fd = -1;
+        pthread_mutex_unlock(&l->txn_mu);
+    }
+    trace_error_clear();
+    busy = 0;
+}
+
 static int env_open(trace_ledger **out, const char *dir, int create)
 {
     trace_ledger *l = calloc(1, sizeof(*l));
@@ -454,46 +530,40 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         MDB_dbi *dbi = (MDB_dbi *)((char *)l + ledger_dbs[i].offset);
         rc = mdb_dbi_open(txn, ledger_dbs[i].name,
                           ledger_dbs[i].flags | (create ? MDB_CREATE : 0), dbi);
-        if (rc) {
+        if (rc == MDB_NOTFOUND && i > 0) /* meta is there: damage */
+            rc = trace_fail(TRACE_EVERIFY,
+                            "%s: the ledger is damaged: its %s database is "
+                            "missing",
+                            dir, ledger_dbs[i].name);
+        else if (rc)
             rc = rc == MDB_NOTFOUND
                      ? trace_fail(TRACE_ENOTFOUND, "%s holds no ledger", dir)
                      : trace_fail_mdb(rc, ledger_dbs[i].name);
+        if (rc)
             goto fail;
-        }
     }
-    /* Added after the first ledgers were made: created on first open. */
-    rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof(late) / sizeof(*late); i++) {
+    /* Added after the first ledgers were made: created at the first open
+     * that may write; while another process holds the writer lock they
+     * stay missing here (late_missing) and this process's first write
+     * transaction makes them (ledger_txn_begin). */
+    l->late_missing = 0;
+    for (size_t i = 0; i < sizeof(late) / sizeof(*late); i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)l + late[i].offset);
         rc = mdb_dbi_open(txn, late[i].name, create ? MDB_CREATE : 0, dbi);
-    }
-    if (rc == MDB_NOTFOUND) {
-        /* commit, not abort: that would close the handles opened above */
-        rc = ledger_txn_commit(l, txn);
-        txn = NULL;
-        if (rc == 0 && (rc = ledger_txn_begin(l, 0, &txn)) == 0) {
-            for (size_t i = 0; rc == 0 && i < sizeof(late) / sizeof(*late);
-                 i++) {
-                MDB_dbi *dbi = (MDB_dbi *)((char *)l + late[i].offset);
-                rc = mdb_dbi_open(txn, late[i].name, MDB_CREATE, dbi);
-            }
-            if (rc == 0)
-                rc = ledger_txn_commit(l, txn);
-            else
-                ledger_txn_abort(l, txn);
-        } else if (txn) {
-            ledger_txn_abort(l, txn);
-        }
-        txn = NULL;
-        if (rc) {
-            rc = trace_fail_mdb(rc, "rcidx");
+        if (rc == MDB_NOTFOUND) {
+            l->late_missing = 1;
+            *dbi = 0;
+        } else if (rc) {
+            rc = trace_fail_mdb(rc, late[i].name);
             goto fail;
         }
-        *out = l;
-        return TRACE_OK;
     }
-    if (rc) {
-        rc = trace_fail_mdb(rc, "rcidx");
+    /* Added later still, and built from the journal (ledger_rx_ensure). */
+    rc = mdb_dbi_open(txn, "rx", DUPS | (create ? MDB_CREATE : 0), &l->dbi_rx);
+    if (rc == 0)
+        l->rx_ready = 1;
+    else if (rc != MDB_NOTFOUND) {
+        rc = trace_fail_mdb(rc, "rx");
         goto fail;
     }
     /* Commit even when read-only: handles opened in an aborted
@@ -504,6 +574,18 @@ static int env_open(trace_ledger **out, const char *dir, int create)
         rc = trace_fail_mdb(rc, "commit");
         goto fail;
     }
+    if (l->late_missing) {
+        MDB_txn *w = NULL;
+        /* a write transaction makes them, unless another process writes */
+        if ((rc = ledger_txn_begin(l, 0, &w)) == 0)
+            ledger_txn_commit(l, w);
+        else if (rc != LEDGER_ELOCKED) {
+            rc = trace_fail_mdb(rc, "begin");
+            goto fail;
+        }
+    }
+    if (!l->rx_ready)
+        ledger_rx_ensure(l, 1);
     *out = l;
     return TRACE_OK;
 fail:

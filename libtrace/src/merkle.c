@@ -83,7 +83,9 @@ int tree_node(MDB_txn *txn, const trace_ledger *l, unsigned height,
         return trace_fail(TRACE_EINVAL, "no tree node of height %u", height);
     if (height == 0)
         return leaf_at(txn, l, index, out);
-    if (base == height) {
+    if (base == height && l->late_missing) {
+        base -= STRIDE; /* no stored tree in this process yet */
+    } else if (base == height) {
         uint8_t key[9];
         MDB_val k = {9, key}, v;
         tree_key(key, height, index);
@@ -458,7 +460,8 @@ int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
         goto nomem;
     t->txn = txn;
     t->l = l;
-    t->stored_tree = mdb_stat(txn, l->dbi_tree, &st) == 0 && st.ms_entries;
+    t->stored_tree = !l->late_missing && mdb_stat(txn, l->dbi_tree, &st) == 0 &&
+                     st.ms_entries;
     t->have_pub = checkpoint_pubkey(l, t->pub) == TRACE_OK;
     if (checkpoint_origin_txn(txn, l, t->origin, sizeof(t->origin)) != TRACE_OK)
         t->origin[0] = '\0'; /* no checkpoint yet */
@@ -486,13 +489,15 @@ int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
             t->height[t->depth++] = (unsigned)h;
             t->n += (uint64_t)1 << h;
         }
-    if ((rc = mdb_cursor_open(txn, l->dbi_ckpt, &t->ckpt))) {
-        t->ckpt = NULL;
-        rc = trace_fail_mdb(rc, "ckpt");
-        goto fail;
+    if (!l->late_missing) { /* else no checkpoint stored yet */
+        if ((rc = mdb_cursor_open(txn, l->dbi_ckpt, &t->ckpt))) {
+            t->ckpt = NULL;
+            rc = trace_fail_mdb(rc, "ckpt");
+            goto fail;
+        }
+        if ((rc = next_ckpt(t, MDB_FIRST)) != TRACE_OK)
+            goto fail;
     }
-    if ((rc = next_ckpt(t, MDB_FIRST)) != TRACE_OK)
-        goto fail;
     *out = t;
     return TRACE_OK;
 nomem:

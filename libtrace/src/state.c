@@ -25,6 +25,14 @@
  * at the end of their range; readers sort the few records by `at`.
  *   eff      party \0 id -> u64be seq       the correction now in force
  *                                           for a corrected event
+ *   rx       prescription id -> u64be seq, u8 1   (sorted duplicates)
+ *            every dispensing in force, under its `rx.id` as stored in
+ *            the event (its first RX_KEY_MAX bytes: readers compare the
+ *            whole id), so a re-use of a prescription is one look-up
+ *            (check.c).  Added after the first ledgers were made: a
+ *            ledger without it gets it from rx_index_build (ledger.c),
+ *            and until then l->rx_ready is 0, nothing is filed and
+ *            rx_dispensings scans the journal.
  *
  * Effects of an event are derived by one function (derive) and either
  * inserted or deleted, so a correction removes exactly what the event it
@@ -109,8 +117,9 @@ const char *canonical_substance(const trace_ledger *l, const char *s)
 }
 
 struct effect {
-    enum { EFF_BAL, EFF_LOT, EFF_PEV } kind;
-    const char *party, *substance, *lot, *site, *permit;
+    enum { EFF_BAL, EFF_LOT, EFF_PEV, EFF_RX } kind;
+    const char *party, *substance, *lot, *site, *permit; /* permit: the
+                                                            rx id for EFF_RX */
     int64_t delta;
     uint8_t unit, role, n;
 };
@@ -156,6 +165,14 @@ static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
         struct effect e = {
             EFF_PEV,           NULL, NULL, NULL, NULL, permit, 0, 0,
             citations[i].role, 0};
+        if ((rc = fn(ctx, &e)) != TRACE_OK)
+            return rc;
+    }
+    if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY &&
+        ev->dispense_body->rx && ev->dispense_body->rx->id) {
+        struct effect e = {
+            EFF_RX, NULL, NULL, NULL, NULL, ev->dispense_body->rx->id,
+            0,      0,    1,    0};
         if ((rc = fn(ctx, &e)) != TRACE_OK)
             return rc;
     }
@@ -479,33 +496,50 @@ static int apply_bal(struct apply *a, const struct effect *e)
     }
 }
 
+/* Files (or removes) seq and role under the key k of dbi. */
+static int file_seq(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t seq,
+                    uint8_t role, int insert)
+{
+    uint8_t val[9];
+    MDB_val v = {sizeof(val), val};
+    int rc;
+
+    be64_put(val, seq);
+    val[8] = role;
+    if (insert) {
+        rc = mdb_put(txn, dbi, k, &v, MDB_APPENDDUP);
+        if (rc == MDB_KEYEXIST) /* not the newest: an earlier entry */
+            rc = mdb_put(txn, dbi, k, &v, MDB_NODUPDATA);
+        if (rc == MDB_KEYEXIST)
+            rc = 0; /* filed already */
+    } else {
+        rc = mdb_del(txn, dbi, k, &v);
+    }
+    if (rc && !(rc == MDB_NOTFOUND && !insert))
+        return trace_fail_mdb(rc, "index");
+    return TRACE_OK;
+}
+
 /* Files (or removes) seq and role under the key name [\0 party]. */
 static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
                        const char *party, uint8_t role)
 {
     const char *parts[] = {name, party};
-    uint8_t key[KEY_MAX], val[9];
+    uint8_t key[KEY_MAX];
     size_t klen = join(key, sizeof(key), parts, party ? 2 : 1);
-    MDB_val k, v = {sizeof(val), val};
-    int rc;
+    MDB_val k;
 
     if (!klen)
         return trace_fail(TRACE_EINVAL, "lot or permit id too long");
     k = (MDB_val){klen - 1, key}; /* no NUL after the last part */
-    be64_put(val, a->seq);
-    val[8] = role;
-    if (a->insert) {
-        rc = mdb_put(a->sc->txn, dbi, &k, &v, MDB_APPENDDUP);
-        if (rc == MDB_KEYEXIST) /* not the newest: an earlier entry */
-            rc = mdb_put(a->sc->txn, dbi, &k, &v, MDB_NODUPDATA);
-        if (rc == MDB_KEYEXIST)
-            rc = 0; /* filed already */
-    } else {
-        rc = mdb_del(a->sc->txn, dbi, &k, &v);
-    }
-    if (rc && !(rc == MDB_NOTFOUND && !a->insert))
-        return trace_fail_mdb(rc, "index");
-    return TRACE_OK;
+    return file_seq(a->sc->txn, dbi, &k, a->seq, role, a->insert);
+}
+
+/* The rx index's key of a prescription id. */
+static MDB_val rx_key(const char *id)
+{
+    size_t n = strlen(id);
+    return (MDB_val){n < RX_KEY_MAX ? n : RX_KEY_MAX, (void *)id};
 }
 
 static int apply_one(void *ctx, const struct effect *e)
@@ -519,6 +553,13 @@ static int apply_one(void *ctx, const struct effect *e)
         return apply_keyed(a, a->sc->l->dbi_lots, e->lot, e->party, e->role);
     case EFF_PEV:
         return apply_keyed(a, a->sc->l->dbi_pev, e->permit, NULL, e->role);
+    case EFF_RX: {
+        MDB_val k = rx_key(e->permit);
+        if (!a->sc->l->rx_ready || !k.mv_size)
+            return TRACE_OK; /* no index yet: built from the journal */
+        return file_seq(a->sc->txn, a->sc->l->dbi_rx, &k, a->seq, e->role,
+                        a->insert);
+    }
     }
     return TRACE_OK;
 }
@@ -722,4 +763,192 @@ Trace__V1__Event *event_decode(arena *a, const uint8_t *bytes, size_t len)
     if (!ev || !ev->at || !event_type_by_case(ev->body_case) || !event_body(ev))
         return NULL;
     return ev;
+}
+
+/* Dispensings by prescription ------------------------------------------ */
+
+/* The entry (party, id) is corrected: 1 and its correction in force in
+ * *seq, 0 if not, or an error. */
+static int corrected_by(MDB_txn *txn, const trace_ledger *l, const char *party,
+                        const char *id, uint64_t *seq)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
+    MDB_val k = {klen, key}, v;
+    int rc;
+
+    if (!klen)
+        return 0;
+    rc = mdb_get(txn, l->dbi_eff, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return trace_fail_mdb(rc, "eff");
+    *seq = v.mv_size >= 8 ? be64_get(v.mv_data) : 0;
+    return 1;
+}
+
+/* The dispensing entry `seq` (decoded as ev) stands for: its own event,
+ * or the replacement a correction carries; *recorded is the id it was
+ * recorded under (the corrected event's, for a replacement).  With
+ * `check`, only if it is in force (not corrected since; for a
+ * correction: the one in force).  *out NULL if none. */
+static int dispensing_of(MDB_txn *txn, const trace_ledger *l, arena *a,
+                         uint64_t seq, const Trace__V1__Event *ev, int check,
+                         const Trace__V1__Event **out, const char **recorded)
+{
+    uint64_t by = 0;
+    int rc;
+
+    *out = NULL;
+    if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY) {
+        if (check && (rc = corrected_by(txn, l, ev->party, ev->id, &by)))
+            return rc < 0 ? rc : TRACE_OK;
+        *out = ev;
+        *recorded = ev->id;
+    } else if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+               ev->correction_body->has_replacement) {
+        const Trace__V1__CorrectionBody *c = ev->correction_body;
+        const Trace__V1__Event *rep;
+        if (check) {
+            rc = corrected_by(txn, l, ev->party, c->corrects, &by);
+            if (rc <= 0 || by != seq)
+                return rc < 0 ? rc : TRACE_OK;
+        }
+        rep = event_decode(a, c->replacement.data, c->replacement.len);
+        if (!rep)
+            return trace_fail(TRACE_EVERIFY,
+                              "replacement in entry %llu cannot be decoded",
+                              (unsigned long long)seq);
+        if (rep->body_case != TRACE__V1__EVENT__BODY_DISPENSE_BODY)
+            return TRACE_OK;
+        *out = rep;
+        *recorded = c->corrects;
+    }
+    if (*out && (!(*out)->dispense_body->rx || !(*out)->dispense_body->rx->id))
+        *out = NULL;
+    return TRACE_OK;
+}
+
+/* Every dispensing in force (of prescription `rx_id`, or all), from the
+ * journal and then the events of a writer's window (entry_get), in
+ * journal order. */
+static int rx_scan(MDB_txn *txn, const trace_ledger *l, const char *rx_id,
+                   rx_fn fn, void *ctx)
+{
+    arena *a = arena_new(0);
+    int rc = TRACE_OK;
+
+    if (!a)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (uint64_t seq = 1; rc == TRACE_OK; seq++) {
+        const Trace__V1__Event *d;
+        const char *recorded;
+        Trace__V1__Entry *e;
+        Trace__V1__Event *ev;
+
+        arena_reset(a);
+        if ((rc = entry_get(txn, l, a, seq, &e)) != TRACE_OK) {
+            if (rc == TRACE_ENOTFOUND) {
+                trace_error_clear();
+                rc = TRACE_OK;
+            }
+            break;
+        }
+        if (!(ev = event_decode(a, e->event.data, e->event.len))) {
+            rc = trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                            (unsigned long long)seq);
+            break;
+        }
+        if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY && rx_id &&
+            (!ev->dispense_body->rx || !ev->dispense_body->rx->id ||
+             strcmp(ev->dispense_body->rx->id, rx_id) != 0))
+            continue;
+        rc = dispensing_of(txn, l, a, seq, ev, 1, &d, &recorded);
+        if (rc == TRACE_OK && d &&
+            (!rx_id || strcmp(d->dispense_body->rx->id, rx_id) == 0))
+            rc = fn(ctx, seq, d, recorded);
+    }
+    arena_free(a);
+    return rc;
+}
+
+int rx_dispensings(MDB_txn *txn, const trace_ledger *l, const char *rx_id,
+                   rx_fn fn, void *ctx)
+{
+    MDB_val k = rx_key(rx_id), v;
+    MDB_cursor *cur = NULL;
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    arena *a = NULL;
+    int rc;
+
+    if (!l->rx_ready || !k.mv_size)
+        return rx_scan(txn, l, rx_id, fn, ctx);
+    /* collect first: fn may read the ledger */
+    rc = mdb_cursor_open(txn, l->dbi_rx, &cur);
+    if (rc == EINVAL) /* a transaction older than the index's handle */
+        return rx_scan(txn, l, rx_id, fn, ctx);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size < 8)
+            continue;
+        if (room_for_one(&seqs, &cap, n, sizeof(*seqs), 4) != TRACE_OK) {
+            rc = ENOMEM;
+            break;
+        }
+        seqs[n++] = be64_get(v.mv_data);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        free(seqs);
+        return rc == ENOMEM ? trace_fail(TRACE_ENOMEM, "out of memory")
+                            : trace_fail_mdb(rc, "rx");
+    }
+    rc = TRACE_OK;
+    if (n && !(a = arena_new(0)))
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
+        const Trace__V1__Event *d;
+        const char *recorded;
+        Trace__V1__Entry *e;
+        Trace__V1__Event *ev;
+
+        arena_reset(a);
+        if ((rc = entry_get(txn, l, a, seqs[i], &e)) != TRACE_OK)
+            break;
+        if (!(ev = event_decode(a, e->event.data, e->event.len))) {
+            rc = trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                            (unsigned long long)seqs[i]);
+            break;
+        }
+        rc = dispensing_of(txn, l, a, seqs[i], ev, 0, &d, &recorded);
+        if (rc == TRACE_OK && d && strcmp(d->dispense_body->rx->id, rx_id) == 0)
+            rc = fn(ctx, seqs[i], d, recorded);
+    }
+    arena_free(a);
+    free(seqs);
+    return rc;
+}
+
+struct rx_build {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+};
+
+static int file_rx(void *ctx, uint64_t seq, const Trace__V1__Event *ev,
+                   const char *recorded)
+{
+    struct rx_build *b = ctx;
+    MDB_val k = rx_key(ev->dispense_body->rx->id);
+
+    (void)recorded;
+    return k.mv_size ? file_seq(b->txn, b->dbi, &k, seq, 1, 1) : TRACE_OK;
+}
+
+int rx_index_build(MDB_txn *txn, const trace_ledger *l, MDB_dbi dbi)
+{
+    struct rx_build b = {txn, dbi};
+    return rx_scan(txn, l, NULL, file_rx, &b);
 }

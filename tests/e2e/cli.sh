@@ -219,8 +219,36 @@ TRACE_MAPSIZE=1048576 "$T" --data "$W/small" init >/dev/null
 expect 0 "import into a full map" -- env TRACE_MAPSIZE=1048576 "$T" --data "$W/small" import --provision-keys "$W/big.jsonl"
 expect 0 "verify after growth" -- "$T" --data "$W/small" verify
 
-# The catalog lists the 46 seed substances; head matches verify.
-[ "$("$T" --data "$D" --json catalog | wc -l)" = 46 ] && ok || bad "catalog does not list 46 substances"
+# The catalog lists the 54 seed substances; head matches verify.
+[ "$("$T" --data "$D" --json catalog | wc -l)" = 54 ] && ok || bad "catalog does not list 54 substances"
+# the substances added to China's list (易制毒化学品品种目录) since 2005,
+# with their category and CAS number (none entered for
+# N-甲基-1-苯基-1-氯-2-丙胺)
+"$T" --data "$D" --json catalog >"$W/cat.json"
+python3 - "$W/cat.json" <<'PY' && ok || bad "catalog additions"
+import json, sys
+got = {s["name_zh"]: s for s in map(json.loads, open(sys.argv[1]))}
+want = [("羟亚胺", "90717-16-1", 1), ("邻氯苯基环戊酮", "6740-85-8", 1),
+        ("1-苯基-2-溴-1-丙酮", "2114-00-3", 1), ("N-甲基-1-苯基-1-氯-2-丙胺", None, 1),
+        ("α-苯乙酰乙酸甲酯", "16648-44-5", 2), ("α-乙酰乙酰苯胺", "4433-77-6", 2),
+        ("3,4-亚甲基二氧苯基-2-丙酮缩水甘油酸", "2167189-50-4", 2),
+        ("3,4-亚甲基二氧苯基-2-丙酮缩水甘油酯", "13605-48-6", 2),
+        ("氰化苄", "140-29-4", 3), ("γ-丁内酯", "96-48-0", 3)]
+for zh, cas, cat in want:
+    s = got.get(zh)
+    assert s, "%s is not listed" % zh
+    assert s.get("cas") == cas, (zh, s)
+    assert s["scopes"] == ["CN-PC-%d" % cat], (zh, s)
+    assert s["dimension"] == "mass", (zh, s)
+PY
+"$T" --data "$D" catalog >"$W/cat.txt"
+for c in hydroxylimine 2-chlorophenyl-cyclopentyl-ketone 2-bromopropiophenone chloroephedrine mapa apaa pmk-glycidic-acid pmk-methyl-glycidate; do
+  grep -q "^$c  *[-0-9]*  *mass  *CN-PC-[12]$" "$W/cat.txt" || bad "catalog does not list $c: $(grep "^$c" "$W/cat.txt")"
+done
+expect 0 "record --substance 羟亚胺" -- "$T" --data "$D" --as 91310000MA1K000001 record produce --substance 羟亚胺 --lot HYD-1 --qty 2 --unit kg --at 2026-02-10T08:00:00+08:00
+expect 0 "balance --substance 羟亚胺" -- "$T" --data "$D" --json balance 91310000MA1K000001 --substance 羟亚胺
+grep -q '"substance":"hydroxylimine","lot":"HYD-1"' "$W/out" && ok || bad "balance of 羟亚胺: $(cat "$W/out")"
+expect 0 "record --substance 苯乙腈" -- "$T" --data "$D" --as 91310000MA1K000001 record produce --substance 苯乙腈 --lot BC-1 --qty 1 --unit kg --at 2026-02-10T08:00:00+08:00
 "$T" --data "$D" --json catalog | grep -q '"code":"morphine","cas":"57-27-2","name":"Morphine","dimension":"count","name_zh":"吗啡","scopes":\["CN-NARC"' && ok || bad "catalog entry of morphine"
 h1=$("$T" --data "$D" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
 h2=$("$T" --data "$D" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')

@@ -200,6 +200,13 @@ run_checks() {
     grep -qx "$NARC (Sinopharm Shanghai Narcotics Distribution) holds 4400 unit of MOR-2601" "$W/out" &&
     grep -qx "$USR (Zhejiang Pharma Manufacturing Co.) holds 5000 unit of MOR-2601" "$W/out" && ok ||
     bad "$how trace MOR-2601 --backward: $(cat "$W/out")"
+  # in Chinese, the kinds of the hops too
+  "$@" --lang zh trace EPH-2601-A --backward >"$W/out" || bad "$how --lang zh trace failed"
+  grep -q "^  销售      EPH-2601-A $MAN (Huadong Fine Chemicals Co.) -> $DIST " "$W/out" &&
+    grep -q "^  收货      EPH-2601-A .*  对应销售 sal-0001$" "$W/out" &&
+    grep -q "^    生产      EPH-2601-A (来源) -> $MAN " "$W/out" &&
+    ! grep -Eq "^ *(sale|receipt|produce|transfer|consume|dispense|import|export|destroy|loss|stocktake) " "$W/out" && ok ||
+    bad "$how --lang zh trace EPH-2601-A --backward: $(cat "$W/out")"
   # with --party, one holder's walk as before, the receipt beside its sale
   "$@" trace EPH-2601-A --party $DIST --backward >"$W/out" || bad "$how trace --party --backward failed"
   [ "$(cat "$W/out")" = "$(sed -n '4,$p' "$W/bwd-eph" | sed 's/^  //')" ] && ok ||

@@ -10,8 +10,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
+#include "internal.h"
 
 #define EV(type, id, party, at, rest)                                          \
     "{\"type\":\"" type "\",\"id\":\"" id "\",\"party\":\"" party              \
@@ -782,6 +786,330 @@ static void test_register_entries(void **state)
                         "2026-03-03: 150>135 in 0 disp 15 destr 0 out 0");
 }
 
+/* Checks at entry on prescriptions (check.c, the rx index of state.c) */
+
+#define DISP(id, party, at, rx, prescriber)                                    \
+    EV("dispense", id, party, at,                                              \
+       "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":\"1\",\"unit\":"     \
+       "\"unit\",\"rx\":{\"id\":\"" rx "\",\"prescriber\":\"" prescriber       \
+       "\",\"patient\":\"310101195001011234\",\"written\":\"2026-01-05\","     \
+       "\"days_supply\":1,\"form\":\"oral\"}")
+
+#define DISP_OBJ(id, party, at, rx, prescriber)                                \
+    "{\"type\":\"dispense\",\"id\":\"" id "\",\"party\":\"" party              \
+    "\",\"at\":\"" at "\",\"substance\":\"morphine\",\"lot\":\"M1\","          \
+    "\"qty\":\"1\",\"unit\":\"unit\",\"rx\":{\"id\":\"" rx                     \
+    "\",\"prescriber\":\"" prescriber "\",\"patient\":\"P\","                  \
+    "\"written\":\"2026-01-05\",\"days_supply\":1,\"form\":\"oral\"}}"
+
+struct rx_found {
+    int n;
+    char msg[512];
+};
+
+static int keep_rx_finding(const trace_finding *f, void *ctx)
+{
+    struct rx_found *x = ctx;
+    if (strcmp(f->code, "RX_REUSE") == 0) {
+        x->n++;
+        snprintf(x->msg, sizeof(x->msg), "%s", f->message);
+    }
+    return 0;
+}
+
+/* The RX_REUSE findings of checking one event (a JSON line). */
+static int rx_reuse(fixture *f, const char *line, struct rx_found *x)
+{
+    memset(x, 0, sizeof(*x));
+    assert_int_equal(trace_check_json(f->l, line, strlen(line),
+                                      TRACE_CHECK_SKEW_US, keep_rx_finding, x),
+                     TRACE_OK);
+    return x->n;
+}
+
+/* Records filed in the rx index, or -1 if the ledger has none. */
+static int rx_records(fixture *f)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    int n = -1;
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    if (mdb_dbi_open(txn, "rx", 0, &dbi) == 0 && mdb_stat(txn, dbi, &st) == 0)
+        n = (int)st.ms_entries;
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+/* Makes the ledger one written before the rx index existed. */
+static void drop_rx_index(fixture *f)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+
+    raw_begin(f, "rx", &env, &txn, &dbi);
+    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* Two dispensings of one prescription through a streaming import (the
+ * checks at entry run there); the last warning into w. */
+static int import_two(fixture *f, unsigned flags, trace_append_result *r,
+                      struct rx_found *w)
+{
+    static const char *const lines[] = {
+        DISP("z1", "PH", "2026-01-09T10:00:00+08:00", "RX-5", "DR-A"),
+        DISP("z2", "PH2", "2026-01-09T11:00:00+08:00", "RX-5", "DR-A")};
+    const char *m;
+    trace_import *im;
+    int rc;
+
+    assert_int_equal(trace_import_begin(&im, f->l, f->ring, NULL, flags, 0),
+                     TRACE_OK);
+    for (int i = 0; i < 2; i++)
+        trace_import_line(im, lines[i], strlen(lines[i]) - 1, i + 1);
+    if (trace_import_next_error(im) != TRACE_OK && w)
+        snprintf(w->msg, sizeof(w->msg), "%s", trace_error_last());
+    rc = trace_import_commit(im, r);
+    while (w && (m = trace_import_next_warning(im)))
+        snprintf(w->msg, sizeof(w->msg), "%s", m);
+    trace_import_free(im);
+    return rc;
+}
+
+static const char *const rx_world =
+    REG("r9", "PH", "pharmacy") REG("r10", "PH2", "pharmacy") EV(
+        "produce", "m9", "PH", "2026-01-04T08:00:00+08:00",
+        "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":\"100\","
+        "\"unit\":\"unit\"")
+        EV("produce", "m10", "PH2", "2026-01-04T08:00:00+08:00",
+           "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":\"100\","
+           "\"unit\":\"unit\"")
+            DISP("x1", "PH", "2026-01-05T10:00:00+08:00", "RX-1", "DR-A")
+                DISP("x2", "PH", "2026-01-05T11:00:00+08:00", "RX-3", "DR-A");
+
+static void test_rx_reuse_at_entry(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    struct rx_found x;
+    char longa[512], longb[512], line[2048];
+
+    assert_int_equal(
+        fixture_import(f, rx_world, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    assert_int_equal(rx_records(f), 2);
+    /* fires: another pharmacy, another day, the same prescription id */
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-06T10:00:00+08:00", "RX-1", "DR-A"),
+                 &x),
+        1);
+    assert_non_null(strstr(x.msg, "RX-1"));
+    assert_non_null(strstr(x.msg, "by PH as x1 on 2026-01-05"));
+    /* the key is the id alone (RX_REUSE in rules.c): another prescriber
+     * naming the same id fires too */
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-06T10:00:00+08:00", "RX-1", "DR-B"),
+                 &x),
+        1);
+    /* near misses: the same prescriber and patient with another
+     * prescription id, an id that only begins like one, and the
+     * dispensing itself submitted again */
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-06T10:00:00+08:00", "RX-2", "DR-A"),
+                 &x),
+        0);
+    assert_int_equal(rx_reuse(f,
+                              DISP("y1", "PH2", "2026-01-06T10:00:00+08:00",
+                                   "RX-10", "DR-A"),
+                              &x),
+                     0);
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("x1", "PH", "2026-01-05T10:00:00+08:00", "RX-1", "DR-A"),
+                 &x),
+        0);
+    /* ids longer than the index's key: filed under their first bytes,
+     * told apart by the whole id */
+    memset(longa, 'L', 450);
+    longa[450] = '\0';
+    memcpy(longb, longa, sizeof(longa));
+    longa[449] = 'a';
+    longb[449] = 'b';
+    snprintf(line, sizeof(line),
+             EV("dispense", "x3", "PH", "2026-01-05T12:00:00+08:00",
+                "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":\"1\","
+                "\"unit\":\"unit\",\"rx\":{\"id\":\"%s\",\"prescriber\":"
+                "\"DR-A\",\"patient\":\"P\",\"written\":\"2026-01-05\","
+                "\"days_supply\":1,\"form\":\"oral\"}"),
+             longa);
+    assert_int_equal(fixture_import(f, line, 0, &r), TRACE_OK);
+    snprintf(line, sizeof(line),
+             EV("dispense", "y3", "PH2", "2026-01-06T12:00:00+08:00",
+                "\"substance\":\"morphine\",\"lot\":\"M1\",\"qty\":\"1\","
+                "\"unit\":\"unit\",\"rx\":{\"id\":\"%s\",\"prescriber\":"
+                "\"DR-A\",\"patient\":\"P\",\"written\":\"2026-01-05\","
+                "\"days_supply\":1,\"form\":\"oral\"}"),
+             longb);
+    assert_int_equal(rx_reuse(f, line, &x), 0);
+    memcpy(strstr(line, longb), longa, 450);
+    assert_int_equal(rx_reuse(f, line, &x), 1);
+
+    /* a voided dispensing does not count; a replaced one counts as its
+     * replacement (RX-3 became RX-4) */
+    assert_int_equal(
+        fixture_import(f,
+                       EV("correction", "k9", "PH", "2026-01-07T09:00:00+08:00",
+                          "\"corrects\":\"x1\",\"reason\":\"never happened\"")
+                           EV("correction", "k10", "PH",
+                              "2026-01-07T09:00:00+08:00",
+                              "\"corrects\":\"x2\",\"reason\":\"typo\","
+                              "\"replacement\":" DISP_OBJ("x2", "PH",
+                                                          "2026-01-05T11:00:"
+                                                          "00+08:00",
+                                                          "RX-4", "DR-A")),
+                       0, &r),
+        TRACE_OK);
+    assert_int_equal(rx_records(f), 2); /* RX-4 and the long one */
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-1", "DR-A"),
+                 &x),
+        0);
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-3", "DR-A"),
+                 &x),
+        0);
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-4", "DR-A"),
+                 &x),
+        1);
+    assert_non_null(strstr(x.msg, "by PH as x2 on 2026-01-05"));
+
+    /* an import checks each line against the lines before it (indexed,
+     * not yet written): a warning, or a refusal with strict checks */
+    assert_int_equal(import_two(f, TRACE_APPEND_STRICT, &r, &x), TRACE_EINVAL);
+    if (!strstr(x.msg, "line 2: RX_REUSE"))
+        fail_msg("strict import: %s", x.msg);
+    assert_int_equal(import_two(f, TRACE_APPEND_CHECK, &r, &x), TRACE_OK);
+    assert_int_equal(r.appended, 2);
+    assert_int_equal(r.warnings, 1);
+    assert_non_null(strstr(x.msg, "line 2: RX_REUSE"));
+    assert_non_null(strstr(x.msg, "by PH as z1 on 2026-01-09"));
+}
+
+/* A ledger without the index (written before it existed) gets it built
+ * from the journal when opened by a process that may write; opened
+ * while another process writes, the check scans the journal and finds
+ * the same, and the index is built before this process's first write. */
+static void test_rx_index_of_older_ledgers(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    struct rx_found x;
+    char path[600], go;
+    int up[2], down[2];
+    pid_t child;
+
+    assert_int_equal(
+        fixture_import(f, rx_world, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    assert_int_equal(
+        fixture_import(f,
+                       EV("correction", "k9", "PH", "2026-01-07T09:00:00+08:00",
+                          "\"corrects\":\"x1\",\"reason\":\"never happened\"")
+                           EV("correction", "k10", "PH",
+                              "2026-01-07T09:00:00+08:00",
+                              "\"corrects\":\"x2\",\"reason\":\"typo\","
+                              "\"replacement\":" DISP_OBJ("x2", "PH",
+                                                          "2026-01-05T11:00:"
+                                                          "00+08:00",
+                                                          "RX-4", "DR-A")),
+                       0, &r),
+        TRACE_OK);
+    drop_rx_index(f);
+    assert_int_equal(rx_records(f), -1);
+    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    assert_int_equal(f->l->rx_ready, 1);
+    assert_int_equal(rx_records(f), 1); /* x2 as RX-4; x1 voided */
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-4", "DR-A"),
+                 &x),
+        1);
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-1", "DR-A"),
+                 &x),
+        0);
+
+    /* again, with another process holding the writer lock */
+    trace_ledger_close(f->l);
+    f->l = NULL;
+    drop_rx_index(f);
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    snprintf(path, sizeof(path), "%s/writer.lock", f->dir);
+    if ((child = fork()) == 0) {
+        struct flock fl;
+        int fd = open(path, O_RDWR | O_CREAT, 0600);
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        go = fd >= 0 && fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
+        close(up[0]);
+        close(down[1]);
+        if (write(up[1], &go, 1) != 1 || read(down[0], &go, 1) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    assert_true(child > 0);
+    close(up[1]);
+    close(down[0]);
+    assert_int_equal(read(up[0], &go, 1), 1);
+    assert_int_equal(go, 'y');
+    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    assert_int_equal(f->l->rx_ready, 0);
+    assert_int_equal(rx_records(f), -1);
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-4", "DR-A"),
+                 &x),
+        1);
+    assert_non_null(strstr(x.msg, "by PH as x2 on 2026-01-05"));
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-08T10:00:00+08:00", "RX-1", "DR-A"),
+                 &x),
+        0);
+    close(down[1]); /* the other process ends, and its lock with it */
+    close(up[0]);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    assert_int_equal(
+        fixture_import(
+            f, DISP("z1", "PH", "2026-01-09T10:00:00+08:00", "RX-5", "DR-A"), 0,
+            &r),
+        TRACE_OK);
+    assert_int_equal(f->l->rx_ready, 1);
+    assert_int_equal(rx_records(f), 2); /* RX-4, RX-5 */
+    assert_int_equal(
+        rx_reuse(f,
+                 DISP("y1", "PH2", "2026-01-09T11:00:00+08:00", "RX-5", "DR-A"),
+                 &x),
+        1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fixture_teardown)
@@ -800,6 +1128,8 @@ int main(void)
         T(test_history_of_lot_keeps_corrections),
         T(test_register),
         T(test_register_entries),
+        T(test_rx_reuse_at_entry),
+        T(test_rx_index_of_older_ledgers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

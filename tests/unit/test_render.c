@@ -406,6 +406,40 @@ static void test_render_hop(void **state)
         assert_null(strstr(strstr(o.buf, "holds") + 1, "holds"));
         out_free(&o);
     }
+    /* in Chinese, the kinds too (trace_zh_name), padded by display width
+     * (a Chinese character takes two columns) */
+    {
+        static const struct {
+            const char *kind, *want;
+        } zh[] = {
+            {"dispense",
+             "  发药      L1 A (Maker Co.) -> (发药给患者)  9.5 kg  "
+             "[2026-01-12T09:00:00+08:00 B/d1]\n"},
+            {"sale", "  销售      L1 A (Maker Co.) -> (去向终点)  9.5 kg  "
+                     "[2026-01-12T09:00:00+08:00 B/d1]\n"},
+            {"loss", "  丢失被盗  L1 A (Maker Co.) -> (丢失)  9.5 kg  "
+                     "[2026-01-12T09:00:00+08:00 B/d1]\n"},
+            {"receipt", "  收货      L1 A (Maker Co.) -> B (药房)  9.5 kg  "
+                        "[2026-01-12T09:00:00+08:00 B/d1]  对应销售 s1\n"},
+        };
+        for (size_t i = 0; i < sizeof(zh) / sizeof(*zh); i++) {
+            struct out o;
+            ops_render r;
+            x.hop.kind = (char *)zh[i].kind;
+            x.hop.to = i == 3 ? "B" : NULL;
+            x.hop.to_name = i == 3 ? "药房" : NULL;
+            x.hop.ref = i == 3 ? "s1" : NULL;
+            out_open(&o, &r, 0);
+            r.lang = OPS_LANG_ZH;
+            snprintf(r.holder, sizeof(r.holder), "B"); /* named already */
+            assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+            out_close(&o);
+            if (strcmp(o.buf, zh[i].want) != 0)
+                fail_msg("zh hop rendered\n[%s]\nexpected\n[%s]", o.buf,
+                         zh[i].want);
+            out_free(&o);
+        }
+    }
 }
 
 static void test_render_permit(void **state)
@@ -613,8 +647,10 @@ static void test_render_head_substance(void **state)
 
     mk(&b, C(CATALOG));
     expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 0,
-                  "CODE                       CAS          DIM     CONTROLS\n"
-                  "ephedrine                  299-42-3     mass    CN-PC-1 "
+                  "CODE                              CAS          DIM     "
+                  "CONTROLS\n"
+                  "ephedrine                         299-42-3     mass    "
+                  "CN-PC-1 "
                   "CN-X\n");
     expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 0,
                   "{\"code\":\"ephedrine\",\"cas\":\"299-42-3\",\"name\":"
@@ -627,7 +663,7 @@ static void test_render_head_substance(void **state)
     x.substance.dimension = "volume";
     x.substance.n_scopes = 0;
     expect_render(&b.call, &x.it[I(SUBSTANCE)], TEXT, 1,
-                  "acetone                    -            volume \n");
+                  "acetone                           -            volume \n");
     expect_render(&b.call, &x.it[I(SUBSTANCE)], JSON, 1,
                   "{\"code\":\"acetone\",\"cas\":null,\"name\":null,"
                   "\"dimension\":\"volume\",\"name_zh\":null,\"scopes\":[]}"

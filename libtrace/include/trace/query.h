@@ -193,9 +193,9 @@ typedef struct trace_event_info {
     const char *type, *id, *party, *substance, *lot, *qty_text, *unit;
     int64_t at_us;
     const char *at_text;
-    int corrected;    /* 1 if a later correction replaced or voided it */
-    const char *json; /* the event as SPEC section 3 JSON */
-    const char *party_name;   /* the recorder's registered name, or NULL */
+    int corrected;          /* 1 if a later correction replaced or voided it */
+    const char *json;       /* the event as SPEC section 3 JSON */
+    const char *party_name; /* the recorder's registered name, or NULL */
     const char *corrected_by; /* when corrected: the correction in force */
     int voided;               /* when corrected: 1 if that one voids it */
     /* a correction: the id of the event it corrects, and 1 if it voids
@@ -329,7 +329,8 @@ int trace_lot_held(trace_ledger *l, const char *lot, const char *party);
 typedef struct trace_finding {
     const char *code;    /* FUTURE_TIME, NEGATIVE_STOCK, PERMIT_MISSING,
                             PERMIT_INVALID, PERMIT_EXCEEDED,
-                            RECEIPT_EXCEEDS_SALE, LICENCE_SCOPE */
+                            RECEIPT_EXCEEDS_SALE, LICENCE_SCOPE,
+                            RX_REUSE */
     const char *message; /* for people, naming the event */
 } trace_finding;
 
@@ -341,7 +342,8 @@ typedef int (*trace_finding_fn)(const trace_finding *f, void *ctx);
  * The checks at entry on one event (a SPEC 3 JSON line) that is not yet
  * recorded, against the ledger as it is now: `at` beyond `skew_us` in
  * the future, stock going negative, a cited permit missing, invalid or
- * exceeded, the receipts of a sale exceeding it.  Each finding goes to
+ * exceeded, the receipts of a sale exceeding it, a prescription dispensed
+ * before.  Each finding goes to
  * fn (a non-zero return stops and is returned).  Nothing is written.
  * TRACE_OK whether or not there were findings; TRACE_EINVAL for a line
  * that does not parse (as trace_batch_add_json says).
