@@ -256,10 +256,10 @@ static int signature_json(MDB_txn *txn, trace_ledger *l, arena *a,
 {
     json_t *sig = json_object(), *group = json_array(), *signer = json_object(),
            *reg = json_object();
-    Trace__V1__Entry *closer;
+    Trace__V1__Entry *closer = NULL;
     uint8_t pub[32];
-    uint64_t closing, rseq;
-    size_t position;
+    uint64_t closing = 0, rseq = 0;
+    size_t position = 0;
     MDB_val k = {e->key_id.len, e->key_id.data}, v;
     const char *sep;
     int rc;

@@ -316,7 +316,7 @@ static int register_spec(MDB_txn *txn, trace_ledger *l, arena *a, strmap *specs,
     if (k.n)
         qsort(k.v, k.n, sizeof(*k.v), cmp_str);
     for (size_t i = 0; i < k.n && rc == TRACE_OK; i++) {
-        const char *sp;
+        const char *sp = NULL;
         if ((rc = lot_spec(txn, l, a, specs, party, k.v[i], &sp)) || !sp)
             continue;
         /* each spec once */
