@@ -50,6 +50,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "trace/ledger.h"
+#include "trace/proof.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
 #include "traced.h"
@@ -1021,10 +1022,15 @@ static int load_key(struct server *s)
             (rc = trace_key_save(s->key, path)) == TRACE_OK)
             log_msg(LOG_LVL_INFO, "made the checkpoint key %s", path);
     }
-    if (rc != TRACE_OK)
+    if (rc != TRACE_OK) {
         log_msg(LOG_LVL_ERROR, "checkpoint key %s: %s", path,
                 trace_error_last());
-    return rc;
+        return rc;
+    }
+    /* every checkpoint the commits store is signed with this key: the
+     * one HelloReply.pubkey names and the PUB feed's notes carry */
+    trace_ledger_set_checkpoint_key(s->l, s->key);
+    return TRACE_OK;
 }
 
 static int start_listeners(struct server *s)
@@ -1342,8 +1348,8 @@ out_ledger:
         sessions_free(&s->sessions);
     if (s->has_ahead)
         ahead_free(&s->ahead);
+    trace_ledger_close(s->l); /* before the key it borrows */
     trace_key_free(s->key);
-    trace_ledger_close(s->l);
     log_msg(status == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, "stopped");
     free(s);
     return status;
@@ -1366,6 +1372,7 @@ struct server *server_direct_open(const struct config *c)
         server_direct_close(s);
         return NULL;
     }
+    trace_ledger_set_checkpoint_key(s->l, s->key);
     s->floor_us = s->start_us - 1; /* no restart: any time now is fine */
     return s;
 }
@@ -1405,7 +1412,7 @@ void server_direct_close(struct server *s)
         sessions_free(&s->sessions);
     if (s->has_ahead)
         ahead_free(&s->ahead);
+    trace_ledger_close(s->l); /* before the key it borrows */
     trace_key_free(s->key);
-    trace_ledger_close(s->l);
     free(s);
 }
