@@ -472,16 +472,20 @@ static const struct command commands[] = {
      "(a register, an e-mail, a newspaper) lets anyone check later that\n"
      "nothing before it was rewritten.  --follow prints each new head as\n"
      "appends land, until interrupted.\n"},
-    {"checkpoint", cmd_checkpoint, "[--size N] [--public-key]",
+    {"checkpoint", cmd_checkpoint, "[--size N] [--public-key] [--follow]",
      "Print the ledger's signed checkpoint (a C2SP signed note) with its "
      "witnesses' cosignatures.",
      "Every append ends with a checkpoint: the Merkle tree root (RFC 9162)\n"
      "of the journal at that size, signed by the ledger's log key\n"
-     "(DIR/traced.key).  Keep one outside the box, or have witnesses cosign\n"
-     "it: nobody can later rewrite or roll back what it covers unseen.\n"
+     "(DIR/traced.key; through traced, the daemon's `key` setting).  Keep\n"
+     "one outside the box, or have witnesses cosign it: nobody can later\n"
+     "rewrite or roll back what it covers unseen.\n"
      "  --size N      the checkpoint stored when the journal had N entries\n"
      "  --public-key  the log's verifier key (NAME+KEYID+BASE64), which\n"
-     "                check-proof and witnesses need\n"},
+     "                check-proof and witnesses need\n"
+     "  --follow      then print each new checkpoint as appends land\n"
+     "                (through traced: the notes of its PUB feed, each\n"
+     "                checked with the daemon's log key)\n"},
     {"prove", cmd_prove,
      "PARTY/EVENT-ID | --history PARTY | --consistency OLD NEW [--out F]",
      "Write an offline proof bundle (JSON) for check-proof.",

@@ -46,19 +46,20 @@ static int write_out(const char *out, const char *text, size_t len)
     return 0;
 }
 
-/* checkpoint [--size N] [--public-key]: a typed operation (ops.c), on
- * the ledger folder or through traced */
+/* checkpoint [--size N] [--public-key] [--follow]: a typed operation (ops.c),
+ * on the ledger folder or through traced */
 int cmd_checkpoint(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"size", required_argument, NULL, 's'},
                                          {"public-key", no_argument, NULL, 'p'},
+                                         {"follow", no_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     Trace__Ops__V1__Checkpoint x = TRACE__OPS__V1__CHECKPOINT__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     unsigned long long size = 0;
     char *end;
-    int c;
+    int c, follow = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -76,6 +77,9 @@ int cmd_checkpoint(struct globals *g, int argc, char **argv)
         case 'p':
             x.has_public_key = x.public_key = 1;
             break;
+        case 'f':
+            follow = 1;
+            break;
         case 'h':
             ctl_help(ctl_find_command("checkpoint"));
             return 0;
@@ -85,9 +89,13 @@ int cmd_checkpoint(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("checkpoint", "unexpected argument %s", argv[optind]);
+    if (follow && (x.has_size || x.public_key))
+        return ctl_usage("checkpoint", "%s",
+                         "--follow prints each new checkpoint: not with "
+                         "--size or --public-key");
     call.op_case = TRACE__OPS__V1__CALL__OP_CHECKPOINT;
     call.checkpoint = &x;
-    return ctl_call(g, &call);
+    return follow ? ctl_follow_checkpoint(g, &call) : ctl_call(g, &call);
 }
 
 /* prove PARTY/EVENT-ID | --history PARTY | --consistency OLD NEW

@@ -126,6 +126,9 @@ int ctl_lang_of_locale(void);
 void ctl_render_init(struct globals *g, ops_render *r);
 /* head --follow: prints each new head until interrupted. */
 int ctl_follow_head(struct globals *g, const ops_call_t *call);
+/* checkpoint --follow: the latest checkpoint, then each new one until
+ * interrupted (through traced: the notes of its PUB feed). */
+int ctl_follow_checkpoint(struct globals *g, const ops_call_t *call);
 /* alerts --follow: the alerts, then each new one until interrupted. */
 int ctl_follow_alerts(struct globals *g, const ops_call_t *call);
 /* Prints a failed operation's message ("tracectl: ..."). */
@@ -191,6 +194,9 @@ int ctl_import_stream(struct globals *g, FILE *in, const char *as,
 int ctl_code_of_exit(int exit_code);
 /* head --follow and alerts --follow against a daemon. */
 int remote_follow_heads(struct globals *g);
+/* checkpoint --follow against a daemon: the notes its PUB socket
+ * publishes, each checked with the daemon's log key. */
+int remote_follow_checkpoints(struct globals *g, const ops_call_t *call);
 int remote_follow_alerts(struct globals *g, const ops_call_t *call);
 
 #endif

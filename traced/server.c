@@ -472,6 +472,24 @@ static void *writer_main(void *arg)
 /* Publishing ----------------------------------------------------------------
  */
 
+/* The latest stored checkpoint (SPEC 8: the log's signed note) on the
+ * "checkpoint " topic; under pub_mu. */
+static void publish_note(struct server *s)
+{
+    size_t tl = strlen(WIRE_NOTE_TOPIC), len;
+    char *note, *buf;
+
+    if (trace_checkpoint_note(s->l, 0, &note, &len) != TRACE_OK)
+        return; /* a ledger of before: no checkpoint until its next append */
+    if ((buf = malloc(tl + len)) != NULL) {
+        memcpy(buf, WIRE_NOTE_TOPIC, tl);
+        memcpy(buf + tl, note, len);
+        nng_send(s->pub, buf, tl + len, NNG_FLAG_NONBLOCK);
+        free(buf);
+    }
+    free(note);
+}
+
 static void publish_head(struct server *s, int force)
 {
     Trace__Wire__V1__Checkpoint cp = TRACE__WIRE__V1__CHECKPOINT__INIT;
@@ -511,6 +529,7 @@ static void publish_head(struct server *s, int force)
         free(buf);
         s->published_size = size;
     }
+    publish_note(s);
     pthread_mutex_unlock(&s->pub_mu);
 }
 
@@ -1198,7 +1217,8 @@ int server_run(const struct config *c)
             goto out_sock;
         }
         s->has_pub = 1;
-        log_msg(LOG_LVL_INFO, "publishing heads and alerts on %s", c->pub);
+        log_msg(LOG_LVL_INFO, "publishing checkpoints, heads and alerts on %s",
+                c->pub);
     }
 
     s->n_threads = (size_t)c->workers;
