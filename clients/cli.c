@@ -250,7 +250,8 @@ static const struct command commands[] = {
      "Writes PARTY.key (private, mode 0600) and PARTY.pub and prints the\n"
      "public key in base64, the form a `party` event's pubkey takes.\n"},
     {"import", cmd_import,
-     "[--provision-keys] [--historic] [--strict] [--dry-run] FILE|-",
+     "[--provision-keys] [--historic] [--strict] [--dry-run] "
+     "[--receipt F] FILE|-",
      "Append the events of a JSON Lines file (SPEC section 3).",
      "  --provision-keys  create and register a key (signed by the root\n"
      "                    regulator, whose key must be in the key folder)\n"
@@ -262,7 +263,12 @@ static const struct command commands[] = {
      "  --dry-run         do everything but store: every line checked,\n"
      "                    signed and indexed, then dropped; says what would\n"
      "                    be imported (keys it would provision are made in\n"
-     "                    a temporary copy of the key folder)\n\n"
+     "                    a temporary copy of the key folder)\n"
+     "  --receipt F       write the write's receipt to F: the signed\n"
+     "                    checkpoint of each commit and the inclusion proofs\n"
+     "                    of its entries (each of a commit of at most 64,\n"
+     "                    else its first and last), checked first; tracectl\n"
+     "                    check-proof F --log-key VKEY checks it later\n\n"
      "Each event is signed with its recording party's key from the key\n"
      "folder.  The whole file is one atomic batch: any rejected line is\n"
      "reported with its number and nothing is imported.  Re-importing the\n"
@@ -379,7 +385,7 @@ static const struct command commands[] = {
      "RECEIPT_EXCEEDS_SALE (the receipts of a sale would total more than\n"
      "it shipped).  Exit 2 if there is any finding, 0 if none.  A seller\n"
      "checks a buyer's permit before a sale this way.\n"},
-    {"record", cmd_record, "TYPE --FIELD VALUE ...",
+    {"record", cmd_record, "TYPE --FIELD VALUE ... [--receipt F]",
      "Record one event, signed as --as PARTY (e.g. a dispensing at the "
      "counter).",
      "Every --FIELD VALUE becomes a field of the SPEC section 3 event; id\n"
@@ -393,6 +399,8 @@ static const struct command commands[] = {
      "or malformed field is named in the error (exit 2); nothing is stored.\n"
      "A correction without a replacement voids the event: say --void (or\n"
      "use `correct ID --FIELD VALUE`, which builds the replacement).\n"
+     "--receipt F writes the receipt of the write to F (the checkpoint its\n"
+     "commit stored and the entry's inclusion proof; see import).\n"
      "The registry by name (regulators):\n"
      "  record party add --subject ID --name N --kind K --region R \\\n"
      "      --licenses CN-PC-1,CN-PC-2      (the same as record party ...)\n"

@@ -12,12 +12,14 @@
 #include <time.h>
 
 #include "ops.h"
+#include "wire.h"
 #include "trace/ledger.h"
 #include "trace/trace.h"
 
 #define EXIT_USAGE 1
 
 struct remote;
+struct ctl_receipts;
 
 struct globals {
     const char *data;    /* --data DIR */
@@ -35,6 +37,8 @@ struct globals {
     int hello_only; /* status: --connect without a key */
     /* set by tracectl --connect */
     struct remote *remote;
+    /* --receipt through traced: each commit's receipt is kept here */
+    struct ctl_receipts *receipts;
 };
 
 /* What a daemon's Hello tells anyone who connects (tracectl status). */
@@ -158,6 +162,19 @@ int cmd_witness(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);
+
+/* receipt.c: --receipt FILE of record and import */
+struct ctl_receipts *ctl_receipts_new(void);
+void ctl_receipts_free(struct ctl_receipts *rs);
+/* Keeps the receipt of a commit's reply (taking the reply), after
+ * checking it against the `n` events the commit sent. */
+void ctl_receipts_add(struct ctl_receipts *rs, Trace__Wire__V1__Response *resp,
+                      const ProtobufCBinaryData *events, size_t n);
+/* Writes the receipt of the write `res` to path, checked first: read
+ * from `l` after the append, or (l NULL) the receipts g->receipts kept.
+ * Prints why not; returns the exit code. */
+int ctl_receipt_save(struct globals *g, trace_ledger *l, const char *path,
+                     const trace_append_result *res);
 
 /* remote.c: tracectl --connect */
 int remote_open(struct globals *g);

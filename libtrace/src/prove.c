@@ -1295,11 +1295,12 @@ static int check_receipt_bundle(struct chk *c, arena *a, char *summary,
              prev_last))
         return fail_at("count", "not the commits' entries");
     snprintf(summary, cap,
-             "receipt of %llu entries (journal positions %llu to %llu) in "
+             "receipt of %llu entr%s (journal positions %llu to %llu) in "
              "%zu commit%s; %llu inclusion proof%s checked, the last in the "
              "%llu-entry tree",
-             (unsigned long long)count, (unsigned long long)first,
-             (unsigned long long)prev_last, json_array_size(commits),
+             (unsigned long long)count, count == 1 ? "y" : "ies",
+             (unsigned long long)first, (unsigned long long)prev_last,
+             json_array_size(commits),
              json_array_size(commits) == 1 ? "" : "s",
              (unsigned long long)proofs, proofs == 1 ? "" : "s",
              (unsigned long long)top->size);
