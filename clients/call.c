@@ -221,6 +221,44 @@ int ctl_follow_head(struct globals *g, const ops_call_t *call)
     return ret;
 }
 
+static int print_new_note(const ops_item_t *item, void *ctx)
+{
+    struct follow *f = ctx;
+
+    if (item->item_case != TRACE__OPS__V1__ITEM__ITEM_NOTE ||
+        item->note->tree_size == f->shown)
+        return 0;
+    f->shown = item->note->tree_size;
+    ops_render_item(&f->r, f->call, item);
+    fflush(f->r.out);
+    return 0;
+}
+
+int ctl_follow_checkpoint(struct globals *g, const ops_call_t *call)
+{
+    struct follow f;
+    ops_principal who;
+    ops_status st;
+    trace_ledger *l;
+    int ret;
+
+    if (g->connect)
+        return remote_follow_checkpoints(g, call);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    embedded_principal(g, l, &who);
+    memset(&f, 0, sizeof(f));
+    ctl_render_init(g, &f.r);
+    f.call = call;
+    f.shown = UINT64_MAX;
+    /* the latest checkpoint, then each new one as appends land */
+    while ((ret = ops_call(l, NULL, &who, call, print_new_note, &f, &st)) == 0)
+        sleep(1);
+    ctl_print_status(&st);
+    ctl_close(g, l);
+    return ret;
+}
+
 int ctl_follow_alerts(struct globals *g, const ops_call_t *call)
 {
     struct embedded e;

@@ -251,7 +251,8 @@ static const struct command commands[] = {
      "Writes PARTY.key (private, mode 0600) and PARTY.pub and prints the\n"
      "public key in base64, the form a `party` event's pubkey takes.\n"},
     {"import", cmd_import,
-     "[--provision-keys] [--historic] [--strict] [--dry-run] FILE|-",
+     "[--provision-keys] [--historic] [--strict] [--dry-run] "
+     "[--receipt F] FILE|-",
      "Append the events of a JSON Lines file (SPEC section 3).",
      "  --provision-keys  create and register a key (signed by the root\n"
      "                    regulator, whose key must be in the key folder)\n"
@@ -263,7 +264,12 @@ static const struct command commands[] = {
      "  --dry-run         do everything but store: every line checked,\n"
      "                    signed and indexed, then dropped; says what would\n"
      "                    be imported (keys it would provision are made in\n"
-     "                    a temporary copy of the key folder)\n\n"
+     "                    a temporary copy of the key folder)\n"
+     "  --receipt F       write the write's receipt to F: the signed\n"
+     "                    checkpoint of each commit and the inclusion proofs\n"
+     "                    of its entries (each of a commit of at most 64,\n"
+     "                    else its first and last), checked first; tracectl\n"
+     "                    check-proof F --log-key VKEY checks it later\n\n"
      "Each event is signed with its recording party's key from the key\n"
      "folder.  The whole file is one atomic batch: any rejected line is\n"
      "reported with its number and nothing is imported.  Re-importing the\n"
@@ -382,7 +388,7 @@ static const struct command commands[] = {
      "already, by anyone: names that dispensing).  Exit 2 if there is any\n"
      "finding, 0 if none.  A seller\n"
      "checks a buyer's permit before a sale this way.\n"},
-    {"record", cmd_record, "TYPE --FIELD VALUE ...",
+    {"record", cmd_record, "TYPE --FIELD VALUE ... [--receipt F]",
      "Record one event, signed as --as PARTY (e.g. a dispensing at the "
      "counter).",
      "Every --FIELD VALUE becomes a field of the SPEC section 3 event; id\n"
@@ -396,6 +402,8 @@ static const struct command commands[] = {
      "or malformed field is named in the error (exit 2); nothing is stored.\n"
      "A correction without a replacement voids the event: say --void (or\n"
      "use `correct ID --FIELD VALUE`, which builds the replacement).\n"
+     "--receipt F writes the receipt of the write to F (the checkpoint its\n"
+     "commit stored and the entry's inclusion proof; see import).\n"
      "The registry by name (regulators):\n"
      "  record party add --subject ID --name N --kind K --region R \\\n"
      "      --licenses CN-PC-1,CN-PC-2      (the same as record party ...)\n"
@@ -476,16 +484,20 @@ static const struct command commands[] = {
      "(a register, an e-mail, a newspaper) lets anyone check later that\n"
      "nothing before it was rewritten.  --follow prints each new head as\n"
      "appends land, until interrupted.\n"},
-    {"checkpoint", cmd_checkpoint, "[--size N] [--public-key]",
+    {"checkpoint", cmd_checkpoint, "[--size N] [--public-key] [--follow]",
      "Print the ledger's signed checkpoint (a C2SP signed note) with its "
      "witnesses' cosignatures.",
      "Every append ends with a checkpoint: the Merkle tree root (RFC 9162)\n"
      "of the journal at that size, signed by the ledger's log key\n"
-     "(DIR/traced.key).  Keep one outside the box, or have witnesses cosign\n"
-     "it: nobody can later rewrite or roll back what it covers unseen.\n"
+     "(DIR/traced.key; through traced, the daemon's `key` setting).  Keep\n"
+     "one outside the box, or have witnesses cosign it: nobody can later\n"
+     "rewrite or roll back what it covers unseen.\n"
      "  --size N      the checkpoint stored when the journal had N entries\n"
      "  --public-key  the log's verifier key (NAME+KEYID+BASE64), which\n"
-     "                check-proof and witnesses need\n"},
+     "                check-proof and witnesses need\n"
+     "  --follow      then print each new checkpoint as appends land\n"
+     "                (through traced: the notes of its PUB feed, each\n"
+     "                checked with the daemon's log key)\n"},
     {"prove", cmd_prove,
      "PARTY/EVENT-ID | --history PARTY | --consistency OLD NEW [--out F]",
      "Write an offline proof bundle (JSON) for check-proof.",

@@ -381,7 +381,7 @@ static int record_or_check(struct globals *g, int argc, char **argv,
     size_t len = 0;
     const char *type, *party, *user_id = NULL, *user_at = NULL;
     const char *target = NULL, *reason = NULL;
-    const char *user_party = NULL;
+    const char *user_party = NULL, *receipt = NULL;
     const char *fields[64][2], *nested[64][2];
     size_t nf = 0, nn = 0;
     trace_ledger *l = NULL;
@@ -412,6 +412,13 @@ static int record_or_check(struct globals *g, int argc, char **argv,
                                      : type_help(cmd, type);
         if (strcmp(name, "void") == 0 && strcmp(type, "correction") == 0) {
             voiding = 1; /* a flag of tracectl, not a field */
+            continue;
+        }
+        if (strcmp(name, "receipt") == 0 && !check_only) {
+            /* an option of tracectl, not a field: where the receipt goes */
+            if (i + 1 >= argc)
+                return ctl_usage(cmd, "%s", "--receipt takes a FILE");
+            receipt = argv[++i];
             continue;
         }
         if (strcmp(name, "chronic") == 0 &&
@@ -571,6 +578,10 @@ static int record_or_check(struct globals *g, int argc, char **argv,
     }
     if ((ret = run_checks(g, l, buf, check_only, override)) != 0 || check_only)
         goto out;
+    if (receipt && !l && !(g->receipts = ctl_receipts_new())) {
+        ret = 6;
+        goto out;
+    }
     if ((ret = append_one(g, l, buf, len, party, &res)) != 0)
         goto out;
     if (g->json)
@@ -584,7 +595,11 @@ static int record_or_check(struct globals *g, int argc, char **argv,
     else
         fprintf(ctl_out, "%s %s was already recorded\n", type,
                 user_id ? user_id : id);
+    if (receipt)
+        ret = ctl_receipt_save(g, l, receipt, &res);
 out:
+    ctl_receipts_free(g->receipts);
+    g->receipts = NULL;
     free(buf);
     ctl_close(g, l);
     return ret;

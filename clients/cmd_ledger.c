@@ -258,7 +258,8 @@ static void print_warnings(trace_import *im, unsigned long *shown)
 
 /* import through a daemon: the input is prepared chunk by chunk as it is
  * read, and committed once every chunk passed (remote_import). */
-static int import_remote(struct globals *g, const char *path, unsigned flags)
+static int import_remote(struct globals *g, const char *path, unsigned flags,
+                         const char *receipt)
 {
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     trace_append_result res;
@@ -267,6 +268,10 @@ static int import_remote(struct globals *g, const char *path, unsigned flags)
     if (!in) {
         fprintf(ctl_err, "tracectl: %s: %s\n", path, strerror(errno));
         return 4;
+    }
+    if (receipt && !(g->receipts = ctl_receipts_new())) {
+        ret = 6;
+        goto out;
     }
     rc = ctl_import_stream(g, in, g->as, flags, &res, &read_failed);
     if (read_failed) {
@@ -294,7 +299,11 @@ static int import_remote(struct globals *g, const char *path, unsigned flags)
         goto out;
     }
     print_imported(g, &res);
+    if (receipt)
+        ret = ctl_receipt_save(g, NULL, receipt, &res);
 out:
+    ctl_receipts_free(g->receipts);
+    g->receipts = NULL;
     if (in != stdin)
         fclose(in);
     return ret;
@@ -362,9 +371,11 @@ int cmd_import(struct globals *g, int argc, char **argv)
         {"historic", no_argument, NULL, 'H'},
         {"dry-run", no_argument, NULL, 'n'},
         {"strict", no_argument, NULL, 's'},
+        {"receipt", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     unsigned flags = 0, checks = TRACE_APPEND_CHECK;
+    const char *receipt = NULL;
     int dry_run = 0;
     char tmp_keys[64] = "";
     trace_ledger *l = NULL;
@@ -394,6 +405,9 @@ int cmd_import(struct globals *g, int argc, char **argv)
         case 's':
             checks = TRACE_APPEND_STRICT;
             break;
+        case 'r':
+            receipt = optarg;
+            break;
         case 'h':
             ctl_help(ctl_find_command("import"));
             return 0;
@@ -407,6 +421,9 @@ int cmd_import(struct globals *g, int argc, char **argv)
         return ctl_usage("import", "%s",
                          "--historic records are not checked at entry: "
                          "--strict has nothing to refuse");
+    if (dry_run && receipt)
+        return ctl_usage("import", "%s",
+                         "a dry run stores nothing: it has no receipt");
     if (!(flags & TRACE_APPEND_HISTORIC))
         flags |= checks;
     if ((ret = ctl_open(g, &l)) != 0)
@@ -418,7 +435,7 @@ int cmd_import(struct globals *g, int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!l)
-        return import_remote(g, argv[optind], flags);
+        return import_remote(g, argv[optind], flags, receipt);
     /* a dry run provisions keys in a copy of the key folder, dropped after */
     if (dry_run && (flags & TRACE_APPEND_PROVISION_KEYS) &&
         (ret = copy_keys_tmp(ctl_keys_dir(g), tmp_keys, sizeof(tmp_keys))) != 0)
@@ -510,6 +527,8 @@ int cmd_import(struct globals *g, int argc, char **argv)
                     (unsigned long long)res.provisioned);
     } else {
         print_imported(g, &res);
+        if (receipt)
+            ret = ctl_receipt_save(g, l, receipt, &res);
         if (res.warnings) {
             trace_import_free(im); /* its transaction ended: free the writer */
             im = NULL;

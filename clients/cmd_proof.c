@@ -46,30 +46,20 @@ static int write_out(const char *out, const char *text, size_t len)
     return 0;
 }
 
-static int embedded_only(struct globals *g, const char *cmd)
-{
-    if (g->connect) {
-        fprintf(ctl_err,
-                "tracectl: %s reads the ledger folder (--data DIR); traced "
-                "publishes its checkpoints on its PUB address\n",
-                cmd);
-        return EXIT_USAGE;
-    }
-    return 0;
-}
-
-/* checkpoint [--size N] [--public-key] */
+/* checkpoint [--size N] [--public-key] [--follow]: a typed operation (ops.c),
+ * on the ledger folder or through traced */
 int cmd_checkpoint(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"size", required_argument, NULL, 's'},
                                          {"public-key", no_argument, NULL, 'p'},
+                                         {"follow", no_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
+    Trace__Ops__V1__Checkpoint x = TRACE__OPS__V1__CHECKPOINT__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
     unsigned long long size = 0;
-    int c, pub = 0, ret;
-    trace_ledger *l = NULL;
-    char *note = NULL, *end;
-    size_t len;
+    char *end;
+    int c, follow = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -81,9 +71,14 @@ int cmd_checkpoint(struct globals *g, int argc, char **argv)
                                  "--size takes a tree size "
                                  "(1, 2, ...), not %s",
                                  optarg);
+            x.has_size = 1;
+            x.size = size;
             break;
         case 'p':
-            pub = 1;
+            x.has_public_key = x.public_key = 1;
+            break;
+        case 'f':
+            follow = 1;
             break;
         case 'h':
             ctl_help(ctl_find_command("checkpoint"));
@@ -94,41 +89,18 @@ int cmd_checkpoint(struct globals *g, int argc, char **argv)
     }
     if (optind != argc)
         return ctl_usage("checkpoint", "unexpected argument %s", argv[optind]);
-    if ((ret = embedded_only(g, "checkpoint")) || (ret = ctl_open(g, &l)))
-        return ret;
-    if (pub) {
-        char vkey[512];
-        int rc = trace_checkpoint_vkey(l, vkey, sizeof(vkey));
-        ret =
-            rc == TRACE_OK ? (fprintf(ctl_out, "%s\n", vkey), 0) : ctl_fail(rc);
-    } else {
-        int rc = trace_checkpoint_note(l, size, &note, &len);
-        if (rc != TRACE_OK)
-            ret = ctl_fail(rc);
-        else if (g->json) {
-            trace_checkpoint cp;
-            char hex[65];
-            if (trace_checkpoint_parse(&cp, note, len) == TRACE_OK) {
-                for (int i = 0; i < 32; i++)
-                    snprintf(hex + 2 * i, 3, "%02x", cp.root[i]);
-                json_t *o = json_pack(
-                    "{s:s, s:I, s:s, s:s%}", "origin", cp.origin, "tree_size",
-                    (json_int_t)cp.size, "root", hex, "note", note, len);
-                char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                fprintf(ctl_out, "%s\n", s ? s : "{}");
-                free(s);
-                json_decref(o);
-            }
-        } else {
-            fwrite(note, 1, len, ctl_out);
-        }
-    }
-    free(note);
-    ctl_close(g, l);
-    return ret;
+    if (follow && (x.has_size || x.public_key))
+        return ctl_usage("checkpoint", "%s",
+                         "--follow prints each new checkpoint: not with "
+                         "--size or --public-key");
+    call.op_case = TRACE__OPS__V1__CALL__OP_CHECKPOINT;
+    call.checkpoint = &x;
+    return follow ? ctl_follow_checkpoint(g, &call) : ctl_call(g, &call);
 }
 
-/* prove PARTY/EVENT-ID | --history PARTY | --consistency OLD NEW */
+/* prove PARTY/EVENT-ID | --history PARTY | --consistency OLD NEW
+ * [--out FILE]: a typed operation; the bundle goes to FILE only when the
+ * operation succeeded */
 int cmd_prove(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -137,19 +109,21 @@ int cmd_prove(struct globals *g, int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    const char *history = NULL, *out = NULL;
-    int c, consistency = 0, ret, rc;
-    trace_ledger *l = NULL;
-    char *json = NULL;
-    size_t len;
+    Trace__Ops__V1__Prove x = TRACE__OPS__V1__PROVE__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    const char *out = NULL;
+    char party[128], *buf = NULL;
+    size_t len = 0;
+    ops_render r;
+    int c, ret;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
-            history = optarg;
+            x.history = optarg;
             break;
         case 'c':
-            consistency = 1;
+            x.has_consistency = x.consistency = 1;
             break;
         case 'o':
             out = optarg;
@@ -161,42 +135,46 @@ int cmd_prove(struct globals *g, int argc, char **argv)
             return ctl_usage("prove", "%s", "unknown option");
         }
     }
-    if (consistency ? optind + 2 != argc
-        : history   ? optind != argc
-                    : optind + 1 != argc)
+    if (x.consistency ? optind + 2 != argc
+        : x.history   ? optind != argc
+                      : optind + 1 != argc)
         return ctl_usage("prove", "%s",
                          "give PARTY/EVENT-ID, --history PARTY or "
                          "--consistency OLD NEW");
-    if ((ret = embedded_only(g, "prove")) || (ret = ctl_open(g, &l)))
-        return ret;
-    if (consistency) {
+    if (x.consistency) {
         char *e1, *e2;
-        unsigned long long o = strtoull(argv[optind], &e1, 10),
-                           n = strtoull(argv[optind + 1], &e2, 10);
-        if (*e1 || *e2 || argv[optind][0] == '-' ||
-            argv[optind + 1][0] == '-') {
-            ctl_close(g, l);
+        x.has_old_size = x.has_new_size = 1;
+        errno = 0;
+        x.old_size = strtoull(argv[optind], &e1, 10);
+        x.new_size = strtoull(argv[optind + 1], &e2, 10);
+        if (errno || *e1 || *e2 || !argv[optind][0] || !argv[optind + 1][0] ||
+            argv[optind][0] == '-' || argv[optind + 1][0] == '-')
             return ctl_usage("prove", "%s",
                              "--consistency takes two tree sizes");
-        }
-        rc = trace_prove_consistency(l, o, n, &json, &len);
-    } else if (history) {
-        rc = trace_prove_history(l, history, &json, &len);
-    } else {
+    } else if (!x.history) {
         const char *slash = strchr(argv[optind], '/');
-        char party[128];
         if (!slash || slash == argv[optind] || !slash[1] ||
-            (size_t)(slash - argv[optind]) >= sizeof(party)) {
-            ctl_close(g, l);
+            (size_t)(slash - argv[optind]) >= sizeof(party))
             return ctl_usage("prove", "%s", "name the event as PARTY/EVENT-ID");
-        }
         memcpy(party, argv[optind], (size_t)(slash - argv[optind]));
         party[slash - argv[optind]] = '\0';
-        rc = trace_prove_event(l, party, slash + 1, &json, &len);
+        x.party = party;
+        x.id = (char *)slash + 1;
     }
-    ret = rc == TRACE_OK ? write_out(out, json, len) : ctl_fail(rc);
-    free(json);
-    ctl_close(g, l);
+    call.op_case = TRACE__OPS__V1__CALL__OP_PROVE;
+    call.prove = &x;
+    if (!out || strcmp(out, "-") == 0)
+        return ctl_call(g, &call);
+    /* into memory first: a failed proof leaves no file behind */
+    ctl_render_init(g, &r);
+    if (!(r.out = open_memstream(&buf, &len)))
+        return 6;
+    ret = ctl_call_into(g, &call, &r);
+    if (fclose(r.out) != 0 && ret == 0)
+        ret = 6;
+    if (ret == 0)
+        ret = write_out(out, buf, len);
+    free(buf);
     return ret;
 }
 

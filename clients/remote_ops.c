@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "remote_int.h"
+#include "trace/proof.h"
 
 /* Renders the result of a Call's reply into r (begun on the first page
  * that ran), prints its failure; *next: where a paged answer continues,
@@ -326,6 +327,111 @@ int remote_follow_heads(struct globals *g)
         }
         trace__wire__v1__checkpoint__free_unpacked(cp, NULL);
     }
+}
+
+/* Shows `note` if it is a checkpoint of this log (its origin kept from
+ * the first shown), signed with the daemon's log key and larger than
+ * the last shown. */
+static void show_note(struct remote *r, ops_render *out, const ops_call_t *call,
+                      char *note, size_t len, trace_checkpoint *cp,
+                      char *origin, size_t cap, uint64_t *shown)
+{
+    Trace__Ops__V1__Note m = TRACE__OPS__V1__NOTE__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    if (trace_checkpoint_parse(cp, note, len) != TRACE_OK ||
+        (origin[0] && strcmp(origin, cp->origin) != 0) ||
+        trace_checkpoint_verify(cp, cp->origin, r->daemon_pub) != TRACE_OK) {
+        fprintf(ctl_err, "tracectl: a checkpoint that is not signed by the "
+                         "daemon's log key was ignored\n");
+        return;
+    }
+    if (cp->size <= *shown)
+        return;
+    snprintf(origin, cap, "%s", cp->origin);
+    m.note = note;
+    m.origin = cp->origin;
+    m.has_tree_size = m.has_root = 1;
+    m.tree_size = cp->size;
+    m.root.data = cp->root;
+    m.root.len = sizeof(cp->root);
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_NOTE;
+    it.note = &m;
+    ops_render_item(out, call, &it);
+    fflush(out->out);
+    *shown = cp->size;
+}
+
+int remote_follow_checkpoints(struct globals *g, const ops_call_t *call)
+{
+    struct remote *r;
+    trace_checkpoint *cp = malloc(sizeof(*cp));
+    char origin[256] = "", *note = NULL;
+    size_t len = 0;
+    uint64_t shown = 0;
+    ops_render out, first;
+    nng_socket sub;
+    int rv, ret = 6;
+
+    if (!cp)
+        return 6;
+    if (!g->remote && (ret = remote_open(g)) != 0) {
+        free(cp);
+        return ret;
+    }
+    r = g->remote;
+    if (!r->pub_url[0]) {
+        free(cp);
+        fprintf(ctl_err, "tracectl: the daemon publishes no checkpoints "
+                         "(start traced with --pub URL)\n");
+        return 6;
+    }
+    if ((rv = nng_sub0_open(&sub)) != 0) {
+        free(cp);
+        return remote_transport_error(r->pub_url, "cannot subscribe to", rv);
+    }
+    nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, WIRE_NOTE_TOPIC,
+                   strlen(WIRE_NOTE_TOPIC));
+    if ((rv = nng_dial(sub, r->pub_url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_close(sub);
+        free(cp);
+        return remote_transport_error(r->pub_url, "cannot subscribe to", rv);
+    }
+    /* the latest checkpoint first, as without --follow (its text asked
+     * for, then shown as the feed's are) */
+    ctl_render_init(g, &out);
+    first = out;
+    first.json = 0;
+    if (!(first.out = open_memstream(&note, &len))) {
+        nng_close(sub);
+        free(cp);
+        return 6;
+    }
+    ret = remote_call_into(g, call, &first);
+    fclose(first.out);
+    if (ret == 0)
+        show_note(r, &out, call, note, len, cp, origin, sizeof(origin), &shown);
+    free(note);
+    while (ret == 0) {
+        size_t tl = strlen(WIRE_NOTE_TOPIC);
+        char *buf = NULL;
+
+        if ((rv = nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
+            ret = remote_transport_error(r->pub_url, "lost", rv);
+            break;
+        }
+        if (len > tl && (note = malloc(len - tl + 1)) != NULL) {
+            memcpy(note, buf + tl, len - tl);
+            note[len - tl] = '\0';
+            show_note(r, &out, call, note, len - tl, cp, origin, sizeof(origin),
+                      &shown);
+            free(note);
+        }
+        nng_free(buf, len);
+    }
+    nng_close(sub);
+    free(cp);
+    return ret;
 }
 
 int remote_follow_alerts(struct globals *g, const ops_call_t *op)

@@ -210,7 +210,10 @@ static int send_chunk(struct globals *g, struct signed_chunk *sc,
         res->first_seq = resp->committed->first_seq;
     if (resp->committed->last_seq)
         res->last_seq = resp->committed->last_seq;
-    trace__wire__v1__response__free_unpacked(resp, NULL);
+    if (g->receipts) /* --receipt: kept with the reply it borrows from */
+        ctl_receipts_add(g->receipts, resp, p->events, p->n_events);
+    else
+        trace__wire__v1__response__free_unpacked(resp, NULL);
     return TRACE_OK;
 }
 

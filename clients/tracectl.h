@@ -12,12 +12,14 @@
 #include <time.h>
 
 #include "ops.h"
+#include "wire.h"
 #include "trace/ledger.h"
 #include "trace/trace.h"
 
 #define EXIT_USAGE 1
 
 struct remote;
+struct ctl_receipts;
 
 struct globals {
     const char *data;    /* --data DIR */
@@ -35,6 +37,8 @@ struct globals {
     int hello_only; /* status: --connect without a key */
     /* set by tracectl --connect */
     struct remote *remote;
+    /* --receipt through traced: each commit's receipt is kept here */
+    struct ctl_receipts *receipts;
 };
 
 /* What a daemon's Hello tells anyone who connects (tracectl status). */
@@ -126,6 +130,9 @@ int ctl_lang_of_locale(void);
 void ctl_render_init(struct globals *g, ops_render *r);
 /* head --follow: prints each new head until interrupted. */
 int ctl_follow_head(struct globals *g, const ops_call_t *call);
+/* checkpoint --follow: the latest checkpoint, then each new one until
+ * interrupted (through traced: the notes of its PUB feed). */
+int ctl_follow_checkpoint(struct globals *g, const ops_call_t *call);
 /* alerts --follow: the alerts, then each new one until interrupted. */
 int ctl_follow_alerts(struct globals *g, const ops_call_t *call);
 /* Prints a failed operation's message ("tracectl: ..."). */
@@ -155,6 +162,19 @@ int cmd_witness(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);
+
+/* receipt.c: --receipt FILE of record and import */
+struct ctl_receipts *ctl_receipts_new(void);
+void ctl_receipts_free(struct ctl_receipts *rs);
+/* Keeps the receipt of a commit's reply (taking the reply), after
+ * checking it against the `n` events the commit sent. */
+void ctl_receipts_add(struct ctl_receipts *rs, Trace__Wire__V1__Response *resp,
+                      const ProtobufCBinaryData *events, size_t n);
+/* Writes the receipt of the write `res` to path, checked first: read
+ * from `l` after the append, or (l NULL) the receipts g->receipts kept.
+ * Prints why not; returns the exit code. */
+int ctl_receipt_save(struct globals *g, trace_ledger *l, const char *path,
+                     const trace_append_result *res);
 
 /* remote.c: tracectl --connect */
 int remote_open(struct globals *g);
@@ -191,6 +211,9 @@ int ctl_import_stream(struct globals *g, FILE *in, const char *as,
 int ctl_code_of_exit(int exit_code);
 /* head --follow and alerts --follow against a daemon. */
 int remote_follow_heads(struct globals *g);
+/* checkpoint --follow against a daemon: the notes its PUB socket
+ * publishes, each checked with the daemon's log key. */
+int remote_follow_checkpoints(struct globals *g, const ops_call_t *call);
 int remote_follow_alerts(struct globals *g, const ops_call_t *call);
 
 #endif

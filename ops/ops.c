@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "ops.h"
+#include "trace/proof.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
 #include "trace/trace.h"
@@ -902,6 +903,94 @@ static int run_check(struct run *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* checkpoint, prove                                                    */
+
+/* The log's checkpoints and its key are for anyone: they prove nothing
+ * about an event without a bundle. */
+static int run_checkpoint(struct run *r)
+{
+    const Trace__Ops__V1__Checkpoint *c = r->call->checkpoint;
+    Trace__Ops__V1__Note m = TRACE__OPS__V1__NOTE__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    trace_checkpoint *cp = NULL;
+    char vkey[512], *note = NULL;
+    size_t len;
+    int rc;
+
+    if (c->has_public_key && c->public_key) {
+        if ((rc = trace_checkpoint_vkey(r->l, vkey, sizeof(vkey))) != TRACE_OK)
+            return failed(r, rc);
+        m.vkey = vkey;
+    } else {
+        if ((rc = trace_checkpoint_note(r->l, c->has_size ? c->size : 0, &note,
+                                        &len)) != TRACE_OK)
+            return failed(r, rc);
+        if (!(cp = malloc(sizeof(*cp)))) {
+            free(note);
+            return ops_status_set(r->st, 6, "out of memory");
+        }
+        if ((rc = trace_checkpoint_parse(cp, note, len)) != TRACE_OK) {
+            free(note);
+            free(cp);
+            return failed(r, rc);
+        }
+        m.note = note;
+        m.origin = cp->origin;
+        m.has_tree_size = 1;
+        m.tree_size = cp->size;
+        m.has_root = 1;
+        m.root.data = cp->root;
+        m.root.len = sizeof(cp->root);
+    }
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_NOTE;
+    it.note = &m;
+    rc = ended(r, emit(r, &it));
+    free(note);
+    free(cp);
+    return rc;
+}
+
+/* An event's proof: its recorder or a regulator; a chain's: the party
+ * itself or a regulator; a consistency proof: anyone (two tree sizes
+ * and hashes of inner nodes). */
+static int check_prove(struct run *r)
+{
+    const Trace__Ops__V1__Prove *p = r->call->prove;
+
+    if (p->history && !reads_party(r->who, p->history))
+        return denied(r, "the chain of %s is not yours to prove", p->history);
+    if (!p->history && p->party && !reads_party(r->who, p->party))
+        return denied(r, "the events of %s are not yours to prove", p->party);
+    return 0;
+}
+
+static int run_prove(struct run *r)
+{
+    const Trace__Ops__V1__Prove *p = r->call->prove;
+    Trace__Ops__V1__Bundle m = TRACE__OPS__V1__BUNDLE__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    char *json = NULL;
+    size_t len;
+    int rc;
+
+    if (p->has_consistency && p->consistency)
+        rc = trace_prove_consistency(r->l, p->old_size, p->new_size, &json,
+                                     &len);
+    else if (p->history)
+        rc = trace_prove_history(r->l, p->history, &json, &len);
+    else
+        rc = trace_prove_event(r->l, p->party, p->id, &json, &len);
+    if (rc != TRACE_OK)
+        return failed(r, rc);
+    m.json = json;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_BUNDLE;
+    it.bundle = &m;
+    rc = ended(r, emit(r, &it));
+    free(json);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                            */
 
 static const struct row rows[] = {
@@ -956,6 +1045,14 @@ static const struct row rows[] = {
       "regulators all; a party those it holds or is the counterparty of"},
      check_permit_list,
      run_permit_list},
+    {{"checkpoint", C(CHECKPOINT), OPS_READ, "any registered party"},
+     NULL,
+     run_checkpoint},
+    {{"prove", C(PROVE), OPS_READ,
+      "an event: its recorder, regulators; a chain: the party itself, "
+      "regulators; consistency: any registered party"},
+     check_prove,
+     run_prove},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(*rows))
@@ -1022,6 +1119,15 @@ static int well_formed(const ops_call_t *c)
         return c->parties != NULL;
     case C(PERMIT_LIST):
         return c->permit_list != NULL;
+    case C(CHECKPOINT):
+        return c->checkpoint != NULL;
+    case C(PROVE):
+        /* exactly one of PARTY/EVENT-ID, --history, --consistency */
+        return c->prove &&
+               (c->prove->has_consistency && c->prove->consistency) +
+                       (c->prove->history != NULL) +
+                       (c->prove->party && c->prove->id) ==
+                   1;
     default:
         return 0;
     }

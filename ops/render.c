@@ -1151,6 +1151,40 @@ static void verified(ops_render *r, const Trace__Ops__V1__Verified *v)
                 (unsigned long long)v->index_records);
 }
 
+/* checkpoint: the note as signed (text), its fields (--json), or the
+ * log's verifier key (--public-key, either way) */
+static void note(ops_render *r, const Trace__Ops__V1__Note *n)
+{
+    FILE *o = r->out;
+    char hex[65];
+
+    if (n->vkey) {
+        fprintf(o, "%s\n", n->vkey);
+        return;
+    }
+    if (!r->json) {
+        fputs(or_empty(n->note), o);
+        return;
+    }
+    hex32(hex, &n->root);
+    fputc('{', o);
+    ops_json_str(o, "origin", or_empty(n->origin), 0);
+    fprintf(o, ",\"tree_size\":%llu,\"root\":\"%s\"",
+            (unsigned long long)n->tree_size, hex);
+    ops_json_str(o, "note", or_empty(n->note), 1);
+    fputs("}\n", o);
+}
+
+/* prove: the bundle as the library wrote it, ending with a newline */
+static void bundle(ops_render *r, const Trace__Ops__V1__Bundle *b)
+{
+    size_t len = strlen(b->json);
+
+    fwrite(b->json, 1, len, r->out);
+    if (len == 0 || b->json[len - 1] != '\n')
+        fputc('\n', r->out);
+}
+
 /* CSV: the header of each operation that has a CSV form (the --json
  * field names, in their order, but for the register's rows). */
 static const struct {
@@ -1229,6 +1263,8 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(CHECK)] = I(FINDING),
         [C(VERIFY)] = I(VERIFIED),
         [C(BACKUP)] = I(BACKED_UP),
+        [C(CHECKPOINT)] = I(NOTE),
+        [C(PROVE)] = I(BUNDLE),
     };
 
     /* an item of another operation's kind (a confused or hostile
@@ -1290,6 +1326,12 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         return 0; /* not a row */
     case I(VERIFIED):
         verified(r, it->verified);
+        break;
+    case I(NOTE):
+        note(r, it->note);
+        break;
+    case I(BUNDLE):
+        bundle(r, it->bundle);
         break;
     case I(BACKED_UP):
         fprintf(r->out,

@@ -15,6 +15,7 @@
 #define WIRE_NONCE_LEN            16
 #define WIRE_HEAD_TOPIC           "head "
 #define WIRE_ALERT_TOPIC          "alert "
+#define WIRE_NOTE_TOPIC           "checkpoint " /* || a signed note (SPEC 8) */
 #define WIRE_FEATURE_PARTY_GROUPS 0x1u /* Commit.party_groups understood */
 #define WIRE_FEATURE_SESSIONS     0x2u /* OpenSession and SealedRequest */
 #define WIRE_FEATURE_CALLS        0x4u /* RequestBody.call (ops.proto) */

@@ -34,10 +34,11 @@ static const struct cfg_key keys[] = {
      "REQ/REP address: ipc:///path, tcp://host:port or tls+tcp://host:port "
      "(repeat for several)"},
     {"pub", T_STRING, NULL, 0, 0, S(pub),
-     "PUB address for signed journal heads and new alerts (none if unset)"},
+     "PUB address for signed checkpoints and heads and new alerts (none if "
+     "unset)"},
     {"key", T_STRING, NULL, 0, 0, S(key),
-     "the daemon's Ed25519 key for checkpoints (default DATA/traced.key, "
-     "made on first start)"},
+     "the daemon's Ed25519 log key: signs the checkpoints its commits store "
+     "(default DATA/traced.key, made on first start)"},
     {"tls-cert", T_STRING, NULL, 0, 0, S(tls_cert),
      "PEM file with the certificate and private key for tls+tcp://"},
     {"tls-ca", T_STRING, NULL, 0, 0, S(tls_ca),

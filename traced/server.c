@@ -14,14 +14,16 @@
  *       and queue it for the writer;
  *   the writer (one thread): takes every queued commit, appends each in
  *       a nested transaction of one LMDB transaction, commits once
- *       (durable), and only then answers each request and publishes the
- *       new signed head; it also stores reconciliation's alerts, queued
- *       by the thread that ran the rules (store_on_writer), so that
- *       nothing else in traced writes to the ledger;
+ *       (durable), and only then answers each request (with its
+ *       receipt: the checkpoint the commit stored and the inclusion
+ *       proofs of its entries) and publishes the new signed note; it
+ *       also stores reconciliation's alerts, queued by the thread that
+ *       ran the rules (store_on_writer), so that nothing else in traced
+ *       writes to the ledger;
  *   the main thread: signals, the nightly reconciliation, publishing
  *       heads and alerts that other processes stored, closing silent or
- *       idle connections (conn.c), and listening again where
- *       nng stopped accepting (see "Listener supervision").
+ *       idle connections (conn.c), and listening again where nng stopped
+ *       accepting (see "Listener supervision").
  *
  * Shutdown (SIGTERM/SIGINT): listeners close, queued requests are
  * finished and answered (commits included), then contexts, sockets and
@@ -50,6 +52,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "trace/ledger.h"
+#include "trace/proof.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
 #include "traced.h"
@@ -236,14 +239,61 @@ static void publish_head(struct server *s, int force);
 /* Findings of the checks at entry kept for one request's answer. */
 #define MAX_FINDINGS 100
 
+/* The receipt's fields of Committed, borrowing from `r`; *mem to free
+ * after the reply is packed.  Without memory the reply goes without. */
+static void receipt_fields(Trace__Wire__V1__Committed *c,
+                           const trace_receipt *r, void **mem)
+{
+    Trace__Wire__V1__Inclusion *inc, **ip;
+    ProtobufCBinaryData *h;
+    size_t hashes = 0;
+    char *m;
+
+    *mem = NULL;
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_leaves; i++)
+        hashes += r->leaves[i].n_proof;
+    /* one block: the messages, their pointers, the hashes' descriptors */
+    m = calloc(1, r->n_leaves * (sizeof(*inc) + sizeof(*ip)) +
+                      hashes * sizeof(*h) + 1);
+    if (!m)
+        return;
+    inc = (Trace__Wire__V1__Inclusion *)m;
+    ip = (Trace__Wire__V1__Inclusion **)(inc + r->n_leaves);
+    h = (ProtobufCBinaryData *)(ip + r->n_leaves);
+    for (size_t i = 0; i < r->n_leaves; i++) {
+        const trace_receipt_leaf *lf = &r->leaves[i];
+        trace__wire__v1__inclusion__init(&inc[i]);
+        inc[i].leaf_index = lf->leaf_index;
+        inc[i].leaf_hash.data = (uint8_t *)lf->leaf_hash;
+        inc[i].leaf_hash.len = 32;
+        inc[i].entry.data = (uint8_t *)lf->entry;
+        inc[i].entry.len = lf->entry_len;
+        inc[i].n_hashes = lf->n_proof;
+        inc[i].hashes = h;
+        for (size_t k = 0; k < lf->n_proof; k++, h++) {
+            h->data = (uint8_t *)lf->proof[k];
+            h->len = 32;
+        }
+        ip[i] = &inc[i];
+    }
+    c->checkpoint = (char *)r->checkpoint;
+    c->n_inclusions = r->n_leaves;
+    c->inclusions = ip;
+    *mem = m;
+}
+
 static void answer_commit(struct work *w, int rc, const char *msg,
                           const trace_append_result *res, char **finds,
-                          size_t n_finds)
+                          size_t n_finds, const trace_receipt *receipt)
 {
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
     Trace__Wire__V1__Committed c = TRACE__WIRE__V1__COMMITTED__INIT;
+    void *mem = NULL;
 
     if (rc == TRACE_OK) {
+        receipt_fields(&c, receipt, &mem);
         c.has_warnings = res->warnings > 0;
         c.warnings = res->warnings;
         c.n_findings = n_finds;
@@ -266,6 +316,7 @@ static void answer_commit(struct work *w, int rc, const char *msg,
     free(w->groups);
     w->groups = NULL;
     reply(w, &resp);
+    free(mem);
 }
 
 struct outcome {
@@ -364,7 +415,8 @@ void write_all(struct server *s, struct work *list)
         if (!(out = calloc(n, sizeof(*out)))) {
             for (w = list; w; w = list) {
                 list = w->next;
-                answer_commit(w, TRACE_ENOMEM, "out of memory", NULL, NULL, 0);
+                answer_commit(w, TRACE_ENOMEM, "out of memory", NULL, NULL, 0,
+                              NULL);
             }
             list = rest;
             continue;
@@ -382,12 +434,25 @@ void write_all(struct server *s, struct work *list)
         }
         for (w = list; w; i++) {
             struct work *next = w->next;
+            trace_receipt *receipt = NULL;
             if (out[i].rc == TRACE_OK) {
                 appended += out[i].res.appended;
                 warnings += out[i].res.warnings;
+                /* the receipt: read after the durable commit, whose
+                 * checkpoint is the latest (this thread alone appends) */
+                if (out[i].res.first_seq &&
+                    trace_receipt_get(s->l, out[i].res.first_seq,
+                                      out[i].res.last_seq,
+                                      &receipt) != TRACE_OK)
+                    log_msg(LOG_LVL_WARN,
+                            "no receipt for entries %llu to %llu: %s",
+                            (unsigned long long)out[i].res.first_seq,
+                            (unsigned long long)out[i].res.last_seq,
+                            trace_error_last());
             }
             answer_commit(w, out[i].rc, out[i].msg, &out[i].res, out[i].finds,
-                          out[i].n_finds);
+                          out[i].n_finds, receipt);
+            trace_receipt_free(receipt);
             outcome_clear(&out[i]);
             w = next;
         }
@@ -471,6 +536,24 @@ static void *writer_main(void *arg)
 /* Publishing ----------------------------------------------------------------
  */
 
+/* The latest stored checkpoint (SPEC 8: the log's signed note) on the
+ * "checkpoint " topic; under pub_mu. */
+static void publish_note(struct server *s)
+{
+    size_t tl = strlen(WIRE_NOTE_TOPIC), len;
+    char *note, *buf;
+
+    if (trace_checkpoint_note(s->l, 0, &note, &len) != TRACE_OK)
+        return; /* a ledger of before: no checkpoint until its next append */
+    if ((buf = malloc(tl + len)) != NULL) {
+        memcpy(buf, WIRE_NOTE_TOPIC, tl);
+        memcpy(buf + tl, note, len);
+        nng_send(s->pub, buf, tl + len, NNG_FLAG_NONBLOCK);
+        free(buf);
+    }
+    free(note);
+}
+
 static void publish_head(struct server *s, int force)
 {
     Trace__Wire__V1__Checkpoint cp = TRACE__WIRE__V1__CHECKPOINT__INIT;
@@ -510,6 +593,7 @@ static void publish_head(struct server *s, int force)
         free(buf);
         s->published_size = size;
     }
+    publish_note(s);
     pthread_mutex_unlock(&s->pub_mu);
 }
 
@@ -1021,10 +1105,15 @@ static int load_key(struct server *s)
             (rc = trace_key_save(s->key, path)) == TRACE_OK)
             log_msg(LOG_LVL_INFO, "made the checkpoint key %s", path);
     }
-    if (rc != TRACE_OK)
+    if (rc != TRACE_OK) {
         log_msg(LOG_LVL_ERROR, "checkpoint key %s: %s", path,
                 trace_error_last());
-    return rc;
+        return rc;
+    }
+    /* every checkpoint the commits store is signed with this key: the
+     * one HelloReply.pubkey names and the PUB feed's notes carry */
+    trace_ledger_set_checkpoint_key(s->l, s->key);
+    return TRACE_OK;
 }
 
 static int start_listeners(struct server *s)
@@ -1192,7 +1281,8 @@ int server_run(const struct config *c)
             goto out_sock;
         }
         s->has_pub = 1;
-        log_msg(LOG_LVL_INFO, "publishing heads and alerts on %s", c->pub);
+        log_msg(LOG_LVL_INFO, "publishing checkpoints, heads and alerts on %s",
+                c->pub);
     }
 
     s->n_threads = (size_t)c->workers;
@@ -1342,8 +1432,8 @@ out_ledger:
         sessions_free(&s->sessions);
     if (s->has_ahead)
         ahead_free(&s->ahead);
+    trace_ledger_close(s->l); /* before the key it borrows */
     trace_key_free(s->key);
-    trace_ledger_close(s->l);
     log_msg(status == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, "stopped");
     free(s);
     return status;
@@ -1366,6 +1456,7 @@ struct server *server_direct_open(const struct config *c)
         server_direct_close(s);
         return NULL;
     }
+    trace_ledger_set_checkpoint_key(s->l, s->key);
     s->floor_us = s->start_us - 1; /* no restart: any time now is fine */
     return s;
 }
@@ -1405,7 +1496,7 @@ void server_direct_close(struct server *s)
         sessions_free(&s->sessions);
     if (s->has_ahead)
         ahead_free(&s->ahead);
+    trace_ledger_close(s->l); /* before the key it borrows */
     trace_key_free(s->key);
-    trace_ledger_close(s->l);
     free(s);
 }

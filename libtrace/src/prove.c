@@ -15,6 +15,8 @@
  *                          entry: leaf_index, entry, inclusion)
  *   registration           the `party` entry that registered pubkey to
  *                          the party (leaf_index, entry, inclusion)
+ * A receipt ("trace.v1.receipt", trace/proof.h) carries a write's
+ * entries with their inclusion proofs, per commit.
  * A history bundle ("trace.v1.history") carries every entry of a party's
  * chain with its inclusion proof, and each key the chain was signed
  * with and its registration.  A consistency bundle ("trace.v1.
@@ -518,6 +520,247 @@ out:
     return rc;
 }
 
+/* Receipts ------------------------------------------------------------ */
+
+/* What trace_receipt_get allocates behind the public struct. */
+struct receipt_mem {
+    trace_receipt r;
+    char *note;
+    trace_receipt_leaf *leaves;
+};
+
+void trace_receipt_free(trace_receipt *r)
+{
+    struct receipt_mem *m = (struct receipt_mem *)r;
+
+    if (!m)
+        return;
+    for (size_t i = 0; m->leaves && i < m->r.n_leaves; i++) {
+        free((void *)m->leaves[i].entry);
+        free((void *)m->leaves[i].proof);
+    }
+    free(m->leaves);
+    free(m->note);
+    free(m);
+}
+
+/* leaf_index, hash, entry bytes and inclusion of entry `seq`. */
+static int receipt_leaf(MDB_txn *txn, trace_ledger *l, uint64_t seq,
+                        uint64_t size, trace_receipt_leaf *out)
+{
+    uint8_t kb[8], proof[TREE_MAX_PROOF][32], *entry, (*p)[32] = NULL;
+    MDB_val k = {8, kb}, v;
+    size_t n;
+    int rc;
+
+    be64_put(kb, seq);
+    if ((rc = mdb_get(txn, l->dbi_journal, &k, &v)))
+        return trace_fail_mdb(rc, "journal");
+    if ((rc = tree_inclusion(txn, l, seq - 1, size, proof, &n)) != TRACE_OK)
+        return rc;
+    if (!(entry = malloc(v.mv_size ? v.mv_size : 1)) ||
+        (n && !(p = malloc(n * 32)))) {
+        free(entry);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    memcpy(entry, v.mv_data, v.mv_size);
+    if (n)
+        memcpy(p, proof, n * 32);
+    out->leaf_index = seq - 1;
+    leaf_hash(out->leaf_hash, entry, v.mv_size);
+    out->entry = entry;
+    out->entry_len = v.mv_size;
+    out->proof = (const uint8_t(*)[32])p;
+    out->n_proof = n;
+    return TRACE_OK;
+}
+
+int trace_receipt_get(trace_ledger *l, uint64_t first_seq, uint64_t last_seq,
+                      trace_receipt **out)
+{
+    struct receipt_mem *m = NULL;
+    trace_checkpoint *cp = malloc(sizeof(*cp));
+    uint64_t count = first_seq ? last_seq - first_seq + 1 : 0;
+    size_t n_leaves;
+    MDB_txn *txn = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((first_seq == 0) != (last_seq == 0) || last_seq < first_seq) {
+        free(cp);
+        return trace_fail(TRACE_EINVAL, "a receipt of entries %llu to %llu",
+                          (unsigned long long)first_seq,
+                          (unsigned long long)last_seq);
+    }
+    n_leaves = count <= TRACE_RECEIPT_MAX_PROOFS ? (size_t)count : 2;
+    if (!cp || !(m = calloc(1, sizeof(*m))) ||
+        (n_leaves && !(m->leaves = calloc(n_leaves, sizeof(*m->leaves))))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {
+        txn = NULL;
+        rc = trace_fail_mdb(rc, "begin");
+        goto out;
+    }
+    if ((rc = checkpoint_note_txn(txn, l, 0, &m->note, &m->r.checkpoint_len)) !=
+            TRACE_OK ||
+        (rc = trace_checkpoint_parse(cp, m->note, m->r.checkpoint_len)) !=
+            TRACE_OK)
+        goto out;
+    if (cp->size < last_seq) {
+        rc = trace_fail(TRACE_ENOTFOUND, "no checkpoint covers entry %llu yet",
+                        (unsigned long long)last_seq);
+        goto out;
+    }
+    m->r.checkpoint = m->note;
+    m->r.first_seq = first_seq;
+    m->r.last_seq = last_seq;
+    m->r.leaves = m->leaves;
+    for (size_t i = 0; i < n_leaves; i++) {
+        uint64_t seq = count <= TRACE_RECEIPT_MAX_PROOFS ? first_seq + i
+                       : i == 0                          ? first_seq
+                                                         : last_seq;
+        if ((rc = receipt_leaf(txn, l, seq, cp->size, &m->leaves[i])) !=
+            TRACE_OK)
+            goto out;
+        m->r.n_leaves = i + 1;
+    }
+out:
+    if (txn)
+        ledger_txn_abort(l, txn);
+    free(cp);
+    if (rc != TRACE_OK) {
+        trace_receipt_free(m ? &m->r : NULL);
+        return rc;
+    }
+    *out = &m->r;
+    return TRACE_OK;
+}
+
+int trace_receipt_json(const trace_receipt *parts, size_t n, char **json,
+                       size_t *len)
+{
+    json_t *obj = json_object(), *commits = json_array();
+    const trace_receipt *last = NULL;
+    trace_checkpoint *cp = malloc(sizeof(*cp));
+    uint64_t count = 0, first = 0;
+    int rc = TRACE_OK;
+
+    if (!obj || !commits || !cp) {
+        json_decref(obj);
+        json_decref(commits);
+        free(cp);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].first_seq)
+            last = &parts[i];
+    if (!last) {
+        rc = trace_fail(TRACE_ENOTFOUND, "the write appended nothing: no "
+                                         "receipt");
+        goto out;
+    }
+    if ((rc = trace_checkpoint_parse(cp, last->checkpoint,
+                                     last->checkpoint_len)) != TRACE_OK)
+        goto out;
+    json_object_set_new(obj, "bundle", json_string("trace.v1.receipt"));
+    json_object_set_new(obj, "origin", json_string(cp->origin));
+    json_object_set_new(obj, "tree_size", json_integer((json_int_t)cp->size));
+    json_object_set_new(obj, "checkpoint",
+                        json_stringn(last->checkpoint, last->checkpoint_len));
+    for (size_t i = 0; i < n; i++) {
+        const trace_receipt *p = &parts[i];
+        json_t *c, *leaves;
+        if (!p->first_seq)
+            continue;
+        if ((rc = trace_checkpoint_parse(cp, p->checkpoint,
+                                         p->checkpoint_len)) != TRACE_OK)
+            goto out;
+        if (!first)
+            first = p->first_seq;
+        count += p->last_seq - p->first_seq + 1;
+        c = json_object();
+        leaves = json_array();
+        json_object_set_new(c, "first_seq",
+                            json_integer((json_int_t)p->first_seq));
+        json_object_set_new(c, "last_seq",
+                            json_integer((json_int_t)p->last_seq));
+        json_object_set_new(c, "tree_size", json_integer((json_int_t)cp->size));
+        if (p->checkpoint_len != last->checkpoint_len ||
+            memcmp(p->checkpoint, last->checkpoint, p->checkpoint_len) != 0)
+            json_object_set_new(c, "checkpoint",
+                                json_stringn(p->checkpoint, p->checkpoint_len));
+        for (size_t k = 0; k < p->n_leaves; k++) {
+            const trace_receipt_leaf *lf = &p->leaves[k];
+            json_t *o = json_object(), *inc = json_array();
+            for (size_t h = 0; h < lf->n_proof; h++)
+                json_array_append_new(inc, hex_json(lf->proof[h], 32));
+            json_object_set_new(o, "leaf_index",
+                                json_integer((json_int_t)lf->leaf_index));
+            json_object_set_new(o, "leaf_hash", hex_json(lf->leaf_hash, 32));
+            json_object_set_new(o, "entry", b64_json(lf->entry, lf->entry_len));
+            json_object_set_new(o, "inclusion", inc);
+            json_array_append_new(leaves, o);
+        }
+        json_object_set_new(c, "leaves", leaves);
+        json_array_append_new(commits, c);
+    }
+    json_object_set_new(obj, "first_seq", json_integer((json_int_t)first));
+    json_object_set_new(obj, "last_seq",
+                        json_integer((json_int_t)last->last_seq));
+    json_object_set_new(obj, "count", json_integer((json_int_t)count));
+    json_object_set_new(obj, "commits", commits);
+    commits = NULL;
+out:
+    json_decref(commits);
+    free(cp);
+    if (rc == TRACE_OK)
+        return dump(obj, json, len);
+    json_decref(obj);
+    return rc;
+}
+
+int trace_receipt_match(const trace_receipt *r, const uint8_t *const *events,
+                        const size_t *lens, size_t n)
+{
+    size_t next = 0;
+
+    for (size_t i = 0; i < r->n_leaves; i++) {
+        const trace_receipt_leaf *lf = &r->leaves[i];
+        Trace__V1__Entry *e;
+        uint8_t h[32];
+        int found = 0;
+
+        leaf_hash(h, lf->entry, lf->entry_len);
+        if (memcmp(h, lf->leaf_hash, 32) != 0)
+            return trace_fail(TRACE_EVERIFY,
+                              "receipt: leaf %llu's hash is not that of its "
+                              "entry",
+                              (unsigned long long)lf->leaf_index);
+        e = trace__v1__entry__unpack(NULL, lf->entry_len, lf->entry);
+        if (!e || e->seq != lf->leaf_index + 1 || e->seq < r->first_seq ||
+            e->seq > r->last_seq) {
+            if (e)
+                trace__v1__entry__free_unpacked(e, NULL);
+            return trace_fail(TRACE_EVERIFY,
+                              "receipt: leaf %llu is not an entry of this "
+                              "write",
+                              (unsigned long long)lf->leaf_index);
+        }
+        for (; next < n && !found; next++)
+            found = lens[next] == e->event.len &&
+                    memcmp(events[next], e->event.data, e->event.len) == 0;
+        trace__v1__entry__free_unpacked(e, NULL);
+        if (!found)
+            return trace_fail(TRACE_EVERIFY,
+                              "receipt: entry %llu does not hold an event "
+                              "this write sent (in its order)",
+                              (unsigned long long)lf->leaf_index + 1);
+    }
+    return TRACE_OK;
+}
+
 /* Checking ------------------------------------------------------------ */
 
 struct chk {
@@ -933,6 +1176,137 @@ static int check_consistency_bundle(struct chk *c, char *summary, size_t cap)
     return TRACE_OK;
 }
 
+/* A receipt: each commit's checkpoint and the inclusion of its leaves
+ * (see trace/proof.h). */
+static int check_receipt_bundle(struct chk *c, arena *a, char *summary,
+                                size_t cap)
+{
+    json_t *commits = json_object_get(c->b, "commits"), *x;
+    trace_checkpoint *top = c->cp, *own = malloc(sizeof(*own));
+    uint64_t prev_last = 0, count = 0, proofs = 0, first = 0;
+    size_t i;
+    int rc = TRACE_OK;
+
+    if (!own)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (!json_is_array(commits) || json_array_size(commits) == 0) {
+        free(own);
+        return trace_fail(TRACE_EINVAL, "a receipt has commits");
+    }
+    json_array_foreach(commits, i, x)
+    {
+        json_t *leaves = json_object_get(x, "leaves"), *lf;
+        json_t *jf = json_object_get(x, "first_seq"),
+               *jl = json_object_get(x, "last_seq");
+        const char *note = json_string_value(json_object_get(x, "checkpoint"));
+        uint64_t f, l, want_next;
+        char what[64];
+        size_t k;
+
+        snprintf(what, sizeof(what), "commits[%zu]", i);
+        if (!json_is_integer(jf) || !json_is_integer(jl) ||
+            json_integer_value(jf) < 1 ||
+            json_integer_value(jl) < json_integer_value(jf) ||
+            !json_is_array(leaves)) {
+            rc = trace_fail(TRACE_EINVAL,
+                            "%s: first_seq, last_seq and leaves are "
+                            "required",
+                            what);
+            break;
+        }
+        f = (uint64_t)json_integer_value(jf);
+        l = (uint64_t)json_integer_value(jl);
+        /* its checkpoint: the top-level one, or an earlier one of the
+         * same log */
+        c->cp = top;
+        if (note) {
+            if (trace_checkpoint_parse(own, note, strlen(note)) != TRACE_OK ||
+                strcmp(own->origin, c->log_name) != 0 ||
+                trace_checkpoint_verify(own, c->log_name, c->log_pub) !=
+                    TRACE_OK) {
+                rc = fail_at(what, "its checkpoint is not signed by the log "
+                                   "key");
+                break;
+            }
+            if (own->size > top->size) {
+                rc = fail_at(what, "its checkpoint is larger than the last");
+                break;
+            }
+            c->cp = own;
+        }
+        if (l > c->cp->size || f <= prev_last) {
+            rc = fail_at(what, l > c->cp->size
+                                   ? "its checkpoint does not cover it"
+                                   : "the commits overlap or are out of "
+                                     "order");
+            break;
+        }
+        /* the first and the last proven; every one of a small commit */
+        want_next = f;
+        json_array_foreach(leaves, k, lf)
+        {
+            Trace__V1__Entry *e;
+            uint64_t ix;
+            char lwhat[96];
+            snprintf(lwhat, sizeof(lwhat), "%s.leaves[%zu]", what, k);
+            if (!json_object_get(lf, "leaf_hash")) {
+                rc = trace_fail(TRACE_EINVAL, "%s: leaf_hash is required",
+                                lwhat);
+                break;
+            }
+            if ((rc = check_leaf(c, lf, lwhat, a, &e, &ix)) != TRACE_OK)
+                break;
+            if (ix + 1 < want_next || ix + 1 > l) {
+                rc = fail_at(lwhat, "not an entry of this commit, in order");
+                break;
+            }
+            if (l - f + 1 <= TRACE_RECEIPT_MAX_PROOFS && ix + 1 != want_next) {
+                rc = fail_at(lwhat, "an entry of the commit is left out");
+                break;
+            }
+            if (k == 0 && ix + 1 != f) {
+                rc = fail_at(lwhat, "the commit's first entry is not proven");
+                break;
+            }
+            want_next = ix + 2;
+            proofs++;
+            arena_reset(a);
+        }
+        if (rc != TRACE_OK)
+            break;
+        if (want_next != l + 1) {
+            rc = fail_at(what, "the commit's last entry is not proven");
+            break;
+        }
+        if (!first)
+            first = f;
+        count += l - f + 1;
+        prev_last = l;
+    }
+    c->cp = top;
+    free(own);
+    if (rc != TRACE_OK)
+        return rc;
+    if ((json_is_integer(json_object_get(c->b, "count")) &&
+         (uint64_t)json_integer_value(json_object_get(c->b, "count")) !=
+             count) ||
+        (json_is_integer(json_object_get(c->b, "last_seq")) &&
+         (uint64_t)json_integer_value(json_object_get(c->b, "last_seq")) !=
+             prev_last))
+        return fail_at("count", "not the commits' entries");
+    snprintf(summary, cap,
+             "receipt of %llu entr%s (journal positions %llu to %llu) in "
+             "%zu commit%s; %llu inclusion proof%s checked, the last in the "
+             "%llu-entry tree",
+             (unsigned long long)count, count == 1 ? "y" : "ies",
+             (unsigned long long)first, (unsigned long long)prev_last,
+             json_array_size(commits),
+             json_array_size(commits) == 1 ? "" : "s",
+             (unsigned long long)proofs, proofs == 1 ? "" : "s",
+             (unsigned long long)top->size);
+    return TRACE_OK;
+}
+
 int trace_check_bundle(const char *json, size_t len, const char *log_vkey,
                        const char *const *witness_vkeys, size_t n_witnesses,
                        size_t min_cosigs, char *summary, size_t cap)
@@ -1010,6 +1384,8 @@ int trace_check_bundle(const char *json, size_t len, const char *log_vkey,
         rc = check_history_bundle(&c, a, summary, cap);
     else if (strcmp(type, "trace.v1.consistency") == 0)
         rc = check_consistency_bundle(&c, summary, cap);
+    else if (strcmp(type, "trace.v1.receipt") == 0)
+        rc = check_receipt_bundle(&c, a, summary, cap);
     else
         rc = trace_fail(TRACE_EINVAL, "unknown bundle type %.40s", type);
     if (rc == TRACE_OK && n_witnesses) {

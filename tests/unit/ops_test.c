@@ -29,6 +29,8 @@ ops_call_t *mk(callbuf *b, int op_case)
     trace__ops__v1__parties__init(&b->parties);
     trace__ops__v1__permit_list__init(&b->permit_list);
     trace__ops__v1__check__init(&b->check);
+    trace__ops__v1__checkpoint__init(&b->checkpoint);
+    trace__ops__v1__prove__init(&b->prove);
     b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
     switch (op_case) {
     case C(BALANCE):
@@ -75,6 +77,12 @@ ops_call_t *mk(callbuf *b, int op_case)
         break;
     case C(CHECK):
         b->call.check = &b->check;
+        break;
+    case C(CHECKPOINT):
+        b->call.checkpoint = &b->checkpoint;
+        break;
+    case C(PROVE):
+        b->call.prove = &b->prove;
         break;
     default:
         break;

@@ -30,6 +30,8 @@ typedef struct callbuf {
     Trace__Ops__V1__Parties parties;
     Trace__Ops__V1__PermitList permit_list;
     Trace__Ops__V1__Check check;
+    Trace__Ops__V1__Checkpoint checkpoint;
+    Trace__Ops__V1__Prove prove;
     char dest[400];
 } callbuf;
 

@@ -576,6 +576,153 @@ static void test_old_ledger(void **state)
     rm_tree(dir);
 }
 
+/* Receipts: every entry of a small write proven, the first and last of
+ * a large one; the bundle of several commits checks, out of order it
+ * does not; the events sent match; another log key signs checkpoints
+ * once set. */
+static void check_leaves(fixture *f, const trace_receipt *rc)
+{
+    trace_checkpoint cp;
+
+    (void)f;
+    assert_int_equal(
+        trace_checkpoint_parse(&cp, rc->checkpoint, rc->checkpoint_len),
+        TRACE_OK);
+    assert_true(cp.size >= rc->last_seq);
+    for (size_t i = 0; i < rc->n_leaves; i++) {
+        const trace_receipt_leaf *lf = &rc->leaves[i];
+        uint8_t h[32];
+        leaf_hash(h, lf->entry, lf->entry_len);
+        assert_memory_equal(h, lf->leaf_hash, 32);
+        assert_true(trace_merkle_verify_inclusion(lf->leaf_index, cp.size,
+                                                  lf->leaf_hash, lf->proof,
+                                                  lf->n_proof, cp.root));
+    }
+}
+
+static void test_receipts(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r1, r2;
+    trace_receipt *a = NULL, *b = NULL, *none = NULL;
+    trace_receipt parts[2];
+    trace_key *other;
+    trace_checkpoint cp;
+    char vkey[256], summary[512], *json, *note, name[256];
+    const uint8_t *ev[5];
+    size_t evl[5], len;
+    uint8_t pub[32];
+    Trace__V1__Entry *e[5];
+    int next = 0;
+
+    assert_int_equal(
+        fixture_import(f, party_p1, TRACE_APPEND_PROVISION_KEYS, &r1),
+        TRACE_OK);
+    grow(f, 30, &next);
+    /* a write of 5: each entry */
+    {
+        char *lines = produce_lines(1000, 5);
+        assert_int_equal(fixture_import(f, lines, 0, &r1), TRACE_OK);
+        free(lines);
+    }
+    assert_int_equal(r1.last_seq - r1.first_seq, 4);
+    assert_int_equal(trace_receipt_get(f->l, r1.first_seq, r1.last_seq, &a),
+                     TRACE_OK);
+    assert_int_equal(a->n_leaves, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(a->leaves[i].leaf_index, r1.first_seq - 1 + i);
+    check_leaves(f, a);
+    /* the events it sent, in order: matched; one changed or missing: not */
+    for (size_t i = 0; i < 5; i++) {
+        e[i] = trace__v1__entry__unpack(NULL, a->leaves[i].entry_len,
+                                        a->leaves[i].entry);
+        assert_non_null(e[i]);
+        ev[i] = e[i]->event.data;
+        evl[i] = e[i]->event.len;
+    }
+    assert_int_equal(trace_receipt_match(a, ev, evl, 5), TRACE_OK);
+    assert_int_equal(trace_receipt_match(a, ev + 1, evl + 1, 4), TRACE_EVERIFY);
+    {
+        const uint8_t *sw[5] = {ev[1], ev[0], ev[2], ev[3], ev[4]};
+        size_t swl[5] = {evl[1], evl[0], evl[2], evl[3], evl[4]};
+        assert_int_equal(trace_receipt_match(a, sw, swl, 5), TRACE_EVERIFY);
+    }
+    /* a write of 100: its first and last */
+    {
+        char *lines = produce_lines(2000, 100);
+        assert_int_equal(fixture_import(f, lines, 0, &r2), TRACE_OK);
+        free(lines);
+    }
+    assert_int_equal(trace_receipt_get(f->l, r2.first_seq, r2.last_seq, &b),
+                     TRACE_OK);
+    assert_int_equal(b->n_leaves, 2);
+    assert_int_equal(b->leaves[0].leaf_index, r2.first_seq - 1);
+    assert_int_equal(b->leaves[1].leaf_index, r2.last_seq - 1);
+    check_leaves(f, b);
+    /* both as the receipt of one write: each against its own checkpoint */
+    assert_int_equal(trace_checkpoint_vkey(f->l, vkey, sizeof(vkey)), TRACE_OK);
+    parts[0] = *a;
+    parts[1] = *b;
+    assert_int_equal(trace_receipt_json(parts, 2, &json, &len), TRACE_OK);
+    assert_int_equal(trace_check_bundle(json, len, vkey, NULL, 0, 0, summary,
+                                        sizeof(summary)),
+                     TRACE_OK);
+    assert_non_null(strstr(summary, "receipt of 105 entries"));
+    assert_non_null(strstr(summary, "in 2 commits; 7 inclusion proofs"));
+    free(json);
+    /* out of order: refused */
+    parts[0] = *b;
+    parts[1] = *a;
+    assert_int_equal(trace_receipt_json(parts, 2, &json, &len), TRACE_OK);
+    assert_int_equal(trace_check_bundle(json, len, vkey, NULL, 0, 0, summary,
+                                        sizeof(summary)),
+                     TRACE_EVERIFY);
+    assert_non_null(strstr(trace_error_last(), "larger than the last"));
+    free(json);
+    /* the same commit twice */
+    parts[0] = parts[1] = *b;
+    assert_int_equal(trace_receipt_json(parts, 2, &json, &len), TRACE_OK);
+    assert_int_equal(trace_check_bundle(json, len, vkey, NULL, 0, 0, summary,
+                                        sizeof(summary)),
+                     TRACE_EVERIFY);
+    assert_non_null(strstr(trace_error_last(), "out of order"));
+    free(json);
+    /* bad ranges; nothing appended; a range no checkpoint covers */
+    assert_int_equal(trace_receipt_get(f->l, 5, 3, &none), TRACE_EINVAL);
+    assert_int_equal(trace_receipt_get(f->l, 0, 3, &none), TRACE_EINVAL);
+    assert_null(none);
+    assert_int_equal(trace_receipt_get(f->l, 0, 0, &none), TRACE_OK);
+    assert_int_equal(none->n_leaves, 0);
+    assert_int_equal(trace_receipt_json(none, 1, &json, &len), TRACE_ENOTFOUND);
+    {
+        trace_receipt *x = NULL;
+        assert_int_equal(
+            trace_receipt_get(f->l, r2.last_seq + 1, r2.last_seq + 1, &x),
+            TRACE_ENOTFOUND);
+        assert_null(x);
+    }
+    trace_receipt_free(NULL);
+    /* another log key, once set, signs the next commit's checkpoint */
+    assert_int_equal(trace_key_generate(&other), TRACE_OK);
+    trace_ledger_set_checkpoint_key(f->l, other);
+    grow(f, r2.last_seq + 1, &next);
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(&cp, note, len), TRACE_OK);
+    free(note);
+    assert_int_equal(trace_checkpoint_vkey(f->l, vkey, sizeof(vkey)), TRACE_OK);
+    assert_int_equal(trace_vkey_parse(vkey, name, sizeof(name), pub), TRACE_OK);
+    assert_memory_equal(pub, trace_key_public(other), 32);
+    assert_int_equal(trace_checkpoint_verify(&cp, name, pub), TRACE_OK);
+    trace_ledger_close(f->l); /* before the key it borrows */
+    f->l = NULL;
+    trace_key_free(other);
+    for (size_t i = 0; i < 5; i++)
+        trace__v1__entry__free_unpacked(e[i], NULL);
+    trace_receipt_free(a);
+    trace_receipt_free(b);
+    trace_receipt_free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +733,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoints, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_verify_tree, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_receipts, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(test_old_ledger),
     };

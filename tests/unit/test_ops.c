@@ -624,8 +624,8 @@ static void test_table(void **state)
     }
     assert_null(ops_at(n));
     /* every Call field has its row */
-    assert_int_equal(n, 15);
-    for (int c = C(BALANCE); c <= C(CHECK); c++)
+    assert_int_equal(n, 17);
+    for (int c = C(BALANCE); c <= C(PROVE); c++)
         assert_int_equal(seen[c], 1);
     /* every name found maps back to the row of that name */
     for (size_t i = 0; i < n; i++) {
@@ -638,10 +638,69 @@ static void test_table(void **state)
     assert_null(ops_find("Balance"));
     assert_null(ops_of_call(NULL));
     assert_null(ops_of_call(mk(&b, 0)));
-    assert_null(ops_of_call(mk(&b, 16)));
+    assert_null(ops_of_call(mk(&b, 18)));
     assert_string_equal(ops_find("register")->name, "register");
     assert_int_equal(ops_find("permit")->op_case, C(PERMIT_SHOW));
     assert_int_equal(ops_find("register")->op_case, C(SPECIAL_REGISTER));
+}
+
+/* checkpoint and prove: checkpoints and consistency for anyone; an
+ * event's proof for its recorder and regulators; a chain's for the
+ * party itself and regulators; exactly one form of prove. */
+static void test_proofs(void **state)
+{
+    fixture *f = *state;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+    const ops_principal *anyone[4] = {&regulator, &party_a, &party_c, &owner};
+
+    for (int w = 0; w < 4; w++) {
+        assert_int_equal(
+            run(f, NULL, anyone[w], mk(&b, C(CHECKPOINT)), &r, &st), 0);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.kind[0], I(NOTE));
+        mk(&b, C(CHECKPOINT));
+        b.checkpoint.has_public_key = b.checkpoint.public_key = 1;
+        assert_int_equal(run(f, NULL, anyone[w], &b.call, &r, &st), 0);
+        mk(&b, C(PROVE));
+        b.prove.has_consistency = b.prove.consistency = 1;
+        b.prove.old_size = 1;
+        b.prove.new_size = 1;
+        assert_int_equal(run(f, NULL, anyone[w], &b.call, &r, &st), 0);
+        assert_int_equal(r.kind[0], I(BUNDLE));
+    }
+    /* a checkpoint of a size no commit ended at */
+    mk(&b, C(CHECKPOINT));
+    b.checkpoint.has_size = 1;
+    b.checkpoint.size = 2;
+    assert_int_equal(run(f, NULL, &party_a, &b.call, &r, &st), 4);
+    /* A's sale s1: A and regulators, not B (its buyer) nor C */
+    mk(&b, C(PROVE));
+    b.prove.party = "A";
+    b.prove.id = "s1";
+    assert_int_equal(run(f, NULL, &party_a, &b.call, &r, &st), 0);
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 0);
+    assert_int_equal(run(f, NULL, &party_b, &b.call, &r, &st), 5);
+    assert_int_equal(st.ran, 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 5);
+    b.prove.id = "nope";
+    assert_int_equal(run(f, NULL, &party_a, &b.call, &r, &st), 4);
+    /* B's chain: B and regulators */
+    mk(&b, C(PROVE));
+    b.prove.history = "B";
+    assert_int_equal(run(f, NULL, &party_b, &b.call, &r, &st), 0);
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 0);
+    assert_int_equal(run(f, NULL, &party_c, &b.call, &r, &st), 5);
+    /* two forms at once, or none */
+    b.prove.party = "A";
+    b.prove.id = "s1";
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 1);
+    mk(&b, C(PROVE));
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 1);
+    b.prove.party = "A"; /* without an id */
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1009,6 +1068,7 @@ int main(void)
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),
+        T(test_proofs),
         T(test_paging),
         T(test_paging_history_limit),
         T(test_full_without_paging),

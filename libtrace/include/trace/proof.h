@@ -128,6 +128,77 @@ int trace_prove_history(trace_ledger *l, const char *party, char **json,
 int trace_prove_consistency(trace_ledger *l, uint64_t old_size,
                             uint64_t new_size, char **json, size_t *len);
 
+/* ------------------------------------------------------------------ */
+/* Receipts (SPEC 8)                                                    */
+/*
+ * A write's receipt: the checkpoint stored by the commit that appended
+ * its entries (or a later one) and inclusion proofs in that
+ * checkpoint's tree.  The cost is bounded: a write of at most
+ * TRACE_RECEIPT_MAX_PROOFS entries gets a proof of every entry; a larger
+ * one (an import) the proofs of its first and last entry only, the
+ * entries between being covered by the same signed root (`prove
+ * PARTY/EVENT-ID` proves any of them later).
+ *
+ * The JSON form ("bundle": "trace.v1.receipt", checked by
+ * trace_check_bundle) holds one receipt per commit of the write, in
+ * order (an import through traced commits in chunks):
+ *
+ *   origin, tree_size, checkpoint   the last commit's checkpoint
+ *   first_seq, last_seq, count      the write's entries (journal
+ *                                   positions, from 1) and their number
+ *   commits: [{first_seq, last_seq, tree_size,
+ *              checkpoint           only where not the top-level one
+ *              leaves: [{leaf_index, leaf_hash (hex), entry (base64 of
+ *                        the exact Entry bytes), inclusion ([hex])}]}]
+ *
+ * The check: every checkpoint is signed by the log key under its
+ * origin and covers its commit (tree_size >= last_seq); commits follow
+ * each other; each leaf's hash is SHA-256(0x00 || entry), its inclusion
+ * proof leads to its checkpoint's root and its entry decodes as journal
+ * entry leaf_index + 1 within its commit's range; the first and last
+ * entry of each commit are proven, and every one of a commit of at most
+ * TRACE_RECEIPT_MAX_PROOFS entries.
+ */
+#define TRACE_RECEIPT_MAX_PROOFS 64
+
+typedef struct trace_receipt_leaf {
+    uint64_t leaf_index; /* journal position - 1 */
+    uint8_t leaf_hash[32];
+    const uint8_t *entry; /* the exact Entry bytes */
+    size_t entry_len;
+    const uint8_t (*proof)[32]; /* inclusion in the checkpoint's tree */
+    size_t n_proof;
+} trace_receipt_leaf;
+
+typedef struct trace_receipt {
+    const char *checkpoint; /* the signed note, cosignatures included */
+    size_t checkpoint_len;
+    uint64_t first_seq, last_seq; /* the entries (0, 0: none appended) */
+    size_t n_leaves;
+    const trace_receipt_leaf *leaves; /* in journal order */
+} trace_receipt;
+
+/* The receipt of journal entries first_seq..last_seq (0, 0: the latest
+ * checkpoint alone) against the latest stored checkpoint, read in one
+ * transaction: right after the commit that appended them (traced's
+ * writer, or tracectl after an append), the one that commit stored.
+ * *out is the caller's, for trace_receipt_free.  TRACE_EINVAL for a bad
+ * range, TRACE_ENOTFOUND if no checkpoint covers last_seq. */
+int trace_receipt_get(trace_ledger *l, uint64_t first_seq, uint64_t last_seq,
+                      trace_receipt **out);
+void trace_receipt_free(trace_receipt *r);
+/* The JSON bundle of the receipts of a write's commits, in order (parts
+ * without entries are left out; TRACE_ENOTFOUND if none has any).
+ * *json is malloc'd.  The parts are not checked here. */
+int trace_receipt_json(const trace_receipt *parts, size_t n, char **json,
+                       size_t *len);
+/* For a writer that knows what it sent: TRACE_OK if each leaf's hash is
+ * that of its entry and each entry, in order, carries one of `events`
+ * (the exact event bytes the write sent, in order); TRACE_EVERIFY
+ * naming the first leaf that does not. */
+int trace_receipt_match(const trace_receipt *r, const uint8_t *const *events,
+                        const size_t *lens, size_t n);
+
 /* Checks a bundle offline.  TRACE_OK when everything holds;
  * TRACE_EVERIFY (or TRACE_EINVAL for a malformed bundle) with the first
  * failure named in trace_error_last(). */
