@@ -271,6 +271,10 @@ struct tree_check;
 int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
                      uint64_t start, const char *ext, size_t ext_len);
 int tree_check_leaf(struct tree_check *t, const uint8_t leaf[32]);
+/* Or, when tree_check_can16 (16 leaves in, no checkpoint inside the next
+ * 16), the hash of the next 16 leaves at once. */
+int tree_check_can16(const struct tree_check *t);
+int tree_check_add16(struct tree_check *t, const uint8_t hash[32]);
 int tree_check_end(struct tree_check *t, uint64_t *checked);
 void tree_check_free(struct tree_check *t);
 /* The log key's public half (checkpoint.c), without making one:

@@ -461,6 +461,37 @@ static void test_verify_tree(void **state)
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
     raw_end(f, env, txn);
     assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    /* one commit of 64 entries: verify takes its 16-leaf subtrees whole
+     * (no checkpoint inside them); a changed one is still named at the
+     * entry that ends it */
+    {
+        uint64_t size;
+        uint8_t head[32];
+        char *lines = produce_lines(next, 64);
+        next += 64;
+        assert_int_equal(fixture_import(f, lines, 0, &r), TRACE_OK);
+        free(lines);
+        assert_int_equal(trace_ledger_head(f->l, &size, head), TRACE_OK);
+        uint64_t blk = (size - 17) / 16; /* a block inside the commit */
+        key[8] = (uint8_t)blk;
+        key[7] = (uint8_t)(blk >> 8);
+        raw_begin(f, "tree", &env, &txn, &dbi);
+        assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+        memcpy(hash, v.mv_data, 32);
+        hash[5] ^= 1;
+        v = (MDB_val){32, hash};
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        raw_end(f, env, txn);
+        assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL),
+                         TRACE_EVERIFY);
+        assert_int_equal(res.bad_seq, (blk + 1) * 16);
+        hash[5] ^= 1;
+        raw_begin(f, "tree", &env, &txn, &dbi);
+        v = (MDB_val){32, hash};
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+        raw_end(f, env, txn);
+        assert_int_equal(trace_ledger_verify(f->l, &res, NULL, NULL), TRACE_OK);
+    }
     /* a stored checkpoint's root changed (and so its signature) */
     {
         uint8_t kb[8];
