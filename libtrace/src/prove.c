@@ -36,6 +36,70 @@
 
 #define MAX_BUNDLE (256u << 20)
 
+/* Proofs of the stored tree --------------------------------------------- */
+
+/* A read transaction, once `size` is known to be the journal's or less. */
+static int with_tree(trace_ledger *l, uint64_t size, MDB_txn **txn)
+{
+    uint8_t head[32];
+    uint64_t have;
+    int rc;
+
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, txn))) {
+        *txn = NULL;
+        return trace_fail_mdb(rc, "begin");
+    }
+    if ((rc = ledger_head_get(*txn, l, &have, head)) != TRACE_OK) {
+        ledger_txn_abort(l, *txn);
+        return rc;
+    }
+    if (size > have) {
+        ledger_txn_abort(l, *txn);
+        return trace_fail(TRACE_EINVAL,
+                          "the journal has %llu entries, not %llu",
+                          (unsigned long long)have, (unsigned long long)size);
+    }
+    return TRACE_OK;
+}
+
+int trace_inclusion_proof(trace_ledger *l, uint64_t index, uint64_t size,
+                          uint8_t (*proof)[32], size_t *n)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = with_tree(l, size, &txn)) != TRACE_OK)
+        return rc;
+    rc = tree_inclusion(txn, l, index, size, proof, n);
+    ledger_txn_abort(l, txn);
+    return rc;
+}
+
+int trace_consistency_proof(trace_ledger *l, uint64_t old_size,
+                            uint64_t new_size, uint8_t (*proof)[32], size_t *n)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = with_tree(l, new_size, &txn)) != TRACE_OK)
+        return rc;
+    rc = tree_consistency(txn, l, old_size, new_size, proof, n);
+    ledger_txn_abort(l, txn);
+    return rc;
+}
+
+int trace_tree_root(trace_ledger *l, uint64_t size, uint8_t root[32])
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = with_tree(l, size, &txn)) != TRACE_OK)
+        return rc;
+    rc = tree_root(txn, l, size, root);
+    ledger_txn_abort(l, txn);
+    return rc;
+}
+
 /* Building ------------------------------------------------------------ */
 
 static json_t *hex_json(const uint8_t *h, size_t n)
@@ -1300,8 +1364,7 @@ static int check_receipt_bundle(struct chk *c, arena *a, char *summary,
              "%llu-entry tree",
              (unsigned long long)count, count == 1 ? "y" : "ies",
              (unsigned long long)first, (unsigned long long)prev_last,
-             json_array_size(commits),
-             json_array_size(commits) == 1 ? "" : "s",
+             json_array_size(commits), json_array_size(commits) == 1 ? "" : "s",
              (unsigned long long)proofs, proofs == 1 ? "" : "s",
              (unsigned long long)top->size);
     return TRACE_OK;

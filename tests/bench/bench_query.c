@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "bench_util.h"
+#include "trace/proof.h"
 #include "trace/trace.h"
 
 #define N_MFR   4
@@ -380,6 +381,58 @@ int main(int argc, char **argv)
         t[i] = bench_now() - s;
     }
     report("trace forward, whole lot", t, 200, (double)rows);
+
+    /* proofs of the Merkle tree (SPEC 8): a random entry's inclusion in
+     * the whole tree, consistency of a random older size with it, and an
+     * event's offline bundle built and checked */
+    {
+        uint8_t proof[64][32], root[32];
+        size_t np;
+        char vkey[512], summary[512], *json = NULL;
+        size_t jlen;
+        trace_ledger_head(l, &size, head);
+        for (int i = 0; i < N; i++) {
+            double s = bench_now();
+            if (trace_inclusion_proof(l, rnd(size), size, proof, &np) !=
+                TRACE_OK)
+                fprintf(stderr, "inclusion: %s\n", trace_error_last());
+            t[i] = bench_now() - s;
+        }
+        report("inclusion proof, random entry", t, N, 1);
+        for (int i = 0; i < N; i++) {
+            double s = bench_now();
+            if (trace_consistency_proof(l, 1 + rnd(size - 1), size, proof,
+                                        &np) != TRACE_OK)
+                fprintf(stderr, "consistency: %s\n", trace_error_last());
+            t[i] = bench_now() - s;
+        }
+        report("consistency proof, random older size", t, N, 1);
+        double s = bench_now();
+        int ok = trace_tree_root(l, size, root) == TRACE_OK;
+        printf("%-40s %.1f ms\n", "tree root of the whole journal",
+               (bench_now() - s) * 1e3);
+        for (int i = 0; ok && i < 20; i++) {
+            snprintf(party, sizeof(party), "PH%d", (int)rnd(N_PHARM));
+            char id[48];
+            snprintf(id, sizeof(id), "reg-%s", party);
+            s = bench_now();
+            ok = trace_prove_event(l, "REGULATOR", id, &json, &jlen) ==
+                     TRACE_OK &&
+                 trace_checkpoint_vkey(l, vkey, sizeof(vkey)) == TRACE_OK;
+            t[i] = bench_now() - s;
+            s = bench_now();
+            ok = ok && trace_check_bundle(json, jlen, vkey, NULL, 0, 0, summary,
+                                          sizeof(summary)) == TRACE_OK;
+            t[20 + i] = bench_now() - s;
+            free(json);
+        }
+        if (ok) {
+            report("prove an event (bundle)", t, 20, 1);
+            report("check-proof of that bundle", t + 20, 20, 1);
+        } else {
+            fprintf(stderr, "bundle: %s\n", trace_error_last());
+        }
+    }
 
     /* a full run; then incremental ones: the first reads everything and
      * files its index, then a new lot's whole history (~4,900 events: a

@@ -118,6 +118,17 @@ int trace_checkpoint_note(trace_ledger *l, uint64_t size, char **note,
 int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
                                const char *witness_vkey);
 
+/* The RFC 9162 inclusion proof of leaf `index` (entry index + 1) in the
+ * tree of `size` entries, and the consistency proof from `old_size` to
+ * `new_size`: *n hashes into proof (room for 64).  TRACE_EINVAL for
+ * sizes the journal does not have or out of order. */
+int trace_inclusion_proof(trace_ledger *l, uint64_t index, uint64_t size,
+                          uint8_t (*proof)[32], size_t *n);
+int trace_consistency_proof(trace_ledger *l, uint64_t old_size,
+                            uint64_t new_size, uint8_t (*proof)[32], size_t *n);
+/* MTH of the first `size` entries. */
+int trace_tree_root(trace_ledger *l, uint64_t size, uint8_t root[32]);
+
 /* Bundles (JSON, malloc'd): an event's inclusion, with what checking the
  * recorder's signature needs; a party's whole chain; a consistency
  * proof.  The checkpoint is the latest stored one. */
