@@ -422,6 +422,11 @@ typedef struct state_ctx {
 #define BAL_ORDER 17 /* u64t at, u64be seq, u8 n: the sort part */
 #define BAL_SIZE  26 /* + i64be running balance (17), u8 unit (25) */
 int64_t bal_balance(const void *record);
+/* Book stock of one lot of a party over all its sites as of `at` (the
+ * last change at or before it of each site), in base units. */
+int lot_stock(MDB_txn *txn, const trace_ledger *l, const char *party,
+              const char *substance, const char *lot, int64_t at,
+              int64_t *sum);
 /* A new cache of stock index tails for state_ctx.tails. */
 strmap *state_tails_new(void);
 /* Applies an event's effects on the indexes; `seq` is its entry. */

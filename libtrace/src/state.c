@@ -419,6 +419,46 @@ static int balance_before(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
     return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
 }
 
+int lot_stock(MDB_txn *txn, const trace_ledger *l, const char *party,
+              const char *substance, const char *lot, int64_t at,
+              int64_t *sum)
+{
+    const char *parts[] = {party, substance, lot};
+    uint8_t prefix[KEY_MAX], order[BAL_ORDER];
+    size_t plen = join(prefix, sizeof(prefix), parts, 3);
+    MDB_cursor *cur;
+    MDB_val k = {plen, prefix}, v;
+    int rc;
+
+    *sum = 0;
+    if (!plen)
+        return trace_fail(TRACE_EINVAL, "party, substance and lot names are "
+                                        "too long together");
+    /* each site's last record at or before `at` */
+    be64_put(order, time_key(at));
+    be64_put(order + 8, UINT64_MAX);
+    order[16] = 0xff;
+    if ((rc = mdb_cursor_open(txn, l->dbi_bal, &cur)))
+        return trace_fail_mdb(rc, "bal");
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
+        MDB_val site = k;
+        int64_t b;
+        int rc2 = balance_before(txn, l->dbi_bal, &site, order, &b);
+        if (rc2 != TRACE_OK) {
+            mdb_cursor_close(cur);
+            return rc2;
+        }
+        if (__builtin_add_overflow(*sum, b, sum)) {
+            mdb_cursor_close(cur);
+            return trace_fail(TRACE_EINVAL, "quantity overflow");
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? TRACE_OK : trace_fail_mdb(rc, "bal");
+}
+
 static int apply_bal(struct apply *a, const struct effect *e)
 {
     MDB_txn *txn = a->sc->txn;
