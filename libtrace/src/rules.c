@@ -384,11 +384,26 @@ static int rule_two_way(struct run *r, const struct cfg *c)
     int64_t window = (int64_t)(r->cfg[3].p[0] * (double)US_PER_HOUR);
     double pct = r->cfg[4].p[0];
     size_t *confirmed = NULL; /* per rec: receipts in the window */
+    /* per sale: what its matching receipts add up to, how many, and the
+     * first of them (1 + index in by_at; each links to the next) */
+    int64_t *got = NULL;
+    uint32_t *n_got = NULL, *first = NULL, *next = NULL, *last = NULL;
+    uint8_t *wrapped = NULL;
     int rc = TRACE_OK;
 
     (void)c;
-    if (!(confirmed = big_alloc((r->n + 1) * sizeof(*confirmed))))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (r->n >= UINT32_MAX)
+        return trace_fail(TRACE_EINVAL, "too many events for one run");
+    if (!(confirmed = big_alloc((r->n + 1) * sizeof(*confirmed))) ||
+        !(got = big_alloc((r->n + 1) * sizeof(*got))) ||
+        !(n_got = big_alloc((r->n + 1) * sizeof(*n_got))) ||
+        !(first = big_alloc((r->n + 1) * sizeof(*first))) ||
+        !(next = big_alloc((r->n + 1) * sizeof(*next))) ||
+        !(last = big_alloc((r->n + 1) * sizeof(*last))) ||
+        !(wrapped = big_alloc(r->n + 1))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const rec *sale;
@@ -417,16 +432,60 @@ static int rule_two_way(struct run *r, const struct cfg *c)
             confirmed[sale - r->recs]++;
         else if (e->at < sale->at)
             confirmed[sale - r->recs]++; /* recorded out of order */
-        if (!within_tolerance(sale->sub, sale->qty, e->qty, pct)) {
-            const rec *ev[2] = {sale, e};
-            confirmed[sale - r->recs]++; /* a short receipt is a mismatch */
-            if (r->cfg[4].enabled)
-                rc = raise_alert(
-                    r, mismatch, ev, 2, sale->party, e->party, e->substance,
-                    e->lot, NULL, "sale %s: %s %s sent, %s %s received",
-                    sale->id, fmt_qty(r, sale->qty, sale->unit), sale->unit,
-                    fmt_qty(r, e->qty, sale->unit), sale->unit);
+        /* what the sale's receipts add up to: judged below, once */
+        {
+            size_t si = (size_t)(sale - r->recs);
+            if (__builtin_add_overflow(got[si], e->qty, &got[si]))
+                wrapped[si] = 1;
+            if (n_got[si]++ == 0)
+                first[si] = (uint32_t)i + 1;
+            else
+                next[last[si] - 1] = (uint32_t)i + 1;
+            last[si] = (uint32_t)i + 1;
         }
+    }
+    /* QTY_MISMATCH: one per sale whose receipts together differ from it
+     * (a short receipt, an over-receipt, several receipts adding up to
+     * more than was shipped), its evidence the sale and every receipt */
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *sale = r->by_at[i], **ev;
+        size_t si = (size_t)(sale - r->recs), k = 0;
+        if (sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY || !n_got[si] ||
+            (!wrapped[si] &&
+             within_tolerance(sale->sub, sale->qty, got[si], pct)))
+            continue;
+        confirmed[si]++; /* a short receipt is a mismatch, not missing */
+        if (!r->cfg[4].enabled)
+            continue;
+        if (!(ev = arena_alloc(r->a, ((size_t)n_got[si] + 1) * sizeof(*ev)))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
+        }
+        ev[k++] = sale;
+        for (uint32_t j = first[si]; j; j = next[j - 1])
+            ev[k++] = r->by_at[j - 1];
+        const rec *e1 = ev[1];
+        if (n_got[si] == 1)
+            rc = raise_alert(r, mismatch, ev, k, sale->party, e1->party,
+                             e1->substance, e1->lot, NULL,
+                             "sale %s: %s %s sent, %s %s received", sale->id,
+                             fmt_qty(r, sale->qty, sale->unit), sale->unit,
+                             fmt_qty(r, e1->qty, sale->unit), sale->unit);
+        else if (wrapped[si])
+            rc = raise_alert(r, mismatch, ev, k, sale->party, e1->party,
+                             e1->substance, e1->lot, NULL,
+                             "sale %s: %s %s sent; its %u receipts add up "
+                             "beyond any quantity",
+                             sale->id, fmt_qty(r, sale->qty, sale->unit),
+                             sale->unit, n_got[si]);
+        else
+            rc = raise_alert(r, mismatch, ev, k, sale->party, e1->party,
+                             e1->substance, e1->lot, NULL,
+                             "sale %s: %s %s sent, %s %s received in %u "
+                             "receipts",
+                             sale->id, fmt_qty(r, sale->qty, sale->unit),
+                             sale->unit, fmt_qty(r, got[si], sale->unit),
+                             sale->unit, n_got[si]);
     }
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
@@ -445,7 +504,14 @@ static int rule_two_way(struct run *r, const struct cfg *c)
                          "sale %s to %s has no receipt within %.0f h", e->id,
                          e->to, r->cfg[3].p[0]);
     }
+out:
     big_free(confirmed);
+    big_free(got);
+    big_free(n_got);
+    big_free(first);
+    big_free(next);
+    big_free(last);
+    big_free(wrapped);
     return rc;
 }
 
@@ -1147,8 +1213,9 @@ const struct rule reconcile_rules[N_RULES] = {
      rule_two_way},
     {"QTY_MISMATCH",
      "medium",
-     "a receipt's quantity differs from its sale's beyond tolerance (any "
-     "difference for counts)",
+     "the receipts of a sale add up to other than its quantity beyond "
+     "tolerance (any difference for counts): one alert per sale, with "
+     "every receipt",
      {"tolerance_pct"},
      {0.1},
      NULL},

@@ -191,6 +191,44 @@ static void test_shipment_and_quantities(void **state)
     assert_int_equal(alerts_of(f, "RECEIPT_UNMATCHED", AS_OF, NULL), 2);
 }
 
+/* Receipts of one sale are added up: two receipts of a 1,000 L sale
+ * totalling 1,750 L are one anomaly, one alert with the sale and both
+ * receipts; a sale delivered in two parts that add up is none. */
+static int keep_json(const trace_alert *a, void *ctx)
+{
+    if (strcmp(a->rule, "QTY_MISMATCH") == 0)
+        snprintf(ctx, 1024, "%s", a->json);
+    return 0;
+}
+
+static void test_receipts_summed(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[1024] = "";
+
+    SETUP(PRODUCE("m1", "acetone", "A1", "5000", "L")
+          /* over-received across two receipts */
+          SALE("s1", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "1000",
+               "L", "") RECEIPT("c1", "B", "s1", "2026-01-06T00:00:00+08:00",
+                                "acetone", "A1", "1000", "L")
+              RECEIPT("c1b", "B", "s1", "2026-01-07T00:00:00+08:00", "acetone",
+                      "A1", "750", "L")
+          /* delivered in two parts: 600 + 400 */
+          SALE("s2", "B", "2026-01-05T00:00:00+08:00", "acetone", "A1", "1000",
+               "L", "") RECEIPT("c2", "B", "s2", "2026-01-06T00:00:00+08:00",
+                                "acetone", "A1", "600", "L")
+              RECEIPT("c2b", "B", "s2", "2026-01-07T00:00:00+08:00", "acetone",
+                      "A1", "400", "L"));
+    assert_int_equal(alerts_of(f, "QTY_MISMATCH", AS_OF, NULL), 1);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_json, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "1750 L received in 2 receipts"));
+    assert_non_null(strstr(json, "\"c1\""));
+    assert_non_null(strstr(json, "\"c1b\""));
+    assert_null(strstr(json, "\"c2\""));
+}
+
 static void test_stock(void **state)
 {
     SETUP(PRODUCE("m1", "ephedrine", "E1", "10", "kg")
@@ -833,6 +871,7 @@ int main(void)
         T(test_permit_missing),
         T(test_permit_invalid_and_exceeded),
         T(test_shipment_and_quantities),
+        T(test_receipts_summed),
         T(test_stock),
         T(test_unusual_order),
         T(test_unlicensed),
