@@ -176,7 +176,7 @@ struct rule {
     rule_fn fn;
 };
 
-#define N_RULES 17
+#define N_RULES 18
 /* The rules, in output order (rules.c). */
 extern const struct rule reconcile_rules[N_RULES];
 

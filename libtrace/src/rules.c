@@ -1158,9 +1158,102 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
     return rc;
 }
 
-static int rule_chain(struct run *r, const struct cfg *c)
+/* SPLIT_PURCHASE (SPEC 12): one buyer's purchases of one substance from
+ * at least K sellers within D days, each below its category's threshold,
+ * together reaching it.  Walked per (buyer, substance) in time order with
+ * a sliding window; the window's purchases are the evidence, and once
+ * raised the walk starts afresh after them, so one splitting gives one
+ * alert. */
+struct split {
+    struct walk w; /* first: push_change grows it */
+    size_t start;
+    double sum; /* of purchases [start, n) */
+};
+
+static double split_threshold(const struct cfg *c, const subst_info *s)
+{
+    int cat = 0;
+    int64_t factor = 1;
+    for (size_t k = 0; s && k < s->n_scopes; k++)
+        if (strncmp(s->scopes[k], "CN-PC-", 6) == 0)
+            cat = s->scopes[k][6] - '0';
+    if (cat < 1 || cat > 3 || !s || s->dim == DIM_COUNT)
+        return 0;
+    /* thresholds are given in kg (category 3 volumes in L) */
+    unit_lookup(s->dim == DIM_VOLUME ? "L" : "kg", NULL, &factor);
+    return c->p[1 + cat] * (double)factor;
+}
+
+static int rule_split(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(16);
+    int64_t window = (int64_t)(c->p[1] * (double)US_PER_DAY);
+    size_t min_sellers = c->p[0] < 2 ? 2 : (size_t)c->p[0];
+    struct walks ws = {strmap_new(sizeof(struct split)), NULL, 0, 0};
+    char key[KEY_MAX];
+    int rc = TRACE_OK;
+
+    if (!ws.m)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        struct split *sp;
+        double limit = e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
+                           ? split_threshold(c, e->sub)
+                           : 0;
+        if (limit <= 0 || (double)e->qty >= limit)
+            continue; /* a purchase at the threshold is no split */
+        snprintf(key, sizeof(key), "%s\x01%s", e->to, e->substance);
+        if ((rc = push_change(r, &ws, key, (struct change){e, e->qty, 0, 0})))
+            break;
+        sp = strmap_get(ws.m, key, 0);
+        sp->sum += (double)e->qty;
+        while (sp->start < sp->w.n && e->at - sp->w.c[sp->start].e->at > window)
+            sp->sum -= (double)sp->w.c[sp->start++].delta;
+        double total = sp->sum;
+        size_t sellers = 0, n = sp->w.n - sp->start;
+        if (total < limit)
+            continue;
+        /* distinct sellers of the window (interned: compared as pointers) */
+        for (size_t j = sp->start; j < sp->w.n && sellers < min_sellers; j++) {
+            int seen = 0;
+            for (size_t k = sp->start; k < j && !seen; k++)
+                seen = sp->w.c[k].e->party == sp->w.c[j].e->party;
+            sellers += !seen;
+        }
+        if (sellers < min_sellers ||
+            !scope_complete(r, SCOPE_ORDERS, e->to, e->substance))
+            continue;
+        for (size_t j = sp->start, k2 = 0; j < sp->w.n; j++) {
+            int seen = 0;
+            for (size_t k = sp->start; k < j && !seen; k++)
+                seen = sp->w.c[k].e->party == sp->w.c[j].e->party;
+            k2 += !seen;
+            sellers = k2;
+        }
+        const rec **ev = arena_alloc(r->a, n * sizeof(*ev));
+        if (!ev) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t j = 0; j < n; j++)
+            ev[j] = sp->w.c[sp->start + j].e;
+        rc = RAISE(r, ev, n, e->to, NULL, e->substance, NULL, NULL,
+                   "%s bought %s %s of %s from %zu sellers in %zu purchases "
+                   "within %.0f days, each below the %s %s threshold",
+                   e->to, fmt_qty(r, (int64_t)total, e->unit), e->unit,
+                   e->substance, sellers, n, c->p[1],
+                   fmt_qty(r, (int64_t)limit, e->unit), e->unit);
+        sp->start = sp->w.n; /* one splitting, one alert */
+        sp->sum = 0;
+    }
+    walks_free(&ws);
+    return rc;
+}
+
+static int rule_chain(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(17);
     const trace_verify_result *res = &r->verify.res;
     (void)c;
     if (r->verify.started) { /* started with the run (reconcile.c) */
@@ -1290,6 +1383,14 @@ const struct rule reconcile_rules[N_RULES] = {
      {"prescribers", "pharmacies", "days"},
      {5, 5, 90},
      rule_doctor_shopping},
+    {"SPLIT_PURCHASE",
+     "high",
+     "one buyer's purchases of a substance from >= sellers within days, "
+     "each below its category's threshold (kg; category 3 volumes in L), "
+     "together reach it",
+     {"sellers", "days", "cat1", "cat2", "cat3"},
+     {3, 30, 10, 100, 1000},
+     rule_split},
     {"CHAIN_BROKEN",
      "critical",
      "verification finds an entry whose hash, link or signature fails",

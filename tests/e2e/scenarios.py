@@ -238,6 +238,33 @@ class Scenario:
                        lot=lot + "-" + drug + "-" + ph, qty=str(days * 2), unit="unit",
                        rx=rxo)
 
+    # -- one buyer's purchases split across sellers (SPLIT_PURCHASE) ----
+    def split_flow(self):
+        """A buyer buys ephedrine (category 1: threshold 10 kg) from three
+        sellers, 4 kg each within a fortnight, each purchase permitted and
+        received: each is below the threshold, together they reach it."""
+        r = self.rng
+        k = self.uid("SP")
+        buyer = self.party("SB" + k, "distributor",
+                           ["CN-PC-1", "CN-PC-2", "CN-PC-3"])
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        pm = self.permit(buyer, "purchase_license", "ephedrine", "100", "kg",
+                         t - timedelta(days=20), t + timedelta(days=90))
+        for i in range(3):
+            seller = self.party("SS%s-%d" % (k, i), "manufacturer",
+                                ["CN-PC-1", "CN-PC-2", "CN-PC-3"])
+            lot = "L%s-%d" % (k, i)
+            at = t + timedelta(days=5 * i)
+            self.ev("produce", seller, at - timedelta(days=2),
+                    substance="ephedrine", lot=lot, qty="100", unit="kg")
+            sale = self.ev("sale", seller, at, to=buyer,
+                           substance="ephedrine", lot=lot, qty="4",
+                           unit="kg", permit=pm)
+            self.ev("receipt", buyer, at + timedelta(hours=20),
+                    **{"from": seller}, ref=sale["id"],
+                    substance="ephedrine", lot=lot, qty="4", unit="kg")
+            self.expect_alert("SPLIT_PURCHASE", sale)
+
     def rx_flow(self, bend=None):
         r = self.rng
         drug, form, days = r.choice([("morphine", "oral", 3),
@@ -280,7 +307,8 @@ RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "PERMIT_EXCEEDED",
          "SHIPMENT_UNCONFIRMED", "QTY_MISMATCH", "RECEIPT_UNMATCHED",
          "NEGATIVE_STOCK", "STOCKTAKE_VARIANCE", "UNUSUAL_ORDER",
          "UNLICENSED_PARTY", "DESTROY_UNWITNESSED", "LOSS_REPORTED",
-         "LATE_REPORT", "RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"]
+         "LATE_REPORT", "RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING",
+         "SPLIT_PURCHASE"]
 RX = {"RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"}
 
 
@@ -292,7 +320,9 @@ def build(seed, clean, per_rule):
     plan = [None] * clean + [r for r in RULES for _ in range(per_rule)]
     sc.rng.shuffle(plan)
     for bend in plan:
-        if bend in RX or (bend is None and sc.rng.random() < 0.4):
+        if bend == "SPLIT_PURCHASE":
+            sc.split_flow()
+        elif bend in RX or (bend is None and sc.rng.random() < 0.4):
             sc.rx_flow(bend)
         else:
             sc.flow(bend)

@@ -191,6 +191,13 @@ static void test_shipment_and_quantities(void **state)
     assert_int_equal(alerts_of(f, "RECEIPT_UNMATCHED", AS_OF, NULL), 2);
 }
 
+static int keep_split(const trace_alert *a, void *ctx)
+{
+    if (strcmp(a->rule, "SPLIT_PURCHASE") == 0)
+        snprintf(ctx, 1024, "%s", a->json);
+    return 0;
+}
+
 /* Receipts of one sale are added up: two receipts of a 1,000 L sale
  * totalling 1,750 L are one anomaly, one alert with the sale and both
  * receipts; a sale delivered in two parts that add up is none. */
@@ -227,6 +234,55 @@ static void test_receipts_summed(void **state)
     assert_non_null(strstr(json, "\"c1\""));
     assert_non_null(strstr(json, "\"c1b\""));
     assert_null(strstr(json, "\"c2\""));
+}
+
+/* SPLIT_PURCHASE: three sellers, 4 kg of ephedrine each within 30 days
+ * (category 1 threshold 10 kg) is one alert naming the three purchases;
+ * near misses: two sellers only, a purchase at the threshold, purchases
+ * spread beyond the window. */
+#define BUY(id, seller, buyer, at, qty)                                        \
+    EV("sale", id, seller, at,                                                 \
+       "\"to\":\"" buyer "\",\"substance\":\"ephedrine\",\"lot\":\"E1\","      \
+       "\"qty\":\"" qty "\",\"unit\":\"kg\"")
+
+static void test_split_purchase(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[1024] = "";
+
+    SETUP(REG("S2", "manufacturer", ALL_SCOPES)
+              REG("S3", "manufacturer", ALL_SCOPES)
+          /* B: three sellers within 30 days, 12 kg together */
+          BUY("b1", "S", "B", "2026-02-01T00:00:00+08:00", "4")
+              BUY("b2", "S2", "B", "2026-02-10T00:00:00+08:00", "4")
+                  BUY("b3", "S3", "B", "2026-02-20T00:00:00+08:00", "4")
+          /* W: two sellers only */
+          BUY("w1", "S", "W", "2026-02-01T00:00:00+08:00", "4")
+              BUY("w2", "S2", "W", "2026-02-10T00:00:00+08:00", "4")
+                  BUY("w3", "S2", "W", "2026-02-20T00:00:00+08:00", "4")
+          /* PH1: three sellers, but 40 days apart */
+          BUY("p1", "S", "PH1", "2026-01-01T00:00:00+08:00", "4")
+              BUY("p2", "S2", "PH1", "2026-02-10T00:00:00+08:00", "4")
+                  BUY("p3", "S3", "PH1", "2026-03-22T00:00:00+08:00", "4")
+          /* PH2: one purchase at the threshold and two small ones */
+          BUY("q1", "S", "PH2", "2026-02-01T00:00:00+08:00", "10")
+              BUY("q2", "S2", "PH2", "2026-02-02T00:00:00+08:00", "1")
+                  BUY("q3", "S3", "PH2", "2026-02-03T00:00:00+08:00", "1"));
+    assert_int_equal(alerts_of(f, "SPLIT_PURCHASE", AS_OF, NULL), 1);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_split, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "B bought 12 kg of ephedrine from 3 sellers "
+                                 "in 3 purchases within 30 days"));
+    assert_non_null(strstr(json, "\"b1\""));
+    assert_non_null(strstr(json, "\"b3\""));
+    /* a rules file lowers the sellers needed: W's two sellers count */
+    o.rules_json = "{\"SPLIT_PURCHASE\":{\"sellers\":2}}";
+    o.rules_len = strlen(o.rules_json);
+    o.dry_run = 1;
+    struct tally t = {"SPLIT_PURCHASE", 0, {{0}}, {{0}}};
+    assert_int_equal(trace_reconcile(f->l, &o, collect, &t, NULL), TRACE_OK);
+    assert_int_equal(t.n, 2); /* B and W; PH1 and PH2 still not */
 }
 
 static void test_stock(void **state)
@@ -872,6 +928,7 @@ int main(void)
         T(test_permit_invalid_and_exceeded),
         T(test_shipment_and_quantities),
         T(test_receipts_summed),
+        T(test_split_purchase),
         T(test_stock),
         T(test_unusual_order),
         T(test_unlicensed),
