@@ -52,6 +52,14 @@ run "${c[@]}" --as 12310000MB0000005 balance 91320000MA1K000002 || true
 run "${c[@]}" reconcile
 run "${c[@]}" head
 
+echo "== proofs anyone can check, with no ledger (SPEC 8)"
+run "${c[@]}" checkpoint
+"$t" "${c[@]}" checkpoint --public-key >"$data/log.vkey"
+echo "(the log's verifier key, to publish: $(cat "$data/log.vkey"))"
+echo
+run "${c[@]}" prove 91310000MA1K000001/sal-0001 --out "$data/sale.proof.json"
+run check-proof "$data/sale.proof.json" --log-key "$(cat "$data/log.vkey")"
+
 if [ "${DEMO_STOP:-0}" = 1 ]; then
   stop
   exit 0
