@@ -313,7 +313,10 @@ static int take_text(const ops_item_t *it, void *ctx)
 static int take_cosigned(const ops_item_t *it, void *ctx)
 {
     (void)ctx;
-    return it->item_case == TRACE__OPS__V1__ITEM__ITEM_COSIGNED ? 0 : 6;
+    if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_COSIGNED)
+        return 0;
+    fprintf(ctl_err, "tracectl: the log answered with another row\n");
+    return 6;
 }
 
 /* The log's latest checkpoint (with the cosignatures it serves). */
