@@ -147,6 +147,26 @@ int ctl_call_on_into(struct globals *g, trace_ledger *l, const ops_call_t *call,
     return flushed(ret);
 }
 
+int ctl_call_items(struct globals *g, trace_ledger *l, const ops_call_t *call,
+                   ops_item_fn fn, void *ctx)
+{
+    const ops_op *op = ops_of_call(call);
+    ops_principal who;
+    ops_status st;
+    int ret;
+
+    if (op && (op->flags & OPS_PAGED)) {
+        fprintf(ctl_err, "tracectl: %s answers in pages\n", op->name);
+        return 6;
+    }
+    if (!l)
+        return remote_call_items(g, call, fn, ctx);
+    embedded_principal(g, l, &who);
+    ret = ops_call(l, NULL, &who, call, fn, ctx, &st);
+    ctl_print_status(&st);
+    return ret;
+}
+
 int ctl_call_on(struct globals *g, trace_ledger *l, const ops_call_t *call)
 {
     ops_render r;

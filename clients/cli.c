@@ -518,19 +518,38 @@ static const struct command commands[] = {
      "inclusion proof, the entry, the event, the recorder's signature, the\n"
      "key's registration, a history's chain links.\n"},
     {"witness", cmd_witness,
-     "--log DIR --key FILE --state DIR [--name NAME] [--log-key VKEY]",
+     "--log URL|DIR --key FILE --state DIR [--name NAME] [--log-key VKEY]",
      "Cosign the log's latest checkpoint if it extends the last one cosigned.",
      "A witness (a regulator, an outside auditor) keeps in --state the last\n"
      "checkpoint it cosigned for each log and the log key seen first.  It\n"
      "cosigns (C2SP tlog-cosignature, cosignature/v1) a newer checkpoint\n"
      "only after checking the log's consistency proof from that one, and\n"
-     "stores the cosignature in the ledger folder.  A smaller (rolled back)\n"
+     "hands the cosignature to the log, which stores it in the ledger\n"
+     "folder and serves it with the checkpoint.  A smaller (rolled back)\n"
      "or inconsistent checkpoint is refused with exit 3, both signed notes\n"
      "written to an evidence file in --state.\n"
+     "  --log URL|DIR    traced (ipc://, tcp://, tls+tcp://; requests are\n"
+     "                   signed as --as with --keys, any registered party)\n"
+     "                   or a ledger folder (a copy will do: the cosigned\n"
+     "                   note is kept in --state as ORIGIN.cosigned, for\n"
+     "                   `tracectl cosign` by a party that can connect)\n"
      "  --key FILE       the witness's Ed25519 key (PEM)\n"
      "  --name NAME      its key name (default: the key file's name)\n"
+     "  --log-key VKEY   the log's verifier key (default: at first contact\n"
+     "                   the folder's, or the key traced says Hello with;\n"
+     "                   then the one pinned in --state)\n"
      "  --public-key     print the witness's verifier key (making the key\n"
      "                   file if it does not exist) and stop\n"},
+    {"cosign", cmd_cosign, "FILE --witness-key [NAME=]VKEY",
+     "Hand in a witness's cosignature of a checkpoint, to be served with it.",
+     "FILE is a checkpoint cosigned by a witness (witness --state keeps\n"
+     "its last one as ORIGIN.cosigned): the checkpoint's text as the log\n"
+     "stored it, a blank line and the witness's cosignature line, which\n"
+     "must verify under VKEY.  Any registered party may hand one in (an\n"
+     "outside auditor without a party key gives its file to one, a\n"
+     "regulator say); it is stored under the key's name.  A name keeps\n"
+     "its first key, and a checkpoint takes the cosignatures of at most\n"
+     "31 witnesses (exit 5 beyond).\n"},
     {"verify", cmd_verify, "[--deep] [--from-checkpoint FILE]",
      "Recompute every hash, link and signature of the ledger.",
      "Also recomputes the Merkle tree and checks every stored subtree and\n"

@@ -8,7 +8,14 @@
  * state folder (ORIGIN with '/' as '_' + ".checkpoint"), and cosigns a
  * newer one only after a consistency proof from it checks; a smaller or
  * inconsistent one is refused with both notes written to an evidence
- * file there (exit 3).
+ * file there (exit 3).  It talks to the log (a ledger folder, or traced
+ * at a URL) only through the typed operations checkpoint, prove
+ * --consistency and cosign, and checks everything itself: the log key
+ * is pinned at first contact (ORIGIN.vkey; through traced the key the
+ * daemon says Hello with), and its cosigned note is kept beside
+ * (ORIGIN.cosigned) for `cosign`, which hands one in: how an outside
+ * auditor, who has no party key to connect with, gets its cosignature
+ * to the ledger through a party that has one.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -279,6 +286,140 @@ static int evidence(const char *dir, const char *origin, const char *old,
     return 3;
 }
 
+/* The log a witness watches: a ledger folder (l), or traced (l NULL,
+ * g->remote); either way through the typed operations checkpoint,
+ * prove --consistency and cosign. */
+struct wlog {
+    struct globals *g;
+    trace_ledger *l;
+};
+
+/* The text of the one row of a checkpoint or prove: *out, malloc'd. */
+static int take_text(const ops_item_t *it, void *ctx)
+{
+    char **out = ctx;
+    const char *t =
+        it->item_case == TRACE__OPS__V1__ITEM__ITEM_NOTE     ? it->note->note
+        : it->item_case == TRACE__OPS__V1__ITEM__ITEM_BUNDLE ? it->bundle->json
+                                                             : NULL;
+
+    if (!t || *out) {
+        fprintf(ctl_err, "tracectl: the log answered with another row\n");
+        return 6;
+    }
+    return (*out = strdup(t)) ? 0 : 6;
+}
+
+static int take_cosigned(const ops_item_t *it, void *ctx)
+{
+    (void)ctx;
+    if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_COSIGNED)
+        return 0;
+    fprintf(ctl_err, "tracectl: the log answered with another row\n");
+    return 6;
+}
+
+/* The log's latest checkpoint (with the cosignatures it serves). */
+static int wlog_note(struct wlog *w, char **note, size_t *len)
+{
+    Trace__Ops__V1__Checkpoint x = TRACE__OPS__V1__CHECKPOINT__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int ret;
+
+    *note = NULL;
+    call.op_case = TRACE__OPS__V1__CALL__OP_CHECKPOINT;
+    call.checkpoint = &x;
+    if ((ret = ctl_call_items(w->g, w->l, &call, take_text, note)) == 0 &&
+        !*note) {
+        fprintf(ctl_err, "tracectl: the log sent no checkpoint\n");
+        ret = 6;
+    }
+    if (ret == 0)
+        *len = strlen(*note);
+    return ret;
+}
+
+/* The log's verifier key: the folder's (checkpoint --public-key), or
+ * the key traced said Hello with, named by the checkpoint's origin. */
+static int wlog_vkey(struct wlog *w, const char *origin, char *out, size_t cap)
+{
+    int rc =
+        w->l ? trace_checkpoint_vkey(w->l, out, cap)
+             : trace_vkey_format(out, cap, origin, remote_status(w->g)->pubkey);
+
+    return rc == TRACE_OK ? 0 : ctl_fail(rc);
+}
+
+/* The log's consistency proof from old_size to new_size: the hashes in
+ * pr, their number in *np; 0, or -1 when the log gave none that parses
+ * (its refusal printed). */
+static int wlog_consistency(struct wlog *w, uint64_t old_size,
+                            uint64_t new_size, uint8_t (*pr)[32], size_t *np)
+{
+    Trace__Ops__V1__Prove x = TRACE__OPS__V1__PROVE__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    char *proof = NULL;
+    json_t *j = NULL, *arr, *v;
+    size_t i;
+    int ok = 0;
+
+    x.has_consistency = x.consistency = 1;
+    x.has_old_size = x.has_new_size = 1;
+    x.old_size = old_size;
+    x.new_size = new_size;
+    call.op_case = TRACE__OPS__V1__CALL__OP_PROVE;
+    call.prove = &x;
+    *np = 0;
+    if (ctl_call_items(w->g, w->l, &call, take_text, &proof) == 0 && proof &&
+        (j = json_loads(proof, 0, NULL)) &&
+        json_is_array(arr = json_object_get(j, "proof")) &&
+        json_array_size(arr) <= 64) {
+        ok = 1;
+        json_array_foreach(arr, i, v)
+        {
+            const char *h = json_string_value(v);
+            for (int b = 0; ok && b < 32; b++) {
+                unsigned c;
+                ok = h && strlen(h) == 64 && sscanf(h + 2 * b, "%2x", &c) == 1;
+                pr[*np][b] = (uint8_t)c;
+            }
+            (*np)++;
+        }
+    }
+    json_decref(j);
+    free(proof);
+    return ok ? 0 : -1;
+}
+
+/* Hands the cosigned note to the log, which stores the cosignature. */
+static int wlog_cosign(struct wlog *w, const char *note, const char *vkey)
+{
+    Trace__Ops__V1__Cosign x = TRACE__OPS__V1__COSIGN__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+
+    x.note = (char *)note;
+    x.witness_vkey = (char *)vkey;
+    call.op_case = TRACE__OPS__V1__CALL__OP_COSIGN;
+    call.cosign = &x;
+    return ctl_call_items(w->g, w->l, &call, take_cosigned, NULL);
+}
+
+/* Writes len bytes to path through a temporary file (fsync'd). */
+static int keep_file(const char *path, const char *text, size_t len)
+{
+    char tmp[4200];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb")) || fwrite(text, 1, len, f) != len ||
+        fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
+        rename(tmp, path) != 0) {
+        fprintf(ctl_err, "tracectl: cannot keep the state in %s\n", path);
+        return 6;
+    }
+    return 0;
+}
+
 int cmd_witness(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -292,14 +433,15 @@ int cmd_witness(struct globals *g, int argc, char **argv)
         {0}};
     const char *log = NULL, *keyfile = NULL, *state = NULL, *name = NULL,
                *log_vkey = NULL;
-    char namebuf[256], lname[256], vkey[512], path[4096], line[512];
-    char *note = NULL, *old = NULL, *proof = NULL, *both = NULL;
-    size_t len, olen = 0, plen;
+    char namebuf[256], lname[256], vkey[512], wvkey[512], path[4096],
+        cpath[4096], line[512];
+    char *note = NULL, *old = NULL, *mine = NULL;
+    size_t len = 0, olen = 0, mlen;
     trace_checkpoint *cp = NULL, *ocp = NULL;
     trace_key *key = NULL;
-    trace_ledger *l = NULL;
+    struct wlog w = {g, NULL};
     uint8_t lpub[32];
-    int c, pub = 0, ret = 0, rc;
+    int c, pub = 0, ret = 0, rc, remote, opened = 0, again = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -328,10 +470,16 @@ int cmd_witness(struct globals *g, int argc, char **argv)
             return ctl_usage("witness", "%s", "unknown option");
         }
     }
+    if (!log && g->connect)
+        log = g->connect;
     if (optind != argc || !keyfile || (!pub && (!log || !state)))
         return ctl_usage("witness", "%s",
-                         "needs --log DIR, --key FILE and --state DIR (or "
-                         "--key FILE --public-key)");
+                         "needs --log URL|DIR, --key FILE and --state DIR "
+                         "(or --key FILE --public-key)");
+    remote = log && strstr(log, "://") != NULL;
+    if (!pub && g->connect && (!remote || strcmp(log, g->connect) != 0))
+        return ctl_usage("witness", "%s",
+                         "--log names the log: give either it or --connect");
     if (!name) { /* the key file's name without .key */
         const char *b = strrchr(keyfile, '/');
         snprintf(namebuf, sizeof(namebuf), "%s", b ? b + 1 : keyfile);
@@ -349,29 +497,32 @@ int cmd_witness(struct globals *g, int argc, char **argv)
     }
     if (rc != TRACE_OK)
         return ctl_fail(rc);
-    if (pub) {
-        /* cosignature keys are Ed25519 note keys of the same form */
-        rc = trace_vkey_format(vkey, sizeof(vkey), name, trace_key_public(key));
+    /* cosignature keys are Ed25519 note keys of the same form */
+    if ((rc = trace_vkey_format(wvkey, sizeof(wvkey), name,
+                                trace_key_public(key))) != TRACE_OK) {
         trace_key_free(key);
-        if (rc != TRACE_OK)
-            return ctl_fail(rc);
-        fprintf(ctl_out, "%s\n", vkey);
-        return 0;
+        return ctl_fail(rc);
     }
-    if (strstr(log, "://")) {
+    if (pub) {
         trace_key_free(key);
-        fprintf(ctl_err, "tracectl: witness --log takes a ledger folder; "
-                         "through traced, run it on the daemon's machine "
-                         "against its folder\n");
-        return EXIT_USAGE;
+        fprintf(ctl_out, "%s\n", wvkey);
+        return 0;
     }
     if (mkdir(state, 0700) != 0 && errno != EEXIST) {
         trace_key_free(key);
         fprintf(ctl_err, "tracectl: %s: %s\n", state, strerror(errno));
         return 4;
     }
-    g->data = log;
-    if ((ret = ctl_open(g, &l)) != 0) {
+    if (remote) {
+        /* through traced: requests signed by the acting party (--as,
+         * --keys), whatever its rights; the cosignature speaks for the
+         * witness */
+        opened = !g->remote;
+        g->connect = log;
+    } else {
+        g->data = log;
+    }
+    if ((ret = ctl_open(g, &w.l)) != 0) {
         trace_key_free(key);
         return ret;
     }
@@ -381,18 +532,23 @@ int cmd_witness(struct globals *g, int argc, char **argv)
         ret = 6;
         goto out;
     }
-    /* the log's key: given, remembered, or (first contact) the ledger's */
+    if ((ret = wlog_note(&w, &note, &len)) != 0)
+        goto out;
+    if ((rc = trace_checkpoint_parse(cp, note, len)) != TRACE_OK) {
+        fprintf(ctl_err,
+                "tracectl: witness refuses: the log's checkpoint: %s\n",
+                trace_error_last());
+        ret = 3;
+        goto out;
+    }
+    /* the log's key: given, or the log's own (pinned at first contact) */
     if (!log_vkey) {
-        if ((rc = trace_checkpoint_vkey(l, vkey, sizeof(vkey))) != TRACE_OK) {
-            ret = ctl_fail(rc);
+        if ((ret = wlog_vkey(&w, cp->origin, vkey, sizeof(vkey))) != 0)
             goto out;
-        }
         log_vkey = vkey;
     }
     if ((rc = trace_vkey_parse(log_vkey, lname, sizeof(lname), lpub)) !=
-            TRACE_OK ||
-        (rc = trace_checkpoint_note(l, 0, &note, &len)) != TRACE_OK ||
-        (rc = trace_checkpoint_parse(cp, note, len)) != TRACE_OK) {
+        TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
     }
@@ -445,92 +601,129 @@ int cmd_witness(struct globals *g, int argc, char **argv)
             goto out;
         }
         if (cp->size == ocp->size) {
-            if (memcmp(cp->root, ocp->root, 32) != 0)
+            if (memcmp(cp->root, ocp->root, 32) != 0) {
                 ret = evidence(state, cp->origin, old, olen, note, len,
                                "two different trees of the same size",
                                ocp->size, cp->size);
-            else
+                goto out;
+            }
+            if (trace_checkpoint_verify_cosig(cp, name, trace_key_public(key),
+                                              NULL) == TRACE_OK) {
                 fprintf(ctl_out,
                         "checkpoint of %llu entries already "
                         "cosigned\n",
                         (unsigned long long)cp->size);
-            goto out;
-        }
-        /* the log's proof that the new tree extends the old one */
-        json_t *j = NULL, *arr, *x;
-        uint8_t pr[64][32];
-        size_t np = 0, i;
-        int ok = 0;
-        if (trace_prove_consistency(l, ocp->size, cp->size, &proof, &plen) ==
-                TRACE_OK &&
-            (j = json_loadb(proof, plen, 0, NULL)) &&
-            json_is_array(arr = json_object_get(j, "proof")) &&
-            json_array_size(arr) <= 64) {
-            ok = 1;
-            json_array_foreach(arr, i, x)
-            {
-                const char *h = json_string_value(x);
-                for (int b = 0; ok && b < 32; b++) {
-                    unsigned v;
-                    ok = h && strlen(h) == 64 &&
-                         sscanf(h + 2 * b, "%2x", &v) == 1;
-                    pr[np][b] = (uint8_t)v;
-                }
-                np++;
+                goto out;
+            }
+            again = 1; /* cosigned, but the log does not serve it: again */
+        } else {
+            /* the log's proof that the new tree extends the old one */
+            uint8_t pr[64][32];
+            size_t np;
+            if (wlog_consistency(&w, ocp->size, cp->size, pr, &np) != 0 ||
+                !trace_merkle_verify_consistency(
+                    ocp->size, cp->size, ocp->root, cp->root,
+                    (const uint8_t(*)[32])pr, np)) {
+                ret = evidence(state, cp->origin, old, olen, note, len,
+                               "the log's tree does not extend the one "
+                               "cosigned before (no valid consistency "
+                               "proof)",
+                               ocp->size, cp->size);
+                goto out;
             }
         }
-        json_decref(j);
-        if (!ok || !trace_merkle_verify_consistency(
-                       ocp->size, cp->size, ocp->root, cp->root,
-                       (const uint8_t(*)[32])pr, np)) {
-            ret = evidence(state, cp->origin, old, olen, note, len,
-                           "the log's tree does not extend the one cosigned "
-                           "before (no valid consistency proof)",
-                           ocp->size, cp->size);
-            goto out;
-        }
     }
-    /* cosign, hand the cosignature to the log, remember the checkpoint */
+    /* cosign: the checkpoint's text and this witness's line, kept in the
+     * state (ORIGIN.cosigned, for `tracectl cosign` elsewhere) with the
+     * checkpoint, then handed to the log */
     if ((rc = trace_checkpoint_cosign(cp, key, name, (uint64_t)time(NULL), line,
-                                      sizeof(line))) != TRACE_OK ||
-        (rc = trace_vkey_format(vkey, sizeof(vkey), name,
-                                trace_key_public(key))) != TRACE_OK) {
+                                      sizeof(line))) != TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
     }
-    if (!(both = malloc(len + strlen(line) + 1))) {
+    mlen = cp->text_len + 1 + strlen(line);
+    if (!(mine = malloc(mlen + 1))) {
         ret = 6;
         goto out;
     }
-    memcpy(both, note, len);
-    memcpy(both + len, line, strlen(line) + 1);
-    if ((rc = trace_checkpoint_add_cosig(l, both, strlen(both), vkey)) !=
-        TRACE_OK) {
-        ret = ctl_fail(rc);
+    memcpy(mine, cp->text, cp->text_len);
+    mine[cp->text_len] = '\n';
+    memcpy(mine + cp->text_len + 1, line, strlen(line) + 1);
+    state_path(cpath, sizeof(cpath), state, cp->origin, ".cosigned");
+    if ((ret = keep_file(cpath, mine, mlen)) != 0 ||
+        (ret = keep_file(path, note, len)) != 0)
+        goto out;
+    if ((ret = wlog_cosign(&w, mine, wvkey)) != 0) {
+        fprintf(ctl_err,
+                "tracectl: the log did not store the cosignature (it is "
+                "in %s; run the witness again, or hand it in with "
+                "tracectl cosign)\n",
+                cpath);
         goto out;
     }
-    {
-        char tmp[4200];
-        FILE *f;
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        if (!(f = fopen(tmp, "wb")) || fwrite(note, 1, len, f) != len ||
-            fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
-            rename(tmp, path) != 0) {
-            fprintf(ctl_err, "tracectl: cannot keep the state in %s\n", path);
-            ret = 6;
-            goto out;
-        }
-    }
-    fprintf(ctl_out, "cosigned the checkpoint of %llu entries of %s as %s\n",
-            (unsigned long long)cp->size, cp->origin, name);
+    fprintf(ctl_out, "cosigned the checkpoint of %llu entries of %s as %s%s\n",
+            (unsigned long long)cp->size, cp->origin, name,
+            again ? " (again: the log did not serve the cosignature)" : "");
 out:
     free(note);
     free(old);
-    free(proof);
-    free(both);
+    free(mine);
     free(cp);
     free(ocp);
     trace_key_free(key);
-    ctl_close(g, l);
+    ctl_close(g, w.l);
+    if (opened)
+        remote_close(g);
+    return ret;
+}
+
+/* cosign FILE --witness-key VKEY: hands in a witness's cosigned note
+ * (witness --state keeps it as ORIGIN.cosigned) */
+int cmd_cosign(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"witness-key", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    Trace__Ops__V1__Cosign x = TRACE__OPS__V1__COSIGN__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    char *text = NULL;
+    size_t len;
+    int c, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': {
+            /* NAME=VKEY or the vkey alone, as check-proof takes it */
+            const char *eq = strchr(optarg, '='), *plus = strchr(optarg, '+');
+            x.witness_vkey =
+                (char *)(eq && (!plus || eq < plus) ? eq + 1 : optarg);
+            break;
+        }
+        case 'h':
+            ctl_help(ctl_find_command("cosign"));
+            return 0;
+        default:
+            return ctl_usage("cosign", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc || !x.witness_vkey)
+        return ctl_usage("cosign", "%s",
+                         "needs FILE (a cosigned checkpoint) and "
+                         "--witness-key VKEY");
+    if (ctl_read_file(argv[optind], &text, &len) != 0) {
+        fprintf(ctl_err, "tracectl: cannot read %s\n", argv[optind]);
+        return 4;
+    }
+    if (strlen(text) != len) {
+        free(text);
+        fprintf(ctl_err, "tracectl: %s is not a signed note\n", argv[optind]);
+        return 2;
+    }
+    x.note = text;
+    call.op_case = TRACE__OPS__V1__CALL__OP_COSIGN;
+    call.cosign = &x;
+    ret = ctl_call(g, &call);
+    free(text);
     return ret;
 }

@@ -218,6 +218,7 @@ int remote_open(struct globals *g)
             h->has_last_reconcile_us ? h->last_reconcile_us : 0;
         st->jobs = h->has_jobs ? h->jobs : 0;
         st->features = r->features;
+        memcpy(st->pubkey, r->daemon_pub, TRACE_PUBKEY_LEN);
     }
     trace__wire__v1__response__free_unpacked(resp, NULL);
     if (g->hello_only)

@@ -94,6 +94,50 @@ static int call_page(struct globals *g, const ops_call_t *op,
     return ret;
 }
 
+int remote_call_items(struct globals *g, const ops_call_t *call, ops_item_fn fn,
+                      void *ctx)
+{
+    Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
+    Trace__Wire__V1__Response *resp;
+    Trace__Ops__V1__Result *res = NULL;
+    ProtobufCAllocator *mem = NULL;
+    int ret;
+
+    if (!g->remote && (ret = remote_open(g)) != 0)
+        return ret;
+    if (!(g->remote->features & WIRE_FEATURE_CALLS)) {
+        fprintf(ctl_err,
+                "tracectl: %s runs an older traced that does not take "
+                "typed operations: upgrade it\n",
+                g->connect);
+        return 6;
+    }
+    body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_CALL;
+    body.call = (ops_call_t *)call;
+    if (!(resp = remote_request(g, &body, &ret)))
+        return ret;
+    ret = resp->code;
+    if (resp->has_result &&
+        (!(mem = ops_bump_new(4 * resp->result.len)) ||
+         !(res = trace__ops__v1__result__unpack(mem, resp->result.len,
+                                                resp->result.data)))) {
+        fprintf(ctl_err, "tracectl: the daemon's answer is %s\n",
+                mem ? "malformed" : "too large for this machine's memory");
+        ret = 6;
+    } else if (ret != 0) {
+        fprintf(ctl_err, "tracectl: %s\n",
+                resp->message ? resp->message : "the daemon failed");
+    } else if (res && res->has_next) {
+        fprintf(ctl_err, "tracectl: the daemon's answer is malformed\n");
+        ret = 6;
+    }
+    for (size_t i = 0; ret == 0 && res && i < res->n_items; i++)
+        ret = fn(res->items[i], ctx);
+    ops_bump_free(mem); /* and res with it */
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return ret;
+}
+
 /* Runs `op` on the daemon, all its pages, rendering into r. */
 static int call_all(struct globals *g, const ops_call_t *op, ops_render *r,
                     int *begun)

@@ -49,6 +49,7 @@ struct remote_status {
     uint64_t size;
     uint8_t head[32];
     int64_t started_us, last_commit_us, last_reconcile_us; /* 0: none */
+    uint8_t pubkey[TRACE_PUBKEY_LEN]; /* the daemon's log key */
 };
 
 /* Where commands print (per thread: bench_daemon runs clients on
@@ -124,6 +125,12 @@ int ctl_call_into(struct globals *g, const ops_call_t *call, ops_render *r);
 /* ctl_call_into on an open ledger (never open one twice in a process). */
 int ctl_call_on_into(struct globals *g, trace_ledger *l, const ops_call_t *call,
                      ops_render *r);
+/* Runs a typed operation that answers in one reply (not OPS_PAGED) on
+ * `l` (a ledger folder, as its owner or --as) or, with l NULL, through
+ * the daemon, and passes each row to fn instead of rendering it.  A
+ * failure is printed ("tracectl: ...").  Returns the exit code. */
+int ctl_call_items(struct globals *g, trace_ledger *l, const ops_call_t *call,
+                   ops_item_fn fn, void *ctx);
 /* OPS_LANG_ZH when the locale (LC_ALL, LC_MESSAGES, LANG) is zh_*. */
 int ctl_lang_of_locale(void);
 /* A renderer for ctl_out/ctl_err with the global options. */
@@ -159,6 +166,7 @@ int cmd_checkpoint(struct globals *g, int argc, char **argv);
 int cmd_prove(struct globals *g, int argc, char **argv);
 int cmd_check_proof(struct globals *g, int argc, char **argv);
 int cmd_witness(struct globals *g, int argc, char **argv);
+int cmd_cosign(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);
@@ -190,6 +198,9 @@ int remote_act_as(struct globals *g, const char *party);
 /* Runs a typed operation on the daemon and renders its rows. */
 int remote_call(struct globals *g, const ops_call_t *call);
 int remote_call_into(struct globals *g, const ops_call_t *call, ops_render *r);
+/* Runs a typed operation of one reply on the daemon, each row to fn. */
+int remote_call_items(struct globals *g, const ops_call_t *call, ops_item_fn fn,
+                      void *ctx);
 /* Prepares, signs and commits lines as one batch; returns a TRACE_E*
  * code (message in ctl_errmsg()) and prints nothing. */
 int remote_append(struct globals *g, char **lines, const size_t *lens,

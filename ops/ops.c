@@ -11,8 +11,9 @@
  * Rights (SPEC 5): a regulator reads everything; a party reads its own
  * stock and events, the movements of lots it held, and the permits it
  * holds, is the counterparty of, or cited; any party reads the head and
- * the catalog.  The owner of a ledger folder (tracectl --data without
- * --as) has every right.
+ * the catalog, checkpoints and consistency proofs, and hands in a
+ * witness's cosignature (which authenticates the witness).  The owner
+ * of a ledger folder (tracectl --data without --as) has every right.
  *
  * Handlers turn the library's borrowed structs into Items on the stack
  * (the strings stay borrowed) and pass them on; they keep no state
@@ -991,6 +992,72 @@ static int run_prove(struct run *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* cosign                                                               */
+
+/* A witness's cosignature: any registered party hands one in (an
+ * outside auditor has no party key, and hands its cosignature to a
+ * regulator); the cosignature itself, verifying under the vkey it
+ * names, is the witness's authentication.  The library keeps a name's
+ * first key and at most TRACE_CHECKPOINT_MAX_WITNESSES names per
+ * checkpoint.  It is checked here first, so that nothing unsigned
+ * reaches traced's writer, which stores it (env->store_via). */
+struct cosign_job {
+    trace_ledger *l;
+    const Trace__Ops__V1__Cosign *x;
+    char err[512]; /* a failure's message, for the handler's thread */
+};
+
+static int cosign_store(void *arg)
+{
+    struct cosign_job *j = arg;
+    int rc = trace_checkpoint_add_cosig(j->l, j->x->note, strlen(j->x->note),
+                                        j->x->witness_vkey);
+
+    if (rc != TRACE_OK)
+        snprintf(j->err, sizeof(j->err), "%s", trace_error_last());
+    return rc;
+}
+
+static int run_cosign(struct run *r)
+{
+    const Trace__Ops__V1__Cosign *x = r->call->cosign;
+    Trace__Ops__V1__Cosigned m = TRACE__OPS__V1__COSIGNED__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    struct cosign_job job = {r->l, x, ""};
+    trace_checkpoint *cp = malloc(sizeof(*cp));
+    uint8_t pub[32];
+    char name[256];
+    int rc;
+
+    if (!cp)
+        return ops_status_set(r->st, 6, "out of memory");
+    if ((rc = trace_vkey_parse(x->witness_vkey, name, sizeof(name), pub)) !=
+            TRACE_OK ||
+        (rc = trace_checkpoint_parse(cp, x->note, strlen(x->note))) !=
+            TRACE_OK ||
+        (rc = trace_checkpoint_verify_cosig(cp, name, pub, NULL)) != TRACE_OK) {
+        free(cp);
+        return failed(r, rc);
+    }
+    rc = r->env->store_via
+             ? r->env->store_via(cosign_store, &job, r->env->store_ctx)
+             : cosign_store(&job);
+    if (rc != TRACE_OK) {
+        free(cp);
+        return ops_status_set(r->st, trace_error_exit_code(rc), "%s",
+                              job.err[0] ? job.err : trace_strerror(rc));
+    }
+    m.origin = cp->origin;
+    m.tree_size = cp->size;
+    m.witness = name;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_COSIGNED;
+    it.cosigned = &m;
+    rc = ended(r, emit(r, &it));
+    free(cp);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* The table                                                            */
 
 static const struct row rows[] = {
@@ -1053,6 +1120,11 @@ static const struct row rows[] = {
       "regulators; consistency: any registered party"},
      check_prove,
      run_prove},
+    {{"cosign", C(COSIGN), OPS_WRITE,
+      "any registered party, for a cosignature that verifies under the "
+      "witness key it names"},
+     NULL,
+     run_cosign},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(*rows))
@@ -1128,6 +1200,8 @@ static int well_formed(const ops_call_t *c)
                        (c->prove->history != NULL) +
                        (c->prove->party && c->prove->id) ==
                    1;
+    case C(COSIGN):
+        return c->cosign && c->cosign->note && c->cosign->witness_vkey;
     default:
         return 0;
     }

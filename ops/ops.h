@@ -47,8 +47,9 @@ typedef struct ops_env {
     const char *backup_dir; /* traced: backups go here, under plain names */
     const char *rules_json; /* traced: its reconciliation rules */
     size_t rules_len;
-    /* traced: reconciliation's alerts are stored through its writer
-     * (trace_reconcile_opts.store_via) */
+    /* traced: reconciliation's alerts (trace_reconcile_opts.store_via)
+     * and witnesses' cosignatures are stored through its writer: runs
+     * store(arg) there and returns its result; NULL: in this thread */
     int (*store_via)(int (*store)(void *arg), void *arg, void *store_ctx);
     void *store_ctx;
     /* progress of long operations (verify), or NULL; stop(progress_ctx)

@@ -1185,6 +1185,25 @@ static void bundle(ops_render *r, const Trace__Ops__V1__Bundle *b)
         fputc('\n', r->out);
 }
 
+/* cosign: what was stored */
+static void cosigned(ops_render *r, const Trace__Ops__V1__Cosigned *c)
+{
+    FILE *o = r->out;
+
+    if (!r->json) {
+        fprintf(o,
+                "stored the cosignature of %s for the checkpoint of %llu "
+                "entries of %s\n",
+                c->witness, (unsigned long long)c->tree_size, c->origin);
+        return;
+    }
+    fputc('{', o);
+    ops_json_str(o, "origin", c->origin, 0);
+    fprintf(o, ",\"tree_size\":%llu", (unsigned long long)c->tree_size);
+    ops_json_str(o, "witness", c->witness, 1);
+    fputs("}\n", o);
+}
+
 /* CSV: the header of each operation that has a CSV form (the --json
  * field names, in their order, but for the register's rows). */
 static const struct {
@@ -1265,6 +1284,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(BACKUP)] = I(BACKED_UP),
         [C(CHECKPOINT)] = I(NOTE),
         [C(PROVE)] = I(BUNDLE),
+        [C(COSIGN)] = I(COSIGNED),
     };
 
     /* an item of another operation's kind (a confused or hostile
@@ -1332,6 +1352,9 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(BUNDLE):
         bundle(r, it->bundle);
+        break;
+    case I(COSIGNED):
+        cosigned(r, it->cosigned);
         break;
     case I(BACKED_UP):
         fprintf(r->out,

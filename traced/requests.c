@@ -128,7 +128,7 @@ int call_env(struct server *s, const ops_call_t *call, ops_env *env,
     env->daemon = 1;
     env->data_dir = s->cfg->data;
     env->backup_dir = s->cfg->backup_dir;
-    env->store_via = store_on_writer; /* reconcile's alerts */
+    env->store_via = store_on_writer; /* alerts, cosignatures */
     if (op && op->op_case == TRACE__OPS__V1__CALL__OP_RECONCILE &&
         s->cfg->rules &&
         !(*rules = traced_read_rules(s->cfg->rules, &env->rules_len)))
@@ -141,10 +141,12 @@ int call_run(struct server *s, const ops_env *env, const ops_principal *who,
              const ops_call_t *call, ops_item_fn fn, void *ctx, ops_status *st)
 {
     const ops_op *op = ops_of_call(call);
-    int code, serial = op && (op->flags & OPS_WRITE);
+    int code, serial = op && op->op_case == TRACE__OPS__V1__CALL__OP_RECONCILE;
 
     /* reconciliations (stored alerts) one at a time, the nightly one
-     * included; reads run side by side on their own read transactions */
+     * included; reads run side by side on their own read transactions;
+     * other writes (cosign) store through the writer (env->store_via),
+     * which orders them, and do not wait for a reconciliation */
     if (serial)
         pthread_mutex_lock(&s->recon_mu);
     code = ops_call(s->l, env, who, call, fn, ctx, st);

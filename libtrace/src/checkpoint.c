@@ -6,7 +6,11 @@
  * the new size, signed with the log key, stored under u64be size in the
  * "ckpt" database beside the entries it covers.  Witnesses' cosignature
  * lines are stored under u64be size || witness name, after the
- * checkpoint they sign; trace_checkpoint_note returns both.  The origin
+ * checkpoint they sign; trace_checkpoint_note returns both.  A name
+ * keeps the key of its first cosignature, and a checkpoint takes at
+ * most TRACE_CHECKPOINT_MAX_WITNESSES names: whoever hands cosignatures
+ * in cannot replace a witness's nor flood a checkpoint with those of
+ * throw-away keys.  The origin
  * is trace/<root regulator>/<ledger id>, the ledger id 16 random bytes
  * in hex made at init (meta "ledger_id"; for older ledgers at their
  * first checkpoint).
@@ -17,6 +21,10 @@
 
 #include "internal.h"
 #include "trace/proof.h"
+
+_Static_assert(TRACE_CHECKPOINT_MAX_WITNESSES < TRACE_NOTE_MAX_SIGS,
+               "a served note holds the log's signature and every "
+               "witness's");
 
 static int ledger_id(MDB_txn *txn, trace_ledger *l, int create, char *out,
                      size_t cap)
@@ -260,28 +268,36 @@ int trace_checkpoint_note(trace_ledger *l, uint64_t size, char **note,
     return rc;
 }
 
-int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
-                               const char *witness_vkey)
+/* 1 if cp's signature line i alone is a valid cosignature by (name,
+ * pub); tmp is scratch room. */
+static int cosig_line_ok(const trace_checkpoint *cp, size_t i,
+                         trace_checkpoint *tmp, const char *name,
+                         const uint8_t pub[32])
 {
-    trace_checkpoint *cp = NULL, *ours = NULL;
-    char name[256], *stored = NULL, line[512] = "";
-    uint8_t pub[32], key[8 + 256], kb[8];
-    size_t slen, klen;
-    uint64_t time;
+    memcpy(tmp->origin, cp->origin, sizeof(cp->origin));
+    tmp->size = cp->size;
+    memcpy(tmp->root, cp->root, 32);
+    memcpy(tmp->text, cp->text, cp->text_len);
+    tmp->text_len = cp->text_len;
+    tmp->n_sigs = 1;
+    tmp->sigs[0] = cp->sigs[i];
+    return trace_checkpoint_verify_cosig(tmp, name, pub, NULL) == TRACE_OK;
+}
+
+/* The write of add_cosig: `line` under u64be size || name, after the
+ * checks that need the stored checkpoint. */
+static int store_cosig(trace_ledger *l, const trace_checkpoint *cp,
+                       trace_checkpoint *ours, const char *name,
+                       const uint8_t pub[32], const char *line)
+{
+    char *stored = NULL, *both = NULL;
+    uint8_t key[8 + 256], kb[8];
+    size_t slen, nlen = strlen(name), count = 0;
+    MDB_cursor *cur = NULL;
     MDB_txn *txn = NULL;
     MDB_val k, v;
     int rc;
 
-    if ((rc = trace_vkey_parse(witness_vkey, name, sizeof(name), pub)) !=
-        TRACE_OK)
-        return rc;
-    if (!(cp = malloc(sizeof(*cp))) || !(ours = malloc(sizeof(*ours)))) {
-        rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = trace_checkpoint_parse(cp, note, len)) != TRACE_OK ||
-        (rc = trace_checkpoint_verify_cosig(cp, name, pub, &time)) != TRACE_OK)
-        goto out;
     if ((rc = ledger_txn_begin(l, 0, &txn))) {
         txn = NULL;
         rc = trace_fail_mdb(rc, "begin");
@@ -300,24 +316,65 @@ int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
                         (unsigned long long)cp->size);
         goto out;
     }
-    /* the witness's line, as it is in the note */
-    for (size_t i = 0; i < cp->n_sigs; i++) {
-        char b64[160];
-        uint8_t raw[4 + 72];
-        if (strcmp(cp->sigs[i].name, name) != 0 || cp->sigs[i].sig_len != 72)
-            continue;
-        memcpy(raw, cp->sigs[i].key_id, 4);
-        memcpy(raw + 4, cp->sigs[i].sig, 72);
-        base64_encode(b64, sizeof(b64), raw, sizeof(raw));
-        snprintf(line, sizeof(line), "\xe2\x80\x94 %s %s\n", name, b64);
-        break;
-    }
     be64_put(kb, cp->size);
-    klen = 8 + strlen(name);
     memcpy(key, kb, 8);
-    memcpy(key + 8, name, strlen(name));
-    k = (MDB_val){klen, key};
-    v = (MDB_val){strlen(line), line};
+    memcpy(key + 8, name, nlen);
+    k = (MDB_val){8 + nlen, key};
+    rc = mdb_get(txn, l->dbi_ckpt, &k, &v);
+    if (rc == 0) {
+        /* a name keeps its key: only the same witness cosigns again */
+        size_t n = ours->text_len + 1 + v.mv_size;
+        int same = 0;
+        if (!(both = malloc(n + 1))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(both, ours->text, ours->text_len);
+        both[ours->text_len] = '\n';
+        memcpy(both + ours->text_len + 1, v.mv_data, v.mv_size);
+        both[n] = '\0';
+        if (trace_checkpoint_parse(ours, both, n) == TRACE_OK)
+            same = trace_checkpoint_verify_cosig(ours, name, pub, NULL) ==
+                   TRACE_OK;
+        if (!same) {
+            rc = trace_fail(TRACE_EEXIST,
+                            "another key's cosignature is stored under the "
+                            "name %s for the checkpoint of %llu entries (a "
+                            "witness's name keeps its first key)",
+                            name, (unsigned long long)cp->size);
+            goto out;
+        }
+    } else if (rc == MDB_NOTFOUND) {
+        /* a new witness: is there room for one more? */
+        if ((rc = mdb_cursor_open(txn, l->dbi_ckpt, &cur))) {
+            rc = trace_fail_mdb(rc, "ckpt");
+            goto out;
+        }
+        k = (MDB_val){8, kb};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0 &&
+               k.mv_size > 8 && memcmp(k.mv_data, kb, 8) == 0)
+            count++;
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND) {
+            rc = trace_fail_mdb(rc, "ckpt");
+            goto out;
+        }
+        if (count >= TRACE_CHECKPOINT_MAX_WITNESSES) {
+            rc = trace_fail(TRACE_EPERM,
+                            "the checkpoint of %llu entries already carries "
+                            "the cosignatures of %d witnesses, the most "
+                            "stored",
+                            (unsigned long long)cp->size,
+                            TRACE_CHECKPOINT_MAX_WITNESSES);
+            goto out;
+        }
+    } else {
+        rc = trace_fail_mdb(rc, "ckpt");
+        goto out;
+    }
+    k = (MDB_val){8 + nlen, key};
+    v = (MDB_val){strlen(line), (void *)line};
     if ((rc = mdb_put(txn, l->dbi_ckpt, &k, &v, 0))) {
         rc = trace_fail_mdb(rc, "ckpt");
         goto out;
@@ -325,11 +382,53 @@ int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
     rc = ledger_txn_commit(l, txn);
     txn = NULL;
     rc = rc ? trace_fail_mdb(rc, "commit") : TRACE_OK;
-    (void)time;
 out:
     if (txn)
         ledger_txn_abort(l, txn);
     free(stored);
+    free(both);
+    return rc;
+}
+
+int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
+                               const char *witness_vkey)
+{
+    trace_checkpoint *cp = NULL, *ours = NULL;
+    char name[256], line[512] = "";
+    uint8_t pub[32];
+    int rc;
+
+    if ((rc = trace_vkey_parse(witness_vkey, name, sizeof(name), pub)) !=
+        TRACE_OK)
+        return rc;
+    if (!(cp = malloc(sizeof(*cp))) || !(ours = malloc(sizeof(*ours)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = trace_checkpoint_parse(cp, note, len)) != TRACE_OK ||
+        (rc = trace_checkpoint_verify_cosig(cp, name, pub, NULL)) != TRACE_OK)
+        goto out;
+    /* the witness's line that verifies, as it is in the note */
+    for (size_t i = 0; i < cp->n_sigs && !line[0]; i++) {
+        char b64[160];
+        uint8_t raw[4 + 72];
+        if (strcmp(cp->sigs[i].name, name) != 0 || cp->sigs[i].sig_len != 72 ||
+            !cosig_line_ok(cp, i, ours, name, pub))
+            continue;
+        memcpy(raw, cp->sigs[i].key_id, 4);
+        memcpy(raw + 4, cp->sigs[i].sig, 72);
+        base64_encode(b64, sizeof(b64), raw, sizeof(raw));
+        snprintf(line, sizeof(line), "\xe2\x80\x94 %s %s\n", name, b64);
+    }
+    /* a full map is grown (no transaction of this thread is open) and
+     * the store tried again */
+    for (int attempt = 0;; attempt++) {
+        rc = store_cosig(l, cp, ours, name, pub, line);
+        if (rc != TRACE_EFULL || last_mdb_error() != MDB_MAP_FULL ||
+            attempt == 4 || ledger_grow_map(l) != TRACE_OK)
+            break;
+    }
+out:
     free(cp);
     free(ours);
     return rc;

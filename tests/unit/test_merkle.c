@@ -410,6 +410,113 @@ static void test_checkpoints(void **state)
     trace_key_free(other);
 }
 
+/* Cosignatures handed in: a name keeps its first key; at most
+ * TRACE_CHECKPOINT_MAX_WITNESSES names per checkpoint; the same witness
+ * cosigns again; the note may carry only the witness's line, and only
+ * that line is stored. */
+static void test_cosig_limits(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_checkpoint *cp = malloc(sizeof(*cp));
+    char *note, name[64], wvkey[256], line[512], text[1024], mine[2048];
+    trace_key *keys[TRACE_CHECKPOINT_MAX_WITNESSES + 1], *other;
+    size_t len;
+    int next = 0;
+
+    assert_non_null(cp);
+    assert_int_equal(
+        fixture_import(f, party_p1, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    grow(f, 3, &next);
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(cp, note, len), TRACE_OK);
+    free(note);
+    memcpy(text, cp->text, cp->text_len);
+    text[cp->text_len] = '\0';
+    for (int i = 0; i <= TRACE_CHECKPOINT_MAX_WITNESSES; i++) {
+        snprintf(name, sizeof(name), "w%02d.example", i);
+        assert_int_equal(trace_key_generate(&keys[i]), TRACE_OK);
+        assert_int_equal(trace_checkpoint_cosign(cp, keys[i], name,
+                                                 1700000000 + (uint64_t)i, line,
+                                                 sizeof(line)),
+                         TRACE_OK);
+        assert_int_equal(trace_vkey_format(wvkey, sizeof(wvkey), name,
+                                           trace_key_public(keys[i])),
+                         TRACE_OK);
+        /* the checkpoint's text and the witness's line alone */
+        snprintf(mine, sizeof(mine), "%s\n%s", text, line);
+        assert_int_equal(
+            trace_checkpoint_add_cosig(f->l, mine, strlen(mine), wvkey),
+            i < TRACE_CHECKPOINT_MAX_WITNESSES ? TRACE_OK : TRACE_EPERM);
+    }
+    assert_non_null(strstr(trace_error_last(), "the most stored"));
+    /* served: the log's signature and every stored witness's, parsed */
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(cp, note, len), TRACE_OK);
+    free(note);
+    assert_int_equal(cp->n_sigs, TRACE_CHECKPOINT_MAX_WITNESSES + 1);
+    /* the first witness again, later: its newer line replaces the older */
+    assert_int_equal(trace_checkpoint_cosign(cp, keys[0], "w00.example",
+                                             1800000000, line, sizeof(line)),
+                     TRACE_OK);
+    assert_int_equal(trace_vkey_format(wvkey, sizeof(wvkey), "w00.example",
+                                       trace_key_public(keys[0])),
+                     TRACE_OK);
+    snprintf(mine, sizeof(mine), "%s\n%s", text, line);
+    assert_int_equal(
+        trace_checkpoint_add_cosig(f->l, mine, strlen(mine), wvkey), TRACE_OK);
+    /* another key under a stored name: refused, the first one kept */
+    assert_int_equal(trace_key_generate(&other), TRACE_OK);
+    assert_int_equal(trace_checkpoint_cosign(cp, other, "w01.example",
+                                             1800000000, line, sizeof(line)),
+                     TRACE_OK);
+    assert_int_equal(trace_vkey_format(wvkey, sizeof(wvkey), "w01.example",
+                                       trace_key_public(other)),
+                     TRACE_OK);
+    snprintf(mine, sizeof(mine), "%s\n%s", text, line);
+    assert_int_equal(
+        trace_checkpoint_add_cosig(f->l, mine, strlen(mine), wvkey),
+        TRACE_EEXIST);
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(cp, note, len), TRACE_OK);
+    free(note);
+    assert_int_equal(cp->n_sigs, TRACE_CHECKPOINT_MAX_WITNESSES + 1);
+    {
+        uint64_t t;
+        assert_int_equal(trace_checkpoint_verify_cosig(
+                             cp, "w00.example", trace_key_public(keys[0]), &t),
+                         TRACE_OK);
+        assert_int_equal(t, 1800000000);
+        assert_int_equal(
+            trace_checkpoint_verify_cosig(cp, "w01.example",
+                                          trace_key_public(keys[1]), NULL),
+            TRACE_OK);
+        assert_int_equal(trace_checkpoint_verify_cosig(
+                             cp, "w01.example", trace_key_public(other), NULL),
+                         TRACE_EVERIFY);
+    }
+    /* the next checkpoint has room again */
+    grow(f, cp->size + 1, &next);
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(cp, note, len), TRACE_OK);
+    free(note);
+    assert_int_equal(trace_checkpoint_cosign(cp, other, "w99.example",
+                                             1800000000, line, sizeof(line)),
+                     TRACE_OK);
+    assert_int_equal(trace_vkey_format(wvkey, sizeof(wvkey), "w99.example",
+                                       trace_key_public(other)),
+                     TRACE_OK);
+    memcpy(text, cp->text, cp->text_len);
+    text[cp->text_len] = '\0';
+    snprintf(mine, sizeof(mine), "%s\n%s", text, line);
+    assert_int_equal(
+        trace_checkpoint_add_cosig(f->l, mine, strlen(mine), wvkey), TRACE_OK);
+    for (int i = 0; i <= TRACE_CHECKPOINT_MAX_WITNESSES; i++)
+        trace_key_free(keys[i]);
+    trace_key_free(other);
+    free(cp);
+}
+
 /* verify recomputes the tree: a changed stored subtree or checkpoint is
  * named, a checkpoint of another key too; an intact ledger counts its
  * checkpoints. */
@@ -762,6 +869,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tree, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cosig_limits, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_verify_tree, fixture_setup,
                                         fixture_teardown),

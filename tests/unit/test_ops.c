@@ -15,6 +15,7 @@
 
 #include "helpers.h"
 #include "ops_test.h"
+#include "trace/proof.h"
 #include "trace/query.h"
 #include "trace/reconcile.h"
 
@@ -624,8 +625,8 @@ static void test_table(void **state)
     }
     assert_null(ops_at(n));
     /* every Call field has its row */
-    assert_int_equal(n, 17);
-    for (int c = C(BALANCE); c <= C(PROVE); c++)
+    assert_int_equal(n, 18);
+    for (int c = C(BALANCE); c <= C(COSIGN); c++)
         assert_int_equal(seen[c], 1);
     /* every name found maps back to the row of that name */
     for (size_t i = 0; i < n; i++) {
@@ -638,7 +639,7 @@ static void test_table(void **state)
     assert_null(ops_find("Balance"));
     assert_null(ops_of_call(NULL));
     assert_null(ops_of_call(mk(&b, 0)));
-    assert_null(ops_of_call(mk(&b, 18)));
+    assert_null(ops_of_call(mk(&b, 19)));
     assert_string_equal(ops_find("register")->name, "register");
     assert_int_equal(ops_find("permit")->op_case, C(PERMIT_SHOW));
     assert_int_equal(ops_find("register")->op_case, C(SPECIAL_REGISTER));
@@ -701,6 +702,118 @@ static void test_proofs(void **state)
     assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 1);
     b.prove.party = "A"; /* without an id */
     assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 1);
+}
+
+/* cosign: any party (and the owner) hands in a cosignature that
+ * verifies under the witness key it names; it is stored through
+ * env->store_via (traced's writer) and served with the checkpoint;
+ * one that does not verify never reaches the store. */
+static int via_calls;
+
+static int count_via(int (*store)(void *arg), void *arg, void *ctx)
+{
+    (void)ctx;
+    via_calls++;
+    return store(arg);
+}
+
+static void test_cosign(void **state)
+{
+    fixture *f = *state;
+    trace_checkpoint *cp = malloc(sizeof(*cp));
+    char *note, line[512], vk[512], ovk[512], mine[2048], forged[2048];
+    trace_key *wk, *other;
+    ops_env env;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+    size_t len;
+
+    assert_non_null(cp);
+    memset(&env, 0, sizeof(env));
+    env.daemon = 1;
+    env.store_via = count_via;
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(cp, note, len), TRACE_OK);
+    free(note);
+    assert_int_equal(trace_key_generate(&wk), TRACE_OK);
+    assert_int_equal(trace_key_generate(&other), TRACE_OK);
+    assert_int_equal(trace_checkpoint_cosign(cp, wk, "auditor", 1700000000,
+                                             line, sizeof(line)),
+                     TRACE_OK);
+    snprintf(mine, sizeof(mine), "%.*s\n%s", (int)cp->text_len, cp->text, line);
+    assert_int_equal(
+        trace_vkey_format(vk, sizeof(vk), "auditor", trace_key_public(wk)),
+        TRACE_OK);
+    assert_int_equal(
+        trace_vkey_format(ovk, sizeof(ovk), "auditor", trace_key_public(other)),
+        TRACE_OK);
+
+    /* both fields are required */
+    mk(&b, C(COSIGN));
+    b.cosign.note = mine;
+    assert_int_equal(run(f, &env, &party_c, &b.call, &r, &st), 1);
+    mk(&b, C(COSIGN));
+    b.cosign.witness_vkey = vk;
+    assert_int_equal(run(f, &env, &party_c, &b.call, &r, &st), 1);
+
+    /* C, a party with nothing else to do with the ledger, hands it in:
+     * stored through the writer, served with the checkpoint */
+    b.cosign.note = mine;
+    via_calls = 0;
+    assert_int_equal(run(f, &env, &party_c, &b.call, &r, &st), 0);
+    assert_int_equal(via_calls, 1);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.kind[0], I(COSIGNED));
+    assert_int_equal(trace_checkpoint_note(f->l, 0, &note, &len), TRACE_OK);
+    assert_int_equal(trace_checkpoint_parse(cp, note, len), TRACE_OK);
+    free(note);
+    assert_int_equal(trace_checkpoint_verify_cosig(cp, "auditor",
+                                                   trace_key_public(wk), NULL),
+                     TRACE_OK);
+    /* regulators and the folder's owner too (without a writer) */
+    assert_int_equal(run(f, &env, &regulator, &b.call, &r, &st), 0);
+    assert_int_equal(run(f, NULL, &owner, &b.call, &r, &st), 0);
+
+    /* under a key it does not verify with: refused before the writer */
+    b.cosign.witness_vkey = ovk;
+    via_calls = 0;
+    assert_int_equal(run(f, &env, &party_a, &b.call, &r, &st), 3);
+    assert_int_equal(via_calls, 0);
+    assert_int_equal(r.n, 0);
+    b.cosign.witness_vkey = "auditor+nope";
+    assert_int_equal(run(f, &env, &party_a, &b.call, &r, &st), 2);
+    assert_int_equal(via_calls, 0);
+
+    /* another key's cosignature under the stored name: the writer
+     * refuses it (a name keeps its first key) */
+    assert_int_equal(trace_checkpoint_cosign(cp, other, "auditor", 1700000001,
+                                             line, sizeof(line)),
+                     TRACE_OK);
+    snprintf(forged, sizeof(forged), "%.*s\n%s", (int)cp->text_len, cp->text,
+             line);
+    b.cosign.note = forged;
+    b.cosign.witness_vkey = ovk;
+    assert_int_equal(run(f, &env, &party_a, &b.call, &r, &st), 2);
+    assert_int_equal(via_calls, 1);
+    assert_non_null(strstr(st.msg, "keeps its first key"));
+
+    /* a checkpoint the ledger did not sign (another root), cosigned */
+    {
+        char *root = strchr(strchr(cp->text, '\n') + 1, '\n') + 1;
+        root[0] = root[0] == 'A' ? 'B' : 'A';
+        assert_int_equal(trace_checkpoint_cosign(cp, wk, "auditor", 1700000002,
+                                                 line, sizeof(line)),
+                         TRACE_OK);
+        snprintf(forged, sizeof(forged), "%.*s\n%s", (int)cp->text_len,
+                 cp->text, line);
+    }
+    b.cosign.witness_vkey = vk;
+    assert_int_equal(run(f, &env, &party_a, &b.call, &r, &st), 3);
+    assert_non_null(strstr(st.msg, "not the one this ledger stored"));
+    trace_key_free(wk);
+    trace_key_free(other);
+    free(cp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1069,6 +1182,7 @@ int main(void)
         T(test_malformed_calls),
         cmocka_unit_test(test_table),
         T(test_proofs),
+        T(test_cosign),
         T(test_paging),
         T(test_paging_history_limit),
         T(test_full_without_paging),

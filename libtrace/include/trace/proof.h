@@ -113,8 +113,24 @@ int trace_checkpoint_vkey(trace_ledger *l, char *out, size_t cap);
  * commit ended at that size. */
 int trace_checkpoint_note(trace_ledger *l, uint64_t size, char **note,
                           size_t *len);
-/* Stores a witness's cosignature line for the stored checkpoint of its
- * size, after checking it with the witness's vkey. */
+/* The most witnesses whose cosignatures are stored for one checkpoint:
+ * the note served with them and the log's signature stays within
+ * TRACE_NOTE_MAX_SIGS lines. */
+#define TRACE_CHECKPOINT_MAX_WITNESSES 31
+
+/* Stores a witness's cosignature for the stored checkpoint of its size:
+ * `note` is the checkpoint (its text as the log stored it) with at
+ * least the witness's cosignature line, which must verify under
+ * `witness_vkey`; that line alone is stored, under the vkey's name, and
+ * served by trace_checkpoint_note.  A write transaction: in traced, run
+ * it on the writer thread.  Returns TRACE_OK (also when the same
+ * witness cosigns again: its newer line replaces the older);
+ * TRACE_EINVAL for a malformed vkey or note; TRACE_EVERIFY when the
+ * cosignature does not verify or the checkpoint is not the one stored
+ * for its size; TRACE_ENOTFOUND when no checkpoint of that size is
+ * stored; TRACE_EEXIST when another key's cosignature is stored under
+ * the same name; TRACE_EPERM when TRACE_CHECKPOINT_MAX_WITNESSES other
+ * names are stored for it; TRACE_EFULL, TRACE_EUNAVAIL, TRACE_ENOMEM. */
 int trace_checkpoint_add_cosig(trace_ledger *l, const char *note, size_t len,
                                const char *witness_vkey);
 
