@@ -97,6 +97,51 @@ static int log_key(trace_ledger *l, const trace_key **out)
     return TRACE_OK;
 }
 
+/* Every key that ever signed this ledger's checkpoints, oldest first
+ * (meta "log_keys": 32 bytes each): a daemon configured with another key
+ * than the folder's leaves checkpoints of both, and verify accepts a
+ * checkpoint signed by any of them (a witness pins one, and refuses the
+ * others until told). */
+static int remember_key(MDB_txn *txn, trace_ledger *l, const uint8_t pub[32])
+{
+    MDB_val k = {8, "log_keys"}, v;
+    uint8_t *buf;
+    int rc = mdb_get(txn, l->dbi_meta, &k, &v);
+
+    if (rc && rc != MDB_NOTFOUND)
+        return trace_fail_mdb(rc, "meta");
+    if (rc == 0)
+        for (size_t i = 0; i + 32 <= v.mv_size; i += 32)
+            if (memcmp((uint8_t *)v.mv_data + i, pub, 32) == 0)
+                return TRACE_OK;
+    size_t n = rc == 0 ? v.mv_size : 0;
+    if (!(buf = malloc(n + 32)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (n)
+        memcpy(buf, v.mv_data, n);
+    memcpy(buf + n, pub, 32);
+    v = (MDB_val){n + 32, buf};
+    rc = mdb_put(txn, l->dbi_meta, &k, &v, 0);
+    free(buf);
+    return rc ? trace_fail_mdb(rc, "meta") : TRACE_OK;
+}
+
+int checkpoint_log_keys(MDB_txn *txn, trace_ledger *l, uint8_t (*pubs)[32],
+                        size_t cap, size_t *n)
+{
+    MDB_val k = {8, "log_keys"}, v;
+    int rc = mdb_get(txn, l->dbi_meta, &k, &v);
+
+    *n = 0;
+    if (rc == MDB_NOTFOUND)
+        return TRACE_OK;
+    if (rc)
+        return trace_fail_mdb(rc, "meta");
+    for (size_t i = 0; i + 32 <= v.mv_size && *n < cap; i += 32)
+        memcpy(pubs[(*n)++], (uint8_t *)v.mv_data + i, 32);
+    return TRACE_OK;
+}
+
 int checkpoint_commit(MDB_txn *txn, trace_ledger *l, uint64_t size)
 {
 #ifdef TRACE_BENCH_NO_TREE
@@ -118,6 +163,7 @@ int checkpoint_commit(MDB_txn *txn, trace_ledger *l, uint64_t size)
         return trace_fail_mdb(rc, "ckpt");
     if ((rc = ledger_id(txn, l, 1, origin, sizeof(origin))) != TRACE_OK ||
         (rc = log_key(l, &key)) != TRACE_OK ||
+        (rc = remember_key(txn, l, trace_key_public(key))) != TRACE_OK ||
         (rc = tree_root(txn, l, size, root)) != TRACE_OK)
         return rc;
     base64_encode(b64, sizeof(b64), root, 32);

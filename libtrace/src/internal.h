@@ -280,6 +280,9 @@ void tree_check_free(struct tree_check *t);
 /* The log key's public half (checkpoint.c), without making one:
  * TRACE_ENOTFOUND if there is none. */
 int checkpoint_pubkey(trace_ledger *l, uint8_t pub[32]);
+/* The keys that signed this ledger's checkpoints (meta "log_keys"). */
+int checkpoint_log_keys(MDB_txn *txn, trace_ledger *l, uint8_t (*pubs)[32],
+                        size_t cap, size_t *n);
 /* The log's origin, or TRACE_ENOTFOUND before the first checkpoint. */
 int checkpoint_origin_txn(MDB_txn *txn, trace_ledger *l, char *out, size_t cap);
 /* Adds the next leaf, storing the subtrees it completes. */
@@ -425,8 +428,7 @@ int64_t bal_balance(const void *record);
 /* Book stock of one lot of a party over all its sites as of `at` (the
  * last change at or before it of each site), in base units. */
 int lot_stock(MDB_txn *txn, const trace_ledger *l, const char *party,
-              const char *substance, const char *lot, int64_t at,
-              int64_t *sum);
+              const char *substance, const char *lot, int64_t at, int64_t *sum);
 /* A new cache of stock index tails for state_ctx.tails. */
 strmap *state_tails_new(void);
 /* Applies an event's effects on the indexes; `seq` is its entry. */

@@ -420,8 +420,10 @@ struct tree_check {
     unsigned depth;              /* nodes on the stack */
     unsigned height[MAX_HEIGHT]; /* of each complete subtree, left first */
     uint8_t hash[MAX_HEIGHT][32];
-    int stored_tree; /* the ledger stores tree nodes */
-    int have_pub;    /* checkpoints' signatures checked */
+    int stored_tree;     /* the ledger stores tree nodes */
+    int have_pub;        /* checkpoints' signatures checked */
+    uint8_t more[8][32]; /* other keys that signed checkpoints here */
+    size_t n_more;
     uint8_t pub[32];
     char origin[256];
     MDB_cursor *ckpt;           /* the next stored checkpoint */
@@ -473,6 +475,13 @@ int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
     t->stored_tree = !l->late_missing && mdb_stat(txn, l->dbi_tree, &st) == 0 &&
                      st.ms_entries;
     t->have_pub = checkpoint_pubkey(l, t->pub) == TRACE_OK;
+    if (!l->late_missing &&
+        checkpoint_log_keys(txn, l, t->more, 8, &t->n_more) != TRACE_OK)
+        t->n_more = 0;
+    if (!t->have_pub && t->n_more) { /* the folder's key is not at hand */
+        memcpy(t->pub, t->more[0], 32);
+        t->have_pub = 1;
+    }
     if (checkpoint_origin_txn(txn, l, t->origin, sizeof(t->origin)) != TRACE_OK)
         t->origin[0] = '\0'; /* no checkpoint yet */
     if (ext) {
@@ -480,8 +489,13 @@ int tree_check_begin(struct tree_check **out, MDB_txn *txn, trace_ledger *l,
             goto nomem;
         if ((rc = trace_checkpoint_parse(t->ext, ext, ext_len)) != TRACE_OK)
             goto fail;
-        if (!t->have_pub || strcmp(t->ext->origin, t->origin) != 0 ||
-            trace_checkpoint_verify(t->ext, t->origin, t->pub) != TRACE_OK) {
+        int ok = t->have_pub && strcmp(t->ext->origin, t->origin) == 0 &&
+                 trace_checkpoint_verify(t->ext, t->origin, t->pub) == TRACE_OK;
+        for (size_t i = 0; !ok && i < t->n_more; i++)
+            ok = strcmp(t->ext->origin, t->origin) == 0 &&
+                 trace_checkpoint_verify(t->ext, t->origin, t->more[i]) ==
+                     TRACE_OK;
+        if (!ok) {
             rc = trace_fail(TRACE_EVERIFY,
                             "the checkpoint given is not one this ledger's "
                             "log key signed (origin %s)",
@@ -630,8 +644,13 @@ static int check_push(struct tree_check *t, const uint8_t hash[32],
                               "the stored checkpoint of %llu entries is "
                               "damaged",
                               (unsigned long long)t->n);
-        if (t->have_pub &&
-            trace_checkpoint_verify(t->cp, t->origin, t->pub) != TRACE_OK)
+        int signed_ok =
+            !t->have_pub ||
+            trace_checkpoint_verify(t->cp, t->origin, t->pub) == TRACE_OK;
+        for (size_t i = 0; !signed_ok && i < t->n_more; i++)
+            signed_ok = trace_checkpoint_verify(t->cp, t->origin, t->more[i]) ==
+                        TRACE_OK;
+        if (!signed_ok)
             return trace_fail(TRACE_EVERIFY,
                               "the stored checkpoint of %llu entries is not "
                               "signed by the log key",

@@ -621,6 +621,32 @@ static void test_verify_tree(void **state)
     assert_non_null(strstr(res.reason, "checkpoint of 1 entries"));
 }
 
+/* A daemon configured with another log key than the folder's: the
+ * checkpoints of both keys verify; one signed by neither does not. */
+static void test_two_log_keys(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_verify_result res;
+    trace_key *other;
+    int next = 0;
+
+    assert_int_equal(
+        fixture_import(f, party_p1, TRACE_APPEND_PROVISION_KEYS, &r), TRACE_OK);
+    grow(f, 20, &next);
+    assert_int_equal(trace_key_generate(&other), TRACE_OK);
+    trace_ledger_set_checkpoint_key(f->l, other);
+    grow(f, 40, &next);
+    if (trace_ledger_verify(f->l, &res, NULL, NULL) != TRACE_OK)
+        fail_msg("verify: %s", res.reason);
+    assert_true(res.checkpoints >= 4);
+    trace_ledger_set_checkpoint_key(f->l, NULL);
+    trace_ledger_close(f->l);
+    f->l = NULL;
+    assert_int_equal(trace_ledger_open(&f->l, f->dir), TRACE_OK);
+    trace_key_free(other);
+}
+
 /* Malformed notes are refused, never read past their end. */
 static void test_note_parse(void **state)
 {
@@ -873,6 +899,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cosig_limits, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_verify_tree, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_two_log_keys, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_receipts, fixture_setup,
                                         fixture_teardown),
