@@ -331,6 +331,13 @@ static const struct command commands[] = {
      "             importer, exporter, regulator)\n"
      "Every registered party may read the registry (a seller checks a\n"
      "buyer's licences and status in it).\n"},
+    {"products", cmd_products, "[--substance S]",
+     "List the registered products (GTIN, substance, content, units per "
+     "pack, form, name).",
+     "  --substance S   only products of substance S (code, CAS number or\n"
+     "                  name)\n"
+     "Products are registered with `product` events by a regulator or\n"
+     "their manufacturer; movements may then name a gtin and packs.\n"},
     {"history", cmd_history,
      "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N] [--csv]",
      "Events recorded by a party, or naming a lot, in journal order.",
