@@ -311,7 +311,8 @@ static const struct field_rule *rule_for(const ProtobufCMessageDescriptor *m,
  * marked string.  Rejects exponents and anything JSON would not take as
  * a number start.  Strings are copied verbatim (escapes included).
  */
-static int mark_numbers(char **out, const char *in, size_t len)
+int json_mark_numbers(char **out, const char *in, size_t len,
+                      int allow_exponent)
 {
     size_t cap = len * 9 + 16, o = 0; /* a 1-byte number grows to 9 */
     char *buf = malloc(cap);
@@ -338,7 +339,7 @@ static int mark_numbers(char **out, const char *in, size_t len)
                                in[j] == 'e' || in[j] == 'E' ||
                                (in[j] >= '0' && in[j] <= '9')))
                 j++;
-            for (size_t k = i; k < j; k++)
+            for (size_t k = i; k < j && !allow_exponent; k++)
                 if (in[k] == 'e' || in[k] == 'E' || in[k] == '+') {
                     free(buf);
                     return trace_fail(TRACE_EINVAL,
@@ -1061,7 +1062,7 @@ int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
         return trace_fail(TRACE_EINVAL, "line longer than 1 MiB");
     if (memchr(line, '\0', len))
         return trace_fail(TRACE_EINVAL, "line contains a NUL byte");
-    if ((rc = mark_numbers(&marked, line, len)) != TRACE_OK)
+    if ((rc = json_mark_numbers(&marked, line, len, 0)) != TRACE_OK)
         return rc;
     obj = json_loads(marked, JSON_REJECT_DUPLICATES, &jerr);
     free(marked);

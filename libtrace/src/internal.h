@@ -511,6 +511,11 @@ typedef struct event_type {
 } event_type;
 const event_type *event_type_find(const char *name);
 const event_type *event_type_by_case(uint32_t body_case);
+/* Copies JSON text with every number token turned into a string whose
+ * first byte is 0x01 (then the number's exact text), so jansson keeps
+ * numbers exact; exponents are refused unless allowed.  *out malloc'd. */
+int json_mark_numbers(char **out, const char *in, size_t len,
+                      int allow_exponent);
 /* Parses one JSON object into an Event allocated in `a`. */
 int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
                     size_t len, const trace_ledger *l);

@@ -361,6 +361,7 @@ typedef struct trace_party_row {
     const char *status;        /* active or suspended */
     size_t n_keys;             /* registered public keys in force */
     const char *registered_by; /* the regulator that registered it */
+    const char *gln;           /* GS1 GLN (13 digits), or NULL */
 } trace_party_row;
 
 typedef int (*trace_party_row_fn)(const trace_party_row *p, void *ctx);
