@@ -40,6 +40,8 @@
 #include <stdio.h>
 
 #include "trace/ledger.h"
+#include "trace/query.h"
+#include "trace/trace.h"
 
 #ifdef __cplusplus
 extern "C" {
