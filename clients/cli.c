@@ -252,8 +252,9 @@ static const struct command commands[] = {
      "public key in base64, the form a `party` event's pubkey takes.\n"},
     {"import", cmd_import,
      "[--provision-keys] [--historic] [--strict] [--dry-run] "
-     "[--receipt F] FILE|-",
-     "Append the events of a JSON Lines file (SPEC section 3).",
+     "[--receipt F] [--format jsonl|epcis] FILE|-",
+     "Append the events of a JSON Lines file (SPEC section 3) or an EPCIS "
+     "2.0 document.",
      "  --provision-keys  create and register a key (signed by the root\n"
      "                    regulator, whose key must be in the key folder)\n"
      "                    for every registered party that has none\n"
@@ -269,7 +270,16 @@ static const struct command commands[] = {
      "                    checkpoint of each commit and the inclusion proofs\n"
      "                    of its entries (each of a commit of at most 64,\n"
      "                    else its first and last), checked first; tracectl\n"
-     "                    check-proof F --log-key VKEY checks it later\n\n"
+     "                    check-proof F --log-key VKEY checks it later\n"
+     "  --format epcis    read a GS1 EPCIS 2.0 JSON document (EPCISDocument\n"
+     "                    or EPCISQueryDocument): ObjectEvents and\n"
+     "                    TransformationEvents of registered products\n"
+     "                    (tracectl products) become produce, sale,\n"
+     "                    receipt, destroy and dispense events by bizStep;\n"
+     "                    parties by the GLNs of their `gln`.  Events of no\n"
+     "                    registered product are skipped; one that cannot\n"
+     "                    be mapped is rejected with its eventList index and\n"
+     "                    nothing is imported.  Ledger-folder only for now.\n\n"
      "Each event is signed with its recording party's key from the key\n"
      "folder.  The whole file is one atomic batch: any rejected line is\n"
      "reported with its number and nothing is imported.  Re-importing the\n"
@@ -331,6 +341,13 @@ static const struct command commands[] = {
      "             importer, exporter, regulator)\n"
      "Every registered party may read the registry (a seller checks a\n"
      "buyer's licences and status in it).\n"},
+    {"products", cmd_products, "[--substance S]",
+     "List the registered products (GTIN, substance, content, units per "
+     "pack, form, name).",
+     "  --substance S   only products of substance S (code, CAS number or\n"
+     "                  name)\n"
+     "Products are registered with `product` events by a regulator or\n"
+     "their manufacturer; movements may then name a gtin and packs.\n"},
     {"history", cmd_history,
      "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N] [--csv]",
      "Events recorded by a party, or naming a lot, in journal order.",

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trace/epcis.h"
 #include "trace/reconcile.h"
 #include "tracectl.h"
 
@@ -364,6 +365,123 @@ static void remove_tmp_keys(const char *tmp)
     rmdir(tmp);
 }
 
+/* import --format epcis: the EPCIS reader's lines go to the import;
+ * messages about a line name the EPCIS event (eventList[i]) instead. */
+struct epcis_run {
+    trace_import *im;
+    unsigned long errors, notes, warned;
+    int first_err;
+};
+
+/* "line N: rest" -> "eventList[N-1]: rest" */
+static void print_relabelled(const char *prefix, const char *msg)
+{
+    unsigned long n;
+    int used = 0;
+
+    if (sscanf(msg, "line %lu: %n", &n, &used) == 1 && used > 0 && n > 0)
+        fprintf(ctl_err, "tracectl: %seventList[%lu]: %s\n", prefix, n - 1,
+                msg + used);
+    else
+        fprintf(ctl_err, "tracectl: %s%s\n", prefix, msg);
+}
+
+static void epcis_warnings(struct epcis_run *x)
+{
+    const char *w;
+
+    while ((w = trace_import_next_warning(x->im)) != NULL)
+        if (++x->warned <= MAX_REPORTED_WARNINGS)
+            print_relabelled("warning: ", w);
+}
+
+static void epcis_error(struct epcis_run *x, int rc)
+{
+    if (x->first_err == TRACE_OK)
+        x->first_err = rc;
+    if (++x->errors <= MAX_REPORTED_ERRORS)
+        print_relabelled("", trace_error_last());
+}
+
+static int epcis_line(void *ctx, const char *line, size_t len,
+                      unsigned long index)
+{
+    struct epcis_run *x = ctx;
+    int rc = trace_import_line(x->im, line, len, index + 1);
+
+    epcis_warnings(x);
+    if (rc != TRACE_OK)
+        epcis_error(x, rc);
+    return 0;
+}
+
+static int epcis_note(void *ctx, unsigned long index, int rejected,
+                      const char *reason)
+{
+    struct epcis_run *x = ctx;
+
+    if (rejected && x->first_err == TRACE_OK)
+        x->first_err = TRACE_EINVAL;
+    if (++x->notes <= MAX_REPORTED_ERRORS + MAX_REPORTED_WARNINGS)
+        fprintf(ctl_err, "tracectl: eventList[%lu]: %s: %s\n", index,
+                rejected ? "rejected" : "skipped", reason);
+    return 0;
+}
+
+/* Reads the EPCIS document into the import `im`; 0 or the exit code. */
+static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
+                        FILE *in, const char *path)
+{
+    struct epcis_run x = {im, 0, 0, 0, TRACE_OK};
+    trace_epcis_master *m = NULL;
+    trace_epcis_summary sum;
+    int rc, ret = 0;
+
+    if ((rc = trace_epcis_master_new(&m)) != TRACE_OK ||
+        (rc = trace_epcis_master_load(m, l)) != TRACE_OK) {
+        ret = ctl_fail(rc);
+        goto out;
+    }
+    rc = trace_epcis_read(m, in, epcis_line, epcis_note, &x, &sum);
+    while (rc == TRACE_OK && (rc = trace_import_next_error(im)) != TRACE_OK) {
+        epcis_error(&x, rc);
+        rc = TRACE_OK;
+    }
+    epcis_warnings(&x);
+    if (rc != TRACE_OK) {
+        fprintf(ctl_err, "tracectl: %s: %s\ntracectl: nothing was imported\n",
+                path, trace_error_last());
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    if (g->json)
+        fprintf(ctl_out,
+                "{\"epcis_events\":%llu,\"imported\":%llu,\"skipped\":%llu,"
+                "\"rejected\":%llu,\"ledger_events\":%llu}\n",
+                (unsigned long long)sum.events, (unsigned long long)sum.mapped,
+                (unsigned long long)sum.skipped,
+                (unsigned long long)sum.rejected,
+                (unsigned long long)sum.lines);
+    else
+        fprintf(ctl_out,
+                "EPCIS: %llu events: %llu imported (%llu ledger events), "
+                "%llu skipped, %llu rejected\n",
+                (unsigned long long)sum.events, (unsigned long long)sum.mapped,
+                (unsigned long long)sum.lines, (unsigned long long)sum.skipped,
+                (unsigned long long)sum.rejected);
+    if (sum.rejected || x.errors) {
+        fprintf(ctl_err,
+                "tracectl: %llu EPCIS events rejected, %lu ledger events "
+                "refused; nothing was imported\n",
+                (unsigned long long)sum.rejected, x.errors);
+        ret = trace_error_exit_code(x.first_err != TRACE_OK ? x.first_err
+                                                            : TRACE_EINVAL);
+    }
+out:
+    trace_epcis_master_free(m);
+    return ret;
+}
+
 int cmd_import(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -372,11 +490,12 @@ int cmd_import(struct globals *g, int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {"strict", no_argument, NULL, 's'},
         {"receipt", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     unsigned flags = 0, checks = TRACE_APPEND_CHECK;
     const char *receipt = NULL;
-    int dry_run = 0;
+    int dry_run = 0, epcis = 0;
     char tmp_keys[64] = "";
     trace_ledger *l = NULL;
     trace_keyring *ring = NULL;
@@ -408,6 +527,13 @@ int cmd_import(struct globals *g, int argc, char **argv)
         case 'r':
             receipt = optarg;
             break;
+        case 'F':
+            if (strcmp(optarg, "epcis") == 0)
+                epcis = 1;
+            else if (strcmp(optarg, "jsonl") != 0)
+                return ctl_usage("import", "unknown --format %s (jsonl, epcis)",
+                                 optarg);
+            break;
         case 'h':
             ctl_help(ctl_find_command("import"));
             return 0;
@@ -434,6 +560,12 @@ int cmd_import(struct globals *g, int argc, char **argv)
                          "before anything is committed\n");
         return EXIT_USAGE;
     }
+    if (!l && epcis) {
+        fprintf(ctl_err, "tracectl: import --format epcis reads the ledger's "
+                         "products and parties: use --data DIR (not yet "
+                         "through traced)\n");
+        return EXIT_USAGE;
+    }
     if (!l)
         return import_remote(g, argv[optind], flags, receipt);
     /* a dry run provisions keys in a copy of the key folder, dropped after */
@@ -458,6 +590,11 @@ int cmd_import(struct globals *g, int argc, char **argv)
         TRACE_OK) {
         ret = ctl_fail(rc);
         goto out;
+    }
+    if (epcis) {
+        if ((ret = import_epcis(g, l, im, in, argv[optind])) != 0)
+            goto out;
+        goto commit;
     }
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
@@ -501,6 +638,7 @@ int cmd_import(struct globals *g, int argc, char **argv)
         ret = trace_error_exit_code(first_err);
         goto out;
     }
+commit:
     rc = dry_run ? trace_import_check(im, &res) : trace_import_commit(im, &res);
     if (rc != TRACE_OK) {
         fprintf(ctl_err, "tracectl: %s\ntracectl: nothing was imported\n",

@@ -193,6 +193,38 @@ int cmd_parties(struct globals *g, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* products                                                             */
+
+int cmd_products(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"substance", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    Trace__Ops__V1__Products pq = TRACE__OPS__V1__PRODUCTS__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            pq.substance = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("products"));
+            return 0;
+        default:
+            return ctl_usage("products", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("products", "unexpected argument %s", argv[optind]);
+    call.op_case = TRACE__OPS__V1__CALL__OP_PRODUCTS;
+    call.products = &pq;
+    return ctl_call(g, &call);
+}
+
+/* ------------------------------------------------------------------ */
 /* history                                                              */
 
 int cmd_history(struct globals *g, int argc, char **argv)

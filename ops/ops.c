@@ -822,6 +822,33 @@ static int run_parties(struct run *r)
     return ended(r, trace_parties(r->l, r->call->parties->kind, on_party, r));
 }
 
+static int on_product(const trace_product_row *p, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__Product m = TRACE__OPS__V1__PRODUCT__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    m.gtin = (char *)p->gtin;
+    m.substance = (char *)p->substance;
+    m.content = (char *)p->content;
+    m.content_unit = (char *)p->content_unit;
+    m.units_per_pack = p->units_per_pack;
+    m.name = (char *)p->name;
+    m.form = (char *)p->form;
+    m.registered_by = (char *)p->registered_by;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_PRODUCT;
+    it.product = &m;
+    return emit(r, &it);
+}
+
+/* The product master is public like the registry: anyone who records a
+ * movement by GTIN reads what it amounts to. */
+static int run_products(struct run *r)
+{
+    return ended(
+        r, trace_products(r->l, r->call->products->substance, on_product, r));
+}
+
 /* A party lists the permits it holds or is the named counterparty of
  * (permit show, not the list, serves a seller checking a buyer's). */
 static int check_permit_list(struct run *r)
@@ -1105,6 +1132,9 @@ static const struct row rows[] = {
     {{"parties", C(PARTIES), OPS_READ, "any registered party"},
      NULL,
      run_parties},
+    {{"products", C(PRODUCTS), OPS_READ, "any registered party"},
+     NULL,
+     run_products},
     {{"check", C(CHECK), OPS_READ, "a party its own events, regulators any"},
      check_check,
      run_check},
@@ -1189,6 +1219,8 @@ static int well_formed(const ops_call_t *c)
         return c->check && c->check->line;
     case C(PARTIES):
         return c->parties != NULL;
+    case C(PRODUCTS):
+        return c->products != NULL;
     case C(PERMIT_LIST):
         return c->permit_list != NULL;
     case C(CHECKPOINT):

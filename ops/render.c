@@ -461,6 +461,39 @@ static void party(ops_render *r, const Trace__Ops__V1__Party *p)
     }
 }
 
+/* products: a line per product */
+static void product(ops_render *r, const Trace__Ops__V1__Product *p)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "gtin", p->gtin, 0);
+        ops_json_str(o, "substance", p->substance, 1);
+        fputs(",\"content\":{", o);
+        ops_json_str(o, "qty", p->content, 0);
+        ops_json_str(o, "unit", p->content_unit, 1);
+        fprintf(o, "},\"units_per_pack\":%u", (unsigned)p->units_per_pack);
+        ops_json_str(o, "name", p->name, 1);
+        ops_json_str(o, "form", p->form, 1);
+        ops_json_str(o, "registered_by", p->registered_by, 1);
+        fputs("}\n", o);
+        return;
+    }
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"GTIN", "商品条码", 14, 0}, {"SUBSTANCE", "物质", 18, 0},
+            {"CONTENT", "含量", -10, 0}, {"UNIT", "单位", 5, 0},
+            {"PER PACK", "每包", -8, 0}, {"FORM", "剂型", 12, 0},
+            {"NAME", "名称", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
+    fprintf(o, "%-14s %-18s %10s %-5s %8u ", p->gtin, p->substance, p->content,
+            p->content_unit, (unsigned)p->units_per_pack);
+    cell(o, p->form ? p->form : "-", 12);
+    fprintf(o, "%s\n", p->name);
+}
+
 /* permit list: a line per permit (show prints the whole permit) */
 static void permit_row(ops_render *r, const Trace__Ops__V1__Permit *p)
 {
@@ -1278,6 +1311,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(ALERTS)] = I(ALERT),
         [C(RECONCILE)] = I(ALERT),
         [C(PARTIES)] = I(PARTY),
+        [C(PRODUCTS)] = I(PRODUCT),
         [C(PERMIT_LIST)] = I(PERMIT),
         [C(CHECK)] = I(FINDING),
         [C(VERIFY)] = I(VERIFIED),
@@ -1308,6 +1342,9 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(PARTY):
         party(r, it->party);
+        break;
+    case I(PRODUCT):
+        product(r, it->product);
         break;
     case I(FINDING):
         if (r->json) {
@@ -1398,6 +1435,10 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
     case C(PARTIES):
         if (r->rows == 0)
             fputs(L(r, "(no parties)\n", "（无单位）\n"), o);
+        break;
+    case C(PRODUCTS):
+        if (r->rows == 0)
+            fputs(L(r, "(no products)\n", "（无产品）\n"), o);
         break;
     case C(CHECK):
         if (r->rows == 0 && !r->prefix)

@@ -11,7 +11,7 @@ CC=clang cmake -S . -B "$build" -DTRACE_FUZZ=ON -DTRACE_BUILD_TESTS=OFF \
       -DTRACE_BUILD_BENCH=OFF -DTRACE_BUILD_EXAMPLES=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
-for target in jsonl entry request proof; do
+for target in jsonl entry request proof epcis; do
   scratch=$(mktemp -d)
   echo "fuzzing $target for ${secs}s"
   "$build/tests/fuzz/fuzz_$target" -max_total_time="$secs" -max_len=65536 \

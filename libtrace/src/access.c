@@ -170,6 +170,7 @@ int trace_parties(trace_ledger *l, const char *kind, trace_party_row_fn fn,
                          : "active";
         row.n_keys = st->n_keys;
         row.registered_by = st->registered_by;
+        row.gln = b->gln;
         if ((frc = fn(&row, ctx)) != 0) {
             rc = frc;
             goto out;

@@ -475,7 +475,7 @@ static int has_key(const Trace__V1__PartyState *st, const trace_key *key)
     return 0;
 }
 
-static int is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st)
+int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st)
 {
     const Trace__V1__PartyBody *b = st->body;
 
@@ -668,7 +668,7 @@ int check_historic(struct writer *w, trace_keyring *ring, const char *as,
     rc = party_state_get(w->txn, w->l, w->tmp, who, &st);
     if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
         return rc;
-    if (rc == TRACE_OK && is_regulator(w->l, st)) {
+    if (rc == TRACE_OK && party_is_regulator(w->l, st)) {
         if (as)
             return TRACE_OK;
         rc = ring ? trace_keyring_get(ring, who, &key) : TRACE_ENOTFOUND;
@@ -706,7 +706,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
                           ev->party);
     if (rc != TRACE_OK)
         return rc;
-    if (regulator_only && !is_regulator(w->l, st))
+    if (regulator_only && !party_is_regulator(w->l, st))
         return trace_fail(TRACE_EPERM,
                           "only a regulator may record `%s` events; %s is "
                           "a %s",
@@ -716,7 +716,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
         *out = NULL;
         snprintf(w->auth_party, sizeof(w->auth_party), "%s", ev->party);
         w->auth_key = NULL;
-        w->auth_regulator = is_regulator(w->l, st);
+        w->auth_regulator = party_is_regulator(w->l, st);
         return TRACE_OK;
     }
     rc = trace_keyring_get(ring, ev->party, &key);
@@ -750,7 +750,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
     }
     snprintf(w->auth_party, sizeof(w->auth_party), "%s", ev->party);
     w->auth_key = key;
-    w->auth_regulator = is_regulator(w->l, st);
+    w->auth_regulator = party_is_regulator(w->l, st);
     *out = key;
     return TRACE_OK;
 }

@@ -63,6 +63,7 @@ enum {
     DB_ALERTS,
     DB_RCIDX,
     DB_RX,       /* compared when the ledger has built it (rx_ready) */
+    DB_PRODUCTS, /* compared when the ledger has it (a late database) */
     DB_ALERTSEQ, /* checked with the alerts (check_alerts), not compared */
     N_DB
 };
@@ -112,6 +113,8 @@ static const struct cmp_db {
     [DB_RCIDX] = {"rcidx", offsetof(trace_ledger, dbi_rcidx), F_RCIDX, F_RCVAL,
                   0},
     [DB_RX] = {"rx", offsetof(trace_ledger, dbi_rx), F_TEXT, F_SEQROLE, 8},
+    [DB_PRODUCTS] = {"products", offsetof(trace_ledger, dbi_products), F_TEXT,
+                     F_HEX, 0},
     [DB_ALERTSEQ] = {"alertseq", offsetof(trace_ledger, dbi_alertseq), F_U64,
                      F_TEXT, 0},
 };
@@ -431,6 +434,9 @@ static int scratch_open(struct deep *d, const char *tmpdir)
     if (rc == 0 && d->sl.rx_ready)
         rc = mdb_dbi_open(txn, "rx", MDB_DUPSORT | MDB_DUPFIXED | MDB_CREATE,
                           &d->sl.dbi_rx);
+    /* the product master (product.c) */
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "products", MDB_CREATE, &d->sl.dbi_products);
     if (rc) {
         mdb_txn_abort(txn);
         return trace_fail_mdb(rc, "scratch");
@@ -984,7 +990,8 @@ static int compare_all(struct deep *d)
     rc = TRACE_OK;
     for (int db = 0; db < N_DB && rc == TRACE_OK; db++)
         if (db != DB_ALERTSEQ && (db != DB_RCIDX || !d->rc_skip) &&
-            (db != DB_RX || d->l->rx_ready))
+            (db != DB_RX || d->l->rx_ready) &&
+            (db != DB_PRODUCTS || d->l->dbi_products))
             rc = compare_db(d, stxn, db);
     mdb_txn_abort(stxn);
     return rc;

@@ -52,6 +52,7 @@ static const event_type types[] = {
     {"stocktake", TRACE__V1__EVENT__BODY_STOCKTAKE_BODY, 0},
     {"correction", TRACE__V1__EVENT__BODY_CORRECTION_BODY, 0},
     {"alert_ack", TRACE__V1__EVENT__BODY_ALERT_ACK_BODY, 0},
+    {"product", TRACE__V1__EVENT__BODY_PRODUCT_BODY, 0},
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
@@ -178,6 +179,7 @@ static const struct {
     {"stocktake", "盘点"},
     {"correction", "更正"},
     {"alert_ack", "预警处理"},
+    {"product", "产品登记"},
     {"info", "提示"},
     {"low", "低"},
     {"medium", "中"},
@@ -223,7 +225,9 @@ enum check {
     CHECK_ENUM,      /* one of `values` */
     CHECK_PARTY,     /* a party id */
     CHECK_SUBSTANCE, /* a catalog code or CAS number */
-    CHECK_EVENT_ID   /* names an event: as long as ids may be */
+    CHECK_EVENT_ID,  /* names an event: as long as ids may be */
+    CHECK_GTIN,      /* 14 digits with a GS1 check digit */
+    CHECK_GLN        /* 13 digits with a GS1 check digit */
 };
 
 /* What the schema cannot say about a string field.  `msg` NULL matches
@@ -257,6 +261,8 @@ static const struct field_rule {
     {NULL, "permit", CHECK_EVENT_ID, NULL}, /* keys of indexes, too */
     {NULL, "transport_permit", CHECK_EVENT_ID, NULL},
     {NULL, "alert", CHECK_EVENT_ID, NULL},
+    {NULL, "gtin", CHECK_GTIN, NULL},
+    {NULL, "gln", CHECK_GLN, NULL},
 };
 
 /* What a free-text field holds, for `record TYPE --help` (the schema
@@ -268,6 +274,8 @@ static const struct {
                 "a patient's"},
     {"checker", "staff who checked it (复核人): a name or staff id"},
     {"spec", "specification (规格) of the drug, e.g. 10mg×10片"},
+    {"name", "the product's name"},
+    {"form", "dosage form (free text: tablet, 片剂, ampoule ...)"},
 };
 
 /* Repeated fields the JSON must carry, even if empty. */
@@ -303,7 +311,8 @@ static const struct field_rule *rule_for(const ProtobufCMessageDescriptor *m,
  * marked string.  Rejects exponents and anything JSON would not take as
  * a number start.  Strings are copied verbatim (escapes included).
  */
-static int mark_numbers(char **out, const char *in, size_t len)
+int json_mark_numbers(char **out, const char *in, size_t len,
+                      int allow_exponent)
 {
     size_t cap = len * 9 + 16, o = 0; /* a 1-byte number grows to 9 */
     char *buf = malloc(cap);
@@ -330,7 +339,7 @@ static int mark_numbers(char **out, const char *in, size_t len)
                                in[j] == 'e' || in[j] == 'E' ||
                                (in[j] >= '0' && in[j] <= '9')))
                 j++;
-            for (size_t k = i; k < j; k++)
+            for (size_t k = i; k < j && !allow_exponent; k++)
                 if (in[k] == 'e' || in[k] == 'E' || in[k] == '+') {
                     free(buf);
                     return trace_fail(TRACE_EINVAL,
@@ -464,6 +473,16 @@ static int check_string(const struct conv *cv,
                               "may be (%u bytes)",
                               cv->path, name, TRACE_MAX_ID);
         break;
+    case CHECK_GTIN:
+    case CHECK_GLN: {
+        size_t n = r->check == CHECK_GTIN ? 14 : 13;
+        if (!gs1_key_valid(s, n))
+            return trace_fail(TRACE_EINVAL,
+                              "field \"%s%s\": \"%.40s\" is not %zu digits "
+                              "with a valid GS1 check digit",
+                              cv->path, name, s, n);
+        break;
+    }
     case CHECK_TEXT:
         break;
     }
@@ -652,11 +671,16 @@ static int convert_field(const struct conv *cv,
         int64_t n;
         if ((rc = get_text(&s, v, cv->path, f->name, 1)) != TRACE_OK)
             return rc;
-        if (qty_parse(&n, s, 1, 0) != TRACE_OK || n > 100000)
+        /* counts of packs and units may be large; days are not */
+        int64_t max = strcmp(f->name, "packs") == 0 ||
+                              strcmp(f->name, "units_per_pack") == 0
+                          ? 1000000000
+                          : 100000;
+        if (qty_parse(&n, s, 1, 0) != TRACE_OK || n > max)
             return trace_fail(TRACE_EINVAL,
                               "field \"%s%s\" must be a whole number from 1 "
-                              "to 100000",
-                              cv->path, f->name);
+                              "to %lld",
+                              cv->path, f->name, (long long)max);
         *(uint32_t *)dst = (uint32_t)n;
         break;
     }
@@ -758,6 +782,117 @@ static int has_quantity(const ProtobufCMessageDescriptor *m)
     return 0;
 }
 
+/* What a movement named by product must come to (SPEC 11). */
+struct by_product {
+    int set;
+    const char *substance; /* catalog code */
+    int64_t amount;        /* base units; 0: qty as written, not packs */
+    char gtin[15];
+};
+
+/*
+ * A movement may name `gtin` and `packs` instead of substance, qty and
+ * unit: they are filled in from the registered product (packs x
+ * units_per_pack x content, in the content's unit), and the gtin and
+ * packs are kept as written.  Given together with substance and qty
+ * (an exported event), these must agree with the product; `gtin` with
+ * a qty and no packs says which product a substance quantity was of.
+ */
+static int resolve_gtin(const struct conv *cv, json_t *obj,
+                        struct by_product *bp)
+{
+    json_t *g = json_object_get(obj, "gtin"),
+           *pk = json_object_get(obj, "packs");
+    Trace__V1__ProductBody *p;
+    const char *gtin, *text;
+    int64_t packs = 0;
+    int rc;
+
+    bp->set = 0;
+    if (!g || json_is_null(g)) {
+        if (pk && !json_is_null(pk))
+            return trace_fail(TRACE_EINVAL,
+                              "field \"%spacks\" needs a "
+                              "\"gtin\"",
+                              cv->path);
+        return TRACE_OK;
+    }
+    if ((rc = get_text(&gtin, g, cv->path, "gtin", 1)) != TRACE_OK)
+        return rc;
+    if (!gs1_key_valid(gtin, 14))
+        return trace_fail(TRACE_EINVAL,
+                          "field \"%sgtin\": \"%.40s\" is not 14 digits with "
+                          "a valid GS1 check digit",
+                          cv->path, gtin);
+    rc = product_find(cv->l, cv->a, gtin, &p);
+    if (rc == TRACE_ENOTFOUND)
+        return trace_fail(TRACE_EINVAL,
+                          "field \"%sgtin\": no product %s is registered "
+                          "(record a `product` event for it first)",
+                          cv->path, gtin);
+    if (rc != TRACE_OK)
+        return rc;
+    memcpy(bp->gtin, gtin, 15);
+    bp->substance = canonical_substance(cv->l, p->substance);
+    bp->amount = 0;
+    bp->set = 1;
+    if (pk && !json_is_null(pk)) {
+        if ((rc = get_text(&text, pk, cv->path, "packs", 1)) != TRACE_OK)
+            return rc;
+        if (qty_parse(&packs, text, 1, 0) != TRACE_OK || packs > 1000000000)
+            return trace_fail(TRACE_EINVAL,
+                              "field \"%spacks\" must be a whole number "
+                              "from 1 to 1000000000",
+                              cv->path);
+        if ((rc = product_amount(p, (uint64_t)packs, &bp->amount)))
+            return rc;
+        if (!json_object_get(obj, "qty")) {
+            char buf[64];
+            int64_t factor = 1;
+            unit_lookup(p->content->qty->unit, NULL, &factor);
+            if (json_object_get(obj, "unit"))
+                return trace_fail(TRACE_EINVAL,
+                                  "field \"%sunit\" without \"qty\": with "
+                                  "packs the unit is the product's",
+                                  cv->path);
+            if (qty_format(buf, sizeof(buf), bp->amount, factor) != TRACE_OK)
+                return trace_fail(TRACE_EINVAL, "quantity overflow");
+            json_object_set_new(obj, "qty", json_string(buf));
+            json_object_set_new(obj, "unit",
+                                json_string(p->content->qty->unit));
+        }
+    } else if (!json_object_get(obj, "qty")) {
+        return trace_fail(TRACE_EINVAL,
+                          "field \"%sgtin\" needs \"packs\" (or a \"qty\" "
+                          "and \"unit\" of the substance)",
+                          cv->path);
+    }
+    if (!json_object_get(obj, "substance"))
+        json_object_set_new(obj, "substance", json_string(bp->substance));
+    return TRACE_OK;
+}
+
+/* After conversion: what was written agrees with the product. */
+static int check_by_product(const struct conv *cv, ProtobufCMessage *msg,
+                            const struct by_product *bp)
+{
+    const char *sub = msg_field(msg, "substance");
+    const Trace__V1__Quantity *q = msg_field(msg, "qty");
+
+    if (!bp->set)
+        return TRACE_OK;
+    if (!sub || strcmp(canonical_substance(cv->l, sub), bp->substance) != 0)
+        return trace_fail(TRACE_EINVAL,
+                          "product %s is %s, but the event names %.64s",
+                          bp->gtin, bp->substance, sub ? sub : "nothing");
+    if (bp->amount && (!q || q->amount != bp->amount))
+        return trace_fail(TRACE_EINVAL,
+                          "\"%sqty\" differs from the packs of product %s "
+                          "(packs x units_per_pack x content)",
+                          cv->path, bp->gtin);
+    return TRACE_OK;
+}
+
 static const char *const common_keys[] = {"type", "id",       "party",
                                           "at",   "override", NULL};
 
@@ -771,6 +906,7 @@ static int convert_msg(const struct conv *cv,
                        ProtobufCMessage **out, int top)
 {
     ProtobufCMessage *msg = arena_alloc(cv->a, m->sizeof_message);
+    struct by_product bp = {0};
     const char *key;
     json_t *v;
     int rc;
@@ -778,6 +914,10 @@ static int convert_msg(const struct conv *cv,
     if (!msg)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     m->message_init(msg);
+    if (protobuf_c_message_descriptor_get_field_by_name(m, "gtin") &&
+        protobuf_c_message_descriptor_get_field_by_name(m, "qty") &&
+        (rc = resolve_gtin(cv, obj, &bp)) != TRACE_OK)
+        return rc;
     json_object_foreach(obj, key, v)
     {
         if (top && in_list(common_keys, key))
@@ -828,6 +968,8 @@ static int convert_msg(const struct conv *cv,
                                   dimension_name(sub->dim));
         }
     }
+    if ((rc = check_by_product(cv, msg, &bp)) != TRACE_OK)
+        return rc;
     *out = msg;
     return TRACE_OK;
 }
@@ -920,7 +1062,7 @@ int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
         return trace_fail(TRACE_EINVAL, "line longer than 1 MiB");
     if (memchr(line, '\0', len))
         return trace_fail(TRACE_EINVAL, "line contains a NUL byte");
-    if ((rc = mark_numbers(&marked, line, len)) != TRACE_OK)
+    if ((rc = json_mark_numbers(&marked, line, len, 0)) != TRACE_OK)
         return rc;
     obj = json_loads(marked, JSON_REJECT_DUPLICATES, &jerr);
     free(marked);
@@ -1049,6 +1191,10 @@ static int field_to_json(json_t *obj, const ProtobufCMessage *msg,
         v = json_boolean(*(const protobuf_c_boolean *)src);
         break;
     case PROTOBUF_C_TYPE_UINT32:
+        if (f->label == PROTOBUF_C_LABEL_OPTIONAL &&
+            !*(const protobuf_c_boolean *)((const char *)msg +
+                                           f->quantifier_offset))
+            return 0;
         v = json_integer(*(const uint32_t *)src);
         break;
     case PROTOBUF_C_TYPE_BYTES: {

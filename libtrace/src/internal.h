@@ -203,6 +203,8 @@ struct trace_ledger {
      * written before it existed, until rx_index_build ran (ledger.c) */
     _Atomic int rx_ready;
     _Atomic int rx_failed; /* building it failed: not tried again */
+    MDB_dbi dbi_products;  /* gtin -> product in force (product.c); a late
+                              database: 0 while missing */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -462,6 +464,39 @@ void ledger_rx_ensure(trace_ledger *l, int at_open);
 uint64_t time_key(int64_t us);
 int64_t time_unkey(uint64_t k);
 
+/* gs1.c: GS1 keys and the EPC / Digital Link URIs of EPCIS. */
+/* The check digit of the n digits before it. */
+char gs1_check_digit(const char *digits, size_t n);
+/* s is `len` digits whose last is the check digit of the others. */
+int gs1_key_valid(const char *s, size_t len);
+/* An SGTIN, LGTIN or SGTIN pattern URI, or a Digital Link with a GTIN:
+ * the GTIN-14, the lot ("" if none) and whether it names one instance
+ * (serial).  TRACE_ENOTFOUND if it is no such URI, TRACE_EINVAL if it
+ * is one but malformed (a wrong check digit). */
+int gs1_parse_item(const char *uri, char gtin[15], char *lot, size_t lot_cap,
+                   int *serial);
+/* An SGLN or PGLN URI or a Digital Link with AI 414/417: the GLN. */
+int gs1_parse_gln(const char *uri, char gln[14]);
+
+/* product.c: the product master. */
+/* The product in force for gtin, its entry and first registrar (each
+ * optional): TRACE_ENOTFOUND if none. */
+int product_get(MDB_txn *txn, const trace_ledger *l, arena *a, const char *gtin,
+                Trace__V1__ProductBody **out, uint64_t *seq,
+                const char **registrar);
+/* The same in a read transaction of its own (the one this thread was
+ * lent, if any). */
+int product_find(const trace_ledger *l, arena *a, const char *gtin,
+                 Trace__V1__ProductBody **out);
+/* packs x units_per_pack x content, in base units (overflow refused). */
+int product_amount(const Trace__V1__ProductBody *p, uint64_t packs,
+                   int64_t *out);
+/* Files a `product` event (entry seq), checking who may record it. */
+int product_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
+                  const Trace__V1__Event *ev, uint64_t seq);
+/* append.c: an active regulator registered by the root regulator (or it). */
+int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st);
+
 /* permit.c */
 int subst_has_scope(const subst_info *s, const char *scope);
 
@@ -479,6 +514,11 @@ typedef struct event_type {
 } event_type;
 const event_type *event_type_find(const char *name);
 const event_type *event_type_by_case(uint32_t body_case);
+/* Copies JSON text with every number token turned into a string whose
+ * first byte is 0x01 (then the number's exact text), so jansson keeps
+ * numbers exact; exponents are refused unless allowed.  *out malloc'd. */
+int json_mark_numbers(char **out, const char *in, size_t len,
+                      int allow_exponent);
 /* Parses one JSON object into an Event allocated in `a`. */
 int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
                     size_t len, const trace_ledger *l);

@@ -110,6 +110,7 @@ static const struct {
     {"rcidx", offsetof(trace_ledger, dbi_rcidx)},
     {"tree", offsetof(trace_ledger, dbi_tree)},
     {"ckpt", offsetof(trace_ledger, dbi_ckpt)},
+    {"products", offsetof(trace_ledger, dbi_products)},
 };
 
 static int secret_path(char *buf, size_t cap, const char *dir)

@@ -19,6 +19,8 @@
  *            under its buyer, role LOT_SALE_IN), so tracing reads only
  *            the records of the parties it visits
  *   permits  permit -> u64be seq           the issuing `permit` event
+ *   products gtin -> u64be seq, ProductBody  the product in force
+ *            (product.c)
  *   pev      permit -> u64be seq, u8 role     status changes, citations
  *
  * lots and pev are keyed by journal position, not time, so appends land
@@ -420,8 +422,7 @@ static int balance_before(MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
 }
 
 int lot_stock(MDB_txn *txn, const trace_ledger *l, const char *party,
-              const char *substance, const char *lot, int64_t at,
-              int64_t *sum)
+              const char *substance, const char *lot, int64_t at, int64_t *sum)
 {
     const char *parts[] = {party, substance, lot};
     uint8_t prefix[KEY_MAX], order[BAL_ORDER];
@@ -680,6 +681,11 @@ static int apply_correction(state_ctx *sc, const Trace__V1__Event *ev,
                           "corrects \"%s\", a correction: name the original "
                           "event instead",
                           c->corrects);
+    if (old->body_case == TRACE__V1__EVENT__BODY_PRODUCT_BODY)
+        return trace_fail(TRACE_EINVAL,
+                          "corrects \"%s\", a product: a new product event "
+                          "for its GTIN changes it",
+                          c->corrects);
     /* If it was corrected before, the correction in force holds the
      * version whose effects stand now (NULL: voided). */
     rc = find_event(sc, sc->l->dbi_eff, ev->party, c->corrects, &old, &old_seq);
@@ -700,7 +706,8 @@ static int apply_correction(state_ctx *sc, const Trace__V1__Event *ev,
                               "a replacement must be recorded by %s too",
                               ev->party);
         if (!event_type_by_case(rep->body_case) ||
-            event_type_by_case(rep->body_case)->regulator_only)
+            event_type_by_case(rep->body_case)->regulator_only ||
+            rep->body_case == TRACE__V1__EVENT__BODY_PRODUCT_BODY)
             return trace_fail(TRACE_EINVAL,
                               "registrations and permits are changed by new "
                               "party, permit or permit_status events, not "
@@ -780,6 +787,8 @@ int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
         return apply_correction(sc, ev, seq);
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:
         return apply_permit(sc, ev, seq);
+    case TRACE__V1__EVENT__BODY_PRODUCT_BODY:
+        return product_apply(sc->txn, sc->l, sc->tmp, ev, seq);
     case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY:
         k = (MDB_val){strlen(ev->permit_status_body->permit),
                       ev->permit_status_body->permit};

@@ -32,6 +32,7 @@ ops_call_t *mk(callbuf *b, int op_case)
     trace__ops__v1__checkpoint__init(&b->checkpoint);
     trace__ops__v1__prove__init(&b->prove);
     trace__ops__v1__cosign__init(&b->cosign);
+    trace__ops__v1__products__init(&b->products);
     b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
     switch (op_case) {
     case C(BALANCE):
@@ -87,6 +88,9 @@ ops_call_t *mk(callbuf *b, int op_case)
         break;
     case C(COSIGN):
         b->call.cosign = &b->cosign;
+        break;
+    case C(PRODUCTS):
+        b->call.products = &b->products;
         break;
     default:
         break;

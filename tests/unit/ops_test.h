@@ -33,6 +33,7 @@ typedef struct callbuf {
     Trace__Ops__V1__Checkpoint checkpoint;
     Trace__Ops__V1__Prove prove;
     Trace__Ops__V1__Cosign cosign;
+    Trace__Ops__V1__Products products;
     char dest[400];
 } callbuf;
 

@@ -361,6 +361,7 @@ typedef struct trace_party_row {
     const char *status;        /* active or suspended */
     size_t n_keys;             /* registered public keys in force */
     const char *registered_by; /* the regulator that registered it */
+    const char *gln;           /* GS1 GLN (13 digits), or NULL */
 } trace_party_row;
 
 typedef int (*trace_party_row_fn)(const trace_party_row *p, void *ctx);
@@ -368,6 +369,27 @@ typedef int (*trace_party_row_fn)(const trace_party_row *p, void *ctx);
 /* The registered parties, by id; `kind` filters (NULL: all). */
 int trace_parties(trace_ledger *l, const char *kind, trace_party_row_fn fn,
                   void *ctx);
+
+/* A registered product (SPEC 11); strings borrowed for the call. */
+typedef struct trace_product_row {
+    const char *gtin;      /* 14 digits */
+    const char *substance; /* catalog code */
+    const char *content;   /* per dosage unit or item, in content_unit */
+    const char *content_unit;
+    uint32_t units_per_pack;
+    const char *name;
+    const char *form;          /* or NULL */
+    const char *registered_by; /* recorder of the product event in force */
+    uint64_t seq;              /* its journal entry */
+} trace_product_row;
+
+typedef int (*trace_product_row_fn)(const trace_product_row *p, void *ctx);
+
+/* The registered products, by GTIN; `substance` (code, CAS number or
+ * name) filters, NULL for all.  A non-zero return of fn stops the walk
+ * and is returned.  TRACE_OK, or TRACE_EVERIFY for a damaged record. */
+int trace_products(trace_ledger *l, const char *substance,
+                   trace_product_row_fn fn, void *ctx);
 
 /* The ids of the permits issued, in id order, one per call (borrowed for
  * the call); a non-zero return stops the walk and is returned. */

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * trace/epcis.h - GS1 EPCIS 2.0 JSON/JSON-LD documents read into the
+ * ledger's own events (SPEC 11).
+ *
+ * A document (EPCISDocument or EPCISQueryDocument) is read as a stream:
+ * only one EPCIS event is held in memory at a time, whatever the size of
+ * the document.  Each event is mapped by its bizStep to zero or more
+ * SPEC 3 JSON lines, handed to a callback (tracectl feeds them to
+ * trace_import_line, so the import's validation, checks and atomicity
+ * apply unchanged):
+ *
+ *   commissioning            produce (TransformationEvent: with inputs)
+ *   transforming             produce with inputs (no registered output:
+ *                            consume of the inputs)
+ *   shipping                 sale (source -> destination owning party)
+ *   receiving                receipt (from the source owning party)
+ *   destroying               destroy
+ *   dispensing               dispense (prescription from an extension
+ *                            member named "...:rx")
+ *   inspecting, holding and other steps that change no custody: nothing
+ *
+ * What the mapping needs from the ledger - products by GTIN, parties by
+ * GLN, permits by id - sits in a trace_epcis_master, loaded from a
+ * ledger or filled by the caller (a client of traced).
+ *
+ * Outcomes per EPCIS event: mapped (its lines were handed on), skipped
+ * (no registered product, no custody change, declared erroneous, an
+ * AggregationEvent, AssociationEvent or TransactionEvent), or rejected
+ * (it concerns a registered product but cannot be mapped, or it is
+ * malformed) with its index in the event list and the reason.
+ *
+ * Not thread-safe per object; distinct objects may be used on distinct
+ * threads.
+ */
+#ifndef TRACE_EPCIS_H
+#define TRACE_EPCIS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "trace/ledger.h"
+#include "trace/query.h"
+#include "trace/trace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trace_epcis_master trace_epcis_master;
+
+/* An empty master.  TRACE_OK or TRACE_ENOMEM. */
+int trace_epcis_master_new(trace_epcis_master **out);
+/* Adds every registered product, every party carrying a GLN and every
+ * permit of the ledger.  TRACE_OK, TRACE_ENOMEM or a read error. */
+int trace_epcis_master_load(trace_epcis_master *m, trace_ledger *l);
+/* Adds one product: content is a decimal in content_unit (a SPEC 3
+ * unit) per dosage unit or item.  TRACE_EINVAL for a bad GTIN, unit or
+ * quantity. */
+int trace_epcis_master_add_product(trace_epcis_master *m, const char *gtin,
+                                   const char *substance, const char *content,
+                                   const char *content_unit,
+                                   uint32_t units_per_pack);
+/* Adds a party's GLN (13 digits) or a permit and its kind. */
+int trace_epcis_master_add_party(trace_epcis_master *m, const char *gln,
+                                 const char *party);
+int trace_epcis_master_add_permit(trace_epcis_master *m, const char *permit,
+                                  const char *kind);
+void trace_epcis_master_free(trace_epcis_master *m);
+
+typedef struct trace_epcis_summary {
+    uint64_t events;   /* EPCIS events read */
+    uint64_t mapped;   /* events that gave ledger events */
+    uint64_t lines;    /* ledger events given */
+    uint64_t skipped;  /* events read that store nothing */
+    uint64_t rejected; /* events that cannot be mapped */
+} trace_epcis_summary;
+
+/* A ledger event (one JSON line, not NUL-terminated in general) from
+ * the EPCIS event at `index` (from 0) of the event list.  A non-zero
+ * return stops the reading and is returned. */
+typedef int (*trace_epcis_line_fn)(void *ctx, const char *line, size_t len,
+                                   unsigned long index);
+/* An event rejected (index from 0) or skipped (`rejected` 0), with the
+ * reason.  A non-zero return stops the reading and is returned. */
+typedef int (*trace_epcis_note_fn)(void *ctx, unsigned long index, int rejected,
+                                   const char *reason);
+
+/*
+ * Reads one EPCIS 2.0 JSON document from `in` to its end.  TRACE_OK when
+ * the document as a whole is well-formed (its events may still have been
+ * rejected: see sum->rejected); TRACE_EINVAL for one that is not (not
+ * JSON, not an EPCISDocument or EPCISQueryDocument, no event list), with
+ * the reason in trace_error_last(); TRACE_EUNAVAIL for a read error.
+ * Lines given before such an error must be discarded by the caller.
+ * `note` may be NULL.
+ */
+int trace_epcis_read(const trace_epcis_master *m, FILE *in,
+                     trace_epcis_line_fn on_line, trace_epcis_note_fn note,
+                     void *ctx, trace_epcis_summary *sum);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

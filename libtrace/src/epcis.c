@@ -1,0 +1,1315 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * epcis.c - GS1 EPCIS 2.0 JSON documents into SPEC 3 JSON lines (see
+ * trace/epcis.h for the mapping).
+ *
+ * Streaming.  A small scanner walks the document's JSON without building
+ * it: every value is checked for JSON syntax as it passes, the top-level
+ * "type" is kept, and each element of epcisBody.eventList (or, in a
+ * query document, epcisBody.queryResults.resultsBody.eventList) is
+ * copied out, at most TRACE_MAX_LINE bytes, and parsed alone with
+ * jansson.  Everything else (contexts, headers, master data) is checked
+ * and dropped.  So memory is bounded by the largest event, not by the
+ * document.  Numbers are kept as their exact text (json_mark_numbers).
+ *
+ * Identities.  Each ledger event gets a stable id, so importing a
+ * document again is idempotent: the EPCIS eventID when present, else
+ * "epcis:" and 40 hex digits of the SHA-256 of the event re-serialised
+ * with sorted keys; an event giving several ledger events adds
+ * "#GTIN/LOT" per item.  A sale of a shipping event with a despatch
+ * advice (bizTransaction of type desadv) takes the id DESADV#GTIN/LOT
+ * instead, and a receipt naming the same despatch advice refers to it,
+ * so a buyer's document links to the seller's; without one, a receipt
+ * refers to the sale of the same parties, product and lot met earlier
+ * in the same document, else to its first bizTransaction.  An id longer
+ * than an event id may be becomes "epcis:" and 40 hex digits of its
+ * SHA-256.
+ *
+ * Lots: from an LGTIN or a Digital Link's AI 10, else the event's ilmd
+ * member "...lotNumber", else "gtin:GTIN" (serialised items of no known
+ * lot, all of one product pooled).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+#include "trace/epcis.h"
+
+#define NUM_MARK  '\x01'
+#define MAX_DEPTH 64
+#define MAX_ITEMS 256 /* registered items per event */
+
+/* ------------------------------------------------------------------ */
+/* Master data                                                          */
+
+struct mprod {
+    char substance[64];
+    char unit[8];
+    int64_t content; /* base units per dosage unit or item */
+    uint32_t per_pack;
+};
+
+struct trace_epcis_master {
+    strmap *products; /* gtin -> struct mprod */
+    strmap *parties;  /* gln -> party id */
+    strmap *permits;  /* permit -> kind */
+};
+
+#define PARTY_CAP 72
+#define KIND_CAP  24
+
+int trace_epcis_master_new(trace_epcis_master **out)
+{
+    trace_epcis_master *m = calloc(1, sizeof(*m));
+
+    if (!m || !(m->products = strmap_new(sizeof(struct mprod))) ||
+        !(m->parties = strmap_new(PARTY_CAP)) ||
+        !(m->permits = strmap_new(KIND_CAP))) {
+        trace_epcis_master_free(m);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    *out = m;
+    return TRACE_OK;
+}
+
+void trace_epcis_master_free(trace_epcis_master *m)
+{
+    if (!m)
+        return;
+    strmap_free(m->products);
+    strmap_free(m->parties);
+    strmap_free(m->permits);
+    free(m);
+}
+
+int trace_epcis_master_add_product(trace_epcis_master *m, const char *gtin,
+                                   const char *substance, const char *content,
+                                   const char *content_unit,
+                                   uint32_t units_per_pack)
+{
+    struct mprod *p;
+    int64_t factor, amount;
+
+    if (!gs1_key_valid(gtin, 14))
+        return trace_fail(TRACE_EINVAL, "bad GTIN %.40s", gtin);
+    if (strlen(substance) >= sizeof(p->substance) ||
+        strlen(content_unit) >= sizeof(p->unit) ||
+        unit_lookup(content_unit, NULL, &factor) != TRACE_OK ||
+        qty_parse(&amount, content, factor, 0) != TRACE_OK ||
+        units_per_pack == 0)
+        return trace_fail(TRACE_EINVAL, "bad product %s", gtin);
+    if (!(p = strmap_get(m->products, gtin, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    snprintf(p->substance, sizeof(p->substance), "%s", substance);
+    snprintf(p->unit, sizeof(p->unit), "%s", content_unit);
+    p->content = amount;
+    p->per_pack = units_per_pack;
+    return TRACE_OK;
+}
+
+int trace_epcis_master_add_party(trace_epcis_master *m, const char *gln,
+                                 const char *party)
+{
+    char *v;
+
+    if (!gs1_key_valid(gln, 13) || strlen(party) >= PARTY_CAP)
+        return trace_fail(TRACE_EINVAL, "bad GLN %.40s or party", gln);
+    if (!(v = strmap_get(m->parties, gln, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(v, party, strlen(party) + 1);
+    return TRACE_OK;
+}
+
+int trace_epcis_master_add_permit(trace_epcis_master *m, const char *permit,
+                                  const char *kind)
+{
+    char *v;
+
+    if (strlen(kind) >= KIND_CAP)
+        return trace_fail(TRACE_EINVAL, "bad permit kind %.40s", kind);
+    if (!(v = strmap_get(m->permits, permit, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(v, kind, strlen(kind) + 1);
+    return TRACE_OK;
+}
+
+static int load_product(const trace_product_row *p, void *ctx)
+{
+    return trace_epcis_master_add_product(ctx, p->gtin, p->substance,
+                                          p->content, p->content_unit,
+                                          p->units_per_pack);
+}
+
+static int load_party(const trace_party_row *p, void *ctx)
+{
+    if (!p->gln)
+        return 0;
+    return trace_epcis_master_add_party(ctx, p->gln, p->party);
+}
+
+struct load_permits {
+    trace_epcis_master *m;
+    trace_ledger *l;
+};
+
+static int add_permit(const trace_permit_state *p, void *ctx)
+{
+    struct load_permits *lp = ctx;
+    return trace_epcis_master_add_permit(lp->m, p->permit, p->kind);
+}
+
+static int load_permit(const char *permit, void *ctx)
+{
+    struct load_permits *lp = ctx;
+    return trace_permit_show(lp->l, permit, INT64_MAX, add_permit, lp);
+}
+
+int trace_epcis_master_load(trace_epcis_master *m, trace_ledger *l)
+{
+    struct load_permits lp = {m, l};
+    int rc;
+
+    if ((rc = trace_products(l, NULL, load_product, m)) != TRACE_OK ||
+        (rc = trace_parties(l, NULL, load_party, m)) != TRACE_OK)
+        return rc;
+    return trace_permit_ids(l, load_permit, &lp);
+}
+
+/* ------------------------------------------------------------------ */
+/* The scanner                                                          */
+
+struct rd {
+    FILE *f;
+    int peeked; /* a byte read ahead, or -2 */
+    unsigned long pos;
+    char *cap; /* the copy of the value being captured */
+    size_t n, size;
+    int capturing;
+    char err[160];
+};
+
+static int rd_get(struct rd *r)
+{
+    int c = r->peeked != -2 ? r->peeked : getc(r->f);
+
+    r->peeked = -2;
+    if (c == EOF)
+        return EOF;
+    r->pos++;
+    if (r->capturing) {
+        if (r->n + 2 > r->size) {
+            size_t ns = r->size ? r->size * 2 : 4096;
+            char *p;
+            if (ns > TRACE_MAX_LINE + 2u)
+                ns = TRACE_MAX_LINE + 2u;
+            if (r->n + 2 > ns) {
+                snprintf(r->err, sizeof(r->err),
+                         "an event is larger than 1 MiB");
+                return -3;
+            }
+            if (!(p = realloc(r->cap, ns))) {
+                snprintf(r->err, sizeof(r->err), "out of memory");
+                return -3;
+            }
+            r->cap = p;
+            r->size = ns;
+        }
+        r->cap[r->n++] = (char)c;
+    }
+    return c;
+}
+
+static int rd_peek(struct rd *r)
+{
+    if (r->peeked == -2)
+        r->peeked = getc(r->f);
+    return r->peeked;
+}
+
+static int rd_fail(struct rd *r, const char *what)
+{
+    if (!r->err[0])
+        snprintf(r->err, sizeof(r->err), "%s at byte %lu", what, r->pos);
+    return -1;
+}
+
+static void ws(struct rd *r)
+{
+    int c;
+    while ((c = rd_peek(r)) == ' ' || c == '\t' || c == '\n' || c == '\r')
+        rd_get(r);
+}
+
+static int expect(struct rd *r, int want, const char *what)
+{
+    ws(r);
+    if (rd_get(r) != want)
+        return rd_fail(r, what);
+    return 0;
+}
+
+/* A string after its opening quote; its raw text (escapes as written)
+ * into buf when given, truncated to cap - 1. */
+static int string_rest(struct rd *r, char *buf, size_t cap)
+{
+    size_t o = 0;
+    int c;
+
+    for (;;) {
+        if ((c = rd_get(r)) < 0)
+            return rd_fail(r, "unterminated string");
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return rd_fail(r, "control character in a string");
+        if (buf && o + 1 < cap)
+            buf[o++] = (char)c;
+        if (c == '\\') {
+            c = rd_get(r);
+            if (c < 0 || !strchr("\"\\/bfnrtu", c))
+                return rd_fail(r, "bad escape in a string");
+            if (buf && o + 1 < cap)
+                buf[o++] = (char)c;
+        }
+    }
+    if (buf)
+        buf[o] = '\0';
+    return 0;
+}
+
+static int value(struct rd *r, int depth);
+
+static int container(struct rd *r, int close, int depth)
+{
+    int c;
+
+    if (depth > MAX_DEPTH)
+        return rd_fail(r, "nested too deeply");
+    ws(r);
+    if (rd_peek(r) == close) {
+        rd_get(r);
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            if (expect(r, '"', "expected a member name") ||
+                string_rest(r, NULL, 0) || expect(r, ':', "expected ':'"))
+                return -1;
+        }
+        if (value(r, depth + 1))
+            return -1;
+        ws(r);
+        c = rd_get(r);
+        if (c == close)
+            return 0;
+        if (c != ',')
+            return rd_fail(r, close == '}' ? "expected ',' or '}'"
+                                           : "expected ',' or ']'");
+        ws(r);
+    }
+}
+
+static int literal(struct rd *r, const char *rest)
+{
+    for (; *rest; rest++)
+        if (rd_get(r) != *rest)
+            return rd_fail(r, "bad literal");
+    return 0;
+}
+
+static int number(struct rd *r)
+{
+    int c, digits = 0;
+
+    while ((c = rd_peek(r)) == '-' || c == '+' || c == '.' || c == 'e' ||
+           c == 'E' || (c >= '0' && c <= '9')) {
+        digits += c >= '0' && c <= '9';
+        rd_get(r);
+    }
+    return digits ? 0 : rd_fail(r, "bad number");
+}
+
+static int value(struct rd *r, int depth)
+{
+    int c;
+
+    ws(r);
+    c = rd_peek(r);
+    switch (c) {
+    case '{':
+    case '[':
+        rd_get(r);
+        return container(r, c == '{' ? '}' : ']', depth);
+    case '"':
+        rd_get(r);
+        return string_rest(r, NULL, 0);
+    case 't':
+        rd_get(r);
+        return literal(r, "rue");
+    case 'f':
+        rd_get(r);
+        return literal(r, "alse");
+    case 'n':
+        rd_get(r);
+        return literal(r, "ull");
+    default:
+        if (c == '-' || (c >= '0' && c <= '9'))
+            return number(r);
+        return rd_fail(r, c == EOF ? "unexpected end" : "not JSON");
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Mapping one event                                                    */
+
+struct item {
+    const struct mprod *p;
+    char gtin[15];
+    char lot[128];
+    int64_t packs; /* count items: packs */
+    char qty[48];  /* or a substance quantity as written */
+    const char *unit;
+};
+
+struct sale_key {
+    char id[TRACE_MAX_ID + 1];
+};
+
+struct ep {
+    const trace_epcis_master *m;
+    trace_epcis_line_fn on_line;
+    trace_epcis_note_fn note;
+    void *ctx;
+    trace_epcis_summary *sum;
+    strmap *sales; /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
+    int cb_rc;     /* a callback's (or an allocation's) error: stop */
+    char reason[512];
+};
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && s[0] != NUM_MARK ? s : NULL;
+}
+
+/* A CBV value written bare, as a URN or as a GS1 web vocabulary URI. */
+static const char *cbv_bare(const char *s)
+{
+    static const char *const prefixes[] = {
+        "urn:epcglobal:cbv:bizstep:",       "urn:epcglobal:cbv:sdt:",
+        "urn:epcglobal:cbv:btt:",           "urn:epcglobal:cbv:disp:",
+        "https://ref.gs1.org/cbv/BizStep-", "https://ref.gs1.org/cbv/SDT-",
+        "https://ref.gs1.org/cbv/BTT-",     "https://gs1.org/voc/BizStep-",
+    };
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(*prefixes); i++)
+        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+            return s + strlen(prefixes[i]);
+    return s;
+}
+
+static int reject(struct ep *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int reject(struct ep *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* Bounded id: s itself, or "epcis:" + 40 hex of its SHA-256. */
+static void make_id(char out[TRACE_MAX_ID + 1], const char *s)
+{
+    uint8_t h[32];
+    if (strlen(s) <= TRACE_MAX_ID) {
+        memcpy(out, s, strlen(s) + 1);
+        return;
+    }
+    sha256(h, s, strlen(s));
+    memcpy(out, "epcis:", 6);
+    hex_encode(out + 6, h, 20);
+    out[46] = '\0';
+}
+
+static void item_id(char out[TRACE_MAX_ID + 1], const char *base,
+                    const struct item *it, int suffix)
+{
+    char buf[1024];
+    if (!suffix) {
+        make_id(out, base);
+        return;
+    }
+    snprintf(buf, sizeof(buf), "%s#%s/%s", base, it->gtin, it->lot);
+    make_id(out, buf);
+}
+
+/* The party of a GLN URI; NULL with the reason set if none. */
+static const char *party_of(struct ep *e, const char *uri, const char *role)
+{
+    char gln[14];
+    const char *p;
+    int rc = uri ? gs1_parse_gln(uri, gln) : TRACE_ENOTFOUND;
+
+    if (rc != TRACE_OK) {
+        reject(e, "%s %.100s is not a GLN (sgln, pgln or Digital Link)", role,
+               uri ? uri : "(none)");
+        return NULL;
+    }
+    if (!(p = strmap_get((strmap *)e->m->parties, gln, 0))) {
+        reject(e,
+               "%s GLN %s is no registered party's (register the party "
+               "with \"gln\": \"%s\")",
+               role, gln, gln);
+        return NULL;
+    }
+    return p;
+}
+
+/* The owning (else possessing) party of a source or destination list. */
+static const char *sd_uri(json_t *ev, const char *list, const char *member)
+{
+    static const char *const types[] = {"owning_party", "possessing_party"};
+    json_t *a = json_object_get(ev, list), *x;
+    size_t i;
+
+    for (int t = 0; t < 2; t++)
+        json_array_foreach(a, i, x)
+        {
+            const char *ty = cbv_bare(str(x, "type"));
+            if (ty && strcmp(ty, types[t]) == 0 && str(x, member))
+                return str(x, member);
+        }
+    return NULL;
+}
+
+/* The party at the event's location: bizLocation, else readPoint. */
+static const char *location_party(struct ep *e, json_t *ev)
+{
+    const char *uri = str(json_object_get(ev, "bizLocation"), "id");
+    if (!uri)
+        uri = str(json_object_get(ev, "readPoint"), "id");
+    if (!uri) {
+        reject(e, "no bizLocation or readPoint says whose event it is");
+        return NULL;
+    }
+    return party_of(e, uri, "location");
+}
+
+static const char *ilmd_lot(json_t *ev)
+{
+    json_t *ilmd = json_object_get(ev, "ilmd"), *v;
+    const char *k;
+
+    json_object_foreach(ilmd, k, v)
+    {
+        size_t n = strlen(k);
+        if (n >= 9 && strcmp(k + n - 9, "lotNumber") == 0 &&
+            json_string_value(v) && json_string_value(v)[0] != NUM_MARK)
+            return json_string_value(v);
+    }
+    return NULL;
+}
+
+static struct item *find_item(struct item *items, size_t n, const char *gtin,
+                              const char *lot, int counted)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i].gtin, gtin) == 0 &&
+            strcmp(items[i].lot, lot) == 0 &&
+            (items[i].unit == NULL) == counted)
+            return &items[i];
+    return NULL;
+}
+
+/* The registered items of an EPC list and a quantity list: 0, or 1
+ * with the reason set (the event is rejected). */
+static int collect(struct ep *e, json_t *ev, const char *epcs,
+                   const char *qlist, struct item *items, size_t *n)
+{
+    static const struct {
+        const char *code, *unit;
+    } uoms[] = {{"KGM", "kg"}, {"GRM", "g"},  {"MGM", "mg"}, {"LTR", "L"},
+                {"MLT", "mL"}, {"H87", NULL}, {"EA", NULL}};
+    const char *dflt_lot = ilmd_lot(ev);
+    json_t *a, *x;
+    size_t i;
+
+    a = json_object_get(ev, epcs);
+    if (a && !json_is_array(a))
+        return reject(e, "%s is not a list", epcs);
+    json_array_foreach(a, i, x)
+    {
+        const char *uri = json_string_value(x);
+        char gtin[15], lot[128];
+        const struct mprod *p;
+        struct item *it;
+        int serial, rc;
+        if (!uri || uri[0] == NUM_MARK)
+            return reject(e, "%s[%zu] is not a string", epcs, i);
+        rc = gs1_parse_item(uri, gtin, lot, sizeof(lot), &serial);
+        if (rc == TRACE_ENOTFOUND)
+            continue; /* an SSCC, GRAI, ...: no product */
+        if (rc != TRACE_OK)
+            return reject(e, "%s[%zu]: %s", epcs, i, trace_error_last());
+        if (!(p = strmap_get((strmap *)e->m->products, gtin, 0)))
+            continue;
+        if (!serial)
+            return reject(e, "%s[%zu] %.80s names a class, not an instance",
+                          epcs, i, uri);
+        if (!lot[0])
+            snprintf(lot, sizeof(lot), dflt_lot ? "%s" : "gtin:%s",
+                     dflt_lot ? dflt_lot : gtin);
+        if (!(it = find_item(items, *n, gtin, lot, 1))) {
+            if (*n == MAX_ITEMS)
+                return reject(e, "more than %d products and lots", MAX_ITEMS);
+            it = &items[(*n)++];
+            memset(it, 0, sizeof(*it));
+            it->p = p;
+            memcpy(it->gtin, gtin, 15);
+            snprintf(it->lot, sizeof(it->lot), "%s", lot);
+        }
+        it->packs++;
+    }
+    a = json_object_get(ev, qlist);
+    if (a && !json_is_array(a))
+        return reject(e, "%s is not a list", qlist);
+    json_array_foreach(a, i, x)
+    {
+        const char *cls = str(x, "epcClass"), *q, *uom = str(x, "uom");
+        char gtin[15], lot[128];
+        const struct mprod *p;
+        struct item *it;
+        int serial, rc;
+        size_t u;
+        if (!cls)
+            return reject(e, "%s[%zu] has no epcClass", qlist, i);
+        rc = gs1_parse_item(cls, gtin, lot, sizeof(lot), &serial);
+        if (rc == TRACE_ENOTFOUND)
+            continue;
+        if (rc != TRACE_OK)
+            return reject(e, "%s[%zu]: %s", qlist, i, trace_error_last());
+        if (!(p = strmap_get((strmap *)e->m->products, gtin, 0)))
+            continue;
+        q = json_string_value(json_object_get(x, "quantity"));
+        if (!q || q[0] != NUM_MARK)
+            return reject(e, "%s[%zu]: product %s has no numeric quantity",
+                          qlist, i, gtin);
+        q++;
+        if (!uom)
+            return reject(e,
+                          "%s[%zu]: quantity %s of product %s without uom "
+                          "(H87 or EA for packs, KGM, GRM, MGM, LTR, MLT)",
+                          qlist, i, q, gtin);
+        for (u = 0; u < sizeof(uoms) / sizeof(*uoms); u++)
+            if (strcmp(uoms[u].code, uom) == 0)
+                break;
+        if (u == sizeof(uoms) / sizeof(*uoms))
+            return reject(e,
+                          "%s[%zu]: unknown unit \"%.20s\" (H87, EA, KGM, "
+                          "GRM, MGM, LTR, MLT)",
+                          qlist, i, uom);
+        if (!lot[0])
+            snprintf(lot, sizeof(lot), dflt_lot ? "%s" : "gtin:%s",
+                     dflt_lot ? dflt_lot : gtin);
+        it = find_item(items, *n, gtin, lot, uoms[u].unit == NULL);
+        if (it && uoms[u].unit)
+            return reject(e, "%s[%zu]: product %s lot %s is listed twice",
+                          qlist, i, gtin, lot);
+        if (!it) {
+            if (*n == MAX_ITEMS)
+                return reject(e, "more than %d products and lots", MAX_ITEMS);
+            it = &items[(*n)++];
+            memset(it, 0, sizeof(*it));
+            it->p = p;
+            memcpy(it->gtin, gtin, 15);
+            snprintf(it->lot, sizeof(it->lot), "%s", lot);
+        }
+        if (uoms[u].unit) {
+            if (strlen(q) >= sizeof(it->qty))
+                return reject(e, "%s[%zu]: quantity too long", qlist, i);
+            memcpy(it->qty, q, strlen(q) + 1);
+            it->unit = uoms[u].unit;
+        } else {
+            int64_t packs;
+            if (qty_parse(&packs, q, 1, 0) != TRACE_OK ||
+                __builtin_add_overflow(it->packs, packs, &it->packs) ||
+                it->packs > 1000000000)
+                return reject(e,
+                              "%s[%zu]: %s packs of product %s: a whole "
+                              "number from 1 to 1000000000",
+                              qlist, i, q, gtin);
+        }
+    }
+    return 0;
+}
+
+/* Sets the item's quantity members on a ledger event object. */
+static void put_qty(json_t *o, const struct item *it)
+{
+    json_object_set_new(o, "gtin", json_string(it->gtin));
+    if (it->unit) {
+        json_object_set_new(o, "qty", json_string(it->qty));
+        json_object_set_new(o, "unit", json_string(it->unit));
+    } else {
+        json_object_set_new(o, "packs", json_integer(it->packs));
+    }
+}
+
+/* The substance quantity of an input item, as "qty" and "unit". */
+static int input_json(struct ep *e, const struct item *it, json_t **out)
+{
+    json_t *o = json_object();
+    char buf[64];
+    int64_t amount, factor = 1;
+
+    json_object_set_new(o, "lot", json_string(it->lot));
+    json_object_set_new(o, "substance", json_string(it->p->substance));
+    if (it->unit) {
+        json_object_set_new(o, "qty", json_string(it->qty));
+        json_object_set_new(o, "unit", json_string(it->unit));
+    } else {
+        unit_lookup(it->p->unit, NULL, &factor);
+        if (__builtin_mul_overflow(it->packs, (int64_t)it->p->per_pack,
+                                   &amount) ||
+            __builtin_mul_overflow(amount, it->p->content, &amount) ||
+            qty_format(buf, sizeof(buf), amount, factor) != TRACE_OK) {
+            json_decref(o);
+            return reject(e, "quantity overflow in the inputs");
+        }
+        json_object_set_new(o, "qty", json_string(buf));
+        json_object_set_new(o, "unit", json_string(it->p->unit));
+    }
+    *out = o;
+    return 0;
+}
+
+static int emit(struct ep *e, json_t *o, unsigned long index)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int rc;
+
+    json_decref(o);
+    if (!s) {
+        e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        return -1;
+    }
+    rc = e->on_line(e->ctx, s, strlen(s), index);
+    free(s);
+    e->sum->lines++;
+    if (rc != 0) {
+        e->cb_rc = rc;
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *base_event(const char *type, const char *id, const char *party,
+                          const char *at)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(type));
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "party", json_string(party));
+    json_object_set_new(o, "at", json_string(at));
+    return o;
+}
+
+/* The bizTransaction values of the event, and the despatch advice. */
+static const char *biz_tx(json_t *ev, const char *type)
+{
+    json_t *a = json_object_get(ev, "bizTransactionList"), *x;
+    size_t i;
+
+    json_array_foreach(a, i, x)
+    {
+        const char *t = cbv_bare(str(x, "type"));
+        if (!type || (t && strcmp(t, type) == 0))
+            if (str(x, "bizTransaction"))
+                return str(x, "bizTransaction");
+    }
+    return NULL;
+}
+
+/* Permits named by the bizTransactionList, as sale fields. */
+static void put_permits(struct ep *e, json_t *o, json_t *ev)
+{
+    json_t *a = json_object_get(ev, "bizTransactionList"), *x;
+    size_t i;
+
+    json_array_foreach(a, i, x)
+    {
+        const char *v = str(x, "bizTransaction"), *kind, *id = v;
+        if (!v)
+            continue;
+        if (!(kind = strmap_get((strmap *)e->m->permits, v, 0))) {
+            /* urn:epcglobal:cbv:bt:GLN:ID names ID */
+            const char *c = strrchr(v, ':');
+            if (!c || !(kind = strmap_get((strmap *)e->m->permits, c + 1, 0)))
+                continue;
+            id = c + 1;
+        }
+        if (strncmp(kind, "transport_", 10) == 0) {
+            if (!json_object_get(o, "transport_permit"))
+                json_object_set_new(o, "transport_permit", json_string(id));
+        } else if (strncmp(kind, "purchase_", 9) == 0) {
+            if (!json_object_get(o, "permit"))
+                json_object_set_new(o, "permit", json_string(id));
+        }
+    }
+}
+
+/* A member "...:rx" (an extension) holding the prescription. */
+static json_t *rx_extension(json_t *ev)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(ev, k, v)
+    {
+        const char *c = strrchr(k, ':');
+        if (c && strcmp(c + 1, "rx") == 0 && json_is_object(v))
+            return v;
+    }
+    return NULL;
+}
+
+/* Copies an object with every marked number turned back into its text,
+ * for the rx extension (days_supply is a JSON number there). */
+static json_t *unmark(json_t *v)
+{
+    const char *k;
+    json_t *x, *o = json_object();
+
+    json_object_foreach(v, k, x)
+    {
+        const char *s = json_string_value(x);
+        if (s && s[0] == NUM_MARK)
+            json_object_set_new(o, k, json_string(s + 1));
+        else
+            json_object_set(o, k, x);
+    }
+    return o;
+}
+
+/* The steps read but storing nothing: no custody or quantity change. */
+static const char *const passive_steps[] = {"inspecting",
+                                            "holding",
+                                            "storing",
+                                            "packing",
+                                            "unpacking",
+                                            "loading",
+                                            "unloading",
+                                            "arriving",
+                                            "departing",
+                                            "picking",
+                                            "staging_outbound",
+                                            "cycle_counting",
+                                            "sensor_reporting",
+                                            "encoding",
+                                            "installing",
+                                            "accepting",
+                                            "other",
+                                            NULL};
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* 0 mapped (or skipped: e->reason says why, e->sum updated by the
+ * caller), 1 rejected with e->reason, < 0 an error of on_line. */
+static int map_event(struct ep *e, json_t *ev, unsigned long index,
+                     int *skipped)
+{
+    const char *type = str(ev, "type"), *at = str(ev, "eventTime");
+    const char *step, *eid = str(ev, "eventID");
+    struct item *in = NULL, *out = NULL;
+    size_t n_in = 0, n_out = 0;
+    char base[TRACE_MAX_ID + 1], id[TRACE_MAX_ID + 1];
+    Trace__V1__Time t;
+    int transform, rc = 0;
+
+    *skipped = 0;
+    e->reason[0] = '\0';
+    if (!json_is_object(ev))
+        return reject(e, "an event is not a JSON object");
+    if (!type)
+        return reject(e, "no event type");
+    if (!at)
+        return reject(e, "no eventTime");
+    if (time_parse(&t, at, 0, 0) != TRACE_OK)
+        return reject(e, "eventTime \"%.60s\": %s", at, trace_error_last());
+    if (strcmp(type, "AggregationEvent") == 0 ||
+        strcmp(type, "AssociationEvent") == 0 ||
+        strcmp(type, "TransactionEvent") == 0) {
+        *skipped = 1;
+        return reject(e, "%s: read, no custody change", type);
+    }
+    transform = strcmp(type, "TransformationEvent") == 0;
+    if (!transform && strcmp(type, "ObjectEvent") != 0)
+        return reject(e, "unknown event type \"%.60s\"", type);
+    if (json_object_get(ev, "errorDeclaration")) {
+        *skipped = 1;
+        return reject(e, "declared erroneous (errorDeclaration)");
+    }
+    if (!(in = calloc(MAX_ITEMS, sizeof(*in))) ||
+        !(out = calloc(MAX_ITEMS, sizeof(*out)))) {
+        e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        rc = -1;
+        goto done;
+    }
+    if (transform) {
+        if ((rc = collect(e, ev, "inputEPCList", "inputQuantityList", in,
+                          &n_in)) ||
+            (rc = collect(e, ev, "outputEPCList", "outputQuantityList", out,
+                          &n_out)))
+            goto done;
+    } else if ((rc = collect(e, ev, "epcList", "quantityList", out, &n_out))) {
+        goto done;
+    }
+    if (n_in + n_out == 0) {
+        *skipped = 1;
+        rc = reject(e, "concerns no registered product");
+        goto done;
+    }
+    step = cbv_bare(str(ev, "bizStep"));
+    if (!step) {
+        rc = reject(e, "no bizStep says what happened to a registered "
+                       "product");
+        goto done;
+    }
+    if (in_list(passive_steps, step)) {
+        *skipped = 1;
+        rc = reject(e, "bizStep %s: no custody change", step);
+        goto done;
+    }
+    if (eid) {
+        make_id(base, eid);
+    } else {
+        char *s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+        uint8_t h[32];
+        if (!s) {
+            e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            rc = -1;
+            goto done;
+        }
+        sha256(h, s, strlen(s));
+        free(s);
+        memcpy(base, "epcis:", 6);
+        hex_encode(base + 6, h, 20);
+        base[46] = '\0';
+    }
+
+    if (transform || strcmp(step, "commissioning") == 0 ||
+        strcmp(step, "transforming") == 0) {
+        const char *who = location_party(e, ev);
+        json_t *inputs = NULL;
+        if (!who) {
+            rc = 1;
+            goto done;
+        }
+        if (!transform && strcmp(step, "transforming") == 0) {
+            rc = reject(e, "bizStep transforming on an ObjectEvent: use a "
+                           "TransformationEvent");
+            goto done;
+        }
+        if (n_in) {
+            inputs = json_array();
+            for (size_t i = 0; i < n_in; i++) {
+                json_t *x;
+                if ((rc = input_json(e, &in[i], &x))) {
+                    json_decref(inputs);
+                    goto done;
+                }
+                json_array_append_new(inputs, x);
+            }
+        }
+        if (n_out == 0) {
+            /* controlled inputs into no registered product: used up */
+            for (size_t i = 0; i < n_in; i++) {
+                json_t *o, *x = json_array_get(inputs, i);
+                item_id(id, base, &in[i], n_in > 1);
+                o = base_event("consume", id, who, at);
+                json_object_set(o, "substance",
+                                json_object_get(x, "substance"));
+                json_object_set(o, "lot", json_object_get(x, "lot"));
+                put_qty(o, &in[i]);
+                json_object_set_new(o, "purpose",
+                                    json_string("EPCIS transformation"));
+                if ((rc = emit(e, o, index)) != 0) {
+                    json_decref(inputs);
+                    goto done;
+                }
+            }
+            json_decref(inputs);
+            goto done;
+        }
+        for (size_t i = 0; i < n_out; i++) {
+            json_t *o;
+            item_id(id, base, &out[i], n_out > 1);
+            o = base_event("produce", id, who, at);
+            json_object_set_new(o, "lot", json_string(out[i].lot));
+            put_qty(o, &out[i]);
+            if (i == 0 && inputs)
+                json_object_set(o, "inputs", inputs);
+            if ((rc = emit(e, o, index)) != 0)
+                break;
+        }
+        json_decref(inputs);
+        goto done;
+    }
+    if (n_in) { /* an ObjectEvent has no inputs */
+        rc = reject(e, "inputs outside a TransformationEvent");
+        goto done;
+    }
+    if (strcmp(step, "shipping") == 0) {
+        const char *src = sd_uri(ev, "sourceList", "source");
+        const char *dst = sd_uri(ev, "destinationList", "destination");
+        const char *seller, *buyer, *desadv = biz_tx(ev, "desadv");
+        if (!dst) {
+            rc = reject(e, "a shipping event with no destination party "
+                           "(destinationList owning_party)");
+            goto done;
+        }
+        if (!(buyer = party_of(e, dst, "destination"))) {
+            rc = 1;
+            goto done;
+        }
+        seller = src ? party_of(e, src, "source") : location_party(e, ev);
+        if (!seller) {
+            rc = 1;
+            goto done;
+        }
+        for (size_t i = 0; i < n_out && rc == 0; i++) {
+            json_t *o;
+            char key[512], *v;
+            if (desadv)
+                item_id(id, desadv, &out[i], 1);
+            else
+                item_id(id, base, &out[i], n_out > 1);
+            o = base_event("sale", id, seller, at);
+            json_object_set_new(o, "to", json_string(buyer));
+            json_object_set_new(o, "lot", json_string(out[i].lot));
+            put_qty(o, &out[i]);
+            put_permits(e, o, ev);
+            snprintf(key, sizeof(key), "%s\x01%s\x01%s\x01%s", seller, buyer,
+                     out[i].gtin, out[i].lot);
+            if ((v = strmap_get(e->sales, key, 1)) != NULL)
+                memcpy(v, id, strlen(id) + 1);
+            rc = emit(e, o, index);
+        }
+        goto done;
+    }
+    if (strcmp(step, "receiving") == 0) {
+        const char *src = sd_uri(ev, "sourceList", "source");
+        const char *dst = sd_uri(ev, "destinationList", "destination");
+        const char *seller, *buyer, *desadv = biz_tx(ev, "desadv");
+        if (!src) {
+            rc = reject(e, "a receiving event with no source party "
+                           "(sourceList owning_party)");
+            goto done;
+        }
+        if (!(seller = party_of(e, src, "source"))) {
+            rc = 1;
+            goto done;
+        }
+        buyer = dst ? party_of(e, dst, "destination") : location_party(e, ev);
+        if (!buyer) {
+            rc = 1;
+            goto done;
+        }
+        for (size_t i = 0; i < n_out && rc == 0; i++) {
+            char key[512], ref[TRACE_MAX_ID + 1];
+            const char *sale;
+            json_t *o;
+            snprintf(key, sizeof(key), "%s\x01%s\x01%s\x01%s", seller, buyer,
+                     out[i].gtin, out[i].lot);
+            if (desadv)
+                item_id(ref, desadv, &out[i], 1);
+            else if ((sale = strmap_get(e->sales, key, 0)) && sale[0])
+                memcpy(ref, sale, strlen(sale) + 1);
+            else
+                make_id(ref, biz_tx(ev, NULL) ? biz_tx(ev, NULL) : base);
+            item_id(id, base, &out[i], n_out > 1);
+            o = base_event("receipt", id, buyer, at);
+            json_object_set_new(o, "from", json_string(seller));
+            json_object_set_new(o, "ref", json_string(ref));
+            json_object_set_new(o, "lot", json_string(out[i].lot));
+            put_qty(o, &out[i]);
+            rc = emit(e, o, index);
+        }
+        goto done;
+    }
+    if (strcmp(step, "destroying") == 0 || strcmp(step, "dispensing") == 0) {
+        int destroy = step[1] == 'e';
+        const char *src = sd_uri(ev, "sourceList", "source");
+        const char *who =
+            src ? party_of(e, src, "source") : location_party(e, ev);
+        json_t *rx = destroy ? NULL : rx_extension(ev);
+        if (!who) {
+            rc = 1;
+            goto done;
+        }
+        if (!destroy && !rx) {
+            rc = reject(e, "a dispensing event needs the prescription in an "
+                           "extension member \"...:rx\" {id, prescriber, "
+                           "patient, written, days_supply, form}");
+            goto done;
+        }
+        for (size_t i = 0; i < n_out && rc == 0; i++) {
+            json_t *o;
+            item_id(id, base, &out[i], n_out > 1);
+            o = base_event(destroy ? "destroy" : "dispense", id, who, at);
+            json_object_set_new(o, "lot", json_string(out[i].lot));
+            put_qty(o, &out[i]);
+            if (destroy)
+                json_object_set_new(o, "method",
+                                    json_string("EPCIS destroying"));
+            else
+                json_object_set_new(o, "rx", unmark(rx));
+            rc = emit(e, o, index);
+        }
+        goto done;
+    }
+    rc = reject(e,
+                "bizStep %.60s has no meaning in this ledger for a "
+                "registered product",
+                step);
+done:
+    free(in);
+    free(out);
+    return rc;
+}
+
+static int handle_event(struct ep *e, const char *text, size_t len,
+                        unsigned long index)
+{
+    char *marked = NULL;
+    json_error_t jerr;
+    json_t *ev = NULL;
+    int rc, skipped = 0;
+
+    e->sum->events++;
+    if (json_mark_numbers(&marked, text, len, 1) != TRACE_OK) {
+        rc = reject(e, "%s", trace_error_last());
+    } else if (!(ev = json_loadb(marked, strlen(marked), JSON_REJECT_DUPLICATES,
+                                 &jerr))) {
+        rc = reject(e, "not JSON: %s", jerr.text);
+    } else {
+        uint64_t before = e->sum->lines;
+        rc = map_event(e, ev, index, &skipped);
+        if (rc == 0 && e->sum->lines > before)
+            e->sum->mapped++;
+    }
+    free(marked);
+    json_decref(ev);
+    if (rc < 0)
+        return -1; /* e->cb_rc says why */
+    if (rc == 1) {
+        if (skipped)
+            e->sum->skipped++;
+        else
+            e->sum->rejected++;
+        if (e->note && (rc = e->note(e->ctx, index, !skipped, e->reason))) {
+            e->cb_rc = rc;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The document                                                         */
+
+/* An object's members, calling fn for each named member (the value is
+ * next), skipping the others. */
+typedef int (*member_fn)(void *ctx, struct rd *r, const char *name, int *used);
+
+static int members(struct rd *r, member_fn fn, void *ctx)
+{
+    char name[64];
+    int c;
+
+    if (expect(r, '{', "expected an object"))
+        return -1;
+    ws(r);
+    if (rd_peek(r) == '}') {
+        rd_get(r);
+        return 0;
+    }
+    for (;;) {
+        int used = 0, rc;
+        if (expect(r, '"', "expected a member name") ||
+            string_rest(r, name, sizeof(name)) ||
+            expect(r, ':', "expected ':'"))
+            return -1;
+        if ((rc = fn(ctx, r, name, &used)) != 0)
+            return rc;
+        if (!used && value(r, 1))
+            return -1;
+        ws(r);
+        c = rd_get(r);
+        if (c == '}')
+            return 0;
+        if (c != ',')
+            return rd_fail(r, "expected ',' or '}'");
+    }
+}
+
+struct doc {
+    struct ep *e;
+    char type[64];
+    int has_type, lists;
+    unsigned long index;
+};
+
+static int event_list(struct doc *d, struct rd *r)
+{
+    int c, rc;
+
+    d->lists++;
+    if (expect(r, '[', "eventList is not a list"))
+        return -1;
+    ws(r);
+    if (rd_peek(r) == ']') {
+        rd_get(r);
+        return 0;
+    }
+    for (;;) {
+        ws(r);
+        r->n = 0;
+        r->capturing = 1;
+        rc = value(r, 2);
+        r->capturing = 0;
+        if (rc)
+            return -1;
+        if ((rc = handle_event(d->e, r->cap, r->n, d->index++)) != 0)
+            return rc;
+        ws(r);
+        c = rd_get(r);
+        if (c == ']')
+            return 0;
+        if (c != ',')
+            return rd_fail(r, "expected ',' or ']'");
+    }
+}
+
+static int in_results(void *ctx, struct rd *r, const char *name, int *used)
+{
+    if (strcmp(name, "eventList") != 0)
+        return 0;
+    *used = 1;
+    return event_list(ctx, r);
+}
+
+static int in_query(void *ctx, struct rd *r, const char *name, int *used)
+{
+    if (strcmp(name, "resultsBody") != 0)
+        return 0;
+    *used = 1;
+    return members(r, in_results, ctx);
+}
+
+static int in_body(void *ctx, struct rd *r, const char *name, int *used)
+{
+    if (strcmp(name, "eventList") == 0) {
+        *used = 1;
+        return event_list(ctx, r);
+    }
+    if (strcmp(name, "queryResults") == 0) {
+        *used = 1;
+        return members(r, in_query, ctx);
+    }
+    return 0;
+}
+
+static int in_doc(void *ctx, struct rd *r, const char *name, int *used)
+{
+    struct doc *d = ctx;
+
+    if (strcmp(name, "type") == 0) {
+        *used = 1;
+        if (expect(r, '"', "\"type\" is not a string") ||
+            string_rest(r, d->type, sizeof(d->type)))
+            return -1;
+        d->has_type = 1;
+        return 0;
+    }
+    if (strcmp(name, "epcisBody") == 0) {
+        *used = 1;
+        return members(r, in_body, ctx);
+    }
+    return 0;
+}
+
+int trace_epcis_read(const trace_epcis_master *m, FILE *in,
+                     trace_epcis_line_fn on_line, trace_epcis_note_fn note,
+                     void *ctx, trace_epcis_summary *sum)
+{
+    struct ep e = {m, on_line, note, ctx, sum, NULL, 0, ""};
+    struct rd r = {in, -2, 0, NULL, 0, 0, 0, ""};
+    struct doc d = {&e, "", 0, 0, 0};
+    int rc, c;
+
+    memset(sum, 0, sizeof(*sum));
+    if (!(e.sales = strmap_new(TRACE_MAX_ID + 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    /* a UTF-8 byte order mark */
+    if (rd_peek(&r) == 0xef) {
+        rd_get(&r);
+        if (rd_get(&r) != 0xbb || rd_get(&r) != 0xbf) {
+            rc = trace_fail(TRACE_EINVAL, "not JSON: a stray byte at the "
+                                          "start");
+            goto out;
+        }
+    }
+    rc = members(&r, in_doc, &d);
+    if (e.cb_rc) {
+        rc = e.cb_rc; /* a callback's code */
+        goto out;
+    }
+    if (rc == 0) {
+        ws(&r);
+        if ((c = rd_get(&r)) != EOF) {
+            (void)c;
+            rd_fail(&r, "text after the document");
+            rc = -1;
+        }
+    }
+    if (ferror(in)) {
+        rc = trace_fail(TRACE_EUNAVAIL, "read error");
+        goto out;
+    }
+    if (rc < 0) {
+        rc = trace_fail(TRACE_EINVAL, "not a JSON EPCIS document: %s", r.err);
+        goto out;
+    }
+    if (!d.has_type || (strcmp(d.type, "EPCISDocument") != 0 &&
+                        strcmp(d.type, "EPCISQueryDocument") != 0)) {
+        rc = trace_fail(TRACE_EINVAL,
+                        "not an EPCIS document: its \"type\" is %s%.60s%s, "
+                        "not EPCISDocument or EPCISQueryDocument",
+                        d.has_type ? "\"" : "", d.has_type ? d.type : "missing",
+                        d.has_type ? "\"" : "");
+        goto out;
+    }
+    if (!d.lists) {
+        rc = trace_fail(TRACE_EINVAL, "the document has no epcisBody "
+                                      "eventList");
+        goto out;
+    }
+    rc = TRACE_OK;
+out:
+    free(r.cap);
+    strmap_free(e.sales);
+    return rc;
+}
