@@ -925,7 +925,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
         if (n_in) {
             inputs = json_array();
             for (size_t i = 0; i < n_in; i++) {
-                json_t *x;
+                json_t *x = NULL;
                 if ((rc = input_json(e, &in[i], &x))) {
                     json_decref(inputs);
                     goto done;

@@ -201,10 +201,10 @@ int trace_products(trace_ledger *l, const char *substance,
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        Trace__V1__ProductBody *p;
+        Trace__V1__ProductBody *p = NULL;
         const char *registrar;
         trace_product_row row;
-        uint64_t seq;
+        uint64_t seq = 0;
         int64_t factor = 1;
         char content[64];
         int frc;
