@@ -433,6 +433,14 @@ static const struct command commands[] = {
      "refused (exit 2) unless\n"
      "  --override REASON   records it anyway, the reason stored in the\n"
      "                      event (a fact must never become unrecordable)\n"},
+    {"parcels", cmd_parcels, "[--outlet O] [--from T] [--to T]",
+     "The three 100 % checks (三个100%) of parcels per courier outlet.",
+     "For each outlet (or the one named): parcels recorded, and the share\n"
+     "whose sender was verified by real name, that were opened for\n"
+     "inspection, X-rayed, and all three.  Parcels are `parcel` events;\n"
+     "each one short of a check is a PARCEL_CHECK_MISSING alert.  A\n"
+     "regulator sees every outlet, an outlet's party its own parcels.\n"
+     "This reads the parcels the caller may export (a scan).\n"},
     {"correct", cmd_correct, "EVENT-ID --reason R --FIELD VALUE ...",
      "Correct one of your events: its replacement is the event as it "
      "stands with the given fields changed.",

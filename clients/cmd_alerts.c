@@ -850,3 +850,128 @@ out:
     ctl_close(g, l);
     return ret;
 }
+
+/* ------------------------------------------------------------------ */
+/* parcels: the three 100 % checks per courier outlet                   */
+
+struct outlet_tally {
+    char outlet[128];
+    unsigned long n, sender, opened, scanned, all;
+};
+
+int cmd_parcels(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"outlet", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    Trace__Ops__V1__Export x = TRACE__OPS__V1__EXPORT__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    const char *outlet = NULL;
+    struct outlet_tally *t = NULL;
+    size_t nt = 0, i;
+    trace_ledger *l = NULL;
+    json_t *rows, *row;
+    int c, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            outlet = optarg;
+            break;
+        case 'f':
+            if (ctl_parse_when(optarg, 0, &x.from_us) != 0)
+                return ctl_bad_time("parcels", "--from", optarg);
+            x.has_from_us = 1;
+            break;
+        case 't':
+            if (ctl_parse_when(optarg, 1, &x.to_us) != 0)
+                return ctl_bad_time("parcels", "--to", optarg);
+            x.has_to_us = 1;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("parcels"));
+            return 0;
+        default:
+            return ctl_usage("parcels", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("parcels", "unexpected argument %s", argv[optind]);
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    /* the parcels the caller may read: a regulator all, an outlet's
+     * party its own (export's access) */
+    call.op_case = TRACE__OPS__V1__CALL__OP_EXPORT;
+    call.export = &x;
+    if (!(rows = call_rows(g, l, &call, &ret))) {
+        ctl_close(g, l);
+        return ret;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        json_t *ev =
+            json_object_get(row, "event") ? json_object_get(row, "event") : row;
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *o = json_string_value(json_object_get(ev, "outlet"));
+        struct outlet_tally *k = NULL;
+        if (!type || strcmp(type, "parcel") != 0 || !o ||
+            (outlet && strcmp(o, outlet) != 0))
+            continue;
+        for (size_t j = 0; j < nt && !k; j++)
+            if (strcmp(t[j].outlet, o) == 0)
+                k = &t[j];
+        if (!k) {
+            struct outlet_tally *nt2 = realloc(t, (nt + 1) * sizeof(*t));
+            if (!nt2)
+                break;
+            t = nt2;
+            k = &t[nt++];
+            memset(k, 0, sizeof(*k));
+            snprintf(k->outlet, sizeof(k->outlet), "%s", o);
+        }
+        int s = json_is_true(json_object_get(ev, "sender_verified"));
+        int op = json_is_true(json_object_get(ev, "opened"));
+        int sc = json_is_true(json_object_get(ev, "scanned"));
+        k->n++;
+        k->sender += s;
+        k->opened += op;
+        k->scanned += sc;
+        k->all += s && op && sc;
+    }
+    json_decref(rows);
+#define RATE(a, n) ((n) ? 100.0 * (double)(a) / (double)(n) : 0.0)
+    /* (the zh heading padded by display width: a Chinese character is two
+     * columns) */
+    if (!g->json && g->lang == OPS_LANG_ZH)
+        fprintf(ctl_out, "网点                     包裹     实名%%     开箱%%"
+                         "     过机%%     全部%%\n");
+    else if (!g->json)
+        fprintf(ctl_out, "%-20s %8s %9s %9s %9s %9s\n", "outlet", "parcels",
+                "sender%", "opened%", "x-ray%", "all%");
+    for (i = 0; i < nt; i++) {
+        const struct outlet_tally *k = &t[i];
+        if (g->json) {
+            fputc('{', ctl_out);
+            ops_json_str(ctl_out, "outlet", k->outlet, 0);
+            fprintf(ctl_out,
+                    ",\"parcels\":%lu,\"sender_verified\":%lu,\"opened\":%lu,"
+                    "\"scanned\":%lu,\"all_three\":%lu,\"rate_all\":%.1f}\n",
+                    k->n, k->sender, k->opened, k->scanned, k->all,
+                    RATE(k->all, k->n));
+        } else {
+            fprintf(ctl_out, "%-20s %8lu %8.1f%% %8.1f%% %8.1f%% %8.1f%%\n",
+                    k->outlet, k->n, RATE(k->sender, k->n),
+                    RATE(k->opened, k->n), RATE(k->scanned, k->n),
+                    RATE(k->all, k->n));
+        }
+    }
+#undef RATE
+    if (!nt && !g->json)
+        fprintf(ctl_out, "(no parcels)\n");
+    free(t);
+    ctl_close(g, l);
+    return 0;
+}

@@ -53,6 +53,7 @@ static const event_type types[] = {
     {"correction", TRACE__V1__EVENT__BODY_CORRECTION_BODY, 0},
     {"alert_ack", TRACE__V1__EVENT__BODY_ALERT_ACK_BODY, 0},
     {"product", TRACE__V1__EVENT__BODY_PRODUCT_BODY, 0},
+    {"parcel", TRACE__V1__EVENT__BODY_PARCEL_BODY, 0},
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 

@@ -324,6 +324,17 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     case TRACE__V1__EVENT__BODY_LOSS_BODY:
         x->reason = intern(r, ev->loss_body->reason);
         break;
+    case TRACE__V1__EVENT__BODY_PARCEL_BODY: {
+        const Trace__V1__ParcelBody *pb = ev->parcel_body;
+        x->waybill = arena_strdup(r->a, pb->waybill, strlen(pb->waybill));
+        x->outlet = intern(r, pb->outlet);
+        if (!x->waybill)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        x->pchecks = (uint8_t)((pb->sender_verified ? PCHECK_SENDER : 0) |
+                               (pb->opened ? PCHECK_OPENED : 0) |
+                               (pb->scanned ? PCHECK_SCANNED : 0));
+        break;
+    }
     case TRACE__V1__EVENT__BODY_DISPENSE_BODY: {
         const Trace__V1__Rx *rx = ev->dispense_body->rx;
         x->rx = arena_strdup(r->a, rx->id, strlen(rx->id)); /* unique */
@@ -581,6 +592,9 @@ static int loader_merge(struct loader *ld, size_t at)
                 x->inputs[k].lot = canon(ld, x->inputs[k].lot);
                 x->inputs[k].substance = canon(ld, x->inputs[k].substance);
             }
+            break;
+        case TRACE__V1__EVENT__BODY_PARCEL_BODY: /* waybill: not interned */
+            x->outlet = canon(ld, x->outlet);
             break;
         case TRACE__V1__EVENT__BODY_PARTY_BODY:
             x->subject = canon(ld, x->subject);

@@ -69,8 +69,15 @@ typedef struct rec {
             const char *subject, *pkind, *pstatus;
             char **licenses;
         };
+        struct {
+            const char *waybill, *outlet;
+            uint8_t pchecks; /* PCHECK_* passed */
+        };
     };
 } rec;
+#define PCHECK_SENDER  1
+#define PCHECK_OPENED  2
+#define PCHECK_SCANNED 4
 
 /* The event type's name ("sale"). */
 const char *rec_type(const rec *x);
@@ -176,7 +183,7 @@ struct rule {
     rule_fn fn;
 };
 
-#define N_RULES 18
+#define N_RULES 19
 /* The rules, in output order (rules.c). */
 extern const struct rule reconcile_rules[N_RULES];
 

@@ -1251,9 +1251,36 @@ static int rule_split(struct run *r, const struct cfg *c)
     return rc;
 }
 
-static int rule_chain(struct run *r, const struct cfg *c)
+/* PARCEL_CHECK_MISSING (SPEC 12, 三个100%): a parcel accepted without
+ * one of the three checks; one alert per parcel naming which. */
+static int rule_parcel(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(17);
+    int rc = TRACE_OK;
+
+    (void)c;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        char missing[96] = "";
+        if (e->kind != TRACE__V1__EVENT__BODY_PARCEL_BODY ||
+            e->pchecks == (PCHECK_SENDER | PCHECK_OPENED | PCHECK_SCANNED))
+            continue;
+        if (!(e->pchecks & PCHECK_SENDER))
+            strcat(missing, ", sender not verified by real name");
+        if (!(e->pchecks & PCHECK_OPENED))
+            strcat(missing, ", not opened for inspection");
+        if (!(e->pchecks & PCHECK_SCANNED))
+            strcat(missing, ", not X-rayed");
+        rc = RAISE(r, &e, 1, e->party, NULL, NULL, NULL, NULL,
+                   "parcel %s at outlet %s accepted%s", e->waybill, e->outlet,
+                   missing);
+    }
+    return rc;
+}
+
+static int rule_chain(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(18);
     const trace_verify_result *res = &r->verify.res;
     (void)c;
     if (r->verify.started) { /* started with the run (reconcile.c) */
@@ -1391,6 +1418,13 @@ const struct rule reconcile_rules[N_RULES] = {
      {"sellers", "days", "cat1", "cat2", "cat3"},
      {3, 30, 10, 100, 1000},
      rule_split},
+    {"PARCEL_CHECK_MISSING",
+     "medium",
+     "a parcel accepted at a courier outlet without real-name verification "
+     "of its sender, opening for inspection or X-ray (三个100%)",
+     {NULL},
+     {0},
+     rule_parcel},
     {"CHAIN_BROKEN",
      "critical",
      "verification finds an entry whose hash, link or signature fails",

@@ -265,6 +265,22 @@ class Scenario:
                     substance="ephedrine", lot=lot, qty="4", unit="kg")
             self.expect_alert("SPLIT_PURCHASE", sale)
 
+    # -- parcels at courier outlets (PARCEL_CHECK_MISSING) --------------
+    def parcel_flow(self, bend=None):
+        """A parcel accepted at an outlet: all three checks, or (bent) one
+        or more of them missing."""
+        r = self.rng
+        outlet_party = self.party("COURIER", "carrier", [])
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        checks = {"sender_verified": True, "opened": True, "scanned": True}
+        if bend == "PARCEL_CHECK_MISSING":
+            for k in r.sample(sorted(checks), r.randint(1, 3)):
+                checks[k] = False
+        e = self.ev("parcel", outlet_party, t, waybill=self.uid("SF"),
+                    outlet="OUT-%02d" % r.randint(1, 5), **checks)
+        if bend:
+            self.expect_alert(bend, e)
+
     def rx_flow(self, bend=None):
         r = self.rng
         drug, form, days = r.choice([("morphine", "oral", 3),
@@ -308,7 +324,7 @@ RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "PERMIT_EXCEEDED",
          "NEGATIVE_STOCK", "STOCKTAKE_VARIANCE", "UNUSUAL_ORDER",
          "UNLICENSED_PARTY", "DESTROY_UNWITNESSED", "LOSS_REPORTED",
          "LATE_REPORT", "RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING",
-         "SPLIT_PURCHASE"]
+         "SPLIT_PURCHASE", "PARCEL_CHECK_MISSING"]
 RX = {"RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"}
 
 
@@ -322,6 +338,9 @@ def build(seed, clean, per_rule):
     for bend in plan:
         if bend == "SPLIT_PURCHASE":
             sc.split_flow()
+        elif bend == "PARCEL_CHECK_MISSING" or (bend is None and
+                                                sc.rng.random() < 0.1):
+            sc.parcel_flow(bend)
         elif bend in RX or (bend is None and sc.rng.random() < 0.4):
             sc.rx_flow(bend)
         else:

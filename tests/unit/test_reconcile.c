@@ -285,6 +285,40 @@ static void test_split_purchase(void **state)
     assert_int_equal(t.n, 2); /* B and W; PH1 and PH2 still not */
 }
 
+/* PARCEL_CHECK_MISSING: one alert per parcel short of a check, naming
+ * which; a parcel with all three checks raises none. */
+#define PARCEL(id, waybill, s, o, x)                                           \
+    EV("parcel", id, "W", "2026-02-01T00:00:00+08:00",                         \
+       "\"waybill\":\"" waybill "\",\"outlet\":\"OUT-1\","                     \
+       "\"sender_verified\":" s ",\"opened\":" o ",\"scanned\":" x)
+
+static int keep_parcel(const trace_alert *a, void *ctx)
+{
+    if (strcmp(a->rule, "PARCEL_CHECK_MISSING") == 0)
+        strncat(ctx, a->json, 4000 - strlen(ctx) - 1);
+    return 0;
+}
+
+static void test_parcel_checks(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[4000] = "";
+
+    SETUP(PARCEL("pc1", "SF1", "true", "true", "true")
+              PARCEL("pc2", "SF2", "true", "true", "false")
+                  PARCEL("pc3", "SF3", "false", "false", "true"));
+    assert_int_equal(alerts_of(f, "PARCEL_CHECK_MISSING", AS_OF, NULL), 2);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_parcel, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "parcel SF2 at outlet OUT-1 accepted, not "
+                                 "X-rayed"));
+    assert_non_null(strstr(json, "parcel SF3 at outlet OUT-1 accepted, sender "
+                                 "not verified by real name, not opened for "
+                                 "inspection"));
+    assert_null(strstr(json, "SF1"));
+}
+
 static void test_stock(void **state)
 {
     SETUP(PRODUCE("m1", "ephedrine", "E1", "10", "kg")
@@ -929,6 +963,7 @@ int main(void)
         T(test_shipment_and_quantities),
         T(test_receipts_summed),
         T(test_split_purchase),
+        T(test_parcel_checks),
         T(test_stock),
         T(test_unusual_order),
         T(test_unlicensed),
