@@ -853,6 +853,12 @@ static void test_split_load(void **state)
                 "\"ref\":\"s%d\",\"substance\":\"ephedrine\",\"lot\":"
                 "\"E%d\",\"qty\":\"%d\",\"unit\":\"kg\"}\n",
                 i, day % 28 + 1, i, i % 3 ? i : 0, i % 5 ? 10 : 9);
+        /* a parcel at one of two outlets, every third short of a check */
+        ADD("{\"type\":\"parcel\",\"id\":\"pc%d\",\"party\":\"W\","
+            "\"at\":\"2026-01-%02dT05:00:00+08:00\",\"waybill\":\"SF%d\","
+            "\"outlet\":\"OUT-%d\",\"sender_verified\":true,\"opened\":"
+            "true,\"scanned\":%s}\n",
+            i, day % 28 + 1, i, i % 2, i % 3 ? "true" : "false");
         ADD("{\"type\":\"transfer\",\"id\":\"t%d\",\"party\":\"S\","
             "\"at\":\"2026-01-%02dT04:00:00+08:00\",\"from_site\":\"main\","
             "\"to_site\":\"w%d\",\"substance\":\"ephedrine\",\"lot\":"
@@ -927,7 +933,7 @@ static void test_split_load(void **state)
                             "UNUSUAL_ORDER|UNLICENSED_PARTY|RX_REUSE|"
                             "DOCTOR_SHOPPING|RX_LIMIT|LOSS_REPORTED|"
                             "DESTROY_UNWITNESSED|SHIPMENT_UNCONFIRMED|"
-                            "STOCKTAKE_VARIANCE";
+                            "STOCKTAKE_VARIANCE|PARCEL_CHECK_MISSING";
          *rule; rule += strcspn(rule, "|") + (rule[strcspn(rule, "|")] != 0)) {
         char code[64];
         snprintf(code, sizeof(code), "\"rule\":\"%.*s\"",
