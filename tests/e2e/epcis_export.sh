@@ -105,6 +105,8 @@ import re
 def uris(o):
     if isinstance(o, dict):
         for k, v in o.items():
+            if k.startswith("trace:"):
+                continue  # extensions: our own fields
             if k in ("eventID", "epcClass", "source", "destination", "id", "bizTransaction"):
                 yield v
             yield from uris(v)
