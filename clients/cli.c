@@ -294,8 +294,14 @@ static const struct command commands[] = {
      "alerts are raised now rather than at night (tracectl alerts --open).\n"
      "Through traced the daemon does both; with --strict a multi-chunk file\n"
      "keeps the chunks committed before the one with the finding.\n"},
-    {"export", cmd_export, "[--party P] [--from T] [--to T]",
-     "Write events as JSON Lines, in journal order.",
+    {"export", cmd_export,
+     "[--format jsonl|epcis] [--party P] [--from T] [--to T]",
+     "Write events as JSON Lines, in journal order, or as one GS1 EPCIS 2.0\n"
+     "document (--format epcis, SPEC 11; with --data).",
+     "  --format F  jsonl (the default) or epcis: the movements recorded by\n"
+     "              GTIN (produce, sale, receipt, destroy, dispense) as\n"
+     "              EPCIS events; what EPCIS cannot carry (no GTIN, a\n"
+     "              party without a GLN, other types) is counted on stderr\n"
      "  --party P   only events recorded by P\n"
      "  --from T    only events whose `at` is at or after T\n"
      "  --to T      only events whose `at` is at or before T\n"

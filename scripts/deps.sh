@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblmdb-dev lmdb-utils libssl-dev
       libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev
-      libjansson-dev python3 clang libclang-rt-14-dev openssl)
+      libjansson-dev python3 python3-jsonschema clang libclang-rt-14-dev openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

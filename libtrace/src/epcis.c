@@ -384,8 +384,9 @@ struct ep {
     trace_epcis_note_fn note;
     void *ctx;
     trace_epcis_summary *sum;
-    strmap *sales; /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
-    int cb_rc;     /* a callback's (or an allocation's) error: stop */
+    strmap *sales;  /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
+    json_t *fields; /* the event's "...:fields" extension, or NULL */
+    int cb_rc;      /* a callback's (or an allocation's) error: stop */
     char reason[512];
 };
 
@@ -435,6 +436,37 @@ static void make_id(char out[TRACE_MAX_ID + 1], const char *s)
     memcpy(out, "epcis:", 6);
     hex_encode(out + 6, h, 20);
     out[46] = '\0';
+}
+
+/* An eventID (or upevt reference) as a ledger id: what follows
+ * TRACE_EPCIS_ID_PREFIX percent-decoded (the writer's form of an id that
+ * is no URI), else the URI itself. */
+static void id_of_uri(char out[TRACE_MAX_ID + 1], const char *uri)
+{
+    size_t pl = strlen(TRACE_EPCIS_ID_PREFIX), o = 0;
+    char buf[TRACE_MAX_ID + 1];
+
+    if (strncmp(uri, TRACE_EPCIS_ID_PREFIX, pl) != 0) {
+        make_id(out, uri);
+        return;
+    }
+    for (const char *p = uri + pl; *p; p++) {
+        unsigned v;
+        if (o == TRACE_MAX_ID) {
+            make_id(out, uri);
+            return;
+        }
+        if (p[0] == '%' && sscanf(p + 1, "%2x", &v) == 1 && p[1] && p[2] &&
+            strchr("0123456789abcdefABCDEF", p[1]) &&
+            strchr("0123456789abcdefABCDEF", p[2]) && v != 0) {
+            buf[o++] = (char)v;
+            p += 2;
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+    make_id(out, o ? buf : uri);
 }
 
 static void item_id(char out[TRACE_MAX_ID + 1], const char *base,
@@ -689,10 +721,22 @@ static int input_json(struct ep *e, const struct item *it, json_t **out)
     return 0;
 }
 
+/* Ledger fields EPCIS has no place for, from a "...:fields" extension
+ * (the writer's trace:fields); the import validates them per type. */
+static const char *const extra_fields[] = {
+    "method", "witness", "handler", "checker", "site", "carrier", "spec", NULL};
+
 static int emit(struct ep *e, json_t *o, unsigned long index)
 {
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s;
     int rc;
+
+    for (size_t i = 0; e->fields && extra_fields[i]; i++) {
+        const char *v = str(e->fields, extra_fields[i]);
+        if (v)
+            json_object_set_new(o, extra_fields[i], json_string(v));
+    }
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
     json_decref(o);
     if (!s) {
@@ -764,8 +808,9 @@ static void put_permits(struct ep *e, json_t *o, json_t *ev)
     }
 }
 
-/* A member "...:rx" (an extension) holding the prescription. */
-static json_t *rx_extension(json_t *ev)
+/* A member "...:NAME" (an extension) holding an object: "rx" the
+ * prescription, "fields" other ledger fields. */
+static json_t *extension(json_t *ev, const char *name)
 {
     const char *k;
     json_t *v;
@@ -773,7 +818,7 @@ static json_t *rx_extension(json_t *ev)
     json_object_foreach(ev, k, v)
     {
         const char *c = strrchr(k, ':');
-        if (c && strcmp(c + 1, "rx") == 0 && json_is_object(v))
+        if (c && strcmp(c + 1, name) == 0 && json_is_object(v))
             return v;
     }
     return NULL;
@@ -840,6 +885,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
 
     *skipped = 0;
     e->reason[0] = '\0';
+    e->fields = NULL;
     if (!json_is_object(ev))
         return reject(e, "an event is not a JSON object");
     if (!type)
@@ -892,8 +938,9 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
         rc = reject(e, "bizStep %s: no custody change", step);
         goto done;
     }
+    e->fields = extension(ev, "fields");
     if (eid) {
-        make_id(base, eid);
+        id_of_uri(base, eid);
     } else {
         char *s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
         uint8_t h[32];
@@ -1013,6 +1060,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
         const char *src = sd_uri(ev, "sourceList", "source");
         const char *dst = sd_uri(ev, "destinationList", "destination");
         const char *seller, *buyer, *desadv = biz_tx(ev, "desadv");
+        const char *upevt = biz_tx(ev, "upevt");
         if (!src) {
             rc = reject(e, "a receiving event with no source party "
                            "(sourceList owning_party)");
@@ -1035,6 +1083,8 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                      out[i].gtin, out[i].lot);
             if (desadv)
                 item_id(ref, desadv, &out[i], 1);
+            else if (upevt)
+                id_of_uri(ref, upevt); /* the shipping event itself */
             else if ((sale = strmap_get(e->sales, key, 0)) && sale[0])
                 memcpy(ref, sale, strlen(sale) + 1);
             else
@@ -1054,7 +1104,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
         const char *src = sd_uri(ev, "sourceList", "source");
         const char *who =
             src ? party_of(e, src, "source") : location_party(e, ev);
-        json_t *rx = destroy ? NULL : rx_extension(ev);
+        json_t *rx = destroy ? NULL : extension(ev, "rx");
         if (!who) {
             rc = 1;
             goto done;
@@ -1255,7 +1305,7 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
                      trace_epcis_line_fn on_line, trace_epcis_note_fn note,
                      void *ctx, trace_epcis_summary *sum)
 {
-    struct ep e = {m, on_line, note, ctx, sum, NULL, 0, ""};
+    struct ep e = {m, on_line, note, ctx, sum, NULL, NULL, 0, ""};
     struct rd r = {in, -2, 0, NULL, 0, 0, 0, ""};
     struct doc d = {&e, "", 0, 0, 0};
     int rc, c;

@@ -20,6 +20,12 @@
  *                            member named "...:rx")
  *   inspecting, holding and other steps that change no custody: nothing
  *
+ * An eventID of the form TRACE_EPCIS_ID_PREFIX + percent-encoded id
+ * gives back that id; a receipt refers to the eventID named by a
+ * bizTransaction of type upevt when there is one; an extension object
+ * "...:fields" gives the events its method, witness, handler, checker,
+ * site, carrier and spec (what trace_epcis_export writes).
+ *
  * What the mapping needs from the ledger - products by GTIN, parties by
  * GLN, permits by id - sits in a trace_epcis_master, loaded from a
  * ledger or filled by the caller (a client of traced).
@@ -98,6 +104,45 @@ typedef int (*trace_epcis_note_fn)(void *ctx, unsigned long index, int rejected,
 int trace_epcis_read(const trace_epcis_master *m, FILE *in,
                      trace_epcis_line_fn on_line, trace_epcis_note_fn note,
                      void *ctx, trace_epcis_summary *sum);
+
+/* ------------------------------------------------------------------ */
+/* Writing (SPEC 11): tracectl export --format epcis                    */
+
+/* eventIDs of ledger ids that are no URI: this prefix and the id
+ * percent-encoded; the reader takes such an eventID back to the id. */
+#define TRACE_EPCIS_ID_PREFIX "urn:x-trace:id:"
+/* The JSON-LD namespace of the extension members trace:rx (the
+ * prescription of a dispense) and trace:fields (ledger fields EPCIS has
+ * no place for: method, witness, handler, checker, site, carrier, spec);
+ * the reader reads both back. */
+#define TRACE_EPCIS_VOCAB "urn:x-trace:epcis:"
+
+typedef struct trace_epcis_export_summary {
+    uint64_t entries;         /* ledger events read (after the filters) */
+    uint64_t written;         /* EPCIS events written */
+    uint64_t not_movements;   /* registrations, permits, notes: no EPCIS */
+    uint64_t other_types;     /* movements EPCIS has no bizStep for here
+                                 (consume, loss, transfer, ...) */
+    uint64_t no_product;      /* movements by substance (no gtin), or with
+                                 an input of no registered product */
+    uint64_t no_gln;          /* a party of the movement has no GLN */
+    uint64_t not_expressible; /* a unit with no UN/CEFACT code the reader
+                                 maps, a lot an LGTIN cannot carry */
+} trace_epcis_export_summary;
+
+/*
+ * Writes the ledger's events matching `opts` (NULL: all; as for
+ * trace_ledger_export) to `out` as one EPCIS 2.0 EPCISDocument, streamed:
+ * each event is written as it is read.  The movements naming a GTIN map
+ * to ObjectEvents and TransformationEvents that trace_epcis_read maps
+ * back to the same ledger events (same ids: importing twice adds
+ * nothing); the others are counted in `sum` and left out.  TRACE_OK,
+ * TRACE_EINVAL (a bad party filter), TRACE_ENOMEM, TRACE_EUNAVAIL (a
+ * write error), TRACE_EVERIFY or a read error.  After an error `out`
+ * holds an incomplete document.
+ */
+int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
+                       FILE *out, trace_epcis_export_summary *sum);
 
 #ifdef __cplusplus
 }
