@@ -922,7 +922,11 @@ static int verify_run(trace_ledger *l, trace_verify_result *res,
                 }
             }
         }
-        b->state = B_FREE; /* only this thread fills a free block */
+        /* only this thread fills a free block, but the helper reads the
+         * states under the lock */
+        pthread_mutex_lock(&ah.mu);
+        b->state = B_FREE;
+        pthread_mutex_unlock(&ah.mu);
         checked++;
     }
     if (end != MDB_NOTFOUND) {
