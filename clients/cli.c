@@ -252,9 +252,9 @@ static const struct command commands[] = {
      "public key in base64, the form a `party` event's pubkey takes.\n"},
     {"import", cmd_import,
      "[--provision-keys] [--historic] [--strict] [--dry-run] "
-     "[--receipt F] [--format jsonl|epcis] FILE|-",
-     "Append the events of a JSON Lines file (SPEC section 3) or an EPCIS "
-     "2.0 document.",
+     "[--receipt F] [--format jsonl|epcis|csv] [--map MAP] FILE|-",
+     "Append the events of a JSON Lines file (SPEC section 3), an EPCIS "
+     "2.0 document or a CSV export through a column mapping.",
      "  --provision-keys  create and register a key (signed by the root\n"
      "                    regulator, whose key must be in the key folder)\n"
      "                    for every registered party that has none\n"
@@ -279,7 +279,16 @@ static const struct command commands[] = {
      "                    parties by the GLNs of their `gln`.  Events of no\n"
      "                    registered product are skipped; one that cannot\n"
      "                    be mapped is rejected with its eventList index and\n"
-     "                    nothing is imported.  Ledger-folder only for now.\n\n"
+     "                    nothing is imported.  Ledger-folder only for now.\n"
+     "  --format csv --map MAP\n"
+     "                    read a CSV export (RFC 4180; BOM and CRLF\n"
+     "                    tolerated): MAP, a JSON file, names the event\n"
+     "                    type, which column holds which field (by header\n"
+     "                    name or 1-based number), fixed fields, the\n"
+     "                    strptime format and time zone of date columns\n"
+     "                    and unit names (see trace/csvmap.h).  Each row\n"
+     "                    is one event, numbered by its line in the CSV.\n"
+     "                    Ledger-folder only for now.\n\n"
      "Each event is signed with its recording party's key from the key\n"
      "folder.  The whole file is one atomic batch: any rejected line is\n"
      "reported with its number and nothing is imported.  Re-importing the\n"

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trace/csvmap.h"
 #include "trace/epcis.h"
 #include "trace/reconcile.h"
 #include "tracectl.h"
@@ -482,6 +483,89 @@ out:
     return ret;
 }
 
+/* import --format csv: each record of the CSV becomes one JSON line
+ * given to the import, numbered by the line it starts on. */
+struct csv_run {
+    trace_import *im;
+    unsigned long errors, warned;
+    int first_err;
+};
+
+static void csv_error(struct csv_run *x, int rc, const char *msg)
+{
+    if (x->first_err == TRACE_OK)
+        x->first_err = rc;
+    if (++x->errors <= MAX_REPORTED_ERRORS)
+        fprintf(ctl_err, "tracectl: %s\n", msg);
+}
+
+static int csv_line(void *ctx, const char *line, size_t len,
+                    unsigned long lineno)
+{
+    struct csv_run *x = ctx;
+    int rc = trace_import_line(x->im, line, len, lineno);
+
+    print_warnings(x->im, &x->warned);
+    if (rc != TRACE_OK)
+        csv_error(x, rc, trace_error_last());
+    return 0;
+}
+
+static int csv_reject(void *ctx, unsigned long lineno, const char *reason)
+{
+    (void)lineno;
+    csv_error(ctx, TRACE_EINVAL, reason);
+    return 0;
+}
+
+/* Reads the CSV through the mapping at `map` into the import `im`; 0 or
+ * the exit code. */
+static int import_csv(trace_import *im, FILE *in, const char *path,
+                      const char *map)
+{
+    struct csv_run x = {im, 0, 0, TRACE_OK};
+    trace_csvmap *m = NULL;
+    FILE *mf = fopen(map, "rb");
+    unsigned long rows = 0;
+    int rc, ret = 0;
+
+    if (!mf) {
+        fprintf(ctl_err, "tracectl: %s: %s\n", map, strerror(errno));
+        return 4;
+    }
+    rc = trace_csvmap_load(&m, mf);
+    fclose(mf);
+    if (rc != TRACE_OK) {
+        fprintf(ctl_err, "tracectl: %s: %s\ntracectl: nothing was imported\n",
+                map, trace_error_last());
+        return trace_error_exit_code(rc);
+    }
+    rc = trace_csvmap_read(m, in, csv_line, csv_reject, &x, &rows);
+    while (rc == TRACE_OK && (rc = trace_import_next_error(im)) != TRACE_OK) {
+        csv_error(&x, rc, trace_error_last());
+        rc = TRACE_OK;
+    }
+    print_warnings(im, &x.warned);
+    if (rc != TRACE_OK) {
+        fprintf(ctl_err, "tracectl: %s: %s\ntracectl: nothing was imported\n",
+                path, trace_error_last());
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    if (x.errors) {
+        if (x.errors > MAX_REPORTED_ERRORS)
+            fprintf(ctl_err, "tracectl: ... %lu more rejected rows\n",
+                    x.errors - MAX_REPORTED_ERRORS);
+        fprintf(ctl_err,
+                "tracectl: %lu of %lu rows rejected; nothing was imported\n",
+                x.errors, rows);
+        ret = trace_error_exit_code(x.first_err);
+    }
+out:
+    trace_csvmap_free(m);
+    return ret;
+}
+
 int cmd_import(struct globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -491,11 +575,12 @@ int cmd_import(struct globals *g, int argc, char **argv)
         {"strict", no_argument, NULL, 's'},
         {"receipt", required_argument, NULL, 'r'},
         {"format", required_argument, NULL, 'F'},
+        {"map", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     unsigned flags = 0, checks = TRACE_APPEND_CHECK;
-    const char *receipt = NULL;
-    int dry_run = 0, epcis = 0;
+    const char *receipt = NULL, *map = NULL;
+    int dry_run = 0, epcis = 0, csv = 0;
     char tmp_keys[64] = "";
     trace_ledger *l = NULL;
     trace_keyring *ring = NULL;
@@ -528,11 +613,15 @@ int cmd_import(struct globals *g, int argc, char **argv)
             receipt = optarg;
             break;
         case 'F':
-            if (strcmp(optarg, "epcis") == 0)
-                epcis = 1;
-            else if (strcmp(optarg, "jsonl") != 0)
-                return ctl_usage("import", "unknown --format %s (jsonl, epcis)",
+            epcis = strcmp(optarg, "epcis") == 0;
+            csv = strcmp(optarg, "csv") == 0;
+            if (!epcis && !csv && strcmp(optarg, "jsonl") != 0)
+                return ctl_usage("import",
+                                 "unknown --format %s (jsonl, epcis, csv)",
                                  optarg);
+            break;
+        case 'm':
+            map = optarg;
             break;
         case 'h':
             ctl_help(ctl_find_command("import"));
@@ -543,6 +632,10 @@ int cmd_import(struct globals *g, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return ctl_usage("import", "%s", "needs exactly one FILE (or -)");
+    if (csv != (map != NULL))
+        return ctl_usage("import", "%s",
+                         "--format csv needs --map MAP, and --map is for "
+                         "--format csv");
     if ((flags & TRACE_APPEND_HISTORIC) && checks == TRACE_APPEND_STRICT)
         return ctl_usage("import", "%s",
                          "--historic records are not checked at entry: "
@@ -564,6 +657,11 @@ int cmd_import(struct globals *g, int argc, char **argv)
         fprintf(ctl_err, "tracectl: import --format epcis reads the ledger's "
                          "products and parties: use --data DIR (not yet "
                          "through traced)\n");
+        return EXIT_USAGE;
+    }
+    if (!l && csv) {
+        fprintf(ctl_err, "tracectl: import --format csv: use --data DIR "
+                         "(not yet through traced)\n");
         return EXIT_USAGE;
     }
     if (!l)
@@ -593,6 +691,11 @@ int cmd_import(struct globals *g, int argc, char **argv)
     }
     if (epcis) {
         if ((ret = import_epcis(g, l, im, in, argv[optind])) != 0)
+            goto out;
+        goto commit;
+    }
+    if (csv) {
+        if ((ret = import_csv(im, in, argv[optind], map)) != 0)
             goto out;
         goto commit;
     }
