@@ -197,86 +197,70 @@ int ctl_call(struct globals *g, const ops_call_t *call)
     return ctl_call_into(g, call, &r);
 }
 
+/* head --follow and checkpoint --follow on a ledger folder: the
+ * operation asked again every second, each item of `kind` shown when its
+ * size changed. */
 struct follow {
     ops_render r;
     const ops_call_t *call;
+    int kind; /* ops item case followed */
     uint64_t shown;
 };
 
-static int print_new_head(const ops_item_t *item, void *ctx)
+static int print_new(const ops_item_t *item, void *ctx)
 {
     struct follow *f = ctx;
+    uint64_t size;
 
-    if (item->item_case != TRACE__OPS__V1__ITEM__ITEM_HEAD ||
-        item->head->size == f->shown)
+    if ((int)item->item_case != f->kind)
         return 0;
-    f->shown = item->head->size;
+    size = f->kind == TRACE__OPS__V1__ITEM__ITEM_HEAD ? item->head->size
+                                                      : item->note->tree_size;
+    if (size == f->shown)
+        return 0;
+    f->shown = size;
     ops_render_item(&f->r, f->call, item);
     fflush(f->r.out);
     return 0;
+}
+
+static int follow_embedded(struct globals *g, const ops_call_t *call, int kind)
+{
+    struct follow f;
+    ops_principal who;
+    ops_status st;
+    trace_ledger *l;
+    int ret;
+
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    embedded_principal(g, l, &who);
+    memset(&f, 0, sizeof(f));
+    ctl_render_init(g, &f.r);
+    f.call = call;
+    f.kind = kind;
+    f.shown = UINT64_MAX;
+    while ((ret = ops_call(l, NULL, &who, call, print_new, &f, &st)) == 0)
+        sleep(1);
+    ctl_print_status(&st);
+    ctl_close(g, l);
+    return ret;
 }
 
 int ctl_follow_head(struct globals *g, const ops_call_t *call)
 {
-    struct follow f;
-    ops_principal who;
-    ops_status st;
-    trace_ledger *l;
-    int ret;
-
-    if (g->connect)
-        return remote_follow_heads(g);
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    embedded_principal(g, l, &who);
-    memset(&f, 0, sizeof(f));
-    ctl_render_init(g, &f.r);
-    f.call = call;
-    f.shown = UINT64_MAX;
     /* each new head as appends land, until interrupted */
-    while ((ret = ops_call(l, NULL, &who, call, print_new_head, &f, &st)) == 0)
-        sleep(1);
-    ctl_print_status(&st);
-    ctl_close(g, l);
-    return ret;
-}
-
-static int print_new_note(const ops_item_t *item, void *ctx)
-{
-    struct follow *f = ctx;
-
-    if (item->item_case != TRACE__OPS__V1__ITEM__ITEM_NOTE ||
-        item->note->tree_size == f->shown)
-        return 0;
-    f->shown = item->note->tree_size;
-    ops_render_item(&f->r, f->call, item);
-    fflush(f->r.out);
-    return 0;
+    return g->connect
+               ? remote_follow_heads(g)
+               : follow_embedded(g, call, TRACE__OPS__V1__ITEM__ITEM_HEAD);
 }
 
 int ctl_follow_checkpoint(struct globals *g, const ops_call_t *call)
 {
-    struct follow f;
-    ops_principal who;
-    ops_status st;
-    trace_ledger *l;
-    int ret;
-
-    if (g->connect)
-        return remote_follow_checkpoints(g, call);
-    if ((ret = ctl_open(g, &l)) != 0)
-        return ret;
-    embedded_principal(g, l, &who);
-    memset(&f, 0, sizeof(f));
-    ctl_render_init(g, &f.r);
-    f.call = call;
-    f.shown = UINT64_MAX;
     /* the latest checkpoint, then each new one as appends land */
-    while ((ret = ops_call(l, NULL, &who, call, print_new_note, &f, &st)) == 0)
-        sleep(1);
-    ctl_print_status(&st);
-    ctl_close(g, l);
-    return ret;
+    return g->connect
+               ? remote_follow_checkpoints(g, call)
+               : follow_embedded(g, call, TRACE__OPS__V1__ITEM__ITEM_NOTE);
 }
 
 int ctl_follow_alerts(struct globals *g, const ops_call_t *call)

@@ -106,7 +106,7 @@ int trace_csvmap_load(trace_csvmap **out, FILE *in)
     m->doc = doc;
     m->header = 1;
     m->delim = ',';
-    strcpy(m->tz, "+08:00");
+    snprintf(m->tz, sizeof(m->tz), "%s", "+08:00");
     if (!json_is_object(doc)) {
         rc = trace_fail(TRACE_EINVAL, "mapping: not a JSON object");
         goto out;

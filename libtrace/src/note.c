@@ -89,7 +89,7 @@ int trace_vkey_parse(const char *vkey, char *name, size_t cap,
             return trace_fail(TRACE_EINVAL, "bad key id in verifier key");
         id[i] = (uint8_t)x;
     }
-    strcpy(b64, p2 + 1);
+    snprintf(b64, sizeof(b64), "%s", p2 + 1); /* length checked above */
     if (base64_decode(raw, sizeof(raw), &len, b64) != TRACE_OK || len != 33 ||
         raw[0] != ALG_ED)
         return trace_fail(TRACE_EINVAL,

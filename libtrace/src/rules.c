@@ -1261,19 +1261,16 @@ static int rule_parcel(struct run *r, const struct cfg *c)
     (void)c;
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        char missing[96] = "";
         if (e->kind != TRACE__V1__EVENT__BODY_PARCEL_BODY ||
             e->pchecks == (PCHECK_SENDER | PCHECK_OPENED | PCHECK_SCANNED))
             continue;
-        if (!(e->pchecks & PCHECK_SENDER))
-            strcat(missing, ", sender not verified by real name");
-        if (!(e->pchecks & PCHECK_OPENED))
-            strcat(missing, ", not opened for inspection");
-        if (!(e->pchecks & PCHECK_SCANNED))
-            strcat(missing, ", not X-rayed");
-        rc = RAISE(r, &e, 1, e->party, NULL, NULL, NULL, NULL,
-                   "parcel %s at outlet %s accepted%s", e->waybill, e->outlet,
-                   missing);
+        rc = RAISE(
+            r, &e, 1, e->party, NULL, NULL, NULL, NULL,
+            "parcel %s at outlet %s accepted%s%s%s", e->waybill, e->outlet,
+            e->pchecks & PCHECK_SENDER ? ""
+                                       : ", sender not verified by real name",
+            e->pchecks & PCHECK_OPENED ? "" : ", not opened for inspection",
+            e->pchecks & PCHECK_SCANNED ? "" : ", not X-rayed");
     }
     return rc;
 }

@@ -472,10 +472,10 @@ int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
 /* Verification                                                         */
 
 typedef struct trace_verify_result {
-    uint64_t entries; /* entries checked */
-    uint64_t groups;  /* signatures checked */
-    uint64_t bad_seq; /* first bad entry (0: none or not attributable) */
-    char reason[256]; /* what was wrong, "" when all holds */
+    uint64_t entries;     /* entries checked */
+    uint64_t groups;      /* signatures checked */
+    uint64_t bad_seq;     /* first bad entry (0: none or not attributable) */
+    char reason[256];     /* what was wrong, "" when all holds */
     uint64_t checkpoints; /* stored checkpoints checked against the tree */
 } trace_verify_result;
 
@@ -558,7 +558,7 @@ typedef struct trace_verify_deep_result {
  * writable) and is removed before returning, whatever happens; it takes
  * about as much disk as the indexes, and memory stays bounded (the
  * scratch transaction is committed every few thousand entries).
- * `progress` (may be NULL) gets (done, total) in entries; `stop(ctx)`
+ * `progress` (may be NULL) receives (done, total) in entries; `stop(ctx)`
  * (may be NULL), asked every 4,096 entries, ends the work early with
  * TRACE_EUNAVAIL.
  *
