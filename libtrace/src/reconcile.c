@@ -1191,6 +1191,7 @@ out:
     arena_free(r.a);
     arena_free(r.a2);
     arena_free(r.a3);
+    big_trim(); /* the buffers kept for reuse during the run */
     return rc;
 }
 
