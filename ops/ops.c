@@ -91,8 +91,63 @@ static int reads_party(const ops_principal *who, const char *party)
            (party && strcmp(who->party, party) == 0);
 }
 
+/* 1 if the JSON object text names a type and substance within scopes
+ * (under `inner` if not NULL: a bundle's event). */
+static int json_in_scope(struct run *r, const char *text, const char *inner)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL, *o;
+    int in;
+
+    if (!j)
+        return 0;
+    o = inner ? json_object_get(j, inner) : j;
+    in =
+        !inner || o
+            ? trace_in_scope(r->l, r->who->scopes,
+                             json_string_value(json_object_get(o, "type")),
+                             json_string_value(json_object_get(o, "substance")))
+            : 1; /* a bundle of no event (consistency) */
+    json_decref(j);
+    return in;
+}
+
+/* Departments (SPEC 12): 1 if a scoped regulator may see the row.  The
+ * one place that filters what operations read for them. */
+static int item_in_scope(struct run *r, const ops_item_t *it)
+{
+    unsigned sc = r->who->scopes;
+
+    if (!sc)
+        return 1;
+    switch (it->item_case) {
+    case TRACE__OPS__V1__ITEM__ITEM_HOLDING:
+        return trace_in_scope(r->l, sc, NULL, it->holding->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_HOP:
+        return trace_in_scope(r->l, sc, it->hop->kind, it->hop->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_PERMIT:
+        return trace_in_scope(r->l, sc, it->permit->kind,
+                              it->permit->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_EVENT:
+        return trace_in_scope(r->l, sc, it->event->type, it->event->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_DAY:
+        return trace_in_scope(r->l, sc, NULL, it->day->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_PRODUCT:
+        return trace_in_scope(r->l, sc, NULL, it->product->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_LINE:
+        return json_in_scope(r, it->line->json, NULL);
+    case TRACE__OPS__V1__ITEM__ITEM_ALERT:
+        return json_in_scope(r, it->alert->json, NULL);
+    case TRACE__OPS__V1__ITEM__ITEM_BUNDLE:
+        return json_in_scope(r, it->bundle->json, "event");
+    default:
+        return 1; /* head, catalog, parties, notes, summaries */
+    }
+}
+
 static int emit(struct run *r, ops_item_t *it)
 {
+    if (!item_in_scope(r, it))
+        return 0; /* not counted: outside the regulator's scopes */
     int rc = r->fn(it, r->ctx);
     if (rc == 0)
         r->rows++;
@@ -1283,6 +1338,23 @@ static int admit(struct run *r, const struct row **out)
         return ops_status_set(r->st, 1, "%s: a required field is missing",
                               w->op.name);
     *out = w;
+    if (r->who && r->who->scopes) {
+        /* a department sees only its scopes: what covers the whole
+         * ledger is for the root or an unscoped regulator */
+        char sc[64];
+        trace_scope_names(r->who->scopes, sc, sizeof(sc));
+        if (r->call->op_case == C(RECONCILE) || r->call->op_case == C(BACKUP))
+            return ops_status_set(r->st, 5,
+                                  "permission denied: %s covers the whole "
+                                  "ledger; %s works within scopes %s",
+                                  w->op.name, r->who->party, sc);
+        if (r->call->op_case == C(PROVE) && r->call->prove->history)
+            return ops_status_set(r->st, 5,
+                                  "permission denied: a party's whole chain "
+                                  "is not within scopes %s (prove single "
+                                  "events)",
+                                  sc);
+    }
     return w->check ? w->check(r) : 0;
 }
 

@@ -89,6 +89,9 @@ static const char *const permit_kinds[] = {"purchase_license",
 static const char *const permit_statuses[] = {"active", "suspended", "revoked",
                                               "exhausted", NULL};
 static const char *const uses[] = {"single", "multi", NULL};
+/* a regulator's departments (SPEC 12); trace_scope_mask() knows them */
+static const char *const regulator_scopes[] = {"CN-PC",  "CN-NARC", "CN-PSY",
+                                               "import", "export",  NULL};
 static const char *const forms[] = {
     "injection", "controlled_release", "oral", "patch", "other", NULL};
 static const char *const loss_reasons[] = {"theft", "loss", "damage",
@@ -132,6 +135,12 @@ static const struct {
     {"运输备案证明", "transport_filing"},
     {"进口许可证", "import_license"},
     {"出口许可证", "export_license"},
+    /* regulators' scopes (departments) */
+    {"易制毒化学品", "CN-PC"},
+    {"麻醉药品", "CN-NARC"},
+    {"精神药品", "CN-PSY"},
+    {"进口", "import"},
+    {"出口", "export"},
     /* uses */
     {"一次性", "single"},
     {"单次", "single"},
@@ -241,6 +250,8 @@ static const struct field_rule {
 } rules[] = {
     {&trace__v1__party_body__descriptor, "kind", CHECK_ENUM, party_kinds},
     {&trace__v1__party_body__descriptor, "status", CHECK_ENUM, party_statuses},
+    {&trace__v1__party_body__descriptor, "scopes", CHECK_ENUM,
+     regulator_scopes},
     {&trace__v1__permit_body__descriptor, "kind", CHECK_ENUM, permit_kinds},
     {&trace__v1__permit_body__descriptor, "uses", CHECK_ENUM, uses},
     {&trace__v1__permit_status_body__descriptor, "status", CHECK_ENUM,
@@ -275,7 +286,7 @@ static const struct {
                 "a patient's"},
     {"checker", "staff who checked it (复核人): a name or staff id"},
     {"spec", "specification (规格) of the drug, e.g. 10mg×10片"},
-    {"name", "the product's name"},
+    {"name", "its name (the party's, the product's)"},
     {"form", "dosage form (free text: tablet, 片剂, ampoule ...)"},
 };
 

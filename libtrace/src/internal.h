@@ -499,6 +499,9 @@ int product_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
                   const Trace__V1__Event *ev, uint64_t seq);
 /* append.c: an active regulator registered by the root regulator (or it). */
 int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st);
+/* A regulator's scopes (TRACE_SCOPE_*), 0 if it has none, is the root
+ * regulator or is no regulator (access.c). */
+unsigned party_scopes(const trace_ledger *l, const Trace__V1__PartyState *st);
 
 /* permit.c */
 int subst_has_scope(const subst_info *s, const char *scope);

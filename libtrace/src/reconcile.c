@@ -370,6 +370,8 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         const Trace__V1__PartyBody *p = ev->party_body;
         x->subject = intern(r, p->subject);
         x->pkind = intern(r, p->kind);
+        x->pscopes = (uint8_t)trace_scope_mask((const char *const *)p->scopes,
+                                               p->n_scopes);
         x->pstatus = intern(r, p->status);
         if (p->n_licenses > UINT32_MAX)
             return trace_fail(TRACE_EINVAL, "too many licences");

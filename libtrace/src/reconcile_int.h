@@ -68,6 +68,7 @@ typedef struct rec {
         struct {
             const char *subject, *pkind, *pstatus;
             char **licenses;
+            uint8_t pscopes; /* a regulator's TRACE_SCOPE_* (0: all) */
         };
         struct {
             const char *waybill, *outlet;

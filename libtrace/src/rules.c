@@ -916,6 +916,10 @@ static int rule_destroy(struct run *r, const struct cfg *c)
         else if (w && (strcmp(w->pkind, "regulator") != 0 ||
                        (w->pstatus && strcmp(w->pstatus, "suspended") == 0)))
             why = "names a witness who is not an active regulator";
+        else if (w && w->pscopes && strcmp(e->witness, r->l->regulator) != 0 &&
+                 !trace_in_scope(r->l, w->pscopes, NULL, e->substance))
+            why = "names a regulator whose scopes do not cover the "
+                  "substance as witness";
         if (why)
             rc = RAISE(r, &e, 1, e->party, e->witness, e->substance, e->lot,
                        NULL, "destruction %s of %s %s %s", e->id,
@@ -1371,7 +1375,8 @@ const struct rule reconcile_rules[N_RULES] = {
      rule_unlicensed},
     {"DESTROY_UNWITNESSED",
      "medium",
-     "a destruction names no witness, or one that is not a regulator",
+     "a destruction names no witness, or one that is not a regulator (or "
+     "a department whose scopes do not cover the substance)",
      {NULL},
      {0},
      rule_destroy},

@@ -176,11 +176,11 @@ static size_t rows_of(fixture *f, const ops_principal *who,
     return r->n;
 }
 
-static const ops_principal regulator = {"REGULATOR", 1};
-static const ops_principal party_a = {"A", 0};
-static const ops_principal party_b = {"B", 0};
-static const ops_principal party_c = {"C", 0};
-static const ops_principal owner = {NULL, 0};
+static const ops_principal regulator = {"REGULATOR", 1, 0};
+static const ops_principal party_a = {"A", 0, 0};
+static const ops_principal party_b = {"B", 0, 0};
+static const ops_principal party_c = {"C", 0, 0};
+static const ops_principal owner = {NULL, 0, 0};
 
 /* ------------------------------------------------------------------ */
 /* 1. Authorization                                                     */
@@ -452,6 +452,67 @@ static void test_export_own_events(void **state)
     }
     /* A: m1 m2 s1 s2 s3; B: c1; C: m3 s4 */
     assert_int_equal(sum, 8);
+}
+
+/* Departments (SPEC 12): what trace_in_scope() counts as within a
+ * regulator's scopes, and a scoped principal's rows. */
+static void test_scopes(void **state)
+{
+    fixture *f = *state;
+    trace_ledger *l = f->l;
+    static const char *const names[] = {"CN-NARC", "import", "CN-FOO"};
+    ops_principal pc = {"REGULATOR", 1, TRACE_SCOPE_PC};
+    ops_principal narc = {"REGULATOR", 1, TRACE_SCOPE_NARC};
+    callbuf b;
+    struct rows r;
+    size_t all, mine;
+    char buf[64];
+
+    assert_int_equal(trace_scope_mask(names, 3),
+                     TRACE_SCOPE_NARC | TRACE_SCOPE_IMPORT);
+    trace_scope_names(TRACE_SCOPE_PC | TRACE_SCOPE_EXPORT, buf, sizeof(buf));
+    assert_string_equal(buf, "CN-PC,export");
+    /* unscoped: everything */
+    assert_true(trace_in_scope(l, 0, "sale", "morphine"));
+    /* a class and its categories, not a longer name */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "ephedrine"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "acetone"));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "morphine"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_NARC, "dispense", "morphine"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PSY, "sale", "diazepam"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PSY, "sale", "ketamine"));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_PSY, "sale", "ephedrine"));
+    /* by CAS number or Chinese name as well */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "299-42-3"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "麻黄碱"));
+    /* imports and exports, also as permit kinds, whatever the substance */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_IMPORT, "import", "morphine"));
+    assert_true(
+        trace_in_scope(l, TRACE_SCOPE_EXPORT, "export_license", "acetone"));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_IMPORT, "export", "acetone"));
+    assert_false(
+        trace_in_scope(l, TRACE_SCOPE_IMPORT, "purchase_license", "acetone"));
+    /* nothing named: within every scope, unless it is an import/export */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_NARC, "party", NULL));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_NARC, NULL, ""));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_NARC, "export", NULL));
+    /* an unknown substance is within no scope */
+    assert_false(
+        trace_in_scope(l, TRACE_SCOPE_PC | TRACE_SCOPE_NARC | TRACE_SCOPE_PSY,
+                       "sale", "no-such-substance"));
+
+    /* the world's events are of ephedrine (CN-PC-1): a precursor
+     * department sees the regulator's export, a narcotics one only
+     * what names no substance */
+    mk(&b, C(EXPORT));
+    all = rows_of(f, &regulator, &b.call, &r);
+    mk(&b, C(EXPORT));
+    assert_int_equal(rows_of(f, &pc, &b.call, &r), all);
+    mk(&b, C(EXPORT));
+    mine = rows_of(f, &narc, &b.call, &r);
+    assert_true(mine < all);
+    for (size_t i = 0; i < r.n; i++)
+        assert_null(strstr(r.text[i], "\"substance\""));
 }
 
 /* A party listing alerts sees those naming it only. */
@@ -1178,6 +1239,7 @@ int main(void)
         T(test_parties_and_permit_list),
         T(test_export_own_events),
         T(test_alerts_naming_the_party),
+        T(test_scopes),
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),

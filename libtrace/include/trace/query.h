@@ -302,11 +302,38 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
 /* Access: what a daemon checks before serving a request                */
 
 typedef struct trace_party {
-    char kind[32]; /* manufacturer, pharmacy, regulator ... */
-    int suspended; /* status suspended */
-    int regulator; /* an active regulator: the root one or registered by it */
-    size_t n_keys; /* registered public keys */
+    char kind[32];   /* manufacturer, pharmacy, regulator ... */
+    int suspended;   /* status suspended */
+    int regulator;   /* an active regulator: the root one or registered by it */
+    size_t n_keys;   /* registered public keys */
+    unsigned scopes; /* a regulator's departments (TRACE_SCOPE_*); 0: all
+                        (unscoped, the root regulator, or not a regulator) */
 } trace_party;
+
+/* Departments (SPEC 12): a regulator may carry scopes; a scoped
+ * regulator reads, issues, witnesses and acknowledges only what is
+ * within one of them.  Something is within a scope when its substance
+ * has a control of that class (CN-PC: any CN-PC category, CN-NARC,
+ * CN-PSY: any CN-PSY category) or its type is import or export (an
+ * import_license / export_license permit counts as its type).  What
+ * names no substance and is no import or export (a party's
+ * registration, a chain finding) is within every scope. */
+#define TRACE_SCOPE_PC     0x01u /* CN-PC: precursor chemicals (易制毒化学品) */
+#define TRACE_SCOPE_NARC   0x02u /* CN-NARC: narcotic drugs (麻醉药品) */
+#define TRACE_SCOPE_PSY    0x04u /* CN-PSY: psychotropic substances (精神药品) */
+#define TRACE_SCOPE_IMPORT 0x08u /* import (进口) */
+#define TRACE_SCOPE_EXPORT 0x10u /* export (出口) */
+
+/* The mask of n scope names (CN-PC, CN-NARC, CN-PSY, import, export);
+ * unknown names count for nothing. */
+unsigned trace_scope_mask(const char *const *names, size_t n);
+/* The scope names of a mask, comma-separated, into buf (cap bytes). */
+void trace_scope_names(unsigned scopes, char *buf, size_t cap);
+/* 1 if something of `type` (an event type, or a permit's kind; may be
+ * NULL) about `substance` (catalog code, CAS number or name; NULL or ""
+ * for none) is within `scopes` (0: everything is), else 0. */
+int trace_in_scope(const trace_ledger *l, unsigned scopes, const char *type,
+                   const char *substance);
 
 /* The party that registered the key `key_id` (into party, cap bytes) and
  * its raw public key.  TRACE_ENOTFOUND if no party registered it. */
