@@ -363,6 +363,20 @@ static const struct command commands[] = {
      "                  name)\n"
      "Products are registered with `product` events by a regulator or\n"
      "their manufacturer; movements may then name a gtin and packs.\n"},
+    {"credit", cmd_credit, "PARTY [--at T] [--rules FILE]",
+     "Enterprise credit evaluation (企业信用评价): a score from 0 to 100 and "
+     "a grade over the twelve months before T.",
+     "  --at T         as of T (default now)\n"
+     "  --rules FILE   the rules file whose \"credit\" object sets weights:\n"
+     "                 {\"credit\":{\"weights\":{\"open_high\":10,...}}}\n"
+     "                 (traced uses its own `rules` setting)\n"
+     "100 less, for each factor, its count times its weight: stored alerts\n"
+     "naming the party by severity, open (or only acknowledged) apart from\n"
+     "resolved, each counted at its first evidence event's time; late\n"
+     "reports (LATE_REPORT) and stocktake variances (STOCKTAKE_VARIANCE)\n"
+     "as their own factors; the party's loss events.  Grade A >= 90,\n"
+     "B >= 75, C >= 60, else D.  Run reconcile first: only stored alerts\n"
+     "count.  The party itself and regulators may ask.\n"},
     {"history", cmd_history,
      "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N] [--csv]",
      "Events recorded by a party, or naming a lot, in journal order.",

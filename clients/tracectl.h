@@ -159,6 +159,7 @@ int cmd_keygen(struct globals *g, int argc, char **argv);
 int cmd_permit(struct globals *g, int argc, char **argv);
 int cmd_parties(struct globals *g, int argc, char **argv);
 int cmd_products(struct globals *g, int argc, char **argv);
+int cmd_credit(struct globals *g, int argc, char **argv);
 int cmd_reconcile(struct globals *g, int argc, char **argv);
 int cmd_record(struct globals *g, int argc, char **argv);
 int cmd_check(struct globals *g, int argc, char **argv);

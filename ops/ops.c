@@ -904,6 +904,67 @@ static int run_products(struct run *r)
         r, trace_products(r->l, r->call->products->substance, on_product, r));
 }
 
+/* credit: the party itself and regulators (it is published with the
+ * enterprise's record) */
+static int check_credit(struct run *r)
+{
+    const Trace__Ops__V1__Credit *x = r->call->credit;
+    if (!reads_party(r->who, x->party))
+        return denied(r, "the credit of %s is not yours to read", x->party);
+    if (r->env->daemon && x->has_rules)
+        return ops_status_set(r->st, 1,
+                              "credit: --rules is a setting of traced "
+                              "(rules = FILE), not of a request");
+    return 0;
+}
+
+static int run_credit(struct run *r)
+{
+    const Trace__Ops__V1__Credit *x = r->call->credit;
+    Trace__Ops__V1__CreditScore m = TRACE__OPS__V1__CREDIT_SCORE__INIT;
+    Trace__Ops__V1__CreditFactor f[TRACE_CREDIT_FACTORS],
+        *fp[TRACE_CREDIT_FACTORS];
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    trace_credit_score c;
+    char grade[2], name[256];
+    int rc;
+
+    if (x->has_rules)
+        rc =
+            trace_credit(r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
+                         (const char *)x->rules.data, x->rules.len, &c);
+    else
+        rc =
+            trace_credit(r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
+                         r->env->rules_json, r->env->rules_len, &c);
+    if (rc != TRACE_OK)
+        return ended(r, rc);
+    grade[0] = c.grade;
+    grade[1] = '\0';
+    m.party = c.party;
+    m.from = c.from;
+    m.to = c.to;
+    m.score = c.score;
+    m.grade = grade;
+    if (trace_party_name(r->l, c.party, name, sizeof(name)) == TRACE_OK)
+        m.name = name;
+    for (size_t i = 0; i < c.n_factors; i++) {
+        Trace__Ops__V1__CreditFactor z = TRACE__OPS__V1__CREDIT_FACTOR__INIT;
+        z.factor = (char *)c.factors[i].factor;
+        z.label_zh = (char *)c.factors[i].label_zh;
+        z.count = c.factors[i].count;
+        z.weight = c.factors[i].weight;
+        z.points = c.factors[i].points;
+        f[i] = z;
+        fp[i] = &f[i];
+    }
+    m.n_factors = c.n_factors;
+    m.factors = fp;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_CREDIT;
+    it.credit = &m;
+    return ended(r, emit(r, &it));
+}
+
 /* A party lists the permits it holds or is the named counterparty of
  * (permit show, not the list, serves a seller checking a buyer's). */
 static int check_permit_list(struct run *r)
@@ -1190,6 +1251,9 @@ static const struct row rows[] = {
     {{"products", C(PRODUCTS), OPS_READ, "any registered party"},
      NULL,
      run_products},
+    {{"credit", C(CREDIT), OPS_READ, "the party itself, regulators"},
+     check_credit,
+     run_credit},
     {{"check", C(CHECK), OPS_READ, "a party its own events, regulators any"},
      check_check,
      run_check},
@@ -1276,6 +1340,8 @@ static int well_formed(const ops_call_t *c)
         return c->parties != NULL;
     case C(PRODUCTS):
         return c->products != NULL;
+    case C(CREDIT):
+        return c->credit && c->credit->party;
     case C(PERMIT_LIST):
         return c->permit_list != NULL;
     case C(CHECKPOINT):

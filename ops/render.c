@@ -494,6 +494,49 @@ static void product(ops_render *r, const Trace__Ops__V1__Product *p)
     fprintf(o, "%s\n", p->name);
 }
 
+/* credit: the score and grade, then a line per factor */
+static void credit(ops_render *r, const Trace__Ops__V1__CreditScore *c)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "party", c->party, 0);
+        ops_json_str(o, "name", c->name, 1);
+        ops_json_str(o, "from", c->from, 1);
+        ops_json_str(o, "to", c->to, 1);
+        fprintf(o, ",\"score\":%u", (unsigned)c->score);
+        ops_json_str(o, "grade", c->grade, 1);
+        fputs(",\"factors\":[", o);
+        for (size_t i = 0; i < c->n_factors; i++) {
+            const Trace__Ops__V1__CreditFactor *f = c->factors[i];
+            fputs(i ? ",{" : "{", o);
+            ops_json_str(o, "factor", f->factor, 0);
+            fprintf(o, ",\"count\":%u,\"weight\":%g,\"points\":%g}",
+                    (unsigned)f->count, f->weight, f->points);
+        }
+        fputs("]}\n", o);
+        return;
+    }
+    fprintf(o, "%s %s%s%s%s\n", L(r, "credit of", "信用评价"), c->party,
+            c->name ? " (" : "", c->name ? c->name : "", c->name ? ")" : "");
+    fprintf(o, "%s %s .. %s\n", L(r, "over", "评价期间"), c->from, c->to);
+    fprintf(o, "%s %u/100, %s %s\n", L(r, "score", "得分"), (unsigned)c->score,
+            L(r, "grade", "信用等级"), c->grade);
+    {
+        static const struct col cols[] = {{"FACTOR", "因素", 24, 0},
+                                          {"COUNT", "次数", -6, 0},
+                                          {"WEIGHT", "权重", -7, 0},
+                                          {"POINTS", "扣分", -7, 0}};
+        heading(r, "", cols, sizeof(cols) / sizeof(*cols));
+    }
+    for (size_t i = 0; i < c->n_factors; i++) {
+        const Trace__Ops__V1__CreditFactor *f = c->factors[i];
+        cell(o, r->lang == OPS_LANG_ZH ? f->label_zh : f->factor, 24);
+        fprintf(o, "%6u %7g %7g\n", (unsigned)f->count, f->weight, f->points);
+    }
+}
+
 /* permit list: a line per permit (show prints the whole permit) */
 static void permit_row(ops_render *r, const Trace__Ops__V1__Permit *p)
 {
@@ -1312,6 +1355,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(RECONCILE)] = I(ALERT),
         [C(PARTIES)] = I(PARTY),
         [C(PRODUCTS)] = I(PRODUCT),
+        [C(CREDIT)] = I(CREDIT),
         [C(PERMIT_LIST)] = I(PERMIT),
         [C(CHECK)] = I(FINDING),
         [C(VERIFY)] = I(VERIFIED),
@@ -1345,6 +1389,9 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(PRODUCT):
         product(r, it->product);
+        break;
+    case I(CREDIT):
+        credit(r, it->credit);
         break;
     case I(FINDING):
         if (r->json) {

@@ -176,6 +176,8 @@ static int load_config(struct run *r, const trace_reconcile_opts *o)
         size_t i;
         const char *key;
         json_t *v;
+        if (strcmp(code, "credit") == 0)
+            continue; /* credit's weights (credit.c) */
         for (i = 0; i < N_RULES && strcmp(reconcile_rules[i].code, code) != 0;
              i++)
             ;

@@ -686,9 +686,10 @@ static void test_table(void **state)
     }
     assert_null(ops_at(n));
     /* every Call field has its row */
-    assert_int_equal(n, 19);
+    assert_int_equal(n, 20);
     for (int c = C(BALANCE); c <= C(PRODUCTS); c++)
         assert_int_equal(seen[c], 1);
+    assert_int_equal(seen[C(CREDIT)], 1);
     /* every name found maps back to the row of that name */
     for (size_t i = 0; i < n; i++) {
         const ops_op *op = ops_find(ops_at(i)->name);

@@ -324,6 +324,35 @@ typedef struct trace_party {
 #define TRACE_SCOPE_IMPORT 0x08u /* import (进口) */
 #define TRACE_SCOPE_EXPORT 0x10u /* export (出口) */
 
+/* Enterprise credit (企业信用评价, SPEC 12): a party's score from 0 to
+ * 100 over the twelve months before a time: 100 less, for each factor,
+ * its count times its weight (alerts naming it by severity, open or
+ * resolved; late reports; stocktake variances; losses).  Weights
+ * default as listed by `tracectl credit` and may be set in the rules
+ * file: {"credit": {"weights": {"open_high": 10, ...}}}. */
+#define TRACE_CREDIT_FACTORS 11
+typedef struct trace_credit_factor {
+    const char *factor;   /* open_high, late_reports ... (static) */
+    const char *label_zh; /* its Chinese label (static) */
+    unsigned count;
+    double weight, points; /* points = count * weight, taken off 100 */
+} trace_credit_factor;
+typedef struct trace_credit_score {
+    char party[72];
+    int64_t from_us, to_us; /* the window: after from, up to to */
+    char from[40], to[40];  /* the same in RFC 3339, the ledger's zone */
+    unsigned score;         /* 0 to 100 */
+    char grade;             /* A (>= 90), B (>= 75), C (>= 60), D */
+    size_t n_factors;
+    trace_credit_factor factors[TRACE_CREDIT_FACTORS];
+} trace_credit_score;
+/* The credit of `party` as of at_us (TRACE_AT_NOW: now), with the rules
+ * file's weights (rules_json may be NULL).  TRACE_ENOTFOUND for an
+ * unknown party, TRACE_EINVAL for a bad rules file. */
+int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
+                 const char *rules_json, size_t rules_len,
+                 trace_credit_score *out);
+
 /* The mask of n scope names (CN-PC, CN-NARC, CN-PSY, import, export);
  * unknown names count for nothing. */
 unsigned trace_scope_mask(const char *const *names, size_t n);
