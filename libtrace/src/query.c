@@ -422,6 +422,12 @@ static int emit_hop(walk *w, const lotrec *r, const char *lot, const char *from,
     h.to_name = r->role == LOT_EXPORT ? NULL : walk_name(w, to);
     if (r->ev->body_case == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
         h.ref = r->ev->receipt_body->ref;
+    if (r->role == LOT_CUSTODY || r->role == LOT_CUSTODY_OF) {
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        h.ref = ref ? ref->id : NULL;
+        if (r->ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY)
+            h.vehicle = r->ev->pickup_body->vehicle;
+    }
     h.leaves = leaves_of(r->role);
     h.holder = w->holder;
     h.holder_name = w->holder_name;
@@ -478,6 +484,55 @@ static int emit_receipts(walk *w, const lotrec *recs, size_t n, const char *lot,
         if (receipt_of(&recs[i], sale))
             rc = emit_hop(w, &recs[i], lot, sale->party, recs[i].ev->party,
                           NULL, recs[i].ev->receipt_body->qty, depth);
+    return rc;
+}
+
+/* The custody hops of the sale `sale` of `lot` (SPEC 12: pickups,
+ * handovers, deliveries citing it, filed under its seller), in `at`
+ * order at `depth`: seller -> carrier, carrier -> next carrier, carrier
+ * -> buyer. */
+static int custody_hops(walk *w, const char *lot, const Trace__V1__Event *sale,
+                        int depth)
+{
+    lotrec *recs;
+    size_t n, k = 0;
+    int rc;
+
+    if ((rc = lot_records(w->q, lot, sale->party, 0, &recs, &n)))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].role == LOT_CUSTODY || recs[i].role == LOT_CUSTODY_OF)
+            recs[k++] = recs[i];
+    for (size_t i = 0; i < k; i++)
+        if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
+            return rc;
+    qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    for (size_t i = 0; i < k && rc == TRACE_OK; i++) {
+        const Trace__V1__Event *ev = recs[i].ev;
+        const ProtobufCMessage *body = event_body(ev);
+        const Trace__V1__EventRef *ref = body ? msg_field(body, "ref") : NULL;
+        const char *from = ev->party, *to = NULL;
+        if (!ref || !ref->party || !ref->id ||
+            strcmp(ref->party, sale->party) != 0 ||
+            strcmp(ref->id, sale->id) != 0)
+            continue;
+        switch (ev->body_case) {
+        case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+            from = sale->party;
+            to = ev->party;
+            break;
+        case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+            to = ev->handover_body->to;
+            break;
+        case TRACE__V1__EVENT__BODY_DELIVERY_BODY:
+            to = ev->delivery_body->to;
+            break;
+        default:
+            continue;
+        }
+        rc = emit_hop(w, &recs[i], lot, from, to, NULL, msg_field(body, "qty"),
+                      depth);
+    }
     return rc;
 }
 
@@ -568,6 +623,8 @@ static int forward(walk *w, const char *lot, const char *party, int depth)
         case LOT_SALE:
             rc =
                 emit_hop(w, r, lot, party, ev->sale_body->to, NULL, qty, depth);
+            if (rc == TRACE_OK)
+                rc = custody_hops(w, lot, ev, depth);
             if (rc == TRACE_OK)
                 rc = buyer_receipts(w, lot, ev, depth);
             if (rc == TRACE_OK)
@@ -660,6 +717,8 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
         case LOT_SALE_IN:
             src = ev->party;
             rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
+            if (rc == TRACE_OK)
+                rc = custody_hops(w, lot, ev, depth);
             if (rc == TRACE_OK)
                 rc = emit_receipts(w, recs, n, lot, ev, depth);
             break;
