@@ -1468,10 +1468,10 @@ static int rule_parcel(struct run *r, const struct cfg *c)
  * it at or before the receipt's `at`, evidence the sale and the receipt
  * (a sale with no custody event at all is the first gap, not two).
  *
- * TRANSIT_OVERDUE, one alert per sale with a pickup: its first delivery
- * came more than `transit_hours` after its first pickup, or none came
- * and the as-of time is past that; evidence the pickup, either way, so
- * a delivery arriving after the alert does not make a second one.
+ * TRANSIT_OVERDUE, one alert per sale with a pickup, once the as-of time
+ * is `transit_hours` past its first pickup: its first delivery came
+ * later than that, or none came; evidence the pickup, either way, so a
+ * delivery arriving after the alert does not make a second one.
  *
  * A partial run judges a sale only when every event citing it is loaded
  * (SCOPE_CITED); a sale or pickup whose window is still open keeps its
@@ -1507,7 +1507,7 @@ static int rule_custody(struct run *r, const struct cfg *c)
             }
             if (pick)
                 continue;
-            if (!late && r->as_of <= e->at + w_pick) {
+            if (r->as_of <= e->at + w_pick) { /* still open */
                 rc = inc_keep_open(r, 'L', e->lot);
                 continue;
             }
@@ -1564,9 +1564,11 @@ static int rule_custody(struct run *r, const struct cfg *c)
                 if (r->by_at[j - 1]->kind ==
                     TRACE__V1__EVENT__BODY_DELIVERY_BODY)
                     deliv = r->by_at[j - 1];
-            if (deliv) {
-                if (deliv->at - e->at <= w_transit)
-                    continue;
+            if (deliv && deliv->at - e->at <= w_transit)
+                continue;
+            if (r->as_of <= e->at + w_transit) { /* still open */
+                rc = inc_keep_open(r, 'L', e->lot);
+            } else if (deliv) {
                 rc = raise_alert(
                     r, overdue, &e, 1, e->party, e->from, e->substance, e->lot,
                     NULL,
@@ -1575,8 +1577,6 @@ static int rule_custody(struct run *r, const struct cfg *c)
                     e->ref, e->from, deliv->id,
                     (double)(deliv->at - e->at) / (double)US_PER_HOUR, e->id,
                     r->cfg[19].p[0]);
-            } else if (r->as_of <= e->at + w_transit) {
-                rc = inc_keep_open(r, 'L', e->lot);
             } else {
                 rc = raise_alert(r, overdue, &e, 1, e->party, e->from,
                                  e->substance, e->lot, NULL,
