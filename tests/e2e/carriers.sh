@@ -132,4 +132,15 @@ grep '"rule":"CUSTODY_GAP"' "$W/out" | grep -q '"severity":"high"' &&
 echo '{"CUSTODY_GAP":{"pickup_hours":24},"TRANSIT_OVERDUE":{"transit_hours":1000}}' >"$W/rules.json"
 expect 0 "reconcile with a longer transit window" -- "$T" --data "$D" --json reconcile --dry-run --rules "$W/rules.json" --as-of 2026-04-01T00:00:00+08:00
 ! grep -q TRANSIT_OVERDUE "$W/out" && grep -q CUSTODY_GAP "$W/out" && ok || bad "rules file: $(cat "$W/out")"
+# a carrier corrects its pickup: the chain agrees again
+expect 0 "correct the pickup" -- "$T" --data "$D" --as $C correct pk-2 --qty 50 --reason "miscounted at loading"
+expect 0 "reconcile after the correction" -- "$T" --data "$D" --json reconcile --dry-run --as-of 2026-04-01T00:00:00+08:00
+! grep -q '"rule":"QTY_MISMATCH"' "$W/out" && grep -q '"rule":"TRANSIT_OVERDUE"' "$W/out" && ok ||
+  bad "after the correction: $(cat "$W/out")"
+expect 0 "trace after the correction" -- "$T" --data "$D" --lang en trace AC-1 --forward
+grep -q "pickup .*50 L .*carrying sale sal-2" "$W/out" && ! grep -q " 48 L " "$W/out" && ok ||
+  bad "trace after the correction: $(cat "$W/out")"
+# incremental runs keep their index of citations; every index re-derived
+expect 0 "reconcile --incremental" -- "$T" --data "$D" reconcile --incremental
+expect 0 "verify --deep" -- "$T" --data "$D" verify --deep
 checks_done carriers
