@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Carriers (SPEC 12), with real processes:
-#   carriers.sh TRACECTL
+#   carriers.sh TRACECTL [TRACED]
 # pickup, handover and delivery events citing a sale by {party, id}: the
 # driver pseudonymised (never stored in clear), no stock moved, custody
 # hops in `trace` (vehicle, zh labels, JSON), CUSTODY_GAP,
 # TRANSIT_OVERDUE and QTY_MISMATCH along the chain, `record` with
-# --ref.party/--ref.id, and refusals that store nothing.
+# --ref.party/--ref.id, and refusals that store nothing; with TRACED, the
+# same through the daemon (pseudonym made by traced, the vehicle on the
+# wire, who may trace).
 set -u
-T=$1
+T=$1 TD=${2:-}
 W=$(mktemp -d /tmp/trace-carriers-XXXXXX)
-trap 'rm -rf "$W"' EXIT
+DPID=
+cleanup() {
+  [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
 D=$W/ledger
 # shellcheck source=checks.sh
 . "$(dirname "$0")/checks.sh"
@@ -143,4 +150,29 @@ grep -q "pickup .*50 L .*carrying sale sal-2" "$W/out" && ! grep -q " 48 L " "$W
 # incremental runs keep their index of citations; every index re-derived
 expect 0 "reconcile --incremental" -- "$T" --data "$D" reconcile --incremental
 expect 0 "verify --deep" -- "$T" --data "$D" verify --deep
+# through traced
+if [ -n "$TD" ]; then
+  IPC=ipc://$W/traced.ipc
+  Cn() { "$T" --connect "$IPC" --keys "$D/keys" "$@"; }
+  "$TD" --data "$D" --listen "$IPC" 2>>"$W/traced.log" &
+  DPID=$!
+  for _ in $(seq 100); do Cn head >/dev/null 2>&1 && break; sleep 0.1; done
+  expect 0 "record a sale through traced" -- Cn --as $S record sale --id sal-9 \
+    --at 2026-03-08T09:00:00+08:00 --to $B --substance acetone --lot AC-1 --qty 10 --unit L --permit PF-1 --carrier $C
+  expect 0 "record a pickup through traced" -- Cn --as $C record pickup --id pk-9 \
+    --at 2026-03-08T10:00:00+08:00 --ref.party $S --ref.id sal-9 --substance acetone --lot AC-1 \
+    --qty 10 --unit L --vehicle 苏E99999 --driver $DRIVER
+  expect 2 "a pickup without a vehicle through traced" -- Cn --as $C record pickup \
+    --ref.party $S --ref.id sal-9 --substance acetone --lot AC-1 --qty 10 --unit L --driver $DRIVER
+  grep -q 'missing field "vehicle"' "$W/err" && ok || bad "vehicle through traced: $(cat "$W/err")"
+  expect 0 "export through traced" -- Cn export
+  grep '"id":"pk-9"' "$W/out" | grep -q '"driver":"hmac:[0-9a-f]\{64\}"' &&
+    ! grep -q "$DRIVER" "$W/out" && ok || bad "pseudonym through traced: $(grep pk-9 "$W/out")"
+  expect 0 "the carrier traces what it carried" -- Cn --as $C --json trace AC-1 --forward
+  grep '"event":"pk-9"' "$W/out" | grep -q '"vehicle":"苏E99999"' && ok ||
+    bad "vehicle over the wire: $(cat "$W/out")"
+  kill -TERM "$DPID"
+  wait "$DPID" && ok || bad "traced did not stop cleanly: $(tail -3 "$W/traced.log")"
+  DPID=
+fi
 checks_done carriers
