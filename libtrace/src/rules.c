@@ -523,8 +523,8 @@ static int custody_qty(struct run *r, const rec *sale, uint32_t cfirst,
         if (prev->wrapped || cur->wrapped)
             return RAISE(r, ev, m, sale->party, cur->ev[0]->party,
                          sale->substance, sale->lot, NULL,
-                         "sale %s: what was %s and %s adds up beyond any "
-                         "quantity",
+                         "sale %s: the quantities %s and %s add up beyond "
+                         "any quantity",
                          sale->id, prev->what, cur->what);
         return RAISE(r, ev, m, sale->party, cur->ev[0]->party, sale->substance,
                      sale->lot, NULL,
