@@ -258,6 +258,7 @@ static int on_hop(const trace_hop *h, void *ctx)
     m.holder_name = (char *)h->holder_name;
     m.held = (char *)h->held_text;
     m.held_unit = (char *)h->held_unit;
+    m.vehicle = (char *)h->vehicle;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_HOP;
     it.hop = &m;
     return emit(r, &it);

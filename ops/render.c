@@ -287,6 +287,8 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
         ops_json_str(o, "holder_name", h->holder_name, 1);
         ops_json_str(o, "held", h->held, 1);
         ops_json_str(o, "held_unit", h->held_unit, 1);
+        if (h->vehicle)
+            ops_json_str(o, "vehicle", h->vehicle, 1);
         fputs("}\n", o);
         return;
     }
@@ -326,8 +328,12 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
     }
     fprintf(o, "  %s %s  [%s %s/%s]", or_empty(h->qty), or_empty(h->unit),
             h->at, h->party, h->event);
-    if (h->ref)
+    if (h->ref && strcmp(h->kind, "receipt") == 0)
         fprintf(o, L(r, "  receipt of sale %s", "  对应销售 %s"), h->ref);
+    else if (h->ref) /* a custody hop (SPEC 12) */
+        fprintf(o, L(r, "  carrying sale %s", "  承运销售 %s"), h->ref);
+    if (h->vehicle)
+        fprintf(o, L(r, "  vehicle %s", "  车辆 %s"), h->vehicle);
     fputc('\n', o);
 }
 

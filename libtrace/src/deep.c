@@ -660,6 +660,14 @@ static int rcidx_entry(struct deep *d, uint64_t seq, const MDB_val *raw)
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:
         x.witness = ev->destroy_body->witness;
         break;
+    case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+    case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+    case TRACE__V1__EVENT__BODY_DELIVERY_BODY: {
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        x.from = ref ? ref->party : NULL;
+        x.ref = ref ? ref->id : NULL;
+        break;
+    }
     case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
         x.patient = ev->dispense_body->rx->patient;
         x.rx = ev->dispense_body->rx->id;

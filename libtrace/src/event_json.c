@@ -21,8 +21,9 @@
  * that skip this conversion get the same check from
  * event_check_quantities().
  *
- * Patients.  rx.patient is replaced by "hmac:" + hex(HMAC-SHA256(secret,
- * patient)) while converting, so no clear identifier reaches the ledger.
+ * Patients and drivers.  rx.patient and a pickup's driver are replaced by
+ * "hmac:" + hex(HMAC-SHA256(secret, clear id)) while converting, so no
+ * clear identifier reaches the ledger.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ static const event_type types[] = {
     {"alert_ack", TRACE__V1__EVENT__BODY_ALERT_ACK_BODY, 0},
     {"product", TRACE__V1__EVENT__BODY_PRODUCT_BODY, 0},
     {"parcel", TRACE__V1__EVENT__BODY_PARCEL_BODY, 0},
+    {"pickup", TRACE__V1__EVENT__BODY_PICKUP_BODY, 0},
+    {"handover", TRACE__V1__EVENT__BODY_HANDOVER_BODY, 0},
+    {"delivery", TRACE__V1__EVENT__BODY_DELIVERY_BODY, 0},
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
@@ -190,6 +194,10 @@ static const struct {
     {"correction", "更正"},
     {"alert_ack", "预警处理"},
     {"product", "产品登记"},
+    {"parcel", "寄递收寄"},
+    {"pickup", "承运提货"},
+    {"handover", "承运交接"},
+    {"delivery", "承运送达"},
     {"info", "提示"},
     {"low", "低"},
     {"medium", "中"},
@@ -265,6 +273,10 @@ static const struct field_rule {
     {NULL, "counterparty", CHECK_PARTY, NULL},
     {&trace__v1__sale_body__descriptor, "to", CHECK_PARTY, NULL},
     {&trace__v1__receipt_body__descriptor, "from", CHECK_PARTY, NULL},
+    {&trace__v1__handover_body__descriptor, "to", CHECK_PARTY, NULL},
+    {&trace__v1__delivery_body__descriptor, "to", CHECK_PARTY, NULL},
+    {&trace__v1__event_ref__descriptor, "party", CHECK_PARTY, NULL},
+    {&trace__v1__event_ref__descriptor, "id", CHECK_EVENT_ID, NULL},
     {NULL, "carrier", CHECK_PARTY, NULL},
     {NULL, "witness", CHECK_PARTY, NULL},
     {NULL, "substance", CHECK_SUBSTANCE, NULL},
@@ -287,6 +299,10 @@ static const struct {
     {"checker", "staff who checked it (复核人): a name or staff id"},
     {"spec", "specification (规格) of the drug, e.g. 10mg×10片"},
     {"name", "its name (the party's, the product's)"},
+    {"vehicle", "the vehicle (plate or fleet number)"},
+    {"driver", "the driver's id (pseudonymised before storage, like a "
+               "patient's)"},
+    {"seal", "the seal number on the load"},
     {"form", "dosage form (free text: tablet, 片剂, ampoule ...)"},
 };
 
@@ -568,8 +584,8 @@ static int convert_time(const struct conv *cv, const char *name, json_t *v,
     return TRACE_OK;
 }
 
-static int pseudonymise(const struct conv *cv, const char *clear,
-                        const char **out)
+static int pseudonymise(const struct conv *cv, const char *field,
+                        const char *clear, const char **out)
 {
     uint8_t mac[32];
     char *p;
@@ -581,8 +597,9 @@ static int pseudonymise(const struct conv *cv, const char *clear,
                 n = 0;
         if (n != 64)
             return trace_fail(TRACE_EINVAL,
-                              "field \"rx.patient\": a pseudonym is \"hmac:\" "
-                              "and 64 lowercase hex digits");
+                              "field \"%s%s\": a pseudonym is \"hmac:\" "
+                              "and 64 lowercase hex digits",
+                              cv->path, field);
         *out = clear;
         return TRACE_OK;
     }
@@ -663,9 +680,11 @@ static int convert_field(const struct conv *cv,
             return rc;
         if ((rc = check_string(cv, m, f->name, &s)) != TRACE_OK)
             return rc;
-        if (m == &trace__v1__rx__descriptor &&
-            strcmp(f->name, "patient") == 0) {
-            if ((rc = pseudonymise(cv, s, &s)) != TRACE_OK)
+        if ((m == &trace__v1__rx__descriptor &&
+             strcmp(f->name, "patient") == 0) ||
+            (m == &trace__v1__pickup_body__descriptor &&
+             strcmp(f->name, "driver") == 0)) {
+            if ((rc = pseudonymise(cv, f->name, s, &s)) != TRACE_OK)
                 return rc;
         }
         if (!(*(char **)dst = arena_strdup(cv->a, s, strlen(s))))

@@ -400,7 +400,9 @@ enum lot_role {
     LOT_DESTROY,
     LOT_LOSS,
     LOT_STOCKTAKE,
-    LOT_SALE_IN /* a sale, filed under its buyer */
+    LOT_SALE_IN, /* a sale, filed under its buyer */
+    LOT_CUSTODY, /* pickup, handover, delivery, under the carrier */
+    LOT_CUSTODY_OF /* the same, under the seller of the sale it cites */
 };
 enum pev_role {
     PEV_STATUS = 1,

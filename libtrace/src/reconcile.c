@@ -326,6 +326,21 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     case TRACE__V1__EVENT__BODY_LOSS_BODY:
         x->reason = intern(r, ev->loss_body->reason);
         break;
+    case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+    case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+    case TRACE__V1__EVENT__BODY_DELIVERY_BODY: {
+        /* from, ref: the sale cited; to: the next carrier or the buyer */
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        x->from = intern(r, ref->party);
+        x->ref = arena_strdup(r->a, ref->id, strlen(ref->id));
+        if (!x->ref)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (ev->body_case == TRACE__V1__EVENT__BODY_HANDOVER_BODY)
+            x->to = intern(r, ev->handover_body->to);
+        else if (ev->body_case == TRACE__V1__EVENT__BODY_DELIVERY_BODY)
+            x->to = intern(r, ev->delivery_body->to);
+        break;
+    }
     case TRACE__V1__EVENT__BODY_PARCEL_BODY: {
         const Trace__V1__ParcelBody *pb = ev->parcel_body;
         x->waybill = arena_strdup(r->a, pb->waybill, strlen(pb->waybill));
@@ -577,6 +592,9 @@ static int loader_merge(struct loader *ld, size_t at)
             x->from = canon(ld, x->from);
             break;
         case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
+        case TRACE__V1__EVENT__BODY_PICKUP_BODY: /* ref: not interned */
+        case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+        case TRACE__V1__EVENT__BODY_DELIVERY_BODY:
             x->from = canon(ld, x->from);
             x->to = canon(ld, x->to);
             break;
@@ -1188,6 +1206,8 @@ out:
     big_free(r.recs);
     big_free(r.by_at);
     big_free(r.by_id);
+    strmap_free(r.custody);
+    big_free(r.cnext);
     free(r.alerts);
     sha256_stream_free(r.digest);
     strmap_free(r.strings);

@@ -19,13 +19,16 @@
  * UNLICENSED_PARTY and DESTROY_UNWITNESSED read), for a new `party` event
  * the events that name its subject as buyer, seller or witness (rcidx
  * 'u': verdicts on them may change), the sale each loaded
- * receipt cites, and the lots of the sales whose receipt window was
- * still open at the previous run (kept in the state).  The rules run over
- * that subset as over a whole ledger, but a rule judges a key (a lot, a
- * permit, ...) only if the key's scope was loaded whole; a per-event rule
- * judges any loaded event, which gives the same verdict as a full run as
- * the registration history is complete.  So a run costs in proportion to
- * what the new events touch, and finds what a full run would find.
+ * receipt cites, for carriers (SPEC 12) every event citing a loaded sale
+ * that names a carrier or that a loaded receipt, pickup, handover or
+ * delivery cites (rcidx 'r' holds the custody events too), and the lots of the
+ * sales whose receipt window was still open at the previous run (kept in the
+ * state).  The rules run over that subset as over a whole ledger, but a rule
+ * judges a key (a lot, a permit, ...) only if the key's scope was loaded whole;
+ * a per-event rule judges any loaded event, which gives the same verdict as a
+ * full run as the registration history is complete.  So a run costs in
+ * proportion to what the new events touch, and finds what a full run would
+ * find.
  *
  * A run falls back to a full one when there is no state yet, when the
  * rules configuration changed, or when a new event is a correction (it
@@ -417,6 +420,25 @@ int inc_load(struct run *r)
         if (r->recs[i].kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY &&
             r->recs[i].from && r->recs[i].ref)
             rc = load_cited(r, r->recs[i].from, r->recs[i].ref);
+    /* carriers (SPEC 12): a sale's custody chain is judged with every
+     * event citing it, so for each sale naming a carrier, each sale a
+     * receipt cites and each sale a custody event cites: the sale and
+     * everything citing it (the loop sees what it adds; a copy of the
+     * record, as loading moves r->recs) */
+    for (size_t i = 0; i < r->n && rc == TRACE_OK && r->partial; i++) {
+        const rec x = r->recs[i];
+        if (x.kind == TRACE__V1__EVENT__BODY_SALE_BODY && x.carrier)
+            rc = load_keyed(r, SCOPE_CITED, 'r', x.party, x.id);
+        else if ((x.kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY ||
+                  x.kind == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
+                  x.kind == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
+                  x.kind == TRACE__V1__EVENT__BODY_DELIVERY_BODY) &&
+                 x.from && x.ref) {
+            rc = load_cited(r, x.from, x.ref);
+            if (rc == TRACE_OK)
+                rc = load_keyed(r, SCOPE_CITED, 'r', x.from, x.ref);
+        }
+    }
     return rc;
 }
 
@@ -518,6 +540,12 @@ static int index_rec(struct sink *sk, const rec *e)
         if (e->from)
             rc = put_idx(sk, 'u', e->from, NULL, e->seq);
         if (rc == TRACE_OK && e->from && e->ref)
+            rc = put_idx(sk, 'r', e->from, e->ref, e->seq);
+        break;
+    case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+    case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+    case TRACE__V1__EVENT__BODY_DELIVERY_BODY:
+        if (e->from && e->ref)
             rc = put_idx(sk, 'r', e->from, e->ref, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:

@@ -27,7 +27,8 @@ struct input {
 /* One event of a run: 160 bytes, as a full run holds every event of the
  * ledger at once.  The fields of one event type share a union: a rule
  * reads them only after checking `kind` (sale: to, carrier, tpermit;
- * receipt: from, ref; transfer: from and to, the sites; destroy:
+ * receipt: from, ref; pickup, handover, delivery: from and ref the sale
+ * they cite, to the next carrier or the buyer; transfer: from and to, the sites; destroy:
  * witness; loss: reason; dispense: rx, prescriber, patient, form;
  * produce: inputs; party: subject, pkind, pstatus, licenses).  The
  * fields outside it apply to every type (NULL or 0 where they do not). */
@@ -153,6 +154,12 @@ struct run {
     rec **by_at;   /* recs in (at, seq) order */
     size_t *by_id; /* (party, id) hash index: 1 + index into recs */
     size_t id_cap;
+    /* custody events by the sale they cite ("party\x01id" -> struct
+     * chain), each chain linked in `at` order through cnext (1 + by_at
+     * index of the next, 0: the last); built on first use (rules.c) */
+    strmap *custody;
+    uint32_t *cnext;
+    int custody_built;
     struct alert *alerts;
     size_t n_alerts, cap_alerts;
     sha256_stream *digest; /* for alert ids */
@@ -184,7 +191,7 @@ struct rule {
     rule_fn fn;
 };
 
-#define N_RULES 19
+#define N_RULES 21
 /* The rules, in output order (rules.c). */
 extern const struct rule reconcile_rules[N_RULES];
 

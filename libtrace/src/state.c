@@ -16,8 +16,10 @@
  *            the record before it).
  *   lots     lot \0 party -> u64be seq, u8 role (sorted duplicates)
  *            every event naming the lot, under its recorder (a sale also
- *            under its buyer, role LOT_SALE_IN), so tracing reads only
- *            the records of the parties it visits
+ *            under its buyer, role LOT_SALE_IN; a carrier's pickup,
+ *            handover or delivery also under the seller of the sale it
+ *            cites, role LOT_CUSTODY_OF), so tracing reads only the
+ *            records of the parties it visits
  *   permits  permit -> u64be seq           the issuing `permit` event
  *   products gtin -> u64be seq, ProductBody  the product in force
  *            (product.c)
@@ -88,6 +90,10 @@ static const struct move {
     {TRACE__V1__EVENT__BODY_DESTROY_BODY, -1, LOT_DESTROY},
     {TRACE__V1__EVENT__BODY_LOSS_BODY, -1, LOT_LOSS},
     {TRACE__V1__EVENT__BODY_STOCKTAKE_BODY, 0, LOT_STOCKTAKE},
+    /* custody is not ownership: no stock moves */
+    {TRACE__V1__EVENT__BODY_PICKUP_BODY, 0, LOT_CUSTODY},
+    {TRACE__V1__EVENT__BODY_HANDOVER_BODY, 0, LOT_CUSTODY},
+    {TRACE__V1__EVENT__BODY_DELIVERY_BODY, 0, LOT_CUSTODY},
 };
 
 /* Permit fields and the kind of citation each makes. */
@@ -192,6 +198,16 @@ static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
         le.role = LOT_SALE_IN;
         if ((rc = fn(ctx, &le)) != TRACE_OK)
             return rc;
+    }
+    if (mv->role == LOT_CUSTODY) {
+        /* also under the seller, so a trace that reaches the sale finds
+         * its custody hops; nothing else */
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        if (!ref || !ref->party || strcmp(ref->party, ev->party) == 0)
+            return TRACE_OK;
+        le.party = ref->party;
+        le.role = LOT_CUSTODY_OF;
+        return fn(ctx, &le);
     }
     if (ev->body_case == TRACE__V1__EVENT__BODY_TRANSFER_BODY) {
         const Trace__V1__TransferBody *t = ev->transfer_body;

@@ -440,6 +440,44 @@ static void test_render_hop(void **state)
             out_free(&o);
         }
     }
+    /* a custody hop (SPEC 12): the sale it carries and the vehicle, in
+     * both languages; the JSON gains "vehicle" only when there is one */
+    x.hop.kind = "pickup";
+    x.hop.from = "A";
+    x.hop.to = "C";
+    x.hop.to_name = "安达物流";
+    x.hop.ref = "s1";
+    x.hop.vehicle = "沪A12345";
+    x.hop.holder = x.hop.holder_name = x.hop.held = x.hop.held_unit = NULL;
+    x.hop.leaves = NULL;
+    x.hop.depth = 1;
+    expect_render(&b.call, &x.it[I(HOP)], TEXT, 0,
+                  "  pickup    L1 A (Maker Co.) -> C (安达物流)  9.5 kg  "
+                  "[2026-01-12T09:00:00+08:00 B/d1]  carrying sale s1  "
+                  "vehicle 沪A12345\n");
+    {
+        struct out o;
+        ops_render r;
+        out_open(&o, &r, 0);
+        r.lang = OPS_LANG_ZH;
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+        out_close(&o);
+        assert_string_equal(o.buf,
+                            "  承运提货  L1 A (Maker Co.) -> C (安达物流)  9.5 "
+                            "kg  [2026-01-12T09:00:00+08:00 B/d1]  承运销售 "
+                            "s1  车辆 沪A12345\n");
+        out_free(&o);
+    }
+    {
+        struct out o;
+        ops_render r;
+        out_open(&o, &r, 1);
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+        out_close(&o);
+        assert_non_null(strstr(o.buf, "\"held_unit\":null,\"vehicle\":"
+                                      "\"沪A12345\"}\n"));
+        out_free(&o);
+    }
 }
 
 static void test_render_permit(void **state)

@@ -92,6 +92,11 @@ typedef struct trace_hop {
      * explains, its name and its book stock of the lot now (in
      * `held_unit`); all NULL otherwise */
     const char *holder, *holder_name, *held_text, *held_unit;
+    /* a pickup (SPEC 12, carriers): the vehicle; NULL otherwise.  Custody
+     * hops (kind pickup, handover, delivery) follow their sale, before
+     * its receipts, `ref` naming the sale: seller -> carrier, carrier ->
+     * next carrier, carrier -> buyer; they move no stock. */
+    const char *vehicle;
 } trace_hop;
 
 typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
@@ -100,7 +105,8 @@ typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
  * Forward: every movement of lot `lot` from its origin (or, with
  * `party`, from that party on) to the parties that received it, and on
  * through `produce` events that consumed it into new lots.  A sale is
- * followed by the buyer's receipts that cite it (kind "receipt", `ref`
+ * followed by its custody hops (pickup, handover, delivery by carriers,
+ * SPEC 12) and the buyer's receipts that cite it (kind "receipt", `ref`
  * the sale, at the sale's depth); dispensing, use in production,
  * destruction, loss and export end a branch (`leaves`).
  *
