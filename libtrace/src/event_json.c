@@ -54,6 +54,9 @@ static const event_type types[] = {
     {"alert_ack", TRACE__V1__EVENT__BODY_ALERT_ACK_BODY, 0},
     {"product", TRACE__V1__EVENT__BODY_PRODUCT_BODY, 0},
     {"parcel", TRACE__V1__EVENT__BODY_PARCEL_BODY, 0},
+    {"permit_application", TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY, 0},
+    {"application_decision", TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY,
+     1},
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
@@ -95,6 +98,7 @@ static const char *const loss_reasons[] = {"theft", "loss", "damage",
                                            "in_transit", NULL};
 static const char *const ack_statuses[] = {"open", "acknowledged", "resolved",
                                            NULL};
+static const char *const decisions[] = {"rejected", NULL};
 
 /* Chinese spellings accepted for enumerated values, stored as the
  * canonical English value (so exports, rules and comparisons see one
@@ -157,6 +161,9 @@ static const struct {
     {"未处理", "open"},
     {"已确认", "acknowledged"},
     {"已解决", "resolved"},
+    /* application decisions */
+    {"驳回", "rejected"},
+    {"不予批准", "rejected"},
 };
 
 /* Chinese names of values that have no accepted alias above: event types
@@ -181,6 +188,8 @@ static const struct {
     {"correction", "更正"},
     {"alert_ack", "预警处理"},
     {"product", "产品登记"},
+    {"permit_application", "许可申请"},
+    {"application_decision", "审批决定"},
     {"info", "提示"},
     {"low", "低"},
     {"medium", "中"},
@@ -243,6 +252,13 @@ static const struct field_rule {
     {&trace__v1__party_body__descriptor, "status", CHECK_ENUM, party_statuses},
     {&trace__v1__permit_body__descriptor, "kind", CHECK_ENUM, permit_kinds},
     {&trace__v1__permit_body__descriptor, "uses", CHECK_ENUM, uses},
+    {&trace__v1__permit_application_body__descriptor, "kind", CHECK_ENUM,
+     permit_kinds},
+    {&trace__v1__permit_application_body__descriptor, "uses", CHECK_ENUM, uses},
+    {&trace__v1__application_decision_body__descriptor, "decision", CHECK_ENUM,
+     decisions},
+    {&trace__v1__application_ref__descriptor, "party", CHECK_PARTY, NULL},
+    {&trace__v1__application_ref__descriptor, "id", CHECK_EVENT_ID, NULL},
     {&trace__v1__permit_status_body__descriptor, "status", CHECK_ENUM,
      permit_statuses},
     {&trace__v1__rx__descriptor, "form", CHECK_ENUM, forms},

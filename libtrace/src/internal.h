@@ -205,6 +205,8 @@ struct trace_ledger {
     _Atomic int rx_failed; /* building it failed: not tried again */
     MDB_dbi dbi_products;  /* gtin -> product in force (product.c); a late
                               database: 0 while missing */
+    MDB_dbi dbi_apps;      /* permit applications and their answers
+                              (state.c); a late database: 0 while missing */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -405,6 +407,12 @@ enum pev_role {
     PEV_TRANSPORT,
     PEV_IMPORT,
     PEV_EXPORT
+};
+/* Roles in the apps index (state.c): applicant \0 id -> u64be seq, role */
+enum app_role {
+    APP_FILED = 1, /* the permit_application itself */
+    APP_REJECTED,  /* an application_decision citing it */
+    APP_PERMIT     /* a permit citing it (approval) */
 };
 typedef struct state_ctx {
     MDB_txn *txn;

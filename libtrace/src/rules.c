@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "reconcile_int.h"
 
@@ -1275,9 +1276,89 @@ static int rule_parcel(struct run *r, const struct cfg *c)
     return rc;
 }
 
-static int rule_chain(struct run *r, const struct cfg *c)
+/* The last microsecond (UTC) of the n-th working day (Monday to Friday
+ * in the zone tz_min minutes east of UTC) after the local day of `at`;
+ * that day's local date in date[11].  Public holidays are not known. */
+static int64_t working_deadline(int64_t at, int tz_min, int n, char date[11])
+{
+    int64_t off = (int64_t)tz_min * 60 * 1000000;
+    int64_t local = at + off;
+    int64_t day = local / US_PER_DAY - (local % US_PER_DAY < 0);
+    struct tm tm;
+    time_t t;
+
+    for (int k = 0; k < n;) {
+        day++;
+        /* 1970-01-01 was a Thursday: ((day + 3) mod 7) is 0 on Mondays */
+        if ((((day + 3) % 7) + 7) % 7 < 5)
+            k++;
+    }
+    t = (time_t)(day * 86400);
+    if (!gmtime_r(&t, &tm) || strftime(date, 11, "%Y-%m-%d", &tm) == 0)
+        snprintf(date, 11, "?");
+    return (day + 1) * US_PER_DAY - 1 - off;
+}
+
+/* APPLICATION_OVERDUE (SPEC 12, 网上审批): an application with neither a
+ * permit citing it nor a decision by the end of the N-th working day
+ * after the day it was made, once the run's time is past that.  An
+ * application whose answer is not due yet is kept for the next
+ * incremental run ('A'). */
+static int rule_app_overdue(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(18);
+    int days = (int)c->p[0];
+    strmap *answered = NULL; /* party \x01 id -> earliest answer's at + 1 */
+    char key[KEY_MAX];
+    int rc = TRACE_OK;
+
+    for (size_t i = 0; i < r->n; i++) {
+        const rec *e = &r->recs[i];
+        int64_t *first;
+        if ((e->kind != TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY &&
+             e->kind != TRACE__V1__EVENT__BODY_PERMIT_BODY) ||
+            !e->app_id || !e->app_party)
+            continue;
+        if (!answered && !(answered = strmap_new(sizeof(int64_t))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        snprintf(key, sizeof(key), "%s\x01%s", e->app_party, e->app_id);
+        if (!(first = strmap_get(answered, key, 1))) {
+            strmap_free(answered);
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        }
+        if (!*first || e->at + 1 < *first)
+            *first = e->at + 1;
+    }
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const int64_t *first;
+        char due[11];
+        int64_t deadline;
+        if (e->kind != TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY ||
+            !scope_complete(r, SCOPE_APP, e->party, e->id))
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", e->party, e->id);
+        deadline = working_deadline(e->at, r->l->tz_offset_min, days, due);
+        if (r->as_of <= deadline) {
+            rc = inc_keep_open(r, 'A', key);
+            continue;
+        }
+        first = answered ? strmap_get(answered, key, 0) : NULL;
+        if (first && *first - 1 <= deadline)
+            continue;
+        rc = RAISE(r, &e, 1, e->party, NULL, e->substance, NULL, NULL,
+                   "application %s of %s (%s) has neither a permit nor a "
+                   "decision after %d working days (due by the end of %s)%s",
+                   e->id, e->party, e->substance ? e->substance : "?", days,
+                   due, first ? "; answered late" : "");
+    }
+    strmap_free(answered);
+    return rc;
+}
+
+static int rule_chain(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(19);
     const trace_verify_result *res = &r->verify.res;
     (void)c;
     if (r->verify.started) { /* started with the run (reconcile.c) */
@@ -1422,6 +1503,13 @@ const struct rule reconcile_rules[N_RULES] = {
      {NULL},
      {0},
      rule_parcel},
+    {"APPLICATION_OVERDUE",
+     "medium",
+     "a permit application has neither a permit citing it nor a decision "
+     "after N working days (Monday to Friday in the ledger's zone)",
+     {"days"},
+     {5},
+     rule_app_overdue},
     {"CHAIN_BROKEN",
      "critical",
      "verification finds an entry whose hash, link or signature fails",
