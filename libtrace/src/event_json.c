@@ -199,6 +199,9 @@ static const struct {
     {"exhausted", "已用完"},
     {"expired", "已过期"},
     {"not_yet_valid", "未生效"},
+    {"pending", "待审批"},
+    {"approved", "已批准"},
+    {"rejected", "已驳回"},
 };
 
 const char *trace_zh_name(const char *value)

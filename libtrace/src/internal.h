@@ -505,6 +505,14 @@ int product_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
 /* append.c: an active regulator registered by the root regulator (or it). */
 int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st);
 
+/* application.c: the last microsecond (UTC) of the n-th working day
+ * (Monday to Friday in the zone tz_min minutes east of UTC) after the
+ * local day of `at`, and that day's local date (YYYY-MM-DD) in date;
+ * the working days after the local day of `from` up to that of `to`
+ * (0 if `to` is not later).  Public holidays are not known. */
+int64_t workday_deadline(int64_t at, int tz_min, int n, char date[11]);
+uint32_t workdays_between(int64_t from, int64_t to, int tz_min);
+
 /* permit.c */
 int subst_has_scope(const subst_info *s, const char *scope);
 

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "reconcile_int.h"
 
@@ -1276,29 +1275,6 @@ static int rule_parcel(struct run *r, const struct cfg *c)
     return rc;
 }
 
-/* The last microsecond (UTC) of the n-th working day (Monday to Friday
- * in the zone tz_min minutes east of UTC) after the local day of `at`;
- * that day's local date in date[11].  Public holidays are not known. */
-static int64_t working_deadline(int64_t at, int tz_min, int n, char date[11])
-{
-    int64_t off = (int64_t)tz_min * 60 * 1000000;
-    int64_t local = at + off;
-    int64_t day = local / US_PER_DAY - (local % US_PER_DAY < 0);
-    struct tm tm;
-    time_t t;
-
-    for (int k = 0; k < n;) {
-        day++;
-        /* 1970-01-01 was a Thursday: ((day + 3) mod 7) is 0 on Mondays */
-        if ((((day + 3) % 7) + 7) % 7 < 5)
-            k++;
-    }
-    t = (time_t)(day * 86400);
-    if (!gmtime_r(&t, &tm) || strftime(date, 11, "%Y-%m-%d", &tm) == 0)
-        snprintf(date, 11, "?");
-    return (day + 1) * US_PER_DAY - 1 - off;
-}
-
 /* APPLICATION_OVERDUE (SPEC 12, 网上审批): an application with neither a
  * permit citing it nor a decision by the end of the N-th working day
  * after the day it was made, once the run's time is past that.  An
@@ -1338,7 +1314,7 @@ static int rule_app_overdue(struct run *r, const struct cfg *c)
             !scope_complete(r, SCOPE_APP, e->party, e->id))
             continue;
         snprintf(key, sizeof(key), "%s\x01%s", e->party, e->id);
-        deadline = working_deadline(e->at, r->l->tz_offset_min, days, due);
+        deadline = workday_deadline(e->at, r->l->tz_offset_min, days, due);
         if (r->as_of <= deadline) {
             rc = inc_keep_open(r, 'A', key);
             continue;
