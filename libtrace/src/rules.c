@@ -1285,33 +1285,48 @@ static int rule_app_overdue(struct run *r, const struct cfg *c)
     const struct rule *self = RULE(18);
     int days = (int)c->p[0];
     strmap *answered = NULL; /* party \x01 id -> earliest answer's at + 1 */
+    const rec **apps = NULL; /* the applications, in journal order */
+    size_t n_apps = 0, cap = 0;
     char key[KEY_MAX];
     int rc = TRACE_OK;
 
-    for (size_t i = 0; i < r->n; i++) {
+    /* one pass in memory order (most ledgers hold none of these) */
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = &r->recs[i];
         int64_t *first;
+        if (e->kind == TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY) {
+            if (n_apps == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                const rec **p = realloc(apps, nc * sizeof(*p));
+                if (!p) {
+                    rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                    break;
+                }
+                apps = p;
+                cap = nc;
+            }
+            apps[n_apps++] = e;
+            continue;
+        }
         if ((e->kind != TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY &&
              e->kind != TRACE__V1__EVENT__BODY_PERMIT_BODY) ||
             !e->app_id || !e->app_party)
             continue;
-        if (!answered && !(answered = strmap_new(sizeof(int64_t))))
-            return trace_fail(TRACE_ENOMEM, "out of memory");
         snprintf(key, sizeof(key), "%s\x01%s", e->app_party, e->app_id);
-        if (!(first = strmap_get(answered, key, 1))) {
-            strmap_free(answered);
-            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if ((!answered && !(answered = strmap_new(sizeof(int64_t)))) ||
+            !(first = strmap_get(answered, key, 1))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
         }
         if (!*first || e->at + 1 < *first)
             *first = e->at + 1;
     }
-    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
-        const rec *e = r->by_at[i];
+    for (size_t i = 0; i < n_apps && rc == TRACE_OK; i++) {
+        const rec *e = apps[i];
         const int64_t *first;
         char due[11];
         int64_t deadline;
-        if (e->kind != TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY ||
-            !scope_complete(r, SCOPE_APP, e->party, e->id))
+        if (!scope_complete(r, SCOPE_APP, e->party, e->id))
             continue;
         snprintf(key, sizeof(key), "%s\x01%s", e->party, e->id);
         deadline = workday_deadline(e->at, r->l->tz_offset_min, days, due);
@@ -1328,6 +1343,7 @@ static int rule_app_overdue(struct run *r, const struct cfg *c)
                    e->id, e->party, e->substance ? e->substance : "?", days,
                    due, first ? "; answered late" : "");
     }
+    free(apps);
     strmap_free(answered);
     return rc;
 }
