@@ -528,8 +528,27 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         ops_json_str(m, "id", user_id ? user_id : id, 1);
         ops_json_str(m, "party", user_party ? user_party : party, 1);
         ops_json_str(m, "at", user_at ? user_at : at, 1);
-        for (size_t i = 0; i < nf; i++)
-            record_field(m, fields[i][0], fields[i][1], 0);
+        for (size_t i = 0; i < nf; i++) {
+            const char *dot = strchr(fields[i][0], '.');
+            size_t pl = dot ? (size_t)(dot - fields[i][0]) + 1 : 0;
+            int seen = 0, first = 1;
+            if (!dot) {
+                record_field(m, fields[i][0], fields[i][1], 0);
+                continue;
+            }
+            /* --a.b V --a.c W: "a":{"b":V,"c":W}, at a's first field */
+            for (size_t j = 0; j < i; j++)
+                seen |= strncmp(fields[j][0], fields[i][0], pl) == 0;
+            if (seen)
+                continue;
+            fprintf(m, ",\"%.*s\":{", (int)(pl - 1), fields[i][0]);
+            for (size_t j = i; j < nf; j++)
+                if (strncmp(fields[j][0], fields[i][0], pl) == 0) {
+                    record_field(m, fields[j][0] + pl, fields[j][1], first);
+                    first = 0;
+                }
+            fputc('}', m);
+        }
         if (nn) {
             fputs(",\"rx\":{", m);
             for (size_t i = 0; i < nn; i++)

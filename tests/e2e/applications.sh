@@ -132,8 +132,11 @@ expect 5 "through traced: a non-regulator deciding" -- C --as $B record applicat
 expect 0 "through traced: reject" -- C record application_decision --application $A/ap-5 --decision rejected --reason 资料不全
 expect 2 "through traced: a second decision" -- C record application_decision --application $A/ap-5 --decision rejected --reason x
 grep -q "already decided" "$W/err" && ok || bad "traced double: $(cat "$W/err")"
+expect 0 "through traced: apply again" -- C --as $A record permit_application --id ap-6 --kind purchase_filing --substance acetone --qty 10 --unit L --purpose 清洗 --valid_from 2026-04-01 --valid_until 2026-06-30 --uses single
+expect 0 "through traced: approve (--application.party, --application.id)" -- C record permit --permit PF-6 --kind purchase_filing --holder $A --substance acetone --qty 10 --unit L --valid_from 2026-04-01 --valid_until 2026-06-30 --uses single --application.party $A --application.id ap-6
 expect 0 "through traced: A's list" -- C --as $A --lang en applications
-grep -q "^$A  *ap-5  .*rejected  .*资料不全" "$W/out" && ok || bad "traced A: $(cat "$W/out")"
+grep -q "^$A  *ap-5  .*rejected  .*资料不全" "$W/out" && grep -q "^$A  *ap-6  .*approved  .*permit PF-6 (REGULATOR" "$W/out" && ok ||
+  bad "traced A: $(cat "$W/out")"
 kill -TERM "$DPID"; wait "$DPID"; DPID=
 expect 0 "verify --deep (the apps index)" -- E verify --deep
 checks_done applications
