@@ -476,6 +476,20 @@ static const struct command commands[] = {
      "each one short of a check is a PARCEL_CHECK_MISSING alert.  A\n"
      "regulator sees every outlet, an outlet's party its own parcels.\n"
      "This reads the parcels the caller may export (a scan).\n"},
+    {"applications", cmd_applications, "[--pending] [--party P]",
+     "Permit applications (网上审批) and where each stands.",
+     "One line per application: the applicant, what it asks for, its\n"
+     "state (pending, approved by a permit, rejected with the reason) and\n"
+     "the working days (Monday to Friday in the ledger's zone) it waited\n"
+     "for its answer, or has waited so far.\n"
+     "  --pending   only those not answered yet (a regulator's queue)\n"
+     "  --party P   only P's applications\n"
+     "A party applies with `record permit_application`; a regulator\n"
+     "answers with a `permit` citing it (`record permit ... --application\n"
+     "APPLICANT/ID`) or an `application_decision` (`--application\n"
+     "APPLICANT/ID --decision rejected --reason R`).  An application\n"
+     "unanswered after 5 working days is APPLICATION_OVERDUE.  A regulator\n"
+     "sees every application, a party its own.\n"},
     {"correct", cmd_correct, "EVENT-ID --reason R --FIELD VALUE ...",
      "Correct one of your events: its replacement is the event as it "
      "stands with the given fields changed.",

@@ -57,7 +57,19 @@ static void record_field(FILE *m, const char *name, const char *value,
     for (const char *p = name; *p; p++)
         fputc(*p == '-' ? '_' : *p, m);
     fputs("\":", m);
-    if (list) {
+    if (strcmp(name, "application") == 0 && strchr(value, '/')) {
+        /* --application PARTY/ID: the application a permit or decision
+         * answers (party ids hold no '/'; the id may) */
+        const char *slash = strchr(value, '/');
+        char who[256];
+        snprintf(who, sizeof(who), "%.*s",
+                 (int)((size_t)(slash - value) < 255 ? slash - value : 255),
+                 value);
+        fputc('{', m);
+        ops_json_str(m, "party", who, 0);
+        ops_json_str(m, "id", slash + 1, 1);
+        fputc('}', m);
+    } else if (list) {
         const char *p = value;
         fputc('[', m);
         while (*p) {

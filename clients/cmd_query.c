@@ -286,6 +286,44 @@ int cmd_credit(struct globals *g, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* applications                                                         */
+
+int cmd_applications(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pending", no_argument, NULL, 'p'},
+        {"party", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    Trace__Ops__V1__Applications aq = TRACE__OPS__V1__APPLICATIONS__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            aq.has_pending = 1;
+            aq.pending = 1;
+            break;
+        case 'P':
+            aq.party = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("applications"));
+            return 0;
+        default:
+            return ctl_usage("applications", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("applications", "unexpected argument %s",
+                         argv[optind]);
+    call.op_case = TRACE__OPS__V1__CALL__OP_APPLICATIONS;
+    call.applications = &aq;
+    return ctl_call(g, &call);
+}
+
+/* ------------------------------------------------------------------ */
 /* history                                                              */
 
 int cmd_history(struct globals *g, int argc, char **argv)

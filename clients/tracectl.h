@@ -165,6 +165,7 @@ int cmd_record(struct globals *g, int argc, char **argv);
 int cmd_check(struct globals *g, int argc, char **argv);
 int cmd_correct(struct globals *g, int argc, char **argv);
 int cmd_parcels(struct globals *g, int argc, char **argv);
+int cmd_applications(struct globals *g, int argc, char **argv);
 int cmd_checkpoint(struct globals *g, int argc, char **argv);
 int cmd_prove(struct globals *g, int argc, char **argv);
 int cmd_check_proof(struct globals *g, int argc, char **argv);

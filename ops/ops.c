@@ -133,6 +133,9 @@ static int item_in_scope(struct run *r, const ops_item_t *it)
         return trace_in_scope(r->l, sc, NULL, it->day->substance);
     case TRACE__OPS__V1__ITEM__ITEM_PRODUCT:
         return trace_in_scope(r->l, sc, NULL, it->product->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_APPLICATION:
+        return trace_in_scope(r->l, sc, it->application->kind,
+                              it->application->substance);
     case TRACE__OPS__V1__ITEM__ITEM_LINE:
         return json_in_scope(r, it->line->json, NULL);
     case TRACE__OPS__V1__ITEM__ITEM_ALERT:
@@ -966,6 +969,60 @@ static int run_credit(struct run *r)
     return ended(r, emit(r, &it));
 }
 
+/* Applications (SPEC 12): an applicant reads its own, a regulator all
+ * (its queue of pending ones with --pending). */
+static int check_applications(struct run *r)
+{
+    const char *p = r->call->applications->party;
+    if (p && !reads_party(r->who, p))
+        return denied(r, "the applications of %s are not yours to list", p);
+    return 0;
+}
+
+static int on_application(const trace_application_row *a, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__Application m = TRACE__OPS__V1__APPLICATION__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    if (r->call->applications->has_pending && r->call->applications->pending &&
+        strcmp(a->state, "pending") != 0)
+        return 0;
+    m.party = (char *)a->party;
+    m.id = (char *)a->id;
+    m.at = (char *)a->at;
+    m.kind = (char *)a->kind;
+    m.substance = (char *)a->substance;
+    m.qty = (char *)a->qty;
+    m.unit = (char *)a->unit;
+    m.counterparty = (char *)a->counterparty;
+    m.purpose = (char *)a->purpose;
+    m.valid_from = (char *)a->valid_from;
+    m.valid_until = (char *)a->valid_until;
+    m.uses = (char *)a->uses;
+    m.state = (char *)a->state;
+    m.permit = (char *)a->permit;
+    m.decided_by = (char *)a->decided_by;
+    m.decision = (char *)a->decision;
+    m.decided_at = (char *)a->decided_at;
+    m.reason = (char *)a->reason;
+    m.days = a->days;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_APPLICATION;
+    it.application = &m;
+    return emit(r, &it);
+}
+
+static int run_applications(struct run *r)
+{
+    const Trace__Ops__V1__Applications *x = r->call->applications;
+    /* a party without --party: its own */
+    const char *p = x->party                  ? x->party
+                    : reads_party(r->who, "") ? NULL
+                                              : r->who->party;
+    int64_t now = x->has_now_us ? x->now_us : TRACE_AT_NOW;
+    return ended(r, trace_applications(r->l, p, now, on_application, r));
+}
+
 /* A party lists the permits it holds or is the named counterparty of
  * (permit show, not the list, serves a seller checking a buyer's). */
 static int check_permit_list(struct run *r)
@@ -1262,6 +1319,10 @@ static const struct row rows[] = {
       "regulators all; a party those it holds or is the counterparty of"},
      check_permit_list,
      run_permit_list},
+    {{"applications", C(APPLICATIONS), OPS_READ,
+      "regulators all; a party its own"},
+     check_applications,
+     run_applications},
     {{"checkpoint", C(CHECKPOINT), OPS_READ, "any registered party"},
      NULL,
      run_checkpoint},
@@ -1345,6 +1406,8 @@ static int well_formed(const ops_call_t *c)
         return c->credit && c->credit->party;
     case C(PERMIT_LIST):
         return c->permit_list != NULL;
+    case C(APPLICATIONS):
+        return c->applications != NULL;
     case C(CHECKPOINT):
         return c->checkpoint != NULL;
     case C(PROVE):

@@ -543,6 +543,59 @@ static void credit(ops_render *r, const Trace__Ops__V1__CreditScore *c)
     }
 }
 
+/* applications: a line per application, its answer last */
+static void application(ops_render *r, const Trace__Ops__V1__Application *a)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "party", a->party, 0);
+        ops_json_str(o, "id", a->id, 1);
+        ops_json_str(o, "at", a->at, 1);
+        ops_json_str(o, "kind", a->kind, 1);
+        ops_json_str(o, "substance", a->substance, 1);
+        ops_json_str(o, "qty", a->qty, 1);
+        ops_json_str(o, "unit", a->unit, 1);
+        ops_json_str(o, "counterparty", a->counterparty, 1);
+        ops_json_str(o, "purpose", a->purpose, 1);
+        ops_json_str(o, "valid_from", a->valid_from, 1);
+        ops_json_str(o, "valid_until", a->valid_until, 1);
+        ops_json_str(o, "uses", a->uses, 1);
+        ops_json_str(o, "state", a->state, 1);
+        ops_json_str(o, "permit", a->permit, 1);
+        ops_json_str(o, "decided_by", a->decided_by, 1);
+        ops_json_str(o, "decision", a->decision, 1);
+        ops_json_str(o, "decided_at", a->decided_at, 1);
+        ops_json_str(o, "reason", a->reason, 1);
+        fprintf(o, ",\"days\":%u}\n", (unsigned)a->days);
+        return;
+    }
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"APPLICANT", "申请单位", 20, 0}, {"APPLICATION", "申请号", 12, 0},
+            {"KIND", "种类", 17, 0},          {"SUBSTANCE", "物质", 18, 0},
+            {"QTY", "数量", -10, 0},          {"UNIT", "单位", 5, 0},
+            {"STATE", "状态", 9, 0},          {"DAYS", "工作日", -6, 0},
+            {"ANSWER", "审批结果", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
+    fprintf(o, "%-20s ", a->party);
+    cell(o, a->id, 12);
+    cell(o, W(r, a->kind), 17);
+    fprintf(o, "%-18s %10s %-5s ", a->substance, a->qty, a->unit);
+    cell(o, W(r, a->state), 9);
+    fprintf(o, "%6u ", (unsigned)a->days);
+    if (a->permit)
+        fprintf(o, L(r, "permit %s (%s, %s)\n", "许可证 %s（%s，%s）\n"),
+                a->permit, or_empty(a->decided_by), or_empty(a->decided_at));
+    else if (a->reason)
+        fprintf(o, L(r, "%s (%s, %s)\n", "%s（%s，%s）\n"), a->reason,
+                or_empty(a->decided_by), or_empty(a->decided_at));
+    else
+        fprintf(o, L(r, "- (made %s)\n", "-（%s 提交）\n"), a->at);
+}
+
 /* permit list: a line per permit (show prints the whole permit) */
 static void permit_row(ops_render *r, const Trace__Ops__V1__Permit *p)
 {
@@ -1369,6 +1422,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(CHECKPOINT)] = I(NOTE),
         [C(PROVE)] = I(BUNDLE),
         [C(COSIGN)] = I(COSIGNED),
+        [C(APPLICATIONS)] = I(APPLICATION),
     };
 
     /* an item of another operation's kind (a confused or hostile
@@ -1398,6 +1452,9 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(CREDIT):
         credit(r, it->credit);
+        break;
+    case I(APPLICATION):
+        application(r, it->application);
         break;
     case I(FINDING):
         if (r->json) {
@@ -1500,6 +1557,14 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
     case C(PERMIT_LIST):
         if (r->rows == 0)
             fputs(L(r, "(no permits)\n", "（无许可证）\n"), o);
+        break;
+    case C(APPLICATIONS):
+        if (r->rows == 0)
+            fputs(
+                call->applications->pending
+                    ? L(r, "(no pending applications)\n", "（无待审批申请）\n")
+                    : L(r, "(no applications)\n", "（无申请）\n"),
+                o);
         break;
     case C(HISTORY):
         if (call->history->limit && r->rows == call->history->limit)

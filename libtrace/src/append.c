@@ -873,6 +873,38 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         substance = pe->permit_body->substance;
         break;
     }
+    case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY: {
+        const Trace__V1__ApplicationRef *ar =
+            ev->application_decision_body->application;
+        const struct went *we = window_find(w, ar->party, ar->id);
+        uint8_t key[KEY_MAX];
+        size_t klen =
+            compose_key(key, sizeof(key), ar->party, ar->id, strlen(ar->id));
+        MDB_val k = {klen, key}, v;
+        const uint8_t *bytes = NULL;
+        size_t blen = 0;
+        Trace__V1__Event *ae;
+        what = "decide on application";
+        name = ar->id;
+        if (we) {
+            bytes = we->p.bytes;
+            blen = we->p.len;
+        } else if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
+                   v.mv_size == 8) {
+            Trace__V1__Entry *e;
+            if ((rc = entry_get(w->txn, w->l, w->tmp, be64_get(v.mv_data),
+                                &e)) != TRACE_OK)
+                return rc;
+            bytes = e->event.data;
+            blen = e->event.len;
+        }
+        if (!bytes || !(ae = event_decode(w->tmp, bytes, blen)) ||
+            ae->body_case != TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY)
+            return TRACE_OK; /* refused as an unknown application later */
+        type = ae->permit_application_body->kind;
+        substance = ae->permit_application_body->substance;
+        break;
+    }
     case TRACE__V1__EVENT__BODY_ALERT_ACK_BODY: {
         const char *alert = ev->alert_ack_body->alert;
         MDB_val k = {strlen(alert), (void *)alert}, v;

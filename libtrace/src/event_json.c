@@ -58,6 +58,9 @@ static const event_type types[] = {
     {"pickup", TRACE__V1__EVENT__BODY_PICKUP_BODY, 0},
     {"handover", TRACE__V1__EVENT__BODY_HANDOVER_BODY, 0},
     {"delivery", TRACE__V1__EVENT__BODY_DELIVERY_BODY, 0},
+    {"permit_application", TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY, 0},
+    {"application_decision", TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY,
+     1},
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
@@ -102,6 +105,7 @@ static const char *const loss_reasons[] = {"theft", "loss", "damage",
                                            "in_transit", NULL};
 static const char *const ack_statuses[] = {"open", "acknowledged", "resolved",
                                            NULL};
+static const char *const decisions[] = {"rejected", NULL};
 
 /* Chinese spellings accepted for enumerated values, stored as the
  * canonical English value (so exports, rules and comparisons see one
@@ -170,6 +174,9 @@ static const struct {
     {"未处理", "open"},
     {"已确认", "acknowledged"},
     {"已解决", "resolved"},
+    /* application decisions */
+    {"驳回", "rejected"},
+    {"不予批准", "rejected"},
 };
 
 /* Chinese names of values that have no accepted alias above: event types
@@ -198,6 +205,8 @@ static const struct {
     {"pickup", "承运提货"},
     {"handover", "承运交接"},
     {"delivery", "承运送达"},
+    {"permit_application", "许可申请"},
+    {"application_decision", "审批决定"},
     {"info", "提示"},
     {"low", "低"},
     {"medium", "中"},
@@ -207,6 +216,9 @@ static const struct {
     {"exhausted", "已用完"},
     {"expired", "已过期"},
     {"not_yet_valid", "未生效"},
+    {"pending", "待审批"},
+    {"approved", "已批准"},
+    {"rejected", "已驳回"},
 };
 
 const char *trace_zh_name(const char *value)
@@ -262,6 +274,13 @@ static const struct field_rule {
      regulator_scopes},
     {&trace__v1__permit_body__descriptor, "kind", CHECK_ENUM, permit_kinds},
     {&trace__v1__permit_body__descriptor, "uses", CHECK_ENUM, uses},
+    {&trace__v1__permit_application_body__descriptor, "kind", CHECK_ENUM,
+     permit_kinds},
+    {&trace__v1__permit_application_body__descriptor, "uses", CHECK_ENUM, uses},
+    {&trace__v1__application_decision_body__descriptor, "decision", CHECK_ENUM,
+     decisions},
+    {&trace__v1__application_ref__descriptor, "party", CHECK_PARTY, NULL},
+    {&trace__v1__application_ref__descriptor, "id", CHECK_EVENT_ID, NULL},
     {&trace__v1__permit_status_body__descriptor, "status", CHECK_ENUM,
      permit_statuses},
     {&trace__v1__rx__descriptor, "form", CHECK_ENUM, forms},

@@ -314,7 +314,7 @@ static int lot_records(query *q, const char *lot, const char *party, int decode,
     rc = TRACE_OK;
     for (size_t i = 0; decode && i < cnt && rc == TRACE_OK; i++)
         rc = decode_rec(q, &recs[i]);
-    if (rc == TRACE_OK && decode)
+    if (rc == TRACE_OK && decode && cnt) /* qsort wants a non-NULL base */
         qsort(recs, cnt, sizeof(*recs), cmp_lotrec);
     *out = recs;
     *n = cnt;
@@ -602,7 +602,8 @@ static int buyer_receipts(walk *w, const char *lot,
     for (size_t i = 0; i < k; i++)
         if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
             return rc;
-    qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    if (k)
+        qsort(recs, k, sizeof(*recs), cmp_lotrec);
     return emit_receipts(w, recs, k, lot, sale, depth);
 }
 

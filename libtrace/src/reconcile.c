@@ -313,7 +313,23 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         break;
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:
         x->permit = intern(r, ev->permit_body->permit);
+        if (ev->permit_body->application) {
+            const Trace__V1__ApplicationRef *a = ev->permit_body->application;
+            x->app_party = intern(r, a->party);
+            x->app_id = arena_strdup(r->a, a->id, strlen(a->id));
+            if (!x->app_id)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+        }
         break;
+    case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY: {
+        const Trace__V1__ApplicationRef *a =
+            ev->application_decision_body->application;
+        x->app_party = intern(r, a->party);
+        x->app_id = arena_strdup(r->a, a->id, strlen(a->id));
+        if (!x->app_id)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        break;
+    }
     case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY:
         x->permit = intern(r, ev->permit_status_body->permit);
         break;
@@ -617,6 +633,10 @@ static int loader_merge(struct loader *ld, size_t at)
             break;
         case TRACE__V1__EVENT__BODY_PARCEL_BODY: /* waybill: not interned */
             x->outlet = canon(ld, x->outlet);
+            break;
+        case TRACE__V1__EVENT__BODY_PERMIT_BODY: /* app_id: not interned */
+        case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY:
+            x->app_party = canon(ld, x->app_party);
             break;
         case TRACE__V1__EVENT__BODY_PARTY_BODY:
             x->subject = canon(ld, x->subject);

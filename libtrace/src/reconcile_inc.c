@@ -14,6 +14,7 @@
  *   orders      rcidx 'o' buyer\0substance     UNUSUAL_ORDER
  *   patient     rcidx 'p' patient              DOCTOR_SHOPPING
  *   rx          rcidx 'x' prescription id      RX_REUSE
+ *   application the apps index (state.c)      APPLICATION_OVERDUE
  *
  * plus every `party` event (rcidx 'g': the registration history that
  * UNLICENSED_PARTY and DESTROY_UNWITNESSED read), for a new `party` event
@@ -22,13 +23,13 @@
  * receipt cites, for carriers (SPEC 12) every event citing a loaded sale
  * that names a carrier or that a loaded receipt, pickup, handover or
  * delivery cites (rcidx 'r' holds the custody events too), and the lots of the
- * sales whose receipt window was still open at the previous run (kept in the
- * state).  The rules run over that subset as over a whole ledger, but a rule
- * judges a key (a lot, a permit, ...) only if the key's scope was loaded whole;
- * a per-event rule judges any loaded event, which gives the same verdict as a
- * full run as the registration history is complete.  So a run costs in
- * proportion to what the new events touch, and finds what a full run would
- * find.
+ * sales whose receipt window was still open at the previous run and the
+ * applications whose answer was not yet due then (kept in the state).  The
+ * rules run over that subset as over a whole ledger, but a rule judges a key (a
+ * lot, a permit, ...) only if the key's scope was loaded whole; a per-event
+ * rule judges any loaded event, which gives the same verdict as a full run as
+ * the registration history is complete.  So a run costs in proportion to what
+ * the new events touch, and finds what a full run would find.
  *
  * A run falls back to a full one when there is no state yet, when the
  * rules configuration changed, or when a new event is a correction (it
@@ -278,6 +279,28 @@ static int load_cited(struct run *r, const char *party, const char *id)
     return TRACE_OK;
 }
 
+/* An application and every answer to it (the apps index, state.c). */
+static int load_app(struct run *r, const char *party, const char *id)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
+    int rc;
+
+    if (!klen) {
+        r->partial = 0; /* too long to be indexed: judge everything */
+        return TRACE_OK;
+    }
+    if ((rc = scope_mark(r, SCOPE_APP, party, id)) <= 0)
+        return rc < 0 ? trace_fail(TRACE_ENOMEM, "out of memory") : TRACE_OK;
+    if ((rc = load_cited(r, party, id)) != TRACE_OK)
+        return rc;
+    if (!r->l->dbi_apps) {
+        r->partial = 0; /* no index in this process: judge everything */
+        return TRACE_OK;
+    }
+    return load_dups(r, r->l->dbi_apps, key, klen, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Planning and loading a run                                           */
 
@@ -388,6 +411,14 @@ int inc_load(struct run *r)
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_PARTY_BODY &&
             e->subject)
             rc = load_keyed(r, SCOPE_SUBJECT, 'u', e->subject, NULL);
+        if (rc == TRACE_OK &&
+            e->kind == TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY)
+            rc = load_app(r, e->party, e->id);
+        if (rc == TRACE_OK &&
+            (e->kind == TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY ||
+             e->kind == TRACE__V1__EVENT__BODY_PERMIT_BODY) &&
+            e->app_party && e->app_id)
+            rc = load_app(r, e->app_party, e->app_id);
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_DISPENSE_BODY) {
             if (e->patient)
                 rc = load_keyed(r, SCOPE_PATIENT, 'p', e->patient, NULL);
@@ -413,6 +444,12 @@ int inc_load(struct run *r)
             rc = load_lot(r, item + 1);
         else if (item[0] == 'P')
             rc = load_keyed(r, SCOPE_PERMIT, 0, item + 1, NULL);
+        else if (item[0] == 'A' && strchr(item, '\x01')) {
+            char app[KEY_MAX];
+            snprintf(app, sizeof(app), "%s", item + 1);
+            *strchr(app, '\x01') = '\0';
+            rc = load_app(r, app, app + strlen(app) + 1);
+        }
         o += len + 1;
     }
     /* the sale each receipt cites (the loop sees the ones it adds) */

@@ -1594,9 +1594,82 @@ static int rule_custody(struct run *r, const struct cfg *c)
     return rc;
 }
 
-static int rule_chain(struct run *r, const struct cfg *c)
+/* APPLICATION_OVERDUE (SPEC 12, 网上审批): an application with neither a
+ * permit citing it nor a decision by the end of the N-th working day
+ * after the day it was made, once the run's time is past that.  An
+ * application whose answer is not due yet is kept for the next
+ * incremental run ('A'). */
+static int rule_app_overdue(struct run *r, const struct cfg *c)
 {
     const struct rule *self = RULE(20);
+    int days = (int)c->p[0];
+    strmap *answered = NULL; /* party \x01 id -> earliest answer's at + 1 */
+    const rec **apps = NULL; /* the applications, in journal order */
+    size_t n_apps = 0, cap = 0;
+    char key[KEY_MAX];
+    int rc = TRACE_OK;
+
+    /* one pass in memory order (most ledgers hold none of these) */
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = &r->recs[i];
+        int64_t *first;
+        if (e->kind == TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY) {
+            if (n_apps == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                const rec **p = realloc(apps, nc * sizeof(*p));
+                if (!p) {
+                    rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                    break;
+                }
+                apps = p;
+                cap = nc;
+            }
+            apps[n_apps++] = e;
+            continue;
+        }
+        if ((e->kind != TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY &&
+             e->kind != TRACE__V1__EVENT__BODY_PERMIT_BODY) ||
+            !e->app_id || !e->app_party)
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", e->app_party, e->app_id);
+        if ((!answered && !(answered = strmap_new(sizeof(int64_t)))) ||
+            !(first = strmap_get(answered, key, 1))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
+        }
+        if (!*first || e->at + 1 < *first)
+            *first = e->at + 1;
+    }
+    for (size_t i = 0; i < n_apps && rc == TRACE_OK; i++) {
+        const rec *e = apps[i];
+        const int64_t *first;
+        char due[11];
+        int64_t deadline;
+        if (!scope_complete(r, SCOPE_APP, e->party, e->id))
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", e->party, e->id);
+        deadline = workday_deadline(e->at, r->l->tz_offset_min, days, due);
+        if (r->as_of <= deadline) {
+            rc = inc_keep_open(r, 'A', key);
+            continue;
+        }
+        first = answered ? strmap_get(answered, key, 0) : NULL;
+        if (first && *first - 1 <= deadline)
+            continue;
+        rc = RAISE(r, &e, 1, e->party, NULL, e->substance, NULL, NULL,
+                   "application %s of %s (%s) has neither a permit nor a "
+                   "decision after %d working days (due by the end of %s)%s",
+                   e->id, e->party, e->substance ? e->substance : "?", days,
+                   due, first ? "; answered late" : "");
+    }
+    free(apps);
+    strmap_free(answered);
+    return rc;
+}
+
+static int rule_chain(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(21);
     const trace_verify_result *res = &r->verify.res;
     (void)c;
     if (r->verify.started) { /* started with the run (reconcile.c) */
@@ -1756,6 +1829,13 @@ const struct rule reconcile_rules[N_RULES] = {
      {"transit_hours"},
      {72},
      NULL},
+    {"APPLICATION_OVERDUE",
+     "medium",
+     "a permit application has neither a permit citing it nor a decision "
+     "after N working days (Monday to Friday in the ledger's zone)",
+     {"days"},
+     {5},
+     rule_app_overdue},
     {"CHAIN_BROKEN",
      "critical",
      "verification finds an entry whose hash, link or signature fails",

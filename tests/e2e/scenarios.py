@@ -331,6 +331,44 @@ class Scenario:
         if bend:
             self.expect_alert(bend, e)
 
+    # -- online permit approval (APPLICATION_OVERDUE) --------------------
+    def application_flow(self, bend=None):
+        """A permit application answered within 5 working days by a
+        permit citing it or a rejection, or (bent) never answered or
+        answered 10 or more calendar days later (6 or more working
+        days)."""
+        r = self.rng
+        applicant = self.party("APPL%d" % r.randint(1, 5), "user",
+                               ["CN-PC-1", "CN-PC-2", "CN-PC-3"])
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        sub, kind = r.choice([("ephedrine", "purchase_license"),
+                              ("acetone", "purchase_filing")])
+        unit = "L" if sub == "acetone" else "kg"
+        app = self.ev("permit_application", applicant, t, kind=kind,
+                      substance=sub, qty="100", unit=unit, purpose="生产",
+                      valid_from=(t + timedelta(days=20)).date().isoformat(),
+                      valid_until=(t + timedelta(days=200)).date().isoformat(),
+                      uses="multi")
+        ref = {"party": applicant, "id": app["id"]}
+        if bend == "APPLICATION_OVERDUE" and r.random() < 0.5:
+            self.expect_alert(bend, app)
+            return
+        # in time: within 3 calendar days (at most 3 working days)
+        answer = t + timedelta(hours=r.randint(1, 72))
+        if bend == "APPLICATION_OVERDUE":
+            answer = t + timedelta(days=r.randint(10, 30))
+            self.expect_alert(bend, app)
+        if r.random() < 0.5:
+            self.ev("permit", "REGULATOR", answer, permit=self.uid("PA"),
+                    kind=kind, holder=applicant, substance=sub,
+                    qty=r.choice(["100", "80"]), unit=unit,
+                    valid_from=app["valid_from"],
+                    valid_until=app["valid_until"], uses="multi",
+                    application=ref)
+        else:
+            self.ev("application_decision", "REGULATOR", answer,
+                    application=ref, decision="rejected", reason="材料不全")
+
     def rx_flow(self, bend=None):
         r = self.rng
         drug, form, days = r.choice([("morphine", "oral", 3),
@@ -375,7 +413,7 @@ RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "PERMIT_EXCEEDED",
          "UNLICENSED_PARTY", "DESTROY_UNWITNESSED", "LOSS_REPORTED",
          "LATE_REPORT", "RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING",
          "SPLIT_PURCHASE", "PARCEL_CHECK_MISSING", "CUSTODY_GAP",
-         "TRANSIT_OVERDUE"]
+         "TRANSIT_OVERDUE", "APPLICATION_OVERDUE"]
 CARRIED = {"CUSTODY_GAP", "TRANSIT_OVERDUE"}
 RX = {"RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"}
 
@@ -393,6 +431,9 @@ def build(seed, clean, per_rule):
         elif bend == "PARCEL_CHECK_MISSING" or (bend is None and
                                                 sc.rng.random() < 0.1):
             sc.parcel_flow(bend)
+        elif bend == "APPLICATION_OVERDUE" or (bend is None and
+                                               sc.rng.random() < 0.1):
+            sc.application_flow(bend)
         elif bend in RX or (bend is None and sc.rng.random() < 0.4):
             sc.rx_flow(bend)
         else:
@@ -410,11 +451,14 @@ def main():
         opt[args[i]] = int(args[i + 1])
     sc = build(opt["--seed"], opt["--clean"], opt["--per-rule"])
     # registrations first (a recorder must be registered before it
-    # records); everything else in random order: rules read `at` order
+    # records), then applications (an answer must name a recorded one);
+    # everything else in random order: rules read `at` order
+    first = ("party", "permit_application")
     regs = [e for e in sc.lines if e["type"] == "party"]
-    rest = [e for e in sc.lines if e["type"] != "party"]
+    apps = [e for e in sc.lines if e["type"] == "permit_application"]
+    rest = [e for e in sc.lines if e["type"] not in first]
     sc.rng.shuffle(rest)
-    sc.lines = regs + rest
+    sc.lines = regs + apps + rest
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "ledger")
 

@@ -134,6 +134,23 @@ expect 0 "permit list as NARC" -- E --as $NARC --json permit list
 expect 0 "permit list as customs" -- E --as $CUS --json permit list
 grep -q PM-CUS-1 "$W/out" && ! grep -q PM-PC-1 "$W/out" && ok || bad "customs' permits: $(cat "$W/out")"
 
+# ---- permit applications: a department sees and decides its own
+app() { # ID SUBSTANCE UNIT
+  printf '{"type":"permit_application","id":"%s","party":"%s","at":"2026-03-06T08:00:00+08:00","kind":"purchase_license","substance":"%s","qty":"5","unit":"%s","purpose":"production","valid_from":"2026-04-01","valid_until":"2026-12-31","uses":"multi"}\n' "$1" $PH "$2" "$3"
+}
+{ app ap-eph ephedrine kg; app ap-mor morphine unit; } >"$W/apps.jsonl"
+expect 0 "the pharmacy applies" -- E --as $PH import --provision-keys "$W/apps.jsonl"
+expect 0 "applications as NARC" -- E --as $NARC --json applications
+grep -q '"id":"ap-mor"' "$W/out" && ! grep -q '"id":"ap-eph"' "$W/out" && ok || bad "NARC's queue: $(cat "$W/out")"
+decide() { # ID RECORDER APPLICATION
+  printf '{"type":"application_decision","id":"%s","party":"%s","at":"2026-03-07T08:00:00+08:00","application":{"party":"%s","id":"%s"},"decision":"rejected","reason":"incomplete"}\n' "$1" "$2" $PH "$3" >"$W/d.jsonl"
+}
+decide dec-1 $NARC ap-eph
+expect 5 "NARC rejects an ephedrine application" -- E --as $NARC import "$W/d.jsonl"
+grep -q "may not decide on application ap-eph of ephedrine" "$W/err" && ok || bad "NARC's decision: $(cat "$W/err")"
+decide dec-2 $PC ap-eph
+expect 0 "PC rejects it" -- E --as $PC import "$W/d.jsonl"
+
 # ---- through traced: the same rights
 "$TD" --data "$D" --listen "$IPC" --log-level error 2>>"$W/traced.log" &
 DPID=$!

@@ -514,6 +514,166 @@ static void test_custody_quantities(void **state)
     assert_true(held[1] == 0 && held[2] == 0);
 }
 
+/* APPLICATION_OVERDUE: an application with neither a permit nor a
+ * decision by the end of the 5th working day after it was made. */
+#define APPLY(id, party, at)                                                   \
+    EV("permit_application", id, party, at,                                    \
+       "\"kind\":\"purchase_license\",\"substance\":\"ephedrine\","            \
+       "\"qty\":\"10\",\"unit\":\"kg\",\"purpose\":\"p\","                     \
+       "\"valid_from\":\"2026-04-01\",\"valid_until\":\"2026-12-31\","         \
+       "\"uses\":\"multi\"")
+#define REJECT(id, party, app, at)                                             \
+    EV("application_decision", id, "REGULATOR", at,                            \
+       "\"application\":{\"party\":\"" party "\",\"id\":\"" app "\"},"         \
+       "\"decision\":\"rejected\",\"reason\":\"r\"")
+#define APPROVE(id, party, app, at)                                            \
+    EV("permit", id, "REGULATOR", at,                                          \
+       "\"permit\":\"P-" id                                                    \
+       "\",\"kind\":\"purchase_license\",\"holder\":\"" party                  \
+       "\",\"substance\":\"ephedrine\",\"qty\":\"8\",\"unit\":\"kg\","         \
+       "\"valid_from\":\"2026-04-01\",\"valid_until\":\"2026-12-31\","         \
+       "\"uses\":\"multi\",\"application\":{\"party\":\"" party                \
+       "\",\"id\":\"" app "\"}")
+
+/* An instant written in +08:00, in microseconds (UTC). */
+static int64_t at08(const char *text)
+{
+    Trace__V1__Time t = TRACE__V1__TIME__INIT;
+    if (time_parse(&t, text, 0, 480) != TRACE_OK)
+        fail_msg("time %s", text);
+    return t.us;
+}
+
+static int keep_rule(const trace_alert *a, void *ctx)
+{
+    if (strcmp(a->rule, "APPLICATION_OVERDUE") == 0)
+        strncat(ctx, a->json, 4000 - strlen(ctx) - 1);
+    return 0;
+}
+
+static void test_workdays(void **state)
+{
+    char date[11];
+    (void)state;
+    /* Thursday 2026-03-05: the 5th working day after is Thursday 03-12 */
+    assert_true(
+        workday_deadline(at08("2026-03-05T16:00:00+08:00"), 480, 5, date) ==
+        at08("2026-03-13T00:00:00+08:00") - 1);
+    assert_string_equal(date, "2026-03-12");
+    /* a Saturday: the next week's Monday to Friday */
+    workday_deadline(at08("2026-03-07T10:00:00+08:00"), 480, 5, date);
+    assert_string_equal(date, "2026-03-13");
+    /* the local day decides: Friday 23:30 +08:00 is Friday, not Saturday */
+    workday_deadline(at08("2026-03-06T23:30:00+08:00"), 480, 1, date);
+    assert_string_equal(date, "2026-03-09");
+    assert_int_equal(workdays_between(at08("2026-03-05T16:00:00+08:00"),
+                                      at08("2026-03-11T09:00:00+08:00"), 480),
+                     4);
+    assert_int_equal(workdays_between(at08("2026-03-06T09:00:00+08:00"),
+                                      at08("2026-03-08T09:00:00+08:00"), 480),
+                     0);
+    assert_int_equal(workdays_between(at08("2026-03-06T09:00:00+08:00"),
+                                      at08("2026-03-01T09:00:00+08:00"), 480),
+                     0);
+}
+
+static void test_application_overdue(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[4000] = "";
+    struct tally t;
+
+    SETUP(APPLY("ap1", "B", "2026-03-05T16:00:00+08:00")
+              APPLY("ap2", "B", "2026-03-02T09:00:00+08:00")
+                  REJECT("d2", "B", "ap2", "2026-03-06T09:00:00+08:00")
+                      APPLY("ap3", "W", "2026-03-02T09:00:00+08:00") APPROVE(
+                          "pm3", "W", "ap3", "2026-03-09T23:59:00+08:00")
+                          APPLY("ap4", "W", "2026-03-02T09:00:00+08:00") REJECT(
+                              "d4", "W", "ap4", "2026-03-10T00:00:01+08:00"));
+    /* the 4th working day over a weekend: only ap4, due on Monday 03-09 */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-11T23:00:00+08:00"), &t),
+                     1);
+    /* the last moment of the 5th working day: still not ap1 */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-12T23:59:59+08:00"), NULL),
+                     1);
+    /* past it: ap1 too; ap2 (rejected) and ap3 (approved) in time never */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-13T00:00:01+08:00"), NULL),
+                     2);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rule, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "application ap1 of B (ephedrine) has "
+                                 "neither a permit nor a decision after 5 "
+                                 "working days (due by the end of "
+                                 "2026-03-12)\""));
+    assert_non_null(strstr(json, "application ap4 of W (ephedrine) has "
+                                 "neither a permit nor a decision after 5 "
+                                 "working days (due by the end of "
+                                 "2026-03-09); answered late"));
+    assert_null(strstr(json, "ap2"));
+    assert_null(strstr(json, "ap3"));
+    /* the days are a rule parameter */
+    o.rules_json = "{\"APPLICATION_OVERDUE\":{\"days\":10}}";
+    o.rules_len = strlen(o.rules_json);
+    o.dry_run = 1;
+    json[0] = '\0';
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rule, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "after 10 working days (due by the end of "
+                                 "2026-03-19)"));
+}
+
+/* Incremental runs judge an application whose answer was not due yet at
+ * the previous run again, with answers appended since, as a full run. */
+static int inc_at(fixture *f, int64_t as_of, int *partial)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum;
+    struct tally t;
+    memset(&t, 0, sizeof(t));
+    t.rule = "APPLICATION_OVERDUE";
+    o.as_of_us = as_of;
+    o.incremental = 1;
+    if (trace_reconcile(f->l, &o, collect, &t, &sum) != TRACE_OK)
+        fail_msg("reconcile: %s", trace_error_last());
+    *partial = sum.partial;
+    return t.n;
+}
+
+static void test_application_overdue_incremental(void **state)
+{
+    int partial;
+    SETUP(APPLY("ap1", "B", "2026-03-05T16:00:00+08:00")
+              APPLY("ap6", "W", "2026-03-09T09:00:00+08:00"));
+    assert_int_equal(inc_at(f, at08("2026-03-11T23:00:00+08:00"), &partial), 0);
+    assert_false(partial);
+    /* nothing appended: ap1 comes due and is judged again */
+    assert_int_equal(inc_at(f, at08("2026-03-13T09:00:00+08:00"), &partial), 1);
+    assert_true(partial);
+    /* ap6 answered in time by a decision appended now: no alert, and ap1
+     * is not raised twice */
+    load(f, REJECT("d6", "W", "ap6", "2026-03-16T09:00:00+08:00")
+                APPLY("ap7", "W", "2026-03-02T09:00:00+08:00"));
+    assert_int_equal(inc_at(f, at08("2026-03-20T09:00:00+08:00"), &partial),
+                     1); /* ap7, made long ago, appended now */
+    assert_true(partial);
+    /* a full run at that time finds ap1 and ap7, not ap6 */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-20T09:00:00+08:00"), NULL),
+                     2);
+    /* an approval of an old application appended: nothing new */
+    load(f, APPROVE("pm1", "B", "ap1", "2026-03-25T09:00:00+08:00"));
+    assert_int_equal(inc_at(f, at08("2026-03-26T09:00:00+08:00"), &partial),
+                     1); /* ap1, judged again with its late answer */
+    assert_true(partial);
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-26T09:00:00+08:00"), NULL),
+                     2);
+}
+
 static void test_stock(void **state)
 {
     SETUP(PRODUCE("m1", "ephedrine", "E1", "10", "kg")
@@ -1186,6 +1346,9 @@ int main(void)
         T(test_custody_gap),
         T(test_transit_overdue),
         T(test_custody_quantities),
+        T(test_workdays),
+        T(test_application_overdue),
+        T(test_application_overdue_incremental),
         T(test_stock),
         T(test_unusual_order),
         T(test_unlicensed),

@@ -453,6 +453,39 @@ typedef int (*trace_product_row_fn)(const trace_product_row *p, void *ctx);
 int trace_products(trace_ledger *l, const char *substance,
                    trace_product_row_fn fn, void *ctx);
 
+/* A permit application (SPEC 12, 网上审批) and where it stands; strings
+ * borrowed for the call. */
+typedef struct trace_application_row {
+    const char *party;        /* the applicant */
+    const char *id;           /* its permit_application event */
+    const char *at;           /* when it was made, as recorded */
+    const char *kind;         /* the permit kind asked for */
+    const char *substance;    /* catalog code */
+    const char *qty, *unit;   /* the budget asked for */
+    const char *counterparty; /* or NULL */
+    const char *purpose, *valid_from, *valid_until, *uses;
+    const char *state;      /* "pending", "approved" or "rejected" */
+    const char *permit;     /* approved: the permit's id; else NULL */
+    const char *decided_by; /* the regulator that answered, or NULL */
+    const char *decision;   /* the answer's event id, or NULL */
+    const char *decided_at; /* its `at` as recorded, or NULL */
+    const char *reason;     /* rejected: why; else NULL */
+    uint32_t days; /* working days (Monday to Friday in the ledger's zone)
+                      after the day it was made, up to the day of its
+                      answer or, pending, of `now_us` */
+} trace_application_row;
+
+typedef int (*trace_application_fn)(const trace_application_row *a, void *ctx);
+
+/* The permit applications in force (a voided one is not listed), by
+ * applicant and id; `party` filters by applicant (NULL: all).  now_us
+ * (TRACE_AT_NOW: the clock) counts the days of a pending application.
+ * A non-zero return of fn stops the walk and is returned.  TRACE_OK, or
+ * TRACE_EVERIFY for a damaged record.  Read from the apps index, not
+ * the journal.  Thread-safe like the other queries. */
+int trace_applications(trace_ledger *l, const char *party, int64_t now_us,
+                       trace_application_fn fn, void *ctx);
+
 /* The ids of the permits issued, in id order, one per call (borrowed for
  * the call); a non-zero return stops the walk and is returned. */
 int trace_permit_ids(trace_ledger *l, int (*fn)(const char *permit, void *ctx),
