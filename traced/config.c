@@ -103,6 +103,10 @@ static const struct cfg_key keys[] = {
      "window (non-regulators together stop at 60 %, regulators at 80 %)"},
     {"map-reserve", T_INT, "4096", 64, 1048576, S(map_reserve),
      "MiB of LMDB map kept free ahead of the data"},
+    {"map-resident", T_INT, "64", 0, 1048576, S(map_resident),
+     "MiB of ledger pages read through the map that may stay in traced's "
+     "resident set; past it they are released after a commit or job "
+     "(they stay in the page cache); 0: never released"},
     {"session-max", T_INT, "1024", 1, 1048576, S(session_max),
      "sessions open at once (a party's requests on one connection MACed "
      "instead of signed; when full, the one unused longest ends)"},

@@ -36,6 +36,7 @@ struct job {
     char party[72];
     int regulator;
     unsigned scopes;
+    struct server *s;
     ops_call_t *call; /* its own copy */
     atomic_int cancel;
     atomic_uint_fast64_t progress, total;
@@ -72,6 +73,7 @@ static void job_progress(uint64_t done, uint64_t total, void *ctx)
     struct job *j = ctx;
     atomic_store(&j->progress, done);
     atomic_store(&j->total, total);
+    server_trim(j->s); /* a verify or export reads the whole ledger */
 }
 
 static int job_stop(void *ctx)
@@ -287,6 +289,7 @@ static void start(struct work *w, const ops_call_t *call, const char *party,
     snprintf(j->party, sizeof(j->party), "%s", party);
     j->regulator = pi->regulator;
     j->scopes = pi->scopes;
+    j->s = js->s;
     atomic_store(&j->cancel, 0);
     atomic_store(&j->progress, 0);
     atomic_store(&j->total, 0);

@@ -227,8 +227,10 @@ static void *worker_main(void *arg)
     struct server *s = arg;
     struct work *w;
 
-    while ((w = queue_take(&s->inq, 1)) != NULL)
+    while ((w = queue_take(&s->inq, 1)) != NULL) {
         handle(w);
+        server_trim(s);
+    }
     return NULL;
 }
 
@@ -503,6 +505,26 @@ static void run_job(struct server *s, struct work *w)
     pthread_mutex_unlock(&s->job_mu);
 }
 
+/* Keeps the ledger pages mapped into traced under map-resident MiB
+ * (trace_ledger_trim): the daemon's resident set does not grow with the
+ * ledger as reads, jobs and appends touch more of it.  Called after each
+ * request, commit round and job step, it looks at most every 50 ms. */
+void server_trim(struct server *s)
+{
+    int64_t now = wire_now_us(), last = atomic_load(&s->trim_us);
+    int released = 0;
+
+    if (s->cfg->map_resident <= 0 || now - last < 50000 ||
+        !atomic_compare_exchange_strong(&s->trim_us, &last, now))
+        return;
+    if (trace_ledger_trim(s->l, (uint64_t)s->cfg->map_resident << 20,
+                          &released) == TRACE_OK &&
+        released)
+        log_msg(LOG_LVL_DEBUG,
+                "released the resident ledger pages (over %lld MiB)",
+                s->cfg->map_resident);
+}
+
 static void *writer_main(void *arg)
 {
     struct server *s = arg;
@@ -526,9 +548,11 @@ static void *writer_main(void *arg)
             commits = NULL;
             tail = &commits;
             run_job(s, w);
+            server_trim(s);
         }
         if (commits)
             write_all(s, commits);
+        server_trim(s);
     }
     return NULL;
 }

@@ -83,6 +83,7 @@ struct listener {
 
 struct server {
     const struct config *cfg;
+    _Atomic int64_t trim_us; /* when server_trim last looked */
     trace_ledger *l;
     trace_key *key; /* signs checkpoints */
     uint8_t ticket_key[32];
@@ -145,6 +146,8 @@ void reply(struct work *w, Trace__Wire__V1__Response *resp);
 void reply_error(struct work *w, int code, const char *msg);
 /* Commits the works of `list` (linked by next) and answers each. */
 void write_all(struct server *s, struct work *list);
+/* Releases the resident ledger pages past map-resident (rate-limited). */
+void server_trim(struct server *s);
 /* trace_reconcile_opts.store_via for traced (`ctx` a struct work whose
  * srv is set): the writer runs store(arg) between its group commits, as
  * the one thread that writes, while the calling thread waits; it must

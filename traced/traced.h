@@ -43,6 +43,7 @@ struct config {
     long long replay_cache;  /* nonces remembered per clock window */
     long long replay_share;  /* percent of it one non-regulator may hold */
     long long map_reserve;   /* MiB of map room kept ahead */
+    long long map_resident;  /* MiB of mapped ledger pages kept resident */
     long long session_max;   /* sessions open at once */
     long long session_idle;  /* s a session may stay unused */
     long long session_life;  /* s a session may live */

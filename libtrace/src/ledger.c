@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -977,6 +979,69 @@ int trace_ledger_head(trace_ledger *l, uint64_t *size, uint8_t hash[32])
 int trace_ledger_reserve(trace_ledger *l, uint64_t bytes)
 {
     return ledger_ensure_room(l, bytes);
+}
+
+/* Resident pages of the map --------------------------------------------
+ *
+ * Pages of data.mdb that a process has read through LMDB's map count in
+ * its resident set although they belong to the page cache, which the
+ * kernel may reclaim and other processes share: a daemon that has read
+ * every page of a large ledger shows the whole file as its own memory.
+ * trace_ledger_trim() drops this process's mappings of those pages
+ * (madvise MADV_DONTNEED on the read-only shared mapping: the page cache
+ * keeps them, and a later read maps them again with a minor fault) once
+ * more than `limit` bytes of file pages are resident.  The map cannot
+ * move meanwhile: a read transaction is held while it runs (the map
+ * grows only while none is open). */
+
+/* Resident file-backed bytes of this process (statm's "shared"), or 0. */
+static uint64_t resident_file_bytes(void)
+{
+    unsigned long size, resident, shared;
+    FILE *f = fopen("/proc/self/statm", "r");
+    int n;
+
+    if (!f)
+        return 0;
+    n = fscanf(f, "%lu %lu %lu", &size, &resident, &shared);
+    fclose(f);
+    return n == 3 ? (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+int trace_ledger_trim(trace_ledger *l, uint64_t limit, int *released)
+{
+    char path[4096], line[4096 + 256];
+    struct stat st;
+    MDB_txn *txn;
+    FILE *f;
+    int rc;
+
+    *released = 0;
+    if (resident_file_bytes() <= limit)
+        return TRACE_OK;
+    snprintf(path, sizeof(path), "%s/data.mdb", l->dir);
+    if (stat(path, &st) != 0)
+        return TRACE_OK;
+    if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn)))
+        return trace_fail_mdb(rc, "begin");
+    if ((f = fopen("/proc/self/maps", "r")) != NULL) {
+        while (fgets(line, sizeof(line), f)) {
+            unsigned long lo, hi, ino;
+            unsigned maj, mnr;
+            char perms[8];
+            if (sscanf(line, "%lx-%lx %7s %*x %x:%x %lu", &lo, &hi, perms, &maj,
+                       &mnr, &ino) != 6 ||
+                ino != (unsigned long)st.st_ino ||
+                makedev(maj, mnr) != st.st_dev || perms[1] == 'w')
+                continue;
+            /* LMDB's map of data.mdb (read-only: writes go by pwrite) */
+            if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+                *released = 1;
+        }
+        fclose(f);
+    }
+    ledger_txn_abort(l, txn);
+    return TRACE_OK;
 }
 
 int ledger_commit_failed(const trace_ledger *l, int rc)

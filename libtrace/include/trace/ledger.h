@@ -188,6 +188,16 @@ int trace_ledger_reserve(trace_ledger *l, uint64_t bytes);
 /* The ledger's zone for bare dates, in minutes east of UTC. */
 int trace_ledger_tz(const trace_ledger *l);
 
+/* Pages of the ledger file read through LMDB's memory map count in the
+ * process's resident set although they are page cache.  Once more than
+ * `limit` bytes of file pages are resident, drops this process's
+ * mappings of the ledger's pages (they stay cached; a later read maps
+ * them again): a long-running process (traced) keeps its resident set
+ * independent of the ledger's size.  *released is 1 if it did.  Linux
+ * (reads /proc/self); elsewhere does nothing.  TRACE_OK or an LMDB
+ * error. */
+int trace_ledger_trim(trace_ledger *l, uint64_t limit, int *released);
+
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
 
