@@ -183,6 +183,9 @@ int trace_epcis_master_load(trace_epcis_master *m, trace_ledger *l)
 
 struct rd {
     FILE *f;
+    unsigned char *buf; /* read ahead from f */
+    size_t at, len;
+    int eof;
     int peeked; /* a byte read ahead, or -2 */
     unsigned long pos;
     char *cap; /* the copy of the value being captured */
@@ -191,9 +194,28 @@ struct rd {
     char err[160];
 };
 
+#define RD_BUF 65536
+
+/* The next byte of the input, or EOF (at its end or on a read error:
+ * ferror tells). */
+static int rd_byte(struct rd *r)
+{
+    if (r->at == r->len) {
+        if (r->eof)
+            return EOF;
+        r->len = fread(r->buf, 1, RD_BUF, r->f);
+        r->at = 0;
+        if (r->len == 0) {
+            r->eof = 1;
+            return EOF;
+        }
+    }
+    return r->buf[r->at++];
+}
+
 static int rd_get(struct rd *r)
 {
-    int c = r->peeked != -2 ? r->peeked : getc(r->f);
+    int c = r->peeked != -2 ? r->peeked : rd_byte(r);
 
     r->peeked = -2;
     if (c == EOF)
@@ -225,7 +247,7 @@ static int rd_get(struct rd *r)
 static int rd_peek(struct rd *r)
 {
     if (r->peeked == -2)
-        r->peeked = getc(r->f);
+        r->peeked = rd_byte(r);
     return r->peeked;
 }
 
@@ -384,9 +406,10 @@ struct ep {
     trace_epcis_note_fn note;
     void *ctx;
     trace_epcis_summary *sum;
-    strmap *sales;  /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
-    json_t *fields; /* the event's "...:fields" extension, or NULL */
-    int cb_rc;      /* a callback's (or an allocation's) error: stop */
+    strmap *sales;         /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
+    json_t *fields;        /* the event's "...:fields" extension, or NULL */
+    struct item *in, *out; /* MAX_ITEMS each, reused from event to event */
+    int cb_rc;             /* a callback's (or an allocation's) error: stop */
     char reason[512];
 };
 
@@ -877,7 +900,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
 {
     const char *type = str(ev, "type"), *at = str(ev, "eventTime");
     const char *step, *eid = str(ev, "eventID");
-    struct item *in = NULL, *out = NULL;
+    struct item *in = e->in, *out = e->out;
     size_t n_in = 0, n_out = 0;
     char base[TRACE_MAX_ID + 1], id[TRACE_MAX_ID + 1];
     Trace__V1__Time t;
@@ -906,12 +929,6 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     if (json_object_get(ev, "errorDeclaration")) {
         *skipped = 1;
         return reject(e, "declared erroneous (errorDeclaration)");
-    }
-    if (!(in = calloc(MAX_ITEMS, sizeof(*in))) ||
-        !(out = calloc(MAX_ITEMS, sizeof(*out)))) {
-        e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        rc = -1;
-        goto done;
     }
     if (transform) {
         if ((rc = collect(e, ev, "inputEPCList", "inputQuantityList", in,
@@ -1135,8 +1152,6 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                 "registered product",
                 step);
 done:
-    free(in);
-    free(out);
     return rc;
 }
 
@@ -1305,14 +1320,19 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
                      trace_epcis_line_fn on_line, trace_epcis_note_fn note,
                      void *ctx, trace_epcis_summary *sum)
 {
-    struct ep e = {m, on_line, note, ctx, sum, NULL, NULL, 0, ""};
-    struct rd r = {in, -2, 0, NULL, 0, 0, 0, ""};
+    struct ep e = {m, on_line, note, ctx, sum, NULL, NULL, NULL, NULL, 0, ""};
+    struct rd r = {in, NULL, 0, 0, 0, -2, 0, NULL, 0, 0, 0, ""};
     struct doc d = {&e, "", 0, 0, 0};
     int rc, c;
 
     memset(sum, 0, sizeof(*sum));
-    if (!(e.sales = strmap_new(TRACE_MAX_ID + 1)))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (!(e.sales = strmap_new(TRACE_MAX_ID + 1)) ||
+        !(r.buf = malloc(RD_BUF)) ||
+        !(e.in = malloc(MAX_ITEMS * sizeof(*e.in))) ||
+        !(e.out = malloc(MAX_ITEMS * sizeof(*e.out)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
     /* a UTF-8 byte order mark */
     if (rd_peek(&r) == 0xef) {
         rd_get(&r);
@@ -1360,6 +1380,9 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
     rc = TRACE_OK;
 out:
     free(r.cap);
+    free(r.buf);
+    free(e.in);
+    free(e.out);
     strmap_free(e.sales);
     return rc;
 }

@@ -3,10 +3,11 @@
  * epcis_export.c - the journal as one GS1 EPCIS 2.0 JSON-LD EPCISDocument
  * (SPEC 11), the inverse of the reader in epcis.c.
  *
- * Streaming.  The journal is walked by trace_ledger_export (so --party,
- * --from and --to filter exactly as the JSON Lines export does); each
- * SPEC 3 line is parsed alone, mapped, and written at once: memory holds
- * one event, never the document.
+ * Streaming.  The journal is walked as trace_ledger_export walks it (so
+ * --party, --from and --to filter exactly as the JSON Lines export
+ * does); each decoded event is written at once as EPCIS text, straight
+ * from its stored fields (no JSON of the ledger event is built or
+ * parsed): memory holds one event, never the document.
  *
  * What is written.  Only movements naming a `gtin` (recorded by product):
  * a movement recorded by substance has no GS1 identity, and guessing the
@@ -51,15 +52,21 @@
 #include "internal.h"
 #include "trace/epcis.h"
 
-#define NUM_MARK '\x01'
-#define GLN_CAP  14
+#define GLN_CAP 14
+
+/* One EPCIS event's text, built before it is known to be expressible. */
+struct buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
 
 struct xp {
     FILE *out;
     strmap *glns;       /* party -> GLN */
     strmap *substances; /* substance -> first GTIN */
     trace_epcis_export_summary *sum;
-    int io_err;
+    struct buf b;
 };
 
 static const struct {
@@ -96,39 +103,118 @@ static int load_product(const trace_product_row *p, void *ctx)
     return 0;
 }
 
-static const char *sv(json_t *o, const char *k)
+/* ------------------------------------------------------------------ */
+/* Text                                                                 */
+
+static void put_n(struct buf *b, const char *s, size_t n)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s && s[0] != NUM_MARK ? s : NULL;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        char *p;
+        while (nc < b->n + n + 1)
+            nc *= 2;
+        if (!(p = realloc(b->p, nc))) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
 }
 
-/* "urn:epc:id:sgln:CP.REF.0" or "urn:epc:id:pgln:CP.REF"; NULL if the
+static void put(struct buf *b, const char *s)
+{
+    put_n(b, s, strlen(s));
+}
+
+/* s escaped for a JSON string, as jansson escapes it. */
+static void put_esc(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[7];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put_n(b, run, (size_t)(s - run));
+        run = s + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            put_n(b, esc, 2);
+            break;
+        case '\b':
+            put_n(b, "\\b", 2);
+            break;
+        case '\f':
+            put_n(b, "\\f", 2);
+            break;
+        case '\n':
+            put_n(b, "\\n", 2);
+            break;
+        case '\r':
+            put_n(b, "\\r", 2);
+            break;
+        case '\t':
+            put_n(b, "\\t", 2);
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            put_n(b, esc, 6);
+        }
+    }
+    put_n(b, run, (size_t)(s - run));
+}
+
+/* s as a JSON string, quotes included. */
+static void put_str(struct buf *b, const char *s)
+{
+    put_n(b, "\"", 1);
+    put_esc(b, s);
+    put_n(b, "\"", 1);
+}
+
+/* "urn:epc:id:sgln:CP.REF.0" or "urn:epc:id:pgln:CP.REF"; 0 if the
  * party has no GLN. */
-static json_t *gln_uri(struct xp *x, const char *party, int site)
+static int put_gln_uri(struct xp *x, const char *party, int site)
 {
     const char *g = party ? strmap_get(x->glns, party, 0) : NULL;
     char buf[48];
 
     if (!g)
-        return NULL;
-    snprintf(buf, sizeof(buf), "urn:epc:id:%s:%.7s.%.5s%s",
+        return 0;
+    snprintf(buf, sizeof(buf), "\"urn:epc:id:%s:%.7s.%.5s%s\"",
              site ? "sgln" : "pgln", g, g + 7, site ? ".0" : "");
-    return json_string(buf);
+    put(&x->b, buf);
+    return 1;
 }
 
-/* An LGTIN class: "urn:epc:class:lgtin:CP.IREF.LOT"; NULL if the lot
- * has characters the reader would not give back. */
-static json_t *lgtin(const char *gtin, const char *lot)
+/* An LGTIN class: "urn:epc:class:lgtin:CP.IREF.LOT"; 0 if the lot has
+ * characters the reader would not give back. */
+static int lgtin_ok(const char *lot)
 {
-    char buf[256];
+    return lot && lot[0] && strlen(lot) <= 128 &&
+           strspn(lot, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789-._:!'()*+,;=") == strlen(lot);
+}
 
-    if (!lot || !lot[0] || strlen(lot) > 128 ||
-        strspn(lot, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                    "0123456789-._:!'()*+,;=") != strlen(lot))
-        return NULL;
-    snprintf(buf, sizeof(buf), "urn:epc:class:lgtin:%.7s.%c%.5s.%s", gtin + 1,
-             gtin[0], gtin + 8, lot);
-    return json_string(buf);
+static void put_lgtin(struct buf *b, const char *gtin, const char *lot)
+{
+    char buf[64];
+
+    snprintf(buf, sizeof(buf), "\"urn:epc:class:lgtin:%.7s.%c%.5s.", gtin + 1,
+             gtin[0], gtin + 8);
+    put(b, buf);
+    put(b, lot);
+    put_n(b, "\"", 1);
 }
 
 static int is_uri(const char *s)
@@ -145,14 +231,16 @@ static int is_uri(const char *s)
 }
 
 /* An event id as a URI (see the essay). */
-static json_t *id_uri(const char *id)
+static void put_id_uri(struct buf *b, const char *id)
 {
     static const char hex[] = "0123456789ABCDEF";
     char buf[3 * TRACE_MAX_ID + 64];
     size_t o;
 
-    if (is_uri(id))
-        return json_string(id);
+    if (is_uri(id)) {
+        put_str(b, id);
+        return;
+    }
     o = (size_t)snprintf(buf, sizeof(buf), "%s", TRACE_EPCIS_ID_PREFIX);
     for (const unsigned char *p = (const unsigned char *)id;
          *p && o + 4 < sizeof(buf); p++) {
@@ -166,274 +254,295 @@ static json_t *id_uri(const char *id)
         }
     }
     buf[o] = '\0';
-    return json_string(buf);
+    put_str(b, buf);
 }
 
-/* A quantity element: packs (EA) if the event has them, else the
- * substance quantity in its unit's code.  NULL: cannot be expressed. */
-static json_t *qty_elem(json_t *cls, json_t *ev, int use_packs)
+/* A quantity element of class (gtin, lot): `packs` packs (EA) when
+ * packs > 0, else the substance quantity in its unit's code.  0: cannot
+ * be expressed. */
+static int put_qty_elem(struct buf *b, const char *gtin, const char *lot,
+                        uint32_t packs, const Trace__V1__Quantity *q)
 {
-    json_t *q = json_object(), *packs = json_object_get(ev, "packs");
-    const char *unit = sv(ev, "unit");
-    const char *qty = json_string_value(json_object_get(ev, "qty"));
+    char num[64];
     size_t i;
+    int64_t factor = 1;
 
-    json_object_set_new(q, "epcClass", cls);
-    if (use_packs && packs) {
-        json_object_set(q, "quantity", packs);
-        json_object_set_new(q, "uom", json_string("EA"));
-        return q;
+    if (!packs) {
+        for (i = 0; q && q->unit && i < sizeof(uom_codes) / sizeof(*uom_codes);
+             i++)
+            if (strcmp(uom_codes[i].unit, q->unit) == 0)
+                break;
+        if (!q || !q->unit || i == sizeof(uom_codes) / sizeof(*uom_codes) ||
+            unit_lookup(q->unit, NULL, &factor) != TRACE_OK ||
+            qty_format(num, sizeof(num), q->amount, factor) != TRACE_OK)
+            return 0;
     }
-    for (i = 0; unit && i < sizeof(uom_codes) / sizeof(*uom_codes); i++)
-        if (strcmp(uom_codes[i].unit, unit) == 0)
-            break;
-    if (!unit || !qty || i == sizeof(uom_codes) / sizeof(*uom_codes)) {
-        json_decref(q);
-        return NULL;
-    }
-    /* stored as a string: written as the number it is */
-    if (qty[0] == NUM_MARK) {
-        json_object_set_new(q, "quantity", json_string(qty));
+    put(b, "{\"epcClass\":");
+    put_lgtin(b, gtin, lot);
+    put(b, ",\"quantity\":");
+    if (packs) {
+        snprintf(num, sizeof(num), "%u", packs);
+        put(b, num);
+        put(b, ",\"uom\":\"EA\"}");
     } else {
-        size_t n = strlen(qty);
-        char *m = malloc(n + 2);
-        if (!m) {
-            json_decref(q);
-            return NULL;
-        }
-        m[0] = NUM_MARK;
-        memcpy(m + 1, qty, n + 1);
-        json_object_set_new(q, "quantity", json_string(m));
-        free(m);
+        put(b, num);
+        put(b, ",\"uom\":\"");
+        put(b, uom_codes[i].code);
+        put(b, "\"}");
     }
-    json_object_set_new(q, "uom", json_string(uom_codes[i].code));
-    return q;
+    return 1;
 }
 
-/* Writes s (jansson's text of the event) with every marked number
- * "\u0001TEXT" turned back into TEXT. */
-static void write_unmarked(struct xp *x, const char *s)
+/* Whether put_qty_elem can write the quantity. */
+static int qty_ok(uint32_t packs, const Trace__V1__Quantity *q)
 {
-    static const char mark[] = "\"\\u0001";
-    const char *p;
-
-    while ((p = strstr(s, mark)) != NULL) {
-        const char *num = p + strlen(mark), *end = strchr(num, '"');
-        if (!end)
-            break;
-        fwrite(s, 1, (size_t)(p - s), x->out);
-        fwrite(num, 1, (size_t)(end - num), x->out);
-        s = end + 1;
-    }
-    fputs(s, x->out);
-}
-
-static int emit(struct xp *x, json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-    json_decref(o);
-    if (!s)
-        return trace_fail(TRACE_ENOMEM, "out of memory");
-    fputs(x->sum->written ? ",\n" : "\n", x->out);
-    write_unmarked(x, s);
-    free(s);
-    x->sum->written++;
-    if (ferror(x->out))
-        return trace_fail(TRACE_EUNAVAIL, "write error");
-    return TRACE_OK;
+    if (packs)
+        return 1;
+    for (size_t i = 0;
+         q && q->unit && i < sizeof(uom_codes) / sizeof(*uom_codes); i++)
+        if (strcmp(uom_codes[i].unit, q->unit) == 0)
+            return 1;
+    return 0;
 }
 
 /* eventTimeZoneOffset from the `at` text: its own offset. */
-static json_t *tz_of(const char *at)
+static const char *tz_of(const char *at)
 {
     size_t n = strlen(at);
     if (n > 6 && (at[n - 6] == '+' || at[n - 6] == '-') && at[n - 3] == ':')
-        return json_string(at + n - 6);
-    return json_string("+00:00");
+        return at + n - 6;
+    return "+00:00";
 }
 
 enum left_out { OUT_NONE, OUT_NO_GLN, OUT_NOT_EXPRESSIBLE, OUT_NO_PRODUCT };
 
-/* The EPCIS event of one ledger event, or NULL with *why set. */
-static json_t *map_one(struct xp *x, json_t *ev, enum left_out *why)
-{
-    const char *type = sv(ev, "type"), *party = sv(ev, "party");
-    const char *at = sv(ev, "at"), *gtin = sv(ev, "gtin");
-    json_t *inputs = json_object_get(ev, "inputs");
-    json_t *o = json_object(), *cls, *q, *loc, *extra;
-    int transform = strcmp(type, "produce") == 0 && json_array_size(inputs);
+/* The movement fields the mapping reads, whatever the body's type. */
+struct mv {
+    const char *type, *gtin, *lot, *other; /* to (sale), from (receipt) */
+    const Trace__V1__Quantity *qty;
+    uint32_t packs;
+    size_t n_inputs;
+    Trace__V1__Input **inputs;
+};
 
-    *why = OUT_NOT_EXPRESSIBLE;
-    if (!at || !(cls = lgtin(gtin, sv(ev, "lot"))))
-        goto fail;
-    if (!(q = qty_elem(cls, ev, 1)))
-        goto fail;
-    if (!(loc = gln_uri(x, party, 1))) {
-        json_decref(q);
-        *why = OUT_NO_GLN;
-        goto fail;
-    }
-    json_object_set_new(
-        o, "type",
-        json_string(transform ? "TransformationEvent" : "ObjectEvent"));
-    json_object_set_new(o, "eventTime", json_string(at));
-    json_object_set_new(o, "eventTimeZoneOffset", tz_of(at));
-    json_object_set_new(o, "eventID", id_uri(sv(ev, "id")));
-    if (transform) {
-        json_t *iql = json_array(), *x_in;
-        size_t i;
-        json_array_foreach(inputs, i, x_in)
-        {
-            const char *g =
-                sv(x_in, "substance")
-                    ? strmap_get(x->substances, sv(x_in, "substance"), 0)
-                    : NULL;
-            json_t *ic = g ? lgtin(g, sv(x_in, "lot")) : NULL, *iq;
-            if (!g)
-                *why = OUT_NO_PRODUCT;
-            if (!ic || !(iq = qty_elem(ic, x_in, 0))) {
-                json_decref(iql);
-                json_decref(q);
-                json_decref(loc);
-                goto fail;
-            }
-            json_array_append_new(iql, iq);
-        }
-        json_object_set_new(o, "inputQuantityList", iql);
-        json_object_set_new(o, "outputQuantityList", json_pack("[o]", q));
-        json_object_set_new(o, "bizStep", json_string("transforming"));
-    } else {
-        const char *action = "OBSERVE", *step = NULL;
-        if (strcmp(type, "produce") == 0)
-            action = "ADD", step = "commissioning";
-        else if (strcmp(type, "sale") == 0)
-            step = "shipping";
-        else if (strcmp(type, "receipt") == 0)
-            step = "receiving";
-        else if (strcmp(type, "destroy") == 0)
-            action = "DELETE", step = "destroying";
-        else if (strcmp(type, "dispense") == 0)
-            step = "dispensing";
-        json_object_set_new(o, "action", json_string(action));
-        json_object_set_new(o, "quantityList", json_pack("[o]", q));
-        json_object_set_new(o, "bizStep", json_string(step));
-    }
-    json_object_set_new(o, "bizLocation", json_pack("{s:O}", "id", loc));
-    if (strcmp(type, "sale") == 0 || strcmp(type, "receipt") == 0) {
-        int sale = type[0] == 's';
-        const char *other = sv(ev, sale ? "to" : "from");
-        json_t *peer = gln_uri(x, other, 0), *me = gln_uri(x, party, 0);
-        json_t *bt = json_array();
-        if (!peer) {
-            json_decref(me);
-            json_decref(bt);
-            json_decref(loc);
-            *why = OUT_NO_GLN;
-            goto fail;
-        }
-        json_object_set_new(o, "sourceList",
-                            json_pack("[{s:s,s:o}]", "type", "owning_party",
-                                      "source", sale ? me : peer));
-        json_object_set_new(o, "destinationList",
-                            json_pack("[{s:s,s:o}]", "type", "owning_party",
-                                      "destination", sale ? peer : me));
-        if (sale) {
-            /* urn:epcglobal:cbv:bt:GLN:PERMIT: the reader takes what
-             * follows the last ':' */
-            const char *gbuyer = strmap_get(x->glns, other, 0);
-            static const char *const permits[] = {"permit", "transport_permit"};
-            for (int i = 0; i < 2; i++) {
-                const char *p = sv(ev, permits[i]);
-                char buf[256];
-                if (!p)
-                    continue;
-                snprintf(buf, sizeof(buf), "urn:epcglobal:cbv:bt:%s:%s", gbuyer,
-                         p);
-                json_array_append_new(bt, json_pack("{s:s,s:s}", "type",
-                                                    i ? "bol" : "po",
-                                                    "bizTransaction", buf));
-            }
-        } else if (sv(ev, "ref")) {
-            json_array_append_new(bt, json_pack("{s:s,s:o}", "type", "upevt",
-                                                "bizTransaction",
-                                                id_uri(sv(ev, "ref"))));
-        }
-        if (json_array_size(bt))
-            json_object_set_new(o, "bizTransactionList", bt);
-        else
-            json_decref(bt);
-    }
-    json_decref(loc);
-    if (strcmp(type, "dispense") == 0 && json_object_get(ev, "rx"))
-        json_object_set(o, "trace:rx", json_object_get(ev, "rx"));
-    extra = json_object();
-    for (size_t i = 0; extra_fields[i]; i++)
-        if (sv(ev, extra_fields[i]))
-            json_object_set(extra, extra_fields[i],
-                            json_object_get(ev, extra_fields[i]));
-    if (json_object_size(extra))
-        json_object_set_new(o, "trace:fields", extra);
-    else
-        json_decref(extra);
-    *why = OUT_NONE;
-    return o;
-fail:
-    json_decref(o);
-    return NULL;
+static uint32_t packs_of(const ProtobufCMessage *body)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(body->descriptor,
+                                                        "packs");
+    if (!f || !*(const protobuf_c_boolean *)((const char *)body +
+                                             f->quantifier_offset))
+        return 0;
+    return *(const uint32_t *)((const char *)body + f->offset);
 }
 
-static int on_line(const char *line, size_t len, void *ctx)
+/* Writes the EPCIS event of ledger event ev (body, movement m) into
+ * x->b; OUT_NONE, or why it cannot be written. */
+static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
+                             const ProtobufCMessage *body, const struct mv *m)
+{
+    struct buf *b = &x->b;
+    char at[64];
+    int transform = strcmp(m->type, "produce") == 0 && m->n_inputs;
+    int sale = strcmp(m->type, "sale") == 0;
+    int receipt = strcmp(m->type, "receipt") == 0;
+    const char *gpeer = NULL;
+    size_t fields = 0;
+
+    /* in the order the checks were always made: the event's own class
+     * and quantity, its party's GLN, its inputs' products, the peer's GLN */
+    if (time_format(at, sizeof(at), ev->at) != TRACE_OK || !lgtin_ok(m->lot) ||
+        strlen(m->gtin) != 14 || !qty_ok(m->packs, m->qty))
+        return OUT_NOT_EXPRESSIBLE;
+    if (!strmap_get(x->glns, ev->party, 0))
+        return OUT_NO_GLN;
+    put(b, "{\"type\":\"");
+    put(b, transform ? "TransformationEvent" : "ObjectEvent");
+    put(b, "\",\"eventTime\":\"");
+    put(b, at);
+    put(b, "\",\"eventTimeZoneOffset\":\"");
+    put(b, tz_of(at));
+    put(b, "\",\"eventID\":");
+    put_id_uri(b, ev->id);
+    if (transform) {
+        put(b, ",\"inputQuantityList\":[");
+        for (size_t i = 0; i < m->n_inputs; i++) {
+            const Trace__V1__Input *in = m->inputs[i];
+            const char *g = strmap_get(x->substances, in->substance, 0);
+            if (!g)
+                return OUT_NO_PRODUCT;
+            if (!lgtin_ok(in->lot))
+                return OUT_NOT_EXPRESSIBLE;
+            if (i)
+                put(b, ",");
+            if (!put_qty_elem(b, g, in->lot, 0, in->qty))
+                return OUT_NOT_EXPRESSIBLE;
+        }
+        put(b, "],\"outputQuantityList\":[");
+        if (!put_qty_elem(b, m->gtin, m->lot, m->packs, m->qty))
+            return OUT_NOT_EXPRESSIBLE;
+        put(b, "],\"bizStep\":\"transforming\"");
+    } else {
+        const char *action = "OBSERVE", *step = "dispensing";
+        if (strcmp(m->type, "produce") == 0)
+            action = "ADD", step = "commissioning";
+        else if (sale)
+            step = "shipping";
+        else if (receipt)
+            step = "receiving";
+        else if (strcmp(m->type, "destroy") == 0)
+            action = "DELETE", step = "destroying";
+        put(b, ",\"action\":\"");
+        put(b, action);
+        put(b, "\",\"quantityList\":[");
+        if (!put_qty_elem(b, m->gtin, m->lot, m->packs, m->qty))
+            return OUT_NOT_EXPRESSIBLE;
+        put(b, "],\"bizStep\":\"");
+        put(b, step);
+        put(b, "\"");
+        if ((sale || receipt) &&
+            !(gpeer = m->other ? strmap_get(x->glns, m->other, 0) : NULL))
+            return OUT_NO_GLN;
+    }
+    put(b, ",\"bizLocation\":{\"id\":");
+    put_gln_uri(x, ev->party, 1);
+    put(b, "}");
+    if (sale || receipt) {
+        put(b, ",\"sourceList\":[{\"type\":\"owning_party\",\"source\":");
+        put_gln_uri(x, sale ? ev->party : m->other, 0);
+        put(b, "}],\"destinationList\":[{\"type\":\"owning_party\","
+               "\"destination\":");
+        put_gln_uri(x, sale ? m->other : ev->party, 0);
+        put(b, "}]");
+    }
+    if (sale) {
+        /* urn:epcglobal:cbv:bt:GLN:PERMIT: the reader takes what follows
+         * the last ':' */
+        const char *permits[2] = {ev->sale_body->permit,
+                                  ev->sale_body->transport_permit};
+        int n = 0;
+        for (int i = 0; i < 2; i++) {
+            if (!permits[i])
+                continue;
+            put(b, n++ ? "," : ",\"bizTransactionList\":[");
+            put(b, i ? "{\"type\":\"bol\"" : "{\"type\":\"po\"");
+            put(b, ",\"bizTransaction\":\"urn:epcglobal:cbv:bt:");
+            put(b, gpeer);
+            put(b, ":");
+            put_esc(b, permits[i]);
+            put(b, "\"}");
+        }
+        if (n)
+            put(b, "]");
+    } else if (receipt && ev->receipt_body->ref) {
+        put(b, ",\"bizTransactionList\":[{\"type\":\"upevt\","
+               "\"bizTransaction\":");
+        put_id_uri(b, ev->receipt_body->ref);
+        put(b, "}]");
+    }
+    if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY &&
+        ev->dispense_body->rx) {
+        json_t *rx = msg_json(&ev->dispense_body->rx->base);
+        char *s =
+            rx ? json_dumps(rx, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(rx);
+        if (!s) {
+            b->oom = 1;
+            return OUT_NONE;
+        }
+        put(b, ",\"trace:rx\":");
+        put(b, s);
+        free(s);
+    }
+    for (size_t i = 0; extra_fields[i]; i++) {
+        const char *v = msg_field(body, extra_fields[i]);
+        if (!v)
+            continue;
+        put(b, fields++ ? "," : ",\"trace:fields\":{");
+        put_str(b, extra_fields[i]);
+        put(b, ":");
+        put_str(b, v);
+    }
+    if (fields)
+        put(b, "}");
+    put(b, "}");
+    return OUT_NONE;
+}
+
+static int on_event(uint64_t seq, const Trace__V1__Event *ev, void *ctx)
 {
     static const char *const mapped[] = {"produce", "sale",     "receipt",
                                          "destroy", "dispense", NULL};
     struct xp *x = ctx;
-    char *marked = NULL;
-    json_t *ev = NULL, *o;
-    const char *type;
+    const ProtobufCMessage *body = event_body(ev);
     enum left_out why;
-    int rc = TRACE_OK, known = 0;
+    struct mv m = {0};
+    int known = 0;
 
+    (void)seq;
     x->sum->entries++;
-    if ((rc = json_mark_numbers(&marked, line, len, 0)) != TRACE_OK)
-        goto out;
-    if (!(ev = json_loads(marked, 0, NULL)) || !(type = sv(ev, "type"))) {
-        rc = trace_fail(TRACE_EVERIFY, "an exported event is not JSON");
-        goto out;
+    m.type = ev->type;
+    m.lot = body ? msg_field(body, "lot") : NULL;
+    if (!m.lot) { /* products carry a gtin, no lot */
+        x->sum->not_movements++;
+        return TRACE_OK;
     }
     for (size_t i = 0; mapped[i]; i++)
-        known |= strcmp(mapped[i], type) == 0;
-    if (!json_object_get(ev, "lot")) { /* products carry a gtin, no lot */
-        x->sum->not_movements++;
-    } else if (!known) {
+        known |= strcmp(mapped[i], m.type) == 0;
+    if (!known) {
         x->sum->other_types++;
-    } else if (!sv(ev, "gtin")) {
+        return TRACE_OK;
+    }
+    if (!(m.gtin = msg_field(body, "gtin"))) {
         x->sum->no_product++;
-    } else if ((o = map_one(x, ev, &why)) != NULL) {
-        rc = emit(x, o);
-    } else if (why == OUT_NO_GLN) {
+        return TRACE_OK;
+    }
+    m.qty = msg_field(body, "qty");
+    m.packs = packs_of(body);
+    if (ev->body_case == TRACE__V1__EVENT__BODY_PRODUCE_BODY) {
+        m.n_inputs = ev->produce_body->n_inputs;
+        m.inputs = ev->produce_body->inputs;
+    } else if (ev->body_case == TRACE__V1__EVENT__BODY_SALE_BODY) {
+        m.other = ev->sale_body->to;
+    } else if (ev->body_case == TRACE__V1__EVENT__BODY_RECEIPT_BODY) {
+        m.other = ev->receipt_body->from;
+    }
+    x->b.n = 0;
+    why = map_one(x, ev, body, &m);
+    if (x->b.oom)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    switch (why) {
+    case OUT_NONE:
+        fputs(x->sum->written ? ",\n" : "\n", x->out);
+        fwrite(x->b.p, 1, x->b.n, x->out);
+        x->sum->written++;
+        if (ferror(x->out))
+            return trace_fail(TRACE_EUNAVAIL, "write error");
+        break;
+    case OUT_NO_GLN:
         x->sum->no_gln++;
-    } else if (why == OUT_NO_PRODUCT) {
+        break;
+    case OUT_NO_PRODUCT:
         x->sum->no_product++;
-    } else {
+        break;
+    default:
         x->sum->not_expressible++;
     }
-out:
-    free(marked);
-    json_decref(ev);
-    return rc;
+    return TRACE_OK;
 }
 
 int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
                        FILE *out, trace_epcis_export_summary *sum)
 {
-    struct xp x = {out, NULL, NULL, sum, 0};
+    struct xp x = {out, NULL, NULL, sum, {NULL, 0, 0, 0}};
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
     int rc;
 
     memset(sum, 0, sizeof(*sum));
+    if (opts && opts->party && !trace_party_id_valid(opts->party))
+        return trace_fail(TRACE_EINVAL, "invalid party id");
     if (!(x.glns = strmap_new(GLN_CAP)) || !(x.substances = strmap_new(15))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
@@ -449,12 +558,13 @@ int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
             "\"type\":\"EPCISDocument\",\"schemaVersion\":\"2.0\","
             "\"creationDate\":\"%s\",\"epcisBody\":{\"eventList\":[",
             TRACE_EPCIS_VOCAB, when);
-    if ((rc = trace_ledger_export(l, opts, on_line, &x)) != TRACE_OK)
+    if ((rc = export_events(l, opts, on_event, &x)) != TRACE_OK)
         goto out;
     fputs(sum->written ? "\n]}}\n" : "]}}\n", out);
     if (fflush(out) != 0 || ferror(out))
         rc = trace_fail(TRACE_EUNAVAIL, "write error");
 out:
+    free(x.b.p);
     strmap_free(x.glns);
     strmap_free(x.substances);
     return rc;

@@ -1288,6 +1288,11 @@ static json_t *msg_to_json(const ProtobufCMessage *msg, json_t *into)
     return obj;
 }
 
+json_t *msg_json(const ProtobufCMessage *m)
+{
+    return msg_to_json(m, NULL);
+}
+
 int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
                   const trace_ledger *l)
 {

@@ -441,6 +441,17 @@ Trace__V1__Event *event_decode(arena *a, const uint8_t *bytes, size_t len);
 const void *msg_field(const ProtobufCMessage *m, const char *name);
 /* Catalog code for a code or CAS number (the input if unknown). */
 const char *canonical_substance(const trace_ledger *l, const char *s);
+
+/* The sale `ref` of `seller` and what the receipts of lot `lot` citing
+ * it received (query.c; check.c's RECEIPT_EXCEEDS_SALE): found 0 when
+ * there is no such sale in force, bad 1 on an overflow. */
+typedef struct sale_receipts_sum {
+    int found, bad;
+    int64_t shipped, received;
+    char unit[16];
+} sale_receipts_sum;
+int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
+                  const char *lot, sale_receipts_sum *out);
 /* The rx index (see state.c): a dispensing in force is filed under the
  * first RX_KEY_MAX bytes of its prescription id. */
 #define RX_KEY_MAX 400
@@ -531,5 +542,15 @@ int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
                   const trace_ledger *l);
 /* The body message of an event (NULL if none). */
 const ProtobufCMessage *event_body(const Trace__V1__Event *ev);
+/* A message of an event (its rx, ...) as the JSON object event_to_json
+ * writes for it; NULL on failure. */
+struct json_t *msg_json(const ProtobufCMessage *m);
+/* export.c: the events trace_ledger_export would write, decoded, in the
+ * same order and with the same filters; the event lives until fn
+ * returns. */
+typedef int (*export_event_fn)(uint64_t seq, const Trace__V1__Event *ev,
+                               void *ctx);
+int export_events(trace_ledger *l, const trace_export_opts *opts,
+                  export_event_fn fn, void *ctx);
 
 #endif
