@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#define _GNU_SOURCE /* fopencookie */
 /*
  * cmd_ledger.c - tracectl commands that create, fill, copy and check a
  * ledger: init, keygen, import, export, verify, backup.
@@ -429,6 +430,27 @@ static int epcis_note(void *ctx, unsigned long index, int rejected,
     return 0;
 }
 
+static void print_epcis_summary(struct globals *g,
+                                const trace_epcis_summary *sum)
+{
+    if (g->json)
+        fprintf(
+            ctl_out,
+            "{\"epcis_events\":%llu,\"imported\":%llu,\"skipped\":%llu,"
+            "\"rejected\":%llu,\"ledger_events\":%llu}\n",
+            (unsigned long long)sum->events, (unsigned long long)sum->mapped,
+            (unsigned long long)sum->skipped, (unsigned long long)sum->rejected,
+            (unsigned long long)sum->lines);
+    else
+        fprintf(ctl_out,
+                "EPCIS: %llu events: %llu imported (%llu ledger events), "
+                "%llu skipped, %llu rejected\n",
+                (unsigned long long)sum->events,
+                (unsigned long long)sum->mapped, (unsigned long long)sum->lines,
+                (unsigned long long)sum->skipped,
+                (unsigned long long)sum->rejected);
+}
+
 /* Reads the EPCIS document into the import `im`; 0 or the exit code. */
 static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
                         FILE *in, const char *path)
@@ -455,21 +477,7 @@ static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
         ret = trace_error_exit_code(rc);
         goto out;
     }
-    if (g->json)
-        fprintf(ctl_out,
-                "{\"epcis_events\":%llu,\"imported\":%llu,\"skipped\":%llu,"
-                "\"rejected\":%llu,\"ledger_events\":%llu}\n",
-                (unsigned long long)sum.events, (unsigned long long)sum.mapped,
-                (unsigned long long)sum.skipped,
-                (unsigned long long)sum.rejected,
-                (unsigned long long)sum.lines);
-    else
-        fprintf(ctl_out,
-                "EPCIS: %llu events: %llu imported (%llu ledger events), "
-                "%llu skipped, %llu rejected\n",
-                (unsigned long long)sum.events, (unsigned long long)sum.mapped,
-                (unsigned long long)sum.lines, (unsigned long long)sum.skipped,
-                (unsigned long long)sum.rejected);
+    print_epcis_summary(g, &sum);
     if (sum.rejected || x.errors) {
         fprintf(ctl_err,
                 "tracectl: %llu EPCIS events rejected, %lu ledger events "
@@ -480,6 +488,212 @@ static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
     }
 out:
     trace_epcis_master_free(m);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* EPCIS through traced                                                 */
+
+/* The master data of the mapping and of the writer, read from traced:
+ * parties with a GLN, products, the permits the caller may read. */
+struct remote_master {
+    trace_epcis_master *m;
+    trace_epcis_writer *w;
+};
+
+static int rm_item(const ops_item_t *it, void *ctx)
+{
+    struct remote_master *x = ctx;
+    int rc = TRACE_OK;
+
+    if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_PARTY && it->party->gln) {
+        if (x->m)
+            rc = trace_epcis_master_add_party(x->m, it->party->gln,
+                                              it->party->party);
+        if (x->w && rc == TRACE_OK)
+            rc = trace_epcis_writer_add_party(x->w, it->party->party,
+                                              it->party->gln);
+    } else if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_PRODUCT) {
+        const Trace__Ops__V1__Product *p = it->product;
+        if (x->m)
+            rc = trace_epcis_master_add_product(x->m, p->gtin, p->substance,
+                                                p->content, p->content_unit,
+                                                p->units_per_pack);
+        if (x->w && rc == TRACE_OK)
+            rc = trace_epcis_writer_add_product(x->w, p->gtin, p->substance);
+    } else if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_PERMIT && x->m) {
+        rc = trace_epcis_master_add_permit(x->m, it->permit->permit,
+                                           it->permit->kind);
+    }
+    if (rc != TRACE_OK) {
+        fprintf(ctl_err, "tracectl: the daemon's master data: %s\n",
+                trace_error_last());
+        return 6;
+    }
+    return 0;
+}
+
+/* 0 or the exit code (printed). */
+static int remote_master_load(struct globals *g, struct remote_master *x,
+                              int permits)
+{
+    Trace__Ops__V1__Parties pq = TRACE__OPS__V1__PARTIES__INIT;
+    Trace__Ops__V1__Products prq = TRACE__OPS__V1__PRODUCTS__INIT;
+    Trace__Ops__V1__PermitList pl = TRACE__OPS__V1__PERMIT_LIST__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int ret;
+
+    call.op_case = TRACE__OPS__V1__CALL__OP_PARTIES;
+    call.parties = &pq;
+    if ((ret = ctl_call_items(g, NULL, &call, rm_item, x)) != 0)
+        return ret;
+    call.op_case = TRACE__OPS__V1__CALL__OP_PRODUCTS;
+    call.products = &prq;
+    if ((ret = ctl_call_items(g, NULL, &call, rm_item, x)) != 0)
+        return ret;
+    if (!permits)
+        return 0;
+    call.op_case = TRACE__OPS__V1__CALL__OP_PERMIT_LIST;
+    call.permit_list = &pl;
+    return ctl_call_items(g, NULL, &call, rm_item, x);
+}
+
+/* The mapped lines go to a temporary file, each line's EPCIS event
+ * index kept to name it in the daemon's messages. */
+struct epcis_spool {
+    struct epcis_run run; /* first: epcis_note's */
+    FILE *f;
+    unsigned long *index, n, cap;
+    int oom;
+};
+
+static int spool_line(void *ctx, const char *line, size_t len,
+                      unsigned long index)
+{
+    struct epcis_spool *x = ctx;
+
+    if (x->n == x->cap) {
+        unsigned long nc = x->cap ? x->cap * 2 : 4096;
+        unsigned long *p = realloc(x->index, nc * sizeof(*p));
+        if (!p) {
+            x->oom = 1;
+            return TRACE_ENOMEM;
+        }
+        x->index = p;
+        x->cap = nc;
+    }
+    x->index[x->n++] = index;
+    fwrite(line, 1, len, x->f);
+    fputc('\n', x->f);
+    return 0;
+}
+
+/* "line N: rest" (N a line of the spool) -> "eventList[I]: rest" */
+static void print_spooled(const struct epcis_spool *x, const char *msg,
+                          size_t len)
+{
+    unsigned long n;
+    int used = 0;
+
+    if (sscanf(msg, "line %lu: %n", &n, &used) == 1 && used > 0 && n > 0 &&
+        n <= x->n && (size_t)used <= len)
+        fprintf(ctl_err, "tracectl: eventList[%lu]: %.*s\n", x->index[n - 1],
+                (int)(len - (size_t)used), msg + used);
+    else
+        fprintf(ctl_err, "tracectl: %.*s\n", (int)len, msg);
+}
+
+static int import_epcis_remote(struct globals *g, const char *path,
+                               unsigned flags, const char *receipt)
+{
+    struct remote_master rm = {NULL, NULL};
+    struct epcis_spool x;
+    trace_epcis_summary sum;
+    trace_append_result res;
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    int rc, ret = 0, read_failed = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.run.first_err = TRACE_OK;
+    if (!in) {
+        fprintf(ctl_err, "tracectl: %s: %s\n", path, strerror(errno));
+        return 4;
+    }
+    if (!(x.f = tmpfile())) {
+        fprintf(ctl_err, "tracectl: cannot make a temporary file (TMPDIR)\n");
+        ret = 6;
+        goto out;
+    }
+    if (trace_epcis_master_new(&rm.m) != TRACE_OK) {
+        ret = ctl_fail(TRACE_ENOMEM);
+        goto out;
+    }
+    if ((ret = remote_master_load(g, &rm, 1)) != 0)
+        goto out;
+    rc = trace_epcis_read(rm.m, in, spool_line, epcis_note, &x, &sum);
+    if (rc == TRACE_OK && (x.oom || fflush(x.f) != 0 || ferror(x.f))) {
+        ctl_set_errmsg("cannot write the mapped events to a temporary file");
+        rc = TRACE_EIO;
+    }
+    if (rc != TRACE_OK) {
+        fprintf(ctl_err, "tracectl: %s: %s\ntracectl: nothing was imported\n",
+                path,
+                x.oom || rc == TRACE_EIO ? ctl_errmsg() : trace_error_last());
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    print_epcis_summary(g, &sum);
+    if (sum.rejected) {
+        fprintf(ctl_err,
+                "tracectl: %llu EPCIS events rejected; nothing was imported\n",
+                (unsigned long long)sum.rejected);
+        ret = trace_error_exit_code(TRACE_EINVAL);
+        goto out;
+    }
+    if (x.n == 0) {
+        memset(&res, 0, sizeof(res));
+        print_imported(g, &res);
+        goto out;
+    }
+    if (fseek(x.f, 0, SEEK_SET) != 0) {
+        fprintf(ctl_err, "tracectl: cannot read the mapped events back\n");
+        ret = 6;
+        goto out;
+    }
+    if (receipt && !(g->receipts = ctl_receipts_new())) {
+        ret = 6;
+        goto out;
+    }
+    rc = ctl_import_stream(g, x.f, g->as, flags, &res, &read_failed);
+    if (rc != TRACE_OK) {
+        const char *m = ctl_errmsg(), *nl;
+        unsigned long rejected, total;
+        for (; (nl = strchr(m, '\n')); m = nl + 1)
+            print_spooled(&x, m, (size_t)(nl - m));
+        print_spooled(&x, m, strlen(m));
+        ctl_rejected(&rejected, &total);
+        if (rejected)
+            fprintf(ctl_err,
+                    "tracectl: %lu EPCIS events' ledger events refused; "
+                    "nothing was imported\n",
+                    rejected);
+        else
+            fprintf(ctl_err, "tracectl: nothing was imported\n");
+        ret = trace_error_exit_code(rc);
+        goto out;
+    }
+    print_imported(g, &res);
+    if (receipt)
+        ret = ctl_receipt_save(g, NULL, receipt, &res);
+out:
+    ctl_receipts_free(g->receipts);
+    g->receipts = NULL;
+    trace_epcis_master_free(rm.m);
+    free(x.index);
+    if (x.f)
+        fclose(x.f);
+    if (in != stdin)
+        fclose(in);
     return ret;
 }
 
@@ -653,12 +867,8 @@ int cmd_import(struct globals *g, int argc, char **argv)
                          "before anything is committed\n");
         return EXIT_USAGE;
     }
-    if (!l && epcis) {
-        fprintf(ctl_err, "tracectl: import --format epcis reads the ledger's "
-                         "products and parties: use --data DIR (not yet "
-                         "through traced)\n");
-        return EXIT_USAGE;
-    }
+    if (!l && epcis)
+        return import_epcis_remote(g, argv[optind], flags, receipt);
     if (!l && csv) {
         fprintf(ctl_err, "tracectl: import --format csv: use --data DIR "
                          "(not yet through traced)\n");
@@ -791,6 +1001,100 @@ out:
 /* ------------------------------------------------------------------ */
 /* export                                                               */
 
+/* export --format epcis through traced: the daemon's JSON Lines export,
+ * page by page, each line into the EPCIS writer as it arrives (a stdio
+ * stream whose writes are cut into lines). */
+struct line_sink {
+    trace_epcis_writer *w;
+    char *buf;
+    size_t n, cap;
+    int rc, oom;
+};
+
+static ssize_t sink_write(void *cookie, const char *data, size_t len)
+{
+    struct line_sink *k = cookie;
+    size_t done = 0;
+
+    while (done < len && k->rc == TRACE_OK) {
+        const char *nl = memchr(data + done, '\n', len - done);
+        size_t part = nl ? (size_t)(nl - (data + done)) : len - done;
+        if (k->n + part + 1 > k->cap) {
+            size_t nc = k->cap ? k->cap : 65536;
+            char *p;
+            while (nc < k->n + part + 1)
+                nc *= 2;
+            if (!(p = realloc(k->buf, nc))) {
+                k->rc = TRACE_ENOMEM; /* the library's message is older */
+                k->oom = 1;
+                break;
+            }
+            k->buf = p;
+            k->cap = nc;
+        }
+        memcpy(k->buf + k->n, data + done, part);
+        k->n += part;
+        done += part;
+        if (nl) {
+            done++;
+            k->rc = trace_epcis_writer_line(k->w, k->buf, k->n);
+            k->n = 0;
+        }
+    }
+    return k->rc == TRACE_OK ? (ssize_t)len : -1;
+}
+
+static int export_epcis_remote(struct globals *g,
+                               const Trace__Ops__V1__Export *x,
+                               trace_epcis_export_summary *sum)
+{
+    cookie_io_functions_t io = {NULL, sink_write, NULL, NULL};
+    struct remote_master rm = {NULL, NULL};
+    struct line_sink k = {NULL, NULL, 0, 0, TRACE_OK, 0};
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    ops_render r;
+    FILE *f = NULL;
+    int ret;
+
+    if (trace_epcis_writer_new(&rm.w, ctl_out) != TRACE_OK)
+        return ctl_fail(TRACE_ENOMEM);
+    k.w = rm.w;
+    if ((ret = remote_master_load(g, &rm, 0)) != 0)
+        goto out;
+    if (!(f = fopencookie(&k, "w", io))) {
+        fprintf(ctl_err, "tracectl: out of memory\n");
+        ret = 6;
+        goto out;
+    }
+    ctl_render_init(g, &r);
+    r.out = f;
+    r.json = 0;
+    call.op_case = TRACE__OPS__V1__CALL__OP_EXPORT;
+    call.export = (Trace__Ops__V1__Export *)x;
+    ret = ctl_call_into(g, &call, &r);
+    fclose(f); /* the last writes reach the sink: its rc says */
+    f = NULL;
+    if (ret != 0)
+        goto out;
+    if (k.oom) {
+        fprintf(ctl_err, "tracectl: out of memory\n");
+        ret = 6;
+        goto out;
+    }
+    if (k.rc == TRACE_OK && k.n) /* a last line without its newline */
+        k.rc = trace_epcis_writer_line(k.w, k.buf, k.n);
+    if (k.rc == TRACE_OK)
+        k.rc = trace_epcis_writer_end(rm.w, sum);
+    if (k.rc != TRACE_OK)
+        ret = ctl_fail(k.rc);
+out:
+    if (f)
+        fclose(f);
+    free(k.buf);
+    trace_epcis_writer_free(rm.w);
+    return ret;
+}
+
 /* export --format epcis: one EPCISDocument to stdout, streamed; what is
  * left out is summed up on stderr. */
 static int export_epcis(struct globals *g, const Trace__Ops__V1__Export *x)
@@ -804,20 +1108,19 @@ static int export_epcis(struct globals *g, const Trace__Ops__V1__Export *x)
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
     if (!l) {
-        fprintf(ctl_err, "tracectl: export --format epcis reads the ledger's "
-                         "products and parties: use --data DIR (not yet "
-                         "through traced)\n");
-        return EXIT_USAGE;
+        if ((ret = export_epcis_remote(g, x, &sum)) != 0)
+            return ret;
+    } else {
+        eo.party = x->party;
+        eo.has_from = x->has_from_us;
+        eo.from_us = x->from_us;
+        eo.has_to = x->has_to_us;
+        eo.to_us = x->to_us;
+        rc = trace_epcis_export(l, &eo, ctl_out, &sum);
+        ctl_close(g, l);
+        if (rc != TRACE_OK)
+            return ctl_fail(rc);
     }
-    eo.party = x->party;
-    eo.has_from = x->has_from_us;
-    eo.from_us = x->from_us;
-    eo.has_to = x->has_to_us;
-    eo.to_us = x->to_us;
-    rc = trace_epcis_export(l, &eo, ctl_out, &sum);
-    ctl_close(g, l);
-    if (rc != TRACE_OK)
-        return ctl_fail(rc);
     left = sum.other_types + sum.no_product + sum.no_gln + sum.not_expressible;
     fprintf(ctl_err,
             "tracectl: EPCIS: %llu events written, %llu movements left out "

@@ -810,6 +810,7 @@ static int on_party(const trace_party_row *p, void *ctx)
     m.status = (char *)p->status;
     m.keys = (uint32_t)p->n_keys;
     m.registered_by = (char *)p->registered_by;
+    m.gln = (char *)p->gln;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_PARTY;
     it.party = &m;
     return emit(r, &it);

@@ -437,6 +437,8 @@ static void party(ops_render *r, const Trace__Ops__V1__Party *p)
         ops_json_str(o, "status", p->status, 1);
         fprintf(o, ",\"keys\":%u", (unsigned)p->keys);
         ops_json_str(o, "registered_by", p->registered_by, 1);
+        if (p->gln)
+            ops_json_str(o, "gln", p->gln, 1);
         fputs("}\n", o);
         return;
     }

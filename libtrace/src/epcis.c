@@ -281,6 +281,25 @@ static int string_rest(struct rd *r, char *buf, size_t cap)
     int c;
 
     for (;;) {
+        /* a run of plain bytes straight from the buffer, captured in one
+         * copy (what rd_get would do byte by byte) */
+        if (!buf && r->peeked == -2) {
+            size_t i = r->at, lim = r->len;
+            if (r->capturing) { /* as far as the copy has room */
+                size_t room = r->size > r->n + 2 ? r->size - r->n - 2 : 0;
+                if (lim - r->at > room)
+                    lim = r->at + room;
+            }
+            while (i < lim && r->buf[i] != '"' && r->buf[i] != '\\' &&
+                   r->buf[i] >= 0x20)
+                i++;
+            if (r->capturing) {
+                memcpy(r->cap + r->n, r->buf + r->at, i - r->at);
+                r->n += i - r->at;
+            }
+            r->pos += i - r->at;
+            r->at = i;
+        }
         if ((c = rd_get(r)) < 0)
             return rd_fail(r, "unterminated string");
         if (c == '"')
@@ -406,17 +425,19 @@ struct ep {
     trace_epcis_note_fn note;
     void *ctx;
     trace_epcis_summary *sum;
-    strmap *sales;         /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
-    json_t *fields;        /* the event's "...:fields" extension, or NULL */
+    strmap *sales;    /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
+    const jt *fields; /* the event's "...:fields" extension, or NULL */
+    arena *a;         /* the event's parsed tree, reset per event */
+    const char *text; /* the event's text */
+    size_t text_len;
     struct item *in, *out; /* MAX_ITEMS each, reused from event to event */
     int cb_rc;             /* a callback's (or an allocation's) error: stop */
     char reason[512];
 };
 
-static const char *str(json_t *o, const char *key)
+static const char *str(const jt *o, const char *key)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s && s[0] != NUM_MARK ? s : NULL;
+    return jt_str(o, key);
 }
 
 /* A CBV value written bare, as a URN or as a GS1 web vocabulary URI. */
@@ -527,14 +548,15 @@ static const char *party_of(struct ep *e, const char *uri, const char *role)
 }
 
 /* The owning (else possessing) party of a source or destination list. */
-static const char *sd_uri(json_t *ev, const char *list, const char *member)
+static const char *sd_uri(const jt *ev, const char *list, const char *member)
 {
     static const char *const types[] = {"owning_party", "possessing_party"};
-    json_t *a = json_object_get(ev, list), *x;
-    size_t i;
+    const jt *a = jt_get(ev, list), *x;
 
+    if (a && a->type != JT_ARR)
+        return NULL;
     for (int t = 0; t < 2; t++)
-        json_array_foreach(a, i, x)
+        jt_foreach(a, x)
         {
             const char *ty = cbv_bare(str(x, "type"));
             if (ty && strcmp(ty, types[t]) == 0 && str(x, member))
@@ -544,11 +566,11 @@ static const char *sd_uri(json_t *ev, const char *list, const char *member)
 }
 
 /* The party at the event's location: bizLocation, else readPoint. */
-static const char *location_party(struct ep *e, json_t *ev)
+static const char *location_party(struct ep *e, const jt *ev)
 {
-    const char *uri = str(json_object_get(ev, "bizLocation"), "id");
+    const char *uri = str(jt_get(ev, "bizLocation"), "id");
     if (!uri)
-        uri = str(json_object_get(ev, "readPoint"), "id");
+        uri = str(jt_get(ev, "readPoint"), "id");
     if (!uri) {
         reject(e, "no bizLocation or readPoint says whose event it is");
         return NULL;
@@ -556,17 +578,18 @@ static const char *location_party(struct ep *e, json_t *ev)
     return party_of(e, uri, "location");
 }
 
-static const char *ilmd_lot(json_t *ev)
+static const char *ilmd_lot(const jt *ev)
 {
-    json_t *ilmd = json_object_get(ev, "ilmd"), *v;
-    const char *k;
+    const jt *ilmd = jt_get(ev, "ilmd"), *v;
 
-    json_object_foreach(ilmd, k, v)
+    if (!ilmd || ilmd->type != JT_OBJ)
+        return NULL;
+    jt_foreach(ilmd, v)
     {
-        size_t n = strlen(k);
-        if (n >= 9 && strcmp(k + n - 9, "lotNumber") == 0 &&
-            json_string_value(v) && json_string_value(v)[0] != NUM_MARK)
-            return json_string_value(v);
+        size_t n = strlen(v->key);
+        if (n >= 9 && strcmp(v->key + n - 9, "lotNumber") == 0 &&
+            v->type == JT_STR)
+            return v->s;
     }
     return NULL;
 }
@@ -584,7 +607,7 @@ static struct item *find_item(struct item *items, size_t n, const char *gtin,
 
 /* The registered items of an EPC list and a quantity list: 0, or 1
  * with the reason set (the event is rejected). */
-static int collect(struct ep *e, json_t *ev, const char *epcs,
+static int collect(struct ep *e, const jt *ev, const char *epcs,
                    const char *qlist, struct item *items, size_t *n)
 {
     static const struct {
@@ -592,20 +615,19 @@ static int collect(struct ep *e, json_t *ev, const char *epcs,
     } uoms[] = {{"KGM", "kg"}, {"GRM", "g"},  {"MGM", "mg"}, {"LTR", "L"},
                 {"MLT", "mL"}, {"H87", NULL}, {"EA", NULL}};
     const char *dflt_lot = ilmd_lot(ev);
-    json_t *a, *x;
-    size_t i;
+    const jt *a, *x;
+    size_t i = 0;
 
-    a = json_object_get(ev, epcs);
-    if (a && !json_is_array(a))
+    a = jt_get(ev, epcs);
+    if (a && a->type != JT_ARR)
         return reject(e, "%s is not a list", epcs);
-    json_array_foreach(a, i, x)
-    {
-        const char *uri = json_string_value(x);
+    for (x = a ? a->kid : NULL; x; x = x->next, i++) {
+        const char *uri = x->type == JT_STR ? x->s : NULL;
         char gtin[15], lot[128];
         const struct mprod *p;
         struct item *it;
         int serial, rc;
-        if (!uri || uri[0] == NUM_MARK)
+        if (!uri)
             return reject(e, "%s[%zu] is not a string", epcs, i);
         rc = gs1_parse_item(uri, gtin, lot, sizeof(lot), &serial);
         if (rc == TRACE_ENOTFOUND)
@@ -631,12 +653,13 @@ static int collect(struct ep *e, json_t *ev, const char *epcs,
         }
         it->packs++;
     }
-    a = json_object_get(ev, qlist);
-    if (a && !json_is_array(a))
+    a = jt_get(ev, qlist);
+    if (a && a->type != JT_ARR)
         return reject(e, "%s is not a list", qlist);
-    json_array_foreach(a, i, x)
-    {
+    i = 0;
+    for (x = a ? a->kid : NULL; x; x = x->next, i++) {
         const char *cls = str(x, "epcClass"), *q, *uom = str(x, "uom");
+        const jt *qv;
         char gtin[15], lot[128];
         const struct mprod *p;
         struct item *it;
@@ -651,11 +674,11 @@ static int collect(struct ep *e, json_t *ev, const char *epcs,
             return reject(e, "%s[%zu]: %s", qlist, i, trace_error_last());
         if (!(p = strmap_get((strmap *)e->m->products, gtin, 0)))
             continue;
-        q = json_string_value(json_object_get(x, "quantity"));
-        if (!q || q[0] != NUM_MARK)
+        qv = jt_get(x, "quantity");
+        if (!qv || qv->type != JT_NUM)
             return reject(e, "%s[%zu]: product %s has no numeric quantity",
                           qlist, i, gtin);
-        q++;
+        q = qv->s;
         if (!uom)
             return reject(e,
                           "%s[%zu]: quantity %s of product %s without uom "
@@ -788,12 +811,13 @@ static json_t *base_event(const char *type, const char *id, const char *party,
 }
 
 /* The bizTransaction values of the event, and the despatch advice. */
-static const char *biz_tx(json_t *ev, const char *type)
+static const char *biz_tx(const jt *ev, const char *type)
 {
-    json_t *a = json_object_get(ev, "bizTransactionList"), *x;
-    size_t i;
+    const jt *a = jt_get(ev, "bizTransactionList"), *x;
 
-    json_array_foreach(a, i, x)
+    if (a && a->type != JT_ARR)
+        return NULL;
+    jt_foreach(a, x)
     {
         const char *t = cbv_bare(str(x, "type"));
         if (!type || (t && strcmp(t, type) == 0))
@@ -804,12 +828,13 @@ static const char *biz_tx(json_t *ev, const char *type)
 }
 
 /* Permits named by the bizTransactionList, as sale fields. */
-static void put_permits(struct ep *e, json_t *o, json_t *ev)
+static void put_permits(struct ep *e, json_t *o, const jt *ev)
 {
-    json_t *a = json_object_get(ev, "bizTransactionList"), *x;
-    size_t i;
+    const jt *a = jt_get(ev, "bizTransactionList"), *x;
 
-    json_array_foreach(a, i, x)
+    if (a && a->type != JT_ARR)
+        return;
+    jt_foreach(a, x)
     {
         const char *v = str(x, "bizTransaction"), *kind, *id = v;
         if (!v)
@@ -833,36 +858,45 @@ static void put_permits(struct ep *e, json_t *o, json_t *ev)
 
 /* A member "...:NAME" (an extension) holding an object: "rx" the
  * prescription, "fields" other ledger fields. */
-static json_t *extension(json_t *ev, const char *name)
+static const jt *extension(const jt *ev, const char *name)
 {
-    const char *k;
-    json_t *v;
+    const jt *v;
 
-    json_object_foreach(ev, k, v)
+    jt_foreach(ev, v)
     {
-        const char *c = strrchr(k, ':');
-        if (c && strcmp(c + 1, name) == 0 && json_is_object(v))
+        const char *c = strrchr(v->key, ':');
+        if (c && strcmp(c + 1, name) == 0 && v->type == JT_OBJ)
             return v;
     }
     return NULL;
 }
 
-/* Copies an object with every marked number turned back into its text,
- * for the rx extension (days_supply is a JSON number there). */
-static json_t *unmark(json_t *v)
+/* A parsed value as jansson's, every number as its text (a string), for
+ * the rx extension (days_supply is a JSON number there). */
+static json_t *to_json(const jt *v)
 {
-    const char *k;
-    json_t *x, *o = json_object();
+    json_t *o;
+    const jt *x;
 
-    json_object_foreach(v, k, x)
-    {
-        const char *s = json_string_value(x);
-        if (s && s[0] == NUM_MARK)
-            json_object_set_new(o, k, json_string(s + 1));
-        else
-            json_object_set(o, k, x);
+    switch (v->type) {
+    case JT_NULL:
+        return json_null();
+    case JT_TRUE:
+        return json_true();
+    case JT_FALSE:
+        return json_false();
+    case JT_NUM:
+    case JT_STR:
+        return json_stringn(v->s, v->len);
+    case JT_ARR:
+        o = json_array();
+        jt_foreach(v, x) json_array_append_new(o, to_json(x));
+        return o;
+    default:
+        o = json_object();
+        jt_foreach(v, x) json_object_set_new(o, x->key, to_json(x));
+        return o;
     }
-    return o;
 }
 
 /* The steps read but storing nothing: no custody or quantity change. */
@@ -895,7 +929,7 @@ static int in_list(const char *const *list, const char *s)
 
 /* 0 mapped (or skipped: e->reason says why, e->sum updated by the
  * caller), 1 rejected with e->reason, < 0 an error of on_line. */
-static int map_event(struct ep *e, json_t *ev, unsigned long index,
+static int map_event(struct ep *e, const jt *ev, unsigned long index,
                      int *skipped)
 {
     const char *type = str(ev, "type"), *at = str(ev, "eventTime");
@@ -909,7 +943,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     *skipped = 0;
     e->reason[0] = '\0';
     e->fields = NULL;
-    if (!json_is_object(ev))
+    if (ev->type != JT_OBJ)
         return reject(e, "an event is not a JSON object");
     if (!type)
         return reject(e, "no event type");
@@ -926,7 +960,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     transform = strcmp(type, "TransformationEvent") == 0;
     if (!transform && strcmp(type, "ObjectEvent") != 0)
         return reject(e, "unknown event type \"%.60s\"", type);
-    if (json_object_get(ev, "errorDeclaration")) {
+    if (jt_get(ev, "errorDeclaration")) {
         *skipped = 1;
         return reject(e, "declared erroneous (errorDeclaration)");
     }
@@ -959,8 +993,16 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     if (eid) {
         id_of_uri(base, eid);
     } else {
-        char *s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+        /* the hash of jansson's text of the event, keys sorted, numbers
+         * marked (as it always was: ids stay stable) */
+        char *marked = NULL, *s = NULL;
+        json_t *j = NULL;
         uint8_t h[32];
+        if (json_mark_numbers(&marked, e->text, e->text_len, 1) == TRACE_OK &&
+            (j = json_loadb(marked, strlen(marked), 0, NULL)) != NULL)
+            s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        free(marked);
+        json_decref(j);
         if (!s) {
             e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
             rc = -1;
@@ -1121,7 +1163,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
         const char *src = sd_uri(ev, "sourceList", "source");
         const char *who =
             src ? party_of(e, src, "source") : location_party(e, ev);
-        json_t *rx = destroy ? NULL : extension(ev, "rx");
+        const jt *rx = destroy ? NULL : extension(ev, "rx");
         if (!who) {
             rc = 1;
             goto done;
@@ -1142,7 +1184,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                 json_object_set_new(o, "method",
                                     json_string("EPCIS destroying"));
             else
-                json_object_set_new(o, "rx", unmark(rx));
+                json_object_set_new(o, "rx", to_json(rx));
             rc = emit(e, o, index);
         }
         goto done;
@@ -1158,25 +1200,22 @@ done:
 static int handle_event(struct ep *e, const char *text, size_t len,
                         unsigned long index)
 {
-    char *marked = NULL;
-    json_error_t jerr;
-    json_t *ev = NULL;
+    char err[160];
+    const jt *ev;
     int rc, skipped = 0;
 
     e->sum->events++;
-    if (json_mark_numbers(&marked, text, len, 1) != TRACE_OK) {
-        rc = reject(e, "%s", trace_error_last());
-    } else if (!(ev = json_loadb(marked, strlen(marked), JSON_REJECT_DUPLICATES,
-                                 &jerr))) {
-        rc = reject(e, "not JSON: %s", jerr.text);
+    arena_reset(e->a);
+    e->text = text;
+    e->text_len = len;
+    if (!(ev = jt_parse(e->a, text, len, err, sizeof(err)))) {
+        rc = reject(e, "not JSON: %s", err);
     } else {
         uint64_t before = e->sum->lines;
         rc = map_event(e, ev, index, &skipped);
         if (rc == 0 && e->sum->lines > before)
             e->sum->mapped++;
     }
-    free(marked);
-    json_decref(ev);
     if (rc < 0)
         return -1; /* e->cb_rc says why */
     if (rc == 1) {
@@ -1320,14 +1359,15 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
                      trace_epcis_line_fn on_line, trace_epcis_note_fn note,
                      void *ctx, trace_epcis_summary *sum)
 {
-    struct ep e = {m, on_line, note, ctx, sum, NULL, NULL, NULL, NULL, 0, ""};
+    struct ep e = {m,    on_line, note, ctx,  sum,  NULL, NULL,
+                   NULL, NULL,    0,    NULL, NULL, 0,    ""};
     struct rd r = {in, NULL, 0, 0, 0, -2, 0, NULL, 0, 0, 0, ""};
     struct doc d = {&e, "", 0, 0, 0};
     int rc, c;
 
     memset(sum, 0, sizeof(*sum));
     if (!(e.sales = strmap_new(TRACE_MAX_ID + 1)) ||
-        !(r.buf = malloc(RD_BUF)) ||
+        !(r.buf = malloc(RD_BUF)) || !(e.a = arena_new(0)) ||
         !(e.in = malloc(MAX_ITEMS * sizeof(*e.in))) ||
         !(e.out = malloc(MAX_ITEMS * sizeof(*e.out)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
@@ -1383,6 +1423,7 @@ out:
     free(r.buf);
     free(e.in);
     free(e.out);
+    arena_free(e.a);
     strmap_free(e.sales);
     return rc;
 }

@@ -61,12 +61,16 @@ struct buf {
     int oom;
 };
 
+struct mv;
+
 struct xp {
     FILE *out;
     strmap *glns;       /* party -> GLN */
     strmap *substances; /* substance -> first GTIN */
     trace_epcis_export_summary *sum;
     struct buf b;
+    struct mv *m;     /* the movement being written */
+    char (*ibuf)[64]; /* its inputs' quantity texts */
 };
 
 static const struct {
@@ -258,25 +262,24 @@ static void put_id_uri(struct buf *b, const char *id)
 }
 
 /* A quantity element of class (gtin, lot): `packs` packs (EA) when
- * packs > 0, else the substance quantity in its unit's code.  0: cannot
- * be expressed. */
-static int put_qty_elem(struct buf *b, const char *gtin, const char *lot,
-                        uint32_t packs, const Trace__V1__Quantity *q)
+ * packs > 0, else the substance quantity (its text) in its unit's code.
+ * 0: cannot be expressed. */
+static const char *uom_code(const char *unit)
 {
-    char num[64];
-    size_t i;
-    int64_t factor = 1;
+    for (size_t i = 0; unit && i < sizeof(uom_codes) / sizeof(*uom_codes); i++)
+        if (strcmp(uom_codes[i].unit, unit) == 0)
+            return uom_codes[i].code;
+    return NULL;
+}
 
-    if (!packs) {
-        for (i = 0; q && q->unit && i < sizeof(uom_codes) / sizeof(*uom_codes);
-             i++)
-            if (strcmp(uom_codes[i].unit, q->unit) == 0)
-                break;
-        if (!q || !q->unit || i == sizeof(uom_codes) / sizeof(*uom_codes) ||
-            unit_lookup(q->unit, NULL, &factor) != TRACE_OK ||
-            qty_format(num, sizeof(num), q->amount, factor) != TRACE_OK)
-            return 0;
-    }
+static int put_qty_elem(struct buf *b, const char *gtin, const char *lot,
+                        uint32_t packs, const char *qty, const char *unit)
+{
+    const char *code = uom_code(unit);
+    char num[16];
+
+    if (!packs && (!code || !qty || !qty[0]))
+        return 0;
     put(b, "{\"epcClass\":");
     put_lgtin(b, gtin, lot);
     put(b, ",\"quantity\":");
@@ -285,24 +288,12 @@ static int put_qty_elem(struct buf *b, const char *gtin, const char *lot,
         put(b, num);
         put(b, ",\"uom\":\"EA\"}");
     } else {
-        put(b, num);
+        put(b, qty);
         put(b, ",\"uom\":\"");
-        put(b, uom_codes[i].code);
+        put(b, code);
         put(b, "\"}");
     }
     return 1;
-}
-
-/* Whether put_qty_elem can write the quantity. */
-static int qty_ok(uint32_t packs, const Trace__V1__Quantity *q)
-{
-    if (packs)
-        return 1;
-    for (size_t i = 0;
-         q && q->unit && i < sizeof(uom_codes) / sizeof(*uom_codes); i++)
-        if (strcmp(uom_codes[i].unit, q->unit) == 0)
-            return 1;
-    return 0;
 }
 
 /* eventTimeZoneOffset from the `at` text: its own offset. */
@@ -316,33 +307,31 @@ static const char *tz_of(const char *at)
 
 enum left_out { OUT_NONE, OUT_NO_GLN, OUT_NOT_EXPRESSIBLE, OUT_NO_PRODUCT };
 
-/* The movement fields the mapping reads, whatever the body's type. */
+#define MAX_INPUTS 256
+#define N_EXTRA    7
+
+/* What the mapping reads of a ledger event, from its stored form or
+ * from its JSON line (texts as the JSON line writes them). */
 struct mv {
-    const char *type, *gtin, *lot, *other; /* to (sale), from (receipt) */
-    const Trace__V1__Quantity *qty;
-    uint32_t packs;
+    const char *type, *id, *party, *at;
+    const char *gtin, *lot, *qty, *unit; /* qty: the decimal text */
+    uint32_t packs;                      /* 0: none */
+    const char *other;                   /* to (sale), from (receipt) */
+    const char *ref, *permit, *transport_permit;
     size_t n_inputs;
-    Trace__V1__Input **inputs;
+    struct {
+        const char *lot, *substance, *qty, *unit;
+    } inputs[MAX_INPUTS];
+    int too_many_inputs;
+    const char *rx;             /* a dispense's prescription, JSON */
+    const char *extra[N_EXTRA]; /* values of extra_fields, or NULL */
 };
 
-static uint32_t packs_of(const ProtobufCMessage *body)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(body->descriptor,
-                                                        "packs");
-    if (!f || !*(const protobuf_c_boolean *)((const char *)body +
-                                             f->quantifier_offset))
-        return 0;
-    return *(const uint32_t *)((const char *)body + f->offset);
-}
-
-/* Writes the EPCIS event of ledger event ev (body, movement m) into
- * x->b; OUT_NONE, or why it cannot be written. */
-static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
-                             const ProtobufCMessage *body, const struct mv *m)
+/* Writes the EPCIS event of movement m into x->b; OUT_NONE, or why it
+ * cannot be written. */
+static enum left_out map_one(struct xp *x, const struct mv *m)
 {
     struct buf *b = &x->b;
-    char at[64];
     int transform = strcmp(m->type, "produce") == 0 && m->n_inputs;
     int sale = strcmp(m->type, "sale") == 0;
     int receipt = strcmp(m->type, "receipt") == 0;
@@ -350,37 +339,41 @@ static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
     size_t fields = 0;
 
     /* in the order the checks were always made: the event's own class
-     * and quantity, its party's GLN, its inputs' products, the peer's GLN */
-    if (time_format(at, sizeof(at), ev->at) != TRACE_OK || !lgtin_ok(m->lot) ||
-        strlen(m->gtin) != 14 || !qty_ok(m->packs, m->qty))
+     * and quantity, its party's GLN, its inputs' products, the peer's
+     * GLN */
+    if (!m->at || !lgtin_ok(m->lot) || strlen(m->gtin) != 14 ||
+        strspn(m->gtin, "0123456789") != 14 ||
+        (!m->packs && (!uom_code(m->unit) || !m->qty)) || m->too_many_inputs)
         return OUT_NOT_EXPRESSIBLE;
-    if (!strmap_get(x->glns, ev->party, 0))
+    if (!strmap_get(x->glns, m->party, 0))
         return OUT_NO_GLN;
     put(b, "{\"type\":\"");
     put(b, transform ? "TransformationEvent" : "ObjectEvent");
-    put(b, "\",\"eventTime\":\"");
-    put(b, at);
-    put(b, "\",\"eventTimeZoneOffset\":\"");
-    put(b, tz_of(at));
+    put(b, "\",\"eventTime\":");
+    put_str(b, m->at);
+    put(b, ",\"eventTimeZoneOffset\":\"");
+    put(b, tz_of(m->at));
     put(b, "\",\"eventID\":");
-    put_id_uri(b, ev->id);
+    put_id_uri(b, m->id);
     if (transform) {
         put(b, ",\"inputQuantityList\":[");
         for (size_t i = 0; i < m->n_inputs; i++) {
-            const Trace__V1__Input *in = m->inputs[i];
-            const char *g = strmap_get(x->substances, in->substance, 0);
+            const char *g =
+                m->inputs[i].substance
+                    ? strmap_get(x->substances, m->inputs[i].substance, 0)
+                    : NULL;
             if (!g)
                 return OUT_NO_PRODUCT;
-            if (!lgtin_ok(in->lot))
+            if (!lgtin_ok(m->inputs[i].lot))
                 return OUT_NOT_EXPRESSIBLE;
             if (i)
                 put(b, ",");
-            if (!put_qty_elem(b, g, in->lot, 0, in->qty))
+            if (!put_qty_elem(b, g, m->inputs[i].lot, 0, m->inputs[i].qty,
+                              m->inputs[i].unit))
                 return OUT_NOT_EXPRESSIBLE;
         }
         put(b, "],\"outputQuantityList\":[");
-        if (!put_qty_elem(b, m->gtin, m->lot, m->packs, m->qty))
-            return OUT_NOT_EXPRESSIBLE;
+        put_qty_elem(b, m->gtin, m->lot, m->packs, m->qty, m->unit);
         put(b, "],\"bizStep\":\"transforming\"");
     } else {
         const char *action = "OBSERVE", *step = "dispensing";
@@ -395,8 +388,7 @@ static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
         put(b, ",\"action\":\"");
         put(b, action);
         put(b, "\",\"quantityList\":[");
-        if (!put_qty_elem(b, m->gtin, m->lot, m->packs, m->qty))
-            return OUT_NOT_EXPRESSIBLE;
+        put_qty_elem(b, m->gtin, m->lot, m->packs, m->qty, m->unit);
         put(b, "],\"bizStep\":\"");
         put(b, step);
         put(b, "\"");
@@ -405,21 +397,20 @@ static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
             return OUT_NO_GLN;
     }
     put(b, ",\"bizLocation\":{\"id\":");
-    put_gln_uri(x, ev->party, 1);
+    put_gln_uri(x, m->party, 1);
     put(b, "}");
     if (sale || receipt) {
         put(b, ",\"sourceList\":[{\"type\":\"owning_party\",\"source\":");
-        put_gln_uri(x, sale ? ev->party : m->other, 0);
+        put_gln_uri(x, sale ? m->party : m->other, 0);
         put(b, "}],\"destinationList\":[{\"type\":\"owning_party\","
                "\"destination\":");
-        put_gln_uri(x, sale ? m->other : ev->party, 0);
+        put_gln_uri(x, sale ? m->other : m->party, 0);
         put(b, "}]");
     }
     if (sale) {
         /* urn:epcglobal:cbv:bt:GLN:PERMIT: the reader takes what follows
          * the last ':' */
-        const char *permits[2] = {ev->sale_body->permit,
-                                  ev->sale_body->transport_permit};
+        const char *permits[2] = {m->permit, m->transport_permit};
         int n = 0;
         for (int i = 0; i < 2; i++) {
             if (!permits[i])
@@ -434,34 +425,23 @@ static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
         }
         if (n)
             put(b, "]");
-    } else if (receipt && ev->receipt_body->ref) {
+    } else if (receipt && m->ref) {
         put(b, ",\"bizTransactionList\":[{\"type\":\"upevt\","
                "\"bizTransaction\":");
-        put_id_uri(b, ev->receipt_body->ref);
+        put_id_uri(b, m->ref);
         put(b, "}]");
     }
-    if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY &&
-        ev->dispense_body->rx) {
-        json_t *rx = msg_json(&ev->dispense_body->rx->base);
-        char *s =
-            rx ? json_dumps(rx, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(rx);
-        if (!s) {
-            b->oom = 1;
-            return OUT_NONE;
-        }
+    if (m->rx && strcmp(m->type, "dispense") == 0) {
         put(b, ",\"trace:rx\":");
-        put(b, s);
-        free(s);
+        put(b, m->rx);
     }
-    for (size_t i = 0; extra_fields[i]; i++) {
-        const char *v = msg_field(body, extra_fields[i]);
-        if (!v)
+    for (size_t i = 0; i < N_EXTRA; i++) {
+        if (!m->extra[i])
             continue;
         put(b, fields++ ? "," : ",\"trace:fields\":{");
         put_str(b, extra_fields[i]);
         put(b, ":");
-        put_str(b, v);
+        put_str(b, m->extra[i]);
     }
     if (fields)
         put(b, "}");
@@ -469,46 +449,27 @@ static enum left_out map_one(struct xp *x, const Trace__V1__Event *ev,
     return OUT_NONE;
 }
 
-static int on_event(uint64_t seq, const Trace__V1__Event *ev, void *ctx)
+static const char *const mapped_types[] = {"produce", "sale",     "receipt",
+                                           "destroy", "dispense", NULL};
+
+/* Counts and writes one movement (m->lot set: a movement). */
+static int write_mv(struct xp *x, const struct mv *m)
 {
-    static const char *const mapped[] = {"produce", "sale",     "receipt",
-                                         "destroy", "dispense", NULL};
-    struct xp *x = ctx;
-    const ProtobufCMessage *body = event_body(ev);
     enum left_out why;
-    struct mv m = {0};
     int known = 0;
 
-    (void)seq;
-    x->sum->entries++;
-    m.type = ev->type;
-    m.lot = body ? msg_field(body, "lot") : NULL;
-    if (!m.lot) { /* products carry a gtin, no lot */
-        x->sum->not_movements++;
-        return TRACE_OK;
-    }
-    for (size_t i = 0; mapped[i]; i++)
-        known |= strcmp(mapped[i], m.type) == 0;
+    for (size_t i = 0; mapped_types[i]; i++)
+        known |= strcmp(mapped_types[i], m->type) == 0;
     if (!known) {
         x->sum->other_types++;
         return TRACE_OK;
     }
-    if (!(m.gtin = msg_field(body, "gtin"))) {
+    if (!m->gtin) {
         x->sum->no_product++;
         return TRACE_OK;
     }
-    m.qty = msg_field(body, "qty");
-    m.packs = packs_of(body);
-    if (ev->body_case == TRACE__V1__EVENT__BODY_PRODUCE_BODY) {
-        m.n_inputs = ev->produce_body->n_inputs;
-        m.inputs = ev->produce_body->inputs;
-    } else if (ev->body_case == TRACE__V1__EVENT__BODY_SALE_BODY) {
-        m.other = ev->sale_body->to;
-    } else if (ev->body_case == TRACE__V1__EVENT__BODY_RECEIPT_BODY) {
-        m.other = ev->receipt_body->from;
-    }
     x->b.n = 0;
-    why = map_one(x, ev, body, &m);
+    why = map_one(x, m);
     if (x->b.oom)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     switch (why) {
@@ -531,25 +492,221 @@ static int on_event(uint64_t seq, const Trace__V1__Event *ev, void *ctx)
     return TRACE_OK;
 }
 
-int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
-                       FILE *out, trace_epcis_export_summary *sum)
+/* ------------------------------------------------------------------ */
+/* From the stored events                                               */
+
+static uint32_t packs_of(const ProtobufCMessage *body)
 {
-    struct xp x = {out, NULL, NULL, sum, {NULL, 0, 0, 0}};
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(body->descriptor,
+                                                        "packs");
+    if (!f || !*(const protobuf_c_boolean *)((const char *)body +
+                                             f->quantifier_offset))
+        return 0;
+    return *(const uint32_t *)((const char *)body + f->offset);
+}
+
+/* A quantity's decimal text, into buf. */
+static const char *qty_text(char *buf, size_t cap, const Trace__V1__Quantity *q)
+{
+    int64_t factor = 1;
+
+    if (!q || !q->unit || unit_lookup(q->unit, NULL, &factor) != TRACE_OK ||
+        qty_format(buf, cap, q->amount, factor) != TRACE_OK)
+        return NULL;
+    return buf;
+}
+
+static int on_event(uint64_t seq, const Trace__V1__Event *ev, void *ctx)
+{
+    struct xp *x = ctx;
+    const ProtobufCMessage *body = event_body(ev);
+    const Trace__V1__Quantity *q;
+    char at[64], qbuf[64], (*ibuf)[64] = x->ibuf;
+    char *rx = NULL;
+    struct mv *m = x->m;
+    int rc;
+
+    (void)seq;
+    x->sum->entries++;
+    memset(m, 0, sizeof(*m));
+    m->type = ev->type;
+    m->lot = body ? msg_field(body, "lot") : NULL;
+    if (!m->lot) { /* products carry a gtin, no lot */
+        x->sum->not_movements++;
+        return TRACE_OK;
+    }
+    m->id = ev->id;
+    m->party = ev->party;
+    m->at = time_format(at, sizeof(at), ev->at) == TRACE_OK ? at : NULL;
+    m->gtin = msg_field(body, "gtin");
+    q = msg_field(body, "qty");
+    m->qty = qty_text(qbuf, sizeof(qbuf), q);
+    m->unit = q ? q->unit : NULL;
+    m->packs = packs_of(body);
+    for (size_t i = 0; i < N_EXTRA; i++)
+        m->extra[i] = msg_field(body, extra_fields[i]);
+    switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
+        m->n_inputs = ev->produce_body->n_inputs;
+        if (m->n_inputs > MAX_INPUTS) {
+            m->too_many_inputs = 1;
+            m->n_inputs = 0;
+        }
+        for (size_t i = 0; i < m->n_inputs; i++) {
+            const Trace__V1__Input *in = ev->produce_body->inputs[i];
+            m->inputs[i].lot = in->lot;
+            m->inputs[i].substance = in->substance;
+            m->inputs[i].qty = qty_text(ibuf[i], sizeof(ibuf[i]), in->qty);
+            m->inputs[i].unit = in->qty ? in->qty->unit : NULL;
+        }
+        break;
+    case TRACE__V1__EVENT__BODY_SALE_BODY:
+        m->other = ev->sale_body->to;
+        m->permit = ev->sale_body->permit;
+        m->transport_permit = ev->sale_body->transport_permit;
+        break;
+    case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
+        m->other = ev->receipt_body->from;
+        m->ref = ev->receipt_body->ref;
+        break;
+    case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
+        if (ev->dispense_body->rx) {
+            json_t *j = msg_json(&ev->dispense_body->rx->base);
+            rx = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_decref(j);
+            if (!rx)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+            m->rx = rx;
+        }
+        break;
+    default:
+        break;
+    }
+    rc = write_mv(x, m);
+    free(rx);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* From JSON lines (an export read through traced)                      */
+
+/* A parsed value as compact JSON text, members in order. */
+static void put_jt(struct buf *b, const jt *v)
+{
+    const jt *k;
+    int first = 1;
+
+    switch (v->type) {
+    case JT_NULL:
+        put(b, "null");
+        break;
+    case JT_TRUE:
+        put(b, "true");
+        break;
+    case JT_FALSE:
+        put(b, "false");
+        break;
+    case JT_NUM:
+        put(b, v->s);
+        break;
+    case JT_STR:
+        put_str(b, v->s);
+        break;
+    default:
+        put(b, v->type == JT_ARR ? "[" : "{");
+        jt_foreach(v, k)
+        {
+            if (!first)
+                put(b, ",");
+            first = 0;
+            if (v->type == JT_OBJ) {
+                put_str(b, k->key);
+                put(b, ":");
+            }
+            put_jt(b, k);
+        }
+        put(b, v->type == JT_ARR ? "]" : "}");
+    }
+}
+
+static uint32_t jt_packs(const jt *o)
+{
+    const jt *v = jt_get(o, "packs");
+    unsigned long n;
+    char *end;
+
+    if (!v || v->type != JT_NUM)
+        return 0;
+    n = strtoul(v->s, &end, 10);
+    return *end || n > UINT32_MAX ? 0 : (uint32_t)n;
+}
+
+struct trace_epcis_writer {
+    struct xp x;
+    trace_epcis_export_summary sum;
+    arena *a;
+    struct buf rx;
+    int begun;
+};
+
+int trace_epcis_writer_new(trace_epcis_writer **out, FILE *f)
+{
+    trace_epcis_writer *w = calloc(1, sizeof(*w));
+
+    if (!w || !(w->a = arena_new(0)) || !(w->x.glns = strmap_new(GLN_CAP)) ||
+        !(w->x.substances = strmap_new(15)) ||
+        !(w->x.m = malloc(sizeof(*w->x.m))) ||
+        !(w->x.ibuf = malloc(MAX_INPUTS * sizeof(*w->x.ibuf)))) {
+        trace_epcis_writer_free(w);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    w->x.out = f;
+    w->x.sum = &w->sum;
+    *out = w;
+    return TRACE_OK;
+}
+
+void trace_epcis_writer_free(trace_epcis_writer *w)
+{
+    if (!w)
+        return;
+    arena_free(w->a);
+    strmap_free(w->x.glns);
+    strmap_free(w->x.substances);
+    free(w->x.m);
+    free(w->x.ibuf);
+    free(w->x.b.p);
+    free(w->rx.p);
+    free(w);
+}
+
+int trace_epcis_writer_add_party(trace_epcis_writer *w, const char *party,
+                                 const char *gln)
+{
+    trace_party_row p = {0};
+    p.party = party;
+    p.gln = gln;
+    return load_party(&p, &w->x);
+}
+
+int trace_epcis_writer_add_product(trace_epcis_writer *w, const char *gtin,
+                                   const char *substance)
+{
+    trace_product_row p = {0};
+    if (strlen(gtin) != 14)
+        return trace_fail(TRACE_EINVAL, "bad GTIN %.40s", gtin);
+    p.gtin = gtin;
+    p.substance = substance;
+    return load_product(&p, &w->x);
+}
+
+static void head(FILE *out)
+{
     char when[32];
     time_t now = time(NULL);
     struct tm tm;
-    int rc;
 
-    memset(sum, 0, sizeof(*sum));
-    if (opts && opts->party && !trace_party_id_valid(opts->party))
-        return trace_fail(TRACE_EINVAL, "invalid party id");
-    if (!(x.glns = strmap_new(GLN_CAP)) || !(x.substances = strmap_new(15))) {
-        rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = trace_parties(l, NULL, load_party, &x)) != TRACE_OK ||
-        (rc = trace_products(l, NULL, load_product, &x)) != TRACE_OK)
-        goto out;
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     fprintf(out,
@@ -558,13 +715,127 @@ int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
             "\"type\":\"EPCISDocument\",\"schemaVersion\":\"2.0\","
             "\"creationDate\":\"%s\",\"epcisBody\":{\"eventList\":[",
             TRACE_EPCIS_VOCAB, when);
-    if ((rc = export_events(l, opts, on_event, &x)) != TRACE_OK)
-        goto out;
+}
+
+static int tail(FILE *out, const trace_epcis_export_summary *sum)
+{
     fputs(sum->written ? "\n]}}\n" : "]}}\n", out);
     if (fflush(out) != 0 || ferror(out))
-        rc = trace_fail(TRACE_EUNAVAIL, "write error");
+        return trace_fail(TRACE_EUNAVAIL, "write error");
+    return TRACE_OK;
+}
+
+int trace_epcis_writer_line(trace_epcis_writer *w, const char *line, size_t len)
+{
+    struct mv *m = w->x.m;
+    char err[160];
+    const jt *o, *in, *v;
+
+    if (!w->begun) {
+        head(w->x.out);
+        w->begun = 1;
+    }
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (!len)
+        return TRACE_OK;
+    w->sum.entries++;
+    arena_reset(w->a);
+    if (!(o = jt_parse(w->a, line, len, err, sizeof(err))) ||
+        o->type != JT_OBJ || !jt_str(o, "type"))
+        return trace_fail(TRACE_EVERIFY, "an exported event is not JSON: %s",
+                          err[0] ? err : "no type");
+    memset(m, 0, sizeof(*m));
+    if (!(m->lot = jt_str(o, "lot"))) {
+        w->sum.not_movements++;
+        return TRACE_OK;
+    }
+    m->type = jt_str(o, "type");
+    m->id = jt_str(o, "id");
+    m->party = jt_str(o, "party");
+    m->at = jt_str(o, "at");
+    m->gtin = jt_str(o, "gtin");
+    m->qty = jt_str(o, "qty");
+    m->unit = jt_str(o, "unit");
+    m->packs = jt_packs(o);
+    if (!m->id || !m->party)
+        return trace_fail(TRACE_EVERIFY, "an exported event has no id");
+    for (size_t i = 0; i < N_EXTRA; i++)
+        m->extra[i] = jt_str(o, extra_fields[i]);
+    if (strcmp(m->type, "sale") == 0) {
+        m->other = jt_str(o, "to");
+        m->permit = jt_str(o, "permit");
+        m->transport_permit = jt_str(o, "transport_permit");
+    } else if (strcmp(m->type, "receipt") == 0) {
+        m->other = jt_str(o, "from");
+        m->ref = jt_str(o, "ref");
+    }
+    if ((in = jt_get(o, "inputs")) && in->type == JT_ARR) {
+        if (in->n > MAX_INPUTS)
+            m->too_many_inputs = 1;
+        else
+            jt_foreach(in, v)
+            {
+                size_t i = m->n_inputs++;
+                m->inputs[i].lot = jt_str(v, "lot");
+                m->inputs[i].substance = jt_str(v, "substance");
+                m->inputs[i].qty = jt_str(v, "qty");
+                m->inputs[i].unit = jt_str(v, "unit");
+            }
+    }
+    if ((v = jt_get(o, "rx")) && v->type == JT_OBJ) {
+        w->rx.n = 0;
+        put_jt(&w->rx, v);
+        put_n(&w->rx, "", 1); /* NUL */
+        if (w->rx.oom)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        m->rx = w->rx.p;
+    }
+    return write_mv(&w->x, m);
+}
+
+int trace_epcis_writer_end(trace_epcis_writer *w,
+                           trace_epcis_export_summary *sum)
+{
+    if (!w->begun) {
+        head(w->x.out);
+        w->begun = 1;
+    }
+    *sum = w->sum;
+    return tail(w->x.out, &w->sum);
+}
+
+/* ------------------------------------------------------------------ */
+/* The ledger's own                                                     */
+
+int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
+                       FILE *out, trace_epcis_export_summary *sum)
+{
+    struct xp x = {0};
+    int rc;
+
+    memset(sum, 0, sizeof(*sum));
+    x.out = out;
+    x.sum = sum;
+    if (opts && opts->party && !trace_party_id_valid(opts->party))
+        return trace_fail(TRACE_EINVAL, "invalid party id");
+    if (!(x.glns = strmap_new(GLN_CAP)) || !(x.substances = strmap_new(15)) ||
+        !(x.m = malloc(sizeof(*x.m))) ||
+        !(x.ibuf = malloc(MAX_INPUTS * sizeof(*x.ibuf)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = trace_parties(l, NULL, load_party, &x)) != TRACE_OK ||
+        (rc = trace_products(l, NULL, load_product, &x)) != TRACE_OK)
+        goto out;
+    head(out);
+    if ((rc = export_events(l, opts, on_event, &x)) != TRACE_OK)
+        goto out;
+    rc = tail(out, sum);
 out:
     free(x.b.p);
+    free(x.m);
+    free(x.ibuf);
     strmap_free(x.glns);
     strmap_free(x.substances);
     return rc;

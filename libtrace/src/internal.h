@@ -50,6 +50,25 @@ void arena_reset(arena *a);
 void *arena_alloc(arena *a, size_t n);
 char *arena_strdup(arena *a, const char *s, size_t n);
 ProtobufCAllocator *arena_allocator(arena *a);
+
+/* jtree.c: one JSON value parsed into an arena (strict, as jansson is by
+ * default; numbers keep their exact text).  Members and elements are
+ * the list kid -> next; `key` names a member. */
+enum { JT_NULL, JT_TRUE, JT_FALSE, JT_NUM, JT_STR, JT_ARR, JT_OBJ };
+typedef struct jt {
+    uint8_t type;
+    const char *key; /* in an object */
+    const char *s;   /* a string (decoded) or a number's text */
+    size_t len;      /* of s */
+    size_t n;        /* members or elements */
+    struct jt *kid, *next;
+} jt;
+/* NULL with the reason in err on malformed JSON or no memory. */
+jt *jt_parse(arena *a, const char *text, size_t len, char *err, size_t errcap);
+jt *jt_get(const jt *o, const char *key); /* NULL unless o is an object */
+const char *jt_str(const jt *o, const char *key); /* a string member */
+#define jt_foreach(container, x)                                               \
+    for ((x) = (container) ? (container)->kid : NULL; (x); (x) = (x)->next)
 /* Room for one more element in a growing array (*pp of *cap elements of
  * `elem` bytes, n used), doubling from `first`: TRACE_OK or
  * TRACE_ENOMEM. */

@@ -1042,7 +1042,7 @@ int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
     Trace__V1__Event *c;
     lotrec *recs;
     uint64_t cseq, *seqs = NULL;
-    size_t n;
+    size_t n, m = 0;
     query qr;
     int rc;
 
@@ -1055,10 +1055,17 @@ int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto done;
     }
+    /* only sales and receipts (a correction is filed by what it stands
+     * for: it is decoded, and skipped, as before) */
     for (size_t i = 0; i < n; i++)
-        seqs[i] = recs[i].seq;
-    qsort(seqs, n, sizeof(*seqs), cmp_u64);
-    for (size_t i = 0; i < n && !out->bad; i++) {
+        if (recs[i].role != LOT_PRODUCE && recs[i].role != LOT_INPUT &&
+            recs[i].role != LOT_TRANSFER && recs[i].role != LOT_CONSUME &&
+            recs[i].role != LOT_DISPENSE && recs[i].role != LOT_IMPORT &&
+            recs[i].role != LOT_EXPORT && recs[i].role != LOT_DESTROY &&
+            recs[i].role != LOT_LOSS && recs[i].role != LOT_STOCKTAKE)
+            seqs[m++] = recs[i].seq;
+    qsort(seqs, m, sizeof(*seqs), cmp_u64);
+    for (size_t i = 0; i < m && !out->bad; i++) {
         Trace__V1__Entry *e;
         Trace__V1__Event *ev;
         const Trace__V1__Quantity *q = NULL;
@@ -1069,6 +1076,9 @@ int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
             arena_reset(qr.a);
         if ((rc = entry_get(qr.txn, l, qr.a, seqs[i], &e)) != TRACE_OK)
             goto done;
+        /* an event that does not hold the sale's id names it nowhere */
+        if (!bytes_have(e->event.data, e->event.len, ref))
+            continue;
         if (!(ev = event_decode(qr.a, e->event.data, e->event.len))) {
             rc = trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
                             (unsigned long long)seqs[i]);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # End-to-end test of GS1 EPCIS 2.0 export (SPEC 11), with real processes:
-#   epcis_export.sh TRACECTL DEMO.jsonl VECTORS-DIR
+#   epcis_export.sh TRACECTL DEMO.jsonl VECTORS-DIR TRACED
 # A ledger with GLN parties and products records movements by GTIN
 # (produce, produce with inputs, sale citing permits, receipt, destroy,
 # dispense with a prescription); export --format epcis gives a document
@@ -10,11 +10,15 @@
 # imported into a fresh ledger with the same parties and products it
 # gives the same balances, traces and events; a second import adds
 # nothing; --party and --from/--to filter; what EPCIS cannot carry is
-# counted on stderr and left out.
+# counted on stderr and left out.  Through traced (--connect) export and
+# import give what they give on the folder: the same document, the same
+# events; rejected documents and refused events are named by their
+# eventList index and store nothing.
 set -u
-T=$1 DEMO=$2 V=$3
+T=$1 DEMO=$2 V=$3 TD=$4
 W=$(mktemp -d /tmp/trace-e2e-XXXXXX)
-trap 'rm -rf "$W"' EXIT
+DPID=
+trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$W"' EXIT
 A=$W/a B=$W/b
 # shellcheck source=checks.sh
 . "$(dirname "$0")/checks.sh"
@@ -186,5 +190,84 @@ expect 0 "movements EPCIS cannot carry" -- "$T" --data "$A" import --provision-k
 expect 0 "export with left-outs" -- "$T" --data "$A" export --format epcis --from 2026-02-06
 grep -q "0 events written, 3 movements left out (1 of types EPCIS does not carry here, 1 without a product, 1 of a party without a GLN, 0 not expressible)" "$W/err" && ok ||
   bad "left-out summary: $(cat "$W/err")"
+
+# 7. Through traced.  Export: the folder's document, line for line (but
+# its creationDate), whole and filtered.
+IPC=ipc://$W/traced.ipc
+start() { # LEDGER
+  "$TD" --data "$1" --listen "$IPC" 2>>"$W/traced.log" &
+  DPID=$!
+  for _ in $(seq 100); do
+    "$T" --connect "$IPC" --keys "$1/keys" head >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  bad "traced did not start"; cat "$W/traced.log"; exit 1
+}
+stop() { kill -TERM "$DPID"; wait "$DPID"; DPID=; }
+nodate() { sed 's/"creationDate":"[^"]*"//'; }
+C() { "$T" --connect "$IPC" --keys "$1" "${@:2}"; }
+start "$A"
+for f in "" "--party $D2" "--from 2026-02-04 --to 2026-02-04T23:59:59+08:00" "--from 2026-02-06"; do
+  # shellcheck disable=SC2086
+  "$T" --data "$A" export --format epcis $f >"$W/emb.json" 2>"$W/emb.err"
+  # shellcheck disable=SC2086
+  C "$A/keys" export --format epcis $f >"$W/rem.json" 2>"$W/rem.err" && ok || bad "export through traced ($f): $(cat "$W/rem.err")"
+  [ "$(nodate <"$W/emb.json")" = "$(nodate <"$W/rem.json")" ] && ok ||
+    { bad "export through traced ($f) differs"; diff <(nodate <"$W/emb.json" | tr ',' '\n') <(nodate <"$W/rem.json" | tr ',' '\n') | head -6; }
+  cmp -s "$W/emb.err" "$W/rem.err" && ok || bad "export summary through traced ($f): $(cat "$W/rem.err") vs $(cat "$W/emb.err")"
+done
+stop
+
+# Import: into ledger R through traced and ledger E on the folder, the
+# same document gives the same events and balances; again, nothing.
+R=$W/r E=$W/e
+for d in "$R" "$E"; do
+  expect 0 "init $d" -- "$T" --data "$d" init
+  expect 0 "master data into $d" -- "$T" --data "$d" import --provision-keys "$W/master.jsonl"
+done
+start "$R"
+expect 0 "import --format epcis through traced" -- C "$R/keys" import --provision-keys --format epcis "$W/doc.json"
+grep -q "EPCIS: 9 events: 9 imported (9 ledger events), 0 skipped, 0 rejected" "$W/out" && ok || bad "through traced: $(cat "$W/out" "$W/err")"
+grep -q "imported 9 events (0 already present" "$W/out" && ok || bad "through traced: $(cat "$W/out")"
+expect 0 "import --format epcis on the folder" -- "$T" --data "$E" import --provision-keys --format epcis "$W/doc.json"
+expect 0 "import again through traced" -- C "$R/keys" import --provision-keys --format epcis "$W/doc.json"
+grep -q "imported 0 events (9 already present" "$W/out" && ok || bad "re-import through traced: $(cat "$W/out")"
+# a document with an event that cannot be mapped: rejected, by index
+python3 - "$W/doc.json" "$W/bad.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["epcisBody"]["eventList"]
+s = [e for e in ev if e.get("bizStep") == "shipping"][0]
+s = dict(s, eventID="urn:x-trace:id:x-sal-bad")
+del s["destinationList"]
+d["epcisBody"]["eventList"] = [ev[0], s]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+n0=$(C "$R/keys" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+expect 2 "a rejected document through traced" -- C "$R/keys" import --format epcis "$W/bad.json"
+grep -q "eventList\[1\]: rejected: a shipping event with no destination party" "$W/err" && grep -q "nothing was imported" "$W/err" && ok ||
+  bad "rejected through traced: $(cat "$W/err")"
+# a mapped event the ledger refuses (a prescription without its
+# prescriber): the daemon's refusal names the EPCIS event
+python3 - "$W/doc.json" "$W/refused.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["epcisBody"]["eventList"]
+s = [e for e in ev if e.get("bizStep") == "dispensing"][0]
+s = dict(s, eventID="urn:x-trace:id:x-dsp-bad", **{"trace:rx": dict(s["trace:rx"], id="RX-EXP-2")})
+del s["trace:rx"]["prescriber"]
+d["epcisBody"]["eventList"] = [ev[0], s]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+expect 2 "a refused event through traced" -- C "$R/keys" import --format epcis "$W/refused.json"
+grep -q "eventList\[1\]: .*prescriber" "$W/err" && grep -q "nothing was imported" "$W/err" && ok || bad "refused through traced: $(cat "$W/err")"
+n1=$(C "$R/keys" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+[ "$n0" = "$n1" ] && ok || bad "a refused document stored entries ($n0 -> $n1)"
+stop
+[ "$(norm "$R")" = "$(norm "$E")" ] && [ "$(norm "$R")" = "$(norm "$B")" ] && ok || { bad "through traced: the movements differ"; diff <(norm "$R") <(norm "$E") | head -6; }
+for p in $M1 $D2 $U3 $H5; do
+  a=$("$T" --data "$R" --json balance $p) b=$("$T" --data "$E" --json balance $p)
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "balance of $p through traced: $a vs $b"
+done
 
 checks_done epcis_export

@@ -144,6 +144,28 @@ typedef struct trace_epcis_export_summary {
 int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
                        FILE *out, trace_epcis_export_summary *sum);
 
+/*
+ * The same document from the ledger's JSON Lines export read elsewhere
+ * (tracectl through traced): the parties' GLNs and the products are
+ * given, then each exported line, then the end.  The document written
+ * is the one trace_epcis_export writes for the same lines.
+ */
+typedef struct trace_epcis_writer trace_epcis_writer;
+int trace_epcis_writer_new(trace_epcis_writer **out, FILE *f);
+int trace_epcis_writer_add_party(trace_epcis_writer *w, const char *party,
+                                 const char *gln);
+/* The first product of a substance names the inputs of that substance. */
+int trace_epcis_writer_add_product(trace_epcis_writer *w, const char *gtin,
+                                   const char *substance);
+/* One line of the export (a SPEC 3 JSON line).  TRACE_EVERIFY for a line
+ * that is not one, TRACE_EUNAVAIL for a write error. */
+int trace_epcis_writer_line(trace_epcis_writer *w, const char *line,
+                            size_t len);
+/* Closes the document; the counts. */
+int trace_epcis_writer_end(trace_epcis_writer *w,
+                           trace_epcis_export_summary *sum);
+void trace_epcis_writer_free(trace_epcis_writer *w);
+
 #ifdef __cplusplus
 }
 #endif
