@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,12 +452,187 @@ static void print_epcis_summary(struct globals *g,
                 (unsigned long long)sum->rejected);
 }
 
+/* The EPCIS reader on a thread of its own, so that mapping the document
+ * overlaps with parsing the mapped lines (on this thread) and writing
+ * them (the import's writer thread).  Lines and notes travel in batches
+ * of up to PIPE_BYTES, at most PIPE_DEPTH batches in flight: memory is
+ * bounded whatever the size of the document. */
+#define PIPE_BYTES (256u << 10)
+#define PIPE_DEPTH 4
+
+struct pipe_msg {
+    unsigned long index;
+    int kind; /* 0 a line, 1 a skipped note, 2 a rejected note */
+    size_t off, len;
+};
+
+struct pipe_batch {
+    char *text;
+    size_t used, cap;
+    struct pipe_msg *msgs;
+    size_t n, mcap;
+};
+
+struct epcis_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pipe_batch *full[PIPE_DEPTH];
+    size_t head, count;
+    int done, rc, oom;
+    char err[1024];
+    struct pipe_batch *cur; /* the reader's */
+    const trace_epcis_master *m;
+    FILE *in;
+    trace_epcis_summary sum;
+};
+
+static void batch_free(struct pipe_batch *b)
+{
+    if (b) {
+        free(b->text);
+        free(b->msgs);
+        free(b);
+    }
+}
+
+static int pipe_flush(struct epcis_pipe *p)
+{
+    struct pipe_batch *b = p->cur;
+
+    if (!b || b->n == 0)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    while (p->count == PIPE_DEPTH)
+        pthread_cond_wait(&p->cv, &p->mu);
+    p->full[(p->head + p->count) % PIPE_DEPTH] = b;
+    p->count++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    p->cur = NULL;
+    return 0;
+}
+
+static int pipe_put(struct epcis_pipe *p, int kind, unsigned long index,
+                    const char *text, size_t len)
+{
+    struct pipe_batch *b = p->cur;
+
+    if (!b && !(b = p->cur = calloc(1, sizeof(*b))))
+        goto oom;
+    if (b->used + len > b->cap) {
+        size_t nc = b->cap ? b->cap : PIPE_BYTES;
+        char *t;
+        while (nc < b->used + len)
+            nc *= 2;
+        if (!(t = realloc(b->text, nc)))
+            goto oom;
+        b->text = t;
+        b->cap = nc;
+    }
+    if (b->n == b->mcap) {
+        size_t nc = b->mcap ? b->mcap * 2 : 1024;
+        struct pipe_msg *m = realloc(b->msgs, nc * sizeof(*m));
+        if (!m)
+            goto oom;
+        b->msgs = m;
+        b->mcap = nc;
+    }
+    memcpy(b->text + b->used, text, len);
+    b->msgs[b->n++] = (struct pipe_msg){index, kind, b->used, len};
+    b->used += len;
+    return b->used >= PIPE_BYTES ? pipe_flush(p) : 0;
+oom:
+    p->oom = 1;
+    return TRACE_ENOMEM;
+}
+
+static int pipe_line(void *ctx, const char *line, size_t len,
+                     unsigned long index)
+{
+    return pipe_put(ctx, 0, index, line, len);
+}
+
+static int pipe_note(void *ctx, unsigned long index, int rejected,
+                     const char *reason)
+{
+    return pipe_put(ctx, rejected ? 2 : 1, index, reason, strlen(reason) + 1);
+}
+
+static void *pipe_reader(void *arg)
+{
+    struct epcis_pipe *p = arg;
+    int rc = trace_epcis_read(p->m, p->in, pipe_line, pipe_note, p, &p->sum);
+
+    if (rc == TRACE_OK)
+        pipe_flush(p);
+    batch_free(p->cur);
+    p->cur = NULL;
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    if (rc != TRACE_OK)
+        snprintf(p->err, sizeof(p->err), "%s",
+                 p->oom ? "out of memory" : trace_error_last());
+    p->done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Runs the reader on its thread, each line to epcis_line and each note
+ * to epcis_note here.  The reader's code; its message in p->err. */
+static int read_piped(struct epcis_pipe *p, const trace_epcis_master *m,
+                      FILE *in, struct epcis_run *x)
+{
+    pthread_t th;
+
+    memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->m = m;
+    p->in = in;
+    if (pthread_create(&th, NULL, pipe_reader, p) != 0) {
+        /* no thread: read here */
+        p->rc = trace_epcis_read(m, in, epcis_line, epcis_note, x, &p->sum);
+        if (p->rc != TRACE_OK)
+            snprintf(p->err, sizeof(p->err), "%s", trace_error_last());
+        return p->rc;
+    }
+    for (;;) {
+        struct pipe_batch *b;
+        pthread_mutex_lock(&p->mu);
+        while (p->count == 0 && !p->done)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->count == 0) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        b = p->full[p->head];
+        p->head = (p->head + 1) % PIPE_DEPTH;
+        p->count--;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        for (size_t i = 0; i < b->n; i++) {
+            const struct pipe_msg *mm = &b->msgs[i];
+            if (mm->kind == 0)
+                epcis_line(x, b->text + mm->off, mm->len, mm->index);
+            else
+                epcis_note(x, mm->index, mm->kind == 2, b->text + mm->off);
+        }
+        batch_free(b);
+    }
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    return p->rc;
+}
+
 /* Reads the EPCIS document into the import `im`; 0 or the exit code. */
 static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
                         FILE *in, const char *path)
 {
     struct epcis_run x = {im, 0, 0, 0, TRACE_OK};
     trace_epcis_master *m = NULL;
+    struct epcis_pipe *p = NULL;
     trace_epcis_summary sum;
     int rc, ret = 0;
 
@@ -465,7 +641,12 @@ static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
         ret = ctl_fail(rc);
         goto out;
     }
-    rc = trace_epcis_read(m, in, epcis_line, epcis_note, &x, &sum);
+    if (!(p = malloc(sizeof(*p)))) {
+        ret = ctl_fail(TRACE_ENOMEM);
+        goto out;
+    }
+    rc = read_piped(p, m, in, &x);
+    sum = p->sum;
     while (rc == TRACE_OK && (rc = trace_import_next_error(im)) != TRACE_OK) {
         epcis_error(&x, rc);
         rc = TRACE_OK;
@@ -473,7 +654,7 @@ static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
     epcis_warnings(&x);
     if (rc != TRACE_OK) {
         fprintf(ctl_err, "tracectl: %s: %s\ntracectl: nothing was imported\n",
-                path, trace_error_last());
+                path, p->rc != TRACE_OK ? p->err : trace_error_last());
         ret = trace_error_exit_code(rc);
         goto out;
     }
@@ -487,6 +668,7 @@ static int import_epcis(struct globals *g, trace_ledger *l, trace_import *im,
                                                             : TRACE_EINVAL);
     }
 out:
+    free(p);
     trace_epcis_master_free(m);
     return ret;
 }
