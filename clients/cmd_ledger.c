@@ -688,7 +688,24 @@ static int rm_item(const ops_item_t *it, void *ctx)
     struct remote_master *x = ctx;
     int rc = TRACE_OK;
 
-    if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_PARTY && it->party->gln) {
+    if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_PARTY) {
+        const Trace__Ops__V1__Party *p = it->party;
+        for (size_t i = 0; i < p->n_sites && rc == TRACE_OK; i++) {
+            if (x->m) {
+                rc = trace_epcis_master_add_site(x->m, p->sites[i]->sgln,
+                                                 p->party, p->sites[i]->site);
+                if (rc == TRACE_EINVAL) /* a site name too long to map */
+                    rc = TRACE_OK;
+            }
+            if (x->w && rc == TRACE_OK)
+                rc = trace_epcis_writer_add_site(
+                    x->w, p->party, p->sites[i]->site, p->sites[i]->sgln);
+        }
+    }
+    if (rc != TRACE_OK)
+        ; /* said below */
+    else if (it->item_case == TRACE__OPS__V1__ITEM__ITEM_PARTY &&
+             it->party->gln) {
         if (x->m)
             rc = trace_epcis_master_add_party(x->m, it->party->gln,
                                               it->party->party);

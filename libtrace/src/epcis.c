@@ -52,14 +52,21 @@ struct mprod {
     uint32_t per_pack;
 };
 
+#define PARTY_CAP 72
+#define KIND_CAP  24
+#define SITE_CAP  128
+
+struct msite {
+    char party[PARTY_CAP];
+    char site[SITE_CAP];
+};
+
 struct trace_epcis_master {
     strmap *products; /* gtin -> struct mprod */
     strmap *parties;  /* gln -> party id */
     strmap *permits;  /* permit -> kind */
+    strmap *sites;    /* sgln -> struct msite */
 };
-
-#define PARTY_CAP 72
-#define KIND_CAP  24
 
 int trace_epcis_master_new(trace_epcis_master **out)
 {
@@ -67,7 +74,8 @@ int trace_epcis_master_new(trace_epcis_master **out)
 
     if (!m || !(m->products = strmap_new(sizeof(struct mprod))) ||
         !(m->parties = strmap_new(PARTY_CAP)) ||
-        !(m->permits = strmap_new(KIND_CAP))) {
+        !(m->permits = strmap_new(KIND_CAP)) ||
+        !(m->sites = strmap_new(sizeof(struct msite)))) {
         trace_epcis_master_free(m);
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
@@ -82,6 +90,7 @@ void trace_epcis_master_free(trace_epcis_master *m)
     strmap_free(m->products);
     strmap_free(m->parties);
     strmap_free(m->permits);
+    strmap_free(m->sites);
     free(m);
 }
 
@@ -123,6 +132,21 @@ int trace_epcis_master_add_party(trace_epcis_master *m, const char *gln,
     return TRACE_OK;
 }
 
+int trace_epcis_master_add_site(trace_epcis_master *m, const char *sgln,
+                                const char *party, const char *site)
+{
+    struct msite *v;
+
+    if (!gs1_key_valid(sgln, 13) || strlen(party) >= PARTY_CAP ||
+        strlen(site) >= SITE_CAP || !site[0])
+        return trace_fail(TRACE_EINVAL, "bad SGLN %.40s or site", sgln);
+    if (!(v = strmap_get(m->sites, sgln, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(v->party, party, strlen(party) + 1);
+    memcpy(v->site, site, strlen(site) + 1);
+    return TRACE_OK;
+}
+
 int trace_epcis_master_add_permit(trace_epcis_master *m, const char *permit,
                                   const char *kind)
 {
@@ -145,6 +169,13 @@ static int load_product(const trace_product_row *p, void *ctx)
 
 static int load_party(const trace_party_row *p, void *ctx)
 {
+    int rc;
+
+    for (size_t i = 0; i < p->n_sites; i++)
+        if ((rc = trace_epcis_master_add_site(ctx, p->sites[i].sgln, p->party,
+                                              p->sites[i].site)) != TRACE_OK &&
+            rc != TRACE_EINVAL) /* a site name too long to map: left out */
+            return rc;
     if (!p->gln)
         return 0;
     return trace_epcis_master_add_party(ctx, p->gln, p->party);
@@ -538,6 +569,9 @@ static const char *party_of(struct ep *e, const char *uri, const char *role)
         return NULL;
     }
     if (!(p = strmap_get((strmap *)e->m->parties, gln, 0))) {
+        const struct msite *st = strmap_get((strmap *)e->m->sites, gln, 0);
+        if (st)
+            return st->party; /* the SGLN of one of its sites */
         reject(e,
                "%s GLN %s is no registered party's (register the party "
                "with \"gln\": \"%s\")",
@@ -550,12 +584,13 @@ static const char *party_of(struct ep *e, const char *uri, const char *role)
 /* The owning (else possessing) party of a source or destination list. */
 static const char *sd_uri(const jt *ev, const char *list, const char *member)
 {
-    static const char *const types[] = {"owning_party", "possessing_party"};
+    static const char *const types[] = {"owning_party", "possessing_party",
+                                        "location"};
     const jt *a = jt_get(ev, list), *x;
 
     if (a && a->type != JT_ARR)
         return NULL;
-    for (int t = 0; t < 2; t++)
+    for (int t = 0; t < 3; t++)
         jt_foreach(a, x)
         {
             const char *ty = cbv_bare(str(x, "type"));
@@ -576,6 +611,30 @@ static const char *location_party(struct ep *e, const jt *ev)
         return NULL;
     }
     return party_of(e, uri, "location");
+}
+
+/* The site of `party` the event's location (bizLocation, else
+ * readPoint) is the SGLN of, or NULL. */
+static const char *location_site(struct ep *e, const jt *ev, const char *party)
+{
+    const char *uri = str(jt_get(ev, "bizLocation"), "id");
+    const struct msite *st;
+    char gln[14];
+
+    if (!uri)
+        uri = str(jt_get(ev, "readPoint"), "id");
+    if (!uri || !party || gs1_parse_gln(uri, gln) != TRACE_OK ||
+        !(st = strmap_get((strmap *)e->m->sites, gln, 0)) ||
+        strcmp(st->party, party) != 0)
+        return NULL;
+    return st->site;
+}
+
+static void put_site(struct ep *e, json_t *o, const jt *ev, const char *party)
+{
+    const char *site = location_site(e, ev, party);
+    if (site)
+        json_object_set_new(o, "site", json_string(site));
 }
 
 static const char *ilmd_lot(const jt *ev)
@@ -1051,6 +1110,7 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
                 put_qty(o, &in[i]);
                 json_object_set_new(o, "purpose",
                                     json_string("EPCIS transformation"));
+                put_site(e, o, ev, who);
                 if ((rc = emit(e, o, index)) != 0) {
                     json_decref(inputs);
                     goto done;
@@ -1067,6 +1127,7 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
             put_qty(o, &out[i]);
             if (i == 0 && inputs)
                 json_object_set(o, "inputs", inputs);
+            put_site(e, o, ev, who);
             if ((rc = emit(e, o, index)) != 0)
                 break;
         }
@@ -1111,6 +1172,7 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
                      out[i].gtin, out[i].lot);
             if ((v = strmap_get(e->sales, key, 1)) != NULL)
                 memcpy(v, id, strlen(id) + 1);
+            put_site(e, o, ev, seller);
             rc = emit(e, o, index);
         }
         goto done;
@@ -1154,6 +1216,7 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
             json_object_set_new(o, "ref", json_string(ref));
             json_object_set_new(o, "lot", json_string(out[i].lot));
             put_qty(o, &out[i]);
+            put_site(e, o, ev, buyer);
             rc = emit(e, o, index);
         }
         goto done;
@@ -1185,6 +1248,7 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
                                     json_string("EPCIS destroying"));
             else
                 json_object_set_new(o, "rx", to_json(rx));
+            put_site(e, o, ev, who);
             rc = emit(e, o, index);
         }
         goto done;

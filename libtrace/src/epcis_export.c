@@ -67,6 +67,7 @@ struct xp {
     FILE *out;
     strmap *glns;       /* party -> GLN */
     strmap *substances; /* substance -> first GTIN */
+    strmap *sites;      /* party \x01 site -> SGLN */
     trace_epcis_export_summary *sum;
     struct buf b;
     struct mv *m;     /* the movement being written */
@@ -81,10 +82,28 @@ static const struct {
 static const char *const extra_fields[] = {
     "method", "witness", "handler", "checker", "site", "carrier", "spec", NULL};
 
+static int add_site(struct xp *x, const char *party, const char *site,
+                    const char *sgln)
+{
+    char key[512], *v;
+
+    if (strlen(sgln) != 13 || (size_t)snprintf(key, sizeof(key), "%s\x01%s",
+                                               party, site) >= sizeof(key))
+        return 0; /* not written by site */
+    if (!(v = strmap_get(x->sites, key, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(v, sgln, GLN_CAP);
+    return 0;
+}
+
 static int load_party(const trace_party_row *p, void *ctx)
 {
     struct xp *x = ctx;
     char *v;
+
+    for (size_t i = 0; i < p->n_sites; i++)
+        if (add_site(x, p->party, p->sites[i].site, p->sites[i].sgln) != 0)
+            return TRACE_ENOMEM;
 
     if (!p->gln || strlen(p->gln) != 13)
         return 0;
@@ -305,6 +324,25 @@ static const char *tz_of(const char *at)
     return "+00:00";
 }
 
+#define EXTRA_SITE 4 /* extra_fields[4] */
+
+/* The SGLN URI of the party's site when it has one, else its GLN's. */
+static void put_location(struct xp *x, const char *party, const char *site)
+{
+    char key[512], buf[48];
+    const char *g = NULL;
+
+    if (site && (size_t)snprintf(key, sizeof(key), "%s\x01%s", party, site) <
+                    sizeof(key))
+        g = strmap_get(x->sites, key, 0);
+    if (!g) {
+        put_gln_uri(x, party, 1);
+        return;
+    }
+    snprintf(buf, sizeof(buf), "\"urn:epc:id:sgln:%.7s.%.5s.0\"", g, g + 7);
+    put(&x->b, buf);
+}
+
 enum left_out { OUT_NONE, OUT_NO_GLN, OUT_NOT_EXPRESSIBLE, OUT_NO_PRODUCT };
 
 #define MAX_INPUTS 256
@@ -397,7 +435,7 @@ static enum left_out map_one(struct xp *x, const struct mv *m)
             return OUT_NO_GLN;
     }
     put(b, ",\"bizLocation\":{\"id\":");
-    put_gln_uri(x, m->party, 1);
+    put_location(x, m->party, m->extra[EXTRA_SITE]);
     put(b, "}");
     if (sale || receipt) {
         put(b, ",\"sourceList\":[{\"type\":\"owning_party\",\"source\":");
@@ -655,6 +693,7 @@ int trace_epcis_writer_new(trace_epcis_writer **out, FILE *f)
     trace_epcis_writer *w = calloc(1, sizeof(*w));
 
     if (!w || !(w->a = arena_new(0)) || !(w->x.glns = strmap_new(GLN_CAP)) ||
+        !(w->x.sites = strmap_new(GLN_CAP)) ||
         !(w->x.substances = strmap_new(15)) ||
         !(w->x.m = malloc(sizeof(*w->x.m))) ||
         !(w->x.ibuf = malloc(MAX_INPUTS * sizeof(*w->x.ibuf)))) {
@@ -673,6 +712,7 @@ void trace_epcis_writer_free(trace_epcis_writer *w)
         return;
     arena_free(w->a);
     strmap_free(w->x.glns);
+    strmap_free(w->x.sites);
     strmap_free(w->x.substances);
     free(w->x.m);
     free(w->x.ibuf);
@@ -688,6 +728,12 @@ int trace_epcis_writer_add_party(trace_epcis_writer *w, const char *party,
     p.party = party;
     p.gln = gln;
     return load_party(&p, &w->x);
+}
+
+int trace_epcis_writer_add_site(trace_epcis_writer *w, const char *party,
+                                const char *site, const char *sgln)
+{
+    return add_site(&w->x, party, site, sgln);
 }
 
 int trace_epcis_writer_add_product(trace_epcis_writer *w, const char *gtin,
@@ -820,7 +866,7 @@ int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
     if (opts && opts->party && !trace_party_id_valid(opts->party))
         return trace_fail(TRACE_EINVAL, "invalid party id");
     if (!(x.glns = strmap_new(GLN_CAP)) || !(x.substances = strmap_new(15)) ||
-        !(x.m = malloc(sizeof(*x.m))) ||
+        !(x.sites = strmap_new(GLN_CAP)) || !(x.m = malloc(sizeof(*x.m))) ||
         !(x.ibuf = malloc(MAX_INPUTS * sizeof(*x.ibuf)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
@@ -837,6 +883,7 @@ out:
     free(x.m);
     free(x.ibuf);
     strmap_free(x.glns);
+    strmap_free(x.sites);
     strmap_free(x.substances);
     return rc;
 }
