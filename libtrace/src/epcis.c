@@ -21,7 +21,8 @@
  * instead, and a receipt naming the same despatch advice refers to it,
  * so a buyer's document links to the seller's; without one, a receipt
  * refers to the sale of the same parties, product and lot met earlier
- * in the same document, else to its first bizTransaction.  An id longer
+ * in the same document (among at least its last 100,000 sales: the
+ * memory is bounded), else to its first bizTransaction.  An id longer
  * than an event id may be becomes "epcis:" and 40 hex digits of its
  * SHA-256.
  *
@@ -41,6 +42,9 @@
 #define NUM_MARK  '\x01'
 #define MAX_DEPTH 64
 #define MAX_ITEMS 256 /* registered items per event */
+/* sales remembered for the receipts of the same document that name no
+ * despatch advice and no shipping event (about 35 MB) */
+#define MAX_SALES 100000
 
 /* ------------------------------------------------------------------ */
 /* Master data                                                          */
@@ -456,10 +460,12 @@ struct ep {
     trace_epcis_note_fn note;
     void *ctx;
     trace_epcis_summary *sum;
-    strmap *sales;    /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
-    const jt *fields; /* the event's "...:fields" extension, or NULL */
-    arena *a;         /* the event's parsed tree, reset per event */
-    const char *text; /* the event's text */
+    strmap *sales;     /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
+    strmap *old_sales; /* the generation before (or NULL) */
+    size_t n_sales;    /* entries of sales */
+    const jt *fields;  /* the event's "...:fields" extension, or NULL */
+    arena *a;          /* the event's parsed tree, reset per event */
+    const char *text;  /* the event's text */
     size_t text_len;
     struct item *in, *out; /* MAX_ITEMS each, reused from event to event */
     int cb_rc;             /* a callback's (or an allocation's) error: stop */
@@ -1170,8 +1176,19 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
             put_permits(e, o, ev);
             snprintf(key, sizeof(key), "%s\x01%s\x01%s\x01%s", seller, buyer,
                      out[i].gtin, out[i].lot);
-            if ((v = strmap_get(e->sales, key, 1)) != NULL)
+            if (e->n_sales == MAX_SALES) { /* bounded memory: a generation */
+                strmap *fresh = strmap_new(TRACE_MAX_ID + 1);
+                if (fresh) {
+                    strmap_free(e->old_sales);
+                    e->old_sales = e->sales;
+                    e->sales = fresh;
+                    e->n_sales = 0;
+                }
+            }
+            if ((v = strmap_get(e->sales, key, 1)) != NULL) {
+                e->n_sales += v[0] == '\0';
                 memcpy(v, id, strlen(id) + 1);
+            }
             put_site(e, o, ev, seller);
             rc = emit(e, o, index);
         }
@@ -1206,7 +1223,9 @@ static int map_event(struct ep *e, const jt *ev, unsigned long index,
                 item_id(ref, desadv, &out[i], 1);
             else if (upevt)
                 id_of_uri(ref, upevt); /* the shipping event itself */
-            else if ((sale = strmap_get(e->sales, key, 0)) && sale[0])
+            else if (((sale = strmap_get(e->sales, key, 0)) && sale[0]) ||
+                     (e->old_sales &&
+                      (sale = strmap_get(e->old_sales, key, 0)) && sale[0]))
                 memcpy(ref, sale, strlen(sale) + 1);
             else
                 make_id(ref, biz_tx(ev, NULL) ? biz_tx(ev, NULL) : base);
@@ -1423,8 +1442,8 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
                      trace_epcis_line_fn on_line, trace_epcis_note_fn note,
                      void *ctx, trace_epcis_summary *sum)
 {
-    struct ep e = {m,    on_line, note, ctx,  sum,  NULL, NULL,
-                   NULL, NULL,    0,    NULL, NULL, 0,    ""};
+    struct ep e = {m,    on_line, note, ctx, sum,  NULL, NULL, 0,
+                   NULL, NULL,    NULL, 0,   NULL, NULL, 0,    ""};
     struct rd r = {in, NULL, 0, 0, 0, -2, 0, NULL, 0, 0, 0, ""};
     struct doc d = {&e, "", 0, 0, 0};
     int rc, c;
@@ -1489,5 +1508,6 @@ out:
     free(e.out);
     arena_free(e.a);
     strmap_free(e.sales);
+    strmap_free(e.old_sales);
     return rc;
 }
