@@ -398,6 +398,11 @@ int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
 int party_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
                 const Trace__V1__PartyBody *body, const char *recorder,
                 uint64_t seq);
+/* The stored bytes of entry `seq` (an Entry, holding its event's bytes
+ * as they are), or the event's bytes of one in the writer's window: for
+ * a cheap look before entry_get. */
+int entry_raw(MDB_txn *txn, const trace_ledger *l, uint64_t seq,
+              const uint8_t **bytes, size_t *len);
 /* Reads entry `seq` from the journal and unpacks it into `a`. */
 int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
               Trace__V1__Entry **out);

@@ -1072,13 +1072,17 @@ int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
         int sale = 0;
         if (i && seqs[i] == seqs[i - 1])
             continue;
+        const uint8_t *raw;
+        size_t rlen;
         if ((i & 63) == 63)
             arena_reset(qr.a);
+        /* an entry that does not hold the sale's id names it nowhere */
+        if ((rc = entry_raw(qr.txn, l, seqs[i], &raw, &rlen)) != TRACE_OK)
+            goto done;
+        if (!bytes_have(raw, rlen, ref))
+            continue;
         if ((rc = entry_get(qr.txn, l, qr.a, seqs[i], &e)) != TRACE_OK)
             goto done;
-        /* an event that does not hold the sale's id names it nowhere */
-        if (!bytes_have(e->event.data, e->event.len, ref))
-            continue;
         if (!(ev = event_decode(qr.a, e->event.data, e->event.len))) {
             rc = trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
                             (unsigned long long)seqs[i]);
