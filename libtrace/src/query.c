@@ -1064,7 +1064,8 @@ int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
             recs[i].role != LOT_EXPORT && recs[i].role != LOT_DESTROY &&
             recs[i].role != LOT_LOSS && recs[i].role != LOT_STOCKTAKE)
             seqs[m++] = recs[i].seq;
-    qsort(seqs, m, sizeof(*seqs), cmp_u64);
+    if (m)
+        qsort(seqs, m, sizeof(*seqs), cmp_u64);
     for (size_t i = 0; i < m && !out->bad; i++) {
         Trace__V1__Entry *e;
         Trace__V1__Event *ev;
