@@ -46,8 +46,10 @@ static void embedded_principal(struct globals *g, trace_ledger *l,
     if (!g->as)
         return;
     who->party = g->as;
-    if (trace_party_info(l, g->as, &pi) == TRACE_OK)
+    if (trace_party_info(l, g->as, &pi) == TRACE_OK) {
         who->regulator = pi.regulator && !pi.suspended;
+        who->scopes = who->regulator ? pi.scopes : 0;
+    }
 }
 
 static void verify_progress(uint64_t done, uint64_t total, void *ctx)

@@ -367,6 +367,20 @@ static const struct command commands[] = {
      "                  name)\n"
      "Products are registered with `product` events by a regulator or\n"
      "their manufacturer; movements may then name a gtin and packs.\n"},
+    {"credit", cmd_credit, "PARTY [--at T] [--rules FILE]",
+     "Enterprise credit evaluation (企业信用评价): a score from 0 to 100 and "
+     "a grade over the twelve months before T.",
+     "  --at T         as of T (default now)\n"
+     "  --rules FILE   the rules file whose \"credit\" object sets weights:\n"
+     "                 {\"credit\":{\"weights\":{\"open_high\":10,...}}}\n"
+     "                 (traced uses its own `rules` setting)\n"
+     "100 less, for each factor, its count times its weight: stored alerts\n"
+     "naming the party by severity, open (or only acknowledged) apart from\n"
+     "resolved, each counted at its first evidence event's time; late\n"
+     "reports (LATE_REPORT) and stocktake variances (STOCKTAKE_VARIANCE)\n"
+     "as their own factors; the party's loss events.  Grade A >= 90,\n"
+     "B >= 75, C >= 60, else D.  Run reconcile first: only stored alerts\n"
+     "count.  The party itself and regulators may ask.\n"},
     {"history", cmd_history,
      "PARTY|LOT [--from T] [--to T] [--after SEQ] [--limit N] [--csv]",
      "Events recorded by a party, or naming a lot, in journal order.",
@@ -434,7 +448,13 @@ static const struct command commands[] = {
      "      --lot MOR-2601 --qty 10 --unit unit --rx-id RX-1 \\\n"
      "      --prescriber DR-1 --patient 310101195001011234 \\\n"
      "      --written 2026-02-01 --days 3 --form oral [--chronic]\n"
-     "The patient id is pseudonymised before anything is stored.  A missing\n"
+     "The patient id is pseudonymised before anything is stored.  A\n"
+     "carrier's pickup, handover or delivery names the sale it carries:\n"
+     "  tracectl --as CARRIER record pickup --ref.party SELLER \\\n"
+     "      --ref.id SALE-ID --substance ephedrine --lot EPH-2601-A \\\n"
+     "      --qty 100 --unit kg --vehicle 沪A12345 --driver ID [--seal S]\n"
+     "(handover and delivery take --to; the driver is pseudonymised like\n"
+     "a patient; custody moves no stock).  A missing\n"
      "or malformed field is named in the error (exit 2); nothing is stored.\n"
      "A correction without a replacement voids the event: say --void (or\n"
      "use `correct ID --FIELD VALUE`, which builds the replacement).\n"
@@ -460,6 +480,20 @@ static const struct command commands[] = {
      "each one short of a check is a PARCEL_CHECK_MISSING alert.  A\n"
      "regulator sees every outlet, an outlet's party its own parcels.\n"
      "This reads the parcels the caller may export (a scan).\n"},
+    {"applications", cmd_applications, "[--pending] [--party P]",
+     "Permit applications (网上审批) and where each stands.",
+     "One line per application: the applicant, what it asks for, its\n"
+     "state (pending, approved by a permit, rejected with the reason) and\n"
+     "the working days (Monday to Friday in the ledger's zone) it waited\n"
+     "for its answer, or has waited so far.\n"
+     "  --pending   only those not answered yet (a regulator's queue)\n"
+     "  --party P   only P's applications\n"
+     "A party applies with `record permit_application`; a regulator\n"
+     "answers with a `permit` citing it (`record permit ... --application\n"
+     "APPLICANT/ID`) or an `application_decision` (`--application\n"
+     "APPLICANT/ID --decision rejected --reason R`).  An application\n"
+     "unanswered after 5 working days is APPLICATION_OVERDUE.  A regulator\n"
+     "sees every application, a party its own.\n"},
     {"correct", cmd_correct, "EVENT-ID --reason R --FIELD VALUE ...",
      "Correct one of your events: its replacement is the event as it "
      "stands with the given fields changed.",

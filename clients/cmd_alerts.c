@@ -35,6 +35,9 @@ static const struct {
     {"from-site", "from_site"},
     {"to-site", "to_site"},
     {"transport-permit", "transport_permit"},
+    /* a carrier's pickup, handover or delivery names the sale */
+    {"ref-party", "ref.party"},
+    {"ref-id", "ref.id"},
 };
 
 /* Appends `"name":value` to the JSON in `m`; "a.b" nests (one level). */
@@ -54,7 +57,19 @@ static void record_field(FILE *m, const char *name, const char *value,
     for (const char *p = name; *p; p++)
         fputc(*p == '-' ? '_' : *p, m);
     fputs("\":", m);
-    if (list) {
+    if (strcmp(name, "application") == 0 && strchr(value, '/')) {
+        /* --application PARTY/ID: the application a permit or decision
+         * answers (party ids hold no '/'; the id may) */
+        const char *slash = strchr(value, '/');
+        char who[256];
+        snprintf(who, sizeof(who), "%.*s",
+                 (int)((size_t)(slash - value) < 255 ? slash - value : 255),
+                 value);
+        fputc('{', m);
+        ops_json_str(m, "party", who, 0);
+        ops_json_str(m, "id", slash + 1, 1);
+        fputc('}', m);
+    } else if (list) {
         const char *p = value;
         fputc('[', m);
         while (*p) {
@@ -252,7 +267,7 @@ static json_t *call_rows(struct globals *g, trace_ledger *l,
 }
 
 /* Sets one --FIELD VALUE on obj, typed as record types it ("rx.x" in
- * obj's "rx"). */
+ * obj's "rx", "ref.party" in obj's "ref": one level). */
 static int set_field(json_t *obj, const char *name, const char *value)
 {
     char *text = NULL;
@@ -263,11 +278,15 @@ static int set_field(json_t *obj, const char *name, const char *value)
 
     if (!m)
         return -1;
-    if (strncmp(name, "rx.", 3) == 0) {
-        name += 3;
-        if (!json_is_object(into = json_object_get(obj, "rx"))) {
+    const char *dot = strchr(name, '.');
+    if (dot && dot > name && dot[1] && (size_t)(dot - name) < 64) {
+        char outer[64];
+        memcpy(outer, name, (size_t)(dot - name));
+        outer[dot - name] = '\0';
+        name = dot + 1;
+        if (!json_is_object(into = json_object_get(obj, outer))) {
             into = json_object();
-            json_object_set_new(obj, "rx", into);
+            json_object_set_new(obj, outer, into);
         }
     }
     fputc('{', m);
@@ -442,8 +461,7 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         else if (mode == R_CORRECT && strcmp(name, "override") == 0)
             ; /* the correction's, not the replacement's */
         else if (mode == R_CORRECT &&
-                 (strncmp(name, "rx.", 3) == 0 || strcmp(name, "id") != 0) &&
-                 nf < 64)
+                 (strchr(name, '.') || strcmp(name, "id") != 0) && nf < 64)
             fields[nf][0] = name, fields[nf++][1] = value;
         else if (strcmp(name, "id") == 0)
             user_id = value;
@@ -451,8 +469,8 @@ static int record_or_check(struct globals *g, int argc, char **argv,
             user_party = value; /* must match --as: refused otherwise */
         else if (strcmp(name, "at") == 0)
             user_at = value;
-        else if (strncmp(name, "rx.", 3) == 0 && nn < 64)
-            nested[nn][0] = name + 3, nested[nn++][1] = value;
+        else if (strchr(name, '.') && nn < 64) /* rx.id, ref.party */
+            nested[nn][0] = name, nested[nn++][1] = value;
         else if (nf < 64)
             fields[nf][0] = name, fields[nf++][1] = value;
         else
@@ -518,10 +536,22 @@ static int record_or_check(struct globals *g, int argc, char **argv,
         ops_json_str(m, "at", user_at ? user_at : at, 1);
         for (size_t i = 0; i < nf; i++)
             record_field(m, fields[i][0], fields[i][1], 0);
-        if (nn) {
-            fputs(",\"rx\":{", m);
-            for (size_t i = 0; i < nn; i++)
-                record_field(m, nested[i][0], nested[i][1], i == 0);
+        /* nested fields, one object per outer name in the order first
+         * given: "rx":{...}, "ref":{...} */
+        for (size_t i = 0; i < nn; i++) {
+            size_t len_i = (size_t)(strchr(nested[i][0], '.') - nested[i][0]);
+            int first = 1, done = 0;
+            for (size_t j = 0; j < i && !done; j++)
+                done = strncmp(nested[j][0], nested[i][0], len_i + 1) == 0;
+            if (done)
+                continue;
+            fprintf(m, ",\"%.*s\":{", (int)len_i, nested[i][0]);
+            for (size_t j = i; j < nn; j++)
+                if (strncmp(nested[j][0], nested[i][0], len_i + 1) == 0) {
+                    record_field(m, nested[j][0] + len_i + 1, nested[j][1],
+                                 first);
+                    first = 0;
+                }
             fputc('}', m);
         }
         fputc('}', m);
@@ -542,12 +572,9 @@ static int record_or_check(struct globals *g, int argc, char **argv,
                         fields[i][0]);
                 ret = 2;
             }
-        for (size_t i = 0; i < nn; i++) {
-            char name[300];
-            snprintf(name, sizeof(name), "rx.%s", nested[i][0]);
-            if (set_field(base, name, nested[i][1]) != 0)
+        for (size_t i = 0; i < nn; i++)
+            if (set_field(base, nested[i][0], nested[i][1]) != 0)
                 ret = 2;
-        }
         ev = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "id",
                        user_id ? user_id : id, "party",
                        user_party ? user_party : party, "at",

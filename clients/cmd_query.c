@@ -225,6 +225,105 @@ int cmd_products(struct globals *g, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* credit                                                               */
+
+int cmd_credit(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"at", required_argument, NULL, 'a'},
+        {"rules", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    Trace__Ops__V1__Credit cq = TRACE__OPS__V1__CREDIT__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    char *rules = NULL;
+    size_t rules_len = 0;
+    int c, ret;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (ctl_parse_when(optarg, 1, &cq.at_us) != 0) {
+                free(rules);
+                return ctl_bad_time("credit", "--at", optarg);
+            }
+            cq.has_at_us = 1;
+            break;
+        case 'r':
+            free(rules);
+            rules = NULL;
+            if (g->connect)
+                return ctl_usage("credit", "%s",
+                                 "--rules is a setting of traced (rules = "
+                                 "FILE), not of a request");
+            if (ctl_read_file(optarg, &rules, &rules_len) != 0) {
+                fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
+                return 4;
+            }
+            cq.has_rules = 1;
+            cq.rules.data = (uint8_t *)rules;
+            cq.rules.len = rules_len;
+            break;
+        case 'h':
+            free(rules);
+            ctl_help(ctl_find_command("credit"));
+            return 0;
+        default:
+            free(rules);
+            return ctl_usage("credit", "%s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc) {
+        free(rules);
+        return ctl_usage("credit", "%s", "one PARTY");
+    }
+    cq.party = argv[optind];
+    call.op_case = TRACE__OPS__V1__CALL__OP_CREDIT;
+    call.credit = &cq;
+    ret = ctl_call(g, &call);
+    free(rules);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* applications                                                         */
+
+int cmd_applications(struct globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pending", no_argument, NULL, 'p'},
+        {"party", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    Trace__Ops__V1__Applications aq = TRACE__OPS__V1__APPLICATIONS__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            aq.has_pending = 1;
+            aq.pending = 1;
+            break;
+        case 'P':
+            aq.party = optarg;
+            break;
+        case 'h':
+            ctl_help(ctl_find_command("applications"));
+            return 0;
+        default:
+            return ctl_usage("applications", "%s", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return ctl_usage("applications", "unexpected argument %s",
+                         argv[optind]);
+    call.op_case = TRACE__OPS__V1__CALL__OP_APPLICATIONS;
+    call.applications = &aq;
+    return ctl_call(g, &call);
+}
+
+/* ------------------------------------------------------------------ */
 /* history                                                              */
 
 int cmd_history(struct globals *g, int argc, char **argv)

@@ -91,8 +91,66 @@ static int reads_party(const ops_principal *who, const char *party)
            (party && strcmp(who->party, party) == 0);
 }
 
+/* 1 if the JSON object text names a type and substance within scopes
+ * (under `inner` if not NULL: a bundle's event). */
+static int json_in_scope(struct run *r, const char *text, const char *inner)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL, *o;
+    int in;
+
+    if (!j)
+        return 0;
+    o = inner ? json_object_get(j, inner) : j;
+    in =
+        !inner || o
+            ? trace_in_scope(r->l, r->who->scopes,
+                             json_string_value(json_object_get(o, "type")),
+                             json_string_value(json_object_get(o, "substance")))
+            : 1; /* a bundle of no event (consistency) */
+    json_decref(j);
+    return in;
+}
+
+/* Departments (SPEC 12): 1 if a scoped regulator may see the row.  The
+ * one place that filters what operations read for them. */
+static int item_in_scope(struct run *r, const ops_item_t *it)
+{
+    unsigned sc = r->who->scopes;
+
+    if (!sc)
+        return 1;
+    switch (it->item_case) {
+    case TRACE__OPS__V1__ITEM__ITEM_HOLDING:
+        return trace_in_scope(r->l, sc, NULL, it->holding->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_HOP:
+        return trace_in_scope(r->l, sc, it->hop->kind, it->hop->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_PERMIT:
+        return trace_in_scope(r->l, sc, it->permit->kind,
+                              it->permit->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_EVENT:
+        return trace_in_scope(r->l, sc, it->event->type, it->event->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_DAY:
+        return trace_in_scope(r->l, sc, NULL, it->day->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_PRODUCT:
+        return trace_in_scope(r->l, sc, NULL, it->product->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_APPLICATION:
+        return trace_in_scope(r->l, sc, it->application->kind,
+                              it->application->substance);
+    case TRACE__OPS__V1__ITEM__ITEM_LINE:
+        return json_in_scope(r, it->line->json, NULL);
+    case TRACE__OPS__V1__ITEM__ITEM_ALERT:
+        return json_in_scope(r, it->alert->json, NULL);
+    case TRACE__OPS__V1__ITEM__ITEM_BUNDLE:
+        return json_in_scope(r, it->bundle->json, "event");
+    default:
+        return 1; /* head, catalog, parties, notes, summaries */
+    }
+}
+
 static int emit(struct run *r, ops_item_t *it)
 {
+    if (!item_in_scope(r, it))
+        return 0; /* not counted: outside the regulator's scopes */
     int rc = r->fn(it, r->ctx);
     if (rc == 0)
         r->rows++;
@@ -203,6 +261,7 @@ static int on_hop(const trace_hop *h, void *ctx)
     m.holder_name = (char *)h->holder_name;
     m.held = (char *)h->held_text;
     m.held_unit = (char *)h->held_unit;
+    m.vehicle = (char *)h->vehicle;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_HOP;
     it.hop = &m;
     return emit(r, &it);
@@ -860,6 +919,121 @@ static int run_products(struct run *r)
         r, trace_products(r->l, r->call->products->substance, on_product, r));
 }
 
+/* credit: the party itself and regulators (it is published with the
+ * enterprise's record) */
+static int check_credit(struct run *r)
+{
+    const Trace__Ops__V1__Credit *x = r->call->credit;
+    if (!reads_party(r->who, x->party))
+        return denied(r, "the credit of %s is not yours to read", x->party);
+    if (r->env->daemon && x->has_rules)
+        return ops_status_set(r->st, 1,
+                              "credit: --rules is a setting of traced "
+                              "(rules = FILE), not of a request");
+    return 0;
+}
+
+static int run_credit(struct run *r)
+{
+    const Trace__Ops__V1__Credit *x = r->call->credit;
+    Trace__Ops__V1__CreditScore m = TRACE__OPS__V1__CREDIT_SCORE__INIT;
+    Trace__Ops__V1__CreditFactor f[TRACE_CREDIT_FACTORS],
+        *fp[TRACE_CREDIT_FACTORS];
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+    trace_credit_score c;
+    char grade[2], name[256];
+    int rc;
+
+    if (x->has_rules)
+        rc =
+            trace_credit(r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
+                         (const char *)x->rules.data, x->rules.len, &c);
+    else
+        rc =
+            trace_credit(r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
+                         r->env->rules_json, r->env->rules_len, &c);
+    if (rc != TRACE_OK)
+        return ended(r, rc);
+    grade[0] = c.grade;
+    grade[1] = '\0';
+    m.party = c.party;
+    m.from = c.from;
+    m.to = c.to;
+    m.score = c.score;
+    m.grade = grade;
+    if (trace_party_name(r->l, c.party, name, sizeof(name)) == TRACE_OK)
+        m.name = name;
+    for (size_t i = 0; i < c.n_factors; i++) {
+        Trace__Ops__V1__CreditFactor z = TRACE__OPS__V1__CREDIT_FACTOR__INIT;
+        z.factor = (char *)c.factors[i].factor;
+        z.label_zh = (char *)c.factors[i].label_zh;
+        z.count = c.factors[i].count;
+        z.weight = c.factors[i].weight;
+        z.points = c.factors[i].points;
+        f[i] = z;
+        fp[i] = &f[i];
+    }
+    m.n_factors = c.n_factors;
+    m.factors = fp;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_CREDIT;
+    it.credit = &m;
+    return ended(r, emit(r, &it));
+}
+
+/* Applications (SPEC 12): an applicant reads its own, a regulator all
+ * (its queue of pending ones with --pending). */
+static int check_applications(struct run *r)
+{
+    const char *p = r->call->applications->party;
+    if (p && !reads_party(r->who, p))
+        return denied(r, "the applications of %s are not yours to list", p);
+    return 0;
+}
+
+static int on_application(const trace_application_row *a, void *ctx)
+{
+    struct run *r = ctx;
+    Trace__Ops__V1__Application m = TRACE__OPS__V1__APPLICATION__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    if (r->call->applications->has_pending && r->call->applications->pending &&
+        strcmp(a->state, "pending") != 0)
+        return 0;
+    m.party = (char *)a->party;
+    m.id = (char *)a->id;
+    m.at = (char *)a->at;
+    m.kind = (char *)a->kind;
+    m.substance = (char *)a->substance;
+    m.qty = (char *)a->qty;
+    m.unit = (char *)a->unit;
+    m.counterparty = (char *)a->counterparty;
+    m.purpose = (char *)a->purpose;
+    m.valid_from = (char *)a->valid_from;
+    m.valid_until = (char *)a->valid_until;
+    m.uses = (char *)a->uses;
+    m.state = (char *)a->state;
+    m.permit = (char *)a->permit;
+    m.decided_by = (char *)a->decided_by;
+    m.decision = (char *)a->decision;
+    m.decided_at = (char *)a->decided_at;
+    m.reason = (char *)a->reason;
+    m.days = a->days;
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_APPLICATION;
+    it.application = &m;
+    return emit(r, &it);
+}
+
+static int run_applications(struct run *r)
+{
+    const Trace__Ops__V1__Applications *x = r->call->applications;
+    /* a party without --party: its own */
+    const char *p = x->party                  ? x->party
+                    : reads_party(r->who, "") ? NULL
+                                              : r->who->party;
+    int64_t now = x->has_now_us ? x->now_us : TRACE_AT_NOW;
+    return ended(r, trace_applications(r->l, p, now, on_application, r));
+}
+
 /* A party lists the permits it holds or is the named counterparty of
  * (permit show, not the list, serves a seller checking a buyer's). */
 static int check_permit_list(struct run *r)
@@ -1146,6 +1320,9 @@ static const struct row rows[] = {
     {{"products", C(PRODUCTS), OPS_READ, "any registered party"},
      NULL,
      run_products},
+    {{"credit", C(CREDIT), OPS_READ, "the party itself, regulators"},
+     check_credit,
+     run_credit},
     {{"check", C(CHECK), OPS_READ, "a party its own events, regulators any"},
      check_check,
      run_check},
@@ -1153,6 +1330,10 @@ static const struct row rows[] = {
       "regulators all; a party those it holds or is the counterparty of"},
      check_permit_list,
      run_permit_list},
+    {{"applications", C(APPLICATIONS), OPS_READ,
+      "regulators all; a party its own"},
+     check_applications,
+     run_applications},
     {{"checkpoint", C(CHECKPOINT), OPS_READ, "any registered party"},
      NULL,
      run_checkpoint},
@@ -1232,8 +1413,12 @@ static int well_formed(const ops_call_t *c)
         return c->parties != NULL;
     case C(PRODUCTS):
         return c->products != NULL;
+    case C(CREDIT):
+        return c->credit && c->credit->party;
     case C(PERMIT_LIST):
         return c->permit_list != NULL;
+    case C(APPLICATIONS):
+        return c->applications != NULL;
     case C(CHECKPOINT):
         return c->checkpoint != NULL;
     case C(PROVE):
@@ -1294,6 +1479,23 @@ static int admit(struct run *r, const struct row **out)
         return ops_status_set(r->st, 1, "%s: a required field is missing",
                               w->op.name);
     *out = w;
+    if (r->who && r->who->scopes) {
+        /* a department sees only its scopes: what covers the whole
+         * ledger is for the root or an unscoped regulator */
+        char sc[64];
+        trace_scope_names(r->who->scopes, sc, sizeof(sc));
+        if (r->call->op_case == C(RECONCILE) || r->call->op_case == C(BACKUP))
+            return ops_status_set(r->st, 5,
+                                  "permission denied: %s covers the whole "
+                                  "ledger; %s works within scopes %s",
+                                  w->op.name, r->who->party, sc);
+        if (r->call->op_case == C(PROVE) && r->call->prove->history)
+            return ops_status_set(r->st, 5,
+                                  "permission denied: a party's whole chain "
+                                  "is not within scopes %s (prove single "
+                                  "events)",
+                                  sc);
+    }
     return w->check ? w->check(r) : 0;
 }
 

@@ -36,6 +36,8 @@ typedef Trace__Ops__V1__Item ops_item_t;
 typedef struct ops_principal {
     const char *party; /* NULL: the owner of the ledger folder (all rights) */
     int regulator;     /* an active regulator: reads everything */
+    unsigned scopes;   /* a regulator's departments (TRACE_SCOPE_*): it
+                          reads only within them; 0: everything */
 } ops_principal;
 
 /* Where an operation runs: what tracectl on a ledger folder and traced

@@ -287,6 +287,8 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
         ops_json_str(o, "holder_name", h->holder_name, 1);
         ops_json_str(o, "held", h->held, 1);
         ops_json_str(o, "held_unit", h->held_unit, 1);
+        if (h->vehicle)
+            ops_json_str(o, "vehicle", h->vehicle, 1);
         fputs("}\n", o);
         return;
     }
@@ -326,8 +328,12 @@ static void hop(ops_render *r, const Trace__Ops__V1__Hop *h)
     }
     fprintf(o, "  %s %s  [%s %s/%s]", or_empty(h->qty), or_empty(h->unit),
             h->at, h->party, h->event);
-    if (h->ref)
+    if (h->ref && strcmp(h->kind, "receipt") == 0)
         fprintf(o, L(r, "  receipt of sale %s", "  对应销售 %s"), h->ref);
+    else if (h->ref) /* a custody hop (SPEC 12) */
+        fprintf(o, L(r, "  carrying sale %s", "  承运销售 %s"), h->ref);
+    if (h->vehicle)
+        fprintf(o, L(r, "  vehicle %s", "  车辆 %s"), h->vehicle);
     fputc('\n', o);
 }
 
@@ -504,6 +510,102 @@ static void product(ops_render *r, const Trace__Ops__V1__Product *p)
             p->content_unit, (unsigned)p->units_per_pack);
     cell(o, p->form ? p->form : "-", 12);
     fprintf(o, "%s\n", p->name);
+}
+
+/* credit: the score and grade, then a line per factor */
+static void credit(ops_render *r, const Trace__Ops__V1__CreditScore *c)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "party", c->party, 0);
+        ops_json_str(o, "name", c->name, 1);
+        ops_json_str(o, "from", c->from, 1);
+        ops_json_str(o, "to", c->to, 1);
+        fprintf(o, ",\"score\":%u", (unsigned)c->score);
+        ops_json_str(o, "grade", c->grade, 1);
+        fputs(",\"factors\":[", o);
+        for (size_t i = 0; i < c->n_factors; i++) {
+            const Trace__Ops__V1__CreditFactor *f = c->factors[i];
+            fputs(i ? ",{" : "{", o);
+            ops_json_str(o, "factor", f->factor, 0);
+            fprintf(o, ",\"count\":%u,\"weight\":%g,\"points\":%g}",
+                    (unsigned)f->count, f->weight, f->points);
+        }
+        fputs("]}\n", o);
+        return;
+    }
+    fprintf(o, "%s %s%s%s%s\n", L(r, "credit of", "信用评价"), c->party,
+            c->name ? " (" : "", c->name ? c->name : "", c->name ? ")" : "");
+    fprintf(o, "%s %s .. %s\n", L(r, "over", "评价期间"), c->from, c->to);
+    fprintf(o, "%s %u/100, %s %s\n", L(r, "score", "得分"), (unsigned)c->score,
+            L(r, "grade", "信用等级"), c->grade);
+    {
+        static const struct col cols[] = {{"FACTOR", "因素", 24, 0},
+                                          {"COUNT", "次数", -6, 0},
+                                          {"WEIGHT", "权重", -7, 0},
+                                          {"POINTS", "扣分", -7, 0}};
+        heading(r, "", cols, sizeof(cols) / sizeof(*cols));
+    }
+    for (size_t i = 0; i < c->n_factors; i++) {
+        const Trace__Ops__V1__CreditFactor *f = c->factors[i];
+        cell(o, r->lang == OPS_LANG_ZH ? f->label_zh : f->factor, 24);
+        fprintf(o, "%6u %7g %7g\n", (unsigned)f->count, f->weight, f->points);
+    }
+}
+
+/* applications: a line per application, its answer last */
+static void application(ops_render *r, const Trace__Ops__V1__Application *a)
+{
+    FILE *o = r->out;
+
+    if (r->json) {
+        fputc('{', o);
+        ops_json_str(o, "party", a->party, 0);
+        ops_json_str(o, "id", a->id, 1);
+        ops_json_str(o, "at", a->at, 1);
+        ops_json_str(o, "kind", a->kind, 1);
+        ops_json_str(o, "substance", a->substance, 1);
+        ops_json_str(o, "qty", a->qty, 1);
+        ops_json_str(o, "unit", a->unit, 1);
+        ops_json_str(o, "counterparty", a->counterparty, 1);
+        ops_json_str(o, "purpose", a->purpose, 1);
+        ops_json_str(o, "valid_from", a->valid_from, 1);
+        ops_json_str(o, "valid_until", a->valid_until, 1);
+        ops_json_str(o, "uses", a->uses, 1);
+        ops_json_str(o, "state", a->state, 1);
+        ops_json_str(o, "permit", a->permit, 1);
+        ops_json_str(o, "decided_by", a->decided_by, 1);
+        ops_json_str(o, "decision", a->decision, 1);
+        ops_json_str(o, "decided_at", a->decided_at, 1);
+        ops_json_str(o, "reason", a->reason, 1);
+        fprintf(o, ",\"days\":%u}\n", (unsigned)a->days);
+        return;
+    }
+    if (r->rows == 0) {
+        static const struct col c[] = {
+            {"APPLICANT", "申请单位", 20, 0}, {"APPLICATION", "申请号", 12, 0},
+            {"KIND", "种类", 17, 0},          {"SUBSTANCE", "物质", 18, 0},
+            {"QTY", "数量", -10, 0},          {"UNIT", "单位", 5, 0},
+            {"STATE", "状态", 9, 0},          {"DAYS", "工作日", -6, 0},
+            {"ANSWER", "审批结果", 0, 0}};
+        heading(r, "", c, sizeof(c) / sizeof(*c));
+    }
+    fprintf(o, "%-20s ", a->party);
+    cell(o, a->id, 12);
+    cell(o, W(r, a->kind), 17);
+    fprintf(o, "%-18s %10s %-5s ", a->substance, a->qty, a->unit);
+    cell(o, W(r, a->state), 9);
+    fprintf(o, "%6u ", (unsigned)a->days);
+    if (a->permit)
+        fprintf(o, L(r, "permit %s (%s, %s)\n", "许可证 %s（%s，%s）\n"),
+                a->permit, or_empty(a->decided_by), or_empty(a->decided_at));
+    else if (a->reason)
+        fprintf(o, L(r, "%s (%s, %s)\n", "%s（%s，%s）\n"), a->reason,
+                or_empty(a->decided_by), or_empty(a->decided_at));
+    else
+        fprintf(o, L(r, "- (made %s)\n", "-（%s 提交）\n"), a->at);
 }
 
 /* permit list: a line per permit (show prints the whole permit) */
@@ -1324,6 +1426,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(RECONCILE)] = I(ALERT),
         [C(PARTIES)] = I(PARTY),
         [C(PRODUCTS)] = I(PRODUCT),
+        [C(CREDIT)] = I(CREDIT),
         [C(PERMIT_LIST)] = I(PERMIT),
         [C(CHECK)] = I(FINDING),
         [C(VERIFY)] = I(VERIFIED),
@@ -1331,6 +1434,7 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         [C(CHECKPOINT)] = I(NOTE),
         [C(PROVE)] = I(BUNDLE),
         [C(COSIGN)] = I(COSIGNED),
+        [C(APPLICATIONS)] = I(APPLICATION),
     };
 
     /* an item of another operation's kind (a confused or hostile
@@ -1357,6 +1461,12 @@ int ops_render_item(ops_render *r, const ops_call_t *call, const ops_item_t *it)
         break;
     case I(PRODUCT):
         product(r, it->product);
+        break;
+    case I(CREDIT):
+        credit(r, it->credit);
+        break;
+    case I(APPLICATION):
+        application(r, it->application);
         break;
     case I(FINDING):
         if (r->json) {
@@ -1459,6 +1569,14 @@ void ops_render_end(ops_render *r, const ops_call_t *call, int code)
     case C(PERMIT_LIST):
         if (r->rows == 0)
             fputs(L(r, "(no permits)\n", "（无许可证）\n"), o);
+        break;
+    case C(APPLICATIONS):
+        if (r->rows == 0)
+            fputs(
+                call->applications->pending
+                    ? L(r, "(no pending applications)\n", "（无待审批申请）\n")
+                    : L(r, "(no applications)\n", "（无申请）\n"),
+                o);
         break;
     case C(HISTORY):
         if (call->history->limit && r->rows == call->history->limit)

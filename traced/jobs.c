@@ -35,6 +35,7 @@ struct job {
     uint64_t id;
     char party[72];
     int regulator;
+    unsigned scopes;
     ops_call_t *call; /* its own copy */
     atomic_int cancel;
     atomic_uint_fast64_t progress, total;
@@ -82,7 +83,7 @@ static int job_stop(void *ctx)
 static void job_run(struct jobs *js, struct job *j)
 {
     struct server *s = js->s;
-    ops_principal who = {j->party, j->regulator};
+    ops_principal who = {j->party, j->regulator, j->scopes};
     ops_env env;
     ops_status st;
     char *rules;
@@ -233,7 +234,7 @@ static void start(struct work *w, const ops_call_t *call, const char *party,
     struct server *s = w->srv;
     struct jobs *js = s->jobs;
     const ops_op *op = ops_of_call(call);
-    ops_principal who = {party, pi->regulator};
+    ops_principal who = {party, pi->regulator, pi->scopes};
     ops_env env = {.daemon = 1}; /* what job_run will check again */
     struct job *j = NULL;
     ops_status st;
@@ -285,6 +286,7 @@ static void start(struct work *w, const ops_call_t *call, const char *party,
     j->id = ++js->last_id;
     snprintf(j->party, sizeof(j->party), "%s", party);
     j->regulator = pi->regulator;
+    j->scopes = pi->scopes;
     atomic_store(&j->cancel, 0);
     atomic_store(&j->progress, 0);
     atomic_store(&j->total, 0);

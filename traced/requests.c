@@ -178,7 +178,7 @@ static void run_call(struct work *w, const ops_call_t *call, const char *party,
 {
     struct server *s = w->srv;
     Trace__Wire__V1__Response resp = TRACE__WIRE__V1__RESPONSE__INIT;
-    ops_principal who = {party, pi->regulator};
+    ops_principal who = {party, pi->regulator, pi->scopes};
     struct rows_out o = {NULL, 0, 0, (size_t)s->cfg->max_reply};
     ops_env env;
     ops_status st;

@@ -66,6 +66,7 @@ int trace_party_info(trace_ledger *l, const char *party, trace_party *out)
                           (st->registered_by &&
                            strcmp(st->registered_by, l->regulator) == 0));
         out->n_keys = st->n_keys;
+        out->scopes = party_scopes(l, st);
     }
     ledger_txn_abort(l, txn);
     arena_free(a);
@@ -234,4 +235,92 @@ out:
         mdb_cursor_close(cur);
     ledger_txn_abort(l, txn);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Departments                                                          */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} scope_names[] = {
+    {"CN-PC", TRACE_SCOPE_PC},      {"CN-NARC", TRACE_SCOPE_NARC},
+    {"CN-PSY", TRACE_SCOPE_PSY},    {"import", TRACE_SCOPE_IMPORT},
+    {"export", TRACE_SCOPE_EXPORT},
+};
+#define N_SCOPE_NAMES (sizeof(scope_names) / sizeof(*scope_names))
+
+unsigned trace_scope_mask(const char *const *names, size_t n)
+{
+    unsigned m = 0;
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; names[i] && j < N_SCOPE_NAMES; j++)
+            if (strcmp(names[i], scope_names[j].name) == 0)
+                m |= scope_names[j].bit;
+    return m;
+}
+
+void trace_scope_names(unsigned scopes, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    if (cap)
+        buf[0] = '\0';
+    for (size_t j = 0; j < N_SCOPE_NAMES && used < cap; j++)
+        if (scopes & scope_names[j].bit) {
+            int n = snprintf(buf + used, cap - used, "%s%s", used ? "," : "",
+                             scope_names[j].name);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+}
+
+unsigned party_scopes(const trace_ledger *l, const Trace__V1__PartyState *st)
+{
+    const Trace__V1__PartyBody *b = st->body;
+
+    if (!b || strcmp(b->kind, "regulator") != 0 ||
+        strcmp(b->subject, l->regulator) == 0)
+        return 0;
+    return trace_scope_mask((const char *const *)b->scopes, b->n_scopes);
+}
+
+/* 1 if the control class `cls` (CN-PC-1, CN-NARC, ...) is of department
+ * `dept` (CN-PC ...): equal to it or a category of it. */
+static int class_of(const char *cls, const char *dept)
+{
+    size_t n = strlen(dept);
+    return strncmp(cls, dept, n) == 0 && (cls[n] == '\0' || cls[n] == '-');
+}
+
+int trace_in_scope(const trace_ledger *l, unsigned scopes, const char *type,
+                   const char *substance)
+{
+    const subst_info *s;
+
+    if (!scopes)
+        return 1;
+    if (type &&
+        ((scopes & TRACE_SCOPE_IMPORT) &&
+         (strcmp(type, "import") == 0 || strcmp(type, "import_license") == 0)))
+        return 1;
+    if (type &&
+        ((scopes & TRACE_SCOPE_EXPORT) &&
+         (strcmp(type, "export") == 0 || strcmp(type, "export_license") == 0)))
+        return 1;
+    if (!substance || !substance[0])
+        return !type ||
+               (strcmp(type, "import") != 0 && strcmp(type, "export") != 0 &&
+                strcmp(type, "import_license") != 0 &&
+                strcmp(type, "export_license") != 0);
+    if (!(s = catalog_find(l->cat, substance)))
+        return 0;
+    for (size_t i = 0; i < s->n_scopes; i++)
+        for (size_t j = 0; j < 3; j++) /* the control classes */
+            if ((scopes & scope_names[j].bit) &&
+                class_of(s->scopes[i], scope_names[j].name))
+                return 1;
+    return 0;
 }

@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "writer.h"
 
 /* Reading indexes ---------------------------------------------------- */
@@ -539,6 +541,21 @@ int party_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
                           "the root regulator %s must stay an active "
                           "regulator",
                           body->subject);
+    if (body->n_scopes && strcmp(body->kind, "regulator") != 0)
+        return trace_fail(TRACE_EINVAL,
+                          "scopes: only a regulator's departments have "
+                          "scopes; %s is a %s",
+                          body->subject, body->kind);
+    if (body->n_scopes && is_root)
+        return trace_fail(TRACE_EINVAL,
+                          "scopes: the root regulator %s sees everything and "
+                          "takes no scopes",
+                          body->subject);
+    for (size_t i = 0; i < body->n_scopes; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(body->scopes[i], body->scopes[j]) == 0)
+                return trace_fail(TRACE_EINVAL, "scopes: %s is named twice",
+                                  body->scopes[i]);
     keys = arena_alloc(tmp, ((old ? old->n_keys : 0) + 1) * sizeof(*keys));
     revoked =
         arena_alloc(tmp, ((old ? old->n_revoked : 0) + 1) * sizeof(*revoked));
@@ -736,6 +753,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
         snprintf(w->auth_party, sizeof(w->auth_party), "%s", ev->party);
         w->auth_key = NULL;
         w->auth_regulator = party_is_regulator(w->l, st);
+        w->auth_scopes = party_scopes(w->l, st);
         return TRACE_OK;
     }
     rc = trace_keyring_get(ring, ev->party, &key);
@@ -770,6 +788,7 @@ static int check_recorder(struct writer *w, const Trace__V1__Event *ev,
     snprintf(w->auth_party, sizeof(w->auth_party), "%s", ev->party);
     w->auth_key = key;
     w->auth_regulator = party_is_regulator(w->l, st);
+    w->auth_scopes = party_scopes(w->l, st);
     *out = key;
     return TRACE_OK;
 }
@@ -825,6 +844,127 @@ static int check_entry(struct writer *w, const struct item *it)
     return rc;
 }
 
+/* A scoped regulator (a department, w->auth_scopes) issues permits,
+ * changes their status, registers products and acknowledges alerts only
+ * within its scopes (SPEC 12). */
+static int check_scope(struct writer *w, const Trace__V1__Event *ev)
+{
+    const char *type = NULL, *substance = NULL, *what = NULL, *name = "";
+    char scopes[64];
+    int rc;
+
+    switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_PERMIT_BODY:
+        type = ev->permit_body->kind;
+        substance = ev->permit_body->substance;
+        what = "issue permit";
+        name = ev->permit_body->permit;
+        break;
+    case TRACE__V1__EVENT__BODY_PRODUCT_BODY:
+        substance = ev->product_body->substance;
+        what = "register product";
+        name = ev->product_body->gtin;
+        break;
+    case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY: {
+        MDB_val k = {strlen(ev->permit_status_body->permit),
+                     ev->permit_status_body->permit},
+                v;
+        Trace__V1__Entry *e;
+        Trace__V1__Event *pe;
+        what = "change the status of permit";
+        name = ev->permit_status_body->permit;
+        rc = mdb_get(w->txn, w->l->dbi_permits, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            return TRACE_OK; /* refused as an unknown permit later */
+        if (rc)
+            return trace_fail_mdb(rc, "permits");
+        if (v.mv_size != 8)
+            return trace_fail(TRACE_EVERIFY, "permit index is damaged");
+        if ((rc = entry_get(w->txn, w->l, w->tmp, be64_get(v.mv_data), &e)))
+            return rc;
+        if (!(pe = event_decode(w->tmp, e->event.data, e->event.len)) ||
+            pe->body_case != TRACE__V1__EVENT__BODY_PERMIT_BODY)
+            return trace_fail(TRACE_EVERIFY,
+                              "permit %s: its entry is not a "
+                              "permit",
+                              name);
+        type = pe->permit_body->kind;
+        substance = pe->permit_body->substance;
+        break;
+    }
+    case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY: {
+        const Trace__V1__ApplicationRef *ar =
+            ev->application_decision_body->application;
+        const struct went *we = window_find(w, ar->party, ar->id);
+        uint8_t key[KEY_MAX];
+        size_t klen =
+            compose_key(key, sizeof(key), ar->party, ar->id, strlen(ar->id));
+        MDB_val k = {klen, key}, v;
+        const uint8_t *bytes = NULL;
+        size_t blen = 0;
+        Trace__V1__Event *ae;
+        what = "decide on application";
+        name = ar->id;
+        if (we) {
+            bytes = we->p.bytes;
+            blen = we->p.len;
+        } else if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
+                   v.mv_size == 8) {
+            Trace__V1__Entry *e;
+            if ((rc = entry_get(w->txn, w->l, w->tmp, be64_get(v.mv_data),
+                                &e)) != TRACE_OK)
+                return rc;
+            bytes = e->event.data;
+            blen = e->event.len;
+        }
+        if (!bytes || !(ae = event_decode(w->tmp, bytes, blen)) ||
+            ae->body_case != TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY)
+            return TRACE_OK; /* refused as an unknown application later */
+        type = ae->permit_application_body->kind;
+        substance = ae->permit_application_body->substance;
+        break;
+    }
+    case TRACE__V1__EVENT__BODY_ALERT_ACK_BODY: {
+        const char *alert = ev->alert_ack_body->alert;
+        MDB_val k = {strlen(alert), (void *)alert}, v;
+        json_t *j;
+        what = "acknowledge alert";
+        name = alert;
+        rc = mdb_get(w->txn, w->l->dbi_alerts, &k, &v);
+        if (rc && rc != MDB_NOTFOUND)
+            return trace_fail_mdb(rc, "alerts");
+        if (rc == MDB_NOTFOUND ||
+            !(j = json_loadb(v.mv_data, v.mv_size, 0, NULL))) {
+            trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+            return trace_fail(TRACE_EPERM,
+                              "%s (scopes %s) may acknowledge only alerts "
+                              "found within its scopes; %s is not a known "
+                              "alert",
+                              ev->party, scopes, alert);
+        }
+        const char *about = json_string_value(json_object_get(j, "substance"));
+        int in = trace_in_scope(w->l, w->auth_scopes, NULL, about);
+        trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+        rc = in ? TRACE_OK
+                : trace_fail(TRACE_EPERM,
+                             "%s works within scopes %s and may not "
+                             "acknowledge alert %s of %s",
+                             ev->party, scopes, alert, about ? about : "");
+        json_decref(j);
+        return rc;
+    }
+    default:
+        return TRACE_OK;
+    }
+    if (trace_in_scope(w->l, w->auth_scopes, type, substance))
+        return TRACE_OK;
+    trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+    return trace_fail(
+        TRACE_EPERM, "%s works within scopes %s and may not %s %s%s%s",
+        ev->party, scopes, what, name, substance && substance[0] ? " of " : "",
+        substance ? substance : "");
+}
+
 int process(struct writer *w, const struct item *it, trace_keyring *ring,
             const char *as, unsigned flags)
 {
@@ -846,6 +986,8 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
         return TRACE_OK;
     }
     if ((rc = check_recorder(w, ev, t->regulator_only, ring, flags, &key)))
+        return rc;
+    if (w->auth_scopes && (rc = check_scope(w, ev)) != TRACE_OK)
         return rc;
     if (w->checks && !w->historic && (rc = check_entry(w, it)) != TRACE_OK)
         return rc;

@@ -64,6 +64,7 @@ enum {
     DB_RCIDX,
     DB_RX,       /* compared when the ledger has built it (rx_ready) */
     DB_PRODUCTS, /* compared when the ledger has it (a late database) */
+    DB_APPS,     /* compared when the ledger has it (a late database) */
     DB_ALERTSEQ, /* checked with the alerts (check_alerts), not compared */
     N_DB
 };
@@ -115,6 +116,8 @@ static const struct cmp_db {
     [DB_RX] = {"rx", offsetof(trace_ledger, dbi_rx), F_TEXT, F_SEQROLE, 8},
     [DB_PRODUCTS] = {"products", offsetof(trace_ledger, dbi_products), F_TEXT,
                      F_HEX, 0},
+    [DB_APPS] = {"apps", offsetof(trace_ledger, dbi_apps), F_TEXT, F_SEQROLE,
+                 8},
     [DB_ALERTSEQ] = {"alertseq", offsetof(trace_ledger, dbi_alertseq), F_U64,
                      F_TEXT, 0},
 };
@@ -437,6 +440,10 @@ static int scratch_open(struct deep *d, const char *tmpdir)
     /* the product master (product.c) */
     if (rc == 0)
         rc = mdb_dbi_open(txn, "products", MDB_CREATE, &d->sl.dbi_products);
+    /* permit applications and their answers (state.c) */
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "apps", MDB_DUPSORT | MDB_DUPFIXED | MDB_CREATE,
+                          &d->sl.dbi_apps);
     if (rc) {
         mdb_txn_abort(txn);
         return trace_fail_mdb(rc, "scratch");
@@ -660,6 +667,14 @@ static int rcidx_entry(struct deep *d, uint64_t seq, const MDB_val *raw)
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:
         x.witness = ev->destroy_body->witness;
         break;
+    case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+    case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+    case TRACE__V1__EVENT__BODY_DELIVERY_BODY: {
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        x.from = ref ? ref->party : NULL;
+        x.ref = ref ? ref->id : NULL;
+        break;
+    }
     case TRACE__V1__EVENT__BODY_DISPENSE_BODY:
         x.patient = ev->dispense_body->rx->patient;
         x.rx = ev->dispense_body->rx->id;
@@ -991,7 +1006,8 @@ static int compare_all(struct deep *d)
     for (int db = 0; db < N_DB && rc == TRACE_OK; db++)
         if (db != DB_ALERTSEQ && (db != DB_RCIDX || !d->rc_skip) &&
             (db != DB_RX || d->l->rx_ready) &&
-            (db != DB_PRODUCTS || d->l->dbi_products))
+            (db != DB_PRODUCTS || d->l->dbi_products) &&
+            (db != DB_APPS || d->l->dbi_apps))
             rc = compare_db(d, stxn, db);
     mdb_txn_abort(stxn);
     return rc;

@@ -21,8 +21,9 @@
  * that skip this conversion get the same check from
  * event_check_quantities().
  *
- * Patients.  rx.patient is replaced by "hmac:" + hex(HMAC-SHA256(secret,
- * patient)) while converting, so no clear identifier reaches the ledger.
+ * Patients and drivers.  rx.patient and a pickup's driver are replaced by
+ * "hmac:" + hex(HMAC-SHA256(secret, clear id)) while converting, so no
+ * clear identifier reaches the ledger.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,12 @@ static const event_type types[] = {
     {"alert_ack", TRACE__V1__EVENT__BODY_ALERT_ACK_BODY, 0},
     {"product", TRACE__V1__EVENT__BODY_PRODUCT_BODY, 0},
     {"parcel", TRACE__V1__EVENT__BODY_PARCEL_BODY, 0},
+    {"pickup", TRACE__V1__EVENT__BODY_PICKUP_BODY, 0},
+    {"handover", TRACE__V1__EVENT__BODY_HANDOVER_BODY, 0},
+    {"delivery", TRACE__V1__EVENT__BODY_DELIVERY_BODY, 0},
+    {"permit_application", TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY, 0},
+    {"application_decision", TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY,
+     1},
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
@@ -89,12 +96,16 @@ static const char *const permit_kinds[] = {"purchase_license",
 static const char *const permit_statuses[] = {"active", "suspended", "revoked",
                                               "exhausted", NULL};
 static const char *const uses[] = {"single", "multi", NULL};
+/* a regulator's departments (SPEC 12); trace_scope_mask() knows them */
+static const char *const regulator_scopes[] = {"CN-PC",  "CN-NARC", "CN-PSY",
+                                               "import", "export",  NULL};
 static const char *const forms[] = {
     "injection", "controlled_release", "oral", "patch", "other", NULL};
 static const char *const loss_reasons[] = {"theft", "loss", "damage",
                                            "in_transit", NULL};
 static const char *const ack_statuses[] = {"open", "acknowledged", "resolved",
                                            NULL};
+static const char *const decisions[] = {"rejected", NULL};
 
 /* Chinese spellings accepted for enumerated values, stored as the
  * canonical English value (so exports, rules and comparisons see one
@@ -132,6 +143,12 @@ static const struct {
     {"运输备案证明", "transport_filing"},
     {"进口许可证", "import_license"},
     {"出口许可证", "export_license"},
+    /* regulators' scopes (departments) */
+    {"易制毒化学品", "CN-PC"},
+    {"麻醉药品", "CN-NARC"},
+    {"精神药品", "CN-PSY"},
+    {"进口", "import"},
+    {"出口", "export"},
     /* uses */
     {"一次性", "single"},
     {"单次", "single"},
@@ -157,6 +174,9 @@ static const struct {
     {"未处理", "open"},
     {"已确认", "acknowledged"},
     {"已解决", "resolved"},
+    /* application decisions */
+    {"驳回", "rejected"},
+    {"不予批准", "rejected"},
 };
 
 /* Chinese names of values that have no accepted alias above: event types
@@ -181,6 +201,12 @@ static const struct {
     {"correction", "更正"},
     {"alert_ack", "预警处理"},
     {"product", "产品登记"},
+    {"parcel", "寄递收寄"},
+    {"pickup", "承运提货"},
+    {"handover", "承运交接"},
+    {"delivery", "承运送达"},
+    {"permit_application", "许可申请"},
+    {"application_decision", "审批决定"},
     {"info", "提示"},
     {"low", "低"},
     {"medium", "中"},
@@ -190,6 +216,9 @@ static const struct {
     {"exhausted", "已用完"},
     {"expired", "已过期"},
     {"not_yet_valid", "未生效"},
+    {"pending", "待审批"},
+    {"approved", "已批准"},
+    {"rejected", "已驳回"},
 };
 
 const char *trace_zh_name(const char *value)
@@ -241,8 +270,17 @@ static const struct field_rule {
 } rules[] = {
     {&trace__v1__party_body__descriptor, "kind", CHECK_ENUM, party_kinds},
     {&trace__v1__party_body__descriptor, "status", CHECK_ENUM, party_statuses},
+    {&trace__v1__party_body__descriptor, "scopes", CHECK_ENUM,
+     regulator_scopes},
     {&trace__v1__permit_body__descriptor, "kind", CHECK_ENUM, permit_kinds},
     {&trace__v1__permit_body__descriptor, "uses", CHECK_ENUM, uses},
+    {&trace__v1__permit_application_body__descriptor, "kind", CHECK_ENUM,
+     permit_kinds},
+    {&trace__v1__permit_application_body__descriptor, "uses", CHECK_ENUM, uses},
+    {&trace__v1__application_decision_body__descriptor, "decision", CHECK_ENUM,
+     decisions},
+    {&trace__v1__application_ref__descriptor, "party", CHECK_PARTY, NULL},
+    {&trace__v1__application_ref__descriptor, "id", CHECK_EVENT_ID, NULL},
     {&trace__v1__permit_status_body__descriptor, "status", CHECK_ENUM,
      permit_statuses},
     {&trace__v1__rx__descriptor, "form", CHECK_ENUM, forms},
@@ -254,6 +292,10 @@ static const struct field_rule {
     {NULL, "counterparty", CHECK_PARTY, NULL},
     {&trace__v1__sale_body__descriptor, "to", CHECK_PARTY, NULL},
     {&trace__v1__receipt_body__descriptor, "from", CHECK_PARTY, NULL},
+    {&trace__v1__handover_body__descriptor, "to", CHECK_PARTY, NULL},
+    {&trace__v1__delivery_body__descriptor, "to", CHECK_PARTY, NULL},
+    {&trace__v1__event_ref__descriptor, "party", CHECK_PARTY, NULL},
+    {&trace__v1__event_ref__descriptor, "id", CHECK_EVENT_ID, NULL},
     {NULL, "carrier", CHECK_PARTY, NULL},
     {NULL, "witness", CHECK_PARTY, NULL},
     {NULL, "substance", CHECK_SUBSTANCE, NULL},
@@ -276,7 +318,11 @@ static const struct {
                 "a patient's"},
     {"checker", "staff who checked it (复核人): a name or staff id"},
     {"spec", "specification (规格) of the drug, e.g. 10mg×10片"},
-    {"name", "the product's name"},
+    {"name", "its name (the party's, the product's)"},
+    {"vehicle", "the vehicle (plate or fleet number)"},
+    {"driver", "the driver's id (pseudonymised before storage, like a "
+               "patient's)"},
+    {"seal", "the seal number on the load"},
     {"form", "dosage form (free text: tablet, 片剂, ampoule ...)"},
 };
 
@@ -588,8 +634,8 @@ static int convert_time(const struct conv *cv, const char *name, json_t *v,
     return TRACE_OK;
 }
 
-static int pseudonymise(const struct conv *cv, const char *clear,
-                        const char **out)
+static int pseudonymise(const struct conv *cv, const char *field,
+                        const char *clear, const char **out)
 {
     uint8_t mac[32];
     char *p;
@@ -601,8 +647,9 @@ static int pseudonymise(const struct conv *cv, const char *clear,
                 n = 0;
         if (n != 64)
             return trace_fail(TRACE_EINVAL,
-                              "field \"rx.patient\": a pseudonym is \"hmac:\" "
-                              "and 64 lowercase hex digits");
+                              "field \"%s%s\": a pseudonym is \"hmac:\" "
+                              "and 64 lowercase hex digits",
+                              cv->path, field);
         *out = clear;
         return TRACE_OK;
     }
@@ -683,9 +730,11 @@ static int convert_field(const struct conv *cv,
             return rc;
         if ((rc = check_string(cv, m, f->name, &s)) != TRACE_OK)
             return rc;
-        if (m == &trace__v1__rx__descriptor &&
-            strcmp(f->name, "patient") == 0) {
-            if ((rc = pseudonymise(cv, s, &s)) != TRACE_OK)
+        if ((m == &trace__v1__rx__descriptor &&
+             strcmp(f->name, "patient") == 0) ||
+            (m == &trace__v1__pickup_body__descriptor &&
+             strcmp(f->name, "driver") == 0)) {
+            if ((rc = pseudonymise(cv, f->name, s, &s)) != TRACE_OK)
                 return rc;
         }
         if (!(*(char **)dst = arena_strdup(cv->a, s, strlen(s))))

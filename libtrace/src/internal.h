@@ -42,6 +42,9 @@ typedef struct arena arena;
  * per 2 MiB rather than per 4 KiB.  Freed with big_free() only. */
 void *big_alloc(size_t n);
 void big_free(void *p);
+/* Returns the freed big buffers kept for reuse to the system (end of a
+ * reconciliation). */
+void big_trim(void);
 arena *arena_new(size_t limit); /* limit: byte budget, 0 = none */
 /* Size of the blocks the arena takes from now on (default 16 KiB). */
 void arena_set_block(arena *a, size_t size);
@@ -224,6 +227,8 @@ struct trace_ledger {
     _Atomic int rx_failed; /* building it failed: not tried again */
     MDB_dbi dbi_products;  /* gtin -> product in force (product.c); a late
                               database: 0 while missing */
+    MDB_dbi dbi_apps;      /* permit applications and their answers
+                              (state.c); a late database: 0 while missing */
     char *dir;
     char *regulator;
     catalog *cat;
@@ -421,7 +426,9 @@ enum lot_role {
     LOT_DESTROY,
     LOT_LOSS,
     LOT_STOCKTAKE,
-    LOT_SALE_IN /* a sale, filed under its buyer */
+    LOT_SALE_IN,   /* a sale, filed under its buyer */
+    LOT_CUSTODY,   /* pickup, handover, delivery, under the carrier */
+    LOT_CUSTODY_OF /* the same, under the seller of the sale it cites */
 };
 enum pev_role {
     PEV_STATUS = 1,
@@ -429,6 +436,12 @@ enum pev_role {
     PEV_TRANSPORT,
     PEV_IMPORT,
     PEV_EXPORT
+};
+/* Roles in the apps index (state.c): applicant \0 id -> u64be seq, role */
+enum app_role {
+    APP_FILED = 1, /* the permit_application itself */
+    APP_REJECTED,  /* an application_decision citing it */
+    APP_PERMIT     /* a permit citing it (approval) */
 };
 typedef struct state_ctx {
     MDB_txn *txn;
@@ -531,6 +544,17 @@ int product_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
                   const Trace__V1__Event *ev, uint64_t seq);
 /* append.c: an active regulator registered by the root regulator (or it). */
 int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st);
+/* A regulator's scopes (TRACE_SCOPE_*), 0 if it has none, is the root
+ * regulator or is no regulator (access.c). */
+unsigned party_scopes(const trace_ledger *l, const Trace__V1__PartyState *st);
+
+/* application.c: the last microsecond (UTC) of the n-th working day
+ * (Monday to Friday in the zone tz_min minutes east of UTC) after the
+ * local day of `at`, and that day's local date (YYYY-MM-DD) in date;
+ * the working days after the local day of `from` up to that of `to`
+ * (0 if `to` is not later).  Public holidays are not known. */
+int64_t workday_deadline(int64_t at, int tz_min, int n, char date[11]);
+uint32_t workdays_between(int64_t from, int64_t to, int tz_min);
 
 /* permit.c */
 int subst_has_scope(const subst_info *s, const char *scope);

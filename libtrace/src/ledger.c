@@ -106,11 +106,13 @@ const size_t ledger_n_dbs = sizeof(ledger_dbs) / sizeof(ledger_dbs[0]);
 static const struct {
     const char *name;
     size_t offset;
+    unsigned flags;
 } late[] = {
-    {"rcidx", offsetof(trace_ledger, dbi_rcidx)},
-    {"tree", offsetof(trace_ledger, dbi_tree)},
-    {"ckpt", offsetof(trace_ledger, dbi_ckpt)},
-    {"products", offsetof(trace_ledger, dbi_products)},
+    {"rcidx", offsetof(trace_ledger, dbi_rcidx), 0},
+    {"tree", offsetof(trace_ledger, dbi_tree), 0},
+    {"ckpt", offsetof(trace_ledger, dbi_ckpt), 0},
+    {"products", offsetof(trace_ledger, dbi_products), 0},
+    {"apps", offsetof(trace_ledger, dbi_apps), DUPS},
 };
 
 static int secret_path(char *buf, size_t cap, const char *dir)
@@ -353,7 +355,7 @@ int ledger_txn_begin(trace_ledger *l, unsigned flags, MDB_txn **out)
         MDB_txn *t;
         if ((rc = mdb_txn_begin(l->env, NULL, 0, &t)) == 0) {
             for (size_t i = 0; rc == 0 && i < sizeof(late) / sizeof(*late); i++)
-                rc = mdb_dbi_open(t, late[i].name, MDB_CREATE,
+                rc = mdb_dbi_open(t, late[i].name, late[i].flags | MDB_CREATE,
                                   (MDB_dbi *)((char *)l + late[i].offset));
             if (rc == 0)
                 rc = mdb_txn_commit(t);
@@ -550,7 +552,8 @@ static int env_open(trace_ledger **out, const char *dir, int create)
     l->late_missing = 0;
     for (size_t i = 0; i < sizeof(late) / sizeof(*late); i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)l + late[i].offset);
-        rc = mdb_dbi_open(txn, late[i].name, create ? MDB_CREATE : 0, dbi);
+        rc = mdb_dbi_open(txn, late[i].name,
+                          late[i].flags | (create ? MDB_CREATE : 0), dbi);
         if (rc == MDB_NOTFOUND) {
             l->late_missing = 1;
             *dbi = 0;

@@ -314,7 +314,7 @@ static int lot_records(query *q, const char *lot, const char *party, int decode,
     rc = TRACE_OK;
     for (size_t i = 0; decode && i < cnt && rc == TRACE_OK; i++)
         rc = decode_rec(q, &recs[i]);
-    if (rc == TRACE_OK && decode)
+    if (rc == TRACE_OK && decode && cnt) /* qsort wants a non-NULL base */
         qsort(recs, cnt, sizeof(*recs), cmp_lotrec);
     *out = recs;
     *n = cnt;
@@ -330,8 +330,9 @@ typedef struct walk {
     query *q;
     trace_hop_fn fn;
     void *ctx;
-    strmap *seen;  /* "lot\x1party" pairs already expanded */
-    strmap *names; /* party -> its registered name (or NULL), in q->a */
+    strmap *seen;    /* "lot\x1party" pairs already expanded */
+    strmap *names;   /* party -> its registered name (or NULL), in q->a */
+    strmap *custody; /* "lot\x1seller" -> struct custody, in q->a */
     /* the holder a backward walk from every holder is explaining */
     const char *holder, *holder_name, *held_text, *held_unit;
 } walk;
@@ -422,6 +423,12 @@ static int emit_hop(walk *w, const lotrec *r, const char *lot, const char *from,
     h.to_name = r->role == LOT_EXPORT ? NULL : walk_name(w, to);
     if (r->ev->body_case == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
         h.ref = r->ev->receipt_body->ref;
+    if (r->role == LOT_CUSTODY || r->role == LOT_CUSTODY_OF) {
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        h.ref = ref ? ref->id : NULL;
+        if (r->ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY)
+            h.vehicle = r->ev->pickup_body->vehicle;
+    }
     h.leaves = leaves_of(r->role);
     h.holder = w->holder;
     h.holder_name = w->holder_name;
@@ -481,6 +488,102 @@ static int emit_receipts(walk *w, const lotrec *recs, size_t n, const char *lot,
     return rc;
 }
 
+/* The custody hops of the sale `sale` of `lot` (SPEC 12: pickups,
+ * handovers, deliveries citing it, filed under its seller), in `at`
+ * order at `depth`: seller -> carrier, carrier -> next carrier, carrier
+ * -> buyer. */
+struct custody {
+    int read;
+    lotrec *recs; /* the seller's custody records of the lot, decoded */
+    size_t n;
+};
+
+/* The custody records of `lot` filed under `seller`, read once per walk
+ * (a lot sold many times by one seller would otherwise read the seller's
+ * records per sale); `have`: the seller's records already decoded and
+ * sorted (forward()), or NULL to read them. */
+static int custody_of(walk *w, const char *lot, const char *seller,
+                      const lotrec *have, size_t n_have, struct custody **out)
+{
+    char key[KEY_MAX];
+    struct custody *c;
+    lotrec *recs;
+    size_t n, k = 0;
+    int rc;
+
+    snprintf(key, sizeof(key), "%s\x01%s", lot, seller);
+    if (!w->custody || !(c = strmap_get(w->custody, key, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    *out = c;
+    if (c->read)
+        return TRACE_OK;
+    if (have) {
+        for (size_t i = 0; i < n_have; i++)
+            k += have[i].role == LOT_CUSTODY || have[i].role == LOT_CUSTODY_OF;
+        if (!(recs = arena_alloc(w->q->a, (k + 1) * sizeof(*recs))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        k = 0;
+        for (size_t i = 0; i < n_have; i++)
+            if (have[i].role == LOT_CUSTODY || have[i].role == LOT_CUSTODY_OF)
+                recs[k++] = have[i];
+    } else {
+        if ((rc = lot_records(w->q, lot, seller, 0, &recs, &n)))
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            if (recs[i].role == LOT_CUSTODY || recs[i].role == LOT_CUSTODY_OF)
+                recs[k++] = recs[i];
+        for (size_t i = 0; i < k; i++)
+            if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
+                return rc;
+        qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    }
+    c->read = 1;
+    c->recs = recs;
+    c->n = k;
+    return TRACE_OK;
+}
+
+static int custody_hops(walk *w, const char *lot, const Trace__V1__Event *sale,
+                        int depth)
+{
+    struct custody *c;
+    const lotrec *recs;
+    size_t k;
+    int rc;
+
+    if ((rc = custody_of(w, lot, sale->party, NULL, 0, &c)) != TRACE_OK)
+        return rc;
+    recs = c->recs;
+    k = c->n;
+    for (size_t i = 0; i < k && rc == TRACE_OK; i++) {
+        const Trace__V1__Event *ev = recs[i].ev;
+        const ProtobufCMessage *body = event_body(ev);
+        const Trace__V1__EventRef *ref = body ? msg_field(body, "ref") : NULL;
+        const char *from = ev->party, *to = NULL;
+        if (!ref || !ref->party || !ref->id ||
+            strcmp(ref->party, sale->party) != 0 ||
+            strcmp(ref->id, sale->id) != 0)
+            continue;
+        switch (ev->body_case) {
+        case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+            from = sale->party;
+            to = ev->party;
+            break;
+        case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+            to = ev->handover_body->to;
+            break;
+        case TRACE__V1__EVENT__BODY_DELIVERY_BODY:
+            to = ev->delivery_body->to;
+            break;
+        default:
+            continue;
+        }
+        rc = emit_hop(w, &recs[i], lot, from, to, NULL, msg_field(body, "qty"),
+                      depth);
+    }
+    return rc;
+}
+
 /* The buyer's receipts of the sale `sale` of `lot`, at `depth`. */
 static int buyer_receipts(walk *w, const char *lot,
                           const Trace__V1__Event *sale, int depth)
@@ -499,7 +602,8 @@ static int buyer_receipts(walk *w, const char *lot,
     for (size_t i = 0; i < k; i++)
         if ((rc = decode_rec(w->q, &recs[i])) != TRACE_OK)
             return rc;
-    qsort(recs, k, sizeof(*recs), cmp_lotrec);
+    if (k)
+        qsort(recs, k, sizeof(*recs), cmp_lotrec);
     return emit_receipts(w, recs, k, lot, sale, depth);
 }
 
@@ -559,6 +663,11 @@ static int forward(walk *w, const char *lot, const char *party, int depth)
     if (n == 0 && depth == 0)
         return trace_fail(TRACE_ENOTFOUND, "%s has no record of lot %s", party,
                           lot);
+    {
+        struct custody *c; /* the party's custody records, as read here */
+        if ((rc = custody_of(w, lot, party, recs, n, &c)) != TRACE_OK)
+            return rc;
+    }
     for (size_t i = 0; i < n && rc == TRACE_OK; i++) {
         const lotrec *r = &recs[i];
         const Trace__V1__Event *ev = r->ev;
@@ -568,6 +677,8 @@ static int forward(walk *w, const char *lot, const char *party, int depth)
         case LOT_SALE:
             rc =
                 emit_hop(w, r, lot, party, ev->sale_body->to, NULL, qty, depth);
+            if (rc == TRACE_OK)
+                rc = custody_hops(w, lot, ev, depth);
             if (rc == TRACE_OK)
                 rc = buyer_receipts(w, lot, ev, depth);
             if (rc == TRACE_OK)
@@ -660,6 +771,8 @@ static int backward(walk *w, const char *lot, const char *holder, int depth)
         case LOT_SALE_IN:
             src = ev->party;
             rc = emit_hop(w, r, lot, src, holder, NULL, qty, depth);
+            if (rc == TRACE_OK)
+                rc = custody_hops(w, lot, ev, depth);
             if (rc == TRACE_OK)
                 rc = emit_receipts(w, recs, n, lot, ev, depth);
             break;
@@ -800,7 +913,7 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
               int direction, trace_hop_fn fn, void *ctx)
 {
     Trace__V1__PartyState *st;
-    walk w = {NULL, fn, ctx, NULL, NULL, NULL, NULL, NULL, NULL};
+    walk w = {.fn = fn, .ctx = ctx};
     query q;
     int rc;
 
@@ -817,7 +930,8 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
         goto out;
     }
     if (!(w.seen = strmap_new(sizeof(int))) ||
-        !(w.names = strmap_new(sizeof(const char *)))) {
+        !(w.names = strmap_new(sizeof(const char *))) ||
+        !(w.custody = strmap_new(sizeof(struct custody)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto out;
     }
@@ -832,6 +946,7 @@ int trace_lot(trace_ledger *l, const char *lot, const char *party,
 out:
     strmap_free(w.seen);
     strmap_free(w.names);
+    strmap_free(w.custody);
     query_end(&q);
     return rc;
 }

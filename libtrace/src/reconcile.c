@@ -176,6 +176,8 @@ static int load_config(struct run *r, const trace_reconcile_opts *o)
         size_t i;
         const char *key;
         json_t *v;
+        if (strcmp(code, "credit") == 0)
+            continue; /* credit's weights (credit.c) */
         for (i = 0; i < N_RULES && strcmp(reconcile_rules[i].code, code) != 0;
              i++)
             ;
@@ -311,7 +313,23 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         break;
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:
         x->permit = intern(r, ev->permit_body->permit);
+        if (ev->permit_body->application) {
+            const Trace__V1__ApplicationRef *a = ev->permit_body->application;
+            x->app_party = intern(r, a->party);
+            x->app_id = arena_strdup(r->a, a->id, strlen(a->id));
+            if (!x->app_id)
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+        }
         break;
+    case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY: {
+        const Trace__V1__ApplicationRef *a =
+            ev->application_decision_body->application;
+        x->app_party = intern(r, a->party);
+        x->app_id = arena_strdup(r->a, a->id, strlen(a->id));
+        if (!x->app_id)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        break;
+    }
     case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY:
         x->permit = intern(r, ev->permit_status_body->permit);
         break;
@@ -324,6 +342,21 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     case TRACE__V1__EVENT__BODY_LOSS_BODY:
         x->reason = intern(r, ev->loss_body->reason);
         break;
+    case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+    case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+    case TRACE__V1__EVENT__BODY_DELIVERY_BODY: {
+        /* from, ref: the sale cited; to: the next carrier or the buyer */
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        x->from = intern(r, ref->party);
+        x->ref = arena_strdup(r->a, ref->id, strlen(ref->id));
+        if (!x->ref)
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (ev->body_case == TRACE__V1__EVENT__BODY_HANDOVER_BODY)
+            x->to = intern(r, ev->handover_body->to);
+        else if (ev->body_case == TRACE__V1__EVENT__BODY_DELIVERY_BODY)
+            x->to = intern(r, ev->delivery_body->to);
+        break;
+    }
     case TRACE__V1__EVENT__BODY_PARCEL_BODY: {
         const Trace__V1__ParcelBody *pb = ev->parcel_body;
         x->waybill = arena_strdup(r->a, pb->waybill, strlen(pb->waybill));
@@ -370,6 +403,8 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         const Trace__V1__PartyBody *p = ev->party_body;
         x->subject = intern(r, p->subject);
         x->pkind = intern(r, p->kind);
+        x->pscopes = (uint8_t)trace_scope_mask((const char *const *)p->scopes,
+                                               p->n_scopes);
         x->pstatus = intern(r, p->status);
         if (p->n_licenses > UINT32_MAX)
             return trace_fail(TRACE_EINVAL, "too many licences");
@@ -573,6 +608,9 @@ static int loader_merge(struct loader *ld, size_t at)
             x->from = canon(ld, x->from);
             break;
         case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
+        case TRACE__V1__EVENT__BODY_PICKUP_BODY: /* ref: not interned */
+        case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+        case TRACE__V1__EVENT__BODY_DELIVERY_BODY:
             x->from = canon(ld, x->from);
             x->to = canon(ld, x->to);
             break;
@@ -595,6 +633,10 @@ static int loader_merge(struct loader *ld, size_t at)
             break;
         case TRACE__V1__EVENT__BODY_PARCEL_BODY: /* waybill: not interned */
             x->outlet = canon(ld, x->outlet);
+            break;
+        case TRACE__V1__EVENT__BODY_PERMIT_BODY: /* app_id: not interned */
+        case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY:
+            x->app_party = canon(ld, x->app_party);
             break;
         case TRACE__V1__EVENT__BODY_PARTY_BODY:
             x->subject = canon(ld, x->subject);
@@ -1184,6 +1226,8 @@ out:
     big_free(r.recs);
     big_free(r.by_at);
     big_free(r.by_id);
+    strmap_free(r.custody);
+    big_free(r.cnext);
     free(r.alerts);
     sha256_stream_free(r.digest);
     strmap_free(r.strings);
@@ -1191,6 +1235,7 @@ out:
     arena_free(r.a);
     arena_free(r.a2);
     arena_free(r.a3);
+    big_trim(); /* the buffers kept for reuse during the run */
     return rc;
 }
 

@@ -14,18 +14,22 @@
  *   orders      rcidx 'o' buyer\0substance     UNUSUAL_ORDER
  *   patient     rcidx 'p' patient              DOCTOR_SHOPPING
  *   rx          rcidx 'x' prescription id      RX_REUSE
+ *   application the apps index (state.c)      APPLICATION_OVERDUE
  *
  * plus every `party` event (rcidx 'g': the registration history that
  * UNLICENSED_PARTY and DESTROY_UNWITNESSED read), for a new `party` event
  * the events that name its subject as buyer, seller or witness (rcidx
  * 'u': verdicts on them may change), the sale each loaded
- * receipt cites, and the lots of the sales whose receipt window was
- * still open at the previous run (kept in the state).  The rules run over
- * that subset as over a whole ledger, but a rule judges a key (a lot, a
- * permit, ...) only if the key's scope was loaded whole; a per-event rule
- * judges any loaded event, which gives the same verdict as a full run as
- * the registration history is complete.  So a run costs in proportion to
- * what the new events touch, and finds what a full run would find.
+ * receipt cites, for carriers (SPEC 12) every event citing a loaded sale
+ * that names a carrier or that a loaded receipt, pickup, handover or
+ * delivery cites (rcidx 'r' holds the custody events too), and the lots of the
+ * sales whose receipt window was still open at the previous run and the
+ * applications whose answer was not yet due then (kept in the state).  The
+ * rules run over that subset as over a whole ledger, but a rule judges a key (a
+ * lot, a permit, ...) only if the key's scope was loaded whole; a per-event
+ * rule judges any loaded event, which gives the same verdict as a full run as
+ * the registration history is complete.  So a run costs in proportion to what
+ * the new events touch, and finds what a full run would find.
  *
  * A run falls back to a full one when there is no state yet, when the
  * rules configuration changed, or when a new event is a correction (it
@@ -275,6 +279,28 @@ static int load_cited(struct run *r, const char *party, const char *id)
     return TRACE_OK;
 }
 
+/* An application and every answer to it (the apps index, state.c). */
+static int load_app(struct run *r, const char *party, const char *id)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), party, id, strlen(id));
+    int rc;
+
+    if (!klen) {
+        r->partial = 0; /* too long to be indexed: judge everything */
+        return TRACE_OK;
+    }
+    if ((rc = scope_mark(r, SCOPE_APP, party, id)) <= 0)
+        return rc < 0 ? trace_fail(TRACE_ENOMEM, "out of memory") : TRACE_OK;
+    if ((rc = load_cited(r, party, id)) != TRACE_OK)
+        return rc;
+    if (!r->l->dbi_apps) {
+        r->partial = 0; /* no index in this process: judge everything */
+        return TRACE_OK;
+    }
+    return load_dups(r, r->l->dbi_apps, key, klen, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Planning and loading a run                                           */
 
@@ -385,6 +411,14 @@ int inc_load(struct run *r)
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_PARTY_BODY &&
             e->subject)
             rc = load_keyed(r, SCOPE_SUBJECT, 'u', e->subject, NULL);
+        if (rc == TRACE_OK &&
+            e->kind == TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY)
+            rc = load_app(r, e->party, e->id);
+        if (rc == TRACE_OK &&
+            (e->kind == TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY ||
+             e->kind == TRACE__V1__EVENT__BODY_PERMIT_BODY) &&
+            e->app_party && e->app_id)
+            rc = load_app(r, e->app_party, e->app_id);
         if (rc == TRACE_OK && e->kind == TRACE__V1__EVENT__BODY_DISPENSE_BODY) {
             if (e->patient)
                 rc = load_keyed(r, SCOPE_PATIENT, 'p', e->patient, NULL);
@@ -410,6 +444,12 @@ int inc_load(struct run *r)
             rc = load_lot(r, item + 1);
         else if (item[0] == 'P')
             rc = load_keyed(r, SCOPE_PERMIT, 0, item + 1, NULL);
+        else if (item[0] == 'A' && strchr(item, '\x01')) {
+            char app[KEY_MAX];
+            snprintf(app, sizeof(app), "%s", item + 1);
+            *strchr(app, '\x01') = '\0';
+            rc = load_app(r, app, app + strlen(app) + 1);
+        }
         o += len + 1;
     }
     /* the sale each receipt cites (the loop sees the ones it adds) */
@@ -417,6 +457,25 @@ int inc_load(struct run *r)
         if (r->recs[i].kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY &&
             r->recs[i].from && r->recs[i].ref)
             rc = load_cited(r, r->recs[i].from, r->recs[i].ref);
+    /* carriers (SPEC 12): a sale's custody chain is judged with every
+     * event citing it, so for each sale naming a carrier, each sale a
+     * receipt cites and each sale a custody event cites: the sale and
+     * everything citing it (the loop sees what it adds; a copy of the
+     * record, as loading moves r->recs) */
+    for (size_t i = 0; i < r->n && rc == TRACE_OK && r->partial; i++) {
+        const rec x = r->recs[i];
+        if (x.kind == TRACE__V1__EVENT__BODY_SALE_BODY && x.carrier)
+            rc = load_keyed(r, SCOPE_CITED, 'r', x.party, x.id);
+        else if ((x.kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY ||
+                  x.kind == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
+                  x.kind == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
+                  x.kind == TRACE__V1__EVENT__BODY_DELIVERY_BODY) &&
+                 x.from && x.ref) {
+            rc = load_cited(r, x.from, x.ref);
+            if (rc == TRACE_OK)
+                rc = load_keyed(r, SCOPE_CITED, 'r', x.from, x.ref);
+        }
+    }
     return rc;
 }
 
@@ -518,6 +577,12 @@ static int index_rec(struct sink *sk, const rec *e)
         if (e->from)
             rc = put_idx(sk, 'u', e->from, NULL, e->seq);
         if (rc == TRACE_OK && e->from && e->ref)
+            rc = put_idx(sk, 'r', e->from, e->ref, e->seq);
+        break;
+    case TRACE__V1__EVENT__BODY_PICKUP_BODY:
+    case TRACE__V1__EVENT__BODY_HANDOVER_BODY:
+    case TRACE__V1__EVENT__BODY_DELIVERY_BODY:
+        if (e->from && e->ref)
             rc = put_idx(sk, 'r', e->from, e->ref, e->seq);
         break;
     case TRACE__V1__EVENT__BODY_DESTROY_BODY:

@@ -27,9 +27,12 @@ struct input {
 /* One event of a run: 160 bytes, as a full run holds every event of the
  * ledger at once.  The fields of one event type share a union: a rule
  * reads them only after checking `kind` (sale: to, carrier, tpermit;
- * receipt: from, ref; transfer: from and to, the sites; destroy:
- * witness; loss: reason; dispense: rx, prescriber, patient, form;
- * produce: inputs; party: subject, pkind, pstatus, licenses).  The
+ * receipt: from, ref; pickup, handover, delivery: from and ref the sale
+ * they cite, to the next carrier or the buyer; transfer: from and to, the
+ * sites; destroy: witness; loss: reason; dispense: rx, prescriber, patient,
+ * form; produce: inputs; party: subject, pkind, pstatus, licenses;
+ * application_decision and permit: app_party, app_id, the application
+ * they answer).  The
  * fields outside it apply to every type (NULL or 0 where they do not). */
 typedef struct rec {
     uint64_t seq;
@@ -68,10 +71,14 @@ typedef struct rec {
         struct {
             const char *subject, *pkind, *pstatus;
             char **licenses;
+            uint8_t pscopes; /* a regulator's TRACE_SCOPE_* (0: all) */
         };
         struct {
             const char *waybill, *outlet;
             uint8_t pchecks; /* PCHECK_* passed */
+        };
+        struct { /* application_decision, a permit answering one */
+            const char *app_party, *app_id;
         };
     };
 } rec;
@@ -117,6 +124,7 @@ enum {
     SCOPE_RX,
     SCOPE_SUBJECT, /* events naming a party as buyer, seller or witness */
     SCOPE_CITED,   /* receipts citing an event (party, id) */
+    SCOPE_APP,     /* a permit application (party, id) and its answers */
     N_SCOPES
 };
 
@@ -152,6 +160,12 @@ struct run {
     rec **by_at;   /* recs in (at, seq) order */
     size_t *by_id; /* (party, id) hash index: 1 + index into recs */
     size_t id_cap;
+    /* custody events by the sale they cite ("party\x01id" -> struct
+     * chain), each chain linked in `at` order through cnext (1 + by_at
+     * index of the next, 0: the last); built on first use (rules.c) */
+    strmap *custody;
+    uint32_t *cnext;
+    int custody_built;
     struct alert *alerts;
     size_t n_alerts, cap_alerts;
     sha256_stream *digest; /* for alert ids */
@@ -183,7 +197,7 @@ struct rule {
     rule_fn fn;
 };
 
-#define N_RULES 19
+#define N_RULES 22
 /* The rules, in output order (rules.c). */
 extern const struct rule reconcile_rules[N_RULES];
 
@@ -208,7 +222,8 @@ int scope_complete(const struct run *r, int scope, const char *a,
                    const char *b);
 /* Remembers what the next incremental run loads again: 'L' the lot of a
  * sale still inside its receipt window, 'P' a permit with an event dated
- * after the as-of time. */
+ * after the as-of time, 'A' an application (party \x01 id) whose answer
+ * is not yet due. */
 int inc_keep_open(struct run *r, char tag, const char *key);
 
 /* The interned copy of s for this run (NULL for NULL). */

@@ -233,6 +233,64 @@ static const char *rec_buyer(const rec *x)
     return x->kind == TRACE__V1__EVENT__BODY_SALE_BODY ? x->to : NULL;
 }
 
+/* Carriers (SPEC 12) --------------------------------------------------- */
+
+static int is_custody(uint8_t kind)
+{
+    return kind == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
+           kind == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
+           kind == TRACE__V1__EVENT__BODY_DELIVERY_BODY;
+}
+
+struct chain {
+    uint32_t first, last; /* 1 + by_at index */
+};
+
+/* r->custody: the pickups, handovers and deliveries citing each sale
+ * (by its seller and id), in `at` order.  Nothing is built when the run
+ * holds none, so a ledger without carriers pays one pass. */
+static int custody_build(struct run *r)
+{
+    char key[KEY_MAX];
+
+    if (r->custody_built)
+        return TRACE_OK;
+    r->custody_built = 1;
+    for (size_t i = 0; i < r->n; i++) {
+        const rec *e = r->by_at[i];
+        struct chain *ch;
+        if (!is_custody(e->kind) || !e->from || !e->ref)
+            continue;
+        if (!r->custody &&
+            (!(r->custody = strmap_new(sizeof(struct chain))) ||
+             !(r->cnext = big_alloc((r->n + 1) * sizeof(*r->cnext)))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        snprintf(key, sizeof(key), "%s\x01%s", e->from, e->ref);
+        if (!(ch = strmap_get(r->custody, key, 1)))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        if (ch->last)
+            r->cnext[ch->last - 1] = (uint32_t)i + 1;
+        else
+            ch->first = (uint32_t)i + 1;
+        ch->last = (uint32_t)i + 1;
+    }
+    return TRACE_OK;
+}
+
+/* The first custody event citing the sale (party, id): 1 + its by_at
+ * index, 0 if none; the next of j is r->cnext[j - 1]. */
+static uint32_t custody_first(struct run *r, const char *party, const char *id)
+{
+    char key[KEY_MAX];
+    const struct chain *ch;
+
+    if (!r->custody)
+        return 0;
+    snprintf(key, sizeof(key), "%s\x01%s", party, id);
+    ch = strmap_get(r->custody, key, 0);
+    return ch ? ch->first : 0;
+}
+
 static int rule_permits(struct run *r, const struct cfg *c)
 {
     const struct rule *missing = RULE(0), *invalid = RULE(1),
@@ -377,6 +435,107 @@ static int within_tolerance(const subst_info *s, int64_t want, int64_t got,
     return (double)diff <= (double)mag * pct / 100.0;
 }
 
+/* One step of a sale's custody chain: the events of one kind (the sale,
+ * its pickups, one handover, its deliveries, its receipts) and what they
+ * add up to. */
+struct step {
+    const char *what; /* "sold", "picked up", ... */
+    const rec **ev;
+    size_t n;
+    int64_t qty;
+    int wrapped;
+};
+
+static void step_add(struct step *s, const rec *e)
+{
+    s->ev[s->n++] = e;
+    if (__builtin_add_overflow(s->qty, e->qty, &s->qty))
+        s->wrapped = 1;
+}
+
+/* QTY_MISMATCH along a carried sale's chain (SPEC 12): sale, pickups,
+ * each handover, deliveries, receipts; one alert at the first step whose
+ * quantity differs from the step before it (steps with no event are
+ * skipped), its evidence the sale and the events of both steps. */
+static int custody_qty(struct run *r, const rec *sale, uint32_t cfirst,
+                       const rec *const *receipts, size_t n_receipts,
+                       double pct)
+{
+    const struct rule *self = RULE(4);
+    size_t n_c = 0, n_steps = 0;
+    struct step *st;
+    const rec **pool;
+
+    for (uint32_t j = cfirst; j; j = r->cnext[j - 1])
+        n_c++;
+    st = arena_alloc(r->a, (n_c + 4) * sizeof(*st));
+    pool = arena_alloc(r->a, (n_c + n_receipts + 2) * sizeof(*pool));
+    if (!st || !pool)
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memset(st, 0, (n_c + 4) * sizeof(*st));
+    /* the sale, the pickups, each handover, the deliveries, the receipts */
+    st[0] = (struct step){"sold", pool, 0, 0, 0};
+    step_add(&st[0], sale);
+    pool += 1;
+    n_steps = 1;
+    struct step *pick = &st[n_steps++];
+    *pick = (struct step){"picked up", pool, 0, 0, 0};
+    for (uint32_t j = cfirst; j; j = r->cnext[j - 1])
+        if (r->by_at[j - 1]->kind == TRACE__V1__EVENT__BODY_PICKUP_BODY)
+            step_add(pick, r->by_at[j - 1]);
+    pool += pick->n;
+    for (uint32_t j = cfirst; j; j = r->cnext[j - 1])
+        if (r->by_at[j - 1]->kind == TRACE__V1__EVENT__BODY_HANDOVER_BODY) {
+            struct step *h = &st[n_steps++];
+            *h = (struct step){"handed over", pool++, 0, 0, 0};
+            step_add(h, r->by_at[j - 1]);
+        }
+    struct step *dl = &st[n_steps++];
+    *dl = (struct step){"delivered", pool, 0, 0, 0};
+    for (uint32_t j = cfirst; j; j = r->cnext[j - 1])
+        if (r->by_at[j - 1]->kind == TRACE__V1__EVENT__BODY_DELIVERY_BODY)
+            step_add(dl, r->by_at[j - 1]);
+    pool += dl->n;
+    struct step *rc_ = &st[n_steps++];
+    *rc_ = (struct step){"received", pool, 0, 0, 0};
+    for (size_t k = 0; k < n_receipts; k++)
+        step_add(rc_, receipts[k]);
+
+    const struct step *prev = &st[0];
+    for (size_t k = 1; k < n_steps; k++) {
+        const struct step *cur = &st[k];
+        const rec **ev;
+        size_t m = 0;
+        if (!cur->n)
+            continue;
+        if (!prev->wrapped && !cur->wrapped &&
+            within_tolerance(sale->sub, prev->qty, cur->qty, pct)) {
+            prev = cur;
+            continue;
+        }
+        if (!(ev = arena_alloc(r->a, (1 + prev->n + cur->n) * sizeof(*ev))))
+            return trace_fail(TRACE_ENOMEM, "out of memory");
+        ev[m++] = sale;
+        for (size_t i = 0; prev != &st[0] && i < prev->n; i++)
+            ev[m++] = prev->ev[i];
+        for (size_t i = 0; i < cur->n; i++)
+            ev[m++] = cur->ev[i];
+        if (prev->wrapped || cur->wrapped)
+            return RAISE(r, ev, m, sale->party, cur->ev[0]->party,
+                         sale->substance, sale->lot, NULL,
+                         "sale %s: the quantities %s and %s add up beyond "
+                         "any quantity",
+                         sale->id, prev->what, cur->what);
+        return RAISE(r, ev, m, sale->party, cur->ev[0]->party, sale->substance,
+                     sale->lot, NULL,
+                     "sale %s: %s %s %s, %s %s %s (%s %s by %s)", sale->id,
+                     fmt_qty(r, prev->qty, sale->unit), sale->unit, prev->what,
+                     fmt_qty(r, cur->qty, sale->unit), sale->unit, cur->what,
+                     rec_type(cur->ev[0]), cur->ev[0]->id, cur->ev[0]->party);
+    }
+    return TRACE_OK;
+}
+
 static int rule_two_way(struct run *r, const struct cfg *c)
 {
     const struct rule *unconfirmed = RULE(3), *mismatch = RULE(4),
@@ -394,6 +553,8 @@ static int rule_two_way(struct run *r, const struct cfg *c)
     (void)c;
     if (r->n >= UINT32_MAX)
         return trace_fail(TRACE_EINVAL, "too many events for one run");
+    if ((rc = custody_build(r)) != TRACE_OK)
+        return rc;
     if (!(confirmed = big_alloc((r->n + 1) * sizeof(*confirmed))) ||
         !(got = big_alloc((r->n + 1) * sizeof(*got))) ||
         !(n_got = big_alloc((r->n + 1) * sizeof(*n_got))) ||
@@ -450,7 +611,30 @@ static int rule_two_way(struct run *r, const struct cfg *c)
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *sale = r->by_at[i], **ev;
         size_t si = (size_t)(sale - r->recs), k = 0;
-        if (sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY || !n_got[si] ||
+        uint32_t cfirst;
+        if (sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY)
+            continue;
+        /* a sale in the hands of carriers: the whole chain (SPEC 12) */
+        cfirst = custody_first(r, sale->party, sale->id);
+        if (cfirst) {
+            if (n_got[si] &&
+                (wrapped[si] ||
+                 !within_tolerance(sale->sub, sale->qty, got[si], pct)))
+                confirmed[si]++;
+            if (!r->cfg[4].enabled ||
+                !scope_complete(r, SCOPE_CITED, sale->party, sale->id))
+                continue;
+            if (!(ev = arena_alloc(r->a,
+                                   ((size_t)n_got[si] + 1) * sizeof(*ev)))) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                break;
+            }
+            for (uint32_t j = first[si]; j; j = next[j - 1])
+                ev[k++] = r->by_at[j - 1];
+            rc = custody_qty(r, sale, cfirst, ev, k, pct);
+            continue;
+        }
+        if (!n_got[si] ||
             (!wrapped[si] &&
              within_tolerance(sale->sub, sale->qty, got[si], pct)))
             continue;
@@ -916,6 +1100,10 @@ static int rule_destroy(struct run *r, const struct cfg *c)
         else if (w && (strcmp(w->pkind, "regulator") != 0 ||
                        (w->pstatus && strcmp(w->pstatus, "suspended") == 0)))
             why = "names a witness who is not an active regulator";
+        else if (w && w->pscopes && strcmp(e->witness, r->l->regulator) != 0 &&
+                 !trace_in_scope(r->l, w->pscopes, NULL, e->substance))
+            why = "names a regulator whose scopes do not cover the "
+                  "substance as witness";
         if (why)
             rc = RAISE(r, &e, 1, e->party, e->witness, e->substance, e->lot,
                        NULL, "destruction %s of %s %s %s", e->id,
@@ -1275,9 +1463,213 @@ static int rule_parcel(struct run *r, const struct cfg *c)
     return rc;
 }
 
+/* CUSTODY_GAP and TRANSIT_OVERDUE (SPEC 12, carriers).
+ *
+ * CUSTODY_GAP, one alert per sale naming a carrier with no pickup citing
+ * it within `pickup_hours` of its `at` (once the as-of time is past that;
+ * a late pickup is named in the detail), evidence the sale; and one per
+ * receipt of such a sale that has custody events but no delivery citing
+ * it at or before the receipt's `at`, evidence the sale and the receipt
+ * (a sale with no custody event at all is the first gap, not two).
+ *
+ * TRANSIT_OVERDUE, one alert per sale with a pickup, once the as-of time
+ * is `transit_hours` past its first pickup: its first delivery came
+ * later than that, or none came; evidence the pickup, either way, so a
+ * delivery arriving after the alert does not make a second one.
+ *
+ * A partial run judges a sale only when every event citing it is loaded
+ * (SCOPE_CITED); a sale or pickup whose window is still open keeps its
+ * lot open for the next incremental run. */
+static int rule_custody(struct run *r, const struct cfg *c)
+{
+    const struct rule *gap = RULE(18), *overdue = RULE(19);
+    int64_t w_pick = (int64_t)(r->cfg[18].p[0] * (double)US_PER_HOUR);
+    int64_t w_transit = (int64_t)(r->cfg[19].p[0] * (double)US_PER_HOUR);
+    int rc;
+
+    (void)c;
+    if ((rc = custody_build(r)) != TRACE_OK)
+        return rc;
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = r->by_at[i];
+        const rec *pick = NULL, *late = NULL, *deliv = NULL;
+        uint32_t cfirst;
+
+        if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY && e->carrier &&
+            r->cfg[18].enabled) {
+            if (!scope_complete(r, SCOPE_CITED, e->party, e->id))
+                continue;
+            cfirst = custody_first(r, e->party, e->id);
+            for (uint32_t j = cfirst; j && !pick; j = r->cnext[j - 1]) {
+                const rec *x = r->by_at[j - 1];
+                if (x->kind != TRACE__V1__EVENT__BODY_PICKUP_BODY)
+                    continue;
+                if (x->at - e->at <= w_pick)
+                    pick = x;
+                else if (!late)
+                    late = x;
+            }
+            if (pick)
+                continue;
+            if (r->as_of <= e->at + w_pick) { /* still open */
+                rc = inc_keep_open(r, 'L', e->lot);
+                continue;
+            }
+            if (late)
+                rc = raise_alert(
+                    r, gap, &e, 1, e->party, e->carrier, e->substance, e->lot,
+                    NULL,
+                    "sale %s names carrier %s, whose first pickup %s came "
+                    "%.1f h after it (allowed %.0f h)",
+                    e->id, e->carrier, late->id,
+                    (double)(late->at - e->at) / (double)US_PER_HOUR,
+                    r->cfg[18].p[0]);
+            else
+                rc = raise_alert(r, gap, &e, 1, e->party, e->carrier,
+                                 e->substance, e->lot, NULL,
+                                 "sale %s names carrier %s, but no pickup "
+                                 "cites it within %.0f h",
+                                 e->id, e->carrier, r->cfg[18].p[0]);
+        } else if (e->kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY && e->from &&
+                   e->ref && r->cfg[18].enabled) {
+            const rec *sale;
+            if (!(cfirst = custody_first(r, e->from, e->ref)) ||
+                !(sale = find_rec(r, e->from, e->ref)) ||
+                sale->kind != TRACE__V1__EVENT__BODY_SALE_BODY ||
+                !sale->carrier ||
+                !scope_complete(r, SCOPE_CITED, e->from, e->ref))
+                continue;
+            for (uint32_t j = cfirst; j && !deliv; j = r->cnext[j - 1]) {
+                const rec *x = r->by_at[j - 1];
+                if (x->kind == TRACE__V1__EVENT__BODY_DELIVERY_BODY &&
+                    x->at <= e->at)
+                    deliv = x;
+            }
+            if (deliv)
+                continue;
+            const rec *ev[2] = {sale, e};
+            rc = raise_alert(r, gap, ev, 2, sale->party, e->party, e->substance,
+                             e->lot, NULL,
+                             "receipt %s of sale %s (carrier %s): no delivery "
+                             "cites the sale at or before it",
+                             e->id, sale->id, sale->carrier);
+        } else if (e->kind == TRACE__V1__EVENT__BODY_PICKUP_BODY && e->from &&
+                   e->ref && r->cfg[19].enabled) {
+            if (!scope_complete(r, SCOPE_CITED, e->from, e->ref))
+                continue;
+            cfirst = custody_first(r, e->from, e->ref);
+            /* judged once, at the sale's first pickup */
+            for (uint32_t j = cfirst; j && !pick; j = r->cnext[j - 1])
+                if (r->by_at[j - 1]->kind == TRACE__V1__EVENT__BODY_PICKUP_BODY)
+                    pick = r->by_at[j - 1];
+            if (pick != e)
+                continue;
+            for (uint32_t j = cfirst; j && !deliv; j = r->cnext[j - 1])
+                if (r->by_at[j - 1]->kind ==
+                    TRACE__V1__EVENT__BODY_DELIVERY_BODY)
+                    deliv = r->by_at[j - 1];
+            if (deliv && deliv->at - e->at <= w_transit)
+                continue;
+            if (r->as_of <= e->at + w_transit) { /* still open */
+                rc = inc_keep_open(r, 'L', e->lot);
+            } else if (deliv) {
+                rc = raise_alert(
+                    r, overdue, &e, 1, e->party, e->from, e->substance, e->lot,
+                    NULL,
+                    "sale %s of %s: delivery %s came %.1f h after pickup %s "
+                    "(allowed %.0f h)",
+                    e->ref, e->from, deliv->id,
+                    (double)(deliv->at - e->at) / (double)US_PER_HOUR, e->id,
+                    r->cfg[19].p[0]);
+            } else {
+                rc = raise_alert(r, overdue, &e, 1, e->party, e->from,
+                                 e->substance, e->lot, NULL,
+                                 "sale %s of %s: no delivery %.0f h after "
+                                 "pickup %s by %s",
+                                 e->ref, e->from, r->cfg[19].p[0], e->id,
+                                 e->party);
+            }
+        }
+    }
+    return rc;
+}
+
+/* APPLICATION_OVERDUE (SPEC 12, 网上审批): an application with neither a
+ * permit citing it nor a decision by the end of the N-th working day
+ * after the day it was made, once the run's time is past that.  An
+ * application whose answer is not due yet is kept for the next
+ * incremental run ('A'). */
+static int rule_app_overdue(struct run *r, const struct cfg *c)
+{
+    const struct rule *self = RULE(20);
+    int days = (int)c->p[0];
+    strmap *answered = NULL; /* party \x01 id -> earliest answer's at + 1 */
+    const rec **apps = NULL; /* the applications, in journal order */
+    size_t n_apps = 0, cap = 0;
+    char key[KEY_MAX];
+    int rc = TRACE_OK;
+
+    /* one pass in memory order (most ledgers hold none of these) */
+    for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
+        const rec *e = &r->recs[i];
+        int64_t *first;
+        if (e->kind == TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY) {
+            if (n_apps == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                const rec **p = realloc(apps, nc * sizeof(*p));
+                if (!p) {
+                    rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                    break;
+                }
+                apps = p;
+                cap = nc;
+            }
+            apps[n_apps++] = e;
+            continue;
+        }
+        if ((e->kind != TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY &&
+             e->kind != TRACE__V1__EVENT__BODY_PERMIT_BODY) ||
+            !e->app_id || !e->app_party)
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", e->app_party, e->app_id);
+        if ((!answered && !(answered = strmap_new(sizeof(int64_t)))) ||
+            !(first = strmap_get(answered, key, 1))) {
+            rc = trace_fail(TRACE_ENOMEM, "out of memory");
+            break;
+        }
+        if (!*first || e->at + 1 < *first)
+            *first = e->at + 1;
+    }
+    for (size_t i = 0; i < n_apps && rc == TRACE_OK; i++) {
+        const rec *e = apps[i];
+        const int64_t *first;
+        char due[11];
+        int64_t deadline;
+        if (!scope_complete(r, SCOPE_APP, e->party, e->id))
+            continue;
+        snprintf(key, sizeof(key), "%s\x01%s", e->party, e->id);
+        deadline = workday_deadline(e->at, r->l->tz_offset_min, days, due);
+        if (r->as_of <= deadline) {
+            rc = inc_keep_open(r, 'A', key);
+            continue;
+        }
+        first = answered ? strmap_get(answered, key, 0) : NULL;
+        if (first && *first - 1 <= deadline)
+            continue;
+        rc = RAISE(r, &e, 1, e->party, NULL, e->substance, NULL, NULL,
+                   "application %s of %s (%s) has neither a permit nor a "
+                   "decision after %d working days (due by the end of %s)%s",
+                   e->id, e->party, e->substance ? e->substance : "?", days,
+                   due, first ? "; answered late" : "");
+    }
+    free(apps);
+    strmap_free(answered);
+    return rc;
+}
+
 static int rule_chain(struct run *r, const struct cfg *c)
 {
-    const struct rule *self = RULE(18);
+    const struct rule *self = RULE(21);
     const trace_verify_result *res = &r->verify.res;
     (void)c;
     if (r->verify.started) { /* started with the run (reconcile.c) */
@@ -1371,7 +1763,8 @@ const struct rule reconcile_rules[N_RULES] = {
      rule_unlicensed},
     {"DESTROY_UNWITNESSED",
      "medium",
-     "a destruction names no witness, or one that is not a regulator",
+     "a destruction names no witness, or one that is not a regulator (or "
+     "a department whose scopes do not cover the substance)",
      {NULL},
      {0},
      rule_destroy},
@@ -1422,6 +1815,27 @@ const struct rule reconcile_rules[N_RULES] = {
      {NULL},
      {0},
      rule_parcel},
+    {"CUSTODY_GAP",
+     "high",
+     "a sale naming a carrier has no pickup citing it within pickup_hours, "
+     "or a receipt of a carried sale has no delivery at or before it",
+     {"pickup_hours"},
+     {24},
+     rule_custody},
+    {"TRANSIT_OVERDUE",
+     "medium",
+     "a sale's delivery came more than transit_hours after its pickup, or "
+     "none came transit_hours after it",
+     {"transit_hours"},
+     {72},
+     NULL},
+    {"APPLICATION_OVERDUE",
+     "medium",
+     "a permit application has neither a permit citing it nor a decision "
+     "after N working days (Monday to Friday in the ledger's zone)",
+     {"days"},
+     {5},
+     rule_app_overdue},
     {"CHAIN_BROKEN",
      "critical",
      "verification finds an entry whose hash, link or signature fails",

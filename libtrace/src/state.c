@@ -16,12 +16,19 @@
  *            the record before it).
  *   lots     lot \0 party -> u64be seq, u8 role (sorted duplicates)
  *            every event naming the lot, under its recorder (a sale also
- *            under its buyer, role LOT_SALE_IN), so tracing reads only
- *            the records of the parties it visits
+ *            under its buyer, role LOT_SALE_IN; a carrier's pickup,
+ *            handover or delivery also under the seller of the sale it
+ *            cites, role LOT_CUSTODY_OF), so tracing reads only the
+ *            records of the parties it visits
  *   permits  permit -> u64be seq           the issuing `permit` event
  *   products gtin -> u64be seq, ProductBody  the product in force
  *            (product.c)
  *   pev      permit -> u64be seq, u8 role     status changes, citations
+ *   apps     applicant \0 id -> u64be seq, u8 role   (sorted duplicates)
+ *            a permit application (APP_FILED) and what answered it: a
+ *            rejection (APP_REJECTED) or a permit citing it (APP_PERMIT);
+ *            at most one answer in force (state_apply refuses a second),
+ *            so "is it answered" is one look-up.  A late database.
  *
  * lots and pev are keyed by journal position, not time, so appends land
  * at the end of their range; readers sort the few records by `at`.
@@ -88,6 +95,10 @@ static const struct move {
     {TRACE__V1__EVENT__BODY_DESTROY_BODY, -1, LOT_DESTROY},
     {TRACE__V1__EVENT__BODY_LOSS_BODY, -1, LOT_LOSS},
     {TRACE__V1__EVENT__BODY_STOCKTAKE_BODY, 0, LOT_STOCKTAKE},
+    /* custody is not ownership: no stock moves */
+    {TRACE__V1__EVENT__BODY_PICKUP_BODY, 0, LOT_CUSTODY},
+    {TRACE__V1__EVENT__BODY_HANDOVER_BODY, 0, LOT_CUSTODY},
+    {TRACE__V1__EVENT__BODY_DELIVERY_BODY, 0, LOT_CUSTODY},
 };
 
 /* Permit fields and the kind of citation each makes. */
@@ -119,9 +130,11 @@ const char *canonical_substance(const trace_ledger *l, const char *s)
 }
 
 struct effect {
-    enum { EFF_BAL, EFF_LOT, EFF_PEV, EFF_RX } kind;
+    enum { EFF_BAL, EFF_LOT, EFF_PEV, EFF_RX, EFF_APP } kind;
     const char *party, *substance, *lot, *site, *permit; /* permit: the
-                                                            rx id for EFF_RX */
+                                                            rx id for EFF_RX,
+                                                            the application's
+                                                            id for EFF_APP */
     int64_t delta;
     uint8_t unit, role, n;
 };
@@ -148,6 +161,38 @@ static int bal(effect_fn fn, void *ctx, const trace_ledger *l,
     return fn(ctx, &e);
 }
 
+/* The application an event files under in the apps index (its own
+ * (party, id) for an application, the one it answers for a rejection or
+ * an approving permit) and in which role; 0 if none. */
+static int app_of(const Trace__V1__Event *ev, const char **party,
+                  const char **id, uint8_t *role)
+{
+    const Trace__V1__ApplicationRef *ref = NULL;
+
+    switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY:
+        *party = ev->party;
+        *id = ev->id;
+        *role = APP_FILED;
+        return 1;
+    case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY:
+        ref = ev->application_decision_body->application;
+        *role = APP_REJECTED;
+        break;
+    case TRACE__V1__EVENT__BODY_PERMIT_BODY:
+        ref = ev->permit_body->application;
+        *role = APP_PERMIT;
+        break;
+    default:
+        break;
+    }
+    if (!ref || !ref->party || !ref->id)
+        return 0;
+    *party = ref->party;
+    *id = ref->id;
+    return 1;
+}
+
 /* Calls fn for every index record the event implies. */
 static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
                   effect_fn fn, void *ctx)
@@ -169,6 +214,16 @@ static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
             citations[i].role, 0};
         if ((rc = fn(ctx, &e)) != TRACE_OK)
             return rc;
+    }
+    {
+        const char *ap, *aid;
+        uint8_t role;
+        if (app_of(ev, &ap, &aid, &role)) {
+            struct effect e = {EFF_APP, ap, NULL, NULL, NULL,
+                               aid,     0,  0,    role, 0};
+            if ((rc = fn(ctx, &e)) != TRACE_OK)
+                return rc;
+        }
     }
     if (ev->body_case == TRACE__V1__EVENT__BODY_DISPENSE_BODY &&
         ev->dispense_body->rx && ev->dispense_body->rx->id) {
@@ -192,6 +247,16 @@ static int derive(const trace_ledger *l, const Trace__V1__Event *ev,
         le.role = LOT_SALE_IN;
         if ((rc = fn(ctx, &le)) != TRACE_OK)
             return rc;
+    }
+    if (mv->role == LOT_CUSTODY) {
+        /* also under the seller, so a trace that reaches the sale finds
+         * its custody hops; nothing else */
+        const Trace__V1__EventRef *ref = msg_field(body, "ref");
+        if (!ref || !ref->party || strcmp(ref->party, ev->party) == 0)
+            return TRACE_OK;
+        le.party = ref->party;
+        le.role = LOT_CUSTODY_OF;
+        return fn(ctx, &le);
     }
     if (ev->body_case == TRACE__V1__EVENT__BODY_TRANSFER_BODY) {
         const Trace__V1__TransferBody *t = ev->transfer_body;
@@ -601,6 +666,10 @@ static int apply_one(void *ctx, const struct effect *e)
         return file_seq(a->sc->txn, a->sc->l->dbi_rx, &k, a->seq, e->role,
                         a->insert);
     }
+    case EFF_APP:
+        if (!a->sc->l->dbi_apps)
+            return TRACE_OK; /* a read-only open of an older ledger */
+        return apply_keyed(a, a->sc->l->dbi_apps, e->party, e->permit, e->role);
     }
     return TRACE_OK;
 }
@@ -775,6 +844,158 @@ static int apply_ack(state_ctx *sc, const Trace__V1__Event *ev)
     return rc ? trace_fail_mdb(rc, "acks") : TRACE_OK;
 }
 
+/* The event at journal position seq, written or in the window. */
+static int event_at(state_ctx *sc, uint64_t seq, Trace__V1__Event **out)
+{
+    Trace__V1__Entry *e;
+    const uint8_t *bytes;
+    size_t len;
+    int rc;
+
+    if (sc->unwritten_by_seq && seq >= sc->unwritten) {
+        if (sc->unwritten_by_seq(sc->unwritten_ctx, seq, &bytes, &len) !=
+            TRACE_OK)
+            return trace_fail(TRACE_EVERIFY, "entry %llu is missing",
+                              (unsigned long long)seq);
+    } else {
+        if ((rc = entry_get(sc->txn, sc->l, sc->tmp, seq, &e)) != TRACE_OK)
+            return rc;
+        bytes = e->event.data;
+        len = e->event.len;
+    }
+    if (!(*out = event_decode(sc->tmp, bytes, len)))
+        return trace_fail(TRACE_EVERIFY, "entry %llu cannot be decoded",
+                          (unsigned long long)seq);
+    return TRACE_OK;
+}
+
+/*
+ * An answer to an application (a rejection, or a permit citing it) must
+ * name an application in force that is not answered yet, and a permit
+ * must grant what was asked: the same kind and substance, to the
+ * applicant, a budget no larger.  Anything else is refused (EINVAL):
+ * an answer to nothing cannot be reported on.
+ */
+static int check_answer(state_ctx *sc, const Trace__V1__Event *ev,
+                        const Trace__V1__ApplicationRef *ref)
+{
+    const Trace__V1__PermitApplicationBody *ab;
+    Trace__V1__Event *app, *cor, *other;
+    uint64_t aseq, cseq;
+    uint8_t key[KEY_MAX];
+    size_t klen;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    rc = find_event(sc, sc->l->dbi_ids, ref->party, ref->id, &app, &aseq);
+    if (rc == TRACE_ENOTFOUND)
+        return trace_fail(TRACE_EINVAL,
+                          "%s cites application %s/%s, which %s never "
+                          "recorded",
+                          ev->id, ref->party, ref->id, ref->party);
+    if (rc != TRACE_OK)
+        return rc;
+    if (app->body_case != TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY)
+        return trace_fail(TRACE_EINVAL,
+                          "%s cites application %s/%s, which is a `%s` "
+                          "event, not a permit_application",
+                          ev->id, ref->party, ref->id,
+                          event_type_by_case(app->body_case)->name);
+    /* the version in force, if the applicant corrected it */
+    rc = find_event(sc, sc->l->dbi_eff, ref->party, ref->id, &cor, &cseq);
+    if (rc == TRACE_OK) {
+        const Trace__V1__CorrectionBody *c = cor->correction_body;
+        if (!c->has_replacement)
+            return trace_fail(TRACE_EINVAL,
+                              "%s cites application %s/%s, which %s "
+                              "withdrew (voided by its correction %s)",
+                              ev->id, ref->party, ref->id, ref->party, cor->id);
+        app = event_decode(sc->tmp, c->replacement.data, c->replacement.len);
+        if (!app ||
+            app->body_case != TRACE__V1__EVENT__BODY_PERMIT_APPLICATION_BODY)
+            return trace_fail(TRACE_EINVAL,
+                              "%s cites application %s/%s, which its "
+                              "correction %s replaced by another type",
+                              ev->id, ref->party, ref->id, cor->id);
+    } else if (rc != TRACE_ENOTFOUND) {
+        return rc;
+    }
+    /* answered already? */
+    klen = compose_key(key, sizeof(key), ref->party, ref->id, strlen(ref->id));
+    if (!klen)
+        return trace_fail(TRACE_EINVAL, "application id too long");
+    if (sc->l->dbi_apps) {
+        uint64_t answer = 0;
+        if ((rc = mdb_cursor_open(sc->txn, sc->l->dbi_apps, &cur)))
+            return trace_fail_mdb(rc, "apps");
+        k = (MDB_val){klen, key};
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP))
+            if (v.mv_size == 9 && ((const uint8_t *)v.mv_data)[8] != APP_FILED)
+                answer = be64_get(v.mv_data);
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return trace_fail_mdb(rc, "apps");
+        if (answer) {
+            if ((rc = event_at(sc, answer, &other)) != TRACE_OK)
+                return rc;
+            return trace_fail(
+                TRACE_EINVAL,
+                "application %s/%s was already decided: %s by %s's %s %s",
+                ref->party, ref->id,
+                other->body_case == TRACE__V1__EVENT__BODY_PERMIT_BODY
+                    ? "approved"
+                    : "rejected",
+                other->party,
+                other->body_case == TRACE__V1__EVENT__BODY_PERMIT_BODY
+                    ? "permit"
+                    : "decision",
+                other->body_case == TRACE__V1__EVENT__BODY_PERMIT_BODY
+                    ? other->permit_body->permit
+                    : other->id);
+        }
+    }
+    if (ev->body_case != TRACE__V1__EVENT__BODY_PERMIT_BODY)
+        return TRACE_OK;
+    const Trace__V1__PermitBody *pb = ev->permit_body;
+    ab = app->permit_application_body;
+    if (strcmp(pb->kind, ab->kind) != 0)
+        return trace_fail(TRACE_EINVAL,
+                          "permit %s is a %s, but application %s/%s asks for "
+                          "a %s",
+                          pb->permit, pb->kind, ref->party, ref->id, ab->kind);
+    if (strcmp(canonical_substance(sc->l, pb->substance),
+               canonical_substance(sc->l, ab->substance)) != 0)
+        return trace_fail(TRACE_EINVAL,
+                          "permit %s is for %s, but application %s/%s asks "
+                          "for %s",
+                          pb->permit, pb->substance, ref->party, ref->id,
+                          ab->substance);
+    if (strcmp(pb->holder, app->party) != 0)
+        return trace_fail(TRACE_EINVAL,
+                          "permit %s is held by %s, but application %s/%s "
+                          "was made by %s",
+                          pb->permit, pb->holder, ref->party, ref->id,
+                          app->party);
+    if (pb->qty->amount > ab->qty->amount) {
+        char grant[48], asked[48];
+        int64_t fg = 1, fa = 1;
+        unit_lookup(pb->qty->unit, NULL, &fg);
+        unit_lookup(ab->qty->unit, NULL, &fa);
+        if (qty_format(grant, sizeof(grant), pb->qty->amount, fg) != TRACE_OK ||
+            qty_format(asked, sizeof(asked), ab->qty->amount, fa) != TRACE_OK)
+            grant[0] = asked[0] = '?', grant[1] = asked[1] = '\0';
+        return trace_fail(TRACE_EINVAL,
+                          "permit %s grants %s %s, more than the %s %s "
+                          "application %s/%s asks for (a permit may grant "
+                          "less, not more)",
+                          pb->permit, grant, pb->qty->unit, asked,
+                          ab->qty->unit, ref->party, ref->id);
+    }
+    return TRACE_OK;
+}
+
 int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
 {
     MDB_val k, v;
@@ -786,7 +1007,19 @@ int state_apply(state_ctx *sc, const Trace__V1__Event *ev, uint64_t seq)
     case TRACE__V1__EVENT__BODY_CORRECTION_BODY:
         return apply_correction(sc, ev, seq);
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:
-        return apply_permit(sc, ev, seq);
+        if (ev->permit_body->application &&
+            (rc = check_answer(sc, ev, ev->permit_body->application)) !=
+                TRACE_OK)
+            return rc;
+        if ((rc = apply_permit(sc, ev, seq)) != TRACE_OK)
+            return rc;
+        break; /* the apps index (derive) */
+    case TRACE__V1__EVENT__BODY_APPLICATION_DECISION_BODY:
+        if ((rc = check_answer(sc, ev,
+                               ev->application_decision_body->application)) !=
+            TRACE_OK)
+            return rc;
+        break;
     case TRACE__V1__EVENT__BODY_PRODUCT_BODY:
         return product_apply(sc->txn, sc->l, sc->tmp, ev, seq);
     case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY:

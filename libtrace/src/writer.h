@@ -94,6 +94,7 @@ struct writer {
     char auth_party[72]; /* "" when none */
     const trace_key *auth_key;
     int auth_regulator;
+    unsigned auth_scopes; /* its departments (TRACE_SCOPE_*), 0: all */
     uint8_t *buf;
     size_t bufcap;
     strmap *tails; /* stock index tails (state.c) */

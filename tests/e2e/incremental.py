@@ -20,7 +20,8 @@ With --cases, each DIR/*.json ({"batches": [{"as_of": T|null, "events":
 [...]}, ...]}) is a small hand-made history fed the same way: cases an
 incremental run once got wrong (a receipt recorded before the sale it
 cites, in another lot; an id too long to index; a citation dated after
-the as-of time; a receipt window closing between runs).
+the as-of time; a receipt window closing between runs; an application
+coming due between runs, answered late).
 """
 import json
 import os
@@ -126,7 +127,9 @@ def main():
     for e in rest:
         k = min(int((datetime.fromisoformat(e["at"]) - t0) / step),
                 opt["--days"])
-        if rng.random() * 100 < opt["--late"]:
+        # an application is never late: an answer must find it recorded
+        if (rng.random() * 100 < opt["--late"] and
+                e["type"] != "permit_application"):
             k = min(k + rng.randint(1, 5), opt["--days"])
         batches[k].append(e)
     batches[0] = regs + batches[0]

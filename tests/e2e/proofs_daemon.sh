@@ -174,10 +174,12 @@ expect 3 "a receipt under the folder's key" -- "$T" check-proof "$W/rec.json" --
 # 5. the PUB feed: each commit's signed note, printed by checkpoint
 #    --follow; two of them and the consistency proof between them check
 #    with the log key alone
-C --json checkpoint --follow >"$W/follow.jsonl" 2>"$W/follow.err" &
+# (tracectl itself in the background, not the function C: killing the
+# subshell that runs a function would leave tracectl following)
+"$T" --connect "$IPC" --keys "$K" --json checkpoint --follow >"$W/follow.jsonl" 2>"$W/follow.err" &
 FPID=$!
 # and head --follow, a subscriber of the older "head " topic, beside it
-C head --follow >"$W/heads.txt" 2>&1 &
+"$T" --connect "$IPC" --keys "$K" head --follow >"$W/heads.txt" 2>&1 &
 HPID=$!
 for _ in $(seq 50); do [ -s "$W/follow.jsonl" ] && [ -s "$W/heads.txt" ] && break; sleep 0.1; done
 loss >/dev/null && loss >/dev/null || bad "records while following"

@@ -34,6 +34,7 @@ def iso(t):
 class Scenario:
     def __init__(self, seed):
         self.rng = random.Random(seed)
+        self.gap_kind = None   # the last CUSTODY_GAP flow's missing step
         self.lines = []        # historic events (LATE_REPORT off)
         self.recent = []       # imported as they happen (late reports)
         self.expect = {}       # rule -> set of (party, id) evidence
@@ -78,8 +79,11 @@ class Scenario:
     def flow(self, bend=None):
         r = self.rng
         k = self.uid("F")
-        sub, cat = r.choice([("ephedrine", 1), ("acetic-anhydride", 2),
-                             ("potassium-permanganate", 3)])
+        subs = [("ephedrine", 1), ("acetic-anhydride", 2),
+                ("potassium-permanganate", 3)]
+        if bend in CARRIED:     # carriers: a category that names one
+            subs = subs[:2]
+        sub, cat = r.choice(subs)
         seller = self.party("S" + k, "manufacturer",
                             ["CN-PC-1", "CN-PC-2", "CN-PC-3"])
         buyer_lic = ["CN-PC-1", "CN-PC-2", "CN-PC-3"]
@@ -116,19 +120,31 @@ class Scenario:
                     counterparty=buyer, uses="single")
             sale = self.ev("sale", seller, at, **f)
             sales.append(sale)
-            if bend == "SHIPMENT_UNCONFIRMED":
-                continue
             rqty = "9.5" if bend == "QTY_MISMATCH" else qty
-            self.ev("receipt", buyer, at + timedelta(hours=20),
-                    **{"from": seller}, ref=sale["id"], substance=sub,
-                    lot=lot, qty=rqty, unit="kg")
+            # custody (SPEC 12): picked up 2 h after the sale, delivered
+            # 18 h after it, before the buyer's receipt at 20 h; short
+            # from the pickup on in half the QTY_MISMATCH flows
+            pqty = rqty if bend == "QTY_MISMATCH" and r.random() < 0.5 \
+                else qty
+            if "carrier" in f:
+                self.custody(bend, sale, carrier, buyer, pqty,
+                             at, i == n_orders - 1)
+            if bend in ("SHIPMENT_UNCONFIRMED", "TRANSIT_OVERDUE"):
+                continue
+            rat = at + timedelta(hours=20)
+            rec = self.ev("receipt", buyer, rat,
+                          **{"from": seller}, ref=sale["id"], substance=sub,
+                          lot=lot, qty=rqty, unit="kg")
+            if bend == "CUSTODY_GAP" and i == n_orders - 1 and \
+                    self.gap_kind == "delivery":
+                self.expect_alert(bend, rec)
         if bend == "PERMIT_EXCEEDED":
             sales.append(self._extra_sale(seller, buyer, sub, lot, pm,
                                           carrier, t + timedelta(days=1)))
         last = sales[-1]
         got = 9.5 if bend == "QTY_MISMATCH" else sum(
             float(s["qty"]) for s in sales)
-        if bend == "SHIPMENT_UNCONFIRMED":
+        if bend in ("SHIPMENT_UNCONFIRMED", "TRANSIT_OVERDUE"):
             got = 0.0          # nothing arrived
         if bend == "RECEIPT_UNMATCHED":
             got += 1           # an unmatched receipt still adds stock
@@ -168,6 +184,11 @@ class Scenario:
             self.expect_alert(bend, last)
         if bend == "QTY_MISMATCH":
             self.expect_alert(bend, last)
+        if bend == "TRANSIT_OVERDUE":
+            # never delivered nor received: unconfirmed too
+            self.expect_alert("SHIPMENT_UNCONFIRMED", last)
+        if bend == "CUSTODY_GAP" and self.gap_kind == "pickup":
+            self.expect_alert(bend, last)
         if bend == "LATE_REPORT":
             # the same flow, but the sale is recorded now, 10 days late
             now = datetime.now(TZ).replace(microsecond=0)
@@ -188,6 +209,9 @@ class Scenario:
                     when - timedelta(days=5), when + timedelta(days=5),
                     counterparty=buyer, uses="single")
             sale = self.ev("sale", seller, when, out=self.recent, **f)
+            if "carrier" in f:
+                self.custody(None, sale, carrier, buyer, "10", when, False,
+                             out=self.recent, hours=(1, 4))
             self.ev("receipt", buyer, when + timedelta(hours=5),
                     out=self.recent, **{"from": seller}, ref=sale["id"],
                     substance=sub, lot=lot2, qty="10", unit="kg")
@@ -204,10 +228,36 @@ class Scenario:
                 at - timedelta(days=5), at + timedelta(days=5),
                 counterparty=buyer, uses="single")
         sale = self.ev("sale", seller, at, **f)
+        if "carrier" in f:
+            self.custody(None, sale, carrier, buyer, "6", at, False)
         self.ev("receipt", buyer, at + timedelta(hours=20),
                 **{"from": seller}, ref=sale["id"], substance=sub, lot=lot,
                 qty="6", unit="kg")
         return sale
+
+    def custody(self, bend, sale, carrier, buyer, qty, at, last, out=None,
+                hours=(2, 18)):
+        """The carrier's pickup and delivery of a sale (SPEC 12), or, bent
+        on the flow's last sale, a CUSTODY_GAP (no pickup at all, or a
+        delivery only after the receipt) or a TRANSIT_OVERDUE (never
+        delivered)."""
+        if last and bend == "CUSTODY_GAP":
+            self.gap_kind = self.rng.choice(["pickup", "delivery"])
+            if self.gap_kind == "pickup":
+                return
+            hours = (2, 21)             # the receipt comes at 20 h
+        common = dict(ref={"party": sale["party"], "id": sale["id"]},
+                      substance=sale["substance"], lot=sale["lot"], qty=qty,
+                      unit="kg")
+        p = self.ev("pickup", carrier, at + timedelta(hours=hours[0]),
+                    out=out, vehicle="沪A%05d" % self.rng.randint(0, 99999),
+                    driver="DRV-%d" % self.rng.randint(1, 20),
+                    seal=self.uid("SEAL"), **common)
+        if last and bend == "TRANSIT_OVERDUE":
+            self.expect_alert(bend, p)
+            return
+        self.ev("delivery", carrier, at + timedelta(hours=hours[1]),
+                out=out, to=buyer, **common)
 
     # -- pharmacy flows ---------------------------------------------------
     def pharmacy(self, name, drug, stock_lot):
@@ -281,6 +331,44 @@ class Scenario:
         if bend:
             self.expect_alert(bend, e)
 
+    # -- online permit approval (APPLICATION_OVERDUE) --------------------
+    def application_flow(self, bend=None):
+        """A permit application answered within 5 working days by a
+        permit citing it or a rejection, or (bent) never answered or
+        answered 10 or more calendar days later (6 or more working
+        days)."""
+        r = self.rng
+        applicant = self.party("APPL%d" % r.randint(1, 5), "user",
+                               ["CN-PC-1", "CN-PC-2", "CN-PC-3"])
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        sub, kind = r.choice([("ephedrine", "purchase_license"),
+                              ("acetone", "purchase_filing")])
+        unit = "L" if sub == "acetone" else "kg"
+        app = self.ev("permit_application", applicant, t, kind=kind,
+                      substance=sub, qty="100", unit=unit, purpose="生产",
+                      valid_from=(t + timedelta(days=20)).date().isoformat(),
+                      valid_until=(t + timedelta(days=200)).date().isoformat(),
+                      uses="multi")
+        ref = {"party": applicant, "id": app["id"]}
+        if bend == "APPLICATION_OVERDUE" and r.random() < 0.5:
+            self.expect_alert(bend, app)
+            return
+        # in time: within 3 calendar days (at most 3 working days)
+        answer = t + timedelta(hours=r.randint(1, 72))
+        if bend == "APPLICATION_OVERDUE":
+            answer = t + timedelta(days=r.randint(10, 30))
+            self.expect_alert(bend, app)
+        if r.random() < 0.5:
+            self.ev("permit", "REGULATOR", answer, permit=self.uid("PA"),
+                    kind=kind, holder=applicant, substance=sub,
+                    qty=r.choice(["100", "80"]), unit=unit,
+                    valid_from=app["valid_from"],
+                    valid_until=app["valid_until"], uses="multi",
+                    application=ref)
+        else:
+            self.ev("application_decision", "REGULATOR", answer,
+                    application=ref, decision="rejected", reason="材料不全")
+
     def rx_flow(self, bend=None):
         r = self.rng
         drug, form, days = r.choice([("morphine", "oral", 3),
@@ -324,7 +412,9 @@ RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "PERMIT_EXCEEDED",
          "NEGATIVE_STOCK", "STOCKTAKE_VARIANCE", "UNUSUAL_ORDER",
          "UNLICENSED_PARTY", "DESTROY_UNWITNESSED", "LOSS_REPORTED",
          "LATE_REPORT", "RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING",
-         "SPLIT_PURCHASE", "PARCEL_CHECK_MISSING"]
+         "SPLIT_PURCHASE", "PARCEL_CHECK_MISSING", "CUSTODY_GAP",
+         "TRANSIT_OVERDUE", "APPLICATION_OVERDUE"]
+CARRIED = {"CUSTODY_GAP", "TRANSIT_OVERDUE"}
 RX = {"RX_LIMIT", "RX_REUSE", "DOCTOR_SHOPPING"}
 
 
@@ -341,6 +431,9 @@ def build(seed, clean, per_rule):
         elif bend == "PARCEL_CHECK_MISSING" or (bend is None and
                                                 sc.rng.random() < 0.1):
             sc.parcel_flow(bend)
+        elif bend == "APPLICATION_OVERDUE" or (bend is None and
+                                               sc.rng.random() < 0.1):
+            sc.application_flow(bend)
         elif bend in RX or (bend is None and sc.rng.random() < 0.4):
             sc.rx_flow(bend)
         else:
@@ -358,11 +451,14 @@ def main():
         opt[args[i]] = int(args[i + 1])
     sc = build(opt["--seed"], opt["--clean"], opt["--per-rule"])
     # registrations first (a recorder must be registered before it
-    # records); everything else in random order: rules read `at` order
+    # records), then applications (an answer must name a recorded one);
+    # everything else in random order: rules read `at` order
+    first = ("party", "permit_application")
     regs = [e for e in sc.lines if e["type"] == "party"]
-    rest = [e for e in sc.lines if e["type"] != "party"]
+    apps = [e for e in sc.lines if e["type"] == "permit_application"]
+    rest = [e for e in sc.lines if e["type"] not in first]
     sc.rng.shuffle(rest)
-    sc.lines = regs + rest
+    sc.lines = regs + apps + rest
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "ledger")
 

@@ -33,6 +33,7 @@ ops_call_t *mk(callbuf *b, int op_case)
     trace__ops__v1__prove__init(&b->prove);
     trace__ops__v1__cosign__init(&b->cosign);
     trace__ops__v1__products__init(&b->products);
+    trace__ops__v1__applications__init(&b->applications);
     b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
     switch (op_case) {
     case C(BALANCE):
@@ -91,6 +92,9 @@ ops_call_t *mk(callbuf *b, int op_case)
         break;
     case C(PRODUCTS):
         b->call.products = &b->products;
+        break;
+    case C(APPLICATIONS):
+        b->call.applications = &b->applications;
         break;
     default:
         break;

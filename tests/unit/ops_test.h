@@ -34,6 +34,7 @@ typedef struct callbuf {
     Trace__Ops__V1__Prove prove;
     Trace__Ops__V1__Cosign cosign;
     Trace__Ops__V1__Products products;
+    Trace__Ops__V1__Applications applications;
     char dest[400];
 } callbuf;
 

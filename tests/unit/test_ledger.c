@@ -178,6 +178,138 @@ static int collect(const char *line, size_t len, void *ctx)
     return 0;
 }
 
+/* Answers to permit applications (SPEC 12): refused unless they name a
+ * recorded, unanswered application and, for a permit, grant what it
+ * asks; nothing of a refused batch is stored; voiding an answer reopens
+ * the application. */
+#define APP_P1(id)                                                             \
+    "{\"type\":\"permit_application\",\"id\":\"" id "\",\"party\":\"P1\","     \
+    "\"at\":\"2026-01-06T09:00:00+08:00\",\"kind\":\"purchase_license\","      \
+    "\"substance\":\"ephedrine\",\"qty\":\"50\",\"unit\":\"kg\","              \
+    "\"purpose\":\"p\",\"valid_from\":\"2026-02-01\",\"valid_until\":"         \
+    "\"2026-12-31\",\"uses\":\"multi\"}\n"
+#define PERMIT_FOR(id, kind, holder, qty, app)                                 \
+    "{\"type\":\"permit\",\"id\":\"" id "\",\"party\":\"REGULATOR\","          \
+    "\"at\":\"2026-01-07T09:00:00+08:00\",\"permit\":\"" id                    \
+    "\",\"kind\":\"" kind "\",\"holder\":\"" holder                            \
+    "\",\"substance\":\"ephedrine\","                                          \
+    "\"qty\":\"" qty "\",\"unit\":\"kg\",\"valid_from\":\"2026-02-01\","       \
+    "\"valid_until\":\"2026-12-31\",\"uses\":\"multi\",\"application\":"       \
+    "{\"party\":\"P1\",\"id\":\"" app "\"}}\n"
+#define REJECT_P1(id, app)                                                     \
+    "{\"type\":\"application_decision\",\"id\":\"" id "\",\"party\":"          \
+    "\"REGULATOR\",\"at\":\"2026-01-07T09:00:00+08:00\",\"application\":"      \
+    "{\"party\":\"P1\",\"id\":\"" app "\"},\"decision\":\"rejected\","         \
+    "\"reason\":\"r\"}\n"
+
+struct app_state {
+    char text[256];
+};
+
+static int keep_state(const trace_application_row *a, void *ctx)
+{
+    struct app_state *s = ctx;
+    size_t n = strlen(s->text);
+    snprintf(s->text + n, sizeof(s->text) - n, "%s:%s:%s ", a->id, a->state,
+             a->permit   ? a->permit
+             : a->reason ? a->reason
+                         : "-");
+    return 0;
+}
+
+static const char *states(fixture *f, struct app_state *s)
+{
+    s->text[0] = '\0';
+    assert_int_equal(
+        trace_applications(f->l, NULL, TRACE_AT_NOW, keep_state, s), TRACE_OK);
+    return s->text;
+}
+
+static void test_application_answers(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    struct app_state s;
+    uint64_t n;
+    static const char *const refused[][2] = {
+        {PERMIT_FOR("PX", "purchase_filing", "P1", "50", "ap1"),
+         "permit PX is a purchase_filing, but application P1/ap1 asks for a "
+         "purchase_license"},
+        {PERMIT_FOR("PX", "purchase_license", "P2", "50", "ap1"),
+         "permit PX is held by P2, but application P1/ap1 was made by P1"},
+        {PERMIT_FOR("PX", "purchase_license", "P1", "50.001", "ap1"),
+         "permit PX grants 50.001 kg, more than the 50 kg application P1/ap1 "
+         "asks for"},
+        {PERMIT_FOR("PX", "purchase_license", "P1", "50", "ap9"),
+         "PX cites application P1/ap9, which P1 never recorded"},
+        {REJECT_P1("dX", "r1"),
+         "dX cites application P1/r1, which P1 never recorded"},
+        /* the application and two answers in one batch */
+        {APP_P1("ap2") PERMIT_FOR("PX", "purchase_license", "P1", "5", "ap2")
+             REJECT_P1("dX", "ap2"),
+         "application P1/ap2 was already decided: approved by REGULATOR's "
+         "permit PX"},
+    };
+
+    assert_int_equal(fixture_import(f, REG_P1 "\n" REG_P2 "\n" APP_P1("ap1"),
+                                    TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    n = head_size(f);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        assert_int_equal(fixture_import(f, refused[i][0], 0, &r), TRACE_EINVAL);
+        if (!strstr(trace_error_last(), refused[i][1]))
+            fail_msg("case %zu: %s", i, trace_error_last());
+        assert_int_equal(head_size(f), n); /* nothing stored */
+    }
+    assert_string_equal(states(f, &s), "ap1:pending:- ");
+    /* a lower budget approves it; then no second answer */
+    assert_int_equal(
+        fixture_import(
+            f, PERMIT_FOR("PL1", "purchase_license", "P1", "40", "ap1"), 0, &r),
+        TRACE_OK);
+    assert_string_equal(states(f, &s), "ap1:approved:PL1 ");
+    assert_int_equal(fixture_import(f, REJECT_P1("d1", "ap1"), 0, &r),
+                     TRACE_EINVAL);
+    /* a rejection, voided by its recorder: pending again, then approved */
+    assert_int_equal(
+        fixture_import(f, APP_P1("ap3") REJECT_P1("d3", "ap3"), 0, &r),
+        TRACE_OK);
+    assert_string_equal(states(f, &s), "ap1:approved:PL1 ap3:rejected:r ");
+    assert_int_equal(
+        fixture_import(
+            f,
+            "{\"type\":\"correction\",\"id\":\"c3\",\"party\":\"REGULATOR\","
+            "\"at\":\"2026-01-08T09:00:00+08:00\",\"corrects\":\"d3\","
+            "\"reason\":\"wrong application\"}",
+            0, &r),
+        TRACE_OK);
+    assert_string_equal(states(f, &s), "ap1:approved:PL1 ap3:pending:- ");
+    assert_int_equal(
+        fixture_import(
+            f, PERMIT_FOR("PL3", "purchase_license", "P1", "50", "ap3"), 0, &r),
+        TRACE_OK);
+    assert_string_equal(states(f, &s), "ap1:approved:PL1 ap3:approved:PL3 ");
+    /* the applicant withdraws an application: no answer to it */
+    assert_int_equal(
+        fixture_import(
+            f,
+            APP_P1("ap4") "{\"type\":\"correction\",\"id\":\"c4\","
+                          "\"party\":\"P1\",\"at\":"
+                          "\"2026-01-08T09:00:00+08:00\",\"corrects\":"
+                          "\"ap4\",\"reason\":\"withdrawn\"}",
+            0, &r),
+        TRACE_OK);
+    assert_int_equal(fixture_import(f, REJECT_P1("d4", "ap4"), 0, &r),
+                     TRACE_EINVAL);
+    assert_non_null(strstr(trace_error_last(), "which P1 withdrew"));
+    assert_string_equal(states(f, &s), "ap1:approved:PL1 ap3:approved:PL3 ");
+    /* the apps index is what the journal gives */
+    trace_verify_deep_result dres;
+    if (trace_ledger_verify_deep(f->l, NULL, &dres, NULL, NULL, NULL) !=
+        TRACE_OK)
+        fail_msg("verify --deep: %s", dres.reason);
+}
+
 static void test_export(void **state)
 {
     fixture *f = *state;
@@ -520,6 +652,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acting_as_other_party,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_foreign_key_refused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_application_answers, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_export, fixture_setup,
                                         fixture_teardown),

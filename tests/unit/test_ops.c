@@ -176,11 +176,11 @@ static size_t rows_of(fixture *f, const ops_principal *who,
     return r->n;
 }
 
-static const ops_principal regulator = {"REGULATOR", 1};
-static const ops_principal party_a = {"A", 0};
-static const ops_principal party_b = {"B", 0};
-static const ops_principal party_c = {"C", 0};
-static const ops_principal owner = {NULL, 0};
+static const ops_principal regulator = {"REGULATOR", 1, 0};
+static const ops_principal party_a = {"A", 0, 0};
+static const ops_principal party_b = {"B", 0, 0};
+static const ops_principal party_c = {"C", 0, 0};
+static const ops_principal owner = {NULL, 0, 0};
 
 /* ------------------------------------------------------------------ */
 /* 1. Authorization                                                     */
@@ -420,6 +420,75 @@ static void test_parties_and_permit_list(void **state)
     assert_int_equal(r.n, 0);
 }
 
+/* applications: an applicant lists its own, a regulator all; --pending
+ * leaves out the answered ones; another's are not a party's to list. */
+#define APPLY(id, party)                                                       \
+    EV("permit_application", id, party, "2026-03-02T09:00:00+08:00",           \
+       "\"kind\":\"purchase_filing\",\"substance\":\"acetone\","               \
+       "\"qty\":\"10\",\"unit\":\"L\",\"purpose\":\"p\","                      \
+       "\"valid_from\":\"2026-04-01\",\"valid_until\":\"2026-12-31\","         \
+       "\"uses\":\"multi\"")
+
+static int keep_app(const ops_item_t *it, void *ctx)
+{
+    char *ids = ctx;
+    size_t n = strlen(ids);
+    snprintf(ids + n, 256 - n, "%s/%s:%s:%u ", it->application->party,
+             it->application->id, it->application->state,
+             (unsigned)it->application->days);
+    return 0;
+}
+
+static void test_applications(void **state)
+{
+    fixture *f = *state;
+    trace_append_result res;
+    callbuf b;
+    struct rows r;
+    ops_status st;
+    char ids[256] = "";
+
+    assert_int_equal(
+        fixture_import(f,
+                       APPLY("ap1", "A") APPLY("ap2", "B") APPLY("ap3", "B")
+                           EV("application_decision", "d2", "REGULATOR",
+                              "2026-03-09T09:00:00+08:00",
+                              "\"application\":{\"party\":\"B\",\"id\":"
+                              "\"ap2\"},\"decision\":\"rejected\","
+                              "\"reason\":\"r\""),
+                       TRACE_APPEND_PROVISION_KEYS, &res),
+        TRACE_OK);
+    mk(&b, C(APPLICATIONS));
+    assert_int_equal(rows_of(f, &regulator, &b.call, &r), 3);
+    assert_int_equal(rows_of(f, &owner, &b.call, &r), 3);
+    assert_int_equal(rows_of(f, &party_a, &b.call, &r), 1);
+    assert_int_equal(rows_of(f, &party_b, &b.call, &r), 2);
+    assert_int_equal(rows_of(f, &party_c, &b.call, &r), 0);
+    /* the rows: who, state, the working days waited (Monday 03-02 to
+     * Monday 03-09: 5; pending, to Friday 03-06 09:00 +08:00: 4) */
+    b.applications.has_now_us = 1;
+    b.applications.now_us = 1772758800000000LL;
+    assert_int_equal(
+        ops_call(f->l, NULL, &party_b, &b.call, keep_app, ids, &st), 0);
+    assert_string_equal(ids, "B/ap2:rejected:5 B/ap3:pending:4 ");
+    b.applications.now_us = AS_OF;
+    b.applications.has_pending = 1;
+    b.applications.pending = 1;
+    ids[0] = '\0';
+    assert_int_equal(
+        ops_call(f->l, NULL, &regulator, &b.call, keep_app, ids, &st), 0);
+    /* 2026-03-02 to 2026-06-01 (a Monday): 65 working days */
+    assert_string_equal(ids, "A/ap1:pending:65 B/ap3:pending:65 ");
+    b.applications.party = "B";
+    assert_int_equal(rows_of(f, &regulator, &b.call, &r), 1);
+    assert_int_equal(rows_of(f, &party_b, &b.call, &r), 1);
+    assert_int_equal(run(f, NULL, &party_a, &b.call, &r, &st), 5);
+    assert_non_null(strstr(st.msg,
+                           "permission denied: the applications of B are not "
+                           "yours to list"));
+    assert_int_equal(r.n, 0);
+}
+
 static void test_export_own_events(void **state)
 {
     fixture *f = *state;
@@ -452,6 +521,67 @@ static void test_export_own_events(void **state)
     }
     /* A: m1 m2 s1 s2 s3; B: c1; C: m3 s4 */
     assert_int_equal(sum, 8);
+}
+
+/* Departments (SPEC 12): what trace_in_scope() counts as within a
+ * regulator's scopes, and a scoped principal's rows. */
+static void test_scopes(void **state)
+{
+    fixture *f = *state;
+    trace_ledger *l = f->l;
+    static const char *const names[] = {"CN-NARC", "import", "CN-FOO"};
+    ops_principal pc = {"REGULATOR", 1, TRACE_SCOPE_PC};
+    ops_principal narc = {"REGULATOR", 1, TRACE_SCOPE_NARC};
+    callbuf b;
+    struct rows r;
+    size_t all, mine;
+    char buf[64];
+
+    assert_int_equal(trace_scope_mask(names, 3),
+                     TRACE_SCOPE_NARC | TRACE_SCOPE_IMPORT);
+    trace_scope_names(TRACE_SCOPE_PC | TRACE_SCOPE_EXPORT, buf, sizeof(buf));
+    assert_string_equal(buf, "CN-PC,export");
+    /* unscoped: everything */
+    assert_true(trace_in_scope(l, 0, "sale", "morphine"));
+    /* a class and its categories, not a longer name */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "ephedrine"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "acetone"));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "morphine"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_NARC, "dispense", "morphine"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PSY, "sale", "diazepam"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PSY, "sale", "ketamine"));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_PSY, "sale", "ephedrine"));
+    /* by CAS number or Chinese name as well */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "299-42-3"));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_PC, "sale", "麻黄碱"));
+    /* imports and exports, also as permit kinds, whatever the substance */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_IMPORT, "import", "morphine"));
+    assert_true(
+        trace_in_scope(l, TRACE_SCOPE_EXPORT, "export_license", "acetone"));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_IMPORT, "export", "acetone"));
+    assert_false(
+        trace_in_scope(l, TRACE_SCOPE_IMPORT, "purchase_license", "acetone"));
+    /* nothing named: within every scope, unless it is an import/export */
+    assert_true(trace_in_scope(l, TRACE_SCOPE_NARC, "party", NULL));
+    assert_true(trace_in_scope(l, TRACE_SCOPE_NARC, NULL, ""));
+    assert_false(trace_in_scope(l, TRACE_SCOPE_NARC, "export", NULL));
+    /* an unknown substance is within no scope */
+    assert_false(
+        trace_in_scope(l, TRACE_SCOPE_PC | TRACE_SCOPE_NARC | TRACE_SCOPE_PSY,
+                       "sale", "no-such-substance"));
+
+    /* the world's events are of ephedrine (CN-PC-1): a precursor
+     * department sees the regulator's export, a narcotics one only
+     * what names no substance */
+    mk(&b, C(EXPORT));
+    all = rows_of(f, &regulator, &b.call, &r);
+    mk(&b, C(EXPORT));
+    assert_int_equal(rows_of(f, &pc, &b.call, &r), all);
+    mk(&b, C(EXPORT));
+    mine = rows_of(f, &narc, &b.call, &r);
+    assert_true(mine < all);
+    for (size_t i = 0; i < r.n; i++)
+        assert_null(strstr(r.text[i], "\"substance\""));
 }
 
 /* A party listing alerts sees those naming it only. */
@@ -625,8 +755,8 @@ static void test_table(void **state)
     }
     assert_null(ops_at(n));
     /* every Call field has its row */
-    assert_int_equal(n, 19);
-    for (int c = C(BALANCE); c <= C(PRODUCTS); c++)
+    assert_int_equal(n, 21);
+    for (int c = C(BALANCE); c <= C(CREDIT); c++)
         assert_int_equal(seen[c], 1);
     /* every name found maps back to the row of that name */
     for (size_t i = 0; i < n; i++) {
@@ -639,7 +769,7 @@ static void test_table(void **state)
     assert_null(ops_find("Balance"));
     assert_null(ops_of_call(NULL));
     assert_null(ops_of_call(mk(&b, 0)));
-    assert_null(ops_of_call(mk(&b, 20)));
+    assert_null(ops_of_call(mk(&b, 22)));
     assert_string_equal(ops_find("register")->name, "register");
     assert_int_equal(ops_find("permit")->op_case, C(PERMIT_SHOW));
     assert_int_equal(ops_find("register")->op_case, C(SPECIAL_REGISTER));
@@ -1176,8 +1306,10 @@ int main(void)
         T(test_authorization_table),
         T(test_authorization_details),
         T(test_parties_and_permit_list),
+        T(test_applications),
         T(test_export_own_events),
         T(test_alerts_naming_the_party),
+        T(test_scopes),
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),

@@ -319,6 +319,361 @@ static void test_parcel_checks(void **state)
     assert_null(strstr(json, "SF1"));
 }
 
+/* Carriers (SPEC 12): pickups, handovers and deliveries of S's sales
+ * by C (and C2), cited by {party, id}. */
+#define CUSTODY(type, id, party, sale, at, qty, extra)                         \
+    EV(type, id, party, at,                                                    \
+       "\"ref\":{\"party\":\"S\",\"id\":\"" sale "\"},\"substance\":"          \
+       "\"ephedrine\",\"lot\":\"E1\",\"qty\":\"" qty                           \
+       "\",\"unit\":\"kg\"" extra)
+#define PICKUP(id, sale, at, qty)                                              \
+    CUSTODY("pickup", id, "C", sale, at, qty,                                  \
+            ",\"vehicle\":\"沪A12345\",\"driver\":\"310101198001011234\"")
+#define HANDOVER(id, sale, at, qty)                                            \
+    CUSTODY("handover", id, "C", sale, at, qty, ",\"to\":\"C2\"")
+#define DELIVERY(id, party, sale, at, qty)                                     \
+    CUSTODY("delivery", id, party, sale, at, qty, ",\"to\":\"B\"")
+#define CSALE(id, at, qty, extra)                                              \
+    SALE(id, "B", at, "ephedrine", "E1", qty, "kg", extra)
+#define CARRIED ",\"carrier\":\"C\""
+#define CRECEIPT(id, sale, at, qty)                                            \
+    RECEIPT(id, "B", sale, at, "ephedrine", "E1", qty, "kg")
+
+/* 2026-01-05T00:00:00+08:00, when the sales happen */
+#define T0   1767542400000000LL
+#define HOUR 3600000000LL
+
+static int add_held(const trace_holding *h, void *ctx)
+{
+    *(int64_t *)ctx += h->qty;
+    return 0;
+}
+
+static int keep_rules(const trace_alert *a, void *ctx)
+{
+    if (strcmp(a->rule, "CUSTODY_GAP") == 0 ||
+        strcmp(a->rule, "TRANSIT_OVERDUE") == 0 ||
+        strcmp(a->rule, "QTY_MISMATCH") == 0)
+        strncat(ctx, a->json, 8000 - strlen(ctx) - 1);
+    return 0;
+}
+
+/* CUSTODY_GAP: no pickup within 24 h of a carried sale (one alert, the
+ * sale), or a receipt with no delivery at or before it (the sale and the
+ * receipt); near misses: a pickup at exactly 24 h, a sale without a
+ * carrier, a clean chain. */
+static void test_custody_gap(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[8000] = "";
+
+    SETUP(REG("C", "carrier", ALL_SCOPES) REG("C2", "carrier", ALL_SCOPES)
+              PRODUCE("m1", "ephedrine", "E1", "1000", "kg")
+          /* clean: picked up, delivered, received */
+          CSALE("s1", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+              PICKUP("p1", "s1", "2026-01-05T02:00:00+08:00", "10")
+                  DELIVERY("d1", "C", "s1", "2026-01-05T20:00:00+08:00", "10")
+                      CRECEIPT("c1", "s1", "2026-01-05T22:00:00+08:00", "10")
+          /* no pickup at all: one gap, not two */
+          CSALE("s2", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+              CRECEIPT("c2", "s2", "2026-01-05T22:00:00+08:00", "10")
+          /* picked up 25 h after the sale */
+          CSALE("s3", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+              PICKUP("p3", "s3", "2026-01-06T01:00:00+08:00", "10")
+                  DELIVERY("d3", "C", "s3", "2026-01-06T06:00:00+08:00", "10")
+          /* picked up at exactly 24 h: in time */
+          CSALE("s4", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+              PICKUP("p4", "s4", "2026-01-06T00:00:00+08:00", "10")
+                  DELIVERY("d4", "C", "s4", "2026-01-06T06:00:00+08:00", "10")
+          /* received an hour before the carrier says it delivered */
+          CSALE("s5", "2026-01-05T00:00:00+08:00", "10",
+                CARRIED) PICKUP("p5", "s5", "2026-01-05T01:00:00+08:00", "10")
+              CRECEIPT("c5", "s5", "2026-01-05T20:00:00+08:00", "10")
+                  DELIVERY("d5", "C", "s5", "2026-01-05T21:00:00+08:00", "10")
+          /* no carrier named: no custody expected */
+          CSALE("s6", "2026-01-05T00:00:00+08:00", "10", "")
+              CRECEIPT("c6", "s6", "2026-01-05T22:00:00+08:00", "10"));
+    assert_int_equal(alerts_of(f, "CUSTODY_GAP", AS_OF, NULL), 3);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rules, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "sale s2 names carrier C, but no pickup "
+                                 "cites it within 24 h"));
+    assert_non_null(strstr(json, "sale s3 names carrier C, whose first "
+                                 "pickup p3 came 25.0 h after it"));
+    assert_non_null(strstr(json, "receipt c5 of sale s5 (carrier C): no "
+                                 "delivery cites the sale at or before it"));
+    assert_null(strstr(json, "\"s1\""));
+    assert_null(strstr(json, "\"s4\""));
+    assert_null(strstr(json, "\"s6\""));
+    /* the custody events moved no stock: B holds what it received */
+    /* as of 23 h after the sales, no pickup window has closed, and the
+     * receipt of s5 is judged already */
+    assert_int_equal(alerts_of(f, "CUSTODY_GAP", T0 + 23 * HOUR, NULL), 1);
+    /* the window is a parameter of the rules file */
+    o.rules_json = "{\"CUSTODY_GAP\":{\"pickup_hours\":26}}";
+    o.rules_len = strlen(o.rules_json);
+    o.dry_run = 1;
+    struct tally t = {"CUSTODY_GAP", 0, {{0}}, {{0}}};
+    assert_int_equal(trace_reconcile(f->l, &o, collect, &t, NULL), TRACE_OK);
+    assert_int_equal(t.n, 2); /* s3's pickup is now in time */
+}
+
+/* TRANSIT_OVERDUE: a delivery more than 72 h after the pickup, or none
+ * 72 h after it; near misses: delivered at exactly 72 h, a pickup whose
+ * 72 h have not passed. */
+static void test_transit_overdue(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[8000] = "";
+
+    SETUP(REG("C", "carrier", ALL_SCOPES) REG("C2", "carrier", ALL_SCOPES)
+              PRODUCE("m1", "ephedrine", "E1", "1000", "kg")
+          /* delivered 72 h 1 min after the pickup */
+          CSALE("s1", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+              PICKUP("p1", "s1", "2026-01-05T01:00:00+08:00", "10")
+                  DELIVERY("d1", "C", "s1", "2026-01-08T01:01:00+08:00", "10")
+          /* delivered at exactly 72 h, by the second carrier */
+          CSALE("s2", "2026-01-05T00:00:00+08:00", "10",
+                CARRIED) PICKUP("p2", "s2", "2026-01-05T01:00:00+08:00", "10")
+              HANDOVER("h2", "s2", "2026-01-06T01:00:00+08:00", "10")
+                  DELIVERY("d2", "C2", "s2", "2026-01-08T01:00:00+08:00", "10")
+          /* never delivered */
+          CSALE("s3", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+              PICKUP("p3", "s3", "2026-01-05T01:00:00+08:00", "10"));
+    assert_int_equal(alerts_of(f, "TRANSIT_OVERDUE", AS_OF, NULL), 2);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rules, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "sale s1 of S: delivery d1 came 72.0 h "
+                                 "after pickup p1"));
+    assert_non_null(strstr(json, "sale s3 of S: no delivery 72 h after "
+                                 "pickup p3 by C"));
+    assert_null(strstr(json, "\"p2\""));
+    /* 71 h after the pickups nothing is overdue yet (the late delivery
+     * is dated after that), 72 h 1 min after them s1 and s3 are */
+    assert_int_equal(alerts_of(f, "TRANSIT_OVERDUE", T0 + 72 * HOUR, NULL), 0);
+    assert_int_equal(
+        alerts_of(f, "TRANSIT_OVERDUE", T0 + 73 * HOUR + 60000000LL, NULL), 2);
+    /* none of it is CUSTODY_GAP or QTY_MISMATCH */
+    assert_int_equal(alerts_of(f, "CUSTODY_GAP", AS_OF, NULL), 0);
+    assert_int_equal(alerts_of(f, "QTY_MISMATCH", AS_OF, NULL), 0);
+}
+
+/* QTY_MISMATCH along the custody chain: one alert per sale, at the first
+ * step that differs; a difference within tolerance is none. */
+static void test_custody_quantities(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[8000] = "";
+
+    SETUP(
+        REG("C", "carrier", ALL_SCOPES) REG("C2", "carrier", ALL_SCOPES)
+            PRODUCE("m1", "ephedrine", "E1", "1000", "kg")
+        /* 1 kg lost between the handover and the delivery, and
+         * received as delivered: one alert, at the delivery */
+        CSALE("q1", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+            PICKUP("p1", "q1", "2026-01-05T01:00:00+08:00", "10")
+                HANDOVER("h1", "q1", "2026-01-05T05:00:00+08:00", "10")
+                    DELIVERY("d1", "C2", "q1", "2026-01-05T09:00:00+08:00", "9")
+                        CRECEIPT("c1", "q1", "2026-01-05T10:00:00+08:00", "9")
+        /* 0.05 % short from the pickup on: within tolerance */
+        CSALE("q2", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+            PICKUP("p2", "q2", "2026-01-05T01:00:00+08:00", "9.995")
+                DELIVERY("d2", "C", "q2", "2026-01-05T09:00:00+08:00", "9.995")
+                    CRECEIPT("c2", "q2", "2026-01-05T10:00:00+08:00", "9.995")
+        /* short at the pickup already */
+        CSALE("q3", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+            PICKUP("p3", "q3", "2026-01-05T01:00:00+08:00", "8")
+                DELIVERY("d3", "C", "q3", "2026-01-05T09:00:00+08:00", "8")
+                    CRECEIPT("c3", "q3", "2026-01-05T10:00:00+08:00", "8")
+        /* the chain agrees, the buyer received less */
+        CSALE("q4", "2026-01-05T00:00:00+08:00", "10", CARRIED)
+            PICKUP("p4", "q4", "2026-01-05T01:00:00+08:00", "10")
+                DELIVERY("d4", "C", "q4", "2026-01-05T09:00:00+08:00", "10")
+                    CRECEIPT("c4", "q4", "2026-01-05T10:00:00+08:00", "7"));
+    assert_int_equal(alerts_of(f, "QTY_MISMATCH", AS_OF, NULL), 3);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rules, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "sale q1: 10 kg handed over, 9 kg delivered "
+                                 "(delivery d1 by C2)"));
+    assert_non_null(strstr(json, "sale q3: 10 kg sold, 8 kg picked up "
+                                 "(pickup p3 by C)"));
+    assert_non_null(strstr(json, "sale q4: 10 kg delivered, 7 kg received "
+                                 "(receipt c4 by B)"));
+    assert_null(strstr(json, "q2"));
+    /* custody moves no stock: S holds 1000 - 40 kg, C and C2 nothing */
+    int64_t held[3] = {0, 0, 0};
+    const char *who[3] = {"S", "C", "C2"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            trace_balance(f->l, who[i], TRACE_AT_NOW, NULL, add_held, &held[i]),
+            TRACE_OK);
+    assert_true(held[0] == 960000000000LL); /* in ug */
+    assert_true(held[1] == 0 && held[2] == 0);
+}
+
+/* APPLICATION_OVERDUE: an application with neither a permit nor a
+ * decision by the end of the 5th working day after it was made. */
+#define APPLY(id, party, at)                                                   \
+    EV("permit_application", id, party, at,                                    \
+       "\"kind\":\"purchase_license\",\"substance\":\"ephedrine\","            \
+       "\"qty\":\"10\",\"unit\":\"kg\",\"purpose\":\"p\","                     \
+       "\"valid_from\":\"2026-04-01\",\"valid_until\":\"2026-12-31\","         \
+       "\"uses\":\"multi\"")
+#define REJECT(id, party, app, at)                                             \
+    EV("application_decision", id, "REGULATOR", at,                            \
+       "\"application\":{\"party\":\"" party "\",\"id\":\"" app "\"},"         \
+       "\"decision\":\"rejected\",\"reason\":\"r\"")
+#define APPROVE(id, party, app, at)                                            \
+    EV("permit", id, "REGULATOR", at,                                          \
+       "\"permit\":\"P-" id                                                    \
+       "\",\"kind\":\"purchase_license\",\"holder\":\"" party                  \
+       "\",\"substance\":\"ephedrine\",\"qty\":\"8\",\"unit\":\"kg\","         \
+       "\"valid_from\":\"2026-04-01\",\"valid_until\":\"2026-12-31\","         \
+       "\"uses\":\"multi\",\"application\":{\"party\":\"" party                \
+       "\",\"id\":\"" app "\"}")
+
+/* An instant written in +08:00, in microseconds (UTC). */
+static int64_t at08(const char *text)
+{
+    Trace__V1__Time t = TRACE__V1__TIME__INIT;
+    if (time_parse(&t, text, 0, 480) != TRACE_OK)
+        fail_msg("time %s", text);
+    return t.us;
+}
+
+static int keep_rule(const trace_alert *a, void *ctx)
+{
+    if (strcmp(a->rule, "APPLICATION_OVERDUE") == 0)
+        strncat(ctx, a->json, 4000 - strlen(ctx) - 1);
+    return 0;
+}
+
+static void test_workdays(void **state)
+{
+    char date[11];
+    (void)state;
+    /* Thursday 2026-03-05: the 5th working day after is Thursday 03-12 */
+    assert_true(
+        workday_deadline(at08("2026-03-05T16:00:00+08:00"), 480, 5, date) ==
+        at08("2026-03-13T00:00:00+08:00") - 1);
+    assert_string_equal(date, "2026-03-12");
+    /* a Saturday: the next week's Monday to Friday */
+    workday_deadline(at08("2026-03-07T10:00:00+08:00"), 480, 5, date);
+    assert_string_equal(date, "2026-03-13");
+    /* the local day decides: Friday 23:30 +08:00 is Friday, not Saturday */
+    workday_deadline(at08("2026-03-06T23:30:00+08:00"), 480, 1, date);
+    assert_string_equal(date, "2026-03-09");
+    assert_int_equal(workdays_between(at08("2026-03-05T16:00:00+08:00"),
+                                      at08("2026-03-11T09:00:00+08:00"), 480),
+                     4);
+    assert_int_equal(workdays_between(at08("2026-03-06T09:00:00+08:00"),
+                                      at08("2026-03-08T09:00:00+08:00"), 480),
+                     0);
+    assert_int_equal(workdays_between(at08("2026-03-06T09:00:00+08:00"),
+                                      at08("2026-03-01T09:00:00+08:00"), 480),
+                     0);
+}
+
+static void test_application_overdue(void **state)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    char json[4000] = "";
+    struct tally t;
+
+    SETUP(APPLY("ap1", "B", "2026-03-05T16:00:00+08:00")
+              APPLY("ap2", "B", "2026-03-02T09:00:00+08:00")
+                  REJECT("d2", "B", "ap2", "2026-03-06T09:00:00+08:00")
+                      APPLY("ap3", "W", "2026-03-02T09:00:00+08:00") APPROVE(
+                          "pm3", "W", "ap3", "2026-03-09T23:59:00+08:00")
+                          APPLY("ap4", "W", "2026-03-02T09:00:00+08:00") REJECT(
+                              "d4", "W", "ap4", "2026-03-10T00:00:01+08:00"));
+    /* the 4th working day over a weekend: only ap4, due on Monday 03-09 */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-11T23:00:00+08:00"), &t),
+                     1);
+    /* the last moment of the 5th working day: still not ap1 */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-12T23:59:59+08:00"), NULL),
+                     1);
+    /* past it: ap1 too; ap2 (rejected) and ap3 (approved) in time never */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-13T00:00:01+08:00"), NULL),
+                     2);
+    o.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rule, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "application ap1 of B (ephedrine) has "
+                                 "neither a permit nor a decision after 5 "
+                                 "working days (due by the end of "
+                                 "2026-03-12)\""));
+    assert_non_null(strstr(json, "application ap4 of W (ephedrine) has "
+                                 "neither a permit nor a decision after 5 "
+                                 "working days (due by the end of "
+                                 "2026-03-09); answered late"));
+    assert_null(strstr(json, "ap2"));
+    assert_null(strstr(json, "ap3"));
+    /* the days are a rule parameter */
+    o.rules_json = "{\"APPLICATION_OVERDUE\":{\"days\":10}}";
+    o.rules_len = strlen(o.rules_json);
+    o.dry_run = 1;
+    json[0] = '\0';
+    assert_int_equal(trace_reconcile(f->l, &o, keep_rule, json, NULL),
+                     TRACE_OK);
+    assert_non_null(strstr(json, "after 10 working days (due by the end of "
+                                 "2026-03-19)"));
+}
+
+/* Incremental runs judge an application whose answer was not due yet at
+ * the previous run again, with answers appended since, as a full run. */
+static int inc_at(fixture *f, int64_t as_of, int *partial)
+{
+    trace_reconcile_opts o = TRACE_RECONCILE_OPTS_INIT;
+    trace_reconcile_summary sum;
+    struct tally t;
+    memset(&t, 0, sizeof(t));
+    t.rule = "APPLICATION_OVERDUE";
+    o.as_of_us = as_of;
+    o.incremental = 1;
+    if (trace_reconcile(f->l, &o, collect, &t, &sum) != TRACE_OK)
+        fail_msg("reconcile: %s", trace_error_last());
+    *partial = sum.partial;
+    return t.n;
+}
+
+static void test_application_overdue_incremental(void **state)
+{
+    int partial;
+    SETUP(APPLY("ap1", "B", "2026-03-05T16:00:00+08:00")
+              APPLY("ap6", "W", "2026-03-09T09:00:00+08:00"));
+    assert_int_equal(inc_at(f, at08("2026-03-11T23:00:00+08:00"), &partial), 0);
+    assert_false(partial);
+    /* nothing appended: ap1 comes due and is judged again */
+    assert_int_equal(inc_at(f, at08("2026-03-13T09:00:00+08:00"), &partial), 1);
+    assert_true(partial);
+    /* ap6 answered in time by a decision appended now: no alert, and ap1
+     * is not raised twice */
+    load(f, REJECT("d6", "W", "ap6", "2026-03-16T09:00:00+08:00")
+                APPLY("ap7", "W", "2026-03-02T09:00:00+08:00"));
+    assert_int_equal(inc_at(f, at08("2026-03-20T09:00:00+08:00"), &partial),
+                     1); /* ap7, made long ago, appended now */
+    assert_true(partial);
+    /* a full run at that time finds ap1 and ap7, not ap6 */
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-20T09:00:00+08:00"), NULL),
+                     2);
+    /* an approval of an old application appended: nothing new */
+    load(f, APPROVE("pm1", "B", "ap1", "2026-03-25T09:00:00+08:00"));
+    assert_int_equal(inc_at(f, at08("2026-03-26T09:00:00+08:00"), &partial),
+                     1); /* ap1, judged again with its late answer */
+    assert_true(partial);
+    assert_int_equal(alerts_of(f, "APPLICATION_OVERDUE",
+                               at08("2026-03-26T09:00:00+08:00"), NULL),
+                     2);
+}
+
 static void test_stock(void **state)
 {
     SETUP(PRODUCE("m1", "ephedrine", "E1", "10", "kg")
@@ -891,6 +1246,23 @@ static void test_split_load(void **state)
                 "\"1\",\"unit\":\"kg\",\"permit\":\"PL%d\",\"carrier\":"
                 "\"B\",\"transport_permit\":\"TP%d\"}\n",
                 i, day % 28 + 1, i - 2, i, i % 3, i % 2);
+        /* carriers: some of those sales picked up by B (some short),
+         * half of the pickups delivered; the others are overdue */
+        if (i % 5 == 4 && i % 10 == 9)
+            ADD("{\"type\":\"pickup\",\"id\":\"u%d\",\"party\":\"B\","
+                "\"at\":\"2026-01-%02dT%02d:00:00+08:00\",\"ref\":{"
+                "\"party\":\"S\",\"id\":\"q%d\"},\"substance\":"
+                "\"ephedrine\",\"lot\":\"E%d\",\"qty\":\"%s\",\"unit\":"
+                "\"kg\",\"vehicle\":\"V%d\",\"driver\":\"D%d\"}\n",
+                i, day % 28 + 1, i % 20 == 9 ? 8 : 22, i, i - 2,
+                i % 3 ? "1" : "0.5", i % 2, i % 3);
+        if (i % 5 == 4 && i % 20 == 9)
+            ADD("{\"type\":\"delivery\",\"id\":\"v%d\",\"party\":"
+                "\"B\",\"at\":\"2026-01-%02dT23:00:00+08:00\",\"ref\":{"
+                "\"party\":\"S\",\"id\":\"q%d\"},\"to\":\"Q%d\","
+                "\"substance\":\"ephedrine\",\"lot\":\"E%d\",\"qty\":"
+                "\"1\",\"unit\":\"kg\"}\n",
+                i, day % 28 + 1, i, i, i - 2);
         if (i % 6 == 1)
             ADD("{\"type\":\"stocktake\",\"id\":\"k%d\",\"party\":"
                 "\"S\",\"at\":\"2026-01-%02dT07:00:00+08:00\",\"site\":"
@@ -933,7 +1305,8 @@ static void test_split_load(void **state)
                             "UNUSUAL_ORDER|UNLICENSED_PARTY|RX_REUSE|"
                             "DOCTOR_SHOPPING|RX_LIMIT|LOSS_REPORTED|"
                             "DESTROY_UNWITNESSED|SHIPMENT_UNCONFIRMED|"
-                            "STOCKTAKE_VARIANCE|PARCEL_CHECK_MISSING";
+                            "STOCKTAKE_VARIANCE|PARCEL_CHECK_MISSING|"
+                            "CUSTODY_GAP|TRANSIT_OVERDUE";
          *rule; rule += strcspn(rule, "|") + (rule[strcspn(rule, "|")] != 0)) {
         char code[64];
         snprintf(code, sizeof(code), "\"rule\":\"%.*s\"",
@@ -970,6 +1343,12 @@ int main(void)
         T(test_receipts_summed),
         T(test_split_purchase),
         T(test_parcel_checks),
+        T(test_custody_gap),
+        T(test_transit_overdue),
+        T(test_custody_quantities),
+        T(test_workdays),
+        T(test_application_overdue),
+        T(test_application_overdue_incremental),
         T(test_stock),
         T(test_unusual_order),
         T(test_unlicensed),

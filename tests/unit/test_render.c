@@ -440,6 +440,44 @@ static void test_render_hop(void **state)
             out_free(&o);
         }
     }
+    /* a custody hop (SPEC 12): the sale it carries and the vehicle, in
+     * both languages; the JSON gains "vehicle" only when there is one */
+    x.hop.kind = "pickup";
+    x.hop.from = "A";
+    x.hop.to = "C";
+    x.hop.to_name = "安达物流";
+    x.hop.ref = "s1";
+    x.hop.vehicle = "沪A12345";
+    x.hop.holder = x.hop.holder_name = x.hop.held = x.hop.held_unit = NULL;
+    x.hop.leaves = NULL;
+    x.hop.depth = 1;
+    expect_render(&b.call, &x.it[I(HOP)], TEXT, 0,
+                  "  pickup    L1 A (Maker Co.) -> C (安达物流)  9.5 kg  "
+                  "[2026-01-12T09:00:00+08:00 B/d1]  carrying sale s1  "
+                  "vehicle 沪A12345\n");
+    {
+        struct out o;
+        ops_render r;
+        out_open(&o, &r, 0);
+        r.lang = OPS_LANG_ZH;
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+        out_close(&o);
+        assert_string_equal(o.buf,
+                            "  承运提货  L1 A (Maker Co.) -> C (安达物流)  9.5 "
+                            "kg  [2026-01-12T09:00:00+08:00 B/d1]  承运销售 "
+                            "s1  车辆 沪A12345\n");
+        out_free(&o);
+    }
+    {
+        struct out o;
+        ops_render r;
+        out_open(&o, &r, 1);
+        assert_int_equal(ops_render_item(&r, &b.call, &x.it[I(HOP)]), 0);
+        out_close(&o);
+        assert_non_null(strstr(o.buf, "\"held_unit\":null,\"vehicle\":"
+                                      "\"沪A12345\"}\n"));
+        out_free(&o);
+    }
 }
 
 static void test_render_permit(void **state)
@@ -624,6 +662,86 @@ static void test_render_zh_values(void **state)
     assert_string_equal(trace_zh_name("critical"), "严重");
     assert_string_equal(trace_zh_name("no-such-value"), "no-such-value");
     assert_null(trace_zh_name(NULL));
+}
+
+/* applications: a line per application with its answer (en, zh) and
+ * the JSON object with nulls where nothing applies. */
+static void test_render_application(void **state)
+{
+    Trace__Ops__V1__Application a = TRACE__OPS__V1__APPLICATION__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT,
+               wrong = TRACE__OPS__V1__ITEM__INIT;
+    struct items x;
+    callbuf b;
+    struct out o;
+    ops_render r;
+
+    (void)state;
+    items_init(&x);
+    a.party = "B";
+    a.id = "ap-2";
+    a.at = "2026-03-02T09:00:00+08:00";
+    a.kind = "purchase_filing";
+    a.substance = "acetone";
+    a.qty = "500";
+    a.unit = "L";
+    a.purpose = "清洗";
+    a.valid_from = "2026-03-10";
+    a.valid_until = "2026-12-31";
+    a.uses = "multi";
+    a.state = "rejected";
+    a.decided_by = "REGULATOR";
+    a.decision = "d-2";
+    a.decided_at = "2026-03-06T10:00:00+08:00";
+    a.reason = "用途不明";
+    a.days = 4;
+    it.item_case = I(APPLICATION);
+    it.application = &a;
+    mk(&b, C(APPLICATIONS));
+    expect_render(&b.call, &it, TEXT, 1,
+                  "B                    ap-2         purchase_filing   "
+                  "acetone                   500 L     rejected       4 "
+                  "用途不明 (REGULATOR, 2026-03-06T10:00:00+08:00)\n");
+    expect_render(
+        &b.call, &it, JSON, 0,
+        "{\"party\":\"B\",\"id\":\"ap-2\",\"at\":\"2026-03-02T09:00:00+08:00\","
+        "\"kind\":\"purchase_filing\",\"substance\":\"acetone\",\"qty\":"
+        "\"500\",\"unit\":\"L\",\"counterparty\":null,\"purpose\":\"清洗\","
+        "\"valid_from\":\"2026-03-10\",\"valid_until\":\"2026-12-31\","
+        "\"uses\":\"multi\",\"state\":\"rejected\",\"permit\":null,"
+        "\"decided_by\":\"REGULATOR\",\"decision\":\"d-2\",\"decided_at\":"
+        "\"2026-03-06T10:00:00+08:00\",\"reason\":\"用途不明\",\"days\":4}\n");
+    /* approved, in Chinese, with the heading */
+    a.state = "approved";
+    a.permit = "PF-2";
+    a.reason = NULL;
+    out_open(&o, &r, 0);
+    r.lang = OPS_LANG_ZH;
+    assert_int_equal(ops_render_item(&r, &b.call, &it), 0);
+    out_close(&o);
+    assert_string_equal(
+        o.buf, "申请单位             申请号       种类              物质      "
+               "               数量 单位  状态      工作日 审批结果\n"
+               "B                    ap-2         购买备案证明      acetone   "
+               "                500 L     已批准         4 许可证 PF-2"
+               "（REGULATOR，2026-03-06T10:00:00+08:00）\n");
+    out_free(&o);
+    /* pending: when it was made */
+    a.state = "pending";
+    a.permit = a.decided_by = a.decision = a.decided_at = NULL;
+    expect_render(&b.call, &it, TEXT, 1,
+                  "B                    ap-2         purchase_filing   "
+                  "acetone                   500 L     pending        4 "
+                  "- (made 2026-03-02T09:00:00+08:00)\n");
+    assert_string_equal(trace_zh_name("pending"), "待审批");
+    assert_string_equal(trace_zh_name("rejected"), "已驳回");
+    /* another operation's item is refused, never printed */
+    wrong = x.it[I(HOLDING)];
+    out_open(&o, &r, 0);
+    assert_int_equal(ops_render_item(&r, &b.call, &wrong), -1);
+    out_close(&o);
+    assert_string_equal(o.buf, "");
+    out_free(&o);
 }
 
 static void test_render_head_substance(void **state)
@@ -1232,6 +1350,7 @@ int main(void)
         cmocka_unit_test(test_render_permit),
         cmocka_unit_test(test_render_event),
         cmocka_unit_test(test_render_zh_values),
+        cmocka_unit_test(test_render_application),
         cmocka_unit_test(test_render_head_substance),
         cmocka_unit_test(test_render_register_day),
         cmocka_unit_test(test_render_register_html),

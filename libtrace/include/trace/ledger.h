@@ -539,7 +539,8 @@ typedef struct trace_verify_deep_result {
  * difference.  Call it after trace_ledger_verify: it trusts the journal.
  *
  * Re-derived: ids, pchain, heads, parties, keys (the append path's party
- * and key updates), bal, lots, permits, pev, eff and acks (state.c),
+ * and key updates), bal, lots, permits, pev, eff, acks, rx, products and
+ * apps (state.c),
  * by replaying every entry into a scratch LMDB environment; rcidx (the
  * keys reconciliation files for the events in force at the position of
  * its last incremental run).  Alerts come from reconciliation runs (at

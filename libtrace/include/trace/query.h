@@ -92,6 +92,11 @@ typedef struct trace_hop {
      * explains, its name and its book stock of the lot now (in
      * `held_unit`); all NULL otherwise */
     const char *holder, *holder_name, *held_text, *held_unit;
+    /* a pickup (SPEC 12, carriers): the vehicle; NULL otherwise.  Custody
+     * hops (kind pickup, handover, delivery) follow their sale, before
+     * its receipts, `ref` naming the sale: seller -> carrier, carrier ->
+     * next carrier, carrier -> buyer; they move no stock. */
+    const char *vehicle;
 } trace_hop;
 
 typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
@@ -100,7 +105,8 @@ typedef int (*trace_hop_fn)(const trace_hop *h, void *ctx);
  * Forward: every movement of lot `lot` from its origin (or, with
  * `party`, from that party on) to the parties that received it, and on
  * through `produce` events that consumed it into new lots.  A sale is
- * followed by the buyer's receipts that cite it (kind "receipt", `ref`
+ * followed by its custody hops (pickup, handover, delivery by carriers,
+ * SPEC 12) and the buyer's receipts that cite it (kind "receipt", `ref`
  * the sale, at the sale's depth); dispensing, use in production,
  * destruction, loss and export end a branch (`leaves`).
  *
@@ -302,11 +308,67 @@ int trace_register(trace_ledger *l, const char *party, const char *substance,
 /* Access: what a daemon checks before serving a request                */
 
 typedef struct trace_party {
-    char kind[32]; /* manufacturer, pharmacy, regulator ... */
-    int suspended; /* status suspended */
-    int regulator; /* an active regulator: the root one or registered by it */
-    size_t n_keys; /* registered public keys */
+    char kind[32];   /* manufacturer, pharmacy, regulator ... */
+    int suspended;   /* status suspended */
+    int regulator;   /* an active regulator: the root one or registered by it */
+    size_t n_keys;   /* registered public keys */
+    unsigned scopes; /* a regulator's departments (TRACE_SCOPE_*); 0: all
+                        (unscoped, the root regulator, or not a regulator) */
 } trace_party;
+
+/* Departments (SPEC 12): a regulator may carry scopes; a scoped
+ * regulator reads, issues, witnesses and acknowledges only what is
+ * within one of them.  Something is within a scope when its substance
+ * has a control of that class (CN-PC: any CN-PC category, CN-NARC,
+ * CN-PSY: any CN-PSY category) or its type is import or export (an
+ * import_license / export_license permit counts as its type).  What
+ * names no substance and is no import or export (a party's
+ * registration, a chain finding) is within every scope. */
+#define TRACE_SCOPE_PC     0x01u /* CN-PC: precursor chemicals (易制毒化学品) */
+#define TRACE_SCOPE_NARC   0x02u /* CN-NARC: narcotic drugs (麻醉药品) */
+#define TRACE_SCOPE_PSY    0x04u /* CN-PSY: psychotropic substances (精神药品) */
+#define TRACE_SCOPE_IMPORT 0x08u /* import (进口) */
+#define TRACE_SCOPE_EXPORT 0x10u /* export (出口) */
+
+/* Enterprise credit (企业信用评价, SPEC 12): a party's score from 0 to
+ * 100 over the twelve months before a time: 100 less, for each factor,
+ * its count times its weight (alerts naming it by severity, open or
+ * resolved; late reports; stocktake variances; losses).  Weights
+ * default as listed by `tracectl credit` and may be set in the rules
+ * file: {"credit": {"weights": {"open_high": 10, ...}}}. */
+#define TRACE_CREDIT_FACTORS 11
+typedef struct trace_credit_factor {
+    const char *factor;   /* open_high, late_reports ... (static) */
+    const char *label_zh; /* its Chinese label (static) */
+    unsigned count;
+    double weight, points; /* points = count * weight, taken off 100 */
+} trace_credit_factor;
+typedef struct trace_credit_score {
+    char party[72];
+    int64_t from_us, to_us; /* the window: after from, up to to */
+    char from[40], to[40];  /* the same in RFC 3339, the ledger's zone */
+    unsigned score;         /* 0 to 100 */
+    char grade;             /* A (>= 90), B (>= 75), C (>= 60), D */
+    size_t n_factors;
+    trace_credit_factor factors[TRACE_CREDIT_FACTORS];
+} trace_credit_score;
+/* The credit of `party` as of at_us (TRACE_AT_NOW: now), with the rules
+ * file's weights (rules_json may be NULL).  TRACE_ENOTFOUND for an
+ * unknown party, TRACE_EINVAL for a bad rules file. */
+int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
+                 const char *rules_json, size_t rules_len,
+                 trace_credit_score *out);
+
+/* The mask of n scope names (CN-PC, CN-NARC, CN-PSY, import, export);
+ * unknown names count for nothing. */
+unsigned trace_scope_mask(const char *const *names, size_t n);
+/* The scope names of a mask, comma-separated, into buf (cap bytes). */
+void trace_scope_names(unsigned scopes, char *buf, size_t cap);
+/* 1 if something of `type` (an event type, or a permit's kind; may be
+ * NULL) about `substance` (catalog code, CAS number or name; NULL or ""
+ * for none) is within `scopes` (0: everything is), else 0. */
+int trace_in_scope(const trace_ledger *l, unsigned scopes, const char *type,
+                   const char *substance);
 
 /* The party that registered the key `key_id` (into party, cap bytes) and
  * its raw public key.  TRACE_ENOTFOUND if no party registered it. */
@@ -394,6 +456,39 @@ typedef int (*trace_product_row_fn)(const trace_product_row *p, void *ctx);
  * and is returned.  TRACE_OK, or TRACE_EVERIFY for a damaged record. */
 int trace_products(trace_ledger *l, const char *substance,
                    trace_product_row_fn fn, void *ctx);
+
+/* A permit application (SPEC 12, 网上审批) and where it stands; strings
+ * borrowed for the call. */
+typedef struct trace_application_row {
+    const char *party;        /* the applicant */
+    const char *id;           /* its permit_application event */
+    const char *at;           /* when it was made, as recorded */
+    const char *kind;         /* the permit kind asked for */
+    const char *substance;    /* catalog code */
+    const char *qty, *unit;   /* the budget asked for */
+    const char *counterparty; /* or NULL */
+    const char *purpose, *valid_from, *valid_until, *uses;
+    const char *state;      /* "pending", "approved" or "rejected" */
+    const char *permit;     /* approved: the permit's id; else NULL */
+    const char *decided_by; /* the regulator that answered, or NULL */
+    const char *decision;   /* the answer's event id, or NULL */
+    const char *decided_at; /* its `at` as recorded, or NULL */
+    const char *reason;     /* rejected: why; else NULL */
+    uint32_t days; /* working days (Monday to Friday in the ledger's zone)
+                      after the day it was made, up to the day of its
+                      answer or, pending, of `now_us` */
+} trace_application_row;
+
+typedef int (*trace_application_fn)(const trace_application_row *a, void *ctx);
+
+/* The permit applications in force (a voided one is not listed), by
+ * applicant and id; `party` filters by applicant (NULL: all).  now_us
+ * (TRACE_AT_NOW: the clock) counts the days of a pending application.
+ * A non-zero return of fn stops the walk and is returned.  TRACE_OK, or
+ * TRACE_EVERIFY for a damaged record.  Read from the apps index, not
+ * the journal.  Thread-safe like the other queries. */
+int trace_applications(trace_ledger *l, const char *party, int64_t now_us,
+                       trace_application_fn fn, void *ctx);
 
 /* The ids of the permits issued, in id order, one per call (borrowed for
  * the call); a non-zero return stops the walk and is returned. */
