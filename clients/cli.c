@@ -276,10 +276,13 @@ static const struct command commands[] = {
      "                    TransformationEvents of registered products\n"
      "                    (tracectl products) become produce, sale,\n"
      "                    receipt, destroy and dispense events by bizStep;\n"
-     "                    parties by the GLNs of their `gln`.  Events of no\n"
-     "                    registered product are skipped; one that cannot\n"
-     "                    be mapped is rejected with its eventList index and\n"
-     "                    nothing is imported.  Ledger-folder only for now.\n"
+     "                    parties by their `gln` or the `sgln` of one of\n"
+     "                    their `sites` (the event is then at that site).\n"
+     "                    Events of no registered product are skipped; one\n"
+     "                    that cannot be mapped is rejected with its\n"
+     "                    eventList index and nothing is imported.  Through\n"
+     "                    traced the products, GLNs and permits are the\n"
+     "                    daemon's.\n"
      "  --format csv --map MAP\n"
      "                    read a CSV export (RFC 4180; BOM and CRLF\n"
      "                    tolerated): MAP, a JSON file, names the event\n"
@@ -306,11 +309,12 @@ static const struct command commands[] = {
     {"export", cmd_export,
      "[--format jsonl|epcis] [--party P] [--from T] [--to T]",
      "Write events as JSON Lines, in journal order, or as one GS1 EPCIS 2.0\n"
-     "document (--format epcis, SPEC 11; with --data).",
+     "document (--format epcis, SPEC 11).",
      "  --format F  jsonl (the default) or epcis: the movements recorded by\n"
      "              GTIN (produce, sale, receipt, destroy, dispense) as\n"
      "              EPCIS events; what EPCIS cannot carry (no GTIN, a\n"
-     "              party without a GLN, other types) is counted on stderr\n"
+     "              party without a GLN, other types) is counted on stderr;\n"
+     "              a movement at a site with an SGLN is located there\n"
      "  --party P   only events recorded by P\n"
      "  --from T    only events whose `at` is at or after T\n"
      "  --to T      only events whose `at` is at or before T\n"

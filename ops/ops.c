@@ -869,6 +869,17 @@ static int on_party(const trace_party_row *p, void *ctx)
     m.status = (char *)p->status;
     m.keys = (uint32_t)p->n_keys;
     m.registered_by = (char *)p->registered_by;
+    Trace__Ops__V1__PartySite sites[64], *sp[64];
+    m.gln = (char *)p->gln;
+    /* a party's sites: at most 64 go on the wire */
+    for (size_t i = 0; i < p->n_sites && i < 64; i++) {
+        trace__ops__v1__party_site__init(&sites[i]);
+        sites[i].site = (char *)p->sites[i].site;
+        sites[i].sgln = (char *)p->sites[i].sgln;
+        sp[i] = &sites[i];
+    }
+    m.n_sites = p->n_sites < 64 ? p->n_sites : 64;
+    m.sites = sp;
     it.item_case = TRACE__OPS__V1__ITEM__ITEM_PARTY;
     it.party = &m;
     return emit(r, &it);

@@ -443,6 +443,18 @@ static void party(ops_render *r, const Trace__Ops__V1__Party *p)
         ops_json_str(o, "status", p->status, 1);
         fprintf(o, ",\"keys\":%u", (unsigned)p->keys);
         ops_json_str(o, "registered_by", p->registered_by, 1);
+        if (p->gln)
+            ops_json_str(o, "gln", p->gln, 1);
+        if (p->n_sites) {
+            fputs(",\"sites\":[", o);
+            for (size_t i = 0; i < p->n_sites; i++) {
+                fputs(i ? ",{" : "{", o);
+                ops_json_str(o, "site", p->sites[i]->site, 0);
+                ops_json_str(o, "sgln", p->sites[i]->sgln, 1);
+                fputc('}', o);
+            }
+            fputc(']', o);
+        }
         fputs("}\n", o);
         return;
     }

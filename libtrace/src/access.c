@@ -172,6 +172,22 @@ int trace_parties(trace_ledger *l, const char *kind, trace_party_row_fn fn,
         row.n_keys = st->n_keys;
         row.registered_by = st->registered_by;
         row.gln = b->gln;
+        row.n_sites = 0;
+        row.sites = NULL;
+        if (b->n_sites) {
+            struct trace_party_site *ps =
+                arena_alloc(a, b->n_sites * sizeof(*ps));
+            if (!ps) {
+                rc = trace_fail(TRACE_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < b->n_sites; i++) {
+                ps[i].site = b->sites[i]->site;
+                ps[i].sgln = b->sites[i]->sgln;
+            }
+            row.n_sites = b->n_sites;
+            row.sites = ps;
+        }
         if ((frc = fn(&row, ctx)) != 0) {
             rc = frc;
             goto out;

@@ -93,6 +93,25 @@ int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
     return TRACE_OK;
 }
 
+int entry_raw(MDB_txn *txn, const trace_ledger *l, uint64_t seq,
+              const uint8_t **bytes, size_t *len)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+
+    be64_put(kb, seq);
+    rc = mdb_get(txn, l->dbi_journal, &k, &v);
+    if (rc == MDB_NOTFOUND && checking && checking->txn == txn &&
+        window_by_seq(checking, seq, bytes, len) == TRACE_OK)
+        return TRACE_OK;
+    if (rc)
+        return trace_fail_mdb(rc, "journal");
+    *bytes = v.mv_data;
+    *len = v.mv_size;
+    return TRACE_OK;
+}
+
 /* The writer ------------------------------------------------------- */
 
 int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res)

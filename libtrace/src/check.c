@@ -202,69 +202,15 @@ static int check_permit(struct checker *c, const char *permit,
     return TRACE_OK;
 }
 
-/* The receipts of one sale: its quantity and what was received. */
-struct sale_sum {
-    const char *seller, *ref;
-    int found;
-    int64_t shipped, received;
-    const char *unit;
-    char unit_buf[16];
-    int bad;
-};
-
-static int add_receipts(const trace_event_info *e, void *ctx)
-{
-    struct sale_sum *s = ctx;
-    json_t *j, *ev;
-    const char *type, *from, *ref, *qty, *unit;
-    int64_t factor = 1, amount;
-
-    if (!e->qty_text || !e->unit)
-        return 0;
-    if (strcmp(e->type, "sale") == 0 && strcmp(e->party, s->seller) == 0 &&
-        strcmp(e->id, s->ref) == 0 && !e->corrected) {
-        unit_lookup(e->unit, NULL, &factor);
-        if (qty_parse(&amount, e->qty_text, factor, 0) == TRACE_OK) {
-            s->found = 1;
-            s->shipped = amount;
-            snprintf(s->unit_buf, sizeof(s->unit_buf), "%s", e->unit);
-            s->unit = s->unit_buf;
-        }
-        return 0;
-    }
-    if (strcmp(e->type, "receipt") != 0 || e->corrected)
-        return 0;
-    if (!(j = json_loads(e->json, 0, NULL)))
-        return 0;
-    ev = j;
-    type = json_string_value(json_object_get(ev, "type"));
-    from = json_string_value(json_object_get(ev, "from"));
-    ref = json_string_value(json_object_get(ev, "ref"));
-    qty = json_string_value(json_object_get(ev, "qty"));
-    unit = json_string_value(json_object_get(ev, "unit"));
-    if (type && from && ref && qty && unit && strcmp(from, s->seller) == 0 &&
-        strcmp(ref, s->ref) == 0 && unit_lookup(unit, NULL, &factor) == 0 &&
-        qty_parse(&amount, qty, factor, 0) == TRACE_OK &&
-        __builtin_add_overflow(s->received, amount, &s->received))
-        s->bad = 1;
-    json_decref(j);
-    return 0;
-}
-
+/* The receipts of one sale would exceed what it shipped. */
 static int check_receipt(struct checker *c, const Trace__V1__ReceiptBody *b)
 {
-    trace_history_opts ho = TRACE_HISTORY_OPTS_INIT;
-    struct sale_sum s;
+    sale_receipts_sum s;
     char shipped[64], total[64];
     int64_t all;
     int rc;
 
-    memset(&s, 0, sizeof(s));
-    s.seller = b->from;
-    s.ref = b->ref;
-    ho.lot = b->lot;
-    ho.limit = 0;
-    rc = trace_history(c->l, &ho, add_receipts, &s);
+    rc = sale_receipts(c->l, b->from, b->ref, b->lot, &s);
     if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
         return rc;
     if (!s.found || s.bad ||

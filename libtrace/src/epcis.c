@@ -21,7 +21,8 @@
  * instead, and a receipt naming the same despatch advice refers to it,
  * so a buyer's document links to the seller's; without one, a receipt
  * refers to the sale of the same parties, product and lot met earlier
- * in the same document, else to its first bizTransaction.  An id longer
+ * in the same document (among at least its last 100,000 sales: the
+ * memory is bounded), else to its first bizTransaction.  An id longer
  * than an event id may be becomes "epcis:" and 40 hex digits of its
  * SHA-256.
  *
@@ -41,6 +42,9 @@
 #define NUM_MARK  '\x01'
 #define MAX_DEPTH 64
 #define MAX_ITEMS 256 /* registered items per event */
+/* sales remembered for the receipts of the same document that name no
+ * despatch advice and no shipping event (about 35 MB) */
+#define MAX_SALES 100000
 
 /* ------------------------------------------------------------------ */
 /* Master data                                                          */
@@ -52,14 +56,21 @@ struct mprod {
     uint32_t per_pack;
 };
 
+#define PARTY_CAP 72
+#define KIND_CAP  24
+#define SITE_CAP  128
+
+struct msite {
+    char party[PARTY_CAP];
+    char site[SITE_CAP];
+};
+
 struct trace_epcis_master {
     strmap *products; /* gtin -> struct mprod */
     strmap *parties;  /* gln -> party id */
     strmap *permits;  /* permit -> kind */
+    strmap *sites;    /* sgln -> struct msite */
 };
-
-#define PARTY_CAP 72
-#define KIND_CAP  24
 
 int trace_epcis_master_new(trace_epcis_master **out)
 {
@@ -67,7 +78,8 @@ int trace_epcis_master_new(trace_epcis_master **out)
 
     if (!m || !(m->products = strmap_new(sizeof(struct mprod))) ||
         !(m->parties = strmap_new(PARTY_CAP)) ||
-        !(m->permits = strmap_new(KIND_CAP))) {
+        !(m->permits = strmap_new(KIND_CAP)) ||
+        !(m->sites = strmap_new(sizeof(struct msite)))) {
         trace_epcis_master_free(m);
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
@@ -82,6 +94,7 @@ void trace_epcis_master_free(trace_epcis_master *m)
     strmap_free(m->products);
     strmap_free(m->parties);
     strmap_free(m->permits);
+    strmap_free(m->sites);
     free(m);
 }
 
@@ -123,6 +136,21 @@ int trace_epcis_master_add_party(trace_epcis_master *m, const char *gln,
     return TRACE_OK;
 }
 
+int trace_epcis_master_add_site(trace_epcis_master *m, const char *sgln,
+                                const char *party, const char *site)
+{
+    struct msite *v;
+
+    if (!gs1_key_valid(sgln, 13) || strlen(party) >= PARTY_CAP ||
+        strlen(site) >= SITE_CAP || !site[0])
+        return trace_fail(TRACE_EINVAL, "bad SGLN %.40s or site", sgln);
+    if (!(v = strmap_get(m->sites, sgln, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    memcpy(v->party, party, strlen(party) + 1);
+    memcpy(v->site, site, strlen(site) + 1);
+    return TRACE_OK;
+}
+
 int trace_epcis_master_add_permit(trace_epcis_master *m, const char *permit,
                                   const char *kind)
 {
@@ -145,6 +173,13 @@ static int load_product(const trace_product_row *p, void *ctx)
 
 static int load_party(const trace_party_row *p, void *ctx)
 {
+    int rc;
+
+    for (size_t i = 0; i < p->n_sites; i++)
+        if ((rc = trace_epcis_master_add_site(ctx, p->sites[i].sgln, p->party,
+                                              p->sites[i].site)) != TRACE_OK &&
+            rc != TRACE_EINVAL) /* a site name too long to map: left out */
+            return rc;
     if (!p->gln)
         return 0;
     return trace_epcis_master_add_party(ctx, p->gln, p->party);
@@ -183,6 +218,9 @@ int trace_epcis_master_load(trace_epcis_master *m, trace_ledger *l)
 
 struct rd {
     FILE *f;
+    unsigned char *buf; /* read ahead from f */
+    size_t at, len;
+    int eof;
     int peeked; /* a byte read ahead, or -2 */
     unsigned long pos;
     char *cap; /* the copy of the value being captured */
@@ -191,9 +229,28 @@ struct rd {
     char err[160];
 };
 
+#define RD_BUF 65536
+
+/* The next byte of the input, or EOF (at its end or on a read error:
+ * ferror tells). */
+static int rd_byte(struct rd *r)
+{
+    if (r->at == r->len) {
+        if (r->eof)
+            return EOF;
+        r->len = fread(r->buf, 1, RD_BUF, r->f);
+        r->at = 0;
+        if (r->len == 0) {
+            r->eof = 1;
+            return EOF;
+        }
+    }
+    return r->buf[r->at++];
+}
+
 static int rd_get(struct rd *r)
 {
-    int c = r->peeked != -2 ? r->peeked : getc(r->f);
+    int c = r->peeked != -2 ? r->peeked : rd_byte(r);
 
     r->peeked = -2;
     if (c == EOF)
@@ -225,7 +282,7 @@ static int rd_get(struct rd *r)
 static int rd_peek(struct rd *r)
 {
     if (r->peeked == -2)
-        r->peeked = getc(r->f);
+        r->peeked = rd_byte(r);
     return r->peeked;
 }
 
@@ -259,6 +316,25 @@ static int string_rest(struct rd *r, char *buf, size_t cap)
     int c;
 
     for (;;) {
+        /* a run of plain bytes straight from the buffer, captured in one
+         * copy (what rd_get would do byte by byte) */
+        if (!buf && r->peeked == -2) {
+            size_t i = r->at, lim = r->len;
+            if (r->capturing) { /* as far as the copy has room */
+                size_t room = r->size > r->n + 2 ? r->size - r->n - 2 : 0;
+                if (lim - r->at > room)
+                    lim = r->at + room;
+            }
+            while (i < lim && r->buf[i] != '"' && r->buf[i] != '\\' &&
+                   r->buf[i] >= 0x20)
+                i++;
+            if (r->capturing) {
+                memcpy(r->cap + r->n, r->buf + r->at, i - r->at);
+                r->n += i - r->at;
+            }
+            r->pos += i - r->at;
+            r->at = i;
+        }
         if ((c = rd_get(r)) < 0)
             return rd_fail(r, "unterminated string");
         if (c == '"')
@@ -384,16 +460,21 @@ struct ep {
     trace_epcis_note_fn note;
     void *ctx;
     trace_epcis_summary *sum;
-    strmap *sales;  /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
-    json_t *fields; /* the event's "...:fields" extension, or NULL */
-    int cb_rc;      /* a callback's (or an allocation's) error: stop */
+    strmap *sales;     /* seller \x01 buyer \x01 gtin \x01 lot -> sale id */
+    strmap *old_sales; /* the generation before (or NULL) */
+    size_t n_sales;    /* entries of sales */
+    const jt *fields;  /* the event's "...:fields" extension, or NULL */
+    arena *a;          /* the event's parsed tree, reset per event */
+    const char *text;  /* the event's text */
+    size_t text_len;
+    struct item *in, *out; /* MAX_ITEMS each, reused from event to event */
+    int cb_rc;             /* a callback's (or an allocation's) error: stop */
     char reason[512];
 };
 
-static const char *str(json_t *o, const char *key)
+static const char *str(const jt *o, const char *key)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s && s[0] != NUM_MARK ? s : NULL;
+    return jt_str(o, key);
 }
 
 /* A CBV value written bare, as a URN or as a GS1 web vocabulary URI. */
@@ -494,6 +575,9 @@ static const char *party_of(struct ep *e, const char *uri, const char *role)
         return NULL;
     }
     if (!(p = strmap_get((strmap *)e->m->parties, gln, 0))) {
+        const struct msite *st = strmap_get((strmap *)e->m->sites, gln, 0);
+        if (st)
+            return st->party; /* the SGLN of one of its sites */
         reject(e,
                "%s GLN %s is no registered party's (register the party "
                "with \"gln\": \"%s\")",
@@ -504,14 +588,16 @@ static const char *party_of(struct ep *e, const char *uri, const char *role)
 }
 
 /* The owning (else possessing) party of a source or destination list. */
-static const char *sd_uri(json_t *ev, const char *list, const char *member)
+static const char *sd_uri(const jt *ev, const char *list, const char *member)
 {
-    static const char *const types[] = {"owning_party", "possessing_party"};
-    json_t *a = json_object_get(ev, list), *x;
-    size_t i;
+    static const char *const types[] = {"owning_party", "possessing_party",
+                                        "location"};
+    const jt *a = jt_get(ev, list), *x;
 
-    for (int t = 0; t < 2; t++)
-        json_array_foreach(a, i, x)
+    if (a && a->type != JT_ARR)
+        return NULL;
+    for (int t = 0; t < 3; t++)
+        jt_foreach(a, x)
         {
             const char *ty = cbv_bare(str(x, "type"));
             if (ty && strcmp(ty, types[t]) == 0 && str(x, member))
@@ -521,11 +607,11 @@ static const char *sd_uri(json_t *ev, const char *list, const char *member)
 }
 
 /* The party at the event's location: bizLocation, else readPoint. */
-static const char *location_party(struct ep *e, json_t *ev)
+static const char *location_party(struct ep *e, const jt *ev)
 {
-    const char *uri = str(json_object_get(ev, "bizLocation"), "id");
+    const char *uri = str(jt_get(ev, "bizLocation"), "id");
     if (!uri)
-        uri = str(json_object_get(ev, "readPoint"), "id");
+        uri = str(jt_get(ev, "readPoint"), "id");
     if (!uri) {
         reject(e, "no bizLocation or readPoint says whose event it is");
         return NULL;
@@ -533,17 +619,42 @@ static const char *location_party(struct ep *e, json_t *ev)
     return party_of(e, uri, "location");
 }
 
-static const char *ilmd_lot(json_t *ev)
+/* The site of `party` the event's location (bizLocation, else
+ * readPoint) is the SGLN of, or NULL. */
+static const char *location_site(struct ep *e, const jt *ev, const char *party)
 {
-    json_t *ilmd = json_object_get(ev, "ilmd"), *v;
-    const char *k;
+    const char *uri = str(jt_get(ev, "bizLocation"), "id");
+    const struct msite *st;
+    char gln[14];
 
-    json_object_foreach(ilmd, k, v)
+    if (!uri)
+        uri = str(jt_get(ev, "readPoint"), "id");
+    if (!uri || !party || gs1_parse_gln(uri, gln) != TRACE_OK ||
+        !(st = strmap_get((strmap *)e->m->sites, gln, 0)) ||
+        strcmp(st->party, party) != 0)
+        return NULL;
+    return st->site;
+}
+
+static void put_site(struct ep *e, json_t *o, const jt *ev, const char *party)
+{
+    const char *site = location_site(e, ev, party);
+    if (site)
+        json_object_set_new(o, "site", json_string(site));
+}
+
+static const char *ilmd_lot(const jt *ev)
+{
+    const jt *ilmd = jt_get(ev, "ilmd"), *v;
+
+    if (!ilmd || ilmd->type != JT_OBJ)
+        return NULL;
+    jt_foreach(ilmd, v)
     {
-        size_t n = strlen(k);
-        if (n >= 9 && strcmp(k + n - 9, "lotNumber") == 0 &&
-            json_string_value(v) && json_string_value(v)[0] != NUM_MARK)
-            return json_string_value(v);
+        size_t n = strlen(v->key);
+        if (n >= 9 && strcmp(v->key + n - 9, "lotNumber") == 0 &&
+            v->type == JT_STR)
+            return v->s;
     }
     return NULL;
 }
@@ -561,7 +672,7 @@ static struct item *find_item(struct item *items, size_t n, const char *gtin,
 
 /* The registered items of an EPC list and a quantity list: 0, or 1
  * with the reason set (the event is rejected). */
-static int collect(struct ep *e, json_t *ev, const char *epcs,
+static int collect(struct ep *e, const jt *ev, const char *epcs,
                    const char *qlist, struct item *items, size_t *n)
 {
     static const struct {
@@ -569,20 +680,19 @@ static int collect(struct ep *e, json_t *ev, const char *epcs,
     } uoms[] = {{"KGM", "kg"}, {"GRM", "g"},  {"MGM", "mg"}, {"LTR", "L"},
                 {"MLT", "mL"}, {"H87", NULL}, {"EA", NULL}};
     const char *dflt_lot = ilmd_lot(ev);
-    json_t *a, *x;
-    size_t i;
+    const jt *a, *x;
+    size_t i = 0;
 
-    a = json_object_get(ev, epcs);
-    if (a && !json_is_array(a))
+    a = jt_get(ev, epcs);
+    if (a && a->type != JT_ARR)
         return reject(e, "%s is not a list", epcs);
-    json_array_foreach(a, i, x)
-    {
-        const char *uri = json_string_value(x);
+    for (x = a ? a->kid : NULL; x; x = x->next, i++) {
+        const char *uri = x->type == JT_STR ? x->s : NULL;
         char gtin[15], lot[128];
         const struct mprod *p;
         struct item *it;
         int serial, rc;
-        if (!uri || uri[0] == NUM_MARK)
+        if (!uri)
             return reject(e, "%s[%zu] is not a string", epcs, i);
         rc = gs1_parse_item(uri, gtin, lot, sizeof(lot), &serial);
         if (rc == TRACE_ENOTFOUND)
@@ -608,12 +718,13 @@ static int collect(struct ep *e, json_t *ev, const char *epcs,
         }
         it->packs++;
     }
-    a = json_object_get(ev, qlist);
-    if (a && !json_is_array(a))
+    a = jt_get(ev, qlist);
+    if (a && a->type != JT_ARR)
         return reject(e, "%s is not a list", qlist);
-    json_array_foreach(a, i, x)
-    {
+    i = 0;
+    for (x = a ? a->kid : NULL; x; x = x->next, i++) {
         const char *cls = str(x, "epcClass"), *q, *uom = str(x, "uom");
+        const jt *qv;
         char gtin[15], lot[128];
         const struct mprod *p;
         struct item *it;
@@ -628,11 +739,11 @@ static int collect(struct ep *e, json_t *ev, const char *epcs,
             return reject(e, "%s[%zu]: %s", qlist, i, trace_error_last());
         if (!(p = strmap_get((strmap *)e->m->products, gtin, 0)))
             continue;
-        q = json_string_value(json_object_get(x, "quantity"));
-        if (!q || q[0] != NUM_MARK)
+        qv = jt_get(x, "quantity");
+        if (!qv || qv->type != JT_NUM)
             return reject(e, "%s[%zu]: product %s has no numeric quantity",
                           qlist, i, gtin);
-        q++;
+        q = qv->s;
         if (!uom)
             return reject(e,
                           "%s[%zu]: quantity %s of product %s without uom "
@@ -765,12 +876,13 @@ static json_t *base_event(const char *type, const char *id, const char *party,
 }
 
 /* The bizTransaction values of the event, and the despatch advice. */
-static const char *biz_tx(json_t *ev, const char *type)
+static const char *biz_tx(const jt *ev, const char *type)
 {
-    json_t *a = json_object_get(ev, "bizTransactionList"), *x;
-    size_t i;
+    const jt *a = jt_get(ev, "bizTransactionList"), *x;
 
-    json_array_foreach(a, i, x)
+    if (a && a->type != JT_ARR)
+        return NULL;
+    jt_foreach(a, x)
     {
         const char *t = cbv_bare(str(x, "type"));
         if (!type || (t && strcmp(t, type) == 0))
@@ -781,12 +893,13 @@ static const char *biz_tx(json_t *ev, const char *type)
 }
 
 /* Permits named by the bizTransactionList, as sale fields. */
-static void put_permits(struct ep *e, json_t *o, json_t *ev)
+static void put_permits(struct ep *e, json_t *o, const jt *ev)
 {
-    json_t *a = json_object_get(ev, "bizTransactionList"), *x;
-    size_t i;
+    const jt *a = jt_get(ev, "bizTransactionList"), *x;
 
-    json_array_foreach(a, i, x)
+    if (a && a->type != JT_ARR)
+        return;
+    jt_foreach(a, x)
     {
         const char *v = str(x, "bizTransaction"), *kind, *id = v;
         if (!v)
@@ -810,36 +923,45 @@ static void put_permits(struct ep *e, json_t *o, json_t *ev)
 
 /* A member "...:NAME" (an extension) holding an object: "rx" the
  * prescription, "fields" other ledger fields. */
-static json_t *extension(json_t *ev, const char *name)
+static const jt *extension(const jt *ev, const char *name)
 {
-    const char *k;
-    json_t *v;
+    const jt *v;
 
-    json_object_foreach(ev, k, v)
+    jt_foreach(ev, v)
     {
-        const char *c = strrchr(k, ':');
-        if (c && strcmp(c + 1, name) == 0 && json_is_object(v))
+        const char *c = strrchr(v->key, ':');
+        if (c && strcmp(c + 1, name) == 0 && v->type == JT_OBJ)
             return v;
     }
     return NULL;
 }
 
-/* Copies an object with every marked number turned back into its text,
- * for the rx extension (days_supply is a JSON number there). */
-static json_t *unmark(json_t *v)
+/* A parsed value as jansson's, every number as its text (a string), for
+ * the rx extension (days_supply is a JSON number there). */
+static json_t *to_json(const jt *v)
 {
-    const char *k;
-    json_t *x, *o = json_object();
+    json_t *o;
+    const jt *x;
 
-    json_object_foreach(v, k, x)
-    {
-        const char *s = json_string_value(x);
-        if (s && s[0] == NUM_MARK)
-            json_object_set_new(o, k, json_string(s + 1));
-        else
-            json_object_set(o, k, x);
+    switch (v->type) {
+    case JT_NULL:
+        return json_null();
+    case JT_TRUE:
+        return json_true();
+    case JT_FALSE:
+        return json_false();
+    case JT_NUM:
+    case JT_STR:
+        return json_stringn(v->s, v->len);
+    case JT_ARR:
+        o = json_array();
+        jt_foreach(v, x) json_array_append_new(o, to_json(x));
+        return o;
+    default:
+        o = json_object();
+        jt_foreach(v, x) json_object_set_new(o, x->key, to_json(x));
+        return o;
     }
-    return o;
 }
 
 /* The steps read but storing nothing: no custody or quantity change. */
@@ -872,12 +994,12 @@ static int in_list(const char *const *list, const char *s)
 
 /* 0 mapped (or skipped: e->reason says why, e->sum updated by the
  * caller), 1 rejected with e->reason, < 0 an error of on_line. */
-static int map_event(struct ep *e, json_t *ev, unsigned long index,
+static int map_event(struct ep *e, const jt *ev, unsigned long index,
                      int *skipped)
 {
     const char *type = str(ev, "type"), *at = str(ev, "eventTime");
     const char *step, *eid = str(ev, "eventID");
-    struct item *in = NULL, *out = NULL;
+    struct item *in = e->in, *out = e->out;
     size_t n_in = 0, n_out = 0;
     char base[TRACE_MAX_ID + 1], id[TRACE_MAX_ID + 1];
     Trace__V1__Time t;
@@ -886,7 +1008,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     *skipped = 0;
     e->reason[0] = '\0';
     e->fields = NULL;
-    if (!json_is_object(ev))
+    if (ev->type != JT_OBJ)
         return reject(e, "an event is not a JSON object");
     if (!type)
         return reject(e, "no event type");
@@ -903,15 +1025,9 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     transform = strcmp(type, "TransformationEvent") == 0;
     if (!transform && strcmp(type, "ObjectEvent") != 0)
         return reject(e, "unknown event type \"%.60s\"", type);
-    if (json_object_get(ev, "errorDeclaration")) {
+    if (jt_get(ev, "errorDeclaration")) {
         *skipped = 1;
         return reject(e, "declared erroneous (errorDeclaration)");
-    }
-    if (!(in = calloc(MAX_ITEMS, sizeof(*in))) ||
-        !(out = calloc(MAX_ITEMS, sizeof(*out)))) {
-        e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
-        rc = -1;
-        goto done;
     }
     if (transform) {
         if ((rc = collect(e, ev, "inputEPCList", "inputQuantityList", in,
@@ -942,8 +1058,16 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
     if (eid) {
         id_of_uri(base, eid);
     } else {
-        char *s = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+        /* the hash of jansson's text of the event, keys sorted, numbers
+         * marked (as it always was: ids stay stable) */
+        char *marked = NULL, *s = NULL;
+        json_t *j = NULL;
         uint8_t h[32];
+        if (json_mark_numbers(&marked, e->text, e->text_len, 1) == TRACE_OK &&
+            (j = json_loadb(marked, strlen(marked), 0, NULL)) != NULL)
+            s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        free(marked);
+        json_decref(j);
         if (!s) {
             e->cb_rc = trace_fail(TRACE_ENOMEM, "out of memory");
             rc = -1;
@@ -992,6 +1116,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                 put_qty(o, &in[i]);
                 json_object_set_new(o, "purpose",
                                     json_string("EPCIS transformation"));
+                put_site(e, o, ev, who);
                 if ((rc = emit(e, o, index)) != 0) {
                     json_decref(inputs);
                     goto done;
@@ -1008,6 +1133,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
             put_qty(o, &out[i]);
             if (i == 0 && inputs)
                 json_object_set(o, "inputs", inputs);
+            put_site(e, o, ev, who);
             if ((rc = emit(e, o, index)) != 0)
                 break;
         }
@@ -1050,8 +1176,20 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
             put_permits(e, o, ev);
             snprintf(key, sizeof(key), "%s\x01%s\x01%s\x01%s", seller, buyer,
                      out[i].gtin, out[i].lot);
-            if ((v = strmap_get(e->sales, key, 1)) != NULL)
+            if (e->n_sales == MAX_SALES) { /* bounded memory: a generation */
+                strmap *fresh = strmap_new(TRACE_MAX_ID + 1);
+                if (fresh) {
+                    strmap_free(e->old_sales);
+                    e->old_sales = e->sales;
+                    e->sales = fresh;
+                    e->n_sales = 0;
+                }
+            }
+            if ((v = strmap_get(e->sales, key, 1)) != NULL) {
+                e->n_sales += v[0] == '\0';
                 memcpy(v, id, strlen(id) + 1);
+            }
+            put_site(e, o, ev, seller);
             rc = emit(e, o, index);
         }
         goto done;
@@ -1085,7 +1223,9 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                 item_id(ref, desadv, &out[i], 1);
             else if (upevt)
                 id_of_uri(ref, upevt); /* the shipping event itself */
-            else if ((sale = strmap_get(e->sales, key, 0)) && sale[0])
+            else if (((sale = strmap_get(e->sales, key, 0)) && sale[0]) ||
+                     (e->old_sales &&
+                      (sale = strmap_get(e->old_sales, key, 0)) && sale[0]))
                 memcpy(ref, sale, strlen(sale) + 1);
             else
                 make_id(ref, biz_tx(ev, NULL) ? biz_tx(ev, NULL) : base);
@@ -1095,6 +1235,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
             json_object_set_new(o, "ref", json_string(ref));
             json_object_set_new(o, "lot", json_string(out[i].lot));
             put_qty(o, &out[i]);
+            put_site(e, o, ev, buyer);
             rc = emit(e, o, index);
         }
         goto done;
@@ -1104,7 +1245,7 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
         const char *src = sd_uri(ev, "sourceList", "source");
         const char *who =
             src ? party_of(e, src, "source") : location_party(e, ev);
-        json_t *rx = destroy ? NULL : extension(ev, "rx");
+        const jt *rx = destroy ? NULL : extension(ev, "rx");
         if (!who) {
             rc = 1;
             goto done;
@@ -1125,7 +1266,8 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                 json_object_set_new(o, "method",
                                     json_string("EPCIS destroying"));
             else
-                json_object_set_new(o, "rx", unmark(rx));
+                json_object_set_new(o, "rx", to_json(rx));
+            put_site(e, o, ev, who);
             rc = emit(e, o, index);
         }
         goto done;
@@ -1135,33 +1277,28 @@ static int map_event(struct ep *e, json_t *ev, unsigned long index,
                 "registered product",
                 step);
 done:
-    free(in);
-    free(out);
     return rc;
 }
 
 static int handle_event(struct ep *e, const char *text, size_t len,
                         unsigned long index)
 {
-    char *marked = NULL;
-    json_error_t jerr;
-    json_t *ev = NULL;
+    char err[160];
+    const jt *ev;
     int rc, skipped = 0;
 
     e->sum->events++;
-    if (json_mark_numbers(&marked, text, len, 1) != TRACE_OK) {
-        rc = reject(e, "%s", trace_error_last());
-    } else if (!(ev = json_loadb(marked, strlen(marked), JSON_REJECT_DUPLICATES,
-                                 &jerr))) {
-        rc = reject(e, "not JSON: %s", jerr.text);
+    arena_reset(e->a);
+    e->text = text;
+    e->text_len = len;
+    if (!(ev = jt_parse(e->a, text, len, err, sizeof(err)))) {
+        rc = reject(e, "not JSON: %s", err);
     } else {
         uint64_t before = e->sum->lines;
         rc = map_event(e, ev, index, &skipped);
         if (rc == 0 && e->sum->lines > before)
             e->sum->mapped++;
     }
-    free(marked);
-    json_decref(ev);
     if (rc < 0)
         return -1; /* e->cb_rc says why */
     if (rc == 1) {
@@ -1305,14 +1442,20 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
                      trace_epcis_line_fn on_line, trace_epcis_note_fn note,
                      void *ctx, trace_epcis_summary *sum)
 {
-    struct ep e = {m, on_line, note, ctx, sum, NULL, NULL, 0, ""};
-    struct rd r = {in, -2, 0, NULL, 0, 0, 0, ""};
+    struct ep e = {m,    on_line, note, ctx, sum,  NULL, NULL, 0,
+                   NULL, NULL,    NULL, 0,   NULL, NULL, 0,    ""};
+    struct rd r = {in, NULL, 0, 0, 0, -2, 0, NULL, 0, 0, 0, ""};
     struct doc d = {&e, "", 0, 0, 0};
     int rc, c;
 
     memset(sum, 0, sizeof(*sum));
-    if (!(e.sales = strmap_new(TRACE_MAX_ID + 1)))
-        return trace_fail(TRACE_ENOMEM, "out of memory");
+    if (!(e.sales = strmap_new(TRACE_MAX_ID + 1)) ||
+        !(r.buf = malloc(RD_BUF)) || !(e.a = arena_new(0)) ||
+        !(e.in = malloc(MAX_ITEMS * sizeof(*e.in))) ||
+        !(e.out = malloc(MAX_ITEMS * sizeof(*e.out)))) {
+        rc = trace_fail(TRACE_ENOMEM, "out of memory");
+        goto out;
+    }
     /* a UTF-8 byte order mark */
     if (rd_peek(&r) == 0xef) {
         rd_get(&r);
@@ -1360,6 +1503,11 @@ int trace_epcis_read(const trace_epcis_master *m, FILE *in,
     rc = TRACE_OK;
 out:
     free(r.cap);
+    free(r.buf);
+    free(e.in);
+    free(e.out);
+    arena_free(e.a);
     strmap_free(e.sales);
+    strmap_free(e.old_sales);
     return rc;
 }

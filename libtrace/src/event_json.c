@@ -306,6 +306,7 @@ static const struct field_rule {
     {NULL, "alert", CHECK_EVENT_ID, NULL},
     {NULL, "gtin", CHECK_GTIN, NULL},
     {NULL, "gln", CHECK_GLN, NULL},
+    {NULL, "sgln", CHECK_GLN, NULL},
 };
 
 /* What a free-text field holds, for `record TYPE --help` (the schema
@@ -463,6 +464,36 @@ static int get_text(const char **out, json_t *v, const char *path,
         return trace_fail(TRACE_EINVAL, "field \"%s%s\" contains a NUL", path,
                           name);
     *out = s;
+    return TRACE_OK;
+}
+
+/* A party's sites: each named once, each SGLN once. */
+static int check_sites(const struct conv *cv, const Trace__V1__PartyBody *b)
+{
+    if (b->n_sites > 64)
+        return trace_fail(TRACE_EINVAL,
+                          "field \"%ssites\": at most 64 sites (%zu given)",
+                          cv->path, b->n_sites);
+    for (size_t i = 0; i < b->n_sites; i++) {
+        if (!b->sites[i]->site[0])
+            return trace_fail(TRACE_EINVAL,
+                              "field \"%ssites[%zu].site\" is "
+                              "empty",
+                              cv->path, i);
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(b->sites[k]->site, b->sites[i]->site) == 0)
+                return trace_fail(TRACE_EINVAL,
+                                  "field \"%ssites\": site \"%.60s\" is "
+                                  "listed twice",
+                                  cv->path, b->sites[i]->site);
+            if (strcmp(b->sites[k]->sgln, b->sites[i]->sgln) == 0)
+                return trace_fail(TRACE_EINVAL,
+                                  "field \"%ssites\": SGLN %s names both "
+                                  "\"%.60s\" and \"%.60s\"",
+                                  cv->path, b->sites[i]->sgln,
+                                  b->sites[k]->site, b->sites[i]->site);
+        }
+    }
     return TRACE_OK;
 }
 
@@ -1020,6 +1051,9 @@ static int convert_msg(const struct conv *cv,
     }
     if ((rc = check_by_product(cv, msg, &bp)) != TRACE_OK)
         return rc;
+    if (m == &trace__v1__party_body__descriptor &&
+        (rc = check_sites(cv, (const Trace__V1__PartyBody *)msg)) != TRACE_OK)
+        return rc;
     *out = msg;
     return TRACE_OK;
 }
@@ -1335,6 +1369,11 @@ static json_t *msg_to_json(const ProtobufCMessage *msg, json_t *into)
         }
     }
     return obj;
+}
+
+json_t *msg_json(const ProtobufCMessage *m)
+{
+    return msg_to_json(m, NULL);
 }
 
 int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,

@@ -11,9 +11,15 @@
 
 #include "internal.h"
 
+/* What each entry goes to: its JSON line, or its decoded event. */
+struct sink {
+    trace_line_at_fn emit;
+    export_event_fn on_event;
+    void *ctx;
+};
+
 static int emit_entry(trace_ledger *l, arena *a, const MDB_val *val,
-                      const trace_export_opts *o, trace_line_at_fn emit,
-                      void *ctx)
+                      const trace_export_opts *o, const struct sink *sk)
 {
     Trace__V1__Entry *e;
     Trace__V1__Event *ev;
@@ -37,9 +43,11 @@ static int emit_entry(trace_ledger *l, arena *a, const MDB_val *val,
     if ((o->has_from && ev->at->us < o->from_us) ||
         (o->has_to && ev->at->us > o->to_us))
         return TRACE_OK;
+    if (sk->on_event)
+        return sk->on_event(e->seq, ev, sk->ctx);
     if ((rc = event_to_json(&line, &len, ev, l)) != TRACE_OK)
         return rc;
-    rc = emit(e->seq, line, len, ctx);
+    rc = sk->emit(e->seq, line, len, sk->ctx);
     free(line);
     return rc;
 }
@@ -63,8 +71,8 @@ int trace_ledger_export(trace_ledger *l, const trace_export_opts *opts,
     return trace_ledger_export_after(l, opts, 0, plain_line, &p);
 }
 
-int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
-                              uint64_t after, trace_line_at_fn emit, void *ctx)
+static int walk(trace_ledger *l, const trace_export_opts *opts, uint64_t after,
+                const struct sink *sk)
 {
     uint8_t from[8];
     trace_export_opts def = TRACE_EXPORT_OPTS_INIT;
@@ -103,7 +111,7 @@ int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
                 rc = trace_fail_mdb(rc, "journal");
                 goto out;
             }
-            if ((rc = emit_entry(l, a, &v2, opts, emit, ctx)) != TRACE_OK)
+            if ((rc = emit_entry(l, a, &v2, opts, sk)) != TRACE_OK)
                 goto out;
         }
     } else {
@@ -116,7 +124,7 @@ int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
         for (rc = after ? mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)
                         : mdb_cursor_get(cur, &key, &val, MDB_FIRST);
              rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-            if ((rc = emit_entry(l, a, &val, opts, emit, ctx)) != TRACE_OK)
+            if ((rc = emit_entry(l, a, &val, opts, sk)) != TRACE_OK)
                 goto out;
     }
     if (rc != MDB_NOTFOUND && rc != 0) {
@@ -131,4 +139,18 @@ out:
         ledger_txn_abort(l, txn);
     arena_free(a);
     return rc;
+}
+
+int trace_ledger_export_after(trace_ledger *l, const trace_export_opts *opts,
+                              uint64_t after, trace_line_at_fn emit, void *ctx)
+{
+    struct sink sk = {emit, NULL, ctx};
+    return walk(l, opts, after, &sk);
+}
+
+int export_events(trace_ledger *l, const trace_export_opts *opts,
+                  export_event_fn fn, void *ctx)
+{
+    struct sink sk = {NULL, fn, ctx};
+    return walk(l, opts, 0, &sk);
 }

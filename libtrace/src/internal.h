@@ -53,6 +53,25 @@ void arena_reset(arena *a);
 void *arena_alloc(arena *a, size_t n);
 char *arena_strdup(arena *a, const char *s, size_t n);
 ProtobufCAllocator *arena_allocator(arena *a);
+
+/* jtree.c: one JSON value parsed into an arena (strict, as jansson is by
+ * default; numbers keep their exact text).  Members and elements are
+ * the list kid -> next; `key` names a member. */
+enum { JT_NULL, JT_TRUE, JT_FALSE, JT_NUM, JT_STR, JT_ARR, JT_OBJ };
+typedef struct jt {
+    uint8_t type;
+    const char *key; /* in an object */
+    const char *s;   /* a string (decoded) or a number's text */
+    size_t len;      /* of s */
+    size_t n;        /* members or elements */
+    struct jt *kid, *next;
+} jt;
+/* NULL with the reason in err on malformed JSON or no memory. */
+jt *jt_parse(arena *a, const char *text, size_t len, char *err, size_t errcap);
+jt *jt_get(const jt *o, const char *key); /* NULL unless o is an object */
+const char *jt_str(const jt *o, const char *key); /* a string member */
+#define jt_foreach(container, x)                                               \
+    for ((x) = (container) ? (container)->kid : NULL; (x); (x) = (x)->next)
 /* Room for one more element in a growing array (*pp of *cap elements of
  * `elem` bytes, n used), doubling from `first`: TRACE_OK or
  * TRACE_ENOMEM. */
@@ -384,6 +403,11 @@ int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
 int party_apply(MDB_txn *txn, const trace_ledger *l, arena *tmp,
                 const Trace__V1__PartyBody *body, const char *recorder,
                 uint64_t seq);
+/* The stored bytes of entry `seq` (an Entry, holding its event's bytes
+ * as they are), or the event's bytes of one in the writer's window: for
+ * a cheap look before entry_get. */
+int entry_raw(MDB_txn *txn, const trace_ledger *l, uint64_t seq,
+              const uint8_t **bytes, size_t *len);
 /* Reads entry `seq` from the journal and unpacks it into `a`. */
 int entry_get(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
               Trace__V1__Entry **out);
@@ -454,6 +478,17 @@ Trace__V1__Event *event_decode(arena *a, const uint8_t *bytes, size_t len);
 const void *msg_field(const ProtobufCMessage *m, const char *name);
 /* Catalog code for a code or CAS number (the input if unknown). */
 const char *canonical_substance(const trace_ledger *l, const char *s);
+
+/* The sale `ref` of `seller` and what the receipts of lot `lot` citing
+ * it received (query.c; check.c's RECEIPT_EXCEEDS_SALE): found 0 when
+ * there is no such sale in force, bad 1 on an overflow. */
+typedef struct sale_receipts_sum {
+    int found, bad;
+    int64_t shipped, received;
+    char unit[16];
+} sale_receipts_sum;
+int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
+                  const char *lot, sale_receipts_sum *out);
 /* The rx index (see state.c): a dispensing in force is filed under the
  * first RX_KEY_MAX bytes of its prescription id. */
 #define RX_KEY_MAX 400
@@ -555,5 +590,15 @@ int event_to_json(char **out, size_t *outlen, const Trace__V1__Event *ev,
                   const trace_ledger *l);
 /* The body message of an event (NULL if none). */
 const ProtobufCMessage *event_body(const Trace__V1__Event *ev);
+/* A message of an event (its rx, ...) as the JSON object event_to_json
+ * writes for it; NULL on failure. */
+struct json_t *msg_json(const ProtobufCMessage *m);
+/* export.c: the events trace_ledger_export would write, decoded, in the
+ * same order and with the same filters; the event lives until fn
+ * returns. */
+typedef int (*export_event_fn)(uint64_t seq, const Trace__V1__Event *ev,
+                               void *ctx);
+int export_events(trace_ledger *l, const trace_export_opts *opts,
+                  export_event_fn fn, void *ctx);
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # End-to-end test of GS1 EPCIS 2.0 export (SPEC 11), with real processes:
-#   epcis_export.sh TRACECTL DEMO.jsonl VECTORS-DIR
+#   epcis_export.sh TRACECTL DEMO.jsonl VECTORS-DIR TRACED
 # A ledger with GLN parties and products records movements by GTIN
 # (produce, produce with inputs, sale citing permits, receipt, destroy,
 # dispense with a prescription); export --format epcis gives a document
@@ -10,11 +10,16 @@
 # imported into a fresh ledger with the same parties and products it
 # gives the same balances, traces and events; a second import adds
 # nothing; --party and --from/--to filter; what EPCIS cannot carry is
-# counted on stderr and left out.
+# counted on stderr and left out.  Parties' sites carry SGLNs (checked
+# as GLNs) that locate their movements both ways.  Through traced (--connect) export and
+# import give what they give on the folder: the same document, the same
+# events; rejected documents and refused events are named by their
+# eventList index and store nothing.
 set -u
-T=$1 DEMO=$2 V=$3
+T=$1 DEMO=$2 V=$3 TD=$4
 W=$(mktemp -d /tmp/trace-e2e-XXXXXX)
-trap 'rm -rf "$W"' EXIT
+DPID=
+trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; rm -rf "$W"' EXIT
 A=$W/a B=$W/b
 # shellcheck source=checks.sh
 . "$(dirname "$0")/checks.sh"
@@ -186,5 +191,139 @@ expect 0 "movements EPCIS cannot carry" -- "$T" --data "$A" import --provision-k
 expect 0 "export with left-outs" -- "$T" --data "$A" export --format epcis --from 2026-02-06
 grep -q "0 events written, 3 movements left out (1 of types EPCIS does not carry here, 1 without a product, 1 of a party without a GLN, 0 not expressible)" "$W/err" && ok ||
   bad "left-out summary: $(cat "$W/err")"
+
+# 6b. Sites with SGLNs: a party's `sites` [{site, sgln}] (check digits
+# as for GLNs, each site and SGLN once); movements at a site are located
+# at its SGLN on export, and a location naming a site's SGLN maps to the
+# party and the site on import.
+SG1=$(gs1 gln 4012345 00002) SG2=$(gs1 gln 4012345 00003)
+siteparty() { # ID SITES-JSON
+  printf '{"type":"party","id":"%s","party":"'$REG'","at":"2026-02-05T07:00:00+08:00","subject":"%s","name":"Huadong Fine Chemicals Co.","kind":"manufacturer","region":"CN-31","licenses":["CN-PC-1","CN-PC-2","CN-PC-3"],"gln":"%s","sites":%s}\n' \
+    "$1" $M1 "$(gs1 gln 4012345 00001)" "$2"
+}
+BADSG=${SG1%?}$(( (${SG1: -1} + 1) % 10 ))
+siteparty s-bad "[{\"site\":\"plant-1\",\"sgln\":\"$BADSG\"}]" >"$W/sbad1.jsonl"
+siteparty s-bad "[{\"site\":\"plant-1\",\"sgln\":\"$SG1\"},{\"site\":\"plant-1\",\"sgln\":\"$SG2\"}]" >"$W/sbad2.jsonl"
+siteparty s-bad "[{\"site\":\"plant-1\",\"sgln\":\"$SG1\"},{\"site\":\"store\",\"sgln\":\"$SG1\"}]" >"$W/sbad3.jsonl"
+n0=$(size_of "$A")
+expect 2 "a site's SGLN with a bad check digit" -- "$T" --data "$A" import "$W/sbad1.jsonl"
+grep -q 'field "sites\[0\].sgln": "'"$BADSG"'" is not 13 digits with a valid GS1 check digit' "$W/err" && ok || bad "bad SGLN: $(cat "$W/err")"
+expect 2 "a site listed twice" -- "$T" --data "$A" import "$W/sbad2.jsonl"
+grep -q 'field "sites": site "plant-1" is listed twice' "$W/err" && ok || bad "site twice: $(cat "$W/err")"
+expect 2 "one SGLN for two sites" -- "$T" --data "$A" import "$W/sbad3.jsonl"
+grep -q "field \"sites\": SGLN $SG1 names both \"plant-1\" and \"store\"" "$W/err" && ok || bad "SGLN twice: $(cat "$W/err")"
+[ "$(size_of "$A")" = "$n0" ] && ok || bad "a refused party registration stored entries"
+siteparty s-1 "[{\"site\":\"plant-1\",\"sgln\":\"$SG1\"},{\"site\":\"store\",\"sgln\":\"$SG2\"}]" >"$W/sites.jsonl"
+for d in "$A" "$B"; do
+  expect 0 "sites of $M1 in $d" -- "$T" --data "$d" import "$W/sites.jsonl"
+done
+"$T" --data "$A" --json parties | grep -q "\"sites\":\[{\"site\":\"plant-1\",\"sgln\":\"$SG1\"},{\"site\":\"store\",\"sgln\":\"$SG2\"}\]" && ok ||
+  bad "parties --json: no sites: $("$T" --data "$A" --json parties | grep $M1)"
+{
+  mv produce x-prd-s1 $M1 2026-02-05T08:00:00+08:00 "\"lot\":\"EPH-S\",\"gtin\":\"$G_EPH\",\"packs\":5,\"site\":\"plant-1\""
+  mv destroy x-dst-s1 $M1 2026-02-05T09:00:00+08:00 "\"lot\":\"EPH-S\",\"gtin\":\"$G_EPH\",\"packs\":1,\"site\":\"plant-1\",\"witness\":\"$REG\",\"method\":\"incineration\""
+} >"$W/site-moves.jsonl"
+expect 0 "movements at a site" -- "$T" --data "$A" import --provision-keys "$W/site-moves.jsonl"
+expect 0 "export of the site's movements" -- "$T" --data "$A" export --format epcis --party $M1 --from 2026-02-05 --to 2026-02-05T23:59:59+08:00
+cp "$W/out" "$W/site-doc.json"
+python3 - "$W/site-doc.json" <<'PY' && ok || bad "site export: $(cat "$W/site-doc.json")"
+import json, sys
+ev = json.load(open(sys.argv[1]))["epcisBody"]["eventList"]
+assert [e["bizLocation"]["id"] for e in ev] == ["urn:epc:id:sgln:4012345.00002.0"] * 2, ev
+PY
+expect 0 "import of the site's movements" -- "$T" --data "$B" import --provision-keys --format epcis "$W/site-doc.json"
+a=$("$T" --data "$A" --json balance $M1 | grep EPH-S) b=$("$T" --data "$B" --json balance $M1 | grep EPH-S)
+[ -n "$a" ] && [ "$a" = "$b" ] && echo "$b" | grep -q '"site":"plant-1"' && ok || bad "site balance: $a vs $b"
+# someone else's document: commissioning at the store's SGLN, no GLN of
+# the party anywhere
+cat >"$W/store.json" <<EOF
+{"type":"EPCISDocument","schemaVersion":"2.0","creationDate":"2026-02-05T00:00:00Z","epcisBody":{"eventList":[
+{"type":"ObjectEvent","eventTime":"2026-02-05T10:00:00+08:00","eventTimeZoneOffset":"+08:00","eventID":"urn:uuid:5f0c2d9a-1111-4222-8333-944455556666","action":"ADD","bizStep":"urn:epcglobal:cbv:bizstep:commissioning","bizLocation":{"id":"urn:epc:id:sgln:4012345.00003.0"},"quantityList":[{"epcClass":"urn:epc:class:lgtin:4012345.012345.EPH-T","quantity":2,"uom":"EA"}]}]}}
+EOF
+expect 0 "commissioning at a site's SGLN" -- "$T" --data "$B" import --provision-keys --format epcis "$W/store.json"
+"$T" --data "$B" --json balance $M1 | grep EPH-T | grep -q '"site":"store"' && ok || bad "store balance: $("$T" --data "$B" --json balance $M1)"
+
+# 7. Through traced.  Export: the folder's document, line for line (but
+# its creationDate), whole and filtered.
+IPC=ipc://$W/traced.ipc
+start() { # LEDGER
+  "$TD" --data "$1" --listen "$IPC" 2>>"$W/traced.log" &
+  DPID=$!
+  for _ in $(seq 100); do
+    "$T" --connect "$IPC" --keys "$1/keys" head >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  bad "traced did not start"; cat "$W/traced.log"; exit 1
+}
+stop() { kill -TERM "$DPID"; wait "$DPID"; DPID=; }
+nodate() { sed 's/"creationDate":"[^"]*"//'; }
+C() { "$T" --connect "$IPC" --keys "$1" "${@:2}"; }
+start "$A"
+for f in "" "--party $D2" "--from 2026-02-04 --to 2026-02-04T23:59:59+08:00" "--from 2026-02-06"; do
+  # shellcheck disable=SC2086
+  "$T" --data "$A" export --format epcis $f >"$W/emb.json" 2>"$W/emb.err"
+  # shellcheck disable=SC2086
+  C "$A/keys" export --format epcis $f >"$W/rem.json" 2>"$W/rem.err" && ok || bad "export through traced ($f): $(cat "$W/rem.err")"
+  [ "$(nodate <"$W/emb.json")" = "$(nodate <"$W/rem.json")" ] && ok ||
+    { bad "export through traced ($f) differs"; diff <(nodate <"$W/emb.json" | tr ',' '\n') <(nodate <"$W/rem.json" | tr ',' '\n') | head -6; }
+  cmp -s "$W/emb.err" "$W/rem.err" && ok || bad "export summary through traced ($f): $(cat "$W/rem.err") vs $(cat "$W/emb.err")"
+done
+stop
+
+# Import: into ledger R through traced and ledger E on the folder, the
+# same document gives the same events and balances; again, nothing.
+R=$W/r E=$W/e
+for d in "$R" "$E"; do
+  expect 0 "init $d" -- "$T" --data "$d" init
+  expect 0 "master data into $d" -- "$T" --data "$d" import --provision-keys "$W/master.jsonl"
+done
+start "$R"
+expect 0 "import --format epcis through traced" -- C "$R/keys" import --provision-keys --format epcis "$W/doc.json"
+grep -q "EPCIS: 9 events: 9 imported (9 ledger events), 0 skipped, 0 rejected" "$W/out" && ok || bad "through traced: $(cat "$W/out" "$W/err")"
+grep -q "imported 9 events (0 already present" "$W/out" && ok || bad "through traced: $(cat "$W/out")"
+expect 0 "import --format epcis on the folder" -- "$T" --data "$E" import --provision-keys --format epcis "$W/doc.json"
+expect 0 "import again through traced" -- C "$R/keys" import --provision-keys --format epcis "$W/doc.json"
+grep -q "imported 0 events (9 already present" "$W/out" && ok || bad "re-import through traced: $(cat "$W/out")"
+# a document with an event that cannot be mapped: rejected, by index
+python3 - "$W/doc.json" "$W/bad.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["epcisBody"]["eventList"]
+s = [e for e in ev if e.get("bizStep") == "shipping"][0]
+s = dict(s, eventID="urn:x-trace:id:x-sal-bad")
+del s["destinationList"]
+d["epcisBody"]["eventList"] = [ev[0], s]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+n0=$(C "$R/keys" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+expect 2 "a rejected document through traced" -- C "$R/keys" import --format epcis "$W/bad.json"
+grep -q "eventList\[1\]: rejected: a shipping event with no destination party" "$W/err" && grep -q "nothing was imported" "$W/err" && ok ||
+  bad "rejected through traced: $(cat "$W/err")"
+# a mapped event the ledger refuses (a prescription without its
+# prescriber): the daemon's refusal names the EPCIS event
+python3 - "$W/doc.json" "$W/refused.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["epcisBody"]["eventList"]
+s = [e for e in ev if e.get("bizStep") == "dispensing"][0]
+s = dict(s, eventID="urn:x-trace:id:x-dsp-bad", **{"trace:rx": dict(s["trace:rx"], id="RX-EXP-2")})
+del s["trace:rx"]["prescriber"]
+d["epcisBody"]["eventList"] = [ev[0], s]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+expect 2 "a refused event through traced" -- C "$R/keys" import --format epcis "$W/refused.json"
+grep -q "eventList\[1\]: .*prescriber" "$W/err" && grep -q "nothing was imported" "$W/err" && ok || bad "refused through traced: $(cat "$W/err")"
+n1=$(C "$R/keys" --json head | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')
+[ "$n0" = "$n1" ] && ok || bad "a refused document stored entries ($n0 -> $n1)"
+# sites through traced: the daemon's parties give the SGLNs
+expect 0 "sites through traced" -- C "$R/keys" import "$W/sites.jsonl"
+expect 0 "commissioning at a site's SGLN through traced" -- C "$R/keys" import --provision-keys --format epcis "$W/store.json"
+C "$R/keys" --json balance $M1 | grep EPH-T | grep -q '"site":"store"' && ok || bad "store balance through traced: $(C "$R/keys" --json balance $M1)"
+stop
+[ "$(norm "$R" | grep -v EPH-T)" = "$(norm "$E")" ] && [ "$(norm "$R" | wc -l)" = 10 ] && ok || { bad "through traced: the movements differ"; diff <(norm "$R") <(norm "$E") | head -6; }
+for p in $M1 $D2 $U3 $H5; do
+  a=$("$T" --data "$R" --json balance $p | grep -v EPH-T) b=$("$T" --data "$E" --json balance $p)
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "balance of $p through traced: $a vs $b"
+done
 
 checks_done epcis_export

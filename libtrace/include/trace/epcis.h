@@ -20,6 +20,11 @@
  *                            member named "...:rx")
  *   inspecting, holding and other steps that change no custody: nothing
  *
+ * Locations: a bizLocation, readPoint, source or destination names a
+ * party by its GLN or by the SGLN of one of its sites (party `sites`);
+ * an event whose location is a site of its party is recorded at that
+ * site.
+ *
  * An eventID of the form TRACE_EPCIS_ID_PREFIX + percent-encoded id
  * gives back that id; a receipt refers to the eventID named by a
  * bizTransaction of type upevt when there is one; an extension object
@@ -72,6 +77,11 @@ int trace_epcis_master_add_party(trace_epcis_master *m, const char *gln,
                                  const char *party);
 int trace_epcis_master_add_permit(trace_epcis_master *m, const char *permit,
                                   const char *kind);
+/* Adds a site of a party and its SGLN (13 digits): an EPCIS location,
+ * source or destination naming it maps to the party, and the events at
+ * that location to the site. */
+int trace_epcis_master_add_site(trace_epcis_master *m, const char *sgln,
+                                const char *party, const char *site);
 void trace_epcis_master_free(trace_epcis_master *m);
 
 typedef struct trace_epcis_summary {
@@ -143,6 +153,31 @@ typedef struct trace_epcis_export_summary {
  */
 int trace_epcis_export(trace_ledger *l, const trace_export_opts *opts,
                        FILE *out, trace_epcis_export_summary *sum);
+
+/*
+ * The same document from the ledger's JSON Lines export read elsewhere
+ * (tracectl through traced): the parties' GLNs and the products are
+ * given, then each exported line, then the end.  The document written
+ * is the one trace_epcis_export writes for the same lines.
+ */
+typedef struct trace_epcis_writer trace_epcis_writer;
+int trace_epcis_writer_new(trace_epcis_writer **out, FILE *f);
+int trace_epcis_writer_add_party(trace_epcis_writer *w, const char *party,
+                                 const char *gln);
+/* The first product of a substance names the inputs of that substance. */
+int trace_epcis_writer_add_product(trace_epcis_writer *w, const char *gtin,
+                                   const char *substance);
+/* A site's SGLN: events at that site are located there (bizLocation). */
+int trace_epcis_writer_add_site(trace_epcis_writer *w, const char *party,
+                                const char *site, const char *sgln);
+/* One line of the export (a SPEC 3 JSON line).  TRACE_EVERIFY for a line
+ * that is not one, TRACE_EUNAVAIL for a write error. */
+int trace_epcis_writer_line(trace_epcis_writer *w, const char *line,
+                            size_t len);
+/* Closes the document; the counts. */
+int trace_epcis_writer_end(trace_epcis_writer *w,
+                           trace_epcis_export_summary *sum);
+void trace_epcis_writer_free(trace_epcis_writer *w);
 
 #ifdef __cplusplus
 }

@@ -424,6 +424,10 @@ typedef struct trace_party_row {
     size_t n_keys;             /* registered public keys in force */
     const char *registered_by; /* the regulator that registered it */
     const char *gln;           /* GS1 GLN (13 digits), or NULL */
+    size_t n_sites;            /* its sites with an SGLN (SPEC 11) */
+    const struct trace_party_site {
+        const char *site, *sgln;
+    } * sites;
 } trace_party_row;
 
 typedef int (*trace_party_row_fn)(const trace_party_row *p, void *ctx);
