@@ -151,6 +151,38 @@ grep -q "may not decide on application ap-eph of ephedrine" "$W/err" && ok || ba
 decide dec-2 $PC ap-eph
 expect 0 "PC rejects it" -- E --as $PC import "$W/d.jsonl"
 
+# ---- events naming another record are judged by that record: a status
+# change of a precursor permit, an answer to an ephedrine application,
+# an ack of an ephedrine alert and a void of an ephedrine sale are the
+# precursor department's, not the narcotics department's
+printf '{"type":"correction","id":"c-eph","party":"%s","at":"2026-03-08T08:00:00+08:00","corrects":"s-eph","reason":"entered twice"}\n' $MAN >"$W/c.jsonl"
+expect 0 "the manufacturer voids its ephedrine sale" -- E --as $MAN import "$W/c.jsonl"
+named='"type":"permit_status"\|"type":"alert_ack"\|"type":"application_decision"\|"type":"correction"'
+expect 0 "export as NARC after PC's changes" -- E --as $NARC export
+! grep -q "$named" "$W/out" && ok || bad "NARC reads PC's records: $(grep "$named" "$W/out")"
+expect 0 "export as PC after its changes" -- E --as $PC export
+[ "$(grep -c "$named" "$W/out")" = 4 ] && ok || bad "PC's own records: $(grep "$named" "$W/out")"
+expect 0 "history of PC as NARC" -- E --as $NARC --json history $PC
+! grep -q 'ps-1\|dec-2\|alert_ack' "$W/out" && ok || bad "NARC reads PC's history: $(cat "$W/out")"
+expect 0 "history of the manufacturer as NARC" -- E --as $NARC --json history $MAN
+! grep -q c-eph "$W/out" && grep -q d-ok "$W/out" && ok || bad "NARC history of MAN: $(cut -c1-200 "$W/out")"
+expect 0 "history of PC as PC" -- E --as $PC --json history $PC
+grep -q ps-1 "$W/out" && grep -q dec-2 "$W/out" && ok || bad "PC's own history: $(cat "$W/out")"
+E --as $NARC --json prove $PC/ps-1 >"$W/out" 2>"$W/err"
+! grep -q PM-PC-1 "$W/out" && ok || bad "NARC proves PC's permit status: $(head -c 300 "$W/out")"
+expect 0 "PC proves its permit status" -- E --as $PC --json prove $PC/ps-1
+grep -q PM-PC-1 "$W/out" && ok || bad "PC's proof: $(head -c 300 "$W/out")"
+expect 0 "export as customs after its import licence" -- E --as $CUS export
+grep -q '"permit":"PM-CUS-1"' "$W/out" && ! grep -q '"permit":"PM-PC-1"' "$W/out" && ok || bad "customs export: $(grep permit "$W/out")"
+# the checks at entry tell stock: a department checks only within scopes
+chk() { E --as "$1" check sale --party $MAN --id x --at 2026-03-08T09:00:00+08:00 --substance "$2" --lot "L-$2" --qty 1000 --unit "$3" --to $PH; }
+expect 5 "NARC checks an ephedrine sale" -- chk $NARC ephedrine kg
+! grep -q "holds\|NEGATIVE_STOCK" "$W/out" "$W/err" && grep -q "scopes CN-NARC" "$W/err" && ok || bad "NARC's check: $(cat "$W/out" "$W/err")"
+expect 2 "PC checks an ephedrine sale" -- chk $PC ephedrine kg
+grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "PC's check: $(cat "$W/out" "$W/err")"
+expect 2 "NARC checks a morphine sale" -- chk $NARC morphine unit
+grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "NARC's morphine check: $(cat "$W/out" "$W/err")"
+
 # ---- through traced: the same rights
 "$TD" --data "$D" --listen "$IPC" --log-level error 2>>"$W/traced.log" &
 DPID=$!

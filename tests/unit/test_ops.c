@@ -569,6 +569,39 @@ static void test_scopes(void **state)
     assert_false(
         trace_in_scope(l, TRACE_SCOPE_PC | TRACE_SCOPE_NARC | TRACE_SCOPE_PSY,
                        "sale", "no-such-substance"));
+    /* events: a permit by its kind; what names an unknown record (a
+     * permit, an alert, an application, a corrected event) is within
+     * no scope; what is not an event object neither, unless unscoped */
+#define IN_SCOPE(scopes, text)                                                 \
+    trace_event_in_scope(l, scopes, text, strlen(text))
+    assert_true(IN_SCOPE(TRACE_SCOPE_IMPORT, "{\"type\":\"permit\",\"kind\":"
+                                             "\"import_license\",\"substance\":"
+                                             "\"acetone\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_IMPORT,
+                          "{\"type\":\"sale\",\"substance\":"
+                          "\"acetone\"}"));
+    assert_true(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"sale\",\"substance\":"
+                                         "\"acetone\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC,
+                          "{\"type\":\"permit_status\",\"permit\":"
+                          "\"NO-SUCH\",\"status\":\"revoked\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"alert_ack\",\"alert\":"
+                                          "\"A-NO-SUCH\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"application_decision\","
+                                          "\"application\":{\"party\":\"X\","
+                                          "\"id\":\"no\"}}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"correction\",\"party\":"
+                                          "\"X\",\"corrects\":\"no\"}"));
+    assert_true(IN_SCOPE(TRACE_SCOPE_PC,
+                         "{\"type\":\"correction\",\"party\":\"X\","
+                         "\"corrects\":\"no\",\"replacement\":{"
+                         "\"type\":\"sale\",\"substance\":"
+                         "\"ephedrine\"}}"));
+    assert_true(IN_SCOPE(TRACE_SCOPE_NARC, "{\"type\":\"party\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_NARC, "[1]"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_NARC, "{\"type\":"));
+    assert_true(IN_SCOPE(0, "{\"type\":"));
+#undef IN_SCOPE
 
     /* the world's events are of ephedrine (CN-PC-1): a precursor
      * department sees the regulator's export, a narcotics one only
