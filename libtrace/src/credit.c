@@ -196,6 +196,11 @@ int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
     memset(out, 0, sizeof(*out));
     if (!party || !trace_party_id_valid(party))
         return trace_fail(TRACE_EINVAL, "credit: not a party id");
+    if (at_us != TRACE_AT_NOW &&
+        (at_us < -62135596800000000LL || at_us > 253402300799999999LL))
+        return trace_fail(TRACE_EINVAL,
+                          "credit: the time is out of range (years 1 to "
+                          "9999)");
     snprintf(out->party, sizeof(out->party), "%s", party);
     out->to_us = at_us == TRACE_AT_NOW ? time_now_us() : at_us;
     out->from_us = out->to_us - YEAR_US;

@@ -617,6 +617,44 @@ static void test_scopes(void **state)
         assert_null(strstr(r.text[i], "\"substance\""));
 }
 
+/* credit: a time past what the ledger writes (a request's at_us may be
+ * any int64) is refused, its window not computed by overflowing; the
+ * edges of years 1 and 9999 are answered, INT64_MAX is now
+ * (TRACE_AT_NOW). */
+static void test_credit_at_edges(void **state)
+{
+    fixture *f = *state;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    Trace__Ops__V1__Credit cr = TRACE__OPS__V1__CREDIT__INIT;
+    static const int64_t bad[] = {INT64_MIN, INT64_MIN + 1, INT64_MAX - 1,
+                                  -62135596800000001LL, 253402300800000000LL};
+    trace_credit_score c;
+    struct rows r;
+    ops_status st;
+
+    call.op_case = C(CREDIT);
+    call.credit = &cr;
+    cr.party = "A";
+    cr.has_at_us = 1;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        cr.at_us = bad[i];
+        assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 2);
+        assert_non_null(strstr(st.msg, "out of range"));
+        assert_int_equal(r.n, 0);
+        assert_int_equal(trace_credit(f->l, "A", bad[i], NULL, 0, &c),
+                         TRACE_EINVAL);
+    }
+    cr.at_us = -62135596800000000LL; /* 0001-01-01T00:00:00Z */
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    cr.at_us = 253402300799999999LL; /* 9999-12-31T23:59:59.999999Z */
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    cr.at_us = TRACE_AT_NOW;
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+}
+
 /* A party listing alerts sees those naming it only. */
 static void test_alerts_naming_the_party(void **state)
 {
@@ -1343,6 +1381,7 @@ int main(void)
         T(test_export_own_events),
         T(test_alerts_naming_the_party),
         T(test_scopes),
+        T(test_credit_at_edges),
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),
