@@ -946,6 +946,110 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         substance ? substance : "");
 }
 
+/* The event at journal position seq, written or in the window (NULL if
+ * none). */
+static Trace__V1__Event *event_at_seq(struct writer *w, uint64_t seq)
+{
+    const uint8_t *bytes;
+    size_t len;
+    Trace__V1__Entry *e;
+
+    if (seq > w->size) {
+        if (window_by_seq(w, seq, &bytes, &len) != TRACE_OK)
+            return NULL;
+    } else {
+        if (entry_get(w->txn, w->l, w->tmp, seq, &e) != TRACE_OK)
+            return NULL;
+        bytes = e->event.data;
+        len = e->event.len;
+    }
+    return event_decode(w->tmp, bytes, len);
+}
+
+/* 1 if a handover of sale `ref` (of `lot`) to `carrier` is recorded. */
+static int handed_to(struct writer *w, const char *lot,
+                     const Trace__V1__EventRef *ref, const char *carrier)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen =
+        compose_key(key, sizeof(key), lot, ref->party, strlen(ref->party));
+    MDB_val k = {klen, key}, v;
+    MDB_cursor *cur;
+    int rc, found = 0;
+
+    if (!klen || mdb_cursor_open(w->txn, w->l->dbi_lots, &cur) != 0)
+        return 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !found;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        Trace__V1__Event *h;
+        if (v.mv_size != 9 || ((uint8_t *)v.mv_data)[8] != LOT_CUSTODY_OF ||
+            !(h = event_at_seq(w, be64_get(v.mv_data))) ||
+            h->body_case != TRACE__V1__EVENT__BODY_HANDOVER_BODY)
+            continue;
+        const Trace__V1__HandoverBody *hb = h->handover_body;
+        found = hb->ref && hb->ref->party && hb->ref->id && hb->to &&
+                strcmp(hb->ref->party, ref->party) == 0 &&
+                strcmp(hb->ref->id, ref->id) == 0 &&
+                strcmp(hb->to, carrier) == 0;
+    }
+    mdb_cursor_close(cur);
+    return found;
+}
+
+/* Carriers (SPEC 12): a pickup, handover or delivery citing a recorded
+ * sale cites a sale and is recorded by the carrier the sale names
+ * or one its load was handed over to (a handover or delivery).
+ * Otherwise any party could file itself under another's lot, and so
+ * read its history, or mask a CUSTODY_GAP.  A sale not yet recorded
+ * (reported late) cannot be judged here: the rules see it. */
+static int check_custody(struct writer *w, const Trace__V1__Event *ev)
+{
+    const ProtobufCMessage *body = event_body(ev);
+    const Trace__V1__EventRef *ref = msg_field(body, "ref");
+    const char *lot = msg_field(body, "lot");
+    const struct went *we;
+    const char *carrier;
+    Trace__V1__Event *sale = NULL;
+
+    if (!ref || !ref->party || !ref->id || !lot)
+        return TRACE_OK; /* refused by the parser */
+    if ((we = window_find(w, ref->party, ref->id)))
+        sale = event_decode(w->tmp, we->p.bytes, we->p.len);
+    else {
+        uint8_t key[KEY_MAX];
+        size_t klen =
+            compose_key(key, sizeof(key), ref->party, ref->id, strlen(ref->id));
+        MDB_val k = {klen, key}, v;
+        if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
+            v.mv_size == 8)
+            sale = event_at_seq(w, be64_get(v.mv_data));
+    }
+    if (!sale)
+        return TRACE_OK; /* the seller may report later: the rules judge */
+    if (sale->body_case != TRACE__V1__EVENT__BODY_SALE_BODY)
+        return trace_fail(TRACE_EINVAL,
+                          "%s %s cites %s/%s, which is not a sale (a %s)",
+                          ev->type, ev->id, ref->party, ref->id, sale->type);
+    carrier = sale->sale_body->carrier;
+    if (carrier && carrier[0] && strcmp(carrier, ev->party) == 0)
+        return TRACE_OK;
+    if (ev->body_case != TRACE__V1__EVENT__BODY_PICKUP_BODY &&
+        handed_to(w, lot, ref, ev->party))
+        return TRACE_OK;
+    if (!carrier || !carrier[0])
+        return trace_fail(TRACE_EPERM,
+                          "%s %s: sale %s/%s names no carrier, so %s may not "
+                          "record its custody",
+                          ev->type, ev->id, ref->party, ref->id, ev->party);
+    return trace_fail(TRACE_EPERM,
+                      "%s %s: sale %s/%s is carried by %s%s, not by %s",
+                      ev->type, ev->id, ref->party, ref->id, carrier,
+                      ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY
+                          ? ""
+                          : " (or a carrier it handed the load to)",
+                      ev->party);
+}
+
 int process(struct writer *w, const struct item *it, trace_keyring *ring,
             const char *as, unsigned flags)
 {
@@ -969,6 +1073,11 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
     if ((rc = check_recorder(w, ev, t->regulator_only, ring, flags, &key)))
         return rc;
     if (w->auth_scopes && (rc = check_scope(w, ev)) != TRACE_OK)
+        return rc;
+    if ((ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
+         ev->body_case == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
+         ev->body_case == TRACE__V1__EVENT__BODY_DELIVERY_BODY) &&
+        (rc = check_custody(w, ev)) != TRACE_OK)
         return rc;
     if (w->checks && !w->historic && (rc = check_entry(w, it)) != TRACE_OK)
         return rc;
