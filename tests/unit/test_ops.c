@@ -487,6 +487,16 @@ static void test_applications(void **state)
                            "permission denied: the applications of B are not "
                            "yours to list"));
     assert_int_equal(r.n, 0);
+    /* a request's now_us past what the ledger writes: refused, not
+     * counted in days by overflowing the local day */
+    static const int64_t bad[] = {INT64_MAX - 1, INT64_MIN,
+                                  253402300800000000LL};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        b.applications.now_us = bad[i];
+        assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 2);
+        assert_non_null(strstr(st.msg, "out of range"));
+        assert_int_equal(r.n, 0);
+    }
 }
 
 static void test_export_own_events(void **state)
