@@ -835,6 +835,27 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
     int rc;
 
     switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_PARTY_BODY: {
+        /* registrations are within every scope, but a department makes
+         * no regulator of wider scopes than its own: not itself without
+         * scopes (it would see everything), not another */
+        const Trace__V1__PartyBody *b = ev->party_body;
+        unsigned m;
+        char want[64];
+        if (!b->kind || strcmp(b->kind, "regulator") != 0)
+            return TRACE_OK;
+        m = trace_scope_mask((const char *const *)b->scopes, b->n_scopes);
+        if (m && (m & ~w->auth_scopes) == 0 &&
+            strcmp(b->subject, w->l->regulator) != 0)
+            return TRACE_OK;
+        trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+        trace_scope_names(m, want, sizeof(want));
+        return trace_fail(TRACE_EPERM,
+                          "%s works within scopes %s and may not make %s a "
+                          "regulator of %s%s",
+                          ev->party, scopes, b->subject,
+                          m ? "scopes " : "every scope", m ? want : "");
+    }
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:
         type = ev->permit_body->kind;
         substance = ev->permit_body->substance;

@@ -151,6 +151,32 @@ grep -q "may not decide on application ap-eph of ephedrine" "$W/err" && ok || ba
 decide dec-2 $PC ap-eph
 expect 0 "PC rejects it" -- E --as $PC import "$W/d.jsonl"
 
+# ---- a department may not widen scopes with a `party` event: not drop
+# its own (which would make it see everything), not widen them, not
+# make another regulator unscoped; the same scopes or narrower are fine
+self() { # ID SUBJECT NAME [SCOPES-JSON]
+  printf '{"type":"party","id":"%s","party":"%s","at":"2026-03-09T08:00:00+08:00","subject":"%s","name":"%s","kind":"regulator","region":"CN-11","licenses":[]%s}\n' \
+    "$1" $NARC "$2" "$3" "${4:+,\"scopes\":$4}" >"$W/self.jsonl"
+}
+head1=$(E head | head -1)
+self self-1 $NARC narc
+expect 5 "NARC drops its own scopes" -- E --as $NARC import "$W/self.jsonl"
+grep -q "may not make $NARC a regulator of every scope" "$W/err" && ok || bad "dropping scopes: $(cat "$W/err")"
+self self-2 $NARC narc '["CN-NARC","CN-PC"]'
+expect 5 "NARC widens its scopes" -- E --as $NARC import "$W/self.jsonl"
+grep -q "may not make $NARC a regulator of scopes CN-PC,CN-NARC" "$W/err" && ok || bad "widening: $(cat "$W/err")"
+self self-3 $ALL all
+expect 5 "NARC rewrites the unscoped regulator" -- E --as $NARC import "$W/self.jsonl"
+self self-4 $PC pc '["CN-PC"]'
+expect 5 "NARC rewrites the precursor department" -- E --as $NARC import "$W/self.jsonl"
+self self-5 REGULATOR root
+expect 5 "NARC rewrites the root regulator" -- E --as $NARC import "$W/self.jsonl"
+[ "$(E head | head -1)" = "$head1" ] && ok || bad "a refused party line changed the ledger"
+expect 0 "export as NARC after the refusals" -- E --as $NARC export
+! grep -q '"substance":"ephedrine"' "$W/out" && ok || bad "NARC sees ephedrine"
+self self-6 $NARC "narcotics dept" '["CN-NARC"]'
+expect 0 "NARC renames itself within its scope" -- E --as $NARC import "$W/self.jsonl"
+
 # ---- events naming another record are judged by that record: a status
 # change of a precursor permit, an answer to an ephedrine application,
 # an ack of an ephedrine alert and a void of an ephedrine sale are the
@@ -182,6 +208,10 @@ expect 2 "PC checks an ephedrine sale" -- chk $PC ephedrine kg
 grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "PC's check: $(cat "$W/out" "$W/err")"
 expect 2 "NARC checks a morphine sale" -- chk $NARC morphine unit
 grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "NARC's morphine check: $(cat "$W/out" "$W/err")"
+
+# an unscoped regulator still sets a department's scopes
+expect 0 "the unscoped regulator widens a department" -- E --as $ALL import "$(
+  printf '{"type":"party","id":"w-1","party":"%s","at":"2026-03-09T09:00:00+08:00","subject":"%s","name":"cus","kind":"regulator","region":"CN-11","licenses":[],"scopes":["import","export","CN-PC"]}\n' $ALL $CUS >"$W/w.jsonl"; echo "$W/w.jsonl")"
 
 # ---- through traced: the same rights
 "$TD" --data "$D" --listen "$IPC" --log-level error 2>>"$W/traced.log" &
