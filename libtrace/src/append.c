@@ -840,8 +840,26 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
          * no regulator of wider scopes than its own: not itself without
          * scopes (it would see everything), not another */
         const Trace__V1__PartyBody *b = ev->party_body;
+        Trace__V1__PartyState *st;
         unsigned m;
         char want[64];
+        if ((b->has_pubkey || b->has_revoke) &&
+            strcmp(b->subject, ev->party) != 0) {
+            /* keys: only of parties it registered (or itself), else it
+             * could act as any enterprise, outside its scopes */
+            rc = party_state_get(w->txn, w->l, w->tmp, b->subject, &st);
+            if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+                return rc;
+            if (rc == TRACE_OK && (!st->registered_by ||
+                                   strcmp(st->registered_by, ev->party) != 0)) {
+                trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+                return trace_fail(TRACE_EPERM,
+                                  "%s works within scopes %s and may not "
+                                  "register or revoke keys of %s, which it "
+                                  "did not register",
+                                  ev->party, scopes, b->subject);
+            }
+        }
         if (!b->kind || strcmp(b->kind, "regulator") != 0)
             return TRACE_OK;
         m = trace_scope_mask((const char *const *)b->scopes, b->n_scopes);

@@ -171,6 +171,13 @@ self self-4 $PC pc '["CN-PC"]'
 expect 5 "NARC rewrites the precursor department" -- E --as $NARC import "$W/self.jsonl"
 self self-5 REGULATOR root
 expect 5 "NARC rewrites the root regulator" -- E --as $NARC import "$W/self.jsonl"
+# nor registers or revokes a key of a party it did not register (it
+# could then act as that enterprise, all its substances included)
+mkdir -p "$W/k2"
+PUB=$("$T" --keys "$W/k2" keygen $MAN | grep -o '[A-Za-z0-9+/]\{43\}=' | head -1)
+printf '{"type":"party","id":"kman","party":"%s","at":"2026-03-09T08:00:00+08:00","subject":"%s","name":"man","kind":"manufacturer","region":"CN-11","licenses":["CN-PC-1","CN-PC-3","CN-NARC","CN-PSY-1"],"pubkey":"%s"}\n' $NARC $MAN "$PUB" >"$W/kman.jsonl"
+expect 5 "NARC registers a key for the manufacturer" -- E --as $NARC import "$W/kman.jsonl"
+grep -q "may not register or revoke keys of $MAN" "$W/err" && ok || bad "key for MAN: $(cat "$W/err")"
 [ "$(E head | head -1)" = "$head1" ] && ok || bad "a refused party line changed the ledger"
 expect 0 "export as NARC after the refusals" -- E --as $NARC export
 ! grep -q '"substance":"ephedrine"' "$W/out" && ok || bad "NARC sees ephedrine"
