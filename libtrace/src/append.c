@@ -880,11 +880,21 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         what = "issue permit";
         name = ev->permit_body->permit;
         break;
-    case TRACE__V1__EVENT__BODY_PRODUCT_BODY:
+    case TRACE__V1__EVENT__BODY_PRODUCT_BODY: {
+        /* a new product event for a GTIN changes the product: the one in
+         * force is judged too */
+        Trace__V1__ProductBody *old;
         substance = ev->product_body->substance;
         what = "register product";
         name = ev->product_body->gtin;
+        rc = product_get(w->txn, w->l, w->tmp, name, &old, NULL, NULL);
+        if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+            return rc;
+        if (rc == TRACE_OK &&
+            !trace_in_scope(w->l, w->auth_scopes, NULL, old->substance))
+            substance = old->substance;
         break;
+    }
     case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY: {
         MDB_val k = {strlen(ev->permit_status_body->permit),
                      ev->permit_status_body->permit},

@@ -184,6 +184,22 @@ expect 0 "export as NARC after the refusals" -- E --as $NARC export
 self self-6 $NARC "narcotics dept" '["CN-NARC"]'
 expect 0 "NARC renames itself within its scope" -- E --as $NARC import "$W/self.jsonl"
 
+# ---- a product registered within one department's scope is changed
+# (a new product event for its GTIN) only within that scope
+product() { # ID RECORDER SUBSTANCE QTY UNIT
+  printf '{"type":"product","id":"%s","party":"%s","at":"2026-03-09T10:00:00+08:00","gtin":"06901234567892","substance":"%s","content":{"qty":"%s","unit":"%s"},"units_per_pack":10,"name":"p","form":"tablet"}\n' \
+    "$1" "$2" "$3" "$4" "$5" >"$W/pr.jsonl"
+}
+product pr-1 $PC ephedrine 10 mg
+expect 0 "PC registers an ephedrine product" -- E --as $PC import "$W/pr.jsonl"
+product pr-2 $NARC morphine 1 unit
+expect 5 "NARC turns it into a morphine product" -- E --as $NARC import "$W/pr.jsonl"
+grep -q "may not register product 06901234567892 of ephedrine" "$W/err" && ok || bad "NARC's product: $(cat "$W/err")"
+expect 0 "products" -- E --json products
+grep -q '"substance":"ephedrine"' "$W/out" && ok || bad "the product changed: $(cat "$W/out")"
+product pr-3 $PC ephedrine 20 mg
+expect 0 "PC changes its product" -- E --as $PC import "$W/pr.jsonl"
+
 # ---- events naming another record are judged by that record: a status
 # change of a precursor permit, an answer to an ephedrine application,
 # an ack of an ephedrine alert and a void of an ephedrine sale are the
