@@ -835,6 +835,19 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
     int rc;
 
     switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_CORRECTION_BODY: {
+        /* a replacement is judged as the event itself (the corrected
+         * event is the department's own, judged when recorded) */
+        const Trace__V1__CorrectionBody *c = ev->correction_body;
+        Trace__V1__Event *rep;
+        if (!c->has_replacement)
+            return TRACE_OK;
+        if (!(rep = event_decode(w->tmp, c->replacement.data,
+                                 c->replacement.len)) ||
+            rep->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY)
+            return TRACE_OK; /* refused when applied */
+        return check_scope(w, rep);
+    }
     case TRACE__V1__EVENT__BODY_PARTY_BODY: {
         /* registrations are within every scope, but a department makes
          * no regulator of wider scopes than its own: not itself without
