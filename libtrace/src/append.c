@@ -1112,6 +1112,26 @@ static int check_custody(struct writer *w, const Trace__V1__Event *ev)
                       ev->party);
 }
 
+/* check_custody for a custody event, or a correction's replacement
+ * that is one. */
+static int check_custody_of(struct writer *w, const Trace__V1__Event *ev)
+{
+    if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+        ev->correction_body->has_replacement) {
+        const Trace__V1__Event *rep =
+            event_decode(w->tmp, ev->correction_body->replacement.data,
+                         ev->correction_body->replacement.len);
+        if (!rep) /* refused when applied */
+            return TRACE_OK;
+        ev = rep;
+    }
+    if (ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
+        ev->body_case == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
+        ev->body_case == TRACE__V1__EVENT__BODY_DELIVERY_BODY)
+        return check_custody(w, ev);
+    return TRACE_OK;
+}
+
 int process(struct writer *w, const struct item *it, trace_keyring *ring,
             const char *as, unsigned flags)
 {
@@ -1136,10 +1156,7 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
         return rc;
     if (w->auth_scopes && (rc = check_scope(w, ev)) != TRACE_OK)
         return rc;
-    if ((ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
-         ev->body_case == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
-         ev->body_case == TRACE__V1__EVENT__BODY_DELIVERY_BODY) &&
-        (rc = check_custody(w, ev)) != TRACE_OK)
+    if ((rc = check_custody_of(w, ev)) != TRACE_OK)
         return rc;
     if (w->checks && !w->historic && (rc = check_entry(w, it)) != TRACE_OK)
         return rc;

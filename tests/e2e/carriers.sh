@@ -143,6 +143,11 @@ expect 2 "a pickup citing what is not a sale" -- "$T" --data "$D" --as $C record
   --at 2026-03-05T10:00:00+08:00 --ref.party $S --ref.id prd-1 --substance acetone --lot AC-1 --qty 50 --unit L --vehicle V --driver $DRIVER
 grep -q "cites $S/prd-1, which is not a sale (a produce)" "$W/err" && ok || bad "not a sale: $(cat "$W/err")"
 [ "$("$T" --data "$D" export | wc -l)" = "$n0" ] && ok || bad "a refused custody event was stored"
+# a correction's replacement is judged the same: C2 delivered sal-1 (handed
+# over to it) and may not turn that into a delivery of sal-2
+echo '{"type":"correction","id":"c-dl1","party":"'$C2'","at":"2026-03-05T12:00:00+08:00","corrects":"dl-1","reason":"x","replacement":{"type":"delivery","id":"dl-1","party":"'$C2'","at":"2026-03-04T08:00:00+08:00","ref":{"party":"'$S'","id":"sal-2"},"to":"'$B'","substance":"acetone","lot":"AC-1","qty":"100","unit":"L"}}' >"$W/cdl.jsonl"
+expect 5 "a delivery corrected into one of a sale not carried" -- "$T" --data "$D" import "$W/cdl.jsonl"
+grep -q "sale $S/sal-2 is carried by $C" "$W/err" && ok || bad "corrected delivery: $(cat "$W/err")"
 expect 5 "the other party still may not read the lot" -- "$T" --data "$D" --as $X history AC-1
 grep -q "never held the lot\|no key" "$W/err" && ok || bad "history as X: $(cat "$W/err")"
 # a pickup citing a sale not on record is recorded (the rules see it)
