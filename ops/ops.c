@@ -101,12 +101,18 @@ static int json_in_scope(struct run *r, const char *text, const char *inner)
     if (!j)
         return 0;
     o = inner ? json_object_get(j, inner) : j;
-    in =
-        !inner || o
-            ? trace_in_scope(r->l, r->who->scopes,
-                             json_string_value(json_object_get(o, "type")),
-                             json_string_value(json_object_get(o, "substance")))
-            : 1; /* a bundle of no event (consistency) */
+    if (inner && o) {
+        /* a bundle's event: judged as the event itself */
+        char *ev = json_dumps(o, JSON_COMPACT);
+        in = ev && trace_event_in_scope(r->l, r->who->scopes, ev, strlen(ev));
+        free(ev);
+    } else {
+        in = !inner ? trace_in_scope(
+                          r->l, r->who->scopes,
+                          json_string_value(json_object_get(o, "type")),
+                          json_string_value(json_object_get(o, "substance")))
+                    : 1; /* a bundle of no event (consistency) */
+    }
     json_decref(j);
     return in;
 }
@@ -128,7 +134,8 @@ static int item_in_scope(struct run *r, const ops_item_t *it)
         return trace_in_scope(r->l, sc, it->permit->kind,
                               it->permit->substance);
     case TRACE__OPS__V1__ITEM__ITEM_EVENT:
-        return trace_in_scope(r->l, sc, it->event->type, it->event->substance);
+        return trace_event_in_scope(r->l, sc, it->event->json,
+                                    strlen(it->event->json));
     case TRACE__OPS__V1__ITEM__ITEM_DAY:
         return trace_in_scope(r->l, sc, NULL, it->day->substance);
     case TRACE__OPS__V1__ITEM__ITEM_PRODUCT:
@@ -137,7 +144,8 @@ static int item_in_scope(struct run *r, const ops_item_t *it)
         return trace_in_scope(r->l, sc, it->application->kind,
                               it->application->substance);
     case TRACE__OPS__V1__ITEM__ITEM_LINE:
-        return json_in_scope(r, it->line->json, NULL);
+        return trace_event_in_scope(r->l, sc, it->line->json,
+                                    strlen(it->line->json));
     case TRACE__OPS__V1__ITEM__ITEM_ALERT:
         return json_in_scope(r, it->alert->json, NULL);
     case TRACE__OPS__V1__ITEM__ITEM_BUNDLE:
@@ -1091,6 +1099,16 @@ static int check_check(struct run *r)
         rc = ops_status_set(r->st, 2, "check: the event names no party");
     else if (!reads_party(r->who, party))
         rc = denied(r, "%s's events are not yours to check", party);
+    else if (r->who->scopes &&
+             !trace_event_in_scope(r->l, r->who->scopes, line, strlen(line))) {
+        /* its findings would tell stock and permits outside the scopes */
+        char sc[64];
+        trace_scope_names(r->who->scopes, sc, sizeof(sc));
+        rc = ops_status_set(r->st, 5,
+                            "permission denied: %s works within scopes %s "
+                            "and may not check this event",
+                            r->who->party, sc);
+    }
     json_decref(j);
     return rc;
 }

@@ -4,7 +4,10 @@
  * request: who owns a key, what a party is, and which lots it held.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "internal.h"
 #include "trace/query.h"
@@ -323,4 +326,124 @@ int trace_in_scope(const trace_ledger *l, unsigned scopes, const char *type,
                 class_of(s->scopes[i], scope_names[j].name))
                 return 1;
     return 0;
+}
+
+/* The JSON object of the stored event `party`/`id`, or of the permit
+ * `id` (party NULL); NULL if there is none. */
+static json_t *stored_event(MDB_txn *txn, trace_ledger *l, arena *a,
+                            const char *party, const char *id)
+{
+    uint8_t key[KEY_MAX];
+    MDB_val k, v;
+    Trace__V1__Entry *e;
+    Trace__V1__Event *ev;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *j;
+
+    if (!id)
+        return NULL;
+    if (party) {
+        k.mv_size = compose_key(key, sizeof(key), party, id, strlen(id));
+        k.mv_data = key;
+        if (!k.mv_size)
+            return NULL;
+    } else {
+        k.mv_size = strlen(id);
+        k.mv_data = (void *)id;
+    }
+    if (!k.mv_size ||
+        mdb_get(txn, party ? l->dbi_ids : l->dbi_permits, &k, &v) != 0 ||
+        v.mv_size != 8 ||
+        entry_get(txn, l, a, be64_get(v.mv_data), &e) != TRACE_OK ||
+        !(ev = event_decode(a, e->event.data, e->event.len)) ||
+        event_to_json(&text, &len, ev, l) != TRACE_OK)
+        return NULL;
+    j = json_loadb(text, len, 0, NULL);
+    free(text);
+    return j;
+}
+
+/* 1 if the event object `o` is about something within scopes: its type
+ * (a permit's kind) and substance, or what it names (the permit of a
+ * permit_status, the application of an application_decision, the alert
+ * of an alert_ack, the event a correction corrects or its replacement). */
+static int object_in_scope(MDB_txn *txn, trace_ledger *l, arena *a,
+                           unsigned scopes, const json_t *o, int depth)
+{
+    const char *type = json_string_value(json_object_get(o, "type"));
+    const char *party = json_string_value(json_object_get(o, "party"));
+    json_t *named = NULL;
+    int in = 0;
+
+    if (!type)
+        return trace_in_scope(
+            l, scopes, NULL,
+            json_string_value(json_object_get(o, "substance")));
+    if (strcmp(type, "permit") == 0)
+        return trace_in_scope(
+            l, scopes, json_string_value(json_object_get(o, "kind")),
+            json_string_value(json_object_get(o, "substance")));
+    if (strcmp(type, "permit_status") == 0) {
+        named = stored_event(txn, l, a, NULL,
+                             json_string_value(json_object_get(o, "permit")));
+    } else if (strcmp(type, "application_decision") == 0) {
+        const json_t *ar = json_object_get(o, "application");
+        named = stored_event(txn, l, a,
+                             json_string_value(json_object_get(ar, "party")),
+                             json_string_value(json_object_get(ar, "id")));
+    } else if (strcmp(type, "alert_ack") == 0) {
+        const char *alert = json_string_value(json_object_get(o, "alert"));
+        MDB_val k = {alert ? strlen(alert) : 0, (void *)alert}, v;
+        if (alert && k.mv_size && mdb_get(txn, l->dbi_alerts, &k, &v) == 0 &&
+            (named = json_loadb(v.mv_data, v.mv_size, 0, NULL)))
+            in = trace_in_scope(
+                l, scopes, NULL,
+                json_string_value(json_object_get(named, "substance")));
+        json_decref(named);
+        return in;
+    } else if (strcmp(type, "correction") == 0) {
+        const json_t *rep = json_object_get(o, "replacement");
+        if (json_is_object(rep) && depth == 0 &&
+            object_in_scope(txn, l, a, scopes, rep, depth + 1))
+            return 1;
+        named = party ? stored_event(
+                            txn, l, a, party,
+                            json_string_value(json_object_get(o, "corrects")))
+                      : NULL;
+    } else {
+        return trace_in_scope(
+            l, scopes, type,
+            json_string_value(json_object_get(o, "substance")));
+    }
+    /* what it names, when it is stored: else nothing of a department's */
+    in = named && depth == 0 &&
+         object_in_scope(txn, l, a, scopes, named, depth + 1);
+    json_decref(named);
+    return in;
+}
+
+int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
+                         size_t len)
+{
+    json_t *j;
+    MDB_txn *txn;
+    arena *a;
+    int in = 0;
+
+    if (!scopes)
+        return 1;
+    if (!json || !(j = json_loadb(json, len, 0, NULL)))
+        return 0;
+    if (!json_is_object(j) || !(a = arena_new(0))) {
+        json_decref(j);
+        return 0;
+    }
+    if (ledger_txn_begin(l, MDB_RDONLY, &txn) == 0) {
+        in = object_in_scope(txn, l, a, scopes, j, 0);
+        ledger_txn_abort(l, txn);
+    }
+    arena_free(a);
+    json_decref(j);
+    return in;
 }

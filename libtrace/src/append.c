@@ -854,17 +854,79 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
     int rc;
 
     switch (ev->body_case) {
+    case TRACE__V1__EVENT__BODY_CORRECTION_BODY: {
+        /* a replacement is judged as the event itself (the corrected
+         * event is the department's own, judged when recorded) */
+        const Trace__V1__CorrectionBody *c = ev->correction_body;
+        Trace__V1__Event *rep;
+        if (!c->has_replacement)
+            return TRACE_OK;
+        if (!(rep = event_decode(w->tmp, c->replacement.data,
+                                 c->replacement.len)) ||
+            rep->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY)
+            return TRACE_OK; /* refused when applied */
+        return check_scope(w, rep);
+    }
+    case TRACE__V1__EVENT__BODY_PARTY_BODY: {
+        /* registrations are within every scope, but a department makes
+         * no regulator of wider scopes than its own: not itself without
+         * scopes (it would see everything), not another */
+        const Trace__V1__PartyBody *b = ev->party_body;
+        Trace__V1__PartyState *st;
+        unsigned m;
+        char want[64];
+        if ((b->has_pubkey || b->has_revoke) &&
+            strcmp(b->subject, ev->party) != 0) {
+            /* keys: only of parties it registered (or itself), else it
+             * could act as any enterprise, outside its scopes */
+            rc = party_state_get(w->txn, w->l, w->tmp, b->subject, &st);
+            if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+                return rc;
+            if (rc == TRACE_OK && (!st->registered_by ||
+                                   strcmp(st->registered_by, ev->party) != 0)) {
+                trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+                return trace_fail(TRACE_EPERM,
+                                  "%s works within scopes %s and may not "
+                                  "register or revoke keys of %s, which it "
+                                  "did not register",
+                                  ev->party, scopes, b->subject);
+            }
+        }
+        if (!b->kind || strcmp(b->kind, "regulator") != 0)
+            return TRACE_OK;
+        m = trace_scope_mask((const char *const *)b->scopes, b->n_scopes);
+        if (m && (m & ~w->auth_scopes) == 0 &&
+            strcmp(b->subject, w->l->regulator) != 0)
+            return TRACE_OK;
+        trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
+        trace_scope_names(m, want, sizeof(want));
+        return trace_fail(TRACE_EPERM,
+                          "%s works within scopes %s and may not make %s a "
+                          "regulator of %s%s",
+                          ev->party, scopes, b->subject,
+                          m ? "scopes " : "every scope", m ? want : "");
+    }
     case TRACE__V1__EVENT__BODY_PERMIT_BODY:
         type = ev->permit_body->kind;
         substance = ev->permit_body->substance;
         what = "issue permit";
         name = ev->permit_body->permit;
         break;
-    case TRACE__V1__EVENT__BODY_PRODUCT_BODY:
+    case TRACE__V1__EVENT__BODY_PRODUCT_BODY: {
+        /* a new product event for a GTIN changes the product: the one in
+         * force is judged too */
+        Trace__V1__ProductBody *old;
         substance = ev->product_body->substance;
         what = "register product";
         name = ev->product_body->gtin;
+        rc = product_get(w->txn, w->l, w->tmp, name, &old, NULL, NULL);
+        if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
+            return rc;
+        if (rc == TRACE_OK &&
+            !trace_in_scope(w->l, w->auth_scopes, NULL, old->substance))
+            substance = old->substance;
         break;
+    }
     case TRACE__V1__EVENT__BODY_PERMIT_STATUS_BODY: {
         MDB_val k = {strlen(ev->permit_status_body->permit),
                      ev->permit_status_body->permit},
@@ -965,6 +1027,130 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         substance ? substance : "");
 }
 
+/* The event at journal position seq, written or in the window (NULL if
+ * none). */
+static Trace__V1__Event *event_at_seq(struct writer *w, uint64_t seq)
+{
+    const uint8_t *bytes;
+    size_t len;
+    Trace__V1__Entry *e;
+
+    if (seq > w->size) {
+        if (window_by_seq(w, seq, &bytes, &len) != TRACE_OK)
+            return NULL;
+    } else {
+        if (entry_get(w->txn, w->l, w->tmp, seq, &e) != TRACE_OK)
+            return NULL;
+        bytes = e->event.data;
+        len = e->event.len;
+    }
+    return event_decode(w->tmp, bytes, len);
+}
+
+/* 1 if a handover of sale `ref` (of `lot`) to `carrier` is recorded. */
+static int handed_to(struct writer *w, const char *lot,
+                     const Trace__V1__EventRef *ref, const char *carrier)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen =
+        compose_key(key, sizeof(key), lot, ref->party, strlen(ref->party));
+    MDB_val k = {klen, key}, v;
+    MDB_cursor *cur;
+    int rc, found = 0;
+
+    if (!klen || mdb_cursor_open(w->txn, w->l->dbi_lots, &cur) != 0)
+        return 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !found;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        Trace__V1__Event *h;
+        if (v.mv_size != 9 || ((uint8_t *)v.mv_data)[8] != LOT_CUSTODY_OF ||
+            !(h = event_at_seq(w, be64_get(v.mv_data))) ||
+            h->body_case != TRACE__V1__EVENT__BODY_HANDOVER_BODY)
+            continue;
+        const Trace__V1__HandoverBody *hb = h->handover_body;
+        found = hb->ref && hb->ref->party && hb->ref->id && hb->to &&
+                strcmp(hb->ref->party, ref->party) == 0 &&
+                strcmp(hb->ref->id, ref->id) == 0 &&
+                strcmp(hb->to, carrier) == 0;
+    }
+    mdb_cursor_close(cur);
+    return found;
+}
+
+/* Carriers (SPEC 12): a pickup, handover or delivery citing a recorded
+ * sale cites a sale and is recorded by the carrier the sale names
+ * or one its load was handed over to (a handover or delivery).
+ * Otherwise any party could file itself under another's lot, and so
+ * read its history, or mask a CUSTODY_GAP.  A sale not yet recorded
+ * (reported late) cannot be judged here: the rules see it. */
+static int check_custody(struct writer *w, const Trace__V1__Event *ev)
+{
+    const ProtobufCMessage *body = event_body(ev);
+    const Trace__V1__EventRef *ref = msg_field(body, "ref");
+    const char *lot = msg_field(body, "lot");
+    const struct went *we;
+    const char *carrier;
+    Trace__V1__Event *sale = NULL;
+
+    if (!ref || !ref->party || !ref->id || !lot)
+        return TRACE_OK; /* refused by the parser */
+    if ((we = window_find(w, ref->party, ref->id)))
+        sale = event_decode(w->tmp, we->p.bytes, we->p.len);
+    else {
+        uint8_t key[KEY_MAX];
+        size_t klen =
+            compose_key(key, sizeof(key), ref->party, ref->id, strlen(ref->id));
+        MDB_val k = {klen, key}, v;
+        if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
+            v.mv_size == 8)
+            sale = event_at_seq(w, be64_get(v.mv_data));
+    }
+    if (!sale)
+        return TRACE_OK; /* the seller may report later: the rules judge */
+    if (sale->body_case != TRACE__V1__EVENT__BODY_SALE_BODY)
+        return trace_fail(TRACE_EINVAL,
+                          "%s %s cites %s/%s, which is not a sale (a %s)",
+                          ev->type, ev->id, ref->party, ref->id, sale->type);
+    carrier = sale->sale_body->carrier;
+    if (carrier && carrier[0] && strcmp(carrier, ev->party) == 0)
+        return TRACE_OK;
+    if (ev->body_case != TRACE__V1__EVENT__BODY_PICKUP_BODY &&
+        handed_to(w, lot, ref, ev->party))
+        return TRACE_OK;
+    if (!carrier || !carrier[0])
+        return trace_fail(TRACE_EPERM,
+                          "%s %s: sale %s/%s names no carrier, so %s may not "
+                          "record its custody",
+                          ev->type, ev->id, ref->party, ref->id, ev->party);
+    return trace_fail(TRACE_EPERM,
+                      "%s %s: sale %s/%s is carried by %s%s, not by %s",
+                      ev->type, ev->id, ref->party, ref->id, carrier,
+                      ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY
+                          ? ""
+                          : " (or a carrier it handed the load to)",
+                      ev->party);
+}
+
+/* check_custody for a custody event, or a correction's replacement
+ * that is one. */
+static int check_custody_of(struct writer *w, const Trace__V1__Event *ev)
+{
+    if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY &&
+        ev->correction_body->has_replacement) {
+        const Trace__V1__Event *rep =
+            event_decode(w->tmp, ev->correction_body->replacement.data,
+                         ev->correction_body->replacement.len);
+        if (!rep) /* refused when applied */
+            return TRACE_OK;
+        ev = rep;
+    }
+    if (ev->body_case == TRACE__V1__EVENT__BODY_PICKUP_BODY ||
+        ev->body_case == TRACE__V1__EVENT__BODY_HANDOVER_BODY ||
+        ev->body_case == TRACE__V1__EVENT__BODY_DELIVERY_BODY)
+        return check_custody(w, ev);
+    return TRACE_OK;
+}
+
 int process(struct writer *w, const struct item *it, trace_keyring *ring,
             const char *as, unsigned flags)
 {
@@ -988,6 +1174,8 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
     if ((rc = check_recorder(w, ev, t->regulator_only, ring, flags, &key)))
         return rc;
     if (w->auth_scopes && (rc = check_scope(w, ev)) != TRACE_OK)
+        return rc;
+    if ((rc = check_custody_of(w, ev)) != TRACE_OK)
         return rc;
     if (w->checks && !w->historic && (rc = check_entry(w, it)) != TRACE_OK)
         return rc;

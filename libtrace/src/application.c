@@ -131,6 +131,10 @@ int trace_applications(trace_ledger *l, const char *party, int64_t now_us,
     arena *a;
     int rc;
 
+    if (now_us != TRACE_AT_NOW &&
+        (now_us < -62135596800000000LL || now_us > 253402300799999999LL))
+        return trace_fail(TRACE_EINVAL, "applications: the time is out of "
+                                        "range (years 1 to 9999)");
     if (!(a = arena_new(0)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     if ((rc = ledger_txn_begin(l, MDB_RDONLY, &txn))) {

@@ -8,7 +8,8 @@
  *   stored alerts naming it as `party`, by severity, open (or only
  *   acknowledged) apart from resolved ones; LATE_REPORT and
  *   STOCKTAKE_VARIANCE alerts counted as their own factors (late reports,
- *   stocktake variances), not again by severity; and its `loss` events.
+ *   stocktake variances), not again by severity; and its `loss` events
+ *   in force (not one a correction voided; a corrected one as corrected).
  *
  * An alert counts in the window of its first evidence event's `at`.  The
  * score is floored at 0 and rounded to a whole number; the grade is A
@@ -147,7 +148,30 @@ static int on_alert(const trace_alert *a, void *ctx)
     return 0;
 }
 
-/* The party's loss events in the window. */
+/* A loss as in force: itself, the replacement of the correction in
+ * force for it, or NULL if a correction voided it. */
+static Trace__V1__Event *loss_in_force(struct walk *w, const char *party,
+                                       Trace__V1__Event *ev)
+{
+    uint8_t key[KEY_MAX];
+    size_t klen = compose_key(key, sizeof(key), party, ev->id, strlen(ev->id));
+    MDB_val k = {klen, key}, v;
+    Trace__V1__Entry *e;
+    Trace__V1__Event *c;
+
+    if (!klen || mdb_get(w->txn, w->l->dbi_eff, &k, &v) != 0 || v.mv_size < 8 ||
+        entry_get(w->txn, w->l, w->a, be64_get(v.mv_data), &e) != TRACE_OK ||
+        !(c = event_decode(w->a, e->event.data, e->event.len)) ||
+        c->body_case != TRACE__V1__EVENT__BODY_CORRECTION_BODY)
+        return ev; /* not corrected */
+    if (!c->correction_body->has_replacement)
+        return NULL;
+    c = event_decode(w->a, c->correction_body->replacement.data,
+                     c->correction_body->replacement.len);
+    return c && c->at ? c : NULL;
+}
+
+/* The party's loss events in force in the window. */
 static int count_losses(struct walk *w)
 {
     trace_credit_score *c = w->c;
@@ -171,6 +195,9 @@ static int count_losses(struct walk *w)
                             (unsigned long long)be64_get(v.mv_data));
             break;
         }
+        if (ev->body_case == TRACE__V1__EVENT__BODY_LOSS_BODY &&
+            !(ev = loss_in_force(w, c->party, ev)))
+            continue;
         if (ev->body_case == TRACE__V1__EVENT__BODY_LOSS_BODY &&
             ev->at->us > c->from_us && ev->at->us <= c->to_us)
             c->factors[F_LOSS].count++;
@@ -196,6 +223,11 @@ int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
     memset(out, 0, sizeof(*out));
     if (!party || !trace_party_id_valid(party))
         return trace_fail(TRACE_EINVAL, "credit: not a party id");
+    if (at_us != TRACE_AT_NOW &&
+        (at_us < -62135596800000000LL || at_us > 253402300799999999LL))
+        return trace_fail(TRACE_EINVAL,
+                          "credit: the time is out of range (years 1 to "
+                          "9999)");
     snprintf(out->party, sizeof(out->party), "%s", party);
     out->to_us = at_us == TRACE_AT_NOW ? time_now_us() : at_us;
     out->from_us = out->to_us - YEAR_US;

@@ -119,6 +119,37 @@ echo '{"type":"pickup","id":"pk-x","party":"'$C'","at":"2026-03-05T10:00:00+08:0
 expect 2 "an unknown field in ref" -- "$T" --data "$D" import "$W/bad.jsonl"
 grep -q 'unknown field "ref.x"' "$W/err" && ok || bad "ref.x: $(cat "$W/err")"
 [ "$("$T" --data "$D" export | wc -l)" = "$n0" ] && ok || bad "a refused event was stored"
+# custody of a recorded sale is for its carrier and those it handed the
+# load to: another party may not file itself under the seller's lot (and
+# so read its history) or answer its CUSTODY_GAP
+X=91310000MA1K0000X1
+echo '{"type":"party","id":"r-x","party":"REGULATOR","at":"2026-03-01T08:00:00+08:00","subject":"'$X'","name":"x","kind":"distributor","region":"CN-31","licenses":["CN-PC-3"]}' >"$W/x.jsonl"
+expect 0 "register another party" -- "$T" --data "$D" import --provision-keys "$W/x.jsonl"
+n0=$("$T" --data "$D" export | wc -l)
+xline() { # TYPE ID EXTRA: a custody line of sale sal-2 recorded by X
+  echo '{"type":"'$1'","id":"'$2'","party":"'$X'","at":"2026-03-05T10:00:00+08:00","ref":{"party":"'$S'","id":"sal-2"},"substance":"acetone","lot":"AC-1","qty":"50","unit":"L",'"$3"'}' >"$W/xc.jsonl"
+}
+xline pickup pk-x1 '"vehicle":"V","driver":"'$DRIVER'"'
+expect 5 "another party picks up a carried sale" -- "$T" --data "$D" import --provision-keys "$W/xc.jsonl"
+grep -q "sale $S/sal-2 is carried by $C, not by $X" "$W/err" && ok || bad "pickup by another: $(cat "$W/err")"
+expect 5 "the second carrier picks up without a handover" -- "$T" --data "$D" --as $C2 record pickup --id pk-x2 \
+  --at 2026-03-05T10:00:00+08:00 --ref.party $S --ref.id sal-2 --substance acetone --lot AC-1 --qty 50 --unit L --vehicle V --driver $DRIVER
+xline delivery dl-x1 '"to":"'$B'"'
+expect 5 "another party delivers a carried sale" -- "$T" --data "$D" import --provision-keys "$W/xc.jsonl"
+grep -q "or a carrier it handed the load to" "$W/err" && ok || bad "delivery by another: $(cat "$W/err")"
+xline handover ho-x1 '"to":"'$C2'"'
+expect 5 "another party hands over a carried sale" -- "$T" --data "$D" import --provision-keys "$W/xc.jsonl"
+expect 2 "a pickup citing what is not a sale" -- "$T" --data "$D" --as $C record pickup --id pk-x4 \
+  --at 2026-03-05T10:00:00+08:00 --ref.party $S --ref.id prd-1 --substance acetone --lot AC-1 --qty 50 --unit L --vehicle V --driver $DRIVER
+grep -q "cites $S/prd-1, which is not a sale (a produce)" "$W/err" && ok || bad "not a sale: $(cat "$W/err")"
+[ "$("$T" --data "$D" export | wc -l)" = "$n0" ] && ok || bad "a refused custody event was stored"
+# a correction's replacement is judged the same: C2 delivered sal-1 (handed
+# over to it) and may not turn that into a delivery of sal-2
+echo '{"type":"correction","id":"c-dl1","party":"'$C2'","at":"2026-03-05T12:00:00+08:00","corrects":"dl-1","reason":"x","replacement":{"type":"delivery","id":"dl-1","party":"'$C2'","at":"2026-03-04T08:00:00+08:00","ref":{"party":"'$S'","id":"sal-2"},"to":"'$B'","substance":"acetone","lot":"AC-1","qty":"100","unit":"L"}}' >"$W/cdl.jsonl"
+expect 5 "a delivery corrected into one of a sale not carried" -- "$T" --data "$D" import "$W/cdl.jsonl"
+grep -q "sale $S/sal-2 is carried by $C" "$W/err" && ok || bad "corrected delivery: $(cat "$W/err")"
+expect 5 "the other party still may not read the lot" -- "$T" --data "$D" --as $X history AC-1
+grep -q "never held the lot\|no key" "$W/err" && ok || bad "history as X: $(cat "$W/err")"
 # a pickup citing a sale not on record is recorded (the rules see it)
 expect 0 "a pickup of an unknown sale" -- "$T" --data "$D" --as $C record pickup --id pk-3 \
   --at 2026-03-06T10:00:00+08:00 --ref.party $S --ref.id sal-404 --substance acetone --lot AC-1 \

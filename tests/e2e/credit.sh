@@ -135,4 +135,13 @@ cmp -s "$W/out" "$W/c1.json" && ok || bad "through traced: $(cat "$W/out")"
 expect 5 "another party through traced" -- C --as $OTHER credit $MAN
 expect 1 "--rules through traced" -- C credit $MAN --rules "$W/rules.json"
 kill -TERM "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+# a loss voided by its recorder no longer counts; a corrected one once
+{
+  echo '{"type":"correction","id":"c-l2","party":"'$MAN'","at":"2026-02-20T08:00:00+08:00","corrects":"l2","reason":"found again"}'
+  echo '{"type":"correction","id":"c-l1","party":"'$MAN'","at":"2026-02-20T09:00:00+08:00","corrects":"l1","reason":"qty","replacement":{"type":"loss","id":"l1","party":"'$MAN'","at":"2026-02-11T08:00:00+08:00","substance":"acetone","lot":"A1","site":"plant","qty":"8","unit":"L","reason":"damage"}}'
+} >"$W/corr.jsonl"
+expect 0 "void one loss, correct the other" -- E import "$W/corr.jsonl"
+expect 0 "credit after the corrections" -- E --json credit $MAN --at 2026-03-01
+python3 -c 'import json,sys; c = json.load(open(sys.argv[1])); n = {f["factor"]: f["count"] for f in c["factors"]}; assert n["losses"] == 1, n' "$W/out" &&
+  ok || bad "losses after a void: $(cat "$W/out")"
 checks_done credit

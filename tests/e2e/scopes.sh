@@ -129,6 +129,21 @@ sed -i "s/$NARC/$PC/" "$W/ps.jsonl"
 expect 0 "PC suspends its permit" -- E --as $PC import "$W/ps.jsonl"
 expect 5 "NARC acknowledges an ephedrine alert" -- E --as $NARC ack "$EPH_ALERT" --status resolved --note checked
 expect 0 "PC acknowledges it" -- E --as $PC ack "$EPH_ALERT" --status resolved --note checked
+# a correction's replacement is judged as the event itself: NARC's ack
+# of a morphine alert does not become one of an ephedrine alert
+E --as $NARC --json alerts >"$W/na.json"
+MOR_ALERT=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    a = json.loads(l)
+    if a.get("substance") == "morphine":
+        print(a["id"]); break' "$W/na.json")
+printf '{"type":"alert_ack","id":"ack-n","party":"%s","at":"2026-03-09T08:00:00+08:00","alert":"%s","status":"acknowledged","note":"x"}\n' $NARC "$MOR_ALERT" >"$W/an.jsonl"
+expect 0 "NARC acknowledges a morphine alert" -- E --as $NARC import "$W/an.jsonl"
+printf '{"type":"correction","id":"c-ack","party":"%s","at":"2026-03-09T09:00:00+08:00","corrects":"ack-n","reason":"x","replacement":{"type":"alert_ack","id":"ack-n","party":"%s","at":"2026-03-09T08:00:00+08:00","alert":"%s","status":"resolved","note":"y"}}\n' $NARC $NARC "$EPH_ALERT" >"$W/can.jsonl"
+expect 5 "NARC corrects it into an ack of an ephedrine alert" -- E --as $NARC import "$W/can.jsonl"
+grep -q "may not acknowledge alert $EPH_ALERT of ephedrine" "$W/err" && ok || bad "corrected ack: $(cat "$W/err")"
+sed -i "s/$EPH_ALERT/$MOR_ALERT/" "$W/can.jsonl"
+expect 0 "NARC corrects it within its scope" -- E --as $NARC import "$W/can.jsonl"
 expect 0 "permit list as NARC" -- E --as $NARC --json permit list
 ! grep -q PM-PC-1 "$W/out" && ok || bad "NARC sees a precursor permit: $(cat "$W/out")"
 expect 0 "permit list as customs" -- E --as $CUS --json permit list
@@ -150,6 +165,92 @@ expect 5 "NARC rejects an ephedrine application" -- E --as $NARC import "$W/d.js
 grep -q "may not decide on application ap-eph of ephedrine" "$W/err" && ok || bad "NARC's decision: $(cat "$W/err")"
 decide dec-2 $PC ap-eph
 expect 0 "PC rejects it" -- E --as $PC import "$W/d.jsonl"
+
+# ---- a department may not widen scopes with a `party` event: not drop
+# its own (which would make it see everything), not widen them, not
+# make another regulator unscoped; the same scopes or narrower are fine
+self() { # ID SUBJECT NAME [SCOPES-JSON]
+  printf '{"type":"party","id":"%s","party":"%s","at":"2026-03-09T08:00:00+08:00","subject":"%s","name":"%s","kind":"regulator","region":"CN-11","licenses":[]%s}\n' \
+    "$1" $NARC "$2" "$3" "${4:+,\"scopes\":$4}" >"$W/self.jsonl"
+}
+head1=$(E head | head -1)
+self self-1 $NARC narc
+expect 5 "NARC drops its own scopes" -- E --as $NARC import "$W/self.jsonl"
+grep -q "may not make $NARC a regulator of every scope" "$W/err" && ok || bad "dropping scopes: $(cat "$W/err")"
+self self-2 $NARC narc '["CN-NARC","CN-PC"]'
+expect 5 "NARC widens its scopes" -- E --as $NARC import "$W/self.jsonl"
+grep -q "may not make $NARC a regulator of scopes CN-PC,CN-NARC" "$W/err" && ok || bad "widening: $(cat "$W/err")"
+self self-3 $ALL all
+expect 5 "NARC rewrites the unscoped regulator" -- E --as $NARC import "$W/self.jsonl"
+self self-4 $PC pc '["CN-PC"]'
+expect 5 "NARC rewrites the precursor department" -- E --as $NARC import "$W/self.jsonl"
+self self-5 REGULATOR root
+expect 5 "NARC rewrites the root regulator" -- E --as $NARC import "$W/self.jsonl"
+# nor registers or revokes a key of a party it did not register (it
+# could then act as that enterprise, all its substances included)
+mkdir -p "$W/k2"
+PUB=$("$T" --keys "$W/k2" keygen $MAN | grep -o '[A-Za-z0-9+/]\{43\}=' | head -1)
+printf '{"type":"party","id":"kman","party":"%s","at":"2026-03-09T08:00:00+08:00","subject":"%s","name":"man","kind":"manufacturer","region":"CN-11","licenses":["CN-PC-1","CN-PC-3","CN-NARC","CN-PSY-1"],"pubkey":"%s"}\n' $NARC $MAN "$PUB" >"$W/kman.jsonl"
+expect 5 "NARC registers a key for the manufacturer" -- E --as $NARC import "$W/kman.jsonl"
+grep -q "may not register or revoke keys of $MAN" "$W/err" && ok || bad "key for MAN: $(cat "$W/err")"
+[ "$(E head | head -1)" = "$head1" ] && ok || bad "a refused party line changed the ledger"
+expect 0 "export as NARC after the refusals" -- E --as $NARC export
+! grep -q '"substance":"ephedrine"' "$W/out" && ok || bad "NARC sees ephedrine"
+self self-6 $NARC "narcotics dept" '["CN-NARC"]'
+expect 0 "NARC renames itself within its scope" -- E --as $NARC import "$W/self.jsonl"
+
+# ---- a product registered within one department's scope is changed
+# (a new product event for its GTIN) only within that scope
+product() { # ID RECORDER SUBSTANCE QTY UNIT
+  printf '{"type":"product","id":"%s","party":"%s","at":"2026-03-09T10:00:00+08:00","gtin":"06901234567892","substance":"%s","content":{"qty":"%s","unit":"%s"},"units_per_pack":10,"name":"p","form":"tablet"}\n' \
+    "$1" "$2" "$3" "$4" "$5" >"$W/pr.jsonl"
+}
+product pr-1 $PC ephedrine 10 mg
+expect 0 "PC registers an ephedrine product" -- E --as $PC import "$W/pr.jsonl"
+product pr-2 $NARC morphine 1 unit
+expect 5 "NARC turns it into a morphine product" -- E --as $NARC import "$W/pr.jsonl"
+grep -q "may not register product 06901234567892 of ephedrine" "$W/err" && ok || bad "NARC's product: $(cat "$W/err")"
+expect 0 "products" -- E --json products
+grep -q '"substance":"ephedrine"' "$W/out" && ok || bad "the product changed: $(cat "$W/out")"
+product pr-3 $PC ephedrine 20 mg
+expect 0 "PC changes its product" -- E --as $PC import "$W/pr.jsonl"
+
+# ---- events naming another record are judged by that record: a status
+# change of a precursor permit, an answer to an ephedrine application,
+# an ack of an ephedrine alert and a void of an ephedrine sale are the
+# precursor department's, not the narcotics department's
+printf '{"type":"correction","id":"c-eph","party":"%s","at":"2026-03-08T08:00:00+08:00","corrects":"s-eph","reason":"entered twice"}\n' $MAN >"$W/c.jsonl"
+expect 0 "the manufacturer voids its ephedrine sale" -- E --as $MAN import "$W/c.jsonl"
+named='"type":"permit_status"\|"type":"alert_ack"\|"type":"application_decision"\|"type":"correction"'
+expect 0 "export as NARC after PC's changes" -- E --as $NARC export
+! grep "$named" "$W/out" | grep -v '"id":"ack-n"\|"id":"c-ack"' | grep -q . &&
+  [ "$(grep -c '"id":"ack-n"\|"id":"c-ack"' "$W/out")" = 2 ] && ok || bad "NARC reads PC's records: $(grep "$named" "$W/out")"
+expect 0 "export as PC after its changes" -- E --as $PC export
+[ "$(grep -c "$named" "$W/out")" = 4 ] && ok || bad "PC's own records: $(grep "$named" "$W/out")"
+expect 0 "history of PC as NARC" -- E --as $NARC --json history $PC
+! grep -q 'ps-1\|dec-2\|alert_ack' "$W/out" && ok || bad "NARC reads PC's history: $(cat "$W/out")"
+expect 0 "history of the manufacturer as NARC" -- E --as $NARC --json history $MAN
+! grep -q c-eph "$W/out" && grep -q d-ok "$W/out" && ok || bad "NARC history of MAN: $(cut -c1-200 "$W/out")"
+expect 0 "history of PC as PC" -- E --as $PC --json history $PC
+grep -q ps-1 "$W/out" && grep -q dec-2 "$W/out" && ok || bad "PC's own history: $(cat "$W/out")"
+E --as $NARC --json prove $PC/ps-1 >"$W/out" 2>"$W/err"
+! grep -q PM-PC-1 "$W/out" && ok || bad "NARC proves PC's permit status: $(head -c 300 "$W/out")"
+expect 0 "PC proves its permit status" -- E --as $PC --json prove $PC/ps-1
+grep -q PM-PC-1 "$W/out" && ok || bad "PC's proof: $(head -c 300 "$W/out")"
+expect 0 "export as customs after its import licence" -- E --as $CUS export
+grep -q '"permit":"PM-CUS-1"' "$W/out" && ! grep -q '"permit":"PM-PC-1"' "$W/out" && ok || bad "customs export: $(grep permit "$W/out")"
+# the checks at entry tell stock: a department checks only within scopes
+chk() { E --as "$1" check sale --party $MAN --id x --at 2026-03-08T09:00:00+08:00 --substance "$2" --lot "L-$2" --qty 1000 --unit "$3" --to $PH; }
+expect 5 "NARC checks an ephedrine sale" -- chk $NARC ephedrine kg
+! grep -q "holds\|NEGATIVE_STOCK" "$W/out" "$W/err" && grep -q "scopes CN-NARC" "$W/err" && ok || bad "NARC's check: $(cat "$W/out" "$W/err")"
+expect 2 "PC checks an ephedrine sale" -- chk $PC ephedrine kg
+grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "PC's check: $(cat "$W/out" "$W/err")"
+expect 2 "NARC checks a morphine sale" -- chk $NARC morphine unit
+grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "NARC's morphine check: $(cat "$W/out" "$W/err")"
+
+# an unscoped regulator still sets a department's scopes
+expect 0 "the unscoped regulator widens a department" -- E --as $ALL import "$(
+  printf '{"type":"party","id":"w-1","party":"%s","at":"2026-03-09T09:00:00+08:00","subject":"%s","name":"cus","kind":"regulator","region":"CN-11","licenses":[],"scopes":["import","export","CN-PC"]}\n' $ALL $CUS >"$W/w.jsonl"; echo "$W/w.jsonl")"
 
 # ---- through traced: the same rights
 "$TD" --data "$D" --listen "$IPC" --log-level error 2>>"$W/traced.log" &

@@ -487,6 +487,16 @@ static void test_applications(void **state)
                            "permission denied: the applications of B are not "
                            "yours to list"));
     assert_int_equal(r.n, 0);
+    /* a request's now_us past what the ledger writes: refused, not
+     * counted in days by overflowing the local day */
+    static const int64_t bad[] = {INT64_MAX - 1, INT64_MIN,
+                                  253402300800000000LL};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        b.applications.now_us = bad[i];
+        assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 2);
+        assert_non_null(strstr(st.msg, "out of range"));
+        assert_int_equal(r.n, 0);
+    }
 }
 
 static void test_export_own_events(void **state)
@@ -569,6 +579,39 @@ static void test_scopes(void **state)
     assert_false(
         trace_in_scope(l, TRACE_SCOPE_PC | TRACE_SCOPE_NARC | TRACE_SCOPE_PSY,
                        "sale", "no-such-substance"));
+    /* events: a permit by its kind; what names an unknown record (a
+     * permit, an alert, an application, a corrected event) is within
+     * no scope; what is not an event object neither, unless unscoped */
+#define IN_SCOPE(scopes, text)                                                 \
+    trace_event_in_scope(l, scopes, text, strlen(text))
+    assert_true(IN_SCOPE(TRACE_SCOPE_IMPORT, "{\"type\":\"permit\",\"kind\":"
+                                             "\"import_license\",\"substance\":"
+                                             "\"acetone\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_IMPORT,
+                          "{\"type\":\"sale\",\"substance\":"
+                          "\"acetone\"}"));
+    assert_true(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"sale\",\"substance\":"
+                                         "\"acetone\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC,
+                          "{\"type\":\"permit_status\",\"permit\":"
+                          "\"NO-SUCH\",\"status\":\"revoked\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"alert_ack\",\"alert\":"
+                                          "\"A-NO-SUCH\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"application_decision\","
+                                          "\"application\":{\"party\":\"X\","
+                                          "\"id\":\"no\"}}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_PC, "{\"type\":\"correction\",\"party\":"
+                                          "\"X\",\"corrects\":\"no\"}"));
+    assert_true(IN_SCOPE(TRACE_SCOPE_PC,
+                         "{\"type\":\"correction\",\"party\":\"X\","
+                         "\"corrects\":\"no\",\"replacement\":{"
+                         "\"type\":\"sale\",\"substance\":"
+                         "\"ephedrine\"}}"));
+    assert_true(IN_SCOPE(TRACE_SCOPE_NARC, "{\"type\":\"party\"}"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_NARC, "[1]"));
+    assert_false(IN_SCOPE(TRACE_SCOPE_NARC, "{\"type\":"));
+    assert_true(IN_SCOPE(0, "{\"type\":"));
+#undef IN_SCOPE
 
     /* the world's events are of ephedrine (CN-PC-1): a precursor
      * department sees the regulator's export, a narcotics one only
@@ -582,6 +625,44 @@ static void test_scopes(void **state)
     assert_true(mine < all);
     for (size_t i = 0; i < r.n; i++)
         assert_null(strstr(r.text[i], "\"substance\""));
+}
+
+/* credit: a time past what the ledger writes (a request's at_us may be
+ * any int64) is refused, its window not computed by overflowing; the
+ * edges of years 1 and 9999 are answered, INT64_MAX is now
+ * (TRACE_AT_NOW). */
+static void test_credit_at_edges(void **state)
+{
+    fixture *f = *state;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    Trace__Ops__V1__Credit cr = TRACE__OPS__V1__CREDIT__INIT;
+    static const int64_t bad[] = {INT64_MIN, INT64_MIN + 1, INT64_MAX - 1,
+                                  -62135596800000001LL, 253402300800000000LL};
+    trace_credit_score c;
+    struct rows r;
+    ops_status st;
+
+    call.op_case = C(CREDIT);
+    call.credit = &cr;
+    cr.party = "A";
+    cr.has_at_us = 1;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        cr.at_us = bad[i];
+        assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 2);
+        assert_non_null(strstr(st.msg, "out of range"));
+        assert_int_equal(r.n, 0);
+        assert_int_equal(trace_credit(f->l, "A", bad[i], NULL, 0, &c),
+                         TRACE_EINVAL);
+    }
+    cr.at_us = -62135596800000000LL; /* 0001-01-01T00:00:00Z */
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    cr.at_us = 253402300799999999LL; /* 9999-12-31T23:59:59.999999Z */
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    cr.at_us = TRACE_AT_NOW;
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
 }
 
 /* A party listing alerts sees those naming it only. */
@@ -1310,6 +1391,7 @@ int main(void)
         T(test_export_own_events),
         T(test_alerts_naming_the_party),
         T(test_scopes),
+        T(test_credit_at_edges),
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),

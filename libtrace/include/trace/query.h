@@ -369,6 +369,13 @@ void trace_scope_names(unsigned scopes, char *buf, size_t cap);
  * for none) is within `scopes` (0: everything is), else 0. */
 int trace_in_scope(const trace_ledger *l, unsigned scopes, const char *type,
                    const char *substance);
+/* 1 if the event (SPEC section 3 JSON, len bytes) is within `scopes`:
+ * by its type (a permit's kind) and substance, or, for an event naming
+ * another record, by that record: the permit of a permit_status, the
+ * application of an application_decision, the alert of an alert_ack,
+ * the corrected event or the replacement of a correction. */
+int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
+                         size_t len);
 
 /* The party that registered the key `key_id` (into party, cap bytes) and
  * its raw public key.  TRACE_ENOTFOUND if no party registered it. */
