@@ -1105,12 +1105,35 @@ static int check_custody(struct writer *w, const Trace__V1__Event *ev)
             v.mv_size == 8)
             sale = event_at_seq(w, be64_get(v.mv_data));
     }
+    /* the custody of a load is filed under its lot, which lets the
+     * carrier read the lot's movements, and shows in the seller's trace:
+     * only a recorded sale of that lot and substance may be cited */
     if (!sale)
-        return TRACE_OK; /* the seller may report later: the rules judge */
+        return trace_fail(TRACE_EINVAL,
+                          "%s %s cites sale %s/%s, which is not recorded (the "
+                          "seller records the sale first)",
+                          ev->type, ev->id, ref->party, ref->id);
     if (sale->body_case != TRACE__V1__EVENT__BODY_SALE_BODY)
         return trace_fail(TRACE_EINVAL,
                           "%s %s cites %s/%s, which is not a sale (a %s)",
                           ev->type, ev->id, ref->party, ref->id, sale->type);
+    if (strcmp(sale->sale_body->lot, lot) != 0)
+        return trace_fail(TRACE_EINVAL,
+                          "%s %s names lot %s, but sale %s/%s is of lot %s",
+                          ev->type, ev->id, lot, ref->party, ref->id,
+                          sale->sale_body->lot);
+    {
+        const char *sub = msg_field(body, "substance");
+        const subst_info *a = sub ? catalog_find(w->l->cat, sub) : NULL,
+                         *b = catalog_find(w->l->cat,
+                                           sale->sale_body->substance);
+        if (!a || a != b)
+            return trace_fail(TRACE_EINVAL,
+                              "%s %s names substance %s, but sale %s/%s is of "
+                              "%s",
+                              ev->type, ev->id, sub ? sub : "(none)",
+                              ref->party, ref->id, sale->sale_body->substance);
+    }
     carrier = sale->sale_body->carrier;
     if (carrier && carrier[0] && strcmp(carrier, ev->party) == 0)
         return TRACE_OK;

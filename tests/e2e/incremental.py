@@ -124,6 +124,10 @@ def main():
     batches = [[] for _ in range(opt["--days"] + 1)]
     ends = [t0 + step * (k + 1) for k in range(opt["--days"] + 1)]
     ends[-1] = t1 + timedelta(days=30)
+    # a carrier's record cites a recorded sale, and a later carrier's the
+    # handover to it: custody comes no earlier than the sale and the
+    # custody records before it (batch of the sale's chain so far)
+    chain = {}
     for e in rest:
         k = min(int((datetime.fromisoformat(e["at"]) - t0) / step),
                 opt["--days"])
@@ -131,6 +135,12 @@ def main():
         if (rng.random() * 100 < opt["--late"] and
                 e["type"] != "permit_application"):
             k = min(k + rng.randint(1, 5), opt["--days"])
+        if e["type"] == "sale":
+            chain[(e["party"], e["id"])] = k
+        elif e["type"] in ("pickup", "handover", "delivery"):
+            ref = (e["ref"]["party"], e["ref"]["id"])
+            k = max(k, chain.get(ref, 0))
+            chain[ref] = k
         batches[k].append(e)
     batches[0] = regs + batches[0]
 

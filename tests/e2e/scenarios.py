@@ -458,6 +458,13 @@ def main():
     apps = [e for e in sc.lines if e["type"] == "permit_application"]
     rest = [e for e in sc.lines if e["type"] not in first]
     sc.rng.shuffle(rest)
+    # a carrier's record cites a recorded sale, and a handover or
+    # delivery by a later carrier the handover to it: custody last, in
+    # time order
+    custody = ("pickup", "handover", "delivery")
+    rest = ([e for e in rest if e["type"] not in custody] +
+            sorted((e for e in rest if e["type"] in custody),
+                   key=lambda e: e["at"]))
     sc.lines = regs + apps + rest
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "ledger")

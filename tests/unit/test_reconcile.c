@@ -1254,7 +1254,7 @@ static void test_split_load(void **state)
                 "\"party\":\"S\",\"id\":\"q%d\"},\"substance\":"
                 "\"ephedrine\",\"lot\":\"E%d\",\"qty\":\"%s\",\"unit\":"
                 "\"kg\",\"vehicle\":\"V%d\",\"driver\":\"D%d\"}\n",
-                i, day % 28 + 1, i % 20 == 9 ? 8 : 22, i, i - 2,
+                i, day % 28 + 1, i % 20 == 9 ? 8 : 22, i, i,
                 i % 3 ? "1" : "0.5", i % 2, i % 3);
         if (i % 5 == 4 && i % 20 == 9)
             ADD("{\"type\":\"delivery\",\"id\":\"v%d\",\"party\":"
@@ -1262,7 +1262,7 @@ static void test_split_load(void **state)
                 "\"party\":\"S\",\"id\":\"q%d\"},\"to\":\"Q%d\","
                 "\"substance\":\"ephedrine\",\"lot\":\"E%d\",\"qty\":"
                 "\"1\",\"unit\":\"kg\"}\n",
-                i, day % 28 + 1, i, i, i - 2);
+                i, day % 28 + 1, i, i - 2, i);
         if (i % 6 == 1)
             ADD("{\"type\":\"stocktake\",\"id\":\"k%d\",\"party\":"
                 "\"S\",\"at\":\"2026-01-%02dT07:00:00+08:00\",\"site\":"
