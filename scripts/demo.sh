@@ -21,7 +21,10 @@ run() { echo "\$ tracectl $*"; "$t" "$@"; echo; }
 
 echo "== a new ledger with the demo data (embedded: tracectl --data)"
 run --data "$data" init
-run --data "$data" import --provision-keys examples/demo.jsonl
+echo "\$ cat examples/demo.jsonl examples/demo-more.jsonl | tracectl --data $data import --provision-keys -"
+cat examples/demo.jsonl examples/demo-more.jsonl |
+  "$t" --data "$data" import --provision-keys -
+echo
 
 echo "== traced on it"
 ipc=ipc://$(cd "$data" && pwd)/traced.ipc
@@ -51,6 +54,18 @@ echo "(a party reads only its own data:)"
 run "${c[@]}" --as 12310000MB0000005 balance 91320000MA1K000002 || true
 run "${c[@]}" reconcile
 run "${c[@]}" head
+
+echo "== more of the domain (SPEC 12)"
+echo "(the carrier's pickup and delivery of sal-0001 in the lot's trace:)"
+run "${c[@]}" trace EPH-2601-A --forward
+echo "(online permit approval: one application approved, one rejected:)"
+run "${c[@]}" --lang zh applications
+echo "(a courier outlet's three checks: sender by real name, opened, X-rayed:)"
+run --data "$data" parcels
+echo "(enterprise credit, every factor with its weight:)"
+run "${c[@]}" --lang zh credit 91310000MA1K000001
+echo "(the narcotics department sees narcotic and psychotropic events only:)"
+run "${c[@]}" --as 11310000MB0000008 history 91330000MA1K000003
 
 echo "== proofs anyone can check, with no ledger (SPEC 8)"
 run "${c[@]}" checkpoint
