@@ -9,9 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -38,73 +36,6 @@ struct arena {
 #define BIG_HDR 64
 #define BIG_MIN (2u << 20)
 
-/* Freed mappings kept for the next big_alloc() of a similar size.  A
- * reconciliation maps and frees gigabytes in a few hundred buffers of
- * recurring sizes; fresh anonymous memory costs a page fault and a
- * zeroing by the kernel per huge page (on a virtual machine also the
- * host's work to back it), which a reused mapping does not: it is
- * cleared with memset instead.  Bounded by count and by a quarter of
- * the machine's memory; big_trim() returns the memory to the system. */
-#define BIG_CACHE_SLOTS 32
-static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct big_cached {
-    unsigned char *p;
-    size_t len;
-} big_cache[BIG_CACHE_SLOTS];
-static size_t big_n, big_bytes, big_limit;
-
-/* A cached mapping of at least len bytes and at most 4 times that (the
- * smallest such), or NULL. */
-static unsigned char *big_reuse(size_t len)
-{
-    unsigned char *p = NULL;
-    size_t best = BIG_CACHE_SLOTS;
-
-    pthread_mutex_lock(&big_mu);
-    for (size_t i = 0; i < big_n; i++)
-        if (big_cache[i].len >= len && big_cache[i].len / 4 <= len &&
-            (best == BIG_CACHE_SLOTS || big_cache[i].len < big_cache[best].len))
-            best = i;
-    if (best < BIG_CACHE_SLOTS) {
-        p = big_cache[best].p;
-        big_bytes -= big_cache[best].len;
-        big_cache[best] = big_cache[--big_n];
-    }
-    pthread_mutex_unlock(&big_mu);
-    return p;
-}
-
-/* Keeps a freed mapping if there is room; non-zero if it was kept. */
-static int big_keep(unsigned char *p, size_t len)
-{
-    int kept = 0;
-
-    pthread_mutex_lock(&big_mu);
-    if (!big_limit) {
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        big_limit = pages > 0 && psize > 0 ? (size_t)pages / 4 * (size_t)psize
-                                           : (size_t)1 << 30;
-    }
-    if (big_n < BIG_CACHE_SLOTS && big_bytes + len <= big_limit) {
-        big_cache[big_n++] = (struct big_cached){p, len};
-        big_bytes += len;
-        kept = 1;
-    }
-    pthread_mutex_unlock(&big_mu);
-    return kept;
-}
-
-void big_trim(void)
-{
-    pthread_mutex_lock(&big_mu);
-    while (big_n) {
-        big_n--;
-        munmap(big_cache[big_n].p, big_cache[big_n].len);
-    }
-    big_bytes = 0;
-    pthread_mutex_unlock(&big_mu);
-}
-
 void *big_alloc(size_t n)
 {
     size_t len = n + BIG_HDR;
@@ -112,12 +43,6 @@ void *big_alloc(size_t n)
 
     if (n >= BIG_MIN) {
         len = (len + BIG_MIN - 1) & ~((size_t)BIG_MIN - 1);
-        if ((p = big_reuse(len))) {
-            memcpy(&len, p, sizeof(len)); /* the mapping's own length */
-            memset(p, 0, n + BIG_HDR);
-            memcpy(p, &len, sizeof(len));
-            return p + BIG_HDR;
-        }
         p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
         if (p == MAP_FAILED)
@@ -145,10 +70,10 @@ void big_free(void *ptr)
         return;
     p -= BIG_HDR;
     memcpy(&len, p, sizeof(len));
-    if (!len)
-        free(p);
-    else if (!big_keep(p, len))
+    if (len)
         munmap(p, len);
+    else
+        free(p);
 }
 
 static void *pa_alloc(void *ctx, size_t n)

@@ -42,9 +42,6 @@ typedef struct arena arena;
  * per 2 MiB rather than per 4 KiB.  Freed with big_free() only. */
 void *big_alloc(size_t n);
 void big_free(void *p);
-/* Returns the freed big buffers kept for reuse to the system (end of a
- * reconciliation). */
-void big_trim(void);
 arena *arena_new(size_t limit); /* limit: byte budget, 0 = none */
 /* Size of the blocks the arena takes from now on (default 16 KiB). */
 void arena_set_block(arena *a, size_t size);

@@ -1235,7 +1235,6 @@ out:
     arena_free(r.a);
     arena_free(r.a2);
     arena_free(r.a3);
-    big_trim(); /* the buffers kept for reuse during the run */
     return rc;
 }
 
