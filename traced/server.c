@@ -1271,6 +1271,7 @@ int server_run(const struct config *c)
         free(s);
         return 6;
     }
+    trace_ledger_set_map_limit(s->l, (uint64_t)c->map_resident << 20);
     if (trace_ledger_reserve(s->l, (uint64_t)c->map_reserve << 20) != TRACE_OK)
         log_msg(LOG_LVL_WARN, "cannot reserve map room: %s",
                 trace_error_last());

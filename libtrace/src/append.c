@@ -1118,10 +1118,9 @@ static int check_custody(struct writer *w, const Trace__V1__Event *ev)
                           "%s %s cites %s/%s, which is not a sale (a %s)",
                           ev->type, ev->id, ref->party, ref->id, sale->type);
     if (strcmp(sale->sale_body->lot, lot) != 0)
-        return trace_fail(TRACE_EINVAL,
-                          "%s %s names lot %s, but sale %s/%s is of lot %s",
-                          ev->type, ev->id, lot, ref->party, ref->id,
-                          sale->sale_body->lot);
+        return trace_fail(
+            TRACE_EINVAL, "%s %s names lot %s, but sale %s/%s is of lot %s",
+            ev->type, ev->id, lot, ref->party, ref->id, sale->sale_body->lot);
     {
         const char *sub = msg_field(body, "substance");
         const subst_info *a = sub ? catalog_find(w->l->cat, sub) : NULL,
@@ -1183,6 +1182,8 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
     int rc;
 
     arena_reset(w->tmp);
+    if (w->l->map_limit && (++w->since_trim & 4095) == 0)
+        ledger_trim_maybe(w->l);
     if (as && strcmp(ev->party, as) != 0)
         return trace_fail(TRACE_EPERM,
                           "event recorded by %s, but acting as %s: a party "

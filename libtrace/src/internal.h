@@ -128,6 +128,9 @@ int time_format(char *buf, size_t cap, const Trace__V1__Time *t);
  * of a bare date. */
 int64_t time_end_us(const Trace__V1__Time *t, int tz_offset_min);
 int64_t time_now_us(void);
+/* trace_ledger_trim when a map limit is set and 50 ms have passed since
+ * the last look (ledger.c). */
+void ledger_trim_maybe(trace_ledger *l);
 
 /* crypto.c */
 void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len);
@@ -222,10 +225,14 @@ struct trace_ledger {
      * written before it existed, until rx_index_build ran (ledger.c) */
     _Atomic int rx_ready;
     _Atomic int rx_failed; /* building it failed: not tried again */
-    MDB_dbi dbi_products;  /* gtin -> product in force (product.c); a late
-                              database: 0 while missing */
-    MDB_dbi dbi_apps;      /* permit applications and their answers
-                              (state.c); a late database: 0 while missing */
+    /* trace_ledger_set_map_limit: past it, appends release the mapped
+     * ledger pages as they go (every 4,096 events, at most every 50 ms) */
+    uint64_t map_limit;
+    _Atomic int64_t map_checked_us;
+    MDB_dbi dbi_products; /* gtin -> product in force (product.c); a late
+                             database: 0 while missing */
+    MDB_dbi dbi_apps;     /* permit applications and their answers
+                             (state.c); a late database: 0 while missing */
     char *dir;
     char *regulator;
     catalog *cat;

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1042,6 +1043,26 @@ int trace_ledger_trim(trace_ledger *l, uint64_t limit, int *released)
     }
     ledger_txn_abort(l, txn);
     return TRACE_OK;
+}
+
+void trace_ledger_set_map_limit(trace_ledger *l, uint64_t limit)
+{
+    l->map_limit = limit;
+}
+
+void ledger_trim_maybe(trace_ledger *l)
+{
+    int64_t now, last;
+    int released;
+
+    if (!l->map_limit)
+        return;
+    now = time_now_us();
+    last = atomic_load(&l->map_checked_us);
+    if (now - last < 50000 ||
+        !atomic_compare_exchange_strong(&l->map_checked_us, &last, now))
+        return;
+    (void)trace_ledger_trim(l, l->map_limit, &released);
 }
 
 int ledger_commit_failed(const trace_ledger *l, int rc)

@@ -98,6 +98,28 @@ static void test_trim(void **state)
     assert_int_equal(n1, n2);
     assert_int_equal(n1, 2003); /* genesis, P1, its key, 2,000 */
     assert_int_equal(trace_ledger_verify(f->l, &vr, NULL, NULL), TRACE_OK);
+
+    /* appends that release the pages as they go (every 4,096 events)
+     * store and read back the same */
+    trace_ledger_set_map_limit(f->l, 1);
+    assert_non_null(big = malloc(cap));
+    len = 0;
+    for (int i = 0; i < 9000; i++)
+        len += (size_t)snprintf(
+            big + len, cap - len,
+            "{\"type\":\"produce\",\"id\":\"q%d\",\"party\":\"P1\","
+            "\"at\":\"2026-01-09T08:00:00+08:00\",\"substance\":"
+            "\"ephedrine\",\"lot\":\"M%d\",\"qty\":\"5\",\"unit\":"
+            "\"kg\"}\n",
+            i, i);
+    assert_int_equal(fixture_import(f, big, 0, &r), TRACE_OK);
+    free(big);
+    assert_int_equal(r.appended, 9000);
+    n2 = 0;
+    assert_int_equal(trace_ledger_export(f->l, &eo, count_line, &n2), TRACE_OK);
+    assert_int_equal(n2, 2003 + 9000);
+    assert_int_equal(trace_ledger_verify(f->l, &vr, NULL, NULL), TRACE_OK);
+    trace_ledger_set_map_limit(f->l, 0);
 }
 
 static void test_genesis(void **state)

@@ -197,6 +197,10 @@ int trace_ledger_tz(const trace_ledger *l);
  * (reads /proc/self); elsewhere does nothing.  TRACE_OK or an LMDB
  * error. */
 int trace_ledger_trim(trace_ledger *l, uint64_t limit, int *released);
+/* Makes appends call trace_ledger_trim(l, limit) as they go (every 4,096
+ * events, at most every 50 ms): a large commit reads pages of every
+ * index.  0 (the default) turns it off. */
+void trace_ledger_set_map_limit(trace_ledger *l, uint64_t limit);
 
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
