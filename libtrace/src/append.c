@@ -875,10 +875,10 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         Trace__V1__PartyState *st;
         unsigned m;
         char want[64];
-        if ((b->has_pubkey || b->has_revoke) &&
-            strcmp(b->subject, ev->party) != 0) {
-            /* keys: only of parties it registered (or itself), else it
-             * could act as any enterprise, outside its scopes */
+        if (strcmp(b->subject, ev->party) != 0) {
+            /* a registered party: only one it registered (or itself),
+             * else it could take keys to act as any enterprise, suspend
+             * one or change its licences outside its scopes */
             rc = party_state_get(w->txn, w->l, w->tmp, b->subject, &st);
             if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
                 return rc;
@@ -887,8 +887,8 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
                 trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
                 return trace_fail(TRACE_EPERM,
                                   "%s works within scopes %s and may not "
-                                  "register or revoke keys of %s, which it "
-                                  "did not register",
+                                  "change %s, which it did not register "
+                                  "(its keys, status, licences or scopes)",
                                   ev->party, scopes, b->subject);
             }
         }

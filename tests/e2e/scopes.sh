@@ -192,7 +192,11 @@ mkdir -p "$W/k2"
 PUB=$("$T" --keys "$W/k2" keygen $MAN | grep -o '[A-Za-z0-9+/]\{43\}=' | head -1)
 printf '{"type":"party","id":"kman","party":"%s","at":"2026-03-09T08:00:00+08:00","subject":"%s","name":"man","kind":"manufacturer","region":"CN-11","licenses":["CN-PC-1","CN-PC-3","CN-NARC","CN-PSY-1"],"pubkey":"%s"}\n' $NARC $MAN "$PUB" >"$W/kman.jsonl"
 expect 5 "NARC registers a key for the manufacturer" -- E --as $NARC import "$W/kman.jsonl"
-grep -q "may not register or revoke keys of $MAN" "$W/err" && ok || bad "key for MAN: $(cat "$W/err")"
+grep -q "may not change $MAN, which it did not register" "$W/err" && ok || bad "key for MAN: $(cat "$W/err")"
+# nor suspends, or changes the licences of, a party it did not register
+printf '{"type":"party","id":"sman","party":"%s","at":"2026-03-09T08:00:00+08:00","subject":"%s","name":"man","kind":"manufacturer","region":"CN-11","licenses":["CN-NARC"],"status":"suspended"}\n' $NARC $MAN >"$W/sman.jsonl"
+expect 5 "NARC suspends the manufacturer" -- E --as $NARC import "$W/sman.jsonl"
+grep -q "may not change $MAN, which it did not register" "$W/err" && ok || bad "suspend MAN: $(cat "$W/err")"
 [ "$(E head | head -1)" = "$head1" ] && ok || bad "a refused party line changed the ledger"
 expect 0 "export as NARC after the refusals" -- E --as $NARC export
 ! grep -q '"substance":"ephedrine"' "$W/out" && ok || bad "NARC sees ephedrine"
