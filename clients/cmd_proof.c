@@ -379,7 +379,7 @@ static int wlog_consistency(struct wlog *w, uint64_t old_size,
         {
             const char *h = json_string_value(v);
             for (int b = 0; ok && b < 32; b++) {
-                unsigned c;
+                unsigned c = 0;
                 ok = h && strlen(h) == 64 && sscanf(h + 2 * b, "%2x", &c) == 1;
                 pr[*np][b] = (uint8_t)c;
             }
