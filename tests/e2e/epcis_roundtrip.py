@@ -14,6 +14,10 @@ quantity when that quantity is a whole number of packs.  Products: the
 precursors come in 1 kg packs, so the short receipts of 9.5 kg keep
 their substance quantity (with the GTIN: exported in KGM), the drugs in
 packs of 2 dosage units (every quantity is a whole number of packs).
+Added to the scenarios (extras, corrections): transformations (produce
+with inputs), sites with SGLNs, transfers to them and destructions at
+them, corrections of receipts (replacements by GTIN) and voided
+destructions, recorded after what they correct.
 
 Ledger A imports it (the scenario's historic events with --historic,
 its recent ones without, as scenarios.py does); A is exported as an
@@ -21,8 +25,9 @@ EPCIS document (export --format epcis) and as JSON Lines.  A fresh
 ledger B imports, in this order: every event of A's JSON Lines export
 that the EPCIS document does not carry (parties, products, permits,
 applications, stocktakes, consumptions, losses, parcels, ...) but the
-custody records, then the EPCIS document, then the custody records
-(pickup, delivery: they cite a recorded sale); each part split into its
+custody records and corrections, then the EPCIS document, then the
+custody records (pickup, delivery: they cite a recorded sale) and the
+corrections (they name a recorded event); each part split into its
 historic and recent events, imported as A imported them.
 
 A and B must then hold the same events (A's JSON Lines export, sorted),
@@ -52,6 +57,7 @@ import sys
 import tempfile
 import urllib.parse
 from collections import Counter
+from datetime import datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios  # noqa: E402
@@ -82,6 +88,11 @@ def gln(n):
     return k + check_digit(k)
 
 
+def sgln(n):
+    k = "6905555%05d" % n
+    return k + check_digit(k)
+
+
 def gtin(n):
     k = "0" + "6909876" + "%05d" % n
     return k + check_digit(k)
@@ -95,6 +106,61 @@ def base(qty, unit):
     n = int(whole + frac) * scale
     assert n % 10**digits == 0, (qty, unit)
     return n // 10**digits
+
+
+def later(t, **kw):
+    return (datetime.fromisoformat(t) + timedelta(**kw)).isoformat()
+
+
+def extras(sc, n=8):
+    """What the scenarios lack and the round trip must keep: for n clean
+    ephedrine lots, a transformation (a derived lot made of 6 kg of the
+    lot), the derived lot moved to the producer's site "vault" (a site
+    with an SGLN: a transfer) and 2 kg of it destroyed there."""
+    made = [e for e in sc.lines if e["type"] == "produce" and
+            e["substance"] == "ephedrine" and e["qty"] == "1000" and
+            e["lot"].startswith("LF-")][:n]
+    regs = {e["subject"]: e for e in sc.lines if e["type"] == "party"}
+    for i, p in enumerate(made):
+        regs[p["party"]]["sites"] = [{"site": "vault", "sgln": sgln(i + 1)}]
+        lot = p["lot"] + "-D"
+        t = p["at"]
+        for type_, at, f in (
+                ("produce", later(t, hours=12),
+                 dict(substance="ephedrine", lot=lot, qty="5", unit="kg",
+                      inputs=[{"lot": p["lot"], "substance": "ephedrine",
+                               "qty": "6", "unit": "kg"}])),
+                ("transfer", later(t, hours=13),
+                 dict(from_site="main", to_site="vault",
+                      substance="ephedrine", lot=lot, qty="5", unit="kg")),
+                ("destroy", later(t, hours=14),
+                 dict(substance="ephedrine", lot=lot, qty="2", unit="kg",
+                      site="vault", witness="REGULATOR",
+                      method="incineration"))):
+            sc.lines.append(dict({"type": type_, "id": sc.uid("X"),
+                                  "party": p["party"], "at": at}, **f))
+    return len(made)
+
+
+def corrections(sc, n=6):
+    """Corrections of movements EPCIS carries (recorded after them): n
+    receipts moved half an hour later (replacements by GTIN), n/2
+    witnessed destructions voided."""
+    out = []
+    receipts = [e for e in sc.lines if e["type"] == "receipt" and
+                "packs" in e and e["ref"] != "NO-SUCH-SALE"][:n]
+    destroys = [e for e in sc.lines if e["type"] == "destroy" and
+                e.get("witness")][:n // 2]
+    for e in receipts + destroys:
+        c = {"type": "correction", "id": sc.uid("C"), "party": e["party"],
+             "at": later(e["at"], hours=3), "corrects": e["id"]}
+        if e["type"] == "receipt":
+            c["reason"] = "received later"
+            c["replacement"] = dict(e, at=later(e["at"], minutes=30))
+        else:
+            c["reason"] = "recorded twice"
+        out.append(c)
+    return out
 
 
 def gs1ify(sc):
@@ -274,7 +340,9 @@ def main():
             else int(args[i + 1])
     sc = scenarios.build(opt["--seed"], opt["--clean"], opt["--per-rule"])
     scenarios.import_order(sc)
+    n_extra = extras(sc)
     kinds = gs1ify(sc)
+    fixes = corrections(sc)
     recent = {(e["party"], e["id"]) for e in sc.recent}
     fail = Failures()
     with tempfile.TemporaryDirectory() as d:
@@ -290,6 +358,8 @@ def main():
         A.imp(os.path.join(d, "master.jsonl"), "--historic")
         A.imp(os.path.join(d, "historic.jsonl"), "--historic")
         A.imp(os.path.join(d, "recent.jsonl"))
+        write(os.path.join(d, "corrections.jsonl"), fixes)
+        A.imp(os.path.join(d, "corrections.jsonl"), "--historic")
 
         # A as EPCIS and as JSON Lines
         doc_path = os.path.join(d, "a.jsonld")
@@ -327,6 +397,14 @@ def main():
             fail.check(steps[step] >= (10 if step in ("destroying",
                                                       "dispensing") else 50),
                        "only %d %s events" % (steps[step], step))
+        at_site = [x for x in evlist if x.get("bizLocation", {}).get(
+            "id", "").startswith("urn:epc:id:sgln:6905555.")]
+        fail.check(steps["transforming"] == n_extra == 8 and
+                   len(at_site) == n_extra,
+                   "%d transformations, %d events at a site's SGLN, of %d" %
+                   (steps["transforming"], len(at_site), n_extra))
+        fail.check(sum(e["type"] == "correction" for e in exported) ==
+                   len(fixes) == 9, "corrections: %d" % len(fixes))
         fail.check(kinds["packs"] >= 100 and kinds["quantity"] >= 1,
                    "quantities by packs %d, by quantity %d" %
                    (kinds["packs"], kinds["quantity"]))
@@ -340,8 +418,9 @@ def main():
         own = {(e["party"], e["id"]) for e in B.export()}
         rest = [e for e in exported if (e["party"], e["id"]) not in carried
                 and (e["party"], e["id"]) not in own]
-        first = [e for e in rest if e["type"] not in CUSTODY]
-        last = [e for e in rest if e["type"] in CUSTODY]
+        first = [e for e in rest
+                 if e["type"] not in CUSTODY + ("correction",)]
+        last = [e for e in rest if e["type"] in CUSTODY + ("correction",)]
 
         def parts(name, events):
             for tag, flags, want in (("historic", ["--historic"], False),
