@@ -17,7 +17,8 @@ packs of 2 dosage units (every quantity is a whole number of packs).
 Added to the scenarios (extras, corrections): transformations (produce
 with inputs), sites with SGLNs, transfers to them and destructions at
 them, corrections of receipts (replacements by GTIN) and voided
-destructions, recorded after what they correct.
+destructions, recorded after what they correct; six alerts of A
+acknowledged or resolved (alert_ack).
 
 Ledger A imports it (the scenario's historic events with --historic,
 its recent ones without, as scenarios.py does); A is exported as an
@@ -25,9 +26,9 @@ EPCIS document (export --format epcis) and as JSON Lines.  A fresh
 ledger B imports, in this order: every event of A's JSON Lines export
 that the EPCIS document does not carry (parties, products, permits,
 applications, stocktakes, consumptions, losses, parcels, ...) but the
-custody records and corrections, then the EPCIS document, then the
-custody records (pickup, delivery: they cite a recorded sale) and the
-corrections (they name a recorded event); each part split into its
+custody records, corrections and acknowledgements, then the EPCIS
+document, then those (pickup, delivery: they cite a recorded sale;
+corrections name a recorded event); each part split into its
 historic and recent events, imported as A imported them.
 
 A and B must then hold the same events (A's JSON Lines export, sorted),
@@ -35,18 +36,18 @@ the same balances of every party (balance --json), the same forward and
 backward trace of every lot (trace --json), and the same alerts of a
 full reconcile --json; with --schema, A's document must validate against
 GS1's EPCIS 2.0 JSON schema. Alerts are compared by rule, severity,
-party, counterparty, substance, lot, permit, detail and their evidence
-events described by what they are: each {party, id} is replaced by that
-event's JSON Lines record without its `id` and `ref`. (Ids do survive
-the round trip, which the comparison of the events checks, and the
-detail texts name them.) Trace hops at the same time may come in another
-order: ties are listed in journal order, and B records what EPCIS does
-not carry before the document; so hops are compared as runs of equal
-depth and time. The scenario must be non-trivial: every movement of a
-carried type exported, at least 50 commissioning, shipping and receiving
-events and 10 destroying and dispensing ones, both kinds of quantity, at
-least 50 holdings and 200 trace hops, and at least one alert of every
-rule of scenarios.py in A.
+party, counterparty, substance, lot, permit, detail, status and their
+evidence events described by what they are: each {party, id} is replaced
+by that event's JSON Lines record without its `id` and `ref`. (Ids do
+survive the round trip, which the comparison of the events checks, and
+the detail texts name them.) Trace hops at the same time may come in
+another order: ties are listed in journal order, and B records what
+EPCIS does not carry before the document; so hops are compared as runs
+of equal depth and time. The scenario must be non-trivial: every
+movement of a carried type exported, at least 50 commissioning, shipping
+and receiving events and 10 destroying and dispensing ones, both kinds
+of quantity, at least 50 holdings and 200 trace hops, and at least one
+alert of every rule of scenarios.py in A.
 Exit status is non-zero on any difference, each shown.
 """
 import json
@@ -274,7 +275,8 @@ def norm_alerts(alerts, events):
         out.append(json.dumps(
             {k: a.get(k) for k in ("rule", "severity", "party",
                                    "counterparty", "substance", "lot",
-                                   "permit", "detail")} | {"events": ev},
+                                   "permit", "detail", "status")} |
+            {"events": ev},
             sort_keys=True, ensure_ascii=False))
     return Counter(out)
 
@@ -360,6 +362,15 @@ def main():
         A.imp(os.path.join(d, "recent.jsonl"))
         write(os.path.join(d, "corrections.jsonl"), fixes)
         A.imp(os.path.join(d, "corrections.jsonl"), "--historic")
+        # acknowledged and resolved alerts (alert_ack events)
+        acked = {}
+        for a in A.lines("reconcile"):
+            if a["rule"] not in acked and len(acked) < 6:
+                acked[a["rule"]] = a["id"]
+        for k, (rule, alert) in enumerate(sorted(acked.items())):
+            A.run("ack", alert, "--status",
+                  "resolved" if k % 2 else "acknowledged",
+                  "--note", "核查 %s" % rule)
 
         # A as EPCIS and as JSON Lines
         doc_path = os.path.join(d, "a.jsonld")
@@ -419,8 +430,9 @@ def main():
         rest = [e for e in exported if (e["party"], e["id"]) not in carried
                 and (e["party"], e["id"]) not in own]
         first = [e for e in rest
-                 if e["type"] not in CUSTODY + ("correction",)]
-        last = [e for e in rest if e["type"] in CUSTODY + ("correction",)]
+                 if e["type"] not in CUSTODY + ("correction", "alert_ack")]
+        late = CUSTODY + ("correction", "alert_ack")
+        last = [e for e in rest if e["type"] in late]
 
         def parts(name, events):
             for tag, flags, want in (("historic", ["--historic"], False),
@@ -507,6 +519,9 @@ def main():
                                                dict(sorted(rules.items()))))
         for rule in scenarios.RULES:
             fail.check(rules[rule] >= 1, "no %s alert in A" % rule)
+        status = Counter(a.get("status") for a in al_b)
+        fail.check(status["acknowledged"] == 3 and status["resolved"] == 3,
+                   "statuses of B's alerts: %s" % dict(status))
     print("PASS" if not fail.n else "FAIL (%d)" % fail.n)
     sys.exit(1 if fail.n else 0)
 
