@@ -16,7 +16,7 @@ their substance quantity (with the GTIN: exported in KGM), the drugs in
 packs of 2 dosage units (every quantity is a whole number of packs).
 Added to the scenarios (extras, corrections): transformations (produce
 with inputs), sites with SGLNs, transfers to them and destructions at
-them, corrections of receipts (replacements by GTIN) and voided
+them, imports and exports, corrections of receipts (replacements by GTIN) and voided
 destructions, recorded after what they correct; six alerts of A
 acknowledged or resolved (alert_ack).
 
@@ -117,7 +117,8 @@ def extras(sc, n=8):
     """What the scenarios lack and the round trip must keep: for n clean
     ephedrine lots, a transformation (a derived lot made of 6 kg of the
     lot), the derived lot moved to the producer's site "vault" (a site
-    with an SGLN: a transfer) and 2 kg of it destroyed there."""
+    with an SGLN: a transfer) and 2 kg of it destroyed there; for half of
+    them, a lot imported, 1 kg of it destroyed and 5 kg exported."""
     made = [e for e in sc.lines if e["type"] == "produce" and
             e["substance"] == "ephedrine" and e["qty"] == "1000" and
             e["lot"].startswith("LF-")][:n]
@@ -140,6 +141,27 @@ def extras(sc, n=8):
                       method="incineration"))):
             sc.lines.append(dict({"type": type_, "id": sc.uid("X"),
                                   "party": p["party"], "at": at}, **f))
+        if i % 2:
+            continue
+        # an imported lot, partly destroyed (EPCIS) and re-exported
+        t0 = datetime.fromisoformat(t)
+        lot = p["lot"] + "-I"
+        permits = [sc.permit(p["party"], kind, "ephedrine", "100", "kg",
+                             t0 - timedelta(days=10),
+                             t0 + timedelta(days=10))
+                   for kind in ("import_license", "export_license")]
+        for type_, at, f in (
+                ("import", later(t, hours=15),
+                 dict(qty="20", permit=permits[0], country="DE",
+                      pen="PEN-DE-%d" % i)),
+                ("destroy", later(t, hours=16),
+                 dict(qty="1", witness="REGULATOR", method="incineration")),
+                ("export", later(t, hours=17),
+                 dict(qty="5", permit=permits[1], country="VN"))):
+            sc.lines.append(dict({"type": type_, "id": sc.uid("X"),
+                                  "party": p["party"], "at": at,
+                                  "substance": "ephedrine", "lot": lot,
+                                  "unit": "kg"}, **f))
     return len(made)
 
 
@@ -414,8 +436,11 @@ def main():
                    len(at_site) == n_extra,
                    "%d transformations, %d events at a site's SGLN, of %d" %
                    (steps["transforming"], len(at_site), n_extra))
-        fail.check(sum(e["type"] == "correction" for e in exported) ==
-                   len(fixes) == 9, "corrections: %d" % len(fixes))
+        types = Counter(e["type"] for e in exported)
+        fail.check(types["correction"] == len(fixes) == 9 and
+                   types["import"] == types["export"] == 4 and
+                   types["transfer"] == 8 and types["alert_ack"] == 6,
+                   "events not carried: %s" % dict(types))
         fail.check(kinds["packs"] >= 100 and kinds["quantity"] >= 1,
                    "quantities by packs %d, by quantity %d" %
                    (kinds["packs"], kinds["quantity"]))
