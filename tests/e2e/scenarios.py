@@ -441,6 +441,25 @@ def build(seed, clean, per_rule):
     return sc
 
 
+def import_order(sc):
+    """Puts sc.lines in the order they are imported: registrations first
+    (a recorder must be registered before it records), then applications
+    (an answer must name a recorded one); everything else in random
+    order (rules read `at` order), but custody last, in time order (a
+    carrier's record cites a recorded sale, and a handover or delivery by
+    a later carrier the handover to it)."""
+    first = ("party", "permit_application")
+    regs = [e for e in sc.lines if e["type"] == "party"]
+    apps = [e for e in sc.lines if e["type"] == "permit_application"]
+    rest = [e for e in sc.lines if e["type"] not in first]
+    sc.rng.shuffle(rest)
+    custody = ("pickup", "handover", "delivery")
+    rest = ([e for e in rest if e["type"] not in custody] +
+            sorted((e for e in rest if e["type"] in custody),
+                   key=lambda e: e["at"]))
+    sc.lines = regs + apps + rest
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -450,22 +469,7 @@ def main():
     for i in range(1, len(args) - 1, 2):
         opt[args[i]] = int(args[i + 1])
     sc = build(opt["--seed"], opt["--clean"], opt["--per-rule"])
-    # registrations first (a recorder must be registered before it
-    # records), then applications (an answer must name a recorded one);
-    # everything else in random order: rules read `at` order
-    first = ("party", "permit_application")
-    regs = [e for e in sc.lines if e["type"] == "party"]
-    apps = [e for e in sc.lines if e["type"] == "permit_application"]
-    rest = [e for e in sc.lines if e["type"] not in first]
-    sc.rng.shuffle(rest)
-    # a carrier's record cites a recorded sale, and a handover or
-    # delivery by a later carrier the handover to it: custody last, in
-    # time order
-    custody = ("pickup", "handover", "delivery")
-    rest = ([e for e in rest if e["type"] not in custody] +
-            sorted((e for e in rest if e["type"] in custody),
-                   key=lambda e: e["at"]))
-    sc.lines = regs + apps + rest
+    import_order(sc)
     with tempfile.TemporaryDirectory() as d:
         data = os.path.join(d, "ledger")
 
