@@ -30,6 +30,7 @@ void trace_batch_free(trace_batch *b)
         return;
     arena_free(b->a);
     free(b->items);
+    products_seen_free(b->seen);
     free(b);
 }
 
@@ -69,7 +70,9 @@ int trace_batch_add_json(trace_batch *b, const char *line, size_t len,
         return TRACE_OK; /* blank */
     if ((rc = room_for_one(&b->items, &b->cap, b->n, sizeof(*b->items), 256)))
         return rc;
-    rc = event_from_json(&ev, b->a, line, len, b->l);
+    if (!b->seen && !(b->seen = products_seen_new()))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    rc = event_from_json_in(&ev, b->a, line, len, b->l, b->seen);
     if (rc != TRACE_OK)
         return trace_fail_line(rc, lineno);
     it = &b->items[b->n];

@@ -425,8 +425,58 @@ int json_mark_numbers(char **out, const char *in, size_t len,
 struct conv {
     arena *a;
     const trace_ledger *l;
-    const char *path; /* field path prefix for messages, e.g. "rx." */
+    const char *path;    /* field path prefix for messages, e.g. "rx." */
+    products_seen *seen; /* products of earlier lines, or NULL */
 };
+
+struct products_seen {
+    strmap *map; /* gtin -> struct seen_product */
+    arena *a;
+};
+
+struct seen_product {
+    uint8_t *bytes; /* a packed ProductBody */
+    size_t len;
+};
+
+products_seen *products_seen_new(void)
+{
+    products_seen *ps = calloc(1, sizeof(*ps));
+
+    if (ps && (!(ps->map = strmap_new(sizeof(struct seen_product))) ||
+               !(ps->a = arena_new(0)))) {
+        products_seen_free(ps);
+        return NULL;
+    }
+    return ps;
+}
+
+void products_seen_free(products_seen *ps)
+{
+    if (!ps)
+        return;
+    strmap_free(ps->map);
+    arena_free(ps->a);
+    free(ps);
+}
+
+/* Keeps the product a parsed `product` line registers. */
+static int products_seen_add(products_seen *ps, const Trace__V1__Event *ev)
+{
+    const Trace__V1__ProductBody *p = ev->product_body;
+    struct seen_product *sp;
+
+    if (!ps || ev->body_case != TRACE__V1__EVENT__BODY_PRODUCT_BODY || !p ||
+        !p->gtin)
+        return TRACE_OK;
+    if (!(sp = strmap_get(ps->map, p->gtin, 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    sp->len = trace__v1__product_body__get_packed_size(p);
+    if (!(sp->bytes = arena_alloc(ps->a, sp->len ? sp->len : 1)))
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    trace__v1__product_body__pack(p, sp->bytes);
+    return TRACE_OK;
+}
 
 #define FIELD_PTR(msg, f) ((char *)(msg) + (f)->offset)
 #define QUANT_PTR(msg, f) ((char *)(msg) + (f)->quantifier_offset)
@@ -906,6 +956,13 @@ static int resolve_gtin(const struct conv *cv, json_t *obj,
                           "a valid GS1 check digit",
                           cv->path, gtin);
     rc = product_find(cv->l, cv->a, gtin, &p);
+    if (rc == TRACE_ENOTFOUND && cv->seen) {
+        /* registered by an earlier line of this file or request */
+        const struct seen_product *sp = strmap_get(cv->seen->map, gtin, 0);
+        if (sp && (p = trace__v1__product_body__unpack(arena_allocator(cv->a),
+                                                       sp->len, sp->bytes)))
+            rc = TRACE_OK;
+    }
     if (rc == TRACE_ENOTFOUND)
         return trace_fail(TRACE_EINVAL,
                           "field \"%sgtin\": no product %s is registered "
@@ -1136,7 +1193,13 @@ static int event_from_obj(Trace__V1__Event **out, const struct conv *cv,
 int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
                     size_t len, const trace_ledger *l)
 {
-    struct conv cv = {a, l, ""};
+    return event_from_json_in(out, a, line, len, l, NULL);
+}
+
+int event_from_json_in(Trace__V1__Event **out, arena *a, const char *line,
+                       size_t len, const trace_ledger *l, products_seen *seen)
+{
+    struct conv cv = {a, l, "", seen};
     json_error_t jerr;
     char *marked = NULL;
     json_t *obj = NULL;
@@ -1158,6 +1221,8 @@ int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
         goto out;
     }
     rc = event_from_obj(out, &cv, obj, 0);
+    if (rc == TRACE_OK)
+        rc = products_seen_add(seen, *out);
 out:
     json_decref(obj);
     return rc;

@@ -57,6 +57,7 @@ enum { RUN, COMMIT, ABORT, CHECK };
 struct trace_import {
     trace_ledger *l;
     trace_keyring *ring;
+    products_seen *seen; /* products of the file's earlier lines */
     char as[72];
     int has_as;
     unsigned flags;
@@ -233,6 +234,10 @@ int trace_import_begin(trace_import **out, trace_ledger *l, trace_keyring *ring,
     im->l = l;
     im->ring = ring;
     im->flags = flags;
+    if (!(im->seen = products_seen_new())) {
+        free(im);
+        return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
     if (as) {
         snprintf(im->as, sizeof(im->as), "%s", as);
         im->has_as = 1;
@@ -331,7 +336,7 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
     x = &b->items[b->n++];
     memset(x, 0, sizeof(*x));
     x->it.lineno = lineno;
-    rc = event_from_json(&x->it.ev, b->a, line, len, im->l);
+    rc = event_from_json_in(&x->it.ev, b->a, line, len, im->l, im->seen);
     if (rc == TRACE_OK) {
         x->it.len = trace__v1__event__get_packed_size(x->it.ev);
         if (!(x->it.bytes = arena_alloc(b->a, x->it.len)))
@@ -441,5 +446,6 @@ void trace_import_free(trace_import *im)
     }
     pthread_mutex_destroy(&im->mu);
     pthread_cond_destroy(&im->cv);
+    products_seen_free(im->seen);
     free(im);
 }

@@ -585,6 +585,16 @@ int json_mark_numbers(char **out, const char *in, size_t len,
 /* Parses one JSON object into an Event allocated in `a`. */
 int event_from_json(Trace__V1__Event **out, arena *a, const char *line,
                     size_t len, const trace_ledger *l);
+/* The products of earlier lines of one file or request, so a movement
+ * may name a GTIN registered a few lines before it: gtin -> its
+ * ProductBody (products_seen_new/free; the bytes live in its arena). */
+typedef struct products_seen products_seen;
+products_seen *products_seen_new(void);
+void products_seen_free(products_seen *ps);
+/* event_from_json that also finds GTINs in `seen` (may be NULL) and adds
+ * the product a `product` line registers to it. */
+int event_from_json_in(Trace__V1__Event **out, arena *a, const char *line,
+                       size_t len, const trace_ledger *l, products_seen *seen);
 /* Checks the quantities of an event that did not come through
  * event_from_json (an encoded one): known units, not negative, at most
  * the ledger's ceiling.  TRACE_EINVAL with a message otherwise. */

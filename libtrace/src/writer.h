@@ -22,6 +22,7 @@ struct trace_batch {
     arena *a;
     struct item *items;
     size_t n, cap;
+    products_seen *seen; /* products of the batch's earlier lines */
 };
 
 /* Strips a line's BOM, CR and surrounding blanks; 0 if nothing is left

@@ -122,6 +122,51 @@ static void test_trim(void **state)
     trace_ledger_set_map_limit(f->l, 0);
 }
 
+/* A movement may name the GTIN of a product registered by an earlier
+ * line of the same file; not by a later one. */
+static int find_pg(const char *line, size_t len, void *ctx)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%.*s", (int)len, line);
+    if (strstr(buf, "\"id\":\"pg\""))
+        snprintf(ctx, 1024, "%s", buf);
+    return 0;
+}
+
+static void test_product_in_same_file(void **state)
+{
+    fixture *f = *state;
+    trace_append_result r;
+    trace_export_opts eo = TRACE_EXPORT_OPTS_INIT;
+    char buf[2048], pg[1024] = "";
+    static const char product[] =
+        "{\"type\":\"product\",\"id\":\"g1\",\"party\":\"REGULATOR\","
+        "\"at\":\"2026-01-05T12:00:00+08:00\",\"gtin\":\"06901234000016\","
+        "\"substance\":\"ephedrine\",\"content\":{\"qty\":\"10\","
+        "\"unit\":\"mg\"},\"units_per_pack\":20,\"name\":\"Eph 10 mg\"}";
+    static const char by_gtin[] =
+        "{\"type\":\"produce\",\"id\":\"pg\",\"party\":\"P1\",\"at\":"
+        "\"2026-01-08T08:00:00+08:00\",\"gtin\":\"06901234000016\","
+        "\"packs\":\"50\",\"lot\":\"LG\"}";
+
+    /* the movement before the product: refused, nothing stored */
+    snprintf(buf, sizeof(buf), "%s\n%s\n%s", REG_P1, by_gtin, product);
+    assert_int_equal(fixture_import(f, buf, TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_EINVAL);
+    assert_non_null(strstr(trace_error_last(), "no product"));
+    assert_int_equal(head_size(f), 1);
+    /* after it, in the same file: stored in the substance's units */
+    snprintf(buf, sizeof(buf), "%s\n%s\n%s", REG_P1, product, by_gtin);
+    assert_int_equal(fixture_import(f, buf, TRACE_APPEND_PROVISION_KEYS, &r),
+                     TRACE_OK);
+    assert_int_equal(trace_ledger_export(f->l, &eo, find_pg, pg), TRACE_OK);
+    assert_non_null(strstr(pg, "\"gtin\":\"06901234000016\""));
+    assert_non_null(strstr(pg, "\"substance\":\"ephedrine\""));
+    /* 50 packs of 20 x 10 mg */
+    assert_non_null(strstr(pg, "\"qty\":\"10000\",\"unit\":\"mg\""));
+    assert_non_null(strstr(pg, "\"packs\":50"));
+}
+
 static void test_genesis(void **state)
 {
     fixture *f = *state;
@@ -727,6 +772,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_trim, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_product_in_same_file,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_genesis, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_provision_and_append,
