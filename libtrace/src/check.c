@@ -203,14 +203,15 @@ static int check_permit(struct checker *c, const char *permit,
 }
 
 /* The receipts of one sale would exceed what it shipped. */
-static int check_receipt(struct checker *c, const Trace__V1__ReceiptBody *b)
+static int check_receipt(struct checker *c, const char *buyer,
+                         const Trace__V1__ReceiptBody *b)
 {
     sale_receipts_sum s;
     char shipped[64], total[64];
     int64_t all;
     int rc;
 
-    rc = sale_receipts(c->l, b->from, b->ref, b->lot, &s);
+    rc = sale_receipts(c->l, b->from, b->ref, b->lot, buyer, &s);
     if (rc != TRACE_OK && rc != TRACE_ENOTFOUND)
         return rc;
     if (!s.found || s.bad ||
@@ -381,7 +382,7 @@ int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
         break;
     }
     case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
-        rc = check_receipt(&c, ev->receipt_body);
+        rc = check_receipt(&c, ev->party, ev->receipt_body);
         break;
     case TRACE__V1__EVENT__BODY_CONSUME_BODY:
         rc = check_stock(&c, ev->consume_body->substance, ev->consume_body->lot,

@@ -485,14 +485,16 @@ const char *canonical_substance(const trace_ledger *l, const char *s);
 
 /* The sale `ref` of `seller` and what the receipts of lot `lot` citing
  * it received (query.c; check.c's RECEIPT_EXCEEDS_SALE): found 0 when
- * there is no such sale in force, bad 1 on an overflow. */
+ * there is no such sale in force, bad 1 on an overflow.  With `buyer`,
+ * only its receipts are read (the lot's records of the seller and the
+ * buyer, not of every holder). */
 typedef struct sale_receipts_sum {
     int found, bad;
     int64_t shipped, received;
     char unit[16];
 } sale_receipts_sum;
 int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
-                  const char *lot, sale_receipts_sum *out);
+                  const char *lot, const char *buyer, sale_receipts_sum *out);
 /* The rx index (see state.c): a dispensing in force is filed under the
  * first RX_KEY_MAX bytes of its prescription id. */
 #define RX_KEY_MAX 400

@@ -1151,33 +1151,38 @@ static int corrected_of_lot(query *q, const char *lot, uint64_t **seqs,
  * its lot.
  */
 int sale_receipts(trace_ledger *l, const char *seller, const char *ref,
-                  const char *lot, sale_receipts_sum *out)
+                  const char *lot, const char *buyer, sale_receipts_sum *out)
 {
     Trace__V1__Event *c;
-    lotrec *recs;
+    lotrec *recs, *recs2 = NULL;
     uint64_t cseq, *seqs = NULL;
-    size_t n, m = 0;
+    size_t n, n2 = 0, m = 0;
     query qr;
     int rc;
 
     memset(out, 0, sizeof(*out));
     if ((rc = query_begin(&qr, l)) != TRACE_OK)
         goto done;
-    if ((rc = lot_records(&qr, lot, NULL, 0, &recs, &n)) != TRACE_OK)
+    /* the seller's sale and the buyer's receipts, or every holder's */
+    if ((rc = lot_records(&qr, lot, buyer ? seller : NULL, 0, &recs, &n)) !=
+        TRACE_OK)
         goto done;
-    if (n && !(seqs = malloc(n * sizeof(*seqs)))) {
+    if (buyer && strcmp(buyer, seller) != 0 &&
+        (rc = lot_records(&qr, lot, buyer, 0, &recs2, &n2)) != TRACE_OK)
+        goto done;
+    if (n + n2 && !(seqs = malloc((n + n2) * sizeof(*seqs)))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
         goto done;
     }
     /* only sales and receipts (a correction is filed by what it stands
-     * for: it is decoded, and skipped, as before) */
-    for (size_t i = 0; i < n; i++)
-        if (recs[i].role != LOT_PRODUCE && recs[i].role != LOT_INPUT &&
-            recs[i].role != LOT_TRANSFER && recs[i].role != LOT_CONSUME &&
-            recs[i].role != LOT_DISPENSE && recs[i].role != LOT_IMPORT &&
-            recs[i].role != LOT_EXPORT && recs[i].role != LOT_DESTROY &&
-            recs[i].role != LOT_LOSS && recs[i].role != LOT_STOCKTAKE)
-            seqs[m++] = recs[i].seq;
+     * for: it is decoded, and skipped, as before); a sale is filed under
+     * its seller (LOT_SALE) and its buyer (LOT_SALE_IN) */
+    for (size_t i = 0; i < n + n2; i++) {
+        const lotrec *x = i < n ? &recs[i] : &recs2[i - n];
+        if (x->role == LOT_SALE || x->role == LOT_RECEIPT ||
+            x->role == LOT_SALE_IN)
+            seqs[m++] = x->seq;
+    }
     if (m)
         qsort(seqs, m, sizeof(*seqs), cmp_u64);
     for (size_t i = 0; i < m && !out->bad; i++) {
