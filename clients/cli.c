@@ -200,6 +200,28 @@ void ctl_now_text(char *buf, size_t cap, time_t t)
              a % 60);
 }
 
+int ctl_rules_option(const struct globals *g, const char *cmd, const char *path,
+                     ProtobufCBinaryData *data)
+{
+    char *text;
+    size_t len;
+
+    free(data->data);
+    data->data = NULL;
+    data->len = 0;
+    if (g->connect)
+        return ctl_usage(cmd, "%s",
+                         "--rules is a setting of traced (rules = FILE), "
+                         "not of a request");
+    if (ctl_read_file(path, &text, &len) != 0) {
+        fprintf(ctl_err, "tracectl: cannot read %s\n", path);
+        return 4;
+    }
+    data->data = (uint8_t *)text;
+    data->len = len;
+    return 0;
+}
+
 int ctl_read_file(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");

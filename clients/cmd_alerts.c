@@ -655,35 +655,21 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
         {0}};
     Trace__Ops__V1__Reconcile rq = TRACE__OPS__V1__RECONCILE__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
-    char *rules = NULL;
-    size_t rules_len = 0;
     int c, ret;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
             if (ctl_parse_when(optarg, 1, &rq.as_of_us) != 0) {
-                free(rules);
+                free(rq.rules.data);
                 return ctl_bad_time("reconcile", "--as-of", optarg);
             }
             rq.has_as_of_us = 1;
             break;
         case 'r':
-            free(rules);
-            rules = NULL;
-            if (g->connect) {
-                free(rules);
-                return ctl_usage("reconcile", "%s",
-                                 "--rules is a setting of traced (rules = "
-                                 "FILE), not of a request");
-            }
-            if (ctl_read_file(optarg, &rules, &rules_len) != 0) {
-                fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
-                return 4;
-            }
+            if ((ret = ctl_rules_option(g, "reconcile", optarg, &rq.rules)))
+                return ret;
             rq.has_rules = 1;
-            rq.rules.data = (uint8_t *)rules;
-            rq.rules.len = rules_len;
             break;
         case 'n':
             rq.has_dry_run = rq.dry_run = 1;
@@ -692,7 +678,7 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
             rq.has_incremental = rq.incremental = 1;
             break;
         case 'h':
-            free(rules);
+            free(rq.rules.data);
             ctl_help(ctl_find_command("reconcile"));
             fprintf(ctl_out,
                     "\nRules (code, default severity; parameters and defaults):"
@@ -700,18 +686,18 @@ int cmd_reconcile(struct globals *g, int argc, char **argv)
             trace_rules_describe(print_rule, NULL);
             return 0;
         default:
-            free(rules);
+            free(rq.rules.data);
             return ctl_usage("reconcile", "%s", "unknown option");
         }
     }
     if (optind != argc) {
-        free(rules);
+        free(rq.rules.data);
         return ctl_usage("reconcile", "unexpected argument %s", argv[optind]);
     }
     call.op_case = TRACE__OPS__V1__CALL__OP_RECONCILE;
     call.reconcile = &rq;
     ret = ctl_call(g, &call);
-    free(rules);
+    free(rq.rules.data);
     return ret;
 }
 

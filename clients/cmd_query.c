@@ -236,52 +236,40 @@ int cmd_credit(struct globals *g, int argc, char **argv)
         {0}};
     Trace__Ops__V1__Credit cq = TRACE__OPS__V1__CREDIT__INIT;
     ops_call_t call = TRACE__OPS__V1__CALL__INIT;
-    char *rules = NULL;
-    size_t rules_len = 0;
     int c, ret;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
             if (ctl_parse_when(optarg, 1, &cq.at_us) != 0) {
-                free(rules);
+                free(cq.rules.data);
                 return ctl_bad_time("credit", "--at", optarg);
             }
             cq.has_at_us = 1;
             break;
         case 'r':
-            free(rules);
-            rules = NULL;
-            if (g->connect)
-                return ctl_usage("credit", "%s",
-                                 "--rules is a setting of traced (rules = "
-                                 "FILE), not of a request");
-            if (ctl_read_file(optarg, &rules, &rules_len) != 0) {
-                fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
-                return 4;
-            }
+            if ((ret = ctl_rules_option(g, "credit", optarg, &cq.rules)))
+                return ret;
             cq.has_rules = 1;
-            cq.rules.data = (uint8_t *)rules;
-            cq.rules.len = rules_len;
             break;
         case 'h':
-            free(rules);
+            free(cq.rules.data);
             ctl_help(ctl_find_command("credit"));
             return 0;
         default:
-            free(rules);
+            free(cq.rules.data);
             return ctl_usage("credit", "%s", "unknown option");
         }
     }
     if (optind + 1 != argc) {
-        free(rules);
+        free(cq.rules.data);
         return ctl_usage("credit", "%s", "one PARTY");
     }
     cq.party = argv[optind];
     call.op_case = TRACE__OPS__V1__CALL__OP_CREDIT;
     call.credit = &cq;
     ret = ctl_call(g, &call);
-    free(rules);
+    free(cq.rules.data);
     return ret;
 }
 

@@ -111,6 +111,11 @@ void ctl_set_errmsg(const char *msg);
  * trace_time_parse() decides.  0, or -1 for a time it refuses. */
 int ctl_parse_when(const char *s, int end_of_day, int64_t *out);
 int ctl_read_file(const char *path, char **out, size_t *len);
+/* --rules FILE of `cmd` (reconcile, credit): reads FILE into *data (the
+ * caller frees it; a previous one is freed first).  0, or the exit code
+ * with its message: through traced (its own rules = FILE), unreadable. */
+int ctl_rules_option(const struct globals *g, const char *cmd, const char *path,
+                     ProtobufCBinaryData *data);
 /* `t` as RFC 3339 in the ledger's zone (ctl_tz_min): what record and ack
  * put in `at` when none is given. */
 void ctl_now_text(char *buf, size_t cap, time_t t);

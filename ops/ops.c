@@ -667,14 +667,23 @@ static int check_regulator(struct run *r)
     return denied(r, "%s", "only a regulator may");
 }
 
+/* A rules file travels in a request only to a ledger folder: traced
+ * judges with its own (rules = FILE). */
+static int rules_refused(struct run *r, const char *op, int has_rules)
+{
+    if (r->env->daemon && has_rules)
+        return ops_status_set(r->st, 1,
+                              "%s: --rules is a setting of traced "
+                              "(rules = FILE), not of a request",
+                              op);
+    return 0;
+}
+
 static int check_reconcile(struct run *r)
 {
     int rc = check_regulator(r);
-    if (rc == 0 && r->env->daemon && r->call->reconcile->has_rules)
-        return ops_status_set(r->st, 1,
-                              "reconcile: --rules is a setting of traced "
-                              "(rules = FILE), not of a request");
-    return rc;
+    return rc ? rc
+              : rules_refused(r, "reconcile", r->call->reconcile->has_rules);
 }
 
 static int run_reconcile(struct run *r)
@@ -934,11 +943,7 @@ static int check_credit(struct run *r)
     const Trace__Ops__V1__Credit *x = r->call->credit;
     if (!reads_party(r->who, x->party))
         return denied(r, "the credit of %s is not yours to read", x->party);
-    if (r->env->daemon && x->has_rules)
-        return ops_status_set(r->st, 1,
-                              "credit: --rules is a setting of traced "
-                              "(rules = FILE), not of a request");
-    return 0;
+    return rules_refused(r, "credit", x->has_rules);
 }
 
 static int run_credit(struct run *r)

@@ -511,18 +511,7 @@ static void run_job(struct server *s, struct work *w)
  * request, commit round and job step, it looks at most every 50 ms. */
 void server_trim(struct server *s)
 {
-    int64_t now = wire_now_us(), last = atomic_load(&s->trim_us);
-    int released = 0;
-
-    if (s->cfg->map_resident <= 0 || now - last < 50000 ||
-        !atomic_compare_exchange_strong(&s->trim_us, &last, now))
-        return;
-    if (trace_ledger_trim(s->l, (uint64_t)s->cfg->map_resident << 20,
-                          &released) == TRACE_OK &&
-        released)
-        log_msg(LOG_LVL_DEBUG,
-                "released the resident ledger pages (over %lld MiB)",
-                s->cfg->map_resident);
+    trace_ledger_trim_due(s->l); /* the limit set at start (map-resident) */
 }
 
 static void *writer_main(void *arg)

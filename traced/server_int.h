@@ -83,7 +83,6 @@ struct listener {
 
 struct server {
     const struct config *cfg;
-    _Atomic int64_t trim_us; /* when server_trim last looked */
     trace_ledger *l;
     trace_key *key; /* signs checkpoints */
     uint8_t ticket_key[32];

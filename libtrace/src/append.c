@@ -1183,7 +1183,7 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
 
     arena_reset(w->tmp);
     if (w->l->map_limit && (++w->since_trim & 4095) == 0)
-        ledger_trim_maybe(w->l);
+        trace_ledger_trim_due(w->l);
     if (as && strcmp(ev->party, as) != 0)
         return trace_fail(TRACE_EPERM,
                           "event recorded by %s, but acting as %s: a party "

@@ -95,7 +95,6 @@ struct walk {
     MDB_txn *txn;
     arena *a;
     trace_credit_score *c;
-    int rc;
 };
 
 /* The `at` of event (party, id), or 0 and non-zero if the ledger has no
@@ -216,7 +215,7 @@ int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
 {
     trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
     Trace__V1__PartyState *st;
-    struct walk w = {l, NULL, NULL, out, 0};
+    struct walk w = {l, NULL, NULL, out};
     double lost = 0;
     int rc;
 

@@ -128,9 +128,6 @@ int time_format(char *buf, size_t cap, const Trace__V1__Time *t);
  * of a bare date. */
 int64_t time_end_us(const Trace__V1__Time *t, int tz_offset_min);
 int64_t time_now_us(void);
-/* trace_ledger_trim when a map limit is set and 50 ms have passed since
- * the last look (ledger.c). */
-void ledger_trim_maybe(trace_ledger *l);
 
 /* crypto.c */
 void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len);

@@ -1050,7 +1050,7 @@ void trace_ledger_set_map_limit(trace_ledger *l, uint64_t limit)
     l->map_limit = limit;
 }
 
-void ledger_trim_maybe(trace_ledger *l)
+void trace_ledger_trim_due(trace_ledger *l)
 {
     int64_t now, last;
     int released;

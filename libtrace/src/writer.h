@@ -96,7 +96,7 @@ struct writer {
     const trace_key *auth_key;
     int auth_regulator;
     unsigned auth_scopes; /* its departments (TRACE_SCOPE_*), 0: all */
-    unsigned since_trim;  /* events processed (ledger_trim_maybe) */
+    unsigned since_trim;  /* events processed (trace_ledger_trim_due) */
     uint8_t *buf;
     size_t bufcap;
     strmap *tails; /* stock index tails (state.c) */

@@ -201,6 +201,9 @@ int trace_ledger_trim(trace_ledger *l, uint64_t limit, int *released);
  * events, at most every 50 ms): a large commit reads pages of every
  * index.  0 (the default) turns it off. */
 void trace_ledger_set_map_limit(trace_ledger *l, uint64_t limit);
+/* trace_ledger_trim with that limit, if one is set and 50 ms have passed
+ * since the last look (any thread). */
+void trace_ledger_trim_due(trace_ledger *l);
 
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
