@@ -158,7 +158,7 @@ struct run {
     rec *recs;
     size_t n, cap;
     rec **by_at;   /* recs in (at, seq) order */
-    size_t *by_id; /* (party, id) hash index: 1 + index into recs */
+    uint32_t *by_id; /* (party, id) hash index: 1 + index into recs */
     size_t id_cap;
     /* custody events by the sale they cite ("party\x01id" -> struct
      * chain), each chain linked in `at` order through cnext (1 + by_at

@@ -146,18 +146,21 @@ static uint64_t mix64(uint64_t h)
 }
 
 static int group_items(size_t n, const uint64_t *hash, same_fn same,
-                       const void *ctx, size_t *perm)
+                       const void *ctx, uint32_t *perm)
 {
+    /* a slot: 1 + the group's first item in the low 32 bits (0: empty),
+     * the high 32 bits of its hash above them; 8 bytes a slot keeps the
+     * table of a 10M-item run at 256 MiB (every byte of it is a page
+     * the kernel zeroes first) */
     size_t cap = 16, n_groups = 0;
-    struct gslot {
-        uint64_t h;
-        size_t first; /* 0: empty, else 1 + the group's first item */
-        size_t group;
-    } * t;
-    size_t *group = big_alloc((n + 1) * sizeof(*group)), *start;
+    uint64_t *t;
+    uint32_t *group, *start;
 
+    if (n >= UINT32_MAX)
+        return trace_fail(TRACE_EINVAL, "too many events for one run");
     while (cap < 2 * n)
         cap *= 2;
+    group = big_alloc((n + 1) * sizeof(*group));
     t = big_alloc(cap * sizeof(*t));
     if (!t || !group) {
         big_free(t);
@@ -165,13 +168,17 @@ static int group_items(size_t n, const uint64_t *hash, same_fn same,
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
+        uint64_t tag = hash[i] & 0xffffffff00000000ULL;
         size_t j = hash[i] & (cap - 1);
-        while (t[j].first &&
-               !(t[j].h == hash[i] && same(ctx, t[j].first - 1, i)))
+        while (t[j] && !((t[j] & 0xffffffff00000000ULL) == tag &&
+                         same(ctx, (size_t)(uint32_t)t[j] - 1, i)))
             j = (j + 1) & (cap - 1);
-        if (!t[j].first)
-            t[j] = (struct gslot){hash[i], i + 1, n_groups++};
-        group[i] = t[j].group;
+        if (!t[j]) {
+            t[j] = tag | (uint64_t)(i + 1);
+            group[i] = (uint32_t)n_groups++;
+        } else {
+            group[i] = group[(uint32_t)t[j] - 1];
+        }
     }
     big_free(t);
     if (!(start = big_alloc((n_groups + 1) * sizeof(*start)))) {
@@ -183,7 +190,7 @@ static int group_items(size_t n, const uint64_t *hash, same_fn same,
     for (size_t g = 0; g < n_groups; g++)
         start[g + 1] += start[g];
     for (size_t i = 0; i < n; i++)
-        perm[start[group[i]]++] = i;
+        perm[start[group[i]]++] = (uint32_t)i;
     big_free(start);
     big_free(group);
     return TRACE_OK;
@@ -201,7 +208,7 @@ static const rec *find_rec(struct run *r, const char *party, const char *id)
     uint64_t h;
     size_t j;
 
-    if (!r->n || !(party = intern(r, party)))
+    if (!r->n || r->n >= UINT32_MAX || !(party = intern(r, party)))
         return NULL;
     if (!r->by_id) {
         size_t cap = 16;
@@ -214,7 +221,7 @@ static const rec *find_rec(struct run *r, const char *party, const char *id)
             j = id_hash(r->recs[i].party, r->recs[i].id) & (cap - 1);
             while (r->by_id[j])
                 j = (j + 1) & (cap - 1);
-            r->by_id[j] = i + 1;
+            r->by_id[j] = (uint32_t)i + 1;
         }
     }
     h = id_hash(party, id);
@@ -542,7 +549,7 @@ static int rule_two_way(struct run *r, const struct cfg *c)
                       *unmatched = RULE(5);
     int64_t window = (int64_t)(r->cfg[3].p[0] * (double)US_PER_HOUR);
     double pct = r->cfg[4].p[0];
-    size_t *confirmed = NULL; /* per rec: receipts in the window */
+    uint32_t *confirmed = NULL; /* per rec: receipts in the window */
     /* per sale: what its matching receipts add up to, how many, and the
      * first of them (1 + index in by_at; each links to the next) */
     int64_t *got = NULL;
@@ -760,30 +767,56 @@ static void walks_free(struct walks *ws)
 
 /* One change of a holding; holdings are told apart by their interned
  * names, so grouping is a sort, not a hash lookup per event. */
+/* A stock change of the run: its event, and which of the event's
+ * (substance, lot) and site it changes.  24 bytes: a 10M-event run has
+ * more changes than events, and each byte is a page the kernel zeroes
+ * first. */
 struct hchange {
-    const char *party, *sub, *lot, *site; /* site NULL: all sites */
-    size_t order;                         /* position in `at` order */
-    struct change ch;
+    const rec *e;
+    int64_t delta;
+    uint32_t input;   /* 1 + index of the produce input it consumes, or 0 */
+    uint8_t is_count; /* a stocktake's count, not a change */
+    uint8_t site_of;  /* HSITE_*: which site of the event */
 };
+#define HSITE_EVENT 0 /* e->site */
+#define HSITE_FROM  1 /* a transfer's from site */
+#define HSITE_TO    2 /* a transfer's to site */
 
 struct hlist {
     struct hchange *v;
     size_t n, cap;
 };
 
-static int hpush(struct hlist *h, const char *party, const char *sub,
-                 const char *lot, const char *site, size_t order,
-                 struct change ch)
+static const char *hsub(const struct hchange *x)
+{
+    return x->input ? x->e->inputs[x->input - 1].substance : x->e->substance;
+}
+
+static const char *hlot(const struct hchange *x)
+{
+    return x->input ? x->e->inputs[x->input - 1].lot : x->e->lot;
+}
+
+static const char *hsite(const struct hchange *x)
+{
+    return x->site_of == HSITE_FROM ? x->e->from
+           : x->site_of == HSITE_TO ? x->e->to
+                                    : x->e->site;
+}
+
+static int hpush(struct hlist *h, const rec *e, uint32_t input, uint8_t site_of,
+                 int64_t delta, uint8_t is_count)
 {
     if (h->n == h->cap) /* sized by stock_changes() */
         return trace_fail(TRACE_EUNAVAIL, "stock changes miscounted");
-    h->v[h->n++] = (struct hchange){party, sub, lot, site, order, ch};
+    h->v[h->n++] = (struct hchange){e, delta, input, is_count, site_of};
     return TRACE_OK;
 }
 
 static int same_lot(const struct hchange *x, const struct hchange *y)
 {
-    return x->party == y->party && x->sub == y->sub && x->lot == y->lot;
+    return x->e->party == y->e->party && hsub(x) == hsub(y) &&
+           hlot(x) == hlot(y);
 }
 
 static int same_lot_at(const void *ctx, size_t a, size_t b)
@@ -817,7 +850,6 @@ static int stock_changes(struct run *r, struct hlist *h)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        const char *site = e->site;
         int sign = 0;
         switch (e->kind) {
         case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
@@ -834,40 +866,35 @@ static int stock_changes(struct run *r, struct hlist *h)
             sign = -1;
             break;
         case TRACE__V1__EVENT__BODY_TRANSFER_BODY:
-            rc = hpush(h, e->party, e->substance, e->lot, e->from, i,
-                       (struct change){e, neg_qty(e->qty), 0, 0});
+            rc = hpush(h, e, 0, HSITE_FROM, neg_qty(e->qty), 0);
             if (rc == TRACE_OK)
-                rc = hpush(h, e->party, e->substance, e->lot, e->to, i,
-                           (struct change){e, e->qty, 0, 0});
+                rc = hpush(h, e, 0, HSITE_TO, e->qty, 0);
             continue;
         case TRACE__V1__EVENT__BODY_STOCKTAKE_BODY:
-            rc = hpush(h, e->party, e->substance, e->lot, site, i,
-                       (struct change){e, e->qty, 1, 0});
+            rc = hpush(h, e, 0, HSITE_EVENT, e->qty, 1);
             continue;
         default:
             continue;
         }
         for (size_t k = 0; k < e->n_inputs && rc == TRACE_OK; k++)
-            rc = hpush(
-                h, e->party, e->inputs[k].substance, e->inputs[k].lot, site, i,
-                (struct change){e, neg_qty(e->inputs[k].qty), 0, (int)k + 1});
+            rc = hpush(h, e, (uint32_t)k + 1, HSITE_EVENT,
+                       neg_qty(e->inputs[k].qty), 0);
         if (rc == TRACE_OK)
-            rc = hpush(
-                h, e->party, e->substance, e->lot, site, i,
-                (struct change){e, sign < 0 ? neg_qty(e->qty) : e->qty, 0, 0});
+            rc = hpush(h, e, 0, HSITE_EVENT,
+                       sign < 0 ? neg_qty(e->qty) : e->qty, 0);
     }
     /* group by (party, substance, lot); each group stays in `at` order */
     uint64_t *hash = NULL;
-    size_t *perm = NULL;
+    uint32_t *perm = NULL;
     struct hchange *v = NULL;
     if (rc == TRACE_OK && (!(hash = big_alloc((h->n + 1) * sizeof(*hash))) ||
                            !(perm = big_alloc((h->n + 1) * sizeof(*perm))) ||
                            !(v = big_alloc((h->n + 1) * sizeof(*v)))))
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
     for (size_t i = 0; rc == TRACE_OK && i < h->n; i++)
-        hash[i] = mix64((uintptr_t)h->v[i].party) ^
-                  mix64((uintptr_t)h->v[i].sub + 1) ^
-                  mix64((uintptr_t)h->v[i].lot + 2);
+        hash[i] = mix64((uintptr_t)h->v[i].e->party) ^
+                  mix64((uintptr_t)hsub(&h->v[i]) + 1) ^
+                  mix64((uintptr_t)hlot(&h->v[i]) + 2);
     if (rc == TRACE_OK)
         rc = group_items(h->n, hash, same_lot_at, h->v, perm);
     for (size_t i = 0; rc == TRACE_OK && i < h->n; i++)
@@ -910,18 +937,19 @@ static int rule_stock(struct run *r, const struct cfg *c)
         return rc;
     for (size_t i = 0; i < h.n && rc == TRACE_OK; i++) {
         const struct hchange *x = &h.v[i];
-        const rec *e = x->ch.e;
+        const rec *e = x->e;
+        const char *xsub = hsub(x), *xlot = hlot(x), *xsite = hsite(x);
         struct site_book *sb = NULL;
         int first = i == 0 || !same_lot(x, &h.v[i - 1]);
         if (first) {
             total = 0;
             n_sites = 0;
-            judge = scope_complete(r, SCOPE_LOT, x->lot, NULL);
+            judge = scope_complete(r, SCOPE_LOT, xlot, NULL);
         }
         if (!judge)
             continue; /* a holding of a lot not loaded whole */
         for (size_t k = 0; k < n_sites; k++)
-            if (sites[k].site == x->site)
+            if (sites[k].site == xsite)
                 sb = &sites[k];
         if (!sb) {
             if (n_sites == cap_sites) {
@@ -935,49 +963,48 @@ static int rule_stock(struct run *r, const struct cfg *c)
                 cap_sites = nc;
             }
             sb = &sites[n_sites++];
-            *sb = (struct site_book){x->site, 0};
+            *sb = (struct site_book){xsite, 0};
         }
-        if (x->ch.is_count) {
+        if (x->is_count) {
             if (r->cfg[7].enabled &&
-                !within_tolerance(e->sub, sb->book, x->ch.delta, pct))
+                !within_tolerance(e->sub, sb->book, x->delta, pct))
                 rc = raise_alert(r, variance, &e, 1, e->party, NULL,
                                  e->substance, e->lot, NULL,
                                  "stocktake %s at site %s counted %s %s, "
                                  "book stock %s %s",
-                                 e->id, e->site,
-                                 fmt_qty(r, x->ch.delta, e->unit), e->unit,
-                                 fmt_qty(r, sb->book, e->unit), e->unit);
+                                 e->id, e->site, fmt_qty(r, x->delta, e->unit),
+                                 e->unit, fmt_qty(r, sb->book, e->unit),
+                                 e->unit);
             continue;
         }
         /* an event's changes (a transfer has two) count together */
-        if (first || h.v[i - 1].ch.e != e)
+        if (first || h.v[i - 1].e != e)
             before = total;
-        if (qty_add(&sb->book, sb->book, x->ch.delta) ||
-            qty_add(&total, total, x->ch.delta)) {
+        if (qty_add(&sb->book, sb->book, x->delta) ||
+            qty_add(&total, total, x->delta)) {
             /* beyond an int64 of base units (a ledger of an older version,
              * or a lot held at several sites): reported once, and the
              * lot is not judged further, as its stock is not known */
             judge = 0;
             if (r->cfg[6].enabled)
                 rc = raise_alert(
-                    r, negative, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
+                    r, negative, &e, 1, e->party, NULL, xsub, xlot, NULL,
                     "book stock of %s lot %s at %s goes beyond the %s "
                     "representable quantity with %s %s: quantity overflow, "
                     "the lot's stock is not judged further",
-                    x->sub, x->lot, e->party,
-                    x->ch.delta > 0 ? "largest" : "smallest", rec_type(e),
-                    e->id);
+                    xsub, xlot, e->party, x->delta > 0 ? "largest" : "smallest",
+                    rec_type(e), e->id);
             continue;
         }
         int last =
-            i + 1 == h.n || h.v[i + 1].ch.e != e || !same_lot(x, &h.v[i + 1]);
+            i + 1 == h.n || h.v[i + 1].e != e || !same_lot(x, &h.v[i + 1]);
         if (last && before >= 0 && total < 0 && r->cfg[6].enabled)
-            rc = raise_alert(
-                r, negative, &e, 1, e->party, NULL, x->sub, x->lot, NULL,
-                "book stock of %s lot %s at %s goes below zero "
-                "(%s %s) with %s %s",
-                x->sub, x->lot, e->party, fmt_qty(r, total, e->unit), e->unit,
-                rec_type(e), e->id);
+            rc = raise_alert(r, negative, &e, 1, e->party, NULL, xsub, xlot,
+                             NULL,
+                             "book stock of %s lot %s at %s goes below zero "
+                             "(%s %s) with %s %s",
+                             xsub, xlot, e->party, fmt_qty(r, total, e->unit),
+                             e->unit, rec_type(e), e->id);
     }
     free(sites);
     big_free(h.v);
@@ -1215,7 +1242,7 @@ static int dispensings(struct run *r, int patient, int all,
 {
     struct by_field *v = big_alloc((r->n + 1) * sizeof(*v)), *g = NULL;
     uint64_t *hash = big_alloc((r->n + 1) * sizeof(*hash));
-    size_t *perm = big_alloc((r->n + 1) * sizeof(*perm));
+    uint32_t *perm = big_alloc((r->n + 1) * sizeof(*perm));
     size_t n = 0;
     int rc = TRACE_OK;
 
