@@ -550,6 +550,12 @@ int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st);
 /* A regulator's scopes (TRACE_SCOPE_*), 0 if it has none, is the root
  * regulator or is no regulator (access.c). */
 unsigned party_scopes(const trace_ledger *l, const Trace__V1__PartyState *st);
+struct json_t;
+/* 1 if the alert object `al` (as stored) is within scopes, as
+ * trace_alert_in_scope says; depth 0 unless asked for an event naming it
+ * (access.c). */
+int alert_in_scope(MDB_txn *txn, trace_ledger *l, arena *a, unsigned scopes,
+                   const struct json_t *al, int depth);
 
 /* application.c: the last microsecond (UTC) of the n-th working day
  * (Monday to Friday in the zone tz_min minutes east of UTC) after the
