@@ -242,8 +242,7 @@ int trace_credit_within(trace_ledger *l, const char *party, int64_t at_us,
     memset(out, 0, sizeof(*out));
     if (!party || !trace_party_id_valid(party))
         return trace_fail(TRACE_EINVAL, "credit: not a party id");
-    if (at_us != TRACE_AT_NOW &&
-        (at_us < -62135596800000000LL || at_us > 253402300799999999LL))
+    if (!time_asked_ok(at_us))
         return trace_fail(TRACE_EINVAL,
                           "credit: the time is out of range (years 1 to "
                           "9999)");

@@ -830,6 +830,94 @@ static void test_credit_at_edges(void **state)
     assert_int_equal(r.n, 1);
 }
 
+/* Times near the int64 limits in a request (traced takes any int64):
+ * each operation answers them or refuses them with exit 2, and never
+ * computes past the limits (UBSan aborts the test if it does). */
+static void test_times_at_edges(void **state)
+{
+    fixture *f = *state;
+    static const int64_t edge[] = {INT64_MIN,
+                                   INT64_MIN + 1,
+                                   -9223372036854775LL * 1000, /* -292277 */
+                                   -62135596800000001LL,
+                                   -62135596800000000LL, /* 0001-01-01 */
+                                   253402300799999999LL, /* 9999-12-31 */
+                                   253402300800000000LL,
+                                   INT64_MAX - 1,
+                                   INT64_MAX};
+    callbuf b;
+    struct rows r;
+    ops_status st;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(*edge); i++) {
+        int64_t t = edge[i];
+        ops_call_t *calls[8];
+        size_t n = 0;
+        callbuf bs[8];
+
+        calls[n] = mk(&bs[n], C(BALANCE));
+        bs[n].balance.party = "A";
+        bs[n].balance.has_at_us = 1;
+        bs[n++].balance.at_us = t;
+        calls[n] = mk(&bs[n], C(RECONCILE));
+        bs[n].reconcile.has_as_of_us = 1;
+        bs[n++].reconcile.as_of_us = t;
+        calls[n] = mk(&bs[n], C(RECONCILE));
+        bs[n].reconcile.has_as_of_us = 1;
+        bs[n].reconcile.as_of_us = t;
+        bs[n].reconcile.has_dry_run = bs[n].reconcile.dry_run = 1;
+        n++;
+        calls[n] = mk(&bs[n], C(PERMIT_SHOW));
+        bs[n].permit.permit = "PL-B";
+        bs[n].permit.has_at_us = 1;
+        bs[n++].permit.at_us = t;
+        calls[n] = mk(&bs[n], C(PERMIT_LIST));
+        bs[n].permit_list.has_at_us = 1;
+        bs[n++].permit_list.at_us = t;
+        calls[n] = mk(&bs[n], C(HISTORY));
+        bs[n].history.party = "A";
+        bs[n].history.has_from_us = bs[n].history.has_to_us = 1;
+        bs[n].history.from_us = t;
+        bs[n++].history.to_us = t;
+        calls[n] = mk(&bs[n], C(EXPORT));
+        bs[n].export_.has_from_us = bs[n].export_.has_to_us = 1;
+        bs[n].export_.from_us = t;
+        bs[n++].export_.to_us = t;
+        for (size_t k = 0; k < n; k++) {
+            int code = run(f, NULL, &regulator, calls[k], &r, &st);
+            if (code != 0 && code != 2)
+                fail_msg("%s at %lld: code %d: %s", ops_of_call(calls[k])->name,
+                         (long long)t, code, st.msg);
+            if (code == 2 && !strstr(st.msg, "out of range"))
+                fail_msg("%s at %lld: %s", ops_of_call(calls[k])->name,
+                         (long long)t, st.msg);
+        }
+    }
+    (void)b;
+    /* within years 1 to 9999: answered */
+    mk(&b, C(BALANCE));
+    b.balance.party = "A";
+    b.balance.has_at_us = 1;
+    b.balance.at_us = 253402300799999999LL;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 0);
+    assert_true(r.n > 0);
+    mk(&b, C(RECONCILE));
+    b.reconcile.has_as_of_us = 1;
+    b.reconcile.as_of_us = -62135596800000000LL;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 0);
+    /* past them: refused, the message says why */
+    mk(&b, C(BALANCE));
+    b.balance.party = "A";
+    b.balance.has_at_us = 1;
+    b.balance.at_us = 253402300800000000LL;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 2);
+    assert_int_equal(r.n, 0);
+    mk(&b, C(RECONCILE));
+    b.reconcile.has_as_of_us = 1;
+    b.reconcile.as_of_us = INT64_MIN;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 2);
+}
+
 /* A party listing alerts sees those naming it only. */
 static void test_alerts_naming_the_party(void **state)
 {
@@ -1559,6 +1647,7 @@ int main(void)
         T(test_alert_scopes),
         T(test_credit_scoped),
         T(test_credit_at_edges),
+        T(test_times_at_edges),
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),
