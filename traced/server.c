@@ -21,8 +21,9 @@
  *       ran the rules (store_on_writer), so that nothing else in traced
  *       writes to the ledger;
  *   the main thread: signals, the nightly reconciliation, publishing
- *       heads and alerts that other processes stored, closing silent or
- *       idle connections (conn.c), and listening again where nng stopped
+ *       heads and notices of alerts that other processes stored, closing
+ *       silent or idle connections (conn.c), and listening again where nng
+ *       stopped
  *       accepting (see "Listener supervision").
  *
  * Shutdown (SIGTERM/SIGINT): listeners close, queued requests are
