@@ -23,8 +23,7 @@
  *   the main thread: signals, the nightly reconciliation, publishing
  *       heads and notices of alerts that other processes stored, closing
  *       silent or idle connections (conn.c), and listening again where nng
- *       stopped
- *       accepting (see "Listener supervision").
+ *       stopped accepting (see "Listener supervision").
  *
  * Shutdown (SIGTERM/SIGINT): listeners close, queued requests are
  * finished and answered (commits included), then contexts, sockets and
