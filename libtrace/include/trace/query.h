@@ -323,7 +323,8 @@ typedef struct trace_party {
  * CN-PSY: any CN-PSY category) or its type is import or export (an
  * import_license / export_license permit counts as its type).  What
  * names no substance and is no import or export (a party's
- * registration, a chain finding) is within every scope. */
+ * registration) is within every scope; an alert is judged by its
+ * substance and its evidence (trace_alert_in_scope). */
 #define TRACE_SCOPE_PC     0x01u /* CN-PC: precursor chemicals (易制毒化学品) */
 #define TRACE_SCOPE_NARC   0x02u /* CN-NARC: narcotic drugs (麻醉药品) */
 #define TRACE_SCOPE_PSY    0x04u /* CN-PSY: psychotropic substances (精神药品) */
