@@ -131,9 +131,9 @@ int64_t time_now_us(void);
 /* The times a caller may ask about (an `at`, an as-of): years 1 to 9999
  * in UTC, or TRACE_AT_NOW; what lies past them is refused (TRACE_EINVAL)
  * rather than computed with (time arithmetic stays inside int64). */
-#define TIME_ASKED_MIN_US (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
-#define TIME_ASKED_MAX_US 253402300799999999LL /* 9999-12-31T23:59:59.999999Z  \
-                                                */
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z */
+#define TIME_ASKED_MIN_US (-62135596800000000LL)
+#define TIME_ASKED_MAX_US 253402300799999999LL
 static inline int time_asked_ok(int64_t us)
 {
     return us == INT64_MAX /* TRACE_AT_NOW */ ||
