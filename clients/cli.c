@@ -770,6 +770,38 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
     return ret;
 }
 
+/* 1 if the command line asks for the command's help. */
+static int asks_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+/* On a ledger folder, --as P acts as P only with P's private key in the
+ * key folder (SPEC 5), as through traced, where P signs each request:
+ * for reads as for writes.  0 (and a message) if it is not there. */
+static int key_at_hand(struct globals *g)
+{
+    trace_keyring *ring = NULL;
+    const trace_key *key = NULL;
+    int rc = trace_keyring_open(&ring, ctl_keys_dir(g), 0);
+
+    if (rc == TRACE_OK)
+        rc = trace_keyring_get(ring, g->as, &key);
+    if (rc != TRACE_OK)
+        fprintf(ctl_err,
+                "tracectl: permission denied: --as %s needs %s's private key "
+                "in the key folder %s (%s); make one with `tracectl keygen "
+                "%s` and register it, or import with --provision-keys\n",
+                g->as, g->as, ctl_keys_dir(g),
+                rc == TRACE_ENOTFOUND ? "there is none" : trace_error_last(),
+                g->as);
+    trace_keyring_free(ring);
+    return rc == TRACE_OK;
+}
+
 int ctl_dispatch(struct globals *g, int argc, char **argv)
 {
     const struct command *cmd;
@@ -807,5 +839,9 @@ int ctl_dispatch(struct globals *g, int argc, char **argv)
     }
     if (g->connect)
         return remote_route(g, cmd, argc, argv);
+    if (g->as && strcmp(cmd->name, "init") != 0 &&
+        strcmp(cmd->name, "keygen") != 0 && strcmp(cmd->name, "help") != 0 &&
+        !asks_help(argc, argv) && !key_at_hand(g))
+        return 5;
     return cmd->run(g, argc, argv);
 }

@@ -478,23 +478,70 @@ int remote_follow_checkpoints(struct globals *g, const ops_call_t *call)
     return ret;
 }
 
+/* How long alerts --follow waits for a notice on PUB before it asks
+ * anyway (a notice lost by a slow subscriber, a PUB not yet connected),
+ * and how often it asks when the daemon publishes none. */
+#define FOLLOW_FALLBACK_MS 15000
+#define FOLLOW_POLL_S      2
+
+/* A SUB socket on the daemon's notices of new alerts, or -1 if it
+ * publishes none (or the socket fails: then polling alone). */
+static int alert_notices(struct remote *r, nng_socket *sub)
+{
+    if (!r->pub_url[0] || nng_sub0_open(sub) != 0)
+        return -1;
+    if (nng_socket_set(*sub, NNG_OPT_SUB_SUBSCRIBE, WIRE_ALERT_TOPIC,
+                       strlen(WIRE_ALERT_TOPIC)) != 0 ||
+        nng_socket_set_ms(*sub, NNG_OPT_RECVTIMEO, FOLLOW_FALLBACK_MS) != 0 ||
+        nng_dial(*sub, r->pub_url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+        nng_close(*sub);
+        return -1;
+    }
+    return 0;
+}
+
 int remote_follow_alerts(struct globals *g, const ops_call_t *op)
 {
     const ops_call_t *c = op;
     ops_render r;
     ops_cont next;
-    int begun = 0, ret;
+    nng_socket sub;
+    int begun = 0, ret, subscribed;
 
-    /* the daemon lists the alerts (with the requester's rights); then it
-     * is asked every two seconds for those stored after the last one */
+    if (!g->remote && (ret = remote_open(g)) != 0)
+        return ret;
+    /* PUB carries only a notice that alerts were stored (it cannot tell
+     * who listens); the alerts themselves come from the daemon with an
+     * authenticated request, with the requester's rights: the listing,
+     * then, at each notice (or after FOLLOW_FALLBACK_MS without one;
+     * every FOLLOW_POLL_S without PUB), those stored after the last */
+    subscribed = alert_notices(g->remote, &sub) == 0;
     ctl_render_init(g, &r);
     r.last_seq = op->alerts->after;
     while ((ret = call_all(g, c, &r, &begun)) == 0) {
         fflush(ctl_out);
-        sleep(2);
+        if (subscribed) {
+            void *buf;
+            size_t len;
+            int rv = nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC);
+            if (rv == 0) {
+                nng_free(buf, len);
+                /* the notices queued meanwhile: one request for all */
+                while (nng_recv(sub, &buf, &len,
+                                NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK) == 0)
+                    nng_free(buf, len);
+            } else if (rv != NNG_ETIMEDOUT) {
+                nng_close(sub);
+                subscribed = 0;
+            }
+        } else {
+            sleep(FOLLOW_POLL_S);
+        }
         ops_continue(&next, op, r.last_seq, 0);
         c = &next.call;
     }
+    if (subscribed)
+        nng_close(sub);
     return ret;
 }
 

@@ -91,27 +91,19 @@ static int reads_party(const ops_principal *who, const char *party)
            (party && strcmp(who->party, party) == 0);
 }
 
-/* 1 if the JSON object text names a type and substance within scopes
- * (under `inner` if not NULL: a bundle's event). */
-static int json_in_scope(struct run *r, const char *text, const char *inner)
+/* 1 if the bundle (JSON text) is within scopes: judged as its event; a
+ * bundle of no event (a consistency proof) is within every scope. */
+static int bundle_in_scope(struct run *r, const char *text)
 {
     json_t *j = text ? json_loads(text, 0, NULL) : NULL, *o;
-    int in;
+    int in = 1;
 
     if (!j)
         return 0;
-    o = inner ? json_object_get(j, inner) : j;
-    if (inner && o) {
-        /* a bundle's event: judged as the event itself */
+    if ((o = json_object_get(j, "event")) != NULL) {
         char *ev = json_dumps(o, JSON_COMPACT);
         in = ev && trace_event_in_scope(r->l, r->who->scopes, ev, strlen(ev));
         free(ev);
-    } else {
-        in = !inner ? trace_in_scope(
-                          r->l, r->who->scopes,
-                          json_string_value(json_object_get(o, "type")),
-                          json_string_value(json_object_get(o, "substance")))
-                    : 1; /* a bundle of no event (consistency) */
     }
     json_decref(j);
     return in;
@@ -147,9 +139,12 @@ static int item_in_scope(struct run *r, const ops_item_t *it)
         return trace_event_in_scope(r->l, sc, it->line->json,
                                     strlen(it->line->json));
     case TRACE__OPS__V1__ITEM__ITEM_ALERT:
-        return json_in_scope(r, it->alert->json, NULL);
+        /* by its substance, or its evidence (imports, exports; what
+         * names no substance); neither: unscoped regulators only */
+        return trace_alert_in_scope(r->l, sc, it->alert->json,
+                                    strlen(it->alert->json));
     case TRACE__OPS__V1__ITEM__ITEM_BUNDLE:
-        return json_in_scope(r, it->bundle->json, "event");
+        return bundle_in_scope(r, it->bundle->json);
     default:
         return 1; /* head, catalog, parties, notes, summaries */
     }
@@ -954,17 +949,18 @@ static int run_credit(struct run *r)
         *fp[TRACE_CREDIT_FACTORS];
     ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
     trace_credit_score c;
-    char grade[2], name[256];
+    char grade[2], name[256], scopes[64];
     int rc;
 
+    /* a department's score counts what it may read (its scopes) */
     if (x->has_rules)
-        rc =
-            trace_credit(r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
-                         (const char *)x->rules.data, x->rules.len, &c);
+        rc = trace_credit_within(
+            r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
+            r->who->scopes, (const char *)x->rules.data, x->rules.len, &c);
     else
-        rc =
-            trace_credit(r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
-                         r->env->rules_json, r->env->rules_len, &c);
+        rc = trace_credit_within(
+            r->l, x->party, x->has_at_us ? x->at_us : TRACE_AT_NOW,
+            r->who->scopes, r->env->rules_json, r->env->rules_len, &c);
     if (rc != TRACE_OK)
         return ended(r, rc);
     grade[0] = c.grade;
@@ -976,6 +972,10 @@ static int run_credit(struct run *r)
     m.grade = grade;
     if (trace_party_name(r->l, c.party, name, sizeof(name)) == TRACE_OK)
         m.name = name;
+    if (r->who->scopes) {
+        trace_scope_names(r->who->scopes, scopes, sizeof(scopes));
+        m.scopes = scopes;
+    }
     for (size_t i = 0; i < c.n_factors; i++) {
         Trace__Ops__V1__CreditFactor z = TRACE__OPS__V1__CREDIT_FACTOR__INIT;
         z.factor = (char *)c.factors[i].factor;

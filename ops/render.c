@@ -525,6 +525,8 @@ static void credit(ops_render *r, const Trace__Ops__V1__CreditScore *c)
         ops_json_str(o, "to", c->to, 1);
         fprintf(o, ",\"score\":%u", (unsigned)c->score);
         ops_json_str(o, "grade", c->grade, 1);
+        if (c->scopes)
+            ops_json_str(o, "scopes", c->scopes, 1);
         fputs(",\"factors\":[", o);
         for (size_t i = 0; i < c->n_factors; i++) {
             const Trace__Ops__V1__CreditFactor *f = c->factors[i];
@@ -539,6 +541,10 @@ static void credit(ops_render *r, const Trace__Ops__V1__CreditScore *c)
     fprintf(o, "%s %s%s%s%s\n", L(r, "credit of", "信用评价"), c->party,
             c->name ? " (" : "", c->name ? c->name : "", c->name ? ")" : "");
     fprintf(o, "%s %s .. %s\n", L(r, "over", "评价期间"), c->from, c->to);
+    if (c->scopes)
+        fprintf(o, "%s %s\n",
+                L(r, "counted within scopes", "仅统计本部门职责范围"),
+                c->scopes);
     fprintf(o, "%s %u/100, %s %s\n", L(r, "score", "得分"), (unsigned)c->score,
             L(r, "grade", "信用等级"), c->grade);
     {

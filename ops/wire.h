@@ -11,10 +11,14 @@
 
 #include "wire.pb-c.h"
 
-#define WIRE_VERSION              1
-#define WIRE_NONCE_LEN            16
-#define WIRE_HEAD_TOPIC           "head "
+#define WIRE_VERSION    1
+#define WIRE_NONCE_LEN  16
+#define WIRE_HEAD_TOPIC "head "
+/* || "new N": a notice that alerts were stored (N counts the notices of
+ * the daemon's run); no alert travels on PUB, which cannot tell who
+ * listens: subscribers fetch them with an authenticated alerts Call */
 #define WIRE_ALERT_TOPIC          "alert "
+#define WIRE_ALERT_NOTICE         "new "
 #define WIRE_NOTE_TOPIC           "checkpoint " /* || a signed note (SPEC 8) */
 #define WIRE_FEATURE_PARTY_GROUPS 0x1u /* Commit.party_groups understood */
 #define WIRE_FEATURE_SESSIONS     0x2u /* OpenSession and SealedRequest */

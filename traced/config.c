@@ -34,7 +34,8 @@ static const struct cfg_key keys[] = {
      "REQ/REP address: ipc:///path, tcp://host:port or tls+tcp://host:port "
      "(repeat for several)"},
     {"pub", T_STRING, NULL, 0, 0, S(pub),
-     "PUB address for signed checkpoints and heads and new alerts (none if "
+     "PUB address for signed checkpoints and heads and notices of new "
+     "alerts (no alert: tracectl alerts --follow fetches them; none if "
      "unset)"},
     {"key", T_STRING, NULL, 0, 0, S(key),
      "the daemon's Ed25519 log key: signs the checkpoints its commits store "

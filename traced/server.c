@@ -21,9 +21,9 @@
  *       ran the rules (store_on_writer), so that nothing else in traced
  *       writes to the ledger;
  *   the main thread: signals, the nightly reconciliation, publishing
- *       heads and alerts that other processes stored, closing silent or
- *       idle connections (conn.c), and listening again where nng stopped
- *       accepting (see "Listener supervision").
+ *       heads and notices of alerts that other processes stored, closing
+ *       silent or idle connections (conn.c), and listening again where nng
+ *       stopped accepting (see "Listener supervision").
  *
  * Shutdown (SIGTERM/SIGINT): listeners close, queued requests are
  * finished and answered (commits included), then contexts, sockets and
@@ -610,23 +610,6 @@ static void publish_head(struct server *s, int force)
     pthread_mutex_unlock(&s->pub_mu);
 }
 
-static int publish_alert(const trace_alert *a, void *ctx)
-{
-    struct server *s = ctx;
-    size_t tl = strlen(WIRE_ALERT_TOPIC), jl = strlen(a->json);
-    char *buf = malloc(tl + jl);
-
-    if (a->position > s->alert_pos)
-        s->alert_pos = a->position;
-    if (!buf)
-        return 0;
-    memcpy(buf, WIRE_ALERT_TOPIC, tl);
-    memcpy(buf + tl, a->json, jl);
-    nng_send(s->pub, buf, tl + jl, NNG_FLAG_NONBLOCK);
-    free(buf);
-    return 0;
-}
-
 static int note_alert(const trace_alert *a, void *ctx)
 {
     struct server *s = ctx;
@@ -635,15 +618,31 @@ static int note_alert(const trace_alert *a, void *ctx)
     return 0;
 }
 
-/* Alerts stored since the last look (by any process) go out on PUB. */
+/* Alerts stored since the last look (by any process): PUB says only
+ * that there are new ones ("alert new N").  PUB cannot authenticate a
+ * subscriber, and an alert names parties, substances and lots a
+ * subscriber may not read; tracectl alerts --follow fetches them with
+ * an authenticated request (ops.c applies the requester's rights). */
 static void publish_alerts(struct server *s)
 {
     trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
+    uint64_t before;
+    char buf[64];
+    int n;
 
     if (!s->has_pub)
         return;
+    pthread_mutex_lock(&s->pub_mu);
+    before = s->alert_pos;
     f.after = s->alert_pos;
-    trace_alerts(s->l, &f, publish_alert, s);
+    trace_alerts(s->l, &f, note_alert, s);
+    if (s->alert_pos != before) {
+        n = snprintf(buf, sizeof(buf), "%s%s%llu", WIRE_ALERT_TOPIC,
+                     WIRE_ALERT_NOTICE, (unsigned long long)++s->alert_notices);
+        if (n > 0 && (size_t)n < sizeof(buf))
+            nng_send(s->pub, buf, (size_t)n, NNG_FLAG_NONBLOCK);
+    }
+    pthread_mutex_unlock(&s->pub_mu);
 }
 
 /* Nightly reconciliation ----------------------------------------------------
@@ -1295,7 +1294,9 @@ int server_run(const struct config *c)
             goto out_sock;
         }
         s->has_pub = 1;
-        log_msg(LOG_LVL_INFO, "publishing checkpoints, heads and alerts on %s",
+        log_msg(LOG_LVL_INFO,
+                "publishing checkpoints, heads and notices of new alerts "
+                "on %s",
                 c->pub);
     }
 

@@ -116,7 +116,8 @@ struct server {
     int64_t floor_us; /* requests signed before it are refused */
     pthread_mutex_t pub_mu;
     uint64_t published_size;
-    uint64_t alert_pos;
+    uint64_t alert_pos;     /* the last stored alert noticed */
+    uint64_t alert_notices; /* notices of new alerts published */
     int direct; /* no sockets or threads: requests handled in the caller
                    (the fuzz target's harness) */
     atomic_int stopping;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * traced - the ledger daemon: authenticated requests over nng REQ/REP,
- * group commit, signed journal heads and alerts over PUB, nightly
- * reconciliation.
+ * group commit, signed journal heads and notices of new alerts over PUB,
+ * nightly reconciliation.
  *
  *   traced --data DIR --listen URL [--listen URL ...] [--pub URL]
  *          [--config FILE] [--KEY VALUE ...]

@@ -252,6 +252,8 @@ static const struct {
     {"export", TRACE_SCOPE_EXPORT},
 };
 #define N_SCOPE_NAMES (sizeof(scope_names) / sizeof(*scope_names))
+/* the scopes of control classes (the first three names) */
+#define SCOPE_CLASSES (TRACE_SCOPE_PC | TRACE_SCOPE_NARC | TRACE_SCOPE_PSY)
 
 unsigned trace_scope_mask(const char *const *names, size_t n)
 {
@@ -364,6 +366,61 @@ static json_t *stored_event(MDB_txn *txn, trace_ledger *l, arena *a,
     return j;
 }
 
+static int object_in_scope(MDB_txn *txn, trace_ledger *l, arena *a,
+                           unsigned scopes, const json_t *o, int depth);
+
+/* 1 if the event object `o` is an import or export (a permit: an
+ * import_license or export_license) within the customs scopes of
+ * `scopes`. */
+static int customs_in_scope(unsigned scopes, const json_t *o)
+{
+    const char *t = json_string_value(json_object_get(o, "type"));
+
+    if (t && strcmp(t, "permit") == 0)
+        t = json_string_value(json_object_get(o, "kind"));
+    if (!t)
+        return 0;
+    return ((scopes & TRACE_SCOPE_IMPORT) &&
+            (strcmp(t, "import") == 0 || strcmp(t, "import_license") == 0)) ||
+           ((scopes & TRACE_SCOPE_EXPORT) &&
+            (strcmp(t, "export") == 0 || strcmp(t, "export_license") == 0));
+}
+
+/* 1 if the stored alert object `al` is within scopes (see
+ * trace_alert_in_scope). */
+int alert_in_scope(MDB_txn *txn, trace_ledger *l, arena *a, unsigned scopes,
+                   const json_t *al, int depth)
+{
+    const char *sub = json_string_value(json_object_get(al, "substance"));
+    const json_t *evs = json_object_get(al, "events"), *ref;
+    size_t i;
+
+    if (!scopes)
+        return 1;
+    if (sub && sub[0] && (scopes & SCOPE_CLASSES) &&
+        trace_in_scope(l, scopes & SCOPE_CLASSES, NULL, sub))
+        return 1;
+    if (depth > 1)
+        return 0;
+    json_array_foreach(evs, i, ref)
+    {
+        json_t *ev = stored_event(
+            txn, l, a, json_string_value(json_object_get(ref, "party")),
+            json_string_value(json_object_get(ref, "id")));
+        int in;
+        if (!ev)
+            continue; /* a journal entry (CHAIN_BROKEN), or not stored */
+        /* about a substance: customs by the evidence's types; about none:
+         * as its evidence */
+        in = sub && sub[0] ? customs_in_scope(scopes, ev)
+                           : object_in_scope(txn, l, a, scopes, ev, depth + 1);
+        json_decref(ev);
+        if (in)
+            return 1;
+    }
+    return 0;
+}
+
 /* 1 if the event object `o` is about something within scopes: its type
  * (a permit's kind) and substance, or what it names (the permit of a
  * permit_status, the application of an application_decision, the alert
@@ -397,9 +454,7 @@ static int object_in_scope(MDB_txn *txn, trace_ledger *l, arena *a,
         MDB_val k = {alert ? strlen(alert) : 0, (void *)alert}, v;
         if (alert && k.mv_size && mdb_get(txn, l->dbi_alerts, &k, &v) == 0 &&
             (named = json_loadb(v.mv_data, v.mv_size, 0, NULL)))
-            in = trace_in_scope(
-                l, scopes, NULL,
-                json_string_value(json_object_get(named, "substance")));
+            in = alert_in_scope(txn, l, a, scopes, named, depth + 1);
         json_decref(named);
         return in;
     } else if (strcmp(type, "correction") == 0) {
@@ -441,6 +496,31 @@ int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
     }
     if (ledger_txn_begin(l, MDB_RDONLY, &txn) == 0) {
         in = object_in_scope(txn, l, a, scopes, j, 0);
+        ledger_txn_abort(l, txn);
+    }
+    arena_free(a);
+    json_decref(j);
+    return in;
+}
+
+int trace_alert_in_scope(trace_ledger *l, unsigned scopes, const char *json,
+                         size_t len)
+{
+    json_t *j;
+    MDB_txn *txn;
+    arena *a;
+    int in = 0;
+
+    if (!scopes)
+        return 1;
+    if (!json || !(j = json_loadb(json, len, 0, NULL)))
+        return 0;
+    if (!json_is_object(j) || !(a = arena_new(0))) {
+        json_decref(j);
+        return 0;
+    }
+    if (ledger_txn_begin(l, MDB_RDONLY, &txn) == 0) {
+        in = alert_in_scope(txn, l, a, scopes, j, 0);
         ledger_txn_abort(l, txn);
     }
     arena_free(a);

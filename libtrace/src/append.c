@@ -1005,7 +1005,7 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
                               ev->party, scopes, alert);
         }
         const char *about = json_string_value(json_object_get(j, "substance"));
-        int in = trace_in_scope(w->l, w->auth_scopes, NULL, about);
+        int in = alert_in_scope(w->txn, w->l, w->tmp, w->auth_scopes, j, 0);
         trace_scope_names(w->auth_scopes, scopes, sizeof(scopes));
         rc = in ? TRACE_OK
                 : trace_fail(TRACE_EPERM,

@@ -131,8 +131,7 @@ int trace_applications(trace_ledger *l, const char *party, int64_t now_us,
     arena *a;
     int rc;
 
-    if (now_us != TRACE_AT_NOW &&
-        (now_us < -62135596800000000LL || now_us > 253402300799999999LL))
+    if (!time_asked_ok(now_us))
         return trace_fail(TRACE_EINVAL, "applications: the time is out of "
                                         "range (years 1 to 9999)");
     if (!(a = arena_new(0)))

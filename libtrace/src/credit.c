@@ -11,7 +11,10 @@
  *   stocktake variances), not again by severity; and its `loss` events
  *   in force (not one a correction voided; a corrected one as corrected).
  *
- * An alert counts in the window of its first evidence event's `at`.  The
+ * An alert counts in the window of its first evidence event's `at`.
+ * Asked for a department (trace_credit_within with scopes), only the
+ * alerts and losses it may read count (trace_alert_in_scope,
+ * trace_in_scope): its score is the one its own records justify.  The
  * score is floored at 0 and rounded to a whole number; the grade is A
  * (>= 90), B (>= 75), C (>= 60) or D.  Weights come from the rules file
  * (`{"credit": {"weights": {"open_high": 10, ...}}}`), the same file
@@ -95,6 +98,7 @@ struct walk {
     MDB_txn *txn;
     arena *a;
     trace_credit_score *c;
+    unsigned scopes; /* count only what these departments read; 0: all */
 };
 
 /* The `at` of event (party, id), or 0 and non-zero if the ledger has no
@@ -131,6 +135,14 @@ static int on_alert(const trace_alert *a, void *ctx)
     if (event_at(w, a->events[0].party, a->events[0].id, &at) != 0 ||
         at <= c->from_us || at > c->to_us)
         return 0;
+    if (w->scopes) {
+        /* a department counts the alerts it may read (access.c) */
+        json_t *j = json_loads(a->json, 0, NULL);
+        int in = j && alert_in_scope(w->txn, w->l, w->a, w->scopes, j, 0);
+        json_decref(j);
+        if (!in)
+            return 0;
+    }
     if (strcmp(a->rule, "LATE_REPORT") == 0)
         f = F_LATE;
     else if (strcmp(a->rule, "STOCKTAKE_VARIANCE") == 0)
@@ -198,7 +210,8 @@ static int count_losses(struct walk *w)
             !(ev = loss_in_force(w, c->party, ev)))
             continue;
         if (ev->body_case == TRACE__V1__EVENT__BODY_LOSS_BODY &&
-            ev->at->us > c->from_us && ev->at->us <= c->to_us)
+            ev->at->us > c->from_us && ev->at->us <= c->to_us &&
+            trace_in_scope(w->l, w->scopes, "loss", ev->loss_body->substance))
             c->factors[F_LOSS].count++;
     }
     mdb_cursor_close(cur);
@@ -213,17 +226,23 @@ int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
                  const char *rules_json, size_t rules_len,
                  trace_credit_score *out)
 {
+    return trace_credit_within(l, party, at_us, 0, rules_json, rules_len, out);
+}
+
+int trace_credit_within(trace_ledger *l, const char *party, int64_t at_us,
+                        unsigned scopes, const char *rules_json,
+                        size_t rules_len, trace_credit_score *out)
+{
     trace_alert_filter f = TRACE_ALERT_FILTER_INIT;
     Trace__V1__PartyState *st;
-    struct walk w = {l, NULL, NULL, out};
+    struct walk w = {l, NULL, NULL, out, scopes};
     double lost = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
     if (!party || !trace_party_id_valid(party))
         return trace_fail(TRACE_EINVAL, "credit: not a party id");
-    if (at_us != TRACE_AT_NOW &&
-        (at_us < -62135596800000000LL || at_us > 253402300799999999LL))
+    if (!time_asked_ok(at_us))
         return trace_fail(TRACE_EINVAL,
                           "credit: the time is out of range (years 1 to "
                           "9999)");

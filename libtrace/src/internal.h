@@ -128,6 +128,17 @@ int time_format(char *buf, size_t cap, const Trace__V1__Time *t);
  * of a bare date. */
 int64_t time_end_us(const Trace__V1__Time *t, int tz_offset_min);
 int64_t time_now_us(void);
+/* The times a caller may ask about (an `at`, an as-of): years 1 to 9999
+ * in UTC, or TRACE_AT_NOW; what lies past them is refused (TRACE_EINVAL)
+ * rather than computed with (time arithmetic stays inside int64). */
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z */
+#define TIME_ASKED_MIN_US (-62135596800000000LL)
+#define TIME_ASKED_MAX_US 253402300799999999LL
+static inline int time_asked_ok(int64_t us)
+{
+    return us == INT64_MAX /* TRACE_AT_NOW */ ||
+           (us >= TIME_ASKED_MIN_US && us <= TIME_ASKED_MAX_US);
+}
 
 /* crypto.c */
 void sha256(uint8_t out[TRACE_HASH_LEN], const void *data, size_t len);
@@ -550,6 +561,12 @@ int party_is_regulator(const trace_ledger *l, const Trace__V1__PartyState *st);
 /* A regulator's scopes (TRACE_SCOPE_*), 0 if it has none, is the root
  * regulator or is no regulator (access.c). */
 unsigned party_scopes(const trace_ledger *l, const Trace__V1__PartyState *st);
+struct json_t;
+/* 1 if the alert object `al` (as stored) is within scopes, as
+ * trace_alert_in_scope says; depth 0 unless asked for an event naming it
+ * (access.c). */
+int alert_in_scope(MDB_txn *txn, trace_ledger *l, arena *a, unsigned scopes,
+                   const struct json_t *al, int depth);
 
 /* application.c: the last microsecond (UTC) of the n-th working day
  * (Monday to Friday in the zone tz_min minutes east of UTC) after the

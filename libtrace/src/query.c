@@ -105,6 +105,9 @@ int trace_balance(trace_ledger *l, const char *party, int64_t at_us,
     query q;
     int rc;
 
+    if (!time_asked_ok(at_us))
+        return trace_fail(TRACE_EINVAL, "balance: the time is out of range "
+                                        "(years 1 to 9999)");
     if ((rc = query_begin(&q, l)) != TRACE_OK)
         goto out;
     if ((rc = party_state_get(q.txn, l, q.a, party, &st)) != TRACE_OK) {

@@ -1114,6 +1114,9 @@ int trace_reconcile(trace_ledger *l, const trace_reconcile_opts *opts,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!opts)
         opts = &def;
+    if (!time_asked_ok(opts->as_of_us))
+        return trace_fail(TRACE_EINVAL, "reconcile: the as-of time is out of "
+                                        "range (years 1 to 9999)");
     memset(&r, 0, sizeof(r));
     r.l = l;
     r.as_of = opts->as_of_us == INT64_MAX ? time_now_us() : opts->as_of_us;

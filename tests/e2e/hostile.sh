@@ -3,7 +3,8 @@
 # Hostile clients against traced (issue: security and integrity defects):
 #   hostile.sh TRACECTL TRACED RAWREQ DEMO.jsonl [CASE...]
 # Cases (all by default):
-#   time      a request signed at INT64_MIN: refused, the daemon lives
+#   time      a request signed at INT64_MIN: refused, the daemon lives;
+#             balance --at and reconcile --as-of past 9999: refused (exit 2)
 #   historic  `historic` set by a non-regulator: refused (exit 5), also
 #             embedded; a regulator may
 #   overflow  quantities that would overflow a running balance: refused
@@ -83,6 +84,16 @@ if has time; then
     --time-us 9223372036854775807 -- head
   grep -q "code=5.*clock" "$W/out" && ok || bad "INT64_MAX time: $(head -1 "$W/out")"
   alive && ok || bad "traced died on an extreme request time"
+  # times asked about at the edge of years 1-9999 (the raw int64 edges
+  # are test_ops' test_times_at_edges): answered up to the last
+  # microsecond of 9999 UTC, refused past it (a zone west of UTC)
+  expect 0 "balance at the end of 9999 through traced" -- C balance "$MAN" --at 9999-12-31T23:59:59Z
+  expect 2 "balance past 9999 through traced" -- C balance "$MAN" --at 9999-12-31T23:59:59-08:00
+  grep -q "out of range" "$W/err" && ok || bad "balance past 9999: $(cat "$W/err")"
+  expect 0 "reconcile as of the end of 9999 through traced" -- C reconcile --dry-run --as-of 9999-12-31T23:59:59Z
+  expect 2 "reconcile as of past 9999 through traced" -- C reconcile --dry-run --as-of 9999-12-31T23:59:59-08:00
+  grep -q "out of range" "$W/err" && ok || bad "reconcile past 9999: $(cat "$W/err")"
+  alive && ok || bad "traced died on an extreme time asked about"
   stop
 fi
 

@@ -154,7 +154,18 @@ app() { # ID SUBSTANCE UNIT
   printf '{"type":"permit_application","id":"%s","party":"%s","at":"2026-03-06T08:00:00+08:00","kind":"purchase_license","substance":"%s","qty":"5","unit":"%s","purpose":"production","valid_from":"2026-04-01","valid_until":"2026-12-31","uses":"multi"}\n' "$1" $PH "$2" "$3"
 }
 { app ap-eph ephedrine kg; app ap-mor morphine unit; } >"$W/apps.jsonl"
-expect 0 "the pharmacy applies" -- E --as $PH import --provision-keys "$W/apps.jsonl"
+# --as acts as a party only with its private key in the key folder
+# (SPEC 5), reads and writes alike: refused, nothing stored
+head2=$(E head | head -1)
+expect 5 "the pharmacy applies without its key" -- E --as $PH import --provision-keys "$W/apps.jsonl"
+grep -q "needs $PH's private key in the key folder" "$W/err" && ok || bad "no key: $(cat "$W/err")"
+expect 5 "the pharmacy reads its stock without its key" -- E --as $PH balance $PH
+[ "$(E head | head -1)" = "$head2" ] && ok || bad "a refused --as changed the ledger"
+# the pharmacy makes a key and the regulator registers it
+PHPUB=$("$T" --keys "$K" keygen $PH | grep -o '[A-Za-z0-9+/]\{43\}=' | head -1)
+printf '{"type":"party","id":"kph","party":"REGULATOR","at":"%s","subject":"%s","name":"ph","kind":"pharmacy","region":"CN-11","licenses":["CN-NARC"],"pubkey":"%s"}\n' "$at" $PH "$PHPUB" >"$W/kph.jsonl"
+expect 0 "the regulator registers the pharmacy's key" -- E import "$W/kph.jsonl"
+expect 0 "the pharmacy applies" -- E --as $PH import "$W/apps.jsonl"
 expect 0 "applications as NARC" -- E --as $NARC --json applications
 grep -q '"id":"ap-mor"' "$W/out" && ! grep -q '"id":"ap-eph"' "$W/out" && ok || bad "NARC's queue: $(cat "$W/out")"
 decide() { # ID RECORDER APPLICATION
@@ -252,6 +263,34 @@ grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "PC's check: $(cat "$W/out
 expect 2 "NARC checks a morphine sale" -- chk $NARC morphine unit
 grep -q NEGATIVE_STOCK "$W/out" "$W/err" && ok || bad "NARC's morphine check: $(cat "$W/out" "$W/err")"
 
+# ---- alerts by their evidence: customs reads the alerts of an import
+# (of acetone, a precursor), the precursor department too, the
+# narcotics department not; a department's credit counts what it may
+# read, and says so
+printf '{"type":"import","id":"imp-1","party":"%s","at":"2026-03-10T08:00:00+08:00","substance":"acetone","lot":"L-imp","qty":"10","unit":"L","permit":"NO-SUCH","country":"DE"}\n' $MAN >"$W/imp.jsonl"
+expect 0 "the manufacturer imports on an unknown permit" -- E --as $MAN import "$W/imp.jsonl"
+expect 0 "reconcile after the import" -- E --as $ALL reconcile --as-of 2026-03-20T00:00:00+08:00
+for who in $CUS $PC $NARC; do
+  E --as $who --json alerts >"$W/al-$who.json" || bad "alerts as $who"
+done
+grep -q '"id":"imp-1"' "$W/al-$CUS.json" && ok || bad "customs does not see the import's alert: $(cat "$W/al-$CUS.json")"
+! grep -v '"id":"imp-1"' "$W/al-$CUS.json" | grep -q . && ok || bad "customs sees more than imports: $(cat "$W/al-$CUS.json")"
+grep -q '"id":"imp-1"' "$W/al-$PC.json" && ok || bad "PC does not see the acetone import's alert"
+! grep -q '"id":"imp-1"' "$W/al-$NARC.json" && ok || bad "NARC sees the acetone import's alert"
+expect 0 "credit of the manufacturer as an unscoped regulator" -- E --as $ALL --json credit $MAN --at 2026-03-20
+cp "$W/out" "$W/credit-all.json"
+expect 0 "credit of the manufacturer as NARC" -- E --as $NARC --json credit $MAN --at 2026-03-20
+python3 - "$W/credit-all.json" "$W/out" <<'PY' && ok || bad "NARC's credit: $(cat "$W/out")"
+import json, sys
+every, narc = (json.load(open(p)) for p in sys.argv[1:])
+assert "scopes" not in every and narc["scopes"] == "CN-NARC", (every, narc)
+count = lambda c: {f["factor"]: f["count"] for f in c["factors"]}
+assert all(count(narc)[k] <= v for k, v in count(every).items())
+assert count(narc) != count(every) and narc["score"] >= every["score"]
+PY
+expect 0 "credit as NARC in Chinese" -- E --as $NARC --lang zh credit $MAN --at 2026-03-20
+grep -q "仅统计本部门职责范围 CN-NARC" "$W/out" && ok || bad "zh credit: $(cat "$W/out")"
+
 # an unscoped regulator still sets a department's scopes
 expect 0 "the unscoped regulator widens a department" -- E --as $ALL import "$(
   printf '{"type":"party","id":"w-1","party":"%s","at":"2026-03-09T09:00:00+08:00","subject":"%s","name":"cus","kind":"regulator","region":"CN-11","licenses":[],"scopes":["import","export","CN-PC"]}\n' $ALL $CUS >"$W/w.jsonl"; echo "$W/w.jsonl")"
@@ -265,6 +304,10 @@ grep -q '"substance":"morphine"' "$W/out" && ! grep -q '"substance":"ephedrine"'
 expect 0 "balance as PC through traced" -- C --as $PC --json balance $MAN
 grep -q ephedrine "$W/out" && ! grep -q morphine "$W/out" && ok || bad "PC balance via traced: $(cat "$W/out")"
 expect 5 "reconcile as NARC through traced" -- C --as $NARC reconcile
+expect 0 "alerts as NARC through traced" -- C --as $NARC --json alerts
+grep -q '"substance":"morphine"' "$W/out" && ! grep -q '"id":"imp-1"\|"substance":"ephedrine"' "$W/out" && ok || bad "NARC's alerts via traced: $(cat "$W/out")"
+expect 0 "credit as NARC through traced" -- C --as $NARC credit $MAN --at 2026-03-20
+grep -q "counted within scopes CN-NARC" "$W/out" && ok || bad "NARC's credit via traced: $(cat "$W/out")"
 permit PM-NARC-2 $NARC purchase_license ephedrine kg >"$W/p.jsonl"
 expect 5 "NARC issues an ephedrine licence through traced" -- C --as $NARC import "$W/p.jsonl"
 grep -q "may not issue permit PM-NARC-2" "$W/err" && ok || bad "through traced: $(cat "$W/err")"

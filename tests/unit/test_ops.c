@@ -151,6 +151,11 @@ static int collect(const ops_item_t *it, void *ctx)
     case I(BACKED_UP):
         snprintf(r->text[i], sizeof(r->text[i]), "%s", it->backed_up->dest);
         break;
+    case I(CREDIT): /* its score, and the scopes it was counted within */
+        r->pos[i] = it->credit->score;
+        snprintf(r->text[i], sizeof(r->text[i]), "%s",
+                 it->credit->scopes ? it->credit->scopes : "");
+        break;
     default:
         break;
     }
@@ -627,6 +632,166 @@ static void test_scopes(void **state)
         assert_null(strstr(r.text[i], "\"substance\""));
 }
 
+/* Departments and alerts: an alert about a substance is a class
+ * department's by its substance and customs' when its evidence is an
+ * import or export; an alert about no substance is judged by its
+ * evidence; one with neither (CHAIN_BROKEN's journal entry) is for
+ * unscoped regulators only. */
+static void test_alert_scopes(void **state)
+{
+    fixture *f = *state;
+    trace_ledger *l = f->l;
+    trace_reconcile_opts ro = TRACE_RECONCILE_OPTS_INIT;
+    trace_append_result res;
+    const ops_principal customs = {"REGULATOR", 1, TRACE_SCOPE_IMPORT};
+    const ops_principal exports = {"REGULATOR", 1, TRACE_SCOPE_EXPORT};
+    const ops_principal narc = {"REGULATOR", 1, TRACE_SCOPE_NARC};
+    const unsigned every = TRACE_SCOPE_PC | TRACE_SCOPE_NARC | TRACE_SCOPE_PSY |
+                           TRACE_SCOPE_IMPORT | TRACE_SCOPE_EXPORT;
+    callbuf b;
+    struct rows r;
+    size_t n_import = 0;
+
+    /* an import citing an unknown permit: PERMIT_MISSING of ephedrine */
+    assert_int_equal(
+        fixture_import(f,
+                       EV("import", "i1", "A", "2026-01-03T00:00:00+08:00",
+                          "\"substance\":\"ephedrine\",\"lot\":\"LI\","
+                          "\"qty\":\"1\",\"unit\":\"kg\",\"permit\":"
+                          "\"NO-SUCH\",\"country\":\"DE\""),
+                       TRACE_APPEND_HISTORIC, &res),
+        TRACE_OK);
+    ro.as_of_us = AS_OF;
+    assert_int_equal(trace_reconcile(l, &ro, NULL, NULL, NULL), TRACE_OK);
+    mk(&b, C(ALERTS));
+    rows_of(f, &regulator, &b.call, &r);
+    for (size_t i = 0; i < r.n; i++)
+        n_import += strstr(r.text[i], "\"id\":\"i1\"") != NULL;
+    assert_true(n_import > 0);
+    /* customs sees the import's alerts and nothing else; an export
+     * office and the narcotics department none of them */
+    mk(&b, C(ALERTS));
+    assert_int_equal(rows_of(f, &customs, &b.call, &r), n_import);
+    for (size_t i = 0; i < r.n; i++)
+        assert_non_null(strstr(r.text[i], "\"id\":\"i1\""));
+    mk(&b, C(ALERTS));
+    assert_int_equal(rows_of(f, &exports, &b.call, &r), 0);
+    mk(&b, C(ALERTS));
+    assert_int_equal(rows_of(f, &narc, &b.call, &r), 0);
+
+#define ALERT_IN(scopes, text)                                                 \
+    trace_alert_in_scope(l, scopes, text, strlen(text))
+    /* about a substance: by it, and customs by the evidence's type */
+    assert_true(ALERT_IN(TRACE_SCOPE_PC, "{\"substance\":\"ephedrine\","
+                                         "\"events\":[]}"));
+    assert_false(ALERT_IN(TRACE_SCOPE_NARC, "{\"substance\":\"ephedrine\","
+                                            "\"events\":[{\"party\":\"A\","
+                                            "\"id\":\"i1\"}]}"));
+    assert_true(ALERT_IN(TRACE_SCOPE_IMPORT, "{\"substance\":\"ephedrine\","
+                                             "\"events\":[{\"party\":\"A\","
+                                             "\"id\":\"m1\"},{\"party\":"
+                                             "\"A\",\"id\":\"i1\"}]}"));
+    assert_false(ALERT_IN(TRACE_SCOPE_IMPORT, "{\"substance\":\"ephedrine\","
+                                              "\"events\":[{\"party\":\"A\","
+                                              "\"id\":\"m1\"}]}"));
+    /* about no substance: by its evidence (m1: a production of
+     * ephedrine; a party's registration is within every scope) */
+    assert_true(ALERT_IN(TRACE_SCOPE_PC, "{\"substance\":null,\"events\":"
+                                         "[{\"party\":\"A\",\"id\":"
+                                         "\"m1\"}]}"));
+    assert_false(ALERT_IN(TRACE_SCOPE_NARC | TRACE_SCOPE_IMPORT,
+                          "{\"substance\":null,\"events\":[{\"party\":"
+                          "\"A\",\"id\":\"m1\"}]}"));
+    assert_true(ALERT_IN(TRACE_SCOPE_IMPORT, "{\"events\":[{\"party\":"
+                                             "\"A\",\"id\":\"i1\"}]}"));
+    assert_true(ALERT_IN(TRACE_SCOPE_NARC, "{\"substance\":null,\"events\":"
+                                           "[{\"party\":\"REGULATOR\","
+                                           "\"id\":\"r-A\"}]}"));
+    /* neither: a journal entry, no evidence, or evidence not stored */
+    assert_false(ALERT_IN(every, "{\"rule\":\"CHAIN_BROKEN\",\"substance\":"
+                                 "null,\"events\":[{\"party\":\"journal\","
+                                 "\"id\":\"entry-3\"}]}"));
+    assert_false(ALERT_IN(every, "{\"substance\":null,\"events\":[]}"));
+    assert_false(ALERT_IN(every, "{\"substance\":null}"));
+    assert_false(ALERT_IN(every, "[1]"));
+    assert_true(ALERT_IN(0, "{\"substance\":null,\"events\":[]}"));
+#undef ALERT_IN
+}
+
+/* A department's credit answer counts only what it may read: the
+ * alerts within its scopes and the losses of its substances; the
+ * answer says so.  The world's alerts are all of ephedrine and acetone
+ * (CN-PC); A also loses morphine (CN-NARC). */
+static unsigned credit_alerts(const trace_credit_score *c)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < 8; i++) /* open_* and resolved_* */
+        n += c->factors[i].count;
+    return n;
+}
+
+static void test_credit_scoped(void **state)
+{
+    fixture *f = *state;
+    trace_append_result res;
+    const ops_principal pc = {"REGULATOR", 1, TRACE_SCOPE_PC};
+    const ops_principal narc = {"REGULATOR", 1, TRACE_SCOPE_NARC};
+    trace_credit_score all, c;
+    struct rows r;
+    ops_status st;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    Trace__Ops__V1__Credit cr = TRACE__OPS__V1__CREDIT__INIT;
+
+    assert_int_equal(
+        fixture_import(f,
+                       EV("loss", "x1", "A", "2026-01-09T00:00:00+08:00",
+                          "\"substance\":\"morphine\",\"lot\":\"LM\","
+                          "\"qty\":\"1\",\"unit\":\"unit\","
+                          "\"reason\":\"theft\""),
+                       TRACE_APPEND_HISTORIC, &res),
+        TRACE_OK);
+    assert_int_equal(trace_credit(f->l, "A", AS_OF, NULL, 0, &all), TRACE_OK);
+    assert_true(credit_alerts(&all) > 0);
+    assert_int_equal(all.factors[10].count, 1); /* losses */
+    /* the precursor department: every alert, not the morphine loss */
+    assert_int_equal(
+        trace_credit_within(f->l, "A", AS_OF, TRACE_SCOPE_PC, NULL, 0, &c),
+        TRACE_OK);
+    assert_int_equal(credit_alerts(&c), credit_alerts(&all));
+    assert_int_equal(c.factors[10].count, 0);
+    assert_true(c.score > all.score);
+    /* the narcotics department: the loss, no alert */
+    assert_int_equal(
+        trace_credit_within(f->l, "A", AS_OF, TRACE_SCOPE_NARC, NULL, 0, &c),
+        TRACE_OK);
+    assert_int_equal(credit_alerts(&c), 0);
+    assert_int_equal(c.factors[10].count, 1);
+    /* unscoped: the same as trace_credit */
+    assert_int_equal(trace_credit_within(f->l, "A", AS_OF, 0, NULL, 0, &c),
+                     TRACE_OK);
+    assert_int_equal(c.score, all.score);
+
+    /* through the operation: a department's answer counts within its
+     * scopes, and says which */
+    call.op_case = C(CREDIT);
+    call.credit = &cr;
+    cr.party = "A";
+    cr.has_at_us = 1;
+    cr.at_us = AS_OF;
+    assert_int_equal(run(f, NULL, &narc, &call, &r, &st), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.text[0], "CN-NARC");
+    assert_int_equal(
+        trace_credit_within(f->l, "A", AS_OF, TRACE_SCOPE_NARC, NULL, 0, &c),
+        TRACE_OK);
+    assert_int_equal(r.pos[0], c.score);
+    assert_int_equal(run(f, NULL, &pc, &call, &r, &st), 0);
+    assert_string_equal(r.text[0], "CN-PC");
+    assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
+    assert_string_equal(r.text[0], "");
+    assert_int_equal(r.pos[0], all.score);
+}
+
 /* credit: a time past what the ledger writes (a request's at_us may be
  * any int64) is refused, its window not computed by overflowing; the
  * edges of years 1 and 9999 are answered, INT64_MAX is now
@@ -663,6 +828,94 @@ static void test_credit_at_edges(void **state)
     cr.at_us = TRACE_AT_NOW;
     assert_int_equal(run(f, NULL, &regulator, &call, &r, &st), 0);
     assert_int_equal(r.n, 1);
+}
+
+/* Times near the int64 limits in a request (traced takes any int64):
+ * each operation answers them or refuses them with exit 2, and never
+ * computes past the limits (UBSan aborts the test if it does). */
+static void test_times_at_edges(void **state)
+{
+    fixture *f = *state;
+    static const int64_t edge[] = {INT64_MIN,
+                                   INT64_MIN + 1,
+                                   -9223372036854775LL * 1000, /* -292277 */
+                                   -62135596800000001LL,
+                                   -62135596800000000LL, /* 0001-01-01 */
+                                   253402300799999999LL, /* 9999-12-31 */
+                                   253402300800000000LL,
+                                   INT64_MAX - 1,
+                                   INT64_MAX};
+    callbuf b;
+    struct rows r;
+    ops_status st;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(*edge); i++) {
+        int64_t t = edge[i];
+        ops_call_t *calls[8];
+        size_t n = 0;
+        callbuf bs[8];
+
+        calls[n] = mk(&bs[n], C(BALANCE));
+        bs[n].balance.party = "A";
+        bs[n].balance.has_at_us = 1;
+        bs[n++].balance.at_us = t;
+        calls[n] = mk(&bs[n], C(RECONCILE));
+        bs[n].reconcile.has_as_of_us = 1;
+        bs[n++].reconcile.as_of_us = t;
+        calls[n] = mk(&bs[n], C(RECONCILE));
+        bs[n].reconcile.has_as_of_us = 1;
+        bs[n].reconcile.as_of_us = t;
+        bs[n].reconcile.has_dry_run = bs[n].reconcile.dry_run = 1;
+        n++;
+        calls[n] = mk(&bs[n], C(PERMIT_SHOW));
+        bs[n].permit.permit = "PL-B";
+        bs[n].permit.has_at_us = 1;
+        bs[n++].permit.at_us = t;
+        calls[n] = mk(&bs[n], C(PERMIT_LIST));
+        bs[n].permit_list.has_at_us = 1;
+        bs[n++].permit_list.at_us = t;
+        calls[n] = mk(&bs[n], C(HISTORY));
+        bs[n].history.party = "A";
+        bs[n].history.has_from_us = bs[n].history.has_to_us = 1;
+        bs[n].history.from_us = t;
+        bs[n++].history.to_us = t;
+        calls[n] = mk(&bs[n], C(EXPORT));
+        bs[n].export_.has_from_us = bs[n].export_.has_to_us = 1;
+        bs[n].export_.from_us = t;
+        bs[n++].export_.to_us = t;
+        for (size_t k = 0; k < n; k++) {
+            int code = run(f, NULL, &regulator, calls[k], &r, &st);
+            if (code != 0 && code != 2)
+                fail_msg("%s at %lld: code %d: %s", ops_of_call(calls[k])->name,
+                         (long long)t, code, st.msg);
+            if (code == 2 && !strstr(st.msg, "out of range"))
+                fail_msg("%s at %lld: %s", ops_of_call(calls[k])->name,
+                         (long long)t, st.msg);
+        }
+    }
+    (void)b;
+    /* within years 1 to 9999: answered */
+    mk(&b, C(BALANCE));
+    b.balance.party = "A";
+    b.balance.has_at_us = 1;
+    b.balance.at_us = 253402300799999999LL;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 0);
+    assert_true(r.n > 0);
+    mk(&b, C(RECONCILE));
+    b.reconcile.has_as_of_us = 1;
+    b.reconcile.as_of_us = -62135596800000000LL;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 0);
+    /* past them: refused, the message says why */
+    mk(&b, C(BALANCE));
+    b.balance.party = "A";
+    b.balance.has_at_us = 1;
+    b.balance.at_us = 253402300800000000LL;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 2);
+    assert_int_equal(r.n, 0);
+    mk(&b, C(RECONCILE));
+    b.reconcile.has_as_of_us = 1;
+    b.reconcile.as_of_us = INT64_MIN;
+    assert_int_equal(run(f, NULL, &regulator, &b.call, &r, &st), 2);
 }
 
 /* A party listing alerts sees those naming it only. */
@@ -1391,7 +1644,10 @@ int main(void)
         T(test_export_own_events),
         T(test_alerts_naming_the_party),
         T(test_scopes),
+        T(test_alert_scopes),
+        T(test_credit_scoped),
         T(test_credit_at_edges),
+        T(test_times_at_edges),
         T(test_daemon_env),
         T(test_malformed_calls),
         cmocka_unit_test(test_table),

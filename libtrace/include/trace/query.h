@@ -323,7 +323,8 @@ typedef struct trace_party {
  * CN-PSY: any CN-PSY category) or its type is import or export (an
  * import_license / export_license permit counts as its type).  What
  * names no substance and is no import or export (a party's
- * registration, a chain finding) is within every scope. */
+ * registration) is within every scope; an alert is judged by its
+ * substance and its evidence (trace_alert_in_scope). */
 #define TRACE_SCOPE_PC     0x01u /* CN-PC: precursor chemicals (易制毒化学品) */
 #define TRACE_SCOPE_NARC   0x02u /* CN-NARC: narcotic drugs (麻醉药品) */
 #define TRACE_SCOPE_PSY    0x04u /* CN-PSY: psychotropic substances (精神药品) */
@@ -358,6 +359,13 @@ typedef struct trace_credit_score {
 int trace_credit(trace_ledger *l, const char *party, int64_t at_us,
                  const char *rules_json, size_t rules_len,
                  trace_credit_score *out);
+/* The same counting only what a department of `scopes` (TRACE_SCOPE_*;
+ * 0: everything) may read: the alerts within its scopes
+ * (trace_alert_in_scope) and the losses of its substances.  A scoped
+ * regulator asking for a credit gets this one. */
+int trace_credit_within(trace_ledger *l, const char *party, int64_t at_us,
+                        unsigned scopes, const char *rules_json,
+                        size_t rules_len, trace_credit_score *out);
 
 /* The mask of n scope names (CN-PC, CN-NARC, CN-PSY, import, export);
  * unknown names count for nothing. */
@@ -375,6 +383,18 @@ int trace_in_scope(const trace_ledger *l, unsigned scopes, const char *type,
  * application of an application_decision, the alert of an alert_ack,
  * the corrected event or the replacement of a correction. */
 int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
+                         size_t len);
+/* 1 if the alert (SPEC section 4 JSON as stored, len bytes) is within
+ * `scopes`: an alert about a substance when the substance is of one of
+ * the control-class scopes, or, for the customs scopes (import, export),
+ * when one of its evidence events is an import or export (or an
+ * import/export licence); an alert about no substance (a party, a
+ * parcel, the chain) when one of its evidence events is within scopes
+ * (trace_event_in_scope).  An alert with neither (CHAIN_BROKEN, whose
+ * evidence is a journal entry) is within no scope: only the root and
+ * unscoped regulators see it.  0 for what is not an alert object,
+ * unless unscoped. */
+int trace_alert_in_scope(trace_ledger *l, unsigned scopes, const char *json,
                          size_t len);
 
 /* The party that registered the key `key_id` (into party, cap bytes) and
