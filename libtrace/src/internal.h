@@ -171,6 +171,8 @@ void *strmap_get(strmap *m, const char *key, int create);
 /* The map's own copy of key, added if absent (NULL: out of memory); it
  * stays put until strmap_free(), so equal strings get equal pointers. */
 const char *strmap_intern(strmap *m, const char *key);
+/* How many keys m holds. */
+size_t strmap_len(const strmap *m);
 /* The value of a key returned by strmap_intern(m, ...): no look-up. */
 void *strmap_val_of(const strmap *m, const char *key);
 /* Calls fn for every entry (in no particular order) until it returns

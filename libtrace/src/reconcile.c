@@ -493,6 +493,8 @@ static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
     arena *tmp = arena_new(64u << 20);
     uint8_t start[8];
     int rc = TRACE_OK, mrc;
+    /* no correction in force: no event to look up */
+    int any_eff = strmap_len(eff) > 0;
 
     if (!tmp)
         return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -528,7 +530,7 @@ static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
             ev = event_decode(tmp, c->replacement.data, c->replacement.len);
             if (!ev)
                 continue;
-        } else {
+        } else if (any_eff) {
             snprintf(key, sizeof(key), "%s\x01%s", ev->party, ev->id);
             if (strmap_get((strmap *)eff, key, 0))
                 continue; /* corrected: its replacement stands instead */

@@ -165,6 +165,11 @@ void *strmap_get(strmap *m, const char *key, int create)
     return s ? s->val : NULL;
 }
 
+size_t strmap_len(const strmap *m)
+{
+    return m->n;
+}
+
 const char *strmap_intern(strmap *m, const char *key)
 {
     struct slot *s = find_slot(m, key, 1);
