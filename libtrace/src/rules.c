@@ -306,7 +306,8 @@ static int rule_permits(struct run *r, const struct cfg *c)
         const char *cited[2] = {
             e->permit,
             e->kind == TRACE__V1__EVENT__BODY_SALE_BODY ? e->tpermit : NULL};
-        int cat = e->cat, need = 0, need_transport = 0;
+        const regime_class *cls = rec_class(r->l, e);
+        int need = 0, need_transport = 0;
 
         /* judged as of r->as_of, which does not count this event yet: the
          * next incremental run looks at the permit again */
@@ -316,13 +317,18 @@ static int rule_permits(struct run *r, const struct cfg *c)
         if (rc != TRACE_OK)
             break;
 
+        /* what the regime table asks of the class (regime.c) */
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY) {
-            need = cat != 0 && r->cfg[0].enabled;
-            need_transport = e->carrier && (cat == 1 || cat == 2 ||
-                                            (cat == 3 && r->cfg[0].p[0] != 0));
-        } else if (e->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY ||
-                   e->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) {
-            need = cat != 0 || e->drug;
+            uint8_t t = cls->move[MOVE_TRANSPORT].required;
+            need =
+                cls->move[MOVE_SALE].required == REQ_YES && r->cfg[0].enabled;
+            need_transport =
+                e->carrier && (t == REQ_YES ||
+                               (t == REQ_CONFIGURABLE && r->cfg[0].p[0] != 0));
+        } else if (e->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY) {
+            need = cls->move[MOVE_IMPORT].required == REQ_YES;
+        } else if (e->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) {
+            need = cls->move[MOVE_EXPORT].required == REQ_YES;
         } else {
             continue;
         }
@@ -335,9 +341,9 @@ static int rule_permits(struct run *r, const struct cfg *c)
                     rc = raise_alert(
                         r, missing, &e, 1, e->party, rec_buyer(e), e->substance,
                         e->lot, NULL,
-                        "%s %s of %s (category %d) cites no %s "
+                        "%s %s of %s (%s) cites no %s "
                         "permit",
-                        rec_type(e), e->id, e->substance, cat,
+                        rec_type(e), e->id, e->substance, cls->label,
                         k == 0 ? (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
                                       ? "purchase"
                                       : rec_type(e))
@@ -1046,7 +1052,6 @@ static int rule_unlicensed(struct run *r, const struct cfg *c)
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const char *who, *why = NULL;
-        const subst_info *s = e->sub;
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY)
             who = e->to;
         else if (e->kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
@@ -1054,17 +1059,13 @@ static int rule_unlicensed(struct run *r, const struct cfg *c)
         else
             continue;
         const rec *p = party_at(r, parties, who, e->at);
-        char need[64] = "";
-        for (size_t k = 0; s && k < s->n_scopes; k++)
-            if (strncmp(s->scopes[k], "CN-", 3) == 0) {
-                snprintf(need, sizeof(need), "%s", s->scopes[k]);
-                break;
-            }
+        /* the licence scope the regime asks of the class (regime.c) */
+        const char *need = rec_class(r->l, e)->licence;
         if (!p)
             why = "is not registered";
         else if (p->pstatus && strcmp(p->pstatus, "suspended") == 0)
             why = "is suspended";
-        else if (need[0] && !has_license(p, need))
+        else if (need && !has_license(p, need))
             why = "lacks the licence scope";
         if (!why)
             continue;
@@ -1135,16 +1136,14 @@ static int rule_late(struct run *r, const struct cfg *c)
     int rc = TRACE_OK;
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        int cat = e->cat;
+        int d = rec_class(r->l, e)->deadline;
         double days;
         if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY || e->historic)
             continue;
-        if (cat)
-            days = cat == 1 ? c->p[0] : c->p[1];
-        else if (e->drug && c->p[2] > 0)
-            days = c->p[2];
-        else
+        /* the class's deadline parameter (regime table); drug_days 0: off */
+        if (d < 0 || (d == 2 && c->p[2] <= 0))
             continue;
+        days = c->p[d];
         if ((double)(e->recorded - e->at) > days * (double)US_PER_DAY)
             rc = RAISE(r, &e, 1, e->party, e->to, e->substance, e->lot, NULL,
                        "sale %s recorded %.1f days after it happened "
