@@ -306,6 +306,18 @@ static int parse_regime(regime *r, json_t *o)
     return dup_string(&r->other.label, "not controlled in this regime");
 }
 
+static int code_valid(const char *c)
+{
+    size_t n = strlen(c);
+    if (n == 0 || n > 16)
+        return 0;
+    for (; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+              (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+            return 0;
+    return 1;
+}
+
 int regime_parse(regime **out, const char *text, size_t len, const char *code)
 {
     static const char *const keys[] = {"version", "regimes", "note", NULL};
@@ -336,10 +348,10 @@ int regime_parse(regime **out, const char *text, size_t len, const char *code)
         json_t *e = json_array_get(arr, i);
         const char *c = json_string_value(json_object_get(e, "regime"));
         regime *t;
-        if (!json_is_object(e) || !c || !c[0] || strlen(c) > 16) {
+        if (!json_is_object(e) || !c || !code_valid(c)) {
             rc = trace_fail(TRACE_EINVAL,
-                            "regimes: entry %zu has no \"regime\" code (at "
-                            "most 16 characters)",
+                            "regimes: entry %zu has no \"regime\" code (1 to "
+                            "16 letters, digits, - or _)",
                             i + 1);
             goto out;
         }
