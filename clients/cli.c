@@ -783,6 +783,8 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
                          "with --data DIR where traced will run\n");
         return EXIT_USAGE;
     }
+    if (strcmp(cmd->name, "regime") == 0)
+        return cmd->run(g, argc, argv); /* refuses --connect itself */
     if ((ret = remote_open(g)) != 0)
         return ret;
     /* every command parses here and sends what it parsed: a Call (ops.h),

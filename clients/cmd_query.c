@@ -612,7 +612,7 @@ int cmd_regime(struct globals *g, int argc, char **argv)
     if (g->connect) {
         fprintf(ctl_err, "tracectl: regime reads the ledger folder: run it "
                          "with --data DIR\n");
-        return 1;
+        return EXIT_USAGE;
     }
     if ((ret = ctl_open(g, &l)) != 0)
         return ret;
