@@ -191,8 +191,10 @@ extern const size_t trace_builtin_catalog_len;
 /* regime.c: the regime table (data/regimes.json) */
 enum { MOVE_SALE, MOVE_TRANSPORT, MOVE_IMPORT, MOVE_EXPORT, N_MOVES };
 enum { REQ_NO, REQ_YES, REQ_CONFIGURABLE /* PERMIT_MISSING.cat3_transport */ };
-#define REGIME_N_DEADLINES                                                     \
-    3 /* LATE_REPORT's cat1_days, cat23_days, drug_days */
+/* LATE_REPORT's cat1_days, cat23_days, drug_days; SPLIT_PURCHASE's
+ * cat1, cat2, cat3 */
+#define REGIME_N_DEADLINES 3
+#define REGIME_N_SPLITS    3
 extern const char *const regime_move_names[N_MOVES];
 struct regime_move {
     char **permits; /* permit kinds it accepts */
@@ -205,6 +207,7 @@ typedef struct regime_class {
     char *label;   /* for alert details: "category 1" */
     char *licence; /* the scope a buyer must hold, or NULL */
     int deadline;  /* LATE_REPORT parameter index, or -1: none */
+    int split;     /* SPLIT_PURCHASE threshold index, or -1: none */
     struct regime_move move[N_MOVES];
 } regime_class;
 typedef struct regime {
@@ -213,6 +216,7 @@ typedef struct regime {
     char **scopes;     /* the licence scopes that exist */
     size_t n_scopes;
     double late[REGIME_N_DEADLINES]; /* LATE_REPORT defaults */
+    double split[REGIME_N_SPLITS];   /* SPLIT_PURCHASE defaults */
     regime_class *classes;           /* in table order */
     size_t n_classes;
     regime_class other; /* substances with no class of the regime */

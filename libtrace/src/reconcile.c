@@ -158,11 +158,14 @@ static int load_config(struct run *r, const trace_reconcile_opts *o)
         r->cfg[i].enabled = 1;
         r->cfg[i].severity = reconcile_rules[i].severity;
         memcpy(r->cfg[i].p, reconcile_rules[i].pdef, sizeof(r->cfg[i].p));
-        /* the regime gives LATE_REPORT's deadlines; the rules file may
-         * still override them */
+        /* the regime gives LATE_REPORT's deadlines and SPLIT_PURCHASE's
+         * thresholds; the rules file may still override them */
         if (strcmp(reconcile_rules[i].code, "LATE_REPORT") == 0)
             for (int k = 0; k < REGIME_N_DEADLINES; k++)
                 r->cfg[i].p[k] = r->l->regime->late[k];
+        if (strcmp(reconcile_rules[i].code, "SPLIT_PURCHASE") == 0)
+            for (int k = 0; k < REGIME_N_SPLITS; k++) /* cat1, cat2, cat3 */
+                r->cfg[i].p[2 + k] = r->l->regime->split[k];
     }
     if (!o->rules_json)
         return TRACE_OK;

@@ -40,6 +40,41 @@ const char *const regime_move_names[N_MOVES] = {
 /* LATE_REPORT's parameters, in the rule table's order (rules.c). */
 static const char *const deadline_names[REGIME_N_DEADLINES] = {
     "cat1_days", "cat23_days", "drug_days"};
+/* SPLIT_PURCHASE's thresholds (rules.c: its parameters cat1, cat2, cat3,
+ * in kg or, for volumes, L). */
+static const char *const split_names[REGIME_N_SPLITS] = {"cat1", "cat2",
+                                                         "cat3"};
+
+/* The index of `name` among names[n], or -1. */
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* Reads {"NAME": number >= 0, ...} into out[] by names[]. */
+static int parse_numbers(double *out, const char *const *names, int n,
+                         json_t *o, const char *code, const char *what)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(o))
+        return trace_fail(TRACE_EINVAL, "regimes: %s: \"%s\" must be an object",
+                          code, what);
+    json_object_foreach(o, k, v)
+    {
+        int d = name_index(names, n, k);
+        if (d < 0 || !json_is_number(v) || json_number_value(v) < 0)
+            return trace_fail(TRACE_EINVAL,
+                              "regimes: %s: %s.%s is not one of its "
+                              "parameters, or not a number >= 0",
+                              code, what, k);
+        out[d] = json_number_value(v);
+    }
+    return TRACE_OK;
+}
 
 static void free_strings(char **v, size_t n)
 {
@@ -158,17 +193,19 @@ static int has_scope(const regime *r, const char *s)
 static int parse_class(regime *r, regime_class *c, json_t *o, int other)
 {
     static const char *const keys[] = {
-        "class",  "label",   "sale",     "transport", "import",
-        "export", "licence", "deadline", "note",      NULL};
+        "class",   "label",    "sale",  "transport", "import", "export",
+        "licence", "deadline", "split", "note",      NULL};
     const char *cls =
         other ? "other" : json_string_value(json_object_get(o, "class"));
     const char *label = json_string_value(json_object_get(o, "label"));
     json_t *lic = json_object_get(o, "licence");
     json_t *dl = json_object_get(o, "deadline");
+    json_t *sp = json_object_get(o, "split");
     char where[128];
     int rc;
 
     c->deadline = -1;
+    c->split = -1;
     if (!json_is_object(o))
         return trace_fail(TRACE_EINVAL,
                           "regimes: %s: a class must be an object", r->code);
@@ -215,18 +252,26 @@ static int parse_class(regime *r, regime_class *c, json_t *o, int other)
                               "cat23_days, drug_days or null",
                               where);
     }
+    if (sp && !json_is_null(sp) &&
+        (c->split = name_index(split_names, REGIME_N_SPLITS,
+                               json_string_value(sp))) < 0)
+        return trace_fail(TRACE_EINVAL,
+                          "regimes: %s: \"split\" must be cat1, cat2, cat3 "
+                          "or null",
+                          where);
     return TRACE_OK;
 }
 
 static int parse_regime(regime *r, json_t *o)
 {
-    static const char *const keys[] = {"regime",      "name",    "scopes",
-                                       "late_report", "classes", "other",
-                                       "note",        NULL};
+    static const char *const keys[] = {
+        "regime",  "name",  "scopes", "late_report", "split_purchase",
+        "classes", "other", "note",   NULL};
     const char *code = json_string_value(json_object_get(o, "regime"));
     const char *name = json_string_value(json_object_get(o, "name"));
     json_t *scopes = json_object_get(o, "scopes");
     json_t *late = json_object_get(o, "late_report");
+    json_t *split = json_object_get(o, "split_purchase");
     json_t *classes = json_object_get(o, "classes");
     json_t *other = json_object_get(o, "other");
     int rc;
@@ -234,6 +279,9 @@ static int parse_regime(regime *r, json_t *o)
     r->late[0] = 5; /* LATE_REPORT's own defaults (rules.c) */
     r->late[1] = 30;
     r->late[2] = 0;
+    r->split[0] = 10; /* SPLIT_PURCHASE's own defaults (rules.c) */
+    r->split[1] = 100;
+    r->split[2] = 1000;
     if ((rc = dup_string(&r->code, code)) != TRACE_OK ||
         (rc = dup_string(&r->name, name ? name : code)) != TRACE_OK)
         return rc;
@@ -257,29 +305,13 @@ static int parse_regime(regime *r, json_t *o)
             return rc;
         r->n_scopes++;
     }
-    if (late) {
-        const char *k;
-        json_t *v;
-        if (!json_is_object(late))
-            return trace_fail(TRACE_EINVAL,
-                              "regimes: %s: \"late_report\" must be an object",
-                              code);
-        json_object_foreach(late, k, v)
-        {
-            int d;
-            for (d = 0; d < REGIME_N_DEADLINES; d++)
-                if (strcmp(deadline_names[d], k) == 0)
-                    break;
-            if (d == REGIME_N_DEADLINES || !json_is_number(v) ||
-                json_number_value(v) < 0)
-                return trace_fail(TRACE_EINVAL,
-                                  "regimes: %s: late_report.%s is not "
-                                  "cat1_days, cat23_days or drug_days, or "
-                                  "not a number of days >= 0",
-                                  code, k);
-            r->late[d] = json_number_value(v);
-        }
-    }
+    if (late && (rc = parse_numbers(r->late, deadline_names, REGIME_N_DEADLINES,
+                                    late, code, "late_report")) != TRACE_OK)
+        return rc;
+    if (split &&
+        (rc = parse_numbers(r->split, split_names, REGIME_N_SPLITS, split, code,
+                            "split_purchase")) != TRACE_OK)
+        return rc;
     if (!json_is_array(classes) || json_array_size(classes) == 0 ||
         json_array_size(classes) > 250)
         return trace_fail(TRACE_EINVAL,
@@ -301,6 +333,7 @@ static int parse_regime(regime *r, json_t *o)
     if (other)
         return parse_class(r, &r->other, other, 1);
     r->other.deadline = -1;
+    r->other.split = -1;
     if ((rc = dup_string(&r->other.cls, "other")) != TRACE_OK)
         return rc;
     return dup_string(&r->other.label, "not controlled in this regime");

@@ -1357,18 +1357,17 @@ struct split {
     double sum; /* of purchases [start, n) */
 };
 
-static double split_threshold(const struct cfg *c, const subst_info *s)
+static double split_threshold(const struct run *r, const struct cfg *c,
+                              const rec *e)
 {
-    int cat = 0;
+    /* the class's threshold parameter (regime table) */
+    int k = rec_class(r->l, e)->split;
     int64_t factor = 1;
-    for (size_t k = 0; s && k < s->n_scopes; k++)
-        if (strncmp(s->scopes[k], "CN-PC-", 6) == 0)
-            cat = s->scopes[k][6] - '0';
-    if (cat < 1 || cat > 3 || !s || s->dim == DIM_COUNT)
+    if (k < 0 || !e->sub || e->sub->dim == DIM_COUNT)
         return 0;
     /* thresholds are given in kg (category 3 volumes in L) */
-    unit_lookup(s->dim == DIM_VOLUME ? "L" : "kg", NULL, &factor);
-    return c->p[1 + cat] * (double)factor;
+    unit_lookup(e->sub->dim == DIM_VOLUME ? "L" : "kg", NULL, &factor);
+    return c->p[2 + k] * (double)factor;
 }
 
 static int rule_split(struct run *r, const struct cfg *c)
@@ -1386,7 +1385,7 @@ static int rule_split(struct run *r, const struct cfg *c)
         const rec *e = r->by_at[i];
         struct split *sp;
         double limit = e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
-                           ? split_threshold(c, e->sub)
+                           ? split_threshold(r, c, e)
                            : 0;
         if (limit <= 0 || (double)e->qty >= limit)
             continue; /* a purchase at the threshold is no split */

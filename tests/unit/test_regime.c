@@ -164,6 +164,9 @@ static void test_malformed_tables(void **state)
          "one of the regime's \"scopes\""},
         {T_HEAD T_CLASS(",\"deadline\":\"week\"") T_TAIL,
          "\"deadline\" must be"},
+        {T_HEAD T_CLASS(",\"split\":\"cat9\"") T_TAIL, "\"split\" must be"},
+        {T_HEAD "\"split_purchase\":{\"cat4\":1}," T_CLASS("") T_TAIL,
+         "split_purchase.cat4"},
         {T_HEAD T_CLASS(",\"transprt\":{}") T_TAIL, "unknown key \"transprt\""},
         {T_HEAD "\"classes\":[{\"class\":\"A\"},{\"class\":\"A\"}]" T_TAIL,
          "class A is listed twice"},
@@ -368,6 +371,49 @@ static void test_us_late_report(void **state)
     fixture_done(f);
 }
 
+/* SPLIT_PURCHASE under EU: the class's threshold (category 1: cat1,
+ * 10 kg); a substance with no EU category is no split, whatever its CN
+ * category; a rules file overrides the regime's threshold. */
+#define BUY(id, seller, sub, lot, qty)                                         \
+    EV("sale", id, seller, "2026-02-0" id "T00:00:00Z",                        \
+       "\"to\":\"B\",\"substance\":\"" sub "\",\"lot\":\"" lot                 \
+       "\",\"qty\":\"" qty "\",\"unit\":\"kg\"")
+#define MADE(seller, sub, lot)                                                 \
+    EV("produce", "m-" lot, seller, "2026-01-02T00:00:00Z",                    \
+       "\"substance\":\"" sub "\",\"lot\":\"" lot                              \
+       "\",\"qty\":\"500\",\"unit\":\"kg\"")
+#define EU_SCOPES "\"EU-PC-1\",\"EU-PC-2A\",\"EU-PC-2B\""
+
+static void test_eu_split(void **state)
+{
+    fixture *f = regime_fixture("EU");
+    (void)state;
+    load(f,
+         REG("S1", "manufacturer",
+             EU_SCOPES) REG("S2", "manufacturer",
+                            EU_SCOPES) REG("S3", "manufacturer", EU_SCOPES)
+             REG("B", "distributor", EU_SCOPES) MADE("S1", "ephedrine", "E1")
+                 MADE("S2", "ephedrine", "E2") MADE("S3", "ephedrine", "E3")
+                     MADE("S1", "chloroform", "C1")
+                         MADE("S2", "chloroform", "C2")
+                             MADE("S3", "chloroform", "C3")
+         /* fires: 3 x 4 kg of a category 1 substance >= 10 kg */
+         BUY("1", "S1", "ephedrine", "E1", "4")
+             BUY("2", "S2", "ephedrine", "E2", "4")
+                 BUY("3", "S3", "ephedrine", "E3", "4")
+         /* near miss: chloroform (CN category 2, no EU category),
+          * 3 x 40 kg >= CN's 100 kg */
+         BUY("4", "S1", "chloroform", "C1", "40")
+             BUY("5", "S2", "chloroform", "C2", "40")
+                 BUY("6", "S3", "chloroform", "C3", "40"),
+         TRACE_APPEND_HISTORIC);
+    assert_int_equal(alerts_of(f, "SPLIT_PURCHASE", "1", NULL), 1);
+    assert_int_equal(alerts_of(f, "SPLIT_PURCHASE", NULL,
+                               "{\"SPLIT_PURCHASE\":{\"cat1\":20}}"),
+                     0);
+    fixture_done(f);
+}
+
 /* ------------------------------------------------------------------ */
 /* A ledger without a regime in its meta is CN                          */
 
@@ -423,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_us_check_at_entry),
         cmocka_unit_test(test_us_unlicensed),
         cmocka_unit_test(test_us_late_report),
+        cmocka_unit_test(test_eu_split),
         cmocka_unit_test(test_no_meta_regime_is_cn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
