@@ -447,24 +447,26 @@ def build(seed, clean, per_rule):
 # data/regimes.json): per control class, a substance of it with its unit,
 # the permit kind a sale needs (None: none), the licence scope its buyer
 # needs (None: none), the reporting deadline in days (None: none), the
-# permit kinds an import and an export need (None: none needed).
+# permit kinds an import and an export need (None: none needed), the
+# SPLIT_PURCHASE threshold in kg or L (None: none; the thresholds are this
+# project's defaults, as the deadlines outside CN).
 REGIMES = {
     # DEA: Form 222/CSOS orders for Schedule II; registration for List I
     # and Schedule II-V handlers (none for List II); import/export
     # declarations (Forms 486, 236) or permits (Schedule II)
     "US": [
         ("1-phenyl-2-propanone", "kg", "order_form", "US-CSA-II", 15,
-         "import_license", "export_license"),
+         "import_license", "export_license", None),
         ("anpp", "kg", "order_form", "US-CSA-II", 15, "import_license",
-         "export_license"),
+         "export_license", None),
         ("ephedrine", "kg", None, "US-LIST-I", 15, "import_declaration",
-         "export_declaration"),
+         "export_declaration", 10),
         ("safrole", "kg", None, "US-LIST-I", 15, "import_declaration",
-         "export_declaration"),
+         "export_declaration", 10),
         ("acetic-anhydride", "kg", None, None, 30, "import_declaration",
-         "export_declaration"),
+         "export_declaration", 1000),
         ("toluene", "L", None, None, 30, "import_declaration",
-         "export_declaration"),
+         "export_declaration", 1000),
     ],
     # 273/2004: licence and customer declaration for category 1,
     # registration (2A) and customer declaration for category 2;
@@ -472,31 +474,32 @@ REGIMES = {
     # for categories 1 and 2A (2B and 3 only to some destinations)
     "EU": [
         ("ephedrine", "kg", "customer_declaration", "EU-PC-1", 30,
-         "import_authorisation", "export_authorisation"),
+         "import_authorisation", "export_authorisation", 10),
         ("piperonal", "kg", "customer_declaration", "EU-PC-1", 30,
-         "import_authorisation", "export_authorisation"),
+         "import_authorisation", "export_authorisation", 10),
         ("acetic-anhydride", "kg", "customer_declaration", "EU-PC-2A", 60,
-         None, "export_authorisation"),
+         None, "export_authorisation", 100),
         ("phenylacetic-acid", "kg", "customer_declaration", None, 60, None,
-         None),
-        ("sulfuric-acid", "kg", None, None, None, None, None),
-        ("acetone", "L", None, None, None, None, None),
+         None, 100),
+        ("sulfuric-acid", "kg", None, None, None, None, None, 1000),
+        ("acetone", "L", None, None, None, None, None, 1000),
     ],
     # the 1988 Convention: licensed handlers of Table I and II substances,
     # pre-export notification and export authorisation, import
     # authorisation for Table I
     "UN": [
         ("ephedrine", "kg", None, "UN1988-I", 15, "import_license",
-         "export_license"),
+         "export_license", 10),
         ("potassium-permanganate", "kg", None, "UN1988-I", 15,
-         "import_license", "export_license"),
+         "import_license", "export_license", 10),
         ("sulfuric-acid", "kg", None, "UN1988-II", 30, None,
-         "export_license"),
-        ("toluene", "L", None, "UN1988-II", 30, None, "export_license"),
+         "export_license", 1000),
+        ("toluene", "L", None, "UN1988-II", 30, None, "export_license",
+         1000),
     ],
 }
 REGIME_RULES = ["PERMIT_MISSING", "PERMIT_INVALID", "UNLICENSED_PARTY",
-                "LATE_REPORT"]
+                "LATE_REPORT", "SPLIT_PURCHASE"]
 # a permit kind of the regime that no movement of any class accepts
 WRONG_KIND = {"US": "purchase_license", "EU": "purchase_license",
               "UN": "purchase_filing"}
@@ -524,7 +527,7 @@ class RegimeScenario(Scenario):
             cls = [c for c in cls if c[3]]
         elif bend == "LATE_REPORT":
             cls = [c for c in cls if c[4]]
-        sub, unit, sale_kind, lic, days, imp, exp = r.choice(cls)
+        sub, unit, sale_kind, lic, days, imp, exp, _ = r.choice(cls)
         seller = self.party("S" + k, "manufacturer", self.scopes)
         buyer_lic = list(self.scopes)
         if bend == "UNLICENSED_PARTY":
@@ -595,12 +598,51 @@ class RegimeScenario(Scenario):
                 self.expect_alert(bend, e)
 
 
+    def regime_split_flow(self, bend=None):
+        """A buyer buys one substance from three sellers within a
+        fortnight, each purchase permitted as its class needs and
+        received: 40 % of the class's threshold each (together they reach
+        it: a split), or, as a near miss, 30 % each or a substance with
+        no threshold."""
+        r = self.rng
+        k = self.uid("SP")
+        cls = [c for c in self.classes if c[7]] if bend else self.classes
+        sub, unit, sale_kind, lic, days, imp, exp, limit = r.choice(cls)
+        share = 0.4 if bend else 0.3
+        qty = "%g" % ((limit or 10) * share)
+        buyer = self.party("SB" + k, "distributor", self.scopes)
+        t = BASE + timedelta(days=r.randint(0, 60), hours=r.randint(0, 8))
+        for i in range(3):
+            seller = self.party("SS%s-%d" % (k, i), "manufacturer",
+                                self.scopes)
+            lot = "L%s-%d" % (k, i)
+            at = t + timedelta(days=5 * i)
+            self.ev("produce", seller, at - timedelta(days=2), substance=sub,
+                    lot=lot, qty="5000", unit=unit)
+            f = dict(to=buyer, substance=sub, lot=lot, qty=qty, unit=unit)
+            if sale_kind:
+                f["permit"] = self.permit(buyer, sale_kind, sub, "5000", unit,
+                                          t - timedelta(days=20),
+                                          t + timedelta(days=60),
+                                          counterparty=seller)
+            sale = self.ev("sale", seller, at, **f)
+            self.ev("receipt", buyer, at + timedelta(hours=20),
+                    **{"from": seller}, ref=sale["id"], substance=sub,
+                    lot=lot, qty=qty, unit=unit)
+            if bend:
+                self.expect_alert(bend, sale)
+
+
 def build_regime(seed, regime, clean, per_rule):
     sc = RegimeScenario(seed, regime)
     plan = [None] * clean + [r for r in REGIME_RULES for _ in range(per_rule)]
     sc.rng.shuffle(plan)
     for bend in plan:
-        sc.regime_flow(bend)
+        if bend == "SPLIT_PURCHASE" or (bend is None and
+                                        sc.rng.random() < 0.1):
+            sc.regime_split_flow(bend)
+        else:
+            sc.regime_flow(bend)
     return sc
 
 
