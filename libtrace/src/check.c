@@ -25,8 +25,11 @@
  *   LICENCE_SCOPE         a party registered with a scope its kind may not
  *                         hold (a retail pharmacy with narcotics or class 1
  *                         psychotropics), or a purchase or import permit
- *                         issued to a party without the licence scope of
- *                         the substance's category
+ *                         issued to a party without the licence scope the
+ *                         regime asks of the substance's class
+ *
+ * Which permit kinds fit which movement, and which licence a class asks,
+ * is the ledger's regime table (regime.c), as for the rules.
  *   RX_REUSE              a dispensing whose prescription id (`rx.id`, as
  *                         the reconciliation rule RX_REUSE keys it: the id
  *                         alone, whoever prescribed, any substance) was
@@ -145,7 +148,8 @@ static int keep_permit(const trace_permit_state *p, void *ctx)
 }
 
 /* A cited permit: `holder` must hold it, `counterparty` (or NULL) be the
- * one it names, `kinds` list the kinds that fit. */
+ * one it names, and its kind be one the regime table accepts for the
+ * movement `move` (MOVE_*) of the substance's class. */
 static int check_permit(struct checker *c, const char *permit,
                         const char *holder, const char *counterparty, int move,
                         const char *substance, const Trace__V1__Quantity *q)
@@ -315,9 +319,8 @@ static int check_permit_issue(struct checker *c, const Trace__V1__PermitBody *b)
     Trace__V1__PartyState *st;
     MDB_txn *txn;
     arena *a;
-    int rc, has = 0;
-
     const regime_class *cls = regime_class_of(c->l->regime, s);
+    int rc, has = 0;
 
     /* a kind of permit for buying or importing (the regime table lists it
      * for a sale or an import of the class or of uncontrolled
