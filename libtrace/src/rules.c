@@ -306,7 +306,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
         const char *cited[2] = {
             e->permit,
             e->kind == TRACE__V1__EVENT__BODY_SALE_BODY ? e->tpermit : NULL};
-        const regime_class *cls = rec_class(r->l, e);
+        const regime_class *cls;
         int need = 0, need_transport = 0;
 
         /* judged as of r->as_of, which does not count this event yet: the
@@ -318,6 +318,7 @@ static int rule_permits(struct run *r, const struct cfg *c)
             break;
 
         /* what the regime table asks of the class (regime.c) */
+        cls = rec_class(r->l, e);
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY) {
             uint8_t t = cls->move[MOVE_TRANSPORT].required;
             need =
@@ -1136,10 +1137,11 @@ static int rule_late(struct run *r, const struct cfg *c)
     int rc = TRACE_OK;
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        int d = rec_class(r->l, e)->deadline;
+        int d;
         double days;
         if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY || e->historic)
             continue;
+        d = rec_class(r->l, e)->deadline;
         /* the class's deadline parameter (regime table); drug_days 0: off */
         if (d < 0 || (d == 2 && c->p[2] <= 0))
             continue;
