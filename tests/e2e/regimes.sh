@@ -59,6 +59,8 @@ JSONL
 expect 0 "import US parties and permits" -- "$T" --data "$W/us" import --provision-keys --historic "$W/us.jsonl"
 expect 0 "permit show: the kind as stored" -- "$T" --data "$W/us" --json permit show DEA222-1
 grep -q '"kind":"order_form"' "$W/out" && ok || bad "order form: $(cat "$W/out")"
+expect 0 "permit show --lang zh" -- "$T" --data "$W/us" --lang zh permit show DEA222-1
+grep -q "^许可证  *DEA222-1 (订货单, 多次)$" "$W/out" && ok || bad "zh permit kind: $(head -2 "$W/out")"
 expect 0 "check a Schedule II sale with its order form" -- "$T" --data "$W/us" --as S1 check sale --id c-1 --to B1 --substance anpp --lot A1 --qty 5 --unit kg --permit DEA222-1 --at 2026-03-03T08:00:00Z
 expect 2 "record a Schedule II sale citing a purchase licence" -- "$T" --data "$W/us" --as S1 record sale --id c-2 --to B1 --substance anpp --lot A1 --qty 5 --unit kg --permit PL-1 --at 2026-03-03T08:00:00Z
 grep -q "PERMIT_INVALID: permit PL-1 is a purchase_license, which does not cover this movement" "$W/err" && ok || bad "wrong kind at entry: $(cat "$W/err")"
