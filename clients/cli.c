@@ -251,9 +251,20 @@ static int cmd_help(struct globals *g, int argc, char **argv);
 
 static const struct command commands[] = {
     {"init", cmd_init,
-     "[--regulator ID] [--catalog FILE] [--tz +HH:MM] [--max-qty 'QTY UNIT']",
+     "[--regulator ID] [--regime CN|US|EU|UN] [--regimes FILE] [--catalog "
+     "FILE] [--tz +HH:MM] [--max-qty 'QTY UNIT']",
      "Create a new ledger in --data DIR with its root regulator.",
      "  --regulator ID   root regulator party id (default REGULATOR)\n"
+     "  --regime CODE    the regulatory regime the rules follow: CN (default;\n"
+     "                   易制毒化学品管理条例, 麻醉药品和精神药品管理条例),\n"
+     "                   US (DEA: List I/II, Schedules II-V), EU (273/2004,\n"
+     "                   111/2005: categories 1-4) or UN (1988 Convention\n"
+     "                   Tables I/II); stored in the ledger (`tracectl "
+     "regime`)\n"
+     "  --regimes FILE   a regime table JSON instead of the built-in one\n"
+     "                   (data/regimes.json); stored in the ledger.  An\n"
+     "                   unknown regime or a malformed table is refused (exit\n"
+     "                   2) and no ledger is made\n"
      "  --catalog FILE   substance catalog JSON (default: the built-in one\n"
      "                   with the substances of SPEC section 7)\n"
      "  --tz +HH:MM      the zone of bare dates in events and options\n"
@@ -578,6 +589,17 @@ static const struct command commands[] = {
      "List the substances of the ledger's catalog and their controls.",
      "Codes and CAS numbers are what events name as `substance`; the\n"
      "controls are the licence scopes a buyer needs (e.g. CN-PC-1).\n"},
+    {"regime", cmd_regime, "",
+     "Show the ledger's regime and its table (embedded, --data DIR).",
+     "The regime (CN, US, EU or UN) was chosen at `init --regime`; a ledger\n"
+     "made before regimes existed is CN.  For each control class: the\n"
+     "permit kinds a sale, a carried sale's transport, an import and an\n"
+     "export accept and whether one is required (PERMIT_MISSING,\n"
+     "PERMIT_INVALID), the licence scope a buyer must hold\n"
+     "(UNLICENSED_PARTY) and the LATE_REPORT deadline parameter that\n"
+     "applies; then the licence scopes that exist and the deadlines'\n"
+     "defaults (a rules file overrides them).  --json: the table's entry.\n"
+     "--lang zh: Chinese labels.\n"},
     {"head", cmd_head, "[--follow]",
      "Print the journal's size and head hash (to record outside).",
      "The head hash covers every entry: writing it down somewhere else\n"
@@ -761,6 +783,8 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
                          "with --data DIR where traced will run\n");
         return EXIT_USAGE;
     }
+    if (strcmp(cmd->name, "regime") == 0)
+        return cmd->run(g, argc, argv); /* refuses --connect itself */
     if ((ret = remote_open(g)) != 0)
         return ret;
     /* every command parses here and sends what it parsed: a Call (ops.h),

@@ -35,6 +35,8 @@ int cmd_init(struct globals *g, int argc, char **argv)
         {"catalog", required_argument, NULL, 'c'},
         {"tz", required_argument, NULL, 'z'},
         {"max-qty", required_argument, NULL, 'q'},
+        {"regime", required_argument, NULL, 'g'},
+        {"regimes", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {0}};
     trace_init_opts io = TRACE_INIT_OPTS_INIT;
@@ -43,7 +45,8 @@ int cmd_init(struct globals *g, int argc, char **argv)
     trace_keyring *ring = NULL;
     trace_ledger *l = NULL;
     const trace_key *key = NULL;
-    char *catalog = NULL;
+    char *catalog = NULL, *regimes = NULL;
+    size_t regimes_len = 0;
     int c, rc, ret = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -56,6 +59,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
             long n;
             if (!f) {
                 fprintf(ctl_err, "tracectl: %s: %s\n", optarg, strerror(errno));
+                free(regimes);
                 return 4;
             }
             fseek(f, 0, SEEK_END);
@@ -65,6 +69,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
             if (!catalog || fread(catalog, 1, (size_t)n, f) != (size_t)n) {
                 fclose(f);
                 free(catalog);
+                free(regimes);
                 fprintf(ctl_err, "tracectl: cannot read %s\n", optarg);
                 return 6;
             }
@@ -85,6 +90,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
                 (hh = (z[1] - '0') * 10 + (z[2] - '0')) > 14 ||
                 (mm = (z[4] - '0') * 10 + (z[5] - '0')) > 59) {
                 free(catalog);
+                free(regimes);
                 return ctl_usage("init", "--tz takes +HH:MM or -HH:MM, not %s",
                                  optarg);
             }
@@ -92,15 +98,32 @@ int cmd_init(struct globals *g, int argc, char **argv)
             io.has_tz = 1;
             break;
         }
+        case 'g':
+            io.regime = optarg;
+            break;
+        case 'G':
+            free(regimes);
+            regimes = NULL;
+            if (ctl_read_file(optarg, &regimes, &regimes_len) != 0) {
+                fprintf(ctl_err, "tracectl: cannot read %s: %s\n", optarg,
+                        strerror(errno));
+                free(catalog);
+                return 4;
+            }
+            io.regimes_json = regimes;
+            io.regimes_len = regimes_len;
+            break;
         case 'q':
             if (n_max_qty == sizeof(max_qty) / sizeof(max_qty[0])) {
                 free(catalog);
+                free(regimes);
                 return ctl_usage("init", "%s", "too many --max-qty");
             }
             max_qty[n_max_qty++] = optarg;
             break;
         case 'h':
             free(catalog);
+            free(regimes);
             ctl_help(ctl_find_command("init"));
             return 0;
         default:
@@ -109,6 +132,7 @@ int cmd_init(struct globals *g, int argc, char **argv)
     }
     if (optind != argc) {
         free(catalog);
+        free(regimes);
         return ctl_usage("init", "unexpected argument %s", argv[optind]);
     }
     io.max_qty = max_qty;
@@ -117,12 +141,23 @@ int cmd_init(struct globals *g, int argc, char **argv)
         io.regulator = "REGULATOR";
     if (!trace_party_id_valid(io.regulator)) {
         free(catalog);
+        free(regimes);
         return ctl_usage("init", "invalid regulator id %s", io.regulator);
+    }
+    /* an unknown regime or a malformed table: refused before anything
+     * (folder, key) is made */
+    if ((rc = trace_regime_check(io.regimes_json, io.regimes_len, io.regime)) !=
+        TRACE_OK) {
+        fprintf(ctl_err, "tracectl: init: %s\n", trace_error_last());
+        free(catalog);
+        free(regimes);
+        return 2;
     }
     if (mkdir(g->data, 0700) != 0 && errno != EEXIST) {
         fprintf(ctl_err, "tracectl: cannot create %s: %s\n", g->data,
                 strerror(errno));
         free(catalog);
+        free(regimes);
         return 6;
     }
     if ((rc = trace_keyring_open(&ring, ctl_keys_dir(g), 1)) != TRACE_OK)
@@ -134,16 +169,24 @@ int cmd_init(struct globals *g, int argc, char **argv)
         goto fail;
     if ((rc = trace_ledger_init(&l, g->data, key, &io)) != TRACE_OK)
         goto fail;
+    /* the regime is named when it was chosen (`tracectl regime` shows
+     * it, and its table, for any ledger) */
     if (g->json)
-        fprintf(ctl_out,
-                "{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"}\n",
-                g->data, io.regulator, ctl_keys_dir(g));
+        fprintf(
+            ctl_out,
+            "{\"data\":\"%s\",\"regulator\":\"%s\",\"keys\":\"%s\"%s%s%s}\n",
+            g->data, io.regulator, ctl_keys_dir(g),
+            io.regime ? ",\"regime\":\"" : "",
+            io.regime ? trace_ledger_regime(l) : "", io.regime ? "\"" : "");
     else
         fprintf(ctl_out,
                 "initialised ledger in %s\nroot regulator: %s (key in "
-                "%s/%s.key)\nnext: tracectl --data %s import "
+                "%s/%s.key)\n%s%s%snext: tracectl --data %s import "
                 "--provision-keys FILE\n",
-                g->data, io.regulator, ctl_keys_dir(g), io.regulator, g->data);
+                g->data, io.regulator, ctl_keys_dir(g), io.regulator,
+                io.regime ? "regime: " : "",
+                io.regime ? trace_ledger_regime(l) : "", io.regime ? "\n" : "",
+                g->data);
     goto out;
 fail:
     ret = ctl_fail(rc);
@@ -151,6 +194,7 @@ out:
     ctl_close(g, l);
     trace_keyring_free(ring);
     free(catalog);
+    free(regimes);
     return ret;
 }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "tracectl.h"
 
 /* ------------------------------------------------------------------ */
@@ -533,5 +535,120 @@ int cmd_head(struct globals *g, int argc, char **argv)
     /* print each new head as appends land, until interrupted (through
      * a daemon: remote_follow_heads, on its PUB socket) */
     ret = ctl_follow_head(g, &call);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* regime                                                               */
+
+/* One movement of a class: "purchase_license (required)". */
+static void print_move(struct globals *g, json_t *m)
+{
+    json_t *p = json_object_get(m, "permits");
+    json_t *req = json_object_get(m, "required");
+    size_t i;
+    json_t *k;
+
+    if (!m) {
+        fputs(g->lang == OPS_LANG_ZH ? "不限" : "any", ctl_out);
+        return;
+    }
+    if (json_array_size(p) == 0)
+        fputs(g->lang == OPS_LANG_ZH ? "无" : "none", ctl_out);
+    json_array_foreach(p, i, k)
+    {
+        const char *v = json_string_value(k);
+        fprintf(ctl_out, "%s%s", i ? "/" : "",
+                g->lang == OPS_LANG_ZH ? trace_zh_name(v) : v);
+    }
+    if (json_is_true(req))
+        fputs(g->lang == OPS_LANG_ZH ? " (必须)" : " (required)", ctl_out);
+    else if (json_is_string(req))
+        fputs(g->lang == OPS_LANG_ZH ? " (按规则配置)" : " (if configured)",
+              ctl_out);
+}
+
+static void print_class(struct globals *g, json_t *c, const char *name)
+{
+    static const char *const moves[] = {"sale", "transport", "import",
+                                        "export"};
+    static const char *const moves_zh[] = {"销售", "运输", "进口", "出口"};
+    const char *lic = json_string_value(json_object_get(c, "licence"));
+    const char *dl = json_string_value(json_object_get(c, "deadline"));
+    const char *label = json_string_value(json_object_get(c, "label"));
+
+    fprintf(ctl_out, "%s", name);
+    if (label)
+        fprintf(ctl_out, " (%s)", label);
+    fputc('\n', ctl_out);
+    for (int m = 0; m < 4; m++) {
+        fprintf(ctl_out, "  %-10s ",
+                g->lang == OPS_LANG_ZH ? moves_zh[m] : moves[m]);
+        print_move(g, json_object_get(c, moves[m]));
+        fputc('\n', ctl_out);
+    }
+    fprintf(ctl_out, "  %-10s %s\n",
+            g->lang == OPS_LANG_ZH ? "买方资质" : "licence", lic ? lic : "-");
+    fprintf(ctl_out, "  %-10s %s\n",
+            g->lang == OPS_LANG_ZH ? "报告时限" : "deadline", dl ? dl : "-");
+}
+
+int cmd_regime(struct globals *g, int argc, char **argv)
+{
+    trace_ledger *l = NULL;
+    json_t *root = NULL, *classes, *c, *late;
+    const char *k;
+    json_t *v;
+    size_t i;
+    int ret;
+
+    if (argc > 1 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_help(ctl_find_command("regime"));
+        return 0;
+    }
+    if (argc > 1)
+        return ctl_usage("regime", "unexpected argument %s", argv[1]);
+    if (g->connect) {
+        fprintf(ctl_err, "tracectl: regime reads the ledger folder: run it "
+                         "with --data DIR\n");
+        return EXIT_USAGE;
+    }
+    if ((ret = ctl_open(g, &l)) != 0)
+        return ret;
+    if (g->json) {
+        fprintf(ctl_out, "%s\n", trace_ledger_regime_json(l));
+        goto out;
+    }
+    root = json_loads(trace_ledger_regime_json(l), 0, NULL);
+    if (!root) {
+        fprintf(ctl_err, "tracectl: out of memory\n");
+        ret = 6;
+        goto out;
+    }
+    fprintf(ctl_out, "%s %s: %s\n",
+            g->lang == OPS_LANG_ZH ? "监管制度" : "regime",
+            trace_ledger_regime(l),
+            json_string_value(json_object_get(root, "name")));
+    fprintf(ctl_out,
+            "%s:", g->lang == OPS_LANG_ZH ? "资质范围" : "licence scopes");
+    json_array_foreach(json_object_get(root, "scopes"), i, v)
+        fprintf(ctl_out, " %s", json_string_value(v));
+    fprintf(ctl_out, "\n%s:",
+            g->lang == OPS_LANG_ZH ? "LATE_REPORT 时限 (天)"
+                                   : "LATE_REPORT deadlines (days)");
+    late = json_object_get(root, "late_report");
+    json_object_foreach(late, k, v)
+        fprintf(ctl_out, " %s %g", k, json_number_value(v));
+    fputs("\n\n", ctl_out);
+    classes = json_object_get(root, "classes");
+    json_array_foreach(classes, i, c)
+        print_class(g, c, json_string_value(json_object_get(c, "class")));
+    if ((c = json_object_get(root, "other")))
+        print_class(g, c,
+                    g->lang == OPS_LANG_ZH ? "其他物质" : "other substances");
+out:
+    json_decref(root);
+    ctl_close(g, l);
     return ret;
 }

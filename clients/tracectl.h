@@ -154,6 +154,7 @@ int cmd_ack(struct globals *g, int argc, char **argv);
 int cmd_alerts(struct globals *g, int argc, char **argv);
 int cmd_backup(struct globals *g, int argc, char **argv);
 int cmd_catalog(struct globals *g, int argc, char **argv);
+int cmd_regime(struct globals *g, int argc, char **argv);
 int cmd_head(struct globals *g, int argc, char **argv);
 int cmd_balance(struct globals *g, int argc, char **argv);
 int cmd_export(struct globals *g, int argc, char **argv);

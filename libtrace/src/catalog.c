@@ -65,7 +65,7 @@ static int parse_one(subst_info *s, json_t *o, size_t idx)
     const char *name_zh = json_string_value(json_object_get(o, "name_zh"));
     const char *dim = json_string_value(json_object_get(o, "dimension"));
     json_t *controls = json_object_get(o, "controls");
-    const char *regime;
+    const char *reg;
     json_t *cls;
 
     if (!code || !valid_code(code))
@@ -97,18 +97,18 @@ static int parse_one(subst_info *s, json_t *o, size_t idx)
     s->scopes = calloc(json_object_size(controls) + 1, sizeof(char *));
     if (!s->scopes)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    json_object_foreach(controls, regime, cls)
+    json_object_foreach(controls, reg, cls)
     {
         char buf[64];
         if (json_is_true(cls))
-            snprintf(buf, sizeof(buf), "%s", regime);
+            snprintf(buf, sizeof(buf), "%s", reg);
         else if (json_is_string(cls))
-            snprintf(buf, sizeof(buf), "%s-%s", regime, json_string_value(cls));
+            snprintf(buf, sizeof(buf), "%s-%s", reg, json_string_value(cls));
         else
             return trace_fail(TRACE_EINVAL,
                               "catalog %s: control %s must be a class string "
                               "or true",
-                              code, regime);
+                              code, reg);
         if (!(s->scopes[s->n_scopes++] = strdup(buf)))
             return trace_fail(TRACE_ENOMEM, "out of memory");
     }

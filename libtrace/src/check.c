@@ -25,8 +25,11 @@
  *   LICENCE_SCOPE         a party registered with a scope its kind may not
  *                         hold (a retail pharmacy with narcotics or class 1
  *                         psychotropics), or a purchase or import permit
- *                         issued to a party without the licence scope of
- *                         the substance's category
+ *                         issued to a party without the licence scope the
+ *                         regime asks of the substance's class
+ *
+ * Which permit kinds fit which movement, and which licence a class asks,
+ * is the ledger's regime table (regime.c), as for the rules.
  *   RX_REUSE              a dispensing whose prescription id (`rx.id`, as
  *                         the reconciliation rule RX_REUSE keys it: the id
  *                         alone, whoever prescribed, any substance) was
@@ -145,11 +148,11 @@ static int keep_permit(const trace_permit_state *p, void *ctx)
 }
 
 /* A cited permit: `holder` must hold it, `counterparty` (or NULL) be the
- * one it names, `kinds` list the kinds that fit. */
+ * one it names, and its kind be one the regime table accepts for the
+ * movement `move` (MOVE_*) of the substance's class. */
 static int check_permit(struct checker *c, const char *permit,
-                        const char *holder, const char *counterparty,
-                        const char *const *kinds, const char *substance,
-                        const Trace__V1__Quantity *q)
+                        const char *holder, const char *counterparty, int move,
+                        const char *substance, const Trace__V1__Quantity *q)
 {
     const Trace__V1__Event *ev = c->ev;
     struct permit_seen s;
@@ -166,10 +169,10 @@ static int check_permit(struct checker *c, const char *permit,
     }
     if (rc != TRACE_OK)
         return rc;
-    for (const char *const *k = kinds; *k; k++)
-        kind_ok |= strcmp(*k, s.kind) == 0;
     a = catalog_find(c->l->cat, substance);
     b = catalog_find(c->l->cat, s.substance);
+    /* the kinds the regime accepts for the movement (regime.c) */
+    kind_ok = regime_accepts(regime_class_of(c->l->regime, a), move, s.kind);
     if (strcmp(s.status, "active") != 0)
         finding(c, "PERMIT_INVALID", "permit %s is %s at %s's time", permit,
                 s.status, ev->id);
@@ -303,18 +306,30 @@ static int check_party(struct checker *c, const Trace__V1__PartyBody *b)
     return TRACE_OK;
 }
 
-/* A purchase or import permit goes to a holder licensed for the
- * substance's category (any one of its CN scopes). */
+static int lists_kind(const regime_class *c, int move, const char *kind)
+{
+    return c->move[move].listed && regime_accepts(c, move, kind);
+}
+
+/* A purchase or import permit goes to a holder with the licence scope the
+ * regime asks of the substance's class (CN: its category's scope). */
 static int check_permit_issue(struct checker *c, const Trace__V1__PermitBody *b)
 {
     const subst_info *s = catalog_find(c->l->cat, b->substance);
     Trace__V1__PartyState *st;
     MDB_txn *txn;
     arena *a;
-    int rc, needs = 0, has = 0;
+    const regime_class *cls = regime_class_of(c->l->regime, s);
+    int rc, has = 0;
 
-    if (!s || (strncmp(b->kind, "purchase_", 9) != 0 &&
-               strcmp(b->kind, "import_license") != 0))
+    /* a kind of permit for buying or importing (the regime table lists it
+     * for a sale or an import of the class or of uncontrolled
+     * substances), for a class whose buyers need a licence */
+    if (!s || !cls->licence ||
+        !(lists_kind(cls, MOVE_SALE, b->kind) ||
+          lists_kind(cls, MOVE_IMPORT, b->kind) ||
+          lists_kind(&c->l->regime->other, MOVE_SALE, b->kind) ||
+          lists_kind(&c->l->regime->other, MOVE_IMPORT, b->kind)))
         return TRACE_OK;
     if (!(a = arena_new(0)))
         return trace_fail(TRACE_ENOMEM, "out of memory");
@@ -324,19 +339,13 @@ static int check_permit_issue(struct checker *c, const Trace__V1__PermitBody *b)
     }
     rc = party_state_get(txn, c->l, a, b->holder, &st);
     if (rc == TRACE_OK) {
-        for (size_t i = 0; i < s->n_scopes; i++) {
-            if (strncmp(s->scopes[i], "CN-", 3) != 0)
-                continue;
-            needs = 1;
-            for (size_t k = 0; k < st->body->n_licenses; k++)
-                has |= strcmp(st->body->licenses[k], s->scopes[i]) == 0;
-        }
-        if (needs && !has)
+        for (size_t k = 0; k < st->body->n_licenses; k++)
+            has |= strcmp(st->body->licenses[k], cls->licence) == 0;
+        if (!has)
             finding(c, "LICENCE_SCOPE",
                     "permit %s goes to %s, which holds no licence scope for "
                     "%s (%s)",
-                    b->permit, b->holder, s->code,
-                    s->n_scopes ? s->scopes[0] : "-");
+                    b->permit, b->holder, s->code, cls->licence);
     }
     ledger_txn_abort(c->l, txn);
     arena_free(a);
@@ -347,11 +356,6 @@ static int check_permit_issue(struct checker *c, const Trace__V1__PermitBody *b)
 int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
                 trace_finding_fn fn, void *ctx)
 {
-    static const char *const purchase[] = {"purchase_license",
-                                           "purchase_filing", NULL};
-    static const char *const licence_only[] = {"purchase_license", NULL};
-    static const char *const imports[] = {"import_license", NULL};
-    static const char *const exports[] = {"export_license", NULL};
     struct checker c = {l, ev, fn, ctx, 0};
     struct timespec now;
     int rc = TRACE_OK;
@@ -370,15 +374,10 @@ int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
     switch (ev->body_case) {
     case TRACE__V1__EVENT__BODY_SALE_BODY: {
         const Trace__V1__SaleBody *b = ev->sale_body;
-        const subst_info *s = catalog_find(l->cat, b->substance);
-        int cat1 = 0;
-        for (size_t i = 0; s && i < s->n_scopes; i++)
-            cat1 |= strcmp(s->scopes[i], "CN-PC-1") == 0;
         rc = check_stock(&c, b->substance, b->lot, b->qty);
         if (rc == TRACE_OK && b->permit)
-            rc = check_permit(&c, b->permit, b->to, ev->party,
-                              cat1 ? licence_only : purchase, b->substance,
-                              b->qty);
+            rc = check_permit(&c, b->permit, b->to, ev->party, MOVE_SALE,
+                              b->substance, b->qty);
         break;
     }
     case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
@@ -407,12 +406,13 @@ int check_event(trace_ledger *l, const Trace__V1__Event *ev, int64_t skew_us,
                          ev->export_body->qty);
         if (rc == TRACE_OK)
             rc = check_permit(&c, ev->export_body->permit, ev->party, NULL,
-                              exports, ev->export_body->substance,
+                              MOVE_EXPORT, ev->export_body->substance,
                               ev->export_body->qty);
         break;
     case TRACE__V1__EVENT__BODY_IMPORT_BODY:
-        rc = check_permit(&c, ev->import_body->permit, ev->party, NULL, imports,
-                          ev->import_body->substance, ev->import_body->qty);
+        rc = check_permit(&c, ev->import_body->permit, ev->party, NULL,
+                          MOVE_IMPORT, ev->import_body->substance,
+                          ev->import_body->qty);
         break;
     case TRACE__V1__EVENT__BODY_PRODUCE_BODY:
         for (size_t i = 0; rc == TRACE_OK && i < ev->produce_body->n_inputs;

@@ -86,13 +86,20 @@ static const char *const party_kinds[] = {
     "pharmacy",     "hospital",    "carrier",   "warehouse",
     "importer",     "exporter",    "regulator", NULL};
 static const char *const party_statuses[] = {"active", "suspended", NULL};
-static const char *const permit_kinds[] = {"purchase_license",
-                                           "purchase_filing",
-                                           "transport_license",
-                                           "transport_filing",
-                                           "import_license",
-                                           "export_license",
-                                           NULL};
+static const char *const permit_kinds[] = {
+    "purchase_license", "purchase_filing", "transport_license",
+    "transport_filing", "import_license", "export_license",
+    /* other regimes (regimes.json) */
+    "customer_declaration", "order_form", "import_authorisation",
+    "export_authorisation", "import_declaration", "export_declaration", NULL};
+
+int permit_kind_known(const char *kind)
+{
+    for (const char *const *p = permit_kinds; *p; p++)
+        if (strcmp(*p, kind) == 0)
+            return 1;
+    return 0;
+}
 static const char *const permit_statuses[] = {"active", "suspended", "revoked",
                                               "exhausted", NULL};
 static const char *const uses[] = {"single", "multi", NULL};
@@ -143,6 +150,12 @@ static const struct {
     {"运输备案证明", "transport_filing"},
     {"进口许可证", "import_license"},
     {"出口许可证", "export_license"},
+    {"客户声明", "customer_declaration"}, /* EU: 273/2004 art. 4 */
+    {"订货单", "order_form"},             /* US: DEA Form 222 / CSOS */
+    {"进口授权", "import_authorisation"}, /* EU: 111/2005 art. 20 */
+    {"出口授权", "export_authorisation"}, /* EU: 111/2005 art. 12 */
+    {"进口申报", "import_declaration"},   /* US: DEA Form 486 / 236 */
+    {"出口申报", "export_declaration"},   /* US: DEA Form 486 */
     /* regulators' scopes (departments) */
     {"易制毒化学品", "CN-PC"},
     {"麻醉药品", "CN-NARC"},

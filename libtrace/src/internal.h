@@ -201,6 +201,54 @@ size_t catalog_count(const catalog *c);
 extern const unsigned char trace_builtin_catalog[];
 extern const size_t trace_builtin_catalog_len;
 
+/* regime.c: the regime table (data/regimes.json) */
+enum { MOVE_SALE, MOVE_TRANSPORT, MOVE_IMPORT, MOVE_EXPORT, N_MOVES };
+enum { REQ_NO, REQ_YES, REQ_CONFIGURABLE /* PERMIT_MISSING.cat3_transport */ };
+/* LATE_REPORT's cat1_days, cat23_days, drug_days; SPLIT_PURCHASE's
+ * cat1, cat2, cat3 */
+#define REGIME_N_DEADLINES 3
+#define REGIME_N_SPLITS    3
+extern const char *const regime_move_names[N_MOVES];
+struct regime_move {
+    char **permits; /* permit kinds it accepts */
+    size_t n;
+    uint8_t required; /* REQ_* */
+    uint8_t listed;   /* 0: not in the table: any kind, none required */
+};
+typedef struct regime_class {
+    char *cls;     /* the control class, as a licence scope: CN-PC-1 */
+    char *label;   /* for alert details: "category 1" */
+    char *licence; /* the scope a buyer must hold, or NULL */
+    int deadline;  /* LATE_REPORT parameter index, or -1: none */
+    int split;     /* SPLIT_PURCHASE threshold index, or -1: none */
+    struct regime_move move[N_MOVES];
+} regime_class;
+typedef struct regime {
+    char *code, *name; /* "CN" */
+    char *json;        /* its entry of the table, compact JSON */
+    char **scopes;     /* the licence scopes that exist */
+    size_t n_scopes;
+    double late[REGIME_N_DEADLINES]; /* LATE_REPORT defaults */
+    double split[REGIME_N_SPLITS];   /* SPLIT_PURCHASE defaults */
+    regime_class *classes;           /* in table order */
+    size_t n_classes;
+    regime_class other; /* substances with no class of the regime */
+} regime;
+/* Parses a whole table and keeps the entry `code`; TRACE_EINVAL with the
+ * place for a malformed table or an unknown code. */
+int regime_parse(regime **out, const char *json, size_t len, const char *code);
+void regime_free(regime *r);
+/* The substance's class (the first of the table it has), or &r->other. */
+const regime_class *regime_class_of(const regime *r, const subst_info *s);
+/* 1 + the index of the substance's class, or 0 for none. */
+int regime_class_index(const regime *r, const subst_info *s);
+/* 1 if the class accepts a permit of `kind` for the movement MOVE_*. */
+int regime_accepts(const regime_class *c, int move, const char *kind);
+extern const unsigned char trace_builtin_regimes[];
+extern const size_t trace_builtin_regimes_len;
+/* event_json.c: 1 if `kind` is a permit kind of SPEC section 3 or 12. */
+int permit_kind_known(const char *kind);
+
 /* ledger.c: the open ledger. */
 struct trace_ledger {
     MDB_env *env;
@@ -246,6 +294,7 @@ struct trace_ledger {
     char *dir;
     char *regulator;
     catalog *cat;
+    regime *regime; /* meta "regime" of meta "regimes"; CN if absent */
     int tz_offset_min;
     int64_t max_qty[N_DIMS]; /* per-event ceiling by dimension, base units
                                 (meta "max_qty"; quantity.c) */

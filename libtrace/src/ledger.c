@@ -11,6 +11,9 @@
  *
  * The "meta" database holds: "format" ("1"), "regulator" (root regulator
  * id), "tz" (minutes east of UTC, decimal), "catalog" (catalog JSON),
+ * "regime" (CN, US, EU, UN ...) and "regimes" (the regime table JSON, of
+ * which "regime" names one entry; both absent in ledgers made before
+ * regimes existed, which are CN with the built-in table: regime.c),
  * "max_qty" (the per-event quantity ceilings of mass, volume and count in
  * base units, three decimals separated by spaces; absent in ledgers made
  * before it existed: TRACE_MAX_QTY_DEFAULT each) and "head" (u64be size ||
@@ -688,7 +691,35 @@ static int load_meta(trace_ledger *l)
     }
     if ((rc = meta_get(txn, l, "catalog", &v)) != TRACE_OK)
         goto out;
-    rc = catalog_parse(&l->cat, v.mv_data, v.mv_size);
+    if ((rc = catalog_parse(&l->cat, v.mv_data, v.mv_size)) != TRACE_OK)
+        goto out;
+    {
+        /* a ledger made before regimes existed: CN, built-in table */
+        MDB_val rk = {6, "regime"}, tk = {7, "regimes"}, t;
+        char code[32] = "CN";
+        int mrc = mdb_get(txn, l->dbi_meta, &rk, &v);
+        if (mrc == 0) {
+            if (v.mv_size == 0 || v.mv_size >= sizeof(code)) {
+                rc = trace_fail(TRACE_EVERIFY, "meta regime is damaged");
+                goto out;
+            }
+            memcpy(code, v.mv_data, v.mv_size);
+            code[v.mv_size] = '\0';
+            mrc = mdb_get(txn, l->dbi_meta, &tk, &t);
+            if (mrc) {
+                rc = mrc == MDB_NOTFOUND
+                         ? trace_fail(TRACE_EVERIFY, "meta regimes is missing")
+                         : trace_fail_mdb(mrc, "regimes");
+                goto out;
+            }
+            rc = regime_parse(&l->regime, t.mv_data, t.mv_size, code);
+        } else if (mrc == MDB_NOTFOUND) {
+            rc = regime_parse(&l->regime, (const char *)trace_builtin_regimes,
+                              trace_builtin_regimes_len, code);
+        } else {
+            rc = trace_fail_mdb(mrc, "regime");
+        }
+    }
 out:
     ledger_txn_abort(l, txn);
     return rc;
@@ -722,8 +753,9 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
                       const trace_init_opts *opts)
 {
     trace_init_opts def = TRACE_INIT_OPTS_INIT;
-    const char *reg, *cat_json;
-    size_t cat_len;
+    const char *reg, *cat_json, *reg_code = "CN";
+    const char *reg_json = (const char *)trace_builtin_regimes;
+    size_t cat_len, reg_len = trace_builtin_regimes_len;
     char path[4096], tz[16];
     trace_ledger *l = NULL;
     MDB_txn *txn = NULL;
@@ -737,8 +769,23 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
                                   : (const char *)trace_builtin_catalog;
     cat_len =
         opts->catalog_json ? opts->catalog_len : trace_builtin_catalog_len;
+    if (opts->version >= 3 && opts->regime)
+        reg_code = opts->regime;
+    if (opts->version >= 3 && opts->regimes_json) {
+        reg_json = opts->regimes_json;
+        reg_len = opts->regimes_len;
+    }
     if (!trace_party_id_valid(reg))
         return trace_fail(TRACE_EINVAL, "invalid regulator id \"%.64s\"", reg);
+    {
+        /* refused before anything is made: an unknown regime or a
+         * malformed table leaves no folder content behind */
+        regime *probe = NULL;
+        if ((rc = regime_parse(&probe, reg_json, reg_len, reg_code)) !=
+            TRACE_OK)
+            return rc;
+        regime_free(probe);
+    }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return trace_fail(TRACE_EIO, "cannot create %s: %s", dir,
                           errno_text(errno));
@@ -748,6 +795,9 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
     if ((rc = env_open(&l, dir, 1)) != TRACE_OK)
         return rc;
     if ((rc = catalog_parse(&l->cat, cat_json, cat_len)) != TRACE_OK)
+        goto fail;
+    if ((rc = regime_parse(&l->regime, reg_json, reg_len, reg_code)) !=
+        TRACE_OK)
         goto fail;
     if (!(l->regulator = strdup(reg))) {
         rc = trace_fail(TRACE_ENOMEM, "out of memory");
@@ -769,6 +819,8 @@ int trace_ledger_init(trace_ledger **out, const char *dir,
         (rc = meta_put(txn, l, "regulator", reg, strlen(reg))) ||
         (rc = meta_put(txn, l, "tz", tz, strlen(tz))) ||
         (rc = meta_put(txn, l, "catalog", cat_json, cat_len)) ||
+        (rc = meta_put(txn, l, "regime", reg_code, strlen(reg_code))) ||
+        (rc = meta_put(txn, l, "regimes", reg_json, reg_len)) ||
         (rc = max_qty_put(txn, l, l->max_qty)) ||
         (rc = ledger_id_create(txn, l)))
         goto fail;
@@ -810,6 +862,7 @@ void trace_ledger_close(trace_ledger *l)
         pthread_mutex_destroy(&l->txn_mu);
     }
     catalog_free(l->cat);
+    regime_free(l->regime);
     trace_key_free(l->ckpt_key);
     free(l->regulator);
     free(l->dir);

@@ -9,7 +9,8 @@
  * use in time, and a status change applies from its own `at`.
  *
  * Which permit kinds a movement accepts depends on the substance's
- * controls, through the kinds[] table below (data, not code paths).
+ * control class in the ledger's regime: the regime table (regime.c,
+ * data/regimes.json), not code paths.
  *
  * Write-offs are added with checked arithmetic: valid citations may sum
  * beyond an int64 (each is at most the ledger's ceiling, but nothing
@@ -21,22 +22,6 @@
 #include <string.h>
 
 #include "internal.h"
-
-/* Permit kinds a movement accepts.  The first line whose scope the
- * substance has (NULL: any substance) and whose role matches decides. */
-static const struct kind_rule {
-    const char *scope;
-    uint8_t role;
-    const char *kinds[3];
-} kinds[] = {
-    {"CN-PC-1", PEV_PURCHASE, {"purchase_license"}},
-    {"CN-PC-1", PEV_TRANSPORT, {"transport_license"}},
-    {"CN-PC-2", PEV_TRANSPORT, {"transport_license"}},
-    {NULL, PEV_PURCHASE, {"purchase_license", "purchase_filing"}},
-    {NULL, PEV_TRANSPORT, {"transport_license", "transport_filing"}},
-    {NULL, PEV_IMPORT, {"import_license"}},
-    {NULL, PEV_EXPORT, {"export_license"}},
-};
 
 static const char *const role_names[] = {
     [PEV_STATUS] = "status",       [PEV_PURCHASE] = "purchase",
@@ -52,18 +37,20 @@ int subst_has_scope(const subst_info *s, const char *scope)
     return 0;
 }
 
-static int kind_accepted(const subst_info *s, uint8_t role, const char *kind)
+/* The ledger's regime table says which kinds a movement of the
+ * substance's control class accepts (regime.c). */
+static int kind_accepted(const trace_ledger *l, const subst_info *s,
+                         uint8_t role, const char *kind)
 {
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        const struct kind_rule *r = &kinds[i];
-        if (r->role != role || (r->scope && !subst_has_scope(s, r->scope)))
-            continue;
-        for (int k = 0; k < 3 && r->kinds[k]; k++)
-            if (strcmp(r->kinds[k], kind) == 0)
-                return 1;
+    static const int move_of[] = {
+        [PEV_PURCHASE] = MOVE_SALE,
+        [PEV_TRANSPORT] = MOVE_TRANSPORT,
+        [PEV_IMPORT] = MOVE_IMPORT,
+        [PEV_EXPORT] = MOVE_EXPORT,
+    };
+    if (role < PEV_PURCHASE || role > PEV_EXPORT)
         return 0;
-    }
-    return 0;
+    return regime_accepts(regime_class_of(l->regime, s), move_of[role], kind);
 }
 
 /* Who must hold the permit and who must be its counterparty. */
@@ -104,7 +91,7 @@ static const char *judge(const trace_ledger *l, const Trace__V1__PermitBody *p,
         return "for another counterparty";
     if (!sub || catalog_find(l->cat, sub) != ps)
         return "for another substance";
-    if (!kind_accepted(ps, role, p->kind))
+    if (!kind_accepted(l, ps, role, p->kind))
         return "wrong kind of permit for this movement";
     if (used_before && strcmp(p->uses, "single") == 0)
         return "single-use permit already used";

@@ -33,13 +33,12 @@ const char *intern(struct run *r, const char *s)
 struct subst_facts {
     const char *code; /* interned catalog code (or the name as recorded) */
     const subst_info *sub;
-    uint8_t cat, drug, rxcls;
+    uint8_t cls, rxcls;
 };
 
 static const struct subst_facts *substance_facts(struct run *r,
                                                  const char *name)
 {
-    static const char *const cats[] = {"CN-PC-1", "CN-PC-2", "CN-PC-3"};
     struct subst_facts *f = strmap_get(r->subs, name, 1);
     const subst_info *s;
 
@@ -49,14 +48,12 @@ static const struct subst_facts *substance_facts(struct run *r,
     f->sub = s;
     if (!(f->code = intern(r, s ? s->code : name)))
         return NULL;
-    for (int i = 0; s && i < 3 && !f->cat; i++)
-        if (subst_has_scope(s, cats[i]))
-            f->cat = (uint8_t)(i + 1);
+    /* its control class in the ledger's regime (regime.c) */
+    f->cls = (uint8_t)regime_class_index(r->l->regime, s);
     if (s && (subst_has_scope(s, "CN-NARC") || subst_has_scope(s, "CN-PSY-1")))
         f->rxcls = 1;
     else if (s && subst_has_scope(s, "CN-PSY-2"))
         f->rxcls = 2;
-    f->drug = f->rxcls != 0;
     return f;
 }
 
@@ -161,6 +158,14 @@ static int load_config(struct run *r, const trace_reconcile_opts *o)
         r->cfg[i].enabled = 1;
         r->cfg[i].severity = reconcile_rules[i].severity;
         memcpy(r->cfg[i].p, reconcile_rules[i].pdef, sizeof(r->cfg[i].p));
+        /* the regime gives LATE_REPORT's deadlines and SPLIT_PURCHASE's
+         * thresholds; the rules file may still override them */
+        if (strcmp(reconcile_rules[i].code, "LATE_REPORT") == 0)
+            for (int k = 0; k < REGIME_N_DEADLINES; k++)
+                r->cfg[i].p[k] = r->l->regime->late[k];
+        if (strcmp(reconcile_rules[i].code, "SPLIT_PURCHASE") == 0)
+            for (int k = 0; k < REGIME_N_SPLITS; k++) /* cat1, cat2, cat3 */
+                r->cfg[i].p[2 + k] = r->l->regime->split[k];
     }
     if (!o->rules_json)
         return TRACE_OK;
@@ -278,8 +283,7 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
             return trace_fail(TRACE_ENOMEM, "out of memory");
         x->substance = f->code;
         x->sub = f->sub;
-        x->cat = f->cat;
-        x->drug = f->drug;
+        x->cls = f->cls;
         x->rxcls = f->rxcls;
     }
     x->lot = intern(r, at_offset(body, bl->lot));

@@ -48,8 +48,7 @@ typedef struct rec {
     uint32_t days;      /* dispense: days_supply */
     uint32_t n_inputs, n_licenses;
     uint8_t kind;  /* body case (< 64) */
-    uint8_t cat;   /* CN precursor category 1-3, or 0 */
-    uint8_t drug;  /* CN-NARC, CN-PSY-1 or CN-PSY-2 */
+    uint8_t cls;   /* 1 + its control class in the ledger's regime, or 0 */
     uint8_t rxcls; /* 1: 麻/精一, 2: 精二, 0: neither */
     uint8_t chronic, historic;
     union {
@@ -88,6 +87,13 @@ typedef struct rec {
 
 /* The event type's name ("sale"). */
 const char *rec_type(const rec *x);
+
+/* The regime class of the event's substance (never NULL: the regime's
+ * "other" entry for a substance without one). */
+static inline const regime_class *rec_class(const trace_ledger *l, const rec *x)
+{
+    return x->cls ? &l->regime->classes[x->cls - 1] : &l->regime->other;
+}
 
 struct alert {
     const struct rule *rule;

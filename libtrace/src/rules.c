@@ -313,7 +313,8 @@ static int rule_permits(struct run *r, const struct cfg *c)
         const char *cited[2] = {
             e->permit,
             e->kind == TRACE__V1__EVENT__BODY_SALE_BODY ? e->tpermit : NULL};
-        int cat = e->cat, need = 0, need_transport = 0;
+        const regime_class *cls;
+        int need = 0, need_transport = 0;
 
         /* judged as of r->as_of, which does not count this event yet: the
          * next incremental run looks at the permit again */
@@ -323,13 +324,19 @@ static int rule_permits(struct run *r, const struct cfg *c)
         if (rc != TRACE_OK)
             break;
 
+        /* what the regime table asks of the class (regime.c) */
+        cls = rec_class(r->l, e);
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY) {
-            need = cat != 0 && r->cfg[0].enabled;
-            need_transport = e->carrier && (cat == 1 || cat == 2 ||
-                                            (cat == 3 && r->cfg[0].p[0] != 0));
-        } else if (e->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY ||
-                   e->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) {
-            need = cat != 0 || e->drug;
+            uint8_t t = cls->move[MOVE_TRANSPORT].required;
+            need =
+                cls->move[MOVE_SALE].required == REQ_YES && r->cfg[0].enabled;
+            need_transport =
+                e->carrier && (t == REQ_YES ||
+                               (t == REQ_CONFIGURABLE && r->cfg[0].p[0] != 0));
+        } else if (e->kind == TRACE__V1__EVENT__BODY_IMPORT_BODY) {
+            need = cls->move[MOVE_IMPORT].required == REQ_YES;
+        } else if (e->kind == TRACE__V1__EVENT__BODY_EXPORT_BODY) {
+            need = cls->move[MOVE_EXPORT].required == REQ_YES;
         } else {
             continue;
         }
@@ -342,9 +349,9 @@ static int rule_permits(struct run *r, const struct cfg *c)
                     rc = raise_alert(
                         r, missing, &e, 1, e->party, rec_buyer(e), e->substance,
                         e->lot, NULL,
-                        "%s %s of %s (category %d) cites no %s "
+                        "%s %s of %s (%s) cites no %s "
                         "permit",
-                        rec_type(e), e->id, e->substance, cat,
+                        rec_type(e), e->id, e->substance, cls->label,
                         k == 0 ? (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
                                       ? "purchase"
                                       : rec_type(e))
@@ -1073,7 +1080,6 @@ static int rule_unlicensed(struct run *r, const struct cfg *c)
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
         const char *who, *why = NULL;
-        const subst_info *s = e->sub;
         if (e->kind == TRACE__V1__EVENT__BODY_SALE_BODY)
             who = e->to;
         else if (e->kind == TRACE__V1__EVENT__BODY_RECEIPT_BODY)
@@ -1081,17 +1087,13 @@ static int rule_unlicensed(struct run *r, const struct cfg *c)
         else
             continue;
         const rec *p = party_at(r, parties, who, e->at);
-        char need[64] = "";
-        for (size_t k = 0; s && k < s->n_scopes; k++)
-            if (strncmp(s->scopes[k], "CN-", 3) == 0) {
-                snprintf(need, sizeof(need), "%s", s->scopes[k]);
-                break;
-            }
+        /* the licence scope the regime asks of the class (regime.c) */
+        const char *need = rec_class(r->l, e)->licence;
         if (!p)
             why = "is not registered";
         else if (p->pstatus && strcmp(p->pstatus, "suspended") == 0)
             why = "is suspended";
-        else if (need[0] && !has_license(p, need))
+        else if (need && !has_license(p, need))
             why = "lacks the licence scope";
         if (!why)
             continue;
@@ -1162,16 +1164,15 @@ static int rule_late(struct run *r, const struct cfg *c)
     int rc = TRACE_OK;
     for (size_t i = 0; i < r->n && rc == TRACE_OK; i++) {
         const rec *e = r->by_at[i];
-        int cat = e->cat;
+        int d;
         double days;
         if (e->kind != TRACE__V1__EVENT__BODY_SALE_BODY || e->historic)
             continue;
-        if (cat)
-            days = cat == 1 ? c->p[0] : c->p[1];
-        else if (e->drug && c->p[2] > 0)
-            days = c->p[2];
-        else
+        d = rec_class(r->l, e)->deadline;
+        /* the class's deadline parameter (regime table); drug_days 0: off */
+        if (d < 0 || (d == 2 && c->p[2] <= 0))
             continue;
+        days = c->p[d];
         if ((double)(e->recorded - e->at) > days * (double)US_PER_DAY)
             rc = RAISE(r, &e, 1, e->party, e->to, e->substance, e->lot, NULL,
                        "sale %s recorded %.1f days after it happened "
@@ -1385,18 +1386,17 @@ struct split {
     double sum; /* of purchases [start, n) */
 };
 
-static double split_threshold(const struct cfg *c, const subst_info *s)
+static double split_threshold(const struct run *r, const struct cfg *c,
+                              const rec *e)
 {
-    int cat = 0;
+    /* the class's threshold parameter (regime table) */
+    int k = rec_class(r->l, e)->split;
     int64_t factor = 1;
-    for (size_t k = 0; s && k < s->n_scopes; k++)
-        if (strncmp(s->scopes[k], "CN-PC-", 6) == 0)
-            cat = s->scopes[k][6] - '0';
-    if (cat < 1 || cat > 3 || !s || s->dim == DIM_COUNT)
+    if (k < 0 || !e->sub || e->sub->dim == DIM_COUNT)
         return 0;
     /* thresholds are given in kg (category 3 volumes in L) */
-    unit_lookup(s->dim == DIM_VOLUME ? "L" : "kg", NULL, &factor);
-    return c->p[1 + cat] * (double)factor;
+    unit_lookup(e->sub->dim == DIM_VOLUME ? "L" : "kg", NULL, &factor);
+    return c->p[2 + k] * (double)factor;
 }
 
 static int rule_split(struct run *r, const struct cfg *c)
@@ -1414,7 +1414,7 @@ static int rule_split(struct run *r, const struct cfg *c)
         const rec *e = r->by_at[i];
         struct split *sp;
         double limit = e->kind == TRACE__V1__EVENT__BODY_SALE_BODY
-                           ? split_threshold(c, e->sub)
+                           ? split_threshold(r, c, e)
                            : 0;
         if (limit <= 0 || (double)e->qty >= limit)
             continue; /* a purchase at the threshold is no split */

@@ -3,6 +3,7 @@
 """Incremental reconciliation finds what full runs find.
 
     incremental.py TRACECTL [--seed N] [--days N] [--late PCT]
+                            [--regime CN|US|EU|UN]
     incremental.py TRACECTL --cases DIR
 
 Generates the scenarios of scenarios.py (clean flows and anomalies of
@@ -15,6 +16,9 @@ batch ledger A runs `reconcile --incremental` and ledger B a full
 and in B must be the same after every batch, the incremental runs must
 have read only part of the ledger, and a final full run over A must find
 nothing new.  Exit status is non-zero on any difference.
+
+--regime US|EU|UN: the scenarios of `scenarios.py --regime` in a ledger
+of that regime.
 
 With --cases, each DIR/*.json ({"batches": [{"as_of": T|null, "events":
 [...]}, ...]}) is a small hand-made history fed the same way: cases an
@@ -50,14 +54,14 @@ def stored(tracectl, data):
             for l in out.splitlines() if l.strip()}
 
 
-def compare(tracectl, d, batches, label):
+def compare(tracectl, d, batches, label, regime="CN"):
     """Feeds the batches [(as_of or None, events)] to ledgers A
     (incremental runs) and B (full runs); returns the number of batches
     after which their stored alerts differ and of incremental runs that
     read only part of A."""
     A, B = os.path.join(d, "A"), os.path.join(d, "B")
     for data in (A, B):
-        run(tracectl, data, "init")
+        run(tracectl, data, "init", "--regime", regime)
     failed = partial = 0
     for k, (as_of, events) in enumerate(batches):
         path = os.path.join(d, "batch%d.jsonl" % k)
@@ -109,10 +113,16 @@ def main():
     tracectl = args[0]
     if len(args) == 3 and args[1] == "--cases":
         cases(tracectl, args[2])
-    opt = {"--seed": 7, "--days": 12, "--late": 15}
+    opt = {"--seed": 7, "--days": 12, "--late": 15, "--regime": "CN"}
     for i in range(1, len(args) - 1, 2):
-        opt[args[i]] = int(args[i + 1])
-    sc = scenarios.build(opt["--seed"], 60, 4)
+        opt[args[i]] = args[i + 1] if args[i] == "--regime" else \
+            int(args[i + 1])
+    regime = opt["--regime"]
+    if regime == "CN":
+        sc = scenarios.build(opt["--seed"], 60, 4)
+    else:   # the regime's scenario, its late records as history too
+        sc = scenarios.build_regime(opt["--seed"], regime, 60, 4)
+        sc.lines += sc.recent
     rng = random.Random(opt["--seed"])
     regs = [e for e in sc.lines if e["type"] == "party"]
     rest = sorted((e for e in sc.lines if e["type"] != "party"),
@@ -147,7 +157,8 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         failed, partial = compare(
             tracectl, d, [(ends[k].isoformat(), b)
-                          for k, b in enumerate(batches)], "scenario")
+                          for k, b in enumerate(batches)], "scenario",
+            regime)
         last = run(tracectl, os.path.join(d, "A"), "reconcile", "--as-of",
                    ends[-1].isoformat())
         new = int(last.stderr.split("(")[1].split()[0])

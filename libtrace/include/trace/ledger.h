@@ -73,7 +73,7 @@ typedef void (*trace_progress_fn)(uint64_t done, uint64_t total, void *ctx);
 /* ------------------------------------------------------------------ */
 /* Opening                                                              */
 
-#define TRACE_INIT_OPTS_VERSION 2
+#define TRACE_INIT_OPTS_VERSION 3
 typedef struct trace_init_opts {
     unsigned version;         /* TRACE_INIT_OPTS_VERSION */
     const char *regulator;    /* root regulator party id; NULL: "REGULATOR" */
@@ -87,11 +87,27 @@ typedef struct trace_init_opts {
      * not named keep TRACE_MAX_QTY_DEFAULT_TEXT. */
     const char *const *max_qty;
     size_t n_max_qty;
+    /* version 3: the regime (SPEC 12, "Regimes as data"): its code in the
+     * regime table (NULL: "CN") and the table (NULL: the built-in one,
+     * data/regimes.json); both are stored in the ledger */
+    const char *regime;
+    const char *regimes_json;
+    size_t regimes_len;
 } trace_init_opts;
 #define TRACE_INIT_OPTS_INIT                                                   \
     {                                                                          \
-        TRACE_INIT_OPTS_VERSION, NULL, NULL, 0, 0, 0, NULL, 0                  \
+        TRACE_INIT_OPTS_VERSION, NULL, NULL, 0, 0, 0, NULL, 0, NULL, NULL, 0   \
     }
+
+/*
+ * Checks a regime table and a regime code as trace_ledger_init() would,
+ * without making anything: TRACE_OK, or TRACE_EINVAL with a message
+ * naming the place (a malformed table, an unknown permit kind, a licence
+ * that is not one of the regime's scopes, an unknown regime code).
+ * regimes_json NULL: the built-in table; regime NULL: "CN".  Thread-safe.
+ */
+int trace_regime_check(const char *regimes_json, size_t regimes_len,
+                       const char *regime);
 
 /*
  * Quantity ceilings.  Every quantity of an event (qty, a stocktake's
@@ -207,6 +223,14 @@ void trace_ledger_trim_due(trace_ledger *l);
 
 /* Root regulator id; borrowed, valid while the ledger is open. */
 const char *trace_ledger_regulator(const trace_ledger *l);
+
+/* The ledger's regime code ("CN", "US", "EU", "UN" or a custom table's;
+ * "CN" for a ledger made before regimes existed) and its entry of the
+ * regime table as compact JSON (its control classes, the permit kinds
+ * each movement needs, licence scopes, reporting deadlines).  Borrowed:
+ * valid until the ledger is closed. */
+const char *trace_ledger_regime(const trace_ledger *l);
+const char *trace_ledger_regime_json(const trace_ledger *l);
 
 /* A substance of the ledger's catalog (strings borrowed from the ledger). */
 typedef struct trace_substance {
