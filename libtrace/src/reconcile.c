@@ -1020,7 +1020,7 @@ void *verify_job_run(void *arg)
 static int on_side(const struct rule *rule)
 {
     return strcmp(rule->code, "NEGATIVE_STOCK") == 0 ||
-           strcmp(rule->code, "RX_REUSE") == 0;
+           strcmp(rule->code, "DOCTOR_SHOPPING") == 0;
 }
 
 struct side {

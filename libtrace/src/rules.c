@@ -1308,14 +1308,16 @@ static int rule_rx_reuse(struct run *r, const struct cfg *c)
     return rc;
 }
 
-static int count_distinct(const rec *const *ev, size_t n, int prescribers)
+/* Distinct strings among who[0], who[2], ... who[2 * (n - 1)] (interned:
+ * equal strings, equal pointers); the window's prescribers and pharmacies
+ * sit side by side in one array so that the count reads no record. */
+static int count_distinct(const char *const *who, size_t n)
 {
     int count = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *v = prescribers ? ev[i]->prescriber : ev[i]->party;
         size_t j;
-        for (j = 0; j < i; j++) /* interned: equal strings, equal pointers */
-            if ((prescribers ? ev[j]->prescriber : ev[j]->party) == v)
+        for (j = 0; j < i; j++)
+            if (who[2 * j] == who[2 * i])
                 break;
         count += j == i;
     }
@@ -1330,14 +1332,21 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
     int64_t span = (int64_t)(c->p[2] * (double)US_PER_DAY);
     struct by_field *v = NULL;
     const rec **ev = NULL;
+    const char **who = NULL; /* per dispensing: prescriber, pharmacy */
     size_t n_all = 0;
     int rc;
 
     if ((rc = dispensings(r, 1, 0, &v, &n_all)) != TRACE_OK)
         return rc;
-    if (!(ev = big_alloc((n_all + 1) * sizeof(*ev)))) {
+    if (!(ev = big_alloc((n_all + 1) * sizeof(*ev))) ||
+        !(who = big_alloc((2 * n_all + 2) * sizeof(*who)))) {
+        big_free(ev);
         big_free(v);
         return trace_fail(TRACE_ENOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < n_all; k++) {
+        who[2 * k] = v[k].e->prescriber;
+        who[2 * k + 1] = v[k].e->party;
     }
     for (size_t g = 0; g < n_all && rc == TRACE_OK;) {
         size_t end = g, start = g;
@@ -1353,12 +1362,12 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
             size_t n = k - start + 1;
             if (n < (size_t)c->p[0] || n < (size_t)c->p[1])
                 continue;
-            for (size_t j = 0; j < n; j++)
-                ev[j] = v[start + j].e;
-            int prescribers = count_distinct(ev, n, 1);
-            int pharmacies = count_distinct(ev, n, 0);
+            int prescribers = count_distinct(who + 2 * start, n);
+            int pharmacies = count_distinct(who + 2 * start + 1, n);
             if (prescribers < (int)c->p[0] || pharmacies < (int)c->p[1])
                 continue;
+            for (size_t j = 0; j < n; j++)
+                ev[j] = v[start + j].e;
             rc = RAISE(r, ev, n, ev[n - 1]->party, NULL, ev[0]->substance, NULL,
                        NULL,
                        "patient %.16s... received controlled drugs from %d "
@@ -1369,6 +1378,7 @@ static int rule_doctor_shopping(struct run *r, const struct cfg *c)
         }
         g = end;
     }
+    big_free(who);
     big_free(ev);
     big_free(v);
     return rc;
