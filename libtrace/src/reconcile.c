@@ -14,6 +14,7 @@
  * first found.  Status comes from the latest `alert_ack` event for the
  * alert (state.c files them in "acks").
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,18 +431,58 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
 /* r->by_at: the records in (at, seq) order.  The records are in journal
  * order, so a stable sort by `at` alone gives it: a least significant
  * digit radix sort, 16 bits a pass, skipping the passes whose digit is
- * the same for every record (the top bits of times a few years apart). */
+ * the same for every record (the top bits of times a few years apart).
+ * A large run sorts its two halves on two threads and merges them (ties
+ * go to the earlier half: journal order). */
+struct at_key {
+    uint64_t at; /* sign bit flipped: unsigned order is time order */
+    uint32_t i;
+};
+
+struct at_sort {
+    struct at_key *a, *b; /* the keys, a buffer as large */
+    size_t n;
+    size_t *count;      /* 65536 */
+    struct at_key *out; /* a or b: where the sorted keys ended */
+};
+
+static void *at_sort_run(void *arg)
+{
+    struct at_sort *s = arg;
+    struct at_key *a = s->a, *b = s->b;
+
+    for (int shift = 0; shift < 64; shift += 16) {
+        size_t sum = 0;
+        memset(s->count, 0, 65536 * sizeof(*s->count));
+        for (size_t i = 0; i < s->n; i++)
+            s->count[(a[i].at >> shift) & 0xffff]++;
+        if (s->n && s->count[(a[0].at >> shift) & 0xffff] == s->n)
+            continue; /* one digit for all: the order stays */
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = s->count[d];
+            s->count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < s->n; i++)
+            b[s->count[(a[i].at >> shift) & 0xffff]++] = a[i];
+        struct at_key *t = a;
+        a = b;
+        b = t;
+    }
+    s->out = a;
+    return NULL;
+}
+
 static int sort_by_at(struct run *r)
 {
-    struct key {
-        uint64_t at; /* sign bit flipped: unsigned order is time order */
-        size_t i;
-    } *a = big_alloc((r->n + 1) * sizeof(*a)),
-      *b = big_alloc((r->n + 1) * sizeof(*b));
-    size_t *count = malloc(65536 * sizeof(*count));
-    int rc = TRACE_OK;
+    struct at_key *a = big_alloc((r->n + 1) * sizeof(*a)),
+                  *b = big_alloc((r->n + 1) * sizeof(*b));
+    size_t *count = malloc(2 * 65536 * sizeof(*count));
+    struct at_sort lo, hi;
+    pthread_t th;
+    int rc = TRACE_OK, two = 0;
 
-    if (r->n > UINT32_MAX) { /* rec.pos */
+    if (r->n >= UINT32_MAX) { /* rec.pos */
         rc = trace_fail(TRACE_ENOMEM, "too many events for one run");
         goto out;
     }
@@ -451,27 +492,32 @@ static int sort_by_at(struct run *r)
         goto out;
     }
     for (size_t i = 0; i < r->n; i++)
-        a[i] = (struct key){(uint64_t)r->recs[i].at ^ (1ULL << 63), i};
-    for (int shift = 0; shift < 64; shift += 16) {
-        size_t sum = 0;
-        memset(count, 0, 65536 * sizeof(*count));
-        for (size_t i = 0; i < r->n; i++)
-            count[(a[i].at >> shift) & 0xffff]++;
-        if (r->n && count[(a[0].at >> shift) & 0xffff] == r->n)
-            continue; /* one digit for all: the order stays */
-        for (size_t d = 0; d < 65536; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < r->n; i++)
-            b[count[(a[i].at >> shift) & 0xffff]++] = a[i];
-        struct key *t = a;
-        a = b;
-        b = t;
+        a[i] = (struct at_key){(uint64_t)r->recs[i].at ^ (1ULL << 63),
+                               (uint32_t)i};
+    lo = (struct at_sort){a, b, r->n, count, NULL};
+    if (r->n >= 2 * reconcile_split_min) {
+        size_t h = r->n / 2;
+        hi = (struct at_sort){a + h, b + h, r->n - h, count + 65536, NULL};
+        lo.n = h;
+        two = pthread_create(&th, NULL, at_sort_run, &hi) == 0;
+        if (!two)
+            lo.n = r->n;
     }
-    for (size_t i = 0; i < r->n; i++) {
-        r->by_at[i] = &r->recs[a[i].i];
+    at_sort_run(&lo);
+    if (!two) {
+        for (size_t i = 0; i < r->n; i++) {
+            r->by_at[i] = &r->recs[lo.out[i].i];
+            r->by_at[i]->pos = (uint32_t)i;
+        }
+        goto out;
+    }
+    pthread_join(th, NULL);
+    for (size_t i = 0, x = 0, y = 0; i < r->n; i++) {
+        const struct at_key *k =
+            y == hi.n || (x < lo.n && lo.out[x].at <= hi.out[y].at)
+                ? &lo.out[x++]
+                : &hi.out[y++];
+        r->by_at[i] = &r->recs[k->i];
         r->by_at[i]->pos = (uint32_t)i;
     }
 out:
@@ -489,6 +535,70 @@ static int cmp_seq(const void *a, const void *b)
 
 /* The records of the journal's entries from `first` to `last` (keys),
  * every event in force, corrections applied: appended to r->recs. */
+/* What loading needs of a journal entry (trace.proto Entry): the time of
+ * its append, whether it is historic and its event's bytes (pointing into
+ * the stored entry), read from the wire format without decoding and
+ * copying the whole Entry.  1 when every required field is there with
+ * its wire type and nothing runs past the end; 0 otherwise, and the
+ * caller decodes the entry in full (which then decides, as before,
+ * whether it is damaged). */
+struct entry_peek {
+    int64_t recorded_us;
+    int historic;
+    const uint8_t *event;
+    size_t event_len;
+};
+
+static int peek_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int entry_peek(const uint8_t *p, size_t n, struct entry_peek *out)
+{
+    const uint8_t *end = p + n;
+    unsigned seen = 0;
+
+    memset(out, 0, sizeof(*out));
+    while (p < end) {
+        uint64_t tag, v;
+        if (!peek_varint(&p, end, &tag) || tag >> 3 == 0 || tag >> 3 > 12)
+            return 0;
+        unsigned field = (unsigned)(tag >> 3), wire = (unsigned)(tag & 7);
+        /* varints: version, seq, party_seq, recorded_us, historic,
+         * sig_count; the others are length-delimited */
+        int is_varint = field == 1 || field == 2 || field == 4 || field == 7 ||
+                        field == 10 || field == 11;
+        if (wire != (is_varint ? 0u : 2u) || !peek_varint(&p, end, &v))
+            return 0;
+        if (!is_varint) {
+            if (v > (uint64_t)(end - p))
+                return 0;
+            if (field == 9) {
+                out->event = p;
+                out->event_len = (size_t)v;
+            }
+            p += v;
+        } else if (field == 7) {
+            out->recorded_us = (int64_t)v;
+        } else if (field == 10) {
+            out->historic = v != 0;
+        }
+        seen |= 1u << field;
+    }
+    return (seen & 0x3fe) == 0x3fe; /* fields 1 to 9, all required */
+}
+
 static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
                       uint64_t first, uint64_t last)
 {
@@ -511,8 +621,9 @@ static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
     k.mv_size = 8;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        Trace__V1__Entry *e;
+        Trace__V1__Entry *e, peeked = TRACE__V1__ENTRY__INIT;
         Trace__V1__Event *ev;
+        struct entry_peek pk;
         char key[KEY_MAX];
         uint64_t seq = be64_get(k.mv_data);
         const uint64_t *in_force;
@@ -520,10 +631,19 @@ static int load_range(struct run *r, MDB_txn *txn, const strmap *eff,
         if (seq > last)
             break;
         arena_reset(tmp);
-        e = trace__v1__entry__unpack(arena_allocator(tmp), v.mv_size,
-                                     v.mv_data);
+        if (entry_peek(v.mv_data, v.mv_size, &pk)) {
+            peeked.recorded_us = pk.recorded_us;
+            peeked.has_historic = pk.historic;
+            peeked.historic = pk.historic;
+            e = &peeked;
+            ev = event_decode(tmp, pk.event, pk.event_len);
+        } else {
+            e = trace__v1__entry__unpack(arena_allocator(tmp), v.mv_size,
+                                         v.mv_data);
+            ev = e ? event_decode(tmp, e->event.data, e->event.len) : NULL;
+        }
         /* a damaged entry is left out; CHAIN_BROKEN reports it */
-        if (!e || !(ev = event_decode(tmp, e->event.data, e->event.len)))
+        if (!e || !ev)
             continue;
         if (ev->body_case == TRACE__V1__EVENT__BODY_CORRECTION_BODY) {
             const Trace__V1__CorrectionBody *c = ev->correction_body;
@@ -1020,6 +1140,7 @@ void *verify_job_run(void *arg)
 static int on_side(const struct rule *rule)
 {
     return strcmp(rule->code, "NEGATIVE_STOCK") == 0 ||
+           strcmp(rule->code, "RX_LIMIT") == 0 ||
            strcmp(rule->code, "DOCTOR_SHOPPING") == 0;
 }
 
