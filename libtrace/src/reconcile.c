@@ -542,12 +542,6 @@ static int cmp_seq(const void *a, const void *b)
  * its wire type and nothing runs past the end; 0 otherwise, and the
  * caller decodes the entry in full (which then decides, as before,
  * whether it is damaged). */
-struct entry_peek {
-    int64_t recorded_us;
-    int historic;
-    const uint8_t *event;
-    size_t event_len;
-};
 
 static int peek_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -564,7 +558,7 @@ static int peek_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return 0;
 }
 
-static int entry_peek(const uint8_t *p, size_t n, struct entry_peek *out)
+int entry_peek(const uint8_t *p, size_t n, struct entry_peek *out)
 {
     const uint8_t *end = p + n;
     unsigned seen = 0;

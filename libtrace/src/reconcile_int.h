@@ -163,7 +163,7 @@ struct run {
     int64_t as_of;
     rec *recs;
     size_t n, cap;
-    rec **by_at;   /* recs in (at, seq) order */
+    rec **by_at;     /* recs in (at, seq) order */
     uint32_t *by_id; /* (party, id) hash index: 1 + index into recs */
     size_t id_cap;
     /* custody events by the sale they cite ("party\x01id" -> struct
@@ -256,5 +256,16 @@ int inc_index_rec(MDB_txn *txn, MDB_dbi dbi, const rec *e);
 
 /* In a rule function whose rule is `self`. */
 #define RAISE(r, ...) raise_alert(r, self, __VA_ARGS__)
+
+/* What loading needs of a journal entry, read from its wire format
+ * (reconcile.c): 1 when every required field of the Entry is there with
+ * its wire type and nothing runs past the end, else 0. */
+struct entry_peek {
+    int64_t recorded_us;
+    int historic;
+    const uint8_t *event;
+    size_t event_len;
+};
+int entry_peek(const uint8_t *p, size_t n, struct entry_peek *out);
 
 #endif

@@ -4,6 +4,8 @@
  * Entry, the Event inside it and a correction's replacement are decoded
  * with the same byte budget as verify and export use, then rendered as
  * JSON.  A damaged or forged data file must give errors, never crashes.
+ * Reconciliation's direct reading of an entry (entry_peek) must agree
+ * with the decoder wherever both accept the bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include "fuzz_ledger.h"
 #include "internal.h"
+#include "reconcile_int.h"
 
 static trace_ledger *ledger;
 
@@ -35,6 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
 
     e = trace__v1__entry__unpack(arena_allocator(a), size, data);
+    /* reconciliation's reading of the same bytes: where both read them,
+     * the same time, flag and event */
+    {
+        struct entry_peek pk;
+        if (entry_peek(data, size, &pk) && e &&
+            (pk.recorded_us != e->recorded_us ||
+             pk.historic != (e->has_historic && e->historic) ||
+             pk.event_len != e->event.len ||
+             (pk.event_len &&
+              memcmp(pk.event, e->event.data, pk.event_len) != 0)))
+            abort();
+    }
     if (e && (ev = event_decode(a, e->event.data, e->event.len))) {
         if (event_to_json(&json, &len, ev, ledger) == TRACE_OK)
             free(json);

@@ -1332,11 +1332,92 @@ static void test_rules_file(void **state)
     assert_int_equal(trace_reconcile(f->l, &o, NULL, NULL, NULL), TRACE_EINVAL);
 }
 
+/* entry_peek reads what loading needs straight from an entry's bytes: the
+ * same values the full decoding gives, and 0 (decode in full) for bytes
+ * it cannot vouch for: every truncation, a wrong wire type, a missing
+ * required field. */
+static void test_entry_peek(void **state)
+{
+    Trace__V1__Entry e = TRACE__V1__ENTRY__INIT;
+    uint8_t hash[32] = {1}, kid[8] = {2}, event[40], *buf, *bad;
+    struct entry_peek pk;
+    size_t len;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(event); i++)
+        event[i] = (uint8_t)(0x80 | i); /* bytes that look like varints */
+    e.version = 2;
+    e.seq = 300;
+    e.party = "91310000MA1K000001";
+    e.party_seq = 7;
+    e.prev_hash = (ProtobufCBinaryData){32, hash};
+    e.prev_party_hash = (ProtobufCBinaryData){32, hash};
+    e.recorded_us = -1234567; /* negative: a ten-byte varint */
+    e.key_id = (ProtobufCBinaryData){8, kid};
+    e.event = (ProtobufCBinaryData){sizeof(event), event};
+    e.has_historic = 1;
+    e.historic = 1;
+    len = trace__v1__entry__get_packed_size(&e);
+    assert_non_null(buf = malloc(len));
+    trace__v1__entry__pack(&e, buf);
+    assert_int_equal(entry_peek(buf, len, &pk), 1);
+    assert_true(pk.recorded_us == -1234567);
+    assert_int_equal(pk.historic, 1);
+    assert_int_equal(pk.event_len, sizeof(event));
+    assert_memory_equal(pk.event, event, sizeof(event));
+    assert_true(pk.event >= buf && pk.event + pk.event_len <= buf + len);
+    /* every truncation is refused (the required fields end the entry
+     * but historic, which is optional: cut before it, it is absent) */
+    for (size_t n = 0; n < len; n++) {
+        int ok = entry_peek(buf, n, &pk);
+        if (ok) {
+            assert_true(n == len - 2); /* without the historic field */
+            assert_int_equal(pk.historic, 0);
+        }
+    }
+    /* a wrong wire type for recorded_us (field 7, varint) */
+    assert_non_null(bad = malloc(len));
+    memcpy(bad, buf, len);
+    for (size_t i = 0; i < len; i++)
+        if (bad[i] == (7 << 3)) {
+            bad[i] = (7 << 3) | 2;
+            break;
+        }
+    assert_int_equal(entry_peek(bad, len, &pk), 0);
+    /* a required field missing */
+    e.key_id = (ProtobufCBinaryData){0, NULL};
+    e.has_historic = 0;
+    free(buf);
+    len = trace__v1__entry__get_packed_size(&e);
+    assert_non_null(buf = malloc(len));
+    trace__v1__entry__pack(&e, buf);
+    assert_int_equal(entry_peek(buf, len, &pk), 1); /* empty bytes: there */
+    {
+        /* drop field 8 entirely: tag 0x42, length 0 */
+        size_t j = 0, w = 0;
+        uint8_t *cut = malloc(len);
+        assert_non_null(cut);
+        for (j = 0; j < len; j++) {
+            if (buf[j] == 0x42 && j + 1 < len && buf[j + 1] == 0) {
+                j++;
+                continue;
+            }
+            cut[w++] = buf[j];
+        }
+        assert_true(w == len - 2);
+        assert_int_equal(entry_peek(cut, w, &pk), 0);
+        free(cut);
+    }
+    free(bad);
+    free(buf);
+}
+
 int main(void)
 {
 #define T(fn)                                                                  \
     cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
     const struct CMUnitTest tests[] = {
+        T(test_entry_peek),
         T(test_permit_missing),
         T(test_permit_invalid_and_exceeded),
         T(test_shipment_and_quantities),
