@@ -589,8 +589,7 @@ static const struct command commands[] = {
      "List the substances of the ledger's catalog and their controls.",
      "Codes and CAS numbers are what events name as `substance`; the\n"
      "controls are the licence scopes a buyer needs (e.g. CN-PC-1).\n"},
-    {"regime", cmd_regime, "",
-     "Show the ledger's regime and its table (embedded, --data DIR).",
+    {"regime", cmd_regime, "", "Show the ledger's regime and its table.",
      "The regime (CN, US, EU or UN) was chosen at `init --regime`; a ledger\n"
      "made before regimes existed is CN.  For each control class: the\n"
      "permit kinds a sale, a carried sale's transport, an import and an\n"
@@ -783,8 +782,6 @@ static int remote_route(struct globals *g, const struct command *cmd, int argc,
                          "with --data DIR where traced will run\n");
         return EXIT_USAGE;
     }
-    if (strcmp(cmd->name, "regime") == 0)
-        return cmd->run(g, argc, argv); /* refuses --connect itself */
     if ((ret = remote_open(g)) != 0)
         return ret;
     /* every command parses here and sends what it parsed: a Call (ops.h),

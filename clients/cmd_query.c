@@ -593,8 +593,27 @@ static void print_class(struct globals *g, json_t *c, const char *name)
             g->lang == OPS_LANG_ZH ? "报告时限" : "deadline", dl ? dl : "-");
 }
 
+/* The one row of a regime call, kept. */
+struct regime_got {
+    char *regime, *table;
+};
+
+static int got_regime(const ops_item_t *it, void *ctx)
+{
+    struct regime_got *x = ctx;
+
+    if (it->item_case != TRACE__OPS__V1__ITEM__ITEM_REGIME || x->regime)
+        return 0;
+    x->regime = strdup(it->regime->regime);
+    x->table = strdup(it->regime->table);
+    return x->regime && x->table ? 0 : TRACE_ENOMEM;
+}
+
 int cmd_regime(struct globals *g, int argc, char **argv)
 {
+    Trace__Ops__V1__Regime rg = TRACE__OPS__V1__REGIME__INIT;
+    ops_call_t call = TRACE__OPS__V1__CALL__INIT;
+    struct regime_got got = {NULL, NULL};
     trace_ledger *l = NULL;
     json_t *root = NULL, *classes, *c, *late;
     const char *k;
@@ -609,26 +628,29 @@ int cmd_regime(struct globals *g, int argc, char **argv)
     }
     if (argc > 1)
         return ctl_usage("regime", "unexpected argument %s", argv[1]);
-    if (g->connect) {
-        fprintf(ctl_err, "tracectl: regime reads the ledger folder: run it "
-                         "with --data DIR\n");
-        return EXIT_USAGE;
-    }
-    if ((ret = ctl_open(g, &l)) != 0)
+    call.op_case = TRACE__OPS__V1__CALL__OP_REGIME;
+    call.regime = &rg;
+    if (!g->connect && (ret = ctl_open(g, &l)) != 0)
         return ret;
-    if (g->json) {
-        fprintf(ctl_out, "%s\n", trace_ledger_regime_json(l));
+    if ((ret = ctl_call_items(g, l, &call, got_regime, &got)) != 0)
+        goto out;
+    if (!got.regime) {
+        fprintf(ctl_err, "tracectl: the answer holds no regime\n");
+        ret = 6;
         goto out;
     }
-    root = json_loads(trace_ledger_regime_json(l), 0, NULL);
+    if (g->json) {
+        fprintf(ctl_out, "%s\n", got.table);
+        goto out;
+    }
+    root = json_loads(got.table, 0, NULL);
     if (!root) {
-        fprintf(ctl_err, "tracectl: out of memory\n");
+        fprintf(ctl_err, "tracectl: the regime table is not JSON\n");
         ret = 6;
         goto out;
     }
     fprintf(ctl_out, "%s %s: %s\n",
-            g->lang == OPS_LANG_ZH ? "监管制度" : "regime",
-            trace_ledger_regime(l),
+            g->lang == OPS_LANG_ZH ? "监管制度" : "regime", got.regime,
             json_string_value(json_object_get(root, "name")));
     fprintf(ctl_out,
             "%s:", g->lang == OPS_LANG_ZH ? "资质范围" : "licence scopes");
@@ -649,6 +671,9 @@ int cmd_regime(struct globals *g, int argc, char **argv)
                     g->lang == OPS_LANG_ZH ? "其他物质" : "other substances");
 out:
     json_decref(root);
-    ctl_close(g, l);
+    free(got.regime);
+    free(got.table);
+    if (l)
+        ctl_close(g, l);
     return ret;
 }

@@ -477,6 +477,19 @@ static int run_catalog(struct run *r)
     return ended(r, trace_ledger_substances(r->l, on_substance, r));
 }
 
+/* regime: one row, the regime and the table the ledger stores */
+static int run_regime(struct run *r)
+{
+    Trace__Ops__V1__RegimeTable m = TRACE__OPS__V1__REGIME_TABLE__INIT;
+    ops_item_t it = TRACE__OPS__V1__ITEM__INIT;
+
+    m.regime = (char *)trace_ledger_regime(r->l);
+    m.table = (char *)trace_ledger_regime_json(r->l);
+    it.item_case = TRACE__OPS__V1__ITEM__ITEM_REGIME;
+    it.regime = &m;
+    return ended(r, emit(r, &it));
+}
+
 /* ------------------------------------------------------------------ */
 /* register                                                             */
 
@@ -1315,6 +1328,7 @@ static const struct row rows[] = {
     {{"catalog", C(CATALOG), OPS_READ, "any registered party"},
      NULL,
      run_catalog},
+    {{"regime", C(REGIME), OPS_READ, "any registered party"}, NULL, run_regime},
     {{"register", C(SPECIAL_REGISTER), OPS_READ,
       "the party itself, regulators"},
      check_register,
@@ -1428,6 +1442,8 @@ static int well_formed(const ops_call_t *c)
         return c->head != NULL;
     case C(CATALOG):
         return c->catalog != NULL;
+    case C(REGIME):
+        return c->regime != NULL;
     case C(VERIFY):
         return c->verify != NULL;
     case C(CHECK):

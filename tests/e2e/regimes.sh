@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Regimes as data (SPEC 12), with real processes:
-#   regimes.sh TRACECTL DATA_DIR
+#   regimes.sh TRACECTL DATA_DIR TRACED
 # init --regime and --regimes (an unknown regime or a malformed table
 # refused with nothing made), `tracectl regime` (text, zh, JSON), a CN
 # ledger by default, the regime's permit kinds in record, check and
-# reconcile, and the catalog's EU categories.
+# reconcile, the catalog's EU categories, and `regime` through traced
+# (the same table as embedded).
 set -u
-T=$1 DATA=$2
+T=$1 DATA=$2 TD=$3
 W=$(mktemp -d /tmp/trace-regimes-XXXXXX)
-trap 'rm -rf "$W"' EXIT
+DPID=
+cleanup() {
+  [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+  rm -rf "$W"
+}
+trap cleanup EXIT
 # shellcheck source=checks.sh
 . "$(dirname "$0")/checks.sh"
 
@@ -98,5 +104,16 @@ for code, eu in (("ephedrine", "EU-PC-1"), ("apaan", "EU-PC-1"), ("acetic-anhydr
     assert eu in got[code], (code, got[code])
 assert got["acetone"][0] == "CN-PC-3" and "US-LIST-II" in got["acetone"]
 PY
-expect 1 "regime through --connect" -- "$T" --connect ipc:///nonexistent regime
+# through traced: a typed operation, the same table as embedded
+expect 0 "regime --json embedded" -- "$T" --data "$W/us" --json regime
+cp "$W/out" "$W/us.json"
+"$TD" --data "$W/us" --listen "ipc://$W/d.ipc" --log-level error 2>>"$W/traced.log" &
+DPID=$!
+for _ in $(seq 100); do "$T" --connect "ipc://$W/d.ipc" --keys "$W/us/keys" head >/dev/null 2>&1 && break; sleep 0.1; done
+expect 0 "regime --json through traced" -- "$T" --connect "ipc://$W/d.ipc" --keys "$W/us/keys" --json regime
+cmp -s "$W/out" "$W/us.json" && ok || bad "regime through traced differs: $(head -c 300 "$W/out")"
+expect 0 "regime through traced" -- "$T" --connect "ipc://$W/d.ipc" --keys "$W/us/keys" regime
+grep -q "^regime US: " "$W/out" && ok || bad "regime text through traced: $(head -3 "$W/out")"
+kill -TERM "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+expect 6 "regime with no daemon" -- "$T" --connect ipc:///nonexistent regime
 checks_done regimes

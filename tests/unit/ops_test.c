@@ -34,6 +34,7 @@ ops_call_t *mk(callbuf *b, int op_case)
     trace__ops__v1__cosign__init(&b->cosign);
     trace__ops__v1__products__init(&b->products);
     trace__ops__v1__applications__init(&b->applications);
+    trace__ops__v1__regime__init(&b->regime);
     b->call.op_case = (Trace__Ops__V1__Call__OpCase)op_case;
     switch (op_case) {
     case C(BALANCE):
@@ -95,6 +96,9 @@ ops_call_t *mk(callbuf *b, int op_case)
         break;
     case C(APPLICATIONS):
         b->call.applications = &b->applications;
+        break;
+    case C(REGIME):
+        b->call.regime = &b->regime;
         break;
     default:
         break;

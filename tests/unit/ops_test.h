@@ -35,6 +35,7 @@ typedef struct callbuf {
     Trace__Ops__V1__Cosign cosign;
     Trace__Ops__V1__Products products;
     Trace__Ops__V1__Applications applications;
+    Trace__Ops__V1__Regime regime;
     char dest[400];
 } callbuf;
 
