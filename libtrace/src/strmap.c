@@ -16,7 +16,10 @@ struct slot {
 };
 
 /* Keys and values live in chunks freed together: a pass over millions of
- * distinct strings makes no allocation per string. */
+ * distinct strings makes no allocation per string.  Chunks of CHUNK_BIG
+ * bytes and more come from big_alloc (huge pages), smaller ones from
+ * malloc (a map made per request pays no page clearing). */
+#define CHUNK_BIG (2u << 20)
 struct chunk {
     struct chunk *next;
     size_t used, cap;
@@ -35,8 +38,15 @@ static void *pool_alloc(strmap *m, size_t n)
 
     n = (n + 15) & ~(size_t)15;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > (1u << 16) ? n : (1u << 16);
-        if (!(c = malloc(sizeof(*c) + cap)))
+        /* chunks grow with the map, to 4 MiB: a map of millions of
+         * strings keeps them on few (huge) pages, not thousands of
+         * small ones a random look-up each misses the TLB on */
+        size_t want = c ? 2 * c->cap : (1u << 16);
+        if (want > (4u << 20))
+            want = 4u << 20;
+        size_t cap = n > want ? n : want;
+        if (!(c = sizeof(*c) + cap >= CHUNK_BIG ? big_alloc(sizeof(*c) + cap)
+                                                : malloc(sizeof(*c) + cap)))
             return NULL;
         c->next = m->chunks;
         c->used = 0;
@@ -81,7 +91,7 @@ strmap *strmap_new(size_t val_size)
         return NULL;
     m->val_size = val_size;
     m->cap = 64;
-    m->slots = calloc(m->cap, sizeof(struct slot));
+    m->slots = big_alloc(m->cap * sizeof(struct slot));
     if (!m->slots) {
         free(m);
         return NULL;
@@ -95,17 +105,20 @@ void strmap_free(strmap *m)
         return;
     while (m->chunks) {
         struct chunk *next = m->chunks->next;
-        free(m->chunks);
+        if (sizeof(*m->chunks) + m->chunks->cap >= CHUNK_BIG)
+            big_free(m->chunks);
+        else
+            free(m->chunks);
         m->chunks = next;
     }
-    free(m->slots);
+    big_free(m->slots);
     free(m);
 }
 
 static int grow(strmap *m)
 {
     size_t cap = m->cap * 2;
-    struct slot *s = calloc(cap, sizeof(*s));
+    struct slot *s = big_alloc(cap * sizeof(*s));
 
     if (!s)
         return -1;
@@ -117,7 +130,7 @@ static int grow(strmap *m)
             j = (j + 1) & (cap - 1);
         s[j] = m->slots[i];
     }
-    free(m->slots);
+    big_free(m->slots);
     m->slots = s;
     m->cap = cap;
     return 0;
