@@ -478,8 +478,12 @@ static int object_in_scope(MDB_txn *txn, trace_ledger *l, arena *a,
     return in;
 }
 
-int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
-                         size_t len)
+/* judge(the JSON object) in a read transaction of its own; 0 for text
+ * that is not a JSON object. */
+static int json_in_scope(trace_ledger *l, unsigned scopes, const char *json,
+                         size_t len,
+                         int (*judge)(MDB_txn *, trace_ledger *, arena *,
+                                      unsigned, const json_t *, int))
 {
     json_t *j;
     MDB_txn *txn;
@@ -495,7 +499,7 @@ int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
         return 0;
     }
     if (ledger_txn_begin(l, MDB_RDONLY, &txn) == 0) {
-        in = object_in_scope(txn, l, a, scopes, j, 0);
+        in = judge(txn, l, a, scopes, j, 0);
         ledger_txn_abort(l, txn);
     }
     arena_free(a);
@@ -503,27 +507,14 @@ int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
     return in;
 }
 
+int trace_event_in_scope(trace_ledger *l, unsigned scopes, const char *json,
+                         size_t len)
+{
+    return json_in_scope(l, scopes, json, len, object_in_scope);
+}
+
 int trace_alert_in_scope(trace_ledger *l, unsigned scopes, const char *json,
                          size_t len)
 {
-    json_t *j;
-    MDB_txn *txn;
-    arena *a;
-    int in = 0;
-
-    if (!scopes)
-        return 1;
-    if (!json || !(j = json_loadb(json, len, 0, NULL)))
-        return 0;
-    if (!json_is_object(j) || !(a = arena_new(0))) {
-        json_decref(j);
-        return 0;
-    }
-    if (ledger_txn_begin(l, MDB_RDONLY, &txn) == 0) {
-        in = alert_in_scope(txn, l, a, scopes, j, 0);
-        ledger_txn_abort(l, txn);
-    }
-    arena_free(a);
-    json_decref(j);
-    return in;
+    return json_in_scope(l, scopes, json, len, alert_in_scope);
 }
