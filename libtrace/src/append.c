@@ -147,6 +147,8 @@ void writer_end(struct writer *w)
 {
     if (w->txn)
         ledger_txn_abort(w->l, w->txn);
+    if (w->bulk)
+        bulk_end(w->l);
     for (size_t i = 0; i < w->n_heads; i++)
         free(w->heads[i].party);
     free(w->heads);
@@ -220,7 +222,7 @@ static int write_entry(struct writer *w, const struct event_ref *p,
     struct phead *h = NULL;
     MDB_val k, v;
     size_t len, klen;
-    int rc;
+    int rc, held;
 
     if ((rc = head_for(w, p->party, &h)) != TRACE_OK)
         return rc;
@@ -263,7 +265,9 @@ static int write_entry(struct writer *w, const struct event_ref *p,
     klen = compose_key(key, sizeof(key), p->party, p->id, strlen(p->id));
     k = (MDB_val){klen, key};
     v = (MDB_val){8, seqb};
-    if ((rc = mdb_put(w->txn, w->l->dbi_ids, &k, &v, MDB_NOOVERWRITE)))
+    if ((rc = bulk_put(w->l, w->txn, w->l->dbi_ids, &k, &v, &held)))
+        return rc;
+    if (!held && (rc = mdb_put(w->txn, w->l->dbi_ids, &k, &v, MDB_NOOVERWRITE)))
         return trace_fail_mdb(rc, "ids");
 
     /* the party's entries, in order: appended at the end of its list */
@@ -470,7 +474,7 @@ static int check_id(struct writer *w, const char *party, const char *id,
             return 1;
         goto differs;
     }
-    rc = mdb_get(w->txn, w->l->dbi_ids, &k, &v);
+    rc = bulk_find_id(w->l, w->txn, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
@@ -831,6 +835,9 @@ static int check_entry(struct writer *w, const struct item *it)
     struct entry_check c = {w, it, ""};
     int rc;
 
+    /* the checks read the indexes through the lent transaction */
+    if ((rc = bulk_sync(w->l, w->txn)) != TRACE_OK)
+        return rc;
     ledger_lend(w->l, w->txn);
     checking = w;
     rc = check_event(w->l, it->ev, TRACE_CHECK_SKEW_US, on_finding, &c);
@@ -967,6 +974,8 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         Trace__V1__Event *ae;
         what = "decide on application";
         name = ar->id;
+        if (!we && (rc = bulk_sync(w->l, w->txn)) != TRACE_OK)
+            return rc;
         if (we) {
             bytes = we->p.bytes;
             blen = we->p.len;
@@ -1058,7 +1067,8 @@ static int handed_to(struct writer *w, const char *lot,
     MDB_cursor *cur;
     int rc, found = 0;
 
-    if (!klen || mdb_cursor_open(w->txn, w->l->dbi_lots, &cur) != 0)
+    if (!klen || bulk_sync(w->l, w->txn) != TRACE_OK ||
+        mdb_cursor_open(w->txn, w->l->dbi_lots, &cur) != 0)
         return 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !found;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
@@ -1101,6 +1111,9 @@ static int check_custody(struct writer *w, const Trace__V1__Event *ev)
         size_t klen =
             compose_key(key, sizeof(key), ref->party, ref->id, strlen(ref->id));
         MDB_val k = {klen, key}, v;
+        int rc = bulk_sync(w->l, w->txn);
+        if (rc != TRACE_OK)
+            return rc;
         if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
             v.mv_size == 8)
             sale = event_at_seq(w, be64_get(v.mv_data));
@@ -1260,6 +1273,7 @@ int writer_commit(struct writer *w)
     int rc;
 
     if ((rc = window_flush(w)) != TRACE_OK ||
+        (rc = bulk_finish(w->l, w->txn)) != TRACE_OK ||
         (rc = writer_put_heads(w)) != TRACE_OK)
         return rc;
     if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK ||
@@ -1280,6 +1294,7 @@ int writer_check(struct writer *w)
 
     /* everything a commit does but the commit: writer_end aborts */
     if ((rc = window_flush(w)) != TRACE_OK ||
+        (rc = bulk_finish(w->l, w->txn)) != TRACE_OK ||
         (rc = writer_put_heads(w)) != TRACE_OK)
         return rc;
     return ledger_head_put(w->txn, w->l, w->size, w->head);

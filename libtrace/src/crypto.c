@@ -268,7 +268,7 @@ int trace_key_load(trace_key **out, const char *path)
 }
 
 static int write_pem(const char *path, mode_t mode, const trace_key *key,
-                     int private)
+                     int private, int durable)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
     FILE *f;
@@ -284,7 +284,7 @@ static int write_pem(const char *path, mode_t mode, const trace_key *key,
     }
     ok = private ? PEM_write_PrivateKey(f, key->pkey, NULL, NULL, 0, NULL, NULL)
                  : PEM_write_PUBKEY(f, key->pkey);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = ok && fflush(f) == 0 && (!durable || fsync(fileno(f)) == 0);
     if (fclose(f) != 0)
         ok = 0;
     if (!ok) {
@@ -296,6 +296,11 @@ static int write_pem(const char *path, mode_t mode, const trace_key *key,
 
 int trace_key_save(const trace_key *key, const char *path)
 {
+    return key_save(key, path, 1);
+}
+
+int key_save(const trace_key *key, const char *path, int durable)
+{
     char pub[4096];
     size_t len = strlen(path);
     int rc;
@@ -303,9 +308,10 @@ int trace_key_save(const trace_key *key, const char *path)
     if (len < 4 || strcmp(path + len - 4, ".key") != 0 || len >= sizeof(pub))
         return trace_fail(TRACE_EINVAL, "%s: key file names end in .key", path);
     snprintf(pub, sizeof(pub), "%.*s.pub", (int)(len - 4), path);
-    if ((rc = write_pem(path, 0600, key, 1)) != TRACE_OK)
+    if ((rc = write_pem(path, 0600, key, 1, durable)) != TRACE_OK)
         return rc;
-    if ((rc = write_pem(pub, 0644, key, 0)) != TRACE_OK && rc != TRACE_EEXIST) {
+    if ((rc = write_pem(pub, 0644, key, 0, durable)) != TRACE_OK &&
+        rc != TRACE_EEXIST) {
         unlink(path);
         return rc;
     }

@@ -309,7 +309,33 @@ struct trace_ledger {
     /* DIR/writer.lock, locked (fcntl) while this process may write: -1
      * until the first write transaction or trace_ledger_claim_writer */
     int writer_fd;
+    /* an import's index entries held back (bulk.c), or NULL */
+    struct bulk *bulk;
 };
+
+/* crypto.c: trace_key_save, each file synced (durable) or not. */
+int key_save(const trace_key *key, const char *path, int durable);
+/* keyring.c: while deferred, generated keys are written without a sync
+ * each; keyring_sync makes all written since durable at once (before
+ * the transaction that registers them commits). */
+void keyring_defer_sync(trace_keyring *r, int on);
+int keyring_sync(trace_keyring *r);
+
+/* bulk.c: an import's ids, bal and lots entries held back while its
+ * transaction runs and put in key order at its end.  bulk_put holds an
+ * entry (*held = 1) when txn is the import's and dbi one of the three;
+ * bulk_sync writes what is held (every read of those databases in the
+ * import's transaction calls it first); bulk_find_id looks an id up
+ * among those held, then in ids; bulk_finish writes all before the
+ * commit; bulk_end forgets (after the commit or the abort). */
+int bulk_begin(trace_ledger *l, MDB_txn *txn);
+int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
+             const MDB_val *v, int *held);
+int bulk_sync(const trace_ledger *l, MDB_txn *txn);
+int bulk_find_id(const trace_ledger *l, MDB_txn *txn, const MDB_val *k,
+                 MDB_val *v);
+int bulk_finish(const trace_ledger *l, MDB_txn *txn);
+void bulk_end(trace_ledger *l);
 
 /* The journal's Merkle tree (merkle.c; RFC 9162 2.1) ----------------- */
 #define TREE_STRIDE    4  /* heights of stored subtrees: multiples of this */

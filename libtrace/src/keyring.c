@@ -5,11 +5,14 @@
  * Keys are loaded on first use and cached in a small list; a keyring is
  * used by one thread at a time.
  */
+#define _GNU_SOURCE /* syncfs */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -22,7 +25,9 @@ struct trace_keyring {
     char *dir;
     struct cached *items;
     size_t n, cap;
-    strmap *ix; /* party -> index in items + 1 */
+    strmap *ix;   /* party -> index in items + 1 */
+    int deferred; /* keyring_defer_sync: new keys written, not yet synced */
+    int unsynced; /* keys written since the last keyring_sync */
 };
 
 int trace_keyring_open(trace_keyring **out, const char *dir, int create)
@@ -154,10 +159,11 @@ int trace_keyring_generate(trace_keyring *r, const char *party,
         return rc;
     if ((rc = trace_key_generate(&key)) != TRACE_OK)
         return rc;
-    if ((rc = trace_key_save(key, path)) != TRACE_OK) {
+    if ((rc = key_save(key, path, !r->deferred)) != TRACE_OK) {
         trace_key_free(key);
         return rc;
     }
+    r->unsynced |= r->deferred;
     if ((c = cached_of(r, party)) != NULL) {
         trace_key_free(c->key);
         c->key = key;
@@ -169,5 +175,29 @@ int trace_keyring_generate(trace_keyring *r, const char *party,
         return trace_fail(TRACE_ENOMEM, "out of memory");
     }
     *out = key;
+    return TRACE_OK;
+}
+
+void keyring_defer_sync(trace_keyring *r, int on)
+{
+    r->deferred = on;
+}
+
+int keyring_sync(trace_keyring *r)
+{
+    int fd, ok;
+
+    if (!r->unsynced)
+        return TRACE_OK;
+    /* one call for all the key files written, then their folder */
+    if ((fd = open(r->dir, O_RDONLY | O_DIRECTORY)) < 0)
+        return trace_fail(TRACE_EIO, "key folder %s: %s", r->dir,
+                          errno_text(errno));
+    ok = syncfs(fd) == 0 && fsync(fd) == 0;
+    close(fd);
+    if (!ok)
+        return trace_fail(TRACE_EIO, "key folder %s: cannot sync: %s", r->dir,
+                          errno_text(errno));
+    r->unsynced = 0;
     return TRACE_OK;
 }

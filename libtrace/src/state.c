@@ -500,6 +500,8 @@ int lot_stock(MDB_txn *txn, const trace_ledger *l, const char *party,
     if (!plen)
         return trace_fail(TRACE_EINVAL, "party, substance and lot names are "
                                         "too long together");
+    if ((rc = bulk_sync(l, txn)) != TRACE_OK)
+        return rc;
     /* each site's last record at or before `at` */
     be64_put(order, time_key(at));
     be64_put(order + 8, UINT64_MAX);
@@ -551,7 +553,10 @@ static int apply_bal(struct apply *a, const struct effect *e)
             if (qty_add(&bal, t->state == 2 ? t->balance : 0, e->delta))
                 return overflow(&k, e->delta > 0);
             be64_put(val + 17, (uint64_t)bal);
-            rc = mdb_put(txn, dbi, &k, &v, MDB_APPENDDUP);
+            int held;
+            if ((rc = bulk_put(a->sc->l, txn, dbi, &k, &v, &held)))
+                return rc;
+            rc = held ? 0 : mdb_put(txn, dbi, &k, &v, MDB_APPENDDUP);
             if (rc == MDB_KEYEXIST)
                 rc = mdb_put(txn, dbi, &k, &v, MDB_NODUPDATA);
             if (rc)
@@ -563,6 +568,9 @@ static int apply_bal(struct apply *a, const struct effect *e)
         }
         t->state = 0; /* changed below: reload on next use */
     }
+    /* before and after it: what is held is written first */
+    if ((rc = bulk_sync(a->sc->l, txn)) != TRACE_OK)
+        return rc;
     if ((rc = balance_before(txn, dbi, &k, val, &before)) != TRACE_OK)
         return rc;
     if (a->insert) {
@@ -638,6 +646,21 @@ static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
     if (!klen)
         return trace_fail(TRACE_EINVAL, "lot or permit id too long");
     k = (MDB_val){klen - 1, key}; /* no NUL after the last part */
+    if (a->insert && dbi == a->sc->l->dbi_lots) {
+        uint8_t val[9];
+        MDB_val v = {sizeof(val), val};
+        int rc, held;
+        be64_put(val, a->seq);
+        val[8] = role;
+        if ((rc = bulk_put(a->sc->l, a->sc->txn, dbi, &k, &v, &held)))
+            return rc;
+        if (held)
+            return TRACE_OK;
+    } else if (dbi == a->sc->l->dbi_lots) {
+        int rc = bulk_sync(a->sc->l, a->sc->txn);
+        if (rc != TRACE_OK)
+            return rc;
+    }
     return file_seq(a->sc->txn, dbi, &k, a->seq, role, a->insert);
 }
 
@@ -694,7 +717,9 @@ static int find_event(state_ctx *sc, MDB_dbi dbi, const char *party,
     size_t len;
     int rc;
 
-    rc = mdb_get(sc->txn, dbi, &k, &v);
+    /* ids an import holds back are found among those it holds */
+    rc = dbi == sc->l->dbi_ids ? bulk_find_id(sc->l, sc->txn, &k, &v)
+                               : mdb_get(sc->txn, dbi, &k, &v);
     if (rc == 0 && sc->unwritten_by_seq &&
         be64_get(v.mv_data) >= sc->unwritten) {
         /* filed under an event not yet written (the eff index is

@@ -111,6 +111,7 @@ struct writer {
     int checks;
     int (*on_finding)(void *ctx, unsigned long lineno, const trace_finding *f);
     void *finding_ctx;
+    int bulk; /* index entries held back to the commit (bulk.c) */
 };
 #define WRITER_CHECKS        1
 #define WRITER_CHECKS_STRICT 2

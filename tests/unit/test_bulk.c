@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_bulk.c - an import holds its ids, bal and lots entries back and
+ * puts them in key order at the end (bulk.c): the indexes it leaves must
+ * be, entry for entry, those that appending the same lines one batch at
+ * a time leaves, with back-dated events and corrections in the middle
+ * (which make it write what it holds early), duplicates, imports into a
+ * ledger that has entries already, and a failed import leaving nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define PARTIES 4
+
+struct text {
+    char *s;
+    size_t n, cap;
+};
+
+static void add(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    char line[1024];
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(line));
+    if (t->n + (size_t)n + 2 > t->cap) {
+        t->cap = (t->cap + (size_t)n + 2) * 2;
+        t->s = realloc(t->s, t->cap);
+        assert_non_null(t->s);
+    }
+    memcpy(t->s + t->n, line, (size_t)n);
+    t->n += (size_t)n;
+    t->s[t->n++] = '\n';
+    t->s[t->n] = '\0';
+}
+
+/* Minute m after 2026-02-01T00:00 (+08:00). */
+static const char *at(char *buf, int m)
+{
+    snprintf(buf, 40, "2026-02-%02dT%02d:%02d:00+08:00", 1 + m / 1440,
+             m / 60 % 24, m % 60);
+    return buf;
+}
+
+static void parties(struct text *t)
+{
+    for (int p = 0; p < PARTIES; p++)
+        add(t,
+            "{\"type\":\"party\",\"id\":\"reg-%d\",\"party\":\"REGULATOR\","
+            "\"at\":\"2026-01-01T00:00:00+08:00\",\"subject\":\"P%d\","
+            "\"name\":\"n\",\"kind\":\"manufacturer\",\"region\":\"CN-31\","
+            "\"licenses\":[\"CN-PC-3\"]}",
+            p, p);
+}
+
+/* Stock flows of events [from, to): parties in turn, a lot per ten of a
+ * party's events, made at the plant, moved to the store, used at both. */
+static void flows(struct text *t, int from, int to, const char *tag)
+{
+    char b[40];
+    for (int i = from; i < to; i++) {
+        int p = i % PARTIES, k = i / PARTIES;
+        int lot = k / 10;
+        const char *s = "toluene";
+        switch (k % 10) {
+        case 0:
+            add(t,
+                "{\"type\":\"produce\",\"id\":\"%s%d\",\"party\":\"P%d\","
+                "\"at\":\"%s\",\"substance\":\"%s\",\"lot\":\"L%d-%d\","
+                "\"site\":\"plant\",\"qty\":\"1000\",\"unit\":\"L\"}",
+                tag, i, p, at(b, i), s, p, lot);
+            break;
+        case 1:
+        case 4:
+            add(t,
+                "{\"type\":\"transfer\",\"id\":\"%s%d\",\"party\":\"P%d\","
+                "\"at\":\"%s\",\"substance\":\"%s\",\"lot\":\"L%d-%d\","
+                "\"from_site\":\"plant\",\"to_site\":\"store\",\"qty\":"
+                "\"100\",\"unit\":\"L\"}",
+                tag, i, p, at(b, i), s, p, lot);
+            break;
+        case 9:
+            add(t,
+                "{\"type\":\"stocktake\",\"id\":\"%s%d\",\"party\":\"P%d\","
+                "\"at\":\"%s\",\"substance\":\"%s\",\"lot\":\"L%d-%d\","
+                "\"site\":\"store\",\"counted\":\"160\",\"unit\":\"L\"}",
+                tag, i, p, at(b, i), s, p, lot);
+            break;
+        default:
+            add(t,
+                "{\"type\":\"consume\",\"id\":\"%s%d\",\"party\":\"P%d\","
+                "\"at\":\"%s\",\"substance\":\"%s\",\"lot\":\"L%d-%d\","
+                "\"site\":\"%s\",\"qty\":\"%d\",\"unit\":\"L\","
+                "\"purpose\":\"production\"}",
+                tag, i, p, at(b, i), s, p, lot, k % 2 ? "plant" : "store",
+                1 + k % 7);
+        }
+    }
+}
+
+/* Appends the lines a batch of at most 50 lines at a time (no import,
+ * so nothing is held back). */
+static void append_batches(fixture *f, const char *jsonl, unsigned flags)
+{
+    const char *p = jsonl;
+    while (*p) {
+        const char *q = p;
+        for (int i = 0; i < 50 && *q; i++)
+            q = strchr(q, '\n') + 1;
+        char *part = strndup(p, (size_t)(q - p));
+        trace_append_result r;
+        assert_non_null(part);
+        assert_int_equal(fixture_import(f, part, flags, &r), TRACE_OK);
+        free(part);
+        p = q;
+    }
+}
+
+/* One streaming import of the lines (the bulk path). */
+static int import(fixture *f, const char *jsonl, unsigned flags,
+                  trace_append_result *r)
+{
+    trace_import *im;
+    unsigned long lineno = 0;
+    const char *p = jsonl;
+    int rc;
+
+    assert_int_equal(trace_import_begin(&im, f->l, f->ring, NULL, flags, 0),
+                     TRACE_OK);
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        trace_import_line(im, p, (size_t)(nl - p), ++lineno);
+        p = nl + 1;
+    }
+    rc = trace_import_next_error(im);
+    if (rc == TRACE_OK)
+        rc = trace_import_commit(im, r);
+    trace_import_free(im);
+    return rc;
+}
+
+struct digest {
+    uint64_t h;
+    size_t entries, leaf_pages;
+};
+
+static void mix(uint64_t *h, const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ s[i]) * 0x100000001b3ull;
+}
+
+/* Every entry of database `db`, in order, folded into a digest. */
+static struct digest digest_of(fixture *f, const char *db)
+{
+    struct digest d = {0xcbf29ce484222325ull, 0, 0};
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_stat st;
+
+    raw_begin(f, db, &env, &txn, &dbi);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    while (mdb_cursor_get(cur, &k, &v, d.entries ? MDB_NEXT : MDB_FIRST) == 0) {
+        uint32_t n[2] = {(uint32_t)k.mv_size, (uint32_t)v.mv_size};
+        d.entries++;
+        /* provisioned keys' events are named by the key's fingerprint,
+         * which differs from ledger to ledger */
+        if (k.mv_size > 14 && memcmp(k.mv_data, "REGULATOR\0key:", 14) == 0)
+            continue;
+        mix(&d.h, n, sizeof(n));
+        mix(&d.h, k.mv_data, k.mv_size);
+        mix(&d.h, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    d.leaf_pages = st.ms_leaf_pages;
+    raw_end(f, env, txn);
+    return d;
+}
+
+static const char *const dbs[] = {"ids", "bal", "lots", "journal"};
+
+/* The two ledgers' indexes are the same, entry for entry (the journals
+ * hold the same number of entries; their bytes differ by keys and
+ * times). */
+static void same_indexes(fixture *a, fixture *b)
+{
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(*dbs); i++) {
+        struct digest x = digest_of(a, dbs[i]), y = digest_of(b, dbs[i]);
+        assert_int_equal(x.entries, y.entries);
+        if (strcmp(dbs[i], "journal") != 0) {
+            if (x.h != y.h)
+                fail_msg("%s differs (%zu entries)", dbs[i], x.entries);
+        }
+    }
+}
+
+/* The journal verifies and every index is what it implies. */
+static void verified(fixture *f)
+{
+    trace_verify_result vr;
+    trace_verify_deep_result dr;
+
+    if (trace_ledger_verify(f->l, &vr, NULL, NULL) != TRACE_OK)
+        fail_msg("verify: %s", vr.reason);
+    if (trace_ledger_verify_deep(f->l, NULL, &dr, NULL, NULL, NULL) != TRACE_OK)
+        fail_msg("verify --deep: %s", dr.reason);
+}
+
+static void test_bulk_same_as_batches(void **state)
+{
+    (void)state;
+    void *sa = NULL, *sb = NULL;
+    struct text t = {0}, t2 = {0}, t3 = {0};
+    trace_append_result r;
+    char b[40];
+    const unsigned flags = TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC;
+
+    assert_int_equal(fixture_setup(&sa), 0);
+    assert_int_equal(fixture_setup(&sb), 0);
+    fixture *a = sa, *bb = sb;
+
+    /* a first file: registrations, flows, then in the middle a
+     * back-dated consumption (before the holding's last change), a
+     * correction of an earlier event and the same line twice */
+    parties(&t);
+    flows(&t, 0, 400, "a");
+    add(&t,
+        "{\"type\":\"consume\",\"id\":\"late1\",\"party\":\"P1\",\"at\":"
+        "\"%s\",\"substance\":\"toluene\",\"lot\":\"L1-0\",\"site\":"
+        "\"plant\",\"qty\":\"3\",\"unit\":\"L\",\"purpose\":"
+        "\"production\"}",
+        at(b, 10));
+    add(&t,
+        "{\"type\":\"correction\",\"id\":\"fix1\",\"party\":\"P2\",\"at\":"
+        "\"%s\",\"corrects\":\"a6\",\"reason\":\"typo\",\"replacement\":"
+        "{\"type\":\"consume\",\"id\":\"a6\",\"party\":\"P2\",\"at\":\"%s\","
+        "\"substance\":\"toluene\",\"lot\":\"L2-0\",\"site\":\"store\","
+        "\"qty\":\"2\",\"unit\":\"L\",\"purpose\":\"production\"}}",
+        at(b, 401), "2026-02-01T00:06:00+08:00");
+    flows(&t, 400, 800, "a");
+    flows(&t, 790, 800, "a"); /* the same lines again: already present */
+
+    append_batches(a, t.s, flags);
+    assert_int_equal(import(bb, t.s, flags, &r), TRACE_OK);
+    assert_int_equal(r.duplicates, 10);
+    same_indexes(a, bb);
+    verified(bb);
+
+    /* a second, larger file into the ledger that has the first: the small
+     * indexes are written again in order with the new entries */
+    flows(&t2, 800, 9000, "b");
+    append_batches(a, t2.s, flags);
+    assert_int_equal(import(bb, t2.s, flags, &r), TRACE_OK);
+    same_indexes(a, bb);
+    verified(bb);
+    /* ...and fill their pages: fewer pages than the same entries put one
+     * batch at a time */
+    {
+        struct digest x = digest_of(a, "ids"), y = digest_of(bb, "ids");
+        assert_true(y.leaf_pages < x.leaf_pages);
+        x = digest_of(a, "bal");
+        y = digest_of(bb, "bal");
+        assert_true(y.leaf_pages < x.leaf_pages);
+    }
+
+    /* a third, small one: put among the existing entries */
+    flows(&t3, 9000, 9100, "c");
+    add(&t3,
+        "{\"type\":\"consume\",\"id\":\"late2\",\"party\":\"P3\",\"at\":"
+        "\"%s\",\"substance\":\"toluene\",\"lot\":\"L3-0\",\"site\":"
+        "\"plant\",\"qty\":\"1\",\"unit\":\"L\",\"purpose\":"
+        "\"production\"}",
+        at(b, 20));
+    flows(&t3, 9100, 9200, "c");
+    append_batches(a, t3.s, flags);
+    assert_int_equal(import(bb, t3.s, flags, &r), TRACE_OK);
+    same_indexes(a, bb);
+    verified(bb);
+
+    free(t.s);
+    free(t2.s);
+    free(t3.s);
+    fixture_teardown(&sa);
+    fixture_teardown(&sb);
+}
+
+/* A file whose last line reuses an id with other content: nothing of it
+ * is written, the indexes are as before, and appends go on as usual. */
+static void test_bulk_failure_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    struct text t = {0}, t2 = {0}, bad = {0};
+    trace_append_result r;
+    const unsigned flags = TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC;
+    struct digest before[3];
+
+    parties(&t);
+    flows(&t, 0, 200, "a");
+    assert_int_equal(import(f, t.s, flags, &r), TRACE_OK);
+    for (int i = 0; i < 3; i++)
+        before[i] = digest_of(f, dbs[i]);
+
+    flows(&t2, 200, 2000, "a");
+    flows(&bad, 200, 2000, "a");
+    add(&bad, "{\"type\":\"consume\",\"id\":\"a300\",\"party\":\"P0\",\"at\":"
+              "\"2026-02-03T00:00:00+08:00\",\"substance\":\"toluene\",\"lot\":"
+              "\"L0-7\",\"site\":\"plant\",\"qty\":\"9\",\"unit\":\"L\","
+              "\"purpose\":\"production\"}");
+    assert_int_equal(import(f, bad.s, flags, &r), TRACE_EEXIST);
+    for (int i = 0; i < 3; i++) {
+        struct digest d = digest_of(f, dbs[i]);
+        assert_int_equal(d.entries, before[i].entries);
+        assert_true(d.h == before[i].h);
+    }
+    verified(f);
+    /* the same lines without the last one go in by the other path */
+    assert_int_equal(fixture_import(f, t2.s, flags, &r), TRACE_OK);
+    assert_int_equal(r.appended, 1800);
+    verified(f);
+    free(t.s);
+    free(t2.s);
+    free(bad.s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bulk_same_as_batches),
+        cmocka_unit_test_setup_teardown(test_bulk_failure_leaves_nothing,
+                                        fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
