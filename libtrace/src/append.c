@@ -1272,8 +1272,13 @@ int writer_commit(struct writer *w)
 {
     int rc;
 
-    if ((rc = window_flush(w)) != TRACE_OK ||
-        (rc = bulk_finish(w->l, w->txn)) != TRACE_OK ||
+    if ((rc = window_flush(w)) != TRACE_OK)
+        return rc;
+    /* no more events: the stock tails go before the held index entries
+     * are written (their pages and the tails are the peak of an import) */
+    strmap_free(w->tails);
+    w->tails = NULL;
+    if ((rc = bulk_finish(w->l, w->txn)) != TRACE_OK ||
         (rc = writer_put_heads(w)) != TRACE_OK)
         return rc;
     if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK ||

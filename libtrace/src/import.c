@@ -213,6 +213,12 @@ static void *import_main(void *arg)
                                      "was imported");
         } else {
             int check = im->end == CHECK;
+            /* every line was handed over and processed: the batches'
+             * memory goes back before the commit's peak */
+            for (int i = 0; i < N_BATCHES; i++) {
+                arena_free(im->all[i].a);
+                im->all[i].a = NULL;
+            }
             pthread_mutex_unlock(&im->mu);
             /* the keys it made are on disk before the ledger names them */
             if (im->ring)
@@ -345,6 +351,8 @@ int trace_import_line(trace_import *im, const char *line, size_t len,
     struct iitem *x;
     int rc;
 
+    if (!im->started || !b->a)
+        return trace_fail(TRACE_EINVAL, "the import has already ended");
     if (!trim_line(&line, &len))
         return take_error(im); /* blank */
     x = &b->items[b->n++];
