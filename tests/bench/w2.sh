@@ -56,6 +56,8 @@ echo "W2 through traced, one client: $(rate "$N" "$s") events/s ($s s), traced p
 kill "$DPID"
 wait "$DPID" || true
 DPID=
+bytes=$(du -sb "$W/dmn" | cut -f1)
+echo "W2 disk through traced: $((bytes / N)) bytes/event (the whole ledger folder; each commit puts its index entries as they come)"
 
 # The same file into PostgreSQL and SQLite, in the same run (W2_BASE=0
 # skips them).
