@@ -47,8 +47,19 @@ struct list {
     struct chunk *chunks;
 };
 
+/* What is held is written once it takes this much memory, so that an
+ * import's memory does not grow with its length (the first write fills
+ * pages as the last does; later ones go among the entries written). */
+static size_t budget = 256u << 20;
+
+void bulk_set_budget(size_t bytes)
+{
+    budget = bytes ? bytes : 256u << 20;
+}
+
 struct bulk {
     MDB_txn *txn;
+    size_t bytes; /* held: entries and their pointers */
     struct list lists[N_LISTS];
     /* ids held: open addressing over indexes into lists[L_IDS] + 1 */
     uint32_t *ids;
@@ -190,6 +201,9 @@ static int ids_grow(struct bulk *b)
     return 0;
 }
 
+static int write_held(const trace_ledger *l, struct bulk *b, MDB_txn *txn,
+                      int rebuild);
+
 int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
              const MDB_val *v, int *held)
 {
@@ -214,6 +228,9 @@ int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
         b->ids[s] = (uint32_t)ls->n;
     }
     *held = 1;
+    b->bytes += 3 + k->mv_size + v->mv_size + 2 * sizeof(*ls->rec);
+    if (b->bytes > budget)
+        return write_held(l, b, txn, 1);
     return TRACE_OK;
 }
 
@@ -383,6 +400,7 @@ static int write_held(const trace_ledger *l, struct bulk *b, MDB_txn *txn,
             b->ids_cap = 0;
         }
     }
+    b->bytes = 0;
     return TRACE_OK;
 }
 

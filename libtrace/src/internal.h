@@ -336,6 +336,9 @@ int bulk_find_id(const trace_ledger *l, MDB_txn *txn, const MDB_val *k,
                  MDB_val *v);
 int bulk_finish(const trace_ledger *l, MDB_txn *txn);
 void bulk_end(trace_ledger *l);
+/* What is held is written when it passes `bytes` (0: the default, 256
+ * MiB); tests set it small. */
+void bulk_set_budget(size_t bytes);
 
 /* The journal's Merkle tree (merkle.c; RFC 9162 2.1) ----------------- */
 #define TREE_STRIDE    4  /* heights of stored subtrees: multiples of this */
