@@ -1197,6 +1197,18 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
     arena_reset(w->tmp);
     if (w->l->map_limit && (++w->since_trim & 4095) == 0)
         trace_ledger_trim_due(w->l);
+    if (w->bulk) {
+        /* past the budget what is held is written; with nothing held the
+         * stock tails are read back as needed, and their memory goes */
+        int wrote;
+        if ((rc = bulk_trim(w->l, w->txn, &wrote)) != TRACE_OK)
+            return rc;
+        if (wrote) {
+            strmap_free(w->tails);
+            if (!(w->tails = state_tails_new()))
+                return trace_fail(TRACE_ENOMEM, "out of memory");
+        }
+    }
     if (as && strcmp(ev->party, as) != 0)
         return trace_fail(TRACE_EPERM,
                           "event recorded by %s, but acting as %s: a party "

@@ -201,9 +201,6 @@ static int ids_grow(struct bulk *b)
     return 0;
 }
 
-static int write_held(const trace_ledger *l, struct bulk *b, MDB_txn *txn,
-                      int rebuild);
-
 int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
              const MDB_val *v, int *held)
 {
@@ -229,8 +226,6 @@ int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
     }
     *held = 1;
     b->bytes += 3 + k->mv_size + v->mv_size + 2 * sizeof(*ls->rec);
-    if (b->bytes > budget)
-        return write_held(l, b, txn, 1);
     return TRACE_OK;
 }
 
@@ -402,6 +397,17 @@ static int write_held(const trace_ledger *l, struct bulk *b, MDB_txn *txn,
     }
     b->bytes = 0;
     return TRACE_OK;
+}
+
+int bulk_trim(const trace_ledger *l, MDB_txn *txn, int *wrote)
+{
+    struct bulk *b = held_for(l, txn);
+
+    *wrote = 0;
+    if (!b || b->bytes <= budget)
+        return TRACE_OK;
+    *wrote = 1;
+    return write_held(l, b, txn, 1);
 }
 
 int bulk_sync(const trace_ledger *l, MDB_txn *txn)

@@ -339,6 +339,10 @@ void bulk_end(trace_ledger *l);
 /* What is held is written when it passes `bytes` (0: the default, 256
  * MiB); tests set it small. */
 void bulk_set_budget(size_t bytes);
+/* Between two events: writes what is held if it passed the budget
+ * (*wrote = 1; the writer then lets its stock tails go, nothing being
+ * held, so that their memory does not grow with the import either). */
+int bulk_trim(const trace_ledger *l, MDB_txn *txn, int *wrote);
 
 /* The journal's Merkle tree (merkle.c; RFC 9162 2.1) ----------------- */
 #define TREE_STRIDE    4  /* heights of stored subtrees: multiples of this */
