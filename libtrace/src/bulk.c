@@ -70,10 +70,15 @@ static inline MDB_val rec_val(const uint8_t *r)
     return (MDB_val){r[2], (void *)(r + 3 + rec_klen(r))};
 }
 
+/* The import's entries if txn is its transaction.  Other threads compare
+ * only the handle: the import's thread frees what it holds (bulk_end)
+ * before its transaction ends, so while the handles are equal the caller
+ * is the import's thread. */
 static struct bulk *held_for(const trace_ledger *l, MDB_txn *txn)
 {
-    struct bulk *b = __atomic_load_n(&l->bulk, __ATOMIC_ACQUIRE);
-    return b && b->txn == txn ? b : NULL;
+    if (!txn || __atomic_load_n(&l->bulk_txn, __ATOMIC_ACQUIRE) != txn)
+        return NULL;
+    return __atomic_load_n(&l->bulk, __ATOMIC_ACQUIRE);
 }
 
 int bulk_begin(trace_ledger *l, MDB_txn *txn)
@@ -84,6 +89,7 @@ int bulk_begin(trace_ledger *l, MDB_txn *txn)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     b->txn = txn;
     __atomic_store_n(&l->bulk, b, __ATOMIC_RELEASE);
+    __atomic_store_n(&l->bulk_txn, txn, __ATOMIC_RELEASE);
     return TRACE_OK;
 }
 
@@ -145,6 +151,7 @@ void bulk_end(trace_ledger *l)
 
     if (!b)
         return;
+    __atomic_store_n(&l->bulk_txn, NULL, __ATOMIC_RELEASE);
     __atomic_store_n(&l->bulk, NULL, __ATOMIC_RELEASE);
     for (int i = 0; i < N_LISTS; i++)
         list_free(&b->lists[i]);
