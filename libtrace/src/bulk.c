@@ -19,8 +19,10 @@
  * At the end, an index that is small next to what is held is read out,
  * emptied and written again with everything, all appended.
  *
- * Only the import's own thread calls these; other threads' read
- * transactions only compare their transaction with the one held.
+ * Only the import's own thread calls these; other threads' transactions
+ * only compare their handle with the import's (l->bulk_txn).  What is
+ * held is forgotten before the import's transaction commits or aborts:
+ * LMDB gives the next write transaction, of any thread, the same handle.
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -349,14 +349,44 @@ static void test_bulk_failure_leaves_nothing(void **state)
 struct racer {
     fixture *f;
     int n, rc;
+    int by_import; /* imports of one line rather than appends */
     char why[512];
 };
 
-static void *append_loop(void *arg)
+/* One line into the ledger, by an import or a batch append. */
+static int racer_put(struct racer *r, trace_keyring *ring, const char *line,
+                     size_t n)
+{
+    trace_append_result res;
+    trace_batch *b;
+    int rc;
+
+    if (r->by_import) {
+        trace_import *im;
+        if ((rc = trace_import_begin(&im, r->f->l, ring, NULL, 0, 0)) !=
+            TRACE_OK)
+            return rc;
+        rc = trace_import_line(im, line, n, 1);
+        if (rc == TRACE_OK)
+            rc = trace_import_next_error(im);
+        if (rc == TRACE_OK)
+            rc = trace_import_commit(im, &res);
+        trace_import_free(im);
+        return rc;
+    }
+    if ((rc = trace_batch_new(&b, r->f->l)) != TRACE_OK)
+        return rc;
+    rc = trace_batch_add_json(b, line, n, 1);
+    if (rc == TRACE_OK)
+        rc = trace_ledger_append(r->f->l, b, ring, NULL, 0, &res);
+    trace_batch_free(b);
+    return rc;
+}
+
+static void *racer_loop(void *arg)
 {
     struct racer *r = arg;
     trace_keyring *ring;
-    trace_append_result res;
 
     if (trace_keyring_open(&ring, r->f->keys, 0) != TRACE_OK) {
         r->rc = -1;
@@ -364,20 +394,13 @@ static void *append_loop(void *arg)
     }
     for (int i = 0; i < r->n && r->rc == TRACE_OK; i++) {
         char line[512];
-        trace_batch *b;
         int n = snprintf(line, sizeof(line),
                          "{\"type\":\"produce\",\"id\":\"t%d\",\"party\":"
                          "\"P1\",\"at\":\"2026-03-01T00:00:00+08:00\","
                          "\"substance\":\"toluene\",\"lot\":\"LT-%d\","
                          "\"site\":\"plant\",\"qty\":\"5\",\"unit\":\"L\"}",
                          i, i);
-        if ((r->rc = trace_batch_new(&b, r->f->l)) != TRACE_OK)
-            break;
-        r->rc = trace_batch_add_json(b, line, (size_t)n, 1);
-        if (r->rc == TRACE_OK)
-            r->rc = trace_ledger_append(r->f->l, b, ring, NULL, 0, &res);
-        trace_batch_free(b);
-        if (r->rc != TRACE_OK)
+        if ((r->rc = racer_put(r, ring, line, (size_t)n)) != TRACE_OK)
             snprintf(r->why, sizeof(r->why), "%s", trace_error_last());
     }
     trace_keyring_free(ring);
@@ -385,11 +408,10 @@ static void *append_loop(void *arg)
     return NULL;
 }
 
-static void test_bulk_appends_alongside(void **state)
+static void alongside(fixture *f, int by_import)
 {
-    fixture *f = *state;
     struct text t = {0};
-    struct racer r = {f, 400, TRACE_OK, ""};
+    struct racer r = {f, 400, TRACE_OK, by_import, ""};
     trace_append_result res;
     pthread_t th;
     int imports = 0;
@@ -398,7 +420,7 @@ static void test_bulk_appends_alongside(void **state)
     flows(&t, 0, PARTIES, "a"); /* their keys made */
     assert_int_equal(fixture_import(f, t.s, TRACE_APPEND_PROVISION_KEYS, &res),
                      TRACE_OK);
-    assert_int_equal(pthread_create(&th, NULL, append_loop, &r), 0);
+    assert_int_equal(pthread_create(&th, NULL, racer_loop, &r), 0);
     while (__atomic_load_n(&r.n, __ATOMIC_ACQUIRE) != -1) {
         char line[512];
         snprintf(line, sizeof(line),
@@ -413,12 +435,25 @@ static void test_bulk_appends_alongside(void **state)
     }
     pthread_join(th, NULL);
     if (r.rc != TRACE_OK)
-        fail_msg("append: %s", r.why);
-    /* every append's entries are in the indexes */
+        fail_msg("%s: %s", by_import ? "import" : "append", r.why);
+    /* every entry of both threads is in the indexes (and the genesis,
+     * the registrations and a key event per party) */
     verified(f);
     assert_int_equal(digest_of(f, "ids").entries,
                      (size_t)(2 * PARTIES + 400 + imports) + 1 + PARTIES);
     free(t.s);
+}
+
+static void test_bulk_appends_alongside(void **state)
+{
+    alongside(*state, 0);
+}
+
+/* ...and imports of another thread: the import that ends forgets its
+ * own held entries, not those of the import that began after it. */
+static void test_bulk_imports_alongside(void **state)
+{
+    alongside(*state, 1);
 }
 
 int main(void)
@@ -428,6 +463,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_failure_leaves_nothing,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bulk_appends_alongside,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_imports_alongside,
                                         fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
