@@ -145,10 +145,12 @@ int writer_begin(struct writer *w, trace_ledger *l, trace_append_result *res)
 
 void writer_end(struct writer *w)
 {
-    if (w->txn)
-        ledger_txn_abort(w->l, w->txn);
+    /* before the abort: the next write transaction has the same handle */
     if (w->bulk)
         bulk_end(w->l);
+    w->bulk = 0;
+    if (w->txn)
+        ledger_txn_abort(w->l, w->txn);
     for (size_t i = 0; i < w->n_heads; i++)
         free(w->heads[i].party);
     free(w->heads);
@@ -1296,6 +1298,11 @@ int writer_commit(struct writer *w)
     if ((rc = ledger_head_put(w->txn, w->l, w->size, w->head)) != TRACE_OK ||
         (rc = checkpoint_commit(w->txn, w->l, w->size)) != TRACE_OK)
         return rc;
+    /* all written: forgotten before the commit, after which another
+     * thread's write transaction has the same handle */
+    if (w->bulk)
+        bulk_end(w->l);
+    w->bulk = 0;
     rc = ledger_txn_commit(w->l, w->txn);
     w->txn = NULL;
     if (rc) {

@@ -19,8 +19,10 @@
  * At the end, an index that is small next to what is held is read out,
  * emptied and written again with everything, all appended.
  *
- * Only the import's own thread calls these; other threads' read
- * transactions only compare their transaction with the one held.
+ * Only the import's own thread calls these; other threads' transactions
+ * only compare their handle with the import's (l->bulk_txn).  What is
+ * held is forgotten before the import's transaction commits or aborts:
+ * LMDB gives the next write transaction, of any thread, the same handle.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -81,10 +83,15 @@ static inline MDB_val rec_val(const uint8_t *r)
     return (MDB_val){r[2], (void *)(r + 3 + rec_klen(r))};
 }
 
+/* The import's entries if txn is its transaction.  Other threads compare
+ * only the handle: the import's thread frees what it holds (bulk_end)
+ * before its transaction ends, so while the handles are equal the caller
+ * is the import's thread. */
 static struct bulk *held_for(const trace_ledger *l, MDB_txn *txn)
 {
-    struct bulk *b = __atomic_load_n(&l->bulk, __ATOMIC_ACQUIRE);
-    return b && b->txn == txn ? b : NULL;
+    if (!txn || __atomic_load_n(&l->bulk_txn, __ATOMIC_ACQUIRE) != txn)
+        return NULL;
+    return __atomic_load_n(&l->bulk, __ATOMIC_ACQUIRE);
 }
 
 int bulk_begin(trace_ledger *l, MDB_txn *txn)
@@ -95,6 +102,7 @@ int bulk_begin(trace_ledger *l, MDB_txn *txn)
         return trace_fail(TRACE_ENOMEM, "out of memory");
     b->txn = txn;
     __atomic_store_n(&l->bulk, b, __ATOMIC_RELEASE);
+    __atomic_store_n(&l->bulk_txn, txn, __ATOMIC_RELEASE);
     return TRACE_OK;
 }
 
@@ -156,6 +164,7 @@ void bulk_end(trace_ledger *l)
 
     if (!b)
         return;
+    __atomic_store_n(&l->bulk_txn, NULL, __ATOMIC_RELEASE);
     __atomic_store_n(&l->bulk, NULL, __ATOMIC_RELEASE);
     for (int i = 0; i < N_LISTS; i++)
         list_free(&b->lists[i]);

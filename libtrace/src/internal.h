@@ -309,8 +309,10 @@ struct trace_ledger {
     /* DIR/writer.lock, locked (fcntl) while this process may write: -1
      * until the first write transaction or trace_ledger_claim_writer */
     int writer_fd;
-    /* an import's index entries held back (bulk.c), or NULL */
+    /* an import's index entries held back (bulk.c), or NULL, and its
+     * transaction: other threads compare theirs with bulk_txn only */
     struct bulk *bulk;
+    MDB_txn *bulk_txn;
 };
 
 /* crypto.c: trace_key_save, each file synced (durable) or not. */
@@ -327,7 +329,9 @@ int keyring_sync(trace_keyring *r);
  * bulk_sync writes what is held (every read of those databases in the
  * import's transaction calls it first); bulk_find_id looks an id up
  * among those held, then in ids; bulk_finish writes all before the
- * commit; bulk_end forgets (after the commit or the abort). */
+ * commit; bulk_end forgets (before the transaction commits or aborts:
+ * LMDB hands the next write transaction, of any thread, the same
+ * handle). */
 int bulk_begin(trace_ledger *l, MDB_txn *txn);
 int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
              const MDB_val *v, int *held);

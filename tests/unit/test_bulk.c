@@ -7,6 +7,7 @@
  * (which make it write what it holds early), duplicates, imports into a
  * ledger that has entries already, and a failed import leaving nothing.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -356,12 +357,131 @@ static void test_bulk_budget(void **state)
     bulk_set_budget(0);
 }
 
+/* Appends of another thread while imports commit one after another in
+ * the same process: LMDB gives every top-level write transaction the
+ * same handle, so an append that begins right after an import committed
+ * must not take the import's held entries for its own (they would be
+ * freed with the import, and its ids, bal and lots entries lost). */
+struct racer {
+    fixture *f;
+    int n, rc;
+    int by_import; /* imports of one line rather than appends */
+    char why[512];
+};
+
+/* One line into the ledger, by an import or a batch append. */
+static int racer_put(struct racer *r, trace_keyring *ring, const char *line,
+                     size_t n)
+{
+    trace_append_result res;
+    trace_batch *b;
+    int rc;
+
+    if (r->by_import) {
+        trace_import *im;
+        if ((rc = trace_import_begin(&im, r->f->l, ring, NULL, 0, 0)) !=
+            TRACE_OK)
+            return rc;
+        rc = trace_import_line(im, line, n, 1);
+        if (rc == TRACE_OK)
+            rc = trace_import_next_error(im);
+        if (rc == TRACE_OK)
+            rc = trace_import_commit(im, &res);
+        trace_import_free(im);
+        return rc;
+    }
+    if ((rc = trace_batch_new(&b, r->f->l)) != TRACE_OK)
+        return rc;
+    rc = trace_batch_add_json(b, line, n, 1);
+    if (rc == TRACE_OK)
+        rc = trace_ledger_append(r->f->l, b, ring, NULL, 0, &res);
+    trace_batch_free(b);
+    return rc;
+}
+
+static void *racer_loop(void *arg)
+{
+    struct racer *r = arg;
+    trace_keyring *ring;
+
+    if (trace_keyring_open(&ring, r->f->keys, 0) != TRACE_OK) {
+        r->rc = -1;
+        return NULL;
+    }
+    for (int i = 0; i < r->n && r->rc == TRACE_OK; i++) {
+        char line[512];
+        int n = snprintf(line, sizeof(line),
+                         "{\"type\":\"produce\",\"id\":\"t%d\",\"party\":"
+                         "\"P1\",\"at\":\"2026-03-01T00:00:00+08:00\","
+                         "\"substance\":\"toluene\",\"lot\":\"LT-%d\","
+                         "\"site\":\"plant\",\"qty\":\"5\",\"unit\":\"L\"}",
+                         i, i);
+        if ((r->rc = racer_put(r, ring, line, (size_t)n)) != TRACE_OK)
+            snprintf(r->why, sizeof(r->why), "%s", trace_error_last());
+    }
+    trace_keyring_free(ring);
+    __atomic_store_n(&r->n, -1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void alongside(fixture *f, int by_import)
+{
+    struct text t = {0};
+    struct racer r = {f, 400, TRACE_OK, by_import, ""};
+    trace_append_result res;
+    pthread_t th;
+    int imports = 0;
+
+    parties(&t);
+    flows(&t, 0, PARTIES, "a"); /* their keys made */
+    assert_int_equal(fixture_import(f, t.s, TRACE_APPEND_PROVISION_KEYS, &res),
+                     TRACE_OK);
+    assert_int_equal(pthread_create(&th, NULL, racer_loop, &r), 0);
+    while (__atomic_load_n(&r.n, __ATOMIC_ACQUIRE) != -1) {
+        char line[512];
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"produce\",\"id\":\"i%d\",\"party\":\"P0\","
+                 "\"at\":\"2026-03-01T00:00:00+08:00\",\"substance\":"
+                 "\"toluene\",\"lot\":\"LI-%d\",\"site\":\"plant\",\"qty\":"
+                 "\"5\",\"unit\":\"L\"}\n",
+                 imports, imports);
+        if (import(f, line, 0, &res) != TRACE_OK)
+            fail_msg("import %d: %s", imports, trace_error_last());
+        imports++;
+    }
+    pthread_join(th, NULL);
+    if (r.rc != TRACE_OK)
+        fail_msg("%s: %s", by_import ? "import" : "append", r.why);
+    /* every entry of both threads is in the indexes (and the genesis,
+     * the registrations and a key event per party) */
+    verified(f);
+    assert_int_equal(digest_of(f, "ids").entries,
+                     (size_t)(2 * PARTIES + 400 + imports) + 1 + PARTIES);
+    free(t.s);
+}
+
+static void test_bulk_appends_alongside(void **state)
+{
+    alongside(*state, 0);
+}
+
+/* ...and imports of another thread: the import that ends forgets its
+ * own held entries, not those of the import that began after it. */
+static void test_bulk_imports_alongside(void **state)
+{
+    alongside(*state, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bulk_same_as_batches),
         cmocka_unit_test(test_bulk_budget),
         cmocka_unit_test_setup_teardown(test_bulk_failure_leaves_nothing,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_appends_alongside,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_imports_alongside,
                                         fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
