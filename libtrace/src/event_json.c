@@ -1212,6 +1212,24 @@ static int event_from_obj(Trace__V1__Event **out, const struct conv *cv,
  * value of the parsed line) is left for the next line to reuse. */
 #define JREGION (256u << 10)
 
+#if defined(__SANITIZE_ADDRESS__)
+#define JR_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JR_SANITIZED 1
+#endif
+#endif
+#ifdef JR_SANITIZED
+/* AddressSanitizer sees the region as it sees malloc: what is not handed
+ * out is poisoned, and a poisoned gap follows each block handed out */
+#include <sanitizer/asan_interface.h>
+#define JR_GAP 16
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n)   ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define JR_GAP                            0
+#endif
+
 static pthread_key_t jr_key;
 static __thread unsigned char *jr_base;
 static __thread size_t jr_used;
@@ -1220,10 +1238,11 @@ static __thread int jr_on;
 static void *jr_malloc(size_t n)
 {
     if (jr_on) {
-        size_t m = (n + 15) & ~(size_t)15;
+        size_t m = ((n + 15) & ~(size_t)15) + JR_GAP;
         if (m >= n && JREGION - jr_used >= m) {
             void *p = jr_base + jr_used;
             jr_used += m;
+            ASAN_UNPOISON_MEMORY_REGION(p, n);
             return p;
         }
     }
@@ -1257,13 +1276,16 @@ static int jr_begin(void)
             return 0;
         }
     }
+    ASAN_POISON_MEMORY_REGION(jr_base, JREGION);
     jr_used = 0;
     jr_on = 1;
     return 1;
 }
 
+/* Ends it: nothing handed out stays usable. */
 static void jr_end(void)
 {
+    ASAN_POISON_MEMORY_REGION(jr_base, JREGION);
     jr_on = 0;
     jr_used = 0;
 }
