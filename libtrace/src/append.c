@@ -1069,8 +1069,7 @@ static int handed_to(struct writer *w, const char *lot,
     MDB_cursor *cur;
     int rc, found = 0;
 
-    if (!klen || bulk_sync(w->l, w->txn) != TRACE_OK ||
-        mdb_cursor_open(w->txn, w->l->dbi_lots, &cur) != 0)
+    if (!klen || mdb_cursor_open(w->txn, w->l->dbi_lots, &cur) != 0)
         return 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && !found;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
@@ -1151,9 +1150,14 @@ static int check_custody(struct writer *w, const Trace__V1__Event *ev)
     carrier = sale->sale_body->carrier;
     if (carrier && carrier[0] && strcmp(carrier, ev->party) == 0)
         return TRACE_OK;
-    if (ev->body_case != TRACE__V1__EVENT__BODY_PICKUP_BODY &&
-        handed_to(w, lot, ref, ev->party))
-        return TRACE_OK;
+    if (ev->body_case != TRACE__V1__EVENT__BODY_PICKUP_BODY) {
+        /* handed_to reads lots: what an import holds is written first */
+        int rc = bulk_sync(w->l, w->txn);
+        if (rc != TRACE_OK)
+            return rc;
+        if (handed_to(w, lot, ref, ev->party))
+            return TRACE_OK;
+    }
     if (!carrier || !carrier[0])
         return trace_fail(TRACE_EPERM,
                           "%s %s: sale %s/%s names no carrier, so %s may not "
