@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile_int.h"
+#include "rules_int.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers for rules                                                    */
 
-static char *fmt_qty(struct run *r, int64_t amount, const char *unit)
+char *fmt_qty(struct run *r, int64_t amount, const char *unit)
 {
     return format_qty(r->a, amount, unit);
 }
@@ -91,8 +91,6 @@ static int has_license(const rec *p, const char *scope)
 /* ------------------------------------------------------------------ */
 /* Rules                                                                */
 
-#define RULE(i) (&reconcile_rules[i])
-
 /* PERMIT_MISSING, PERMIT_INVALID and PERMIT_EXCEEDED share the judging
  * of permit.c: each cited permit is shown as of the run's time. */
 struct permit_view {
@@ -134,9 +132,8 @@ static int keep_permit(const trace_permit_state *p, void *ctx)
  * placed group after group by a counting sort.  Groups come in the order
  * of their first item and keep their items in item order, so callers that
  * feed items in `at` order get each group in `at` order. */
-typedef int (*same_fn)(const void *ctx, size_t a, size_t b);
 
-static uint64_t mix64(uint64_t h)
+uint64_t mix64(uint64_t h)
 {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
@@ -145,8 +142,8 @@ static uint64_t mix64(uint64_t h)
     return h ^ (h >> 33);
 }
 
-static int group_items(size_t n, const uint64_t *hash, same_fn same,
-                       const void *ctx, uint32_t *perm)
+int group_items(size_t n, const uint64_t *hash, same_fn same, const void *ctx,
+                uint32_t *perm)
 {
     /* a slot: 1 + the group's first item in the low 32 bits (0: empty),
      * the high 32 bits of its hash above them; 8 bytes a slot keeps the
@@ -203,7 +200,7 @@ static uint64_t id_hash(const char *party, const char *id)
     return mix64((uintptr_t)party) ^ strmap_hash(id);
 }
 
-static const rec *find_rec(struct run *r, const char *party, const char *id)
+const rec *find_rec(struct run *r, const char *party, const char *id)
 {
     uint64_t h;
     size_t j;
@@ -256,7 +253,7 @@ struct chain {
 /* r->custody: the pickups, handovers and deliveries citing each sale
  * (by its seller and id), in `at` order.  Nothing is built when the run
  * holds none, so a ledger without carriers pays one pass. */
-static int custody_build(struct run *r)
+int custody_build(struct run *r)
 {
     char key[KEY_MAX];
 
@@ -286,7 +283,7 @@ static int custody_build(struct run *r)
 
 /* The first custody event citing the sale (party, id): 1 + its by_at
  * index, 0 if none; the next of j is r->cnext[j - 1]. */
-static uint32_t custody_first(struct run *r, const char *party, const char *id)
+uint32_t custody_first(struct run *r, const char *party, const char *id)
 {
     char key[KEY_MAX];
     const struct chain *ch;
@@ -713,29 +710,8 @@ out:
     return rc;
 }
 
-/* Stock walks: NEGATIVE_STOCK per (party, substance, lot) over all
- * sites, STOCKTAKE_VARIANCE per (party, site, substance, lot). */
-struct change {
-    const rec *e;
-    int64_t delta;
-    int is_count;
-    int input; /* 1 + index of the produce input it consumes, or 0 */
-};
-
-struct walk {
-    struct change *c;
-    size_t n, cap;
-};
-
-/* Walks in the order their keys were first seen (deterministic output). */
-struct walks {
-    strmap *m;
-    const char **keys;
-    size_t n, cap;
-};
-
-static int push_change(struct run *r, struct walks *ws, const char *key,
-                       struct change ch)
+int push_change(struct run *r, struct walks *ws, const char *key,
+                struct change ch)
 {
     struct walk *w = strmap_get(ws->m, key, 1);
     if (!w)
@@ -766,7 +742,7 @@ static int push_change(struct run *r, struct walks *ws, const char *key,
     return TRACE_OK;
 }
 
-static void walks_free(struct walks *ws)
+void walks_free(struct walks *ws)
 {
     strmap_free(ws->m);
     free(ws->keys);
