@@ -61,5 +61,11 @@ int push_change(struct run *r, struct walks *ws, const char *key,
 void walks_free(struct walks *ws);
 
 /* The rule functions, in table order. */
+/* rules_stock.c: PERMIT_MISSING, PERMIT_INVALID and PERMIT_EXCEEDED;
+ * SHIPMENT_UNCONFIRMED, QTY_MISMATCH and RECEIPT_UNMATCHED; NEGATIVE_STOCK
+ * and STOCKTAKE_VARIANCE. */
+int rule_permits(struct run *r, const struct cfg *c);
+int rule_two_way(struct run *r, const struct cfg *c);
+int rule_stock(struct run *r, const struct cfg *c);
 
 #endif
