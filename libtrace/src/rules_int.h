@@ -67,5 +67,12 @@ void walks_free(struct walks *ws);
 int rule_permits(struct run *r, const struct cfg *c);
 int rule_two_way(struct run *r, const struct cfg *c);
 int rule_stock(struct run *r, const struct cfg *c);
+/* rules_party.c: UNUSUAL_ORDER, UNLICENSED_PARTY, DESTROY_UNWITNESSED,
+ * LOSS_REPORTED, LATE_REPORT. */
+int rule_unusual(struct run *r, const struct cfg *c);
+int rule_unlicensed(struct run *r, const struct cfg *c);
+int rule_destroy(struct run *r, const struct cfg *c);
+int rule_loss(struct run *r, const struct cfg *c);
+int rule_late(struct run *r, const struct cfg *c);
 
 #endif
