@@ -74,5 +74,9 @@ int rule_unlicensed(struct run *r, const struct cfg *c);
 int rule_destroy(struct run *r, const struct cfg *c);
 int rule_loss(struct run *r, const struct cfg *c);
 int rule_late(struct run *r, const struct cfg *c);
+/* rules_drugs.c: RX_LIMIT, RX_REUSE, DOCTOR_SHOPPING. */
+int rule_rx_limit(struct run *r, const struct cfg *c);
+int rule_rx_reuse(struct run *r, const struct cfg *c);
+int rule_doctor_shopping(struct run *r, const struct cfg *c);
 
 #endif
