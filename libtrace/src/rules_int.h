@@ -78,5 +78,11 @@ int rule_late(struct run *r, const struct cfg *c);
 int rule_rx_limit(struct run *r, const struct cfg *c);
 int rule_rx_reuse(struct run *r, const struct cfg *c);
 int rule_doctor_shopping(struct run *r, const struct cfg *c);
+/* rules_spec12.c: SPLIT_PURCHASE, PARCEL_CHECK_MISSING, CUSTODY_GAP and
+ * TRANSIT_OVERDUE, APPLICATION_OVERDUE. */
+int rule_split(struct run *r, const struct cfg *c);
+int rule_parcel(struct run *r, const struct cfg *c);
+int rule_custody(struct run *r, const struct cfg *c);
+int rule_app_overdue(struct run *r, const struct cfg *c);
 
 #endif
