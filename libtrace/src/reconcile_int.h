@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reconcile_int.h - what the rule engine (reconcile.c) and the rules
- * (rules.c) share: the compact event records of a run, the run itself,
+ * (rules*.c) share: the compact event records of a run, the run itself,
  * the rule table and the way rules raise alerts.  Private to libtrace.
  */
 #ifndef TRACE_RECONCILE_INT_H

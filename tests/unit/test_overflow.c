@@ -3,7 +3,7 @@
  * ceiling at parse time, running stock refused at append (import, the
  * signed/commit path), and queries and rules on ledgers that already hold
  * such sums (quantity.c, event_json.c, state.c, query.c, register.c,
- * permit.c, rules.c). */
+ * permit.c, rules_stock.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

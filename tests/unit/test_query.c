@@ -914,7 +914,7 @@ static void test_rx_reuse_at_entry(void **state)
         1);
     assert_non_null(strstr(x.msg, "RX-1"));
     assert_non_null(strstr(x.msg, "by PH as x1 on 2026-01-05"));
-    /* the key is the id alone (RX_REUSE in rules.c): another prescriber
+    /* the key is the id alone (RX_REUSE in rules_drugs.c): another prescriber
      * naming the same id fires too */
     assert_int_equal(
         rx_reuse(f,
