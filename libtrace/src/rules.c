@@ -32,15 +32,6 @@ char *fmt_qty(struct run *r, int64_t amount, const char *unit)
  * of their first item and keep their items in item order, so callers that
  * feed items in `at` order get each group in `at` order. */
 
-uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
-}
-
 int group_items(size_t n, const uint64_t *hash, same_fn same, const void *ctx,
                 uint32_t *perm)
 {

@@ -17,8 +17,15 @@ char *fmt_qty(struct run *r, int64_t amount, const char *unit);
 
 /* Whether items a and b of ctx are equal (for group_items). */
 typedef int (*same_fn)(const void *ctx, size_t a, size_t b);
-/* A 64-bit hash of h, well mixed. */
-uint64_t mix64(uint64_t h);
+/* A 64-bit hash of h, well mixed (inline: the rules call it per item). */
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
 /* Items 0..n-1 into perm, grouped by hash and `same`, in order of first
  * item, each group in item order. */
 int group_items(size_t n, const uint64_t *hash, same_fn same, const void *ctx,
