@@ -354,8 +354,9 @@ static json_t *stored_event(MDB_txn *txn, trace_ledger *l, arena *a,
         k.mv_size = strlen(id);
         k.mv_data = (void *)id;
     }
-    if (!k.mv_size || bulk_sync(l, txn) != TRACE_OK ||
-        mdb_get(txn, party ? l->dbi_ids : l->dbi_permits, &k, &v) != 0 ||
+    if (!k.mv_size ||
+        (party ? bulk_find_id(l, txn, &k, &v)
+               : mdb_get(txn, l->dbi_permits, &k, &v)) != 0 ||
         v.mv_size != 8 ||
         entry_get(txn, l, a, be64_get(v.mv_data), &e) != TRACE_OK ||
         !(ev = event_decode(a, e->event.data, e->event.len)) ||

@@ -976,12 +976,10 @@ static int check_scope(struct writer *w, const Trace__V1__Event *ev)
         Trace__V1__Event *ae;
         what = "decide on application";
         name = ar->id;
-        if (!we && (rc = bulk_sync(w->l, w->txn)) != TRACE_OK)
-            return rc;
         if (we) {
             bytes = we->p.bytes;
             blen = we->p.len;
-        } else if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
+        } else if (klen && bulk_find_id(w->l, w->txn, &k, &v) == 0 &&
                    v.mv_size == 8) {
             Trace__V1__Entry *e;
             if ((rc = entry_get(w->txn, w->l, w->tmp, be64_get(v.mv_data),
@@ -1112,11 +1110,7 @@ static int check_custody(struct writer *w, const Trace__V1__Event *ev)
         size_t klen =
             compose_key(key, sizeof(key), ref->party, ref->id, strlen(ref->id));
         MDB_val k = {klen, key}, v;
-        int rc = bulk_sync(w->l, w->txn);
-        if (rc != TRACE_OK)
-            return rc;
-        if (klen && mdb_get(w->txn, w->l->dbi_ids, &k, &v) == 0 &&
-            v.mv_size == 8)
+        if (klen && bulk_find_id(w->l, w->txn, &k, &v) == 0 && v.mv_size == 8)
             sale = event_at_seq(w, be64_get(v.mv_data));
     }
     /* the custody of a load is filed under its lot, which lets the
