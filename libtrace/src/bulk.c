@@ -60,7 +60,6 @@ void bulk_set_budget(size_t bytes)
 }
 
 struct bulk {
-    MDB_txn *txn;
     size_t bytes; /* held: entries and their pointers */
     struct list lists[N_LISTS];
     /* ids held: open addressing over indexes into lists[L_IDS] + 1 */
@@ -100,7 +99,6 @@ int bulk_begin(trace_ledger *l, MDB_txn *txn)
 
     if (!b)
         return trace_fail(TRACE_ENOMEM, "out of memory");
-    b->txn = txn;
     __atomic_store_n(&l->bulk, b, __ATOMIC_RELEASE);
     __atomic_store_n(&l->bulk_txn, txn, __ATOMIC_RELEASE);
     return TRACE_OK;
@@ -210,7 +208,7 @@ static int ids_grow(struct bulk *b)
     return 0;
 }
 
-int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
+int bulk_put(const trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
              const MDB_val *v, int *held)
 {
     struct bulk *b = held_for(l, txn);
@@ -340,8 +338,7 @@ static int put_sorted(struct list *ls, MDB_txn *txn, MDB_dbi dbi, int w)
     for (size_t i = 0; i < ls->n; i++) {
         MDB_val k = rec_key(ls->rec[i]), v = rec_val(ls->rec[i]);
         int same = pk.mv_data && val_cmp(&k, &pk) == 0;
-        if (same && i > 0 && rec_cmp(&ls->rec[i], &ls->rec[i - 1]) == 0 &&
-            w == L_LOTS)
+        if (same && w == L_LOTS && rec_cmp(&ls->rec[i], &ls->rec[i - 1]) == 0)
             continue; /* the same reference twice */
         if (same && w == L_IDS) {
             rc = MDB_KEYEXIST;

@@ -315,6 +315,12 @@ struct trace_ledger {
     MDB_txn *bulk_txn;
 };
 
+/* json_region.c: between these, jansson allocates from a region of the
+ * calling thread's own (begin returns 0 if it could not make one); what
+ * was parsed must be freed before json_region_end. */
+int json_region_begin(void);
+void json_region_end(void);
+
 /* crypto.c: trace_key_save, each file synced (durable) or not. */
 int key_save(const trace_key *key, const char *path, int durable);
 /* keyring.c: while deferred, generated keys are written without a sync
@@ -333,7 +339,7 @@ int keyring_sync(trace_keyring *r);
  * LMDB hands the next write transaction, of any thread, the same
  * handle). */
 int bulk_begin(trace_ledger *l, MDB_txn *txn);
-int bulk_put(trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
+int bulk_put(const trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
              const MDB_val *v, int *held);
 int bulk_sync(const trace_ledger *l, MDB_txn *txn);
 int bulk_find_id(const trace_ledger *l, MDB_txn *txn, const MDB_val *k,

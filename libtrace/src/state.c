@@ -610,23 +610,29 @@ static int apply_bal(struct apply *a, const struct effect *e)
     }
 }
 
-/* Files (or removes) seq and role under the key k of dbi. */
-static int file_seq(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t seq,
-                    uint8_t role, int insert)
+/* Files (or removes) seq and role under the key k of dbi; an import may
+ * hold the entry back (bulk.c), and writes what it holds before one is
+ * removed. */
+static int file_seq(const trace_ledger *l, MDB_txn *txn, MDB_dbi dbi,
+                    MDB_val *k, uint64_t seq, uint8_t role, int insert)
 {
     uint8_t val[9];
     MDB_val v = {sizeof(val), val};
-    int rc;
+    int rc, held;
 
     be64_put(val, seq);
     val[8] = role;
     if (insert) {
+        if ((rc = bulk_put(l, txn, dbi, k, &v, &held)) != TRACE_OK || held)
+            return rc;
         rc = mdb_put(txn, dbi, k, &v, MDB_APPENDDUP);
         if (rc == MDB_KEYEXIST) /* not the newest: an earlier entry */
             rc = mdb_put(txn, dbi, k, &v, MDB_NODUPDATA);
         if (rc == MDB_KEYEXIST)
             rc = 0; /* filed already */
     } else {
+        if ((rc = bulk_sync(l, txn)) != TRACE_OK)
+            return rc;
         rc = mdb_del(txn, dbi, k, &v);
     }
     if (rc && !(rc == MDB_NOTFOUND && !insert))
@@ -646,22 +652,7 @@ static int apply_keyed(struct apply *a, MDB_dbi dbi, const char *name,
     if (!klen)
         return trace_fail(TRACE_EINVAL, "lot or permit id too long");
     k = (MDB_val){klen - 1, key}; /* no NUL after the last part */
-    if (a->insert && dbi == a->sc->l->dbi_lots) {
-        uint8_t val[9];
-        MDB_val v = {sizeof(val), val};
-        int rc, held;
-        be64_put(val, a->seq);
-        val[8] = role;
-        if ((rc = bulk_put(a->sc->l, a->sc->txn, dbi, &k, &v, &held)))
-            return rc;
-        if (held)
-            return TRACE_OK;
-    } else if (dbi == a->sc->l->dbi_lots) {
-        int rc = bulk_sync(a->sc->l, a->sc->txn);
-        if (rc != TRACE_OK)
-            return rc;
-    }
-    return file_seq(a->sc->txn, dbi, &k, a->seq, role, a->insert);
+    return file_seq(a->sc->l, a->sc->txn, dbi, &k, a->seq, role, a->insert);
 }
 
 /* The rx index's key of a prescription id. */
@@ -686,8 +677,8 @@ static int apply_one(void *ctx, const struct effect *e)
         MDB_val k = rx_key(e->permit);
         if (!a->sc->l->rx_ready || !k.mv_size)
             return TRACE_OK; /* no index yet: built from the journal */
-        return file_seq(a->sc->txn, a->sc->l->dbi_rx, &k, a->seq, e->role,
-                        a->insert);
+        return file_seq(a->sc->l, a->sc->txn, a->sc->l->dbi_rx, &k, a->seq,
+                        e->role, a->insert);
     }
     case EFF_APP:
         if (!a->sc->l->dbi_apps)
@@ -1240,6 +1231,7 @@ int rx_dispensings(MDB_txn *txn, const trace_ledger *l, const char *rx_id,
 }
 
 struct rx_build {
+    const trace_ledger *l;
     MDB_txn *txn;
     MDB_dbi dbi;
 };
@@ -1251,11 +1243,11 @@ static int file_rx(void *ctx, uint64_t seq, const Trace__V1__Event *ev,
     MDB_val k = rx_key(ev->dispense_body->rx->id);
 
     (void)recorded;
-    return k.mv_size ? file_seq(b->txn, b->dbi, &k, seq, 1, 1) : TRACE_OK;
+    return k.mv_size ? file_seq(b->l, b->txn, b->dbi, &k, seq, 1, 1) : TRACE_OK;
 }
 
 int rx_index_build(MDB_txn *txn, const trace_ledger *l, MDB_dbi dbi)
 {
-    struct rx_build b = {txn, dbi};
+    struct rx_build b = {l, txn, dbi};
     return rx_scan(txn, l, NULL, file_rx, &b);
 }
