@@ -35,6 +35,8 @@
 
 #include "writer.h"
 
+size_t writer_window_entries = WINDOW_ENTRIES;
+
 /* Reading indexes ---------------------------------------------------- */
 
 int party_state_get(MDB_txn *txn, const trace_ledger *l, arena *a,
@@ -394,7 +396,7 @@ static int add_event(struct writer *w, const char *party, const char *id,
     if ((size_t)snprintf(idkey, sizeof(idkey), "%s\n%s", party, id) >=
         sizeof(idkey))
         return trace_fail(TRACE_EINVAL, "id too long");
-    if (w->n_went >= WINDOW_ENTRIES || w->win_bytes >= WINDOW_BYTES) {
+    if (w->n_went >= writer_window_entries || w->win_bytes >= WINDOW_BYTES) {
         if (w->presig)
             return trace_fail(TRACE_EINVAL, "a signed request holds at most "
                                             "262144 events");

@@ -34,12 +34,15 @@ enum { L_IDS, L_BAL, L_LOTS, N_LISTS };
 
 /* An entry: u16 key length, u8 value length, the key, the value; stored
  * one after another in chunks of the list's own, so that each list's
- * memory goes back as soon as it is written. */
-#define CHUNK (4u << 20)
+ * memory goes back as soon as it is written.  Chunks grow from
+ * CHUNK_MIN to CHUNK: an import that holds few entries, or writes them
+ * at every back-dated change, maps no large ones. */
+#define CHUNK_MIN (64u << 10)
+#define CHUNK     (4u << 20)
 
 struct chunk {
     struct chunk *next;
-    size_t used;
+    size_t used, cap; /* bytes of data[] */
     uint8_t data[];
 };
 
@@ -117,15 +120,36 @@ static void list_free(struct list *ls)
     memset(ls, 0, sizeof(*ls));
 }
 
+/* Empties a list that was written, keeping its newest chunk and its
+ * array for the entries to come. */
+static void list_clear(struct list *ls)
+{
+    struct chunk *keep = ls->chunks, *c, *next;
+
+    if (keep) {
+        for (c = keep->next; c; c = next) {
+            next = c->next;
+            big_free(c);
+        }
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    ls->n = 0;
+}
+
 static uint8_t *list_alloc(struct list *ls, size_t n)
 {
     struct chunk *c = ls->chunks;
 
-    if (!c || CHUNK - sizeof(*c) - c->used < n) {
-        if (!(c = big_alloc(CHUNK)))
+    if (!c || c->cap - c->used < n) {
+        size_t size = c ? 2 * (sizeof(*c) + c->cap) : CHUNK_MIN;
+        if (size > CHUNK)
+            size = CHUNK;
+        if (!(c = big_alloc(size)))
             return NULL;
         c->next = ls->chunks;
         c->used = 0;
+        c->cap = size - sizeof(*c);
         ls->chunks = c;
     }
     c->used += n;
@@ -138,7 +162,7 @@ static int list_add(struct list *ls, const MDB_val *k, const MDB_val *v)
     uint8_t *r;
 
     if (ls->n == ls->cap) {
-        size_t nc = ls->cap ? ls->cap * 2 : 1u << 16;
+        size_t nc = ls->cap ? ls->cap * 2 : 1024;
         const uint8_t **p = realloc(ls->rec, nc * sizeof(*p));
         if (!p)
             return -1;
@@ -190,7 +214,7 @@ static uint64_t key_hash(const void *p, size_t n)
 static int ids_grow(struct bulk *b)
 {
     struct list *ls = &b->lists[L_IDS];
-    size_t cap = b->ids_cap ? b->ids_cap * 2 : 1u << 16;
+    size_t cap = b->ids_cap ? b->ids_cap * 2 : 1024;
     uint32_t *t = calloc(cap, sizeof(*t));
 
     if (!t)
@@ -361,13 +385,43 @@ static int put_sorted(struct list *ls, MDB_txn *txn, MDB_dbi dbi, int w)
     return rc ? trace_fail_mdb(rc, list_name(w)) : TRACE_OK;
 }
 
+/* Forgets the held ids once written: their slots cleared one by one when
+ * few (an entry sits at or after its home slot, so the scan skips the
+ * slots cleared before it), else the whole table. */
+static void ids_clear(struct bulk *b)
+{
+    const struct list *ls = &b->lists[L_IDS];
+
+    if (!b->ids_cap)
+        return;
+    if (ls->n * 16 > b->ids_cap) {
+        memset(b->ids, 0, b->ids_cap * sizeof(*b->ids));
+        return;
+    }
+    for (size_t i = 0; i < ls->n; i++) {
+        MDB_val k = rec_key(ls->rec[i]);
+        size_t s = key_hash(k.mv_data, k.mv_size) & (b->ids_cap - 1);
+        while (b->ids[s] != (uint32_t)(i + 1))
+            s = (s + 1) & (b->ids_cap - 1);
+        b->ids[s] = 0;
+    }
+}
+
+/* Writes what is held.  With `done` (the import's end), each list's
+ * memory is freed once written; else it is kept for the entries to come:
+ * an import that writes at every back-dated stock change would otherwise
+ * map and clear new pages each time. */
 static int write_held(const trace_ledger *l, struct bulk *b, MDB_txn *txn,
-                      int rebuild)
+                      int rebuild, int done)
 {
     MDB_dbi dbis[N_LISTS] = {l->dbi_ids, l->dbi_bal, l->dbi_lots};
     pthread_t th;
     int rc, threaded;
 
+    /* the ids' slots are found through the entries, before they are
+     * sorted or joined by those read back */
+    if (!done)
+        ids_clear(b);
     for (int w = 0; rebuild && w < N_LISTS; w++) {
         MDB_stat st;
         if (!b->lists[w].n)
@@ -394,6 +448,10 @@ static int write_held(const trace_ledger *l, struct bulk *b, MDB_txn *txn,
         int w = order[i];
         if ((rc = put_sorted(&b->lists[w], txn, dbis[w], w)) != TRACE_OK)
             return rc;
+        if (!done) {
+            list_clear(&b->lists[w]);
+            continue;
+        }
         list_free(&b->lists[w]);
         if (w == L_IDS) {
             free(b->ids);
@@ -413,7 +471,7 @@ int bulk_trim(const trace_ledger *l, MDB_txn *txn, int *wrote)
     if (!b || b->bytes <= budget)
         return TRACE_OK;
     *wrote = 1;
-    return write_held(l, b, txn, 1);
+    return write_held(l, b, txn, 1, 0);
 }
 
 int bulk_sync(const trace_ledger *l, MDB_txn *txn)
@@ -424,12 +482,12 @@ int bulk_sync(const trace_ledger *l, MDB_txn *txn)
         return TRACE_OK;
     if (!b->lists[L_IDS].n && !b->lists[L_BAL].n && !b->lists[L_LOTS].n)
         return TRACE_OK;
-    return write_held(l, b, txn, 0);
+    return write_held(l, b, txn, 0, 0);
 }
 
 int bulk_finish(const trace_ledger *l, MDB_txn *txn)
 {
     struct bulk *b = held_for(l, txn);
 
-    return b ? write_held(l, b, txn, 1) : TRACE_OK;
+    return b ? write_held(l, b, txn, 1, 1) : TRACE_OK;
 }

@@ -67,7 +67,9 @@ struct wgroup {
  * memory an append holds does not grow with its length, and a party
  * signs about once per window. */
 #define WINDOW_ENTRIES 262144
-#define WINDOW_BYTES   (64u << 20)
+/* WINDOW_ENTRIES unless a test sets fewer. */
+extern size_t writer_window_entries;
+#define WINDOW_BYTES (64u << 20)
 
 struct writer {
     trace_ledger *l;

@@ -20,6 +20,7 @@
 
 #include "helpers.h"
 #include "internal.h" /* bulk_set_budget */
+#include "writer.h"   /* writer_window_entries */
 
 #define PARTIES 4
 
@@ -357,6 +358,98 @@ static void test_bulk_budget(void **state)
     bulk_set_budget(0);
 }
 
+/* The lines of `in` in a fixed shuffled order, appended to `out`. */
+static void shuffled(struct text *out, const char *in)
+{
+    size_t n = 0, cap = 64;
+    char **lines = malloc(cap * sizeof(*lines));
+    uint64_t x = 0x2545f4914f6cdd1dull;
+
+    assert_non_null(lines);
+    for (const char *p = in; *p;) {
+        const char *nl = strchr(p, '\n');
+        if (n == cap) {
+            lines = realloc(lines, (cap *= 2) * sizeof(*lines));
+            assert_non_null(lines);
+        }
+        lines[n++] = strndup(p, (size_t)(nl - p));
+        p = nl + 1;
+    }
+    for (size_t i = n; i > 1; i--) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t j = (size_t)(x % i);
+        char *tmp = lines[i - 1];
+        lines[i - 1] = lines[j];
+        lines[j] = tmp;
+    }
+    for (size_t i = 0; i < n; i++) {
+        add(out, "%s", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+}
+
+/* A file out of time order: nearly every stock change is back-dated, so
+ * the import writes what it holds at almost every event and goes on
+ * holding (the ids of each window of entries among them); ids written
+ * that way are still found (the same lines again
+ * are already present, an id reused with other content fails the file)
+ * and the indexes are those the batch appends leave. */
+static void test_bulk_shuffled(void **state)
+{
+    void *sa = NULL, *sb = NULL;
+    struct text flow = {0}, dup = {0}, t = {0}, bad = {0};
+    trace_append_result r;
+    const unsigned flags = TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC;
+    struct digest before[3];
+
+    (void)state;
+    assert_int_equal(fixture_setup(&sa), 0);
+    assert_int_equal(fixture_setup(&sb), 0);
+    fixture *a = sa, *b = sb;
+    /* entries and ids written every 97 events, so that the writes of what
+     * is held at back-dated changes find ids held */
+    writer_window_entries = 97;
+
+    parties(&t);
+    flows(&flow, 0, 3000, "s");
+    shuffled(&t, flow.s);
+    flows(&dup, 1200, 1240, "s"); /* already present, once synced */
+    shuffled(&t, dup.s);
+
+    append_batches(a, t.s, flags);
+    assert_int_equal(import(b, t.s, flags, &r), TRACE_OK);
+    assert_int_equal(r.duplicates, 40);
+    same_indexes(a, b);
+    verified(b);
+
+    for (int i = 0; i < 3; i++)
+        before[i] = digest_of(b, dbs[i]);
+    free(flow.s);
+    flow = (struct text){0};
+    flows(&flow, 3000, 3400, "s");
+    shuffled(&bad, flow.s);
+    add(&bad, "{\"type\":\"consume\",\"id\":\"s3100\",\"party\":\"P0\","
+              "\"at\":\"2026-02-01T00:00:00+08:00\",\"substance\":"
+              "\"toluene\",\"lot\":\"L0-7\",\"site\":\"plant\",\"qty\":"
+              "\"9\",\"unit\":\"L\",\"purpose\":\"production\"}");
+    assert_int_equal(import(b, bad.s, flags, &r), TRACE_EEXIST);
+    for (int i = 0; i < 3; i++) {
+        struct digest d = digest_of(b, dbs[i]);
+        assert_int_equal(d.entries, before[i].entries);
+        assert_true(d.h == before[i].h);
+    }
+    verified(b);
+    writer_window_entries = WINDOW_ENTRIES;
+
+    free(flow.s);
+    free(dup.s);
+    free(t.s);
+    free(bad.s);
+    fixture_teardown(&sa);
+    fixture_teardown(&sb);
+}
+
 /* Appends of another thread while imports commit one after another in
  * the same process: LMDB gives every top-level write transaction the
  * same handle, so an append that begins right after an import committed
@@ -477,6 +570,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bulk_same_as_batches),
         cmocka_unit_test(test_bulk_budget),
+        cmocka_unit_test(test_bulk_shuffled),
         cmocka_unit_test_setup_teardown(test_bulk_failure_leaves_nothing,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bulk_appends_alongside,
