@@ -1197,8 +1197,10 @@ int process(struct writer *w, const struct item *it, trace_keyring *ring,
     int rc;
 
     arena_reset(w->tmp);
-    if (w->l->map_limit && (++w->since_trim & 4095) == 0)
-        trace_ledger_trim_due(w->l);
+    /* a commit of many events into large indexes maps tens of KB of
+     * the file per event: looked at every 256 events */
+    if (w->l->map_limit && (++w->since_trim & 255) == 0)
+        ledger_trim_over(w->l);
     if (w->bulk) {
         /* past the budget what is held is written; with nothing held the
          * stock tails are read back as needed, and their memory goes */

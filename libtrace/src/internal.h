@@ -478,6 +478,10 @@ void ledger_lend(const trace_ledger *l, MDB_txn *txn);
 int ledger_ensure_room(trace_ledger *l, uint64_t bytes);
 /* The error of a failed commit, telling a full disk apart. */
 int ledger_commit_failed(const trace_ledger *l, int rc);
+/* trace_ledger_trim() to the limit set (trace_ledger_set_map_limit) if
+ * this process holds more of the map; no rate limit: for a writer
+ * between events. */
+void ledger_trim_over(trace_ledger *l);
 /* Doubles the map size, as ledger_ensure_room. */
 int ledger_grow_map(trace_ledger *l);
 /* verify.c: verification that resumes where the previous one stopped.

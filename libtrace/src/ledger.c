@@ -1118,6 +1118,14 @@ void trace_ledger_trim_due(trace_ledger *l)
     (void)trace_ledger_trim(l, l->map_limit, &released);
 }
 
+void ledger_trim_over(trace_ledger *l)
+{
+    int released;
+
+    if (l->map_limit && resident_file_bytes() > l->map_limit)
+        (void)trace_ledger_trim(l, l->map_limit, &released);
+}
+
 int ledger_commit_failed(const trace_ledger *l, int rc)
 {
     struct statvfs st;
