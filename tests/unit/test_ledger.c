@@ -100,8 +100,7 @@ static void test_trim(void **state)
     assert_int_equal(trace_ledger_verify(f->l, &vr, NULL, NULL), TRACE_OK);
 
     /* appends that release the pages as they go (looked at every 256
-     * events)
-     * store and read back the same */
+     * events) store and read back the same */
     trace_ledger_set_map_limit(f->l, 1);
     assert_non_null(big = malloc(cap));
     len = 0;
