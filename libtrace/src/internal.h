@@ -170,6 +170,8 @@ void strmap_free(strmap *m);
 void *strmap_get(strmap *m, const char *key, int create);
 /* The map's own copy of key, added if absent (NULL: out of memory); it
  * stays put until strmap_free(), so equal strings get equal pointers. */
+/* The key of a value strmap_get(m, ...) returned: no look-up. */
+const char *strmap_key_of(const strmap *m, const void *val);
 const char *strmap_intern(strmap *m, const char *key);
 /* How many keys m holds. */
 size_t strmap_len(const strmap *m);

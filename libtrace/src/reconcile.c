@@ -30,6 +30,34 @@ const char *intern(struct run *r, const char *s)
     return s ? strmap_intern(r->strings, s) : NULL;
 }
 
+/* The fields rec_add interns through r->last. */
+enum {
+    LAST_PARTY,
+    LAST_LOT,
+    LAST_SITE,
+    LAST_TO,
+    LAST_FROM,
+    LAST_PERMIT,
+    LAST_PRESCRIBER,
+    LAST_PATIENT,
+    LAST_FORM,
+    N_LAST
+};
+_Static_assert(N_LAST <= sizeof(((struct run *)0)->last) / sizeof(char *),
+               "room for every field");
+
+/* intern(), asked first of the string interned last for the field. */
+static const char *intern_last(struct run *r, int field, const char *s)
+{
+    const char *p = r->last[field];
+
+    if (!s)
+        return NULL;
+    if (p && strcmp(p, s) == 0)
+        return p;
+    return r->last[field] = intern(r, s);
+}
+
 /* What the rules ask of a substance, worked out once per name. */
 struct subst_facts {
     const char *code; /* interned catalog code (or the name as recorded) */
@@ -40,11 +68,16 @@ struct subst_facts {
 static const struct subst_facts *substance_facts(struct run *r,
                                                  const char *name)
 {
-    struct subst_facts *f = strmap_get(r->subs, name, 1);
+    struct subst_facts *f;
     const subst_info *s;
 
+    /* the name recorded is the map's key of the facts */
+    if (r->last_facts &&
+        strcmp(strmap_key_of(r->subs, r->last_facts), name) == 0)
+        return r->last_facts;
+    f = strmap_get(r->subs, name, 1);
     if (!f || f->code)
-        return f;
+        return r->last_facts = f;
     s = catalog_find(r->l->cat, name);
     f->sub = s;
     if (!(f->code = intern(r, s ? s->code : name)))
@@ -55,7 +88,7 @@ static const struct subst_facts *substance_facts(struct run *r,
         f->rxcls = 1;
     else if (s && subst_has_scope(s, "CN-PSY-2"))
         f->rxcls = 2;
-    return f;
+    return r->last_facts = f;
 }
 
 static int field_offset(const ProtobufCMessageDescriptor *d, const char *name)
@@ -276,7 +309,7 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     x->recorded = e->recorded_us;
     x->historic = e->has_historic && e->historic;
     x->kind = (uint8_t)ev->body_case;
-    x->party = intern(r, ev->party);
+    x->party = intern_last(r, LAST_PARTY, ev->party);
     x->id = arena_strdup(r->a, ev->id, strlen(ev->id));
     if ((sub = at_offset(body, bl->substance))) {
         const struct subst_facts *f = substance_facts(r, sub);
@@ -287,10 +320,10 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         x->cls = f->cls;
         x->rxcls = f->rxcls;
     }
-    x->lot = intern(r, at_offset(body, bl->lot));
-    x->site = intern(r, at_offset(body, bl->site));
+    x->lot = intern_last(r, LAST_LOT, at_offset(body, bl->lot));
+    x->site = intern_last(r, LAST_SITE, at_offset(body, bl->site));
     if (!x->site)
-        x->site = intern(r, "main");
+        x->site = intern_last(r, LAST_SITE, "main");
     if (!q && ev->body_case == TRACE__V1__EVENT__BODY_STOCKTAKE_BODY)
         q = ev->stocktake_body->counted;
     if (q) {
@@ -299,13 +332,13 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
     }
     switch (ev->body_case) {
     case TRACE__V1__EVENT__BODY_SALE_BODY:
-        x->to = intern(r, ev->sale_body->to);
-        x->permit = intern(r, ev->sale_body->permit);
+        x->to = intern_last(r, LAST_TO, ev->sale_body->to);
+        x->permit = intern_last(r, LAST_PERMIT, ev->sale_body->permit);
         x->tpermit = intern(r, ev->sale_body->transport_permit);
         x->carrier = intern(r, ev->sale_body->carrier);
         break;
     case TRACE__V1__EVENT__BODY_RECEIPT_BODY:
-        x->from = intern(r, ev->receipt_body->from);
+        x->from = intern_last(r, LAST_FROM, ev->receipt_body->from);
         x->ref = arena_strdup(r->a, ev->receipt_body->ref,
                               strlen(ev->receipt_body->ref));
         break;
@@ -378,9 +411,9 @@ int rec_add(struct run *r, const Trace__V1__Event *ev,
         x->rx = arena_strdup(r->a, rx->id, strlen(rx->id)); /* unique */
         if (!x->rx)
             return trace_fail(TRACE_ENOMEM, "out of memory");
-        x->prescriber = intern(r, rx->prescriber);
-        x->patient = intern(r, rx->patient);
-        x->form = intern(r, rx->form);
+        x->prescriber = intern_last(r, LAST_PRESCRIBER, rx->prescriber);
+        x->patient = intern_last(r, LAST_PATIENT, rx->patient);
+        x->form = intern_last(r, LAST_FORM, rx->form);
         x->days = rx->days_supply;
         x->chronic = rx->has_chronic && rx->chronic;
         break;

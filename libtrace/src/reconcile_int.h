@@ -177,6 +177,11 @@ struct run {
     sha256_stream *digest; /* for alert ids */
     struct cfg cfg[32];
     struct body_layout layouts[64]; /* by body case */
+    /* rec_add's last interned string of each field, and the facts of the
+     * last substance: consecutive events of a journal mostly name the
+     * same party, lot and substance */
+    const char *last[16];
+    const void *last_facts;
     struct verify_job verify;
 
     /* incremental runs (reconcile_inc.c) */

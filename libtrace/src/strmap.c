@@ -178,6 +178,11 @@ void *strmap_get(strmap *m, const char *key, int create)
     return s ? s->val : NULL;
 }
 
+const char *strmap_key_of(const strmap *m, const void *val)
+{
+    return (const char *)val + ((m->val_size + 15) & ~(size_t)15);
+}
+
 size_t strmap_len(const strmap *m)
 {
     return m->n;
