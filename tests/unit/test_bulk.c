@@ -304,6 +304,35 @@ static void same_as_batches(int fill)
     fixture_teardown(&sb);
 }
 
+/* A consumption of P0 reusing `id` with content of its own. */
+static void reused_id(struct text *t, const char *id, const char *at)
+{
+    add(t,
+        "{\"type\":\"consume\",\"id\":\"%s\",\"party\":\"P0\",\"at\":"
+        "\"%s\",\"substance\":\"toluene\",\"lot\":\"L0-7\",\"site\":"
+        "\"plant\",\"qty\":\"9\",\"unit\":\"L\",\"purpose\":"
+        "\"production\"}",
+        id, at);
+}
+
+/* The import of `jsonl` fails (an id reused) and leaves every index as
+ * it was; the ledger verifies. */
+static void fails_leaving_nothing(fixture *f, const char *jsonl, unsigned flags)
+{
+    struct digest before[3];
+    trace_append_result r;
+
+    for (int i = 0; i < 3; i++)
+        before[i] = digest_of(f, dbs[i]);
+    assert_int_equal(import(f, jsonl, flags, &r), TRACE_EEXIST);
+    for (int i = 0; i < 3; i++) {
+        struct digest d = digest_of(f, dbs[i]);
+        assert_int_equal(d.entries, before[i].entries);
+        assert_true(d.h == before[i].h);
+    }
+    verified(f);
+}
+
 /* A file whose last line reuses an id with other content: nothing of it
  * is written, the indexes are as before, and appends go on as usual. */
 static void test_bulk_failure_leaves_nothing(void **state)
@@ -312,27 +341,15 @@ static void test_bulk_failure_leaves_nothing(void **state)
     struct text t = {0}, t2 = {0}, bad = {0};
     trace_append_result r;
     const unsigned flags = TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC;
-    struct digest before[3];
 
     parties(&t);
     flows(&t, 0, 200, "a");
     assert_int_equal(import(f, t.s, flags, &r), TRACE_OK);
-    for (int i = 0; i < 3; i++)
-        before[i] = digest_of(f, dbs[i]);
 
     flows(&t2, 200, 2000, "a");
     flows(&bad, 200, 2000, "a");
-    add(&bad, "{\"type\":\"consume\",\"id\":\"a300\",\"party\":\"P0\",\"at\":"
-              "\"2026-02-03T00:00:00+08:00\",\"substance\":\"toluene\",\"lot\":"
-              "\"L0-7\",\"site\":\"plant\",\"qty\":\"9\",\"unit\":\"L\","
-              "\"purpose\":\"production\"}");
-    assert_int_equal(import(f, bad.s, flags, &r), TRACE_EEXIST);
-    for (int i = 0; i < 3; i++) {
-        struct digest d = digest_of(f, dbs[i]);
-        assert_int_equal(d.entries, before[i].entries);
-        assert_true(d.h == before[i].h);
-    }
-    verified(f);
+    reused_id(&bad, "a300", "2026-02-03T00:00:00+08:00");
+    fails_leaving_nothing(f, bad.s, flags);
     /* the same lines without the last one go in by the other path */
     assert_int_equal(fixture_import(f, t2.s, flags, &r), TRACE_OK);
     assert_int_equal(r.appended, 1800);
@@ -401,7 +418,6 @@ static void test_bulk_shuffled(void **state)
     struct text flow = {0}, dup = {0}, t = {0}, bad = {0};
     trace_append_result r;
     const unsigned flags = TRACE_APPEND_PROVISION_KEYS | TRACE_APPEND_HISTORIC;
-    struct digest before[3];
 
     (void)state;
     assert_int_equal(fixture_setup(&sa), 0);
@@ -423,23 +439,12 @@ static void test_bulk_shuffled(void **state)
     same_indexes(a, b);
     verified(b);
 
-    for (int i = 0; i < 3; i++)
-        before[i] = digest_of(b, dbs[i]);
     free(flow.s);
     flow = (struct text){0};
     flows(&flow, 3000, 3400, "s");
     shuffled(&bad, flow.s);
-    add(&bad, "{\"type\":\"consume\",\"id\":\"s3100\",\"party\":\"P0\","
-              "\"at\":\"2026-02-01T00:00:00+08:00\",\"substance\":"
-              "\"toluene\",\"lot\":\"L0-7\",\"site\":\"plant\",\"qty\":"
-              "\"9\",\"unit\":\"L\",\"purpose\":\"production\"}");
-    assert_int_equal(import(b, bad.s, flags, &r), TRACE_EEXIST);
-    for (int i = 0; i < 3; i++) {
-        struct digest d = digest_of(b, dbs[i]);
-        assert_int_equal(d.entries, before[i].entries);
-        assert_true(d.h == before[i].h);
-    }
-    verified(b);
+    reused_id(&bad, "s3100", "2026-02-01T00:00:00+08:00");
+    fails_leaving_nothing(b, bad.s, flags);
     writer_window_entries = WINDOW_ENTRIES;
 
     free(flow.s);
