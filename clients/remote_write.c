@@ -304,26 +304,27 @@ static int commit_all(struct globals *g, struct chunk_source *src,
     return rc;
 }
 
-/* Prepares lines [from, to), after registrations of the keys in
- * `prov` (n_prov of them); *prep receives the daemon's answer. */
-static int prepare(struct globals *g, char **lines, const size_t *lens,
-                   const unsigned long *linenos, size_t from, size_t to,
-                   Trace__Wire__V1__ProvisionKey **prov, size_t n_prov,
-                   int want_provision, Trace__Wire__V1__Response **prep)
+/* Sends the Prepare of lines [from, to), after registrations of the
+ * keys in `prov` (n_prov of them): the daemon's answer, or NULL with the
+ * exit code in *ret.  Sets no message: prepared() reads the answer on
+ * the thread that reports. */
+static Trace__Wire__V1__Response *
+prepare_send(struct globals *g, char **lines, const size_t *lens,
+             const unsigned long *linenos, size_t from, size_t to,
+             Trace__Wire__V1__ProvisionKey **prov, size_t n_prov,
+             int want_provision, int *ret)
 {
     Trace__Wire__V1__RequestBody body = TRACE__WIRE__V1__REQUEST_BODY__INIT;
     Trace__Wire__V1__Prepare pr = TRACE__WIRE__V1__PREPARE__INIT;
     Trace__Wire__V1__Line *ls = calloc(to - from + 1, sizeof(*ls));
     Trace__Wire__V1__Line **lp = calloc(to - from + 1, sizeof(*lp));
-    Trace__Wire__V1__Response *resp = NULL;
-    int ret, rc = TRACE_OK;
+    Trace__Wire__V1__Response *resp;
 
-    *prep = NULL;
     if (!ls || !lp) {
         free(ls);
         free(lp);
-        ctl_set_errmsg("out of memory");
-        return TRACE_ENOMEM;
+        *ret = -1; /* out of memory: nothing sent */
+        return NULL;
     }
     for (size_t i = from; i < to; i++) {
         trace__wire__v1__line__init(&ls[i - from]);
@@ -340,9 +341,22 @@ static int prepare(struct globals *g, char **lines, const size_t *lens,
     pr.want_provision = want_provision != 0;
     body.op_case = TRACE__WIRE__V1__REQUEST_BODY__OP_PREPARE;
     body.prepare = &pr;
-    resp = remote_request(g, &body, &ret);
+    resp = remote_request(g, &body, ret);
     free(ls);
     free(lp);
+    return resp;
+}
+
+/* What prepare_send() got: TRACE_OK with the answer in *prep, or the
+ * failure (its message and rejected lines set for ctl_errmsg()). */
+static int prepared(Trace__Wire__V1__Response *resp, int ret,
+                    Trace__Wire__V1__Response **prep)
+{
+    *prep = NULL;
+    if (!resp && ret == -1) {
+        ctl_set_errmsg("out of memory");
+        return TRACE_ENOMEM;
+    }
     if (!resp) {
         ctl_set_errmsg("nothing was sent");
         return ctl_code_of_exit(ret);
@@ -350,7 +364,19 @@ static int prepare(struct globals *g, char **lines, const size_t *lens,
     if (resp->code != 0 || !resp->prepared)
         return append_failed(resp);
     *prep = resp;
-    return rc;
+    return TRACE_OK;
+}
+
+/* Prepares lines [from, to); *prep receives the daemon's answer. */
+static int prepare(struct globals *g, char **lines, const size_t *lens,
+                   const unsigned long *linenos, size_t from, size_t to,
+                   Trace__Wire__V1__ProvisionKey **prov, size_t n_prov,
+                   int want_provision, Trace__Wire__V1__Response **prep)
+{
+    int ret = 0;
+    Trace__Wire__V1__Response *resp = prepare_send(
+        g, lines, lens, linenos, from, to, prov, n_prov, want_provision, &ret);
+    return prepared(resp, ret, prep);
 }
 
 /* --provision-keys: a key made here for every recorder the daemon says
@@ -674,23 +700,125 @@ static int need_add(struct needs *nd, const char *party)
     return 0;
 }
 
+/* Reading the file chunk by chunk: a line read but not yet taken. */
+struct reader {
+    FILE *in;
+    char *pending;
+    size_t plen;
+    unsigned long pno, lineno;
+    int eof;
+};
+
+/* Adds the next lines to `c` up to `budget` bytes (at least one line, if
+ * any is left); -1 when out of memory. */
+static int read_chunk(struct reader *rd, struct chunk *c, uint64_t budget)
+{
+    uint64_t bytes = 0;
+
+    for (;;) {
+        if (!rd->pending) {
+            char *line = NULL;
+            size_t lcap = 0;
+            ssize_t len = getline(&line, &lcap, rd->in);
+            if (len < 0) {
+                free(line);
+                rd->eof = 1;
+                return 0;
+            }
+            rd->pending = line;
+            rd->plen = (size_t)len;
+            rd->pno = ++rd->lineno;
+        }
+        if (c->n > 0 && bytes + rd->plen + 32 > budget)
+            return 0;
+        if (chunk_add(c, rd->pending, rd->plen, rd->pno) != 0)
+            return -1;
+        bytes += rd->plen + 32;
+        rd->pending = NULL;
+    }
+}
+
+/* Takes a chunk's prepared events: its recorders checked, the parties
+ * it needs keys for noted, then kept (the first chunk) or spooled. */
+static int take_prepared(Trace__Wire__V1__Response *resp, const char *as,
+                         struct needs *need, int is_first,
+                         Trace__Wire__V1__Response **first, FILE *spool)
+{
+    int rc = check_as(resp->prepared, as, 0);
+
+    for (size_t j = 0; rc == TRACE_OK && j < resp->prepared->n_need_keys; j++)
+        if (need_add(need, resp->prepared->need_keys[j]) != 0) {
+            ctl_set_errmsg("out of memory");
+            rc = TRACE_ENOMEM;
+        }
+    if (rc == TRACE_OK && is_first) {
+        *first = resp;
+        return TRACE_OK;
+    }
+    if (rc == TRACE_OK && spool_put(spool, resp->prepared) != 0) {
+        ctl_set_errmsg("cannot write the prepared events to a temporary "
+                       "file");
+        rc = TRACE_EIO;
+    }
+    trace__wire__v1__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* The Prepare of every second chunk, sent on a second connection from a
+ * thread of its own: the daemon parses two chunks at once. */
+struct prep_job {
+    struct globals *g;
+    struct chunk *c;
+    int provision, ret, tz;
+    FILE *out, *err;
+    Trace__Wire__V1__Response *resp;
+};
+
+static void *prep_job_run(void *arg)
+{
+    struct prep_job *j = arg;
+
+    ctl_out = j->out;
+    ctl_err = j->err;
+    ctl_tz_min = j->tz;
+    j->resp = prepare_send(j->g, j->c->lines, j->c->lens, j->c->linenos, 0,
+                           j->c->n, NULL, 0, j->provision, &j->ret);
+    return NULL;
+}
+
+/* A second connection acting as the same party; -1 if it cannot be
+ * made (the import then prepares on one). */
+static int open_second(struct globals *g, struct globals *g2)
+{
+    *g2 = *g;
+    g2->remote = NULL;
+    g2->receipts = NULL;
+    if (remote_open(g2) != 0)
+        return -1;
+    if (strcmp(g2->remote->party, g->remote->party) != 0 &&
+        remote_act_as(g2, g->remote->party) != TRACE_OK) {
+        remote_close(g2);
+        return -1;
+    }
+    return 0;
+}
+
 int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
                   trace_append_result *res, int *read_failed)
 {
     struct remote *r = g->remote;
     uint64_t budget = r->max_message ? r->max_message / 4 * 3 : (16u << 20);
     int provision = (flags & TRACE_APPEND_PROVISION_KEYS) != 0;
-    struct chunk c0 = {0}, c = {0};
+    struct chunk c0 = {0}, c = {0}, c2 = {0};
+    struct reader rd = {in, NULL, 0, 0, 0, 0};
+    struct globals g2;
+    int have_g2 = 0, no_g2 = 0;
     Trace__Wire__V1__Response *first = NULL, *resp = NULL;
     Trace__Wire__V1__ProvisionKey **prov = NULL;
     struct needs need = {0};
-    size_t n_prov = 0, chunks = 0, plen = 0;
-    char *line = NULL, *pending = NULL;
-    unsigned long lineno = 0, pno = 0;
-    size_t lcap = 0;
-    ssize_t len;
+    size_t n_prov = 0, chunks = 0;
     FILE *spool = tmpfile();
-    int rc = TRACE_OK, eof = 0;
+    int rc = TRACE_OK;
 
     memset(res, 0, sizeof(*res));
     *read_failed = 0;
@@ -703,60 +831,61 @@ int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
      * rejected line anywhere leaves the ledger untouched; the first stays
      * in memory (with --provision-keys it is prepared once more, with the
      * registrations of the keys the daemon found missing), the others
-     * wait in the temporary file */
-    while (!eof && rc == TRACE_OK) {
+     * wait in the temporary file.  Two chunks at a time: the second on a
+     * second connection meanwhile, taken after the first (in order). */
+    while (!rd.eof && rc == TRACE_OK) {
         struct chunk *cur = chunks == 0 ? &c0 : &c;
-        uint64_t bytes = 0;
-        for (;;) {
-            if (!pending) {
-                if ((len = getline(&line, &lcap, in)) < 0) {
-                    eof = 1;
-                    break;
-                }
-                pending = line;
-                plen = (size_t)len;
-                pno = ++lineno;
-                line = NULL;
-                lcap = 0;
-            }
-            if (cur->n > 0 && bytes + plen + 32 > budget)
-                break;
-            if (chunk_add(cur, pending, plen, pno) != 0) {
-                ctl_set_errmsg("out of memory");
-                rc = TRACE_ENOMEM;
-                break;
-            }
-            bytes += plen + 32;
-            pending = NULL;
-        }
-        if (rc != TRACE_OK || cur->n == 0)
+        struct prep_job job;
+        pthread_t t;
+        int threaded = 0;
+
+        if (read_chunk(&rd, cur, budget) != 0 ||
+            (!rd.eof && cur->n > 0 && read_chunk(&rd, &c2, budget) != 0)) {
+            ctl_set_errmsg("out of memory");
+            rc = TRACE_ENOMEM;
             break;
+        }
+        if (cur->n == 0)
+            break;
+        if (c2.n > 0 && !have_g2 && !no_g2) {
+            if (open_second(g, &g2) == 0)
+                have_g2 = 1;
+            else
+                no_g2 = 1;
+        }
+        if (c2.n > 0 && have_g2) {
+            job = (struct prep_job){&g2,        &c2,     provision, 0,
+                                    ctl_tz_min, ctl_out, ctl_err,   NULL};
+            threaded = pthread_create(&t, NULL, prep_job_run, &job) == 0;
+        }
         rc = prepare(g, cur->lines, cur->lens, cur->linenos, 0, cur->n, NULL, 0,
                      provision, &resp);
-        if (rc != TRACE_OK)
-            break;
-        if ((rc = check_as(resp->prepared, as, 0)) == TRACE_OK)
-            for (size_t j = 0; j < resp->prepared->n_need_keys; j++)
-                if (need_add(&need, resp->prepared->need_keys[j]) != 0) {
-                    ctl_set_errmsg("out of memory");
-                    rc = TRACE_ENOMEM;
-                    break;
-                }
-        if (rc == TRACE_OK && chunks == 0) {
-            first = resp;
-        } else {
-            if (rc == TRACE_OK && spool_put(spool, resp->prepared) != 0) {
-                ctl_set_errmsg("cannot write the prepared events to a "
-                               "temporary file");
-                rc = TRACE_EIO;
-            }
-            trace__wire__v1__response__free_unpacked(resp, NULL);
-            chunk_clear(&c);
-        }
+        if (rc == TRACE_OK)
+            rc = take_prepared(resp, as, &need, chunks == 0, &first, spool);
         resp = NULL;
+        if (cur == &c)
+            chunk_clear(&c);
         chunks++;
+        if (threaded) {
+            pthread_join(t, NULL);
+            if (rc == TRACE_OK)
+                rc = prepared(job.resp, job.ret, &resp);
+            else if (job.resp)
+                trace__wire__v1__response__free_unpacked(job.resp, NULL);
+        } else if (rc == TRACE_OK && c2.n > 0) {
+            rc = prepare(g, c2.lines, c2.lens, c2.linenos, 0, c2.n, NULL, 0,
+                         provision, &resp);
+        }
+        if (rc == TRACE_OK && resp)
+            rc = take_prepared(resp, as, &need, 0, &first, spool);
+        resp = NULL;
+        if (c2.n > 0)
+            chunks++;
+        chunk_clear(&c2);
     }
-    free(pending);
+    if (have_g2)
+        remote_close(&g2);
+    free(rd.pending);
     if (rc == TRACE_OK && ferror(in)) {
         *read_failed = 1;
         rc = TRACE_EIO;
@@ -804,13 +933,16 @@ int remote_import(struct globals *g, FILE *in, const char *as, unsigned flags,
     free(need.sorted);
     chunk_clear(&c0);
     chunk_clear(&c);
+    chunk_clear(&c2);
     free(c0.lines);
     free(c0.lens);
     free(c0.linenos);
     free(c.lines);
     free(c.lens);
     free(c.linenos);
-    free(line);
+    free(c2.lines);
+    free(c2.lens);
+    free(c2.linenos);
     fclose(spool);
     return rc;
 }
