@@ -244,6 +244,13 @@ expect 2 "a many-chunk import with a bad last line" -- "$T" --connect "ipc://$W/
 grep -q "line 40001" "$W/err" && ok || bad "the bad last line is not named: $(head -3 "$W/err")"
 [ "$("$T" --data "$W/l2" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')" = "$n2" ] && ok ||
   bad "a refused many-chunk import left entries"
+# the bad line in the second chunk (~3,400 lines each), which is prepared
+# on a second connection while the first is: named, nothing left
+{ head -5000 "$W/w2.jsonl"; echo '{"type":"produce","id":"early","party":"NOBODY"'; tail -n +5001 "$W/w2.jsonl"; } >"$W/w2bad2.jsonl"
+expect 2 "a many-chunk import with a bad line in its second chunk" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" import --provision-keys --historic "$W/w2bad2.jsonl"
+grep -q "line 5001" "$W/err" && ok || bad "the bad line of the second chunk is not named: $(head -3 "$W/err")"
+[ "$("$T" --data "$W/l2" --json verify | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')" = "$n2" ] && ok ||
+  bad "a refused many-chunk import (second chunk) left entries"
 expect 0 "a many-chunk import through a daemon" -- "$T" --connect "ipc://$W/l2.ipc" --keys "$W/l2/keys" import --provision-keys --historic "$W/w2.jsonl"
 grep -q "imported 40000 events (0 already present, 300 keys provisioned)" "$W/out" && ok || bad "many-chunk import said: $(cat "$W/out")"
 "$T" --data "$W/l3" init >/dev/null
