@@ -18,6 +18,9 @@
 
 #define EXIT_USAGE 1
 
+#define MAX_REPORTED_ERRORS   20 /* rejected lines shown of an import */
+#define MAX_REPORTED_WARNINGS 50 /* findings at entry shown of an import */
+
 struct remote;
 struct ctl_receipts;
 
@@ -180,6 +183,18 @@ int cmd_cosign(struct globals *g, int argc, char **argv);
 int cmd_register(struct globals *g, int argc, char **argv);
 int cmd_trace(struct globals *g, int argc, char **argv);
 int cmd_verify(struct globals *g, int argc, char **argv);
+
+/* cmd_import.c: an import's result on ctl_out ("imported N events"). */
+void print_imported(struct globals *g, const trace_append_result *res);
+/* cmd_epcis.c: import --format epcis into the import `im` on `l` at
+ * `path`; 0 or the exit code (printed). */
+int import_epcis(struct globals *g, trace_ledger *l, trace_import *im, FILE *in,
+                 const char *path);
+/* cmd_epcis.c: import --format epcis through traced; the exit code. */
+int import_epcis_remote(struct globals *g, const char *path, unsigned flags,
+                        const char *receipt);
+/* cmd_epcis.c: export --format epcis to ctl_out; the exit code. */
+int export_epcis(struct globals *g, const Trace__Ops__V1__Export *x);
 
 /* receipt.c: --receipt FILE of record and import */
 struct ctl_receipts *ctl_receipts_new(void);
