@@ -248,7 +248,7 @@ int regime_class_index(const regime *r, const subst_info *s);
 int regime_accepts(const regime_class *c, int move, const char *kind);
 extern const unsigned char trace_builtin_regimes[];
 extern const size_t trace_builtin_regimes_len;
-/* event_json.c: 1 if `kind` is a permit kind of SPEC section 3 or 12. */
+/* event_schema.c: 1 if `kind` is a permit kind of SPEC section 3 or 12. */
 int permit_kind_known(const char *kind);
 
 /* ledger.c: the open ledger. */
@@ -685,7 +685,7 @@ int load_effective(MDB_txn *txn, const trace_ledger *l, arena *a, uint64_t seq,
 char *format_qty(arena *a, int64_t amount, const char *unit);
 char *format_time(arena *a, const Trace__V1__Time *t);
 
-/* event_json.c */
+/* event_schema.c */
 typedef struct event_type {
     const char *name;
     uint32_t body_case; /* Trace__V1__Event__BodyCase */
@@ -693,6 +693,7 @@ typedef struct event_type {
 } event_type;
 const event_type *event_type_find(const char *name);
 const event_type *event_type_by_case(uint32_t body_case);
+/* event_json.c */
 /* Copies JSON text with every number token turned into a string whose
  * first byte is 0x01 (then the number's exact text), so jansson keeps
  * numbers exact; exponents are refused unless allowed.  *out malloc'd. */
@@ -711,6 +712,7 @@ void products_seen_free(products_seen *ps);
  * the product a `product` line registers to it. */
 int event_from_json_in(Trace__V1__Event **out, arena *a, const char *line,
                        size_t len, const trace_ledger *l, products_seen *seen);
+/* event_msg.c */
 /* Checks the quantities of an event that did not come through
  * event_from_json (an encoded one): known units, not negative, at most
  * the ledger's ceiling.  TRACE_EINVAL with a message otherwise. */
