@@ -7,10 +7,10 @@
  * it: every value is checked for JSON syntax as it passes, the top-level
  * "type" is kept, and each element of epcisBody.eventList (or, in a
  * query document, epcisBody.queryResults.resultsBody.eventList) is
- * copied out, at most TRACE_MAX_LINE bytes, and parsed alone with
- * jansson.  Everything else (contexts, headers, master data) is checked
- * and dropped.  So memory is bounded by the largest event, not by the
- * document.  Numbers are kept as their exact text (json_mark_numbers).
+ * copied out, at most TRACE_MAX_LINE bytes, and parsed alone into an
+ * arena (jtree.c; numbers keep their exact text).  Everything else
+ * (contexts, headers, master data) is checked and dropped.  So memory is
+ * bounded by the largest event, not by the document.
  *
  * Each event is mapped by epcis_map.c, by the master data of
  * epcis_master.c.

@@ -32,14 +32,9 @@
 
 #include "epcis_int.h"
 
-#define NUM_MARK '\x01'
 /* sales remembered for the receipts of the same document that name no
  * despatch advice and no shipping event (about 35 MB) */
 #define MAX_SALES 100000
-
-struct sale_key {
-    char id[TRACE_MAX_ID + 1];
-};
 
 static const char *str(const jt *o, const char *key)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_render.c - the renderers (ops/render.c): exact text, JSON and CSV
+/* test_render.c - the renderers (ops/render*.c): exact text, JSON and CSV
  * of every kind of row, JSON escaping, rows of another operation's kind
  * refused, and what begin and end print. */
 #include <stdarg.h>
