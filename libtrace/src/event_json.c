@@ -352,7 +352,7 @@ static int convert_quantity(const struct conv *cv, json_t *obj,
 static int convert_time(const struct conv *cv, const char *name, json_t *v,
                         Trace__V1__Time **out)
 {
-    const char *text;
+    const char *text = NULL;
     Trace__V1__Time *t;
     int rc;
 
