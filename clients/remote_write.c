@@ -790,10 +790,20 @@ static void *prep_job_run(void *arg)
  * made (the import then prepares on one). */
 static int open_second(struct globals *g, struct globals *g2)
 {
+    FILE *err = ctl_err, *quiet = fopen("/dev/null", "w");
+    int rc;
+
     *g2 = *g;
     g2->remote = NULL;
     g2->receipts = NULL;
-    if (remote_open(g2) != 0)
+    /* one that cannot be made is no error of the import's: nothing said */
+    if (quiet)
+        ctl_err = quiet;
+    rc = remote_open(g2);
+    ctl_err = err;
+    if (quiet)
+        fclose(quiet);
+    if (rc != 0)
         return -1;
     if (strcmp(g2->remote->party, g->remote->party) != 0 &&
         remote_act_as(g2, g->remote->party) != TRACE_OK) {
