@@ -213,13 +213,28 @@ struct rule {
 extern const struct rule reconcile_rules[N_RULES];
 
 /* A journal of at least this many entries is loaded by two threads, a
- * half each (reconcile.c; tests change it). */
+ * half each (reconcile_load.c; tests change it). */
 extern size_t reconcile_split_min;
 extern size_t reconcile_split_runs; /* loads that split (for tests) */
 
-/* Adds the record of an event in force at `seq` (reconcile.c). */
+/* What the rules ask of a substance, worked out once per name
+ * (reconcile_load.c; r->subs holds them by the name recorded). */
+struct subst_facts {
+    const char *code; /* interned catalog code (or the name as recorded) */
+    const subst_info *sub;
+    uint8_t cls, rxcls;
+};
+
+/* Adds the record of an event in force at `seq` (reconcile_load.c). */
 int rec_add(struct run *r, const Trace__V1__Event *ev,
             const Trace__V1__Entry *e, uint64_t seq);
+/* Reads the journal once into r->recs: every event in force, corrections
+ * applied (reconcile_load.c). */
+int load_events(struct run *r);
+/* r->by_at: the records in (at, seq) order (reconcile_load.c). */
+int sort_by_at(struct run *r);
+/* qsort's order of records by journal position. */
+int cmp_seq(const void *a, const void *b);
 
 /* Incremental runs (reconcile_inc.c): inc_plan() decides whether the run
  * can be partial, inc_load() loads it, inc_store() writes the state in
