@@ -62,7 +62,7 @@ static void verify_progress(uint64_t done, uint64_t total, void *ctx)
         fputc('\n', ctl_err);
 }
 
-/* verify --deep: the journal, then the indexes (ops.c reports both as
+/* verify --deep: the journal, then the indexes (ops_checks.c reports both as
  * one, in thousandths of each half). */
 static void deep_progress(uint64_t done, uint64_t total, void *ctx)
 {

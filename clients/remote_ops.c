@@ -230,7 +230,7 @@ static int remote_job(struct globals *g, const ops_call_t *op, ops_render *r,
         if (tty && resp->job->total) {
             if (op->op_case == TRACE__OPS__V1__CALL__OP_VERIFY &&
                 op->verify->has_deep && op->verify->deep)
-                /* the journal, then the indexes: thousandths (ops.c) */
+                /* the journal, then the indexes: thousandths (ops_checks.c) */
                 fprintf(ctl_err, "\rverify --deep: %3llu%%",
                         (unsigned long long)(resp->job->progress * 100 /
                                              resp->job->total));
