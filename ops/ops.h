@@ -81,7 +81,7 @@ typedef int (*ops_item_fn)(const ops_item_t *item, void *ctx);
 #define OPS_FULL 100
 
 #define OPS_READ      0x01u /* reads only; runs beside other reads */
-#define OPS_PER_ROWS  0x02u /* authorization per row read (ops_query.c; the rule in ops.c) */
+#define OPS_PER_ROWS  0x02u /* authorization per row read (ops_query.c) */
 #define OPS_REGULATOR 0x04u /* regulators only */
 #define OPS_WRITE     0x08u /* stores something (through the writer) */
 #define OPS_PAGED     0x10u /* answers larger than a reply come in pages */
