@@ -398,8 +398,9 @@ static int add_event(struct writer *w, const char *party, const char *id,
         return trace_fail(TRACE_EINVAL, "id too long");
     if (w->n_went >= writer_window_entries || w->win_bytes >= WINDOW_BYTES) {
         if (w->presig)
-            return trace_fail(TRACE_EINVAL, "a signed request holds at most "
-                                            "262144 events");
+            return trace_fail(TRACE_EINVAL,
+                              "a signed request holds at most %zu events",
+                              writer_window_entries);
         if ((rc = window_flush(w)) != TRACE_OK)
             return rc;
     }

@@ -211,6 +211,12 @@ static uint64_t key_hash(const void *p, size_t n)
     return h ^ h >> 29;
 }
 
+/* An id's first slot in a table of `cap` (a power of two) slots. */
+static size_t id_home(const MDB_val *k, size_t cap)
+{
+    return key_hash(k->mv_data, k->mv_size) & (cap - 1);
+}
+
 static int ids_grow(struct bulk *b)
 {
     struct list *ls = &b->lists[L_IDS];
@@ -221,7 +227,7 @@ static int ids_grow(struct bulk *b)
         return -1;
     for (size_t i = 0; i < ls->n; i++) {
         MDB_val k = rec_key(ls->rec[i]);
-        size_t s = key_hash(k.mv_data, k.mv_size) & (cap - 1);
+        size_t s = id_home(&k, cap);
         while (t[s])
             s = (s + 1) & (cap - 1);
         t[s] = (uint32_t)(i + 1);
@@ -250,7 +256,7 @@ int bulk_put(const trace_ledger *l, MDB_txn *txn, MDB_dbi dbi, const MDB_val *k,
     if (list_add(ls, k, v))
         return trace_fail(TRACE_ENOMEM, "out of memory");
     if (w == L_IDS) {
-        size_t s = key_hash(k->mv_data, k->mv_size) & (b->ids_cap - 1);
+        size_t s = id_home(k, b->ids_cap);
         while (b->ids[s])
             s = (s + 1) & (b->ids_cap - 1);
         b->ids[s] = (uint32_t)ls->n;
@@ -267,7 +273,7 @@ int bulk_find_id(const trace_ledger *l, MDB_txn *txn, const MDB_val *k,
 
     if (b && b->ids_cap) {
         const struct list *ls = &b->lists[L_IDS];
-        size_t s = key_hash(k->mv_data, k->mv_size) & (b->ids_cap - 1);
+        size_t s = id_home(k, b->ids_cap);
         for (; b->ids[s]; s = (s + 1) & (b->ids_cap - 1)) {
             const uint8_t *r = ls->rec[b->ids[s] - 1];
             MDB_val rk = rec_key(r);
@@ -400,7 +406,7 @@ static void ids_clear(struct bulk *b)
     }
     for (size_t i = 0; i < ls->n; i++) {
         MDB_val k = rec_key(ls->rec[i]);
-        size_t s = key_hash(k.mv_data, k.mv_size) & (b->ids_cap - 1);
+        size_t s = id_home(&k, b->ids_cap);
         while (b->ids[s] != (uint32_t)(i + 1))
             s = (s + 1) & (b->ids_cap - 1);
         b->ids[s] = 0;

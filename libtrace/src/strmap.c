@@ -136,6 +136,12 @@ static int grow(strmap *m)
     return 0;
 }
 
+/* Bytes before a key in its pool block: the value, 16-byte aligned. */
+static size_t val_room(const strmap *m)
+{
+    return (m->val_size + 15) & ~(size_t)15;
+}
+
 static struct slot *find_slot(strmap *m, const char *key, int create)
 {
     size_t kl = strlen(key);
@@ -153,7 +159,7 @@ static struct slot *find_slot(strmap *m, const char *key, int create)
     if (!create)
         return NULL;
     {
-        size_t vs = (m->val_size + 15) & ~(size_t)15;
+        size_t vs = val_room(m);
         unsigned char *p = pool_alloc(m, vs + kl + 1);
         if (!p)
             return NULL;
@@ -169,7 +175,7 @@ static struct slot *find_slot(strmap *m, const char *key, int create)
 
 void *strmap_val_of(const strmap *m, const char *key)
 {
-    return (char *)key - ((m->val_size + 15) & ~(size_t)15);
+    return (char *)key - val_room(m);
 }
 
 void *strmap_get(strmap *m, const char *key, int create)
@@ -180,7 +186,7 @@ void *strmap_get(strmap *m, const char *key, int create)
 
 const char *strmap_key_of(const strmap *m, const void *val)
 {
-    return (const char *)val + ((m->val_size + 15) & ~(size_t)15);
+    return (const char *)val + val_room(m);
 }
 
 size_t strmap_len(const strmap *m)
